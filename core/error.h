@@ -1,0 +1,20 @@
+/*
+ * error.h: filling a tq_error (internal to the engine).
+ */
+#ifndef TQ_CORE_ERROR_H
+#define TQ_CORE_ERROR_H
+
+#include "tq.h"
+
+/*
+ * Records a printf-style message in err (which may be NULL) and returns st,
+ * so a failing path reads `return tq_fail(err, TQ_EFORMAT, "%s: ...", path);`.
+ * Newlines in the message are replaced so it stays one line.
+ */
+tq_status tq_fail(tq_error *err, tq_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Clears err to TQ_OK and an empty message. */
+void tq_error_clear(tq_error *err);
+
+#endif /* TQ_CORE_ERROR_H */

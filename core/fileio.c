@@ -1,0 +1,170 @@
+/*
+ * fileio.c: whole-file reads, JSON files, memory maps and atomic writes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fileio.h"
+
+tq_status
+tq_read_file(const char *path, size_t max_bytes, char **buf, size_t *len,
+    tq_error *err)
+{
+	struct stat st;
+	char *p;
+	size_t got = 0;
+	int fd;
+
+	*buf = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return tq_fail(err, TQ_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return tq_fail(err, TQ_EIO, "%s: not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > max_bytes) {
+		close(fd);
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: file is too large (%lld bytes, limit %zu)", path,
+		    (long long)st.st_size, max_bytes);
+	}
+	p = malloc((size_t)st.st_size + 1);
+	if (p == NULL) {
+		close(fd);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = errno;
+			free(p);
+			close(fd);
+			return tq_fail(err, TQ_EIO, "%s: read failed: %s", path,
+			    r == 0 ? "unexpected end of file" : strerror(e));
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	p[got] = '\0';
+	*buf = p;
+	*len = got;
+	return TQ_OK;
+}
+
+tq_status
+tq_json_load(const char *path, size_t max_bytes, cJSON **out, tq_error *err)
+{
+	const char *end = NULL;
+	char *text;
+	size_t len;
+	tq_status st;
+
+	*out = NULL;
+	st = tq_read_file(path, max_bytes, &text, &len, err);
+	if (st != TQ_OK)
+		return st;
+	*out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (*out == NULL) {
+		size_t off = end != NULL && end >= text ? (size_t)(end - text) : 0;
+		free(text);
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: invalid JSON near byte %zu", path, off);
+	}
+	free(text);
+	return TQ_OK;
+}
+
+tq_status
+tq_mmap_open(const char *path, tq_mmap *out, tq_error *err)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	out->data = NULL;
+	out->size = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return tq_fail(err, TQ_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return tq_fail(err, TQ_EIO, "%s: not a regular file", path);
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return tq_fail(err, TQ_EFORMAT, "%s: file is empty", path);
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return tq_fail(err, TQ_EIO, "%s: mmap failed: %s", path,
+		    strerror(errno));
+	out->data = p;
+	out->size = (size_t)st.st_size;
+	return TQ_OK;
+}
+
+void
+tq_mmap_close(tq_mmap *m)
+{
+	if (m == NULL || m->data == NULL)
+		return;
+	munmap((void *)m->data, m->size);
+	m->data = NULL;
+	m->size = 0;
+}
+
+char *
+tq_path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, dir, a);
+	if (a > 0 && dir[a - 1] != '/')
+		p[a++] = '/';
+	memcpy(p + a, name, b + 1);
+	return p;
+}
+
+int
+tq_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+tq_status
+tq_read_text(const char *path, char **text, size_t *len, tq_error *err)
+{
+	tq_status st;
+
+	if (tq_is_dir(path))
+		return tq_fail(err, TQ_EINVAL, "%s: is a directory, not a text "
+		    "file", path);
+	st = tq_read_file(path, (size_t)1 << 30, text, len, err);
+	if (st != TQ_OK)
+		return st;
+	if (*len == 0) {
+		free(*text);
+		*text = NULL;
+		return tq_fail(err, TQ_EINVAL, "%s: empty text file", path);
+	}
+	return TQ_OK;
+}

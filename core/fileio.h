@@ -1,0 +1,42 @@
+/*
+ * fileio.h: whole-file reads, JSON files, memory maps and atomic writes.
+ */
+#ifndef TQ_CORE_FILEIO_H
+#define TQ_CORE_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "tq.h"
+
+/*
+ * Reads a whole file of at most max_bytes into a malloc'ed, NUL-terminated
+ * buffer (*len excludes the NUL).  Errors name the path.
+ */
+tq_status tq_read_file(const char *path, size_t max_bytes, char **buf,
+    size_t *len, tq_error *err);
+
+/*
+ * Reads and parses a JSON file of at most max_bytes.  The caller frees *out
+ * with cJSON_Delete.  Invalid JSON is reported with the byte offset.
+ */
+tq_status tq_json_load(const char *path, size_t max_bytes, cJSON **out,
+    tq_error *err);
+
+/* A read-only memory map of a whole file. */
+typedef struct tq_mmap {
+	const uint8_t *data;
+	size_t size;
+} tq_mmap;
+
+tq_status tq_mmap_open(const char *path, tq_mmap *out, tq_error *err);
+void tq_mmap_close(tq_mmap *m);
+
+/* path joined with name by '/', malloc'ed (NULL on allocation failure). */
+char *tq_path_join(const char *dir, const char *name);
+/* 1 if path names a directory, 0 otherwise. */
+int tq_is_dir(const char *path);
+
+#endif /* TQ_CORE_FILEIO_H */

@@ -1,0 +1,425 @@
+/*
+ * forward.c: the fp32 prefill forward pass of Llama, Mistral and Qwen2.
+ *
+ * It follows transformers' eager implementation step by step (RMSNorm in
+ * fp32, half-split rotary embedding with inv_freq computed in fp32, causal
+ * and sliding-window masks, GQA by head groups, SwiGLU MLP) so logits agree
+ * with Hugging Face to rounding.  Every matrix product goes through OpenBLAS
+ * sgemm, which is where the time goes and where the threads are.
+ *
+ * Weights stay in the checkpoint's dtype in the memory map; each linear layer
+ * converts its weight to fp32 in row blocks into one scratch buffer, so
+ * memory is bounded by the activations, not the model.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "error.h"
+#include "model.h"
+
+/* Elements of weight converted at a time (32 MB of fp32). */
+#define WBLOCK_ELEMS ((int64_t)8 << 20)
+/* Query rows per attention score block. */
+#define ATT_QBLOCK 256
+/* Logits kept at once when the caller does not say (elements). */
+#define LOGITS_BUDGET ((int64_t)32 << 20)
+
+/*
+ * Scratch of one forward call; shapes use n = tokens and F = intermediate
+ * size (not I: cblas.h pulls in complex.h, which defines I).
+ */
+typedef struct fwd_state {
+	int64_t n;
+	float *x;		/* [n, H] residual stream */
+	float *xn;		/* [n, H] normed input of a sublayer */
+	float *q;		/* [n, n_heads * hd] */
+	float *k;		/* [n, n_kv * hd] */
+	float *v;		/* [n, n_kv * hd] */
+	float *att;		/* [n, n_heads * hd] attention output */
+	float *gate;		/* [n, F] */
+	float *up;		/* [n, F] */
+	float *scores;		/* [ATT_QBLOCK, n] */
+	float *cos;		/* [n, hd / 2] */
+	float *sin;		/* [n, hd / 2] */
+	float *wbuf;		/* [WBLOCK_ELEMS] weight rows in fp32 */
+	float *logits;		/* [chunk, V] */
+	int64_t chunk;
+} fwd_state;
+
+static void
+fwd_free(fwd_state *s)
+{
+	free(s->x);
+	free(s->xn);
+	free(s->q);
+	free(s->k);
+	free(s->v);
+	free(s->att);
+	free(s->gate);
+	free(s->up);
+	free(s->scores);
+	free(s->cos);
+	free(s->sin);
+	free(s->wbuf);
+	free(s->logits);
+}
+
+static float *
+fwd_alloc(int64_t n_elems, int *failed)
+{
+	float *p = malloc((size_t)(n_elems > 0 ? n_elems : 1) * sizeof(float));
+
+	if (p == NULL)
+		*failed = 1;
+	return p;
+}
+
+/*
+ * y[n, out] = x[n, in] * W^T (+ b), W: [out, in] in any stored dtype, ldy the
+ * row stride of y.  W is converted to fp32 a block of rows at a time.
+ */
+static void
+fwd_linear(fwd_state *s, const float *x, int64_t n, const tq_tensor *w,
+    const tq_tensor *b, float *y, int64_t ldy)
+{
+	int64_t out = w->shape[0], in = w->shape[1];
+	int64_t rows = WBLOCK_ELEMS / in, r0, i;
+
+	if (rows < 1)
+		rows = 1;
+	for (r0 = 0; r0 < out; r0 += rows) {
+		int64_t nr = out - r0 < rows ? out - r0 : rows;
+
+		tq_tensor_to_f32(w, r0 * in, nr * in, s->wbuf);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n,
+		    (int)nr, (int)in, 1.0f, x, (int)in, s->wbuf, (int)in, 0.0f,
+		    y + r0, (int)ldy);
+	}
+	if (b != NULL) {
+		tq_tensor_to_f32(b, 0, out, s->wbuf);
+		for (i = 0; i < n; i++) {
+			float *row = y + i * ldy;
+			int64_t j;
+
+			for (j = 0; j < out; j++)
+				row[j] += s->wbuf[j];
+		}
+	}
+}
+
+/* y[n, H] = rmsnorm(x[n, H]) * w[H], as LlamaRMSNorm in fp32. */
+static void
+fwd_rmsnorm(fwd_state *s, const float *x, const tq_tensor *w, int64_t n,
+    int64_t H, double eps, float *y)
+{
+	int64_t i, j;
+
+	tq_tensor_to_f32(w, 0, H, s->wbuf);
+	for (i = 0; i < n; i++) {
+		const float *xr = x + i * H;
+		float *yr = y + i * H;
+		double ss = 0.0;
+		float r;
+
+		for (j = 0; j < H; j++)
+			ss += (double)xr[j] * xr[j];
+		r = 1.0f / sqrtf((float)(ss / (double)H) + (float)eps);
+		for (j = 0; j < H; j++)
+			yr[j] = s->wbuf[j] * (xr[j] * r);
+	}
+}
+
+/*
+ * inv_freq[hd/2] as transformers computes it (in fp32) for this rope type
+ * and a forward call of n tokens (dynamic scaling depends on n).
+ */
+static void
+fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
+{
+	int64_t half = c->head_dim / 2, j;
+	float dim = (float)c->head_dim, base = (float)c->rope_theta;
+
+	if (c->rope_type == TQ_ROPE_DYNAMIC && n > c->max_position_embeddings) {
+		float f = (float)c->rope_factor;
+		float ratio = f * (float)n / (float)c->max_position_embeddings -
+		    (f - 1.0f);
+
+		base = (float)c->rope_theta * powf(ratio, dim / (dim - 2.0f));
+	}
+	for (j = 0; j < half; j++)
+		inv[j] = 1.0f / powf(base, (float)(2 * j) / dim);
+	if (c->rope_type == TQ_ROPE_LINEAR) {
+		for (j = 0; j < half; j++)
+			inv[j] /= (float)c->rope_factor;
+	} else if (c->rope_type == TQ_ROPE_LLAMA3) {
+		float factor = (float)c->rope_factor;
+		float lo = (float)c->rope_low_freq_factor;
+		float hi = (float)c->rope_high_freq_factor;
+		float old = (float)c->rope_original_max_pos;
+		float lo_wl = old / lo, hi_wl = old / hi;
+
+		for (j = 0; j < half; j++) {
+			float wl = 2.0f * (float)M_PI / inv[j];
+			float f = wl > lo_wl ? inv[j] / factor : inv[j];
+
+			if (!(wl < hi_wl) && !(wl > lo_wl)) {
+				float sm = (old / wl - lo) / (hi - lo);
+
+				f = (1.0f - sm) * f / factor + sm * f;
+			}
+			inv[j] = f;
+		}
+	}
+}
+
+/* cos/sin tables [n, hd/2] for positions 0..n-1. */
+static void
+fwd_rope_tables(fwd_state *s, const tq_model_config *c, int64_t n)
+{
+	int64_t half = c->head_dim / 2, p, j;
+
+	fwd_inv_freq(c, n, s->wbuf);
+	for (p = 0; p < n; p++)
+		for (j = 0; j < half; j++) {
+			float a = (float)p * s->wbuf[j];
+
+			s->cos[p * half + j] = cosf(a);
+			s->sin[p * half + j] = sinf(a);
+		}
+}
+
+/* Rotates every head of x[n, n_heads * hd] in place (half-split pairs). */
+static void
+fwd_rope_apply(const fwd_state *s, float *x, int64_t n, int64_t n_heads,
+    int64_t hd)
+{
+	int64_t half = hd / 2, p, h, j;
+
+	for (p = 0; p < n; p++) {
+		const float *cs = s->cos + p * half, *sn = s->sin + p * half;
+
+		for (h = 0; h < n_heads; h++) {
+			float *v = x + (p * n_heads + h) * hd;
+
+			for (j = 0; j < half; j++) {
+				float a = v[j], b = v[j + half];
+
+				v[j] = a * cs[j] + (-b) * sn[j];
+				v[j + half] = b * cs[j] + a * sn[j];
+			}
+		}
+	}
+}
+
+/* Causal (and sliding-window) softmax attention into s->att. */
+static void
+fwd_attention(fwd_state *s, const tq_model_config *c, int64_t n)
+{
+	int64_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
+	int64_t ldq = nh * hd, ldk = nkv * hd, group = nh / nkv;
+	int64_t W = c->sliding_window, h, r0, i, j;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	for (h = 0; h < nh; h++) {
+		const float *kh = s->k + (h / group) * hd;
+		const float *vh = s->v + (h / group) * hd;
+
+		for (r0 = 0; r0 < n; r0 += ATT_QBLOCK) {
+			int64_t nr = n - r0 < ATT_QBLOCK ? n - r0 : ATT_QBLOCK;
+			int64_t nk = r0 + nr;	/* keys a block can see */
+
+			/* scores[nr, nk] = Q_h[r0:r0+nr] K_h[0:nk]^T * scale */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+			    (int)nr, (int)nk, (int)hd, scale,
+			    s->q + r0 * ldq + h * hd, (int)ldq, kh, (int)ldk,
+			    0.0f, s->scores, (int)nk);
+			for (i = 0; i < nr; i++) {
+				float *row = s->scores + i * nk, mx, sum = 0.0f;
+				int64_t qi = r0 + i;
+				/* Key j is visible iff qi - W < j <= qi. */
+				int64_t lo = W > 0 && qi - W + 1 > 0 ? qi - W + 1 : 0;
+
+				mx = row[lo];
+				for (j = lo; j <= qi; j++)
+					if (row[j] > mx)
+						mx = row[j];
+				/* Subtract the max so exp cannot overflow. */
+				for (j = 0; j < nk; j++) {
+					if (j < lo || j > qi) {
+						row[j] = 0.0f;
+						continue;
+					}
+					row[j] = expf(row[j] - mx);
+					sum += row[j];
+				}
+				for (j = lo; j <= qi; j++)
+					row[j] /= sum;
+			}
+			/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+			    (int)nr, (int)hd, (int)nk, 1.0f, s->scores, (int)nk,
+			    vh, (int)ldk, 0.0f, s->att + r0 * ldq + h * hd,
+			    (int)ldq);
+		}
+	}
+}
+
+static tq_status
+fwd_hook(const tq_forward_opts *o, int layer, tq_linear which,
+    const float *x, int64_t n, int64_t in, tq_error *err)
+{
+	if (o == NULL || o->act_hook == NULL)
+		return TQ_OK;
+	if (o->act_hook(o->act_ud, layer, which, x, n, in) != 0)
+		return tq_fail(err, TQ_ECANCELLED,
+		    "forward pass stopped by the activation hook");
+	return TQ_OK;
+}
+
+/* One decoder block, updating s->x in place. */
+static tq_status
+fwd_block(fwd_state *s, const tq_model *m, int64_t li,
+    const tq_forward_opts *o, tq_error *err)
+{
+	const tq_model_config *c = &m->cfg;
+	const tq_layer_weights *l = &m->layers[li];
+	int64_t n = s->n, H = c->hidden_size, F = c->intermediate_size;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int64_t i, total;
+	tq_status st;
+
+	/* Attention sublayer. */
+	fwd_rmsnorm(s, s->x, l->attn_norm, n, H, c->rms_norm_eps, s->xn);
+	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_Q, s->xn, n, H, err)) != TQ_OK)
+		return st;
+	fwd_linear(s, s->xn, n, l->wq, l->bq, s->q, qd);
+	fwd_linear(s, s->xn, n, l->wk, l->bk, s->k, kvd);
+	fwd_linear(s, s->xn, n, l->wv, l->bv, s->v, kvd);
+	fwd_rope_apply(s, s->q, n, c->n_heads, c->head_dim);
+	fwd_rope_apply(s, s->k, n, c->n_kv_heads, c->head_dim);
+	fwd_attention(s, c, n);
+	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_O, s->att, n, qd, err)) != TQ_OK)
+		return st;
+	fwd_linear(s, s->att, n, l->wo, l->bo, s->xn, H);
+	total = n * H;
+	for (i = 0; i < total; i++)
+		s->x[i] += s->xn[i];
+
+	/* MLP sublayer: down(silu(gate(x)) * up(x)). */
+	fwd_rmsnorm(s, s->x, l->ffn_norm, n, H, c->rms_norm_eps, s->xn);
+	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_GATE, s->xn, n, H, err)) != TQ_OK)
+		return st;
+	fwd_linear(s, s->xn, n, l->w_gate, l->b_gate, s->gate, F);
+	fwd_linear(s, s->xn, n, l->w_up, l->b_up, s->up, F);
+	total = n * F;
+	for (i = 0; i < total; i++) {
+		float g = s->gate[i];
+
+		s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
+	}
+	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_DOWN, s->gate, n, F,
+	    err)) != TQ_OK)
+		return st;
+	fwd_linear(s, s->gate, n, l->w_down, l->b_down, s->xn, H);
+	total = n * H;
+	for (i = 0; i < total; i++)
+		s->x[i] += s->xn[i];
+	return TQ_OK;
+}
+
+/* Final norm, lm_head in chunks of positions, delivered to the caller. */
+static tq_status
+fwd_head(fwd_state *s, const tq_model *m, const tq_forward_opts *o,
+    float *logits, tq_error *err)
+{
+	const tq_model_config *c = &m->cfg;
+	int64_t n = s->n, H = c->hidden_size, V = c->vocab_size, p0;
+	tq_status st;
+
+	fwd_rmsnorm(s, s->x, m->norm, n, H, c->rms_norm_eps, s->xn);
+	if ((st = fwd_hook(o, -1, TQ_LINEAR_LM_HEAD, s->xn, n, H, err)) != TQ_OK)
+		return st;
+	for (p0 = 0; p0 < n; p0 += s->chunk) {
+		int64_t np = n - p0 < s->chunk ? n - p0 : s->chunk;
+		/* Write straight into the caller's array when there is one. */
+		float *dst = logits != NULL ? logits + p0 * V : s->logits;
+
+		fwd_linear(s, s->xn + p0 * H, np, m->lm_head, NULL, dst, V);
+		if (o != NULL && o->logits_cb != NULL &&
+		    o->logits_cb(o->logits_ud, p0, np, dst) != 0)
+			return tq_fail(err, TQ_ECANCELLED,
+			    "forward pass stopped by the logits callback");
+	}
+	return TQ_OK;
+}
+
+tq_status
+tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
+    const tq_forward_opts *o, float *logits, tq_error *err)
+{
+	const tq_model_config *c = &m->cfg;
+	int64_t H = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int64_t i, li, wmax;
+	fwd_state s;
+	int failed = 0;
+	tq_status st = TQ_OK;
+
+	if (n <= 0)
+		return tq_fail(err, TQ_EINVAL, "%s: forward pass of no tokens",
+		    m->path);
+	for (i = 0; i < n; i++)
+		if (ids[i] < 0 || ids[i] >= V)
+			return tq_fail(err, TQ_EINVAL,
+			    "%s: token id %d at position %lld is outside the "
+			    "vocabulary (%lld)", m->path, ids[i], (long long)i,
+			    (long long)V);
+
+	memset(&s, 0, sizeof(s));
+	s.n = n;
+	s.chunk = o != NULL && o->logits_chunk > 0 ? o->logits_chunk :
+	    LOGITS_BUDGET / V;
+	if (s.chunk < 1)
+		s.chunk = 1;
+	if (s.chunk > n)
+		s.chunk = n;
+	wmax = WBLOCK_ELEMS;
+	if (wmax < H || wmax < F)
+		wmax = H > F ? H : F;
+	s.x = fwd_alloc(n * H, &failed);
+	s.xn = fwd_alloc(n * H, &failed);
+	s.q = fwd_alloc(n * qd, &failed);
+	s.k = fwd_alloc(n * kvd, &failed);
+	s.v = fwd_alloc(n * kvd, &failed);
+	s.att = fwd_alloc(n * qd, &failed);
+	s.gate = fwd_alloc(n * F, &failed);
+	s.up = fwd_alloc(n * F, &failed);
+	s.scores = fwd_alloc((n < ATT_QBLOCK ? n : ATT_QBLOCK) * n, &failed);
+	s.cos = fwd_alloc(n * (c->head_dim / 2), &failed);
+	s.sin = fwd_alloc(n * (c->head_dim / 2), &failed);
+	s.wbuf = fwd_alloc(wmax, &failed);
+	if (logits == NULL)
+		s.logits = fwd_alloc(s.chunk * V, &failed);
+	if (failed) {
+		fwd_free(&s);
+		return tq_fail(err, TQ_ENOMEM,
+		    "%s: out of memory for a forward pass of %lld tokens",
+		    m->path, (long long)n);
+	}
+
+	/* Embedding lookup. */
+	for (i = 0; i < n; i++)
+		tq_tensor_to_f32(m->embed, (int64_t)ids[i] * H, H, s.x + i * H);
+	fwd_rope_tables(&s, c, n);
+	for (li = 0; li < c->n_layers && st == TQ_OK; li++)
+		st = fwd_block(&s, m, li, o, err);
+	if (st == TQ_OK)
+		st = fwd_head(&s, m, o, logits, err);
+	fwd_free(&s);
+	return st;
+}

@@ -1,0 +1,106 @@
+/*
+ * perplexity.c: perplexity by the GPTQ-paper protocol.
+ *
+ * The caller tokenizes the whole text once (no special tokens); it is cut
+ * into non-overlapping windows of ctx tokens, the tail that does not fill a
+ * window is dropped, and within each window every position but the first is
+ * predicted.  ppl = exp(mean NLL over all predicted positions).  Logits are
+ * consumed chunk by chunk as the forward pass produces them, so memory does
+ * not grow with the vocabulary times the window.
+ */
+#include "config.h"
+
+#include <math.h>
+
+#include "error.h"
+#include "model.h"
+
+/* Accumulates the NLL of one window, as logits arrive. */
+typedef struct ppl_acc {
+	const int32_t *ids;	/* [ctx] the window's tokens */
+	int64_t ctx;
+	int64_t V;
+	double sum;		/* sum of NLL */
+	double sum_sq;		/* sum of NLL^2, for the standard error */
+	int64_t count;
+} ppl_acc;
+
+static int
+ppl_logits(void *ud, int64_t pos0, int64_t n, const float *logits)
+{
+	ppl_acc *a = ud;
+	int64_t i, j;
+
+	for (i = 0; i < n; i++) {
+		int64_t p = pos0 + i;
+		const float *row = logits + i * a->V;
+		double mx, se = 0.0, nll;
+
+		/* Position p predicts token p + 1; the last one predicts none. */
+		if (p + 1 >= a->ctx)
+			break;
+		mx = row[0];
+		for (j = 1; j < a->V; j++)
+			if (row[j] > mx)
+				mx = row[j];
+		for (j = 0; j < a->V; j++)
+			se += exp((double)row[j] - mx);
+		nll = mx + log(se) - (double)row[a->ids[p + 1]];
+		a->sum += nll;
+		a->sum_sq += nll * nll;
+		a->count++;
+	}
+	return 0;
+}
+
+tq_status
+tq_eval_perplexity(const tq_model *m, const int32_t *ids, int64_t n_ids,
+    int64_t ctx, tq_progress_cb progress, void *ud, tq_ppl_result *out,
+    tq_error *err)
+{
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	ppl_acc acc = { 0 };
+	int64_t n_windows, w;
+	tq_progress pr = { "eval", 0, 0 };
+	double mean, var;
+	tq_status st;
+
+	if (ctx < 2)
+		return tq_fail(err, TQ_EINVAL,
+		    "context length %lld is too short (at least 2)",
+		    (long long)ctx);
+	n_windows = n_ids / ctx;
+	if (n_windows == 0)
+		return tq_fail(err, TQ_EINVAL,
+		    "the text has %lld tokens, fewer than one window of %lld",
+		    (long long)n_ids, (long long)ctx);
+	acc.ctx = ctx;
+	acc.V = m->cfg.vocab_size;
+	o.logits_cb = ppl_logits;
+	o.logits_ud = &acc;
+	pr.total = n_windows;
+	for (w = 0; w < n_windows; w++) {
+		if (progress != NULL && progress(ud, &pr) != 0)
+			return tq_fail(err, TQ_ECANCELLED, "evaluation cancelled");
+		acc.ids = ids + w * ctx;
+		st = tq_forward(m, acc.ids, ctx, &o, NULL, err);
+		if (st != TQ_OK)
+			return st;
+		pr.done = w + 1;
+	}
+	if (progress != NULL)
+		progress(ud, &pr);
+
+	mean = acc.sum / (double)acc.count;
+	var = acc.sum_sq / (double)acc.count - mean * mean;
+	out->mean_nll = mean;
+	out->ppl = exp(mean);
+	out->nll_stderr = acc.count > 1 && var > 0.0 ?
+	    sqrt(var / (double)(acc.count - 1)) : 0.0;
+	out->ppl_stderr = out->ppl * out->nll_stderr;
+	out->n_tokens = n_ids;
+	out->n_windows = n_windows;
+	out->n_scored = acc.count;
+	out->ctx = ctx;
+	return TQ_OK;
+}

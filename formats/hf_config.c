@@ -1,0 +1,317 @@
+/*
+ * hf_config.c: Hugging Face config.json to tq_model_config.
+ *
+ * Defaults are those of transformers' LlamaConfig, MistralConfig and
+ * Qwen2Config, so a config.json that leaves a key out means what it means
+ * to transformers.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "error.h"
+#include "hf_config.h"
+
+/* Checks that j is an integer in [lo, hi]; key names it in messages. */
+static tq_status
+cfg_int_value(const char *path, const cJSON *j, const char *key, int64_t lo,
+    int64_t hi, int64_t *out, tq_error *err)
+{
+	double d;
+
+	if (!cJSON_IsNumber(j))
+		return tq_fail(err, TQ_EFORMAT, "%s: \"%s\" must be a number",
+		    path, key);
+	d = j->valuedouble;
+	if (!(d >= (double)lo && d <= (double)hi) || floor(d) != d)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: \"%s\" must be an integer in [%lld, %lld]", path, key,
+		    (long long)lo, (long long)hi);
+	*out = (int64_t)d;
+	return TQ_OK;
+}
+
+/* Reads an optional integer key in [lo, hi]; absent or null keeps *out. */
+static tq_status
+cfg_int(const char *path, const cJSON *root, const char *key, int64_t lo,
+    int64_t hi, int64_t *out, tq_error *err)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	if (j == NULL || cJSON_IsNull(j))
+		return TQ_OK;
+	return cfg_int_value(path, j, key, lo, hi, out, err);
+}
+
+/* Reads an optional positive finite number. */
+static tq_status
+cfg_num(const char *path, const cJSON *root, const char *key, double *out,
+    tq_error *err)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	if (j == NULL || cJSON_IsNull(j))
+		return TQ_OK;
+	if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble) ||
+	    !(j->valuedouble > 0.0))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: \"%s\" must be a positive number", path, key);
+	*out = j->valuedouble;
+	return TQ_OK;
+}
+
+static tq_status
+cfg_bool(const char *path, const cJSON *root, const char *key, int *out,
+    tq_error *err)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	if (j == NULL || cJSON_IsNull(j))
+		return TQ_OK;
+	if (!cJSON_IsBool(j))
+		return tq_fail(err, TQ_EFORMAT, "%s: \"%s\" must be true or false",
+		    path, key);
+	*out = cJSON_IsTrue(j);
+	return TQ_OK;
+}
+
+/* bos/eos may be an integer or a list of them (Llama-3.1); take the first. */
+static tq_status
+cfg_token_id(const char *path, const cJSON *root, const char *key,
+    int64_t *out, tq_error *err)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	if (cJSON_IsArray(j))
+		j = cJSON_GetArrayItem(j, 0);
+	if (j == NULL || cJSON_IsNull(j))
+		return TQ_OK;
+	return cfg_int_value(path, j, key, 0, INT32_MAX, out, err);
+}
+
+static tq_status
+cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
+{
+	static const struct {
+		const char *model_type, *class_name;
+		tq_arch arch;
+	} known[] = {
+		{ "llama", "LlamaForCausalLM", TQ_ARCH_LLAMA },
+		{ "mistral", "MistralForCausalLM", TQ_ARCH_MISTRAL },
+		{ "qwen2", "Qwen2ForCausalLM", TQ_ARCH_QWEN2 },
+	};
+	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+	const char *name = NULL;
+	size_t i;
+
+	if (cJSON_IsString(mt)) {
+		name = mt->valuestring;
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (strcmp(name, known[i].model_type) == 0) {
+				*arch = known[i].arch;
+				return TQ_OK;
+			}
+	} else if (cJSON_IsArray(ar) && cJSON_IsString(cJSON_GetArrayItem(ar, 0))) {
+		name = cJSON_GetArrayItem(ar, 0)->valuestring;
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (strcmp(name, known[i].class_name) == 0) {
+				*arch = known[i].arch;
+				return TQ_OK;
+			}
+	} else if (mt != NULL) {
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: \"model_type\" must be a string", path);
+	} else {
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: no \"model_type\" or \"architectures\"; is this a "
+		    "Hugging Face model config?", path);
+	}
+	return tq_fail(err, TQ_EUNSUPPORTED,
+	    "%s: unknown architecture \"%.64s\" (supported: llama, mistral, "
+	    "qwen2)", path, name);
+}
+
+static tq_status
+cfg_rope_scaling(const char *path, const cJSON *root, tq_model_config *c,
+    tq_error *err)
+{
+	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+	const cJSON *t;
+	const char *type;
+	tq_status st;
+
+	c->rope_type = TQ_ROPE_DEFAULT;
+	if (rs == NULL || cJSON_IsNull(rs))
+		return TQ_OK;
+	if (!cJSON_IsObject(rs))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: \"rope_scaling\" must be an object or null", path);
+	t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+	if (t == NULL)
+		t = cJSON_GetObjectItemCaseSensitive(rs, "type");
+	if (!cJSON_IsString(t))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: \"rope_scaling\" needs a string \"rope_type\"", path);
+	type = t->valuestring;
+	if (strcmp(type, "default") == 0)
+		return TQ_OK;
+	if (strcmp(type, "linear") == 0)
+		c->rope_type = TQ_ROPE_LINEAR;
+	else if (strcmp(type, "dynamic") == 0)
+		c->rope_type = TQ_ROPE_DYNAMIC;
+	else if (strcmp(type, "llama3") == 0)
+		c->rope_type = TQ_ROPE_LLAMA3;
+	else
+		return tq_fail(err, TQ_EUNSUPPORTED,
+		    "%s: rope_scaling type \"%.32s\" is not supported (default, "
+		    "linear, dynamic, llama3)", path, type);
+	c->rope_factor = 0.0;
+	if ((st = cfg_num(path, rs, "factor", &c->rope_factor, err)) != TQ_OK)
+		return st;
+	if (c->rope_factor == 0.0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: rope_scaling \"%s\" needs a \"factor\"", path, type);
+	if (c->rope_type != TQ_ROPE_LLAMA3)
+		return TQ_OK;
+	c->rope_low_freq_factor = 0.0;
+	c->rope_high_freq_factor = 0.0;
+	c->rope_original_max_pos = 0;
+	if ((st = cfg_num(path, rs, "low_freq_factor",
+	    &c->rope_low_freq_factor, err)) != TQ_OK ||
+	    (st = cfg_num(path, rs, "high_freq_factor",
+	    &c->rope_high_freq_factor, err)) != TQ_OK ||
+	    (st = cfg_int(path, rs, "original_max_position_embeddings", 1,
+	    INT32_MAX, &c->rope_original_max_pos, err)) != TQ_OK)
+		return st;
+	if (c->rope_low_freq_factor == 0.0 || c->rope_high_freq_factor == 0.0 ||
+	    c->rope_original_max_pos == 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: llama3 rope_scaling needs low_freq_factor, "
+		    "high_freq_factor and original_max_position_embeddings", path);
+	if (c->rope_high_freq_factor <= c->rope_low_freq_factor)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: llama3 rope_scaling needs high_freq_factor > "
+		    "low_freq_factor", path);
+	return TQ_OK;
+}
+
+tq_status
+tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
+    tq_error *err)
+{
+	/* Limits keep every size product far from overflow. */
+	const int64_t big = (int64_t)1 << 24;
+	int use_sliding = 0;
+	tq_status st;
+
+	memset(c, 0, sizeof(*c));
+	if (!cJSON_IsObject(root))
+		return tq_fail(err, TQ_EFORMAT, "%s: not a JSON object", path);
+	if ((st = cfg_arch(path, root, &c->arch, err)) != TQ_OK)
+		return st;
+
+	c->max_position_embeddings = 2048;
+	c->rms_norm_eps = 1e-6;
+	c->rope_theta = 10000.0;
+	c->bos_token_id = -1;
+	c->eos_token_id = -1;
+	if (c->arch == TQ_ARCH_MISTRAL) {
+		c->max_position_embeddings = 4096 * 32;
+		c->sliding_window = 4096;
+	} else if (c->arch == TQ_ARCH_QWEN2) {
+		c->max_position_embeddings = 32768;
+		c->qkv_bias = 1;
+	}
+
+	c->vocab_size = c->hidden_size = c->intermediate_size = -1;
+	c->n_layers = c->n_heads = -1;
+	if ((st = cfg_int(path, root, "vocab_size", 1, big, &c->vocab_size,
+	    err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "hidden_size", 1, 65536, &c->hidden_size,
+	    err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "intermediate_size", 1, 1 << 20,
+	    &c->intermediate_size, err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "num_hidden_layers", 1, 1024,
+	    &c->n_layers, err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "num_attention_heads", 1, 1024,
+	    &c->n_heads, err)) != TQ_OK)
+		return st;
+	if (c->vocab_size < 0 || c->hidden_size < 0 ||
+	    c->intermediate_size < 0 || c->n_layers < 0 || c->n_heads < 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: missing one of vocab_size, hidden_size, "
+		    "intermediate_size, num_hidden_layers, num_attention_heads",
+		    path);
+	c->n_kv_heads = c->n_heads;
+	c->head_dim = c->hidden_size / c->n_heads;
+	if ((st = cfg_int(path, root, "num_key_value_heads", 1, 1024,
+	    &c->n_kv_heads, err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "head_dim", 2, 4096, &c->head_dim,
+	    err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "max_position_embeddings", 1, big * 64,
+	    &c->max_position_embeddings, err)) != TQ_OK ||
+	    (st = cfg_num(path, root, "rms_norm_eps", &c->rms_norm_eps,
+	    err)) != TQ_OK ||
+	    (st = cfg_num(path, root, "rope_theta", &c->rope_theta,
+	    err)) != TQ_OK ||
+	    (st = cfg_bool(path, root, "tie_word_embeddings",
+	    &c->tie_word_embeddings, err)) != TQ_OK ||
+	    (st = cfg_token_id(path, root, "bos_token_id", &c->bos_token_id,
+	    err)) != TQ_OK ||
+	    (st = cfg_token_id(path, root, "eos_token_id", &c->eos_token_id,
+	    err)) != TQ_OK ||
+	    (st = cfg_rope_scaling(path, root, c, err)) != TQ_OK)
+		return st;
+	/*
+	 * transformers (4.46) builds Mistral's rotary embedding without
+	 * rope_scaling, and Qwen2's heads from hidden_size alone; follow it.
+	 */
+	if (c->arch == TQ_ARCH_MISTRAL)
+		c->rope_type = TQ_ROPE_DEFAULT;
+	if (c->arch == TQ_ARCH_QWEN2)
+		c->head_dim = c->hidden_size / c->n_heads;
+
+	switch (c->arch) {
+	case TQ_ARCH_LLAMA:
+		if ((st = cfg_bool(path, root, "attention_bias",
+		    &c->attention_bias, err)) != TQ_OK ||
+		    (st = cfg_bool(path, root, "mlp_bias", &c->mlp_bias,
+		    err)) != TQ_OK)
+			return st;
+		break;
+	case TQ_ARCH_MISTRAL:
+		if ((st = cfg_int(path, root, "sliding_window", 1, big * 64,
+		    &c->sliding_window, err)) != TQ_OK)
+			return st;
+		if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root,
+		    "sliding_window")))
+			c->sliding_window = 0;
+		break;
+	case TQ_ARCH_QWEN2:
+		/* Qwen2 slides only when use_sliding_window says so. */
+		if ((st = cfg_bool(path, root, "use_sliding_window",
+		    &use_sliding, err)) != TQ_OK)
+			return st;
+		if (use_sliding)
+			return tq_fail(err, TQ_EUNSUPPORTED,
+			    "%s: qwen2 with use_sliding_window is not supported",
+			    path);
+		break;
+	}
+
+	if (c->n_heads % c->n_kv_heads != 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: num_attention_heads (%lld) is not a multiple of "
+		    "num_key_value_heads (%lld)", path, (long long)c->n_heads,
+		    (long long)c->n_kv_heads);
+	if (c->head_dim < 2 || c->head_dim % 2 != 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: head_dim %lld must be even and at least 2", path,
+		    (long long)c->head_dim);
+	if (c->n_heads * c->head_dim > 65536)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: num_attention_heads * head_dim is too large", path);
+	return TQ_OK;
+}

@@ -1,0 +1,382 @@
+/*
+ * hf_model.c: opening a Hugging Face model directory as a tq_model.
+ *
+ * config.json gives the hyperparameters; the weights come from
+ * model.safetensors or from the shards that model.safetensors.index.json
+ * lists; tokenizer.json, when present, is loaded beside them.  Every weight
+ * the architecture needs must be present with the shape the config implies.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "hf_config.h"
+#include "model.h"
+#include "safetensors.h"
+
+#define CONFIG_MAX_BYTES ((size_t)16 << 20)
+#define INDEX_MAX_BYTES ((size_t)64 << 20)
+
+/* The opened shards: the source a tq_model keeps alive. */
+typedef struct hf_source {
+	tq_st_file **shards;
+	size_t n_shards;
+} hf_source;
+
+static void
+hf_source_free(void *p)
+{
+	hf_source *s = p;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n_shards; i++)
+		tq_st_close(s->shards[i]);
+	free(s->shards);
+	free(s);
+}
+
+/* A shard name from the index must be a plain file name in the directory. */
+static int
+hf_shard_name_ok(const char *name)
+{
+	return name[0] != '\0' && strchr(name, '/') == NULL &&
+	    strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+static int
+hf_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static tq_status
+hf_open_shard(hf_source *src, const char *dir, const char *name,
+    tq_error *err)
+{
+	tq_st_file **grown;
+	char *path;
+	tq_status st;
+
+	grown = realloc(src->shards, (src->n_shards + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+	src->shards = grown;
+	if ((path = tq_path_join(dir, name)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+	st = tq_st_open(path, &src->shards[src->n_shards], err);
+	free(path);
+	if (st == TQ_OK)
+		src->n_shards++;
+	return st;
+}
+
+/* Opens the shards the index lists and checks every mapping holds. */
+static tq_status
+hf_open_index(hf_source *src, const char *dir, const char *index_path,
+    tq_error *err)
+{
+	const cJSON *map, *e;
+	const char **names = NULL;
+	cJSON *root;
+	size_t n = 0, i;
+	tq_status st;
+
+	if ((st = tq_json_load(index_path, INDEX_MAX_BYTES, &root, err)) != TQ_OK)
+		return st;
+	map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+	if (!cJSON_IsObject(map) || cJSON_GetArraySize(map) == 0) {
+		st = tq_fail(err, TQ_EFORMAT,
+		    "%s: \"weight_map\" must be a non-empty object", index_path);
+		goto out;
+	}
+	names = calloc((size_t)cJSON_GetArraySize(map), sizeof(*names));
+	if (names == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", index_path);
+		goto out;
+	}
+	cJSON_ArrayForEach(e, map) {
+		if (!cJSON_IsString(e) || !hf_shard_name_ok(e->valuestring)) {
+			st = tq_fail(err, TQ_EFORMAT,
+			    "%s: weight_map entry \"%s\" must name a file in the "
+			    "model directory", index_path,
+			    e->string != NULL ? e->string : "");
+			goto out;
+		}
+		names[n++] = e->valuestring;
+	}
+	/* Open each distinct shard once, in name order. */
+	qsort(names, n, sizeof(*names), hf_cmp_str);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		if ((st = hf_open_shard(src, dir, names[i], err)) != TQ_OK)
+			goto out;
+	}
+	/* Each tensor must be in the shard the index names. */
+	cJSON_ArrayForEach(e, map) {
+		for (i = 0; i < src->n_shards; i++) {
+			const char *base = strrchr(src->shards[i]->path, '/');
+
+			base = base != NULL ? base + 1 : src->shards[i]->path;
+			if (strcmp(base, e->valuestring) == 0)
+				break;
+		}
+		if (i == src->n_shards || tq_st_find(src->shards[i],
+		    e->string) == NULL) {
+			st = tq_fail(err, TQ_EFORMAT,
+			    "%s: tensor \"%s\" is not in %s as the index says",
+			    index_path, e->string, e->valuestring);
+			goto out;
+		}
+	}
+	st = TQ_OK;
+out:
+	free(names);
+	cJSON_Delete(root);
+	return st;
+}
+
+static const tq_tensor *
+hf_find(const hf_source *src, const char *name)
+{
+	const tq_tensor *t;
+	size_t i;
+
+	for (i = 0; i < src->n_shards; i++)
+		if ((t = tq_st_find(src->shards[i], name)) != NULL)
+			return t;
+	return NULL;
+}
+
+/*
+ * Looks up a tensor and checks its shape (rows = 0 for a vector).  A missing
+ * optional tensor leaves *out NULL.
+ */
+static tq_status
+hf_bind(const hf_source *src, const char *dir, const char *name,
+    int64_t rows, int64_t cols, int optional, const tq_tensor **out,
+    tq_error *err)
+{
+	const tq_tensor *t = hf_find(src, name);
+	int64_t idx;
+
+	*out = NULL;
+	if (t == NULL) {
+		if (optional)
+			return TQ_OK;
+		return tq_fail(err, TQ_EFORMAT, "%s: missing tensor \"%s\"", dir,
+		    name);
+	}
+	if (rows == 0 ? (t->ndim != 1 || t->shape[0] != cols) :
+	    (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)) {
+		if (rows == 0)
+			return tq_fail(err, TQ_EFORMAT,
+			    "%s: tensor \"%s\" should have shape [%lld]", dir,
+			    name, (long long)cols);
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: tensor \"%s\" should have shape [%lld, %lld]", dir,
+		    name, (long long)rows, (long long)cols);
+	}
+	if ((idx = tq_tensor_find_nonfinite(t)) >= 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: tensor \"%s\" has a NaN or Inf at element %lld", dir,
+		    name, (long long)idx);
+	*out = t;
+	return TQ_OK;
+}
+
+/* Binds model.layers.<i>.<suffix>; rows = 0 for a vector. */
+static tq_status
+hf_bind_layer(const hf_source *src, const char *dir, int64_t i,
+    const char *suffix, int64_t rows, int64_t cols, int optional,
+    const tq_tensor **out, tq_error *err)
+{
+	char name[256];
+
+	snprintf(name, sizeof(name), "model.layers.%lld.%s", (long long)i,
+	    suffix);
+	return hf_bind(src, dir, name, rows, cols, optional, out, err);
+}
+
+static tq_status
+hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
+{
+	const tq_model_config *c = &m->cfg;
+	const char *dir = m->path;
+	int64_t H = c->hidden_size, I = c->intermediate_size;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int ab = c->attention_bias, qb = c->attention_bias || c->qkv_bias;
+	int mb = c->mlp_bias;
+	tq_status st;
+	int64_t i;
+
+	if ((st = hf_bind(src, dir, "model.embed_tokens.weight", c->vocab_size,
+	    H, 0, &m->embed, err)) != TQ_OK ||
+	    (st = hf_bind(src, dir, "model.norm.weight", 0, H, 0, &m->norm,
+	    err)) != TQ_OK)
+		return st;
+	if (c->tie_word_embeddings)
+		m->lm_head = m->embed;
+	else if ((st = hf_bind(src, dir, "lm_head.weight", c->vocab_size, H, 0,
+	    &m->lm_head, err)) != TQ_OK)
+		return st;
+	m->layers = calloc((size_t)c->n_layers, sizeof(*m->layers));
+	if (m->layers == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+	for (i = 0; i < c->n_layers; i++) {
+		tq_layer_weights *l = &m->layers[i];
+
+		if ((st = hf_bind_layer(src, dir, i, "input_layernorm.weight",
+		    0, H, 0, &l->attn_norm, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "self_attn.q_proj.weight",
+		    qd, H, 0, &l->wq, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "self_attn.k_proj.weight",
+		    kvd, H, 0, &l->wk, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "self_attn.v_proj.weight",
+		    kvd, H, 0, &l->wv, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "self_attn.o_proj.weight",
+		    H, qd, 0, &l->wo, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i,
+		    "post_attention_layernorm.weight", 0, H, 0, &l->ffn_norm,
+		    err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "mlp.gate_proj.weight", I, H,
+		    0, &l->w_gate, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "mlp.up_proj.weight", I, H,
+		    0, &l->w_up, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "mlp.down_proj.weight", H, I,
+		    0, &l->w_down, err)) != TQ_OK)
+			return st;
+		if (qb && ((st = hf_bind_layer(src, dir, i,
+		    "self_attn.q_proj.bias", 0, qd, 0, &l->bq, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "self_attn.k_proj.bias", 0,
+		    kvd, 0, &l->bk, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "self_attn.v_proj.bias", 0,
+		    kvd, 0, &l->bv, err)) != TQ_OK))
+			return st;
+		if (ab && (st = hf_bind_layer(src, dir, i,
+		    "self_attn.o_proj.bias", 0, H, 0, &l->bo, err)) != TQ_OK)
+			return st;
+		if (mb && ((st = hf_bind_layer(src, dir, i, "mlp.gate_proj.bias",
+		    0, I, 0, &l->b_gate, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "mlp.up_proj.bias", 0, I, 0,
+		    &l->b_up, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, "mlp.down_proj.bias", 0, H,
+		    0, &l->b_down, err)) != TQ_OK))
+			return st;
+	}
+	return TQ_OK;
+}
+
+/* Lists every stored tensor, shard by shard, and adds up the file sizes. */
+static tq_status
+hf_list_tensors(tq_model *m, const hf_source *src, tq_error *err)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < src->n_shards; i++)
+		n += src->shards[i]->n_tensors;
+	m->tensors = calloc(n ? n : 1, sizeof(*m->tensors));
+	if (m->tensors == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
+	for (i = 0; i < src->n_shards; i++) {
+		for (j = 0; j < src->shards[i]->n_tensors; j++)
+			m->tensors[m->n_tensors++] = &src->shards[i]->tensors[j];
+		m->file_bytes += src->shards[i]->map.size;
+	}
+	return TQ_OK;
+}
+
+/* Opens model.safetensors, or the shards of model.safetensors.index.json. */
+static tq_status
+hf_open_weights(hf_source *src, const char *dir, tq_error *err)
+{
+	char *index = tq_path_join(dir, "model.safetensors.index.json");
+	char *single = tq_path_join(dir, "model.safetensors");
+	tq_status st;
+
+	if (index == NULL || single == NULL)
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+	else if (access(index, F_OK) == 0)
+		st = hf_open_index(src, dir, index, err);
+	else if (access(single, F_OK) == 0)
+		st = hf_open_shard(src, dir, "model.safetensors", err);
+	else
+		st = tq_fail(err, TQ_EINVAL,
+		    "%s: no model.safetensors or model.safetensors.index.json",
+		    dir);
+	free(index);
+	free(single);
+	return st;
+}
+
+tq_status
+tq_model_open(const char *dir, tq_model **out, tq_error *err)
+{
+	char *cfg_path = NULL, *path = NULL;
+	cJSON *root = NULL;
+	hf_source *src = NULL;
+	tq_model *m;
+	tq_status st;
+
+	*out = NULL;
+	if (!tq_is_dir(dir))
+		return tq_fail(err, TQ_EINVAL,
+		    "%s: not a model directory (expected a Hugging Face model "
+		    "directory with config.json and safetensors)", dir);
+	m = calloc(1, sizeof(*m));
+	if (m == NULL || (m->path = strdup(dir)) == NULL) {
+		free(m);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+	}
+	if ((cfg_path = tq_path_join(dir, "config.json")) == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+		goto fail;
+	}
+	if (access(cfg_path, F_OK) != 0) {
+		st = tq_fail(err, TQ_EINVAL,
+		    "%s: not a model directory: no config.json", dir);
+		goto fail;
+	}
+	if ((st = tq_json_load(cfg_path, CONFIG_MAX_BYTES, &root, err)) != TQ_OK ||
+	    (st = tq_hf_config_parse(cfg_path, root, &m->cfg, err)) != TQ_OK)
+		goto fail;
+
+	if ((src = calloc(1, sizeof(*src))) == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+		goto fail;
+	}
+	m->source = src;
+	m->source_free = hf_source_free;
+	st = hf_open_weights(src, dir, err);
+	if (st != TQ_OK ||
+	    (st = hf_list_tensors(m, src, err)) != TQ_OK ||
+	    (st = hf_bind_all(m, src, err)) != TQ_OK)
+		goto fail;
+
+	if ((path = tq_path_join(dir, "tokenizer.json")) == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
+		goto fail;
+	}
+	if (access(path, F_OK) == 0 &&
+	    (st = tq_tokenizer_load(path, &m->tok, err)) != TQ_OK)
+		goto fail;
+
+	free(path);
+	free(cfg_path);
+	cJSON_Delete(root);
+	*out = m;
+	return TQ_OK;
+fail:
+	free(path);
+	free(cfg_path);
+	cJSON_Delete(root);
+	tq_model_close(m);
+	return st;
+}

@@ -1,0 +1,268 @@
+/*
+ * tq.h: the TurboQuant engine API.
+ *
+ * Everything the front ends (the workbench in tui/ and the command line) may
+ * call.  The engine behind it (core/, formats/, eval/) never prints to the
+ * terminal and never exits the process: every call returns a tq_status and,
+ * on failure, fills a caller-provided tq_error with a one-line message that
+ * names the file and the problem.
+ *
+ * Ownership: an object returned through a `T **out` parameter belongs to the
+ * caller and is released with its own free function (which accepts NULL).  A
+ * pointer returned as a function result is borrowed from its parent object.
+ *
+ * Threads: model and tokenizer objects are read-only after they are opened,
+ * so several threads may run tq_forward() or tq_tokenizer_encode() on the
+ * same object at once.
+ */
+#ifndef TQ_INCLUDE_TQ_H
+#define TQ_INCLUDE_TQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Status and errors ---------------------------------------------- */
+
+typedef enum tq_status {
+	TQ_OK = 0,
+	TQ_EINVAL = -1,		/* bad argument or option */
+	TQ_ENOMEM = -2,		/* allocation failed */
+	TQ_EIO = -3,		/* file could not be opened, read or written */
+	TQ_EFORMAT = -4,	/* file is malformed or lies about itself */
+	TQ_EUNSUPPORTED = -5,	/* well-formed but not something we handle */
+	TQ_ECANCELLED = -6,	/* a callback asked to stop */
+	TQ_EUSER = -7		/* a callback returned its own error */
+} tq_status;
+
+typedef struct tq_error {
+	tq_status status;
+	char msg[512];		/* "path: what is wrong", one line */
+} tq_error;
+
+/* A generic message for a status code (static string). */
+const char *tq_strerror(tq_status st);
+
+/* The library version, "MAJOR.MINOR.PATCH" (static string). */
+const char *tq_version(void);
+
+/* Threads used by BLAS and the engine's own loops; 0 means all cores. */
+void tq_set_threads(int n);
+int tq_get_threads(void);
+
+/*
+ * Reads a UTF-8 text file (evaluation or calibration text) into a malloc'ed,
+ * NUL-terminated buffer.  An empty file, a directory or a file over 1 GiB
+ * is an error naming the path.
+ */
+tq_status tq_read_text(const char *path, char **text, size_t *len,
+    tq_error *err);
+
+/* ---- Tokenizer (Hugging Face tokenizer.json) ------------------------- */
+
+typedef struct tq_tokenizer tq_tokenizer;
+
+/*
+ * Loads a tokenizer.json (path to the file, or to a directory holding one).
+ * Supports byte-level BPE with Split/ByteLevel pre-tokenizers and
+ * SentencePiece-style BPE with byte fallback, as Hugging Face tokenizers
+ * reads them.
+ */
+tq_status tq_tokenizer_load(const char *path, tq_tokenizer **out,
+    tq_error *err);
+void tq_tokenizer_free(tq_tokenizer *tok);
+
+/*
+ * Encodes `len` bytes of UTF-8 text.  With add_special, the post-processor
+ * template (BOS, ...) is applied as transformers' tokenizer(text) does.
+ * *ids is malloc'ed and owned by the caller.
+ */
+tq_status tq_tokenizer_encode(const tq_tokenizer *tok, const char *text,
+    size_t len, int add_special, int32_t **ids, size_t *n_ids, tq_error *err);
+
+/* Decodes ids to UTF-8 text; *text is malloc'ed, NUL-terminated. */
+tq_status tq_tokenizer_decode(const tq_tokenizer *tok, const int32_t *ids,
+    size_t n_ids, int skip_special, char **text, size_t *len, tq_error *err);
+
+/* Number of ids: one more than the largest id of the vocab and added tokens. */
+int32_t tq_tokenizer_n_vocab(const tq_tokenizer *tok);
+/* The token string of an id, or NULL if the id is unused. */
+const char *tq_tokenizer_token(const tq_tokenizer *tok, int32_t id);
+/* The id of a token string (vocab or added token), or -1. */
+int32_t tq_tokenizer_id(const tq_tokenizer *tok, const char *token);
+/* The BOS id the post-processor adds, or -1 if it adds none. */
+int32_t tq_tokenizer_bos(const tq_tokenizer *tok);
+
+/* ---- Models (Hugging Face checkpoint directories) -------------------- */
+
+typedef enum tq_arch {
+	TQ_ARCH_LLAMA = 0,
+	TQ_ARCH_MISTRAL,
+	TQ_ARCH_QWEN2
+} tq_arch;
+
+typedef enum tq_dtype {
+	TQ_DTYPE_F32 = 0,
+	TQ_DTYPE_F16,
+	TQ_DTYPE_BF16
+} tq_dtype;
+
+typedef enum tq_rope_type {
+	TQ_ROPE_DEFAULT = 0,
+	TQ_ROPE_LINEAR,
+	TQ_ROPE_DYNAMIC,
+	TQ_ROPE_LLAMA3
+} tq_rope_type;
+
+/* Hyperparameters, as config.json gives them (defaults filled in). */
+typedef struct tq_model_config {
+	tq_arch arch;
+	int64_t vocab_size;		/* V */
+	int64_t hidden_size;		/* H */
+	int64_t intermediate_size;	/* I */
+	int64_t n_layers;
+	int64_t n_heads;
+	int64_t n_kv_heads;
+	int64_t head_dim;		/* hd; n_heads * hd need not equal H */
+	int64_t max_position_embeddings;
+	double rms_norm_eps;
+	double rope_theta;
+	tq_rope_type rope_type;
+	double rope_factor;
+	double rope_low_freq_factor;	/* llama3 */
+	double rope_high_freq_factor;	/* llama3 */
+	int64_t rope_original_max_pos;	/* llama3 */
+	int64_t sliding_window;		/* 0 = full attention */
+	int tie_word_embeddings;
+	int attention_bias;		/* q, k, v and o biases (llama) */
+	int qkv_bias;			/* q, k, v biases only (qwen2) */
+	int mlp_bias;			/* gate, up, down biases */
+	int64_t bos_token_id;		/* -1 if unset */
+	int64_t eos_token_id;		/* -1 if unset */
+} tq_model_config;
+
+/* One tensor of the checkpoint, as stored. */
+typedef struct tq_tensor_info {
+	const char *name;
+	tq_dtype dtype;
+	int ndim;
+	int64_t shape[4];
+	uint64_t nbytes;
+} tq_tensor_info;
+
+typedef struct tq_model tq_model;
+
+/*
+ * Opens a Hugging Face model directory: config.json, model.safetensors or
+ * shards listed in model.safetensors.index.json, and tokenizer.json when
+ * present.  Weights are memory-mapped, not copied.
+ */
+tq_status tq_model_open(const char *dir, tq_model **out, tq_error *err);
+void tq_model_close(tq_model *m);
+
+const char *tq_model_path(const tq_model *m);
+const tq_model_config *tq_model_get_config(const tq_model *m);
+/* Borrowed; NULL when the directory has no tokenizer.json. */
+const tq_tokenizer *tq_model_tokenizer(const tq_model *m);
+size_t tq_model_n_tensors(const tq_model *m);
+/* Tensors in file order; i < tq_model_n_tensors(). */
+void tq_model_tensor(const tq_model *m, size_t i, tq_tensor_info *out);
+/* Bytes of the safetensors files on disk. */
+uint64_t tq_model_file_bytes(const tq_model *m);
+
+const char *tq_arch_name(tq_arch a);
+const char *tq_dtype_name(tq_dtype t);
+const char *tq_rope_type_name(tq_rope_type r);
+
+/* ---- Forward pass ---------------------------------------------------- */
+
+/* The linear layers whose inputs the activation hook sees. */
+typedef enum tq_linear {
+	TQ_LINEAR_Q = 0,
+	TQ_LINEAR_K,
+	TQ_LINEAR_V,
+	TQ_LINEAR_O,
+	TQ_LINEAR_GATE,
+	TQ_LINEAR_UP,
+	TQ_LINEAR_DOWN,
+	TQ_LINEAR_LM_HEAD,
+	TQ_LINEAR_COUNT
+} tq_linear;
+
+const char *tq_linear_name(tq_linear l);	/* "q_proj", ... "lm_head" */
+
+/*
+ * Called with the input of each linear layer, x: [n_tokens, in_features]
+ * row-major, valid during the call only.  q, k and v share one input, as
+ * do gate and up: the hook is called once for each shared input, with
+ * which = TQ_LINEAR_Q and TQ_LINEAR_GATE.  layer is -1 for lm_head.
+ * Return 0 to go on, non-zero to stop the forward pass (TQ_ECANCELLED).
+ */
+typedef int (*tq_act_hook)(void *ud, int layer, tq_linear which,
+    const float *x, int64_t n_tokens, int64_t in_features);
+
+/*
+ * Called with the logits of positions [pos0, pos0 + n), logits: [n, V].
+ * Return 0 to go on, non-zero to stop (TQ_ECANCELLED).
+ */
+typedef int (*tq_logits_cb)(void *ud, int64_t pos0, int64_t n,
+    const float *logits);
+
+typedef struct tq_forward_opts {
+	tq_act_hook act_hook;
+	void *act_ud;
+	tq_logits_cb logits_cb;
+	void *logits_ud;
+	int64_t logits_chunk;	/* positions per logits_cb call; 0 = 64 */
+} tq_forward_opts;
+
+#define TQ_FORWARD_OPTS_INIT { NULL, NULL, NULL, NULL, 0 }
+
+/*
+ * Runs the whole sequence ids[0..n) through the model in fp32 (prefill) and
+ * delivers logits in chunks to opts->logits_cb and, when logits is not NULL,
+ * into logits: [n, V].  Memory stays bounded by one chunk of logits unless
+ * the caller asks for all of them.  opts may be NULL.
+ */
+tq_status tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
+    const tq_forward_opts *opts, float *logits, tq_error *err);
+
+/* ---- Evaluation ------------------------------------------------------ */
+
+/* Progress of long work; return non-zero from the callback to cancel. */
+typedef struct tq_progress {
+	const char *stage;	/* "eval", ... */
+	int64_t done;
+	int64_t total;
+} tq_progress;
+
+typedef int (*tq_progress_cb)(void *ud, const tq_progress *p);
+
+typedef struct tq_ppl_result {
+	double ppl;		/* exp(mean NLL) */
+	double mean_nll;	/* nats per predicted token */
+	double nll_stderr;	/* standard error of mean_nll */
+	double ppl_stderr;	/* ppl * nll_stderr (delta method) */
+	int64_t n_tokens;	/* tokens in the text */
+	int64_t n_windows;
+	int64_t n_scored;	/* predicted positions */
+	int64_t ctx;		/* window length */
+} tq_ppl_result;
+
+/*
+ * Perplexity by the GPTQ-paper protocol: ids split into non-overlapping
+ * windows of ctx tokens (tail dropped), every position but the first of a
+ * window predicted, ppl = exp(mean NLL).
+ */
+tq_status tq_eval_perplexity(const tq_model *m, const int32_t *ids,
+    int64_t n_ids, int64_t ctx, tq_progress_cb progress, void *ud,
+    tq_ppl_result *out, tq_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TQ_INCLUDE_TQ_H */

@@ -1,0 +1,71 @@
+/*
+ * tap.c: a minimal Test Anything Protocol producer for the unit tests.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "tap.h"
+
+static int tap_n, tap_failed, tap_planned;
+
+void
+tap_plan(int n)
+{
+	printf("1..%d\n", n);
+	tap_planned = 1;
+}
+
+static void
+tap_vline(const char *status, const char *fmt, va_list ap, const char *tail)
+{
+	printf("%s %d - ", status, ++tap_n);
+	vprintf(fmt, ap);
+	printf("%s\n", tail);
+	fflush(stdout);
+}
+
+int
+tap_ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tap_vline(cond ? "ok" : "not ok", fmt, ap, "");
+	va_end(ap);
+	if (!cond)
+		tap_failed++;
+	return cond;
+}
+
+void
+tap_skip(const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("ok %d - ", ++tap_n);
+	vprintf(fmt, ap);
+	printf(" # SKIP %s\n", reason);
+	va_end(ap);
+}
+
+void
+tap_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+int
+tap_done(void)
+{
+	if (!tap_planned)
+		printf("1..%d\n", tap_n);
+	return tap_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,18 @@
+/*
+ * tap.h: a minimal Test Anything Protocol producer for the unit tests.
+ */
+#ifndef TQ_TESTS_TAP_H
+#define TQ_TESTS_TAP_H
+
+/* Prints "1..n" (call first), or use tap_done() for a trailing plan. */
+void tap_plan(int n);
+/* Prints "ok N - name" or "not ok N - name"; returns cond. */
+int tap_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "ok N - name # SKIP reason". */
+void tap_skip(const char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints a "# ..." diagnostic line. */
+void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the trailing plan if none was given; returns the exit status. */
+int tap_done(void);
+
+#endif /* TQ_TESTS_TAP_H */

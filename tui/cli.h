@@ -1,0 +1,59 @@
+/*
+ * cli.h: the headless command line of turboquant (shared helpers).
+ */
+#ifndef TQ_TUI_CLI_H
+#define TQ_TUI_CLI_H
+
+#include <stdio.h>
+
+#include "tq.h"
+
+/* A command: its name, one-line summary, usage text and entry point. */
+typedef struct cli_command {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	int (*run)(int argc, char **argv);
+} cli_command;
+
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+/* Prints "turboquant: MESSAGE" on stderr; returns the exit status 1. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a tq_error as one line; returns 1. */
+int cli_fail(const tq_error *err);
+/* Prints the usage of a command on stream f. */
+void cli_usage(FILE *f, const char *command);
+
+/*
+ * The model directory to open: the one given, else the bundled demo model
+ * ($TQ_DEMO_MODEL, the installed copy, or the source tree's assets/demo).
+ */
+const char *cli_model_path(const char *given);
+
+/* Parses a positive integer option value; returns 0 and prints on error. */
+int cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
+    long long *out);
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+typedef struct cli_progress {
+	const char *label;
+	double t0;		/* start time, seconds */
+	double last;		/* last redraw */
+	int active;
+} cli_progress;
+
+void cli_progress_start(cli_progress *p, const char *label);
+/* A tq_progress_cb: redraws at most ten times a second. */
+int cli_progress_cb(void *ud, const tq_progress *pr);
+void cli_progress_end(cli_progress *p);
+
+/* Wall-clock seconds since an arbitrary origin. */
+double cli_now(void);
+
+/* Writes s as a JSON string literal (with quotes) to f. */
+void cli_json_string(FILE *f, const char *s);
+
+#endif /* TQ_TUI_CLI_H */

@@ -1,0 +1,159 @@
+/*
+ * cli_util.c: helpers shared by the commands: errors, the demo model's
+ * location, option parsing, the progress bar and JSON strings.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int
+cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("turboquant: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int
+cli_fail(const tq_error *err)
+{
+	return cli_error("%s", err->msg[0] != '\0' ? err->msg :
+	    tq_strerror(err->status));
+}
+
+static int
+cli_is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *
+cli_model_path(const char *given)
+{
+	const char *env;
+
+	if (given != NULL)
+		return given;
+	env = getenv("TQ_DEMO_MODEL");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	if (cli_is_dir(TQ_DATADIR "/demo"))
+		return TQ_DATADIR "/demo";
+	return TQ_SRCDIR "/assets/demo";
+}
+
+int
+cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
+    long long *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL) {
+		cli_error("%s needs a value", opt);
+		return 0;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+		cli_error("%s: \"%s\" is not an integer in [%lld, %lld]", opt, s,
+		    lo, hi);
+		return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+double
+cli_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void
+cli_progress_start(cli_progress *p, const char *label)
+{
+	p->label = label;
+	p->t0 = cli_now();
+	p->last = 0.0;
+	p->active = isatty(STDERR_FILENO);
+}
+
+int
+cli_progress_cb(void *ud, const tq_progress *pr)
+{
+	cli_progress *p = ud;
+	double now = cli_now(), frac, eta;
+	int width = 30, filled, i;
+
+	if (!p->active || pr->total <= 0)
+		return 0;
+	if (now - p->last < 0.1 && pr->done < pr->total)
+		return 0;
+	p->last = now;
+	frac = (double)pr->done / (double)pr->total;
+	filled = (int)(frac * width);
+	fprintf(stderr, "\r%s [", p->label);
+	for (i = 0; i < width; i++)
+		fputc(i < filled ? '#' : '.', stderr);
+	fprintf(stderr, "] %lld/%lld", (long long)pr->done,
+	    (long long)pr->total);
+	if (pr->done > 0 && pr->done < pr->total) {
+		eta = (now - p->t0) / (double)pr->done *
+		    (double)(pr->total - pr->done);
+		fprintf(stderr, "  ETA %d:%02d", (int)eta / 60, (int)eta % 60);
+	} else {
+		fprintf(stderr, "  %.1fs     ", now - p->t0);
+	}
+	fflush(stderr);
+	return 0;
+}
+
+void
+cli_progress_end(cli_progress *p)
+{
+	if (p->active && p->last > 0.0)
+		fputc('\n', stderr);
+}
+
+void
+cli_json_string(FILE *f, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	fputc('"', f);
+	for (; *u != '\0'; u++) {
+		switch (*u) {
+		case '"':	fputs("\\\"", f); break;
+		case '\\':	fputs("\\\\", f); break;
+		case '\n':	fputs("\\n", f); break;
+		case '\r':	fputs("\\r", f); break;
+		case '\t':	fputs("\\t", f); break;
+		default:
+			if (*u < 0x20)
+				fprintf(f, "\\u%04x", *u);
+			else
+				fputc(*u, f);
+		}
+	}
+	fputc('"', f);
+}

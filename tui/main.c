@@ -1,0 +1,135 @@
+/*
+ * main.c: turboquant's entry point: global options and the command table.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+	{ "info", "show a model's architecture, layers and sizes",
+	  "turboquant info [MODEL] [--json]\n"
+	  "\n"
+	  "  Prints the model's path, architecture and hyperparameters, every\n"
+	  "  tensor with its shape, dtype and parameter count, the totals and\n"
+	  "  the size on disk.  MODEL is a Hugging Face model directory\n"
+	  "  (config.json + safetensors); without it, the bundled demo model.\n"
+	  "\n"
+	  "  --json        one JSON object on stdout\n",
+	  cmd_info },
+	{ "tokenize", "turn text into token ids with the model's tokenizer",
+	  "turboquant tokenize [MODEL] (--text FILE | STRING) [--json]\n"
+	  "                    [--no-special] [--tokens]\n"
+	  "\n"
+	  "  Encodes the text as Hugging Face tokenizers does with the model's\n"
+	  "  tokenizer.json (MODEL may also be a tokenizer.json file).  With one\n"
+	  "  argument and no --text, the argument is the string to encode.\n"
+	  "\n"
+	  "  --text FILE   encode the contents of FILE\n"
+	  "  --no-special  do not add special tokens (BOS) around the text\n"
+	  "  --tokens      print each token's string beside its id\n"
+	  "  --json        print {\"ids\": [...], \"tokens\": [...]} on stdout\n",
+	  cmd_tokenize },
+	{ "eval", "perplexity of a model on a text file",
+	  "turboquant eval [MODEL] --text FILE [--ctx N] [--json]\n"
+	  "\n"
+	  "  Perplexity by the GPTQ-paper protocol: the whole file tokenized\n"
+	  "  once without special tokens, cut into non-overlapping windows of N\n"
+	  "  tokens (the tail is dropped), every position after the first of a\n"
+	  "  window predicted; ppl = exp(mean NLL), with its standard error.\n"
+	  "\n"
+	  "  --text FILE   the evaluation text (UTF-8)\n"
+	  "  --ctx N       window length (default: the model's context, at\n"
+	  "                most 2048)\n"
+	  "  --json        one JSON object on stdout\n",
+	  cmd_eval },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+	    "turboquant %s: post-training quantization workbench for "
+	    "Llama-class models\n"
+	    "\n"
+	    "usage: turboquant [--threads N] COMMAND [ARGS]\n"
+	    "\n"
+	    "commands:\n", tq_version());
+	for (i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+	    "  help CMD   show the options of a command\n"
+	    "\n"
+	    "options:\n"
+	    "  --threads N  threads for BLAS and the engine (default: all "
+	    "cores)\n"
+	    "  --help       this text\n"
+	    "  --version    the version\n"
+	    "\n"
+	    "MODEL is a Hugging Face model directory (config.json, safetensors,\n"
+	    "tokenizer.json); when it is left out, the bundled demo model is\n"
+	    "used.  Errors are one line on stderr and exit status 1.\n");
+}
+
+void
+cli_usage(FILE *f, const char *command)
+{
+	size_t i;
+
+	for (i = 0; i < N_COMMANDS; i++)
+		if (strcmp(commands[i].name, command) == 0) {
+			fprintf(f, "usage: %s", commands[i].usage);
+			return;
+		}
+	usage(f);
+}
+
+int
+main(int argc, char **argv)
+{
+	long long threads = 0;
+	int i = 1;
+	size_t c;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("turboquant %s\n", tq_version());
+			return 0;
+		} else if (strcmp(argv[i], "--threads") == 0) {
+			if (!cli_parse_int("--threads", i + 1 < argc ?
+			    argv[i + 1] : NULL, 1, 1024, &threads))
+				return 1;
+			i += 2;
+		} else {
+			cli_error("unknown option %s (see turboquant --help)",
+			    argv[i]);
+			return 1;
+		}
+	}
+	tq_set_threads((int)threads);
+	if (i >= argc) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		if (i + 1 < argc)
+			cli_usage(stdout, argv[i + 1]);
+		else
+			usage(stdout);
+		return 0;
+	}
+	for (c = 0; c < N_COMMANDS; c++)
+		if (strcmp(argv[i], commands[c].name) == 0)
+			return commands[c].run(argc - i, argv + i);
+	return cli_error("unknown command \"%s\" (see turboquant --help)",
+	    argv[i]);
+}
