@@ -14,12 +14,14 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
 
 #include "error.h"
+#include "forward.h"
 #include "model.h"
 
 /* Elements of weight converted at a time (32 MB of fp32). */
@@ -30,12 +32,14 @@
 #define LOGITS_BUDGET ((int64_t)32 << 20)
 
 /*
- * Scratch of one forward call; shapes use n = tokens and F = intermediate
- * size (not I: cblas.h pulls in complex.h, which defines I).
+ * Scratch of the forward pass for sequences of up to max_n tokens; shapes
+ * use n = tokens and F = intermediate size (not I: cblas.h pulls in
+ * complex.h, which defines I).  The residual stream x[n, H] belongs to
+ * the caller, so the sequential pipeline can keep its own.
  */
-typedef struct fwd_state {
-	int64_t n;
-	float *x;		/* [n, H] residual stream */
+struct tq_fwd {
+	const tq_model *m;
+	int64_t max_n;
 	float *xn;		/* [n, H] normed input of a sublayer */
 	float *q;		/* [n, n_heads * hd] */
 	float *k;		/* [n, n_kv * hd] */
@@ -46,15 +50,18 @@ typedef struct fwd_state {
 	float *scores;		/* [ATT_QBLOCK, n] */
 	float *cos;		/* [n, hd / 2] */
 	float *sin;		/* [n, hd / 2] */
+	int64_t rope_n;		/* sequence length the tables were made for */
 	float *wbuf;		/* [WBLOCK_ELEMS] weight rows in fp32 */
-	float *logits;		/* [chunk, V] */
-	int64_t chunk;
-} fwd_state;
+	float *logits;		/* [logits_cap / V, V] when the caller has none */
+	int64_t logits_cap;
+};
 
-static void
-fwd_free(fwd_state *s)
+
+void
+tq_fwd_free(tq_fwd *s)
 {
-	free(s->x);
+	if (s == NULL)
+		return;
 	free(s->xn);
 	free(s->q);
 	free(s->k);
@@ -67,6 +74,7 @@ fwd_free(fwd_state *s)
 	free(s->sin);
 	free(s->wbuf);
 	free(s->logits);
+	free(s);
 }
 
 static float *
@@ -84,7 +92,7 @@ fwd_alloc(int64_t n_elems, int *failed)
  * row stride of y.  W is converted to fp32 a block of rows at a time.
  */
 static void
-fwd_linear(fwd_state *s, const float *x, int64_t n, const tq_tensor *w,
+fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
     const tq_tensor *b, float *y, int64_t ldy)
 {
 	int64_t out = w->shape[0], in = w->shape[1];
@@ -92,13 +100,20 @@ fwd_linear(fwd_state *s, const float *x, int64_t n, const tq_tensor *w,
 
 	if (rows < 1)
 		rows = 1;
-	for (r0 = 0; r0 < out; r0 += rows) {
-		int64_t nr = out - r0 < rows ? out - r0 : rows;
-
-		tq_tensor_to_f32(w, r0 * in, nr * in, s->wbuf);
+	if (w->dtype == TQ_DTYPE_F32 && (uintptr_t)w->data % sizeof(float) == 0) {
+		/* Aligned fp32 weights are used in place, without a copy. */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n,
-		    (int)nr, (int)in, 1.0f, x, (int)in, s->wbuf, (int)in, 0.0f,
-		    y + r0, (int)ldy);
+		    (int)out, (int)in, 1.0f, x, (int)in, w->data, (int)in, 0.0f,
+		    y, (int)ldy);
+	} else {
+		for (r0 = 0; r0 < out; r0 += rows) {
+			int64_t nr = out - r0 < rows ? out - r0 : rows;
+
+			tq_tensor_to_f32(w, r0 * in, nr * in, s->wbuf);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+			    (int)n, (int)nr, (int)in, 1.0f, x, (int)in, s->wbuf,
+			    (int)in, 0.0f, y + r0, (int)ldy);
+		}
 	}
 	if (b != NULL) {
 		tq_tensor_to_f32(b, 0, out, s->wbuf);
@@ -114,7 +129,7 @@ fwd_linear(fwd_state *s, const float *x, int64_t n, const tq_tensor *w,
 
 /* y[n, H] = rmsnorm(x[n, H]) * w[H], as LlamaRMSNorm in fp32. */
 static void
-fwd_rmsnorm(fwd_state *s, const float *x, const tq_tensor *w, int64_t n,
+fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
     int64_t H, double eps, float *y)
 {
 	int64_t i, j;
@@ -177,12 +192,18 @@ fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
 	}
 }
 
-/* cos/sin tables [n, hd/2] for positions 0..n-1. */
+/*
+ * cos/sin tables [n, hd/2] for positions 0..n-1.  They depend on n only
+ * through dynamic scaling, so they are remade when n changes.
+ */
 static void
-fwd_rope_tables(fwd_state *s, const tq_model_config *c, int64_t n)
+fwd_rope_tables(tq_fwd *s, const tq_model_config *c, int64_t n)
 {
 	int64_t half = c->head_dim / 2, p, j;
 
+	if (s->rope_n == n)
+		return;
+	s->rope_n = n;
 	fwd_inv_freq(c, n, s->wbuf);
 	for (p = 0; p < n; p++)
 		for (j = 0; j < half; j++) {
@@ -195,7 +216,7 @@ fwd_rope_tables(fwd_state *s, const tq_model_config *c, int64_t n)
 
 /* Rotates every head of x[n, n_heads * hd] in place (half-split pairs). */
 static void
-fwd_rope_apply(const fwd_state *s, float *x, int64_t n, int64_t n_heads,
+fwd_rope_apply(const tq_fwd *s, float *x, int64_t n, int64_t n_heads,
     int64_t hd)
 {
 	int64_t half = hd / 2, p, h, j;
@@ -218,7 +239,7 @@ fwd_rope_apply(const fwd_state *s, float *x, int64_t n, int64_t n_heads,
 
 /* Causal (and sliding-window) softmax attention into s->att. */
 static void
-fwd_attention(fwd_state *s, const tq_model_config *c, int64_t n)
+fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n)
 {
 	int64_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
 	int64_t ldq = nh * hd, ldk = nkv * hd, group = nh / nkv;
@@ -281,21 +302,24 @@ fwd_hook(const tq_forward_opts *o, int layer, tq_linear which,
 	return TQ_OK;
 }
 
-/* One decoder block, updating s->x in place. */
-static tq_status
-fwd_block(fwd_state *s, const tq_model *m, int64_t li,
-    const tq_forward_opts *o, tq_error *err)
+tq_status
+tq_fwd_block(tq_fwd *s, const tq_layer_weights *l, int li, float *x,
+    int64_t n, const tq_forward_opts *o, tq_error *err)
 {
-	const tq_model_config *c = &m->cfg;
-	const tq_layer_weights *l = &m->layers[li];
-	int64_t n = s->n, H = c->hidden_size, F = c->intermediate_size;
+	const tq_model_config *c = &s->m->cfg;
+	int64_t H = c->hidden_size, F = c->intermediate_size;
 	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
 	int64_t i, total;
 	tq_status st;
 
+	if (n <= 0 || n > s->max_n)
+		return tq_fail(err, TQ_EINVAL, "%s: block of %lld tokens (at most "
+		    "%lld)", s->m->path, (long long)n, (long long)s->max_n);
+	fwd_rope_tables(s, c, n);
+
 	/* Attention sublayer. */
-	fwd_rmsnorm(s, s->x, l->attn_norm, n, H, c->rms_norm_eps, s->xn);
-	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_Q, s->xn, n, H, err)) != TQ_OK)
+	fwd_rmsnorm(s, x, l->attn_norm, n, H, c->rms_norm_eps, s->xn);
+	if ((st = fwd_hook(o, li, TQ_LINEAR_Q, s->xn, n, H, err)) != TQ_OK)
 		return st;
 	fwd_linear(s, s->xn, n, l->wq, l->bq, s->q, qd);
 	fwd_linear(s, s->xn, n, l->wk, l->bk, s->k, kvd);
@@ -303,16 +327,16 @@ fwd_block(fwd_state *s, const tq_model *m, int64_t li,
 	fwd_rope_apply(s, s->q, n, c->n_heads, c->head_dim);
 	fwd_rope_apply(s, s->k, n, c->n_kv_heads, c->head_dim);
 	fwd_attention(s, c, n);
-	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_O, s->att, n, qd, err)) != TQ_OK)
+	if ((st = fwd_hook(o, li, TQ_LINEAR_O, s->att, n, qd, err)) != TQ_OK)
 		return st;
 	fwd_linear(s, s->att, n, l->wo, l->bo, s->xn, H);
 	total = n * H;
 	for (i = 0; i < total; i++)
-		s->x[i] += s->xn[i];
+		x[i] += s->xn[i];
 
 	/* MLP sublayer: down(silu(gate(x)) * up(x)). */
-	fwd_rmsnorm(s, s->x, l->ffn_norm, n, H, c->rms_norm_eps, s->xn);
-	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_GATE, s->xn, n, H, err)) != TQ_OK)
+	fwd_rmsnorm(s, x, l->ffn_norm, n, H, c->rms_norm_eps, s->xn);
+	if ((st = fwd_hook(o, li, TQ_LINEAR_GATE, s->xn, n, H, err)) != TQ_OK)
 		return st;
 	fwd_linear(s, s->xn, n, l->w_gate, l->b_gate, s->gate, F);
 	fwd_linear(s, s->xn, n, l->w_up, l->b_up, s->up, F);
@@ -322,30 +346,46 @@ fwd_block(fwd_state *s, const tq_model *m, int64_t li,
 
 		s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
 	}
-	if ((st = fwd_hook(o, (int)li, TQ_LINEAR_DOWN, s->gate, n, F,
+	if ((st = fwd_hook(o, li, TQ_LINEAR_DOWN, s->gate, n, F,
 	    err)) != TQ_OK)
 		return st;
 	fwd_linear(s, s->gate, n, l->w_down, l->b_down, s->xn, H);
 	total = n * H;
 	for (i = 0; i < total; i++)
-		s->x[i] += s->xn[i];
+		x[i] += s->xn[i];
 	return TQ_OK;
 }
 
-/* Final norm, lm_head in chunks of positions, delivered to the caller. */
-static tq_status
-fwd_head(fwd_state *s, const tq_model *m, const tq_forward_opts *o,
+tq_status
+tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
     float *logits, tq_error *err)
 {
+	const tq_model *m = s->m;
 	const tq_model_config *c = &m->cfg;
-	int64_t n = s->n, H = c->hidden_size, V = c->vocab_size, p0;
+	int64_t H = c->hidden_size, V = c->vocab_size, p0, chunk;
 	tq_status st;
 
-	fwd_rmsnorm(s, s->x, m->norm, n, H, c->rms_norm_eps, s->xn);
+	if (n <= 0 || n > s->max_n)
+		return tq_fail(err, TQ_EINVAL, "%s: head of %lld tokens (at most "
+		    "%lld)", m->path, (long long)n, (long long)s->max_n);
+	chunk = o != NULL && o->logits_chunk > 0 ? o->logits_chunk :
+	    LOGITS_BUDGET / V;
+	chunk = chunk < 1 ? 1 : chunk > n ? n : chunk;
+	if (logits == NULL && s->logits_cap < chunk * V) {
+		free(s->logits);
+		s->logits_cap = 0;
+		if ((s->logits = malloc((size_t)(chunk * V) * sizeof(float))) ==
+		    NULL)
+			return tq_fail(err, TQ_ENOMEM,
+			    "%s: out of memory for %lld rows of logits", m->path,
+			    (long long)chunk);
+		s->logits_cap = chunk * V;
+	}
+	fwd_rmsnorm(s, x, m->norm, n, H, c->rms_norm_eps, s->xn);
 	if ((st = fwd_hook(o, -1, TQ_LINEAR_LM_HEAD, s->xn, n, H, err)) != TQ_OK)
 		return st;
-	for (p0 = 0; p0 < n; p0 += s->chunk) {
-		int64_t np = n - p0 < s->chunk ? n - p0 : s->chunk;
+	for (p0 = 0; p0 < n; p0 += chunk) {
+		int64_t np = n - p0 < chunk ? n - p0 : chunk;
 		/* Write straight into the caller's array when there is one. */
 		float *dst = logits != NULL ? logits + p0 * V : s->logits;
 
@@ -359,67 +399,89 @@ fwd_head(fwd_state *s, const tq_model *m, const tq_forward_opts *o,
 }
 
 tq_status
-tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
-    const tq_forward_opts *o, float *logits, tq_error *err)
+tq_fwd_embed(tq_fwd *s, const int32_t *ids, int64_t n, float *x,
+    tq_error *err)
 {
-	const tq_model_config *c = &m->cfg;
-	int64_t H = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
-	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	int64_t i, li, wmax;
-	fwd_state s;
-	int failed = 0;
-	tq_status st = TQ_OK;
+	const tq_model *m = s->m;
+	int64_t H = m->cfg.hidden_size, V = m->cfg.vocab_size, i;
 
-	if (n <= 0)
-		return tq_fail(err, TQ_EINVAL, "%s: forward pass of no tokens",
-		    m->path);
 	for (i = 0; i < n; i++)
 		if (ids[i] < 0 || ids[i] >= V)
 			return tq_fail(err, TQ_EINVAL,
 			    "%s: token id %d at position %lld is outside the "
 			    "vocabulary (%lld)", m->path, ids[i], (long long)i,
 			    (long long)V);
+	for (i = 0; i < n; i++)
+		tq_tensor_to_f32(m->embed, (int64_t)ids[i] * H, H, x + i * H);
+	return TQ_OK;
+}
 
-	memset(&s, 0, sizeof(s));
-	s.n = n;
-	s.chunk = o != NULL && o->logits_chunk > 0 ? o->logits_chunk :
-	    LOGITS_BUDGET / V;
-	if (s.chunk < 1)
-		s.chunk = 1;
-	if (s.chunk > n)
-		s.chunk = n;
-	wmax = WBLOCK_ELEMS;
+tq_status
+tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
+{
+	const tq_model_config *c = &m->cfg;
+	int64_t H = c->hidden_size, F = c->intermediate_size;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int64_t wmax = WBLOCK_ELEMS;
+	int failed = 0;
+	tq_fwd *s;
+
+	*out = NULL;
+	if (n <= 0)
+		return tq_fail(err, TQ_EINVAL, "%s: forward pass of no tokens",
+		    m->path);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
+	s->m = m;
+	s->max_n = n;
+	s->rope_n = -1;
 	if (wmax < H || wmax < F)
 		wmax = H > F ? H : F;
-	s.x = fwd_alloc(n * H, &failed);
-	s.xn = fwd_alloc(n * H, &failed);
-	s.q = fwd_alloc(n * qd, &failed);
-	s.k = fwd_alloc(n * kvd, &failed);
-	s.v = fwd_alloc(n * kvd, &failed);
-	s.att = fwd_alloc(n * qd, &failed);
-	s.gate = fwd_alloc(n * F, &failed);
-	s.up = fwd_alloc(n * F, &failed);
-	s.scores = fwd_alloc((n < ATT_QBLOCK ? n : ATT_QBLOCK) * n, &failed);
-	s.cos = fwd_alloc(n * (c->head_dim / 2), &failed);
-	s.sin = fwd_alloc(n * (c->head_dim / 2), &failed);
-	s.wbuf = fwd_alloc(wmax, &failed);
-	if (logits == NULL)
-		s.logits = fwd_alloc(s.chunk * V, &failed);
+	s->xn = fwd_alloc(n * H, &failed);
+	s->q = fwd_alloc(n * qd, &failed);
+	s->k = fwd_alloc(n * kvd, &failed);
+	s->v = fwd_alloc(n * kvd, &failed);
+	s->att = fwd_alloc(n * qd, &failed);
+	s->gate = fwd_alloc(n * F, &failed);
+	s->up = fwd_alloc(n * F, &failed);
+	s->scores = fwd_alloc((n < ATT_QBLOCK ? n : ATT_QBLOCK) * n, &failed);
+	s->cos = fwd_alloc(n * (c->head_dim / 2), &failed);
+	s->sin = fwd_alloc(n * (c->head_dim / 2), &failed);
+	s->wbuf = fwd_alloc(wmax, &failed);
 	if (failed) {
-		fwd_free(&s);
+		tq_fwd_free(s);
 		return tq_fail(err, TQ_ENOMEM,
 		    "%s: out of memory for a forward pass of %lld tokens",
 		    m->path, (long long)n);
 	}
+	*out = s;
+	return TQ_OK;
+}
 
-	/* Embedding lookup. */
-	for (i = 0; i < n; i++)
-		tq_tensor_to_f32(m->embed, (int64_t)ids[i] * H, H, s.x + i * H);
-	fwd_rope_tables(&s, c, n);
-	for (li = 0; li < c->n_layers && st == TQ_OK; li++)
-		st = fwd_block(&s, m, li, o, err);
+tq_status
+tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
+    const tq_forward_opts *o, float *logits, tq_error *err)
+{
+	tq_fwd *s;
+	float *x;
+	int64_t li;
+	tq_status st;
+
+	if ((st = tq_fwd_new(m, n, &s, err)) != TQ_OK)
+		return st;
+	if ((x = malloc((size_t)(n * m->cfg.hidden_size) * sizeof(float))) ==
+	    NULL) {
+		tq_fwd_free(s);
+		return tq_fail(err, TQ_ENOMEM,
+		    "%s: out of memory for a forward pass of %lld tokens",
+		    m->path, (long long)n);
+	}
+	st = tq_fwd_embed(s, ids, n, x, err);
+	for (li = 0; li < m->cfg.n_layers && st == TQ_OK; li++)
+		st = tq_fwd_block(s, &m->layers[li], (int)li, x, n, o, err);
 	if (st == TQ_OK)
-		st = fwd_head(&s, m, o, logits, err);
-	fwd_free(&s);
+		st = tq_fwd_head(s, x, n, o, logits, err);
+	free(x);
+	tq_fwd_free(s);
 	return st;
 }

@@ -12,7 +12,10 @@
 
 #include <math.h>
 
+#include <stdlib.h>
+
 #include "error.h"
+#include "forward.h"
 #include "model.h"
 
 /* Accumulates the NLL of one window, as logits arrive. */
@@ -60,6 +63,9 @@ tq_eval_perplexity(const tq_model *m, const int32_t *ids, int64_t n_ids,
 {
 	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
 	ppl_acc acc = { 0 };
+	tq_fwd *f = NULL;
+	float *x = NULL;
+	int64_t li;
 	int64_t n_windows, w;
 	tq_progress pr = { "eval", 0, 0 };
 	double mean, var;
@@ -79,13 +85,28 @@ tq_eval_perplexity(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	o.logits_cb = ppl_logits;
 	o.logits_ud = &acc;
 	pr.total = n_windows;
+	/* One scratch and one residual stream serve every window. */
+	if ((st = tq_fwd_new(m, ctx, &f, err)) != TQ_OK)
+		return st;
+	x = malloc((size_t)(ctx * m->cfg.hidden_size) * sizeof(float));
+	if (x == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (w = 0; w < n_windows; w++) {
-		if (progress != NULL && progress(ud, &pr) != 0)
-			return tq_fail(err, TQ_ECANCELLED, "evaluation cancelled");
+		if (progress != NULL && progress(ud, &pr) != 0) {
+			st = tq_fail(err, TQ_ECANCELLED, "evaluation cancelled");
+			goto out;
+		}
 		acc.ids = ids + w * ctx;
-		st = tq_forward(m, acc.ids, ctx, &o, NULL, err);
+		st = tq_fwd_embed(f, acc.ids, ctx, x, err);
+		for (li = 0; li < m->cfg.n_layers && st == TQ_OK; li++)
+			st = tq_fwd_block(f, &m->layers[li], (int)li, x, ctx,
+			    NULL, err);
+		if (st == TQ_OK)
+			st = tq_fwd_head(f, x, ctx, &o, NULL, err);
 		if (st != TQ_OK)
-			return st;
+			goto out;
 		pr.done = w + 1;
 	}
 	if (progress != NULL)
@@ -102,5 +123,8 @@ tq_eval_perplexity(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	out->n_windows = n_windows;
 	out->n_scored = acc.count;
 	out->ctx = ctx;
-	return TQ_OK;
+out:
+	free(x);
+	tq_fwd_free(f);
+	return st;
 }

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,7 +275,31 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 	return TQ_OK;
 }
 
-/* Lists every stored tensor, shard by shard, and adds up the file sizes. */
+/* Orders names with digit runs compared as numbers: layers.2 < layers.10. */
+static int
+hf_cmp_natural(const void *a, const void *b)
+{
+	const char *x = (*(const tq_tensor *const *)a)->name;
+	const char *y = (*(const tq_tensor *const *)b)->name;
+
+	while (*x != '\0' && *y != '\0') {
+		if (isdigit((unsigned char)*x) && isdigit((unsigned char)*y)) {
+			unsigned long long u = strtoull(x, (char **)&x, 10);
+			unsigned long long v = strtoull(y, (char **)&y, 10);
+
+			if (u != v)
+				return u < v ? -1 : 1;
+		} else if (*x != *y) {
+			return (unsigned char)*x - (unsigned char)*y;
+		} else {
+			x++;
+			y++;
+		}
+	}
+	return (unsigned char)*x - (unsigned char)*y;
+}
+
+/* Lists every stored tensor in natural name order; adds up file sizes. */
 static tq_status
 hf_list_tensors(tq_model *m, const hf_source *src, tq_error *err)
 {
@@ -290,6 +315,7 @@ hf_list_tensors(tq_model *m, const hf_source *src, tq_error *err)
 			m->tensors[m->n_tensors++] = &src->shards[i]->tensors[j];
 		m->file_bytes += src->shards[i]->map.size;
 	}
+	qsort(m->tensors, m->n_tensors, sizeof(*m->tensors), hf_cmp_natural);
 	return TQ_OK;
 }
 

@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "safetensors.h"
+#include "unicode.h"
 
 /* Every dtype string the format defines, with its width in bits. */
 static const struct {
@@ -36,47 +37,6 @@ static const struct {
 
 /* Largest integer a JSON double holds exactly. */
 #define ST_MAX_INT 9007199254740992.0
-
-static int
-st_utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t len, k;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (i + len > n)
-			return 0;
-		for (k = 1; k < len; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
 
 /* A JSON number that is a non-negative integer a double holds exactly. */
 static int
@@ -253,7 +213,7 @@ tq_st_parse(const char *path, const uint8_t *data, size_t size,
 		    "%s: header length %llu runs past the end of the file "
 		    "(%zu bytes); is the file truncated?", path,
 		    (unsigned long long)hlen, size);
-	if (!st_utf8_valid(data + 8, (size_t)hlen))
+	if (tq_utf8_check((const char *)data + 8, (size_t)hlen) != hlen)
 		return tq_fail(err, TQ_EFORMAT, "%s: header is not valid UTF-8",
 		    path);
 	root = cJSON_ParseWithLength((const char *)data + 8, (size_t)hlen);

@@ -168,7 +168,7 @@ const tq_model_config *tq_model_get_config(const tq_model *m);
 /* Borrowed; NULL when the directory has no tokenizer.json. */
 const tq_tokenizer *tq_model_tokenizer(const tq_model *m);
 size_t tq_model_n_tensors(const tq_model *m);
-/* Tensors in file order; i < tq_model_n_tensors(). */
+/* Tensors in natural name order (layers.2 before layers.10). */
 void tq_model_tensor(const tq_model *m, size_t i, tq_tensor_info *out);
 /* Bytes of the safetensors files on disk. */
 uint64_t tq_model_file_bytes(const tq_model *m);

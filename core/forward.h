@@ -1,0 +1,41 @@
+/*
+ * forward.h: the forward pass one stage at a time (internal).
+ *
+ * tq_forward() in tq.h runs a whole sequence; the sequential quantization
+ * pipeline instead runs each decoder block over the calibration set, with
+ * the block's weights replaced by their quantized versions, so the stages
+ * are exposed here.  A tq_fwd is scratch for one thread.
+ */
+#ifndef TQ_CORE_FORWARD_H
+#define TQ_CORE_FORWARD_H
+
+#include "model.h"
+#include "tq.h"
+
+typedef struct tq_fwd tq_fwd;
+
+/* Scratch for sequences of up to max_n tokens of model m. */
+tq_status tq_fwd_new(const tq_model *m, int64_t max_n, tq_fwd **out,
+    tq_error *err);
+void tq_fwd_free(tq_fwd *f);
+
+/* x[n, H] = the embedding rows of ids; ids outside the vocabulary fail. */
+tq_status tq_fwd_embed(tq_fwd *f, const int32_t *ids, int64_t n, float *x,
+    tq_error *err);
+
+/*
+ * One decoder block (index li, for the hook and rope) on the residual
+ * stream x[n, H] in place, with weights l: the model's own
+ * (&m->layers[li]) or replacements.  o may be NULL.
+ */
+tq_status tq_fwd_block(tq_fwd *f, const tq_layer_weights *l, int li,
+    float *x, int64_t n, const tq_forward_opts *o, tq_error *err);
+
+/*
+ * Final norm and lm_head on x[n, H]; logits as in tq_forward (chunks to
+ * o->logits_cb, and all of them into logits[n, V] when not NULL).
+ */
+tq_status tq_fwd_head(tq_fwd *f, const float *x, int64_t n,
+    const tq_forward_opts *o, float *logits, tq_error *err);
+
+#endif /* TQ_CORE_FORWARD_H */

@@ -1,0 +1,44 @@
+#!/bin/sh
+# runtests.sh: the whole test suite, from a clean clone on Debian 12.
+#
+# Installs what is missing (tools/install-deps.sh --tests), then:
+#   1. a build with -Werror and `make check` (unit, CLI, interop tests);
+#   2. an AddressSanitizer + UBSan build and its `make check`;
+#   3. the libFuzzer targets built with clang and run briefly.
+# Build trees go to build-*/ beside the sources.  Exit status 0 = all passed.
+set -eu
+cd "$(dirname "$0")"
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+python=$(tools/install-deps.sh --tests | tail -n 1)
+export TQ_PYTHON="$python"
+
+[ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] ||
+    autoreconf -fi
+
+suite() {	# suite NAME TESTS CONFIGURE-ARGS...  (TESTS "" = all)
+	name=$1
+	tests=$2
+	shift 2
+	echo "=== $name: configure $*"
+	rm -rf "build-$name"
+	mkdir -p "build-$name"
+	(cd "build-$name" && "$top/configure" -q "$@" &&
+	    make -j"$jobs" >/dev/null &&
+	    if [ -n "$tests" ]; then make -j"$jobs" check TESTS="$tests"
+	    else make -j"$jobs" check; fi) || {
+		for f in "build-$name"/tests/*.log; do
+			grep -q "^not ok\|^ERROR\|^FAIL" "$f" 2>/dev/null && cat "$f"
+		done
+		echo "=== $name: FAILED"
+		exit 1
+	}
+}
+
+suite werror "" --enable-werror
+suite asan "" --enable-werror --enable-sanitizers
+TQ_FUZZ_SECONDS=${TQ_FUZZ_SECONDS:-20}
+export TQ_FUZZ_SECONDS
+suite fuzz tests/fuzz.sh --enable-fuzzers --enable-sanitizers CC=clang
+echo "=== all suites passed"

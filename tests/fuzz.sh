@@ -1,0 +1,51 @@
+#!/bin/sh
+# fuzz.sh: runs each libFuzzer target for $TQ_FUZZ_SECONDS (default 10)
+# seconds, seeded with the test fixtures.  A TAP test; skipped unless the
+# tree was configured with --enable-fuzzers CC=clang.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+secs=${TQ_FUZZ_SECONDS:-10}
+d=$top_srcdir/tests/data
+
+if [ ! -x "$top_builddir/tests/fuzz_safetensors" ]; then
+	echo "1..0 # SKIP fuzzers not built (configure --enable-fuzzers CC=clang)"
+	exit 0
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Seeds: the fixtures, one directory per target (libFuzzer reads every file).
+seed() {	# seed DIR PATTERN MAXSIZE
+	mkdir -p "$work/seed-$1"
+	i=0
+	find "$d" -name "$2" -size -"$3" | sort | while read -r f; do
+		i=$((i + 1))
+		cp "$f" "$work/seed-$1/$i"
+	done
+}
+seed st '*.safetensors' 600k
+seed cfg 'config.json' 64k
+seed tok 'tokenizer.json' 300k
+
+echo "1..3"
+n=0
+run() {	# run TARGET MAXLEN SEED-DIRS...
+	target=$1
+	maxlen=$2
+	shift 2
+	n=$((n + 1))
+	mkdir -p "$work/$target"
+	if "$top_builddir/tests/$target" -max_total_time="$secs" \
+	    -max_len="$maxlen" -rss_limit_mb=4096 -print_final_stats=1 \
+	    "$work/$target" "$@" >"$work/$target.log" 2>&1; then
+		runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' \
+		    "$work/$target.log" | grep -o '[0-9]*$')
+		echo "ok $n - $target: ${runs:-?} inputs in ${secs}s, no crash"
+	else
+		echo "not ok $n - $target found a crash:"
+		sed 's/^/# /' "$work/$target.log" | tail -n 40
+		cp "$work"/crash-* "$work"/leak-* "$work"/timeout-* . 2>/dev/null
+	fi
+}
+run fuzz_safetensors 4096 "$work/seed-st"
+run fuzz_config 4096 "$work/seed-cfg"
+run fuzz_tokenizer 65536 "$work/seed-tok"

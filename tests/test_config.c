@@ -1,0 +1,126 @@
+/*
+ * test_config.c: config.json parsing: defaults, architectures, rope
+ * scaling, and every kind of wrong or hostile value.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hf_config.h"
+#include "tap.h"
+
+#define BASE "\"vocab_size\":100,\"hidden_size\":64,\"intermediate_size\":128," \
+	"\"num_hidden_layers\":2,\"num_attention_heads\":4"
+
+static tq_status
+parse(const char *json, tq_model_config *c, tq_error *err)
+{
+	cJSON *root = cJSON_Parse(json);
+	tq_status st;
+
+	if (root == NULL) {
+		snprintf(err->msg, sizeof(err->msg), "cJSON refused");
+		return TQ_EFORMAT;
+	}
+	st = tq_hf_config_parse("config.json", root, c, err);
+	cJSON_Delete(root);
+	return st;
+}
+
+static void
+expect_err(const char *what, const char *json, tq_status want,
+    const char *text)
+{
+	tq_model_config c;
+	tq_error err = { TQ_OK, "" };
+	tq_status st = parse(json, &c, &err);
+
+	tap_ok(st == want && strstr(err.msg, text) != NULL &&
+	    strncmp(err.msg, "config.json: ", 13) == 0, "%s: %s", what,
+	    err.msg);
+}
+
+int
+main(void)
+{
+	tq_model_config c;
+	tq_error err;
+	char deep[4096];
+	int i;
+
+	tap_ok(parse("{\"model_type\":\"llama\"," BASE "}", &c, &err) == TQ_OK &&
+	    c.arch == TQ_ARCH_LLAMA && c.n_kv_heads == 4 && c.head_dim == 16 &&
+	    c.rope_type == TQ_ROPE_DEFAULT && c.rope_theta == 10000.0 &&
+	    c.rms_norm_eps == 1e-6 && !c.tie_word_embeddings,
+	    "llama defaults");
+	tap_ok(parse("{\"architectures\":[\"Qwen2ForCausalLM\"]," BASE
+	    ",\"head_dim\":8}", &c, &err) == TQ_OK && c.arch == TQ_ARCH_QWEN2 &&
+	    c.qkv_bias && c.head_dim == 16, "qwen2 from architectures; "
+	    "head_dim from hidden/heads as transformers does");
+	tap_ok(parse("{\"model_type\":\"mistral\"," BASE
+	    ",\"sliding_window\":null}", &c, &err) == TQ_OK &&
+	    c.sliding_window == 0, "mistral with null sliding_window");
+	tap_ok(parse("{\"model_type\":\"mistral\"," BASE "}", &c, &err) ==
+	    TQ_OK && c.sliding_window == 4096, "mistral default window 4096");
+	tap_ok(parse("{\"model_type\":\"llama\"," BASE ",\"num_key_value_heads\":2,"
+	    "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,"
+	    "\"low_freq_factor\":1,\"high_freq_factor\":4,"
+	    "\"original_max_position_embeddings\":8192},"
+	    "\"eos_token_id\":[7,8],\"tie_word_embeddings\":true}", &c, &err) ==
+	    TQ_OK && c.rope_type == TQ_ROPE_LLAMA3 && c.rope_factor == 8.0 &&
+	    c.rope_original_max_pos == 8192 && c.eos_token_id == 7 &&
+	    c.n_kv_heads == 2 && c.tie_word_embeddings, "llama3 rope, eos list");
+	tap_ok(parse("{\"model_type\":\"llama\"," BASE
+	    ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}}", &c, &err) ==
+	    TQ_OK && c.rope_type == TQ_ROPE_LINEAR, "legacy rope_scaling type");
+
+	expect_err("unknown model_type", "{\"model_type\":\"gpt2\"," BASE "}",
+	    TQ_EUNSUPPORTED, "unknown architecture \"gpt2\"");
+	expect_err("unknown class", "{\"architectures\":[\"Foo\"]}",
+	    TQ_EUNSUPPORTED, "unknown architecture \"Foo\"");
+	expect_err("no architecture", "{" BASE "}", TQ_EFORMAT, "model_type");
+	expect_err("missing key", "{\"model_type\":\"llama\",\"vocab_size\":5}",
+	    TQ_EFORMAT, "missing");
+	expect_err("string size", "{\"model_type\":\"llama\"," BASE
+	    ",\"num_key_value_heads\":\"2\"}", TQ_EFORMAT, "must be a number");
+	expect_err("huge number", "{\"model_type\":\"llama\","
+	    "\"vocab_size\":1e300,\"hidden_size\":64,\"intermediate_size\":1,"
+	    "\"num_hidden_layers\":1,\"num_attention_heads\":1}", TQ_EFORMAT,
+	    "vocab_size");
+	expect_err("fractional layers", "{\"model_type\":\"llama\","
+	    "\"vocab_size\":10,\"hidden_size\":64,\"intermediate_size\":1,"
+	    "\"num_hidden_layers\":1.5,\"num_attention_heads\":1}", TQ_EFORMAT,
+	    "num_hidden_layers");
+	expect_err("negative eps", "{\"model_type\":\"llama\"," BASE
+	    ",\"rms_norm_eps\":-1}", TQ_EFORMAT, "rms_norm_eps");
+	expect_err("bool as string", "{\"model_type\":\"llama\"," BASE
+	    ",\"tie_word_embeddings\":\"yes\"}", TQ_EFORMAT, "true or false");
+	expect_err("heads not a multiple", "{\"model_type\":\"llama\"," BASE
+	    ",\"num_key_value_heads\":3}", TQ_EFORMAT, "multiple");
+	expect_err("odd head_dim", "{\"model_type\":\"llama\"," BASE
+	    ",\"head_dim\":7}", TQ_EFORMAT, "even");
+	expect_err("yarn rope", "{\"model_type\":\"llama\"," BASE
+	    ",\"rope_scaling\":{\"rope_type\":\"yarn\",\"factor\":4}}",
+	    TQ_EUNSUPPORTED, "yarn");
+	expect_err("linear without factor", "{\"model_type\":\"llama\"," BASE
+	    ",\"rope_scaling\":{\"rope_type\":\"linear\"}}", TQ_EFORMAT,
+	    "factor");
+	expect_err("llama3 incomplete", "{\"model_type\":\"llama\"," BASE
+	    ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8}}",
+	    TQ_EFORMAT, "low_freq_factor");
+	expect_err("rope_scaling not an object", "{\"model_type\":\"llama\","
+	    BASE ",\"rope_scaling\":[1]}", TQ_EFORMAT, "rope_scaling");
+	expect_err("qwen2 sliding", "{\"model_type\":\"qwen2\"," BASE
+	    ",\"use_sliding_window\":true}", TQ_EUNSUPPORTED, "sliding");
+	expect_err("top level array", "[1]", TQ_EFORMAT, "not a JSON object");
+
+	/* Deep nesting: cJSON refuses past its limit; nothing crashes. */
+	for (i = 0; i < 2000; i++)
+		deep[i] = '[';
+	deep[2000] = '\0';
+	tap_ok(cJSON_Parse(deep) == NULL, "2000-deep nesting is refused by "
+	    "the JSON parser");
+	return tap_done();
+}

@@ -1,0 +1,145 @@
+/*
+ * test_safetensors.c: the safetensors reader accepts what the reference
+ * accepts and rejects every kind of lying header with a clear message.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+#include "tap.h"
+
+/* Builds a file image: u64 length, header, then data_len bytes of data. */
+static uint8_t *
+image(const char *header, size_t data_len, size_t *size)
+{
+	size_t h = strlen(header), i;
+	uint8_t *buf = calloc(1, 8 + h + data_len + 1);
+
+	for (i = 0; i < 8; i++)
+		buf[i] = (uint8_t)((uint64_t)h >> (8 * i));
+	memcpy(buf + 8, header, h);
+	*size = 8 + h + data_len;
+	return buf;
+}
+
+/* Parses an image; expects status want and, on error, text in the message. */
+static void
+expect(const char *what, const char *header, size_t data_len, tq_status want,
+    const char *text)
+{
+	tq_tensor *ts = NULL;
+	tq_error err = { TQ_OK, "" };
+	size_t size, n = 0;
+	uint8_t *buf = image(header, data_len, &size);
+	tq_status st = tq_st_parse("x.safetensors", buf, size, &ts, &n, &err);
+
+	tap_ok(st == want && (text == NULL || strstr(err.msg, text) != NULL),
+	    "%s: %s", what, st == TQ_OK ? "accepted" : err.msg);
+	tq_st_free_tensors(ts, n);
+	free(buf);
+}
+
+int
+main(void)
+{
+	tq_tensor *ts = NULL;
+	tq_error err;
+	uint8_t small[4] = { 0 }, big[16];
+	size_t size, n;
+	uint8_t *buf;
+
+	/* Accepted. */
+	expect("two tensors, out of order in the JSON",
+	    "{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[8,12]},"
+	    "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+	    "\"__metadata__\":{\"format\":\"pt\"}}", 12, TQ_OK, NULL);
+	expect("scalar and zero-size tensors",
+	    "{\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+	    "\"z\":{\"dtype\":\"BF16\",\"shape\":[0,3],\"data_offsets\":[4,4]}}",
+	    4, TQ_OK, NULL);
+	expect("trailing spaces in the header",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}   ",
+	    4, TQ_OK, NULL);
+	buf = image("{\"a\":{\"dtype\":\"F16\",\"shape\":[2,3],"
+	    "\"data_offsets\":[0,12]}}", 12, &size);
+	tq_st_parse("x", buf, size, &ts, &n, &err);
+	tap_ok(n == 1 && ts[0].ndim == 2 && ts[0].shape[0] == 2 &&
+	    ts[0].shape[1] == 3 && ts[0].dtype == TQ_DTYPE_F16 &&
+	    ts[0].nbytes == 12 && ts[0].data == buf + size - 12,
+	    "tensor fields are read");
+	tq_st_free_tensors(ts, n);
+	free(buf);
+
+	/* Rejected. */
+	tap_ok(tq_st_parse("x", small, 4, &ts, &n, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "too small") != NULL, "4-byte file: %s", err.msg);
+	memset(big, 0, sizeof(big));
+	big[0] = 0x00; big[4] = 0x01;	/* 2^32 */
+	tap_ok(tq_st_parse("x", big, 16, &ts, &n, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "100 MB") != NULL, "huge header length: %s",
+	    err.msg);
+	big[4] = 0; big[0] = 200;
+	tap_ok(tq_st_parse("x", big, 16, &ts, &n, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "truncated") != NULL,
+	    "header longer than the file: %s", err.msg);
+	expect("not JSON", "{\"a\":", 0, TQ_EFORMAT, "not a JSON object");
+	expect("JSON array", "[1,2]", 0, TQ_EFORMAT, "not a JSON object");
+	expect("invalid UTF-8", "{\"\xff\":1}", 0, TQ_EFORMAT, "UTF-8");
+	expect("unknown dtype",
+	    "{\"a\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,16]}}",
+	    16, TQ_EFORMAT, "unknown dtype");
+	expect("known but unsupported dtype",
+	    "{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}",
+	    8, TQ_EUNSUPPORTED, "I64");
+	expect("length does not match shape",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}",
+	    8, TQ_EFORMAT, "needs 12 bytes");
+	expect("gap between tensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+	    "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+	    12, TQ_EFORMAT, "contiguous");
+	expect("overlapping tensors",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+	    "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+	    8, TQ_EFORMAT, "contiguous");
+	expect("first tensor not at 0",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+	    8, TQ_EFORMAT, "contiguous");
+	expect("trailing bytes after the last tensor",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+	    8, TQ_EFORMAT, "accounts for");
+	expect("data past the end",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+	    8, TQ_EFORMAT, "past the end");
+	expect("end before begin",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,0]}}",
+	    4, TQ_EFORMAT, "ends before");
+	expect("negative shape",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}",
+	    4, TQ_EFORMAT, "non-negative integer");
+	expect("fractional offset",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.5]}}",
+	    4, TQ_EFORMAT, "data_offsets");
+	expect("huge offset",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],"
+	    "\"data_offsets\":[0,1e300]}}", 4, TQ_EFORMAT, "data_offsets");
+	expect("shape overflow",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,"
+	    "4294967296],\"data_offsets\":[0,4]}}", 4, TQ_EFORMAT, "overflow");
+	expect("string shape",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":\"[1]\",\"data_offsets\":[0,4]}}",
+	    4, TQ_EFORMAT, "array shape");
+	expect("duplicate tensor name",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+	    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+	    8, TQ_EFORMAT, "listed twice");
+	expect("metadata value not a string",
+	    "{\"__metadata__\":{\"n\":1}}", 0, TQ_EFORMAT, "__metadata__");
+	expect("too many dimensions",
+	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],"
+	    "\"data_offsets\":[0,4]}}", 4, TQ_EUNSUPPORTED, "dimensions");
+	return tap_done();
+}
