@@ -78,7 +78,8 @@ void tq_tokenizer_free(tq_tokenizer *tok);
 /*
  * Encodes `len` bytes of UTF-8 text.  With add_special, the post-processor
  * template (BOS, ...) is applied as transformers' tokenizer(text) does.
- * *ids is malloc'ed and owned by the caller.
+ * Ill-formed UTF-8 is read as Python's errors="replace" reads it (each bad
+ * sequence becomes U+FFFD).  *ids is malloc'ed and owned by the caller.
  */
 tq_status tq_tokenizer_encode(const tq_tokenizer *tok, const char *text,
     size_t len, int add_special, int32_t **ids, size_t *n_ids, tq_error *err);

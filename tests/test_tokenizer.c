@@ -554,6 +554,8 @@ static const struct {
 	  "id" },
 	{ "{\"model\":{\"vocab\":{\"a\":4000000000},\"merges\":[]}}",
 	  TQ_EFORMAT, "id" },
+	{ "{\"model\":{\"vocab\":{\"a\":100000000},\"merges\":[]}}",
+	  TQ_EUNSUPPORTED, "sparse" },
 	{ "{\"model\":{\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a x\"]}}",
 	  TQ_EFORMAT, "\"x\" is not in the vocabulary" },
 	{ "{\"model\":{\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]}}",
