@@ -168,3 +168,70 @@ tq_read_text(const char *path, char **text, size_t *len, tq_error *err)
 	}
 	return TQ_OK;
 }
+
+tq_status
+tq_atomic_open(tq_atomic *a, const char *path, tq_error *err)
+{
+	size_t n = strlen(path) + 32;
+
+	memset(a, 0, sizeof(*a));
+	a->path = strdup(path);
+	a->tmp = malloc(n);
+	if (a->path == NULL || a->tmp == NULL) {
+		tq_atomic_abort(a);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+	}
+	snprintf(a->tmp, n, "%s.tmp-%ld", path, (long)getpid());
+	a->f = fopen(a->tmp, "wb");
+	if (a->f == NULL) {
+		int e = errno;
+
+		tq_atomic_abort(a);
+		return tq_fail(err, TQ_EIO, "%s: cannot create: %s", path,
+		    strerror(e));
+	}
+	return TQ_OK;
+}
+
+tq_status
+tq_atomic_commit(tq_atomic *a, tq_error *err)
+{
+	int bad = 0, e = 0;
+
+	if (fflush(a->f) != 0 || ferror(a->f) || fsync(fileno(a->f)) != 0) {
+		bad = 1;
+		e = errno;
+	}
+	if (fclose(a->f) != 0 && !bad) {
+		bad = 1;
+		e = errno;
+	}
+	a->f = NULL;
+	if (!bad && rename(a->tmp, a->path) != 0) {
+		bad = 1;
+		e = errno;
+	}
+	if (bad) {
+		tq_status st = tq_fail(err, TQ_EIO, "%s: write failed: %s",
+		    a->path, strerror(e));
+
+		tq_atomic_abort(a);
+		return st;
+	}
+	free(a->path);
+	free(a->tmp);
+	a->path = a->tmp = NULL;
+	return TQ_OK;
+}
+
+void
+tq_atomic_abort(tq_atomic *a)
+{
+	if (a->f != NULL)
+		fclose(a->f);
+	if (a->tmp != NULL)
+		unlink(a->tmp);
+	free(a->path);
+	free(a->tmp);
+	memset(a, 0, sizeof(*a));
+}

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cJSON.h>
 
@@ -33,6 +34,22 @@ typedef struct tq_mmap {
 
 tq_status tq_mmap_open(const char *path, tq_mmap *out, tq_error *err);
 void tq_mmap_close(tq_mmap *m);
+
+/*
+ * Writing a file so that it is never seen half-written: the data goes to
+ * "PATH.tmp-PID" and is renamed over PATH by tq_atomic_commit(), or removed
+ * by tq_atomic_abort().
+ */
+typedef struct tq_atomic {
+	FILE *f;
+	char *path;
+	char *tmp;
+} tq_atomic;
+
+tq_status tq_atomic_open(tq_atomic *a, const char *path, tq_error *err);
+/* Flushes, syncs, closes and renames; on failure removes the temporary. */
+tq_status tq_atomic_commit(tq_atomic *a, tq_error *err);
+void tq_atomic_abort(tq_atomic *a);
 
 /* path joined with name by '/', malloc'ed (NULL on allocation failure). */
 char *tq_path_join(const char *dir, const char *name);

@@ -237,9 +237,9 @@ fwd_rope_apply(const tq_fwd *s, float *x, int64_t n, int64_t n_heads,
 	}
 }
 
-/* Causal (and sliding-window) softmax attention into s->att. */
+/* Causal (and sliding-window) softmax attention into att[n, n_heads * hd]. */
 static void
-fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n)
+fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n, float *att)
 {
 	int64_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
 	int64_t ldq = nh * hd, ldk = nkv * hd, group = nh / nkv;
@@ -284,7 +284,7 @@ fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n)
 			/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
 			    (int)nr, (int)hd, (int)nk, 1.0f, s->scores, (int)nk,
-			    vh, (int)ldk, 0.0f, s->att + r0 * ldq + h * hd,
+			    vh, (int)ldk, 0.0f, att + r0 * ldq + h * hd,
 			    (int)ldq);
 		}
 	}
@@ -302,55 +302,82 @@ fwd_hook(const tq_forward_opts *o, int layer, tq_linear which,
 	return TQ_OK;
 }
 
+void
+tq_fwd_norm(tq_fwd *s, const tq_tensor *w, const float *x, int64_t n,
+    float *y)
+{
+	fwd_rmsnorm(s, x, w, n, s->m->cfg.hidden_size, s->m->cfg.rms_norm_eps, y);
+}
+
+void
+tq_fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
+    const tq_tensor *b, float *y, int64_t ldy)
+{
+	fwd_linear(s, x, n, w, b, y, ldy);
+}
+
+void
+tq_fwd_attn(tq_fwd *s, const tq_layer_weights *l, const float *xn, int64_t n,
+    float *att)
+{
+	const tq_model_config *c = &s->m->cfg;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+
+	fwd_rope_tables(s, c, n);
+	fwd_linear(s, xn, n, l->wq, l->bq, s->q, qd);
+	fwd_linear(s, xn, n, l->wk, l->bk, s->k, kvd);
+	fwd_linear(s, xn, n, l->wv, l->bv, s->v, kvd);
+	fwd_rope_apply(s, s->q, n, c->n_heads, c->head_dim);
+	fwd_rope_apply(s, s->k, n, c->n_kv_heads, c->head_dim);
+	fwd_attention(s, c, n, att);
+}
+
+void
+tq_fwd_swiglu(tq_fwd *s, const tq_layer_weights *l, const float *xn,
+    int64_t n, float *g)
+{
+	int64_t F = s->m->cfg.intermediate_size, i, total = n * F;
+
+	fwd_linear(s, xn, n, l->w_gate, l->b_gate, g, F);
+	fwd_linear(s, xn, n, l->w_up, l->b_up, s->up, F);
+	for (i = 0; i < total; i++)
+		g[i] = g[i] / (1.0f + expf(-g[i])) * s->up[i];
+}
+
 tq_status
 tq_fwd_block(tq_fwd *s, const tq_layer_weights *l, int li, float *x,
     int64_t n, const tq_forward_opts *o, tq_error *err)
 {
 	const tq_model_config *c = &s->m->cfg;
 	int64_t H = c->hidden_size, F = c->intermediate_size;
-	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	int64_t i, total;
+	int64_t qd = c->n_heads * c->head_dim;
+	int64_t i, total = n * H;
 	tq_status st;
 
 	if (n <= 0 || n > s->max_n)
 		return tq_fail(err, TQ_EINVAL, "%s: block of %lld tokens (at most "
 		    "%lld)", s->m->path, (long long)n, (long long)s->max_n);
-	fwd_rope_tables(s, c, n);
 
-	/* Attention sublayer. */
-	fwd_rmsnorm(s, x, l->attn_norm, n, H, c->rms_norm_eps, s->xn);
+	/* Attention sublayer: x += o(attn(norm(x))). */
+	tq_fwd_norm(s, l->attn_norm, x, n, s->xn);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_Q, s->xn, n, H, err)) != TQ_OK)
 		return st;
-	fwd_linear(s, s->xn, n, l->wq, l->bq, s->q, qd);
-	fwd_linear(s, s->xn, n, l->wk, l->bk, s->k, kvd);
-	fwd_linear(s, s->xn, n, l->wv, l->bv, s->v, kvd);
-	fwd_rope_apply(s, s->q, n, c->n_heads, c->head_dim);
-	fwd_rope_apply(s, s->k, n, c->n_kv_heads, c->head_dim);
-	fwd_attention(s, c, n);
+	tq_fwd_attn(s, l, s->xn, n, s->att);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_O, s->att, n, qd, err)) != TQ_OK)
 		return st;
 	fwd_linear(s, s->att, n, l->wo, l->bo, s->xn, H);
-	total = n * H;
 	for (i = 0; i < total; i++)
 		x[i] += s->xn[i];
 
-	/* MLP sublayer: down(silu(gate(x)) * up(x)). */
-	fwd_rmsnorm(s, x, l->ffn_norm, n, H, c->rms_norm_eps, s->xn);
+	/* MLP sublayer: x += down(silu(gate(x')) * up(x')), x' = norm(x). */
+	tq_fwd_norm(s, l->ffn_norm, x, n, s->xn);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_GATE, s->xn, n, H, err)) != TQ_OK)
 		return st;
-	fwd_linear(s, s->xn, n, l->w_gate, l->b_gate, s->gate, F);
-	fwd_linear(s, s->xn, n, l->w_up, l->b_up, s->up, F);
-	total = n * F;
-	for (i = 0; i < total; i++) {
-		float g = s->gate[i];
-
-		s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-	}
+	tq_fwd_swiglu(s, l, s->xn, n, s->gate);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_DOWN, s->gate, n, F,
 	    err)) != TQ_OK)
 		return st;
 	fwd_linear(s, s->gate, n, l->w_down, l->b_down, s->xn, H);
-	total = n * H;
 	for (i = 0; i < total; i++)
 		x[i] += s->xn[i];
 	return TQ_OK;

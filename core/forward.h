@@ -32,6 +32,26 @@ tq_status tq_fwd_block(tq_fwd *f, const tq_layer_weights *l, int li,
     float *x, int64_t n, const tq_forward_opts *o, tq_error *err);
 
 /*
+ * The stages of a block, for callers that run them one at a time (the
+ * sequential pipeline runs each stage over every calibration sample before
+ * quantizing the next layer).  n must not exceed max_n; outputs must not
+ * alias inputs.
+ */
+
+/* y[n, H] = rmsnorm(x[n, H]) * w[H]. */
+void tq_fwd_norm(tq_fwd *f, const tq_tensor *w, const float *x, int64_t n,
+    float *y);
+/* y[n, out] (row stride ldy) = x[n, in] w[out, in]^T + b. */
+void tq_fwd_linear(tq_fwd *f, const float *x, int64_t n, const tq_tensor *w,
+    const tq_tensor *b, float *y, int64_t ldy);
+/* att[n, n_heads * hd] = attention of the normed input xn[n, H]. */
+void tq_fwd_attn(tq_fwd *f, const tq_layer_weights *l, const float *xn,
+    int64_t n, float *att);
+/* g[n, F] = silu(gate(xn)) * up(xn), the input of down_proj. */
+void tq_fwd_swiglu(tq_fwd *f, const tq_layer_weights *l, const float *xn,
+    int64_t n, float *g);
+
+/*
  * Final norm and lm_head on x[n, H]; logits as in tq_forward (chunks to
  * o->logits_cb, and all of them into logits[n, V] when not NULL).
  */

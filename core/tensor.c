@@ -12,11 +12,17 @@ size_t
 tq_dtype_size(tq_dtype t)
 {
 	switch (t) {
-	case TQ_DTYPE_F32:
-		return 4;
+	case TQ_DTYPE_U8:
+		return 1;
 	case TQ_DTYPE_F16:
 	case TQ_DTYPE_BF16:
 		return 2;
+	case TQ_DTYPE_F32:
+	case TQ_DTYPE_I32:
+		return 4;
+	case TQ_DTYPE_F64:
+	case TQ_DTYPE_I64:
+		return 8;
 	}
 	return 0;
 }
@@ -28,8 +34,18 @@ tq_dtype_name(tq_dtype t)
 	case TQ_DTYPE_F32:	return "F32";
 	case TQ_DTYPE_F16:	return "F16";
 	case TQ_DTYPE_BF16:	return "BF16";
+	case TQ_DTYPE_F64:	return "F64";
+	case TQ_DTYPE_U8:	return "U8";
+	case TQ_DTYPE_I32:	return "I32";
+	case TQ_DTYPE_I64:	return "I64";
 	}
 	return "?";
+}
+
+int
+tq_dtype_is_weight(tq_dtype t)
+{
+	return t == TQ_DTYPE_F32 || t == TQ_DTYPE_F16 || t == TQ_DTYPE_BF16;
 }
 
 int64_t
@@ -153,6 +169,10 @@ tq_tensor_to_f32(const tq_tensor *t, int64_t off, int64_t n, float *dst)
 			memcpy(&h, src + 2 * i, 2);
 			dst[i] = tq_bf16_to_f32(h);
 		}
+		break;
+	default:
+		/* Integer and f64 tensors hold codes and statistics, not weights. */
+		memset(dst, 0, (size_t)n * sizeof(float));
 		break;
 	}
 }

@@ -30,9 +30,13 @@ size_t tq_dtype_size(tq_dtype t);
 /* Number of elements (product of the shape; 1 for a scalar). */
 int64_t tq_tensor_numel(const tq_tensor *t);
 
+/* 1 for the float dtypes weights come in (F32, F16, BF16). */
+int tq_dtype_is_weight(tq_dtype t);
+
 /*
- * Converts n elements starting at element offset off to fp32 in dst.
- * Bounds are the caller's business (offsets were validated at load time).
+ * Converts n elements starting at element offset off to fp32 in dst; only
+ * for weight dtypes (others give zeros).  Bounds are the caller's business
+ * (offsets were validated at load time).
  */
 void tq_tensor_to_f32(const tq_tensor *t, int64_t off, int64_t n, float *dst);
 

@@ -175,6 +175,10 @@ hf_bind(const hf_source *src, const char *dir, const char *name,
 		return tq_fail(err, TQ_EFORMAT, "%s: missing tensor \"%s\"", dir,
 		    name);
 	}
+	if (!tq_dtype_is_weight(t->dtype))
+		return tq_fail(err, TQ_EUNSUPPORTED,
+		    "%s: tensor \"%s\" has dtype %s; weights must be F32, F16 "
+		    "or BF16", dir, name, tq_dtype_name(t->dtype));
 	if (rows == 0 ? (t->ndim != 1 || t->shape[0] != cols) :
 	    (t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)) {
 		if (rows == 0)

@@ -26,10 +26,12 @@ static const struct {
 } st_dtypes[] = {
 	{ "F32", 32, TQ_DTYPE_F32 }, { "F16", 16, TQ_DTYPE_F16 },
 	{ "BF16", 16, TQ_DTYPE_BF16 },
-	{ "BOOL", 8, -1 }, { "U8", 8, -1 }, { "I8", 8, -1 },
-	{ "I16", 16, -1 }, { "U16", 16, -1 }, { "I32", 32, -1 },
-	{ "U32", 32, -1 }, { "I64", 64, -1 }, { "U64", 64, -1 },
-	{ "F64", 64, -1 }, { "C64", 64, -1 }, { "F4", 4, -1 },
+	{ "F64", 64, TQ_DTYPE_F64 }, { "U8", 8, TQ_DTYPE_U8 },
+	{ "I32", 32, TQ_DTYPE_I32 }, { "I64", 64, TQ_DTYPE_I64 },
+	{ "BOOL", 8, -1 }, { "I8", 8, -1 },
+	{ "I16", 16, -1 }, { "U16", 16, -1 },
+	{ "U32", 32, -1 }, { "U64", 64, -1 },
+	{ "C64", 64, -1 }, { "F4", 4, -1 },
 	{ "F6_E2M3", 6, -1 }, { "F6_E3M2", 6, -1 }, { "F8_E5M2", 8, -1 },
 	{ "F8_E4M3", 8, -1 }, { "F8_E8M0", 8, -1 }, { "F8_E4M3FNUZ", 8, -1 },
 	{ "F8_E5M2FNUZ", 8, -1 },
@@ -177,8 +179,8 @@ st_entry(const char *path, const cJSON *e, tq_tensor *t, uint64_t *begin,
 		    (unsigned long long)(*end - *begin));
 	if (st_dtypes[k].ours < 0)
 		return tq_fail(err, TQ_EUNSUPPORTED,
-		    "%s: tensor \"%s\" has dtype %s; TurboQuant reads F32, F16 "
-		    "and BF16 checkpoints", path, t->name, st_dtypes[k].name);
+		    "%s: tensor \"%s\" has dtype %s, which TurboQuant does not "
+		    "read", path, t->name, st_dtypes[k].name);
 	t->dtype = (tq_dtype)st_dtypes[k].ours;
 	t->nbytes = *end - *begin;
 	return TQ_OK;
@@ -350,4 +352,166 @@ tq_st_find(const tq_st_file *f, const char *name)
 		if (strcmp(f->tensors[i].name, name) == 0)
 			return &f->tensors[i];
 	return NULL;
+}
+
+/* ---- Writing ---------------------------------------------------------- */
+
+typedef struct st_wtensor {
+	char *name;
+	tq_dtype dtype;
+	int ndim;
+	int64_t shape[TQ_MAX_DIMS];
+	const void *data;
+	uint64_t nbytes;
+} st_wtensor;
+
+struct tq_st_writer {
+	st_wtensor *t;
+	size_t n, cap;
+	cJSON *meta;
+};
+
+const char *
+tq_st_dtype_name(tq_dtype t)
+{
+	return tq_dtype_name(t);	/* the names coincide */
+}
+
+tq_status
+tq_st_writer_new(tq_st_writer **out, tq_error *err)
+{
+	*out = calloc(1, sizeof(**out));
+	if (*out == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	return TQ_OK;
+}
+
+void
+tq_st_writer_free(tq_st_writer *w)
+{
+	size_t i;
+
+	if (w == NULL)
+		return;
+	for (i = 0; i < w->n; i++)
+		free(w->t[i].name);
+	free(w->t);
+	cJSON_Delete(w->meta);
+	free(w);
+}
+
+tq_status
+tq_st_writer_add(tq_st_writer *w, const char *name, tq_dtype dtype, int ndim,
+    const int64_t *shape, const void *data, tq_error *err)
+{
+	st_wtensor *t;
+	uint64_t numel = 1;
+	int i;
+
+	if (ndim < 0 || ndim > TQ_MAX_DIMS)
+		return tq_fail(err, TQ_EINVAL, "tensor %s: %d dimensions", name,
+		    ndim);
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		st_wtensor *g = realloc(w->t, cap * sizeof(*g));
+
+		if (g == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		w->t = g;
+		w->cap = cap;
+	}
+	t = &w->t[w->n];
+	memset(t, 0, sizeof(*t));
+	if ((t->name = strdup(name)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	t->dtype = dtype;
+	t->ndim = ndim;
+	for (i = 0; i < ndim; i++) {
+		t->shape[i] = shape[i];
+		numel *= (uint64_t)shape[i];
+	}
+	t->data = data;
+	t->nbytes = numel * tq_dtype_size(dtype);
+	w->n++;
+	return TQ_OK;
+}
+
+tq_status
+tq_st_writer_meta(tq_st_writer *w, const char *key, const char *value,
+    tq_error *err)
+{
+	if (w->meta == NULL && (w->meta = cJSON_CreateObject()) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
+	if (cJSON_AddStringToObject(w->meta, key, value) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	return TQ_OK;
+}
+
+/* Larger elements first (keeps every tensor aligned), then by name. */
+static int
+st_cmp_write(const void *a, const void *b)
+{
+	const st_wtensor *x = a, *y = b;
+	size_t sx = tq_dtype_size(x->dtype), sy = tq_dtype_size(y->dtype);
+
+	if (sx != sy)
+		return sx > sy ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+tq_status
+tq_st_writer_write(tq_st_writer *w, const char *path, tq_error *err)
+{
+	cJSON *hdr = cJSON_CreateObject();
+	char *json = NULL;
+	tq_atomic a;
+	uint64_t off = 0, hlen;
+	uint8_t len8[8];
+	size_t i, jl;
+	tq_status st;
+	int d;
+
+	if (hdr == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+	qsort(w->t, w->n, sizeof(*w->t), st_cmp_write);
+	if (w->meta != NULL)
+		cJSON_AddItemReferenceToObject(hdr, "__metadata__", w->meta);
+	for (i = 0; i < w->n; i++) {
+		const st_wtensor *t = &w->t[i];
+		cJSON *e = cJSON_AddObjectToObject(hdr, t->name);
+		cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+		cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+
+		cJSON_AddStringToObject(e, "dtype", tq_st_dtype_name(t->dtype));
+		for (d = 0; d < t->ndim; d++)
+			cJSON_AddItemToArray(shape,
+			    cJSON_CreateNumber((double)t->shape[d]));
+		cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+		cJSON_AddItemToArray(offs,
+		    cJSON_CreateNumber((double)(off + t->nbytes)));
+		off += t->nbytes;
+	}
+	json = cJSON_PrintUnformatted(hdr);
+	cJSON_Delete(hdr);
+	if (json == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+	/* Pad with spaces so the data starts 8-byte aligned. */
+	jl = strlen(json);
+	hlen = (jl + 7) / 8 * 8;
+	for (i = 0; i < 8; i++)
+		len8[i] = (uint8_t)(hlen >> (8 * i));
+	if ((st = tq_atomic_open(&a, path, err)) != TQ_OK) {
+		free(json);
+		return st;
+	}
+	fwrite(len8, 1, 8, a.f);
+	fwrite(json, 1, jl, a.f);
+	for (i = jl; i < hlen; i++)
+		fputc(' ', a.f);
+	free(json);
+	for (i = 0; i < w->n; i++)
+		if (w->t[i].nbytes > 0)
+			fwrite(w->t[i].data, 1, (size_t)w->t[i].nbytes, a.f);
+	return tq_atomic_commit(&a, err);
 }

@@ -43,4 +43,25 @@ void tq_st_close(tq_st_file *f);
 /* The tensor of a name in f, or NULL. */
 const tq_tensor *tq_st_find(const tq_st_file *f, const char *name);
 
+/*
+ * Writing: tensors are collected, then written in one go as the reference
+ * writer lays them out (sorted by alignment, then name; header padded to a
+ * multiple of 8 bytes), to a temporary name renamed into place.
+ */
+typedef struct tq_st_writer tq_st_writer;
+
+tq_status tq_st_writer_new(tq_st_writer **out, tq_error *err);
+void tq_st_writer_free(tq_st_writer *w);
+/* Adds a tensor; data [prod(shape)] is borrowed until the write returns. */
+tq_status tq_st_writer_add(tq_st_writer *w, const char *name, tq_dtype dtype,
+    int ndim, const int64_t *shape, const void *data, tq_error *err);
+/* Adds a __metadata__ entry (strings only, as the format demands). */
+tq_status tq_st_writer_meta(tq_st_writer *w, const char *key,
+    const char *value, tq_error *err);
+tq_status tq_st_writer_write(tq_st_writer *w, const char *path,
+    tq_error *err);
+
+/* The dtype string of the format ("F32", "U8", ...). */
+const char *tq_st_dtype_name(tq_dtype t);
+
 #endif /* TQ_FORMATS_SAFETENSORS_H */
