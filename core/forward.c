@@ -398,6 +398,12 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 	chunk = o != NULL && o->logits_chunk > 0 ? o->logits_chunk :
 	    LOGITS_BUDGET / V;
 	chunk = chunk < 1 ? 1 : chunk > n ? n : chunk;
+	fwd_rmsnorm(s, x, m->norm, n, H, c->rms_norm_eps, s->xn);
+	if ((st = fwd_hook(o, -1, TQ_LINEAR_LM_HEAD, s->xn, n, H, err)) != TQ_OK)
+		return st;
+	/* Nobody wants logits (calibration): skip the largest matmul. */
+	if (logits == NULL && (o == NULL || o->logits_cb == NULL))
+		return TQ_OK;
 	if (logits == NULL && s->logits_cap < chunk * V) {
 		free(s->logits);
 		s->logits_cap = 0;
@@ -408,9 +414,6 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 			    (long long)chunk);
 		s->logits_cap = chunk * V;
 	}
-	fwd_rmsnorm(s, x, m->norm, n, H, c->rms_norm_eps, s->xn);
-	if ((st = fwd_hook(o, -1, TQ_LINEAR_LM_HEAD, s->xn, n, H, err)) != TQ_OK)
-		return st;
 	for (p0 = 0; p0 < n; p0 += chunk) {
 		int64_t np = n - p0 < chunk ? n - p0 : chunk;
 		/* Write straight into the caller's array when there is one. */

@@ -108,7 +108,11 @@ typedef enum tq_arch {
 typedef enum tq_dtype {
 	TQ_DTYPE_F32 = 0,
 	TQ_DTYPE_F16,
-	TQ_DTYPE_BF16
+	TQ_DTYPE_BF16,
+	TQ_DTYPE_F64,		/* the rest appear in TurboQuant's own files */
+	TQ_DTYPE_U8,
+	TQ_DTYPE_I32,
+	TQ_DTYPE_I64
 } tq_dtype;
 
 typedef enum tq_rope_type {
@@ -226,12 +230,13 @@ typedef struct tq_forward_opts {
  * Runs the whole sequence ids[0..n) through the model in fp32 (prefill) and
  * delivers logits in chunks to opts->logits_cb and, when logits is not NULL,
  * into logits: [n, V].  Memory stays bounded by one chunk of logits unless
- * the caller asks for all of them.  opts may be NULL.
+ * the caller asks for all of them; with neither, lm_head is skipped (its
+ * input still reaches the hook).  opts may be NULL.
  */
 tq_status tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
     const tq_forward_opts *opts, float *logits, tq_error *err);
 
-/* ---- Evaluation ------------------------------------------------------ */
+/* ---- Calibration ------------------------------------------------------ */
 
 /* Progress of long work; return non-zero from the callback to cancel. */
 typedef struct tq_progress {
@@ -241,6 +246,133 @@ typedef struct tq_progress {
 } tq_progress;
 
 typedef int (*tq_progress_cb)(void *ud, const tq_progress *p);
+
+
+typedef struct tq_calib_opts {
+	int64_t n_samples;	/* sequences; 0 = 128 */
+	int64_t seqlen;		/* tokens each; 0 = 2048; capped at the context */
+	uint64_t seed;		/* sampling seed */
+} tq_calib_opts;
+
+#define TQ_CALIB_OPTS_INIT { 0, 0, 0 }
+
+/* Histograms of activations: bins of log2|x| from LO to HI octaves. */
+#define TQ_HIST_BINS 64
+#define TQ_HIST_LOG2_LO (-20.0)
+#define TQ_HIST_LOG2_HI 12.0
+
+/*
+ * Statistics of the input of one linear layer (or of the inputs q, k and v
+ * share, and gate and up share), over every calibration token.
+ */
+typedef struct tq_site_stats {
+	int layer;		/* block index; -1 for lm_head */
+	tq_linear site;		/* TQ_LINEAR_Q (q/k/v), _O, _GATE (gate/up),
+				   _DOWN or _LM_HEAD */
+	int64_t channels;	/* input features C */
+	int64_t n_tokens;
+	const float *absmax;	/* [C] */
+	const float *mean_abs;	/* [C] */
+	const float *mean_sq;	/* [C] the importance matrix (imatrix) */
+	const int64_t *hist;	/* [TQ_HIST_BINS]; bin 0 also holds zeros */
+} tq_site_stats;
+
+/* A channel whose absmax is far above the median channel's. */
+typedef struct tq_outlier {
+	int64_t channel;
+	float absmax;
+	float ratio;		/* absmax / median absmax of the site */
+} tq_outlier;
+
+typedef struct tq_calib tq_calib;
+
+/*
+ * Reads calibration text (plain text, or JSONL whose lines are objects with
+ * a "text" string; documents joined by blank lines), tokenizes it once with
+ * the model's tokenizer (no special tokens) and samples n_samples windows
+ * of seqlen tokens at seeded random offsets.
+ */
+tq_status tq_calib_sample(const tq_model *m, const char *path,
+    const tq_calib_opts *o, tq_calib **out, tq_error *err);
+/*
+ * Runs every sample through the model and gathers the statistics of every
+ * linear input.  progress (may be NULL) sees stage "calibrate"; returning
+ * non-zero cancels.
+ */
+tq_status tq_calib_run(tq_calib *c, const tq_model *m, tq_progress_cb progress,
+    void *ud, tq_error *err);
+/* Saves samples and statistics as a safetensors file (atomically). */
+tq_status tq_calib_save(const tq_calib *c, const char *path, tq_error *err);
+tq_status tq_calib_load(const char *path, tq_calib **out, tq_error *err);
+void tq_calib_free(tq_calib *c);
+
+int64_t tq_calib_n_samples(const tq_calib *c);
+int64_t tq_calib_seqlen(const tq_calib *c);
+/* The sampled ids, [n_samples, seqlen]. */
+const int32_t *tq_calib_ids(const tq_calib *c);
+/* Sites in model order (0 until tq_calib_run or tq_calib_load). */
+size_t tq_calib_n_sites(const tq_calib *c);
+const tq_site_stats *tq_calib_site(const tq_calib *c, size_t i);
+/* The site of a layer's linear input (k/v map to q, up to gate), or NULL. */
+const tq_site_stats *tq_calib_find(const tq_calib *c, int layer,
+    tq_linear which);
+/*
+ * The channels of a site whose absmax is at least min_ratio times the
+ * median channel's, largest first; returns how many (at most max).
+ */
+size_t tq_calib_outliers(const tq_site_stats *s, double min_ratio,
+    tq_outlier *out, size_t max);
+
+/* ---- Quantization schemes ------------------------------------------- */
+
+/* The grid a weight is rounded onto. */
+typedef enum tq_qtype {
+	TQ_QT_INT = 0,		/* b-bit integers: (q - zero) * scale */
+	TQ_QT_FP8_E4M3,		/* fp8 e4m3fn values times a scale */
+	TQ_QT_NF4,		/* 4-bit NormalFloat values times the block absmax */
+	TQ_QT_Q4_0,		/* GGUF block types, as ggml lays them out */
+	TQ_QT_Q4_1,
+	TQ_QT_Q5_0,
+	TQ_QT_Q5_1,
+	TQ_QT_Q8_0,
+	TQ_QT_Q2_K,
+	TQ_QT_Q3_K,
+	TQ_QT_Q4_K,
+	TQ_QT_Q5_K,
+	TQ_QT_Q6_K,
+	TQ_QT_COUNT
+} tq_qtype;
+
+#define TQ_GROUP_TENSOR (-1)	/* one scale for the whole tensor */
+#define TQ_GROUP_CHANNEL 0	/* one scale per output channel (row) */
+
+typedef struct tq_scheme {
+	tq_qtype type;
+	int bits;	/* TQ_QT_INT: 2..8; implied by the other types */
+	/*
+	 * Input columns that share a scale: TQ_GROUP_TENSOR,
+	 * TQ_GROUP_CHANNEL or 32/64/128/256 (INT and FP8: tensor or channel
+	 * only for FP8; NF4: the block size); fixed by the GGUF types.
+	 */
+	int group;
+	int sym;	/* TQ_QT_INT: symmetric, zero point fixed at 2^(bits-1) */
+} tq_scheme;
+
+/*
+ * Parses a scheme name: "int4" (per channel, asymmetric), "int4-g128",
+ * "int3-g128-sym", "int8-tensor", "fp8", "fp8-channel", "nf4" (blocks of
+ * 64), "nf4-g128", "q4_0" ... "q6_k" (case-insensitive).
+ */
+tq_status tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err);
+/* Writes the canonical name of a scheme ("int4-g128-sym", "q4_k"). */
+void tq_scheme_name(const tq_scheme *s, char *buf, size_t len);
+/* Checks that s can quantize a [rows, cols] weight; says why not. */
+tq_status tq_scheme_check(const tq_scheme *s, int64_t rows, int64_t cols,
+    tq_error *err);
+/* Bits per weight of s on a [rows, cols] weight, scales and zeros included. */
+double tq_scheme_bpw(const tq_scheme *s, int64_t rows, int64_t cols);
+
+/* ---- Evaluation ------------------------------------------------------ */
 
 typedef struct tq_ppl_result {
 	double ppl;		/* exp(mean NLL) */

@@ -15,10 +15,11 @@ fails=0
 
 ok() {	# ok COND-STATUS DESCRIPTION
 	n=$((n + 1))
+	# printf, not echo: dash's echo would expand backslashes in messages.
 	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
+		printf 'ok %d - %s\n' "$n" "$2"
 	else
-		echo "not ok $n - $2"
+		printf 'not ok %d - %s\n' "$n" "$2"
 		fails=$((fails + 1))
 	fi
 }

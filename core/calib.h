@@ -1,0 +1,43 @@
+/*
+ * calib.h: the calibration object (internal; the API is in tq.h).
+ */
+#ifndef TQ_CORE_CALIB_H
+#define TQ_CORE_CALIB_H
+
+#include "tq.h"
+
+/* Statistics of one input site with their accumulators. */
+typedef struct calib_site {
+	tq_site_stats pub;	/* what tq_calib_site() hands out */
+	float *absmax;		/* [C] */
+	float *mean_abs;	/* [C] */
+	float *mean_sq;		/* [C] */
+	double *sum_abs;	/* [C] */
+	double *sum_sq;		/* [C] */
+	int64_t hist[TQ_HIST_BINS];
+} calib_site;
+
+struct tq_calib {
+	int64_t n_samples, seqlen;
+	uint64_t seed;
+	int32_t *ids;		/* [n_samples, seqlen] */
+	int64_t n_layers;
+	calib_site *sites;	/* [n_sites]: 4 per layer, then lm_head */
+	size_t n_sites;
+};
+
+/* Sites per decoder block: q/k/v input, o, gate/up input, down. */
+#define TQ_CALIB_SITES_PER_LAYER 4
+
+/*
+ * Allocates zeroed sites for a model with n_layers blocks, hidden size H,
+ * attention width qd (n_heads * head_dim) and intermediate size F.
+ */
+tq_status tq_calib__alloc_sites(tq_calib *c, int64_t n_layers, int64_t H,
+    int64_t qd, int64_t F, tq_error *err);
+/* Derives absmax-independent means from the sums (after run or load). */
+void tq_calib__finish(tq_calib *c);
+/* Index of a site in c->sites, or -1. */
+int64_t tq_calib__site_index(const tq_calib *c, int layer, tq_linear which);
+
+#endif /* TQ_CORE_CALIB_H */
