@@ -32,6 +32,25 @@ static const cli_command commands[] = {
 	  "  --tokens      print each token's string beside its id\n"
 	  "  --json        print {\"ids\": [...], \"tokens\": [...]} on stdout\n",
 	  cmd_tokenize },
+	{ "calibrate", "activation statistics and outlier channels on text",
+	  "turboquant calibrate [MODEL] --calib FILE [--samples N] [--seqlen L]\n"
+	  "                     [--seed S] [--out STATS] [--json]\n"
+	  "\n"
+	  "  Samples N windows of L tokens from FILE (plain text, or JSONL with\n"
+	  "  a \"text\" field) with seed S, runs them through the model and\n"
+	  "  gathers for the input of every linear layer: per-channel absmax,\n"
+	  "  mean |x| and mean x^2 (the importance matrix) and a log-scale\n"
+	  "  histogram.  Prints each input with its largest channels and how\n"
+	  "  far they stand above the median channel (outliers).\n"
+	  "\n"
+	  "  --calib FILE  calibration text\n"
+	  "  --samples N   number of windows (default 128)\n"
+	  "  --seqlen L    tokens per window (default 2048, at most the\n"
+	  "                model's context)\n"
+	  "  --seed S      sampling seed (default 0)\n"
+	  "  --out STATS   save samples and statistics (safetensors)\n"
+	  "  --json        one JSON object on stdout\n",
+	  cmd_calibrate },
 	{ "eval", "perplexity of a model on a text file",
 	  "turboquant eval [MODEL] --text FILE [--ctx N] [--json]\n"
 	  "\n"

@@ -1,0 +1,164 @@
+/*
+ * test_calib.c: calibration sampling and statistics on the demo model:
+ * reproducible samples, consistent statistics, save/load round trip, and
+ * clear errors for unusable calibration text.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "tq.h"
+
+static char tmpdir[] = "/tmp/tq-calib-XXXXXX";
+
+static const char *
+write_tmp(const char *name, const char *data, size_t len)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "wb");
+	if (f != NULL) {
+		fwrite(data, 1, len, f);
+		fclose(f);
+	}
+	return path;
+}
+
+static void
+expect_err(const tq_model *m, const char *what, const char *path,
+    const char *text)
+{
+	tq_calib_opts o = TQ_CALIB_OPTS_INIT;
+	tq_calib *c = NULL;
+	tq_error err = { TQ_OK, "" };
+
+	o.n_samples = 2;
+	o.seqlen = 64;
+	tap_ok(tq_calib_sample(m, path, &o, &c, &err) != TQ_OK && c == NULL &&
+	    strstr(err.msg, text) != NULL, "%s: %s", what, err.msg);
+}
+
+int
+main(void)
+{
+	const char *top = getenv("top_srcdir");
+	const char *data = getenv("TQ_SHARED_DATA");
+	char demo[1024], text[1024], saved[1100];
+	tq_calib_opts o = TQ_CALIB_OPTS_INIT;
+	tq_calib *a = NULL, *b = NULL, *l = NULL;
+	tq_model *m;
+	tq_error err;
+	size_t i, sites_ok = 0;
+	int same = 1, differ = 0;
+
+	snprintf(demo, sizeof(demo), "%s/assets/demo", top ? top : ".");
+	snprintf(text, sizeof(text), "%s/wikitext2-valid.txt",
+	    data ? data : "../shared/data");
+	if (mkdtemp(tmpdir) == NULL || tq_model_open(demo, &m, &err) != TQ_OK) {
+		tap_ok(0, "setup: %s", err.msg);
+		return tap_done();
+	}
+	tq_set_threads(2);
+	o.n_samples = 6;
+	o.seqlen = 96;
+	o.seed = 7;
+	tap_ok(tq_calib_sample(m, text, &o, &a, &err) == TQ_OK, "sample");
+	tap_ok(tq_calib_sample(m, text, &o, &b, &err) == TQ_OK, "sample again");
+	for (i = 0; i < 6 * 96; i++)
+		same &= tq_calib_ids(a)[i] == tq_calib_ids(b)[i];
+	tap_ok(same, "the same seed gives the same samples");
+	tq_calib_free(b);
+	o.seed = 8;
+	tq_calib_sample(m, text, &o, &b, &err);
+	for (i = 0; i < 6 * 96; i++)
+		differ |= tq_calib_ids(a)[i] != tq_calib_ids(b)[i];
+	tap_ok(differ, "another seed gives other samples");
+	tq_calib_free(b);
+
+	tap_ok(tq_calib_run(a, m, NULL, NULL, &err) == TQ_OK, "run");
+	tap_ok(tq_calib_n_sites(a) == 4 * 4 + 1, "4 sites per block + lm_head");
+	for (i = 0; i < tq_calib_n_sites(a); i++) {
+		const tq_site_stats *s = tq_calib_site(a, i);
+		int64_t j, hsum = 0;
+		int ok = s->n_tokens == 6 * 96;
+
+		for (j = 0; j < TQ_HIST_BINS; j++)
+			hsum += s->hist[j];
+		ok &= hsum == s->n_tokens * s->channels;
+		for (j = 0; j < s->channels; j++)
+			ok &= s->absmax[j] >= s->mean_abs[j] &&
+			    s->mean_sq[j] + 1e-6f >= s->mean_abs[j] * s->mean_abs[j] &&
+			    s->mean_abs[j] > 0.0f;
+		sites_ok += ok;
+	}
+	tap_ok(sites_ok == tq_calib_n_sites(a), "statistics are consistent "
+	    "(absmax >= mean|x|, mean x^2 >= mean|x|^2, histogram counts every "
+	    "value)");
+	tap_ok(tq_calib_find(a, 2, TQ_LINEAR_UP) ==
+	    tq_calib_find(a, 2, TQ_LINEAR_GATE) &&
+	    tq_calib_find(a, 2, TQ_LINEAR_DOWN)->channels == 688,
+	    "gate and up share a site; down's input has the MLP width");
+
+	snprintf(saved, sizeof(saved), "%s/calib.safetensors", tmpdir);
+	tap_ok(tq_calib_save(a, saved, &err) == TQ_OK, "save");
+	tap_ok(tq_calib_load(saved, &l, &err) == TQ_OK, "load: %s",
+	    l ? "ok" : err.msg);
+	if (l != NULL) {
+		const tq_site_stats *x = tq_calib_site(a, 5), *y = tq_calib_site(l, 5);
+
+		tap_ok(tq_calib_n_samples(l) == 6 && tq_calib_seqlen(l) == 96 &&
+		    memcmp(tq_calib_ids(a), tq_calib_ids(l), 6 * 96 * 4) == 0 &&
+		    memcmp(x->absmax, y->absmax, (size_t)x->channels * 4) == 0 &&
+		    memcmp(x->mean_sq, y->mean_sq, (size_t)x->channels * 4) == 0 &&
+		    memcmp(x->hist, y->hist, sizeof(int64_t) * TQ_HIST_BINS) == 0,
+		    "loaded statistics equal the saved ones");
+	}
+	tap_ok(tq_calib_load(demo, &b, &err) != TQ_OK,
+	    "loading a directory fails: %s", err.msg);
+	snprintf(saved, sizeof(saved), "%s/model.safetensors", demo);
+	tap_ok(tq_calib_load(saved, &b, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "not a TurboQuant calibration file") != NULL,
+	    "loading a model's safetensors fails: %s", err.msg);
+
+	expect_err(m, "empty file", write_tmp("empty.txt", "", 0),
+	    "empty text file");
+	expect_err(m, "binary file", write_tmp("bin.txt", "ab\0cd", 5),
+	    "binary");
+	expect_err(m, "text shorter than a sample", write_tmp("short.txt",
+	    "just a few words", 16), "shorter than one sample");
+	{
+		const char *bad = "{\"text\": \"a b c\"}\n{\"txt\": 1}\n";
+
+		expect_err(m, "JSONL line without text", write_tmp("bad.jsonl",
+		    bad, strlen(bad)), "line 2");
+	}
+	{
+		char doc[4200];
+		const char *p;
+
+		strcpy(doc, "{\"text\": \"");
+		for (i = 0; i < 400; i++)
+			strcat(doc, "token ");
+		strcat(doc, "\"}\n");
+		p = write_tmp("good.jsonl", doc, strlen(doc));
+		o.n_samples = 2;
+		o.seqlen = 64;
+		tap_ok(tq_calib_sample(m, p, &o, &b, &err) == TQ_OK,
+		    "JSONL calibration text: %s", b ? "ok" : err.msg);
+		tq_calib_free(b);
+	}
+	tq_calib_free(a);
+	tq_calib_free(l);
+	tq_model_close(m);
+	snprintf(saved, sizeof(saved), "rm -rf %s", tmpdir);
+	if (system(saved) != 0)
+		tap_diag("could not remove %s", tmpdir);
+	return tap_done();
+}

@@ -1,0 +1,183 @@
+/*
+ * cmd_calibrate.c: `turboquant calibrate`: activation statistics of every
+ * linear input on calibration text, saved for quantization and shown as a
+ * table of outlier channels.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* The channels shown: the largest, with their ratio to the median. */
+#define OUTLIERS_SHOWN 3
+
+static const char *
+site_label(const tq_site_stats *s, char *buf, size_t len)
+{
+	if (s->layer < 0)
+		snprintf(buf, len, "lm_head");
+	else
+		snprintf(buf, len, "%d.%s", s->layer,
+		    s->site == TQ_LINEAR_Q ? "q/k/v" :
+		    s->site == TQ_LINEAR_GATE ? "gate/up" :
+		    tq_linear_name(s->site));
+	return buf;
+}
+
+static float
+site_max(const tq_site_stats *s)
+{
+	float m = 0.0f;
+	int64_t j;
+
+	for (j = 0; j < s->channels; j++)
+		if (s->absmax[j] > m)
+			m = s->absmax[j];
+	return m;
+}
+
+static void
+print_sites(const tq_calib *c, int json)
+{
+	tq_outlier out[OUTLIERS_SHOWN];
+	char label[64];
+	size_t i, k, n;
+
+	if (!json)
+		printf("%-12s %8s %10s %10s  %s\n", "input of", "channels",
+		    "absmax", "mean x^2", "largest channels (absmax / median)");
+	for (i = 0; i < tq_calib_n_sites(c); i++) {
+		const tq_site_stats *s = tq_calib_site(c, i);
+		double msq = 0.0;
+		int64_t j;
+
+		for (j = 0; j < s->channels; j++)
+			msq += s->mean_sq[j];
+		msq /= (double)(s->channels > 0 ? s->channels : 1);
+		n = tq_calib_outliers(s, 0.0, out, OUTLIERS_SHOWN);
+		site_label(s, label, sizeof(label));
+		if (json) {
+			printf("%s{\"layer\":%d,\"input_of\":\"%s\","
+			    "\"channels\":%lld,\"n_tokens\":%lld,"
+			    "\"absmax\":%.6g,\"mean_sq\":%.6g,\"top_channels\":[",
+			    i ? "," : "", s->layer, tq_linear_name(s->site),
+			    (long long)s->channels, (long long)s->n_tokens,
+			    site_max(s), msq);
+			for (k = 0; k < n; k++)
+				printf("%s{\"channel\":%lld,\"absmax\":%.6g,"
+				    "\"ratio\":%.4g}", k ? "," : "",
+				    (long long)out[k].channel, out[k].absmax,
+				    out[k].ratio);
+			printf("]}");
+			continue;
+		}
+		printf("%-12s %8lld %10.4g %10.4g  ", label,
+		    (long long)s->channels, site_max(s), msq);
+		for (k = 0; k < n; k++)
+			printf("%s#%lld %.1fx", k ? ", " : "",
+			    (long long)out[k].channel, out[k].ratio);
+		printf(n == 0 ? "-\n" : "\n");
+	}
+}
+
+int
+cmd_calibrate(int argc, char **argv)
+{
+	const char *model = NULL, *file = NULL, *outp = NULL;
+	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	tq_error err = { TQ_OK, "" };
+	long long v;
+	cli_progress prog;
+	tq_model *m = NULL;
+	tq_calib *c = NULL;
+	int json = 0, i, rc = 1;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--json") == 0) {
+			json = 1;
+		} else if (strcmp(a, "--calib") == 0) {
+			if ((file = next) == NULL)
+				return cli_error("calibrate: --calib needs a file");
+			i++;
+		} else if (strcmp(a, "--out") == 0) {
+			if ((outp = next) == NULL)
+				return cli_error("calibrate: --out needs a path");
+			i++;
+		} else if (strcmp(a, "--samples") == 0) {
+			if (!cli_parse_int(a, next, 1, 1 << 20, &v))
+				return 1;
+			co.n_samples = v;
+			i++;
+		} else if (strcmp(a, "--seqlen") == 0) {
+			if (!cli_parse_int(a, next, 2, 1 << 20, &v))
+				return 1;
+			co.seqlen = v;
+			i++;
+		} else if (strcmp(a, "--seed") == 0) {
+			if (!cli_parse_int(a, next, 0, INT64_MAX, &v))
+				return 1;
+			co.seed = (uint64_t)v;
+			i++;
+		} else if (strcmp(a, "--help") == 0) {
+			cli_usage(stdout, "calibrate");
+			return 0;
+		} else if (a[0] == '-') {
+			return cli_error("calibrate: unknown option %s", a);
+		} else if (model == NULL) {
+			model = a;
+		} else {
+			return cli_error("calibrate: unexpected argument \"%s\"", a);
+		}
+	}
+	if (file == NULL)
+		return cli_error("calibrate: no calibration text (use --calib "
+		    "FILE)");
+	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
+		return cli_fail(&err);
+	if (tq_calib_sample(m, file, &co, &c, &err) != TQ_OK)
+		goto fail;
+	cli_progress_start(&prog, "calibrate");
+	if (tq_calib_run(c, m, cli_progress_cb, &prog, &err) != TQ_OK) {
+		cli_progress_end(&prog);
+		goto fail;
+	}
+	cli_progress_end(&prog);
+	if (outp != NULL && tq_calib_save(c, outp, &err) != TQ_OK)
+		goto fail;
+	if (json) {
+		printf("{\"model\":");
+		cli_json_string(stdout, tq_model_path(m));
+		printf(",\"text\":");
+		cli_json_string(stdout, file);
+		printf(",\"samples\":%lld,\"seqlen\":%lld,\"seed\":%llu,"
+		    "\"out\":", (long long)tq_calib_n_samples(c),
+		    (long long)tq_calib_seqlen(c), (unsigned long long)co.seed);
+		if (outp != NULL)
+			cli_json_string(stdout, outp);
+		else
+			printf("null");
+		printf(",\"sites\":[");
+		print_sites(c, 1);
+		printf("]}\n");
+	} else {
+		printf("calibrated %s on %s: %lld samples of %lld tokens "
+		    "(seed %llu)\n\n", tq_model_path(m), file,
+		    (long long)tq_calib_n_samples(c),
+		    (long long)tq_calib_seqlen(c), (unsigned long long)co.seed);
+		print_sites(c, 0);
+		if (outp != NULL)
+			printf("\nstatistics saved to %s\n", outp);
+	}
+	rc = 0;
+	goto out;
+fail:
+	rc = cli_fail(&err);
+out:
+	tq_calib_free(c);
+	tq_model_close(m);
+	return rc;
+}
