@@ -507,8 +507,14 @@ tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
 		    m->path, (long long)n);
 	}
 	st = tq_fwd_embed(s, ids, n, x, err);
-	for (li = 0; li < m->cfg.n_layers && st == TQ_OK; li++)
+	for (li = 0; li < m->cfg.n_layers && st == TQ_OK; li++) {
+		if (o != NULL && o->cancel != NULL &&
+		    __atomic_load_n(o->cancel, __ATOMIC_RELAXED)) {
+			st = tq_fail(err, TQ_ECANCELLED, "cancelled");
+			break;
+		}
 		st = tq_fwd_block(s, &m->layers[li], (int)li, x, n, o, err);
+	}
 	if (st == TQ_OK)
 		st = tq_fwd_head(s, x, n, o, logits, err);
 	free(x);

@@ -221,10 +221,12 @@ typedef struct tq_forward_opts {
 	void *act_ud;
 	tq_logits_cb logits_cb;
 	void *logits_ud;
-	int64_t logits_chunk;	/* positions per logits_cb call; 0 = 64 */
+	int64_t logits_chunk;	/* positions per logits_cb call; 0 = auto */
+	const int *cancel;	/* stop (TQ_ECANCELLED) between blocks once
+				   *cancel is non-zero; may be NULL */
 } tq_forward_opts;
 
-#define TQ_FORWARD_OPTS_INIT { NULL, NULL, NULL, NULL, 0 }
+#define TQ_FORWARD_OPTS_INIT { NULL, NULL, NULL, NULL, 0, NULL }
 
 /*
  * Runs the whole sequence ids[0..n) through the model in fp32 (prefill) and
@@ -393,6 +395,83 @@ typedef struct tq_ppl_result {
 tq_status tq_eval_perplexity(const tq_model *m, const int32_t *ids,
     int64_t n_ids, int64_t ctx, tq_progress_cb progress, void *ud,
     tq_ppl_result *out, tq_error *err);
+
+/* ---- Jobs: long work on a worker thread ------------------------------- */
+
+/*
+ * A job runs one piece of long work (calibration, quantization,
+ * evaluation) on its own thread.  The front end never blocks on it: it
+ * polls events, typically when tq_job_fd() becomes readable or on a timer,
+ * and may cancel at any time; the work stops within about a second and
+ * leaves no half-written file.  All tq_job_* calls are for one thread (the
+ * front end's); the job's own thread never touches the terminal.
+ */
+typedef struct tq_job tq_job;
+
+typedef enum tq_event_kind {
+	TQ_EVENT_STAGE = 0,	/* a stage began; stage holds its name */
+	TQ_EVENT_PROGRESS,	/* done/total of the stage, fraction, ETA */
+	TQ_EVENT_LAYER,		/* a layer was quantized; see layer */
+	TQ_EVENT_LOG,		/* a line for the log; see text */
+	TQ_EVENT_DONE,		/* the job ended: success */
+	TQ_EVENT_FAILED,	/* the job ended: text holds the error */
+	TQ_EVENT_CANCELLED	/* the job ended: cancelled */
+} tq_event_kind;
+
+/* What quantizing one linear layer gave. */
+typedef struct tq_layer_result {
+	char name[96];		/* "model.layers.3.mlp.down_proj" */
+	int layer;		/* block, -1 for lm_head */
+	tq_linear which;
+	char method[16];	/* "rtn", "gptq", ... */
+	char scheme[32];	/* "int4-g128", "q4_k", ... */
+	int64_t rows, cols;
+	double rel_err;		/* ||WX - W'X||^2 / ||WX||^2, calibration X */
+	double sqnr_db;		/* weight SQNR: 10 log10(|W|^2 / |W - W'|^2) */
+	double max_abs_err;	/* max |W - W'| */
+	double bpw;		/* bits per weight, scales and zeros included */
+	double seconds;
+} tq_layer_result;
+
+typedef struct tq_event {
+	tq_event_kind kind;
+	char stage[32];
+	int64_t done, total;
+	double fraction;	/* done / total of the stage */
+	double eta_seconds;	/* estimate for the stage; < 0 if unknown */
+	tq_layer_result layer;
+	char text[512];
+} tq_event;
+
+/* 1 and *ev filled when an event was waiting, 0 otherwise; never blocks. */
+int tq_job_poll(tq_job *j, tq_event *ev);
+/* A descriptor that is readable while events wait (for poll/select). */
+int tq_job_fd(const tq_job *j);
+/* Asks the job to stop; it ends with TQ_EVENT_CANCELLED. */
+void tq_job_cancel(tq_job *j);
+/* 1 while the worker thread runs. */
+int tq_job_running(const tq_job *j);
+/* Waits for the end; returns the job's status (message in err). */
+tq_status tq_job_wait(tq_job *j, tq_error *err);
+/* Cancels if still running, waits, frees; accepts NULL. */
+void tq_job_free(tq_job *j);
+
+/*
+ * Calibration as a job: samples and runs calibration (as tq_calib_sample
+ * and tq_calib_run) and saves to save_path when not NULL.  The model must
+ * stay open until the job is freed.  The result, after a successful wait,
+ * is taken with tq_job_take_calib (the caller then owns it); a cancelled
+ * or failed job gives NULL.
+ */
+tq_status tq_job_calibrate(const tq_model *m, const char *text_path,
+    const tq_calib_opts *o, const char *save_path, tq_job **out,
+    tq_error *err);
+tq_calib *tq_job_take_calib(tq_job *j);
+
+/* Perplexity as a job; the result is read with tq_job_ppl after the wait. */
+tq_status tq_job_eval(const tq_model *m, const char *text_path, int64_t ctx,
+    tq_job **out, tq_error *err);
+const tq_ppl_result *tq_job_ppl(const tq_job *j);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,177 @@
+/*
+ * test_job.c: the job API: events arrive in order through the wake fd, the
+ * result equals the direct call's, and cancel stops the work within a
+ * second leaving nothing half-written.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "tq.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Drains events until the job ends; counts kinds; returns the last kind. */
+static tq_event_kind
+drain(tq_job *j, int counts[8], double cancel_after, double *t_cancel)
+{
+	struct pollfd p = { tq_job_fd(j), POLLIN, 0 };
+	tq_event ev;
+	int cancelled = 0;
+
+	for (;;) {
+		if (poll(&p, 1, 5000) <= 0)
+			return TQ_EVENT_FAILED;	/* a 5 s silence is a bug */
+		while (tq_job_poll(j, &ev)) {
+			counts[ev.kind]++;
+			if (ev.kind >= TQ_EVENT_DONE)
+				return ev.kind;
+			if (!cancelled && cancel_after >= 0.0 &&
+			    ev.kind == TQ_EVENT_PROGRESS &&
+			    ev.fraction >= cancel_after) {
+				*t_cancel = now();
+				tq_job_cancel(j);
+				cancelled = 1;
+			}
+		}
+	}
+}
+
+int
+main(void)
+{
+	const char *top = getenv("top_srcdir");
+	const char *data = getenv("TQ_SHARED_DATA");
+	char demo[1024], small[] = "/tmp/tq-job-XXXXXX", text[1024];
+	char save[64], cmd[128];
+	int counts[8] = { 0 };
+	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	tq_ppl_result direct;
+	tq_model *m;
+	tq_job *j;
+	tq_error err;
+	tq_event_kind end;
+	double t0 = 0.0;
+	int32_t *ids;
+	size_t n;
+	char *buf;
+	size_t len;
+	struct stat sb;
+
+	snprintf(demo, sizeof(demo), "%s/assets/demo", top ? top : ".");
+	snprintf(text, sizeof(text), "%s/wikitext2-test.txt",
+	    data ? data : "../shared/data");
+	if (mkdtemp(small) == NULL || tq_model_open(demo, &m, &err) != TQ_OK) {
+		tap_ok(0, "setup");
+		return tap_done();
+	}
+	tq_set_threads(2);
+
+	/* The job's result equals the direct computation. */
+	tq_read_text(text, &buf, &len, &err);
+	len = 20000;
+	{
+		char path[128];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/text.txt", small);
+		f = fopen(path, "wb");
+		fwrite(buf, 1, len, f);
+		fclose(f);
+		tq_tokenizer_encode(tq_model_tokenizer(m), buf, len, 0, &ids, &n,
+		    &err);
+		tq_eval_perplexity(m, ids, (int64_t)n, 64, NULL, NULL, &direct,
+		    &err);
+		free(ids);
+		tap_ok(tq_job_eval(m, path, 64, &j, &err) == TQ_OK,
+		    "eval job starts");
+	}
+	end = drain(j, counts, -1.0, &t0);
+	tap_ok(end == TQ_EVENT_DONE && tq_job_wait(j, &err) == TQ_OK,
+	    "eval job ends with DONE");
+	tap_ok(counts[TQ_EVENT_STAGE] >= 2 && counts[TQ_EVENT_PROGRESS] >= 1 &&
+	    counts[TQ_EVENT_LOG] >= 2, "stage, progress and log events "
+	    "(%d, %d, %d)", counts[TQ_EVENT_STAGE], counts[TQ_EVENT_PROGRESS],
+	    counts[TQ_EVENT_LOG]);
+	tap_ok(tq_job_ppl(j) != NULL && tq_job_ppl(j)->ppl == direct.ppl,
+	    "the job's perplexity equals the direct call's (%.6f)", direct.ppl);
+	tap_ok(!tq_job_running(j), "not running after the end");
+	tq_job_free(j);
+
+	/* Cancel an evaluation of the whole test set. */
+	memset(counts, 0, sizeof(counts));
+	tq_job_eval(m, text, 512, &j, &err);
+	end = drain(j, counts, 0.02, &t0);
+	tap_ok(end == TQ_EVENT_CANCELLED, "cancelled eval ends with CANCELLED");
+	tap_ok(now() - t0 < 1.0, "cancel took %.3f s (< 1 s)", now() - t0);
+	tap_ok(tq_job_wait(j, &err) == TQ_ECANCELLED, "wait says cancelled");
+	tq_job_free(j);
+
+	/* A cancelled calibration leaves no file, not even a temporary. */
+	snprintf(save, sizeof(save), "%s/stats.safetensors", small);
+	co.n_samples = 64;
+	co.seqlen = 256;
+	memset(counts, 0, sizeof(counts));
+	tq_job_calibrate(m, text, &co, save, &j, &err);
+	end = drain(j, counts, 0.1, &t0);
+	tap_ok(end == TQ_EVENT_CANCELLED && stat(save, &sb) != 0,
+	    "cancelled calibration writes nothing");
+	tq_job_wait(j, &err);
+	tap_ok(tq_job_take_calib(j) == NULL,
+	    "a cancelled job hands over no (incomplete) result");
+	tq_job_free(j);
+
+	/* A finished calibration saves and hands over its result. */
+	co.n_samples = 4;
+	co.seqlen = 64;
+	tq_job_calibrate(m, text, &co, save, &j, &err);
+	end = drain(j, counts, -1.0, &t0);
+	tap_ok(end == TQ_EVENT_DONE && stat(save, &sb) == 0,
+	    "calibration job saves its statistics");
+	{
+		tq_calib *c = tq_job_take_calib(j);
+
+		tap_ok(c != NULL && tq_calib_n_sites(c) == 17 &&
+		    tq_job_take_calib(j) == NULL, "the result is taken once");
+		tq_calib_free(c);
+	}
+	tq_job_free(j);
+
+	/* Freeing a running job cancels and joins it. */
+	tq_job_eval(m, text, 512, &j, &err);
+	t0 = now();
+	tq_job_free(j);
+	tap_ok(now() - t0 < 1.0, "freeing a running job returns in %.3f s",
+	    now() - t0);
+
+	/* Failure is reported as an event with the message. */
+	memset(counts, 0, sizeof(counts));
+	tq_job_eval(m, "/nonexistent/text.txt", 64, &j, &err);
+	end = drain(j, counts, -1.0, &t0);
+	tap_ok(end == TQ_EVENT_FAILED && tq_job_wait(j, &err) == TQ_EIO &&
+	    strstr(err.msg, "/nonexistent/text.txt") != NULL,
+	    "a failing job ends with FAILED: %s", err.msg);
+	tq_job_free(j);
+
+	free(buf);
+	tq_model_close(m);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", small);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", small);
+	return tap_done();
+}
