@@ -3,7 +3,11 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
 
 #include "model.h"
 
@@ -12,9 +16,13 @@ tq_model_close(tq_model *m)
 {
 	if (m == NULL)
 		return;
-	tq_tokenizer_free(m->tok);
+	if (!m->tok_borrowed)
+		tq_tokenizer_free(m->tok);
 	if (m->source_free != NULL)
 		m->source_free(m->source);
+	for (size_t i = 0; i < m->n_linears; i++)
+		free(m->linear_names[i]);
+	free(m->linear_names);
 	free(m->tensors);
 	free(m->layers);
 	free(m->path);
@@ -97,4 +105,81 @@ tq_linear_name(tq_linear l)
 	};
 
 	return (unsigned)l < TQ_LINEAR_COUNT ? names[l] : "?";
+}
+
+/* The block sublayer names, in TQ_LINEAR order (q, k, v, o, gate, up, down). */
+static const char *const linear_paths[TQ_LINEARS_PER_LAYER] = {
+	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+	"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"
+};
+
+tq_status
+tq_model__index_linears(tq_model *m, tq_error *err)
+{
+	size_t n = (size_t)m->cfg.n_layers * TQ_LINEARS_PER_LAYER + 2, i;
+	char buf[128];
+
+	m->linear_names = calloc(n, sizeof(char *));
+	if (m->linear_names == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
+	for (i = 0; i < n; i++) {
+		size_t li = i / TQ_LINEARS_PER_LAYER;
+
+		if (i + 2 == n)
+			snprintf(buf, sizeof(buf), "lm_head");
+		else if (i + 1 == n)
+			snprintf(buf, sizeof(buf), "model.embed_tokens");
+		else
+			snprintf(buf, sizeof(buf), "model.layers.%zu.%s", li,
+			    linear_paths[i % TQ_LINEARS_PER_LAYER]);
+		if ((m->linear_names[i] = strdup(buf)) == NULL)
+			return tq_fail(err, TQ_ENOMEM, "%s: out of memory",
+			    m->path);
+		m->n_linears = i + 1;
+	}
+	return TQ_OK;
+}
+
+const tq_tensor *
+tq_model__linear_weight(const tq_model *m, size_t i)
+{
+	const tq_layer_weights *l;
+	size_t n = m->n_linears;
+
+	if (i + 2 == n)
+		return m->lm_head;
+	if (i + 1 == n)
+		return m->embed;
+	l = &m->layers[i / TQ_LINEARS_PER_LAYER];
+	switch (i % TQ_LINEARS_PER_LAYER) {
+	case 0:		return l->wq;
+	case 1:		return l->wk;
+	case 2:		return l->wv;
+	case 3:		return l->wo;
+	case 4:		return l->w_gate;
+	case 5:		return l->w_up;
+	default:	return l->w_down;
+	}
+}
+
+size_t
+tq_model_n_linears(const tq_model *m)
+{
+	return m->n_linears;
+}
+
+const char *
+tq_model_linear_name(const tq_model *m, size_t i)
+{
+	return i < m->n_linears ? m->linear_names[i] : NULL;
+}
+
+void
+tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
+    int64_t *cols)
+{
+	const tq_tensor *t = tq_model__linear_weight(m, i);
+
+	*rows = t->shape[0];
+	*cols = t->shape[1];
 }

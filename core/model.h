@@ -35,7 +35,8 @@ typedef struct tq_layer_weights {
 struct tq_model {
 	char *path;			/* owned */
 	tq_model_config cfg;
-	tq_tokenizer *tok;		/* owned; NULL without tokenizer.json */
+	tq_tokenizer *tok;		/* NULL without tokenizer.json */
+	int tok_borrowed;		/* tok belongs to another model */
 	const tq_tensor **tensors;	/* [n_tensors] every stored tensor */
 	size_t n_tensors;
 	uint64_t file_bytes;
@@ -45,6 +46,16 @@ struct tq_model {
 	tq_layer_weights *layers;	/* [n_layers] */
 	void *source;			/* owns the maps behind the tensors */
 	void (*source_free)(void *source);
+	char **linear_names;		/* [n_linears] see tq_model_n_linears */
+	size_t n_linears;
 };
+
+/* Linear layers per block, in the order tq_model_linear_name lists them. */
+#define TQ_LINEARS_PER_LAYER 7
+
+/* Builds the list of quantizable layers (called once the weights are bound). */
+tq_status tq_model__index_linears(tq_model *m, tq_error *err);
+/* The weight of quantizable layer i ([rows, cols]). */
+const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 
 #endif /* TQ_CORE_MODEL_H */

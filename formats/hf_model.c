@@ -387,7 +387,8 @@ tq_model_open(const char *dir, tq_model **out, tq_error *err)
 	st = hf_open_weights(src, dir, err);
 	if (st != TQ_OK ||
 	    (st = hf_list_tensors(m, src, err)) != TQ_OK ||
-	    (st = hf_bind_all(m, src, err)) != TQ_OK)
+	    (st = hf_bind_all(m, src, err)) != TQ_OK ||
+	    (st = tq_model__index_linears(m, err)) != TQ_OK)
 		goto fail;
 
 	if ((path = tq_path_join(dir, "tokenizer.json")) == NULL) {

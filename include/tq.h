@@ -374,6 +374,89 @@ tq_status tq_scheme_check(const tq_scheme *s, int64_t rows, int64_t cols,
 /* Bits per weight of s on a [rows, cols] weight, scales and zeros included. */
 double tq_scheme_bpw(const tq_scheme *s, int64_t rows, int64_t cols);
 
+/* ---- Plans: which method and grid each layer gets ----------------------- */
+
+typedef enum tq_method {
+	TQ_METHOD_FLOAT = 0,	/* keep the layer in float (not quantized) */
+	TQ_METHOD_RTN,		/* round to nearest */
+	TQ_METHOD_GPTQ,		/* Hessian-based error compensation */
+	TQ_METHOD_AWQ,		/* activation-aware scaling */
+	TQ_METHOD_SMOOTHQUANT,	/* outlier migration, then W8A8 */
+	TQ_METHOD_COUNT
+} tq_method;
+
+/* How one linear layer is quantized. */
+typedef struct tq_layer_cfg {
+	tq_method method;
+	tq_scheme scheme;
+	int clip_search;	/* RTN/AWQ: search the clipping range */
+	int use_imatrix;	/* weigh rounding error by mean x^2 of inputs */
+	int act_order;		/* GPTQ: columns by decreasing Hessian diagonal */
+	int static_groups;	/* GPTQ: group parameters from the original W */
+	double damp;		/* GPTQ: fraction of the mean diagonal (0.01) */
+	int64_t block_size;	/* GPTQ: lazy-update block (128) */
+	double alpha;		/* SmoothQuant: migration strength (0.5) */
+	int act_bits;		/* activation bits: 8 (SmoothQuant W8A8), 16 */
+} tq_layer_cfg;
+
+/* Defaults for a method and scheme (damp 0.01, block 128, alpha 0.5...). */
+void tq_layer_cfg_init(tq_layer_cfg *c, tq_method method,
+    const tq_scheme *scheme);
+const char *tq_method_name(tq_method m);	/* "float", "rtn", "gptq", ... */
+tq_status tq_method_parse(const char *name, tq_method *out, tq_error *err);
+
+/*
+ * A plan: a default setting and ordered rules, each a PCRE2 pattern on
+ * layer names ("model.layers.3.mlp.down_proj", "lm_head",
+ * "model.embed_tokens") with the settings it changes; for each layer the
+ * default applies, then every matching rule in order (later rules win).
+ * lm_head and the embeddings stay in float unless a rule names them.
+ */
+typedef struct tq_plan tq_plan;
+
+/* Reads a JSON plan file (see README: "Plans"). */
+tq_status tq_plan_load(const char *path, tq_plan **out, tq_error *err);
+/* Parses a JSON plan held in memory; name stands for it in messages. */
+tq_status tq_plan_parse(const char *json, size_t len, const char *name,
+    tq_plan **out, tq_error *err);
+/* A plan with only a default setting. */
+tq_status tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err);
+/*
+ * A named recipe: "w4a16-awq" (AWQ int4 g128), "w4-gptq" (GPTQ int4 g128),
+ * "w3-gptq", "w8-rtn" (int8 per channel), "w8a8-smoothquant", "fp8",
+ * "nf4", "q4_k_m", "q5_k_m", "q6_k", "q8_0", ... (tq_plan_preset_names).
+ */
+tq_status tq_plan_preset(const char *name, tq_plan **out, tq_error *err);
+/* NULL-terminated list of preset names. */
+const char *const *tq_plan_preset_names(void);
+void tq_plan_free(tq_plan *p);
+
+/*
+ * The setting of one layer.  m gives the model context the rules may need
+ * (the block count for "first/last blocks" rules of the GGUF mixes).
+ */
+tq_status tq_plan_resolve(const tq_plan *p, const tq_model *m,
+    const char *layer, tq_layer_cfg *out, tq_error *err);
+/*
+ * Checks the plan against a model: every rule matches at least one layer,
+ * and every layer's scheme fits its shape; the message names the layer.
+ */
+tq_status tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err);
+/* The plan as JSON (malloc'ed, NUL-terminated), loadable again. */
+char *tq_plan_to_json(const tq_plan *p);
+/* Writes the plan as JSON atomically. */
+tq_status tq_plan_save(const tq_plan *p, const char *path, tq_error *err);
+
+/*
+ * The quantizable layers of a model in order: every linear of every block
+ * (q, k, v, o, gate, up, down), then lm_head and the embeddings, as names
+ * and shapes [rows = out features, cols = in features].
+ */
+size_t tq_model_n_linears(const tq_model *m);
+const char *tq_model_linear_name(const tq_model *m, size_t i);
+void tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
+    int64_t *cols);
+
 /* ---- Evaluation ------------------------------------------------------ */
 
 typedef struct tq_ppl_result {
@@ -472,6 +555,56 @@ tq_calib *tq_job_take_calib(tq_job *j);
 tq_status tq_job_eval(const tq_model *m, const char *text_path, int64_t ctx,
     tq_job **out, tq_error *err);
 const tq_ppl_result *tq_job_ppl(const tq_job *j);
+
+/* ---- Quantization ----------------------------------------------------- */
+
+/*
+ * A quantized state: the plan, the calibration summary, every quantized
+ * layer's codes and parameters, and the per-layer report.  Saved in a
+ * directory (state.json and safetensors files), so evaluation and export
+ * run from it without calibrating again.
+ */
+typedef struct tq_qstate tq_qstate;
+
+/*
+ * Quantizes m under plan, block by block: each block's calibration inputs
+ * are the outputs of the already-quantized blocks before it, and inside a
+ * block q/k/v, then o, then gate/up, then down each see inputs produced by
+ * the layers already quantized (true-sequential).  calib supplies the
+ * samples (and the importance matrix); it may be NULL only when every
+ * layer is float or RTN without imatrix.  With out_dir, each finished
+ * block is saved there; resume continues a killed run from its last
+ * finished block (same plan and calibration required) and gives the same
+ * result.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
+ * plan and calib must outlive the job; take the state with
+ * tq_job_take_state.
+ */
+tq_status tq_job_quantize(const tq_model *m, const tq_plan *plan,
+    const tq_calib *calib, const char *out_dir, int resume, tq_job **out,
+    tq_error *err);
+tq_qstate *tq_job_take_state(tq_job *j);
+
+/* 1 when dir holds a quantized state (a state.json). */
+int tq_state_is_dir(const char *dir);
+/* The path of the model a saved state was made of (malloc'ed). */
+tq_status tq_state_model_path(const char *dir, char **out, tq_error *err);
+/* Loads a saved state (complete runs only) for the model m it was made of. */
+tq_status tq_state_load(const char *dir, const tq_model *m, tq_qstate **out,
+    tq_error *err);
+void tq_state_free(tq_qstate *s);
+/* Per-layer results, in model order. */
+size_t tq_state_n_results(const tq_qstate *s);
+const tq_layer_result *tq_state_result(const tq_qstate *s, size_t i);
+/* The plan the state was made with (borrowed). */
+const tq_plan *tq_state_plan(const tq_qstate *s);
+
+/*
+ * A model that computes with the state's dequantized weights (and the
+ * state's changed norms): evaluate it like any model.  It borrows base's
+ * weights and tokenizer: close it before base.
+ */
+tq_status tq_model_apply_state(const tq_model *base, const tq_qstate *s,
+    tq_model **out, tq_error *err);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@ nohup and a log file, e.g.
     Sequence[ByteLevel(trim_offsets=False), TemplateProcessing("<|begin_of_text|> $A")].
     Wrapped as PreTrainedTokenizerFast and saved with save_pretrained.
 (b) Model: LlamaForCausalLM, vocab 4096, hidden 256, 4 layers, 8 heads, 2 kv heads, intermediate
-    688, max_position_embeddings 512, rope_theta 10000, rms_norm_eps 1e-5, untied lm_head,
+    768, max_position_embeddings 512, rope_theta 10000, rms_norm_eps 1e-5, untied lm_head,
     bos 0 / eos 1  (~4.9M parameters).
 (c) Training: AdamW (lr 2e-3, betas 0.9/0.95, weight decay 0.1 on matrices only), linear warmup
     then cosine decay to 10 %, grad-norm clip 1.0, on random windows of the tokenized training
@@ -113,7 +113,7 @@ def make_model(tok):
     cfg = LlamaConfig(
         vocab_size=VOCAB,
         hidden_size=256,
-        intermediate_size=688,
+        intermediate_size=768,
         num_hidden_layers=4,
         num_attention_heads=8,
         num_key_value_heads=2,

@@ -17,7 +17,8 @@ cmd_eval(int argc, char **argv)
 	tq_error err = { TQ_OK, "" };
 	tq_ppl_result r;
 	cli_progress prog;
-	tq_model *m = NULL;
+	tq_model *m = NULL, *base = NULL;
+	tq_qstate *state = NULL;
 	long long ctx = 0;
 	char *text = NULL;
 	int32_t *ids = NULL;
@@ -51,8 +52,22 @@ cmd_eval(int argc, char **argv)
 	}
 	if (file == NULL)
 		return cli_error("eval: no evaluation text (use --text FILE)");
-	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
+	if (model != NULL && tq_state_is_dir(model)) {
+		/* A quantized state: its base model with the state applied. */
+		char *base_path = NULL;
+
+		if (tq_state_model_path(model, &base_path, &err) != TQ_OK)
+			return cli_fail(&err);
+		rc = tq_model_open(base_path, &base, &err) != TQ_OK ||
+		    tq_state_load(model, base, &state, &err) != TQ_OK ||
+		    tq_model_apply_state(base, state, &m, &err) != TQ_OK;
+		free(base_path);
+		if (rc != 0)
+			goto fail;
+		rc = 1;
+	} else if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK) {
 		return cli_fail(&err);
+	}
 	c = tq_model_get_config(m);
 	tok = tq_model_tokenizer(m);
 	if (tok == NULL) {
@@ -83,6 +98,11 @@ cmd_eval(int argc, char **argv)
 	if (json) {
 		printf("{\"model\":");
 		cli_json_string(stdout, tq_model_path(m));
+		printf(",\"state\":");
+		if (state != NULL)
+			cli_json_string(stdout, model);
+		else
+			printf("null");
 		printf(",\"text\":");
 		cli_json_string(stdout, file);
 		printf(",\"protocol\":\"gptq\",\"ctx\":%lld,\"n_tokens\":%lld,"
@@ -93,8 +113,9 @@ cmd_eval(int argc, char **argv)
 		    (long long)r.n_scored, r.mean_nll, r.ppl, r.ppl_stderr,
 		    secs, (double)(r.n_windows * r.ctx) / secs);
 	} else {
-		printf("model       %s (%s)\n", tq_model_path(m),
-		    tq_arch_name(c->arch));
+		printf("model       %s (%s)%s%s\n", tq_model_path(m),
+		    tq_arch_name(c->arch), state != NULL ? " quantized: " : "",
+		    state != NULL ? model : "");
 		printf("text        %s (%lld tokens)\n", file,
 		    (long long)r.n_tokens);
 		printf("protocol    gptq: %lld windows of %lld tokens, %lld "
@@ -112,5 +133,7 @@ out:
 	free(ids);
 	free(text);
 	tq_model_close(m);
+	tq_state_free(state);
+	tq_model_close(base);
 	return rc;
 }

@@ -1,0 +1,37 @@
+/*
+ * gptq.h: GPTQ, Hessian-based rounding with error compensation (internal).
+ */
+#ifndef TQ_CORE_GPTQ_H
+#define TQ_CORE_GPTQ_H
+
+#include "quant.h"
+#include "tq.h"
+
+typedef struct tq_gptq_opts {
+	double damp;		/* added to the diagonal: damp * mean diag */
+	int64_t block;		/* columns per lazy update (128) */
+	int act_order;		/* columns by decreasing Hessian diagonal */
+	int static_groups;	/* group parameters from the original weight */
+	int clip_search;	/* shrink group ranges when it helps */
+	const float *imp;	/* [cols] importance for the parameters, or NULL */
+} tq_gptq_opts;
+
+/*
+ * Quantizes w[rows, cols] onto t's scheme (t initialized for the shape),
+ * given H[cols, cols] = X^T X of the layer's inputs (any positive scale).
+ * On return w holds the dequantized weight, t the codes and parameters
+ * (and g_idx with act_order), and *damp_used the dampening that made H
+ * positive definite: opts->damp, multiplied by 10 up to four times when
+ * Cholesky fails.  H is left unchanged.  act_order needs an INT scheme.
+ */
+tq_status tq_gptq(tq_qtensor *t, float *w, const float *H,
+    const tq_gptq_opts *o, double *damp_used, tq_error *err);
+
+/*
+ * The relative output error ||(W - Q) X||^2 / ||W X||^2 of a quantized
+ * weight q against w (both [rows, cols]), from H = X^T X.
+ */
+double tq_gptq_rel_err(const float *w, const float *q, const float *H,
+    int64_t rows, int64_t cols);
+
+#endif /* TQ_CORE_GPTQ_H */

@@ -1,0 +1,1581 @@
+/*
+ * plan.c: quantization plans: which method and grid each linear layer of
+ * a model gets.  A plan is a default setting plus ordered rules whose
+ * PCRE2 patterns select layers by name; it is read from JSON, built from
+ * one setting, or taken from a named preset (the GGUF mixes follow
+ * llama.cpp's llama_tensor_get_type), then resolved layer by layer
+ * against a model.
+ *
+ * The JSON plan format:
+ *
+ *   {
+ *     "default": {"method": "gptq", "scheme": "int4-g128",
+ *                 "act_order": false, "damp": 0.01},
+ *     "rules": [
+ *       {"match": "model\\.layers\\.[0-3]\\.mlp\\.down_proj",
+ *        "scheme": "int8-channel"},
+ *       {"match": "^lm_head$", "method": "rtn", "scheme": "q6_k"}
+ *     ]
+ *   }
+ *
+ * Top-level keys (all optional; any other key is an error):
+ *   "default"   the setting of every block linear (q/k/v/o/gate/up/down
+ *               of every block), not of lm_head and model.embed_tokens;
+ *               left out, every layer stays float.
+ *   "rules"     an array of rules applied in order after the default.
+ *   "preset"    the name of a preset (see tq_plan_preset_names) that
+ *               takes the place of "default": its setting and its
+ *               model-aware rules come first, the "rules" after them.
+ *               "preset" and "default" cannot both be given.
+ *   "fallback"  true: a layer whose shape the resolved scheme cannot
+ *               quantize falls back instead of failing the check (GGUF:
+ *               llama.cpp's tensor_type_fallback, Q4_K -> Q5_0, Q5_K ->
+ *               Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0, then float; INT
+ *               and NF4: halve the group down to 32, then per channel
+ *               (INT) or float (NF4)).  Default: true with a preset,
+ *               false otherwise.
+ *
+ * Setting keys (in "default" and in rules; any subset):
+ *   "method"         "float", "rtn", "gptq", "awq" or "smoothquant"
+ *   "scheme"         a scheme name tq_scheme_parse accepts ("int4-g128",
+ *                    "int8-channel", "fp8", "nf4", "q4_k", ...)
+ *   "act_order"      bool   GPTQ: columns by decreasing Hessian diagonal
+ *   "damp"           number in [0, 1]  GPTQ dampening (0.01)
+ *   "clip_search"    bool   RTN/AWQ: search the clipping range
+ *   "imatrix"        bool   weigh rounding error by mean x^2 of inputs
+ *   "static_groups"  bool   GPTQ: group parameters from the original W
+ *   "block_size"     integer in [1, 65536]  GPTQ lazy-update block (128)
+ *   "alpha"          number in [0, 1]  SmoothQuant migration strength (0.5)
+ *   "act_bits"       8 or 16  activation bits
+ *
+ * A rule is an object with "match", a PCRE2 pattern (UTF) searched for in
+ * the layer name, unanchored unless the pattern anchors itself, and at
+ * least one setting key.  Names are "model.layers.3.mlp.down_proj",
+ * "model.layers.0.self_attn.q_proj", "lm_head", "model.embed_tokens".
+ *
+ * Resolution of one layer: start from float with no scheme; apply the
+ * default (block linears only), then every matching rule in order, each
+ * changing only the keys it gives (later rules win).  Giving a scheme to
+ * a layer that is float at that point, without a method in the same
+ * rule, quantizes it with RTN; "method": "float" keeps a layer in float.
+ * The final setting is tq_layer_cfg_init(method, scheme) with every key
+ * given along the way on top, so the defaults follow the final method.
+ * A non-float layer without a scheme is an error.  "default" with a
+ * non-float method must give a scheme; a "default" giving a scheme but
+ * no method means RTN.
+ *
+ * tq_plan_to_json writes this format: a preset plan as {"preset": NAME,
+ * "rules": [...]}, which resolves identically on every model.
+ * Messages name the plan ("FILE: rule 2 (\"pattern\"): ...", rules counted
+ * from 1).
+ */
+#include "config.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cJSON.h>
+#include <pcre2.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "plan.h"
+
+#define PLAN_MAX_BYTES (4u << 20)	/* a plan file or buffer */
+#define PLAN_MAX_RULES 4096
+#define PLAN_MAX_PATTERN 1024		/* bytes of one "match" */
+#define PLAN_MAX_DEPTH 16		/* JSON nesting; a plan needs 3 */
+#define PLAN_MATCH_LIMIT 1000000	/* PCRE2 backtracking budget */
+
+/* ---- Settings ------------------------------------------------------------ */
+
+/* The keys a default or a rule may give, one bit each. */
+enum {
+	SET_METHOD = 1 << 0,
+	SET_SCHEME = 1 << 1,
+	SET_ACT_ORDER = 1 << 2,
+	SET_DAMP = 1 << 3,
+	SET_CLIP = 1 << 4,
+	SET_IMATRIX = 1 << 5,
+	SET_STATIC = 1 << 6,
+	SET_BLOCK = 1 << 7,
+	SET_ALPHA = 1 << 8,
+	SET_ACT_BITS = 1 << 9
+};
+
+/* Setting keys in the order the JSON lists them. */
+static const struct {
+	const char *name;
+	unsigned bit;
+} set_keys[] = {
+	{ "method", SET_METHOD },
+	{ "scheme", SET_SCHEME },
+	{ "act_order", SET_ACT_ORDER },
+	{ "damp", SET_DAMP },
+	{ "clip_search", SET_CLIP },
+	{ "imatrix", SET_IMATRIX },
+	{ "static_groups", SET_STATIC },
+	{ "block_size", SET_BLOCK },
+	{ "alpha", SET_ALPHA },
+	{ "act_bits", SET_ACT_BITS },
+};
+#define N_SET_KEYS (sizeof(set_keys) / sizeof(set_keys[0]))
+
+#define SET_KEY_LIST "method, scheme, act_order, damp, clip_search, " \
+	"imatrix, static_groups, block_size, alpha, act_bits"
+
+/* Some keys of a setting: those in mask, with their values in cfg. */
+typedef struct plan_set {
+	unsigned mask;
+	tq_layer_cfg cfg;
+} plan_set;
+
+typedef struct plan_rule {
+	char *match;		/* the pattern as given */
+	pcre2_code *re;
+	plan_set set;
+} plan_rule;
+
+/* GGUF mixes (llama_ftype names). */
+enum {
+	MIX_NONE = 0,
+	MIX_Q8_0,
+	MIX_Q6_K,
+	MIX_Q5_K_M,
+	MIX_Q4_K_M,
+	MIX_Q4_K_S,
+	MIX_Q3_K_M
+};
+
+typedef struct plan_preset {
+	const char *name;
+	tq_method method;
+	const char *scheme;	/* the setting of the block linears */
+	int clip_search;
+	int act_bits;		/* 0: the method's default */
+	int mix;		/* MIX_NONE, or the GGUF mix applied after */
+} plan_preset;
+
+static const plan_preset presets[] = {
+	{ "w4a16-awq", TQ_METHOD_AWQ, "int4-g128", 1, 0, MIX_NONE },
+	{ "w4-gptq", TQ_METHOD_GPTQ, "int4-g128", 0, 0, MIX_NONE },
+	{ "w3-gptq", TQ_METHOD_GPTQ, "int3-g128", 0, 0, MIX_NONE },
+	{ "w4-rtn", TQ_METHOD_RTN, "int4-g128", 0, 0, MIX_NONE },
+	{ "w3-rtn", TQ_METHOD_RTN, "int3-g128", 0, 0, MIX_NONE },
+	{ "w8-rtn", TQ_METHOD_RTN, "int8-sym", 0, 0, MIX_NONE },
+	{ "w8a8-smoothquant", TQ_METHOD_SMOOTHQUANT, "int8-sym", 0, 8,
+	  MIX_NONE },
+	{ "fp8", TQ_METHOD_RTN, "fp8-channel", 0, 0, MIX_NONE },
+	{ "nf4", TQ_METHOD_RTN, "nf4", 0, 0, MIX_NONE },
+	{ "q8_0", TQ_METHOD_RTN, "q8_0", 0, 0, MIX_Q8_0 },
+	{ "q6_k", TQ_METHOD_RTN, "q6_k", 0, 0, MIX_Q6_K },
+	{ "q5_k_m", TQ_METHOD_RTN, "q5_k", 0, 0, MIX_Q5_K_M },
+	{ "q4_k_m", TQ_METHOD_RTN, "q4_k", 0, 0, MIX_Q4_K_M },
+	{ "q4_k_s", TQ_METHOD_RTN, "q4_k", 0, 0, MIX_Q4_K_S },
+	{ "q3_k_m", TQ_METHOD_RTN, "q3_k", 0, 0, MIX_Q3_K_M },
+};
+#define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
+
+static const char *const preset_names[N_PRESETS + 1] = {
+	"w4a16-awq", "w4-gptq", "w3-gptq", "w4-rtn", "w3-rtn", "w8-rtn",
+	"w8a8-smoothquant", "fp8", "nf4", "q8_0", "q6_k", "q5_k_m", "q4_k_m",
+	"q4_k_s", "q3_k_m", NULL
+};
+
+#define PRESET_LIST "w4a16-awq, w4-gptq, w3-gptq, w4-rtn, w3-rtn, " \
+	"w8-rtn, w8a8-smoothquant, fp8, nf4, q8_0, q6_k, q5_k_m, q4_k_m, " \
+	"q4_k_s, q3_k_m"
+
+struct tq_plan {
+	char *name;			/* stands for the plan in messages */
+	const plan_preset *preset;	/* NULL, or applied first */
+	int fallback;			/* shape fallback instead of failing */
+	plan_set def;			/* the default (block linears) */
+	plan_rule *rules;		/* [n_rules] */
+	size_t n_rules;
+};
+
+static const char *const method_names[TQ_METHOD_COUNT] = {
+	"float", "rtn", "gptq", "awq", "smoothquant"
+};
+
+void
+tq_layer_cfg_init(tq_layer_cfg *c, tq_method method, const tq_scheme *scheme)
+{
+	tq_scheme s;
+
+	/* scheme may point into *c. */
+	if (scheme != NULL)
+		s = *scheme;
+	else
+		memset(&s, 0, sizeof(s));
+	memset(c, 0, sizeof(*c));
+	c->method = method;
+	c->scheme = s;
+	c->damp = 0.01;
+	c->block_size = 128;
+	c->alpha = 0.5;
+	c->act_bits = method == TQ_METHOD_SMOOTHQUANT ? 8 : 16;
+}
+
+const char *
+tq_method_name(tq_method m)
+{
+	return (unsigned)m < TQ_METHOD_COUNT ? method_names[m] : "?";
+}
+
+tq_status
+tq_method_parse(const char *name, tq_method *out, tq_error *err)
+{
+	int i;
+
+	for (i = 0; i < TQ_METHOD_COUNT && name != NULL; i++) {
+		if (strcasecmp(name, method_names[i]) == 0) {
+			*out = (tq_method)i;
+			return TQ_OK;
+		}
+	}
+	return tq_fail(err, TQ_EINVAL, "unknown method \"%.64s\"; accepted: "
+	    "float, rtn, gptq, awq, smoothquant", name != NULL ? name : "");
+}
+
+/* Puts the keys of set (those in its mask) on top of *s. */
+static void
+set_apply(plan_set *s, const plan_set *set)
+{
+	const tq_layer_cfg *v = &set->cfg;
+	tq_layer_cfg *c = &s->cfg;
+
+	if (set->mask & SET_METHOD)
+		c->method = v->method;
+	if (set->mask & SET_SCHEME)
+		c->scheme = v->scheme;
+	if (set->mask & SET_ACT_ORDER)
+		c->act_order = v->act_order;
+	if (set->mask & SET_DAMP)
+		c->damp = v->damp;
+	if (set->mask & SET_CLIP)
+		c->clip_search = v->clip_search;
+	if (set->mask & SET_IMATRIX)
+		c->use_imatrix = v->use_imatrix;
+	if (set->mask & SET_STATIC)
+		c->static_groups = v->static_groups;
+	if (set->mask & SET_BLOCK)
+		c->block_size = v->block_size;
+	if (set->mask & SET_ALPHA)
+		c->alpha = v->alpha;
+	if (set->mask & SET_ACT_BITS)
+		c->act_bits = v->act_bits;
+	s->mask |= set->mask;
+}
+
+/* ---- Messages ----------------------------------------------------------- */
+
+/* Bytes of the well-formed UTF-8 sequence at p, or 0. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t n, i;
+
+	if (*p < 0x80)
+		return 1;
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/*
+ * s as a quoted, escaped string for a one-line message (control bytes and
+ * ill-formed UTF-8 as \xNN), cut to about 60 bytes.
+ */
+static const char *
+quote(const char *s, char *buf, size_t len)
+{
+	size_t n = 0, k;
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (len < 16)
+		return "\"\"";
+	buf[n++] = '"';
+	while (*p != '\0') {
+		k = utf8_len(p);
+		if (n + 8 + k >= len || n > 60) {
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (*p == '"' || *p == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)*p++;
+		} else if (*p < 0x20 || *p == 0x7f || k == 0) {
+			n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *p);
+			p++;
+		} else {
+			memcpy(buf + n, p, k);
+			n += k;
+			p += k;
+		}
+	}
+	buf[n++] = '"';
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A JSON value as it would be written, cut short, for messages. */
+static const char *
+json_text(const cJSON *v, char *buf, size_t len)
+{
+	char *t;
+
+	if (cJSON_IsString(v))
+		return quote(v->valuestring, buf, len);
+	if (cJSON_IsObject(v))
+		return "an object";
+	if (cJSON_IsArray(v))
+		return "an array";
+	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
+		return "a number out of range";
+	t = cJSON_PrintUnformatted(v);
+	if (t == NULL)
+		return "?";
+	snprintf(buf, len, "%.40s%s", t, strlen(t) > 40 ? "..." : "");
+	free(t);
+	return buf;
+}
+
+/* Where a setting came from: "default", "rule 3 (\"^lm_head$\")". */
+static void
+rule_where(char *buf, size_t len, size_t index, const char *match)
+{
+	char q[96];
+
+	if (match != NULL)
+		snprintf(buf, len, "rule %zu (%s)", index + 1,
+		    quote(match, q, sizeof(q)));
+	else
+		snprintf(buf, len, "rule %zu", index + 1);
+}
+
+/* Suggests a known key for a misspelt one (edit distance <= 2). */
+static const char *
+near_key(const char *key, const char *const *known, size_t n)
+{
+	size_t i, a, b, la = strlen(key);
+	int d[24][24];
+
+	if (la >= 23)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		size_t lb = strlen(known[i]);
+
+		if (lb >= 23 || (la > lb ? la - lb : lb - la) > 2)
+			continue;
+		for (a = 0; a <= la; a++)
+			d[a][0] = (int)a;
+		for (b = 0; b <= lb; b++)
+			d[0][b] = (int)b;
+		for (a = 1; a <= la; a++) {
+			for (b = 1; b <= lb; b++) {
+				int c = d[a - 1][b - 1] + (tolower(
+				    (unsigned char)key[a - 1]) != known[i][b - 1]);
+
+				if (d[a - 1][b] + 1 < c)
+					c = d[a - 1][b] + 1;
+				if (d[a][b - 1] + 1 < c)
+					c = d[a][b - 1] + 1;
+				d[a][b] = c;
+			}
+		}
+		if (d[la][lb] <= 2)
+			return known[i];
+	}
+	return NULL;
+}
+
+static tq_status
+unknown_key(const char *name, const char *where, const char *key,
+    const char *const *known, size_t n, const char *list, tq_error *err)
+{
+	const char *near = near_key(key, known, n);
+	char q[96];
+
+	if (near != NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s: unknown key %s (did "
+		    "you mean \"%s\"?)", name, where, quote(key, q, sizeof(q)),
+		    near);
+	return tq_fail(err, TQ_EFORMAT, "%s: %s: unknown key %s (known: %s)",
+	    name, where, quote(key, q, sizeof(q)), list);
+}
+
+/* An error if key appears twice in object o (cJSON keeps both). */
+static tq_status
+check_duplicates(const cJSON *o, const char *name, const char *where,
+    tq_error *err)
+{
+	const cJSON *a, *b;
+	char q[96];
+
+	for (a = o->child; a != NULL; a = a->next)
+		for (b = a->next; b != NULL; b = b->next)
+			if (strcmp(a->string, b->string) == 0)
+				return tq_fail(err, TQ_EFORMAT, "%s: %s: key "
+				    "%s given twice", name, where,
+				    quote(a->string, q, sizeof(q)));
+	return TQ_OK;
+}
+
+/* ---- Reading settings --------------------------------------------------- */
+
+static tq_status
+read_bool(const cJSON *v, const char *key, int *out, const char *name,
+    const char *where, tq_error *err)
+{
+	char t[96];
+
+	if (!cJSON_IsBool(v))
+		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must be true "
+		    "or false, not %s", name, where, key,
+		    json_text(v, t, sizeof(t)));
+	*out = cJSON_IsTrue(v);
+	return TQ_OK;
+}
+
+static tq_status
+read_number(const cJSON *v, const char *key, double lo, double hi,
+    int integer, double *out, const char *name, const char *where,
+    tq_error *err)
+{
+	char t[96];
+	double x = cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+
+	if (!cJSON_IsNumber(v) || !isfinite(x) || x < lo || x > hi ||
+	    (integer && x != floor(x)))
+		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must be %s in "
+		    "[%g, %g], not %s", name, where, key, integer ?
+		    "an integer" : "a number", lo, hi,
+		    json_text(v, t, sizeof(t)));
+	*out = x;
+	return TQ_OK;
+}
+
+/* Reads one setting key of a default or rule into set. */
+static tq_status
+read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
+    const char *name, const char *where, tq_error *err)
+{
+	tq_layer_cfg *c = &set->cfg;
+	tq_error e = { TQ_OK, "" };
+	char t[96];
+	double x;
+	tq_status st = TQ_OK;
+
+	switch (bit) {
+	case SET_METHOD:
+	case SET_SCHEME:
+		if (!cJSON_IsString(v))
+			return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must "
+			    "be a string, not %s", name, where, key,
+			    json_text(v, t, sizeof(t)));
+		if (bit == SET_METHOD)
+			st = tq_method_parse(v->valuestring, &c->method, &e);
+		else
+			st = tq_scheme_parse(v->valuestring, &c->scheme, &e);
+		if (st != TQ_OK)
+			return tq_fail(err, TQ_EFORMAT, "%s: %s: %s", name,
+			    where, e.msg);
+		break;
+	case SET_ACT_ORDER:
+		st = read_bool(v, key, &c->act_order, name, where, err);
+		break;
+	case SET_CLIP:
+		st = read_bool(v, key, &c->clip_search, name, where, err);
+		break;
+	case SET_IMATRIX:
+		st = read_bool(v, key, &c->use_imatrix, name, where, err);
+		break;
+	case SET_STATIC:
+		st = read_bool(v, key, &c->static_groups, name, where, err);
+		break;
+	case SET_DAMP:
+		st = read_number(v, key, 0.0, 1.0, 0, &c->damp, name, where,
+		    err);
+		break;
+	case SET_ALPHA:
+		st = read_number(v, key, 0.0, 1.0, 0, &c->alpha, name, where,
+		    err);
+		break;
+	case SET_BLOCK:
+		st = read_number(v, key, 1.0, 65536.0, 1, &x, name, where,
+		    err);
+		c->block_size = (int64_t)x;
+		break;
+	case SET_ACT_BITS:
+		if (!cJSON_IsNumber(v) || (v->valuedouble != 8.0 &&
+		    v->valuedouble != 16.0))
+			return tq_fail(err, TQ_EFORMAT, "%s: %s: \"act_bits\" "
+			    "must be 8 or 16, not %s", name, where,
+			    json_text(v, t, sizeof(t)));
+		c->act_bits = (int)v->valuedouble;
+		break;
+	}
+	if (st == TQ_OK)
+		set->mask |= bit;
+	return st;
+}
+
+/* The bit of a setting key, or 0. */
+static unsigned
+setting_bit(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < N_SET_KEYS; i++)
+		if (strcmp(key, set_keys[i].name) == 0)
+			return set_keys[i].bit;
+	return 0;
+}
+
+static const char *const rule_keys[] = {
+	"match", "method", "scheme", "act_order", "damp", "clip_search",
+	"imatrix", "static_groups", "block_size", "alpha", "act_bits"
+};
+static const char *const top_keys[] = {
+	"preset", "fallback", "default", "rules"
+};
+
+/* Reads the setting keys of object o (skipping "match" for rules). */
+static tq_status
+read_set(const cJSON *o, int is_rule, plan_set *set, const char *name,
+    const char *where, tq_error *err)
+{
+	const cJSON *v;
+	tq_status st;
+
+	memset(set, 0, sizeof(*set));
+	tq_layer_cfg_init(&set->cfg, TQ_METHOD_FLOAT, NULL);
+	if ((st = check_duplicates(o, name, where, err)) != TQ_OK)
+		return st;
+	for (v = o->child; v != NULL; v = v->next) {
+		unsigned bit = setting_bit(v->string);
+
+		if (is_rule && strcmp(v->string, "match") == 0)
+			continue;
+		if (bit == 0)
+			return unknown_key(name, where, v->string,
+			    rule_keys + !is_rule,
+			    sizeof(rule_keys) / sizeof(rule_keys[0]) - !is_rule,
+			    is_rule ? "match, " SET_KEY_LIST : SET_KEY_LIST,
+			    err);
+		st = read_setting(v, bit, v->string, set, name, where, err);
+		if (st != TQ_OK)
+			return st;
+	}
+	return TQ_OK;
+}
+
+static tq_status
+compile_rule(plan_rule *r, const char *name, const char *where,
+    tq_error *err)
+{
+	PCRE2_UCHAR msg[160];
+	PCRE2_SIZE off;
+	int ec;
+
+	r->re = pcre2_compile((PCRE2_SPTR)r->match, PCRE2_ZERO_TERMINATED,
+	    PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &ec, &off, NULL);
+	if (r->re == NULL) {
+		if (ec == PCRE2_ERROR_NOMEMORY)
+			return tq_fail(err, TQ_ENOMEM, "%s: out of memory",
+			    name);
+		pcre2_get_error_message(ec, msg, sizeof(msg));
+		return tq_fail(err, TQ_EFORMAT, "%s: %s: bad regex at offset "
+		    "%zu: %s", name, where, (size_t)off, (const char *)msg);
+	}
+	return TQ_OK;
+}
+
+static tq_status
+read_rule(const cJSON *o, size_t index, plan_rule *r, const char *name,
+    tq_error *err)
+{
+	const cJSON *m;
+	char where[128], t[96];
+	tq_status st;
+
+	rule_where(where, sizeof(where), index, NULL);
+	if (!cJSON_IsObject(o))
+		return tq_fail(err, TQ_EFORMAT, "%s: %s must be an object "
+		    "with \"match\", not %s", name, where,
+		    json_text(o, t, sizeof(t)));
+	m = cJSON_GetObjectItemCaseSensitive(o, "match");
+	if (m == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s has no \"match\" "
+		    "pattern", name, where);
+	if (!cJSON_IsString(m))
+		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"match\" must be a "
+		    "string (a PCRE2 pattern), not %s", name, where,
+		    json_text(m, t, sizeof(t)));
+	if (strlen(m->valuestring) > PLAN_MAX_PATTERN)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"match\" is longer "
+		    "than %d bytes", name, where, PLAN_MAX_PATTERN);
+	if ((r->match = strdup(m->valuestring)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
+	rule_where(where, sizeof(where), index, r->match);
+	if ((st = read_set(o, 1, &r->set, name, where, err)) != TQ_OK)
+		return st;
+	if (r->set.mask == 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s changes nothing; give "
+		    "it a setting (%s)", name, where, SET_KEY_LIST);
+	return compile_rule(r, name, where, err);
+}
+
+/* ---- Plans -------------------------------------------------------------- */
+
+static const plan_preset *
+find_preset(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_PRESETS && name != NULL; i++)
+		if (strcasecmp(name, presets[i].name) == 0)
+			return &presets[i];
+	return NULL;
+}
+
+static tq_plan *
+plan_alloc(const char *name)
+{
+	tq_plan *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	if ((p->name = strdup(name)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	tq_layer_cfg_init(&p->def.cfg, TQ_METHOD_FLOAT, NULL);
+	return p;
+}
+
+void
+tq_plan_free(tq_plan *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n_rules; i++) {
+		free(p->rules[i].match);
+		pcre2_code_free(p->rules[i].re);
+	}
+	free(p->rules);
+	free(p->name);
+	free(p);
+}
+
+/* An error if the JSON nests deeper than PLAN_MAX_DEPTH. */
+static tq_status
+check_depth(const char *s, size_t len, const char *name, tq_error *err)
+{
+	int depth = 0, in_str = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > PLAN_MAX_DEPTH)
+				return tq_fail(err, TQ_EFORMAT, "%s: JSON "
+				    "nested deeper than %d levels at byte %zu",
+				    name, PLAN_MAX_DEPTH, i);
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return TQ_OK;
+}
+
+static tq_status
+parse_root(const cJSON *root, tq_plan *p, tq_error *err)
+{
+	const cJSON *v, *def = NULL, *rules = NULL, *preset = NULL;
+	const cJSON *fallback = NULL;
+	const char *name = p->name;
+	char t[96];
+	size_t i, n;
+	tq_status st;
+
+	if (!cJSON_IsObject(root))
+		return tq_fail(err, TQ_EFORMAT, "%s: a plan must be a JSON "
+		    "object, not %s", name, json_text(root, t, sizeof(t)));
+	if ((st = check_duplicates(root, name, "plan", err)) != TQ_OK)
+		return st;
+	for (v = root->child; v != NULL; v = v->next) {
+		if (strcmp(v->string, "default") == 0)
+			def = v;
+		else if (strcmp(v->string, "rules") == 0)
+			rules = v;
+		else if (strcmp(v->string, "preset") == 0)
+			preset = v;
+		else if (strcmp(v->string, "fallback") == 0)
+			fallback = v;
+		else
+			return unknown_key(name, "plan", v->string, top_keys,
+			    sizeof(top_keys) / sizeof(top_keys[0]),
+			    "preset, fallback, default, rules", err);
+	}
+	if (preset != NULL) {
+		if (!cJSON_IsString(preset) ||
+		    (p->preset = find_preset(preset->valuestring)) == NULL)
+			return tq_fail(err, TQ_EFORMAT, "%s: unknown preset %s; "
+			    "accepted: %s", name, json_text(preset, t,
+			    sizeof(t)), PRESET_LIST);
+		if (def != NULL)
+			return tq_fail(err, TQ_EFORMAT, "%s: \"default\" "
+			    "cannot be combined with \"preset\" %s; add "
+			    "rules instead", name, json_text(preset, t,
+			    sizeof(t)));
+		p->fallback = 1;
+	}
+	if (fallback != NULL && (st = read_bool(fallback, "fallback",
+	    &p->fallback, name, "plan", err)) != TQ_OK)
+		return st;
+	if (def != NULL) {
+		if (!cJSON_IsObject(def))
+			return tq_fail(err, TQ_EFORMAT, "%s: \"default\" must "
+			    "be an object, not %s", name,
+			    json_text(def, t, sizeof(t)));
+		if ((st = read_set(def, 0, &p->def, name, "default", err)) !=
+		    TQ_OK)
+			return st;
+		if ((p->def.mask & SET_SCHEME) && !(p->def.mask & SET_METHOD)) {
+			p->def.cfg.method = TQ_METHOD_RTN;
+			p->def.mask |= SET_METHOD;
+		}
+		if (p->def.cfg.method != TQ_METHOD_FLOAT &&
+		    !(p->def.mask & SET_SCHEME))
+			return tq_fail(err, TQ_EFORMAT, "%s: default: method "
+			    "\"%s\" needs a \"scheme\"", name,
+			    tq_method_name(p->def.cfg.method));
+	}
+	if (rules == NULL)
+		return TQ_OK;
+	if (!cJSON_IsArray(rules))
+		return tq_fail(err, TQ_EFORMAT, "%s: \"rules\" must be an "
+		    "array, not %s", name, json_text(rules, t, sizeof(t)));
+	n = (size_t)cJSON_GetArraySize(rules);
+	if (n > PLAN_MAX_RULES)
+		return tq_fail(err, TQ_EFORMAT, "%s: %zu rules, more than %d",
+		    name, n, PLAN_MAX_RULES);
+	if (n == 0)
+		return TQ_OK;
+	if ((p->rules = calloc(n, sizeof(*p->rules))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
+	for (i = 0, v = rules->child; v != NULL; v = v->next, i++) {
+		p->n_rules = i + 1;
+		if ((st = read_rule(v, i, &p->rules[i], name, err)) != TQ_OK)
+			return st;
+	}
+	return TQ_OK;
+}
+
+tq_status
+tq_plan_parse(const char *json, size_t len, const char *name, tq_plan **out,
+    tq_error *err)
+{
+	const char *end = NULL;
+	cJSON *root;
+	tq_plan *p;
+	tq_status st;
+
+	*out = NULL;
+	if (name == NULL)
+		name = "plan";
+	if (json == NULL)
+		return tq_fail(err, TQ_EINVAL, "%s: no JSON text", name);
+	if (len > PLAN_MAX_BYTES)
+		return tq_fail(err, TQ_EFORMAT, "%s: %zu bytes, more than a "
+		    "plan may have (%u)", name, len, PLAN_MAX_BYTES);
+	if ((st = check_depth(json, len, name, err)) != TQ_OK)
+		return st;
+	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+	if (root == NULL) {
+		size_t off = end != NULL && end >= json ?
+		    (size_t)(end - json) : 0;
+
+		return tq_fail(err, TQ_EFORMAT, "%s: invalid JSON near byte "
+		    "%zu", name, off);
+	}
+	while (end != NULL && (size_t)(end - json) < len &&
+	    (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+		end++;
+	if (end != NULL && (size_t)(end - json) < len && *end != '\0') {
+		cJSON_Delete(root);
+		return tq_fail(err, TQ_EFORMAT, "%s: unexpected text after the "
+		    "JSON object at byte %zu", name, (size_t)(end - json));
+	}
+	if ((p = plan_alloc(name)) == NULL) {
+		cJSON_Delete(root);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
+	}
+	st = parse_root(root, p, err);
+	cJSON_Delete(root);
+	if (st != TQ_OK) {
+		tq_plan_free(p);
+		return st;
+	}
+	*out = p;
+	return TQ_OK;
+}
+
+tq_status
+tq_plan_load(const char *path, tq_plan **out, tq_error *err)
+{
+	char *text;
+	size_t len;
+	tq_status st;
+
+	*out = NULL;
+	st = tq_read_file(path, PLAN_MAX_BYTES, &text, &len, err);
+	if (st != TQ_OK)
+		return st;
+	st = tq_plan_parse(text, len, path, out, err);
+	free(text);
+	return st;
+}
+
+/* Checks a scheme built by hand and returns its canonical form. */
+static tq_status
+canonical_scheme(const tq_scheme *s, tq_scheme *out, tq_error *err)
+{
+	char name[32];
+
+	if (tq_scheme_check(s, 1, 256, err) != TQ_OK)
+		return TQ_EINVAL;
+	tq_scheme_name(s, name, sizeof(name));
+	return tq_scheme_parse(name, out, err) == TQ_OK ? TQ_OK : TQ_EINVAL;
+}
+
+tq_status
+tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
+{
+	tq_layer_cfg base, c;
+	tq_plan *p;
+
+	*out = NULL;
+	if (def == NULL || (unsigned)def->method >= TQ_METHOD_COUNT)
+		return tq_fail(err, TQ_EINVAL, "plan: unknown method %d",
+		    def != NULL ? (int)def->method : -1);
+	c = *def;
+	if (c.method != TQ_METHOD_FLOAT &&
+	    canonical_scheme(&def->scheme, &c.scheme, err) != TQ_OK)
+		return TQ_EINVAL;
+	if (!isfinite(c.damp) || c.damp < 0.0 || c.damp > 1.0)
+		return tq_fail(err, TQ_EINVAL, "plan: damp must be in [0, 1], "
+		    "not %g", c.damp);
+	if (!isfinite(c.alpha) || c.alpha < 0.0 || c.alpha > 1.0)
+		return tq_fail(err, TQ_EINVAL, "plan: alpha must be in [0, 1], "
+		    "not %g", c.alpha);
+	if (c.block_size < 1 || c.block_size > 65536)
+		return tq_fail(err, TQ_EINVAL, "plan: block size must be in "
+		    "[1, 65536], not %lld", (long long)c.block_size);
+	if (c.act_bits != 8 && c.act_bits != 16)
+		return tq_fail(err, TQ_EINVAL, "plan: activation bits must be "
+		    "8 or 16, not %d", c.act_bits);
+	if ((p = plan_alloc("plan")) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "plan: out of memory");
+	c.act_order = c.act_order != 0;
+	c.clip_search = c.clip_search != 0;
+	c.use_imatrix = c.use_imatrix != 0;
+	c.static_groups = c.static_groups != 0;
+	/* With no rules, only what differs from the defaults matters. */
+	tq_layer_cfg_init(&base, c.method, &c.scheme);
+	p->def.cfg = c;
+	p->def.mask = SET_METHOD;
+	if (c.method != TQ_METHOD_FLOAT) {
+		p->def.mask |= SET_SCHEME;
+		p->def.mask |= c.act_order != base.act_order ? SET_ACT_ORDER : 0;
+		p->def.mask |= c.damp != base.damp ? SET_DAMP : 0;
+		p->def.mask |= c.clip_search != base.clip_search ? SET_CLIP : 0;
+		p->def.mask |= c.use_imatrix != base.use_imatrix ?
+		    SET_IMATRIX : 0;
+		p->def.mask |= c.static_groups != base.static_groups ?
+		    SET_STATIC : 0;
+		p->def.mask |= c.block_size != base.block_size ? SET_BLOCK : 0;
+		p->def.mask |= c.alpha != base.alpha ? SET_ALPHA : 0;
+		p->def.mask |= c.act_bits != base.act_bits ? SET_ACT_BITS : 0;
+	}
+	*out = p;
+	return TQ_OK;
+}
+
+tq_status
+tq_plan_preset(const char *name, tq_plan **out, tq_error *err)
+{
+	const plan_preset *pr = find_preset(name);
+	char buf[64];
+	tq_plan *p;
+
+	*out = NULL;
+	if (pr == NULL)
+		return tq_fail(err, TQ_EINVAL, "unknown preset \"%.40s\"; "
+		    "accepted: %s", name != NULL ? name : "", PRESET_LIST);
+	snprintf(buf, sizeof(buf), "preset %s", pr->name);
+	if ((p = plan_alloc(buf)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", buf);
+	p->preset = pr;
+	p->fallback = 1;
+	*out = p;
+	return TQ_OK;
+}
+
+const char *const *
+tq_plan_preset_names(void)
+{
+	return preset_names;
+}
+
+/* ---- GGUF mixes --------------------------------------------------------- */
+
+int
+tq_plan__use_more_bits(int64_t i, int64_t n)
+{
+	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* llama.cpp's LLM_TYPE_70B: llama with 80 blocks and grouped KV heads. */
+static int
+is_llama_70b(const tq_model_config *c)
+{
+	return (c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_MISTRAL) &&
+	    c->n_layers == 80 && c->n_kv_heads != c->n_heads;
+}
+
+static const char *
+mix_default(int mix)
+{
+	switch (mix) {
+	case MIX_Q8_0:		return "q8_0";
+	case MIX_Q6_K:		return "q6_k";
+	case MIX_Q5_K_M:	return "q5_k";
+	case MIX_Q3_K_M:	return "q3_k";
+	default:		return "q4_k";
+	}
+}
+
+/*
+ * llama_tensor_get_type for the dense llama/qwen2 tensors (not Falcon,
+ * not MoE, no fused qkv), gguf.md section 6.3.
+ */
+static const char *
+mix_type(int mix, int64_t i, int which, const tq_model_config *c,
+    int64_t cols)
+{
+	const char *def = mix_default(mix), *t = def;
+	int64_t n = c->n_layers;
+
+	if (which == TQ_LINEAR_LM_HEAD ||
+	    (which == TQ_PLAN_EMBED && c->tie_word_embeddings)) {
+		if (cols % (mix == MIX_Q8_0 ? 32 : 256) != 0)
+			return "q8_0";
+		return mix == MIX_Q8_0 ? "q8_0" : "q6_k";
+	}
+	if (which == TQ_PLAN_EMBED || i < 0)
+		return def;
+	switch (which) {
+	case TQ_LINEAR_V:
+		if ((mix == MIX_Q4_K_M || mix == MIX_Q5_K_M) &&
+		    tq_plan__use_more_bits(i, n))
+			t = "q6_k";
+		else if (mix == MIX_Q4_K_S && i < 4)
+			t = "q5_k";
+		else if (mix == MIX_Q3_K_M)
+			t = i < 2 ? "q5_k" : "q4_k";
+		if (is_llama_70b(c) && (strcmp(t, "q3_k") == 0 ||
+		    strcmp(t, "q4_k") == 0))
+			t = "q5_k";
+		break;
+	case TQ_LINEAR_DOWN:
+		if (mix == MIX_Q3_K_M)
+			t = i < n / 16 ? "q5_k" : "q4_k";
+		else if ((mix == MIX_Q4_K_M || mix == MIX_Q5_K_M) &&
+		    tq_plan__use_more_bits(i, n))
+			t = "q6_k";
+		else if (mix == MIX_Q4_K_S && i < n / 8)
+			t = "q5_k";
+		break;
+	case TQ_LINEAR_O:
+		if (mix == MIX_Q3_K_M)
+			t = "q4_k";
+		break;
+	default:
+		break;
+	}
+	return t;
+}
+
+int
+tq_plan__mix_type(const char *mix, int64_t block, int which,
+    const tq_model_config *c, int64_t cols, const char **out)
+{
+	const plan_preset *pr = find_preset(mix);
+
+	if (pr == NULL || pr->mix == MIX_NONE)
+		return 0;
+	*out = mix_type(pr->mix, block, which, c, cols);
+	return 1;
+}
+
+/*
+ * The scheme a layer falls back to when s cannot quantize its shape
+ * (see "fallback" above); 0 when it is to stay float.
+ */
+static int
+fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
+{
+	const char *next;
+	int guard;
+
+	for (guard = 0; guard < 8; guard++) {
+		if (tq_scheme_check(s, rows, cols, NULL) == TQ_OK)
+			return 1;
+		switch (s->type) {
+		case TQ_QT_Q2_K:
+		case TQ_QT_Q3_K:	next = "q4_0"; break;
+		case TQ_QT_Q4_K:	next = "q5_0"; break;
+		case TQ_QT_Q5_K:	next = "q5_1"; break;
+		case TQ_QT_Q6_K:	next = "q8_0"; break;
+		case TQ_QT_INT:
+		case TQ_QT_NF4:
+			if (s->group > 32) {
+				s->group /= 2;
+				continue;
+			}
+			if (s->type == TQ_QT_INT && s->group == 32) {
+				s->group = TQ_GROUP_CHANNEL;
+				continue;
+			}
+			return 0;
+		default:		return 0;
+		}
+		if (tq_scheme_parse(next, s, NULL) != TQ_OK)
+			return 0;
+	}
+	return 0;
+}
+
+/* ---- Resolution -------------------------------------------------------- */
+
+/* A layer's place in the model, from its name. */
+typedef struct layer_id {
+	int64_t block;		/* -1 for lm_head, the embeddings, others */
+	int which;		/* tq_linear, TQ_PLAN_EMBED, or -1 */
+} layer_id;
+
+static void
+parse_layer(const char *name, layer_id *id)
+{
+	static const char *const subs[] = {
+		"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+		"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+		"mlp.down_proj"
+	};
+	const char *p;
+	int64_t b = 0;
+	int i;
+
+	id->block = -1;
+	id->which = -1;
+	if (strcmp(name, "lm_head") == 0) {
+		id->which = TQ_LINEAR_LM_HEAD;
+		return;
+	}
+	if (strcmp(name, "model.embed_tokens") == 0) {
+		id->which = TQ_PLAN_EMBED;
+		return;
+	}
+	if (strncmp(name, "model.layers.", 13) != 0)
+		return;
+	for (p = name + 13; isdigit((unsigned char)*p) && b < 1000000; p++)
+		b = b * 10 + (*p - '0');
+	if (p == name + 13 || *p != '.')
+		return;
+	id->block = b;
+	for (i = 0; i < 7; i++)
+		if (strcmp(p + 1, subs[i]) == 0)
+			id->which = i;
+}
+
+/* What the steps so far made of a layer. */
+typedef struct layer_state {
+	plan_set set;		/* method, scheme and the keys given */
+	int have_scheme;
+	char method_from[112];	/* which step set them, for messages */
+	char scheme_from[112];
+} layer_state;
+
+static void
+state_step(layer_state *s, const plan_set *set, const char *from)
+{
+	tq_method before = s->set.cfg.method;
+
+	set_apply(&s->set, set);
+	if (set->mask & SET_SCHEME) {
+		s->have_scheme = 1;
+		snprintf(s->scheme_from, sizeof(s->scheme_from), "%s", from);
+		if (!(set->mask & SET_METHOD) && before == TQ_METHOD_FLOAT) {
+			s->set.cfg.method = TQ_METHOD_RTN;
+			snprintf(s->method_from, sizeof(s->method_from),
+			    "%s", from);
+		}
+	}
+	if (set->mask & SET_METHOD)
+		snprintf(s->method_from, sizeof(s->method_from), "%s", from);
+}
+
+/* The context resolution needs: one model, match data, rule hits. */
+typedef struct resolver {
+	const tq_plan *p;
+	const tq_model *m;
+	pcre2_match_data *md;
+	pcre2_match_context *mc;
+	unsigned char *hits;	/* [n_rules] or NULL */
+} resolver;
+
+static tq_status
+resolver_init(resolver *r, const tq_plan *p, const tq_model *m,
+    tq_error *err)
+{
+	memset(r, 0, sizeof(*r));
+	r->p = p;
+	r->m = m;
+	r->md = pcre2_match_data_create(1, NULL);
+	r->mc = pcre2_match_context_create(NULL);
+	if (r->md == NULL || r->mc == NULL) {
+		pcre2_match_data_free(r->md);
+		pcre2_match_context_free(r->mc);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);
+	}
+	pcre2_set_match_limit(r->mc, PLAN_MATCH_LIMIT);
+	pcre2_set_depth_limit(r->mc, PLAN_MATCH_LIMIT / 10);
+	return TQ_OK;
+}
+
+static void
+resolver_done(resolver *r)
+{
+	pcre2_match_data_free(r->md);
+	pcre2_match_context_free(r->mc);
+	free(r->hits);
+}
+
+/*
+ * Resolves linear li of the model into *out; why[len] (may be NULL) gets
+ * the step that chose the scheme ("rule 3 (\"...\")", "the default").
+ */
+static tq_status
+resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
+    size_t len, tq_error *err)
+{
+	const tq_plan *p = r->p;
+	const char *name = tq_model_linear_name(r->m, li);
+	char from[128];
+	layer_state s;
+	plan_set step, fin;
+	layer_id id;
+	tq_scheme sch;
+	int64_t rows, cols;
+	size_t i;
+
+	tq_model_linear_shape(r->m, li, &rows, &cols);
+	parse_layer(name, &id);
+	memset(&s, 0, sizeof(s));
+	memset(&sch, 0, sizeof(sch));
+	tq_layer_cfg_init(&s.set.cfg, TQ_METHOD_FLOAT, NULL);
+	snprintf(s.method_from, sizeof(s.method_from), "the start");
+	snprintf(from, sizeof(from), "preset %s",
+	    p->preset != NULL ? p->preset->name : "");
+	if (id.which != TQ_LINEAR_LM_HEAD && id.which != TQ_PLAN_EMBED) {
+		if (p->preset != NULL) {
+			memset(&step, 0, sizeof(step));
+			tq_scheme_parse(p->preset->scheme, &sch, NULL);
+			tq_layer_cfg_init(&step.cfg, p->preset->method, &sch);
+			step.mask = SET_METHOD | SET_SCHEME;
+			if (p->preset->clip_search) {
+				step.cfg.clip_search = 1;
+				step.mask |= SET_CLIP;
+			}
+			if (p->preset->act_bits != 0) {
+				step.cfg.act_bits = p->preset->act_bits;
+				step.mask |= SET_ACT_BITS | SET_ALPHA;
+			}
+			state_step(&s, &step, from);
+		} else if (p->def.mask != 0) {
+			state_step(&s, &p->def, "the default");
+		}
+	}
+	if (p->preset != NULL && p->preset->mix != MIX_NONE) {
+		memset(&step, 0, sizeof(step));
+		tq_scheme_parse(mix_type(p->preset->mix, id.block, id.which,
+		    tq_model_get_config(r->m), cols), &sch, NULL);
+		tq_layer_cfg_init(&step.cfg, TQ_METHOD_RTN, &sch);
+		step.mask = SET_METHOD | SET_SCHEME;
+		state_step(&s, &step, from);
+	}
+	for (i = 0; i < p->n_rules; i++) {
+		const plan_rule *ru = &p->rules[i];
+		int rc = pcre2_match(ru->re, (PCRE2_SPTR)name,
+		    PCRE2_ZERO_TERMINATED, 0, 0, r->md, r->mc);
+
+		if (rc == PCRE2_ERROR_NOMATCH)
+			continue;
+		rule_where(from, sizeof(from), i, ru->match);
+		if (rc < 0) {
+			PCRE2_UCHAR msg[160];
+
+			pcre2_get_error_message(rc, msg, sizeof(msg));
+			return tq_fail(err, TQ_EINVAL, "%s: %s: matching layer "
+			    "%s failed: %s", p->name, from, name,
+			    (const char *)msg);
+		}
+		if (r->hits != NULL)
+			r->hits[i] = 1;
+		state_step(&s, &ru->set, from);
+	}
+	if (why != NULL)
+		snprintf(why, len, "%s", s.scheme_from);
+	if (s.set.cfg.method == TQ_METHOD_FLOAT) {
+		tq_layer_cfg_init(out, TQ_METHOD_FLOAT, NULL);
+		return TQ_OK;
+	}
+	if (!s.have_scheme)
+		return tq_fail(err, TQ_EINVAL, "%s: layer %s: method %s (from "
+		    "%s) has no scheme to use; give the layer a \"scheme\"",
+		    p->name, name, tq_method_name(s.set.cfg.method),
+		    s.method_from);
+	sch = s.set.cfg.scheme;
+	if (p->fallback && !fallback_scheme(&sch, rows, cols)) {
+		tq_layer_cfg_init(out, TQ_METHOD_FLOAT, NULL);
+		return TQ_OK;
+	}
+	/* The final method's defaults, then every key given on top. */
+	fin.mask = 0;
+	tq_layer_cfg_init(&fin.cfg, s.set.cfg.method, &sch);
+	s.set.mask &= ~(unsigned)(SET_METHOD | SET_SCHEME);
+	set_apply(&fin, &s.set);
+	*out = fin.cfg;
+	return TQ_OK;
+}
+
+/* The index of a layer of the model, or SIZE_MAX. */
+static size_t
+find_linear(const tq_model *m, const char *layer)
+{
+	size_t i, n = tq_model_n_linears(m);
+
+	for (i = 0; i < n; i++)
+		if (strcmp(tq_model_linear_name(m, i), layer) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+tq_status
+tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
+    tq_layer_cfg *out, tq_error *err)
+{
+	resolver r;
+	size_t li;
+	char q[96];
+	tq_status st;
+
+	if (p == NULL || m == NULL || layer == NULL)
+		return tq_fail(err, TQ_EINVAL, "%s: resolving a plan needs a "
+		    "plan, a model and a layer name", p != NULL ? p->name :
+		    "plan");
+	li = find_linear(m, layer);
+	if (li == SIZE_MAX)
+		return tq_fail(err, TQ_EINVAL, "%s: no layer %s in %s "
+		    "(names look like model.layers.0.mlp.down_proj, lm_head)",
+		    p->name, quote(layer, q, sizeof(q)), tq_model_path(m));
+	if ((st = resolver_init(&r, p, m, err)) != TQ_OK)
+		return st;
+	st = resolve_index(&r, li, out, NULL, 0, err);
+	resolver_done(&r);
+	return st;
+}
+
+tq_status
+tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
+{
+	tq_error first = { TQ_OK, "" };
+	tq_layer_cfg c;
+	resolver r;
+	size_t i, n;
+	char where[128], why[128];
+	tq_status st;
+
+	if (p == NULL || m == NULL)
+		return tq_fail(err, TQ_EINVAL, "plan: checking a plan needs a "
+		    "plan and a model");
+	if ((st = resolver_init(&r, p, m, err)) != TQ_OK)
+		return st;
+	if (p->n_rules > 0 && (r.hits = calloc(p->n_rules, 1)) == NULL) {
+		resolver_done(&r);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);
+	}
+	n = tq_model_n_linears(m);
+	for (i = 0; i < n; i++) {
+		tq_error e = { TQ_OK, "" };
+		int64_t rows, cols;
+
+		st = resolve_index(&r, i, &c, why, sizeof(why), err);
+		if (st != TQ_OK)
+			goto out;
+		if (c.method == TQ_METHOD_FLOAT || first.status != TQ_OK)
+			continue;
+		tq_model_linear_shape(m, i, &rows, &cols);
+		if (tq_scheme_check(&c.scheme, rows, cols, &e) != TQ_OK)
+			tq_fail(&first, TQ_EINVAL, "%s: layer %s [%lld, %lld] "
+			    "(scheme from %s): %s", p->name,
+			    tq_model_linear_name(m, i), (long long)rows,
+			    (long long)cols, why, e.msg);
+	}
+	for (i = 0; i < p->n_rules; i++) {
+		if (!r.hits[i]) {
+			rule_where(where, sizeof(where), i, p->rules[i].match);
+			st = tq_fail(err, TQ_EINVAL, "%s: %s matches no layer "
+			    "of %s", p->name, where, tq_model_path(m));
+			goto out;
+		}
+	}
+	if (first.status != TQ_OK) {
+		st = tq_fail(err, first.status, "%s", first.msg);
+		goto out;
+	}
+	st = TQ_OK;
+out:
+	resolver_done(&r);
+	return st;
+}
+
+/* ---- Writing ------------------------------------------------------------ */
+
+typedef struct strbuf {
+	char *p;
+	size_t n, cap;
+	int oom;
+} strbuf;
+
+static void
+sb_add(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sb_add(strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+		va_end(ap);
+		if (k < 0) {
+			b->oom = 1;
+			return;
+		}
+		if ((size_t)k < b->cap - b->n) {
+			b->n += (size_t)k;
+			return;
+		}
+		{
+			size_t cap = b->cap * 2 + (size_t)k + 64;
+			char *q = realloc(b->p, cap);
+
+			if (q == NULL) {
+				b->oom = 1;
+				return;
+			}
+			b->p = q;
+			b->cap = cap;
+		}
+	}
+}
+
+/* s as a JSON string literal. */
+static void
+sb_string(strbuf *b, const char *s)
+{
+	const unsigned char *p;
+
+	sb_add(b, "\"");
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			sb_add(b, "\\%c", *p);
+		else if (*p == '\n')
+			sb_add(b, "\\n");
+		else if (*p == '\t')
+			sb_add(b, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			sb_add(b, "\\u%04x", *p);
+		else
+			sb_add(b, "%c", *p);
+	}
+	sb_add(b, "\"");
+}
+
+/* The shortest decimal that reads back as x. */
+static void
+sb_double(strbuf *b, double x)
+{
+	char buf[40];
+	int prec;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	sb_add(b, "%s", buf);
+}
+
+static void
+sb_set(strbuf *b, const plan_set *s)
+{
+	const tq_layer_cfg *c = &s->cfg;
+	char name[32];
+	size_t i;
+
+	for (i = 0; i < N_SET_KEYS; i++) {
+		unsigned bit = set_keys[i].bit;
+
+		if (!(s->mask & bit))
+			continue;
+		sb_add(b, ", \"%s\": ", set_keys[i].name);
+		switch (bit) {
+		case SET_METHOD:
+			sb_add(b, "\"%s\"", tq_method_name(c->method));
+			break;
+		case SET_SCHEME:
+			tq_scheme_name(&c->scheme, name, sizeof(name));
+			sb_add(b, "\"%s\"", name);
+			break;
+		case SET_ACT_ORDER:
+			sb_add(b, "%s", c->act_order ? "true" : "false");
+			break;
+		case SET_DAMP:
+			sb_double(b, c->damp);
+			break;
+		case SET_CLIP:
+			sb_add(b, "%s", c->clip_search ? "true" : "false");
+			break;
+		case SET_IMATRIX:
+			sb_add(b, "%s", c->use_imatrix ? "true" : "false");
+			break;
+		case SET_STATIC:
+			sb_add(b, "%s", c->static_groups ? "true" : "false");
+			break;
+		case SET_BLOCK:
+			sb_add(b, "%lld", (long long)c->block_size);
+			break;
+		case SET_ALPHA:
+			sb_double(b, c->alpha);
+			break;
+		case SET_ACT_BITS:
+			sb_add(b, "%d", c->act_bits);
+			break;
+		}
+	}
+}
+
+char *
+tq_plan_to_json(const tq_plan *p)
+{
+	strbuf b = { NULL, 0, 0, 0 };
+	const char *sep = "\n";
+	size_t i;
+
+	if (p == NULL)
+		return NULL;
+	sb_add(&b, "{");
+	if (p->preset != NULL) {
+		sb_add(&b, "%s  \"preset\": \"%s\"", sep, p->preset->name);
+		sep = ",\n";
+	}
+	if (p->fallback != (p->preset != NULL)) {
+		sb_add(&b, "%s  \"fallback\": %s", sep,
+		    p->fallback ? "true" : "false");
+		sep = ",\n";
+	}
+	if (p->def.mask != 0) {
+		/* sb_set writes ", key": drop the first comma. */
+		strbuf d = { NULL, 0, 0, 0 };
+
+		sb_set(&d, &p->def);
+		sb_add(&b, "%s  \"default\": {%s}", sep,
+		    d.p != NULL ? d.p + 2 : "");
+		b.oom |= d.oom;
+		free(d.p);
+		sep = ",\n";
+	}
+	sb_add(&b, "%s  \"rules\": [", sep);
+	for (i = 0; i < p->n_rules; i++) {
+		sb_add(&b, "%s\n    {\"match\": ", i > 0 ? "," : "");
+		sb_string(&b, p->rules[i].match);
+		sb_set(&b, &p->rules[i].set);
+		sb_add(&b, "}");
+	}
+	sb_add(&b, "%s]\n}\n", p->n_rules > 0 ? "\n  " : "");
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+tq_status
+tq_plan_save(const tq_plan *p, const char *path, tq_error *err)
+{
+	tq_atomic a;
+	char *json;
+	tq_status st;
+
+	if ((json = tq_plan_to_json(p)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+	st = tq_atomic_open(&a, path, err);
+	if (st != TQ_OK) {
+		free(json);
+		return st;
+	}
+	if (fputs(json, a.f) == EOF) {
+		free(json);
+		tq_atomic_abort(&a);
+		return tq_fail(err, TQ_EIO, "%s: write failed", path);
+	}
+	free(json);
+	return tq_atomic_commit(&a, err);
+}

@@ -1,0 +1,51 @@
+/*
+ * qstate.h: the quantized state (internal; the API is in tq.h).
+ */
+#ifndef TQ_CORE_QSTATE_H
+#define TQ_CORE_QSTATE_H
+
+#include "model.h"
+#include "quant.h"
+#include "tq.h"
+
+/* One quantizable layer of the model and what became of it. */
+typedef struct tq_qlayer {
+	tq_layer_cfg cfg;
+	tq_qtensor qt;		/* codes and parameters; empty when float */
+	tq_layer_result res;
+	int done;		/* quantized (or decided float) */
+} tq_qlayer;
+
+struct tq_qstate {
+	char *model_path;
+	char *plan_json;	/* the resolved plan as given */
+	tq_plan *plan;
+	int64_t n_samples, seqlen;
+	uint64_t seed;
+	uint64_t ids_hash;	/* of the calibration ids; 0 without */
+	int64_t n_layers;	/* decoder blocks */
+	tq_qlayer *layers;	/* [n]: one per tq_model_linear_name */
+	size_t n;
+	int64_t blocks_done;	/* blocks finished and saved */
+	int complete;		/* the head too */
+};
+
+/* An empty state for m under plan (a copy of the plan is kept). */
+tq_status tq_state__new(const tq_model *m, const tq_plan *plan,
+    const tq_calib *calib, tq_qstate **out, tq_error *err);
+/* FNV-1a of the calibration ids (0 for no calibration). */
+uint64_t tq_state__ids_hash(const tq_calib *calib);
+
+/* formats/state_file.c: the directory form. */
+tq_status tq_state__save_block(const tq_qstate *s, const char *dir,
+    int64_t block, tq_error *err);
+tq_status tq_state__save_meta(const tq_qstate *s, const char *dir,
+    tq_error *err);
+/*
+ * Reads a state directory into s (made by tq_state__new for the same model
+ * and plan): loads every finished block and the head when complete.
+ * Fails when the directory's plan, model shape or calibration differ.
+ */
+tq_status tq_state__read(tq_qstate *s, const char *dir, tq_error *err);
+
+#endif /* TQ_CORE_QSTATE_H */

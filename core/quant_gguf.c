@@ -1,0 +1,1549 @@
+/*
+ * quant_gguf.c: the GGUF block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
+ * Q3_K, Q4_K, Q5_K and Q6_K: their parameter searches, grids and ggml
+ * block layouts.
+ *
+ * The searches reproduce ggml's reference quantizers (quantize_row_*_ref)
+ * and, with an importance matrix, its quantize_row_*_impl ones, operation
+ * for operation: the same float expressions in the same order, the same
+ * round-half-to-even nearest_int, the same fp16 rounding of d and dmin,
+ * and the same final requantization with the decoded values.  That is
+ * what makes our blocks byte-identical to llama-quantize's; do not
+ * "simplify" an expression here without checking the bytes again
+ * (tests/quant_gguf.sh).
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "quant_gguf.h"
+#include "tensor.h"
+
+/*
+ * ggml's reference code is built without fused multiply-add; a contracted
+ * a*b+c rounds differently and flips codes (with -march=haswell and up).
+ * GCC ignores the standard pragma, hence its own.
+ */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#define QK_K 256
+#define QK_LEGACY 32
+#define K_SCALE_SIZE 12
+#define GROUP_MAX_EPS 1e-15f	/* ggml's "all zero" threshold */
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/*
+ * The ggml block layouts (ggml-common.h), fp16 fields as little-endian
+ * byte pairs so the structs have no padding and no byte-order question.
+ */
+typedef struct blk_q4_0 {
+	uint8_t d[2];
+	uint8_t qs[QK_LEGACY / 2];	/* element j low nibble, j+16 high */
+} blk_q4_0;
+static_assert(sizeof(blk_q4_0) == 18, "block_q4_0 is 18 bytes");
+
+typedef struct blk_q4_1 {
+	uint8_t d[2], m[2];
+	uint8_t qs[QK_LEGACY / 2];
+} blk_q4_1;
+static_assert(sizeof(blk_q4_1) == 20, "block_q4_1 is 20 bytes");
+
+typedef struct blk_q5_0 {
+	uint8_t d[2];
+	uint8_t qh[4];			/* 5th bits, a little-endian u32 */
+	uint8_t qs[QK_LEGACY / 2];
+} blk_q5_0;
+static_assert(sizeof(blk_q5_0) == 22, "block_q5_0 is 22 bytes");
+
+typedef struct blk_q5_1 {
+	uint8_t d[2], m[2];
+	uint8_t qh[4];
+	uint8_t qs[QK_LEGACY / 2];
+} blk_q5_1;
+static_assert(sizeof(blk_q5_1) == 24, "block_q5_1 is 24 bytes");
+
+typedef struct blk_q8_0 {
+	uint8_t d[2];
+	int8_t qs[QK_LEGACY];
+} blk_q8_0;
+static_assert(sizeof(blk_q8_0) == 34, "block_q8_0 is 34 bytes");
+
+typedef struct blk_q2_k {
+	uint8_t scales[QK_K / 16];	/* scale | min << 4 per sub-block */
+	uint8_t qs[QK_K / 4];
+	uint8_t d[2], dmin[2];
+} blk_q2_k;
+static_assert(sizeof(blk_q2_k) == 84, "block_q2_K is 84 bytes");
+
+typedef struct blk_q3_k {
+	uint8_t hmask[QK_K / 8];
+	uint8_t qs[QK_K / 4];
+	uint8_t scales[K_SCALE_SIZE];	/* 16 6-bit scales, offset 32 */
+	uint8_t d[2];
+} blk_q3_k;
+static_assert(sizeof(blk_q3_k) == 110, "block_q3_K is 110 bytes");
+
+typedef struct blk_q4_k {
+	uint8_t d[2], dmin[2];
+	uint8_t scales[K_SCALE_SIZE];	/* 8 6-bit scales and 8 6-bit mins */
+	uint8_t qs[QK_K / 2];
+} blk_q4_k;
+static_assert(sizeof(blk_q4_k) == 144, "block_q4_K is 144 bytes");
+
+typedef struct blk_q5_k {
+	uint8_t d[2], dmin[2];
+	uint8_t scales[K_SCALE_SIZE];
+	uint8_t qh[QK_K / 8];
+	uint8_t qs[QK_K / 2];
+} blk_q5_k;
+static_assert(sizeof(blk_q5_k) == 176, "block_q5_K is 176 bytes");
+
+typedef struct blk_q6_k {
+	uint8_t ql[QK_K / 2];
+	uint8_t qh[QK_K / 4];
+	int8_t scales[QK_K / 16];
+	uint8_t d[2];
+} blk_q6_k;
+static_assert(sizeof(blk_q6_k) == 210, "block_q6_K is 210 bytes");
+
+/*
+ * What tq_qparams.raw holds for every GGUF type: the block header, i.e.
+ * everything but the packed levels.
+ */
+typedef struct gguf_hdr {
+	uint16_t d;		/* fp16 bits */
+	uint16_t dmin;		/* fp16: m (Q4_1, Q5_1) or dmin (Q2_K, Q4/5_K) */
+	/*
+	 * Q2_K: 16 bytes scale | min << 4; Q3_K, Q4_K, Q5_K: 12 bytes packed
+	 * as ggml packs them; Q6_K: 16 int8 scales.
+	 */
+	uint8_t scales[16];
+} gguf_hdr;
+static_assert(sizeof(gguf_hdr) <= sizeof(tq_qparams), "header fits");
+
+static void
+hdr_get(const tq_qparams *p, gguf_hdr *h)
+{
+	memcpy(h, p->raw, sizeof(*h));
+}
+
+static void
+hdr_put(tq_qparams *p, const gguf_hdr *h)
+{
+	memset(p, 0, sizeof(*p));
+	memcpy(p->raw, h, sizeof(*h));
+}
+
+static void
+put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v & 0xff);
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static uint16_t
+get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] | (b[1] << 8));
+}
+
+static float
+f16(uint16_t h)
+{
+	return tq_f16_to_f32(h);
+}
+
+static uint16_t
+to_f16(float f)
+{
+	return tq_f32_to_f16(f);
+}
+
+/* ggml's nearest_int: the 1.5 * 2^23 trick, i.e. round half to even. */
+static inline int
+nearest_int(float fval)
+{
+	float val = fval + 12582912.f;
+	int32_t i;
+
+	memcpy(&i, &val, sizeof(i));
+	return (i & 0x007fffff) - 0x00400000;
+}
+
+int
+tq_gguf_is(tq_qtype t)
+{
+	return t >= TQ_QT_Q4_0 && t <= TQ_QT_Q6_K;
+}
+
+int
+tq_gguf_qk(tq_qtype t)
+{
+	return t >= TQ_QT_Q2_K ? QK_K : QK_LEGACY;
+}
+
+int
+tq_gguf_span(tq_qtype t)
+{
+	switch (t) {
+	case TQ_QT_Q2_K:
+	case TQ_QT_Q3_K:
+	case TQ_QT_Q6_K:
+		return 16;
+	default:
+		return 32;
+	}
+}
+
+size_t
+tq_gguf_block_bytes(tq_qtype t)
+{
+	switch (t) {
+	case TQ_QT_Q4_0:	return sizeof(blk_q4_0);
+	case TQ_QT_Q4_1:	return sizeof(blk_q4_1);
+	case TQ_QT_Q5_0:	return sizeof(blk_q5_0);
+	case TQ_QT_Q5_1:	return sizeof(blk_q5_1);
+	case TQ_QT_Q8_0:	return sizeof(blk_q8_0);
+	case TQ_QT_Q2_K:	return sizeof(blk_q2_k);
+	case TQ_QT_Q3_K:	return sizeof(blk_q3_k);
+	case TQ_QT_Q4_K:	return sizeof(blk_q4_k);
+	case TQ_QT_Q5_K:	return sizeof(blk_q5_k);
+	case TQ_QT_Q6_K:	return sizeof(blk_q6_k);
+	default:		return 0;
+	}
+}
+
+float
+tq_gguf_row_sigma2(const float *x, int64_t n)
+{
+	float sum_x2 = 0;
+	int64_t j;
+
+	for (j = 0; j < n; j++)
+		sum_x2 += x[j] * x[j];
+	return n > 0 ? sum_x2 / n : 0.0f;
+}
+
+/* ---- ggml's scale searches ------------------------------------------ */
+
+/*
+ * The candidate scales of a search are evaluated side by side, one lane
+ * per candidate: every lane sums over the elements in ggml's order, so the
+ * sums are bit-identical to ggml's one-candidate-at-a-time loops, while
+ * the compiler can vectorize across lanes (a constant lane count lets
+ * GCC do so at -O2).  The best candidate is then picked in ggml's order.
+ */
+#if defined(__GNUC__)
+#define LANES_INLINE static inline __attribute__((always_inline))
+#else
+#define LANES_INLINE static inline
+#endif
+
+#define QX_LANES 20	/* make_qx_quants: is = -9..9 without 0, padded */
+
+/*
+ * nearest_int(v) clamped to [lo, hi] (integers), as a float.  Clamping
+ * first gives the same level; plain selects let the lanes vectorize.
+ */
+static inline float
+level(float v, float lo, float hi)
+{
+	v = v < lo ? lo : v;
+	v = v > hi ? hi : v;
+	return (v + 12582912.f) - 12582912.f;
+}
+
+/*
+ * Symmetric levels l in [-nmax, nmax-1] for x[n] under weights w, scale
+ * chosen among 19 candidates by weighted least squares (ggml's
+ * make_qx_quants with rmse_type 1).  L gets l + nmax.
+ */
+static float
+make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *w)
+{
+	float isc[QX_LANES], s_lx[QX_LANES], s_l2[QX_LANES];
+	float max = 0, amax = 0, iscale, sumlx, suml2, scale, best;
+	const float lo = (float)-nmax, hi = (float)(nmax - 1);
+	int i, k, l;
+
+	for (i = 0; i < n; i++) {
+		float ax = fabsf(x[i]);
+
+		if (ax > amax) {
+			amax = ax;
+			max = x[i];
+		}
+	}
+	if (amax < GROUP_MAX_EPS) {
+		memset(L, 0, (size_t)n);
+		return 0.f;
+	}
+	iscale = -nmax / max;
+	sumlx = suml2 = 0;
+	for (i = 0; i < n; i++) {
+		l = nearest_int(iscale * x[i]);
+		l = MAX(-nmax, MIN(nmax - 1, l));
+		L[i] = (int8_t)(l + nmax);
+		sumlx += w[i] * x[i] * l;
+		suml2 += w[i] * l * l;
+	}
+	scale = suml2 ? sumlx / suml2 : 0.0f;
+	best = scale * sumlx;
+
+	/* lane k is ggml's is = k - 9, skipping 0 */
+	for (k = 0; k < QX_LANES; k++) {
+		int is = k < 9 ? k - 9 : k < 18 ? k - 8 : 1;
+
+		isc[k] = -(nmax + 0.1f * is) / max;
+		s_lx[k] = s_l2[k] = 0;
+	}
+	for (i = 0; i < n; i++) {
+		const float wx = w[i] * x[i], wi = w[i], xi = x[i];
+
+		for (k = 0; k < QX_LANES; k++) {
+			float v = isc[k] * xi;
+			float lf = level(v, lo, hi);
+
+			s_lx[k] += wx * lf;
+			s_l2[k] += wi * lf * lf;
+		}
+	}
+	for (k = 0; k < 18; k++) {
+		if (s_l2[k] > 0 && s_lx[k] * s_lx[k] > best * s_l2[k]) {
+			for (i = 0; i < n; i++) {
+				l = nearest_int(isc[k] * x[i]);
+				L[i] = (int8_t)(nmax + MAX(-nmax,
+				    MIN(nmax - 1, l)));
+			}
+			scale = s_lx[k] / s_l2[k];
+			best = scale * s_lx[k];
+		}
+	}
+	return scale;
+}
+
+/*
+ * Q3_K's reference search (make_q3_quants with do_rmse): x^2-weighted
+ * levels in [-nmax, nmax-1] refined by coordinate descent.  L gets
+ * l + nmax.
+ */
+static float
+make_q3_quants(int n, int nmax, const float *x, int8_t *L)
+{
+	float max = 0, amax = 0, iscale, sumlx = 0, suml2 = 0;
+	int i, itry, l;
+
+	for (i = 0; i < n; i++) {
+		float ax = fabsf(x[i]);
+
+		if (ax > amax) {
+			amax = ax;
+			max = x[i];
+		}
+	}
+	if (amax < GROUP_MAX_EPS) {
+		memset(L, 0, (size_t)n);
+		return 0.f;
+	}
+	iscale = -nmax / max;
+	for (i = 0; i < n; i++) {
+		float w = x[i] * x[i];
+
+		l = nearest_int(iscale * x[i]);
+		l = MAX(-nmax, MIN(nmax - 1, l));
+		L[i] = (int8_t)l;
+		sumlx += w * x[i] * l;
+		suml2 += w * l * l;
+	}
+	for (itry = 0; itry < 5; itry++) {
+		int n_changed = 0;
+
+		for (i = 0; i < n; i++) {
+			float w = x[i] * x[i];
+			float slx = sumlx - w * x[i] * L[i];
+
+			if (slx > 0) {
+				float sl2 = suml2 - w * L[i] * L[i];
+				int new_l = nearest_int(x[i] * sl2 / slx);
+
+				new_l = MAX(-nmax, MIN(nmax - 1, new_l));
+				if (new_l != L[i]) {
+					slx += w * x[i] * new_l;
+					sl2 += w * new_l * new_l;
+					if (sl2 > 0 && slx * slx * suml2 >
+					    sumlx * sumlx * sl2) {
+						L[i] = (int8_t)new_l;
+						sumlx = slx;
+						suml2 = sl2;
+						n_changed++;
+					}
+				}
+			}
+		}
+		if (!n_changed)
+			break;
+	}
+	for (i = 0; i < n; i++)
+		L[i] = (int8_t)(L[i] + nmax);
+	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+#define QKX_LANES 4	/* make_qkx_quants: candidates tried per pass */
+
+/* Each lane's weighted error, absolute (use_mad) or squared. */
+LANES_INLINE void
+qkx_errors(int n, const float *x, const float *weights, float min,
+    float top, const float *isc, const float *c_scale, const float *c_min,
+    const int use_mad, float *c_err)
+{
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		const float w = weights[i], xi = x[i], xm = x[i] - min;
+
+		for (k = 0; k < QKX_LANES; k++) {
+			float v = isc[k] * xm;
+			float lf = level(v, 0.0f, top);
+			float diff = c_scale[k] * lf + c_min[k] - xi;
+
+			c_err[k] += w * (use_mad ? fabsf(diff) : diff * diff);
+		}
+	}
+}
+
+/*
+ * Asymmetric levels in [0, nmax]: x ~ scale * L - the_min, the range
+ * [min(0, xmin), xmax] tried at nstep+1 widths with a weighted
+ * least-squares (scale, min) for each (ggml's make_qkx2_quants, and
+ * make_qkx3_quants, which differ only in defaults ggml never uses here).
+ * use_mad scores by weighted absolute instead of squared error.
+ *
+ * In ggml a winning candidate replaces min, and the later candidates are
+ * measured from the new min.  So the lanes here are speculative: a pass
+ * evaluates QKX_LANES candidates from the current min, the first one that
+ * beats the best so far (in ggml's order) is taken, and the next pass
+ * starts right after it.
+ */
+static float
+make_qkx_quants(int n, int nmax, const float *x, const float *weights,
+    uint8_t *L, float *the_min, float rmin, float rdelta, int nstep,
+    int use_mad)
+{
+	float isc[QKX_LANES], s_l[QKX_LANES], s_l2[QKX_LANES];
+	float s_xl[QKX_LANES], c_scale[QKX_LANES], c_min[QKX_LANES];
+	float c_err[QKX_LANES], c_d[QKX_LANES];
+	float min = x[0], max = x[0];
+	float sum_w = weights[0];
+	float sum_x = sum_w * x[0];
+	float iscale, scale, best_error = 0;
+	const float top = (float)nmax;
+	int i, k, l, is;
+
+	for (i = 1; i < n; i++) {
+		float w = weights[i];
+
+		if (x[i] < min)
+			min = x[i];
+		if (x[i] > max)
+			max = x[i];
+		sum_w += w;
+		sum_x += w * x[i];
+	}
+	if (min > 0)
+		min = 0;
+	if (max <= min) {
+		memset(L, 0, (size_t)n);
+		*the_min = -min;
+		return 0.f;
+	}
+	iscale = nmax / (max - min);
+	scale = 1 / iscale;
+	for (i = 0; i < n; i++) {
+		float diff;
+
+		l = nearest_int(iscale * (x[i] - min));
+		L[i] = (uint8_t)MAX(0, MIN(nmax, l));
+		diff = scale * L[i] + min - x[i];
+		diff = use_mad ? fabsf(diff) : diff * diff;
+		best_error += weights[i] * diff;
+	}
+
+	for (is = 0; is <= nstep;) {
+		int won = -1;
+
+		for (k = 0; k < QKX_LANES; k++) {
+			isc[k] = (rmin + rdelta * (is + k) + nmax) /
+			    (max - min);
+			s_l[k] = s_l2[k] = s_xl[k] = c_err[k] = 0;
+		}
+		for (i = 0; i < n; i++) {
+			const float w = weights[i], xi = x[i];
+			const float xm = x[i] - min;
+
+			for (k = 0; k < QKX_LANES; k++) {
+				float v = isc[k] * xm;
+				float lf = level(v, 0.0f, top);
+
+				s_l[k] += w * lf;
+				s_l2[k] += w * lf * lf;
+				s_xl[k] += w * lf * xi;
+			}
+		}
+		for (k = 0; k < QKX_LANES; k++) {
+			float D = sum_w * s_l2[k] - s_l[k] * s_l[k];
+
+			c_d[k] = D;
+			c_scale[k] = c_min[k] = 0;
+			if (D > 0) {
+				c_scale[k] = (sum_w * s_xl[k] - sum_x * s_l[k]) /
+				    D;
+				c_min[k] = (s_l2[k] * sum_x - s_l[k] * s_xl[k]) /
+				    D;
+				if (c_min[k] > 0) {
+					c_min[k] = 0;
+					c_scale[k] = s_xl[k] / s_l2[k];
+				}
+			}
+		}
+		if (use_mad)
+			qkx_errors(n, x, weights, min, top, isc, c_scale, c_min,
+			    1, c_err);
+		else
+			qkx_errors(n, x, weights, min, top, isc, c_scale, c_min,
+			    0, c_err);
+		for (k = 0; k < QKX_LANES && is + k <= nstep; k++) {
+			if (c_d[k] > 0 && c_err[k] < best_error) {
+				won = k;
+				break;
+			}
+		}
+		if (won < 0) {
+			is += QKX_LANES;
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			l = nearest_int(isc[won] * (x[i] - min));
+			L[i] = (uint8_t)MAX(0, MIN(nmax, l));
+		}
+		best_error = c_err[won];
+		scale = c_scale[won];
+		min = c_min[won];
+		is += won + 1;
+	}
+	*the_min = -min;
+	return scale;
+}
+
+/*
+ * Non-negative levels in [0, nmax] for the sub-block scales (or mins) of a
+ * super-block, weighted by the sub-blocks' total weight (ggml's
+ * make_qp_quants).  Levels are uint8 as in ggml, wrap-around included.
+ */
+static float
+make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
+{
+	float max = 0, iscale, scale, best_mse = 0, sumlx = 0, suml2 = 0;
+	int i, is, itry, l;
+
+	for (i = 0; i < n; i++)
+		max = MAX(max, x[i]);
+	if (max < GROUP_MAX_EPS) {
+		memset(L, 0, (size_t)n);
+		return 0.f;
+	}
+	iscale = nmax / max;
+	for (i = 0; i < n; i++)
+		L[i] = (uint8_t)nearest_int(iscale * x[i]);
+	scale = 1 / iscale;
+	for (i = 0; i < n; i++) {
+		float diff = x[i] - scale * L[i];
+
+		best_mse += qw[i] * diff * diff;
+	}
+	for (is = -4; is <= 4; is++) {
+		float iscale_is, scale_is, mse = 0;
+
+		if (is == 0)
+			continue;
+		iscale_is = (0.1f * is + nmax) / max;
+		scale_is = 1 / iscale_is;
+		for (i = 0; i < n; i++) {
+			float diff;
+
+			l = nearest_int(iscale_is * x[i]);
+			l = MIN(nmax, l);
+			diff = x[i] - scale_is * l;
+			mse += qw[i] * diff * diff;
+		}
+		if (mse < best_mse) {
+			best_mse = mse;
+			iscale = iscale_is;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		l = nearest_int(iscale * x[i]);
+		l = MIN(nmax, l);
+		L[i] = (uint8_t)l;
+		sumlx += qw[i] * x[i] * l;
+		suml2 += qw[i] * l * l;
+	}
+	for (itry = 0; itry < 5; itry++) {
+		int n_changed = 0;
+
+		for (i = 0; i < n; i++) {
+			float w = qw[i];
+			float slx = sumlx - w * x[i] * L[i];
+			float sl2 = suml2 - w * L[i] * L[i];
+
+			if (slx > 0 && sl2 > 0) {
+				int new_l = nearest_int(x[i] * sl2 / slx);
+
+				new_l = MIN(nmax, new_l);
+				if (new_l != L[i]) {
+					slx += w * x[i] * new_l;
+					sl2 += w * new_l * new_l;
+					if (slx * slx * suml2 >
+					    sumlx * sumlx * sl2) {
+						L[i] = (uint8_t)new_l;
+						sumlx = slx;
+						suml2 = sl2;
+						n_changed++;
+					}
+				}
+			}
+		}
+		if (!n_changed)
+			break;
+	}
+	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* ---- Sub-block scale packing ---------------------------------------- */
+
+/* Q4_K/Q5_K: sub-block j's 6-bit scale ls and min lm into scales[12]. */
+static void
+k4_put(uint8_t *s, int j, uint8_t ls, uint8_t lm)
+{
+	if (j < 4) {
+		s[j] = ls;
+		s[j + 4] = lm;
+	} else {
+		s[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+		s[j - 4] |= (uint8_t)((ls >> 4) << 6);
+		s[j] |= (uint8_t)((lm >> 4) << 6);
+	}
+}
+
+static void
+k4_get(const uint8_t *s, int j, uint8_t *sc, uint8_t *m)
+{
+	if (j < 4) {
+		*sc = s[j] & 63;
+		*m = s[j + 4] & 63;
+	} else {
+		*sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+		*m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+	}
+}
+
+/* Q3_K: sub-block j's 6-bit scale l (biased by 32) into scales[12]. */
+static void
+k3_put(uint8_t *s, int j, int l)
+{
+	if (j < 8)
+		s[j] = (uint8_t)(l & 0xF);
+	else
+		s[j - 8] |= (uint8_t)((l & 0xF) << 4);
+	l >>= 4;
+	s[j % 4 + 8] |= (uint8_t)(l << (2 * (j / 4)));
+}
+
+static int
+k3_get(const uint8_t *s, int j)
+{
+	int8_t sc = (int8_t)(j < 8 ? s[j] & 0xF : s[j - 8] >> 4);
+
+	sc = (int8_t)((sc | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) -
+	    32);
+	return sc;
+}
+
+/* ---- The legacy 32-element types ------------------------------------ */
+
+static void
+legacy_weights(const float *x, const float *qw, float sigma2, float *w)
+{
+	int j;
+
+	for (j = 0; j < QK_LEGACY; j++)
+		w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
+}
+
+/* Q4_0 (nmax 8) and Q5_0 (nmax 16): x = d * (L - nmax). */
+static void
+quant_x_0(const float *x, const float *imp, float sigma2, int nmax,
+    gguf_hdr *h, uint8_t *L)
+{
+	float amax = 0.0f, max = 0.0f, d, id;
+	int j;
+
+	if (imp != NULL) {
+		float w[QK_LEGACY];
+		int8_t l8[QK_LEGACY];
+
+		legacy_weights(x, imp, sigma2, w);
+		d = make_qx_quants(QK_LEGACY, nmax, x, l8, w);
+		h->d = to_f16(d);
+		for (j = 0; j < QK_LEGACY; j++)
+			L[j] = (uint8_t)l8[j];
+		return;
+	}
+	for (j = 0; j < QK_LEGACY; j++) {
+		if (amax < fabsf(x[j])) {
+			amax = fabsf(x[j]);
+			max = x[j];
+		}
+	}
+	d = max / -nmax;
+	id = d ? 1.0f / d : 0.0f;
+	h->d = to_f16(d);
+	for (j = 0; j < QK_LEGACY; j++) {
+		/* truncation after + nmax + 0.5 is ggml's rounding here */
+		int q = (int8_t)(x[j] * id + (nmax + 0.5f));
+
+		L[j] = (uint8_t)MIN(2 * nmax - 1, q);
+	}
+}
+
+/* Q4_1 (nmax 15) and Q5_1 (nmax 31): x = d * L + m. */
+static void
+quant_x_1(const float *x, const float *imp, float sigma2, int nmax,
+    gguf_hdr *h, uint8_t *L)
+{
+	float min = FLT_MAX, max = -FLT_MAX, d, id;
+	int j;
+
+	if (imp != NULL) {
+		float w[QK_LEGACY];
+		float the_min;
+
+		legacy_weights(x, imp, sigma2, w);
+		d = make_qkx_quants(QK_LEGACY, nmax, x, w, L, &the_min,
+		    -0.9f, 0.05f, 36, 0);
+		h->d = to_f16(d);
+		h->dmin = to_f16(-the_min);
+		return;
+	}
+	for (j = 0; j < QK_LEGACY; j++) {
+		if (x[j] < min)
+			min = x[j];
+		if (x[j] > max)
+			max = x[j];
+	}
+	d = (max - min) / nmax;
+	id = d ? 1.0f / d : 0.0f;
+	h->d = to_f16(d);
+	h->dmin = to_f16(min);
+	for (j = 0; j < QK_LEGACY; j++) {
+		float v = (x[j] - min) * id;
+
+		if (nmax == 15)
+			L[j] = (uint8_t)MIN(15, (int8_t)(v + 0.5f));
+		else	/* ggml's Q5_1 does not clamp; only 5 bits are kept */
+			L[j] = (uint8_t)((uint8_t)(v + 0.5f) & 0x1f);
+	}
+}
+
+static void
+quant_q8_0(const float *x, gguf_hdr *h, uint8_t *L)
+{
+	float amax = 0.0f, d, id;
+	int j;
+
+	for (j = 0; j < QK_LEGACY; j++)
+		amax = MAX(amax, fabsf(x[j]));
+	d = amax / ((1 << 7) - 1);
+	id = d ? 1.0f / d : 0.0f;
+	h->d = to_f16(d);
+	for (j = 0; j < QK_LEGACY; j++)	/* roundf: ties away from zero */
+		L[j] = (uint8_t)((int)roundf(x[j] * id) + 128);
+}
+
+/* ---- The K-quants --------------------------------------------------- */
+
+static void
+quant_q2_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
+{
+	float scales[QK_K / 16], mins[QK_K / 16], w[16];
+	float dm, mm;
+	int j, l;
+
+	if (imp == NULL) {
+		const float q4scale = 15.f;
+		float max_scale = 0, max_min = 0;
+
+		for (j = 0; j < QK_K / 16; j++) {
+			for (l = 0; l < 16; l++)
+				w[l] = fabsf(x[16 * j + l]);
+			scales[j] = make_qkx_quants(16, 3, x + 16 * j, w,
+			    L + 16 * j, &mins[j], -0.5f, 0.1f, 15, 1);
+			if (scales[j] > max_scale)
+				max_scale = scales[j];
+			if (mins[j] > max_min)
+				max_min = mins[j];
+		}
+		if (max_scale > 0) {
+			float iscale = q4scale / max_scale;
+
+			for (j = 0; j < QK_K / 16; j++)
+				h->scales[j] = (uint8_t)nearest_int(iscale *
+				    scales[j]);
+			h->d = to_f16(max_scale / q4scale);
+		} else {
+			memset(h->scales, 0, QK_K / 16);
+			h->d = to_f16(0.f);
+		}
+		if (max_min > 0) {
+			float iscale = q4scale / max_min;
+
+			for (j = 0; j < QK_K / 16; j++)
+				h->scales[j] |= (uint8_t)(nearest_int(iscale *
+				    mins[j]) << 4);
+			h->dmin = to_f16(max_min / q4scale);
+		} else {
+			h->dmin = to_f16(0.f);
+		}
+	} else {
+		float sw[QK_K / 16], sigma2, sumx2 = 0;
+		uint8_t Ls[QK_K / 16], Lm[QK_K / 16];
+
+		for (j = 0; j < QK_K; j++)
+			sumx2 += x[j] * x[j];
+		sigma2 = sumx2 / QK_K;
+		for (j = 0; j < QK_K / 16; j++) {
+			const float *qw = imp + 16 * j;
+
+			sw[j] = 0;
+			for (l = 0; l < 16; l++)
+				w[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] *
+				    x[16 * j + l]);
+			for (l = 0; l < 16; l++)
+				sw[j] += w[l];
+			scales[j] = make_qkx_quants(16, 3, x + 16 * j, w,
+			    L + 16 * j, &mins[j], -0.9f, 0.05f, 36, 0);
+		}
+		dm = make_qp_quants(QK_K / 16, 15, scales, Ls, sw);
+		mm = make_qp_quants(QK_K / 16, 15, mins, Lm, sw);
+		h->d = to_f16(dm);
+		h->dmin = to_f16(mm);
+		for (j = 0; j < QK_K / 16; j++)
+			h->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
+	}
+	dm = f16(h->d);
+	mm = f16(h->dmin);
+	for (j = 0; j < QK_K / 16; j++) {
+		const float d = dm * (h->scales[j] & 0xF);
+		float m;
+
+		if (!d)
+			continue;
+		m = mm * (h->scales[j] >> 4);
+		for (l = 0; l < 16; l++) {
+			int q = nearest_int((x[16 * j + l] + m) / d);
+
+			L[16 * j + l] = (uint8_t)MAX(0, MIN(3, q));
+		}
+	}
+}
+
+static void
+quant_q3_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
+{
+	float scales[QK_K / 16], d_all;
+	int8_t l8[QK_K];
+	int j, l;
+
+	memset(h->scales, 0, sizeof(h->scales));
+	if (imp == NULL) {
+		float max_scale = 0, amax = 0;
+
+		for (j = 0; j < QK_K / 16; j++) {
+			scales[j] = make_q3_quants(16, 4, x + 16 * j,
+			    l8 + 16 * j);
+			if (fabsf(scales[j]) > amax) {
+				amax = fabsf(scales[j]);
+				max_scale = scales[j];
+			}
+		}
+		if (max_scale) {
+			float iscale = -32.f / max_scale;
+
+			for (j = 0; j < QK_K / 16; j++) {
+				int8_t q = (int8_t)nearest_int(iscale *
+				    scales[j]);
+
+				k3_put(h->scales, j, MAX(-32, MIN(31, q)) + 32);
+			}
+			h->d = to_f16(1 / iscale);
+		} else {
+			h->d = to_f16(0.f);
+		}
+	} else {
+		float w[16], sw[QK_K / 16], sumx2 = 0, sigma2;
+		int8_t Ls[QK_K / 16];
+
+		for (j = 0; j < QK_K; j++)
+			sumx2 += x[j] * x[j];
+		sigma2 = 2 * sumx2 / QK_K;
+		for (j = 0; j < QK_K / 16; j++) {
+			const float *qw = imp + 16 * j;
+			float sumw = 0;
+
+			for (l = 0; l < 16; l++)
+				w[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] *
+				    x[16 * j + l]);
+			for (l = 0; l < 16; l++)
+				sumw += w[l];
+			sw[j] = sumw;
+			scales[j] = make_qx_quants(16, 4, x + 16 * j,
+			    l8 + 16 * j, w);
+		}
+		d_all = make_qx_quants(QK_K / 16, 32, scales, Ls, sw);
+		for (j = 0; j < QK_K / 16; j++)
+			k3_put(h->scales, j, Ls[j]);
+		h->d = to_f16(d_all);
+	}
+	d_all = f16(h->d);
+	for (j = 0; j < QK_K / 16; j++) {
+		float d = d_all * k3_get(h->scales, j);
+
+		if (!d)
+			continue;
+		for (l = 0; l < 16; l++) {
+			int q = nearest_int(x[16 * j + l] / d);
+
+			l8[16 * j + l] = (int8_t)(MAX(-4, MIN(3, q)) + 4);
+		}
+	}
+	for (j = 0; j < QK_K; j++)
+		L[j] = (uint8_t)l8[j];
+}
+
+/* Q4_K (nmax 15) and Q5_K (nmax 31). */
+static void
+quant_qx_k(const float *x, const float *imp, int nmax, gguf_hdr *h,
+    uint8_t *L)
+{
+	float scales[QK_K / 32], mins[QK_K / 32], w[32];
+	float dd, dm;
+	int j, l;
+
+	if (imp == NULL) {
+		float max_scale = 0, max_min = 0, inv_scale, inv_min;
+
+		for (j = 0; j < QK_K / 32; j++) {
+			float sum_x2 = 0, av_x;
+
+			for (l = 0; l < 32; l++)
+				sum_x2 += x[32 * j + l] * x[32 * j + l];
+			av_x = sqrtf(sum_x2 / 32);
+			for (l = 0; l < 32; l++)
+				w[l] = av_x + fabsf(x[32 * j + l]);
+			if (nmax == 15)
+				scales[j] = make_qkx_quants(32, 15, x + 32 * j,
+				    w, L + 32 * j, &mins[j], -1.f, 0.1f,
+				    20, 0);
+			else
+				scales[j] = make_qkx_quants(32, 31, x + 32 * j,
+				    w, L + 32 * j, &mins[j], -0.5f, 0.1f,
+				    15, 0);
+			if (scales[j] > max_scale)
+				max_scale = scales[j];
+			if (mins[j] > max_min)
+				max_min = mins[j];
+		}
+		inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+		inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+		for (j = 0; j < QK_K / 32; j++) {
+			uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
+			uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
+
+			k4_put(h->scales, j, MIN(63, ls), MIN(63, lm));
+		}
+		h->d = to_f16(max_scale / 63.f);
+		h->dmin = to_f16(max_min / 63.f);
+	} else {
+		float sw[QK_K / 32], sum_x2 = 0, sigma2;
+		uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
+
+		for (l = 0; l < QK_K; l++)
+			sum_x2 += x[l] * x[l];
+		sigma2 = 2 * sum_x2 / QK_K;
+		for (j = 0; j < QK_K / 32; j++) {
+			const float *qw = imp + 32 * j;
+			float sumw = 0;
+
+			for (l = 0; l < 32; l++)
+				w[l] = qw[l] * sqrtf(sigma2 + x[32 * j + l] *
+				    x[32 * j + l]);
+			for (l = 0; l < 32; l++)
+				sumw += w[l];
+			sw[j] = sumw;
+			scales[j] = make_qkx_quants(32, nmax, x + 32 * j, w,
+			    L + 32 * j, &mins[j], -0.9f, 0.05f, 36, 0);
+		}
+		dd = make_qp_quants(QK_K / 32, 63, scales, Ls, sw);
+		dm = make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
+		for (j = 0; j < QK_K / 32; j++) {
+			/* ggml's Q5_K clamps here, its Q4_K does not */
+			if (nmax == 31)
+				k4_put(h->scales, j, MIN(63, Ls[j]),
+				    MIN(63, Lm[j]));
+			else
+				k4_put(h->scales, j, Ls[j], Lm[j]);
+		}
+		h->d = to_f16(dd);
+		h->dmin = to_f16(dm);
+	}
+	dd = f16(h->d);
+	dm = f16(h->dmin);
+	for (j = 0; j < QK_K / 32; j++) {
+		uint8_t sc, m;
+		float d, dmj;
+
+		k4_get(h->scales, j, &sc, &m);
+		d = dd * sc;
+		if (!d)
+			continue;
+		dmj = dm * m;
+		for (l = 0; l < 32; l++) {
+			int q = nearest_int((x[32 * j + l] + dmj) / d);
+
+			L[32 * j + l] = (uint8_t)MAX(0, MIN(nmax, q));
+		}
+	}
+}
+
+static void
+quant_q6_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
+{
+	float scales[QK_K / 16], w[16];
+	float max_scale = 0, max_abs_scale = 0, iscale, d_all;
+	int8_t l8[QK_K];
+	int j, l;
+
+	for (j = 0; j < QK_K / 16; j++) {
+		const float *qw = w;
+
+		if (imp != NULL) {
+			qw = imp + 16 * j;	/* Q6_K takes imp as is */
+		} else {
+			for (l = 0; l < 16; l++)
+				w[l] = x[16 * j + l] * x[16 * j + l];
+		}
+		scales[j] = make_qx_quants(16, 32, x + 16 * j, l8 + 16 * j, qw);
+		if (fabsf(scales[j]) > max_abs_scale) {
+			max_abs_scale = fabsf(scales[j]);
+			max_scale = scales[j];
+		}
+	}
+	if (max_abs_scale < GROUP_MAX_EPS) {
+		/* ggml writes an all-zero block */
+		memset(h, 0, sizeof(*h));
+		memset(L, 0, QK_K);
+		return;
+	}
+	iscale = -128.f / max_scale;
+	h->d = to_f16(1 / iscale);
+	for (j = 0; j < QK_K / 16; j++)
+		h->scales[j] = (uint8_t)(int8_t)MIN(127,
+		    nearest_int(iscale * scales[j]));
+	d_all = f16(h->d);
+	for (j = 0; j < QK_K / 16; j++) {
+		float d = d_all * (int8_t)h->scales[j];
+
+		if (!d)
+			continue;
+		for (l = 0; l < 16; l++) {
+			int q = nearest_int(x[16 * j + l] / d);
+
+			l8[16 * j + l] = (int8_t)(MAX(-32, MIN(31, q)) + 32);
+		}
+	}
+	for (j = 0; j < QK_K; j++)
+		L[j] = (uint8_t)l8[j];
+}
+
+void
+tq_gguf_quantize(tq_qtype t, const float *x, const float *imp, float sigma2,
+    tq_qparams *p, uint8_t *codes)
+{
+	gguf_hdr h;
+	uint8_t L[QK_K];
+
+	memset(&h, 0, sizeof(h));
+	switch (t) {
+	case TQ_QT_Q4_0:
+		quant_x_0(x, imp, sigma2, 8, &h, L);
+		break;
+	case TQ_QT_Q5_0:
+		quant_x_0(x, imp, sigma2, 16, &h, L);
+		break;
+	case TQ_QT_Q4_1:
+		quant_x_1(x, imp, sigma2, 15, &h, L);
+		break;
+	case TQ_QT_Q5_1:
+		quant_x_1(x, imp, sigma2, 31, &h, L);
+		break;
+	case TQ_QT_Q8_0:
+		quant_q8_0(x, &h, L);
+		break;
+	case TQ_QT_Q2_K:
+		quant_q2_k(x, imp, &h, L);
+		break;
+	case TQ_QT_Q3_K:
+		quant_q3_k(x, imp, &h, L);
+		break;
+	case TQ_QT_Q4_K:
+		quant_qx_k(x, imp, 15, &h, L);
+		break;
+	case TQ_QT_Q5_K:
+		quant_qx_k(x, imp, 31, &h, L);
+		break;
+	case TQ_QT_Q6_K:
+		quant_q6_k(x, imp, &h, L);
+		break;
+	default:
+		memset(L, 0, sizeof(L));
+		break;
+	}
+	hdr_put(p, &h);
+	if (codes != NULL)
+		memcpy(codes, L, (size_t)tq_gguf_qk(t));
+}
+
+/* ---- Grids ---------------------------------------------------------- */
+
+void
+tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g)
+{
+	gguf_hdr h;
+	float d;
+	uint8_t sc, m;
+
+	hdr_get(p, &h);
+	d = f16(h.d);
+	g->scale = d;
+	g->offset = 0;
+	g->table = NULL;
+	switch (t) {
+	case TQ_QT_Q4_0:
+		g->qmin = -8, g->qmax = 7;
+		break;
+	case TQ_QT_Q5_0:
+		g->qmin = -16, g->qmax = 15;
+		break;
+	case TQ_QT_Q4_1:
+	case TQ_QT_Q5_1:
+		g->offset = f16(h.dmin);
+		g->qmin = 0, g->qmax = t == TQ_QT_Q4_1 ? 15 : 31;
+		break;
+	case TQ_QT_Q8_0:
+		g->qmin = -128, g->qmax = 127;
+		break;
+	case TQ_QT_Q2_K:
+		sc = h.scales[j / 16];
+		g->scale = d * (sc & 0xF);
+		g->offset = -(f16(h.dmin) * (sc >> 4));
+		g->qmin = 0, g->qmax = 3;
+		break;
+	case TQ_QT_Q3_K:
+		g->scale = d * k3_get(h.scales, (int)(j / 16));
+		g->qmin = -4, g->qmax = 3;
+		break;
+	case TQ_QT_Q4_K:
+	case TQ_QT_Q5_K:
+		k4_get(h.scales, (int)(j / 32), &sc, &m);
+		g->scale = d * sc;
+		g->offset = -(f16(h.dmin) * m);
+		g->qmin = 0, g->qmax = t == TQ_QT_Q4_K ? 15 : 31;
+		break;
+	case TQ_QT_Q6_K:
+		g->scale = d * (int8_t)h.scales[j / 16];
+		g->qmin = -32, g->qmax = 31;
+		break;
+	default:
+		g->scale = 0;
+		g->qmin = g->qmax = 0;
+		break;
+	}
+}
+
+/* ---- Packing -------------------------------------------------------- */
+
+/* Q2_K/Q3_K low bits: byte l of each 128-element half holds l, +32, +64, +96. */
+static void
+pack_2bit(const uint8_t *L, uint8_t *qs)
+{
+	int j, l;
+
+	for (j = 0; j < QK_K; j += 128)
+		for (l = 0; l < 32; l++)
+			qs[j / 4 + l] = (uint8_t)((L[j + l] & 3) |
+			    ((L[j + l + 32] & 3) << 2) |
+			    ((L[j + l + 64] & 3) << 4) |
+			    ((L[j + l + 96] & 3) << 6));
+}
+
+static void
+unpack_2bit(const uint8_t *qs, uint8_t *L)
+{
+	int j, l, k;
+
+	for (j = 0; j < QK_K; j += 128)
+		for (k = 0; k < 4; k++)
+			for (l = 0; l < 32; l++)
+				L[j + 32 * k + l] = (qs[j / 4 + l] >>
+				    (2 * k)) & 3;
+}
+
+/* Q4_K/Q5_K low nibbles: 32 bytes per 64 elements, l low and l+32 high. */
+static void
+pack_nibbles_k(const uint8_t *L, uint8_t *qs)
+{
+	int j, l;
+
+	for (j = 0; j < QK_K; j += 64)
+		for (l = 0; l < 32; l++)
+			qs[j / 2 + l] = (uint8_t)((L[j + l] & 0xF) |
+			    ((L[j + l + 32] & 0xF) << 4));
+}
+
+static void
+unpack_nibbles_k(const uint8_t *qs, uint8_t *L)
+{
+	int j, l;
+
+	for (j = 0; j < QK_K; j += 64)
+		for (l = 0; l < 32; l++) {
+			L[j + l] = qs[j / 2 + l] & 0xF;
+			L[j + l + 32] = qs[j / 2 + l] >> 4;
+		}
+}
+
+/* Legacy nibbles: element j low, element j+16 high. */
+static void
+pack_nibbles_legacy(const uint8_t *L, uint8_t *qs)
+{
+	int j;
+
+	for (j = 0; j < QK_LEGACY / 2; j++)
+		qs[j] = (uint8_t)((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
+}
+
+static void
+unpack_nibbles_legacy(const uint8_t *qs, uint8_t *L)
+{
+	int j;
+
+	for (j = 0; j < QK_LEGACY / 2; j++) {
+		L[j] = qs[j] & 0xF;
+		L[j + 16] = qs[j] >> 4;
+	}
+}
+
+static void
+pack_qh_legacy(const uint8_t *L, uint8_t *qh)
+{
+	uint32_t bits = 0;
+	int j;
+
+	for (j = 0; j < QK_LEGACY; j++)
+		bits |= (uint32_t)((L[j] >> 4) & 1) << j;
+	qh[0] = (uint8_t)bits;
+	qh[1] = (uint8_t)(bits >> 8);
+	qh[2] = (uint8_t)(bits >> 16);
+	qh[3] = (uint8_t)(bits >> 24);
+}
+
+static void
+unpack_qh_legacy(const uint8_t *qh, uint8_t *L)
+{
+	uint32_t bits = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 |
+	    (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+	int j;
+
+	for (j = 0; j < QK_LEGACY; j++)
+		L[j] |= (uint8_t)(((bits >> j) & 1) << 4);
+}
+
+void
+tq_gguf_pack(tq_qtype t, const tq_qparams *p, const uint8_t *codes,
+    uint8_t *out)
+{
+	gguf_hdr h;
+	int j, l;
+
+	hdr_get(p, &h);
+	switch (t) {
+	case TQ_QT_Q4_0: {
+		blk_q4_0 b;
+
+		put16(b.d, h.d);
+		pack_nibbles_legacy(codes, b.qs);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q4_1: {
+		blk_q4_1 b;
+
+		put16(b.d, h.d);
+		put16(b.m, h.dmin);
+		pack_nibbles_legacy(codes, b.qs);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q5_0: {
+		blk_q5_0 b;
+
+		put16(b.d, h.d);
+		pack_qh_legacy(codes, b.qh);
+		pack_nibbles_legacy(codes, b.qs);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q5_1: {
+		blk_q5_1 b;
+
+		put16(b.d, h.d);
+		put16(b.m, h.dmin);
+		pack_qh_legacy(codes, b.qh);
+		pack_nibbles_legacy(codes, b.qs);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q8_0: {
+		blk_q8_0 b;
+
+		put16(b.d, h.d);
+		for (j = 0; j < QK_LEGACY; j++)
+			b.qs[j] = (int8_t)(codes[j] - 128);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q2_K: {
+		blk_q2_k b;
+
+		memcpy(b.scales, h.scales, sizeof(b.scales));
+		pack_2bit(codes, b.qs);
+		put16(b.d, h.d);
+		put16(b.dmin, h.dmin);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q3_K: {
+		blk_q3_k b;
+
+		/* bit 2 of element j: bit j/32 of hmask[j%32] */
+		memset(b.hmask, 0, sizeof(b.hmask));
+		for (j = 0; j < QK_K; j++)
+			if (codes[j] > 3)
+				b.hmask[j % 32] |= (uint8_t)(1 << (j / 32));
+		pack_2bit(codes, b.qs);
+		memcpy(b.scales, h.scales, sizeof(b.scales));
+		put16(b.d, h.d);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q4_K: {
+		blk_q4_k b;
+
+		put16(b.d, h.d);
+		put16(b.dmin, h.dmin);
+		memcpy(b.scales, h.scales, sizeof(b.scales));
+		pack_nibbles_k(codes, b.qs);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q5_K: {
+		blk_q5_k b;
+
+		put16(b.d, h.d);
+		put16(b.dmin, h.dmin);
+		memcpy(b.scales, h.scales, sizeof(b.scales));
+		/* the 5th bit of element 64c + 32h + l: bit 2c + h of qh[l] */
+		memset(b.qh, 0, sizeof(b.qh));
+		for (j = 0; j < QK_K; j++)
+			if (codes[j] > 15)
+				b.qh[j % 32] |= (uint8_t)(1 << (j / 32));
+		pack_nibbles_k(codes, b.qs);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	case TQ_QT_Q6_K: {
+		blk_q6_k b;
+
+		for (j = 0; j < QK_K; j += 128) {
+			uint8_t *ql = b.ql + j / 2, *qh = b.qh + j / 4;
+
+			for (l = 0; l < 32; l++) {
+				const uint8_t *c = codes + j + l;
+
+				ql[l] = (uint8_t)((c[0] & 0xF) |
+				    ((c[64] & 0xF) << 4));
+				ql[l + 32] = (uint8_t)((c[32] & 0xF) |
+				    ((c[96] & 0xF) << 4));
+				qh[l] = (uint8_t)(((c[0] >> 4) & 3) |
+				    (((c[32] >> 4) & 3) << 2) |
+				    (((c[64] >> 4) & 3) << 4) |
+				    (((c[96] >> 4) & 3) << 6));
+			}
+		}
+		memcpy(b.scales, h.scales, sizeof(b.scales));
+		put16(b.d, h.d);
+		memcpy(out, &b, sizeof(b));
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+void
+tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p, uint8_t *codes)
+{
+	gguf_hdr h;
+	int j, l;
+
+	memset(&h, 0, sizeof(h));
+	switch (t) {
+	case TQ_QT_Q4_0: {
+		blk_q4_0 b;
+
+		memcpy(&b, in, sizeof(b));
+		h.d = get16(b.d);
+		unpack_nibbles_legacy(b.qs, codes);
+		break;
+	}
+	case TQ_QT_Q4_1: {
+		blk_q4_1 b;
+
+		memcpy(&b, in, sizeof(b));
+		h.d = get16(b.d);
+		h.dmin = get16(b.m);
+		unpack_nibbles_legacy(b.qs, codes);
+		break;
+	}
+	case TQ_QT_Q5_0: {
+		blk_q5_0 b;
+
+		memcpy(&b, in, sizeof(b));
+		h.d = get16(b.d);
+		unpack_nibbles_legacy(b.qs, codes);
+		unpack_qh_legacy(b.qh, codes);
+		break;
+	}
+	case TQ_QT_Q5_1: {
+		blk_q5_1 b;
+
+		memcpy(&b, in, sizeof(b));
+		h.d = get16(b.d);
+		h.dmin = get16(b.m);
+		unpack_nibbles_legacy(b.qs, codes);
+		unpack_qh_legacy(b.qh, codes);
+		break;
+	}
+	case TQ_QT_Q8_0: {
+		blk_q8_0 b;
+
+		memcpy(&b, in, sizeof(b));
+		h.d = get16(b.d);
+		for (j = 0; j < QK_LEGACY; j++)
+			codes[j] = (uint8_t)(b.qs[j] + 128);
+		break;
+	}
+	case TQ_QT_Q2_K: {
+		blk_q2_k b;
+
+		memcpy(&b, in, sizeof(b));
+		memcpy(h.scales, b.scales, sizeof(b.scales));
+		h.d = get16(b.d);
+		h.dmin = get16(b.dmin);
+		unpack_2bit(b.qs, codes);
+		break;
+	}
+	case TQ_QT_Q3_K: {
+		blk_q3_k b;
+
+		memcpy(&b, in, sizeof(b));
+		unpack_2bit(b.qs, codes);
+		for (j = 0; j < QK_K; j++)
+			codes[j] |= (uint8_t)(((b.hmask[j % 32] >> (j / 32)) &
+			    1) << 2);
+		memcpy(h.scales, b.scales, sizeof(b.scales));
+		h.d = get16(b.d);
+		break;
+	}
+	case TQ_QT_Q4_K:
+	case TQ_QT_Q5_K: {
+		blk_q5_k b;	/* Q4_K is Q5_K without qh */
+
+		if (t == TQ_QT_Q4_K) {
+			blk_q4_k b4;
+
+			memcpy(&b4, in, sizeof(b4));
+			memcpy(b.d, b4.d, 2);
+			memcpy(b.dmin, b4.dmin, 2);
+			memcpy(b.scales, b4.scales, sizeof(b.scales));
+			memset(b.qh, 0, sizeof(b.qh));
+			memcpy(b.qs, b4.qs, sizeof(b.qs));
+		} else {
+			memcpy(&b, in, sizeof(b));
+		}
+		h.d = get16(b.d);
+		h.dmin = get16(b.dmin);
+		memcpy(h.scales, b.scales, sizeof(b.scales));
+		unpack_nibbles_k(b.qs, codes);
+		for (j = 0; j < QK_K; j++)
+			codes[j] |= (uint8_t)(((b.qh[j % 32] >> (j / 32)) & 1) <<
+			    4);
+		break;
+	}
+	case TQ_QT_Q6_K: {
+		blk_q6_k b;
+
+		memcpy(&b, in, sizeof(b));
+		for (j = 0; j < QK_K; j += 128) {
+			const uint8_t *ql = b.ql + j / 2, *qh = b.qh + j / 4;
+
+			for (l = 0; l < 32; l++) {
+				uint8_t *c = codes + j + l;
+
+				c[0] = (uint8_t)((ql[l] & 0xF) |
+				    ((qh[l] & 3) << 4));
+				c[32] = (uint8_t)((ql[l + 32] & 0xF) |
+				    (((qh[l] >> 2) & 3) << 4));
+				c[64] = (uint8_t)((ql[l] >> 4) |
+				    (((qh[l] >> 4) & 3) << 4));
+				c[96] = (uint8_t)((ql[l + 32] >> 4) |
+				    (((qh[l] >> 6) & 3) << 4));
+			}
+		}
+		memcpy(h.scales, b.scales, sizeof(b.scales));
+		h.d = get16(b.d);
+		break;
+	}
+	default:
+		break;
+	}
+	hdr_put(p, &h);
+}

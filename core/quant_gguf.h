@@ -1,0 +1,54 @@
+/*
+ * quant_gguf.h: the GGUF block types behind quant.h (internal to core).
+ *
+ * quant.c dispatches every TQ_QT_Q* scheme here.  The parameters of a
+ * block (tq_qparams.raw) hold the block's header fields as ggml stores
+ * them: fp16 d (and m or dmin) and the packed sub-block scales.  A code is
+ * the level ggml stores for the element (0..2^bits-1; for Q8_0 the int8
+ * value plus 128).
+ */
+#ifndef TQ_CORE_QUANT_GGUF_H
+#define TQ_CORE_QUANT_GGUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant.h"
+
+/* 1 for the GGUF block types. */
+int tq_gguf_is(tq_qtype t);
+
+/* Columns per block (32 or 256) and columns per sub-block (16 or 32). */
+int tq_gguf_qk(tq_qtype t);
+int tq_gguf_span(tq_qtype t);
+
+/* Bytes of one ggml block. */
+size_t tq_gguf_block_bytes(tq_qtype t);
+
+/*
+ * The statistic ggml's importance-weighted Q4_0/Q4_1/Q5_0/Q5_1 quantizers
+ * take over a whole row: sum(x^2) / n, summed in ggml's order.
+ */
+float tq_gguf_row_sigma2(const float *x, int64_t n);
+
+/*
+ * Quantizes one block x[qk] exactly as ggml does: the *_ref quantizer when
+ * imp is NULL, the *_impl (imatrix) one otherwise (Q8_0 always ignores
+ * imp).  sigma2 is the row statistic above; only the legacy types with imp
+ * use it.  Writes the parameters and, when codes is not NULL, the codes
+ * ggml writes (which for a sub-block whose decoded scale is 0 are the
+ * search's levels, not a requantization).
+ */
+void tq_gguf_quantize(tq_qtype t, const float *x, const float *imp,
+    float sigma2, tq_qparams *p, uint8_t *codes);
+
+/* The grid of column j of a block with parameters p (decoded header). */
+void tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g);
+
+/* Parameters plus codes <-> the ggml block bytes. */
+void tq_gguf_pack(tq_qtype t, const tq_qparams *p, const uint8_t *codes,
+    uint8_t *out);
+void tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p,
+    uint8_t *codes);
+
+#endif /* TQ_CORE_QUANT_GGUF_H */

@@ -1,0 +1,801 @@
+/*
+ * quantize.c: the sequential quantization pipeline and the quantized state.
+ *
+ * The calibration samples go through the model one block at a time.  Inside
+ * a block the work is stage-major: every sample is run up to the next
+ * linear layer's input, that input's second moment H = X^T X is gathered
+ * (BLAS syrk, never keeping the inputs), the layer is quantized, and only
+ * then does the next stage run, with the quantized weights in place:
+ *
+ *   A  x' = attn_norm(x)              -> H_a -> q, k, v
+ *   B  a = attention(x')              -> H_o -> o        (a kept per sample)
+ *   C  x += o(a); x'' = ffn_norm(x)   -> H_g -> gate, up
+ *   D  g = silu(gate(x'')) * up(x'')  -> H_d -> down
+ *   E  x += down(g)                      (the next block's input)
+ *
+ * So each layer sees inputs produced by the layers already quantized
+ * (true-sequential), and memory holds the residual stream and attention
+ * output of the samples plus one H, not the model: weights are read from the
+ * memory map one layer at a time.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "calib.h"
+#include "error.h"
+#include "forward.h"
+#include "gptq.h"
+#include "job.h"
+#include "qstate.h"
+
+/* ---- Owned fp32 tensors -------------------------------------------------- */
+
+/* Tensors made here (dequantized weights); freed with their list. */
+typedef struct qz_owned {
+	tq_tensor **t;
+	size_t n, cap;
+} qz_owned;
+
+static void
+qz_owned_free(qz_owned *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->n; i++) {
+		free(o->t[i]->name);
+		free((void *)o->t[i]->data);
+		free(o->t[i]);
+	}
+	free(o->t);
+	memset(o, 0, sizeof(*o));
+}
+
+/* A tensor shaped like `like` holding data[numel] (taken over). */
+static tq_tensor *
+qz_owned_add(qz_owned *o, const tq_tensor *like, float *data)
+{
+	tq_tensor *t;
+
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 32;
+		tq_tensor **g = realloc(o->t, cap * sizeof(*g));
+
+		if (g == NULL)
+			return NULL;
+		o->t = g;
+		o->cap = cap;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	*t = *like;
+	if ((t->name = strdup(like->name)) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->dtype = TQ_DTYPE_F32;
+	t->data = data;
+	t->nbytes = (uint64_t)tq_tensor_numel(like) * sizeof(float);
+	o->t[o->n++] = t;
+	return t;
+}
+
+/* The weight slot of linear i in a block's weights (q, k, v, o, ...). */
+static const tq_tensor **
+qz_slot(tq_layer_weights *l, size_t which)
+{
+	switch (which) {
+	case 0:		return &l->wq;
+	case 1:		return &l->wk;
+	case 2:		return &l->wv;
+	case 3:		return &l->wo;
+	case 4:		return &l->w_gate;
+	case 5:		return &l->w_up;
+	default:	return &l->w_down;
+	}
+}
+
+/* ---- The state ------------------------------------------------------------- */
+
+uint64_t
+tq_state__ids_hash(const tq_calib *calib)
+{
+	const uint8_t *p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i, n;
+
+	if (calib == NULL)
+		return 0;
+	p = (const uint8_t *)calib->ids;
+	n = (size_t)(calib->n_samples * calib->seqlen) * sizeof(int32_t);
+	for (i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+void
+tq_state_free(tq_qstate *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++)
+		tq_qtensor_done(&s->layers[i].qt);
+	free(s->layers);
+	free(s->model_path);
+	free(s->plan_json);
+	tq_plan_free(s->plan);
+	free(s);
+}
+
+tq_status
+tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
+    tq_qstate **out, tq_error *err)
+{
+	tq_qstate *s;
+	tq_status st;
+	size_t i;
+
+	*out = NULL;
+	if ((st = tq_plan_check(plan, m, err)) != TQ_OK)
+		return st;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	s->n = tq_model_n_linears(m);
+	s->n_layers = m->cfg.n_layers;
+	s->layers = calloc(s->n, sizeof(*s->layers));
+	s->model_path = strdup(m->path);
+	s->plan_json = tq_plan_to_json(plan);
+	if (s->layers == NULL || s->model_path == NULL || s->plan_json == NULL) {
+		tq_state_free(s);
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	/* A private copy, so the state outlives the caller's plan. */
+	if ((st = tq_plan_parse(s->plan_json, strlen(s->plan_json), "plan", &s->plan,
+	    err)) != TQ_OK) {
+		tq_state_free(s);
+		return st;
+	}
+	if (calib != NULL) {
+		s->n_samples = calib->n_samples;
+		s->seqlen = calib->seqlen;
+		s->seed = calib->seed;
+		s->ids_hash = tq_state__ids_hash(calib);
+	}
+	for (i = 0; i < s->n; i++) {
+		tq_qlayer *q = &s->layers[i];
+		const char *name = tq_model_linear_name(m, i);
+
+		if ((st = tq_plan_resolve(plan, m, name, &q->cfg, err)) != TQ_OK) {
+			tq_state_free(s);
+			return st;
+		}
+		snprintf(q->res.name, sizeof(q->res.name), "%s", name);
+		q->res.layer = i + 2 < s->n ? (int)(i / TQ_LINEARS_PER_LAYER) : -1;
+		q->res.which = i + 2 < s->n ?
+		    (tq_linear)(i % TQ_LINEARS_PER_LAYER) : TQ_LINEAR_LM_HEAD;
+		tq_model_linear_shape(m, i, &q->res.rows, &q->res.cols);
+		snprintf(q->res.method, sizeof(q->res.method), "%s",
+		    tq_method_name(q->cfg.method));
+		if (q->cfg.method != TQ_METHOD_FLOAT)
+			tq_scheme_name(&q->cfg.scheme, q->res.scheme,
+			    sizeof(q->res.scheme));
+		else
+			snprintf(q->res.scheme, sizeof(q->res.scheme), "f32");
+		q->res.rel_err = q->res.sqnr_db = q->res.max_abs_err = NAN;
+		q->res.bpw = q->cfg.method != TQ_METHOD_FLOAT ?
+		    tq_scheme_bpw(&q->cfg.scheme, q->res.rows, q->res.cols) : 16.0;
+	}
+	*out = s;
+	return TQ_OK;
+}
+
+size_t
+tq_state_n_results(const tq_qstate *s)
+{
+	return s->n;
+}
+
+const tq_layer_result *
+tq_state_result(const tq_qstate *s, size_t i)
+{
+	return i < s->n ? &s->layers[i].res : NULL;
+}
+
+const tq_plan *
+tq_state_plan(const tq_qstate *s)
+{
+	return s->plan;
+}
+
+/* ---- Quantizing one layer --------------------------------------------------- */
+
+typedef struct qz_ctx {
+	const tq_model *m;
+	const tq_calib *calib;
+	tq_qstate *s;
+	tq_job *job;
+	const char *out_dir;
+	qz_owned owned;
+	int64_t n_done;		/* linears finished, for progress */
+} qz_ctx;
+
+static double
+qz_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Weight error statistics of q against w. */
+static void
+qz_metrics(tq_layer_result *r, const float *w, const float *q, int64_t n)
+{
+	double sw = 0.0, se = 0.0, mx = 0.0;
+	int64_t i;
+
+	for (i = 0; i < n; i++) {
+		double d = (double)w[i] - q[i];
+
+		sw += (double)w[i] * w[i];
+		se += d * d;
+		if (fabs(d) > mx)
+			mx = fabs(d);
+	}
+	r->sqnr_db = se > 0.0 ? 10.0 * log10(sw / se) : INFINITY;
+	r->max_abs_err = mx;
+}
+
+/*
+ * Quantizes linear idx whose current weight is *slot, with H[cols, cols]
+ * (X^T X over ntok calibration tokens; NULL without calibration); puts the
+ * dequantized weight in *slot.
+ */
+static tq_status
+qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
+    const tq_tensor **slot, tq_error *err)
+{
+	tq_qlayer *ql = &z->s->layers[idx];
+	const tq_layer_cfg *c = &ql->cfg;
+	int64_t rows = ql->res.rows, cols = ql->res.cols, j;
+	float *w = NULL, *orig = NULL, *imp = NULL;
+	double t0 = qz_now(), damp = 0.0;
+	const tq_tensor *t;
+	tq_status st = TQ_OK;
+
+	if (c->method == TQ_METHOD_FLOAT) {
+		ql->done = 1;
+		goto report;
+	}
+	if (c->method == TQ_METHOD_AWQ || c->method == TQ_METHOD_SMOOTHQUANT)
+		return tq_fail(err, TQ_EUNSUPPORTED,
+		    "%s: method %s is not available yet (use rtn or gptq)",
+		    ql->res.name, tq_method_name(c->method));
+	if (H == NULL && (c->method == TQ_METHOD_GPTQ || c->use_imatrix))
+		return tq_fail(err, TQ_EINVAL,
+		    "%s: %s needs calibration data", ql->res.name,
+		    c->method == TQ_METHOD_GPTQ ? "GPTQ" : "the importance "
+		    "matrix");
+	w = malloc((size_t)(rows * cols) * sizeof(float));
+	orig = malloc((size_t)(rows * cols) * sizeof(float));
+	if (c->use_imatrix)
+		imp = malloc((size_t)cols * sizeof(float));
+	if (w == NULL || orig == NULL || (c->use_imatrix && imp == NULL)) {
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", ql->res.name);
+		goto out;
+	}
+	tq_tensor_to_f32(*slot, 0, rows * cols, w);
+	memcpy(orig, w, (size_t)(rows * cols) * sizeof(float));
+	/* The importance matrix is mean x^2: H's diagonal over the tokens. */
+	if (imp != NULL)
+		for (j = 0; j < cols; j++)
+			imp[j] = H[j * cols + j] / (float)(ntok > 0 ? ntok : 1);
+	tq_qtensor_done(&ql->qt);
+	if ((st = tq_qtensor_init(&ql->qt, &c->scheme, rows, cols, err)) !=
+	    TQ_OK)
+		goto out;
+	if (c->method == TQ_METHOD_RTN) {
+		tq_quant_rtn(&ql->qt, w, imp, c->clip_search);
+		tq_qtensor_dequant(&ql->qt, w);
+	} else {
+		tq_gptq_opts go;
+
+		memset(&go, 0, sizeof(go));
+		go.damp = c->damp;
+		go.block = c->block_size;
+		go.act_order = c->act_order;
+		go.static_groups = c->static_groups;
+		go.clip_search = c->clip_search;
+		go.imp = imp;
+		if ((st = tq_gptq(&ql->qt, w, H, &go, &damp, err)) != TQ_OK) {
+			st = tq_fail(err, st, "%s: %s", ql->res.name, err->msg);
+			goto out;
+		}
+		if (damp > c->damp * 1.5)
+			tq_job__log(z->job, "%s: Hessian needed dampening %.3g",
+			    ql->res.name, damp);
+		/* What is stored is what counts: the codes, dequantized. */
+		tq_qtensor_dequant(&ql->qt, w);
+	}
+	ql->res.rel_err = H != NULL ? tq_gptq_rel_err(orig, w, H, rows, cols) :
+	    NAN;
+	qz_metrics(&ql->res, orig, w, rows * cols);
+	if ((t = qz_owned_add(&z->owned, *slot, w)) == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	w = NULL;
+	*slot = t;
+	ql->done = 1;
+report:
+	ql->res.seconds = qz_now() - t0;
+	tq_job__layer(z->job, &ql->res);
+	tq_job__progress(z->job, ++z->n_done, (int64_t)z->s->n);
+out:
+	free(w);
+	free(orig);
+	free(imp);
+	return st;
+}
+
+/* ---- Passes over the samples ------------------------------------------------ */
+
+/* H[C, C] += x^T x for x[n, C]; the upper triangle only. */
+static void
+qz_syrk(float *H, const float *x, int64_t n, int64_t C)
+{
+	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)C, (int)n,
+	    1.0f, x, (int)C, 1.0f, H, (int)C);
+}
+
+/* Mirrors the upper triangle into the lower one. */
+static void
+qz_symmetrize(float *H, int64_t C)
+{
+	int64_t i, j;
+
+	for (i = 0; i < C; i++)
+		for (j = 0; j < i; j++)
+			H[i * C + j] = H[j * C + i];
+}
+
+/* Working memory of the pipeline; shapes use S = samples, L = seqlen. */
+typedef struct qz_work {
+	tq_fwd *f;
+	float *x;	/* [S, L, H] residual stream */
+	float *att;	/* [S, L, qd] attention outputs (stage B to C) */
+	float *xn;	/* [L, max(H, qd)] */
+	float *g;	/* [L, F] */
+	float *y;	/* [L, H] */
+	float *hess;	/* [max(H, qd, F)^2] */
+} qz_work;
+
+static tq_status
+qz_cancelled(const qz_ctx *z, tq_error *err)
+{
+	return tq_job__cancelled(z->job) ?
+	    tq_fail(err, TQ_ECANCELLED, "cancelled") : TQ_OK;
+}
+
+/* Quantizes linears [first, first + count) of block li sharing H. */
+static tq_status
+qz_group(qz_ctx *z, tq_layer_weights *lw, int64_t li, size_t first,
+    size_t count, const float *H, int64_t ntok, tq_error *err)
+{
+	size_t k, base = (size_t)li * TQ_LINEARS_PER_LAYER;
+	tq_status st;
+
+	for (k = first; k < first + count; k++)
+		if ((st = qz_linear(z, base + k, H, ntok, qz_slot(lw, k),
+		    err)) != TQ_OK)
+			return st;
+	return TQ_OK;
+}
+
+/* The five stages of one block over every sample. */
+static tq_status
+qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
+{
+	const tq_model_config *c = &z->m->cfg;
+	int64_t S = z->calib->n_samples, L = z->calib->seqlen, s, i;
+	int64_t H = c->hidden_size, F = c->intermediate_size;
+	int64_t qd = c->n_heads * c->head_dim;
+	tq_layer_weights lw = z->m->layers[li];
+	tq_status st;
+
+	/* A: q, k, v from the attention norm's output. */
+	memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
+	for (s = 0; s < S; s++) {
+		if ((st = qz_cancelled(z, err)) != TQ_OK)
+			return st;
+		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
+		qz_syrk(w->hess, w->xn, L, H);
+	}
+	qz_symmetrize(w->hess, H);
+	if ((st = qz_group(z, &lw, li, 0, 3, w->hess, S * L, err)) != TQ_OK)
+		return st;
+
+	/* B: o from the attention output with quantized q, k, v. */
+	memset(w->hess, 0, (size_t)(qd * qd) * sizeof(float));
+	for (s = 0; s < S; s++) {
+		if ((st = qz_cancelled(z, err)) != TQ_OK)
+			return st;
+		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
+		tq_fwd_attn(w->f, &lw, w->xn, L, w->att + s * L * qd);
+		qz_syrk(w->hess, w->att + s * L * qd, L, qd);
+	}
+	qz_symmetrize(w->hess, qd);
+	if ((st = qz_group(z, &lw, li, 3, 1, w->hess, S * L, err)) != TQ_OK)
+		return st;
+
+	/* C: the residual with quantized o; gate and up from the MLP norm. */
+	memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
+	for (s = 0; s < S; s++) {
+		float *x = w->x + s * L * H;
+
+		if ((st = qz_cancelled(z, err)) != TQ_OK)
+			return st;
+		tq_fwd_linear(w->f, w->att + s * L * qd, L, lw.wo, lw.bo, w->y, H);
+		for (i = 0; i < L * H; i++)
+			x[i] += w->y[i];
+		tq_fwd_norm(w->f, lw.ffn_norm, x, L, w->xn);
+		qz_syrk(w->hess, w->xn, L, H);
+	}
+	qz_symmetrize(w->hess, H);
+	if ((st = qz_group(z, &lw, li, 4, 2, w->hess, S * L, err)) != TQ_OK)
+		return st;
+
+	/* D: down from the gated activations of quantized gate and up. */
+	memset(w->hess, 0, (size_t)(F * F) * sizeof(float));
+	for (s = 0; s < S; s++) {
+		if ((st = qz_cancelled(z, err)) != TQ_OK)
+			return st;
+		tq_fwd_norm(w->f, lw.ffn_norm, w->x + s * L * H, L, w->xn);
+		tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
+		qz_syrk(w->hess, w->g, L, F);
+	}
+	qz_symmetrize(w->hess, F);
+	if ((st = qz_group(z, &lw, li, 6, 1, w->hess, S * L, err)) != TQ_OK)
+		return st;
+
+	/* E: the block's output, the next block's input. */
+	for (s = 0; s < S; s++) {
+		float *x = w->x + s * L * H;
+
+		tq_fwd_norm(w->f, lw.ffn_norm, x, L, w->xn);
+		tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
+		tq_fwd_linear(w->f, w->g, L, lw.w_down, lw.b_down, w->y, H);
+		for (i = 0; i < L * H; i++)
+			x[i] += w->y[i];
+	}
+	return TQ_OK;
+}
+
+/* lm_head from the final norm's output; the embeddings by RTN. */
+static tq_status
+qz_head(qz_ctx *z, qz_work *w, tq_error *err)
+{
+	const tq_model *m = z->m;
+	int64_t H = m->cfg.hidden_size, S = 0, L = 0, s;
+	size_t n = z->s->n;
+	const tq_tensor *head = m->lm_head, *embed = m->embed;
+	tq_qlayer *qe = &z->s->layers[n - 1];
+	const float *hess = NULL;
+	tq_status st;
+
+	/* lm_head's Hessian only when lm_head is quantized. */
+	if (z->calib != NULL &&
+	    z->s->layers[n - 2].cfg.method != TQ_METHOD_FLOAT) {
+		S = z->calib->n_samples;
+		L = z->calib->seqlen;
+		memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
+		for (s = 0; s < S; s++) {
+			tq_fwd_norm(w->f, m->norm, w->x + s * L * H, L, w->xn);
+			qz_syrk(w->hess, w->xn, L, H);
+		}
+		qz_symmetrize(w->hess, H);
+		hess = w->hess;
+	}
+	if ((st = qz_linear(z, n - 2, hess, S * L, &head, err)) != TQ_OK)
+		return st;
+	/* An embedding is a lookup, not a product: no Hessian; RTN. */
+	if (qe->cfg.method == TQ_METHOD_GPTQ) {
+		tq_job__log(z->job, "model.embed_tokens: a lookup table has no "
+		    "Hessian; rounding it to nearest instead of GPTQ");
+		qe->cfg.method = TQ_METHOD_RTN;
+		snprintf(qe->res.method, sizeof(qe->res.method), "rtn");
+	}
+	return qz_linear(z, n - 1, NULL, 0, &embed, err);
+}
+
+/* ---- The job ------------------------------------------------------------------ */
+
+typedef struct quant_job {
+	const tq_model *m;
+	const tq_plan *plan;
+	const tq_calib *calib;
+	char *out_dir;
+	int resume;
+} quant_job;
+
+static void
+quant_job_free(void *p)
+{
+	quant_job *q = p;
+
+	free(q->out_dir);
+	free(q);
+}
+
+static void
+qstate_free_void(void *p)
+{
+	tq_state_free(p);
+}
+
+static void
+qz_work_free(qz_work *w)
+{
+	tq_fwd_free(w->f);
+	free(w->x);
+	free(w->att);
+	free(w->xn);
+	free(w->g);
+	free(w->y);
+	free(w->hess);
+}
+
+/* Replaces block li's quantized weights by the state's (resume). */
+static tq_status
+qz_restore_block(qz_ctx *z, int64_t li, tq_layer_weights *lw, tq_error *err)
+{
+	size_t k, base = (size_t)li * TQ_LINEARS_PER_LAYER;
+
+	for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
+		tq_qlayer *ql = &z->s->layers[base + k];
+		const tq_tensor **slot = qz_slot(lw, k);
+		float *w;
+		const tq_tensor *t;
+
+		if (ql->cfg.method == TQ_METHOD_FLOAT)
+			continue;
+		w = malloc((size_t)(ql->res.rows * ql->res.cols) * sizeof(float));
+		if (w == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		tq_qtensor_dequant(&ql->qt, w);
+		if ((t = qz_owned_add(&z->owned, *slot, w)) == NULL) {
+			free(w);
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		}
+		*slot = t;
+	}
+	return TQ_OK;
+}
+
+static tq_status
+quant_job_run(tq_job *j, void *p, tq_error *err)
+{
+	quant_job *q = p;
+	const tq_model *m = q->m;
+	const tq_model_config *c = &m->cfg;
+	int64_t H = c->hidden_size, F = c->intermediate_size;
+	int64_t qd = c->n_heads * c->head_dim, wide, S, L, s, li;
+	qz_ctx z;
+	qz_work w;
+	tq_qstate *state = NULL;
+	tq_status st;
+
+	memset(&z, 0, sizeof(z));
+	memset(&w, 0, sizeof(w));
+	z.m = m;
+	z.calib = q->calib;
+	z.job = j;
+	z.out_dir = q->out_dir;
+	tq_job__stage(j, "prepare");
+	if ((st = tq_state__new(m, q->plan, q->calib, &state, err)) != TQ_OK)
+		return st;
+	tq_job__set_result(j, TQ_RESULT_QUANT, state, qstate_free_void);
+	z.s = state;
+	if (q->resume && q->out_dir != NULL) {
+		if ((st = tq_state__read(state, q->out_dir, err)) != TQ_OK)
+			return st;
+		tq_job__log(j, "resuming after %lld finished blocks",
+		    (long long)state->blocks_done);
+	}
+	if (q->calib == NULL) {
+		/* Without calibration only data-free layers can be done. */
+		size_t i;
+
+		for (i = 0; i < state->n; i++)
+			if (state->layers[i].cfg.method != TQ_METHOD_FLOAT &&
+			    state->layers[i].cfg.method != TQ_METHOD_RTN)
+				return tq_fail(err, TQ_EINVAL,
+				    "%s: method %s needs calibration text",
+				    state->layers[i].res.name,
+				    tq_method_name(state->layers[i].cfg.method));
+	}
+
+	S = q->calib != NULL ? q->calib->n_samples : 0;
+	L = q->calib != NULL ? q->calib->seqlen : 1;
+	wide = H > qd ? H : qd;
+	wide = wide > F ? wide : F;
+	if ((st = tq_fwd_new(m, L, &w.f, err)) != TQ_OK)
+		goto out;
+	w.x = malloc((size_t)((S > 0 ? S : 1) * L * H) * sizeof(float));
+	w.att = malloc((size_t)((S > 0 ? S : 1) * L * qd) * sizeof(float));
+	w.xn = malloc((size_t)(L * wide) * sizeof(float));
+	w.g = malloc((size_t)(L * F) * sizeof(float));
+	w.y = malloc((size_t)(L * H) * sizeof(float));
+	w.hess = malloc((size_t)(wide * wide) * sizeof(float));
+	if (w.x == NULL || w.att == NULL || w.xn == NULL || w.g == NULL ||
+	    w.y == NULL || w.hess == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory for %lld samples of "
+		    "%lld tokens", (long long)S, (long long)L);
+		goto out;
+	}
+	tq_job__stage(j, "quantize");
+	for (s = 0; s < S; s++)
+		if ((st = tq_fwd_embed(w.f, q->calib->ids + s * L, L,
+		    w.x + s * L * H, err)) != TQ_OK)
+			goto out;
+	for (li = 0; li < c->n_layers; li++) {
+		if (li < state->blocks_done) {
+			/* Finished before: replay it with its saved weights. */
+			tq_layer_weights lw = m->layers[li];
+
+			if ((st = qz_restore_block(&z, li, &lw, err)) != TQ_OK)
+				goto out;
+			for (s = 0; s < S; s++)
+				if ((st = tq_fwd_block(w.f, &lw, (int)li,
+				    w.x + s * L * H, L, NULL, err)) != TQ_OK)
+					goto out;
+			z.n_done += TQ_LINEARS_PER_LAYER;
+			continue;
+		}
+		if (S == 0) {
+			/* RTN without data: no inputs to carry along. */
+			tq_layer_weights lw = m->layers[li];
+
+			if ((st = qz_group(&z, &lw, li, 0, TQ_LINEARS_PER_LAYER,
+			    NULL, 0, err)) != TQ_OK)
+				goto out;
+		} else if ((st = qz_block(&z, &w, li, err)) != TQ_OK) {
+			goto out;
+		}
+		state->blocks_done = li + 1;
+		if (q->out_dir != NULL && ((st = tq_state__save_block(state,
+		    q->out_dir, li, err)) != TQ_OK ||
+		    (st = tq_state__save_meta(state, q->out_dir, err)) != TQ_OK))
+			goto out;
+		tq_job__log(j, "block %lld of %lld done", (long long)li + 1,
+		    (long long)c->n_layers);
+	}
+	if ((st = qz_head(&z, &w, err)) != TQ_OK)
+		goto out;
+	state->complete = 1;
+	if (q->out_dir != NULL && ((st = tq_state__save_block(state,
+	    q->out_dir, -1, err)) != TQ_OK ||
+	    (st = tq_state__save_meta(state, q->out_dir, err)) != TQ_OK))
+		goto out;
+	st = TQ_OK;
+out:
+	qz_work_free(&w);
+	qz_owned_free(&z.owned);
+	return st;
+}
+
+tq_status
+tq_job_quantize(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
+    const char *out_dir, int resume, tq_job **out, tq_error *err)
+{
+	quant_job *q = calloc(1, sizeof(*q));
+
+	*out = NULL;
+	if (q == NULL || (out_dir != NULL &&
+	    (q->out_dir = strdup(out_dir)) == NULL)) {
+		free(q);
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	q->m = m;
+	q->plan = plan;
+	q->calib = calib;
+	q->resume = resume;
+	return tq_job__start(quant_job_run, q, quant_job_free, out, err);
+}
+
+tq_qstate *
+tq_job_take_state(tq_job *j)
+{
+	return tq_job__take_result(j, TQ_RESULT_QUANT);
+}
+
+/* ---- A model computing with the state ------------------------------------------ */
+
+static void
+qz_owned_free_void(void *p)
+{
+	qz_owned_free(p);
+	free(p);
+}
+
+tq_status
+tq_model_apply_state(const tq_model *base, const tq_qstate *s, tq_model **out,
+    tq_error *err)
+{
+	qz_owned *owned = NULL;
+	tq_model *m = NULL;
+	tq_status st = TQ_OK;
+	size_t i;
+
+	*out = NULL;
+	if (s->n != tq_model_n_linears(base) || s->n_layers != base->cfg.n_layers)
+		return tq_fail(err, TQ_EINVAL,
+		    "the quantized state was made for another model (%s)",
+		    s->model_path);
+	if (!s->complete)
+		return tq_fail(err, TQ_EINVAL,
+		    "the quantized state is incomplete (resume it first)");
+	m = calloc(1, sizeof(*m));
+	owned = calloc(1, sizeof(*owned));
+	if (m == NULL || owned == NULL)
+		goto nomem;
+	m->cfg = base->cfg;
+	m->embed = base->embed;
+	m->norm = base->norm;
+	m->lm_head = base->lm_head;
+	m->file_bytes = base->file_bytes;
+	m->tok_borrowed = 1;
+	m->tok = base->tok;
+	m->source = owned;
+	m->source_free = qz_owned_free_void;
+	if ((m->path = strdup(base->path)) == NULL ||
+	    (m->layers = malloc((size_t)base->cfg.n_layers *
+	    sizeof(*m->layers))) == NULL ||
+	    (m->tensors = malloc((base->n_tensors ? base->n_tensors : 1) *
+	    sizeof(*m->tensors))) == NULL)
+		goto nomem;
+	memcpy(m->layers, base->layers, (size_t)base->cfg.n_layers *
+	    sizeof(*m->layers));
+	memcpy(m->tensors, base->tensors, base->n_tensors * sizeof(*m->tensors));
+	m->n_tensors = base->n_tensors;
+	for (i = 0; i < s->n; i++) {
+		const tq_qlayer *ql = &s->layers[i];
+		const tq_tensor **slot, *t;
+		float *w;
+
+		if (ql->cfg.method == TQ_METHOD_FLOAT)
+			continue;
+		slot = i + 2 == s->n ? &m->lm_head : i + 1 == s->n ? &m->embed :
+		    qz_slot(&m->layers[i / TQ_LINEARS_PER_LAYER],
+		    i % TQ_LINEARS_PER_LAYER);
+		w = malloc((size_t)(ql->res.rows * ql->res.cols) * sizeof(float));
+		if (w == NULL)
+			goto nomem;
+		tq_qtensor_dequant(&ql->qt, w);
+		if ((t = qz_owned_add(owned, *slot, w)) == NULL) {
+			free(w);
+			goto nomem;
+		}
+		*slot = t;
+	}
+	if ((st = tq_model__index_linears(m, err)) != TQ_OK)
+		goto fail;
+	*out = m;
+	return TQ_OK;
+nomem:
+	st = tq_fail(err, TQ_ENOMEM, "out of memory");
+fail:
+	if (m != NULL && m->source == NULL)
+		qz_owned_free_void(owned);
+	tq_model_close(m);
+	return st;
+}

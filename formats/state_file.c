@@ -1,0 +1,445 @@
+/*
+ * state_file.c: a quantized state as a directory.
+ *
+ *   state.json             format, version, model, plan, calibration
+ *                          summary, blocks_done, complete, per-layer report
+ *   block-NNNN.safetensors the quantized layers of decoder block NNNN
+ *   head.safetensors       lm_head and the embeddings, when quantized
+ *
+ * For each quantized layer NAME: NAME.codes U8 [rows, cols] (one code per
+ * weight, as the grid's q - qmin), NAME.params U8 [rows, blocks, 32] (each
+ * block's parameters in the type's encoding), NAME.g_idx I32 [cols] with
+ * act-order; the metadata gives NAME.scheme.  Every file is written to a
+ * temporary name and renamed, and state.json last, so a killed run leaves
+ * a state that resumes from its last finished block.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "qstate.h"
+#include "safetensors.h"
+
+#define STATE_FORMAT "turboquant-state"
+#define STATE_VERSION 1
+#define STATE_JSON_MAX ((size_t)64 << 20)
+
+static char *
+state_block_path(const char *dir, int64_t block)
+{
+	char name[64];
+
+	if (block < 0)
+		snprintf(name, sizeof(name), "head.safetensors");
+	else
+		snprintf(name, sizeof(name), "block-%04lld.safetensors",
+		    (long long)block);
+	return tq_path_join(dir, name);
+}
+
+/* The linears a file holds: a block's seven, or lm_head and embeddings. */
+static void
+state_range(const tq_qstate *s, int64_t block, size_t *first, size_t *count)
+{
+	if (block < 0) {
+		*first = s->n - 2;
+		*count = 2;
+	} else {
+		*first = (size_t)block * TQ_LINEARS_PER_LAYER;
+		*count = TQ_LINEARS_PER_LAYER;
+	}
+}
+
+tq_status
+tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
+    tq_error *err)
+{
+	char *path = NULL, name[160];
+	tq_st_writer *w = NULL;
+	size_t first, count, i;
+	tq_status st;
+
+	if (!tq_is_dir(dir) && mkdir(dir, 0777) != 0)
+		return tq_fail(err, TQ_EIO, "%s: cannot create the state "
+		    "directory", dir);
+	if ((st = tq_st_writer_new(&w, err)) != TQ_OK)
+		return st;
+	state_range(s, block, &first, &count);
+	for (i = first; i < first + count && st == TQ_OK; i++) {
+		const tq_qlayer *q = &s->layers[i];
+		int64_t cshape[2] = { q->qt.rows, q->qt.cols };
+		int64_t pshape[3] = { q->qt.rows, q->qt.nblocks, 32 };
+		char scheme[32];
+
+		if (q->cfg.method == TQ_METHOD_FLOAT)
+			continue;
+		snprintf(name, sizeof(name), "%s.codes", q->res.name);
+		st = tq_st_writer_add(w, name, TQ_DTYPE_U8, 2, cshape,
+		    q->qt.codes, err);
+		snprintf(name, sizeof(name), "%s.params", q->res.name);
+		if (st == TQ_OK)
+			st = tq_st_writer_add(w, name, TQ_DTYPE_U8, 3, pshape,
+			    q->qt.params, err);
+		snprintf(name, sizeof(name), "%s.g_idx", q->res.name);
+		if (st == TQ_OK && q->qt.g_idx != NULL)
+			st = tq_st_writer_add(w, name, TQ_DTYPE_I32, 1,
+			    &cshape[1], q->qt.g_idx, err);
+		snprintf(name, sizeof(name), "%s.scheme", q->res.name);
+		tq_scheme_name(&q->qt.scheme, scheme, sizeof(scheme));
+		if (st == TQ_OK)
+			st = tq_st_writer_meta(w, name, scheme, err);
+	}
+	if (st == TQ_OK && (st = tq_st_writer_meta(w, "format", STATE_FORMAT,
+	    err)) == TQ_OK) {
+		if ((path = state_block_path(dir, block)) == NULL)
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		else
+			st = tq_st_writer_write(w, path, err);
+	}
+	free(path);
+	tq_st_writer_free(w);
+	return st;
+}
+
+/* A finite number, or null: JSON has no NaN. */
+static cJSON *
+state_num(double v)
+{
+	return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+tq_status
+tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
+{
+	cJSON *root = cJSON_CreateObject(), *cal, *arr, *plan;
+	char hash[32], *text = NULL, *path = NULL;
+	tq_atomic a;
+	tq_status st;
+	size_t i;
+
+	if (root == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	cJSON_AddStringToObject(root, "format", STATE_FORMAT);
+	cJSON_AddNumberToObject(root, "version", STATE_VERSION);
+	cJSON_AddStringToObject(root, "model", s->model_path);
+	cJSON_AddNumberToObject(root, "n_layers", (double)s->n_layers);
+	plan = cJSON_Parse(s->plan_json);
+	cJSON_AddItemToObject(root, "plan", plan != NULL ? plan :
+	    cJSON_CreateNull());
+	cal = cJSON_AddObjectToObject(root, "calibration");
+	cJSON_AddNumberToObject(cal, "samples", (double)s->n_samples);
+	cJSON_AddNumberToObject(cal, "seqlen", (double)s->seqlen);
+	snprintf(hash, sizeof(hash), "%" PRIu64, s->seed);
+	cJSON_AddStringToObject(cal, "seed", hash);
+	snprintf(hash, sizeof(hash), "%016" PRIx64, s->ids_hash);
+	cJSON_AddStringToObject(cal, "ids_hash", hash);
+	cJSON_AddNumberToObject(root, "blocks_done", (double)s->blocks_done);
+	cJSON_AddBoolToObject(root, "complete", s->complete);
+	arr = cJSON_AddArrayToObject(root, "layers");
+	for (i = 0; i < s->n; i++) {
+		const tq_layer_result *r = &s->layers[i].res;
+		cJSON *o;
+
+		if (!s->layers[i].done)
+			continue;
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", r->name);
+		cJSON_AddStringToObject(o, "method", r->method);
+		cJSON_AddStringToObject(o, "scheme", r->scheme);
+		cJSON_AddNumberToObject(o, "rows", (double)r->rows);
+		cJSON_AddNumberToObject(o, "cols", (double)r->cols);
+		cJSON_AddItemToObject(o, "rel_err", state_num(r->rel_err));
+		cJSON_AddItemToObject(o, "sqnr_db", state_num(r->sqnr_db));
+		cJSON_AddItemToObject(o, "max_abs_err",
+		    state_num(r->max_abs_err));
+		cJSON_AddItemToObject(o, "bpw", state_num(r->bpw));
+		cJSON_AddItemToObject(o, "seconds", state_num(r->seconds));
+		cJSON_AddItemToArray(arr, o);
+	}
+	text = cJSON_Print(root);
+	cJSON_Delete(root);
+	path = tq_path_join(dir, "state.json");
+	if (text == NULL || path == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+	} else if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {
+		fputs(text, a.f);
+		fputc('\n', a.f);
+		st = tq_atomic_commit(&a, err);
+	}
+	free(text);
+	free(path);
+	return st;
+}
+
+static double
+state_get_num(const cJSON *o, const char *key)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(j) ? j->valuedouble : NAN;
+}
+
+/* Loads the quantized layers of one file into s. */
+static tq_status
+state_read_block(tq_qstate *s, const char *dir, int64_t block, tq_error *err)
+{
+	char *path = state_block_path(dir, block), name[160];
+	tq_st_file *f = NULL;
+	size_t first, count, i;
+	tq_status st;
+
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	st = tq_st_open(path, &f, err);
+	state_range(s, block, &first, &count);
+	for (i = first; i < first + count && st == TQ_OK; i++) {
+		tq_qlayer *q = &s->layers[i];
+		const tq_tensor *codes, *params, *gidx;
+
+		if (q->cfg.method == TQ_METHOD_FLOAT) {
+			q->done = 1;
+			continue;
+		}
+		tq_qtensor_done(&q->qt);
+		if ((st = tq_qtensor_init(&q->qt, &q->cfg.scheme, q->res.rows,
+		    q->res.cols, err)) != TQ_OK)
+			break;
+		snprintf(name, sizeof(name), "%s.codes", q->res.name);
+		codes = tq_st_find(f, name);
+		snprintf(name, sizeof(name), "%s.params", q->res.name);
+		params = tq_st_find(f, name);
+		snprintf(name, sizeof(name), "%s.g_idx", q->res.name);
+		gidx = tq_st_find(f, name);
+		if (codes == NULL || params == NULL ||
+		    codes->dtype != TQ_DTYPE_U8 || params->dtype != TQ_DTYPE_U8 ||
+		    codes->nbytes != (uint64_t)(q->qt.rows * q->qt.cols) ||
+		    params->nbytes != (uint64_t)(q->qt.rows * q->qt.nblocks) *
+		    sizeof(tq_qparams) || (gidx != NULL &&
+		    (gidx->dtype != TQ_DTYPE_I32 ||
+		    tq_tensor_numel(gidx) != q->qt.cols))) {
+			st = tq_fail(err, TQ_EFORMAT,
+			    "%s: layer %s is missing or has the wrong shape",
+			    path, q->res.name);
+			break;
+		}
+		memcpy(q->qt.codes, codes->data, (size_t)codes->nbytes);
+		memcpy(q->qt.params, params->data, (size_t)params->nbytes);
+		if (gidx != NULL) {
+			int64_t c;
+
+			q->qt.g_idx = malloc((size_t)gidx->nbytes);
+			if (q->qt.g_idx == NULL) {
+				st = tq_fail(err, TQ_ENOMEM, "out of memory");
+				break;
+			}
+			memcpy(q->qt.g_idx, gidx->data, (size_t)gidx->nbytes);
+			for (c = 0; c < q->qt.cols; c++)
+				if (q->qt.g_idx[c] < 0 ||
+				    q->qt.g_idx[c] >= q->qt.nblocks) {
+					st = tq_fail(err, TQ_EFORMAT,
+					    "%s: %s.g_idx is out of range",
+					    path, q->res.name);
+					break;
+				}
+		}
+		q->done = 1;
+	}
+	tq_st_close(f);
+	free(path);
+	return st;
+}
+
+/* Reads state.json; checks it belongs to s's model, plan and calibration. */
+static tq_status
+state_read_meta(tq_qstate *s, const char *path, cJSON *root, int check_calib,
+    tq_error *err)
+{
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+	const cJSON *plan = cJSON_GetObjectItemCaseSensitive(root, "plan");
+	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(root, "calibration");
+	const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
+	const cJSON *hash, *seed, *o;
+	cJSON *mine;
+	double bd = state_get_num(root, "blocks_done");
+	int same;
+	size_t i;
+
+	if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT) != 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: not a TurboQuant quantized state", path);
+	if (state_get_num(root, "n_layers") != (double)s->n_layers ||
+	    !(bd >= 0.0 && bd <= (double)s->n_layers) || !cJSON_IsObject(cal) ||
+	    !cJSON_IsArray(layers))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: does not fit this model (%lld blocks)", path,
+		    (long long)s->n_layers);
+	mine = cJSON_Parse(s->plan_json);
+	same = mine != NULL && cJSON_Compare(mine, plan, 1);
+	cJSON_Delete(mine);
+	if (!same)
+		return tq_fail(err, TQ_EINVAL,
+		    "%s: was made with another plan; resume with the same plan",
+		    path);
+	hash = cJSON_GetObjectItemCaseSensitive(cal, "ids_hash");
+	seed = cJSON_GetObjectItemCaseSensitive(cal, "seed");
+	if (check_calib) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "%016" PRIx64, s->ids_hash);
+		if (!cJSON_IsString(hash) || strcmp(hash->valuestring, want) != 0 ||
+		    state_get_num(cal, "samples") != (double)s->n_samples ||
+		    state_get_num(cal, "seqlen") != (double)s->seqlen)
+			return tq_fail(err, TQ_EINVAL,
+			    "%s: was made with other calibration samples; resume "
+			    "with the same text, samples, length and seed", path);
+	} else {
+		s->n_samples = (int64_t)state_get_num(cal, "samples");
+		s->seqlen = (int64_t)state_get_num(cal, "seqlen");
+		if (cJSON_IsString(seed))
+			s->seed = strtoull(seed->valuestring, NULL, 10);
+		if (cJSON_IsString(hash))
+			s->ids_hash = strtoull(hash->valuestring, NULL, 16);
+	}
+	s->blocks_done = (int64_t)bd;
+	s->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root,
+	    "complete"));
+	/* The report of every finished layer. */
+	cJSON_ArrayForEach(o, layers) {
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "name");
+
+		if (!cJSON_IsString(nm))
+			continue;
+		for (i = 0; i < s->n; i++) {
+			tq_layer_result *r = &s->layers[i].res;
+
+			if (strcmp(r->name, nm->valuestring) != 0)
+				continue;
+			r->rel_err = state_get_num(o, "rel_err");
+			r->sqnr_db = state_get_num(o, "sqnr_db");
+			r->max_abs_err = state_get_num(o, "max_abs_err");
+			r->seconds = state_get_num(o, "seconds");
+			break;
+		}
+	}
+	return TQ_OK;
+}
+
+static tq_status
+state_read_dir(tq_qstate *s, const char *dir, int check_calib, tq_error *err)
+{
+	char *path = tq_path_join(dir, "state.json");
+	cJSON *root = NULL;
+	tq_status st;
+	int64_t b;
+
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if ((st = tq_json_load(path, STATE_JSON_MAX, &root, err)) == TQ_OK)
+		st = state_read_meta(s, path, root, check_calib, err);
+	for (b = 0; st == TQ_OK && b < s->blocks_done; b++)
+		st = state_read_block(s, dir, b, err);
+	if (st == TQ_OK && s->complete)
+		st = state_read_block(s, dir, -1, err);
+	cJSON_Delete(root);
+	free(path);
+	return st;
+}
+
+tq_status
+tq_state__read(tq_qstate *s, const char *dir, tq_error *err)
+{
+	return state_read_dir(s, dir, 1, err);
+}
+
+tq_status
+tq_state_load(const char *dir, const tq_model *m, tq_qstate **out,
+    tq_error *err)
+{
+	char *path = tq_path_join(dir, "state.json"), *plan_text = NULL;
+	const cJSON *plan_j;
+	cJSON *root = NULL;
+	tq_plan *plan = NULL;
+	tq_qstate *s = NULL;
+	tq_status st;
+
+	*out = NULL;
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (!tq_is_dir(dir)) {
+		st = tq_fail(err, TQ_EINVAL, "%s: not a quantized state "
+		    "directory", dir);
+		goto out;
+	}
+	if ((st = tq_json_load(path, STATE_JSON_MAX, &root, err)) != TQ_OK)
+		goto out;
+	plan_j = cJSON_GetObjectItemCaseSensitive(root, "plan");
+	if (!cJSON_IsObject(plan_j) ||
+	    (plan_text = cJSON_PrintUnformatted(plan_j)) == NULL) {
+		st = tq_fail(err, TQ_EFORMAT, "%s: no plan", path);
+		goto out;
+	}
+	if ((st = tq_plan_parse(plan_text, strlen(plan_text), path, &plan,
+	    err)) != TQ_OK ||
+	    (st = tq_state__new(m, plan, NULL, &s, err)) != TQ_OK ||
+	    (st = state_read_dir(s, dir, 0, err)) != TQ_OK)
+		goto out;
+	if (!s->complete) {
+		st = tq_fail(err, TQ_EINVAL,
+		    "%s: the quantization did not finish (%lld of %lld blocks); "
+		    "run it again with --resume", dir, (long long)s->blocks_done,
+		    (long long)s->n_layers);
+		goto out;
+	}
+	*out = s;
+	s = NULL;
+out:
+	tq_state_free(s);
+	tq_plan_free(plan);
+	cJSON_Delete(root);
+	free(plan_text);
+	free(path);
+	return st;
+}
+
+int
+tq_state_is_dir(const char *dir)
+{
+	char *path = tq_path_join(dir, "state.json");
+	int yes = path != NULL && access(path, F_OK) == 0;
+
+	free(path);
+	return yes;
+}
+
+tq_status
+tq_state_model_path(const char *dir, char **out, tq_error *err)
+{
+	char *path = tq_path_join(dir, "state.json");
+	const cJSON *m;
+	cJSON *root = NULL;
+	tq_status st;
+
+	*out = NULL;
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if ((st = tq_json_load(path, STATE_JSON_MAX, &root, err)) == TQ_OK) {
+		m = cJSON_GetObjectItemCaseSensitive(root, "model");
+		if (!cJSON_IsString(m))
+			st = tq_fail(err, TQ_EFORMAT, "%s: no \"model\"", path);
+		else if ((*out = strdup(m->valuestring)) == NULL)
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	cJSON_Delete(root);
+	free(path);
+	return st;
+}

@@ -1,0 +1,198 @@
+/*
+ * test_quantize.c: the quantization pipeline on the demo model: GPTQ's
+ * output error is at most RTN's on every layer (W4 g128, W3 g128), results
+ * are reproducible, the state round-trips through its directory, the
+ * quantized model evaluates, and cancel returns within a second.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tap.h"
+#include "tq.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Runs a quantization job to its end (cancelling at the first layer when
+ * asked); returns the state or NULL. */
+static tq_qstate *
+run(const tq_model *m, const char *method, const char *scheme,
+    const tq_calib *c, const char *dir, int cancel, double *cancel_secs)
+{
+	tq_layer_cfg cfg;
+	tq_scheme sch;
+	tq_method meth;
+	tq_plan *plan = NULL;
+	tq_job *j = NULL;
+	tq_qstate *s = NULL;
+	tq_error err;
+	tq_event ev;
+	struct pollfd p;
+	double t0 = 0.0;
+	int done = 0;
+
+	if (tq_method_parse(method, &meth, &err) != TQ_OK ||
+	    tq_scheme_parse(scheme, &sch, &err) != TQ_OK) {
+		tap_diag("%s", err.msg);
+		return NULL;
+	}
+	tq_layer_cfg_init(&cfg, meth, &sch);
+	if (tq_plan_new(&cfg, &plan, &err) != TQ_OK ||
+	    tq_job_quantize(m, plan, c, dir, 0, &j, &err) != TQ_OK) {
+		tap_diag("%s", err.msg);
+		tq_plan_free(plan);
+		return NULL;
+	}
+	p.fd = tq_job_fd(j);
+	p.events = POLLIN;
+	while (!done && poll(&p, 1, 10000) > 0)
+		while (tq_job_poll(j, &ev)) {
+			if (cancel && ev.kind == TQ_EVENT_LAYER && t0 == 0.0) {
+				t0 = now();
+				tq_job_cancel(j);
+			}
+			if (ev.kind >= TQ_EVENT_DONE) {
+				if (cancel)
+					*cancel_secs = now() - t0;
+				done = ev.kind == TQ_EVENT_DONE ? 1 : 2;
+			}
+		}
+	if (tq_job_wait(j, &err) == TQ_OK)
+		s = tq_job_take_state(j);
+	else if (!cancel)
+		tap_diag("%s %s: %s", method, scheme, err.msg);
+	tq_job_free(j);
+	tq_plan_free(plan);
+	return s;
+}
+
+/* Layers (of the blocks) where GPTQ's error exceeds RTN's. */
+static int
+compare(const tq_qstate *g, const tq_qstate *r, const char *scheme)
+{
+	size_t i, n = tq_state_n_results(g), worse = 0, layers = 0;
+	double sg = 0.0, sr = 0.0;
+
+	for (i = 0; i < n; i++) {
+		const tq_layer_result *a = tq_state_result(g, i);
+		const tq_layer_result *b = tq_state_result(r, i);
+
+		if (a->layer < 0)
+			continue;
+		layers++;
+		sg += a->rel_err;
+		sr += b->rel_err;
+		if (!(a->rel_err <= b->rel_err)) {
+			worse++;
+			tap_diag("%s %s: gptq %.4g > rtn %.4g", scheme, a->name,
+			    a->rel_err, b->rel_err);
+		}
+	}
+	tap_diag("%s: mean relative output error gptq %.4g, rtn %.4g over "
+	    "%zu layers", scheme, sg / (double)layers, sr / (double)layers,
+	    layers);
+	return (int)worse;
+}
+
+int
+main(void)
+{
+	const char *top = getenv("top_srcdir");
+	const char *data = getenv("TQ_SHARED_DATA");
+	char demo[1024], text[1024], dir[] = "/tmp/tq-quant-XXXXXX", cmd[64];
+	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	tq_qstate *g4, *r4, *g3, *r3, *again, *loaded = NULL;
+	tq_calib *c;
+	tq_model *m, *qm = NULL;
+	tq_error err;
+	double secs = -1.0;
+	size_t i;
+	int same = 1;
+
+	snprintf(demo, sizeof(demo), "%s/assets/demo", top ? top : ".");
+	snprintf(text, sizeof(text), "%s/wikitext2-valid.txt",
+	    data ? data : "../shared/data");
+	tq_set_threads(2);
+	co.n_samples = 32;
+	co.seqlen = 256;
+	if (mkdtemp(dir) == NULL || tq_model_open(demo, &m, &err) != TQ_OK ||
+	    tq_calib_sample(m, text, &co, &c, &err) != TQ_OK) {
+		tap_ok(0, "setup: %s", err.msg);
+		return tap_done();
+	}
+	g4 = run(m, "gptq", "int4-g128", c, dir, 0, NULL);
+	r4 = run(m, "rtn", "int4-g128", c, NULL, 0, NULL);
+	g3 = run(m, "gptq", "int3-g128", c, NULL, 0, NULL);
+	r3 = run(m, "rtn", "int3-g128", c, NULL, 0, NULL);
+	tap_ok(g4 && r4 && g3 && r3, "GPTQ and RTN at W4 g128 and W3 g128 run");
+	if (!(g4 && r4 && g3 && r3))
+		return tap_done();
+	tap_ok(compare(g4, r4, "int4-g128") == 0,
+	    "W4 g128: GPTQ's output error <= RTN's on every layer");
+	tap_ok(compare(g3, r3, "int3-g128") == 0,
+	    "W3 g128: GPTQ's output error <= RTN's on every layer");
+
+	again = run(m, "gptq", "int4-g128", c, NULL, 0, NULL);
+	for (i = 0; again != NULL && i < tq_state_n_results(g4); i++)
+		same &= tq_state_result(g4, i)->rel_err ==
+		    tq_state_result(again, i)->rel_err;
+	tap_ok(again != NULL && same, "the same inputs give the same result");
+	tq_state_free(again);
+
+	tap_ok(tq_state_load(dir, m, &loaded, &err) == TQ_OK,
+	    "the saved state loads: %s", loaded ? "ok" : err.msg);
+	for (i = 0, same = loaded != NULL; loaded && i < tq_state_n_results(g4); i++)
+		same &= tq_state_result(g4, i)->rel_err ==
+		    tq_state_result(loaded, i)->rel_err;
+	tap_ok(same, "the loaded report equals the run's");
+	if (loaded != NULL) {
+		tq_ppl_result base, q;
+		int32_t *ids;
+		size_t n;
+		char *buf;
+		size_t len;
+
+		tq_read_text(text, &buf, &len, &err);
+		tq_tokenizer_encode(tq_model_tokenizer(m), buf, len > 60000 ?
+		    60000 : len, 0, &ids, &n, &err);
+		tap_ok(tq_model_apply_state(m, loaded, &qm, &err) == TQ_OK,
+		    "the state applies to its model");
+		tq_eval_perplexity(m, ids, (int64_t)n, 256, NULL, NULL, &base,
+		    &err);
+		tq_eval_perplexity(qm, ids, (int64_t)n, 256, NULL, NULL, &q,
+		    &err);
+		tap_ok(q.ppl > base.ppl && q.ppl < base.ppl * 1.5,
+		    "W4 GPTQ perplexity %.3f is a little above fp %.3f", q.ppl,
+		    base.ppl);
+		free(ids);
+		free(buf);
+		tq_model_close(qm);
+	}
+
+	tq_state_free(run(m, "gptq", "int4-g128", c, NULL, 1, &secs));
+	tap_ok(secs >= 0.0 && secs < 1.0, "cancel returned in %.3f s", secs);
+
+	tq_state_free(loaded);
+	tq_state_free(g4);
+	tq_state_free(r4);
+	tq_state_free(g3);
+	tq_state_free(r3);
+	tq_calib_free(c);
+	tq_model_close(m);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+	return tap_done();
+}

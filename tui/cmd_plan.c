@@ -1,0 +1,364 @@
+/*
+ * cmd_plan.c: `turboquant plan`: resolves a quantization plan (a JSON
+ * file, a preset, or one method and scheme for every block linear) on a
+ * model and prints each layer's method, scheme, bits per weight and size,
+ * with the totals; optionally saves the plan as JSON.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Parses a number option value in [lo, hi]; returns 0 and prints on error. */
+static int
+parse_double(const char *opt, const char *s, double lo, double hi,
+    double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL) {
+		cli_error("plan: %s needs a value", opt);
+		return 0;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo ||
+	    v > hi) {
+		cli_error("plan: %s: \"%s\" is not a number in [%g, %g]", opt, s,
+		    lo, hi);
+		return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+/* The flags a layer's setting turns on, for the table ("act-order clip"). */
+static void
+options_text(const tq_layer_cfg *c, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+#define ADD(...) do { \
+		if (n < len) \
+			n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); \
+	} while (0)
+	if (c->method == TQ_METHOD_FLOAT)
+		return;
+	if (c->act_order)
+		ADD("%sact-order", n > 0 ? " " : "");
+	if (c->static_groups)
+		ADD("%sstatic-groups", n > 0 ? " " : "");
+	if (c->clip_search)
+		ADD("%sclip", n > 0 ? " " : "");
+	if (c->use_imatrix)
+		ADD("%simatrix", n > 0 ? " " : "");
+	if (c->method == TQ_METHOD_GPTQ && c->damp != 0.01)
+		ADD("%sdamp=%g", n > 0 ? " " : "", c->damp);
+	if (c->method == TQ_METHOD_GPTQ && c->block_size != 128)
+		ADD("%sblock=%lld", n > 0 ? " " : "", (long long)c->block_size);
+	if (c->method == TQ_METHOD_SMOOTHQUANT)
+		ADD("%salpha=%g", n > 0 ? " " : "", c->alpha);
+	if (c->act_bits != 16)
+		ADD("%sa%d", n > 0 ? " " : "", c->act_bits);
+#undef ADD
+}
+
+/* Settings given on the command line for --method/--scheme. */
+typedef struct plan_opts {
+	const char *method, *scheme;
+	int act_order, static_groups, clip_search, imatrix;	/* -1: unset */
+	double damp, alpha;		/* < 0: unset */
+	long long block_size, act_bits;	/* 0: unset */
+	int any;			/* some setting option was given */
+} plan_opts;
+
+static int
+build_plan(const plan_opts *o, tq_plan **out)
+{
+	tq_error err = { TQ_OK, "" };
+	tq_method method = TQ_METHOD_RTN;
+	tq_scheme scheme;
+	tq_layer_cfg c;
+
+	memset(&scheme, 0, sizeof(scheme));
+	if (o->method != NULL && tq_method_parse(o->method, &method, &err) !=
+	    TQ_OK)
+		return cli_error("plan: --method: %s", err.msg);
+	if (o->scheme != NULL && tq_scheme_parse(o->scheme, &scheme, &err) !=
+	    TQ_OK)
+		return cli_error("plan: --scheme: %s", err.msg);
+	if (o->scheme == NULL && method != TQ_METHOD_FLOAT)
+		return cli_error("plan: --method %s needs --scheme (e.g. "
+		    "int4-g128, q4_k)", tq_method_name(method));
+	tq_layer_cfg_init(&c, method, o->scheme != NULL ? &scheme : NULL);
+	if (o->act_order >= 0)
+		c.act_order = o->act_order;
+	if (o->static_groups >= 0)
+		c.static_groups = o->static_groups;
+	if (o->clip_search >= 0)
+		c.clip_search = o->clip_search;
+	if (o->imatrix >= 0)
+		c.use_imatrix = o->imatrix;
+	if (o->damp >= 0)
+		c.damp = o->damp;
+	if (o->alpha >= 0)
+		c.alpha = o->alpha;
+	if (o->block_size > 0)
+		c.block_size = o->block_size;
+	if (o->act_bits > 0)
+		c.act_bits = (int)o->act_bits;
+	if (tq_plan_new(&c, out, &err) != TQ_OK)
+		return cli_fail(&err);
+	return 0;
+}
+
+static void
+print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
+    const char *save)
+{
+	size_t i, n = tq_model_n_linears(m);
+	double weights = 0, bytes = 0;
+	tq_error err;
+
+	printf("{\"model\":");
+	cli_json_string(stdout, tq_model_path(m));
+	printf(",\"plan\":");
+	cli_json_string(stdout, plan_name);
+	if (save != NULL) {
+		printf(",\"saved\":");
+		cli_json_string(stdout, save);
+	}
+	printf(",\"layers\":[");
+	for (i = 0; i < n; i++) {
+		const char *name = tq_model_linear_name(m, i);
+		int64_t rows, cols;
+		tq_layer_cfg c;
+		char sch[32];
+		double bpw, w;
+
+		tq_model_linear_shape(m, i, &rows, &cols);
+		tq_plan_resolve(p, m, name, &c, &err);
+		w = (double)rows * (double)cols;
+		bpw = c.method == TQ_METHOD_FLOAT ? 16.0 :
+		    tq_scheme_bpw(&c.scheme, rows, cols);
+		weights += w;
+		bytes += w * bpw / 8.0;
+		printf("%s{\"name\":", i > 0 ? "," : "");
+		cli_json_string(stdout, name);
+		printf(",\"rows\":%lld,\"cols\":%lld,\"method\":\"%s\","
+		    "\"scheme\":", (long long)rows, (long long)cols,
+		    tq_method_name(c.method));
+		if (c.method == TQ_METHOD_FLOAT) {
+			printf("null");
+		} else {
+			tq_scheme_name(&c.scheme, sch, sizeof(sch));
+			cli_json_string(stdout, sch);
+		}
+		printf(",\"bpw\":%.6g,\"bytes\":%.0f", bpw, w * bpw / 8.0);
+		if (c.method != TQ_METHOD_FLOAT)
+			printf(",\"act_order\":%s,\"static_groups\":%s,"
+			    "\"clip_search\":%s,\"imatrix\":%s,\"damp\":%.17g,"
+			    "\"block_size\":%lld,\"alpha\":%.17g,"
+			    "\"act_bits\":%d", c.act_order ? "true" : "false",
+			    c.static_groups ? "true" : "false",
+			    c.clip_search ? "true" : "false",
+			    c.use_imatrix ? "true" : "false", c.damp,
+			    (long long)c.block_size, c.alpha, c.act_bits);
+		printf("}");
+	}
+	printf("],\"total\":{\"layers\":%zu,\"weights\":%.0f,"
+	    "\"fp16_bytes\":%.0f,\"bytes\":%.0f,\"bpw\":%.6g}}\n", n, weights,
+	    weights * 2.0, bytes, weights > 0 ? bytes * 8.0 / weights : 0.0);
+}
+
+static void
+print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
+    const char *save)
+{
+	const tq_model_config *mc = tq_model_get_config(m);
+	size_t i, n = tq_model_n_linears(m), width = 5;
+	double weights = 0, bytes = 0;
+	tq_error err;
+
+	for (i = 0; i < n; i++)
+		if (strlen(tq_model_linear_name(m, i)) > width)
+			width = strlen(tq_model_linear_name(m, i));
+	printf("model  %s (%s, %lld blocks)\n", tq_model_path(m),
+	    tq_arch_name(mc->arch), (long long)mc->n_layers);
+	printf("plan   %s\n\n", plan_name);
+	printf("%-*s  %-13s  %-11s  %-13s  %5s  %8s  options\n", (int)width,
+	    "layer", "shape", "method", "scheme", "bpw", "MB");
+	for (i = 0; i < n; i++) {
+		const char *name = tq_model_linear_name(m, i);
+		char shape[48], sch[32], opts[128];
+		int64_t rows, cols;
+		tq_layer_cfg c;
+		double bpw, w;
+
+		tq_model_linear_shape(m, i, &rows, &cols);
+		tq_plan_resolve(p, m, name, &c, &err);
+		w = (double)rows * (double)cols;
+		if (c.method == TQ_METHOD_FLOAT) {
+			bpw = 16.0;
+			snprintf(sch, sizeof(sch), "-");
+		} else {
+			bpw = tq_scheme_bpw(&c.scheme, rows, cols);
+			tq_scheme_name(&c.scheme, sch, sizeof(sch));
+		}
+		weights += w;
+		bytes += w * bpw / 8.0;
+		snprintf(shape, sizeof(shape), "%lld x %lld", (long long)rows,
+		    (long long)cols);
+		options_text(&c, opts, sizeof(opts));
+		printf("%-*s  %-13s  %-11s  %-13s  %5.2f  %8.3f%s%s\n",
+		    (int)width, name, shape, tq_method_name(c.method), sch, bpw,
+		    w * bpw / 8.0 / 1e6, opts[0] != '\0' ? "  " : "", opts);
+	}
+	printf("\n%zu linear layers, %.2f M weights: fp16 %.2f MB, planned "
+	    "%.2f MB, %.3f bits per weight on average\n", n, weights / 1e6,
+	    weights * 2.0 / 1e6, bytes / 1e6,
+	    weights > 0 ? bytes * 8.0 / weights : 0.0);
+	if (save != NULL)
+		printf("plan saved to %s\n", save);
+}
+
+int
+cmd_plan(int argc, char **argv)
+{
+	const char *model = NULL, *file = NULL, *preset = NULL, *save = NULL;
+	plan_opts o = { NULL, NULL, -1, -1, -1, -1, -1.0, -1.0, 0, 0, 0 };
+	tq_error err = { TQ_OK, "" };
+	char plan_name[1100];
+	tq_model *m = NULL;
+	tq_plan *p = NULL;
+	int json = 0, i, rc = 1, sources;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--json") == 0) {
+			json = 1;
+		} else if (strcmp(a, "--help") == 0) {
+			cli_usage(stdout, "plan");
+			return 0;
+		} else if (strcmp(a, "--list-presets") == 0) {
+			const char *const *names = tq_plan_preset_names();
+
+			for (; *names != NULL; names++)
+				printf("%s\n", *names);
+			return 0;
+		} else if (strcmp(a, "--plan") == 0 ||
+		    strcmp(a, "--preset") == 0 || strcmp(a, "--method") == 0 ||
+		    strcmp(a, "--scheme") == 0 || strcmp(a, "--save") == 0) {
+			if (v == NULL)
+				return cli_error("plan: %s needs a value", a);
+			if (strcmp(a, "--plan") == 0)
+				file = v;
+			else if (strcmp(a, "--preset") == 0)
+				preset = v;
+			else if (strcmp(a, "--method") == 0)
+				o.method = v;
+			else if (strcmp(a, "--scheme") == 0)
+				o.scheme = v;
+			else
+				save = v;
+			i++;
+		} else if (strcmp(a, "--act-order") == 0) {
+			o.act_order = 1;
+			o.any = 1;
+		} else if (strcmp(a, "--static-groups") == 0) {
+			o.static_groups = 1;
+			o.any = 1;
+		} else if (strcmp(a, "--clip-search") == 0 ||
+		    strcmp(a, "--no-clip-search") == 0) {
+			o.clip_search = a[2] != 'n';
+			o.any = 1;
+		} else if (strcmp(a, "--imatrix") == 0) {
+			o.imatrix = 1;
+			o.any = 1;
+		} else if (strcmp(a, "--damp") == 0) {
+			if (!parse_double(a, v, 0.0, 1.0, &o.damp))
+				return 1;
+			o.any = 1;
+			i++;
+		} else if (strcmp(a, "--alpha") == 0) {
+			if (!parse_double(a, v, 0.0, 1.0, &o.alpha))
+				return 1;
+			o.any = 1;
+			i++;
+		} else if (strcmp(a, "--block-size") == 0) {
+			if (!cli_parse_int(a, v, 1, 65536, &o.block_size))
+				return 1;
+			o.any = 1;
+			i++;
+		} else if (strcmp(a, "--act-bits") == 0) {
+			if (!cli_parse_int(a, v, 8, 16, &o.act_bits))
+				return 1;
+			if (o.act_bits != 8 && o.act_bits != 16)
+				return cli_error("plan: --act-bits must be 8 "
+				    "or 16");
+			o.any = 1;
+			i++;
+		} else if (a[0] == '-') {
+			return cli_error("plan: unknown option %s", a);
+		} else if (model == NULL) {
+			model = a;
+		} else {
+			return cli_error("plan: unexpected argument \"%s\"", a);
+		}
+	}
+	sources = (file != NULL) + (preset != NULL) +
+	    (o.method != NULL || o.scheme != NULL);
+	if (sources == 0)
+		return cli_error("plan: no plan (use --plan FILE, --preset NAME "
+		    "or --method M --scheme S; see turboquant help plan)");
+	if (sources > 1)
+		return cli_error("plan: --plan, --preset and --method/--scheme "
+		    "exclude each other");
+	if (o.any && o.method == NULL && o.scheme == NULL)
+		return cli_error("plan: setting options (--act-order, --damp, "
+		    "...) go with --method/--scheme; in a plan file, use rules");
+
+	if (file != NULL) {
+		if (tq_plan_load(file, &p, &err) != TQ_OK)
+			return cli_fail(&err);
+		snprintf(plan_name, sizeof(plan_name), "%s", file);
+	} else if (preset != NULL) {
+		if (tq_plan_preset(preset, &p, &err) != TQ_OK)
+			return cli_fail(&err);
+		snprintf(plan_name, sizeof(plan_name), "preset %s", preset);
+	} else {
+		if (build_plan(&o, &p) != 0)
+			return 1;
+		snprintf(plan_name, sizeof(plan_name), "%s%s%s%s%s",
+		    o.method != NULL ? "--method " : "",
+		    o.method != NULL ? o.method : "",
+		    o.method != NULL && o.scheme != NULL ? " " : "",
+		    o.scheme != NULL ? "--scheme " : "",
+		    o.scheme != NULL ? o.scheme : "");
+	}
+	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
+		goto fail;
+	if (tq_plan_check(p, m, &err) != TQ_OK)
+		goto fail;
+	if (save != NULL && tq_plan_save(p, save, &err) != TQ_OK)
+		goto fail;
+	if (json)
+		print_json(m, p, plan_name, save);
+	else
+		print_table(m, p, plan_name, save);
+	rc = 0;
+	goto out;
+fail:
+	rc = cli_fail(&err);
+out:
+	tq_model_close(m);
+	tq_plan_free(p);
+	return rc;
+}

@@ -1,0 +1,311 @@
+/*
+ * cmd_quantize.c: `turboquant quantize`: calibrate, then quantize a model
+ * block by block under a plan, on the engine's worker thread, printing each
+ * layer's result as it finishes.  Ctrl-C cancels cleanly.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void
+print_layer(const tq_layer_result *r)
+{
+	printf("%-36s %-5s %-14s", r->name, r->method, r->scheme);
+	if (isfinite(r->rel_err))
+		printf(" rel.err %9.3e", r->rel_err);
+	else
+		printf(" %17s", "");
+	if (isfinite(r->sqnr_db))
+		printf("  sqnr %5.1f dB", r->sqnr_db);
+	printf("  %5.2f bpw  %6.2f s\n", r->bpw, r->seconds);
+	fflush(stdout);
+}
+
+static void
+print_json_layer(const tq_layer_result *r, int first)
+{
+	printf("%s{\"name\":\"%s\",\"method\":\"%s\",\"scheme\":\"%s\","
+	    "\"rows\":%lld,\"cols\":%lld,", first ? "" : ",", r->name,
+	    r->method, r->scheme, (long long)r->rows, (long long)r->cols);
+	if (isfinite(r->rel_err))
+		printf("\"rel_err\":%.6g,", r->rel_err);
+	else
+		printf("\"rel_err\":null,");
+	if (isfinite(r->sqnr_db))
+		printf("\"sqnr_db\":%.4g,\"max_abs_err\":%.6g,", r->sqnr_db,
+		    r->max_abs_err);
+	else
+		printf("\"sqnr_db\":null,\"max_abs_err\":null,");
+	printf("\"bpw\":%.4f,\"seconds\":%.3f}", r->bpw, r->seconds);
+}
+
+/* Runs the job to its end, showing progress; returns its status. */
+static tq_status
+run_job(tq_job *j, int json, tq_error *err)
+{
+	struct sigaction sa, old;
+	cli_progress prog;
+	struct pollfd p;
+	tq_event ev;
+	int done = 0, asked = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, &old);
+	cli_progress_start(&prog, "quantize");
+	p.fd = tq_job_fd(j);
+	p.events = POLLIN;
+	while (!done) {
+		if (interrupted && !asked) {
+			tq_job_cancel(j);
+			asked = 1;
+		}
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		while (tq_job_poll(j, &ev)) {
+			tq_progress pr = { ev.stage, ev.done, ev.total };
+
+			switch (ev.kind) {
+			case TQ_EVENT_PROGRESS:
+				cli_progress_cb(&prog, &pr);
+				break;
+			case TQ_EVENT_LAYER:
+				if (!json) {
+					if (prog.active && prog.last > 0.0)
+						fputs("\r\033[K", stderr);
+					print_layer(&ev.layer);
+				}
+				break;
+			case TQ_EVENT_LOG:
+				if (!json) {
+					if (prog.active && prog.last > 0.0)
+						fputs("\r\033[K", stderr);
+					fprintf(stderr, "%s\n", ev.text);
+				}
+				break;
+			case TQ_EVENT_DONE:
+			case TQ_EVENT_FAILED:
+			case TQ_EVENT_CANCELLED:
+				done = 1;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	cli_progress_end(&prog);
+	sigaction(SIGINT, &old, NULL);
+	return tq_job_wait(j, err);
+}
+
+/* Parses the options that make a plan from the command line. */
+typedef struct plan_args {
+	const char *plan_file, *preset, *method, *scheme;
+	long long bits, group;
+	int sym, act_order, clip, imatrix;
+	double damp;
+} plan_args;
+
+static tq_status
+make_plan(const plan_args *a, tq_plan **out, tq_error *err)
+{
+	tq_layer_cfg cfg;
+	tq_method method;
+	tq_scheme sch;
+	char name[64];
+	tq_status st;
+
+	if (a->plan_file != NULL)
+		return tq_plan_load(a->plan_file, out, err);
+	if (a->preset != NULL)
+		return tq_plan_preset(a->preset, out, err);
+	if ((st = tq_method_parse(a->method, &method, err)) != TQ_OK)
+		return st;
+	if (a->scheme != NULL) {
+		snprintf(name, sizeof(name), "%s", a->scheme);
+	} else {
+		int n = snprintf(name, sizeof(name), "int%lld", a->bits);
+
+		if (a->group > 0)
+			n += snprintf(name + n, sizeof(name) - (size_t)n,
+			    "-g%lld", a->group);
+		if (a->sym)
+			snprintf(name + n, sizeof(name) - (size_t)n, "-sym");
+	}
+	if ((st = tq_scheme_parse(name, &sch, err)) != TQ_OK)
+		return st;
+	tq_layer_cfg_init(&cfg, method, &sch);
+	cfg.act_order = a->act_order;
+	cfg.clip_search = a->clip;
+	cfg.use_imatrix = a->imatrix;
+	if (a->damp > 0.0)
+		cfg.damp = a->damp;
+	return tq_plan_new(&cfg, out, err);
+}
+
+int
+cmd_quantize(int argc, char **argv)
+{
+	const char *model = NULL, *calib_file = NULL, *stats = NULL;
+	const char *out_dir = NULL;
+	plan_args pa;
+	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	tq_error err = { TQ_OK, "" };
+	tq_model *m = NULL;
+	tq_plan *plan = NULL;
+	tq_calib *calib = NULL;
+	tq_job *job = NULL;
+	tq_qstate *state = NULL;
+	long long v;
+	char *endp;
+	int json = 0, resume = 0, i, rc = 1;
+	size_t k;
+
+	memset(&pa, 0, sizeof(pa));
+	pa.bits = 4;
+	pa.group = 128;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+
+#define NEED() do {						\
+		if (next == NULL)					\
+			return cli_error("quantize: %s needs a value", a); \
+		i++;							\
+	} while (0)
+		if (strcmp(a, "--json") == 0) {
+			json = 1;
+		} else if (strcmp(a, "--resume") == 0) {
+			resume = 1;
+		} else if (strcmp(a, "--sym") == 0) {
+			pa.sym = 1;
+		} else if (strcmp(a, "--act-order") == 0) {
+			pa.act_order = 1;
+		} else if (strcmp(a, "--clip-search") == 0) {
+			pa.clip = 1;
+		} else if (strcmp(a, "--imatrix") == 0) {
+			pa.imatrix = 1;
+		} else if (strcmp(a, "--plan") == 0) {
+			NEED();
+			pa.plan_file = next;
+		} else if (strcmp(a, "--preset") == 0) {
+			NEED();
+			pa.preset = next;
+		} else if (strcmp(a, "--method") == 0) {
+			NEED();
+			pa.method = next;
+		} else if (strcmp(a, "--scheme") == 0) {
+			NEED();
+			pa.scheme = next;
+		} else if (strcmp(a, "--bits") == 0) {
+			if (!cli_parse_int(a, next, 2, 8, &pa.bits))
+				return 1;
+			i++;
+		} else if (strcmp(a, "--group") == 0) {
+			if (!cli_parse_int(a, next, 0, 4096, &pa.group))
+				return 1;
+			i++;
+		} else if (strcmp(a, "--damp") == 0) {
+			NEED();
+			pa.damp = strtod(next, &endp);
+			if (*endp != '\0' || !(pa.damp > 0.0 && pa.damp < 10.0))
+				return cli_error("quantize: --damp: \"%s\" is not a "
+				    "number in (0, 10)", next);
+		} else if (strcmp(a, "--calib") == 0) {
+			NEED();
+			calib_file = next;
+		} else if (strcmp(a, "--stats") == 0) {
+			NEED();
+			stats = next;
+		} else if (strcmp(a, "--out") == 0) {
+			NEED();
+			out_dir = next;
+		} else if (strcmp(a, "--samples") == 0) {
+			if (!cli_parse_int(a, next, 1, 1 << 20, &v))
+				return 1;
+			co.n_samples = v;
+			i++;
+		} else if (strcmp(a, "--seqlen") == 0) {
+			if (!cli_parse_int(a, next, 2, 1 << 20, &v))
+				return 1;
+			co.seqlen = v;
+			i++;
+		} else if (strcmp(a, "--seed") == 0) {
+			if (!cli_parse_int(a, next, 0, INT64_MAX, &v))
+				return 1;
+			co.seed = (uint64_t)v;
+			i++;
+		} else if (strcmp(a, "--help") == 0) {
+			cli_usage(stdout, "quantize");
+			return 0;
+		} else if (a[0] == '-') {
+			return cli_error("quantize: unknown option %s", a);
+		} else if (model == NULL) {
+			model = a;
+		} else {
+			return cli_error("quantize: unexpected argument \"%s\"", a);
+		}
+#undef NEED
+	}
+	if (pa.plan_file == NULL && pa.preset == NULL && pa.method == NULL)
+		return cli_error("quantize: say how: --plan FILE, --preset NAME "
+		    "or --method M (see turboquant help quantize)");
+	if (out_dir == NULL)
+		return cli_error("quantize: no output directory (use --out DIR)");
+	if (calib_file != NULL && stats != NULL)
+		return cli_error("quantize: give --calib or --stats, not both");
+	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
+		return cli_fail(&err);
+	if (make_plan(&pa, &plan, &err) != TQ_OK ||
+	    tq_plan_check(plan, m, &err) != TQ_OK)
+		goto fail;
+	if (stats != NULL && tq_calib_load(stats, &calib, &err) != TQ_OK)
+		goto fail;
+	if (calib_file != NULL &&
+	    tq_calib_sample(m, calib_file, &co, &calib, &err) != TQ_OK)
+		goto fail;
+	if (tq_job_quantize(m, plan, calib, out_dir, resume, &job, &err) !=
+	    TQ_OK)
+		goto fail;
+	if (run_job(job, json, &err) != TQ_OK)
+		goto fail;
+	state = tq_job_take_state(job);
+	if (json) {
+		printf("{\"model\":");
+		cli_json_string(stdout, tq_model_path(m));
+		printf(",\"out\":");
+		cli_json_string(stdout, out_dir);
+		printf(",\"layers\":[");
+		for (k = 0; state != NULL && k < tq_state_n_results(state); k++)
+			print_json_layer(tq_state_result(state, k), k == 0);
+		printf("]}\n");
+	} else {
+		printf("\nquantized state saved to %s\n", out_dir);
+	}
+	rc = 0;
+	goto out;
+fail:
+	rc = cli_fail(&err);
+out:
+	tq_state_free(state);
+	tq_job_free(job);
+	tq_calib_free(calib);
+	tq_plan_free(plan);
+	tq_model_close(m);
+	return rc;
+}
