@@ -40,6 +40,13 @@ const char *cli_model_path(const char *given);
 int cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
     long long *out);
 
+/*
+ * Parses a calibration option (--samples, --seqlen, --seed) with its value
+ * into o: 1 if it was one, 0 if opt is something else, -1 (after printing
+ * the error) if its value is bad.
+ */
+int cli_calib_option(const char *opt, const char *value, tq_calib_opts *o);
+
 /* A progress bar on stderr, drawn only when stderr is a terminal. */
 typedef struct cli_progress {
 	const char *label;

@@ -80,6 +80,29 @@ cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
 	return 1;
 }
 
+int
+cli_calib_option(const char *opt, const char *value, tq_calib_opts *o)
+{
+	long long v;
+
+	if (strcmp(opt, "--samples") == 0) {
+		if (!cli_parse_int(opt, value, 1, 1 << 20, &v))
+			return -1;
+		o->n_samples = v;
+	} else if (strcmp(opt, "--seqlen") == 0) {
+		if (!cli_parse_int(opt, value, 2, 1 << 20, &v))
+			return -1;
+		o->seqlen = v;
+	} else if (strcmp(opt, "--seed") == 0) {
+		if (!cli_parse_int(opt, value, 0, INT64_MAX, &v))
+			return -1;
+		o->seed = (uint64_t)v;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 double
 cli_now(void)
 {

@@ -88,11 +88,10 @@ cmd_calibrate(int argc, char **argv)
 	const char *model = NULL, *file = NULL, *outp = NULL;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
-	long long v;
 	cli_progress prog;
 	tq_model *m = NULL;
 	tq_calib *c = NULL;
-	int json = 0, i, rc = 1;
+	int json = 0, i, k, rc = 1;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -107,20 +106,9 @@ cmd_calibrate(int argc, char **argv)
 			if ((outp = next) == NULL)
 				return cli_error("calibrate: --out needs a path");
 			i++;
-		} else if (strcmp(a, "--samples") == 0) {
-			if (!cli_parse_int(a, next, 1, 1 << 20, &v))
+		} else if ((k = cli_calib_option(a, next, &co)) != 0) {
+			if (k < 0)
 				return 1;
-			co.n_samples = v;
-			i++;
-		} else if (strcmp(a, "--seqlen") == 0) {
-			if (!cli_parse_int(a, next, 2, 1 << 20, &v))
-				return 1;
-			co.seqlen = v;
-			i++;
-		} else if (strcmp(a, "--seed") == 0) {
-			if (!cli_parse_int(a, next, 0, INT64_MAX, &v))
-				return 1;
-			co.seed = (uint64_t)v;
 			i++;
 		} else if (strcmp(a, "--help") == 0) {
 			cli_usage(stdout, "calibrate");

@@ -172,10 +172,9 @@ cmd_quantize(int argc, char **argv)
 	tq_calib *calib = NULL;
 	tq_job *job = NULL;
 	tq_qstate *state = NULL;
-	long long v;
 	char *endp;
-	int json = 0, resume = 0, i, rc = 1;
-	size_t k;
+	int json = 0, resume = 0, i, k, rc = 1;
+	size_t l;
 
 	memset(&pa, 0, sizeof(pa));
 	pa.bits = 4;
@@ -235,20 +234,9 @@ cmd_quantize(int argc, char **argv)
 		} else if (strcmp(a, "--out") == 0) {
 			NEED();
 			out_dir = next;
-		} else if (strcmp(a, "--samples") == 0) {
-			if (!cli_parse_int(a, next, 1, 1 << 20, &v))
+		} else if ((k = cli_calib_option(a, next, &co)) != 0) {
+			if (k < 0)
 				return 1;
-			co.n_samples = v;
-			i++;
-		} else if (strcmp(a, "--seqlen") == 0) {
-			if (!cli_parse_int(a, next, 2, 1 << 20, &v))
-				return 1;
-			co.seqlen = v;
-			i++;
-		} else if (strcmp(a, "--seed") == 0) {
-			if (!cli_parse_int(a, next, 0, INT64_MAX, &v))
-				return 1;
-			co.seed = (uint64_t)v;
 			i++;
 		} else if (strcmp(a, "--help") == 0) {
 			cli_usage(stdout, "quantize");
@@ -291,8 +279,8 @@ cmd_quantize(int argc, char **argv)
 		printf(",\"out\":");
 		cli_json_string(stdout, out_dir);
 		printf(",\"layers\":[");
-		for (k = 0; state != NULL && k < tq_state_n_results(state); k++)
-			print_json_layer(tq_state_result(state, k), k == 0);
+		for (l = 0; state != NULL && l < tq_state_n_results(state); l++)
+			print_json_layer(tq_state_result(state, l), l == 0);
 		printf("]}\n");
 	} else {
 		printf("\nquantized state saved to %s\n", out_dir);

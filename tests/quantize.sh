@@ -1,0 +1,108 @@
+#!/bin/sh
+# quantize.sh: `turboquant quantize` end to end: a run killed with SIGKILL
+# and resumed gives files identical to an uninterrupted run; the state
+# evaluates; bad plans and calibration input get one-line errors.  TAP.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+tq=$top_builddir/turboquant
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+
+ok() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		printf 'ok %d - %s\n' "$n" "$2"
+	else
+		printf 'not ok %d - %s\n' "$n" "$2"
+	fi
+}
+
+expect_error() {	# DESCRIPTION TEXT CMD...
+	desc=$1
+	text=$2
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] &&
+	    grep -qF -- "$text" "$tmp/err"; then
+		ok 0 "$desc: $(cat "$tmp/err")"
+	else
+		ok 1 "$desc: exit $rc, $(head -c 300 "$tmp/err")"
+	fi
+}
+
+calib=$shared/wikitext2-valid.txt
+args="--method gptq --bits 4 --group 128 --calib $calib --samples 48 --seqlen 256"
+
+"$tq" --threads 1 quantize $args --out "$tmp/a" >/dev/null 2>"$tmp/err"
+ok $? "an uninterrupted run"
+
+# Kill a second run as soon as its first block is saved, then resume it.
+"$tq" --threads 1 quantize $args --out "$tmp/b" >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$tmp/b/block-0000.safetensors" ] && [ $i -lt 600 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+if [ -f "$tmp/b/head.safetensors" ]; then
+	ok 1 "the run was killed before it finished (it was too fast)"
+else
+	ok 0 "killed after $(ls "$tmp/b" | grep -c '^block') saved block(s)"
+fi
+ls "$tmp/b" | grep -q tmp-
+ok $((1 - $?)) "no half-written file is left"
+expect_error "evaluating an unfinished state" "--resume" \
+    "$tq" eval "$tmp/b" --text "$calib"
+"$tq" --threads 1 quantize $args --out "$tmp/b" --resume >/dev/null 2>&1
+ok $? "the resumed run finishes"
+same=0
+for f in "$tmp"/a/*.safetensors; do
+	cmp -s "$f" "$tmp/b/$(basename "$f")" || same=1
+done
+ok $same "resumed and uninterrupted runs wrote identical tensors"
+expect_error "resuming with another plan" "another plan" \
+    "$tq" quantize --method rtn --bits 4 --group 128 --calib "$calib" \
+    --samples 48 --seqlen 256 --out "$tmp/b" --resume
+expect_error "resuming with other samples" "other calibration samples" \
+    "$tq" quantize $args --seed 9 --out "$tmp/b" --resume
+
+head -c 40000 "$shared/wikitext2-test.txt" >"$tmp/test.txt"
+"$tq" eval "$tmp/a" --text "$tmp/test.txt" --ctx 256 --json >"$tmp/q.json"
+ok $? "eval of the quantized state"
+"$tq" eval --text "$tmp/test.txt" --ctx 256 --json >"$tmp/f.json"
+qp=$(sed 's/.*"ppl":\([0-9.]*\).*/\1/' "$tmp/q.json")
+fp=$(sed 's/.*"ppl":\([0-9.]*\).*/\1/' "$tmp/f.json")
+awk -v q="$qp" -v f="$fp" 'BEGIN { exit !(q > f && q < 1.2 * f) }'
+ok $? "W4 g128 GPTQ perplexity $qp is a little above fp16's $fp"
+
+"$tq" quantize --preset w8-rtn --out "$tmp/w8" --json >"$tmp/w8.json"
+ok $? "RTN needs no calibration"
+grep -q '"layers":\[{"name":"model.layers.0.self_attn.q_proj"' "$tmp/w8.json"
+ok $? "--json reports every layer"
+
+: >"$tmp/empty.txt"
+expect_error "GPTQ without calibration" "needs calibration" \
+    "$tq" quantize --method gptq --bits 4 --group 128 --out "$tmp/x"
+expect_error "empty calibration file" "empty text file" \
+    "$tq" quantize $args --calib "$tmp/empty.txt" --out "$tmp/x"
+printf 'a few words' >"$tmp/short.txt"
+expect_error "calibration shorter than a sample" "shorter than one sample" \
+    "$tq" quantize --method gptq --bits 4 --group 128 --calib "$tmp/short.txt" \
+    --out "$tmp/x"
+expect_error "bits a grid cannot hold" "--bits" \
+    "$tq" quantize --method rtn --bits 9 --out "$tmp/x"
+expect_error "a group size that does not divide a layer" "divide" \
+    "$tq" quantize --method rtn --bits 4 --group 96 --out "$tmp/x"
+printf '{"rules": [{"match": "(", "scheme": "int4"}]}' >"$tmp/bad.json"
+expect_error "a plan regex that does not compile" "regex" \
+    "$tq" quantize --plan "$tmp/bad.json" --out "$tmp/x"
+printf '{"rules": [{"match": "nothing_like_this", "scheme": "int4"}]}' \
+    >"$tmp/none.json"
+expect_error "a plan rule that names no layer" "matches no layer" \
+    "$tq" quantize --plan "$tmp/none.json" --out "$tmp/x"
+echo "1..$n"
