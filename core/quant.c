@@ -474,7 +474,7 @@ fp8_round(float v)
 
 	if (!(a < FP8_MAX))		/* saturate; NaN was mapped to 0 */
 		p = FP8_NQ;
-	else if (a < 0.015625f)		/* below 2^-6: subnormal steps 2^-9 */
+	else if (a < 0.015625f)	/* below 2^-6: subnormal, steps 2^-9 */
 		p = nearest(a * 512.0f);
 	else {
 		/* round the fp32 mantissa to 3 bits, ties to even */
@@ -496,6 +496,8 @@ round_table(const tq_grid *g, float x)
 	if (g->table == nf4_table) {
 		/* bitsandbytes: x * (1 / absmax), then v > midpoint goes up */
 		v = g->scale != 0 ? x * (1.0f / g->scale) : 0.0f;
+		if (v != v)
+			v = 0;
 		for (q = 0, i = 0; i < 15; i++)
 			q += v > nf4_mid[i];
 		return q;
@@ -513,17 +515,14 @@ round_int(const tq_grid *g, float x)
 {
 	float v;
 
-	if (g->scale == 0)
+	v = g->scale != 0 ? (x - g->offset) / g->scale : 0.0f;
+	if (v != v)
 		v = 0;
-	else
-		v = (x - g->offset) / g->scale;
 	/* clamping to integer bounds first leaves nearest() unchanged */
-	if (!(v >= (float)g->qmin))
-		v = (float)(v != v ? 0 : g->qmin);
-	if (v > (float)g->qmax)
-		v = (float)g->qmax;
 	if (v < (float)g->qmin)
 		v = (float)g->qmin;
+	if (v > (float)g->qmax)
+		v = (float)g->qmax;
 	return nearest(v);
 }
 
@@ -686,7 +685,7 @@ scale_block_params(const tq_scheme *s, const float *x, const float *imp,
 			scale_params(s, lo, hi, (float)(20 - i) / 20.0f, &cand);
 			scale_grid(s, &cand, &g);
 			e = block_error(&g, x, imp, n);
-			if (e < best_err) {	/* ties keep the wider range */
+			if (e < best_err) {	/* ties keep the wider one */
 				best_err = e;
 				best = cand;
 			}
@@ -824,7 +823,8 @@ tq_qtensor_dequant(const tq_qtensor *t, float *w)
 		if (t->g_idx != NULL) {
 			/* act-order INT groups: the grid is per block */
 			for (c = 0; c < t->cols; c++) {
-				tq_quant_grid(s, &p[t->g_idx[c]], c % t->qk, &g);
+				tq_quant_grid(s, &p[t->g_idx[c]], c % t->qk,
+				    &g);
 				out[c] = tq_grid_value(&g, code[c] + g.qmin);
 			}
 			continue;

@@ -9,8 +9,8 @@
  *   - tq_quant_block_params() chooses a block's parameters from its
  *     current values (importance-weighted when importance is given), in
  *     the type's own encoding (fp16 d and packed 6-bit sub-scales for
- *     Q4_K, fp32 scale and integer zero for INT, ...), so what a method
- *     rounds onto is exactly what an exporter will write;
+ *     Q4_K, an fp16-exact scale and integer zero for INT, ...), so what a
+ *     method rounds onto is exactly what an exporter will write;
  *   - tq_quant_grid() gives the grid of one column of the block, and
  *     tq_grid_round() rounds a value onto it.
  *
@@ -30,8 +30,8 @@
  *   FP8     e4m3fn (max 448, no inf): q in [-126, 126] is the signed
  *           index into the ascending table of finite values, so the
  *           e4m3fn bit pattern is q for q >= 0 and 0x80 | -q below
- *           (tq_fp8_e4m3_bits); scale = absmax / 448 in fp32; values
- *           round to nearest, ties to even.
+ *           (tq_fp8_e4m3_bits); scale = absmax / 448, kept in fp32 (an
+ *           exporter writes it as F32 to reproduce the grid exactly).
  *   NF4     q in [0, 15] indexes the QLoRA NormalFloat levels (the
  *           bitsandbytes code); scale = the block absmax in fp32.
  *   GGUF    the code is the level ggml stores (Q8_0: the int8 plus 128);
@@ -60,7 +60,7 @@
  * [qmin, qmax], or scale * table[q - qmin] when table is not NULL.
  */
 typedef struct tq_grid {
-	float scale;		/* Q3_K, Q6_K: may be negative (signed sub-scales) */
+	float scale;		/* Q3_K, Q6_K: can be negative */
 	float offset;
 	int qmin, qmax;
 	const float *table;	/* [qmax - qmin + 1], ascending, or NULL */
@@ -113,8 +113,9 @@ void tq_quant_row_params(const tq_scheme *s, const float *x,
     const float *imp, int64_t cols, int clip_search, tq_qparams *out);
 
 /*
- * Parameters shared by a whole per-tensor weight w[rows, cols]: every
- * block of the tensor then uses *out.
+ * Parameters shared by a whole per-tensor weight w[rows, cols] (min/max
+ * or absmax of the tensor; no clip search): every block of the tensor
+ * then uses *out.  Other schemes: *out unchanged.
  */
 void tq_quant_tensor_params(const tq_scheme *s, const float *w,
     int64_t rows, int64_t cols, tq_qparams *out);
@@ -124,9 +125,10 @@ void tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
     tq_grid *out);
 
 /*
- * The q nearest to x on g (ties as above); a code is q - g->qmin.  A grid
- * of scale 0 (an all-zero block) gives the q nearest to value 0, i.e. the
- * zero point.  For GGUF grids this is the requantization ggml does with
+ * The q nearest to x on g (ties as above); a code is q - g->qmin.  On a
+ * grid of scale 0, where every q has the same value, it is 0 clamped to
+ * [qmin, qmax] (INT: the zero point) or the table's 0 level; a NaN x is
+ * taken as 0.  For GGUF grids this is the requantization ggml does with
  * the decoded parameters, so q matches ggml's level except where ggml
  * keeps its search's levels: a sub-block whose decoded scale is 0, and
  * the legacy types, whose reference rounds with the unrounded fp32 d
@@ -138,8 +140,8 @@ float tq_grid_value(const tq_grid *g, int q);
 
 /* INT, FP8 and NF4 parameters as a tq_qparams holds them. */
 typedef struct tq_qscale {
-	float scale;	/* INT: the step (fp16-exact); FP8, NF4: see above */
-	int32_t zero;	/* INT: the zero point in [0, 2^bits - 1]; else 0 */
+	float scale;	/* INT: the step (fp16-exact); FP8, NF4: above */
+	int32_t zero;	/* INT: the zero point, 0..2^bits-1; else 0 */
 } tq_qscale;
 
 void tq_qparams_get_scale(const tq_qparams *p, tq_qscale *out);
@@ -180,8 +182,8 @@ void tq_qtensor_dequant(const tq_qtensor *t, float *w);
  * Round-to-nearest: quantizes w[rows, cols] onto t's scheme (t
  * initialized, g_idx NULL), with optional importance imp[cols] and clip
  * search.  GGUF types come out byte-identical to ggml_quantize_chunk()
- * (with imp as its imatrix).  Rows are spread over a few threads; the
- * result does not depend on how many.
+ * (with imp as its imatrix).  Rows are split over tq_get_threads()
+ * threads; the result does not depend on the count.
  */
 void tq_quant_rtn(tq_qtensor *t, const float *w, const float *imp,
     int clip_search);

@@ -59,7 +59,7 @@ static_assert(sizeof(blk_q4_1) == 20, "block_q4_1 is 20 bytes");
 
 typedef struct blk_q5_0 {
 	uint8_t d[2];
-	uint8_t qh[4];			/* 5th bits, a little-endian u32 */
+	uint8_t qh[4];			/* 5th bits, little-endian u32 */
 	uint8_t qs[QK_LEGACY / 2];
 } blk_q5_0;
 static_assert(sizeof(blk_q5_0) == 22, "block_q5_0 is 22 bytes");
@@ -94,7 +94,7 @@ static_assert(sizeof(blk_q3_k) == 110, "block_q3_K is 110 bytes");
 
 typedef struct blk_q4_k {
 	uint8_t d[2], dmin[2];
-	uint8_t scales[K_SCALE_SIZE];	/* 8 6-bit scales and 8 6-bit mins */
+	uint8_t scales[K_SCALE_SIZE];	/* 8 6-bit scales, 8 6-bit mins */
 	uint8_t qs[QK_K / 2];
 } blk_q4_k;
 static_assert(sizeof(blk_q4_k) == 144, "block_q4_K is 144 bytes");
@@ -121,7 +121,7 @@ static_assert(sizeof(blk_q6_k) == 210, "block_q6_K is 210 bytes");
  */
 typedef struct gguf_hdr {
 	uint16_t d;		/* fp16 bits */
-	uint16_t dmin;		/* fp16: m (Q4_1, Q5_1) or dmin (Q2_K, Q4/5_K) */
+	uint16_t dmin;		/* fp16: m (Q4_1/Q5_1), dmin (Q2/4/5_K) */
 	/*
 	 * Q2_K: 16 bytes scale | min << 4; Q3_K, Q4_K, Q5_K: 12 bytes packed
 	 * as ggml packs them; Q6_K: 16 int8 scales.
@@ -504,10 +504,10 @@ make_qkx_quants(int n, int nmax, const float *x, const float *weights,
 			c_d[k] = D;
 			c_scale[k] = c_min[k] = 0;
 			if (D > 0) {
-				c_scale[k] = (sum_w * s_xl[k] - sum_x * s_l[k]) /
-				    D;
-				c_min[k] = (s_l2[k] * sum_x - s_l[k] * s_xl[k]) /
-				    D;
+				c_scale[k] = (sum_w * s_xl[k] -
+				    sum_x * s_l[k]) / D;
+				c_min[k] = (s_l2[k] * sum_x -
+				    s_l[k] * s_xl[k]) / D;
 				if (c_min[k] > 0) {
 					c_min[k] = 0;
 					c_scale[k] = s_xl[k] / s_l2[k];
@@ -758,7 +758,7 @@ quant_x_1(const float *x, const float *imp, float sigma2, int nmax,
 
 		if (nmax == 15)
 			L[j] = (uint8_t)MIN(15, (int8_t)(v + 0.5f));
-		else	/* ggml's Q5_1 does not clamp; only 5 bits are kept */
+		else	/* ggml's Q5_1 does not clamp; 5 bits are kept */
 			L[j] = (uint8_t)((uint8_t)(v + 0.5f) & 0x1f);
 	}
 }
@@ -974,8 +974,10 @@ quant_qx_k(const float *x, const float *imp, int nmax, gguf_hdr *h,
 		inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
 		inv_min = max_min > 0 ? 63.f / max_min : 0.f;
 		for (j = 0; j < QK_K / 32; j++) {
-			uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
-			uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
+			uint8_t ls, lm;
+
+			ls = (uint8_t)nearest_int(inv_scale * scales[j]);
+			lm = (uint8_t)nearest_int(inv_min * mins[j]);
 
 			k4_put(h->scales, j, MIN(63, ls), MIN(63, lm));
 		}
@@ -1190,7 +1192,7 @@ tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g)
 
 /* ---- Packing -------------------------------------------------------- */
 
-/* Q2_K/Q3_K low bits: byte l of each 128-element half holds l, +32, +64, +96. */
+/* Q2_K/Q3_K low bits: byte l of a 128-element half: l, +32, +64, +96. */
 static void
 pack_2bit(const uint8_t *L, uint8_t *qs)
 {
@@ -1514,8 +1516,8 @@ tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p, uint8_t *codes)
 		memcpy(h.scales, b.scales, sizeof(b.scales));
 		unpack_nibbles_k(b.qs, codes);
 		for (j = 0; j < QK_K; j++)
-			codes[j] |= (uint8_t)(((b.qh[j % 32] >> (j / 32)) & 1) <<
-			    4);
+			codes[j] |= (uint8_t)(((b.qh[j % 32] >> (j / 32)) &
+			    1) << 4);
 		break;
 	}
 	case TQ_QT_Q6_K: {

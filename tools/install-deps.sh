@@ -2,9 +2,9 @@
 # install-deps.sh: install what TurboQuant needs on Debian 12 and is missing.
 #
 #   tools/install-deps.sh           build dependencies only
-#   tools/install-deps.sh --tests   also clang/libFuzzer and a Python venv
-#                                   with Hugging Face tokenizers for the
-#                                   interop tests
+#   tools/install-deps.sh --tests   also clang/libFuzzer, tmux and a Python
+#                                   venv with Hugging Face tokenizers and
+#                                   gguf-py for the interop tests
 #
 # Only missing Debian packages are installed (as root, or through sudo).
 # The venv lives in $TQ_VENV (default: $HOME/.cache/turboquant/venv); its
@@ -15,6 +15,7 @@ BUILD_PKGS="build-essential autoconf automake pkg-config libncurses-dev \
 libopenblas-dev libcjson-dev libpcre2-dev"
 TEST_PKGS="clang libclang-rt-14-dev python3 python3-venv python3-pip tmux"
 TOKENIZERS_VERSION=0.20.3
+GGUF_VERSION=0.19.0
 
 tests=0
 [ "${1:-}" = "--tests" ] && tests=1
@@ -47,11 +48,12 @@ fi
 
 if [ $tests = 1 ]; then
 	venv=${TQ_VENV:-$HOME/.cache/turboquant/venv}
-	if ! "$venv/bin/python" -c "import tokenizers, numpy" 2>/dev/null; then
-		echo "install-deps: creating Python venv $venv" >&2
-		python3 -m venv "$venv" >&2
+	if ! "$venv/bin/python" -c "import tokenizers, numpy, gguf" \
+	    2>/dev/null; then
+		echo "install-deps: setting up Python venv $venv" >&2
+		[ -x "$venv/bin/pip" ] || python3 -m venv "$venv" >&2
 		"$venv/bin/pip" install -q "tokenizers==$TOKENIZERS_VERSION" \
-		    numpy >&2
+		    "gguf==$GGUF_VERSION" numpy >&2
 	fi
 	echo "$venv/bin/python"
 fi

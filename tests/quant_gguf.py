@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""quant_gguf.py: our GGUF blocks against the gguf Python package (TAP).
+
+Run by tests/quant_gguf.sh; by hand:
+
+    "$PYTHON" tests/quant_gguf.py --dump tests/quant_dump [--seed S]
+
+A seeded matrix with troublesome rows (outliers, zero blocks and rows,
+constants, values tiny enough for fp16-subnormal scales, large values,
+one-signed rows, exact rounding ties) is quantized by quant_dump (our
+tq_quant_rtn + tq_quant_pack_block) onto every GGUF type, without and with
+an importance matrix.  gguf-py's dequantize() of our bytes must equal our
+own dequantization exactly.  For Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 without
+importance, our bytes must also equal gguf-py's own quantize(), which
+follows ggml's reference formulas (it has no K-quant or imatrix
+quantizer).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import gguf
+    from gguf.quants import dequantize, quantize
+except ImportError as e:  # the .sh wrapper checks first; be safe anyway
+    print(f"1..0 # SKIP cannot import gguf/numpy: {e}")
+    sys.exit(0)
+
+QT = gguf.GGMLQuantizationType
+TYPES = [
+    ("q4_0", QT.Q4_0, True), ("q4_1", QT.Q4_1, True),
+    ("q5_0", QT.Q5_0, True), ("q5_1", QT.Q5_1, True),
+    ("q8_0", QT.Q8_0, True), ("q2_k", QT.Q2_K, False),
+    ("q3_k", QT.Q3_K, False), ("q4_k", QT.Q4_K, False),
+    ("q5_k", QT.Q5_K, False), ("q6_k", QT.Q6_K, False),
+]
+COLS = 1024
+KINDS = 16
+
+
+def make_rows(rng, rows):
+    """rows x COLS float32, row r of kind r % KINDS."""
+    w = np.empty((rows, COLS), dtype=np.float32)
+    c = np.arange(COLS)
+    for r in range(rows):
+        g = rng.standard_normal(COLS)
+        k = r % KINDS
+        if k == 0:
+            x = 0.02 * g
+        elif k == 1:      # sparse outliers
+            x = 0.02 * g + np.where(rng.random(COLS) < 0.01, 1.5 * g, 0)
+        elif k == 2:      # zero 32-blocks among small values
+            x = np.where((c // 32) % 3 == 0, 0.0, 0.01 * g)
+        elif k == 3:      # all zero
+            x = np.zeros(COLS)
+        elif k == 4:      # constant
+            x = np.full(COLS, 0.5)
+        elif k == 5:      # fp16-subnormal scales
+            x = 1e-6 * g
+        elif k == 6:      # large
+            x = 30.0 * g
+        elif k == 7:      # all positive
+            x = np.abs(0.03 * g)
+        elif k == 8:      # all negative
+            x = -np.abs(0.03 * g) - 0.01
+        elif k == 9:      # one huge outlier per super-block
+            x = np.where(c % 256 == 5, 8.0, 0.001 * g)
+        elif k == 10:     # grid-aligned: exact ties for the reference
+            x = (rng.integers(-16, 16, COLS) + 0.5 * rng.integers(0, 2, COLS))
+            x[::32] = -16.0
+        elif k == 11:     # a zero 16/32-sub-block inside busy blocks
+            x = np.where((c % 256) // 16 == 7, 0.0, 0.05 * g)
+        elif k == 12:     # heavy tails
+            x = 0.01 * rng.standard_t(2, COLS)
+        elif k == 13:     # sub-block magnitudes spanning 1e4
+            x = 0.01 * g * 10.0 ** ((c // 16) % 5 - 2)
+        elif k == 14:     # negative constant with one positive
+            x = np.full(COLS, -0.25)
+            x[17] = 0.125
+        else:
+            x = rng.uniform(-1, 1, COLS)
+        w[r] = x
+    return w
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--seed", type=int, default=20240917)
+    ap.add_argument("--rows", type=int, default=4 * KINDS)
+    args = ap.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    w = make_rows(rng, args.rows)
+    imp = (rng.random(COLS) * rng.random(COLS) * 5 + 0.01).astype(np.float32)
+    imp[::7] = 0.0
+    imp[3::50] *= 100
+
+    plan = sum(3 if ref else 2 for _, _, ref in TYPES)
+    print(f"1..{plan}")
+    try:
+        from importlib.metadata import version
+        gver = version("gguf")
+    except Exception:
+        gver = "?"
+    print(f"# gguf {gver}, numpy {np.__version__}, {args.rows}x{COLS}, "
+          f"seed {args.seed}")
+    n = 0
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        fin = os.path.join(tmp, "w.f32")
+        fimp = os.path.join(tmp, "imp.f32")
+        w.tofile(fin)
+        imp.tofile(fimp)
+        for name, qt, ref in TYPES:
+            for use_imp in (False, True):
+                label = f"{name}{' imatrix' if use_imp else ''}"
+                fblk = os.path.join(tmp, "out.blocks")
+                fdeq = os.path.join(tmp, "out.f32")
+                cmd = [args.dump, name, str(args.rows), str(COLS), fin,
+                       fblk, fdeq] + ([fimp] if use_imp else [])
+                res = subprocess.run(cmd, capture_output=True, text=True)
+                n += 1
+                if res.returncode != 0:
+                    print(f"not ok {n} - {label}: quant_dump failed: "
+                          f"{res.stderr.strip()}")
+                    failed += 1
+                    if ref and not use_imp:
+                        n += 1
+                        print(f"not ok {n} - {label}: bytes # no output")
+                    continue
+                blk = np.fromfile(fblk, dtype=np.uint8).reshape(args.rows, -1)
+                ours = np.fromfile(fdeq, dtype=np.float32).reshape(args.rows,
+                                                                   COLS)
+                theirs = dequantize(blk, qt).reshape(args.rows, COLS)
+                diff = np.abs(theirs.astype(np.float64) - ours)
+                bad = np.argwhere(~(theirs == ours))
+                ok = bad.size == 0 and np.isfinite(ours).all()
+                msg = (f"{label}: gguf-py dequantizes our blocks to our "
+                       f"values exactly (max |diff| {diff.max():.3g})")
+                print(f"{'ok' if ok else 'not ok'} {n} - {msg}")
+                if not ok:
+                    failed += 1
+                    r, c = bad[0]
+                    print(f"#   first at row {r} (kind {r % KINDS}) col {c}: "
+                          f"ours {ours[r, c]!r}, gguf {theirs[r, c]!r}")
+                if ref and not use_imp:
+                    n += 1
+                    pyq = quantize(w, qt).reshape(args.rows, -1)
+                    rows_bad = [r for r in range(args.rows)
+                                if not np.array_equal(pyq[r], blk[r])]
+                    ok = not rows_bad
+                    print(f"{'ok' if ok else 'not ok'} {n} - {name}: our "
+                          f"bytes equal gguf-py's quantize() "
+                          f"({len(rows_bad)} of {args.rows} rows differ)")
+                    if not ok:
+                        failed += 1
+                        r = rows_bad[0]
+                        j = int(np.argmax(pyq[r] != blk[r]))
+                        print(f"#   first at row {r} (kind {r % KINDS}) byte "
+                              f"{j}: ours {blk[r, j]}, gguf {pyq[r, j]}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
