@@ -65,8 +65,10 @@ static int tq_threads;
 void
 tq_set_threads(int n)
 {
+	/* 0 leaves OpenBLAS's own choice (which honours OPENBLAS_NUM_THREADS). */
 	tq_threads = n > 0 ? n : 0;
-	openblas_set_num_threads(n > 0 ? n : openblas_get_num_procs());
+	if (n > 0)
+		openblas_set_num_threads(n);
 }
 
 int

@@ -49,7 +49,10 @@ const char *tq_strerror(tq_status st);
 /* The library version, "MAJOR.MINOR.PATCH" (static string). */
 const char *tq_version(void);
 
-/* Threads used by BLAS and the engine's own loops; 0 means all cores. */
+/*
+ * Threads used by BLAS and the engine's own loops; 0 means OpenBLAS's
+ * default (all cores, or $OPENBLAS_NUM_THREADS).
+ */
 void tq_set_threads(int n);
 int tq_get_threads(void);
 

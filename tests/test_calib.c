@@ -65,7 +65,6 @@ main(void)
 		tap_ok(0, "setup: %s", err.msg);
 		return tap_done();
 	}
-	tq_set_threads(2);
 	o.n_samples = 6;
 	o.seqlen = 96;
 	o.seed = 7;

@@ -252,7 +252,6 @@ main(void)
 	int n = 0, i;
 
 	snprintf(root, sizeof(root), "%s/tests/data/models", top ? top : ".");
-	tq_set_threads(2);
 	if ((dp = opendir(root)) == NULL) {
 		tap_ok(0, "fixture directory %s", root);
 		return tap_done();

@@ -80,7 +80,6 @@ main(void)
 		tap_ok(0, "setup");
 		return tap_done();
 	}
-	tq_set_threads(2);
 
 	/* The job's result equals the direct computation. */
 	tq_read_text(text, &buf, &len, &err);

@@ -124,7 +124,6 @@ main(void)
 	snprintf(demo, sizeof(demo), "%s/assets/demo", top ? top : ".");
 	snprintf(text, sizeof(text), "%s/wikitext2-valid.txt",
 	    data ? data : "../shared/data");
-	tq_set_threads(2);
 	co.n_samples = 32;
 	co.seqlen = 256;
 	if (mkdtemp(dir) == NULL || tq_model_open(demo, &m, &err) != TQ_OK ||
