@@ -4,7 +4,9 @@
 # Installs what is missing (tools/install-deps.sh --tests), then:
 #   1. a build with -Werror and `make check` (unit, CLI, interop tests);
 #   2. an AddressSanitizer + UBSan build and its `make check`;
-#   3. the libFuzzer targets built with clang and run briefly.
+#   3. a ThreadSanitizer build of the tests that use threads (jobs, the
+#      quantization pipeline, the threaded grids);
+#   4. the libFuzzer targets built with clang and run briefly.
 # Build trees go to build-*/ beside the sources.  Exit status 0 = all passed.
 set -eu
 cd "$(dirname "$0")"
@@ -38,6 +40,12 @@ suite() {	# suite NAME TESTS CONFIGURE-ARGS...  (TESTS "" = all)
 
 suite werror "" --enable-werror
 suite asan "" --enable-werror --enable-sanitizers
+# OpenBLAS's own threads are not instrumented, so TSan cannot see their
+# synchronization: BLAS runs in the calling thread here, and TSan checks
+# TurboQuant's threads (job worker, front end, grid workers).
+(export OPENBLAS_NUM_THREADS=1
+suite tsan "tests/test_job tests/test_quantize tests/test_quant tests/test_calib" \
+    --enable-tsan CC=clang) || exit 1
 TQ_FUZZ_SECONDS=${TQ_FUZZ_SECONDS:-20}
 export TQ_FUZZ_SECONDS
 suite fuzz tests/fuzz.sh --enable-fuzzers --enable-sanitizers CC=clang
