@@ -309,6 +309,13 @@ tq_status tq_calib_run(tq_calib *c, const tq_model *m, tq_progress_cb progress,
 /* Saves samples and statistics as a safetensors file (atomically). */
 tq_status tq_calib_save(const tq_calib *c, const char *path, tq_error *err);
 tq_status tq_calib_load(const char *path, tq_calib **out, tq_error *err);
+/*
+ * Writes the importance matrix (sum of x^2 of every linear's input, and
+ * the token counts) as the GGUF file llama.cpp's llama-imatrix writes, for
+ * llama-quantize --imatrix; dataset names the calibration text.
+ */
+tq_status tq_calib_save_imatrix(const tq_calib *c, const char *path,
+    const char *dataset, tq_error *err);
 void tq_calib_free(tq_calib *c);
 
 int64_t tq_calib_n_samples(const tq_calib *c);

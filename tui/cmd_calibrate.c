@@ -85,7 +85,7 @@ print_sites(const tq_calib *c, int json)
 int
 cmd_calibrate(int argc, char **argv)
 {
-	const char *model = NULL, *file = NULL, *outp = NULL;
+	const char *model = NULL, *file = NULL, *outp = NULL, *imat = NULL;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
 	cli_progress prog;
@@ -101,6 +101,10 @@ cmd_calibrate(int argc, char **argv)
 		} else if (strcmp(a, "--calib") == 0) {
 			if ((file = next) == NULL)
 				return cli_error("calibrate: --calib needs a file");
+			i++;
+		} else if (strcmp(a, "--imatrix") == 0) {
+			if ((imat = next) == NULL)
+				return cli_error("calibrate: --imatrix needs a path");
 			i++;
 		} else if (strcmp(a, "--out") == 0) {
 			if ((outp = next) == NULL)
@@ -136,6 +140,8 @@ cmd_calibrate(int argc, char **argv)
 	cli_progress_end(&prog);
 	if (outp != NULL && tq_calib_save(c, outp, &err) != TQ_OK)
 		goto fail;
+	if (imat != NULL && tq_calib_save_imatrix(c, imat, file, &err) != TQ_OK)
+		goto fail;
 	if (json) {
 		printf("{\"model\":");
 		cli_json_string(stdout, tq_model_path(m));
@@ -159,6 +165,8 @@ cmd_calibrate(int argc, char **argv)
 		print_sites(c, 0);
 		if (outp != NULL)
 			printf("\nstatistics saved to %s\n", outp);
+		if (imat != NULL)
+			printf("importance matrix (GGUF) saved to %s\n", imat);
 	}
 	rc = 0;
 	goto out;

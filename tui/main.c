@@ -34,7 +34,8 @@ static const cli_command commands[] = {
 	  cmd_tokenize },
 	{ "calibrate", "activation statistics and outlier channels on text",
 	  "turboquant calibrate [MODEL] --calib FILE [--samples N] [--seqlen L]\n"
-	  "                     [--seed S] [--out STATS] [--json]\n"
+	  "                     [--seed S] [--out STATS] [--imatrix FILE.gguf]\n"
+	  "                     [--json]\n"
 	  "\n"
 	  "  Samples N windows of L tokens from FILE (plain text, or JSONL with\n"
 	  "  a \"text\" field) with seed S, runs them through the model and\n"
@@ -49,6 +50,8 @@ static const cli_command commands[] = {
 	  "                model's context)\n"
 	  "  --seed S      sampling seed (default 0)\n"
 	  "  --out STATS   save samples and statistics (safetensors)\n"
+	  "  --imatrix F   write the importance matrix as a GGUF file for\n"
+	  "                llama.cpp's llama-quantize --imatrix\n"
 	  "  --json        one JSON object on stdout\n",
 	  cmd_calibrate },
 	{ "plan", "which method and scheme each layer gets, and the sizes",
