@@ -317,7 +317,11 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 		go.clip_search = c->clip_search;
 		go.imp = imp;
 		if ((st = tq_gptq(&ql->qt, w, H, &go, &damp, err)) != TQ_OK) {
-			st = tq_fail(err, st, "%s: %s", ql->res.name, err->msg);
+			char why[sizeof(err->msg)];
+
+			/* Name the layer; the message must not format itself. */
+			snprintf(why, sizeof(why), "%s", err->msg);
+			st = tq_fail(err, st, "%s: %s", ql->res.name, why);
 			goto out;
 		}
 		if (damp > c->damp * 1.5)

@@ -94,6 +94,23 @@ if [ -d "$demo" ]; then
 	    "$tq" eval "$demo" --text "$tmp/nonexistent.txt"
 fi
 
+# ---- plan ----
+if [ -d "$demo" ]; then
+	"$tq" plan --preset q4_k_m >"$tmp/out" 2>"$tmp/err"
+	ok $? "plan --preset q4_k_m on the demo model"
+	grep -q "^lm_head .* q6_k " "$tmp/out" &&
+	    grep -q "bits per weight on average" "$tmp/out"
+	ok $? "plan prints the table and the totals"
+	"$tq" plan --plan "$d/plans/mixed.json" --json --save "$tmp/plan.json" \
+	    >"$tmp/out" && grep -q '"total":{' "$tmp/out" &&
+	    "$tq" plan --plan "$tmp/plan.json" >/dev/null
+	ok $? "plan --json --save, and the saved plan loads"
+	expect_error "plan with a typo" 'unknown key "schme"' \
+	    "$tq" plan --plan "$d/plans/bad_typo.json"
+	expect_error "plan with a scheme that does not fit" "does not divide" \
+	    "$tq" plan "$d/models/llama_linear" --method gptq --scheme int4-g64
+fi
+
 # ---- bad models ----
 expect_error "a directory that does not exist" "not a model directory" \
     "$tq" info "$tmp/nothing"

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Perplexity of quantized variants of a model, as a markdown table.
+
+Usage (from the repository root, after building):
+    python3 tools/quant_table.py [--model assets/demo] [--samples 128] [--seqlen 512]
+
+For fp16 and each variant (RTN and GPTQ at W4 g128 and W3 g128, W8 per channel,
+FP8, NF4) it runs `turboquant quantize` calibrated on wikitext2-valid.txt, then
+`turboquant eval` of the state on wikitext2-test.txt and linux-test.txt (GPTQ
+protocol, the model's context), and prints one row per variant: bits per weight
+of the quantized block linears (scales and zeros included), perplexity on each
+text and the change against fp16.  Needs only the turboquant binary and the
+corpora in ../shared/data; the table in the README is this script's output.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+VARIANTS = [
+    ("RTN W4 g128", ["--method", "rtn", "--bits", "4", "--group", "128"]),
+    ("GPTQ W4 g128", ["--method", "gptq", "--bits", "4", "--group", "128"]),
+    ("RTN W3 g128", ["--method", "rtn", "--bits", "3", "--group", "128"]),
+    ("GPTQ W3 g128", ["--method", "gptq", "--bits", "3", "--group", "128"]),
+    ("RTN W8 per channel", ["--method", "rtn", "--scheme", "int8-sym"]),
+    ("GPTQ W8 per channel", ["--method", "gptq", "--scheme", "int8-sym"]),
+    ("RTN FP8 E4M3 per channel", ["--method", "rtn", "--scheme", "fp8-channel"]),
+    ("RTN NF4 (blocks of 64)", ["--method", "rtn", "--scheme", "nf4"]),
+]
+TEXTS = ["wikitext2-test.txt", "linux-test.txt"]
+
+
+def run(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit("failed: %s\n%s" % (" ".join(cmd), out.stderr))
+    return json.loads(out.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tq", default="./turboquant")
+    ap.add_argument("--model", default="assets/demo")
+    ap.add_argument("--data", default=os.path.join("..", "shared", "data"))
+    ap.add_argument("--samples", default="128")
+    ap.add_argument("--seqlen", default="512")
+    a = ap.parse_args()
+    calib = ["--calib", os.path.join(a.data, "wikitext2-valid.txt"),
+             "--samples", a.samples, "--seqlen", a.seqlen]
+    rows = [("fp16", 16.0, [run([a.tq, "eval", a.model, "--text",
+                                 os.path.join(a.data, t), "--json"])["ppl"] for t in TEXTS])]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, args) in enumerate(VARIANTS):
+            out = os.path.join(tmp, str(i))
+            rep = run([a.tq, "quantize", a.model] + args + calib + ["--out", out, "--json"])
+            q = [l for l in rep["layers"] if l["method"] != "float"]
+            bpw = sum(l["bpw"] * l["rows"] * l["cols"] for l in q) / sum(l["rows"] * l["cols"] for l in q)
+            ppl = [run([a.tq, "eval", out, "--text", os.path.join(a.data, t), "--json"])["ppl"]
+                   for t in TEXTS]
+            rows.append((name, bpw, ppl))
+            print("%s done" % name, file=sys.stderr)
+    base = rows[0][2]
+    print("| variant | bits/weight | %s | %s |" % tuple("`%s` ppl (Δ%%)" % t for t in TEXTS))
+    print("| --- | ---: | ---: | ---: |")
+    for name, bpw, ppl in rows:
+        cells = ["%.2f" % p if name == "fp16" else "%.2f (%+.1f%%)" % (p, 100 * (p / b - 1))
+                 for p, b in zip(ppl, base)]
+        print("| %s | %.2f | %s | %s |" % (name, bpw, cells[0], cells[1]))
+
+
+if __name__ == "__main__":
+    main()
