@@ -111,11 +111,20 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
 	return st;
 }
 
-/* A finite number, or null: JSON has no NaN. */
+/*
+ * A finite number with all 17 digits (cJSON's own printing may drop the
+ * last bit, and the report must read back exactly), or null: JSON has no
+ * NaN.
+ */
 static cJSON *
 state_num(double v)
 {
-	return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+	char buf[32];
+
+	if (!isfinite(v))
+		return cJSON_CreateNull();
+	snprintf(buf, sizeof(buf), "%.17g", v);
+	return cJSON_CreateRaw(buf);
 }
 
 tq_status
