@@ -96,8 +96,11 @@ expect_error "calibration shorter than a sample" "shorter than one sample" \
     --out "$tmp/x"
 expect_error "bits a grid cannot hold" "--bits" \
     "$tq" quantize --method rtn --bits 9 --out "$tmp/x"
-expect_error "a group size that does not divide a layer" "divide" \
+expect_error "a group size no grid has" "is not 32, 64, 128 or 256" \
     "$tq" quantize --method rtn --bits 4 --group 96 --out "$tmp/x"
+expect_error "a group size that does not divide a layer" "does not divide" \
+    "$tq" quantize "$top_srcdir/tests/data/models/llama_linear" --method rtn \
+    --bits 4 --group 64 --out "$tmp/x"
 printf '{"rules": [{"match": "(", "scheme": "int4"}]}' >"$tmp/bad.json"
 expect_error "a plan regex that does not compile" "regex" \
     "$tq" quantize --plan "$tmp/bad.json" --out "$tmp/x"
