@@ -102,7 +102,7 @@ main(void)
 	    "value)");
 	tap_ok(tq_calib_find(a, 2, TQ_LINEAR_UP) ==
 	    tq_calib_find(a, 2, TQ_LINEAR_GATE) &&
-	    tq_calib_find(a, 2, TQ_LINEAR_DOWN)->channels == 688,
+	    tq_calib_find(a, 2, TQ_LINEAR_DOWN)->channels == 768,
 	    "gate and up share a site; down's input has the MLP width");
 
 	snprintf(saved, sizeof(saved), "%s/calib.safetensors", tmpdir);

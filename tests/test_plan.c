@@ -17,6 +17,10 @@
 
 static const char *top;
 static tq_model *demo;
+/* A fixture whose widths (64, 172) fit few groups: the fallback cases. */
+static tq_model *odd;
+/* The model what() resolves on. */
+static tq_model *cur;
 static char tmpdir[] = "/tmp/tq-plan-XXXXXX";
 
 static int
@@ -47,7 +51,7 @@ what(const tq_plan *p, const char *layer)
 	tq_layer_cfg c;
 	char name[32];
 
-	if (tq_plan_resolve(p, demo, layer, &c, &err) != TQ_OK) {
+	if (tq_plan_resolve(p, cur, layer, &c, &err) != TQ_OK) {
 		snprintf(buf, sizeof(buf), "error: %s", err.msg);
 		return buf;
 	}
@@ -431,18 +435,21 @@ test_rules(void)
 
 	p = parse("{\"default\": {\"method\": \"gptq\", \"scheme\": "
 	    "\"int4-g128\"}}");
-	tap_ok(p != NULL && tq_plan_check(p, demo, &err) == TQ_EINVAL &&
-	    strstr(err.msg, "t.json: layer model.layers.0.mlp.down_proj "
-	    "[256, 688] (scheme from the default): ") != NULL &&
-	    strstr(err.msg, "688") != NULL,
+	tap_ok(p != NULL && tq_plan_check(p, demo, &err) == TQ_OK &&
+	    tq_plan_check(p, odd, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "t.json: layer model.layers.0.self_attn.q_proj "
+	    "[64, 64] (scheme from the default): ") != NULL,
 	    "a scheme that does not fit a shape: %s", err.msg);
 	tq_plan_free(p);
 	p = parse("{\"fallback\": true, \"default\": {\"method\": \"gptq\", "
 	    "\"scheme\": \"int4-g128\"}}");
-	tap_ok(p != NULL && tq_plan_check(p, demo, &err) == TQ_OK &&
+	cur = odd;
+	tap_ok(p != NULL && tq_plan_check(p, odd, &err) == TQ_OK &&
 	    is(p, "model.layers.0.mlp.down_proj", "gptq int4") &&
-	    is(p, "model.layers.0.mlp.up_proj", "gptq int4-g128"),
-	    "with fallback, a group that does not fit becomes per channel");
+	    is(p, "model.layers.0.mlp.up_proj", "gptq int4-g64"),
+	    "with fallback, a group that does not fit shrinks, then becomes "
+	    "per channel");
+	cur = demo;
 	tap_ok(round_trip(p, "fallback"), "fallback round trip");
 	tq_plan_free(p);
 
@@ -536,9 +543,13 @@ test_presets(void)
 	    "q4_k_m: q4_k elsewhere");
 	tap_ok(is(p, "lm_head", "rtn q6_k") && is(p, "model.embed_tokens",
 	    "rtn q4_k"), "q4_k_m: output q6_k, token embedding q4_k");
-	tap_ok(is(p, "model.layers.0.mlp.down_proj", "float") &&
-	    is(p, "model.layers.3.mlp.down_proj", "float"),
-	    "q4_k_m: 688 columns fit neither q4_k/q6_k nor their fallbacks");
+	tap_ok(is(p, "model.layers.0.mlp.down_proj", "rtn q4_k") &&
+	    is(p, "model.layers.3.mlp.down_proj", "rtn q6_k"),
+	    "q4_k_m: ffn_down q6_k where use_more_bits");
+	cur = odd;
+	tap_ok(is(p, "model.layers.0.mlp.down_proj", "float"),
+	    "q4_k_m: 172 columns fit neither q4_k/q6_k nor their fallbacks");
+	cur = demo;
 	tq_plan_free(p);
 
 	tq_plan_preset("q3_k_m", &p, &err);
@@ -555,9 +566,13 @@ test_presets(void)
 	tq_plan_free(p);
 	tq_plan_preset("w4-gptq", &p, &err);
 	tap_ok(is(p, "model.layers.1.self_attn.v_proj", "gptq int4-g128") &&
-	    is(p, "model.layers.1.mlp.down_proj", "gptq int4") &&
+	    is(p, "model.layers.1.mlp.down_proj", "gptq int4-g128") &&
 	    is(p, "lm_head", "float") && is(p, "model.embed_tokens", "float"),
 	    "w4-gptq");
+	cur = odd;
+	tap_ok(is(p, "model.layers.1.mlp.down_proj", "gptq int4"),
+	    "w4-gptq: per channel where no group fits");
+	cur = demo;
 	tq_plan_free(p);
 	tq_plan_preset("w4a16-awq", &p, &err);
 	tap_ok(tq_plan_resolve(p, demo, "model.layers.0.mlp.up_proj", &c,
@@ -574,7 +589,11 @@ test_presets(void)
 	tq_plan_free(p);
 	tq_plan_preset("nf4", &p, &err);
 	tap_ok(is(p, "model.layers.0.mlp.gate_proj", "rtn nf4") &&
-	    is(p, "model.layers.0.mlp.down_proj", "float"), "nf4");
+	    is(p, "model.layers.0.mlp.down_proj", "rtn nf4"), "nf4");
+	cur = odd;
+	tap_ok(is(p, "model.layers.0.mlp.down_proj", "float"),
+	    "nf4: float where no block fits");
+	cur = demo;
 	tq_plan_free(p);
 	tq_plan_preset("fp8", &p, &err);
 	tap_ok(is(p, "model.layers.0.mlp.down_proj", "rtn fp8-channel"),
@@ -766,6 +785,12 @@ main(void)
 		tap_ok(0, "setup: %s", err.msg);
 		return tap_done();
 	}
+	snprintf(path, sizeof(path), "%s/tests/data/models/llama", top);
+	if (tq_model_open(path, &odd, &err) != TQ_OK) {
+		tap_ok(0, "setup: %s", err.msg);
+		return tap_done();
+	}
+	cur = demo;
 	test_methods();
 	test_parse_good();
 	test_parse_bad();
@@ -775,6 +800,7 @@ main(void)
 	test_example_files();
 	test_mixes();
 	tq_model_close(demo);
+	tq_model_close(odd);
 	rmdir(tmpdir);
 	return tap_done();
 }
