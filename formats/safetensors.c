@@ -474,7 +474,8 @@ tq_st_writer_write(tq_st_writer *w, const char *path, tq_error *err)
 
 	if (hdr == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
-	qsort(w->t, w->n, sizeof(*w->t), st_cmp_write);
+	if (w->n > 1)
+		qsort(w->t, w->n, sizeof(*w->t), st_cmp_write);
 	if (w->meta != NULL)
 		cJSON_AddItemReferenceToObject(hdr, "__metadata__", w->meta);
 	for (i = 0; i < w->n; i++) {
