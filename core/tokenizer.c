@@ -2223,6 +2223,25 @@ dupn(const char *s, size_t n)
 }
 
 /*
+ * A copy of the string under key (or of def when it is absent; required
+ * when def is NULL) into *text, *len.
+ */
+static tq_status
+jstr_dup(struct loader *L, const cJSON *o, const char *key, const char *def,
+    char **text, size_t *len, const char *where)
+{
+	const char *v;
+
+	if (jstr(L, o, key, def == NULL, &v, where) != TQ_OK)
+		return L->st;
+	v = v != NULL ? v : def;
+	*len = strlen(v);
+	if ((*text = dupn(v, *len)) == NULL)
+		return lnomem(L);
+	return TQ_OK;
+}
+
+/*
  * Compiles a pattern: literal (PCRE2_LITERAL) or an Oniguruma regex after
  * tq_tokenizer_regex_rewrite.  Errors name the pattern, PCRE2's message
  * and the offset.
@@ -2350,7 +2369,7 @@ load_normalizer(struct loader *L, const cJSON *o, const char *where)
 {
 	tq_tokenizer *tok = L->tok;
 	struct norm nm;
-	const char *type, *s;
+	const char *type;
 	char sub[160];
 	const cJSON *v;
 	void *p;
@@ -2390,18 +2409,14 @@ load_normalizer(struct loader *L, const cJSON *o, const char *where)
 			return L->st;
 	} else if (strcmp(type, "Prepend") == 0) {
 		nm.kind = NORM_PREPEND;
-		if (jstr(L, o, "prepend", 1, &s, where) != TQ_OK)
+		if (jstr_dup(L, o, "prepend", NULL, &nm.text, &nm.text_len,
+		    where) != TQ_OK)
 			return L->st;
-		nm.text_len = strlen(s);
-		if ((nm.text = dupn(s, nm.text_len)) == NULL)
-			return lnomem(L);
 	} else if (strcmp(type, "Replace") == 0) {
 		nm.kind = NORM_REPLACE;
-		if (jstr(L, o, "content", 1, &s, where) != TQ_OK)
+		if (jstr_dup(L, o, "content", NULL, &nm.text, &nm.text_len,
+		    where) != TQ_OK)
 			return L->st;
-		nm.text_len = strlen(s);
-		if ((nm.text = dupn(s, nm.text_len)) == NULL)
-			return lnomem(L);
 		if (load_pattern(L, o, &nm.re, where) != TQ_OK) {
 			free(nm.text);
 			return L->st;
@@ -2566,7 +2581,7 @@ load_decoder(struct loader *L, const cJSON *o, const char *where)
 {
 	tq_tokenizer *tok = L->tok;
 	struct decoder d;
-	const char *type, *s;
+	const char *type;
 	enum prepend_scheme scheme;
 	char sub[160];
 	const cJSON *v;
@@ -2615,19 +2630,14 @@ load_decoder(struct loader *L, const cJSON *o, const char *where)
 		d.never = scheme == PREPEND_NEVER;
 	} else if (strcmp(type, "BPEDecoder") == 0) {
 		d.kind = DEC_BPE;
-		if (jstr(L, o, "suffix", 0, &s, where) != TQ_OK)
+		if (jstr_dup(L, o, "suffix", "</w>", &d.text, &d.text_len,
+		    where) != TQ_OK)
 			return L->st;
-		s = s != NULL ? s : "</w>";
-		d.text_len = strlen(s);
-		if ((d.text = dupn(s, d.text_len)) == NULL)
-			return lnomem(L);
 	} else if (strcmp(type, "Replace") == 0) {
 		d.kind = DEC_REPLACE;
-		if (jstr(L, o, "content", 1, &s, where) != TQ_OK)
+		if (jstr_dup(L, o, "content", NULL, &d.text, &d.text_len,
+		    where) != TQ_OK)
 			return L->st;
-		d.text_len = strlen(s);
-		if ((d.text = dupn(s, d.text_len)) == NULL)
-			return lnomem(L);
 		if (load_pattern(L, o, &d.re, where) != TQ_OK) {
 			free(d.text);
 			return L->st;
