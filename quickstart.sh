@@ -4,8 +4,17 @@
 set -eu
 cd "$(dirname "$0")"
 tools/install-deps.sh
-[ -x configure ] || autoreconf -fi
-[ -f Makefile ] || ./configure -q
+# Quiet unless something fails (configure's own "rm core" chatter included).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if [ ! -x configure ] && ! autoreconf -fi >"$log" 2>&1; then
+	cat "$log"
+	exit 1
+fi
+if [ ! -f Makefile ] && ! ./configure -q >"$log" 2>&1; then
+	cat "$log"
+	exit 1
+fi
 make -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 ./turboquant info
 text=../shared/data/wikitext2-test.txt
