@@ -49,4 +49,14 @@ suite tsan "tests/test_job tests/test_quantize tests/test_quant tests/test_calib
 TQ_FUZZ_SECONDS=${TQ_FUZZ_SECONDS:-20}
 export TQ_FUZZ_SECONDS
 suite fuzz tests/fuzz.sh --enable-fuzzers --enable-sanitizers CC=clang
+# The closing line CI reads: every suite's counts added up.
+passed=0
+failed=0
+for f in build-*/test-suite.log; do
+	p=$(sed -n 's/^# PASS: *//p' "$f")
+	x=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$f" | paste -sd+ -)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${x:-0}))
+done
 echo "=== all suites passed"
+echo "runtests: $passed passed, $failed failed"
