@@ -10,8 +10,10 @@
  * times, timing each, (c) turns the best and median times into tokens/s
  * and GFLOP/s with a simple FLOP count (2 * linear parameters * N plus
  * causal attention) and a fraction of the sgemm peak, and (d) reports the
- * peak resident set size.  The ids are ((i * 1103515245 + 12345) mod 2^31)
- * mod V, so bench/peer_torch.py can feed transformers the same sequence.
+ * peak resident set size.  Every pass computes all N x V logits (the timed
+ * ones hand them to a callback that drops them), as transformers does.
+ * The ids are ((i * 1103515245 + 12345) mod 2^31) mod V, so
+ * bench/peer_torch.py can feed transformers the same sequence.
  *
  * Only the public API (tq.h) and cblas.h are used.
  */
@@ -270,6 +272,21 @@ sgemm_peak(int *best_n)
 	return best;
 }
 
+/*
+ * Takes the logits and does nothing with them: the timed passes pass it so
+ * that tq_forward() computes lm_head (it skips it when nobody wants logits),
+ * as transformers does.
+ */
+static int
+drop_logits(void *ud, int64_t pos0, int64_t n, const float *logits)
+{
+	(void)ud;
+	(void)pos0;
+	(void)n;
+	(void)logits;
+	return 0;
+}
+
 /* Sums the logits and tracks the last position's argmax. */
 static int
 sum_logits(void *ud, int64_t pos0, int64_t n, const float *logits)
@@ -320,6 +337,7 @@ run_forward(const tq_model *m, const bench_opts *o, int32_t *ids,
 {
 	const tq_model_config *c = tq_model_get_config(m);
 	tq_forward_opts fo = TQ_FORWARD_OPTS_INIT;
+	tq_forward_opts timed = TQ_FORWARD_OPTS_INIT;
 	logits_sum ls;
 	cpu_sample c0, c1;
 	tq_error err;
@@ -346,11 +364,13 @@ run_forward(const tq_model *m, const bench_opts *o, int32_t *ids,
 	r->warm_s = now_s() - r->warm_s;
 	r->logits_sum = ls.sum;
 	r->last_argmax = ls.argmax;
+	timed.logits_cb = drop_logits;
 	cpu_sample_take(&c0);
 	for (i = 0; i < o->reps; i++) {
 		double t0 = now_s();
 
-		if (tq_forward(m, ids, o->tokens, NULL, NULL, &err) != TQ_OK) {
+		if (tq_forward(m, ids, o->tokens, &timed, NULL, &err) !=
+		    TQ_OK) {
 			fprintf(stderr, "bench_forward: %s\n", err.msg);
 			free(t);
 			return -1;

@@ -101,14 +101,15 @@ done
 import json, os, sys
 out = sys.argv[1]
 names = [l.strip() for l in open(os.path.join(out, "models")) if l.strip()]
-print("| model | tokens | threads | ours tok/s | torch tok/s | ours/torch | achieved GFLOP/s "
-      "| sgemm peak GFLOP/s | fraction of peak | peak RSS ours / torch (MB) | logits sum ours / torch | other CPUs busy ours / torch |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+print("| model | tokens | threads | BLAS core | ours tok/s | torch tok/s | ours/torch "
+      "| achieved GFLOP/s | sgemm peak GFLOP/s | fraction of peak | peak RSS ours / torch (MB) "
+      "| logits sum ours / torch | other CPUs busy ours / torch |")
+print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
 for n in names:
     o = json.load(open(os.path.join(out, n + ".ours.json")))
     t = json.load(open(os.path.join(out, n + ".torch.json")))
     print(f"| {n} ({o['weights_dtype']}, {o['n_layers']} layers, H {o['hidden_size']}, "
-          f"V {o['vocab_size']}) | {o['tokens']} | {o['threads']} "
+          f"V {o['vocab_size']}) | {o['tokens']} | {o['threads']} | {o['blas_core']} "
           f"| {o['tokens_per_second']:.1f} | {t['tokens_per_second']:.1f} "
           f"| {o['tokens_per_second'] / t['tokens_per_second']:.2f} | {o['gflops']:.1f} "
           f"| {o['sgemm_peak_gflops']:.1f} | {100 * o['fraction_of_peak']:.1f} % "
