@@ -2364,6 +2364,24 @@ load_scheme(struct loader *L, const cJSON *o, enum prepend_scheme *scheme,
 	return TQ_OK;
 }
 
+
+/*
+ * A Replace component, the same in normalizers and decoders: its
+ * "content" and its compiled "pattern" (String or Regex).
+ */
+static tq_status
+load_replace(struct loader *L, const cJSON *o, char **text, size_t *len,
+    pcre2_code **re, const char *where)
+{
+	if (jstr_dup(L, o, "content", NULL, text, len, where) != TQ_OK)
+		return L->st;
+	if (load_pattern(L, o, re, where) != TQ_OK) {
+		free(*text);
+		*text = NULL;
+		return L->st;
+	}
+	return TQ_OK;
+}
 static tq_status
 load_normalizer(struct loader *L, const cJSON *o, const char *where)
 {
@@ -2414,13 +2432,9 @@ load_normalizer(struct loader *L, const cJSON *o, const char *where)
 			return L->st;
 	} else if (strcmp(type, "Replace") == 0) {
 		nm.kind = NORM_REPLACE;
-		if (jstr_dup(L, o, "content", NULL, &nm.text, &nm.text_len,
-		    where) != TQ_OK)
+		if (load_replace(L, o, &nm.text, &nm.text_len, &nm.re, where) !=
+		    TQ_OK)
 			return L->st;
-		if (load_pattern(L, o, &nm.re, where) != TQ_OK) {
-			free(nm.text);
-			return L->st;
-		}
 	} else
 		return LFAIL(L, TQ_EUNSUPPORTED,
 		    "%s: unsupported normalizer type \"%s\"", where, type);
@@ -2635,13 +2649,9 @@ load_decoder(struct loader *L, const cJSON *o, const char *where)
 			return L->st;
 	} else if (strcmp(type, "Replace") == 0) {
 		d.kind = DEC_REPLACE;
-		if (jstr_dup(L, o, "content", NULL, &d.text, &d.text_len,
-		    where) != TQ_OK)
+		if (load_replace(L, o, &d.text, &d.text_len, &d.re, where) !=
+		    TQ_OK)
 			return L->st;
-		if (load_pattern(L, o, &d.re, where) != TQ_OK) {
-			free(d.text);
-			return L->st;
-		}
 	} else
 		return LFAIL(L, TQ_EUNSUPPORTED,
 		    "%s: unsupported decoder type \"%s\"", where, type);
