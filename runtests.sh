@@ -38,7 +38,12 @@ suite() {	# suite NAME TESTS CONFIGURE-ARGS...  (TESTS "" = all)
 	}
 }
 
-suite werror "" --enable-werror
+# The tests against external consumers (llama.cpp, transformers, onnxruntime,
+# ...) need their packages built or installed once; they run in the -Werror
+# suite only (TQ_INTEROP=1) and skip themselves elsewhere.
+(export TQ_INTEROP=1
+suite werror "" --enable-werror) || exit 1
+export TQ_INTEROP=0
 suite asan "" --enable-werror --enable-sanitizers
 # OpenBLAS's own threads are not instrumented, so TSan cannot see their
 # synchronization: BLAS runs in the calling thread here, and TSan checks
