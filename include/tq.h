@@ -616,6 +616,50 @@ const tq_plan *tq_state_plan(const tq_qstate *s);
 tq_status tq_model_apply_state(const tq_model *base, const tq_qstate *s,
     tq_model **out, tq_error *err);
 
+/* ---- Export ------------------------------------------------------------ */
+
+/* A file an export wrote. */
+typedef struct tq_export_file {
+	char path[512];
+	uint64_t bytes;
+} tq_export_file;
+
+#define TQ_EXPORT_MAX_FILES 16
+
+/* What an export wrote. */
+typedef struct tq_export_report {
+	char format[16];	/* "gguf", "awq", "gptq", "mlx", "onnx",
+				   "compressed-tensors", "trtllm" */
+	char type[32];		/* "q4_k_m", "w4a16", ... as written */
+	tq_export_file files[TQ_EXPORT_MAX_FILES];
+	size_t n_files;
+	uint64_t total_bytes;
+	double bpw;		/* bits per weight of the quantized layers,
+				   scales and zeros included */
+	char warning[512];	/* what a re-quantization lost; "" if none */
+} tq_export_report;
+
+typedef struct tq_export_opts {
+	const char *format;	/* as in tq_export_report.format */
+	const char *type;	/* format-specific type or preset; NULL: the
+				   state's own grid (or f16 for a float model) */
+	int force;		/* replace an existing output */
+} tq_export_opts;
+
+/*
+ * Exports the model base, quantized by state s (NULL: the float model), to
+ * out_path (a file or a directory, by format), as a job: stage "export",
+ * progress per tensor; written under a temporary name and renamed, so a
+ * failed or cancelled export leaves nothing.  base and s must outlive the
+ * job; the report is read with tq_job_export_report after the wait.
+ */
+tq_status tq_job_export(const tq_model *base, const tq_qstate *s,
+    const char *out_path, const tq_export_opts *o, tq_job **out,
+    tq_error *err);
+const tq_export_report *tq_job_export_report(const tq_job *j);
+/* NULL-terminated list of the format names. */
+const char *const *tq_export_format_names(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,40 @@
+/*
+ * export.h: the exporters (internal; the API is tq_job_export in tq.h).
+ *
+ * formats/export.c runs the job: it checks the request, applies the state
+ * to the base model, calls the format's exporter and fills the report.
+ * Each exporter (formats/export_<format>.c) writes its files through
+ * tq_export__path() names, so export.c can write them under a temporary
+ * name and rename them, or remove them all on failure or cancel.
+ */
+#ifndef TQ_FORMATS_EXPORT_H
+#define TQ_FORMATS_EXPORT_H
+
+#include "job.h"
+#include "qstate.h"
+#include "tq.h"
+
+typedef struct tq_export_ctx {
+	const tq_model *base;	/* the checkpoint the state was made of */
+	const tq_model *model;	/* base with the state applied: every float
+				   tensor (norms AWQ changed, biases) and the
+				   dequantized weights */
+	const tq_qstate *state;	/* NULL: export the float model */
+	const char *out;	/* where the files go while written (a
+				   temporary file or directory) */
+	const char *type;	/* format-specific type, or NULL */
+	tq_job *job;		/* progress, log lines, cancel */
+	tq_export_report *report;	/* fill type, bpw, warning */
+} tq_export_ctx;
+
+typedef tq_status (*tq_exporter)(tq_export_ctx *x, tq_error *err);
+
+tq_status tq_export_gguf(tq_export_ctx *x, tq_error *err);
+tq_status tq_export_awq(tq_export_ctx *x, tq_error *err);
+tq_status tq_export_gptq(tq_export_ctx *x, tq_error *err);
+tq_status tq_export_mlx(tq_export_ctx *x, tq_error *err);
+tq_status tq_export_onnx(tq_export_ctx *x, tq_error *err);
+tq_status tq_export_ct(tq_export_ctx *x, tq_error *err);
+tq_status tq_export_trtllm(tq_export_ctx *x, tq_error *err);
+
+#endif /* TQ_FORMATS_EXPORT_H */
