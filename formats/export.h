@@ -3,9 +3,9 @@
  *
  * formats/export.c runs the job: it checks the request, applies the state
  * to the base model, calls the format's exporter and fills the report.
- * Each exporter (formats/export_<format>.c) writes its files through
- * tq_export__path() names, so export.c can write them under a temporary
- * name and rename them, or remove them all on failure or cancel.
+ * Each exporter (formats/export_<format>.c) writes into x->out, a
+ * temporary file or directory chosen by export.c, which renames it into
+ * place when the exporter succeeds and removes it on failure or cancel.
  */
 #ifndef TQ_FORMATS_EXPORT_H
 #define TQ_FORMATS_EXPORT_H
