@@ -19,7 +19,7 @@ set -eu
 VERSION=0.3.36
 py=${1:?usage: build-llamacpp.sh PYTHON}
 cache=${TQ_CACHE:-$HOME/.cache/turboquant}
-root=$cache/llama-cpp-python-$VERSION
+root=$cache/llama_cpp_python-$VERSION
 bin=$root/build/bin
 
 if [ ! -x "$bin/llama-perplexity" ] || [ ! -x "$bin/llama-quantize" ] ||
