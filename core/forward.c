@@ -23,6 +23,7 @@
 #include "error.h"
 #include "forward.h"
 #include "model.h"
+#include "quant.h"
 
 /* Elements of weight converted at a time (32 MB of fp32). */
 #define WBLOCK_ELEMS ((int64_t)8 << 20)
@@ -362,9 +363,11 @@ tq_fwd_block(tq_fwd *s, const tq_layer_weights *l, int li, float *x,
 	tq_fwd_norm(s, l->attn_norm, x, n, s->xn);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_Q, s->xn, n, H, err)) != TQ_OK)
 		return st;
+	tq_actq_apply(&l->act[TQ_SITE_QKV], s->xn, n, H);
 	tq_fwd_attn(s, l, s->xn, n, s->att);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_O, s->att, n, qd, err)) != TQ_OK)
 		return st;
+	tq_actq_apply(&l->act[TQ_SITE_O], s->att, n, qd);
 	fwd_linear(s, s->att, n, l->wo, l->bo, s->xn, H);
 	for (i = 0; i < total; i++)
 		x[i] += s->xn[i];
@@ -373,10 +376,12 @@ tq_fwd_block(tq_fwd *s, const tq_layer_weights *l, int li, float *x,
 	tq_fwd_norm(s, l->ffn_norm, x, n, s->xn);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_GATE, s->xn, n, H, err)) != TQ_OK)
 		return st;
+	tq_actq_apply(&l->act[TQ_SITE_GATE_UP], s->xn, n, H);
 	tq_fwd_swiglu(s, l, s->xn, n, s->gate);
 	if ((st = fwd_hook(o, li, TQ_LINEAR_DOWN, s->gate, n, F,
 	    err)) != TQ_OK)
 		return st;
+	tq_actq_apply(&l->act[TQ_SITE_DOWN], s->gate, n, F);
 	fwd_linear(s, s->gate, n, l->w_down, l->b_down, s->xn, H);
 	for (i = 0; i < total; i++)
 		x[i] += s->xn[i];
@@ -401,6 +406,7 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 	fwd_rmsnorm(s, x, m->norm, n, H, c->rms_norm_eps, s->xn);
 	if ((st = fwd_hook(o, -1, TQ_LINEAR_LM_HEAD, s->xn, n, H, err)) != TQ_OK)
 		return st;
+	tq_actq_apply(&m->head_act, s->xn, n, H);
 	/* Nobody wants logits (calibration): skip the largest matmul. */
 	if (logits == NULL && (o == NULL || o->logits_cb == NULL))
 		return TQ_OK;

@@ -12,6 +12,26 @@
 #include "tensor.h"
 #include "tq.h"
 
+/*
+ * Fake quantization of a linear layer's input, as a W8A8 deployment does
+ * it: none, int8 per token with a dynamic absmax scale (SmoothQuant), or
+ * fp8 e4m3 with a static per-tensor scale from calibration.
+ */
+typedef enum tq_actq_mode {
+	TQ_ACTQ_NONE = 0,
+	TQ_ACTQ_INT8_TOKEN,
+	TQ_ACTQ_FP8_STATIC
+} tq_actq_mode;
+
+typedef struct tq_actq {
+	tq_actq_mode mode;
+	float scale;		/* FP8_STATIC: x is rounded as x / scale */
+} tq_actq;
+
+/* The inputs of a block's linears: q/k/v share one, gate/up another. */
+enum { TQ_SITE_QKV = 0, TQ_SITE_O, TQ_SITE_GATE_UP, TQ_SITE_DOWN,
+	TQ_SITES_PER_LAYER };
+
 /* The weights of one decoder block.  Biases are NULL when absent. */
 typedef struct tq_layer_weights {
 	const tq_tensor *attn_norm;	/* [H] */
@@ -30,6 +50,7 @@ typedef struct tq_layer_weights {
 	const tq_tensor *b_gate;	/* [I] */
 	const tq_tensor *b_up;		/* [I] */
 	const tq_tensor *b_down;	/* [H] */
+	tq_actq act[TQ_SITES_PER_LAYER];	/* input quantization */
 } tq_layer_weights;
 
 struct tq_model {
@@ -43,6 +64,7 @@ struct tq_model {
 	const tq_tensor *embed;		/* [V, H] */
 	const tq_tensor *norm;		/* [H] */
 	const tq_tensor *lm_head;	/* [V, H]; the embedding when tied */
+	tq_actq head_act;		/* lm_head's input quantization */
 	tq_layer_weights *layers;	/* [n_layers] */
 	void *source;			/* owns the maps behind the tensors */
 	void (*source_free)(void *source);

@@ -165,6 +165,7 @@ typedef struct plan_preset {
 
 static const plan_preset presets[] = {
 	{ "w4a16-awq", TQ_METHOD_AWQ, "int4-g128", 1, 0, MIX_NONE },
+	{ "w3-awq", TQ_METHOD_AWQ, "int3-g128", 1, 0, MIX_NONE },
 	{ "w4-gptq", TQ_METHOD_GPTQ, "int4-g128", 0, 0, MIX_NONE },
 	{ "w3-gptq", TQ_METHOD_GPTQ, "int3-g128", 0, 0, MIX_NONE },
 	{ "w4-rtn", TQ_METHOD_RTN, "int4-g128", 0, 0, MIX_NONE },
@@ -173,6 +174,7 @@ static const plan_preset presets[] = {
 	{ "w8a8-smoothquant", TQ_METHOD_SMOOTHQUANT, "int8-sym", 0, 8,
 	  MIX_NONE },
 	{ "fp8", TQ_METHOD_RTN, "fp8-channel", 0, 0, MIX_NONE },
+	{ "fp8-static", TQ_METHOD_RTN, "fp8", 0, 8, MIX_NONE },
 	{ "nf4", TQ_METHOD_RTN, "nf4", 0, 0, MIX_NONE },
 	{ "q8_0", TQ_METHOD_RTN, "q8_0", 0, 0, MIX_Q8_0 },
 	{ "q6_k", TQ_METHOD_RTN, "q6_k", 0, 0, MIX_Q6_K },
@@ -184,14 +186,14 @@ static const plan_preset presets[] = {
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
 
 static const char *const preset_names[N_PRESETS + 1] = {
-	"w4a16-awq", "w4-gptq", "w3-gptq", "w4-rtn", "w3-rtn", "w8-rtn",
-	"w8a8-smoothquant", "fp8", "nf4", "q8_0", "q6_k", "q5_k_m", "q4_k_m",
+	"w4a16-awq", "w3-awq", "w4-gptq", "w3-gptq", "w4-rtn", "w3-rtn",
+	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "q8_0", "q6_k", "q5_k_m", "q4_k_m",
 	"q4_k_s", "q3_k_m", NULL
 };
 
-#define PRESET_LIST "w4a16-awq, w4-gptq, w3-gptq, w4-rtn, w3-rtn, " \
-	"w8-rtn, w8a8-smoothquant, fp8, nf4, q8_0, q6_k, q5_k_m, q4_k_m, " \
-	"q4_k_s, q3_k_m"
+#define PRESET_LIST "w4a16-awq, w3-awq, w4-gptq, w3-gptq, w4-rtn, " \
+	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, q8_0, " \
+	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m"
 
 struct tq_plan {
 	char *name;			/* stands for the plan in messages */
@@ -223,6 +225,8 @@ tq_layer_cfg_init(tq_layer_cfg *c, tq_method method, const tq_scheme *scheme)
 	c->block_size = 128;
 	c->alpha = 0.5;
 	c->act_bits = method == TQ_METHOD_SMOOTHQUANT ? 8 : 16;
+	/* AWQ's recipe includes its clip search. */
+	c->clip_search = method == TQ_METHOD_AWQ;
 }
 
 const char *

@@ -16,6 +16,23 @@ typedef struct tq_qlayer {
 	int done;		/* quantized (or decided float) */
 } tq_qlayer;
 
+/*
+ * What quantizing a block changed besides its linear weights.  AWQ and
+ * SmoothQuant divide a layer group's input by per-channel scales and
+ * multiply the weights by them; the division is folded into the op before
+ * (the norm, or v_proj / up_proj rows and their biases), whose new float
+ * values live here (NULL: unchanged).  act is how each input is
+ * quantized at evaluation (W8A8, FP8 static).  The head's entry (index
+ * n_layers) uses attn_norm for the final norm and act[0] for lm_head.
+ */
+typedef struct tq_qblock {
+	float *attn_norm;	/* [H] */
+	float *ffn_norm;	/* [H] */
+	float *bv;		/* [n_kv_heads * hd] */
+	float *b_up;		/* [F] */
+	tq_actq act[TQ_SITES_PER_LAYER];
+} tq_qblock;
+
 struct tq_qstate {
 	char *model_path;
 	char *plan_json;	/* the resolved plan as given */
@@ -26,6 +43,9 @@ struct tq_qstate {
 	int64_t n_layers;	/* decoder blocks */
 	tq_qlayer *layers;	/* [n]: one per tq_model_linear_name */
 	size_t n;
+	tq_qblock *blocks;	/* [n_layers + 1]: the blocks, then the head */
+	int64_t hidden, kv_dim, inter;	/* H, n_kv_heads * hd, F: lengths of
+					   the tq_qblock vectors */
 	int64_t blocks_done;	/* blocks finished and saved */
 	int complete;		/* the head too */
 };

@@ -400,6 +400,39 @@ tq_fp8_e4m3_value(uint8_t bits)
 	return bits & 0x80 ? -fp8_table[FP8_NQ + p] : fp8_table[FP8_NQ + p];
 }
 
+/* ---- Activations ---------------------------------------------------- */
+
+void
+tq_actq_apply(const tq_actq *a, float *x, int64_t n, int64_t C)
+{
+	/* The e4m3fn values as a grid of unit scale. */
+	const tq_grid fp8 = { 1.0f, 0.0f, -FP8_NQ, FP8_NQ, fp8_table };
+	int64_t r, c;
+
+	if (a->mode == TQ_ACTQ_FP8_STATIC) {
+		float inv = a->scale > 0.0f ? 1.0f / a->scale : 0.0f;
+
+		for (r = 0; r < n * C; r++)
+			x[r] = a->scale * tq_grid_value(&fp8,
+			    tq_grid_round(&fp8, x[r] * inv));
+		return;
+	}
+	if (a->mode != TQ_ACTQ_INT8_TOKEN)
+		return;
+	for (r = 0; r < n; r++) {
+		float *row = x + r * C, amax = 0.0f, scale, inv;
+
+		for (c = 0; c < C; c++)
+			amax = fabsf(row[c]) > amax ? fabsf(row[c]) : amax;
+		if (amax == 0.0f)
+			continue;
+		scale = amax / 127.0f;
+		inv = 1.0f / scale;
+		for (c = 0; c < C; c++)
+			row[c] = scale * nearbyintf(row[c] * inv);
+	}
+}
+
 /* ---- Grids ---------------------------------------------------------- */
 
 void

@@ -50,6 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
 #include "tq.h"
 
 /* Columns of the largest block (a K-quant super-block). */
@@ -151,6 +152,13 @@ void tq_qparams_set_scale(tq_qparams *p, const tq_qscale *in);
 uint8_t tq_fp8_e4m3_bits(uint8_t code);
 /* The value of an e4m3fn bit pattern (NaN for 0x7f and 0xff). */
 float tq_fp8_e4m3_value(uint8_t bits);
+
+/*
+ * Fake-quantizes the activations x[n, C] in place as a (see model.h):
+ * int8 per token (scale = row absmax / 127, round half to even), or fp8
+ * e4m3fn of x / scale (nearest even, saturating at 448) times scale.
+ */
+void tq_actq_apply(const tq_actq *a, float *x, int64_t n, int64_t C);
 
 /*
  * A quantized weight [rows, cols]: one code per weight (unpacked, as the

@@ -28,6 +28,7 @@
 
 #include <cblas.h>
 
+#include "awq.h"
 #include "calib.h"
 #include "error.h"
 #include "forward.h"
@@ -128,6 +129,13 @@ tq_state_free(tq_qstate *s)
 		return;
 	for (i = 0; i < s->n; i++)
 		tq_qtensor_done(&s->layers[i].qt);
+	for (i = 0; s->blocks != NULL && i <= (size_t)s->n_layers; i++) {
+		free(s->blocks[i].attn_norm);
+		free(s->blocks[i].ffn_norm);
+		free(s->blocks[i].bv);
+		free(s->blocks[i].b_up);
+	}
+	free(s->blocks);
 	free(s->layers);
 	free(s->model_path);
 	free(s->plan_json);
@@ -150,10 +158,15 @@ tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	s->n = tq_model_n_linears(m);
 	s->n_layers = m->cfg.n_layers;
+	s->hidden = m->cfg.hidden_size;
+	s->kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;
+	s->inter = m->cfg.intermediate_size;
 	s->layers = calloc(s->n, sizeof(*s->layers));
+	s->blocks = calloc((size_t)s->n_layers + 1, sizeof(*s->blocks));
 	s->model_path = strdup(m->path);
 	s->plan_json = tq_plan_to_json(plan);
-	if (s->layers == NULL || s->model_path == NULL || s->plan_json == NULL) {
+	if (s->layers == NULL || s->blocks == NULL || s->model_path == NULL ||
+	    s->plan_json == NULL) {
 		tq_state_free(s);
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	}
@@ -271,25 +284,30 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	double t0 = qz_now(), damp = 0.0;
 	const tq_tensor *t;
 	tq_status st = TQ_OK;
+	int use_imp;
 
 	if (c->method == TQ_METHOD_FLOAT) {
 		ql->done = 1;
 		goto report;
 	}
-	if (c->method == TQ_METHOD_AWQ || c->method == TQ_METHOD_SMOOTHQUANT)
-		return tq_fail(err, TQ_EUNSUPPORTED,
-		    "%s: method %s is not available yet (use rtn or gptq)",
+	/*
+	 * AWQ's scales are already folded into *slot and H (qz_block); what
+	 * remains is rounding with its clip search, weighted by the scaled
+	 * inputs' mean x^2.  SmoothQuant's weights round to nearest.
+	 */
+	use_imp = c->use_imatrix || c->method == TQ_METHOD_AWQ;
+	if (H == NULL && c->method != TQ_METHOD_RTN &&
+	    c->method != TQ_METHOD_SMOOTHQUANT)
+		return tq_fail(err, TQ_EINVAL, "%s: %s needs calibration data",
 		    ql->res.name, tq_method_name(c->method));
-	if (H == NULL && (c->method == TQ_METHOD_GPTQ || c->use_imatrix))
-		return tq_fail(err, TQ_EINVAL,
-		    "%s: %s needs calibration data", ql->res.name,
-		    c->method == TQ_METHOD_GPTQ ? "GPTQ" : "the importance "
-		    "matrix");
+	if (H == NULL && use_imp)
+		return tq_fail(err, TQ_EINVAL, "%s: the importance matrix needs "
+		    "calibration data", ql->res.name);
 	w = malloc((size_t)(rows * cols) * sizeof(float));
 	orig = malloc((size_t)(rows * cols) * sizeof(float));
-	if (c->use_imatrix)
+	if (use_imp)
 		imp = malloc((size_t)cols * sizeof(float));
-	if (w == NULL || orig == NULL || (c->use_imatrix && imp == NULL)) {
+	if (w == NULL || orig == NULL || (use_imp && imp == NULL)) {
 		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", ql->res.name);
 		goto out;
 	}
@@ -303,7 +321,7 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	if ((st = tq_qtensor_init(&ql->qt, &c->scheme, rows, cols, err)) !=
 	    TQ_OK)
 		goto out;
-	if (c->method == TQ_METHOD_RTN) {
+	if (c->method != TQ_METHOD_GPTQ) {
 		tq_quant_rtn(&ql->qt, w, imp, c->clip_search);
 		tq_qtensor_dequant(&ql->qt, w);
 	} else {
@@ -380,7 +398,13 @@ typedef struct qz_work {
 	float *xn;	/* [L, max(H, qd)] */
 	float *g;	/* [L, F] */
 	float *y;	/* [L, H] */
-	float *hess;	/* [max(H, qd, F)^2] */
+	float *hess;	/* [W, W], W = max(H, qd, F) */
+	float *hess2;	/* [max(qd, F)^2] o's or down's input in the float
+			   block, for AWQ; NULL when no layer is AWQ */
+	double *sum_abs;	/* [W] per channel sum of |x| of a stage's input */
+	double *sum_abs2;	/* [W] the same for hess2's input */
+	float *amax;	/* [W] per channel max |x| of a stage's input */
+	float *sc;	/* [W] the input scales being folded (1: none) */
 } qz_work;
 
 static tq_status
@@ -388,6 +412,296 @@ qz_cancelled(const qz_ctx *z, tq_error *err)
 {
 	return tq_job__cancelled(z->job) ?
 	    tq_fail(err, TQ_ECANCELLED, "cancelled") : TQ_OK;
+}
+
+static tq_method
+qz_method(const qz_ctx *z, int64_t li, size_t k)
+{
+	return z->s->layers[(size_t)li * TQ_LINEARS_PER_LAYER + k].cfg.method;
+}
+
+/* Clears the per-channel statistics of C channels. */
+static void
+qz_stats_reset(qz_work *w, int64_t C)
+{
+	memset(w->sum_abs, 0, (size_t)C * sizeof(*w->sum_abs));
+	memset(w->amax, 0, (size_t)C * sizeof(*w->amax));
+}
+
+/* sum_abs[C] += |x| and amax[C] = max(amax, |x|) over the rows of x[n, C]. */
+static void
+qz_colstats(double *sum_abs, float *amax, const float *x, int64_t n,
+    int64_t C)
+{
+	int64_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < C; j++) {
+			float a = fabsf(x[i * C + j]);
+
+			sum_abs[j] += a;
+			if (amax != NULL && a > amax[j])
+				amax[j] = a;
+		}
+}
+
+/*
+ * A float copy of t, seen as [rows, cols] (a vector is one row), with
+ * column j times col_mul[j] and divided by col_div[j], and row i divided by
+ * row_div[i] (each may be NULL).  It is owned by the pipeline; *copy, when
+ * copy is not NULL, gets a malloc'ed copy of the values for the state.
+ */
+static const tq_tensor *
+qz_rescale(qz_ctx *z, const tq_tensor *t, const float *col_mul,
+    const float *col_div, const float *row_div, float **copy, tq_error *err)
+{
+	int64_t n = tq_tensor_numel(t), cols, i, j;
+	float *d = malloc((size_t)n * sizeof(float));
+	const tq_tensor *r;
+
+	cols = t->ndim > 1 ? t->shape[t->ndim - 1] : n;
+	if (d == NULL)
+		goto nomem;
+	tq_tensor_to_f32(t, 0, n, d);
+	for (i = 0; i < n / cols; i++)
+		for (j = 0; j < cols; j++) {
+			float v = d[i * cols + j];
+
+			if (col_mul != NULL)
+				v *= col_mul[j];
+			if (col_div != NULL)
+				v /= col_div[j];
+			if (row_div != NULL)
+				v /= row_div[i];
+			d[i * cols + j] = v;
+		}
+	if (copy != NULL) {
+		free(*copy);
+		if ((*copy = malloc((size_t)n * sizeof(float))) == NULL)
+			goto nomem;
+		memcpy(*copy, d, (size_t)n * sizeof(float));
+	}
+	if ((r = qz_owned_add(&z->owned, t, d)) == NULL)
+		goto nomem;
+	return r;
+nomem:
+	free(d);
+	tq_fail(err, TQ_ENOMEM, "out of memory");
+	return NULL;
+}
+
+/*
+ * How the input of linears [first, first + count) (global indices) is
+ * quantized at evaluation: not at all unless one of them has 8-bit
+ * activations; then fp8 with a static scale for an fp8 weight grid (the
+ * largest calibration |x|, amax[C] divided by the folded scales s[C] when
+ * given, onto 448), else int8 per token.
+ */
+static void
+qz_site_act(const qz_ctx *z, tq_actq *a, size_t first, size_t count,
+    const float *amax, const float *s, int64_t C)
+{
+	const tq_layer_cfg *c8 = NULL;
+	double m = 0.0;
+	size_t k;
+	int64_t j;
+
+	for (k = first; k < first + count; k++)
+		if (z->s->layers[k].cfg.method != TQ_METHOD_FLOAT &&
+		    z->s->layers[k].cfg.act_bits == 8)
+			c8 = &z->s->layers[k].cfg;
+	a->mode = TQ_ACTQ_NONE;
+	a->scale = 0.0f;
+	if (c8 == NULL)
+		return;
+	if (c8->scheme.type != TQ_QT_FP8_E4M3) {
+		a->mode = TQ_ACTQ_INT8_TOKEN;
+		return;
+	}
+	for (j = 0; j < C; j++) {
+		double v = (double)amax[j] / (s != NULL ? s[j] : 1.0f);
+
+		m = v > m ? v : m;
+	}
+	a->mode = TQ_ACTQ_FP8_STATIC;
+	a->scale = m > 0.0 ? (float)(m / 448.0) : 1.0f;
+}
+
+/* Float copies of the weights of linears [first, first + count) of lw. */
+static tq_status
+qz_group_weights(tq_layer_weights *lw, size_t first, size_t count,
+    float **wt, tq_scale_layer *sl, const qz_ctx *z, int64_t li, tq_error *err)
+{
+	size_t k;
+
+	for (k = 0; k < count; k++) {
+		const tq_tensor *t = *qz_slot(lw, first + k);
+		const tq_qlayer *ql = &z->s->layers[(size_t)li *
+		    TQ_LINEARS_PER_LAYER + first + k];
+
+		if ((wt[k] = malloc((size_t)tq_tensor_numel(t) *
+		    sizeof(float))) == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		tq_tensor_to_f32(t, 0, tq_tensor_numel(t), wt[k]);
+		sl[k].w = wt[k];
+		sl[k].rows = ql->res.rows;
+		sl[k].scheme = &ql->cfg.scheme;
+	}
+	return TQ_OK;
+}
+
+/*
+ * Chooses AWQ's scales for a group into w->sc (H[C, C], ntok tokens);
+ * tie_heads for o_proj's input (see tq_awq_tie_heads).
+ */
+static tq_status
+qz_awq_scales(qz_ctx *z, qz_work *w, const tq_scale_layer *sl, int count,
+    const float *H, const double *sum_abs, int64_t C, int64_t ntok,
+    int tie_heads, const char *what, tq_error *err)
+{
+	float *mean = malloc((size_t)C * sizeof(float));	/* [C] */
+	double alpha, e_best, e_rtn;
+	int64_t j;
+	tq_status st;
+
+	if (mean == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	for (j = 0; j < C; j++)
+		mean[j] = (float)(sum_abs[j] / (double)(ntok > 0 ? ntok : 1));
+	if (tie_heads)
+		tq_awq_tie_heads(mean, z->m->cfg.n_heads, z->m->cfg.n_kv_heads,
+		    z->m->cfg.head_dim);
+	st = tq_awq_search(sl, count, H, mean, C, 20, tq_job__cancel_flag(z->job),
+	    w->sc, &alpha, &e_best, &e_rtn, err);
+	free(mean);
+	if (st == TQ_OK)
+		tq_job__log(z->job, "%s: AWQ scales alpha %.2f, output error "
+		    "%.3g of round-to-nearest's", what, alpha,
+		    e_rtn > 0.0 ? e_best / e_rtn : 1.0);
+	return st;
+}
+
+/*
+ * AWQ or SmoothQuant on linears [first, first + count) of block li, which
+ * share the output of *norm: chooses the scales s (w->sc; 1 when neither
+ * applies), multiplies the weights' columns by s, divides the norm by s
+ * (its new values also go to *norm_copy, for the state), and rescales
+ * H[C, C] into the second moment of the scaled inputs.
+ */
+static tq_status
+qz_scale_group(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
+    size_t first, size_t count, const tq_tensor **norm, float **norm_copy,
+    float *H, int64_t C, int64_t ntok, tq_error *err)
+{
+	const tq_layer_cfg *c0 = &z->s->layers[(size_t)li *
+	    TQ_LINEARS_PER_LAYER + first].cfg;
+	tq_method m = c0->method;
+	float *wt[3] = { NULL, NULL, NULL };
+	tq_scale_layer sl[3];
+	char what[128];
+	size_t k;
+	int64_t i, j;
+	tq_status st = TQ_OK;
+
+	for (j = 0; j < C; j++)
+		w->sc[j] = 1.0f;
+	if (m != TQ_METHOD_AWQ && m != TQ_METHOD_SMOOTHQUANT)
+		return TQ_OK;
+	snprintf(what, sizeof(what), "model.layers.%lld.%s", (long long)li,
+	    first == 0 ? "q/k/v_proj" : "gate/up_proj");
+	for (k = 1; k < count; k++)
+		if (qz_method(z, li, first + k) != m) {
+			tq_job__log(z->job, "%s: the layers sharing this input use "
+			    "different methods; no %s scales", what,
+			    tq_method_name(m));
+			return TQ_OK;
+		}
+	if ((st = qz_group_weights(lw, first, count, wt, sl, z, li, err)) !=
+	    TQ_OK)
+		goto out;
+	if (m == TQ_METHOD_AWQ)
+		st = qz_awq_scales(z, w, sl, (int)count, H, w->sum_abs, C, ntok,
+		    0, what, err);
+	else
+		tq_smooth_scales(sl, (int)count, w->amax, C, c0->alpha, w->sc);
+	if (st != TQ_OK)
+		goto out;
+	for (k = 0; k < count; k++) {
+		const tq_tensor **slot = qz_slot(lw, first + k);
+
+		if ((*slot = qz_rescale(z, *slot, w->sc, NULL, NULL, NULL,
+		    err)) == NULL) {
+			st = TQ_ENOMEM;
+			goto out;
+		}
+	}
+	if ((*norm = qz_rescale(z, *norm, NULL, w->sc, NULL, norm_copy,
+	    err)) == NULL) {
+		st = TQ_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < C; i++)
+		for (j = 0; j < C; j++)
+			H[i * C + j] /= w->sc[i] * w->sc[j];
+out:
+	for (k = 0; k < count; k++)
+		free(wt[k]);
+	return st;
+}
+
+/*
+ * AWQ across a linear: the input of linear dst (o_proj, down_proj) is
+ * made row by row by linear src (v_proj, up_proj), so dst's columns are
+ * multiplied by s and src's rows and bias divided by it.  The scales come
+ * from the float block's input of dst (w->hess2, w->sum_abs2; C channels);
+ * for o_proj they are tied across the heads that share a kv head.
+ */
+static tq_status
+qz_scale_linear(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
+    size_t dst, size_t src, int64_t C, int64_t ntok, tq_error *err)
+{
+	const tq_model_config *c = &z->m->cfg;
+	tq_qblock *blk = &z->s->blocks[li];
+	const tq_tensor **bias = dst == 3 ? &lw->bv : &lw->b_up;
+	float **bias_copy = dst == 3 ? &blk->bv : &blk->b_up;
+	float *wt[1] = { NULL }, *row_s = w->sc;
+	tq_scale_layer sl[1];
+	char what[128];
+	int64_t i;
+	tq_status st;
+
+	snprintf(what, sizeof(what), "model.layers.%lld.%s", (long long)li,
+	    dst == 3 ? "o_proj" : "down_proj");
+	if ((st = qz_group_weights(lw, dst, 1, wt, sl, z, li, err)) != TQ_OK ||
+	    (st = qz_awq_scales(z, w, sl, 1, w->hess2, w->sum_abs2, C, ntok,
+	    dst == 3, what, err)) != TQ_OK)
+		goto out;
+	if (dst == 3) {
+		/* v's rows are kv heads: one scale per (kv head, dim). */
+		int64_t rep = c->n_heads / c->n_kv_heads, hd = c->head_dim;
+
+		if ((row_s = malloc((size_t)(c->n_kv_heads * hd) *
+		    sizeof(float))) == NULL) {
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < c->n_kv_heads * hd; i++)
+			row_s[i] = w->sc[(i / hd) * rep * hd + i % hd];
+	}
+	st = TQ_ENOMEM;
+	if ((*qz_slot(lw, dst) = qz_rescale(z, *qz_slot(lw, dst), w->sc, NULL,
+	    NULL, NULL, err)) == NULL ||
+	    (*qz_slot(lw, src) = qz_rescale(z, *qz_slot(lw, src), NULL, NULL,
+	    row_s, NULL, err)) == NULL ||
+	    (*bias != NULL && (*bias = qz_rescale(z, *bias, NULL, row_s, NULL,
+	    bias_copy, err)) == NULL))
+		goto out;
+	st = TQ_OK;
+out:
+	if (row_s != w->sc)
+		free(row_s);
+	free(wt[0]);
+	return st;
 }
 
 /* Quantizes linears [first, first + count) of block li sharing H. */
@@ -412,37 +726,82 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 	const tq_model_config *c = &z->m->cfg;
 	int64_t S = z->calib->n_samples, L = z->calib->seqlen, s, i;
 	int64_t H = c->hidden_size, F = c->intermediate_size;
-	int64_t qd = c->n_heads * c->head_dim;
+	int64_t qd = c->n_heads * c->head_dim, N = S * L;
+	size_t base = (size_t)li * TQ_LINEARS_PER_LAYER;
 	tq_layer_weights lw = z->m->layers[li];
+	tq_qblock *blk = &z->s->blocks[li];
+	/* AWQ through v into o, and through up into down. */
+	int awq_o = qz_method(z, li, 3) == TQ_METHOD_AWQ &&
+	    qz_method(z, li, 2) != TQ_METHOD_FLOAT;
+	int awq_down = qz_method(z, li, 6) == TQ_METHOD_AWQ &&
+	    qz_method(z, li, 5) != TQ_METHOD_FLOAT;
 	tq_status st;
 
-	/* A: q, k, v from the attention norm's output. */
+	/*
+	 * A: q, k, v from the attention norm's output; for AWQ on o, also
+	 * the float block's attention output, to choose o's scales before v
+	 * (which they divide) is rounded.
+	 */
 	memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
+	qz_stats_reset(w, H);
+	if (awq_o) {
+		memset(w->hess2, 0, (size_t)(qd * qd) * sizeof(float));
+		memset(w->sum_abs2, 0, (size_t)qd * sizeof(double));
+	}
 	for (s = 0; s < S; s++) {
 		if ((st = qz_cancelled(z, err)) != TQ_OK)
 			return st;
 		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
 		qz_syrk(w->hess, w->xn, L, H);
+		qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
+		if (awq_o) {
+			float *att = w->att + s * L * qd;
+
+			tq_fwd_attn(w->f, &lw, w->xn, L, att);
+			qz_syrk(w->hess2, att, L, qd);
+			qz_colstats(w->sum_abs2, NULL, att, L, qd);
+		}
 	}
 	qz_symmetrize(w->hess, H);
-	if ((st = qz_group(z, &lw, li, 0, 3, w->hess, S * L, err)) != TQ_OK)
+	if (awq_o) {
+		qz_symmetrize(w->hess2, qd);
+		if ((st = qz_scale_linear(z, w, &lw, li, 3, 2, qd, N, err)) !=
+		    TQ_OK)
+			return st;
+	}
+	if ((st = qz_scale_group(z, w, &lw, li, 0, 3, &lw.attn_norm,
+	    &blk->attn_norm, w->hess, H, N, err)) != TQ_OK)
+		return st;
+	qz_site_act(z, &blk->act[TQ_SITE_QKV], base, 3, w->amax, w->sc, H);
+	if ((st = qz_group(z, &lw, li, 0, 3, w->hess, N, err)) != TQ_OK)
 		return st;
 
 	/* B: o from the attention output with quantized q, k, v. */
 	memset(w->hess, 0, (size_t)(qd * qd) * sizeof(float));
+	qz_stats_reset(w, qd);
 	for (s = 0; s < S; s++) {
 		if ((st = qz_cancelled(z, err)) != TQ_OK)
 			return st;
 		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
 		tq_fwd_attn(w->f, &lw, w->xn, L, w->att + s * L * qd);
 		qz_syrk(w->hess, w->att + s * L * qd, L, qd);
+		qz_colstats(w->sum_abs, w->amax, w->att + s * L * qd, L, qd);
 	}
 	qz_symmetrize(w->hess, qd);
-	if ((st = qz_group(z, &lw, li, 3, 1, w->hess, S * L, err)) != TQ_OK)
+	qz_site_act(z, &blk->act[TQ_SITE_O], base + 3, 1, w->amax, NULL, qd);
+	if ((st = qz_group(z, &lw, li, 3, 1, w->hess, N, err)) != TQ_OK)
 		return st;
 
-	/* C: the residual with quantized o; gate and up from the MLP norm. */
+	/*
+	 * C: the residual with quantized o; gate and up from the MLP norm;
+	 * for AWQ on down, the float block's gated activations too.
+	 */
 	memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
+	qz_stats_reset(w, H);
+	if (awq_down) {
+		memset(w->hess2, 0, (size_t)(F * F) * sizeof(float));
+		memset(w->sum_abs2, 0, (size_t)F * sizeof(double));
+	}
 	for (s = 0; s < S; s++) {
 		float *x = w->x + s * L * H;
 
@@ -453,22 +812,42 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 			x[i] += w->y[i];
 		tq_fwd_norm(w->f, lw.ffn_norm, x, L, w->xn);
 		qz_syrk(w->hess, w->xn, L, H);
+		qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
+		if (awq_down) {
+			tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
+			qz_syrk(w->hess2, w->g, L, F);
+			qz_colstats(w->sum_abs2, NULL, w->g, L, F);
+		}
 	}
 	qz_symmetrize(w->hess, H);
-	if ((st = qz_group(z, &lw, li, 4, 2, w->hess, S * L, err)) != TQ_OK)
+	if (awq_down) {
+		qz_symmetrize(w->hess2, F);
+		if ((st = qz_scale_linear(z, w, &lw, li, 6, 5, F, N, err)) !=
+		    TQ_OK)
+			return st;
+	}
+	if ((st = qz_scale_group(z, w, &lw, li, 4, 2, &lw.ffn_norm,
+	    &blk->ffn_norm, w->hess, H, N, err)) != TQ_OK)
+		return st;
+	qz_site_act(z, &blk->act[TQ_SITE_GATE_UP], base + 4, 2, w->amax, w->sc,
+	    H);
+	if ((st = qz_group(z, &lw, li, 4, 2, w->hess, N, err)) != TQ_OK)
 		return st;
 
 	/* D: down from the gated activations of quantized gate and up. */
 	memset(w->hess, 0, (size_t)(F * F) * sizeof(float));
+	qz_stats_reset(w, F);
 	for (s = 0; s < S; s++) {
 		if ((st = qz_cancelled(z, err)) != TQ_OK)
 			return st;
 		tq_fwd_norm(w->f, lw.ffn_norm, w->x + s * L * H, L, w->xn);
 		tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
 		qz_syrk(w->hess, w->g, L, F);
+		qz_colstats(w->sum_abs, w->amax, w->g, L, F);
 	}
 	qz_symmetrize(w->hess, F);
-	if ((st = qz_group(z, &lw, li, 6, 1, w->hess, S * L, err)) != TQ_OK)
+	qz_site_act(z, &blk->act[TQ_SITE_DOWN], base + 6, 1, w->amax, NULL, F);
+	if ((st = qz_group(z, &lw, li, 6, 1, w->hess, N, err)) != TQ_OK)
 		return st;
 
 	/* E: the block's output, the next block's input. */
@@ -484,7 +863,11 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 	return TQ_OK;
 }
 
-/* lm_head from the final norm's output; the embeddings by RTN. */
+/*
+ * lm_head from the final norm's output; the embeddings by RTN.  AWQ and
+ * SmoothQuant have no scales here: lm_head is rounded with AWQ's clip
+ * search, or to int8 with SmoothQuant's int8 activations.
+ */
 static tq_status
 qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 {
@@ -502,20 +885,28 @@ qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 		S = z->calib->n_samples;
 		L = z->calib->seqlen;
 		memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
+		qz_stats_reset(w, H);
 		for (s = 0; s < S; s++) {
 			tq_fwd_norm(w->f, m->norm, w->x + s * L * H, L, w->xn);
 			qz_syrk(w->hess, w->xn, L, H);
+			qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
 		}
 		qz_symmetrize(w->hess, H);
 		hess = w->hess;
+		qz_site_act(z, &z->s->blocks[z->s->n_layers].act[0], n - 2, 1,
+		    w->amax, NULL, H);
 	}
 	if ((st = qz_linear(z, n - 2, hess, S * L, &head, err)) != TQ_OK)
 		return st;
 	/* An embedding is a lookup, not a product: no Hessian; RTN. */
-	if (qe->cfg.method == TQ_METHOD_GPTQ) {
+	if (qe->cfg.method != TQ_METHOD_FLOAT &&
+	    qe->cfg.method != TQ_METHOD_RTN) {
 		tq_job__log(z->job, "model.embed_tokens: a lookup table has no "
-		    "Hessian; rounding it to nearest instead of GPTQ");
+		    "input to calibrate on; rounding it to nearest instead of %s",
+		    tq_method_name(qe->cfg.method));
 		qe->cfg.method = TQ_METHOD_RTN;
+		qe->cfg.use_imatrix = 0;
+		qe->cfg.act_bits = 16;
 		snprintf(qe->res.method, sizeof(qe->res.method), "rtn");
 	}
 	return qz_linear(z, n - 1, NULL, 0, &embed, err);
@@ -556,6 +947,52 @@ qz_work_free(qz_work *w)
 	free(w->g);
 	free(w->y);
 	free(w->hess);
+	free(w->hess2);
+	free(w->sum_abs);
+	free(w->sum_abs2);
+	free(w->amax);
+	free(w->sc);
+}
+
+/*
+ * Puts a block's changed norms and biases (copies owned by o) and its
+ * activation quantization into lw (the head's entry: the final norm into
+ * *norm and act[0] into *head_act).
+ */
+static tq_status
+qz_apply_block(qz_owned *o, const tq_qblock *b, tq_layer_weights *lw,
+    const tq_tensor **norm, tq_actq *head_act, tq_error *err)
+{
+	const tq_tensor **slot[4];
+	const float *vals[4] = { b->attn_norm, b->ffn_norm, b->bv, b->b_up };
+	int k;
+
+	slot[0] = lw != NULL ? &lw->attn_norm : norm;
+	slot[1] = lw != NULL ? &lw->ffn_norm : NULL;
+	slot[2] = lw != NULL ? &lw->bv : NULL;
+	slot[3] = lw != NULL ? &lw->b_up : NULL;
+	for (k = 0; k < 4; k++) {
+		int64_t n;
+		float *d;
+		const tq_tensor *t;
+
+		if (vals[k] == NULL || slot[k] == NULL || *slot[k] == NULL)
+			continue;
+		n = tq_tensor_numel(*slot[k]);
+		if ((d = malloc((size_t)n * sizeof(float))) == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		memcpy(d, vals[k], (size_t)n * sizeof(float));
+		if ((t = qz_owned_add(o, *slot[k], d)) == NULL) {
+			free(d);
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		}
+		*slot[k] = t;
+	}
+	if (lw != NULL)
+		memcpy(lw->act, b->act, sizeof(lw->act));
+	else
+		*head_act = b->act[0];
+	return TQ_OK;
 }
 
 /* Replaces block li's quantized weights by the state's (resume). */
@@ -582,7 +1019,8 @@ qz_restore_block(qz_ctx *z, int64_t li, tq_layer_weights *lw, tq_error *err)
 		}
 		*slot = t;
 	}
-	return TQ_OK;
+	return qz_apply_block(&z->owned, &z->s->blocks[li], lw, NULL, NULL,
+	    err);
 }
 
 static tq_status
@@ -593,6 +1031,8 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 	const tq_model_config *c = &m->cfg;
 	int64_t H = c->hidden_size, F = c->intermediate_size;
 	int64_t qd = c->n_heads * c->head_dim, wide, S, L, s, li;
+	size_t k;
+	int need_h2 = 0;
 	qz_ctx z;
 	qz_work w;
 	tq_qstate *state = NULL;
@@ -640,8 +1080,21 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 	w.g = malloc((size_t)(L * F) * sizeof(float));
 	w.y = malloc((size_t)(L * H) * sizeof(float));
 	w.hess = malloc((size_t)(wide * wide) * sizeof(float));
+	w.sum_abs = malloc((size_t)wide * sizeof(double));
+	w.sum_abs2 = malloc((size_t)wide * sizeof(double));
+	w.amax = malloc((size_t)wide * sizeof(float));
+	w.sc = malloc((size_t)wide * sizeof(float));
+	for (k = 0; k < state->n; k++)
+		need_h2 |= state->layers[k].cfg.method == TQ_METHOD_AWQ;
+	if (need_h2) {
+		int64_t w2 = qd > F ? qd : F;
+
+		w.hess2 = malloc((size_t)(w2 * w2) * sizeof(float));
+	}
 	if (w.x == NULL || w.att == NULL || w.xn == NULL || w.g == NULL ||
-	    w.y == NULL || w.hess == NULL) {
+	    w.y == NULL || w.hess == NULL || w.sum_abs == NULL ||
+	    w.sum_abs2 == NULL || w.amax == NULL || w.sc == NULL ||
+	    (need_h2 && w.hess2 == NULL)) {
 		st = tq_fail(err, TQ_ENOMEM, "out of memory for %lld samples of "
 		    "%lld tokens", (long long)S, (long long)L);
 		goto out;
@@ -791,6 +1244,11 @@ tq_model_apply_state(const tq_model *base, const tq_qstate *s, tq_model **out,
 		}
 		*slot = t;
 	}
+	for (i = 0; i <= (size_t)s->n_layers; i++)
+		if ((st = qz_apply_block(owned, &s->blocks[i],
+		    i < (size_t)s->n_layers ? &m->layers[i] : NULL, &m->norm,
+		    &m->head_act, err)) != TQ_OK)
+			goto fail;
 	if ((st = tq_model__index_linears(m, err)) != TQ_OK)
 		goto fail;
 	*out = m;

@@ -60,6 +60,136 @@ state_range(const tq_qstate *s, int64_t block, size_t *first, size_t *count)
 	}
 }
 
+/*
+ * What quantizing a block changed besides its linears (tq_qblock): up to
+ * four float vectors, saved under the model's tensor names, and the
+ * activation quantization of its inputs as NAME.act_quant F32 [4, 2]
+ * (mode, scale).  block -1 is the head: the final norm and lm_head's input.
+ */
+static float **
+state_vec(const tq_qstate *s, int64_t block, int k, int64_t *len,
+    char *name, size_t name_len)
+{
+	static const char *const leaf[4] = {
+		"input_layernorm.weight", "post_attention_layernorm.weight",
+		"self_attn.v_proj.bias", "mlp.up_proj.bias"
+	};
+	tq_qblock *b = &s->blocks[block < 0 ? s->n_layers : block];
+
+	if (block < 0)
+		snprintf(name, name_len, "model.norm.weight");
+	else
+		snprintf(name, name_len, "model.layers.%lld.%s",
+		    (long long)block, leaf[k]);
+	switch (k) {
+	case 0:
+		*len = s->hidden;
+		return &b->attn_norm;
+	case 1:
+		*len = s->hidden;
+		return &b->ffn_norm;
+	case 2:
+		*len = s->kv_dim;
+		return &b->bv;
+	default:
+		*len = s->inter;
+		return &b->b_up;
+	}
+}
+
+static int
+state_n_vecs(int64_t block)
+{
+	return block < 0 ? 1 : 4;
+}
+
+static void
+state_act_name(char *name, size_t len, int64_t block)
+{
+	if (block < 0)
+		snprintf(name, len, "lm_head.act_quant");
+	else
+		snprintf(name, len, "model.layers.%lld.act_quant",
+		    (long long)block);
+}
+
+/* Adds block's vectors and act (filled here, [4, 2]) to w. */
+static tq_status
+state_save_extras(tq_st_writer *w, const tq_qstate *s, int64_t block,
+    float *act, tq_error *err)
+{
+	const tq_qblock *b = &s->blocks[block < 0 ? s->n_layers : block];
+	int64_t ashape[2] = { TQ_SITES_PER_LAYER, 2 }, len;
+	char name[128];
+	tq_status st = TQ_OK;
+	int k;
+
+	for (k = 0; k < state_n_vecs(block) && st == TQ_OK; k++) {
+		float **v = state_vec(s, block, k, &len, name, sizeof(name));
+
+		if (*v != NULL)
+			st = tq_st_writer_add(w, name, TQ_DTYPE_F32, 1, &len, *v,
+			    err);
+	}
+	for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
+		act[2 * k] = (float)b->act[k].mode;
+		act[2 * k + 1] = b->act[k].scale;
+	}
+	state_act_name(name, sizeof(name), block);
+	if (st == TQ_OK)
+		st = tq_st_writer_add(w, name, TQ_DTYPE_F32, 2, ashape, act, err);
+	return st;
+}
+
+/* Reads back what state_save_extras wrote (absent: unchanged). */
+static tq_status
+state_read_extras(const tq_st_file *f, const char *path, tq_qstate *s,
+    int64_t block, tq_error *err)
+{
+	tq_qblock *b = &s->blocks[block < 0 ? s->n_layers : block];
+	const tq_tensor *t;
+	int64_t len;
+	char name[128];
+	int k;
+
+	for (k = 0; k < state_n_vecs(block); k++) {
+		float **v = state_vec(s, block, k, &len, name, sizeof(name));
+
+		free(*v);
+		*v = NULL;
+		if ((t = tq_st_find(f, name)) == NULL)
+			continue;
+		if (t->dtype != TQ_DTYPE_F32 || tq_tensor_numel(t) != len)
+			return tq_fail(err, TQ_EFORMAT, "%s: %s has the wrong "
+			    "shape", path, name);
+		if ((*v = malloc((size_t)len * sizeof(float))) == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		tq_tensor_to_f32(t, 0, len, *v);
+	}
+	state_act_name(name, sizeof(name), block);
+	if ((t = tq_st_find(f, name)) != NULL) {
+		float act[TQ_SITES_PER_LAYER * 2];
+
+		if (t->dtype != TQ_DTYPE_F32 ||
+		    tq_tensor_numel(t) != TQ_SITES_PER_LAYER * 2)
+			return tq_fail(err, TQ_EFORMAT, "%s: %s has the wrong "
+			    "shape", path, name);
+		tq_tensor_to_f32(t, 0, TQ_SITES_PER_LAYER * 2, act);
+		for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
+			int mode = (int)act[2 * k];
+
+			if (mode < TQ_ACTQ_NONE || mode > TQ_ACTQ_FP8_STATIC ||
+			    (float)mode != act[2 * k] ||
+			    !(act[2 * k + 1] >= 0.0f) || isinf(act[2 * k + 1]))
+				return tq_fail(err, TQ_EFORMAT, "%s: %s is not a "
+				    "valid activation quantization", path, name);
+			b->act[k].mode = (tq_actq_mode)mode;
+			b->act[k].scale = act[2 * k + 1];
+		}
+	}
+	return TQ_OK;
+}
+
 tq_status
 tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
     tq_error *err)
@@ -67,6 +197,7 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
 	char *path = NULL, name[160];
 	tq_st_writer *w = NULL;
 	size_t first, count, i;
+	float act[TQ_SITES_PER_LAYER * 2];
 	tq_status st;
 
 	if (!tq_is_dir(dir) && mkdir(dir, 0777) != 0)
@@ -99,6 +230,8 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
 		if (st == TQ_OK)
 			st = tq_st_writer_meta(w, name, scheme, err);
 	}
+	if (st == TQ_OK)
+		st = state_save_extras(w, s, block, act, err);
 	if (st == TQ_OK && (st = tq_st_writer_meta(w, "format", STATE_FORMAT,
 	    err)) == TQ_OK) {
 		if ((path = state_block_path(dir, block)) == NULL)
@@ -263,6 +396,8 @@ state_read_block(tq_qstate *s, const char *dir, int64_t block, tq_error *err)
 		}
 		q->done = 1;
 	}
+	if (st == TQ_OK)
+		st = state_read_extras(f, path, s, block, err);
 	tq_st_close(f);
 	free(path);
 	return st;

@@ -1,8 +1,11 @@
 /*
  * test_quantize.c: the quantization pipeline on the demo model: GPTQ's
- * output error is at most RTN's on every layer (W4 g128, W3 g128), results
- * are reproducible, the state round-trips through its directory, the
- * quantized model evaluates, and cancel returns within a second.
+ * output error is at most RTN's on every layer and AWQ's on at least 90%
+ * of them (W4 g128, W3 g128); AWQ's folded scales leave the model as it
+ * was (at 8 bits it evaluates as the float model does); SmoothQuant W8A8
+ * quantizes activations; results are reproducible, the state (with the
+ * folded norms) round-trips through its directory, the quantized model
+ * evaluates, and cancel returns within a second.
  */
 #include "config.h"
 
@@ -85,9 +88,10 @@ same_err(double a, double b)
 	return a == b || (isnan(a) && isnan(b));
 }
 
-/* Layers (of the blocks) where GPTQ's error exceeds RTN's. */
+/* Layers (of the blocks) where method's error exceeds RTN's. */
 static int
-compare(const tq_qstate *g, const tq_qstate *r, const char *scheme)
+compare(const tq_qstate *g, const tq_qstate *r, const char *scheme,
+    const char *method)
 {
 	size_t i, n = tq_state_n_results(g), worse = 0, layers = 0;
 	double sg = 0.0, sr = 0.0;
@@ -103,14 +107,93 @@ compare(const tq_qstate *g, const tq_qstate *r, const char *scheme)
 		sr += b->rel_err;
 		if (!(a->rel_err <= b->rel_err)) {
 			worse++;
-			tap_diag("%s %s: gptq %.4g > rtn %.4g", scheme, a->name,
-			    a->rel_err, b->rel_err);
+			tap_diag("%s %s: %s %.4g > rtn %.4g", scheme, a->name,
+			    method, a->rel_err, b->rel_err);
 		}
 	}
-	tap_diag("%s: mean relative output error gptq %.4g, rtn %.4g over "
-	    "%zu layers", scheme, sg / (double)layers, sr / (double)layers,
-	    layers);
+	tap_diag("%s: mean relative output error %s %.4g, rtn %.4g over "
+	    "%zu layers", scheme, method, sg / (double)layers,
+	    sr / (double)layers, layers);
 	return (int)worse;
+}
+
+/* Perplexity of m with state s applied (s NULL: m itself), 40k chars. */
+static double
+ppl_of(const tq_model *m, const tq_qstate *s, const char *text)
+{
+	tq_ppl_result r;
+	tq_model *qm = NULL;
+	tq_error err;
+	int32_t *ids = NULL;
+	size_t n = 0, len;
+	char *buf = NULL;
+	double p = NAN;
+
+	if (tq_read_text(text, &buf, &len, &err) == TQ_OK &&
+	    tq_tokenizer_encode(tq_model_tokenizer(m), buf, len > 40000 ?
+	    40000 : len, 0, &ids, &n, &err) == TQ_OK &&
+	    (s == NULL || tq_model_apply_state(m, s, &qm, &err) == TQ_OK) &&
+	    tq_eval_perplexity(qm != NULL ? qm : m, ids, (int64_t)n, 256, NULL,
+	    NULL, &r, &err) == TQ_OK)
+		p = r.ppl;
+	else
+		tap_diag("%s", err.msg);
+	tq_model_close(qm);
+	free(ids);
+	free(buf);
+	return p;
+}
+
+/* AWQ against RTN, AWQ's folding, SmoothQuant's activations. */
+static void
+awq_checks(const tq_model *m, const tq_calib *c, const tq_qstate *r4,
+    const tq_qstate *r3, const char *text)
+{
+	char dir[] = "/tmp/tq-awq-XXXXXX", cmd[64];
+	tq_qstate *a4 = run(m, "awq", "int4-g128", c, NULL, 0, NULL);
+	tq_qstate *a3 = run(m, "awq", "int3-g128", c, mkdtemp(dir), 0, NULL);
+	tq_qstate *a8 = run(m, "awq", "int8-g32", c, NULL, 0, NULL);
+	tq_qstate *sq = run(m, "smoothquant", "int8-sym", c, NULL, 0, NULL);
+	tq_qstate *w8 = run(m, "rtn", "int8-sym", c, NULL, 0, NULL);
+	tq_qstate *back = NULL;
+	tq_error err;
+	double fp, p8, psq, pw8, pa3, pback;
+	size_t layers = (size_t)tq_model_get_config(m)->n_layers * 7;
+
+	tap_ok(a4 && a3 && a8 && sq && w8, "AWQ and SmoothQuant run");
+	if (!(a4 && a3 && a8 && sq && w8))
+		goto out;
+	tap_ok(compare(a4, r4, "int4-g128", "awq") * 10 <= (int)layers,
+	    "W4 g128: AWQ's output error <= RTN's on at least 90%% of layers");
+	tap_ok(compare(a3, r3, "int3-g128", "awq") * 10 <= (int)layers,
+	    "W3 g128: AWQ's output error <= RTN's on at least 90%% of layers");
+	fp = ppl_of(m, NULL, text);
+	p8 = ppl_of(m, a8, text);
+	tap_ok(fabs(p8 / fp - 1.0) < 2e-3,
+	    "AWQ's scales leave the model as it was: at 8 bits g32 perplexity "
+	    "%.4f, float %.4f", p8, fp);
+	psq = ppl_of(m, sq, text);
+	pw8 = ppl_of(m, w8, text);
+	tap_ok(psq != pw8 && fabs(psq / fp - 1.0) < 1e-2,
+	    "SmoothQuant W8A8 perplexity %.4f (int8 activations; weights "
+	    "alone %.4f; float %.4f)", psq, pw8, fp);
+	if (tq_state_load(dir, m, &back, &err) != TQ_OK)
+		tap_diag("%s", err.msg);
+	tap_ok(back != NULL, "an AWQ state loads from its directory");
+	pa3 = ppl_of(m, a3, text);
+	pback = back != NULL ? ppl_of(m, back, text) : NAN;
+	tap_ok(pa3 == pback, "with its folded norms: perplexity %.6f as run, "
+	    "%.6f loaded", pa3, pback);
+out:
+	tq_state_free(a4);
+	tq_state_free(a3);
+	tq_state_free(a8);
+	tq_state_free(sq);
+	tq_state_free(w8);
+	tq_state_free(back);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
 }
 
 int
@@ -146,10 +229,11 @@ main(void)
 	tap_ok(g4 && r4 && g3 && r3, "GPTQ and RTN at W4 g128 and W3 g128 run");
 	if (!(g4 && r4 && g3 && r3))
 		return tap_done();
-	tap_ok(compare(g4, r4, "int4-g128") == 0,
+	tap_ok(compare(g4, r4, "int4-g128", "gptq") == 0,
 	    "W4 g128: GPTQ's output error <= RTN's on every layer");
-	tap_ok(compare(g3, r3, "int3-g128") == 0,
+	tap_ok(compare(g3, r3, "int3-g128", "gptq") == 0,
 	    "W3 g128: GPTQ's output error <= RTN's on every layer");
+	awq_checks(m, c, r4, r3, text);
 
 	again = run(m, "gptq", "int4-g128", c, NULL, 0, NULL);
 	for (i = 0; again != NULL && i < tq_state_n_results(g4); i++)

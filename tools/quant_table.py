@@ -4,8 +4,9 @@
 Usage (from the repository root, after building):
     python3 tools/quant_table.py [--model assets/demo] [--samples 128] [--seqlen 512]
 
-For fp16 and each variant (RTN and GPTQ at W4 g128 and W3 g128, W8 per channel,
-FP8, NF4) it runs `turboquant quantize` calibrated on wikitext2-valid.txt, then
+For fp16 and each variant (RTN, GPTQ and AWQ at W4 g128 and W3 g128, W8 per
+channel, W8A8 with and without SmoothQuant, FP8 weight-only and with static
+activation scales, NF4) it runs `turboquant quantize` calibrated on wikitext2-valid.txt, then
 `turboquant eval` of the state on wikitext2-test.txt and linux-test.txt (GPTQ
 protocol, the model's context), and prints one row per variant: bits per weight
 of the quantized block linears (scales and zeros included), perplexity on each
@@ -22,11 +23,18 @@ import tempfile
 VARIANTS = [
     ("RTN W4 g128", ["--method", "rtn", "--bits", "4", "--group", "128"]),
     ("GPTQ W4 g128", ["--method", "gptq", "--bits", "4", "--group", "128"]),
+    ("AWQ W4 g128", ["--method", "awq", "--bits", "4", "--group", "128"]),
     ("RTN W3 g128", ["--method", "rtn", "--bits", "3", "--group", "128"]),
     ("GPTQ W3 g128", ["--method", "gptq", "--bits", "3", "--group", "128"]),
+    ("AWQ W3 g128", ["--method", "awq", "--bits", "3", "--group", "128"]),
     ("RTN W8 per channel", ["--method", "rtn", "--scheme", "int8-sym"]),
     ("GPTQ W8 per channel", ["--method", "gptq", "--scheme", "int8-sym"]),
+    ("RTN W8A8 (int8 per-token activations)",
+     ["--method", "rtn", "--scheme", "int8-sym", "--act-bits", "8"]),
+    ("SmoothQuant W8A8 (alpha 0.5)", ["--method", "smoothquant", "--scheme", "int8-sym"]),
     ("RTN FP8 E4M3 per channel", ["--method", "rtn", "--scheme", "fp8-channel"]),
+    ("RTN FP8 E4M3 W8A8 (static activation scales)",
+     ["--method", "rtn", "--scheme", "fp8", "--act-bits", "8"]),
     ("RTN NF4 (blocks of 64)", ["--method", "rtn", "--scheme", "nf4"]),
 ]
 TEXTS = ["wikitext2-test.txt", "linux-test.txt"]

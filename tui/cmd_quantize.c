@@ -117,9 +117,9 @@ run_job(tq_job *j, int json, tq_error *err)
 /* Parses the options that make a plan from the command line. */
 typedef struct plan_args {
 	const char *plan_file, *preset, *method, *scheme;
-	long long bits, group;
+	long long bits, group, act_bits;
 	int sym, act_order, clip, imatrix;
-	double damp;
+	double damp, alpha;
 } plan_args;
 
 static tq_status
@@ -152,10 +152,14 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 		return st;
 	tq_layer_cfg_init(&cfg, method, &sch);
 	cfg.act_order = a->act_order;
-	cfg.clip_search = a->clip;
+	cfg.clip_search |= a->clip;	/* AWQ's is on by default */
 	cfg.use_imatrix = a->imatrix;
 	if (a->damp > 0.0)
 		cfg.damp = a->damp;
+	if (a->alpha >= 0.0)
+		cfg.alpha = a->alpha;
+	if (a->act_bits != 0)
+		cfg.act_bits = (int)a->act_bits;
 	return tq_plan_new(&cfg, out, err);
 }
 
@@ -179,6 +183,7 @@ cmd_quantize(int argc, char **argv)
 	memset(&pa, 0, sizeof(pa));
 	pa.bits = 4;
 	pa.group = 128;
+	pa.alpha = -1.0;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -225,6 +230,19 @@ cmd_quantize(int argc, char **argv)
 			if (*endp != '\0' || !(pa.damp > 0.0 && pa.damp < 10.0))
 				return cli_error("quantize: --damp: \"%s\" is not a "
 				    "number in (0, 10)", next);
+		} else if (strcmp(a, "--alpha") == 0) {
+			NEED();
+			pa.alpha = strtod(next, &endp);
+			if (*endp != '\0' || !(pa.alpha >= 0.0 && pa.alpha <= 1.0))
+				return cli_error("quantize: --alpha: \"%s\" is not a "
+				    "number in [0, 1]", next);
+		} else if (strcmp(a, "--act-bits") == 0) {
+			if (!cli_parse_int(a, next, 8, 16, &pa.act_bits))
+				return 1;
+			if (pa.act_bits != 8 && pa.act_bits != 16)
+				return cli_error("quantize: --act-bits must be 8 or "
+				    "16");
+			i++;
 		} else if (strcmp(a, "--calib") == 0) {
 			NEED();
 			calib_file = next;
