@@ -30,6 +30,7 @@
 
 #include <cblas.h>
 
+#include "bench_util.h"
 #include "tq.h"
 
 #define DEFAULT_TOKENS	512
@@ -58,27 +59,12 @@ typedef struct bench_result {
 	double others;		/* CPUs busy with other processes, timed reps */
 } bench_result;
 
-/* Machine-wide busy time and this process's CPU time, in seconds. */
-typedef struct cpu_sample {
-	double wall, busy, self;
-	int ok;
-} cpu_sample;
-
 /* Checksum state for the warm-up run's logits callback. */
 typedef struct logits_sum {
 	int64_t n, V;
 	double sum;
 	int64_t argmax;
 } logits_sum;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -88,60 +74,6 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double
-load_average(void)
-{
-	FILE *f = fopen("/proc/loadavg", "r");
-	double l = -1.0;
-
-	if (f == NULL)
-		return -1.0;
-	if (fscanf(f, "%lf", &l) != 1)
-		l = -1.0;
-	fclose(f);
-	return l;
-}
-
-static void
-cpu_sample_take(cpu_sample *cs)
-{
-	unsigned long long v[8] = { 0 };
-	struct rusage ru;
-	FILE *f = fopen("/proc/stat", "r");
-	long hz = sysconf(_SC_CLK_TCK);
-
-	cs->ok = 0;
-	cs->wall = now_s();
-	if (f != NULL) {
-		/* cpu user nice system idle iowait irq softirq steal */
-		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
-		    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-		    &v[7]) == 8 && hz > 0) {
-			cs->busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] +
-			    v[7]) / (double)hz;
-			cs->ok = 1;
-		}
-		fclose(f);
-	}
-	getrusage(RUSAGE_SELF, &ru);
-	cs->self = (double)ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec +
-	    (double)ru.ru_stime.tv_sec + 1e-6 * ru.ru_stime.tv_usec;
-}
-
-/*
- * How many CPUs, on average, other processes kept busy between a and b:
- * a benchmark sharing the machine is not measuring the engine alone.
- */
-static double
-cpu_others(const cpu_sample *a, const cpu_sample *b)
-{
-	double wall = b->wall - a->wall, o;
-
-	if (!a->ok || !b->ok || wall <= 0)
-		return -1.0;
-	o = (b->busy - a->busy - (b->self - a->self)) / wall;
-	return o > 0 ? o : 0.0;
-}
 
 static void
 usage(FILE *fp)
@@ -221,56 +153,6 @@ parse_args(int argc, char **argv, bench_opts *o)
 	return 0;
 }
 
-/*
- * Best GFLOP/s of C = A B over a few square sizes, each run several times
- * after one untimed call (which also starts OpenBLAS's threads).
- */
-static double
-sgemm_peak(int *best_n)
-{
-	static const int sizes[] = { 1024, 2048 };
-	static const int reps[] = { 8, 4 };
-	size_t max = 2048, k;
-	float *a, *b, *c;
-	double best = 0.0;
-	unsigned s;
-
-	a = malloc(max * max * sizeof(float));
-	b = malloc(max * max * sizeof(float));
-	c = malloc(max * max * sizeof(float));
-	if (a == NULL || b == NULL || c == NULL) {
-		free(a);
-		free(b);
-		free(c);
-		return 0.0;
-	}
-	for (k = 0; k < max * max; k++) {
-		a[k] = (float)((k * 7 + 3) % 17) * 0.01f - 0.08f;
-		b[k] = (float)((k * 5 + 1) % 13) * 0.01f - 0.06f;
-	}
-	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		int n = sizes[s], r;
-		double fl = 2.0 * n * (double)n * n;
-
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n,
-		    1.0f, a, n, b, n, 0.0f, c, n);
-		for (r = 0; r < reps[s]; r++) {
-			double t0 = now_s(), g;
-
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-			    n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-			g = fl / (now_s() - t0) * 1e-9;
-			if (g > best) {
-				best = g;
-				*best_n = n;
-			}
-		}
-	}
-	free(a);
-	free(b);
-	free(c);
-	return best;
-}
 
 /*
  * Takes the logits and does nothing with them: the timed passes pass it so
@@ -355,19 +237,19 @@ run_forward(const tq_model *m, const bench_opts *o, int32_t *ids,
 	ls.V = c->vocab_size;
 	fo.logits_cb = sum_logits;
 	fo.logits_ud = &ls;
-	r->warm_s = now_s();
+	r->warm_s = bench_now();
 	if (tq_forward(m, ids, o->tokens, &fo, NULL, &err) != TQ_OK) {
 		fprintf(stderr, "bench_forward: %s\n", err.msg);
 		free(t);
 		return -1;
 	}
-	r->warm_s = now_s() - r->warm_s;
+	r->warm_s = bench_now() - r->warm_s;
 	r->logits_sum = ls.sum;
 	r->last_argmax = ls.argmax;
 	timed.logits_cb = drop_logits;
-	cpu_sample_take(&c0);
+	bench_cpu_sample(&c0);
 	for (i = 0; i < o->reps; i++) {
-		double t0 = now_s();
+		double t0 = bench_now();
 
 		if (tq_forward(m, ids, o->tokens, &timed, NULL, &err) !=
 		    TQ_OK) {
@@ -375,13 +257,13 @@ run_forward(const tq_model *m, const bench_opts *o, int32_t *ids,
 			free(t);
 			return -1;
 		}
-		t[i] = now_s() - t0;
+		t[i] = bench_now() - t0;
 		if (!o->json)
 			fprintf(stderr, "  rep %d/%d: %.1f ms\n", i + 1,
 			    o->reps, 1e3 * t[i]);
 	}
-	cpu_sample_take(&c1);
-	r->others = cpu_others(&c0, &c1);
+	bench_cpu_sample(&c1);
+	r->others = bench_cpu_others(&c0, &c1);
 	qsort(t, (size_t)o->reps, sizeof(double), cmp_double);
 	r->best_s = t[0];
 	r->median_s = o->reps % 2 ? t[o->reps / 2] :
@@ -513,17 +395,17 @@ main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
 	memset(&r, 0, sizeof(r));
-	r.load1 = load_average();
+	r.load1 = bench_load_average();
 	tq_set_threads(o.threads);
 
-	r.peak_gflops = sgemm_peak(&r.peak_n);
+	r.peak_gflops = bench_sgemm_peak(&r.peak_n);
 
-	r.open_s = now_s();
+	r.open_s = bench_now();
 	if (tq_model_open(o.dir, &m, &err) != TQ_OK) {
 		fprintf(stderr, "bench_forward: %s\n", err.msg);
 		return 1;
 	}
-	r.open_s = now_s() - r.open_s;
+	r.open_s = bench_now() - r.open_s;
 	c = tq_model_get_config(m);
 	ids = malloc((size_t)o.tokens * sizeof(int32_t));
 	if (ids == NULL) {
