@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,4 +235,33 @@ tq_atomic_abort(tq_atomic *a)
 	free(a->path);
 	free(a->tmp);
 	memset(a, 0, sizeof(*a));
+}
+
+cJSON *
+tq_json_num(double v)
+{
+	char buf[32];
+
+	if (!isfinite(v))
+		return cJSON_CreateNull();
+	snprintf(buf, sizeof(buf), "%.17g", v);
+	return cJSON_CreateRaw(buf);
+}
+
+tq_status
+tq_json_save(const char *path, const cJSON *root, tq_error *err)
+{
+	char *text = cJSON_Print(root);
+	tq_atomic a;
+	tq_status st;
+
+	if (text == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {
+		fputs(text, a.f);
+		fputc('\n', a.f);
+		st = tq_atomic_commit(&a, err);
+	}
+	free(text);
+	return st;
 }

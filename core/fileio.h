@@ -23,6 +23,13 @@ tq_status tq_read_file(const char *path, size_t max_bytes, char **buf,
  * Reads and parses a JSON file of at most max_bytes.  The caller frees *out
  * with cJSON_Delete.  Invalid JSON is reported with the byte offset.
  */
+/*
+ * A JSON number with all 17 digits (cJSON's own printing may drop the last
+ * bit, and reports must read back exactly), or null: JSON has no NaN.
+ */
+cJSON *tq_json_num(double v);
+/* Writes root as pretty JSON to path, atomically. */
+tq_status tq_json_save(const char *path, const cJSON *root, tq_error *err);
 tq_status tq_json_load(const char *path, size_t max_bytes, cJSON **out,
     tq_error *err);
 

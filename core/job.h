@@ -51,6 +51,6 @@ void *tq_job__result(const tq_job *j, int kind);
 void *tq_job__take_result(tq_job *j, int kind);
 
 /* Result kinds. */
-enum { TQ_RESULT_CALIB = 1, TQ_RESULT_PPL, TQ_RESULT_QUANT };
+enum { TQ_RESULT_CALIB = 1, TQ_RESULT_PPL, TQ_RESULT_QUANT, TQ_RESULT_SENS };
 
 #endif /* TQ_CORE_JOB_H */

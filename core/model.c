@@ -183,3 +183,17 @@ tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
 	*rows = t->shape[0];
 	*cols = t->shape[1];
 }
+
+const tq_tensor **
+tq_layer__slot(tq_layer_weights *l, size_t k)
+{
+	switch (k) {
+	case 0:		return &l->wq;
+	case 1:		return &l->wk;
+	case 2:		return &l->wv;
+	case 3:		return &l->wo;
+	case 4:		return &l->w_gate;
+	case 5:		return &l->w_up;
+	default:	return &l->w_down;
+	}
+}

@@ -75,6 +75,9 @@ struct tq_model {
 /* Linear layers per block, in the order tq_model_linear_name lists them. */
 #define TQ_LINEARS_PER_LAYER 7
 
+/* The weight slot of linear k (0..6: q, k, v, o, gate, up, down) of l. */
+const tq_tensor **tq_layer__slot(tq_layer_weights *l, size_t k);
+
 /* Builds the list of quantizable layers (called once the weights are bound). */
 tq_status tq_model__index_linears(tq_model *m, tq_error *err);
 /* The weight of quantizable layer i ([rows, cols]). */

@@ -87,21 +87,6 @@ qz_owned_add(qz_owned *o, const tq_tensor *like, float *data)
 	return t;
 }
 
-/* The weight slot of linear i in a block's weights (q, k, v, o, ...). */
-static const tq_tensor **
-qz_slot(tq_layer_weights *l, size_t which)
-{
-	switch (which) {
-	case 0:		return &l->wq;
-	case 1:		return &l->wk;
-	case 2:		return &l->wv;
-	case 3:		return &l->wo;
-	case 4:		return &l->w_gate;
-	case 5:		return &l->w_up;
-	default:	return &l->w_down;
-	}
-}
-
 /* ---- The state ------------------------------------------------------------- */
 
 uint64_t
@@ -535,7 +520,7 @@ qz_group_weights(tq_layer_weights *lw, size_t first, size_t count,
 	size_t k;
 
 	for (k = 0; k < count; k++) {
-		const tq_tensor *t = *qz_slot(lw, first + k);
+		const tq_tensor *t = *tq_layer__slot(lw, first + k);
 		const tq_qlayer *ql = &z->s->layers[(size_t)li *
 		    TQ_LINEARS_PER_LAYER + first + k];
 
@@ -627,7 +612,7 @@ qz_scale_group(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	if (st != TQ_OK)
 		goto out;
 	for (k = 0; k < count; k++) {
-		const tq_tensor **slot = qz_slot(lw, first + k);
+		const tq_tensor **slot = tq_layer__slot(lw, first + k);
 
 		if ((*slot = qz_rescale(z, *slot, w->sc, NULL, NULL, NULL,
 		    err)) == NULL) {
@@ -689,9 +674,9 @@ qz_scale_linear(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 			row_s[i] = w->sc[(i / hd) * rep * hd + i % hd];
 	}
 	st = TQ_ENOMEM;
-	if ((*qz_slot(lw, dst) = qz_rescale(z, *qz_slot(lw, dst), w->sc, NULL,
+	if ((*tq_layer__slot(lw, dst) = qz_rescale(z, *tq_layer__slot(lw, dst), w->sc, NULL,
 	    NULL, NULL, err)) == NULL ||
-	    (*qz_slot(lw, src) = qz_rescale(z, *qz_slot(lw, src), NULL, NULL,
+	    (*tq_layer__slot(lw, src) = qz_rescale(z, *tq_layer__slot(lw, src), NULL, NULL,
 	    row_s, NULL, err)) == NULL ||
 	    (*bias != NULL && (*bias = qz_rescale(z, *bias, NULL, row_s, NULL,
 	    bias_copy, err)) == NULL))
@@ -713,7 +698,7 @@ qz_group(qz_ctx *z, tq_layer_weights *lw, int64_t li, size_t first,
 	tq_status st;
 
 	for (k = first; k < first + count; k++)
-		if ((st = qz_linear(z, base + k, H, ntok, qz_slot(lw, k),
+		if ((st = qz_linear(z, base + k, H, ntok, tq_layer__slot(lw, k),
 		    err)) != TQ_OK)
 			return st;
 	return TQ_OK;
@@ -1003,7 +988,7 @@ qz_restore_block(qz_ctx *z, int64_t li, tq_layer_weights *lw, tq_error *err)
 
 	for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
 		tq_qlayer *ql = &z->s->layers[base + k];
-		const tq_tensor **slot = qz_slot(lw, k);
+		const tq_tensor **slot = tq_layer__slot(lw, k);
 		float *w;
 		const tq_tensor *t;
 
@@ -1232,7 +1217,7 @@ tq_model_apply_state(const tq_model *base, const tq_qstate *s, tq_model **out,
 		if (ql->cfg.method == TQ_METHOD_FLOAT)
 			continue;
 		slot = i + 2 == s->n ? &m->lm_head : i + 1 == s->n ? &m->embed :
-		    qz_slot(&m->layers[i / TQ_LINEARS_PER_LAYER],
+		    tq_layer__slot(&m->layers[i / TQ_LINEARS_PER_LAYER],
 		    i % TQ_LINEARS_PER_LAYER);
 		w = malloc((size_t)(ql->res.rows * ql->res.cols) * sizeof(float));
 		if (w == NULL)

@@ -249,23 +249,12 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
  * last bit, and the report must read back exactly), or null: JSON has no
  * NaN.
  */
-static cJSON *
-state_num(double v)
-{
-	char buf[32];
-
-	if (!isfinite(v))
-		return cJSON_CreateNull();
-	snprintf(buf, sizeof(buf), "%.17g", v);
-	return cJSON_CreateRaw(buf);
-}
 
 tq_status
 tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 {
 	cJSON *root = cJSON_CreateObject(), *cal, *arr, *plan;
-	char hash[32], *text = NULL, *path = NULL;
-	tq_atomic a;
+	char hash[32], *path = NULL;
 	tq_status st;
 	size_t i;
 
@@ -300,25 +289,18 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 		cJSON_AddStringToObject(o, "scheme", r->scheme);
 		cJSON_AddNumberToObject(o, "rows", (double)r->rows);
 		cJSON_AddNumberToObject(o, "cols", (double)r->cols);
-		cJSON_AddItemToObject(o, "rel_err", state_num(r->rel_err));
-		cJSON_AddItemToObject(o, "sqnr_db", state_num(r->sqnr_db));
+		cJSON_AddItemToObject(o, "rel_err", tq_json_num(r->rel_err));
+		cJSON_AddItemToObject(o, "sqnr_db", tq_json_num(r->sqnr_db));
 		cJSON_AddItemToObject(o, "max_abs_err",
-		    state_num(r->max_abs_err));
-		cJSON_AddItemToObject(o, "bpw", state_num(r->bpw));
-		cJSON_AddItemToObject(o, "seconds", state_num(r->seconds));
+		    tq_json_num(r->max_abs_err));
+		cJSON_AddItemToObject(o, "bpw", tq_json_num(r->bpw));
+		cJSON_AddItemToObject(o, "seconds", tq_json_num(r->seconds));
 		cJSON_AddItemToArray(arr, o);
 	}
-	text = cJSON_Print(root);
-	cJSON_Delete(root);
 	path = tq_path_join(dir, "state.json");
-	if (text == NULL || path == NULL) {
-		st = tq_fail(err, TQ_ENOMEM, "out of memory");
-	} else if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {
-		fputs(text, a.f);
-		fputc('\n', a.f);
-		st = tq_atomic_commit(&a, err);
-	}
-	free(text);
+	st = path == NULL ? tq_fail(err, TQ_ENOMEM, "out of memory") :
+	    tq_json_save(path, root, err);
+	cJSON_Delete(root);
 	free(path);
 	return st;
 }

@@ -616,6 +616,81 @@ const tq_plan *tq_state_plan(const tq_qstate *s);
 tq_status tq_model_apply_state(const tq_model *base, const tq_qstate *s,
     tq_model **out, tq_error *err);
 
+/* ---- Sensitivity and mixed precision ------------------------------------ */
+
+/*
+ * Sensitivity: for every linear layer of the blocks and every candidate
+ * setting of a menu, the relative output error on the calibration inputs,
+ * the bits per weight, and a per-layer coefficient that turns output error
+ * into a predicted model-level loss (mean KL divergence of the next-token
+ * distribution), measured by quantizing each layer alone.
+ */
+typedef struct tq_sens tq_sens;
+
+/*
+ * Menu entries are "METHOD:SCHEME" with an optional "+imatrix" ("rtn:q4_k",
+ * "gptq:int4-g128", "rtn:q3_k+imatrix"); NULL or an empty menu gives the
+ * default menu (tq_sens_default_menu).  probe_tokens: calibration tokens
+ * the per-layer KLD probe evaluates (0 = none: every coefficient is 1
+ * and the predicted loss is the sum of relative errors).  The model and
+ * calibration must outlive the job; stage "sensitivity", then "probe".
+ */
+tq_status tq_job_sensitivity(const tq_model *m, const tq_calib *calib,
+    const char *const *menu, size_t n_menu, int64_t probe_tokens,
+    tq_job **out, tq_error *err);
+tq_sens *tq_job_take_sens(tq_job *j);
+/* NULL-terminated default menu. */
+const char *const *tq_sens_default_menu(void);
+
+tq_status tq_sens_save(const tq_sens *s, const char *path, tq_error *err);
+/* Loads saved sensitivity and checks it fits the model m. */
+tq_status tq_sens_load(const char *path, const tq_model *m, tq_sens **out,
+    tq_error *err);
+void tq_sens_free(tq_sens *s);
+
+size_t tq_sens_n_layers(const tq_sens *s);	/* the block linears */
+size_t tq_sens_n_menu(const tq_sens *s);
+const char *tq_sens_menu(const tq_sens *s, size_t k);
+const char *tq_sens_layer_name(const tq_sens *s, size_t l);
+int64_t tq_sens_layer_params(const tq_sens *s, size_t l);
+double tq_sens_rel_err(const tq_sens *s, size_t l, size_t k);
+double tq_sens_bpw(const tq_sens *s, size_t l, size_t k);
+/* Predicted mean KLD of setting k on layer l: coefficient times error. */
+double tq_sens_pred(const tq_sens *s, size_t l, size_t k);
+/* Measured KLD of the probe setting on layer l alone (NaN without). */
+double tq_sens_probe_kld(const tq_sens *s, size_t l);
+
+/* A per-layer choice: choice[l] indexes the menu; its size and loss. */
+typedef struct tq_mix {
+	double bpw;		/* over the block linears */
+	double pred;		/* predicted mean KLD: sum of the layers' */
+	size_t *choice;		/* [n_layers], malloc'ed */
+} tq_mix;
+
+/*
+ * The best mix for a budget of average bits per weight: minimizes the
+ * predicted loss with bpw <= target (Lagrangian relaxation over the
+ * convex hull of each layer's menu, then a greedy fill of what the
+ * budget has left).  Deterministic.  Fails if even the smallest
+ * settings exceed the budget.
+ */
+tq_status tq_sens_optimize(const tq_sens *s, double target_bpw, tq_mix *out,
+    tq_error *err);
+/*
+ * The Pareto frontier, smallest first: every mix the Lagrangian sweep
+ * reaches (*mixes malloc'ed; free each choice and the array with
+ * tq_mix_free_all).
+ */
+tq_status tq_sens_frontier(const tq_sens *s, tq_mix **mixes, size_t *n,
+    tq_error *err);
+void tq_mix_free_all(tq_mix *mixes, size_t n);
+/*
+ * The plan of a mix: one rule per block linear; lm_head and the
+ * embeddings stay float.
+ */
+tq_status tq_sens_plan(const tq_sens *s, const tq_mix *mix, tq_plan **out,
+    tq_error *err);
+
 /* ---- Export ------------------------------------------------------------ */
 
 /* A file an export wrote. */

@@ -60,6 +60,34 @@ void cli_progress_start(cli_progress *p, const char *label);
 int cli_progress_cb(void *ud, const tq_progress *pr);
 void cli_progress_end(cli_progress *p);
 
+/*
+ * Runs a job to its end with a progress bar labelled label; Ctrl-C cancels
+ * it.  Unless quiet, log lines go to stderr and finished layers to
+ * on_layer (may be NULL).  Returns the job's status.
+ */
+tq_status cli_run_job(tq_job *j, const char *label, int quiet,
+    void (*on_layer)(const tq_layer_result *r), tq_error *err);
+
+/* `plan`'s mixed-precision options (cmd_mix.c). */
+typedef struct cli_mix_args {
+	double target_bpw;	/* > 0: optimize for this budget */
+	int frontier;		/* print the Pareto frontier */
+	const char *menu;	/* comma-separated, or NULL: the default */
+	const char *calib;	/* calibration text for measuring */
+	tq_calib_opts co;
+	const char *sens_path;	/* load from, or save to */
+	long long probe_tokens;
+	int json;
+} cli_mix_args;
+
+/*
+ * Gets the model's sensitivity (loaded, or measured with a progress bar),
+ * prints the frontier when asked, and with a budget makes the optimized
+ * plan (*plan, named in name).  Returns 0, or 1 after printing the error.
+ */
+int cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
+    char *name, size_t name_len);
+
 /* Wall-clock seconds since an arbitrary origin. */
 double cli_now(void);
 

@@ -237,7 +237,12 @@ cmd_plan(int argc, char **argv)
 	char plan_name[1100];
 	tq_model *m = NULL;
 	tq_plan *p = NULL;
-	int json = 0, i, rc = 1, sources;
+	cli_mix_args mx;
+	long long probe = 2048;
+	int json = 0, i, k, rc = 1, sources, mixed;
+
+	memset(&mx, 0, sizeof(mx));
+	mx.co.n_samples = 128;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -268,6 +273,34 @@ cmd_plan(int argc, char **argv)
 				o.scheme = v;
 			else
 				save = v;
+			i++;
+		} else if (strcmp(a, "--target-bpw") == 0) {
+			if (!parse_double(a, v, 1.0, 32.0, &mx.target_bpw))
+				return 1;
+			i++;
+		} else if (strcmp(a, "--frontier") == 0) {
+			mx.frontier = 1;
+		} else if (strcmp(a, "--menu") == 0 || strcmp(a, "--calib") == 0 ||
+		    strcmp(a, "--sensitivity") == 0 ||
+		    strcmp(a, "--out") == 0) {
+			if (v == NULL)
+				return cli_error("plan: %s needs a value", a);
+			if (strcmp(a, "--menu") == 0)
+				mx.menu = v;
+			else if (strcmp(a, "--calib") == 0)
+				mx.calib = v;
+			else if (strcmp(a, "--sensitivity") == 0)
+				mx.sens_path = v;
+			else
+				save = v;
+			i++;
+		} else if (strcmp(a, "--probe-tokens") == 0) {
+			if (!cli_parse_int(a, v, 0, 1 << 24, &probe))
+				return 1;
+			i++;
+		} else if ((k = cli_calib_option(a, v, &mx.co)) != 0) {
+			if (k < 0)
+				return 1;
 			i++;
 		} else if (strcmp(a, "--act-order") == 0) {
 			o.act_order = 1;
@@ -315,6 +348,26 @@ cmd_plan(int argc, char **argv)
 	}
 	sources = (file != NULL) + (preset != NULL) +
 	    (o.method != NULL || o.scheme != NULL);
+	mixed = mx.target_bpw > 0.0 || mx.frontier;
+	mx.probe_tokens = probe;
+	mx.json = json;
+	if (mixed) {
+		if (sources > 0)
+			return cli_error("plan: --target-bpw and --frontier make "
+			    "their own plan; drop --plan, --preset and --method");
+		if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
+			goto fail;
+		if (cli_plan_mixed(&mx, m, &p, plan_name,
+		    sizeof(plan_name)) != 0) {
+			rc = 1;
+			goto out;
+		}
+		if (p == NULL) {	/* the frontier only */
+			rc = 0;
+			goto out;
+		}
+		goto check;
+	}
 	if (sources == 0)
 		return cli_error("plan: no plan (use --plan FILE, --preset NAME "
 		    "or --method M --scheme S; see turboquant help plan)");
@@ -345,6 +398,7 @@ cmd_plan(int argc, char **argv)
 	}
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		goto fail;
+check:
 	if (tq_plan_check(p, m, &err) != TQ_OK)
 		goto fail;
 	if (save != NULL && tq_plan_save(p, save, &err) != TQ_OK)

@@ -1,0 +1,40 @@
+/*
+ * sens.h: per-layer sensitivity (internal; the API is in tq.h).
+ */
+#ifndef TQ_CORE_SENS_H
+#define TQ_CORE_SENS_H
+
+#include "tq.h"
+
+/* One menu entry, parsed. */
+typedef struct tq_sens_opt {
+	tq_layer_cfg cfg;
+	char name[64];		/* canonical "rtn:q4_k+imatrix" */
+} tq_sens_opt;
+
+struct tq_sens {
+	char *model_path;
+	int64_t model_layers;	/* decoder blocks of the model */
+	size_t n;		/* block linears, model order */
+	size_t n_menu;
+	tq_sens_opt *menu;	/* [n_menu] */
+	char **names;		/* [n] */
+	int64_t *params;	/* [n] rows * cols */
+	double *err;		/* [n, n_menu] relative output error; NaN:
+				   the setting does not fit the layer */
+	double *bpw;		/* [n, n_menu] */
+	double *coef;		/* [n] predicted KLD per unit of error */
+	double *probe_kld;	/* [n] measured KLD of the probe, or NaN */
+	int64_t probe_menu;	/* menu entry probed, -1 without a probe */
+	int64_t probe_tokens;
+	int64_t calib_tokens;
+};
+
+/* An empty sensitivity table for m and a parsed menu (copied). */
+tq_status tq_sens__new(const tq_model *m, const tq_sens_opt *menu,
+    size_t n_menu, tq_sens **out, tq_error *err);
+/* Parses "METHOD:SCHEME[+imatrix]". */
+tq_status tq_sens__parse_opt(const char *s, tq_sens_opt *out,
+    tq_error *err);
+
+#endif /* TQ_CORE_SENS_H */

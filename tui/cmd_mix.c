@@ -1,0 +1,146 @@
+/*
+ * cmd_mix.c: the mixed-precision part of `turboquant plan`: measures (or
+ * loads) every layer's sensitivity, then prints the Pareto frontier of
+ * size against predicted loss, or the best plan for a bits-per-weight
+ * budget, which `plan` then prints and saves like any other plan.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Splits a comma-separated menu in place; *n entries into items[max]. */
+static size_t
+split_menu(char *s, const char **items, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(s, ",", &save); tok != NULL && n < max;
+	    tok = strtok_r(NULL, ",", &save))
+		if (*tok != '\0')
+			items[n++] = tok;
+	return n;
+}
+
+static tq_status
+mix_fail(tq_error *err, tq_status st, const char *msg)
+{
+	err->status = st;
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+	return st;
+}
+
+/* Loaded from a->sens_path when it exists, else measured (and saved). */
+static tq_status
+mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
+    tq_error *err)
+{
+	const char *items[64];
+	char *menu = NULL;
+	size_t n_menu = 0;
+	tq_calib *cal = NULL;
+	tq_job *job = NULL;
+	tq_status st;
+
+	*out = NULL;
+	if (a->sens_path != NULL && access(a->sens_path, F_OK) == 0) {
+		if ((st = tq_sens_load(a->sens_path, m, out, err)) == TQ_OK &&
+		    !a->json)
+			fprintf(stderr, "sensitivity loaded from %s\n",
+			    a->sens_path);
+		return st;
+	}
+	if (a->calib == NULL)
+		return mix_fail(err, TQ_EINVAL, "plan: measuring sensitivity "
+		    "needs --calib FILE (or --sensitivity FILE saved before)");
+	if (a->menu != NULL) {
+		if ((menu = strdup(a->menu)) == NULL)
+			return mix_fail(err, TQ_ENOMEM, "out of memory");
+		n_menu = split_menu(menu, items, sizeof(items) / sizeof(items[0]));
+	}
+	if ((st = tq_calib_sample(m, a->calib, &a->co, &cal, err)) == TQ_OK &&
+	    (st = tq_job_sensitivity(m, cal, n_menu > 0 ? items : NULL, n_menu,
+	    a->probe_tokens, &job, err)) == TQ_OK &&
+	    (st = cli_run_job(job, "sensitivity", a->json, NULL, err)) ==
+	    TQ_OK) {
+		*out = tq_job_take_sens(job);
+		if (a->sens_path != NULL &&
+		    (st = tq_sens_save(*out, a->sens_path, err)) == TQ_OK &&
+		    !a->json)
+			fprintf(stderr, "sensitivity saved to %s\n", a->sens_path);
+	}
+	tq_job_free(job);
+	tq_calib_free(cal);
+	free(menu);
+	if (st != TQ_OK) {
+		tq_sens_free(*out);
+		*out = NULL;
+	}
+	return st;
+}
+
+static void
+print_frontier(const tq_sens *s, const tq_mix *mx, size_t n, int json)
+{
+	size_t i, step = n > 40 ? (n + 39) / 40 : 1;
+
+	if (json) {
+		printf("{\"frontier\":[");
+		for (i = 0; i < n; i++)
+			printf("%s{\"bpw\":%.6g,\"pred_kld\":%.6g}", i ? "," : "",
+			    mx[i].bpw, mx[i].pred);
+		printf("]}\n");
+		return;
+	}
+	printf("Pareto frontier over %zu block linears (menu of %zu settings; "
+	    "%zu points, every %zu shown):\n", tq_sens_n_layers(s),
+	    tq_sens_n_menu(s), n, step);
+	printf("%8s  %14s\n", "bpw", "predicted KLD");
+	for (i = 0; i < n; i += step)
+		printf("%8.3f  %14.6g\n", mx[i].bpw, mx[i].pred);
+	if ((n - 1) % step != 0)
+		printf("%8.3f  %14.6g\n", mx[n - 1].bpw, mx[n - 1].pred);
+}
+
+int
+cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
+    char *name, size_t name_len)
+{
+	tq_error err = { TQ_OK, "" };
+	tq_sens *s = NULL;
+	tq_mix mix, *front = NULL;
+	size_t nf = 0;
+	int rc = 1;
+
+	*plan = NULL;
+	memset(&mix, 0, sizeof(mix));
+	if (mix_sens(a, m, &s, &err) != TQ_OK)
+		goto fail;
+	if (a->frontier) {
+		if (tq_sens_frontier(s, &front, &nf, &err) != TQ_OK)
+			goto fail;
+		print_frontier(s, front, nf, a->json && a->target_bpw <= 0.0);
+	}
+	if (a->target_bpw > 0.0) {
+		if (tq_sens_optimize(s, a->target_bpw, &mix, &err) != TQ_OK ||
+		    tq_sens_plan(s, &mix, plan, &err) != TQ_OK)
+			goto fail;
+		snprintf(name, name_len, "optimized for %.3f bits per weight "
+		    "(block linears %.3f, predicted KLD %.4g)", a->target_bpw,
+		    mix.bpw, mix.pred);
+	}
+	rc = 0;
+	goto out;
+fail:
+	rc = cli_fail(&err);
+out:
+	free(mix.choice);
+	tq_mix_free_all(front, nf);
+	tq_sens_free(s);
+	return rc;
+}
