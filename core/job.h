@@ -51,6 +51,12 @@ void *tq_job__result(const tq_job *j, int kind);
 void *tq_job__take_result(tq_job *j, int kind);
 
 /* Result kinds. */
-enum { TQ_RESULT_CALIB = 1, TQ_RESULT_PPL, TQ_RESULT_QUANT, TQ_RESULT_SENS };
+enum {
+	TQ_RESULT_CALIB = 1,
+	TQ_RESULT_PPL,
+	TQ_RESULT_QUANT,
+	TQ_RESULT_SENS,		/* core/sens.c */
+	TQ_RESULT_EXPORT = 16	/* formats/export.c */
+};
 
 #endif /* TQ_CORE_JOB_H */
