@@ -166,4 +166,25 @@ tq_status tq_logits__open(const char *path, tq_logits_file *lf,
     tq_error *err);
 void tq_logits__close(tq_logits_file *lf);
 
+/* ---- Multiple-choice tasks (mc.c) --------------------------------------- */
+
+typedef struct tq_task {
+	char *context;
+	char **choices;		/* [n_choices] */
+	int n_choices;
+	int label;
+} tq_task;
+
+/* Parses JSONL task text; name stands for it in messages ("FILE:LINE: "). */
+tq_status tq_tasks__parse(const char *buf, size_t len, const char *name,
+    tq_task **out, size_t *n, tq_error *err);
+/* Reads and parses a task file, keeping the first limit (> 0) questions. */
+tq_status tq_tasks__load(const char *path, int64_t limit, tq_task **out,
+    size_t *n, tq_error *err);
+void tq_tasks__free(tq_task *t, size_t n);
+/* Scores parsed questions; cancel (may be NULL) reaches the forward pass. */
+tq_status tq_eval__tasks_score(const tq_model *m, const tq_task *t, size_t n,
+    const char *name, tq_progress_cb progress, void *ud, const int *cancel,
+    tq_tasks_result *out, tq_error *err);
+
 #endif /* TQ_EVAL_EVAL_H */
