@@ -85,6 +85,7 @@ val_job_run(tq_job *j, void *p, tq_error *err)
 		if (v->opts.max_tokens > 0 && n > v->opts.max_tokens)
 			n = v->opts.max_tokens;
 		r->opts.ctx = tq_eval_ctx(first, &v->opts);
+		t0 = now();	/* the speed is the evaluation's */
 		tq_job__log(j, "%s: %lld tokens, %lld used", v->text_path,
 		    (long long)r->n_tokens, (long long)n);
 	}
@@ -222,13 +223,26 @@ tq_job_validation(const tq_job *j)
 
 /* ---- Per-layer report -------------------------------------------------- */
 
+/*
+ * The error a layer is ranked by: its relative output error on the
+ * calibration inputs, or, for layers quantized without calibration (RTN),
+ * its relative weight error |W - W'|^2 / |W|^2 (from the SQNR).
+ */
+static double
+rank_err(const tq_layer_result *r)
+{
+	if (isfinite(r->rel_err))
+		return r->rel_err;
+	return isfinite(r->sqnr_db) ? pow(10.0, -r->sqnr_db / 10.0) : 0.0;
+}
+
 static int
 cmp_rank(const void *a, const void *b)
 {
 	const tq_layer_rank *x = a, *y = b;
 
-	if (x->r->rel_err != y->r->rel_err)
-		return x->r->rel_err < y->r->rel_err ? 1 : -1;
+	if (x->err != y->err)
+		return x->err < y->err ? 1 : -1;
 	return strcmp(x->r->name, y->r->name);
 }
 
@@ -246,17 +260,18 @@ tq_state_rank(const struct tq_qstate *s, tq_layer_rank **out, size_t *n,
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	for (i = 0; i < s->n; i++)
 		if (s->layers[i].done && s->layers[i].cfg.method !=
-		    TQ_METHOD_FLOAT)
-			r[k++].r = &s->layers[i].res;
+		    TQ_METHOD_FLOAT) {
+			r[k].r = &s->layers[i].res;
+			r[k++].err = rank_err(&s->layers[i].res);
+		}
 	if (k == 0) {
 		*out = r;
 		return TQ_OK;
 	}
 	qsort(r, k, sizeof(*r), cmp_rank);
-	median = k % 2 ? r[k / 2].r->rel_err :
-	    0.5 * (r[k / 2 - 1].r->rel_err + r[k / 2].r->rel_err);
+	median = k % 2 ? r[k / 2].err : 0.5 * (r[k / 2 - 1].err + r[k / 2].err);
 	for (i = 0; i < k; i++)
-		r[i].worst = i == 0 || r[i].r->rel_err >= 4.0 * median;
+		r[i].worst = i == 0 || r[i].err >= 4.0 * median;
 	*out = r;
 	*n = k;
 	return TQ_OK;

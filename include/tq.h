@@ -733,13 +733,15 @@ const tq_validation *tq_job_validation(const tq_job *j);
 /* One layer of the per-layer report. */
 typedef struct tq_layer_rank {
 	const tq_layer_result *r;	/* borrowed from the state */
+	double err;			/* rel_err, or without calibration
+					   (NaN) |W - W'|^2 / |W|^2 */
 	int worst;			/* flagged: see tq_state_rank */
 } tq_layer_rank;
 
 /*
- * The state's quantized layers sorted by relative output error, worst
- * first; a layer is flagged when its error is at least 4 times the
- * median layer's, or when it is the worst.  *out is malloc'ed.
+ * The state's quantized layers sorted by error (err), worst first; a
+ * layer is flagged when its error is at least 4 times the median layer's,
+ * or when it is the worst.  *out is malloc'ed.
  */
 struct tq_qstate;
 tq_status tq_state_rank(const struct tq_qstate *s, tq_layer_rank **out,

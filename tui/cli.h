@@ -66,4 +66,12 @@ double cli_now(void);
 /* Writes s as a JSON string literal (with quotes) to f. */
 void cli_json_string(FILE *f, const char *s);
 
+/*
+ * Runs a job to its end with a progress bar per stage (with ETA) on a
+ * terminal; Ctrl-C cancels it.  on_event (may be NULL) sees every event
+ * but progress.  Returns the job's status.
+ */
+tq_status cli_run_job(tq_job *j, void (*on_event)(void *ud,
+    const tq_event *ev), void *ud, tq_error *err);
+
 #endif /* TQ_TUI_CLI_H */

@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,4 +181,67 @@ cli_json_string(FILE *f, const char *s)
 		}
 	}
 	fputc('"', f);
+}
+
+/* ---- Running a job with a progress bar ---------------------------------- */
+
+static volatile sig_atomic_t cli_interrupted;
+
+static void
+cli_on_sigint(int sig)
+{
+	(void)sig;
+	cli_interrupted = 1;
+}
+
+tq_status
+cli_run_job(tq_job *j, void (*on_event)(void *ud, const tq_event *ev),
+    void *ud, tq_error *err)
+{
+	struct sigaction sa, old;
+	cli_progress prog;
+	struct pollfd p;
+	char label[32] = "";
+	tq_event ev;
+	int done = 0, asked = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_on_sigint;
+	cli_interrupted = 0;
+	sigaction(SIGINT, &sa, &old);
+	cli_progress_start(&prog, label);
+	p.fd = tq_job_fd(j);
+	p.events = POLLIN;
+	while (!done) {
+		if (cli_interrupted && !asked) {
+			tq_job_cancel(j);
+			asked = 1;
+		}
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		while (tq_job_poll(j, &ev)) {
+			tq_progress pr = { ev.stage, ev.done, ev.total };
+
+			if (ev.kind == TQ_EVENT_STAGE ||
+			    (ev.kind == TQ_EVENT_PROGRESS &&
+			    strcmp(label, ev.stage) != 0)) {
+				/* A new stage: a new bar with its own ETA. */
+				cli_progress_end(&prog);
+				snprintf(label, sizeof(label), "%s", ev.stage);
+				cli_progress_start(&prog, label);
+			}
+			if (ev.kind == TQ_EVENT_PROGRESS)
+				cli_progress_cb(&prog, &pr);
+			else if (ev.kind >= TQ_EVENT_DONE)
+				done = 1;
+			if (on_event != NULL && ev.kind != TQ_EVENT_PROGRESS) {
+				if (prog.active && prog.last > 0.0)
+					fputs("\r\033[K", stderr);
+				on_event(ud, &ev);
+			}
+		}
+	}
+	cli_progress_end(&prog);
+	sigaction(SIGINT, &old, NULL);
+	return tq_job_wait(j, err);
 }
