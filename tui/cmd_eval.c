@@ -538,15 +538,6 @@ gate(const eval_args *a, const variant *vs, int n, const tq_validation *r)
 	return 0;
 }
 
-static void
-on_event(void *ud, const tq_event *ev)
-{
-	const eval_args *a = ud;
-
-	if (ev->kind == TQ_EVENT_LOG && a->fmt == OUT_TEXT)
-		fprintf(stderr, "%s\n", ev->text);
-}
-
 int
 cmd_eval(int argc, char **argv)
 {
@@ -630,7 +621,7 @@ cmd_eval(int argc, char **argv)
 	spec.tasks_path = a.tasks;
 	spec.tasks_limit = a.tasks_limit;
 	if (tq_job_validate(&spec, &job, &err) != TQ_OK ||
-	    cli_run_job(job, on_event, &a, &err) != TQ_OK)
+	    cli_run_job(job, NULL, NULL, &err) != TQ_OK)
 		goto fail;
 	r = tq_job_validation(job);
 	if (a.fmt == OUT_JSON) {
