@@ -164,6 +164,9 @@ typedef struct tq_logits_file {
 
 tq_status tq_logits__open(const char *path, tq_logits_file *lf,
     tq_error *err);
+/* Checks size bytes at d (path names them) and points lf into them. */
+tq_status tq_logits__parse(const uint8_t *d, size_t size, const char *path,
+    tq_logits_file *lf, tq_error *err);
 void tq_logits__close(tq_logits_file *lf);
 
 /* ---- Multiple-choice tasks (mc.c) --------------------------------------- */

@@ -205,23 +205,16 @@ out:
 /* ---- Reading ----------------------------------------------------------- */
 
 tq_status
-tq_logits__open(const char *path, tq_logits_file *lf, tq_error *err)
+tq_logits__parse(const uint8_t *d, size_t size, const char *path,
+    tq_logits_file *lf, tq_error *err)
 {
-	const uint8_t *d;
-	uint64_t n_ids, rows, need, row_bytes;
+	uint64_t n_ids, rows, need, row_bytes, i;
 	uint32_t proto, V, ctx, nw, first;
 	int32_t bos;
-	tq_status st;
 
-	memset(lf, 0, sizeof(*lf));
-	if ((st = tq_mmap_open(path, &lf->map, err)) != TQ_OK)
-		return st;
-	d = lf->map.data;
-	if (lf->map.size < LOGITS_HEADER || memcmp(d, LOGITS_MAGIC, 8) != 0) {
-		st = tq_fail(err, TQ_EFORMAT, "%s: not a TurboQuant base "
+	if (size < LOGITS_HEADER || memcmp(d, LOGITS_MAGIC, 8) != 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: not a TurboQuant base "
 		    "log-probability file (no TQLOGPR1 header)", path);
-		goto fail;
-	}
 	proto = get_u32(d + 8);
 	V = get_u32(d + 12);
 	ctx = get_u32(d + 16);
@@ -229,25 +222,31 @@ tq_logits__open(const char *path, tq_logits_file *lf, tq_error *err)
 	first = get_u32(d + 24);
 	bos = (int32_t)get_u32(d + 28);
 	lf->n_tokens = (int64_t)((uint64_t)get_u32(d + 32) |
-	    (uint64_t)get_u32(d + 36) << 32);
+	    (uint64_t)(get_u32(d + 36) & 0x7fffffffu) << 32);
 	if (proto > TQ_PROTOCOL_LLAMACPP || V < 2 || V > (1u << 24) ||
-	    ctx < 2 || ctx > (1u << 24) || nw < 1 || first + 1 >= ctx ||
-	    bos < -1 || bos >= (int32_t)V || lf->n_tokens < 0 ||
-	    (uint64_t)lf->n_tokens < (uint64_t)nw * ctx) {
-		st = tq_fail(err, TQ_EFORMAT, "%s: inconsistent header "
+	    ctx < 2 || ctx > (1u << 24) || nw < 1 || nw > (1u << 30) ||
+	    first + 1 >= ctx || bos < -1 || bos >= (int32_t)V ||
+	    (uint64_t)lf->n_tokens < (uint64_t)nw * ctx)
+		return tq_fail(err, TQ_EFORMAT, "%s: inconsistent header "
 		    "(protocol %u, vocab %u, ctx %u, %u windows, first %u)",
 		    path, proto, V, ctx, nw, first);
-		goto fail;
-	}
+	/* Each factor is below 2^31, so no product overflows 64 bits. */
 	n_ids = (uint64_t)nw * ctx;
 	rows = (uint64_t)nw * (ctx - 1 - first);
 	row_bytes = (uint64_t)tq_logits__row_u16(V) * 2;
 	need = LOGITS_HEADER + n_ids * 4 + rows * row_bytes;
-	if (lf->map.size != need) {
-		st = tq_fail(err, TQ_EFORMAT, "%s: %zu bytes where the header "
-		    "says %llu (truncated or not this format)", path,
-		    lf->map.size, (unsigned long long)need);
-		goto fail;
+	if (size != need)
+		return tq_fail(err, TQ_EFORMAT, "%s: %zu bytes where the header "
+		    "says %llu (truncated or not this format)", path, size,
+		    (unsigned long long)need);
+	for (i = 0; i < n_ids; i++) {
+		int32_t id;
+
+		memcpy(&id, d + LOGITS_HEADER + 4 * i, 4);
+		if (id < 0 || id >= (int32_t)V)
+			return tq_fail(err, TQ_EFORMAT, "%s: token %d at %llu is"
+			    " outside the vocabulary of %u", path, (int)id,
+			    (unsigned long long)i, V);
 	}
 	lf->protocol = (tq_ppl_protocol)proto;
 	lf->win.ctx = ctx;
@@ -259,20 +258,20 @@ tq_logits__open(const char *path, tq_logits_file *lf, tq_error *err)
 	lf->ids = (const int32_t *)(const void *)(d + LOGITS_HEADER);
 	lf->rows = (const uint16_t *)(const void *)(d + LOGITS_HEADER +
 	    n_ids * 4);
-	for (n_ids = 0; n_ids < (uint64_t)nw * ctx; n_ids++) {
-		int32_t id;
-
-		memcpy(&id, d + LOGITS_HEADER + 4 * n_ids, 4);
-		if (id < 0 || id >= (int32_t)V) {
-			st = tq_fail(err, TQ_EFORMAT, "%s: token %d at %llu is "
-			    "outside the vocabulary of %u", path, (int)id,
-			    (unsigned long long)n_ids, V);
-			goto fail;
-		}
-	}
 	return TQ_OK;
-fail:
-	tq_logits__close(lf);
+}
+
+tq_status
+tq_logits__open(const char *path, tq_logits_file *lf, tq_error *err)
+{
+	tq_status st;
+
+	memset(lf, 0, sizeof(*lf));
+	if ((st = tq_mmap_open(path, &lf->map, err)) != TQ_OK)
+		return st;
+	if ((st = tq_logits__parse(lf->map.data, lf->map.size, path, lf,
+	    err)) != TQ_OK)
+		tq_logits__close(lf);
 	return st;
 }
 
