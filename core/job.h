@@ -55,8 +55,9 @@ enum {
 	TQ_RESULT_CALIB = 1,
 	TQ_RESULT_PPL,
 	TQ_RESULT_QUANT,
-	TQ_RESULT_SENS,		/* core/sens.c */
-	TQ_RESULT_EXPORT = 16	/* formats/export.c */
+	TQ_RESULT_SENS,			/* core/sens.c */
+	TQ_RESULT_EXPORT = 16,		/* formats/export.c */
+	TQ_RESULT_VALIDATION = 32	/* eval/validate.c */
 };
 
 #endif /* TQ_CORE_JOB_H */

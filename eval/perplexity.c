@@ -1,12 +1,13 @@
 /*
- * perplexity.c: perplexity by the GPTQ-paper protocol.
+ * perplexity.c: perplexity by the GPTQ-paper and llama.cpp protocols.
  *
- * The caller tokenizes the whole text once (no special tokens); it is cut
- * into non-overlapping windows of ctx tokens, the tail that does not fill a
- * window is dropped, and within each window every position but the first is
- * predicted.  ppl = exp(mean NLL over all predicted positions).  Logits are
- * consumed chunk by chunk as the forward pass produces them, so memory does
- * not grow with the vocabulary times the window.
+ * gptq: the whole text tokenized once (no special tokens), cut into
+ * non-overlapping windows of ctx tokens, the tail dropped, every position
+ * but the first of a window predicted.  llamacpp (llama-perplexity's
+ * perplexity()): the text tokenized with its BOS, windows of ctx (512), the
+ * first token of each window replaced by BOS, only positions ctx/2..ctx-2
+ * scored.  Both: ppl = exp(mean NLL), the standard error of the mean NLL
+ * from its sample variance.  The window plan is in windows.c.
  */
 #include "config.h"
 
@@ -16,46 +17,62 @@
 #include <string.h>
 
 #include "error.h"
+#include "eval.h"
 #include "forward.h"
 #include "job.h"
 #include "model.h"
 
-/* Accumulates the NLL of one window, as logits arrive. */
 typedef struct ppl_acc {
-	const int32_t *ids;	/* [ctx] the window's tokens */
-	int64_t ctx;
+	tq_nll_acc nll;
 	int64_t V;
-	double sum;		/* sum of NLL */
-	double sum_sq;		/* sum of NLL^2, for the standard error */
-	int64_t count;
 } ppl_acc;
 
-static int
-ppl_logits(void *ud, int64_t pos0, int64_t n, const float *logits)
+static tq_status
+ppl_row(void *ud, int64_t w, int64_t p, const float *const *rows,
+    int32_t target, tq_error *err)
 {
 	ppl_acc *a = ud;
-	int64_t i, j;
 
-	for (i = 0; i < n; i++) {
-		int64_t p = pos0 + i;
-		const float *row = logits + i * a->V;
-		double mx, se = 0.0, nll;
+	(void)w;
+	(void)p;
+	(void)err;
+	tq_eval__nll_add(&a->nll, tq_eval__lse(rows[0], a->V, NULL) -
+	    (double)rows[0][target]);
+	return TQ_OK;
+}
 
-		/* Position p predicts token p + 1; the last one predicts none. */
-		if (p + 1 >= a->ctx)
-			break;
-		mx = row[0];
-		for (j = 1; j < a->V; j++)
-			if (row[j] > mx)
-				mx = row[j];
-		for (j = 0; j < a->V; j++)
-			se += exp((double)row[j] - mx);
-		nll = mx + log(se) - (double)row[a->ids[p + 1]];
-		a->sum += nll;
-		a->sum_sq += nll * nll;
-		a->count++;
-	}
-	return 0;
+tq_status
+tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
+    const tq_eval_opts *o, tq_progress_cb progress, void *ud,
+    tq_ppl_result *out, tq_error *err)
+{
+	ppl_acc acc = { { 0, 0, 0 }, 0 };
+	tq_windows win;
+	tq_runner r;
+	int64_t w;
+	tq_status st;
+
+	if ((st = tq_eval__plan(m, o->protocol, tq_eval_ctx(m, o), n_ids, &win,
+	    err)) != TQ_OK ||
+	    (st = tq_eval__runner_init(&r, &m, 1, win.ctx, progress, ud,
+	    err)) != TQ_OK)
+		return st;
+	acc.V = r.V;
+	r.pr.total = tq_eval__steps(&r, win.n_windows);
+	for (w = 0; w < win.n_windows && st == TQ_OK; w++)
+		st = tq_eval__run_window(&r, ids + w * win.ctx, win.ctx, win.bos,
+		    win.first, w, ppl_row, &acc, err);
+	if (st == TQ_OK && progress != NULL)
+		progress(ud, &r.pr);
+	tq_eval__runner_done(&r);
+	if (st != TQ_OK)
+		return st;
+	memset(out, 0, sizeof(*out));
+	tq_eval__nll_result(&acc.nll, out);
+	out->n_tokens = n_ids;
+	out->n_windows = win.n_windows;
+	out->ctx = win.ctx;
+	return TQ_OK;
 }
 
 tq_status
@@ -63,77 +80,14 @@ tq_eval_perplexity(const tq_model *m, const int32_t *ids, int64_t n_ids,
     int64_t ctx, tq_progress_cb progress, void *ud, tq_ppl_result *out,
     tq_error *err)
 {
-	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
-	ppl_acc acc = { 0 };
-	tq_fwd *f = NULL;
-	float *x = NULL;
-	int64_t li;
-	int64_t n_windows, w;
-	tq_progress pr = { "eval", 0, 0 };
-	int64_t L = m->cfg.n_layers;
-	double mean, var;
-	tq_status st;
+	tq_eval_opts o = TQ_EVAL_OPTS_INIT;
 
 	if (ctx < 2)
 		return tq_fail(err, TQ_EINVAL,
 		    "context length %lld is too short (at least 2)",
 		    (long long)ctx);
-	n_windows = n_ids / ctx;
-	if (n_windows == 0)
-		return tq_fail(err, TQ_EINVAL,
-		    "the text has %lld tokens, fewer than one window of %lld",
-		    (long long)n_ids, (long long)ctx);
-	acc.ctx = ctx;
-	acc.V = m->cfg.vocab_size;
-	o.logits_cb = ppl_logits;
-	o.logits_ud = &acc;
-	/* Progress counts blocks, so long windows still report (and cancel). */
-	pr.total = n_windows * (L + 1);
-	/* One scratch and one residual stream serve every window. */
-	if ((st = tq_fwd_new(m, ctx, &f, err)) != TQ_OK)
-		return st;
-	x = malloc((size_t)(ctx * m->cfg.hidden_size) * sizeof(float));
-	if (x == NULL) {
-		st = tq_fail(err, TQ_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (w = 0; w < n_windows; w++) {
-		acc.ids = ids + w * ctx;
-		st = tq_fwd_embed(f, acc.ids, ctx, x, err);
-		for (li = 0; li <= L && st == TQ_OK; li++) {
-			if (progress != NULL && progress(ud, &pr) != 0) {
-				st = tq_fail(err, TQ_ECANCELLED,
-				    "evaluation cancelled");
-				goto out;
-			}
-			if (li < L)
-				st = tq_fwd_block(f, &m->layers[li], (int)li, x,
-				    ctx, NULL, err);
-			else
-				st = tq_fwd_head(f, x, ctx, &o, NULL, err);
-			pr.done++;
-		}
-		if (st != TQ_OK)
-			goto out;
-	}
-	if (progress != NULL)
-		progress(ud, &pr);
-
-	mean = acc.sum / (double)acc.count;
-	var = acc.sum_sq / (double)acc.count - mean * mean;
-	out->mean_nll = mean;
-	out->ppl = exp(mean);
-	out->nll_stderr = acc.count > 1 && var > 0.0 ?
-	    sqrt(var / (double)(acc.count - 1)) : 0.0;
-	out->ppl_stderr = out->ppl * out->nll_stderr;
-	out->n_tokens = n_ids;
-	out->n_windows = n_windows;
-	out->n_scored = acc.count;
-	out->ctx = ctx;
-out:
-	free(x);
-	tq_fwd_free(f);
-	return st;
+	o.ctx = ctx;
+	return tq_eval_ppl(m, ids, n_ids, &o, progress, ud, out, err);
 }
 
 /* ---- As a job ---------------------------------------------------------- */

@@ -489,6 +489,133 @@ tq_status tq_eval_perplexity(const tq_model *m, const int32_t *ids,
     int64_t n_ids, int64_t ctx, tq_progress_cb progress, void *ud,
     tq_ppl_result *out, tq_error *err);
 
+/* ---- Validation: protocols, KL divergence, long context, tasks --------- */
+
+/* How perplexity cuts the text into windows and which positions it scores. */
+typedef enum tq_ppl_protocol {
+	TQ_PROTOCOL_GPTQ = 0,	/* text without special tokens, non-overlapping
+				   windows, every position after the first */
+	TQ_PROTOCOL_LLAMACPP	/* llama-perplexity: text with BOS, windows of
+				   512 whose first token becomes BOS, only the
+				   second half scored */
+} tq_ppl_protocol;
+
+const char *tq_protocol_name(tq_ppl_protocol p);	/* "gptq", "llamacpp" */
+tq_status tq_protocol_parse(const char *name, tq_ppl_protocol *out,
+    tq_error *err);
+
+typedef struct tq_eval_opts {
+	tq_ppl_protocol protocol;
+	int64_t ctx;		/* window; 0: 512 (llamacpp) or the model's
+				   context, at most 2048 (gptq) */
+	int64_t max_tokens;	/* only the first N tokens of the text; 0 = all */
+} tq_eval_opts;
+
+#define TQ_EVAL_OPTS_INIT { TQ_PROTOCOL_GPTQ, 0, 0 }
+
+/* The window length o gives on model m (resolving ctx 0). */
+int64_t tq_eval_ctx(const tq_model *m, const tq_eval_opts *o);
+
+/*
+ * Tokenizes text as the protocol does (llamacpp adds the BOS llama.cpp
+ * adds; gptq adds nothing) and keeps the first max_tokens; *ids is
+ * malloc'ed.
+ */
+tq_status tq_eval_tokenize(const tq_model *m, const tq_eval_opts *o,
+    const char *text, size_t len, int32_t **ids, int64_t *n, tq_error *err);
+
+/* Perplexity of ids (from tq_eval_tokenize) by o's protocol. */
+tq_status tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
+    const tq_eval_opts *o, tq_progress_cb progress, void *ud,
+    tq_ppl_result *out, tq_error *err);
+
+/* Quantiles of a per-position quantity. */
+typedef struct tq_quantiles {
+	double min, p0_1, p1, p5, p10, p25, median, p75, p90, p95, p99, p99_9,
+	    max;
+} tq_quantiles;
+
+/*
+ * A model against its base on the same positions: the numbers
+ * llama-perplexity --kl-divergence prints.  KLD is KL(base || model) in
+ * nats per position; dp is p(correct token) - p_base(correct token).
+ */
+typedef struct tq_kld_result {
+	tq_ppl_result ppl;		/* the model */
+	tq_ppl_result ppl_base;		/* the base on the same positions */
+	double ppl_cor;			/* correlation of the two NLLs */
+	double ln_ratio, ln_ratio_stderr;	/* mean ln(PPL/PPL(base)) */
+	double ratio, ratio_stderr;	/* PPL / PPL(base) */
+	double diff, diff_stderr;	/* PPL - PPL(base) */
+	double kld, kld_stderr;		/* mean KLD */
+	tq_quantiles kld_q;
+	double dp, dp_stderr;		/* mean dp */
+	tq_quantiles dp_q;
+	double dp_rms, dp_rms_stderr;
+	double same_top, same_top_stderr;	/* share with the same argmax */
+	int64_t n;			/* positions */
+} tq_kld_result;
+
+/*
+ * Runs base and each of models[0..k) (k <= 8) on the same windows in one
+ * pass and fills out[k]; memory stays at one window of hidden states and
+ * one chunk of logits per model.  The models must share the vocabulary.
+ */
+tq_status tq_eval_compare(const tq_model *base, const tq_model *const *models,
+    size_t k, const int32_t *ids, int64_t n_ids, const tq_eval_opts *o,
+    tq_progress_cb progress, void *ud, tq_kld_result *out, tq_error *err);
+
+/*
+ * Saves the base's log-probabilities of every scored position in the
+ * compact file described in README ("Base log-probabilities"), 2 bytes
+ * per vocabulary entry, atomically, with the protocol, windows and tokens;
+ * fills the base's perplexity.
+ */
+tq_status tq_eval_save_logits(const tq_model *base, const int32_t *ids,
+    int64_t n_ids, const tq_eval_opts *o, const char *path,
+    tq_progress_cb progress, void *ud, tq_ppl_result *out, tq_error *err);
+
+/*
+ * m against a saved base-logits file, on the file's own tokens and
+ * windows; *o_out (may be NULL) receives the file's protocol and ctx.
+ */
+tq_status tq_eval_kld_file(const tq_model *m, const char *path,
+    tq_progress_cb progress, void *ud, tq_eval_opts *o_out,
+    tq_kld_result *out, tq_error *err);
+
+/* One context length of the long-context table. */
+typedef struct tq_longctx_row {
+	int64_t ctx;
+	tq_kld_result r;	/* r.ppl_base, r.ppl, r.kld, r.same_top... */
+} tq_longctx_row;
+
+/*
+ * Perplexity and KLD at every power-of-two window from 64 up to the
+ * model's context (each on the same first max_tokens tokens, o's
+ * protocol); lengths the text cannot fill are left out.  *rows is
+ * malloc'ed.
+ */
+tq_status tq_eval_longctx(const tq_model *base, const tq_model *m,
+    const int32_t *ids, int64_t n_ids, const tq_eval_opts *o,
+    tq_progress_cb progress, void *ud, tq_longctx_row **rows, size_t *n_rows,
+    tq_error *err);
+
+/* Multiple-choice accuracy, as lm-evaluation-harness reports it. */
+typedef struct tq_tasks_result {
+	int64_t n;			/* questions */
+	double acc, acc_stderr;		/* argmax of log-likelihood */
+	double acc_norm, acc_norm_stderr;	/* argmax of LL per byte */
+} tq_tasks_result;
+
+/*
+ * Scores a JSONL task file, one {"context": S, "choices": [S...],
+ * "label": N} per line, by the log-likelihood of each choice after the
+ * context; limit > 0 takes the first limit questions.
+ */
+tq_status tq_eval_tasks(const tq_model *m, const char *path, int64_t limit,
+    tq_progress_cb progress, void *ud, tq_tasks_result *out, tq_error *err);
+
+
 /* ---- Jobs: long work on a worker thread ------------------------------- */
 
 /*
@@ -565,6 +692,60 @@ tq_calib *tq_job_take_calib(tq_job *j);
 tq_status tq_job_eval(const tq_model *m, const char *text_path, int64_t ctx,
     tq_job **out, tq_error *err);
 const tq_ppl_result *tq_job_ppl(const tq_job *j);
+
+/*
+ * Validation as a job: what tq_eval_compare, tq_eval_save_logits,
+ * tq_eval_kld_file, tq_eval_longctx and tq_eval_tasks compute, chosen by
+ * the spec, on one text.  Stages "tokenize", "eval", "longctx", "tasks".
+ * The models must stay open until the job is freed; the report is read
+ * with tq_job_validation after the wait.
+ */
+typedef struct tq_validate_spec {
+	const tq_model *base;		/* reference; NULL: models alone */
+	const tq_model *const *models;	/* [n_models] (n_models <= 8) */
+	size_t n_models;
+	const char *text_path;		/* NULL only with base_logits */
+	tq_eval_opts opts;
+	const char *save_logits;	/* save the base's (or models[0]'s) */
+	const char *base_logits;	/* KLD of models[0] against a file */
+	int long_context;		/* base against models[0] */
+	const char *tasks_path;		/* multiple-choice tasks, every model */
+	int64_t tasks_limit;
+} tq_validate_spec;
+
+typedef struct tq_validation {
+	tq_eval_opts opts;		/* as resolved (ctx, protocol) */
+	int64_t n_tokens;		/* of the text, before max_tokens */
+	int has_base;			/* base ppl and KLDs are filled */
+	tq_ppl_result base;
+	tq_kld_result models[8];	/* ppl always; KLD with a base */
+	tq_longctx_row *longctx;	/* [n_longctx] */
+	size_t n_longctx;
+	int has_tasks;
+	tq_tasks_result base_tasks, tasks[8];
+	double seconds;
+} tq_validation;
+
+tq_status tq_job_validate(const tq_validate_spec *spec, tq_job **out,
+    tq_error *err);
+const tq_validation *tq_job_validation(const tq_job *j);
+
+/* One layer of the per-layer report. */
+typedef struct tq_layer_rank {
+	const tq_layer_result *r;	/* borrowed from the state */
+	double err;			/* rel_err, or without calibration
+					   (NaN) |W - W'|^2 / |W|^2 */
+	int worst;			/* flagged: see tq_state_rank */
+} tq_layer_rank;
+
+/*
+ * The state's quantized layers sorted by error (err), worst first; a
+ * layer is flagged when its error is at least 4 times the median layer's,
+ * or when it is the worst.  *out is malloc'ed.
+ */
+struct tq_qstate;
+tq_status tq_state_rank(const struct tq_qstate *s, tq_layer_rank **out,
+    size_t *n, tq_error *err);
 
 /* ---- Quantization ----------------------------------------------------- */
 

@@ -25,8 +25,16 @@ seed() {	# seed DIR PATTERN MAXSIZE
 seed st '*.safetensors' 600k
 seed cfg 'config.json' 64k
 seed tok 'tokenizer.json' 300k
+# eval files: task files (odd first byte) and a small saved base (even).
+mkdir -p "$work/seed-eval"
+for f in "$d"/tasks/*.jsonl; do
+	{ printf '1'; cat "$f"; } >"$work/seed-eval/$(basename "$f")"
+done
+if "$top_builddir/turboquant" eval --text "$d/tasks/demo.jsonl" --ctx 4 \
+    --max-tokens 8 --save-logits "$work/base.tqlp" >/dev/null 2>&1; then
+	{ printf '0'; cat "$work/base.tqlp"; } >"$work/seed-eval/base"
+fi
 
-echo "1..3"
 n=0
 run() {	# run TARGET MAXLEN SEED-DIRS...
 	target=$1
@@ -49,3 +57,5 @@ run() {	# run TARGET MAXLEN SEED-DIRS...
 run fuzz_safetensors 4096 "$work/seed-st"
 run fuzz_config 4096 "$work/seed-cfg"
 run fuzz_tokenizer 65536 "$work/seed-tok"
+run fuzz_evalfiles 131072 "$work/seed-eval"
+echo "1..$n"

@@ -61,14 +61,6 @@ void cli_progress_start(cli_progress *p, const char *label);
 int cli_progress_cb(void *ud, const tq_progress *pr);
 void cli_progress_end(cli_progress *p);
 
-/*
- * Runs a job to its end with a progress bar labelled label; Ctrl-C cancels
- * it.  Unless quiet, log lines go to stderr and finished layers to
- * on_layer (may be NULL).  Returns the job's status.
- */
-tq_status cli_run_job(tq_job *j, const char *label, int quiet,
-    void (*on_layer)(const tq_layer_result *r), tq_error *err);
-
 /* `plan`'s mixed-precision options (cmd_mix.c). */
 typedef struct cli_mix_args {
 	double target_bpw;	/* > 0: optimize for this budget */
@@ -101,5 +93,13 @@ void cli_json_string(FILE *f, const char *s);
  */
 int cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
     const tq_export_opts *o, int json);
+
+/*
+ * Runs a job to its end with a progress bar per stage (with ETA) on a
+ * terminal; Ctrl-C cancels it.  on_event (may be NULL) sees every event
+ * but progress.  Returns the job's status.
+ */
+tq_status cli_run_job(tq_job *j, void (*on_event)(void *ud,
+    const tq_event *ev), void *ud, tq_error *err);
 
 #endif /* TQ_TUI_CLI_H */

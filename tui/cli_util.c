@@ -183,6 +183,8 @@ cli_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* ---- Running a job with a progress bar ---------------------------------- */
+
 static volatile sig_atomic_t cli_interrupted;
 
 static void
@@ -193,12 +195,13 @@ cli_on_sigint(int sig)
 }
 
 tq_status
-cli_run_job(tq_job *j, const char *label, int quiet,
-    void (*on_layer)(const tq_layer_result *r), tq_error *err)
+cli_run_job(tq_job *j, void (*on_event)(void *ud, const tq_event *ev),
+    void *ud, tq_error *err)
 {
 	struct sigaction sa, old;
 	cli_progress prog;
 	struct pollfd p;
+	char label[32] = "";
 	tq_event ev;
 	int done = 0, asked = 0;
 
@@ -219,28 +222,22 @@ cli_run_job(tq_job *j, const char *label, int quiet,
 		while (tq_job_poll(j, &ev)) {
 			tq_progress pr = { ev.stage, ev.done, ev.total };
 
-			switch (ev.kind) {
-			case TQ_EVENT_PROGRESS:
+			if (ev.kind == TQ_EVENT_STAGE ||
+			    (ev.kind == TQ_EVENT_PROGRESS &&
+			    strcmp(label, ev.stage) != 0)) {
+				/* A new stage: a new bar with its own ETA. */
+				cli_progress_end(&prog);
+				snprintf(label, sizeof(label), "%s", ev.stage);
+				cli_progress_start(&prog, label);
+			}
+			if (ev.kind == TQ_EVENT_PROGRESS)
 				cli_progress_cb(&prog, &pr);
-				break;
-			case TQ_EVENT_LAYER:
-			case TQ_EVENT_LOG:
-				if (quiet)
-					break;
+			else if (ev.kind >= TQ_EVENT_DONE)
+				done = 1;
+			if (on_event != NULL && ev.kind != TQ_EVENT_PROGRESS) {
 				if (prog.active && prog.last > 0.0)
 					fputs("\r\033[K", stderr);
-				if (ev.kind == TQ_EVENT_LOG)
-					fprintf(stderr, "%s\n", ev.text);
-				else if (on_layer != NULL)
-					on_layer(&ev.layer);
-				break;
-			case TQ_EVENT_DONE:
-			case TQ_EVENT_FAILED:
-			case TQ_EVENT_CANCELLED:
-				done = 1;
-				break;
-			default:
-				break;
+				on_event(ud, &ev);
 			}
 		}
 	}

@@ -43,6 +43,17 @@ print_json_layer(const tq_layer_result *r, int first)
 	printf("\"bpw\":%.4f,\"seconds\":%.3f}", r->bpw, r->seconds);
 }
 
+/* Layers to stdout, log lines to stderr, as the job reports them. */
+static void
+on_event(void *ud, const tq_event *ev)
+{
+	(void)ud;
+	if (ev->kind == TQ_EVENT_LAYER)
+		print_layer(&ev->layer);
+	else if (ev->kind == TQ_EVENT_LOG)
+		fprintf(stderr, "%s\n", ev->text);
+}
+
 /* Parses the options that make a plan from the command line. */
 typedef struct plan_args {
 	const char *plan_file, *preset, *method, *scheme;
@@ -217,7 +228,7 @@ cmd_quantize(int argc, char **argv)
 	if (tq_job_quantize(m, plan, calib, out_dir, resume, &job, &err) !=
 	    TQ_OK)
 		goto fail;
-	if (cli_run_job(job, "quantize", json, print_layer, &err) != TQ_OK)
+	if (cli_run_job(job, json ? NULL : on_event, NULL, &err) != TQ_OK)
 		goto fail;
 	state = tq_job_take_state(job);
 	if (json) {
