@@ -115,7 +115,9 @@ typedef enum tq_dtype {
 	TQ_DTYPE_F64,		/* the rest appear in TurboQuant's own files */
 	TQ_DTYPE_U8,
 	TQ_DTYPE_I32,
-	TQ_DTYPE_I64
+	TQ_DTYPE_I64,
+	TQ_DTYPE_I8,		/* exported checkpoints (ckpt) */
+	TQ_DTYPE_F8_E4M3
 } tq_dtype;
 
 typedef enum tq_rope_type {
