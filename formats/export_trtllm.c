@@ -50,7 +50,8 @@ static const char *const trt_alg_names[] = { "W4A16_AWQ", "W8A16",
 
 static const char trt_fits[] = "int4-g64-sym or int4-g128-sym (W4A16_AWQ), "
     "int8-sym per channel (W8A16) or fp8-channel "
-    "(FP8_PER_CHANNEL_PER_TOKEN)";
+    "(FP8_PER_CHANNEL_PER_TOKEN); per-tensor fp8 needs activation scales "
+    "a state does not keep";
 
 static int
 trt_fit(const tq_scheme *s, const tq_qtensor *qt)

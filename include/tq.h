@@ -630,7 +630,7 @@ typedef struct tq_export_file {
 
 /* What an export wrote. */
 typedef struct tq_export_report {
-	char format[16];	/* "gguf", "awq", "gptq", "mlx", "onnx",
+	char format[24];	/* "gguf", "awq", "gptq", "mlx", "onnx",
 				   "compressed-tensors", "trtllm" */
 	char type[32];		/* "q4_k_m", "w4a16", ... as written */
 	tq_export_file files[TQ_EXPORT_MAX_FILES];
