@@ -22,6 +22,7 @@
 
 #include "error.h"
 #include "hf_export.h"
+#include "model.h"
 #include "qstate.h"
 
 static const char gptq_fits[] = "int2, int3, int4 or int8 per channel or "
@@ -116,6 +117,39 @@ gptq_layer(gptq_job *gj, size_t i, tq_error *err)
 	return TQ_OK;
 }
 
+/* "self_attn.q_proj" of "model.layers.3.self_attn.q_proj". */
+static const char *
+gptq_in_block(const char *name)
+{
+	const char *p = strchr(name + strlen("model.layers."), '.');
+
+	return p != NULL ? p + 1 : name;
+}
+
+/*
+ * transformers' GPTQ loader (optimum) takes one list of the linears a
+ * block quantizes, the same for every block: a state whose float linears
+ * differ between blocks cannot be loaded by it.
+ */
+static tq_status
+gptq_check_blocks(const tq_hfx *h, tq_error *err)
+{
+	size_t n = tq_model_n_linears(h->x->model), i;
+
+	for (i = TQ_LINEARS_PER_LAYER; i + 2 < n; i++) {
+		size_t j = i % TQ_LINEARS_PER_LAYER;
+
+		if (tq_hfx__is_q(h, i) != tq_hfx__is_q(h, j))
+			return tq_fail(err, TQ_EUNSUPPORTED, "gptq: %s is %s but "
+			    "%s is not; the format's loaders quantize the same "
+			    "linears in every block (use awq or "
+			    "compressed-tensors for per-layer float)",
+			    tq_hfx__name(h, i), tq_hfx__is_q(h, i) ?
+			    "quantized" : "float", tq_hfx__name(h, j));
+	}
+	return TQ_OK;
+}
+
 /* quantize_config.json: AutoGPTQ's keys and GPTQModel's additions. */
 static cJSON *
 gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const tq_layer_cfg *lc,
@@ -138,6 +172,17 @@ gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const tq_layer_cfg *lc,
 	cJSON_AddStringToObject(q, "quant_method", "gptq");
 	cJSON_AddStringToObject(q, "checkpoint_format", fmt);
 	cJSON_AddStringToObject(q, "pack_dtype", "int32");
+	if (any_float) {
+		/* transformers (optimum): the linears quantized in a block. */
+		cJSON *keep = cJSON_CreateArray();
+
+		for (i = 0; i < TQ_LINEARS_PER_LAYER; i++)
+			if (tq_hfx__is_q(h, i))
+				cJSON_AddItemToArray(keep, cJSON_CreateString(
+				    gptq_in_block(tq_hfx__name(h, i))));
+		dyn = cJSON_AddArrayToObject(q, "modules_in_block_to_quantize");
+		cJSON_AddItemToArray(dyn, keep);
+	}
 	if (any_float) {
 		/* GPTQModel's per-module overrides: "-:" keeps it float. */
 		dyn = cJSON_AddObjectToObject(q, "dynamic");
@@ -187,7 +232,8 @@ tq_export_gptq(tq_export_ctx *x, tq_error *err)
 	if ((st = tq_hfx__init(&h, x, err)) != TQ_OK)
 		goto out;
 	if ((st = tq_hfx__grid(&h, "gptq", gptq_fit, gptq_fits, &sch,
-	    &any_float, err)) != TQ_OK)
+	    &any_float, err)) != TQ_OK ||
+	    (st = gptq_check_blocks(&h, err)) != TQ_OK)
 		goto out;
 	n = tq_model_n_linears(x->model);
 	for (i = 0; i < n && st == TQ_OK; i++) {

@@ -499,6 +499,7 @@ def check_refusals(c):
              ("fp8", "gptq", None, "gptq: "), ("q4k", "compressed-tensors", None,
                                                "compressed-tensors: "),
              ("rtn4", "trtllm", None, "trtllm: "), ("fp8", "trtllm", None, "trtllm: "),
+             ("mixed", "gptq", None, "gptq: model.layers.1.mlp.down_proj is float"),
              ("rtn4", "gptq", "v3", "unknown type"), ("rtn4s", "trtllm", "engine", "unknown type")]
     for state, fmt, typ, msg in cases:
         out = os.path.join(c.work, f"refused-{fmt}-{state}")
@@ -542,58 +543,108 @@ def leftovers(work, base):
 # ---- Consumers (--consumer PYTHON) ---------------------------------------
 
 CONSUMER = r'''
-import json, sys, os
+import json, os, sys
 import numpy as np, torch
-kind, d, ref = sys.argv[1], sys.argv[2], sys.argv[3]
 from safetensors.numpy import load_file
-r = load_file(ref)
-if kind == "ct":
+
+torch.manual_seed(0)
+kind = sys.argv[1]
+
+
+def ct(d, r):
+    """compressed-tensors decompresses every quantized weight."""
     from compressed_tensors.compressors import ModelCompressor
     from compressed_tensors.quantization import QuantizationScheme
     mc = ModelCompressor.from_pretrained(d)
     qc = json.load(open(os.path.join(d, "config.json")))["quantization_config"]
     args = qc["config_groups"]["group_0"]["weights"]
-    names = [k[:-7] for k in r if k.endswith(".weight") and k.startswith("model.layers.")]
+    comp = mc.quantization_compressor
+    if isinstance(comp, dict):
+        comp = comp[qc["format"]]
+    names = [k[:-7] for k in r if k.endswith(".weight") and k.startswith("model.layers.")
+             and k[:-7] not in qc["ignore"]]
     scheme = QuantizationScheme(targets=["Linear"], weights=args)
-    got = dict(mc.quantization_compressor.decompress(d, {n: scheme for n in names}))
-    bad, n = [], 0
-    for name in names:
-        if name in qc["ignore"]:
-            continue
-        w = got[name]["weight"].float().numpy()
-        n += 1
-        if not np.array_equal(w.view(np.uint32), r[name + ".weight"].view(np.uint32)):
-            bad.append(name)
-    print(json.dumps({"n": n, "bad": bad}))
-else:
-    from transformers import AutoModelForCausalLM
-    m = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float32 if kind != "awq"
-                                             else torch.bfloat16, device_map="cpu")
-    m.eval()
+    got = dict(comp.decompress(d, {n: scheme for n in names}))
+    bad = [n for n in names if not np.array_equal(
+        got[n]["weight"].float().numpy().view(np.uint32), r[n + ".weight"].view(np.uint32))]
+    return {"n": len(names), "bad": bad, "version": __import__("compressed_tensors").__version__}
+
+
+def logits(m, r):
     ids = torch.tensor(r["ids"].astype(np.int64))[None]
     with torch.no_grad():
         lg = m(ids).logits[0].float().numpy()
     ours = r["logits"]
-    rel = float(np.abs(lg - ours).max() / np.abs(ours).max())
-    print(json.dumps({"rel": rel, "cls": type(m.model.layers[0].self_attn.q_proj).__name__}))
+    return float(np.abs(lg - ours).max() / np.abs(ours).max())
+
+
+def gptq(d, r):
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float32, device_map="cpu")
+    q = [n for n, mod in m.named_modules() if hasattr(mod, "qweight")]
+    return {"rel": logits(m.eval(), r), "cls": type(m.model.layers[0].mlp.gate_proj).__name__,
+            "n": len(q)}
+
+
+def awq(d, r):
+    from transformers import AutoModelForCausalLM, AwqConfig
+    from awq.utils.packing_utils import dequantize_gemm
+    qc = json.load(open(os.path.join(d, "config.json")))["quantization_config"]
+    # transformers' documented CPU path: the GEMM checkpoint run by IPEX.
+    m = AutoModelForCausalLM.from_pretrained(
+        d, quantization_config=AwqConfig(version="ipex"), torch_dtype=torch.float32,
+        device_map="cpu")
+    bad, n = [], 0
+    for name, mod in m.named_modules():
+        if not hasattr(mod, "qweight"):
+            continue
+        n += 1
+        # AutoAWQ's own dequantization, in the fp16 of its scales.
+        w = dequantize_gemm(mod.qweight, mod.qzeros, mod.scales.half(), 4,
+                            qc["group_size"]).T.contiguous()
+        if not torch.equal(w, torch.from_numpy(r[name + ".weight"]).half()):
+            bad.append(name)
+    return {"rel": logits(m.eval(), r), "cls": type(m.model.layers[0].mlp.gate_proj).__name__,
+            "n": n, "bad": bad}
+
+
+for d, ref in zip(sys.argv[2::2], sys.argv[3::2]):
+    try:
+        res = globals()[kind](d, load_file(ref))
+    except Exception as e:
+        res = {"error": f"{type(e).__name__}: {e}"}
+    print(json.dumps({"dir": d, **res}), flush=True)
 '''
 
 
-def consumer_check(c, py, kind, d, state, tol=1e-2):
-    ref = os.path.join(c.work, f"ref-{state}.safetensors")
-    c.ref(state)
-    r = subprocess.run([py, "-c", CONSUMER, kind, d, ref], capture_output=True, text=True)
-    try:
-        res = json.loads(r.stdout.strip().splitlines()[-1])
-    except Exception:
-        ok(False, f"consumer {kind} loads {os.path.basename(d)}", r.stderr[-3000:])
-        return
-    if kind == "ct":
-        ok(not res["bad"] and res["n"] > 0, f"compressed-tensors {state}: the package "
-           f"decompresses {res['n']} layers to exactly our weights", json.dumps(res))
-    else:
-        ok(res["rel"] <= tol, f"transformers ({res['cls']}) loads {kind} {state}: logits "
-           f"within {tol} relative of ours ({res['rel']:.2e})", r.stderr[-3000:])
+def consumer_check(c, py, kind, exports, tol=1e-2):
+    """Runs the consumer of kind on every (state, dir) in exports."""
+    argv = [py, "-c", CONSUMER, kind]
+    for state, d in exports:
+        c.ref(state)
+        argv += [d, os.path.join(c.work, f"ref-{state}.safetensors")]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    res = {}
+    for line in r.stdout.splitlines():
+        try:
+            o = json.loads(line)
+            res[o["dir"]] = o
+        except ValueError:
+            pass
+    for state, d in exports:
+        o = res.get(d)
+        if o is None or "error" in o:
+            ok(False, f"{kind} consumer loads {os.path.basename(d)}",
+               (o or {}).get("error", "") + "\n" + r.stderr[-3000:])
+        elif kind == "ct":
+            ok(not o["bad"] and o["n"] > 0, f"compressed-tensors {o['version']} "
+               f"decompresses {o['n']} layers of {state} to exactly our weights", json.dumps(o))
+        else:
+            ok(o["rel"] <= tol and o["n"] > 0 and not o.get("bad"),
+               f"transformers ({o['cls']}, {o['n']} quantized linears) loads {kind} "
+               f"{state}: logits within {tol} relative of ours ({o['rel']:.2e})"
+               + (", AutoAWQ's dequantize_gemm equals ours" if kind == "awq" else ""),
+               json.dumps(o))
 
 
 def main():
@@ -610,6 +661,8 @@ def main():
     cal = ["--calib", args.calib, "--samples", "8", "--seqlen", "128"]
     states = {
         "rtn4": ["--method", "rtn", "--bits", "4", "--group", "128"],
+        "rtn4g64": ["--method", "rtn", "--bits", "4", "--group", "64"],
+        "gptq4s64": ["--method", "gptq", "--bits", "4", "--group", "64", "--sym"] + cal,
         "rtn4s": ["--method", "rtn", "--bits", "4", "--group", "128", "--sym"],
         "gptq4ao": ["--method", "gptq", "--bits", "4", "--group", "64", "--act-order"] + cal,
         "gptq3": ["--method", "gptq", "--bits", "3", "--group", "128"] + cal,
@@ -621,21 +674,28 @@ def main():
         "fp8c": ["--method", "rtn", "--scheme", "fp8-channel"],
         "q4k": ["--method", "rtn", "--scheme", "q4_k"],
         "mixed": ["--plan", os.path.join(c.work, "mixed.json")],
+        "mixed_down": ["--plan", os.path.join(c.work, "mixed_down.json")] + cal,
     }
     with open(os.path.join(c.work, "mixed.json"), "w") as f:
-        json.dump({"default": {"method": "rtn", "scheme": "int4-g128"},
+        json.dump({"default": {"method": "rtn", "scheme": "int4-g64"},
                    "rules": [{"match": r"^model\.layers\.1\.mlp\.down_proj$",
                               "method": "float"},
                              {"match": r"^lm_head$", "method": "rtn",
                               "scheme": "int4-g128"}]}, f)
+    with open(os.path.join(c.work, "mixed_down.json"), "w") as f:
+        json.dump({"default": {"method": "gptq", "scheme": "int4-g128"},
+                   "rules": [{"match": r"mlp\.down_proj$", "method": "float"}]}, f)
     for name, qa in states.items():
         c.state(name, *qa)
     if len(c.states) != len(states):
         print(f"1..{n_test}")
         return 1
-    awq = {s: check_awq(c, s) for s in ("rtn4", "rtn4s", "mixed")}
+    # IPEX, transformers' AWQ kernel on CPU, needs out_features % group == 0
+    # (the demo's k/v have 64 outputs): groups of 64 for the consumer.
+    awq = {s: check_awq(c, s) for s in ("rtn4g64", "gptq4s64", "mixed")}
+    check_awq(c, "rtn4")
     gptq = {s: check_gptq(c, s) for s in ("rtn4", "rtn4s", "gptq4ao", "gptq3", "rtn2",
-                                          "rtn8", "mixed")}
+                                          "rtn8", "mixed_down")}
     check_gptq(c, "rtn4", "gptq_v2")
     ct = {s: check_ct(c, s) for s in ("rtn4s", "rtn4", "gptq4ao", "rtn8s", "fp8", "fp8c",
                                       "mixed")}
@@ -645,15 +705,9 @@ def main():
     check_trt(c, "fp8c", "FP8_PER_CHANNEL_PER_TOKEN")
     check_refusals(c)
     if args.consumer:
-        for s, d in ct.items():
-            if d:
-                consumer_check(c, args.consumer, "ct", d, s)
-        for s, d in gptq.items():
-            if d:
-                consumer_check(c, args.consumer, "gptq", d, s)
-        for s, d in awq.items():
-            if d:
-                consumer_check(c, args.consumer, "awq", d, s)
+        consumer_check(c, args.consumer, "ct", [(s, d) for s, d in ct.items() if d])
+        consumer_check(c, args.consumer, "gptq", [(s, d) for s, d in gptq.items() if d])
+        consumer_check(c, args.consumer, "awq", [(s, d) for s, d in awq.items() if d])
     print(f"1..{n_test}")
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
