@@ -553,21 +553,44 @@ kind = sys.argv[1]
 
 def ct(d, r):
     """compressed-tensors decompresses every quantized weight."""
+    from safetensors.torch import load_file as load_pt
     from compressed_tensors.compressors import ModelCompressor
-    from compressed_tensors.quantization import QuantizationScheme
+    from compressed_tensors.quantization import QuantizationArgs
     mc = ModelCompressor.from_pretrained(d)
     qc = json.load(open(os.path.join(d, "config.json")))["quantization_config"]
-    args = qc["config_groups"]["group_0"]["weights"]
+    args = QuantizationArgs(**qc["config_groups"]["group_0"]["weights"])
     comp = mc.quantization_compressor
     if isinstance(comp, dict):
         comp = comp[qc["format"]]
+    t = load_pt(os.path.join(d, "model.safetensors"))
     names = [k[:-7] for k in r if k.endswith(".weight") and k.startswith("model.layers.")
              and k[:-7] not in qc["ignore"]]
-    scheme = QuantizationScheme(targets=["Linear"], weights=args)
-    got = dict(comp.decompress(d, {n: scheme for n in names}))
-    bad = [n for n in names if not np.array_equal(
-        got[n]["weight"].float().numpy().view(np.uint32), r[n + ".weight"].view(np.uint32))]
-    return {"n": len(names), "bad": bad, "version": __import__("compressed_tensors").__version__}
+    bad, how = [], set()
+    for n in names:
+        data = {k[len(n) + 1:]: v for k, v in t.items() if k.startswith(n + ".")}
+        try:
+            w = comp.decompress_weight(compressed_data=data, quantization_args=args)
+            how.add("decompress_weight")
+        except ValueError as e:
+            # 0.12 cannot unpack packed zero points in decompress_weight;
+            # its own unpack_from_int32 and dequantize can (what 0.13's
+            # decompress_weight does).
+            if "zero points" not in str(e):
+                raise
+            from compressed_tensors.compressors.quantized_compressors.pack_quantized \
+                import unpack_from_int32
+            from compressed_tensors.quantization.lifecycle.forward import dequantize
+            shape = torch.Size(data["weight_shape"])
+            q = unpack_from_int32(data["weight_packed"], args.num_bits, shape)
+            z = unpack_from_int32(data["weight_zero_point"], args.num_bits,
+                                  (shape[0], data["weight_scale"].shape[-1]), packed_dim=0)
+            w = dequantize(x_q=q, scale=data["weight_scale"], zero_point=z,
+                           g_idx=data.get("weight_g_idx"))
+            how.add("unpack_from_int32+dequantize")
+        if not np.array_equal(w.float().numpy().view(np.uint32), r[n + ".weight"].view(np.uint32)):
+            bad.append(n)
+    return {"n": len(names), "bad": bad, "how": sorted(how),
+            "version": __import__("compressed_tensors").__version__}
 
 
 def logits(m, r):
@@ -594,14 +617,18 @@ def awq(d, r):
     m = AutoModelForCausalLM.from_pretrained(
         d, quantization_config=AwqConfig(version="ipex"), torch_dtype=torch.float32,
         device_map="cpu")
+    # AutoAWQ's own dequantization of the stored tensors, in the fp16 of
+    # the scales: our weights rounded to fp16.  (transformers' IPEX path
+    # then casts the scales to bf16, hence its logits differ by ~3e-3.)
+    from safetensors.torch import load_file as load_pt
+    t = load_pt(os.path.join(d, "model.safetensors"))
     bad, n = [], 0
     for name, mod in m.named_modules():
         if not hasattr(mod, "qweight"):
             continue
         n += 1
-        # AutoAWQ's own dequantization, in the fp16 of its scales.
-        w = dequantize_gemm(mod.qweight, mod.qzeros, mod.scales.half(), 4,
-                            qc["group_size"]).T.contiguous()
+        w = dequantize_gemm(t[name + ".qweight"], t[name + ".qzeros"], t[name + ".scales"],
+                            4, qc["group_size"]).T.contiguous()
         if not torch.equal(w, torch.from_numpy(r[name + ".weight"]).half()):
             bad.append(name)
     return {"rel": logits(m.eval(), r), "cls": type(m.model.layers[0].mlp.gate_proj).__name__,
@@ -638,7 +665,8 @@ def consumer_check(c, py, kind, exports, tol=1e-2):
                (o or {}).get("error", "") + "\n" + r.stderr[-3000:])
         elif kind == "ct":
             ok(not o["bad"] and o["n"] > 0, f"compressed-tensors {o['version']} "
-               f"decompresses {o['n']} layers of {state} to exactly our weights", json.dumps(o))
+               f"({', '.join(o['how'])}) decompresses {o['n']} layers of {state} to exactly "
+               "our weights", json.dumps(o))
         else:
             ok(o["rel"] <= tol and o["n"] > 0 and not o.get("bad"),
                f"transformers ({o['cls']}, {o['n']} quantized linears) loads {kind} "

@@ -6,7 +6,8 @@
 #
 #   torch 2.5.1 (PyPI's Linux wheel: it brings CUDA libraries, ~3 GB, and
 #   runs on CPU), transformers 4.46.3;
-#   compressed-tensors 0.13.0 (decompression of every weight);
+#   compressed-tensors 0.12.2 (decompression of every weight; the newer
+#   releases need a transformers that auto-gptq and optimum do not take);
 #   auto-gptq 0.7.1 + optimum 1.23.3 (+ peft 0.13.2, which auto-gptq
 #   imports): transformers' GPTQ loader, whose torch kernel runs on CPU;
 #   autoawq 0.2.7.post3 + intel-extension-for-pytorch 2.5.0 (yanked on
@@ -19,7 +20,7 @@
 set -eu
 
 venv=${TQ_CKPT_VENV:-$HOME/.cache/turboquant/ckpt-venv}
-pins="torch==2.5.1 transformers==4.46.3 compressed-tensors==0.13.0 \
+pins="torch==2.5.1 transformers==4.46.3 compressed-tensors==0.12.2 \
 auto-gptq==0.7.1 optimum==1.23.3 peft==0.13.2 autoawq==0.2.7.post3 \
 intel-extension-for-pytorch==2.5.0 accelerate==1.15.0 safetensors==0.8.0 \
 numpy==2.4.6"
