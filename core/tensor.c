@@ -13,6 +13,8 @@ tq_dtype_size(tq_dtype t)
 {
 	switch (t) {
 	case TQ_DTYPE_U8:
+	case TQ_DTYPE_I8:
+	case TQ_DTYPE_F8_E4M3:
 		return 1;
 	case TQ_DTYPE_F16:
 	case TQ_DTYPE_BF16:
@@ -38,6 +40,8 @@ tq_dtype_name(tq_dtype t)
 	case TQ_DTYPE_U8:	return "U8";
 	case TQ_DTYPE_I32:	return "I32";
 	case TQ_DTYPE_I64:	return "I64";
+	case TQ_DTYPE_I8:	return "I8";
+	case TQ_DTYPE_F8_E4M3:	return "F8_E4M3";
 	}
 	return "?";
 }

@@ -39,6 +39,11 @@ typedef struct export_format {
  */
 static const export_format formats[] = {
 	{ "gguf", tq_export_gguf, 0, "one .gguf file" },
+	{ "awq", tq_export_awq, 1, "an AutoAWQ GEMM checkpoint directory" },
+	{ "gptq", tq_export_gptq, 1, "a GPTQ checkpoint directory" },
+	{ "compressed-tensors", tq_export_ct, 1,
+	    "a compressed-tensors checkpoint directory" },
+	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory" },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 

@@ -115,7 +115,9 @@ typedef enum tq_dtype {
 	TQ_DTYPE_F64,		/* the rest appear in TurboQuant's own files */
 	TQ_DTYPE_U8,
 	TQ_DTYPE_I32,
-	TQ_DTYPE_I64
+	TQ_DTYPE_I64,
+	TQ_DTYPE_I8,		/* exported checkpoints (ckpt) */
+	TQ_DTYPE_F8_E4M3
 } tq_dtype;
 
 typedef enum tq_rope_type {
@@ -884,7 +886,7 @@ typedef struct tq_export_file {
 
 /* What an export wrote. */
 typedef struct tq_export_report {
-	char format[16];	/* "gguf", "awq", "gptq", "mlx", "onnx",
+	char format[24];	/* "gguf", "awq", "gptq", "mlx", "onnx",
 				   "compressed-tensors", "trtllm" */
 	char type[32];		/* "q4_k_m", "w4a16", ... as written */
 	tq_export_file files[TQ_EXPORT_MAX_FILES];

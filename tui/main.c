@@ -207,6 +207,13 @@ static const cli_command commands[] = {
 	  "               (f16 for a float model).  Layers the state holds on\n"
 	  "               another grid are re-quantized with RTN, and the\n"
 	  "               report's warning says what was lost\n"
+	  "  --format awq, gptq, compressed-tensors, trtllm: a checkpoint\n"
+	  "               directory holding the state's own codes (the grid\n"
+	  "               must fit, else the error lists what does): awq\n"
+	  "               int4 groups; gptq int2/3/4/8 (--type gptq_v2 for\n"
+	  "               real zeros); compressed-tensors int4/int8, fp8;\n"
+	  "               trtllm int4-sym groups, int8-sym, fp8-channel\n"
+	  "               (--type checkpoint: config.json + rank0.safetensors)\n"
 	  "  --out PATH   the output file or directory\n"
 	  "  --force      replace PATH if it exists\n"
 	  "  --json       the report as one JSON object\n",

@@ -1,0 +1,259 @@
+/*
+ * export_ct.c: compressed-tensors checkpoints (llm-compressor's format;
+ * vLLM, transformers).
+ *
+ * INT states, "pack-quantized", per quantized linear [N, K], b = 4 or 8:
+ *   weight_packed     I32 [N, ceil(K*b/32)]  each row a bitstream of its
+ *                                            codes (q_signed + 2^(b-1))
+ *   weight_scale      F32 [N, G] (G = 1 per channel)
+ *   weight_zero_point I32 [ceil(N*b/32), G]  asymmetric only: each group
+ *                                            a bitstream of its N zeros
+ *   weight_shape      I64 [2] = (N, K)
+ *   weight_g_idx      I32 [K]                act-order only
+ * dequantized as (q - zero) * scale.  Our code is the unsigned value the
+ * package stores (its signed q plus 2^(b-1)) and our zero is its zero
+ * point plus the same offset, so both are written as they are.
+ *
+ * FP8 states, "float-quantized": weight F8_E4M3 [N, K] and weight_scale
+ * F32 [1] (per tensor) or [N, 1] (per channel), weights only.
+ *
+ * Scales are F32: they hold our fp16-exact scales (and FP8's fp32 ones)
+ * exactly, and the package dequantizes in the scale's dtype, so it
+ * reproduces our weights bit for bit; a runtime casts them to its own
+ * dtype.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "hf_export.h"
+#include "qstate.h"
+
+/* The compressed-tensors release whose layout this follows. */
+#define CT_VERSION "0.12.2"
+
+static const char ct_fits[] = "int4 or int8 per channel or in groups "
+    "(w4a16, w8a16; symmetric or asymmetric; act-order), or fp8 / "
+    "fp8-channel";
+
+static int
+ct_fit(const tq_scheme *s, const tq_qtensor *qt)
+{
+	(void)qt;
+	if (s->type == TQ_QT_FP8_E4M3)
+		return 1;
+	return s->type == TQ_QT_INT && (s->bits == 4 || s->bits == 8) &&
+	    s->group != TQ_GROUP_TENSOR;
+}
+
+static tq_status
+ct_int_layer(tq_hfx *h, size_t i, tq_error *err)
+{
+	const tq_qtensor *qt = &h->x->state->layers[i].qt;
+	int b = qt->scheme.bits, sym = qt->scheme.sym;
+	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, n, g;
+	int64_t KW = (K * b + 31) / 32, NW = (N * b + 31) / 32;
+	int64_t wshape[2] = { N, KW }, sshape[2] = { N, G };
+	int64_t zshape[2] = { NW, G }, shp[1] = { 2 }, gshape[1] = { K };
+	uint32_t *wp, *zp = NULL, *col;
+	int64_t *shape;
+	uint8_t *zero;
+	float *sc;
+	char name[160];
+	const char *p = tq_hfx__name(h, i);
+	tq_status st;
+
+	wp = tq_hfx__alloc(h, (size_t)(N * KW) * 4, err);	/* [N, KW] */
+	sc = tq_hfx__alloc(h, (size_t)(N * G) * 4, err);	/* [N, G] */
+	zero = tq_hfx__alloc(h, (size_t)(N * G), err);		/* [G, N] */
+	col = tq_hfx__alloc(h, (size_t)NW * 4, err);		/* [NW] */
+	shape = tq_hfx__alloc(h, 2 * sizeof(int64_t), err);	/* [2] */
+	if (!sym)
+		zp = tq_hfx__alloc(h, (size_t)(NW * G) * 4, err); /* [NW, G] */
+	if (wp == NULL || sc == NULL || zero == NULL || col == NULL ||
+	    shape == NULL || (!sym && zp == NULL))
+		return TQ_ENOMEM;
+	for (n = 0; n < N; n++)
+		tq_hfx__pack(qt->codes + n * K, (size_t)K, 1, b, wp + n * KW);
+	for (n = 0; n < N; n++)
+		for (g = 0; g < G; g++) {
+			int32_t z;
+
+			tq_hfx__scale(qt, n, g, &sc[n * G + g], &z);
+			zero[g * N + n] = (uint8_t)z;
+		}
+	/* The zero points are packed along N, one column per group. */
+	for (g = 0; g < G && !sym; g++) {
+		int64_t r;
+
+		tq_hfx__pack(zero + g * N, (size_t)N, 1, b, col);
+		for (r = 0; r < NW; r++)
+			zp[r * G + g] = col[r];
+	}
+	shape[0] = N;
+	shape[1] = K;
+	snprintf(name, sizeof(name), "%s.weight_packed", p);
+	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, wshape, wp, err))
+	    != TQ_OK)
+		return st;
+	snprintf(name, sizeof(name), "%s.weight_scale", p);
+	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F32, 2, sshape, sc, err))
+	    != TQ_OK)
+		return st;
+	snprintf(name, sizeof(name), "%s.weight_shape", p);
+	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I64, 1, shp, shape, err))
+	    != TQ_OK)
+		return st;
+	snprintf(name, sizeof(name), "%s.weight_zero_point", p);
+	if (!sym && (st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, zshape, zp,
+	    err)) != TQ_OK)
+		return st;
+	snprintf(name, sizeof(name), "%s.weight_g_idx", p);
+	if (!tq_hfx__plain_groups(qt) && (st = tq_hfx__add_q(h, name,
+	    TQ_DTYPE_I32, 1, gshape, qt->g_idx, err)) != TQ_OK)
+		return st;
+	tq_hfx__mark(h, i);
+	return TQ_OK;
+}
+
+static tq_status
+ct_fp8_layer(tq_hfx *h, size_t i, tq_error *err)
+{
+	const tq_qtensor *qt = &h->x->state->layers[i].qt;
+	int64_t N = qt->rows, K = qt->cols, n, k;
+	int chan = qt->scheme.group == TQ_GROUP_CHANNEL;
+	int64_t wshape[2] = { N, K }, sshape[2] = { chan ? N : 1, 1 };
+	uint8_t *w;
+	float *sc;
+	char name[160];
+	const char *p = tq_hfx__name(h, i);
+	tq_status st;
+
+	w = tq_hfx__alloc(h, (size_t)(N * K), err);		/* [N, K] */
+	sc = tq_hfx__alloc(h, (size_t)N * 4, err);		/* [N] */
+	if (w == NULL || sc == NULL)
+		return TQ_ENOMEM;
+	for (n = 0; n < N; n++) {
+		int32_t z;
+
+		for (k = 0; k < K; k++)
+			w[n * K + k] = tq_fp8_e4m3_bits(qt->codes[n * K + k]);
+		tq_hfx__scale(qt, n, 0, &sc[n], &z);
+	}
+	snprintf(name, sizeof(name), "%s.weight", p);
+	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F8_E4M3, 2, wshape, w,
+	    err)) != TQ_OK)
+		return st;
+	snprintf(name, sizeof(name), "%s.weight_scale", p);
+	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F32, chan ? 2 : 1,
+	    chan ? sshape : sshape + 1, sc, err)) != TQ_OK)
+		return st;
+	tq_hfx__mark(h, i);
+	return TQ_OK;
+}
+
+/* QuantizationArgs of the weights, as the package serialises them. */
+static cJSON *
+ct_weight_args(const tq_scheme *s, int act_order)
+{
+	cJSON *a = cJSON_CreateObject();
+	int fp8 = s->type == TQ_QT_FP8_E4M3;
+
+	cJSON_AddNumberToObject(a, "num_bits", fp8 ? 8 : s->bits);
+	cJSON_AddStringToObject(a, "type", fp8 ? "float" : "int");
+	cJSON_AddBoolToObject(a, "symmetric", fp8 || s->sym);
+	if (s->group > 0)
+		cJSON_AddNumberToObject(a, "group_size", s->group);
+	else
+		cJSON_AddNullToObject(a, "group_size");
+	cJSON_AddStringToObject(a, "strategy", s->group > 0 ? "group" :
+	    s->group == TQ_GROUP_CHANNEL ? "channel" : "tensor");
+	cJSON_AddNullToObject(a, "block_structure");
+	cJSON_AddBoolToObject(a, "dynamic", 0);
+	if (act_order)
+		cJSON_AddStringToObject(a, "actorder", "group");
+	else
+		cJSON_AddNullToObject(a, "actorder");
+	cJSON_AddStringToObject(a, "observer", "minmax");
+	cJSON_AddObjectToObject(a, "observer_kwargs");
+	return a;
+}
+
+tq_status
+tq_export_ct(tq_export_ctx *x, tq_error *err)
+{
+	cJSON *cfg = NULL, *q, *grp, *g0, *ign;
+	tq_scheme sch;
+	tq_hfx h;
+	tq_status st;
+	size_t i, n;
+	int any_float, act_order = 0, fp8;
+	const char *fmt;
+
+	if (x->type != NULL)
+		return tq_fail(err, TQ_EINVAL, "compressed-tensors: no --type "
+		    "(\"%s\"): the state's grid decides (%s)", x->type,
+		    ct_fits);
+	if ((st = tq_hfx__init(&h, x, err)) != TQ_OK)
+		goto out;
+	if ((st = tq_hfx__grid(&h, "compressed-tensors", ct_fit, ct_fits,
+	    &sch, &any_float, err)) != TQ_OK)
+		goto out;
+	fp8 = sch.type == TQ_QT_FP8_E4M3;
+	fmt = fp8 ? "float-quantized" : "pack-quantized";
+	n = tq_model_n_linears(x->model);
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		if (tq_hfx__is_q(&h, i)) {
+			act_order |= !tq_hfx__plain_groups(
+			    &x->state->layers[i].qt);
+			st = fp8 ? ct_fp8_layer(&h, i, err) :
+			    ct_int_layer(&h, i, err);
+		}
+		if (st == TQ_OK)
+			st = tq_hfx__step(&h, err);
+	}
+	if (st != TQ_OK || (st = tq_hfx__add_floats(&h, err)) != TQ_OK ||
+	    (st = tq_hfx__write_weights(&h, "model.safetensors", err))
+	    != TQ_OK || (st = tq_hfx__config(&h, &cfg, err)) != TQ_OK)
+		goto out;
+	/* ModelCompressor.update_config's quantization_config. */
+	q = cJSON_AddObjectToObject(cfg, "quantization_config");
+	grp = cJSON_AddObjectToObject(q, "config_groups");
+	g0 = cJSON_AddObjectToObject(grp, "group_0");
+	cJSON_AddItemToObject(g0, "targets",
+	    cJSON_CreateStringArray((const char *[]){ "Linear" }, 1));
+	cJSON_AddItemToObject(g0, "weights", ct_weight_args(&sch, act_order));
+	cJSON_AddNullToObject(g0, "input_activations");
+	cJSON_AddNullToObject(g0, "output_activations");
+	cJSON_AddStringToObject(g0, "format", fmt);
+	cJSON_AddStringToObject(q, "format", fmt);
+	cJSON_AddNullToObject(q, "global_compression_ratio");
+	ign = cJSON_AddArrayToObject(q, "ignore");
+	cJSON_AddItemToArray(ign, cJSON_CreateString("lm_head"));
+	for (i = 0; any_float && i + 2 < n; i++)
+		if (!tq_hfx__is_q(&h, i))
+			cJSON_AddItemToArray(ign,
+			    cJSON_CreateString(tq_hfx__name(&h, i)));
+	cJSON_AddNullToObject(q, "kv_cache_scheme");
+	cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
+	cJSON_AddStringToObject(q, "quantization_status", "compressed");
+	cJSON_AddObjectToObject(q, "sparsity_config");
+	cJSON_AddObjectToObject(q, "transform_config");
+	cJSON_AddStringToObject(q, "version", CT_VERSION);
+	st = tq_hfx__write_json(&h, "config.json", cfg, err);
+	cfg = NULL;
+	if (st == TQ_OK)
+		st = tq_hfx__copy_extras(&h, err);
+	if (st == TQ_OK && fp8)
+		snprintf(x->report->type, sizeof(x->report->type), "fp8%s",
+		    sch.group == TQ_GROUP_CHANNEL ? "-channel" : "");
+	else if (st == TQ_OK)
+		snprintf(x->report->type, sizeof(x->report->type), "w%da16",
+		    sch.bits);
+out:
+	cJSON_Delete(cfg);
+	tq_hfx__done(&h);
+	return st;
+}

@@ -1,0 +1,367 @@
+/*
+ * hf_export.c: what the Hugging Face-style checkpoint exporters share.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "hf_export.h"
+#include "model.h"
+#include "qstate.h"
+
+#define HFX_CONFIG_MAX ((size_t)16 << 20)
+#define HFX_EXTRA_MAX ((size_t)1 << 30)
+
+tq_status
+tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err)
+{
+	size_t n = tq_model_n_linears(x->model);
+
+	memset(h, 0, sizeof(*h));
+	h->x = x;
+	h->total = (int64_t)n;
+	if (!tq_is_dir(x->out) && mkdir(x->out, 0777) != 0)
+		return tq_fail(err, TQ_EIO, "%s: cannot create the directory: "
+		    "%s", x->out, strerror(errno));
+	if ((h->packed = calloc(n ? n : 1, 1)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	h->untie = x->model->cfg.tie_word_embeddings &&
+	    x->model->lm_head != x->model->embed;
+	if (x->job != NULL)
+		tq_job__stage(x->job, "export");
+	return tq_st_writer_new(&h->w, err);
+}
+
+void
+tq_hfx__done(tq_hfx *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->n_bufs; i++)
+		free(h->bufs[i]);
+	free(h->bufs);
+	free(h->packed);
+	tq_st_writer_free(h->w);
+	memset(h, 0, sizeof(*h));
+}
+
+void *
+tq_hfx__alloc(tq_hfx *h, size_t n, tq_error *err)
+{
+	void *p;
+
+	if (h->n_bufs == h->cap_bufs) {
+		size_t cap = h->cap_bufs ? 2 * h->cap_bufs : 64;
+		void **g = realloc(h->bufs, cap * sizeof(*g));
+
+		if (g == NULL)
+			goto nomem;
+		h->bufs = g;
+		h->cap_bufs = cap;
+	}
+	if ((p = calloc(n ? n : 1, 1)) == NULL)
+		goto nomem;
+	h->bufs[h->n_bufs++] = p;
+	return p;
+nomem:
+	tq_fail(err, TQ_ENOMEM, "out of memory for a %zu-byte export buffer",
+	    n);
+	return NULL;
+}
+
+tq_status
+tq_hfx__add(tq_hfx *h, const char *name, tq_dtype dtype, int ndim,
+    const int64_t *shape, const void *data, tq_error *err)
+{
+	return tq_st_writer_add(h->w, name, dtype, ndim, shape, data, err);
+}
+
+tq_status
+tq_hfx__add_q(tq_hfx *h, const char *name, tq_dtype dtype, int ndim,
+    const int64_t *shape, const void *data, tq_error *err)
+{
+	uint64_t n = tq_dtype_size(dtype);
+	int d;
+
+	for (d = 0; d < ndim; d++)
+		n *= (uint64_t)shape[d];
+	h->q_bytes += n;
+	return tq_hfx__add(h, name, dtype, ndim, shape, data, err);
+}
+
+void
+tq_hfx__mark(tq_hfx *h, size_t i)
+{
+	const tq_qtensor *qt = &h->x->state->layers[i].qt;
+
+	h->packed[i] = 1;
+	h->q_weights += (uint64_t)(qt->rows * qt->cols);
+}
+
+int
+tq_hfx__is_q(const tq_hfx *h, size_t i)
+{
+	const tq_qstate *s = h->x->state;
+
+	return s != NULL && i + 2 < s->n &&
+	    s->layers[i].cfg.method != TQ_METHOD_FLOAT;
+}
+
+const char *
+tq_hfx__name(const tq_hfx *h, size_t i)
+{
+	return tq_model_linear_name(h->x->model, i);
+}
+
+tq_status
+tq_hfx__step(tq_hfx *h, tq_error *err)
+{
+	tq_job *j = h->x->job;
+
+	if (j == NULL)
+		return TQ_OK;
+	tq_job__progress(j, ++h->done, h->total);
+	if (tq_job__cancelled(j))
+		return tq_fail(err, TQ_ECANCELLED, "export cancelled");
+	return TQ_OK;
+}
+
+tq_status
+tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
+    tq_scheme *common, int *any_float, tq_error *err)
+{
+	const tq_qstate *s = h->x->state;
+	char a[32], b[32];
+	size_t i, nq = 0;
+	int head = 0;
+
+	*any_float = 0;
+	if (s == NULL)
+		return tq_fail(err, TQ_EINVAL, "%s: needs a quantized state, "
+		    "not a float model; it holds %s", format, fits);
+	for (i = 0; i < s->n; i++) {
+		const tq_qlayer *q = &s->layers[i];
+
+		if (q->cfg.method == TQ_METHOD_FLOAT) {
+			if (i + 2 < s->n)
+				*any_float = 1;
+			continue;
+		}
+		if (i + 2 >= s->n) {
+			head = 1;
+			continue;
+		}
+		tq_scheme_name(&q->qt.scheme, a, sizeof(a));
+		if (!ok(&q->qt.scheme, &q->qt))
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s is %s%s; "
+			    "the format holds %s", format, tq_hfx__name(h, i), a,
+			    q->qt.g_idx != NULL ? " with act-order" : "", fits);
+		if (nq++ == 0) {
+			*common = q->qt.scheme;
+		} else if (memcmp(common, &q->qt.scheme, sizeof(*common))
+		    != 0) {
+			tq_scheme_name(common, b, sizeof(b));
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: the state "
+			    "mixes %s and %s (at %s); the format takes one "
+			    "scheme for every quantized layer", format, b, a,
+			    tq_hfx__name(h, i));
+		}
+	}
+	if (nq == 0)
+		return tq_fail(err, TQ_EINVAL, "%s: the state has no quantized "
+		    "decoder layer; the format holds %s", format, fits);
+	if (head)
+		snprintf(h->x->report->warning, sizeof(h->x->report->warning),
+		    "lm_head/embeddings are written in float (their dequantized "
+		    "values): %s does not quantize them", format);
+	return TQ_OK;
+}
+
+/* Adds t under name unless it is absent. */
+static tq_status
+hfx_add_float(tq_hfx *h, const char *name, const tq_tensor *t, tq_error *err)
+{
+	if (t == NULL)
+		return TQ_OK;
+	return tq_hfx__add(h, name, t->dtype, t->ndim, t->shape, t->data, err);
+}
+
+tq_status
+tq_hfx__add_floats(tq_hfx *h, tq_error *err)
+{
+	const tq_model *m = h->x->model;
+	size_t n = tq_model_n_linears(m), i;
+	tq_status st = TQ_OK;
+	int64_t l;
+
+	for (l = 0; l < m->cfg.n_layers && st == TQ_OK; l++) {
+		const tq_layer_weights *w = &m->layers[l];
+		const tq_tensor *extra[] = { w->attn_norm, w->ffn_norm, w->bq,
+		    w->bk, w->bv, w->bo, w->b_gate, w->b_up, w->b_down };
+		size_t k;
+
+		for (k = 0; k < sizeof(extra) / sizeof(extra[0]) &&
+		    st == TQ_OK; k++)
+			if (extra[k] != NULL)
+				st = hfx_add_float(h, extra[k]->name, extra[k],
+				    err);
+	}
+	if (st == TQ_OK)
+		st = hfx_add_float(h, m->norm->name, m->norm, err);
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		const tq_tensor *t = tq_model__linear_weight(m, i);
+
+		if (h->packed[i])
+			continue;
+		if (i + 2 == n) {	/* lm_head */
+			if (m->cfg.tie_word_embeddings && !h->untie)
+				continue;
+			st = hfx_add_float(h, "lm_head.weight", t, err);
+		} else {
+			st = hfx_add_float(h, t->name, t, err);
+		}
+	}
+	return st;
+}
+
+tq_status
+tq_hfx__write_weights(tq_hfx *h, const char *file, tq_error *err)
+{
+	tq_export_report *r = h->x->report;
+	char *path = tq_path_join(h->x->out, file);
+	tq_status st;
+
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if ((st = tq_st_writer_meta(h->w, "format", "pt", err)) == TQ_OK)
+		st = tq_st_writer_write(h->w, path, err);
+	free(path);
+	if (st == TQ_OK && h->q_weights > 0)
+		r->bpw = 8.0 * (double)h->q_bytes / (double)h->q_weights;
+	return st;
+}
+
+tq_status
+tq_hfx__config(tq_hfx *h, cJSON **out, tq_error *err)
+{
+	char *path = tq_path_join(tq_model_path(h->x->base), "config.json");
+	tq_status st;
+
+	*out = NULL;
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	st = tq_json_load(path, HFX_CONFIG_MAX, out, err);
+	free(path);
+	if (st == TQ_OK && h->untie) {
+		cJSON_DeleteItemFromObjectCaseSensitive(*out,
+		    "tie_word_embeddings");
+		cJSON_AddBoolToObject(*out, "tie_word_embeddings", 0);
+	}
+	return st;
+}
+
+tq_status
+tq_hfx__write_json(tq_hfx *h, const char *name, cJSON *root, tq_error *err)
+{
+	char *path = tq_path_join(h->x->out, name);
+	char *text = cJSON_Print(root);
+	tq_atomic a;
+	tq_status st;
+
+	cJSON_Delete(root);
+	if (path == NULL || text == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+	} else if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {
+		fputs(text, a.f);
+		fputc('\n', a.f);
+		st = tq_atomic_commit(&a, err);
+	}
+	free(path);
+	free(text);
+	return st;
+}
+
+tq_status
+tq_hfx__copy_extras(tq_hfx *h, tq_error *err)
+{
+	static const char *const names[] = { "tokenizer.json",
+	    "tokenizer_config.json", "special_tokens_map.json",
+	    "tokenizer.model", "generation_config.json" };
+	const char *dir = tq_model_path(h->x->base);
+	tq_status st = TQ_OK;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && st == TQ_OK;
+	    i++) {
+		char *src = tq_path_join(dir, names[i]);
+		char *dst = tq_path_join(h->x->out, names[i]);
+		char *buf = NULL;
+		size_t len;
+		tq_atomic a;
+		tq_error e2;
+
+		if (src == NULL || dst == NULL) {
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		} else if (tq_read_file(src, HFX_EXTRA_MAX, &buf, &len,
+		    &e2) == TQ_OK) {
+			if ((st = tq_atomic_open(&a, dst, err)) == TQ_OK) {
+				fwrite(buf, 1, len, a.f);
+				st = tq_atomic_commit(&a, err);
+			}
+		}
+		/* A file the checkpoint does not have is not copied. */
+		free(buf);
+		free(src);
+		free(dst);
+	}
+	return st;
+}
+
+void
+tq_hfx__pack(const uint8_t *v, size_t n, size_t stride, int bits,
+    uint32_t *out)
+{
+	size_t i, nw = (n * (size_t)bits + 31) / 32;
+	uint64_t bit = 0;
+
+	memset(out, 0, nw * sizeof(*out));
+	for (i = 0; i < n; i++, bit += (uint64_t)bits) {
+		uint64_t val = v[i * stride] & ((1u << bits) - 1);
+		size_t w = (size_t)(bit / 32);
+		unsigned sh = (unsigned)(bit % 32);
+
+		out[w] |= (uint32_t)(val << sh);
+		if (sh + (unsigned)bits > 32)	/* straddles two words */
+			out[w + 1] |= (uint32_t)(val >> (32 - sh));
+	}
+}
+
+void
+tq_hfx__scale(const tq_qtensor *qt, int64_t r, int64_t b, float *scale,
+    int32_t *zero)
+{
+	tq_qscale sc;
+
+	tq_qparams_get_scale(&qt->params[r * qt->nblocks + b], &sc);
+	*scale = sc.scale;
+	*zero = sc.zero;
+}
+
+int
+tq_hfx__plain_groups(const tq_qtensor *qt)
+{
+	int64_t c;
+
+	if (qt->g_idx == NULL)
+		return 1;
+	for (c = 0; c < qt->cols; c++)
+		if (qt->g_idx[c] != c / qt->qk)
+			return 0;
+	return 1;
+}

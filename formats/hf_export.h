@@ -1,0 +1,111 @@
+/*
+ * hf_export.h: what the Hugging Face-style checkpoint exporters share
+ * (AWQ, GPTQ, compressed-tensors, TensorRT-LLM).
+ *
+ * An exporter opens a tq_hfx on its export context, checks that the
+ * state's grids fit its format (tq_hfx__grid), adds its quantized tensors
+ * (packed into buffers the hfx owns until the write), lets the hfx add
+ * every float tensor of the applied model (norms, biases, embeddings,
+ * float linears), and writes model.safetensors, config.json with its
+ * quantization_config and the tokenizer files of the base checkpoint.
+ */
+#ifndef TQ_FORMATS_HF_EXPORT_H
+#define TQ_FORMATS_HF_EXPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+
+#include "export.h"
+#include "safetensors.h"
+
+typedef struct tq_hfx {
+	tq_export_ctx *x;
+	tq_st_writer *w;
+	void **bufs;		/* buffers the tensors borrow until written */
+	size_t n_bufs, cap_bufs;
+	uint8_t *packed;	/* [n linears] 1: written quantized here */
+	int untie;		/* tied embeddings but lm_head quantized */
+	uint64_t q_bytes;	/* bytes of quantized tensors, for bpw */
+	uint64_t q_weights;	/* weights they hold */
+	int64_t done, total;	/* progress over linears */
+} tq_hfx;
+
+tq_status tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err);
+void tq_hfx__done(tq_hfx *h);
+
+/* A zeroed buffer of n bytes owned by h until tq_hfx__done. */
+void *tq_hfx__alloc(tq_hfx *h, size_t n, tq_error *err);
+
+/* Adds a tensor (data borrowed until the write). */
+tq_status tq_hfx__add(tq_hfx *h, const char *name, tq_dtype dtype, int ndim,
+    const int64_t *shape, const void *data, tq_error *err);
+/* The same, counted as part of a quantized layer (for bits per weight). */
+tq_status tq_hfx__add_q(tq_hfx *h, const char *name, tq_dtype dtype,
+    int ndim, const int64_t *shape, const void *data, tq_error *err);
+/* Marks linear i as written quantized and counts its weights. */
+void tq_hfx__mark(tq_hfx *h, size_t i);
+
+/*
+ * The linears this format quantizes: the decoder blocks' seven; lm_head
+ * and the embeddings are written in float (their dequantized values, so
+ * nothing is lost) with a note in the report's warning.  Checks every
+ * quantized block linear with ok(scheme, rows, cols, why); the first
+ * misfit fails with "FORMAT: LAYER has SCHEME; FITS" (fits says what the
+ * format holds).  All quantized block linears must share one scheme
+ * (*common); *any_float tells whether some are float.  A state without
+ * quantized layers (or no state) fails the same way.
+ */
+typedef int (*tq_hfx_fit)(const tq_scheme *s, const tq_qtensor *qt);
+tq_status tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok,
+    const char *fits, tq_scheme *common, int *any_float, tq_error *err);
+
+/* 1 when linear i of the state is quantized in a decoder block. */
+int tq_hfx__is_q(const tq_hfx *h, size_t i);
+/* "model.layers.3.mlp.down_proj" */
+const char *tq_hfx__name(const tq_hfx *h, size_t i);
+/* Progress: one step per linear, plus the cancel check. */
+tq_status tq_hfx__step(tq_hfx *h, tq_error *err);
+
+/*
+ * Adds every float tensor of the applied model under its Hugging Face
+ * name, in its stored dtype: norms, biases, the embeddings, lm_head (when
+ * not tied) and every linear not marked.
+ */
+tq_status tq_hfx__add_floats(tq_hfx *h, tq_error *err);
+
+/*
+ * Writes model.safetensors (metadata {"format": "pt"}) into x->out, and
+ * fills the report's files, type and bits per weight.
+ */
+tq_status tq_hfx__write_weights(tq_hfx *h, const char *file, tq_error *err);
+
+/*
+ * The base checkpoint's config.json as a cJSON tree (with
+ * tie_word_embeddings false when lm_head had to be untied).
+ */
+tq_status tq_hfx__config(tq_hfx *h, cJSON **out, tq_error *err);
+/* Writes a JSON tree to x->out/name atomically (takes root). */
+tq_status tq_hfx__write_json(tq_hfx *h, const char *name, cJSON *root,
+    tq_error *err);
+/* Copies the tokenizer and generation files of the base checkpoint. */
+tq_status tq_hfx__copy_extras(tq_hfx *h, tq_error *err);
+
+/*
+ * Packs n b-bit values v[0], v[stride], ... (each < 2^bits) as one
+ * little-endian bitstream into out[ceil(n * bits / 32)] (value i at bits
+ * bits*i.. of the stream): GPTQ's and compressed-tensors' packing for
+ * 2, 4 and 8 bits, and GPTQ's 3-bit words.
+ */
+void tq_hfx__pack(const uint8_t *v, size_t n, size_t stride, int bits,
+    uint32_t *out);
+
+/* The fp16 scale and integer zero of block b of row r of an INT tensor. */
+void tq_hfx__scale(const tq_qtensor *qt, int64_t r, int64_t b, float *scale,
+    int32_t *zero);
+
+/* 1 when qt's g_idx is absent or is exactly c / qk (no reordering). */
+int tq_hfx__plain_groups(const tq_qtensor *qt);
+
+#endif /* TQ_FORMATS_HF_EXPORT_H */

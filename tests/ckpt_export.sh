@@ -1,0 +1,37 @@
+#!/bin/sh
+# ckpt_export.sh: the AWQ, GPTQ, compressed-tensors and TensorRT-LLM
+# exports against our evaluation (TAP; see tests/ckpt_check.py).
+#
+# Runs tests/ckpt_check.py with the Python in $TQ_PYTHON (needs numpy);
+# without it the test is skipped with a "1..0 # SKIP" plan.  With
+# TQ_INTEROP=1 the consumers run too: tools/install-ckpt-consumers.sh
+# installs them (torch, transformers, compressed-tensors, AutoAWQ with
+# intel-extension-for-pytorch, AutoGPTQ with optimum; pinned) into their
+# own venv, and a failure to install them fails the test.
+
+top_srcdir=${top_srcdir:-.}
+top_builddir=${top_builddir:-.}
+py=${TQ_PYTHON:-python3}
+data=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+
+skip() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+"$py" -c 'import numpy' >/dev/null 2>&1 ||
+	skip "$py cannot import numpy (set TQ_PYTHON)"
+[ -x "$top_builddir/tests/state_dump" ] || skip "tests/state_dump is not built"
+[ -f "$data/wikitext2-valid.txt" ] || skip "no $data/wikitext2-valid.txt"
+
+set -- --tq "$top_builddir/turboquant" --dump "$top_builddir/tests/state_dump" \
+    --model "$top_srcdir/assets/demo" --calib "$data/wikitext2-valid.txt"
+if [ "${TQ_INTEROP:-0}" = 1 ]; then
+	consumer=$("$top_srcdir/tools/install-ckpt-consumers.sh" | tail -n 1) || {
+		echo "1..1"
+		echo "not ok 1 - tools/install-ckpt-consumers.sh failed"
+		exit 1
+	}
+	set -- "$@" --consumer "$consumer"
+fi
+exec "$py" "$top_srcdir/tests/ckpt_check.py" "$@"
