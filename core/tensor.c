@@ -19,6 +19,7 @@ tq_dtype_size(tq_dtype t)
 		return 2;
 	case TQ_DTYPE_F32:
 	case TQ_DTYPE_I32:
+	case TQ_DTYPE_U32:
 		return 4;
 	case TQ_DTYPE_F64:
 	case TQ_DTYPE_I64:
@@ -38,6 +39,7 @@ tq_dtype_name(tq_dtype t)
 	case TQ_DTYPE_U8:	return "U8";
 	case TQ_DTYPE_I32:	return "I32";
 	case TQ_DTYPE_I64:	return "I64";
+	case TQ_DTYPE_U32:	return "U32";
 	}
 	return "?";
 }

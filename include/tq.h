@@ -115,7 +115,8 @@ typedef enum tq_dtype {
 	TQ_DTYPE_F64,		/* the rest appear in TurboQuant's own files */
 	TQ_DTYPE_U8,
 	TQ_DTYPE_I32,
-	TQ_DTYPE_I64
+	TQ_DTYPE_I64,
+	TQ_DTYPE_U32		/* MLX's packed weights */
 } tq_dtype;
 
 typedef enum tq_rope_type {
