@@ -220,7 +220,7 @@ mlx_prepare(mlx_export *e, tq_error *err)
 	const tq_qstate *s = x->state;
 	size_t i, n_req = 0, worst = 0, n_block;
 	double worst_sqnr = INFINITY;
-	char lost[64] = "";
+	char lost[96] = "";
 	tq_scheme ts;
 	tq_status st;
 
@@ -230,7 +230,7 @@ mlx_prepare(mlx_export *e, tq_error *err)
 	for (i = 0; i < e->n; i++) {
 		const tq_qlayer *ql = s != NULL ? &s->layers[i] : NULL;
 		const char *name = tq_model_linear_name(x->model, i);
-		char sname[32];
+		char sname[48];
 		double sqnr;
 
 		if (tq_job__cancelled(x->job))
@@ -251,13 +251,15 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			continue;
 		}
 		tq_scheme_name(&ql->qt.scheme, sname, sizeof(sname));
+		if (ql->qt.g_idx != NULL)
+			snprintf(sname + strlen(sname), sizeof(sname) -
+			    strlen(sname), " act-order");
 		if (x->type == NULL)
 			return tq_fail(err, TQ_EUNSUPPORTED,
-			    "%s: MLX cannot hold %s%s: it takes integer grids of "
+			    "%s: MLX cannot hold %s: it takes integer grids of "
 			    "2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
 			    "columns; re-quantize with --type int4-g64 (or "
 			    "another such grid), or export to %s", name, sname,
-			    ql->qt.g_idx != NULL ? " with act-order" : "",
 			    mlx_elsewhere(&ql->qt.scheme));
 		if ((st = mlx_requant(e, i, &ts, &sqnr, err)) != TQ_OK)
 			return st;

@@ -12,7 +12,8 @@
  *   mlx_dump dequant MODEL STATE OUT.safetensors
  *       every quantized layer's dequantized weight (F32), by layer path.
  *
- * STATE "-" means the float model.  Errors: one line on stderr, status 1.
+ * STATE "-" means the float model.  $MLX_DUMP_SHARD_BYTES lowers the shard
+ * size (tq_export_mlx__shard_bytes) so a small model is written in shards.  Errors: one line on stderr, status 1.
  */
 #include "config.h"
 
@@ -27,6 +28,7 @@
 
 #include "error.h"
 #include "export.h"
+#include "export_mlx.h"
 #include "fileio.h"
 #include "job.h"
 #include "qstate.h"
@@ -124,6 +126,9 @@ cmd_export(int argc, char **argv)
 		dump_close(&d);
 		return fail(&err);
 	}
+	if (getenv("MLX_DUMP_SHARD_BYTES") != NULL)
+		tq_export_mlx__shard_bytes = strtoull(
+		    getenv("MLX_DUMP_SHARD_BYTES"), NULL, 10);
 	snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", argv[4], (long)getpid());
 	tq_error_clear(&err);
 	memset(&report, 0, sizeof(report));
