@@ -1,8 +1,9 @@
 """export_mlx.py: mlx-lm (CPU) loads our MLX exports and computes our logits.
 
 Run by tests/export_mlx.sh with the python of tools/install-mlx.sh.  For
-each state it exports with tests/mlx_dump, loads the directory with
-mlx_lm.load, and checks (TAP lines, unnumbered; the caller prints the plan):
+each state it exports with `turboquant export --format mlx` (tests/mlx_dump
+for the sharded case, which lowers the shard size), loads the directory
+with mlx_lm.load, and checks (TAP lines, unnumbered; the caller prints the plan):
 
   - the tokenizer mlx-lm loads gives our token ids on a wikitext snippet;
   - every quantized layer is an MLX quantized module, and mx.dequantize of
@@ -40,14 +41,25 @@ def diag(msg):
     print("# " + msg, flush=True)
 
 
-def export(args, state, out, typ=None, env=None):
-    cmd = [args.dump, "export", args.model, state, out] + ([typ] if typ else [])
-    p = subprocess.run(cmd, capture_output=True, text=True,
-                       env=dict(os.environ, **(env or {})))
+def export(args, state, out, typ=None, shard_bytes=None):
+    """turboquant export (mlx_dump for a lowered shard size); the report."""
+    model = args.model if state == "-" else state
+    if shard_bytes is None:
+        cmd = [args.turboquant, "export", model, "--format", "mlx",
+               "--out", out, "--json"] + (["--type", typ] if typ else [])
+        env = None
+    else:
+        cmd = [args.dump, "export", args.model, state, out] + \
+            ([typ] if typ else [])
+        env = dict(os.environ, MLX_DUMP_SHARD_BYTES=str(shard_bytes))
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise RuntimeError("export failed: " + p.stderr.strip())
-    rep = dict(line.split(" ", 1) for line in p.stdout.splitlines())
-    return rep
+    if shard_bytes is None:
+        rep = json.loads(p.stdout)
+        rep["warning"] = rep["warning"] or ""
+        return rep
+    return dict(line.split(" ", 1) for line in p.stdout.splitlines())
 
 
 def our_logits(args, state, ids):
@@ -71,8 +83,7 @@ def our_ids(args, text):
 
 def check(args, label, state, typ=None, shard_bytes=None):
     out = os.path.join(args.work, re.sub(r"[^a-z0-9]+", "_", label.lower()))
-    env = {"MLX_DUMP_SHARD_BYTES": str(shard_bytes)} if shard_bytes else None
-    rep = export(args, state, out, typ, env)
+    rep = export(args, state, out, typ, shard_bytes)
     diag(f"{label}: type {rep['type']}, {float(rep['bpw']):.3f} bits per "
          f"quantized weight")
     files = sorted(os.listdir(out))

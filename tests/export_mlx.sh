@@ -7,7 +7,7 @@
 # and mlx-lm (CPU) are installed by tools/install-mlx.sh and
 # tests/export_mlx.py checks that mlx-lm loads every export and computes our
 # weights and logits; a failed install is then a failure, not a skip.
-# Uses $top_builddir/tests/mlx_dump and $top_builddir/turboquant.
+# Uses $top_builddir/turboquant and $top_builddir/tests/mlx_dump.
 
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -41,18 +41,21 @@ quantize sgptq --method gptq --bits 4 --group 128 --act-order \
     --calib "$data/wikitext2-valid.txt" --samples 8 --seqlen 128
 quantize sq4k --method rtn --scheme q4_k
 
-# refused STATE TYPE PATTERN DESCRIPTION: fails, says PATTERN, leaves nothing.
+# refused STATE TYPE PATTERN DESCRIPTION: `turboquant export` fails with
+# one line saying PATTERN and leaves nothing.
 refused() {
 	out=$work/out
-	rm -rf "$out" "$out".tmp-*
+	rm -rf "$out" "$out".export-*
 	if [ -n "$2" ]; then
-		"$dump" export "$model" "$1" "$out" "$2" >/dev/null 2>"$work/err"
+		"$tq" export "$1" --format mlx --type "$2" --out "$out" \
+		    >/dev/null 2>"$work/err"
 	else
-		"$dump" export "$model" "$1" "$out" >/dev/null 2>"$work/err"
+		"$tq" export "$1" --format mlx --out "$out" >/dev/null \
+		    2>"$work/err"
 	fi
 	rc=$?
 	lines=$(wc -l <"$work/err")
-	left=$(ls -d "$out" "$out".tmp-* 2>/dev/null | wc -l)
+	left=$(ls -d "$out" "$out".export-* 2>/dev/null | wc -l)
 	[ $rc = 1 ] && [ "$lines" = 1 ] && [ "$left" = 0 ] &&
 	    grep -q -- "$3" "$work/err"
 	ok $? "$4 ($(cat "$work/err"))"
@@ -67,29 +70,34 @@ refused "$work/sq4k" "" "model.layers.0.self_attn.q_proj: MLX cannot hold q4_k.*
 refused "$work/sgptq" "" "cannot hold int4-g128 act-order" \
     "an act-order state refused without --type"
 
-# A full disk: the write fails with EFBIG, nothing is left.
+# A full disk: the write fails with EFBIG (SIGXFSZ ignored, as a full disk
+# sends no signal), one line, nothing left.
 out=$work/out
 rm -rf "$out"
-(ulimit -f 512; "$dump" export "$model" "$work/s4" "$out") >/dev/null \
-    2>"$work/err"
+(trap '' XFSZ; ulimit -f 512; "$tq" export "$work/s4" --format mlx \
+    --out "$out") >/dev/null 2>"$work/err"
 rc=$?
-left=$(ls -d "$out" "$out".tmp-* 2>/dev/null | wc -l)
-[ $rc = 1 ] && [ "$left" = 0 ] && grep -q "write failed" "$work/err"
+left=$(ls -d "$out" "$out".export-* 2>/dev/null | wc -l)
+[ $rc = 1 ] && [ "$left" = 0 ] && [ "$(wc -l <"$work/err")" = 1 ] &&
+    grep -q "write failed" "$work/err"
 ok $? "full disk (ulimit -f 512): $(cat "$work/err")"
 
-# An existing output is refused and kept.
+# An existing output is refused and kept; --force replaces it.
 mkdir -p "$out" && touch "$out/keep"
-"$dump" export "$model" "$work/s4" "$out" >/dev/null 2>"$work/err"
+"$tq" export "$work/s4" --format mlx --out "$out" >/dev/null 2>"$work/err"
 [ $? = 1 ] && [ -e "$out/keep" ] && grep -q "already exists" "$work/err"
-ok $? "an existing output is refused and kept"
+ok $? "an existing output is refused and kept ($(cat "$work/err"))"
+"$tq" export "$work/s4" --format mlx --out "$out" --force >/dev/null 2>&1 &&
+    [ ! -e "$out/keep" ] && [ -e "$out/model.safetensors" ]
+ok $? "--force replaces it"
 rm -rf "$out"
 
 # A re-quantization says what it lost.
-"$dump" export "$model" "$work/sq4k" "$out" int4-g32-sym >"$work/rep" \
-    2>"$work/err"
-[ $? = 0 ] && grep -q "^warning re-quantized 28 layers MLX cannot hold (q4_k)" \
+"$tq" export "$work/sq4k" --format mlx --type int4-g32-sym --out "$out" \
+    --json >"$work/rep" 2>"$work/err"
+[ $? = 0 ] && grep -q '"warning":"re-quantized 28 layers MLX cannot hold (q4_k)' \
     "$work/rep"
-ok $? "Q4_K re-quantized onto int4-g32-sym with a warning: $(grep warning "$work/rep")"
+ok $? "Q4_K re-quantized onto int4-g32-sym with a warning: $(sed 's/.*"warning"://' "$work/rep")"
 rm -rf "$out"
 
 # The consumer: mlx-lm on CPU.
