@@ -792,6 +792,25 @@ mlx_copy_tokenizer(const mlx_export *e, tq_error *err)
 	return TQ_OK;
 }
 
+/*
+ * mlx-lm's llama and qwen2 attend over the whole sequence (mistral runs as
+ * llama): a sliding window is lost, and the report says so.
+ */
+static void
+mlx_window_warning(const mlx_export *e)
+{
+	char *w = e->x->report->warning;
+	size_t len = strlen(w), cap = sizeof(e->x->report->warning);
+
+	if (e->cfg->sliding_window <= 0 ||
+	    e->cfg->sliding_window >= e->cfg->max_position_embeddings)
+		return;
+	snprintf(w + len, cap - len, "%smlx-lm attends over the whole "
+	    "sequence: past the sliding window of %lld tokens its logits "
+	    "differ from ours", len ? "; " : "",
+	    (long long)e->cfg->sliding_window);
+}
+
 /* The report: the grid written and bits per quantized weight. */
 static void
 mlx_report(const mlx_export *e)
@@ -862,6 +881,7 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	e.untie = e.cfg->tie_word_embeddings &&
 	    (e.layers[e.n - 1].qt != NULL || e.layers[e.n - 2].qt != NULL);
 	e.pdt = mlx_param_dtype(&e);
+	mlx_window_warning(&e);
 	if ((st = mlx_plan_units(&e, err)) != TQ_OK)
 		goto out;
 	for (shard = 0; shard < e.n_shards; shard++)

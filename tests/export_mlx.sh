@@ -40,6 +40,13 @@ quantize smix --plan "$top_srcdir/tests/data/plans/mlx_mixed.json"
 quantize sgptq --method gptq --bits 4 --group 128 --act-order \
     --calib "$data/wikitext2-valid.txt" --samples 8 --seqlen 128
 quantize sq4k --method rtn --scheme q4_k
+# The fixture architectures: down_proj (172 columns) stays float.
+for f in llama qwen2 llama_linear mistral; do
+	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/$f" \
+	    --plan "$top_srcdir/tests/data/plans/mlx_fixture.json" \
+	    --out "$work/f_$f" >"$work/f_$f.log" 2>&1
+	ok $? "quantize fixture $f"
+done
 
 # refused STATE TYPE PATTERN DESCRIPTION: `turboquant export` fails with
 # one line saying PATTERN and leaves nothing.
@@ -106,6 +113,7 @@ if [ "${TQ_INTEROP:-0}" = 1 ]; then
 	    "$py" -c 'import mlx_lm' 2>/dev/null; then
 		"$py" "$top_srcdir/tests/export_mlx.py" --dump "$dump" \
 		    --turboquant "$tq" --model "$model" \
+		    --fixtures "$top_srcdir/tests/data/models" \
 		    --text "$data/wikitext2-test.txt" --work "$work" \
 		    --states "$work" >"$work/py.tap" 2>"$work/py.err"
 		rc=$?

@@ -145,6 +145,7 @@ static const cli_command commands[] = {
 	  "  reports the files, their sizes and the bits per weight.\n"
 	  "\n"
 	  "  --format F   gguf (llama.cpp, Ollama): one .gguf file\n"
+	  "               mlx (mlx-lm, Apple MLX): a model directory\n"
 	  "  --type T     gguf: f32, f16, bf16; the llama.cpp mixes q8_0,\n"
 	  "               q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m; or one block\n"
 	  "               type for every layer: q4_0, q4_1, q5_0, q5_1, q2_k,\n"
@@ -152,6 +153,10 @@ static const cli_command commands[] = {
 	  "               (f16 for a float model).  Layers the state holds on\n"
 	  "               another grid are re-quantized with RTN, and the\n"
 	  "               report's warning says what was lost\n"
+	  "               mlx: an integer grid MLX holds (int4-g64, int3-g32,\n"
+	  "               int8-g128-sym, ...) for the layers whose grid MLX\n"
+	  "               cannot hold (refused without it), or for every block\n"
+	  "               linear of a float model\n"
 	  "  --out PATH   the output file or directory\n"
 	  "  --force      replace PATH if it exists\n"
 	  "  --json       the report as one JSON object\n",
