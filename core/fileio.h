@@ -51,6 +51,12 @@ tq_status tq_atomic_open(tq_atomic *a, const char *path, tq_error *err);
 tq_status tq_atomic_commit(tq_atomic *a, tq_error *err);
 void tq_atomic_abort(tq_atomic *a);
 
+/* Writes a JSON document (indented, newline-terminated) atomically. */
+tq_status tq_json_save(const cJSON *doc, const char *path, tq_error *err);
+/* Copies a file of at most max_bytes to dst atomically. */
+tq_status tq_copy_file(const char *src, const char *dst, size_t max_bytes,
+    tq_error *err);
+
 /* path joined with name by '/', malloc'ed (NULL on allocation failure). */
 char *tq_path_join(const char *dir, const char *name);
 /* 1 if path names a directory, 0 otherwise. */

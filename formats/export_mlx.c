@@ -592,19 +592,13 @@ static tq_status
 mlx_write_json(const char *dir, const char *file, const cJSON *doc,
     tq_error *err)
 {
-	char *path = tq_path_join(dir, file), *text = cJSON_Print(doc);
-	tq_atomic a;
+	char *path = tq_path_join(dir, file);
 	tq_status st;
 
-	if (path == NULL || text == NULL) {
-		st = tq_fail(err, TQ_ENOMEM, "out of memory");
-	} else if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {
-		fputs(text, a.f);
-		fputc('\n', a.f);
-		st = tq_atomic_commit(&a, err);
-	}
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	st = tq_json_save(doc, path, err);
 	free(path);
-	free(text);
 	return st;
 }
 
@@ -770,20 +764,12 @@ mlx_copy_tokenizer(const mlx_export *e, tq_error *err)
 	for (i = 0; mlx_tokenizer_files[i] != NULL; i++) {
 		char *src = tq_path_join(dir, mlx_tokenizer_files[i]);
 		char *dst = tq_path_join(e->x->out, mlx_tokenizer_files[i]);
-		char *buf = NULL;
-		size_t len = 0;
 		tq_status st = TQ_OK;
-		tq_atomic a;
 
 		if (src == NULL || dst == NULL)
 			st = tq_fail(err, TQ_ENOMEM, "out of memory");
-		else if (access(src, F_OK) == 0 &&
-		    (st = tq_read_file(src, 1u << 30, &buf, &len, err)) ==
-		    TQ_OK && (st = tq_atomic_open(&a, dst, err)) == TQ_OK) {
-			fwrite(buf, 1, len, a.f);
-			st = tq_atomic_commit(&a, err);
-		}
-		free(buf);
+		else if (access(src, F_OK) == 0)
+			st = tq_copy_file(src, dst, 1u << 30, err);
 		free(src);
 		free(dst);
 		if (st != TQ_OK)
