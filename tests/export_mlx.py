@@ -211,8 +211,8 @@ def main():
     cases = [
         Case("RTN int4-g64 asymmetric", demo, st("s4")),
         Case("RTN int4-g128 symmetric", demo, st("ssym")),
-        Case("mixed plan (2/3/4/5/6/8 bits, per channel, g256 embeddings, "
-             "a float layer)", demo, st("smix")),
+        Case("mixed plan (2/3/4/5/6/8 bits, per channel, per tensor, g256 "
+             "embeddings, a float layer)", demo, st("smix")),
         Case("RTN int4-g64 in shards", demo, st("s4"), shard=1 << 21),
         Case("float model", demo, "-"),
         Case("GPTQ act-order re-quantized onto int4-g64", demo, st("sgptq"),
