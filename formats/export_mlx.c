@@ -120,19 +120,24 @@ mlx_fit(const tq_qtensor *qt)
 	return 0;
 }
 
-/* Where a grid MLX cannot hold can go instead (for the message). */
+/* Where a grid MLX cannot hold can go instead (the message's end). */
 static const char *
-mlx_elsewhere(const tq_scheme *s)
+mlx_elsewhere(const tq_qtensor *qt)
 {
-	switch (s->type) {
+	switch (qt->scheme.type) {
 	case TQ_QT_INT:
-		return "gptq or compressed-tensors";
+		if (qt->cols % 32 != 0)
+			return " or keep the layer float (its width is not "
+			    "a multiple of 32)";
+		if (qt->g_idx != NULL && qt->scheme.bits != 7)
+			return ", or export to gptq, which keeps act-order";
+		return " (no other export format holds 7 bits)";
 	case TQ_QT_FP8_E4M3:
-		return "compressed-tensors or trtllm";
+		return ", or export to compressed-tensors or trtllm";
 	case TQ_QT_NF4:
-		return "no export format (re-quantize with --type)";
+		return " (no export format holds NF4)";
 	default:
-		return "gguf";
+		return ", or export to gguf";
 	}
 }
 
@@ -155,7 +160,11 @@ mlx_sqnr(const tq_qtensor *qt, const float *w, float *wq)
 	return sig == 0.0 ? -INFINITY : 10.0 * log10(sig / noise);
 }
 
-/* RTN of layer i's current weights (dequantized or float) onto s. */
+/*
+ * RTN of layer i's current weights (dequantized or float) onto s.  A layer
+ * whose width s's group does not divide stays float (*sqnr = INFINITY), as
+ * mlx-lm's own quantizer leaves it: the weights our evaluation uses.
+ */
 static tq_status
 mlx_requant(mlx_export *e, size_t i, const tq_scheme *s, double *sqnr,
     tq_error *err)
@@ -168,10 +177,13 @@ mlx_requant(mlx_export *e, size_t i, const tq_scheme *s, double *sqnr,
 	tq_status st;
 
 	tq_model_linear_shape(m, i, &rows, &cols);
-	if (cols % s->group != 0)
-		return tq_fail(err, TQ_EUNSUPPORTED,
-		    "%s: %lld columns are not a multiple of the MLX group %d",
-		    tq_model_linear_name(m, i), (long long)cols, s->group);
+	*sqnr = INFINITY;
+	if (cols % s->group != 0) {
+		tq_job__log(e->x->job, "mlx: %s kept float: %lld columns are "
+		    "not a multiple of the group %d", tq_model_linear_name(m, i),
+		    (long long)cols, s->group);
+		return TQ_OK;
+	}
 	if ((st = tq_qtensor_init(&L->own, s, rows, cols, err)) != TQ_OK)
 		return st;
 	w = malloc((size_t)(rows * cols) * sizeof(float));
@@ -259,10 +271,12 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			    "%s: MLX cannot hold %s: it takes integer grids of "
 			    "2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
 			    "columns; re-quantize with --type int4-g64 (or "
-			    "another such grid), or export to %s", name, sname,
-			    mlx_elsewhere(&ql->qt.scheme));
+			    "another such grid)%s", name, sname,
+			    mlx_elsewhere(&ql->qt));
 		if ((st = mlx_requant(e, i, &ts, &sqnr, err)) != TQ_OK)
 			return st;
+		if (e->layers[i].qt == NULL)
+			continue;	/* written float: nothing lost */
 		if (n_req++ == 0 || sqnr < worst_sqnr) {
 			worst_sqnr = sqnr;
 			worst = i;

@@ -40,6 +40,7 @@ quantize smix --plan "$top_srcdir/tests/data/plans/mlx_mixed.json"
 quantize sgptq --method gptq --bits 4 --group 128 --act-order \
     --calib "$data/wikitext2-valid.txt" --samples 8 --seqlen 128
 quantize sq4k --method rtn --scheme q4_k
+quantize s7 --method rtn --bits 7 --group 64
 # The fixture architectures: down_proj (172 columns) stays float.
 for f in llama qwen2 llama_linear mistral; do
 	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/$f" \
@@ -76,6 +77,8 @@ refused "$work/sq4k" "" "model.layers.0.self_attn.q_proj: MLX cannot hold q4_k.*
     "a Q4_K state refused without --type, naming the layer and gguf"
 refused "$work/sgptq" "" "cannot hold int4-g128 act-order" \
     "an act-order state refused without --type"
+refused "$work/s7" "" "cannot hold int7-g64.*no other export format" \
+    "a 7-bit state refused without --type"
 
 # A full disk: the write fails with EFBIG (SIGXFSZ ignored, as a full disk
 # sends no signal), one line, nothing left.
@@ -97,6 +100,20 @@ ok $? "an existing output is refused and kept ($(cat "$work/err"))"
 "$tq" export "$work/s4" --format mlx --out "$out" --force >/dev/null 2>&1 &&
     [ ! -e "$out/keep" ] && [ -e "$out/model.safetensors" ]
 ok $? "--force replaces it"
+rm -rf "$out"
+
+# A layer whose width no MLX group divides: refused, or kept float (its
+# dequantized weights) with --type, as mlx-lm's quantizer keeps it.
+"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/qwen2" --method rtn \
+    --bits 4 --group 0 --out "$work/qch" >/dev/null 2>&1
+ok $? "quantize fixture qwen2 per channel"
+refused "$work/qch" "" "down_proj: MLX cannot hold int4:.*keep the layer float" \
+    "a per-channel layer 172 columns wide refused without --type"
+"$tq" export "$work/qch" --format mlx --type int4-g32 --out "$out" \
+    >"$work/rep" 2>&1
+[ $? = 0 ] && grep -q "mlx: model.layers.0.mlp.down_proj kept float: 172 columns" \
+    "$work/rep"
+ok $? "with --type int4-g32 it is kept float"
 rm -rf "$out"
 
 # A re-quantization says what it lost.
