@@ -463,9 +463,13 @@ typedef struct mlx_packed {
 	void *biases;		/* [rows, cols / group] */
 } mlx_packed;
 
-/* Packs layer L into p (codes as bit streams, scales and biases). */
+/*
+ * Packs layer L into p (codes as bit streams, scales and biases); a large
+ * embedding takes a while, so cancellation is checked every 1024 rows.
+ */
 static tq_status
-mlx_pack(const mlx_layer *L, tq_dtype pdt, mlx_packed *p, tq_error *err)
+mlx_pack(const mlx_layer *L, tq_dtype pdt, tq_job *job, mlx_packed *p,
+    tq_error *err)
 {
 	const tq_qtensor *qt = L->qt;
 	int bits = qt->scheme.bits;
@@ -481,6 +485,8 @@ mlx_pack(const mlx_layer *L, tq_dtype pdt, mlx_packed *p, tq_error *err)
 		const uint8_t *code = qt->codes + r * qt->cols;
 		uint32_t *o = p->w + r * words;
 
+		if (r % 1024 == 1023 && tq_job__cancelled(job))
+			return tq_fail(err, TQ_ECANCELLED, "cancelled");
 		for (c = 0; c < qt->cols; c++) {
 			uint64_t bit = (uint64_t)c * (uint64_t)bits;
 			uint32_t v = code[c], sh = (uint32_t)(bit & 31);
@@ -530,7 +536,7 @@ mlx_add_tensors(const mlx_export *e, const mlx_unit *u, tq_st_writer *w,
 		return tq_st_writer_add(w, u->name, u->t->dtype, u->t->ndim,
 		    u->t->shape, u->t->data, err);
 	qt = u->q->qt;
-	if ((st = mlx_pack(u->q, e->pdt, p, err)) != TQ_OK)
+	if ((st = mlx_pack(u->q, e->pdt, e->x->job, p, err)) != TQ_OK)
 		return st;
 	shape[0] = qt->rows;
 	shape[1] = qt->cols * qt->scheme.bits / 32;
