@@ -249,19 +249,38 @@ tq_json_num(double v)
 }
 
 tq_status
-tq_json_save(const char *path, const cJSON *root, tq_error *err)
+tq_json_save(const cJSON *doc, const char *path, tq_error *err)
 {
-	char *text = cJSON_Print(root);
+	char *text = cJSON_Print(doc);
 	tq_atomic a;
 	tq_status st;
 
 	if (text == NULL)
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
 	if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {
 		fputs(text, a.f);
 		fputc('\n', a.f);
 		st = tq_atomic_commit(&a, err);
 	}
 	free(text);
+	return st;
+}
+
+tq_status
+tq_copy_file(const char *src, const char *dst, size_t max_bytes,
+    tq_error *err)
+{
+	char *buf;
+	size_t len;
+	tq_atomic a;
+	tq_status st;
+
+	if ((st = tq_read_file(src, max_bytes, &buf, &len, err)) != TQ_OK)
+		return st;
+	if ((st = tq_atomic_open(&a, dst, err)) == TQ_OK) {
+		fwrite(buf, 1, len, a.f);
+		st = tq_atomic_commit(&a, err);
+	}
+	free(buf);
 	return st;
 }

@@ -20,16 +20,14 @@ tq_status tq_read_file(const char *path, size_t max_bytes, char **buf,
     size_t *len, tq_error *err);
 
 /*
- * Reads and parses a JSON file of at most max_bytes.  The caller frees *out
- * with cJSON_Delete.  Invalid JSON is reported with the byte offset.
- */
-/*
  * A JSON number with all 17 digits (cJSON's own printing may drop the last
  * bit, and reports must read back exactly), or null: JSON has no NaN.
  */
 cJSON *tq_json_num(double v);
-/* Writes root as pretty JSON to path, atomically. */
-tq_status tq_json_save(const char *path, const cJSON *root, tq_error *err);
+/*
+ * Reads and parses a JSON file of at most max_bytes.  The caller frees *out
+ * with cJSON_Delete.  Invalid JSON is reported with the byte offset.
+ */
 tq_status tq_json_load(const char *path, size_t max_bytes, cJSON **out,
     tq_error *err);
 
@@ -57,6 +55,12 @@ tq_status tq_atomic_open(tq_atomic *a, const char *path, tq_error *err);
 /* Flushes, syncs, closes and renames; on failure removes the temporary. */
 tq_status tq_atomic_commit(tq_atomic *a, tq_error *err);
 void tq_atomic_abort(tq_atomic *a);
+
+/* Writes a JSON document (indented, newline-terminated) atomically. */
+tq_status tq_json_save(const cJSON *doc, const char *path, tq_error *err);
+/* Copies a file of at most max_bytes to dst atomically. */
+tq_status tq_copy_file(const char *src, const char *dst, size_t max_bytes,
+    tq_error *err);
 
 /* path joined with name by '/', malloc'ed (NULL on allocation failure). */
 char *tq_path_join(const char *dir, const char *name);

@@ -21,6 +21,7 @@ tq_dtype_size(tq_dtype t)
 		return 2;
 	case TQ_DTYPE_F32:
 	case TQ_DTYPE_I32:
+	case TQ_DTYPE_U32:
 		return 4;
 	case TQ_DTYPE_F64:
 	case TQ_DTYPE_I64:
@@ -42,6 +43,7 @@ tq_dtype_name(tq_dtype t)
 	case TQ_DTYPE_I64:	return "I64";
 	case TQ_DTYPE_I8:	return "I8";
 	case TQ_DTYPE_F8_E4M3:	return "F8_E4M3";
+	case TQ_DTYPE_U32:	return "U32";
 	}
 	return "?";
 }

@@ -44,6 +44,7 @@ static const export_format formats[] = {
 	{ "compressed-tensors", tq_export_ct, 1,
 	    "a compressed-tensors checkpoint directory" },
 	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory" },
+	{ "mlx", tq_export_mlx, 1, "an mlx-lm model directory" },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 

@@ -72,7 +72,7 @@ tq_sens_save(const tq_sens *s, const char *path, tq_error *err)
 			    tq_json_num(s->bpw[l * s->n_menu + k]));
 		}
 	}
-	st = tq_json_save(path, root, err);
+	st = tq_json_save(root, path, err);
 	cJSON_Delete(root);
 	return st;
 }

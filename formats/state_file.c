@@ -299,7 +299,7 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 	}
 	path = tq_path_join(dir, "state.json");
 	st = path == NULL ? tq_fail(err, TQ_ENOMEM, "out of memory") :
-	    tq_json_save(path, root, err);
+	    tq_json_save(root, path, err);
 	cJSON_Delete(root);
 	free(path);
 	return st;

@@ -117,7 +117,8 @@ typedef enum tq_dtype {
 	TQ_DTYPE_I32,
 	TQ_DTYPE_I64,
 	TQ_DTYPE_I8,		/* exported checkpoints (ckpt) */
-	TQ_DTYPE_F8_E4M3
+	TQ_DTYPE_F8_E4M3,
+	TQ_DTYPE_U32		/* MLX's packed weights */
 } tq_dtype;
 
 typedef enum tq_rope_type {

@@ -55,5 +55,7 @@ if [ $tests = 1 ]; then
 		"$venv/bin/pip" install -q "tokenizers==$TOKENIZERS_VERSION" \
 		    "gguf==$GGUF_VERSION" numpy >&2
 	fi
+	# MLX export consumer (its own venv): tests/export_mlx.sh
+	"$(dirname "$0")/install-mlx.sh" >/dev/null
 	echo "$venv/bin/python"
 fi

@@ -1,0 +1,913 @@
+/*
+ * export_mlx.c: the mlx-lm checkpoint (Apple MLX affine quantization).
+ *
+ * mlx-lm loads a directory holding config.json, model.safetensors (or
+ * shards model-0000i-of-0000n.safetensors listed in
+ * model.safetensors.index.json) and the tokenizer files.  A quantized
+ * linear layer or embedding L is three tensors:
+ *
+ *   L.weight   U32 [rows, cols * bits / 32]: the codes of each row as one
+ *              little-endian bit stream, code c at bits [c*bits, (c+1)*bits)
+ *              (so 3, 5 and 6-bit codes straddle words, as mlx packs them);
+ *   L.scales   [rows, cols / group]
+ *   L.biases   [rows, cols / group]: w = scale * q + bias.
+ *
+ * MLX takes 2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 columns.
+ * config.json gets "quantization": {"group_size", "bits", "mode"} with the
+ * most common setting plus an entry per layer path that differs (the
+ * per-layer overrides mlx-lm's loader looks up), copied to
+ * "quantization_config" as mlx-lm's own writer does.  Float layers need no
+ * entry: the loader quantizes only modules whose scales it finds.
+ *
+ * Our INT grid dequantizes to scale * (code - zero): MLX's q is our code,
+ * its scale ours (fp16-exact) and its bias -scale * zero.  That product can
+ * need 19 significant bits, more than fp16's 11, so scales and biases are
+ * written as F16 when every one of them is exact in fp16 (symmetric grids,
+ * whose zero is a power of two) and as F32 otherwise: MLX then dequantizes
+ * to exactly our weights.  A per-channel, per-tensor or 256-column grid is
+ * the same grid repeated over MLX groups of 128 (or 64 or 32) columns, and
+ * an act-order g_idx fits when it is constant over each MLX group.  Grids
+ * MLX cannot hold (FP8, NF4, the GGUF blocks, 7 bits, scattered g_idx) are
+ * refused, or re-quantized by RTN onto the grid --type names.  Float
+ * tensors keep the dtype of the model the state was applied to.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "error.h"
+#include "export.h"
+#include "export_mlx.h"
+#include "fileio.h"
+#include "safetensors.h"
+#include "tensor.h"
+
+uint64_t tq_export_mlx__shard_bytes = 5ull << 30;
+
+/* What each quantizable layer becomes. */
+typedef struct mlx_layer {
+	const tq_qtensor *qt;	/* the grid written; NULL: a float layer */
+	tq_qtensor own;		/* a re-quantization onto --type */
+	int group;		/* MLX's group size */
+} mlx_layer;
+
+/* A float tensor or a quantized layer, in checkpoint order. */
+typedef struct mlx_unit {
+	char name[128];		/* the tensor's name, or the layer's path */
+	const tq_tensor *t;	/* float tensor, or NULL */
+	const mlx_layer *q;	/* quantized layer, or NULL */
+	uint64_t bytes;
+	int shard;
+} mlx_unit;
+
+typedef struct mlx_export {
+	tq_export_ctx *x;
+	const tq_model_config *cfg;
+	size_t n;		/* quantizable layers */
+	mlx_layer *layers;	/* [n] */
+	int untie;		/* a tied lm_head written on its own */
+	tq_dtype pdt;		/* scales and biases: F16 or F32 */
+	mlx_unit *units;
+	size_t n_units, cap_units;
+	int n_shards;
+} mlx_export;
+
+/* The files mlx-lm's tokenizer loading (transformers) may read. */
+static const char *const mlx_tokenizer_files[] = {
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+	"tokenizer.model", "added_tokens.json", "vocab.json", "merges.txt",
+	"generation_config.json", "chat_template.jinja", "chat_template.json",
+	NULL
+};
+
+static int
+mlx_bits_ok(int bits)
+{
+	return bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 ||
+	    bits == 8;
+}
+
+/*
+ * The MLX group that holds qt's grid exactly: the largest of 128, 64, 32
+ * inside which every column shares our block; 0 if none does.
+ */
+static int
+mlx_fit(const tq_qtensor *qt)
+{
+	static const int groups[] = { 128, 64, 32 };
+	size_t k;
+	int64_t c;
+
+	if (qt->scheme.type != TQ_QT_INT || !mlx_bits_ok(qt->scheme.bits))
+		return 0;
+	for (k = 0; k < sizeof(groups) / sizeof(groups[0]); k++) {
+		int g = groups[k];
+		int ok = qt->cols % g == 0 && qt->qk % g == 0;
+
+		for (c = 0; ok && qt->g_idx != NULL && c < qt->cols; c++)
+			ok = qt->g_idx[c] == qt->g_idx[c - c % g];
+		if (ok)
+			return g;
+	}
+	return 0;
+}
+
+/* Where a grid MLX cannot hold can go instead (the message's end). */
+static const char *
+mlx_elsewhere(const tq_qtensor *qt)
+{
+	switch (qt->scheme.type) {
+	case TQ_QT_INT:
+		if (qt->cols % 32 != 0)
+			return " or keep the layer float (its width is not "
+			    "a multiple of 32)";
+		if (qt->g_idx != NULL && qt->scheme.bits != 7)
+			return ", or export to gptq, which keeps act-order";
+		return " (no other export format holds 7 bits)";
+	case TQ_QT_FP8_E4M3:
+		return ", or export to compressed-tensors or trtllm";
+	case TQ_QT_NF4:
+		return " (no export format holds NF4)";
+	default:
+		return ", or export to gguf";
+	}
+}
+
+/* 10 log10(|w|^2 / |w - w'|^2) of a re-quantization. */
+static double
+mlx_sqnr(const tq_qtensor *qt, const float *w, float *wq)
+{
+	double sig = 0.0, noise = 0.0;
+	int64_t i, n = qt->rows * qt->cols;
+
+	tq_qtensor_dequant(qt, wq);
+	for (i = 0; i < n; i++) {
+		double d = (double)w[i] - (double)wq[i];
+
+		sig += (double)w[i] * w[i];
+		noise += d * d;
+	}
+	if (noise == 0.0)
+		return INFINITY;
+	return sig == 0.0 ? -INFINITY : 10.0 * log10(sig / noise);
+}
+
+/*
+ * RTN of layer i's current weights (dequantized or float) onto s.  A layer
+ * whose width s's group does not divide stays float (*sqnr = INFINITY), as
+ * mlx-lm's own quantizer leaves it: the weights our evaluation uses.
+ */
+static tq_status
+mlx_requant(mlx_export *e, size_t i, const tq_scheme *s, double *sqnr,
+    tq_error *err)
+{
+	const tq_model *m = e->x->model;
+	const tq_tensor *t = tq_model__linear_weight(m, i);
+	mlx_layer *L = &e->layers[i];
+	int64_t rows, cols;
+	float *w, *wq;
+	tq_status st;
+
+	tq_model_linear_shape(m, i, &rows, &cols);
+	*sqnr = INFINITY;
+	if (cols % s->group != 0) {
+		tq_job__log(e->x->job, "mlx: %s kept float: %lld columns are "
+		    "not a multiple of the group %d", tq_model_linear_name(m, i),
+		    (long long)cols, s->group);
+		return TQ_OK;
+	}
+	if ((st = tq_qtensor_init(&L->own, s, rows, cols, err)) != TQ_OK)
+		return st;
+	w = malloc((size_t)(rows * cols) * sizeof(float));
+	wq = malloc((size_t)(rows * cols) * sizeof(float));
+	if (w == NULL || wq == NULL) {
+		free(w);
+		free(wq);
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	tq_tensor_to_f32(t, 0, rows * cols, w);
+	tq_quant_rtn(&L->own, w, NULL, 0);
+	*sqnr = mlx_sqnr(&L->own, w, wq);
+	free(w);
+	free(wq);
+	L->qt = &L->own;
+	L->group = s->group;
+	return TQ_OK;
+}
+
+/* The --type grid: an INT scheme MLX holds, or an error saying which do. */
+static tq_status
+mlx_parse_type(const char *type, tq_scheme *s, tq_error *err)
+{
+	tq_status st;
+
+	if ((st = tq_scheme_parse(type, s, err)) != TQ_OK)
+		return st;
+	if (s->type != TQ_QT_INT || !mlx_bits_ok(s->bits) ||
+	    (s->group != 32 && s->group != 64 && s->group != 128))
+		return tq_fail(err, TQ_EUNSUPPORTED,
+		    "MLX cannot hold %s: it takes integer grids of 2, 3, 4, 5, "
+		    "6 or 8 bits in groups of 32, 64 or 128 (int4-g64, "
+		    "int3-g32, int8-g128-sym, ...)", type);
+	return TQ_OK;
+}
+
+/*
+ * Decides every layer's MLX grid: the state's own where MLX holds it,
+ * else a re-quantization onto --type (or an error naming the layer).
+ * Without a state, --type quantizes every block linear.
+ */
+static tq_status
+mlx_prepare(mlx_export *e, tq_error *err)
+{
+	const tq_export_ctx *x = e->x;
+	const tq_qstate *s = x->state;
+	size_t i, n_req = 0, worst = 0, n_block;
+	double worst_sqnr = INFINITY;
+	char lost[96] = "";
+	tq_scheme ts;
+	tq_status st;
+
+	if (x->type != NULL && (st = mlx_parse_type(x->type, &ts, err)) != TQ_OK)
+		return st;
+	n_block = (size_t)e->cfg->n_layers * TQ_LINEARS_PER_LAYER;
+	for (i = 0; i < e->n; i++) {
+		const tq_qlayer *ql = s != NULL ? &s->layers[i] : NULL;
+		const char *name = tq_model_linear_name(x->model, i);
+		char sname[48];
+		double sqnr;
+
+		if (tq_job__cancelled(x->job))
+			return tq_fail(err, TQ_ECANCELLED, "cancelled");
+		if (ql == NULL || ql->cfg.method == TQ_METHOD_FLOAT) {
+			if (ql != NULL || x->type == NULL || i >= n_block)
+				continue;
+			if ((st = mlx_requant(e, i, &ts, &sqnr, err)) != TQ_OK)
+				return st;
+			continue;
+		}
+		if (ql->cfg.act_bits == 8)
+			return tq_fail(err, TQ_EUNSUPPORTED,
+			    "%s: 8-bit activations (W8A8) have no MLX form: MLX "
+			    "quantizes weights only in affine mode", name);
+		if ((e->layers[i].group = mlx_fit(&ql->qt)) > 0) {
+			e->layers[i].qt = &ql->qt;
+			continue;
+		}
+		tq_scheme_name(&ql->qt.scheme, sname, sizeof(sname));
+		if (ql->qt.g_idx != NULL)
+			snprintf(sname + strlen(sname), sizeof(sname) -
+			    strlen(sname), " act-order");
+		if (x->type == NULL)
+			return tq_fail(err, TQ_EUNSUPPORTED,
+			    "%s: MLX cannot hold %s: it takes integer grids of "
+			    "2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
+			    "columns; re-quantize with --type int4-g64 (or "
+			    "another such grid)%s", name, sname,
+			    mlx_elsewhere(&ql->qt));
+		if ((st = mlx_requant(e, i, &ts, &sqnr, err)) != TQ_OK)
+			return st;
+		if (e->layers[i].qt == NULL)
+			continue;	/* written float: nothing lost */
+		if (n_req++ == 0 || sqnr < worst_sqnr) {
+			worst_sqnr = sqnr;
+			worst = i;
+		}
+		if (strstr(lost, sname) == NULL &&
+		    strlen(lost) + strlen(sname) + 3 < sizeof(lost))
+			snprintf(lost + strlen(lost), sizeof(lost) - strlen(lost),
+			    "%s%s", lost[0] ? ", " : "", sname);
+	}
+	if (n_req > 0)
+		snprintf(x->report->warning, sizeof(x->report->warning),
+		    "re-quantized %zu layer%s MLX cannot hold (%s) onto %s by "
+		    "RTN from their dequantized weights: worst weight SQNR "
+		    "%.1f dB (%s)", n_req, n_req == 1 ? "" : "s", lost,
+		    x->type, worst_sqnr, tq_model_linear_name(x->model, worst));
+	return TQ_OK;
+}
+
+/* Layer L's MLX scale and bias of row r, group k. */
+static void
+mlx_param(const mlx_layer *L, int64_t r, int64_t k, float *scale,
+    float *bias)
+{
+	const tq_qtensor *qt = L->qt;
+	int64_t c0 = k * L->group;
+	int64_t b = qt->g_idx != NULL ? qt->g_idx[c0] : c0 / qt->qk;
+	tq_qscale q;
+
+	tq_qparams_get_scale(&qt->params[r * qt->nblocks + b], &q);
+	*scale = q.scale;
+	/* Exact in fp32: an 11-bit scale times an 8-bit zero. */
+	*bias = q.zero != 0 ? -(q.scale * (float)q.zero) : 0.0f;
+}
+
+static int
+mlx_f16_exact(float v)
+{
+	return tq_f16_to_f32(tq_f32_to_f16(v)) == v;
+}
+
+/* F16 scales and biases when all are exact in fp16, else F32. */
+static tq_dtype
+mlx_param_dtype(const mlx_export *e)
+{
+	size_t i;
+	int64_t r, k;
+
+	for (i = 0; i < e->n; i++) {
+		const mlx_layer *L = &e->layers[i];
+
+		if (L->qt == NULL)
+			continue;
+		for (r = 0; r < L->qt->rows; r++)
+			for (k = 0; k < L->qt->cols / L->group; k++) {
+				float s, b;
+
+				mlx_param(L, r, k, &s, &b);
+				if (!mlx_f16_exact(s) || !mlx_f16_exact(b))
+					return TQ_DTYPE_F32;
+			}
+	}
+	return TQ_DTYPE_F16;
+}
+
+static tq_status
+mlx_add_unit(mlx_export *e, const char *name, const tq_tensor *t,
+    const mlx_layer *q, tq_error *err)
+{
+	mlx_unit *u;
+
+	if (t == NULL && q == NULL)
+		return TQ_OK;		/* an absent bias */
+	if (e->n_units == e->cap_units) {
+		size_t cap = e->cap_units ? 2 * e->cap_units : 64;
+		mlx_unit *g = realloc(e->units, cap * sizeof(*g));
+
+		if (g == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		e->units = g;
+		e->cap_units = cap;
+	}
+	u = &e->units[e->n_units++];
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	u->t = t;
+	u->q = q;
+	if (t != NULL)
+		u->bytes = t->nbytes;
+	else
+		u->bytes = (uint64_t)q->qt->rows * (uint64_t)q->qt->cols *
+		    (uint64_t)q->qt->scheme.bits / 8 + 2 *
+		    (uint64_t)q->qt->rows * (uint64_t)(q->qt->cols / q->group) *
+		    tq_dtype_size(e->pdt);
+	return TQ_OK;
+}
+
+/* Quantizable layer i as a unit: quantized, or its float weight. */
+static tq_status
+mlx_add_linear(mlx_export *e, size_t i, tq_error *err)
+{
+	const char *path = tq_model_linear_name(e->x->model, i);
+	char name[128];
+
+	if (e->layers[i].qt != NULL)
+		return mlx_add_unit(e, path, NULL, &e->layers[i], err);
+	snprintf(name, sizeof(name), "%s.weight", path);
+	return mlx_add_unit(e, name, tq_model__linear_weight(e->x->model, i),
+	    NULL, err);
+}
+
+/* Every tensor of the checkpoint in order, cut into shards. */
+static tq_status
+mlx_plan_units(mlx_export *e, tq_error *err)
+{
+	const tq_model *m = e->x->model;
+	static const char *const bias_names[TQ_LINEARS_PER_LAYER] = {
+		"self_attn.q_proj.bias", "self_attn.k_proj.bias",
+		"self_attn.v_proj.bias", "self_attn.o_proj.bias",
+		"mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"
+	};
+	char name[128];
+	uint64_t cur = 0;
+	tq_status st;
+	int64_t l;
+	size_t i;
+	int j;
+
+	if ((st = mlx_add_linear(e, e->n - 1, err)) != TQ_OK)
+		return st;
+	for (l = 0; l < e->cfg->n_layers; l++) {
+		const tq_layer_weights *w = &m->layers[l];
+		const tq_tensor *bias[TQ_LINEARS_PER_LAYER] = {
+			w->bq, w->bk, w->bv, w->bo, w->b_gate, w->b_up, w->b_down
+		};
+
+		snprintf(name, sizeof(name),
+		    "model.layers.%lld.input_layernorm.weight", (long long)l);
+		if ((st = mlx_add_unit(e, name, w->attn_norm, NULL, err)) !=
+		    TQ_OK)
+			return st;
+		for (j = 0; j < TQ_LINEARS_PER_LAYER; j++) {
+			if (j == 4) {
+				snprintf(name, sizeof(name), "model.layers.%lld."
+				    "post_attention_layernorm.weight",
+				    (long long)l);
+				if ((st = mlx_add_unit(e, name, w->ffn_norm,
+				    NULL, err)) != TQ_OK)
+					return st;
+			}
+			if ((st = mlx_add_linear(e, (size_t)l *
+			    TQ_LINEARS_PER_LAYER + j, err)) != TQ_OK)
+				return st;
+			snprintf(name, sizeof(name), "model.layers.%lld.%s",
+			    (long long)l, bias_names[j]);
+			if ((st = mlx_add_unit(e, name, bias[j], NULL, err)) !=
+			    TQ_OK)
+				return st;
+		}
+	}
+	if ((st = mlx_add_unit(e, "model.norm.weight", m->norm, NULL, err)) !=
+	    TQ_OK)
+		return st;
+	if ((!e->cfg->tie_word_embeddings || e->untie) &&
+	    (st = mlx_add_linear(e, e->n - 2, err)) != TQ_OK)
+		return st;
+	/* mlx-lm's make_shards: a new shard when the next tensor overflows. */
+	e->n_shards = 1;
+	for (i = 0; i < e->n_units; i++) {
+		if (cur > 0 && cur + e->units[i].bytes >
+		    tq_export_mlx__shard_bytes) {
+			e->n_shards++;
+			cur = 0;
+		}
+		e->units[i].shard = e->n_shards - 1;
+		cur += e->units[i].bytes;
+	}
+	return TQ_OK;
+}
+
+/* The buffers of one quantized layer, held until its shard is written. */
+typedef struct mlx_packed {
+	uint32_t *w;		/* [rows, cols * bits / 32] */
+	void *scales;		/* [rows, cols / group] F16 or F32 */
+	void *biases;		/* [rows, cols / group] */
+} mlx_packed;
+
+/*
+ * Packs layer L into p (codes as bit streams, scales and biases); a large
+ * embedding takes a while, so cancellation is checked every 1024 rows.
+ */
+static tq_status
+mlx_pack(const mlx_layer *L, tq_dtype pdt, tq_job *job, mlx_packed *p,
+    tq_error *err)
+{
+	const tq_qtensor *qt = L->qt;
+	int bits = qt->scheme.bits;
+	int64_t words = qt->cols * bits / 32, ng = qt->cols / L->group;
+	int64_t r, c, k;
+
+	p->w = calloc((size_t)(qt->rows * words), sizeof(uint32_t));
+	p->scales = malloc((size_t)(qt->rows * ng) * tq_dtype_size(pdt));
+	p->biases = malloc((size_t)(qt->rows * ng) * tq_dtype_size(pdt));
+	if (p->w == NULL || p->scales == NULL || p->biases == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	for (r = 0; r < qt->rows; r++) {
+		const uint8_t *code = qt->codes + r * qt->cols;
+		uint32_t *o = p->w + r * words;
+
+		if (r % 1024 == 1023 && tq_job__cancelled(job))
+			return tq_fail(err, TQ_ECANCELLED, "cancelled");
+		for (c = 0; c < qt->cols; c++) {
+			uint64_t bit = (uint64_t)c * (uint64_t)bits;
+			uint32_t v = code[c], sh = (uint32_t)(bit & 31);
+
+			o[bit >> 5] |= v << sh;
+			if (sh + (uint32_t)bits > 32)
+				o[(bit >> 5) + 1] |= v >> (32 - sh);
+		}
+		for (k = 0; k < ng; k++) {
+			float s, b;
+
+			mlx_param(L, r, k, &s, &b);
+			if (pdt == TQ_DTYPE_F16) {
+				((uint16_t *)p->scales)[r * ng + k] =
+				    tq_f32_to_f16(s);
+				((uint16_t *)p->biases)[r * ng + k] =
+				    tq_f32_to_f16(b);
+			} else {
+				((float *)p->scales)[r * ng + k] = s;
+				((float *)p->biases)[r * ng + k] = b;
+			}
+		}
+	}
+	return TQ_OK;
+}
+
+static void
+mlx_packed_free(mlx_packed *p)
+{
+	free(p->w);
+	free(p->scales);
+	free(p->biases);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Adds a unit's tensors to w (packing a quantized layer into p). */
+static tq_status
+mlx_add_tensors(const mlx_export *e, const mlx_unit *u, tq_st_writer *w,
+    mlx_packed *p, tq_error *err)
+{
+	const tq_qtensor *qt;
+	int64_t shape[2];
+	char name[160];
+	tq_status st;
+
+	if (u->t != NULL)
+		return tq_st_writer_add(w, u->name, u->t->dtype, u->t->ndim,
+		    u->t->shape, u->t->data, err);
+	qt = u->q->qt;
+	if ((st = mlx_pack(u->q, e->pdt, e->x->job, p, err)) != TQ_OK)
+		return st;
+	shape[0] = qt->rows;
+	shape[1] = qt->cols * qt->scheme.bits / 32;
+	snprintf(name, sizeof(name), "%s.weight", u->name);
+	if ((st = tq_st_writer_add(w, name, TQ_DTYPE_U32, 2, shape, p->w,
+	    err)) != TQ_OK)
+		return st;
+	shape[1] = qt->cols / u->q->group;
+	snprintf(name, sizeof(name), "%s.scales", u->name);
+	if ((st = tq_st_writer_add(w, name, e->pdt, 2, shape, p->scales,
+	    err)) != TQ_OK)
+		return st;
+	snprintf(name, sizeof(name), "%s.biases", u->name);
+	return tq_st_writer_add(w, name, e->pdt, 2, shape, p->biases, err);
+}
+
+static void
+mlx_shard_name(const mlx_export *e, int shard, char *buf, size_t len)
+{
+	if (e->n_shards == 1)
+		snprintf(buf, len, "model.safetensors");
+	else
+		snprintf(buf, len, "model-%05d-of-%05d.safetensors", shard + 1,
+		    e->n_shards);
+}
+
+/* Writes one shard: its units' tensors, packed on the way. */
+static tq_status
+mlx_write_shard(mlx_export *e, int shard, size_t *done, tq_error *err)
+{
+	tq_st_writer *w = NULL;
+	mlx_packed *packed;
+	char file[64], *path;
+	size_t i, first = *done, n = 0;
+	tq_status st;
+
+	while (first + n < e->n_units && e->units[first + n].shard == shard)
+		n++;
+	packed = calloc(n ? n : 1, sizeof(*packed));
+	mlx_shard_name(e, shard, file, sizeof(file));
+	path = tq_path_join(e->x->out, file);
+	if (packed == NULL || path == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((st = tq_st_writer_new(&w, err)) != TQ_OK ||
+	    (st = tq_st_writer_meta(w, "format", "mlx", err)) != TQ_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (tq_job__cancelled(e->x->job)) {
+			st = tq_fail(err, TQ_ECANCELLED, "cancelled");
+			goto out;
+		}
+		if ((st = mlx_add_tensors(e, &e->units[first + i], w,
+		    &packed[i], err)) != TQ_OK)
+			goto out;
+		tq_job__progress(e->x->job, (int64_t)(first + i + 1),
+		    (int64_t)e->n_units);
+	}
+	st = tq_st_writer_write(w, path, err);
+	*done = first + n;
+out:
+	tq_st_writer_free(w);
+	for (i = 0; packed != NULL && i < n; i++)
+		mlx_packed_free(&packed[i]);
+	free(packed);
+	free(path);
+	return st;
+}
+
+/* Writes a JSON document into the output directory. */
+static tq_status
+mlx_write_json(const char *dir, const char *file, const cJSON *doc,
+    tq_error *err)
+{
+	char *path = tq_path_join(dir, file);
+	tq_status st;
+
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	st = tq_json_save(doc, path, err);
+	free(path);
+	return st;
+}
+
+/* The index of a sharded checkpoint: which file holds each tensor. */
+static tq_status
+mlx_write_index(const mlx_export *e, tq_error *err)
+{
+	static const char *const parts[3] = { "weight", "scales", "biases" };
+	cJSON *doc = cJSON_CreateObject(), *meta, *map;
+	uint64_t total = 0;
+	char file[64], name[160];
+	tq_status st;
+	size_t i;
+	int k;
+
+	if (doc == NULL ||
+	    (meta = cJSON_AddObjectToObject(doc, "metadata")) == NULL ||
+	    (map = cJSON_AddObjectToObject(doc, "weight_map")) == NULL)
+		goto nomem;
+	for (i = 0; i < e->n_units; i++) {
+		const mlx_unit *u = &e->units[i];
+
+		total += u->bytes;
+		mlx_shard_name(e, u->shard, file, sizeof(file));
+		for (k = 0; k < (u->t != NULL ? 1 : 3); k++) {
+			if (u->t != NULL)
+				snprintf(name, sizeof(name), "%s", u->name);
+			else
+				snprintf(name, sizeof(name), "%s.%s", u->name,
+				    parts[k]);
+			if (cJSON_AddStringToObject(map, name, file) == NULL)
+				goto nomem;
+		}
+	}
+	if (cJSON_AddNumberToObject(meta, "total_size", (double)total) == NULL)
+		goto nomem;
+	st = mlx_write_json(e->x->out, "model.safetensors.index.json", doc,
+	    err);
+	cJSON_Delete(doc);
+	return st;
+nomem:
+	cJSON_Delete(doc);
+	return tq_fail(err, TQ_ENOMEM, "out of memory");
+}
+
+static cJSON *
+mlx_quant_entry(int bits, int group)
+{
+	cJSON *q = cJSON_CreateObject();
+
+	if (q == NULL || cJSON_AddNumberToObject(q, "group_size", group) ==
+	    NULL || cJSON_AddNumberToObject(q, "bits", bits) == NULL ||
+	    cJSON_AddStringToObject(q, "mode", "affine") == NULL) {
+		cJSON_Delete(q);
+		return NULL;
+	}
+	return q;
+}
+
+/*
+ * The "quantization" object: the most common (bits, group) and an entry
+ * for every quantized layer that differs; NULL with *none when nothing is
+ * quantized.
+ */
+static cJSON *
+mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
+{
+	size_t i, j, best = 0, best_n = 0;
+	cJSON *q;
+
+	*none = 1;
+	for (i = 0; i < e->n; i++) {
+		size_t n = 0;
+
+		if (e->layers[i].qt == NULL)
+			continue;
+		for (j = 0; j < e->n; j++)
+			n += e->layers[j].qt != NULL &&
+			    e->layers[j].qt->scheme.bits ==
+			    e->layers[i].qt->scheme.bits &&
+			    e->layers[j].group == e->layers[i].group;
+		if (n > best_n) {
+			best_n = n;
+			best = i;
+		}
+	}
+	if (best_n == 0)
+		return NULL;
+	*none = 0;
+	*bits = e->layers[best].qt->scheme.bits;
+	*group = e->layers[best].group;
+	if ((q = mlx_quant_entry(*bits, *group)) == NULL)
+		return NULL;
+	for (i = 0; i < e->n; i++) {
+		const mlx_layer *L = &e->layers[i];
+		cJSON *o;
+
+		if (L->qt == NULL || (L->qt->scheme.bits == *bits &&
+		    L->group == *group))
+			continue;
+		o = mlx_quant_entry(L->qt->scheme.bits, L->group);
+		if (o == NULL || !cJSON_AddItemToObject(q,
+		    tq_model_linear_name(e->x->model, i), o)) {
+			cJSON_Delete(o);
+			cJSON_Delete(q);
+			return NULL;
+		}
+	}
+	return q;
+}
+
+/* config.json: the checkpoint's, with the quantization mlx-lm reads. */
+static tq_status
+mlx_write_config(mlx_export *e, tq_error *err)
+{
+	const char *dir = tq_model_path(e->x->base);
+	char *path = tq_path_join(dir, "config.json");
+	cJSON *doc = NULL, *q = NULL, *q2;
+	int none, bits = 0, group = 0;
+	tq_status st;
+
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	st = tq_json_load(path, 16u << 20, &doc, err);
+	free(path);
+	if (st != TQ_OK)
+		return st;
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "quantization");
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "quantization_config");
+	if (e->untie) {
+		cJSON_DeleteItemFromObjectCaseSensitive(doc,
+		    "tie_word_embeddings");
+		if (cJSON_AddFalseToObject(doc, "tie_word_embeddings") == NULL)
+			goto nomem;
+	}
+	q = mlx_quant_config(e, &none, &bits, &group);
+	if (q == NULL && !none)
+		goto nomem;
+	if (q != NULL) {
+		/* mlx-lm writes both keys ("support hf model tree"). */
+		if ((q2 = cJSON_Duplicate(q, 1)) == NULL)
+			goto nomem;
+		cJSON_AddItemToObject(doc, "quantization", q);
+		q = NULL;
+		cJSON_AddItemToObject(doc, "quantization_config", q2);
+	}
+	st = mlx_write_json(e->x->out, "config.json", doc, err);
+	cJSON_Delete(doc);
+	return st;
+nomem:
+	cJSON_Delete(q);
+	cJSON_Delete(doc);
+	return tq_fail(err, TQ_ENOMEM, "out of memory");
+}
+
+/* Copies the tokenizer files the checkpoint has. */
+static tq_status
+mlx_copy_tokenizer(const mlx_export *e, tq_error *err)
+{
+	const char *dir = tq_model_path(e->x->base);
+	size_t i;
+
+	for (i = 0; mlx_tokenizer_files[i] != NULL; i++) {
+		char *src = tq_path_join(dir, mlx_tokenizer_files[i]);
+		char *dst = tq_path_join(e->x->out, mlx_tokenizer_files[i]);
+		tq_status st = TQ_OK;
+
+		if (src == NULL || dst == NULL)
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		else if (access(src, F_OK) == 0)
+			st = tq_copy_file(src, dst, 1u << 30, err);
+		free(src);
+		free(dst);
+		if (st != TQ_OK)
+			return st;
+	}
+	return TQ_OK;
+}
+
+/*
+ * mlx-lm's llama and qwen2 attend over the whole sequence (mistral runs as
+ * llama): a sliding window is lost, and the report says so.
+ */
+static void
+mlx_window_warning(const mlx_export *e)
+{
+	char *w = e->x->report->warning;
+	size_t len = strlen(w), cap = sizeof(e->x->report->warning);
+
+	if (e->cfg->sliding_window <= 0 ||
+	    e->cfg->sliding_window >= e->cfg->max_position_embeddings)
+		return;
+	snprintf(w + len, cap - len, "%smlx-lm attends over the whole "
+	    "sequence: past the sliding window of %lld tokens its logits "
+	    "differ from ours", len ? "; " : "",
+	    (long long)e->cfg->sliding_window);
+}
+
+/* The report: the grid written and bits per quantized weight. */
+static void
+mlx_report(const mlx_export *e)
+{
+	tq_export_report *r = e->x->report;
+	double bits = 0.0, weights = 0.0;
+	int same = 1, b0 = 0, g0 = 0, any = 0;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		const mlx_layer *L = &e->layers[i];
+		double n;
+
+		if (L->qt == NULL)
+			continue;
+		n = (double)L->qt->rows * (double)L->qt->cols;
+		weights += n;
+		bits += n * L->qt->scheme.bits + (double)L->qt->rows *
+		    (double)(L->qt->cols / L->group) * 2.0 * 8.0 *
+		    (double)tq_dtype_size(e->pdt);
+		if (any && (L->qt->scheme.bits != b0 || L->group != g0))
+			same = 0;
+		if (!any) {
+			b0 = L->qt->scheme.bits;
+			g0 = L->group;
+			any = 1;
+		}
+	}
+	snprintf(r->format, sizeof(r->format), "mlx");
+	if (!any)
+		snprintf(r->type, sizeof(r->type), "float");
+	else if (same)
+		snprintf(r->type, sizeof(r->type), "int%d-g%d-%s", b0, g0,
+		    e->pdt == TQ_DTYPE_F16 ? "f16" : "f32");
+	else
+		snprintf(r->type, sizeof(r->type), "mixed-%s",
+		    e->pdt == TQ_DTYPE_F16 ? "f16" : "f32");
+	r->bpw = weights > 0.0 ? bits / weights : 0.0;
+}
+
+tq_status
+tq_export_mlx(tq_export_ctx *x, tq_error *err)
+{
+	mlx_export e;
+	size_t i, done = 0;
+	tq_status st;
+	int shard;
+
+	memset(&e, 0, sizeof(e));
+	e.x = x;
+	e.cfg = tq_model_get_config(x->model);
+	e.n = tq_model_n_linears(x->model);
+	if (x->state != NULL && x->state->n != e.n)
+		return tq_fail(err, TQ_EINVAL, "%s: the state does not match "
+		    "the model", tq_model_path(x->base));
+	if ((e.layers = calloc(e.n, sizeof(*e.layers))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (mkdir(x->out, 0777) != 0 && !(errno == EEXIST &&
+	    tq_is_dir(x->out))) {
+		st = tq_fail(err, TQ_EIO, "%s: cannot create: %s", x->out,
+		    strerror(errno));
+		goto out;
+	}
+	tq_job__stage(x->job, "export");
+	if ((st = mlx_prepare(&e, err)) != TQ_OK)
+		goto out;
+	/* A tied lm_head that the state changed is written on its own. */
+	e.untie = e.cfg->tie_word_embeddings &&
+	    (e.layers[e.n - 1].qt != NULL || e.layers[e.n - 2].qt != NULL);
+	e.pdt = mlx_param_dtype(&e);
+	mlx_window_warning(&e);
+	if ((st = mlx_plan_units(&e, err)) != TQ_OK)
+		goto out;
+	for (shard = 0; shard < e.n_shards; shard++)
+		if ((st = mlx_write_shard(&e, shard, &done, err)) != TQ_OK)
+			goto out;
+	if ((e.n_shards > 1 && (st = mlx_write_index(&e, err)) != TQ_OK) ||
+	    (st = mlx_write_config(&e, err)) != TQ_OK ||
+	    (st = mlx_copy_tokenizer(&e, err)) != TQ_OK)
+		goto out;
+	mlx_report(&e);
+	if (e.untie)
+		tq_job__log(x->job, "mlx: lm_head written apart from the tied "
+		    "embeddings (tie_word_embeddings false)");
+	tq_job__log(x->job, "mlx: scales and biases as %s%s",
+	    tq_dtype_name(e.pdt), e.pdt == TQ_DTYPE_F32 ? " (the biases -scale "
+	    "* zero of an asymmetric grid are not exact in fp16)" : "");
+out:
+	for (i = 0; i < e.n; i++)
+		tq_qtensor_done(&e.layers[i].own);
+	free(e.layers);
+	free(e.units);
+	return st;
+}
