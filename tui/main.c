@@ -135,6 +135,27 @@ static const cli_command commands[] = {
 	  "                most 2048)\n"
 	  "  --json        one JSON object on stdout\n",
 	  cmd_eval },
+	{ "export", "write a model or quantized state in a deployment format",
+	  "turboquant export [MODEL | STATE] --format F [--type T] --out PATH\n"
+	  "                  [--force] [--json]\n"
+	  "\n"
+	  "  Writes a quantized state (turboquant quantize --out) or a float\n"
+	  "  model for a runtime, under a temporary name renamed into place\n"
+	  "  when complete (Ctrl-C or an error leaves nothing behind), then\n"
+	  "  reports the files, their sizes and the bits per weight.\n"
+	  "\n"
+	  "  --format F   gguf (llama.cpp, Ollama): one .gguf file\n"
+	  "  --type T     gguf: f32, f16, bf16; the llama.cpp mixes q8_0,\n"
+	  "               q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m; or one block\n"
+	  "               type for every layer: q4_0, q4_1, q5_0, q5_1, q2_k,\n"
+	  "               q3_k, q4_k, q5_k.  Left out: the state's own blocks\n"
+	  "               (f16 for a float model).  Layers the state holds on\n"
+	  "               another grid are re-quantized with RTN, and the\n"
+	  "               report's warning says what was lost\n"
+	  "  --out PATH   the output file or directory\n"
+	  "  --force      replace PATH if it exists\n"
+	  "  --json       the report as one JSON object\n",
+	  cmd_export },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
