@@ -39,6 +39,7 @@ typedef struct export_format {
  */
 static const export_format formats[] = {
 	{ "gguf", tq_export_gguf, 0, "one .gguf file" },
+	{ "onnx", tq_export_onnx, 1, "a directory: model.onnx and model.onnx.data" },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 

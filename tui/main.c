@@ -145,6 +145,8 @@ static const cli_command commands[] = {
 	  "  reports the files, their sizes and the bits per weight.\n"
 	  "\n"
 	  "  --format F   gguf (llama.cpp, Ollama): one .gguf file\n"
+	  "               onnx (onnxruntime): a directory, model.onnx (with\n"
+	  "               com.microsoft MatMulNBits) and model.onnx.data\n"
 	  "  --type T     gguf: f32, f16, bf16; the llama.cpp mixes q8_0,\n"
 	  "               q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m; or one block\n"
 	  "               type for every layer: q4_0, q4_1, q5_0, q5_1, q2_k,\n"
