@@ -580,7 +580,7 @@ check_state(ox *o, tq_error *err)
 	return TQ_OK;
 }
 
-/* Sets bits b (of width `bits`) of element j of a packed row. */
+/* Stores v, `bits` wide, as element j of a row packed low bits first. */
 static void
 pack(uint8_t *row, int64_t j, int bits, unsigned v)
 {

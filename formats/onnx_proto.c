@@ -157,16 +157,12 @@ tq_pb_msg(tq_pb *b, int field, const tq_pb *m)
 }
 
 void
-tq_pb_packed_ints(tq_pb *b, int field, const int64_t *v, size_t n)
+tq_pb_ints(tq_pb *b, int field, const int64_t *v, size_t n)
 {
-	tq_pb body;
 	size_t i;
 
-	tq_pb_init(&body);
 	for (i = 0; i < n; i++)
-		pb_varint(&body, (uint64_t)v[i]);
-	tq_pb_msg(b, field, &body);
-	tq_pb_done(&body);
+		tq_pb_int(b, field, v[i]);
 }
 
 /* ---- ONNX messages ----------------------------------------------------- */
@@ -250,7 +246,7 @@ tq_onnx_attr_ints(tq_pb *n, const char *name, const int64_t *v, size_t k)
 	tq_pb_init(&a);
 	tq_pb_string(&a, ATTR_NAME, name);
 	tq_pb_int(&a, ATTR_TYPE, ATTR_TYPE_INTS);
-	tq_pb_packed_ints(&a, ATTR_INTS, v, k);
+	tq_pb_ints(&a, ATTR_INTS, v, k);
 	node_attr(n, &a);
 }
 
@@ -260,7 +256,7 @@ tensor_head(tq_pb *t, const char *name, tq_onnx_dtype dtype,
     const int64_t *dims, int ndim)
 {
 	if (ndim > 0)
-		tq_pb_packed_ints(t, TENSOR_DIMS, dims, (size_t)ndim);
+		tq_pb_ints(t, TENSOR_DIMS, dims, (size_t)ndim);
 	tq_pb_int(t, TENSOR_DATA_TYPE, dtype);
 	tq_pb_string(t, TENSOR_NAME, name);
 }

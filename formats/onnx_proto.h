@@ -44,8 +44,11 @@ void tq_pb_float(tq_pb *b, int field, float v);
 void tq_pb_bytes(tq_pb *b, int field, const void *p, size_t n);
 void tq_pb_string(tq_pb *b, int field, const char *s);
 void tq_pb_msg(tq_pb *b, int field, const tq_pb *m);
-/* A packed repeated varint field. */
-void tq_pb_packed_ints(tq_pb *b, int field, const int64_t *v, size_t n);
+/*
+ * A repeated varint field, one key per element: onnx.proto is proto2,
+ * where repeated scalars are not packed unless declared so.
+ */
+void tq_pb_ints(tq_pb *b, int field, const int64_t *v, size_t n);
 
 /* ---- ONNX ------------------------------------------------------------- */
 
