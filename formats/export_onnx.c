@@ -58,6 +58,12 @@
 /* Floats converted at a time when writing a weight. */
 #define CHUNK_ELEMS ((int64_t)1 << 20)
 
+/* A growing list of strings. */
+typedef struct strlist {
+	char **v;
+	size_t n, cap;
+} strlist;
+
 /* The exporter's state. */
 typedef struct ox {
 	tq_export_ctx *x;
@@ -67,10 +73,8 @@ typedef struct ox {
 	FILE *data;
 	char *data_path;
 	uint64_t data_off;
-	char **names;		/* every generated name (owned) */
-	size_t n_names, cap_names;
-	char **consts;		/* names of the constants already written */
-	size_t n_consts, cap_consts;
+	strlist names;		/* every generated name (owned) */
+	strlist consts;		/* the constants written (names borrowed) */
 	char scope[64];		/* prefix of node names: "/model/layers.3" */
 	int64_t seq;		/* node counter */
 	float *fbuf;		/* [CHUNK_ELEMS] */
@@ -103,6 +107,24 @@ ox_nomem(ox *o)
 		    o->x->out);
 }
 
+/* Appends s to l; 0 when out of memory. */
+static int
+strlist_add(strlist *l, char *s)
+{
+	char **v;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+
+		if ((v = realloc(l->v, cap * sizeof(*v))) == NULL)
+			return 0;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = s;
+	return 1;
+}
+
 /* A name kept until the end (printf-style); "" after a failure. */
 static const char *
 ox_name(ox *o, const char *fmt, ...)
@@ -111,27 +133,18 @@ ox_name(ox *o, const char *fmt, ...)
 static const char *
 ox_name(ox *o, const char *fmt, ...)
 {
-	char buf[256], **p;
+	char buf[256], *s;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (o->n_names == o->cap_names) {
-		size_t cap = o->cap_names ? o->cap_names * 2 : 256;
-
-		if ((p = realloc(o->names, cap * sizeof(*p))) == NULL) {
-			ox_nomem(o);
-			return "";
-		}
-		o->names = p;
-		o->cap_names = cap;
-	}
-	if ((o->names[o->n_names] = strdup(buf)) == NULL) {
+	if ((s = strdup(buf)) == NULL || !strlist_add(&o->names, s)) {
+		free(s);
 		ox_nomem(o);
 		return "";
 	}
-	return o->names[o->n_names++];
+	return s;
 }
 
 /* ---- External data ------------------------------------------------------ */
@@ -313,7 +326,18 @@ node_end(ox *o, tq_pb *n)
 	tq_pb_done(n);
 }
 
-/* A node of up to three inputs (NULL ends the list) and one output. */
+/* Up to three inputs of a node (NULL ends the list). */
+static void
+node_inputs(tq_pb *n, const char *a, const char *b, const char *c)
+{
+	tq_onnx_node_input(n, a);
+	if (b != NULL)
+		tq_onnx_node_input(n, b);
+	if (b != NULL && c != NULL)
+		tq_onnx_node_input(n, c);
+}
+
+/* A node of up to three inputs and one output. */
 static const char *
 op(ox *o, const char *type, const char *a, const char *b, const char *c)
 {
@@ -321,17 +345,13 @@ op(ox *o, const char *type, const char *a, const char *b, const char *c)
 	tq_pb n;
 
 	node_begin(o, &n, type, NULL);
-	tq_onnx_node_input(&n, a);
-	if (b != NULL)
-		tq_onnx_node_input(&n, b);
-	if (c != NULL)
-		tq_onnx_node_input(&n, c);
+	node_inputs(&n, a, b, c);
 	y = node_out(o, &n);
 	node_end(o, &n);
 	return y;
 }
 
-/* One node with one int or ints attribute. */
+/* A node of up to two inputs with one int (or ints) attribute. */
 static const char *
 op_attr(ox *o, const char *type, const char *a, const char *b,
     const char *attr, const int64_t *v, size_t k, int is_list)
@@ -340,9 +360,7 @@ op_attr(ox *o, const char *type, const char *a, const char *b,
 	tq_pb n;
 
 	node_begin(o, &n, type, NULL);
-	tq_onnx_node_input(&n, a);
-	if (b != NULL)
-		tq_onnx_node_input(&n, b);
+	node_inputs(&n, a, b, NULL);
 	if (is_list)
 		tq_onnx_attr_ints(&n, attr, v, k);
 	else
@@ -367,23 +385,15 @@ constant(ox *o, const char *name, tq_onnx_dtype dt, const int64_t *dims,
 {
 	size_t i;
 	tq_pb t;
-	char **p;
 
-	for (i = 0; i < o->n_consts; i++)
-		if (strcmp(o->consts[i], name) == 0)
-			return o->consts[i];
-	if (o->n_consts == o->cap_consts) {
-		size_t cap = o->cap_consts ? o->cap_consts * 2 : 64;
-
-		if ((p = realloc(o->consts, cap * sizeof(*p))) == NULL) {
-			ox_nomem(o);
-			return "";
-		}
-		o->consts = p;
-		o->cap_consts = cap;
-	}
+	for (i = 0; i < o->consts.n; i++)
+		if (strcmp(o->consts.v[i], name) == 0)
+			return o->consts.v[i];
 	name = ox_name(o, "%s", name);
-	o->consts[o->n_consts++] = (char *)name;
+	if (!ox_ok(o) || !strlist_add(&o->consts, (char *)name)) {
+		ox_nomem(o);
+		return "";
+	}
 	tq_pb_init(&t);
 	tq_onnx_tensor(&t, name, dt, dims, nd, data, nbytes);
 	tq_pb_msg(&o->graph, TQ_ONNX_GRAPH_INITIALIZER, &t);
@@ -554,7 +564,8 @@ check_state(ox *o, tq_error *err)
 		    "state's own grid is written; a float model as F32/F16)");
 	if (s == NULL)
 		return TQ_OK;
-	for (i = 0; i < s->n; i++) {
+	/* The last layer, the embedding, is a Gather of its float values. */
+	for (i = 0; i + 1 < s->n; i++) {
 		const tq_qlayer *ql = &s->layers[i];
 		const char *why;
 		char scheme[32];
@@ -1042,7 +1053,7 @@ report(ox *o)
 	char type[32] = "", name[32];
 	size_t i;
 
-	for (i = 0; s != NULL && i < s->n; i++) {
+	for (i = 0; s != NULL && i + 1 < s->n; i++) {
 		if (s->layers[i].cfg.method == TQ_METHOD_FLOAT)
 			continue;
 		tq_scheme_name(&s->layers[i].qt.scheme, name, sizeof(name));
@@ -1096,10 +1107,10 @@ tq_export_onnx(tq_export_ctx *x, tq_error *err)
 out:
 	if (o.data != NULL)
 		fclose(o.data);
-	for (i = 0; i < o.n_names; i++)
-		free(o.names[i]);
-	free(o.names);
-	free(o.consts);
+	for (i = 0; i < o.names.n; i++)
+		free(o.names.v[i]);
+	free(o.names.v);
+	free(o.consts.v);
 	free(o.fbuf);
 	free(o.bbuf);
 	free(o.data_path);

@@ -206,9 +206,18 @@ tq_onnx_node_output(tq_pb *n, const char *name)
 	tq_pb_string(n, NODE_OUTPUT, name);
 }
 
+/* Begins AttributeProto a: its name and type. */
+static void
+attr_begin(tq_pb *a, const char *name, int type)
+{
+	tq_pb_init(a);
+	tq_pb_string(a, ATTR_NAME, name);
+	tq_pb_int(a, ATTR_TYPE, type);
+}
+
 /* Appends AttributeProto a to node n. */
 static void
-node_attr(tq_pb *n, tq_pb *a)
+attr_end(tq_pb *n, tq_pb *a)
 {
 	tq_pb_msg(n, NODE_ATTRIBUTE, a);
 	tq_pb_done(a);
@@ -219,11 +228,9 @@ tq_onnx_attr_int(tq_pb *n, const char *name, int64_t v)
 {
 	tq_pb a;
 
-	tq_pb_init(&a);
-	tq_pb_string(&a, ATTR_NAME, name);
-	tq_pb_int(&a, ATTR_TYPE, ATTR_TYPE_INT);
+	attr_begin(&a, name, ATTR_TYPE_INT);
 	tq_pb_int(&a, ATTR_I, v);
-	node_attr(n, &a);
+	attr_end(n, &a);
 }
 
 void
@@ -231,11 +238,9 @@ tq_onnx_attr_float(tq_pb *n, const char *name, float v)
 {
 	tq_pb a;
 
-	tq_pb_init(&a);
-	tq_pb_string(&a, ATTR_NAME, name);
-	tq_pb_int(&a, ATTR_TYPE, ATTR_TYPE_FLOAT);
+	attr_begin(&a, name, ATTR_TYPE_FLOAT);
 	tq_pb_float(&a, ATTR_F, v);
-	node_attr(n, &a);
+	attr_end(n, &a);
 }
 
 void
@@ -243,11 +248,9 @@ tq_onnx_attr_ints(tq_pb *n, const char *name, const int64_t *v, size_t k)
 {
 	tq_pb a;
 
-	tq_pb_init(&a);
-	tq_pb_string(&a, ATTR_NAME, name);
-	tq_pb_int(&a, ATTR_TYPE, ATTR_TYPE_INTS);
+	attr_begin(&a, name, ATTR_TYPE_INTS);
 	tq_pb_ints(&a, ATTR_INTS, v, k);
-	node_attr(n, &a);
+	attr_end(n, &a);
 }
 
 /* The fields every TensorProto starts with. */

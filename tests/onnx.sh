@@ -9,7 +9,8 @@
 # onnxruntime's CPU logits on fixed tokens match ours (tests/logits_dump:
 # tq_forward on the state applied to its model) for the demo model (float,
 # int4 g128, int4 g32 act-order, int8 per channel, int2 g64 symmetric, a
-# mixed plan with a float block and an int8 lm_head) and for every fixture
+# mixed plan with a float block, an int8 lm_head and q4_k embeddings,
+# which are written dequantized) and for every fixture
 # architecture (float, also against transformers' reference logits, and a
 # plan of int4 groups, int4 per channel and an int8 lm_head).
 set -u
@@ -22,32 +23,28 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 n=0
 
-ok() {
+ok() {	# STATUS DESCRIPTION
 	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		printf 'ok %d - %s\n' "$n" "$2"
-	else
-		printf 'not ok %d - %s\n' "$n" "$2"
-	fi
+	[ "$1" = 0 ] && echo "ok $n - $2" || echo "not ok $n - $2"
 }
 
-# Nothing but the listed names may be left in $tmp/out.
+# Nothing is left in $tmp/out.
 clean() {
 	[ -z "$(ls "$tmp/out" 2>/dev/null)" ]
 }
 
+# A failed export: one line on stderr naming the problem, nothing left.
 expect_error() {	# DESCRIPTION TEXT CMD...
 	desc=$1
 	text=$2
 	shift 2
 	"$@" >"$tmp/stdout" 2>"$tmp/err"
 	rc=$?
-	if [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] &&
-	    grep -qF -- "$text" "$tmp/err" && clean; then
-		ok 0 "$desc: $(cat "$tmp/err")"
-	else
-		ok 1 "$desc: exit $rc, $(head -c 300 "$tmp/err"), left: $(ls "$tmp/out")"
-	fi
+	[ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] &&
+	    grep -qF -- "$text" "$tmp/err" && clean
+	st=$?
+	left=$(ls "$tmp/out")
+	ok $st "$desc: exit $rc: $(head -c 300 "$tmp/err")${left:+; left: $left}"
 }
 
 quantize() {	# OUT ARGS...: a state, quietly
@@ -132,6 +129,7 @@ check() {
 ids=$(seq -s, 3 13 2600)
 printf '%s\n' '{"default": {"method": "rtn", "scheme": "int4-g256"},' \
     ' "rules": [{"match": "^lm_head$", "method": "rtn", "scheme": "int8-g64"},' \
+    '           {"match": "embed_tokens", "method": "rtn", "scheme": "q4_k"},' \
     '           {"match": "layers\\.0\\.", "method": "float"}]}' \
     >"$tmp/mixed.json"
 quantize rtn8 --method rtn --bits 8 --group 0 &&
@@ -143,7 +141,8 @@ check "demo RTN int4 g128" "$tmp/rtn4" "$ids" --nbits 28 --bits 4
 check "demo GPTQ int4 g32 act-order" "$tmp/ao" "$ids" --nbits 28 --bits 4
 check "demo RTN int8 per channel" "$tmp/rtn8" "$ids" --nbits 28 --bits 8
 check "demo GPTQ int2 g64 sym" "$tmp/gptq2" "$ids" --nbits 28 --bits 2
-check "demo int4 g256, float block 0, int8 lm_head" "$tmp/mixed" "$ids" \
+check "demo int4 g256, float block 0, int8 lm_head, q4_k embeddings" \
+    "$tmp/mixed" "$ids" \
     --nbits 22
 
 printf '%s\n' '{"default": {"method": "rtn", "scheme": "int4-g32"},' \
