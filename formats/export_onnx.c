@@ -28,8 +28,9 @@
  * 2^(bits-1), the operator's default).  Act-order g_idx becomes a Gather of
  * the input columns into group order.  Every float tensor (float layers,
  * norms, biases, the embedding) comes from x->model, which already holds
- * what a state replaced; F16 weights stay F16 with a Cast, others are
- * written as F32.  MatMul weights are written transposed ([in, out]).
+ * what a state replaced; F16 and BF16 weights keep their dtype behind a
+ * Cast, others are written as F32.  MatMul weights are written transposed
+ * ([in, out]).
  */
 #include "config.h"
 
@@ -220,7 +221,7 @@ tensor_put(ox *o, const char *name, tq_onnx_dtype dt, const int64_t *dims,
 	tensor_end(o, name, dt, dims, nd, off);
 }
 
-/* Writes n floats as dt (FLOAT or FLOAT16). */
+/* Writes n floats as dt (FLOAT, FLOAT16 or BFLOAT16). */
 static void
 write_floats(ox *o, const float *v, int64_t n, tq_onnx_dtype dt)
 {
@@ -231,18 +232,23 @@ write_floats(ox *o, const float *v, int64_t n, tq_onnx_dtype dt)
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		uint16_t h = tq_f32_to_f16(v[i]);
+		uint16_t h = dt == TQ_ONNX_FLOAT16 ? tq_f32_to_f16(v[i]) :
+		    tq_f32_to_bf16(v[i]);
 
 		memcpy(o->bbuf + 2 * i, &h, 2);
 	}
 	data_write(o, o->bbuf, (size_t)n * 2);
 }
 
-/* F16 tensors are written as F16 (exactly), every other one as F32. */
+/*
+ * 16-bit weights stay in their dtype (exactly: they were read from it),
+ * behind a Cast to float; every other one is written as F32.
+ */
 static tq_onnx_dtype
 store_dtype(const tq_tensor *t)
 {
-	return t->dtype == TQ_DTYPE_F16 ? TQ_ONNX_FLOAT16 : TQ_ONNX_FLOAT;
+	return t->dtype == TQ_DTYPE_F16 ? TQ_ONNX_FLOAT16 :
+	    t->dtype == TQ_DTYPE_BF16 ? TQ_ONNX_BFLOAT16 : TQ_ONNX_FLOAT;
 }
 
 /* A tensor as stored ([rows, cols] or [n]), converted to dt. */

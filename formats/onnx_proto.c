@@ -177,6 +177,7 @@ tq_onnx_dtype_size(tq_onnx_dtype t)
 	case TQ_ONNX_INT64:
 		return 8;
 	case TQ_ONNX_FLOAT16:
+	case TQ_ONNX_BFLOAT16:
 		return 2;
 	default:
 		return 1;

@@ -59,7 +59,8 @@ typedef enum tq_onnx_dtype {
 	TQ_ONNX_INT32 = 6,
 	TQ_ONNX_INT64 = 7,
 	TQ_ONNX_BOOL = 9,
-	TQ_ONNX_FLOAT16 = 10
+	TQ_ONNX_FLOAT16 = 10,
+	TQ_ONNX_BFLOAT16 = 16
 } tq_onnx_dtype;
 
 /* Bytes of one element of a dtype. */
