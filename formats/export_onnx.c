@@ -155,6 +155,7 @@ data_write(ox *o, const void *p, size_t n)
 {
 	if (!ox_ok(o) || n == 0)
 		return;
+	errno = 0;
 	if (fwrite(p, 1, n, o->data) != n) {
 		int e = errno ? errno : EIO;
 
@@ -277,15 +278,11 @@ put_transposed(ox *o, const char *name, const tq_tensor *w, tq_onnx_dtype dt)
 	float col[256];
 
 	kc = kc < 1 ? 1 : kc > 256 ? 256 : kc;
-	if (kc * rows > CHUNK_ELEMS) {
-		/* More rows than one chunk holds: one column at a time. */
-		kc = 1;
-	}
 	for (c0 = 0; c0 < cols && !ox_cancelled(o); c0 += kc) {
 		int64_t nc = cols - c0 < kc ? cols - c0 : kc;
 
 		if (nc * rows > CHUNK_ELEMS) {
-			/* A single column longer than the buffer. */
+			/* More rows than the buffer holds: element by element. */
 			for (r = 0; r < rows; r++) {
 				tq_tensor_to_f32(w, r * cols + c0, 1, col);
 				write_floats(o, col, 1, dt);
@@ -566,8 +563,9 @@ check_state(ox *o, tq_error *err)
 	tq_status st;
 
 	if (o->x->type != NULL && o->x->type[0] != '\0')
-		return tq_fail(err, TQ_EINVAL, "onnx: no --type to choose (the "
-		    "state's own grid is written; a float model as F32/F16)");
+		return tq_fail(err, TQ_EINVAL, "onnx: no --type to choose (a "
+		    "state is written on its own grid, a float model in its "
+		    "own dtype)");
 	if (s == NULL)
 		return TQ_OK;
 	/* The last layer, the embedding, is a Gather of its float values. */
@@ -622,13 +620,13 @@ matmul_nbits(ox *o, const char *x, const tq_qlayer *ql, const char *name)
 	int64_t *perm = NULL;
 	uint8_t *row = NULL, *zrow = NULL;
 	float *scales = NULL;
-	const char *qw, *sc, *zp = NULL, *y;
+	const char *qw, *sc, *zp = NULL, *y = "";
 	uint64_t off;
 	int all_default = 1;
 	tq_pb n;
 
 	if (!ox_ok(o))
-		return "";
+		return y;
 	/* Per channel: the smallest power-of-two block that holds a short row. */
 	if (qt->scheme.group <= 0)
 		while (bs / 2 >= 16 && bs / 2 >= K) {
@@ -714,17 +712,12 @@ matmul_nbits(ox *o, const char *x, const tq_qlayer *ql, const char *name)
 	tq_onnx_attr_int(&n, "block_size", bs);
 	y = node_out(o, &n);
 	node_end(o, &n);
-	free(row);
-	free(zrow);
-	free(scales);
-	free(perm);
-	return y;
 out:
 	free(row);
 	free(zrow);
 	free(scales);
 	free(perm);
-	return "";
+	return y;
 }
 
 /* y = x w^T with a float weight w [out, in]. */

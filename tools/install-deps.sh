@@ -55,5 +55,7 @@ if [ $tests = 1 ]; then
 		"$venv/bin/pip" install -q "tokenizers==$TOKENIZERS_VERSION" \
 		    "gguf==$GGUF_VERSION" numpy >&2
 	fi
+	# onnxruntime and onnx for the ONNX export's test (pinned there)
+	"$(dirname "$0")/install-onnx.sh" "$venv/bin/python" >/dev/null
 	echo "$venv/bin/python"
 fi
