@@ -150,12 +150,9 @@ fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
 	}
 }
 
-/*
- * inv_freq[hd/2] as transformers computes it (in fp32) for this rope type
- * and a forward call of n tokens (dynamic scaling depends on n).
- */
-static void
-fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
+/* See forward.h. */
+void
+tq_fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
 {
 	int64_t half = c->head_dim / 2, j;
 	float dim = (float)c->head_dim, base = (float)c->rope_theta;
@@ -205,7 +202,7 @@ fwd_rope_tables(tq_fwd *s, const tq_model_config *c, int64_t n)
 	if (s->rope_n == n)
 		return;
 	s->rope_n = n;
-	fwd_inv_freq(c, n, s->wbuf);
+	tq_fwd_inv_freq(c, n, s->wbuf);
 	for (p = 0; p < n; p++)
 		for (j = 0; j < half; j++) {
 			float a = (float)p * s->wbuf[j];

@@ -58,4 +58,10 @@ void tq_fwd_swiglu(tq_fwd *f, const tq_layer_weights *l, const float *xn,
 tq_status tq_fwd_head(tq_fwd *f, const float *x, int64_t n,
     const tq_forward_opts *o, float *logits, tq_error *err);
 
+/*
+ * inv_freq[hd/2] as transformers computes it (in fp32) for this rope type
+ * and a forward call of n tokens (dynamic scaling depends on n).
+ */
+void tq_fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv);
+
 #endif /* TQ_CORE_FORWARD_H */

@@ -45,6 +45,7 @@ static const export_format formats[] = {
 	    "a compressed-tensors checkpoint directory" },
 	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory" },
 	{ "mlx", tq_export_mlx, 1, "an mlx-lm model directory" },
+	{ "onnx", tq_export_onnx, 1, "a directory: model.onnx and model.onnx.data" },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 

@@ -57,5 +57,7 @@ if [ $tests = 1 ]; then
 	fi
 	# MLX export consumer (its own venv): tests/export_mlx.sh
 	"$(dirname "$0")/install-mlx.sh" >/dev/null
+	# onnxruntime and onnx for the ONNX export's test (pinned there)
+	"$(dirname "$0")/install-onnx.sh" "$venv/bin/python" >/dev/null
 	echo "$venv/bin/python"
 fi

@@ -207,6 +207,8 @@ static const cli_command commands[] = {
 	  "               int4 groups; gptq int2/3/4/8; compressed-tensors\n"
 	  "               int4/int8, fp8; trtllm int4-sym groups, int8-sym,\n"
 	  "               fp8-channel\n"
+	  "               onnx (onnxruntime): a directory, model.onnx (with\n"
+	  "               com.microsoft MatMulNBits) and model.onnx.data\n"
 	  "  --type T     gguf: f32, f16, bf16; the llama.cpp mixes q8_0,\n"
 	  "               q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m; or one block\n"
 	  "               type for every layer: q4_0, q4_1, q5_0, q5_1, q2_k,\n"
