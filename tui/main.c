@@ -5,8 +5,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "wb.h"
 
 static const cli_command commands[] = {
 	{ "info", "show a model's architecture, layers and sizes",
@@ -135,6 +137,15 @@ static const cli_command commands[] = {
 	  "                most 2048)\n"
 	  "  --json        one JSON object on stdout\n",
 	  cmd_eval },
+	/* ---- the workbench (tui/wb_*.c) ---- */
+	{ "tui", "the interactive workbench (ncurses)",
+	  "turboquant tui [MODEL]\n"
+	  "\n"
+	  "  Opens the workbench on MODEL (the bundled demo model without it;\n"
+	  "  `turboquant` alone on a terminal does the same): browse layers,\n"
+	  "  edit a per-layer plan, calibrate, quantize and validate with live\n"
+	  "  progress.  ? on its screen lists every key.\n",
+	  cmd_tui },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -207,6 +218,8 @@ main(int argc, char **argv)
 	}
 	tq_set_threads((int)threads);
 	if (i >= argc) {
+		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+			return wb_main(cli_model_path(NULL));	/* workbench */
 		usage(stdout);
 		return 0;
 	}
