@@ -431,7 +431,7 @@ void
 wb_browser_summary(wb_app *a, int y)
 {
 	double weights = 0, bytes = 0, qw = 0, qbits = 0, errsum = 0;
-	int measured = 0, marked = 0;
+	int measured = 0, marked = 0, n;
 	char fp[16], pl[16], buf[256];
 	size_t i;
 
@@ -453,16 +453,19 @@ wb_browser_summary(wb_app *a, int y)
 	}
 	wb_human(weights * 2.0, fp, sizeof(fp));
 	wb_human(bytes, pl, sizeof(pl));
-	snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB  %.2f bpw (all) "
-	    "%.2f (quantized)  err sum %s", fp, pl, weights > 0 ? bytes * 8 /
-	    weights : 0.0, qw > 0 ? qbits / qw : 16.0, measured > 0 ? "" :
-	    "-");
+	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB  %.2f bpw "
+	    "(all) %.2f (quantized)  err sum ", fp, pl, weights > 0 ? bytes *
+	    8 / weights : 0.0, qw > 0 ? qbits / qw : 16.0);
+	if (measured > 0)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2e (%d)",
+		    errsum, measured);
+	else
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "-");
+	if (marked > 0)
+		snprintf(buf + n, sizeof(buf) - (size_t)n, "  %d marked",
+		    marked);
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
 	wb_text(y, 0, COLS, 1, buf);
-	if (measured > 0)
-		printw("%.2e (%d)", errsum, measured);
-	if (marked > 0)
-		printw("  %d marked", marked);
 	attroff(wb_attr(WB_C_HEADER));
 }
 

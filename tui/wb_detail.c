@@ -324,12 +324,13 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	}
 	/* candidates: bits x group, RTN, estimated error */
 	if (y + 1 + N_CB <= y1) {
-		wb_textf(y++, 1, cw, "RTN error by bits x group (%s)%*s ch "
-		    "      g128      g64       g32", cache.weighted ?
-		    "weighted by calibration x^2" : "weights only", 1, "");
+		wb_textf(y, 1, cw, "RTN error, bits x group (%s)",
+		    cache.weighted ? "x^2-weighted" : "weights");
+		mvprintw(y++, 36, "%9s %9s %9s %9s", "channel", "g128", "g64",
+		    "g32");
 		for (b = 0; b < N_CB && y < y1; b++, y++) {
 			wb_textf(y, 1, 10, "  int%d", cand_bits[b]);
-			move(y, 42);
+			move(y, 36);
 			for (g = 0; g < N_CG; g++) {
 				double e = cache.cand[b][g];
 				int cur = r->cfg.method != TQ_METHOD_FLOAT &&

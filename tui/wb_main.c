@@ -249,9 +249,19 @@ draw_title(wb_app *a)
 	const tq_model_config *c = tq_model_get_config(a->model);
 	int i, x;
 
+	const char *path = a->model_path, *p;
+
+	/* the last two components of a long path */
+	if (strlen(path) > 24 && (p = strrchr(path, '/')) != NULL) {
+		while (p > path && p[-1] == '/')
+			p--;
+		while (p > path && p[-1] != '/')
+			p--;
+		path = p;
+	}
 	attron(wb_attr(WB_C_TITLE));
 	wb_textf(0, 0, COLS, " TurboQuant | %s (%s, %lld blocks) | plan: "
-	    "%s%s", a->model_path, tq_arch_name(c->arch),
+	    "%s%s", path, tq_arch_name(c->arch),
 	    (long long)c->n_layers, a->plan.origin, a->plan.n_undo > 0 ||
 	    a->plan.dirty ? " *" : "");
 	attroff(wb_attr(WB_C_TITLE));
@@ -698,11 +708,6 @@ wb_main(const char *model_path)
 	int i, rc = 0;
 
 	setlocale(LC_ALL, "");
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "turboquant: the workbench needs a terminal "
-		    "(see turboquant --help for the commands)\n");
-		return 1;
-	}
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return 1;
 	a->model_path = model_path;
@@ -714,6 +719,12 @@ wb_main(const char *model_path)
 	    wb_browser_init(a, &err) != TQ_OK) {
 		fprintf(stderr, "turboquant: %s\n", err.msg[0] != '\0' ?
 		    err.msg : tq_strerror(err.status));
+		rc = 1;
+		goto out;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "turboquant: the workbench needs a terminal "
+		    "(see turboquant --help for the commands)\n");
 		rc = 1;
 		goto out;
 	}
