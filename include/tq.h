@@ -919,6 +919,33 @@ const tq_export_report *tq_job_export_report(const tq_job *j);
 /* NULL-terminated list of the format names. */
 const char *const *tq_export_format_names(void);
 
+/* ---- Inspection (the workbench's detail and teaching screens) -------- */
+
+/* Quantizable layer i's weight as fp32, out: [rows, cols]. */
+tq_status tq_model_linear_weight(const tq_model *m, size_t i, float *out,
+    tq_error *err);
+
+#define TQ_VIEW_MAX_LEVELS 256
+
+/* One block of a quantized weight, laid open. */
+typedef struct tq_group_view {
+	int64_t qk;		/* columns per block */
+	float scale;		/* INT: the step; FP8/NF4: the scale; GGUF:
+				   the first sub-block's effective scale */
+	int32_t zero;		/* INT: the zero point; else 0 */
+	int n_levels;		/* the grid of the block's first column */
+	float levels[TQ_VIEW_MAX_LEVELS];	/* ascending unless scale < 0 */
+} tq_group_view;
+
+/*
+ * Round-to-nearest of w[rows, cols] on s: deq[rows, cols] the dequantized
+ * weight and codes[rows, cols] (each may be NULL); with g, the parameters
+ * and grid of block `block` of row `row`.
+ */
+tq_status tq_quant_view(const tq_scheme *s, const float *w, int64_t rows,
+    int64_t cols, int64_t row, int64_t block, float *deq, uint8_t *codes,
+    tq_group_view *g, tq_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,8 +5,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "wb.h"
 
 static const cli_command commands[] = {
 	{ "info", "show a model's architecture, layers and sizes",
@@ -226,6 +228,15 @@ static const cli_command commands[] = {
 	  "  --force      replace PATH if it exists\n"
 	  "  --json       the report as one JSON object\n",
 	  cmd_export },
+	/* ---- the workbench (tui/wb_*.c) ---- */
+	{ "tui", "the interactive workbench (ncurses)",
+	  "turboquant tui [MODEL]\n"
+	  "\n"
+	  "  Opens the workbench on MODEL (the bundled demo model without it;\n"
+	  "  `turboquant` alone on a terminal does the same): browse layers,\n"
+	  "  edit a per-layer plan, calibrate, quantize and validate with live\n"
+	  "  progress.  ? on its screen lists every key.\n",
+	  cmd_tui },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -298,6 +309,8 @@ main(int argc, char **argv)
 	}
 	tq_set_threads((int)threads);
 	if (i >= argc) {
+		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+			return wb_main(cli_model_path(NULL));	/* workbench */
 		usage(stdout);
 		return 0;
 	}

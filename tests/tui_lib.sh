@@ -1,0 +1,130 @@
+# tui_lib.sh: helpers for the workbench tests (sourced, not run).
+#
+# Each test drives the real turboquant binary in a detached tmux session on
+# a private server (-L), sends keys, and waits for the screen to show text:
+# capture-pane polled every 50 ms until a pattern appears or a timeout
+# passes (no fixed sleeps).  TAP output; skipped (a "1..0 # SKIP" plan)
+# only when tmux is missing, which tools/install-deps.sh --tests installs.
+
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+top_srcdir=$(cd "$top_srcdir" && pwd)
+top_builddir=$(cd "$top_builddir" && pwd)
+tq=$top_builddir/turboquant
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+# Timeouts in seconds; sanitizer builds run several times slower.
+: "${TQ_TUI_TIMEOUT:=600}"
+
+command -v tmux >/dev/null 2>&1 || {
+	echo "1..0 # SKIP tmux is not installed (tools/install-deps.sh --tests)"
+	exit 0
+}
+
+tmp=$(mktemp -d)
+sock=tq-tui-$$
+T() { tmux -L "$sock" "$@"; }
+trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+n=0
+fails=0
+
+ok() {	# ok STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		printf 'ok %d - %s\n' "$n" "$2"
+	else
+		printf 'not ok %d - %s\n' "$n" "$2"
+		fails=$((fails + 1))
+	fi
+}
+
+# start NAME COLS ROWS [ENV...] -- ARGS...: runs turboquant ARGS in a new
+# session; when it exits, the shell prints EXIT=status, whether the tty is
+# back in cooked mode, and waits.
+start() {
+	name=$1 cols=$2 rows=$3
+	shift 3
+	envs=""
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		envs="$envs $1"
+		shift
+	done
+	shift
+	cat >"$tmp/$name.sh" <<EOF
+cd "$tmp"
+env LANG=C.UTF-8 LC_ALL=C.UTF-8 $envs "$tq" $*
+echo "EXIT=\$?"
+if stty -a | tr '\n' ' ' | grep -Eq '(^| )-(icanon|echo|isig)( |;|\$)'; then
+	echo "TTY=raw"
+else
+	echo "TTY=cooked"
+fi
+exec sleep 3600
+EOF
+	T new-session -d -s "$name" -x "$cols" -y "$rows" "sh $tmp/$name.sh"
+}
+
+screen() {	# screen NAME: the visible text
+	T capture-pane -p -t "$1" 2>/dev/null
+}
+
+# wait_for NAME EREGEX [SECONDS]: 0 once the screen matches, else 1 (and
+# the screen goes to the log as a TAP comment).
+wait_for() {
+	w_end=$(($(date +%s) + ${3:-$TQ_TUI_TIMEOUT}))
+	while :; do
+		if screen "$1" | grep -Eq -- "$2"; then
+			return 0
+		fi
+		if [ "$(date +%s)" -ge "$w_end" ]; then
+			echo "# timed out waiting for /$2/; the screen:"
+			screen "$1" | sed 's/^/# | /'
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# wait_gone NAME EREGEX [SECONDS]: 0 once the screen no longer matches.
+wait_gone() {
+	w_end=$(($(date +%s) + ${3:-$TQ_TUI_TIMEOUT}))
+	while screen "$1" | grep -Eq -- "$2"; do
+		if [ "$(date +%s)" -ge "$w_end" ]; then
+			echo "# timed out waiting for /$2/ to go; the screen:"
+			screen "$1" | sed 's/^/# | /'
+			return 1
+		fi
+		sleep 0.05
+	done
+	return 0
+}
+
+keys() {	# keys NAME KEY...: tmux send-keys
+	k_name=$1
+	shift
+	T send-keys -t "$k_name" "$@"
+}
+
+text() {	# text NAME STRING: types a string literally
+	T send-keys -t "$1" -l "$2"
+}
+
+# restored NAME: the program exited 0 and left the terminal as it found it
+# (cooked tty, normal screen, cursor shown).
+restored() {
+	wait_for "$1" 'TTY=(raw|cooked)' 60 &&
+	screen "$1" | grep -q 'TTY=cooked' &&
+	[ "$(T display -p -t "$1" '#{alternate_on}')" = 0 ] &&
+	[ "$(T display -p -t "$1" '#{cursor_flag}')" = 1 ]
+}
+
+# fits NAME COLS ROWS: the pane is that size and the hint bar is on its
+# last line.
+fits() {
+	[ "$(T display -p -t "$1" '#{pane_width}x#{pane_height}')" = "$2x$3" ] &&
+	[ "$(screen "$1" | wc -l)" -le "$3" ] &&
+	screen "$1" | sed -n "${3}p" | grep -q '? help'
+}
+
+finish() {
+	echo "1..$n"
+	[ "$fails" = 0 ]
+}

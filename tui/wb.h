@@ -1,0 +1,324 @@
+/*
+ * wb.h: the ncurses workbench (`turboquant` with no command, or
+ * `turboquant tui MODEL`).
+ *
+ * One thread (the UI's) owns curses and every field of wb_app.  Long work
+ * runs on engine jobs (quantize, eval) or on the calibration runner
+ * (wb_calib.c), whose worker only fills a snapshot under its mutex; the
+ * event loop (wb_main.c) polls stdin, the jobs' descriptors and a
+ * self-pipe for signals, and redraws when something changed.
+ *
+ * Files: wb_main.c (loop, keys, terminal setup and restore), wb_draw.c
+ * (colours, bars, histograms, text), wb_browser.c (layer table, sort,
+ * filter, summary), wb_plan.c (plan edits, undo/redo, save/load),
+ * wb_runs.c (jobs, progress, log, validation), wb_calib.c (calibration
+ * with live statistics), wb_detail.c, wb_teach.c, wb_help.c.
+ */
+#ifndef TQ_TUI_WB_H
+#define TQ_TUI_WB_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tq.h"
+
+/* ---- Colours by meaning (wb_draw.c) -------------------------------------- */
+
+typedef enum wb_color {
+	WB_C_NORMAL = 0,
+	WB_C_TITLE,	/* top line */
+	WB_C_HEADER,	/* column headers */
+	WB_C_CURSOR,	/* the current row */
+	WB_C_MARKED,	/* marked rows */
+	WB_C_GOOD,	/* small error, finished */
+	WB_C_WARN,	/* medium error, outliers */
+	WB_C_BAD,	/* large error, failures */
+	WB_C_DIM,	/* float layers, hints */
+	WB_C_KEY,	/* a key in the hint bar */
+	WB_C_BAR,	/* progress and histogram bars */
+	WB_C_GRID,	/* grid levels */
+	WB_C_COUNT
+} wb_color;
+
+void wb_colors_init(void);
+int wb_attr(wb_color c);
+/* 1 when the terminal takes UTF-8 block characters. */
+int wb_utf8(void);
+
+/* Text at (y, x) clipped to w columns, padded with spaces when pad. */
+void wb_text(int y, int x, int w, int pad, const char *s);
+void wb_textf(int y, int x, int w, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A horizontal bar of frac of w cells (eighths in UTF-8). */
+void wb_hbar(int y, int x, int w, double frac);
+/*
+ * Vertical bars: v[n] drawn over w columns and h rows at (y, x), scaled to
+ * the largest value (log scale when log_scale).
+ */
+void wb_vbars(int y, int x, int w, int h, const double *v, int n,
+    int log_scale);
+/* Human sizes: "10.2M", "197k", "512". */
+void wb_human(double v, char *buf, size_t len);
+/* Seconds as "1:05" or "12s". */
+void wb_duration(double s, char *buf, size_t len);
+double wb_now(void);
+
+/* ---- Layer rows (wb_browser.c) ------------------------------------------- */
+
+typedef struct wb_row {
+	size_t idx;		/* tq_model_linear index */
+	const char *name;	/* borrowed from the model */
+	char shortname[48];	/* "0.mlp.down_proj" */
+	int block;		/* -1 for lm_head and embeddings */
+	int64_t rows, cols;
+	tq_layer_cfg cfg;	/* resolved from the plan */
+	double bpw;		/* 16 for float */
+	int marked;
+	int has_result;
+	tq_layer_result res;
+	int n_outliers;		/* input channels >= WB_OUTLIER_RATIO x median */
+	float max_ratio;
+} wb_row;
+
+#define WB_OUTLIER_RATIO 4.0
+
+typedef enum wb_sort {
+	WB_SORT_MODEL = 0, WB_SORT_NAME, WB_SORT_PARAMS, WB_SORT_METHOD,
+	WB_SORT_BITS, WB_SORT_GROUP, WB_SORT_BPW, WB_SORT_SIZE, WB_SORT_ERR,
+	WB_SORT_OUTLIERS, WB_SORT_COUNT
+} wb_sort;
+
+/* ---- The plan being edited (wb_plan.c) ----------------------------------- */
+
+#define WB_UNDO_MAX 64
+
+typedef struct wb_plan {
+	char *json;			/* the plan as JSON (owned) */
+	tq_plan *plan;			/* parsed from json */
+	char *undo[WB_UNDO_MAX];	/* earlier json texts, oldest first */
+	int n_undo;
+	char *redo[WB_UNDO_MAX];
+	int n_redo;
+	char origin[96];		/* "preset w4-gptq", "file x.json" */
+	char path[512];			/* last save/load path */
+	int dirty;
+} wb_plan;
+
+/* ---- Calibration with live statistics (wb_calib.c) ---------------------- */
+
+typedef struct wb_calib_site {
+	int layer;
+	tq_linear site;
+	int64_t channels;
+	int64_t n_tokens;
+	float *absmax;			/* [channels] */
+	int64_t hist[TQ_HIST_BINS];
+} wb_calib_site;
+
+typedef struct wb_calib_run {
+	pthread_t tid;
+	int started;
+	pthread_mutex_t mu;
+	int wake[2];			/* worker -> UI pipe */
+	volatile int cancel;		/* set by the UI */
+	/* inputs */
+	const tq_model *model;
+	char path[512];
+	tq_calib_opts opts;
+	/* shared, under mu */
+	wb_calib_site *sites;		/* snapshot, [n_sites] */
+	size_t n_sites;
+	int64_t done, total;
+	int snap_gen;			/* bumped at each snapshot */
+	int finished;			/* 1 ok, -1 failed, -2 cancelled */
+	tq_error err;
+	tq_calib *result;		/* taken by the UI when finished */
+	double t0;
+} wb_calib_run;
+
+tq_status wb_calib_start(wb_calib_run *r, const tq_model *m, const char *path,
+    const tq_calib_opts *o, tq_error *err);
+/* The descriptor that turns readable when there is news. */
+int wb_calib_fd(const wb_calib_run *r);
+/* Drains the wake pipe. */
+void wb_calib_drain(wb_calib_run *r);
+void wb_calib_cancel(wb_calib_run *r);
+/* Joins the worker and frees the snapshot; the result stays in r. */
+void wb_calib_join(wb_calib_run *r);
+
+/* ---- The application --------------------------------------------------- */
+
+typedef enum wb_screen {
+	WB_SCR_BROWSER = 0, WB_SCR_DETAIL, WB_SCR_RUNS, WB_SCR_VALID,
+	WB_SCR_TEACH, WB_SCR_COUNT
+} wb_screen;
+
+typedef enum wb_prompt_kind {
+	WB_PROMPT_NONE = 0, WB_PROMPT_FILTER, WB_PROMPT_SETTING,
+	WB_PROMPT_SAVE, WB_PROMPT_LOAD, WB_PROMPT_PRESET, WB_PROMPT_CALIB,
+	WB_PROMPT_VALID, WB_PROMPT_CONFIRM_CANCEL, WB_PROMPT_CONFIRM_QUIT
+} wb_prompt_kind;
+
+#define WB_LOG_LINES 200
+
+typedef enum wb_run_kind {
+	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_EVAL_FP,
+	WB_RUN_EVAL_Q
+} wb_run_kind;
+
+/* A quantized variant made in this session, with its validation. */
+typedef struct wb_variant {
+	char label[64];
+	tq_qstate *state;		/* owned */
+	double bpw;			/* of the quantized layers */
+	double ppl, ppl_err;		/* < 0 until validated */
+	char ppl_text[512];		/* the text it was validated on */
+} wb_variant;
+
+#define WB_MAX_VARIANTS 8
+
+typedef struct wb_app {
+	tq_model *model;
+	const char *model_path;
+
+	wb_row *rows;			/* [n_rows], model order */
+	size_t n_rows;
+	size_t *view;			/* rows shown: filtered and sorted */
+	size_t n_view;
+	size_t cur, top;		/* cursor and first shown, in view */
+	char filter[256];
+	void *filter_re;		/* pcre2_code * */
+	wb_sort sort;
+	int sort_rev;
+
+	wb_plan plan;
+
+	/* runs */
+	wb_run_kind run;
+	tq_job *job;
+	wb_calib_run calib_run;
+	int calib_running;
+	tq_calib *calib;		/* the last finished calibration */
+	char calib_path[512];
+	tq_model *qmodel;		/* state applied, while evaluating it */
+	char stage[32];
+	int64_t done, total;
+	double fraction, eta, stage_t0, run_t0;
+	char last_layer[96];
+	int layers_done;
+
+	/* validation */
+	char valid_path[512];
+	int64_t valid_ctx;
+	double fp_ppl, fp_ppl_err;	/* < 0 until measured */
+	char fp_ppl_text[512];
+	wb_variant variants[WB_MAX_VARIANTS];
+	int n_variants;
+	int cur_variant;		/* the one being evaluated, -1 */
+
+	/* log */
+	char log[WB_LOG_LINES][160];
+	int log_head, log_n;
+
+	/* UI */
+	wb_screen screen;
+	int help;
+	int help_top;
+	wb_prompt_kind prompt;
+	char prompt_buf[512];
+	size_t prompt_len;
+	char message[256];		/* one line under the table */
+	int message_bad;
+	int quit;
+	int dirty;			/* redraw */
+
+	/* teaching */
+	int teach_page;
+	int teach_step;
+	int64_t teach_row;
+
+	/* detail: which row and block of the weight the grid shows */
+	int64_t detail_row, detail_block;
+} wb_app;
+
+/* wb_main.c */
+void wb_log(wb_app *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void wb_message(wb_app *a, int bad, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The key-hint bar on the last line: pairs of key, what. */
+void wb_hints(const char *const *pairs, size_t n);
+
+/* wb_browser.c */
+tq_status wb_browser_init(wb_app *a, tq_error *err);
+void wb_browser_free(wb_app *a);
+/* Re-resolves every row's setting from the plan. */
+void wb_browser_resolve(wb_app *a);
+/* Rebuilds the view (filter and sort), keeping the cursor on its row. */
+void wb_browser_refilter(wb_app *a);
+/* Sets the filter (a PCRE2 pattern; "" for none); 0 and a message if bad. */
+int wb_browser_set_filter(wb_app *a, const char *pattern);
+/* Outlier counts from a calibration (NULL clears). */
+void wb_browser_outliers(wb_app *a, const tq_calib *c);
+/* Stores a layer result on its row. */
+void wb_browser_result(wb_app *a, const tq_layer_result *r);
+void wb_browser_clear_results(wb_app *a);
+wb_row *wb_browser_current(wb_app *a);
+void wb_browser_draw(wb_app *a, int y0, int y1);
+/* The summary line: sizes, bpw, error. */
+void wb_browser_summary(wb_app *a, int y);
+int wb_browser_key(wb_app *a, int key);
+
+/* wb_plan.c */
+tq_status wb_plan_init(wb_plan *p, const char *preset, tq_error *err);
+void wb_plan_free(wb_plan *p);
+/* Replaces the whole plan (preset or file), undoably. */
+int wb_plan_preset(wb_app *a, const char *name);
+int wb_plan_load(wb_app *a, const char *path);
+int wb_plan_save(wb_app *a, const char *path);
+/*
+ * Applies a change to the targets (marked rows, else the current one):
+ * what is "method", "bits", "group" or "sym" (cycled to the next value),
+ * or "set" with value "METHOD SCHEME" or "SCHEME".
+ */
+int wb_plan_edit(wb_app *a, const char *what, const char *value);
+int wb_plan_undo(wb_app *a);
+int wb_plan_redo(wb_app *a);
+
+/* wb_runs.c */
+int wb_runs_busy(const wb_app *a);
+int wb_runs_start_calib(wb_app *a, const char *spec);
+int wb_runs_start_quant(wb_app *a);
+int wb_runs_start_valid(wb_app *a, const char *spec);
+void wb_runs_cancel(wb_app *a);
+/* Handles job and calibration news; returns 1 when something changed. */
+int wb_runs_pump(wb_app *a);
+/* Descriptors to poll (up to 2); returns how many. */
+int wb_runs_fds(const wb_app *a, int *fds);
+void wb_runs_progress(wb_app *a, int y);
+void wb_runs_draw(wb_app *a, int y0, int y1);
+void wb_valid_draw(wb_app *a, int y0, int y1);
+void wb_runs_free(wb_app *a);
+/* The live (or finished) statistics of a row's input site, or NULL. */
+int wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
+    float **absmax, int64_t *channels, int64_t *n_tokens);
+
+/* wb_detail.c */
+void wb_detail_draw(wb_app *a, int y0, int y1);
+int wb_detail_key(wb_app *a, int key);
+void wb_detail_free(void);
+
+/* wb_teach.c */
+void wb_teach_draw(wb_app *a, int y0, int y1);
+int wb_teach_key(wb_app *a, int key);
+void wb_teach_free(void);
+
+/* wb_help.c */
+void wb_help_draw(wb_app *a);
+int wb_help_key(wb_app *a, int key);
+
+/* The entry point (tui/main.c): runs the workbench on a model directory. */
+int wb_main(const char *model_path);
+
+#endif /* TQ_TUI_WB_H */

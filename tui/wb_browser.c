@@ -1,0 +1,542 @@
+/*
+ * wb_browser.c: the layer browser: every quantizable layer with its shape,
+ * parameters, planned setting, bits per weight, size, measured error and
+ * outlier channels; sorted by any column, filtered by a PCRE2 pattern, with
+ * a summary line of the whole plan.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <curses.h>
+
+#include "wb.h"
+
+#define WB_CTRL(c) ((c) & 0x1f)
+
+/* "model.layers.3.self_attn.q_proj" -> "3.attn.q_proj". */
+static void
+short_name(const char *name, char *buf, size_t len, int *block)
+{
+	const char *p = name, *leaf;
+	int b;
+
+	*block = -1;
+	if (strncmp(p, "model.layers.", 13) == 0 && sscanf(p + 13, "%d", &b) ==
+	    1) {
+		leaf = strrchr(p, '.') + 1;
+		*block = b;
+		snprintf(buf, len, "%d.%s.%s", b, strstr(p, ".self_attn.") !=
+		    NULL ? "attn" : "mlp", leaf);
+		return;
+	}
+	if (strncmp(p, "model.", 6) == 0)
+		p += 6;
+	snprintf(buf, len, "%s", p);
+}
+
+tq_status
+wb_browser_init(wb_app *a, tq_error *err)
+{
+	size_t i, n = tq_model_n_linears(a->model);
+
+	a->rows = calloc(n, sizeof(*a->rows));
+	a->view = calloc(n, sizeof(*a->view));
+	if (a->rows == NULL || a->view == NULL)
+		return (err->status = TQ_ENOMEM);
+	a->n_rows = n;
+	for (i = 0; i < n; i++) {
+		wb_row *r = &a->rows[i];
+
+		r->idx = i;
+		r->name = tq_model_linear_name(a->model, i);
+		short_name(r->name, r->shortname, sizeof(r->shortname),
+		    &r->block);
+		tq_model_linear_shape(a->model, i, &r->rows, &r->cols);
+	}
+	wb_browser_resolve(a);
+	wb_browser_refilter(a);
+	return TQ_OK;
+}
+
+void
+wb_browser_free(wb_app *a)
+{
+	pcre2_code_free(a->filter_re);
+	a->filter_re = NULL;
+	free(a->rows);
+	free(a->view);
+}
+
+void
+wb_browser_resolve(wb_app *a)
+{
+	size_t i;
+	tq_error err;
+
+	for (i = 0; i < a->n_rows; i++) {
+		wb_row *r = &a->rows[i];
+
+		if (tq_plan_resolve(a->plan.plan, a->model, r->name, &r->cfg,
+		    &err) != TQ_OK)
+			tq_layer_cfg_init(&r->cfg, TQ_METHOD_FLOAT, NULL);
+		r->bpw = r->cfg.method == TQ_METHOD_FLOAT ? 16.0 :
+		    tq_scheme_bpw(&r->cfg.scheme, r->rows, r->cols);
+	}
+}
+
+/* The model-order row behind qsort's comparison. */
+static wb_app *sort_app;
+
+static double
+sort_key(const wb_row *r, wb_sort s)
+{
+	switch (s) {
+	case WB_SORT_PARAMS:
+		return (double)r->rows * (double)r->cols;
+	case WB_SORT_METHOD:
+		return r->cfg.method;
+	case WB_SORT_BITS:
+		return r->cfg.method == TQ_METHOD_FLOAT ? 16 :
+		    r->cfg.scheme.bits;
+	case WB_SORT_GROUP:
+		return r->cfg.scheme.group;
+	case WB_SORT_BPW:
+		return r->bpw;
+	case WB_SORT_SIZE:
+		return (double)r->rows * (double)r->cols * r->bpw;
+	case WB_SORT_ERR:
+		return r->has_result && isfinite(r->res.rel_err) ?
+		    r->res.rel_err : -1.0;
+	case WB_SORT_OUTLIERS:
+		return r->n_outliers;
+	default:
+		return (double)r->idx;
+	}
+}
+
+static int
+cmp_rows(const void *x, const void *y)
+{
+	const wb_row *a = &sort_app->rows[*(const size_t *)x];
+	const wb_row *b = &sort_app->rows[*(const size_t *)y];
+	int c;
+
+	if (sort_app->sort == WB_SORT_NAME) {
+		c = strcmp(a->name, b->name);
+	} else {
+		double ka = sort_key(a, sort_app->sort);
+		double kb = sort_key(b, sort_app->sort);
+
+		c = ka < kb ? -1 : ka > kb ? 1 : 0;
+	}
+	if (sort_app->sort_rev)
+		c = -c;
+	/* Ties keep model order, so the view is stable. */
+	return c != 0 ? c : a->idx < b->idx ? -1 : 1;
+}
+
+static int
+matches(const wb_app *a, const wb_row *r)
+{
+	pcre2_match_data *md;
+	int rc;
+
+	if (a->filter_re == NULL)
+		return 1;
+	md = pcre2_match_data_create_from_pattern(a->filter_re, NULL);
+	if (md == NULL)
+		return 1;
+	rc = pcre2_match(a->filter_re, (PCRE2_SPTR)r->name,
+	    PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	return rc >= 0;
+}
+
+void
+wb_browser_refilter(wb_app *a)
+{
+	size_t i, keep = a->n_view > 0 && a->cur < a->n_view ?
+	    a->view[a->cur] : (size_t)-1;
+
+	a->n_view = 0;
+	for (i = 0; i < a->n_rows; i++)
+		if (matches(a, &a->rows[i]))
+			a->view[a->n_view++] = i;
+	sort_app = a;
+	qsort(a->view, a->n_view, sizeof(*a->view), cmp_rows);
+	a->cur = 0;
+	for (i = 0; i < a->n_view; i++)
+		if (a->view[i] == keep)
+			a->cur = i;
+	a->dirty = 1;
+}
+
+int
+wb_browser_set_filter(wb_app *a, const char *pattern)
+{
+	pcre2_code *re = NULL;
+	int code;
+	PCRE2_SIZE off;
+
+	if (pattern[0] != '\0') {
+		re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+		    PCRE2_UTF, &code, &off, NULL);
+		if (re == NULL) {
+			PCRE2_UCHAR msg[128];
+
+			pcre2_get_error_message(code, msg, sizeof(msg));
+			wb_message(a, 1, "filter \"%s\": %s at offset %zu",
+			    pattern, (const char *)msg, (size_t)off);
+			return 0;
+		}
+	}
+	pcre2_code_free(a->filter_re);
+	a->filter_re = re;
+	snprintf(a->filter, sizeof(a->filter), "%s", pattern);
+	wb_browser_refilter(a);
+	if (pattern[0] != '\0')
+		wb_message(a, 0, "filter /%s/: %zu of %zu layers", pattern,
+		    a->n_view, a->n_rows);
+	return 1;
+}
+
+void
+wb_browser_outliers(wb_app *a, const tq_calib *c)
+{
+	tq_outlier out[64];
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++) {
+		wb_row *r = &a->rows[i];
+		const tq_site_stats *s;
+		size_t n;
+
+		r->n_outliers = 0;
+		r->max_ratio = 0.0f;
+		if (c == NULL || (r->block < 0 && r->idx + 2 != a->n_rows))
+			continue;	/* the embeddings have no input site */
+		s = tq_calib_find(c, r->block, r->block < 0 ?
+		    TQ_LINEAR_LM_HEAD : (tq_linear)(r->idx % 7));
+		if (s == NULL)
+			continue;
+		n = tq_calib_outliers(s, WB_OUTLIER_RATIO, out, 64);
+		r->n_outliers = (int)n;
+		if (tq_calib_outliers(s, 0.0, out, 1) == 1)
+			r->max_ratio = out[0].ratio;
+	}
+	a->dirty = 1;
+}
+
+void
+wb_browser_result(wb_app *a, const tq_layer_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++)
+		if (strcmp(a->rows[i].name, res->name) == 0) {
+			a->rows[i].res = *res;
+			a->rows[i].has_result = 1;
+			a->dirty = 1;
+			return;
+		}
+}
+
+void
+wb_browser_clear_results(wb_app *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++)
+		a->rows[i].has_result = 0;
+}
+
+wb_row *
+wb_browser_current(wb_app *a)
+{
+	if (a->n_view == 0)
+		return NULL;
+	if (a->cur >= a->n_view)
+		a->cur = a->n_view - 1;
+	return &a->rows[a->view[a->cur]];
+}
+
+/* The bits column: "4", "fp8", "q4_k", "-" for float. */
+static void
+bits_text(const wb_row *r, char *buf, size_t len)
+{
+	const tq_scheme *s = &r->cfg.scheme;
+
+	if (r->cfg.method == TQ_METHOD_FLOAT)
+		snprintf(buf, len, "16");
+	else if (s->type == TQ_QT_INT)
+		snprintf(buf, len, "%d", s->bits);
+	else {
+		char name[32];
+
+		tq_scheme_name(s, name, sizeof(name));
+		snprintf(buf, len, "%s", name);
+	}
+}
+
+static void
+group_text(const wb_row *r, char *buf, size_t len)
+{
+	const tq_scheme *s = &r->cfg.scheme;
+
+	if (r->cfg.method == TQ_METHOD_FLOAT)
+		snprintf(buf, len, "-");
+	else if (s->type > TQ_QT_NF4)
+		snprintf(buf, len, "blk");
+	else if (s->group == TQ_GROUP_TENSOR)
+		snprintf(buf, len, "T");
+	else if (s->group == TQ_GROUP_CHANNEL)
+		snprintf(buf, len, "ch");
+	else
+		snprintf(buf, len, "%d", s->group);
+}
+
+static const char *
+method_short(tq_method m)
+{
+	return m == TQ_METHOD_SMOOTHQUANT ? "sq" : tq_method_name(m);
+}
+
+/* Column widths after the name. */
+enum { W_SHAPE = 9, W_PARAMS = 5, W_METHOD = 5, W_BITS = 4, W_GROUP = 4,
+	W_SYM = 3, W_BPW = 5, W_SIZE = 6, W_ERR = 8, W_OUTL = 4 };
+
+static int
+name_width(void)
+{
+	int fixed = W_SHAPE + W_PARAMS + W_METHOD + W_BITS + W_GROUP + W_SYM +
+	    W_BPW + W_SIZE + W_ERR + W_OUTL + 11;
+	int w = COLS - fixed;
+
+	return w < 8 ? 8 : w > 40 ? 40 : w;
+}
+
+static wb_color
+err_color(double e)
+{
+	return e < 1e-3 ? WB_C_GOOD : e < 1e-2 ? WB_C_WARN : WB_C_BAD;
+}
+
+void
+wb_browser_draw(wb_app *a, int y0, int y1)
+{
+	static const char *const heads[WB_SORT_COUNT] = {
+		"", "layer", "param", "meth", "bits", "grp", "bpw", "size",
+		"rel.err", "outl"
+	};
+	int nw = name_width(), h = y1 - y0 - 1, y, i;
+	char buf[256];
+
+	if (h < 1)
+		return;
+	/* header; the sorted column is marked with its direction */
+	attron(wb_attr(WB_C_HEADER));
+	snprintf(buf, sizeof(buf), " %-*.*s %*s %*s %-*s %*s %*s %*s %*s %*s "
+	    "%*s %*s", nw, nw, "layer", W_SHAPE, "shape", W_PARAMS, "param",
+	    W_METHOD, "meth", W_BITS, "bits", W_GROUP, "grp", W_SYM, "sym",
+	    W_BPW, "bpw", W_SIZE, "size", W_ERR, "rel.err", W_OUTL, "outl");
+	wb_text(y0, 0, COLS, 1, buf);
+	if (a->sort != WB_SORT_MODEL) {
+		char *p = strstr(buf, heads[a->sort]);
+
+		if (p != NULL)
+			mvaddstr(y0, (int)(p - buf) - 1, a->sort_rev ? "v" : "^");
+	}
+	attroff(wb_attr(WB_C_HEADER));
+	/* keep the cursor on screen */
+	if (a->cur < a->top)
+		a->top = a->cur;
+	if (a->cur >= a->top + (size_t)h)
+		a->top = a->cur - (size_t)h + 1;
+	for (i = 0, y = y0 + 1; i < h; i++, y++) {
+		size_t v = a->top + (size_t)i;
+		const wb_row *r;
+		char shape[32], params[16], bits[32], grp[16], size[16];
+		char err[16], outl[16];
+		int base;
+
+		move(y, 0);
+		clrtoeol();
+		if (v >= a->n_view)
+			continue;
+		r = &a->rows[a->view[v]];
+		snprintf(shape, sizeof(shape), "%lldx%lld", (long long)r->rows,
+		    (long long)r->cols);
+		wb_human((double)r->rows * (double)r->cols, params,
+		    sizeof(params));
+		bits_text(r, bits, sizeof(bits));
+		group_text(r, grp, sizeof(grp));
+		wb_human((double)r->rows * (double)r->cols * r->bpw / 8.0, size,
+		    sizeof(size));
+		if (r->has_result && isfinite(r->res.rel_err))
+			snprintf(err, sizeof(err), "%.2e", r->res.rel_err);
+		else if (r->has_result)
+			snprintf(err, sizeof(err), "float");
+		else
+			snprintf(err, sizeof(err), "-");
+		if (r->n_outliers > 0)
+			snprintf(outl, sizeof(outl), "%d", r->n_outliers);
+		else
+			snprintf(outl, sizeof(outl), "-");
+		base = v == a->cur ? wb_attr(WB_C_CURSOR) : r->marked ?
+		    wb_attr(WB_C_MARKED) : r->cfg.method == TQ_METHOD_FLOAT ?
+		    wb_attr(WB_C_DIM) : (int)A_NORMAL;
+		attron(base);
+		snprintf(buf, sizeof(buf), "%c%-*.*s %*s %*s %-*s %*s %*s %*s "
+		    "%*.2f %*s ", r->marked ? '*' : ' ', nw, nw, r->shortname,
+		    W_SHAPE, shape, W_PARAMS, params, W_METHOD,
+		    method_short(r->cfg.method), W_BITS, bits, W_GROUP, grp,
+		    W_SYM, r->cfg.method == TQ_METHOD_FLOAT ? "-" :
+		    r->cfg.scheme.sym ? "y" : "n", W_BPW, r->bpw, W_SIZE, size);
+		wb_text(y, 0, COLS, 0, buf);
+		attroff(base);
+		/* error and outliers coloured by meaning */
+		if (v != a->cur && r->has_result && isfinite(r->res.rel_err))
+			attron(wb_attr(err_color(r->res.rel_err)));
+		else if (v == a->cur)
+			attron(base);
+		printw("%*s ", W_ERR, err);
+		attroff(wb_attr(err_color(r->has_result ? r->res.rel_err :
+		    0.0)) | base);
+		if (v == a->cur)
+			attron(base);
+		else if (r->n_outliers > 0)
+			attron(wb_attr(WB_C_WARN));
+		printw("%*s", W_OUTL, outl);
+		attroff(wb_attr(WB_C_WARN) | base);
+		if (v == a->cur) {
+			int cy, cx;
+
+			getyx(stdscr, cy, cx);
+			(void)cy;
+			attron(base);
+			while (cx++ < COLS)
+				addch(' ');
+			attroff(base);
+		}
+	}
+}
+
+void
+wb_browser_summary(wb_app *a, int y)
+{
+	double weights = 0, bytes = 0, qw = 0, qbits = 0, errsum = 0;
+	int measured = 0, marked = 0, n;
+	char fp[16], pl[16], buf[256];
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++) {
+		const wb_row *r = &a->rows[i];
+		double w = (double)r->rows * (double)r->cols;
+
+		weights += w;
+		bytes += w * r->bpw / 8.0;
+		if (r->cfg.method != TQ_METHOD_FLOAT) {
+			qw += w;
+			qbits += w * r->bpw;
+		}
+		if (r->has_result && isfinite(r->res.rel_err)) {
+			errsum += r->res.rel_err;
+			measured++;
+		}
+		marked += r->marked;
+	}
+	wb_human(weights * 2.0, fp, sizeof(fp));
+	wb_human(bytes, pl, sizeof(pl));
+	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB  %.2f bpw "
+	    "(all) %.2f (quantized)  err sum ", fp, pl, weights > 0 ? bytes *
+	    8 / weights : 0.0, qw > 0 ? qbits / qw : 16.0);
+	if (measured > 0)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2e (%d)",
+		    errsum, measured);
+	else
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "-");
+	if (marked > 0)
+		snprintf(buf + n, sizeof(buf) - (size_t)n, "  %d marked",
+		    marked);
+	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
+	wb_text(y, 0, COLS, 1, buf);
+	attroff(wb_attr(WB_C_HEADER));
+}
+
+int
+wb_browser_key(wb_app *a, int key)
+{
+	int page = LINES - 8 > 1 ? LINES - 8 : 1;
+	wb_row *r = wb_browser_current(a);
+	size_t i;
+
+	switch (key) {
+	case KEY_DOWN: case 'j':
+		if (a->cur + 1 < a->n_view)
+			a->cur++;
+		break;
+	case KEY_UP: case 'k':
+		if (a->cur > 0)
+			a->cur--;
+		break;
+	case KEY_NPAGE: case WB_CTRL('f'): case WB_CTRL('d'):
+		a->cur = a->cur + (size_t)page < a->n_view ? a->cur +
+		    (size_t)page : a->n_view > 0 ? a->n_view - 1 : 0;
+		break;
+	case KEY_PPAGE: case WB_CTRL('b'): case WB_CTRL('u'):
+		a->cur = a->cur > (size_t)page ? a->cur - (size_t)page : 0;
+		break;
+	case KEY_HOME: case 'g':
+		a->cur = 0;
+		break;
+	case KEY_END: case 'G':
+		a->cur = a->n_view > 0 ? a->n_view - 1 : 0;
+		break;
+	case ' ':
+		if (r != NULL) {
+			r->marked = !r->marked;
+			if (a->cur + 1 < a->n_view)
+				a->cur++;
+		}
+		break;
+	case 'a':
+		for (i = 0; i < a->n_view; i++)
+			a->rows[a->view[i]].marked = 1;
+		wb_message(a, 0, "marked the %zu layers shown", a->n_view);
+		break;
+	case 'x':
+		for (i = 0; i < a->n_rows; i++)
+			a->rows[i].marked = 0;
+		break;
+	case 'o':
+		a->sort = (wb_sort)((a->sort + 1) % WB_SORT_COUNT);
+		wb_browser_refilter(a);
+		break;
+	case 'O':
+		a->sort_rev = !a->sort_rev;
+		wb_browser_refilter(a);
+		break;
+	case 'm':
+		wb_plan_edit(a, "method", NULL);
+		break;
+	case 'b':
+		wb_plan_edit(a, "bits", NULL);
+		break;
+	case 'z':
+		wb_plan_edit(a, "group", NULL);
+		break;
+	case 'y':
+		wb_plan_edit(a, "sym", NULL);
+		break;
+	default:
+		return 0;
+	}
+	a->dirty = 1;
+	return 1;
+}

@@ -1,0 +1,780 @@
+/*
+ * wb_main.c: the workbench's terminal setup and restore, its event loop and
+ * the keys every screen shares.
+ *
+ * The loop sleeps in poll(2) on the terminal, a self-pipe the signal
+ * handlers write to (SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGQUIT) and the
+ * descriptors of the running work; it wakes four times a second while work
+ * runs so elapsed time and ETA move.  Keys are read with getch in nodelay
+ * mode until none is left, then the screen is redrawn once.
+ *
+ * The terminal is restored on every way out: endwin on a normal quit and on
+ * the terminating signals (through the loop), and from the handler itself
+ * on fatal signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) with the
+ * termios saved at start and the terminal's own rmcup/cnorm strings, which
+ * only needs async-signal-safe calls.  stderr is parked in a temporary file
+ * while curses owns the screen, so nothing scribbles on it, and replayed
+ * after.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <curses.h>
+#include <term.h>
+
+#include "cli.h"
+#include "wb.h"
+
+#define WB_CTRL(c) ((c) & 0x1f)
+#define KEY_ESC 27
+
+/* ---- Terminal restore ------------------------------------------------- */
+
+static int sig_pipe[2] = { -1, -1 };
+static struct termios saved_tio;
+static int have_tio;
+static char restore_seq[256];	/* rmcup + cnorm + sgr0 */
+static size_t restore_len;
+static int saved_stderr = -1;
+static FILE *stderr_park;
+static double t_start;
+
+static void
+on_signal(int sig)
+{
+	int e = errno;
+	unsigned char c = (unsigned char)sig;
+	ssize_t n = write(sig_pipe[1], &c, 1);
+
+	(void)n;
+	errno = e;
+}
+
+static void
+on_fatal(int sig)
+{
+	ssize_t n;
+
+	if (restore_len > 0)
+		n = write(STDOUT_FILENO, restore_seq, restore_len);
+	if (have_tio)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+	if (saved_stderr >= 0)
+		dup2(saved_stderr, STDERR_FILENO);
+	n = write(STDERR_FILENO, "turboquant: fatal signal, terminal "
+	    "restored\n", 44);
+	(void)n;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+add_restore(const char *cap)
+{
+	char *s = tigetstr((char *)cap);
+	size_t n;
+
+	if (s == NULL || s == (char *)-1)
+		return;
+	n = strlen(s);
+	if (restore_len + n < sizeof(restore_seq)) {
+		memcpy(restore_seq + restore_len, s, n);
+		restore_len += n;
+	}
+}
+
+static void
+install_signals(void)
+{
+	static const int soft[] = { SIGWINCH, SIGTERM, SIGHUP, SIGINT,
+		SIGQUIT };
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+		SIGABRT };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < sizeof(soft) / sizeof(soft[0]); i++)
+		sigaction(soft[i], &sa, NULL);
+	sa.sa_handler = on_fatal;
+	sa.sa_flags = SA_RESETHAND;
+	for (i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		sigaction(fatal[i], &sa, NULL);
+}
+
+static void
+park_stderr(void)
+{
+	stderr_park = tmpfile();
+	if (stderr_park == NULL)
+		return;
+	fflush(stderr);
+	saved_stderr = dup(STDERR_FILENO);
+	if (saved_stderr < 0 || dup2(fileno(stderr_park), STDERR_FILENO) < 0) {
+		fclose(stderr_park);
+		stderr_park = NULL;
+	}
+}
+
+static void
+unpark_stderr(void)
+{
+	char buf[4096];
+	size_t n;
+
+	if (stderr_park == NULL)
+		return;
+	fflush(stderr);
+	dup2(saved_stderr, STDERR_FILENO);
+	close(saved_stderr);
+	saved_stderr = -1;
+	rewind(stderr_park);
+	while ((n = fread(buf, 1, sizeof(buf), stderr_park)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fclose(stderr_park);
+	stderr_park = NULL;
+}
+
+static void
+term_start(void)
+{
+	if (tcgetattr(STDIN_FILENO, &saved_tio) == 0)
+		have_tio = 1;
+	initscr();
+	raw();			/* Ctrl-C is a key: it asks before cancelling */
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	curs_set(0);
+	set_escdelay(25);
+	mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED, NULL);
+	wb_colors_init();
+	add_restore("sgr0");
+	add_restore("cnorm");
+	add_restore("rmcup");
+	install_signals();
+}
+
+static void
+term_end(void)
+{
+	endwin();
+	if (have_tio)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+}
+
+/* ---- Log and messages ------------------------------------------------- */
+
+void
+wb_log(wb_app *a, const char *fmt, ...)
+{
+	char *line;
+	va_list ap;
+	double t = wb_now() - t_start;
+	int n;
+
+	if (a->log_n == WB_LOG_LINES) {
+		a->log_head = (a->log_head + 1) % WB_LOG_LINES;
+		a->log_n--;
+	}
+	line = a->log[(a->log_head + a->log_n) % WB_LOG_LINES];
+	n = snprintf(line, sizeof(a->log[0]), "%3d:%02d ", (int)t / 60,
+	    (int)t % 60);
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(a->log[0]) - (size_t)n, fmt, ap);
+	va_end(ap);
+	a->log_n++;
+	a->dirty = 1;
+}
+
+void
+wb_message(wb_app *a, int bad, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->message, sizeof(a->message), fmt, ap);
+	va_end(ap);
+	a->message_bad = bad;
+	a->dirty = 1;
+}
+
+void
+wb_hints(const char *const *pairs, size_t n)
+{
+	size_t i;
+	int x = 0, y = LINES - 1;
+
+	move(y, 0);
+	clrtoeol();
+	for (i = 0; i + 1 < n; i += 2) {
+		int w = (int)(strlen(pairs[i]) + strlen(pairs[i + 1]) + 2);
+
+		if (x + w > COLS)
+			break;
+		attron(wb_attr(WB_C_KEY));
+		mvaddstr(y, x, pairs[i]);
+		attroff(wb_attr(WB_C_KEY));
+		addch(' ');
+		addstr(pairs[i + 1]);
+		x += w;
+	}
+}
+
+/* ---- Drawing ---------------------------------------------------------- */
+
+static const char *const screen_names[WB_SCR_COUNT] = {
+	"layers", "detail", "runs", "validate", "teach"
+};
+
+static void
+draw_title(wb_app *a)
+{
+	const tq_model_config *c = tq_model_get_config(a->model);
+	int i, x;
+
+	const char *path = a->model_path, *p;
+
+	/* the last two components of a long path */
+	if (strlen(path) > 24 && (p = strrchr(path, '/')) != NULL) {
+		while (p > path && p[-1] == '/')
+			p--;
+		while (p > path && p[-1] != '/')
+			p--;
+		path = p;
+	}
+	attron(wb_attr(WB_C_TITLE));
+	wb_textf(0, 0, COLS, " TurboQuant | %s (%s, %lld blocks) | plan: "
+	    "%s%s", path, tq_arch_name(c->arch),
+	    (long long)c->n_layers, a->plan.origin, a->plan.n_undo > 0 ||
+	    a->plan.dirty ? " *" : "");
+	attroff(wb_attr(WB_C_TITLE));
+	/* screen tabs, right-aligned when they fit */
+	x = COLS;
+	for (i = WB_SCR_COUNT - 1; i >= 0; i--)
+		x -= (int)strlen(screen_names[i]) + 3;
+	if (x < COLS / 2)
+		return;
+	for (i = 0; i < WB_SCR_COUNT; i++) {
+		attron(i == (int)a->screen ? wb_attr(WB_C_CURSOR) :
+		    wb_attr(WB_C_TITLE));
+		mvprintw(0, x, " %d%s ", i + 1, screen_names[i]);
+		attroff(wb_attr(WB_C_CURSOR) | wb_attr(WB_C_TITLE));
+		x += (int)strlen(screen_names[i]) + 3;
+	}
+}
+
+static const char *
+prompt_label(wb_prompt_kind k)
+{
+	switch (k) {
+	case WB_PROMPT_FILTER:	return "filter (PCRE2): ";
+	case WB_PROMPT_SETTING:	return "set (METHOD SCHEME): ";
+	case WB_PROMPT_SAVE:	return "save plan to: ";
+	case WB_PROMPT_LOAD:	return "load plan from: ";
+	case WB_PROMPT_PRESET:	return "preset: ";
+	case WB_PROMPT_CALIB:	return "calibrate on (FILE [SAMPLES [SEQLEN]]): ";
+	case WB_PROMPT_VALID:	return "validate on (FILE [CTX]): ";
+	case WB_PROMPT_CONFIRM_CANCEL: return "cancel the run? (y/n) ";
+	case WB_PROMPT_CONFIRM_QUIT: return "quit the workbench? (y/n) ";
+	default:		return "";
+	}
+}
+
+static void
+draw_message(wb_app *a, int y)
+{
+	move(y, 0);
+	clrtoeol();
+	if (a->prompt != WB_PROMPT_NONE) {
+		const char *l = prompt_label(a->prompt);
+
+		attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
+		mvaddstr(y, 0, l);
+		attroff(wb_attr(WB_C_HEADER));
+		wb_text(y, (int)strlen(l), COLS - (int)strlen(l) - 1, 0,
+		    a->prompt_buf);
+		attron(A_REVERSE);
+		addch(' ');
+		attroff(A_REVERSE);
+		return;
+	}
+	if (a->message[0] != '\0') {
+		attron(a->message_bad ? wb_attr(WB_C_BAD) : (int)A_NORMAL);
+		wb_text(y, 1, COLS - 1, 0, a->message);
+		attroff(wb_attr(WB_C_BAD));
+	}
+}
+
+static void
+draw_hints(wb_app *a)
+{
+	static const char *const browser[] = {
+		"?", "help", "/", "filter", "spc", "mark", "m/b/z/y",
+		"edit", "=", "set", "u", "undo", "S", "save", "c", "calib",
+		"r", "quant", "v", "valid", "q", "quit"
+	};
+	static const char *const running[] = {
+		"?", "help", "^C", "cancel", "1-5", "screens", "Enter",
+		"detail", "j/k", "move", "q", "quit"
+	};
+	static const char *const other[] = {
+		"?", "help", "Esc", "back", "1-5", "screens", "Tab", "next",
+		"j/k", "move", "n/p", "step", "q", "quit"
+	};
+
+	if (wb_runs_busy(a))
+		wb_hints(running, sizeof(running) / sizeof(running[0]));
+	else if (a->screen == WB_SCR_BROWSER)
+		wb_hints(browser, sizeof(browser) / sizeof(browser[0]));
+	else
+		wb_hints(other, sizeof(other) / sizeof(other[0]));
+}
+
+static void
+draw(wb_app *a)
+{
+	int body_end = LINES - 3;
+
+	erase();
+	if (LINES < 10 || COLS < 40) {
+		mvaddstr(0, 0, "terminal too small (40x10 at least)");
+		refresh();
+		return;
+	}
+	draw_title(a);
+	switch (a->screen) {
+	case WB_SCR_BROWSER:
+		wb_browser_draw(a, 1, body_end - 1);
+		wb_browser_summary(a, body_end - 1);
+		break;
+	case WB_SCR_DETAIL:
+		wb_detail_draw(a, 1, body_end);
+		break;
+	case WB_SCR_RUNS:
+		wb_runs_draw(a, 1, body_end);
+		break;
+	case WB_SCR_VALID:
+		wb_valid_draw(a, 1, body_end);
+		break;
+	case WB_SCR_TEACH:
+		wb_teach_draw(a, 1, body_end);
+		break;
+	default:
+		break;
+	}
+	draw_message(a, body_end);
+	if (a->screen != WB_SCR_RUNS && a->screen != WB_SCR_VALID)
+		wb_runs_progress(a, body_end + 1);
+	else {
+		move(body_end + 1, 0);
+		clrtoeol();
+		if (a->log_n > 0)
+			wb_text(body_end + 1, 1, COLS - 1, 0,
+			    a->log[(a->log_head + a->log_n - 1) %
+			    WB_LOG_LINES]);
+	}
+	draw_hints(a);
+	if (a->help)
+		wb_help_draw(a);
+	refresh();
+}
+
+/* ---- Keys ------------------------------------------------------------- */
+
+static void
+open_prompt(wb_app *a, wb_prompt_kind k, const char *init)
+{
+	a->prompt = k;
+	snprintf(a->prompt_buf, sizeof(a->prompt_buf), "%s", init);
+	a->prompt_len = strlen(a->prompt_buf);
+	a->dirty = 1;
+}
+
+static void
+submit_prompt(wb_app *a)
+{
+	wb_prompt_kind k = a->prompt;
+	const char *v = a->prompt_buf;
+
+	a->prompt = WB_PROMPT_NONE;
+	a->message[0] = '\0';
+	switch (k) {
+	case WB_PROMPT_FILTER:
+		wb_browser_set_filter(a, v);
+		break;
+	case WB_PROMPT_SETTING:
+		wb_plan_edit(a, "set", v);
+		break;
+	case WB_PROMPT_SAVE:
+		wb_plan_save(a, v);
+		break;
+	case WB_PROMPT_LOAD:
+		wb_plan_load(a, v);
+		break;
+	case WB_PROMPT_PRESET:
+		wb_plan_preset(a, v);
+		break;
+	case WB_PROMPT_CALIB:
+		wb_runs_start_calib(a, v);
+		break;
+	case WB_PROMPT_VALID:
+		wb_runs_start_valid(a, v);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+prompt_key(wb_app *a, int key)
+{
+	if (a->prompt == WB_PROMPT_CONFIRM_CANCEL ||
+	    a->prompt == WB_PROMPT_CONFIRM_QUIT) {
+		wb_prompt_kind k = a->prompt;
+
+		a->prompt = WB_PROMPT_NONE;
+		if (key == 'y' || key == 'Y') {
+			if (k == WB_PROMPT_CONFIRM_CANCEL)
+				wb_runs_cancel(a);
+			else
+				a->quit = 1;
+		}
+		return;
+	}
+	switch (key) {
+	case KEY_ESC:
+	case WB_CTRL('c'):
+	case WB_CTRL('g'):
+		a->prompt = WB_PROMPT_NONE;
+		break;
+	case '\r': case '\n': case KEY_ENTER:
+		submit_prompt(a);
+		break;
+	case KEY_BACKSPACE: case 127: case WB_CTRL('h'):
+		if (a->prompt_len > 0)
+			a->prompt_buf[--a->prompt_len] = '\0';
+		break;
+	case WB_CTRL('u'):
+		a->prompt_len = 0;
+		a->prompt_buf[0] = '\0';
+		break;
+	default:
+		if (key >= 32 && key < 256 && a->prompt_len + 1 <
+		    sizeof(a->prompt_buf)) {
+			a->prompt_buf[a->prompt_len++] = (char)key;
+			a->prompt_buf[a->prompt_len] = '\0';
+		}
+		break;
+	}
+}
+
+static void
+handle_mouse(wb_app *a)
+{
+	MEVENT me;
+
+	if (getmouse(&me) != OK)
+		return;
+	if (a->screen == WB_SCR_BROWSER && me.y >= 2 && me.y < LINES - 4) {
+		size_t v = a->top + (size_t)(me.y - 2);
+
+		if (v < a->n_view)
+			a->cur = v;
+	} else if (me.y == 0) {
+		/* the screen tabs */
+		int i, x = COLS;
+
+		for (i = WB_SCR_COUNT - 1; i >= 0; i--)
+			x -= (int)strlen(screen_names[i]) + 3;
+		for (i = 0; i < WB_SCR_COUNT; i++) {
+			int w = (int)strlen(screen_names[i]) + 3;
+
+			if (me.x >= x && me.x < x + w)
+				a->screen = (wb_screen)i;
+			x += w;
+		}
+	}
+}
+
+static void
+handle_key(wb_app *a, int key)
+{
+	a->dirty = 1;
+	if (key == KEY_RESIZE)
+		return;
+	if (a->prompt != WB_PROMPT_NONE) {
+		prompt_key(a, key);
+		return;
+	}
+	if (a->help) {
+		wb_help_key(a, key);
+		return;
+	}
+	if (key != KEY_MOUSE)
+		a->message[0] = '\0';
+	switch (key) {
+	case '?':
+		a->help = 1;
+		a->help_top = 0;
+		return;
+	case 'q':
+		if (wb_runs_busy(a))
+			open_prompt(a, WB_PROMPT_CONFIRM_QUIT, "");
+		else
+			a->quit = 1;
+		return;
+	case WB_CTRL('c'):
+		open_prompt(a, wb_runs_busy(a) ? WB_PROMPT_CONFIRM_CANCEL :
+		    WB_PROMPT_CONFIRM_QUIT, "");
+		return;
+	case 'X':
+		if (wb_runs_busy(a))
+			wb_runs_cancel(a);
+		return;
+	case KEY_MOUSE:
+		handle_mouse(a);
+		return;
+	case '1': case '2': case '3': case '4': case '5':
+		a->screen = (wb_screen)(key - '1');
+		return;
+	case '\t':
+		a->screen = (wb_screen)((a->screen + 1) % WB_SCR_COUNT);
+		return;
+	case KEY_BTAB:
+		a->screen = (wb_screen)((a->screen + WB_SCR_COUNT - 1) %
+		    WB_SCR_COUNT);
+		return;
+	case 't':
+		a->screen = WB_SCR_TEACH;
+		return;
+	case 'L':
+		open_prompt(a, WB_PROMPT_LOAD, a->plan.path[0] != '\0' ?
+		    a->plan.path : "plan.json");
+		return;
+	case 'S':
+		open_prompt(a, WB_PROMPT_SAVE, a->plan.path[0] != '\0' ?
+		    a->plan.path : "plan.json");
+		return;
+	case 'u':
+		wb_plan_undo(a);
+		return;
+	case WB_CTRL('r'):
+		wb_plan_redo(a);
+		return;
+	case 'c':
+		open_prompt(a, WB_PROMPT_CALIB, a->calib_path);
+		return;
+	case 'r':
+		wb_runs_start_quant(a);
+		return;
+	case 'v':
+		open_prompt(a, WB_PROMPT_VALID, a->valid_path);
+		return;
+	case 'E':
+		wb_message(a, 1, "export: this engine has no exporter yet "
+		    "(turboquant export comes with it)");
+		return;
+	case WB_CTRL('l'):
+		clearok(stdscr, TRUE);
+		return;
+	default:
+		break;
+	}
+	switch (a->screen) {
+	case WB_SCR_BROWSER:
+		if (key == '/') {
+			open_prompt(a, WB_PROMPT_FILTER, a->filter);
+		} else if (key == 'p') {
+			open_prompt(a, WB_PROMPT_PRESET, "");
+		} else if (key == '=') {
+			open_prompt(a, WB_PROMPT_SETTING, "");
+		} else if (key == '\r' || key == '\n' || key == KEY_ENTER ||
+		    key == 'l' || key == KEY_RIGHT) {
+			a->screen = WB_SCR_DETAIL;
+		} else if (key == KEY_ESC) {
+			if (a->filter[0] != '\0')
+				wb_browser_set_filter(a, "");
+		} else {
+			wb_browser_key(a, key);
+		}
+		break;
+	case WB_SCR_DETAIL:
+		if (key == KEY_ESC || key == 'h' || key == KEY_LEFT)
+			a->screen = WB_SCR_BROWSER;
+		else
+			wb_detail_key(a, key);
+		break;
+	case WB_SCR_TEACH:
+		if (key == KEY_ESC)
+			a->screen = WB_SCR_BROWSER;
+		else
+			wb_teach_key(a, key);
+		break;
+	default:
+		if (key == KEY_ESC)
+			a->screen = WB_SCR_BROWSER;
+		break;
+	}
+}
+
+/* The terminal's new size, from the kernel. */
+static void
+resize(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+	    ws.ws_col > 0)
+		resizeterm(ws.ws_row, ws.ws_col);
+}
+
+static int
+drain_signals(wb_app *a)
+{
+	unsigned char buf[32];
+	ssize_t n, i;
+
+	while ((n = read(sig_pipe[0], buf, sizeof(buf))) > 0)
+		for (i = 0; i < n; i++) {
+			if (buf[i] == SIGWINCH) {
+				resize();
+				a->dirty = 1;
+			} else {
+				return 1;	/* terminate, restoring */
+			}
+		}
+	return 0;
+}
+
+static void
+loop(wb_app *a)
+{
+	struct pollfd p[4];
+	int n, i, key, fds[2], nf;
+
+	while (!a->quit) {
+		if (a->dirty) {
+			draw(a);
+			a->dirty = 0;
+		}
+		p[0].fd = STDIN_FILENO;
+		p[1].fd = sig_pipe[0];
+		nf = wb_runs_fds(a, fds);
+		for (i = 0; i < nf; i++)
+			p[2 + i].fd = fds[i];
+		n = 2 + nf;
+		for (i = 0; i < n; i++) {
+			p[i].events = POLLIN;
+			p[i].revents = 0;
+		}
+		if (poll(p, (nfds_t)n, wb_runs_busy(a) ? 250 : -1) < 0 &&
+		    errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN && drain_signals(a))
+			break;
+		if (p[0].revents & (POLLHUP | POLLERR))
+			break;
+		while ((key = getch()) != ERR)
+			handle_key(a, key);
+		if (wb_runs_busy(a)) {
+			wb_runs_pump(a);
+			a->dirty = 1;
+		}
+	}
+}
+
+int
+wb_main(const char *model_path)
+{
+	wb_app *a;
+	tq_error err = { TQ_OK, "" };
+	int i, rc = 0;
+
+	setlocale(LC_ALL, "");
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return 1;
+	a->model_path = model_path;
+	a->fp_ppl = -1.0;
+	a->cur_variant = -1;
+	a->valid_ctx = 0;
+	if (tq_model_open(model_path, &a->model, &err) != TQ_OK ||
+	    wb_plan_init(&a->plan, "w4-rtn", &err) != TQ_OK ||
+	    wb_browser_init(a, &err) != TQ_OK) {
+		fprintf(stderr, "turboquant: %s\n", err.msg[0] != '\0' ?
+		    err.msg : tq_strerror(err.status));
+		rc = 1;
+		goto out;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "turboquant: the workbench needs a terminal "
+		    "(see turboquant --help for the commands)\n");
+		rc = 1;
+		goto out;
+	}
+	if (pipe(sig_pipe) != 0) {
+		rc = 1;
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		fcntl(sig_pipe[i], F_SETFL, fcntl(sig_pipe[i], F_GETFL) |
+		    O_NONBLOCK);
+		fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC);
+	}
+	t_start = wb_now();
+	wb_log(a, "opened %s: %zu quantizable layers", model_path, a->n_rows);
+	wb_message(a, 0, "? lists every key");
+	park_stderr();
+	term_start();
+	a->dirty = 1;
+	loop(a);
+	term_end();
+	unpark_stderr();
+out:
+	wb_runs_free(a);
+	wb_detail_free();
+	wb_teach_free();
+	wb_browser_free(a);
+	wb_plan_free(&a->plan);
+	tq_model_close(a->model);
+	free(a);
+	return rc;
+}
+
+int
+cmd_tui(int argc, char **argv)
+{
+	const char *model = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0) {
+			cli_usage(stdout, "tui");
+			return 0;
+		} else if (argv[i][0] == '-') {
+			return cli_error("tui: unknown option %s", argv[i]);
+		} else if (model == NULL) {
+			model = argv[i];
+		} else {
+			return cli_error("tui: unexpected argument \"%s\"",
+			    argv[i]);
+		}
+	}
+	return wb_main(cli_model_path(model));
+}

@@ -1,0 +1,416 @@
+/*
+ * wb_plan.c: the plan the workbench edits.  It is kept as the engine's
+ * JSON plan text: a preset or a file gives the start, and each edit
+ * appends one rule (the targets' names or the filter as its pattern) and
+ * parses the text again, so what is shown, saved and quantized is always
+ * what the engine resolves.  Undo and redo are stacks of earlier texts.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "wb.h"
+
+tq_status
+wb_plan_init(wb_plan *p, const char *preset, tq_error *err)
+{
+	tq_status st;
+
+	memset(p, 0, sizeof(*p));
+	if ((st = tq_plan_preset(preset, &p->plan, err)) != TQ_OK)
+		return st;
+	if ((p->json = tq_plan_to_json(p->plan)) == NULL) {
+		tq_plan_free(p->plan);
+		p->plan = NULL;
+		return (err->status = TQ_ENOMEM);
+	}
+	snprintf(p->origin, sizeof(p->origin), "preset %s", preset);
+	return TQ_OK;
+}
+
+static void
+free_stack(char **s, int *n)
+{
+	while (*n > 0)
+		free(s[--*n]);
+}
+
+void
+wb_plan_free(wb_plan *p)
+{
+	free(p->json);
+	tq_plan_free(p->plan);
+	free_stack(p->undo, &p->n_undo);
+	free_stack(p->redo, &p->n_redo);
+}
+
+static void
+push(char **s, int *n, char *json)
+{
+	if (*n == WB_UNDO_MAX) {
+		free(s[0]);
+		memmove(s, s + 1, sizeof(*s) * (WB_UNDO_MAX - 1));
+		(*n)--;
+	}
+	s[(*n)++] = json;
+}
+
+/*
+ * Makes json (owned, taken) the plan if it parses and fits the model;
+ * the old text goes on the undo stack when undoable.  0 and a message if
+ * not.
+ */
+static int
+replace(wb_app *a, char *json, int undoable)
+{
+	wb_plan *p = &a->plan;
+	tq_plan *plan = NULL;
+	tq_error err = { TQ_OK, "" };
+
+	if (tq_plan_parse(json, strlen(json), "plan", &plan, &err) != TQ_OK ||
+	    tq_plan_check(plan, a->model, &err) != TQ_OK) {
+		wb_message(a, 1, "%s", err.msg);
+		tq_plan_free(plan);
+		free(json);
+		return 0;
+	}
+	if (undoable) {
+		push(p->undo, &p->n_undo, p->json);
+		free_stack(p->redo, &p->n_redo);
+	} else {
+		free(p->json);
+	}
+	p->json = json;
+	tq_plan_free(p->plan);
+	p->plan = plan;
+	p->dirty = 1;
+	wb_browser_resolve(a);
+	wb_browser_refilter(a);
+	return 1;
+}
+
+int
+wb_plan_preset(wb_app *a, const char *name)
+{
+	tq_plan *plan = NULL;
+	tq_error err = { TQ_OK, "" };
+	char *json;
+
+	if (tq_plan_preset(name, &plan, &err) != TQ_OK) {
+		wb_message(a, 1, "%s", err.msg);
+		return 0;
+	}
+	json = tq_plan_to_json(plan);
+	tq_plan_free(plan);
+	if (json == NULL || !replace(a, json, 1))
+		return 0;
+	snprintf(a->plan.origin, sizeof(a->plan.origin), "preset %s", name);
+	wb_message(a, 0, "plan: preset %s", name);
+	return 1;
+}
+
+int
+wb_plan_load(wb_app *a, const char *path)
+{
+	tq_plan *plan = NULL;
+	tq_error err = { TQ_OK, "" };
+	char *json;
+
+	if (tq_plan_load(path, &plan, &err) != TQ_OK) {
+		wb_message(a, 1, "%s", err.msg);
+		return 0;
+	}
+	json = tq_plan_to_json(plan);
+	tq_plan_free(plan);
+	if (json == NULL || !replace(a, json, 1))
+		return 0;
+	snprintf(a->plan.origin, sizeof(a->plan.origin), "file %s", path);
+	snprintf(a->plan.path, sizeof(a->plan.path), "%s", path);
+	a->plan.dirty = 0;
+	wb_message(a, 0, "plan loaded from %s", path);
+	wb_log(a, "plan loaded from %s", path);
+	return 1;
+}
+
+int
+wb_plan_save(wb_app *a, const char *path)
+{
+	tq_error err = { TQ_OK, "" };
+
+	if (tq_plan_save(a->plan.plan, path, &err) != TQ_OK) {
+		wb_message(a, 1, "%s", err.msg);
+		return 0;
+	}
+	snprintf(a->plan.path, sizeof(a->plan.path), "%s", path);
+	a->plan.dirty = 0;
+	wb_message(a, 0, "plan saved to %s", path);
+	wb_log(a, "plan saved to %s", path);
+	return 1;
+}
+
+int
+wb_plan_undo(wb_app *a)
+{
+	wb_plan *p = &a->plan;
+	char *json, *cur;
+
+	if (p->n_undo == 0) {
+		wb_message(a, 0, "nothing to undo");
+		return 0;
+	}
+	json = p->undo[--p->n_undo];
+	cur = p->json;
+	p->json = NULL;
+	if (!replace(a, json, 0)) {
+		p->json = cur;
+		return 0;
+	}
+	push(p->redo, &p->n_redo, cur);
+	wb_message(a, 0, "undone (%d more)", p->n_undo);
+	return 1;
+}
+
+int
+wb_plan_redo(wb_app *a)
+{
+	wb_plan *p = &a->plan;
+	char *json, *cur;
+
+	if (p->n_redo == 0) {
+		wb_message(a, 0, "nothing to redo");
+		return 0;
+	}
+	json = p->redo[--p->n_redo];
+	cur = p->json;
+	p->json = NULL;
+	if (!replace(a, json, 0)) {
+		p->json = cur;
+		return 0;
+	}
+	push(p->undo, &p->n_undo, cur);
+	wb_message(a, 0, "redone");
+	return 1;
+}
+
+/* Appends s to buf with the PCRE2 metacharacters escaped. */
+static size_t
+escape(char *buf, size_t n, size_t len, const char *s)
+{
+	for (; *s != '\0' && n + 2 < len; s++) {
+		if (strchr("\\^$.|?*+()[]{}", *s) != NULL)
+			buf[n++] = '\\';
+		buf[n++] = *s;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/*
+ * The pattern naming the targets: the filter itself when the targets are
+ * exactly the rows it shows, else the names joined.  NULL if none or too
+ * long.
+ */
+static char *
+target_pattern(wb_app *a, const wb_row **first, int *count)
+{
+	size_t i, n = 0, len = 65536, marked = 0, shown_marked = 0;
+	char *buf;
+
+	*first = NULL;
+	*count = 0;
+	for (i = 0; i < a->n_rows; i++)
+		marked += a->rows[i].marked;
+	for (i = 0; i < a->n_view; i++)
+		shown_marked += a->rows[a->view[i]].marked;
+	if (marked == 0) {
+		const wb_row *r = wb_browser_current(a);
+
+		if (r == NULL)
+			return NULL;
+		*first = r;
+		*count = 1;
+		if ((buf = malloc(len)) == NULL)
+			return NULL;
+		buf[0] = '^';
+		n = escape(buf, 1, len, r->name);
+		snprintf(buf + n, len - n, "$");
+		return buf;
+	}
+	*count = (int)marked;
+	for (i = 0; i < a->n_rows && *first == NULL; i++)
+		if (a->rows[i].marked)
+			*first = &a->rows[i];
+	if (a->filter[0] != '\0' && marked == shown_marked &&
+	    shown_marked == a->n_view)
+		return strdup(a->filter);
+	if ((buf = malloc(len)) == NULL)
+		return NULL;
+	n = (size_t)snprintf(buf, len, "^(?:");
+	for (i = 0; i < a->n_rows; i++) {
+		if (!a->rows[i].marked)
+			continue;
+		if (n > 5 && n + 1 < len)
+			buf[n++] = '|';
+		n = escape(buf, n, len, a->rows[i].name);
+	}
+	if (n + 3 >= len) {
+		free(buf);
+		return NULL;
+	}
+	snprintf(buf + n, len - n, ")$");
+	return buf;
+}
+
+static const int bit_steps[] = { 2, 3, 4, 5, 6, 8 };
+static const int group_steps[] = { TQ_GROUP_CHANNEL, 32, 64, 128, 256,
+	TQ_GROUP_TENSOR };
+
+/* The next setting after c for `what`; 0 if what is unknown. */
+static int
+next_cfg(tq_layer_cfg *c, const char *what, const char *value, wb_app *a)
+{
+	tq_error err = { TQ_OK, "" };
+	size_t i, n;
+
+	if (c->method == TQ_METHOD_FLOAT && strcmp(what, "set") != 0 &&
+	    strcmp(what, "method") != 0) {
+		/* a float layer takes the common default before the change */
+		c->method = TQ_METHOD_RTN;
+		tq_scheme_parse("int4-g128", &c->scheme, &err);
+	}
+	if (strcmp(what, "method") == 0) {
+		c->method = (tq_method)((c->method + 1) % TQ_METHOD_COUNT);
+		if (c->method != TQ_METHOD_FLOAT && c->scheme.bits == 0)
+			tq_scheme_parse("int4-g128", &c->scheme, &err);
+		if (c->method == TQ_METHOD_SMOOTHQUANT)
+			tq_scheme_parse("int8", &c->scheme, &err);
+	} else if (strcmp(what, "bits") == 0) {
+		if (c->scheme.type != TQ_QT_INT) {
+			tq_scheme_parse("int4-g128", &c->scheme, &err);
+		} else {
+			n = sizeof(bit_steps) / sizeof(bit_steps[0]);
+			for (i = 0; i < n && bit_steps[i] != c->scheme.bits; i++)
+				;
+			c->scheme.bits = bit_steps[(i + 1) % n];
+		}
+	} else if (strcmp(what, "group") == 0) {
+		if (c->scheme.type != TQ_QT_INT) {
+			tq_scheme_parse("int4-g128", &c->scheme, &err);
+		} else {
+			n = sizeof(group_steps) / sizeof(group_steps[0]);
+			for (i = 0; i < n && group_steps[i] != c->scheme.group;
+			    i++)
+				;
+			c->scheme.group = group_steps[(i + 1) % n];
+		}
+	} else if (strcmp(what, "sym") == 0) {
+		if (c->scheme.type != TQ_QT_INT) {
+			wb_message(a, 1, "symmetry is for integer grids only");
+			return 0;
+		}
+		c->scheme.sym = !c->scheme.sym;
+	} else if (strcmp(what, "set") == 0) {
+		char m[32] = "", s[64] = "";
+		tq_method method;
+		int k = sscanf(value, "%31s %63s", m, s);
+
+		if (k == 2) {
+			if (tq_method_parse(m, &method, &err) != TQ_OK ||
+			    tq_scheme_parse(s, &c->scheme, &err) != TQ_OK) {
+				wb_message(a, 1, "%s", err.msg);
+				return 0;
+			}
+			c->method = method;
+		} else if (k == 1 && tq_method_parse(m, &method, &err) ==
+		    TQ_OK) {
+			c->method = method;
+			if (method != TQ_METHOD_FLOAT && c->scheme.bits == 0)
+				tq_scheme_parse("int4-g128", &c->scheme, &err);
+		} else if (k == 1) {
+			if (tq_scheme_parse(m, &c->scheme, &err) != TQ_OK) {
+				wb_message(a, 1, "%s", err.msg);
+				return 0;
+			}
+			if (c->method == TQ_METHOD_FLOAT)
+				c->method = TQ_METHOD_RTN;
+		} else {
+			wb_message(a, 1, "say METHOD SCHEME, e.g. gptq "
+			    "int4-g128");
+			return 0;
+		}
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+int
+wb_plan_edit(wb_app *a, const char *what, const char *value)
+{
+	const wb_row *first;
+	tq_layer_cfg c;
+	cJSON *root, *rules, *rule, *it;
+	char *pat, *json, sch[32];
+	int count, i;
+
+	if ((pat = target_pattern(a, &first, &count)) == NULL) {
+		wb_message(a, 1, "no layer to change");
+		return 0;
+	}
+	c = first->cfg;
+	if (!next_cfg(&c, what, value, a)) {
+		free(pat);
+		return 0;
+	}
+	if ((root = cJSON_Parse(a->plan.json)) == NULL) {
+		free(pat);
+		return 0;
+	}
+	rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
+	if (rules == NULL)
+		rules = cJSON_AddArrayToObject(root, "rules");
+	/* A rule that only set method and scheme on the same pattern is
+	 * overridden whole by the new one: drop it. */
+	for (i = cJSON_GetArraySize(rules) - 1; i >= 0; i--) {
+		cJSON *m;
+		int only = 1;
+
+		rule = cJSON_GetArrayItem(rules, i);
+		m = cJSON_GetObjectItemCaseSensitive(rule, "match");
+		if (!cJSON_IsString(m) || strcmp(m->valuestring, pat) != 0)
+			continue;
+		cJSON_ArrayForEach(it, rule)
+			if (strcmp(it->string, "match") != 0 &&
+			    strcmp(it->string, "method") != 0 &&
+			    strcmp(it->string, "scheme") != 0)
+				only = 0;
+		if (only)
+			cJSON_DeleteItemFromArray(rules, i);
+	}
+	rule = cJSON_CreateObject();
+	cJSON_AddStringToObject(rule, "match", pat);
+	cJSON_AddStringToObject(rule, "method", tq_method_name(c.method));
+	if (c.method != TQ_METHOD_FLOAT) {
+		tq_scheme_name(&c.scheme, sch, sizeof(sch));
+		cJSON_AddStringToObject(rule, "scheme", sch);
+	}
+	cJSON_AddItemToArray(rules, rule);
+	json = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (json == NULL || !replace(a, json, 1)) {
+		free(pat);
+		return 0;
+	}
+	if (c.method == TQ_METHOD_FLOAT)
+		wb_message(a, 0, "%d layer%s -> float", count, count == 1 ?
+		    "" : "s");
+	else
+		wb_message(a, 0, "%d layer%s -> %s %s", count, count == 1 ?
+		    "" : "s", tq_method_name(c.method), sch);
+	free(pat);
+	return 1;
+}

@@ -1,0 +1,550 @@
+/*
+ * wb_runs.c: the work the workbench starts: calibration (wb_calib.c),
+ * quantization and validation (engine jobs), their progress with rate and
+ * ETA, the log, cancelling, and the table of validated variants.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curses.h>
+
+#include "wb.h"
+
+int
+wb_runs_busy(const wb_app *a)
+{
+	return a->run != WB_RUN_NONE;
+}
+
+static void
+begin(wb_app *a, wb_run_kind k, const char *stage)
+{
+	a->run = k;
+	snprintf(a->stage, sizeof(a->stage), "%s", stage);
+	a->done = a->total = 0;
+	a->fraction = 0.0;
+	a->eta = -1.0;
+	a->stage_t0 = a->run_t0 = wb_now();
+	a->last_layer[0] = '\0';
+	a->layers_done = 0;
+	a->dirty = 1;
+}
+
+/* Parses "FILE [N [M]]" into path and up to two numbers (0 if absent). */
+static int
+parse_spec(const char *spec, char *path, size_t len, long long *n1,
+    long long *n2)
+{
+	char p[512];
+	int k;
+
+	*n1 = *n2 = 0;
+	k = sscanf(spec, "%511s %lld %lld", p, n1, n2);
+	if (k < 1)
+		return 0;
+	snprintf(path, len, "%s", p);
+	return *n1 >= 0 && *n2 >= 0;
+}
+
+int
+wb_runs_start_calib(wb_app *a, const char *spec)
+{
+	tq_calib_opts o = TQ_CALIB_OPTS_INIT;
+	tq_error err = { TQ_OK, "" };
+	char path[512];
+	long long n, len;
+	int64_t ctx = tq_model_get_config(a->model)->max_position_embeddings;
+
+	if (wb_runs_busy(a)) {
+		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
+		return 0;
+	}
+	if (!parse_spec(spec, path, sizeof(path), &n, &len)) {
+		wb_message(a, 1, "calibrate: say FILE [SAMPLES [SEQLEN]]");
+		return 0;
+	}
+	o.n_samples = n > 0 ? n : 128;
+	o.seqlen = len > 0 ? len : ctx < 2048 ? ctx : 2048;
+	if (wb_calib_start(&a->calib_run, a->model, path, &o, &err) !=
+	    TQ_OK) {
+		wb_message(a, 1, "calibrate: %s", err.msg);
+		return 0;
+	}
+	a->calib_running = 1;
+	snprintf(a->calib_path, sizeof(a->calib_path), "%s", path);
+	begin(a, WB_RUN_CALIB, "calibrate");
+	a->total = o.n_samples;
+	wb_log(a, "calibrate: %lld samples of %lld tokens from %s",
+	    (long long)o.n_samples, (long long)o.seqlen, path);
+	return 1;
+}
+
+/* 1 when some layer of the plan needs calibration samples. */
+static int
+needs_calib(const wb_app *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++) {
+		const tq_layer_cfg *c = &a->rows[i].cfg;
+
+		if (c->method != TQ_METHOD_FLOAT && (c->method !=
+		    TQ_METHOD_RTN || c->use_imatrix))
+			return 1;
+	}
+	return 0;
+}
+
+int
+wb_runs_start_quant(wb_app *a)
+{
+	tq_error err = { TQ_OK, "" };
+
+	if (wb_runs_busy(a)) {
+		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
+		return 0;
+	}
+	if (a->calib == NULL && needs_calib(a)) {
+		wb_message(a, 1, "this plan needs calibration first (c)");
+		return 0;
+	}
+	if (a->n_variants == WB_MAX_VARIANTS) {
+		wb_message(a, 1, "%d variants already: quit and start again",
+		    WB_MAX_VARIANTS);
+		return 0;
+	}
+	if (tq_job_quantize(a->model, a->plan.plan, a->calib, NULL, 0,
+	    &a->job, &err) != TQ_OK) {
+		wb_message(a, 1, "quantize: %s", err.msg);
+		return 0;
+	}
+	wb_browser_clear_results(a);
+	begin(a, WB_RUN_QUANT, "quantize");
+	wb_log(a, "quantize: plan %s%s", a->plan.origin, a->plan.n_undo > 0 ?
+	    " (edited)" : "");
+	return 1;
+}
+
+static int
+start_eval(wb_app *a, const tq_model *m, wb_run_kind k)
+{
+	tq_error err = { TQ_OK, "" };
+
+	if (tq_job_eval(m, a->valid_path, a->valid_ctx, &a->job, &err) !=
+	    TQ_OK) {
+		wb_message(a, 1, "validate: %s", err.msg);
+		return 0;
+	}
+	begin(a, k, k == WB_RUN_EVAL_FP ? "eval fp" : "eval quant");
+	return 1;
+}
+
+/* Evaluates the current variant on the validation text. */
+static int
+start_eval_q(wb_app *a)
+{
+	tq_error err = { TQ_OK, "" };
+	wb_variant *v = &a->variants[a->cur_variant];
+
+	if (tq_model_apply_state(a->model, v->state, &a->qmodel, &err) !=
+	    TQ_OK) {
+		wb_message(a, 1, "validate: %s", err.msg);
+		return 0;
+	}
+	wb_log(a, "validate %s on %s", v->label, a->valid_path);
+	return start_eval(a, a->qmodel, WB_RUN_EVAL_Q);
+}
+
+int
+wb_runs_start_valid(wb_app *a, const char *spec)
+{
+	char path[512];
+	long long ctx, unused;
+
+	if (wb_runs_busy(a)) {
+		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
+		return 0;
+	}
+	if (!parse_spec(spec, path, sizeof(path), &ctx, &unused)) {
+		wb_message(a, 1, "validate: say FILE [CTX]");
+		return 0;
+	}
+	if (a->n_variants == 0) {
+		wb_message(a, 1, "nothing to validate: quantize first (r)");
+		return 0;
+	}
+	if (strcmp(path, a->valid_path) != 0 || ctx != a->valid_ctx)
+		a->fp_ppl = -1.0;	/* another text: measure fp again */
+	snprintf(a->valid_path, sizeof(a->valid_path), "%s", path);
+	a->valid_ctx = ctx;
+	a->cur_variant = a->n_variants - 1;
+	a->screen = WB_SCR_VALID;
+	if (a->fp_ppl < 0.0) {
+		wb_log(a, "validate the fp model on %s", path);
+		return start_eval(a, a->model, WB_RUN_EVAL_FP);
+	}
+	return start_eval_q(a);
+}
+
+void
+wb_runs_cancel(wb_app *a)
+{
+	if (a->run == WB_RUN_CALIB)
+		wb_calib_cancel(&a->calib_run);
+	else if (a->job != NULL)
+		tq_job_cancel(a->job);
+	wb_log(a, "cancelling %s ...", a->stage);
+}
+
+int
+wb_runs_fds(const wb_app *a, int *fds)
+{
+	int n = 0;
+
+	if (a->calib_running)
+		fds[n++] = wb_calib_fd(&a->calib_run);
+	if (a->job != NULL)
+		fds[n++] = tq_job_fd(a->job);
+	return n;
+}
+
+/* The end of a run: log, results, the next step of a validation. */
+static void
+end_job(wb_app *a, const tq_event *ev)
+{
+	wb_run_kind k = a->run;
+	tq_error err = { TQ_OK, "" };
+	tq_status st = tq_job_wait(a->job, &err);
+	char buf[64];
+
+	wb_duration(wb_now() - a->run_t0, buf, sizeof(buf));
+	if (ev->kind == TQ_EVENT_CANCELLED || st == TQ_ECANCELLED) {
+		wb_log(a, "%s cancelled after %s", a->stage, buf);
+		wb_message(a, 0, "%s cancelled", a->stage);
+	} else if (st != TQ_OK) {
+		wb_log(a, "%s failed: %s", a->stage, err.msg);
+		wb_message(a, 1, "%s failed: %s", a->stage, err.msg);
+	} else if (k == WB_RUN_QUANT) {
+		wb_variant *v = &a->variants[a->n_variants];
+		double bits = 0, w = 0;
+		size_t i, n;
+
+		memset(v, 0, sizeof(*v));
+		v->state = tq_job_take_state(a->job);
+		n = v->state != NULL ? tq_state_n_results(v->state) : 0;
+		for (i = 0; i < n; i++) {
+			const tq_layer_result *r = tq_state_result(v->state, i);
+
+			if (strcmp(r->method, "float") == 0)
+				continue;
+			bits += r->bpw * (double)r->rows * (double)r->cols;
+			w += (double)r->rows * (double)r->cols;
+		}
+		v->bpw = w > 0 ? bits / w : 16.0;
+		v->ppl = -1.0;
+		snprintf(v->label, sizeof(v->label), "#%d %.40s%s",
+		    a->n_variants + 1, a->plan.origin, a->plan.n_undo > 0 ?
+		    " *" : "");
+		a->n_variants++;
+		wb_log(a, "quantized %d layers in %s: variant %s, %.2f bpw",
+		    a->layers_done, buf, v->label, v->bpw);
+		wb_message(a, 0, "quantized in %s (v validates)", buf);
+	} else if (k == WB_RUN_EVAL_FP || k == WB_RUN_EVAL_Q) {
+		const tq_ppl_result *p = tq_job_ppl(a->job);
+
+		if (k == WB_RUN_EVAL_FP) {
+			a->fp_ppl = p->ppl;
+			a->fp_ppl_err = p->ppl_stderr;
+			wb_log(a, "fp perplexity %.4f +/- %.4f (%lld tokens)",
+			    p->ppl, p->ppl_stderr, (long long)p->n_scored);
+		} else {
+			wb_variant *v = &a->variants[a->cur_variant];
+
+			v->ppl = p->ppl;
+			v->ppl_err = p->ppl_stderr;
+			snprintf(v->ppl_text, sizeof(v->ppl_text), "%s",
+			    a->valid_path);
+			wb_log(a, "%s perplexity %.4f +/- %.4f (%+.2f%%)",
+			    v->label, p->ppl, p->ppl_stderr, a->fp_ppl > 0 ?
+			    (p->ppl / a->fp_ppl - 1.0) * 100.0 : 0.0);
+		}
+	}
+	tq_job_free(a->job);
+	a->job = NULL;
+	tq_model_close(a->qmodel);
+	a->qmodel = NULL;
+	a->run = WB_RUN_NONE;
+	if (k == WB_RUN_EVAL_FP && st == TQ_OK)
+		start_eval_q(a);
+}
+
+static void
+pump_job(wb_app *a)
+{
+	tq_event ev;
+
+	while (a->job != NULL && tq_job_poll(a->job, &ev)) {
+		switch (ev.kind) {
+		case TQ_EVENT_STAGE:
+			snprintf(a->stage, sizeof(a->stage), "%s", ev.stage);
+			a->stage_t0 = wb_now();
+			a->done = a->total = 0;
+			a->fraction = 0.0;
+			a->eta = -1.0;
+			break;
+		case TQ_EVENT_PROGRESS:
+			a->done = ev.done;
+			a->total = ev.total;
+			a->fraction = ev.fraction;
+			a->eta = ev.eta_seconds;
+			break;
+		case TQ_EVENT_LAYER:
+			wb_browser_result(a, &ev.layer);
+			snprintf(a->last_layer, sizeof(a->last_layer), "%s",
+			    ev.layer.name);
+			a->layers_done++;
+			if (isfinite(ev.layer.rel_err))
+				wb_log(a, "%-32s %-5s %-12s err %.2e  %.2f bpw",
+				    ev.layer.name, ev.layer.method,
+				    ev.layer.scheme, ev.layer.rel_err,
+				    ev.layer.bpw);
+			break;
+		case TQ_EVENT_LOG:
+			wb_log(a, "%s", ev.text);
+			break;
+		case TQ_EVENT_DONE:
+		case TQ_EVENT_FAILED:
+		case TQ_EVENT_CANCELLED:
+			end_job(a, &ev);
+			break;
+		}
+	}
+}
+
+static void
+pump_calib(wb_app *a)
+{
+	wb_calib_run *r = &a->calib_run;
+	int finished;
+	char buf[64];
+
+	wb_calib_drain(r);
+	pthread_mutex_lock(&r->mu);
+	a->done = r->done;
+	a->total = r->total;
+	finished = r->finished;
+	pthread_mutex_unlock(&r->mu);
+	if (a->total > 0) {
+		double el = wb_now() - a->stage_t0;
+
+		a->fraction = (double)a->done / (double)a->total;
+		a->eta = a->done > 0 ? el / (double)a->done *
+		    (double)(a->total - a->done) : -1.0;
+	}
+	if (finished == 0)
+		return;
+	wb_calib_join(r);
+	a->calib_running = 0;
+	a->run = WB_RUN_NONE;
+	wb_duration(wb_now() - a->run_t0, buf, sizeof(buf));
+	if (finished == 1) {
+		tq_calib_free(a->calib);
+		a->calib = r->result;
+		r->result = NULL;
+		wb_browser_outliers(a, a->calib);
+		wb_log(a, "calibrated on %s in %s", a->calib_path, buf);
+		wb_message(a, 0, "calibrated in %s (r quantizes)", buf);
+	} else if (finished == -2) {
+		wb_log(a, "calibration cancelled after %s", buf);
+		wb_message(a, 0, "calibration cancelled");
+	} else {
+		wb_log(a, "calibration failed: %s", r->err.msg);
+		wb_message(a, 1, "calibration failed: %s", r->err.msg);
+	}
+}
+
+int
+wb_runs_pump(wb_app *a)
+{
+	if (a->calib_running)
+		pump_calib(a);
+	if (a->job != NULL)
+		pump_job(a);
+	return 1;
+}
+
+int
+wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
+    float **absmax, int64_t *channels, int64_t *n_tokens)
+{
+	static const tq_linear site_of[7] = {
+		TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O,
+		TQ_LINEAR_GATE, TQ_LINEAR_GATE, TQ_LINEAR_DOWN
+	};
+	tq_linear which;
+	size_t i;
+	int found = 0;
+
+	*absmax = NULL;
+	if (r->block < 0 && r->idx + 2 != a->n_rows)
+		return 0;	/* the embeddings take token ids */
+	which = r->block < 0 ? TQ_LINEAR_LM_HEAD : site_of[r->idx % 7];
+	if (a->calib_running) {
+		wb_calib_run *c = &a->calib_run;
+
+		pthread_mutex_lock(&c->mu);
+		for (i = 0; i < c->n_sites && !found; i++) {
+			const wb_calib_site *s = &c->sites[i];
+
+			if (s->layer != r->block || s->site != which)
+				continue;
+			memcpy(hist, s->hist, sizeof(s->hist));
+			*channels = s->channels;
+			*n_tokens = s->n_tokens;
+			*absmax = malloc(sizeof(float) * (size_t)s->channels);
+			if (*absmax != NULL)
+				memcpy(*absmax, s->absmax, sizeof(float) *
+				    (size_t)s->channels);
+			found = 1;
+		}
+		pthread_mutex_unlock(&c->mu);
+		return found;
+	}
+	if (a->calib != NULL) {
+		const tq_site_stats *s = tq_calib_find(a->calib, r->block,
+		    which);
+
+		if (s == NULL)
+			return 0;
+		memcpy(hist, s->hist, sizeof(int64_t) * TQ_HIST_BINS);
+		*channels = s->channels;
+		*n_tokens = s->n_tokens;
+		*absmax = malloc(sizeof(float) * (size_t)s->channels);
+		if (*absmax != NULL)
+			memcpy(*absmax, s->absmax, sizeof(float) *
+			    (size_t)s->channels);
+		return 1;
+	}
+	return 0;
+}
+
+void
+wb_runs_progress(wb_app *a, int y)
+{
+	char el[32], eta[32], buf[256];
+	double t = wb_now() - a->stage_t0, rate;
+	int bw = COLS / 3;
+
+	move(y, 0);
+	clrtoeol();
+	if (!wb_runs_busy(a)) {
+		attron(wb_attr(WB_C_DIM));
+		wb_textf(y, 0, COLS, " idle  calibration: %s  variants: %d",
+		    a->calib != NULL ? a->calib_path : "none", a->n_variants);
+		attroff(wb_attr(WB_C_DIM));
+		return;
+	}
+	rate = t > 0 ? (double)a->done / t : 0.0;
+	wb_duration(t, el, sizeof(el));
+	wb_duration(a->eta, eta, sizeof(eta));
+	wb_textf(y, 0, 14, " %-12s", a->stage);
+	wb_hbar(y, 14, bw, a->fraction);
+	snprintf(buf, sizeof(buf), " %3.0f%% %lld/%lld %.1f/s %s eta %s %s",
+	    a->fraction * 100.0, (long long)a->done, (long long)a->total,
+	    rate, el, eta, a->last_layer);
+	wb_text(y, 14 + bw, COLS - 14 - bw, 1, buf);
+}
+
+void
+wb_runs_draw(wb_app *a, int y0, int y1)
+{
+	int y, k, n = y1 - y0 - 2;
+
+	wb_runs_progress(a, y0);
+	attron(wb_attr(WB_C_HEADER));
+	wb_text(y0 + 1, 0, COLS, 1, " log");
+	attroff(wb_attr(WB_C_HEADER));
+	if (n < 1)
+		return;
+	k = a->log_n > n ? a->log_n - n : 0;
+	for (y = y0 + 2; y < y1; y++, k++) {
+		move(y, 0);
+		clrtoeol();
+		if (k < a->log_n)
+			wb_text(y, 1, COLS - 1, 0, a->log[(a->log_head + k) %
+			    WB_LOG_LINES]);
+	}
+}
+
+void
+wb_valid_draw(wb_app *a, int y0, int y1)
+{
+	double worst = a->fp_ppl;
+	int i, y = y0, bw = COLS - 48 > 8 ? COLS - 48 : 8;
+
+	for (i = 0; i < a->n_variants; i++)
+		if (a->variants[i].ppl > worst)
+			worst = a->variants[i].ppl;
+	wb_runs_progress(a, y++);
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 0, COLS, " %-22s %5s %9s %8s  perplexity on %s",
+	    "variant", "bpw", "ppl", "delta", a->valid_path[0] != '\0' ?
+	    a->valid_path : "(v to validate)");
+	attroff(wb_attr(WB_C_HEADER));
+	if (a->fp_ppl > 0.0) {
+		wb_textf(y, 0, 48, " %-22s %5.2f %9.3f %8s", "fp16", 16.0,
+		    a->fp_ppl, "");
+		wb_hbar(y++, 48, bw, worst > 0 ? a->fp_ppl / worst : 0);
+	}
+	for (i = 0; i < a->n_variants && y < y1; i++) {
+		const wb_variant *v = &a->variants[i];
+
+		if (v->ppl < 0.0) {
+			wb_textf(y++, 0, COLS, " %-22.22s %5.2f %9s", v->label,
+			    v->bpw, "-");
+			continue;
+		}
+		wb_textf(y, 0, 39, " %-22.22s %5.2f %9.3f", v->label, v->bpw,
+		    v->ppl);
+		if (a->fp_ppl > 0.0) {
+			double d = (v->ppl / a->fp_ppl - 1.0) * 100.0;
+
+			attron(wb_attr(d < 1.0 ? WB_C_GOOD : d < 5.0 ?
+			    WB_C_WARN : WB_C_BAD));
+			wb_textf(y, 39, 9, " %+6.2f%%", d);
+			attroff(wb_attr(WB_C_BAD) | wb_attr(WB_C_WARN) |
+			    wb_attr(WB_C_GOOD));
+		}
+		wb_hbar(y++, 48, bw, worst > 0 ? v->ppl / worst : 0);
+	}
+	for (; y < y1; y++) {
+		move(y, 0);
+		clrtoeol();
+	}
+}
+
+void
+wb_runs_free(wb_app *a)
+{
+	int i;
+
+	if (a->calib_running) {
+		wb_calib_cancel(&a->calib_run);
+		wb_calib_join(&a->calib_run);
+		tq_calib_free(a->calib_run.result);
+		a->calib_running = 0;
+	}
+	tq_job_free(a->job);
+	a->job = NULL;
+	tq_model_close(a->qmodel);
+	a->qmodel = NULL;
+	for (i = 0; i < a->n_variants; i++)
+		tq_state_free(a->variants[i].state);
+	a->n_variants = 0;
+	tq_calib_free(a->calib);
+	a->calib = NULL;
+}
