@@ -88,7 +88,10 @@ if [ -d "$demo" ]; then
 	: >"$tmp/empty.txt"
 	expect_error "empty text file" "empty text file" \
 	    "$tq" eval "$demo" --text "$tmp/empty.txt"
+	printf 'only a few words' >"$tmp/few.txt"
 	expect_error "text shorter than a window" "fewer than one window" \
+	    "$tq" eval "$demo" --text "$tmp/few.txt" --ctx 512
+	expect_error "a window beyond the model's context" "beyond the model" \
 	    "$tq" eval "$demo" --text "$tmp/text.txt" --ctx 100000
 	expect_error "missing text file" "No such file" \
 	    "$tq" eval "$demo" --text "$tmp/nonexistent.txt"

@@ -184,8 +184,8 @@ test_methods(void)
 	tq_layer_cfg_init(&c, TQ_METHOD_SMOOTHQUANT, &s);
 	tap_ok(c.act_bits == 8, "smoothquant defaults to 8-bit activations");
 	tq_layer_cfg_init(&c, TQ_METHOD_AWQ, &s);
-	tap_ok(c.clip_search == 0 && c.act_bits == 16,
-	    "the clip search is asked for, not a default");
+	tap_ok(c.clip_search == 1 && c.act_bits == 16,
+	    "awq: its recipe's clip search is on by default");
 }
 
 static void
@@ -525,7 +525,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 15, "15 presets");
+	tap_ok(n == 17, "17 presets");
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
 
