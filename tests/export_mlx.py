@@ -134,9 +134,10 @@ def check_weights(args, c, rep, model):
     pdt = sorted({str(modules[n].scales.dtype) for n in ours
                   if "scales" in modules[n]})
     if c.exact:
+        also = f" and the {kept} written float" if kept else ""
         ok(exact, f"{c.label}: mx.dequantize of all {len(ours) - kept} "
-           f"quantized layers ({', '.join(pdt)} scales) and the {kept} "
-           f"written float equal our dequantized weights bit for bit")
+           f"quantized layers ({', '.join(pdt)} scales){also} equal our "
+           f"dequantized weights bit for bit")
     else:
         m = re.search(r"worst weight SQNR (-?[0-9.]+) dB", rep["warning"])
         ok(m is not None and abs(min(sqnr) - float(m.group(1))) < 0.06,
@@ -221,6 +222,8 @@ def main():
         Case("RTN int4-g128 symmetric", demo, st("ssym")),
         Case("mixed plan (2/3/4/5/6/8 bits, per channel, per tensor, g256 "
              "embeddings, a float layer)", demo, st("smix")),
+        Case("AWQ w4a16 (scales folded into norms and v/up rows)", demo,
+             st("sawq")),
         Case("RTN int4-g64 in shards", demo, st("s4"), shard=1 << 21),
         Case("float model", demo, "-"),
         Case("GPTQ act-order re-quantized onto int4-g64", demo, st("sgptq"),
