@@ -24,9 +24,11 @@
  * need 19 significant bits, more than fp16's 11, so scales and biases are
  * written as F16 when every one of them is exact in fp16 (symmetric grids,
  * whose zero is a power of two) and as F32 otherwise: MLX then dequantizes
- * to exactly our weights.  A per-channel, per-tensor or 256-column grid is
- * the same grid repeated over MLX groups of 128 (or 64 or 32) columns, and
- * an act-order g_idx fits when it is constant over each MLX group.  Grids
+ * to exactly our weights (--type f16 asks for fp16 anyway, and the report
+ * says how far the rounded biases move the weights).  A per-channel,
+ * per-tensor or 256-column grid is the same grid repeated over MLX groups
+ * of 128 (or 64 or 32) columns, and an act-order g_idx fits when it is
+ * constant over each MLX group.  Grids
  * MLX cannot hold (FP8, NF4, the GGUF blocks, 7 bits, scattered g_idx) are
  * refused, or re-quantized by RTN onto the grid --type names.  Float
  * tensors keep the dtype of the model the state was applied to.
@@ -74,6 +76,9 @@ typedef struct mlx_export {
 	size_t n;		/* quantizable layers */
 	mlx_layer *layers;	/* [n] */
 	int untie;		/* a tied lm_head written on its own */
+	tq_scheme grid;		/* --type: the grid for what MLX cannot hold */
+	char grid_name[32];	/* "" without one */
+	int f16;		/* --type f16: fp16 parameters even if rounded */
 	tq_dtype pdt;		/* scales and biases: F16 or F32 */
 	mlx_unit *units;
 	size_t n_units, cap_units;
@@ -203,20 +208,43 @@ mlx_requant(mlx_export *e, size_t i, const tq_scheme *s, double *sqnr,
 	return TQ_OK;
 }
 
-/* The --type grid: an INT scheme MLX holds, or an error saying which do. */
+/*
+ * --type: a grid MLX holds, for the layers whose own grid it cannot hold
+ * (int4-g64, ...); "f16" for fp16 scales and biases even where the biases
+ * round; or both, joined by a comma ("int4-g64,f16").
+ */
 static tq_status
-mlx_parse_type(const char *type, tq_scheme *s, tq_error *err)
+mlx_parse_type(mlx_export *e, const char *type, tq_error *err)
 {
+	char buf[64], *tok, *save = NULL;
 	tq_status st;
 
-	if ((st = tq_scheme_parse(type, s, err)) != TQ_OK)
-		return st;
-	if (s->type != TQ_QT_INT || !mlx_bits_ok(s->bits) ||
-	    (s->group != 32 && s->group != 64 && s->group != 128))
-		return tq_fail(err, TQ_EUNSUPPORTED,
-		    "MLX cannot hold %s: it takes integer grids of 2, 3, 4, 5, "
-		    "6 or 8 bits in groups of 32, 64 or 128 (int4-g64, "
-		    "int3-g32, int8-g128-sym, ...)", type);
+	if (strlen(type) >= sizeof(buf))
+		return tq_fail(err, TQ_EINVAL, "MLX: --type %.40s...: too long",
+		    type);
+	strcpy(buf, type);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		tq_scheme *g = &e->grid;
+
+		if (strcmp(tok, "f16") == 0) {
+			e->f16 = 1;
+			continue;
+		}
+		if (e->grid_name[0] != '\0')
+			return tq_fail(err, TQ_EINVAL, "MLX: --type %s: one grid "
+			    "and f16 at most", type);
+		if ((st = tq_scheme_parse(tok, g, err)) != TQ_OK)
+			return st;
+		if (g->type != TQ_QT_INT || !mlx_bits_ok(g->bits) ||
+		    (g->group != 32 && g->group != 64 && g->group != 128))
+			return tq_fail(err, TQ_EUNSUPPORTED,
+			    "MLX cannot hold %s: it takes integer grids of 2, 3, "
+			    "4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
+			    "(int4-g64, int3-g32, int8-g128-sym, ...), and "
+			    "--type f16 asks for fp16 scales and biases", tok);
+		snprintf(e->grid_name, sizeof(e->grid_name), "%s", tok);
+	}
 	return TQ_OK;
 }
 
@@ -233,11 +261,12 @@ mlx_prepare(mlx_export *e, tq_error *err)
 	size_t i, n_req = 0, worst = 0, n_block;
 	double worst_sqnr = INFINITY;
 	char lost[96] = "";
-	tq_scheme ts;
+	int has_grid;
 	tq_status st;
 
-	if (x->type != NULL && (st = mlx_parse_type(x->type, &ts, err)) != TQ_OK)
+	if (x->type != NULL && (st = mlx_parse_type(e, x->type, err)) != TQ_OK)
 		return st;
+	has_grid = e->grid_name[0] != '\0';
 	n_block = (size_t)e->cfg->n_layers * TQ_LINEARS_PER_LAYER;
 	for (i = 0; i < e->n; i++) {
 		const tq_qlayer *ql = s != NULL ? &s->layers[i] : NULL;
@@ -248,9 +277,10 @@ mlx_prepare(mlx_export *e, tq_error *err)
 		if (tq_job__cancelled(x->job))
 			return tq_fail(err, TQ_ECANCELLED, "cancelled");
 		if (ql == NULL || ql->cfg.method == TQ_METHOD_FLOAT) {
-			if (ql != NULL || x->type == NULL || i >= n_block)
+			if (ql != NULL || !has_grid || i >= n_block)
 				continue;
-			if ((st = mlx_requant(e, i, &ts, &sqnr, err)) != TQ_OK)
+			if ((st = mlx_requant(e, i, &e->grid, &sqnr, err)) !=
+			    TQ_OK)
 				return st;
 			continue;
 		}
@@ -266,14 +296,14 @@ mlx_prepare(mlx_export *e, tq_error *err)
 		if (ql->qt.g_idx != NULL)
 			snprintf(sname + strlen(sname), sizeof(sname) -
 			    strlen(sname), " act-order");
-		if (x->type == NULL)
+		if (!has_grid)
 			return tq_fail(err, TQ_EUNSUPPORTED,
 			    "%s: MLX cannot hold %s: it takes integer grids of "
 			    "2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
 			    "columns; re-quantize with --type int4-g64 (or "
 			    "another such grid)%s", name, sname,
 			    mlx_elsewhere(&ql->qt));
-		if ((st = mlx_requant(e, i, &ts, &sqnr, err)) != TQ_OK)
+		if ((st = mlx_requant(e, i, &e->grid, &sqnr, err)) != TQ_OK)
 			return st;
 		if (e->layers[i].qt == NULL)
 			continue;	/* written float: nothing lost */
@@ -291,7 +321,8 @@ mlx_prepare(mlx_export *e, tq_error *err)
 		    "re-quantized %zu layer%s MLX cannot hold (%s) onto %s by "
 		    "RTN from their dequantized weights: worst weight SQNR "
 		    "%.1f dB (%s)", n_req, n_req == 1 ? "" : "s", lost,
-		    x->type, worst_sqnr, tq_model_linear_name(x->model, worst));
+		    e->grid_name, worst_sqnr,
+		    tq_model_linear_name(x->model, worst));
 	return TQ_OK;
 }
 
@@ -317,13 +348,18 @@ mlx_f16_exact(float v)
 	return tq_f16_to_f32(tq_f32_to_f16(v)) == v;
 }
 
-/* F16 scales and biases when all are exact in fp16, else F32. */
-static tq_dtype
-mlx_param_dtype(const mlx_export *e)
+/*
+ * What fp16 parameters would change: the largest |fp16(bias) - bias|, in
+ * weight units and in quantization steps (scales are fp16-exact by
+ * construction; a scale that is not counts as infinite).  0: all exact.
+ */
+static void
+mlx_f16_loss(const mlx_export *e, double *dw, double *steps)
 {
 	size_t i;
 	int64_t r, k;
 
+	*dw = *steps = 0.0;
 	for (i = 0; i < e->n; i++) {
 		const mlx_layer *L = &e->layers[i];
 
@@ -332,13 +368,47 @@ mlx_param_dtype(const mlx_export *e)
 		for (r = 0; r < L->qt->rows; r++)
 			for (k = 0; k < L->qt->cols / L->group; k++) {
 				float s, b;
+				double d;
 
 				mlx_param(L, r, k, &s, &b);
-				if (!mlx_f16_exact(s) || !mlx_f16_exact(b))
-					return TQ_DTYPE_F32;
+				if (!mlx_f16_exact(s)) {
+					*dw = *steps = INFINITY;
+					return;
+				}
+				d = fabs((double)tq_f16_to_f32(tq_f32_to_f16(b)) -
+				    (double)b);
+				if (d > *dw)
+					*dw = d;
+				if (s != 0.0f && d / fabs((double)s) > *steps)
+					*steps = d / fabs((double)s);
 			}
 	}
-	return TQ_DTYPE_F16;
+}
+
+/*
+ * F16 scales and biases when all are exact in fp16, else F32; with
+ * --type f16, F16 anyway, and the warning says what the biases lost.
+ */
+static tq_status
+mlx_choose_dtype(mlx_export *e, tq_error *err)
+{
+	tq_export_report *r = e->x->report;
+	double dw, steps;
+	size_t len;
+
+	mlx_f16_loss(e, &dw, &steps);
+	e->pdt = dw == 0.0 || e->f16 ? TQ_DTYPE_F16 : TQ_DTYPE_F32;
+	if (dw == 0.0 || !e->f16)
+		return TQ_OK;
+	if (isinf(dw))
+		return tq_fail(err, TQ_EUNSUPPORTED, "MLX: --type f16: a scale "
+		    "or bias is beyond fp16's range; leave f16 out");
+	len = strlen(r->warning);
+	snprintf(r->warning + len, sizeof(r->warning) - len, "%sscales and "
+	    "biases in fp16 (--type f16): the biases are rounded, so weights "
+	    "move by up to %.3g (%.2g%% of a quantization step)",
+	    len ? "; " : "", dw, 100.0 * steps);
+	return TQ_OK;
 }
 
 static tq_status
@@ -886,7 +956,8 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	/* A tied lm_head that the state changed is written on its own. */
 	e.untie = e.cfg->tie_word_embeddings &&
 	    (e.layers[e.n - 1].qt != NULL || e.layers[e.n - 2].qt != NULL);
-	e.pdt = mlx_param_dtype(&e);
+	if ((st = mlx_choose_dtype(&e, err)) != TQ_OK)
+		goto out;
 	mlx_window_warning(&e);
 	if ((st = mlx_plan_units(&e, err)) != TQ_OK)
 		goto out;

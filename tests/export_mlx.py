@@ -109,6 +109,7 @@ def check_weights(args, c, rep, model):
     sqnr = []
     exact = True
     kept = 0
+    moved = 0.0
     for name, w in ours.items():
         m = modules.get(name)
         if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)):
@@ -128,15 +129,22 @@ def check_weights(args, c, rep, model):
         if c.exact and not np.array_equal(d, w):
             exact = False
             diag(f"{name}: max |mlx - ours| = {np.abs(d - w).max()}")
+        moved = max(moved, float(np.abs(d - w).max()))
         noise = float(((d.astype(np.float64) - w) ** 2).sum())
         sig = float((w.astype(np.float64) ** 2).sum())
         sqnr.append(10 * np.log10(sig / noise) if noise > 0 else np.inf)
     pdt = sorted({str(modules[n].scales.dtype) for n in ours
                   if "scales" in modules[n]})
     if c.exact:
+        also = f" and the {kept} written float" if kept else ""
         ok(exact, f"{c.label}: mx.dequantize of all {len(ours) - kept} "
-           f"quantized layers ({', '.join(pdt)} scales) and the {kept} "
-           f"written float equal our dequantized weights bit for bit")
+           f"quantized layers ({', '.join(pdt)} scales){also} equal our "
+           f"dequantized weights bit for bit")
+    elif c.typ.split(",") == ["f16"]:
+        m = re.search(r"weights move by up to ([0-9.e+-]+) ", rep["warning"])
+        ok(m is not None and abs(moved - float(m.group(1))) <=
+           0.01 * moved, f"{c.label}: the warning's largest weight change "
+           f"({rep['warning']}) is what mlx-lm's weights show ({moved:.3g})")
     else:
         m = re.search(r"worst weight SQNR (-?[0-9.]+) dB", rep["warning"])
         ok(m is not None and abs(min(sqnr) - float(m.group(1))) < 0.06,
@@ -190,6 +198,10 @@ def check(args, c):
            f"{same:.0%})")
         ok(e16 <= 1e-2, f"{c.label}: mlx-lm logits in the checkpoint's "
            f"dtype match ours within 1e-2 (max |diff| {e16:.2e})")
+    elif c.typ == "f16":
+        ok(e32 <= 1e-3 and same == 1.0, f"{c.label}: mlx-lm float32 "
+           f"logits with the rounded biases stay within 1e-3 of ours (max "
+           f"|diff| {e32:.2e}, argmax equal at {same:.0%})")
     else:
         ok(same >= 0.8, f"{c.label}: re-quantized logits stay close to ours "
            f"(argmax equal at {same:.0%}, max |diff| {e32:.2e})")
@@ -221,6 +233,10 @@ def main():
         Case("RTN int4-g128 symmetric", demo, st("ssym")),
         Case("mixed plan (2/3/4/5/6/8 bits, per channel, per tensor, g256 "
              "embeddings, a float layer)", demo, st("smix")),
+        Case("AWQ w4a16 (scales folded into norms and v/up rows)", demo,
+             st("sawq")),
+        Case("RTN int4-g64 asymmetric with --type f16 (biases rounded)",
+             demo, st("s4"), typ="f16"),
         Case("RTN int4-g64 in shards", demo, st("s4"), shard=1 << 21),
         Case("float model", demo, "-"),
         Case("GPTQ act-order re-quantized onto int4-g64", demo, st("sgptq"),

@@ -41,6 +41,10 @@ quantize sgptq --method gptq --bits 4 --group 128 --act-order \
     --calib "$data/wikitext2-valid.txt" --samples 8 --seqlen 128
 quantize sq4k --method rtn --scheme q4_k
 quantize s7 --method rtn --bits 7 --group 64
+quantize sawq --preset w4a16-awq --calib "$data/wikitext2-valid.txt" \
+    --samples 8 --seqlen 128
+quantize ssq --preset w8a8-smoothquant --calib "$data/wikitext2-valid.txt" \
+    --samples 8 --seqlen 128
 # The fixture architectures: down_proj (172 columns) stays float.
 for f in llama qwen2 llama_linear mistral; do
 	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/$f" \
@@ -79,6 +83,8 @@ refused "$work/sgptq" "" "cannot hold int4-g128 act-order" \
     "an act-order state refused without --type"
 refused "$work/s7" "" "cannot hold int7-g64.*no other export format" \
     "a 7-bit state refused without --type"
+refused "$work/ssq" int8-g128 "8-bit activations (W8A8) have no MLX form" \
+    "a SmoothQuant W8A8 state refused, with --type too"
 
 # A full disk: the write fails with EFBIG (SIGXFSZ ignored, as a full disk
 # sends no signal), one line, nothing left.
