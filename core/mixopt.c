@@ -334,9 +334,27 @@ sb_addf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 	}
 }
 
+/* A rule giving layer `name` (an exact pattern) the setting c. */
+static int
+add_rule(char **buf, size_t *len, size_t *cap, const char *pat,
+    const tq_layer_cfg *c, int first)
+{
+	char scheme[32];
+
+	if (c->method == TQ_METHOD_FLOAT)
+		return sb_addf(buf, len, cap, "%s{\"match\": \"%s\", "
+		    "\"method\": \"float\"}", first ? "" : ", ", pat);
+	tq_scheme_name(&c->scheme, scheme, sizeof(scheme));
+	return sb_addf(buf, len, cap, "%s{\"match\": \"%s\", \"method\": "
+	    "\"%s\", \"scheme\": \"%s\"%s%s}", first ? "" : ", ", pat,
+	    tq_method_name(c->method), scheme,
+	    c->use_imatrix ? ", \"imatrix\": true" : "",
+	    c->clip_search ? ", \"clip_search\": true" : "");
+}
+
 tq_status
-tq_sens_plan(const tq_sens *s, const tq_mix *mix, tq_plan **out,
-    tq_error *err)
+tq_sens_plan(const tq_sens *s, const tq_mix *mix, const tq_model *m,
+    const tq_plan *base, tq_plan **out, tq_error *err)
 {
 	size_t len = 0, cap = 4096, l;
 	char *buf = malloc(cap);
@@ -350,8 +368,7 @@ tq_sens_plan(const tq_sens *s, const tq_mix *mix, tq_plan **out,
 	ok = sb_addf(&buf, &len, &cap, "{\"default\": {\"method\": \"float\"}, "
 	    "\"rules\": [");
 	for (l = 0; l < s->n && ok; l++) {
-		const tq_sens_opt *o = &s->menu[mix->choice[l]];
-		char scheme[32], pat[256];
+		char pat[256];
 		size_t i, j = 0;
 
 		/* The layer's own name, dots escaped, anchored. */
@@ -365,11 +382,25 @@ tq_sens_plan(const tq_sens *s, const tq_mix *mix, tq_plan **out,
 		}
 		pat[j++] = '$';
 		pat[j] = '\0';
-		tq_scheme_name(&o->cfg.scheme, scheme, sizeof(scheme));
-		ok = sb_addf(&buf, &len, &cap, "%s{\"match\": \"%s\", \"method\": "
-		    "\"%s\", \"scheme\": \"%s\"%s}", l > 0 ? ", " : "", pat,
-		    tq_method_name(o->cfg.method), scheme,
-		    o->cfg.use_imatrix ? ", \"imatrix\": true" : "");
+		ok = add_rule(&buf, &len, &cap, pat,
+		    &s->menu[mix->choice[l]].cfg, l == 0);
+	}
+	if (base != NULL && m != NULL) {
+		static const char *const heads[2][2] = {
+			{ "lm_head", "^lm_head$" },
+			{ "model.embed_tokens", "^model\\\\.embed_tokens$" }
+		};
+		tq_layer_cfg c;
+		int h;
+
+		for (h = 0; h < 2 && ok; h++) {
+			if ((st = tq_plan_resolve(base, m, heads[h][0], &c,
+			    err)) != TQ_OK) {
+				free(buf);
+				return st;
+			}
+			ok = add_rule(&buf, &len, &cap, heads[h][1], &c, 0);
+		}
 	}
 	ok = ok && sb_addf(&buf, &len, &cap, "]}");
 	if (!ok) {

@@ -870,10 +870,10 @@ tq_status tq_sens_frontier(const tq_sens *s, tq_mix **mixes, size_t *n,
 void tq_mix_free_all(tq_mix *mixes, size_t n);
 /*
  * The plan of a mix: one rule per block linear; lm_head and the
- * embeddings stay float.
+ * embeddings as base resolves them on m (base NULL: float).
  */
-tq_status tq_sens_plan(const tq_sens *s, const tq_mix *mix, tq_plan **out,
-    tq_error *err);
+tq_status tq_sens_plan(const tq_sens *s, const tq_mix *mix,
+    const tq_model *m, const tq_plan *base, tq_plan **out, tq_error *err);
 
 /* ---- Export ------------------------------------------------------------ */
 

@@ -113,7 +113,7 @@ main(void)
 	}
 
 	/* The plan resolves to the mix's choices. */
-	ok = tq_sens_plan(s, &mix, &plan, &err) == TQ_OK &&
+	ok = tq_sens_plan(s, &mix, m, NULL, &plan, &err) == TQ_OK &&
 	    tq_plan_check(plan, m, &err) == TQ_OK;
 	for (l = 0; ok && l < tq_sens_n_layers(s); l++) {
 		tq_layer_cfg cfg;

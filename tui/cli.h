@@ -70,6 +70,7 @@ typedef struct cli_mix_args {
 	const char *calib;	/* calibration text for measuring */
 	tq_calib_opts co;
 	const char *sens_path;	/* load from, or save to */
+	const char *base_plan;	/* preset or file: lm_head, embeddings */
 	long long probe_tokens;
 	int json;
 } cli_mix_args;
@@ -79,8 +80,13 @@ typedef struct cli_mix_args {
  * prints the frontier when asked, and with a budget makes the optimized
  * plan (*plan, named in name).  Returns 0, or 1 after printing the error.
  */
+typedef struct cli_mix_result {
+	int optimized;		/* a plan was made for a budget */
+	double target_bpw, bpw, pred;
+} cli_mix_result;
+
 int cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
-    char *name, size_t name_len);
+    cli_mix_result *res, char *name, size_t name_len);
 
 /* Wall-clock seconds since an arbitrary origin. */
 double cli_now(void);

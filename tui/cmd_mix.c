@@ -117,10 +117,11 @@ print_frontier(const tq_sens *s, const tq_mix *mx, size_t n, int json)
 
 int
 cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
-    char *name, size_t name_len)
+    cli_mix_result *res, char *name, size_t name_len)
 {
 	tq_error err = { TQ_OK, "" };
 	tq_sens *s = NULL;
+	tq_plan *base = NULL;
 	tq_mix mix, *front = NULL;
 	size_t nf = 0;
 	int rc = 1;
@@ -135,9 +136,17 @@ cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
 		print_frontier(s, front, nf, a->json && a->target_bpw <= 0.0);
 	}
 	if (a->target_bpw > 0.0) {
-		if (tq_sens_optimize(s, a->target_bpw, &mix, &err) != TQ_OK ||
-		    tq_sens_plan(s, &mix, plan, &err) != TQ_OK)
+		if (a->base_plan != NULL && (access(a->base_plan, F_OK) == 0 ?
+		    tq_plan_load(a->base_plan, &base, &err) :
+		    tq_plan_preset(a->base_plan, &base, &err)) != TQ_OK)
 			goto fail;
+		if (tq_sens_optimize(s, a->target_bpw, &mix, &err) != TQ_OK ||
+		    tq_sens_plan(s, &mix, m, base, plan, &err) != TQ_OK)
+			goto fail;
+		res->optimized = 1;
+		res->target_bpw = a->target_bpw;
+		res->bpw = mix.bpw;
+		res->pred = mix.pred;
 		snprintf(name, name_len, "optimized for %.3f bits per weight "
 		    "(block linears %.3f, predicted KLD %.4g)", a->target_bpw,
 		    mix.bpw, mix.pred);
@@ -149,6 +158,7 @@ fail:
 out:
 	free(mix.choice);
 	tq_mix_free_all(front, nf);
+	tq_plan_free(base);
 	tq_sens_free(s);
 	return rc;
 }

@@ -120,7 +120,7 @@ build_plan(const plan_opts *o, tq_plan **out)
 
 static void
 print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
-    const char *save)
+    const char *save, const cli_mix_result *mr)
 {
 	size_t i, n = tq_model_n_linears(m);
 	double weights = 0, bytes = 0;
@@ -134,6 +134,10 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 		printf(",\"saved\":");
 		cli_json_string(stdout, save);
 	}
+	if (mr->optimized)
+		printf(",\"optimized\":{\"target_bpw\":%.17g,\"bpw\":%.17g,"
+		    "\"predicted_kld\":%.17g}", mr->target_bpw, mr->bpw,
+		    mr->pred);
 	printf(",\"layers\":[");
 	for (i = 0; i < n; i++) {
 		const char *name = tq_model_linear_name(m, i);
@@ -238,10 +242,12 @@ cmd_plan(int argc, char **argv)
 	tq_model *m = NULL;
 	tq_plan *p = NULL;
 	cli_mix_args mx;
+	cli_mix_result mr;
 	long long probe = 2048;
 	int json = 0, i, k, rc = 1, sources, mixed;
 
 	memset(&mx, 0, sizeof(mx));
+	memset(&mr, 0, sizeof(mr));
 	mx.co.n_samples = 128;
 
 	for (i = 1; i < argc; i++) {
@@ -282,7 +288,7 @@ cmd_plan(int argc, char **argv)
 			mx.frontier = 1;
 		} else if (strcmp(a, "--menu") == 0 || strcmp(a, "--calib") == 0 ||
 		    strcmp(a, "--sensitivity") == 0 ||
-		    strcmp(a, "--out") == 0) {
+		    strcmp(a, "--base-plan") == 0 || strcmp(a, "--out") == 0) {
 			if (v == NULL)
 				return cli_error("plan: %s needs a value", a);
 			if (strcmp(a, "--menu") == 0)
@@ -291,6 +297,8 @@ cmd_plan(int argc, char **argv)
 				mx.calib = v;
 			else if (strcmp(a, "--sensitivity") == 0)
 				mx.sens_path = v;
+			else if (strcmp(a, "--base-plan") == 0)
+				mx.base_plan = v;
 			else
 				save = v;
 			i++;
@@ -357,7 +365,7 @@ cmd_plan(int argc, char **argv)
 			    "their own plan; drop --plan, --preset and --method");
 		if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 			goto fail;
-		if (cli_plan_mixed(&mx, m, &p, plan_name,
+		if (cli_plan_mixed(&mx, m, &p, &mr, plan_name,
 		    sizeof(plan_name)) != 0) {
 			rc = 1;
 			goto out;
@@ -404,7 +412,7 @@ check:
 	if (save != NULL && tq_plan_save(p, save, &err) != TQ_OK)
 		goto fail;
 	if (json)
-		print_json(m, p, plan_name, save);
+		print_json(m, p, plan_name, save, &mr);
 	else
 		print_table(m, p, plan_name, save);
 	rc = 0;

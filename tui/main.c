@@ -98,6 +98,8 @@ static const cli_command commands[] = {
 	  "    --sensitivity F  reuse F when it exists, else save there\n"
 	  "    --probe-tokens N tokens of the per-layer KLD probe (2048; 0 =\n"
 	  "                     none: plain sum of relative errors)\n"
+	  "    --base-plan P    lm_head and embeddings as preset or plan file\n"
+	  "                     P has them (default: float)\n"
 	  "    --out FILE       save the plan (as --save)\n"
 	  "  --list-presets   print the preset names and exit\n"
 	  "  --json           one JSON object on stdout\n",

@@ -1,0 +1,112 @@
+#!/bin/sh
+# mixed.sh: mixed precision end to end on the demo model.  Sensitivity is
+# measured once on wikitext2-valid.txt with a menu of GGUF block settings;
+# then (1) the plans the optimizer makes for four budgets are quantized and
+# evaluated against the float model on wikitext2-test.txt, and their
+# predicted loss must rank them as their measured mean KLD does; (2) at the
+# bits per weight of llama.cpp's Q4_K_M mix, the optimizer's plan must have
+# a lower mean KLD than that mix quantized by us, and (with TQ_INTEROP=1
+# and the pinned llama.cpp) than llama-quantize's own Q4_K_M made with the
+# same importance matrix.  TAP.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+tq=$top_builddir/turboquant
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+py=${TQ_PYTHON:-python3}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+
+ok() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		printf 'ok %d - %s\n' "$n" "$2"
+	else
+		printf 'not ok %d - %s\n' "$n" "$2"
+	fi
+}
+
+demo=$top_srcdir/assets/demo
+calib="--calib $shared/wikitext2-valid.txt --samples 32 --seqlen 512"
+menu="rtn:q2_k+imatrix,rtn:q3_k+imatrix,rtn:q4_k+imatrix,rtn:q5_k+imatrix"
+menu="$menu,rtn:q6_k+imatrix,rtn:q8_0,gptq:q3_k+imatrix,gptq:q4_k+imatrix"
+menu="$menu,gptq:q5_k+imatrix"
+text=$shared/wikitext2-test.txt
+
+# shellcheck disable=SC2086
+"$tq" plan "$demo" --frontier --menu "$menu" $calib \
+    --sensitivity "$tmp/sens.json" --json >"$tmp/front.json" 2>"$tmp/err"
+ok $? "sensitivity and frontier: $(head -c 200 "$tmp/err")"
+
+# (1) Four budgets: predicted and measured loss in the same order.
+variants=""
+for b in 3.0 4.0 5.0 6.5; do
+	"$tq" plan "$demo" --target-bpw $b --sensitivity "$tmp/sens.json" \
+	    --out "$tmp/p$b.json" --json >"$tmp/p$b.out" 2>/dev/null &&
+	# shellcheck disable=SC2086
+	"$tq" quantize --plan "$tmp/p$b.json" $calib --out "$tmp/s$b" \
+	    --json >/dev/null 2>"$tmp/err"
+	ok $? "budget $b: plan and quantize $(head -c 200 "$tmp/err")"
+	variants="$variants $tmp/s$b"
+done
+# shellcheck disable=SC2086
+"$tq" eval "$demo" --compare $variants --text "$text" --max-tokens 30000 \
+    --json >"$tmp/cmp.json" 2>"$tmp/err"
+ok $? "the four plans evaluated against the float model"
+"$py" - "$tmp" 3.0 4.0 5.0 6.5 <<'EOF'
+import json, sys
+tmp, budgets = sys.argv[1], sys.argv[2:]
+pred = [json.load(open("%s/p%s.out" % (tmp, b)))["optimized"]["predicted_kld"]
+        for b in budgets]
+kld = [v["kld"]["kld"] for v in json.load(open(tmp + "/cmp.json"))["variants"]]
+for b, p, k in zip(budgets, pred, kld):
+    print("# %s bpw: predicted KLD %.5f, measured %.5f" % (b, p, k))
+rank = lambda xs: sorted(range(len(xs)), key=lambda i: xs[i])
+sys.exit(0 if rank(pred) == rank(kld) else 1)
+EOF
+ok $? "the predicted loss ranks the four plans as the measured KLD does"
+
+# (2) At Q4_K_M's bits per weight.
+"$tq" plan "$demo" --preset q4_k_m --json >"$tmp/q4km.json"
+bpw=$("$py" -c '
+import json, sys
+q = [l for l in json.load(open(sys.argv[1]))["layers"]
+     if l["name"].startswith("model.layers.")]
+print("%.6f" % (sum(l["bpw"] * l["rows"] * l["cols"] for l in q) /
+                sum(l["rows"] * l["cols"] for l in q)))' "$tmp/q4km.json")
+# shellcheck disable=SC2086
+"$tq" plan "$demo" --target-bpw "$bpw" --sensitivity "$tmp/sens.json" \
+    --base-plan q4_k_m --out "$tmp/opt.json" >/dev/null 2>&1 &&
+    "$tq" quantize --plan "$tmp/opt.json" $calib --out "$tmp/opt" \
+    --json >/dev/null 2>&1 &&
+    "$tq" quantize --preset q4_k_m $calib --out "$tmp/q4km" \
+    --json >/dev/null 2>&1
+ok $? "the optimizer's plan at Q4_K_M's $bpw bpw, and Q4_K_M, quantized"
+others=""
+if [ "${TQ_INTEROP:-0}" = 1 ]; then
+	bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" | tail -n 1)
+	# shellcheck disable=SC2086
+	"$tq" export "$demo" --format gguf --type f32 --out "$tmp/f32.gguf" \
+	    >/dev/null 2>&1 &&
+	    "$tq" calibrate "$demo" $calib --imatrix "$tmp/imatrix.gguf" \
+	    >/dev/null 2>&1 &&
+	    "$bin/llama-quantize" --imatrix "$tmp/imatrix.gguf" \
+	    "$tmp/f32.gguf" "$tmp/lq4km.gguf" Q4_K_M >"$tmp/lq.log" 2>&1
+	ok $? "llama-quantize --imatrix made its own Q4_K_M"
+	others="$tmp/lq4km.gguf"
+fi
+# shellcheck disable=SC2086
+"$tq" eval "$demo" --compare "$tmp/opt" "$tmp/q4km" $others --text "$text" \
+    --max-tokens 30000 --json >"$tmp/q.json" 2>"$tmp/err"
+ok $? "evaluated against the float model $(head -c 200 "$tmp/err")"
+"$py" - "$tmp/q.json" <<'EOF'
+import json, sys
+v = json.load(open(sys.argv[1]))["variants"]
+names = ["optimized", "Q4_K_M (ours, RTN)", "Q4_K_M (llama-quantize --imatrix)"]
+for name, x in zip(names, v):
+    print("# %s: %.3f bpw, mean KLD %.5f, same top %.2f%%" % (
+        name, x["bpw"], x["kld"]["kld"], 100 * x["kld"]["same_top"]))
+sys.exit(0 if all(v[0]["kld"]["kld"] < x["kld"]["kld"] for x in v[1:]) else 1)
+EOF
+ok $? "the optimized plan's mean KLD is below every Q4_K_M's"
+echo "1..$n"
