@@ -25,8 +25,14 @@ seed() {	# seed DIR PATTERN MAXSIZE
 seed st '*.safetensors' 600k
 seed cfg 'config.json' 64k
 seed tok 'tokenizer.json' 300k
+# GGUF seeds: small exports of a fixture (the fixtures hold no .gguf).
+mkdir -p "$work/seed-gguf"
+for t in f32 q8_0; do
+	"$top_builddir/turboquant" export "$d/models/qwen2" --format gguf \
+	    --type $t --out "$work/seed-gguf/$t.gguf" >/dev/null 2>&1
+done
 
-echo "1..3"
+echo "1..4"
 n=0
 run() {	# run TARGET MAXLEN SEED-DIRS...
 	target=$1
@@ -49,3 +55,4 @@ run() {	# run TARGET MAXLEN SEED-DIRS...
 run fuzz_safetensors 4096 "$work/seed-st"
 run fuzz_config 4096 "$work/seed-cfg"
 run fuzz_tokenizer 65536 "$work/seed-tok"
+run fuzz_gguf 262144 "$work/seed-gguf"
