@@ -177,9 +177,19 @@ gm_rope_freqs(tq_model_config *c, const float *v, int64_t n, const char *path,
 	if (m >= 2 && sxx * m - sx * sx > 0) {
 		a = (m * sxy - sx * sy) / (m * sxx - sx * sx);
 		b = (sy - a * sx) / m;
-	} else if (m == 1 && isfinite(xmin_one) && sx < xmin_one) {
-		/* One band point: put s = 1 halfway to the unscaled ones. */
-		double x1 = sx + (xmin_one - sx) / 2;
+	} else if (m == 1 && isfinite(xmin_one) && sx < xmin_one &&
+	    sx > (isfinite(xmax_fac) ? xmax_fac : 0)) {
+		/*
+		 * One band point: a line through it that reaches s = 1 before
+		 * the unscaled frequencies, s = 0 after the scaled ones, and
+		 * crosses 0 at a positive x (so low > 0).
+		 */
+		double room = fmin(xmin_one - sx, sx / sy - sx);
+		double x1;
+
+		if (isfinite(xmax_fac))
+			room = fmin(room, (sx - xmax_fac) * (1.0 - sy) / sy);
+		x1 = sx + room / 2;
 
 		a = (1.0 - sy) / (x1 - sx);
 		b = sy - a * sx;

@@ -31,6 +31,14 @@ for t in f32 q8_0; do
 	"$top_builddir/turboquant" export "$d/models/qwen2" --format gguf \
 	    --type $t --out "$work/seed-gguf/$t.gguf" >/dev/null 2>&1
 done
+# The demo's tokenizer metadata: its header with the tensor count zeroed.
+if "$top_builddir/turboquant" export "$top_srcdir/assets/demo" --format gguf \
+    --type q8_0 --out "$work/demo.gguf" >/dev/null 2>&1; then
+	head -c 200000 "$work/demo.gguf" >"$work/seed-gguf/vocab.gguf"
+	printf '\000\000\000\000\000\000\000\000' | dd bs=1 seek=8 \
+	    conv=notrunc of="$work/seed-gguf/vocab.gguf" 2>/dev/null
+	rm -f "$work/demo.gguf"
+fi
 
 echo "1..4"
 n=0
