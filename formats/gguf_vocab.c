@@ -672,8 +672,8 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	arr = cJSON_AddArrayToObject(m, "merges");
 	added = cJSON_AddArrayToObject(root, "added_tokens");
 	for (i = 0; i < n; i++) {
-		int in_vocab = type[i] == TT_NORMAL || type[i] == TT_BYTE ||
-		    (spm && (type[i] == TT_UNKNOWN || type[i] == TT_CONTROL));
+		/* Added tokens are in the vocab too, as HF's files have them. */
+		int in_vocab = type[i] != TT_UNUSED;
 		int is_added = type[i] == TT_CONTROL || type[i] == TT_USER ||
 		    (spm && type[i] == TT_UNKNOWN);
 
