@@ -63,6 +63,15 @@ want="write failed"
 ok $? "a full disk (ulimit -f) gives a write error"
 nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
 
+# A state on other GGUF blocks, asked for another type: RTN with a warning.
+"$tq" quantize "$demo" --preset q4_k_m --out "$tmp/q4km" >/dev/null 2>&1
+"$tq" export "$tmp/q4km" --format gguf --type q8_0 --out "$tmp/o/r.gguf" \
+    --json >"$tmp/out" 2>/dev/null &&
+    grep -q '"warning":"[0-9]* layers re-quantized with RTN from the state' \
+    "$tmp/out" && grep -q '"type":"q8_0"' "$tmp/out"
+ok $? "re-quantizing a state to another type warns what is lost"
+rm -f "$tmp/o/r.gguf"
+
 # The reader on truncated and lying files.
 "$tq" export "$demo" --format gguf --type q4_0 --out "$tmp/good.gguf" \
     >/dev/null 2>&1
