@@ -262,6 +262,18 @@ spm_space_prefix(const cJSON *root)
 	return 0;
 }
 
+/* A Metaspace that prepends only to the first piece of the text. */
+static int
+spm_first_only(const cJSON *root)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+	const cJSON *c = find_component(p, "pretokenizers", "Metaspace"), *s;
+
+	s = cJSON_GetObjectItemCaseSensitive(c, "prepend_scheme");
+	return c != NULL && cJSON_IsString(s) && strcmp(s->valuestring,
+	    "first") == 0;
+}
+
 tq_status
 tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
     size_t wlen, tq_error *err)
@@ -334,6 +346,11 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 		for (i = 0; i < (size_t)v.n; i++)
 			if (v.type[i] == TT_NORMAL && is_byte_token(v.tok[i]))
 				v.type[i] = TT_BYTE;
+		if (spm_first_only(root))
+			warn_add(warn, wlen, "the tokenizer prepends \xe2\x96\x81 only "
+			    "at the start of the text and not before a space "
+			    "(Metaspace \"first\"); llama.cpp prepends it "
+			    "always, after every special token too");
 		unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
 		if (cJSON_IsString(unk) &&
 		    tq_tokenizer_id(tok, unk->valuestring) >= 0)
