@@ -22,6 +22,7 @@
 #include <cJSON.h>
 
 #include "error.h"
+#include "export.h"
 #include "fileio.h"
 #include "gguf_vocab.h"
 #include "model.h"
@@ -46,14 +47,6 @@ static const struct {
 	{ "gpt-2", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?"
 	  "[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+" },
 };
-
-static void
-warn_add(char *warn, size_t wlen, const char *msg)
-{
-	size_t n = strlen(warn);
-
-	snprintf(warn + n, wlen - n, "%s%s", n ? "; " : "", msg);
-}
 
 /* The first object of a given "type" in a component or its Sequence. */
 static const cJSON *
@@ -296,7 +289,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 	if (tok == NULL || path == NULL || access(path, F_OK) != 0) {
 		free(path);
 		if (tok != NULL)
-			warn_add(warn, wlen, "no tokenizer.json beside the model: "
+			tq_export__warn(warn, wlen, "no tokenizer.json beside the model: "
 			    "written without a vocabulary");
 		return tq_gguf_kv_str(w, "tokenizer.ggml.model", "none") == TQ_OK ?
 		    TQ_OK : tq_fail(err, TQ_ENOMEM, "out of memory");
@@ -335,7 +328,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 					pre_name = known_pre[i].pre;
 			if (pre_name == NULL) {
 				pre_name = "default";
-				warn_add(warn, wlen, "the pre-tokenizer pattern is "
+				tq_export__warn(warn, wlen, "the pre-tokenizer pattern is "
 				    "not one llama.cpp knows: tokenizer.ggml.pre "
 				    "is \"default\" and llama.cpp will split text "
 				    "differently");
@@ -347,7 +340,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 			if (v.type[i] == TT_NORMAL && is_byte_token(v.tok[i]))
 				v.type[i] = TT_BYTE;
 		if (spm_first_only(root))
-			warn_add(warn, wlen, "the tokenizer prepends \xe2\x96\x81 only "
+			tq_export__warn(warn, wlen, "the tokenizer prepends \xe2\x96\x81 only "
 			    "at the start of the text and not before a space "
 			    "(Metaspace \"first\"); llama.cpp prepends it "
 			    "always, after every special token too");
