@@ -267,6 +267,44 @@ spm_first_only(const cJSON *root)
 	    "first") == 0;
 }
 
+/*
+ * The tokenizer.json of m as parsed JSON (*root NULL when there is none):
+ * the file beside a checkpoint, or the one a .gguf model's metadata
+ * describes.  *name names it in messages.
+ */
+static tq_status
+vocab_source(const tq_model *m, cJSON **root, char **name, tq_error *err)
+{
+	const char *mp = tq_model_path(m);
+	tq_gguf_file *f = NULL;
+	char *json = NULL;
+	tq_status st;
+
+	*root = NULL;
+	*name = NULL;
+	if (tq_model_tokenizer(m) == NULL)
+		return TQ_OK;
+	if (tq_gguf_is_file(mp)) {
+		if ((st = tq_gguf_open(mp, &f, err)) == TQ_OK &&
+		    (st = tq_gguf_vocab_to_json(f, &json, err)) == TQ_OK &&
+		    json != NULL) {
+			if ((*root = cJSON_Parse(json)) == NULL ||
+			    (*name = strdup(mp)) == NULL)
+				st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		}
+		free(json);
+		tq_gguf_close(f);
+		return st == TQ_EUNSUPPORTED ? TQ_OK : st;
+	}
+	if (!tq_is_dir(mp))
+		return TQ_OK;
+	if ((*name = tq_path_join(mp, "tokenizer.json")) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (access(*name, F_OK) != 0)
+		return TQ_OK;
+	return tq_json_load(*name, TOKENIZER_MAX_BYTES, root, err);
+}
+
 tq_status
 tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
     size_t wlen, tq_error *err)
@@ -283,19 +321,17 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 	tq_status st;
 
 	memset(&v, 0, sizeof(v));
-	if (tok != NULL && tq_is_dir(tq_model_path(m)) &&
-	    (path = tq_path_join(tq_model_path(m), "tokenizer.json")) == NULL)
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	if (tok == NULL || path == NULL || access(path, F_OK) != 0) {
-		free(path);
-		if (tok != NULL)
-			tq_export__warn(warn, wlen, "no tokenizer.json beside the model: "
-			    "written without a vocabulary");
-		return tq_gguf_kv_str(w, "tokenizer.ggml.model", "none") == TQ_OK ?
-		    TQ_OK : tq_fail(err, TQ_ENOMEM, "out of memory");
-	}
-	if ((st = tq_json_load(path, TOKENIZER_MAX_BYTES, &root, err)) != TQ_OK)
+	if ((st = vocab_source(m, &root, &path, err)) != TQ_OK)
 		goto out;
+	if (root == NULL) {
+		if (tok != NULL)
+			tq_export__warn(warn, wlen, "no tokenizer.json beside the "
+			    "model: written without a vocabulary");
+		st = tq_gguf_kv_str(w, "tokenizer.ggml.model", "none");
+		if (st != TQ_OK)
+			st = tq_fail(err, st, "out of memory");
+		goto out;
+	}
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	type = cJSON_GetObjectItemCaseSensitive(model, "type");
 	pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");

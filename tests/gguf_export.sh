@@ -114,6 +114,11 @@ s1=$("$tq" tokenize "$demo" "A <|end_of_text|> B<|begin_of_text|>" 2>&1)
 s2=$("$tq" tokenize "$tmp/good.gguf" "A <|end_of_text|> B<|begin_of_text|>" 2>&1)
 [ "$s1" = "$s2" ] || same=1
 ok $same "the tokenizer rebuilt from GGUF metadata gives the same ids on wikitext2-test, linux-test and special tokens"
+"$tq" export "$tmp/good.gguf" --format gguf --type q8_0 --out "$tmp/re.gguf" \
+    >/dev/null 2>&1 &&
+    [ "$("$tq" tokenize "$tmp/re.gguf" "A <|end_of_text|> B" 2>&1)" = \
+    "$("$tq" tokenize "$demo" "A <|end_of_text|> B" 2>&1)" ]
+ok $? "a GGUF re-exported to another type keeps its tokenizer"
 head -c 40000 "$shared/linux-test.txt" >"$tmp/text"
 "$tq" eval "$demo" --text "$tmp/text" --ctx 128 --json >"$tmp/e1" 2>/dev/null
 "$tq" export "$demo" --format gguf --type f32 --out "$tmp/f32.gguf" \
