@@ -204,15 +204,18 @@ install(const export_job *e, const char *tmp, tq_error *err)
 
 	if (!e->force) {
 		if (!e->fmt->is_dir) {
-			if (link(tmp, e->out) != 0) {
-				en = errno;
-				return tq_fail(err, en == EEXIST ? TQ_EINVAL :
-				    TQ_EIO, "%s: %s", e->out, en == EEXIST ?
-				    "already exists (use --force to replace it)" :
-				    strerror(en));
+			if (link(tmp, e->out) == 0) {
+				unlink(tmp);
+				return TQ_OK;
 			}
-			unlink(tmp);
-			return TQ_OK;
+			en = errno;
+			if (en == EEXIST)
+				return tq_fail(err, TQ_EINVAL, "%s: already exists "
+				    "(use --force to replace it)", e->out);
+			if (en != EPERM && en != ENOTSUP && en != EXDEV)
+				return tq_fail(err, TQ_EIO, "%s: %s", e->out,
+				    strerror(en));
+			/* No hard links here: check, then rename. */
 		}
 		if (path_exists(e->out))
 			return tq_fail(err, TQ_EINVAL, "%s: already exists (use "

@@ -389,14 +389,50 @@ gg_pack_row(const tq_qtensor *qt, int64_t sr, uint8_t *dst)
 		    &qt->codes[sr * qt->cols + b * qt->qk], dst + (size_t)b * bb);
 }
 
+/* Rows a tensor is produced in between cancel checks and progress. */
+#define GG_CHUNK_ROWS 256
+
+/* GGUF rows [r0, r0 + n) of a 2-D tensor into dst (buf: [n, cols]). */
+static tq_status
+gg_fill_rows(const gg_tensor *e, int64_t r0, int64_t n, uint8_t *dst,
+    uint64_t row_bytes, float *buf, tq_error *err)
+{
+	int64_t cols = e->ne[0], r;
+	tq_qtensor q;
+	tq_status st;
+
+	if (e->src == GG_CODES) {
+		for (r = 0; r < n; r++)
+			gg_pack_row(e->qt, gg_src_row(e, r0 + r), dst +
+			    (size_t)(row_bytes * (uint64_t)r));
+		return TQ_OK;
+	}
+	for (r = 0; r < n; r++)
+		tq_tensor_to_f32(e->t, gg_src_row(e, r0 + r) * cols, cols,
+		    buf + r * cols);
+	if (e->src == GG_FLOAT) {
+		for (r = 0; r < n; r++)
+			gg_put_float(e->type, buf + r * cols, cols, dst +
+			    (size_t)(row_bytes * (uint64_t)r));
+		return TQ_OK;
+	}
+	/* RTN: rows are independent (blocks never cross them). */
+	if ((st = tq_qtensor_init(&q, &e->scheme, n, cols, err)) != TQ_OK)
+		return st;
+	tq_quant_rtn(&q, buf, NULL, 0);
+	for (r = 0; r < n; r++)
+		gg_pack_row(&q, r, dst + (size_t)(row_bytes * (uint64_t)r));
+	tq_qtensor_done(&q);
+	return TQ_OK;
+}
+
 static tq_status
 gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
 {
 	gg_ctx *g = ud;
 	const gg_tensor *e = &g->t[index];
-	int64_t cols = e->ne[0], rows = e->ne[1], r;
+	int64_t cols = e->ne[0], rows = e->ne[1], r, n;
 	uint64_t row_bytes = nbytes / (uint64_t)rows;
-	tq_qtensor q;
 	float *buf;
 	tq_status st = TQ_OK;
 
@@ -404,46 +440,30 @@ gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
 		return tq_fail(err, TQ_ECANCELLED, "cancelled");
 	if (e->src == GG_DATA) {
 		memcpy(dst, e->data, (size_t)nbytes);
-	} else if (e->src == GG_CODES) {
-		for (r = 0; r < rows; r++)
-			gg_pack_row(e->qt, gg_src_row(e, r), dst +
-			    (size_t)(row_bytes * (uint64_t)r));
-	} else if (e->n_dims == 1) {
-		if ((buf = malloc((size_t)cols * sizeof(float))) == NULL)
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		return TQ_OK;
+	}
+	n = rows < GG_CHUNK_ROWS ? rows : GG_CHUNK_ROWS;
+	if ((buf = malloc((size_t)(n * cols) * sizeof(float))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (e->n_dims == 1) {
 		tq_tensor_to_f32(e->t, 0, cols, buf);
 		for (r = 0; r < cols; r++)
 			memcpy(dst + 4 * r, &buf[gg_src_row(e, r)], 4);
-		free(buf);
-	} else if (e->src == GG_FLOAT) {
-		if ((buf = malloc((size_t)cols * sizeof(float))) == NULL)
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
-		for (r = 0; r < rows; r++) {
-			tq_tensor_to_f32(e->t, gg_src_row(e, r) * cols, cols, buf);
-			gg_put_float(e->type, buf, cols, dst +
-			    (size_t)(row_bytes * (uint64_t)r));
-		}
-		free(buf);
-	} else {
-		/* RTN on the permuted rows: blocks never cross rows. */
-		buf = malloc((size_t)(rows * cols) * sizeof(float));
-		if (buf == NULL)
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
-		for (r = 0; r < rows; r++)
-			tq_tensor_to_f32(e->t, gg_src_row(e, r) * cols, cols,
-			    buf + r * cols);
-		if ((st = tq_qtensor_init(&q, &e->scheme, rows, cols, err)) ==
-		    TQ_OK) {
-			tq_quant_rtn(&q, buf, NULL, 0);
-			for (r = 0; r < rows; r++)
-				gg_pack_row(&q, r, dst +
-				    (size_t)(row_bytes * (uint64_t)r));
-			tq_qtensor_done(&q);
-		}
-		free(buf);
+		g->done += cols;
 	}
-	g->done += rows * cols;
-	tq_job__progress(g->x->job, g->done, g->total);
+	for (r = 0; e->n_dims == 2 && r < rows && st == TQ_OK; r += n) {
+		if (tq_job__cancelled(g->x->job)) {
+			st = tq_fail(err, TQ_ECANCELLED, "cancelled");
+			break;
+		}
+		if (r + n > rows)
+			n = rows - r;
+		st = gg_fill_rows(e, r, n, dst + (size_t)(row_bytes *
+		    (uint64_t)r), row_bytes, buf, err);
+		g->done += n * cols;
+		tq_job__progress(g->x->job, g->done, g->total);
+	}
+	free(buf);
 	return st;
 }
 
