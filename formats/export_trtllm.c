@@ -443,7 +443,8 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	if (st == TQ_OK)
 		st = trt_add_float(h, "transformer.ln_f.weight", m->norm, dt,
 		    err);
-	if (st == TQ_OK && (!c->tie_word_embeddings || h->untie))
+	/* TensorRT-LLM always reads lm_head (the embeddings when tied). */
+	if (st == TQ_OK)
 		st = trt_add_float(h, "lm_head.weight",
 		    tq_model__linear_weight(m, n - 2), dt, err);
 	if (st == TQ_OK)
@@ -485,8 +486,6 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	    c->qkv_bias);
 	cJSON_AddBoolToObject(cfg, "mlp_bias", c->mlp_bias);
 	cJSON_AddBoolToObject(cfg, "share_embedding_table", 0);
-	cJSON_AddBoolToObject(cfg, "tie_word_embeddings",
-	    c->tie_word_embeddings && !h->untie);
 	mp = cJSON_AddObjectToObject(cfg, "mapping");
 	cJSON_AddNumberToObject(mp, "world_size", 1);
 	cJSON_AddNumberToObject(mp, "tp_size", 1);

@@ -158,6 +158,11 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 			continue;
 		}
 		tq_scheme_name(&q->qt.scheme, a, sizeof(a));
+		if (q->cfg.act_bits == 8)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s has 8-bit "
+			    "activations (W8A8), which this weight-only format "
+			    "does not carry; the format holds %s", format,
+			    tq_hfx__name(h, i), fits);
 		if (!ok(&q->qt.scheme, &q->qt))
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s is %s%s; "
 			    "the format holds %s", format, tq_hfx__name(h, i), a,

@@ -82,6 +82,13 @@ def e4m3(bits):
     return np.where(s == 1, -v, v).astype(np.float32)
 
 
+def fval(dt, a):
+    """A stored float tensor as fp32."""
+    if dt == "BF16":
+        return (a.astype(np.uint32) << 16).view(np.float32)
+    return f32(a.view(np.float16) if dt == "F16" else a)
+
+
 def f32(a):
     return a.astype(np.float32)
 
@@ -201,6 +208,7 @@ class Ctx:
         self.model = args.model
         self.calib = args.calib
         self.states = {}
+        self.models = {}
         self.refs = {}
 
     def run(self, *argv, env=None, shell=None):
@@ -209,10 +217,11 @@ class Ctx:
             cmd = ["sh", "-c", shell + ' "$@"', "sh"] + cmd
         return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
-    def state(self, name, *qargs):
+    def state(self, name, *qargs, model=None):
         d = os.path.join(self.work, "state-" + name)
+        self.models[name] = model or self.model
         if name not in self.states:
-            r = self.run("quantize", self.model, *qargs, "--out", d)
+            r = self.run("quantize", self.models[name], *qargs, "--out", d)
             if not ok(r.returncode == 0, f"quantize {name}", r.stderr):
                 return None
             self.states[name] = d
@@ -252,6 +261,8 @@ def quantized(meta):
 def check_floats(c, state, d, tensors, names, what):
     """Float tensors of the export equal the model's (and ours)."""
     ref, meta = c.ref(state)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    tied = cfg.get("tie_word_embeddings", False)
     bad = []
     for k, v in ref.items():
         if not k.endswith(".weight") or k in ("ids", "logits"):
@@ -260,13 +271,14 @@ def check_floats(c, state, d, tensors, names, what):
         if p in names:
             continue
         hf = "lm_head.weight" if p == "lm_head" else k
+        if hf == "lm_head.weight" and tied:
+            continue        # the embeddings, checked as such
         if hf not in tensors:
             bad.append(f"{hf} missing")
             continue
-        dt, a = tensors[hf]
-        got = a.view(np.float16) if dt == "F16" else a
-        if not same(f32(got), v):
-            bad.append(f"{hf}: {diff(f32(got), v)}")
+        got = fval(*tensors[hf])
+        if not same(got, v):
+            bad.append(f"{hf}: {diff(got, v)}")
     ok(not bad, f"{what}: float tensors equal the model's", "\n".join(bad))
 
 
@@ -435,7 +447,7 @@ def check_trt(c, state, alg):
         return
     t, _ = st_load(os.path.join(d, "rank0.safetensors"))
     cfg = json.load(open(os.path.join(d, "config.json")))
-    base = json.load(open(os.path.join(c.model, "config.json")))
+    base = json.load(open(os.path.join(c.models[state], "config.json")))
     need = ["architecture", "dtype", "vocab_size", "hidden_size", "num_hidden_layers",
             "num_attention_heads", "hidden_act", "mapping", "quantization"]
     qz = cfg.get("quantization", {})
@@ -455,6 +467,10 @@ def check_trt(c, state, alg):
     for i in range(L):
         pre = f"transformer.layers.{i}."
         expect |= {pre + "input_layernorm.weight", pre + "post_layernorm.weight"}
+        if base.get("model_type") == "qwen2" or base.get("attention_bias"):
+            expect.add(pre + "attention.qkv.bias")
+        if base.get("attention_bias"):
+            expect.add(pre + "attention.dense.bias")
         for trt, hfs in parts.items():
             ours = np.concatenate([ref[f"model.layers.{i}.{h}.weight"] for h in hfs])
             N, K = ours.shape
@@ -471,9 +487,14 @@ def check_trt(c, state, alg):
                 continue
             dt, w = t[p + ".weight"]
             if alg == "W8A16":
-                got = f32(w.view(np.float16)) if dt == "F16" else f32(w)
                 # Float weights: ours rounded to the model dtype.
-                if dt != "F16" or not same(got, f32(ours.astype(np.float16))):
+                got = fval(dt, w)
+                want = (f32(ours.astype(np.float16)) if dt == "F16" else
+                        ((ours.view(np.uint32).astype(np.uint64) + 0x7fff +
+                          ((ours.view(np.uint32) >> 16) & 1)) >> 16 << 16)
+                        .astype(np.uint32).view(np.float32) if dt == "BF16" else ours)
+                if dt != {"float16": "F16", "bfloat16": "BF16", "float32": "F32"}[cfg["dtype"]] \
+                        or not same(got, want):
                     bad.append(f"{p}.weight: {dt} {diff(got, ours)}")
                 continue
             s = t[p + sname]
@@ -681,6 +702,7 @@ def main():
     ap.add_argument("--dump", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--calib", required=True)
+    ap.add_argument("--fixtures", required=True, help="tests/data/models")
     ap.add_argument("--consumer", help="Python with the consumer packages")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
@@ -715,6 +737,14 @@ def main():
                    "rules": [{"match": r"mlp\.down_proj$", "method": "float"}]}, f)
     for name, qa in states.items():
         c.state(name, *qa)
+    # The fixture architectures (tied llama, qwen2 with q/k/v biases, a
+    # sharded bf16 mistral): their intermediate size, 172, fits int8 per
+    # channel only.
+    fixtures = ("llama", "qwen2", "mistral")
+    for fx in fixtures:
+        states["fx-" + fx] = True
+        c.state("fx-" + fx, "--method", "rtn", "--bits", "8", "--group", "0", "--sym",
+                model=os.path.join(args.fixtures, fx))
     if len(c.states) != len(states):
         print(f"1..{n_test}")
         return 1
@@ -725,6 +755,10 @@ def main():
     gptq = {s: check_gptq(c, s) for s in ("rtn4", "rtn4s", "gptq4ao", "gptq3", "rtn2",
                                           "rtn8", "mixed_down")}
     check_gptq(c, "rtn4", "gptq_v2")
+    for fx in fixtures:
+        gptq["fx-" + fx] = check_gptq(c, "fx-" + fx)
+        check_ct(c, "fx-" + fx)
+        check_trt(c, "fx-" + fx, "W8A16")
     ct = {s: check_ct(c, s) for s in ("rtn4s", "rtn4", "gptq4ao", "rtn8s", "fp8", "fp8c",
                                       "mixed")}
     check_trt(c, "rtn4s", "W4A16_AWQ")
