@@ -43,27 +43,29 @@ gptq_fit(const tq_scheme *s, const tq_qtensor *qt)
 }
 
 typedef struct gptq_job {
-	tq_hfx *h;
 	int v2;
 	int64_t zero_wraps;	/* v1 groups whose zero 0 wrapped */
+	int desc_act;		/* some layer has a reordering g_idx */
+	const tq_layer_cfg *cfg;	/* of the first quantized layer */
 } gptq_job;
 
 static tq_status
-gptq_layer(gptq_job *gj, size_t i, tq_error *err)
+gptq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 {
-	tq_hfx *h = gj->h;
+	gptq_job *gj = ud;
 	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int b = qt->scheme.bits;
 	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, n, g, r, k;
 	int64_t KW = K * b / 32, NW = N * b / 32;
-	int64_t wshape[2] = { KW, N }, zshape[2] = { G, NW };
-	int64_t sshape[2] = { G, N }, gshape[1] = { K };
 	uint32_t *qw, *qz, *col;
 	uint16_t *sc;
 	int32_t *gidx;
 	uint8_t *zero;
-	char name[160];
 	tq_status st;
+
+	if (gj->cfg == NULL)
+		gj->cfg = &h->x->state->layers[i].cfg;
+	gj->desc_act |= !tq_hfx__plain_groups(qt);
 
 	qw = tq_hfx__alloc(h, (size_t)(KW * N) * 4, err);	/* [KW, N] */
 	qz = tq_hfx__alloc(h, (size_t)(G * NW) * 4, err);	/* [G, NW] */
@@ -97,24 +99,19 @@ gptq_layer(gptq_job *gj, size_t i, tq_error *err)
 		tq_hfx__pack(zero + g * N, (size_t)N, 1, b, qz + g * NW);
 	for (k = 0; k < K; k++)
 		gidx[k] = qt->g_idx != NULL ? qt->g_idx[k] : (int32_t)(k / qt->qk);
-	snprintf(name, sizeof(name), "%s.qweight", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, wshape, qw, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.qzeros", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, zshape, qz, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.scales", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F16, 2, sshape, sc, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.g_idx", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 1, gshape, gidx, err))
-	    != TQ_OK)
-		return st;
-	tq_hfx__mark(h, i);
-	return TQ_OK;
+	{
+		const tq_hfx_part parts[] = {
+			{ "qweight", TQ_DTYPE_I32, 2, { KW, N }, qw },
+			{ "qzeros", TQ_DTYPE_I32, 2, { G, NW }, qz },
+			{ "scales", TQ_DTYPE_F16, 2, { G, N }, sc },
+			{ "g_idx", TQ_DTYPE_I32, 1, { K, 0 }, gidx },
+		};
+
+		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, 4, err);
+	}
+	if (st == TQ_OK)
+		tq_hfx__mark(h, i);
+	return st;
 }
 
 /* "self_attn.q_proj" of "model.layers.3.self_attn.q_proj". */
@@ -152,9 +149,11 @@ gptq_check_blocks(const tq_hfx *h, tq_error *err)
 
 /* quantize_config.json: AutoGPTQ's keys and GPTQModel's additions. */
 static cJSON *
-gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const tq_layer_cfg *lc,
-    int desc_act, int v2, int any_float)
+gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const gptq_job *gj,
+    int any_float)
 {
+	const tq_layer_cfg *lc = gj->cfg;
+	int desc_act = gj->desc_act, v2 = gj->v2;
 	cJSON *q = cJSON_CreateObject(), *dyn, *meta;
 	const char *fmt = v2 ? "gptq_v2" : "gptq";
 	size_t i, n = tq_model_n_linears(h->x->model);
@@ -214,13 +213,11 @@ tq_status
 tq_export_gptq(tq_export_ctx *x, tq_error *err)
 {
 	cJSON *cfg = NULL;
-	const tq_layer_cfg *lc = NULL;
 	gptq_job gj;
 	tq_scheme sch;
 	tq_hfx h;
 	tq_status st;
-	size_t i, n;
-	int any_float, desc_act = 0;
+	int any_float;
 
 	memset(&gj, 0, sizeof(gj));
 	if (x->type != NULL && strcmp(x->type, "gptq") != 0 &&
@@ -228,44 +225,26 @@ tq_export_gptq(tq_export_ctx *x, tq_error *err)
 		return tq_fail(err, TQ_EINVAL, "gptq: unknown type \"%s\" "
 		    "(gptq, the default, or gptq_v2)", x->type);
 	gj.v2 = x->type != NULL && strcmp(x->type, "gptq_v2") == 0;
-	gj.h = &h;
 	if ((st = tq_hfx__init(&h, x, err)) != TQ_OK)
 		goto out;
 	if ((st = tq_hfx__grid(&h, "gptq", gptq_fit, gptq_fits, &sch,
 	    &any_float, err)) != TQ_OK ||
-	    (st = gptq_check_blocks(&h, err)) != TQ_OK)
-		goto out;
-	n = tq_model_n_linears(x->model);
-	for (i = 0; i < n && st == TQ_OK; i++) {
-		if (tq_hfx__is_q(&h, i)) {
-			if (lc == NULL)
-				lc = &x->state->layers[i].cfg;
-			desc_act |= !tq_hfx__plain_groups(
-			    &x->state->layers[i].qt);
-			st = gptq_layer(&gj, i, err);
-		}
-		if (st == TQ_OK)
-			st = tq_hfx__step(&h, err);
-	}
-	if (st != TQ_OK || (st = tq_hfx__add_floats(&h, err)) != TQ_OK ||
-	    (st = tq_hfx__write_weights(&h, "model.safetensors", err))
-	    != TQ_OK || (st = tq_hfx__config(&h, &cfg, err)) != TQ_OK)
+	    (st = gptq_check_blocks(&h, err)) != TQ_OK ||
+	    (st = tq_hfx__each(&h, gptq_layer, &gj, err)) != TQ_OK ||
+	    (st = tq_hfx__write_model(&h, &cfg, err)) != TQ_OK)
 		goto out;
 	cJSON_AddItemToObject(cfg, "quantization_config",
-	    gptq_qconfig(&h, &sch, lc, desc_act, gj.v2, any_float));
-	st = tq_hfx__write_json(&h, "config.json", cfg, err);
+	    gptq_qconfig(&h, &sch, &gj, any_float));
+	if ((st = tq_hfx__write_json(&h, "quantize_config.json",
+	    gptq_qconfig(&h, &sch, &gj, any_float), err)) != TQ_OK)
+		goto out;
+	st = tq_hfx__finish(&h, cfg, err);
 	cfg = NULL;
-	if (st == TQ_OK)
-		st = tq_hfx__write_json(&h, "quantize_config.json",
-		    gptq_qconfig(&h, &sch, lc, desc_act, gj.v2, any_float),
-		    err);
-	if (st == TQ_OK)
-		st = tq_hfx__copy_extras(&h, err);
 	if (st != TQ_OK)
 		goto out;
 	snprintf(x->report->type, sizeof(x->report->type), "%s-w%d%s%s",
 	    gj.v2 ? "gptq_v2" : "gptq", sch.bits, sch.sym ? "-sym" : "",
-	    desc_act ? "-act-order" : "");
+	    gj.desc_act ? "-act-order" : "");
 	if (gj.zero_wraps > 0)
 		snprintf(x->report->warning, sizeof(x->report->warning),
 		    "%lld groups have zero point 0, stored as %d in GPTQ v1 "

@@ -95,6 +95,22 @@ tq_hfx__add_q(tq_hfx *h, const char *name, tq_dtype dtype, int ndim,
 	return tq_hfx__add(h, name, dtype, ndim, shape, data, err);
 }
 
+tq_status
+tq_hfx__add_parts(tq_hfx *h, const char *prefix, const tq_hfx_part *parts,
+    size_t n, tq_error *err)
+{
+	char name[192];
+	tq_status st = TQ_OK;
+	size_t i;
+
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		snprintf(name, sizeof(name), "%s.%s", prefix, parts[i].suffix);
+		st = tq_hfx__add_q(h, name, parts[i].dtype, parts[i].ndim,
+		    parts[i].shape, parts[i].data, err);
+	}
+	return st;
+}
+
 void
 tq_hfx__mark(tq_hfx *h, size_t i)
 {
@@ -130,6 +146,21 @@ tq_hfx__step(tq_hfx *h, tq_error *err)
 	if (tq_job__cancelled(j))
 		return tq_fail(err, TQ_ECANCELLED, "export cancelled");
 	return TQ_OK;
+}
+
+tq_status
+tq_hfx__each(tq_hfx *h, tq_hfx_layer_fn fn, void *ud, tq_error *err)
+{
+	size_t n = tq_model_n_linears(h->x->model), i;
+	tq_status st = TQ_OK;
+
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		if (tq_hfx__is_q(h, i))
+			st = fn(h, i, ud, err);
+		if (st == TQ_OK)
+			st = tq_hfx__step(h, err);
+	}
+	return st;
 }
 
 tq_status
@@ -269,6 +300,26 @@ tq_hfx__config(tq_hfx *h, cJSON **out, tq_error *err)
 		cJSON_AddBoolToObject(*out, "tie_word_embeddings", 0);
 	}
 	return st;
+}
+
+tq_status
+tq_hfx__write_model(tq_hfx *h, cJSON **cfg, tq_error *err)
+{
+	tq_status st;
+
+	*cfg = NULL;
+	if ((st = tq_hfx__add_floats(h, err)) != TQ_OK ||
+	    (st = tq_hfx__write_weights(h, "model.safetensors", err)) != TQ_OK)
+		return st;
+	return tq_hfx__config(h, cfg, err);
+}
+
+tq_status
+tq_hfx__finish(tq_hfx *h, cJSON *cfg, tq_error *err)
+{
+	tq_status st = tq_hfx__write_json(h, "config.json", cfg, err);
+
+	return st == TQ_OK ? tq_hfx__copy_extras(h, err) : st;
 }
 
 tq_status
