@@ -71,15 +71,7 @@ awq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 		for (n = 0; n < N; n += 8)
 			qw[k * (N / 8) + n / 8] = awq_word(qt->codes + n * K + k,
 			    (size_t)K);
-	for (n = 0; n < N; n++)
-		for (g = 0; g < G; g++) {
-			float s;
-			int32_t z;
-
-			tq_hfx__scale(qt, n, g, &s, &z);
-			sc[g * N + n] = tq_f32_to_f16(s);
-			zero[g * N + n] = (uint8_t)z;
-		}
+	tq_hfx__scales_t(qt, sc, zero);
 	for (g = 0; g < G; g++)
 		for (n = 0; n < N; n += 8)
 			qz[g * (N / 8) + n / 8] = awq_word(zero + g * N + n, 1);

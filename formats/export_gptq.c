@@ -82,19 +82,12 @@ gptq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 		for (r = 0; r < KW; r++)
 			qw[r * N + n] = col[r];
 	}
-	for (n = 0; n < N; n++)
-		for (g = 0; g < G; g++) {
-			float s;
-			int32_t z;
-
-			tq_hfx__scale(qt, n, g, &s, &z);
-			sc[g * N + n] = tq_f32_to_f16(s);
-			if (!gj->v2) {
-				gj->zero_wraps += z == 0;
-				z = (z - 1) & ((1 << b) - 1);
-			}
-			zero[g * N + n] = (uint8_t)z;
-		}
+	tq_hfx__scales_t(qt, sc, zero);
+	for (g = 0; g < G * N && !gj->v2; g++) {
+		/* v1 stores zero - 1, masked to b bits as AutoGPTQ packs it. */
+		gj->zero_wraps += zero[g] == 0;
+		zero[g] = (uint8_t)((zero[g] - 1) & ((1 << b) - 1));
+	}
 	for (g = 0; g < G; g++)
 		tq_hfx__pack(zero + g * N, (size_t)N, 1, b, qz + g * NW);
 	for (k = 0; k < K; k++)

@@ -409,6 +409,22 @@ tq_hfx__scale(const tq_qtensor *qt, int64_t r, int64_t b, float *scale,
 	*zero = sc.zero;
 }
 
+void
+tq_hfx__scales_t(const tq_qtensor *qt, uint16_t *sc, uint8_t *zero)
+{
+	int64_t N = qt->rows, G = qt->nblocks, n, g;
+
+	for (n = 0; n < N; n++)
+		for (g = 0; g < G; g++) {
+			float s;
+			int32_t z;
+
+			tq_hfx__scale(qt, n, g, &s, &z);
+			sc[g * N + n] = tq_f32_to_f16(s);
+			zero[g * N + n] = (uint8_t)z;
+		}
+}
+
 int
 tq_hfx__plain_groups(const tq_qtensor *qt)
 {

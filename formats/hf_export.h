@@ -132,6 +132,12 @@ void tq_hfx__pack(const uint8_t *v, size_t n, size_t stride, int bits,
 void tq_hfx__scale(const tq_qtensor *qt, int64_t r, int64_t b, float *scale,
     int32_t *zero);
 
+/*
+ * The fp16 scales and the zeros of an INT tensor [N, K] with G blocks per
+ * row, transposed as AWQ and GPTQ store them: sc[G, N], zero[G, N].
+ */
+void tq_hfx__scales_t(const tq_qtensor *qt, uint16_t *sc, uint8_t *zero);
+
 /* 1 when qt's g_idx is absent or is exactly c / qk (no reordering). */
 int tq_hfx__plain_groups(const tq_qtensor *qt);
 

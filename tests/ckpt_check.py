@@ -252,6 +252,16 @@ class Ctx:
         return out, json.loads(r.stdout)
 
 
+def schema(t, p, want):
+    """What differs from {suffix: (dtype, shape)} among p's tensors."""
+    bad = []
+    for sfx, (dt, sh) in want.items():
+        got = (t[p + sfx][0], list(t[p + sfx][1].shape)) if p + sfx in t else None
+        if got != (dt, sh):
+            bad.append(f"{p}{sfx}: want {dt} {sh}, got {got}")
+    return bad
+
+
 def quantized(meta):
     """Names of the quantized block linears of a reference."""
     return [k[:-len(".scheme")] for k, v in meta.items()
@@ -282,15 +292,43 @@ def check_floats(c, state, d, tensors, names, what):
     ok(not bad, f"{what}: float tensors equal the model's", "\n".join(bad))
 
 
+class Export:
+    """An export of a state, opened: its tensors, config and our reference."""
+
+    def __init__(self, c, state, fmt, typ=None, weights="model.safetensors"):
+        self.d, self.report = c.export(state, fmt, typ)
+        if self.d is None:
+            return
+        self.t, _ = st_load(os.path.join(self.d, weights))
+        self.cfg = json.load(open(os.path.join(self.d, "config.json")))
+        self.qc = self.cfg.get("quantization_config", {})
+        self.ref, self.meta = c.ref(state)
+        self.names = quantized(self.meta)
+
+
+def layer(t, p):
+    """The tensors of layer p, F16 ones as float16."""
+    return {k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
+            for k, v in t.items() if k.startswith(p + ".")}
+
+
+def compare(e, p, w, bad):
+    """Layer p's weight w against ours, bit for bit."""
+    if not same(w, e.ref[p + ".weight"]):
+        bad.append(f"{p}: {diff(w, e.ref[p + '.weight'])}")
+
+
+def conclude(c, e, state, bad, what, how):
+    ok(not bad and e.names, f"{what}: {len(e.names)} layers {how}", "\n".join(bad))
+    check_floats(c, state, e.d, e.t, e.names, what)
+    return e.d
+
+
 def check_awq(c, state):
-    d, rep = c.export(state, "awq")
-    if d is None:
+    e = Export(c, state, "awq")
+    if e.d is None:
         return
-    t, _ = st_load(os.path.join(d, "model.safetensors"))
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    ref, meta = c.ref(state)
-    names = quantized(meta)
-    qc = cfg.get("quantization_config", {})
+    t, ref, names, qc = e.t, e.ref, e.names, e.qc
     ok(qc.get("quant_method") == "awq" and qc.get("bits") == 4 and
        qc.get("version") == "gemm" and qc.get("zero_point") is True and
        qc.get("group_size") in (32, 64, 128), f"awq {state}: quantization_config",
@@ -302,31 +340,20 @@ def check_awq(c, state):
         G = K // qc["group_size"]
         shapes = {".qweight": ("I32", [K, N // 8]), ".qzeros": ("I32", [G, N // 8]),
                   ".scales": ("F16", [G, N])}
-        for sfx, (dt, sh) in shapes.items():
-            if p + sfx not in t or t[p + sfx][0] != dt or list(t[p + sfx][1].shape) != sh:
-                bad.append(f"{p}{sfx}: want {dt} {sh}")
+        bad += schema(t, p, shapes)
         if bad:
             continue
-        w = awq_dequant({k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
-                         for k, v in t.items() if k.startswith(p + ".")}, p)
-        if not same(w, ref[p + ".weight"]):
-            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
-    ok(not bad and names, f"awq {state}: {len(names)} layers unpacked as AutoAWQ "
-       "does equal ours bit for bit", "\n".join(bad))
-    check_floats(c, state, d, t, names, f"awq {state}")
-    return d
+        compare(e, p, awq_dequant(layer(t, p), p), bad)
+    return conclude(c, e, state, bad, f"awq {state}",
+                    "unpacked as AutoAWQ does equal ours bit for bit")
 
 
 def check_gptq(c, state, typ=None):
-    d, rep = c.export(state, "gptq", typ)
-    if d is None:
+    e = Export(c, state, "gptq", typ)
+    if e.d is None:
         return
-    t, _ = st_load(os.path.join(d, "model.safetensors"))
-    cfg = json.load(open(os.path.join(d, "config.json")))
+    d, t, ref, names, qc = e.d, e.t, e.ref, e.names, e.qc
     qcf = json.load(open(os.path.join(d, "quantize_config.json")))
-    ref, meta = c.ref(state)
-    names = quantized(meta)
-    qc = cfg.get("quantization_config", {})
     bits = qc.get("bits")
     v1 = qc.get("checkpoint_format") == "gptq"
     ok(qc == qcf and qc.get("quant_method") == "gptq" and bits in (2, 3, 4, 8) and
@@ -340,33 +367,22 @@ def check_gptq(c, state, typ=None):
         shapes = {".qweight": ("I32", [K * bits // 32, N]),
                   ".qzeros": ("I32", [G, N * bits // 32]),
                   ".scales": ("F16", [G, N]), ".g_idx": ("I32", [K])}
-        for sfx, (dt, sh) in shapes.items():
-            if p + sfx not in t or t[p + sfx][0] != dt or list(t[p + sfx][1].shape) != sh:
-                bad.append(f"{p}{sfx}: want {dt} {sh}")
+        bad += schema(t, p, shapes)
         if bad:
             continue
         gi = t[p + ".g_idx"][1]
         if not qc["desc_act"] and not np.array_equal(gi, np.arange(K) // gs):
             bad.append(f"{p}.g_idx is not k // group_size without desc_act")
-        w = gptq_dequant({k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
-                          for k, v in t.items() if k.startswith(p + ".")}, p, bits, v1)
-        if not same(w, ref[p + ".weight"]):
-            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
-    ok(not bad and names, f"gptq {state} {typ or ''}: {len(names)} layers unpacked as "
-       "AutoGPTQ does equal ours bit for bit", "\n".join(bad))
-    check_floats(c, state, d, t, names, f"gptq {state}")
-    return d
+        compare(e, p, gptq_dequant(layer(t, p), p, bits, v1), bad)
+    return conclude(c, e, state, bad, f"gptq {state} {typ or ''}",
+                    "unpacked as AutoGPTQ does equal ours bit for bit")
 
 
 def check_ct(c, state):
-    d, rep = c.export(state, "compressed-tensors")
-    if d is None:
+    e = Export(c, state, "compressed-tensors")
+    if e.d is None:
         return
-    t, _ = st_load(os.path.join(d, "model.safetensors"))
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    ref, meta = c.ref(state)
-    names = quantized(meta)
-    qc = cfg.get("quantization_config", {})
+    t, names, qc = e.t, e.names, e.qc
     g0 = qc.get("config_groups", {}).get("group_0", {})
     args = g0.get("weights", {})
     ok(qc.get("quant_method") == "compressed-tensors" and
@@ -376,14 +392,9 @@ def check_ct(c, state):
        f"compressed-tensors {state}: quantization_config", json.dumps(qc))
     bad = []
     for p in names:
-        w = ct_dequant({k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
-                        for k, v in t.items() if k.startswith(p + ".")}, p, args)
-        if not same(w, ref[p + ".weight"]):
-            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
-    ok(not bad and names, f"compressed-tensors {state}: {len(names)} layers unpacked "
-       "as the package does equal ours bit for bit", "\n".join(bad))
-    check_floats(c, state, d, t, names, f"compressed-tensors {state}")
-    return d
+        compare(e, p, ct_dequant(layer(t, p), p, args), bad)
+    return conclude(c, e, state, bad, f"compressed-tensors {state}",
+                    "unpacked as the package does equal ours bit for bit")
 
 
 def trt_decode(alg, w, s, N, K):
@@ -424,10 +435,7 @@ def check_trt(c, state, alg):
                 "W8A16": {".weight": ("I8", [N, K]), ".weight_scale": ("F16", [N])},
                 "FP8_PER_CHANNEL_PER_TOKEN": {".weight": ("F8_E4M3", [N, K]),
                                               ".weight_scale": ("F32", [N, 1])}}[alg]
-        for sfx, (dt, sh) in want.items():
-            if p + sfx not in t or t[p + sfx][0] != dt or list(t[p + sfx][1].shape) != sh:
-                bad.append(f"{p}{sfx}: want {dt} {sh}, got "
-                           f"{t[p + sfx][0] + str(list(t[p + sfx][1].shape)) if p + sfx in t else 'none'}")
+        bad += schema(t, p, want)
         if bad:
             continue
         s = t[p + ".weight_scale"]
