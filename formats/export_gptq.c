@@ -27,19 +27,22 @@
 
 static const char gptq_fits[] = "int2, int3, int4 or int8 per channel or "
     "in groups of 32, 64, 128 or 256, symmetric or asymmetric, with or "
-    "without act-order (3 bits: input and output features multiples of "
-    "32)";
+    "without act-order, on layers whose input and output features are "
+    "multiples of 32 (AutoGPTQ's packed shapes)";
 
+/*
+ * AutoGPTQ sizes qweight [K / 32 * b, N] and qzeros [G, N / 32 * b], so
+ * both dimensions must be multiples of 32 whatever the bits.
+ */
 static int
 gptq_fit(const tq_scheme *s, const tq_qtensor *qt)
 {
 	int b = s->bits;
-	int64_t unit = b == 3 ? 32 : 32 / (b ? b : 1);
 
 	return s->type == TQ_QT_INT && (b == 2 || b == 3 || b == 4 ||
 	    b == 8) && (s->group == TQ_GROUP_CHANNEL || s->group == 32 ||
 	    s->group == 64 || s->group == 128 || s->group == 256) &&
-	    qt->cols % unit == 0 && qt->rows % unit == 0;
+	    qt->cols % 32 == 0 && qt->rows % 32 == 0;
 }
 
 typedef struct gptq_job {
