@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,23 @@ tq_export_format_names(void)
 {
 	pthread_once(&names_once, names_init);
 	return format_names;
+}
+
+void
+tq_export__warn(char *warn, size_t len, const char *fmt, ...)
+{
+	size_t n = strnlen(warn, len);
+	va_list ap;
+
+	if (n + 3 >= len)
+		return;
+	if (n > 0) {
+		memcpy(warn + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(warn + n, len - n, fmt, ap);
+	va_end(ap);
 }
 
 static const export_format *
@@ -295,12 +313,6 @@ list_files(export_job *e)
 	}
 }
 
-static void
-report_free(void *p)
-{
-	free(p);
-}
-
 static tq_status
 export_job_run(tq_job *j, void *ctx, tq_error *err)
 {
@@ -340,7 +352,7 @@ export_job_run(tq_job *j, void *ctx, tq_error *err)
 		goto out;
 	}
 	*copy = e->report;
-	tq_job__set_result(j, TQ_RESULT_EXPORT, copy, report_free);
+	tq_job__set_result(j, TQ_RESULT_EXPORT, copy, free);
 out:
 	free(tmp);
 	tq_model_close(applied);

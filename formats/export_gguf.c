@@ -500,46 +500,48 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 {
 	char k[96];
 	tq_status st = TQ_OK;
+	const struct {
+		const char *key;
+		double v;
+		int is_float;
+	} kv[] = {
+		{ "vocab_size", (double)c->vocab_size, 0 },
+		{ "context_length", (double)c->max_position_embeddings, 0 },
+		{ "embedding_length", (double)c->hidden_size, 0 },
+		{ "block_count", (double)c->n_layers, 0 },
+		{ "feed_forward_length", (double)c->intermediate_size, 0 },
+		{ "attention.head_count", (double)c->n_heads, 0 },
+		{ "attention.head_count_kv", (double)c->n_kv_heads, 0 },
+		{ "attention.key_length", (double)c->head_dim, 0 },
+		{ "attention.value_length", (double)c->head_dim, 0 },
+		{ "rope.dimension_count", (double)c->head_dim, 0 },
+		{ "rope.freq_base", c->rope_theta, 1 },
+		{ "attention.layer_norm_rms_epsilon", c->rms_norm_eps, 1 },
+		{ "rope.scaling.factor", c->rope_factor, 1 },
+	};
+	size_t i, n = sizeof(kv) / sizeof(kv[0]);
 
-#define KU(key, v) do {							\
-	snprintf(k, sizeof(k), "%s." key, arch);			\
-	if (st == TQ_OK) st = tq_gguf_kv_u32(w, k, (uint32_t)(v));	\
-} while (0)
-#define KF(key, v) do {							\
-	snprintf(k, sizeof(k), "%s." key, arch);			\
-	if (st == TQ_OK) st = tq_gguf_kv_f32(w, k, (float)(v));		\
-} while (0)
-	KU("vocab_size", c->vocab_size);
-	KU("context_length", c->max_position_embeddings);
-	KU("embedding_length", c->hidden_size);
-	KU("block_count", c->n_layers);
-	KU("feed_forward_length", c->intermediate_size);
-	KU("attention.head_count", c->n_heads);
-	KU("attention.head_count_kv", c->n_kv_heads);
-	KU("attention.key_length", c->head_dim);
-	KU("attention.value_length", c->head_dim);
-	KU("rope.dimension_count", c->head_dim);
-	KF("rope.freq_base", c->rope_theta);
-	KF("attention.layer_norm_rms_epsilon", c->rms_norm_eps);
-	if (c->rope_type == TQ_ROPE_LINEAR) {
-		snprintf(k, sizeof(k), "%s.rope.scaling.type", arch);
-		if (st == TQ_OK)
-			st = tq_gguf_kv_str(w, k, "linear");
-		KF("rope.scaling.factor", c->rope_factor);
+	/* Counts are u32 and floats f32, as llama.cpp's loader asks. */
+	if (c->rope_type != TQ_ROPE_LINEAR)
+		n--;	/* no scaling factor */
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		snprintf(k, sizeof(k), "%s.%s", arch, kv[i].key);
+		st = kv[i].is_float ? tq_gguf_kv_f32(w, k, (float)kv[i].v) :
+		    tq_gguf_kv_u32(w, k, (uint32_t)kv[i].v);
 	}
-#undef KU
-#undef KF
+	if (c->rope_type == TQ_ROPE_LINEAR && st == TQ_OK) {
+		snprintf(k, sizeof(k), "%s.rope.scaling.type", arch);
+		st = tq_gguf_kv_str(w, k, "linear");
+	}
 	if (c->rope_type == TQ_ROPE_DYNAMIC)
-		snprintf(warn + strlen(warn), wlen - strlen(warn), "%sllama.cpp "
-		    "has no dynamic NTK rope scaling: written unscaled, the same "
-		    "up to %lld tokens", warn[0] ? "; " : "",
+		tq_export__warn(warn, wlen, "llama.cpp has no dynamic NTK rope "
+		    "scaling: written unscaled, the same up to %lld tokens",
 		    (long long)c->max_position_embeddings);
 	if (c->sliding_window > 0 && c->sliding_window <
 	    c->max_position_embeddings)
-		snprintf(warn + strlen(warn), wlen - strlen(warn), "%sllama.cpp "
-		    "runs arch llama with full attention: the sliding window of "
-		    "%lld tokens is not kept (the same up to that length)",
-		    warn[0] ? "; " : "", (long long)c->sliding_window);
+		tq_export__warn(warn, wlen, "llama.cpp runs arch llama with full "
+		    "attention: the sliding window of %lld tokens is not kept "
+		    "(the same up to that length)", (long long)c->sliding_window);
 	return st;
 }
 
@@ -575,6 +577,25 @@ gg_request(const char *type, gg_req *req, int *float_req, tq_plan **plan,
 	    "{\"match\": \"^model\\\\.embed_tokens$\", \"scheme\": \"%s\"}]}",
 	    type, type, type);
 	return tq_plan_parse(json, strlen(json), "--type", plan, err);
+}
+
+/* The types of the linears written, "q4_K+q6_K" (a state's own mix). */
+static void
+gg_label(const gg_ctx *g, char *buf, size_t len)
+{
+	int seen[64] = { 0 };
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < g->n; i++) {
+		int t = g->t[i].type;
+
+		if (!g->t[i].linear || t < 0 || t >= 64 || seen[t])
+			continue;
+		seen[t] = 1;
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s",
+		    n ? "+" : "", tq_ggml_type_name(t));
+	}
 }
 
 static void
@@ -736,29 +757,25 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	else if (x->state == NULL)
 		snprintf(label, sizeof(label), "f16");
 	else
-		snprintf(label, sizeof(label), "state");
+		gg_label(&g, label, sizeof(label));
 	snprintf(x->report->type, sizeof(x->report->type), "%s", label);
 	x->report->bpw = qweights > 0 ? 8.0 * (double)qbytes /
 	    (double)qweights : 0.0;
 	if (g.n_requant_q > 0)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%s%zu layers re-quantized with RTN from the state's "
-		    "dequantized %s weights (rounded twice: the state's own "
-		    "error compensation is lost); no importance matrix",
-		    warn[0] ? "; " : "", g.n_requant_q, g.requant_from);
+		tq_export__warn(warn, sizeof(warn), "%zu layers re-quantized with "
+		    "RTN from the state's dequantized %s weights (rounded twice: "
+		    "the state's own error compensation is lost); no importance "
+		    "matrix", g.n_requant_q, g.requant_from);
 	if (g.n_requant_f > 0)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%s%zu layers the state kept in float were quantized with "
-		    "RTN", warn[0] ? "; " : "", g.n_requant_f);
+		tq_export__warn(warn, sizeof(warn), "%zu layers the state kept in "
+		    "float were quantized with RTN", g.n_requant_f);
 	if (g.n_w8a8 > 0)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%s%zu layers were W8A8: GGUF keeps their weights only; "
-		    "llama.cpp does not quantize activations as SmoothQuant "
-		    "does", warn[0] ? "; " : "", g.n_w8a8);
+		tq_export__warn(warn, sizeof(warn), "%zu layers were W8A8: GGUF "
+		    "keeps their weights only; llama.cpp does not quantize "
+		    "activations as SmoothQuant does", g.n_w8a8);
 	if (req == REQ_FLOAT && float_req != TQ_GGML_F32 && x->state != NULL)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%sthe state's dequantized weights rounded to %s",
-		    warn[0] ? "; " : "", tq_ggml_type_name(float_req));
+		tq_export__warn(warn, sizeof(warn), "the state's dequantized "
+		    "weights rounded to %s", tq_ggml_type_name(float_req));
 	snprintf(x->report->warning, sizeof(x->report->warning), "%s", warn);
 	if (warn[0] != '\0')
 		tq_job__log(x->job, "warning: %s", warn);

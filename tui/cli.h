@@ -61,6 +61,14 @@ void cli_progress_start(cli_progress *p, const char *label);
 int cli_progress_cb(void *ud, const tq_progress *pr);
 void cli_progress_end(cli_progress *p);
 
+/*
+ * Runs a job to its end: a progress bar labelled label on a terminal, log
+ * lines on stderr unless quiet, each finished layer to on_layer (may be
+ * NULL); Ctrl-C cancels the job.  Returns its status (message in err).
+ */
+tq_status cli_run_job(tq_job *j, const char *label, int quiet,
+    void (*on_layer)(const tq_layer_result *r), tq_error *err);
+
 /* Wall-clock seconds since an arbitrary origin. */
 double cli_now(void);
 

@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,4 +181,72 @@ cli_json_string(FILE *f, const char *s)
 		}
 	}
 	fputc('"', f);
+}
+
+static volatile sig_atomic_t cli_interrupted;
+
+static void
+cli_on_sigint(int sig)
+{
+	(void)sig;
+	cli_interrupted = 1;
+}
+
+tq_status
+cli_run_job(tq_job *j, const char *label, int quiet,
+    void (*on_layer)(const tq_layer_result *r), tq_error *err)
+{
+	struct sigaction sa, old;
+	cli_progress prog;
+	struct pollfd p;
+	tq_event ev;
+	int done = 0, asked = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_on_sigint;
+	cli_interrupted = 0;
+	sigaction(SIGINT, &sa, &old);
+	cli_progress_start(&prog, label);
+	p.fd = tq_job_fd(j);
+	p.events = POLLIN;
+	while (!done) {
+		if (cli_interrupted && !asked) {
+			tq_job_cancel(j);
+			asked = 1;
+		}
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		while (tq_job_poll(j, &ev)) {
+			tq_progress pr = { ev.stage, ev.done, ev.total };
+
+			/* A line printed under the bar clears it first. */
+			if (((ev.kind == TQ_EVENT_LAYER && on_layer != NULL) ||
+			    (ev.kind == TQ_EVENT_LOG && !quiet)) &&
+			    prog.active && prog.last > 0.0)
+				fputs("\r\033[K", stderr);
+			switch (ev.kind) {
+			case TQ_EVENT_PROGRESS:
+				cli_progress_cb(&prog, &pr);
+				break;
+			case TQ_EVENT_LAYER:
+				if (on_layer != NULL)
+					on_layer(&ev.layer);
+				break;
+			case TQ_EVENT_LOG:
+				if (!quiet)
+					fprintf(stderr, "%s\n", ev.text);
+				break;
+			case TQ_EVENT_DONE:
+			case TQ_EVENT_FAILED:
+			case TQ_EVENT_CANCELLED:
+				done = 1;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	cli_progress_end(&prog);
+	sigaction(SIGINT, &old, NULL);
+	return tq_job_wait(j, err);
 }

@@ -6,22 +6,11 @@
 #include "config.h"
 
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
-
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 static void
 print_layer(const tq_layer_result *r)
@@ -53,65 +42,6 @@ print_json_layer(const tq_layer_result *r, int first)
 	else
 		printf("\"sqnr_db\":null,\"max_abs_err\":null,");
 	printf("\"bpw\":%.4f,\"seconds\":%.3f}", r->bpw, r->seconds);
-}
-
-/* Runs the job to its end, showing progress; returns its status. */
-static tq_status
-run_job(tq_job *j, int json, tq_error *err)
-{
-	struct sigaction sa, old;
-	cli_progress prog;
-	struct pollfd p;
-	tq_event ev;
-	int done = 0, asked = 0;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, &old);
-	cli_progress_start(&prog, "quantize");
-	p.fd = tq_job_fd(j);
-	p.events = POLLIN;
-	while (!done) {
-		if (interrupted && !asked) {
-			tq_job_cancel(j);
-			asked = 1;
-		}
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		while (tq_job_poll(j, &ev)) {
-			tq_progress pr = { ev.stage, ev.done, ev.total };
-
-			switch (ev.kind) {
-			case TQ_EVENT_PROGRESS:
-				cli_progress_cb(&prog, &pr);
-				break;
-			case TQ_EVENT_LAYER:
-				if (!json) {
-					if (prog.active && prog.last > 0.0)
-						fputs("\r\033[K", stderr);
-					print_layer(&ev.layer);
-				}
-				break;
-			case TQ_EVENT_LOG:
-				if (!json) {
-					if (prog.active && prog.last > 0.0)
-						fputs("\r\033[K", stderr);
-					fprintf(stderr, "%s\n", ev.text);
-				}
-				break;
-			case TQ_EVENT_DONE:
-			case TQ_EVENT_FAILED:
-			case TQ_EVENT_CANCELLED:
-				done = 1;
-				break;
-			default:
-				break;
-			}
-		}
-	}
-	cli_progress_end(&prog);
-	sigaction(SIGINT, &old, NULL);
-	return tq_job_wait(j, err);
 }
 
 /* Parses the options that make a plan from the command line. */
@@ -163,7 +93,9 @@ int
 cmd_quantize(int argc, char **argv)
 {
 	const char *model = NULL, *calib_file = NULL, *stats = NULL;
-	const char *out_dir = NULL;
+	const char *out_dir = NULL, *export = NULL;
+	tq_export_opts xo = { NULL, NULL, 0 };
+	char xformat[32];
 	plan_args pa;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
@@ -234,6 +166,14 @@ cmd_quantize(int argc, char **argv)
 		} else if (strcmp(a, "--out") == 0) {
 			NEED();
 			out_dir = next;
+		} else if (strcmp(a, "--export") == 0) {
+			NEED();
+			export = next;
+		} else if (strcmp(a, "--export-type") == 0) {
+			NEED();
+			xo.type = next;
+		} else if (strcmp(a, "--force") == 0) {
+			xo.force = 1;
 		} else if ((k = cli_calib_option(a, next, &co)) != 0) {
 			if (k < 0)
 				return 1;
@@ -257,6 +197,22 @@ cmd_quantize(int argc, char **argv)
 		return cli_error("quantize: no output directory (use --out DIR)");
 	if (calib_file != NULL && stats != NULL)
 		return cli_error("quantize: give --calib or --stats, not both");
+	if (export != NULL) {
+		/* FORMAT:PATH, checked before the work starts. */
+		const char *colon = strchr(export, ':');
+
+		if (colon == NULL || colon == export || colon[1] == '\0' ||
+		    (size_t)(colon - export) >= sizeof(xformat))
+			return cli_error("quantize: --export wants FORMAT:PATH "
+			    "(e.g. gguf:model.gguf), not \"%s\"", export);
+		snprintf(xformat, sizeof(xformat), "%.*s",
+		    (int)(colon - export), export);
+		xo.format = xformat;
+		export = colon + 1;
+		if (!xo.force && access(export, F_OK) == 0)
+			return cli_error("quantize: %s: already exists (use --force "
+			    "to replace it)", export);
+	}
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		return cli_fail(&err);
 	if (make_plan(&pa, &plan, &err) != TQ_OK ||
@@ -270,7 +226,8 @@ cmd_quantize(int argc, char **argv)
 	if (tq_job_quantize(m, plan, calib, out_dir, resume, &job, &err) !=
 	    TQ_OK)
 		goto fail;
-	if (run_job(job, json, &err) != TQ_OK)
+	if (cli_run_job(job, "quantize", json, json ? NULL : print_layer,
+	    &err) != TQ_OK)
 		goto fail;
 	state = tq_job_take_state(job);
 	if (json) {
@@ -281,11 +238,24 @@ cmd_quantize(int argc, char **argv)
 		printf(",\"layers\":[");
 		for (l = 0; state != NULL && l < tq_state_n_results(state); l++)
 			print_json_layer(tq_state_result(state, l), l == 0);
-		printf("]}\n");
+		printf("]");
+		if (export != NULL) {
+			/* The export report (or null) inside this object. */
+			printf(",\"export\":");
+			fflush(stdout);
+			if ((rc = cli_export_run(m, state, export, &xo, 1)) != 0)
+				printf("null");
+		}
+		printf("}\n");
 	} else {
 		printf("\nquantized state saved to %s\n", out_dir);
+		if (export != NULL) {
+			printf("\n");
+			fflush(stdout);
+			rc = cli_export_run(m, state, export, &xo, 0);
+		}
 	}
-	rc = 0;
+	rc = export != NULL ? rc : 0;
 	goto out;
 fail:
 	rc = cli_fail(&err);
