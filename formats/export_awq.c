@@ -63,14 +63,14 @@ awq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 	qw = tq_hfx__alloc(h, (size_t)(K * N / 8) * 4, err);	/* [K, N/8] */
 	qz = tq_hfx__alloc(h, (size_t)(G * N / 8) * 4, err);	/* [G, N/8] */
 	sc = tq_hfx__alloc(h, (size_t)(G * N) * 2, err);	/* [G, N] */
-	zero = tq_hfx__alloc(h, (size_t)(G * N), err);		/* [G, N] */
+	zero = tq_hfx__alloc(h, (size_t)(G * N), err);	/* [G, N] */
 	if (qw == NULL || qz == NULL || sc == NULL || zero == NULL)
 		return TQ_ENOMEM;
 	/* codes are [N, K]: the 8 columns of a word are 8 rows apart by K. */
 	for (k = 0; k < K; k++)
 		for (n = 0; n < N; n += 8)
-			qw[k * (N / 8) + n / 8] = awq_word(qt->codes + n * K + k,
-			    (size_t)K);
+			qw[k * (N / 8) + n / 8] = awq_word(
+			    qt->codes + n * K + k, (size_t)K);
 	tq_hfx__scales_t(qt, sc, zero);
 	for (g = 0; g < G; g++)
 		for (n = 0; n < N; n += 8)

@@ -65,7 +65,7 @@ ct_int_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 
 	wp = tq_hfx__alloc(h, (size_t)(N * KW) * 4, err);	/* [N, KW] */
 	sc = tq_hfx__alloc(h, (size_t)(N * G) * 4, err);	/* [N, G] */
-	zero = tq_hfx__alloc(h, (size_t)(N * G), err);		/* [G, N] */
+	zero = tq_hfx__alloc(h, (size_t)(N * G), err);	/* [G, N] */
 	col = tq_hfx__alloc(h, (size_t)NW * 4, err);		/* [NW] */
 	shape = tq_hfx__alloc(h, 2 * sizeof(int64_t), err);	/* [2] */
 	if (!sym)

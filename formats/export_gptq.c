@@ -74,7 +74,7 @@ gptq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 	qz = tq_hfx__alloc(h, (size_t)(G * NW) * 4, err);	/* [G, NW] */
 	sc = tq_hfx__alloc(h, (size_t)(G * N) * 2, err);	/* [G, N] */
 	gidx = tq_hfx__alloc(h, (size_t)K * 4, err);		/* [K] */
-	zero = tq_hfx__alloc(h, (size_t)(G * N), err);		/* [G, N] */
+	zero = tq_hfx__alloc(h, (size_t)(G * N), err);	/* [G, N] */
 	col = tq_hfx__alloc(h, (size_t)KW * 4, err);		/* [KW] */
 	if (qw == NULL || qz == NULL || sc == NULL || gidx == NULL ||
 	    zero == NULL || col == NULL)
@@ -94,7 +94,8 @@ gptq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 	for (g = 0; g < G; g++)
 		tq_hfx__pack(zero + g * N, (size_t)N, 1, b, qz + g * NW);
 	for (k = 0; k < K; k++)
-		gidx[k] = qt->g_idx != NULL ? qt->g_idx[k] : (int32_t)(k / qt->qk);
+		gidx[k] = qt->g_idx != NULL ? qt->g_idx[k] :
+		    (int32_t)(k / qt->qk);
 	{
 		const tq_hfx_part parts[] = {
 			{ "qweight", TQ_DTYPE_I32, 2, { KW, N }, qw },
@@ -133,9 +134,9 @@ gptq_check_blocks(const tq_hfx *h, tq_error *err)
 		size_t j = i % TQ_LINEARS_PER_LAYER;
 
 		if (tq_hfx__is_q(h, i) != tq_hfx__is_q(h, j))
-			return tq_fail(err, TQ_EUNSUPPORTED, "gptq: %s is %s but "
-			    "%s is not; the format's loaders quantize the same "
-			    "linears in every block (use awq or "
+			return tq_fail(err, TQ_EUNSUPPORTED, "gptq: %s is %s "
+			    "but %s is not; the format's loaders quantize the "
+			    "same linears in every block (use awq or "
 			    "compressed-tensors for per-layer float)",
 			    tq_hfx__name(h, i), tq_hfx__is_q(h, i) ?
 			    "quantized" : "float", tq_hfx__name(h, j));
@@ -200,7 +201,8 @@ gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const gptq_job *gj,
 		}
 	}
 	meta = cJSON_AddObjectToObject(q, "meta");
-	cJSON_AddStringToObject(meta, "quantizer", "turboquant:" PACKAGE_VERSION);
+	cJSON_AddStringToObject(meta, "quantizer",
+	    "turboquant:" PACKAGE_VERSION);
 	cJSON_AddStringToObject(meta, "method", tq_method_name(lc->method));
 	return q;
 }
@@ -242,7 +244,7 @@ tq_export_gptq(tq_export_ctx *x, tq_error *err)
 	    gj.v2 ? "gptq_v2" : "gptq", sch.bits, sch.sym ? "-sym" : "",
 	    gj.desc_act ? "-act-order" : "");
 	if (gj.zero_wraps > 0)
-		snprintf(x->report->warning, sizeof(x->report->warning),
+		tq_export__warn(x->report->warning, sizeof(x->report->warning),
 		    "%lld groups have zero point 0, stored as %d in GPTQ v1 "
 		    "(zero - 1 masked): AutoGPTQ and transformers read them "
 		    "back, GPTQModel's v1-to-v2 conversion does not; "

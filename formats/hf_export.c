@@ -196,8 +196,9 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 			    tq_hfx__name(h, i), fits);
 		if (!ok(&q->qt.scheme, &q->qt))
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s is %s%s; "
-			    "the format holds %s", format, tq_hfx__name(h, i), a,
-			    q->qt.g_idx != NULL ? " with act-order" : "", fits);
+			    "the format holds %s", format, tq_hfx__name(h, i),
+			    a, q->qt.g_idx != NULL ? " with act-order" : "",
+			    fits);
 		if (nq++ == 0) {
 			*common = q->qt.scheme;
 		} else if (memcmp(common, &q->qt.scheme, sizeof(*common))
@@ -213,9 +214,10 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 		return tq_fail(err, TQ_EINVAL, "%s: the state has no quantized "
 		    "decoder layer; the format holds %s", format, fits);
 	if (head)
-		snprintf(h->x->report->warning, sizeof(h->x->report->warning),
-		    "lm_head/embeddings are written in float (their dequantized "
-		    "values): %s does not quantize them", format);
+		tq_export__warn(h->x->report->warning,
+		    sizeof(h->x->report->warning), "lm_head/embeddings are "
+		    "written in float (their dequantized values): %s does not "
+		    "quantize them", format);
 	return TQ_OK;
 }
 

@@ -23,7 +23,7 @@
 typedef struct tq_hfx {
 	tq_export_ctx *x;
 	tq_st_writer *w;
-	void **bufs;		/* buffers the tensors borrow until written */
+	void **bufs;		/* what the tensors borrow until written */
 	size_t n_bufs, cap_bufs;
 	uint8_t *packed;	/* [n linears] 1: written quantized here */
 	int untie;		/* tied embeddings but lm_head quantized */
