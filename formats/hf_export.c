@@ -26,6 +26,12 @@ tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err)
 	memset(h, 0, sizeof(*h));
 	h->x = x;
 	h->total = (int64_t)n;
+	/* config.json and the tokenizer files come from the base directory. */
+	if (!tq_is_dir(tq_model_path(x->base)))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: not a Hugging Face "
+		    "model directory; the awq, gptq, compressed-tensors and "
+		    "trtllm exports take its config.json and tokenizer from "
+		    "one", tq_model_path(x->base));
 	if (!tq_is_dir(x->out) && mkdir(x->out, 0777) != 0)
 		return tq_fail(err, TQ_EIO, "%s: cannot create the directory: "
 		    "%s", x->out, strerror(errno));
