@@ -473,7 +473,7 @@ concat_last(ox *o, const char *a, const char *b)
 	return op_attr(o, "Concat", a, b, "axis", &axis, 1, 0);
 }
 
-/* ---- Blocks of the graph -------------------------------------------------- */
+/* ---- Blocks of the graph ------------------------------------------------ */
 
 /* A float [n] vector from the model (norm weight, bias) as F32. */
 static const char *
@@ -483,6 +483,23 @@ vector(ox *o, const tq_tensor *t, const char *name)
 	return name;
 }
 
+/* ReduceMean, ReduceMax, ... of x [.., C] over its last axis: [.., 1]. */
+static const char *
+reduce_last(ox *o, const char *type, const char *x)
+{
+	int64_t axes = -1, keep = 1;
+	const char *y;
+	tq_pb n;
+
+	node_begin(o, &n, type, NULL);
+	tq_onnx_node_input(&n, x);
+	tq_onnx_attr_ints(&n, "axes", &axes, 1);
+	tq_onnx_attr_int(&n, "keepdims", keep);
+	y = node_out(o, &n);
+	node_end(o, &n);
+	return y;
+}
+
 /*
  * y [batch, seq, H] = rmsnorm(x [batch, seq, H]) * w [H], as LlamaRMSNorm:
  * w * (x * 1 / sqrt(mean(x^2) + eps)).
@@ -490,17 +507,10 @@ vector(ox *o, const tq_tensor *t, const char *name)
 static const char *
 rmsnorm(ox *o, const char *x, const tq_tensor *w, const char *wname)
 {
-	int64_t axes = -1, keep = 1;
-	const char *ms, *r;
-	tq_pb n;
+	const char *r;
 
-	node_begin(o, &n, "ReduceMean", NULL);
-	tq_onnx_node_input(&n, op(o, "Mul", x, x, NULL));
-	tq_onnx_attr_ints(&n, "axes", &axes, 1);
-	tq_onnx_attr_int(&n, "keepdims", keep);
-	ms = node_out(o, &n);
-	node_end(o, &n);
-	r = op(o, "Add", ms, scalar_f32(o, (float)o->c->rms_norm_eps), NULL);
+	r = reduce_last(o, "ReduceMean", op(o, "Mul", x, x, NULL));
+	r = op(o, "Add", r, scalar_f32(o, (float)o->c->rms_norm_eps), NULL);
 	r = op(o, "Reciprocal", op(o, "Sqrt", r, NULL, NULL), NULL, NULL);
 	return op(o, "Mul", vector(o, w, wname), op(o, "Mul", x, r, NULL),
 	    NULL);
@@ -515,18 +525,11 @@ rmsnorm(ox *o, const char *x, const tq_tensor *w, const char *wname)
 static const char *
 act_quant(ox *o, const char *x, const tq_actq *a)
 {
-	int64_t axes = -1, keep = 1;
 	const char *amax, *scale;
-	tq_pb n;
 
 	if (a->mode != TQ_ACTQ_INT8_TOKEN)
 		return x;
-	node_begin(o, &n, "ReduceMax", NULL);
-	tq_onnx_node_input(&n, op(o, "Abs", x, NULL, NULL));
-	tq_onnx_attr_ints(&n, "axes", &axes, 1);
-	tq_onnx_attr_int(&n, "keepdims", keep);
-	amax = node_out(o, &n);
-	node_end(o, &n);
+	amax = reduce_last(o, "ReduceMax", op(o, "Abs", x, NULL, NULL));
 	scale = op(o, "Div", amax, scalar_f32(o, 127.0f), NULL);
 	scale = op(o, "Where", op(o, "Equal", amax, scalar_f32(o, 0.0f), NULL),
 	    scalar_f32(o, 1.0f), scale);
@@ -923,7 +926,10 @@ attention(ox *o, const char *xn, int64_t li)
 	q = rope(o, reshape(o, q, 0, 0, nh, hd, 0, 4));
 	k = rope(o, reshape(o, k, 0, 0, nkv, hd, 0, 4));
 	v = reshape(o, v, 0, 0, nkv, hd, 0, 4);
-	/* q [b, nkv, group, seq, hd], k^T [b, nkv, 1, hd, seq], v [b, nkv, 1, seq, hd] */
+	/*
+	 * q [b, nkv, group, seq, hd], k^T [b, nkv, 1, hd, seq],
+	 * v [b, nkv, 1, seq, hd]
+	 */
 	q = reshape(o, transpose(o, q, 0, 2, 1, 3), 0, nkv, nh / nkv, -1, hd,
 	    5);
 	k = op(o, "Unsqueeze", transpose(o, k, 0, 2, 3, 1),
