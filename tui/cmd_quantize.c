@@ -6,22 +6,11 @@
 #include "config.h"
 
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
-
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 static void
 print_layer(const tq_layer_result *r)
@@ -55,63 +44,23 @@ print_json_layer(const tq_layer_result *r, int first)
 	printf("\"bpw\":%.4f,\"seconds\":%.3f}", r->bpw, r->seconds);
 }
 
+/* Prints each finished layer (and log lines) unless the output is JSON. */
+static void
+on_event(void *ud, const tq_event *ev)
+{
+	if (*(const int *)ud)
+		return;
+	if (ev->kind == TQ_EVENT_LAYER)
+		print_layer(&ev->layer);
+	else if (ev->kind == TQ_EVENT_LOG)
+		fprintf(stderr, "%s\n", ev->text);
+}
+
 /* Runs the job to its end, showing progress; returns its status. */
 static tq_status
 run_job(tq_job *j, int json, tq_error *err)
 {
-	struct sigaction sa, old;
-	cli_progress prog;
-	struct pollfd p;
-	tq_event ev;
-	int done = 0, asked = 0;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, &old);
-	cli_progress_start(&prog, "quantize");
-	p.fd = tq_job_fd(j);
-	p.events = POLLIN;
-	while (!done) {
-		if (interrupted && !asked) {
-			tq_job_cancel(j);
-			asked = 1;
-		}
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		while (tq_job_poll(j, &ev)) {
-			tq_progress pr = { ev.stage, ev.done, ev.total };
-
-			switch (ev.kind) {
-			case TQ_EVENT_PROGRESS:
-				cli_progress_cb(&prog, &pr);
-				break;
-			case TQ_EVENT_LAYER:
-				if (!json) {
-					if (prog.active && prog.last > 0.0)
-						fputs("\r\033[K", stderr);
-					print_layer(&ev.layer);
-				}
-				break;
-			case TQ_EVENT_LOG:
-				if (!json) {
-					if (prog.active && prog.last > 0.0)
-						fputs("\r\033[K", stderr);
-					fprintf(stderr, "%s\n", ev.text);
-				}
-				break;
-			case TQ_EVENT_DONE:
-			case TQ_EVENT_FAILED:
-			case TQ_EVENT_CANCELLED:
-				done = 1;
-				break;
-			default:
-				break;
-			}
-		}
-	}
-	cli_progress_end(&prog);
-	sigaction(SIGINT, &old, NULL);
-	return tq_job_wait(j, err);
+	return cli_run_job(j, on_event, &json, err);
 }
 
 /* Parses the options that make a plan from the command line. */
