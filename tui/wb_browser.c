@@ -453,9 +453,9 @@ wb_browser_summary(wb_app *a, int y)
 	}
 	wb_human(weights * 2.0, fp, sizeof(fp));
 	wb_human(bytes, pl, sizeof(pl));
-	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB  %.2f bpw "
-	    "(all) %.2f (quantized)  err sum ", fp, pl, weights > 0 ? bytes *
-	    8 / weights : 0.0, qw > 0 ? qbits / qw : 16.0);
+	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB | %.2f bpw, "
+	    "%.2f quantized | err sum ", fp, pl, weights > 0 ? bytes * 8 /
+	    weights : 0.0, qw > 0 ? qbits / qw : 16.0);
 	if (measured > 0)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2e (%d)",
 		    errsum, measured);

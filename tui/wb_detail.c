@@ -251,10 +251,9 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	if (have) {
 		for (i = 0; i < TQ_HIST_BINS; i++)
 			h[i] = (double)hist[i];
-		wb_textf(y, half + 3, COLS - half - 3, "inputs |x|, log2 "
-		    "%.0f..%.0f, %lld tokens%s", TQ_HIST_LOG2_LO,
-		    TQ_HIST_LOG2_HI, (long long)tokens, a->calib_running ?
-		    " (live)" : "");
+		wb_textf(y, half + 3, COLS - half - 3, "inputs |x|%s: %lld "
+		    "tokens, log2 %.0f..%.0f", a->calib_running ? " (live)" :
+		    "", (long long)tokens, TQ_HIST_LOG2_LO, TQ_HIST_LOG2_HI);
 	} else {
 		wb_text(y, half + 3, COLS - half - 3, 0, "inputs: calibrate "
 		    "(c) to see them");
@@ -324,8 +323,8 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	}
 	/* candidates: bits x group, RTN, estimated error */
 	if (y + 1 + N_CB <= y1) {
-		wb_textf(y, 1, cw, "RTN error, bits x group (%s)",
-		    cache.weighted ? "x^2-weighted" : "weights");
+		wb_textf(y, 1, cw, "RTN error (%s)", cache.weighted ?
+		    "x^2-weighted" : "weights only");
 		mvprintw(y++, 36, "%9s %9s %9s %9s", "channel", "g128", "g64",
 		    "g32");
 		for (b = 0; b < N_CB && y < y1; b++, y++) {

@@ -113,8 +113,9 @@ lesson_group(wb_app *a, const wb_row *r, int y, int y1)
 		emax = fabs(e[i]) > emax ? fabs(e[i]) : emax;
 	}
 	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31 -> int4, one "
-	    "scale and zero point for the group  (step %d of %d: n/p)",
-	    r->name, (long long)row, step + 1, STEPS);
+	    "scale and zero point for the group%s  (step %d of %d: n/p)",
+	    r->name, (long long)row, per == 8 ? "" : " (16 shown)", step + 1,
+	    STEPS);
 	y++;
 	y = row_of(y, 1, "values", vals, NULL, per == 8 ? GROUP : 16, per);
 	if (step >= 1 && y < y1) {

@@ -1,0 +1,60 @@
+#!/bin/sh
+# tui_teach.sh: the workbench's teaching mode on the demo model, driven in
+# tmux: one group of 32 weights quantized to int4 step by step (values,
+# scale and zero point, codes, dequantized values, error), checked against
+# the grid the scale and zero define; then per tensor vs per channel vs per
+# group on one row, whose errors must shrink with the group.  A TAP test.
+set -u
+. "${top_srcdir:-.}/tests/tui_lib.sh"
+
+start t 80 24 --
+wait_for t 'demo \(llama, 4 blocks\)' 60
+ok $? "the demo model is open"
+keys t t
+wait_for t 'Teaching: 1/2 one group, step by step'
+ok $? "t opens teaching mode"
+wait_for t 'model.layers.0.self_attn.q_proj row 0, columns 0-31 -> int4'
+ok $? "lesson 1 takes the current layer's first group"
+screen t | grep -Eq '^ values +-?[0-9]+\.[0-9]{4} '
+ok $? "step 1 shows the values"
+keys t n n n n
+wait_for t 'rms error [0-9.]+ +max [0-9.]+ +SQNR'
+ok $? "n steps to the error"
+scale=$(screen t | sed -n 's/.*scale  (max - min) \/ 15 = \([0-9.]*\).*/\1/p')
+zero=$(screen t | sed -n 's/.*zero = round(-min \/ scale) = \([0-9]*\).*/\1/p')
+[ -n "$scale" ] && [ -n "$zero" ] && [ "$zero" -ge 0 ] && [ "$zero" -le 15 ]
+ok $? "scale $scale and zero point $zero are shown"
+# every dequantized value is scale * (code - zero) for the code shown
+screen t | awk -v s="$scale" -v z="$zero" '
+	/^ codes/ || (inc && /^ +[0-9]+( +[0-9]+)+ *$/) {
+		inc = 1; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) c[nc++] = $i; next }
+	/^ dequant/ || (ind && /^ +-?[0-9]/) {
+		inc = 0; ind = 1; for (i = 1; i <= NF; i++) if ($i ~ /^-?[0-9.]+$/) d[nd++] = $i; next }
+	{ inc = 0; ind = 0 }
+	END {
+		if (nc < 16 || nc != nd) exit 1
+		for (i = 0; i < nc; i++) {
+			if (c[i] < 0 || c[i] > 15) exit 1
+			v = s * (c[i] - z); e = v - d[i]
+			if (e > 0.00006 || e < -0.00006) exit 1
+		}
+	}'
+ok $? "every dequantized value is scale * (code - zero)"
+keys t ']'
+wait_for t 'Teaching: 2/2 per tensor, per channel, per group'
+ok $? "] goes to lesson 2"
+wait_for t 'int4-g32 +one scale per 32 weights'
+e_t=$(screen t | sed -n 's/^ int4-tensor .* \([0-9.]*e[-+][0-9]*\).*/\1/p')
+e_c=$(screen t | sed -n 's/^ int4  .* \([0-9.]*e[-+][0-9]*\).*/\1/p')
+e_32=$(screen t | sed -n 's/^ int4-g32 .* \([0-9.]*e[-+][0-9]*\).*/\1/p')
+[ -n "$e_t" ] && [ -n "$e_c" ] && [ -n "$e_32" ] &&
+	awk -v a="$e_t" -v b="$e_32" 'BEGIN { exit !(b + 0 < a + 0) }'
+ok $? "per group of 32 ($e_32) beats per tensor ($e_t) on the row (per row: $e_c)"
+keys t j
+wait_for t 'q_proj row 1: the same 4 bits'
+ok $? "j moves to the next row"
+keys t q
+restored t
+ok $? "quit restores the terminal"
+
+finish
