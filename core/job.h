@@ -52,5 +52,6 @@ void *tq_job__take_result(tq_job *j, int kind);
 
 /* Result kinds. */
 enum { TQ_RESULT_CALIB = 1, TQ_RESULT_PPL, TQ_RESULT_QUANT };
+enum { TQ_RESULT_EXPORT = 16 };		/* formats/export.c */
 
 #endif /* TQ_CORE_JOB_H */

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,15 +17,71 @@
 #include "gguf_writer.h"
 
 #define GGUF_VERSION 3
-enum { GGUF_U32 = 4, GGUF_STRING = 8, GGUF_ARRAY = 9 };
+#define GGUF_U32 TQ_GGUF_U32
+#define GGUF_STRING TQ_GGUF_STRING
+#define GGUF_ARRAY TQ_GGUF_ARRAY
 
 typedef struct gguf_wtensor {
 	char name[64];
 	int type, n_dims;
 	int64_t ne[4];
-	const void *data;
+	const void *data;	/* or NULL: fill() makes it */
 	uint64_t nbytes;
+	tq_gguf_fill_fn fill;
+	void *ud;
 } gguf_wtensor;
+
+/* Block size and bytes of the ggml types we write (ggml-common.h). */
+static const struct {
+	int type;
+	int blck;
+	size_t bytes;
+	const char *name;
+} ggml_types[] = {
+	{ TQ_GGML_F32, 1, 4, "f32" }, { TQ_GGML_F16, 1, 2, "f16" },
+	{ TQ_GGML_BF16, 1, 2, "bf16" }, { TQ_GGML_Q4_0, 32, 18, "q4_0" },
+	{ TQ_GGML_Q4_1, 32, 20, "q4_1" }, { TQ_GGML_Q5_0, 32, 22, "q5_0" },
+	{ TQ_GGML_Q5_1, 32, 24, "q5_1" }, { TQ_GGML_Q8_0, 32, 34, "q8_0" },
+	{ TQ_GGML_Q2_K, 256, 84, "q2_K" }, { TQ_GGML_Q3_K, 256, 110, "q3_K" },
+	{ TQ_GGML_Q4_K, 256, 144, "q4_K" }, { TQ_GGML_Q5_K, 256, 176, "q5_K" },
+	{ TQ_GGML_Q6_K, 256, 210, "q6_K" },
+};
+
+int
+tq_ggml_block(int type, size_t *bytes)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ggml_types) / sizeof(ggml_types[0]); i++)
+		if (ggml_types[i].type == type) {
+			*bytes = ggml_types[i].bytes;
+			return ggml_types[i].blck;
+		}
+	*bytes = 0;
+	return 0;
+}
+
+const char *
+tq_ggml_type_name(int type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(ggml_types) / sizeof(ggml_types[0]); i++)
+		if (ggml_types[i].type == type)
+			return ggml_types[i].name;
+	return "?";
+}
+
+uint64_t
+tq_ggml_nbytes(int type, int64_t ne0, int64_t rows)
+{
+	size_t bytes;
+	int blck = tq_ggml_block(type, &bytes);
+
+	if (blck == 0 || ne0 % blck != 0)
+		return 0;
+	return (uint64_t)(ne0 / blck) * bytes * (uint64_t)rows;
+}
 
 struct tq_gguf_writer {
 	uint8_t *kv;		/* serialized key-values */
@@ -143,6 +200,81 @@ tq_gguf_kv_str_array(tq_gguf_writer *w, const char *key,
 }
 
 tq_status
+tq_gguf_kv_f32(tq_gguf_writer *w, const char *key, float v)
+{
+	uint32_t u;
+
+	memcpy(&u, &v, 4);
+	gw_str(w, key);
+	gw_u32(w, TQ_GGUF_F32);
+	gw_u32(w, u);
+	w->n_kv++;
+	return w->failed ? TQ_ENOMEM : TQ_OK;
+}
+
+tq_status
+tq_gguf_kv_bool(tq_gguf_writer *w, const char *key, int v)
+{
+	uint8_t b = v != 0;
+
+	gw_str(w, key);
+	gw_u32(w, TQ_GGUF_BOOL);
+	gw_put(w, &b, 1);
+	w->n_kv++;
+	return w->failed ? TQ_ENOMEM : TQ_OK;
+}
+
+tq_status
+tq_gguf_kv_i32_array(tq_gguf_writer *w, const char *key, const int32_t *v,
+    size_t n)
+{
+	size_t i;
+
+	gw_str(w, key);
+	gw_u32(w, GGUF_ARRAY);
+	gw_u32(w, TQ_GGUF_I32);
+	gw_u64(w, n);
+	for (i = 0; i < n; i++)
+		gw_u32(w, (uint32_t)v[i]);
+	w->n_kv++;
+	return w->failed ? TQ_ENOMEM : TQ_OK;
+}
+
+tq_status
+tq_gguf_kv_f32_array(tq_gguf_writer *w, const char *key, const float *v,
+    size_t n)
+{
+	uint32_t u;
+	size_t i;
+
+	gw_str(w, key);
+	gw_u32(w, GGUF_ARRAY);
+	gw_u32(w, TQ_GGUF_F32);
+	gw_u64(w, n);
+	for (i = 0; i < n; i++) {
+		memcpy(&u, &v[i], 4);
+		gw_u32(w, u);
+	}
+	w->n_kv++;
+	return w->failed ? TQ_ENOMEM : TQ_OK;
+}
+
+tq_status
+tq_gguf_add_tensor_fill(tq_gguf_writer *w, const char *name, int type,
+    int n_dims, const int64_t *ne, uint64_t nbytes, tq_gguf_fill_fn fill,
+    void *ud, tq_error *err)
+{
+	tq_status st = tq_gguf_add_tensor(w, name, type, n_dims, ne, NULL,
+	    nbytes, err);
+
+	if (st == TQ_OK) {
+		w->t[w->n_t - 1].fill = fill;
+		w->t[w->n_t - 1].ud = ud;
+	}
+	return st;
+}
+
+tq_status
 tq_gguf_add_tensor(tq_gguf_writer *w, const char *name, int type, int n_dims,
     const int64_t *ne, const void *data, uint64_t nbytes, tq_error *err)
 {
@@ -223,9 +355,34 @@ tq_gguf_write(tq_gguf_writer *w, const char *path, tq_error *err)
 	fwrite(zeros, 1, (size_t)(gw_pad(hdr.kv_len) - hdr.kv_len), a.f);
 	free(hdr.kv);
 	for (i = 0; i < w->n_t; i++) {
-		fwrite(w->t[i].data, 1, (size_t)w->t[i].nbytes, a.f);
-		fwrite(zeros, 1, (size_t)(gw_pad(w->t[i].nbytes) -
-		    w->t[i].nbytes), a.f);
+		const gguf_wtensor *t = &w->t[i];
+		uint8_t *buf = NULL;
+
+		if (t->fill != NULL) {
+			if ((buf = malloc(t->nbytes ? (size_t)t->nbytes : 1)) ==
+			    NULL) {
+				tq_atomic_abort(&a);
+				return tq_fail(err, TQ_ENOMEM, "%s: out of memory "
+				    "for tensor %s", path, t->name);
+			}
+			if ((st = t->fill(t->ud, i, buf, t->nbytes, err)) !=
+			    TQ_OK) {
+				free(buf);
+				tq_atomic_abort(&a);
+				return st;
+			}
+		}
+		fwrite(buf != NULL ? buf : t->data, 1, (size_t)t->nbytes, a.f);
+		fwrite(zeros, 1, (size_t)(gw_pad(t->nbytes) - t->nbytes), a.f);
+		free(buf);
+		/* A full disk shows here, not only at the end. */
+		if (ferror(a.f)) {
+			int e = errno;
+
+			tq_atomic_abort(&a);
+			return tq_fail(err, TQ_EIO, "%s: write failed: %s", path,
+			    strerror(e));
+		}
 	}
 	return tq_atomic_commit(&a, err);
 }

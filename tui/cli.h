@@ -22,6 +22,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_tui(int argc, char **argv);	/* tui/wb_main.c */
 
 /* Prints "turboquant: MESSAGE" on stderr; returns the exit status 1. */
@@ -66,5 +67,12 @@ double cli_now(void);
 
 /* Writes s as a JSON string literal (with quotes) to f. */
 void cli_json_string(FILE *f, const char *s);
+
+/*
+ * Runs an export job (tq_job_export) with a progress bar and prints the
+ * report (JSON with json); returns the exit status.  cmd_export.c.
+ */
+int cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
+    const tq_export_opts *o, int json);
 
 #endif /* TQ_TUI_CLI_H */

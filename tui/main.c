@@ -89,6 +89,7 @@ static const cli_command commands[] = {
 	  "                    --method M [--bits B --group G --sym | --scheme S])\n"
 	  "                    [--calib FILE [--samples N --seqlen L --seed S] |\n"
 	  "                     --stats STATS] --out DIR [--resume] [--json]\n"
+	  "                    [--export FORMAT:PATH [--export-type T] [--force]]\n"
 	  "\n"
 	  "  Quantizes block by block: each block's calibration inputs are the\n"
 	  "  outputs of the already-quantized blocks, and q/k/v, o, gate/up and\n"
@@ -118,6 +119,9 @@ static const cli_command commands[] = {
 	  "  --stats STATS   reuse the samples of turboquant calibrate --out\n"
 	  "  --out DIR       the quantized state directory\n"
 	  "  --resume        continue from the last finished block in DIR\n"
+	  "  --export F:PATH then export the state (turboquant help export),\n"
+	  "                  e.g. gguf:model.gguf; --export-type T as export's\n"
+	  "                  --type, --force to replace PATH\n"
 	  "  --json          the per-layer report as one JSON object\n",
 	  cmd_quantize },
 	{ "eval", "perplexity of a model on a text file",
@@ -137,6 +141,27 @@ static const cli_command commands[] = {
 	  "                most 2048)\n"
 	  "  --json        one JSON object on stdout\n",
 	  cmd_eval },
+	{ "export", "write a model or quantized state in a deployment format",
+	  "turboquant export [MODEL | STATE] --format F [--type T] --out PATH\n"
+	  "                  [--force] [--json]\n"
+	  "\n"
+	  "  Writes a quantized state (turboquant quantize --out) or a float\n"
+	  "  model for a runtime, under a temporary name renamed into place\n"
+	  "  when complete (Ctrl-C or an error leaves nothing behind), then\n"
+	  "  reports the files, their sizes and the bits per weight.\n"
+	  "\n"
+	  "  --format F   gguf (llama.cpp, Ollama): one .gguf file\n"
+	  "  --type T     gguf: f32, f16, bf16; the llama.cpp mixes q8_0,\n"
+	  "               q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m; or one block\n"
+	  "               type for every layer: q4_0, q4_1, q5_0, q5_1, q2_k,\n"
+	  "               q3_k, q4_k, q5_k.  Left out: the state's own blocks\n"
+	  "               (f16 for a float model).  Layers the state holds on\n"
+	  "               another grid are re-quantized with RTN, and the\n"
+	  "               report's warning says what was lost\n"
+	  "  --out PATH   the output file or directory\n"
+	  "  --force      replace PATH if it exists\n"
+	  "  --json       the report as one JSON object\n",
+	  cmd_export },
 	/* ---- the workbench (tui/wb_*.c) ---- */
 	{ "tui", "the interactive workbench (ncurses)",
 	  "turboquant tui [MODEL]\n"

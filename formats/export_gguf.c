@@ -1,0 +1,792 @@
+/*
+ * export_gguf.c: a model, or a quantized state, as one GGUF file that
+ * llama.cpp loads (architectures llama and qwen2; mistral is written as
+ * llama, as convert_hf_to_gguf.py does).
+ *
+ * What each quantizable layer becomes (formats/export.h: every float
+ * tensor comes from x->model, which has the state applied):
+ *
+ *   --type left out   a state: each quantized layer's own blocks (its codes
+ *                     and parameters packed in ggml's layout, bit for bit
+ *                     what the state evaluates); a float layer keeps its
+ *                     checkpoint dtype (F32, F16 or BF16).  A layer on a
+ *                     grid GGUF has no block type for (INT, FP8, NF4) is
+ *                     refused, naming the formats that hold it.  A float
+ *                     model: F16.
+ *   f32, f16, bf16    every linear in that float type (a state's layers as
+ *                     their dequantized values).
+ *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
+ *   mixes             q6_k, q8_0: core/plan.c's presets, shape fallback
+ *                     included) or one block type for every linear
+ *                     (q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, as
+ *                     llama-quantize --pure).  A layer the state already
+ *                     holds on that block type keeps its blocks; any other
+ *                     is rounded with RTN from x->model's weights, and the
+ *                     report's warning says which and what was lost.
+ *
+ * The Q/K rows of llama and mistral are permuted into the interleaved
+ * rotary order llama.cpp's "norm" RoPE expects (convert_hf_to_gguf.py's
+ * LlamaModel.permute); blocks run along rows, so permuting rows of packed
+ * blocks is exact.  Llama-3 rope scaling becomes the rope_freqs tensor.
+ * Tensors are produced one at a time while the file is written.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "export.h"
+#include "gguf_vocab.h"
+#include "gguf_writer.h"
+#include "model.h"
+#include "plan.h"
+#include "quant.h"
+
+/* Where a GGUF tensor's bytes come from. */
+typedef enum gg_src {
+	GG_FLOAT = 0,		/* a float tensor of x->model, converted */
+	GG_CODES,		/* a state layer's blocks, packed */
+	GG_REQUANT,		/* x->model's weight rounded with RTN */
+	GG_DATA			/* f32 values made here (rope_freqs) */
+} gg_src;
+
+typedef struct gg_tensor {
+	char name[64];
+	int type;		/* ggml type */
+	int n_dims;
+	int64_t ne[2];		/* ne[0] = cols, ne[1] = rows */
+	gg_src src;
+	const tq_tensor *t;	/* GG_FLOAT, GG_REQUANT: [rows, cols] or [n] */
+	const tq_qtensor *qt;	/* GG_CODES */
+	tq_scheme scheme;	/* GG_REQUANT */
+	int64_t perm_heads;	/* > 0: Q/K row permutation with this many
+				   heads */
+	const float *data;	/* GG_DATA: [ne0] */
+	int linear;		/* a linear layer's weight (counts in bpw) */
+} gg_tensor;
+
+typedef struct gg_ctx {
+	tq_export_ctx *x;
+	gg_tensor *t;
+	size_t n, cap;
+	int64_t done, total;	/* elements, for progress */
+	float *rope_freqs;
+	/* what the warning will say */
+	size_t n_requant_q, n_requant_f, n_w8a8;
+	char requant_from[48];
+} gg_ctx;
+
+/* How --type asks the layers to be written. */
+typedef enum gg_req {
+	REQ_STATE = 0,		/* the state's own grids */
+	REQ_FLOAT,		/* one float type */
+	REQ_PLAN		/* a mix or a pure block type */
+} gg_req;
+
+static const char *const mix_names[] = {
+	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", NULL
+};
+static const char *const pure_names[] = {
+	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
+};
+#define GG_TYPE_LIST "f32, f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_k_s, " \
+	"q3_k_m, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k"
+
+static int
+in_list(const char *const *list, const char *s)
+{
+	for (; *list != NULL; list++)
+		if (strcasecmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* The ggml type of a GGUF scheme, or -1. */
+static int
+ggml_type_of(tq_qtype t)
+{
+	switch (t) {
+	case TQ_QT_Q4_0:	return TQ_GGML_Q4_0;
+	case TQ_QT_Q4_1:	return TQ_GGML_Q4_1;
+	case TQ_QT_Q5_0:	return TQ_GGML_Q5_0;
+	case TQ_QT_Q5_1:	return TQ_GGML_Q5_1;
+	case TQ_QT_Q8_0:	return TQ_GGML_Q8_0;
+	case TQ_QT_Q2_K:	return TQ_GGML_Q2_K;
+	case TQ_QT_Q3_K:	return TQ_GGML_Q3_K;
+	case TQ_QT_Q4_K:	return TQ_GGML_Q4_K;
+	case TQ_QT_Q5_K:	return TQ_GGML_Q5_K;
+	case TQ_QT_Q6_K:	return TQ_GGML_Q6_K;
+	default:		return -1;
+	}
+}
+
+/* A float layer kept as the checkpoint stores it. */
+static int
+float_type_of(tq_dtype d)
+{
+	return d == TQ_DTYPE_F16 ? TQ_GGML_F16 : d == TQ_DTYPE_BF16 ?
+	    TQ_GGML_BF16 : TQ_GGML_F32;
+}
+
+static tq_status
+gg_add(gg_ctx *g, const char *name, int type, const tq_tensor *t,
+    gg_tensor **out, tq_error *err)
+{
+	gg_tensor *e;
+
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 64;
+		gg_tensor *n = realloc(g->t, cap * sizeof(*n));
+
+		if (n == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		g->t = n;
+		g->cap = cap;
+	}
+	e = &g->t[g->n++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->type = type;
+	e->src = GG_FLOAT;
+	e->t = t;
+	if (t != NULL && t->ndim == 2) {
+		e->n_dims = 2;
+		e->ne[0] = t->shape[1];
+		e->ne[1] = t->shape[0];
+	} else if (t != NULL) {
+		e->n_dims = 1;
+		e->ne[0] = t->shape[0];
+		e->ne[1] = 1;
+	}
+	if (out != NULL)
+		*out = e;
+	return TQ_OK;
+}
+
+/* A 1-D tensor (norm, bias), always F32; NULL t adds nothing. */
+static tq_status
+gg_add_vec(gg_ctx *g, const char *name, const tq_tensor *t, int64_t heads,
+    tq_error *err)
+{
+	gg_tensor *e;
+	tq_status st;
+
+	if (t == NULL)
+		return TQ_OK;
+	if ((st = gg_add(g, name, TQ_GGML_F32, t, &e, err)) == TQ_OK)
+		e->perm_heads = heads;
+	return st;
+}
+
+/* The resolved setting of layer li under the request. */
+typedef struct gg_choice {
+	int quantized;
+	tq_scheme scheme;
+	int type;		/* ggml */
+} gg_choice;
+
+/*
+ * Decides how quantizable layer li is written and adds its tensor.
+ */
+static tq_status
+gg_add_linear(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
+    size_t li, const char *name, int64_t heads, gg_tensor **out,
+    tq_error *err)
+{
+	const tq_export_ctx *x = g->x;
+	const tq_model *m = x->model;
+	const tq_tensor *w = tq_model__linear_weight(m, li);
+	const tq_tensor *bw = tq_model__linear_weight(x->base, li);
+	const tq_qlayer *ql = x->state != NULL ? &x->state->layers[li] : NULL;
+	int state_q = ql != NULL && ql->cfg.method != TQ_METHOD_FLOAT;
+	tq_layer_cfg cfg;
+	gg_tensor *e;
+	tq_status st;
+	char sname[32];
+
+	if (ql != NULL && state_q && ql->cfg.act_bits == 8)
+		g->n_w8a8++;
+	if (req == REQ_FLOAT) {
+		if ((st = gg_add(g, name, float_req, w, &e, err)) != TQ_OK)
+			return st;
+	} else if (req == REQ_STATE) {
+		if (!state_q) {
+			st = gg_add(g, name, x->state != NULL ?
+			    float_type_of(bw->dtype) : TQ_GGML_F16, w, &e, err);
+			if (st != TQ_OK)
+				return st;
+		} else {
+			int type = ggml_type_of(ql->qt.scheme.type);
+
+			if (type < 0 || ql->qt.g_idx != NULL) {
+				tq_scheme_name(&ql->qt.scheme, sname,
+				    sizeof(sname));
+				return tq_fail(err, TQ_EUNSUPPORTED, "layer %s is "
+				    "quantized on %s, which GGUF has no block "
+				    "type for; export this state with a format "
+				    "that holds it (gptq, awq, mlx, onnx, "
+				    "compressed-tensors), or give --type to "
+				    "re-quantize with RTN (%s)",
+				    tq_model_linear_name(m, li), sname,
+				    GG_TYPE_LIST);
+			}
+			if ((st = gg_add(g, name, type, w, &e, err)) != TQ_OK)
+				return st;
+			e->src = GG_CODES;
+			e->qt = &ql->qt;
+		}
+	} else {
+		if ((st = tq_plan_resolve(plan, x->base,
+		    tq_model_linear_name(x->base, li), &cfg, err)) != TQ_OK)
+			return st;
+		if (cfg.method == TQ_METHOD_FLOAT) {
+			/* No block type fits the shape: llama.cpp's F16. */
+			st = gg_add(g, name, state_q ? TQ_GGML_F32 :
+			    float_type_of(bw->dtype) == TQ_GGML_F32 ?
+			    TQ_GGML_F16 : float_type_of(bw->dtype), w, &e, err);
+			if (st != TQ_OK)
+				return st;
+		} else if (state_q && ql->qt.scheme.type == cfg.scheme.type &&
+		    ql->qt.g_idx == NULL) {
+			if ((st = gg_add(g, name, ggml_type_of(cfg.scheme.type),
+			    w, &e, err)) != TQ_OK)
+				return st;
+			e->src = GG_CODES;
+			e->qt = &ql->qt;
+		} else {
+			if ((st = gg_add(g, name, ggml_type_of(cfg.scheme.type),
+			    w, &e, err)) != TQ_OK)
+				return st;
+			e->src = GG_REQUANT;
+			e->scheme = cfg.scheme;
+			if (state_q) {
+				g->n_requant_q++;
+				if (g->requant_from[0] == '\0') {
+					tq_scheme_name(&ql->qt.scheme, sname,
+					    sizeof(sname));
+					snprintf(g->requant_from,
+					    sizeof(g->requant_from), "%s %s",
+					    tq_method_name(ql->cfg.method), sname);
+				}
+			} else if (x->state != NULL) {
+				g->n_requant_f++;
+			}
+		}
+	}
+	e->linear = 1;
+	e->perm_heads = heads;
+	if (out != NULL)
+		*out = e;
+	return TQ_OK;
+}
+
+/* Two tensors that would hold the same bytes (tied embeddings). */
+static int
+gg_same(const gg_tensor *a, const gg_tensor *b)
+{
+	const tq_qtensor *p = a->qt, *q = b->qt;
+
+	if (a->type != b->type || a->src != b->src)
+		return 0;
+	if (a->src != GG_CODES)
+		return a->t == b->t || (a->t->data == b->t->data &&
+		    a->t->dtype == b->t->dtype);
+	return p->rows == q->rows && p->cols == q->cols &&
+	    memcmp(p->codes, q->codes, (size_t)(p->rows * p->cols)) == 0 &&
+	    memcmp(p->params, q->params, (size_t)(p->rows * p->nblocks) *
+	    sizeof(*p->params)) == 0;
+}
+
+/*
+ * Llama-3 rope scaling as per-frequency divisors (convert_hf_to_gguf.py's
+ * generate_extra_tensors).
+ */
+static tq_status
+gg_rope_freqs(gg_ctx *g, const tq_model_config *c, tq_error *err)
+{
+	int64_t hd = c->head_dim, i, n = hd / 2;
+	double lo_wl = (double)c->rope_original_max_pos / c->rope_low_freq_factor;
+	double hi_wl = (double)c->rope_original_max_pos /
+	    c->rope_high_freq_factor;
+	gg_tensor *e;
+	tq_status st;
+
+	if ((g->rope_freqs = malloc((size_t)n * sizeof(float))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		float freq = 1.0f / powf((float)c->rope_theta,
+		    (float)(2 * i) / (float)hd);
+		double wl = 2.0 * M_PI / freq, smooth;
+
+		if (wl < hi_wl) {
+			g->rope_freqs[i] = 1.0f;
+		} else if (wl > lo_wl) {
+			g->rope_freqs[i] = (float)c->rope_factor;
+		} else {
+			smooth = ((double)c->rope_original_max_pos / wl -
+			    c->rope_low_freq_factor) / (c->rope_high_freq_factor -
+			    c->rope_low_freq_factor);
+			g->rope_freqs[i] = (float)(1.0 / ((1.0 - smooth) /
+			    c->rope_factor + smooth));
+		}
+	}
+	if ((st = gg_add(g, "rope_freqs.weight", TQ_GGML_F32, NULL, &e,
+	    err)) != TQ_OK)
+		return st;
+	e->src = GG_DATA;
+	e->n_dims = 1;
+	e->ne[0] = n;
+	e->ne[1] = 1;
+	e->data = g->rope_freqs;
+	return TQ_OK;
+}
+
+/* The HF row that GGUF row r holds (identity without permutation). */
+static int64_t
+gg_src_row(const gg_tensor *e, int64_t r)
+{
+	int64_t rows = e->n_dims == 1 ? e->ne[0] : e->ne[1], hd;
+
+	if (e->perm_heads <= 0)
+		return r;
+	hd = rows / e->perm_heads;
+	/* GGUF row h*hd + 2i + t is HF row h*hd + t*hd/2 + i. */
+	return r / hd * hd + r % 2 * (hd / 2) + r % hd / 2;
+}
+
+/* Float values to a ggml float type, n elements. */
+static void
+gg_put_float(int type, const float *v, int64_t n, uint8_t *dst)
+{
+	int64_t i;
+	uint16_t h;
+
+	if (type == TQ_GGML_F32) {
+		memcpy(dst, v, (size_t)n * sizeof(float));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		h = type == TQ_GGML_F16 ? tq_f32_to_f16(v[i]) :
+		    tq_f32_to_bf16(v[i]);
+		dst[2 * i] = (uint8_t)h;
+		dst[2 * i + 1] = (uint8_t)(h >> 8);
+	}
+}
+
+/* Packs row sr of qt (every block) into dst. */
+static void
+gg_pack_row(const tq_qtensor *qt, int64_t sr, uint8_t *dst)
+{
+	size_t bb = tq_quant_block_bytes(&qt->scheme);
+	int64_t b;
+
+	for (b = 0; b < qt->nblocks; b++)
+		tq_quant_pack_block(&qt->scheme, &qt->params[sr * qt->nblocks + b],
+		    &qt->codes[sr * qt->cols + b * qt->qk], dst + (size_t)b * bb);
+}
+
+static tq_status
+gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
+{
+	gg_ctx *g = ud;
+	const gg_tensor *e = &g->t[index];
+	int64_t cols = e->ne[0], rows = e->ne[1], r;
+	uint64_t row_bytes = nbytes / (uint64_t)rows;
+	tq_qtensor q;
+	float *buf;
+	tq_status st = TQ_OK;
+
+	if (tq_job__cancelled(g->x->job))
+		return tq_fail(err, TQ_ECANCELLED, "cancelled");
+	if (e->src == GG_DATA) {
+		memcpy(dst, e->data, (size_t)nbytes);
+	} else if (e->src == GG_CODES) {
+		for (r = 0; r < rows; r++)
+			gg_pack_row(e->qt, gg_src_row(e, r), dst +
+			    (size_t)(row_bytes * (uint64_t)r));
+	} else if (e->n_dims == 1) {
+		if ((buf = malloc((size_t)cols * sizeof(float))) == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		tq_tensor_to_f32(e->t, 0, cols, buf);
+		for (r = 0; r < cols; r++)
+			memcpy(dst + 4 * r, &buf[gg_src_row(e, r)], 4);
+		free(buf);
+	} else if (e->src == GG_FLOAT) {
+		if ((buf = malloc((size_t)cols * sizeof(float))) == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		for (r = 0; r < rows; r++) {
+			tq_tensor_to_f32(e->t, gg_src_row(e, r) * cols, cols, buf);
+			gg_put_float(e->type, buf, cols, dst +
+			    (size_t)(row_bytes * (uint64_t)r));
+		}
+		free(buf);
+	} else {
+		/* RTN on the permuted rows: blocks never cross rows. */
+		buf = malloc((size_t)(rows * cols) * sizeof(float));
+		if (buf == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		for (r = 0; r < rows; r++)
+			tq_tensor_to_f32(e->t, gg_src_row(e, r) * cols, cols,
+			    buf + r * cols);
+		if ((st = tq_qtensor_init(&q, &e->scheme, rows, cols, err)) ==
+		    TQ_OK) {
+			tq_quant_rtn(&q, buf, NULL, 0);
+			for (r = 0; r < rows; r++)
+				gg_pack_row(&q, r, dst +
+				    (size_t)(row_bytes * (uint64_t)r));
+			tq_qtensor_done(&q);
+		}
+		free(buf);
+	}
+	g->done += rows * cols;
+	tq_job__progress(g->x->job, g->done, g->total);
+	return st;
+}
+
+/* llama.cpp's general.file_type for the mix of types written. */
+static uint32_t
+gg_file_type(const gg_ctx *g, const char *type)
+{
+	static const struct { const char *name; uint32_t ft; } named[] = {
+		{ "f32", 0 }, { "f16", 1 }, { "q4_0", 2 }, { "q4_1", 3 },
+		{ "q8_0", 7 }, { "q5_0", 8 }, { "q5_1", 9 }, { "q2_k", 10 },
+		{ "q3_k_m", 12 }, { "q3_k", 12 }, { "q4_k_s", 14 },
+		{ "q4_k_m", 15 }, { "q4_k", 15 }, { "q5_k_m", 17 },
+		{ "q5_k", 17 }, { "q6_k", 18 }, { "bf16", 32 },
+	};
+	int64_t count[64];
+	int best = -1;
+	size_t i;
+
+	if (type != NULL)
+		for (i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+			if (strcasecmp(named[i].name, type) == 0)
+				return named[i].ft;
+	/* The state's own grids: the most common block linear type. */
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < g->n; i++)
+		if (g->t[i].linear && g->t[i].type < 64 &&
+		    strncmp(g->t[i].name, "blk.", 4) == 0)
+			count[g->t[i].type] += g->t[i].ne[0] * g->t[i].ne[1];
+	for (i = 0; i < 64; i++)
+		if (count[i] > 0 && (best < 0 || count[i] > count[best]))
+			best = (int)i;
+	switch (best) {
+	case TQ_GGML_F32:	return 0;
+	case TQ_GGML_F16:	return 1;
+	case TQ_GGML_Q4_0:	return 2;
+	case TQ_GGML_Q4_1:	return 3;
+	case TQ_GGML_Q8_0:	return 7;
+	case TQ_GGML_Q5_0:	return 8;
+	case TQ_GGML_Q5_1:	return 9;
+	case TQ_GGML_Q2_K:	return 10;
+	case TQ_GGML_Q3_K:	return 12;
+	case TQ_GGML_Q4_K:	return 15;
+	case TQ_GGML_Q5_K:	return 17;
+	case TQ_GGML_Q6_K:	return 18;
+	case TQ_GGML_BF16:	return 32;
+	default:		return 1024;	/* LLAMA_FTYPE_GUESSED */
+	}
+}
+
+/* The hyperparameter keys of llama/qwen2 (gguf.md section 5.1). */
+static tq_status
+gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
+    char *warn, size_t wlen)
+{
+	char k[96];
+	tq_status st = TQ_OK;
+
+#define KU(key, v) do {							\
+	snprintf(k, sizeof(k), "%s." key, arch);			\
+	if (st == TQ_OK) st = tq_gguf_kv_u32(w, k, (uint32_t)(v));	\
+} while (0)
+#define KF(key, v) do {							\
+	snprintf(k, sizeof(k), "%s." key, arch);			\
+	if (st == TQ_OK) st = tq_gguf_kv_f32(w, k, (float)(v));		\
+} while (0)
+	KU("vocab_size", c->vocab_size);
+	KU("context_length", c->max_position_embeddings);
+	KU("embedding_length", c->hidden_size);
+	KU("block_count", c->n_layers);
+	KU("feed_forward_length", c->intermediate_size);
+	KU("attention.head_count", c->n_heads);
+	KU("attention.head_count_kv", c->n_kv_heads);
+	KU("attention.key_length", c->head_dim);
+	KU("attention.value_length", c->head_dim);
+	KU("rope.dimension_count", c->head_dim);
+	KF("rope.freq_base", c->rope_theta);
+	KF("attention.layer_norm_rms_epsilon", c->rms_norm_eps);
+	if (c->rope_type == TQ_ROPE_LINEAR) {
+		snprintf(k, sizeof(k), "%s.rope.scaling.type", arch);
+		if (st == TQ_OK)
+			st = tq_gguf_kv_str(w, k, "linear");
+		KF("rope.scaling.factor", c->rope_factor);
+	}
+#undef KU
+#undef KF
+	if (c->rope_type == TQ_ROPE_DYNAMIC)
+		snprintf(warn + strlen(warn), wlen - strlen(warn), "%sllama.cpp "
+		    "has no dynamic NTK rope scaling: written unscaled, the same "
+		    "up to %lld tokens", warn[0] ? "; " : "",
+		    (long long)c->max_position_embeddings);
+	if (c->sliding_window > 0 && c->sliding_window <
+	    c->max_position_embeddings)
+		snprintf(warn + strlen(warn), wlen - strlen(warn), "%sllama.cpp "
+		    "runs arch llama with full attention: the sliding window of "
+		    "%lld tokens is not kept (the same up to that length)",
+		    warn[0] ? "; " : "", (long long)c->sliding_window);
+	return st;
+}
+
+/* Parses --type into the request (and a plan for REQ_PLAN). */
+static tq_status
+gg_request(const char *type, gg_req *req, int *float_req, tq_plan **plan,
+    tq_error *err)
+{
+	char json[512];
+
+	*plan = NULL;
+	if (type == NULL) {
+		*req = REQ_STATE;
+		return TQ_OK;
+	}
+	if (strcasecmp(type, "f32") == 0 || strcasecmp(type, "f16") == 0 ||
+	    strcasecmp(type, "bf16") == 0) {
+		*req = REQ_FLOAT;
+		*float_req = strcasecmp(type, "f32") == 0 ? TQ_GGML_F32 :
+		    strcasecmp(type, "f16") == 0 ? TQ_GGML_F16 : TQ_GGML_BF16;
+		return TQ_OK;
+	}
+	*req = REQ_PLAN;
+	if (in_list(mix_names, type))
+		return tq_plan_preset(type, plan, err);
+	if (!in_list(pure_names, type))
+		return tq_fail(err, TQ_EINVAL, "GGUF has no type \"%.40s\"; "
+		    "available: %s", type, GG_TYPE_LIST);
+	/* Every linear, lm_head and the embeddings included (--pure). */
+	snprintf(json, sizeof(json), "{\"default\": {\"method\": \"rtn\", "
+	    "\"scheme\": \"%s\"}, \"fallback\": true, \"rules\": ["
+	    "{\"match\": \"^lm_head$\", \"scheme\": \"%s\"}, "
+	    "{\"match\": \"^model\\\\.embed_tokens$\", \"scheme\": \"%s\"}]}",
+	    type, type, type);
+	return tq_plan_parse(json, strlen(json), "--type", plan, err);
+}
+
+/* The types of the linears written, "q4_K+q6_K" (a state's own mix). */
+static void
+gg_label(const gg_ctx *g, char *buf, size_t len)
+{
+	int seen[64] = { 0 };
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < g->n; i++) {
+		int t = g->t[i].type;
+
+		if (!g->t[i].linear || t < 0 || t >= 64 || seen[t])
+			continue;
+		seen[t] = 1;
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s",
+		    n ? "+" : "", tq_ggml_type_name(t));
+	}
+}
+
+static void
+gg_lower(char *dst, size_t len, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		dst[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+	dst[i] = '\0';
+}
+
+tq_status
+tq_export_gguf(tq_export_ctx *x, tq_error *err)
+{
+	const tq_model *m = x->model;
+	const tq_model_config *c = tq_model_get_config(m);
+	const char *arch = c->arch == TQ_ARCH_QWEN2 ? "qwen2" : "llama";
+	int permute = c->arch != TQ_ARCH_QWEN2;
+	int64_t hq = permute ? c->n_heads : 0, hk = permute ? c->n_kv_heads : 0;
+	size_t nl = tq_model_n_linears(m), i, li;
+	tq_gguf_writer *w = NULL;
+	tq_plan *plan = NULL;
+	gg_tensor *emb, *out;
+	gg_ctx g;
+	gg_req req;
+	int float_req = TQ_GGML_F32, any_q = 0;
+	uint64_t qbytes = 0, qweights = 0;
+	char name[64], *base_name, label[32], warn[512];
+	const char *slash;
+	tq_status st;
+	int64_t b;
+
+	static const char *const lnames[TQ_LINEARS_PER_LAYER] = {
+		"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate",
+		"ffn_up", "ffn_down"
+	};
+
+	memset(&g, 0, sizeof(g));
+	g.x = x;
+	warn[0] = '\0';
+	if ((st = gg_request(x->type, &req, &float_req, &plan, err)) != TQ_OK)
+		return st;
+	if (plan != NULL && (st = tq_plan_check(plan, x->base, err)) != TQ_OK)
+		goto out;
+
+	/* The tensors, in llama.cpp's loading order. */
+	if ((st = gg_add_linear(&g, req, float_req, plan, nl - 1,
+	    "token_embd.weight", 0, &emb, err)) != TQ_OK)
+		goto out;
+	if (permute && c->rope_type == TQ_ROPE_LLAMA3 &&
+	    (st = gg_rope_freqs(&g, c, err)) != TQ_OK)
+		goto out;
+	if ((st = gg_add_vec(&g, "output_norm.weight", m->norm, 0, err)) !=
+	    TQ_OK ||
+	    (st = gg_add_linear(&g, req, float_req, plan, nl - 2,
+	    "output.weight", 0, &out, err)) != TQ_OK)
+		goto out;
+	/* gg_add may have moved the array: find the embedding again. */
+	emb = &g.t[0];
+	out = &g.t[g.n - 1];
+	if (c->tie_word_embeddings && gg_same(emb, out))
+		g.n--;	/* llama.cpp reads a missing output as token_embd */
+	for (b = 0; b < c->n_layers; b++) {
+		const tq_layer_weights *l = &m->layers[b];
+		const tq_tensor *bias[TQ_LINEARS_PER_LAYER] = {
+			l->bq, l->bk, l->bv, l->bo, l->b_gate, l->b_up, l->b_down
+		};
+		int k;
+
+		snprintf(name, sizeof(name), "blk.%lld.attn_norm.weight",
+		    (long long)b);
+		if ((st = gg_add_vec(&g, name, l->attn_norm, 0, err)) != TQ_OK)
+			goto out;
+		for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
+			int64_t heads = k == 0 ? hq : k == 1 ? hk : 0;
+
+			if (k == 4) {
+				snprintf(name, sizeof(name),
+				    "blk.%lld.ffn_norm.weight", (long long)b);
+				if ((st = gg_add_vec(&g, name, l->ffn_norm, 0,
+				    err)) != TQ_OK)
+					goto out;
+			}
+			li = (size_t)b * TQ_LINEARS_PER_LAYER + (size_t)k;
+			snprintf(name, sizeof(name), "blk.%lld.%s.weight",
+			    (long long)b, lnames[k]);
+			if ((st = gg_add_linear(&g, req, float_req, plan, li, name,
+			    heads, NULL, err)) != TQ_OK)
+				goto out;
+			snprintf(name, sizeof(name), "blk.%lld.%s.bias",
+			    (long long)b, lnames[k]);
+			if ((st = gg_add_vec(&g, name, bias[k], heads, err)) !=
+			    TQ_OK)
+				goto out;
+		}
+	}
+
+	/* Metadata. */
+	if ((st = tq_gguf_writer_new(&w, err)) != TQ_OK)
+		goto out;
+	for (i = 0; i < g.n; i++) {
+		uint64_t nb = tq_ggml_nbytes(g.t[i].type, g.t[i].ne[0],
+		    g.t[i].ne[1]);
+
+		g.total += g.t[i].ne[0] * g.t[i].ne[1];
+		if (g.t[i].linear && g.t[i].type != TQ_GGML_F32 &&
+		    g.t[i].type != TQ_GGML_F16 && g.t[i].type != TQ_GGML_BF16) {
+			any_q = 1;
+			qbytes += nb;
+			qweights += (uint64_t)(g.t[i].ne[0] * g.t[i].ne[1]);
+		}
+	}
+	if (!any_q)
+		for (i = 0; i < g.n; i++)
+			if (g.t[i].linear) {
+				qbytes += tq_ggml_nbytes(g.t[i].type, g.t[i].ne[0],
+				    g.t[i].ne[1]);
+				qweights += (uint64_t)(g.t[i].ne[0] *
+				    g.t[i].ne[1]);
+			}
+	slash = strrchr(tq_model_path(x->base), '/');
+	base_name = (char *)(slash != NULL && slash[1] != '\0' ? slash + 1 :
+	    tq_model_path(x->base));
+	st = tq_gguf_kv_str(w, "general.architecture", arch);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_str(w, "general.name", base_name);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_u32(w, "general.file_type",
+		    gg_file_type(&g, x->type));
+	if (st == TQ_OK && any_q)
+		st = tq_gguf_kv_u32(w, "general.quantization_version", 2);
+	if (st == TQ_OK)
+		st = gg_hparams(w, arch, c, warn, sizeof(warn));
+	if (st == TQ_OK)
+		st = tq_gguf_vocab_write(w, x->base, warn, sizeof(warn), err);
+	else
+		st = tq_fail(err, st, "%s: out of memory", x->out);
+	if (st != TQ_OK)
+		goto out;
+	for (i = 0; i < g.n; i++) {
+		const gg_tensor *e = &g.t[i];
+		uint64_t nb = tq_ggml_nbytes(e->type, e->ne[0], e->ne[1]);
+
+		if (nb == 0) {
+			st = tq_fail(err, TQ_EINVAL, "%s: %s: %lld columns do not "
+			    "fill whole %s blocks", x->out, e->name,
+			    (long long)e->ne[0], tq_ggml_type_name(e->type));
+			goto out;
+		}
+		if ((st = tq_gguf_add_tensor_fill(w, e->name, e->type, e->n_dims,
+		    e->ne, nb, gg_fill, &g, err)) != TQ_OK)
+			goto out;
+	}
+
+	/* The report, then the data. */
+	if (x->type != NULL)
+		gg_lower(label, sizeof(label), x->type);
+	else if (x->state == NULL)
+		snprintf(label, sizeof(label), "f16");
+	else
+		gg_label(&g, label, sizeof(label));
+	snprintf(x->report->type, sizeof(x->report->type), "%s", label);
+	x->report->bpw = qweights > 0 ? 8.0 * (double)qbytes /
+	    (double)qweights : 0.0;
+	if (g.n_requant_q > 0)
+		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
+		    "%s%zu layers re-quantized with RTN from the state's "
+		    "dequantized %s weights (rounded twice: the state's own "
+		    "error compensation is lost); no importance matrix",
+		    warn[0] ? "; " : "", g.n_requant_q, g.requant_from);
+	if (g.n_requant_f > 0)
+		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
+		    "%s%zu layers the state kept in float were quantized with "
+		    "RTN", warn[0] ? "; " : "", g.n_requant_f);
+	if (g.n_w8a8 > 0)
+		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
+		    "%s%zu layers were W8A8: GGUF keeps their weights only; "
+		    "llama.cpp does not quantize activations as SmoothQuant "
+		    "does", warn[0] ? "; " : "", g.n_w8a8);
+	if (req == REQ_FLOAT && float_req != TQ_GGML_F32 && x->state != NULL)
+		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
+		    "%sthe state's dequantized weights rounded to %s",
+		    warn[0] ? "; " : "", tq_ggml_type_name(float_req));
+	snprintf(x->report->warning, sizeof(x->report->warning), "%s", warn);
+	if (warn[0] != '\0')
+		tq_job__log(x->job, "warning: %s", warn);
+	tq_job__progress(x->job, 0, g.total);
+	st = tq_gguf_write(w, x->out, err);
+out:
+	tq_gguf_writer_free(w);
+	tq_plan_free(plan);
+	free(g.rope_freqs);
+	free(g.t);
+	return st;
+}

@@ -1,0 +1,769 @@
+/*
+ * gguf_vocab.c: tokenizer.json <-> GGUF tokenizer metadata.
+ *
+ * Writing follows convert_hf_to_gguf.py: byte-level BPE is "gpt2" with
+ * its merges and the "pre" name of its Split pattern (get_vocab_base: ids
+ * without a token become "[PADn]" of type UNUSED; added tokens are CONTROL
+ * when special, USER_DEFINED otherwise); SentencePiece-style BPE is
+ * "llama" with scores (llama.cpp's SPM tokenizer merges the pair whose
+ * result scores highest, so minus the merge rank gives BPE's order) and
+ * BYTE types for <0xNN>.
+ *
+ * Reading builds the tokenizer.json that describes the same tokenizer, so
+ * the one tokenizer implementation (core/tokenizer.c) serves both.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "gguf_vocab.h"
+#include "model.h"
+
+#define TOKENIZER_MAX_BYTES ((size_t)512 << 20)
+
+/* llama.cpp token types (llama.h: LLAMA_TOKEN_TYPE_*). */
+enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4,
+	TT_UNUSED = 5, TT_BYTE = 6 };
+
+/* The pre-tokenizer patterns llama.cpp knows, by their "pre" names. */
+static const struct {
+	const char *pre;
+	const char *regex;
+} known_pre[] = {
+	{ "llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?"
+	  "\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+	  "\\s+(?!\\S)|\\s+" },
+	{ "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?"
+	  "\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+	  "\\s+(?!\\S)|\\s+" },
+	{ "gpt-2", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?"
+	  "[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+" },
+};
+
+static void
+warn_add(char *warn, size_t wlen, const char *msg)
+{
+	size_t n = strlen(warn);
+
+	snprintf(warn + n, wlen - n, "%s%s", n ? "; " : "", msg);
+}
+
+/* The first object of a given "type" in a component or its Sequence. */
+static const cJSON *
+find_component(const cJSON *c, const char *list, const char *type)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "type"), *e;
+
+	if (!cJSON_IsString(t))
+		return NULL;
+	if (strcmp(t->valuestring, type) == 0)
+		return c;
+	if (strcmp(t->valuestring, "Sequence") == 0)
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, list))
+			if ((t = find_component(e, list, type)) != NULL)
+				return t;
+	return NULL;
+}
+
+/* The Split regex of the pre-tokenizer, or NULL. */
+static const char *
+split_regex(const cJSON *pre)
+{
+	const cJSON *s = find_component(pre, "pretokenizers", "Split"), *p;
+
+	if (s == NULL)
+		return NULL;
+	p = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(s, "pattern"), "Regex");
+	return cJSON_IsString(p) ? p->valuestring : NULL;
+}
+
+/* The tokenizer being written: id -> token string and type. */
+typedef struct vocab {
+	int64_t n;
+	const char **tok;	/* [n]; borrowed from the JSON or pads */
+	int32_t *type;		/* [n] */
+	float *score;		/* [n] (llama only) */
+	char *pads;		/* "[PADn]" strings, one block */
+} vocab;
+
+static void
+vocab_free(vocab *v)
+{
+	free(v->tok);
+	free(v->type);
+	free(v->score);
+	free(v->pads);
+}
+
+/* Ids from the model's vocab and added tokens; gaps become pads. */
+static tq_status
+vocab_fill(vocab *v, const cJSON *root, const char *path, int64_t n,
+    tq_error *err)
+{
+	const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	const cJSON *map = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+	const cJSON *added = cJSON_GetObjectItemCaseSensitive(root,
+	    "added_tokens"), *e;
+	size_t padlen = 32;
+	int64_t i;
+	char *p;
+
+	v->n = n;
+	v->tok = calloc((size_t)n, sizeof(*v->tok));
+	v->type = calloc((size_t)n, sizeof(*v->type));
+	v->score = calloc((size_t)n, sizeof(*v->score));
+	v->pads = malloc((size_t)n * padlen);
+	if (v->tok == NULL || v->type == NULL || v->score == NULL ||
+	    v->pads == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (!cJSON_IsObject(map))
+		return tq_fail(err, TQ_EFORMAT, "%s: model.vocab is not an object",
+		    path);
+	cJSON_ArrayForEach(e, map) {
+		if (!cJSON_IsNumber(e) || e->valuedouble < 0 ||
+		    e->valuedouble >= (double)n)
+			return tq_fail(err, TQ_EFORMAT, "%s: token \"%.40s\" has "
+			    "an id outside the model's %lld embeddings", path,
+			    e->string, (long long)n);
+		v->tok[e->valueint] = e->string;
+		v->type[e->valueint] = TT_NORMAL;
+	}
+	cJSON_ArrayForEach(e, added) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
+		const cJSON *sp = cJSON_GetObjectItemCaseSensitive(e, "special");
+
+		if (!cJSON_IsNumber(id) || !cJSON_IsString(c) ||
+		    id->valuedouble < 0 || id->valuedouble >= (double)n)
+			return tq_fail(err, TQ_EFORMAT, "%s: an added token has a "
+			    "bad id or content", path);
+		v->tok[id->valueint] = c->valuestring;
+		v->type[id->valueint] = cJSON_IsTrue(sp) ? TT_CONTROL : TT_USER;
+	}
+	for (i = 0, p = v->pads; i < n; i++, p += padlen) {
+		if (v->tok[i] != NULL)
+			continue;
+		snprintf(p, padlen, "[PAD%lld]", (long long)i);
+		v->tok[i] = p;
+		v->type[i] = TT_UNUSED;
+	}
+	return TQ_OK;
+}
+
+/* The merges as "left right" strings (either form in the JSON). */
+static tq_status
+merges_get(const cJSON *model, const char *path, char ***out, size_t *n_out,
+    tq_error *err)
+{
+	const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+	const cJSON *e;
+	size_t n = 0;
+	char **m;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!cJSON_IsArray(merges))
+		return tq_fail(err, TQ_EFORMAT, "%s: model.merges is not an "
+		    "array", path);
+	m = calloc((size_t)cJSON_GetArraySize(merges) + 1, sizeof(*m));
+	if (m == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	cJSON_ArrayForEach(e, merges) {
+		const cJSON *a = cJSON_GetArrayItem(e, 0), *b = cJSON_GetArrayItem(e, 1);
+		size_t len;
+
+		if (cJSON_IsString(e)) {
+			m[n] = strdup(e->valuestring);
+		} else if (cJSON_IsString(a) && cJSON_IsString(b)) {
+			len = strlen(a->valuestring) + strlen(b->valuestring) + 2;
+			if ((m[n] = malloc(len)) != NULL)
+				snprintf(m[n], len, "%s %s", a->valuestring,
+				    b->valuestring);
+		} else {
+			*out = m;
+			*n_out = n;
+			return tq_fail(err, TQ_EFORMAT, "%s: merge %zu is neither "
+			    "\"a b\" nor [a, b]", path, n);
+		}
+		if (m[n++] == NULL) {
+			*out = m;
+			*n_out = n;
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		}
+	}
+	*out = m;
+	*n_out = n;
+	return TQ_OK;
+}
+
+static void
+merges_free(char **m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; m != NULL && i < n; i++)
+		free(m[i]);
+	free(m);
+}
+
+/* SPM scores: a token made by merge r scores -r; others 0. */
+static void
+spm_scores(vocab *v, const tq_tokenizer *tok, char **merges, size_t n)
+{
+	size_t r;
+	int64_t i;
+
+	for (i = 0; i < v->n; i++)
+		v->score[i] = 0.0f;
+	for (r = n; r-- > 0;) {
+		char *sp = strchr(merges[r], ' '), buf[512];
+		int32_t id;
+
+		if (sp == NULL || strlen(merges[r]) >= sizeof(buf))
+			continue;
+		memcpy(buf, merges[r], (size_t)(sp - merges[r]));
+		strcpy(buf + (sp - merges[r]), sp + 1);
+		if ((id = tq_tokenizer_id(tok, buf)) >= 0 && id < v->n)
+			v->score[id] = -(float)r;
+	}
+}
+
+static int
+is_byte_token(const char *s)
+{
+	return strlen(s) == 6 && strncmp(s, "<0x", 3) == 0 && s[5] == '>';
+}
+
+/* add_space_prefix: a Prepend("▁") normalizer or a prepending Metaspace. */
+static int
+spm_space_prefix(const cJSON *root)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+	const cJSON *c, *s;
+
+	if (find_component(n, "normalizers", "Prepend") != NULL)
+		return 1;
+	if ((c = find_component(p, "pretokenizers", "Metaspace")) != NULL) {
+		s = cJSON_GetObjectItemCaseSensitive(c, "prepend_scheme");
+		if (cJSON_IsString(s))
+			return strcmp(s->valuestring, "never") != 0;
+		return !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c,
+		    "add_prefix_space"));
+	}
+	return 0;
+}
+
+tq_status
+tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
+    size_t wlen, tq_error *err)
+{
+	const tq_model_config *c = tq_model_get_config(m);
+	const tq_tokenizer *tok = tq_model_tokenizer(m);
+	const cJSON *model, *pre, *type, *unk;
+	char *path = NULL, **merges = NULL;
+	const char *re, *pre_name = "default";
+	size_t n_merges = 0, i;
+	cJSON *root = NULL;
+	vocab v;
+	int spm, byte_level;
+	tq_status st;
+
+	memset(&v, 0, sizeof(v));
+	if (tok != NULL && tq_is_dir(tq_model_path(m)) &&
+	    (path = tq_path_join(tq_model_path(m), "tokenizer.json")) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (tok == NULL || path == NULL || access(path, F_OK) != 0) {
+		free(path);
+		if (tok != NULL)
+			warn_add(warn, wlen, "no tokenizer.json beside the model: "
+			    "written without a vocabulary");
+		return tq_gguf_kv_str(w, "tokenizer.ggml.model", "none") == TQ_OK ?
+		    TQ_OK : tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	if ((st = tq_json_load(path, TOKENIZER_MAX_BYTES, &root, err)) != TQ_OK)
+		goto out;
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	type = cJSON_GetObjectItemCaseSensitive(model, "type");
+	pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+	if (!cJSON_IsString(type) || strcmp(type->valuestring, "BPE") != 0) {
+		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: only BPE tokenizers can "
+		    "be written to GGUF", path);
+		goto out;
+	}
+	byte_level = find_component(pre, "pretokenizers", "ByteLevel") != NULL;
+	spm = !byte_level && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model,
+	    "byte_fallback"));
+	if (!byte_level && !spm) {
+		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: a BPE tokenizer that is "
+		    "neither byte-level nor SentencePiece-style (byte_fallback) "
+		    "has no GGUF form", path);
+		goto out;
+	}
+	if ((st = vocab_fill(&v, root, path, c->vocab_size, err)) != TQ_OK ||
+	    (st = merges_get(model, path, &merges, &n_merges, err)) != TQ_OK)
+		goto out;
+	if (byte_level) {
+		re = split_regex(pre);
+		if (re == NULL) {
+			pre_name = "gpt-2";	/* ByteLevel's own regex */
+		} else {
+			pre_name = NULL;
+			for (i = 0; i < sizeof(known_pre) / sizeof(known_pre[0]);
+			    i++)
+				if (strcmp(re, known_pre[i].regex) == 0)
+					pre_name = known_pre[i].pre;
+			if (pre_name == NULL) {
+				pre_name = "default";
+				warn_add(warn, wlen, "the pre-tokenizer pattern is "
+				    "not one llama.cpp knows: tokenizer.ggml.pre "
+				    "is \"default\" and llama.cpp will split text "
+				    "differently");
+			}
+		}
+	} else {
+		spm_scores(&v, tok, merges, n_merges);
+		for (i = 0; i < (size_t)v.n; i++)
+			if (v.type[i] == TT_NORMAL && is_byte_token(v.tok[i]))
+				v.type[i] = TT_BYTE;
+		unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+		if (cJSON_IsString(unk) &&
+		    tq_tokenizer_id(tok, unk->valuestring) >= 0)
+			v.type[tq_tokenizer_id(tok, unk->valuestring)] =
+			    TT_UNKNOWN;
+	}
+	st = tq_gguf_kv_str(w, "tokenizer.ggml.model", spm ? "llama" : "gpt2");
+	if (st == TQ_OK)
+		st = tq_gguf_kv_str(w, "tokenizer.ggml.pre", pre_name);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_str_array(w, "tokenizer.ggml.tokens", v.tok,
+		    (size_t)v.n);
+	if (st == TQ_OK && spm)
+		st = tq_gguf_kv_f32_array(w, "tokenizer.ggml.scores", v.score,
+		    (size_t)v.n);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_i32_array(w, "tokenizer.ggml.token_type", v.type,
+		    (size_t)v.n);
+	if (st == TQ_OK && !spm)
+		st = tq_gguf_kv_str_array(w, "tokenizer.ggml.merges",
+		    (const char *const *)merges, n_merges);
+	if (st == TQ_OK && c->bos_token_id >= 0 && c->bos_token_id < v.n)
+		st = tq_gguf_kv_u32(w, "tokenizer.ggml.bos_token_id",
+		    (uint32_t)c->bos_token_id);
+	if (st == TQ_OK && c->eos_token_id >= 0 && c->eos_token_id < v.n)
+		st = tq_gguf_kv_u32(w, "tokenizer.ggml.eos_token_id",
+		    (uint32_t)c->eos_token_id);
+	if (st == TQ_OK && spm && (unk = cJSON_GetObjectItemCaseSensitive(model,
+	    "unk_token")) != NULL && cJSON_IsString(unk) &&
+	    tq_tokenizer_id(tok, unk->valuestring) >= 0)
+		st = tq_gguf_kv_u32(w, "tokenizer.ggml.unknown_token_id",
+		    (uint32_t)tq_tokenizer_id(tok, unk->valuestring));
+	if (st == TQ_OK)
+		st = tq_gguf_kv_bool(w, "tokenizer.ggml.add_bos_token",
+		    tq_tokenizer_bos(tok) >= 0);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_bool(w, "tokenizer.ggml.add_eos_token", 0);
+	if (st == TQ_OK && spm)
+		st = tq_gguf_kv_bool(w, "tokenizer.ggml.add_space_prefix",
+		    spm_space_prefix(root));
+	if (st != TQ_OK)
+		st = tq_fail(err, st, "out of memory");
+out:
+	merges_free(merges, n_merges);
+	vocab_free(&v);
+	cJSON_Delete(root);
+	free(path);
+	return st;
+}
+
+/* ---- Reading: tokenizer.* metadata -> tokenizer.json ------------------- */
+
+/* A token string of the file as a C string (malloc'ed). */
+static char *
+tok_str(const tq_gguf_kv *toks, uint64_t i)
+{
+	const char *s;
+	size_t len;
+	char *p;
+
+	tq_gguf_arr_str(toks, i, &s, &len);
+	if ((p = malloc(len + 1)) != NULL) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+typedef struct sp_entry {
+	const char *s;
+	int32_t id;
+} sp_entry;
+
+static int
+sp_cmp(const void *a, const void *b)
+{
+	return strcmp(((const sp_entry *)a)->s, ((const sp_entry *)b)->s);
+}
+
+typedef struct sp_merge {
+	float score;
+	int32_t l, r;
+	int32_t tok;
+} sp_merge;
+
+static int
+sp_merge_cmp(const void *a, const void *b)
+{
+	const sp_merge *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	if (x->tok != y->tok)
+		return x->tok < y->tok ? -1 : 1;
+	if (x->l != y->l)
+		return x->l < y->l ? -1 : 1;
+	return x->r < y->r ? -1 : x->r > y->r;
+}
+
+static int32_t
+sp_find(const sp_entry *e, size_t n, const char *s)
+{
+	sp_entry key = { s, 0 };
+	const sp_entry *hit = bsearch(&key, e, n, sizeof(*e), sp_cmp);
+
+	return hit != NULL ? hit->id : -1;
+}
+
+/*
+ * SentencePiece BPE merges from the scores, as transformers'
+ * SentencePieceExtractor derives them: every split of a piece into two
+ * pieces of the vocabulary, ordered by the piece's score.
+ */
+static tq_status
+sp_merges(char **str, const int32_t *type, const float *score, int64_t n,
+    cJSON *arr, tq_error *err)
+{
+	sp_entry *e = malloc((size_t)n * sizeof(*e));
+	sp_merge *m = NULL;
+	size_t ne = 0, nm = 0, cap = 0, i;
+	char buf[1024];
+
+	if (e == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	for (i = 0; i < (size_t)n; i++)
+		if (type[i] == TT_NORMAL || type[i] == TT_USER) {
+			e[ne].s = str[i];
+			e[ne++].id = (int32_t)i;
+		}
+	qsort(e, ne, sizeof(*e), sp_cmp);
+	for (i = 0; i < (size_t)n; i++) {
+		size_t len = strlen(str[i]), k;
+
+		if (type[i] != TT_NORMAL || len >= sizeof(buf))
+			continue;
+		for (k = 1; k < len; k++) {
+			int32_t l, r;
+
+			if (((unsigned char)str[i][k] & 0xc0) == 0x80)
+				continue;	/* inside a UTF-8 character */
+			memcpy(buf, str[i], k);
+			buf[k] = '\0';
+			if ((l = sp_find(e, ne, buf)) < 0 ||
+			    (r = sp_find(e, ne, str[i] + k)) < 0)
+				continue;
+			if (nm == cap) {
+				sp_merge *g;
+
+				cap = cap ? 2 * cap : 1024;
+				if ((g = realloc(m, cap * sizeof(*m))) == NULL) {
+					free(m);
+					free(e);
+					return tq_fail(err, TQ_ENOMEM,
+					    "out of memory");
+				}
+				m = g;
+			}
+			m[nm].score = score[i];
+			m[nm].tok = (int32_t)i;
+			m[nm].l = l;
+			m[nm++].r = r;
+		}
+	}
+	qsort(m, nm, sizeof(*m), sp_merge_cmp);
+	for (i = 0; i < nm; i++) {
+		cJSON *pair = cJSON_CreateArray();
+
+		if (pair == NULL)
+			break;
+		cJSON_AddItemToArray(pair, cJSON_CreateString(str[m[i].l]));
+		cJSON_AddItemToArray(pair, cJSON_CreateString(str[m[i].r]));
+		cJSON_AddItemToArray(arr, pair);
+	}
+	free(m);
+	free(e);
+	return TQ_OK;
+}
+
+/* {"type": "Replace", "pattern": {"String": from}, "content": to} */
+static cJSON *
+j_replace(const char *from, const char *to)
+{
+	cJSON *r = cJSON_CreateObject(), *p = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "type", "Replace");
+	cJSON_AddStringToObject(p, "String", from);
+	cJSON_AddItemToObject(r, "pattern", p);
+	cJSON_AddStringToObject(r, "content", to);
+	return r;
+}
+
+static cJSON *
+j_typed(const char *type)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "type", type);
+	return o;
+}
+
+/* {kind: {"id": id, "type_id": 0}}, a piece of a template. */
+static cJSON *
+j_piece(const char *kind, const char *id)
+{
+	cJSON *item = cJSON_CreateObject(), *in = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(in, "id", id);
+	cJSON_AddNumberToObject(in, "type_id", 0);
+	cJSON_AddItemToObject(item, kind, in);
+	return item;
+}
+
+/* A TemplateProcessing that puts bos before each sequence. */
+static cJSON *
+j_bos_template(const char *bos, int32_t id)
+{
+	cJSON *t = j_typed("TemplateProcessing"), *single, *pair, *e;
+
+	single = cJSON_AddArrayToObject(t, "single");
+	cJSON_AddItemToArray(single, j_piece("SpecialToken", bos));
+	cJSON_AddItemToArray(single, j_piece("Sequence", "A"));
+	pair = cJSON_AddArrayToObject(t, "pair");
+	cJSON_AddItemToArray(pair, j_piece("SpecialToken", bos));
+	cJSON_AddItemToArray(pair, j_piece("Sequence", "A"));
+	cJSON_AddItemToArray(pair, j_piece("SpecialToken", bos));
+	cJSON_AddItemToArray(pair, j_piece("Sequence", "B"));
+	e = cJSON_AddObjectToObject(cJSON_AddObjectToObject(t,
+	    "special_tokens"), bos);
+	cJSON_AddStringToObject(e, "id", bos);
+	cJSON_AddItemToObject(e, "ids", cJSON_CreateIntArray(&id, 1));
+	cJSON_AddItemToObject(e, "tokens", cJSON_CreateStringArray(&bos, 1));
+	return t;
+}
+
+tq_status
+tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
+{
+	const tq_gguf_kv *toks = tq_gguf_find(f, "tokenizer.ggml.tokens");
+	const tq_gguf_kv *types = tq_gguf_find(f, "tokenizer.ggml.token_type");
+	const tq_gguf_kv *scores = tq_gguf_find(f, "tokenizer.ggml.scores");
+	const tq_gguf_kv *merges = tq_gguf_find(f, "tokenizer.ggml.merges");
+	const char *model, *pre = "default";
+	size_t mlen, plen = 7, i;
+	char **str = NULL, prebuf[32];
+	int32_t *type = NULL;
+	float *score = NULL;
+	cJSON *root = NULL, *m, *jvocab, *added, *arr, *seq;
+	uint64_t bos, unk, n;
+	int add_bos, spm, space = 1, ok_bos;
+	tq_status st = TQ_OK;
+
+	*json = NULL;
+	if (!tq_gguf_get_str(f, "tokenizer.ggml.model", &model, &mlen) ||
+	    (mlen == 4 && memcmp(model, "none", 4) == 0) ||
+	    (mlen == 8 && memcmp(model, "no_vocab", 8) == 0))
+		return TQ_OK;
+	spm = mlen == 5 && memcmp(model, "llama", 5) == 0;
+	if (!spm && !(mlen == 4 && memcmp(model, "gpt2", 4) == 0))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: tokenizer model \"%.*s\" "
+		    "cannot be rebuilt (gpt2 and llama can)", f->path,
+		    (int)(mlen < 40 ? mlen : 40), model);
+	if (toks == NULL || toks->type != TQ_GGUF_ARRAY ||
+	    toks->arr_type != TQ_GGUF_STRING || toks->n == 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: tokenizer.ggml.tokens is "
+		    "missing or not a string array", f->path);
+	n = toks->n;
+	if ((types != NULL && (types->type != TQ_GGUF_ARRAY ||
+	    types->arr_type == TQ_GGUF_STRING || types->n != n)) ||
+	    (scores != NULL && (scores->type != TQ_GGUF_ARRAY ||
+	    scores->arr_type == TQ_GGUF_STRING || scores->n != n)) ||
+	    (merges != NULL && (merges->type != TQ_GGUF_ARRAY ||
+	    merges->arr_type != TQ_GGUF_STRING)))
+		return tq_fail(err, TQ_EFORMAT, "%s: the tokenizer arrays "
+		    "disagree in type or length", f->path);
+	if (!spm && merges == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: a gpt2 tokenizer without "
+		    "tokenizer.ggml.merges", f->path);
+	if (!spm) {
+		const char *p;
+
+		if (tq_gguf_get_str(f, "tokenizer.ggml.pre", &p, &plen)) {
+			snprintf(prebuf, sizeof(prebuf), "%.*s", (int)(plen < 31 ?
+			    plen : 31), p);
+			pre = prebuf;
+		}
+		for (i = 0; i < sizeof(known_pre) / sizeof(known_pre[0]); i++)
+			if (strcmp(known_pre[i].pre, pre) == 0)
+				break;
+		if (strcmp(pre, "llama3") == 0 || strcmp(pre, "llama-v3") == 0)
+			i = 0;
+		if (i == sizeof(known_pre) / sizeof(known_pre[0]))
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: pre-tokenizer "
+			    "\"%s\" cannot be rebuilt (llama-bpe, qwen2, gpt-2 "
+			    "can)", f->path, pre);
+		pre = known_pre[i].regex;
+	}
+	str = calloc((size_t)n, sizeof(*str));
+	type = malloc((size_t)n * sizeof(*type));
+	score = malloc((size_t)n * sizeof(*score));
+	root = cJSON_CreateObject();
+	if (str == NULL || type == NULL || score == NULL || root == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((str[i] = tok_str(toks, i)) == NULL) {
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+			goto out;
+		}
+		type[i] = types != NULL ? (int32_t)tq_gguf_arr_num(types, i) :
+		    TT_NORMAL;
+		score[i] = scores != NULL ? (float)tq_gguf_arr_num(scores, i) :
+		    0.0f;
+	}
+	ok_bos = tq_gguf_get_uint(f, "tokenizer.ggml.bos_token_id", &bos) &&
+	    bos < n;
+	if (!tq_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &add_bos))
+		add_bos = spm || pre == known_pre[0].regex;
+	tq_gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &space);
+
+	/* The model. */
+	m = cJSON_AddObjectToObject(root, "model");
+	cJSON_AddStringToObject(m, "type", "BPE");
+	cJSON_AddNullToObject(m, "dropout");
+	if (spm && tq_gguf_get_uint(f, "tokenizer.ggml.unknown_token_id",
+	    &unk) && unk < n)
+		cJSON_AddStringToObject(m, "unk_token", str[unk]);
+	else
+		cJSON_AddNullToObject(m, "unk_token");
+	cJSON_AddNullToObject(m, "continuing_subword_prefix");
+	cJSON_AddNullToObject(m, "end_of_word_suffix");
+	cJSON_AddBoolToObject(m, "fuse_unk", spm);
+	cJSON_AddBoolToObject(m, "byte_fallback", spm);
+	cJSON_AddBoolToObject(m, "ignore_merges", pre == known_pre[0].regex);
+	jvocab = cJSON_AddObjectToObject(m, "vocab");
+	arr = cJSON_AddArrayToObject(m, "merges");
+	added = cJSON_AddArrayToObject(root, "added_tokens");
+	for (i = 0; i < n; i++) {
+		int in_vocab = type[i] == TT_NORMAL || type[i] == TT_BYTE ||
+		    (spm && (type[i] == TT_UNKNOWN || type[i] == TT_CONTROL));
+		int is_added = type[i] == TT_CONTROL || type[i] == TT_USER ||
+		    (spm && type[i] == TT_UNKNOWN);
+
+		if (in_vocab)
+			cJSON_AddNumberToObject(jvocab, str[i], (double)i);
+		if (is_added) {
+			cJSON *a = cJSON_CreateObject();
+
+			cJSON_AddNumberToObject(a, "id", (double)i);
+			cJSON_AddStringToObject(a, "content", str[i]);
+			cJSON_AddBoolToObject(a, "single_word", 0);
+			cJSON_AddBoolToObject(a, "lstrip", 0);
+			cJSON_AddBoolToObject(a, "rstrip", 0);
+			cJSON_AddBoolToObject(a, "normalized", type[i] == TT_USER);
+			cJSON_AddBoolToObject(a, "special", type[i] != TT_USER);
+			cJSON_AddItemToArray(added, a);
+		}
+	}
+	if (spm) {
+		if ((st = sp_merges(str, type, score, (int64_t)n, arr, err)) !=
+		    TQ_OK)
+			goto out;
+		seq = cJSON_AddObjectToObject(root, "normalizer");
+		cJSON_AddStringToObject(seq, "type", "Sequence");
+		arr = cJSON_AddArrayToObject(seq, "normalizers");
+		if (space) {
+			cJSON *p = j_typed("Prepend");
+
+			cJSON_AddStringToObject(p, "prepend", "\xe2\x96\x81");
+			cJSON_AddItemToArray(arr, p);
+		}
+		cJSON_AddItemToArray(arr, j_replace(" ", "\xe2\x96\x81"));
+		cJSON_AddNullToObject(root, "pre_tokenizer");
+		seq = cJSON_AddObjectToObject(root, "decoder");
+		cJSON_AddStringToObject(seq, "type", "Sequence");
+		arr = cJSON_AddArrayToObject(seq, "decoders");
+		cJSON_AddItemToArray(arr, j_replace("\xe2\x96\x81", " "));
+		cJSON_AddItemToArray(arr, j_typed("ByteFallback"));
+		cJSON_AddItemToArray(arr, j_typed("Fuse"));
+		if (space) {
+			cJSON *s = j_typed("Strip");
+
+			cJSON_AddStringToObject(s, "content", " ");
+			cJSON_AddNumberToObject(s, "start", 1);
+			cJSON_AddNumberToObject(s, "stop", 0);
+			cJSON_AddItemToArray(arr, s);
+		}
+	} else {
+		cJSON *split = j_typed("Split"), *pat = cJSON_CreateObject();
+		cJSON *bl = j_typed("ByteLevel");
+
+		for (i = 0; i < merges->n; i++) {
+			char *s = tok_str(merges, i);
+
+			cJSON_AddItemToArray(arr, cJSON_CreateString(s != NULL ?
+			    s : ""));
+			free(s);
+		}
+		cJSON_AddNullToObject(root, "normalizer");
+		seq = cJSON_AddObjectToObject(root, "pre_tokenizer");
+		cJSON_AddStringToObject(seq, "type", "Sequence");
+		arr = cJSON_AddArrayToObject(seq, "pretokenizers");
+		cJSON_AddStringToObject(pat, "Regex", pre);
+		cJSON_AddItemToObject(split, "pattern", pat);
+		cJSON_AddStringToObject(split, "behavior", "Isolated");
+		cJSON_AddBoolToObject(split, "invert", 0);
+		cJSON_AddItemToArray(arr, split);
+		cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
+		cJSON_AddBoolToObject(bl, "trim_offsets", 1);
+		cJSON_AddBoolToObject(bl, "use_regex", 0);
+		cJSON_AddItemToArray(arr, bl);
+		bl = cJSON_AddObjectToObject(root, "decoder");
+		cJSON_AddStringToObject(bl, "type", "ByteLevel");
+		cJSON_AddBoolToObject(bl, "add_prefix_space", 1);
+		cJSON_AddBoolToObject(bl, "trim_offsets", 1);
+		cJSON_AddBoolToObject(bl, "use_regex", 1);
+	}
+	if (add_bos && ok_bos)
+		cJSON_AddItemToObject(root, "post_processor",
+		    j_bos_template(str[bos], (int32_t)bos));
+	else
+		cJSON_AddNullToObject(root, "post_processor");
+	if ((*json = cJSON_PrintUnformatted(root)) == NULL)
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+out:
+	for (i = 0; str != NULL && i < n; i++)
+		free(str[i]);
+	free(str);
+	free(type);
+	free(score);
+	cJSON_Delete(root);
+	return st;
+}

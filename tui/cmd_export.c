@@ -1,0 +1,215 @@
+/*
+ * cmd_export.c: `turboquant export`: a quantized state (or a float model)
+ * written in a deployment format, on the engine's worker thread, with a
+ * progress bar on a terminal and a report of the files written.  Ctrl-C
+ * cancels and leaves nothing behind.  quantize --export uses the same
+ * runner (cli_export_run).
+ */
+#include "config.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Runs the export job to its end, showing progress; returns its status. */
+static tq_status
+export_wait(tq_job *j, int json, tq_error *err)
+{
+	struct sigaction sa, old;
+	cli_progress prog;
+	struct pollfd p;
+	tq_event ev;
+	int done = 0, asked = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, &old);
+	cli_progress_start(&prog, "export");
+	p.fd = tq_job_fd(j);
+	p.events = POLLIN;
+	while (!done) {
+		if (interrupted && !asked) {
+			tq_job_cancel(j);
+			asked = 1;
+		}
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		while (tq_job_poll(j, &ev)) {
+			tq_progress pr = { ev.stage, ev.done, ev.total };
+
+			switch (ev.kind) {
+			case TQ_EVENT_PROGRESS:
+				cli_progress_cb(&prog, &pr);
+				break;
+			case TQ_EVENT_LOG:
+				if (!json) {
+					if (prog.active && prog.last > 0.0)
+						fputs("\r\033[K", stderr);
+					fprintf(stderr, "%s\n", ev.text);
+				}
+				break;
+			case TQ_EVENT_DONE:
+			case TQ_EVENT_FAILED:
+			case TQ_EVENT_CANCELLED:
+				done = 1;
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	cli_progress_end(&prog);
+	sigaction(SIGINT, &old, NULL);
+	interrupted = 0;
+	return tq_job_wait(j, err);
+}
+
+static void
+human_bytes(uint64_t b, char *buf, size_t len)
+{
+	if (b >= (uint64_t)1 << 30)
+		snprintf(buf, len, "%.2f GiB", (double)b / (1 << 30));
+	else if (b >= (uint64_t)1 << 20)
+		snprintf(buf, len, "%.2f MiB", (double)b / (1 << 20));
+	else if (b >= 1024)
+		snprintf(buf, len, "%.1f KiB", (double)b / 1024);
+	else
+		snprintf(buf, len, "%llu B", (unsigned long long)b);
+}
+
+static void
+print_report(const tq_export_report *r, int json)
+{
+	char hb[32];
+	size_t i;
+
+	if (json) {
+		printf("{\"format\":");
+		cli_json_string(stdout, r->format);
+		printf(",\"type\":");
+		cli_json_string(stdout, r->type);
+		printf(",\"files\":[");
+		for (i = 0; i < r->n_files; i++) {
+			printf("%s{\"path\":", i ? "," : "");
+			cli_json_string(stdout, r->files[i].path);
+			printf(",\"bytes\":%llu}",
+			    (unsigned long long)r->files[i].bytes);
+		}
+		printf("],\"total_bytes\":%llu,\"bpw\":%.4f,\"warning\":",
+		    (unsigned long long)r->total_bytes, r->bpw);
+		if (r->warning[0] != '\0')
+			cli_json_string(stdout, r->warning);
+		else
+			printf("null");
+		printf("}\n");
+		return;
+	}
+	printf("format      %s (%s)\n", r->format, r->type);
+	for (i = 0; i < r->n_files; i++) {
+		human_bytes(r->files[i].bytes, hb, sizeof(hb));
+		printf("wrote       %s  %s (%llu bytes)\n", r->files[i].path, hb,
+		    (unsigned long long)r->files[i].bytes);
+	}
+	human_bytes(r->total_bytes, hb, sizeof(hb));
+	printf("total       %s\n", hb);
+	printf("bits/weight %.4f (quantized layers, scales included)\n",
+	    r->bpw);
+	if (r->warning[0] != '\0')
+		printf("warning     %s\n", r->warning);
+}
+
+int
+cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
+    const tq_export_opts *o, int json)
+{
+	tq_error err = { TQ_OK, "" };
+	tq_job *job = NULL;
+	int rc;
+
+	if (tq_job_export(base, s, out, o, &job, &err) != TQ_OK)
+		return cli_fail(&err);
+	if (export_wait(job, json, &err) != TQ_OK) {
+		rc = cli_fail(&err);
+	} else {
+		print_report(tq_job_export_report(job), json);
+		rc = 0;
+	}
+	tq_job_free(job);
+	return rc;
+}
+
+int
+cmd_export(int argc, char **argv)
+{
+	const char *model = NULL, *out = NULL;
+	tq_export_opts o = { NULL, NULL, 0 };
+	tq_error err = { TQ_OK, "" };
+	tq_model *base = NULL;
+	tq_qstate *state = NULL;
+	char *base_path = NULL;
+	int json = 0, i, rc;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(a, "--json") == 0) {
+			json = 1;
+		} else if (strcmp(a, "--force") == 0) {
+			o.force = 1;
+		} else if (strcmp(a, "--format") == 0 || strcmp(a, "--type") == 0 ||
+		    strcmp(a, "--out") == 0) {
+			if (next == NULL)
+				return cli_error("export: %s needs a value", a);
+			if (a[2] == 'f')
+				o.format = next;
+			else if (a[2] == 't')
+				o.type = next;
+			else
+				out = next;
+			i++;
+		} else if (strcmp(a, "--help") == 0) {
+			cli_usage(stdout, "export");
+			return 0;
+		} else if (a[0] == '-') {
+			return cli_error("export: unknown option %s", a);
+		} else if (model == NULL) {
+			model = a;
+		} else {
+			return cli_error("export: unexpected argument \"%s\"", a);
+		}
+	}
+	if (o.format == NULL)
+		return cli_error("export: no format (use --format F; see "
+		    "turboquant help export)");
+	if (out == NULL)
+		return cli_error("export: no output path (use --out PATH)");
+	if (model != NULL && tq_state_is_dir(model)) {
+		if (tq_state_model_path(model, &base_path, &err) != TQ_OK ||
+		    tq_model_open(base_path, &base, &err) != TQ_OK ||
+		    tq_state_load(model, base, &state, &err) != TQ_OK) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+	} else if (tq_model_open(cli_model_path(model), &base, &err) != TQ_OK) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	rc = cli_export_run(base, state, out, &o, json);
+out:
+	tq_state_free(state);
+	tq_model_close(base);
+	free(base_path);
+	return rc;
+}
