@@ -5,7 +5,8 @@
 # down_proj at 8 bits) with per-layer errors filling the browser, resized
 # to 100x30 and back to 80x24 mid-run; validate against the fp model (the
 # perplexities are checked against the command line's calibrate, quantize
-# and eval of the same plan); cancel a calibration and a quantization with
+# and eval of the same plan); export GGUF Q4_K_M and read it back with the
+# gguf package; cancel a calibration and a quantization with
 # Ctrl-C (which asks); quit; SIGTERM and SIGSEGV restore the terminal.
 # A TAP test.
 set -u
@@ -98,6 +99,36 @@ cq=$(sed -n 's/.*"ppl":\([0-9.]*\).*/\1/p' "$tmp/q.json")
 [ -n "$q" ] && [ -n "$cq" ] &&
 	awk -v a="$q" -v b="$cq" 'BEGIN { exit !(a - b < 0.0015 && b - a < 0.0015) }'
 ok $? "quantized perplexity $q is the command line's $cq for the saved plan"
+
+# ---- export GGUF Q4_K_M; the gguf package reads it ----
+keys r E C-u ; text r "gguf q4_k_m $tmp/m.gguf"; keys r Enter
+wait_for r 'exported gguf q4_k_m: [0-9.]+MB, [0-9.]+ bpw'
+ok $? "E exports the variant as GGUF Q4_K_M, with the size written"
+keys r E C-u ; text r "gguf q4_k_m $tmp/m.gguf"; keys r Enter
+wait_for r 'export: .*already exists'
+ok $? "exporting over an existing file is refused without force"
+keys r E C-u ; text r "gguf q4_k_m $tmp/m.gguf force"; keys r Enter
+wait_for r 'exported gguf q4_k_m'
+ok $? "force replaces it"
+py=${TQ_PYTHON:-python3}
+if "$py" -c 'import gguf' >/dev/null 2>&1; then
+	"$py" - "$tmp/m.gguf" <<'EOF_PY'
+import collections, sys
+import gguf
+r = gguf.GGUFReader(sys.argv[1])
+types = collections.Counter(t.tensor_type.name for t in r.tensors)
+arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+print("# %d tensors %s, architecture %s" % (len(r.tensors), dict(types), arch))
+sys.exit(0 if arch == "llama" and len(r.tensors) == 39 and
+         types["Q4_K"] > 0 and types["Q6_K"] > 0 else 1)
+EOF_PY
+	ok $? "the exported file loads in the gguf package with Q4_K and Q6_K tensors"
+elif [ "${TQ_INTEROP:-0}" = 1 ]; then
+	ok 1 "TQ_INTEROP=1 but $py cannot import gguf (tools/install-deps.sh --tests)"
+else
+	n=$((n + 1))
+	echo "ok $n # SKIP $py cannot import gguf (set TQ_PYTHON, or TQ_INTEROP=1)"
+fi
 
 # ---- cancel a calibration and a quantization with Ctrl-C ----
 keys r 1 c C-u ; text r "$calib 256 512"; keys r Enter

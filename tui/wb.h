@@ -157,14 +157,15 @@ typedef enum wb_screen {
 typedef enum wb_prompt_kind {
 	WB_PROMPT_NONE = 0, WB_PROMPT_FILTER, WB_PROMPT_SETTING,
 	WB_PROMPT_SAVE, WB_PROMPT_LOAD, WB_PROMPT_PRESET, WB_PROMPT_CALIB,
-	WB_PROMPT_VALID, WB_PROMPT_CONFIRM_CANCEL, WB_PROMPT_CONFIRM_QUIT
+	WB_PROMPT_VALID, WB_PROMPT_EXPORT, WB_PROMPT_CONFIRM_CANCEL,
+	WB_PROMPT_CONFIRM_QUIT
 } wb_prompt_kind;
 
 #define WB_LOG_LINES 200
 
 typedef enum wb_run_kind {
 	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_EVAL_FP,
-	WB_RUN_EVAL_Q
+	WB_RUN_EVAL_Q, WB_RUN_EXPORT
 } wb_run_kind;
 
 /* A quantized variant made in this session, with its validation. */
@@ -216,6 +217,8 @@ typedef struct wb_app {
 	wb_variant variants[WB_MAX_VARIANTS];
 	int n_variants;
 	int cur_variant;		/* the one being evaluated, -1 */
+
+	char export_spec[512];
 
 	/* log */
 	char log[WB_LOG_LINES][160];
@@ -291,6 +294,8 @@ int wb_runs_busy(const wb_app *a);
 int wb_runs_start_calib(wb_app *a, const char *spec);
 int wb_runs_start_quant(wb_app *a);
 int wb_runs_start_valid(wb_app *a, const char *spec);
+/* spec: "FORMAT TYPE PATH [force]"; TYPE "-" keeps the state's grid. */
+int wb_runs_start_export(wb_app *a, const char *spec);
 void wb_runs_cancel(wb_app *a);
 /* Handles job and calibration news; returns 1 when something changed. */
 int wb_runs_pump(wb_app *a);
