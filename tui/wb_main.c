@@ -386,7 +386,7 @@ draw(wb_app *a)
 	else {
 		move(body_end + 1, 0);
 		clrtoeol();
-		if (a->log_n > 0)
+		if (a->log_n > 0 && a->screen == WB_SCR_VALID)
 			wb_text(body_end + 1, 1, COLS - 1, 0,
 			    a->log[(a->log_head + a->log_n - 1) %
 			    WB_LOG_LINES]);
