@@ -71,6 +71,9 @@ typedef struct wb_row {
 	const char *name;	/* borrowed from the model */
 	char shortname[48];	/* "0.mlp.down_proj" */
 	int block;		/* -1 for lm_head and embeddings */
+	int has_site;		/* its input is a calibration site */
+	tq_linear site;		/* that site: Q (q/k/v), O, GATE (gate/up),
+				   DOWN or LM_HEAD */
 	int64_t rows, cols;
 	tq_layer_cfg cfg;	/* resolved from the plan */
 	double bpw;		/* 16 for float */
@@ -268,6 +271,11 @@ void wb_browser_outliers(wb_app *a, const tq_calib *c);
 void wb_browser_result(wb_app *a, const tq_layer_result *r);
 void wb_browser_clear_results(wb_app *a);
 wb_row *wb_browser_current(wb_app *a);
+/*
+ * The row's weight as fp32 [rows, cols], read once and kept until another
+ * row asks (one layer at a time); NULL if it cannot be read.
+ */
+const float *wb_row_weight(wb_app *a, const wb_row *r);
 void wb_browser_draw(wb_app *a, int y0, int y1);
 /* The summary line: sizes, bpw, error. */
 void wb_browser_summary(wb_app *a, int y);

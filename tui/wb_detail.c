@@ -27,7 +27,7 @@ static const int cand_group[N_CG] = { TQ_GROUP_CHANNEL, 128, 64, 32 };
 static struct {
 	size_t idx;			/* row it is for; (size_t)-1 none */
 	const tq_calib *calib;		/* the calibration it weighed with */
-	float *w;			/* [rows, cols] */
+	const float *w;			/* [rows, cols], wb_row_weight's */
 	int64_t rows, cols;
 	float wmin, wmax;
 	double hist[WBINS];
@@ -39,16 +39,11 @@ static struct {
 static const float *
 importance(wb_app *a, const wb_row *r)
 {
-	static const tq_linear site_of[7] = {
-		TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O,
-		TQ_LINEAR_GATE, TQ_LINEAR_GATE, TQ_LINEAR_DOWN
-	};
 	const tq_site_stats *s;
 
-	if (a->calib == NULL || (r->block < 0 && r->idx + 2 != a->n_rows))
+	if (a->calib == NULL || !r->has_site)
 		return NULL;
-	s = tq_calib_find(a->calib, r->block, r->block < 0 ?
-	    TQ_LINEAR_LM_HEAD : site_of[r->idx % 7]);
+	s = tq_calib_find(a->calib, r->block, r->site);
 	return s != NULL && s->channels == r->cols ? s->mean_sq : NULL;
 }
 
@@ -83,7 +78,6 @@ cand_error(const tq_scheme *s, const float *imp, float *deq)
 static int
 load(wb_app *a, const wb_row *r)
 {
-	tq_error err;
 	const float *imp;
 	float *deq;
 	int64_t n, i;
@@ -91,20 +85,15 @@ load(wb_app *a, const wb_row *r)
 
 	if (cache.idx == r->idx && cache.calib == a->calib)
 		return cache.w != NULL;
-	free(cache.w);
-	cache.w = NULL;
 	cache.idx = r->idx;
 	cache.calib = a->calib;
 	cache.rows = r->rows;
 	cache.cols = r->cols;
 	n = r->rows * r->cols;
-	cache.w = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
+	cache.w = wb_row_weight(a, r);
 	deq = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
-	if (cache.w == NULL || deq == NULL ||
-	    tq_model_linear_weight(a->model, r->idx, cache.w, &err) !=
-	    TQ_OK) {
+	if (cache.w == NULL || deq == NULL) {
 		free(deq);
-		free(cache.w);
 		cache.w = NULL;
 		return 0;
 	}
@@ -144,7 +133,8 @@ draw_grid(wb_app *a, const wb_row *r, int y, int w)
 	tq_group_view gv;
 	tq_error err;
 	char name[32], line[512];
-	float lo, hi, *seg;
+	const float *seg;
+	float lo, hi;
 	int64_t qk, c0, j, nb;
 	int i, x;
 
@@ -388,7 +378,6 @@ wb_detail_key(wb_app *a, int key)
 void
 wb_detail_free(void)
 {
-	free(cache.w);
 	cache.w = NULL;
 	cache.idx = (size_t)-1;
 }

@@ -435,18 +435,13 @@ int
 wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
     float **absmax, int64_t *channels, int64_t *n_tokens)
 {
-	static const tq_linear site_of[7] = {
-		TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O,
-		TQ_LINEAR_GATE, TQ_LINEAR_GATE, TQ_LINEAR_DOWN
-	};
-	tq_linear which;
+	tq_linear which = r->site;
 	size_t i;
 	int found = 0;
 
 	*absmax = NULL;
-	if (r->block < 0 && r->idx + 2 != a->n_rows)
-		return 0;	/* the embeddings take token ids */
-	which = r->block < 0 ? TQ_LINEAR_LM_HEAD : site_of[r->idx % 7];
+	if (!r->has_site)
+		return 0;
 	if (a->calib_running) {
 		wb_calib_run *c = &a->calib_run;
 

@@ -27,30 +27,17 @@
 #define STEPS 5
 
 static struct {
-	size_t idx;
-	float *w;		/* [rows, cols] */
+	const float *w;		/* [rows, cols], wb_row_weight's */
 	int64_t rows, cols;
-} tw = { (size_t)-1, NULL, 0, 0 };
+} tw;
 
 static int
 load(wb_app *a, const wb_row *r)
 {
-	tq_error err;
-
-	if (tw.idx == r->idx && tw.w != NULL)
-		return 1;
-	free(tw.w);
-	tw.idx = r->idx;
+	tw.w = wb_row_weight(a, r);
 	tw.rows = r->rows;
 	tw.cols = r->cols;
-	tw.w = malloc(sizeof(float) * (size_t)(r->rows * r->cols));
-	if (tw.w == NULL || tq_model_linear_weight(a->model, r->idx, tw.w,
-	    &err) != TQ_OK) {
-		free(tw.w);
-		tw.w = NULL;
-		return 0;
-	}
-	return 1;
+	return tw.w != NULL;
 }
 
 /* Eight numbers a line, each in 9 columns. */
@@ -275,7 +262,5 @@ wb_teach_key(wb_app *a, int key)
 void
 wb_teach_free(void)
 {
-	free(tw.w);
 	tw.w = NULL;
-	tw.idx = (size_t)-1;
 }
