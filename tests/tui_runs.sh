@@ -171,19 +171,19 @@ screen r | grep -q 'EXIT=0'
 ok $? "exit status 0"
 
 # ---- signals ----
-start s 80 24 --
-wait_for s 'demo \(llama, 4 blocks\)' 60
-pid=$(T display -p -t s '#{pane_pid}')
-tpid=$(pgrep -P "$pid" -f turboquant | head -1)
-kill -TERM "$tpid"
-restored s
-ok $? "SIGTERM: the terminal is restored"
-start f 80 24 --
-wait_for f 'demo \(llama, 4 blocks\)' 60
-pid=$(T display -p -t f '#{pane_pid}')
-tpid=$(pgrep -P "$pid" -f turboquant | head -1)
-kill -SEGV "$tpid"
-restored f && screen f | grep -q 'fatal signal, terminal restored'
-ok $? "SIGSEGV: the terminal is restored before the crash"
+# sig NAME SIGNAL: opens a workbench and sends it SIGNAL.
+sig() {
+	start "$1" 80 24 -- &&
+	wait_for "$1" 'demo \(llama, 4 blocks\)' 60 &&
+	pid=$(T display -p -t "$1" '#{pane_pid}') &&
+	tpid=$(pgrep -P "$pid" -f turboquant | head -1) &&
+	[ -n "$tpid" ] && kill -"$2" "$tpid"
+}
+sig s TERM && restored s && screen s | grep -q 'EXIT=0'
+ok $? "SIGTERM: a clean exit (status 0) with the terminal restored"
+sig f SEGV && restored f &&
+	screen f | grep -q 'fatal signal, terminal restored' &&
+	screen f | grep -q 'EXIT=139'
+ok $? "SIGSEGV: the terminal is restored before the crash (status 139)"
 
 finish
