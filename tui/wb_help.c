@@ -54,7 +54,8 @@ static const char *const keys[][2] = {
 	{ "h Esc", "back" },
 	{ NULL, "Teaching mode" },
 	{ "n / p", "next / previous step" },
-	{ "] [", "next / previous page (lesson)" },
+	{ "] [", "next / previous lesson: one group; tensor, channel, "
+	    "group; GPTQ vs RTN (needs a calibration)" },
 	{ "j k", "another row of the weight" },
 };
 
