@@ -273,9 +273,11 @@ void wb_browser_clear_results(wb_app *a);
 wb_row *wb_browser_current(wb_app *a);
 /*
  * The row's weight as fp32 [rows, cols], read once and kept until another
- * row asks (one layer at a time); NULL if it cannot be read.
+ * row asks (one layer at a time); NULL if it cannot be read or has more
+ * than WB_WEIGHT_MAX weights.
  */
 const float *wb_row_weight(wb_app *a, const wb_row *r);
+#define WB_WEIGHT_MAX ((int64_t)1 << 24)	/* weights of the largest */
 void wb_browser_draw(wb_app *a, int y0, int y1);
 /* The summary line: sizes, bpw, error. */
 void wb_browser_summary(wb_app *a, int y);

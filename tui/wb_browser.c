@@ -58,6 +58,9 @@ wb_row_weight(wb_app *a, const wb_row *r)
 
 	if (weight.idx == r->idx && weight.w != NULL)
 		return weight.w;
+	/* The UI thread reads and rounds it: keep that within ~0.1 s. */
+	if (r->rows * r->cols > WB_WEIGHT_MAX)
+		return NULL;
 	free(weight.w);
 	weight.idx = r->idx;
 	weight.w = malloc(sizeof(float) * (size_t)(r->rows * r->cols));

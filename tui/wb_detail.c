@@ -231,7 +231,9 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 		    " err %.2e  sqnr %.1f dB", r->res.rel_err,
 		    r->res.sqnr_db);
 	if (!load(a, r)) {
-		wb_text(y, 1, COLS - 1, 0, "cannot read this layer's weight");
+		wb_textf(y, 1, COLS - 1, "weights: %s", r->rows * r->cols >
+		    WB_WEIGHT_MAX ? "too many to draw here (the detail reads "
+		    "up to 16M)" : "cannot be read");
 		return;
 	}
 	hh = y1 - y0 >= 21 ? 5 : y1 - y0 >= 19 ? 4 : 3;
