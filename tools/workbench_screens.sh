@@ -49,4 +49,7 @@ shot "Teaching, lesson 1: one group step by step (\`t\`)"
 keys w ']'
 wait_for w 'int4-g32 ' >/dev/null
 shot "Teaching, lesson 2: per tensor, per channel, per group"
+keys w ']' n n n n n
+wait_for w '5 of 12' >/dev/null
+shot "Teaching, lesson 3: GPTQ against RTN, column by column"
 keys w q
