@@ -577,6 +577,25 @@ gg_request(const char *type, gg_req *req, int *float_req, tq_plan **plan,
 	return tq_plan_parse(json, strlen(json), "--type", plan, err);
 }
 
+/* The types of the linears written, "q4_K+q6_K" (a state's own mix). */
+static void
+gg_label(const gg_ctx *g, char *buf, size_t len)
+{
+	int seen[64] = { 0 };
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < g->n; i++) {
+		int t = g->t[i].type;
+
+		if (!g->t[i].linear || t < 0 || t >= 64 || seen[t])
+			continue;
+		seen[t] = 1;
+		n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s",
+		    n ? "+" : "", tq_ggml_type_name(t));
+	}
+}
+
 static void
 gg_lower(char *dst, size_t len, const char *s)
 {
@@ -736,7 +755,7 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	else if (x->state == NULL)
 		snprintf(label, sizeof(label), "f16");
 	else
-		snprintf(label, sizeof(label), "state");
+		gg_label(&g, label, sizeof(label));
 	snprintf(x->report->type, sizeof(x->report->type), "%s", label);
 	x->report->bpw = qweights > 0 ? 8.0 * (double)qbytes /
 	    (double)qweights : 0.0;

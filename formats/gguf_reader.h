@@ -17,7 +17,7 @@ typedef struct tq_gguf_kv {
 	int arr_type;		/* element type of an array */
 	uint64_t n;		/* array length (1 for a scalar) */
 	const uint8_t *val;	/* the value (an array: its first element) */
-	const uint64_t *str_off;/* string arrays: [n] offsets into val */
+	uint64_t *str_off;	/* string arrays: [n] offsets into val (owned) */
 } tq_gguf_kv;
 
 /* One tensor info; data points into the file. */
@@ -42,7 +42,6 @@ typedef struct tq_gguf_file {
 	size_t n_kv;
 	tq_gguf_tensor *t;
 	size_t n_t;
-	uint64_t *str_offs;	/* the string arrays' offsets (one block) */
 } tq_gguf_file;
 
 /*
@@ -81,5 +80,11 @@ double tq_gguf_arr_num(const tq_gguf_kv *kv, uint64_t i);
 /* Dequantizes row-major [rows, ne0] data of a ggml type into dst. */
 tq_status tq_gguf_dequant(int type, const uint8_t *src, int64_t ne0,
     int64_t rows, float *dst, tq_error *err);
+
+/* gguf_model.c: 1 when path is a GGUF file (by name or magic). */
+int tq_gguf_is_file(const char *path);
+/* Opens a llama/qwen2 .gguf as a model (tq_model_open calls it). */
+tq_status tq_gguf_model_open(const char *path, tq_model **out,
+    tq_error *err);
 
 #endif /* TQ_FORMATS_GGUF_READER_H */

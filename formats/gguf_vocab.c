@@ -383,3 +383,387 @@ out:
 	free(path);
 	return st;
 }
+
+/* ---- Reading: tokenizer.* metadata -> tokenizer.json ------------------- */
+
+/* A token string of the file as a C string (malloc'ed). */
+static char *
+tok_str(const tq_gguf_kv *toks, uint64_t i)
+{
+	const char *s;
+	size_t len;
+	char *p;
+
+	tq_gguf_arr_str(toks, i, &s, &len);
+	if ((p = malloc(len + 1)) != NULL) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+typedef struct sp_entry {
+	const char *s;
+	int32_t id;
+} sp_entry;
+
+static int
+sp_cmp(const void *a, const void *b)
+{
+	return strcmp(((const sp_entry *)a)->s, ((const sp_entry *)b)->s);
+}
+
+typedef struct sp_merge {
+	float score;
+	int32_t l, r;
+	int32_t tok;
+} sp_merge;
+
+static int
+sp_merge_cmp(const void *a, const void *b)
+{
+	const sp_merge *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	if (x->tok != y->tok)
+		return x->tok < y->tok ? -1 : 1;
+	if (x->l != y->l)
+		return x->l < y->l ? -1 : 1;
+	return x->r < y->r ? -1 : x->r > y->r;
+}
+
+static int32_t
+sp_find(const sp_entry *e, size_t n, const char *s)
+{
+	sp_entry key = { s, 0 };
+	const sp_entry *hit = bsearch(&key, e, n, sizeof(*e), sp_cmp);
+
+	return hit != NULL ? hit->id : -1;
+}
+
+/*
+ * SentencePiece BPE merges from the scores, as transformers'
+ * SentencePieceExtractor derives them: every split of a piece into two
+ * pieces of the vocabulary, ordered by the piece's score.
+ */
+static tq_status
+sp_merges(char **str, const int32_t *type, const float *score, int64_t n,
+    cJSON *arr, tq_error *err)
+{
+	sp_entry *e = malloc((size_t)n * sizeof(*e));
+	sp_merge *m = NULL;
+	size_t ne = 0, nm = 0, cap = 0, i;
+	char buf[1024];
+
+	if (e == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	for (i = 0; i < (size_t)n; i++)
+		if (type[i] == TT_NORMAL || type[i] == TT_USER) {
+			e[ne].s = str[i];
+			e[ne++].id = (int32_t)i;
+		}
+	qsort(e, ne, sizeof(*e), sp_cmp);
+	for (i = 0; i < (size_t)n; i++) {
+		size_t len = strlen(str[i]), k;
+
+		if (type[i] != TT_NORMAL || len >= sizeof(buf))
+			continue;
+		for (k = 1; k < len; k++) {
+			int32_t l, r;
+
+			if (((unsigned char)str[i][k] & 0xc0) == 0x80)
+				continue;	/* inside a UTF-8 character */
+			memcpy(buf, str[i], k);
+			buf[k] = '\0';
+			if ((l = sp_find(e, ne, buf)) < 0 ||
+			    (r = sp_find(e, ne, str[i] + k)) < 0)
+				continue;
+			if (nm == cap) {
+				sp_merge *g;
+
+				cap = cap ? 2 * cap : 1024;
+				if ((g = realloc(m, cap * sizeof(*m))) == NULL) {
+					free(m);
+					free(e);
+					return tq_fail(err, TQ_ENOMEM,
+					    "out of memory");
+				}
+				m = g;
+			}
+			m[nm].score = score[i];
+			m[nm].tok = (int32_t)i;
+			m[nm].l = l;
+			m[nm++].r = r;
+		}
+	}
+	qsort(m, nm, sizeof(*m), sp_merge_cmp);
+	for (i = 0; i < nm; i++) {
+		cJSON *pair = cJSON_CreateArray();
+
+		if (pair == NULL)
+			break;
+		cJSON_AddItemToArray(pair, cJSON_CreateString(str[m[i].l]));
+		cJSON_AddItemToArray(pair, cJSON_CreateString(str[m[i].r]));
+		cJSON_AddItemToArray(arr, pair);
+	}
+	free(m);
+	free(e);
+	return TQ_OK;
+}
+
+/* {"type": "Replace", "pattern": {"String": from}, "content": to} */
+static cJSON *
+j_replace(const char *from, const char *to)
+{
+	cJSON *r = cJSON_CreateObject(), *p = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "type", "Replace");
+	cJSON_AddStringToObject(p, "String", from);
+	cJSON_AddItemToObject(r, "pattern", p);
+	cJSON_AddStringToObject(r, "content", to);
+	return r;
+}
+
+static cJSON *
+j_typed(const char *type)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "type", type);
+	return o;
+}
+
+/* {kind: {"id": id, "type_id": 0}}, a piece of a template. */
+static cJSON *
+j_piece(const char *kind, const char *id)
+{
+	cJSON *item = cJSON_CreateObject(), *in = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(in, "id", id);
+	cJSON_AddNumberToObject(in, "type_id", 0);
+	cJSON_AddItemToObject(item, kind, in);
+	return item;
+}
+
+/* A TemplateProcessing that puts bos before each sequence. */
+static cJSON *
+j_bos_template(const char *bos, int32_t id)
+{
+	cJSON *t = j_typed("TemplateProcessing"), *single, *pair, *e;
+
+	single = cJSON_AddArrayToObject(t, "single");
+	cJSON_AddItemToArray(single, j_piece("SpecialToken", bos));
+	cJSON_AddItemToArray(single, j_piece("Sequence", "A"));
+	pair = cJSON_AddArrayToObject(t, "pair");
+	cJSON_AddItemToArray(pair, j_piece("SpecialToken", bos));
+	cJSON_AddItemToArray(pair, j_piece("Sequence", "A"));
+	cJSON_AddItemToArray(pair, j_piece("SpecialToken", bos));
+	cJSON_AddItemToArray(pair, j_piece("Sequence", "B"));
+	e = cJSON_AddObjectToObject(cJSON_AddObjectToObject(t,
+	    "special_tokens"), bos);
+	cJSON_AddStringToObject(e, "id", bos);
+	cJSON_AddItemToObject(e, "ids", cJSON_CreateIntArray(&id, 1));
+	cJSON_AddItemToObject(e, "tokens", cJSON_CreateStringArray(&bos, 1));
+	return t;
+}
+
+tq_status
+tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
+{
+	const tq_gguf_kv *toks = tq_gguf_find(f, "tokenizer.ggml.tokens");
+	const tq_gguf_kv *types = tq_gguf_find(f, "tokenizer.ggml.token_type");
+	const tq_gguf_kv *scores = tq_gguf_find(f, "tokenizer.ggml.scores");
+	const tq_gguf_kv *merges = tq_gguf_find(f, "tokenizer.ggml.merges");
+	const char *model, *pre = "default";
+	size_t mlen, plen = 7, i;
+	char **str = NULL, prebuf[32];
+	int32_t *type = NULL;
+	float *score = NULL;
+	cJSON *root = NULL, *m, *jvocab, *added, *arr, *seq;
+	uint64_t bos, unk, n;
+	int add_bos, spm, space = 1, ok_bos;
+	tq_status st = TQ_OK;
+
+	*json = NULL;
+	if (!tq_gguf_get_str(f, "tokenizer.ggml.model", &model, &mlen) ||
+	    (mlen == 4 && memcmp(model, "none", 4) == 0) ||
+	    (mlen == 8 && memcmp(model, "no_vocab", 8) == 0))
+		return TQ_OK;
+	spm = mlen == 5 && memcmp(model, "llama", 5) == 0;
+	if (!spm && !(mlen == 4 && memcmp(model, "gpt2", 4) == 0))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: tokenizer model \"%.*s\" "
+		    "cannot be rebuilt (gpt2 and llama can)", f->path,
+		    (int)(mlen < 40 ? mlen : 40), model);
+	if (toks == NULL || toks->type != TQ_GGUF_ARRAY ||
+	    toks->arr_type != TQ_GGUF_STRING || toks->n == 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: tokenizer.ggml.tokens is "
+		    "missing or not a string array", f->path);
+	n = toks->n;
+	if ((types != NULL && (types->type != TQ_GGUF_ARRAY ||
+	    types->arr_type == TQ_GGUF_STRING || types->n != n)) ||
+	    (scores != NULL && (scores->type != TQ_GGUF_ARRAY ||
+	    scores->arr_type == TQ_GGUF_STRING || scores->n != n)) ||
+	    (merges != NULL && (merges->type != TQ_GGUF_ARRAY ||
+	    merges->arr_type != TQ_GGUF_STRING)))
+		return tq_fail(err, TQ_EFORMAT, "%s: the tokenizer arrays "
+		    "disagree in type or length", f->path);
+	if (!spm && merges == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: a gpt2 tokenizer without "
+		    "tokenizer.ggml.merges", f->path);
+	if (!spm) {
+		const char *p;
+
+		if (tq_gguf_get_str(f, "tokenizer.ggml.pre", &p, &plen)) {
+			snprintf(prebuf, sizeof(prebuf), "%.*s", (int)(plen < 31 ?
+			    plen : 31), p);
+			pre = prebuf;
+		}
+		for (i = 0; i < sizeof(known_pre) / sizeof(known_pre[0]); i++)
+			if (strcmp(known_pre[i].pre, pre) == 0)
+				break;
+		if (strcmp(pre, "llama3") == 0 || strcmp(pre, "llama-v3") == 0)
+			i = 0;
+		if (i == sizeof(known_pre) / sizeof(known_pre[0]))
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: pre-tokenizer "
+			    "\"%s\" cannot be rebuilt (llama-bpe, qwen2, gpt-2 "
+			    "can)", f->path, pre);
+		pre = known_pre[i].regex;
+	}
+	str = calloc((size_t)n, sizeof(*str));
+	type = malloc((size_t)n * sizeof(*type));
+	score = malloc((size_t)n * sizeof(*score));
+	root = cJSON_CreateObject();
+	if (str == NULL || type == NULL || score == NULL || root == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((str[i] = tok_str(toks, i)) == NULL) {
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+			goto out;
+		}
+		type[i] = types != NULL ? (int32_t)tq_gguf_arr_num(types, i) :
+		    TT_NORMAL;
+		score[i] = scores != NULL ? (float)tq_gguf_arr_num(scores, i) :
+		    0.0f;
+	}
+	ok_bos = tq_gguf_get_uint(f, "tokenizer.ggml.bos_token_id", &bos) &&
+	    bos < n;
+	if (!tq_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &add_bos))
+		add_bos = spm || pre == known_pre[0].regex;
+	tq_gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &space);
+
+	/* The model. */
+	m = cJSON_AddObjectToObject(root, "model");
+	cJSON_AddStringToObject(m, "type", "BPE");
+	cJSON_AddNullToObject(m, "dropout");
+	if (spm && tq_gguf_get_uint(f, "tokenizer.ggml.unknown_token_id",
+	    &unk) && unk < n)
+		cJSON_AddStringToObject(m, "unk_token", str[unk]);
+	else
+		cJSON_AddNullToObject(m, "unk_token");
+	cJSON_AddNullToObject(m, "continuing_subword_prefix");
+	cJSON_AddNullToObject(m, "end_of_word_suffix");
+	cJSON_AddBoolToObject(m, "fuse_unk", spm);
+	cJSON_AddBoolToObject(m, "byte_fallback", spm);
+	cJSON_AddBoolToObject(m, "ignore_merges", pre == known_pre[0].regex);
+	jvocab = cJSON_AddObjectToObject(m, "vocab");
+	arr = cJSON_AddArrayToObject(m, "merges");
+	added = cJSON_AddArrayToObject(root, "added_tokens");
+	for (i = 0; i < n; i++) {
+		int in_vocab = type[i] == TT_NORMAL || type[i] == TT_BYTE ||
+		    (spm && (type[i] == TT_UNKNOWN || type[i] == TT_CONTROL));
+		int is_added = type[i] == TT_CONTROL || type[i] == TT_USER ||
+		    (spm && type[i] == TT_UNKNOWN);
+
+		if (in_vocab)
+			cJSON_AddNumberToObject(jvocab, str[i], (double)i);
+		if (is_added) {
+			cJSON *a = cJSON_CreateObject();
+
+			cJSON_AddNumberToObject(a, "id", (double)i);
+			cJSON_AddStringToObject(a, "content", str[i]);
+			cJSON_AddBoolToObject(a, "single_word", 0);
+			cJSON_AddBoolToObject(a, "lstrip", 0);
+			cJSON_AddBoolToObject(a, "rstrip", 0);
+			cJSON_AddBoolToObject(a, "normalized", type[i] == TT_USER);
+			cJSON_AddBoolToObject(a, "special", type[i] != TT_USER);
+			cJSON_AddItemToArray(added, a);
+		}
+	}
+	if (spm) {
+		if ((st = sp_merges(str, type, score, (int64_t)n, arr, err)) !=
+		    TQ_OK)
+			goto out;
+		seq = cJSON_AddObjectToObject(root, "normalizer");
+		cJSON_AddStringToObject(seq, "type", "Sequence");
+		arr = cJSON_AddArrayToObject(seq, "normalizers");
+		if (space) {
+			cJSON *p = j_typed("Prepend");
+
+			cJSON_AddStringToObject(p, "prepend", "\xe2\x96\x81");
+			cJSON_AddItemToArray(arr, p);
+		}
+		cJSON_AddItemToArray(arr, j_replace(" ", "\xe2\x96\x81"));
+		cJSON_AddNullToObject(root, "pre_tokenizer");
+		seq = cJSON_AddObjectToObject(root, "decoder");
+		cJSON_AddStringToObject(seq, "type", "Sequence");
+		arr = cJSON_AddArrayToObject(seq, "decoders");
+		cJSON_AddItemToArray(arr, j_replace("\xe2\x96\x81", " "));
+		cJSON_AddItemToArray(arr, j_typed("ByteFallback"));
+		cJSON_AddItemToArray(arr, j_typed("Fuse"));
+		if (space) {
+			cJSON *s = j_typed("Strip");
+
+			cJSON_AddStringToObject(s, "content", " ");
+			cJSON_AddNumberToObject(s, "start", 1);
+			cJSON_AddNumberToObject(s, "stop", 0);
+			cJSON_AddItemToArray(arr, s);
+		}
+	} else {
+		cJSON *split = j_typed("Split"), *pat = cJSON_CreateObject();
+		cJSON *bl = j_typed("ByteLevel");
+
+		for (i = 0; i < merges->n; i++) {
+			char *s = tok_str(merges, i);
+
+			cJSON_AddItemToArray(arr, cJSON_CreateString(s != NULL ?
+			    s : ""));
+			free(s);
+		}
+		cJSON_AddNullToObject(root, "normalizer");
+		seq = cJSON_AddObjectToObject(root, "pre_tokenizer");
+		cJSON_AddStringToObject(seq, "type", "Sequence");
+		arr = cJSON_AddArrayToObject(seq, "pretokenizers");
+		cJSON_AddStringToObject(pat, "Regex", pre);
+		cJSON_AddItemToObject(split, "pattern", pat);
+		cJSON_AddStringToObject(split, "behavior", "Isolated");
+		cJSON_AddBoolToObject(split, "invert", 0);
+		cJSON_AddItemToArray(arr, split);
+		cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
+		cJSON_AddBoolToObject(bl, "trim_offsets", 1);
+		cJSON_AddBoolToObject(bl, "use_regex", 0);
+		cJSON_AddItemToArray(arr, bl);
+		bl = cJSON_AddObjectToObject(root, "decoder");
+		cJSON_AddStringToObject(bl, "type", "ByteLevel");
+		cJSON_AddBoolToObject(bl, "add_prefix_space", 1);
+		cJSON_AddBoolToObject(bl, "trim_offsets", 1);
+		cJSON_AddBoolToObject(bl, "use_regex", 1);
+	}
+	if (add_bos && ok_bos)
+		cJSON_AddItemToObject(root, "post_processor",
+		    j_bos_template(str[bos], (int32_t)bos));
+	else
+		cJSON_AddNullToObject(root, "post_processor");
+	if ((*json = cJSON_PrintUnformatted(root)) == NULL)
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+out:
+	for (i = 0; str != NULL && i < n; i++)
+		free(str[i]);
+	free(str);
+	free(type);
+	free(score);
+	cJSON_Delete(root);
+	return st;
+}

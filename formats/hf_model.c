@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "gguf_reader.h"
 #include "hf_config.h"
 #include "model.h"
 #include "safetensors.h"
@@ -356,6 +357,8 @@ tq_model_open(const char *dir, tq_model **out, tq_error *err)
 	tq_status st;
 
 	*out = NULL;
+	if (tq_gguf_is_file(dir))	/* a .gguf file (formats/gguf_model.c) */
+		return tq_gguf_model_open(dir, out, err);
 	if (!tq_is_dir(dir))
 		return tq_fail(err, TQ_EINVAL,
 		    "%s: not a model directory (expected a Hugging Face model "

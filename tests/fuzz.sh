@@ -35,6 +35,20 @@ if "$top_builddir/turboquant" eval --text "$d/tasks/demo.jsonl" --ctx 4 \
 	{ printf '0'; cat "$work/base.tqlp"; } >"$work/seed-eval/base"
 fi
 
+# GGUF seeds: small exports of a fixture (the fixtures hold no .gguf).
+mkdir -p "$work/seed-gguf"
+for t in f32 q8_0; do
+	"$top_builddir/turboquant" export "$d/models/qwen2" --format gguf \
+	    --type $t --out "$work/seed-gguf/$t.gguf" >/dev/null 2>&1
+done
+# The demo's tokenizer metadata: its header with the tensor count zeroed.
+if "$top_builddir/turboquant" export "$top_srcdir/assets/demo" --format gguf \
+    --type q8_0 --out "$work/demo.gguf" >/dev/null 2>&1; then
+	head -c 200000 "$work/demo.gguf" >"$work/seed-gguf/vocab.gguf"
+	printf '\000\000\000\000\000\000\000\000' | dd bs=1 seek=8 \
+	    conv=notrunc of="$work/seed-gguf/vocab.gguf" 2>/dev/null
+	rm -f "$work/demo.gguf"
+fi
 n=0
 run() {	# run TARGET MAXLEN SEED-DIRS...
 	target=$1
@@ -58,4 +72,5 @@ run fuzz_safetensors 4096 "$work/seed-st"
 run fuzz_config 4096 "$work/seed-cfg"
 run fuzz_tokenizer 65536 "$work/seed-tok"
 run fuzz_evalfiles 131072 "$work/seed-eval"
+run fuzz_gguf 262144 "$work/seed-gguf"
 echo "1..$n"

@@ -109,6 +109,7 @@ static const cli_command commands[] = {
 	  "                    --method M [--bits B --group G --sym | --scheme S])\n"
 	  "                    [--calib FILE [--samples N --seqlen L --seed S] |\n"
 	  "                     --stats STATS] --out DIR [--resume] [--json]\n"
+	  "                    [--export FORMAT:PATH [--export-type T] [--force]]\n"
 	  "\n"
 	  "  Quantizes block by block: each block's calibration inputs are the\n"
 	  "  outputs of the already-quantized blocks, and q/k/v, o, gate/up and\n"
@@ -147,6 +148,9 @@ static const cli_command commands[] = {
 	  "  --stats STATS   reuse the samples of turboquant calibrate --out\n"
 	  "  --out DIR       the quantized state directory\n"
 	  "  --resume        continue from the last finished block in DIR\n"
+	  "  --export F:PATH then export the state (turboquant help export),\n"
+	  "                  e.g. gguf:model.gguf; --export-type T as export's\n"
+	  "                  --type, --force to replace PATH\n"
 	  "  --json          the per-layer report as one JSON object\n",
 	  cmd_quantize },
 	{ "eval", "perplexity, KL divergence, tasks; compare and gate variants",

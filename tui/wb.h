@@ -71,6 +71,9 @@ typedef struct wb_row {
 	const char *name;	/* borrowed from the model */
 	char shortname[48];	/* "0.mlp.down_proj" */
 	int block;		/* -1 for lm_head and embeddings */
+	int has_site;		/* its input is a calibration site */
+	tq_linear site;		/* that site: Q (q/k/v), O, GATE (gate/up),
+				   DOWN or LM_HEAD */
 	int64_t rows, cols;
 	tq_layer_cfg cfg;	/* resolved from the plan */
 	double bpw;		/* 16 for float */
@@ -157,14 +160,15 @@ typedef enum wb_screen {
 typedef enum wb_prompt_kind {
 	WB_PROMPT_NONE = 0, WB_PROMPT_FILTER, WB_PROMPT_SETTING,
 	WB_PROMPT_SAVE, WB_PROMPT_LOAD, WB_PROMPT_PRESET, WB_PROMPT_CALIB,
-	WB_PROMPT_VALID, WB_PROMPT_CONFIRM_CANCEL, WB_PROMPT_CONFIRM_QUIT
+	WB_PROMPT_VALID, WB_PROMPT_EXPORT, WB_PROMPT_CONFIRM_CANCEL,
+	WB_PROMPT_CONFIRM_QUIT
 } wb_prompt_kind;
 
 #define WB_LOG_LINES 200
 
 typedef enum wb_run_kind {
 	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_EVAL_FP,
-	WB_RUN_EVAL_Q
+	WB_RUN_EVAL_Q, WB_RUN_EXPORT
 } wb_run_kind;
 
 /* A quantized variant made in this session, with its validation. */
@@ -217,6 +221,8 @@ typedef struct wb_app {
 	int n_variants;
 	int cur_variant;		/* the one being evaluated, -1 */
 
+	char export_spec[512];
+
 	/* log */
 	char log[WB_LOG_LINES][160];
 	int log_head, log_n;
@@ -265,6 +271,13 @@ void wb_browser_outliers(wb_app *a, const tq_calib *c);
 void wb_browser_result(wb_app *a, const tq_layer_result *r);
 void wb_browser_clear_results(wb_app *a);
 wb_row *wb_browser_current(wb_app *a);
+/*
+ * The row's weight as fp32 [rows, cols], read once and kept until another
+ * row asks (one layer at a time); NULL if it cannot be read or has more
+ * than WB_WEIGHT_MAX weights.
+ */
+const float *wb_row_weight(wb_app *a, const wb_row *r);
+#define WB_WEIGHT_MAX ((int64_t)1 << 24)	/* weights of the largest */
 void wb_browser_draw(wb_app *a, int y0, int y1);
 /* The summary line: sizes, bpw, error. */
 void wb_browser_summary(wb_app *a, int y);
@@ -291,6 +304,8 @@ int wb_runs_busy(const wb_app *a);
 int wb_runs_start_calib(wb_app *a, const char *spec);
 int wb_runs_start_quant(wb_app *a);
 int wb_runs_start_valid(wb_app *a, const char *spec);
+/* spec: "FORMAT TYPE PATH [force]"; TYPE "-" keeps the state's grid. */
+int wb_runs_start_export(wb_app *a, const char *spec);
 void wb_runs_cancel(wb_app *a);
 /* Handles job and calibration news; returns 1 when something changed. */
 int wb_runs_pump(wb_app *a);

@@ -40,6 +40,38 @@ short_name(const char *name, char *buf, size_t len, int *block)
 	snprintf(buf, len, "%s", p);
 }
 
+/* The calibration site of each linear of a block, in model order. */
+static const tq_linear site_of[TQ_LINEAR_LM_HEAD] = {
+	TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O, TQ_LINEAR_GATE,
+	TQ_LINEAR_GATE, TQ_LINEAR_DOWN
+};
+
+static struct {
+	size_t idx;
+	float *w;		/* [rows, cols] */
+} weight = { (size_t)-1, NULL };
+
+const float *
+wb_row_weight(wb_app *a, const wb_row *r)
+{
+	tq_error err;
+
+	if (weight.idx == r->idx && weight.w != NULL)
+		return weight.w;
+	/* The UI thread reads and rounds it: keep that within ~0.1 s. */
+	if (r->rows * r->cols > WB_WEIGHT_MAX)
+		return NULL;
+	free(weight.w);
+	weight.idx = r->idx;
+	weight.w = malloc(sizeof(float) * (size_t)(r->rows * r->cols));
+	if (weight.w != NULL && tq_model_linear_weight(a->model, r->idx,
+	    weight.w, &err) != TQ_OK) {
+		free(weight.w);
+		weight.w = NULL;
+	}
+	return weight.w;
+}
+
 tq_status
 wb_browser_init(wb_app *a, tq_error *err)
 {
@@ -58,6 +90,10 @@ wb_browser_init(wb_app *a, tq_error *err)
 		short_name(r->name, r->shortname, sizeof(r->shortname),
 		    &r->block);
 		tq_model_linear_shape(a->model, i, &r->rows, &r->cols);
+		/* the embeddings take token ids: no input site */
+		r->has_site = r->block >= 0 || i + 2 == n;
+		r->site = r->block < 0 ? TQ_LINEAR_LM_HEAD :
+		    site_of[i % TQ_LINEAR_LM_HEAD];
 	}
 	wb_browser_resolve(a);
 	wb_browser_refilter(a);
@@ -69,6 +105,9 @@ wb_browser_free(wb_app *a)
 {
 	pcre2_code_free(a->filter_re);
 	a->filter_re = NULL;
+	free(weight.w);
+	weight.w = NULL;
+	weight.idx = (size_t)-1;
 	free(a->rows);
 	free(a->view);
 }
@@ -219,10 +258,9 @@ wb_browser_outliers(wb_app *a, const tq_calib *c)
 
 		r->n_outliers = 0;
 		r->max_ratio = 0.0f;
-		if (c == NULL || (r->block < 0 && r->idx + 2 != a->n_rows))
-			continue;	/* the embeddings have no input site */
-		s = tq_calib_find(c, r->block, r->block < 0 ?
-		    TQ_LINEAR_LM_HEAD : (tq_linear)(r->idx % 7));
+		if (c == NULL || !r->has_site)
+			continue;
+		s = tq_calib_find(c, r->block, r->site);
 		if (s == NULL)
 			continue;
 		n = tq_calib_outliers(s, WB_OUTLIER_RATIO, out, 64);
@@ -453,9 +491,9 @@ wb_browser_summary(wb_app *a, int y)
 	}
 	wb_human(weights * 2.0, fp, sizeof(fp));
 	wb_human(bytes, pl, sizeof(pl));
-	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB  %.2f bpw "
-	    "(all) %.2f (quantized)  err sum ", fp, pl, weights > 0 ? bytes *
-	    8 / weights : 0.0, qw > 0 ? qbits / qw : 16.0);
+	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB | %.2f bpw, "
+	    "%.2f quantized | err sum ", fp, pl, weights > 0 ? bytes * 8 /
+	    weights : 0.0, qw > 0 ? qbits / qw : 16.0);
 	if (measured > 0)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2e (%d)",
 		    errsum, measured);

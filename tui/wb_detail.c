@@ -27,7 +27,7 @@ static const int cand_group[N_CG] = { TQ_GROUP_CHANNEL, 128, 64, 32 };
 static struct {
 	size_t idx;			/* row it is for; (size_t)-1 none */
 	const tq_calib *calib;		/* the calibration it weighed with */
-	float *w;			/* [rows, cols] */
+	const float *w;			/* [rows, cols], wb_row_weight's */
 	int64_t rows, cols;
 	float wmin, wmax;
 	double hist[WBINS];
@@ -39,16 +39,11 @@ static struct {
 static const float *
 importance(wb_app *a, const wb_row *r)
 {
-	static const tq_linear site_of[7] = {
-		TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O,
-		TQ_LINEAR_GATE, TQ_LINEAR_GATE, TQ_LINEAR_DOWN
-	};
 	const tq_site_stats *s;
 
-	if (a->calib == NULL || (r->block < 0 && r->idx + 2 != a->n_rows))
+	if (a->calib == NULL || !r->has_site)
 		return NULL;
-	s = tq_calib_find(a->calib, r->block, r->block < 0 ?
-	    TQ_LINEAR_LM_HEAD : site_of[r->idx % 7]);
+	s = tq_calib_find(a->calib, r->block, r->site);
 	return s != NULL && s->channels == r->cols ? s->mean_sq : NULL;
 }
 
@@ -83,7 +78,6 @@ cand_error(const tq_scheme *s, const float *imp, float *deq)
 static int
 load(wb_app *a, const wb_row *r)
 {
-	tq_error err;
 	const float *imp;
 	float *deq;
 	int64_t n, i;
@@ -91,20 +85,15 @@ load(wb_app *a, const wb_row *r)
 
 	if (cache.idx == r->idx && cache.calib == a->calib)
 		return cache.w != NULL;
-	free(cache.w);
-	cache.w = NULL;
 	cache.idx = r->idx;
 	cache.calib = a->calib;
 	cache.rows = r->rows;
 	cache.cols = r->cols;
 	n = r->rows * r->cols;
-	cache.w = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
+	cache.w = wb_row_weight(a, r);
 	deq = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
-	if (cache.w == NULL || deq == NULL ||
-	    tq_model_linear_weight(a->model, r->idx, cache.w, &err) !=
-	    TQ_OK) {
+	if (cache.w == NULL || deq == NULL) {
 		free(deq);
-		free(cache.w);
 		cache.w = NULL;
 		return 0;
 	}
@@ -144,7 +133,8 @@ draw_grid(wb_app *a, const wb_row *r, int y, int w)
 	tq_group_view gv;
 	tq_error err;
 	char name[32], line[512];
-	float lo, hi, *seg;
+	const float *seg;
+	float lo, hi;
 	int64_t qk, c0, j, nb;
 	int i, x;
 
@@ -241,7 +231,9 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 		    " err %.2e  sqnr %.1f dB", r->res.rel_err,
 		    r->res.sqnr_db);
 	if (!load(a, r)) {
-		wb_text(y, 1, COLS - 1, 0, "cannot read this layer's weight");
+		wb_textf(y, 1, COLS - 1, "weights: %s", r->rows * r->cols >
+		    WB_WEIGHT_MAX ? "too many to draw here (the detail reads "
+		    "up to 16M)" : "cannot be read");
 		return;
 	}
 	hh = y1 - y0 >= 21 ? 5 : y1 - y0 >= 19 ? 4 : 3;
@@ -251,10 +243,9 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	if (have) {
 		for (i = 0; i < TQ_HIST_BINS; i++)
 			h[i] = (double)hist[i];
-		wb_textf(y, half + 3, COLS - half - 3, "inputs |x|, log2 "
-		    "%.0f..%.0f, %lld tokens%s", TQ_HIST_LOG2_LO,
-		    TQ_HIST_LOG2_HI, (long long)tokens, a->calib_running ?
-		    " (live)" : "");
+		wb_textf(y, half + 3, COLS - half - 3, "inputs |x|%s: %lld "
+		    "tokens, log2 %.0f..%.0f", a->calib_running ? " (live)" :
+		    "", (long long)tokens, TQ_HIST_LOG2_LO, TQ_HIST_LOG2_HI);
 	} else {
 		wb_text(y, half + 3, COLS - half - 3, 0, "inputs: calibrate "
 		    "(c) to see them");
@@ -324,8 +315,8 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	}
 	/* candidates: bits x group, RTN, estimated error */
 	if (y + 1 + N_CB <= y1) {
-		wb_textf(y, 1, cw, "RTN error, bits x group (%s)",
-		    cache.weighted ? "x^2-weighted" : "weights");
+		wb_textf(y, 1, cw, "RTN error (%s)", cache.weighted ?
+		    "x^2-weighted" : "weights only");
 		mvprintw(y++, 36, "%9s %9s %9s %9s", "channel", "g128", "g64",
 		    "g32");
 		for (b = 0; b < N_CB && y < y1; b++, y++) {
@@ -389,7 +380,6 @@ wb_detail_key(wb_app *a, int key)
 void
 wb_detail_free(void)
 {
-	free(cache.w);
 	cache.w = NULL;
 	cache.idx = (size_t)-1;
 }

@@ -22,7 +22,9 @@ static const char *const keys[][2] = {
 	{ "c", "calibrate: FILE [SAMPLES [SEQLEN]]" },
 	{ "r", "quantize with the plan (per-layer errors fill the table)" },
 	{ "v", "validate: perplexity of fp and quantized on FILE [CTX]" },
-	{ "E", "export (not in this engine yet)" },
+	{ "E", "export the last variant (the fp model if none): FORMAT "
+	    "TYPE PATH [force], e.g. gguf q4_k_m m.gguf; TYPE - keeps the "
+	    "state's grid; force replaces PATH" },
 	{ "S / L", "save / load the plan (the engine's JSON plan file)" },
 	{ "u / Ctrl-R", "undo / redo a plan change" },
 	{ "t", "teaching mode" },
@@ -52,7 +54,8 @@ static const char *const keys[][2] = {
 	{ "h Esc", "back" },
 	{ NULL, "Teaching mode" },
 	{ "n / p", "next / previous step" },
-	{ "] [", "next / previous page (lesson)" },
+	{ "] [", "next / previous lesson: one group; tensor, channel, "
+	    "group; GPTQ vs RTN (needs a calibration)" },
 	{ "j k", "another row of the weight" },
 };
 

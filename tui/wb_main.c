@@ -291,6 +291,7 @@ prompt_label(wb_prompt_kind k)
 	case WB_PROMPT_PRESET:	return "preset: ";
 	case WB_PROMPT_CALIB:	return "calibrate on (FILE [SAMPLES [SEQLEN]]): ";
 	case WB_PROMPT_VALID:	return "validate on (FILE [CTX]): ";
+	case WB_PROMPT_EXPORT:	return "export (FORMAT TYPE PATH [force]): ";
 	case WB_PROMPT_CONFIRM_CANCEL: return "cancel the run? (y/n) ";
 	case WB_PROMPT_CONFIRM_QUIT: return "quit the workbench? (y/n) ";
 	default:		return "";
@@ -385,7 +386,7 @@ draw(wb_app *a)
 	else {
 		move(body_end + 1, 0);
 		clrtoeol();
-		if (a->log_n > 0)
+		if (a->log_n > 0 && a->screen == WB_SCR_VALID)
 			wb_text(body_end + 1, 1, COLS - 1, 0,
 			    a->log[(a->log_head + a->log_n - 1) %
 			    WB_LOG_LINES]);
@@ -436,6 +437,10 @@ submit_prompt(wb_app *a)
 		break;
 	case WB_PROMPT_VALID:
 		wb_runs_start_valid(a, v);
+		break;
+	case WB_PROMPT_EXPORT:
+		snprintf(a->export_spec, sizeof(a->export_spec), "%.500s", v);
+		wb_runs_start_export(a, v);
 		break;
 	default:
 		break;
@@ -588,8 +593,8 @@ handle_key(wb_app *a, int key)
 		open_prompt(a, WB_PROMPT_VALID, a->valid_path);
 		return;
 	case 'E':
-		wb_message(a, 1, "export: this engine has no exporter yet "
-		    "(turboquant export comes with it)");
+		open_prompt(a, WB_PROMPT_EXPORT, a->export_spec[0] != '\0' ?
+		    a->export_spec : "gguf q4_k_m model-q4_k_m.gguf");
 		return;
 	case WB_CTRL('l'):
 		clearok(stdscr, TRUE);

@@ -93,20 +93,28 @@ replace(wb_app *a, char *json, int undoable)
 	return 1;
 }
 
+/* Replaces the plan by one the engine made (taken), undoably. */
+static int
+adopt(wb_app *a, tq_status st, tq_plan **plan, const tq_error *err)
+{
+	char *json;
+
+	if (st != TQ_OK) {
+		wb_message(a, 1, "%s", err->msg);
+		return 0;
+	}
+	json = tq_plan_to_json(*plan);
+	tq_plan_free(*plan);
+	return json != NULL && replace(a, json, 1);
+}
+
 int
 wb_plan_preset(wb_app *a, const char *name)
 {
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
-	char *json;
 
-	if (tq_plan_preset(name, &plan, &err) != TQ_OK) {
-		wb_message(a, 1, "%s", err.msg);
-		return 0;
-	}
-	json = tq_plan_to_json(plan);
-	tq_plan_free(plan);
-	if (json == NULL || !replace(a, json, 1))
+	if (!adopt(a, tq_plan_preset(name, &plan, &err), &plan, &err))
 		return 0;
 	snprintf(a->plan.origin, sizeof(a->plan.origin), "preset %s", name);
 	wb_message(a, 0, "plan: preset %s", name);
@@ -118,15 +126,8 @@ wb_plan_load(wb_app *a, const char *path)
 {
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
-	char *json;
 
-	if (tq_plan_load(path, &plan, &err) != TQ_OK) {
-		wb_message(a, 1, "%s", err.msg);
-		return 0;
-	}
-	json = tq_plan_to_json(plan);
-	tq_plan_free(plan);
-	if (json == NULL || !replace(a, json, 1))
+	if (!adopt(a, tq_plan_load(path, &plan, &err), &plan, &err))
 		return 0;
 	snprintf(a->plan.origin, sizeof(a->plan.origin), "file %s", path);
 	snprintf(a->plan.path, sizeof(a->plan.path), "%s", path);
@@ -152,48 +153,43 @@ wb_plan_save(wb_app *a, const char *path)
 	return 1;
 }
 
-int
-wb_plan_undo(wb_app *a)
+/* Moves the plan one step along undo (from) and redo (to) or back. */
+static int
+step(wb_app *a, char **from, int *n_from, char **to, int *n_to,
+    const char *what)
 {
 	wb_plan *p = &a->plan;
 	char *json, *cur;
 
-	if (p->n_undo == 0) {
-		wb_message(a, 0, "nothing to undo");
+	if (*n_from == 0) {
+		wb_message(a, 0, "nothing to %s", what);
 		return 0;
 	}
-	json = p->undo[--p->n_undo];
+	json = from[--*n_from];
 	cur = p->json;
 	p->json = NULL;
 	if (!replace(a, json, 0)) {
 		p->json = cur;
 		return 0;
 	}
-	push(p->redo, &p->n_redo, cur);
-	wb_message(a, 0, "undone (%d more)", p->n_undo);
+	push(to, n_to, cur);
+	wb_message(a, 0, "%s (%d more)", strcmp(what, "undo") == 0 ?
+	    "undone" : "redone", *n_from);
 	return 1;
+}
+
+int
+wb_plan_undo(wb_app *a)
+{
+	return step(a, a->plan.undo, &a->plan.n_undo, a->plan.redo,
+	    &a->plan.n_redo, "undo");
 }
 
 int
 wb_plan_redo(wb_app *a)
 {
-	wb_plan *p = &a->plan;
-	char *json, *cur;
-
-	if (p->n_redo == 0) {
-		wb_message(a, 0, "nothing to redo");
-		return 0;
-	}
-	json = p->redo[--p->n_redo];
-	cur = p->json;
-	p->json = NULL;
-	if (!replace(a, json, 0)) {
-		p->json = cur;
-		return 0;
-	}
-	push(p->undo, &p->n_undo, cur);
-	wb_message(a, 0, "redone");
-	return 1;
+	return step(a, a->plan.redo, &a->plan.n_redo, a->plan.undo,
+	    &a->plan.n_undo, "redo");
 }
 
 /* Appends s to buf with the PCRE2 metacharacters escaped. */

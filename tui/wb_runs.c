@@ -190,6 +190,42 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 	return start_eval_q(a);
 }
 
+int
+wb_runs_start_export(wb_app *a, const char *spec)
+{
+	tq_export_opts o;
+	tq_error err = { TQ_OK, "" };
+	const tq_qstate *st = NULL;
+	char fmt[32], type[32], path[512], force[16] = "";
+	int k;
+
+	if (wb_runs_busy(a)) {
+		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
+		return 0;
+	}
+	k = sscanf(spec, "%31s %31s %511s %15s", fmt, type, path, force);
+	if (k < 3 || (k == 4 && strcmp(force, "force") != 0)) {
+		wb_message(a, 1, "export: say FORMAT TYPE PATH [force], e.g. "
+		    "gguf q4_k_m model.gguf");
+		return 0;
+	}
+	memset(&o, 0, sizeof(o));
+	o.format = fmt;
+	o.type = strcmp(type, "-") == 0 ? NULL : type;
+	o.force = k == 4;
+	if (a->n_variants > 0)
+		st = a->variants[a->n_variants - 1].state;
+	if (tq_job_export(a->model, st, path, &o, &a->job, &err) != TQ_OK) {
+		wb_message(a, 1, "export: %s", err.msg);
+		return 0;
+	}
+	begin(a, WB_RUN_EXPORT, "export");
+	wb_log(a, "export %s as %s %s to %s", st != NULL ?
+	    a->variants[a->n_variants - 1].label : "the fp model", fmt,
+	    o.type != NULL ? o.type : "(its own grid)", path);
+	return 1;
+}
+
 void
 wb_runs_cancel(wb_app *a)
 {
@@ -253,6 +289,24 @@ end_job(wb_app *a, const tq_event *ev)
 		wb_log(a, "quantized %d layers in %s: variant %s, %.2f bpw",
 		    a->layers_done, buf, v->label, v->bpw);
 		wb_message(a, 0, "quantized in %s (v validates)", buf);
+	} else if (k == WB_RUN_EXPORT) {
+		const tq_export_report *rep = tq_job_export_report(a->job);
+		char sz[16];
+		size_t i;
+
+		for (i = 0; rep != NULL && i < rep->n_files; i++) {
+			wb_human((double)rep->files[i].bytes, sz, sizeof(sz));
+			wb_log(a, "wrote %s (%sB)", rep->files[i].path, sz);
+		}
+		if (rep != NULL) {
+			wb_human((double)rep->total_bytes, sz, sizeof(sz));
+			wb_log(a, "exported %s %s: %sB, %.2f bpw in %s",
+			    rep->format, rep->type, sz, rep->bpw, buf);
+			if (rep->warning[0] != '\0')
+				wb_log(a, "warning: %s", rep->warning);
+			wb_message(a, 0, "exported %s %s: %sB, %.2f bpw (3: "
+			    "log)", rep->format, rep->type, sz, rep->bpw);
+		}
 	} else if (k == WB_RUN_EVAL_FP || k == WB_RUN_EVAL_Q) {
 		const tq_ppl_result *p = tq_job_ppl(a->job);
 
@@ -381,18 +435,13 @@ int
 wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
     float **absmax, int64_t *channels, int64_t *n_tokens)
 {
-	static const tq_linear site_of[7] = {
-		TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O,
-		TQ_LINEAR_GATE, TQ_LINEAR_GATE, TQ_LINEAR_DOWN
-	};
-	tq_linear which;
+	tq_linear which = r->site;
 	size_t i;
 	int found = 0;
 
 	*absmax = NULL;
-	if (r->block < 0 && r->idx + 2 != a->n_rows)
-		return 0;	/* the embeddings take token ids */
-	which = r->block < 0 ? TQ_LINEAR_LM_HEAD : site_of[r->idx % 7];
+	if (!r->has_site)
+		return 0;
 	if (a->calib_running) {
 		wb_calib_run *c = &a->calib_run;
 

@@ -1,0 +1,638 @@
+/*
+ * gguf_model.c: a .gguf file (llama or qwen2, as llama.cpp reads them)
+ * opened as a tq_model, so info, eval, quantize and export take it.
+ *
+ * The hyperparameters come from the metadata, every weight is dequantized
+ * to f32 once (quantized types by the engine's own grids), the Q/K rows of
+ * llama are put back in Hugging Face's rotate-half order, and a rope_freqs
+ * tensor is read back as Llama-3 scaling parameters (refused if it is not
+ * of that form).  The tokenizer is rebuilt from the tokenizer.* metadata
+ * (gguf_vocab.c); when that is not possible, a tokenizer.json beside the
+ * file is used, else the model has none.  Tensor names are the Hugging
+ * Face ones, so plans match them as for a checkpoint.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "gguf_reader.h"
+#include "gguf_vocab.h"
+#include "gguf_writer.h"
+#include "model.h"
+#include "tokenizer.h"
+
+/* What the model keeps alive: the file and the f32 tensors. */
+typedef struct gm_source {
+	tq_gguf_file *f;
+	tq_tensor *t;		/* [n] */
+	size_t n;
+} gm_source;
+
+static void
+gm_source_free(void *p)
+{
+	gm_source *s = p;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++) {
+		free(s->t[i].name);
+		free((void *)s->t[i].data);
+	}
+	free(s->t);
+	tq_gguf_close(s->f);
+	free(s);
+}
+
+int
+tq_gguf_is_file(const char *path)
+{
+	size_t n = strlen(path);
+	FILE *f;
+	char magic[4];
+	int yes = 0;
+
+	if (tq_is_dir(path))
+		return 0;
+	if (n > 5 && strcmp(path + n - 5, ".gguf") == 0)
+		return 1;
+	if ((f = fopen(path, "rb")) != NULL) {
+		yes = fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+		fclose(f);
+	}
+	return yes;
+}
+
+/* A required unsigned key {arch}.name in [lo, hi]. */
+static tq_status
+gm_uint(const tq_gguf_file *f, const char *arch, const char *name, int req,
+    int64_t lo, int64_t hi, int64_t *out, tq_error *err)
+{
+	char key[96];
+	uint64_t v;
+
+	snprintf(key, sizeof(key), "%s.%s", arch, name);
+	if (!tq_gguf_get_uint(f, key, &v)) {
+		if (!req && tq_gguf_find(f, key) == NULL)
+			return TQ_OK;
+		return tq_fail(err, TQ_EFORMAT, "%s: key %s is missing or not an "
+		    "unsigned integer", f->path, key);
+	}
+	if (v < (uint64_t)lo || v > (uint64_t)hi)
+		return tq_fail(err, TQ_EFORMAT, "%s: key %s = %llu is outside "
+		    "[%lld, %lld]", f->path, key, (unsigned long long)v,
+		    (long long)lo, (long long)hi);
+	*out = (int64_t)v;
+	return TQ_OK;
+}
+
+static tq_status
+gm_float(const tq_gguf_file *f, const char *arch, const char *name, int req,
+    double *out, tq_error *err)
+{
+	char key[96];
+	double v;
+
+	snprintf(key, sizeof(key), "%s.%s", arch, name);
+	if (!tq_gguf_get_float(f, key, &v)) {
+		if (!req && tq_gguf_find(f, key) == NULL)
+			return TQ_OK;
+		return tq_fail(err, TQ_EFORMAT, "%s: key %s is missing or not a "
+		    "float", f->path, key);
+	}
+	if (!isfinite(v) || v <= 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: key %s = %g must be positive",
+		    f->path, key, v);
+	*out = v;
+	return TQ_OK;
+}
+
+/* llama3 multiplier of frequency j, as core/forward.c computes it. */
+static double
+l3_mult(const tq_model_config *c, int64_t j)
+{
+	double inv = 1.0 / pow(c->rope_theta, (double)(2 * j) /
+	    (double)c->head_dim), wl = 2.0 * M_PI / inv, sm;
+	double lo_wl = (double)c->rope_original_max_pos / c->rope_low_freq_factor;
+	double hi_wl = (double)c->rope_original_max_pos /
+	    c->rope_high_freq_factor;
+
+	if (wl < hi_wl)
+		return 1.0;
+	if (wl > lo_wl)
+		return 1.0 / c->rope_factor;
+	sm = ((double)c->rope_original_max_pos / wl - c->rope_low_freq_factor) /
+	    (c->rope_high_freq_factor - c->rope_low_freq_factor);
+	return (1.0 - sm) / c->rope_factor + sm;
+}
+
+/*
+ * The Llama-3 parameters behind a rope_freqs tensor v[n] (divisors of each
+ * frequency).  The smooth band is linear in 1/wavelength, so two points of
+ * it fix it; (original, low, high) are only known up to a common scale,
+ * which is chosen to make the original context an integer.
+ */
+static tq_status
+gm_rope_freqs(tq_model_config *c, const float *v, int64_t n, const char *path,
+    tq_error *err)
+{
+	double factor = 1.0, sx = 0, sy = 0, sxx = 0, sxy = 0, a, b, orig, k;
+	double xmin_one = INFINITY, xmax_fac = -INFINITY;
+	int64_t j, m = 0;
+
+	for (j = 0; j < n; j++)
+		if (!(v[j] >= 1.0f) || !isfinite(v[j]))
+			return tq_fail(err, TQ_EFORMAT, "%s: rope_freqs.weight[%lld] "
+			    "= %g is not a factor >= 1", path, (long long)j,
+			    (double)v[j]);
+		else if (v[j] > factor)
+			factor = v[j];
+	if (factor == 1.0)
+		return TQ_OK;	/* no scaling at all */
+	for (j = 0; j < n; j++) {
+		double wl = 2.0 * M_PI * pow(c->rope_theta, (double)(2 * j) /
+		    (double)c->head_dim), x = 1.0 / wl;
+
+		if (v[j] == 1.0f) {
+			xmin_one = fmin(xmin_one, x);
+		} else if (v[j] == (float)factor) {
+			xmax_fac = fmax(xmax_fac, x);
+		} else {
+			double s = (1.0 / v[j] - 1.0 / factor) /
+			    (1.0 - 1.0 / factor);
+
+			sx += x;
+			sy += s;
+			sxx += x * x;
+			sxy += x * s;
+			m++;
+		}
+	}
+	if (m >= 2 && sxx * m - sx * sx > 0) {
+		a = (m * sxy - sx * sy) / (m * sxx - sx * sx);
+		b = (sy - a * sx) / m;
+	} else if (m == 1 && isfinite(xmin_one) && sx < xmin_one &&
+	    sx > (isfinite(xmax_fac) ? xmax_fac : 0)) {
+		/*
+		 * One band point: a line through it that reaches s = 1 before
+		 * the unscaled frequencies, s = 0 after the scaled ones, and
+		 * crosses 0 at a positive x (so low > 0).
+		 */
+		double room = fmin(xmin_one - sx, sx / sy - sx);
+		double x1;
+
+		if (isfinite(xmax_fac))
+			room = fmin(room, (sx - xmax_fac) * (1.0 - sy) / sy);
+		x1 = sx + room / 2;
+
+		a = (1.0 - sy) / (x1 - sx);
+		b = sy - a * sx;
+	} else if (m == 0 && isfinite(xmin_one) && isfinite(xmax_fac) &&
+	    xmax_fac < xmin_one) {
+		/* No band point: any band between the two groups. */
+		double x0 = xmax_fac + (xmin_one - xmax_fac) * 0.25;
+		double x1 = xmax_fac + (xmin_one - xmax_fac) * 0.75;
+
+		a = 1.0 / (x1 - x0);
+		b = -x0 * a;
+	} else {
+		a = b = 0;
+	}
+	/*
+	 * s = (orig / wl - low) / (high - low) = a x + b; with low = 1,
+	 * high = 1 - 1/b and original = -a/b.
+	 */
+	if (!(a > 0) || !(b < 0) || !isfinite(a) || !isfinite(b))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: rope_freqs.weight is not "
+		    "Llama-3 rope scaling", path);
+	orig = -a / b;
+	c->rope_type = TQ_ROPE_LLAMA3;
+	c->rope_factor = factor;
+	c->rope_original_max_pos = (int64_t)llround(orig);
+	if (c->rope_original_max_pos < 1)
+		c->rope_original_max_pos = 1;
+	k = (double)c->rope_original_max_pos / orig;
+	c->rope_low_freq_factor = k;
+	c->rope_high_freq_factor = k * (1.0 - 1.0 / b);
+	for (j = 0; j < n; j++)
+		if (fabs(l3_mult(c, j) * v[j] - 1.0) > 1e-4)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: rope_freqs.weight "
+			    "is not Llama-3 rope scaling (frequency %lld)", path,
+			    (long long)j);
+	return TQ_OK;
+}
+
+static tq_status
+gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
+    tq_error *err)
+{
+	const tq_gguf_kv *toks = tq_gguf_find(f, "tokenizer.ggml.tokens");
+	const tq_gguf_tensor *emb = tq_gguf_find_tensor(f, "token_embd.weight");
+	char key[96];
+	const char *s;
+	size_t len;
+	uint64_t id;
+	tq_status st;
+
+	memset(c, 0, sizeof(*c));
+	c->arch = strcmp(arch, "qwen2") == 0 ? TQ_ARCH_QWEN2 : TQ_ARCH_LLAMA;
+	c->rope_theta = 10000.0;
+	c->rope_factor = 1.0;
+	c->bos_token_id = c->eos_token_id = -1;
+	c->vocab_size = -1;
+	if ((st = gm_uint(f, arch, "embedding_length", 1, 1, 65536,
+	    &c->hidden_size, err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "block_count", 1, 1, 1024, &c->n_layers,
+	    err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "feed_forward_length", 1, 1, 1 << 20,
+	    &c->intermediate_size, err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "attention.head_count", 1, 1, 1024,
+	    &c->n_heads, err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "context_length", 1, 1, (int64_t)1 << 30,
+	    &c->max_position_embeddings, err)) != TQ_OK ||
+	    (st = gm_float(f, arch, "attention.layer_norm_rms_epsilon", 1,
+	    &c->rms_norm_eps, err)) != TQ_OK ||
+	    (st = gm_float(f, arch, "rope.freq_base", 0, &c->rope_theta,
+	    err)) != TQ_OK)
+		return st;
+	c->n_kv_heads = c->n_heads;
+	c->head_dim = c->hidden_size / c->n_heads;
+	if ((st = gm_uint(f, arch, "attention.head_count_kv", 0, 1, 1024,
+	    &c->n_kv_heads, err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "attention.key_length", 0, 2, 4096,
+	    &c->head_dim, err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "vocab_size", 0, 1, (int64_t)1 << 24,
+	    &c->vocab_size, err)) != TQ_OK)
+		return st;
+	if (c->vocab_size < 0)
+		c->vocab_size = toks != NULL ? (int64_t)toks->n : emb != NULL &&
+		    emb->n_dims == 2 ? emb->ne[1] : 0;
+	if (c->vocab_size < 1 || c->vocab_size > ((int64_t)1 << 24))
+		return tq_fail(err, TQ_EFORMAT, "%s: no usable vocabulary size",
+		    f->path);
+	if (c->n_heads % c->n_kv_heads != 0 || c->head_dim % 2 != 0 ||
+	    c->n_heads * c->head_dim > 65536)
+		return tq_fail(err, TQ_EFORMAT, "%s: %lld heads of %lld with %lld "
+		    "KV heads is not a valid attention shape", f->path,
+		    (long long)c->n_heads, (long long)c->head_dim,
+		    (long long)c->n_kv_heads);
+	snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);
+	if (tq_gguf_get_str(f, key, &s, &len) && !(len == 4 &&
+	    memcmp(s, "none", 4) == 0)) {
+		if (len != 6 || memcmp(s, "linear", 6) != 0)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: rope scaling "
+			    "\"%.*s\" is not supported (linear is)", f->path,
+			    (int)(len < 40 ? len : 40), s);
+		c->rope_type = TQ_ROPE_LINEAR;
+		if ((st = gm_float(f, arch, "rope.scaling.factor", 1,
+		    &c->rope_factor, err)) != TQ_OK)
+			return st;
+	}
+	if (tq_gguf_get_uint(f, "tokenizer.ggml.bos_token_id", &id) &&
+	    id < (uint64_t)c->vocab_size)
+		c->bos_token_id = (int64_t)id;
+	if (tq_gguf_get_uint(f, "tokenizer.ggml.eos_token_id", &id) &&
+	    id < (uint64_t)c->vocab_size)
+		c->eos_token_id = (int64_t)id;
+	return TQ_OK;
+}
+
+/* The Hugging Face name and shape of a GGUF tensor, or 0 if unknown. */
+static int
+gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
+    int64_t *rows, int64_t *cols, int64_t *perm)
+{
+	static const struct {
+		const char *gguf, *hf;
+		int which;	/* shape: see below */
+	} blk[] = {
+		{ "attn_norm.weight", "input_layernorm.weight", 0 },
+		{ "ffn_norm.weight", "post_attention_layernorm.weight", 0 },
+		{ "attn_q.weight", "self_attn.q_proj.weight", 1 },
+		{ "attn_k.weight", "self_attn.k_proj.weight", 2 },
+		{ "attn_v.weight", "self_attn.v_proj.weight", 3 },
+		{ "attn_output.weight", "self_attn.o_proj.weight", 4 },
+		{ "ffn_gate.weight", "mlp.gate_proj.weight", 5 },
+		{ "ffn_up.weight", "mlp.up_proj.weight", 6 },
+		{ "ffn_down.weight", "mlp.down_proj.weight", 7 },
+		{ "attn_q.bias", "self_attn.q_proj.bias", 8 },
+		{ "attn_k.bias", "self_attn.k_proj.bias", 9 },
+		{ "attn_v.bias", "self_attn.v_proj.bias", 10 },
+		{ "attn_output.bias", "self_attn.o_proj.bias", 0 },
+		{ "ffn_gate.bias", "mlp.gate_proj.bias", 11 },
+		{ "ffn_up.bias", "mlp.up_proj.bias", 11 },
+		{ "ffn_down.bias", "mlp.down_proj.bias", 0 },
+	};
+	int64_t H = c->hidden_size, I = c->intermediate_size;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int64_t shape[12][2] = {
+		{ 0, H }, { qd, H }, { kvd, H }, { kvd, H }, { H, qd },
+		{ I, H }, { I, H }, { H, I }, { 0, qd }, { 0, kvd }, { 0, kvd },
+		{ 0, I }
+	};
+	int llama = c->arch != TQ_ARCH_QWEN2;
+	unsigned long long b;
+	size_t i;
+	int off;
+
+	*perm = 0;
+	if (strcmp(g, "token_embd.weight") == 0 || strcmp(g, "output.weight") ==
+	    0) {
+		snprintf(hf, len, "%s", g[0] == 't' ? "model.embed_tokens.weight" :
+		    "lm_head.weight");
+		*rows = c->vocab_size;
+		*cols = H;
+		return 1;
+	}
+	if (strcmp(g, "output_norm.weight") == 0) {
+		snprintf(hf, len, "model.norm.weight");
+		*rows = 0;
+		*cols = H;
+		return 1;
+	}
+	if (sscanf(g, "blk.%llu.%n", &b, &off) != 1 || off <= 4 ||
+	    b >= (unsigned long long)c->n_layers)
+		return 0;
+	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++)
+		if (strcmp(g + off, blk[i].gguf) == 0) {
+			snprintf(hf, len, "model.layers.%llu.%s", b, blk[i].hf);
+			*rows = shape[blk[i].which][0];
+			*cols = shape[blk[i].which][1];
+			if (llama && (blk[i].which == 1 || blk[i].which == 8))
+				*perm = c->n_heads;
+			if (llama && (blk[i].which == 2 || blk[i].which == 9))
+				*perm = c->n_kv_heads;
+			return 1;
+		}
+	return 0;
+}
+
+/* Dequantizes one tensor into t (HF rows: the permutation undone). */
+static tq_status
+gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
+    int64_t rows, int64_t cols, int64_t perm, tq_tensor *t, tq_error *err)
+{
+	int64_t n = rows > 0 ? rows : 1, r, hd;
+	float *w, *tmp;
+	tq_status st;
+
+	if (rows == 0 ? (g->n_dims != 1 || g->ne[0] != cols) :
+	    (g->n_dims != 2 || g->ne[0] != cols || g->ne[1] != rows))
+		return tq_fail(err, TQ_EFORMAT, "%s: tensor %s has the wrong shape "
+		    "for the model's hyperparameters", f->path, g->name);
+	if ((t->name = strdup(hf)) == NULL ||
+	    (w = malloc((size_t)(n * cols) * sizeof(float))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", f->path);
+	t->data = w;
+	t->dtype = TQ_DTYPE_F32;
+	t->ndim = rows > 0 ? 2 : 1;
+	t->shape[0] = rows > 0 ? rows : cols;
+	t->shape[1] = rows > 0 ? cols : 0;
+	t->nbytes = (uint64_t)(n * cols) * sizeof(float);
+	if ((st = tq_gguf_dequant(g->type, g->data, g->ne[0], g->ne[1], w,
+	    err)) != TQ_OK)
+		return st;
+	for (r = 0; r < n * cols; r++)
+		if (!isfinite(w[r]))
+			return tq_fail(err, TQ_EFORMAT, "%s: tensor %s has a NaN or "
+			    "Inf at element %lld", f->path, g->name, (long long)r);
+	if (perm <= 0)
+		return TQ_OK;
+	/* HF row h*hd + t*hd/2 + i is GGUF row h*hd + 2i + t. */
+	r = rows > 0 ? rows : cols;
+	hd = r / perm;
+	if (hd * perm != r || hd % 2 != 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: tensor %s: %lld rows do not "
+		    "split into %lld heads", f->path, g->name, (long long)r,
+		    (long long)perm);
+	if ((tmp = malloc((size_t)(n * cols) * sizeof(float))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", f->path);
+	memcpy(tmp, w, (size_t)(n * cols) * sizeof(float));
+	{
+		int64_t rc = rows > 0 ? cols : 1, i;
+
+		for (i = 0; i < r; i++) {
+			int64_t src = i / hd * hd + i % hd % (hd / 2) * 2 +
+			    i % hd / (hd / 2);
+
+			memcpy(w + i * rc, tmp + src * rc, (size_t)rc *
+			    sizeof(float));
+		}
+	}
+	free(tmp);
+	return TQ_OK;
+}
+
+static const tq_tensor *
+gm_find(const gm_source *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->t[i].name, name) == 0)
+			return &s->t[i];
+	return NULL;
+}
+
+/* Points the model at its weights; every required one must be there. */
+static tq_status
+gm_bind(tq_model *m, const gm_source *s, tq_error *err)
+{
+	static const char *const need[] = {
+		"input_layernorm.weight", "self_attn.q_proj.weight",
+		"self_attn.k_proj.weight", "self_attn.v_proj.weight",
+		"self_attn.o_proj.weight", "post_attention_layernorm.weight",
+		"mlp.gate_proj.weight", "mlp.up_proj.weight",
+		"mlp.down_proj.weight", "self_attn.q_proj.bias",
+		"self_attn.k_proj.bias", "self_attn.v_proj.bias",
+		"self_attn.o_proj.bias", "mlp.gate_proj.bias",
+		"mlp.up_proj.bias", "mlp.down_proj.bias"
+	};
+	tq_model_config *c = &m->cfg;
+	char name[128];
+	int64_t i;
+	size_t k;
+
+	m->embed = gm_find(s, "model.embed_tokens.weight");
+	m->norm = gm_find(s, "model.norm.weight");
+	m->lm_head = gm_find(s, "lm_head.weight");
+	if (m->embed == NULL || m->norm == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: missing tensor %s", m->path,
+		    m->embed == NULL ? "token_embd.weight" : "output_norm.weight");
+	c->tie_word_embeddings = m->lm_head == NULL;
+	if (m->lm_head == NULL)
+		m->lm_head = m->embed;
+	if ((m->layers = calloc((size_t)c->n_layers, sizeof(*m->layers))) ==
+	    NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
+	for (i = 0; i < c->n_layers; i++) {
+		tq_layer_weights *l = &m->layers[i];
+		const tq_tensor **slot[] = {
+			&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
+			&l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down, &l->bq,
+			&l->bk, &l->bv, &l->bo, &l->b_gate, &l->b_up, &l->b_down
+		};
+
+		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
+			snprintf(name, sizeof(name), "model.layers.%lld.%s",
+			    (long long)i, need[k]);
+			*slot[k] = gm_find(s, name);
+			if (k < 9 && *slot[k] == NULL)
+				return tq_fail(err, TQ_EFORMAT, "%s: block %lld has "
+				    "no %s", m->path, (long long)i, need[k]);
+		}
+		/* The bias sets our forward pass knows. */
+		if ((l->bq != NULL) != (l->bk != NULL) ||
+		    (l->bq != NULL) != (l->bv != NULL) ||
+		    (l->b_gate != NULL) != (l->b_up != NULL) ||
+		    (l->b_gate != NULL) != (l->b_down != NULL))
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: block %lld has "
+			    "only some of its q/k/v or MLP biases", m->path,
+			    (long long)i);
+		if (i == 0) {
+			c->attention_bias = l->bo != NULL;
+			c->qkv_bias = l->bq != NULL && l->bo == NULL;
+			c->mlp_bias = l->b_gate != NULL;
+		} else if (c->attention_bias != (l->bo != NULL) ||
+		    c->mlp_bias != (l->b_gate != NULL) ||
+		    (l->bq != NULL) != (c->attention_bias || c->qkv_bias)) {
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: blocks differ in "
+			    "which biases they have", m->path);
+		}
+		if (c->attention_bias && l->bq == NULL)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: an output bias "
+			    "without q/k/v biases is not supported", m->path);
+	}
+	return TQ_OK;
+}
+
+/* The tokenizer: rebuilt from the metadata, else tokenizer.json beside. */
+static tq_status
+gm_tokenizer(tq_model *m, const tq_gguf_file *f, tq_error *err)
+{
+	char *json = NULL, *dir, *slash, *path;
+	tq_error e2;
+	tq_status st;
+
+	st = tq_gguf_vocab_to_json(f, &json, &e2);
+	if (st == TQ_OK && json != NULL) {
+		st = tq_tokenizer_load_buffer(json, strlen(json), f->path, &m->tok,
+		    err);
+		free(json);
+		return st;
+	}
+	if (st != TQ_OK && st != TQ_EUNSUPPORTED) {
+		*err = e2;
+		return st;
+	}
+	if ((dir = strdup(f->path)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	slash = strrchr(dir, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	path = tq_path_join(slash != NULL ? dir : ".", "tokenizer.json");
+	free(dir);
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	st = access(path, F_OK) == 0 ? tq_tokenizer_load(path, &m->tok, err) :
+	    TQ_OK;
+	free(path);
+	return st;
+}
+
+tq_status
+tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
+{
+	gm_source *src = NULL;
+	tq_model *m;
+	const char *arch;
+	char archbuf[16], hf[128];
+	size_t len, i;
+	tq_status st;
+
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	src = calloc(1, sizeof(*src));
+	if (m == NULL || src == NULL || (m->path = strdup(path)) == NULL) {
+		free(m);
+		free(src);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+	}
+	m->source = src;
+	m->source_free = gm_source_free;
+	if ((st = tq_gguf_open(path, &src->f, err)) != TQ_OK)
+		goto fail;
+	m->file_bytes = src->f->size;
+	if (!tq_gguf_get_str(src->f, "general.architecture", &arch, &len)) {
+		st = tq_fail(err, TQ_EFORMAT, "%s: no general.architecture (not a "
+		    "model file)", path);
+		goto fail;
+	}
+	snprintf(archbuf, sizeof(archbuf), "%.*s", (int)(len < 15 ? len : 15),
+	    arch);
+	if (len > 15 || (strcmp(archbuf, "llama") != 0 &&
+	    strcmp(archbuf, "qwen2") != 0)) {
+		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture \"%.*s\" is "
+		    "not supported (llama, qwen2)", path, (int)(len < 40 ? len :
+		    40), arch);
+		goto fail;
+	}
+	if ((st = gm_config(src->f, archbuf, &m->cfg, err)) != TQ_OK)
+		goto fail;
+	if ((src->t = calloc(src->f->n_t + 1, sizeof(*src->t))) == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	for (i = 0; i < src->f->n_t; i++) {
+		const tq_gguf_tensor *g = &src->f->t[i];
+		int64_t rows, cols, perm;
+
+		if (strcmp(g->name, "rope_freqs.weight") == 0 &&
+		    m->cfg.arch == TQ_ARCH_LLAMA) {
+			float v[2048];
+			int64_t n = g->ne[0];
+
+			if (g->n_dims != 1 || n != m->cfg.head_dim / 2 ||
+			    g->type != TQ_GGML_F32) {
+				st = tq_fail(err, TQ_EFORMAT, "%s: rope_freqs.weight "
+				    "must be f32 [head_dim / 2]", path);
+				goto fail;
+			}
+			if ((st = tq_gguf_dequant(g->type, g->data, n, 1, v,
+			    err)) != TQ_OK || (st = gm_rope_freqs(&m->cfg, v, n,
+			    path, err)) != TQ_OK)
+				goto fail;
+			continue;
+		}
+		if (!gm_map(&m->cfg, g->name, hf, sizeof(hf), &rows, &cols,
+		    &perm)) {
+			st = tq_fail(err, TQ_EUNSUPPORTED, "%s: tensor %s is not "
+			    "part of a %s model", path, g->name, archbuf);
+			goto fail;
+		}
+		if ((st = gm_load(src->f, g, hf, rows, cols, perm,
+		    &src->t[src->n++], err)) != TQ_OK)
+			goto fail;
+	}
+	if ((m->tensors = calloc(src->n + 1, sizeof(*m->tensors))) == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+		goto fail;
+	}
+	for (i = 0; i < src->n; i++)
+		m->tensors[m->n_tensors++] = &src->t[i];
+	if ((st = gm_bind(m, src, err)) != TQ_OK ||
+	    (st = tq_model__index_linears(m, err)) != TQ_OK ||
+	    (st = gm_tokenizer(m, src->f, err)) != TQ_OK)
+		goto fail;
+	*out = m;
+	return TQ_OK;
+fail:
+	tq_model_close(m);
+	return st;
+}

@@ -1,0 +1,216 @@
+"""gguf_export.py: the gguf package (gguf-py) reads every GGUF type we export
+and dequantizes it to exactly the weights our engine evaluates.
+
+For each block type: the demo quantized with RTN on that type for every
+layer (lm_head and embeddings too) is exported from its state; gguf-py's
+numpy dequantization of every linear, with the Q/K permutation undone,
+must equal bit for bit what tests/model_dump reports our evaluation uses.
+The same type exported from the float model with --type must give the same
+bytes (the exporter's RTN is the engine's), and our own GGUF reader must
+read the file back to the same weights.  Float types: f32 exactly our
+weights, f16 and bf16 our weights rounded to nearest even.  TAP on stdout.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import gguf
+from gguf.quants import dequantize
+
+n_test = 0
+failed = 0
+
+TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
+         "q5_k", "q6_k"]
+FLOATS = ["f32", "f16", "bf16"]
+LIN = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+       "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+       "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+       "mlp.down_proj": "ffn_down"}
+
+
+def ok(cond, what, diag=""):
+    global n_test, failed
+    n_test += 1
+    print(("ok" if cond else "not ok") + " %d - %s" % (n_test, what))
+    for line in diag.splitlines():
+        print("# " + line)
+    failed += 0 if cond else 1
+    sys.stdout.flush()
+
+
+def run(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
+    return r.stdout
+
+
+def gguf_name(hf):
+    if hf == "lm_head":
+        return "output.weight"
+    if hf == "model.embed_tokens":
+        return "token_embd.weight"
+    parts = hf.split(".")
+    return "blk.%s.%s.weight" % (parts[2], LIN[".".join(parts[3:])])
+
+
+def weights(dump, model, tmp):
+    d = tempfile.mkdtemp(dir=tmp)
+    run([dump, "weights", model, d])
+    out = {}
+    for line in open(os.path.join(d, "index.txt")):
+        name, rows, cols = line.split()
+        out[name] = np.fromfile(os.path.join(d, name + ".f32"),
+                                dtype=np.float32).reshape(int(rows), int(cols))
+    return out
+
+
+def unpermute(w, heads):
+    """GGUF row h*hd + 2i + t holds HF row h*hd + t*hd/2 + i."""
+    rows, cols = w.shape
+    hd = rows // heads
+    return (w.reshape(heads, hd // 2, 2, cols).swapaxes(1, 2)
+            .reshape(rows, cols))
+
+
+def read_gguf(path, cfg):
+    r = gguf.GGUFReader(path)
+    out, raw, types = {}, {}, {}
+    for t in r.tensors:
+        shape = [int(x) for x in reversed(t.shape)]
+        v = dequantize(t.data, t.tensor_type).reshape(shape).astype(np.float32)
+        if t.name.endswith("attn_q.weight"):
+            v = unpermute(v, cfg["num_attention_heads"])
+        elif t.name.endswith("attn_k.weight"):
+            v = unpermute(v, cfg["num_key_value_heads"])
+        out[t.name] = v
+        raw[t.name] = bytes(t.data.tobytes())
+        types[t.name] = t.tensor_type.name
+    return r, out, raw, types
+
+
+def bf16_round(x):
+    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    return (u.astype(np.uint32) << 16).view(np.float32)
+
+
+def compare(ours, theirs, want):
+    """Names whose values differ (ours mapped to GGUF names)."""
+    bad = []
+    for hf, w in ours.items():
+        g = gguf_name(hf)
+        if g not in theirs:
+            if g == "output.weight":	# tied: llama.cpp reads token_embd
+                continue
+            bad.append(g + " missing")
+        elif not np.array_equal(want(w), theirs[g]):
+            d = np.abs(want(w) - theirs[g]).max()
+            bad.append("%s (max |diff| %.3g)" % (g, d))
+    return bad
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tq", required=True)
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--start", type=int, default=0,
+                    help="number the tests after this many")
+    a = ap.parse_args()
+    global n_test
+    n_test = a.start
+    cfg = json.load(open(os.path.join(a.model, "config.json")))
+    tok = json.load(open(os.path.join(a.model, "tokenizer.json")))
+    fx = os.path.join(os.path.dirname(os.path.abspath(a.model)), "..",
+                      "tests", "data", "models")
+    fixtures = [os.path.join(fx, d) for d in sorted(os.listdir(fx))]
+    print("1..%d" % (a.start + 3 * len(TYPES) + 2 * len(FLOATS) + 1 +
+                     len(fixtures)))
+    with tempfile.TemporaryDirectory() as tmp:
+        base = weights(a.dump, a.model, tmp)
+        for t in FLOATS:
+            path = os.path.join(tmp, t + ".gguf")
+            run([a.tq, "export", a.model, "--format", "gguf", "--type", t,
+                 "--out", path])
+            r, theirs, raw, types = read_gguf(path, cfg)
+            want = {"f32": lambda w: w,
+                    "f16": lambda w: w.astype(np.float16).astype(np.float32),
+                    "bf16": bf16_round}[t]
+            bad = compare(base, theirs, want)
+            ok(not bad, "%s: gguf-py reads our weights as %s" % (t, t),
+               "\n".join(bad[:5]))
+            back = weights(a.dump, path, tmp)
+            bad = [k for k in base if not np.array_equal(want(base[k]),
+                                                          back[k])]
+            ok(not bad, "%s: our GGUF reader gives the same weights" % t,
+               "\n".join(bad[:5]))
+            if t == "f32":
+                f = r.fields
+                toks = f["tokenizer.ggml.tokens"]
+                merges = f["tokenizer.ggml.merges"]
+                ok(len(toks.data) == cfg["vocab_size"] and
+                   len(merges.data) == len(tok["model"]["merges"]) and
+                   bytes(f["tokenizer.ggml.pre"].parts[-1]).decode() ==
+                   "llama-bpe",
+                   "tokenizer: %d tokens, %d merges, pre llama-bpe" %
+                   (len(toks.data), len(merges.data)))
+        for t in TYPES:
+            plan = os.path.join(tmp, t + ".json")
+            json.dump({"default": {"method": "rtn", "scheme": t},
+                       "rules": [{"match": "^lm_head$", "scheme": t},
+                                 {"match": "^model\\.embed_tokens$",
+                                  "scheme": t}]}, open(plan, "w"))
+            st = os.path.join(tmp, t + ".state")
+            run([a.tq, "quantize", a.model, "--plan", plan, "--out", st])
+            path = os.path.join(tmp, t + ".gguf")
+            run([a.tq, "export", st, "--format", "gguf", "--out", path])
+            r, theirs, raw, types = read_gguf(path, cfg)
+            ours = weights(a.dump, st, tmp)
+            bad = compare(ours, theirs, lambda w: w)
+            kinds = sorted(set(v for k, v in types.items()
+                               if not k.endswith("norm.weight")))
+            ok(not bad and kinds == [t.upper()],
+               "%s: gguf-py dequantizes every layer to exactly our weights"
+               % t, "types %s\n%s" % (kinds, "\n".join(bad[:5])))
+            path2 = os.path.join(tmp, t + "-rtn.gguf")
+            run([a.tq, "export", a.model, "--format", "gguf", "--type", t,
+                 "--out", path2])
+            _, _, raw2, _ = read_gguf(path2, cfg)
+            bad = [k for k in raw if raw[k] != raw2.get(k)]
+            ok(not bad, "%s: --type %s on the float model writes the same "
+               "blocks" % (t, t), "\n".join(bad[:5]))
+            back = weights(a.dump, path, tmp)
+            bad = [k for k in ours if not np.array_equal(ours[k], back[k])]
+            ok(not bad, "%s: our GGUF reader gives the same weights" % t,
+               "\n".join(bad[:5]))
+        # Our reader on every architecture: the F32 export computes the
+        # same logits as the checkpoint (biases, Q/K order, llama3 rope
+        # read back from rope_freqs, tied embeddings).
+        for model in fixtures:
+            name = os.path.basename(model)
+            V = json.load(open(os.path.join(model, "config.json")))["vocab_size"]
+            ids = [str(i) for i in np.random.default_rng(3).integers(0, V, 12)]
+            path = os.path.join(tmp, name + ".gguf")
+            run([a.tq, "export", model, "--format", "gguf", "--type", "f32",
+                 "--out", path])
+            l1, l2 = (os.path.join(tmp, name + x) for x in (".1", ".2"))
+            run([a.dump, "logits", model, l1] + ids)
+            run([a.dump, "logits", path, l2] + ids)
+            x = np.fromfile(l1, dtype=np.float32)
+            y = np.fromfile(l2, dtype=np.float32)
+            d = float(np.abs(x - y).max()) if x.size == y.size else np.inf
+            ok(d <= 1e-5 * float(np.abs(x).max()),
+               "%s: the model read back from its GGUF computes the same "
+               "logits" % name, "max |diff| %.3g" % d)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""gguf_llamacpp.py: llama.cpp loads our GGUF exports and computes what we do.
+
+For the demo model and every fixture architecture (tests/data/models/*):
+
+  - the F32 export of the float model: llama.cpp's logits on fixed tokens
+    against ours (tests/model_dump), max |difference| <= 1e-3 x max |logit|;
+  - states quantized with the q4_k_m, q8_0 and q3_k_m presets (RTN) and
+    exported with their own blocks: llama.cpp loads them and its logits on
+    the same tokens are close to our evaluation of the state (llama.cpp
+    rounds activations to 8 bits in its quantized dot products, so the
+    bound is looser: 5e-2 x max |logit|);
+  - the demo's quantized exports: perplexity by llama.cpp on the same
+    windows of our tokens of wikitext2-test.txt (GPTQ protocol, ctx 512:
+    every position after the first of a window predicted) within 0.5% of
+    `turboquant eval` of the state.
+
+TAP on stdout.  Needs the llama_cpp bindings with LLAMA_CPP_LIB_PATH set
+(tools/build-llamacpp.sh).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from llama_cpp import Llama
+
+n_test = 0
+failed = 0
+
+
+def ok(cond, what, diag=""):
+    global n_test, failed
+    n_test += 1
+    print(("ok" if cond else "not ok") + " %d - %s" % (n_test, what))
+    if diag:
+        for line in diag.splitlines():
+            print("# " + line)
+    if not cond:
+        failed += 1
+    sys.stdout.flush()
+
+
+def run(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(cmd), r.stderr.strip()))
+    return r.stdout
+
+
+def our_logits(dump, model, ids, tmp):
+    out = os.path.join(tmp, "logits.f32")
+    run([dump, "logits", model, out] + [str(i) for i in ids])
+    return np.fromfile(out, dtype=np.float32).reshape(len(ids), -1)
+
+
+def llama_logits(path, ids, n_ctx=64):
+    llm = Llama(model_path=path, n_ctx=n_ctx, n_batch=n_ctx,
+                logits_all=True, verbose=False, n_threads=2)
+    llm.eval(ids)
+    lg = np.array(llm.scores[:len(ids)], dtype=np.float32)
+    del llm
+    return lg
+
+
+def llama_ppl(path, ids, ctx):
+    """GPTQ protocol on ids: windows of ctx, tail dropped."""
+    llm = Llama(model_path=path, n_ctx=ctx, n_batch=ctx, n_ubatch=ctx,
+                logits_all=True, verbose=False, n_threads=2)
+    nll, n = 0.0, 0
+    for w in range(len(ids) // ctx):
+        win = ids[w * ctx:(w + 1) * ctx]
+        llm.reset()
+        llm.eval(win)
+        lg = np.array(llm.scores[:ctx], dtype=np.float64)
+        lg -= lg.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(lg).sum(axis=1))
+        tgt = np.array(win[1:])
+        nll += float((lse[:-1] - lg[np.arange(ctx - 1), tgt]).sum())
+        n += ctx - 1
+    del llm
+    return float(np.exp(nll / n)), n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tq", required=True)
+    ap.add_argument("--dump", required=True)
+    ap.add_argument("--srcdir", required=True)
+    ap.add_argument("--text", required=True)
+    ap.add_argument("--extra", type=int, default=0,
+                    help="tests the caller adds after ours")
+    ap.add_argument("--lines", type=int, default=600,
+                    help="lines of the text for the perplexity check")
+    a = ap.parse_args()
+
+    models = [os.path.join(a.srcdir, "assets/demo")]
+    fx = os.path.join(a.srcdir, "tests/data/models")
+    models += [os.path.join(fx, d) for d in sorted(os.listdir(fx))]
+    presets = ["q4_k_m", "q8_0", "q3_k_m"]
+    print("1..%d" % (len(models) * (1 + len(presets)) + len(presets) +
+                     a.extra))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # The evaluation text: a prefix of the file, tokenized by us once.
+        text = os.path.join(tmp, "text.txt")
+        with open(a.text, encoding="utf-8") as f:
+            lines = f.readlines()[:a.lines]
+        with open(text, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        for model in models:
+            name = os.path.basename(model)
+            cfg = json.load(open(os.path.join(model, "config.json")))
+            V = cfg["vocab_size"]
+            # Short enough for every fixture's context and sliding window.
+            ids = [int(x) for x in
+                   np.random.default_rng(7).integers(0, V, size=12)]
+            f32 = os.path.join(tmp, name + "-f32.gguf")
+            run([a.tq, "export", model, "--format", "gguf", "--type", "f32",
+                 "--out", f32])
+            ours = our_logits(a.dump, model, ids, tmp)
+            theirs = llama_logits(f32, ids)
+            d = float(np.abs(ours - theirs).max())
+            top = float(np.abs(ours).max())
+            ok(d <= 1e-3 * top, "%s f32: llama.cpp logits match ours" % name,
+               "max |diff| %.3g, max |logit| %.3g, ratio %.2e" %
+               (d, top, d / top))
+            for p in presets:
+                st = os.path.join(tmp, "%s-%s.state" % (name, p))
+                gg = os.path.join(tmp, "%s-%s.gguf" % (name, p))
+                run([a.tq, "quantize", model, "--preset", p, "--out", st])
+                rep = json.loads(run([a.tq, "export", st, "--format", "gguf",
+                                      "--out", gg, "--json"]))
+                ours = our_logits(a.dump, st, ids, tmp)
+                theirs = llama_logits(gg, ids)
+                d = float(np.abs(ours - theirs).max())
+                top = float(np.abs(ours).max())
+                ok(d <= 5e-2 * top, "%s %s: llama.cpp loads the export, "
+                   "logits close to ours" % (name, p),
+                   "max |diff| %.3g, max |logit| %.3g, ratio %.2e, %.3f bpw"
+                   % (d, top, d / top, rep["bpw"]))
+                if name != "demo":
+                    continue
+                toks = json.loads(run([a.tq, "tokenize", model, "--text",
+                                       text, "--no-special", "--json"]))
+                ev = json.loads(run([a.tq, "eval", st, "--text", text,
+                                     "--ctx", "512", "--json"]))
+                ppl, n = llama_ppl(gg, toks["ids"], 512)
+                rel = abs(ppl - ev["ppl"]) / ev["ppl"]
+                ok(rel <= 0.005 and n == ev["n_scored"],
+                   "demo %s: llama.cpp perplexity within 0.5%% of ours" % p,
+                   "llama.cpp %.4f, ours %.4f (%+.3f%%), %d predicted "
+                   "tokens (ours %d)" % (ppl, ev["ppl"], 100 * (ppl - ev["ppl"])
+                                         / ev["ppl"], n, ev["n_scored"]))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
