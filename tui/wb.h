@@ -154,21 +154,23 @@ void wb_calib_join(wb_calib_run *r);
 
 typedef enum wb_screen {
 	WB_SCR_BROWSER = 0, WB_SCR_DETAIL, WB_SCR_RUNS, WB_SCR_VALID,
-	WB_SCR_TEACH, WB_SCR_COUNT
+	WB_SCR_TEACH, WB_SCR_MIX, WB_SCR_COUNT
 } wb_screen;
 
 typedef enum wb_prompt_kind {
 	WB_PROMPT_NONE = 0, WB_PROMPT_FILTER, WB_PROMPT_SETTING,
 	WB_PROMPT_SAVE, WB_PROMPT_LOAD, WB_PROMPT_PRESET, WB_PROMPT_CALIB,
 	WB_PROMPT_VALID, WB_PROMPT_EXPORT, WB_PROMPT_CONFIRM_CANCEL,
-	WB_PROMPT_CONFIRM_QUIT
+	WB_PROMPT_CONFIRM_QUIT,
+	WB_PROMPT_SENS, WB_PROMPT_SENS_SAVE	/* wb_mix.c */
 } wb_prompt_kind;
 
 #define WB_LOG_LINES 200
 
 typedef enum wb_run_kind {
 	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_EVAL_FP,
-	WB_RUN_EVAL_Q, WB_RUN_EXPORT
+	WB_RUN_EVAL_Q, WB_RUN_EXPORT,
+	WB_RUN_SENS		/* wb_mix.c */
 } wb_run_kind;
 
 /* A quantized variant made in this session, with its validation. */
@@ -297,6 +299,8 @@ int wb_plan_save(wb_app *a, const char *path);
  */
 int wb_plan_edit(wb_app *a, const char *what, const char *value);
 int wb_plan_undo(wb_app *a);
+/* Makes plan (taken) the plan, undoably, with origin as its name. */
+int wb_plan_set(wb_app *a, tq_plan *plan, const char *origin);
 int wb_plan_redo(wb_app *a);
 
 /* wb_runs.c */
@@ -328,6 +332,18 @@ void wb_detail_free(void);
 void wb_teach_draw(wb_app *a, int y0, int y1);
 int wb_teach_key(wb_app *a, int key);
 void wb_teach_free(void);
+
+/* wb_mix.c: sensitivity, the frontier and the heat map */
+/* spec: "default", "gguf", "METHOD:SCHEME,..." or a saved file. */
+int wb_mix_start(wb_app *a, const char *spec);
+int wb_mix_save(wb_app *a, const char *path);
+/* The sensitivity job ended well: takes its table. */
+void wb_mix_finished(wb_app *a, tq_job *job);
+void wb_mix_draw(wb_app *a, int y0, int y1);
+int wb_mix_key(wb_app *a, int key);
+/* The current plan's predicted KLD on the summary line at y. */
+void wb_mix_summary(wb_app *a, int y);
+void wb_mix_free(void);
 
 /* wb_help.c */
 void wb_help_draw(wb_app *a);

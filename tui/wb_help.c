@@ -13,7 +13,8 @@
 static const char *const keys[][2] = {
 	{ NULL, "Everywhere" },
 	{ "?", "this help (Esc, q or ? closes it; j/k scroll)" },
-	{ "1 2 3 4 5", "screens: layers, detail, runs/log, validate, teach" },
+	{ "1 2 3 4 5 6", "screens: layers, detail, runs/log, validate, teach, "
+	    "mix" },
 	{ "Tab S-Tab", "next / previous screen" },
 	{ "Esc", "back to the layer browser; clear the filter there" },
 	{ "q", "quit (asks while a run goes on)" },
@@ -57,6 +58,14 @@ static const char *const keys[][2] = {
 	{ "] [", "next / previous lesson: one group; tensor, channel, "
 	    "group; GPTQ vs RTN (needs a calibration)" },
 	{ "j k", "another row of the weight" },
+	{ NULL, "Mixed precision (6)" },
+	{ "s", "sensitivity: measure on the calibration with the default or "
+	    "gguf menu (or METHOD:SCHEME,...), or load a saved FILE" },
+	{ "w", "save the sensitivity to a file" },
+	{ "h l / arrows", "previous / next point of the frontier (j k: "
+	    "bigger steps; g G: ends)" },
+	{ "Enter", "load the point's plan into the browser (u undoes)" },
+	{ "m", "heat map: probe KLD, or the current plan's predicted KLD" },
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -240,7 +240,7 @@ wb_hints(const char *const *pairs, size_t n)
 /* ---- Drawing ---------------------------------------------------------- */
 
 static const char *const screen_names[WB_SCR_COUNT] = {
-	"layers", "detail", "runs", "validate", "teach"
+	"layers", "detail", "runs", "validate", "teach", "mix"
 };
 
 static void
@@ -294,6 +294,8 @@ prompt_label(wb_prompt_kind k)
 	case WB_PROMPT_EXPORT:	return "export (FORMAT TYPE PATH [force]): ";
 	case WB_PROMPT_CONFIRM_CANCEL: return "cancel the run? (y/n) ";
 	case WB_PROMPT_CONFIRM_QUIT: return "quit the workbench? (y/n) ";
+	case WB_PROMPT_SENS:	return "sensitivity (default | gguf | MENU | FILE): ";
+	case WB_PROMPT_SENS_SAVE: return "save sensitivity to: ";
 	default:		return "";
 	}
 }
@@ -332,18 +334,25 @@ draw_hints(wb_app *a)
 		"r", "quant", "v", "valid", "q", "quit"
 	};
 	static const char *const running[] = {
-		"?", "help", "^C", "cancel", "1-5", "screens", "Enter",
+		"?", "help", "^C", "cancel", "1-6", "screens", "Enter",
 		"detail", "j/k", "move", "q", "quit"
 	};
 	static const char *const other[] = {
-		"?", "help", "Esc", "back", "1-5", "screens", "Tab", "next",
+		"?", "help", "Esc", "back", "1-6", "screens", "Tab", "next",
 		"j/k", "move", "n/p", "step", "q", "quit"
+	};
+
+	static const char *const mix[] = {	/* wb_mix.c */
+		"?", "help", "Esc", "back", "s", "sensitivity", "h/l", "point",
+		"Enter", "pick", "m", "heat", "w", "save", "q", "quit"
 	};
 
 	if (wb_runs_busy(a))
 		wb_hints(running, sizeof(running) / sizeof(running[0]));
 	else if (a->screen == WB_SCR_BROWSER)
 		wb_hints(browser, sizeof(browser) / sizeof(browser[0]));
+	else if (a->screen == WB_SCR_MIX)
+		wb_hints(mix, sizeof(mix) / sizeof(mix[0]));
 	else
 		wb_hints(other, sizeof(other) / sizeof(other[0]));
 }
@@ -364,6 +373,7 @@ draw(wb_app *a)
 	case WB_SCR_BROWSER:
 		wb_browser_draw(a, 1, body_end - 1);
 		wb_browser_summary(a, body_end - 1);
+		wb_mix_summary(a, body_end - 1);
 		break;
 	case WB_SCR_DETAIL:
 		wb_detail_draw(a, 1, body_end);
@@ -376,6 +386,9 @@ draw(wb_app *a)
 		break;
 	case WB_SCR_TEACH:
 		wb_teach_draw(a, 1, body_end);
+		break;
+	case WB_SCR_MIX:
+		wb_mix_draw(a, 1, body_end);
 		break;
 	default:
 		break;
@@ -441,6 +454,12 @@ submit_prompt(wb_app *a)
 	case WB_PROMPT_EXPORT:
 		snprintf(a->export_spec, sizeof(a->export_spec), "%.500s", v);
 		wb_runs_start_export(a, v);
+		break;
+	case WB_PROMPT_SENS:
+		wb_mix_start(a, v);
+		break;
+	case WB_PROMPT_SENS_SAVE:
+		wb_mix_save(a, v);
 		break;
 	default:
 		break;
@@ -556,7 +575,7 @@ handle_key(wb_app *a, int key)
 	case KEY_MOUSE:
 		handle_mouse(a);
 		return;
-	case '1': case '2': case '3': case '4': case '5':
+	case '1': case '2': case '3': case '4': case '5': case '6':
 		a->screen = (wb_screen)(key - '1');
 		return;
 	case '\t':
@@ -631,6 +650,12 @@ handle_key(wb_app *a, int key)
 			a->screen = WB_SCR_BROWSER;
 		else
 			wb_teach_key(a, key);
+		break;
+	case WB_SCR_MIX:
+		if (key == KEY_ESC)
+			a->screen = WB_SCR_BROWSER;
+		else
+			wb_mix_key(a, key);
 		break;
 	default:
 		if (key == KEY_ESC)
@@ -755,6 +780,7 @@ out:
 	wb_runs_free(a);
 	wb_detail_free();
 	wb_teach_free();
+	wb_mix_free();
 	wb_browser_free(a);
 	wb_plan_free(&a->plan);
 	tq_model_close(a->model);

@@ -410,3 +410,12 @@ wb_plan_edit(wb_app *a, const char *what, const char *value)
 	free(pat);
 	return 1;
 }
+
+int
+wb_plan_set(wb_app *a, tq_plan *plan, const char *origin)
+{
+	if (!adopt(a, TQ_OK, &plan, NULL))
+		return 0;
+	snprintf(a->plan.origin, sizeof(a->plan.origin), "%s", origin);
+	return 1;
+}

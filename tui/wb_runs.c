@@ -307,6 +307,8 @@ end_job(wb_app *a, const tq_event *ev)
 			wb_message(a, 0, "exported %s %s: %sB, %.2f bpw (3: "
 			    "log)", rep->format, rep->type, sz, rep->bpw);
 		}
+	} else if (k == WB_RUN_SENS) {
+		wb_mix_finished(a, a->job);
 	} else if (k == WB_RUN_EVAL_FP || k == WB_RUN_EVAL_Q) {
 		const tq_ppl_result *p = tq_job_ppl(a->job);
 
