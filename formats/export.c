@@ -164,7 +164,30 @@ temp_template(const char *path, const char *suffix)
 	return t;
 }
 
-/* Creates the temporary output (an empty file or directory). */
+/*
+ * The process's umask, read without changing it (umask(2) would race with
+ * other threads creating files); 022 where /proc does not say.
+ */
+static mode_t
+current_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	unsigned int u = 022;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Umask: %o", &u) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return (mode_t)u;
+}
+
+/*
+ * Creates the temporary output (an empty file or directory), with the
+ * permissions a plain file or directory would get: mkstemp and mkdtemp
+ * make them private.
+ */
 static tq_status
 make_temp(const export_job *e, char **tmp, tq_error *err)
 {
@@ -183,6 +206,7 @@ make_temp(const export_job *e, char **tmp, tq_error *err)
 			    "temporary directory beside it: %s", e->out,
 			    strerror(en));
 		}
+		(void)chmod(t, 0777 & ~current_umask());
 	} else {
 		if ((fd = mkstemp(t)) < 0) {
 			int en = errno;
@@ -192,6 +216,7 @@ make_temp(const export_job *e, char **tmp, tq_error *err)
 			    "temporary file beside it: %s", e->out,
 			    strerror(en));
 		}
+		(void)fchmod(fd, 0666 & ~current_umask());
 		close(fd);
 	}
 	*tmp = t;
