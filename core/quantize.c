@@ -26,8 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-
 #include "awq.h"
 #include "calib.h"
 #include "error.h"

@@ -20,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cblas.h>
-
 #include "calib.h"
 #include "error.h"
 #include "forward.h"
