@@ -20,7 +20,18 @@
 typedef enum tq_actq_mode {
 	TQ_ACTQ_NONE = 0,
 	TQ_ACTQ_INT8_TOKEN,
-	TQ_ACTQ_FP8_STATIC
+	TQ_ACTQ_FP8_STATIC,
+	/*
+	 * What llama.cpp's CPU kernels do to a matmul's input for the
+	 * weight's type (its vec_dot_type), so a GGUF file evaluates as
+	 * llama.cpp runs it: int8 blocks of 256 with an fp32 scale (Q8_K,
+	 * for the K-quants), int8 blocks of 32 with an fp16 scale (Q8_0,
+	 * for the legacy types), or fp16 / bf16 values.
+	 */
+	TQ_ACTQ_GGML_Q8_K,
+	TQ_ACTQ_GGML_Q8_0,
+	TQ_ACTQ_GGML_F16,
+	TQ_ACTQ_GGML_BF16
 } tq_actq_mode;
 
 typedef struct tq_actq {

@@ -402,6 +402,66 @@ tq_fp8_e4m3_value(uint8_t bits)
 
 /* ---- Activations ---------------------------------------------------- */
 
+/* ggml's nearest_int: round half to even through the float mantissa. */
+static int
+ggml_nearest_int(float f)
+{
+	float v = f + 12582912.0f;
+	int32_t i;
+
+	memcpy(&i, &v, sizeof(i));
+	return (i & 0x007fffff) - 0x00400000;
+}
+
+/*
+ * x[n] (rows of whole blocks) as ggml quantizes a matmul's input:
+ * quantize_row_q8_K_ref (d = max / -127 with max the signed value of
+ * largest magnitude, q = nearest_int(x / d) capped at 127),
+ * quantize_row_q8_0 (d = amax / 127 stored as fp16, q = round(x / d)),
+ * or a conversion to fp16 / bf16.
+ */
+static void
+actq_ggml(tq_actq_mode mode, float *x, int64_t n)
+{
+	int64_t i, j, qk = mode == TQ_ACTQ_GGML_Q8_K ? 256 : 32;
+
+	if (mode == TQ_ACTQ_GGML_F16 || mode == TQ_ACTQ_GGML_BF16) {
+		for (i = 0; i < n; i++)
+			x[i] = mode == TQ_ACTQ_GGML_F16 ?
+			    tq_f16_to_f32(tq_f32_to_f16(x[i])) :
+			    tq_bf16_to_f32(tq_f32_to_bf16(x[i]));
+		return;
+	}
+	for (i = 0; i + qk <= n; i += qk) {
+		float *b = x + i, amax = 0.0f, max = 0.0f;
+
+		for (j = 0; j < qk; j++)
+			if (fabsf(b[j]) > amax) {
+				amax = fabsf(b[j]);
+				max = b[j];
+			}
+		if (amax == 0.0f) {
+			memset(b, 0, (size_t)qk * sizeof(float));
+			continue;
+		}
+		if (mode == TQ_ACTQ_GGML_Q8_K) {
+			float iscale = -127.0f / max;
+
+			for (j = 0; j < qk; j++) {
+				int q = ggml_nearest_int(iscale * b[j]);
+
+				b[j] = (float)(q < 127 ? q : 127) / iscale;
+			}
+		} else {
+			float d = amax / 127.0f, id = 1.0f / d;
+			float dh = tq_f16_to_f32(tq_f32_to_f16(d));
+
+			for (j = 0; j < qk; j++)
+				b[j] = dh * roundf(b[j] * id);
+		}
+	}
+}
+
 void
 tq_actq_apply(const tq_actq *a, float *x, int64_t n, int64_t C)
 {
@@ -415,6 +475,10 @@ tq_actq_apply(const tq_actq *a, float *x, int64_t n, int64_t C)
 		for (r = 0; r < n * C; r++)
 			x[r] = a->scale * tq_grid_value(&fp8,
 			    tq_grid_round(&fp8, x[r] * inv));
+		return;
+	}
+	if (a->mode >= TQ_ACTQ_GGML_Q8_K) {
+		actq_ggml(a->mode, x, n * C);
 		return;
 	}
 	if (a->mode != TQ_ACTQ_INT8_TOKEN)

@@ -30,6 +30,7 @@
 typedef struct gm_source {
 	tq_gguf_file *f;
 	tq_tensor *t;		/* [n] */
+	int *type;		/* [n] each tensor's ggml type in the file */
 	size_t n;
 } gm_source;
 
@@ -46,6 +47,7 @@ gm_source_free(void *p)
 		free((void *)s->t[i].data);
 	}
 	free(s->t);
+	free(s->type);
 	tq_gguf_close(s->f);
 	free(s);
 }
@@ -441,6 +443,41 @@ gm_find(const gm_source *s, const char *name)
 }
 
 /* Points the model at its weights; every required one must be there. */
+/*
+ * How llama.cpp's CPU kernels round the input of a matmul with weight t,
+ * by t's type in the file (ggml's vec_dot_type): evaluating a GGUF file
+ * then computes what llama.cpp computes.
+ */
+static tq_actq_mode
+gm_actq(const gm_source *s, const tq_tensor *t)
+{
+	size_t i;
+
+	if (t == NULL || t < s->t || t >= s->t + s->n)
+		return TQ_ACTQ_NONE;
+	i = (size_t)(t - s->t);
+	switch (s->type[i]) {
+	case TQ_GGML_Q2_K:
+	case TQ_GGML_Q3_K:
+	case TQ_GGML_Q4_K:
+	case TQ_GGML_Q5_K:
+	case TQ_GGML_Q6_K:
+		return TQ_ACTQ_GGML_Q8_K;
+	case TQ_GGML_Q4_0:
+	case TQ_GGML_Q4_1:
+	case TQ_GGML_Q5_0:
+	case TQ_GGML_Q5_1:
+	case TQ_GGML_Q8_0:
+		return TQ_ACTQ_GGML_Q8_0;
+	case TQ_GGML_F16:
+		return TQ_ACTQ_GGML_F16;
+	case TQ_GGML_BF16:
+		return TQ_ACTQ_GGML_BF16;
+	default:
+		return TQ_ACTQ_NONE;
+	}
+}
+
 static tq_status
 gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 {
@@ -508,7 +545,12 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 		if (c->attention_bias && l->bq == NULL)
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: an output bias "
 			    "without q/k/v biases is not supported", m->path);
+		l->act[TQ_SITE_QKV].mode = gm_actq(s, l->wq);
+		l->act[TQ_SITE_O].mode = gm_actq(s, l->wo);
+		l->act[TQ_SITE_GATE_UP].mode = gm_actq(s, l->w_gate);
+		l->act[TQ_SITE_DOWN].mode = gm_actq(s, l->w_down);
 	}
+	m->head_act.mode = gm_actq(s, m->lm_head);
 	return TQ_OK;
 }
 
@@ -585,7 +627,9 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	}
 	if ((st = gm_config(src->f, archbuf, &m->cfg, err)) != TQ_OK)
 		goto fail;
-	if ((src->t = calloc(src->f->n_t + 1, sizeof(*src->t))) == NULL) {
+	if ((src->t = calloc(src->f->n_t + 1, sizeof(*src->t))) == NULL ||
+	    (src->type = calloc(src->f->n_t + 1, sizeof(*src->type))) ==
+	    NULL) {
 		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
@@ -616,6 +660,7 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 			    "part of a %s model", path, g->name, archbuf);
 			goto fail;
 		}
+		src->type[src->n] = g->type;
 		if ((st = gm_load(src->f, g, hf, rows, cols, perm,
 		    &src->t[src->n++], err)) != TQ_OK)
 			goto fail;
