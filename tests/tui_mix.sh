@@ -53,9 +53,9 @@ ok $? "Ctrl-C y cancels it"
 keys x s C-u ; text x default; keys x Enter
 wait_for x 'sensitivity measured in'
 ok $? "sensitivity measured on the engine thread"
-wait_for x 'frontier of [0-9]+ points, 9 settings \| sensitivity measured on wikitext2-valid.txt, menu default'
+wait_for x '^ [0-9]+ points, 9 settings \| measured on wikitext2-valid.txt, default menu'
 ok $? "the screen names the table: points, menu, calibration"
-npts=$(screen x | sed -n 's/^ frontier of \([0-9]*\) points.*/\1/p')
+npts=$(screen x | sed -n 's/^ \([0-9]*\) points, 9 settings .*/\1/p')
 
 # ---- the frontier and the heat map ----
 s=$(screen x)
@@ -146,7 +146,7 @@ ok $? "quit; the terminal is restored"
 start y 80 24 LANG=C LC_ALL=C NO_COLOR=1 --
 wait_for y 'demo \(llama, 4 blocks\)' 60
 keys y 6 s C-u ; text y "$tmp/sens.json"; keys y Enter
-wait_for y "frontier of $npts points, 9 settings \\| sensitivity from sens.json"
+wait_for y "^ $npts points, 9 settings \\| from sens.json"
 ok $? "s loads the saved sensitivity (the same $npts frontier points)"
 s=$(screen y)
 printf '%s\n' "$s" | grep -q '@' &&

@@ -178,7 +178,7 @@ wb_mix_finished(wb_app *a, tq_job *job)
 	tq_sens *s = tq_job_take_sens(job);
 
 	wb_duration(wb_now() - a->run_t0, el, sizeof(el));
-	snprintf(src, sizeof(src), "measured on %.80s, menu %.40s",
+	snprintf(src, sizeof(src), "measured on %.80s, %.40s menu",
 	    base != NULL ? base + 1 : a->calib_path, run_menu);
 	if (s != NULL && adopt_sens(a, s, src))
 		wb_message(a, 0, "sensitivity measured in %s: pick a point "
@@ -366,13 +366,15 @@ draw_curve(int y0, int x0, int h, int w)
 		for (cx = 0; cx < w; cx++)
 			put_cell(y0 + cy, x0 + cx, cells[cy * w + cx]);
 	attroff(wb_attr(WB_C_BAR));
-	/* The cursor's point, and a mark at every point in ASCII. */
-	for (k = 0; k < mx.n_front; k++) {
-		cx = (int)lround((mx.front[k].bpw - bmin) / (bmax - bmin) *
+	/* A mark at every point in ASCII, then the cursor's point on top. */
+	for (k = 0; k <= mx.n_front; k++) {
+		size_t pt = k < mx.n_front ? k : mx.cur;
+
+		cx = (int)lround((mx.front[pt].bpw - bmin) / (bmax - bmin) *
 		    (gw - 1)) / 2;
-		cy = (int)lround((lmax - loss_log(mx.front[k].pred, least)) /
+		cy = (int)lround((lmax - loss_log(mx.front[pt].pred, least)) /
 		    (lmax - lmin) * (gh - 1)) / 4;
-		if (k == mx.cur) {
+		if (k == mx.n_front) {
 			attron(wb_attr(WB_C_CURSOR) | A_BOLD);
 			mvaddstr(y0 + cy, x0 + cx, wb_utf8() ? "\xe2\x97\x8f" :
 			    "@");
@@ -568,8 +570,8 @@ wb_mix_draw(wb_app *a, int y0, int y1)
 	}
 	p = &mx.front[mx.cur];
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_textf(y0, 0, COLS, " frontier of %zu points, %zu settings | "
-	    "sensitivity %s", mx.n_front, tq_sens_n_menu(mx.sens), mx.source);
+	wb_textf(y0, 0, COLS, " %zu points, %zu settings | %s", mx.n_front,
+	    tq_sens_n_menu(mx.sens), mx.source);
 	attroff(wb_attr(WB_C_HEADER));
 	wb_human(p->bpw * (double)mx.params / 8.0, size, sizeof(size));
 	attron(wb_attr(WB_C_MARKED));
