@@ -651,12 +651,13 @@ wb_mix_key(wb_app *a, int key)
 		case KEY_RIGHT: case 'l':
 			mx.cur = mx.cur + 1 < mx.n_front ? mx.cur + 1 : mx.cur;
 			break;
+		/* down the curve: more bits, less loss */
 		case KEY_DOWN: case 'j': case KEY_NPAGE:
-			mx.cur = mx.cur > step ? mx.cur - step : 0;
-			break;
-		case KEY_UP: case 'k': case KEY_PPAGE:
 			mx.cur = mx.cur + step < mx.n_front ? mx.cur + step :
 			    mx.n_front - 1;
+			break;
+		case KEY_UP: case 'k': case KEY_PPAGE:
+			mx.cur = mx.cur > step ? mx.cur - step : 0;
 			break;
 		case KEY_HOME: case 'g':
 			mx.cur = 0;
