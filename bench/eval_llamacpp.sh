@@ -15,8 +15,9 @@
 #   DEMO_TOKENS (65536)  L1B_TOKENS (2048)   tokens evaluated
 #
 # Tokens per second are all tokens run through the model (windows x 512)
-# over the evaluation time: llama.cpp's "prompt eval time", our JSON
-# "tokens_per_second" (after tokenization).
+# over the evaluation time, tokenization excluded: for llama-perplexity the
+# time between its "calculating perplexity" and "Final estimate" log lines,
+# for us the JSON "tokens_per_second".
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,13 +63,20 @@ import json, re, sys
 name, ours, log, threads, load = sys.argv[1:]
 o = json.load(open(ours))
 text = open(log).read()
-m = re.search(r"prompt eval time =\s*([0-9.]+) ms /\s*(\d+) tokens", text)
-ppl = re.search(r"Final estimate: PPL = ([0-9.]+)", text)
-ms, n = float(m.group(1)), int(m.group(2))
-lt = n / (ms / 1000)
+# Log lines start with the time since start, MIN.SEC.MSEC.USEC: the
+# evaluation runs from "calculating perplexity over N chunks" to "Final".
+def stamp(pat):
+    m = re.search(r"^(\d+)\.(\d+)\.(\d+)\.(\d+) .*" + pat, text, re.M)
+    mi, se, ms, us = (int(g) for g in m.groups()[:4])
+    return m, 60 * mi + se + ms / 1e3 + us / 1e6
+m0, t0 = stamp(r"calculating perplexity over (\d+) chunks, n_ctx=(\d+)")
+m1, t1 = stamp(r"Final estimate: PPL = ([0-9.]+)")
+n = int(m0.group(5)) * int(m0.group(6))
+ppl = m1.group(5)
+lt = n / (t1 - t0)
 print(f"| {name} | {o['n_windows'] * o['ctx']} / {n} | {threads} | "
       f"{o['tokens_per_second']:.0f} | {lt:.0f} | {o['tokens_per_second'] / lt:.2f} | "
-      f"{o['ppl']:.4f} / {ppl.group(1)} | {load} |")
+      f"{o['ppl']:.4f} / {ppl} | {load} |")
 EOF
 }
 

@@ -285,3 +285,20 @@ out:
 	free(orig);
 	return st;
 }
+
+void
+tq_hessian_add(float *H, const float *x, int64_t n, int64_t C)
+{
+	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)C, (int)n,
+	    1.0f, x, (int)C, 1.0f, H, (int)C);
+}
+
+void
+tq_hessian_finish(float *H, int64_t C)
+{
+	int64_t i, j;
+
+	for (i = 0; i < C; i++)
+		for (j = 0; j < i; j++)
+			H[i * C + j] = H[j * C + i];
+}

@@ -1406,7 +1406,9 @@ sb_add(strbuf *b, const char *fmt, ...)
 		return;
 	for (;;) {
 		va_start(ap, fmt);
-		k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+		/* No pointer arithmetic on the NULL of an empty buffer. */
+		k = vsnprintf(b->p != NULL ? b->p + b->n : NULL, b->cap - b->n,
+		    fmt, ap);
 		va_end(ap);
 		if (k < 0) {
 			b->oom = 1;

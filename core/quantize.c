@@ -26,8 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-
 #include "awq.h"
 #include "calib.h"
 #include "error.h"
@@ -356,24 +354,6 @@ out:
 
 /* ---- Passes over the samples ------------------------------------------------ */
 
-/* H[C, C] += x^T x for x[n, C]; the upper triangle only. */
-static void
-qz_syrk(float *H, const float *x, int64_t n, int64_t C)
-{
-	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)C, (int)n,
-	    1.0f, x, (int)C, 1.0f, H, (int)C);
-}
-
-/* Mirrors the upper triangle into the lower one. */
-static void
-qz_symmetrize(float *H, int64_t C)
-{
-	int64_t i, j;
-
-	for (i = 0; i < C; i++)
-		for (j = 0; j < i; j++)
-			H[i * C + j] = H[j * C + i];
-}
 
 /* Working memory of the pipeline; shapes use S = samples, L = seqlen. */
 typedef struct qz_work {
@@ -737,19 +717,19 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 		if ((st = qz_cancelled(z, err)) != TQ_OK)
 			return st;
 		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
-		qz_syrk(w->hess, w->xn, L, H);
+		tq_hessian_add(w->hess, w->xn, L, H);
 		qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
 		if (awq_o) {
 			float *att = w->att + s * L * qd;
 
 			tq_fwd_attn(w->f, &lw, w->xn, L, att);
-			qz_syrk(w->hess2, att, L, qd);
+			tq_hessian_add(w->hess2, att, L, qd);
 			qz_colstats(w->sum_abs2, NULL, att, L, qd);
 		}
 	}
-	qz_symmetrize(w->hess, H);
+	tq_hessian_finish(w->hess, H);
 	if (awq_o) {
-		qz_symmetrize(w->hess2, qd);
+		tq_hessian_finish(w->hess2, qd);
 		if ((st = qz_scale_linear(z, w, &lw, li, 3, 2, qd, N, err)) !=
 		    TQ_OK)
 			return st;
@@ -769,10 +749,10 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 			return st;
 		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
 		tq_fwd_attn(w->f, &lw, w->xn, L, w->att + s * L * qd);
-		qz_syrk(w->hess, w->att + s * L * qd, L, qd);
+		tq_hessian_add(w->hess, w->att + s * L * qd, L, qd);
 		qz_colstats(w->sum_abs, w->amax, w->att + s * L * qd, L, qd);
 	}
-	qz_symmetrize(w->hess, qd);
+	tq_hessian_finish(w->hess, qd);
 	qz_site_act(z, &blk->act[TQ_SITE_O], base + 3, 1, w->amax, NULL, qd);
 	if ((st = qz_group(z, &lw, li, 3, 1, w->hess, N, err)) != TQ_OK)
 		return st;
@@ -796,17 +776,17 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 		for (i = 0; i < L * H; i++)
 			x[i] += w->y[i];
 		tq_fwd_norm(w->f, lw.ffn_norm, x, L, w->xn);
-		qz_syrk(w->hess, w->xn, L, H);
+		tq_hessian_add(w->hess, w->xn, L, H);
 		qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
 		if (awq_down) {
 			tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
-			qz_syrk(w->hess2, w->g, L, F);
+			tq_hessian_add(w->hess2, w->g, L, F);
 			qz_colstats(w->sum_abs2, NULL, w->g, L, F);
 		}
 	}
-	qz_symmetrize(w->hess, H);
+	tq_hessian_finish(w->hess, H);
 	if (awq_down) {
-		qz_symmetrize(w->hess2, F);
+		tq_hessian_finish(w->hess2, F);
 		if ((st = qz_scale_linear(z, w, &lw, li, 6, 5, F, N, err)) !=
 		    TQ_OK)
 			return st;
@@ -827,10 +807,10 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 			return st;
 		tq_fwd_norm(w->f, lw.ffn_norm, w->x + s * L * H, L, w->xn);
 		tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
-		qz_syrk(w->hess, w->g, L, F);
+		tq_hessian_add(w->hess, w->g, L, F);
 		qz_colstats(w->sum_abs, w->amax, w->g, L, F);
 	}
-	qz_symmetrize(w->hess, F);
+	tq_hessian_finish(w->hess, F);
 	qz_site_act(z, &blk->act[TQ_SITE_DOWN], base + 6, 1, w->amax, NULL, F);
 	if ((st = qz_group(z, &lw, li, 6, 1, w->hess, N, err)) != TQ_OK)
 		return st;
@@ -873,10 +853,10 @@ qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 		qz_stats_reset(w, H);
 		for (s = 0; s < S; s++) {
 			tq_fwd_norm(w->f, m->norm, w->x + s * L * H, L, w->xn);
-			qz_syrk(w->hess, w->xn, L, H);
+			tq_hessian_add(w->hess, w->xn, L, H);
 			qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
 		}
-		qz_symmetrize(w->hess, H);
+		tq_hessian_finish(w->hess, H);
 		hess = w->hess;
 		qz_site_act(z, &z->s->blocks[z->s->n_layers].act[0], n - 2, 1,
 		    w->amax, NULL, H);

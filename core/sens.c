@@ -20,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cblas.h>
-
 #include "calib.h"
 #include "error.h"
 #include "forward.h"
@@ -232,23 +230,6 @@ sens_free_void(void *p)
 	tq_sens_free(p);
 }
 
-/* H[C, C] += x^T x for x[n, C] (upper triangle). */
-static void
-sens_syrk(float *H, const float *x, int64_t n, int64_t C)
-{
-	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)C, (int)n,
-	    1.0f, x, (int)C, 1.0f, H, (int)C);
-}
-
-static void
-sens_symmetrize(float *H, int64_t C)
-{
-	int64_t i, j;
-
-	for (i = 0; i < C; i++)
-		for (j = 0; j < i; j++)
-			H[i * C + j] = H[j * C + i];
-}
 
 /*
  * Quantizes w[rows, cols] (left unchanged) with menu entry o into q (the
@@ -515,22 +496,22 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 				goto out;
 			}
 			tq_fwd_norm(f, lw->attn_norm, xs, L, xn);
-			sens_syrk(hs[0], xn, L, H);
+			tq_hessian_add(hs[0], xn, L, H);
 			tq_fwd_attn(f, lw, xn, L, att);
-			sens_syrk(hs[1], att, L, qd);
+			tq_hessian_add(hs[1], att, L, qd);
 			tq_fwd_linear(f, att, L, lw->wo, lw->bo, y, H);
 			for (i = 0; i < L * H; i++)
 				xs[i] += y[i];
 			tq_fwd_norm(f, lw->ffn_norm, xs, L, xn);
-			sens_syrk(hs[2], xn, L, H);
+			tq_hessian_add(hs[2], xn, L, H);
 			tq_fwd_swiglu(f, lw, xn, L, g);
-			sens_syrk(hs[3], g, L, F);
+			tq_hessian_add(hs[3], g, L, F);
 			tq_fwd_linear(f, g, L, lw->w_down, lw->b_down, y, H);
 			for (i = 0; i < L * H; i++)
 				xs[i] += y[i];
 		}
 		for (i = 0; i < 4; i++)
-			sens_symmetrize(hs[i], hdim[i]);
+			tq_hessian_finish(hs[i], hdim[i]);
 
 		for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
 			size_t l = (size_t)li * TQ_LINEARS_PER_LAYER + (size_t)k;

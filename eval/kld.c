@@ -147,20 +147,16 @@ percentile(const float *v, int64_t n, double f)
 static void
 quantiles(float *v, int64_t n, tq_quantiles *q)
 {
+	/* The fields of tq_quantiles in order, and their fractions. */
+	static const double f[] = { 0.0, 0.001, 0.01, 0.05, 0.10, 0.25, 0.5,
+	    0.75, 0.90, 0.95, 0.99, 0.999, 1.0 };
+	double *out[] = { &q->min, &q->p0_1, &q->p1, &q->p5, &q->p10, &q->p25,
+	    &q->median, &q->p75, &q->p90, &q->p95, &q->p99, &q->p99_9, &q->max };
+	size_t i;
+
 	qsort(v, (size_t)n, sizeof(float), cmp_float);
-	q->min = percentile(v, n, 0.0);
-	q->p0_1 = percentile(v, n, 0.001);
-	q->p1 = percentile(v, n, 0.01);
-	q->p5 = percentile(v, n, 0.05);
-	q->p10 = percentile(v, n, 0.10);
-	q->p25 = percentile(v, n, 0.25);
-	q->median = percentile(v, n, 0.5);
-	q->p75 = percentile(v, n, 0.75);
-	q->p90 = percentile(v, n, 0.90);
-	q->p95 = percentile(v, n, 0.95);
-	q->p99 = percentile(v, n, 0.99);
-	q->p99_9 = percentile(v, n, 0.999);
-	q->max = percentile(v, n, 1.0);
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		*out[i] = percentile(v, n, f[i]);
 }
 
 /* llama.cpp's mean_and_uncertainty: no uncertainty below 11 values. */

@@ -86,11 +86,6 @@ tq_eval__plan(const tq_model *m, tq_ppl_protocol proto, int64_t ctx,
 		return tq_fail(err, TQ_EINVAL,
 		    "context length %lld is too short (at least 2)",
 		    (long long)ctx);
-	if (ctx > m->cfg.max_position_embeddings && m->cfg.rope_type !=
-	    TQ_ROPE_DYNAMIC)
-		return tq_fail(err, TQ_EINVAL, "%s: context %lld is beyond the "
-		    "model's %lld positions", m->path, (long long)ctx,
-		    (long long)m->cfg.max_position_embeddings);
 	out->ctx = ctx;
 	out->n_tokens = n_ids;
 	out->n_windows = n_ids / ctx;
@@ -111,6 +106,12 @@ tq_eval__plan(const tq_model *m, tq_ppl_protocol proto, int64_t ctx,
 		out->first = 0;
 		out->bos = -1;
 	}
+	/* The text's shortfall first: it is what --ctx usually gets wrong. */
+	if (ctx > m->cfg.max_position_embeddings && m->cfg.rope_type !=
+	    TQ_ROPE_DYNAMIC)
+		return tq_fail(err, TQ_EINVAL, "%s: context %lld is beyond the "
+		    "model's %lld positions", m->path, (long long)ctx,
+		    (long long)m->cfg.max_position_embeddings);
 	return TQ_OK;
 }
 

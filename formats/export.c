@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,23 @@ tq_export_format_names(void)
 {
 	pthread_once(&names_once, names_init);
 	return format_names;
+}
+
+void
+tq_export__warn(char *warn, size_t len, const char *fmt, ...)
+{
+	size_t n = strnlen(warn, len);
+	va_list ap;
+
+	if (n + 3 >= len)
+		return;
+	if (n > 0) {
+		memcpy(warn + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(warn + n, len - n, fmt, ap);
+	va_end(ap);
 }
 
 static const export_format *
@@ -146,7 +164,30 @@ temp_template(const char *path, const char *suffix)
 	return t;
 }
 
-/* Creates the temporary output (an empty file or directory). */
+/*
+ * The process's umask, read without changing it (umask(2) would race with
+ * other threads creating files); 022 where /proc does not say.
+ */
+static mode_t
+current_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	unsigned int u = 022;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Umask: %o", &u) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return (mode_t)u;
+}
+
+/*
+ * Creates the temporary output (an empty file or directory), with the
+ * permissions a plain file or directory would get: mkstemp and mkdtemp
+ * make them private.
+ */
 static tq_status
 make_temp(const export_job *e, char **tmp, tq_error *err)
 {
@@ -165,6 +206,7 @@ make_temp(const export_job *e, char **tmp, tq_error *err)
 			    "temporary directory beside it: %s", e->out,
 			    strerror(en));
 		}
+		(void)chmod(t, 0777 & ~current_umask());
 	} else {
 		if ((fd = mkstemp(t)) < 0) {
 			int en = errno;
@@ -174,6 +216,7 @@ make_temp(const export_job *e, char **tmp, tq_error *err)
 			    "temporary file beside it: %s", e->out,
 			    strerror(en));
 		}
+		(void)fchmod(fd, 0666 & ~current_umask());
 		close(fd);
 	}
 	*tmp = t;
@@ -193,15 +236,18 @@ install(const export_job *e, const char *tmp, tq_error *err)
 
 	if (!e->force) {
 		if (!e->fmt->is_dir) {
-			if (link(tmp, e->out) != 0) {
-				en = errno;
-				return tq_fail(err, en == EEXIST ? TQ_EINVAL :
-				    TQ_EIO, "%s: %s", e->out, en == EEXIST ?
-				    "already exists (use --force to replace it)" :
-				    strerror(en));
+			if (link(tmp, e->out) == 0) {
+				unlink(tmp);
+				return TQ_OK;
 			}
-			unlink(tmp);
-			return TQ_OK;
+			en = errno;
+			if (en == EEXIST)
+				return tq_fail(err, TQ_EINVAL, "%s: already exists "
+				    "(use --force to replace it)", e->out);
+			if (en != EPERM && en != ENOTSUP && en != EXDEV)
+				return tq_fail(err, TQ_EIO, "%s: %s", e->out,
+				    strerror(en));
+			/* No hard links here: check, then rename. */
 		}
 		if (path_exists(e->out))
 			return tq_fail(err, TQ_EINVAL, "%s: already exists (use "
@@ -297,12 +343,6 @@ list_files(export_job *e)
 	}
 }
 
-static void
-report_free(void *p)
-{
-	free(p);
-}
-
 static tq_status
 export_job_run(tq_job *j, void *ctx, tq_error *err)
 {
@@ -342,7 +382,7 @@ export_job_run(tq_job *j, void *ctx, tq_error *err)
 		goto out;
 	}
 	*copy = e->report;
-	tq_job__set_result(j, TQ_RESULT_EXPORT, copy, report_free);
+	tq_job__set_result(j, TQ_RESULT_EXPORT, copy, free);
 out:
 	free(tmp);
 	tq_model_close(applied);

@@ -50,55 +50,43 @@ awq_word(const uint8_t *v, size_t stride)
 }
 
 static tq_status
-awq_layer(tq_hfx *h, size_t i, tq_error *err)
+awq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 {
 	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, k, n, g;
-	int64_t wshape[2] = { K, N / 8 }, zshape[2] = { G, N / 8 };
-	int64_t sshape[2] = { G, N };
 	uint32_t *qw, *qz;
 	uint16_t *sc;
 	uint8_t *zero;
-	char name[160];
 	tq_status st;
 
+	(void)ud;
 	qw = tq_hfx__alloc(h, (size_t)(K * N / 8) * 4, err);	/* [K, N/8] */
 	qz = tq_hfx__alloc(h, (size_t)(G * N / 8) * 4, err);	/* [G, N/8] */
 	sc = tq_hfx__alloc(h, (size_t)(G * N) * 2, err);	/* [G, N] */
-	zero = tq_hfx__alloc(h, (size_t)(G * N), err);		/* [G, N] */
+	zero = tq_hfx__alloc(h, (size_t)(G * N), err);	/* [G, N] */
 	if (qw == NULL || qz == NULL || sc == NULL || zero == NULL)
 		return TQ_ENOMEM;
 	/* codes are [N, K]: the 8 columns of a word are 8 rows apart by K. */
 	for (k = 0; k < K; k++)
 		for (n = 0; n < N; n += 8)
-			qw[k * (N / 8) + n / 8] = awq_word(qt->codes + n * K + k,
-			    (size_t)K);
-	for (n = 0; n < N; n++)
-		for (g = 0; g < G; g++) {
-			float s;
-			int32_t z;
-
-			tq_hfx__scale(qt, n, g, &s, &z);
-			sc[g * N + n] = tq_f32_to_f16(s);
-			zero[g * N + n] = (uint8_t)z;
-		}
+			qw[k * (N / 8) + n / 8] = awq_word(
+			    qt->codes + n * K + k, (size_t)K);
+	tq_hfx__scales_t(qt, sc, zero);
 	for (g = 0; g < G; g++)
 		for (n = 0; n < N; n += 8)
 			qz[g * (N / 8) + n / 8] = awq_word(zero + g * N + n, 1);
-	snprintf(name, sizeof(name), "%s.qweight", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, wshape, qw, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.qzeros", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, zshape, qz, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.scales", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F16, 2, sshape, sc, err))
-	    != TQ_OK)
-		return st;
-	tq_hfx__mark(h, i);
-	return TQ_OK;
+	{
+		const tq_hfx_part parts[] = {
+			{ "qweight", TQ_DTYPE_I32, 2, { K, N / 8 }, qw },
+			{ "qzeros", TQ_DTYPE_I32, 2, { G, N / 8 }, qz },
+			{ "scales", TQ_DTYPE_F16, 2, { G, N }, sc },
+		};
+
+		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, 3, err);
+	}
+	if (st == TQ_OK)
+		tq_hfx__mark(h, i);
+	return st;
 }
 
 tq_status
@@ -121,15 +109,8 @@ tq_export_awq(tq_export_ctx *x, tq_error *err)
 	    &any_float, err)) != TQ_OK)
 		goto out;
 	n = tq_model_n_linears(x->model);
-	for (i = 0; i < n && st == TQ_OK; i++) {
-		if (tq_hfx__is_q(&h, i))
-			st = awq_layer(&h, i, err);
-		if (st == TQ_OK)
-			st = tq_hfx__step(&h, err);
-	}
-	if (st != TQ_OK || (st = tq_hfx__add_floats(&h, err)) != TQ_OK ||
-	    (st = tq_hfx__write_weights(&h, "model.safetensors", err))
-	    != TQ_OK || (st = tq_hfx__config(&h, &cfg, err)) != TQ_OK)
+	if ((st = tq_hfx__each(&h, awq_layer, NULL, err)) != TQ_OK ||
+	    (st = tq_hfx__write_model(&h, &cfg, err)) != TQ_OK)
 		goto out;
 	/* AwqConfig.to_transformers_dict, as transformers and vLLM read it. */
 	q = cJSON_AddObjectToObject(cfg, "quantization_config");
@@ -147,10 +128,8 @@ tq_export_awq(tq_export_ctx *x, tq_error *err)
 	} else {
 		cJSON_AddNullToObject(q, "modules_to_not_convert");
 	}
-	st = tq_hfx__write_json(&h, "config.json", cfg, err);
+	st = tq_hfx__finish(&h, cfg, err);
 	cfg = NULL;
-	if (st == TQ_OK)
-		st = tq_hfx__copy_extras(&h, err);
 	if (st == TQ_OK)
 		snprintf(x->report->type, sizeof(x->report->type),
 		    "w4a16-g%d", sch.group);

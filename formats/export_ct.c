@@ -49,25 +49,23 @@ ct_fit(const tq_scheme *s, const tq_qtensor *qt)
 }
 
 static tq_status
-ct_int_layer(tq_hfx *h, size_t i, tq_error *err)
+ct_int_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 {
 	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int b = qt->scheme.bits, sym = qt->scheme.sym;
 	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, n, g;
 	int64_t KW = (K * b + 31) / 32, NW = (N * b + 31) / 32;
-	int64_t wshape[2] = { N, KW }, sshape[2] = { N, G };
-	int64_t zshape[2] = { NW, G }, shp[1] = { 2 }, gshape[1] = { K };
 	uint32_t *wp, *zp = NULL, *col;
 	int64_t *shape;
 	uint8_t *zero;
 	float *sc;
-	char name[160];
-	const char *p = tq_hfx__name(h, i);
 	tq_status st;
+
+	(void)ud;
 
 	wp = tq_hfx__alloc(h, (size_t)(N * KW) * 4, err);	/* [N, KW] */
 	sc = tq_hfx__alloc(h, (size_t)(N * G) * 4, err);	/* [N, G] */
-	zero = tq_hfx__alloc(h, (size_t)(N * G), err);		/* [G, N] */
+	zero = tq_hfx__alloc(h, (size_t)(N * G), err);	/* [G, N] */
 	col = tq_hfx__alloc(h, (size_t)NW * 4, err);		/* [NW] */
 	shape = tq_hfx__alloc(h, 2 * sizeof(int64_t), err);	/* [2] */
 	if (!sym)
@@ -94,42 +92,38 @@ ct_int_layer(tq_hfx *h, size_t i, tq_error *err)
 	}
 	shape[0] = N;
 	shape[1] = K;
-	snprintf(name, sizeof(name), "%s.weight_packed", p);
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, wshape, wp, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.weight_scale", p);
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F32, 2, sshape, sc, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.weight_shape", p);
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I64, 1, shp, shape, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.weight_zero_point", p);
-	if (!sym && (st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, zshape, zp,
-	    err)) != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.weight_g_idx", p);
-	if (!tq_hfx__plain_groups(qt) && (st = tq_hfx__add_q(h, name,
-	    TQ_DTYPE_I32, 1, gshape, qt->g_idx, err)) != TQ_OK)
-		return st;
-	tq_hfx__mark(h, i);
-	return TQ_OK;
+	{
+		tq_hfx_part parts[5] = {
+			{ "weight_packed", TQ_DTYPE_I32, 2, { N, KW }, wp },
+			{ "weight_scale", TQ_DTYPE_F32, 2, { N, G }, sc },
+			{ "weight_shape", TQ_DTYPE_I64, 1, { 2, 0 }, shape },
+		};
+		size_t np = 3;
+
+		if (!sym)
+			parts[np++] = (tq_hfx_part){ "weight_zero_point",
+			    TQ_DTYPE_I32, 2, { NW, G }, zp };
+		if (!tq_hfx__plain_groups(qt))
+			parts[np++] = (tq_hfx_part){ "weight_g_idx",
+			    TQ_DTYPE_I32, 1, { K, 0 }, qt->g_idx };
+		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, np, err);
+	}
+	if (st == TQ_OK)
+		tq_hfx__mark(h, i);
+	return st;
 }
 
 static tq_status
-ct_fp8_layer(tq_hfx *h, size_t i, tq_error *err)
+ct_fp8_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 {
 	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int64_t N = qt->rows, K = qt->cols, n, k;
 	int chan = qt->scheme.group == TQ_GROUP_CHANNEL;
-	int64_t wshape[2] = { N, K }, sshape[2] = { chan ? N : 1, 1 };
 	uint8_t *w;
 	float *sc;
-	char name[160];
-	const char *p = tq_hfx__name(h, i);
 	tq_status st;
+
+	(void)ud;
 
 	w = tq_hfx__alloc(h, (size_t)(N * K), err);		/* [N, K] */
 	sc = tq_hfx__alloc(h, (size_t)N * 4, err);		/* [N] */
@@ -142,16 +136,19 @@ ct_fp8_layer(tq_hfx *h, size_t i, tq_error *err)
 			w[n * K + k] = tq_fp8_e4m3_bits(qt->codes[n * K + k]);
 		tq_hfx__scale(qt, n, 0, &sc[n], &z);
 	}
-	snprintf(name, sizeof(name), "%s.weight", p);
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F8_E4M3, 2, wshape, w,
-	    err)) != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.weight_scale", p);
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F32, chan ? 2 : 1,
-	    chan ? sshape : sshape + 1, sc, err)) != TQ_OK)
-		return st;
-	tq_hfx__mark(h, i);
-	return TQ_OK;
+	{
+		/* Per channel [N, 1], per tensor [1]. */
+		const tq_hfx_part parts[] = {
+			{ "weight", TQ_DTYPE_F8_E4M3, 2, { N, K }, w },
+			{ "weight_scale", TQ_DTYPE_F32, chan ? 2 : 1,
+			    { chan ? N : 1, 1 }, sc },
+		};
+
+		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, 2, err);
+	}
+	if (st == TQ_OK)
+		tq_hfx__mark(h, i);
+	return st;
 }
 
 /* QuantizationArgs of the weights, as the package serialises them. */
@@ -204,19 +201,12 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	fp8 = sch.type == TQ_QT_FP8_E4M3;
 	fmt = fp8 ? "float-quantized" : "pack-quantized";
 	n = tq_model_n_linears(x->model);
-	for (i = 0; i < n && st == TQ_OK; i++) {
-		if (tq_hfx__is_q(&h, i)) {
-			act_order |= !tq_hfx__plain_groups(
-			    &x->state->layers[i].qt);
-			st = fp8 ? ct_fp8_layer(&h, i, err) :
-			    ct_int_layer(&h, i, err);
-		}
-		if (st == TQ_OK)
-			st = tq_hfx__step(&h, err);
-	}
-	if (st != TQ_OK || (st = tq_hfx__add_floats(&h, err)) != TQ_OK ||
-	    (st = tq_hfx__write_weights(&h, "model.safetensors", err))
-	    != TQ_OK || (st = tq_hfx__config(&h, &cfg, err)) != TQ_OK)
+	for (i = 0; i + 2 < n; i++)
+		act_order |= tq_hfx__is_q(&h, i) &&
+		    !tq_hfx__plain_groups(&x->state->layers[i].qt);
+	if ((st = tq_hfx__each(&h, fp8 ? ct_fp8_layer : ct_int_layer, NULL,
+	    err)) != TQ_OK || (st = tq_hfx__write_model(&h, &cfg, err))
+	    != TQ_OK)
 		goto out;
 	/* ModelCompressor.update_config's quantization_config. */
 	q = cJSON_AddObjectToObject(cfg, "quantization_config");
@@ -242,10 +232,8 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	cJSON_AddObjectToObject(q, "sparsity_config");
 	cJSON_AddObjectToObject(q, "transform_config");
 	cJSON_AddStringToObject(q, "version", CT_VERSION);
-	st = tq_hfx__write_json(&h, "config.json", cfg, err);
+	st = tq_hfx__finish(&h, cfg, err);
 	cfg = NULL;
-	if (st == TQ_OK)
-		st = tq_hfx__copy_extras(&h, err);
 	if (st == TQ_OK && fp8)
 		snprintf(x->report->type, sizeof(x->report->type), "fp8%s",
 		    sch.group == TQ_GROUP_CHANNEL ? "-channel" : "");

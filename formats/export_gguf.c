@@ -389,14 +389,50 @@ gg_pack_row(const tq_qtensor *qt, int64_t sr, uint8_t *dst)
 		    &qt->codes[sr * qt->cols + b * qt->qk], dst + (size_t)b * bb);
 }
 
+/* Rows a tensor is produced in between cancel checks and progress. */
+#define GG_CHUNK_ROWS 256
+
+/* GGUF rows [r0, r0 + n) of a 2-D tensor into dst (buf: [n, cols]). */
+static tq_status
+gg_fill_rows(const gg_tensor *e, int64_t r0, int64_t n, uint8_t *dst,
+    uint64_t row_bytes, float *buf, tq_error *err)
+{
+	int64_t cols = e->ne[0], r;
+	tq_qtensor q;
+	tq_status st;
+
+	if (e->src == GG_CODES) {
+		for (r = 0; r < n; r++)
+			gg_pack_row(e->qt, gg_src_row(e, r0 + r), dst +
+			    (size_t)(row_bytes * (uint64_t)r));
+		return TQ_OK;
+	}
+	for (r = 0; r < n; r++)
+		tq_tensor_to_f32(e->t, gg_src_row(e, r0 + r) * cols, cols,
+		    buf + r * cols);
+	if (e->src == GG_FLOAT) {
+		for (r = 0; r < n; r++)
+			gg_put_float(e->type, buf + r * cols, cols, dst +
+			    (size_t)(row_bytes * (uint64_t)r));
+		return TQ_OK;
+	}
+	/* RTN: rows are independent (blocks never cross them). */
+	if ((st = tq_qtensor_init(&q, &e->scheme, n, cols, err)) != TQ_OK)
+		return st;
+	tq_quant_rtn(&q, buf, NULL, 0);
+	for (r = 0; r < n; r++)
+		gg_pack_row(&q, r, dst + (size_t)(row_bytes * (uint64_t)r));
+	tq_qtensor_done(&q);
+	return TQ_OK;
+}
+
 static tq_status
 gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
 {
 	gg_ctx *g = ud;
 	const gg_tensor *e = &g->t[index];
-	int64_t cols = e->ne[0], rows = e->ne[1], r;
+	int64_t cols = e->ne[0], rows = e->ne[1], r, n;
 	uint64_t row_bytes = nbytes / (uint64_t)rows;
-	tq_qtensor q;
 	float *buf;
 	tq_status st = TQ_OK;
 
@@ -404,46 +440,30 @@ gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
 		return tq_fail(err, TQ_ECANCELLED, "cancelled");
 	if (e->src == GG_DATA) {
 		memcpy(dst, e->data, (size_t)nbytes);
-	} else if (e->src == GG_CODES) {
-		for (r = 0; r < rows; r++)
-			gg_pack_row(e->qt, gg_src_row(e, r), dst +
-			    (size_t)(row_bytes * (uint64_t)r));
-	} else if (e->n_dims == 1) {
-		if ((buf = malloc((size_t)cols * sizeof(float))) == NULL)
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		return TQ_OK;
+	}
+	n = rows < GG_CHUNK_ROWS ? rows : GG_CHUNK_ROWS;
+	if ((buf = malloc((size_t)(n * cols) * sizeof(float))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (e->n_dims == 1) {
 		tq_tensor_to_f32(e->t, 0, cols, buf);
 		for (r = 0; r < cols; r++)
 			memcpy(dst + 4 * r, &buf[gg_src_row(e, r)], 4);
-		free(buf);
-	} else if (e->src == GG_FLOAT) {
-		if ((buf = malloc((size_t)cols * sizeof(float))) == NULL)
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
-		for (r = 0; r < rows; r++) {
-			tq_tensor_to_f32(e->t, gg_src_row(e, r) * cols, cols, buf);
-			gg_put_float(e->type, buf, cols, dst +
-			    (size_t)(row_bytes * (uint64_t)r));
-		}
-		free(buf);
-	} else {
-		/* RTN on the permuted rows: blocks never cross rows. */
-		buf = malloc((size_t)(rows * cols) * sizeof(float));
-		if (buf == NULL)
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
-		for (r = 0; r < rows; r++)
-			tq_tensor_to_f32(e->t, gg_src_row(e, r) * cols, cols,
-			    buf + r * cols);
-		if ((st = tq_qtensor_init(&q, &e->scheme, rows, cols, err)) ==
-		    TQ_OK) {
-			tq_quant_rtn(&q, buf, NULL, 0);
-			for (r = 0; r < rows; r++)
-				gg_pack_row(&q, r, dst +
-				    (size_t)(row_bytes * (uint64_t)r));
-			tq_qtensor_done(&q);
-		}
-		free(buf);
+		g->done += cols;
 	}
-	g->done += rows * cols;
-	tq_job__progress(g->x->job, g->done, g->total);
+	for (r = 0; e->n_dims == 2 && r < rows && st == TQ_OK; r += n) {
+		if (tq_job__cancelled(g->x->job)) {
+			st = tq_fail(err, TQ_ECANCELLED, "cancelled");
+			break;
+		}
+		if (r + n > rows)
+			n = rows - r;
+		st = gg_fill_rows(e, r, n, dst + (size_t)(row_bytes *
+		    (uint64_t)r), row_bytes, buf, err);
+		g->done += n * cols;
+		tq_job__progress(g->x->job, g->done, g->total);
+	}
+	free(buf);
 	return st;
 }
 
@@ -500,46 +520,48 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 {
 	char k[96];
 	tq_status st = TQ_OK;
+	const struct {
+		const char *key;
+		double v;
+		int is_float;
+	} kv[] = {
+		{ "vocab_size", (double)c->vocab_size, 0 },
+		{ "context_length", (double)c->max_position_embeddings, 0 },
+		{ "embedding_length", (double)c->hidden_size, 0 },
+		{ "block_count", (double)c->n_layers, 0 },
+		{ "feed_forward_length", (double)c->intermediate_size, 0 },
+		{ "attention.head_count", (double)c->n_heads, 0 },
+		{ "attention.head_count_kv", (double)c->n_kv_heads, 0 },
+		{ "attention.key_length", (double)c->head_dim, 0 },
+		{ "attention.value_length", (double)c->head_dim, 0 },
+		{ "rope.dimension_count", (double)c->head_dim, 0 },
+		{ "rope.freq_base", c->rope_theta, 1 },
+		{ "attention.layer_norm_rms_epsilon", c->rms_norm_eps, 1 },
+		{ "rope.scaling.factor", c->rope_factor, 1 },
+	};
+	size_t i, n = sizeof(kv) / sizeof(kv[0]);
 
-#define KU(key, v) do {							\
-	snprintf(k, sizeof(k), "%s." key, arch);			\
-	if (st == TQ_OK) st = tq_gguf_kv_u32(w, k, (uint32_t)(v));	\
-} while (0)
-#define KF(key, v) do {							\
-	snprintf(k, sizeof(k), "%s." key, arch);			\
-	if (st == TQ_OK) st = tq_gguf_kv_f32(w, k, (float)(v));		\
-} while (0)
-	KU("vocab_size", c->vocab_size);
-	KU("context_length", c->max_position_embeddings);
-	KU("embedding_length", c->hidden_size);
-	KU("block_count", c->n_layers);
-	KU("feed_forward_length", c->intermediate_size);
-	KU("attention.head_count", c->n_heads);
-	KU("attention.head_count_kv", c->n_kv_heads);
-	KU("attention.key_length", c->head_dim);
-	KU("attention.value_length", c->head_dim);
-	KU("rope.dimension_count", c->head_dim);
-	KF("rope.freq_base", c->rope_theta);
-	KF("attention.layer_norm_rms_epsilon", c->rms_norm_eps);
-	if (c->rope_type == TQ_ROPE_LINEAR) {
-		snprintf(k, sizeof(k), "%s.rope.scaling.type", arch);
-		if (st == TQ_OK)
-			st = tq_gguf_kv_str(w, k, "linear");
-		KF("rope.scaling.factor", c->rope_factor);
+	/* Counts are u32 and floats f32, as llama.cpp's loader asks. */
+	if (c->rope_type != TQ_ROPE_LINEAR)
+		n--;	/* no scaling factor */
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		snprintf(k, sizeof(k), "%s.%s", arch, kv[i].key);
+		st = kv[i].is_float ? tq_gguf_kv_f32(w, k, (float)kv[i].v) :
+		    tq_gguf_kv_u32(w, k, (uint32_t)kv[i].v);
 	}
-#undef KU
-#undef KF
+	if (c->rope_type == TQ_ROPE_LINEAR && st == TQ_OK) {
+		snprintf(k, sizeof(k), "%s.rope.scaling.type", arch);
+		st = tq_gguf_kv_str(w, k, "linear");
+	}
 	if (c->rope_type == TQ_ROPE_DYNAMIC)
-		snprintf(warn + strlen(warn), wlen - strlen(warn), "%sllama.cpp "
-		    "has no dynamic NTK rope scaling: written unscaled, the same "
-		    "up to %lld tokens", warn[0] ? "; " : "",
+		tq_export__warn(warn, wlen, "llama.cpp has no dynamic NTK rope "
+		    "scaling: written unscaled, the same up to %lld tokens",
 		    (long long)c->max_position_embeddings);
 	if (c->sliding_window > 0 && c->sliding_window <
 	    c->max_position_embeddings)
-		snprintf(warn + strlen(warn), wlen - strlen(warn), "%sllama.cpp "
-		    "runs arch llama with full attention: the sliding window of "
-		    "%lld tokens is not kept (the same up to that length)",
-		    warn[0] ? "; " : "", (long long)c->sliding_window);
+		tq_export__warn(warn, wlen, "llama.cpp runs arch llama with full "
+		    "attention: the sliding window of %lld tokens is not kept "
+		    "(the same up to that length)", (long long)c->sliding_window);
 	return st;
 }
 
@@ -760,24 +782,20 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	x->report->bpw = qweights > 0 ? 8.0 * (double)qbytes /
 	    (double)qweights : 0.0;
 	if (g.n_requant_q > 0)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%s%zu layers re-quantized with RTN from the state's "
-		    "dequantized %s weights (rounded twice: the state's own "
-		    "error compensation is lost); no importance matrix",
-		    warn[0] ? "; " : "", g.n_requant_q, g.requant_from);
+		tq_export__warn(warn, sizeof(warn), "%zu layers re-quantized with "
+		    "RTN from the state's dequantized %s weights (rounded twice: "
+		    "the state's own error compensation is lost); no importance "
+		    "matrix", g.n_requant_q, g.requant_from);
 	if (g.n_requant_f > 0)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%s%zu layers the state kept in float were quantized with "
-		    "RTN", warn[0] ? "; " : "", g.n_requant_f);
+		tq_export__warn(warn, sizeof(warn), "%zu layers the state kept in "
+		    "float were quantized with RTN", g.n_requant_f);
 	if (g.n_w8a8 > 0)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%s%zu layers were W8A8: GGUF keeps their weights only; "
-		    "llama.cpp does not quantize activations as SmoothQuant "
-		    "does", warn[0] ? "; " : "", g.n_w8a8);
+		tq_export__warn(warn, sizeof(warn), "%zu layers were W8A8: GGUF "
+		    "keeps their weights only; llama.cpp does not quantize "
+		    "activations as SmoothQuant does", g.n_w8a8);
 	if (req == REQ_FLOAT && float_req != TQ_GGML_F32 && x->state != NULL)
-		snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-		    "%sthe state's dequantized weights rounded to %s",
-		    warn[0] ? "; " : "", tq_ggml_type_name(float_req));
+		tq_export__warn(warn, sizeof(warn), "the state's dequantized "
+		    "weights rounded to %s", tq_ggml_type_name(float_req));
 	snprintf(x->report->warning, sizeof(x->report->warning), "%s", warn);
 	if (warn[0] != '\0')
 		tq_job__log(x->job, "warning: %s", warn);

@@ -27,49 +27,54 @@
 
 static const char gptq_fits[] = "int2, int3, int4 or int8 per channel or "
     "in groups of 32, 64, 128 or 256, symmetric or asymmetric, with or "
-    "without act-order (3 bits: input and output features multiples of "
-    "32)";
+    "without act-order, on layers whose input and output features are "
+    "multiples of 32 (AutoGPTQ's packed shapes)";
 
+/*
+ * AutoGPTQ sizes qweight [K / 32 * b, N] and qzeros [G, N / 32 * b], so
+ * both dimensions must be multiples of 32 whatever the bits.
+ */
 static int
 gptq_fit(const tq_scheme *s, const tq_qtensor *qt)
 {
 	int b = s->bits;
-	int64_t unit = b == 3 ? 32 : 32 / (b ? b : 1);
 
 	return s->type == TQ_QT_INT && (b == 2 || b == 3 || b == 4 ||
 	    b == 8) && (s->group == TQ_GROUP_CHANNEL || s->group == 32 ||
 	    s->group == 64 || s->group == 128 || s->group == 256) &&
-	    qt->cols % unit == 0 && qt->rows % unit == 0;
+	    qt->cols % 32 == 0 && qt->rows % 32 == 0;
 }
 
 typedef struct gptq_job {
-	tq_hfx *h;
 	int v2;
 	int64_t zero_wraps;	/* v1 groups whose zero 0 wrapped */
+	int desc_act;		/* some layer has a reordering g_idx */
+	const tq_layer_cfg *cfg;	/* of the first quantized layer */
 } gptq_job;
 
 static tq_status
-gptq_layer(gptq_job *gj, size_t i, tq_error *err)
+gptq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 {
-	tq_hfx *h = gj->h;
+	gptq_job *gj = ud;
 	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int b = qt->scheme.bits;
 	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, n, g, r, k;
 	int64_t KW = K * b / 32, NW = N * b / 32;
-	int64_t wshape[2] = { KW, N }, zshape[2] = { G, NW };
-	int64_t sshape[2] = { G, N }, gshape[1] = { K };
 	uint32_t *qw, *qz, *col;
 	uint16_t *sc;
 	int32_t *gidx;
 	uint8_t *zero;
-	char name[160];
 	tq_status st;
+
+	if (gj->cfg == NULL)
+		gj->cfg = &h->x->state->layers[i].cfg;
+	gj->desc_act |= !tq_hfx__plain_groups(qt);
 
 	qw = tq_hfx__alloc(h, (size_t)(KW * N) * 4, err);	/* [KW, N] */
 	qz = tq_hfx__alloc(h, (size_t)(G * NW) * 4, err);	/* [G, NW] */
 	sc = tq_hfx__alloc(h, (size_t)(G * N) * 2, err);	/* [G, N] */
 	gidx = tq_hfx__alloc(h, (size_t)K * 4, err);		/* [K] */
-	zero = tq_hfx__alloc(h, (size_t)(G * N), err);		/* [G, N] */
+	zero = tq_hfx__alloc(h, (size_t)(G * N), err);	/* [G, N] */
 	col = tq_hfx__alloc(h, (size_t)KW * 4, err);		/* [KW] */
 	if (qw == NULL || qz == NULL || sc == NULL || gidx == NULL ||
 	    zero == NULL || col == NULL)
@@ -80,41 +85,30 @@ gptq_layer(gptq_job *gj, size_t i, tq_error *err)
 		for (r = 0; r < KW; r++)
 			qw[r * N + n] = col[r];
 	}
-	for (n = 0; n < N; n++)
-		for (g = 0; g < G; g++) {
-			float s;
-			int32_t z;
-
-			tq_hfx__scale(qt, n, g, &s, &z);
-			sc[g * N + n] = tq_f32_to_f16(s);
-			if (!gj->v2) {
-				gj->zero_wraps += z == 0;
-				z = (z - 1) & ((1 << b) - 1);
-			}
-			zero[g * N + n] = (uint8_t)z;
-		}
+	tq_hfx__scales_t(qt, sc, zero);
+	for (g = 0; g < G * N && !gj->v2; g++) {
+		/* v1 stores zero - 1, masked to b bits as AutoGPTQ packs it. */
+		gj->zero_wraps += zero[g] == 0;
+		zero[g] = (uint8_t)((zero[g] - 1) & ((1 << b) - 1));
+	}
 	for (g = 0; g < G; g++)
 		tq_hfx__pack(zero + g * N, (size_t)N, 1, b, qz + g * NW);
 	for (k = 0; k < K; k++)
-		gidx[k] = qt->g_idx != NULL ? qt->g_idx[k] : (int32_t)(k / qt->qk);
-	snprintf(name, sizeof(name), "%s.qweight", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, wshape, qw, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.qzeros", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 2, zshape, qz, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.scales", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_F16, 2, sshape, sc, err))
-	    != TQ_OK)
-		return st;
-	snprintf(name, sizeof(name), "%s.g_idx", tq_hfx__name(h, i));
-	if ((st = tq_hfx__add_q(h, name, TQ_DTYPE_I32, 1, gshape, gidx, err))
-	    != TQ_OK)
-		return st;
-	tq_hfx__mark(h, i);
-	return TQ_OK;
+		gidx[k] = qt->g_idx != NULL ? qt->g_idx[k] :
+		    (int32_t)(k / qt->qk);
+	{
+		const tq_hfx_part parts[] = {
+			{ "qweight", TQ_DTYPE_I32, 2, { KW, N }, qw },
+			{ "qzeros", TQ_DTYPE_I32, 2, { G, NW }, qz },
+			{ "scales", TQ_DTYPE_F16, 2, { G, N }, sc },
+			{ "g_idx", TQ_DTYPE_I32, 1, { K, 0 }, gidx },
+		};
+
+		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, 4, err);
+	}
+	if (st == TQ_OK)
+		tq_hfx__mark(h, i);
+	return st;
 }
 
 /* "self_attn.q_proj" of "model.layers.3.self_attn.q_proj". */
@@ -140,9 +134,9 @@ gptq_check_blocks(const tq_hfx *h, tq_error *err)
 		size_t j = i % TQ_LINEARS_PER_LAYER;
 
 		if (tq_hfx__is_q(h, i) != tq_hfx__is_q(h, j))
-			return tq_fail(err, TQ_EUNSUPPORTED, "gptq: %s is %s but "
-			    "%s is not; the format's loaders quantize the same "
-			    "linears in every block (use awq or "
+			return tq_fail(err, TQ_EUNSUPPORTED, "gptq: %s is %s "
+			    "but %s is not; the format's loaders quantize the "
+			    "same linears in every block (use awq or "
 			    "compressed-tensors for per-layer float)",
 			    tq_hfx__name(h, i), tq_hfx__is_q(h, i) ?
 			    "quantized" : "float", tq_hfx__name(h, j));
@@ -152,9 +146,11 @@ gptq_check_blocks(const tq_hfx *h, tq_error *err)
 
 /* quantize_config.json: AutoGPTQ's keys and GPTQModel's additions. */
 static cJSON *
-gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const tq_layer_cfg *lc,
-    int desc_act, int v2, int any_float)
+gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const gptq_job *gj,
+    int any_float)
 {
+	const tq_layer_cfg *lc = gj->cfg;
+	int desc_act = gj->desc_act, v2 = gj->v2;
 	cJSON *q = cJSON_CreateObject(), *dyn, *meta;
 	const char *fmt = v2 ? "gptq_v2" : "gptq";
 	size_t i, n = tq_model_n_linears(h->x->model);
@@ -205,7 +201,8 @@ gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const tq_layer_cfg *lc,
 		}
 	}
 	meta = cJSON_AddObjectToObject(q, "meta");
-	cJSON_AddStringToObject(meta, "quantizer", "turboquant:" PACKAGE_VERSION);
+	cJSON_AddStringToObject(meta, "quantizer",
+	    "turboquant:" PACKAGE_VERSION);
 	cJSON_AddStringToObject(meta, "method", tq_method_name(lc->method));
 	return q;
 }
@@ -214,13 +211,11 @@ tq_status
 tq_export_gptq(tq_export_ctx *x, tq_error *err)
 {
 	cJSON *cfg = NULL;
-	const tq_layer_cfg *lc = NULL;
 	gptq_job gj;
 	tq_scheme sch;
 	tq_hfx h;
 	tq_status st;
-	size_t i, n;
-	int any_float, desc_act = 0;
+	int any_float;
 
 	memset(&gj, 0, sizeof(gj));
 	if (x->type != NULL && strcmp(x->type, "gptq") != 0 &&
@@ -228,46 +223,28 @@ tq_export_gptq(tq_export_ctx *x, tq_error *err)
 		return tq_fail(err, TQ_EINVAL, "gptq: unknown type \"%s\" "
 		    "(gptq, the default, or gptq_v2)", x->type);
 	gj.v2 = x->type != NULL && strcmp(x->type, "gptq_v2") == 0;
-	gj.h = &h;
 	if ((st = tq_hfx__init(&h, x, err)) != TQ_OK)
 		goto out;
 	if ((st = tq_hfx__grid(&h, "gptq", gptq_fit, gptq_fits, &sch,
 	    &any_float, err)) != TQ_OK ||
-	    (st = gptq_check_blocks(&h, err)) != TQ_OK)
-		goto out;
-	n = tq_model_n_linears(x->model);
-	for (i = 0; i < n && st == TQ_OK; i++) {
-		if (tq_hfx__is_q(&h, i)) {
-			if (lc == NULL)
-				lc = &x->state->layers[i].cfg;
-			desc_act |= !tq_hfx__plain_groups(
-			    &x->state->layers[i].qt);
-			st = gptq_layer(&gj, i, err);
-		}
-		if (st == TQ_OK)
-			st = tq_hfx__step(&h, err);
-	}
-	if (st != TQ_OK || (st = tq_hfx__add_floats(&h, err)) != TQ_OK ||
-	    (st = tq_hfx__write_weights(&h, "model.safetensors", err))
-	    != TQ_OK || (st = tq_hfx__config(&h, &cfg, err)) != TQ_OK)
+	    (st = gptq_check_blocks(&h, err)) != TQ_OK ||
+	    (st = tq_hfx__each(&h, gptq_layer, &gj, err)) != TQ_OK ||
+	    (st = tq_hfx__write_model(&h, &cfg, err)) != TQ_OK)
 		goto out;
 	cJSON_AddItemToObject(cfg, "quantization_config",
-	    gptq_qconfig(&h, &sch, lc, desc_act, gj.v2, any_float));
-	st = tq_hfx__write_json(&h, "config.json", cfg, err);
+	    gptq_qconfig(&h, &sch, &gj, any_float));
+	if ((st = tq_hfx__write_json(&h, "quantize_config.json",
+	    gptq_qconfig(&h, &sch, &gj, any_float), err)) != TQ_OK)
+		goto out;
+	st = tq_hfx__finish(&h, cfg, err);
 	cfg = NULL;
-	if (st == TQ_OK)
-		st = tq_hfx__write_json(&h, "quantize_config.json",
-		    gptq_qconfig(&h, &sch, lc, desc_act, gj.v2, any_float),
-		    err);
-	if (st == TQ_OK)
-		st = tq_hfx__copy_extras(&h, err);
 	if (st != TQ_OK)
 		goto out;
 	snprintf(x->report->type, sizeof(x->report->type), "%s-w%d%s%s",
 	    gj.v2 ? "gptq_v2" : "gptq", sch.bits, sch.sym ? "-sym" : "",
-	    desc_act ? "-act-order" : "");
+	    gj.desc_act ? "-act-order" : "");
 	if (gj.zero_wraps > 0)
-		snprintf(x->report->warning, sizeof(x->report->warning),
+		tq_export__warn(x->report->warning, sizeof(x->report->warning),
 		    "%lld groups have zero point 0, stored as %d in GPTQ v1 "
 		    "(zero - 1 masked): AutoGPTQ and transformers read them "
 		    "back, GPTQModel's v1-to-v2 conversion does not; "

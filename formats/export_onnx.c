@@ -15,22 +15,25 @@
  *   attention with GQA as a broadcast over the kv heads' query groups,
  *   the causal and sliding-window mask added as float min, Softmax,
  *   o_proj, residual; RMSNorm, SwiGLU MLP, residual;
- *   final RMSNorm and lm_head -> logits [batch, seq, V] float.
+ *   final RMSNorm and lm_head -> logits [batch, seq, V] float;
+ *   W8A8 (SmoothQuant) layers' inputs fake-quantized to int8 per token as
+ *   our forward pass does.
  *
  * It is a prefill graph: every position's logits, no KV cache.
  *
  * Weights: a quantized layer (INT grid of 2, 4 or 8 bits; groups of 16 to
  * 256 columns, or per channel or tensor, written as blocks of 128 that
- * repeat the row's scale and zero) becomes MatMulNBits with its codes
- * exactly as the state holds them: B [N, k_blocks, block * bits / 8]
- * packed low bits first along K, scales [N, k_blocks] float, zero points
- * packed the same way along the block axis (omitted when every one is
- * 2^(bits-1), the operator's default).  Act-order g_idx becomes a Gather of
- * the input columns into group order.  Every float tensor (float layers,
- * norms, biases, the embedding) comes from x->model, which already holds
- * what a state replaced; F16 and BF16 weights keep their dtype behind a
- * Cast, others are written as F32.  MatMul weights are written transposed
- * ([in, out]).
+ * repeat the row's scale and zero, since onnxruntime's CPU kernels take
+ * 2-bit blocks of at most 256 and older releases fail on 512) becomes
+ * MatMulNBits with its codes exactly as the state holds them: B [N,
+ * k_blocks, block * bits / 8] packed low bits first along K, scales [N,
+ * k_blocks] float, zero points packed the same way along the block axis
+ * (omitted when every one is 2^(bits-1), the operator's default).
+ * Act-order g_idx becomes a Gather of the input columns into group
+ * order.  Every float tensor (float layers, norms, biases, the embedding)
+ * comes from x->model, which already holds what a state replaced; F16 and
+ * BF16 weights keep their dtype behind a Cast, others are written as F32.
+ * MatMul weights are written transposed ([in, out]).
  */
 #include "config.h"
 
@@ -48,6 +51,7 @@
 #include "forward.h"
 #include "model.h"
 #include "onnx_proto.h"
+#include "quant_gguf.h"
 #include "tensor.h"
 
 #define ONNX_MODEL "model.onnx"
@@ -469,7 +473,7 @@ concat_last(ox *o, const char *a, const char *b)
 	return op_attr(o, "Concat", a, b, "axis", &axis, 1, 0);
 }
 
-/* ---- Blocks of the graph -------------------------------------------------- */
+/* ---- Blocks of the graph ------------------------------------------------ */
 
 /* A float [n] vector from the model (norm weight, bias) as F32. */
 static const char *
@@ -479,45 +483,77 @@ vector(ox *o, const tq_tensor *t, const char *name)
 	return name;
 }
 
-/* y = rmsnorm(x) * w, as LlamaRMSNorm: w * (x * 1 / sqrt(mean(x^2) + eps)). */
+/* ReduceMean, ReduceMax, ... of x [.., C] over its last axis: [.., 1]. */
+static const char *
+reduce_last(ox *o, const char *type, const char *x)
+{
+	int64_t axes = -1, keep = 1;
+	const char *y;
+	tq_pb n;
+
+	node_begin(o, &n, type, NULL);
+	tq_onnx_node_input(&n, x);
+	tq_onnx_attr_ints(&n, "axes", &axes, 1);
+	tq_onnx_attr_int(&n, "keepdims", keep);
+	y = node_out(o, &n);
+	node_end(o, &n);
+	return y;
+}
+
+/*
+ * y [batch, seq, H] = rmsnorm(x [batch, seq, H]) * w [H], as LlamaRMSNorm:
+ * w * (x * 1 / sqrt(mean(x^2) + eps)).
+ */
 static const char *
 rmsnorm(ox *o, const char *x, const tq_tensor *w, const char *wname)
 {
-	int64_t axes = -1, keep = 1;
-	const char *ms, *r;
-	tq_pb n;
+	const char *r;
 
-	node_begin(o, &n, "ReduceMean", NULL);
-	tq_onnx_node_input(&n, op(o, "Mul", x, x, NULL));
-	tq_onnx_attr_ints(&n, "axes", &axes, 1);
-	tq_onnx_attr_int(&n, "keepdims", keep);
-	ms = node_out(o, &n);
-	node_end(o, &n);
-	r = op(o, "Add", ms, scalar_f32(o, (float)o->c->rms_norm_eps), NULL);
+	r = reduce_last(o, "ReduceMean", op(o, "Mul", x, x, NULL));
+	r = op(o, "Add", r, scalar_f32(o, (float)o->c->rms_norm_eps), NULL);
 	r = op(o, "Reciprocal", op(o, "Sqrt", r, NULL, NULL), NULL, NULL);
 	return op(o, "Mul", vector(o, w, wname), op(o, "Mul", x, r, NULL),
 	    NULL);
 }
 
-/* Why layer li cannot be MatMulNBits, or NULL. */
+/*
+ * The fake quantization our forward pass applies to a linear's input x
+ * [batch, seq, C] (tq_actq_apply): int8 per token, scale = max |x| / 127
+ * (1 for an all-zero token, which stays zero), x = scale * round(x /
+ * scale) with ties to even.  Other modes are refused by check_state.
+ */
+static const char *
+act_quant(ox *o, const char *x, const tq_actq *a)
+{
+	const char *amax, *scale;
+
+	if (a->mode != TQ_ACTQ_INT8_TOKEN)
+		return x;
+	amax = reduce_last(o, "ReduceMax", op(o, "Abs", x, NULL, NULL));
+	scale = op(o, "Div", amax, scalar_f32(o, 127.0f), NULL);
+	scale = op(o, "Where", op(o, "Equal", amax, scalar_f32(o, 0.0f), NULL),
+	    scalar_f32(o, 1.0f), scale);
+	return op(o, "Mul", scale, op(o, "Round", op(o, "Mul", x,
+	    op(o, "Reciprocal", scale, NULL, NULL), NULL), NULL, NULL), NULL);
+}
+
+/* Why a quantized layer cannot be MatMulNBits, or NULL. */
 static const char *
 nbits_refusal(const tq_qlayer *ql)
 {
 	const tq_scheme *s = &ql->qt.scheme;
 
+	if (tq_gguf_is(s->type))
+		return "MatMulNBits holds integer grids only (int2, int4, "
+		    "int8; --format gguf writes GGUF block types)";
 	if (s->type != TQ_QT_INT)
 		return "MatMulNBits holds integer grids only (int2, int4, "
-		    "int8; the gguf export writes GGUF block types)";
+		    "int8)";
 	if (s->bits != 2 && s->bits != 4 && s->bits != 8)
 		return "MatMulNBits holds 2, 4 or 8 bits";
-	if (s->bits == 2 && s->group > 256)
-		return "onnxruntime runs 2-bit MatMulNBits with groups of at "
-		    "most 256";
 	if (s->group > 0 && (s->group < 16 || (s->group & (s->group - 1))))
 		return "MatMulNBits needs a group size that is a power of two "
 		    "of at least 16";
-	if (ql->cfg.act_bits == 8)
-		return "W8A8 activation quantization is not in the ONNX export";
 	return NULL;
 }
 
@@ -568,6 +604,18 @@ check_state(ox *o, tq_error *err)
 		    "own dtype)");
 	if (s == NULL)
 		return TQ_OK;
+	for (i = 0; i <= (size_t)o->c->n_layers; i++) {
+		const tq_actq *a = i < (size_t)o->c->n_layers ?
+		    o->m->layers[i].act : &o->m->head_act;
+		int k, n = i < (size_t)o->c->n_layers ? TQ_SITES_PER_LAYER : 1;
+
+		for (k = 0; k < n; k++)
+			if (a[k].mode != TQ_ACTQ_NONE &&
+			    a[k].mode != TQ_ACTQ_INT8_TOKEN)
+				return tq_fail(err, TQ_EUNSUPPORTED, "%s: FP8 "
+				    "activations are not in the ONNX export",
+				    o->m->path);
+	}
 	/* The last layer, the embedding, is a Gather of its float values. */
 	for (i = 0; i + 1 < s->n; i++) {
 		const tq_qlayer *ql = &s->layers[i];
@@ -871,13 +919,17 @@ attention(ox *o, const char *xn, int64_t li)
 	const char *q, *k, *v, *s, *a;
 	int64_t axis = -1, two = 2;
 
+	xn = act_quant(o, xn, &l->act[TQ_SITE_QKV]);
 	q = linear(o, xn, base + TQ_LINEAR_Q, l->bq);
 	k = linear(o, xn, base + TQ_LINEAR_K, l->bk);
 	v = linear(o, xn, base + TQ_LINEAR_V, l->bv);
 	q = rope(o, reshape(o, q, 0, 0, nh, hd, 0, 4));
 	k = rope(o, reshape(o, k, 0, 0, nkv, hd, 0, 4));
 	v = reshape(o, v, 0, 0, nkv, hd, 0, 4);
-	/* q [b, nkv, group, seq, hd], k^T [b, nkv, 1, hd, seq], v [b, nkv, 1, seq, hd] */
+	/*
+	 * q [b, nkv, group, seq, hd], k^T [b, nkv, 1, hd, seq],
+	 * v [b, nkv, 1, seq, hd]
+	 */
 	q = reshape(o, transpose(o, q, 0, 2, 1, 3), 0, nkv, nh / nkv, -1, hd,
 	    5);
 	k = op(o, "Unsqueeze", transpose(o, k, 0, 2, 3, 1),
@@ -891,6 +943,7 @@ attention(ox *o, const char *xn, int64_t li)
 	a = op(o, "MatMul", s, v, NULL);
 	a = transpose(o, reshape(o, a, 0, nh, -1, hd, 0, 4), 0, 2, 1, 3);
 	a = reshape(o, a, 0, 0, nh * hd, 0, 0, 3);
+	a = act_quant(o, a, &l->act[TQ_SITE_O]);
 	return linear(o, a, base + TQ_LINEAR_O, l->bo);
 }
 
@@ -902,10 +955,12 @@ mlp(ox *o, const char *xn, int64_t li)
 	size_t base = (size_t)li * TQ_LINEARS_PER_LAYER;
 	const char *g, *u;
 
+	xn = act_quant(o, xn, &l->act[TQ_SITE_GATE_UP]);
 	g = linear(o, xn, base + TQ_LINEAR_GATE, l->b_gate);
 	u = linear(o, xn, base + TQ_LINEAR_UP, l->b_up);
 	g = op(o, "Mul", op(o, "Mul", g, op(o, "Sigmoid", g, NULL, NULL), NULL),
 	    u, NULL);
+	g = act_quant(o, g, &l->act[TQ_SITE_DOWN]);
 	return linear(o, g, base + TQ_LINEAR_DOWN, l->b_down);
 }
 
@@ -954,7 +1009,7 @@ build(ox *o)
 
 	snprintf(o->scope, sizeof(o->scope), "/model/head");
 	xn = rmsnorm(o, x, o->m->norm, "model.norm.weight");
-	y = linear(o, xn, n_lin - 2, NULL);
+	y = linear(o, act_quant(o, xn, &o->m->head_act), n_lin - 2, NULL);
 	{
 		tq_pb n;
 

@@ -373,6 +373,63 @@ trt_ckpt_linear(tq_hfx *h, const char *prefix, const size_t *idx, int n,
 	return TQ_OK;
 }
 
+/* TensorRT-LLM's linears of a block: the HF linears they hold, in order. */
+static const struct trt_linear {
+	const char *name;
+	int first, count;
+} trt_linears[] = {
+	{ "attention.qkv", 0, 3 }, { "attention.dense", 3, 1 },
+	{ "mlp.fc", 4, 1 },		/* gate_proj */
+	{ "mlp.gate", 5, 1 },		/* up_proj */
+	{ "mlp.proj", 6, 1 },
+};
+
+/* Block l in the checkpoint layout: its linears, biases and norms. */
+static tq_status
+trt_ckpt_block(tq_hfx *h, int64_t l, trt_alg alg, tq_dtype dt, cJSON *ex,
+    tq_error *err)
+{
+	const tq_layer_weights *w = &h->x->model->layers[l];
+	const tq_tensor *bqkv[3] = { w->bq, w->bk, w->bv };
+	const struct {
+		const char *name;
+		const tq_tensor *t;
+	} floats[] = {
+		{ "attention.dense.bias", w->bo },
+		{ "mlp.fc.bias", w->b_gate },
+		{ "mlp.gate.bias", w->b_up },
+		{ "mlp.proj.bias", w->b_down },
+		{ "input_layernorm.weight", w->attn_norm },
+		{ "post_layernorm.weight", w->ffn_norm },
+	};
+	const size_t nl = sizeof(trt_linears) / sizeof(trt_linears[0]);
+	const size_t nf = sizeof(floats) / sizeof(floats[0]);
+	tq_status st = TQ_OK;
+	size_t k, idx[3];
+	char pre[128];
+	int p;
+
+	for (k = 0; k < nl && st == TQ_OK; k++) {
+		for (p = 0; p < trt_linears[k].count; p++)
+			idx[p] = (size_t)l * TQ_LINEARS_PER_LAYER +
+			    (size_t)(trt_linears[k].first + p);
+		snprintf(pre, sizeof(pre), "transformer.layers.%lld.%s",
+		    (long long)l, trt_linears[k].name);
+		st = trt_ckpt_linear(h, pre, idx, trt_linears[k].count, alg,
+		    dt, ex, err);
+	}
+	snprintf(pre, sizeof(pre), "transformer.layers.%lld.attention.qkv.bias",
+	    (long long)l);
+	if (st == TQ_OK)
+		st = trt_add_fused_bias(h, pre, bqkv, 3, dt, err);
+	for (k = 0; k < nf && st == TQ_OK; k++) {
+		snprintf(pre, sizeof(pre), "transformer.layers.%lld.%s",
+		    (long long)l, floats[k].name);
+		st = trt_add_float(h, pre, floats[k].t, dt, err);
+	}
+	return st;
+}
+
 static tq_status
 trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
     tq_error *err)
@@ -384,57 +441,13 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	const cJSON *rs;
 	size_t n = tq_model_n_linears(m);
 	tq_status st = TQ_OK;
-	char pre[128];
 	int64_t l;
 
 	ex = cJSON_CreateArray();
 	cJSON_AddItemToArray(ex, cJSON_CreateString("lm_head"));
 	for (l = 0; l < c->n_layers && st == TQ_OK; l++) {
-		const tq_layer_weights *w = &m->layers[l];
-		size_t b = (size_t)l * TQ_LINEARS_PER_LAYER;
-		size_t qkv[3] = { b, b + 1, b + 2 }, o = b + 3, gate = b + 4;
-		size_t up = b + 5, down = b + 6;
-		const tq_tensor *bqkv[3] = { w->bq, w->bk, w->bv };
-
-#define TRT_NAME(s) (snprintf(pre, sizeof(pre), "transformer.layers.%lld." \
-    s, (long long)l), pre)
-		st = trt_ckpt_linear(h, TRT_NAME("attention.qkv"), qkv, 3, alg,
-		    dt, ex, err);
-		if (st == TQ_OK)
-			st = trt_ckpt_linear(h, TRT_NAME("attention.dense"), &o,
-			    1, alg, dt, ex, err);
-		if (st == TQ_OK)
-			st = trt_ckpt_linear(h, TRT_NAME("mlp.fc"), &gate, 1,
-			    alg, dt, ex, err);
-		if (st == TQ_OK)
-			st = trt_ckpt_linear(h, TRT_NAME("mlp.gate"), &up, 1,
-			    alg, dt, ex, err);
-		if (st == TQ_OK)
-			st = trt_ckpt_linear(h, TRT_NAME("mlp.proj"), &down, 1,
-			    alg, dt, ex, err);
-		if (st == TQ_OK)
-			st = trt_add_fused_bias(h,
-			    TRT_NAME("attention.qkv.bias"), bqkv, 3, dt, err);
-		if (st == TQ_OK)
-			st = trt_add_float(h, TRT_NAME("attention.dense.bias"),
-			    w->bo, dt, err);
-		if (st == TQ_OK)
-			st = trt_add_float(h, TRT_NAME("mlp.fc.bias"),
-			    w->b_gate, dt, err);
-		if (st == TQ_OK)
-			st = trt_add_float(h, TRT_NAME("mlp.gate.bias"),
-			    w->b_up, dt, err);
-		if (st == TQ_OK)
-			st = trt_add_float(h, TRT_NAME("mlp.proj.bias"),
-			    w->b_down, dt, err);
-		if (st == TQ_OK)
-			st = trt_add_float(h, TRT_NAME("input_layernorm.weight"),
-			    w->attn_norm, dt, err);
-		if (st == TQ_OK)
-			st = trt_add_float(h, TRT_NAME("post_layernorm.weight"),
-			    w->ffn_norm, dt, err);
-#undef TRT_NAME
-		while (st == TQ_OK && h->done < (int64_t)(b + 7))
+		st = trt_ckpt_block(h, l, alg, dt, ex, err);
+		while (st == TQ_OK && h->done < (l + 1) * TQ_LINEARS_PER_LAYER)
 			st = tq_hfx__step(h, err);
 	}
 	if (st == TQ_OK)
@@ -443,7 +456,8 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	if (st == TQ_OK)
 		st = trt_add_float(h, "transformer.ln_f.weight", m->norm, dt,
 		    err);
-	if (st == TQ_OK && (!c->tie_word_embeddings || h->untie))
+	/* TensorRT-LLM always reads lm_head (the embeddings when tied). */
+	if (st == TQ_OK)
 		st = trt_add_float(h, "lm_head.weight",
 		    tq_model__linear_weight(m, n - 2), dt, err);
 	if (st == TQ_OK)
@@ -485,8 +499,6 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	    c->qkv_bias);
 	cJSON_AddBoolToObject(cfg, "mlp_bias", c->mlp_bias);
 	cJSON_AddBoolToObject(cfg, "share_embedding_table", 0);
-	cJSON_AddBoolToObject(cfg, "tie_word_embeddings",
-	    c->tie_word_embeddings && !h->untie);
 	mp = cJSON_AddObjectToObject(cfg, "mapping");
 	cJSON_AddNumberToObject(mp, "world_size", 1);
 	cJSON_AddNumberToObject(mp, "tp_size", 1);
@@ -503,31 +515,36 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	return tq_hfx__write_json(h, "config.json", cfg, err);
 }
 
+/* Linear i in Model Optimizer's Hugging Face layout. */
+static tq_status
+trt_hf_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
+{
+	trt_alg alg = *(const trt_alg *)ud;
+	tq_dtype dt = trt_dtype(h->x->model);
+	tq_status st;
+	trt_q o;
+
+	if ((st = trt_pack(h, i, alg, 0, dt, &o, err)) != TQ_OK ||
+	    (st = trt_add(h, tq_hfx__name(h, i), &o, "weight_scale", err))
+	    != TQ_OK)
+		return st;
+	tq_hfx__mark(h, i);
+	if (alg == TRT_W4A16_AWQ)
+		st = trt_prequant(h, tq_hfx__name(h, i), "pre_quant_scale",
+		    o.wcols, dt, err);
+	return st;
+}
+
 static tq_status
 trt_write_hf(tq_hfx *h, trt_alg alg, const tq_scheme *sch, tq_error *err)
 {
 	const tq_model *m = h->x->model;
 	size_t n = tq_model_n_linears(m), i;
-	tq_dtype dt = trt_dtype(m);
 	cJSON *hq, *p, *q, *ex, *cfg = NULL;
-	tq_status st = TQ_OK;
-	trt_q o;
+	tq_status st;
 
-	for (i = 0; i < n && st == TQ_OK; i++) {
-		if (tq_hfx__is_q(h, i) && (st = trt_pack(h, i, alg, 0, dt, &o,
-		    err)) == TQ_OK && (st = trt_add(h, tq_hfx__name(h, i), &o,
-		    "weight_scale", err)) == TQ_OK) {
-			tq_hfx__mark(h, i);
-			if (alg == TRT_W4A16_AWQ)
-				st = trt_prequant(h, tq_hfx__name(h, i),
-				    "pre_quant_scale", o.wcols, dt, err);
-		}
-		if (st == TQ_OK)
-			st = tq_hfx__step(h, err);
-	}
-	if (st != TQ_OK || (st = tq_hfx__add_floats(h, err)) != TQ_OK ||
-	    (st = tq_hfx__write_weights(h, "model.safetensors", err))
-	    != TQ_OK || (st = tq_hfx__config(h, &cfg, err)) != TQ_OK)
+	if ((st = tq_hfx__each(h, trt_hf_layer, &alg, err)) != TQ_OK ||
+	    (st = tq_hfx__write_model(h, &cfg, err)) != TQ_OK)
 		return st;
 	/* Model Optimizer's hf_quant_config.json. */
 	hq = cJSON_CreateObject();
@@ -591,7 +608,7 @@ tq_export_trtllm(tq_export_ctx *x, tq_error *err)
 	snprintf(x->report->type, sizeof(x->report->type), "%s-%s",
 	    ckpt ? "checkpoint" : "hf", trt_alg_names[alg]);
 	if (ckpt && alg == TRT_W8A16) {
-		snprintf(x->report->warning, sizeof(x->report->warning),
+		tq_export__warn(x->report->warning, sizeof(x->report->warning),
 		    "TensorRT-LLM's W8A16 checkpoint holds float weights: ours "
 		    "are the dequantized int8 values in the model dtype, and "
 		    "trtllm-build re-quantizes them on its own per-channel "

@@ -22,6 +22,7 @@
 #include <cJSON.h>
 
 #include "error.h"
+#include "export.h"
 #include "fileio.h"
 #include "gguf_vocab.h"
 #include "model.h"
@@ -46,14 +47,6 @@ static const struct {
 	{ "gpt-2", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?"
 	  "[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+" },
 };
-
-static void
-warn_add(char *warn, size_t wlen, const char *msg)
-{
-	size_t n = strlen(warn);
-
-	snprintf(warn + n, wlen - n, "%s%s", n ? "; " : "", msg);
-}
 
 /* The first object of a given "type" in a component or its Sequence. */
 static const cJSON *
@@ -262,6 +255,56 @@ spm_space_prefix(const cJSON *root)
 	return 0;
 }
 
+/* A Metaspace that prepends only to the first piece of the text. */
+static int
+spm_first_only(const cJSON *root)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
+	const cJSON *c = find_component(p, "pretokenizers", "Metaspace"), *s;
+
+	s = cJSON_GetObjectItemCaseSensitive(c, "prepend_scheme");
+	return c != NULL && cJSON_IsString(s) && strcmp(s->valuestring,
+	    "first") == 0;
+}
+
+/*
+ * The tokenizer.json of m as parsed JSON (*root NULL when there is none):
+ * the file beside a checkpoint, or the one a .gguf model's metadata
+ * describes.  *name names it in messages.
+ */
+static tq_status
+vocab_source(const tq_model *m, cJSON **root, char **name, tq_error *err)
+{
+	const char *mp = tq_model_path(m);
+	tq_gguf_file *f = NULL;
+	char *json = NULL;
+	tq_status st;
+
+	*root = NULL;
+	*name = NULL;
+	if (tq_model_tokenizer(m) == NULL)
+		return TQ_OK;
+	if (tq_gguf_is_file(mp)) {
+		if ((st = tq_gguf_open(mp, &f, err)) == TQ_OK &&
+		    (st = tq_gguf_vocab_to_json(f, &json, err)) == TQ_OK &&
+		    json != NULL) {
+			if ((*root = cJSON_Parse(json)) == NULL ||
+			    (*name = strdup(mp)) == NULL)
+				st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		}
+		free(json);
+		tq_gguf_close(f);
+		return st == TQ_EUNSUPPORTED ? TQ_OK : st;
+	}
+	if (!tq_is_dir(mp))
+		return TQ_OK;
+	if ((*name = tq_path_join(mp, "tokenizer.json")) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (access(*name, F_OK) != 0)
+		return TQ_OK;
+	return tq_json_load(*name, TOKENIZER_MAX_BYTES, root, err);
+}
+
 tq_status
 tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
     size_t wlen, tq_error *err)
@@ -278,19 +321,17 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 	tq_status st;
 
 	memset(&v, 0, sizeof(v));
-	if (tok != NULL && tq_is_dir(tq_model_path(m)) &&
-	    (path = tq_path_join(tq_model_path(m), "tokenizer.json")) == NULL)
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	if (tok == NULL || path == NULL || access(path, F_OK) != 0) {
-		free(path);
-		if (tok != NULL)
-			warn_add(warn, wlen, "no tokenizer.json beside the model: "
-			    "written without a vocabulary");
-		return tq_gguf_kv_str(w, "tokenizer.ggml.model", "none") == TQ_OK ?
-		    TQ_OK : tq_fail(err, TQ_ENOMEM, "out of memory");
-	}
-	if ((st = tq_json_load(path, TOKENIZER_MAX_BYTES, &root, err)) != TQ_OK)
+	if ((st = vocab_source(m, &root, &path, err)) != TQ_OK)
 		goto out;
+	if (root == NULL) {
+		if (tok != NULL)
+			tq_export__warn(warn, wlen, "no tokenizer.json beside the "
+			    "model: written without a vocabulary");
+		st = tq_gguf_kv_str(w, "tokenizer.ggml.model", "none");
+		if (st != TQ_OK)
+			st = tq_fail(err, st, "out of memory");
+		goto out;
+	}
 	model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	type = cJSON_GetObjectItemCaseSensitive(model, "type");
 	pre = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
@@ -323,7 +364,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 					pre_name = known_pre[i].pre;
 			if (pre_name == NULL) {
 				pre_name = "default";
-				warn_add(warn, wlen, "the pre-tokenizer pattern is "
+				tq_export__warn(warn, wlen, "the pre-tokenizer pattern is "
 				    "not one llama.cpp knows: tokenizer.ggml.pre "
 				    "is \"default\" and llama.cpp will split text "
 				    "differently");
@@ -334,6 +375,11 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 		for (i = 0; i < (size_t)v.n; i++)
 			if (v.type[i] == TT_NORMAL && is_byte_token(v.tok[i]))
 				v.type[i] = TT_BYTE;
+		if (spm_first_only(root))
+			tq_export__warn(warn, wlen, "the tokenizer prepends \xe2\x96\x81 only "
+			    "at the start of the text and not before a space "
+			    "(Metaspace \"first\"); llama.cpp prepends it "
+			    "always, after every special token too");
 		unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
 		if (cJSON_IsString(unk) &&
 		    tq_tokenizer_id(tok, unk->valuestring) >= 0)
@@ -672,8 +718,8 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	arr = cJSON_AddArrayToObject(m, "merges");
 	added = cJSON_AddArrayToObject(root, "added_tokens");
 	for (i = 0; i < n; i++) {
-		int in_vocab = type[i] == TT_NORMAL || type[i] == TT_BYTE ||
-		    (spm && (type[i] == TT_UNKNOWN || type[i] == TT_CONTROL));
+		/* Added tokens are in the vocab too, as HF's files have them. */
+		int in_vocab = type[i] != TT_UNUSED;
 		int is_added = type[i] == TT_CONTROL || type[i] == TT_USER ||
 		    (spm && type[i] == TT_UNKNOWN);
 

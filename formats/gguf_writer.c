@@ -146,6 +146,30 @@ gw_str(tq_gguf_writer *w, const char *s)
 	gw_put(w, s, n);
 }
 
+/* A key and its value type; then the value; then gw_end. */
+static void
+gw_key(tq_gguf_writer *w, const char *key, uint32_t type)
+{
+	gw_str(w, key);
+	gw_u32(w, type);
+}
+
+/* An array's key, element type and length. */
+static void
+gw_arr(tq_gguf_writer *w, const char *key, uint32_t elem, uint64_t n)
+{
+	gw_key(w, key, GGUF_ARRAY);
+	gw_u32(w, elem);
+	gw_u64(w, n);
+}
+
+static tq_status
+gw_end(tq_gguf_writer *w)
+{
+	w->n_kv++;
+	return w->failed ? TQ_ENOMEM : TQ_OK;
+}
+
 tq_status
 tq_gguf_writer_new(tq_gguf_writer **out, tq_error *err)
 {
@@ -166,21 +190,17 @@ tq_gguf_writer_free(tq_gguf_writer *w)
 tq_status
 tq_gguf_kv_str(tq_gguf_writer *w, const char *key, const char *v)
 {
-	gw_str(w, key);
-	gw_u32(w, GGUF_STRING);
+	gw_key(w, key, GGUF_STRING);
 	gw_str(w, v);
-	w->n_kv++;
-	return w->failed ? TQ_ENOMEM : TQ_OK;
+	return gw_end(w);
 }
 
 tq_status
 tq_gguf_kv_u32(tq_gguf_writer *w, const char *key, uint32_t v)
 {
-	gw_str(w, key);
-	gw_u32(w, GGUF_U32);
+	gw_key(w, key, GGUF_U32);
 	gw_u32(w, v);
-	w->n_kv++;
-	return w->failed ? TQ_ENOMEM : TQ_OK;
+	return gw_end(w);
 }
 
 tq_status
@@ -189,27 +209,31 @@ tq_gguf_kv_str_array(tq_gguf_writer *w, const char *key,
 {
 	size_t i;
 
-	gw_str(w, key);
-	gw_u32(w, GGUF_ARRAY);
-	gw_u32(w, GGUF_STRING);
-	gw_u64(w, n);
+	gw_arr(w, key, GGUF_STRING, n);
 	for (i = 0; i < n; i++)
 		gw_str(w, v[i]);
-	w->n_kv++;
-	return w->failed ? TQ_ENOMEM : TQ_OK;
+	return gw_end(w);
+}
+
+/* n floats, as their bit patterns. */
+static void
+gw_f32s(tq_gguf_writer *w, const float *v, size_t n)
+{
+	uint32_t u;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		memcpy(&u, &v[i], 4);
+		gw_u32(w, u);
+	}
 }
 
 tq_status
 tq_gguf_kv_f32(tq_gguf_writer *w, const char *key, float v)
 {
-	uint32_t u;
-
-	memcpy(&u, &v, 4);
-	gw_str(w, key);
-	gw_u32(w, TQ_GGUF_F32);
-	gw_u32(w, u);
-	w->n_kv++;
-	return w->failed ? TQ_ENOMEM : TQ_OK;
+	gw_key(w, key, TQ_GGUF_F32);
+	gw_f32s(w, &v, 1);
+	return gw_end(w);
 }
 
 tq_status
@@ -217,11 +241,9 @@ tq_gguf_kv_bool(tq_gguf_writer *w, const char *key, int v)
 {
 	uint8_t b = v != 0;
 
-	gw_str(w, key);
-	gw_u32(w, TQ_GGUF_BOOL);
+	gw_key(w, key, TQ_GGUF_BOOL);
 	gw_put(w, &b, 1);
-	w->n_kv++;
-	return w->failed ? TQ_ENOMEM : TQ_OK;
+	return gw_end(w);
 }
 
 tq_status
@@ -230,33 +252,19 @@ tq_gguf_kv_i32_array(tq_gguf_writer *w, const char *key, const int32_t *v,
 {
 	size_t i;
 
-	gw_str(w, key);
-	gw_u32(w, GGUF_ARRAY);
-	gw_u32(w, TQ_GGUF_I32);
-	gw_u64(w, n);
+	gw_arr(w, key, TQ_GGUF_I32, n);
 	for (i = 0; i < n; i++)
 		gw_u32(w, (uint32_t)v[i]);
-	w->n_kv++;
-	return w->failed ? TQ_ENOMEM : TQ_OK;
+	return gw_end(w);
 }
 
 tq_status
 tq_gguf_kv_f32_array(tq_gguf_writer *w, const char *key, const float *v,
     size_t n)
 {
-	uint32_t u;
-	size_t i;
-
-	gw_str(w, key);
-	gw_u32(w, GGUF_ARRAY);
-	gw_u32(w, TQ_GGUF_F32);
-	gw_u64(w, n);
-	for (i = 0; i < n; i++) {
-		memcpy(&u, &v[i], 4);
-		gw_u32(w, u);
-	}
-	w->n_kv++;
-	return w->failed ? TQ_ENOMEM : TQ_OK;
+	gw_arr(w, key, TQ_GGUF_F32, n);
+	gw_f32s(w, v, n);
+	return gw_end(w);
 }
 
 tq_status

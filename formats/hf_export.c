@@ -26,6 +26,12 @@ tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err)
 	memset(h, 0, sizeof(*h));
 	h->x = x;
 	h->total = (int64_t)n;
+	/* config.json and the tokenizer files come from the base directory. */
+	if (!tq_is_dir(tq_model_path(x->base)))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: not a Hugging Face "
+		    "model directory; the awq, gptq, compressed-tensors and "
+		    "trtllm exports take its config.json and tokenizer from "
+		    "one", tq_model_path(x->base));
 	if (!tq_is_dir(x->out) && mkdir(x->out, 0777) != 0)
 		return tq_fail(err, TQ_EIO, "%s: cannot create the directory: "
 		    "%s", x->out, strerror(errno));
@@ -95,6 +101,22 @@ tq_hfx__add_q(tq_hfx *h, const char *name, tq_dtype dtype, int ndim,
 	return tq_hfx__add(h, name, dtype, ndim, shape, data, err);
 }
 
+tq_status
+tq_hfx__add_parts(tq_hfx *h, const char *prefix, const tq_hfx_part *parts,
+    size_t n, tq_error *err)
+{
+	char name[192];
+	tq_status st = TQ_OK;
+	size_t i;
+
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		snprintf(name, sizeof(name), "%s.%s", prefix, parts[i].suffix);
+		st = tq_hfx__add_q(h, name, parts[i].dtype, parts[i].ndim,
+		    parts[i].shape, parts[i].data, err);
+	}
+	return st;
+}
+
 void
 tq_hfx__mark(tq_hfx *h, size_t i)
 {
@@ -133,6 +155,21 @@ tq_hfx__step(tq_hfx *h, tq_error *err)
 }
 
 tq_status
+tq_hfx__each(tq_hfx *h, tq_hfx_layer_fn fn, void *ud, tq_error *err)
+{
+	size_t n = tq_model_n_linears(h->x->model), i;
+	tq_status st = TQ_OK;
+
+	for (i = 0; i < n && st == TQ_OK; i++) {
+		if (tq_hfx__is_q(h, i))
+			st = fn(h, i, ud, err);
+		if (st == TQ_OK)
+			st = tq_hfx__step(h, err);
+	}
+	return st;
+}
+
+tq_status
 tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
     tq_scheme *common, int *any_float, tq_error *err)
 {
@@ -158,10 +195,16 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 			continue;
 		}
 		tq_scheme_name(&q->qt.scheme, a, sizeof(a));
+		if (q->cfg.act_bits == 8)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s has 8-bit "
+			    "activations (W8A8), which this weight-only format "
+			    "does not carry; the format holds %s", format,
+			    tq_hfx__name(h, i), fits);
 		if (!ok(&q->qt.scheme, &q->qt))
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s is %s%s; "
-			    "the format holds %s", format, tq_hfx__name(h, i), a,
-			    q->qt.g_idx != NULL ? " with act-order" : "", fits);
+			    "the format holds %s", format, tq_hfx__name(h, i),
+			    a, q->qt.g_idx != NULL ? " with act-order" : "",
+			    fits);
 		if (nq++ == 0) {
 			*common = q->qt.scheme;
 		} else if (memcmp(common, &q->qt.scheme, sizeof(*common))
@@ -177,9 +220,10 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 		return tq_fail(err, TQ_EINVAL, "%s: the state has no quantized "
 		    "decoder layer; the format holds %s", format, fits);
 	if (head)
-		snprintf(h->x->report->warning, sizeof(h->x->report->warning),
-		    "lm_head/embeddings are written in float (their dequantized "
-		    "values): %s does not quantize them", format);
+		tq_export__warn(h->x->report->warning,
+		    sizeof(h->x->report->warning), "lm_head/embeddings are "
+		    "written in float (their dequantized values): %s does not "
+		    "quantize them", format);
 	return TQ_OK;
 }
 
@@ -267,6 +311,26 @@ tq_hfx__config(tq_hfx *h, cJSON **out, tq_error *err)
 }
 
 tq_status
+tq_hfx__write_model(tq_hfx *h, cJSON **cfg, tq_error *err)
+{
+	tq_status st;
+
+	*cfg = NULL;
+	if ((st = tq_hfx__add_floats(h, err)) != TQ_OK ||
+	    (st = tq_hfx__write_weights(h, "model.safetensors", err)) != TQ_OK)
+		return st;
+	return tq_hfx__config(h, cfg, err);
+}
+
+tq_status
+tq_hfx__finish(tq_hfx *h, cJSON *cfg, tq_error *err)
+{
+	tq_status st = tq_hfx__write_json(h, "config.json", cfg, err);
+
+	return st == TQ_OK ? tq_hfx__copy_extras(h, err) : st;
+}
+
+tq_status
 tq_hfx__write_json(tq_hfx *h, const char *name, cJSON *root, tq_error *err)
 {
 	char *path = tq_path_join(h->x->out, name);
@@ -351,6 +415,22 @@ tq_hfx__scale(const tq_qtensor *qt, int64_t r, int64_t b, float *scale,
 	tq_qparams_get_scale(&qt->params[r * qt->nblocks + b], &sc);
 	*scale = sc.scale;
 	*zero = sc.zero;
+}
+
+void
+tq_hfx__scales_t(const tq_qtensor *qt, uint16_t *sc, uint8_t *zero)
+{
+	int64_t N = qt->rows, G = qt->nblocks, n, g;
+
+	for (n = 0; n < N; n++)
+		for (g = 0; g < G; g++) {
+			float s;
+			int32_t z;
+
+			tq_hfx__scale(qt, n, g, &s, &z);
+			sc[g * N + n] = tq_f32_to_f16(s);
+			zero[g * N + n] = (uint8_t)z;
+		}
 }
 
 int

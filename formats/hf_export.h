@@ -23,7 +23,7 @@
 typedef struct tq_hfx {
 	tq_export_ctx *x;
 	tq_st_writer *w;
-	void **bufs;		/* buffers the tensors borrow until written */
+	void **bufs;		/* what the tensors borrow until written */
 	size_t n_bufs, cap_bufs;
 	uint8_t *packed;	/* [n linears] 1: written quantized here */
 	int untie;		/* tied embeddings but lm_head quantized */
@@ -44,6 +44,18 @@ tq_status tq_hfx__add(tq_hfx *h, const char *name, tq_dtype dtype, int ndim,
 /* The same, counted as part of a quantized layer (for bits per weight). */
 tq_status tq_hfx__add_q(tq_hfx *h, const char *name, tq_dtype dtype,
     int ndim, const int64_t *shape, const void *data, tq_error *err);
+/* One quantized tensor of a layer: PREFIX.suffix. */
+typedef struct tq_hfx_part {
+	const char *suffix;	/* "qweight", ... */
+	tq_dtype dtype;
+	int ndim;
+	int64_t shape[2];
+	const void *data;
+} tq_hfx_part;
+
+/* Adds parts[0..n) under prefix (counted as quantized). */
+tq_status tq_hfx__add_parts(tq_hfx *h, const char *prefix,
+    const tq_hfx_part *parts, size_t n, tq_error *err);
 /* Marks linear i as written quantized and counts its weights. */
 void tq_hfx__mark(tq_hfx *h, size_t i);
 
@@ -65,6 +77,14 @@ tq_status tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok,
 int tq_hfx__is_q(const tq_hfx *h, size_t i);
 /* "model.layers.3.mlp.down_proj" */
 const char *tq_hfx__name(const tq_hfx *h, size_t i);
+/*
+ * Calls fn(h, i, ud) for every quantized block linear i in order, with
+ * progress and the cancel check after every linear.
+ */
+typedef tq_status (*tq_hfx_layer_fn)(tq_hfx *h, size_t i, void *ud,
+    tq_error *err);
+tq_status tq_hfx__each(tq_hfx *h, tq_hfx_layer_fn fn, void *ud,
+    tq_error *err);
 /* Progress: one step per linear, plus the cancel check. */
 tq_status tq_hfx__step(tq_hfx *h, tq_error *err);
 
@@ -86,6 +106,13 @@ tq_status tq_hfx__write_weights(tq_hfx *h, const char *file, tq_error *err);
  * tie_word_embeddings false when lm_head had to be untied).
  */
 tq_status tq_hfx__config(tq_hfx *h, cJSON **out, tq_error *err);
+/*
+ * The common end of the Hugging Face layouts: adds the float tensors,
+ * writes model.safetensors and returns the base config.json to extend.
+ */
+tq_status tq_hfx__write_model(tq_hfx *h, cJSON **cfg, tq_error *err);
+/* Writes config.json (takes cfg) and copies the tokenizer files. */
+tq_status tq_hfx__finish(tq_hfx *h, cJSON *cfg, tq_error *err);
 /* Writes a JSON tree to x->out/name atomically (takes root). */
 tq_status tq_hfx__write_json(tq_hfx *h, const char *name, cJSON *root,
     tq_error *err);
@@ -104,6 +131,12 @@ void tq_hfx__pack(const uint8_t *v, size_t n, size_t stride, int bits,
 /* The fp16 scale and integer zero of block b of row r of an INT tensor. */
 void tq_hfx__scale(const tq_qtensor *qt, int64_t r, int64_t b, float *scale,
     int32_t *zero);
+
+/*
+ * The fp16 scales and the zeros of an INT tensor [N, K] with G blocks per
+ * row, transposed as AWQ and GPTQ store them: sc[G, N], zero[G, N].
+ */
+void tq_hfx__scales_t(const tq_qtensor *qt, uint16_t *sc, uint8_t *zero);
 
 /* 1 when qt's g_idx is absent or is exactly c / qk (no reordering). */
 int tq_hfx__plain_groups(const tq_qtensor *qt);

@@ -33,8 +33,8 @@ static const struct {
 	{ "U32", 32, TQ_DTYPE_U32 }, { "U64", 64, -1 },
 	{ "C64", 64, -1 }, { "F4", 4, -1 },
 	{ "F6_E2M3", 6, -1 }, { "F6_E3M2", 6, -1 }, { "F8_E5M2", 8, -1 },
-	{ "F8_E4M3", 8, TQ_DTYPE_F8_E4M3 }, { "F8_E8M0", 8, -1 }, { "F8_E4M3FNUZ", 8, -1 },
-	{ "F8_E5M2FNUZ", 8, -1 },
+	{ "F8_E4M3", 8, TQ_DTYPE_F8_E4M3 }, { "F8_E8M0", 8, -1 },
+	{ "F8_E4M3FNUZ", 8, -1 }, { "F8_E5M2FNUZ", 8, -1 },
 };
 
 /* Largest integer a JSON double holds exactly. */

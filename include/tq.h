@@ -116,7 +116,7 @@ typedef enum tq_dtype {
 	TQ_DTYPE_U8,
 	TQ_DTYPE_I32,
 	TQ_DTYPE_I64,
-	TQ_DTYPE_I8,		/* exported checkpoints (ckpt) */
+	TQ_DTYPE_I8,		/* written by the checkpoint exporters */
 	TQ_DTYPE_F8_E4M3,
 	TQ_DTYPE_U32		/* MLX's packed weights */
 } tq_dtype;

@@ -82,6 +82,13 @@ def e4m3(bits):
     return np.where(s == 1, -v, v).astype(np.float32)
 
 
+def fval(dt, a):
+    """A stored float tensor as fp32."""
+    if dt == "BF16":
+        return (a.astype(np.uint32) << 16).view(np.float32)
+    return f32(a.view(np.float16) if dt == "F16" else a)
+
+
 def f32(a):
     return a.astype(np.float32)
 
@@ -201,6 +208,7 @@ class Ctx:
         self.model = args.model
         self.calib = args.calib
         self.states = {}
+        self.models = {}
         self.refs = {}
 
     def run(self, *argv, env=None, shell=None):
@@ -209,10 +217,11 @@ class Ctx:
             cmd = ["sh", "-c", shell + ' "$@"', "sh"] + cmd
         return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
-    def state(self, name, *qargs):
+    def state(self, name, *qargs, model=None):
         d = os.path.join(self.work, "state-" + name)
+        self.models[name] = model or self.model
         if name not in self.states:
-            r = self.run("quantize", self.model, *qargs, "--out", d)
+            r = self.run("quantize", self.models[name], *qargs, "--out", d)
             if not ok(r.returncode == 0, f"quantize {name}", r.stderr):
                 return None
             self.states[name] = d
@@ -243,6 +252,16 @@ class Ctx:
         return out, json.loads(r.stdout)
 
 
+def schema(t, p, want):
+    """What differs from {suffix: (dtype, shape)} among p's tensors."""
+    bad = []
+    for sfx, (dt, sh) in want.items():
+        got = (t[p + sfx][0], list(t[p + sfx][1].shape)) if p + sfx in t else None
+        if got != (dt, sh):
+            bad.append(f"{p}{sfx}: want {dt} {sh}, got {got}")
+    return bad
+
+
 def quantized(meta):
     """Names of the quantized block linears of a reference."""
     return [k[:-len(".scheme")] for k, v in meta.items()
@@ -252,6 +271,8 @@ def quantized(meta):
 def check_floats(c, state, d, tensors, names, what):
     """Float tensors of the export equal the model's (and ours)."""
     ref, meta = c.ref(state)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    tied = cfg.get("tie_word_embeddings", False)
     bad = []
     for k, v in ref.items():
         if not k.endswith(".weight") or k in ("ids", "logits"):
@@ -260,25 +281,54 @@ def check_floats(c, state, d, tensors, names, what):
         if p in names:
             continue
         hf = "lm_head.weight" if p == "lm_head" else k
+        if hf == "lm_head.weight" and tied:
+            continue        # the embeddings, checked as such
         if hf not in tensors:
             bad.append(f"{hf} missing")
             continue
-        dt, a = tensors[hf]
-        got = a.view(np.float16) if dt == "F16" else a
-        if not same(f32(got), v):
-            bad.append(f"{hf}: {diff(f32(got), v)}")
+        got = fval(*tensors[hf])
+        if not same(got, v):
+            bad.append(f"{hf}: {diff(got, v)}")
     ok(not bad, f"{what}: float tensors equal the model's", "\n".join(bad))
 
 
+class Export:
+    """An export of a state, opened: its tensors, config and our reference."""
+
+    def __init__(self, c, state, fmt, typ=None, weights="model.safetensors"):
+        self.d, self.report = c.export(state, fmt, typ)
+        if self.d is None:
+            return
+        self.t, _ = st_load(os.path.join(self.d, weights))
+        self.cfg = json.load(open(os.path.join(self.d, "config.json")))
+        self.qc = self.cfg.get("quantization_config", {})
+        self.ref, self.meta = c.ref(state)
+        self.names = quantized(self.meta)
+
+
+def layer(t, p):
+    """The tensors of layer p, F16 ones as float16."""
+    return {k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
+            for k, v in t.items() if k.startswith(p + ".")}
+
+
+def compare(e, p, w, bad):
+    """Layer p's weight w against ours, bit for bit."""
+    if not same(w, e.ref[p + ".weight"]):
+        bad.append(f"{p}: {diff(w, e.ref[p + '.weight'])}")
+
+
+def conclude(c, e, state, bad, what, how):
+    ok(not bad and e.names, f"{what}: {len(e.names)} layers {how}", "\n".join(bad))
+    check_floats(c, state, e.d, e.t, e.names, what)
+    return e.d
+
+
 def check_awq(c, state):
-    d, rep = c.export(state, "awq")
-    if d is None:
+    e = Export(c, state, "awq")
+    if e.d is None:
         return
-    t, _ = st_load(os.path.join(d, "model.safetensors"))
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    ref, meta = c.ref(state)
-    names = quantized(meta)
-    qc = cfg.get("quantization_config", {})
+    t, ref, names, qc = e.t, e.ref, e.names, e.qc
     ok(qc.get("quant_method") == "awq" and qc.get("bits") == 4 and
        qc.get("version") == "gemm" and qc.get("zero_point") is True and
        qc.get("group_size") in (32, 64, 128), f"awq {state}: quantization_config",
@@ -290,31 +340,20 @@ def check_awq(c, state):
         G = K // qc["group_size"]
         shapes = {".qweight": ("I32", [K, N // 8]), ".qzeros": ("I32", [G, N // 8]),
                   ".scales": ("F16", [G, N])}
-        for sfx, (dt, sh) in shapes.items():
-            if p + sfx not in t or t[p + sfx][0] != dt or list(t[p + sfx][1].shape) != sh:
-                bad.append(f"{p}{sfx}: want {dt} {sh}")
+        bad += schema(t, p, shapes)
         if bad:
             continue
-        w = awq_dequant({k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
-                         for k, v in t.items() if k.startswith(p + ".")}, p)
-        if not same(w, ref[p + ".weight"]):
-            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
-    ok(not bad and names, f"awq {state}: {len(names)} layers unpacked as AutoAWQ "
-       "does equal ours bit for bit", "\n".join(bad))
-    check_floats(c, state, d, t, names, f"awq {state}")
-    return d
+        compare(e, p, awq_dequant(layer(t, p), p), bad)
+    return conclude(c, e, state, bad, f"awq {state}",
+                    "unpacked as AutoAWQ does equal ours bit for bit")
 
 
 def check_gptq(c, state, typ=None):
-    d, rep = c.export(state, "gptq", typ)
-    if d is None:
+    e = Export(c, state, "gptq", typ)
+    if e.d is None:
         return
-    t, _ = st_load(os.path.join(d, "model.safetensors"))
-    cfg = json.load(open(os.path.join(d, "config.json")))
+    d, t, ref, names, qc = e.d, e.t, e.ref, e.names, e.qc
     qcf = json.load(open(os.path.join(d, "quantize_config.json")))
-    ref, meta = c.ref(state)
-    names = quantized(meta)
-    qc = cfg.get("quantization_config", {})
     bits = qc.get("bits")
     v1 = qc.get("checkpoint_format") == "gptq"
     ok(qc == qcf and qc.get("quant_method") == "gptq" and bits in (2, 3, 4, 8) and
@@ -328,33 +367,22 @@ def check_gptq(c, state, typ=None):
         shapes = {".qweight": ("I32", [K * bits // 32, N]),
                   ".qzeros": ("I32", [G, N * bits // 32]),
                   ".scales": ("F16", [G, N]), ".g_idx": ("I32", [K])}
-        for sfx, (dt, sh) in shapes.items():
-            if p + sfx not in t or t[p + sfx][0] != dt or list(t[p + sfx][1].shape) != sh:
-                bad.append(f"{p}{sfx}: want {dt} {sh}")
+        bad += schema(t, p, shapes)
         if bad:
             continue
         gi = t[p + ".g_idx"][1]
         if not qc["desc_act"] and not np.array_equal(gi, np.arange(K) // gs):
             bad.append(f"{p}.g_idx is not k // group_size without desc_act")
-        w = gptq_dequant({k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
-                          for k, v in t.items() if k.startswith(p + ".")}, p, bits, v1)
-        if not same(w, ref[p + ".weight"]):
-            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
-    ok(not bad and names, f"gptq {state} {typ or ''}: {len(names)} layers unpacked as "
-       "AutoGPTQ does equal ours bit for bit", "\n".join(bad))
-    check_floats(c, state, d, t, names, f"gptq {state}")
-    return d
+        compare(e, p, gptq_dequant(layer(t, p), p, bits, v1), bad)
+    return conclude(c, e, state, bad, f"gptq {state} {typ or ''}",
+                    "unpacked as AutoGPTQ does equal ours bit for bit")
 
 
 def check_ct(c, state):
-    d, rep = c.export(state, "compressed-tensors")
-    if d is None:
+    e = Export(c, state, "compressed-tensors")
+    if e.d is None:
         return
-    t, _ = st_load(os.path.join(d, "model.safetensors"))
-    cfg = json.load(open(os.path.join(d, "config.json")))
-    ref, meta = c.ref(state)
-    names = quantized(meta)
-    qc = cfg.get("quantization_config", {})
+    t, names, qc = e.t, e.names, e.qc
     g0 = qc.get("config_groups", {}).get("group_0", {})
     args = g0.get("weights", {})
     ok(qc.get("quant_method") == "compressed-tensors" and
@@ -364,14 +392,9 @@ def check_ct(c, state):
        f"compressed-tensors {state}: quantization_config", json.dumps(qc))
     bad = []
     for p in names:
-        w = ct_dequant({k: (v[0], v[1].view(np.float16) if v[0] == "F16" else v[1])
-                        for k, v in t.items() if k.startswith(p + ".")}, p, args)
-        if not same(w, ref[p + ".weight"]):
-            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
-    ok(not bad and names, f"compressed-tensors {state}: {len(names)} layers unpacked "
-       "as the package does equal ours bit for bit", "\n".join(bad))
-    check_floats(c, state, d, t, names, f"compressed-tensors {state}")
-    return d
+        compare(e, p, ct_dequant(layer(t, p), p, args), bad)
+    return conclude(c, e, state, bad, f"compressed-tensors {state}",
+                    "unpacked as the package does equal ours bit for bit")
 
 
 def trt_decode(alg, w, s, N, K):
@@ -412,10 +435,7 @@ def check_trt(c, state, alg):
                 "W8A16": {".weight": ("I8", [N, K]), ".weight_scale": ("F16", [N])},
                 "FP8_PER_CHANNEL_PER_TOKEN": {".weight": ("F8_E4M3", [N, K]),
                                               ".weight_scale": ("F32", [N, 1])}}[alg]
-        for sfx, (dt, sh) in want.items():
-            if p + sfx not in t or t[p + sfx][0] != dt or list(t[p + sfx][1].shape) != sh:
-                bad.append(f"{p}{sfx}: want {dt} {sh}, got "
-                           f"{t[p + sfx][0] + str(list(t[p + sfx][1].shape)) if p + sfx in t else 'none'}")
+        bad += schema(t, p, want)
         if bad:
             continue
         s = t[p + ".weight_scale"]
@@ -435,7 +455,7 @@ def check_trt(c, state, alg):
         return
     t, _ = st_load(os.path.join(d, "rank0.safetensors"))
     cfg = json.load(open(os.path.join(d, "config.json")))
-    base = json.load(open(os.path.join(c.model, "config.json")))
+    base = json.load(open(os.path.join(c.models[state], "config.json")))
     need = ["architecture", "dtype", "vocab_size", "hidden_size", "num_hidden_layers",
             "num_attention_heads", "hidden_act", "mapping", "quantization"]
     qz = cfg.get("quantization", {})
@@ -455,6 +475,10 @@ def check_trt(c, state, alg):
     for i in range(L):
         pre = f"transformer.layers.{i}."
         expect |= {pre + "input_layernorm.weight", pre + "post_layernorm.weight"}
+        if base.get("model_type") == "qwen2" or base.get("attention_bias"):
+            expect.add(pre + "attention.qkv.bias")
+        if base.get("attention_bias"):
+            expect.add(pre + "attention.dense.bias")
         for trt, hfs in parts.items():
             ours = np.concatenate([ref[f"model.layers.{i}.{h}.weight"] for h in hfs])
             N, K = ours.shape
@@ -471,9 +495,14 @@ def check_trt(c, state, alg):
                 continue
             dt, w = t[p + ".weight"]
             if alg == "W8A16":
-                got = f32(w.view(np.float16)) if dt == "F16" else f32(w)
                 # Float weights: ours rounded to the model dtype.
-                if dt != "F16" or not same(got, f32(ours.astype(np.float16))):
+                got = fval(dt, w)
+                want = (f32(ours.astype(np.float16)) if dt == "F16" else
+                        ((ours.view(np.uint32).astype(np.uint64) + 0x7fff +
+                          ((ours.view(np.uint32) >> 16) & 1)) >> 16 << 16)
+                        .astype(np.uint32).view(np.float32) if dt == "BF16" else ours)
+                if dt != {"float16": "F16", "bfloat16": "BF16", "float32": "F32"}[cfg["dtype"]] \
+                        or not same(got, want):
                     bad.append(f"{p}.weight: {dt} {diff(got, ours)}")
                 continue
             s = t[p + sname]
@@ -500,6 +529,7 @@ def check_refusals(c):
                                                "compressed-tensors: "),
              ("rtn4", "trtllm", None, "trtllm: "), ("fp8", "trtllm", None, "trtllm: "),
              ("mixed", "gptq", None, "gptq: model.layers.1.mlp.down_proj is float"),
+             ("fx-llama", "gptq", None, "multiples of 32"),
              ("rtn4", "gptq", "v3", "unknown type"), ("rtn4s", "trtllm", "engine", "unknown type")]
     for state, fmt, typ, msg in cases:
         out = os.path.join(c.work, f"refused-{fmt}-{state}")
@@ -511,6 +541,18 @@ def check_refusals(c):
         ok(r.returncode == 1 and msg in err and len(err.splitlines()) == 1 and
            not os.path.exists(out) and not leftovers(c.work, os.path.basename(out)),
            f"{fmt} refuses {state} {typ or ''}: {err}", r.stdout + r.stderr)
+    # A state of a model read from GGUF: no config.json to start from.
+    gguf = os.path.join(c.work, "demo.gguf")
+    r = c.run("export", c.model, "--format", "gguf", "--type", "f16", "--out", gguf)
+    st = os.path.join(c.work, "state-of-gguf")
+    if ok(r.returncode == 0, "a GGUF model to quantize", r.stderr):
+        r = c.run("quantize", gguf, "--method", "rtn", "--bits", "4", "--group", "128",
+                  "--out", st)
+        out = os.path.join(c.work, "refused-of-gguf")
+        r = c.run("export", st, "--format", "awq", "--out", out)
+        ok(r.returncode == 1 and "not a Hugging Face model directory" in r.stderr and
+           not os.path.exists(out), f"awq refuses a state of a GGUF model: {r.stderr.strip()}",
+           r.stderr)
     # An output that exists.
     for fmt, state in (("awq", "rtn4"), ("gptq", "rtn4"), ("compressed-tensors", "rtn4s"),
                        ("trtllm", "rtn4s")):
@@ -681,6 +723,7 @@ def main():
     ap.add_argument("--dump", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--calib", required=True)
+    ap.add_argument("--fixtures", required=True, help="tests/data/models")
     ap.add_argument("--consumer", help="Python with the consumer packages")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
@@ -715,6 +758,21 @@ def main():
                    "rules": [{"match": r"mlp\.down_proj$", "method": "float"}]}, f)
     for name, qa in states.items():
         c.state(name, *qa)
+    # The fixture architectures (tied llama, qwen2 with q/k/v biases, a
+    # sharded bf16 mistral): their intermediate size, 172, fits int8 per
+    # channel only.
+    # GPTQ (AutoGPTQ) needs features in multiples of 32: their attention
+    # only, the MLP kept in float.
+    fixtures = ("llama", "qwen2", "mistral")
+    with open(os.path.join(c.work, "attn_only.json"), "w") as f:
+        json.dump({"default": {"method": "rtn", "scheme": "int4-g32"},
+                   "rules": [{"match": r"\.mlp\.", "method": "float"}]}, f)
+    for fx in fixtures:
+        states["fx-" + fx] = states["fxa-" + fx] = True
+        c.state("fx-" + fx, "--method", "rtn", "--bits", "8", "--group", "0", "--sym",
+                model=os.path.join(args.fixtures, fx))
+        c.state("fxa-" + fx, "--plan", os.path.join(c.work, "attn_only.json"),
+                model=os.path.join(args.fixtures, fx))
     if len(c.states) != len(states):
         print(f"1..{n_test}")
         return 1
@@ -727,6 +785,10 @@ def main():
     check_gptq(c, "rtn4", "gptq_v2")
     ct = {s: check_ct(c, s) for s in ("rtn4s", "rtn4", "gptq4ao", "rtn8s", "fp8", "fp8c",
                                       "mixed")}
+    for fx in fixtures:
+        gptq["fxa-" + fx] = check_gptq(c, "fxa-" + fx)
+        ct["fx-" + fx] = check_ct(c, "fx-" + fx)
+        check_trt(c, "fx-" + fx, "W8A16")
     check_trt(c, "rtn4s", "W4A16_AWQ")
     check_trt(c, "rtn4s64", "W4A16_AWQ")
     check_trt(c, "rtn8s", "W8A16")

@@ -25,7 +25,8 @@ skip() {
 [ -f "$data/wikitext2-valid.txt" ] || skip "no $data/wikitext2-valid.txt"
 
 set -- --tq "$top_builddir/turboquant" --dump "$top_builddir/tests/state_dump" \
-    --model "$top_srcdir/assets/demo" --calib "$data/wikitext2-valid.txt"
+    --model "$top_srcdir/assets/demo" --calib "$data/wikitext2-valid.txt" \
+    --fixtures "$top_srcdir/tests/data/models"
 if [ "${TQ_INTEROP:-0}" = 1 ]; then
 	consumer=$("$top_srcdir/tools/install-ckpt-consumers.sh" | tail -n 1) || {
 		echo "1..1"

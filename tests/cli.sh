@@ -92,7 +92,7 @@ if [ -d "$demo" ]; then
 	expect_error "text shorter than a window" "fewer than one window" \
 	    "$tq" eval "$demo" --text "$tmp/few.txt" --ctx 512
 	expect_error "a window beyond the model's context" "beyond the model" \
-	    "$tq" eval "$demo" --text "$tmp/text.txt" --ctx 100000
+	    "$tq" eval "$demo" --text "$shared/wikitext2-test.txt" --ctx 100000
 	expect_error "missing text file" "No such file" \
 	    "$tq" eval "$demo" --text "$tmp/nonexistent.txt"
 fi

@@ -71,6 +71,6 @@ run() {	# run TARGET MAXLEN SEED-DIRS...
 run fuzz_safetensors 4096 "$work/seed-st"
 run fuzz_config 4096 "$work/seed-cfg"
 run fuzz_tokenizer 65536 "$work/seed-tok"
-run fuzz_evalfiles 131072 "$work/seed-eval"
 run fuzz_gguf 262144 "$work/seed-gguf"
+run fuzz_evalfiles 131072 "$work/seed-eval"
 echo "1..$n"

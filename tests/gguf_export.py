@@ -13,16 +13,15 @@ weights, f16 and bf16 our weights rounded to nearest even.  TAP on stdout.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
 import gguf
 from gguf.quants import dequantize
 
-n_test = 0
-failed = 0
+from interop import Tap, run
 
 TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
          "q5_k", "q6_k"]
@@ -31,24 +30,6 @@ LIN = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
        "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
        "mlp.down_proj": "ffn_down"}
-
-
-def ok(cond, what, diag=""):
-    global n_test, failed
-    n_test += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (n_test, what))
-    for line in diag.splitlines():
-        print("# " + line)
-    failed += 0 if cond else 1
-    sys.stdout.flush()
-
-
-def run(cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True)
-    if r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr.strip()))
-    return r.stdout
 
 
 def gguf_name(hf):
@@ -124,8 +105,7 @@ def main():
     ap.add_argument("--start", type=int, default=0,
                     help="number the tests after this many")
     a = ap.parse_args()
-    global n_test
-    n_test = a.start
+    tap = Tap(a.start)
     cfg = json.load(open(os.path.join(a.model, "config.json")))
     tok = json.load(open(os.path.join(a.model, "tokenizer.json")))
     fx = os.path.join(os.path.dirname(os.path.abspath(a.model)), "..",
@@ -144,18 +124,18 @@ def main():
                     "f16": lambda w: w.astype(np.float16).astype(np.float32),
                     "bf16": bf16_round}[t]
             bad = compare(base, theirs, want)
-            ok(not bad, "%s: gguf-py reads our weights as %s" % (t, t),
+            tap.ok(not bad, "%s: gguf-py reads our weights as %s" % (t, t),
                "\n".join(bad[:5]))
             back = weights(a.dump, path, tmp)
             bad = [k for k in base if not np.array_equal(want(base[k]),
                                                           back[k])]
-            ok(not bad, "%s: our GGUF reader gives the same weights" % t,
+            tap.ok(not bad, "%s: our GGUF reader gives the same weights" % t,
                "\n".join(bad[:5]))
             if t == "f32":
                 f = r.fields
                 toks = f["tokenizer.ggml.tokens"]
                 merges = f["tokenizer.ggml.merges"]
-                ok(len(toks.data) == cfg["vocab_size"] and
+                tap.ok(len(toks.data) == cfg["vocab_size"] and
                    len(merges.data) == len(tok["model"]["merges"]) and
                    bytes(f["tokenizer.ggml.pre"].parts[-1]).decode() ==
                    "llama-bpe",
@@ -176,7 +156,7 @@ def main():
             bad = compare(ours, theirs, lambda w: w)
             kinds = sorted(set(v for k, v in types.items()
                                if not k.endswith("norm.weight")))
-            ok(not bad and kinds == [t.upper()],
+            tap.ok(not bad and kinds == [t.upper()],
                "%s: gguf-py dequantizes every layer to exactly our weights"
                % t, "types %s\n%s" % (kinds, "\n".join(bad[:5])))
             path2 = os.path.join(tmp, t + "-rtn.gguf")
@@ -184,11 +164,11 @@ def main():
                  "--out", path2])
             _, _, raw2, _ = read_gguf(path2, cfg)
             bad = [k for k in raw if raw[k] != raw2.get(k)]
-            ok(not bad, "%s: --type %s on the float model writes the same "
+            tap.ok(not bad, "%s: --type %s on the float model writes the same "
                "blocks" % (t, t), "\n".join(bad[:5]))
             back = weights(a.dump, path, tmp)
             bad = [k for k in ours if not np.array_equal(ours[k], back[k])]
-            ok(not bad, "%s: our GGUF reader gives the same weights" % t,
+            tap.ok(not bad, "%s: our GGUF reader gives the same weights" % t,
                "\n".join(bad[:5]))
         # Our reader on every architecture: the F32 export computes the
         # same logits as the checkpoint (biases, Q/K order, llama3 rope
@@ -206,10 +186,10 @@ def main():
             x = np.fromfile(l1, dtype=np.float32)
             y = np.fromfile(l2, dtype=np.float32)
             d = float(np.abs(x - y).max()) if x.size == y.size else np.inf
-            ok(d <= 1e-5 * float(np.abs(x).max()),
+            tap.ok(d <= 1e-5 * float(np.abs(x).max()),
                "%s: the model read back from its GGUF computes the same "
                "logits" % name, "max |diff| %.3g" % d)
-    return 1 if failed else 0
+    return 1 if tap.failed else 0
 
 
 if __name__ == "__main__":

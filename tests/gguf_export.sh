@@ -63,6 +63,15 @@ want="write failed"
 ok $? "a full disk (ulimit -f) gives a write error"
 nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
 
+# A state on other GGUF blocks, asked for another type: RTN with a warning.
+"$tq" quantize "$demo" --preset q4_k_m --out "$tmp/q4km" >/dev/null 2>&1
+"$tq" export "$tmp/q4km" --format gguf --type q8_0 --out "$tmp/o/r.gguf" \
+    --json >"$tmp/out" 2>/dev/null &&
+    grep -q '"warning":"[0-9]* layers re-quantized with RTN from the state' \
+    "$tmp/out" && grep -q '"type":"q8_0"' "$tmp/out"
+ok $? "re-quantizing a state to another type warns what is lost"
+rm -f "$tmp/o/r.gguf"
+
 # The reader on truncated and lying files.
 "$tq" export "$demo" --format gguf --type q4_0 --out "$tmp/good.gguf" \
     >/dev/null 2>&1
@@ -92,6 +101,34 @@ ok $? "an unknown GGUF version: one-line error"
 want="bytes but only"
 fails "$tq" info "$tmp/lie3.gguf"
 ok $? "a key length past the end: one-line error"
+
+# The tokenizer rebuilt from the GGUF metadata tokenizes as the original.
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+same=0
+for f in "$shared/wikitext2-test.txt" "$shared/linux-test.txt"; do
+	"$tq" tokenize "$demo" --text "$f" --json >"$tmp/t1" 2>&1 &&
+	    "$tq" tokenize "$tmp/good.gguf" --text "$f" --json >"$tmp/t2" 2>&1 &&
+	    cmp -s "$tmp/t1" "$tmp/t2" || same=1
+done
+s1=$("$tq" tokenize "$demo" "A <|end_of_text|> B<|begin_of_text|>" 2>&1)
+s2=$("$tq" tokenize "$tmp/good.gguf" "A <|end_of_text|> B<|begin_of_text|>" 2>&1)
+[ "$s1" = "$s2" ] || same=1
+ok $same "the tokenizer rebuilt from GGUF metadata gives the same ids on wikitext2-test, linux-test and special tokens"
+"$tq" export "$tmp/good.gguf" --format gguf --type q8_0 --out "$tmp/re.gguf" \
+    >/dev/null 2>&1 &&
+    [ "$("$tq" tokenize "$tmp/re.gguf" "A <|end_of_text|> B" 2>&1)" = \
+    "$("$tq" tokenize "$demo" "A <|end_of_text|> B" 2>&1)" ]
+ok $? "a GGUF re-exported to another type keeps its tokenizer"
+head -c 40000 "$shared/linux-test.txt" >"$tmp/text"
+"$tq" eval "$demo" --text "$tmp/text" --ctx 128 --json >"$tmp/e1" 2>/dev/null
+"$tq" export "$demo" --format gguf --type f32 --out "$tmp/f32.gguf" \
+    >/dev/null 2>&1
+"$tq" eval "$tmp/f32.gguf" --text "$tmp/text" --ctx 128 --json \
+    >"$tmp/e2" 2>/dev/null
+p1=$(sed 's/.*"ppl":\([0-9.]*\).*/\1/' "$tmp/e1")
+p2=$(sed 's/.*"ppl":\([0-9.]*\).*/\1/' "$tmp/e2")
+[ -n "$p1" ] && [ "$p1" = "$p2" ]
+ok $? "turboquant eval of the F32 GGUF gives the checkpoint's perplexity ($p1, $p2)"
 
 # The weights, against gguf-py.
 if ! "$py" -c 'import gguf, numpy' 2>/dev/null; then

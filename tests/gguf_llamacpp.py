@@ -20,35 +20,14 @@ TAP on stdout.  Needs the llama_cpp bindings with LLAMA_CPP_LIB_PATH set
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
 from llama_cpp import Llama
 
-n_test = 0
-failed = 0
-
-
-def ok(cond, what, diag=""):
-    global n_test, failed
-    n_test += 1
-    print(("ok" if cond else "not ok") + " %d - %s" % (n_test, what))
-    if diag:
-        for line in diag.splitlines():
-            print("# " + line)
-    if not cond:
-        failed += 1
-    sys.stdout.flush()
-
-
-def run(cmd):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True)
-    if r.returncode != 0:
-        raise RuntimeError("%s failed: %s" % (" ".join(cmd), r.stderr.strip()))
-    return r.stdout
+from interop import Tap, run
 
 
 def our_logits(dump, model, ids, tmp):
@@ -96,6 +75,7 @@ def main():
     ap.add_argument("--lines", type=int, default=600,
                     help="lines of the text for the perplexity check")
     a = ap.parse_args()
+    tap = Tap()
 
     models = [os.path.join(a.srcdir, "assets/demo")]
     fx = os.path.join(a.srcdir, "tests/data/models")
@@ -125,7 +105,7 @@ def main():
             theirs = llama_logits(f32, ids)
             d = float(np.abs(ours - theirs).max())
             top = float(np.abs(ours).max())
-            ok(d <= 1e-3 * top, "%s f32: llama.cpp logits match ours" % name,
+            tap.ok(d <= 1e-3 * top, "%s f32: llama.cpp logits match ours" % name,
                "max |diff| %.3g, max |logit| %.3g, ratio %.2e" %
                (d, top, d / top))
             for p in presets:
@@ -138,7 +118,7 @@ def main():
                 theirs = llama_logits(gg, ids)
                 d = float(np.abs(ours - theirs).max())
                 top = float(np.abs(ours).max())
-                ok(d <= 5e-2 * top, "%s %s: llama.cpp loads the export, "
+                tap.ok(d <= 5e-2 * top, "%s %s: llama.cpp loads the export, "
                    "logits close to ours" % (name, p),
                    "max |diff| %.3g, max |logit| %.3g, ratio %.2e, %.3f bpw"
                    % (d, top, d / top, rep["bpw"]))
@@ -150,12 +130,12 @@ def main():
                                      "--ctx", "512", "--json"]))
                 ppl, n = llama_ppl(gg, toks["ids"], 512)
                 rel = abs(ppl - ev["ppl"]) / ev["ppl"]
-                ok(rel <= 0.005 and n == ev["n_scored"],
+                tap.ok(rel <= 0.005 and n == ev["n_scored"],
                    "demo %s: llama.cpp perplexity within 0.5%% of ours" % p,
                    "llama.cpp %.4f, ours %.4f (%+.3f%%), %d predicted "
                    "tokens (ours %d)" % (ppl, ev["ppl"], 100 * (ppl - ev["ppl"])
                                          / ev["ppl"], n, ev["n_scored"]))
-    return 1 if failed else 0
+    return 1 if tap.failed else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #!/bin/sh
-# mixed.sh: mixed precision end to end on the demo model.  Sensitivity is
+# mixed.sh: mixed precision end to end on the demo model (and, for the
+# Q4_K_M comparison, a random model made by tests/make_random_llama.py).  Sensitivity is
 # measured once on wikitext2-valid.txt with a menu of GGUF block settings;
 # then (1) the plans the optimizer makes for four budgets are quantized and
 # evaluated against the float model on wikitext2-test.txt, and their
@@ -66,40 +67,45 @@ sys.exit(0 if rank(pred) == rank(kld) else 1)
 EOF
 ok $? "the predicted loss ranks the four plans as the measured KLD does"
 
-# (2) At Q4_K_M's bits per weight.
-"$tq" plan "$demo" --preset q4_k_m --json >"$tmp/q4km.json"
-bpw=$("$py" -c '
+# (2) At Q4_K_M's bits per weight, on model $1 (its sensitivity in $2).
+q4km_check() {
+	m=$1
+	sens=$2
+	d=$tmp/$(basename "$m")
+	mkdir -p "$d"
+	"$tq" plan "$m" --preset q4_k_m --json >"$d/q4km.json"
+	bpw=$("$py" -c '
 import json, sys
 q = [l for l in json.load(open(sys.argv[1]))["layers"]
      if l["name"].startswith("model.layers.")]
 print("%.6f" % (sum(l["bpw"] * l["rows"] * l["cols"] for l in q) /
-                sum(l["rows"] * l["cols"] for l in q)))' "$tmp/q4km.json")
-# shellcheck disable=SC2086
-"$tq" plan "$demo" --target-bpw "$bpw" --sensitivity "$tmp/sens.json" \
-    --base-plan q4_k_m --out "$tmp/opt.json" >/dev/null 2>&1 &&
-    "$tq" quantize --plan "$tmp/opt.json" $calib --out "$tmp/opt" \
-    --json >/dev/null 2>&1 &&
-    "$tq" quantize --preset q4_k_m $calib --out "$tmp/q4km" \
-    --json >/dev/null 2>&1
-ok $? "the optimizer's plan at Q4_K_M's $bpw bpw, and Q4_K_M, quantized"
-others=""
-if [ "${TQ_INTEROP:-0}" = 1 ]; then
-	bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" | tail -n 1)
+                sum(l["rows"] * l["cols"] for l in q)))' "$d/q4km.json")
 	# shellcheck disable=SC2086
-	"$tq" export "$demo" --format gguf --type f32 --out "$tmp/f32.gguf" \
-	    >/dev/null 2>&1 &&
-	    "$tq" calibrate "$demo" $calib --imatrix "$tmp/imatrix.gguf" \
-	    >/dev/null 2>&1 &&
-	    "$bin/llama-quantize" --imatrix "$tmp/imatrix.gguf" \
-	    "$tmp/f32.gguf" "$tmp/lq4km.gguf" Q4_K_M >"$tmp/lq.log" 2>&1
-	ok $? "llama-quantize --imatrix made its own Q4_K_M"
-	others="$tmp/lq4km.gguf"
-fi
-# shellcheck disable=SC2086
-"$tq" eval "$demo" --compare "$tmp/opt" "$tmp/q4km" $others --text "$text" \
-    --max-tokens 30000 --json >"$tmp/q.json" 2>"$tmp/err"
-ok $? "evaluated against the float model $(head -c 200 "$tmp/err")"
-"$py" - "$tmp/q.json" <<'EOF'
+	"$tq" plan "$m" --target-bpw "$bpw" --sensitivity "$sens" \
+	    --base-plan q4_k_m --out "$d/opt.json" >/dev/null 2>&1 &&
+	    "$tq" quantize "$m" --plan "$d/opt.json" $calib --out "$d/opt" \
+	    --json >/dev/null 2>&1 &&
+	    "$tq" quantize "$m" --preset q4_k_m $calib --out "$d/q4km" \
+	    --json >/dev/null 2>&1
+	ok $? "$m: the optimizer's plan at Q4_K_M's $bpw bpw, and Q4_K_M"
+	others=""
+	if [ "${TQ_INTEROP:-0}" = 1 ]; then
+		bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" | tail -n 1)
+		# shellcheck disable=SC2086
+		"$tq" export "$m" --format gguf --type f32 --out "$d/f32.gguf" \
+		    >/dev/null 2>&1 &&
+		    "$tq" calibrate "$m" $calib --imatrix "$d/imatrix.gguf" \
+		    >/dev/null 2>&1 &&
+		    "$bin/llama-quantize" --imatrix "$d/imatrix.gguf" \
+		    "$d/f32.gguf" "$d/lq4km.gguf" Q4_K_M >"$d/lq.log" 2>&1
+		ok $? "$m: llama-quantize --imatrix made its own Q4_K_M"
+		others="$d/lq4km.gguf"
+	fi
+	# shellcheck disable=SC2086
+	"$tq" eval "$m" --compare "$d/opt" "$d/q4km" $others --text "$text" \
+	    --max-tokens 30000 --json >"$d/q.json" 2>"$tmp/err"
+	ok $? "$m: evaluated against the float model $(head -c 200 "$tmp/err")"
+	"$py" - "$d/q.json" <<'EOF2'
 import json, sys
 v = json.load(open(sys.argv[1]))["variants"]
 names = ["optimized", "Q4_K_M (ours, RTN)", "Q4_K_M (llama-quantize --imatrix)"]
@@ -107,6 +113,17 @@ for name, x in zip(names, v):
     print("# %s: %.3f bpw, mean KLD %.5f, same top %.2f%%" % (
         name, x["bpw"], x["kld"]["kld"], 100 * x["kld"]["same_top"]))
 sys.exit(0 if all(v[0]["kld"]["kld"] < x["kld"]["kld"] for x in v[1:]) else 1)
-EOF
-ok $? "the optimized plan's mean KLD is below every Q4_K_M's"
+EOF2
+	ok $? "$m: the optimized plan's mean KLD is below every Q4_K_M's"
+}
+
+q4km_check "$demo" "$tmp/sens.json"
+
+# The second model: random, made here, with outlier channels in its norms.
+"$py" "$top_srcdir/tests/make_random_llama.py" "$tmp/rnd"
+# shellcheck disable=SC2086
+"$tq" plan "$tmp/rnd" --frontier --menu "$menu" $calib \
+    --sensitivity "$tmp/rsens.json" --json >/dev/null 2>"$tmp/err"
+ok $? "the random model's sensitivity $(head -c 200 "$tmp/err")"
+q4km_check "$tmp/rnd" "$tmp/rsens.json"
 echo "1..$n"

@@ -10,7 +10,7 @@
 # tq_forward on the state applied to its model) for the demo model (float,
 # int4 g128, int4 g32 act-order, int8 per channel, int2 g64 symmetric, a
 # mixed plan with a float block, an int8 lm_head and q4_k embeddings,
-# which are written dequantized) and for every fixture
+# which are written dequantized; AWQ; SmoothQuant W8A8) and for every fixture
 # architecture (float, also against transformers' reference logits, and a
 # plan of int4 groups, int4 per channel and an int8 lm_head).
 set -u
@@ -134,7 +134,9 @@ printf '%s\n' '{"default": {"method": "rtn", "scheme": "int4-g256"},' \
     >"$tmp/mixed.json"
 quantize rtn8 --method rtn --bits 8 --group 0 &&
 quantize gptq2 --method gptq --bits 2 --group 64 --sym $calib &&
-quantize mixed --plan "$tmp/mixed.json"
+quantize mixed --plan "$tmp/mixed.json" &&
+quantize awq --preset w4a16-awq $calib &&
+quantize sq --preset w8a8-smoothquant $calib
 ok $? "demo states"
 check "demo float" "$top_srcdir/assets/demo" "$ids" --nbits 0
 check "demo RTN int4 g128" "$tmp/rtn4" "$ids" --nbits 28 --bits 4
@@ -144,6 +146,13 @@ check "demo GPTQ int2 g64 sym" "$tmp/gptq2" "$ids" --nbits 28 --bits 2
 check "demo int4 g256, float block 0, int8 lm_head, q4_k embeddings" \
     "$tmp/mixed" "$ids" \
     --nbits 22
+check "demo AWQ int4 g128 (scaled norms and biases)" "$tmp/awq" "$ids" \
+    --nbits 28 --bits 4
+# W8A8: activations are rounded to int8 per token in both; an input that
+# lands within float rounding of a .5 step rounds apart now and then (a
+# 6-token run matches to 1e-6 or not at all), so 2e-2 here.
+check "demo SmoothQuant W8A8" "$tmp/sq" "$ids" --nbits 28 --bits 8 \
+    --tol 2e-2
 
 printf '%s\n' '{"default": {"method": "rtn", "scheme": "int4-g32"},' \
     ' "rules": [{"match": "mlp\\.down_proj", "scheme": "int4"},' \

@@ -11,11 +11,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../eval/eval.h"
 #include "tap.h"
 #include "tq.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static int
 close_rel(double a, double b, double tol)
@@ -307,6 +317,32 @@ test_model(const tq_model *m, const char *text, size_t len, const char *tmp)
 		    "(64 to 512), ctx 128 equal to the direct run",
 		    r != NULL ? r->n_longctx : 0);
 		tq_job_free(j);
+
+		/* Cancelled after its first progress: it stops within 1 s. */
+		spec.opts.max_tokens = 0;
+		spec.long_context = 0;
+		if (tq_job_validate(&spec, &j, &err) == TQ_OK) {
+			tq_event ev;
+			double t0 = 0.0;
+			int got = 0;
+
+			while (!got) {
+				struct timespec ts = { 0, 1000000 };
+
+				while (tq_job_poll(j, &ev))
+					if (ev.kind == TQ_EVENT_PROGRESS ||
+					    ev.kind >= TQ_EVENT_DONE)
+						got = 1;
+				nanosleep(&ts, NULL);
+			}
+			t0 = now();
+			tq_job_cancel(j);
+			s = tq_job_wait(j, &err);
+			tap_ok(s == TQ_ECANCELLED && now() - t0 < 1.0 &&
+			    tq_job_validation(j) != NULL, "a cancelled validation "
+			    "stops in %.3f s", now() - t0);
+			tq_job_free(j);
+		}
 	}
 	free(ids);
 	free(lids);

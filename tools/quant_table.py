@@ -54,13 +54,21 @@ def main():
     ap.add_argument("--data", default=os.path.join("..", "shared", "data"))
     ap.add_argument("--samples", default="128")
     ap.add_argument("--seqlen", default="512")
+    ap.add_argument("--only", default="",
+                    help="comma-separated variant names to run (default: all)")
     a = ap.parse_args()
+    only = [x.strip() for x in a.only.split(",") if x.strip()]
+    unknown = [x for x in only if x not in [v[0] for v in VARIANTS]]
+    if unknown:
+        sys.exit("unknown variants: %s" % ", ".join(unknown))
     calib = ["--calib", os.path.join(a.data, "wikitext2-valid.txt"),
              "--samples", a.samples, "--seqlen", a.seqlen]
     rows = [("fp16", 16.0, [run([a.tq, "eval", a.model, "--text",
                                  os.path.join(a.data, t), "--json"])["ppl"] for t in TEXTS])]
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, args) in enumerate(VARIANTS):
+            if only and name not in only:
+                continue
             out = os.path.join(tmp, str(i))
             rep = run([a.tq, "quantize", a.model] + args + calib + ["--out", out, "--json"])
             q = [l for l in rep["layers"] if l["method"] != "float"]

@@ -108,5 +108,7 @@ int cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
  */
 tq_status cli_run_job(tq_job *j, void (*on_event)(void *ud,
     const tq_event *ev), void *ud, tq_error *err);
+/* An on_event for cli_run_job that prints log lines on stderr. */
+void cli_print_log(void *ud, const tq_event *ev);
 
 #endif /* TQ_TUI_CLI_H */

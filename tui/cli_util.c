@@ -245,3 +245,11 @@ cli_run_job(tq_job *j, void (*on_event)(void *ud, const tq_event *ev),
 	sigaction(SIGINT, &old, NULL);
 	return tq_job_wait(j, err);
 }
+
+void
+cli_print_log(void *ud, const tq_event *ev)
+{
+	(void)ud;
+	if (ev->kind == TQ_EVENT_LOG)
+		fprintf(stderr, "%s\n", ev->text);
+}

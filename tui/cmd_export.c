@@ -7,74 +7,10 @@
  */
 #include "config.h"
 
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-/* Runs the export job to its end, showing progress; returns its status. */
-static tq_status
-export_wait(tq_job *j, int json, tq_error *err)
-{
-	struct sigaction sa, old;
-	cli_progress prog;
-	struct pollfd p;
-	tq_event ev;
-	int done = 0, asked = 0;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, &old);
-	cli_progress_start(&prog, "export");
-	p.fd = tq_job_fd(j);
-	p.events = POLLIN;
-	while (!done) {
-		if (interrupted && !asked) {
-			tq_job_cancel(j);
-			asked = 1;
-		}
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		while (tq_job_poll(j, &ev)) {
-			tq_progress pr = { ev.stage, ev.done, ev.total };
-
-			switch (ev.kind) {
-			case TQ_EVENT_PROGRESS:
-				cli_progress_cb(&prog, &pr);
-				break;
-			case TQ_EVENT_LOG:
-				if (!json) {
-					if (prog.active && prog.last > 0.0)
-						fputs("\r\033[K", stderr);
-					fprintf(stderr, "%s\n", ev.text);
-				}
-				break;
-			case TQ_EVENT_DONE:
-			case TQ_EVENT_FAILED:
-			case TQ_EVENT_CANCELLED:
-				done = 1;
-				break;
-			default:
-				break;
-			}
-		}
-	}
-	cli_progress_end(&prog);
-	sigaction(SIGINT, &old, NULL);
-	interrupted = 0;
-	return tq_job_wait(j, err);
-}
 
 static void
 human_bytes(uint64_t b, char *buf, size_t len)
@@ -140,7 +76,8 @@ cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
 
 	if (tq_job_export(base, s, out, o, &job, &err) != TQ_OK)
 		return cli_fail(&err);
-	if (export_wait(job, json, &err) != TQ_OK) {
+	if (cli_run_job(job, json ? NULL : cli_print_log, NULL, &err) !=
+	    TQ_OK) {
 		rc = cli_fail(&err);
 	} else {
 		print_report(tq_job_export_report(job), json);

@@ -35,14 +35,6 @@ mix_fail(tq_error *err, tq_status st, const char *msg)
 	return st;
 }
 
-static void
-on_log(void *ud, const tq_event *ev)
-{
-	(void)ud;
-	if (ev->kind == TQ_EVENT_LOG)
-		fprintf(stderr, "%s\n", ev->text);
-}
-
 /* Loaded from a->sens_path when it exists, else measured (and saved). */
 static tq_status
 mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
@@ -74,7 +66,7 @@ mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
 	if ((st = tq_calib_sample(m, a->calib, &a->co, &cal, err)) == TQ_OK &&
 	    (st = tq_job_sensitivity(m, cal, n_menu > 0 ? items : NULL, n_menu,
 	    a->probe_tokens, &job, err)) == TQ_OK &&
-	    (st = cli_run_job(job, a->json ? NULL : on_log, NULL, err)) ==
+	    (st = cli_run_job(job, a->json ? NULL : cli_print_log, NULL, err)) ==
 	    TQ_OK) {
 		*out = tq_job_take_sens(job);
 		if (a->sens_path != NULL &&

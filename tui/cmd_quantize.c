@@ -108,9 +108,7 @@ int
 cmd_quantize(int argc, char **argv)
 {
 	const char *model = NULL, *calib_file = NULL, *stats = NULL;
-	const char *out_dir = NULL, *export = NULL;
-	tq_export_opts xo = { NULL, NULL, 0 };
-	char xformat[32];
+	const char *out_dir = NULL;
 	plan_args pa;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
@@ -195,14 +193,6 @@ cmd_quantize(int argc, char **argv)
 		} else if (strcmp(a, "--out") == 0) {
 			NEED();
 			out_dir = next;
-		} else if (strcmp(a, "--export") == 0) {
-			NEED();
-			export = next;
-		} else if (strcmp(a, "--export-type") == 0) {
-			NEED();
-			xo.type = next;
-		} else if (strcmp(a, "--force") == 0) {
-			xo.force = 1;
 		} else if ((k = cli_calib_option(a, next, &co)) != 0) {
 			if (k < 0)
 				return 1;
@@ -226,22 +216,6 @@ cmd_quantize(int argc, char **argv)
 		return cli_error("quantize: no output directory (use --out DIR)");
 	if (calib_file != NULL && stats != NULL)
 		return cli_error("quantize: give --calib or --stats, not both");
-	if (export != NULL) {
-		/* FORMAT:PATH, checked before the work starts. */
-		const char *colon = strchr(export, ':');
-
-		if (colon == NULL || colon == export || colon[1] == '\0' ||
-		    (size_t)(colon - export) >= sizeof(xformat))
-			return cli_error("quantize: --export wants FORMAT:PATH "
-			    "(e.g. gguf:model.gguf), not \"%s\"", export);
-		snprintf(xformat, sizeof(xformat), "%.*s",
-		    (int)(colon - export), export);
-		xo.format = xformat;
-		export = colon + 1;
-		if (!xo.force && access(export, F_OK) == 0)
-			return cli_error("quantize: %s: already exists (use --force "
-			    "to replace it)", export);
-	}
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		return cli_fail(&err);
 	if (make_plan(&pa, &plan, &err) != TQ_OK ||
@@ -266,24 +240,11 @@ cmd_quantize(int argc, char **argv)
 		printf(",\"layers\":[");
 		for (l = 0; state != NULL && l < tq_state_n_results(state); l++)
 			print_json_layer(tq_state_result(state, l), l == 0);
-		printf("]");
-		if (export != NULL) {
-			/* The export report (or null) inside this object. */
-			printf(",\"export\":");
-			fflush(stdout);
-			if ((rc = cli_export_run(m, state, export, &xo, 1)) != 0)
-				printf("null");
-		}
-		printf("}\n");
+		printf("]}\n");
 	} else {
 		printf("\nquantized state saved to %s\n", out_dir);
-		if (export != NULL) {
-			printf("\n");
-			fflush(stdout);
-			rc = cli_export_run(m, state, export, &xo, 0);
-		}
 	}
-	rc = export != NULL ? rc : 0;
+	rc = 0;
 	goto out;
 fail:
 	rc = cli_fail(&err);

@@ -23,6 +23,8 @@ cmd_tokenize(int argc, char **argv)
 	const char *pos[2] = { NULL, NULL }, *file = NULL, *model, *text;
 	tq_error err = { TQ_OK, "" };
 	tq_tokenizer *tok = NULL;
+	const tq_tokenizer *use;
+	tq_model *gm = NULL;
 	char *buf = NULL;
 	int32_t *ids = NULL;
 	size_t len, n = 0, k;
@@ -75,8 +77,21 @@ cmd_tokenize(int argc, char **argv)
 		    "a string)");
 	}
 
-	if (tq_tokenizer_load(model, &tok, &err) != TQ_OK)
+	len = strlen(model);
+	if (len > 5 && strcmp(model + len - 5, ".gguf") == 0) {
+		/* A GGUF file: the tokenizer its metadata describes. */
+		if (tq_model_open(model, &gm, &err) != TQ_OK)
+			return cli_fail(&err);
+		if ((use = tq_model_tokenizer(gm)) == NULL) {
+			tq_model_close(gm);
+			return cli_error("%s: no tokenizer in the file or beside "
+			    "it", model);
+		}
+	} else if (tq_tokenizer_load(model, &tok, &err) != TQ_OK) {
 		return cli_fail(&err);
+	} else {
+		use = tok;
+	}
 	if (file != NULL) {
 		if (tq_read_text(file, &buf, &len, &err) != TQ_OK)
 			goto fail;
@@ -84,7 +99,7 @@ cmd_tokenize(int argc, char **argv)
 	} else {
 		len = strlen(text);
 	}
-	if (tq_tokenizer_encode(tok, text, len, special, &ids, &n, &err) !=
+	if (tq_tokenizer_encode(use, text, len, special, &ids, &n, &err) !=
 	    TQ_OK)
 		goto fail;
 	if (json) {
@@ -95,7 +110,7 @@ cmd_tokenize(int argc, char **argv)
 		if (tokens) {
 			printf(",\"tokens\":[");
 			for (k = 0; k < n; k++) {
-				const char *s = tq_tokenizer_token(tok, ids[k]);
+				const char *s = tq_tokenizer_token(use, ids[k]);
 
 				printf("%s", k ? "," : "");
 				cli_json_string(stdout, s != NULL ? s : "");
@@ -105,7 +120,7 @@ cmd_tokenize(int argc, char **argv)
 		printf(",\"n_tokens\":%zu}\n", n);
 	} else if (tokens) {
 		for (k = 0; k < n; k++) {
-			const char *s = tq_tokenizer_token(tok, ids[k]);
+			const char *s = tq_tokenizer_token(use, ids[k]);
 
 			printf("%d\t", ids[k]);
 			cli_json_string(stdout, s != NULL ? s : "");
@@ -124,5 +139,6 @@ out:
 	free(ids);
 	free(buf);
 	tq_tokenizer_free(tok);
+	tq_model_close(gm);
 	return rc;
 }
