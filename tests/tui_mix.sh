@@ -11,12 +11,6 @@
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 
-calib=$shared/wikitext2-valid.txt
-[ -r "$calib" ] || {
-	echo "1..0 # SKIP $calib is missing (the corpora in ../shared/data)"
-	exit 0
-}
-
 # The predicted KLD on the summary line ("| KLD~0.00123").
 summary_kld() {
 	screen "$1" | sed -n 's/.*| KLD~\([0-9.e+-]*\).*/\1/p' | tail -1
@@ -24,6 +18,12 @@ summary_kld() {
 # The frontier point under the cursor: "INDEX BPW PRED".
 point() {
 	screen "$1" | sed -n 's/^ point \([0-9]*\)\/[0-9]*: \([0-9.]*\) bpw  predicted KLD \([0-9.e+-]*\) .*/\1 \2 \3/p'
+}
+
+calib=$shared/wikitext2-valid.txt
+[ -r "$calib" ] || {
+	echo "1..0 # SKIP $calib is missing (the corpora in ../shared/data)"
+	exit 0
 }
 
 start x 80 24 --
