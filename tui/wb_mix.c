@@ -264,16 +264,22 @@ wb_mix_summary(wb_app *a, int y)
 	else
 		n = snprintf(buf, sizeof(buf), "| KLD~%.3g (%d/%d)", p, known,
 		    total);
-	/* After the summary's text when it fits, else over its right end. */
+	/*
+	 * After the summary's text when it fits, else over its right end from
+	 * the start of the word it would cut, so no number shows half.
+	 */
 	mvinnstr(y, 0, line, COLS < (int)sizeof(line) ? COLS :
 	    (int)sizeof(line) - 1);
 	for (x = (int)strlen(line); x > 0 && line[x - 1] == ' '; x--)
 		;
 	x++;
-	if (x + n > COLS)
+	if (x + n > COLS) {
 		x = COLS - n > 0 ? COLS - n : 0;
+		while (x > 0 && line[x - 1] != ' ')
+			x--;
+	}
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_text(y, x, COLS - x, 0, buf);
+	wb_text(y, x, COLS - x, 1, buf);
 	attroff(wb_attr(WB_C_HEADER));
 }
 
