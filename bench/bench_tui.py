@@ -10,6 +10,7 @@ terminal, then closes it (x) and waits for the redraw.  Prints p50,
 p90, p99 and max in milliseconds, and the same with the engine idle.
 
 usage: bench/bench_tui.py [--tq ./turboquant] [--calib FILE] [--samples N]
+                          [--calib-samples N]
 """
 import argparse
 import os
@@ -103,6 +104,7 @@ def main():
     ap.add_argument("--calib", default=os.path.join(
         here, "..", "..", "shared", "data", "wikitext2-valid.txt"))
     ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--calib-samples", type=int, default=32)
     a = ap.parse_args()
 
     t = Term([a.tq])
@@ -110,7 +112,7 @@ def main():
     t.drain()
     idle = [press_help(t) for _ in range(100)]
     # calibration (needed by GPTQ); samples taken meanwhile too
-    t.send(b"c\x15" + a.calib.encode() + b" 128 512\r")
+    t.send(b"c\x15" + ("%s %d 512\r" % (a.calib, a.calib_samples)).encode())
     t.wait(b"calibrate", 30)
     calib = []
     while b"calibrated in" not in t.buf[-20000:]:

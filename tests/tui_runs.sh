@@ -63,6 +63,9 @@ keys r Escape
 keys r r
 wait_for r 'quantize +[^ ]*.*[0-9]+/[0-9]+ '
 ok $? "quantization runs with a progress line"
+keys r m
+wait_for r 'the plan is in use'
+ok $? "the plan cannot change under a running quantization"
 T resize-window -t r -x 100 -y 30
 wait_for r 'rel.err'
 fits r 100 30

@@ -80,7 +80,7 @@ done
 awk -v a="$gq" -v b="$rtn" 'BEGIN { exit !(a > 0 && a < b) }'
 ok $? "over rows 0-5 GPTQ's output error ($gq) is below RTN's ($rtn)"
 keys t q
-restored t
-ok $? "quit restores the terminal"
+restored t && screen t | grep -q 'EXIT=0'
+ok $? "quit restores the terminal (exit status 0)"
 
 finish

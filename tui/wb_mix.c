@@ -97,15 +97,7 @@ start_job(wb_app *a, const char *const *menu, size_t n, const char *what)
 		wb_message(a, 1, "sensitivity: %s", err.msg);
 		return 0;
 	}
-	/* The run's progress fields, as every run starts them (wb_runs.c). */
-	a->run = WB_RUN_SENS;
-	snprintf(a->stage, sizeof(a->stage), "sensitivity");
-	a->done = a->total = 0;
-	a->fraction = 0.0;
-	a->eta = -1.0;
-	a->stage_t0 = a->run_t0 = wb_now();
-	a->last_layer[0] = '\0';
-	a->layers_done = 0;
+	wb_runs_begin(a, WB_RUN_SENS, "sensitivity");
 	snprintf(run_menu, sizeof(run_menu), "%.60s", what);
 	wb_log(a, "sensitivity: menu %s, calibration %s", what, a->calib_path);
 	a->dirty = 1;
@@ -141,7 +133,8 @@ wb_mix_start(wb_app *a, const char *spec)
 			wb_message(a, 1, "%s", err.msg);
 			return 0;
 		}
-		snprintf(src, sizeof(src), "from %.140s", spec);
+		snprintf(src, sizeof(src), "from %.140s", strrchr(spec, '/') !=
+		    NULL ? strrchr(spec, '/') + 1 : spec);
 		if (!adopt_sens(a, s, src))
 			return 0;
 		wb_message(a, 0, "sensitivity loaded from %s", spec);
@@ -181,11 +174,12 @@ void
 wb_mix_finished(wb_app *a, tq_job *job)
 {
 	char src[160], el[32];
+	const char *base = strrchr(a->calib_path, '/');
 	tq_sens *s = tq_job_take_sens(job);
 
 	wb_duration(wb_now() - a->run_t0, el, sizeof(el));
-	snprintf(src, sizeof(src), "measured (menu %.40s) on %.80s",
-	    run_menu, a->calib_path);
+	snprintf(src, sizeof(src), "measured on %.80s, %.40s menu",
+	    base != NULL ? base + 1 : a->calib_path, run_menu);
 	if (s != NULL && adopt_sens(a, s, src))
 		wb_message(a, 0, "sensitivity measured in %s: pick a point "
 		    "(arrows, Enter)", el);
@@ -262,20 +256,30 @@ wb_mix_summary(wb_app *a, int y)
 	if (mx.sens == NULL || y < 0 || y >= LINES)
 		return;
 	p = plan_pred(a, &known, &total);
-	if (known == total)
-		n = snprintf(buf, sizeof(buf), " | KLD~%.3g ", p);
+	/* "(known/total)": the layers whose setting the menu has */
+	if (known == 0)
+		n = snprintf(buf, sizeof(buf), "| KLD~- (0/%d)", total);
+	else if (known == total)
+		n = snprintf(buf, sizeof(buf), "| KLD~%.3g", p);
 	else
-		n = snprintf(buf, sizeof(buf), " | KLD~%.3g (%d/%d) ", p, known,
+		n = snprintf(buf, sizeof(buf), "| KLD~%.3g (%d/%d)", p, known,
 		    total);
-	/* After the summary's text when it fits, else over its right end. */
+	/*
+	 * After the summary's text when it fits, else over its right end from
+	 * the start of the word it would cut, so no number shows half.
+	 */
 	mvinnstr(y, 0, line, COLS < (int)sizeof(line) ? COLS :
 	    (int)sizeof(line) - 1);
 	for (x = (int)strlen(line); x > 0 && line[x - 1] == ' '; x--)
 		;
-	if (x + n > COLS)
+	x++;
+	if (x + n > COLS) {
 		x = COLS - n > 0 ? COLS - n : 0;
+		while (x > 0 && line[x - 1] != ' ')
+			x--;
+	}
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_text(y, x, COLS - x, 0, buf);
+	wb_text(y, x, COLS - x, 1, buf);
 	attroff(wb_attr(WB_C_HEADER));
 }
 
@@ -368,13 +372,15 @@ draw_curve(int y0, int x0, int h, int w)
 		for (cx = 0; cx < w; cx++)
 			put_cell(y0 + cy, x0 + cx, cells[cy * w + cx]);
 	attroff(wb_attr(WB_C_BAR));
-	/* The cursor's point, and a mark at every point in ASCII. */
-	for (k = 0; k < mx.n_front; k++) {
-		cx = (int)lround((mx.front[k].bpw - bmin) / (bmax - bmin) *
+	/* A mark at every point in ASCII, then the cursor's point on top. */
+	for (k = 0; k <= mx.n_front; k++) {
+		size_t pt = k < mx.n_front ? k : mx.cur;
+
+		cx = (int)lround((mx.front[pt].bpw - bmin) / (bmax - bmin) *
 		    (gw - 1)) / 2;
-		cy = (int)lround((lmax - loss_log(mx.front[k].pred, least)) /
+		cy = (int)lround((lmax - loss_log(mx.front[pt].pred, least)) /
 		    (lmax - lmin) * (gh - 1)) / 4;
-		if (k == mx.cur) {
+		if (k == mx.n_front) {
 			attron(wb_attr(WB_C_CURSOR) | A_BOLD);
 			mvaddstr(y0 + cy, x0 + cx, wb_utf8() ? "\xe2\x97\x8f" :
 			    "@");
@@ -570,8 +576,8 @@ wb_mix_draw(wb_app *a, int y0, int y1)
 	}
 	p = &mx.front[mx.cur];
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_textf(y0, 0, COLS, " sensitivity %s: %zu settings, %zu points",
-	    mx.source, tq_sens_n_menu(mx.sens), mx.n_front);
+	wb_textf(y0, 0, COLS, " %zu points, %zu settings | %s", mx.n_front,
+	    tq_sens_n_menu(mx.sens), mx.source);
 	attroff(wb_attr(WB_C_HEADER));
 	wb_human(p->bpw * (double)mx.params / 8.0, size, sizeof(size));
 	attron(wb_attr(WB_C_MARKED));
@@ -651,12 +657,13 @@ wb_mix_key(wb_app *a, int key)
 		case KEY_RIGHT: case 'l':
 			mx.cur = mx.cur + 1 < mx.n_front ? mx.cur + 1 : mx.cur;
 			break;
+		/* down the curve: more bits, less loss */
 		case KEY_DOWN: case 'j': case KEY_NPAGE:
-			mx.cur = mx.cur > step ? mx.cur - step : 0;
-			break;
-		case KEY_UP: case 'k': case KEY_PPAGE:
 			mx.cur = mx.cur + step < mx.n_front ? mx.cur + step :
 			    mx.n_front - 1;
+			break;
+		case KEY_UP: case 'k': case KEY_PPAGE:
+			mx.cur = mx.cur > step ? mx.cur - step : 0;
 			break;
 		case KEY_HOME: case 'g':
 			mx.cur = 0;

@@ -71,6 +71,13 @@ replace(wb_app *a, char *json, int undoable)
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
 
+	if (a->run == WB_RUN_QUANT) {
+		/* the job reads the plan until it ends */
+		wb_message(a, 1, "the plan is in use: change it after the "
+		    "quantization (or cancel it)");
+		free(json);
+		return 0;
+	}
 	if (tq_plan_parse(json, strlen(json), "plan", &plan, &err) != TQ_OK ||
 	    tq_plan_check(plan, a->model, &err) != TQ_OK) {
 		wb_message(a, 1, "%s", err.msg);
@@ -165,13 +172,15 @@ step(wb_app *a, char **from, int *n_from, char **to, int *n_to,
 		wb_message(a, 0, "nothing to %s", what);
 		return 0;
 	}
-	json = from[--*n_from];
-	cur = p->json;
-	p->json = NULL;
-	if (!replace(a, json, 0)) {
-		p->json = cur;
+	/* copies, so that a refused step leaves both stacks as they were */
+	if ((cur = strdup(p->json)) == NULL)
 		return 0;
+	json = strdup(from[*n_from - 1]);
+	if (json == NULL || !replace(a, json, 0)) {
+		free(cur);
+		return 0;	/* replace said why */
 	}
+	free(from[--*n_from]);
 	push(to, n_to, cur);
 	wb_message(a, 0, "%s (%d more)", strcmp(what, "undo") == 0 ?
 	    "undone" : "redone", *n_from);
