@@ -168,8 +168,8 @@ typedef enum wb_prompt_kind {
 #define WB_LOG_LINES 200
 
 typedef enum wb_run_kind {
-	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_EVAL_FP,
-	WB_RUN_EVAL_Q, WB_RUN_EXPORT,
+	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_VALID,
+	WB_RUN_EXPORT,
 	WB_RUN_SENS		/* wb_mix.c */
 } wb_run_kind;
 
@@ -179,7 +179,11 @@ typedef struct wb_variant {
 	tq_qstate *state;		/* owned */
 	double bpw;			/* of the quantized layers */
 	double ppl, ppl_err;		/* < 0 until validated */
+	double kld, kld_err;		/* mean KL(fp || variant), nats */
+	double same_top, same_top_err;	/* share of positions whose top
+					   token is the fp model's */
 	char ppl_text[512];		/* the text it was validated on */
+	int64_t ppl_ctx;		/* and the window */
 } wb_variant;
 
 #define WB_MAX_VARIANTS 8
@@ -207,7 +211,9 @@ typedef struct wb_app {
 	int calib_running;
 	tq_calib *calib;		/* the last finished calibration */
 	char calib_path[512];
-	tq_model *qmodel;		/* state applied, while evaluating it */
+	tq_model *qmodels[WB_MAX_VARIANTS];	/* applied, while validating */
+	int valid_of[WB_MAX_VARIANTS];	/* the variant of each qmodels[i] */
+	int n_qmodels;
 	char stage[32];
 	int64_t done, total;
 	double fraction, eta, stage_t0, run_t0;
@@ -218,10 +224,8 @@ typedef struct wb_app {
 	char valid_path[512];
 	int64_t valid_ctx;
 	double fp_ppl, fp_ppl_err;	/* < 0 until measured */
-	char fp_ppl_text[512];
 	wb_variant variants[WB_MAX_VARIANTS];
 	int n_variants;
-	int cur_variant;		/* the one being evaluated, -1 */
 
 	char export_spec[512];
 
@@ -318,6 +322,8 @@ int wb_runs_fds(const wb_app *a, int *fds);
 void wb_runs_progress(wb_app *a, int y);
 void wb_runs_draw(wb_app *a, int y0, int y1);
 void wb_valid_draw(wb_app *a, int y0, int y1);
+/* The export dialog over the body while its prompt is open. */
+void wb_export_draw(wb_app *a, int y0, int y1);
 void wb_runs_free(wb_app *a);
 /* The live (or finished) statistics of a row's input site, or NULL. */
 int wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],

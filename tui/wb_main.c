@@ -393,6 +393,8 @@ draw(wb_app *a)
 	default:
 		break;
 	}
+	if (a->prompt == WB_PROMPT_EXPORT)
+		wb_export_draw(a, 1, body_end);
 	draw_message(a, body_end);
 	if (a->screen != WB_SCR_RUNS && a->screen != WB_SCR_VALID)
 		wb_runs_progress(a, body_end + 1);
@@ -742,7 +744,6 @@ wb_main(const char *model_path)
 		return 1;
 	a->model_path = model_path;
 	a->fp_ppl = -1.0;
-	a->cur_variant = -1;
 	a->valid_ctx = 0;
 	if (tq_model_open(model_path, &a->model, &err) != TQ_OK ||
 	    wb_plan_init(&a->plan, "w4-rtn", &err) != TQ_OK ||
