@@ -608,7 +608,7 @@ wb_valid_draw(wb_app *a, int y0, int y1)
 	    a->valid_path[0] != '\0' ? a->valid_path : "(v to validate)", ctx);
 	wb_textf(y++, 0, COLS, " %-16s %5s %8s %7s %8s %6s  %-*s %s",
 	    "variant", "bpw", "ppl", "delta", "KLD", "top1", bw, "KLD",
-	    "top1 differs");
+	    "top1 diff");
 	attroff(wb_attr(WB_C_HEADER));
 	if (a->fp_ppl > 0.0)
 		wb_textf(y++, 0, COLS, " %-16s %5.2f %8.3f %7s %8s %6s",
