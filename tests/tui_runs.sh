@@ -8,7 +8,8 @@
 # command line's calibrate, quantize and eval of the same plan); the export
 # dialog lists every format with its types, a refusal is the engine's
 # message; export GGUF Q4_K_M and read it back with the gguf package;
-# cancel a calibration and a quantization with Ctrl-C (which asks); quit; SIGTERM and SIGSEGV restore the terminal.
+# cancel a calibration and a quantization with Ctrl-C (which asks); quit;
+# SIGTERM and SIGSEGV restore the terminal.
 # A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
