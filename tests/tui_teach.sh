@@ -4,7 +4,9 @@
 # scale and zero point, codes, dequantized values, error), checked against
 # the grid the scale and zero define; then per tensor vs per channel vs per
 # group on one row, whose errors must shrink with the group; GPTQ against
-# RTN column by column on inputs from a calibration.  A TAP test.
+# RTN column by column on inputs from a calibration; AWQ's scales of the
+# salient channels for a few alphas with the output error of each.  A TAP
+# test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 
@@ -12,7 +14,7 @@ start t 80 24 --
 wait_for t 'demo \(llama, 4 blocks\)' 60
 ok $? "the demo model is open"
 keys t t
-wait_for t 'Teaching: 1/3 one group, step by step'
+wait_for t 'Teaching: 1/4 one group, step by step'
 ok $? "t opens teaching mode"
 wait_for t 'model.layers.0.self_attn.q_proj row 0, columns 0-31 -> int4'
 ok $? "lesson 1 takes the current layer's first group"
@@ -42,7 +44,7 @@ screen t | awk -v s="$scale" -v z="$zero" '
 	}'
 ok $? "every dequantized value is scale * (code - zero)"
 keys t ']'
-wait_for t 'Teaching: 2/3 per tensor, per channel, per group'
+wait_for t 'Teaching: 2/4 per tensor, per channel, per group'
 ok $? "] goes to lesson 2"
 wait_for t 'int4-g32 +one scale per 32 weights'
 e_t=$(screen t | sed -n 's/^ int4-tensor .* \([0-9.]*e[-+][0-9]*\).*/\1/p')
@@ -56,7 +58,7 @@ wait_for t 'q_proj row 1: the same 4 bits'
 ok $? "j moves to the next row"
 # ---- lesson 3: GPTQ against RTN on real inputs ----
 keys t ']'
-wait_for t 'Teaching: 3/3 GPTQ against RTN'
+wait_for t 'Teaching: 3/4 GPTQ against RTN'
 wait_for t 'calibrate first'
 ok $? "lesson 3 asks for a calibration first"
 calib=$shared/wikitext2-valid.txt
@@ -79,6 +81,27 @@ for row in 0 1 2 3 4 5; do
 done
 awk -v a="$gq" -v b="$rtn" 'BEGIN { exit !(a > 0 && a < b) }'
 ok $? "over rows 0-5 GPTQ's output error ($gq) is below RTN's ($rtn)"
+# ---- lesson 4: AWQ's scales of the salient channels ----
+keys t ']'
+wait_for t 'Teaching: 4/4 AWQ: scaling the salient channels'
+ok $? "] goes to lesson 4"
+wait_for t 'q_proj: int4-g128, inputs of 256 calibration tokens'
+screen t | grep -Eq '^ +ch[0-9]+ +[0-9.]+ +[0-9.]+x +ch[0-9]+'
+ok $? "the salient channels, by mean |x| against the median"
+keys t n n
+wait_for t 'RTN [0-9.]+e-[0-9]+; scaled, alpha [0-9.]+: [0-9.]+e-[0-9]+'
+ok $? "n n: the output error of RTN with and without the scales"
+screen t | awk '
+	/^ +[01]\.[0-9][0-9] +[0-9.]+-[0-9.]+ / {
+		split($2, r, "-"); a[n] = $1; s[n] = $3; e[n] = $6; lo[n] = r[1]; n++ }
+	/^ RTN / { rtn = $2; sub(";", "", rtn); rtn += 0; best = $6 }
+	END {
+		if (n != 5 || a[0] != 0 || lo[0] != 1 || s[0] != 1) exit 1
+		for (i = 1; i < n; i++) if (s[i] <= s[i - 1]) exit 1
+		m = e[0]; for (i = 1; i < n; i++) if (e[i] < m) m = e[i]
+		if (rtn != e[0] || best != m || best > rtn) exit 1
+	}'
+ok $? "alpha 0 is s = 1 (RTN); the top channel's s grows with alpha; the best is no worse than RTN"
 keys t q
 restored t
 ok $? "quit restores the terminal"

@@ -162,7 +162,8 @@ typedef enum wb_prompt_kind {
 	WB_PROMPT_SAVE, WB_PROMPT_LOAD, WB_PROMPT_PRESET, WB_PROMPT_CALIB,
 	WB_PROMPT_VALID, WB_PROMPT_EXPORT, WB_PROMPT_CONFIRM_CANCEL,
 	WB_PROMPT_CONFIRM_QUIT,
-	WB_PROMPT_SENS, WB_PROMPT_SENS_SAVE	/* wb_mix.c */
+	WB_PROMPT_SENS, WB_PROMPT_SENS_SAVE,	/* wb_mix.c */
+	WB_PROMPT_DOMAIN			/* wb_teach.c */
 } wb_prompt_kind;
 
 #define WB_LOG_LINES 200
@@ -170,7 +171,8 @@ typedef enum wb_prompt_kind {
 typedef enum wb_run_kind {
 	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_VALID,
 	WB_RUN_EXPORT,
-	WB_RUN_SENS		/* wb_mix.c */
+	WB_RUN_SENS,		/* wb_mix.c */
+	WB_RUN_TEACH		/* wb_teach.c: the domain lesson's jobs */
 } wb_run_kind;
 
 /* A quantized variant made in this session, with its validation. */
@@ -309,6 +311,10 @@ int wb_plan_redo(wb_app *a);
 
 /* wb_runs.c */
 int wb_runs_busy(const wb_app *a);
+/* Marks a run of kind k begun (stage, timers, progress reset). */
+void wb_runs_begin(wb_app *a, wb_run_kind k, const char *stage);
+/* 1 when some layer of the plan needs calibration samples. */
+int wb_runs_needs_calib(const wb_app *a);
 int wb_runs_start_calib(wb_app *a, const char *spec);
 int wb_runs_start_quant(wb_app *a);
 int wb_runs_start_valid(wb_app *a, const char *spec);
@@ -338,6 +344,12 @@ void wb_detail_free(void);
 void wb_teach_draw(wb_app *a, int y0, int y1);
 int wb_teach_key(wb_app *a, int key);
 void wb_teach_free(void);
+/* The domain lesson: runs its jobs with the corpora in dir. */
+int wb_teach_domain_start(wb_app *a, const char *dir);
+/* A lesson job ended well: takes its result. */
+void wb_teach_job_done(wb_app *a, tq_job *job);
+/* After a lesson job ended (well or not): starts the next one, or stops. */
+void wb_teach_next(wb_app *a);
 
 /* wb_mix.c: sensitivity, the frontier and the heat map */
 /* spec: "default", "gguf", "METHOD:SCHEME,..." or a saved file. */

@@ -22,8 +22,9 @@ static const char *const keys[][2] = {
 	{ "X", "cancel the run without asking" },
 	{ "c", "calibrate: FILE [SAMPLES [SEQLEN]]" },
 	{ "r", "quantize with the plan (per-layer errors fill the table)" },
-	{ "v", "validate: perplexity of fp and quantized on FILE [CTX]" },
-	{ "E", "export the last variant (the fp model if none): FORMAT "
+	{ "v", "validate the variants against fp on FILE [CTX]: ppl, KLD, "
+	    "top-token agreement" },
+	{ "E", "export dialog, the last variant (the fp model if none): FORMAT "
 	    "TYPE PATH [force], e.g. gguf q4_k_m m.gguf; TYPE - keeps the "
 	    "state's grid; force replaces PATH" },
 	{ "S / L", "save / load the plan (the engine's JSON plan file)" },

@@ -296,6 +296,7 @@ prompt_label(wb_prompt_kind k)
 	case WB_PROMPT_CONFIRM_QUIT: return "quit the workbench? (y/n) ";
 	case WB_PROMPT_SENS:	return "sensitivity (default | gguf | MENU | FILE): ";
 	case WB_PROMPT_SENS_SAVE: return "save sensitivity to: ";
+	case WB_PROMPT_DOMAIN:	return "corpora directory: ";
 	default:		return "";
 	}
 }
@@ -462,6 +463,9 @@ submit_prompt(wb_app *a)
 		break;
 	case WB_PROMPT_SENS_SAVE:
 		wb_mix_save(a, v);
+		break;
+	case WB_PROMPT_DOMAIN:
+		wb_teach_domain_start(a, v);
 		break;
 	default:
 		break;

@@ -20,8 +20,8 @@ wb_runs_busy(const wb_app *a)
 	return a->run != WB_RUN_NONE;
 }
 
-static void
-begin(wb_app *a, wb_run_kind k, const char *stage)
+void
+wb_runs_begin(wb_app *a, wb_run_kind k, const char *stage)
 {
 	a->run = k;
 	snprintf(a->stage, sizeof(a->stage), "%s", stage);
@@ -76,16 +76,15 @@ wb_runs_start_calib(wb_app *a, const char *spec)
 	}
 	a->calib_running = 1;
 	snprintf(a->calib_path, sizeof(a->calib_path), "%s", path);
-	begin(a, WB_RUN_CALIB, "calibrate");
+	wb_runs_begin(a, WB_RUN_CALIB, "calibrate");
 	a->total = o.n_samples;
 	wb_log(a, "calibrate: %lld samples of %lld tokens from %s",
 	    (long long)o.n_samples, (long long)o.seqlen, path);
 	return 1;
 }
 
-/* 1 when some layer of the plan needs calibration samples. */
-static int
-needs_calib(const wb_app *a)
+int
+wb_runs_needs_calib(const wb_app *a)
 {
 	size_t i;
 
@@ -108,7 +107,7 @@ wb_runs_start_quant(wb_app *a)
 		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
 		return 0;
 	}
-	if (a->calib == NULL && needs_calib(a)) {
+	if (a->calib == NULL && wb_runs_needs_calib(a)) {
 		wb_message(a, 1, "this plan needs calibration first (c)");
 		return 0;
 	}
@@ -123,7 +122,7 @@ wb_runs_start_quant(wb_app *a)
 		return 0;
 	}
 	wb_browser_clear_results(a);
-	begin(a, WB_RUN_QUANT, "quantize");
+	wb_runs_begin(a, WB_RUN_QUANT, "quantize");
 	wb_log(a, "quantize: plan %s%s", a->plan.origin, a->plan.n_undo > 0 ?
 	    " (edited)" : "");
 	return 1;
@@ -199,7 +198,7 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 		return 0;
 	}
 	a->screen = WB_SCR_VALID;
-	begin(a, WB_RUN_VALID, "validate");
+	wb_runs_begin(a, WB_RUN_VALID, "validate");
 	wb_log(a, "validate %d variant%s against the fp model on %s",
 	    a->n_qmodels, a->n_qmodels == 1 ? "" : "s", path);
 	return 1;
@@ -274,7 +273,7 @@ wb_runs_start_export(wb_app *a, const char *spec)
 		wb_message(a, 1, "export: %s", err.msg);
 		return 0;
 	}
-	begin(a, WB_RUN_EXPORT, "export");
+	wb_runs_begin(a, WB_RUN_EXPORT, "export");
 	wb_log(a, "export %s as %s %s to %s", st != NULL ?
 	    a->variants[a->n_variants - 1].label : "the fp model", fmt,
 	    o.type != NULL ? o.type : "(its own grid)", path);
@@ -364,6 +363,8 @@ end_job(wb_app *a, const tq_event *ev)
 		}
 	} else if (k == WB_RUN_SENS) {
 		wb_mix_finished(a, a->job);
+	} else if (k == WB_RUN_TEACH) {
+		wb_teach_job_done(a, a->job);
 	} else if (k == WB_RUN_VALID) {
 		valid_finished(a);
 		wb_message(a, 0, "validated in %s", buf);
@@ -372,6 +373,8 @@ end_job(wb_app *a, const tq_event *ev)
 	a->job = NULL;
 	close_qmodels(a);
 	a->run = WB_RUN_NONE;
+	if (k == WB_RUN_TEACH)
+		wb_teach_next(a);
 }
 
 static void
