@@ -57,8 +57,10 @@ static const char *const keys[][2] = {
 	{ NULL, "Teaching mode" },
 	{ "n / p", "next / previous step" },
 	{ "] [", "next / previous lesson: one group; tensor, channel, "
-	    "group; GPTQ vs RTN (needs a calibration)" },
+	    "group; GPTQ vs RTN and AWQ's scales (need a calibration); "
+	    "prose vs code calibration" },
 	{ "j k", "another row of the weight" },
+	{ "Enter", "domain lesson: run its jobs on the corpora in DIR" },
 	{ NULL, "Mixed precision (6)" },
 	{ "s", "sensitivity: measure on the calibration with the default or "
 	    "gguf menu (or METHOD:SCHEME,...), or load a saved FILE" },
