@@ -644,9 +644,8 @@ wb_valid_draw(wb_app *a, int y0, int y1)
 	}
 	if (y < y1 && a->n_variants > 0) {
 		attron(wb_attr(WB_C_DIM));
-		wb_text(y++, 0, COLS, 1, " KLD: mean KL(fp || variant) in "
-		    "nats per position; top1: positions whose likeliest "
-		    "token is the fp model's");
+		wb_text(y++, 0, COLS, 1, " KLD: KL(fp || variant), nats per "
+		    "position; top1: same likeliest token as fp");
 		attroff(wb_attr(WB_C_DIM));
 	}
 	for (; y < y1; y++) {

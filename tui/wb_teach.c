@@ -652,8 +652,8 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 		    "its width is not a multiple of 128: pick another");
 		return;
 	}
-	wb_textf(y++, 1, COLS - 2, "%s: int4-g128, inputs of %lld "
-	    "calibration tokens, step %d/%d", r->name,
+	wb_textf(y++, 1, COLS - 2, "%s: int4-g128, %lld calibration "
+	    "tokens, step %d/%d", r->name,
 	    (long long)aw.n_tok, step + 1, AWQ_STEPS);
 	wb_textf(y++, 1, COLS - 2, "salient input channels: the largest "
 	    "mean |x|, and x the median's (%.4f)", aw.median);
