@@ -87,7 +87,7 @@ ok $? "over rows 0-5 GPTQ's output error ($gq) is below RTN's ($rtn)"
 keys t ']'
 wait_for t 'Teaching: 4/5 AWQ: scaling the salient channels'
 ok $? "] goes to lesson 4"
-wait_for t 'q_proj: int4-g128, 256 calibration tokens, step 1\/3'
+wait_for t 'q_proj: int4-g128, 256 calibration tokens, step 1/3'
 screen t | grep -Eq '^ +ch[0-9]+ +[0-9.]+ +[0-9.]+x +ch[0-9]+'
 ok $? "the salient channels, by mean |x| against the median"
 keys t n n
