@@ -264,6 +264,28 @@ on_input(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 	return 1;	/* nothing after this site is needed */
 }
 
+/*
+ * Runs the first sample of the calibration (at most 256 tokens) through
+ * the model with hook seeing the inputs of row r's site; 1 if it saw them.
+ */
+static int
+capture_inputs(wb_app *a, const wb_row *r, tq_act_hook hook)
+{
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	tq_error err;
+	capture c;
+	int64_t n = tq_calib_seqlen(a->calib);
+
+	c.layer = r->block;
+	c.site = r->site;
+	c.done = 0;
+	o.act_hook = hook;
+	o.act_ud = &c;
+	tq_forward(a->model, tq_calib_ids(a->calib), n > 256 ? 256 : n, &o,
+	    NULL, &err);
+	return c.done;
+}
+
 /* In-place Cholesky A = L L^T (lower); 0 if A is not positive definite. */
 static int
 cholesky(double A[GB][GB])
@@ -337,13 +359,10 @@ make_u(void)
 static int
 gptq_prepare(wb_app *a, const wb_row *r, int64_t wrow)
 {
-	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
 	tq_scheme s = { TQ_QT_INT, 4, TQ_GROUP_CHANNEL, 0 };
 	tq_group_view gv;
 	tq_error err;
-	capture c;
 	float deq[GB];
-	int64_t n;
 
 	if (gq.idx == r->idx && gq.wrow == wrow && gq.calib == a->calib)
 		return gq.ok;
@@ -354,15 +373,7 @@ gptq_prepare(wb_app *a, const wb_row *r, int64_t wrow)
 	memset(gq.H, 0, sizeof(gq.H));
 	if (a->calib == NULL || !r->has_site || r->cols < GB)
 		return 0;
-	c.layer = r->block;
-	c.site = r->site;
-	c.done = 0;
-	o.act_hook = on_input;
-	o.act_ud = &c;
-	n = tq_calib_seqlen(a->calib);
-	tq_forward(a->model, tq_calib_ids(a->calib), n > 256 ? 256 : n, &o,
-	    NULL, &err);
-	if (!c.done || !make_u())
+	if (!capture_inputs(a, r, on_input) || !make_u())
 		return 0;
 	/* RTN of the GB weights as one group, and that group's grid */
 	if (tq_quant_view(&s, tw.w + wrow * tw.cols, 1, GB, 0, 0, deq, NULL,
@@ -526,12 +537,10 @@ static int
 awq_prepare(wb_app *a, const wb_row *r)
 {
 	const tq_site_stats *st;
-	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
 	tq_scheme sch;
 	tq_error err;
-	capture c;
 	float *ws = NULL, *deq = NULL, *s = NULL, *sorted = NULL;
-	int64_t C = r->cols, R = r->rows, i, j, k, n;
+	int64_t C = r->cols, R = r->rows, i, j, k;
 	double wHw = 0;
 	int g, ok = 0;
 
@@ -556,15 +565,7 @@ awq_prepare(wb_app *a, const wb_row *r)
 	if (aw.H == NULL || ws == NULL || deq == NULL || s == NULL ||
 	    sorted == NULL || tq_scheme_parse("int4-g128", &sch, &err) != TQ_OK)
 		goto out;
-	c.layer = r->block;
-	c.site = r->site;
-	c.done = 0;
-	o.act_hook = awq_input;
-	o.act_ud = &c;
-	n = tq_calib_seqlen(a->calib);
-	tq_forward(a->model, tq_calib_ids(a->calib), n > 256 ? 256 : n, &o,
-	    NULL, &err);
-	if (!c.done)
+	if (!capture_inputs(a, r, awq_input))
 		goto out;
 	/* the salient channels: largest mean |x| over the calibration */
 	memcpy(sorted, st->mean_abs, sizeof(float) * (size_t)C);
