@@ -27,28 +27,41 @@
 #include "export.h"
 #include "fileio.h"
 
-/* One format: its name, its exporter, and whether it writes a directory. */
+/*
+ * One format: its name, its exporter, whether it writes a directory, and
+ * for messages and front ends what the output is and the types it takes.
+ */
 typedef struct export_format {
 	const char *name;
 	tq_exporter fn;
 	int is_dir;
-	const char *writes;	/* for messages: what the output is */
+	const char *writes;
+	const char *types;
 } export_format;
 
 /*
  * Each format adds its line here (and its file to Makefile.am).
  */
 static const export_format formats[] = {
-	{ "gguf", tq_export_gguf, 0, "one .gguf file" },
-	{ "awq", tq_export_awq, 1, "an AutoAWQ GEMM checkpoint directory" },
-	{ "gptq", tq_export_gptq, 1, "a GPTQ checkpoint directory" },
+	{ "gguf", tq_export_gguf, 0, "one .gguf file", TQ_EXPORT_GGUF_TYPES
+	    " (- keeps the state's grid)" },
+	{ "awq", tq_export_awq, 1, "an AutoAWQ GEMM checkpoint directory",
+	    "gemm (or -): a state on int4 groups of 32, 64 or 128" },
+	{ "gptq", tq_export_gptq, 1, "a GPTQ checkpoint directory",
+	    "gptq (or -), gptq_v2" },
 	{ "compressed-tensors", tq_export_ct, 1,
-	    "a compressed-tensors checkpoint directory" },
-	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory" },
-	{ "mlx", tq_export_mlx, 1, "an mlx-lm model directory" },
-	{ "onnx", tq_export_onnx, 1, "a directory: model.onnx and model.onnx.data" },
+	    "a compressed-tensors checkpoint directory",
+	    "- only: the state's grid decides (w4a16, w8a16, fp8)" },
+	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory",
+	    "hf (or -): Model Optimizer's checkpoint; checkpoint: rank0" },
+	{ "mlx", tq_export_mlx, 1, "an mlx-lm model directory",
+	    "- (the state's grid), int2..int8-g32/64/128, with ,f16 scales" },
+	{ "onnx", tq_export_onnx, 1, "a directory: model.onnx and model.onnx.data",
+	    "- only: the state's grid (MatMulNBits), a float model's dtype" },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
+
+static const export_format *find_format(const char *name);
 
 static const char *format_names[N_FORMATS + 1];
 static pthread_once_t names_once = PTHREAD_ONCE_INIT;
@@ -68,6 +81,19 @@ tq_export_format_names(void)
 {
 	pthread_once(&names_once, names_init);
 	return format_names;
+}
+
+int
+tq_export_format_info(const char *name, const char **writes,
+    const char **types)
+{
+	const export_format *f = find_format(name);
+
+	if (f == NULL)
+		return 0;
+	*writes = f->writes;
+	*types = f->types;
+	return 1;
 }
 
 void

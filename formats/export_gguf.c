@@ -93,8 +93,7 @@ static const char *const mix_names[] = {
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
 };
-#define GG_TYPE_LIST "f32, f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m, q4_k_s, " \
-	"q3_k_m, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k"
+#define GG_TYPE_LIST TQ_EXPORT_GGUF_TYPES
 
 static int
 in_list(const char *const *list, const char *s)

@@ -918,6 +918,9 @@ tq_status tq_job_export(const tq_model *base, const tq_qstate *s,
 const tq_export_report *tq_job_export_report(const tq_job *j);
 /* NULL-terminated list of the format names. */
 const char *const *tq_export_format_names(void);
+/* What format writes and the types it takes; 0 for an unknown name. */
+int tq_export_format_info(const char *format, const char **writes,
+    const char **types);
 
 /* ---- Inspection (the workbench's detail and teaching screens) -------- */
 

@@ -4,10 +4,12 @@
 # quantize under an edited plan (GPTQ W4 g128, the first two blocks'
 # down_proj at 8 bits) with per-layer errors filling the browser, resized
 # to 100x30 and back to 80x24 mid-run; validate against the fp model (the
-# perplexities are checked against the command line's calibrate, quantize
-# and eval of the same plan); export GGUF Q4_K_M and read it back with the
-# gguf package; cancel a calibration and a quantization with
-# Ctrl-C (which asks); quit; SIGTERM and SIGSEGV restore the terminal.
+# perplexities, KLD and top-token agreement are checked against the
+# command line's calibrate, quantize and eval of the same plan); the export
+# dialog lists every format with its types, a refusal is the engine's
+# message; export GGUF Q4_K_M and read it back with the gguf package;
+# cancel a calibration and a quantization with Ctrl-C (which asks); quit;
+# SIGTERM and SIGSEGV restore the terminal.
 # A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
@@ -102,6 +104,37 @@ cq=$(sed -n 's/.*"ppl":\([0-9.]*\).*/\1/p' "$tmp/q.json")
 [ -n "$q" ] && [ -n "$cq" ] &&
 	awk -v a="$q" -v b="$cq" 'BEGIN { exit !(a - b < 0.0015 && b - a < 0.0015) }'
 ok $? "quantized perplexity $q is the command line's $cq for the saved plan"
+
+screen r | grep -Eq '^ variant +bpw +ppl +delta +KLD +top1 +KLD +top1 diff'
+ok $? "the table has KLD and top-token agreement columns, and their bars"
+screen r | grep -Eq '^ #1 .*%.*[▏▎▍▌▋▊▉█]+'
+ok $? "the variant's row has its bars"
+"$tq" eval "$tmp/q" --text "$tmp/val.txt" --ctx 256 --kld --json >"$tmp/qk.json" 2>/dev/null
+ck=$(sed -n 's/.*"kld":\([0-9.e+-]*\).*/\1/p' "$tmp/qk.json")
+ct=$(sed -n 's/.*"same_top":\([0-9.e+-]*\).*/\1/p' "$tmp/qk.json")
+row=$(screen r | grep -E '^ #1 ' | sed 's/[▏▎▍▌▋▊▉█]//g; s/%/ /g')
+k=$(echo "$row" | awk '{ print $(NF - 1) }')
+t=$(echo "$row" | awk '{ print $NF }')
+[ -n "$k" ] && [ -n "$ck" ] && [ -n "$t" ] && [ -n "$ct" ] &&
+	awk -v a="$k" -v b="$ck" -v t="$t" -v c="$ct" 'BEGIN {
+	    exit !(a > 0 && a - b < 0.00001 && b - a < 0.00001 &&
+	    t - 100 * c < 0.06 && 100 * c - t < 0.06) }'
+ok $? "KLD $k and top-token agreement $t% are the command line's $ck and $ct"
+
+# ---- the export dialog: every format, with its types; refusals ----
+keys r E
+wait_for r 'export \(FORMAT TYPE PATH \[force\]\)'
+fmts=0
+for f in gguf awq gptq compressed-tensors trtllm mlx onnx; do
+	screen r | grep -Eq "^ $f +[a-zA-Z]" && fmts=$((fmts + 1))
+done
+[ "$fmts" = 7 ] && screen r | grep -q 'q4_k_m' && screen r | grep -q 'gptq_v2'
+ok $? "E lists the 7 export formats with their types ($fmts found)"
+keys r C-u ; text r "onnx int4 $tmp/o"; keys r Enter
+wait_for r 'export failed: onnx: no --type to choose'
+ok $? "a type the format refuses: the engine's one-line message"
+[ ! -e "$tmp/o" ]
+ok $? "and nothing is written"
 
 # ---- export GGUF Q4_K_M; the gguf package reads it ----
 keys r E C-u ; text r "gguf q4_k_m $tmp/m.gguf"; keys r Enter

@@ -4,7 +4,11 @@
 # scale and zero point, codes, dequantized values, error), checked against
 # the grid the scale and zero define; then per tensor vs per channel vs per
 # group on one row, whose errors must shrink with the group; GPTQ against
-# RTN column by column on inputs from a calibration.  A TAP test.
+# RTN column by column on inputs from a calibration; AWQ's scales of the
+# salient channels for a few alphas with the output error of each; domain
+# mismatch (calibrate on prose and on code, quantize both ways, evaluate
+# each on prose and code: each calibration wins on its own domain, and the
+# numbers are the command line's).  A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 
@@ -12,7 +16,7 @@ start t 80 24 --
 wait_for t 'demo \(llama, 4 blocks\)' 60
 ok $? "the demo model is open"
 keys t t
-wait_for t 'Teaching: 1/3 one group, step by step'
+wait_for t 'Teaching: 1/5 one group, step by step'
 ok $? "t opens teaching mode"
 wait_for t 'model.layers.0.self_attn.q_proj row 0, columns 0-31 -> int4'
 ok $? "lesson 1 takes the current layer's first group"
@@ -42,7 +46,7 @@ screen t | awk -v s="$scale" -v z="$zero" '
 	}'
 ok $? "every dequantized value is scale * (code - zero)"
 keys t ']'
-wait_for t 'Teaching: 2/3 per tensor, per channel, per group'
+wait_for t 'Teaching: 2/5 per tensor, per channel, per group'
 ok $? "] goes to lesson 2"
 wait_for t 'int4-g32 +one scale per 32 weights'
 e_t=$(screen t | sed -n 's/^ int4-tensor .* \([0-9.]*e[-+][0-9]*\).*/\1/p')
@@ -56,7 +60,7 @@ wait_for t 'q_proj row 1: the same 4 bits'
 ok $? "j moves to the next row"
 # ---- lesson 3: GPTQ against RTN on real inputs ----
 keys t ']'
-wait_for t 'Teaching: 3/3 GPTQ against RTN'
+wait_for t 'Teaching: 3/5 GPTQ against RTN'
 wait_for t 'calibrate first'
 ok $? "lesson 3 asks for a calibration first"
 calib=$shared/wikitext2-valid.txt
@@ -79,6 +83,60 @@ for row in 0 1 2 3 4 5; do
 done
 awk -v a="$gq" -v b="$rtn" 'BEGIN { exit !(a > 0 && a < b) }'
 ok $? "over rows 0-5 GPTQ's output error ($gq) is below RTN's ($rtn)"
+# ---- lesson 4: AWQ's scales of the salient channels ----
+keys t ']'
+wait_for t 'Teaching: 4/5 AWQ: scaling the salient channels'
+ok $? "] goes to lesson 4"
+wait_for t 'q_proj: int4-g128, 256 calibration tokens, step 1/3'
+screen t | grep -Eq '^ +ch[0-9]+ +[0-9.]+ +[0-9.]+x +ch[0-9]+'
+ok $? "the salient channels, by mean |x| against the median"
+keys t n n
+wait_for t 'RTN [0-9.]+e-[0-9]+; scaled, alpha [0-9.]+: [0-9.]+e-[0-9]+'
+ok $? "n n: the output error of RTN with and without the scales"
+screen t | awk '
+	BEGIN { n = 0 }
+	/^ +[01]\.[0-9][0-9] +[0-9.]+-[0-9.]+ / {
+		split($2, r, "-"); a[n] = $1; s[n] = $3; e[n] = $6; lo[n] = r[1] + 0; n++ }
+	/^ RTN / { rtn = $2; sub(";", "", rtn); rtn += 0; best = $6 }
+	END {
+		if (n != 5 || a[0] != 0 || lo[0] != 1 || s[0] != 1) exit 1
+		for (i = 1; i < n; i++) if (s[i] <= s[i - 1]) exit 1
+		m = e[0]; for (i = 1; i < n; i++) if (e[i] < m) m = e[i]
+		if (rtn != e[0] || best != m || best > rtn) exit 1
+	}'
+ok $? "alpha 0 is s = 1 (RTN); the top channel's s grows with alpha; the best is no worse than RTN"
+# ---- lesson 5: domain mismatch, prose against code ----
+keys t ']'
+wait_for t 'Teaching: 5/5 domain mismatch: prose against code'
+ok $? "] goes to lesson 5"
+keys t Enter
+wait_for t 'corpora directory: '
+keys t C-u ; text t "$shared"; keys t Enter
+wait_for t 'running [0-9]/6: '
+ok $? "Enter runs the lesson's jobs"
+wait_for t 'domain lesson done'
+ok $? "the six jobs end"
+screen t | grep -Eq '^ fp16 +[0-9]+\.[0-9]{3} +[0-9]+\.[0-9]{3}'
+ok $? "the fp model's perplexity on prose and on code"
+pr=$(screen t | grep -E '^ prose +[0-9]')
+cd_=$(screen t | grep -E '^ code +[0-9]')
+echo "# $pr"
+echo "# $cd_"
+# columns: ppl KLD top1 on prose, then on code
+kpp=$(echo "$pr" | awk '{ print $3 }') kpc=$(echo "$pr" | awk '{ print $6 }')
+kcp=$(echo "$cd_" | awk '{ print $3 }') kcc=$(echo "$cd_" | awk '{ print $6 }')
+awk -v a="$kpp" -v b="$kcp" -v c="$kcc" -v d="$kpc" 'BEGIN {
+    exit !(a > 0 && b > 0 && c > 0 && d > 0 && a < b && c < d) }'
+ok $? "each calibration gives the lower KLD on its own domain ($kpp < $kcp on prose, $kcc < $kpc on code)"
+# the code-calibrated variant on code text, by the command line
+"$tq" quantize --preset w4-gptq --calib "$shared/linux-train.txt" --samples 16 \
+	--seqlen 512 --out "$tmp/qc" >/dev/null 2>&1 &&
+	"$tq" eval "$tmp/qc" --text "$shared/linux-test.txt" --ctx 256 \
+	--max-tokens 4096 --kld --json >"$tmp/qc.json" 2>/dev/null
+ck=$(sed -n 's/.*"kld":\([0-9.e+-]*\).*/\1/p' "$tmp/qc.json")
+[ -n "$ck" ] && awk -v a="$kcc" -v b="$ck" 'BEGIN {
+    exit !(a - b < 0.00001 && b - a < 0.00001) }'
+ok $? "the code-calibrated KLD on code ($kcc) is the command line's ($ck)"
 keys t q
 restored t && screen t | grep -q 'EXIT=0'
 ok $? "quit restores the terminal (exit status 0)"

@@ -39,7 +39,10 @@ shot "Runs and log (\`3\`)"
 keys w v C-u; text w "$tmp/val.txt 256"; keys w Enter
 wait_for w '^ #1 .*%' >/dev/null
 shot "Validation (\`v\`)"
-keys w E C-u; text w "gguf q4_k_m $tmp/demo-q4_k_m.gguf"; keys w Enter
+keys w E C-u; text w "gguf q4_k_m $tmp/demo-q4_k_m.gguf"
+wait_for w 'gptq_v2' >/dev/null
+shot "Export dialog (\`E\`)"
+keys w Enter
 wait_for w 'exported' >/dev/null
 keys w 3
 shot "Export (\`E\`), in the log"
@@ -52,4 +55,10 @@ shot "Teaching, lesson 2: per tensor, per channel, per group"
 keys w ']' n n n n n
 wait_for w '5 of 12' >/dev/null
 shot "Teaching, lesson 3: GPTQ against RTN, column by column"
+keys w ']' n n
+wait_for w 'RTN [0-9.e-]+; scaled' >/dev/null
+shot "Teaching, lesson 4: AWQ's scales of the salient channels"
+keys w ']' Enter C-u; text w "$shared"; keys w Enter
+wait_for w 'domain lesson done' >/dev/null
+shot "Teaching, lesson 5: domain mismatch, prose against code"
 keys w q

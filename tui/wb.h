@@ -162,15 +162,17 @@ typedef enum wb_prompt_kind {
 	WB_PROMPT_SAVE, WB_PROMPT_LOAD, WB_PROMPT_PRESET, WB_PROMPT_CALIB,
 	WB_PROMPT_VALID, WB_PROMPT_EXPORT, WB_PROMPT_CONFIRM_CANCEL,
 	WB_PROMPT_CONFIRM_QUIT,
-	WB_PROMPT_SENS, WB_PROMPT_SENS_SAVE	/* wb_mix.c */
+	WB_PROMPT_SENS, WB_PROMPT_SENS_SAVE,	/* wb_mix.c */
+	WB_PROMPT_DOMAIN			/* wb_teach.c */
 } wb_prompt_kind;
 
 #define WB_LOG_LINES 200
 
 typedef enum wb_run_kind {
-	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_EVAL_FP,
-	WB_RUN_EVAL_Q, WB_RUN_EXPORT,
-	WB_RUN_SENS		/* wb_mix.c */
+	WB_RUN_NONE = 0, WB_RUN_CALIB, WB_RUN_QUANT, WB_RUN_VALID,
+	WB_RUN_EXPORT,
+	WB_RUN_SENS,		/* wb_mix.c */
+	WB_RUN_TEACH		/* wb_teach.c: the domain lesson's jobs */
 } wb_run_kind;
 
 /* A quantized variant made in this session, with its validation. */
@@ -179,7 +181,11 @@ typedef struct wb_variant {
 	tq_qstate *state;		/* owned */
 	double bpw;			/* of the quantized layers */
 	double ppl, ppl_err;		/* < 0 until validated */
+	double kld, kld_err;		/* mean KL(fp || variant), nats */
+	double same_top, same_top_err;	/* share of positions whose top
+					   token is the fp model's */
 	char ppl_text[512];		/* the text it was validated on */
+	int64_t ppl_ctx;		/* and the window */
 } wb_variant;
 
 #define WB_MAX_VARIANTS 8
@@ -207,7 +213,9 @@ typedef struct wb_app {
 	int calib_running;
 	tq_calib *calib;		/* the last finished calibration */
 	char calib_path[512];
-	tq_model *qmodel;		/* state applied, while evaluating it */
+	tq_model *qmodels[WB_MAX_VARIANTS];	/* applied, while validating */
+	int valid_of[WB_MAX_VARIANTS];	/* the variant of each qmodels[i] */
+	int n_qmodels;
 	char stage[32];
 	int64_t done, total;
 	double fraction, eta, stage_t0, run_t0;
@@ -218,10 +226,8 @@ typedef struct wb_app {
 	char valid_path[512];
 	int64_t valid_ctx;
 	double fp_ppl, fp_ppl_err;	/* < 0 until measured */
-	char fp_ppl_text[512];
 	wb_variant variants[WB_MAX_VARIANTS];
 	int n_variants;
-	int cur_variant;		/* the one being evaluated, -1 */
 
 	char export_spec[512];
 
@@ -305,6 +311,10 @@ int wb_plan_redo(wb_app *a);
 
 /* wb_runs.c */
 int wb_runs_busy(const wb_app *a);
+/* Marks a run of kind k begun (stage, timers, progress reset). */
+void wb_runs_begin(wb_app *a, wb_run_kind k, const char *stage);
+/* 1 when some layer of the plan needs calibration samples. */
+int wb_runs_needs_calib(const wb_app *a);
 int wb_runs_start_calib(wb_app *a, const char *spec);
 int wb_runs_start_quant(wb_app *a);
 int wb_runs_start_valid(wb_app *a, const char *spec);
@@ -320,6 +330,8 @@ int wb_runs_fds(const wb_app *a, int *fds);
 void wb_runs_progress(wb_app *a, int y);
 void wb_runs_draw(wb_app *a, int y0, int y1);
 void wb_valid_draw(wb_app *a, int y0, int y1);
+/* The export dialog over the body while its prompt is open. */
+void wb_export_draw(wb_app *a, int y0, int y1);
 void wb_runs_free(wb_app *a);
 /* The live (or finished) statistics of a row's input site, or NULL. */
 int wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
@@ -334,6 +346,12 @@ void wb_detail_free(void);
 void wb_teach_draw(wb_app *a, int y0, int y1);
 int wb_teach_key(wb_app *a, int key);
 void wb_teach_free(void);
+/* The domain lesson: runs its jobs with the corpora in dir. */
+int wb_teach_domain_start(wb_app *a, const char *dir);
+/* A lesson job ended well: takes its result. */
+void wb_teach_job_done(wb_app *a, tq_job *job);
+/* After a lesson job ended (well or not): starts the next one, or stops. */
+void wb_teach_next(wb_app *a);
 
 /* wb_mix.c: sensitivity, the frontier and the heat map */
 /* spec: "default", "gguf", "METHOD:SCHEME,..." or a saved file. */

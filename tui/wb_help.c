@@ -22,8 +22,9 @@ static const char *const keys[][2] = {
 	{ "X", "cancel the run without asking" },
 	{ "c", "calibrate: FILE [SAMPLES [SEQLEN]]" },
 	{ "r", "quantize with the plan (per-layer errors fill the table)" },
-	{ "v", "validate: perplexity of fp and quantized on FILE [CTX]" },
-	{ "E", "export the last variant (the fp model if none): FORMAT "
+	{ "v", "validate the variants against fp on FILE [CTX]: ppl, KLD, "
+	    "top-token agreement" },
+	{ "E", "export dialog, the last variant (the fp model if none): FORMAT "
 	    "TYPE PATH [force], e.g. gguf q4_k_m m.gguf; TYPE - keeps the "
 	    "state's grid; force replaces PATH" },
 	{ "S / L", "save / load the plan (the engine's JSON plan file)" },
@@ -56,8 +57,10 @@ static const char *const keys[][2] = {
 	{ NULL, "Teaching mode" },
 	{ "n / p", "next / previous step" },
 	{ "] [", "next / previous lesson: one group; tensor, channel, "
-	    "group; GPTQ vs RTN (needs a calibration)" },
+	    "group; GPTQ vs RTN and AWQ's scales (need a calibration); "
+	    "prose vs code calibration" },
 	{ "j k", "another row of the weight" },
+	{ "Enter", "domain lesson: run its jobs on the corpora in DIR" },
 	{ NULL, "Mixed precision (6)" },
 	{ "s", "sensitivity: measure on the calibration with the default or "
 	    "gguf menu (or METHOD:SCHEME,...), or load a saved FILE" },

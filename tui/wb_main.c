@@ -296,6 +296,7 @@ prompt_label(wb_prompt_kind k)
 	case WB_PROMPT_CONFIRM_QUIT: return "quit the workbench? (y/n) ";
 	case WB_PROMPT_SENS:	return "sensitivity (default | gguf | MENU | FILE): ";
 	case WB_PROMPT_SENS_SAVE: return "save sensitivity to: ";
+	case WB_PROMPT_DOMAIN:	return "corpora directory: ";
 	default:		return "";
 	}
 }
@@ -393,6 +394,8 @@ draw(wb_app *a)
 	default:
 		break;
 	}
+	if (a->prompt == WB_PROMPT_EXPORT)
+		wb_export_draw(a, 1, body_end);
 	draw_message(a, body_end);
 	if (a->screen != WB_SCR_RUNS && a->screen != WB_SCR_VALID)
 		wb_runs_progress(a, body_end + 1);
@@ -460,6 +463,9 @@ submit_prompt(wb_app *a)
 		break;
 	case WB_PROMPT_SENS_SAVE:
 		wb_mix_save(a, v);
+		break;
+	case WB_PROMPT_DOMAIN:
+		wb_teach_domain_start(a, v);
 		break;
 	default:
 		break;
@@ -742,7 +748,6 @@ wb_main(const char *model_path)
 		return 1;
 	a->model_path = model_path;
 	a->fp_ppl = -1.0;
-	a->cur_variant = -1;
 	a->valid_ctx = 0;
 	if (tq_model_open(model_path, &a->model, &err) != TQ_OK ||
 	    wb_plan_init(&a->plan, "w4-rtn", &err) != TQ_OK ||

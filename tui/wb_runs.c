@@ -20,8 +20,8 @@ wb_runs_busy(const wb_app *a)
 	return a->run != WB_RUN_NONE;
 }
 
-static void
-begin(wb_app *a, wb_run_kind k, const char *stage)
+void
+wb_runs_begin(wb_app *a, wb_run_kind k, const char *stage)
 {
 	a->run = k;
 	snprintf(a->stage, sizeof(a->stage), "%s", stage);
@@ -82,16 +82,15 @@ wb_runs_start_calib(wb_app *a, const char *spec)
 	}
 	a->calib_running = 1;
 	snprintf(a->calib_path, sizeof(a->calib_path), "%s", path);
-	begin(a, WB_RUN_CALIB, "calibrate");
+	wb_runs_begin(a, WB_RUN_CALIB, "calibrate");
 	a->total = o.n_samples;
 	wb_log(a, "calibrate: %lld samples of %lld tokens from %s",
 	    (long long)o.n_samples, (long long)o.seqlen, path);
 	return 1;
 }
 
-/* 1 when some layer of the plan needs calibration samples. */
-static int
-needs_calib(const wb_app *a)
+int
+wb_runs_needs_calib(const wb_app *a)
 {
 	size_t i;
 
@@ -114,7 +113,7 @@ wb_runs_start_quant(wb_app *a)
 		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
 		return 0;
 	}
-	if (a->calib == NULL && needs_calib(a)) {
+	if (a->calib == NULL && wb_runs_needs_calib(a)) {
 		wb_message(a, 1, "this plan needs calibration first (c)");
 		return 0;
 	}
@@ -129,47 +128,37 @@ wb_runs_start_quant(wb_app *a)
 		return 0;
 	}
 	wb_browser_clear_results(a);
-	begin(a, WB_RUN_QUANT, "quantize");
+	wb_runs_begin(a, WB_RUN_QUANT, "quantize");
 	wb_log(a, "quantize: plan %s%s", a->plan.origin, a->plan.n_undo > 0 ?
 	    " (edited)" : "");
 	return 1;
 }
 
-static int
-start_eval(wb_app *a, const tq_model *m, wb_run_kind k)
+/* Closes the models applied for a validation. */
+static void
+close_qmodels(wb_app *a)
 {
-	tq_error err = { TQ_OK, "" };
+	int i;
 
-	if (tq_job_eval(m, a->valid_path, a->valid_ctx, &a->job, &err) !=
-	    TQ_OK) {
-		wb_message(a, 1, "validate: %s", err.msg);
-		return 0;
-	}
-	begin(a, k, k == WB_RUN_EVAL_FP ? "eval fp" : "eval quant");
-	return 1;
+	for (i = 0; i < a->n_qmodels; i++)
+		tq_model_close(a->qmodels[i]);
+	a->n_qmodels = 0;
 }
 
-/* Evaluates the current variant on the validation text. */
-static int
-start_eval_q(wb_app *a)
-{
-	tq_error err = { TQ_OK, "" };
-	wb_variant *v = &a->variants[a->cur_variant];
-
-	if (tq_model_apply_state(a->model, v->state, &a->qmodel, &err) !=
-	    TQ_OK) {
-		wb_message(a, 1, "validate: %s", err.msg);
-		return 0;
-	}
-	wb_log(a, "validate %s on %s", v->label, a->valid_path);
-	return start_eval(a, a->qmodel, WB_RUN_EVAL_Q);
-}
-
+/*
+ * One validation job: the fp model as the base and every variant not yet
+ * validated on this text and window (all of them when none is left), on
+ * the same windows, so perplexity, KLD and top-token agreement compare.
+ */
 int
 wb_runs_start_valid(wb_app *a, const char *spec)
 {
+	tq_validate_spec vs;
+	tq_error err = { TQ_OK, "" };
+	const tq_model *models[WB_MAX_VARIANTS];
 	char path[512];
 	long long ctx, unused;
+	int i, all;
 
 	if (wb_runs_busy(a)) {
 		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
@@ -183,17 +172,82 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 		wb_message(a, 1, "nothing to validate: quantize first (r)");
 		return 0;
 	}
-	if (strcmp(path, a->valid_path) != 0 || ctx != a->valid_ctx)
-		a->fp_ppl = -1.0;	/* another text: measure fp again */
 	snprintf(a->valid_path, sizeof(a->valid_path), "%s", path);
 	a->valid_ctx = ctx;
-	a->cur_variant = a->n_variants - 1;
-	a->screen = WB_SCR_VALID;
-	if (a->fp_ppl < 0.0) {
-		wb_log(a, "validate the fp model on %s", path);
-		return start_eval(a, a->model, WB_RUN_EVAL_FP);
+	for (all = 0; all < 2 && a->n_qmodels == 0; all++)
+		for (i = 0; i < a->n_variants; i++) {
+			wb_variant *v = &a->variants[i];
+
+			if (!all && v->ppl >= 0.0 && v->ppl_ctx == ctx &&
+			    strcmp(v->ppl_text, path) == 0)
+				continue;
+			if (tq_model_apply_state(a->model, v->state,
+			    &a->qmodels[a->n_qmodels], &err) != TQ_OK) {
+				close_qmodels(a);
+				wb_message(a, 1, "validate %s: %s", v->label,
+				    err.msg);
+				return 0;
+			}
+			models[a->n_qmodels] = a->qmodels[a->n_qmodels];
+			a->valid_of[a->n_qmodels++] = i;
+		}
+	memset(&vs, 0, sizeof(vs));
+	vs.base = a->model;
+	vs.models = models;
+	vs.n_models = (size_t)a->n_qmodels;
+	vs.text_path = path;
+	vs.opts.protocol = TQ_PROTOCOL_GPTQ;
+	vs.opts.ctx = ctx;
+	if (tq_job_validate(&vs, &a->job, &err) != TQ_OK) {
+		close_qmodels(a);
+		wb_message(a, 1, "validate: %s", err.msg);
+		return 0;
 	}
-	return start_eval_q(a);
+	a->screen = WB_SCR_VALID;
+	wb_runs_begin(a, WB_RUN_VALID, "validate");
+	wb_log(a, "validate %d variant%s against the fp model on %s",
+	    a->n_qmodels, a->n_qmodels == 1 ? "" : "s", path);
+	return 1;
+}
+
+/* Takes a finished validation's numbers into the variants. */
+static void
+valid_finished(wb_app *a)
+{
+	const tq_validation *r = tq_job_validation(a->job);
+	int i;
+
+	a->fp_ppl = r->base.ppl;
+	a->fp_ppl_err = r->base.ppl_stderr;
+	wb_log(a, "fp perplexity %.4f +/- %.4f (%lld positions, ctx %lld)",
+	    r->base.ppl, r->base.ppl_stderr, (long long)r->base.n_scored,
+	    (long long)r->opts.ctx);
+	for (i = 0; i < a->n_qmodels; i++) {
+		const tq_kld_result *k = &r->models[i];
+		wb_variant *v = &a->variants[a->valid_of[i]];
+
+		v->ppl = k->ppl.ppl;
+		v->ppl_err = k->ppl.ppl_stderr;
+		v->kld = k->kld;
+		v->kld_err = k->kld_stderr;
+		v->same_top = k->same_top;
+		v->same_top_err = k->same_top_stderr;
+		v->ppl_ctx = a->valid_ctx;
+		snprintf(v->ppl_text, sizeof(v->ppl_text), "%s",
+		    a->valid_path);
+		wb_log(a, "%s perplexity %.4f +/- %.4f (%+.2f%%), KLD %.5f, "
+		    "same top token %.2f%%", v->label, v->ppl, v->ppl_err,
+		    (v->ppl / a->fp_ppl - 1.0) * 100.0, v->kld,
+		    v->same_top * 100.0);
+	}
+	/* Variants measured on another text are not comparable: forget. */
+	for (i = 0; i < a->n_variants; i++) {
+		wb_variant *v = &a->variants[i];
+
+		if (v->ppl_ctx != a->valid_ctx ||
+		    strcmp(v->ppl_text, a->valid_path) != 0)
+			v->ppl = -1.0;
+	}
 }
 
 int
@@ -225,7 +279,7 @@ wb_runs_start_export(wb_app *a, const char *spec)
 		wb_message(a, 1, "export: %s", err.msg);
 		return 0;
 	}
-	begin(a, WB_RUN_EXPORT, "export");
+	wb_runs_begin(a, WB_RUN_EXPORT, "export");
 	wb_log(a, "export %s as %s %s to %s", st != NULL ?
 	    a->variants[a->n_variants - 1].label : "the fp model", fmt,
 	    o.type != NULL ? o.type : "(its own grid)", path);
@@ -315,33 +369,18 @@ end_job(wb_app *a, const tq_event *ev)
 		}
 	} else if (k == WB_RUN_SENS) {
 		wb_mix_finished(a, a->job);
-	} else if (k == WB_RUN_EVAL_FP || k == WB_RUN_EVAL_Q) {
-		const tq_ppl_result *p = tq_job_ppl(a->job);
-
-		if (k == WB_RUN_EVAL_FP) {
-			a->fp_ppl = p->ppl;
-			a->fp_ppl_err = p->ppl_stderr;
-			wb_log(a, "fp perplexity %.4f +/- %.4f (%lld tokens)",
-			    p->ppl, p->ppl_stderr, (long long)p->n_scored);
-		} else {
-			wb_variant *v = &a->variants[a->cur_variant];
-
-			v->ppl = p->ppl;
-			v->ppl_err = p->ppl_stderr;
-			snprintf(v->ppl_text, sizeof(v->ppl_text), "%s",
-			    a->valid_path);
-			wb_log(a, "%s perplexity %.4f +/- %.4f (%+.2f%%)",
-			    v->label, p->ppl, p->ppl_stderr, a->fp_ppl > 0 ?
-			    (p->ppl / a->fp_ppl - 1.0) * 100.0 : 0.0);
-		}
+	} else if (k == WB_RUN_TEACH) {
+		wb_teach_job_done(a, a->job);
+	} else if (k == WB_RUN_VALID) {
+		valid_finished(a);
+		wb_message(a, 0, "validated in %s", buf);
 	}
 	tq_job_free(a->job);
 	a->job = NULL;
-	tq_model_close(a->qmodel);
-	a->qmodel = NULL;
+	close_qmodels(a);
 	a->run = WB_RUN_NONE;
-	if (k == WB_RUN_EVAL_FP && st == TQ_OK)
-		start_eval_q(a);
+	if (k == WB_RUN_TEACH)
+		wb_teach_next(a);
 }
 
 static void
@@ -537,51 +576,161 @@ wb_runs_draw(wb_app *a, int y0, int y1)
 	}
 }
 
+/* The colour of a perplexity increase in percent. */
+static int
+delta_attr(double d)
+{
+	return wb_attr(d < 1.0 ? WB_C_GOOD : d < 5.0 ? WB_C_WARN : WB_C_BAD);
+}
+
+/*
+ * The comparison table: bits per weight, perplexity and its change, mean
+ * KLD against the fp model and top-token agreement, with two bars (KLD
+ * scaled to the largest, and the share of top tokens that differ, scaled
+ * to the largest) so the variants are compared at a glance.
+ */
 void
 wb_valid_draw(wb_app *a, int y0, int y1)
 {
-	double worst = a->fp_ppl;
-	int i, y = y0, bw = COLS - 48 > 8 ? COLS - 48 : 8;
+	double kmax = 0.0, dmax = 0.0;
+	int i, y = y0, x, bw = (COLS - 58) / 2;
+	char ctx[32] = "";
 
-	for (i = 0; i < a->n_variants; i++)
-		if (a->variants[i].ppl > worst)
-			worst = a->variants[i].ppl;
-	wb_runs_progress(a, y++);
-	attron(wb_attr(WB_C_HEADER));
-	wb_textf(y++, 0, COLS, " %-22s %5s %9s %8s  perplexity on %s",
-	    "variant", "bpw", "ppl", "delta", a->valid_path[0] != '\0' ?
-	    a->valid_path : "(v to validate)");
-	attroff(wb_attr(WB_C_HEADER));
-	if (a->fp_ppl > 0.0) {
-		wb_textf(y, 0, 48, " %-22s %5.2f %9.3f %8s", "fp16", 16.0,
-		    a->fp_ppl, "");
-		wb_hbar(y++, 48, bw, worst > 0 ? a->fp_ppl / worst : 0);
-	}
-	for (i = 0; i < a->n_variants && y < y1; i++) {
+	for (i = 0; i < a->n_variants; i++) {
 		const wb_variant *v = &a->variants[i];
 
+		if (v->ppl < 0.0)
+			continue;
+		if (v->kld > kmax)
+			kmax = v->kld;
+		if (1.0 - v->same_top > dmax)
+			dmax = 1.0 - v->same_top;
+	}
+	if (bw < 4)
+		bw = 4;
+	wb_runs_progress(a, y++);
+	if (a->valid_ctx > 0)
+		snprintf(ctx, sizeof(ctx), ", ctx %lld",
+		    (long long)a->valid_ctx);
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 0, COLS, " vs the fp model on %s%s",
+	    a->valid_path[0] != '\0' ? a->valid_path : "(v to validate)", ctx);
+	wb_textf(y++, 0, COLS, " %-16s %5s %8s %7s %8s %6s  %-*s %s",
+	    "variant", "bpw", "ppl", "delta", "KLD", "top1", bw, "KLD",
+	    "top1 diff");
+	attroff(wb_attr(WB_C_HEADER));
+	if (a->fp_ppl > 0.0)
+		wb_textf(y++, 0, COLS, " %-16s %5.2f %8.3f %7s %8s %6s",
+		    "fp16", 16.0, a->fp_ppl, "", "0", "100%");
+	for (i = 0; i < a->n_variants && y < y1; i++, y++) {
+		const wb_variant *v = &a->variants[i];
+		double d;
+
+		move(y, 0);
+		clrtoeol();
 		if (v->ppl < 0.0) {
-			wb_textf(y++, 0, COLS, " %-22.22s %5.2f %9s", v->label,
+			wb_textf(y, 0, COLS, " %-16.16s %5.2f %8s", v->label,
 			    v->bpw, "-");
 			continue;
 		}
-		wb_textf(y, 0, 39, " %-22.22s %5.2f %9.3f", v->label, v->bpw,
+		d = (v->ppl / a->fp_ppl - 1.0) * 100.0;
+		wb_textf(y, 0, 32, " %-16.16s %5.2f %8.3f", v->label, v->bpw,
 		    v->ppl);
-		if (a->fp_ppl > 0.0) {
-			double d = (v->ppl / a->fp_ppl - 1.0) * 100.0;
-
-			attron(wb_attr(d < 1.0 ? WB_C_GOOD : d < 5.0 ?
-			    WB_C_WARN : WB_C_BAD));
-			wb_textf(y, 39, 9, " %+6.2f%%", d);
-			attroff(wb_attr(WB_C_BAD) | wb_attr(WB_C_WARN) |
-			    wb_attr(WB_C_GOOD));
-		}
-		wb_hbar(y++, 48, bw, worst > 0 ? v->ppl / worst : 0);
+		attron(delta_attr(d));
+		wb_textf(y, 32, 8, " %+6.2f%%", d);
+		attroff(delta_attr(d));
+		wb_textf(y, 40, 18, " %8.5f %5.1f%%", v->kld,
+		    v->same_top * 100.0);
+		x = 58;
+		attron(wb_attr(WB_C_BAR));
+		wb_hbar(y, x, bw, kmax > 0 ? v->kld / kmax : 0);
+		wb_hbar(y, x + bw + 1, bw, dmax > 0 ? (1.0 - v->same_top) /
+		    dmax : 0);
+		attroff(wb_attr(WB_C_BAR));
+	}
+	if (y < y1 && a->n_variants > 0) {
+		attron(wb_attr(WB_C_DIM));
+		wb_text(y++, 0, COLS, 1, " KLD: KL(fp || variant), nats per "
+		    "position; top1: same likeliest token as fp");
+		attroff(wb_attr(WB_C_DIM));
 	}
 	for (; y < y1; y++) {
 		move(y, 0);
 		clrtoeol();
 	}
+}
+
+/* Draws s from (y, x) to the right edge, wrapped at spaces; the next y. */
+static int
+wrap(int y, int y1, int x, const char *s)
+{
+	int w = COLS - x - 1;
+
+	while (*s != '\0' && y < y1 && w > 8) {
+		int n = (int)strlen(s), cut = n;
+
+		if (n > w) {
+			for (cut = w; cut > 0 && s[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = w;
+		}
+		move(y, 0);
+		clrtoeol();
+		mvaddnstr(y++, x, s, cut);
+		s += cut;
+		while (*s == ' ')
+			s++;
+	}
+	return y;
+}
+
+/*
+ * The export dialog, over the body while the export prompt is open: what
+ * is exported, every format the engine writes with what it writes and the
+ * types it takes (the one being typed highlighted), and the overwrite
+ * policy.  The engine's refusals come back as its one-line message.
+ */
+void
+wb_export_draw(wb_app *a, int y0, int y1)
+{
+	const char *const *f = tq_export_format_names();
+	const char *writes, *types;
+	char typed[32] = "";
+	int y = y0;
+
+	sscanf(a->prompt_buf, "%31s", typed);
+	for (; y < y1; y++) {
+		move(y, 0);
+		clrtoeol();
+	}
+	y = y0;
+	attron(wb_attr(WB_C_HEADER));
+	if (a->n_variants > 0)
+		wb_textf(y++, 0, COLS, " export %s (%.2f bpw)",
+		    a->variants[a->n_variants - 1].label,
+		    a->variants[a->n_variants - 1].bpw);
+	else
+		wb_text(y++, 0, COLS, 1, " export the fp model (no variant "
+		    "yet)");
+	attroff(wb_attr(WB_C_HEADER));
+	for (; *f != NULL && y < y1 - 1; f++) {
+		int cur = strcmp(*f, typed) == 0;
+
+		if (!tq_export_format_info(*f, &writes, &types))
+			continue;
+		if (cur)
+			attron(wb_attr(WB_C_CURSOR));
+		wb_textf(y++, 0, COLS, " %-19s %s", *f, writes);
+		if (cur)
+			attroff(wb_attr(WB_C_CURSOR));
+		attron(wb_attr(WB_C_DIM));
+		y = wrap(y, y1 - 1, 5, types);
+		attroff(wb_attr(WB_C_DIM));
+	}
+	if (y < y1)
+		wb_text(y, 0, COLS, 1, " FORMAT TYPE PATH [force]; an "
+		    "existing PATH is replaced only with force");
 }
 
 void
@@ -597,8 +746,7 @@ wb_runs_free(wb_app *a)
 	}
 	tq_job_free(a->job);
 	a->job = NULL;
-	tq_model_close(a->qmodel);
-	a->qmodel = NULL;
+	close_qmodels(a);
 	for (i = 0; i < a->n_variants; i++)
 		tq_state_free(a->variants[i].state);
 	a->n_variants = 0;

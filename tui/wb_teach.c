@@ -13,7 +13,18 @@
  *             these columns), is taken off the columns not yet rounded;
  *             the output error ||(w - q) X||^2 / ||w X||^2 on those inputs
  *             is shown for both.  This is GPTQ's update written out for a
- *             12-column row, not the engine's blocked implementation.
+ *             12-column row, not the engine's blocked implementation;
+ *   lesson 4  AWQ on the current layer: its salient input channels (the
+ *             largest mean |x| of the calibration), the scales
+ *             s = mean|x|^alpha for alpha 0 to 1, and the output error of
+ *             RTN on int4-g128 with each (alpha 0 is plain RTN), on H of
+ *             the layer's inputs as in lesson 3.  The engine searches 20
+ *             alphas over the layers sharing the input (core/awq.c);
+ *   lesson 5  domain mismatch: Enter runs six engine jobs in turn
+ *             (calibrate on prose and on code, quantize the same plan
+ *             with each, validate both against the fp model on a slice
+ *             of a prose and of a code test text) and the table puts
+ *             perplexity, KLD and top-token agreement side by side.
  *
  * The numbers are the engine's (tq_quant_view): the scale is rounded to
  * fp16 as exported checkpoints store it, so a hand computation from the
@@ -25,12 +36,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curses.h>
 
 #include "wb.h"
 
-#define N_LESSONS 3
+#define N_LESSONS 5
 #define GB 12		/* columns of the GPTQ lesson */
 #define GROUP 32
 #define STEPS 5
@@ -252,6 +264,28 @@ on_input(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 	return 1;	/* nothing after this site is needed */
 }
 
+/*
+ * Runs the first sample of the calibration (at most 256 tokens) through
+ * the model with hook seeing the inputs of row r's site; 1 if it saw them.
+ */
+static int
+capture_inputs(wb_app *a, const wb_row *r, tq_act_hook hook)
+{
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	tq_error err;
+	capture c;
+	int64_t n = tq_calib_seqlen(a->calib);
+
+	c.layer = r->block;
+	c.site = r->site;
+	c.done = 0;
+	o.act_hook = hook;
+	o.act_ud = &c;
+	tq_forward(a->model, tq_calib_ids(a->calib), n > 256 ? 256 : n, &o,
+	    NULL, &err);
+	return c.done;
+}
+
 /* In-place Cholesky A = L L^T (lower); 0 if A is not positive definite. */
 static int
 cholesky(double A[GB][GB])
@@ -325,13 +359,10 @@ make_u(void)
 static int
 gptq_prepare(wb_app *a, const wb_row *r, int64_t wrow)
 {
-	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
 	tq_scheme s = { TQ_QT_INT, 4, TQ_GROUP_CHANNEL, 0 };
 	tq_group_view gv;
 	tq_error err;
-	capture c;
 	float deq[GB];
-	int64_t n;
 
 	if (gq.idx == r->idx && gq.wrow == wrow && gq.calib == a->calib)
 		return gq.ok;
@@ -342,15 +373,7 @@ gptq_prepare(wb_app *a, const wb_row *r, int64_t wrow)
 	memset(gq.H, 0, sizeof(gq.H));
 	if (a->calib == NULL || !r->has_site || r->cols < GB)
 		return 0;
-	c.layer = r->block;
-	c.site = r->site;
-	c.done = 0;
-	o.act_hook = on_input;
-	o.act_ud = &c;
-	n = tq_calib_seqlen(a->calib);
-	tq_forward(a->model, tq_calib_ids(a->calib), n > 256 ? 256 : n, &o,
-	    NULL, &err);
-	if (!c.done || !make_u())
+	if (!capture_inputs(a, r, on_input) || !make_u())
 		return 0;
 	/* RTN of the GB weights as one group, and that group's grid */
 	if (tq_quant_view(&s, tw.w + wrow * tw.cols, 1, GB, 0, 0, deq, NULL,
@@ -454,13 +477,524 @@ lesson_gptq(wb_app *a, const wb_row *r, int y, int y1)
 		    "greedy, so not always better: worse on this row (j/k)");
 }
 
+/* ---- Lesson 4: AWQ's scaling of salient input channels ---------------- */
+
+#define AWQ_ALPHAS 5
+#define AWQ_TOP 6
+#define AWQ_STEPS 3
+
+static struct {
+	size_t idx;		/* browser row it was made for */
+	const tq_calib *calib;
+	int ok;
+	int64_t C, n_tok;
+	double *H;		/* [C, C] X^T X of the layer's inputs */
+	double alpha[AWQ_ALPHAS], err[AWQ_ALPHAS];	/* relative */
+	double smin[AWQ_ALPHAS], smax[AWQ_ALPHAS];
+	float stop[AWQ_ALPHAS][AWQ_TOP];	/* s of the top channels */
+	int64_t top[AWQ_TOP];			/* by mean |x| */
+	float top_mean[AWQ_TOP], median;
+} aw = { (size_t)-1, NULL, 0, 0, 0, NULL, { 0 }, { 0 }, { 0 }, { 0 },
+    { { 0 } }, { 0 }, { 0 }, 0 };
+
+/* The hook: H += X^T X of the layer's whole input. */
+static int
+awq_input(void *ud, int layer, tq_linear which, const float *x, int64_t n,
+    int64_t in)
+{
+	capture *c = ud;
+	int64_t t, i, j;
+
+	if (layer != c->layer || which != c->site || in != aw.C)
+		return 0;
+	for (t = 0; t < n; t++)
+		for (i = 0; i < in; i++) {
+			double xi = x[t * in + i];
+
+			for (j = 0; j < in; j++)
+				aw.H[i * in + j] += xi * x[t * in + j];
+		}
+	aw.n_tok += n;
+	c->done = 1;
+	return 1;
+}
+
+static int
+cmp_desc(const void *x, const void *y)
+{
+	float a = *(const float *)x, b = *(const float *)y;
+
+	return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/*
+ * For alpha in 0, 1/4, ..., 1: s = mean|x|^alpha normalized so that
+ * max(s) min(s) = 1 (as the engine's search does), the weight rounded as
+ * Q(W diag(s)) diag(s)^-1 on int4-g128, and the output error
+ * tr(E H E^T) / tr(W H W^T), E the difference from W.
+ */
+static int
+awq_prepare(wb_app *a, const wb_row *r)
+{
+	const tq_site_stats *st;
+	tq_scheme sch;
+	tq_error err;
+	float *ws = NULL, *deq = NULL, *s = NULL, *sorted = NULL;
+	int64_t C = r->cols, R = r->rows, i, j, k;
+	double wHw = 0;
+	int g, ok = 0;
+
+	if (aw.idx == r->idx && aw.calib == a->calib)
+		return aw.ok;
+	aw.idx = r->idx;
+	aw.calib = a->calib;
+	aw.ok = 0;
+	free(aw.H);
+	aw.H = NULL;
+	if (a->calib == NULL || !r->has_site ||
+	    (st = tq_calib_find(a->calib, r->block, r->site)) == NULL ||
+	    st->channels != C || C > 4096 || C % 128 != 0)
+		return 0;
+	aw.C = C;
+	aw.n_tok = 0;
+	aw.H = calloc((size_t)(C * C), sizeof(double));	/* [C, C] */
+	ws = malloc(sizeof(float) * (size_t)(R * C));	/* [R, C] */
+	deq = malloc(sizeof(float) * (size_t)(R * C));	/* [R, C] */
+	s = malloc(sizeof(float) * (size_t)C);		/* [C] */
+	sorted = malloc(sizeof(float) * (size_t)C);	/* [C] */
+	if (aw.H == NULL || ws == NULL || deq == NULL || s == NULL ||
+	    sorted == NULL || tq_scheme_parse("int4-g128", &sch, &err) != TQ_OK)
+		goto out;
+	if (!capture_inputs(a, r, awq_input))
+		goto out;
+	/* the salient channels: largest mean |x| over the calibration */
+	memcpy(sorted, st->mean_abs, sizeof(float) * (size_t)C);
+	qsort(sorted, (size_t)C, sizeof(float), cmp_desc);
+	aw.median = sorted[C / 2];
+	for (k = 0; k < AWQ_TOP; k++) {
+		aw.top_mean[k] = sorted[k];
+		for (j = 0; j < C; j++)
+			if (st->mean_abs[j] == sorted[k] && (k == 0 ||
+			    j != aw.top[k - 1]))
+				break;
+		aw.top[k] = j < C ? j : 0;
+	}
+	for (i = 0; i < R; i++)
+		for (j = 0; j < C; j++) {
+			double v = 0;
+			int64_t l;
+
+			for (l = 0; l < C; l++)
+				v += aw.H[j * C + l] * tw.w[i * C + l];
+			wHw += tw.w[i * C + j] * v;
+		}
+	for (g = 0; g < AWQ_ALPHAS; g++) {
+		double al = (double)g / (AWQ_ALPHAS - 1), lo = INFINITY, hi = 0,
+		    norm, e = 0;
+
+		for (j = 0; j < C; j++) {
+			double m = st->mean_abs[j] > 1e-8f ? st->mean_abs[j] :
+			    1e-8;
+
+			s[j] = (float)pow(m, al);
+			lo = s[j] < lo ? s[j] : lo;
+			hi = s[j] > hi ? s[j] : hi;
+		}
+		norm = sqrt(lo * hi);
+		for (j = 0; j < C; j++)
+			s[j] = (float)(s[j] / norm);
+		for (i = 0; i < R; i++)
+			for (j = 0; j < C; j++)
+				ws[i * C + j] = tw.w[i * C + j] * s[j];
+		if (tq_quant_view(&sch, ws, R, C, 0, 0, deq, NULL, NULL,
+		    &err) != TQ_OK)
+			goto out;
+		for (i = 0; i < R; i++) {
+			float *ei = ws + i * C;	/* reused: the row's error */
+
+			for (j = 0; j < C; j++)
+				ei[j] = tw.w[i * C + j] - deq[i * C + j] / s[j];
+			for (j = 0; j < C; j++) {
+				double v = 0;
+				int64_t l;
+
+				for (l = 0; l < C; l++)
+					v += aw.H[j * C + l] * ei[l];
+				e += ei[j] * v;
+			}
+		}
+		aw.alpha[g] = al;
+		aw.err[g] = wHw > 0 ? e / wHw : 0;
+		aw.smin[g] = lo / norm;
+		aw.smax[g] = hi / norm;
+		for (k = 0; k < AWQ_TOP; k++)
+			aw.stop[g][k] = s[aw.top[k]];
+	}
+	ok = 1;
+out:
+	free(ws);
+	free(deq);
+	free(s);
+	free(sorted);
+	aw.ok = ok;
+	return ok;
+}
+
+static void
+lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
+{
+	int k, g, step = a->teach_step, best = 0, x;
+	double worst = 0;
+
+	if (!awq_prepare(a, r)) {
+		wb_text(y + 1, 1, COLS - 2, 0, a->calib == NULL ?
+		    "AWQ needs the layer's inputs: calibrate first (c), then "
+		    "come back" : "this layer has no calibration input, or "
+		    "its width is not a multiple of 128: pick another");
+		return;
+	}
+	wb_textf(y++, 1, COLS - 2, "%s: int4-g128, %lld calibration "
+	    "tokens, step %d/%d", r->name,
+	    (long long)aw.n_tok, step + 1, AWQ_STEPS);
+	wb_textf(y++, 1, COLS - 2, "salient input channels: the largest "
+	    "mean |x|, and x the median's (%.4f)", aw.median);
+	for (k = 0; k < AWQ_TOP && y < y1; k += 3, y++) {
+		char buf[128];
+		int l = 0, i;
+
+		for (i = k; i < k + 3 && i < AWQ_TOP; i++)
+			l += snprintf(buf + l, sizeof(buf) - (size_t)l,
+			    "  ch%-4lld %6.3f %4.1fx  ",
+			    (long long)aw.top[i], aw.top_mean[i], aw.median > 0 ?
+			    aw.top_mean[i] / aw.median : 0.0);
+		wb_text(y, 1, COLS - 2, 0, buf);
+	}
+	y++;
+	if (step >= 1 && y < y1) {
+		wb_text(y++, 1, COLS - 2, 0, "s = mean|x|^alpha / norm "
+		    "(max(s) min(s) = 1); W's columns times s, x over s:");
+		attron(wb_attr(WB_C_HEADER));
+		wb_textf(y, 1, 20, "%5s %12s", "alpha", "s range");
+		move(y, 22);
+		for (k = 0; k < 3; k++)
+			printw(" s(ch%-4lld)", (long long)aw.top[k]);
+		if (step >= 2)
+			printw(" %11s", "out.err");
+		attroff(wb_attr(WB_C_HEADER));
+		y++;
+		for (g = 0; g < AWQ_ALPHAS; g++) {
+			if (aw.err[g] < aw.err[best])
+				best = g;
+			worst = aw.err[g] > worst ? aw.err[g] : worst;
+		}
+		for (g = 0; g < AWQ_ALPHAS && y < y1; g++, y++) {
+			if (step >= 2 && g == best)
+				attron(wb_attr(WB_C_GOOD));
+			wb_textf(y, 1, 21, "%5.2f %5.2f-%-6.2f", aw.alpha[g],
+			    aw.smin[g], aw.smax[g]);
+			move(y, 22);
+			for (k = 0; k < 3; k++)
+				printw(" %9.3f", aw.stop[g][k]);
+			if (step >= 2) {
+				printw(" %11.3e", aw.err[g]);
+				x = 22 + 3 * 10 + 12 + 1;
+				if (COLS - x > 6)
+					wb_hbar(y, x, COLS - x - 2, worst > 0 ?
+					    aw.err[g] / worst : 0);
+			}
+			attroff(wb_attr(WB_C_GOOD));
+		}
+	}
+	if (step >= 2 && y + 1 < y1) {
+		y++;
+		wb_textf(y++, 1, COLS - 2, "out.err = tr(E H E^T) / tr(W H W^T),"
+		    " H = X^T X of the layer's inputs");
+		wb_textf(y++, 1, COLS - 2, "RTN %.3e; scaled, alpha %.2f: "
+		    "%.3e = %.1f%% of RTN's", aw.err[0], aw.alpha[best],
+		    aw.err[best], aw.err[0] > 0 ? 100.0 * aw.err[best] /
+		    aw.err[0] : 100.0);
+	}
+	if (y < y1)
+		wb_text(y1 - 1, 1, COLS - 2, 0, step == 0 ? "n: scale the "
+		    "salient channels' weights up before rounding" : step == 1 ?
+		    "n: what each alpha costs at the layer's output" :
+		    "Salient columns get finer steps; too large an alpha "
+		    "coarsens the rest.");
+}
+
+/* ---- Lesson 5: domain mismatch, prose against code --------------------- */
+
+#define DM_SAMPLES 16
+#define DM_SEQLEN 512
+#define DM_CTX 256
+#define DM_TOKENS 4096
+
+/* The steps, each one engine job, in order. */
+enum {
+	DM_CAL_PROSE = 0, DM_CAL_CODE, DM_Q_PROSE, DM_Q_CODE, DM_EVAL_PROSE,
+	DM_EVAL_CODE, DM_DONE
+};
+
+static const char *const dm_what[DM_DONE] = {
+	"calibrate on prose", "calibrate on code", "quantize, prose calibration",
+	"quantize, code calibration", "evaluate on prose", "evaluate on code"
+};
+
+/* [calibration text, evaluation text] of each domain, in the corpora */
+static const char *const dm_text[2][2] = {
+	{ "wikitext2-valid.txt", "wikitext2-test.txt" },
+	{ "linux-train.txt", "linux-test.txt" },
+};
+
+static struct {
+	int step;		/* DM_*: the job running (or DM_DONE) */
+	int running, ok;	/* a job is going on; the last one ended well */
+	char dir[400];
+	char plan_name[96];
+	tq_plan *plan;		/* the plan quantized both ways */
+	tq_calib *calib[2];	/* [prose, code] */
+	tq_qstate *state[2];
+	tq_model *qm[2];	/* the states applied, while evaluating */
+	tq_validation val[2];	/* on [prose, code] text */
+	int have[2];
+} dm = { .step = DM_DONE };
+
+static void
+dm_clear(void)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		tq_model_close(dm.qm[i]);
+		dm.qm[i] = NULL;
+		tq_state_free(dm.state[i]);
+		dm.state[i] = NULL;
+		tq_calib_free(dm.calib[i]);
+		dm.calib[i] = NULL;
+		dm.have[i] = 0;
+	}
+	tq_plan_free(dm.plan);
+	dm.plan = NULL;
+}
+
+/* Starts the job of dm.step; 0 and a message when it cannot. */
+static int
+dm_start_step(wb_app *a)
+{
+	tq_error err = { TQ_OK, "" };
+	char path[512];
+	int d = dm.step % 2;
+	tq_status st;
+
+	if (dm.step == DM_CAL_PROSE || dm.step == DM_CAL_CODE) {
+		tq_calib_opts o = TQ_CALIB_OPTS_INIT;
+
+		o.n_samples = DM_SAMPLES;
+		o.seqlen = DM_SEQLEN;
+		snprintf(path, sizeof(path), "%s/%s", dm.dir, dm_text[d][0]);
+		st = tq_job_calibrate(a->model, path, &o, NULL, &a->job, &err);
+	} else if (dm.step == DM_Q_PROSE || dm.step == DM_Q_CODE) {
+		st = tq_job_quantize(a->model, dm.plan, dm.calib[d], NULL, 0,
+		    &a->job, &err);
+	} else {
+		tq_validate_spec vs;
+		const tq_model *ms[2];
+		int i;
+
+		for (i = 0; i < 2; i++)
+			if (dm.qm[i] == NULL && tq_model_apply_state(a->model,
+			    dm.state[i], &dm.qm[i], &err) != TQ_OK) {
+				wb_message(a, 1, "domain lesson: %s", err.msg);
+				return 0;
+			}
+		ms[0] = dm.qm[0];
+		ms[1] = dm.qm[1];
+		snprintf(path, sizeof(path), "%s/%s", dm.dir, dm_text[d][1]);
+		memset(&vs, 0, sizeof(vs));
+		vs.base = a->model;
+		vs.models = ms;
+		vs.n_models = 2;
+		vs.text_path = path;
+		vs.opts.protocol = TQ_PROTOCOL_GPTQ;
+		vs.opts.ctx = DM_CTX;
+		vs.opts.max_tokens = DM_TOKENS;
+		st = tq_job_validate(&vs, &a->job, &err);
+	}
+	if (st != TQ_OK) {
+		wb_message(a, 1, "domain lesson: %s", err.msg);
+		return 0;
+	}
+	wb_runs_begin(a, WB_RUN_TEACH, dm.step < DM_Q_PROSE ? "calibrate" :
+	    dm.step < DM_EVAL_PROSE ? "quantize" : "validate");
+	wb_log(a, "domain lesson %d/%d: %s", dm.step + 1, DM_DONE,
+	    dm_what[dm.step]);
+	dm.running = 1;
+	dm.ok = 0;
+	return 1;
+}
+
+int
+wb_teach_domain_start(wb_app *a, const char *dir)
+{
+	tq_error err = { TQ_OK, "" };
+	char path[512];
+	int d, k;
+
+	if (wb_runs_busy(a)) {
+		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
+		return 0;
+	}
+	for (d = 0; d < 2; d++)
+		for (k = 0; k < 2; k++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, dm_text[d][k]);
+			if (access(path, R_OK) != 0) {
+				wb_message(a, 1, "domain lesson: %s: cannot read "
+				    "it", path);
+				return 0;
+			}
+		}
+	dm_clear();
+	snprintf(dm.dir, sizeof(dm.dir), "%s", dir);
+	/* the workbench's plan when calibration matters to it */
+	if (wb_runs_needs_calib(a)) {
+		snprintf(dm.plan_name, sizeof(dm.plan_name), "%.90s%s",
+		    a->plan.origin, a->plan.n_undo > 0 ? " *" : "");
+		if (tq_plan_parse(a->plan.json, strlen(a->plan.json),
+		    dm.plan_name, &dm.plan, &err) != TQ_OK) {
+			wb_message(a, 1, "domain lesson: %s", err.msg);
+			return 0;
+		}
+	} else {
+		snprintf(dm.plan_name, sizeof(dm.plan_name), "preset w4-gptq "
+		    "(the plan uses no calibration)");
+		if (tq_plan_preset("w4-gptq", &dm.plan, &err) != TQ_OK) {
+			wb_message(a, 1, "domain lesson: %s", err.msg);
+			return 0;
+		}
+	}
+	dm.step = DM_CAL_PROSE;
+	if (!dm_start_step(a)) {
+		dm.step = DM_DONE;
+		return 0;
+	}
+	return 1;
+}
+
+void
+wb_teach_job_done(wb_app *a, tq_job *job)
+{
+	int d = dm.step % 2;
+
+	(void)a;
+	if (dm.step == DM_CAL_PROSE || dm.step == DM_CAL_CODE) {
+		dm.calib[d] = tq_job_take_calib(job);
+	} else if (dm.step == DM_Q_PROSE || dm.step == DM_Q_CODE) {
+		dm.state[d] = tq_job_take_state(job);
+	} else if (dm.step < DM_DONE) {
+		dm.val[d] = *tq_job_validation(job);
+		dm.val[d].longctx = NULL;	/* none asked for */
+		dm.val[d].n_longctx = 0;
+		dm.have[d] = 1;
+	}
+	dm.ok = 1;
+}
+
+void
+wb_teach_next(wb_app *a)
+{
+	if (!dm.running)
+		return;
+	dm.running = 0;
+	if (!dm.ok) {
+		dm.step = DM_DONE;
+		return;
+	}
+	if (++dm.step < DM_DONE) {
+		if (!dm_start_step(a))
+			dm.step = DM_DONE;
+		return;
+	}
+	tq_model_close(dm.qm[0]);
+	tq_model_close(dm.qm[1]);
+	dm.qm[0] = dm.qm[1] = NULL;
+	wb_message(a, 0, "domain lesson done (5: teach)");
+}
+
+static void
+lesson_domain(int y, int y1)
+{
+	static const char *const rows[2] = { "prose", "code" };
+	int i, t;
+
+	wb_textf(y++, 1, COLS - 2, "Calibrate on prose (%s) and on code (%s),",
+	    dm_text[0][0], dm_text[1][0]);
+	wb_textf(y++, 1, COLS - 2, "%d x %d tokens each; quantize the same "
+	    "plan with each; evaluate", DM_SAMPLES, DM_SEQLEN);
+	wb_textf(y++, 1, COLS - 2, "both on %d tokens of %s and %s, ctx "
+	    "%d.", DM_TOKENS, dm_text[0][1], dm_text[1][1], DM_CTX);
+	y++;
+	if (dm.running)
+		wb_textf(y++, 1, COLS - 2, "running %d/%d: %s ... (Ctrl-C "
+		    "cancels)", dm.step + 1, DM_DONE, dm_what[dm.step]);
+	else if (dm.plan == NULL)
+		wb_text(y++, 1, COLS - 2, 0, "Enter: run it (about a minute)");
+	else
+		wb_textf(y++, 1, COLS - 2, "plan: %s  (Enter: again)",
+		    dm.plan_name);
+	y++;
+	if (!dm.have[0] && !dm.have[1])
+		return;
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-14s %-26s %-26s", "calibrated on",
+	    " on prose (wikitext2-test)", " on code (linux-test)");
+	wb_textf(y++, 1, COLS - 2, "%-14s %9s %8s %7s %9s %8s %7s", "",
+	    "ppl", "KLD", "top1", "ppl", "KLD", "top1");
+	attroff(wb_attr(WB_C_HEADER));
+	move(y, 1);
+	printw("%-14s", "fp16");
+	for (t = 0; t < 2; t++)
+		if (dm.have[t])
+			printw(" %9.3f %8s %7s", dm.val[t].base.ppl, "", "");
+	y++;
+	for (i = 0; i < 2 && y < y1; i++, y++) {
+		move(y, 1);
+		printw("%-14s", rows[i]);
+		for (t = 0; t < 2; t++) {
+			const tq_kld_result *k = &dm.val[t].models[i];
+			/* the better of the two on this text */
+			int better = k->kld <= dm.val[t].models[1 - i].kld;
+
+			if (!dm.have[t])
+				continue;
+			if (better)
+				attron(wb_attr(WB_C_GOOD));
+			printw(" %9.3f %8.5f %6.2f%%", k->ppl.ppl, k->kld,
+			    100.0 * k->same_top);
+			if (better)
+				attroff(wb_attr(WB_C_GOOD));
+		}
+	}
+	if (dm.have[0] && dm.have[1] && y + 1 < y1) {
+		y++;
+		wb_textf(y++, 1, COLS - 2, "KLD of the mismatched calibration: "
+		    "%.2fx on prose, %.2fx on code", dm.val[0].models[1].kld /
+		    dm.val[0].models[0].kld, dm.val[1].models[0].kld /
+		    dm.val[1].models[1].kld);
+		if (y < y1)
+			wb_text(y, 1, COLS - 2, 0, "The rounding protects "
+			    "what the calibration saw: its own domain.");
+	}
+}
+
 void
 wb_teach_draw(wb_app *a, int y0, int y1)
 {
 	static const char *const titles[N_LESSONS] = {
-		"1/3 one group, step by step",
-		"2/3 per tensor, per channel, per group",
-		"3/3 GPTQ against RTN, column by column",
+		"1/5 one group, step by step",
+		"2/5 per tensor, per channel, per group",
+		"3/5 GPTQ against RTN, column by column",
+		"4/5 AWQ: scaling the salient channels",
+		"5/5 domain mismatch: prose against code",
 	};
 	const wb_row *r = wb_browser_current(a);
 
@@ -468,6 +1002,10 @@ wb_teach_draw(wb_app *a, int y0, int y1)
 	wb_textf(y0, 0, COLS, " Teaching: %s   ([ ] lessons, n/p steps, j/k "
 	    "rows)", titles[a->teach_page % N_LESSONS]);
 	attroff(wb_attr(WB_C_HEADER));
+	if (a->teach_page % N_LESSONS == 4) {
+		lesson_domain(y0 + 1, y1);
+		return;
+	}
 	if (r == NULL || !load(a, r)) {
 		wb_text(y0 + 2, 1, COLS - 2, 0, "no layer: pick one in the "
 		    "browser");
@@ -477,8 +1015,10 @@ wb_teach_draw(wb_app *a, int y0, int y1)
 		lesson_group(a, r, y0 + 1, y1);
 	else if (a->teach_page % N_LESSONS == 1)
 		lesson_granularity(a, r, y0 + 1, y1);
-	else
+	else if (a->teach_page % N_LESSONS == 2)
 		lesson_gptq(a, r, y0 + 1, y1);
+	else
+		lesson_awq(a, r, y0 + 1, y1);
 }
 
 int
@@ -487,12 +1027,22 @@ wb_teach_key(wb_app *a, int key)
 	switch (key) {
 	case 'n': case ' ': case KEY_RIGHT: case 'l':
 		if (a->teach_step < (a->teach_page % N_LESSONS == 2 ? GB :
+		    a->teach_page % N_LESSONS == 3 ? AWQ_STEPS - 1 :
 		    STEPS - 1))
 			a->teach_step++;
 		break;
 	case 'p': case KEY_LEFT: case 'h':
 		if (a->teach_step > 0)
 			a->teach_step--;
+		break;
+	case '\r': case '\n': case KEY_ENTER:
+		if (a->teach_page % N_LESSONS != 4 || wb_runs_busy(a))
+			return 0;
+		a->prompt = WB_PROMPT_DOMAIN;
+		snprintf(a->prompt_buf, sizeof(a->prompt_buf), "%s",
+		    dm.dir[0] != '\0' ? dm.dir : getenv("TQ_SHARED_DATA") !=
+		    NULL ? getenv("TQ_SHARED_DATA") : "../shared/data");
+		a->prompt_len = strlen(a->prompt_buf);
 		break;
 	case ']':
 		a->teach_page = (a->teach_page + 1) % N_LESSONS;
@@ -519,4 +1069,8 @@ void
 wb_teach_free(void)
 {
 	tw.w = NULL;
+	free(aw.H);
+	aw.H = NULL;
+	aw.idx = (size_t)-1;
+	dm_clear();	/* after wb_runs_free, which ends the job */
 }
