@@ -320,8 +320,6 @@ int wb_runs_start_quant(wb_app *a);
 int wb_runs_start_valid(wb_app *a, const char *spec);
 /* spec: "FORMAT TYPE PATH [force]"; TYPE "-" keeps the state's grid. */
 int wb_runs_start_export(wb_app *a, const char *spec);
-/* A run of another module (wb_mix.c) starts: progress fields reset. */
-void wb_runs_begin(wb_app *a, wb_run_kind k, const char *stage);
 void wb_runs_cancel(wb_app *a);
 /* Handles job and calibration news; returns 1 when something changed. */
 int wb_runs_pump(wb_app *a);

@@ -34,12 +34,6 @@ wb_runs_begin(wb_app *a, wb_run_kind k, const char *stage)
 	a->dirty = 1;
 }
 
-void
-wb_runs_begin(wb_app *a, wb_run_kind k, const char *stage)
-{
-	begin(a, k, stage);
-}
-
 /* Parses "FILE [N [M]]" into path and up to two numbers (0 if absent). */
 static int
 parse_spec(const char *spec, char *path, size_t len, long long *n1,
