@@ -8,7 +8,8 @@
 # bits per weight of llama.cpp's Q4_K_M mix, the optimizer's plan must have
 # a lower mean KLD than that mix quantized by us, and (with TQ_INTEROP=1
 # and the pinned llama.cpp) than llama-quantize's own Q4_K_M made with the
-# same importance matrix.  TAP.
+# same importance matrix, by our evaluation and by llama-perplexity's KLD
+# on the GGUF files.  TAP.
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 tq=$top_builddir/turboquant
@@ -115,6 +116,37 @@ for name, x in zip(names, v):
 sys.exit(0 if all(v[0]["kld"]["kld"] < x["kld"]["kld"] for x in v[1:]) else 1)
 EOF2
 	ok $? "$m: the optimized plan's mean KLD is below every Q4_K_M's"
+	[ "${TQ_INTEROP:-0}" = 1 ] || return 0
+
+	# The same comparison on GGUF files, as llama.cpp computes them: by
+	# our evaluation of the files, and by llama-perplexity itself.
+	"$tq" export "$d/opt" --format gguf --out "$d/opt.gguf" >/dev/null 2>&1
+	ok $? "$m: the optimized state as GGUF"
+	"$tq" eval "$d/f32.gguf" --compare "$d/opt.gguf" "$d/lq4km.gguf" \
+	    --text "$text" --max-tokens 30000 --json >"$d/g.json" 2>"$tmp/err"
+	ok $? "$m: the GGUF files evaluated $(head -c 200 "$tmp/err")"
+	head -c 200000 "$text" >"$d/text.txt"
+	lp="$bin/llama-perplexity -t 2 -c 512 --chunks 40 -f $d/text.txt"
+	LD_LIBRARY_PATH=$bin $lp -m "$d/f32.gguf" \
+	    --kl-divergence-base "$d/base.kld" >"$d/lp0.log" 2>&1 &&
+	    LD_LIBRARY_PATH=$bin $lp -m "$d/opt.gguf" \
+	    --kl-divergence-base "$d/base.kld" --kl-divergence \
+	    >"$d/lp1.log" 2>&1 &&
+	    LD_LIBRARY_PATH=$bin $lp -m "$d/lq4km.gguf" \
+	    --kl-divergence-base "$d/base.kld" --kl-divergence \
+	    >"$d/lp2.log" 2>&1
+	ok $? "$m: llama-perplexity --kl-divergence on both"
+	"$py" - "$d/g.json" "$d/lp1.log" "$d/lp2.log" <<'EOF2'
+import json, re, sys
+v = json.load(open(sys.argv[1]))["variants"]
+lp = [float(re.search(r"Mean    KLD:\s*([0-9.]+)", open(f).read()).group(1))
+      for f in sys.argv[2:4]]
+for name, x, l in zip(["optimized.gguf", "llama-quantize Q4_K_M"], v, lp):
+    print("# %s: ours mean KLD %.5f, llama-perplexity %.5f" % (
+        name, x["kld"]["kld"], l))
+sys.exit(0 if v[0]["kld"]["kld"] < v[1]["kld"]["kld"] and lp[0] < lp[1] else 1)
+EOF2
+	ok $? "$m: as GGUF, the optimized plan's KLD is below llama.cpp's Q4_K_M by both programs"
 }
 
 q4km_check "$demo" "$tmp/sens.json"
