@@ -1081,6 +1081,7 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 				    w.x + s * L * H, L, NULL, err)) != TQ_OK)
 					goto out;
 			z.n_done += TQ_LINEARS_PER_LAYER;
+			qz_owned_free(&z.owned);
 			continue;
 		}
 		if (S == 0) {
@@ -1100,6 +1101,12 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 			goto out;
 		tq_job__log(j, "block %lld of %lld done", (long long)li + 1,
 		    (long long)c->n_layers);
+		/*
+		 * The block's float copies (dequantized, rescaled) have done
+		 * their work: the state holds its codes.  Memory stays at one
+		 * block's weights, not the model's.
+		 */
+		qz_owned_free(&z.owned);
 	}
 	if ((st = qz_head(&z, &w, err)) != TQ_OK)
 		goto out;
