@@ -67,5 +67,10 @@ tq_status tq_state__save_meta(const tq_qstate *s, const char *dir,
  * Fails when the directory's plan, model shape or calibration differ.
  */
 tq_status tq_state__read(tq_qstate *s, const char *dir, tq_error *err);
+/*
+ * Removes the temporary files ("NAME.tmp-PID") a killed run left in a
+ * state directory; a run into the directory starts with it.
+ */
+void tq_state__clean_temps(const char *dir);
 
 #endif /* TQ_CORE_QSTATE_H */

@@ -1014,7 +1014,13 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 		return st;
 	tq_job__set_result(j, TQ_RESULT_QUANT, state, qstate_free_void);
 	z.s = state;
-	if (q->resume && q->out_dir != NULL) {
+	if (q->out_dir != NULL)
+		tq_state__clean_temps(q->out_dir);
+	if (q->resume && q->out_dir != NULL && !tq_state_is_dir(q->out_dir)) {
+		/* Killed before its first block was recorded. */
+		tq_job__log(j, "%s holds no finished block: starting from the "
+		    "first", q->out_dir);
+	} else if (q->resume && q->out_dir != NULL) {
 		if ((st = tq_state__read(state, q->out_dir, err)) != TQ_OK)
 			return st;
 		tq_job__log(j, "resuming after %lld finished blocks",

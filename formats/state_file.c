@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -568,4 +569,26 @@ tq_state_model_path(const char *dir, char **out, tq_error *err)
 	cJSON_Delete(root);
 	free(path);
 	return st;
+}
+
+void
+tq_state__clean_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char *path;
+
+		if (strstr(e->d_name, ".tmp-") == NULL ||
+		    (strncmp(e->d_name, "block-", 6) != 0 &&
+		    strncmp(e->d_name, "head.", 5) != 0 &&
+		    strncmp(e->d_name, "state.json", 10) != 0))
+			continue;
+		if ((path = tq_path_join(dir, e->d_name)) != NULL)
+			(void)unlink(path);
+		free(path);
+	}
+	if (d != NULL)
+		closedir(d);
 }

@@ -53,20 +53,25 @@ for b in 3.0 4.0 5.0 6.5; do
 done
 # shellcheck disable=SC2086
 "$tq" eval "$demo" --compare $variants --text "$text" --max-tokens 30000 \
-    --json >"$tmp/cmp.json" 2>"$tmp/err"
+    --sensitivity "$tmp/sens.json" --json >"$tmp/cmp.json" 2>"$tmp/err"
 ok $? "the four plans evaluated against the float model"
 "$py" - "$tmp" 3.0 4.0 5.0 6.5 <<'EOF'
 import json, sys
 tmp, budgets = sys.argv[1], sys.argv[2:]
 pred = [json.load(open("%s/p%s.out" % (tmp, b)))["optimized"]["predicted_kld"]
         for b in budgets]
-kld = [v["kld"]["kld"] for v in json.load(open(tmp + "/cmp.json"))["variants"]]
+vs = json.load(open(tmp + "/cmp.json"))["variants"]
+kld = [v["kld"]["kld"] for v in vs]
 for b, p, k in zip(budgets, pred, kld):
     print("# %s bpw: predicted KLD %.5f, measured %.5f" % (b, p, k))
+# eval --sensitivity reports the same prediction beside the measurement.
+if any(abs(v["predicted_kld"] - p) > 1e-9 * p for v, p in zip(vs, pred)):
+    print("# eval's predicted_kld differs from plan's")
+    sys.exit(1)
 rank = lambda xs: sorted(range(len(xs)), key=lambda i: xs[i])
 sys.exit(0 if rank(pred) == rank(kld) else 1)
 EOF
-ok $? "the predicted loss ranks the four plans as the measured KLD does"
+ok $? "the predicted loss (as plan and eval --sensitivity report it) ranks the four plans as the measured KLD does"
 
 # (2) At Q4_K_M's bits per weight, on model $1 (its sensitivity in $2).
 q4km_check() {

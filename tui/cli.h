@@ -88,6 +88,14 @@ typedef struct cli_mix_result {
 int cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
     cli_mix_result *res, char *name, size_t name_len);
 
+/*
+ * The predicted mean KLD of plan p on model m by sensitivity table s: the
+ * sum over block linears of the table's prediction for each layer's
+ * setting; NaN when some quantized layer's setting is not in the menu.
+ */
+double cli_mix_predict(const tq_sens *s, const tq_model *m,
+    const tq_plan *p);
+
 /* Wall-clock seconds since an arbitrary origin. */
 double cli_now(void);
 

@@ -25,11 +25,13 @@ typedef struct variant {
 	tq_qstate *state;
 	double bytes;		/* size of the weights */
 	double bpw;		/* bits per weight of the block linears */
+	double pred;		/* predicted mean KLD (--sensitivity), or NaN */
 } variant;
 
 typedef struct eval_args {
 	const char *model, *text, *base, *save_logits, *base_logits;
 	const char *tasks;
+	const char *sens;	/* --sensitivity: predicted KLD per variant */
 	const char *compare[MAX_VARIANTS];
 	int n_compare, compare_mode;
 	tq_eval_opts o;
@@ -67,6 +69,11 @@ parse_args(int argc, char **argv, eval_args *a)
 			a->fmt = OUT_JSON;
 		} else if (strcmp(o, "--markdown") == 0) {
 			a->fmt = OUT_MARKDOWN;
+		} else if (strcmp(o, "--sensitivity") == 0) {
+			if (val == NULL)
+				return cli_error("eval: %s needs a value", o);
+			a->sens = val;
+			i++;
 		} else if (strcmp(o, "--kld") == 0) {
 			a->kld = 1;
 		} else if (strcmp(o, "--long-context") == 0) {
@@ -351,8 +358,9 @@ print_table(const eval_args *a, const variant *base, const variant *vs,
 		}
 		return;
 	}
-	printf("%-32s %10s %6s %20s %9s %22s %9s\n", "variant", "size (MB)",
-	    "bpw", "ppl", "delta", "mean KLD", "same top");
+	printf("%-32s %10s %6s %20s %9s %22s %9s%s\n", "variant", "size (MB)",
+	    "bpw", "ppl", "delta", "mean KLD", "same top",
+	    a->sens != NULL ? "  predicted KLD" : "");
 	printf("%-32.32s %10.2f %6.2f %10.4f ± %7.4f %9s %22s %9s\n", base->arg,
 	    base->bytes / 1e6, base->bpw, r->base.ppl, r->base.ppl_stderr,
 	    "(base)", "", "");
@@ -360,10 +368,13 @@ print_table(const eval_args *a, const variant *base, const variant *vs,
 		const tq_kld_result *k = &r->models[i];
 
 		printf("%-32.32s %10.2f %6.2f %10.4f ± %7.4f %+8.2f%% "
-		    "%10.6f ± %9.6f %8.2f%%\n", vs[i].arg, vs[i].bytes / 1e6,
+		    "%10.6f ± %9.6f %8.2f%%", vs[i].arg, vs[i].bytes / 1e6,
 		    vs[i].bpw, k->ppl.ppl, k->ppl.ppl_stderr,
 		    pct(k->ppl.ppl, r->base.ppl), k->kld, k->kld_stderr,
 		    100.0 * k->same_top);
+		if (a->sens != NULL)
+			printf("  %13.6f", vs[i].pred);
+		printf("\n");
 	}
 }
 
@@ -486,6 +497,8 @@ print_json(const eval_args *a, const variant *base, const variant *vs,
 			    pct(r->models[i].ppl.ppl, r->base.ppl));
 			json_kld(&r->models[i]);
 		}
+		if (a->sens != NULL && isfinite(vs[i].pred))
+			printf(",\"predicted_kld\":%.9g", vs[i].pred);
 		if (r->has_tasks) {
 			printf(",\"tasks\":");
 			json_tasks(&r->tasks[i]);
@@ -568,6 +581,17 @@ cmd_eval(int argc, char **argv)
 		for (i = 0; i < a.n_compare; i++, n++)
 			if (!open_variant(&vs[i], a.compare[i], base.m, &err))
 				goto fail;
+		if (a.sens != NULL) {
+			tq_sens *sens = NULL;
+
+			if (tq_sens_load(a.sens, base.m, &sens, &err) != TQ_OK)
+				goto fail;
+			for (i = 0; i < a.n_compare; i++)
+				vs[i].pred = vs[i].state != NULL ?
+				    cli_mix_predict(sens, base.m,
+				    tq_state_plan(vs[i].state)) : NAN;
+			tq_sens_free(sens);
+		}
 	} else if (a.model != NULL && tq_state_is_dir(a.model)) {
 		char *bp = NULL;
 

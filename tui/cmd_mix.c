@@ -154,3 +154,32 @@ out:
 	tq_sens_free(s);
 	return rc;
 }
+
+double
+cli_mix_predict(const tq_sens *s, const tq_model *m, const tq_plan *p)
+{
+	double sum = 0.0;
+	size_t l, k;
+
+	for (l = 0; l < tq_sens_n_layers(s); l++) {
+		tq_error err;
+		tq_layer_cfg c;
+		char sch[32], name[64];
+
+		if (tq_plan_resolve(p, m, tq_sens_layer_name(s, l), &c, &err) !=
+		    TQ_OK)
+			return NAN;
+		if (c.method == TQ_METHOD_FLOAT)
+			continue;
+		tq_scheme_name(&c.scheme, sch, sizeof(sch));
+		snprintf(name, sizeof(name), "%s:%s%s", tq_method_name(c.method),
+		    sch, c.use_imatrix ? "+imatrix" : "");
+		for (k = 0; k < tq_sens_n_menu(s); k++)
+			if (strcmp(name, tq_sens_menu(s, k)) == 0)
+				break;
+		if (k == tq_sens_n_menu(s))
+			return NAN;	/* a setting the table did not measure */
+		sum += tq_sens_pred(s, l, k);
+	}
+	return sum;
+}

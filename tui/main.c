@@ -191,6 +191,8 @@ static const cli_command commands[] = {
 	  "  --tasks F.jsonl      multiple-choice questions {\"context\",\n"
 	  "                       \"choices\", \"label\"}: acc and acc_norm\n"
 	  "  --layers             the state's per-layer errors, worst first\n"
+	  "  --sensitivity F      with --compare: each state's predicted KLD by\n"
+	  "                       the table of turboquant plan --sensitivity\n"
 	  "  --compare V...       one table (size, bits per weight, ppl, delta,\n"
 	  "                       mean KLD, same top token) for each variant\n"
 	  "  --max-ppl-increase PCT, --max-kld X\n"
