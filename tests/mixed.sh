@@ -65,7 +65,7 @@ kld = [v["kld"]["kld"] for v in vs]
 for b, p, k in zip(budgets, pred, kld):
     print("# %s bpw: predicted KLD %.5f, measured %.5f" % (b, p, k))
 # eval --sensitivity reports the same prediction beside the measurement.
-if any(abs(v["predicted_kld"] - p) > 1e-9 * p for v, p in zip(vs, pred)):
+if any(abs(v["predicted_kld"] - p) > 1e-12 * p for v, p in zip(vs, pred)):
     print("# eval's predicted_kld differs from plan's")
     sys.exit(1)
 rank = lambda xs: sorted(range(len(xs)), key=lambda i: xs[i])

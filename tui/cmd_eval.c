@@ -498,7 +498,7 @@ print_json(const eval_args *a, const variant *base, const variant *vs,
 			json_kld(&r->models[i]);
 		}
 		if (a->sens != NULL && isfinite(vs[i].pred))
-			printf(",\"predicted_kld\":%.9g", vs[i].pred);
+			printf(",\"predicted_kld\":%.17g", vs[i].pred);
 		if (r->has_tasks) {
 			printf(",\"tasks\":");
 			json_tasks(&r->tasks[i]);
