@@ -44,6 +44,30 @@ if [ ! -x "$bin/llama-perplexity" ]; then
 	exit 0
 fi
 ok 0 "llama.cpp build in $bin"
+# against_lp JSON LABEL KLD_LIMIT: our numbers in JSON against llama-perplexity's
+# log ($tmp/lp.log): PPL(Q), PPL(base) within 1%, same top within 1 point,
+# mean KLD within KLD_LIMIT (relative).
+against_lp() {
+	"$py" - "$tmp/lp.log" "$@" <<'PY'
+import json, re, sys
+log = open(sys.argv[1]).read()
+label, limit = sys.argv[3], float(sys.argv[4])
+def num(name):
+    m = re.search(re.escape(name) + r"\s*:\s*(-?[0-9.]+)", log)
+    return float(m.group(1))
+ppl_q, ppl_b = num("Mean PPL(Q)"), num("Mean PPL(base)")
+kld, same = num("Mean    KLD"), num("Same top p") / 100
+k = json.load(open(sys.argv[2]))["variants"][0]["kld"]
+print("# %s: llama-perplexity PPL(Q) %.4f PPL(base) %.4f KLD %.6f same top %.4f"
+      % (label, ppl_q, ppl_b, kld, same))
+print("# %s: turboquant       PPL(Q) %.4f PPL(base) %.4f KLD %.6f same top %.4f"
+      % (label, k["ppl"], k["ppl_base"], k["kld"], k["same_top"]))
+assert abs(k["ppl"] - ppl_q) / ppl_q < 0.01, "PPL(Q)"
+assert abs(k["ppl_base"] - ppl_b) / ppl_b < 0.01, "PPL(base)"
+assert abs(k["same_top"] - same) < 0.01, "same top"
+assert abs(k["kld"] - kld) / kld < limit, "KLD"
+PY
+}
 lp() {	# llama-perplexity ARGS...: the log in $tmp/lp.log
 	LD_LIBRARY_PATH=$bin "$bin/llama-perplexity" -t $threads -c 512 \
 	    --chunks 40 "$@" >"$tmp/lp.log" 2>&1
@@ -87,24 +111,7 @@ lp -m "$tmp/q4km.gguf" -f "$tmp/text.txt" --kl-divergence-base "$tmp/base.kld" \
 ok $? "llama-perplexity --kl-divergence on the Q4_K_M GGUF $(grep -i error "$tmp/lp.log" | head -c 200)"
 "$tq" ${ours%--json} "$tmp/q4km" --kld --json >"$tmp/q.json" 2>"$tmp/err"
 ok $? "turboquant eval STATE --kld $(head -c 200 "$tmp/err")"
-"$py" - "$tmp/lp.log" "$tmp/q.json" <<'PY'
-import json, re, sys
-log = open(sys.argv[1]).read()
-def num(label):
-    m = re.search(re.escape(label) + r"\s*:\s*(-?[0-9.]+)", log)
-    return float(m.group(1))
-ppl_q, ppl_b = num("Mean PPL(Q)"), num("Mean PPL(base)")
-kld, same = num("Mean    KLD"), num("Same top p") / 100
-k = json.load(open(sys.argv[2]))["variants"][0]["kld"]
-print("# Q4_K_M: llama-perplexity PPL(Q) %.4f PPL(base) %.4f KLD %.6f same top %.4f"
-      % (ppl_q, ppl_b, kld, same))
-print("#         turboquant       PPL(Q) %.4f PPL(base) %.4f KLD %.6f same top %.4f"
-      % (k["ppl"], k["ppl_base"], k["kld"], k["same_top"]))
-assert abs(k["ppl"] - ppl_q) / ppl_q < 0.01, "PPL(Q)"
-assert abs(k["ppl_base"] - ppl_b) / ppl_b < 0.01, "PPL(base)"
-assert abs(k["same_top"] - same) < 0.01, "same top"
-assert abs(k["kld"] - kld) / kld < 0.10, "KLD"
-PY
+against_lp "$tmp/q.json" "Q4_K_M state" 0.10
 ok $? "Q4_K_M state: PPL(Q), PPL(base) within 1%, same top within 1 point, KLD within 10%"
 
 # The same files llama-perplexity read: our evaluation of a GGUF rounds each
@@ -112,23 +119,6 @@ ok $? "Q4_K_M state: PPL(Q), PPL(base) within 1%, same top within 1 point, KLD w
 "$tq" ${ours%--json} "$tmp/q4km.gguf" --base "$tmp/f32.gguf" --json \
     >"$tmp/g.json" 2>"$tmp/err"
 ok $? "turboquant eval Q4_K_M.gguf --base F32.gguf $(head -c 200 "$tmp/err")"
-"$py" - "$tmp/lp.log" "$tmp/g.json" <<'PY'
-import json, re, sys
-log = open(sys.argv[1]).read()
-def num(label):
-    m = re.search(re.escape(label) + r"\s*:\s*(-?[0-9.]+)", log)
-    return float(m.group(1))
-ppl_q, ppl_b = num("Mean PPL(Q)"), num("Mean PPL(base)")
-kld, same = num("Mean    KLD"), num("Same top p") / 100
-k = json.load(open(sys.argv[2]))["variants"][0]["kld"]
-print("# Q4_K_M.gguf: llama-perplexity PPL(Q) %.4f KLD %.6f same top %.4f"
-      % (ppl_q, kld, same))
-print("#              turboquant       PPL(Q) %.4f KLD %.6f same top %.4f"
-      % (k["ppl"], k["kld"], k["same_top"]))
-assert abs(k["ppl"] - ppl_q) / ppl_q < 0.01, "PPL(Q)"
-assert abs(k["ppl_base"] - ppl_b) / ppl_b < 0.01, "PPL(base)"
-assert abs(k["same_top"] - same) < 0.01, "same top"
-assert abs(k["kld"] - kld) / kld < 0.01, "KLD"
-PY
+against_lp "$tmp/g.json" Q4_K_M.gguf 0.01
 ok $? "the same Q4_K_M and F32 GGUF files: PPL(Q), PPL(base) and mean KLD within 1%, same top within 1 point"
 echo "1..$n"
