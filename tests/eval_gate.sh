@@ -12,16 +12,7 @@ shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 py=${TQ_PYTHON:-python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		printf 'ok %d - %s\n' "$n" "$2"
-	else
-		printf 'not ok %d - %s\n' "$n" "$2"
-	fi
-}
+. "$top_srcdir/tests/tap_lib.sh"
 
 text=$shared/wikitext2-test.txt
 # 4096 tokens keep every run here under a few seconds.
@@ -120,25 +111,12 @@ ok $? "--tasks scores the base and the state"
     grep -q " !$" "$tmp/out"
 ok $? "--layers: 28 layers sorted, the worst flagged"
 
-expect() {	# DESCRIPTION TEXT CMD...
-	desc=$1
-	want=$2
-	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	if [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] &&
-	    grep -qF -- "$want" "$tmp/err"; then
-		ok 0 "$desc: $(cat "$tmp/err")"
-	else
-		ok 1 "$desc: exit $rc, $(head -c 300 "$tmp/err")"
-	fi
-}
 printf 'not a logits file at all, but long enough to be read......' >"$tmp/junk"
-expect "a foreign base-logits file" "$tmp/junk: not a TurboQuant" \
+expect_error "a foreign base-logits file" "$tmp/junk: not a TurboQuant" \
     "$tq" eval "$tmp/w8" --base-logits "$tmp/junk"
-expect "an unknown protocol" "unknown perplexity protocol" \
+expect_error "an unknown protocol" "unknown perplexity protocol" \
     "$tq" eval $ev --protocol lmeval
-expect "--kld without a base" "name its base" "$tq" eval $ev --kld
-expect "too few tokens for llamacpp" "2 x ctx" \
+expect_error "--kld without a base" "name its base" "$tq" eval $ev --kld
+expect_error "too few tokens for llamacpp" "2 x ctx" \
     "$tq" eval --text "$text" --max-tokens 600 --protocol llamacpp
 echo "1..$n"

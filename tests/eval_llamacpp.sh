@@ -26,16 +26,7 @@ if [ "${TQ_INTEROP:-0}" != 1 ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		printf 'ok %d - %s\n' "$n" "$2"
-	else
-		printf 'not ok %d - %s\n' "$n" "$2"
-	fi
-}
+. "$top_srcdir/tests/tap_lib.sh"
 
 bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" 2>"$tmp/build.log" | tail -n 1)
 if [ ! -x "$bin/llama-perplexity" ]; then

@@ -17,16 +17,7 @@ shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 py=${TQ_PYTHON:-python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		printf 'ok %d - %s\n' "$n" "$2"
-	else
-		printf 'not ok %d - %s\n' "$n" "$2"
-	fi
-}
+. "$top_srcdir/tests/tap_lib.sh"
 
 demo=$top_srcdir/assets/demo
 calib="--calib $shared/wikitext2-valid.txt --samples 32 --seqlen 512"

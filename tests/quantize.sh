@@ -8,30 +8,8 @@ tq=$top_builddir/turboquant
 shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
+. "$top_srcdir/tests/tap_lib.sh"
 
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		printf 'ok %d - %s\n' "$n" "$2"
-	else
-		printf 'not ok %d - %s\n' "$n" "$2"
-	fi
-}
-
-expect_error() {	# DESCRIPTION TEXT CMD...
-	desc=$1
-	text=$2
-	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	if [ $rc = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] &&
-	    grep -qF -- "$text" "$tmp/err"; then
-		ok 0 "$desc: $(cat "$tmp/err")"
-	else
-		ok 1 "$desc: exit $rc, $(head -c 300 "$tmp/err")"
-	fi
-}
 
 calib=$shared/wikitext2-valid.txt
 args="--method gptq --bits 4 --group 128 --calib $calib --samples 48 --seqlen 256"
