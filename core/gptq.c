@@ -20,32 +20,50 @@
 
 #include "error.h"
 #include "gptq.h"
+#include "par.h"
 
-/* LAPACK (Fortran ABI; the trailing length is the hidden CHARACTER length). */
+/* LAPACK (Fortran ABI; the trailing lengths are the hidden CHARACTER lengths). */
 void spotrf_(const char *uplo, const int *n, float *a, const int *lda,
     int *info, size_t uplo_len);
-void spotri_(const char *uplo, const int *n, float *a, const int *lda,
-    int *info, size_t uplo_len);
+void strtri_(const char *uplo, const char *diag, const int *n, float *a,
+    const int *lda, int *info, size_t uplo_len, size_t diag_len);
+
+/* J h J for h[n, n], J the reversal of the indices: h read backwards. */
+static void
+gptq_reverse(float *h, int n)
+{
+	size_t i, m = (size_t)n * n;
+
+	for (i = 0; i < m / 2; i++) {
+		float t = h[i];
+
+		h[i] = h[m - 1 - i];
+		h[m - 1 - i] = t;
+	}
+}
 
 /*
  * U = the upper Cholesky factor of H^-1 (H^-1 = U^T U), in place on the
- * row-major h[n, n].  LAPACK is column-major, so its lower triangle is our
- * upper one: "L" there is U here.  Returns 0, or LAPACK's info.
+ * row-major h[n, n].  With J the reversal of the indices, J H J = L L^T
+ * (Cholesky), so H = R R^T with R = J L J upper triangular, and H^-1 =
+ * R^-T R^-1: U = R^-1 = J L^-1 J.  A factorization and a triangular
+ * inverse cost 2/3 n^3, half of inverting H and factoring the inverse.
+ * LAPACK is column-major, so its "U" of a symmetric h is our lower L.
+ * Returns 0, or LAPACK's info.
  */
 static int
 gptq_inverse_chol(float *h, int n)
 {
 	int info = 0, i, j;
 
-	spotrf_("L", &n, h, &n, &info, 1);
+	gptq_reverse(h, n);
+	spotrf_("U", &n, h, &n, &info, 1);
 	if (info != 0)
 		return info;
-	spotri_("L", &n, h, &n, &info, 1);
+	strtri_("U", "N", &n, h, &n, &info, 1, 1);
 	if (info != 0)
 		return info;
-	spotrf_("L", &n, h, &n, &info, 1);
-	if (info != 0)
-		return info;
+	gptq_reverse(h, n);
 	for (i = 0; i < n; i++)
 		for (j = 0; j < i; j++)
 			h[(size_t)i * n + j] = 0.0f;
@@ -88,12 +106,15 @@ tq_gptq_rel_err(const float *w, const float *q, const float *H, int64_t rows,
 	/* num = tr(D H D^T) with D = W - Q; den = tr(W H W^T). */
 	for (i = 0; i < rows * cols; i++)
 		d[i] = w[i] - q[i];
-	cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, (int)rows,
-	    (int)cols, 1.0f, H, (int)cols, d, (int)cols, 0.0f, dh, (int)cols);
+	/* sgemm, not ssymm: H is whole, and OpenBLAS's sgemm is faster. */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
+	    (int)cols, (int)cols, 1.0f, d, (int)cols, H, (int)cols, 0.0f, dh,
+	    (int)cols);
 	for (i = 0; i < rows * cols; i++)
 		num += (double)d[i] * dh[i];
-	cblas_ssymm(CblasRowMajor, CblasRight, CblasUpper, (int)rows,
-	    (int)cols, 1.0f, H, (int)cols, w, (int)cols, 0.0f, dh, (int)cols);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
+	    (int)cols, (int)cols, 1.0f, w, (int)cols, H, (int)cols, 0.0f, dh,
+	    (int)cols);
 	for (i = 0; i < rows * cols; i++)
 		den += (double)w[i] * dh[i];
 	free(d);
@@ -109,6 +130,68 @@ gptq_whole_row(const tq_scheme *s)
 	    s->group <= 0;
 }
 
+/* One lazy batch of columns [i1, i2) (see gptq_batch_rows). */
+typedef struct gptq_batch {
+	tq_qtensor *t;
+	float *wp;		/* [rows, cols] weights, permuted, being rounded */
+	float *err1;		/* [rows, B] each rounded column's error / U_cc */
+	const float *u;		/* [cols, cols] U, H^-1 = U^T U */
+	const float *imp;	/* [cols] permuted importance, or NULL */
+	int64_t B, i1, i2;
+	int clip_search;
+	int group_params;	/* a group's parameters when it starts */
+} gptq_batch;
+
+/* Weights per thread worth a thread (in U's multiply-adds). */
+#define GPTQ_MIN_WORK (1 << 20)
+
+/*
+ * Rounds columns [i1, i2) of rows [r0, r1) (tq_rows_fn).  Each rounding
+ * error goes to the row's later columns of the batch through U's row;
+ * rows never touch each other, so they can go one after the other (a row
+ * of the batch stays in cache) and on any thread.
+ */
+static void
+gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
+{
+	const gptq_batch *b = arg;
+	tq_qtensor *t = b->t;
+	const tq_scheme *s = &t->scheme;
+	int64_t cols = t->cols, qk = t->qk, span = tq_quant_span(s, qk);
+	int64_t r, col, k;
+
+	for (r = r0; r < r1; r++) {
+		float *row = b->wp + r * cols, *e_row = b->err1 + r * b->B;
+		tq_qparams *p = t->params + r * t->nblocks;
+		uint8_t *code = t->codes + r * cols;
+		tq_grid g;
+
+		for (col = b->i1; col < b->i2; col++) {
+			const float *urow = b->u + col * cols;
+			int64_t j = col % qk;
+			float q, e;
+			int c;
+
+			/* A new group: parameters from the current weights. */
+			if (j == 0 && b->group_params)
+				tq_quant_block_params(s, row + col,
+				    b->imp != NULL ? b->imp + col : NULL,
+				    cols - col < qk ? cols - col : qk,
+				    b->clip_search, &p[col / qk]);
+			if (col == b->i1 || j % span == 0)
+				tq_quant_grid(s, &p[col / qk], j, &g);
+			c = tq_grid_round(&g, row[col]);
+			q = tq_grid_value(&g, c);
+			code[col] = (uint8_t)(c - g.qmin);
+			e = (row[col] - q) / urow[col];
+			row[col] = q;
+			e_row[col - b->i1] = e;
+			for (k = col + 1; k < b->i2; k++)
+				row[k] -= e * urow[k];
+		}
+	}
+}
+
 tq_status
 tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
     double *damp_used, tq_error *err)
@@ -122,6 +205,7 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	double damp = o->damp > 0.0 ? o->damp : 0.01, mean = 0.0;
 	tq_status st = TQ_OK;
 	int64_t r, c, i1, tries;
+	gptq_batch br;
 	int info = 1;
 
 	*damp_used = damp;
@@ -176,7 +260,7 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 			h[a * cols + a] = (dead[perm[a]] ? 1.0f :
 			    h[a * cols + a]) + (float)(damp * mean);
 		info = gptq_inverse_chol(h, (int)cols);
-		if (info != 0)
+		if (info != 0 && tries < 4)	/* the message names the last */
 			damp *= 10.0;
 	}
 	*damp_used = damp;
@@ -208,48 +292,26 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 				    &t->params[r * t->nblocks + c / qk]);
 	}
 
+	br.t = t;
+	br.wp = wp;
+	br.err1 = err1;
+	br.u = h;
+	br.imp = imp;
+	br.B = B;
+	br.clip_search = o->clip_search;
+	br.group_params = orig == NULL && s->group != TQ_GROUP_TENSOR;
 	for (i1 = 0; i1 < cols; i1 += B) {
-		int64_t i2 = i1 + B < cols ? i1 + B : cols, n1 = i2 - i1, i;
+		int64_t i2 = i1 + B < cols ? i1 + B : cols;
 
-		for (i = 0; i < n1; i++) {
-			int64_t col = i1 + i, j = col % qk, b = col / qk;
-			float d = h[col * cols + col];
-			const float *urow = h + col * cols;
-
-			/* A new group: parameters from the current weights. */
-			if (j == 0 && orig == NULL && s->group != TQ_GROUP_TENSOR)
-				for (r = 0; r < rows; r++)
-					tq_quant_block_params(s,
-					    wp + r * cols + col,
-					    imp != NULL ? imp + col : NULL,
-					    cols - col < qk ? cols - col : qk,
-					    o->clip_search,
-					    &t->params[r * t->nblocks + b]);
-			for (r = 0; r < rows; r++) {
-				float *row = wp + r * cols;
-				tq_grid g;
-				float q, e;
-				int code;
-				int64_t k;
-
-				tq_quant_grid(s, &t->params[r * t->nblocks + b],
-				    j, &g);
-				code = tq_grid_round(&g, row[col]);
-				q = tq_grid_value(&g, code);
-				t->codes[r * cols + col] = (uint8_t)(code - g.qmin);
-				e = (row[col] - q) / d;
-				row[col] = q;
-				err1[r * B + i] = e;
-				/* Spread the error over the rest of the block. */
-				for (k = col + 1; k < i2; k++)
-					row[k] -= e * urow[k];
-			}
-		}
-		/* Lazy update: the columns after the block, all at once. */
+		br.i1 = i1;
+		br.i2 = i2;
+		tq_par_rows(gptq_batch_rows, &br, rows, (i2 - i1) * (i2 - i1),
+		    GPTQ_MIN_WORK);
+		/* Lazy update: the columns after the batch, all at once. */
 		if (i2 < cols)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-			    (int)rows, (int)(cols - i2), (int)n1, -1.0f, err1,
-			    (int)B, h + i1 * cols + i2, (int)cols, 1.0f,
+			    (int)rows, (int)(cols - i2), (int)(i2 - i1), -1.0f,
+			    err1, (int)B, h + i1 * cols + i2, (int)cols, 1.0f,
 			    wp + i2, (int)cols);
 	}
 

@@ -29,7 +29,8 @@ tq_status tq_gptq(tq_qtensor *t, float *w, const float *H,
 
 /*
  * The relative output error ||(W - Q) X||^2 / ||W X||^2 of a quantized
- * weight q against w (both [rows, cols]), from H = X^T X.
+ * weight q against w (both [rows, cols]), from H = X^T X (both triangles,
+ * as tq_hessian_finish leaves it).
  */
 double tq_gptq_rel_err(const float *w, const float *q, const float *H,
     int64_t rows, int64_t cols);

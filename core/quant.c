@@ -9,12 +9,12 @@
 #include <assert.h>
 #include <ctype.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "par.h"
 #include "quant.h"
 #include "quant_gguf.h"
 #include "tensor.h"
@@ -944,18 +944,19 @@ typedef struct rtn_job {
 	const float *w;
 	const float *imp;
 	int clip_search;
-	int64_t r0, r1;		/* rows [r0, r1) */
 } rtn_job;
 
+/* RTN of rows [r0, r1) (tq_rows_fn). */
 static void
-rtn_rows(const rtn_job *job)
+rtn_rows(void *arg, int64_t r0, int64_t r1)
 {
+	const rtn_job *job = arg;
 	tq_qtensor *t = job->t;
 	const tq_scheme *s = &t->scheme;
 	int64_t qk = t->qk, span = tq_quant_span(s, qk), r, b, c, j;
 	tq_grid g;
 
-	for (r = job->r0; r < job->r1; r++) {
+	for (r = r0; r < r1; r++) {
 		const float *x = job->w + r * t->cols;
 		uint8_t *code = t->codes + r * t->cols;
 		tq_qparams *p = t->params + r * t->nblocks;
@@ -983,25 +984,14 @@ rtn_rows(const rtn_job *job)
 	}
 }
 
-static void *
-rtn_thread(void *arg)
-{
-	rtn_rows(arg);
-	return NULL;
-}
-
-#define RTN_MAX_THREADS 64
 #define RTN_MIN_WORK (1 << 18)	/* weights per thread worth a thread */
 
 void
 tq_quant_rtn(tq_qtensor *t, const float *w, const float *imp,
     int clip_search)
 {
-	rtn_job job[RTN_MAX_THREADS];
-	pthread_t tid[RTN_MAX_THREADS];
-	int started[RTN_MAX_THREADS];
-	int ncpu = tq_get_threads();
-	int64_t nthr, i, b;
+	rtn_job job;
+	int64_t b;
 
 	if (per_tensor(&t->scheme)) {
 		tq_qparams tp;
@@ -1011,33 +1001,11 @@ tq_quant_rtn(tq_qtensor *t, const float *w, const float *imp,
 		for (b = 0; b < t->rows * t->nblocks; b++)
 			t->params[b] = tp;
 	}
-	nthr = ncpu < 1 ? 1 : ncpu > RTN_MAX_THREADS ? RTN_MAX_THREADS : ncpu;
-	if (nthr > t->rows * t->cols / RTN_MIN_WORK)
-		nthr = t->rows * t->cols / RTN_MIN_WORK;
-	if (nthr > t->rows)
-		nthr = t->rows;
-	if (nthr < 1)
-		nthr = 1;
-	for (i = 0; i < nthr; i++) {
-		job[i].t = t;
-		job[i].w = w;
-		job[i].imp = imp;
-		job[i].clip_search = clip_search;
-		job[i].r0 = t->rows * i / nthr;
-		job[i].r1 = t->rows * (i + 1) / nthr;
-		started[i] = 0;
-	}
-	/* rows are independent, so the split cannot change the result */
-	for (i = 1; i < nthr; i++)
-		started[i] = pthread_create(&tid[i], NULL, rtn_thread,
-		    &job[i]) == 0;
-	rtn_rows(&job[0]);
-	for (i = 1; i < nthr; i++) {
-		if (started[i])
-			pthread_join(tid[i], NULL);
-		else
-			rtn_rows(&job[i]);
-	}
+	job.t = t;
+	job.w = w;
+	job.imp = imp;
+	job.clip_search = clip_search;
+	tq_par_rows(rtn_rows, &job, t->rows, t->cols, RTN_MIN_WORK);
 }
 
 /* ---- GGUF blocks ---------------------------------------------------- */

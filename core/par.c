@@ -1,0 +1,65 @@
+/*
+ * par.c: independent rows split over threads.
+ *
+ * Threads are started per call and joined before it returns: the callers
+ * (RTN over a weight, one GPTQ batch of columns) do milliseconds to
+ * seconds of work per call, so a pool would save nothing measurable.
+ */
+#include "config.h"
+
+#include <pthread.h>
+
+#include "par.h"
+#include "tq.h"
+
+#define PAR_MAX_THREADS 64
+
+typedef struct par_slice {
+	tq_rows_fn fn;
+	void *arg;
+	int64_t r0, r1;
+} par_slice;
+
+static void *
+par_thread(void *p)
+{
+	par_slice *s = p;
+
+	s->fn(s->arg, s->r0, s->r1);
+	return NULL;
+}
+
+void
+tq_par_rows(tq_rows_fn fn, void *arg, int64_t rows, int64_t row_work,
+    int64_t min_work)
+{
+	par_slice sl[PAR_MAX_THREADS];
+	pthread_t tid[PAR_MAX_THREADS];
+	int started[PAR_MAX_THREADS];
+	int64_t n = tq_get_threads(), i;
+
+	if (n > PAR_MAX_THREADS)
+		n = PAR_MAX_THREADS;
+	if (min_work > 0 && n > rows * row_work / min_work)
+		n = rows * row_work / min_work;
+	if (n > rows)
+		n = rows;
+	if (n < 1)
+		n = 1;
+	for (i = 0; i < n; i++) {
+		sl[i].fn = fn;
+		sl[i].arg = arg;
+		sl[i].r0 = rows * i / n;
+		sl[i].r1 = rows * (i + 1) / n;
+	}
+	for (i = 1; i < n; i++)
+		started[i] = pthread_create(&tid[i], NULL, par_thread,
+		    &sl[i]) == 0;
+	fn(arg, sl[0].r0, sl[0].r1);
+	for (i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		else
+			fn(arg, sl[i].r0, sl[i].r1);
+	}
+}

@@ -1,0 +1,23 @@
+/*
+ * par.h: independent rows split over threads (internal).
+ */
+#ifndef TQ_CORE_PAR_H
+#define TQ_CORE_PAR_H
+
+#include <stdint.h>
+
+/* Does rows [r0, r1) of the work that arg describes. */
+typedef void (*tq_rows_fn)(void *arg, int64_t r0, int64_t r1);
+
+/*
+ * Runs fn over rows [0, rows) in contiguous slices, one per thread, with
+ * up to tq_get_threads() threads but none with less than min_work units
+ * of work (work units per row: row_work).  The calling thread does the
+ * first slice; a thread that cannot be started has its slice done by the
+ * caller.  Returns when every row is done.  fn must not depend on the
+ * split: rows are independent, so the result is the same for any count.
+ */
+void tq_par_rows(tq_rows_fn fn, void *arg, int64_t rows, int64_t row_work,
+    int64_t min_work);
+
+#endif /* TQ_CORE_PAR_H */

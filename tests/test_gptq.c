@@ -1,0 +1,364 @@
+/*
+ * test_gptq.c: tq_gptq against a plain GPTQ written here from the paper's
+ * equations in double precision: no Cholesky, no lazy batches, no
+ * threads.  Column by column it rounds w[:, i], spreads the error over the
+ * later columns with the inverse Hessian, and removes column i from the
+ * inverse by the rank-one update H^-1 -= H^-1[:, i] H^-1[i, :] / H^-1[i, i].
+ * tq_gptq computes the same thing with the upper Cholesky factor of H^-1,
+ * batches of columns and rows on threads, in fp32; the codes must agree
+ * but for the few values that fp32 puts on the other side of a rounding
+ * boundary, and so must the output error.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gptq.h"
+#include "quant.h"
+#include "tap.h"
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static double
+urand(void)
+{
+	/* xorshift64* */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (double)((rng_state * 0x2545f4914f6cdd1dull) >> 11) *
+	    (1.0 / 9007199254740992.0);
+}
+
+static double
+gauss(void)
+{
+	double u1 = urand(), u2 = urand();
+
+	if (u1 < 1e-300)
+		u1 = 1e-300;
+	return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/*
+ * H[cols, cols] = X^T X for n correlated inputs: each token mixes its
+ * neighbours' channels, a few channels are 10x louder (outliers), and
+ * channel `dead` is never active (its row and column of H are 0).
+ */
+static float *
+make_hessian(int64_t cols, int64_t n, int64_t dead)
+{
+	float *H = calloc((size_t)(cols * cols), sizeof(float));
+	double *x = malloc((size_t)cols * sizeof(double));
+	int64_t t, i, j;
+
+	for (t = 0; t < n; t++) {
+		double prev = 0.0;
+
+		for (i = 0; i < cols; i++) {
+			prev = 0.6 * prev + gauss();
+			x[i] = i == dead ? 0.0 : prev * (i % 37 == 5 ? 10.0 : 1.0);
+		}
+		for (i = 0; i < cols; i++)
+			for (j = 0; j < cols; j++)
+				H[i * cols + j] += (float)(x[i] * x[j]);
+	}
+	free(x);
+	return H;
+}
+
+/* inv = a^-1 for a[n, n] (symmetric positive definite), Gauss-Jordan. */
+static void
+invert(const double *a, double *inv, int64_t n)
+{
+	double *m = malloc((size_t)(n * 2 * n) * sizeof(double));
+	int64_t i, j, k;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < 2 * n; j++)
+			m[i * 2 * n + j] = j < n ? a[i * n + j] :
+			    (j - n == i ? 1.0 : 0.0);
+	for (k = 0; k < n; k++) {
+		double p = m[k * 2 * n + k];
+
+		for (j = 0; j < 2 * n; j++)
+			m[k * 2 * n + j] /= p;
+		for (i = 0; i < n; i++) {
+			double f = m[i * 2 * n + k];
+
+			if (i == k || f == 0.0)
+				continue;
+			for (j = 0; j < 2 * n; j++)
+				m[i * 2 * n + j] -= f * m[k * 2 * n + j];
+		}
+	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++)
+			inv[i * n + j] = m[i * 2 * n + n + j];
+	free(m);
+}
+
+/*
+ * The plain GPTQ of w[rows, cols] onto scheme s, H as tq_gptq takes it
+ * (dampening 1% of the mean diagonal, dead inputs zeroed, act_order by
+ * decreasing diagonal); codes[rows, cols] in the original column order.
+ * A group's parameters come from the current (updated) weights of its
+ * columns, as tq_gptq chooses them.
+ */
+static void
+ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
+    int64_t cols, int act_order, uint8_t *codes)
+{
+	int64_t qk = tq_quant_qk(s, cols), i, j, r, k;
+	double *w = malloc((size_t)(rows * cols) * sizeof(double));
+	double *hp = malloc((size_t)(cols * cols) * sizeof(double));
+	double *hi = malloc((size_t)(cols * cols) * sizeof(double));
+	float *grp = malloc((size_t)qk * sizeof(float));
+	tq_qparams *p = calloc((size_t)rows, sizeof(tq_qparams));
+	int *perm = malloc((size_t)cols * sizeof(int));
+	double mean = 0.0;
+
+	for (i = 0; i < cols; i++) {
+		perm[i] = (int)i;
+		mean += H[i * cols + i] > 0.0f ? H[i * cols + i] : 1.0;
+	}
+	mean /= (double)cols;
+	if (act_order)		/* insertion sort: decreasing diagonal, stable */
+		for (i = 1; i < cols; i++)
+			for (j = i; j > 0 && H[perm[j] * cols + perm[j]] >
+			    H[perm[j - 1] * cols + perm[j - 1]]; j--) {
+				int t = perm[j];
+
+				perm[j] = perm[j - 1];
+				perm[j - 1] = t;
+			}
+	for (i = 0; i < cols; i++) {
+		int dead = !(H[perm[i] * cols + perm[i]] > 0.0f);
+
+		for (j = 0; j < cols; j++)
+			hp[i * cols + j] = H[perm[i] * cols + perm[j]];
+		if (dead)
+			hp[i * cols + i] = 1.0;
+		hp[i * cols + i] += 0.01 * mean;
+		for (r = 0; r < rows; r++)
+			w[r * cols + i] = dead ? 0.0 : w0[r * cols + perm[i]];
+	}
+	invert(hp, hi, cols);
+	for (i = 0; i < cols; i++) {
+		double d = hi[i * cols + i];
+
+		for (r = 0; r < rows; r++) {
+			double *row = w + r * cols;
+			tq_grid g;
+			double e;
+			int c;
+
+			if (i % qk == 0) {
+				for (k = 0; k < qk; k++)
+					grp[k] = (float)row[i + k];
+				tq_quant_block_params(s, grp, NULL, qk, 0, &p[r]);
+			}
+			tq_quant_grid(s, &p[r], i % qk, &g);
+			c = tq_grid_round(&g, (float)row[i]);
+			codes[r * cols + perm[i]] = (uint8_t)(c - g.qmin);
+			e = (row[i] - tq_grid_value(&g, c)) / d;
+			for (k = i + 1; k < cols; k++)
+				row[k] -= e * hi[i * cols + k];
+		}
+		/* Column i is done: take it out of the inverse. */
+		for (j = i + 1; j < cols; j++)
+			for (k = i + 1; k < cols; k++)
+				hi[j * cols + k] -= hi[j * cols + i] *
+				    hi[i * cols + k] / d;
+	}
+	free(w);
+	free(hp);
+	free(hi);
+	free(grp);
+	free(p);
+	free(perm);
+}
+
+typedef struct run {
+	tq_qtensor t;
+	float *dq;		/* [rows, cols] dequantized */
+	double damp;
+} run;
+
+static int
+run_gptq(run *o, const char *name, const float *w, const float *H,
+    int64_t rows, int64_t cols, int act_order, int64_t block)
+{
+	tq_scheme s;
+	tq_gptq_opts go;
+	tq_error err;
+
+	memset(o, 0, sizeof(*o));
+	memset(&go, 0, sizeof(go));
+	go.damp = 0.01;
+	go.block = block;
+	go.act_order = act_order;
+	o->dq = malloc((size_t)(rows * cols) * sizeof(float));
+	memcpy(o->dq, w, (size_t)(rows * cols) * sizeof(float));
+	if (tq_scheme_parse(name, &s, &err) != TQ_OK ||
+	    tq_qtensor_init(&o->t, &s, rows, cols, &err) != TQ_OK ||
+	    tq_gptq(&o->t, o->dq, H, &go, &o->damp, &err) != TQ_OK) {
+		tap_diag("%s: %s", name, err.msg);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+run_done(run *o)
+{
+	tq_qtensor_done(&o->t);
+	free(o->dq);
+}
+
+/* One scheme: against the reference, across threads and batch sizes. */
+static void
+check_scheme(const char *name, int act_order)
+{
+	const int64_t rows = 48, cols = 256, dead = 77;
+	float *H = make_hessian(cols, 1024, dead);
+	float *w = malloc((size_t)(rows * cols) * sizeof(float));
+	uint8_t *ref = malloc((size_t)(rows * cols));
+	float *refq = malloc((size_t)(rows * cols) * sizeof(float));
+	tq_qtensor rt;
+	tq_scheme s;
+	tq_error err;
+	run a, b, c;
+	int64_t i, same = 0;
+	double e_ref, e_ours, e_rtn;
+	const char *mode = act_order ? " act-order" : "";
+
+	for (i = 0; i < rows * cols; i++)
+		w[i] = (float)(0.02 * gauss());
+	tq_scheme_parse(name, &s, &err);
+	ref_gptq(&s, w, H, rows, cols, act_order, ref);
+
+	tq_set_threads(1);
+	if (!run_gptq(&a, name, w, H, rows, cols, act_order, 128)) {
+		tap_ok(0, "%s%s: tq_gptq runs", name, mode);
+		goto out;
+	}
+	tq_set_threads(2);
+	run_gptq(&b, name, w, H, rows, cols, act_order, 128);
+	run_gptq(&c, name, w, H, rows, cols, act_order, 32);
+	tq_set_threads(0);
+
+	for (i = 0; i < rows * cols; i++)
+		same += a.t.codes[i] == ref[i];
+	tap_ok(same >= rows * cols * 995 / 1000, "%s%s: %lld of %lld codes as "
+	    "the double-precision reference", name, mode, (long long)same,
+	    (long long)(rows * cols));
+	/* 0 is on an integer grid (the zero point), not on every GGUF one. */
+	if (s.type == TQ_QT_INT) {
+		for (i = 0; i < rows; i++)
+			if (a.dq[i * cols + dead] != 0.0f)
+				break;
+		tap_ok(i == rows, "%s%s: the dead input's weights become 0",
+		    name, mode);
+	}
+
+	/* The reference's codes, dequantized with our parameters' grid. */
+	memcpy(&rt, &a.t, sizeof(rt));
+	rt.codes = ref;
+	tq_qtensor_dequant(&rt, refq);
+	e_ref = tq_gptq_rel_err(w, refq, H, rows, cols);
+	e_ours = tq_gptq_rel_err(w, a.dq, H, rows, cols);
+	tq_qtensor_init(&rt, &s, rows, cols, &err);
+	tq_quant_rtn(&rt, w, NULL, 0);
+	tq_qtensor_dequant(&rt, refq);
+	e_rtn = tq_gptq_rel_err(w, refq, H, rows, cols);
+	tq_qtensor_done(&rt);
+	tap_ok(fabs(e_ours - e_ref) <= 0.01 * e_ref && e_ours < e_rtn,
+	    "%s%s: output error %.5g, reference %.5g, round-to-nearest %.5g",
+	    name, mode, e_ours, e_ref, e_rtn);
+
+	tap_ok(memcmp(a.t.codes, b.t.codes, (size_t)(rows * cols)) == 0 &&
+	    memcmp(a.t.params, b.t.params, (size_t)(rows * a.t.nblocks) *
+	    sizeof(tq_qparams)) == 0 &&
+	    memcmp(a.dq, b.dq, (size_t)(rows * cols) * sizeof(float)) == 0,
+	    "%s%s: 1 and 2 threads give the same bytes", name, mode);
+	for (i = 0, same = 0; i < rows * cols; i++)
+		same += a.t.codes[i] == c.t.codes[i];
+	tap_ok(same >= rows * cols * 995 / 1000, "%s%s: batches of 32 columns "
+	    "and of 128 agree on %lld of %lld codes", name, mode,
+	    (long long)same, (long long)(rows * cols));
+	run_done(&b);
+	run_done(&c);
+out:
+	run_done(&a);
+	free(H);
+	free(w);
+	free(ref);
+	free(refq);
+}
+
+/*
+ * H = (1 - rho) I + rho 1 1^T over 64 inputs: eigenvalues 1 - rho and
+ * 1 + 63 rho.  Returns tq_gptq's status and its dampening in *damp.
+ */
+static tq_status
+gptq_rho(double rho, double *damp, tq_error *err)
+{
+	const int64_t rows = 8, cols = 64;
+	float *H = malloc((size_t)(cols * cols) * sizeof(float));
+	float *w = malloc((size_t)(rows * cols) * sizeof(float));
+	tq_gptq_opts go;
+	tq_qtensor t;
+	tq_scheme s;
+	tq_status st;
+	int64_t i, j;
+
+	for (i = 0; i < rows * cols; i++)
+		w[i] = (float)gauss();
+	for (i = 0; i < cols; i++)
+		for (j = 0; j < cols; j++)
+			H[i * cols + j] = i == j ? 1.0f : (float)rho;
+	memset(&go, 0, sizeof(go));
+	go.damp = 0.01;
+	tq_scheme_parse("int4-g32", &s, err);
+	tq_qtensor_init(&t, &s, rows, cols, err);
+	st = tq_gptq(&t, w, H, &go, damp, err);
+	tq_qtensor_done(&t);
+	free(H);
+	free(w);
+	return st;
+}
+
+/* H not positive definite: more dampening, then an error. */
+static void
+check_indefinite(void)
+{
+	tq_error err;
+	double damp = 0.0;
+	tq_status st;
+
+	/* Smallest eigenvalue -2.15: dampening 10 (x10 three times) lifts it. */
+	st = gptq_rho(-0.05, &damp, &err);
+	tap_ok(st == TQ_OK && fabs(damp - 10.0) < 1e-9, "an indefinite H "
+	    "(smallest eigenvalue -2.15) is rounded with dampening %.3g", damp);
+	/* -125: dampening 100, the last try, is not enough. */
+	st = gptq_rho(-2.0, &damp, &err);
+	tap_ok(st != TQ_OK && strstr(err.msg, "positive definite") != NULL &&
+	    fabs(damp - 100.0) < 1e-9,
+	    "a far from definite H fails after dampening 100: %s", st != TQ_OK ? err.msg : "ok");
+}
+
+int
+main(void)
+{
+	check_scheme("int4-g32", 0);
+	check_scheme("int4-g32", 1);
+	check_scheme("int3-g128-sym", 0);
+	check_scheme("int4", 0);
+	check_scheme("q4_k", 0);
+	check_indefinite();
+	return tap_done();
+}
