@@ -18,7 +18,6 @@ import pty
 import select
 import signal
 import struct
-import sys
 import termios
 import fcntl
 import time
@@ -54,7 +53,6 @@ class Term:
 
     def wait(self, needle, timeout=600.0):
         """Reads until needle shows up in the output since the call."""
-        start = len(self.buf)
         end = time.monotonic() + timeout
         seen = b""
         while time.monotonic() < end:

@@ -1,7 +1,9 @@
 /*
  * tap.c: a minimal Test Anything Protocol producer for the unit tests.
  */
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "tap.h"
@@ -68,4 +70,26 @@ tap_done(void)
 	if (!tap_planned)
 		printf("1..%d\n", tap_n);
 	return tap_failed == 0 ? 0 : 1;
+}
+
+static uint64_t tap_rng = 0x9e3779b97f4a7c15ull;
+
+double
+tap_urand(void)
+{
+	tap_rng ^= tap_rng >> 12;
+	tap_rng ^= tap_rng << 25;
+	tap_rng ^= tap_rng >> 27;
+	return (double)((tap_rng * 0x2545f4914f6cdd1dull) >> 11) *
+	    (1.0 / 9007199254740992.0);
+}
+
+double
+tap_gauss(void)
+{
+	double u1 = tap_urand(), u2 = tap_urand();
+
+	if (u1 < 1e-300)
+		u1 = 1e-300;
+	return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
 }

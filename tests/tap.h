@@ -12,6 +12,14 @@ int tap_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 void tap_skip(const char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints a "# ..." diagnostic line. */
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Deterministic random numbers, the same on every platform (xorshift64*,
+ * one stream per test program): uniform in [0, 1), and standard normal
+ * (Box-Muller).
+ */
+double tap_urand(void);
+double tap_gauss(void);
+
 /* Prints the trailing plan if none was given; returns the exit status. */
 int tap_done(void);
 

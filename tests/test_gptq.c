@@ -20,29 +20,6 @@
 #include "quant.h"
 #include "tap.h"
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-
-static double
-urand(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (double)((rng_state * 0x2545f4914f6cdd1dull) >> 11) *
-	    (1.0 / 9007199254740992.0);
-}
-
-static double
-gauss(void)
-{
-	double u1 = urand(), u2 = urand();
-
-	if (u1 < 1e-300)
-		u1 = 1e-300;
-	return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 /*
  * H[cols, cols] = X^T X for n correlated inputs: each token mixes its
  * neighbours' channels, a few channels are 10x louder (outliers), and
@@ -59,7 +36,7 @@ make_hessian(int64_t cols, int64_t n, int64_t dead)
 		double prev = 0.0;
 
 		for (i = 0; i < cols; i++) {
-			prev = 0.6 * prev + gauss();
+			prev = 0.6 * prev + tap_gauss();
 			x[i] = i == dead ? 0.0 : prev * (i % 37 == 5 ? 10.0 : 1.0);
 		}
 		for (i = 0; i < cols; i++)
@@ -237,7 +214,7 @@ check_scheme(const char *name, int act_order)
 	const char *mode = act_order ? " act-order" : "";
 
 	for (i = 0; i < rows * cols; i++)
-		w[i] = (float)(0.02 * gauss());
+		w[i] = (float)(0.02 * tap_gauss());
 	tq_scheme_parse(name, &s, &err);
 	ref_gptq(&s, w, H, rows, cols, act_order, ref);
 
@@ -317,7 +294,7 @@ gptq_rho(double rho, double *damp, tq_error *err)
 	int64_t i, j;
 
 	for (i = 0; i < rows * cols; i++)
-		w[i] = (float)gauss();
+		w[i] = (float)tap_gauss();
 	for (i = 0; i < cols; i++)
 		for (j = 0; j < cols; j++)
 			H[i * cols + j] = i == j ? 1.0f : (float)rho;

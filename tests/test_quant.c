@@ -17,29 +17,6 @@
 
 /* ---- Helpers -------------------------------------------------------- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static double
-urand(void)
-{
-	/* xorshift64*: deterministic across platforms */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return (double)((rng_state * 0x2545f4914f6cdd1dull) >> 11) *
-	    (1.0 / 9007199254740992.0);
-}
-
-static float
-gauss(void)
-{
-	double u1 = urand(), u2 = urand();
-
-	if (u1 < 1e-300)
-		u1 = 1e-300;
-	return (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 static float *
 gauss_matrix(int64_t rows, int64_t cols, float sigma)
 {
@@ -47,7 +24,7 @@ gauss_matrix(int64_t rows, int64_t cols, float sigma)
 	int64_t i;
 
 	for (i = 0; i < rows * cols; i++)
-		w[i] = sigma * gauss();
+		w[i] = sigma * (float)tap_gauss();
 	return w;
 }
 
@@ -509,7 +486,7 @@ outlier_matrix(int64_t rows, int64_t cols)
 	int64_t i;
 
 	for (i = 0; i < rows * cols; i++)
-		if (urand() < 0.01)
+		if (tap_urand() < 0.01)
 			w[i] *= 12.0f;
 	return w;
 }
@@ -522,8 +499,8 @@ random_importance(int64_t cols)
 
 	/* mean x^2 of activations: a few channels much louder */
 	for (c = 0; c < cols; c++)
-		imp[c] = (float)(0.05 + urand() * urand() *
-		    (urand() < 0.05 ? 200.0 : 2.0));
+		imp[c] = (float)(0.05 + tap_urand() * tap_urand() *
+		    (tap_urand() < 0.05 ? 200.0 : 2.0));
 	return imp;
 }
 
