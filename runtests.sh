@@ -49,7 +49,7 @@ suite asan "" --enable-werror --enable-sanitizers
 # synchronization: BLAS runs in the calling thread here, and TSan checks
 # TurboQuant's threads (job worker, front end, grid workers).
 (export OPENBLAS_NUM_THREADS=1
-suite tsan "tests/test_job tests/test_quantize tests/test_quant tests/test_calib" \
+suite tsan "tests/test_job tests/test_quantize tests/test_quant tests/test_gptq tests/test_calib" \
     --enable-tsan CC=clang) || exit 1
 TQ_FUZZ_SECONDS=${TQ_FUZZ_SECONDS:-20}
 export TQ_FUZZ_SECONDS

@@ -142,7 +142,7 @@ typedef struct gptq_batch {
 	int group_params;	/* a group's parameters when it starts */
 } gptq_batch;
 
-/* Weights per thread worth a thread (in U's multiply-adds). */
+/* Multiply-adds (a row: the batch width squared) worth a thread. */
 #define GPTQ_MIN_WORK (1 << 20)
 
 /*
