@@ -142,7 +142,7 @@ typedef struct gptq_batch {
 	int group_params;	/* a group's parameters when it starts */
 } gptq_batch;
 
-/* Multiply-adds (a row: the batch width squared) worth a thread. */
+/* Work worth a thread, counted as a row of a batch is: its width squared. */
 #define GPTQ_MIN_WORK (1 << 20)
 
 /*
