@@ -3,7 +3,8 @@
 # exports against our evaluation (TAP; see tests/ckpt_check.py).
 #
 # Runs tests/ckpt_check.py with the Python in $TQ_PYTHON (needs numpy);
-# without it the test is skipped with a "1..0 # SKIP" plan.  With
+# without it the test is skipped (under runtests.sh, TQ_STRICT=1, it
+# fails).  With
 # TQ_INTEROP=1 the consumers run too: tools/install-ckpt-consumers.sh
 # installs them (torch, transformers, compressed-tensors, AutoAWQ with
 # intel-extension-for-pytorch, AutoGPTQ with optimum; pinned) into their
@@ -14,15 +15,12 @@ top_builddir=${top_builddir:-.}
 py=${TQ_PYTHON:-python3}
 data=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 
-skip() {
-	echo "1..0 # SKIP $*"
-	exit 0
-}
+. "$top_srcdir/tests/tap_lib.sh"
 
 "$py" -c 'import numpy' >/dev/null 2>&1 ||
-	skip "$py cannot import numpy (set TQ_PYTHON)"
-[ -x "$top_builddir/tests/state_dump" ] || skip "tests/state_dump is not built"
-[ -f "$data/wikitext2-valid.txt" ] || skip "no $data/wikitext2-valid.txt"
+	skip_test "$py cannot import numpy (set TQ_PYTHON)"
+[ -x "$top_builddir/tests/state_dump" ] || skip_test "tests/state_dump is not built"
+[ -f "$data/wikitext2-valid.txt" ] || skip_test "no $data/wikitext2-valid.txt"
 
 set -- --tq "$top_builddir/turboquant" --dump "$top_builddir/tests/state_dump" \
     --model "$top_srcdir/assets/demo" --calib "$data/wikitext2-valid.txt" \

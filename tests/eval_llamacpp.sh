@@ -34,7 +34,8 @@ if [ ! -x "$bin/llama-perplexity" ]; then
 	echo "1..$n"
 	exit 0
 fi
-ok 0 "llama.cpp build in $bin"
+LD_LIBRARY_PATH=$bin "$bin/llama-perplexity" --version >"$tmp/v.log" 2>&1
+ok $? "llama-perplexity in $bin runs: $(grep -m1 version "$tmp/v.log")"
 # against_lp JSON LABEL KLD_LIMIT: our numbers in JSON against llama-perplexity's
 # log ($tmp/lp.log): PPL(Q), PPL(base) within 1%, same top within 1 point,
 # mean KLD within KLD_LIMIT (relative).

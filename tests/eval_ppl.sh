@@ -9,11 +9,9 @@ ref=$top_srcdir/tests/data/demo_ppl.json
 py=${TQ_PYTHON:-python3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. "$top_srcdir/tests/tap_lib.sh"
 
-if ! "$py" -c 'import json' 2>/dev/null; then
-	echo "1..0 # SKIP no python to read $ref"
-	exit 0
-fi
+"$py" -c 'import json' 2>/dev/null || skip_test "no python to read $ref"
 "$py" - "$ref" "$top_builddir/turboquant" "$top_srcdir/assets/demo" \
     "$shared" "$tmp" <<'PY'
 import json, subprocess, sys

@@ -1,18 +1,18 @@
 #!/bin/sh
 # imatrix.sh: `turboquant calibrate --imatrix` writes the importance-matrix
 # GGUF llama.cpp reads: checked with the real gguf package (gguf-py) against
-# the statistics calibrate reports.  TAP; skipped without gguf-py.
+# the statistics calibrate reports.  TAP; skipped without gguf-py
+# (a failure under runtests.sh, TQ_STRICT=1).
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 py=${TQ_PYTHON:-python3}
 shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. "$top_srcdir/tests/tap_lib.sh"
 
-if ! "$py" -c 'import gguf, numpy' 2>/dev/null; then
-	echo "1..0 # SKIP $py cannot import gguf (set TQ_PYTHON)"
-	exit 0
-fi
+"$py" -c 'import gguf, numpy' 2>/dev/null ||
+	skip_test "$py cannot import gguf and numpy (set TQ_PYTHON)"
 if ! "$top_builddir/turboquant" calibrate --calib "$shared/wikitext2-valid.txt" \
     --samples 6 --seqlen 96 --imatrix "$tmp/imatrix.gguf" --json \
     >"$tmp/calib.json" 2>"$tmp/err"; then

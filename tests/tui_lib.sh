@@ -3,8 +3,9 @@
 # Each test drives the real turboquant binary in a detached tmux session on
 # a private server (-L), sends keys, and waits for the screen to show text:
 # capture-pane polled every 50 ms until a pattern appears or a timeout
-# passes (no fixed sleeps).  TAP output; skipped (a "1..0 # SKIP" plan)
-# only when tmux is missing, which tools/install-deps.sh --tests installs.
+# passes (no fixed sleeps).  TAP output; skipped only when tmux is missing,
+# which tools/install-deps.sh --tests installs (under runtests.sh,
+# TQ_STRICT=1, that is a failure; see tests/tap_lib.sh).
 
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 top_srcdir=$(cd "$top_srcdir" && pwd)
@@ -14,10 +15,9 @@ shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 # Timeouts in seconds; sanitizer builds run several times slower.
 : "${TQ_TUI_TIMEOUT:=600}"
 
-command -v tmux >/dev/null 2>&1 || {
-	echo "1..0 # SKIP tmux is not installed (tools/install-deps.sh --tests)"
-	exit 0
-}
+# skip_test and skip_check; ok is this file's own, below.
+. "$top_srcdir/tests/tap_lib.sh"
+command -v tmux >/dev/null 2>&1 || skip_test "tmux is not installed"
 
 tmp=$(mktemp -d)
 sock=tq-tui-$$

@@ -21,10 +21,7 @@ point() {
 }
 
 calib=$shared/wikitext2-valid.txt
-[ -r "$calib" ] || {
-	echo "1..0 # SKIP $calib is missing (the corpora in ../shared/data)"
-	exit 0
-}
+[ -r "$calib" ] || skip_test "$calib is missing (the corpora in ../shared/data)"
 
 start x 80 24 --
 wait_for x 'demo \(llama, 4 blocks\)' 60
