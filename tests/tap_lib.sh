@@ -26,3 +26,12 @@ expect_error() {
 		ok 1 "$desc: exit $rc, $(head -c 300 "$tmp/err")"
 	fi
 }
+
+# wait_for CMD...: runs CMD until it succeeds, for up to 30 seconds.
+wait_for() {
+	i=0
+	while ! "$@" && [ $i -lt 1500 ]; do
+		sleep 0.02
+		i=$((i + 1))
+	done
+}
