@@ -211,14 +211,16 @@ state_read_extras(const tq_st_file *f, const char *path, tq_qstate *s,
 			    "shape", path, name);
 		tq_tensor_to_f32(t, 0, TQ_SITES_PER_LAYER * 2, act);
 		for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
-			int mode = (int)act[2 * k];
+			float mode = act[2 * k];
 
-			if (mode < TQ_ACTQ_NONE || mode > TQ_ACTQ_FP8_STATIC ||
-			    (float)mode != act[2 * k] ||
+			/* Range first: converting NaN or 1e30 to int is UB. */
+			if (!(mode >= (float)TQ_ACTQ_NONE &&
+			    mode <= (float)TQ_ACTQ_FP8_STATIC) ||
+			    mode != floorf(mode) ||
 			    !(act[2 * k + 1] >= 0.0f) || isinf(act[2 * k + 1]))
 				return tq_fail(err, TQ_EFORMAT, "%s: %s is not a "
 				    "valid activation quantization", path, name);
-			b->act[k].mode = (tq_actq_mode)mode;
+			b->act[k].mode = (tq_actq_mode)(int)mode;
 			b->act[k].scale = act[2 * k + 1];
 		}
 	}

@@ -55,6 +55,12 @@ expect_error "export of a NaN scale" "has scale nan" \
 ls "$tmp" | grep -q 'nan.gptq'
 ok $((1 - $?)) "the refused export wrote nothing"
 
+# An activation mode of NaN (converting it to int would be undefined).
+cp -r "$tmp/i4" "$tmp/act"
+poke "$tmp/act/block-0000.safetensors" model.layers.0.act_quant 0 '\000\000\300\177'
+expect_error "an activation mode of NaN" "is not a valid activation quantization" \
+    ev "$tmp/act"
+
 # state.json claiming more than the directory holds.
 cp -r "$tmp/i4" "$tmp/claim"
 rm "$tmp/claim/block-0002.safetensors" "$tmp/claim/block-0003.safetensors"
