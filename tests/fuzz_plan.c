@@ -1,0 +1,71 @@
+/*
+ * fuzz_plan.c: libFuzzer target for quantization plans (core/plan.c): the
+ * JSON parser, then the checks and resolution against the fixture model
+ * tests/data/models/llama, and the plan written back and parsed again.
+ */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tq.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static tq_model *model;
+
+static void
+cleanup(void)
+{
+	tq_model_close(model);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	tq_error err;
+
+	(void)argc;
+	(void)argv;
+	if (tq_model_open(TQ_SRCDIR "/tests/data/models/llama", &model,
+	    &err) != TQ_OK) {
+		fprintf(stderr, "fuzz_plan: setup: %s\n", err.msg);
+		abort();
+	}
+	atexit(cleanup);
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	tq_plan *p = NULL, *back = NULL;
+	tq_error err;
+	char *json;
+
+	if (tq_plan_parse((const char *)data, size, "plan.json", &p, &err) !=
+	    TQ_OK)
+		return 0;
+	if (tq_plan_check(p, model, &err) == TQ_OK) {
+		size_t i, n = tq_model_n_linears(model);
+		tq_layer_cfg cfg;
+
+		for (i = 0; i < n; i++)
+			tq_plan_resolve(p, model, tq_model_linear_name(model, i),
+			    &cfg, &err);
+	}
+	/* What a state saves must read back. */
+	if ((json = tq_plan_to_json(p)) != NULL) {
+		if (tq_plan_parse(json, strlen(json), "plan", &back, &err) !=
+		    TQ_OK)
+			abort();
+		tq_plan_free(back);
+		free(json);
+	}
+	tq_plan_free(p);
+	return 0;
+}
