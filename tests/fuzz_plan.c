@@ -7,36 +7,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tq.h"
+#include "fuzz_fixture.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static tq_model *model;
-
-static void
-cleanup(void)
-{
-	tq_model_close(model);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	tq_error err;
-
 	(void)argc;
 	(void)argv;
-	if (tq_model_open(TQ_SRCDIR "/tests/data/models/llama", &model,
-	    &err) != TQ_OK) {
-		fprintf(stderr, "fuzz_plan: setup: %s\n", err.msg);
-		abort();
-	}
-	atexit(cleanup);
+	fixture_open("fuzz_plan");
 	return 0;
 }
 
@@ -50,13 +34,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (tq_plan_parse((const char *)data, size, "plan.json", &p, &err) !=
 	    TQ_OK)
 		return 0;
-	if (tq_plan_check(p, model, &err) == TQ_OK) {
-		size_t i, n = tq_model_n_linears(model);
+	if (tq_plan_check(p, fixture, &err) == TQ_OK) {
+		size_t i, n = tq_model_n_linears(fixture);
 		tq_layer_cfg cfg;
 
 		for (i = 0; i < n; i++)
-			tq_plan_resolve(p, model, tq_model_linear_name(model, i),
-			    &cfg, &err);
+			tq_plan_resolve(p, fixture,
+			    tq_model_linear_name(fixture, i), &cfg, &err);
 	}
 	/* What a state saves must read back. */
 	if ((json = tq_plan_to_json(p)) != NULL) {

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tq.h"
+#include "fuzz_fixture.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,7 +27,6 @@ static const char *const part_names[] = {
 #define N_PARTS (sizeof(part_names) / sizeof(part_names[0]))
 
 static char dir[] = "/tmp/tq-fuzz-state-XXXXXX";
-static tq_model *model;
 
 static void
 cleanup(void)
@@ -40,19 +39,16 @@ cleanup(void)
 		unlink(path);
 	}
 	rmdir(dir);
-	tq_model_close(model);
 }
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	tq_error err;
-
 	(void)argc;
 	(void)argv;
-	if (tq_model_open(TQ_SRCDIR "/tests/data/models/llama", &model,
-	    &err) != TQ_OK || mkdtemp(dir) == NULL) {
-		fprintf(stderr, "fuzz_state: setup: %s\n", err.msg);
+	fixture_open("fuzz_state");
+	if (mkdtemp(dir) == NULL) {
+		perror("fuzz_state: mkdtemp");
 		abort();
 	}
 	atexit(cleanup);
@@ -89,8 +85,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += len;
 		size -= len;
 	}
-	if (tq_state_load(dir, model, &s, &err) == TQ_OK &&
-	    tq_model_apply_state(model, s, &qm, &err) == TQ_OK)
+	if (tq_state_load(dir, fixture, &s, &err) == TQ_OK &&
+	    tq_model_apply_state(fixture, s, &qm, &err) == TQ_OK)
 		tq_model_close(qm);
 	tq_state_free(s);
 	return 0;
