@@ -107,6 +107,35 @@ tq_linear_name(tq_linear l)
 	return (unsigned)l < TQ_LINEAR_COUNT ? names[l] : "?";
 }
 
+uint64_t
+tq_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Bytes of each weight the fingerprint reads: one page touched per tensor. */
+#define FINGERPRINT_SAMPLE 64
+
+void
+tq_model__fingerprint(tq_model *m, uint64_t h)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_tensors; i++) {
+		const tq_tensor *t = m->tensors[i];
+
+		h = tq_fnv1a(h, t->name, strlen(t->name));
+		h = tq_fnv1a(h, t->data, t->nbytes < FINGERPRINT_SAMPLE ?
+		    (size_t)t->nbytes : FINGERPRINT_SAMPLE);
+	}
+	m->fingerprint = h != 0 ? h : 1;	/* 0 means none */
+}
+
 /* The block sublayer names, in TQ_LINEAR order (q, k, v, o, gate, up, down). */
 static const char *const linear_paths[TQ_LINEARS_PER_LAYER] = {
 	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",

@@ -81,6 +81,7 @@ struct tq_model {
 	void (*source_free)(void *source);
 	char **linear_names;		/* [n_linears] see tq_model_n_linears */
 	size_t n_linears;
+	uint64_t fingerprint;		/* tq_model__fingerprint; 0: none */
 };
 
 /* Linear layers per block, in the order tq_model_linear_name lists them. */
@@ -88,6 +89,18 @@ struct tq_model {
 
 /* The weight slot of linear k (0..6: q, k, v, o, gate, up, down) of l. */
 const tq_tensor **tq_layer__slot(tq_layer_weights *l, size_t k);
+
+/* 64-bit FNV-1a of p[n], continuing from h (TQ_FNV_INIT to start). */
+#define TQ_FNV_INIT 0xcbf29ce484222325ull
+uint64_t tq_fnv1a(uint64_t h, const void *p, size_t n);
+
+/*
+ * Sets m->fingerprint from h (the format's hash of its configuration and
+ * headers) and the first bytes of every weight, so that two fine-tunes
+ * of one architecture, whose headers match, still differ.  It names the
+ * model a quantized state was made from.
+ */
+void tq_model__fingerprint(tq_model *m, uint64_t h);
 
 /* Builds the list of quantizable layers (called once the weights are bound). */
 tq_status tq_model__index_linears(tq_model *m, tq_error *err);

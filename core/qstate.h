@@ -48,6 +48,14 @@ struct tq_qstate {
 					   the tq_qblock vectors */
 	int64_t blocks_done;	/* blocks finished and saved */
 	int complete;		/* the head too */
+	/*
+	 * What the state was made from, saved in state.json and in every
+	 * block file, so a state is never resumed onto another model nor
+	 * assembled from files of different runs.
+	 */
+	uint64_t model_fp;	/* the model's fingerprint (model.h) */
+	uint64_t plan_fp;	/* FNV-1a of plan_json */
+	uint64_t calib_fp;	/* tq_state__calib_fp */
 };
 
 /* An empty state for m under plan (a copy of the plan is kept). */
@@ -55,6 +63,9 @@ tq_status tq_state__new(const tq_model *m, const tq_plan *plan,
     const tq_calib *calib, tq_qstate **out, tq_error *err);
 /* FNV-1a of the calibration ids (0 for no calibration). */
 uint64_t tq_state__ids_hash(const tq_calib *calib);
+
+/* The calibration's fingerprint: samples, seqlen, seed and ids_hash. */
+uint64_t tq_state__calib_fp(const tq_qstate *s);
 
 /* formats/state_file.c: the directory form. */
 tq_status tq_state__save_block(const tq_qstate *s, const char *dir,
@@ -72,5 +83,12 @@ tq_status tq_state__read(tq_qstate *s, const char *dir, tq_error *err);
  * state directory; a run into the directory starts with it.
  */
 void tq_state__clean_temps(const char *dir);
+/* 1 if dir's state.json says complete. */
+int tq_state__is_complete(const char *dir);
+/*
+ * Removes the state in dir (state.json first, so it never names files
+ * that are gone), before a fresh run writes a new one.
+ */
+tq_status tq_state__remove(const char *dir, tq_error *err);
 
 #endif /* TQ_CORE_QSTATE_H */

@@ -937,6 +937,88 @@ tq_qtensor_dequant(const tq_qtensor *t, float *w)
 	}
 }
 
+/*
+ * A grid whose extreme values are finite (a NaN or huge scale, or a
+ * non-finite GGUF d, dmin or offset, would make every weight NaN or inf).
+ */
+static int
+grid_finite(const tq_grid *g)
+{
+	return isfinite(tq_grid_value(g, g->qmin)) &&
+	    isfinite(tq_grid_value(g, g->qmax));
+}
+
+/* The parameters of block b of row r: in range, grids finite. */
+static tq_status
+check_block(const tq_qtensor *t, int64_t r, int64_t b, const char *what,
+    tq_error *err)
+{
+	const tq_scheme *s = &t->scheme;
+	const tq_qparams *p = &t->params[r * t->nblocks + b];
+	int64_t span = tq_quant_span(s, t->qk), j;
+	tq_qscale sc;
+	tq_grid g;
+
+	if (!tq_gguf_is(s->type)) {
+		tq_qparams_get_scale(p, &sc);
+		/* Checked before the grid is made: -zero overflows at INT_MIN. */
+		if (s->type == TQ_QT_INT && (sc.zero < 0 ||
+		    sc.zero > int_maxq(s)))
+			return tq_fail(err, TQ_EFORMAT, "%s: row %lld, block %lld "
+			    "has zero point %ld, outside 0..%d", what,
+			    (long long)r, (long long)b, (long)sc.zero,
+			    int_maxq(s));
+		if (!(sc.scale >= 0.0f) || !isfinite(sc.scale))
+			return tq_fail(err, TQ_EFORMAT, "%s: row %lld, block %lld "
+			    "has scale %g (not finite and non-negative)", what,
+			    (long long)r, (long long)b, (double)sc.scale);
+	}
+	for (j = 0; j < t->qk; j += span) {
+		tq_quant_grid(s, p, j, &g);
+		if (!grid_finite(&g))
+			return tq_fail(err, TQ_EFORMAT, "%s: row %lld, block %lld "
+			    "has parameters that are not finite", what,
+			    (long long)r, (long long)b);
+	}
+	return TQ_OK;
+}
+
+tq_status
+tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
+{
+	const tq_scheme *s = &t->scheme;
+	int64_t span = tq_quant_span(s, t->qk), r, c, j, b;
+	tq_status st;
+	tq_grid g;
+
+	for (r = 0; r < t->rows; r++) {
+		const uint8_t *code = t->codes + r * t->cols;
+
+		for (b = 0; b < t->nblocks; b++)
+			if ((st = check_block(t, r, b, what, err)) != TQ_OK)
+				return st;
+		for (c = 0; c < t->cols; c += t->g_idx != NULL ? 1 : span) {
+			int64_t n = t->g_idx != NULL ? 1 :
+			    t->cols - c < span ? t->cols - c : span;
+
+			b = t->g_idx != NULL ? t->g_idx[c] : c / t->qk;
+			if (b < 0 || b >= t->nblocks)
+				return tq_fail(err, TQ_EFORMAT, "%s: g_idx[%lld] "
+				    "is out of range", what, (long long)c);
+			tq_quant_grid(s, &t->params[r * t->nblocks + b],
+			    c % t->qk, &g);
+			for (j = 0; j < n; j++)
+				if (code[c + j] > g.qmax - g.qmin)
+					return tq_fail(err, TQ_EFORMAT, "%s: code "
+					    "%d at row %lld, column %lld is "
+					    "outside the grid (0..%d)", what,
+					    code[c + j], (long long)r,
+					    (long long)(c + j), g.qmax - g.qmin);
+		}
+	}
+	return TQ_OK;
+}
+
 /* ---- Round-to-nearest ----------------------------------------------- */
 
 typedef struct rtn_job {

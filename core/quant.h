@@ -183,6 +183,15 @@ tq_status tq_qtensor_init(tq_qtensor *t, const tq_scheme *s, int64_t rows,
     int64_t cols, tq_error *err);
 void tq_qtensor_done(tq_qtensor *t);
 
+/*
+ * Checks a weight read from a file before anything computes with it: INT
+ * zero points in 0..2^bits-1, INT/FP8/NF4 scales finite and non-negative,
+ * every grid's values finite, g_idx in range and every code on its grid.
+ * `what` starts the message ("FILE: LAYER").
+ */
+tq_status tq_qtensor_check(const tq_qtensor *t, const char *what,
+    tq_error *err);
+
 /* w[rows, cols] = the dequantized weight. */
 void tq_qtensor_dequant(const tq_qtensor *t, float *w);
 

@@ -20,15 +20,21 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "awq.h"
 #include "calib.h"
 #include "error.h"
+#include "fileio.h"
 #include "forward.h"
 #include "gptq.h"
 #include "job.h"
@@ -90,17 +96,10 @@ qz_owned_add(qz_owned *o, const tq_tensor *like, float *data)
 uint64_t
 tq_state__ids_hash(const tq_calib *calib)
 {
-	const uint8_t *p;
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i, n;
-
 	if (calib == NULL)
 		return 0;
-	p = (const uint8_t *)calib->ids;
-	n = (size_t)(calib->n_samples * calib->seqlen) * sizeof(int32_t);
-	for (i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
+	return tq_fnv1a(TQ_FNV_INIT, calib->ids,
+	    (size_t)(calib->n_samples * calib->seqlen) * sizeof(int32_t));
 }
 
 void
@@ -124,6 +123,15 @@ tq_state_free(tq_qstate *s)
 	free(s->plan_json);
 	tq_plan_free(s->plan);
 	free(s);
+}
+
+uint64_t
+tq_state__calib_fp(const tq_qstate *s)
+{
+	uint64_t v[4] = { (uint64_t)s->n_samples, (uint64_t)s->seqlen, s->seed,
+		s->ids_hash };
+
+	return tq_fnv1a(TQ_FNV_INIT, v, sizeof(v));
 }
 
 tq_status
@@ -165,6 +173,9 @@ tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 		s->seed = calib->seed;
 		s->ids_hash = tq_state__ids_hash(calib);
 	}
+	s->model_fp = m->fingerprint;
+	s->plan_fp = tq_fnv1a(TQ_FNV_INIT, s->plan_json, strlen(s->plan_json));
+	s->calib_fp = tq_state__calib_fp(s);
 	for (i = 0; i < s->n; i++) {
 		tq_qlayer *q = &s->layers[i];
 		const char *name = tq_model_linear_name(m, i);
@@ -885,6 +896,7 @@ typedef struct quant_job {
 	const tq_calib *calib;
 	char *out_dir;
 	int resume;
+	int lock_fd;		/* out_dir/quantize.lock, flock'ed; -1: none */
 } quant_job;
 
 static void
@@ -892,8 +904,46 @@ quant_job_free(void *p)
 {
 	quant_job *q = p;
 
+	if (q->lock_fd >= 0)
+		close(q->lock_fd);	/* releases the flock */
 	free(q->out_dir);
 	free(q);
+}
+
+/*
+ * Takes out_dir's lock (creating the directory), so two runs never
+ * interleave their blocks in one state.  The file stays: removing a
+ * locked file would let a third run lock a new one beside it.
+ */
+static tq_status
+quant_lock(quant_job *q, const char *dir, tq_error *err)
+{
+	char *path;
+	int en;
+
+	if (!tq_is_dir(dir) && mkdir(dir, 0777) != 0 && errno != EEXIST)
+		return tq_fail(err, TQ_EIO, "%s: cannot create the state "
+		    "directory: %s", dir, strerror(errno));
+	if ((path = tq_path_join(dir, "quantize.lock")) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	q->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	en = errno;
+	free(path);
+	if (q->lock_fd < 0)
+		return tq_fail(err, TQ_EIO, "%s: cannot create its lock file: %s",
+		    dir, strerror(en));
+	if (flock(q->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		en = errno;
+		close(q->lock_fd);
+		q->lock_fd = -1;
+		if (en == EWOULDBLOCK)
+			return tq_fail(err, TQ_EINVAL, "%s: another quantize run "
+			    "holds its lock (quantize.lock); wait for it to "
+			    "finish", dir);
+		return tq_fail(err, TQ_EIO, "%s: cannot lock quantize.lock: %s",
+		    dir, strerror(en));
+	}
+	return TQ_OK;
 }
 
 static void
@@ -1016,6 +1066,9 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 	z.s = state;
 	if (q->out_dir != NULL)
 		tq_state__clean_temps(q->out_dir);
+	if (q->out_dir != NULL && !q->resume &&
+	    (st = tq_state__remove(q->out_dir, err)) != TQ_OK)
+		return st;
 	if (q->resume && q->out_dir != NULL && !tq_state_is_dir(q->out_dir)) {
 		/* Killed before its first block was recorded. */
 		tq_job__log(j, "%s holds no finished block: starting from the "
@@ -1130,11 +1183,14 @@ out:
 
 tq_status
 tq_job_quantize(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
-    const char *out_dir, int resume, tq_job **out, tq_error *err)
+    const char *out_dir, int flags, tq_job **out, tq_error *err)
 {
 	quant_job *q = calloc(1, sizeof(*q));
+	tq_status st;
 
 	*out = NULL;
+	if (q != NULL)
+		q->lock_fd = -1;
 	if (q == NULL || (out_dir != NULL &&
 	    (q->out_dir = strdup(out_dir)) == NULL)) {
 		free(q);
@@ -1143,7 +1199,17 @@ tq_job_quantize(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 	q->m = m;
 	q->plan = plan;
 	q->calib = calib;
-	q->resume = resume;
+	q->resume = (flags & TQ_QUANTIZE_RESUME) != 0;
+	/* Checked under the lock, so no other run completes it meanwhile. */
+	if (out_dir != NULL && ((st = quant_lock(q, out_dir, err)) != TQ_OK ||
+	    (!(flags & (TQ_QUANTIZE_RESUME | TQ_QUANTIZE_FORCE)) &&
+	    tq_state__is_complete(out_dir) &&
+	    (st = tq_fail(err, TQ_EINVAL, "%s: already holds a complete "
+	    "quantized state (use --force to replace it)", out_dir)) !=
+	    TQ_OK))) {
+		quant_job_free(q);
+		return st;
+	}
 	return tq_job__start(quant_job_run, q, quant_job_free, out, err);
 }
 

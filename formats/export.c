@@ -4,18 +4,22 @@
  * output and renames it into place, then reports what was written.
  *
  * An exporter writes one file or one directory (the table says which).
- * The temporary is "<out>.export-XXXXXX" in the output's own directory,
- * so the final rename never crosses file systems; a failed or cancelled
- * export removes it, and an existing output is replaced only with force
- * (a file atomically; a directory is moved aside, the new one renamed in,
- * then the old one removed).
+ * The temporary is "<out>.export-PID-XXXXXX" in the output's own
+ * directory, so the final rename never crosses file systems; a failed or
+ * cancelled export removes it, and an existing output is replaced only
+ * with force (a file atomically; a directory is moved aside as
+ * "<out>.old-PID-XXXXXX", the new one renamed in, then the old one
+ * removed).  A process killed outright leaves them behind: the next
+ * export to the same output removes those whose PID is no longer alive.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,16 +182,70 @@ path_exists(const char *path)
 	return lstat(path, &sb) == 0;
 }
 
-/* "<path><suffix>XXXXXX" as a mkstemp/mkdtemp template (malloc'ed). */
+/*
+ * "<path><suffix>PID-XXXXXX" as a mkstemp/mkdtemp template (malloc'ed):
+ * the PID says whose it is when it outlives its process.
+ */
 static char *
 temp_template(const char *path, const char *suffix)
 {
-	size_t n = strlen(path) + strlen(suffix) + 8;
+	size_t n = strlen(path) + strlen(suffix) + 32;
 	char *t = malloc(n);
 
 	if (t != NULL)
-		snprintf(t, n, "%s%sXXXXXX", path, suffix);
+		snprintf(t, n, "%s%s%ld-XXXXXX", path, suffix, (long)getpid());
 	return t;
+}
+
+/*
+ * If name is "<base><suffix>PID-..." for a PID that no longer runs: 1.
+ * (A PID reused since only keeps the files until the next run.)
+ */
+static int
+stale_temp(const char *name, const char *base, size_t blen,
+    const char *suffix)
+{
+	size_t slen = strlen(suffix);
+	char *end;
+	long pid;
+
+	if (strncmp(name, base, blen) != 0 ||
+	    strncmp(name + blen, suffix, slen) != 0 ||
+	    !isdigit((unsigned char)name[blen + slen]))
+		return 0;
+	errno = 0;
+	pid = strtol(name + blen + slen, &end, 10);
+	if (errno != 0 || *end != '-' || pid <= 0 || pid == (long)getpid())
+		return 0;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Removes what killed exports to out left beside it (see the top). */
+static void
+remove_stale_temps(const char *out)
+{
+	const char *slash = strrchr(out, '/'), *base = slash ? slash + 1 : out;
+	char *dir = slash ? strndup(out, (size_t)(slash - out)) : strdup(".");
+	size_t blen = strlen(base);
+	struct dirent *d;
+	DIR *dp;
+
+	if (dir == NULL || (dp = opendir(dir[0] ? dir : "/")) == NULL) {
+		free(dir);
+		return;
+	}
+	while ((d = readdir(dp)) != NULL) {
+		char *p;
+
+		if (!stale_temp(d->d_name, base, blen, ".export-") &&
+		    !stale_temp(d->d_name, base, blen, ".old-"))
+			continue;
+		if ((p = tq_path_join(dir[0] ? dir : "", d->d_name)) != NULL)
+			remove_tree(p);
+		free(p);
+	}
+	closedir(dp);
+	free(dir);
 }
 
 /*
@@ -380,6 +438,7 @@ export_job_run(tq_job *j, void *ctx, tq_error *err)
 	tq_status st;
 
 	tq_job__stage(j, "export");
+	remove_stale_temps(e->out);
 	if (e->state != NULL && (st = tq_model_apply_state(e->base, e->state,
 	    &applied, err)) != TQ_OK)
 		return st;

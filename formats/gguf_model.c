@@ -671,6 +671,11 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	}
 	for (i = 0; i < src->n; i++)
 		m->tensors[m->n_tensors++] = &src->t[i];
+	/* The fingerprint: the header (metadata and tensor infos), the data. */
+	for (i = 0, len = src->f->size; i < src->f->n_t; i++)
+		if ((size_t)(src->f->t[i].data - src->f->bytes) < len)
+			len = (size_t)(src->f->t[i].data - src->f->bytes);
+	tq_model__fingerprint(m, tq_fnv1a(TQ_FNV_INIT, src->f->bytes, len));
 	if ((st = gm_bind(m, src, err)) != TQ_OK ||
 	    (st = tq_model__index_linears(m, err)) != TQ_OK ||
 	    (st = gm_tokenizer(m, src->f, err)) != TQ_OK)

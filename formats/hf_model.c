@@ -324,6 +324,35 @@ hf_list_tensors(tq_model *m, const hf_source *src, tq_error *err)
 	return TQ_OK;
 }
 
+/*
+ * The model's fingerprint: config.json as stored, every shard's header
+ * (names, dtypes, shapes, offsets, metadata) and a sample of the weights.
+ */
+static tq_status
+hf_fingerprint(tq_model *m, const hf_source *src, const char *cfg_path,
+    tq_error *err)
+{
+	uint64_t h = TQ_FNV_INIT, hlen;
+	char *text = NULL;
+	size_t len, i;
+	tq_status st;
+
+	if ((st = tq_read_file(cfg_path, CONFIG_MAX_BYTES, &text, &len, err)) !=
+	    TQ_OK)
+		return st;
+	h = tq_fnv1a(h, text, len);
+	free(text);
+	for (i = 0; i < src->n_shards; i++) {
+		const tq_mmap *map = &src->shards[i]->map;
+
+		/* tq_st_parse checked that the header fits the file. */
+		memcpy(&hlen, map->data, sizeof(hlen));
+		h = tq_fnv1a(h, map->data, 8 + (size_t)hlen);
+	}
+	tq_model__fingerprint(m, h);
+	return TQ_OK;
+}
+
 /* Opens model.safetensors, or the shards of model.safetensors.index.json. */
 static tq_status
 hf_open_weights(hf_source *src, const char *dir, tq_error *err)
@@ -391,7 +420,8 @@ tq_model_open(const char *dir, tq_model **out, tq_error *err)
 	if (st != TQ_OK ||
 	    (st = hf_list_tensors(m, src, err)) != TQ_OK ||
 	    (st = hf_bind_all(m, src, err)) != TQ_OK ||
-	    (st = tq_model__index_linears(m, err)) != TQ_OK)
+	    (st = tq_model__index_linears(m, err)) != TQ_OK ||
+	    (st = hf_fingerprint(m, src, cfg_path, err)) != TQ_OK)
 		goto fail;
 
 	if ((path = tq_path_join(dir, "tokenizer.json")) == NULL) {

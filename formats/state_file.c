@@ -12,10 +12,18 @@
  * act-order; the metadata gives NAME.scheme.  Every file is written to a
  * temporary name and renamed, and state.json last, so a killed run leaves
  * a state that resumes from its last finished block.
+ *
+ * state.json's "fingerprint" (model, plan, calibration; 16 hex digits
+ * each) is repeated in every block file as turboquant.fingerprint U8 [24]
+ * (the three, little-endian).  Reading checks both against each other and
+ * against the model, and every code and parameter against its grid, so a
+ * state that was edited, copied together or damaged is refused, not
+ * evaluated.
  */
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +40,9 @@
 #include "safetensors.h"
 
 #define STATE_FORMAT "turboquant-state"
-#define STATE_VERSION 1
+#define STATE_VERSION 2		/* 1: before fingerprints */
+#define STATE_FP_TENSOR "turboquant.fingerprint"
+#define STATE_FP_BYTES 24
 #define STATE_JSON_MAX ((size_t)64 << 20)
 
 static char *
@@ -114,11 +124,27 @@ state_act_name(char *name, size_t len, int64_t block)
 		    (long long)block);
 }
 
-/* Adds block's vectors and act (filled here, [4, 2]) to w. */
+/* The three fingerprints as a block file stores them. */
+static void
+state_fp_bytes(const tq_qstate *s, uint8_t out[STATE_FP_BYTES])
+{
+	const uint64_t v[3] = { s->model_fp, s->plan_fp, s->calib_fp };
+	int i, k;
+
+	for (i = 0; i < 3; i++)
+		for (k = 0; k < 8; k++)
+			out[8 * i + k] = (uint8_t)(v[i] >> (8 * k));
+}
+
+/*
+ * Adds block's vectors, act (filled here, [4, 2]) and the fingerprint (fp,
+ * filled here) to w.
+ */
 static tq_status
 state_save_extras(tq_st_writer *w, const tq_qstate *s, int64_t block,
-    float *act, tq_error *err)
+    float *act, uint8_t *fp, tq_error *err)
 {
+	const int64_t fshape = STATE_FP_BYTES;
 	const tq_qblock *b = &s->blocks[block < 0 ? s->n_layers : block];
 	int64_t ashape[2] = { TQ_SITES_PER_LAYER, 2 }, len;
 	char name[128];
@@ -139,6 +165,10 @@ state_save_extras(tq_st_writer *w, const tq_qstate *s, int64_t block,
 	state_act_name(name, sizeof(name), block);
 	if (st == TQ_OK)
 		st = tq_st_writer_add(w, name, TQ_DTYPE_F32, 2, ashape, act, err);
+	state_fp_bytes(s, fp);
+	if (st == TQ_OK)
+		st = tq_st_writer_add(w, STATE_FP_TENSOR, TQ_DTYPE_U8, 1, &fshape,
+		    fp, err);
 	return st;
 }
 
@@ -149,7 +179,7 @@ state_read_extras(const tq_st_file *f, const char *path, tq_qstate *s,
 {
 	tq_qblock *b = &s->blocks[block < 0 ? s->n_layers : block];
 	const tq_tensor *t;
-	int64_t len;
+	int64_t len, i;
 	char name[128];
 	int k;
 
@@ -166,6 +196,10 @@ state_read_extras(const tq_st_file *f, const char *path, tq_qstate *s,
 		if ((*v = malloc((size_t)len * sizeof(float))) == NULL)
 			return tq_fail(err, TQ_ENOMEM, "out of memory");
 		tq_tensor_to_f32(t, 0, len, *v);
+		for (i = 0; i < len; i++)
+			if (!isfinite((*v)[i]))
+				return tq_fail(err, TQ_EFORMAT, "%s: %s[%lld] is "
+				    "not finite", path, name, (long long)i);
 	}
 	state_act_name(name, sizeof(name), block);
 	if ((t = tq_st_find(f, name)) != NULL) {
@@ -177,14 +211,16 @@ state_read_extras(const tq_st_file *f, const char *path, tq_qstate *s,
 			    "shape", path, name);
 		tq_tensor_to_f32(t, 0, TQ_SITES_PER_LAYER * 2, act);
 		for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
-			int mode = (int)act[2 * k];
+			float mode = act[2 * k];
 
-			if (mode < TQ_ACTQ_NONE || mode > TQ_ACTQ_FP8_STATIC ||
-			    (float)mode != act[2 * k] ||
+			/* Range first: converting NaN or 1e30 to int is UB. */
+			if (!(mode >= (float)TQ_ACTQ_NONE &&
+			    mode <= (float)TQ_ACTQ_FP8_STATIC) ||
+			    mode != floorf(mode) ||
 			    !(act[2 * k + 1] >= 0.0f) || isinf(act[2 * k + 1]))
 				return tq_fail(err, TQ_EFORMAT, "%s: %s is not a "
 				    "valid activation quantization", path, name);
-			b->act[k].mode = (tq_actq_mode)mode;
+			b->act[k].mode = (tq_actq_mode)(int)mode;
 			b->act[k].scale = act[2 * k + 1];
 		}
 	}
@@ -199,6 +235,7 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
 	tq_st_writer *w = NULL;
 	size_t first, count, i;
 	float act[TQ_SITES_PER_LAYER * 2];
+	uint8_t fp[STATE_FP_BYTES];
 	tq_status st;
 
 	if (!tq_is_dir(dir) && mkdir(dir, 0777) != 0)
@@ -232,7 +269,7 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
 			st = tq_st_writer_meta(w, name, scheme, err);
 	}
 	if (st == TQ_OK)
-		st = state_save_extras(w, s, block, act, err);
+		st = state_save_extras(w, s, block, act, fp, err);
 	if (st == TQ_OK && (st = tq_st_writer_meta(w, "format", STATE_FORMAT,
 	    err)) == TQ_OK) {
 		if ((path = state_block_path(dir, block)) == NULL)
@@ -275,6 +312,13 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 	cJSON_AddStringToObject(cal, "seed", hash);
 	snprintf(hash, sizeof(hash), "%016" PRIx64, s->ids_hash);
 	cJSON_AddStringToObject(cal, "ids_hash", hash);
+	cal = cJSON_AddObjectToObject(root, "fingerprint");
+	snprintf(hash, sizeof(hash), "%016" PRIx64, s->model_fp);
+	cJSON_AddStringToObject(cal, "model", hash);
+	snprintf(hash, sizeof(hash), "%016" PRIx64, s->plan_fp);
+	cJSON_AddStringToObject(cal, "plan", hash);
+	snprintf(hash, sizeof(hash), "%016" PRIx64, s->calib_fp);
+	cJSON_AddStringToObject(cal, "calibration", hash);
 	cJSON_AddNumberToObject(root, "blocks_done", (double)s->blocks_done);
 	cJSON_AddBoolToObject(root, "complete", s->complete);
 	arr = cJSON_AddArrayToObject(root, "layers");
@@ -314,18 +358,39 @@ state_get_num(const cJSON *o, const char *key)
 	return cJSON_IsNumber(j) ? j->valuedouble : NAN;
 }
 
+/* Whether f was written for s's model, plan and calibration. */
+static tq_status
+state_check_fp(const tq_st_file *f, const char *path, const tq_qstate *s,
+    tq_error *err)
+{
+	const tq_tensor *t = tq_st_find(f, STATE_FP_TENSOR);
+	uint8_t fp[STATE_FP_BYTES];
+
+	state_fp_bytes(s, fp);
+	if (t == NULL || t->dtype != TQ_DTYPE_U8 || t->nbytes != STATE_FP_BYTES ||
+	    memcmp(t->data, fp, STATE_FP_BYTES) != 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: belongs to another "
+		    "quantization (its fingerprint is not state.json's)", path);
+	return TQ_OK;
+}
+
 /* Loads the quantized layers of one file into s. */
 static tq_status
 state_read_block(tq_qstate *s, const char *dir, int64_t block, tq_error *err)
 {
-	char *path = state_block_path(dir, block), name[160];
+	char *path = state_block_path(dir, block), name[160], what[1024];
 	tq_st_file *f = NULL;
 	size_t first, count, i;
 	tq_status st;
 
 	if (path == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	st = tq_st_open(path, &f, err);
+	if (access(path, F_OK) != 0)
+		st = tq_fail(err, TQ_EFORMAT, "%s: missing (state.json says %lld "
+		    "blocks%s are done)", path, (long long)s->blocks_done,
+		    s->complete ? " and the head" : "");
+	else if ((st = tq_st_open(path, &f, err)) == TQ_OK)
+		st = state_check_fp(f, path, s, err);
 	state_range(s, block, &first, &count);
 	for (i = first; i < first + count && st == TQ_OK; i++) {
 		tq_qlayer *q = &s->layers[i];
@@ -360,23 +425,16 @@ state_read_block(tq_qstate *s, const char *dir, int64_t block, tq_error *err)
 		memcpy(q->qt.codes, codes->data, (size_t)codes->nbytes);
 		memcpy(q->qt.params, params->data, (size_t)params->nbytes);
 		if (gidx != NULL) {
-			int64_t c;
-
 			q->qt.g_idx = malloc((size_t)gidx->nbytes);
 			if (q->qt.g_idx == NULL) {
 				st = tq_fail(err, TQ_ENOMEM, "out of memory");
 				break;
 			}
 			memcpy(q->qt.g_idx, gidx->data, (size_t)gidx->nbytes);
-			for (c = 0; c < q->qt.cols; c++)
-				if (q->qt.g_idx[c] < 0 ||
-				    q->qt.g_idx[c] >= q->qt.nblocks) {
-					st = tq_fail(err, TQ_EFORMAT,
-					    "%s: %s.g_idx is out of range",
-					    path, q->res.name);
-					break;
-				}
 		}
+		snprintf(what, sizeof(what), "%s: %s", path, q->res.name);
+		if ((st = tq_qtensor_check(&q->qt, what, err)) != TQ_OK)
+			break;
 		q->done = 1;
 	}
 	if (st == TQ_OK)
@@ -384,6 +442,29 @@ state_read_block(tq_qstate *s, const char *dir, int64_t block, tq_error *err)
 	tq_st_close(f);
 	free(path);
 	return st;
+}
+
+/* 16 hex digits at key of o into *out; 0 when absent or malformed. */
+static int
+state_get_hex(const cJSON *o, const char *key, uint64_t *out)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, key);
+	char *end;
+
+	if (!cJSON_IsString(j) || strlen(j->valuestring) != 16 ||
+	    strspn(j->valuestring, "0123456789abcdef") != 16)
+		return 0;
+	*out = strtoull(j->valuestring, &end, 16);
+	return 1;
+}
+
+/* An integer count in [0, max] at key of o, or -1. */
+static int64_t
+state_get_count(const cJSON *o, const char *key, double max)
+{
+	double v = state_get_num(o, key);
+
+	return v >= 0.0 && v <= max && v == floor(v) ? (int64_t)v : -1;
 }
 
 /* Reads state.json; checks it belongs to s's model, plan and calibration. */
@@ -395,21 +476,38 @@ state_read_meta(tq_qstate *s, const char *path, cJSON *root, int check_calib,
 	const cJSON *plan = cJSON_GetObjectItemCaseSensitive(root, "plan");
 	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(root, "calibration");
 	const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
+	const cJSON *fps = cJSON_GetObjectItemCaseSensitive(root, "fingerprint");
 	const cJSON *hash, *seed, *o;
 	cJSON *mine;
-	double bd = state_get_num(root, "blocks_done");
-	int same;
+	int64_t bd = state_get_count(root, "blocks_done", (double)s->n_layers);
+	uint64_t fp_model, fp_plan, fp_calib;
+	int same, complete;
 	size_t i;
 
 	if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT) != 0)
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: not a TurboQuant quantized state", path);
+	if (state_get_num(root, "version") != STATE_VERSION ||
+	    !state_get_hex(fps, "model", &fp_model) ||
+	    !state_get_hex(fps, "plan", &fp_plan) ||
+	    !state_get_hex(fps, "calibration", &fp_calib))
+		return tq_fail(err, TQ_EFORMAT, "%s: not a version %d state (older "
+		    "states have no fingerprints); quantize the model again",
+		    path, STATE_VERSION);
 	if (state_get_num(root, "n_layers") != (double)s->n_layers ||
-	    !(bd >= 0.0 && bd <= (double)s->n_layers) || !cJSON_IsObject(cal) ||
-	    !cJSON_IsArray(layers))
+	    bd < 0 || !cJSON_IsObject(cal) || !cJSON_IsArray(layers))
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: does not fit this model (%lld blocks)", path,
 		    (long long)s->n_layers);
+	complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root,
+	    "complete"));
+	if (complete && bd != s->n_layers)
+		return tq_fail(err, TQ_EFORMAT, "%s: says complete with %lld of "
+		    "%lld blocks done", path, (long long)bd,
+		    (long long)s->n_layers);
+	if (fp_model != s->model_fp)
+		return tq_fail(err, TQ_EINVAL, "%s: was made from another model "
+		    "than %s (the fingerprints differ)", path, s->model_path);
 	mine = cJSON_Parse(s->plan_json);
 	same = mine != NULL && cJSON_Compare(mine, plan, 1);
 	cJSON_Delete(mine);
@@ -425,21 +523,29 @@ state_read_meta(tq_qstate *s, const char *path, cJSON *root, int check_calib,
 		snprintf(want, sizeof(want), "%016" PRIx64, s->ids_hash);
 		if (!cJSON_IsString(hash) || strcmp(hash->valuestring, want) != 0 ||
 		    state_get_num(cal, "samples") != (double)s->n_samples ||
-		    state_get_num(cal, "seqlen") != (double)s->seqlen)
+		    state_get_num(cal, "seqlen") != (double)s->seqlen ||
+		    fp_calib != s->calib_fp)
 			return tq_fail(err, TQ_EINVAL,
 			    "%s: was made with other calibration samples; resume "
 			    "with the same text, samples, length and seed", path);
 	} else {
-		s->n_samples = (int64_t)state_get_num(cal, "samples");
-		s->seqlen = (int64_t)state_get_num(cal, "seqlen");
+		s->n_samples = state_get_count(cal, "samples", 1e15);
+		s->seqlen = state_get_count(cal, "seqlen", 1e15);
+		if (s->n_samples < 0 || s->seqlen < 0)
+			return tq_fail(err, TQ_EFORMAT, "%s: the calibration's "
+			    "samples and seqlen are not counts", path);
 		if (cJSON_IsString(seed))
 			s->seed = strtoull(seed->valuestring, NULL, 10);
 		if (cJSON_IsString(hash))
 			s->ids_hash = strtoull(hash->valuestring, NULL, 16);
+		s->calib_fp = tq_state__calib_fp(s);
 	}
-	s->blocks_done = (int64_t)bd;
-	s->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root,
-	    "complete"));
+	if (fp_plan != s->plan_fp || fp_calib != s->calib_fp)
+		return tq_fail(err, TQ_EFORMAT, "%s: its %s does not match its "
+		    "fingerprint", path, fp_plan != s->plan_fp ? "plan" :
+		    "calibration");
+	s->blocks_done = bd;
+	s->complete = complete;
 	/* The report of every finished layer. */
 	cJSON_ArrayForEach(o, layers) {
 		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "name");
@@ -591,4 +697,64 @@ tq_state__clean_temps(const char *dir)
 	}
 	if (d != NULL)
 		closedir(d);
+}
+
+int
+tq_state__is_complete(const char *dir)
+{
+	char *path = tq_path_join(dir, "state.json");
+	cJSON *root = NULL;
+	tq_error err;
+	int yes = 0;
+
+	if (path != NULL && access(path, F_OK) == 0 &&
+	    tq_json_load(path, STATE_JSON_MAX, &root, &err) == TQ_OK)
+		yes = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root,
+		    "complete"));
+	cJSON_Delete(root);
+	free(path);
+	return yes;
+}
+
+/* A name a state's files have: state.json, block-NNNN or head. */
+static int
+state_file_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return strcmp(name, "state.json") == 0 ||
+	    strcmp(name, "head.safetensors") == 0 ||
+	    (strncmp(name, "block-", 6) == 0 && n > 18 &&
+	    strcmp(name + n - 12, ".safetensors") == 0 &&
+	    strspn(name + 6, "0123456789") == n - 18);
+}
+
+tq_status
+tq_state__remove(const char *dir, tq_error *err)
+{
+	char *path = tq_path_join(dir, "state.json");
+	struct dirent *e;
+	tq_status st = TQ_OK;
+	DIR *d;
+
+	if (path == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (unlink(path) != 0 && errno != ENOENT)
+		st = tq_fail(err, TQ_EIO, "%s: cannot remove: %s", path,
+		    strerror(errno));
+	free(path);
+	if (st != TQ_OK || (d = opendir(dir)) == NULL)
+		return st;
+	while (st == TQ_OK && (e = readdir(d)) != NULL) {
+		if (!state_file_name(e->d_name))
+			continue;
+		if ((path = tq_path_join(dir, e->d_name)) == NULL)
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		else if (unlink(path) != 0 && errno != ENOENT)
+			st = tq_fail(err, TQ_EIO, "%s: cannot remove: %s", path,
+			    strerror(errno));
+		free(path);
+	}
+	closedir(d);
+	return st;
 }

@@ -767,14 +767,21 @@ typedef struct tq_qstate tq_qstate;
  * the layers already quantized (true-sequential).  calib supplies the
  * samples (and the importance matrix); it may be NULL only when every
  * layer is float or RTN without imatrix.  With out_dir, each finished
- * block is saved there; resume continues a killed run from its last
- * finished block (same plan and calibration required) and gives the same
- * result.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
+ * block is saved there, and the job holds an flock(2) on
+ * out_dir/quantize.lock from this call until it is freed: a second job
+ * on the same directory, in any process, fails here.  Flags:
+ * TQ_QUANTIZE_RESUME continues a killed run from its last finished block
+ * (same model, plan and calibration required) and gives the same result;
+ * without it or TQ_QUANTIZE_FORCE a directory holding a complete state
+ * is refused, and otherwise the run starts by removing the state that is
+ * there.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
  * plan and calib must outlive the job; take the state with
  * tq_job_take_state.
  */
+#define TQ_QUANTIZE_RESUME 1
+#define TQ_QUANTIZE_FORCE 2
 tq_status tq_job_quantize(const tq_model *m, const tq_plan *plan,
-    const tq_calib *calib, const char *out_dir, int resume, tq_job **out,
+    const tq_calib *calib, const char *out_dir, int flags, tq_job **out,
     tq_error *err);
 tq_qstate *tq_job_take_state(tq_job *j);
 

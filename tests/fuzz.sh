@@ -49,6 +49,28 @@ if "$top_builddir/turboquant" export "$top_srcdir/assets/demo" --format gguf \
 	    conv=notrunc of="$work/seed-gguf/vocab.gguf" 2>/dev/null
 	rm -f "$work/demo.gguf"
 fi
+# Plan seeds: the fixture plans.  State seeds: small quantizations of
+# the two-block fixture model, packed as fuzz_state reads them (each file
+# a 4-byte little-endian length, then its bytes).
+mkdir -p "$work/seed-plan" "$work/seed-state"
+cp "$d"/plans/*.json "$work/seed-plan/"
+le32() {
+	printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($1 & 255)) \
+	    $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))"
+}
+k=0
+for how in "--method rtn --scheme fp8" "--method rtn --bits 4 --group 0" \
+    "--preset w8-rtn" "--plan $d/plans/mlx_fixture.json"; do
+	k=$((k + 1))
+	# shellcheck disable=SC2086
+	"$top_builddir/turboquant" quantize "$d/models/llama" $how \
+	    --out "$work/state$k" >/dev/null 2>&1 || continue
+	for f in state.json block-0000.safetensors block-0001.safetensors \
+	    head.safetensors; do
+		le32 "$(wc -c <"$work/state$k/$f")"
+		cat "$work/state$k/$f"
+	done >"$work/seed-state/$k"
+done
 n=0
 run() {	# run TARGET MAXLEN SEED-DIRS...
 	target=$1
@@ -73,4 +95,6 @@ run fuzz_config 4096 "$work/seed-cfg"
 run fuzz_tokenizer 65536 "$work/seed-tok"
 run fuzz_gguf 262144 "$work/seed-gguf"
 run fuzz_evalfiles 131072 "$work/seed-eval"
+run fuzz_plan 16384 "$work/seed-plan"
+run fuzz_state 262144 "$work/seed-state"
 echo "1..$n"

@@ -49,3 +49,12 @@ skip_check() {	# skip_check REASON: one check
 		echo "ok $n # SKIP $*"
 	fi
 }
+
+# wait_for CMD...: runs CMD until it succeeds, for up to 30 seconds.
+wait_for() {
+	i=0
+	while ! "$@" && [ $i -lt 1500 ]; do
+		sleep 0.02
+		i=$((i + 1))
+	done
+}

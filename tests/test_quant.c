@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -948,6 +949,91 @@ test_g_idx(void)
 	tap_ok(t.g_idx == NULL && t.codes == NULL, "done frees g_idx");
 }
 
+/* 1 if t fails tq_qtensor_check with a message containing want. */
+static int
+check_fails(const tq_qtensor *t, const char *want)
+{
+	tq_error err;
+
+	if (tq_qtensor_check(t, "w", &err) == TQ_OK)
+		return 0;
+	if (strstr(err.msg, want) == NULL) {
+		tap_diag("message: %s", err.msg);
+		return 0;
+	}
+	return 1;
+}
+
+/* What a state file may hold: codes on the grid, sane parameters. */
+static void
+test_qtensor_check(void)
+{
+	const int64_t rows = 4, cols = 256;
+	float *w = outlier_matrix(rows, cols);
+	tq_qtensor t;
+	tq_qscale sc;
+	tq_error err;
+	uint8_t keep;
+
+	rtn("int4-g32", w, rows, cols, NULL, 0, &t, NULL);
+	tap_ok(tq_qtensor_check(&t, "w", &err) == TQ_OK,
+	    "an int4 RTN weight passes the check");
+	keep = t.codes[rows * cols - 1];
+	t.codes[rows * cols - 1] = 16;
+	tap_ok(check_fails(&t, "code 16 at row 3, column 255 is outside the "
+	    "grid (0..15)"), "int4: code 16 is off the grid");
+	t.codes[rows * cols - 1] = keep;
+	tq_qparams_get_scale(&t.params[9], &sc);
+	sc.zero = INT32_MIN;
+	tq_qparams_set_scale(&t.params[9], &sc);
+	tap_ok(check_fails(&t, "row 1, block 1 has zero point -2147483648"),
+	    "int4: zero point INT_MIN is refused before it is negated");
+	sc.zero = 16;
+	tq_qparams_set_scale(&t.params[9], &sc);
+	tap_ok(check_fails(&t, "zero point 16, outside 0..15"),
+	    "int4: zero point 16 is refused");
+	sc.zero = 15;
+	sc.scale = NAN;
+	tq_qparams_set_scale(&t.params[9], &sc);
+	tap_ok(check_fails(&t, "has scale nan"), "int4: a NaN scale is refused");
+	sc.scale = -1.0f;
+	tq_qparams_set_scale(&t.params[9], &sc);
+	tap_ok(check_fails(&t, "has scale -1"),
+	    "int4: a negative scale is refused");
+	sc.scale = 1.0f;
+	tq_qparams_set_scale(&t.params[9], &sc);
+	t.g_idx = calloc((size_t)cols, sizeof(*t.g_idx));
+	t.g_idx[7] = (int32_t)t.nblocks;
+	tap_ok(check_fails(&t, "g_idx[7] is out of range"),
+	    "a g_idx past the last group is refused");
+	tq_qtensor_done(&t);
+
+	rtn("fp8", w, rows, cols, NULL, 0, &t, NULL);
+	t.codes[3] = 252;
+	tap_ok(tq_qtensor_check(&t, "w", &err) == TQ_OK,
+	    "fp8: code 252 (+448) is on the grid");
+	t.codes[3] = 0xff;
+	tap_ok(check_fails(&t, "code 255 at row 0, column 3"),
+	    "fp8: code 0xFF is off the grid");
+	t.codes[3] = 0;
+	tq_qparams_get_scale(&t.params[0], &sc);
+	sc.scale = 1e38f;	/* finite, but 448 times it is not */
+	tq_qparams_set_scale(&t.params[0], &sc);
+	tap_ok(check_fails(&t, "parameters that are not finite"),
+	    "fp8: a scale whose grid overflows is refused");
+	tq_qtensor_done(&t);
+
+	rtn("q4_k", w, rows, cols, NULL, 0, &t, NULL);
+	tap_ok(tq_qtensor_check(&t, "w", &err) == TQ_OK,
+	    "a q4_k weight passes the check");
+	t.params[2].raw[0] = 0x00;	/* d = fp16 NaN */
+	t.params[2].raw[1] = 0x7e;
+	tap_ok(check_fails(&t, "row 2, block 0 has parameters that are not "
+	    "finite"), "q4_k: a NaN d is refused");
+	tq_qtensor_done(&t);
+	free(w);
+}
+
 /* The row split over threads does not change anything. */
 static void
 test_threads(void)
@@ -988,6 +1074,7 @@ main(void)
 	test_gguf_pack();
 	test_row_params();
 	test_g_idx();
+	test_qtensor_check();
 	test_threads();
 	return tap_done();
 }

@@ -5,7 +5,8 @@
  * was (at 8 bits it evaluates as the float model does); SmoothQuant W8A8
  * quantizes activations; results are reproducible, the state (with the
  * folded norms) round-trips through its directory, the quantized model
- * evaluates, and cancel returns within a second.
+ * evaluates, a directory takes one run at a time and a complete state
+ * is replaced only with force, and cancel returns within a second.
  */
 #include "config.h"
 
@@ -196,6 +197,48 @@ out:
 		tap_diag("could not remove %s", dir);
 }
 
+/*
+ * One run per directory (dir holds a complete state): refused without
+ * force, and a second job is refused while the first holds the lock.
+ */
+static void
+lock_checks(const tq_model *m, const char *dir)
+{
+	tq_layer_cfg cfg;
+	tq_scheme sch;
+	tq_plan *plan = NULL;
+	tq_job *a = NULL, *b = NULL;
+	tq_error err;
+	tq_status st;
+
+	if (tq_scheme_parse("int8", &sch, &err) != TQ_OK)
+		return;
+	tq_layer_cfg_init(&cfg, TQ_METHOD_RTN, &sch);
+	if (tq_plan_new(&cfg, &plan, &err) != TQ_OK)
+		return;
+	st = tq_job_quantize(m, plan, NULL, dir, 0, &a, &err);
+	tap_ok(st != TQ_OK && strstr(err.msg, "already holds a complete") != NULL,
+	    "a complete state is not overwritten without force: %s",
+	    st != TQ_OK ? err.msg : "started");
+	tq_job_free(a);
+	a = NULL;
+	st = tq_job_quantize(m, plan, NULL, dir, TQ_QUANTIZE_FORCE, &a, &err);
+	tap_ok(st == TQ_OK, "with force it is");
+	st = tq_job_quantize(m, plan, NULL, dir, TQ_QUANTIZE_FORCE, &b, &err);
+	tap_ok(st != TQ_OK && strstr(err.msg, "another quantize run holds") !=
+	    NULL, "a second job on the directory is refused: %s",
+	    st != TQ_OK ? err.msg : "started");
+	tq_job_free(b);
+	b = NULL;
+	tap_ok(a != NULL && tq_job_wait(a, &err) == TQ_OK, "the first finishes");
+	tq_job_free(a);
+	st = tq_job_quantize(m, plan, NULL, dir, TQ_QUANTIZE_FORCE, &b, &err);
+	tap_ok(st == TQ_OK && tq_job_wait(b, &err) == TQ_OK,
+	    "once it is freed the lock is free");
+	tq_job_free(b);
+	tq_plan_free(plan);
+}
+
 int
 main(void)
 {
@@ -279,6 +322,7 @@ main(void)
 		tq_model_close(qm);
 	}
 
+	lock_checks(m, dir);
 	tq_state_free(run(m, "gptq", "int4-g128", c, NULL, 1, &secs));
 	tap_ok(secs >= 0.0 && secs < 1.0, "cancel returned in %.3f s", secs);
 

@@ -111,8 +111,9 @@ int cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
 
 /*
  * Runs a job to its end with a progress bar per stage (with ETA) on a
- * terminal; Ctrl-C cancels it.  on_event (may be NULL) sees every event
- * but progress.  Returns the job's status.
+ * terminal; Ctrl-C or SIGTERM cancels it (the job removes its
+ * temporaries).  on_event (may be NULL) sees every event but progress.
+ * Returns the job's status.
  */
 tq_status cli_run_job(tq_job *j, void (*on_event)(void *ud,
     const tq_event *ev), void *ud, tq_error *err);

@@ -198,7 +198,7 @@ tq_status
 cli_run_job(tq_job *j, void (*on_event)(void *ud, const tq_event *ev),
     void *ud, tq_error *err)
 {
-	struct sigaction sa, old;
+	struct sigaction sa, old, old_term;
 	cli_progress prog;
 	struct pollfd p;
 	char label[32] = "";
@@ -209,6 +209,8 @@ cli_run_job(tq_job *j, void (*on_event)(void *ud, const tq_event *ev),
 	sa.sa_handler = cli_on_sigint;
 	cli_interrupted = 0;
 	sigaction(SIGINT, &sa, &old);
+	/* SIGTERM too: the job cancels and removes its temporaries. */
+	sigaction(SIGTERM, &sa, &old_term);
 	cli_progress_start(&prog, label);
 	p.fd = tq_job_fd(j);
 	p.events = POLLIN;
@@ -243,6 +245,7 @@ cli_run_job(tq_job *j, void (*on_event)(void *ud, const tq_event *ev),
 	}
 	cli_progress_end(&prog);
 	sigaction(SIGINT, &old, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
 	return tq_job_wait(j, err);
 }
 

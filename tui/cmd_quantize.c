@@ -118,7 +118,7 @@ cmd_quantize(int argc, char **argv)
 	tq_job *job = NULL;
 	tq_qstate *state = NULL;
 	char *endp;
-	int json = 0, resume = 0, i, k, rc = 1;
+	int json = 0, flags = 0, i, k, rc = 1;
 	size_t l;
 
 	memset(&pa, 0, sizeof(pa));
@@ -136,7 +136,9 @@ cmd_quantize(int argc, char **argv)
 		if (strcmp(a, "--json") == 0) {
 			json = 1;
 		} else if (strcmp(a, "--resume") == 0) {
-			resume = 1;
+			flags |= TQ_QUANTIZE_RESUME;
+		} else if (strcmp(a, "--force") == 0) {
+			flags |= TQ_QUANTIZE_FORCE;
 		} else if (strcmp(a, "--sym") == 0) {
 			pa.sym = 1;
 		} else if (strcmp(a, "--act-order") == 0) {
@@ -226,7 +228,7 @@ cmd_quantize(int argc, char **argv)
 	if (calib_file != NULL &&
 	    tq_calib_sample(m, calib_file, &co, &calib, &err) != TQ_OK)
 		goto fail;
-	if (tq_job_quantize(m, plan, calib, out_dir, resume, &job, &err) !=
+	if (tq_job_quantize(m, plan, calib, out_dir, flags, &job, &err) !=
 	    TQ_OK)
 		goto fail;
 	if (cli_run_job(job, json ? NULL : on_event, NULL, &err) != TQ_OK)
