@@ -50,8 +50,9 @@ const char *tq_strerror(tq_status st);
 const char *tq_version(void);
 
 /*
- * Threads used by BLAS and the engine's own loops; 0 means OpenBLAS's
- * default (all cores, or $OPENBLAS_NUM_THREADS).
+ * Threads used by BLAS and the engine's own loops; 0 (also after another
+ * count) means the defaults: OpenBLAS's own count for BLAS (all cores, or
+ * $OPENBLAS_NUM_THREADS) and all cores for the engine's loops.
  */
 void tq_set_threads(int n);
 int tq_get_threads(void);

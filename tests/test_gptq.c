@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "gptq.h"
+#include "par.h"
 #include "quant.h"
 #include "tap.h"
 
@@ -328,9 +331,34 @@ check_indefinite(void)
 	    "a far from definite H fails after dampening 100: %s", st != TQ_OK ? err.msg : "ok");
 }
 
+/*
+ * tq_set_threads(0) gives OpenBLAS back its default, also when it comes
+ * inside a section that holds OpenBLAS at one thread.
+ */
+static void
+check_set_threads(void)
+{
+	int def = openblas_get_num_threads(), n = def + 1, a, b, c;
+
+	tq_set_threads(n);
+	a = openblas_get_num_threads();
+	tq_set_threads(0);
+	b = openblas_get_num_threads();
+	tq_blas__serial_begin();
+	tq_set_threads(n);
+	c = openblas_get_num_threads();
+	tq_blas__serial_end();
+	tap_ok(a == n && b == def && c == 1 && openblas_get_num_threads() == n &&
+	    tq_get_threads() == n, "tq_set_threads: %d, then 0 gives OpenBLAS's "
+	    "default %d back (%d); inside a serial BLAS section 1 (%d), %d after",
+	    a, def, b, c, openblas_get_num_threads());
+	tq_set_threads(0);
+}
+
 int
 main(void)
 {
+	check_set_threads();
 	check_scheme("int4-g32", 0);
 	check_scheme("int4-g32", 1);
 	check_scheme("int3-g128-sym", 0);
