@@ -91,7 +91,7 @@ const tq_tensor **tq_layer__slot(tq_layer_weights *l, size_t k);
 
 /* Builds the list of quantizable layers (called once the weights are bound). */
 tq_status tq_model__index_linears(tq_model *m, tq_error *err);
-/* The weight of quantizable layer i ([rows, cols]). */
+/* The weight of quantizable layer i ([rows, cols]), NULL past the last. */
 const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 
 #endif /* TQ_CORE_MODEL_H */
