@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <cblas.h>
 
 #include "error.h"
+#include "par.h"
 
 const char *
 tq_strerror(tq_status st)
@@ -60,19 +62,58 @@ tq_error_clear(tq_error *err)
 	err->msg[0] = '\0';
 }
 
-static int tq_threads;
+static pthread_mutex_t tq_threads_mu = PTHREAD_MUTEX_INITIALIZER;
+static int tq_threads;		/* 0: the default */
+static int tq_blas_default;	/* OpenBLAS's own count before we set one */
+static int tq_blas_serial;	/* open tq_blas__serial_begin() sections */
+
+/* OpenBLAS's count for tq_threads; under tq_threads_mu. */
+static int
+tq_blas_threads(void)
+{
+	if (tq_blas_default == 0)
+		tq_blas_default = openblas_get_num_threads();
+	return tq_threads > 0 ? tq_threads : tq_blas_default;
+}
 
 void
 tq_set_threads(int n)
 {
-	/* 0 leaves OpenBLAS's own choice (which honours OPENBLAS_NUM_THREADS). */
+	pthread_mutex_lock(&tq_threads_mu);
+	/* Remember OpenBLAS's default before the first change, so 0 restores it. */
+	(void)tq_blas_threads();
 	tq_threads = n > 0 ? n : 0;
-	if (n > 0)
-		openblas_set_num_threads(n);
+	if (tq_blas_serial == 0)
+		openblas_set_num_threads(tq_blas_threads());
+	pthread_mutex_unlock(&tq_threads_mu);
 }
 
 int
 tq_get_threads(void)
 {
-	return tq_threads > 0 ? tq_threads : openblas_get_num_procs();
+	int n;
+
+	pthread_mutex_lock(&tq_threads_mu);
+	n = tq_threads;
+	pthread_mutex_unlock(&tq_threads_mu);
+	return n > 0 ? n : openblas_get_num_procs();
+}
+
+void
+tq_blas__serial_begin(void)
+{
+	pthread_mutex_lock(&tq_threads_mu);
+	(void)tq_blas_threads();
+	if (tq_blas_serial++ == 0)
+		openblas_set_num_threads(1);
+	pthread_mutex_unlock(&tq_threads_mu);
+}
+
+void
+tq_blas__serial_end(void)
+{
+	pthread_mutex_lock(&tq_threads_mu);
+	if (--tq_blas_serial == 0)
+		openblas_set_num_threads(tq_blas_threads());
+	pthread_mutex_unlock(&tq_threads_mu);
 }

@@ -16,21 +16,139 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "blas_det.h"
 #include "error.h"
 #include "gptq.h"
 #include "par.h"
 
-/* LAPACK (Fortran ABI; the trailing lengths are the hidden CHARACTER lengths). */
-void spotrf_(const char *uplo, const int *n, float *a, const int *lda,
-    int *info, size_t uplo_len);
-void strtri_(const char *uplo, const char *diag, const int *n, float *a,
-    const int *lda, int *info, size_t uplo_len, size_t diag_len);
+/*
+ * The factor is blocked by hand rather than left to LAPACK, whose threaded
+ * spotrf/strtri (and OpenBLAS's threaded level-3 calls under them) change
+ * their last bits with the thread count.  The diagonal blocks are ours
+ * (double sums in one order) and the rest is blas_det.h's tiled calls.
+ * The block is fixed, never derived from the thread count.
+ */
+#define GPTQ_NB 128
+
+/*
+ * The lower Cholesky factor of the diagonal block a[nb, nb] (row stride
+ * lda), in place.  Returns 0, or j + 1 if its leading j + 1 minor is not
+ * positive definite (LAPACK's info).
+ */
+static int
+gptq_potf2(float *a, int64_t lda, int64_t nb)
+{
+	int64_t i, j, p;
+
+	for (j = 0; j < nb; j++) {
+		float *aj = a + j * lda;
+		double d = aj[j], ljj;
+
+		for (p = 0; p < j; p++)
+			d -= (double)aj[p] * aj[p];
+		if (!(d > 0.0))		/* NaN too */
+			return (int)j + 1;
+		ljj = sqrt(d);
+		aj[j] = (float)ljj;
+		for (i = j + 1; i < nb; i++) {
+			float *ai = a + i * lda;
+			double x = ai[j];
+
+			for (p = 0; p < j; p++)
+				x -= (double)ai[p] * aj[p];
+			ai[j] = (float)(x / ljj);
+		}
+	}
+	return 0;
+}
+
+/*
+ * The inverse of the lower triangular block a[nb, nb] (stride lda), in
+ * place; x[nb * nb] is scratch.  Row by row: row i of L^-1 is
+ * (e_i - sum_{p<i} L[i, p] X[p, :]) / L[i, i], in double.
+ */
+static void
+gptq_trti2(float *a, int64_t lda, int64_t nb, double *x)
+{
+	int64_t i, j, p;
+
+	for (i = 0; i < nb; i++) {
+		const float *ai = a + i * lda;
+		double *xi = x + i * nb;
+
+		for (j = 0; j <= i; j++)
+			xi[j] = i == j ? 1.0 : 0.0;
+		for (p = 0; p < i; p++) {
+			const double *xp = x + p * nb;
+			double l = ai[p];
+
+			for (j = 0; j <= p; j++)
+				xi[j] -= l * xp[j];
+		}
+		for (j = 0; j <= i; j++)
+			xi[j] /= ai[i];
+	}
+	for (i = 0; i < nb; i++)
+		for (j = 0; j <= i; j++)
+			a[i * lda + j] = (float)x[i * nb + j];
+}
+
+/*
+ * A = L L^T, L lower, in the lower triangle of the row-major a[n, n]
+ * (right-looking: factor a diagonal block, solve the panel below it,
+ * update the trailing triangle).  Returns 0 or LAPACK's info.
+ */
+static int
+gptq_potrf(float *a, int64_t n)
+{
+	int64_t k, kb, m;
+	int info;
+
+	for (k = 0; k < n; k += GPTQ_NB) {
+		float *akk = a + k * n + k;
+
+		kb = n - k < GPTQ_NB ? n - k : GPTQ_NB;
+		if ((info = gptq_potf2(akk, n, kb)) != 0)
+			return (int)k + info;
+		if ((m = n - k - kb) == 0)
+			break;
+		/* A21 := A21 L11^-T, then A22 -= A21 A21^T. */
+		tq_det_strsm_right(CblasLower, CblasTrans, m, kb, 1.0f, akk, n,
+		    akk + kb * n, n);
+		tq_det_ssyrk(CblasLower, CblasNoTrans, m, kb, -1.0f,
+		    akk + kb * n, n, 1.0f, akk + kb * n + kb, n);
+	}
+	return 0;
+}
+
+/*
+ * L := L^-1 for the lower triangle of a[n, n], by block columns from the
+ * last (LAPACK's strtri): the panel below a diagonal block becomes
+ * -X22 L21 L11^-1 with X22 the already inverted trailing triangle.
+ * x[GPTQ_NB^2] and work[n * GPTQ_NB] are scratch.
+ */
+static void
+gptq_trtri(float *a, int64_t n, double *x, float *work)
+{
+	int64_t j, jb, m;
+
+	for (j = (n - 1) / GPTQ_NB * GPTQ_NB; j >= 0; j -= GPTQ_NB) {
+		float *ajj = a + j * n + j;
+
+		jb = n - j < GPTQ_NB ? n - j : GPTQ_NB;
+		if ((m = n - j - jb) > 0) {
+			tq_det_strmm_lower_left(m, jb, ajj + jb * n + jb, n,
+			    ajj + jb * n, n, work);
+			tq_det_strsm_right(CblasLower, CblasNoTrans, m, jb,
+			    -1.0f, ajj, n, ajj + jb * n, n);
+		}
+		gptq_trti2(ajj, n, jb, x);
+	}
+}
 
 /* J h J for h[n, n], J the reversal of the indices: h read backwards. */
 static void
-gptq_reverse(float *h, int n)
+gptq_reverse(float *h, int64_t n)
 {
 	size_t i, m = (size_t)n * n;
 
@@ -48,26 +166,31 @@ gptq_reverse(float *h, int n)
  * (Cholesky), so H = R R^T with R = J L J upper triangular, and H^-1 =
  * R^-T R^-1: U = R^-1 = J L^-1 J.  A factorization and a triangular
  * inverse cost 2/3 n^3, half of inverting H and factoring the inverse.
- * LAPACK is column-major, so its "U" of a symmetric h is our lower L.
- * Returns 0, or LAPACK's info.
+ * Returns 0, LAPACK's info if H is not positive definite, or -1 if out of
+ * memory.
  */
 static int
-gptq_inverse_chol(float *h, int n)
+gptq_inverse_chol(float *h, int64_t n)
 {
-	int info = 0, i, j;
+	double *x = malloc((size_t)GPTQ_NB * GPTQ_NB * sizeof(double));
+	float *work = malloc((size_t)n * GPTQ_NB * sizeof(float));
+	int64_t i, j;
+	int info = -1;
 
+	if (x == NULL || work == NULL)
+		goto out;
 	gptq_reverse(h, n);
-	spotrf_("U", &n, h, &n, &info, 1);
-	if (info != 0)
-		return info;
-	strtri_("U", "N", &n, h, &n, &info, 1, 1);
-	if (info != 0)
-		return info;
-	gptq_reverse(h, n);
-	for (i = 0; i < n; i++)
-		for (j = 0; j < i; j++)
-			h[(size_t)i * n + j] = 0.0f;
-	return 0;
+	if ((info = gptq_potrf(h, n)) == 0) {
+		gptq_trtri(h, n, x, work);
+		gptq_reverse(h, n);
+		for (i = 0; i < n; i++)
+			for (j = 0; j < i; j++)
+				h[i * n + j] = 0.0f;
+	}
+out:
+	free(x);
+	free(work);
+	return info;
 }
 
 /* Sorting columns by decreasing Hessian diagonal (act-order). */
@@ -107,14 +230,12 @@ tq_gptq_rel_err(const float *w, const float *q, const float *H, int64_t rows,
 	for (i = 0; i < rows * cols; i++)
 		d[i] = w[i] - q[i];
 	/* sgemm, not ssymm: H is whole, and OpenBLAS's sgemm is faster. */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
-	    (int)cols, (int)cols, 1.0f, d, (int)cols, H, (int)cols, 0.0f, dh,
-	    (int)cols);
+	tq_det_sgemm(CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0f, d,
+	    cols, H, cols, 0.0f, dh, cols);
 	for (i = 0; i < rows * cols; i++)
 		num += (double)d[i] * dh[i];
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
-	    (int)cols, (int)cols, 1.0f, w, (int)cols, H, (int)cols, 0.0f, dh,
-	    (int)cols);
+	tq_det_sgemm(CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0f, w,
+	    cols, H, cols, 0.0f, dh, cols);
 	for (i = 0; i < rows * cols; i++)
 		den += (double)w[i] * dh[i];
 	free(d);
@@ -259,15 +380,21 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 		for (a = 0; a < cols; a++)
 			h[a * cols + a] = (dead[perm[a]] ? 1.0f :
 			    h[a * cols + a]) + (float)(damp * mean);
-		info = gptq_inverse_chol(h, (int)cols);
+		info = gptq_inverse_chol(h, cols);
+		if (info < 0)
+			break;
 		if (info != 0 && tries < 4)	/* the message names the last */
 			damp *= 10.0;
 	}
 	*damp_used = damp;
+	if (info < 0) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (info != 0) {
 		st = tq_fail(err, TQ_EFORMAT,
 		    "the Hessian is not positive definite even with dampening "
-		    "%.3g (LAPACK info %d)", damp, info);
+		    "%.3g (pivot %d)", damp, info);
 		goto out;
 	}
 
@@ -309,10 +436,9 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 		    GPTQ_MIN_WORK);
 		/* Lazy update: the columns after the batch, all at once. */
 		if (i2 < cols)
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-			    (int)rows, (int)(cols - i2), (int)(i2 - i1), -1.0f,
-			    err1, (int)B, h + i1 * cols + i2, (int)cols, 1.0f,
-			    wp + i2, (int)cols);
+			tq_det_sgemm(CblasNoTrans, CblasNoTrans, rows,
+			    cols - i2, i2 - i1, -1.0f, err1, B,
+			    h + i1 * cols + i2, cols, 1.0f, wp + i2, cols);
 	}
 
 	/* Back to the original column order. */
@@ -351,8 +477,7 @@ out:
 void
 tq_hessian_add(float *H, const float *x, int64_t n, int64_t C)
 {
-	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)C, (int)n,
-	    1.0f, x, (int)C, 1.0f, H, (int)C);
+	tq_det_ssyrk(CblasUpper, CblasTrans, C, n, 1.0f, x, C, 1.0f, H, C);
 }
 
 void

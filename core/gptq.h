@@ -35,7 +35,10 @@ tq_status tq_gptq(tq_qtensor *t, float *w, const float *H,
 double tq_gptq_rel_err(const float *w, const float *q, const float *H,
     int64_t rows, int64_t cols);
 
-/* H[C, C] += x^T x for x[n, C], upper triangle only (BLAS syrk). */
+/*
+ * H[C, C] += x^T x for x[n, C], upper triangle only (blas_det.h's syrk:
+ * the same bytes for any thread count).
+ */
 void tq_hessian_add(float *H, const float *x, int64_t n, int64_t C);
 /* Mirrors the upper triangle of H[C, C] into the lower one. */
 void tq_hessian_finish(float *H, int64_t C);

@@ -5,7 +5,9 @@
  * The queue is guarded by a mutex.  A pipe wakes the front end: it holds
  * one byte exactly while the queue is not empty (written when the queue
  * becomes non-empty, read when it becomes empty), so poll() on its read end
- * tells the truth.  Cancellation is an atomic flag the work checks between
+ * tells the truth.  The terminal event (DONE, CANCELLED, FAILED) waits in
+ * the job itself, after the queue: it needs no memory, so it is never lost
+ * and never dropped.  Cancellation is an atomic flag the work checks between
  * blocks, windows and layers.
  */
 #include "config.h"
@@ -32,6 +34,8 @@ struct tq_job {
 	pthread_mutex_t mu;
 	tq_event *q;		/* ring buffer [cap] */
 	size_t head, len, cap;
+	tq_event final;		/* the terminal event, once final_pending */
+	int final_pending;
 	int pipe_r, pipe_w;
 	int cancel;		/* atomic */
 	int running;		/* atomic */
@@ -57,7 +61,21 @@ job_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Appends an event; wakes the front end when the queue was empty. */
+/* Puts the wake byte in the pipe (which is empty); under j->mu. */
+static void
+job_wake(tq_job *j)
+{
+	char b = 1;
+
+	if (write(j->pipe_w, &b, 1) < 0) {
+		/* Cannot happen with one byte in an empty pipe. */
+	}
+}
+
+/*
+ * Appends an event; wakes the front end when the queue was empty.  Without
+ * memory for a larger ring the event is dropped (never a terminal one).
+ */
 static void
 job_post(tq_job *j, const tq_event *ev)
 {
@@ -83,13 +101,20 @@ job_post(tq_job *j, const tq_event *ev)
 		j->head = 0;
 	}
 	j->q[(j->head + j->len) % j->cap] = *ev;
-	if (j->len++ == 0) {
-		char b = 1;
+	if (j->len++ == 0)
+		job_wake(j);
+	pthread_mutex_unlock(&j->mu);
+}
 
-		if (write(j->pipe_w, &b, 1) < 0) {
-			/* Cannot happen with one byte in an empty pipe. */
-		}
-	}
+/* The terminal event: kept in the job, delivered after the queue. */
+static void
+job_post_final(tq_job *j, const tq_event *ev)
+{
+	pthread_mutex_lock(&j->mu);
+	j->final = *ev;
+	j->final_pending = 1;
+	if (j->len == 0)
+		job_wake(j);
 	pthread_mutex_unlock(&j->mu);
 }
 
@@ -102,14 +127,19 @@ tq_job_poll(tq_job *j, tq_event *ev)
 	if (j->len > 0) {
 		*ev = j->q[j->head];
 		j->head = (j->head + 1) % j->cap;
-		if (--j->len == 0) {
-			char b;
-
-			if (read(j->pipe_r, &b, 1) < 0) {
-				/* The byte is there: written with the first event. */
-			}
-		}
 		got = 1;
+		j->len--;
+	} else if (j->final_pending) {
+		*ev = j->final;
+		j->final_pending = 0;
+		got = 1;
+	}
+	if (got && j->len == 0 && !j->final_pending) {
+		char b;
+
+		if (read(j->pipe_r, &b, 1) < 0) {
+			/* The byte is there: written with the first event. */
+		}
 	}
 	pthread_mutex_unlock(&j->mu);
 	return got;
@@ -273,7 +303,7 @@ job_main(void *arg)
 		    j->err.msg : tq_strerror(st));
 	}
 	__atomic_store_n(&j->running, 0, __ATOMIC_RELEASE);
-	job_post(j, &ev);
+	job_post_final(j, &ev);
 	return NULL;
 }
 

@@ -53,18 +53,24 @@ tq_model_n_tensors(const tq_model *m)
 	return m->n_tensors;
 }
 
-void
+tq_status
 tq_model_tensor(const tq_model *m, size_t i, tq_tensor_info *out)
 {
-	const tq_tensor *t = m->tensors[i];
+	const tq_tensor *t;
 	int d;
 
+	if (i >= m->n_tensors) {
+		memset(out, 0, sizeof(*out));
+		return TQ_EINVAL;
+	}
+	t = m->tensors[i];
 	out->name = t->name;
 	out->dtype = t->dtype;
 	out->ndim = t->ndim;
 	for (d = 0; d < TQ_MAX_DIMS; d++)
 		out->shape[d] = d < t->ndim ? t->shape[d] : 0;
 	out->nbytes = t->nbytes;
+	return TQ_OK;
 }
 
 uint64_t
@@ -175,6 +181,8 @@ tq_model__linear_weight(const tq_model *m, size_t i)
 	const tq_layer_weights *l;
 	size_t n = m->n_linears;
 
+	if (i >= n)
+		return NULL;
 	if (i + 2 == n)
 		return m->lm_head;
 	if (i + 1 == n)
@@ -203,14 +211,15 @@ tq_model_linear_name(const tq_model *m, size_t i)
 	return i < m->n_linears ? m->linear_names[i] : NULL;
 }
 
-void
+tq_status
 tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
     int64_t *cols)
 {
 	const tq_tensor *t = tq_model__linear_weight(m, i);
 
-	*rows = t->shape[0];
-	*cols = t->shape[1];
+	*rows = t != NULL ? t->shape[0] : 0;
+	*cols = t != NULL ? t->shape[1] : 0;
+	return t != NULL ? TQ_OK : TQ_EINVAL;
 }
 
 const tq_tensor **

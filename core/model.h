@@ -104,7 +104,7 @@ void tq_model__fingerprint(tq_model *m, uint64_t h);
 
 /* Builds the list of quantizable layers (called once the weights are bound). */
 tq_status tq_model__index_linears(tq_model *m, tq_error *err);
-/* The weight of quantizable layer i ([rows, cols]). */
+/* The weight of quantizable layer i ([rows, cols]), NULL past the last. */
 const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 
 #endif /* TQ_CORE_MODEL_H */

@@ -63,3 +63,44 @@ tq_par_rows(tq_rows_fn fn, void *arg, int64_t rows, int64_t row_work,
 			fn(arg, sl[i].r0, sl[i].r1);
 	}
 }
+
+typedef struct par_tasks {
+	tq_task_fn fn;
+	void *arg;
+	int64_t n;
+	int64_t next;		/* the next task to take (atomic) */
+} par_tasks;
+
+static void *
+par_task_thread(void *p)
+{
+	par_tasks *pt = p;
+	int64_t i;
+
+	while ((i = __atomic_fetch_add(&pt->next, 1, __ATOMIC_RELAXED)) <
+	    pt->n)
+		pt->fn(pt->arg, i);
+	return NULL;
+}
+
+void
+tq_par_tasks(tq_task_fn fn, void *arg, int64_t n)
+{
+	pthread_t tid[PAR_MAX_THREADS];
+	int started[PAR_MAX_THREADS];
+	par_tasks pt = { fn, arg, n, 0 };
+	int64_t nt = tq_get_threads(), i;
+
+	if (nt > PAR_MAX_THREADS)
+		nt = PAR_MAX_THREADS;
+	if (nt > n)
+		nt = n;
+	for (i = 1; i < nt; i++)
+		started[i] = pthread_create(&tid[i], NULL, par_task_thread,
+		    &pt) == 0;
+	/* The caller works too; it ends when every task is taken. */
+	par_task_thread(&pt);
+	for (i = 1; i < nt; i++)
+		if (started[i])
+			pthread_join(tid[i], NULL);
+}

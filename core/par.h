@@ -20,4 +20,24 @@ typedef void (*tq_rows_fn)(void *arg, int64_t r0, int64_t r1);
 void tq_par_rows(tq_rows_fn fn, void *arg, int64_t rows, int64_t row_work,
     int64_t min_work);
 
+/* Does task `task` of the work that arg describes. */
+typedef void (*tq_task_fn)(void *arg, int64_t task);
+
+/*
+ * Runs fn(arg, i) for every i in [0, n) on up to tq_get_threads()
+ * threads, each taking the next task not yet taken (tasks of unequal
+ * size balance themselves).  fn must give the same result whichever
+ * thread runs a task and in whatever order.  Returns when all are done.
+ */
+void tq_par_tasks(tq_task_fn fn, void *arg, int64_t n);
+
+/*
+ * Holds OpenBLAS at one thread until the matching tq_blas__serial_end(),
+ * for callers that split BLAS work over their own threads; sections may
+ * nest and overlap across threads, and tq_set_threads() inside one takes
+ * effect at its end.  Thread-safe.
+ */
+void tq_blas__serial_begin(void);
+void tq_blas__serial_end(void);
+
 #endif /* TQ_CORE_PAR_H */

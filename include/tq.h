@@ -50,8 +50,9 @@ const char *tq_strerror(tq_status st);
 const char *tq_version(void);
 
 /*
- * Threads used by BLAS and the engine's own loops; 0 means OpenBLAS's
- * default (all cores, or $OPENBLAS_NUM_THREADS).
+ * Threads used by BLAS and the engine's own loops; 0 (also after another
+ * count) means the defaults: OpenBLAS's own count for BLAS (all cores, or
+ * $OPENBLAS_NUM_THREADS) and all cores for the engine's loops.
  */
 void tq_set_threads(int n);
 int tq_get_threads(void);
@@ -179,8 +180,11 @@ const tq_model_config *tq_model_get_config(const tq_model *m);
 /* Borrowed; NULL when the directory has no tokenizer.json. */
 const tq_tokenizer *tq_model_tokenizer(const tq_model *m);
 size_t tq_model_n_tensors(const tq_model *m);
-/* Tensors in natural name order (layers.2 before layers.10). */
-void tq_model_tensor(const tq_model *m, size_t i, tq_tensor_info *out);
+/*
+ * Tensors in natural name order (layers.2 before layers.10).  An index
+ * past tq_model_n_tensors() gives TQ_EINVAL and a zeroed *out.
+ */
+tq_status tq_model_tensor(const tq_model *m, size_t i, tq_tensor_info *out);
 /* Bytes of the safetensors files on disk. */
 uint64_t tq_model_file_bytes(const tq_model *m);
 
@@ -463,11 +467,12 @@ tq_status tq_plan_save(const tq_plan *p, const char *path, tq_error *err);
 /*
  * The quantizable layers of a model in order: every linear of every block
  * (q, k, v, o, gate, up, down), then lm_head and the embeddings, as names
- * and shapes [rows = out features, cols = in features].
+ * and shapes [rows = out features, cols = in features].  An index past
+ * tq_model_n_linears() gives NULL, or TQ_EINVAL with a 0 x 0 shape.
  */
 size_t tq_model_n_linears(const tq_model *m);
 const char *tq_model_linear_name(const tq_model *m, size_t i);
-void tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
+tq_status tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
     int64_t *cols);
 
 /* ---- Evaluation ------------------------------------------------------ */

@@ -150,9 +150,18 @@ check "demo AWQ int4 g128 (scaled norms and biases)" "$tmp/awq" "$ids" \
     --nbits 28 --bits 4
 # W8A8: activations are rounded to int8 per token in both; an input that
 # lands within float rounding of a .5 step rounds apart now and then (a
-# 6-token run matches to 1e-6 or not at all), so 2e-2 here.
+# 6-token run matches to 1e-6 or not at all), so 2e-2 here.  Such a
+# rounding moves the logits of its token and, through attention, of later
+# ones, and can flip an argmax whose top-2 gap is under twice what it
+# moved them by: those near ties are left out of the argmax comparison
+# (onnx_check.py near_ties()), and at most 10% of the positions may be
+# near ties.  Measured on this demo with 6 calibration seeds, 1 or 2 BLAS
+# threads for ours and 1, 2 or 4 for onnxruntime: 0-15 of 200 positions
+# are near ties (and 0-2 of them flip); with the export made wrong by 1%
+# of one layer's norm (where smoothing is folded), a +-126 activation
+# grid or one activation rounding left out, 25-42 are.
 check "demo SmoothQuant W8A8" "$tmp/sq" "$ids" --nbits 28 --bits 8 \
-    --tol 2e-2
+    --tol 2e-2 --near-ties 0.1
 
 printf '%s\n' '{"default": {"method": "rtn", "scheme": "int4-g32"},' \
     ' "rules": [{"match": "mlp\\.down_proj", "scheme": "int4"},' \

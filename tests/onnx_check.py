@@ -2,7 +2,7 @@
 compares its logits with ours (tests/onnx.sh).
 
     onnx_check.py DIR OURS.f32 IDS [--tol T] [--nbits N] [--bits B]
-                  [--hf REF.f32 --hf-tol T]
+                  [--near-ties F] [--hf REF.f32 --hf-tol T]
 
 DIR holds model.onnx (+ model.onnx.data); OURS.f32 is logits_dump's output
 for the comma-separated IDS.  Checks, in order:
@@ -10,7 +10,9 @@ for the comma-separated IDS.  Checks, in order:
   - the graph has N com.microsoft MatMulNBits nodes (with --nbits), each
     of B bits (with --bits);
   - onnxruntime's logits [1, n, V] match ours: max |diff| <= T * max |ours|
-    and the same argmax at every position;
+    and the same argmax at every position (with --near-ties, at every
+    position but the near ties, which must be at most F of them; see
+    near_ties());
   - a batch of two copies of the ids gives the same logits twice;
   - with --hf, the logits also match a transformers reference within
     hf-tol * max |ref| (the float exports of the fixture models).
@@ -24,6 +26,27 @@ import onnx
 import onnxruntime as ort
 
 
+def near_ties(ours, got):
+    """Positions whose argmax the two runtimes may honestly disagree on.
+
+    At position i let d_i = max_v |got[i, v] - ours[i, v]|, what the two
+    runtimes' W8A8 arithmetic (an activation on the other side of an
+    int8 rounding step, and its effect on every later token through
+    attention) moved that position's logits by.  If the argmaxes differ,
+    a = ours' and b = got's, then ours[a] - ours[b] <= (got[a] + d_i) -
+    (got[b] - d_i) <= 2 d_i: a flip needs ours' top-2 gap <= 2 d_i.  So
+    those positions (gap < 2 d_i; a flip at gap == 2 d_i exactly counts)
+    are left out of the argmax comparison.  Elsewhere argmax agreement
+    then follows from the logits, so what keeps this check sharp is how
+    many positions it leaves out (a wrong export moves every position's
+    logits, and most gaps fall under 2 d_i) and the max |diff| tolerance.
+    Returns a boolean mask over positions."""
+    top2 = np.sort(ours, axis=-1)[:, -2:]
+    gap = top2[:, 1] - top2[:, 0]
+    d = np.abs(got - ours).max(axis=-1)
+    return gap < 2.0 * d
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -32,6 +55,7 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--nbits", type=int)
     ap.add_argument("--bits", type=int)
+    ap.add_argument("--near-ties", type=float)
     ap.add_argument("--hf")
     ap.add_argument("--hf-tol", type=float, default=1e-4)
     a = ap.parse_args()
@@ -66,12 +90,23 @@ def main():
     got = got[0]
     scale = float(np.abs(ours).max())
     diff = float(np.abs(got - ours).max())
-    same = int((got.argmax(-1) == ours.argmax(-1)).sum())
+    agree = got.argmax(-1) == ours.argmax(-1)
+    ties = near_ties(ours, got) if a.near_ties is not None else \
+        np.zeros(len(ids), dtype=bool)
+    counted = int((~ties).sum())
+    same = int((agree & ~ties).sum())
     msg = (f"{len(nbits)} MatMulNBits, {len(ids)} tokens: max |diff| "
            f"{diff:.3g} = {diff / scale:.3g} of max |logit| {scale:.3g}, "
-           f"argmax {same}/{len(ids)}")
-    if not diff <= a.tol * scale or same != len(ids):
+           f"argmax {same}/{counted}")
+    if a.near_ties is not None:
+        msg += (f" ({int(ties.sum())} near ties left out, top-2 gap < 2 x "
+                f"the position's max |diff|; {int((ties & ~agree).sum())} "
+                f"of them flipped)")
+    if not diff <= a.tol * scale or same != counted:
         print(msg + f"; tolerance {a.tol}")
+        return 1
+    if a.near_ties is not None and ties.sum() > a.near_ties * len(ids):
+        print(msg + f"; more near ties than {a.near_ties} of the positions")
         return 1
 
     two = sess.run(["logits"], {"input_ids": np.concatenate([x, x])})[0]

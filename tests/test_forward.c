@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,30 @@ chunk_cb(void *ud, int64_t pos0, int64_t n, const float *logits)
 	return 0;
 }
 
+/* Indices past the end are errors, not reads past the model's arrays. */
+static void
+check_indices(const tq_model *m)
+{
+	size_t nt = tq_model_n_tensors(m), nl = tq_model_n_linears(m);
+	tq_tensor_info ti;
+	int64_t rows, cols;
+	int ok;
+
+	ok = tq_model_tensor(m, nt - 1, &ti) == TQ_OK && ti.name != NULL;
+	ok = ok && tq_model_tensor(m, nt, &ti) == TQ_EINVAL && ti.name == NULL &&
+	    ti.ndim == 0;
+	ok = ok && tq_model_tensor(m, SIZE_MAX, &ti) == TQ_EINVAL;
+	tap_ok(ok, "contracts: tensor %zu of %zu is TQ_EINVAL", nt, nt);
+	ok = tq_model_linear_shape(m, nl - 1, &rows, &cols) == TQ_OK &&
+	    rows > 0 && cols > 0;
+	ok = ok && tq_model_linear_shape(m, nl, &rows, &cols) == TQ_EINVAL &&
+	    rows == 0 && cols == 0 && tq_model_linear_name(m, nl) == NULL;
+	ok = ok && tq_model_linear_shape(m, SIZE_MAX, &rows, &cols) ==
+	    TQ_EINVAL;
+	tap_ok(ok, "contracts: linear %zu of %zu is TQ_EINVAL with a 0 x 0 "
+	    "shape", nl, nl);
+}
+
 static void
 check_contracts(const char *root)
 {
@@ -230,6 +255,7 @@ check_contracts(const char *root)
 	    "contracts: an out-of-range id is an error: %s", err.msg);
 	tap_ok(tq_forward(m, ids, 0, NULL, full, &err) == TQ_EINVAL,
 	    "contracts: zero tokens is an error");
+	check_indices(m);
 	free(full);
 	free(cl.all);
 	tq_model_close(m);

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "gptq.h"
+#include "par.h"
 #include "quant.h"
 #include "tap.h"
 
@@ -277,6 +280,92 @@ out:
 	free(refq);
 }
 
+/* Inputs x[n, cols] as make_hessian draws them, as float. */
+static float *
+make_inputs(int64_t cols, int64_t n)
+{
+	float *x = malloc((size_t)(n * cols) * sizeof(float));
+	int64_t t, i;
+
+	for (t = 0; t < n; t++) {
+		double prev = 0.0;
+
+		for (i = 0; i < cols; i++) {
+			prev = 0.6 * prev + tap_gauss();
+			x[t * cols + i] = (float)(prev * (i % 37 == 5 ? 10.0 : 1.0));
+		}
+	}
+	return x;
+}
+
+/*
+ * The same bytes with 1, 2 and 4 threads, on a Hessian large enough that
+ * OpenBLAS splits its calls over threads (OpenBLAS 0.3.21's threaded
+ * factorization and sgemm change the last bits with the count).
+ */
+static const int64_t big_rows = 256, big_cols = 1024;
+
+static void
+check_threads(const char *name, int act_order, const float *H)
+{
+	static const int threads[] = { 1, 2, 4 };
+	float *w = malloc((size_t)(big_rows * big_cols) * sizeof(float));
+	run o[3];
+	int64_t i, k, same = 1;
+
+	for (i = 0; i < big_rows * big_cols; i++)
+		w[i] = (float)(0.02 * tap_gauss());
+	for (k = 0; k < 3; k++) {
+		tq_set_threads(threads[k]);
+		if (!run_gptq(&o[k], name, w, H, big_rows, big_cols, act_order,
+		    128))
+			same = 0;
+	}
+	tq_set_threads(0);
+	for (k = 1; k < 3 && same; k++)
+		same = memcmp(o[0].t.codes, o[k].t.codes,
+		    (size_t)(big_rows * big_cols)) == 0 &&
+		    memcmp(o[0].t.params, o[k].t.params,
+		    (size_t)(big_rows * o[0].t.nblocks) * sizeof(tq_qparams)) ==
+		    0 && memcmp(o[0].dq, o[k].dq,
+		    (size_t)(big_rows * big_cols) * sizeof(float)) == 0;
+	tap_ok(same, "%s%s, [%lld, %lld]: 1, 2 and 4 threads give the same "
+	    "bytes", name, act_order ? " act-order" : "", (long long)big_rows,
+	    (long long)big_cols);
+	for (k = 0; k < 3; k++)
+		run_done(&o[k]);
+	free(w);
+}
+
+/* The Hessian's accumulation: the same bytes with 1, 2 and 4 threads. */
+static float *
+check_hessian_threads(void)
+{
+	static const int threads[] = { 1, 2, 4 };
+	const int64_t n = 2048, C = big_cols;
+	float *x = make_inputs(C, n), *H[3];
+	int64_t k, same = 1;
+
+	for (k = 0; k < 3; k++) {
+		tq_set_threads(threads[k]);
+		H[k] = calloc((size_t)(C * C), sizeof(float));
+		/* Two calls, as calibration adds batch after batch. */
+		tq_hessian_add(H[k], x, n / 2, C);
+		tq_hessian_add(H[k], x + n / 2 * C, n / 2, C);
+		tq_hessian_finish(H[k], C);
+		if (k > 0)
+			same &= memcmp(H[0], H[k], (size_t)(C * C) *
+			    sizeof(float)) == 0;
+	}
+	tq_set_threads(0);
+	tap_ok(same, "H = X^T X for X[%lld, %lld]: 1, 2 and 4 threads give "
+	    "the same bytes", (long long)n, (long long)C);
+	free(H[1]);
+	free(H[2]);
+	free(x);
+	return H[0];
+}
+
 /*
  * H = (1 - rho) I + rho 1 1^T over 64 inputs: eigenvalues 1 - rho and
  * 1 + 63 rho.  Returns tq_gptq's status and its dampening in *damp.
@@ -328,14 +417,48 @@ check_indefinite(void)
 	    "a far from definite H fails after dampening 100: %s", st != TQ_OK ? err.msg : "ok");
 }
 
+/*
+ * tq_set_threads(0) gives OpenBLAS back its default, also when it comes
+ * inside a section that holds OpenBLAS at one thread.
+ */
+static void
+check_set_threads(void)
+{
+	int def = openblas_get_num_threads(), n = def + 1, a, b, c;
+
+	tq_set_threads(n);
+	a = openblas_get_num_threads();
+	tq_set_threads(0);
+	b = openblas_get_num_threads();
+	tq_blas__serial_begin();
+	tq_set_threads(n);
+	c = openblas_get_num_threads();
+	tq_blas__serial_end();
+	tap_ok(a == n && b == def && c == 1 && openblas_get_num_threads() == n &&
+	    tq_get_threads() == n, "tq_set_threads: %d, then 0 gives OpenBLAS's "
+	    "default %d back (%d); inside a serial BLAS section 1 (%d), %d after",
+	    a, def, b, c, openblas_get_num_threads());
+	tq_set_threads(0);
+}
+
 int
 main(void)
 {
+	float *H;
+
+	check_set_threads();
 	check_scheme("int4-g32", 0);
 	check_scheme("int4-g32", 1);
 	check_scheme("int3-g128-sym", 0);
 	check_scheme("int4", 0);
 	check_scheme("q4_k", 0);
+	H = check_hessian_threads();
+	check_threads("int4-g32", 0, H);
+	check_threads("int4-g32", 1, H);
+	check_threads("int3-g128-sym", 0, H);
+	check_threads("int4", 0, H);
+	check_threads("q4_k", 0, H);
+	free(H);
 	check_indefinite();
 	return tap_done();
 }

@@ -14,8 +14,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "error.h"
+#include "job.h"
 #include "tap.h"
 #include "tq.h"
+
+/*
+ * malloc fails on demand: the test links with -Wl,--wrap=malloc, so the
+ * engine's calls come here.
+ */
+void *__real_malloc(size_t size);
+void *__wrap_malloc(size_t size);
+static int malloc_fails;	/* atomic */
+
+void *
+__wrap_malloc(size_t size)
+{
+	if (__atomic_load_n(&malloc_fails, __ATOMIC_RELAXED))
+		return NULL;
+	return __real_malloc(size);
+}
 
 static double
 now(void)
@@ -52,6 +70,54 @@ drain(tq_job *j, int counts[8], double cancel_after, double *t_cancel)
 	}
 }
 
+/* A job that leaves no memory for its events, then ends with *ctx. */
+static tq_status
+job_oom(tq_job *j, void *ctx, tq_error *err)
+{
+	tq_status st = *(tq_status *)ctx;
+	int i;
+
+	/* Nobody polls yet: 64 lines fill the first ring (64 events). */
+	for (i = 0; i < 64; i++)
+		tq_job__log(j, "a log line before the memory runs out");
+	__atomic_store_n(&malloc_fails, 1, __ATOMIC_RELAXED);
+	tq_job__log(j, "a log line that finds no memory");
+	return st == TQ_OK ? TQ_OK : tq_fail(err, st, "stopped on purpose");
+}
+
+/* DONE and FAILED arrive even when the event ring cannot grow. */
+static void
+check_terminal_oom(tq_status st)
+{
+	struct pollfd p;
+	tq_event ev;
+	tq_error err;
+	tq_job *j;
+	int last = -1, logs = 0, ready;
+
+	if (tq_job__start(job_oom, &st, NULL, &j, &err) != TQ_OK) {
+		tap_ok(0, "a job starts: %s", err.msg);
+		return;
+	}
+	tq_job_wait(j, NULL);
+	__atomic_store_n(&malloc_fails, 0, __ATOMIC_RELAXED);
+	p.fd = tq_job_fd(j);
+	p.events = POLLIN;
+	ready = poll(&p, 1, 0) == 1;
+	while (tq_job_poll(j, &ev)) {
+		logs += ev.kind == TQ_EVENT_LOG;
+		last = (int)ev.kind;
+	}
+	p.revents = 0;
+	tap_ok(ready && last == (st == TQ_OK ? TQ_EVENT_DONE : TQ_EVENT_FAILED) &&
+	    (st == TQ_OK || strcmp(ev.text, "stopped on purpose") == 0) &&
+	    logs >= 64 && poll(&p, 1, 0) == 0,
+	    "with no memory left for events, the job still ends with %s "
+	    "(last event %d, %d log lines) and the wake fd then empties",
+	    st == TQ_OK ? "DONE" : "FAILED", last, logs);
+	tq_job_free(j);
+}
+
 int
 main(void)
 {
@@ -72,6 +138,9 @@ main(void)
 	char *buf;
 	size_t len;
 	struct stat sb;
+
+	check_terminal_oom(TQ_OK);
+	check_terminal_oom(TQ_EIO);
 
 	snprintf(demo, sizeof(demo), "%s/assets/demo", top ? top : ".");
 	snprintf(text, sizeof(text), "%s/wikitext2-test.txt",

@@ -219,8 +219,16 @@ cli_run_job(tq_job *j, void (*on_event)(void *ud, const tq_event *ev),
 			tq_job_cancel(j);
 			asked = 1;
 		}
-		if (poll(&p, 1, 100) <= 0)
-			continue;
+		if (poll(&p, 1, 100) <= 0) {
+			if (tq_job_running(j))
+				continue;
+			/*
+			 * The worker has stopped: once joined, everything it
+			 * posted is queued, so one more drain is the last.
+			 */
+			tq_job_wait(j, NULL);
+			done = 1;
+		}
 		while (tq_job_poll(j, &ev)) {
 			tq_progress pr = { ev.stage, ev.done, ev.total };
 

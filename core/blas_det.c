@@ -1,0 +1,181 @@
+/*
+ * blas_det.c: level-3 BLAS whose bytes do not depend on the thread count.
+ *
+ * OpenBLAS 0.3.21 splits a threaded sgemm, ssyrk, strsm or strmm in ways
+ * that change an element's last bits: with 2, 3 or 4 threads instead of 1
+ * even a 64 x 64 x 100 sgemm differs in a quarter of its elements.  Here
+ * the output is cut into tiles of a fixed size, each computed by one
+ * serial BLAS call (OpenBLAS held at one thread), and the tiles run on the
+ * engine's threads.  A tile's shape never depends on the thread count, so
+ * neither does any element's sum.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "blas_det.h"
+#include "par.h"
+
+/* Tile side: large enough for a serial call to run near its peak. */
+#define DET_T 256
+
+static int64_t
+det_tiles(int64_t n)
+{
+	return (n + DET_T - 1) / DET_T;
+}
+
+static int
+det_len(int64_t n, int64_t t)
+{
+	return (int)(n - t * DET_T < DET_T ? n - t * DET_T : DET_T);
+}
+
+/* One call's arguments, shared by its tiles (each op reads its own). */
+typedef struct det_call {
+	CBLAS_UPLO uplo;
+	CBLAS_TRANSPOSE ta, tb;
+	int64_t m, n, k, nt;	/* nt: tiles across the output's columns */
+	float alpha, beta;
+	const float *a, *b;
+	float *c;
+	int64_t lda, ldb, ldc;
+} det_call;
+
+static void
+det_gemm_tile(void *arg, int64_t t)
+{
+	const det_call *g = arg;
+	int64_t i = t / g->nt, j = t % g->nt;
+	const float *a = g->a + (g->ta == CblasNoTrans ? i * DET_T * g->lda :
+	    i * DET_T);
+	const float *b = g->b + (g->tb == CblasNoTrans ? j * DET_T :
+	    j * DET_T * g->ldb);
+
+	cblas_sgemm(CblasRowMajor, g->ta, g->tb, det_len(g->m, i),
+	    det_len(g->n, j), (int)g->k, g->alpha, a, (int)g->lda, b,
+	    (int)g->ldb, g->beta, g->c + i * DET_T * g->ldc + j * DET_T,
+	    (int)g->ldc);
+}
+
+void
+tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n,
+    int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+    int64_t ldb, float beta, float *c, int64_t ldc)
+{
+	det_call g = { CblasUpper, ta, tb, m, n, k, det_tiles(n), alpha, beta,
+	    a, b, c, lda, ldb, ldc };
+
+	if (m <= 0 || n <= 0)
+		return;
+	tq_blas__serial_begin();
+	tq_par_tasks(det_gemm_tile, &g, det_tiles(m) * g.nt);
+	tq_blas__serial_end();
+}
+
+static void
+det_syrk_tile(void *arg, int64_t t)
+{
+	const det_call *s = arg;
+	int64_t i = t / s->nt, j = t % s->nt;
+	int no = s->ta == CblasNoTrans;
+	float *c = s->c + i * DET_T * s->ldc + j * DET_T;
+
+	if ((s->uplo == CblasLower && j > i) ||
+	    (s->uplo == CblasUpper && j < i))
+		return;			/* outside the triangle */
+	if (i == j)
+		cblas_ssyrk(CblasRowMajor, s->uplo, s->ta,
+		    det_len(s->n, i), (int)s->k, s->alpha,
+		    s->a + (no ? i * DET_T * s->lda : i * DET_T), (int)s->lda,
+		    s->beta, c, (int)s->ldc);
+	else if (no)			/* C_ij = A_i A_j^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+		    det_len(s->n, i), det_len(s->n, j), (int)s->k, s->alpha,
+		    s->a + i * DET_T * s->lda, (int)s->lda,
+		    s->a + j * DET_T * s->lda, (int)s->lda, s->beta, c,
+		    (int)s->ldc);
+	else				/* C_ij = A[:, i]^T A[:, j] */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+		    det_len(s->n, i), det_len(s->n, j), (int)s->k, s->alpha,
+		    s->a + i * DET_T, (int)s->lda, s->a + j * DET_T,
+		    (int)s->lda, s->beta, c, (int)s->ldc);
+}
+
+void
+tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n, int64_t k,
+    float alpha, const float *a, int64_t lda, float beta, float *c,
+    int64_t ldc)
+{
+	det_call s = { uplo, trans, CblasNoTrans, n, n, k, det_tiles(n),
+	    alpha, beta, a, NULL, c, lda, 0, ldc };
+
+	if (n <= 0)
+		return;
+	tq_blas__serial_begin();
+	/* The tiles outside the triangle return at once. */
+	tq_par_tasks(det_syrk_tile, &s, s.nt * s.nt);
+	tq_blas__serial_end();
+}
+
+static void
+det_trsm_tile(void *arg, int64_t t)
+{
+	const det_call *s = arg;
+
+	cblas_strsm(CblasRowMajor, CblasRight, s->uplo, s->ta, CblasNonUnit,
+	    det_len(s->m, t), (int)s->n, s->alpha, s->a, (int)s->lda,
+	    s->c + t * DET_T * s->ldc, (int)s->ldc);
+}
+
+void
+tq_det_strsm_right(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, int64_t m,
+    int64_t n, float alpha, const float *a, int64_t lda, float *b,
+    int64_t ldb)
+{
+	det_call s = { uplo, ta, CblasNoTrans, m, n, 0, 1, alpha, 0.0f, a,
+	    NULL, b, lda, 0, ldb };
+
+	if (m <= 0 || n <= 0)
+		return;
+	tq_blas__serial_begin();
+	/* B's rows are solved independently: tiles of rows. */
+	tq_par_tasks(det_trsm_tile, &s, det_tiles(m));
+	tq_blas__serial_end();
+}
+
+static void
+det_trmm_tile(void *arg, int64_t t)
+{
+	const det_call *s = arg;
+	int64_t i = s->nt - 1 - t;	/* the largest tiles first */
+	int64_t r0 = i * DET_T;
+	float *bi = s->c + r0 * s->ldc;
+
+	/* B_i := X_ii B_i + X[i, :r0] B[:r0] (B's old rows from b). */
+	cblas_strmm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans,
+	    CblasNonUnit, det_len(s->m, i), (int)s->n, 1.0f,
+	    s->a + r0 * s->lda + r0, (int)s->lda, bi, (int)s->ldc);
+	if (r0 > 0)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+		    det_len(s->m, i), (int)s->n, (int)r0, 1.0f,
+		    s->a + r0 * s->lda, (int)s->lda, s->b, (int)s->n, 1.0f,
+		    bi, (int)s->ldc);
+}
+
+void
+tq_det_strmm_lower_left(int64_t m, int64_t n, const float *x, int64_t ldx,
+    float *b, int64_t ldb, float *work)
+{
+	det_call s = { CblasLower, CblasNoTrans, CblasNoTrans, m, n, 0,
+	    det_tiles(m), 1.0f, 1.0f, x, work, b, ldx, n, ldb };
+	int64_t r;
+
+	if (m <= 0 || n <= 0)
+		return;
+	for (r = 0; r < m; r++)
+		memcpy(work + r * n, b + r * ldb, (size_t)n * sizeof(float));
+	tq_blas__serial_begin();
+	tq_par_tasks(det_trmm_tile, &s, s.nt);
+	tq_blas__serial_end();
+}
