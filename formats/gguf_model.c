@@ -23,6 +23,7 @@
 #include "gguf_reader.h"
 #include "gguf_vocab.h"
 #include "gguf_writer.h"
+#include "hf_config.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -278,12 +279,9 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	if (c->vocab_size < 1 || c->vocab_size > ((int64_t)1 << 24))
 		return tq_fail(err, TQ_EFORMAT, "%s: no usable vocabulary size",
 		    f->path);
-	if (c->n_heads % c->n_kv_heads != 0 || c->head_dim % 2 != 0 ||
-	    c->n_heads * c->head_dim > 65536)
-		return tq_fail(err, TQ_EFORMAT, "%s: %lld heads of %lld with %lld "
-		    "KV heads is not a valid attention shape", f->path,
-		    (long long)c->n_heads, (long long)c->head_dim,
-		    (long long)c->n_kv_heads);
+	/* The rules config.json meets (a head_dim of 0 among them). */
+	if ((st = tq_hf_config_check(f->path, c, err)) != TQ_OK)
+		return st;
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);
 	if (tq_gguf_get_str(f, key, &s, &len) && !(len == 4 &&
 	    memcmp(s, "none", 4) == 0)) {
