@@ -84,6 +84,20 @@ tq_json_load(const char *path, size_t max_bytes, cJSON **out, tq_error *err)
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: invalid JSON near byte %zu", path, off);
 	}
+	/* One value and nothing after it but white space, as RFC 8259 says. */
+	while (end < text + len && (*end == ' ' || *end == '\t' ||
+	    *end == '\n' || *end == '\r'))
+		end++;
+	if (end < text + len) {
+		size_t off = (size_t)(end - text);
+
+		cJSON_Delete(*out);
+		*out = NULL;
+		free(text);
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: trailing data after the JSON value at byte %zu", path,
+		    off);
+	}
 	free(text);
 	return TQ_OK;
 }
