@@ -303,6 +303,27 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	return TQ_OK;
 }
 
+/*
+ * "blk.N." with N in canonical decimal, as llama.cpp formats it: sscanf
+ * alone takes blk.01. and blk.+1. too, aliases of blk.1. that would load
+ * beside it, the first one winning.
+ */
+static int
+gm_block_index(const char *g, unsigned long long *b, int *off)
+{
+	const char *p = g + 4, *q = p;
+
+	if (strncmp(g, "blk.", 4) != 0)
+		return 0;
+	while (*q >= '0' && *q <= '9' && q - p < 5)
+		q++;
+	if (q == p || *q != '.' || (*p == '0' && q - p > 1))
+		return 0;
+	*b = strtoull(p, NULL, 10);
+	*off = (int)(q + 1 - g);
+	return 1;
+}
+
 /* The Hugging Face name and shape of a GGUF tensor, or 0 if unknown. */
 static int
 gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
@@ -356,8 +377,7 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 		*cols = H;
 		return 1;
 	}
-	if (sscanf(g, "blk.%llu.%n", &b, &off) != 1 || off <= 4 ||
-	    b >= (unsigned long long)c->n_layers)
+	if (!gm_block_index(g, &b, &off) || b >= (unsigned long long)c->n_layers)
 		return 0;
 	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++)
 		if (strcmp(g + off, blk[i].gguf) == 0) {
@@ -634,6 +654,8 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	for (i = 0; i < src->f->n_t; i++) {
 		const tq_gguf_tensor *g = &src->f->t[i];
 		int64_t rows, cols, perm;
+		unsigned long long blk;
+		int off;
 
 		if (strcmp(g->name, "rope_freqs.weight") == 0 &&
 		    m->cfg.arch == TQ_ARCH_LLAMA) {
@@ -651,6 +673,12 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 			    path, err)) != TQ_OK)
 				goto fail;
 			continue;
+		}
+		if (strncmp(g->name, "blk.", 4) == 0 &&
+		    !gm_block_index(g->name, &blk, &off)) {
+			st = tq_fail(err, TQ_EFORMAT, "%s: tensor %s: the block "
+			    "index must be plain decimal (blk.N.)", path, g->name);
+			goto fail;
 		}
 		if (!gm_map(&m->cfg, g->name, hf, sizeof(hf), &rows, &cols,
 		    &perm)) {

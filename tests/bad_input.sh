@@ -1,0 +1,87 @@
+#!/bin/sh
+# bad_input.sh: the smaller holes of a hostile-input run, each refused with
+# one line naming the file and the problem (exit 1): GGUF hyperparameters
+# that config.json could not have, GGUF block-index aliases and duplicate
+# names, config.json with trailing data, a wrongly typed model_type, fewer
+# layers than the checkpoint holds, an absurd rope_theta, a safetensors
+# shape written 64.0; quantize --export.  TAP.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+tq=$top_builddir/turboquant
+edit=$top_builddir/tests/gguf_edit
+d=$top_srcdir/tests/data
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+. "$top_srcdir/tests/tap_lib.sh"
+
+# ---- GGUF -------------------------------------------------------------
+"$tq" export "$d/models/llama" --format gguf --type f32 \
+    --out "$tmp/good.gguf" >/dev/null 2>&1
+ok $? "the llama fixture exports as an F32 GGUF"
+"$edit" "$tmp/good.gguf" "$tmp/same.gguf" &&
+    "$tq" info "$tmp/same.gguf" >/dev/null 2>&1
+ok $? "gguf_edit without edits writes a file info takes"
+"$edit" "$tmp/good.gguf" "$tmp/extra.gguf" \
+    --copy output_norm.weight extra.weight &&
+    "$tq" info "$tmp/extra.gguf" 2>&1 | grep -qF "tensor extra.weight is not part"
+ok $? "gguf_edit --copy appends a tensor the reader takes"
+
+"$edit" "$tmp/good.gguf" "$tmp/hd0.gguf" --del llama.attention.key_length \
+    --u32 llama.attention.head_count 128
+expect_error "head_dim 0 (64 dimensions, 128 heads, no key_length)" \
+    "hd0.gguf: head dimension 0 must be even and in [2, 4096]" \
+    "$tq" info "$tmp/hd0.gguf"
+expect_error "  and eval refuses it too" "head dimension 0" \
+    "$tq" eval "$tmp/hd0.gguf" --text "$top_srcdir/README.md" --ctx 32
+"$edit" "$tmp/good.gguf" "$tmp/kvh.gguf" \
+    --u32 llama.attention.head_count_kv 3
+expect_error "KV heads not dividing the heads, as config.json" \
+    "4 attention heads are not a multiple of 3 KV heads" \
+    "$tq" info "$tmp/kvh.gguf"
+
+"$edit" "$tmp/good.gguf" "$tmp/alias.gguf" \
+    --copy blk.1.attn_q.weight blk.01.attn_q.weight
+expect_error "blk.01. beside blk.1." \
+    "alias.gguf: tensor blk.01.attn_q.weight: the block index must be plain decimal" \
+    "$tq" info "$tmp/alias.gguf"
+"$edit" "$tmp/good.gguf" "$tmp/plus.gguf" \
+    --copy blk.0.attn_q.weight blk.+0.attn_q.weight
+expect_error "blk.+0. beside blk.0." "tensor blk.+0.attn_q.weight: the block" \
+    "$tq" info "$tmp/plus.gguf"
+"$edit" "$tmp/good.gguf" "$tmp/dup.gguf" \
+    --copy blk.0.attn_q.weight blk.0.attn_q.weight
+expect_error "a tensor name twice" "blk.0.attn_q.weight" \
+    "$tq" info "$tmp/dup.gguf"
+
+# ---- config.json and safetensors --------------------------------------
+model() {	# model NAME: a copy of the llama fixture in $tmp/NAME
+	cp -r "$d/models/llama" "$tmp/$1"
+}
+model trail
+printf '}x\n' >>"$tmp/trail/config.json"
+expect_error "config.json with trailing data" \
+    "trail/config.json: trailing data after the JSON value" \
+    "$tq" info "$tmp/trail"
+model mt
+sed -i 's/"model_type": "llama"/"model_type": 5/' "$tmp/mt/config.json"
+expect_error "\"model_type\": 5 beside architectures" \
+    "mt/config.json: \"model_type\" must be a string" "$tq" info "$tmp/mt"
+model layers
+sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 1/' \
+    "$tmp/layers/config.json"
+expect_error "num_hidden_layers 1, tensors of layer 1 present" \
+    "is past the last layer (num_hidden_layers is 1)" "$tq" info "$tmp/layers"
+model theta
+sed -i 's/"rope_theta": 500000.0/"rope_theta": 1e-300/' \
+    "$tmp/theta/config.json"
+expect_error "rope_theta 1e-300" \
+    "theta/config.json: rope theta 1e-300 must be a finite number >= 1" \
+    "$tq" eval "$tmp/theta" --text "$top_srcdir/README.md" --ctx 32
+model shape
+# Same header length: 64.0 for 64, "" for "pt".
+sed -i 's/"format":"pt"/"format":""/; s/"shape":\[320,64\]/"shape":[320,64.0]/' \
+    "$tmp/shape/model.safetensors"
+expect_error "a safetensors shape of 64.0" \
+    "header number \"64.0\" at byte" "$tq" info "$tmp/shape"
+
+echo "1..$n"
