@@ -53,6 +53,24 @@ expect_error "blk.+0. beside blk.0." "tensor blk.+0.attn_q.weight: the block" \
 expect_error "a tensor name twice" "blk.0.attn_q.weight" \
     "$tq" info "$tmp/dup.gguf"
 
+# A finite but huge norm: the logits overflow to a NaN perplexity.
+"$tq" export "$top_srcdir/assets/demo" --format gguf --type f32 \
+    --out "$tmp/demo.gguf" >/dev/null 2>&1 &&
+    "$edit" "$tmp/demo.gguf" "$tmp/huge.gguf" --fill output_norm.weight 3e38
+ok $? "a demo GGUF with a norm of 3e38"
+expect_error "eval of a NaN perplexity is an error" \
+    "not a finite number: the model's logits overflow" \
+    "$tq" eval "$tmp/huge.gguf" --text "$top_srcdir/README.md" --ctx 64 \
+    --max-tokens 512
+expect_error "  and so is --kld against the base" "not a finite number" \
+    "$tq" eval "$tmp/huge.gguf" --base "$top_srcdir/assets/demo" --kld \
+    --text "$top_srcdir/README.md" --ctx 64 --max-tokens 512
+expect_error "  and --save-logits" "not a finite number" \
+    "$tq" eval "$tmp/huge.gguf" --save-logits "$tmp/lp.bin" \
+    --text "$top_srcdir/README.md" --ctx 64 --max-tokens 512
+test ! -e "$tmp/lp.bin" && [ -z "$(ls "$tmp" | grep lp.bin)" ]
+ok $? "  which leaves no file behind"
+
 # ---- config.json and safetensors --------------------------------------
 model() {	# model NAME: a copy of the llama fixture in $tmp/NAME
 	cp -r "$d/models/llama" "$tmp/$1"

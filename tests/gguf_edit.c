@@ -2,10 +2,12 @@
  * gguf_edit.c: makes hostile GGUF files for tests/bad_input.sh from a good
  * one, without the gguf Python package.
  *
- *   gguf_edit IN OUT [--del KEY] [--u32 KEY VALUE] [--copy NAME NEWNAME]...
+ *   gguf_edit IN OUT [--del KEY] [--u32 KEY VALUE] [--copy NAME NEWNAME]
+ *       [--fill NAME VALUE]...
  *
  * --del drops a key; --u32 sets a key to a uint32 (added when absent);
- * --copy appends a tensor NEWNAME with NAME's type, shape and bytes.  The
+ * --copy appends a tensor NEWNAME with NAME's type, shape and bytes;
+ * --fill sets every element of an F32 tensor to VALUE.  The
  * other keys are copied byte for byte, tensor offsets stay valid.  Only
  * for well-formed input (our own exports): it checks little.
  */
@@ -22,6 +24,8 @@ typedef struct span {
 	size_t off, len;	/* raw bytes of a key-value or tensor info */
 	char key[256];
 	uint64_t t_off;		/* tensor: data offset */
+	uint64_t nel;		/* tensor: elements */
+	uint32_t type;		/* tensor: ggml type */
 } span;
 
 static const uint8_t *buf;
@@ -113,7 +117,7 @@ align_up(size_t x, size_t a)
 
 /* The edits asked for. */
 typedef struct edit {
-	char op;		/* 'd'el, 'u'32, 'c'opy */
+	char op;		/* 'd'el, 'u'32, 'c'opy, 'f'ill */
 	const char *a, *b;
 } edit;
 
@@ -144,10 +148,11 @@ main(int argc, char **argv)
 	for (a = 3; a < argc && ne < 64; a++) {
 		ed[ne].op = argv[a][2];
 		if ((strcmp(argv[a], "--del") != 0 && strcmp(argv[a], "--u32") != 0 &&
-		    strcmp(argv[a], "--copy") != 0) || a + 1 + (ed[ne].op != 'd') >=
-		    argc) {
+		    strcmp(argv[a], "--copy") != 0 && strcmp(argv[a], "--fill") !=
+		    0) || a + 1 + (ed[ne].op != 'd') >= argc) {
 			fprintf(stderr, "usage: gguf_edit IN OUT [--del KEY] "
-			    "[--u32 KEY VALUE] [--copy NAME NEWNAME]...\n");
+			    "[--u32 KEY VALUE] [--copy NAME NEWNAME] "
+			    "[--fill NAME VALUE]...\n");
 			return 2;
 		}
 		ed[ne].a = argv[++a];
@@ -188,11 +193,30 @@ main(int argc, char **argv)
 		ti[i].off = pos;
 		rd_str(ti[i].key, sizeof(ti[i].key));
 		nd = (uint32_t)rd(4);
-		pos += 8 * (size_t)nd + 4;
+		ti[i].nel = 1;
+		while (nd-- > 0)
+			ti[i].nel *= rd(8);
+		ti[i].type = (uint32_t)rd(4);
 		ti[i].t_off = rd(8);
 		ti[i].len = pos - ti[i].off;
 	}
 	data0 = align_up(pos, (size_t)align);
+	for (k = 0; k < ne; k++) {
+		float v = strtof(ed[k].b != NULL ? ed[k].b : "0", NULL);
+		uint64_t e;
+
+		if (ed[k].op != 'f')
+			continue;
+		for (c = 0; c < n_t && strcmp(ti[c].key, ed[k].a) != 0; c++)
+			;
+		if (c == n_t || ti[c].type != 0 ||
+		    data0 + ti[c].t_off + 4 * ti[c].nel > size) {
+			fprintf(stderr, "gguf_edit: no F32 tensor %s\n", ed[k].a);
+			return 2;
+		}
+		for (e = 0; e < ti[c].nel; e++)
+			memcpy(mem + data0 + ti[c].t_off + 4 * e, &v, 4);
+	}
 	for (k = 0; k < ne; k++)
 		n_out_kv += ed[k].op == 'u';
 	for (k = 0; k < ne; k++)
