@@ -102,4 +102,28 @@ sed -i 's/"format":"pt"/"format":""/; s/"shape":\[320,64\]/"shape":[320,64.0]/' 
 expect_error "a safetensors shape of 64.0" \
     "header number \"64.0\" at byte" "$tq" info "$tmp/shape"
 
+# ---- quantize --export ------------------------------------------------
+demo=$top_srcdir/assets/demo
+q="$tq quantize $demo --method rtn --scheme q4_k"
+$q --out "$tmp/st" --export "gguf:$tmp/q.gguf" >"$tmp/out" 2>&1
+ok $? "quantize --export gguf:PATH"
+grep -q "quantized state saved" "$tmp/out" &&
+    grep -q "format      gguf (f16+q4_K)" "$tmp/out" &&
+    grep -qF "wrote       $tmp/q.gguf" "$tmp/out"
+ok $? "  reports the state and the export as export does"
+"$tq" info "$tmp/q.gguf" >/dev/null 2>&1
+ok $? "  and the GGUF opens"
+$q --out "$tmp/st2" --export "gguf:$tmp/q.gguf" --export-type q8_0 \
+    --force >"$tmp/out" 2>&1 && grep -q "format      gguf (q8_0)" "$tmp/out"
+ok $? "  --export-type q8_0 --force replaces it with a Q8_0 file"
+expect_error "--export with an unknown format" \
+    "quantize: --export: unknown format \"ggml\" (see turboquant help export)" \
+    $q --out "$tmp/st3" --export "ggml:$tmp/x.gguf"
+test ! -e "$tmp/st3"
+ok $? "  refused before quantizing: no state directory"
+expect_error "--export without FORMAT:" "is not FORMAT:PATH" \
+    $q --out "$tmp/st3" --export "$tmp/x.gguf"
+expect_error "--export onto an existing file" "already exists (use --force" \
+    $q --out "$tmp/st3" --export "gguf:$tmp/q.gguf"
+
 echo "1..$n"

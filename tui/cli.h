@@ -110,6 +110,15 @@ int cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
     const tq_export_opts *o, int json);
 
 /*
+ * Splits quantize's --export FORMAT:PATH into fmt (of size len) and *path,
+ * checking FORMAT names an export format and, without force, that PATH
+ * does not exist yet, so a long quantization does not end in a refused
+ * export.  Returns 1, or 0 after printing the error.  cmd_export.c.
+ */
+int cli_export_spec(const char *spec, int force, char *fmt, size_t len,
+    const char **path);
+
+/*
  * Runs a job to its end with a progress bar per stage (with ETA) on a
  * terminal; Ctrl-C cancels it.  on_event (may be NULL) sees every event
  * but progress.  Returns the job's status.

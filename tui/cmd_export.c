@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -85,6 +86,32 @@ cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
 	}
 	tq_job_free(job);
 	return rc;
+}
+
+int
+cli_export_spec(const char *spec, int force, char *fmt, size_t len,
+    const char **path)
+{
+	const char *colon = strchr(spec, ':'), *writes, *types;
+
+	if (colon == NULL || colon == spec || colon[1] == '\0') {
+		cli_error("quantize: --export \"%s\" is not FORMAT:PATH (e.g. "
+		    "gguf:model.gguf)", spec);
+		return 0;
+	}
+	snprintf(fmt, len, "%.*s", (int)(colon - spec), spec);
+	if (!tq_export_format_info(fmt, &writes, &types)) {
+		cli_error("quantize: --export: unknown format \"%s\" (see "
+		    "turboquant help export)", fmt);
+		return 0;
+	}
+	*path = colon + 1;
+	if (!force && access(*path, F_OK) == 0) {
+		cli_error("quantize: --export: %s already exists (use --force "
+		    "to replace it)", *path);
+		return 0;
+	}
+	return 1;
 }
 
 int

@@ -108,7 +108,9 @@ int
 cmd_quantize(int argc, char **argv)
 {
 	const char *model = NULL, *calib_file = NULL, *stats = NULL;
-	const char *out_dir = NULL;
+	const char *out_dir = NULL, *export = NULL, *export_path = NULL;
+	tq_export_opts eo = { NULL, NULL, 0 };
+	char export_fmt[32];
 	plan_args pa;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
@@ -193,6 +195,14 @@ cmd_quantize(int argc, char **argv)
 		} else if (strcmp(a, "--out") == 0) {
 			NEED();
 			out_dir = next;
+		} else if (strcmp(a, "--export") == 0) {
+			NEED();
+			export = next;
+		} else if (strcmp(a, "--export-type") == 0) {
+			NEED();
+			eo.type = next;
+		} else if (strcmp(a, "--force") == 0) {
+			eo.force = 1;
 		} else if ((k = cli_calib_option(a, next, &co)) != 0) {
 			if (k < 0)
 				return 1;
@@ -216,6 +226,11 @@ cmd_quantize(int argc, char **argv)
 		return cli_error("quantize: no output directory (use --out DIR)");
 	if (calib_file != NULL && stats != NULL)
 		return cli_error("quantize: give --calib or --stats, not both");
+	/* Checked before quantizing; the export itself is export's. */
+	if (export != NULL && !cli_export_spec(export, eo.force, export_fmt,
+	    sizeof(export_fmt), &export_path))
+		return 1;
+	eo.format = export != NULL ? export_fmt : NULL;
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		return cli_fail(&err);
 	if (make_plan(&pa, &plan, &err) != TQ_OK ||
@@ -244,7 +259,8 @@ cmd_quantize(int argc, char **argv)
 	} else {
 		printf("\nquantized state saved to %s\n", out_dir);
 	}
-	rc = 0;
+	rc = export != NULL ? cli_export_run(m, state, export_path, &eo, json) :
+	    0;
 	goto out;
 fail:
 	rc = cli_fail(&err);
