@@ -627,6 +627,7 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	int32_t *type = NULL;
 	float *score = NULL;
 	cJSON *root = NULL, *m, *jvocab, *added, *arr, *seq;
+	unsigned long mark = tq_json_begin();
 	uint64_t bos, unk, n;
 	int add_bos, spm, space = 1, ok_bos;
 	tq_status st = TQ_OK;
@@ -802,8 +803,15 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 		    j_bos_template(str[bos], (int32_t)bos));
 	else
 		cJSON_AddNullToObject(root, "post_processor");
-	if ((*json = cJSON_PrintUnformatted(root)) == NULL)
-		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+	*json = cJSON_PrintUnformatted(root);
+	/* A tokenizer with pieces missing would tokenize wrongly. */
+	if (*json == NULL || (st = tq_json_end(mark, "the tokenizer",
+	    err)) != TQ_OK) {
+		free(*json);
+		*json = NULL;
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory building the "
+		    "tokenizer", f->path);
+	}
 out:
 	for (i = 0; str != NULL && i < n; i++)
 		free(str[i]);

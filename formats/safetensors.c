@@ -430,6 +430,7 @@ struct tq_st_writer {
 	st_wtensor *t;
 	size_t n, cap;
 	cJSON *meta;
+	unsigned long json_mark;	/* the metadata's allocations */
 };
 
 const char *
@@ -444,6 +445,7 @@ tq_st_writer_new(tq_st_writer **out, tq_error *err)
 	*out = calloc(1, sizeof(**out));
 	if (*out == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	(*out)->json_mark = tq_json_begin();
 	return TQ_OK;
 }
 
@@ -556,6 +558,10 @@ tq_st_writer_write(tq_st_writer *w, const char *path, tq_error *err)
 	}
 	json = cJSON_PrintUnformatted(hdr);
 	cJSON_Delete(hdr);
+	if ((st = tq_json_end(w->json_mark, path, err)) != TQ_OK) {
+		free(json);
+		return st;
+	}
 	if (json == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
 	/* Pad with spaces so the data starts 8-byte aligned. */

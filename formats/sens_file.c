@@ -31,6 +31,7 @@
 tq_status
 tq_sens_save(const tq_sens *s, const char *path, tq_error *err)
 {
+	unsigned long mark = tq_json_begin();
 	cJSON *root = cJSON_CreateObject(), *menu, *layers;
 	size_t l, k;
 	tq_status st;
@@ -72,7 +73,7 @@ tq_sens_save(const tq_sens *s, const char *path, tq_error *err)
 			    tq_json_num(s->bpw[l * s->n_menu + k]));
 		}
 	}
-	st = tq_json_save(root, path, err);
+	st = tq_json_save(root, mark, path, err);
 	cJSON_Delete(root);
 	return st;
 }

@@ -254,6 +254,7 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
 tq_status
 tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 {
+	unsigned long mark = tq_json_begin();
 	cJSON *root = cJSON_CreateObject(), *cal, *arr, *plan;
 	char hash[32], *path = NULL;
 	tq_status st;
@@ -300,7 +301,7 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 	}
 	path = tq_path_join(dir, "state.json");
 	st = path == NULL ? tq_fail(err, TQ_ENOMEM, "out of memory") :
-	    tq_json_save(root, path, err);
+	    tq_json_save(root, mark, path, err);
 	cJSON_Delete(root);
 	free(path);
 	return st;
