@@ -65,6 +65,24 @@ tq_json_end(unsigned long mark, const char *what, tq_error *err)
 	return TQ_OK;
 }
 
+int
+tq_json_add(cJSON *obj, const char *key, cJSON *item)
+{
+	if (obj != NULL && cJSON_AddItemToObject(obj, key, item))
+		return 1;
+	cJSON_Delete(item);
+	return 0;
+}
+
+int
+tq_json_push(cJSON *arr, cJSON *item)
+{
+	if (arr != NULL && cJSON_AddItemToArray(arr, item))
+		return 1;
+	cJSON_Delete(item);
+	return 0;
+}
+
 void
 tq_json__fail_alloc(long n)
 {

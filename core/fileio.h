@@ -43,6 +43,13 @@ tq_status tq_json_load(const char *path, size_t max_bytes, cJSON **out,
 unsigned long tq_json_begin(void);
 tq_status tq_json_end(unsigned long mark, const char *what, tq_error *err);
 /*
+ * cJSON_AddItemToObject and cJSON_AddItemToArray that free item when
+ * they fail (out of memory, or a parent NULL for the same reason), where
+ * cJSON's own leave it to the caller.  Return 1 on success.
+ */
+int tq_json_add(cJSON *obj, const char *key, cJSON *item);
+int tq_json_push(cJSON *arr, cJSON *item);
+/*
  * Tests only: the nth cJSON allocation from now (on any thread) fails; 0
  * turns that off.  tq_json__allocs counts allocations, failed or not.
  */

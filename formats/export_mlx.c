@@ -831,9 +831,9 @@ mlx_write_config(mlx_export *e, tq_error *err)
 		/* mlx-lm writes both keys ("support hf model tree"). */
 		if ((q2 = cJSON_Duplicate(q, 1)) == NULL)
 			goto nomem;
-		cJSON_AddItemToObject(doc, "quantization", q);
+		tq_json_add(doc, "quantization", q);
 		q = NULL;
-		cJSON_AddItemToObject(doc, "quantization_config", q2);
+		tq_json_add(doc, "quantization_config", q2);
 	}
 	st = mlx_write_json(e->x, "config.json", doc, err);
 	cJSON_Delete(doc);

@@ -15,6 +15,7 @@
 #include <cJSON.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "safetensors.h"
 #include "unicode.h"
 
@@ -540,7 +541,9 @@ tq_st_writer_write(tq_st_writer *w, const char *path, tq_error *err)
 	if (w->n > 1)
 		qsort(w->t, w->n, sizeof(*w->t), st_cmp_write);
 	if (w->meta != NULL)
-		cJSON_AddItemReferenceToObject(hdr, "__metadata__", w->meta);
+		/* A reference to the members: hdr's Delete leaves them. */
+		tq_json_add(hdr, "__metadata__",
+		    cJSON_CreateObjectReference(w->meta->child));
 	for (i = 0; i < w->n; i++) {
 		const st_wtensor *t = &w->t[i];
 		cJSON *e = cJSON_AddObjectToObject(hdr, t->name);
@@ -549,10 +552,10 @@ tq_st_writer_write(tq_st_writer *w, const char *path, tq_error *err)
 
 		cJSON_AddStringToObject(e, "dtype", tq_st_dtype_name(t->dtype));
 		for (d = 0; d < t->ndim; d++)
-			cJSON_AddItemToArray(shape,
+			tq_json_push(shape,
 			    cJSON_CreateNumber((double)t->shape[d]));
-		cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-		cJSON_AddItemToArray(offs,
+		tq_json_push(offs, cJSON_CreateNumber((double)off));
+		tq_json_push(offs,
 		    cJSON_CreateNumber((double)(off + t->nbytes)));
 		off += t->nbytes;
 	}

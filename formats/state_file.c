@@ -267,7 +267,7 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 	cJSON_AddStringToObject(root, "model", s->model_path);
 	cJSON_AddNumberToObject(root, "n_layers", (double)s->n_layers);
 	plan = cJSON_Parse(s->plan_json);
-	cJSON_AddItemToObject(root, "plan", plan != NULL ? plan :
+	tq_json_add(root, "plan", plan != NULL ? plan :
 	    cJSON_CreateNull());
 	cal = cJSON_AddObjectToObject(root, "calibration");
 	cJSON_AddNumberToObject(cal, "samples", (double)s->n_samples);
@@ -291,13 +291,13 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 		cJSON_AddStringToObject(o, "scheme", r->scheme);
 		cJSON_AddNumberToObject(o, "rows", (double)r->rows);
 		cJSON_AddNumberToObject(o, "cols", (double)r->cols);
-		cJSON_AddItemToObject(o, "rel_err", tq_json_num(r->rel_err));
-		cJSON_AddItemToObject(o, "sqnr_db", tq_json_num(r->sqnr_db));
-		cJSON_AddItemToObject(o, "max_abs_err",
+		tq_json_add(o, "rel_err", tq_json_num(r->rel_err));
+		tq_json_add(o, "sqnr_db", tq_json_num(r->sqnr_db));
+		tq_json_add(o, "max_abs_err",
 		    tq_json_num(r->max_abs_err));
-		cJSON_AddItemToObject(o, "bpw", tq_json_num(r->bpw));
-		cJSON_AddItemToObject(o, "seconds", tq_json_num(r->seconds));
-		cJSON_AddItemToArray(arr, o);
+		tq_json_add(o, "bpw", tq_json_num(r->bpw));
+		tq_json_add(o, "seconds", tq_json_num(r->seconds));
+		tq_json_push(arr, o);
 	}
 	path = tq_path_join(dir, "state.json");
 	st = path == NULL ? tq_fail(err, TQ_ENOMEM, "out of memory") :
