@@ -116,6 +116,14 @@ ok $? "  and the GGUF opens"
 $q --out "$tmp/st2" --export "gguf:$tmp/q.gguf" --export-type q8_0 \
     --force >"$tmp/out" 2>&1 && grep -q "format      gguf (q8_0)" "$tmp/out"
 ok $? "  --export-type q8_0 --force replaces it with a Q8_0 file"
+$q --out "$tmp/st4" --export "gguf:$tmp/j.gguf" --json >"$tmp/out" 2>&1 &&
+    [ "$(grep -c '^{' "$tmp/out")" = 1 ] &&
+    grep -q '^{"model":.*"layers":\[.*\],"export":{"format":"gguf"' \
+    "$tmp/out" && [ "$(tail -n 1 "$tmp/out")" = "}" ]
+ok $? "  with --json the export's report is a member of the one JSON object"
+expect_error "--export-type without --export" \
+    "quantize: --export-type without --export" \
+    $q --out "$tmp/st3" --export-type q8_0
 expect_error "--export with an unknown format" \
     "quantize: --export: unknown format \"ggml\" (see turboquant help export)" \
     $q --out "$tmp/st3" --export "ggml:$tmp/x.gguf"

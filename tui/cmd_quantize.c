@@ -110,6 +110,7 @@ cmd_quantize(int argc, char **argv)
 	const char *model = NULL, *calib_file = NULL, *stats = NULL;
 	const char *out_dir = NULL, *export = NULL, *export_path = NULL;
 	tq_export_opts eo = { NULL, NULL, 0 };
+	tq_export_report rep;
 	char export_fmt[32];
 	plan_args pa;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
@@ -227,6 +228,8 @@ cmd_quantize(int argc, char **argv)
 	if (calib_file != NULL && stats != NULL)
 		return cli_error("quantize: give --calib or --stats, not both");
 	/* Checked before quantizing; the export itself is export's. */
+	if (export == NULL && eo.type != NULL)
+		return cli_error("quantize: --export-type without --export");
 	if (export != NULL && !cli_export_spec(export, eo.force, export_fmt,
 	    sizeof(export_fmt), &export_path))
 		return 1;
@@ -247,6 +250,11 @@ cmd_quantize(int argc, char **argv)
 	if (cli_run_job(job, json ? NULL : on_event, NULL, &err) != TQ_OK)
 		goto fail;
 	state = tq_job_take_state(job);
+	if (!json)
+		printf("\nquantized state saved to %s\n", out_dir);
+	if (export != NULL && (rc = cli_export_run(m, state, export_path, &eo,
+	    json, &rep)) != 0)
+		goto out;
 	if (json) {
 		printf("{\"model\":");
 		cli_json_string(stdout, tq_model_path(m));
@@ -255,12 +263,14 @@ cmd_quantize(int argc, char **argv)
 		printf(",\"layers\":[");
 		for (l = 0; state != NULL && l < tq_state_n_results(state); l++)
 			print_json_layer(tq_state_result(state, l), l == 0);
-		printf("]}\n");
-	} else {
-		printf("\nquantized state saved to %s\n", out_dir);
+		printf("]");
+		if (export != NULL) {	/* one JSON object in all */
+			printf(",\"export\":");
+			cli_export_print(&rep, 1);
+		}
+		printf("}\n");
 	}
-	rc = export != NULL ? cli_export_run(m, state, export_path, &eo, json) :
-	    0;
+	rc = 0;
 	goto out;
 fail:
 	rc = cli_fail(&err);
