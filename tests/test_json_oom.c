@@ -1,7 +1,8 @@
 /*
  * test_json_oom.c: out of memory while a JSON document is built fails the
  * write: every writer (calibration file, state.json, sensitivity file, the
- * JSON files of the awq, gptq, compressed-tensors, trtllm and mlx exports)
+ * JSON files of the awq, gptq, compressed-tensors, trtllm and mlx exports,
+ * the tokenizer.json rebuilt from a GGUF file's vocabulary)
  * has its first, a middle, one of its last few and its last cJSON
  * allocation made to fail, and must report "out of memory" and leave
  * nothing behind.
@@ -14,7 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "fileio.h"
+#include "gguf_reader.h"
+#include "gguf_vocab.h"
 #include "qstate.h"
 #include "tap.h"
 #include "tq.h"
@@ -27,9 +31,30 @@ typedef struct writer {
 	const tq_qstate *state;
 	const tq_qstate *sym;	/* for trtllm: symmetric grids */
 	const char *format;	/* an export format, or NULL */
+	const char *gguf;	/* rebuild this file's tokenizer, or NULL */
 	char out[1100];		/* the file or directory it writes */
 	char dir[1100];		/* state.json's directory */
 } writer;
+
+/* The tokenizer.json rebuilt from a GGUF file, written to out. */
+static tq_status
+vocab(const char *gguf, const char *out, tq_error *err)
+{
+	tq_gguf_file *f = NULL;
+	char *json = NULL;
+	FILE *fp;
+	tq_status st;
+
+	if ((st = tq_gguf_open(gguf, &f, err)) == TQ_OK &&
+	    (st = tq_gguf_vocab_to_json(f, &json, err)) == TQ_OK) {
+		if ((fp = fopen(out, "w")) == NULL || fputs(json, fp) == EOF ||
+		    fclose(fp) != 0)
+			st = tq_fail(err, TQ_EIO, "%s: write failed", out);
+	}
+	free(json);
+	tq_gguf_close(f);
+	return st;
+}
 
 static tq_status
 run(const writer *w, tq_error *err)
@@ -42,6 +67,8 @@ run(const writer *w, tq_error *err)
 		return tq_calib_save(w->calib, w->out, err);
 	if (w->sens != NULL)
 		return tq_sens_save(w->sens, w->out, err);
+	if (w->gguf != NULL)
+		return vocab(w->gguf, w->out, err);
 	if (w->format == NULL)
 		return tq_state__save_meta(w->state, w->dir, err);
 	o.format = w->format;
@@ -137,7 +164,8 @@ main(void)
 	static const char *const menu[] = { "rtn:int4-g128" };
 	const char *top = getenv("top_srcdir");
 	char demo[1024], text[1024], tmp[] = "/tmp/tq-json-oom-XXXXXX";
-	char qdir[1100], sdir[1100];
+	char qdir[1100], sdir[1100], gguf[1100];
+	tq_export_opts go = { "gguf", "f32", 0 };
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
 	tq_model *m = NULL;
@@ -194,6 +222,18 @@ main(void)
 		snprintf(w.out, sizeof(w.out), "%s/export-%s", tmp, formats[i]);
 		inject(&w);
 	}
+	/* A float GGUF of the demo, its vocabulary rebuilt as JSON. */
+	snprintf(gguf, sizeof(gguf), "%s/demo.gguf", tmp);
+	if (tq_job_export(m, NULL, gguf, &go, &j, &err) != TQ_OK ||
+	    tq_job_wait(j, &err) != TQ_OK)
+		tap_ok(0, "setup: GGUF export: %s", err.msg);
+	tq_job_free(j);
+	w.format = NULL;
+	w.state = NULL;
+	w.what = "tokenizer rebuilt from GGUF";
+	w.gguf = gguf;
+	snprintf(w.out, sizeof(w.out), "%s/tokenizer.json", tmp);
+	inject(&w);
 
 	tq_state_free(state);
 	tq_state_free(sym);
