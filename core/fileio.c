@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,84 @@
 
 #include "error.h"
 #include "fileio.h"
+
+/* ---- cJSON's allocator: failures counted per thread ------------------- */
+
+static _Thread_local unsigned long json_failures;
+static atomic_long json_fail_countdown;	/* tests: fail the nth */
+static atomic_ulong json_allocs;
+
+static void *
+json_malloc(size_t n)
+{
+	void *p = NULL;
+
+	atomic_fetch_add(&json_allocs, 1);
+	if (atomic_load(&json_fail_countdown) <= 0 ||
+	    atomic_fetch_sub(&json_fail_countdown, 1) != 1)
+		p = malloc(n);
+	if (p == NULL)
+		json_failures++;
+	return p;
+}
+
+/*
+ * Installed before main, so before any thread: cJSON's hooks are global
+ * and not safe to change while another thread uses cJSON.
+ */
+static void json_hooks(void) __attribute__((constructor));
+
+static void
+json_hooks(void)
+{
+	cJSON_Hooks h = { json_malloc, free };
+
+	cJSON_InitHooks(&h);
+}
+
+unsigned long
+tq_json_begin(void)
+{
+	return json_failures;
+}
+
+tq_status
+tq_json_end(unsigned long mark, const char *what, tq_error *err)
+{
+	if (json_failures != mark)
+		return tq_fail(err, TQ_ENOMEM, "out of memory writing %s", what);
+	return TQ_OK;
+}
+
+int
+tq_json_add(cJSON *obj, const char *key, cJSON *item)
+{
+	if (obj != NULL && cJSON_AddItemToObject(obj, key, item))
+		return 1;
+	cJSON_Delete(item);
+	return 0;
+}
+
+int
+tq_json_push(cJSON *arr, cJSON *item)
+{
+	if (arr != NULL && cJSON_AddItemToArray(arr, item))
+		return 1;
+	cJSON_Delete(item);
+	return 0;
+}
+
+void
+tq_json__fail_alloc(long n)
+{
+	atomic_store(&json_fail_countdown, n);
+}
+
+unsigned long
+tq_json__allocs(void)
+{
+	return atomic_load(&json_allocs);
+}
 
 tq_status
 tq_read_file(const char *path, size_t max_bytes, char **buf, size_t *len,
@@ -68,6 +147,7 @@ tq_read_file(const char *path, size_t max_bytes, char **buf, size_t *len,
 tq_status
 tq_json_load(const char *path, size_t max_bytes, cJSON **out, tq_error *err)
 {
+	unsigned long mark = tq_json_begin();
 	const char *end = NULL;
 	char *text;
 	size_t len;
@@ -78,11 +158,30 @@ tq_json_load(const char *path, size_t max_bytes, cJSON **out, tq_error *err)
 	if (st != TQ_OK)
 		return st;
 	*out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (*out == NULL && tq_json_begin() != mark) {
+		free(text);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory reading it",
+		    path);
+	}
 	if (*out == NULL) {
 		size_t off = end != NULL && end >= text ? (size_t)(end - text) : 0;
 		free(text);
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: invalid JSON near byte %zu", path, off);
+	}
+	/* One value and nothing after it but white space, as RFC 8259 says. */
+	while (end < text + len && (*end == ' ' || *end == '\t' ||
+	    *end == '\n' || *end == '\r'))
+		end++;
+	if (end < text + len) {
+		size_t off = (size_t)(end - text);
+
+		cJSON_Delete(*out);
+		*out = NULL;
+		free(text);
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: trailing data after the JSON value at byte %zu", path,
+		    off);
 	}
 	free(text);
 	return TQ_OK;
@@ -249,12 +348,17 @@ tq_json_num(double v)
 }
 
 tq_status
-tq_json_save(const cJSON *doc, const char *path, tq_error *err)
+tq_json_save(const cJSON *doc, unsigned long mark, const char *path,
+    tq_error *err)
 {
 	char *text = cJSON_Print(doc);
 	tq_atomic a;
 	tq_status st;
 
+	if ((st = tq_json_end(mark, path, err)) != TQ_OK) {
+		free(text);
+		return st;
+	}
 	if (text == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
 	if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {

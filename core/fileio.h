@@ -31,6 +31,31 @@ cJSON *tq_json_num(double v);
 tq_status tq_json_load(const char *path, size_t max_bytes, cJSON **out,
     tq_error *err);
 
+/*
+ * Out of memory while a JSON document is built.  Nobody checks the ~250
+ * cJSON_Add* results, so cJSON's allocator (installed at start-up) counts
+ * its failures per thread instead: a writer takes a mark with
+ * tq_json_begin before building, and tq_json_end fails (TQ_ENOMEM, "out
+ * of memory writing WHAT") if a cJSON allocation of this thread failed
+ * since, so no document with missing keys is written as a success.  Marks
+ * nest: an inner document's failure fails the outer one too.
+ */
+unsigned long tq_json_begin(void);
+tq_status tq_json_end(unsigned long mark, const char *what, tq_error *err);
+/*
+ * cJSON_AddItemToObject and cJSON_AddItemToArray that free item when
+ * they fail (out of memory, or a parent NULL for the same reason), where
+ * cJSON's own leave it to the caller.  Return 1 on success.
+ */
+int tq_json_add(cJSON *obj, const char *key, cJSON *item);
+int tq_json_push(cJSON *arr, cJSON *item);
+/*
+ * Tests only: the nth cJSON allocation from now (on any thread) fails; 0
+ * turns that off.  tq_json__allocs counts allocations, failed or not.
+ */
+void tq_json__fail_alloc(long n);
+unsigned long tq_json__allocs(void);
+
 /* A read-only memory map of a whole file. */
 typedef struct tq_mmap {
 	const uint8_t *data;
@@ -56,8 +81,12 @@ tq_status tq_atomic_open(tq_atomic *a, const char *path, tq_error *err);
 tq_status tq_atomic_commit(tq_atomic *a, tq_error *err);
 void tq_atomic_abort(tq_atomic *a);
 
-/* Writes a JSON document (indented, newline-terminated) atomically. */
-tq_status tq_json_save(const cJSON *doc, const char *path, tq_error *err);
+/*
+ * Writes a JSON document (indented, newline-terminated) atomically; fails
+ * as tq_json_end if building it since mark ran out of memory.
+ */
+tq_status tq_json_save(const cJSON *doc, unsigned long mark,
+    const char *path, tq_error *err);
 /* Copies a file of at most max_bytes to dst atomically. */
 tq_status tq_copy_file(const char *src, const char *dst, size_t max_bytes,
     tq_error *err);

@@ -103,7 +103,12 @@ typedef struct tq_nll_acc {
 } tq_nll_acc;
 
 void tq_eval__nll_add(tq_nll_acc *a, double nll);
-void tq_eval__nll_result(const tq_nll_acc *a, tq_ppl_result *out);
+/*
+ * Fills out from a.  A perplexity that is NaN or infinite (logits that
+ * overflowed) is an error, never a result: TQ_EFORMAT.
+ */
+tq_status tq_eval__nll_result(const tq_nll_acc *a, tq_ppl_result *out,
+    tq_error *err);
 
 /*
  * KL divergence of a model against a base, position by position.  The
@@ -135,9 +140,12 @@ tq_status tq_eval__kld_add(tq_kld_acc *a, const float *q, const float *base,
 tq_status tq_eval__kld_add_lp(tq_kld_acc *a, const float *q,
     const float *lp_base, int64_t V, int32_t target, double floor,
     tq_error *err);
-/* Sorts the per-position values and fills out (which it zeroes first). */
-void tq_eval__kld_result(tq_kld_acc *a, const tq_windows *w,
-    tq_kld_result *out);
+/*
+ * Sorts the per-position values and fills out (which it zeroes first); a
+ * NaN or infinite perplexity or KLD is an error (TQ_EFORMAT).
+ */
+tq_status tq_eval__kld_result(tq_kld_acc *a, const tq_windows *w,
+    tq_kld_result *out, tq_error *err);
 
 /* ---- The compact base log-probability file (logits_file.c) ------------ */
 

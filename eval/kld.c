@@ -170,23 +170,27 @@ mean_unc(double sum, double sum2, int64_t n, double *mean, double *unc)
 	*unc = df > 0.0 && n > 10 ? sqrt(df / (double)(n - 1)) : 0.0;
 }
 
-void
-tq_eval__kld_result(tq_kld_acc *a, const tq_windows *w, tq_kld_result *out)
+tq_status
+tq_eval__kld_result(tq_kld_acc *a, const tq_windows *w, tq_kld_result *out,
+    tq_error *err)
 {
 	int64_t n = a->count;
 	double m, mb, se, seb, cov = 0.0, mse, mse_unc;
+	tq_status st;
 
 	memset(out, 0, sizeof(*out));
 	out->n = n;
-	tq_eval__nll_result(&a->nll, &out->ppl);
-	tq_eval__nll_result(&a->nll_base, &out->ppl_base);
+	if ((st = tq_eval__nll_result(&a->nll, &out->ppl, err)) != TQ_OK ||
+	    (st = tq_eval__nll_result(&a->nll_base, &out->ppl_base, err)) !=
+	    TQ_OK)
+		return st;
 	if (w != NULL) {
 		out->ppl.n_tokens = out->ppl_base.n_tokens = w->n_tokens;
 		out->ppl.n_windows = out->ppl_base.n_windows = w->n_windows;
 		out->ppl.ctx = out->ppl_base.ctx = w->ctx;
 	}
 	if (n == 0)
-		return;
+		return TQ_OK;
 	mean_unc(a->nll.sum, a->nll.sum_sq, n, &m, &se);
 	mean_unc(a->nll_base.sum, a->nll_base.sum_sq, n, &mb, &seb);
 	if (n >= 10)
@@ -211,6 +215,10 @@ tq_eval__kld_result(tq_kld_acc *a, const tq_windows *w, tq_kld_result *out)
 	    (1.0 - out->same_top) / (double)(n - 1)) : 0.0;
 	quantiles(a->kld, n, &out->kld_q);
 	quantiles(a->dp, n, &out->dp_q);
+	if (!isfinite(out->kld))
+		return tq_fail(err, TQ_EFORMAT, "the KL divergence is %g, not a "
+		    "finite number: the model's logits overflow", out->kld);
+	return TQ_OK;
 }
 
 /* ---- Base and variants in one run -------------------------------------- */
@@ -279,7 +287,7 @@ tq_eval_compare(const tq_model *base, const tq_model *const *models,
 	tq_eval__runner_done(&r);
 	for (j = 0; j < k; j++) {
 		if (st == TQ_OK)
-			tq_eval__kld_result(&c->acc[j], &win, &out[j]);
+			st = tq_eval__kld_result(&c->acc[j], &win, &out[j], err);
 		tq_eval__kld_done(&c->acc[j]);
 	}
 	free(c);

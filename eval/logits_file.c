@@ -189,10 +189,14 @@ tq_eval_save_logits(const tq_model *base, const int32_t *ids, int64_t n_ids,
 	}
 	if (progress != NULL)
 		progress(ud, &r.pr);
+	/* No file of log-probabilities behind a perplexity of NaN. */
+	memset(out, 0, sizeof(*out));
+	if ((st = tq_eval__nll_result(&s.nll, out, err)) != TQ_OK) {
+		tq_atomic_abort(&a);
+		goto out;
+	}
 	if ((st = tq_atomic_commit(&a, err)) != TQ_OK)
 		goto out;
-	memset(out, 0, sizeof(*out));
-	tq_eval__nll_result(&s.nll, out);
 	out->n_tokens = win.n_tokens;
 	out->n_windows = win.n_windows;
 	out->ctx = win.ctx;
@@ -344,8 +348,8 @@ tq_eval_kld_file(const tq_model *m, const char *path, tq_progress_cb progress,
 	if (st == TQ_OK && progress != NULL)
 		progress(ud, &r.pr);
 	tq_eval__runner_done(&r);
-	if (st == TQ_OK) {
-		tq_eval__kld_result(&c.acc, &lf.win, out);
+	if (st == TQ_OK &&
+	    (st = tq_eval__kld_result(&c.acc, &lf.win, out, err)) == TQ_OK) {
 		if (o_out != NULL) {
 			o_out->protocol = lf.protocol;
 			o_out->ctx = lf.win.ctx;

@@ -68,7 +68,8 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	if (st != TQ_OK)
 		return st;
 	memset(out, 0, sizeof(*out));
-	tq_eval__nll_result(&acc.nll, out);
+	if ((st = tq_eval__nll_result(&acc.nll, out, err)) != TQ_OK)
+		return st;
 	out->n_tokens = n_ids;
 	out->n_windows = win.n_windows;
 	out->ctx = win.ctx;

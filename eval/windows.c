@@ -281,8 +281,8 @@ tq_eval__nll_add(tq_nll_acc *a, double nll)
 	a->count++;
 }
 
-void
-tq_eval__nll_result(const tq_nll_acc *a, tq_ppl_result *out)
+tq_status
+tq_eval__nll_result(const tq_nll_acc *a, tq_ppl_result *out, tq_error *err)
 {
 	double mean = a->count > 0 ? a->sum / (double)a->count : 0.0;
 	double var = a->count > 0 ? a->sum_sq / (double)a->count - mean * mean :
@@ -294,4 +294,8 @@ tq_eval__nll_result(const tq_nll_acc *a, tq_ppl_result *out)
 	    sqrt(var / (double)(a->count - 1)) : 0.0;
 	out->ppl_stderr = out->ppl * out->nll_stderr;
 	out->n_scored = a->count;
+	if (!isfinite(out->ppl))
+		return tq_fail(err, TQ_EFORMAT, "the perplexity is %g, not a "
+		    "finite number: the model's logits overflow", out->ppl);
+	return TQ_OK;
 }

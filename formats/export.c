@@ -452,7 +452,14 @@ export_job_run(tq_job *j, void *ctx, tq_error *err)
 	x.type = e->type;
 	x.job = j;
 	x.report = &e->report;
+	/*
+	 * Every JSON file of every format: a cJSON allocation that failed on
+	 * the way fails the export, which then leaves nothing.
+	 */
+	x.json_mark = tq_json_begin();
 	st = e->fmt->fn(&x, err);
+	if (st == TQ_OK)
+		st = tq_json_end(x.json_mark, e->out, err);
 	if (st == TQ_OK && tq_job__cancelled(j))
 		st = tq_fail(err, TQ_ECANCELLED, "cancelled");
 	if (st == TQ_OK)

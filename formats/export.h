@@ -25,6 +25,7 @@ typedef struct tq_export_ctx {
 	const char *type;	/* format-specific type, or NULL */
 	tq_job *job;		/* progress, log lines, cancel */
 	tq_export_report *report;	/* fill type, bpw, warning */
+	unsigned long json_mark;	/* tq_json_begin at the start */
 } tq_export_ctx;
 
 /* The types --type takes for GGUF (tq_export_format_info, messages). */

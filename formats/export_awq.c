@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "hf_export.h"
 #include "qstate.h"
 
@@ -123,7 +124,7 @@ tq_export_awq(tq_export_ctx *x, tq_error *err)
 		skip = cJSON_AddArrayToObject(q, "modules_to_not_convert");
 		for (i = 0; i + 2 < n; i++)
 			if (!tq_hfx__is_q(&h, i))
-				cJSON_AddItemToArray(skip,
+				tq_json_push(skip,
 				    cJSON_CreateString(tq_hfx__name(&h, i)));
 	} else {
 		cJSON_AddNullToObject(q, "modules_to_not_convert");

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "hf_export.h"
 #include "qstate.h"
 
@@ -212,19 +213,19 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	q = cJSON_AddObjectToObject(cfg, "quantization_config");
 	grp = cJSON_AddObjectToObject(q, "config_groups");
 	g0 = cJSON_AddObjectToObject(grp, "group_0");
-	cJSON_AddItemToObject(g0, "targets",
+	tq_json_add(g0, "targets",
 	    cJSON_CreateStringArray((const char *[]){ "Linear" }, 1));
-	cJSON_AddItemToObject(g0, "weights", ct_weight_args(&sch, act_order));
+	tq_json_add(g0, "weights", ct_weight_args(&sch, act_order));
 	cJSON_AddNullToObject(g0, "input_activations");
 	cJSON_AddNullToObject(g0, "output_activations");
 	cJSON_AddStringToObject(g0, "format", fmt);
 	cJSON_AddStringToObject(q, "format", fmt);
 	cJSON_AddNullToObject(q, "global_compression_ratio");
 	ign = cJSON_AddArrayToObject(q, "ignore");
-	cJSON_AddItemToArray(ign, cJSON_CreateString("lm_head"));
+	tq_json_push(ign, cJSON_CreateString("lm_head"));
 	for (i = 0; any_float && i + 2 < n; i++)
 		if (!tq_hfx__is_q(&h, i))
-			cJSON_AddItemToArray(ign,
+			tq_json_push(ign,
 			    cJSON_CreateString(tq_hfx__name(&h, i)));
 	cJSON_AddNullToObject(q, "kv_cache_scheme");
 	cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "hf_export.h"
 #include "model.h"
 #include "qstate.h"
@@ -174,10 +175,10 @@ gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const gptq_job *gj,
 
 		for (i = 0; i < TQ_LINEARS_PER_LAYER; i++)
 			if (tq_hfx__is_q(h, i))
-				cJSON_AddItemToArray(keep, cJSON_CreateString(
+				tq_json_push(keep, cJSON_CreateString(
 				    gptq_in_block(tq_hfx__name(h, i))));
 		dyn = cJSON_AddArrayToObject(q, "modules_in_block_to_quantize");
-		cJSON_AddItemToArray(dyn, keep);
+		tq_json_push(dyn, keep);
 	}
 	if (any_float) {
 		/* GPTQModel's per-module overrides: "-:" keeps it float. */
@@ -231,7 +232,7 @@ tq_export_gptq(tq_export_ctx *x, tq_error *err)
 	    (st = tq_hfx__each(&h, gptq_layer, &gj, err)) != TQ_OK ||
 	    (st = tq_hfx__write_model(&h, &cfg, err)) != TQ_OK)
 		goto out;
-	cJSON_AddItemToObject(cfg, "quantization_config",
+	tq_json_add(cfg, "quantization_config",
 	    gptq_qconfig(&h, &sch, &gj, any_float));
 	if ((st = tq_hfx__write_json(&h, "quantize_config.json",
 	    gptq_qconfig(&h, &sch, &gj, any_float), err)) != TQ_OK)

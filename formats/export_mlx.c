@@ -679,15 +679,15 @@ out:
 
 /* Writes a JSON document into the output directory. */
 static tq_status
-mlx_write_json(const char *dir, const char *file, const cJSON *doc,
+mlx_write_json(const tq_export_ctx *x, const char *file, const cJSON *doc,
     tq_error *err)
 {
-	char *path = tq_path_join(dir, file);
+	char *path = tq_path_join(x->out, file);
 	tq_status st;
 
 	if (path == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	st = tq_json_save(doc, path, err);
+	st = tq_json_save(doc, x->json_mark, path, err);
 	free(path);
 	return st;
 }
@@ -725,7 +725,7 @@ mlx_write_index(const mlx_export *e, tq_error *err)
 	}
 	if (cJSON_AddNumberToObject(meta, "total_size", (double)total) == NULL)
 		goto nomem;
-	st = mlx_write_json(e->x->out, "model.safetensors.index.json", doc,
+	st = mlx_write_json(e->x, "model.safetensors.index.json", doc,
 	    err);
 	cJSON_Delete(doc);
 	return st;
@@ -831,11 +831,11 @@ mlx_write_config(mlx_export *e, tq_error *err)
 		/* mlx-lm writes both keys ("support hf model tree"). */
 		if ((q2 = cJSON_Duplicate(q, 1)) == NULL)
 			goto nomem;
-		cJSON_AddItemToObject(doc, "quantization", q);
+		tq_json_add(doc, "quantization", q);
 		q = NULL;
-		cJSON_AddItemToObject(doc, "quantization_config", q2);
+		tq_json_add(doc, "quantization_config", q2);
 	}
-	st = mlx_write_json(e->x->out, "config.json", doc, err);
+	st = mlx_write_json(e->x, "config.json", doc, err);
 	cJSON_Delete(doc);
 	return st;
 nomem:

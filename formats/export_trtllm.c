@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "hf_export.h"
 #include "model.h"
 #include "qstate.h"
@@ -339,7 +340,7 @@ trt_ckpt_linear(tq_hfx *h, const char *prefix, const size_t *idx, int n,
 		f.wcols = t[0]->shape[1];
 		if ((f.w = trt_stack(h, w, wr, n, f.wcols, dt, err)) == NULL)
 			return TQ_ENOMEM;
-		cJSON_AddItemToArray(exclude, cJSON_CreateString(prefix +
+		tq_json_push(exclude, cJSON_CreateString(prefix +
 		    strlen("transformer.")));
 		snprintf(name, sizeof(name), "%s.weight", prefix);
 		shape[0] = f.wrows;
@@ -444,7 +445,7 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	int64_t l;
 
 	ex = cJSON_CreateArray();
-	cJSON_AddItemToArray(ex, cJSON_CreateString("lm_head"));
+	tq_json_push(ex, cJSON_CreateString("lm_head"));
 	for (l = 0; l < c->n_layers && st == TQ_OK; l++) {
 		st = trt_ckpt_block(h, l, alg, dt, ex, err);
 		while (st == TQ_OK && h->done < (l + 1) * TQ_LINEARS_PER_LAYER)
@@ -493,7 +494,7 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	    "rope_gpt_neox");
 	cJSON_AddNumberToObject(cfg, "rotary_base", c->rope_theta);
 	rs = cJSON_GetObjectItemCaseSensitive(base, "rope_scaling");
-	cJSON_AddItemToObject(cfg, "rotary_scaling", rs != NULL ?
+	tq_json_add(cfg, "rotary_scaling", rs != NULL ?
 	    cJSON_Duplicate(rs, 1) : cJSON_CreateNull());
 	cJSON_AddBoolToObject(cfg, "attn_bias", c->attention_bias ||
 	    c->qkv_bias);
@@ -510,7 +511,7 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	    -1);
 	cJSON_AddBoolToObject(q, "has_zero_point", 0);
 	cJSON_AddBoolToObject(q, "pre_quant_scale", alg == TRT_W4A16_AWQ);
-	cJSON_AddItemToObject(q, "exclude_modules", ex);
+	tq_json_add(q, "exclude_modules", ex);
 	cJSON_Delete(base);
 	return tq_hfx__write_json(h, "config.json", cfg, err);
 }
@@ -560,15 +561,15 @@ trt_write_hf(tq_hfx *h, trt_alg alg, const tq_scheme *sch, tq_error *err)
 		cJSON_AddBoolToObject(q, "pre_quant_scale", 1);
 	}
 	ex = cJSON_AddArrayToObject(q, "exclude_modules");
-	cJSON_AddItemToArray(ex, cJSON_CreateString("lm_head"));
+	tq_json_push(ex, cJSON_CreateString("lm_head"));
 	for (i = 0; i + 2 < n; i++)
 		if (!tq_hfx__is_q(h, i))
-			cJSON_AddItemToArray(ex,
+			tq_json_push(ex,
 			    cJSON_CreateString(tq_hfx__name(h, i)));
 	/* config.json carries the same block, as recent exports do. */
 	q = cJSON_Duplicate(q, 1);
 	cJSON_AddStringToObject(q, "quant_method", "modelopt");
-	cJSON_AddItemToObject(cfg, "quantization_config", q);
+	tq_json_add(cfg, "quantization_config", q);
 	if ((st = tq_hfx__write_json(h, "hf_quant_config.json", hq, err))
 	    != TQ_OK) {
 		cJSON_Delete(cfg);

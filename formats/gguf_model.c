@@ -23,6 +23,7 @@
 #include "gguf_reader.h"
 #include "gguf_vocab.h"
 #include "gguf_writer.h"
+#include "hf_config.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -278,12 +279,9 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	if (c->vocab_size < 1 || c->vocab_size > ((int64_t)1 << 24))
 		return tq_fail(err, TQ_EFORMAT, "%s: no usable vocabulary size",
 		    f->path);
-	if (c->n_heads % c->n_kv_heads != 0 || c->head_dim % 2 != 0 ||
-	    c->n_heads * c->head_dim > 65536)
-		return tq_fail(err, TQ_EFORMAT, "%s: %lld heads of %lld with %lld "
-		    "KV heads is not a valid attention shape", f->path,
-		    (long long)c->n_heads, (long long)c->head_dim,
-		    (long long)c->n_kv_heads);
+	/* The rules config.json meets (a head_dim of 0 among them). */
+	if ((st = tq_hf_config_check(f->path, c, err)) != TQ_OK)
+		return st;
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);
 	if (tq_gguf_get_str(f, key, &s, &len) && !(len == 4 &&
 	    memcmp(s, "none", 4) == 0)) {
@@ -303,6 +301,27 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	    id < (uint64_t)c->vocab_size)
 		c->eos_token_id = (int64_t)id;
 	return TQ_OK;
+}
+
+/*
+ * "blk.N." with N in canonical decimal, as llama.cpp formats it: sscanf
+ * alone takes blk.01. and blk.+1. too, aliases of blk.1. that would load
+ * beside it, the first one winning.
+ */
+static int
+gm_block_index(const char *g, unsigned long long *b, int *off)
+{
+	const char *p = g + 4, *q = p;
+
+	if (strncmp(g, "blk.", 4) != 0)
+		return 0;
+	while (*q >= '0' && *q <= '9' && q - p < 5)
+		q++;
+	if (q == p || *q != '.' || (*p == '0' && q - p > 1))
+		return 0;
+	*b = strtoull(p, NULL, 10);
+	*off = (int)(q + 1 - g);
+	return 1;
 }
 
 /* The Hugging Face name and shape of a GGUF tensor, or 0 if unknown. */
@@ -358,8 +377,7 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 		*cols = H;
 		return 1;
 	}
-	if (sscanf(g, "blk.%llu.%n", &b, &off) != 1 || off <= 4 ||
-	    b >= (unsigned long long)c->n_layers)
+	if (!gm_block_index(g, &b, &off) || b >= (unsigned long long)c->n_layers)
 		return 0;
 	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++)
 		if (strcmp(g + off, blk[i].gguf) == 0) {
@@ -636,6 +654,8 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	for (i = 0; i < src->f->n_t; i++) {
 		const tq_gguf_tensor *g = &src->f->t[i];
 		int64_t rows, cols, perm;
+		unsigned long long blk;
+		int off;
 
 		if (strcmp(g->name, "rope_freqs.weight") == 0 &&
 		    m->cfg.arch == TQ_ARCH_LLAMA) {
@@ -653,6 +673,12 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 			    path, err)) != TQ_OK)
 				goto fail;
 			continue;
+		}
+		if (strncmp(g->name, "blk.", 4) == 0 &&
+		    !gm_block_index(g->name, &blk, &off)) {
+			st = tq_fail(err, TQ_EFORMAT, "%s: tensor %s: the block "
+			    "index must be plain decimal (blk.N.)", path, g->name);
+			goto fail;
 		}
 		if (!gm_map(&m->cfg, g->name, hf, sizeof(hf), &rows, &cols,
 		    &perm)) {

@@ -549,9 +549,9 @@ sp_merges(char **str, const int32_t *type, const float *score, int64_t n,
 
 		if (pair == NULL)
 			break;
-		cJSON_AddItemToArray(pair, cJSON_CreateString(str[m[i].l]));
-		cJSON_AddItemToArray(pair, cJSON_CreateString(str[m[i].r]));
-		cJSON_AddItemToArray(arr, pair);
+		tq_json_push(pair, cJSON_CreateString(str[m[i].l]));
+		tq_json_push(pair, cJSON_CreateString(str[m[i].r]));
+		tq_json_push(arr, pair);
 	}
 	free(m);
 	free(e);
@@ -566,7 +566,7 @@ j_replace(const char *from, const char *to)
 
 	cJSON_AddStringToObject(r, "type", "Replace");
 	cJSON_AddStringToObject(p, "String", from);
-	cJSON_AddItemToObject(r, "pattern", p);
+	tq_json_add(r, "pattern", p);
 	cJSON_AddStringToObject(r, "content", to);
 	return r;
 }
@@ -588,7 +588,7 @@ j_piece(const char *kind, const char *id)
 
 	cJSON_AddStringToObject(in, "id", id);
 	cJSON_AddNumberToObject(in, "type_id", 0);
-	cJSON_AddItemToObject(item, kind, in);
+	tq_json_add(item, kind, in);
 	return item;
 }
 
@@ -599,18 +599,18 @@ j_bos_template(const char *bos, int32_t id)
 	cJSON *t = j_typed("TemplateProcessing"), *single, *pair, *e;
 
 	single = cJSON_AddArrayToObject(t, "single");
-	cJSON_AddItemToArray(single, j_piece("SpecialToken", bos));
-	cJSON_AddItemToArray(single, j_piece("Sequence", "A"));
+	tq_json_push(single, j_piece("SpecialToken", bos));
+	tq_json_push(single, j_piece("Sequence", "A"));
 	pair = cJSON_AddArrayToObject(t, "pair");
-	cJSON_AddItemToArray(pair, j_piece("SpecialToken", bos));
-	cJSON_AddItemToArray(pair, j_piece("Sequence", "A"));
-	cJSON_AddItemToArray(pair, j_piece("SpecialToken", bos));
-	cJSON_AddItemToArray(pair, j_piece("Sequence", "B"));
+	tq_json_push(pair, j_piece("SpecialToken", bos));
+	tq_json_push(pair, j_piece("Sequence", "A"));
+	tq_json_push(pair, j_piece("SpecialToken", bos));
+	tq_json_push(pair, j_piece("Sequence", "B"));
 	e = cJSON_AddObjectToObject(cJSON_AddObjectToObject(t,
 	    "special_tokens"), bos);
 	cJSON_AddStringToObject(e, "id", bos);
-	cJSON_AddItemToObject(e, "ids", cJSON_CreateIntArray(&id, 1));
-	cJSON_AddItemToObject(e, "tokens", cJSON_CreateStringArray(&bos, 1));
+	tq_json_add(e, "ids", cJSON_CreateIntArray(&id, 1));
+	tq_json_add(e, "tokens", cJSON_CreateStringArray(&bos, 1));
 	return t;
 }
 
@@ -627,6 +627,7 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	int32_t *type = NULL;
 	float *score = NULL;
 	cJSON *root = NULL, *m, *jvocab, *added, *arr, *seq;
+	unsigned long mark = tq_json_begin();
 	uint64_t bos, unk, n;
 	int add_bos, spm, space = 1, ok_bos;
 	tq_status st = TQ_OK;
@@ -735,7 +736,7 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 			cJSON_AddBoolToObject(a, "rstrip", 0);
 			cJSON_AddBoolToObject(a, "normalized", type[i] == TT_USER);
 			cJSON_AddBoolToObject(a, "special", type[i] != TT_USER);
-			cJSON_AddItemToArray(added, a);
+			tq_json_push(added, a);
 		}
 	}
 	if (spm) {
@@ -749,23 +750,23 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 			cJSON *p = j_typed("Prepend");
 
 			cJSON_AddStringToObject(p, "prepend", "\xe2\x96\x81");
-			cJSON_AddItemToArray(arr, p);
+			tq_json_push(arr, p);
 		}
-		cJSON_AddItemToArray(arr, j_replace(" ", "\xe2\x96\x81"));
+		tq_json_push(arr, j_replace(" ", "\xe2\x96\x81"));
 		cJSON_AddNullToObject(root, "pre_tokenizer");
 		seq = cJSON_AddObjectToObject(root, "decoder");
 		cJSON_AddStringToObject(seq, "type", "Sequence");
 		arr = cJSON_AddArrayToObject(seq, "decoders");
-		cJSON_AddItemToArray(arr, j_replace("\xe2\x96\x81", " "));
-		cJSON_AddItemToArray(arr, j_typed("ByteFallback"));
-		cJSON_AddItemToArray(arr, j_typed("Fuse"));
+		tq_json_push(arr, j_replace("\xe2\x96\x81", " "));
+		tq_json_push(arr, j_typed("ByteFallback"));
+		tq_json_push(arr, j_typed("Fuse"));
 		if (space) {
 			cJSON *s = j_typed("Strip");
 
 			cJSON_AddStringToObject(s, "content", " ");
 			cJSON_AddNumberToObject(s, "start", 1);
 			cJSON_AddNumberToObject(s, "stop", 0);
-			cJSON_AddItemToArray(arr, s);
+			tq_json_push(arr, s);
 		}
 	} else {
 		cJSON *split = j_typed("Split"), *pat = cJSON_CreateObject();
@@ -774,7 +775,7 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 		for (i = 0; i < merges->n; i++) {
 			char *s = tok_str(merges, i);
 
-			cJSON_AddItemToArray(arr, cJSON_CreateString(s != NULL ?
+			tq_json_push(arr, cJSON_CreateString(s != NULL ?
 			    s : ""));
 			free(s);
 		}
@@ -783,14 +784,14 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 		cJSON_AddStringToObject(seq, "type", "Sequence");
 		arr = cJSON_AddArrayToObject(seq, "pretokenizers");
 		cJSON_AddStringToObject(pat, "Regex", pre);
-		cJSON_AddItemToObject(split, "pattern", pat);
+		tq_json_add(split, "pattern", pat);
 		cJSON_AddStringToObject(split, "behavior", "Isolated");
 		cJSON_AddBoolToObject(split, "invert", 0);
-		cJSON_AddItemToArray(arr, split);
+		tq_json_push(arr, split);
 		cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
 		cJSON_AddBoolToObject(bl, "trim_offsets", 1);
 		cJSON_AddBoolToObject(bl, "use_regex", 0);
-		cJSON_AddItemToArray(arr, bl);
+		tq_json_push(arr, bl);
 		bl = cJSON_AddObjectToObject(root, "decoder");
 		cJSON_AddStringToObject(bl, "type", "ByteLevel");
 		cJSON_AddBoolToObject(bl, "add_prefix_space", 1);
@@ -798,12 +799,19 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 		cJSON_AddBoolToObject(bl, "use_regex", 1);
 	}
 	if (add_bos && ok_bos)
-		cJSON_AddItemToObject(root, "post_processor",
+		tq_json_add(root, "post_processor",
 		    j_bos_template(str[bos], (int32_t)bos));
 	else
 		cJSON_AddNullToObject(root, "post_processor");
-	if ((*json = cJSON_PrintUnformatted(root)) == NULL)
-		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+	*json = cJSON_PrintUnformatted(root);
+	/* A tokenizer with pieces missing would tokenize wrongly. */
+	if (*json == NULL || (st = tq_json_end(mark, "the tokenizer",
+	    err)) != TQ_OK) {
+		free(*json);
+		*json = NULL;
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory building the "
+		    "tokenizer", f->path);
+	}
 out:
 	for (i = 0; str != NULL && i < n; i++)
 		free(str[i]);

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "error.h"
@@ -106,6 +107,10 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	const char *name = NULL;
 	size_t i;
 
+	/* A model_type of another type is an error, not absent. */
+	if (mt != NULL && !cJSON_IsString(mt))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: \"model_type\" must be a string", path);
 	if (cJSON_IsString(mt)) {
 		name = mt->valuestring;
 		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -120,9 +125,6 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 				*arch = known[i].arch;
 				return TQ_OK;
 			}
-	} else if (mt != NULL) {
-		return tq_fail(err, TQ_EFORMAT,
-		    "%s: \"model_type\" must be a string", path);
 	} else {
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: no \"model_type\" or \"architectures\"; is this a "
@@ -194,6 +196,66 @@ cfg_rope_scaling(const char *path, const cJSON *root, tq_model_config *c,
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: llama3 rope_scaling needs high_freq_factor > "
 		    "low_freq_factor", path);
+	return TQ_OK;
+}
+
+tq_status
+tq_hf_config_check(const char *path, const tq_model_config *c,
+    tq_error *err)
+{
+	/* Limits keep every size product far from overflow. */
+	static const struct {
+		const char *what;
+		size_t off;
+		int64_t lo, hi;
+	} lim[] = {
+#define LIM(f, what, lo, hi) { what, offsetof(tq_model_config, f), lo, hi }
+		LIM(vocab_size, "vocabulary size", 1, (int64_t)1 << 24),
+		LIM(hidden_size, "hidden size", 1, 65536),
+		LIM(intermediate_size, "intermediate size", 1, 1 << 20),
+		LIM(n_layers, "layer count", 1, 1024),
+		LIM(n_heads, "attention head count", 1, 1024),
+		LIM(n_kv_heads, "KV head count", 1, 1024),
+		LIM(max_position_embeddings, "context length", 1,
+		    (int64_t)1 << 30),
+#undef LIM
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+		int64_t v = *(const int64_t *)(const void *)((const char *)c +
+		    lim[i].off);
+
+		if (v < lim[i].lo || v > lim[i].hi)
+			return tq_fail(err, TQ_EFORMAT, "%s: %s %lld is outside "
+			    "[%lld, %lld]", path, lim[i].what, (long long)v,
+			    (long long)lim[i].lo, (long long)lim[i].hi);
+	}
+	if (c->n_heads % c->n_kv_heads != 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: %lld attention heads are not a multiple of %lld KV "
+		    "heads", path, (long long)c->n_heads,
+		    (long long)c->n_kv_heads);
+	if (c->head_dim < 2 || c->head_dim > 4096 || c->head_dim % 2 != 0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: head dimension %lld must be even and in [2, 4096]",
+		    path, (long long)c->head_dim);
+	if (c->n_heads * c->head_dim > 65536)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: attention heads * head dimension is too large", path);
+	if (!isfinite(c->rms_norm_eps) || !(c->rms_norm_eps > 0.0 &&
+	    c->rms_norm_eps < 1.0))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: RMS norm epsilon %g must be in (0, 1)", path,
+		    c->rms_norm_eps);
+	/*
+	 * Below 1 the rotary frequencies theta^(-2i/d) grow instead of
+	 * falling, overflow, and the attention turns to NaN.
+	 */
+	if (!isfinite(c->rope_theta) || !(c->rope_theta >= 1.0))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: rope theta %g must be a finite number >= 1", path,
+		    c->rope_theta);
 	return TQ_OK;
 }
 
@@ -301,17 +363,5 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		break;
 	}
 
-	if (c->n_heads % c->n_kv_heads != 0)
-		return tq_fail(err, TQ_EFORMAT,
-		    "%s: num_attention_heads (%lld) is not a multiple of "
-		    "num_key_value_heads (%lld)", path, (long long)c->n_heads,
-		    (long long)c->n_kv_heads);
-	if (c->head_dim < 2 || c->head_dim % 2 != 0)
-		return tq_fail(err, TQ_EFORMAT,
-		    "%s: head_dim %lld must be even and at least 2", path,
-		    (long long)c->head_dim);
-	if (c->n_heads * c->head_dim > 65536)
-		return tq_fail(err, TQ_EFORMAT,
-		    "%s: num_attention_heads * head_dim is too large", path);
-	return TQ_OK;
+	return tq_hf_config_check(path, c, err);
 }

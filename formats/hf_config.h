@@ -17,4 +17,13 @@
 tq_status tq_hf_config_parse(const char *path, const cJSON *root,
     tq_model_config *cfg, tq_error *err);
 
+/*
+ * The rules every model's hyperparameters meet, whichever file they come
+ * from (config.json, GGUF metadata): sizes in range, an attention shape
+ * the forward pass runs, a finite epsilon and rope theta.  One line naming
+ * path on failure (TQ_EFORMAT).  tq_hf_config_parse ends with it.
+ */
+tq_status tq_hf_config_check(const char *path, const tq_model_config *c,
+    tq_error *err);
+
 #endif /* TQ_FORMATS_HF_CONFIG_H */

@@ -280,6 +280,32 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 	return TQ_OK;
 }
 
+/*
+ * Refuses a tensor of a layer past num_hidden_layers: it would be ignored,
+ * and a model that silently loses its last layers evaluates as garbage.
+ */
+static tq_status
+hf_check_layer_count(const tq_model *m, tq_error *err)
+{
+	static const char prefix[] = "model.layers.";
+	size_t i;
+
+	for (i = 0; i < m->n_tensors; i++) {
+		const char *name = m->tensors[i]->name;
+		unsigned long long b;
+
+		if (strncmp(name, prefix, sizeof(prefix) - 1) != 0 ||
+		    !isdigit((unsigned char)name[sizeof(prefix) - 1]))
+			continue;
+		b = strtoull(name + sizeof(prefix) - 1, NULL, 10);
+		if (b >= (unsigned long long)m->cfg.n_layers)
+			return tq_fail(err, TQ_EFORMAT, "%s: tensor \"%s\" is past "
+			    "the last layer (num_hidden_layers is %lld)", m->path,
+			    name, (long long)m->cfg.n_layers);
+	}
+	return TQ_OK;
+}
+
 /* Orders names with digit runs compared as numbers: layers.2 < layers.10. */
 static int
 hf_cmp_natural(const void *a, const void *b)
@@ -420,6 +446,7 @@ tq_model_open(const char *dir, tq_model **out, tq_error *err)
 	if (st != TQ_OK ||
 	    (st = hf_list_tensors(m, src, err)) != TQ_OK ||
 	    (st = hf_bind_all(m, src, err)) != TQ_OK ||
+	    (st = hf_check_layer_count(m, err)) != TQ_OK ||
 	    (st = tq_model__index_linears(m, err)) != TQ_OK ||
 	    (st = hf_fingerprint(m, src, cfg_path, err)) != TQ_OK)
 		goto fail;

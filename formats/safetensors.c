@@ -15,6 +15,7 @@
 #include <cJSON.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "safetensors.h"
 #include "unicode.h"
 
@@ -112,6 +113,52 @@ tq_st_free_tensors(tq_tensor *tensors, size_t n)
 	free(tensors);
 }
 
+/*
+ * cJSON reads 256.0, 2.56e2 and 0256 as the integer 256; the reference
+ * reader (serde) refuses them, and so do we.  The header's only numbers
+ * are shapes and offsets, so every number token outside a string must be
+ * plain decimal digits without a leading zero.
+ */
+static tq_status
+st_check_numbers(const char *path, const char *h, size_t len, tq_error *err)
+{
+	size_t i = 0, j;
+	int in_str = 0;
+
+	while (i < len) {
+		if (in_str) {
+			if (h[i] == '\\')
+				i++;
+			else if (h[i] == '"')
+				in_str = 0;
+			i++;
+			continue;
+		}
+		if (h[i] == '"') {
+			in_str = 1;
+			i++;
+			continue;
+		}
+		if (h[i] != '-' && !(h[i] >= '0' && h[i] <= '9')) {
+			i++;
+			continue;
+		}
+		for (j = i; j < len && strchr("0123456789+-.eE", h[j]) != NULL; j++)
+			if (!(h[j] >= '0' && h[j] <= '9'))
+				break;
+		if ((j < len && strchr("+-.eE", h[j]) != NULL) ||
+		    (h[i] == '0' && j - i > 1)) {
+			while (j < len && strchr("0123456789+-.eE", h[j]) != NULL)
+				j++;
+			return tq_fail(err, TQ_EFORMAT, "%s: header number \"%.*s\" "
+			    "at byte %zu is not a plain non-negative integer", path,
+			    (int)(j - i < 32 ? j - i : 32), h + i, 8 + i);
+		}
+		i = j;
+	}
+	return TQ_OK;
+}
+
 /* Fills t from one header entry; begin/end are offsets into the buffer. */
 static tq_status
 st_entry(const char *path, const cJSON *e, tq_tensor *t, uint64_t *begin,
@@ -191,6 +238,7 @@ tq_st_parse(const char *path, const uint8_t *data, size_t size,
     tq_tensor **tensors, size_t *n, tq_error *err)
 {
 	const cJSON *e;
+	const char *rest = NULL;
 	cJSON *root;
 	tq_tensor *ts = NULL;
 	uint64_t hlen = 0, expect = 0;
@@ -218,7 +266,17 @@ tq_st_parse(const char *path, const uint8_t *data, size_t size,
 	if (tq_utf8_check((const char *)data + 8, (size_t)hlen) != hlen)
 		return tq_fail(err, TQ_EFORMAT, "%s: header is not valid UTF-8",
 		    path);
-	root = cJSON_ParseWithLength((const char *)data + 8, (size_t)hlen);
+	root = cJSON_ParseWithLengthOpts((const char *)data + 8, (size_t)hlen,
+	    &rest, 0);
+	/* Writers pad the header with spaces; anything else after it is bad. */
+	while (root != NULL && rest < (const char *)data + 8 + hlen &&
+	    strchr(" \t\r\n", *rest) != NULL && *rest != '\0')
+		rest++;
+	if (root != NULL && rest < (const char *)data + 8 + hlen) {
+		cJSON_Delete(root);
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: trailing data after the header's JSON object", path);
+	}
 	if (root == NULL || !cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return tq_fail(err, TQ_EFORMAT,
@@ -274,6 +332,10 @@ tq_st_parse(const char *path, const uint8_t *data, size_t size,
 		}
 		t->data = buf + begin;
 	}
+	/* Values past the checks above: 256.0 and the like. */
+	if ((st = st_check_numbers(path, (const char *)data + 8, (size_t)hlen,
+	    err)) != TQ_OK)
+		goto out;
 	/* Sort by offset, then demand a gapless tiling of the data buffer. */
 	st = st_check_unique(path, ts, count, err);
 	if (st != TQ_OK)
@@ -369,6 +431,7 @@ struct tq_st_writer {
 	st_wtensor *t;
 	size_t n, cap;
 	cJSON *meta;
+	unsigned long json_mark;	/* the metadata's allocations */
 };
 
 const char *
@@ -383,6 +446,7 @@ tq_st_writer_new(tq_st_writer **out, tq_error *err)
 	*out = calloc(1, sizeof(**out));
 	if (*out == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	(*out)->json_mark = tq_json_begin();
 	return TQ_OK;
 }
 
@@ -477,7 +541,9 @@ tq_st_writer_write(tq_st_writer *w, const char *path, tq_error *err)
 	if (w->n > 1)
 		qsort(w->t, w->n, sizeof(*w->t), st_cmp_write);
 	if (w->meta != NULL)
-		cJSON_AddItemReferenceToObject(hdr, "__metadata__", w->meta);
+		/* A reference to the members: hdr's Delete leaves them. */
+		tq_json_add(hdr, "__metadata__",
+		    cJSON_CreateObjectReference(w->meta->child));
 	for (i = 0; i < w->n; i++) {
 		const st_wtensor *t = &w->t[i];
 		cJSON *e = cJSON_AddObjectToObject(hdr, t->name);
@@ -486,15 +552,19 @@ tq_st_writer_write(tq_st_writer *w, const char *path, tq_error *err)
 
 		cJSON_AddStringToObject(e, "dtype", tq_st_dtype_name(t->dtype));
 		for (d = 0; d < t->ndim; d++)
-			cJSON_AddItemToArray(shape,
+			tq_json_push(shape,
 			    cJSON_CreateNumber((double)t->shape[d]));
-		cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-		cJSON_AddItemToArray(offs,
+		tq_json_push(offs, cJSON_CreateNumber((double)off));
+		tq_json_push(offs,
 		    cJSON_CreateNumber((double)(off + t->nbytes)));
 		off += t->nbytes;
 	}
 	json = cJSON_PrintUnformatted(hdr);
 	cJSON_Delete(hdr);
+	if ((st = tq_json_end(w->json_mark, path, err)) != TQ_OK) {
+		free(json);
+		return st;
+	}
 	if (json == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
 	/* Pad with spaces so the data starts 8-byte aligned. */

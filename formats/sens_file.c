@@ -31,6 +31,7 @@
 tq_status
 tq_sens_save(const tq_sens *s, const char *path, tq_error *err)
 {
+	unsigned long mark = tq_json_begin();
 	cJSON *root = cJSON_CreateObject(), *menu, *layers;
 	size_t l, k;
 	tq_status st;
@@ -50,29 +51,28 @@ tq_sens_save(const tq_sens *s, const char *path, tq_error *err)
 		cJSON_AddNullToObject(root, "probe");
 	menu = cJSON_AddArrayToObject(root, "menu");
 	for (k = 0; menu != NULL && k < s->n_menu; k++)
-		cJSON_AddItemToArray(menu, cJSON_CreateString(s->menu[k].name));
+		tq_json_push(menu, cJSON_CreateString(s->menu[k].name));
 	layers = cJSON_AddArrayToObject(root, "layers");
 	for (l = 0; layers != NULL && l < s->n; l++) {
 		cJSON *o = cJSON_CreateObject(), *e, *b;
 
-		if (o == NULL)
+		if (!tq_json_push(layers, o))
 			break;
-		cJSON_AddItemToArray(layers, o);
 		cJSON_AddStringToObject(o, "name", s->names[l]);
 		cJSON_AddNumberToObject(o, "params", (double)s->params[l]);
-		cJSON_AddItemToObject(o, "coef", tq_json_num(s->coef[l]));
-		cJSON_AddItemToObject(o, "probe_kld",
+		tq_json_add(o, "coef", tq_json_num(s->coef[l]));
+		tq_json_add(o, "probe_kld",
 		    tq_json_num(s->probe_kld[l]));
 		e = cJSON_AddArrayToObject(o, "rel_err");
 		b = cJSON_AddArrayToObject(o, "bpw");
 		for (k = 0; e != NULL && b != NULL && k < s->n_menu; k++) {
-			cJSON_AddItemToArray(e,
+			tq_json_push(e,
 			    tq_json_num(s->err[l * s->n_menu + k]));
-			cJSON_AddItemToArray(b,
+			tq_json_push(b,
 			    tq_json_num(s->bpw[l * s->n_menu + k]));
 		}
 	}
-	st = tq_json_save(root, path, err);
+	st = tq_json_save(root, mark, path, err);
 	cJSON_Delete(root);
 	return st;
 }

@@ -291,6 +291,7 @@ tq_state__save_block(const tq_qstate *s, const char *dir, int64_t block,
 tq_status
 tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 {
+	unsigned long mark = tq_json_begin();
 	cJSON *root = cJSON_CreateObject(), *cal, *arr, *plan;
 	char hash[32], *path = NULL;
 	tq_status st;
@@ -303,7 +304,7 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 	cJSON_AddStringToObject(root, "model", s->model_path);
 	cJSON_AddNumberToObject(root, "n_layers", (double)s->n_layers);
 	plan = cJSON_Parse(s->plan_json);
-	cJSON_AddItemToObject(root, "plan", plan != NULL ? plan :
+	tq_json_add(root, "plan", plan != NULL ? plan :
 	    cJSON_CreateNull());
 	cal = cJSON_AddObjectToObject(root, "calibration");
 	cJSON_AddNumberToObject(cal, "samples", (double)s->n_samples);
@@ -334,17 +335,17 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 		cJSON_AddStringToObject(o, "scheme", r->scheme);
 		cJSON_AddNumberToObject(o, "rows", (double)r->rows);
 		cJSON_AddNumberToObject(o, "cols", (double)r->cols);
-		cJSON_AddItemToObject(o, "rel_err", tq_json_num(r->rel_err));
-		cJSON_AddItemToObject(o, "sqnr_db", tq_json_num(r->sqnr_db));
-		cJSON_AddItemToObject(o, "max_abs_err",
+		tq_json_add(o, "rel_err", tq_json_num(r->rel_err));
+		tq_json_add(o, "sqnr_db", tq_json_num(r->sqnr_db));
+		tq_json_add(o, "max_abs_err",
 		    tq_json_num(r->max_abs_err));
-		cJSON_AddItemToObject(o, "bpw", tq_json_num(r->bpw));
-		cJSON_AddItemToObject(o, "seconds", tq_json_num(r->seconds));
-		cJSON_AddItemToArray(arr, o);
+		tq_json_add(o, "bpw", tq_json_num(r->bpw));
+		tq_json_add(o, "seconds", tq_json_num(r->seconds));
+		tq_json_push(arr, o);
 	}
 	path = tq_path_join(dir, "state.json");
 	st = path == NULL ? tq_fail(err, TQ_ENOMEM, "out of memory") :
-	    tq_json_save(root, path, err);
+	    tq_json_save(root, mark, path, err);
 	cJSON_Delete(root);
 	free(path);
 	return st;

@@ -114,6 +114,18 @@ main(void)
 	    BASE ",\"rope_scaling\":[1]}", TQ_EFORMAT, "rope_scaling");
 	expect_err("qwen2 sliding", "{\"model_type\":\"qwen2\"," BASE
 	    ",\"use_sliding_window\":true}", TQ_EUNSUPPORTED, "sliding");
+	expect_err("model_type of the wrong type beside architectures",
+	    "{\"model_type\":5,\"architectures\":[\"LlamaForCausalLM\"],"
+	    BASE "}", TQ_EFORMAT, "\"model_type\" must be a string");
+	expect_err("rope_theta 1e-300", "{\"model_type\":\"llama\"," BASE
+	    ",\"rope_theta\":1e-300}", TQ_EFORMAT,
+	    "rope theta 1e-300 must be a finite number >= 1");
+	expect_err("rms_norm_eps 1", "{\"model_type\":\"llama\"," BASE
+	    ",\"rms_norm_eps\":1}", TQ_EFORMAT, "epsilon 1 must be in (0, 1)");
+	expect_err("head_dim 0 from fewer dimensions than heads",
+	    "{\"model_type\":\"llama\",\"vocab_size\":100,\"hidden_size\":8,"
+	    "\"intermediate_size\":16,\"num_hidden_layers\":1,"
+	    "\"num_attention_heads\":16}", TQ_EFORMAT, "head dimension 0");
 	expect_err("top level array", "[1]", TQ_EFORMAT, "not a JSON object");
 
 	/* Deep nesting: cJSON refuses past its limit; nothing crashes. */

@@ -109,7 +109,7 @@ test_hand_built(void)
 		dp += exp(lq[tgt[i]]) - exp(lb[tgt[i]]);
 		same += argmax_f(q[i], V) == argmax_f(b[i], V);
 	}
-	tq_eval__kld_result(&acc, NULL, &r);
+	tq_eval__kld_result(&acc, NULL, &r, &err);
 	tq_eval__kld_done(&acc);
 	qsort(kl, N, sizeof(double), cmp_d);
 	med = kl[N / 2];
@@ -443,6 +443,40 @@ test_tasks(const tq_model *m, const char *top, const char *tmp)
 	    "one choice is refused: %s", err.msg);
 }
 
+/* A NaN or infinite perplexity or KLD is an error, never a result. */
+static void
+test_not_finite(void)
+{
+	tq_nll_acc a = { 0, 0, 0 };
+	tq_ppl_result p;
+	tq_kld_acc k;
+	tq_kld_result r;
+	tq_error err = { TQ_OK, "" };
+
+	tq_eval__nll_add(&a, 1.0);
+	tq_eval__nll_add(&a, NAN);
+	tap_ok(tq_eval__nll_result(&a, &p, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "perplexity is") != NULL &&
+	    strstr(err.msg, "not a finite number") != NULL,
+	    "a NaN log-likelihood: %s", err.msg);
+	a.sum = 1e308;
+	a.sum_sq = 0;
+	a.count = 1;
+	tap_ok(tq_eval__nll_result(&a, &p, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "perplexity is inf") != NULL,
+	    "an infinite perplexity: %s", err.msg);
+	tq_eval__kld_init(&k);
+	k.count = k.nll.count = k.nll_base.count = k.cap = 12;
+	k.kld = calloc(12, sizeof(float));
+	k.dp = calloc(12, sizeof(float));
+	k.sum_kld = INFINITY;
+	k.sum_kld2 = INFINITY;
+	tap_ok(tq_eval__kld_result(&k, NULL, &r, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "KL divergence is") != NULL,
+	    "an infinite KLD: %s", err.msg);
+	tq_eval__kld_done(&k);
+}
+
 int
 main(void)
 {
@@ -459,6 +493,7 @@ main(void)
 	snprintf(textp, sizeof(textp), "%s/wikitext2-test.txt",
 	    data != NULL ? data : "../shared/data");
 	test_hand_built();
+	test_not_finite();
 	if (mkdtemp(tmp) == NULL || tq_model_open(demo, &m, &err) != TQ_OK ||
 	    tq_read_text(textp, &text, &len, &err) != TQ_OK) {
 		tap_ok(0, "setup: %s", err.msg);

@@ -92,13 +92,37 @@ writer_round_trip(void)
 		tap_diag("could not remove %s", dir);
 }
 
+/* Headers the strict checks refuse (the last one is fine). */
+static const struct {
+	const char *what, *header;
+	size_t data_len;
+	tq_status want;
+	const char *text;
+} strict[] = {
+	{ "shape 256.0", "{\"a\":{\"dtype\":\"U8\",\"shape\":[4,256.0],"
+	    "\"data_offsets\":[0,1024]}}", 1024, TQ_EFORMAT,
+	    "header number \"256.0\" at byte 38 is not a plain" },
+	{ "shape 2.56e2", "{\"a\":{\"dtype\":\"U8\",\"shape\":[2.56e2],"
+	    "\"data_offsets\":[0,256]}}", 256, TQ_EFORMAT, "\"2.56e2\"" },
+	{ "offset with a leading zero", "{\"a\":{\"dtype\":\"U8\","
+	    "\"shape\":[4],\"data_offsets\":[0,04]}}", 4, TQ_EFORMAT,
+	    "\"04\"" },
+	{ "trailing data after the header object", "{\"a\":{\"dtype\":"
+	    "\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}} x", 1,
+	    TQ_EFORMAT, "trailing data" },
+	{ "digits inside a metadata string are no number",
+	    "{\"__metadata__\":{\"v\":\"1.5e3 \\\" 0.5\"},\"a\":{\"dtype\":"
+	    "\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, TQ_OK,
+	    NULL },
+};
+
 int
 main(void)
 {
 	tq_tensor *ts = NULL;
 	tq_error err;
 	uint8_t small[4] = { 0 }, big[16];
-	size_t size, n;
+	size_t size, n, i;
 	uint8_t *buf;
 
 	/* Accepted. */
@@ -191,6 +215,10 @@ main(void)
 	expect("too many dimensions",
 	    "{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],"
 	    "\"data_offsets\":[0,4]}}", 4, TQ_EUNSUPPORTED, "dimensions");
+	/* Numbers cJSON reads as integers but serde refuses, and more. */
+	for (i = 0; i < sizeof(strict) / sizeof(strict[0]); i++)
+		expect(strict[i].what, strict[i].header, strict[i].data_len,
+		    strict[i].want, strict[i].text);
 	writer_round_trip();
 	return tap_done();
 }

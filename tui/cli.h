@@ -104,10 +104,22 @@ void cli_json_string(FILE *f, const char *s);
 
 /*
  * Runs an export job (tq_job_export) with a progress bar and prints the
- * report (JSON with json); returns the exit status.  cmd_export.c.
+ * report (JSON with json; with json and keep, copies it to *keep for the
+ * caller's own JSON instead); returns the exit status.  cmd_export.c.
  */
 int cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
-    const tq_export_opts *o, int json);
+    const tq_export_opts *o, int json, tq_export_report *keep);
+/* Prints an export's report, as text or as one JSON object. */
+void cli_export_print(const tq_export_report *r, int json);
+
+/*
+ * Splits quantize's --export FORMAT:PATH into fmt (of size len) and *path,
+ * checking FORMAT names an export format and, without force, that PATH
+ * does not exist yet, so a long quantization does not end in a refused
+ * export.  Returns 1, or 0 after printing the error.  cmd_export.c.
+ */
+int cli_export_spec(const char *spec, int force, char *fmt, size_t len,
+    const char **path);
 
 /*
  * Runs a job to its end with a progress bar per stage (with ETA) on a

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -25,8 +26,8 @@ human_bytes(uint64_t b, char *buf, size_t len)
 		snprintf(buf, len, "%llu B", (unsigned long long)b);
 }
 
-static void
-print_report(const tq_export_report *r, int json)
+void
+cli_export_print(const tq_export_report *r, int json)
 {
 	char hb[32];
 	size_t i;
@@ -68,7 +69,7 @@ print_report(const tq_export_report *r, int json)
 
 int
 cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
-    const tq_export_opts *o, int json)
+    const tq_export_opts *o, int json, tq_export_report *keep)
 {
 	tq_error err = { TQ_OK, "" };
 	tq_job *job = NULL;
@@ -80,11 +81,40 @@ cli_export_run(const tq_model *base, const tq_qstate *s, const char *out,
 	    TQ_OK) {
 		rc = cli_fail(&err);
 	} else {
-		print_report(tq_job_export_report(job), json);
+		if (json && keep != NULL)
+			*keep = *tq_job_export_report(job);
+		else
+			cli_export_print(tq_job_export_report(job), json);
 		rc = 0;
 	}
 	tq_job_free(job);
 	return rc;
+}
+
+int
+cli_export_spec(const char *spec, int force, char *fmt, size_t len,
+    const char **path)
+{
+	const char *colon = strchr(spec, ':'), *writes, *types;
+
+	if (colon == NULL || colon == spec || colon[1] == '\0') {
+		cli_error("quantize: --export \"%s\" is not FORMAT:PATH (e.g. "
+		    "gguf:model.gguf)", spec);
+		return 0;
+	}
+	snprintf(fmt, len, "%.*s", (int)(colon - spec), spec);
+	if (!tq_export_format_info(fmt, &writes, &types)) {
+		cli_error("quantize: --export: unknown format \"%s\" (see "
+		    "turboquant help export)", fmt);
+		return 0;
+	}
+	*path = colon + 1;
+	if (!force && access(*path, F_OK) == 0) {
+		cli_error("quantize: --export: %s already exists (use --force "
+		    "to replace it)", *path);
+		return 0;
+	}
+	return 1;
 }
 
 int
@@ -143,7 +173,7 @@ cmd_export(int argc, char **argv)
 		rc = cli_fail(&err);
 		goto out;
 	}
-	rc = cli_export_run(base, state, out, &o, json);
+	rc = cli_export_run(base, state, out, &o, json, NULL);
 out:
 	tq_state_free(state);
 	tq_model_close(base);

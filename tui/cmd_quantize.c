@@ -108,7 +108,10 @@ int
 cmd_quantize(int argc, char **argv)
 {
 	const char *model = NULL, *calib_file = NULL, *stats = NULL;
-	const char *out_dir = NULL;
+	const char *out_dir = NULL, *export = NULL, *export_path = NULL;
+	tq_export_opts eo = { NULL, NULL, 0 };
+	tq_export_report rep;
+	char export_fmt[32];
 	plan_args pa;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
@@ -138,7 +141,9 @@ cmd_quantize(int argc, char **argv)
 		} else if (strcmp(a, "--resume") == 0) {
 			flags |= TQ_QUANTIZE_RESUME;
 		} else if (strcmp(a, "--force") == 0) {
+			/* A complete state in DIR, and PATH with --export. */
 			flags |= TQ_QUANTIZE_FORCE;
+			eo.force = 1;
 		} else if (strcmp(a, "--sym") == 0) {
 			pa.sym = 1;
 		} else if (strcmp(a, "--act-order") == 0) {
@@ -195,6 +200,12 @@ cmd_quantize(int argc, char **argv)
 		} else if (strcmp(a, "--out") == 0) {
 			NEED();
 			out_dir = next;
+		} else if (strcmp(a, "--export") == 0) {
+			NEED();
+			export = next;
+		} else if (strcmp(a, "--export-type") == 0) {
+			NEED();
+			eo.type = next;
 		} else if ((k = cli_calib_option(a, next, &co)) != 0) {
 			if (k < 0)
 				return 1;
@@ -218,6 +229,13 @@ cmd_quantize(int argc, char **argv)
 		return cli_error("quantize: no output directory (use --out DIR)");
 	if (calib_file != NULL && stats != NULL)
 		return cli_error("quantize: give --calib or --stats, not both");
+	/* Checked before quantizing; the export itself is export's. */
+	if (export == NULL && eo.type != NULL)
+		return cli_error("quantize: --export-type without --export");
+	if (export != NULL && !cli_export_spec(export, eo.force, export_fmt,
+	    sizeof(export_fmt), &export_path))
+		return 1;
+	eo.format = export != NULL ? export_fmt : NULL;
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		return cli_fail(&err);
 	if (make_plan(&pa, &plan, &err) != TQ_OK ||
@@ -234,6 +252,11 @@ cmd_quantize(int argc, char **argv)
 	if (cli_run_job(job, json ? NULL : on_event, NULL, &err) != TQ_OK)
 		goto fail;
 	state = tq_job_take_state(job);
+	if (!json)
+		printf("\nquantized state saved to %s\n", out_dir);
+	if (export != NULL && (rc = cli_export_run(m, state, export_path, &eo,
+	    json, &rep)) != 0)
+		goto out;
 	if (json) {
 		printf("{\"model\":");
 		cli_json_string(stdout, tq_model_path(m));
@@ -242,9 +265,12 @@ cmd_quantize(int argc, char **argv)
 		printf(",\"layers\":[");
 		for (l = 0; state != NULL && l < tq_state_n_results(state); l++)
 			print_json_layer(tq_state_result(state, l), l == 0);
-		printf("]}\n");
-	} else {
-		printf("\nquantized state saved to %s\n", out_dir);
+		printf("]");
+		if (export != NULL) {	/* one JSON object in all */
+			printf(",\"export\":");
+			cli_export_print(&rep, 1);
+		}
+		printf("}\n");
 	}
 	rc = 0;
 	goto out;

@@ -154,7 +154,7 @@ static const cli_command commands[] = {
 	  "                  with --export)\n"
 	  "  --export F:PATH then export the state (turboquant help export),\n"
 	  "                  e.g. gguf:model.gguf; --export-type T as export's\n"
-	  "                  --type, --force to replace PATH\n"
+	  "                  --type\n"
 	  "  --json          the per-layer report as one JSON object\n",
 	  cmd_quantize },
 	{ "eval", "perplexity, KL divergence, tasks; compare and gate variants",
