@@ -4,7 +4,8 @@
 # perplexity), then the out-of-tree configure runtests.sh does (it failed
 # when quickstart configured the sources in place); a tree configured in
 # place is built where it is; configure says nothing on stderr (its checks
-# once complained about core/).  TAP; part of `make check-long`.
+# once complained about core/); on a terminal (tmux) it opens the
+# workbench.  TAP; part of `make check-long`.
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
@@ -29,6 +30,31 @@ for i in 1 2; do
 	    grep -q 'tensors' "$tmp/q$i.out" && [ -x "$t/build/turboquant" ]
 	ok $? "quickstart.sh run $i: exit $rc, info and perplexity printed, build/turboquant $(tail -n 2 "$tmp/q$i.err")"
 done
+# On a terminal quickstart.sh ends in the workbench on the demo model.
+if command -v tmux >/dev/null 2>&1; then
+	sock=tq-scripts-$$
+	tmux -L "$sock" new-session -d -x 100 -y 30 \
+	    "cd '$t' && ./quickstart.sh; echo EXIT=\$?; sleep 600"
+	end=$(($(date +%s) + 300))
+	while ! tmux -L "$sock" capture-pane -p | grep -q 'demo (llama, 4 blocks)' &&
+	    [ "$(date +%s)" -lt "$end" ]; do
+		sleep 0.2
+	done
+	tmux -L "$sock" capture-pane -p >"$tmp/screen"
+	grep -q 'demo (llama, 4 blocks)' "$tmp/screen"
+	ok $? "quickstart.sh on a terminal opens the workbench on the demo model"
+	tmux -L "$sock" send-keys q
+	end=$(($(date +%s) + 30))
+	while ! tmux -L "$sock" capture-pane -p | grep -q 'EXIT=' &&
+	    [ "$(date +%s)" -lt "$end" ]; do
+		sleep 0.2
+	done
+	tmux -L "$sock" capture-pane -p | grep -q 'EXIT=0'
+	ok $? "  and q quits it with exit status 0"
+	tmux -L "$sock" kill-server 2>/dev/null
+else
+	skip_check "tmux is not installed"
+fi
 [ ! -f "$t/config.status" ] && [ ! -f "$t/Makefile" ]
 ok $? "quickstart.sh left the sources unconfigured (out-of-tree builds still work)"
 
