@@ -12,9 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "awq.h"
+#include "blas_det.h"
 #include "error.h"
 #include "quant.h"
 
@@ -68,8 +67,8 @@ awq_layer_err(const tq_scale_layer *l, const float *H, const float *s,
 		for (j = 0; j < C; j++)
 			dq[i * C + j] = l->w[i * step * C + j] -
 			    dq[i * C + j] / s[j];
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)C,
-	    (int)C, 1.0f, dq, (int)C, H, (int)C, 0.0f, eh, (int)C);
+	tq_det_sgemm(CblasNoTrans, CblasNoTrans, r, C, C, 1.0f, dq, C, H, C,
+	    0.0f, eh, C);
 	for (i = 0; i < r * C; i++)
 		sum += (double)eh[i] * dq[i];
 	/* Measured on a subset: scale up to the whole layer. */

@@ -18,6 +18,15 @@
 
 /* Tile side: large enough for a serial call to run near its peak. */
 #define DET_T 256
+/*
+ * sgemm: products of at most this many multiply-adds are one serial call
+ * (threads would cost more than they save); larger ones get tiles DET_T
+ * rows high and up to DET_TN_MAX columns wide (fewer packings of A),
+ * narrowed while there are fewer than DET_MIN_TILES of them.
+ */
+#define DET_SMALL ((int64_t)1 << 23)
+#define DET_TN_MAX (4 * DET_T)
+#define DET_MIN_TILES 8
 
 static int64_t
 det_tiles(int64_t n)
@@ -36,6 +45,7 @@ typedef struct det_call {
 	CBLAS_UPLO uplo;
 	CBLAS_TRANSPOSE ta, tb;
 	int64_t m, n, k, nt;	/* nt: tiles across the output's columns */
+	int64_t tm, tn;		/* sgemm: tile rows and columns */
 	float alpha, beta;
 	const float *a, *b;
 	float *c;
@@ -46,16 +56,15 @@ static void
 det_gemm_tile(void *arg, int64_t t)
 {
 	const det_call *g = arg;
-	int64_t i = t / g->nt, j = t % g->nt;
-	const float *a = g->a + (g->ta == CblasNoTrans ? i * DET_T * g->lda :
-	    i * DET_T);
-	const float *b = g->b + (g->tb == CblasNoTrans ? j * DET_T :
-	    j * DET_T * g->ldb);
+	int64_t i0 = t / g->nt * g->tm, j0 = t % g->nt * g->tn;
+	int64_t mi = g->m - i0 < g->tm ? g->m - i0 : g->tm;
+	int64_t nj = g->n - j0 < g->tn ? g->n - j0 : g->tn;
+	const float *a = g->a + (g->ta == CblasNoTrans ? i0 * g->lda : i0);
+	const float *b = g->b + (g->tb == CblasNoTrans ? j0 : j0 * g->ldb);
 
-	cblas_sgemm(CblasRowMajor, g->ta, g->tb, det_len(g->m, i),
-	    det_len(g->n, j), (int)g->k, g->alpha, a, (int)g->lda, b,
-	    (int)g->ldb, g->beta, g->c + i * DET_T * g->ldc + j * DET_T,
-	    (int)g->ldc);
+	cblas_sgemm(CblasRowMajor, g->ta, g->tb, (int)mi, (int)nj, (int)g->k,
+	    g->alpha, a, (int)g->lda, b, (int)g->ldb, g->beta,
+	    g->c + i0 * g->ldc + j0, (int)g->ldc);
 }
 
 void
@@ -63,13 +72,27 @@ tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n,
     int64_t k, float alpha, const float *a, int64_t lda, const float *b,
     int64_t ldb, float beta, float *c, int64_t ldc)
 {
-	det_call g = { CblasUpper, ta, tb, m, n, k, det_tiles(n), alpha, beta,
-	    a, b, c, lda, ldb, ldc };
+	det_call g = { CblasUpper, ta, tb, m, n, k, 1, m, n, alpha, beta, a,
+	    b, c, lda, ldb, ldc };
+	int64_t mt = 1;
 
 	if (m <= 0 || n <= 0)
 		return;
+	/* The tiles follow from the shape alone, never the thread count. */
+	if (m * n * k > DET_SMALL) {
+		g.tm = DET_T;
+		g.tn = DET_TN_MAX;
+		mt = det_tiles(m);
+		while (g.tn > DET_T &&
+		    mt * ((n + g.tn - 1) / g.tn) < DET_MIN_TILES)
+			g.tn /= 2;
+		g.nt = (n + g.tn - 1) / g.tn;
+	}
 	tq_blas__serial_begin();
-	tq_par_tasks(det_gemm_tile, &g, det_tiles(m) * g.nt);
+	if (mt * g.nt == 1)
+		det_gemm_tile(&g, 0);
+	else
+		tq_par_tasks(det_gemm_tile, &g, mt * g.nt);
 	tq_blas__serial_end();
 }
 
@@ -108,7 +131,7 @@ tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n, int64_t k,
     int64_t ldc)
 {
 	det_call s = { uplo, trans, CblasNoTrans, n, n, k, det_tiles(n),
-	    alpha, beta, a, NULL, c, lda, 0, ldc };
+	    DET_T, DET_T, alpha, beta, a, NULL, c, lda, 0, ldc };
 
 	if (n <= 0)
 		return;
@@ -133,8 +156,8 @@ tq_det_strsm_right(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, int64_t m,
     int64_t n, float alpha, const float *a, int64_t lda, float *b,
     int64_t ldb)
 {
-	det_call s = { uplo, ta, CblasNoTrans, m, n, 0, 1, alpha, 0.0f, a,
-	    NULL, b, lda, 0, ldb };
+	det_call s = { uplo, ta, CblasNoTrans, m, n, 0, 1, DET_T, n, alpha,
+	    0.0f, a, NULL, b, lda, 0, ldb };
 
 	if (m <= 0 || n <= 0)
 		return;
@@ -168,7 +191,7 @@ tq_det_strmm_lower_left(int64_t m, int64_t n, const float *x, int64_t ldx,
     float *b, int64_t ldb, float *work)
 {
 	det_call s = { CblasLower, CblasNoTrans, CblasNoTrans, m, n, 0,
-	    det_tiles(m), 1.0f, 1.0f, x, work, b, ldx, n, ldb };
+	    det_tiles(m), DET_T, n, 1.0f, 1.0f, x, work, b, ldx, n, ldb };
 	int64_t r;
 
 	if (m <= 0 || n <= 0)

@@ -3,10 +3,12 @@
  * same bytes for any thread count (internal).
  *
  * Each has the meaning of the cblas call of the same name, row-major; the
- * output is split into fixed tiles, each one serial BLAS call, run by
- * tq_par_tasks() with OpenBLAS held at one thread meanwhile.  The sums
- * are those of the serial calls on the tiles, so they may differ in the
- * last bits from one whole cblas call, but never with the thread count.
+ * output is split into tiles whose shape follows from the problem's shape
+ * alone, each one serial BLAS call, run by tq_par_tasks() with OpenBLAS
+ * held at one thread meanwhile (a small sgemm is one serial call).  The
+ * sums are those of the serial calls on the tiles, so they may differ in
+ * the last bits from one whole cblas call, but never with the thread
+ * count.
  * Any thread may call them.
  */
 #ifndef TQ_CORE_BLAS_DET_H

@@ -5,7 +5,9 @@
  * fp32, half-split rotary embedding with inv_freq computed in fp32, causal
  * and sliding-window masks, GQA by head groups, SwiGLU MLP) so logits agree
  * with Hugging Face to rounding.  Every matrix product goes through OpenBLAS
- * sgemm, which is where the time goes and where the threads are.
+ * sgemm, which is where the time goes; the threads are the engine's own
+ * (blas_det.h for the linear layers, one head per task for attention,
+ * OpenBLAS held at one thread), so the bytes do not depend on their count.
  *
  * Weights stay in the checkpoint's dtype in the memory map; each linear layer
  * converts its weight to fp32 in row blocks into one scratch buffer, so
@@ -20,10 +22,13 @@
 
 #include <cblas.h>
 
+#include "blas_det.h"
 #include "error.h"
 #include "forward.h"
 #include "model.h"
+#include "par.h"
 #include "quant.h"
+#include "tq.h"
 
 /* Elements of weight converted at a time (32 MB of fp32). */
 #define WBLOCK_ELEMS ((int64_t)8 << 20)
@@ -48,7 +53,8 @@ struct tq_fwd {
 	float *att;		/* [n, n_heads * hd] attention output */
 	float *gate;		/* [n, F] */
 	float *up;		/* [n, F] */
-	float *scores;		/* [ATT_QBLOCK, n] */
+	float *scores;		/* [n_slots, min(n, ATT_QBLOCK), n] */
+	int n_slots;		/* heads computed at once, one per thread */
 	float *cos;		/* [n, hd / 2] */
 	float *sin;		/* [n, hd / 2] */
 	int64_t rope_n;		/* sequence length the tables were made for */
@@ -103,17 +109,15 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 		rows = 1;
 	if (w->dtype == TQ_DTYPE_F32 && (uintptr_t)w->data % sizeof(float) == 0) {
 		/* Aligned fp32 weights are used in place, without a copy. */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n,
-		    (int)out, (int)in, 1.0f, x, (int)in, w->data, (int)in, 0.0f,
-		    y, (int)ldy);
+		tq_det_sgemm(CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in,
+		    w->data, in, 0.0f, y, ldy);
 	} else {
 		for (r0 = 0; r0 < out; r0 += rows) {
 			int64_t nr = out - r0 < rows ? out - r0 : rows;
 
 			tq_tensor_to_f32(w, r0 * in, nr * in, s->wbuf);
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-			    (int)n, (int)nr, (int)in, 1.0f, x, (int)in, s->wbuf,
-			    (int)in, 0.0f, y + r0, (int)ldy);
+			tq_det_sgemm(CblasNoTrans, CblasTrans, n, nr, in, 1.0f,
+			    x, in, s->wbuf, in, 0.0f, y + r0, ldy);
 		}
 	}
 	if (b != NULL) {
@@ -235,57 +239,81 @@ fwd_rope_apply(const tq_fwd *s, float *x, int64_t n, int64_t n_heads,
 	}
 }
 
-/* Causal (and sliding-window) softmax attention into att[n, n_heads * hd]. */
+/* One attention call's arguments, shared by its heads. */
+typedef struct fwd_att {
+	tq_fwd *s;
+	const tq_model_config *c;
+	int64_t n;
+	float *att;
+} fwd_att;
+
+/*
+ * Head h of causal (and sliding-window) softmax attention into
+ * att[n, n_heads * hd], with slot's scores.  Serial BLAS calls whose
+ * shapes depend on n only, so a head's bytes do not depend on the thread
+ * that runs it.
+ */
+static void
+fwd_attention_head(void *arg, int slot, int64_t h)
+{
+	const fwd_att *fa = arg;
+	const tq_fwd *s = fa->s;
+	const tq_model_config *c = fa->c;
+	int64_t n = fa->n, hd = c->head_dim, nh = c->n_heads;
+	int64_t ldq = nh * hd, ldk = c->n_kv_heads * hd;
+	int64_t group = nh / c->n_kv_heads, W = c->sliding_window, r0, i, j;
+	const float *kh = s->k + (h / group) * hd;
+	const float *vh = s->v + (h / group) * hd;
+	float *scores = s->scores + (int64_t)slot *
+	    (s->max_n < ATT_QBLOCK ? s->max_n : ATT_QBLOCK) * s->max_n;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	for (r0 = 0; r0 < n; r0 += ATT_QBLOCK) {
+		int64_t nr = n - r0 < ATT_QBLOCK ? n - r0 : ATT_QBLOCK;
+		int64_t nk = r0 + nr;	/* keys a block can see */
+
+		/* scores[nr, nk] = Q_h[r0:r0+nr] K_h[0:nk]^T * scale */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr,
+		    (int)nk, (int)hd, scale, s->q + r0 * ldq + h * hd,
+		    (int)ldq, kh, (int)ldk, 0.0f, scores, (int)nk);
+		for (i = 0; i < nr; i++) {
+			float *row = scores + i * nk, mx, sum = 0.0f;
+			int64_t qi = r0 + i;
+			/* Key j is visible iff qi - W < j <= qi. */
+			int64_t lo = W > 0 && qi - W + 1 > 0 ? qi - W + 1 : 0;
+
+			mx = row[lo];
+			for (j = lo; j <= qi; j++)
+				if (row[j] > mx)
+					mx = row[j];
+			/* Subtract the max so exp cannot overflow. */
+			for (j = 0; j < nk; j++) {
+				if (j < lo || j > qi) {
+					row[j] = 0.0f;
+					continue;
+				}
+				row[j] = expf(row[j] - mx);
+				sum += row[j];
+			}
+			for (j = lo; j <= qi; j++)
+				row[j] /= sum;
+		}
+		/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr,
+		    (int)hd, (int)nk, 1.0f, scores, (int)nk, vh, (int)ldk,
+		    0.0f, fa->att + r0 * ldq + h * hd, (int)ldq);
+	}
+}
+
+/* Causal (and sliding-window) softmax attention, the heads in parallel. */
 static void
 fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n, float *att)
 {
-	int64_t hd = c->head_dim, nh = c->n_heads, nkv = c->n_kv_heads;
-	int64_t ldq = nh * hd, ldk = nkv * hd, group = nh / nkv;
-	int64_t W = c->sliding_window, h, r0, i, j;
-	float scale = 1.0f / sqrtf((float)hd);
+	fwd_att fa = { s, c, n, att };
 
-	for (h = 0; h < nh; h++) {
-		const float *kh = s->k + (h / group) * hd;
-		const float *vh = s->v + (h / group) * hd;
-
-		for (r0 = 0; r0 < n; r0 += ATT_QBLOCK) {
-			int64_t nr = n - r0 < ATT_QBLOCK ? n - r0 : ATT_QBLOCK;
-			int64_t nk = r0 + nr;	/* keys a block can see */
-
-			/* scores[nr, nk] = Q_h[r0:r0+nr] K_h[0:nk]^T * scale */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-			    (int)nr, (int)nk, (int)hd, scale,
-			    s->q + r0 * ldq + h * hd, (int)ldq, kh, (int)ldk,
-			    0.0f, s->scores, (int)nk);
-			for (i = 0; i < nr; i++) {
-				float *row = s->scores + i * nk, mx, sum = 0.0f;
-				int64_t qi = r0 + i;
-				/* Key j is visible iff qi - W < j <= qi. */
-				int64_t lo = W > 0 && qi - W + 1 > 0 ? qi - W + 1 : 0;
-
-				mx = row[lo];
-				for (j = lo; j <= qi; j++)
-					if (row[j] > mx)
-						mx = row[j];
-				/* Subtract the max so exp cannot overflow. */
-				for (j = 0; j < nk; j++) {
-					if (j < lo || j > qi) {
-						row[j] = 0.0f;
-						continue;
-					}
-					row[j] = expf(row[j] - mx);
-					sum += row[j];
-				}
-				for (j = lo; j <= qi; j++)
-					row[j] /= sum;
-			}
-			/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-			    (int)nr, (int)hd, (int)nk, 1.0f, s->scores, (int)nk,
-			    vh, (int)ldk, 0.0f, att + r0 * ldq + h * hd,
-			    (int)ldq);
-		}
-	}
+	tq_blas__serial_begin();
+	tq_par_tasks_slots(fwd_attention_head, &fa, c->n_heads, s->n_slots);
+	tq_blas__serial_end();
 }
 
 static tq_status
@@ -477,7 +505,14 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 	s->att = fwd_alloc(n * qd, &failed);
 	s->gate = fwd_alloc(n * F, &failed);
 	s->up = fwd_alloc(n * F, &failed);
-	s->scores = fwd_alloc((n < ATT_QBLOCK ? n : ATT_QBLOCK) * n, &failed);
+	/* A head per thread; fewer if the threads are added later. */
+	s->n_slots = tq_get_threads();
+	if (s->n_slots > c->n_heads)
+		s->n_slots = (int)c->n_heads;
+	if (s->n_slots < 1)
+		s->n_slots = 1;
+	s->scores = fwd_alloc(s->n_slots * (n < ATT_QBLOCK ? n : ATT_QBLOCK) *
+	    n, &failed);
 	s->cos = fwd_alloc(n * (c->head_dim / 2), &failed);
 	s->sin = fwd_alloc(n * (c->head_dim / 2), &failed);
 	s->wbuf = fwd_alloc(wmax, &failed);

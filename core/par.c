@@ -65,42 +65,74 @@ tq_par_rows(tq_rows_fn fn, void *arg, int64_t rows, int64_t row_work,
 }
 
 typedef struct par_tasks {
-	tq_task_fn fn;
+	tq_task_fn fn;		/* either fn */
+	tq_slot_fn slot_fn;	/* or slot_fn */
 	void *arg;
 	int64_t n;
 	int64_t next;		/* the next task to take (atomic) */
 } par_tasks;
 
+typedef struct par_worker {
+	par_tasks *pt;
+	int slot;
+} par_worker;
+
 static void *
 par_task_thread(void *p)
 {
-	par_tasks *pt = p;
+	par_worker *w = p;
+	par_tasks *pt = w->pt;
 	int64_t i;
 
 	while ((i = __atomic_fetch_add(&pt->next, 1, __ATOMIC_RELAXED)) <
-	    pt->n)
-		pt->fn(pt->arg, i);
+	    pt->n) {
+		if (pt->slot_fn != NULL)
+			pt->slot_fn(pt->arg, w->slot, i);
+		else
+			pt->fn(pt->arg, i);
+	}
 	return NULL;
+}
+
+static void
+par_run(par_tasks *pt, int64_t nt)
+{
+	pthread_t tid[PAR_MAX_THREADS];
+	par_worker w[PAR_MAX_THREADS];
+	int started[PAR_MAX_THREADS];
+	int64_t i;
+
+	if (nt > PAR_MAX_THREADS)
+		nt = PAR_MAX_THREADS;
+	if (nt > pt->n)
+		nt = pt->n;
+	for (i = 0; i < nt || i < 1; i++) {
+		w[i].pt = pt;
+		w[i].slot = (int)i;
+	}
+	for (i = 1; i < nt; i++)
+		started[i] = pthread_create(&tid[i], NULL, par_task_thread,
+		    &w[i]) == 0;
+	/* The caller works too; it ends when every task is taken. */
+	par_task_thread(&w[0]);
+	for (i = 1; i < nt; i++)
+		if (started[i])
+			pthread_join(tid[i], NULL);
 }
 
 void
 tq_par_tasks(tq_task_fn fn, void *arg, int64_t n)
 {
-	pthread_t tid[PAR_MAX_THREADS];
-	int started[PAR_MAX_THREADS];
-	par_tasks pt = { fn, arg, n, 0 };
-	int64_t nt = tq_get_threads(), i;
+	par_tasks pt = { fn, NULL, arg, n, 0 };
 
-	if (nt > PAR_MAX_THREADS)
-		nt = PAR_MAX_THREADS;
-	if (nt > n)
-		nt = n;
-	for (i = 1; i < nt; i++)
-		started[i] = pthread_create(&tid[i], NULL, par_task_thread,
-		    &pt) == 0;
-	/* The caller works too; it ends when every task is taken. */
-	par_task_thread(&pt);
-	for (i = 1; i < nt; i++)
-		if (started[i])
-			pthread_join(tid[i], NULL);
+	par_run(&pt, tq_get_threads());
+}
+
+void
+tq_par_tasks_slots(tq_slot_fn fn, void *arg, int64_t n, int slots)
+{
+	par_tasks pt = { NULL, fn, arg, n, 0 };
+	int64_t nt = tq_get_threads();
+
+	par_run(&pt, nt < slots ? nt : slots);
 }

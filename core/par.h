@@ -31,6 +31,16 @@ typedef void (*tq_task_fn)(void *arg, int64_t task);
  */
 void tq_par_tasks(tq_task_fn fn, void *arg, int64_t n);
 
+/* Does task `task` with the scratch of slot `slot`. */
+typedef void (*tq_slot_fn)(void *arg, int slot, int64_t task);
+
+/*
+ * As tq_par_tasks(), on at most `slots` threads (slots >= 1), each with
+ * its own slot number in [0, slots) for per-thread scratch: no two tasks
+ * run at once with the same slot.
+ */
+void tq_par_tasks_slots(tq_slot_fn fn, void *arg, int64_t n, int slots);
+
 /*
  * Holds OpenBLAS at one thread until the matching tq_blas__serial_end(),
  * for callers that split BLAS work over their own threads; sections may

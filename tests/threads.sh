@@ -1,0 +1,80 @@
+#!/bin/sh
+# threads.sh: the thread count does not change a result's bytes.  With
+# --threads 1, 2 and 4: the same calibration statistics, the same block
+# files from RTN (with an importance matrix), GPTQ and AWQ, and the same
+# perplexity and KL divergence.  TAP.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+. "$top_srcdir/tests/tap_lib.sh"
+tq=$top_builddir/turboquant
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+calib=$shared/wikitext2-valid.txt
+[ -f "$calib" ] || skip_test "no $calib"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# A few samples of 300 tokens: two query blocks in attention, a partial
+# BLAS tile in every product.
+cal="--calib $calib --samples 6 --seqlen 300"
+head -c 40000 "$shared/wikitext2-test.txt" >"$tmp/test.txt"
+
+# norm FILE: a JSON report without its timings and the run's directory.
+norm() {
+	sed -e "s|$d|DIR|g" -e 's/"seconds":[0-9.e+-]*/"seconds":0/g' \
+	    -e 's/"tokens_per_second":[0-9.e+-]*/"tokens_per_second":0/g' \
+	    "$1" >"$1.norm" && rm "$1"
+}
+
+# same WHAT FILE...: FILE (relative to $tmp/tN) is the same for every N.
+same() {
+	what=$1
+	shift
+	bad=
+	for f in "$@"; do
+		for t in 2 4; do
+			cmp -s "$tmp/t1/$f" "$tmp/t$t/$f" || bad="$bad $f@$t"
+		done
+	done
+	[ -z "$bad" ]
+	ok $? "$what: 1, 2 and 4 threads give the same bytes${bad:+ (differ:$bad)}"
+}
+
+for t in 1 2 4; do
+	d=$tmp/t$t
+	mkdir "$d"
+	"$tq" --threads $t calibrate $cal --out "$d/stats.safetensors" --json \
+	    >"$d/calib.json" 2>"$d/err" || echo "calibrate $t: $(cat "$d/err")"
+	norm "$d/calib.json"
+	for m in rtn gptq awq; do
+		x=
+		[ $m = rtn ] && x=--imatrix
+		"$tq" --threads $t quantize --method $m --bits 4 --group 128 $x \
+		    $cal --out "$d/$m" --json >"$d/$m.json" 2>"$d/err" ||
+		    echo "quantize $m $t: $(cat "$d/err")"
+		norm "$d/$m.json"
+	done
+	"$tq" --threads $t eval --text "$tmp/test.txt" --ctx 300 --json \
+	    >"$d/ppl.json" 2>"$d/err" || echo "eval $t: $(cat "$d/err")"
+	norm "$d/ppl.json"
+	"$tq" --threads $t eval "$d/gptq" --kld --text "$tmp/test.txt" \
+	    --ctx 300 --json >"$d/kld.json" 2>"$d/err" ||
+	    echo "eval --kld $t: $(cat "$d/err")"
+	norm "$d/kld.json"
+done
+
+same "calibrate --json" calib.json.norm
+same "calibrate --out" stats.safetensors
+for m in rtn gptq awq; do
+	blocks=$(cd "$tmp/t1/$m" 2>/dev/null && ls *.safetensors)
+	[ -n "$blocks" ]
+	ok $? "$m wrote $(echo $blocks | wc -w) tensor files"
+	same "$m state" $(for b in $blocks; do echo "$m/$b"; done)
+	same "quantize --method $m --json (output errors)" $m.json.norm
+done
+grep -q '"ppl":' "$tmp/t1/ppl.json.norm"
+ok $? "eval --json has a perplexity: $(grep -o '"ppl":[0-9.]*' \
+    "$tmp/t1/ppl.json.norm" | head -1)"
+same "eval --json" ppl.json.norm
+grep -q '"kld' "$tmp/t1/kld.json.norm"
+ok $? "eval --kld --json has a KL divergence"
+same "eval --kld --json" kld.json.norm
+echo "1..$n"
