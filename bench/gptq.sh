@@ -12,8 +12,8 @@
 # by bench/install-gptq-peer.sh (about 6 GB, once).  Raw JSON goes to
 # $BENCH_OUT.
 #
-# Environment: THREADS (nproc), TQ_LLAMA1B (/tmp/tq-llama1b), PYTHON (python3
-# with numpy, to make the 1B checkpoint), SAMPLES (128),
+# Environment: THREADS (nproc), TQ_LLAMA1B (/tmp/tq-llama1b), PYTHON (to make
+# the 1B checkpoint; default: bench/build_lib.sh's bench_python), SAMPLES (128),
 # SEQLEN (512), SCHEME (int4-g128), NO_PEER=1 (ours only), PEER_PYTHON (the
 # peer venv's python; default: what install-gptq-peer.sh prints),
 # BENCH_OUT (a new /tmp/tq-gptq.* directory).
@@ -30,7 +30,9 @@ CALIB=$ROOT/../shared/data/wikitext2-valid.txt
 BENCH_OUT=${BENCH_OUT:-$(mktemp -d /tmp/tq-gptq.XXXXXX)}
 WHICH=${*:-demo 1b}
 
-make bench/bench_gptq >/dev/null
+mkdir -p "$BENCH_OUT"
+. "$ROOT/bench/build_lib.sh"
+BG=$(bench_build bench/bench_gptq)
 peer=""
 if [ "${NO_PEER:-0}" != 1 ]; then
 	peer=${PEER_PYTHON:-$(bench/install-gptq-peer.sh | tail -n 1)}
@@ -66,10 +68,10 @@ for w in $WHICH; do
 	demo)	dir=assets/demo ;;
 	1b)	dir=$TQ_LLAMA1B
 		[ -f "$dir/config.json" ] ||
-		    "${PYTHON:-python3}" bench/make_llama1b.py "$dir" >&2 ;;
+		    "$(bench_python)" bench/make_llama1b.py "$dir" >&2 ;;
 	*)	echo "gptq.sh: unknown model $w (demo, 1b)" >&2; exit 2 ;;
 	esac
-	bench/bench_gptq "$dir" --calib "$CALIB" --samples "$SAMPLES" \
+	"$BG" "$dir" --calib "$CALIB" --samples "$SAMPLES" \
 	    --seqlen "$SEQLEN" --scheme "$SCHEME" --threads "$THREADS" \
 	    --json >"$BENCH_OUT/$w-ours.json"
 	row "$w" "$BENCH_OUT/$w-ours.json"

@@ -3,13 +3,14 @@
 #
 # Usage (from anywhere):  bench/run.sh [demo] [1b]      (default: both)
 #
-# Builds bench/bench_forward if needed, creates the Llama-3.2-1B-shaped
+# Builds bench/bench_forward if needed (in build-bench/, bench/build_lib.sh), creates the Llama-3.2-1B-shaped
 # random checkpoint with bench/make_llama1b.py when it is missing, then for
 # each model runs bench_forward and bench/peer_torch.py with the same thread
 # count and tokens, one after the other, and prints a markdown table.
 #
 # Environment:
-#   PYTHON         Python with torch and transformers (/opt/tqvenv/bin/python)
+#   PYTHON         Python with torch and transformers (default: the venv of
+#                  tools/install-ckpt-consumers.sh, installed when missing)
 #   THREADS        threads for both engines (nproc)
 #   TQ_LLAMA1B     where the 1B checkpoint lives (/tmp/tq-llama1b)
 #   BENCH_FORWARD  use this bench_forward binary instead of building one
@@ -19,7 +20,6 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-PYTHON=${PYTHON:-/opt/tqvenv/bin/python}
 THREADS=${THREADS:-$(nproc)}
 TQ_LLAMA1B=${TQ_LLAMA1B:-/tmp/tq-llama1b}
 BENCH_OUT=${BENCH_OUT:-$(mktemp -d /tmp/tq-bench.XXXXXX)}
@@ -36,24 +36,9 @@ say() {
 }
 
 # ---- bench_forward -------------------------------------------------------
-if [ -n "${BENCH_FORWARD:-}" ]; then
-	BF=$BENCH_FORWARD
-else
-	BF=$ROOT/bench/bench_forward
-	if [ ! -f Makefile ]; then
-		say "configuring the tree"
-		{ autoreconf -fi && ./configure; } >"$BENCH_OUT/configure.log" 2>&1 ||
-		    { say "configure failed, see $BENCH_OUT/configure.log"; exit 1; }
-	fi
-	if ! make bench/bench_forward >"$BENCH_OUT/make.log" 2>&1; then
-		if [ -x "$BF" ]; then
-			say "make bench/bench_forward failed (see $BENCH_OUT/make.log); using the existing binary"
-		else
-			say "make bench/bench_forward failed, see $BENCH_OUT/make.log"
-			exit 1
-		fi
-	fi
-fi
+. "$ROOT/bench/build_lib.sh"
+BF=${BENCH_FORWARD:-$(bench_build bench/bench_forward)}
+PYTHON=$(bench_python)
 [ -x "$BF" ] || { say "no bench_forward at $BF"; exit 1; }
 
 # ---- one model -------------------------------------------------------------
