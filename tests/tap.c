@@ -19,6 +19,9 @@ tap_plan(int n)
 	tap_planned = 1;
 }
 
+static void tap_vline(const char *status, const char *fmt, va_list ap,
+    const char *tail) __attribute__((format(printf, 2, 0)));
+
 static void
 tap_vline(const char *status, const char *fmt, va_list ap, const char *tail)
 {
