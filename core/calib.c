@@ -258,18 +258,8 @@ tq_calib__site_index(const tq_calib *c, int layer, tq_linear which)
 		return c->n_sites > 0 ? (int64_t)c->n_sites - 1 : -1;
 	if (layer < 0 || layer >= c->n_layers)
 		return -1;
-	switch (which) {
-	case TQ_LINEAR_Q: case TQ_LINEAR_K: case TQ_LINEAR_V:
-		k = 0; break;
-	case TQ_LINEAR_O:
-		k = 1; break;
-	case TQ_LINEAR_GATE: case TQ_LINEAR_UP:
-		k = 2; break;
-	case TQ_LINEAR_DOWN:
-		k = 3; break;
-	default:
+	if ((k = tq_model__input_site(which)) < 0)
 		return -1;
-	}
 	return (int64_t)layer * TQ_CALIB_SITES_PER_LAYER + k;
 }
 

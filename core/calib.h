@@ -4,6 +4,7 @@
 #ifndef TQ_CORE_CALIB_H
 #define TQ_CORE_CALIB_H
 
+#include "model.h"
 #include "tq.h"
 
 /* Statistics of one input site with their accumulators. */
@@ -27,7 +28,7 @@ struct tq_calib {
 };
 
 /* Sites per decoder block: q/k/v input, o, gate/up input, down. */
-#define TQ_CALIB_SITES_PER_LAYER 4
+#define TQ_CALIB_SITES_PER_LAYER TQ_SITES_PER_BLOCK	/* model.h */
 
 /*
  * Allocates zeroed sites for a model with n_layers blocks, hidden size H,

@@ -113,6 +113,23 @@ tq_linear_name(tq_linear l)
 	return (unsigned)l < TQ_LINEAR_COUNT ? names[l] : "?";
 }
 
+int
+tq_model__input_site(tq_linear l)
+{
+	switch (l) {
+	case TQ_LINEAR_Q: case TQ_LINEAR_K: case TQ_LINEAR_V:
+		return TQ_SITE_ATTN_IN;
+	case TQ_LINEAR_O:
+		return TQ_SITE_ATTN_OUT;
+	case TQ_LINEAR_GATE: case TQ_LINEAR_UP:
+		return TQ_SITE_MLP_IN;
+	case TQ_LINEAR_DOWN:
+		return TQ_SITE_MLP_PRODUCT;
+	default:
+		return -1;
+	}
+}
+
 uint64_t
 tq_fnv1a(uint64_t h, const void *p, size_t n)
 {

@@ -707,10 +707,10 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 	tq_layer_weights lw = z->m->layers[li];
 	tq_qblock *blk = &z->s->blocks[li];
 	/* AWQ through v into o, and through up into down. */
-	int awq_o = qz_method(z, li, 3) == TQ_METHOD_AWQ &&
-	    qz_method(z, li, 2) != TQ_METHOD_FLOAT;
-	int awq_down = qz_method(z, li, 6) == TQ_METHOD_AWQ &&
-	    qz_method(z, li, 5) != TQ_METHOD_FLOAT;
+	int awq_o = qz_method(z, li, TQ_LINEAR_O) == TQ_METHOD_AWQ &&
+	    qz_method(z, li, TQ_LINEAR_V) != TQ_METHOD_FLOAT;
+	int awq_down = qz_method(z, li, TQ_LINEAR_DOWN) == TQ_METHOD_AWQ &&
+	    qz_method(z, li, TQ_LINEAR_UP) != TQ_METHOD_FLOAT;
 	tq_status st;
 
 	/*

@@ -515,7 +515,7 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 
 		for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
 			size_t l = (size_t)li * TQ_LINEARS_PER_LAYER + (size_t)k;
-			const float *Hk = hs[k < 3 ? 0 : k == 3 ? 1 : k < 6 ? 2 : 3];
+			const float *Hk = hs[tq_model__input_site((tq_linear)k)];
 			const tq_tensor *t = tq_model__linear_weight(m, l);
 			int64_t rows = t->shape[0], cols = t->shape[1];
 			size_t e;
