@@ -54,19 +54,19 @@ phase "install: packages, venvs"
 # a fresh machine's install time shows as such (each is cached under
 # ~/.cache/turboquant; the tests call the same scripts and find them).
 log=$top/build-install.log
-tools/build-llamacpp.sh "$python" >"$log" 2>&1 || {
-	tail -n 30 "$log"
-	echo "runtests: tools/build-llamacpp.sh failed (log: $log)" >&2
-	exit 1
+install_step() {	# install_step WHAT CMD...: CMD's output to $log, shown if it fails
+	what=$1
+	shift
+	"$@" >"$log" 2>&1 || {
+		tail -n 30 "$log"
+		echo "runtests: $1 failed (log: $log)" >&2
+		exit 1
+	}
+	rm -f "$log"
+	phase "install: $what"
 }
-phase "install: llama.cpp"
-tools/install-ckpt-consumers.sh >"$log" 2>&1 || {
-	tail -n 30 "$log"
-	echo "runtests: tools/install-ckpt-consumers.sh failed (log: $log)" >&2
-	exit 1
-}
-rm -f "$log"
-phase "install: checkpoint consumers"
+install_step llama.cpp tools/build-llamacpp.sh "$python"
+install_step "checkpoint consumers" tools/install-ckpt-consumers.sh
 
 [ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] ||
     autoreconf -fi

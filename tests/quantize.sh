@@ -20,7 +20,7 @@ ok $? "an uninterrupted run"
 # Kill a second run as soon as its first block is recorded, then resume it.
 "$tq" --threads 1 quantize $args --out "$tmp/b" >/dev/null 2>&1 &
 pid=$!
-wait_for test -f "$tmp/b/state.json"
+wait_until test -f "$tmp/b/state.json"
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 if [ -f "$tmp/b/head.safetensors" ]; then

@@ -132,7 +132,7 @@ calib=$shared/wikitext2-valid.txt
 "$tq" --threads 1 quantize --method gptq --bits 4 --group 128 --calib "$calib" \
     --samples 48 --seqlen 256 --out "$tmp/run" >/dev/null 2>&1 &
 pid=$!
-wait_for test -f "$tmp/run/quantize.lock"
+wait_until test -f "$tmp/run/quantize.lock"
 expect_error "a second run while one runs" "another quantize run holds" \
     "$tq" quantize --method rtn --bits 4 --group 128 --out "$tmp/run"
 wait $pid
@@ -146,7 +146,7 @@ mkdir -p "$tmp/exp"
     >/dev/null 2>&1 &
 pid=$!
 has_temp() { ls "$tmp/exp" | grep -q export-; }
-wait_for has_temp
+wait_until has_temp
 kill -TERM $pid 2>/dev/null
 wait $pid
 rc=$?

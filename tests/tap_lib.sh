@@ -50,8 +50,9 @@ skip_check() {	# skip_check REASON: one check
 	fi
 }
 
-# wait_for CMD...: runs CMD until it succeeds, for up to 30 seconds.
-wait_for() {
+# wait_until CMD...: runs CMD until it succeeds, for up to 30 seconds.
+# (tui_lib.sh's wait_for, which waits for a screen, is another thing.)
+wait_until() {
 	i=0
 	while ! "$@" && [ $i -lt 1500 ]; do
 		sleep 0.02
