@@ -15,7 +15,6 @@
 
 #include "calib.h"
 #include "error.h"
-#include "job.h"
 #include "model.h"
 
 /* ---- Reading and sampling ------------------------------------------------ */
@@ -186,7 +185,7 @@ tq_calib_free(tq_calib *c)
 	free(c);
 }
 
-static const tq_linear site_kinds[TQ_CALIB_SITES_PER_LAYER] = {
+static const tq_linear site_kinds[TQ_SITES_PER_LAYER] = {
 	TQ_LINEAR_Q, TQ_LINEAR_O, TQ_LINEAR_GATE, TQ_LINEAR_DOWN
 };
 
@@ -194,7 +193,7 @@ tq_status
 tq_calib__alloc_sites(tq_calib *c, int64_t n_layers, int64_t H, int64_t qd,
     int64_t F, tq_error *err)
 {
-	size_t i, n = (size_t)n_layers * TQ_CALIB_SITES_PER_LAYER + 1;
+	size_t i, n = (size_t)n_layers * TQ_SITES_PER_LAYER + 1;
 
 	c->sites = calloc(n, sizeof(*c->sites));
 	if (c->sites == NULL)
@@ -209,8 +208,8 @@ tq_calib__alloc_sites(tq_calib *c, int64_t n_layers, int64_t H, int64_t qd,
 			s->pub.layer = -1;
 			s->pub.site = TQ_LINEAR_LM_HEAD;
 		} else {
-			s->pub.layer = (int)(i / TQ_CALIB_SITES_PER_LAYER);
-			s->pub.site = site_kinds[i % TQ_CALIB_SITES_PER_LAYER];
+			s->pub.layer = (int)(i / TQ_SITES_PER_LAYER);
+			s->pub.site = site_kinds[i % TQ_SITES_PER_LAYER];
 		}
 		C = s->pub.site == TQ_LINEAR_O ? qd :
 		    s->pub.site == TQ_LINEAR_DOWN ? F : H;
@@ -260,7 +259,7 @@ tq_calib__site_index(const tq_calib *c, int layer, tq_linear which)
 		return -1;
 	if ((k = tq_model__input_site(which)) < 0)
 		return -1;
-	return (int64_t)layer * TQ_CALIB_SITES_PER_LAYER + k;
+	return (int64_t)layer * TQ_SITES_PER_LAYER + k;
 }
 
 /* The histogram bin of |x|: half-octave bins of log2|x|. */
@@ -442,80 +441,4 @@ tq_calib_outliers(const tq_site_stats *s, double min_ratio, tq_outlier *out,
 		memcpy(out, all, n * sizeof(*out));
 	free(all);
 	return n;
-}
-
-/* ---- As a job ---------------------------------------------------------- */
-
-typedef struct calib_job {
-	const tq_model *m;
-	char *text_path;
-	char *save_path;	/* or NULL */
-	tq_calib_opts o;
-} calib_job;
-
-static void
-calib_job_free(void *p)
-{
-	calib_job *c = p;
-
-	free(c->text_path);
-	free(c->save_path);
-	free(c);
-}
-
-static void
-calib_free_void(void *p)
-{
-	tq_calib_free(p);
-}
-
-static tq_status
-calib_job_run(tq_job *j, void *p, tq_error *err)
-{
-	calib_job *cj = p;
-	tq_calib *c = NULL;
-	tq_status st;
-
-	tq_job__stage(j, "sample");
-	if ((st = tq_calib_sample(cj->m, cj->text_path, &cj->o, &c, err)) !=
-	    TQ_OK)
-		return st;
-	tq_job__set_result(j, TQ_RESULT_CALIB, c, calib_free_void);
-	tq_job__log(j, "%lld samples of %lld tokens from %s",
-	    (long long)c->n_samples, (long long)c->seqlen, cj->text_path);
-	if ((st = tq_calib_run(c, cj->m, tq_job__progress_cb, j, err)) != TQ_OK)
-		return st;
-	if (cj->save_path != NULL) {
-		tq_job__stage(j, "save");
-		if ((st = tq_calib_save(c, cj->save_path, err)) != TQ_OK)
-			return st;
-		tq_job__log(j, "statistics saved to %s", cj->save_path);
-	}
-	return TQ_OK;
-}
-
-tq_status
-tq_job_calibrate(const tq_model *m, const char *text_path,
-    const tq_calib_opts *o, const char *save_path, tq_job **out,
-    tq_error *err)
-{
-	calib_job *c = calloc(1, sizeof(*c));
-
-	*out = NULL;
-	if (c == NULL || (c->text_path = strdup(text_path)) == NULL ||
-	    (save_path != NULL && (c->save_path = strdup(save_path)) == NULL)) {
-		if (c != NULL)
-			calib_job_free(c);
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	}
-	c->m = m;
-	if (o != NULL)
-		c->o = *o;
-	return tq_job__start(calib_job_run, c, calib_job_free, out, err);
-}
-
-tq_calib *
-tq_job_take_calib(tq_job *j)
-{
-	return tq_job__take_result(j, TQ_RESULT_CALIB);
 }

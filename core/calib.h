@@ -27,9 +27,6 @@ struct tq_calib {
 	size_t n_sites;
 };
 
-/* Sites per decoder block: q/k/v input, o, gate/up input, down. */
-#define TQ_CALIB_SITES_PER_LAYER TQ_SITES_PER_BLOCK	/* model.h */
-
 /*
  * Allocates zeroed sites for a model with n_layers blocks, hidden size H,
  * attention width qd (n_heads * head_dim) and intermediate size F.

@@ -117,3 +117,21 @@ tq_blas__serial_end(void)
 		openblas_set_num_threads(tq_blas_threads());
 	pthread_mutex_unlock(&tq_threads_mu);
 }
+
+/* See error.h. */
+void
+tq_warn_append(char *warn, size_t len, const char *fmt, ...)
+{
+	size_t n = strnlen(warn, len);
+	va_list ap;
+
+	if (n + 3 >= len)
+		return;
+	if (n > 0) {
+		memcpy(warn + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(warn + n, len - n, fmt, ap);
+	va_end(ap);
+}

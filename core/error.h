@@ -17,4 +17,8 @@ tq_status tq_fail(tq_error *err, tq_status st, const char *fmt, ...)
 /* Clears err to TQ_OK and an empty message. */
 void tq_error_clear(tq_error *err);
 
+/* Appends a caveat to warn[len], "; "-separated (an export's warnings). */
+void tq_warn_append(char *warn, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif /* TQ_CORE_ERROR_H */

@@ -118,13 +118,13 @@ tq_model__input_site(tq_linear l)
 {
 	switch (l) {
 	case TQ_LINEAR_Q: case TQ_LINEAR_K: case TQ_LINEAR_V:
-		return TQ_SITE_ATTN_IN;
+		return TQ_SITE_QKV;
 	case TQ_LINEAR_O:
-		return TQ_SITE_ATTN_OUT;
+		return TQ_SITE_O;
 	case TQ_LINEAR_GATE: case TQ_LINEAR_UP:
-		return TQ_SITE_MLP_IN;
+		return TQ_SITE_GATE_UP;
 	case TQ_LINEAR_DOWN:
-		return TQ_SITE_MLP_PRODUCT;
+		return TQ_SITE_DOWN;
 	default:
 		return -1;
 	}

@@ -39,7 +39,12 @@ typedef struct tq_actq {
 	float scale;		/* FP8_STATIC: x is rounded as x / scale */
 } tq_actq;
 
-/* The inputs of a block's linears: q/k/v share one, gate/up another. */
+/*
+ * The block inputs the linear layers read, in block order: the attention
+ * norm's output (q/k/v), the attention's output (o), the MLP norm's output
+ * (gate/up) and the MLP's gated product (down).  Calibration statistics,
+ * Hessians and activation quantization are kept per site.
+ */
 enum { TQ_SITE_QKV = 0, TQ_SITE_O, TQ_SITE_GATE_UP, TQ_SITE_DOWN,
 	TQ_SITES_PER_LAYER };
 
@@ -106,20 +111,6 @@ void tq_model__fingerprint(tq_model *m, uint64_t h);
 tq_status tq_model__index_linears(tq_model *m, tq_error *err);
 /* The weight of quantizable layer i ([rows, cols]), NULL past the last. */
 const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
-
-/*
- * The block inputs the linear layers read, in block order: the attention
- * norm's output (q/k/v), the attention's output (o), the MLP norm's output
- * (gate/up) and the MLP's gated product (down).  Calibration statistics and
- * Hessians are kept per site.
- */
-enum {
-	TQ_SITE_ATTN_IN = 0,
-	TQ_SITE_ATTN_OUT,
-	TQ_SITE_MLP_IN,
-	TQ_SITE_MLP_PRODUCT,
-	TQ_SITES_PER_BLOCK
-};
 
 /* The site linear l reads (TQ_SITE_*), or -1 for lm_head. */
 int tq_model__input_site(tq_linear l);

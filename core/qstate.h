@@ -6,6 +6,7 @@
 
 #include "model.h"
 #include "quant.h"
+#include "job.h"
 #include "tq.h"
 
 /* One quantizable layer of the model and what became of it. */
@@ -67,28 +68,35 @@ uint64_t tq_state__ids_hash(const tq_calib *calib);
 /* The calibration's fingerprint: samples, seqlen, seed and ids_hash. */
 uint64_t tq_state__calib_fp(const tq_qstate *s);
 
-/* formats/state_file.c: the directory form. */
-tq_status tq_state__save_block(const tq_qstate *s, const char *dir,
-    int64_t block, tq_error *err);
-tq_status tq_state__save_meta(const tq_qstate *s, const char *dir,
+/* Tensors made by the pipeline (dequantized, rescaled); freed together. */
+typedef struct tq_owned {
+	tq_tensor **t;
+	size_t n, cap;
+} tq_owned;
+
+/* A tensor shaped like `like` holding data[numel] (taken over). */
+tq_tensor *tq_owned__add(tq_owned *o, const tq_tensor *like, float *data);
+void tq_owned__free(tq_owned *o);
+
+/*
+ * Puts a block's changed norms and biases (copies owned by o) and its
+ * activation quantization into lw (the head's entry: the final norm into
+ * *norm and act[0] into *head_act).
+ */
+tq_status tq_qblock__apply(tq_owned *o, const tq_qblock *b,
+    tq_layer_weights *lw, const tq_tensor **norm, tq_actq *head_act,
     tq_error *err);
+
+/* Called by the pipeline after block li (-1: the head) is finished. */
+typedef tq_status (*tq_block_done_fn)(void *ud, const tq_qstate *s,
+    int64_t li, tq_error *err);
+
 /*
- * Reads a state directory into s (made by tq_state__new for the same model
- * and plan): loads every finished block and the head when complete.
- * Fails when the directory's plan, model shape or calibration differ.
+ * The sequential quantization pipeline (quantize.c) on job j: fills s
+ * (from tq_state__new; blocks before s->blocks_done are replayed with
+ * their saved codes), calling done after each block and the head.
  */
-tq_status tq_state__read(tq_qstate *s, const char *dir, tq_error *err);
-/*
- * Removes the temporary files ("NAME.tmp-PID") a killed run left in a
- * state directory; a run into the directory starts with it.
- */
-void tq_state__clean_temps(const char *dir);
-/* 1 if dir's state.json says complete. */
-int tq_state__is_complete(const char *dir);
-/*
- * Removes the state in dir (state.json first, so it never names files
- * that are gone), before a fresh run writes a new one.
- */
-tq_status tq_state__remove(const char *dir, tq_error *err);
+tq_status tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
+    tq_qstate *s, tq_block_done_fn done, void *ud, tq_error *err);
 
 #endif /* TQ_CORE_QSTATE_H */

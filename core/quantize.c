@@ -1,5 +1,5 @@
 /*
- * quantize.c: the sequential quantization pipeline and the quantized state.
+ * quantize.c: the sequential quantization pipeline.
  *
  * The calibration samples go through the model one block at a time.  Inside
  * a block the work is stage-major: every sample is run up to the next
@@ -40,188 +40,6 @@
 #include "job.h"
 #include "qstate.h"
 
-/* ---- Owned fp32 tensors -------------------------------------------------- */
-
-/* Tensors made here (dequantized weights); freed with their list. */
-typedef struct qz_owned {
-	tq_tensor **t;
-	size_t n, cap;
-} qz_owned;
-
-static void
-qz_owned_free(qz_owned *o)
-{
-	size_t i;
-
-	for (i = 0; i < o->n; i++) {
-		free(o->t[i]->name);
-		free((void *)o->t[i]->data);
-		free(o->t[i]);
-	}
-	free(o->t);
-	memset(o, 0, sizeof(*o));
-}
-
-/* A tensor shaped like `like` holding data[numel] (taken over). */
-static tq_tensor *
-qz_owned_add(qz_owned *o, const tq_tensor *like, float *data)
-{
-	tq_tensor *t;
-
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? 2 * o->cap : 32;
-		tq_tensor **g = realloc(o->t, cap * sizeof(*g));
-
-		if (g == NULL)
-			return NULL;
-		o->t = g;
-		o->cap = cap;
-	}
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return NULL;
-	*t = *like;
-	if ((t->name = strdup(like->name)) == NULL) {
-		free(t);
-		return NULL;
-	}
-	t->dtype = TQ_DTYPE_F32;
-	t->data = data;
-	t->nbytes = (uint64_t)tq_tensor_numel(like) * sizeof(float);
-	o->t[o->n++] = t;
-	return t;
-}
-
-/* ---- The state ------------------------------------------------------------- */
-
-uint64_t
-tq_state__ids_hash(const tq_calib *calib)
-{
-	if (calib == NULL)
-		return 0;
-	return tq_fnv1a(TQ_FNV_INIT, calib->ids,
-	    (size_t)(calib->n_samples * calib->seqlen) * sizeof(int32_t));
-}
-
-void
-tq_state_free(tq_qstate *s)
-{
-	size_t i;
-
-	if (s == NULL)
-		return;
-	for (i = 0; i < s->n; i++)
-		tq_qtensor_done(&s->layers[i].qt);
-	for (i = 0; s->blocks != NULL && i <= (size_t)s->n_layers; i++) {
-		free(s->blocks[i].attn_norm);
-		free(s->blocks[i].ffn_norm);
-		free(s->blocks[i].bv);
-		free(s->blocks[i].b_up);
-	}
-	free(s->blocks);
-	free(s->layers);
-	free(s->model_path);
-	free(s->plan_json);
-	tq_plan_free(s->plan);
-	free(s);
-}
-
-uint64_t
-tq_state__calib_fp(const tq_qstate *s)
-{
-	uint64_t v[4] = { (uint64_t)s->n_samples, (uint64_t)s->seqlen, s->seed,
-		s->ids_hash };
-
-	return tq_fnv1a(TQ_FNV_INIT, v, sizeof(v));
-}
-
-tq_status
-tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
-    tq_qstate **out, tq_error *err)
-{
-	tq_qstate *s;
-	tq_status st;
-	size_t i;
-
-	*out = NULL;
-	if ((st = tq_plan_check(plan, m, err)) != TQ_OK)
-		return st;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	s->n = tq_model_n_linears(m);
-	s->n_layers = m->cfg.n_layers;
-	s->hidden = m->cfg.hidden_size;
-	s->kv_dim = m->cfg.n_kv_heads * m->cfg.head_dim;
-	s->inter = m->cfg.intermediate_size;
-	s->layers = calloc(s->n, sizeof(*s->layers));
-	s->blocks = calloc((size_t)s->n_layers + 1, sizeof(*s->blocks));
-	s->model_path = strdup(m->path);
-	s->plan_json = tq_plan_to_json(plan);
-	if (s->layers == NULL || s->blocks == NULL || s->model_path == NULL ||
-	    s->plan_json == NULL) {
-		tq_state_free(s);
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	}
-	/* A private copy, so the state outlives the caller's plan. */
-	if ((st = tq_plan_parse(s->plan_json, strlen(s->plan_json), "plan", &s->plan,
-	    err)) != TQ_OK) {
-		tq_state_free(s);
-		return st;
-	}
-	if (calib != NULL) {
-		s->n_samples = calib->n_samples;
-		s->seqlen = calib->seqlen;
-		s->seed = calib->seed;
-		s->ids_hash = tq_state__ids_hash(calib);
-	}
-	s->model_fp = m->fingerprint;
-	s->plan_fp = tq_fnv1a(TQ_FNV_INIT, s->plan_json, strlen(s->plan_json));
-	s->calib_fp = tq_state__calib_fp(s);
-	for (i = 0; i < s->n; i++) {
-		tq_qlayer *q = &s->layers[i];
-		const char *name = tq_model_linear_name(m, i);
-
-		if ((st = tq_plan_resolve(plan, m, name, &q->cfg, err)) != TQ_OK) {
-			tq_state_free(s);
-			return st;
-		}
-		snprintf(q->res.name, sizeof(q->res.name), "%s", name);
-		q->res.layer = i + 2 < s->n ? (int)(i / TQ_LINEARS_PER_LAYER) : -1;
-		q->res.which = i + 2 < s->n ?
-		    (tq_linear)(i % TQ_LINEARS_PER_LAYER) : TQ_LINEAR_LM_HEAD;
-		tq_model_linear_shape(m, i, &q->res.rows, &q->res.cols);
-		snprintf(q->res.method, sizeof(q->res.method), "%s",
-		    tq_method_name(q->cfg.method));
-		if (q->cfg.method != TQ_METHOD_FLOAT)
-			tq_scheme_name(&q->cfg.scheme, q->res.scheme,
-			    sizeof(q->res.scheme));
-		else
-			snprintf(q->res.scheme, sizeof(q->res.scheme), "f32");
-		q->res.rel_err = q->res.sqnr_db = q->res.max_abs_err = NAN;
-		q->res.bpw = q->cfg.method != TQ_METHOD_FLOAT ?
-		    tq_scheme_bpw(&q->cfg.scheme, q->res.rows, q->res.cols) : 16.0;
-	}
-	*out = s;
-	return TQ_OK;
-}
-
-size_t
-tq_state_n_results(const tq_qstate *s)
-{
-	return s->n;
-}
-
-const tq_layer_result *
-tq_state_result(const tq_qstate *s, size_t i)
-{
-	return i < s->n ? &s->layers[i].res : NULL;
-}
-
-const tq_plan *
-tq_state_plan(const tq_qstate *s)
-{
-	return s->plan;
-}
-
 /* ---- Quantizing one layer --------------------------------------------------- */
 
 typedef struct qz_ctx {
@@ -229,8 +47,7 @@ typedef struct qz_ctx {
 	const tq_calib *calib;
 	tq_qstate *s;
 	tq_job *job;
-	const char *out_dir;
-	qz_owned owned;
+	tq_owned owned;
 	int64_t n_done;		/* linears finished, for progress */
 } qz_ctx;
 
@@ -345,7 +162,7 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	ql->res.rel_err = H != NULL ? tq_gptq_rel_err(orig, w, H, rows, cols) :
 	    NAN;
 	qz_metrics(&ql->res, orig, w, rows * cols);
-	if ((t = qz_owned_add(&z->owned, *slot, w)) == NULL) {
+	if ((t = tq_owned__add(&z->owned, *slot, w)) == NULL) {
 		st = tq_fail(err, TQ_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -457,7 +274,7 @@ qz_rescale(qz_ctx *z, const tq_tensor *t, const float *col_mul,
 			goto nomem;
 		memcpy(*copy, d, (size_t)n * sizeof(float));
 	}
-	if ((r = qz_owned_add(&z->owned, t, d)) == NULL)
+	if ((r = tq_owned__add(&z->owned, t, d)) == NULL)
 		goto nomem;
 	return r;
 nomem:
@@ -888,70 +705,6 @@ qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 	return qz_linear(z, n - 1, NULL, 0, &embed, err);
 }
 
-/* ---- The job ------------------------------------------------------------------ */
-
-typedef struct quant_job {
-	const tq_model *m;
-	const tq_plan *plan;
-	const tq_calib *calib;
-	char *out_dir;
-	int resume;
-	int lock_fd;		/* out_dir/quantize.lock, flock'ed; -1: none */
-} quant_job;
-
-static void
-quant_job_free(void *p)
-{
-	quant_job *q = p;
-
-	if (q->lock_fd >= 0)
-		close(q->lock_fd);	/* releases the flock */
-	free(q->out_dir);
-	free(q);
-}
-
-/*
- * Takes out_dir's lock (creating the directory), so two runs never
- * interleave their blocks in one state.  The file stays: removing a
- * locked file would let a third run lock a new one beside it.
- */
-static tq_status
-quant_lock(quant_job *q, const char *dir, tq_error *err)
-{
-	char *path;
-	int en;
-
-	if (!tq_is_dir(dir) && mkdir(dir, 0777) != 0 && errno != EEXIST)
-		return tq_fail(err, TQ_EIO, "%s: cannot create the state "
-		    "directory: %s", dir, strerror(errno));
-	if ((path = tq_path_join(dir, "quantize.lock")) == NULL)
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	q->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	en = errno;
-	free(path);
-	if (q->lock_fd < 0)
-		return tq_fail(err, TQ_EIO, "%s: cannot create its lock file: %s",
-		    dir, strerror(en));
-	if (flock(q->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		en = errno;
-		close(q->lock_fd);
-		q->lock_fd = -1;
-		if (en == EWOULDBLOCK)
-			return tq_fail(err, TQ_EINVAL, "%s: another quantize run "
-			    "holds its lock (quantize.lock); wait for it to "
-			    "finish", dir);
-		return tq_fail(err, TQ_EIO, "%s: cannot lock quantize.lock: %s",
-		    dir, strerror(en));
-	}
-	return TQ_OK;
-}
-
-static void
-qstate_free_void(void *p)
-{
-	tq_state_free(p);
-}
-
 static void
 qz_work_free(qz_work *w)
 {
@@ -968,48 +721,6 @@ qz_work_free(qz_work *w)
 	free(w->amax);
 	free(w->sc);
 }
-
-/*
- * Puts a block's changed norms and biases (copies owned by o) and its
- * activation quantization into lw (the head's entry: the final norm into
- * *norm and act[0] into *head_act).
- */
-static tq_status
-qz_apply_block(qz_owned *o, const tq_qblock *b, tq_layer_weights *lw,
-    const tq_tensor **norm, tq_actq *head_act, tq_error *err)
-{
-	const tq_tensor **slot[4];
-	const float *vals[4] = { b->attn_norm, b->ffn_norm, b->bv, b->b_up };
-	int k;
-
-	slot[0] = lw != NULL ? &lw->attn_norm : norm;
-	slot[1] = lw != NULL ? &lw->ffn_norm : NULL;
-	slot[2] = lw != NULL ? &lw->bv : NULL;
-	slot[3] = lw != NULL ? &lw->b_up : NULL;
-	for (k = 0; k < 4; k++) {
-		int64_t n;
-		float *d;
-		const tq_tensor *t;
-
-		if (vals[k] == NULL || slot[k] == NULL || *slot[k] == NULL)
-			continue;
-		n = tq_tensor_numel(*slot[k]);
-		if ((d = malloc((size_t)n * sizeof(float))) == NULL)
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
-		memcpy(d, vals[k], (size_t)n * sizeof(float));
-		if ((t = qz_owned_add(o, *slot[k], d)) == NULL) {
-			free(d);
-			return tq_fail(err, TQ_ENOMEM, "out of memory");
-		}
-		*slot[k] = t;
-	}
-	if (lw != NULL)
-		memcpy(lw->act, b->act, sizeof(lw->act));
-	else
-		*head_act = b->act[0];
-	return TQ_OK;
-}
-
 /* Replaces block li's quantized weights by the state's (resume). */
 static tq_status
 qz_restore_block(qz_ctx *z, int64_t li, tq_layer_weights *lw, tq_error *err)
@@ -1028,21 +739,21 @@ qz_restore_block(qz_ctx *z, int64_t li, tq_layer_weights *lw, tq_error *err)
 		if (w == NULL)
 			return tq_fail(err, TQ_ENOMEM, "out of memory");
 		tq_qtensor_dequant(&ql->qt, w);
-		if ((t = qz_owned_add(&z->owned, *slot, w)) == NULL) {
+		if ((t = tq_owned__add(&z->owned, *slot, w)) == NULL) {
 			free(w);
 			return tq_fail(err, TQ_ENOMEM, "out of memory");
 		}
 		*slot = t;
 	}
-	return qz_apply_block(&z->owned, &z->s->blocks[li], lw, NULL, NULL,
+	return tq_qblock__apply(&z->owned, &z->s->blocks[li], lw, NULL, NULL,
 	    err);
 }
 
-static tq_status
-quant_job_run(tq_job *j, void *p, tq_error *err)
+/* See qstate.h. */
+tq_status
+tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
+    tq_qstate *state, tq_block_done_fn done, void *ud, tq_error *err)
 {
-	quant_job *q = p;
-	const tq_model *m = q->m;
 	const tq_model_config *c = &m->cfg;
 	int64_t H = c->hidden_size, F = c->intermediate_size;
 	int64_t qd = c->n_heads * c->head_dim, wide, S, L, s, li;
@@ -1050,36 +761,15 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 	int need_h2 = 0;
 	qz_ctx z;
 	qz_work w;
-	tq_qstate *state = NULL;
 	tq_status st;
 
 	memset(&z, 0, sizeof(z));
 	memset(&w, 0, sizeof(w));
 	z.m = m;
-	z.calib = q->calib;
+	z.calib = calib;
 	z.job = j;
-	z.out_dir = q->out_dir;
-	tq_job__stage(j, "prepare");
-	if ((st = tq_state__new(m, q->plan, q->calib, &state, err)) != TQ_OK)
-		return st;
-	tq_job__set_result(j, TQ_RESULT_QUANT, state, qstate_free_void);
 	z.s = state;
-	if (q->out_dir != NULL)
-		tq_state__clean_temps(q->out_dir);
-	if (q->out_dir != NULL && !q->resume &&
-	    (st = tq_state__remove(q->out_dir, err)) != TQ_OK)
-		return st;
-	if (q->resume && q->out_dir != NULL && !tq_state_is_dir(q->out_dir)) {
-		/* Killed before its first block was recorded. */
-		tq_job__log(j, "%s holds no finished block: starting from the "
-		    "first", q->out_dir);
-	} else if (q->resume && q->out_dir != NULL) {
-		if ((st = tq_state__read(state, q->out_dir, err)) != TQ_OK)
-			return st;
-		tq_job__log(j, "resuming after %lld finished blocks",
-		    (long long)state->blocks_done);
-	}
-	if (q->calib == NULL) {
+	if (calib == NULL) {
 		/* Without calibration only data-free layers can be done. */
 		size_t i;
 
@@ -1092,8 +782,8 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 				    tq_method_name(state->layers[i].cfg.method));
 	}
 
-	S = q->calib != NULL ? q->calib->n_samples : 0;
-	L = q->calib != NULL ? q->calib->seqlen : 1;
+	S = calib != NULL ? calib->n_samples : 0;
+	L = calib != NULL ? calib->seqlen : 1;
 	wide = H > qd ? H : qd;
 	wide = wide > F ? wide : F;
 	if ((st = tq_fwd_new(m, L, &w.f, err)) != TQ_OK)
@@ -1125,7 +815,7 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 	}
 	tq_job__stage(j, "quantize");
 	for (s = 0; s < S; s++)
-		if ((st = tq_fwd_embed(w.f, q->calib->ids + s * L, L,
+		if ((st = tq_fwd_embed(w.f, calib->ids + s * L, L,
 		    w.x + s * L * H, err)) != TQ_OK)
 			goto out;
 	for (li = 0; li < c->n_layers; li++) {
@@ -1140,7 +830,7 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 				    w.x + s * L * H, L, NULL, err)) != TQ_OK)
 					goto out;
 			z.n_done += TQ_LINEARS_PER_LAYER;
-			qz_owned_free(&z.owned);
+			tq_owned__free(&z.owned);
 			continue;
 		}
 		if (S == 0) {
@@ -1154,9 +844,7 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 			goto out;
 		}
 		state->blocks_done = li + 1;
-		if (q->out_dir != NULL && ((st = tq_state__save_block(state,
-		    q->out_dir, li, err)) != TQ_OK ||
-		    (st = tq_state__save_meta(state, q->out_dir, err)) != TQ_OK))
+		if (done != NULL && (st = done(ud, state, li, err)) != TQ_OK)
 			goto out;
 		tq_job__log(j, "block %lld of %lld done", (long long)li + 1,
 		    (long long)c->n_layers);
@@ -1165,143 +853,16 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 		 * their work: the state holds its codes.  Memory stays at one
 		 * block's weights, not the model's.
 		 */
-		qz_owned_free(&z.owned);
+		tq_owned__free(&z.owned);
 	}
 	if ((st = qz_head(&z, &w, err)) != TQ_OK)
 		goto out;
 	state->complete = 1;
-	if (q->out_dir != NULL && ((st = tq_state__save_block(state,
-	    q->out_dir, -1, err)) != TQ_OK ||
-	    (st = tq_state__save_meta(state, q->out_dir, err)) != TQ_OK))
+	if (done != NULL && (st = done(ud, state, -1, err)) != TQ_OK)
 		goto out;
 	st = TQ_OK;
 out:
 	qz_work_free(&w);
-	qz_owned_free(&z.owned);
-	return st;
-}
-
-tq_status
-tq_job_quantize(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
-    const char *out_dir, int flags, tq_job **out, tq_error *err)
-{
-	quant_job *q = calloc(1, sizeof(*q));
-	tq_status st;
-
-	*out = NULL;
-	if (q != NULL)
-		q->lock_fd = -1;
-	if (q == NULL || (out_dir != NULL &&
-	    (q->out_dir = strdup(out_dir)) == NULL)) {
-		free(q);
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	}
-	q->m = m;
-	q->plan = plan;
-	q->calib = calib;
-	q->resume = (flags & TQ_QUANTIZE_RESUME) != 0;
-	/* Checked under the lock, so no other run completes it meanwhile. */
-	if (out_dir != NULL && ((st = quant_lock(q, out_dir, err)) != TQ_OK ||
-	    (!(flags & (TQ_QUANTIZE_RESUME | TQ_QUANTIZE_FORCE)) &&
-	    tq_state__is_complete(out_dir) &&
-	    (st = tq_fail(err, TQ_EINVAL, "%s: already holds a complete "
-	    "quantized state (use --force to replace it)", out_dir)) !=
-	    TQ_OK))) {
-		quant_job_free(q);
-		return st;
-	}
-	return tq_job__start(quant_job_run, q, quant_job_free, out, err);
-}
-
-tq_qstate *
-tq_job_take_state(tq_job *j)
-{
-	return tq_job__take_result(j, TQ_RESULT_QUANT);
-}
-
-/* ---- A model computing with the state ------------------------------------------ */
-
-static void
-qz_owned_free_void(void *p)
-{
-	qz_owned_free(p);
-	free(p);
-}
-
-tq_status
-tq_model_apply_state(const tq_model *base, const tq_qstate *s, tq_model **out,
-    tq_error *err)
-{
-	qz_owned *owned = NULL;
-	tq_model *m = NULL;
-	tq_status st = TQ_OK;
-	size_t i;
-
-	*out = NULL;
-	if (s->n != tq_model_n_linears(base) || s->n_layers != base->cfg.n_layers)
-		return tq_fail(err, TQ_EINVAL,
-		    "the quantized state was made for another model (%s)",
-		    s->model_path);
-	if (!s->complete)
-		return tq_fail(err, TQ_EINVAL,
-		    "the quantized state is incomplete (resume it first)");
-	m = calloc(1, sizeof(*m));
-	owned = calloc(1, sizeof(*owned));
-	if (m == NULL || owned == NULL)
-		goto nomem;
-	m->cfg = base->cfg;
-	m->embed = base->embed;
-	m->norm = base->norm;
-	m->lm_head = base->lm_head;
-	m->file_bytes = base->file_bytes;
-	m->tok_borrowed = 1;
-	m->tok = base->tok;
-	m->source = owned;
-	m->source_free = qz_owned_free_void;
-	if ((m->path = strdup(base->path)) == NULL ||
-	    (m->layers = malloc((size_t)base->cfg.n_layers *
-	    sizeof(*m->layers))) == NULL ||
-	    (m->tensors = malloc((base->n_tensors ? base->n_tensors : 1) *
-	    sizeof(*m->tensors))) == NULL)
-		goto nomem;
-	memcpy(m->layers, base->layers, (size_t)base->cfg.n_layers *
-	    sizeof(*m->layers));
-	memcpy(m->tensors, base->tensors, base->n_tensors * sizeof(*m->tensors));
-	m->n_tensors = base->n_tensors;
-	for (i = 0; i < s->n; i++) {
-		const tq_qlayer *ql = &s->layers[i];
-		const tq_tensor **slot, *t;
-		float *w;
-
-		if (ql->cfg.method == TQ_METHOD_FLOAT)
-			continue;
-		slot = i + 2 == s->n ? &m->lm_head : i + 1 == s->n ? &m->embed :
-		    tq_layer__slot(&m->layers[i / TQ_LINEARS_PER_LAYER],
-		    i % TQ_LINEARS_PER_LAYER);
-		w = malloc((size_t)(ql->res.rows * ql->res.cols) * sizeof(float));
-		if (w == NULL)
-			goto nomem;
-		tq_qtensor_dequant(&ql->qt, w);
-		if ((t = qz_owned_add(owned, *slot, w)) == NULL) {
-			free(w);
-			goto nomem;
-		}
-		*slot = t;
-	}
-	for (i = 0; i <= (size_t)s->n_layers; i++)
-		if ((st = qz_apply_block(owned, &s->blocks[i],
-		    i < (size_t)s->n_layers ? &m->layers[i] : NULL, &m->norm,
-		    &m->head_act, err)) != TQ_OK)
-			goto fail;
-	if ((st = tq_model__index_linears(m, err)) != TQ_OK)
-		goto fail;
-	*out = m;
-	return TQ_OK;
-nomem:
-	st = tq_fail(err, TQ_ENOMEM, "out of memory");
-fail:
-	if (m != NULL && m->source == NULL)
-		qz_owned_free_void(owned);
-	tq_model_close(m);
+	tq_owned__free(&z.owned);
 	return st;
 }

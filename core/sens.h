@@ -37,4 +37,12 @@ tq_status tq_sens__new(const tq_model *m, const tq_sens_opt *menu,
 tq_status tq_sens__parse_opt(const char *s, tq_sens_opt *out,
     tq_error *err);
 
+/*
+ * Quantizes w[rows, cols] (left unchanged) with menu entry o into q (the
+ * dequantized weight), H[cols, cols] over ntok tokens.
+ */
+tq_status tq_sens__quantize(const tq_sens_opt *o, const float *w,
+    const float *H, int64_t ntok, int64_t rows, int64_t cols, float *q,
+    tq_error *err);
+
 #endif /* TQ_CORE_SENS_H */

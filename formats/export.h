@@ -34,10 +34,6 @@ typedef struct tq_export_ctx {
 
 typedef tq_status (*tq_exporter)(tq_export_ctx *x, tq_error *err);
 
-/* Appends a caveat to warn[len], "; "-separated (for report->warning). */
-void tq_export__warn(char *warn, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 tq_status tq_export_gguf(tq_export_ctx *x, tq_error *err);
 tq_status tq_export_awq(tq_export_ctx *x, tq_error *err);
 tq_status tq_export_gptq(tq_export_ctx *x, tq_error *err);

@@ -553,12 +553,12 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 		st = tq_gguf_kv_str(w, k, "linear");
 	}
 	if (c->rope_type == TQ_ROPE_DYNAMIC)
-		tq_export__warn(warn, wlen, "llama.cpp has no dynamic NTK rope "
+		tq_warn_append(warn, wlen, "llama.cpp has no dynamic NTK rope "
 		    "scaling: written unscaled, the same up to %lld tokens",
 		    (long long)c->max_position_embeddings);
 	if (c->sliding_window > 0 && c->sliding_window <
 	    c->max_position_embeddings)
-		tq_export__warn(warn, wlen, "llama.cpp runs arch llama with full "
+		tq_warn_append(warn, wlen, "llama.cpp runs arch llama with full "
 		    "attention: the sliding window of %lld tokens is not kept "
 		    "(the same up to that length)", (long long)c->sliding_window);
 	return st;
@@ -781,19 +781,19 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	x->report->bpw = qweights > 0 ? 8.0 * (double)qbytes /
 	    (double)qweights : 0.0;
 	if (g.n_requant_q > 0)
-		tq_export__warn(warn, sizeof(warn), "%zu layers re-quantized with "
+		tq_warn_append(warn, sizeof(warn), "%zu layers re-quantized with "
 		    "RTN from the state's dequantized %s weights (rounded twice: "
 		    "the state's own error compensation is lost); no importance "
 		    "matrix", g.n_requant_q, g.requant_from);
 	if (g.n_requant_f > 0)
-		tq_export__warn(warn, sizeof(warn), "%zu layers the state kept in "
+		tq_warn_append(warn, sizeof(warn), "%zu layers the state kept in "
 		    "float were quantized with RTN", g.n_requant_f);
 	if (g.n_w8a8 > 0)
-		tq_export__warn(warn, sizeof(warn), "%zu layers were W8A8: GGUF "
+		tq_warn_append(warn, sizeof(warn), "%zu layers were W8A8: GGUF "
 		    "keeps their weights only; llama.cpp does not quantize "
 		    "activations as SmoothQuant does", g.n_w8a8);
 	if (req == REQ_FLOAT && float_req != TQ_GGML_F32 && x->state != NULL)
-		tq_export__warn(warn, sizeof(warn), "the state's dequantized "
+		tq_warn_append(warn, sizeof(warn), "the state's dequantized "
 		    "weights rounded to %s", tq_ggml_type_name(float_req));
 	snprintf(x->report->warning, sizeof(x->report->warning), "%s", warn);
 	if (warn[0] != '\0')

@@ -245,7 +245,7 @@ tq_export_gptq(tq_export_ctx *x, tq_error *err)
 	    gj.v2 ? "gptq_v2" : "gptq", sch.bits, sch.sym ? "-sym" : "",
 	    gj.desc_act ? "-act-order" : "");
 	if (gj.zero_wraps > 0)
-		tq_export__warn(x->report->warning, sizeof(x->report->warning),
+		tq_warn_append(x->report->warning, sizeof(x->report->warning),
 		    "%lld groups have zero point 0, stored as %d in GPTQ v1 "
 		    "(zero - 1 masked): AutoGPTQ and transformers read them "
 		    "back, GPTQModel's v1-to-v2 conversion does not; "

@@ -609,7 +609,7 @@ tq_export_trtllm(tq_export_ctx *x, tq_error *err)
 	snprintf(x->report->type, sizeof(x->report->type), "%s-%s",
 	    ckpt ? "checkpoint" : "hf", trt_alg_names[alg]);
 	if (ckpt && alg == TRT_W8A16) {
-		tq_export__warn(x->report->warning, sizeof(x->report->warning),
+		tq_warn_append(x->report->warning, sizeof(x->report->warning),
 		    "TensorRT-LLM's W8A16 checkpoint holds float weights: ours "
 		    "are the dequantized int8 values in the model dtype, and "
 		    "trtllm-build re-quantizes them on its own per-channel "

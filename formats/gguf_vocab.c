@@ -325,7 +325,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 		goto out;
 	if (root == NULL) {
 		if (tok != NULL)
-			tq_export__warn(warn, wlen, "no tokenizer.json beside the "
+			tq_warn_append(warn, wlen, "no tokenizer.json beside the "
 			    "model: written without a vocabulary");
 		st = tq_gguf_kv_str(w, "tokenizer.ggml.model", "none");
 		if (st != TQ_OK)
@@ -364,7 +364,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 					pre_name = known_pre[i].pre;
 			if (pre_name == NULL) {
 				pre_name = "default";
-				tq_export__warn(warn, wlen, "the pre-tokenizer pattern is "
+				tq_warn_append(warn, wlen, "the pre-tokenizer pattern is "
 				    "not one llama.cpp knows: tokenizer.ggml.pre "
 				    "is \"default\" and llama.cpp will split text "
 				    "differently");
@@ -376,7 +376,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 			if (v.type[i] == TT_NORMAL && is_byte_token(v.tok[i]))
 				v.type[i] = TT_BYTE;
 		if (spm_first_only(root))
-			tq_export__warn(warn, wlen, "the tokenizer prepends \xe2\x96\x81 only "
+			tq_warn_append(warn, wlen, "the tokenizer prepends \xe2\x96\x81 only "
 			    "at the start of the text and not before a space "
 			    "(Metaspace \"first\"); llama.cpp prepends it "
 			    "always, after every special token too");

@@ -220,7 +220,7 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 		return tq_fail(err, TQ_EINVAL, "%s: the state has no quantized "
 		    "decoder layer; the format holds %s", format, fits);
 	if (head)
-		tq_export__warn(h->x->report->warning,
+		tq_warn_append(h->x->report->warning,
 		    sizeof(h->x->report->warning), "lm_head/embeddings are "
 		    "written in float (their dequantized values): %s does not "
 		    "quantize them", format);

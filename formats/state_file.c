@@ -38,6 +38,7 @@
 #include "fileio.h"
 #include "qstate.h"
 #include "safetensors.h"
+#include "state_file.h"
 
 #define STATE_FORMAT "turboquant-state"
 #define STATE_VERSION 2		/* 1: before fingerprints */

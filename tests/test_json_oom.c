@@ -20,6 +20,7 @@
 #include "gguf_reader.h"
 #include "gguf_vocab.h"
 #include "qstate.h"
+#include "state_file.h"
 #include "tap.h"
 #include "tq.h"
 

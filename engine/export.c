@@ -1,5 +1,5 @@
 /*
- * export.c: the export job: checks the request, applies the state to the
+ * engine/export.c: the export job: checks the request, applies the state to the
  * base model, runs the format's exporter on a temporary name next to the
  * output and renames it into place, then reports what was written.
  *
@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "export.h"
+#include "formats/export.h"
 #include "fileio.h"
 
 /*
@@ -98,23 +98,6 @@ tq_export_format_info(const char *name, const char **writes,
 	*writes = f->writes;
 	*types = f->types;
 	return 1;
-}
-
-void
-tq_export__warn(char *warn, size_t len, const char *fmt, ...)
-{
-	size_t n = strnlen(warn, len);
-	va_list ap;
-
-	if (n + 3 >= len)
-		return;
-	if (n > 0) {
-		memcpy(warn + n, "; ", 3);
-		n += 2;
-	}
-	va_start(ap, fmt);
-	vsnprintf(warn + n, len - n, fmt, ap);
-	va_end(ap);
 }
 
 static const export_format *

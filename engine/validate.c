@@ -1,5 +1,5 @@
 /*
- * validate.c: the validation job (what `turboquant eval` and the workbench
+ * engine/validate.c: the validation job (what `turboquant eval` and the workbench
  * run) and the per-layer report of a quantized state.
  */
 #include "config.h"
@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "error.h"
-#include "eval.h"
+#include "eval/eval.h"
 #include "job.h"
 #include "model.h"
 #include "qstate.h"

@@ -1,0 +1,378 @@
+/*
+ * engine/sensitivity.c: the sensitivity job, which fills a tq_sens table
+ * (core/sens.c) from one calibration pass.
+ *
+ * The calibration samples go through the float model block by block.  For
+ * each block the four input second moments H = X^T X (q/k/v, o, gate/up,
+ * down) are gathered, and every linear is quantized onto every setting of
+ * the menu (RTN, or GPTQ with that H) to measure its relative output error
+ * ||(W - W') X||^2 / ||W X||^2.  A probe then turns error into model-level
+ * loss: each layer alone is quantized with one mid-size setting and the
+ * mean KL divergence of the next-token distribution from the float
+ * model's, on a few calibration windows, divided by that setting's error,
+ * gives the layer's coefficient.  A plan's predicted loss is the sum over
+ * layers of coefficient times error (first order: layers add).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib.h"
+#include "error.h"
+#include "forward.h"
+#include "gptq.h"
+#include "job.h"
+#include "model.h"
+#include "sens.h"
+#include "eval/eval.h"
+
+/* Probe logits kept at once: [P, V] floats, at most this many. */
+#define PROBE_BUDGET ((int64_t)64 << 20)
+/* The probe setting: the menu entry whose mean bpw is nearest this. */
+#define PROBE_BPW 3.5
+
+typedef struct sens_job {
+	const tq_model *m;
+	const tq_calib *calib;
+	tq_sens_opt *menu;	/* [n_menu] */
+	size_t n_menu;
+	int64_t probe_tokens;
+} sens_job;
+
+static void
+sens_job_free(void *p)
+{
+	sens_job *j = p;
+
+	free(j->menu);
+	free(j);
+}
+
+static void
+sens_free_void(void *p)
+{
+	tq_sens_free(p);
+}
+
+
+/* The probe: the float model's logits on its windows and a scratch. */
+typedef struct sens_probe {
+	int64_t nw, L, V, H;
+	const int32_t *ids;	/* [nw, L] the first calibration windows */
+	float *x;		/* [nw, L, H] the probe's input to block li */
+	float *xw;		/* [L, H] scratch */
+	float *base;		/* [nw, L, V] the float model's logits */
+	tq_fwd *f;
+	tq_kld_acc kld;		/* KL against the base (eval/kld.c) */
+	const float *base_w;	/* the window's base logits */
+	const int32_t *ids_w;	/* the window's ids */
+	tq_status st;		/* of the last callback */
+	tq_error err;
+} sens_probe;
+
+static int
+probe_base_cb(void *ud, int64_t pos0, int64_t n, const float *logits)
+{
+	sens_probe *p = ud;
+
+	memcpy((float *)p->base_w + pos0 * p->V, logits,
+	    (size_t)(n * p->V) * sizeof(float));
+	return 0;
+}
+
+/* Adds KL(base || q) of each position (the target: the next id). */
+static int
+probe_kld_cb(void *ud, int64_t pos0, int64_t n, const float *logits)
+{
+	sens_probe *p = ud;
+	int64_t i;
+
+	for (i = 0; i < n; i++) {
+		int64_t pos = pos0 + i;
+		int32_t next = p->ids_w[pos + 1 < p->L ? pos + 1 : pos];
+
+		p->st = tq_eval__kld_add(&p->kld, logits + i * p->V,
+		    p->base_w + pos * p->V, p->V, next, &p->err);
+		if (p->st != TQ_OK)
+			return 1;
+	}
+	return 0;
+}
+
+/* Adds a block input x[n, in] to its site's Hessian (hs[site]). */
+static int
+hessian_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
+    int64_t in)
+{
+	float **hs = ud;
+
+	(void)layer;
+	tq_hessian_add(hs[tq_model__input_site(which)], x, n, in);
+	return 0;
+}
+
+/*
+ * Runs the probe windows from block li (input p->x) to the logits with
+ * layer weights lw for block li and the model's own after it; with kld,
+ * accumulates KL against the base, else stores the base logits.
+ */
+static tq_status
+probe_run(sens_probe *p, const tq_model *m, const tq_layer_weights *lw,
+    int64_t li, int kld, const int *cancel, tq_error *err)
+{
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	int64_t w, b;
+	tq_status st;
+
+	o.logits_cb = kld ? probe_kld_cb : probe_base_cb;
+	o.logits_ud = p;
+	for (w = 0; w < p->nw; w++) {
+		if (cancel != NULL && __atomic_load_n(cancel, __ATOMIC_RELAXED))
+			return tq_fail(err, TQ_ECANCELLED, "cancelled");
+		memcpy(p->xw, p->x + w * p->L * p->H,
+		    (size_t)(p->L * p->H) * sizeof(float));
+		p->base_w = p->base + w * p->L * p->V;
+		p->ids_w = p->ids + w * p->L;
+		for (b = li; b < m->cfg.n_layers; b++)
+			if ((st = tq_fwd_block(p->f, b == li ? lw : &m->layers[b],
+			    (int)b, p->xw, p->L, NULL, err)) != TQ_OK)
+				return st;
+		if ((st = tq_fwd_head(p->f, p->xw, p->L, &o, NULL, err)) != TQ_OK)
+			return p->st != TQ_OK ? tq_fail(err, p->st, "%s",
+			    p->err.msg) : st;
+	}
+	return TQ_OK;
+}
+
+/* The menu entry probed: mean bpw nearest PROBE_BPW among valid ones. */
+static int64_t
+probe_choice(const tq_sens *s)
+{
+	int64_t best = -1;
+	double bd = INFINITY;
+	size_t k, l;
+
+	for (k = 0; k < s->n_menu; k++) {
+		double sum = 0.0;
+		int ok = 1;
+
+		for (l = 0; l < s->n && ok; l++) {
+			double b = s->bpw[l * s->n_menu + k];
+
+			ok = !isnan(b);
+			sum += b;
+		}
+		if (ok && fabs(sum / (double)s->n - PROBE_BPW) < bd) {
+			bd = fabs(sum / (double)s->n - PROBE_BPW);
+			best = (int64_t)k;
+		}
+	}
+	return best;
+}
+
+static tq_status
+sens_job_run(tq_job *j, void *ctx, tq_error *err)
+{
+	sens_job *q = ctx;
+	const tq_model *m = q->m;
+	const tq_model_config *c = &m->cfg;
+	int64_t S = q->calib->n_samples, L = q->calib->seqlen, s, li, i;
+	int64_t H = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
+	int64_t qd = c->n_heads * c->head_dim;
+	const int *cancel = tq_job__cancel_flag(j);
+	float *x = NULL, *hs[TQ_SITES_PER_LAYER] = { NULL }, *w = NULL;
+	float *qw = NULL;
+	int64_t hdim[TQ_SITES_PER_LAYER] = { H, qd, H, F };
+	tq_forward_opts fo = TQ_FORWARD_OPTS_INIT;
+	sens_probe p;
+	tq_fwd *f = NULL;
+	tq_sens *sens = NULL;
+	tq_status st;
+	size_t n_done = 0;
+
+	memset(&p, 0, sizeof(p));
+	tq_job__stage(j, "sensitivity");
+	if ((st = tq_sens__new(m, q->menu, q->n_menu, &sens, err)) != TQ_OK)
+		return st;
+	tq_job__set_result(j, TQ_RESULT_SENS, sens, sens_free_void);
+	sens->calib_tokens = S * L;
+	if ((st = tq_fwd_new(m, L, &f, err)) != TQ_OK)
+		return st;
+	x = malloc((size_t)(S * L * H) * sizeof(float));
+	for (i = 0; i < TQ_SITES_PER_LAYER; i++)
+		hs[i] = malloc((size_t)(hdim[i] * hdim[i]) * sizeof(float));
+	/* The largest linear: gate/up/down (F x H) or q/o (qd x H). */
+	w = malloc((size_t)(H * (F > qd ? F : qd)) * sizeof(float));
+	qw = malloc((size_t)(H * (F > qd ? F : qd)) * sizeof(float));
+	if (x == NULL || hs[0] == NULL || hs[1] == NULL || hs[2] == NULL || hs[3] == NULL ||
+	    w == NULL || qw == NULL) {
+		st = tq_fail(err, TQ_ENOMEM, "out of memory for the sensitivity "
+		    "of %lld samples of %lld tokens", (long long)S, (long long)L);
+		goto out;
+	}
+	for (s = 0; s < S && st == TQ_OK; s++)
+		st = tq_fwd_embed(f, q->calib->ids + s * L, L, x + s * L * H, err);
+	if (st != TQ_OK)
+		goto out;
+
+	/* The probe's windows: the first calibration samples. */
+	sens->probe_menu = q->probe_tokens > 0 ? probe_choice(sens) : -1;
+	if (sens->probe_menu >= 0) {
+		p.L = L;
+		p.V = V;
+		p.H = H;
+		p.nw = (q->probe_tokens + L - 1) / L;
+		p.nw = p.nw > S ? S : p.nw;
+		while (p.nw > 1 && p.nw * L * V > PROBE_BUDGET)
+			p.nw--;
+		p.ids = q->calib->ids;
+		sens->probe_tokens = p.nw * L;
+		p.x = malloc((size_t)(p.nw * L * H) * sizeof(float));
+		p.xw = malloc((size_t)(L * H) * sizeof(float));
+		p.base = malloc((size_t)(p.nw * L * V) * sizeof(float));
+		if (p.x == NULL || p.xw == NULL || p.base == NULL ||
+		    (st = tq_fwd_new(m, L, &p.f, err)) != TQ_OK) {
+			if (st == TQ_OK)
+				st = tq_fail(err, TQ_ENOMEM, "out of memory for "
+				    "the probe");
+			goto out;
+		}
+		memcpy(p.x, x, (size_t)(p.nw * L * H) * sizeof(float));
+		if ((st = probe_run(&p, m, &m->layers[0], 0, 0, cancel,
+		    err)) != TQ_OK)
+			goto out;
+		tq_job__log(j, "probe: %s on each layer alone, KLD over %lld "
+		    "tokens", sens->menu[sens->probe_menu].name,
+		    (long long)sens->probe_tokens);
+	}
+
+	for (li = 0; li < c->n_layers; li++) {
+		const tq_layer_weights *lw = &m->layers[li];
+		int k;
+
+		for (i = 0; i < TQ_SITES_PER_LAYER; i++)
+			memset(hs[i], 0, (size_t)(hdim[i] * hdim[i]) *
+			    sizeof(float));
+		/* The float block over every sample, gathering the four H. */
+		fo.act_hook = hessian_hook;
+		fo.act_ud = hs;
+		fo.cancel = cancel;
+		for (s = 0; s < S; s++) {
+			if (__atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+				st = tq_fail(err, TQ_ECANCELLED, "cancelled");
+				goto out;
+			}
+			if ((st = tq_fwd_block(f, lw, (int)li, x + s * L * H, L,
+			    &fo, err)) != TQ_OK)
+				goto out;
+		}
+		for (i = 0; i < TQ_SITES_PER_LAYER; i++)
+			tq_hessian_finish(hs[i], hdim[i]);
+
+		for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
+			size_t l = (size_t)li * TQ_LINEARS_PER_LAYER + (size_t)k;
+			const float *Hk = hs[tq_model__input_site((tq_linear)k)];
+			const tq_tensor *t = tq_model__linear_weight(m, l);
+			int64_t rows = t->shape[0], cols = t->shape[1];
+			size_t e;
+
+			tq_tensor_to_f32(t, 0, rows * cols, w);
+			for (e = 0; e < sens->n_menu; e++) {
+				double *r = &sens->err[l * sens->n_menu + e];
+
+				if (isnan(sens->bpw[l * sens->n_menu + e]))
+					continue;
+				if ((st = tq_sens__quantize(&sens->menu[e], w, Hk,
+				    S * L, rows, cols, qw, err)) != TQ_OK)
+					goto out;
+				*r = tq_gptq_rel_err(w, qw, Hk, rows, cols);
+				if ((int64_t)e == sens->probe_menu) {
+					tq_layer_weights pl = *lw;
+					tq_tensor qt = *t;
+
+					qt.dtype = TQ_DTYPE_F32;
+					qt.data = qw;
+					qt.nbytes = (uint64_t)(rows * cols) *
+					    sizeof(float);
+					*tq_layer__slot(&pl, (size_t)k) = &qt;
+					tq_eval__kld_init(&p.kld);
+					if ((st = probe_run(&p, m, &pl, li, 1, cancel,
+					    err)) != TQ_OK)
+						goto out;
+					sens->probe_kld[l] = p.kld.sum_kld /
+					    (double)(p.kld.count > 0 ?
+					    p.kld.count : 1);
+					tq_eval__kld_done(&p.kld);
+					sens->coef[l] = *r > 0.0 ?
+					    sens->probe_kld[l] / *r : 0.0;
+				}
+			}
+			tq_job__progress(j, (int64_t)++n_done, (int64_t)sens->n);
+		}
+		/* The probe's input to the next block. */
+		for (s = 0; s < p.nw; s++)
+			if ((st = tq_fwd_block(p.f, lw, (int)li,
+			    p.x + s * L * H, L, NULL, err)) != TQ_OK)
+				goto out;
+		tq_job__log(j, "block %lld of %lld measured", (long long)li + 1,
+		    (long long)c->n_layers);
+	}
+	st = TQ_OK;
+out:
+	tq_fwd_free(f);
+	tq_fwd_free(p.f);
+	free(p.x);
+	free(p.xw);
+	free(p.base);
+	tq_eval__kld_done(&p.kld);
+	free(x);
+	for (i = 0; i < TQ_SITES_PER_LAYER; i++)
+		free(hs[i]);
+	free(w);
+	free(qw);
+	return st;
+}
+
+tq_status
+tq_job_sensitivity(const tq_model *m, const tq_calib *calib,
+    const char *const *menu, size_t n_menu, int64_t probe_tokens,
+    tq_job **out, tq_error *err)
+{
+	sens_job *q;
+	size_t k;
+	tq_status st;
+
+	*out = NULL;
+	if (calib == NULL)
+		return tq_fail(err, TQ_EINVAL, "sensitivity needs calibration "
+		    "data");
+	if (menu == NULL || n_menu == 0) {
+		menu = tq_sens_default_menu();
+		for (n_menu = 0; menu[n_menu] != NULL; n_menu++)
+			;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL ||
+	    (q->menu = calloc(n_menu, sizeof(*q->menu))) == NULL) {
+		free(q);
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	for (k = 0; k < n_menu; k++)
+		if ((st = tq_sens__parse_opt(menu[k], &q->menu[k], err)) !=
+		    TQ_OK) {
+			sens_job_free(q);
+			return st;
+		}
+	q->m = m;
+	q->calib = calib;
+	q->n_menu = n_menu;
+	q->probe_tokens = probe_tokens < 0 ? 0 : probe_tokens;
+	return tq_job__start(sens_job_run, q, sens_job_free, out, err);
+}
+
+tq_sens *
+tq_job_take_sens(tq_job *j)
+{
+	return tq_job__take_result(j, TQ_RESULT_SENS);
+}
