@@ -51,8 +51,9 @@ struct tq_fwd {
 	float *k;		/* [n, n_kv * hd] */
 	float *v;		/* [n, n_kv * hd] */
 	float *att;		/* [n, n_heads * hd] attention output */
-	float *gate;		/* [n, F] */
+	float *gate;		/* [n, F] the gated product */
 	float *up;		/* [n, F] */
+	float *y;		/* [n, H] a sublayer's output */
 	float *scores;		/* [n_slots, min(n, ATT_QBLOCK), n] */
 	int n_slots;		/* heads computed at once, one per thread */
 	float *cos;		/* [n, hd / 2] */
@@ -76,6 +77,7 @@ tq_fwd_free(tq_fwd *s)
 	free(s->att);
 	free(s->gate);
 	free(s->up);
+	free(s->y);
 	free(s->scores);
 	free(s->cos);
 	free(s->sin);
@@ -243,7 +245,7 @@ fwd_rope_apply(const tq_fwd *s, float *x, int64_t n, int64_t n_heads,
 typedef struct fwd_att {
 	tq_fwd *s;
 	const tq_model_config *c;
-	int64_t n;
+	int64_t n, window;
 	float *att;
 } fwd_att;
 
@@ -261,7 +263,7 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 	const tq_model_config *c = fa->c;
 	int64_t n = fa->n, hd = c->head_dim, nh = c->n_heads;
 	int64_t ldq = nh * hd, ldk = c->n_kv_heads * hd;
-	int64_t group = nh / c->n_kv_heads, W = c->sliding_window, r0, i, j;
+	int64_t group = nh / c->n_kv_heads, W = fa->window, r0, i, j;
 	const float *kh = s->k + (h / group) * hd;
 	const float *vh = s->v + (h / group) * hd;
 	float *scores = s->scores + (int64_t)slot *
@@ -307,9 +309,10 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 
 /* Causal (and sliding-window) softmax attention, the heads in parallel. */
 static void
-fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n, float *att)
+fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n, int64_t window,
+    float *att)
 {
-	fwd_att fa = { s, c, n, att };
+	fwd_att fa = { s, c, n, window, att };
 
 	tq_blas__serial_begin();
 	tq_par_tasks_slots(fwd_attention_head, &fa, c->n_heads, s->n_slots);
@@ -335,82 +338,190 @@ tq_fwd_norm(tq_fwd *s, const tq_tensor *w, const float *x, int64_t n,
 	fwd_rmsnorm(s, x, w, n, s->m->cfg.hidden_size, s->m->cfg.rms_norm_eps, y);
 }
 
-void
-tq_fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
-    const tq_tensor *b, float *y, int64_t ldy)
+/*
+ * The stages of a decoder block.  Each reads and writes io's buffers; a
+ * stage that feeds linears quantizes their input first as l->act says,
+ * so activation quantization is applied here and nowhere else.
+ */
+
+/* xn = attn_norm(x) */
+static void
+stage_attn_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
 {
-	fwd_linear(s, x, n, w, b, y, ldy);
+	fwd_rmsnorm(s, io->x, l->attn_norm, n, s->m->cfg.hidden_size,
+	    b->norm_eps, io->xn);
 }
 
-void
-tq_fwd_attn(tq_fwd *s, const tq_layer_weights *l, const float *xn, int64_t n,
-    float *att)
+/* att = softmax(rope(q) rope(k)^T / sqrt(hd)) v, q k v from xn */
+static void
+stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
 {
 	const tq_model_config *c = &s->m->cfg;
 	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
 
+	tq_actq_apply(&l->act[TQ_SITE_QKV], io->xn, n, c->hidden_size);
 	fwd_rope_tables(s, c, n);
-	fwd_linear(s, xn, n, l->wq, l->bq, s->q, qd);
-	fwd_linear(s, xn, n, l->wk, l->bk, s->k, kvd);
-	fwd_linear(s, xn, n, l->wv, l->bv, s->v, kvd);
+	fwd_linear(s, io->xn, n, l->wq, l->bq, s->q, qd);
+	fwd_linear(s, io->xn, n, l->wk, l->bk, s->k, kvd);
+	fwd_linear(s, io->xn, n, l->wv, l->bv, s->v, kvd);
 	fwd_rope_apply(s, s->q, n, c->n_heads, c->head_dim);
 	fwd_rope_apply(s, s->k, n, c->n_kv_heads, c->head_dim);
-	fwd_attention(s, c, n, att);
+	fwd_attention(s, c, n, b->window, io->att);
 }
 
-void
-tq_fwd_swiglu(tq_fwd *s, const tq_layer_weights *l, const float *xn,
-    int64_t n, float *g)
+/* x += y[n, H] */
+static void
+fwd_residual(float *x, const float *y, int64_t n, int64_t H)
+{
+	int64_t i;
+
+	for (i = 0; i < n * H; i++)
+		x[i] += y[i];
+}
+
+/* x += o(att) */
+static void
+stage_attn_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
+{
+	const tq_model_config *c = &s->m->cfg;
+	int64_t H = c->hidden_size;
+
+	(void)b;
+	tq_actq_apply(&l->act[TQ_SITE_O], io->att, n, c->n_heads * c->head_dim);
+	fwd_linear(s, io->att, n, l->wo, l->bo, s->y, H);
+	fwd_residual(io->x, s->y, n, H);
+}
+
+/* xn = ffn_norm(x) */
+static void
+stage_mlp_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
+{
+	fwd_rmsnorm(s, io->x, l->ffn_norm, n, s->m->cfg.hidden_size,
+	    b->norm_eps, io->xn);
+}
+
+/* g = act(gate(xn)) * up(xn) */
+static void
+stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
 {
 	int64_t F = s->m->cfg.intermediate_size, i, total = n * F;
+	float *g = io->g;
 
-	fwd_linear(s, xn, n, l->w_gate, l->b_gate, g, F);
-	fwd_linear(s, xn, n, l->w_up, l->b_up, s->up, F);
-	for (i = 0; i < total; i++)
-		g[i] = g[i] / (1.0f + expf(-g[i])) * s->up[i];
+	tq_actq_apply(&l->act[TQ_SITE_GATE_UP], io->xn, n,
+	    s->m->cfg.hidden_size);
+	fwd_linear(s, io->xn, n, l->w_gate, l->b_gate, g, F);
+	fwd_linear(s, io->xn, n, l->w_up, l->b_up, s->up, F);
+	switch (b->act) {
+	case TQ_MLP_SILU:
+		for (i = 0; i < total; i++)
+			g[i] = g[i] / (1.0f + expf(-g[i])) * s->up[i];
+		break;
+	}
+}
+
+/* x += down(g) */
+static void
+stage_mlp_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
+{
+	const tq_model_config *c = &s->m->cfg;
+
+	(void)b;
+	tq_actq_apply(&l->act[TQ_SITE_DOWN], io->g, n, c->intermediate_size);
+	fwd_linear(s, io->g, n, l->w_down, l->b_down, s->y, c->hidden_size);
+	fwd_residual(io->x, s->y, n, c->hidden_size);
+}
+
+typedef void (*fwd_stage_fn)(tq_fwd *s, const tq_layer_weights *l,
+    const tq_block_opts *b, const tq_fwd_io *io, int64_t n);
+
+/*
+ * The block, in order.  A stage whose output is a linear's input names
+ * that input (a linear of the site, for the hook) and the buffer; -1
+ * otherwise.
+ */
+static const struct {
+	fwd_stage_fn fn;
+	int site;		/* TQ_SITE_* it produces, or -1 */
+	tq_linear which;	/* the hook's name for that site */
+} fwd_stages[TQ_STAGES] = {
+	[TQ_STAGE_ATTN_NORM] = { stage_attn_norm, TQ_SITE_QKV, TQ_LINEAR_Q },
+	[TQ_STAGE_ATTN] = { stage_attn, TQ_SITE_O, TQ_LINEAR_O },
+	[TQ_STAGE_ATTN_OUT] = { stage_attn_out, -1, TQ_LINEAR_O },
+	[TQ_STAGE_MLP_NORM] = { stage_mlp_norm, TQ_SITE_GATE_UP,
+	    TQ_LINEAR_GATE },
+	[TQ_STAGE_MLP_ACT] = { stage_mlp_act, TQ_SITE_DOWN, TQ_LINEAR_DOWN },
+	[TQ_STAGE_MLP_OUT] = { stage_mlp_out, -1, TQ_LINEAR_DOWN },
+};
+
+/* See forward.h. */
+float *
+tq_fwd_site_buf(const tq_fwd_io *io, int site)
+{
+	switch (site) {
+	case TQ_SITE_QKV:
+	case TQ_SITE_GATE_UP:
+		return io->xn;
+	case TQ_SITE_O:
+		return io->att;
+	case TQ_SITE_DOWN:
+		return io->g;
+	}
+	return NULL;
+}
+
+/* See forward.h. */
+int64_t
+tq_fwd_site_width(const tq_model *m, int site)
+{
+	const tq_model_config *c = &m->cfg;
+
+	switch (site) {
+	case TQ_SITE_O:
+		return c->n_heads * c->head_dim;
+	case TQ_SITE_DOWN:
+		return c->intermediate_size;
+	}
+	return c->hidden_size;
+}
+
+tq_status
+tq_fwd_stages(tq_fwd *s, const tq_layer_weights *l, int li, tq_stage first,
+    tq_stage last, const tq_fwd_io *io, int64_t n, const tq_forward_opts *o,
+    tq_error *err)
+{
+	tq_block_opts b;
+	int k;
+	tq_status st;
+
+	if (n <= 0 || n > s->max_n)
+		return tq_fail(err, TQ_EINVAL, "%s: block of %lld tokens (at most "
+		    "%lld)", s->m->path, (long long)n, (long long)s->max_n);
+	tq_model__block(s->m, li, &b);
+	for (k = (int)first; k <= (int)last; k++) {
+		int site = fwd_stages[k].site;
+
+		fwd_stages[k].fn(s, l, &b, io, n);
+		if (site >= 0 && (st = fwd_hook(o, li, fwd_stages[k].which,
+		    tq_fwd_site_buf(io, site), n, tq_fwd_site_width(s->m, site),
+		    err)) != TQ_OK)
+			return st;
+	}
+	return TQ_OK;
 }
 
 tq_status
 tq_fwd_block(tq_fwd *s, const tq_layer_weights *l, int li, float *x,
     int64_t n, const tq_forward_opts *o, tq_error *err)
 {
-	const tq_model_config *c = &s->m->cfg;
-	int64_t H = c->hidden_size, F = c->intermediate_size;
-	int64_t qd = c->n_heads * c->head_dim;
-	int64_t i, total = n * H;
-	tq_status st;
+	tq_fwd_io io = { x, s->xn, s->att, s->gate };
 
-	if (n <= 0 || n > s->max_n)
-		return tq_fail(err, TQ_EINVAL, "%s: block of %lld tokens (at most "
-		    "%lld)", s->m->path, (long long)n, (long long)s->max_n);
-
-	/* Attention sublayer: x += o(attn(norm(x))). */
-	tq_fwd_norm(s, l->attn_norm, x, n, s->xn);
-	if ((st = fwd_hook(o, li, TQ_LINEAR_Q, s->xn, n, H, err)) != TQ_OK)
-		return st;
-	tq_actq_apply(&l->act[TQ_SITE_QKV], s->xn, n, H);
-	tq_fwd_attn(s, l, s->xn, n, s->att);
-	if ((st = fwd_hook(o, li, TQ_LINEAR_O, s->att, n, qd, err)) != TQ_OK)
-		return st;
-	tq_actq_apply(&l->act[TQ_SITE_O], s->att, n, qd);
-	fwd_linear(s, s->att, n, l->wo, l->bo, s->xn, H);
-	for (i = 0; i < total; i++)
-		x[i] += s->xn[i];
-
-	/* MLP sublayer: x += down(silu(gate(x')) * up(x')), x' = norm(x). */
-	tq_fwd_norm(s, l->ffn_norm, x, n, s->xn);
-	if ((st = fwd_hook(o, li, TQ_LINEAR_GATE, s->xn, n, H, err)) != TQ_OK)
-		return st;
-	tq_actq_apply(&l->act[TQ_SITE_GATE_UP], s->xn, n, H);
-	tq_fwd_swiglu(s, l, s->xn, n, s->gate);
-	if ((st = fwd_hook(o, li, TQ_LINEAR_DOWN, s->gate, n, F,
-	    err)) != TQ_OK)
-		return st;
-	tq_actq_apply(&l->act[TQ_SITE_DOWN], s->gate, n, F);
-	fwd_linear(s, s->gate, n, l->w_down, l->b_down, s->xn, H);
-	for (i = 0; i < total; i++)
-		x[i] += s->xn[i];
-	return TQ_OK;
+	return tq_fwd_stages(s, l, li, 0, TQ_STAGES - 1, &io, n, o, err);
 }
 
 tq_status
@@ -505,6 +616,7 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 	s->att = fwd_alloc(n * qd, &failed);
 	s->gate = fwd_alloc(n * F, &failed);
 	s->up = fwd_alloc(n * F, &failed);
+	s->y = fwd_alloc(n * H, &failed);
 	/* A head per thread; fewer if the threads are added later. */
 	s->n_slots = tq_get_threads();
 	if (s->n_slots > c->n_heads)

@@ -2,9 +2,10 @@
  * forward.h: the forward pass one stage at a time (internal).
  *
  * tq_forward() in tq.h runs a whole sequence; the sequential quantization
- * pipeline instead runs each decoder block over the calibration set, with
- * the block's weights replaced by their quantized versions, so the stages
- * are exposed here.  A tq_fwd is scratch for one thread.
+ * pipeline instead runs each decoder block over the calibration set a
+ * stage at a time, with the block's weights replaced by their quantized
+ * versions, so the stages are exposed here.  A tq_fwd is scratch for one
+ * thread.
  */
 #ifndef TQ_CORE_FORWARD_H
 #define TQ_CORE_FORWARD_H
@@ -24,32 +25,51 @@ tq_status tq_fwd_embed(tq_fwd *f, const int32_t *ids, int64_t n, float *x,
     tq_error *err);
 
 /*
- * One decoder block (index li, for the hook and rope) on the residual
- * stream x[n, H] in place, with weights l: the model's own
- * (&m->layers[li]) or replacements.  o may be NULL.
+ * A decoder block is a list of stages, defined once here and run by
+ * evaluation, calibration, the sequential quantization pipeline and the
+ * sensitivity pass alike.  Each stage reads and writes the buffers of one
+ * sequence of n tokens (n at most max_n):
  */
+typedef enum tq_stage {
+	TQ_STAGE_ATTN_NORM = 0,	/* xn = attn_norm(x): q, k, v's input */
+	TQ_STAGE_ATTN,		/* att = attention(q, k, v of xn): o's input */
+	TQ_STAGE_ATTN_OUT,	/* x += o(att) */
+	TQ_STAGE_MLP_NORM,	/* xn = ffn_norm(x): gate and up's input */
+	TQ_STAGE_MLP_ACT,	/* g = silu(gate(xn)) * up(xn): down's input */
+	TQ_STAGE_MLP_OUT,	/* x += down(g) */
+	TQ_STAGES
+} tq_stage;
+
+/* The buffers of one sequence of n tokens. */
+typedef struct tq_fwd_io {
+	float *x;	/* [n, H] the residual stream */
+	float *xn;	/* [n, H] a sublayer's normed input */
+	float *att;	/* [n, n_heads * hd] the attention's output */
+	float *g;	/* [n, F] the MLP's gated product */
+} tq_fwd_io;
+
+/*
+ * Runs stages first..last of block li (weights l: the model's own,
+ * &m->layers[li], or replacements) on io.  A stage that feeds linears
+ * first quantizes their input in place as l->act says: the one place
+ * activation quantization is applied.  A stage that makes a linear's
+ * input calls o->act_hook with it before that (o may be NULL).
+ */
+tq_status tq_fwd_stages(tq_fwd *f, const tq_layer_weights *l, int li,
+    tq_stage first, tq_stage last, const tq_fwd_io *io, int64_t n,
+    const tq_forward_opts *o, tq_error *err);
+
+/* The whole block on the residual stream x[n, H] in place. */
 tq_status tq_fwd_block(tq_fwd *f, const tq_layer_weights *l, int li,
     float *x, int64_t n, const tq_forward_opts *o, tq_error *err);
 
-/*
- * The stages of a block, for callers that run them one at a time (the
- * sequential pipeline runs each stage over every calibration sample before
- * quantizing the next layer).  n must not exceed max_n; outputs must not
- * alias inputs.
- */
+/* The buffer of io holding site's input (TQ_SITE_*), and its width. */
+float *tq_fwd_site_buf(const tq_fwd_io *io, int site);
+int64_t tq_fwd_site_width(const tq_model *m, int site);
 
-/* y[n, H] = rmsnorm(x[n, H]) * w[H]. */
+/* y[n, H] = rmsnorm(x[n, H]) * w[H] (the final norm; a block's are stages). */
 void tq_fwd_norm(tq_fwd *f, const tq_tensor *w, const float *x, int64_t n,
     float *y);
-/* y[n, out] (row stride ldy) = x[n, in] w[out, in]^T + b. */
-void tq_fwd_linear(tq_fwd *f, const float *x, int64_t n, const tq_tensor *w,
-    const tq_tensor *b, float *y, int64_t ldy);
-/* att[n, n_heads * hd] = attention of the normed input xn[n, H]. */
-void tq_fwd_attn(tq_fwd *f, const tq_layer_weights *l, const float *xn,
-    int64_t n, float *att);
-/* g[n, F] = silu(gate(xn)) * up(xn), the input of down_proj. */
-void tq_fwd_swiglu(tq_fwd *f, const tq_layer_weights *l, const float *xn,
-    int64_t n, float *g);
 
 /*
  * Final norm and lm_head on x[n, H]; logits as in tq_forward (chunks to

@@ -113,6 +113,19 @@ tq_linear_name(tq_linear l)
 	return (unsigned)l < TQ_LINEAR_COUNT ? names[l] : "?";
 }
 
+/* See model.h.  Llama, Mistral and Qwen2 differ only in the window. */
+void
+tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
+{
+	const tq_model_config *c = &m->cfg;
+
+	(void)li;
+	memset(out, 0, sizeof(*out));
+	out->window = c->sliding_window;
+	out->act = TQ_MLP_SILU;
+	out->norm_eps = (float)c->rms_norm_eps;
+}
+
 int
 tq_model__input_site(tq_linear l)
 {

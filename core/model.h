@@ -112,6 +112,24 @@ tq_status tq_model__index_linears(tq_model *m, tq_error *err);
 /* The weight of quantizable layer i ([rows, cols]), NULL past the last. */
 const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 
+/* The activation of the MLP's gated product. */
+typedef enum tq_mlp_act {
+	TQ_MLP_SILU = 0		/* SwiGLU: silu(gate(x)) * up(x) */
+} tq_mlp_act;
+
+/*
+ * How decoder block li computes: what its architecture and configuration
+ * decide per layer.  forward.c's stages read it; tq_model__block fills
+ * it, the one place that knows each architecture's block.
+ */
+typedef struct tq_block_opts {
+	int64_t window;		/* attention sees the last window keys; 0: all */
+	tq_mlp_act act;
+	float norm_eps;		/* RMSNorm's epsilon */
+} tq_block_opts;
+
+void tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out);
+
 /* The site linear l reads (TQ_SITE_*), or -1 for lm_head. */
 int tq_model__input_site(tq_linear l);
 

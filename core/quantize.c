@@ -187,10 +187,9 @@ out:
 typedef struct qz_work {
 	tq_fwd *f;
 	float *x;	/* [S, L, H] residual stream */
-	float *att;	/* [S, L, qd] attention outputs (stage B to C) */
-	float *xn;	/* [L, max(H, qd)] */
-	float *g;	/* [L, F] */
-	float *y;	/* [L, H] */
+	float *att;	/* [S, L, qd] attention outputs (o's pass to the next) */
+	float *xn;	/* [L, H] a sublayer's normed input */
+	float *g;	/* [L, F] the MLP's gated product */
 	float *hess;	/* [W, W], W = max(H, qd, F) */
 	float *hess2;	/* [max(qd, F)^2] o's or down's input in the float
 			   block, for AWQ; NULL when no layer is AWQ */
@@ -401,7 +400,7 @@ qz_scale_group(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	if (m != TQ_METHOD_AWQ && m != TQ_METHOD_SMOOTHQUANT)
 		return TQ_OK;
 	snprintf(what, sizeof(what), "model.layers.%lld.%s", (long long)li,
-	    first == 0 ? "q/k/v_proj" : "gate/up_proj");
+	    first == TQ_LINEAR_Q ? "q/k/v_proj" : "gate/up_proj");
 	for (k = 1; k < count; k++)
 		if (qz_method(z, li, first + k) != m) {
 			tq_job__log(z->job, "%s: the layers sharing this input use "
@@ -455,8 +454,8 @@ qz_scale_linear(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 {
 	const tq_model_config *c = &z->m->cfg;
 	tq_qblock *blk = &z->s->blocks[li];
-	const tq_tensor **bias = dst == 3 ? &lw->bv : &lw->b_up;
-	float **bias_copy = dst == 3 ? &blk->bv : &blk->b_up;
+	const tq_tensor **bias = dst == TQ_LINEAR_O ? &lw->bv : &lw->b_up;
+	float **bias_copy = dst == TQ_LINEAR_O ? &blk->bv : &blk->b_up;
 	float *wt[1] = { NULL }, *row_s = w->sc;
 	tq_scale_layer sl[1];
 	char what[128];
@@ -464,12 +463,12 @@ qz_scale_linear(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	tq_status st;
 
 	snprintf(what, sizeof(what), "model.layers.%lld.%s", (long long)li,
-	    dst == 3 ? "o_proj" : "down_proj");
+	    dst == TQ_LINEAR_O ? "o_proj" : "down_proj");
 	if ((st = qz_group_weights(lw, dst, 1, wt, sl, z, li, err)) != TQ_OK ||
 	    (st = qz_awq_scales(z, w, sl, 1, w->hess2, w->sum_abs2, C, ntok,
-	    dst == 3, what, err)) != TQ_OK)
+	    dst == TQ_LINEAR_O, what, err)) != TQ_OK)
 		goto out;
-	if (dst == 3) {
+	if (dst == TQ_LINEAR_O) {
 		/* v's rows are kv heads: one scale per (kv head, dim). */
 		int64_t rep = c->n_heads / c->n_kv_heads, hd = c->head_dim;
 
@@ -512,15 +511,102 @@ qz_group(qz_ctx *z, tq_layer_weights *lw, int64_t li, size_t first,
 	return TQ_OK;
 }
 
-/* The five stages of one block over every sample. */
+/* Sample s's buffers in the pipeline's memory. */
+static tq_fwd_io
+qz_io(const qz_ctx *z, const qz_work *w, int64_t s)
+{
+	const tq_model_config *c = &z->m->cfg;
+	int64_t L = z->calib->seqlen;
+	tq_fwd_io io = { w->x + s * L * c->hidden_size, w->xn,
+		w->att + s * L * c->n_heads * c->head_dim, w->g };
+
+	return io;
+}
+
+/*
+ * Runs stages first..last of block li (weights lw) over every sample;
+ * after each, adds the input of site (TQ_SITE_*) to w->hess and its
+ * per-channel statistics, and with site2 >= 0 runs on to the stage that
+ * makes site2's input and adds that to w->hess2.  The Hessians are
+ * cleared first and finished after.
+ */
+static tq_status
+qz_pass(qz_ctx *z, qz_work *w, const tq_layer_weights *lw, int64_t li,
+    tq_stage first, tq_stage last, int site, int site2, tq_error *err)
+{
+	int64_t S = z->calib->n_samples, L = z->calib->seqlen, s;
+	int64_t C = site >= 0 ? tq_fwd_site_width(z->m, site) : 0;
+	int64_t C2 = site2 >= 0 ? tq_fwd_site_width(z->m, site2) : 0;
+	tq_status st;
+
+	if (site >= 0) {
+		memset(w->hess, 0, (size_t)(C * C) * sizeof(float));
+		qz_stats_reset(w, C);
+	}
+	if (site2 >= 0) {
+		memset(w->hess2, 0, (size_t)(C2 * C2) * sizeof(float));
+		memset(w->sum_abs2, 0, (size_t)C2 * sizeof(double));
+	}
+	for (s = 0; s < S; s++) {
+		tq_fwd_io io = qz_io(z, w, s);
+
+		if ((st = qz_cancelled(z, err)) != TQ_OK ||
+		    (st = tq_fwd_stages(w->f, lw, (int)li, first, last, &io, L,
+		    NULL, err)) != TQ_OK)
+			return st;
+		if (site >= 0) {
+			const float *x = tq_fwd_site_buf(&io, site);
+
+			tq_hessian_add(w->hess, x, L, C);
+			qz_colstats(w->sum_abs, w->amax, x, L, C);
+		}
+		if (site2 >= 0) {
+			const float *x;
+
+			/* The stage after last makes site2's input. */
+			if ((st = tq_fwd_stages(w->f, lw, (int)li, last + 1,
+			    last + 1, &io, L, NULL, err)) != TQ_OK)
+				return st;
+			x = tq_fwd_site_buf(&io, site2);
+			tq_hessian_add(w->hess2, x, L, C2);
+			qz_colstats(w->sum_abs2, NULL, x, L, C2);
+		}
+	}
+	if (site >= 0)
+		tq_hessian_finish(w->hess, C);
+	if (site2 >= 0)
+		tq_hessian_finish(w->hess2, C2);
+	return TQ_OK;
+}
+
+/*
+ * Decides how site's input is quantized at evaluation (from the pass's
+ * statistics, over the scales folded into it) and puts it in the block's
+ * weights, so the stages after apply it as evaluation will.
+ */
+static void
+qz_site_done(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
+    int site, size_t first, size_t count, const float *sc)
+{
+	tq_actq *a = &z->s->blocks[li].act[site];
+
+	qz_site_act(z, a, (size_t)li * TQ_LINEARS_PER_LAYER + first, count,
+	    w->amax, sc, tq_fwd_site_width(z->m, site));
+	lw->act[site] = *a;
+}
+
+/*
+ * Block li over every sample, a site at a time: each pass runs the stages
+ * up to a site's input with the layers before it already quantized, then
+ * the layers reading that input are quantized.
+ */
 static tq_status
 qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 {
 	const tq_model_config *c = &z->m->cfg;
-	int64_t S = z->calib->n_samples, L = z->calib->seqlen, s, i;
+	int64_t N = z->calib->n_samples * z->calib->seqlen;
 	int64_t H = c->hidden_size, F = c->intermediate_size;
-	int64_t qd = c->n_heads * c->head_dim, N = S * L;
-	size_t base = (size_t)li * TQ_LINEARS_PER_LAYER;
+	int64_t qd = c->n_heads * c->head_dim;
 	tq_layer_weights lw = z->m->layers[li];
 	tq_qblock *blk = &z->s->blocks[li];
 	/* AWQ through v into o, and through up into down. */
@@ -530,130 +616,68 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 	    qz_method(z, li, TQ_LINEAR_UP) != TQ_METHOD_FLOAT;
 	tq_status st;
 
+	/* The block's own inputs are float until each site is decided. */
+	memset(lw.act, 0, sizeof(lw.act));
+
 	/*
-	 * A: q, k, v from the attention norm's output; for AWQ on o, also
-	 * the float block's attention output, to choose o's scales before v
+	 * q, k, v from the attention norm's output; for AWQ on o, also the
+	 * float block's attention output, to choose o's scales before v
 	 * (which they divide) is rounded.
 	 */
-	memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
-	qz_stats_reset(w, H);
-	if (awq_o) {
-		memset(w->hess2, 0, (size_t)(qd * qd) * sizeof(float));
-		memset(w->sum_abs2, 0, (size_t)qd * sizeof(double));
-	}
-	for (s = 0; s < S; s++) {
-		if ((st = qz_cancelled(z, err)) != TQ_OK)
-			return st;
-		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
-		tq_hessian_add(w->hess, w->xn, L, H);
-		qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
-		if (awq_o) {
-			float *att = w->att + s * L * qd;
-
-			tq_fwd_attn(w->f, &lw, w->xn, L, att);
-			tq_hessian_add(w->hess2, att, L, qd);
-			qz_colstats(w->sum_abs2, NULL, att, L, qd);
-		}
-	}
-	tq_hessian_finish(w->hess, H);
-	if (awq_o) {
-		tq_hessian_finish(w->hess2, qd);
-		if ((st = qz_scale_linear(z, w, &lw, li, 3, 2, qd, N, err)) !=
-		    TQ_OK)
-			return st;
-	}
-	if ((st = qz_scale_group(z, w, &lw, li, 0, 3, &lw.attn_norm,
+	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_ATTN_NORM, TQ_STAGE_ATTN_NORM,
+	    TQ_SITE_QKV, awq_o ? TQ_SITE_O : -1, err)) != TQ_OK)
+		return st;
+	if (awq_o && (st = qz_scale_linear(z, w, &lw, li, TQ_LINEAR_O,
+	    TQ_LINEAR_V, qd, N, err)) != TQ_OK)
+		return st;
+	if ((st = qz_scale_group(z, w, &lw, li, TQ_LINEAR_Q, 3, &lw.attn_norm,
 	    &blk->attn_norm, w->hess, H, N, err)) != TQ_OK)
 		return st;
-	qz_site_act(z, &blk->act[TQ_SITE_QKV], base, 3, w->amax, w->sc, H);
-	if ((st = qz_group(z, &lw, li, 0, 3, w->hess, N, err)) != TQ_OK)
+	qz_site_done(z, w, &lw, li, TQ_SITE_QKV, TQ_LINEAR_Q, 3, w->sc);
+	if ((st = qz_group(z, &lw, li, TQ_LINEAR_Q, 3, w->hess, N, err)) !=
+	    TQ_OK)
 		return st;
 
-	/* B: o from the attention output with quantized q, k, v. */
-	memset(w->hess, 0, (size_t)(qd * qd) * sizeof(float));
-	qz_stats_reset(w, qd);
-	for (s = 0; s < S; s++) {
-		if ((st = qz_cancelled(z, err)) != TQ_OK)
-			return st;
-		tq_fwd_norm(w->f, lw.attn_norm, w->x + s * L * H, L, w->xn);
-		tq_fwd_attn(w->f, &lw, w->xn, L, w->att + s * L * qd);
-		tq_hessian_add(w->hess, w->att + s * L * qd, L, qd);
-		qz_colstats(w->sum_abs, w->amax, w->att + s * L * qd, L, qd);
-	}
-	tq_hessian_finish(w->hess, qd);
-	qz_site_act(z, &blk->act[TQ_SITE_O], base + 3, 1, w->amax, NULL, qd);
-	if ((st = qz_group(z, &lw, li, 3, 1, w->hess, N, err)) != TQ_OK)
+	/* o from the attention output of the quantized q, k, v. */
+	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_ATTN_NORM, TQ_STAGE_ATTN,
+	    TQ_SITE_O, -1, err)) != TQ_OK)
+		return st;
+	qz_site_done(z, w, &lw, li, TQ_SITE_O, TQ_LINEAR_O, 1, NULL);
+	if ((st = qz_group(z, &lw, li, TQ_LINEAR_O, 1, w->hess, N, err)) !=
+	    TQ_OK)
 		return st;
 
 	/*
-	 * C: the residual with quantized o; gate and up from the MLP norm;
-	 * for AWQ on down, the float block's gated activations too.
+	 * The residual with the quantized o (the attention outputs are kept
+	 * per sample); gate and up from the MLP norm; for AWQ on down, the
+	 * float block's gated product too.
 	 */
-	memset(w->hess, 0, (size_t)(H * H) * sizeof(float));
-	qz_stats_reset(w, H);
-	if (awq_down) {
-		memset(w->hess2, 0, (size_t)(F * F) * sizeof(float));
-		memset(w->sum_abs2, 0, (size_t)F * sizeof(double));
-	}
-	for (s = 0; s < S; s++) {
-		float *x = w->x + s * L * H;
-
-		if ((st = qz_cancelled(z, err)) != TQ_OK)
-			return st;
-		tq_fwd_linear(w->f, w->att + s * L * qd, L, lw.wo, lw.bo, w->y, H);
-		for (i = 0; i < L * H; i++)
-			x[i] += w->y[i];
-		tq_fwd_norm(w->f, lw.ffn_norm, x, L, w->xn);
-		tq_hessian_add(w->hess, w->xn, L, H);
-		qz_colstats(w->sum_abs, w->amax, w->xn, L, H);
-		if (awq_down) {
-			tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
-			tq_hessian_add(w->hess2, w->g, L, F);
-			qz_colstats(w->sum_abs2, NULL, w->g, L, F);
-		}
-	}
-	tq_hessian_finish(w->hess, H);
-	if (awq_down) {
-		tq_hessian_finish(w->hess2, F);
-		if ((st = qz_scale_linear(z, w, &lw, li, 6, 5, F, N, err)) !=
-		    TQ_OK)
-			return st;
-	}
-	if ((st = qz_scale_group(z, w, &lw, li, 4, 2, &lw.ffn_norm,
+	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_ATTN_OUT, TQ_STAGE_MLP_NORM,
+	    TQ_SITE_GATE_UP, awq_down ? TQ_SITE_DOWN : -1, err)) != TQ_OK)
+		return st;
+	if (awq_down && (st = qz_scale_linear(z, w, &lw, li, TQ_LINEAR_DOWN,
+	    TQ_LINEAR_UP, F, N, err)) != TQ_OK)
+		return st;
+	if ((st = qz_scale_group(z, w, &lw, li, TQ_LINEAR_GATE, 2, &lw.ffn_norm,
 	    &blk->ffn_norm, w->hess, H, N, err)) != TQ_OK)
 		return st;
-	qz_site_act(z, &blk->act[TQ_SITE_GATE_UP], base + 4, 2, w->amax, w->sc,
-	    H);
-	if ((st = qz_group(z, &lw, li, 4, 2, w->hess, N, err)) != TQ_OK)
+	qz_site_done(z, w, &lw, li, TQ_SITE_GATE_UP, TQ_LINEAR_GATE, 2, w->sc);
+	if ((st = qz_group(z, &lw, li, TQ_LINEAR_GATE, 2, w->hess, N, err)) !=
+	    TQ_OK)
 		return st;
 
-	/* D: down from the gated activations of quantized gate and up. */
-	memset(w->hess, 0, (size_t)(F * F) * sizeof(float));
-	qz_stats_reset(w, F);
-	for (s = 0; s < S; s++) {
-		if ((st = qz_cancelled(z, err)) != TQ_OK)
-			return st;
-		tq_fwd_norm(w->f, lw.ffn_norm, w->x + s * L * H, L, w->xn);
-		tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
-		tq_hessian_add(w->hess, w->g, L, F);
-		qz_colstats(w->sum_abs, w->amax, w->g, L, F);
-	}
-	tq_hessian_finish(w->hess, F);
-	qz_site_act(z, &blk->act[TQ_SITE_DOWN], base + 6, 1, w->amax, NULL, F);
-	if ((st = qz_group(z, &lw, li, 6, 1, w->hess, N, err)) != TQ_OK)
+	/* down from the gated product of the quantized gate and up. */
+	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_ACT,
+	    TQ_SITE_DOWN, -1, err)) != TQ_OK)
+		return st;
+	qz_site_done(z, w, &lw, li, TQ_SITE_DOWN, TQ_LINEAR_DOWN, 1, NULL);
+	if ((st = qz_group(z, &lw, li, TQ_LINEAR_DOWN, 1, w->hess, N, err)) !=
+	    TQ_OK)
 		return st;
 
-	/* E: the block's output, the next block's input. */
-	for (s = 0; s < S; s++) {
-		float *x = w->x + s * L * H;
-
-		tq_fwd_norm(w->f, lw.ffn_norm, x, L, w->xn);
-		tq_fwd_swiglu(w->f, &lw, w->xn, L, w->g);
-		tq_fwd_linear(w->f, w->g, L, lw.w_down, lw.b_down, w->y, H);
-		for (i = 0; i < L * H; i++)
-			x[i] += w->y[i];
-	}
-	return TQ_OK;
+	/* The block's output, the next block's input. */
+	return qz_pass(z, w, &lw, li, TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_OUT, -1,
+	    -1, err);
 }
 
 /*
@@ -713,7 +737,6 @@ qz_work_free(qz_work *w)
 	free(w->att);
 	free(w->xn);
 	free(w->g);
-	free(w->y);
 	free(w->hess);
 	free(w->hess2);
 	free(w->sum_abs);
@@ -790,9 +813,8 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		goto out;
 	w.x = malloc((size_t)((S > 0 ? S : 1) * L * H) * sizeof(float));
 	w.att = malloc((size_t)((S > 0 ? S : 1) * L * qd) * sizeof(float));
-	w.xn = malloc((size_t)(L * wide) * sizeof(float));
+	w.xn = malloc((size_t)(L * H) * sizeof(float));
 	w.g = malloc((size_t)(L * F) * sizeof(float));
-	w.y = malloc((size_t)(L * H) * sizeof(float));
 	w.hess = malloc((size_t)(wide * wide) * sizeof(float));
 	w.sum_abs = malloc((size_t)wide * sizeof(double));
 	w.sum_abs2 = malloc((size_t)wide * sizeof(double));
@@ -806,7 +828,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		w.hess2 = malloc((size_t)(w2 * w2) * sizeof(float));
 	}
 	if (w.x == NULL || w.att == NULL || w.xn == NULL || w.g == NULL ||
-	    w.y == NULL || w.hess == NULL || w.sum_abs == NULL ||
+	    w.hess == NULL || w.sum_abs == NULL ||
 	    w.sum_abs2 == NULL || w.amax == NULL || w.sc == NULL ||
 	    (need_h2 && w.hess2 == NULL)) {
 		st = tq_fail(err, TQ_ENOMEM, "out of memory for %lld samples of "

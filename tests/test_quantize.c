@@ -6,7 +6,10 @@
  * quantizes activations; results are reproducible, the state (with the
  * folded norms) round-trips through its directory, the quantized model
  * evaluates, a directory takes one run at a time and a complete state
- * is replaced only with force, and cancel returns within a second.
+ * is replaced only with force, and cancel returns within a second.  With
+ * quantized activations (FP8 static), each site's scale is exactly what
+ * evaluation of the quantized model sees there: the pipeline applies the
+ * activation quantization of the sites before, as evaluation does.
  */
 #include "config.h"
 
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "qstate.h"
 #include "tap.h"
 #include "tq.h"
 
@@ -32,8 +36,9 @@ now(void)
 /* Runs a quantization job to its end (cancelling at the first layer when
  * asked); returns the state or NULL. */
 static tq_qstate *
-run(const tq_model *m, const char *method, const char *scheme,
-    const tq_calib *c, const char *dir, int cancel, double *cancel_secs)
+run_act(const tq_model *m, const char *method, const char *scheme,
+    int act_bits, const tq_calib *c, const char *dir, int cancel,
+    double *cancel_secs)
 {
 	tq_layer_cfg cfg;
 	tq_scheme sch;
@@ -53,6 +58,7 @@ run(const tq_model *m, const char *method, const char *scheme,
 		return NULL;
 	}
 	tq_layer_cfg_init(&cfg, meth, &sch);
+	cfg.act_bits = act_bits;
 	if (tq_plan_new(&cfg, &plan, &err) != TQ_OK ||
 	    tq_job_quantize(m, plan, c, dir, 0, &j, &err) != TQ_OK) {
 		tap_diag("%s", err.msg);
@@ -80,6 +86,96 @@ run(const tq_model *m, const char *method, const char *scheme,
 	tq_job_free(j);
 	tq_plan_free(plan);
 	return s;
+}
+
+static tq_qstate *
+run(const tq_model *m, const char *method, const char *scheme,
+    const tq_calib *c, const char *dir, int cancel, double *cancel_secs)
+{
+	return run_act(m, method, scheme, 16, c, dir, cancel, cancel_secs);
+}
+
+/* The largest |x| of every site's input: [layer][site], the head last. */
+typedef struct site_amax {
+	int64_t n_layers;
+	double *amax;		/* [n_layers + 1, TQ_SITES_PER_LAYER] */
+} site_amax;
+
+static int
+amax_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
+    int64_t in)
+{
+	site_amax *a = ud;
+	int site = which == TQ_LINEAR_Q ? TQ_SITE_QKV : which == TQ_LINEAR_O ?
+	    TQ_SITE_O : which == TQ_LINEAR_GATE ? TQ_SITE_GATE_UP :
+	    which == TQ_LINEAR_DOWN ? TQ_SITE_DOWN : 0;
+	double *m = &a->amax[(layer < 0 ? a->n_layers : layer) *
+	    TQ_SITES_PER_LAYER + site];
+	int64_t i;
+
+	for (i = 0; i < n * in; i++)
+		if (fabs((double)x[i]) > *m)
+			*m = fabs((double)x[i]);
+	return 0;
+}
+
+/*
+ * FP8 weights with FP8 static activations: the scale of every site is
+ * its largest calibration |x| onto 448, where x is what evaluating the
+ * quantized model on the calibration samples feeds that site.
+ */
+static void
+act_checks(const tq_model *m, const tq_calib *c)
+{
+	tq_qstate *s = run_act(m, "rtn", "fp8", 8, c, NULL, 0, NULL);
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	int64_t L = tq_calib_seqlen(c), k, li;
+	site_amax a;
+	tq_model *qm = NULL;
+	tq_error err;
+	int bad = 0, n_static = 0;
+
+	if (s == NULL || tq_model_apply_state(m, s, &qm, &err) != TQ_OK) {
+		tap_ok(0, "FP8 static: the state runs and applies");
+		tq_state_free(s);
+		return;
+	}
+	a.n_layers = s->n_layers;
+	a.amax = calloc((size_t)(a.n_layers + 1) * TQ_SITES_PER_LAYER,
+	    sizeof(double));
+	o.act_hook = amax_hook;
+	o.act_ud = &a;
+	for (k = 0; a.amax != NULL && k < tq_calib_n_samples(c); k++)
+		if (tq_forward(qm, tq_calib_ids(c) + k * L, L, &o, NULL,
+		    &err) != TQ_OK) {
+			tap_diag("%s", err.msg);
+			bad++;
+		}
+	for (li = 0; a.amax != NULL && li <= s->n_layers; li++)
+		for (k = 0; k < (li < s->n_layers ? TQ_SITES_PER_LAYER : 1);
+		    k++) {
+			const tq_actq *q = &s->blocks[li].act[k];
+			float want = (float)(a.amax[li * TQ_SITES_PER_LAYER + k] /
+			    448.0);
+
+			if (q->mode != TQ_ACTQ_FP8_STATIC)
+				continue;
+			n_static++;
+			if (q->scale != want) {
+				if (bad++ < 4)
+					tap_diag("block %lld site %lld: scale "
+					    "%.9g, evaluation's inputs give %.9g",
+					    (long long)li, (long long)k,
+					    (double)q->scale, (double)want);
+			}
+		}
+	tap_ok(a.amax != NULL && bad == 0 &&
+	    n_static >= TQ_SITES_PER_LAYER * s->n_layers,
+	    "FP8 static: all %d activation scales are evaluation's inputs' "
+	    "(%d differ)", n_static, bad);
+	free(a.amax);
+	tq_model_close(qm);
+	tq_state_free(s);
 }
 
 /* Equal results, NaN (a float layer's error) equal to NaN. */
@@ -277,6 +373,7 @@ main(void)
 	tap_ok(compare(g3, r3, "int3-g128", "gptq") == 0,
 	    "W3 g128: GPTQ's output error <= RTN's on every layer");
 	awq_checks(m, c, r4, r3, text);
+	act_checks(m, c);
 
 	again = run(m, "gptq", "int4-g128", c, NULL, 0, NULL);
 	for (i = 0; again != NULL && i < tq_state_n_results(g4); i++)
