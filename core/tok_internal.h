@@ -302,13 +302,19 @@ void tq_tok__amatch_build(struct amatch *a);
  */
 tq_tokenizer *tq_tok__new(const char *name);
 
-/* tok_norm.c: ByteLevel's byte map and the normalizers. */
+/* tok_norm.c: ByteLevel's byte map, white space trimming, normalizers. */
 uint32_t tq_tok__bl_cp(unsigned b);
 int tq_tok__bl_byte(uint32_t cp);
 int tq_tok__bytelevel_map(const tq_tokenizer *tok, struct tq_ubuf *b,
     const char *s, size_t len);
 size_t tq_tok__bytelevel_len(const tq_tokenizer *tok, const char *s,
     size_t len);
+/*
+ * White space at the ends, for Strip, lstrip and rstrip: trim_start moves
+ * i forward over it in s[i, len), trim_end moves j back over it in s[lo, j).
+ */
+size_t tq_tok__trim_start(const char *s, size_t i, size_t len);
+size_t tq_tok__trim_end(const char *s, size_t lo, size_t j);
 tq_status tq_tok__normalize(struct enc *E, const char *s, size_t len,
     size_t *zlen, const char **out, size_t *out_len);
 

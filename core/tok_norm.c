@@ -67,6 +67,43 @@ tq_tok__bytelevel_len(const tq_tokenizer *tok, const char *s, size_t len)
 	return n;
 }
 
+/* ---- White space ------------------------------------------------------- */
+
+/* Where s[i, len) starts once its leading white space is skipped. */
+size_t
+tq_tok__trim_start(const char *s, size_t i, size_t len)
+{
+	uint32_t cp;
+	size_t n;
+
+	while (i < len) {
+		n = tq_utf8_next(s + i, &cp);
+		if (!tq_unicode_is_space(cp))
+			break;
+		i += n;
+	}
+	return i;
+}
+
+/* Where s[lo, j) ends once its trailing white space is dropped. */
+size_t
+tq_tok__trim_end(const char *s, size_t lo, size_t j)
+{
+	uint32_t cp;
+	size_t b;
+
+	while (j > lo) {
+		b = j - 1;
+		while (b > lo && ((unsigned char)s[b] & 0xC0) == 0x80)
+			b--;
+		tq_utf8_next(s + b, &cp);
+		if (!tq_unicode_is_space(cp))
+			break;
+		j = b;
+	}
+	return j;
+}
+
 /* ---- Normalizers -------------------------------------------------------- */
 
 /* Replace: content for every match, tracking zero-offset bytes as HF's
@@ -118,7 +155,6 @@ tq_tok__normalize(struct enc *E, const char *s, size_t len, size_t *zlen,
 	const tq_tokenizer *tok = E->tok;
 	struct tq_ubuf *d;
 	size_t k, z, i, j;
-	uint32_t cp;
 
 	*out = s;
 	*out_len = len;
@@ -160,26 +196,8 @@ tq_tok__normalize(struct enc *E, const char *s, size_t len, size_t *zlen,
 				return E->st;
 			break;
 		case NORM_STRIP:
-			i = 0;
-			j = len;
-			while (nm->left && i < len) {
-				size_t n = tq_utf8_next(s + i, &cp);
-
-				if (!tq_unicode_is_space(cp))
-					break;
-				i += n;
-			}
-			while (nm->right && j > i) {
-				size_t b = j - 1;
-
-				while (b > i && ((unsigned char)s[b] & 0xC0) ==
-				    0x80)
-					b--;
-				tq_utf8_next(s + b, &cp);
-				if (!tq_unicode_is_space(cp))
-					break;
-				j = b;
-			}
+			i = nm->left ? tq_tok__trim_start(s, 0, len) : 0;
+			j = nm->right ? tq_tok__trim_end(s, i, len) : len;
 			if (tq_ubuf_add(d, s + i, j - i) != 0)
 				return tq_tok__nomem(E);
 			z = z > i ? z - i : 0;

@@ -228,7 +228,6 @@ split_added(struct enc *E, const struct amatch *a, const char *s, size_t len,
 	const struct added_tok *t;
 	size_t pos = 0, last = 0, ms, me, start, stop, k;
 	int32_t id;
-	uint32_t cp;
 
 	while (amatch_find(a, s, len, pos, &ms, &me, &id)) {
 		pos = me;
@@ -239,27 +238,11 @@ split_added(struct enc *E, const struct amatch *a, const char *s, size_t len,
 		    -1)) || (stop < len && word_at(E, s, len, stop, 1))))
 			continue;
 		if (t->lstrip) {
-			k = start;
-			while (k > 0) {
-				size_t b = k - 1;
-
-				while (b > 0 && ((unsigned char)s[b] & 0xC0) ==
-				    0x80)
-					b--;
-				tq_utf8_next(s + b, &cp);
-				if (!tq_unicode_is_space(cp))
-					break;
-				k = b;
-			}
+			k = tq_tok__trim_end(s, 0, start);
 			start = k > last ? k : last;
 		}
 		if (t->rstrip)
-			while (stop < len) {
-				k = tq_utf8_next(s + stop, &cp);
-				if (!tq_unicode_is_space(cp))
-					break;
-				stop += k;
-			}
+			stop = tq_tok__trim_start(s, stop, len);
 		if (last < start && fn(E, s + last, start - last,
 		    last < zlen ? zlen - last : 0) != TQ_OK)
 			return E->st;

@@ -328,38 +328,69 @@ load_replace(struct loader *L, const cJSON *o, char **text, size_t *len,
 	return TQ_OK;
 }
 
+/*
+ * Appends a normalizer, pre-tokenizer or decoder (item, of size bytes) to
+ * *arr, which holds *n; out of memory, frees the text and re it owns.
+ */
+static tq_status
+add_stage(struct loader *L, void **arr, size_t *n, const void *item,
+    size_t size, char *text, pcre2_code *re)
+{
+	void *p = realloc(*arr, (*n + 1) * size);
+
+	if (p == NULL) {
+		free(text);
+		pcre2_code_free(re);
+		return lnomem(L);
+	}
+	memcpy((char *)p + *n * size, item, size);
+	*arr = p;
+	(*n)++;
+	return TQ_OK;
+}
+
+typedef tq_status (*load_fn)(struct loader *, const cJSON *, const char *);
+
+/*
+ * A Sequence (of normalizers, pre-tokenizers, decoders or processors):
+ * fn loads each item of the array under key, in order.
+ */
+static tq_status
+load_seq(struct loader *L, const cJSON *o, const char *key, load_fn fn,
+    const char *where)
+{
+	const cJSON *v = jget(o, key);
+	char sub[160];
+	int i;
+
+	if (!cJSON_IsArray(v))
+		return LFAIL(L, TQ_EFORMAT, "%s: \"%s\" must be an array",
+		    where, key);
+	if (++L->depth > MAX_NEST)
+		return LFAIL(L, TQ_EFORMAT, "%s: nested too deeply", where);
+	for (i = 0; i < cJSON_GetArraySize(v); i++) {
+		snprintf(sub, sizeof(sub), "%.120s[%d]", where, i);
+		if (fn(L, cJSON_GetArrayItem(v, i), sub))
+			return L->st;
+	}
+	L->depth--;
+	return TQ_OK;
+}
+
 static tq_status
 load_normalizer(struct loader *L, const cJSON *o, const char *where)
 {
 	tq_tokenizer *tok = L->tok;
 	struct norm nm;
 	const char *type;
-	char sub[160];
-	const cJSON *v;
-	void *p;
-	int i;
 
 	if (jnull(o))
 		return TQ_OK;
 	if (jtype(L, o, &type, where) != TQ_OK)
 		return L->st;
 	memset(&nm, 0, sizeof(nm));
-	if (strcmp(type, "Sequence") == 0) {
-		v = jget(o, "normalizers");
-		if (!cJSON_IsArray(v))
-			return LFAIL(L, TQ_EFORMAT,
-			    "%s: \"normalizers\" must be an array", where);
-		if (++L->depth > MAX_NEST)
-			return LFAIL(L, TQ_EFORMAT, "%s: nested too deeply",
-			    where);
-		for (i = 0; i < cJSON_GetArraySize(v); i++) {
-			snprintf(sub, sizeof(sub), "%.120s[%d]", where, i);
-			if (load_normalizer(L, cJSON_GetArrayItem(v, i), sub))
-				return L->st;
-		}
-		L->depth--;
-		return TQ_OK;
-	}
+	if (strcmp(type, "Sequence") == 0)
+		return load_seq(L, o, "normalizers", load_normalizer, where);
 	if (strcmp(type, "NFC") == 0)
 		nm.kind = NORM_NFC;
 	else if (strcmp(type, "Lowercase") == 0)
@@ -384,36 +415,22 @@ load_normalizer(struct loader *L, const cJSON *o, const char *where)
 	} else
 		return LFAIL(L, TQ_EUNSUPPORTED,
 		    "%s: unsupported normalizer type \"%s\"", where, type);
-	p = realloc(tok->norms, (tok->n_norms + 1) * sizeof(*tok->norms));
-	if (p == NULL) {
-		free(nm.text);
-		pcre2_code_free(nm.re);
-		return lnomem(L);
-	}
-	tok->norms = p;
-	tok->norms[tok->n_norms++] = nm;
-	return TQ_OK;
+	return add_stage(L, (void **)&tok->norms, &tok->n_norms, &nm,
+	    sizeof(nm), nm.text, nm.re);
 }
 
 static tq_status
 add_pretok(struct loader *L, const struct pretok *pt, const char *where)
 {
 	tq_tokenizer *tok = L->tok;
-	void *p;
 
 	if (tok->n_pres == MAX_STAGES) {
 		pcre2_code_free(pt->re);
 		return LFAIL(L, TQ_EUNSUPPORTED,
 		    "%s: more than %d pre-tokenizers", where, MAX_STAGES);
 	}
-	p = realloc(tok->pres, (tok->n_pres + 1) * sizeof(*tok->pres));
-	if (p == NULL) {
-		pcre2_code_free(pt->re);
-		return lnomem(L);
-	}
-	tok->pres = p;
-	tok->pres[tok->n_pres++] = *pt;
-	return TQ_OK;
+	return add_stage(L, (void **)&tok->pres, &tok->n_pres, pt,
+	    sizeof(*pt), NULL, pt->re);
 }
 
 /* A Split on a fixed PCRE2 pattern (Whitespace, Punctuation, ...). */
@@ -443,32 +460,17 @@ load_pretok(struct loader *L, const cJSON *o, const char *where)
 {
 	struct pretok pt;
 	const char *type;
-	char sub[160], ch[4] = "";
-	const cJSON *v;
+	char ch[4] = "";
 	size_t chlen = 0;
-	int i, b;
+	int b;
 
 	if (jnull(o))
 		return TQ_OK;
 	if (jtype(L, o, &type, where) != TQ_OK)
 		return L->st;
 	memset(&pt, 0, sizeof(pt));
-	if (strcmp(type, "Sequence") == 0) {
-		v = jget(o, "pretokenizers");
-		if (!cJSON_IsArray(v))
-			return LFAIL(L, TQ_EFORMAT,
-			    "%s: \"pretokenizers\" must be an array", where);
-		if (++L->depth > MAX_NEST)
-			return LFAIL(L, TQ_EFORMAT, "%s: nested too deeply",
-			    where);
-		for (i = 0; i < cJSON_GetArraySize(v); i++) {
-			snprintf(sub, sizeof(sub), "%.120s[%d]", where, i);
-			if (load_pretok(L, cJSON_GetArrayItem(v, i), sub))
-				return L->st;
-		}
-		L->depth--;
-		return TQ_OK;
-	}
+	if (strcmp(type, "Sequence") == 0)
+		return load_seq(L, o, "pretokenizers", load_pretok, where);
 	if (strcmp(type, "Split") == 0) {
 		pt.kind = PRE_SPLIT;
 		if (load_behavior(L, o, SPLIT_ISOLATED, &pt.behavior, where) ||
@@ -543,10 +545,6 @@ load_decoder(struct loader *L, const cJSON *o, const char *where)
 	struct decoder d;
 	const char *type;
 	enum prepend_scheme scheme;
-	char sub[160];
-	const cJSON *v;
-	void *p;
-	int i;
 
 	if (jnull(o))
 		return TQ_OK;
@@ -554,22 +552,8 @@ load_decoder(struct loader *L, const cJSON *o, const char *where)
 		return L->st;
 	tok->has_decoder = 1;
 	memset(&d, 0, sizeof(d));
-	if (strcmp(type, "Sequence") == 0) {
-		v = jget(o, "decoders");
-		if (!cJSON_IsArray(v))
-			return LFAIL(L, TQ_EFORMAT,
-			    "%s: \"decoders\" must be an array", where);
-		if (++L->depth > MAX_NEST)
-			return LFAIL(L, TQ_EFORMAT, "%s: nested too deeply",
-			    where);
-		for (i = 0; i < cJSON_GetArraySize(v); i++) {
-			snprintf(sub, sizeof(sub), "%.120s[%d]", where, i);
-			if (load_decoder(L, cJSON_GetArrayItem(v, i), sub))
-				return L->st;
-		}
-		L->depth--;
-		return TQ_OK;
-	}
+	if (strcmp(type, "Sequence") == 0)
+		return load_seq(L, o, "decoders", load_decoder, where);
 	if (strcmp(type, "ByteLevel") == 0)
 		d.kind = DEC_BYTELEVEL;
 	else if (strcmp(type, "ByteFallback") == 0)
@@ -601,15 +585,8 @@ load_decoder(struct loader *L, const cJSON *o, const char *where)
 	} else
 		return LFAIL(L, TQ_EUNSUPPORTED,
 		    "%s: unsupported decoder type \"%s\"", where, type);
-	p = realloc(tok->decs, (tok->n_decs + 1) * sizeof(*tok->decs));
-	if (p == NULL) {
-		free(d.text);
-		pcre2_code_free(d.re);
-		return lnomem(L);
-	}
-	tok->decs = p;
-	tok->decs[tok->n_decs++] = d;
-	return TQ_OK;
+	return add_stage(L, (void **)&tok->decs, &tok->n_decs, &d, sizeof(d),
+	    d.text, d.re);
 }
 
 static tq_status
@@ -753,30 +730,13 @@ static tq_status
 load_post(struct loader *L, const cJSON *o, const char *where)
 {
 	const char *type;
-	char sub[160];
-	const cJSON *v;
-	int i;
 
 	if (jnull(o))
 		return TQ_OK;
 	if (jtype(L, o, &type, where) != TQ_OK)
 		return L->st;
-	if (strcmp(type, "Sequence") == 0) {
-		v = jget(o, "processors");
-		if (!cJSON_IsArray(v))
-			return LFAIL(L, TQ_EFORMAT,
-			    "%s: \"processors\" must be an array", where);
-		if (++L->depth > MAX_NEST)
-			return LFAIL(L, TQ_EFORMAT, "%s: nested too deeply",
-			    where);
-		for (i = 0; i < cJSON_GetArraySize(v); i++) {
-			snprintf(sub, sizeof(sub), "%.120s[%d]", where, i);
-			if (load_post(L, cJSON_GetArrayItem(v, i), sub))
-				return L->st;
-		}
-		L->depth--;
-		return TQ_OK;
-	}
+	if (strcmp(type, "Sequence") == 0)
+		return load_seq(L, o, "processors", load_post, where);
 	if (strcmp(type, "ByteLevel") == 0)
 		return TQ_OK;	/* only trims offsets */
 	if (strcmp(type, "TemplateProcessing") == 0)
