@@ -1,6 +1,7 @@
 /*
- * tokenizer.h: internals of the tokenizer.json reader shared with tests
- * and fuzzers.  The public API is in tq.h ("Tokenizer").
+ * tokenizer.h: the tokenizer's regex rewrite, shared by the tokenizer.json
+ * reader (formats/tokenizer_json.c) and tests.  The public API is in tq.h
+ * ("Tokenizer"); the tokenizer's insides are in tok_internal.h.
  */
 #ifndef TQ_CORE_TOKENIZER_H
 #define TQ_CORE_TOKENIZER_H
@@ -8,16 +9,6 @@
 #include <stddef.h>
 
 #include "tq.h"
-
-/* Largest tokenizer.json accepted (real ones are up to ~35 MB). */
-#define TQ_TOKENIZER_MAX_BYTES	((size_t)512 << 20)
-
-/*
- * Like tq_tokenizer_load, from len bytes of JSON in memory; name stands
- * for the file in error messages.
- */
-tq_status tq_tokenizer_load_buffer(const char *json, size_t len,
-    const char *name, tq_tokenizer **out, tq_error *err);
 
 /*
  * Rewrites an Oniguruma pattern from tokenizer.json into the PCRE2 pattern

@@ -25,7 +25,7 @@
 #include "gguf_writer.h"
 #include "hf_config.h"
 #include "model.h"
-#include "tokenizer.h"
+#include "tokenizer_json.h"
 
 /* What the model keeps alive: the file and the f32 tensors. */
 typedef struct gm_source {

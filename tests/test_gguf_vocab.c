@@ -23,7 +23,7 @@
 #include "gguf_writer.h"
 #include "model.h"
 #include "tap.h"
-#include "tokenizer.h"
+#include "tokenizer_json.h"
 
 /* Mismatching positions between the two tokenizers on text[len]. */
 static long

@@ -21,6 +21,7 @@
 #include "fileio.h"
 #include "tap.h"
 #include "tokenizer.h"
+#include "tokenizer_json.h"
 #include "tq.h"
 
 struct enc_case {

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""tokenizer_hf.py: core/tokenizer.c against Hugging Face tokenizers (TAP).
+"""tokenizer_hf.py: the tokenizer (core/tok*.c, formats/tokenizer_json.c)
+against Hugging Face tokenizers (TAP).
 
 Run by tests/tokenizer_hf.sh; by hand:
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# tokenizer_hf.sh: core/tokenizer.c against Hugging Face tokenizers (TAP).
+# tokenizer_hf.sh: the tokenizer (core/tok*.c, formats/tokenizer_json.c)
+# against Hugging Face tokenizers (TAP).
 #
 # Runs tests/tokenizer_hf.py with the Python in $TQ_PYTHON (default
 # python3), which must import `tokenizers`; otherwise the test is skipped
