@@ -596,86 +596,81 @@ qz_site_done(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 }
 
 /*
+ * A block's sites in order, and how each is quantized: the stages a pass
+ * runs to make its input (with the layers before already quantized), the
+ * linears that read it, the norm that AWQ's and SmoothQuant's scales fold
+ * into, and for AWQ across a linear, the linear (next) whose input the
+ * rows of another (prev) make: its scales are chosen in this site's pass,
+ * from the float block, before prev is rounded.
+ */
+enum { QZ_NORM_NONE, QZ_NORM_ATTN, QZ_NORM_FFN };
+
+static const struct qz_site {
+	tq_stage first, last;
+	int site;
+	tq_linear lin;		/* the first linear reading the site */
+	size_t count;		/* how many do */
+	int norm;		/* QZ_NORM_* */
+	int next, prev;		/* tq_linear; -1: none */
+} qz_sites[TQ_SITES_PER_LAYER] = {
+	{ TQ_STAGE_ATTN_NORM, TQ_STAGE_ATTN_NORM, TQ_SITE_QKV, TQ_LINEAR_Q, 3,
+	    QZ_NORM_ATTN, TQ_LINEAR_O, TQ_LINEAR_V },
+	{ TQ_STAGE_ATTN_NORM, TQ_STAGE_ATTN, TQ_SITE_O, TQ_LINEAR_O, 1,
+	    QZ_NORM_NONE, -1, -1 },
+	/* The attention outputs are kept per sample: o's pass made them. */
+	{ TQ_STAGE_ATTN_OUT, TQ_STAGE_MLP_NORM, TQ_SITE_GATE_UP, TQ_LINEAR_GATE,
+	    2, QZ_NORM_FFN, TQ_LINEAR_DOWN, TQ_LINEAR_UP },
+	{ TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_ACT, TQ_SITE_DOWN, TQ_LINEAR_DOWN, 1,
+	    QZ_NORM_NONE, -1, -1 },
+};
+
+/*
  * Block li over every sample, a site at a time: each pass runs the stages
- * up to a site's input with the layers before it already quantized, then
- * the layers reading that input are quantized.
+ * up to a site's input, then the layers reading that input are quantized;
+ * a last pass makes the block's output, the next block's input.
  */
 static tq_status
 qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 {
-	const tq_model_config *c = &z->m->cfg;
 	int64_t N = z->calib->n_samples * z->calib->seqlen;
-	int64_t H = c->hidden_size, F = c->intermediate_size;
-	int64_t qd = c->n_heads * c->head_dim;
 	tq_layer_weights lw = z->m->layers[li];
 	tq_qblock *blk = &z->s->blocks[li];
-	/* AWQ through v into o, and through up into down. */
-	int awq_o = qz_method(z, li, TQ_LINEAR_O) == TQ_METHOD_AWQ &&
-	    qz_method(z, li, TQ_LINEAR_V) != TQ_METHOD_FLOAT;
-	int awq_down = qz_method(z, li, TQ_LINEAR_DOWN) == TQ_METHOD_AWQ &&
-	    qz_method(z, li, TQ_LINEAR_UP) != TQ_METHOD_FLOAT;
+	size_t k;
 	tq_status st;
 
 	/* The block's own inputs are float until each site is decided. */
 	memset(lw.act, 0, sizeof(lw.act));
+	for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
+		const struct qz_site *q = &qz_sites[k];
+		int64_t C = tq_fwd_site_width(z->m, q->site);
+		int across = q->next >= 0 &&
+		    qz_method(z, li, (size_t)q->next) == TQ_METHOD_AWQ &&
+		    qz_method(z, li, (size_t)q->prev) != TQ_METHOD_FLOAT;
+		const float *sc = NULL;
 
-	/*
-	 * q, k, v from the attention norm's output; for AWQ on o, also the
-	 * float block's attention output, to choose o's scales before v
-	 * (which they divide) is rounded.
-	 */
-	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_ATTN_NORM, TQ_STAGE_ATTN_NORM,
-	    TQ_SITE_QKV, awq_o ? TQ_SITE_O : -1, err)) != TQ_OK)
-		return st;
-	if (awq_o && (st = qz_scale_linear(z, w, &lw, li, TQ_LINEAR_O,
-	    TQ_LINEAR_V, qd, N, err)) != TQ_OK)
-		return st;
-	if ((st = qz_scale_group(z, w, &lw, li, TQ_LINEAR_Q, 3, &lw.attn_norm,
-	    &blk->attn_norm, w->hess, H, N, err)) != TQ_OK)
-		return st;
-	qz_site_done(z, w, &lw, li, TQ_SITE_QKV, TQ_LINEAR_Q, 3, w->sc);
-	if ((st = qz_group(z, &lw, li, TQ_LINEAR_Q, 3, w->hess, N, err)) !=
-	    TQ_OK)
-		return st;
+		if ((st = qz_pass(z, w, &lw, li, q->first, q->last, q->site,
+		    across ? qz_sites[k + 1].site : -1, err)) != TQ_OK)
+			return st;
+		if (across && (st = qz_scale_linear(z, w, &lw, li,
+		    (size_t)q->next, (size_t)q->prev,
+		    tq_fwd_site_width(z->m, qz_sites[k + 1].site), N,
+		    err)) != TQ_OK)
+			return st;
+		if (q->norm != QZ_NORM_NONE) {
+			int attn = q->norm == QZ_NORM_ATTN;
 
-	/* o from the attention output of the quantized q, k, v. */
-	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_ATTN_NORM, TQ_STAGE_ATTN,
-	    TQ_SITE_O, -1, err)) != TQ_OK)
-		return st;
-	qz_site_done(z, w, &lw, li, TQ_SITE_O, TQ_LINEAR_O, 1, NULL);
-	if ((st = qz_group(z, &lw, li, TQ_LINEAR_O, 1, w->hess, N, err)) !=
-	    TQ_OK)
-		return st;
-
-	/*
-	 * The residual with the quantized o (the attention outputs are kept
-	 * per sample); gate and up from the MLP norm; for AWQ on down, the
-	 * float block's gated product too.
-	 */
-	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_ATTN_OUT, TQ_STAGE_MLP_NORM,
-	    TQ_SITE_GATE_UP, awq_down ? TQ_SITE_DOWN : -1, err)) != TQ_OK)
-		return st;
-	if (awq_down && (st = qz_scale_linear(z, w, &lw, li, TQ_LINEAR_DOWN,
-	    TQ_LINEAR_UP, F, N, err)) != TQ_OK)
-		return st;
-	if ((st = qz_scale_group(z, w, &lw, li, TQ_LINEAR_GATE, 2, &lw.ffn_norm,
-	    &blk->ffn_norm, w->hess, H, N, err)) != TQ_OK)
-		return st;
-	qz_site_done(z, w, &lw, li, TQ_SITE_GATE_UP, TQ_LINEAR_GATE, 2, w->sc);
-	if ((st = qz_group(z, &lw, li, TQ_LINEAR_GATE, 2, w->hess, N, err)) !=
-	    TQ_OK)
-		return st;
-
-	/* down from the gated product of the quantized gate and up. */
-	if ((st = qz_pass(z, w, &lw, li, TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_ACT,
-	    TQ_SITE_DOWN, -1, err)) != TQ_OK)
-		return st;
-	qz_site_done(z, w, &lw, li, TQ_SITE_DOWN, TQ_LINEAR_DOWN, 1, NULL);
-	if ((st = qz_group(z, &lw, li, TQ_LINEAR_DOWN, 1, w->hess, N, err)) !=
-	    TQ_OK)
-		return st;
-
-	/* The block's output, the next block's input. */
+			if ((st = qz_scale_group(z, w, &lw, li, q->lin, q->count,
+			    attn ? &lw.attn_norm : &lw.ffn_norm,
+			    attn ? &blk->attn_norm : &blk->ffn_norm, w->hess, C,
+			    N, err)) != TQ_OK)
+				return st;
+			sc = w->sc;
+		}
+		qz_site_done(z, w, &lw, li, q->site, q->lin, q->count, sc);
+		if ((st = qz_group(z, &lw, li, q->lin, q->count, w->hess, N,
+		    err)) != TQ_OK)
+			return st;
+	}
 	return qz_pass(z, w, &lw, li, TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_OUT, -1,
 	    -1, err);
 }
