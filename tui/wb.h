@@ -12,7 +12,9 @@
  * (colours, bars, histograms, text), wb_browser.c (layer table, sort,
  * filter, summary), wb_plan.c (plan edits, undo/redo, save/load),
  * wb_runs.c (jobs, progress, log, validation), wb_calib.c (calibration
- * with live statistics), wb_detail.c, wb_teach.c, wb_help.c.
+ * with live statistics), wb_detail.c, wb_teach.c, wb_help.c, wb_keys.c
+ * (key dispatch, the `?` overlay's lines and the hint bar, made from the
+ * screens' key tables).
  */
 #ifndef TQ_TUI_WB_H
 #define TQ_TUI_WB_H
@@ -256,13 +258,88 @@ typedef struct wb_app {
 	int64_t detail_row, detail_block;
 } wb_app;
 
+/* ---- Key bindings (wb_keys.c) ------------------------------------------ */
+
+#define WB_KEY_CODES 6
+
+/* When a binding's hint is on the bar. */
+typedef enum wb_when {
+	WB_ALWAYS = 0, WB_IDLE, WB_BUSY		/* no run / a run goes on */
+} wb_when;
+
+/*
+ * One binding: its keys, what they do, and how the `?` overlay and the hint
+ * bar show it.  The key dispatch, the overlay and the hint bar are all made
+ * from these tables, so they cannot drift apart.
+ */
+typedef struct wb_key {
+	int codes[WB_KEY_CODES];	/* getch codes; 0 ends the list */
+	void (*fn)(wb_app *a, int key);	/* called with the key pressed */
+	const char *help;		/* the overlay's line */
+	const char *hint;		/* the hint bar's word, or NULL */
+	wb_when when;			/* of the hint */
+} wb_key;
+
+/* The keys of one screen (or of every screen, or of the overlay). */
+typedef struct wb_keymap {
+	const char *title;		/* the overlay's section */
+	const wb_key *keys;
+	size_t n;
+	const char *note;		/* a line after the section, or NULL */
+} wb_keymap;
+
+#define WB_NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+#define WB_CTRL(c) ((c) & 0x1f)
+#define WB_KEY_ESC 27
+
+/* Each screen's file owns its map. */
+extern const wb_keymap wb_global_keymap;	/* wb_main.c */
+extern const wb_keymap wb_browser_keymap;	/* wb_browser.c */
+extern const wb_keymap wb_detail_keymap;	/* wb_detail.c */
+extern const wb_keymap wb_runs_keymap;		/* wb_runs.c */
+extern const wb_keymap wb_valid_keymap;		/* wb_runs.c */
+extern const wb_keymap wb_teach_keymap;		/* wb_teach.c */
+extern const wb_keymap wb_mix_keymap;		/* wb_mix.c */
+extern const wb_keymap wb_help_keymap;		/* wb_help.c */
+
+/* The map of screen s. */
+const wb_keymap *wb_keymap_of(wb_screen s);
+/* Calls the binding of key in m; 0 if m has none. */
+int wb_keys_run(wb_app *a, const wb_keymap *m, int key);
+/* The screen's binding of key, else the global one; 0 if neither has it. */
+int wb_keys_dispatch(wb_app *a, int key);
+/* A key's name ("j", "Enter", "Ctrl-R"; brief: "^R", "spc"), or NULL. */
+const char *wb_key_name(int code, int brief);
+
+/* The `?` overlay's lines, every map in turn. */
+size_t wb_keys_help_count(void);
+/*
+ * Line i: returns 1 for a binding (its key names in keys), 0 for a section
+ * title or note (keys empty), -1 past the end; *text is the line's text.
+ */
+int wb_keys_help_line(size_t i, char *keys, size_t len, const char **text);
+
+/* One item of the hint bar. */
+typedef struct wb_hint {
+	char key[24];			/* "j/k", "1-6", "^C" */
+	const char *what;
+} wb_hint;
+
+/*
+ * The hint bar of screen s (busy: a run goes on): the global hints, then
+ * the screen's; neighbours with the same hint share an item.
+ */
+size_t wb_keys_hints(wb_screen s, int busy, wb_hint *h, size_t max);
+/* Back to the layer browser (Esc on the other screens). */
+void wb_key_back(wb_app *a, int key);
+
 /* wb_main.c */
 void wb_log(wb_app *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void wb_message(wb_app *a, int bad, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The key-hint bar on the last line: pairs of key, what. */
-void wb_hints(const char *const *pairs, size_t n);
+/* Opens the message line's prompt k with init typed in. */
+void wb_prompt(wb_app *a, wb_prompt_kind k, const char *init);
 
 /* wb_browser.c */
 tq_status wb_browser_init(wb_app *a, tq_error *err);
@@ -289,7 +366,10 @@ const float *wb_row_weight(wb_app *a, const wb_row *r);
 void wb_browser_draw(wb_app *a, int y0, int y1);
 /* The summary line: sizes, bpw, error. */
 void wb_browser_summary(wb_app *a, int y);
-int wb_browser_key(wb_app *a, int key);
+/* Keys the detail shares: the next and previous layer, m b z y edits. */
+void wb_browser_next(wb_app *a, int key);
+void wb_browser_prev(wb_app *a, int key);
+void wb_browser_edit(wb_app *a, int key);
 
 /* wb_plan.c */
 tq_status wb_plan_init(wb_plan *p, const char *preset, tq_error *err);
@@ -337,12 +417,10 @@ int wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
 
 /* wb_detail.c */
 void wb_detail_draw(wb_app *a, int y0, int y1);
-int wb_detail_key(wb_app *a, int key);
 void wb_detail_free(void);
 
 /* wb_teach.c */
 void wb_teach_draw(wb_app *a, int y0, int y1);
-int wb_teach_key(wb_app *a, int key);
 void wb_teach_free(void);
 /* The domain lesson: runs its jobs with the corpora in dir. */
 int wb_teach_domain_start(wb_app *a, const char *dir);
@@ -358,14 +436,14 @@ int wb_mix_save(wb_app *a, const char *path);
 /* The sensitivity job ended well: takes its table. */
 void wb_mix_finished(wb_app *a, tq_job *job);
 void wb_mix_draw(wb_app *a, int y0, int y1);
-int wb_mix_key(wb_app *a, int key);
 /* The current plan's predicted KLD on the summary line at y. */
 void wb_mix_summary(wb_app *a, int y);
 void wb_mix_free(void);
 
 /* wb_help.c */
 void wb_help_draw(wb_app *a);
-int wb_help_key(wb_app *a, int key);
+/* A key while the overlay is open: its binding, else it closes. */
+void wb_help_key(wb_app *a, int key);
 
 /* The entry point (tui/main.c): runs the workbench on a model directory. */
 int wb_main(const char *model_path);

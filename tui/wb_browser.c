@@ -17,8 +17,6 @@
 
 #include "wb.h"
 
-#define WB_CTRL(c) ((c) & 0x1f)
-
 /* "model.layers.3.self_attn.q_proj" -> "3.attn.q_proj". */
 static void
 short_name(const char *name, char *buf, size_t len, int *block)
@@ -507,74 +505,154 @@ wb_browser_summary(wb_app *a, int y)
 	attroff(wb_attr(WB_C_HEADER));
 }
 
-int
-wb_browser_key(wb_app *a, int key)
+/* ---- Keys ------------------------------------------------------------- */
+
+void
+wb_browser_next(wb_app *a, int key)
 {
-	int page = LINES - 8 > 1 ? LINES - 8 : 1;
-	wb_row *r = wb_browser_current(a);
-	size_t i;
+	(void)key;
+	if (a->cur + 1 < a->n_view)
+		a->cur++;
+}
+
+void
+wb_browser_prev(wb_app *a, int key)
+{
+	(void)key;
+	if (a->cur > 0)
+		a->cur--;
+}
+
+/* A page down or up, first or last: the keys' places in the view. */
+static void
+press_jump(wb_app *a, int key)
+{
+	size_t page = LINES - 8 > 1 ? (size_t)(LINES - 8) : 1;
+	size_t last = a->n_view > 0 ? a->n_view - 1 : 0;
 
 	switch (key) {
-	case KEY_DOWN: case 'j':
-		if (a->cur + 1 < a->n_view)
-			a->cur++;
-		break;
-	case KEY_UP: case 'k':
-		if (a->cur > 0)
-			a->cur--;
-		break;
 	case KEY_NPAGE: case WB_CTRL('f'): case WB_CTRL('d'):
-		a->cur = a->cur + (size_t)page < a->n_view ? a->cur +
-		    (size_t)page : a->n_view > 0 ? a->n_view - 1 : 0;
+		a->cur = a->cur + page < a->n_view ? a->cur + page : last;
 		break;
 	case KEY_PPAGE: case WB_CTRL('b'): case WB_CTRL('u'):
-		a->cur = a->cur > (size_t)page ? a->cur - (size_t)page : 0;
+		a->cur = a->cur > page ? a->cur - page : 0;
 		break;
 	case KEY_HOME: case 'g':
 		a->cur = 0;
 		break;
-	case KEY_END: case 'G':
-		a->cur = a->n_view > 0 ? a->n_view - 1 : 0;
+	default:	/* G End */
+		a->cur = last;
 		break;
-	case ' ':
-		if (r != NULL) {
-			r->marked = !r->marked;
-			if (a->cur + 1 < a->n_view)
-				a->cur++;
-		}
-		break;
-	case 'a':
+	}
+}
+
+/* space: marks or unmarks the layer and moves on. */
+static void
+press_mark(wb_app *a, int key)
+{
+	wb_row *r = wb_browser_current(a);
+
+	(void)key;
+	if (r != NULL) {
+		r->marked = !r->marked;
+		wb_browser_next(a, key);
+	}
+}
+
+/* a marks every layer shown, x clears every mark. */
+static void
+press_mark_all(wb_app *a, int key)
+{
+	size_t i;
+
+	if (key == 'a') {
 		for (i = 0; i < a->n_view; i++)
 			a->rows[a->view[i]].marked = 1;
 		wb_message(a, 0, "marked the %zu layers shown", a->n_view);
-		break;
-	case 'x':
+	} else {
 		for (i = 0; i < a->n_rows; i++)
 			a->rows[i].marked = 0;
-		break;
-	case 'o':
-		a->sort = (wb_sort)((a->sort + 1) % WB_SORT_COUNT);
-		wb_browser_refilter(a);
-		break;
-	case 'O':
-		a->sort_rev = !a->sort_rev;
-		wb_browser_refilter(a);
-		break;
-	case 'm':
-		wb_plan_edit(a, "method", NULL);
-		break;
-	case 'b':
-		wb_plan_edit(a, "bits", NULL);
-		break;
-	case 'z':
-		wb_plan_edit(a, "group", NULL);
-		break;
-	case 'y':
-		wb_plan_edit(a, "sym", NULL);
-		break;
-	default:
-		return 0;
 	}
-	a->dirty = 1;
-	return 1;
 }
+
+/* o: the next column; O: the other way. */
+static void
+press_sort(wb_app *a, int key)
+{
+	if (key == 'o')
+		a->sort = (wb_sort)((a->sort + 1) % WB_SORT_COUNT);
+	else
+		a->sort_rev = !a->sort_rev;
+	wb_browser_refilter(a);
+}
+
+void
+wb_browser_edit(wb_app *a, int key)
+{
+	wb_plan_edit(a, key == 'm' ? "method" : key == 'b' ? "bits" :
+	    key == 'z' ? "group" : "sym", NULL);
+}
+
+/* /, = and p: the filter (as it is), a setting, a preset. */
+static void
+press_ask(wb_app *a, int key)
+{
+	wb_prompt(a, key == '/' ? WB_PROMPT_FILTER : key == '=' ?
+	    WB_PROMPT_SETTING : WB_PROMPT_PRESET, key == '/' ? a->filter : "");
+}
+
+static void
+press_clear_filter(wb_app *a, int key)
+{
+	(void)key;
+	if (a->filter[0] != '\0')
+		wb_browser_set_filter(a, "");
+}
+
+static void
+press_detail(wb_app *a, int key)
+{
+	(void)key;
+	a->screen = WB_SCR_DETAIL;
+}
+
+static const wb_key keys[] = {
+	{ { '/' }, press_ask, "filter by a PCRE2 pattern on layer names (Esc "
+	    "clears)", "filter", WB_ALWAYS },
+	{ { WB_KEY_ESC }, press_clear_filter, "clear the filter", NULL,
+	    WB_ALWAYS },
+	{ { '\r', '\n', KEY_ENTER, 'l', KEY_RIGHT }, press_detail,
+	    "layer detail", "detail", WB_ALWAYS },
+	{ { 'j', KEY_DOWN }, wb_browser_next, "next layer", NULL, WB_ALWAYS },
+	{ { 'k', KEY_UP }, wb_browser_prev, "previous layer", NULL,
+	    WB_ALWAYS },
+	{ { KEY_NPAGE, WB_CTRL('f'), WB_CTRL('d') }, press_jump, "a page down",
+	    NULL, WB_ALWAYS },
+	{ { KEY_PPAGE, WB_CTRL('b'), WB_CTRL('u') }, press_jump, "a page up",
+	    NULL, WB_ALWAYS },
+	{ { 'g', KEY_HOME }, press_jump, "first layer", NULL, WB_ALWAYS },
+	{ { 'G', KEY_END }, press_jump, "last layer", NULL, WB_ALWAYS },
+	{ { 'o' }, press_sort, "sort by the next column", NULL, WB_ALWAYS },
+	{ { 'O' }, press_sort, "reverse the order", NULL, WB_ALWAYS },
+	{ { ' ' }, press_mark, "mark or unmark the layer", "mark", WB_ALWAYS },
+	{ { 'a' }, press_mark_all, "mark every layer shown", NULL, WB_ALWAYS },
+	{ { 'x' }, press_mark_all, "clear the marks", NULL, WB_ALWAYS },
+	{ { 'm' }, wb_browser_edit, "method: float rtn gptq awq smoothquant "
+	    "(cycles)", "edit", WB_ALWAYS },
+	{ { 'b' }, wb_browser_edit, "bits: 2 3 4 5 6 8 (cycles)", "edit",
+	    WB_ALWAYS },
+	{ { 'z' }, wb_browser_edit, "group size: channel 32 64 128 256 tensor "
+	    "(cycles)", "edit", WB_ALWAYS },
+	{ { 'y' }, wb_browser_edit, "symmetric grid on/off", "edit",
+	    WB_ALWAYS },
+	{ { '=' }, press_ask, "set METHOD SCHEME, e.g. gptq int4-g128, rtn "
+	    "q4_k, float", "set", WB_ALWAYS },
+	{ { 'p' }, press_ask, "replace the plan by a preset (w4-gptq, q4_k_m, "
+	    "...)", NULL, WB_ALWAYS },
+};
+
+const wb_keymap wb_browser_keymap = {
+	"Layer browser (1)", keys, WB_NKEYS(keys), "Edits go to the marked "
+	"layers, else the current one; with every shown layer marked the "
+	"rule's pattern is the filter"
+};

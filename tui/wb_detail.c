@@ -343,43 +343,42 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	}
 }
 
-int
-wb_detail_key(wb_app *a, int key)
-{
-	switch (key) {
-	case 'j': case KEY_DOWN:
-		if (a->cur + 1 < a->n_view)
-			a->cur++;
-		break;
-	case 'k': case KEY_UP:
-		if (a->cur > 0)
-			a->cur--;
-		break;
-	case 'n':
-		a->detail_block++;
-		break;
-	case 'p':
-		if (a->detail_block > 0)
-			a->detail_block--;
-		break;
-	case ']':
-		a->detail_row++;
-		break;
-	case '[':
-		if (a->detail_row > 0)
-			a->detail_row--;
-		break;
-	case 'm': case 'b': case 'z': case 'y':
-		return wb_browser_key(a, key);
-	default:
-		return 0;
-	}
-	return 1;
-}
-
 void
 wb_detail_free(void)
 {
 	cache.w = NULL;
 	cache.idx = (size_t)-1;
 }
+
+/* n p: the grid's group; ] [: its row. */
+static void
+grid_move(wb_app *a, int key)
+{
+	int64_t *v = key == 'n' || key == 'p' ? &a->detail_block :
+	    &a->detail_row;
+
+	if (key == 'n' || key == ']')
+		(*v)++;
+	else if (*v > 0)
+		(*v)--;
+}
+
+static const wb_key keys[] = {
+	{ { WB_KEY_ESC, 'h', KEY_LEFT }, wb_key_back, "back", "back",
+	    WB_ALWAYS },
+	{ { 'j', KEY_DOWN }, wb_browser_next, "next layer", "layer",
+	    WB_ALWAYS },
+	{ { 'k', KEY_UP }, wb_browser_prev, "previous layer", "layer",
+	    WB_ALWAYS },
+	{ { 'n' }, grid_move, "next group for the grid", "group", WB_ALWAYS },
+	{ { 'p' }, grid_move, "previous group for the grid", "group",
+	    WB_ALWAYS },
+	{ { ']' }, grid_move, "next row for the grid", "row", WB_ALWAYS },
+	{ { '[' }, grid_move, "previous row for the grid", "row", WB_ALWAYS },
+	{ { 'm', 'b', 'z', 'y' }, wb_browser_edit, "edit the layer as in the "
+	    "browser", "edit", WB_ALWAYS },
+};
+
+const wb_keymap wb_detail_keymap = {
+	"Layer detail (2)", keys, WB_NKEYS(keys), NULL
+};

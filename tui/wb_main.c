@@ -1,6 +1,6 @@
 /*
  * wb_main.c: the workbench's terminal setup and restore, its event loop and
- * the keys every screen shares.
+ * the keys every screen shares (wb_global_keymap).
  *
  * The loop sleeps in poll(2) on the terminal, a self-pipe the signal
  * handlers write to (SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGQUIT) and the
@@ -36,9 +36,6 @@
 
 #include "cli.h"
 #include "wb.h"
-
-#define WB_CTRL(c) ((c) & 0x1f)
-#define KEY_ESC 27
 
 /* ---- Terminal restore ------------------------------------------------- */
 
@@ -215,32 +212,24 @@ wb_message(wb_app *a, int bad, const char *fmt, ...)
 	a->dirty = 1;
 }
 
-void
-wb_hints(const char *const *pairs, size_t n)
-{
-	size_t i;
-	int x = 0, y = LINES - 1;
-
-	move(y, 0);
-	clrtoeol();
-	for (i = 0; i + 1 < n; i += 2) {
-		int w = (int)(strlen(pairs[i]) + strlen(pairs[i + 1]) + 2);
-
-		if (x + w > COLS)
-			break;
-		attron(wb_attr(WB_C_KEY));
-		mvaddstr(y, x, pairs[i]);
-		attroff(wb_attr(WB_C_KEY));
-		addch(' ');
-		addstr(pairs[i + 1]);
-		x += w;
-	}
-}
-
 /* ---- Drawing ---------------------------------------------------------- */
 
-static const char *const screen_names[WB_SCR_COUNT] = {
-	"layers", "detail", "runs", "validate", "teach", "mix"
+static void
+draw_browser(wb_app *a, int y0, int y1)
+{
+	wb_browser_draw(a, y0, y1 - 1);
+	wb_browser_summary(a, y1 - 1);
+	wb_mix_summary(a, y1 - 1);
+}
+
+/* The screens in wb_screen order: the tab's name, the body's drawing. */
+static const struct {
+	const char *name;
+	void (*draw)(wb_app *a, int y0, int y1);
+} screens[WB_SCR_COUNT] = {
+	{ "layers", draw_browser }, { "detail", wb_detail_draw },
+	{ "runs", wb_runs_draw }, { "validate", wb_valid_draw },
+	{ "teach", wb_teach_draw }, { "mix", wb_mix_draw }
 };
 
 static void
@@ -268,37 +257,61 @@ draw_title(wb_app *a)
 	/* screen tabs, right-aligned when they fit */
 	x = COLS;
 	for (i = WB_SCR_COUNT - 1; i >= 0; i--)
-		x -= (int)strlen(screen_names[i]) + 3;
+		x -= (int)strlen(screens[i].name) + 3;
 	if (x < COLS / 2)
 		return;
 	for (i = 0; i < WB_SCR_COUNT; i++) {
 		attron(i == (int)a->screen ? wb_attr(WB_C_CURSOR) :
 		    wb_attr(WB_C_TITLE));
-		mvprintw(0, x, " %d%s ", i + 1, screen_names[i]);
+		mvprintw(0, x, " %d%s ", i + 1, screens[i].name);
 		attroff(wb_attr(WB_C_CURSOR) | wb_attr(WB_C_TITLE));
-		x += (int)strlen(screen_names[i]) + 3;
+		x += (int)strlen(screens[i].name) + 3;
 	}
 }
+
+static int
+submit_set(wb_app *a, const char *v)
+{
+	return wb_plan_edit(a, "set", v);
+}
+
+static int
+submit_export(wb_app *a, const char *v)
+{
+	snprintf(a->export_spec, sizeof(a->export_spec), "%.500s", v);
+	return wb_runs_start_export(a, v);
+}
+
+/* The message line's prompts: the label, and what Enter does with the text. */
+static const struct {
+	const char *label;
+	int (*submit)(wb_app *a, const char *text);
+} prompts[] = {
+	[WB_PROMPT_NONE] = { "", NULL },
+	[WB_PROMPT_FILTER] = { "filter (PCRE2): ", wb_browser_set_filter },
+	[WB_PROMPT_SETTING] = { "set (METHOD SCHEME): ", submit_set },
+	[WB_PROMPT_SAVE] = { "save plan to: ", wb_plan_save },
+	[WB_PROMPT_LOAD] = { "load plan from: ", wb_plan_load },
+	[WB_PROMPT_PRESET] = { "preset: ", wb_plan_preset },
+	[WB_PROMPT_CALIB] = { "calibrate on (FILE [SAMPLES [SEQLEN]]): ",
+	    wb_runs_start_calib },
+	[WB_PROMPT_VALID] = { "validate on (FILE [CTX]): ",
+	    wb_runs_start_valid },
+	[WB_PROMPT_EXPORT] = { "export (FORMAT TYPE PATH [force]): ",
+	    submit_export },
+	[WB_PROMPT_CONFIRM_CANCEL] = { "cancel the run? (y/n) ", NULL },
+	[WB_PROMPT_CONFIRM_QUIT] = { "quit the workbench? (y/n) ", NULL },
+	[WB_PROMPT_SENS] = { "sensitivity (default | gguf | MENU | FILE): ",
+	    wb_mix_start },
+	[WB_PROMPT_SENS_SAVE] = { "save sensitivity to: ", wb_mix_save },
+	[WB_PROMPT_DOMAIN] = { "corpora directory: ", wb_teach_domain_start },
+};
 
 static const char *
 prompt_label(wb_prompt_kind k)
 {
-	switch (k) {
-	case WB_PROMPT_FILTER:	return "filter (PCRE2): ";
-	case WB_PROMPT_SETTING:	return "set (METHOD SCHEME): ";
-	case WB_PROMPT_SAVE:	return "save plan to: ";
-	case WB_PROMPT_LOAD:	return "load plan from: ";
-	case WB_PROMPT_PRESET:	return "preset: ";
-	case WB_PROMPT_CALIB:	return "calibrate on (FILE [SAMPLES [SEQLEN]]): ";
-	case WB_PROMPT_VALID:	return "validate on (FILE [CTX]): ";
-	case WB_PROMPT_EXPORT:	return "export (FORMAT TYPE PATH [force]): ";
-	case WB_PROMPT_CONFIRM_CANCEL: return "cancel the run? (y/n) ";
-	case WB_PROMPT_CONFIRM_QUIT: return "quit the workbench? (y/n) ";
-	case WB_PROMPT_SENS:	return "sensitivity (default | gguf | MENU | FILE): ";
-	case WB_PROMPT_SENS_SAVE: return "save sensitivity to: ";
-	case WB_PROMPT_DOMAIN:	return "corpora directory: ";
-	default:		return "";
-	}
+	return (size_t)k < sizeof(prompts) / sizeof(prompts[0]) &&
+	    prompts[k].label != NULL ? prompts[k].label : "";
 }
 
 static void
@@ -326,36 +339,28 @@ draw_message(wb_app *a, int y)
 	}
 }
 
+/* The hint bar on the last line, from the key tables. */
 static void
 draw_hints(wb_app *a)
 {
-	static const char *const browser[] = {
-		"?", "help", "/", "filter", "spc", "mark", "m/b/z/y",
-		"edit", "=", "set", "u", "undo", "S", "save", "c", "calib",
-		"r", "quant", "v", "valid", "q", "quit"
-	};
-	static const char *const running[] = {
-		"?", "help", "^C", "cancel", "1-6", "screens", "Enter",
-		"detail", "j/k", "move", "q", "quit"
-	};
-	static const char *const other[] = {
-		"?", "help", "Esc", "back", "1-6", "screens", "Tab", "next",
-		"j/k", "move", "n/p", "step", "q", "quit"
-	};
+	wb_hint h[32];
+	size_t i, n;
+	int x = 0, y = LINES - 1, w;
 
-	static const char *const mix[] = {	/* wb_mix.c */
-		"?", "help", "Esc", "back", "s", "sensitivity", "h/l", "point",
-		"Enter", "pick", "m", "heat", "w", "save", "q", "quit"
-	};
-
-	if (wb_runs_busy(a))
-		wb_hints(running, sizeof(running) / sizeof(running[0]));
-	else if (a->screen == WB_SCR_BROWSER)
-		wb_hints(browser, sizeof(browser) / sizeof(browser[0]));
-	else if (a->screen == WB_SCR_MIX)
-		wb_hints(mix, sizeof(mix) / sizeof(mix[0]));
-	else
-		wb_hints(other, sizeof(other) / sizeof(other[0]));
+	n = wb_keys_hints(a->screen, wb_runs_busy(a), h, 32);
+	move(y, 0);
+	clrtoeol();
+	for (i = 0; i < n; i++) {
+		w = (int)(strlen(h[i].key) + strlen(h[i].what) + 2);
+		if (x + w > COLS)
+			break;
+		attron(wb_attr(WB_C_KEY));
+		mvaddstr(y, x, h[i].key);
+		attroff(wb_attr(WB_C_KEY));
+		addch(' ');
+		addstr(h[i].what);
+		x += w;
+	}
 }
 
 static void
@@ -370,30 +375,7 @@ draw(wb_app *a)
 		return;
 	}
 	draw_title(a);
-	switch (a->screen) {
-	case WB_SCR_BROWSER:
-		wb_browser_draw(a, 1, body_end - 1);
-		wb_browser_summary(a, body_end - 1);
-		wb_mix_summary(a, body_end - 1);
-		break;
-	case WB_SCR_DETAIL:
-		wb_detail_draw(a, 1, body_end);
-		break;
-	case WB_SCR_RUNS:
-		wb_runs_draw(a, 1, body_end);
-		break;
-	case WB_SCR_VALID:
-		wb_valid_draw(a, 1, body_end);
-		break;
-	case WB_SCR_TEACH:
-		wb_teach_draw(a, 1, body_end);
-		break;
-	case WB_SCR_MIX:
-		wb_mix_draw(a, 1, body_end);
-		break;
-	default:
-		break;
-	}
+	screens[a->screen].draw(a, 1, body_end);
 	if (a->prompt == WB_PROMPT_EXPORT)
 		wb_export_draw(a, 1, body_end);
 	draw_message(a, body_end);
@@ -415,8 +397,8 @@ draw(wb_app *a)
 
 /* ---- Keys ------------------------------------------------------------- */
 
-static void
-open_prompt(wb_app *a, wb_prompt_kind k, const char *init)
+void
+wb_prompt(wb_app *a, wb_prompt_kind k, const char *init)
 {
 	a->prompt = k;
 	snprintf(a->prompt_buf, sizeof(a->prompt_buf), "%s", init);
@@ -428,50 +410,15 @@ static void
 submit_prompt(wb_app *a)
 {
 	wb_prompt_kind k = a->prompt;
-	const char *v = a->prompt_buf;
 
 	a->prompt = WB_PROMPT_NONE;
 	a->message[0] = '\0';
-	switch (k) {
-	case WB_PROMPT_FILTER:
-		wb_browser_set_filter(a, v);
-		break;
-	case WB_PROMPT_SETTING:
-		wb_plan_edit(a, "set", v);
-		break;
-	case WB_PROMPT_SAVE:
-		wb_plan_save(a, v);
-		break;
-	case WB_PROMPT_LOAD:
-		wb_plan_load(a, v);
-		break;
-	case WB_PROMPT_PRESET:
-		wb_plan_preset(a, v);
-		break;
-	case WB_PROMPT_CALIB:
-		wb_runs_start_calib(a, v);
-		break;
-	case WB_PROMPT_VALID:
-		wb_runs_start_valid(a, v);
-		break;
-	case WB_PROMPT_EXPORT:
-		snprintf(a->export_spec, sizeof(a->export_spec), "%.500s", v);
-		wb_runs_start_export(a, v);
-		break;
-	case WB_PROMPT_SENS:
-		wb_mix_start(a, v);
-		break;
-	case WB_PROMPT_SENS_SAVE:
-		wb_mix_save(a, v);
-		break;
-	case WB_PROMPT_DOMAIN:
-		wb_teach_domain_start(a, v);
-		break;
-	default:
-		break;
-	}
+	if ((size_t)k < sizeof(prompts) / sizeof(prompts[0]) &&
+	    prompts[k].submit != NULL)
+		prompts[k].submit(a, a->prompt_buf);
 }
 
+/* A prompt's keys: line editing, or the answer to a y/n question. */
 static void
 prompt_key(wb_app *a, int key)
 {
@@ -489,7 +436,7 @@ prompt_key(wb_app *a, int key)
 		return;
 	}
 	switch (key) {
-	case KEY_ESC:
+	case WB_KEY_ESC:
 	case WB_CTRL('c'):
 	case WB_CTRL('g'):
 		a->prompt = WB_PROMPT_NONE;
@@ -516,10 +463,46 @@ prompt_key(wb_app *a, int key)
 }
 
 static void
-handle_mouse(wb_app *a)
+press_help(wb_app *a, int key)
+{
+	(void)key;
+	a->help = 1;
+	a->help_top = 0;
+}
+
+static void
+press_quit(wb_app *a, int key)
+{
+	(void)key;
+	if (wb_runs_busy(a))
+		wb_prompt(a, WB_PROMPT_CONFIRM_QUIT, "");
+	else
+		a->quit = 1;
+}
+
+/* Ctrl-C: asks before cancelling the run, or before quitting. */
+static void
+press_interrupt(wb_app *a, int key)
+{
+	(void)key;
+	wb_prompt(a, wb_runs_busy(a) ? WB_PROMPT_CONFIRM_CANCEL :
+	    WB_PROMPT_CONFIRM_QUIT, "");
+}
+
+static void
+press_cancel(wb_app *a, int key)
+{
+	(void)key;
+	if (wb_runs_busy(a))
+		wb_runs_cancel(a);
+}
+
+static void
+press_mouse(wb_app *a, int key)
 {
 	MEVENT me;
 
+	(void)key;
 	if (getmouse(&me) != OK)
 		return;
 	if (a->screen == WB_SCR_BROWSER && me.y >= 2 && me.y < LINES - 4) {
@@ -532,9 +515,9 @@ handle_mouse(wb_app *a)
 		int i, x = COLS;
 
 		for (i = WB_SCR_COUNT - 1; i >= 0; i--)
-			x -= (int)strlen(screen_names[i]) + 3;
+			x -= (int)strlen(screens[i].name) + 3;
 		for (i = 0; i < WB_SCR_COUNT; i++) {
-			int w = (int)strlen(screen_names[i]) + 3;
+			int w = (int)strlen(screens[i].name) + 3;
 
 			if (me.x >= x && me.x < x + w)
 				a->screen = (wb_screen)i;
@@ -542,6 +525,104 @@ handle_mouse(wb_app *a)
 		}
 	}
 }
+
+/* 1 to 6, Tab and S-Tab, t. */
+static void
+press_screen(wb_app *a, int key)
+{
+	if (key == '\t')
+		a->screen = (wb_screen)((a->screen + 1) % WB_SCR_COUNT);
+	else if (key == KEY_BTAB)
+		a->screen = (wb_screen)((a->screen + WB_SCR_COUNT - 1) %
+		    WB_SCR_COUNT);
+	else if (key == 't')
+		a->screen = WB_SCR_TEACH;
+	else
+		a->screen = (wb_screen)(key - '1');
+}
+
+/* S and L: the plan file, last path first. */
+static void
+press_plan_file(wb_app *a, int key)
+{
+	wb_prompt(a, key == 'S' ? WB_PROMPT_SAVE : WB_PROMPT_LOAD,
+	    a->plan.path[0] != '\0' ? a->plan.path : "plan.json");
+}
+
+static void
+press_undo(wb_app *a, int key)
+{
+	if (key == 'u')
+		wb_plan_undo(a);
+	else
+		wb_plan_redo(a);
+}
+
+/* c, v and E: a run's prompt, with what was typed last time. */
+static void
+press_run_prompt(wb_app *a, int key)
+{
+	if (key == 'c')
+		wb_prompt(a, WB_PROMPT_CALIB, a->calib_path);
+	else if (key == 'v')
+		wb_prompt(a, WB_PROMPT_VALID, a->valid_path);
+	else
+		wb_prompt(a, WB_PROMPT_EXPORT, a->export_spec[0] != '\0' ?
+		    a->export_spec : "gguf q4_k_m model-q4_k_m.gguf");
+}
+
+static void
+press_quantize(wb_app *a, int key)
+{
+	(void)key;
+	wb_runs_start_quant(a);
+}
+
+static void
+press_redraw(wb_app *a, int key)
+{
+	(void)key;
+	(void)a;
+	clearok(stdscr, TRUE);
+}
+
+static const wb_key global_keys[] = {
+	{ { '?' }, press_help, "this help (Esc, q or ? closes it; j/k scroll)",
+	    "help", WB_ALWAYS },
+	{ { '1', '2', '3', '4', '5', '6' }, press_screen, "screens: layers, "
+	    "detail, runs/log, validate, teach, mix", NULL, WB_ALWAYS },
+	{ { '\t', KEY_BTAB }, press_screen, "next / previous screen", NULL,
+	    WB_ALWAYS },
+	{ { 'q' }, press_quit, "quit (asks while a run goes on)", "quit",
+	    WB_ALWAYS },
+	{ { WB_CTRL('c') }, press_interrupt, "cancel the run, after asking; "
+	    "quit, after asking", "cancel", WB_BUSY },
+	{ { 'X' }, press_cancel, "cancel the run without asking", NULL,
+	    WB_ALWAYS },
+	{ { 'c' }, press_run_prompt, "calibrate: FILE [SAMPLES [SEQLEN]]",
+	    "calib", WB_IDLE },
+	{ { 'r' }, press_quantize, "quantize with the plan (per-layer errors "
+	    "fill the table)", "quant", WB_IDLE },
+	{ { 'v' }, press_run_prompt, "validate the variants against fp on FILE "
+	    "[CTX]: ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
+	{ { 'E' }, press_run_prompt, "export dialog, the last variant (the fp "
+	    "model if none): FORMAT TYPE PATH [force], e.g. gguf q4_k_m "
+	    "m.gguf; TYPE - keeps the state's grid; force replaces PATH", NULL,
+	    WB_ALWAYS },
+	{ { 'S', 'L' }, press_plan_file, "save / load the plan (the engine's "
+	    "JSON plan file)", NULL, WB_ALWAYS },
+	{ { 'u', WB_CTRL('r') }, press_undo, "undo / redo a plan change", NULL,
+	    WB_ALWAYS },
+	{ { 't' }, press_screen, "teaching mode", NULL, WB_ALWAYS },
+	{ { WB_CTRL('l') }, press_redraw, "redraw the screen", NULL,
+	    WB_ALWAYS },
+	{ { KEY_MOUSE }, press_mouse, "click a row to select it, a tab to "
+	    "switch screen", NULL, WB_ALWAYS },
+};
+
+const wb_keymap wb_global_keymap = {
+	"Everywhere", global_keys, WB_NKEYS(global_keys), NULL
+};
 
 static void
 handle_key(wb_app *a, int key)
@@ -559,115 +640,7 @@ handle_key(wb_app *a, int key)
 	}
 	if (key != KEY_MOUSE)
 		a->message[0] = '\0';
-	switch (key) {
-	case '?':
-		a->help = 1;
-		a->help_top = 0;
-		return;
-	case 'q':
-		if (wb_runs_busy(a))
-			open_prompt(a, WB_PROMPT_CONFIRM_QUIT, "");
-		else
-			a->quit = 1;
-		return;
-	case WB_CTRL('c'):
-		open_prompt(a, wb_runs_busy(a) ? WB_PROMPT_CONFIRM_CANCEL :
-		    WB_PROMPT_CONFIRM_QUIT, "");
-		return;
-	case 'X':
-		if (wb_runs_busy(a))
-			wb_runs_cancel(a);
-		return;
-	case KEY_MOUSE:
-		handle_mouse(a);
-		return;
-	case '1': case '2': case '3': case '4': case '5': case '6':
-		a->screen = (wb_screen)(key - '1');
-		return;
-	case '\t':
-		a->screen = (wb_screen)((a->screen + 1) % WB_SCR_COUNT);
-		return;
-	case KEY_BTAB:
-		a->screen = (wb_screen)((a->screen + WB_SCR_COUNT - 1) %
-		    WB_SCR_COUNT);
-		return;
-	case 't':
-		a->screen = WB_SCR_TEACH;
-		return;
-	case 'L':
-		open_prompt(a, WB_PROMPT_LOAD, a->plan.path[0] != '\0' ?
-		    a->plan.path : "plan.json");
-		return;
-	case 'S':
-		open_prompt(a, WB_PROMPT_SAVE, a->plan.path[0] != '\0' ?
-		    a->plan.path : "plan.json");
-		return;
-	case 'u':
-		wb_plan_undo(a);
-		return;
-	case WB_CTRL('r'):
-		wb_plan_redo(a);
-		return;
-	case 'c':
-		open_prompt(a, WB_PROMPT_CALIB, a->calib_path);
-		return;
-	case 'r':
-		wb_runs_start_quant(a);
-		return;
-	case 'v':
-		open_prompt(a, WB_PROMPT_VALID, a->valid_path);
-		return;
-	case 'E':
-		open_prompt(a, WB_PROMPT_EXPORT, a->export_spec[0] != '\0' ?
-		    a->export_spec : "gguf q4_k_m model-q4_k_m.gguf");
-		return;
-	case WB_CTRL('l'):
-		clearok(stdscr, TRUE);
-		return;
-	default:
-		break;
-	}
-	switch (a->screen) {
-	case WB_SCR_BROWSER:
-		if (key == '/') {
-			open_prompt(a, WB_PROMPT_FILTER, a->filter);
-		} else if (key == 'p') {
-			open_prompt(a, WB_PROMPT_PRESET, "");
-		} else if (key == '=') {
-			open_prompt(a, WB_PROMPT_SETTING, "");
-		} else if (key == '\r' || key == '\n' || key == KEY_ENTER ||
-		    key == 'l' || key == KEY_RIGHT) {
-			a->screen = WB_SCR_DETAIL;
-		} else if (key == KEY_ESC) {
-			if (a->filter[0] != '\0')
-				wb_browser_set_filter(a, "");
-		} else {
-			wb_browser_key(a, key);
-		}
-		break;
-	case WB_SCR_DETAIL:
-		if (key == KEY_ESC || key == 'h' || key == KEY_LEFT)
-			a->screen = WB_SCR_BROWSER;
-		else
-			wb_detail_key(a, key);
-		break;
-	case WB_SCR_TEACH:
-		if (key == KEY_ESC)
-			a->screen = WB_SCR_BROWSER;
-		else
-			wb_teach_key(a, key);
-		break;
-	case WB_SCR_MIX:
-		if (key == KEY_ESC)
-			a->screen = WB_SCR_BROWSER;
-		else
-			wb_mix_key(a, key);
-		break;
-	default:
-		if (key == KEY_ESC)
-			a->screen = WB_SCR_BROWSER;
-		break;
-	}
+	wb_keys_dispatch(a, key);
 }
 
 /* The terminal's new size, from the kernel. */

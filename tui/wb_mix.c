@@ -624,59 +624,89 @@ pick(wb_app *a)
 	return 1;
 }
 
+/* s measures or loads, w saves. */
 static void
-prompt(wb_app *a, wb_prompt_kind k, const char *init)
+press_sens(wb_app *a, int key)
 {
-	a->prompt = k;
-	snprintf(a->prompt_buf, sizeof(a->prompt_buf), "%s", init);
-	a->prompt_len = strlen(a->prompt_buf);
+	if (key == 's')
+		wb_prompt(a, WB_PROMPT_SENS, "default");
+	else
+		wb_prompt(a, WB_PROMPT_SENS_SAVE, "sensitivity.json");
 }
 
-int
-wb_mix_key(wb_app *a, int key)
+static void
+press_heat(wb_app *a, int key)
+{
+	(void)a;
+	(void)key;
+	mx.heat_plan = !mx.heat_plan;
+}
+
+/* Along the frontier, once there is one. */
+static void
+press_point(wb_app *a, int key)
 {
 	size_t step = mx.n_front > 20 ? mx.n_front / 20 : 1;
 
+	(void)a;
+	if (mx.sens == NULL)
+		return;
 	switch (key) {
-	case 's':
-		prompt(a, WB_PROMPT_SENS, "default");
+	case KEY_LEFT: case 'h':
+		mx.cur = mx.cur > 0 ? mx.cur - 1 : 0;
 		break;
-	case 'w':
-		prompt(a, WB_PROMPT_SENS_SAVE, "sensitivity.json");
+	case KEY_RIGHT: case 'l':
+		mx.cur = mx.cur + 1 < mx.n_front ? mx.cur + 1 : mx.cur;
 		break;
-	case 'm':
-		mx.heat_plan = !mx.heat_plan;
+	/* down the curve: more bits, less loss */
+	case KEY_DOWN: case 'j': case KEY_NPAGE:
+		mx.cur = mx.cur + step < mx.n_front ? mx.cur + step :
+		    mx.n_front - 1;
 		break;
-	default:
-		if (mx.sens == NULL)
-			return 0;
-		switch (key) {
-		case KEY_LEFT: case 'h':
-			mx.cur = mx.cur > 0 ? mx.cur - 1 : 0;
-			break;
-		case KEY_RIGHT: case 'l':
-			mx.cur = mx.cur + 1 < mx.n_front ? mx.cur + 1 : mx.cur;
-			break;
-		/* down the curve: more bits, less loss */
-		case KEY_DOWN: case 'j': case KEY_NPAGE:
-			mx.cur = mx.cur + step < mx.n_front ? mx.cur + step :
-			    mx.n_front - 1;
-			break;
-		case KEY_UP: case 'k': case KEY_PPAGE:
-			mx.cur = mx.cur > step ? mx.cur - step : 0;
-			break;
-		case KEY_HOME: case 'g':
-			mx.cur = 0;
-			break;
-		case KEY_END: case 'G':
-			mx.cur = mx.n_front - 1;
-			break;
-		case '\r': case '\n': case KEY_ENTER:
-			return pick(a);
-		default:
-			return 0;
-		}
+	case KEY_UP: case 'k': case KEY_PPAGE:
+		mx.cur = mx.cur > step ? mx.cur - step : 0;
+		break;
+	case KEY_HOME: case 'g':
+		mx.cur = 0;
+		break;
+	default:	/* G End */
+		mx.cur = mx.n_front - 1;
+		break;
 	}
-	a->dirty = 1;
-	return 1;
 }
+
+static void
+press_pick(wb_app *a, int key)
+{
+	(void)key;
+	if (mx.sens != NULL)
+		pick(a);
+}
+
+static const wb_key keys[] = {
+	{ { 's' }, press_sens, "sensitivity: measure on the calibration with "
+	    "the default or gguf menu (or METHOD:SCHEME,...), or load a saved "
+	    "FILE", "sensitivity", WB_ALWAYS },
+	{ { 'h', KEY_LEFT }, press_point, "previous point of the frontier",
+	    "point", WB_ALWAYS },
+	{ { 'l', KEY_RIGHT }, press_point, "next point of the frontier",
+	    "point", WB_ALWAYS },
+	{ { 'j', KEY_DOWN, KEY_NPAGE }, press_point, "a bigger step down the "
+	    "curve (more bits)", NULL, WB_ALWAYS },
+	{ { 'k', KEY_UP, KEY_PPAGE }, press_point, "a bigger step up the curve "
+	    "(fewer bits)", NULL, WB_ALWAYS },
+	{ { 'g', KEY_HOME }, press_point, "the first point", NULL, WB_ALWAYS },
+	{ { 'G', KEY_END }, press_point, "the last point", NULL, WB_ALWAYS },
+	{ { '\r', '\n', KEY_ENTER }, press_pick, "load the point's plan into "
+	    "the browser (u undoes)", "pick", WB_ALWAYS },
+	{ { 'm' }, press_heat, "heat map: probe KLD, or the current plan's "
+	    "predicted KLD", "heat", WB_ALWAYS },
+	{ { 'w' }, press_sens, "save the sensitivity to a file", "save",
+	    WB_ALWAYS },
+	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
+	    WB_ALWAYS },
+};
+
+const wb_keymap wb_mix_keymap = {
+	"Mixed precision (6)", keys, WB_NKEYS(keys), NULL
+};

@@ -747,3 +747,17 @@ wb_runs_free(wb_app *a)
 	tq_calib_free(a->calib);
 	a->calib = NULL;
 }
+
+/* The runs and validation screens have only Esc of their own. */
+static const wb_key back_keys[] = {
+	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
+	    WB_ALWAYS },
+};
+
+const wb_keymap wb_runs_keymap = {
+	"Runs and log (3)", back_keys, WB_NKEYS(back_keys), NULL
+};
+
+const wb_keymap wb_valid_keymap = {
+	"Validation (4)", back_keys, WB_NKEYS(back_keys), NULL
+};

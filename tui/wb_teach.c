@@ -1021,49 +1021,71 @@ wb_teach_draw(wb_app *a, int y0, int y1)
 		lesson_awq(a, r, y0 + 1, y1);
 }
 
-int
-wb_teach_key(wb_app *a, int key)
+/* n p: the lesson's next and previous step. */
+static void
+press_step(wb_app *a, int key)
 {
-	switch (key) {
-	case 'n': case ' ': case KEY_RIGHT: case 'l':
-		if (a->teach_step < (a->teach_page % N_LESSONS == 2 ? GB :
-		    a->teach_page % N_LESSONS == 3 ? AWQ_STEPS - 1 :
-		    STEPS - 1))
-			a->teach_step++;
-		break;
-	case 'p': case KEY_LEFT: case 'h':
+	if (key == 'p' || key == KEY_LEFT || key == 'h') {
 		if (a->teach_step > 0)
 			a->teach_step--;
-		break;
-	case '\r': case '\n': case KEY_ENTER:
-		if (a->teach_page % N_LESSONS != 4 || wb_runs_busy(a))
-			return 0;
-		a->prompt = WB_PROMPT_DOMAIN;
-		snprintf(a->prompt_buf, sizeof(a->prompt_buf), "%s",
-		    dm.dir[0] != '\0' ? dm.dir : getenv("TQ_SHARED_DATA") !=
-		    NULL ? getenv("TQ_SHARED_DATA") : "../shared/data");
-		a->prompt_len = strlen(a->prompt_buf);
-		break;
-	case ']':
-		a->teach_page = (a->teach_page + 1) % N_LESSONS;
-		a->teach_step = 0;
-		break;
-	case '[':
-		a->teach_page = (a->teach_page + N_LESSONS - 1) % N_LESSONS;
-		a->teach_step = 0;
-		break;
-	case 'j': case KEY_DOWN:
-		a->teach_row++;
-		break;
-	case 'k': case KEY_UP:
-		if (a->teach_row > 0)
-			a->teach_row--;
-		break;
-	default:
-		return 0;
-	}
-	return 1;
+	} else if (a->teach_step < (a->teach_page % N_LESSONS == 2 ? GB :
+	    a->teach_page % N_LESSONS == 3 ? AWQ_STEPS - 1 : STEPS - 1))
+		a->teach_step++;
 }
+
+/* ] [: the next and previous lesson. */
+static void
+press_lesson(wb_app *a, int key)
+{
+	a->teach_page = (a->teach_page + (key == ']' ? 1 : N_LESSONS - 1)) %
+	    N_LESSONS;
+	a->teach_step = 0;
+}
+
+/* j k: another row of the weight. */
+static void
+press_row(wb_app *a, int key)
+{
+	if (key == 'j' || key == KEY_DOWN)
+		a->teach_row++;
+	else if (a->teach_row > 0)
+		a->teach_row--;
+}
+
+/* Enter: the domain lesson's corpora, when it is the lesson shown. */
+static void
+press_domain(wb_app *a, int key)
+{
+	(void)key;
+	if (a->teach_page % N_LESSONS != 4 || wb_runs_busy(a))
+		return;
+	wb_prompt(a, WB_PROMPT_DOMAIN, dm.dir[0] != '\0' ? dm.dir :
+	    getenv("TQ_SHARED_DATA") != NULL ? getenv("TQ_SHARED_DATA") :
+	    "../shared/data");
+}
+
+static const wb_key keys[] = {
+	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
+	    WB_ALWAYS },
+	{ { 'n', ' ', KEY_RIGHT, 'l' }, press_step, "next step", "step",
+	    WB_ALWAYS },
+	{ { 'p', KEY_LEFT, 'h' }, press_step, "previous step", "step",
+	    WB_ALWAYS },
+	{ { ']' }, press_lesson, "next lesson: one group; tensor, channel, "
+	    "group; GPTQ vs RTN and AWQ's scales (need a calibration); prose "
+	    "vs code calibration", "lesson", WB_ALWAYS },
+	{ { '[' }, press_lesson, "previous lesson", "lesson", WB_ALWAYS },
+	{ { 'j', KEY_DOWN }, press_row, "next row of the weight", "row",
+	    WB_ALWAYS },
+	{ { 'k', KEY_UP }, press_row, "previous row of the weight", "row",
+	    WB_ALWAYS },
+	{ { '\r', '\n', KEY_ENTER }, press_domain, "domain lesson: run its "
+	    "jobs on the corpora in DIR", "run", WB_ALWAYS },
+};
+
+const wb_keymap wb_teach_keymap = {
+	"Teaching mode (5)", keys, WB_NKEYS(keys), NULL
+};
 
 void
 wb_teach_free(void)
