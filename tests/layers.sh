@@ -50,7 +50,7 @@ forbid formats eval engine
 forbid eval formats engine
 
 # The program's own objects: through tq.h only, so no cJSON.
-tui=$(ls "$top_builddir"/tui/turboquant-*.o 2>/dev/null)
+tui=$(ls "$top_builddir"/tui/*.o 2>/dev/null)
 if [ -n "$tui" ]; then
 	bad=$(for o in $tui; do nm -u "$o"; done | awk '$2 ~ /^cJSON_/ { print $2 }' |
 	    sort -u | head -n 3 | tr '\n' ' ')
