@@ -197,19 +197,18 @@ sum_logits(void *ud, int64_t pos0, int64_t n, const float *logits)
 
 /* FLOPs of one forward pass of n tokens, split into linear and attention. */
 static void
-count_flops(const tq_model_config *c, int64_t n, bench_result *r)
+count_flops(const tq_model *m, int64_t n, bench_result *r)
 {
-	double H = (double)c->hidden_size, F = (double)c->intermediate_size;
-	double qd = (double)(c->n_heads * c->head_dim);
-	double kvd = (double)(c->n_kv_heads * c->head_dim);
-	double per_layer = H * qd + 2.0 * H * kvd + qd * H + 3.0 * H * F;
-	double params = (double)c->n_layers * per_layer +
-	    (double)c->vocab_size * H;
-	double nn = (double)n;
+	const tq_model_config *c = tq_model_get_config(m);
+	double lin, att;
+	int64_t li;
 
-	r->linear_flops = 2.0 * params * nn;
-	r->attn_flops = 2.0 * 2.0 * (double)c->n_layers * (double)c->n_heads *
-	    (double)c->head_dim * nn * (nn + 1.0) / 2.0;
+	r->linear_flops = r->attn_flops = 0.0;
+	for (li = -1; li < c->n_layers; li++) {
+		tq_forward_flops(m, li, n, &lin, &att);
+		r->linear_flops += lin;
+		r->attn_flops += att;
+	}
 	r->flops = r->linear_flops + r->attn_flops;
 }
 
@@ -422,7 +421,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_forward: note: %lld tokens is more than "
 		    "max_position_embeddings (%lld)\n", (long long)o.tokens,
 		    (long long)c->max_position_embeddings);
-	count_flops(c, o.tokens, &r);
+	count_flops(m, o.tokens, &r);
 
 	rc = run_forward(m, &o, ids, &r);
 	if (rc == 0) {

@@ -119,26 +119,33 @@ parse_args(int argc, char **argv, gptq_opts *o)
 	return 0;
 }
 
-/* FLOPs of the cost model (see the top of the file) for N tokens. */
+/*
+ * FLOPs of the cost model (see the top of the file) for N tokens in
+ * windows of L; the linears' shapes and the forward pass's count are the
+ * engine's.
+ */
 static double
-cost_flops(const tq_model_config *c, double N, double L)
+cost_flops(const tq_model *m, double N, double L)
 {
+	const tq_model_config *c = tq_model_get_config(m);
 	double d = (double)c->hidden_size, ff = (double)c->intermediate_size;
 	double qd = (double)(c->n_heads * c->head_dim);
-	double kvd = (double)(c->n_kv_heads * c->head_dim);
 	double hess = N * (d * d + qd * qd + d * d + ff * ff);
-	/* (rows m, inputs n) of q, k, v, o, gate, up, down */
-	double m[7] = { qd, kvd, kvd, d, ff, ff, d };
-	double n[7] = { d, d, d, qd, d, d, ff };
-	double solve = 0.0, P = 0.0, fwd;
-	int k;
+	double solve = 0.0, total = 0.0, lin, att;
+	int64_t rows, cols, li;
+	size_t k;
 
-	for (k = 0; k < 7; k++) {
-		solve += 4.0 / 3.0 * n[k] * n[k] * n[k] + m[k] * n[k] * n[k];
-		P += m[k] * n[k];
+	/* The blocks' linears: all but the last two (lm_head, embeddings). */
+	for (k = 0; k + 2 < tq_model_n_linears(m); k++)
+		if (tq_model_linear_shape(m, k, &rows, &cols) == TQ_OK)
+			solve += 4.0 / 3.0 * (double)cols * (double)cols *
+			    (double)cols + (double)rows * (double)cols *
+			    (double)cols;
+	for (li = 0; li < c->n_layers; li++) {
+		tq_forward_flops(m, li, (int64_t)L, &lin, &att);
+		total += hess + 2.0 * (lin + att) * (N / L);
 	}
-	fwd = 2.0 * (2.0 * P * N + 2.0 * L * L * qd * (N / L));
-	return (double)c->n_layers * (hess + solve + fwd);
+	return total + solve;
 }
 
 int
@@ -198,7 +205,7 @@ main(int argc, char **argv)
 	mean_err /= nq > 0 ? (double)nq : 1.0;
 	getrusage(RUSAGE_SELF, &ru);
 	N = (double)tq_calib_n_samples(cal) * (double)tq_calib_seqlen(cal);
-	flops = cost_flops(tq_model_get_config(m), N,
+	flops = cost_flops(m, N,
 	    (double)tq_calib_seqlen(cal));
 	if (o.json) {
 		printf("{\"model\":\"%s\",\"method\":\"%s\",\"scheme\":\"%s\","

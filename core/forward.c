@@ -515,6 +515,35 @@ tq_fwd_stages(tq_fwd *s, const tq_layer_weights *l, int li, tq_stage first,
 	return TQ_OK;
 }
 
+/* See tq.h. */
+void
+tq_forward_flops(const tq_model *m, int64_t li, int64_t n, double *linear,
+    double *attention)
+{
+	const tq_model_config *c = &m->cfg;
+	double H = (double)c->hidden_size, F = (double)c->intermediate_size;
+	double qd = (double)(c->n_heads * c->head_dim);
+	double kvd = (double)(c->n_kv_heads * c->head_dim);
+	double nn = (double)n, keys;
+	tq_block_opts b;
+
+	if (li < 0) {
+		*linear = 2.0 * (double)c->vocab_size * H * nn;
+		*attention = 0.0;
+		return;
+	}
+	tq_model__block(m, li, &b);
+	/* q, k, v, o; gate, up, down */
+	*linear = 2.0 * nn * (H * qd + 2.0 * H * kvd + qd * H + 3.0 * H * F);
+	/* Keys seen by all queries: n(n+1)/2, fewer past a window. */
+	keys = nn * (nn + 1.0) / 2.0;
+	if (b.window > 0 && n > b.window)
+		keys -= (nn - (double)b.window) * (nn - (double)b.window + 1.0) /
+		    2.0;
+	/* Q K^T and P V, each hd multiply-adds a (query, key) pair. */
+	*attention = 2.0 * 2.0 * qd * keys;
+}
+
 tq_status
 tq_fwd_block(tq_fwd *s, const tq_layer_weights *l, int li, float *x,
     int64_t n, const tq_forward_opts *o, tq_error *err)

@@ -248,6 +248,15 @@ typedef struct tq_forward_opts {
 tq_status tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
     const tq_forward_opts *opts, float *logits, tq_error *err);
 
+/*
+ * The multiply-adds of tq_forward on n tokens, counted twice (FLOPs):
+ * block li's linear layers (li = -1: lm_head) and its attention scores
+ * and weighted sums (causal, over the layer's window).  What benchmarks
+ * turn into a FLOP rate; kept beside the block's definition.
+ */
+void tq_forward_flops(const tq_model *m, int64_t li, int64_t n,
+    double *linear, double *attention);
+
 /* ---- Calibration ------------------------------------------------------ */
 
 /* Progress of long work; return non-zero from the callback to cancel. */
