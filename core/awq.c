@@ -15,6 +15,7 @@
 #include "awq.h"
 #include "blas_det.h"
 #include "error.h"
+#include "gptq.h"
 #include "quant.h"
 
 /* Multiply-adds of one error evaluation of a layer, at most (rows C^2). */
@@ -36,11 +37,11 @@ awq_row_step(const tq_scale_layer *l, int64_t C)
 
 /*
  * tr(E H E^T) for the measured rows of l, E = W - Q(W diag(s))
- * diag(s)^-1.
+ * diag(s)^-1; with norm, tr(W H W^T) over the same rows too.
  */
 static tq_status
 awq_layer_err(const tq_scale_layer *l, const float *H, const float *s,
-    int64_t C, double *out, tq_error *err)
+    int64_t C, double *out, double *norm, tq_error *err)
 {
 	int64_t step = awq_row_step(l, C), r = (l->rows + step - 1) / step;
 	int64_t i, j;
@@ -56,6 +57,13 @@ awq_layer_err(const tq_scale_layer *l, const float *H, const float *s,
 		st = tq_fail(err, TQ_ENOMEM, "out of memory for the AWQ search");
 		goto out;
 	}
+	if (norm != NULL) {
+		for (i = 0; i < r; i++)
+			memcpy(ws + i * C, l->w + i * step * C,
+			    (size_t)C * sizeof(float));
+		*norm = tq_hquad(ws, H, r, C, eh) * (double)l->rows /
+		    (double)r;
+	}
 	for (i = 0; i < r; i++)
 		for (j = 0; j < C; j++)
 			ws[i * C + j] = l->w[i * step * C + j] * s[j];
@@ -67,10 +75,7 @@ awq_layer_err(const tq_scale_layer *l, const float *H, const float *s,
 		for (j = 0; j < C; j++)
 			dq[i * C + j] = l->w[i * step * C + j] -
 			    dq[i * C + j] / s[j];
-	tq_det_sgemm(CblasNoTrans, CblasNoTrans, r, C, C, 1.0f, dq, C, H, C,
-	    0.0f, eh, C);
-	for (i = 0; i < r * C; i++)
-		sum += (double)eh[i] * dq[i];
+	sum = tq_hquad(dq, H, r, C, eh);
 	/* Measured on a subset: scale up to the whole layer. */
 	*out = sum * (double)l->rows / (double)r;
 out:
@@ -79,6 +84,34 @@ out:
 	free(dq);
 	free(eh);
 	return st;
+}
+
+/*
+ * s[C] = mean_abs^a normalized by sqrt(max s * min s); *lo and *hi (may
+ * be NULL) get the range of s before the normalization, over the norm.
+ */
+static void
+awq_scales(const float *mean_abs, int64_t C, double a, float *s,
+    double *lo_out, double *hi_out)
+{
+	double lo = INFINITY, hi = 0.0, norm;
+	int64_t j;
+
+	for (j = 0; j < C; j++) {
+		double x = mean_abs[j] > 1e-4f ? mean_abs[j] : 1e-4;
+
+		s[j] = (float)pow(x, a);
+		lo = s[j] < lo ? s[j] : lo;
+		hi = s[j] > hi ? s[j] : hi;
+	}
+	norm = sqrt(lo * hi);
+	for (j = 0; j < C; j++)
+		s[j] = isfinite(s[j] / norm) && s[j] > 0.0f ?
+		    (float)(s[j] / norm) : 1.0f;
+	if (lo_out != NULL)
+		*lo_out = lo / norm;
+	if (hi_out != NULL)
+		*hi_out = hi / norm;
 }
 
 static tq_status
@@ -91,7 +124,8 @@ awq_group_err(const tq_scale_layer *l, int n_layers, const float *H,
 
 	*out = 0.0;
 	for (k = 0; k < n_layers; k++) {
-		if ((st = awq_layer_err(&l[k], H, s, C, &e, err)) != TQ_OK)
+		if ((st = awq_layer_err(&l[k], H, s, C, &e, NULL, err)) !=
+		    TQ_OK)
 			return st;
 		*out += e;
 	}
@@ -106,7 +140,6 @@ tq_awq_search(const tq_scale_layer *l, int n_layers, const float *H,
 {
 	float *cand = malloc((size_t)C * sizeof(float));	/* [C] */
 	double best = INFINITY, e = 0.0;
-	int64_t j;
 	int g;
 	tq_status st = TQ_OK;
 
@@ -114,23 +147,13 @@ tq_awq_search(const tq_scale_layer *l, int n_layers, const float *H,
 		return tq_fail(err, TQ_ENOMEM, "out of memory for the AWQ search");
 	*alpha = 0.0;
 	for (g = 0; g < n_grid; g++) {
-		double a = (double)g / n_grid, lo = INFINITY, hi = 0.0, norm;
+		double a = (double)g / n_grid;
 
 		if (cancel != NULL && *cancel) {
 			st = tq_fail(err, TQ_ECANCELLED, "cancelled");
 			break;
 		}
-		for (j = 0; j < C; j++) {
-			double x = mean_abs[j] > 1e-4f ? mean_abs[j] : 1e-4;
-
-			cand[j] = (float)pow(x, a);
-			lo = cand[j] < lo ? cand[j] : lo;
-			hi = cand[j] > hi ? cand[j] : hi;
-		}
-		norm = sqrt(lo * hi);
-		for (j = 0; j < C; j++)
-			cand[j] = isfinite(cand[j] / norm) && cand[j] > 0.0f ?
-			    (float)(cand[j] / norm) : 1.0f;
+		awq_scales(mean_abs, C, a, cand, NULL, NULL);
 		if ((st = awq_group_err(l, n_layers, H, cand, C, &e, err)) !=
 		    TQ_OK)
 			break;
@@ -146,6 +169,64 @@ tq_awq_search(const tq_scale_layer *l, int n_layers, const float *H,
 	*err_best = best;
 	free(cand);
 	return st;
+}
+
+void
+tq_awq_trace_free(tq_awq_trace *t)
+{
+	free(t);	/* one block, the arrays after the struct */
+}
+
+tq_status
+tq_awq_trace_layer(const tq_scheme *s, const float *w, int64_t rows,
+    int64_t C, const float *H, const float *mean_abs, const double *alphas,
+    int n_alphas, tq_awq_trace **out, tq_error *err)
+{
+	tq_scale_layer l = { w, rows, s };
+	tq_awq_trace *t;
+	tq_status st;
+	double e = 0.0, norm = 0.0;
+	size_t n;
+	int g;
+
+	*out = NULL;
+	if (n_alphas < 1 || rows < 1 || C < 1)
+		return tq_fail(err, TQ_EINVAL, "an AWQ trace needs a weight "
+		    "and an alpha");
+	if ((st = tq_scheme_check(s, rows, C, err)) != TQ_OK)
+		return st;
+	/* The struct, then 4 doubles and C floats an alpha, in one block. */
+	n = (size_t)n_alphas;
+	if ((t = calloc(1, sizeof(*t) + n * (4 * sizeof(double) +
+	    (size_t)C * sizeof(float)))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory for an AWQ "
+		    "trace");
+	t->C = C;
+	t->n_alphas = n_alphas;
+	t->alpha = (double *)(t + 1);
+	t->smin = t->alpha + n;
+	t->smax = t->smin + n;
+	t->rel_err = t->smax + n;
+	t->s = (float *)(t->rel_err + n);
+	/* The search's scales and its measure, one alpha at a time. */
+	for (g = 0; g < n_alphas; g++) {
+		float *sg = t->s + (int64_t)g * C;	/* [C] */
+
+		t->alpha[g] = alphas[g];
+		awq_scales(mean_abs, C, alphas[g], sg, &t->smin[g],
+		    &t->smax[g]);
+		if ((st = awq_layer_err(&l, H, sg, C, &e, g == 0 ? &norm :
+		    NULL, err)) != TQ_OK)
+			goto out;
+		t->rel_err[g] = norm > 0.0 ? e / norm : 0.0;
+	}
+out:
+	if (st != TQ_OK) {
+		tq_awq_trace_free(t);
+		return st;
+	}
+	*out = t;
+	return TQ_OK;
 }
 
 void

@@ -213,6 +213,21 @@ gptq_cmp_diag(const void *a, const void *b, void *arg)
 }
 
 double
+tq_hquad(const float *d, const float *H, int64_t rows, int64_t cols,
+    float *work)
+{
+	double sum = 0.0;
+	int64_t i;
+
+	/* sgemm, not ssymm: H is whole, and OpenBLAS's sgemm is faster. */
+	tq_det_sgemm(CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0f, d,
+	    cols, H, cols, 0.0f, work, cols);	/* [rows, cols] D H */
+	for (i = 0; i < rows * cols; i++)
+		sum += (double)d[i] * work[i];
+	return sum;
+}
+
+double
 tq_gptq_rel_err(const float *w, const float *q, const float *H, int64_t rows,
     int64_t cols)
 {
@@ -229,15 +244,8 @@ tq_gptq_rel_err(const float *w, const float *q, const float *H, int64_t rows,
 	/* num = tr(D H D^T) with D = W - Q; den = tr(W H W^T). */
 	for (i = 0; i < rows * cols; i++)
 		d[i] = w[i] - q[i];
-	/* sgemm, not ssymm: H is whole, and OpenBLAS's sgemm is faster. */
-	tq_det_sgemm(CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0f, d,
-	    cols, H, cols, 0.0f, dh, cols);
-	for (i = 0; i < rows * cols; i++)
-		num += (double)d[i] * dh[i];
-	tq_det_sgemm(CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0f, w,
-	    cols, H, cols, 0.0f, dh, cols);
-	for (i = 0; i < rows * cols; i++)
-		den += (double)w[i] * dh[i];
+	num = tq_hquad(d, H, rows, cols, dh);
+	den = tq_hquad(w, H, rows, cols, dh);
 	free(d);
 	free(dh);
 	return den > 0.0 ? num / den : 0.0;
@@ -261,6 +269,7 @@ typedef struct gptq_batch {
 	int64_t B, i1, i2;
 	int clip_search;
 	int group_params;	/* a group's parameters when it starts */
+	const tq_gptq_opts *o;	/* for its on_col */
 } gptq_batch;
 
 /* Work worth a thread, counted as a row of a batch is: its width squared. */
@@ -290,7 +299,7 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 		for (col = b->i1; col < b->i2; col++) {
 			const float *urow = b->u + col * cols;
 			int64_t j = col % qk;
-			float q, e;
+			float q, d, e;
 			int c;
 
 			/* A new group: parameters from the current weights. */
@@ -304,11 +313,14 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 			c = tq_grid_round(&g, row[col]);
 			q = tq_grid_value(&g, c);
 			code[col] = (uint8_t)(c - g.qmin);
-			e = (row[col] - q) / urow[col];
+			d = row[col] - q;
+			e = d / urow[col];
 			row[col] = q;
 			e_row[col - b->i1] = e;
 			for (k = col + 1; k < b->i2; k++)
 				row[k] -= e * urow[k];
+			if (b->o->on_col != NULL)
+				b->o->on_col(b->o->col_ud, r, col, row, q, d);
 		}
 	}
 }
@@ -427,6 +439,7 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	br.B = B;
 	br.clip_search = o->clip_search;
 	br.group_params = orig == NULL && s->group != TQ_GROUP_TENSOR;
+	br.o = o;
 	for (i1 = 0; i1 < cols; i1 += B) {
 		int64_t i2 = i1 + B < cols ? i1 + B : cols;
 
@@ -488,4 +501,110 @@ tq_hessian_finish(float *H, int64_t C)
 	for (i = 0; i < C; i++)
 		for (j = 0; j < i; j++)
 			H[i * C + j] = H[j * C + i];
+}
+
+/* on_col of the trace: keeps column col's value, error and the row. */
+static void
+gptq_trace_col(void *ud, int64_t r, int64_t col, const float *row, float q,
+    float d)
+{
+	tq_gptq_trace *t = ud;
+
+	(void)r;
+	t->q[col] = q;
+	t->d[col] = d;
+	memcpy(t->w + (col + 1) * t->cols, row,
+	    (size_t)t->cols * sizeof(float));
+}
+
+void
+tq_gptq_trace_free(tq_gptq_trace *t)
+{
+	free(t);	/* one block, the arrays after the struct */
+}
+
+tq_status
+tq_gptq_trace_row(const tq_scheme *s, const float *w, const float *H,
+    int64_t cols, const tq_gptq_trace_opts *opts, tq_gptq_trace **out,
+    tq_error *err)
+{
+	tq_gptq_trace_opts def = TQ_GPTQ_TRACE_OPTS_INIT;
+	tq_gptq_trace *t;
+	tq_gptq_opts go;
+	tq_qtensor qt;
+	float *dq = NULL;
+	tq_status st;
+	size_t nf;
+	int64_t k;
+
+	*out = NULL;
+	if (opts == NULL)
+		opts = &def;
+	if (opts->version != TQ_GPTQ_TRACE_OPTS_VERSION)
+		return tq_fail(err, TQ_EINVAL, "GPTQ trace options version %d, "
+		    "not %d", opts->version, TQ_GPTQ_TRACE_OPTS_VERSION);
+	if (cols < 1 || cols > TQ_GPTQ_TRACE_MAX_COLS)
+		return tq_fail(err, TQ_EINVAL, "a GPTQ trace takes 1 to %d "
+		    "columns, not %lld", TQ_GPTQ_TRACE_MAX_COLS,
+		    (long long)cols);
+	if ((st = tq_scheme_check(s, 1, cols, err)) != TQ_OK)
+		return st;
+	/* The struct, then doubles, floats and bytes, in one block. */
+	nf = (size_t)(3 * cols + (cols + 1) * cols);
+	t = calloc(1, sizeof(*t) + (size_t)(cols + 1) * sizeof(double) +
+	    nf * sizeof(float) + 2 * (size_t)cols);
+	dq = malloc((size_t)cols * sizeof(float));	/* [cols] */
+	memset(&qt, 0, sizeof(qt));
+	if (t == NULL || dq == NULL) {
+		free(t);
+		free(dq);
+		return tq_fail(err, TQ_ENOMEM, "out of memory for a GPTQ "
+		    "trace");
+	}
+	t->cols = cols;
+	t->rel_err = (double *)(t + 1);
+	t->q = (float *)(t->rel_err + cols + 1);
+	t->d = t->q + cols;
+	t->rtn = t->d + cols;
+	t->w = t->rtn + cols;
+	t->codes = (uint8_t *)(t->w + (cols + 1) * cols);
+	t->rtn_codes = t->codes + cols;
+
+	/* One batch of all the columns: each step's row is complete. */
+	memcpy(dq, w, (size_t)cols * sizeof(float));
+	memset(&go, 0, sizeof(go));
+	go.damp = opts->damp;
+	go.block = cols;
+	go.on_col = gptq_trace_col;
+	go.col_ud = t;
+	if ((st = tq_qtensor_init(&qt, s, 1, cols, err)) != TQ_OK ||
+	    (st = tq_gptq(&qt, dq, H, &go, &t->damp_used, err)) != TQ_OK)
+		goto out;
+	memcpy(t->codes, qt.codes, (size_t)cols);
+	/* Row 0: the input as tq_gptq starts from it (dead inputs 0). */
+	for (k = 0; k < cols; k++)
+		t->w[k] = H[k * cols + k] > 0.0f ? w[k] : 0.0f;
+	for (k = 0; k <= cols; k++)
+		t->rel_err[k] = tq_gptq_rel_err(w, t->w + k * cols, H, 1, cols);
+
+	/* Round-to-nearest of the same row, for comparison. */
+	tq_quant_rtn(&qt, w, NULL, 0);
+	tq_qtensor_dequant(&qt, t->rtn);
+	memcpy(t->rtn_codes, qt.codes, (size_t)cols);
+	t->rtn_rel_err = tq_gptq_rel_err(w, t->rtn, H, 1, cols);
+	for (k = 0; k <= cols; k++)
+		if (!isfinite(t->rel_err[k]))
+			break;
+	if (k <= cols || !isfinite(t->rtn_rel_err))
+		st = tq_fail(err, TQ_EFORMAT, "the output error of the GPTQ "
+		    "trace is not finite (H holds NaN or Inf?)");
+out:
+	tq_qtensor_done(&qt);
+	free(dq);
+	if (st != TQ_OK) {
+		tq_gptq_trace_free(t);
+		return st;
+	}
+	*out = t;
+	return TQ_OK;
 }

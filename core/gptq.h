@@ -14,6 +14,16 @@ typedef struct tq_gptq_opts {
 	int static_groups;	/* group parameters from the original weight */
 	int clip_search;	/* shrink group ranges when it helps */
 	const float *imp;	/* [cols] importance for the parameters, or NULL */
+	/*
+	 * Called after each column of each row is rounded, or NULL (the
+	 * teaching trace): row[cols] holds columns up to col rounded and the
+	 * error pushed onto the later columns of the batch; q is column col's
+	 * value and d = w - q its error.  Columns are in act-order's order,
+	 * and rows may come from any thread.
+	 */
+	void (*on_col)(void *ud, int64_t r, int64_t col, const float *row,
+	    float q, float d);
+	void *col_ud;
 } tq_gptq_opts;
 
 /*
@@ -34,6 +44,14 @@ tq_status tq_gptq(tq_qtensor *t, float *w, const float *H,
  */
 double tq_gptq_rel_err(const float *w, const float *q, const float *H,
     int64_t rows, int64_t cols);
+
+/*
+ * ||D X||^2 = tr(D H D^T) for d[rows, cols], from H = X^T X (both
+ * triangles); work[rows, cols] is scratch.  The one output error
+ * formula: GPTQ's relative error and AWQ's search both measure with it.
+ */
+double tq_hquad(const float *d, const float *H, int64_t rows, int64_t cols,
+    float *work);
 
 /*
  * H[C, C] += x^T x for x[n, C], upper triangle only (blas_det.h's syrk:

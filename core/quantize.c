@@ -64,19 +64,11 @@ qz_now(void)
 static void
 qz_metrics(tq_layer_result *r, const float *w, const float *q, int64_t n)
 {
-	double sw = 0.0, se = 0.0, mx = 0.0;
-	int64_t i;
+	tq_weight_err e;
 
-	for (i = 0; i < n; i++) {
-		double d = (double)w[i] - q[i];
-
-		sw += (double)w[i] * w[i];
-		se += d * d;
-		if (fabs(d) > mx)
-			mx = fabs(d);
-	}
-	r->sqnr_db = se > 0.0 ? 10.0 * log10(sw / se) : INFINITY;
-	r->max_abs_err = mx;
+	tq_weight_error(w, q, n, &e);
+	r->sqnr_db = e.sqnr_db;
+	r->max_abs_err = e.max_abs;
 }
 
 /*

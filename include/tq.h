@@ -970,6 +970,102 @@ tq_status tq_quant_view(const tq_scheme *s, const float *w, int64_t rows,
     int64_t cols, int64_t row, int64_t block, float *deq, uint8_t *codes,
     tq_group_view *g, tq_error *err);
 
+/* ---- Inspection of the algorithms, step by step (teaching mode) ------ */
+
+/* How far a quantized weight is from the original, in weight space. */
+typedef struct tq_weight_err {
+	double sum_sq;		/* |w|^2 */
+	double err_sq;		/* |w - q|^2 */
+	double max_abs;		/* max |w - q| */
+	double rel;		/* err_sq / sum_sq; 0 when w is 0 */
+	double sqnr_db;		/* 10 log10(sum_sq / err_sq); INFINITY when
+				   exact */
+} tq_weight_err;
+
+/* The error of q[n] against w[n] (the quantize report's SQNR, too). */
+void tq_weight_error(const float *w, const float *q, int64_t n,
+    tq_weight_err *out);
+
+/*
+ * H[n_cols, n_cols] = X^T X of columns [col0, col0 + n_cols) of the input
+ * of linear `site` in block `layer` (named as the activation hook names
+ * them: TQ_LINEAR_Q for q/k/v, TQ_LINEAR_GATE for gate/up), X: [n_tokens,
+ * in] the inputs of the forward pass of ids[0..n).  The pass stops at the
+ * site.  *n_tokens (may be NULL) gets the rows of X.  The engine's own
+ * accumulation, as GPTQ and AWQ take it.
+ */
+tq_status tq_site_hessian(const tq_model *m, const int32_t *ids, int64_t n,
+    int layer, tq_linear site, int64_t col0, int64_t n_cols, float *H,
+    int64_t *n_tokens, tq_error *err);
+
+#define TQ_GPTQ_TRACE_OPTS_VERSION 1
+#define TQ_GPTQ_TRACE_MAX_COLS 1024
+
+typedef struct tq_gptq_trace_opts {
+	int version;		/* TQ_GPTQ_TRACE_OPTS_VERSION */
+	double damp;		/* added to H's diagonal: damp * its mean */
+} tq_gptq_trace_opts;
+
+#define TQ_GPTQ_TRACE_OPTS_INIT { .version = TQ_GPTQ_TRACE_OPTS_VERSION, \
+	.damp = 0.01 }
+
+/* GPTQ on one row, column by column, and RTN on the same row. */
+typedef struct tq_gptq_trace {
+	int64_t cols;
+	double damp_used;	/* more than asked when H was not definite */
+	uint8_t *codes;		/* [cols] GPTQ's codes */
+	float *q;		/* [cols] each column's rounded value */
+	float *d;		/* [cols] its rounding error: the updated
+				   weight minus q */
+	float *w;		/* [cols + 1, cols] row k: the weights once
+				   columns 0..k-1 are rounded (they hold q)
+				   and their errors spread over the rest;
+				   row 0 is the input (dead inputs 0) */
+	double *rel_err;	/* [cols + 1] ||(w - w_k) X||^2 / ||w X||^2,
+				   w_k row k above */
+	uint8_t *rtn_codes;	/* [cols] round-to-nearest, the same grid */
+	float *rtn;		/* [cols] its values */
+	double rtn_rel_err;	/* and its output error */
+} tq_gptq_trace;
+
+/*
+ * GPTQ of w[cols] (one row, cols <= TQ_GPTQ_TRACE_MAX_COLS) onto s given
+ * H[cols, cols] = X^T X (both triangles), with every step kept: the
+ * engine's GPTQ itself (same factor, dampening retries and update) run as
+ * one batch, so up to 128 columns its codes are the engine's on a one-row
+ * weight (wider, its 128-column batches may move a rare rounding).  opts
+ * may be NULL (TQ_GPTQ_TRACE_OPTS_INIT).  An H that dampening cannot make
+ * positive definite is an error.  Free *out with tq_gptq_trace_free.
+ */
+tq_status tq_gptq_trace_row(const tq_scheme *s, const float *w,
+    const float *H, int64_t cols, const tq_gptq_trace_opts *opts,
+    tq_gptq_trace **out, tq_error *err);
+void tq_gptq_trace_free(tq_gptq_trace *t);
+
+/* AWQ's candidate scales on one layer and what each costs. */
+typedef struct tq_awq_trace {
+	int64_t C;
+	int n_alphas;
+	double *alpha;		/* [n_alphas] */
+	float *s;		/* [n_alphas, C] mean|x|^alpha, normalized:
+				   max(s) min(s) = 1 */
+	double *smin, *smax;	/* [n_alphas] */
+	double *rel_err;	/* [n_alphas] tr(E H E^T) / tr(W H W^T),
+				   E = W - Q(W diag(s)) diag(s)^-1 */
+} tq_awq_trace;
+
+/*
+ * AWQ's scales for each of alphas[n_alphas] and the relative output error
+ * of round-to-nearest onto s of w[rows, C] with each, measured as the
+ * engine's AWQ search measures them (its scales and error function), on
+ * H[C, C] = X^T X and mean_abs[C] = mean |x| of the layer's inputs.  Free
+ * *out with tq_awq_trace_free.
+ */
+tq_status tq_awq_trace_layer(const tq_scheme *s, const float *w, int64_t rows,
+    int64_t C, const float *H, const float *mean_abs, const double *alphas,
+    int n_alphas, tq_awq_trace **out, tq_error *err);
+void tq_awq_trace_free(tq_awq_trace *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -127,6 +127,50 @@ test_search(void)
 		    &best, &rtn, &err) == TQ_ECANCELLED,
 		    "the search stops when cancelled");
 	}
+	{
+		double alphas[20], den = 0.0;
+		tq_awq_trace *tr = NULL;
+		int g, gb = 0;
+
+		tq_awq_search(&l, 1, H, mean, C, 20, NULL, s, &alpha, &best,
+		    &rtn, &err);
+		for (g = 0; g < 20; g++)
+			alphas[g] = (double)g / 20;
+		tap_ok(tq_awq_trace_layer(&sch, w, R, C, H, mean, alphas, 20,
+		    &tr, &err) == TQ_OK, "the AWQ trace runs");
+		/* tr(W H W^T) token by token: |W x_t|^2. */
+		for (i = 0; i < N; i++)
+			for (j = 0; j < R; j++) {
+				double y = 0.0;
+				int64_t c;
+
+				for (c = 0; c < C; c++)
+					y += (double)w[j * C + c] *
+					    X[i * C + c];
+				den += y * y;
+			}
+		for (g = 1; g < 20; g++)
+			if (tr->rel_err[g] < tr->rel_err[gb])
+				gb = g;
+		tap_ok(tr->alpha[gb] == alpha && memcmp(tr->s + gb * C, s,
+		    C * sizeof(float)) == 0 && fabs(tr->rel_err[gb] /
+		    tr->rel_err[0] - best / rtn) <= 1e-12 * best / rtn,
+		    "the trace's best alpha %.2f, its scales and its error "
+		    "against RTN's are the search's", tr->alpha[gb]);
+		tap_ok(fabs(tr->rel_err[0] - slow_rtn / den) <= 1e-3 *
+		    slow_rtn / den && tr->smin[0] == 1.0 &&
+		    tr->smax[0] == 1.0 &&
+		    fabs(tr->smin[19] * tr->smax[19] - 1.0) < 1e-4,
+		    "alpha 0: s = 1 and the relative error %.6g of RTN (token "
+		    "by token %.6g); alpha 0.95's range %.3f-%.3f",
+		    tr->rel_err[0], slow_rtn / den, tr->smin[19],
+		    tr->smax[19]);
+		tq_awq_trace_free(tr);
+		tr = (tq_awq_trace *)&den;
+		tap_ok(tq_awq_trace_layer(&sch, w, R, C, H, mean, alphas, 0,
+		    &tr, &err) == TQ_EINVAL && tr == NULL,
+		    "no alphas: an error, no trace");
+	}
 	free(w);
 	free(X);
 	free(H);

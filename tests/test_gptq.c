@@ -441,6 +441,134 @@ check_set_threads(void)
 	tq_set_threads(0);
 }
 
+/*
+ * The teaching trace on one row: its codes and final row are tq_gptq's on
+ * the same [1, cols] weight, and each step is consistent with the last.
+ */
+static void
+check_trace(const char *name, int64_t cols, int64_t dead)
+{
+	float *H = make_hessian(cols, 512, dead);
+	float *w = malloc((size_t)cols * sizeof(float));
+	tq_gptq_trace_opts o = TQ_GPTQ_TRACE_OPTS_INIT;
+	tq_gptq_trace *tr = NULL;
+	tq_qtensor rt;
+	tq_scheme s;
+	tq_error err;
+	run a;
+	int64_t i, k, bad = 0;
+
+	for (i = 0; i < cols; i++)
+		w[i] = (float)(0.02 * tap_gauss());
+	if (tq_scheme_parse(name, &s, &err) != TQ_OK ||
+	    tq_gptq_trace_row(&s, w, H, cols, &o, &tr, &err) != TQ_OK ||
+	    !run_gptq(&a, name, w, H, 1, cols, 0, 128)) {
+		tap_ok(0, "%s, %lld columns: the trace runs: %s", name,
+		    (long long)cols, err.msg);
+		tq_gptq_trace_free(tr);
+		free(H);
+		free(w);
+		return;
+	}
+	tap_ok(memcmp(tr->codes, a.t.codes, (size_t)cols) == 0 &&
+	    memcmp(tr->w + cols * cols, a.dq, (size_t)cols * sizeof(float)) ==
+	    0 && tr->damp_used == a.damp, "%s, %lld columns: the trace's codes "
+	    "and rounded row are tq_gptq's", name, (long long)cols);
+	/* Step k + 1 holds step k's rounded columns and q[k] in column k. */
+	for (k = 0; k < cols; k++) {
+		const float *wk = tr->w + k * cols, *wn = wk + cols;
+
+		if (memcmp(wn, wk, (size_t)k * sizeof(float)) != 0 ||
+		    wn[k] != tr->q[k] || wk[k] - tr->q[k] != tr->d[k])
+			bad++;
+	}
+	tap_ok(bad == 0 && tr->w[dead] == 0.0f && tr->rel_err[0] == 0.0 &&
+	    fabs(tr->rel_err[cols] - tq_gptq_rel_err(w, a.dq, H, 1, cols)) <=
+	    1e-12, "%s, %lld columns: every step rounds one column, the dead "
+	    "input starts at 0, the errors run from 0 to the result's (%lld "
+	    "bad steps)", name, (long long)cols, (long long)bad);
+	tq_qtensor_init(&rt, &s, 1, cols, &err);
+	tq_quant_rtn(&rt, w, NULL, 0);
+	tap_ok(memcmp(tr->rtn_codes, rt.codes, (size_t)cols) == 0 &&
+	    tr->rel_err[cols] < tr->rtn_rel_err,
+	    "%s, %lld columns: RTN's codes are tq_quant_rtn's, its output "
+	    "error %.4g above GPTQ's %.4g", name, (long long)cols,
+	    tr->rtn_rel_err, tr->rel_err[cols]);
+	tq_qtensor_done(&rt);
+	run_done(&a);
+	tq_gptq_trace_free(tr);
+	free(H);
+	free(w);
+}
+
+/* An H no dampening makes definite, or NaN in it: an error, no trace. */
+static void
+check_trace_bad(void)
+{
+	const int64_t cols = 12;
+	float H[12 * 12], w[12];
+	tq_gptq_trace_opts o = TQ_GPTQ_TRACE_OPTS_INIT;
+	tq_gptq_trace *tr = (tq_gptq_trace *)&o;	/* must become NULL */
+	tq_scheme s;
+	tq_error err;
+	tq_status st;
+	int64_t i, j;
+
+	tq_scheme_parse("int4", &s, &err);
+	for (i = 0; i < cols; i++) {
+		w[i] = (float)tap_gauss();
+		for (j = 0; j < cols; j++)
+			H[i * cols + j] = i == j ? 1.0f : -20.0f;
+	}
+	/* Smallest eigenvalue 1 - 11 * 20: beyond dampening 100. */
+	st = tq_gptq_trace_row(&s, w, H, cols, NULL, &tr, &err);
+	tap_ok(st != TQ_OK && tr == NULL && strstr(err.msg,
+	    "positive definite") != NULL, "trace: a far from definite H is an "
+	    "error: %s", st != TQ_OK ? err.msg : "ok");
+	for (i = 0; i < cols; i++)
+		for (j = 0; j < cols; j++)
+			H[i * cols + j] = i == j ? 2.0f : 0.1f;
+	H[3 * cols + 5] = H[5 * cols + 3] = NAN;
+	st = tq_gptq_trace_row(&s, w, H, cols, NULL, &tr, &err);
+	tap_ok(st != TQ_OK && tr == NULL, "trace: NaN in H is an error, not "
+	    "NaN: %s", st != TQ_OK ? err.msg : "ok");
+	H[3 * cols + 5] = H[5 * cols + 3] = 0.1f;
+	o.version = 0;
+	st = tq_gptq_trace_row(&s, w, H, cols, &o, &tr, &err);
+	tap_ok(st == TQ_EINVAL && tr == NULL, "trace: an unknown options "
+	    "version is refused: %s", st != TQ_OK ? err.msg : "ok");
+	st = tq_gptq_trace_row(&s, w, H, cols, NULL, &tr, &err);
+	tap_ok(st == TQ_OK && tr != NULL && isfinite(tr->rel_err[cols]),
+	    "trace: the same H without the NaN is fine");
+	tq_gptq_trace_free(tr);
+}
+
+/* With H = I the output error is the weight error tq_weight_error gives. */
+static void
+check_weight_error(void)
+{
+	const int64_t cols = 40;
+	float H[40 * 40], w[40], q[40];
+	tq_weight_err we;
+	double r;
+	int64_t i;
+
+	for (i = 0; i < cols * cols; i++)
+		H[i] = i % (cols + 1) == 0 ? 1.0f : 0.0f;
+	for (i = 0; i < cols; i++) {
+		w[i] = (float)tap_gauss();
+		q[i] = w[i] + (i == 9 ? 0.5f : 0.01f);
+	}
+	tq_weight_error(w, q, cols, &we);
+	r = tq_gptq_rel_err(w, q, H, 1, cols);
+	tap_ok(fabs(we.rel - r) <= 1e-6 * r && fabs(we.max_abs - 0.5) < 1e-6 &&
+	    fabs(we.sqnr_db + 10.0 * log10(we.rel)) < 1e-9,
+	    "H = I: the output error %.6g is the weight error %.6g", r, we.rel);
+	tq_weight_error(w, w, cols, &we);
+	tap_ok(we.err_sq == 0.0 && we.rel == 0.0 && isinf(we.sqnr_db),
+	    "an exact weight: no error, SQNR infinite");
+}
+
 int
 main(void)
 {
@@ -460,5 +588,11 @@ main(void)
 	check_threads("q4_k", 0, H);
 	free(H);
 	check_indefinite();
+	check_trace("int4", 12, 7);
+	check_trace("int4", 128, 77);
+	check_trace("int4-g32", 96, 40);
+	check_trace("int3-g128-sym", 128, 3);
+	check_trace_bad();
+	check_weight_error();
 	return tap_done();
 }

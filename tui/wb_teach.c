@@ -12,13 +12,14 @@
  *             layer's real inputs on a calibration sample, restricted to
  *             these columns), is taken off the columns not yet rounded;
  *             the output error ||(w - q) X||^2 / ||w X||^2 on those inputs
- *             is shown for both.  This is GPTQ's update written out for a
- *             12-column row, not the engine's blocked implementation;
+ *             is shown for both.  The steps are the engine's GPTQ run on
+ *             those 12 columns as a row of their own (tq_gptq_trace_row);
  *   lesson 4  AWQ on the current layer: its salient input channels (the
  *             largest mean |x| of the calibration), the scales
  *             s = mean|x|^alpha for alpha 0 to 1, and the output error of
  *             RTN on int4-g128 with each (alpha 0 is plain RTN), on H of
- *             the layer's inputs as in lesson 3.  The engine searches 20
+ *             the layer's inputs as in lesson 3, both by the engine's
+ *             search (tq_awq_trace_layer).  The engine searches 20
  *             alphas over the layers sharing the input (core/awq.c);
  *   lesson 5  domain mismatch: Enter runs six engine jobs in turn
  *             (calibrate on prose and on code, quantize the same plan
@@ -26,7 +27,8 @@
  *             of a prose and of a code test text) and the table puts
  *             perplexity, KLD and top-token agreement side by side.
  *
- * The numbers are the engine's (tq_quant_view): the scale is rounded to
+ * The numbers are the engine's (tq_quant_view, tq_site_hessian and the
+ * traces; nothing numeric is computed here): the scale is rounded to
  * fp16 as exported checkpoints store it, so a hand computation from the
  * shown min and max can differ in the last digits.
  */
@@ -86,11 +88,11 @@ lesson_group(wb_app *a, const wb_row *r, int y, int y1)
 {
 	tq_scheme s = { TQ_QT_INT, 4, GROUP, 0 };
 	tq_group_view gv;
+	tq_weight_err we;
 	tq_error err;
 	float *deq, vals[GROUP], dq[GROUP], e[GROUP], lo, hi;
 	uint8_t *codes, cd[GROUP];
 	int64_t row = a->teach_row % tw.rows, n = tw.rows * tw.cols;
-	double se = 0, sw = 0, emax = 0;
 	int i, per = COLS >= 90 ? 8 : 7, step = a->teach_step;
 
 	if (tw.cols % GROUP != 0) {
@@ -112,14 +114,12 @@ lesson_group(wb_app *a, const wb_row *r, int y, int y1)
 	free(deq);
 	free(codes);
 	lo = hi = vals[0];
-	for (i = 0; i < GROUP; i++) {
+	for (i = 0; i < GROUP; i++) {	/* what the screen shows */
 		lo = vals[i] < lo ? vals[i] : lo;
 		hi = vals[i] > hi ? vals[i] : hi;
 		e[i] = vals[i] - dq[i];
-		se += (double)e[i] * e[i];
-		sw += (double)vals[i] * vals[i];
-		emax = fabs(e[i]) > emax ? fabs(e[i]) : emax;
 	}
+	tq_weight_error(vals, dq, GROUP, &we);
 	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31 -> int4, one "
 	    "scale and zero point for the group%s  (step %d of %d: n/p)",
 	    r->name, (long long)row, per == 8 ? "" : " (16 shown)", step + 1,
@@ -144,7 +144,8 @@ lesson_group(wb_app *a, const wb_row *r, int y, int y1)
 		attron(wb_attr(WB_C_WARN));
 		wb_textf(y++, 1, COLS - 2, "rms error %.5f  max %.5f  SQNR "
 		    "%.1f dB  = 4 bits + 32 bits of scale/zero per 32 weights",
-		    sqrt(se / GROUP), emax, se > 0 ? 10 * log10(sw / se) : 0.0);
+		    sqrt(we.err_sq / GROUP), we.max_abs, isfinite(we.sqnr_db) ?
+		    we.sqnr_db : 0.0);
 		attroff(wb_attr(WB_C_WARN));
 	}
 	if (step < STEPS - 1 && y < y1)
@@ -165,7 +166,7 @@ lesson_granularity(wb_app *a, const wb_row *r, int y, int y1)
 		"one scale for the whole tensor", "one scale per row",
 		"one scale per 128 weights", "one scale per 32 weights"
 	};
-	int64_t row = a->teach_row % tw.rows, n = tw.rows * tw.cols, j;
+	int64_t row = a->teach_row % tw.rows, n = tw.rows * tw.cols;
 	float *deq = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
 	double res[4], worst = 0;
 	size_t k;
@@ -177,23 +178,17 @@ lesson_granularity(wb_app *a, const wb_row *r, int y, int y1)
 		return;
 	for (k = 0; k < 4; k++) {
 		tq_scheme s;
+		tq_weight_err we;
 		tq_error err;
-		double se = 0, sw = 0;
 
 		res[k] = -1;
 		if (tq_scheme_parse(names[k], &s, &err) != TQ_OK ||
 		    tq_quant_view(&s, tw.w, tw.rows, tw.cols, 0, 0, deq, NULL,
 		    NULL, &err) != TQ_OK)
 			continue;
-		for (j = 0; j < tw.cols; j++) {
-			double d = tw.w[row * tw.cols + j] - deq[row *
-			    tw.cols + j];
-
-			se += d * d;
-			sw += (double)tw.w[row * tw.cols + j] *
-			    tw.w[row * tw.cols + j];
-		}
-		res[k] = sw > 0 ? se / sw : 0;
+		tq_weight_error(tw.w + row * tw.cols, deq + row * tw.cols,
+		    tw.cols, &we);
+		res[k] = we.rel;
 		worst = res[k] > worst ? res[k] : worst;
 	}
 	free(deq);
@@ -231,138 +226,39 @@ static struct {
 	int64_t wrow;		/* row of the weight */
 	const tq_calib *calib;
 	int ok;
-	double H[GB][GB];	/* X^T X of the inputs, columns 0..GB-1 */
-	double U[GB][GB];	/* upper Cholesky factor of H^-1 (damped) */
-	float levels[TQ_VIEW_MAX_LEVELS];
-	int n_levels;
-	float rtn[GB];		/* the row rounded to nearest */
-} gq = { (size_t)-1, -1, NULL, 0, { { 0 } }, { { 0 } }, { 0 }, 0, { 0 } };
+	tq_gptq_trace *tr;	/* the engine's GPTQ on columns 0..GB-1 */
+} gq = { (size_t)-1, -1, NULL, 0, NULL };
 
-typedef struct capture {
-	int layer;
-	tq_linear site;
-	int done;
-} capture;
-
-/* The hook: adds the first GB input columns of the site to H. */
-static int
-on_input(void *ud, int layer, tq_linear which, const float *x, int64_t n,
-    int64_t in)
+/* Tokens of the calibration the lessons run: its first 256. */
+static int64_t
+lesson_tokens(const wb_app *a)
 {
-	capture *c = ud;
-	int64_t t;
-	int i, j;
+	int64_t n = tq_calib_seqlen(a->calib);
 
-	if (layer != c->layer || which != c->site)
-		return 0;
-	for (t = 0; t < n; t++)
-		for (i = 0; i < GB; i++)
-			for (j = 0; j < GB; j++)
-				gq.H[i][j] += (double)x[t * in + i] *
-				    x[t * in + j];
-	c->done = 1;
-	return 1;	/* nothing after this site is needed */
+	return n > 256 ? 256 : n;
 }
 
 /*
- * Runs the first sample of the calibration (at most 256 tokens) through
- * the model with hook seeing the inputs of row r's site; 1 if it saw them.
+ * X^T X of input columns [0, n_cols) of row r's site over the lesson's
+ * tokens, from the engine: H[n_cols, n_cols]; 1 if the pass reached it.
  */
 static int
-capture_inputs(wb_app *a, const wb_row *r, tq_act_hook hook)
+site_hessian(wb_app *a, const wb_row *r, int64_t n_cols, float *H,
+    int64_t *n_tok)
 {
-	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
 	tq_error err;
-	capture c;
-	int64_t n = tq_calib_seqlen(a->calib);
 
-	c.layer = r->block;
-	c.site = r->site;
-	c.done = 0;
-	o.act_hook = hook;
-	o.act_ud = &c;
-	tq_forward(a->model, tq_calib_ids(a->calib), n > 256 ? 256 : n, &o,
-	    NULL, &err);
-	return c.done;
-}
-
-/* In-place Cholesky A = L L^T (lower); 0 if A is not positive definite. */
-static int
-cholesky(double A[GB][GB])
-{
-	int i, j, k;
-
-	for (j = 0; j < GB; j++) {
-		double d = A[j][j];
-
-		for (k = 0; k < j; k++)
-			d -= A[j][k] * A[j][k];
-		if (!(d > 0.0))
-			return 0;
-		A[j][j] = sqrt(d);
-		for (i = j + 1; i < GB; i++) {
-			double v = A[i][j];
-
-			for (k = 0; k < j; k++)
-				v -= A[i][k] * A[j][k];
-			A[i][j] = v / A[j][j];
-		}
-		for (i = 0; i < j; i++)
-			A[i][j] = 0.0;
-	}
-	return 1;
-}
-
-/* H^-1 from H's Cholesky factor, then U with H^-1 = U^T U. */
-static int
-make_u(void)
-{
-	double L[GB][GB], Li[GB][GB], Hi[GB][GB], mean = 0;
-	int i, j, k;
-
-	memcpy(L, gq.H, sizeof(L));
-	for (i = 0; i < GB; i++)
-		mean += L[i][i] / GB;
-	for (i = 0; i < GB; i++)
-		L[i][i] += 0.01 * mean;		/* GPTQ's dampening */
-	if (!cholesky(L))
-		return 0;
-	/* Li = L^-1 (lower), by forward substitution */
-	memset(Li, 0, sizeof(Li));
-	for (j = 0; j < GB; j++) {
-		Li[j][j] = 1.0 / L[j][j];
-		for (i = j + 1; i < GB; i++) {
-			double v = 0;
-
-			for (k = j; k < i; k++)
-				v -= L[i][k] * Li[k][j];
-			Li[i][j] = v / L[i][i];
-		}
-	}
-	/* H^-1 = L^-T L^-1 */
-	for (i = 0; i < GB; i++)
-		for (j = 0; j < GB; j++) {
-			double v = 0;
-
-			for (k = 0; k < GB; k++)
-				v += Li[k][i] * Li[k][j];
-			Hi[i][j] = v;
-		}
-	if (!cholesky(Hi))
-		return 0;
-	for (i = 0; i < GB; i++)	/* U = L'^T of H^-1 = L' L'^T */
-		for (j = 0; j < GB; j++)
-			gq.U[i][j] = j >= i ? Hi[j][i] : 0.0;
-	return 1;
+	return tq_site_hessian(a->model, tq_calib_ids(a->calib),
+	    lesson_tokens(a), r->block, r->site, 0, n_cols, H, n_tok,
+	    &err) == TQ_OK;
 }
 
 static int
 gptq_prepare(wb_app *a, const wb_row *r, int64_t wrow)
 {
 	tq_scheme s = { TQ_QT_INT, 4, TQ_GROUP_CHANNEL, 0 };
-	tq_group_view gv;
+	float H[GB * GB];	/* [GB, GB] */
 	tq_error err;
-	float deq[GB];
 
 	if (gq.idx == r->idx && gq.wrow == wrow && gq.calib == a->calib)
 		return gq.ok;
@@ -370,55 +266,25 @@ gptq_prepare(wb_app *a, const wb_row *r, int64_t wrow)
 	gq.wrow = wrow;
 	gq.calib = a->calib;
 	gq.ok = 0;
-	memset(gq.H, 0, sizeof(gq.H));
+	tq_gptq_trace_free(gq.tr);
+	gq.tr = NULL;
 	if (a->calib == NULL || !r->has_site || r->cols < GB)
 		return 0;
-	if (!capture_inputs(a, r, on_input) || !make_u())
+	/* The GB weights as one row of their own: one grid, from them. */
+	if (!site_hessian(a, r, GB, H, NULL) || tq_gptq_trace_row(&s,
+	    tw.w + wrow * tw.cols, H, GB, NULL, &gq.tr, &err) != TQ_OK)
 		return 0;
-	/* RTN of the GB weights as one group, and that group's grid */
-	if (tq_quant_view(&s, tw.w + wrow * tw.cols, 1, GB, 0, 0, deq, NULL,
-	    &gv, &err) != TQ_OK)
-		return 0;
-	memcpy(gq.rtn, deq, sizeof(deq));
-	memcpy(gq.levels, gv.levels, sizeof(float) * (size_t)gv.n_levels);
-	gq.n_levels = gv.n_levels;
 	gq.ok = 1;
 	return 1;
-}
-
-static float
-nearest(float x)
-{
-	float best = gq.levels[0];
-	int i;
-
-	for (i = 1; i < gq.n_levels; i++)
-		if (fabsf(gq.levels[i] - x) < fabsf(best - x))
-			best = gq.levels[i];
-	return best;
-}
-
-/* (w - q)^T H (w - q) / w^T H w over the GB columns. */
-static double
-out_err(const float *w, const float *q)
-{
-	double num = 0, den = 0;
-	int i, j;
-
-	for (i = 0; i < GB; i++)
-		for (j = 0; j < GB; j++) {
-			num += (w[i] - q[i]) * gq.H[i][j] * (w[j] - q[j]);
-			den += w[i] * gq.H[i][j] * w[j];
-		}
-	return den > 0 ? num / den : 0;
 }
 
 static void
 lesson_gptq(wb_app *a, const wb_row *r, int y, int y1)
 {
 	int64_t wrow = a->teach_row % tw.rows;
-	float w0[GB], w[GB], q[GB];
-	int k = a->teach_step, j, i;
+	const float *w0, *w;	/* [GB] the row; after k columns rounded */
+	const float *rtn;
+	int k = a->teach_step, j;
 	double e_rtn, e_gptq;
 
 	if (!gptq_prepare(a, r, wrow)) {
@@ -428,21 +294,11 @@ lesson_gptq(wb_app *a, const wb_row *r, int y, int y1)
 		    "(the embeddings), or H is singular: pick another");
 		return;
 	}
-	memcpy(w0, tw.w + wrow * tw.cols, sizeof(w0));
-	memcpy(w, w0, sizeof(w));
-	/* k columns rounded; each one's error spread over the rest */
-	for (j = 0; j < k; j++) {
-		float e;
-
-		q[j] = nearest(w[j]);
-		e = (float)((w[j] - q[j]) / gq.U[j][j]);
-		for (i = j + 1; i < GB; i++)
-			w[i] -= e * (float)gq.U[j][i];
-	}
-	for (j = k; j < GB; j++)
-		q[j] = w[j];	/* not rounded yet: the updated weights */
-	e_rtn = out_err(w0, gq.rtn);
-	e_gptq = out_err(w0, q);
+	w0 = tw.w + wrow * tw.cols;
+	w = gq.tr->w + k * GB;
+	rtn = gq.tr->rtn;
+	e_rtn = gq.tr->rtn_rel_err;
+	e_gptq = gq.tr->rel_err[k];
 	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-%d, int4 (one "
 	    "grid): %d of %d columns rounded (n/p)", r->name, (long long)wrow,
 	    GB - 1, k, GB);
@@ -455,18 +311,17 @@ lesson_gptq(wb_app *a, const wb_row *r, int y, int y1)
 		    (int)A_NORMAL);
 		if (j < k)
 			wb_textf(y, 1, COLS - 2, "%4d %10.5f %10s %10.5f %10.5f "
-			    "%+10.5f", j, w0[j], "rounded", q[j], gq.rtn[j],
-			    q[j] - w0[j]);
+			    "%+10.5f", j, w0[j], "rounded", w[j], rtn[j],
+			    w[j] - w0[j]);
 		else
 			wb_textf(y, 1, COLS - 2, "%4d %10.5f %10.5f %10s %10.5f "
-			    "%+10.5f", j, w0[j], w[j], "", gq.rtn[j],
+			    "%+10.5f", j, w0[j], w[j], "", rtn[j],
 			    w[j] - w0[j]);
 		attroff(wb_attr(WB_C_GOOD) | wb_attr(WB_C_WARN));
 	}
 	wb_textf(y++, 1, COLS - 2, "output error on %lld calibration tokens: "
-	    "RTN %.3e   GPTQ%s %.3e", (long long)(tq_calib_seqlen(a->calib) >
-	    256 ? 256 : tq_calib_seqlen(a->calib)), e_rtn, k < GB ?
-	    " so far" : "", e_gptq);
+	    "RTN %.3e   GPTQ%s %.3e", (long long)lesson_tokens(a), e_rtn,
+	    k < GB ? " so far" : "", e_gptq);
 	if (y < y1)
 		wb_text(y, 1, COLS - 2, 0, k < GB ? "n: round the next column "
 		    "and push its error onto the columns after it" :
@@ -487,37 +342,11 @@ static struct {
 	size_t idx;		/* browser row it was made for */
 	const tq_calib *calib;
 	int ok;
-	int64_t C, n_tok;
-	double *H;		/* [C, C] X^T X of the layer's inputs */
-	double alpha[AWQ_ALPHAS], err[AWQ_ALPHAS];	/* relative */
-	double smin[AWQ_ALPHAS], smax[AWQ_ALPHAS];
-	float stop[AWQ_ALPHAS][AWQ_TOP];	/* s of the top channels */
+	int64_t n_tok;
+	tq_awq_trace *tr;	/* the engine's scales and errors */
 	int64_t top[AWQ_TOP];			/* by mean |x| */
 	float top_mean[AWQ_TOP], median;
-} aw = { (size_t)-1, NULL, 0, 0, 0, NULL, { 0 }, { 0 }, { 0 }, { 0 },
-    { { 0 } }, { 0 }, { 0 }, 0 };
-
-/* The hook: H += X^T X of the layer's whole input. */
-static int
-awq_input(void *ud, int layer, tq_linear which, const float *x, int64_t n,
-    int64_t in)
-{
-	capture *c = ud;
-	int64_t t, i, j;
-
-	if (layer != c->layer || which != c->site || in != aw.C)
-		return 0;
-	for (t = 0; t < n; t++)
-		for (i = 0; i < in; i++) {
-			double xi = x[t * in + i];
-
-			for (j = 0; j < in; j++)
-				aw.H[i * in + j] += xi * x[t * in + j];
-		}
-	aw.n_tok += n;
-	c->done = 1;
-	return 1;
-}
+} aw = { (size_t)-1, NULL, 0, 0, NULL, { 0 }, { 0 }, 0 };
 
 static int
 cmp_desc(const void *x, const void *y)
@@ -528,10 +357,8 @@ cmp_desc(const void *x, const void *y)
 }
 
 /*
- * For alpha in 0, 1/4, ..., 1: s = mean|x|^alpha normalized so that
- * max(s) min(s) = 1 (as the engine's search does), the weight rounded as
- * Q(W diag(s)) diag(s)^-1 on int4-g128, and the output error
- * tr(E H E^T) / tr(W H W^T), E the difference from W.
+ * For alpha in 0, 1/4, ..., 1 the engine's AWQ scales and the output
+ * error of RTN on int4-g128 with each, on H of the layer's inputs.
  */
 static int
 awq_prepare(wb_app *a, const wb_row *r)
@@ -539,33 +366,32 @@ awq_prepare(wb_app *a, const wb_row *r)
 	const tq_site_stats *st;
 	tq_scheme sch;
 	tq_error err;
-	float *ws = NULL, *deq = NULL, *s = NULL, *sorted = NULL;
-	int64_t C = r->cols, R = r->rows, i, j, k;
-	double wHw = 0;
-	int g, ok = 0;
+	double alphas[AWQ_ALPHAS];
+	float *H = NULL, *sorted = NULL;
+	int64_t C = r->cols, j, k;
+	int g;
 
 	if (aw.idx == r->idx && aw.calib == a->calib)
 		return aw.ok;
 	aw.idx = r->idx;
 	aw.calib = a->calib;
 	aw.ok = 0;
-	free(aw.H);
-	aw.H = NULL;
+	tq_awq_trace_free(aw.tr);
+	aw.tr = NULL;
 	if (a->calib == NULL || !r->has_site ||
 	    (st = tq_calib_find(a->calib, r->block, r->site)) == NULL ||
 	    st->channels != C || C > 4096 || C % 128 != 0)
 		return 0;
-	aw.C = C;
-	aw.n_tok = 0;
-	aw.H = calloc((size_t)(C * C), sizeof(double));	/* [C, C] */
-	ws = malloc(sizeof(float) * (size_t)(R * C));	/* [R, C] */
-	deq = malloc(sizeof(float) * (size_t)(R * C));	/* [R, C] */
-	s = malloc(sizeof(float) * (size_t)C);		/* [C] */
+	H = malloc(sizeof(float) * (size_t)(C * C));	/* [C, C] */
 	sorted = malloc(sizeof(float) * (size_t)C);	/* [C] */
-	if (aw.H == NULL || ws == NULL || deq == NULL || s == NULL ||
-	    sorted == NULL || tq_scheme_parse("int4-g128", &sch, &err) != TQ_OK)
+	if (H == NULL || sorted == NULL ||
+	    tq_scheme_parse("int4-g128", &sch, &err) != TQ_OK ||
+	    !site_hessian(a, r, C, H, &aw.n_tok))
 		goto out;
-	if (!capture_inputs(a, r, awq_input))
+	for (g = 0; g < AWQ_ALPHAS; g++)
+		alphas[g] = (double)g / (AWQ_ALPHAS - 1);
+	if (tq_awq_trace_layer(&sch, tw.w, r->rows, C, H, st->mean_abs,
+	    alphas, AWQ_ALPHAS, &aw.tr, &err) != TQ_OK)
 		goto out;
 	/* the salient channels: largest mean |x| over the calibration */
 	memcpy(sorted, st->mean_abs, sizeof(float) * (size_t)C);
@@ -579,71 +405,18 @@ awq_prepare(wb_app *a, const wb_row *r)
 				break;
 		aw.top[k] = j < C ? j : 0;
 	}
-	for (i = 0; i < R; i++)
-		for (j = 0; j < C; j++) {
-			double v = 0;
-			int64_t l;
-
-			for (l = 0; l < C; l++)
-				v += aw.H[j * C + l] * tw.w[i * C + l];
-			wHw += tw.w[i * C + j] * v;
-		}
-	for (g = 0; g < AWQ_ALPHAS; g++) {
-		double al = (double)g / (AWQ_ALPHAS - 1), lo = INFINITY, hi = 0,
-		    norm, e = 0;
-
-		for (j = 0; j < C; j++) {
-			double m = st->mean_abs[j] > 1e-8f ? st->mean_abs[j] :
-			    1e-8;
-
-			s[j] = (float)pow(m, al);
-			lo = s[j] < lo ? s[j] : lo;
-			hi = s[j] > hi ? s[j] : hi;
-		}
-		norm = sqrt(lo * hi);
-		for (j = 0; j < C; j++)
-			s[j] = (float)(s[j] / norm);
-		for (i = 0; i < R; i++)
-			for (j = 0; j < C; j++)
-				ws[i * C + j] = tw.w[i * C + j] * s[j];
-		if (tq_quant_view(&sch, ws, R, C, 0, 0, deq, NULL, NULL,
-		    &err) != TQ_OK)
-			goto out;
-		for (i = 0; i < R; i++) {
-			float *ei = ws + i * C;	/* reused: the row's error */
-
-			for (j = 0; j < C; j++)
-				ei[j] = tw.w[i * C + j] - deq[i * C + j] / s[j];
-			for (j = 0; j < C; j++) {
-				double v = 0;
-				int64_t l;
-
-				for (l = 0; l < C; l++)
-					v += aw.H[j * C + l] * ei[l];
-				e += ei[j] * v;
-			}
-		}
-		aw.alpha[g] = al;
-		aw.err[g] = wHw > 0 ? e / wHw : 0;
-		aw.smin[g] = lo / norm;
-		aw.smax[g] = hi / norm;
-		for (k = 0; k < AWQ_TOP; k++)
-			aw.stop[g][k] = s[aw.top[k]];
-	}
-	ok = 1;
+	aw.ok = 1;
 out:
-	free(ws);
-	free(deq);
-	free(s);
+	free(H);
 	free(sorted);
-	aw.ok = ok;
-	return ok;
+	return aw.ok;
 }
 
 static void
 lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 {
 	int k, g, step = a->teach_step, best = 0, x;
+	const double *e;
 	double worst = 0;
 
 	if (!awq_prepare(a, r)) {
@@ -653,6 +426,7 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 		    "its width is not a multiple of 128: pick another");
 		return;
 	}
+	e = aw.tr->rel_err;
 	wb_textf(y++, 1, COLS - 2, "%s: int4-g128, %lld calibration "
 	    "tokens, step %d/%d", r->name,
 	    (long long)aw.n_tok, step + 1, AWQ_STEPS);
@@ -683,24 +457,25 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 		attroff(wb_attr(WB_C_HEADER));
 		y++;
 		for (g = 0; g < AWQ_ALPHAS; g++) {
-			if (aw.err[g] < aw.err[best])
+			if (e[g] < e[best])
 				best = g;
-			worst = aw.err[g] > worst ? aw.err[g] : worst;
+			worst = e[g] > worst ? e[g] : worst;
 		}
 		for (g = 0; g < AWQ_ALPHAS && y < y1; g++, y++) {
 			if (step >= 2 && g == best)
 				attron(wb_attr(WB_C_GOOD));
-			wb_textf(y, 1, 21, "%5.2f %5.2f-%-6.2f", aw.alpha[g],
-			    aw.smin[g], aw.smax[g]);
+			wb_textf(y, 1, 21, "%5.2f %5.2f-%-6.2f",
+			    aw.tr->alpha[g], aw.tr->smin[g], aw.tr->smax[g]);
 			move(y, 22);
 			for (k = 0; k < 3; k++)
-				printw(" %9.3f", aw.stop[g][k]);
+				printw(" %9.3f", aw.tr->s[g * aw.tr->C +
+				    aw.top[k]]);
 			if (step >= 2) {
-				printw(" %11.3e", aw.err[g]);
+				printw(" %11.3e", e[g]);
 				x = 22 + 3 * 10 + 12 + 1;
 				if (COLS - x > 6)
 					wb_hbar(y, x, COLS - x - 2, worst > 0 ?
-					    aw.err[g] / worst : 0);
+					    e[g] / worst : 0);
 			}
 			attroff(wb_attr(WB_C_GOOD));
 		}
@@ -710,9 +485,8 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 		wb_textf(y++, 1, COLS - 2, "out.err = tr(E H E^T) / tr(W H W^T),"
 		    " H = X^T X of the layer's inputs");
 		wb_textf(y++, 1, COLS - 2, "RTN %.3e; scaled, alpha %.2f: "
-		    "%.3e = %.1f%% of RTN's", aw.err[0], aw.alpha[best],
-		    aw.err[best], aw.err[0] > 0 ? 100.0 * aw.err[best] /
-		    aw.err[0] : 100.0);
+		    "%.3e = %.1f%% of RTN's", e[0], aw.tr->alpha[best],
+		    e[best], e[0] > 0 ? 100.0 * e[best] / e[0] : 100.0);
 	}
 	if (y < y1)
 		wb_text(y1 - 1, 1, COLS - 2, 0, step == 0 ? "n: scale the "
@@ -1091,8 +865,11 @@ void
 wb_teach_free(void)
 {
 	tw.w = NULL;
-	free(aw.H);
-	aw.H = NULL;
+	tq_gptq_trace_free(gq.tr);
+	gq.tr = NULL;
+	gq.idx = (size_t)-1;
+	tq_awq_trace_free(aw.tr);
+	aw.tr = NULL;
 	aw.idx = (size_t)-1;
 	dm_clear();	/* after wb_runs_free, which ends the job */
 }
