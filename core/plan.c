@@ -86,6 +86,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "msg.h"
 #include "plan.h"
 
 #define PLAN_MAX_BYTES (4u << 20)	/* a plan file or buffer */
@@ -282,87 +283,6 @@ set_apply(plan_set *s, const plan_set *set)
 
 /* ---- Messages ----------------------------------------------------------- */
 
-/* Bytes of the well-formed UTF-8 sequence at p, or 0. */
-static size_t
-utf8_len(const unsigned char *p)
-{
-	size_t n, i;
-
-	if (*p < 0x80)
-		return 1;
-	if (*p >= 0xc2 && *p <= 0xdf)
-		n = 2;
-	else if (*p >= 0xe0 && *p <= 0xef)
-		n = 3;
-	else if (*p >= 0xf0 && *p <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/*
- * s as a quoted, escaped string for a one-line message (control bytes and
- * ill-formed UTF-8 as \xNN), cut to about 60 bytes.
- */
-static const char *
-quote(const char *s, char *buf, size_t len)
-{
-	size_t n = 0, k;
-	const unsigned char *p = (const unsigned char *)s;
-
-	if (len < 16)
-		return "\"\"";
-	buf[n++] = '"';
-	while (*p != '\0') {
-		k = utf8_len(p);
-		if (n + 8 + k >= len || n > 60) {
-			memcpy(buf + n, "...", 3);
-			n += 3;
-			break;
-		}
-		if (*p == '"' || *p == '\\') {
-			buf[n++] = '\\';
-			buf[n++] = (char)*p++;
-		} else if (*p < 0x20 || *p == 0x7f || k == 0) {
-			n += (size_t)snprintf(buf + n, len - n, "\\x%02x", *p);
-			p++;
-		} else {
-			memcpy(buf + n, p, k);
-			n += k;
-			p += k;
-		}
-	}
-	buf[n++] = '"';
-	buf[n] = '\0';
-	return buf;
-}
-
-/* A JSON value as it would be written, cut short, for messages. */
-static const char *
-json_text(const cJSON *v, char *buf, size_t len)
-{
-	char *t;
-
-	if (cJSON_IsString(v))
-		return quote(v->valuestring, buf, len);
-	if (cJSON_IsObject(v))
-		return "an object";
-	if (cJSON_IsArray(v))
-		return "an array";
-	if (cJSON_IsNumber(v) && !isfinite(v->valuedouble))
-		return "a number out of range";
-	t = cJSON_PrintUnformatted(v);
-	if (t == NULL)
-		return "?";
-	snprintf(buf, len, "%.40s%s", t, strlen(t) > 40 ? "..." : "");
-	free(t);
-	return buf;
-}
-
 /* Where a setting came from: "default", "rule 3 (\"^lm_head$\")". */
 static void
 rule_where(char *buf, size_t len, size_t index, const char *match)
@@ -371,60 +291,24 @@ rule_where(char *buf, size_t len, size_t index, const char *match)
 
 	if (match != NULL)
 		snprintf(buf, len, "rule %zu (%s)", index + 1,
-		    quote(match, q, sizeof(q)));
+		    tq_msg_quote(match, q, sizeof(q)));
 	else
 		snprintf(buf, len, "rule %zu", index + 1);
-}
-
-/* Suggests a known key for a misspelt one (edit distance <= 2). */
-static const char *
-near_key(const char *key, const char *const *known, size_t n)
-{
-	size_t i, a, b, la = strlen(key);
-	int d[24][24];
-
-	if (la >= 23)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		size_t lb = strlen(known[i]);
-
-		if (lb >= 23 || (la > lb ? la - lb : lb - la) > 2)
-			continue;
-		for (a = 0; a <= la; a++)
-			d[a][0] = (int)a;
-		for (b = 0; b <= lb; b++)
-			d[0][b] = (int)b;
-		for (a = 1; a <= la; a++) {
-			for (b = 1; b <= lb; b++) {
-				int c = d[a - 1][b - 1] + (tolower(
-				    (unsigned char)key[a - 1]) != known[i][b - 1]);
-
-				if (d[a - 1][b] + 1 < c)
-					c = d[a - 1][b] + 1;
-				if (d[a][b - 1] + 1 < c)
-					c = d[a][b - 1] + 1;
-				d[a][b] = c;
-			}
-		}
-		if (d[la][lb] <= 2)
-			return known[i];
-	}
-	return NULL;
 }
 
 static tq_status
 unknown_key(const char *name, const char *where, const char *key,
     const char *const *known, size_t n, const char *list, tq_error *err)
 {
-	const char *near = near_key(key, known, n);
+	const char *near = tq_msg_near(key, known, n);
 	char q[96];
 
 	if (near != NULL)
 		return tq_fail(err, TQ_EFORMAT, "%s: %s: unknown key %s (did "
-		    "you mean \"%s\"?)", name, where, quote(key, q, sizeof(q)),
-		    near);
+		    "you mean \"%s\"?)", name, where,
+		    tq_msg_quote(key, q, sizeof(q)), near);
 	return tq_fail(err, TQ_EFORMAT, "%s: %s: unknown key %s (known: %s)",
-	    name, where, quote(key, q, sizeof(q)), list);
+	    name, where, tq_msg_quote(key, q, sizeof(q)), list);
 }
 
 /* An error if key appears twice in object o (cJSON keeps both). */
@@ -440,7 +324,7 @@ check_duplicates(const cJSON *o, const char *name, const char *where,
 			if (strcmp(a->string, b->string) == 0)
 				return tq_fail(err, TQ_EFORMAT, "%s: %s: key "
 				    "%s given twice", name, where,
-				    quote(a->string, q, sizeof(q)));
+				    tq_msg_quote(a->string, q, sizeof(q)));
 	return TQ_OK;
 }
 
@@ -455,7 +339,7 @@ read_bool(const cJSON *v, const char *key, int *out, const char *name,
 	if (!cJSON_IsBool(v))
 		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must be true "
 		    "or false, not %s", name, where, key,
-		    json_text(v, t, sizeof(t)));
+		    tq_msg_json(v, t, sizeof(t)));
 	*out = cJSON_IsTrue(v);
 	return TQ_OK;
 }
@@ -473,7 +357,7 @@ read_number(const cJSON *v, const char *key, double lo, double hi,
 		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must be %s in "
 		    "[%g, %g], not %s", name, where, key, integer ?
 		    "an integer" : "a number", lo, hi,
-		    json_text(v, t, sizeof(t)));
+		    tq_msg_json(v, t, sizeof(t)));
 	*out = x;
 	return TQ_OK;
 }
@@ -495,7 +379,7 @@ read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
 		if (!cJSON_IsString(v))
 			return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must "
 			    "be a string, not %s", name, where, key,
-			    json_text(v, t, sizeof(t)));
+			    tq_msg_json(v, t, sizeof(t)));
 		if (bit == SET_METHOD)
 			st = tq_method_parse(v->valuestring, &c->method, &e);
 		else
@@ -534,7 +418,7 @@ read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
 		    v->valuedouble != 16.0))
 			return tq_fail(err, TQ_EFORMAT, "%s: %s: \"act_bits\" "
 			    "must be 8 or 16, not %s", name, where,
-			    json_text(v, t, sizeof(t)));
+			    tq_msg_json(v, t, sizeof(t)));
 		c->act_bits = (int)v->valuedouble;
 		break;
 	}
@@ -626,7 +510,7 @@ read_rule(const cJSON *o, size_t index, plan_rule *r, const char *name,
 	if (!cJSON_IsObject(o))
 		return tq_fail(err, TQ_EFORMAT, "%s: %s must be an object "
 		    "with \"match\", not %s", name, where,
-		    json_text(o, t, sizeof(t)));
+		    tq_msg_json(o, t, sizeof(t)));
 	m = cJSON_GetObjectItemCaseSensitive(o, "match");
 	if (m == NULL)
 		return tq_fail(err, TQ_EFORMAT, "%s: %s has no \"match\" "
@@ -634,7 +518,7 @@ read_rule(const cJSON *o, size_t index, plan_rule *r, const char *name,
 	if (!cJSON_IsString(m))
 		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"match\" must be a "
 		    "string (a PCRE2 pattern), not %s", name, where,
-		    json_text(m, t, sizeof(t)));
+		    tq_msg_json(m, t, sizeof(t)));
 	if (strlen(m->valuestring) > PLAN_MAX_PATTERN)
 		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"match\" is longer "
 		    "than %d bytes", name, where, PLAN_MAX_PATTERN);
@@ -734,7 +618,7 @@ parse_root(const cJSON *root, tq_plan *p, tq_error *err)
 
 	if (!cJSON_IsObject(root))
 		return tq_fail(err, TQ_EFORMAT, "%s: a plan must be a JSON "
-		    "object, not %s", name, json_text(root, t, sizeof(t)));
+		    "object, not %s", name, tq_msg_json(root, t, sizeof(t)));
 	if ((st = check_duplicates(root, name, "plan", err)) != TQ_OK)
 		return st;
 	for (v = root->child; v != NULL; v = v->next) {
@@ -755,12 +639,12 @@ parse_root(const cJSON *root, tq_plan *p, tq_error *err)
 		if (!cJSON_IsString(preset) ||
 		    (p->preset = find_preset(preset->valuestring)) == NULL)
 			return tq_fail(err, TQ_EFORMAT, "%s: unknown preset %s; "
-			    "accepted: %s", name, json_text(preset, t,
+			    "accepted: %s", name, tq_msg_json(preset, t,
 			    sizeof(t)), PRESET_LIST);
 		if (def != NULL)
 			return tq_fail(err, TQ_EFORMAT, "%s: \"default\" "
 			    "cannot be combined with \"preset\" %s; add "
-			    "rules instead", name, json_text(preset, t,
+			    "rules instead", name, tq_msg_json(preset, t,
 			    sizeof(t)));
 		p->fallback = 1;
 	}
@@ -771,7 +655,7 @@ parse_root(const cJSON *root, tq_plan *p, tq_error *err)
 		if (!cJSON_IsObject(def))
 			return tq_fail(err, TQ_EFORMAT, "%s: \"default\" must "
 			    "be an object, not %s", name,
-			    json_text(def, t, sizeof(t)));
+			    tq_msg_json(def, t, sizeof(t)));
 		if ((st = read_set(def, 0, &p->def, name, "default", err)) !=
 		    TQ_OK)
 			return st;
@@ -789,7 +673,7 @@ parse_root(const cJSON *root, tq_plan *p, tq_error *err)
 		return TQ_OK;
 	if (!cJSON_IsArray(rules))
 		return tq_fail(err, TQ_EFORMAT, "%s: \"rules\" must be an "
-		    "array, not %s", name, json_text(rules, t, sizeof(t)));
+		    "array, not %s", name, tq_msg_json(rules, t, sizeof(t)));
 	n = (size_t)cJSON_GetArraySize(rules);
 	if (n > PLAN_MAX_RULES)
 		return tq_fail(err, TQ_EFORMAT, "%s: %zu rules, more than %d",
@@ -1323,7 +1207,8 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 	if (li == SIZE_MAX)
 		return tq_fail(err, TQ_EINVAL, "%s: no layer %s in %s "
 		    "(names look like model.layers.0.mlp.down_proj, lm_head)",
-		    p->name, quote(layer, q, sizeof(q)), tq_model_path(m));
+		    p->name, tq_msg_quote(layer, q, sizeof(q)),
+		    tq_model_path(m));
 	if ((st = resolver_init(&r, p, m, err)) != TQ_OK)
 		return st;
 	st = resolve_index(&r, li, out, NULL, 0, err);
