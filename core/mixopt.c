@@ -16,12 +16,12 @@
 #include "config.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "plan.h"
 #include "sens.h"
 
 /* A hull step of one layer: from setting `from` to `to`. */
@@ -301,113 +301,73 @@ tq_sens_optimize(const tq_sens *s, double target_bpw, tq_mix *out,
 	return TQ_OK;
 }
 
-/* Appends to a growing string; returns 0 when out of memory. */
-static int
-sb_addf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-sb_addf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+/* The keys of c a rule gives its layer (those tq_sens_plan always gave). */
+static unsigned
+rule_keys(const tq_layer_cfg *c)
 {
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return 0;
-		if ((size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return 1;
-		}
-		{
-			size_t c = (*cap + (size_t)n) * 2;
-			char *g = realloc(*buf, c);
-
-			if (g == NULL)
-				return 0;
-			*buf = g;
-			*cap = c;
-		}
-	}
-}
-
-/* A rule giving layer `name` (an exact pattern) the setting c. */
-static int
-add_rule(char **buf, size_t *len, size_t *cap, const char *pat,
-    const tq_layer_cfg *c, int first)
-{
-	char scheme[32];
-
 	if (c->method == TQ_METHOD_FLOAT)
-		return sb_addf(buf, len, cap, "%s{\"match\": \"%s\", "
-		    "\"method\": \"float\"}", first ? "" : ", ", pat);
-	tq_scheme_name(&c->scheme, scheme, sizeof(scheme));
-	return sb_addf(buf, len, cap, "%s{\"match\": \"%s\", \"method\": "
-	    "\"%s\", \"scheme\": \"%s\"%s%s}", first ? "" : ", ", pat,
-	    tq_method_name(c->method), scheme,
-	    c->use_imatrix ? ", \"imatrix\": true" : "",
-	    c->clip_search ? ", \"clip_search\": true" : "");
+		return PLAN_SET_METHOD;
+	return PLAN_SET_METHOD | PLAN_SET_SCHEME |
+	    (c->use_imatrix ? PLAN_SET_IMATRIX : 0) |
+	    (c->clip_search ? PLAN_SET_CLIP : 0);
 }
 
 tq_status
 tq_sens_plan(const tq_sens *s, const tq_mix *mix, const tq_model *m,
     const tq_plan *base, tq_plan **out, tq_error *err)
 {
-	size_t len = 0, cap = 4096, l;
-	char *buf = malloc(cap);
-	tq_status st;
-	int ok;
+	size_t l, n = s->n + (base != NULL && m != NULL ? 2 : 0);
+	tq_plan *p;
+	tq_status st = TQ_OK;
 
 	*out = NULL;
-	if (buf == NULL)
+	if (n > PLAN_MAX_RULES)
+		return tq_fail(err, TQ_EFORMAT, "optimized plan: %zu rules, "
+		    "more than %d", n, PLAN_MAX_RULES);
+	if ((p = tq_plan__alloc("optimized plan")) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	buf[0] = '\0';
-	ok = sb_addf(&buf, &len, &cap, "{\"default\": {\"method\": \"float\"}, "
-	    "\"rules\": [");
-	for (l = 0; l < s->n && ok; l++) {
+	/* Float but for the rules: every layer gets one. */
+	p->def.mask = PLAN_SET_METHOD;
+	for (l = 0; l < s->n && st == TQ_OK; l++) {
+		const tq_layer_cfg *c = &s->menu[mix->choice[l]].cfg;
 		char pat[256];
-		size_t i, j = 0;
+		size_t i, j = 0, w = 1;
 
-		/* The layer's own name, dots escaped, anchored. */
+		/*
+		 * The layer's own name, dots escaped, anchored; cut where its
+		 * JSON form (each backslash doubled) would have been.
+		 */
 		pat[j++] = '^';
-		for (i = 0; s->names[l][i] != '\0' && j + 4 < sizeof(pat); i++) {
-			if (s->names[l][i] == '.') {
+		for (i = 0; s->names[l][i] != '\0' && w + 4 < sizeof(pat);
+		    i++) {
+			if (s->names[l][i] == '.')
 				pat[j++] = '\\';
-				pat[j++] = '\\';
-			}
 			pat[j++] = s->names[l][i];
+			w += s->names[l][i] == '.' ? 3 : 1;
 		}
 		pat[j++] = '$';
 		pat[j] = '\0';
-		ok = add_rule(&buf, &len, &cap, pat,
-		    &s->menu[mix->choice[l]].cfg, l == 0);
+		st = tq_plan__add_rule(p, pat, c, rule_keys(c), err);
 	}
-	if (base != NULL && m != NULL) {
+	if (st == TQ_OK && base != NULL && m != NULL) {
 		static const char *const heads[2][2] = {
 			{ "lm_head", "^lm_head$" },
-			{ "model.embed_tokens", "^model\\\\.embed_tokens$" }
+			{ "model.embed_tokens", "^model\\.embed_tokens$" }
 		};
 		tq_layer_cfg c;
 		int h;
 
-		for (h = 0; h < 2 && ok; h++) {
-			if ((st = tq_plan_resolve(base, m, heads[h][0], &c,
-			    err)) != TQ_OK) {
-				free(buf);
-				return st;
-			}
-			ok = add_rule(&buf, &len, &cap, heads[h][1], &c, 0);
+		for (h = 0; h < 2 && st == TQ_OK; h++) {
+			st = tq_plan_resolve(base, m, heads[h][0], &c, err);
+			if (st == TQ_OK)
+				st = tq_plan__add_rule(p, heads[h][1], &c,
+				    rule_keys(&c), err);
 		}
 	}
-	ok = ok && sb_addf(&buf, &len, &cap, "]}");
-	if (!ok) {
-		free(buf);
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (st != TQ_OK) {
+		tq_plan_free(p);
+		return st;
 	}
-	st = tq_plan_parse(buf, len, "optimized plan", out, err);
-	free(buf);
-	return st;
+	*out = p;
+	return TQ_OK;
 }

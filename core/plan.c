@@ -1,57 +1,13 @@
 /*
  * plan.c: quantization plans: which method and grid each linear layer of
  * a model gets.  A plan is a default setting plus ordered rules whose
- * PCRE2 patterns select layers by name; it is read from JSON, built from
- * one setting, or taken from a named preset (the GGUF mixes follow
- * llama.cpp's llama_tensor_get_type), then resolved layer by layer
- * against a model.
- *
- * The JSON plan format:
- *
- *   {
- *     "default": {"method": "gptq", "scheme": "int4-g128",
- *                 "act_order": false, "damp": 0.01},
- *     "rules": [
- *       {"match": "model\\.layers\\.[0-3]\\.mlp\\.down_proj",
- *        "scheme": "int8-channel"},
- *       {"match": "^lm_head$", "method": "rtn", "scheme": "q6_k"}
- *     ]
- *   }
- *
- * Top-level keys (all optional; any other key is an error):
- *   "default"   the setting of every block linear (q/k/v/o/gate/up/down
- *               of every block), not of lm_head and model.embed_tokens;
- *               left out, every layer stays float.
- *   "rules"     an array of rules applied in order after the default.
- *   "preset"    the name of a preset (see tq_plan_preset_names) that
- *               takes the place of "default": its setting and its
- *               model-aware rules come first, the "rules" after them.
- *               "preset" and "default" cannot both be given.
- *   "fallback"  true: a layer whose shape the resolved scheme cannot
- *               quantize falls back instead of failing the check (GGUF:
- *               llama.cpp's tensor_type_fallback, Q4_K -> Q5_0, Q5_K ->
- *               Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K -> Q4_0, then float; INT
- *               and NF4: halve the group down to 32, then per channel
- *               (INT) or float (NF4)).  Default: true with a preset,
- *               false otherwise.
- *
- * Setting keys (in "default" and in rules; any subset):
- *   "method"         "float", "rtn", "gptq", "awq" or "smoothquant"
- *   "scheme"         a scheme name tq_scheme_parse accepts ("int4-g128",
- *                    "int8-channel", "fp8", "nf4", "q4_k", ...)
- *   "act_order"      bool   GPTQ: columns by decreasing Hessian diagonal
- *   "damp"           number in [0, 1]  GPTQ dampening (0.01)
- *   "clip_search"    bool   RTN/AWQ: search the clipping range
- *   "imatrix"        bool   weigh rounding error by mean x^2 of inputs
- *   "static_groups"  bool   GPTQ: group parameters from the original W
- *   "block_size"     integer in [1, 65536]  GPTQ lazy-update block (128)
- *   "alpha"          number in [0, 1]  SmoothQuant migration strength (0.5)
- *   "act_bits"       8 or 16  activation bits
- *
- * A rule is an object with "match", a PCRE2 pattern (UTF) searched for in
- * the layer name, unanchored unless the pattern anchors itself, and at
- * least one setting key.  Names are "model.layers.3.mlp.down_proj",
- * "model.layers.0.self_attn.q_proj", "lm_head", "model.embed_tokens".
+ * PCRE2 patterns select layers by name; it is read from JSON
+ * (formats/plan_file.c, which documents the keys), built from one setting,
+ * or taken from a named preset (the GGUF mixes follow llama.cpp's
+ * llama_tensor_get_type, core/plan_mix.c), then resolved layer by layer
+ * against a model.  This file holds the rules and their resolution, and
+ * the plan's canonical text (tq_plan_to_json), which the quantized state
+ * fingerprints.
  *
  * Resolution of one layer: start from float with no scheme; apply the
  * default (block linears only), then every matching rule in order, each
@@ -64,14 +20,12 @@
  * non-float method must give a scheme; a "default" giving a scheme but
  * no method means RTN.
  *
- * tq_plan_to_json writes this format: a preset plan as {"preset": NAME,
- * "rules": [...]}, which resolves identically on every model.
- * Messages name the plan ("FILE: rule 2 (\"pattern\"): ...", rules counted
- * from 1).
+ * tq_plan_to_json writes the JSON plan format: a preset plan as
+ * {"preset": NAME, "rules": [...]}, which resolves identically on every
+ * model.  Messages name the plan ("FILE: rule 2 (\"pattern\"): ...", rules
+ * counted from 1).
  */
 #include "config.h"
-
-#define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <ctype.h>
 #include <math.h>
@@ -81,128 +35,53 @@
 #include <string.h>
 #include <strings.h>
 
-#include <cJSON.h>
-#include <pcre2.h>
-
 #include "error.h"
-#include "fileio.h"
 #include "msg.h"
 #include "plan.h"
 
-#define PLAN_MAX_BYTES (4u << 20)	/* a plan file or buffer */
-#define PLAN_MAX_RULES 4096
-#define PLAN_MAX_PATTERN 1024		/* bytes of one "match" */
-#define PLAN_MAX_DEPTH 16		/* JSON nesting; a plan needs 3 */
 #define PLAN_MATCH_LIMIT 1000000	/* PCRE2 backtracking budget */
 
 /* ---- Settings ------------------------------------------------------------ */
 
-/* The keys a default or a rule may give, one bit each. */
-enum {
-	SET_METHOD = 1 << 0,
-	SET_SCHEME = 1 << 1,
-	SET_ACT_ORDER = 1 << 2,
-	SET_DAMP = 1 << 3,
-	SET_CLIP = 1 << 4,
-	SET_IMATRIX = 1 << 5,
-	SET_STATIC = 1 << 6,
-	SET_BLOCK = 1 << 7,
-	SET_ALPHA = 1 << 8,
-	SET_ACT_BITS = 1 << 9
+const plan_key tq_plan__set_keys[PLAN_N_SET_KEYS] = {
+	{ "method", PLAN_SET_METHOD },
+	{ "scheme", PLAN_SET_SCHEME },
+	{ "act_order", PLAN_SET_ACT_ORDER },
+	{ "damp", PLAN_SET_DAMP },
+	{ "clip_search", PLAN_SET_CLIP },
+	{ "imatrix", PLAN_SET_IMATRIX },
+	{ "static_groups", PLAN_SET_STATIC },
+	{ "block_size", PLAN_SET_BLOCK },
+	{ "alpha", PLAN_SET_ALPHA },
+	{ "act_bits", PLAN_SET_ACT_BITS },
 };
-
-/* Setting keys in the order the JSON lists them. */
-static const struct {
-	const char *name;
-	unsigned bit;
-} set_keys[] = {
-	{ "method", SET_METHOD },
-	{ "scheme", SET_SCHEME },
-	{ "act_order", SET_ACT_ORDER },
-	{ "damp", SET_DAMP },
-	{ "clip_search", SET_CLIP },
-	{ "imatrix", SET_IMATRIX },
-	{ "static_groups", SET_STATIC },
-	{ "block_size", SET_BLOCK },
-	{ "alpha", SET_ALPHA },
-	{ "act_bits", SET_ACT_BITS },
-};
-#define N_SET_KEYS (sizeof(set_keys) / sizeof(set_keys[0]))
-
-#define SET_KEY_LIST "method, scheme, act_order, damp, clip_search, " \
-	"imatrix, static_groups, block_size, alpha, act_bits"
-
-/* Some keys of a setting: those in mask, with their values in cfg. */
-typedef struct plan_set {
-	unsigned mask;
-	tq_layer_cfg cfg;
-} plan_set;
-
-typedef struct plan_rule {
-	char *match;		/* the pattern as given */
-	pcre2_code *re;
-	plan_set set;
-} plan_rule;
-
-/* GGUF mixes (llama_ftype names). */
-enum {
-	MIX_NONE = 0,
-	MIX_Q8_0,
-	MIX_Q6_K,
-	MIX_Q5_K_M,
-	MIX_Q4_K_M,
-	MIX_Q4_K_S,
-	MIX_Q3_K_M
-};
-
-typedef struct plan_preset {
-	const char *name;
-	tq_method method;
-	const char *scheme;	/* the setting of the block linears */
-	int clip_search;
-	int act_bits;		/* 0: the method's default */
-	int mix;		/* MIX_NONE, or the GGUF mix applied after */
-} plan_preset;
 
 static const plan_preset presets[] = {
-	{ "w4a16-awq", TQ_METHOD_AWQ, "int4-g128", 1, 0, MIX_NONE },
-	{ "w3-awq", TQ_METHOD_AWQ, "int3-g128", 1, 0, MIX_NONE },
-	{ "w4-gptq", TQ_METHOD_GPTQ, "int4-g128", 0, 0, MIX_NONE },
-	{ "w3-gptq", TQ_METHOD_GPTQ, "int3-g128", 0, 0, MIX_NONE },
-	{ "w4-rtn", TQ_METHOD_RTN, "int4-g128", 0, 0, MIX_NONE },
-	{ "w3-rtn", TQ_METHOD_RTN, "int3-g128", 0, 0, MIX_NONE },
-	{ "w8-rtn", TQ_METHOD_RTN, "int8-sym", 0, 0, MIX_NONE },
+	{ "w4a16-awq", TQ_METHOD_AWQ, "int4-g128", 1, 0, PLAN_MIX_NONE },
+	{ "w3-awq", TQ_METHOD_AWQ, "int3-g128", 1, 0, PLAN_MIX_NONE },
+	{ "w4-gptq", TQ_METHOD_GPTQ, "int4-g128", 0, 0, PLAN_MIX_NONE },
+	{ "w3-gptq", TQ_METHOD_GPTQ, "int3-g128", 0, 0, PLAN_MIX_NONE },
+	{ "w4-rtn", TQ_METHOD_RTN, "int4-g128", 0, 0, PLAN_MIX_NONE },
+	{ "w3-rtn", TQ_METHOD_RTN, "int3-g128", 0, 0, PLAN_MIX_NONE },
+	{ "w8-rtn", TQ_METHOD_RTN, "int8-sym", 0, 0, PLAN_MIX_NONE },
 	{ "w8a8-smoothquant", TQ_METHOD_SMOOTHQUANT, "int8-sym", 0, 8,
-	  MIX_NONE },
-	{ "fp8", TQ_METHOD_RTN, "fp8-channel", 0, 0, MIX_NONE },
-	{ "fp8-static", TQ_METHOD_RTN, "fp8", 0, 8, MIX_NONE },
-	{ "nf4", TQ_METHOD_RTN, "nf4", 0, 0, MIX_NONE },
-	{ "q8_0", TQ_METHOD_RTN, "q8_0", 0, 0, MIX_Q8_0 },
-	{ "q6_k", TQ_METHOD_RTN, "q6_k", 0, 0, MIX_Q6_K },
-	{ "q5_k_m", TQ_METHOD_RTN, "q5_k", 0, 0, MIX_Q5_K_M },
-	{ "q4_k_m", TQ_METHOD_RTN, "q4_k", 0, 0, MIX_Q4_K_M },
-	{ "q4_k_s", TQ_METHOD_RTN, "q4_k", 0, 0, MIX_Q4_K_S },
-	{ "q3_k_m", TQ_METHOD_RTN, "q3_k", 0, 0, MIX_Q3_K_M },
+	  PLAN_MIX_NONE },
+	{ "fp8", TQ_METHOD_RTN, "fp8-channel", 0, 0, PLAN_MIX_NONE },
+	{ "fp8-static", TQ_METHOD_RTN, "fp8", 0, 8, PLAN_MIX_NONE },
+	{ "nf4", TQ_METHOD_RTN, "nf4", 0, 0, PLAN_MIX_NONE },
+	{ "q8_0", TQ_METHOD_RTN, "q8_0", 0, 0, PLAN_MIX_Q8_0 },
+	{ "q6_k", TQ_METHOD_RTN, "q6_k", 0, 0, PLAN_MIX_Q6_K },
+	{ "q5_k_m", TQ_METHOD_RTN, "q5_k", 0, 0, PLAN_MIX_Q5_K_M },
+	{ "q4_k_m", TQ_METHOD_RTN, "q4_k", 0, 0, PLAN_MIX_Q4_K_M },
+	{ "q4_k_s", TQ_METHOD_RTN, "q4_k", 0, 0, PLAN_MIX_Q4_K_S },
+	{ "q3_k_m", TQ_METHOD_RTN, "q3_k", 0, 0, PLAN_MIX_Q3_K_M },
 };
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
 
 static const char *const preset_names[N_PRESETS + 1] = {
 	"w4a16-awq", "w3-awq", "w4-gptq", "w3-gptq", "w4-rtn", "w3-rtn",
-	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "q8_0", "q6_k", "q5_k_m", "q4_k_m",
-	"q4_k_s", "q3_k_m", NULL
-};
-
-#define PRESET_LIST "w4a16-awq, w3-awq, w4-gptq, w3-gptq, w4-rtn, " \
-	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, q8_0, " \
-	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m"
-
-struct tq_plan {
-	char *name;			/* stands for the plan in messages */
-	const plan_preset *preset;	/* NULL, or applied first */
-	int fallback;			/* shape fallback instead of failing */
-	plan_set def;			/* the default (block linears) */
-	plan_rule *rules;		/* [n_rules] */
-	size_t n_rules;
+	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "q8_0",
+	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", NULL
 };
 
 static const char *const method_names[TQ_METHOD_COUNT] = {
@@ -258,34 +137,34 @@ set_apply(plan_set *s, const plan_set *set)
 	const tq_layer_cfg *v = &set->cfg;
 	tq_layer_cfg *c = &s->cfg;
 
-	if (set->mask & SET_METHOD)
+	if (set->mask & PLAN_SET_METHOD)
 		c->method = v->method;
-	if (set->mask & SET_SCHEME)
+	if (set->mask & PLAN_SET_SCHEME)
 		c->scheme = v->scheme;
-	if (set->mask & SET_ACT_ORDER)
+	if (set->mask & PLAN_SET_ACT_ORDER)
 		c->act_order = v->act_order;
-	if (set->mask & SET_DAMP)
+	if (set->mask & PLAN_SET_DAMP)
 		c->damp = v->damp;
-	if (set->mask & SET_CLIP)
+	if (set->mask & PLAN_SET_CLIP)
 		c->clip_search = v->clip_search;
-	if (set->mask & SET_IMATRIX)
+	if (set->mask & PLAN_SET_IMATRIX)
 		c->use_imatrix = v->use_imatrix;
-	if (set->mask & SET_STATIC)
+	if (set->mask & PLAN_SET_STATIC)
 		c->static_groups = v->static_groups;
-	if (set->mask & SET_BLOCK)
+	if (set->mask & PLAN_SET_BLOCK)
 		c->block_size = v->block_size;
-	if (set->mask & SET_ALPHA)
+	if (set->mask & PLAN_SET_ALPHA)
 		c->alpha = v->alpha;
-	if (set->mask & SET_ACT_BITS)
+	if (set->mask & PLAN_SET_ACT_BITS)
 		c->act_bits = v->act_bits;
 	s->mask |= set->mask;
 }
 
-/* ---- Messages ----------------------------------------------------------- */
+/* ---- Rules ------------------------------------------------------------- */
 
 /* Where a setting came from: "default", "rule 3 (\"^lm_head$\")". */
-static void
-rule_where(char *buf, size_t len, size_t index, const char *match)
+void
+tq_plan__rule_where(char *buf, size_t len, size_t index, const char *match)
 {
 	char q[96];
 
@@ -296,189 +175,20 @@ rule_where(char *buf, size_t len, size_t index, const char *match)
 		snprintf(buf, len, "rule %zu", index + 1);
 }
 
-static tq_status
-unknown_key(const char *name, const char *where, const char *key,
-    const char *const *known, size_t n, const char *list, tq_error *err)
-{
-	const char *near = tq_msg_near(key, known, n);
-	char q[96];
-
-	if (near != NULL)
-		return tq_fail(err, TQ_EFORMAT, "%s: %s: unknown key %s (did "
-		    "you mean \"%s\"?)", name, where,
-		    tq_msg_quote(key, q, sizeof(q)), near);
-	return tq_fail(err, TQ_EFORMAT, "%s: %s: unknown key %s (known: %s)",
-	    name, where, tq_msg_quote(key, q, sizeof(q)), list);
-}
-
-/* An error if key appears twice in object o (cJSON keeps both). */
-static tq_status
-check_duplicates(const cJSON *o, const char *name, const char *where,
-    tq_error *err)
-{
-	const cJSON *a, *b;
-	char q[96];
-
-	for (a = o->child; a != NULL; a = a->next)
-		for (b = a->next; b != NULL; b = b->next)
-			if (strcmp(a->string, b->string) == 0)
-				return tq_fail(err, TQ_EFORMAT, "%s: %s: key "
-				    "%s given twice", name, where,
-				    tq_msg_quote(a->string, q, sizeof(q)));
-	return TQ_OK;
-}
-
-/* ---- Reading settings --------------------------------------------------- */
-
-static tq_status
-read_bool(const cJSON *v, const char *key, int *out, const char *name,
-    const char *where, tq_error *err)
-{
-	char t[96];
-
-	if (!cJSON_IsBool(v))
-		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must be true "
-		    "or false, not %s", name, where, key,
-		    tq_msg_json(v, t, sizeof(t)));
-	*out = cJSON_IsTrue(v);
-	return TQ_OK;
-}
-
-static tq_status
-read_number(const cJSON *v, const char *key, double lo, double hi,
-    int integer, double *out, const char *name, const char *where,
-    tq_error *err)
-{
-	char t[96];
-	double x = cJSON_IsNumber(v) ? v->valuedouble : 0.0;
-
-	if (!cJSON_IsNumber(v) || !isfinite(x) || x < lo || x > hi ||
-	    (integer && x != floor(x)))
-		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must be %s in "
-		    "[%g, %g], not %s", name, where, key, integer ?
-		    "an integer" : "a number", lo, hi,
-		    tq_msg_json(v, t, sizeof(t)));
-	*out = x;
-	return TQ_OK;
-}
-
-/* Reads one setting key of a default or rule into set. */
-static tq_status
-read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
-    const char *name, const char *where, tq_error *err)
-{
-	tq_layer_cfg *c = &set->cfg;
-	tq_error e = { TQ_OK, "" };
-	char t[96];
-	double x;
-	tq_status st = TQ_OK;
-
-	switch (bit) {
-	case SET_METHOD:
-	case SET_SCHEME:
-		if (!cJSON_IsString(v))
-			return tq_fail(err, TQ_EFORMAT, "%s: %s: \"%s\" must "
-			    "be a string, not %s", name, where, key,
-			    tq_msg_json(v, t, sizeof(t)));
-		if (bit == SET_METHOD)
-			st = tq_method_parse(v->valuestring, &c->method, &e);
-		else
-			st = tq_scheme_parse(v->valuestring, &c->scheme, &e);
-		if (st != TQ_OK)
-			return tq_fail(err, TQ_EFORMAT, "%s: %s: %s", name,
-			    where, e.msg);
-		break;
-	case SET_ACT_ORDER:
-		st = read_bool(v, key, &c->act_order, name, where, err);
-		break;
-	case SET_CLIP:
-		st = read_bool(v, key, &c->clip_search, name, where, err);
-		break;
-	case SET_IMATRIX:
-		st = read_bool(v, key, &c->use_imatrix, name, where, err);
-		break;
-	case SET_STATIC:
-		st = read_bool(v, key, &c->static_groups, name, where, err);
-		break;
-	case SET_DAMP:
-		st = read_number(v, key, 0.0, 1.0, 0, &c->damp, name, where,
-		    err);
-		break;
-	case SET_ALPHA:
-		st = read_number(v, key, 0.0, 1.0, 0, &c->alpha, name, where,
-		    err);
-		break;
-	case SET_BLOCK:
-		st = read_number(v, key, 1.0, 65536.0, 1, &x, name, where,
-		    err);
-		c->block_size = (int64_t)x;
-		break;
-	case SET_ACT_BITS:
-		if (!cJSON_IsNumber(v) || (v->valuedouble != 8.0 &&
-		    v->valuedouble != 16.0))
-			return tq_fail(err, TQ_EFORMAT, "%s: %s: \"act_bits\" "
-			    "must be 8 or 16, not %s", name, where,
-			    tq_msg_json(v, t, sizeof(t)));
-		c->act_bits = (int)v->valuedouble;
-		break;
-	}
-	if (st == TQ_OK)
-		set->mask |= bit;
-	return st;
-}
-
 /* The bit of a setting key, or 0. */
-static unsigned
-setting_bit(const char *key)
+unsigned
+tq_plan__setting_bit(const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < N_SET_KEYS; i++)
-		if (strcmp(key, set_keys[i].name) == 0)
-			return set_keys[i].bit;
+	for (i = 0; i < PLAN_N_SET_KEYS; i++)
+		if (strcmp(key, tq_plan__set_keys[i].name) == 0)
+			return tq_plan__set_keys[i].bit;
 	return 0;
 }
 
-static const char *const rule_keys[] = {
-	"match", "method", "scheme", "act_order", "damp", "clip_search",
-	"imatrix", "static_groups", "block_size", "alpha", "act_bits"
-};
-static const char *const top_keys[] = {
-	"preset", "fallback", "default", "rules"
-};
-
-/* Reads the setting keys of object o (skipping "match" for rules). */
-static tq_status
-read_set(const cJSON *o, int is_rule, plan_set *set, const char *name,
-    const char *where, tq_error *err)
-{
-	const cJSON *v;
-	tq_status st;
-
-	memset(set, 0, sizeof(*set));
-	tq_layer_cfg_init(&set->cfg, TQ_METHOD_FLOAT, NULL);
-	if ((st = check_duplicates(o, name, where, err)) != TQ_OK)
-		return st;
-	for (v = o->child; v != NULL; v = v->next) {
-		unsigned bit = setting_bit(v->string);
-
-		if (is_rule && strcmp(v->string, "match") == 0)
-			continue;
-		if (bit == 0)
-			return unknown_key(name, where, v->string,
-			    rule_keys + !is_rule,
-			    sizeof(rule_keys) / sizeof(rule_keys[0]) - !is_rule,
-			    is_rule ? "match, " SET_KEY_LIST : SET_KEY_LIST,
-			    err);
-		st = read_setting(v, bit, v->string, set, name, where, err);
-		if (st != TQ_OK)
-			return st;
-	}
-	return TQ_OK;
-}
-
-static tq_status
-compile_rule(plan_rule *r, const char *name, const char *where,
+tq_status
+tq_plan__compile_rule(plan_rule *r, const char *name, const char *where,
     tq_error *err)
 {
 	PCRE2_UCHAR msg[160];
@@ -498,45 +208,10 @@ compile_rule(plan_rule *r, const char *name, const char *where,
 	return TQ_OK;
 }
 
-static tq_status
-read_rule(const cJSON *o, size_t index, plan_rule *r, const char *name,
-    tq_error *err)
-{
-	const cJSON *m;
-	char where[128], t[96];
-	tq_status st;
-
-	rule_where(where, sizeof(where), index, NULL);
-	if (!cJSON_IsObject(o))
-		return tq_fail(err, TQ_EFORMAT, "%s: %s must be an object "
-		    "with \"match\", not %s", name, where,
-		    tq_msg_json(o, t, sizeof(t)));
-	m = cJSON_GetObjectItemCaseSensitive(o, "match");
-	if (m == NULL)
-		return tq_fail(err, TQ_EFORMAT, "%s: %s has no \"match\" "
-		    "pattern", name, where);
-	if (!cJSON_IsString(m))
-		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"match\" must be a "
-		    "string (a PCRE2 pattern), not %s", name, where,
-		    tq_msg_json(m, t, sizeof(t)));
-	if (strlen(m->valuestring) > PLAN_MAX_PATTERN)
-		return tq_fail(err, TQ_EFORMAT, "%s: %s: \"match\" is longer "
-		    "than %d bytes", name, where, PLAN_MAX_PATTERN);
-	if ((r->match = strdup(m->valuestring)) == NULL)
-		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
-	rule_where(where, sizeof(where), index, r->match);
-	if ((st = read_set(o, 1, &r->set, name, where, err)) != TQ_OK)
-		return st;
-	if (r->set.mask == 0)
-		return tq_fail(err, TQ_EFORMAT, "%s: %s changes nothing; give "
-		    "it a setting (%s)", name, where, SET_KEY_LIST);
-	return compile_rule(r, name, where, err);
-}
-
 /* ---- Plans -------------------------------------------------------------- */
 
-static const plan_preset *
-find_preset(const char *name)
+const plan_preset *
+tq_plan__find_preset(const char *name)
 {
 	size_t i;
 
@@ -546,8 +221,8 @@ find_preset(const char *name)
 	return NULL;
 }
 
-static tq_plan *
-plan_alloc(const char *name)
+tq_plan *
+tq_plan__alloc(const char *name)
 {
 	tq_plan *p = calloc(1, sizeof(*p));
 
@@ -575,184 +250,6 @@ tq_plan_free(tq_plan *p)
 	free(p->rules);
 	free(p->name);
 	free(p);
-}
-
-/* An error if the JSON nests deeper than PLAN_MAX_DEPTH. */
-static tq_status
-check_depth(const char *s, size_t len, const char *name, tq_error *err)
-{
-	int depth = 0, in_str = 0;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-		} else if (c == '"') {
-			in_str = 1;
-		} else if (c == '[' || c == '{') {
-			if (++depth > PLAN_MAX_DEPTH)
-				return tq_fail(err, TQ_EFORMAT, "%s: JSON "
-				    "nested deeper than %d levels at byte %zu",
-				    name, PLAN_MAX_DEPTH, i);
-		} else if (c == ']' || c == '}') {
-			depth--;
-		}
-	}
-	return TQ_OK;
-}
-
-static tq_status
-parse_root(const cJSON *root, tq_plan *p, tq_error *err)
-{
-	const cJSON *v, *def = NULL, *rules = NULL, *preset = NULL;
-	const cJSON *fallback = NULL;
-	const char *name = p->name;
-	char t[96];
-	size_t i, n;
-	tq_status st;
-
-	if (!cJSON_IsObject(root))
-		return tq_fail(err, TQ_EFORMAT, "%s: a plan must be a JSON "
-		    "object, not %s", name, tq_msg_json(root, t, sizeof(t)));
-	if ((st = check_duplicates(root, name, "plan", err)) != TQ_OK)
-		return st;
-	for (v = root->child; v != NULL; v = v->next) {
-		if (strcmp(v->string, "default") == 0)
-			def = v;
-		else if (strcmp(v->string, "rules") == 0)
-			rules = v;
-		else if (strcmp(v->string, "preset") == 0)
-			preset = v;
-		else if (strcmp(v->string, "fallback") == 0)
-			fallback = v;
-		else
-			return unknown_key(name, "plan", v->string, top_keys,
-			    sizeof(top_keys) / sizeof(top_keys[0]),
-			    "preset, fallback, default, rules", err);
-	}
-	if (preset != NULL) {
-		if (!cJSON_IsString(preset) ||
-		    (p->preset = find_preset(preset->valuestring)) == NULL)
-			return tq_fail(err, TQ_EFORMAT, "%s: unknown preset %s; "
-			    "accepted: %s", name, tq_msg_json(preset, t,
-			    sizeof(t)), PRESET_LIST);
-		if (def != NULL)
-			return tq_fail(err, TQ_EFORMAT, "%s: \"default\" "
-			    "cannot be combined with \"preset\" %s; add "
-			    "rules instead", name, tq_msg_json(preset, t,
-			    sizeof(t)));
-		p->fallback = 1;
-	}
-	if (fallback != NULL && (st = read_bool(fallback, "fallback",
-	    &p->fallback, name, "plan", err)) != TQ_OK)
-		return st;
-	if (def != NULL) {
-		if (!cJSON_IsObject(def))
-			return tq_fail(err, TQ_EFORMAT, "%s: \"default\" must "
-			    "be an object, not %s", name,
-			    tq_msg_json(def, t, sizeof(t)));
-		if ((st = read_set(def, 0, &p->def, name, "default", err)) !=
-		    TQ_OK)
-			return st;
-		if ((p->def.mask & SET_SCHEME) && !(p->def.mask & SET_METHOD)) {
-			p->def.cfg.method = TQ_METHOD_RTN;
-			p->def.mask |= SET_METHOD;
-		}
-		if (p->def.cfg.method != TQ_METHOD_FLOAT &&
-		    !(p->def.mask & SET_SCHEME))
-			return tq_fail(err, TQ_EFORMAT, "%s: default: method "
-			    "\"%s\" needs a \"scheme\"", name,
-			    tq_method_name(p->def.cfg.method));
-	}
-	if (rules == NULL)
-		return TQ_OK;
-	if (!cJSON_IsArray(rules))
-		return tq_fail(err, TQ_EFORMAT, "%s: \"rules\" must be an "
-		    "array, not %s", name, tq_msg_json(rules, t, sizeof(t)));
-	n = (size_t)cJSON_GetArraySize(rules);
-	if (n > PLAN_MAX_RULES)
-		return tq_fail(err, TQ_EFORMAT, "%s: %zu rules, more than %d",
-		    name, n, PLAN_MAX_RULES);
-	if (n == 0)
-		return TQ_OK;
-	if ((p->rules = calloc(n, sizeof(*p->rules))) == NULL)
-		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
-	for (i = 0, v = rules->child; v != NULL; v = v->next, i++) {
-		p->n_rules = i + 1;
-		if ((st = read_rule(v, i, &p->rules[i], name, err)) != TQ_OK)
-			return st;
-	}
-	return TQ_OK;
-}
-
-tq_status
-tq_plan_parse(const char *json, size_t len, const char *name, tq_plan **out,
-    tq_error *err)
-{
-	const char *end = NULL;
-	cJSON *root;
-	tq_plan *p;
-	tq_status st;
-
-	*out = NULL;
-	if (name == NULL)
-		name = "plan";
-	if (json == NULL)
-		return tq_fail(err, TQ_EINVAL, "%s: no JSON text", name);
-	if (len > PLAN_MAX_BYTES)
-		return tq_fail(err, TQ_EFORMAT, "%s: %zu bytes, more than a "
-		    "plan may have (%u)", name, len, PLAN_MAX_BYTES);
-	if ((st = check_depth(json, len, name, err)) != TQ_OK)
-		return st;
-	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-	if (root == NULL) {
-		size_t off = end != NULL && end >= json ?
-		    (size_t)(end - json) : 0;
-
-		return tq_fail(err, TQ_EFORMAT, "%s: invalid JSON near byte "
-		    "%zu", name, off);
-	}
-	while (end != NULL && (size_t)(end - json) < len &&
-	    (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-		end++;
-	if (end != NULL && (size_t)(end - json) < len && *end != '\0') {
-		cJSON_Delete(root);
-		return tq_fail(err, TQ_EFORMAT, "%s: unexpected text after the "
-		    "JSON object at byte %zu", name, (size_t)(end - json));
-	}
-	if ((p = plan_alloc(name)) == NULL) {
-		cJSON_Delete(root);
-		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
-	}
-	st = parse_root(root, p, err);
-	cJSON_Delete(root);
-	if (st != TQ_OK) {
-		tq_plan_free(p);
-		return st;
-	}
-	*out = p;
-	return TQ_OK;
-}
-
-tq_status
-tq_plan_load(const char *path, tq_plan **out, tq_error *err)
-{
-	char *text;
-	size_t len;
-	tq_status st;
-
-	*out = NULL;
-	st = tq_read_file(path, PLAN_MAX_BYTES, &text, &len, err);
-	if (st != TQ_OK)
-		return st;
-	st = tq_plan_parse(text, len, path, out, err);
-	free(text);
-	return st;
 }
 
 /* Checks a scheme built by hand and returns its canonical form. */
@@ -793,7 +290,7 @@ tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
 	if (c.act_bits != 8 && c.act_bits != 16)
 		return tq_fail(err, TQ_EINVAL, "plan: activation bits must be "
 		    "8 or 16, not %d", c.act_bits);
-	if ((p = plan_alloc("plan")) == NULL)
+	if ((p = tq_plan__alloc("plan")) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "plan: out of memory");
 	c.act_order = c.act_order != 0;
 	c.clip_search = c.clip_search != 0;
@@ -802,19 +299,23 @@ tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
 	/* With no rules, only what differs from the defaults matters. */
 	tq_layer_cfg_init(&base, c.method, &c.scheme);
 	p->def.cfg = c;
-	p->def.mask = SET_METHOD;
+	p->def.mask = PLAN_SET_METHOD;
 	if (c.method != TQ_METHOD_FLOAT) {
-		p->def.mask |= SET_SCHEME;
-		p->def.mask |= c.act_order != base.act_order ? SET_ACT_ORDER : 0;
-		p->def.mask |= c.damp != base.damp ? SET_DAMP : 0;
-		p->def.mask |= c.clip_search != base.clip_search ? SET_CLIP : 0;
+		p->def.mask |= PLAN_SET_SCHEME;
+		p->def.mask |= c.act_order != base.act_order ?
+		    PLAN_SET_ACT_ORDER : 0;
+		p->def.mask |= c.damp != base.damp ? PLAN_SET_DAMP : 0;
+		p->def.mask |= c.clip_search != base.clip_search ?
+		    PLAN_SET_CLIP : 0;
 		p->def.mask |= c.use_imatrix != base.use_imatrix ?
-		    SET_IMATRIX : 0;
+		    PLAN_SET_IMATRIX : 0;
 		p->def.mask |= c.static_groups != base.static_groups ?
-		    SET_STATIC : 0;
-		p->def.mask |= c.block_size != base.block_size ? SET_BLOCK : 0;
-		p->def.mask |= c.alpha != base.alpha ? SET_ALPHA : 0;
-		p->def.mask |= c.act_bits != base.act_bits ? SET_ACT_BITS : 0;
+		    PLAN_SET_STATIC : 0;
+		p->def.mask |= c.block_size != base.block_size ?
+		    PLAN_SET_BLOCK : 0;
+		p->def.mask |= c.alpha != base.alpha ? PLAN_SET_ALPHA : 0;
+		p->def.mask |= c.act_bits != base.act_bits ?
+		    PLAN_SET_ACT_BITS : 0;
 	}
 	*out = p;
 	return TQ_OK;
@@ -823,16 +324,16 @@ tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
 tq_status
 tq_plan_preset(const char *name, tq_plan **out, tq_error *err)
 {
-	const plan_preset *pr = find_preset(name);
+	const plan_preset *pr = tq_plan__find_preset(name);
 	char buf[64];
 	tq_plan *p;
 
 	*out = NULL;
 	if (pr == NULL)
 		return tq_fail(err, TQ_EINVAL, "unknown preset \"%.40s\"; "
-		    "accepted: %s", name != NULL ? name : "", PRESET_LIST);
+		    "accepted: %s", name != NULL ? name : "", PLAN_PRESET_LIST);
 	snprintf(buf, sizeof(buf), "preset %s", pr->name);
-	if ((p = plan_alloc(buf)) == NULL)
+	if ((p = tq_plan__alloc(buf)) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", buf);
 	p->preset = pr;
 	p->fallback = 1;
@@ -846,96 +347,76 @@ tq_plan_preset_names(void)
 	return preset_names;
 }
 
-/* ---- GGUF mixes --------------------------------------------------------- */
-
-int
-tq_plan__use_more_bits(int64_t i, int64_t n)
+tq_status
+tq_plan__add_rule(tq_plan *p, const char *match, const tq_layer_cfg *c,
+    unsigned mask, tq_error *err)
 {
-	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
-}
+	tq_error e = { TQ_OK, "" };
+	plan_set set = { mask, *c };
+	char where[128], name[32];
+	plan_rule *r;
 
-/* llama.cpp's LLM_TYPE_70B: llama with 80 blocks and grouped KV heads. */
-static int
-is_llama_70b(const tq_model_config *c)
-{
-	return (c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_MISTRAL) &&
-	    c->n_layers == 80 && c->n_kv_heads != c->n_heads;
-}
-
-static const char *
-mix_default(int mix)
-{
-	switch (mix) {
-	case MIX_Q8_0:		return "q8_0";
-	case MIX_Q6_K:		return "q6_k";
-	case MIX_Q5_K_M:	return "q5_k";
-	case MIX_Q3_K_M:	return "q3_k";
-	default:		return "q4_k";
+	if (p->n_rules >= PLAN_MAX_RULES)
+		return tq_fail(err, TQ_EFORMAT, "%s: more than %d rules",
+		    p->name, PLAN_MAX_RULES);
+	if ((r = realloc(p->rules, (p->n_rules + 1) * sizeof(*r))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);
+	p->rules = r;
+	r += p->n_rules;
+	memset(r, 0, sizeof(*r));
+	if ((r->match = strdup(match)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);
+	p->n_rules++;
+	tq_plan__rule_where(where, sizeof(where), p->n_rules - 1, r->match);
+	tq_layer_cfg_init(&r->set.cfg, TQ_METHOD_FLOAT, NULL);
+	set_apply(&r->set, &set);
+	/* The scheme as a JSON rule would give it: read back from its name. */
+	if (mask & PLAN_SET_SCHEME) {
+		tq_scheme_name(&c->scheme, name, sizeof(name));
+		if (tq_scheme_parse(name, &r->set.cfg.scheme, &e) != TQ_OK)
+			return tq_fail(err, TQ_EFORMAT, "%s: %s: %s", p->name,
+			    where, e.msg);
 	}
+	if (mask == 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s changes nothing; give "
+		    "it a setting (%s)", p->name, where, PLAN_SET_KEY_LIST);
+	return tq_plan__compile_rule(r, p->name, where, err);
 }
 
-/*
- * llama_tensor_get_type for the dense llama/qwen2 tensors (not Falcon,
- * not MoE, no fused qkv), gguf.md section 6.3.
- */
-static const char *
-mix_type(int mix, int64_t i, int which, const tq_model_config *c,
-    int64_t cols)
+tq_status
+tq_plan__dup(const tq_plan *p, const char *name, tq_plan **out,
+    tq_error *err)
 {
-	const char *def = mix_default(mix), *t = def;
-	int64_t n = c->n_layers;
+	tq_plan *q;
+	size_t i;
 
-	if (which == TQ_LINEAR_LM_HEAD ||
-	    (which == TQ_PLAN_EMBED && c->tie_word_embeddings)) {
-		if (cols % (mix == MIX_Q8_0 ? 32 : 256) != 0)
-			return "q8_0";
-		return mix == MIX_Q8_0 ? "q8_0" : "q6_k";
+	*out = NULL;
+	if ((q = tq_plan__alloc(name)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
+	q->preset = p->preset;
+	q->fallback = p->fallback;
+	q->def = p->def;
+	if (p->n_rules > 0 &&
+	    (q->rules = calloc(p->n_rules, sizeof(*q->rules))) == NULL)
+		goto oom;
+	for (i = 0; i < p->n_rules; i++) {
+		plan_rule *r = &q->rules[i];
+
+		q->n_rules = i + 1;
+		r->set = p->rules[i].set;
+		r->match = strdup(p->rules[i].match);
+		r->re = pcre2_code_copy(p->rules[i].re);
+		if (r->match == NULL || r->re == NULL)
+			goto oom;
 	}
-	if (which == TQ_PLAN_EMBED || i < 0)
-		return def;
-	switch (which) {
-	case TQ_LINEAR_V:
-		if ((mix == MIX_Q4_K_M || mix == MIX_Q5_K_M) &&
-		    tq_plan__use_more_bits(i, n))
-			t = "q6_k";
-		else if (mix == MIX_Q4_K_S && i < 4)
-			t = "q5_k";
-		else if (mix == MIX_Q3_K_M)
-			t = i < 2 ? "q5_k" : "q4_k";
-		if (is_llama_70b(c) && (strcmp(t, "q3_k") == 0 ||
-		    strcmp(t, "q4_k") == 0))
-			t = "q5_k";
-		break;
-	case TQ_LINEAR_DOWN:
-		if (mix == MIX_Q3_K_M)
-			t = i < n / 16 ? "q5_k" : "q4_k";
-		else if ((mix == MIX_Q4_K_M || mix == MIX_Q5_K_M) &&
-		    tq_plan__use_more_bits(i, n))
-			t = "q6_k";
-		else if (mix == MIX_Q4_K_S && i < n / 8)
-			t = "q5_k";
-		break;
-	case TQ_LINEAR_O:
-		if (mix == MIX_Q3_K_M)
-			t = "q4_k";
-		break;
-	default:
-		break;
-	}
-	return t;
+	*out = q;
+	return TQ_OK;
+oom:
+	tq_plan_free(q);
+	return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
 }
 
-int
-tq_plan__mix_type(const char *mix, int64_t block, int which,
-    const tq_model_config *c, int64_t cols, const char **out)
-{
-	const plan_preset *pr = find_preset(mix);
-
-	if (pr == NULL || pr->mix == MIX_NONE)
-		return 0;
-	*out = mix_type(pr->mix, block, which, c, cols);
-	return 1;
-}
+/* ---- Resolution -------------------------------------------------------- */
 
 /*
  * The scheme a layer falls back to when s cannot quantize its shape
@@ -974,8 +455,6 @@ fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 	}
 	return 0;
 }
-
-/* ---- Resolution -------------------------------------------------------- */
 
 /* A layer's place in the model, from its name. */
 typedef struct layer_id {
@@ -1031,16 +510,17 @@ state_step(layer_state *s, const plan_set *set, const char *from)
 	tq_method before = s->set.cfg.method;
 
 	set_apply(&s->set, set);
-	if (set->mask & SET_SCHEME) {
+	if (set->mask & PLAN_SET_SCHEME) {
 		s->have_scheme = 1;
 		snprintf(s->scheme_from, sizeof(s->scheme_from), "%s", from);
-		if (!(set->mask & SET_METHOD) && before == TQ_METHOD_FLOAT) {
+		if (!(set->mask & PLAN_SET_METHOD) &&
+		    before == TQ_METHOD_FLOAT) {
 			s->set.cfg.method = TQ_METHOD_RTN;
 			snprintf(s->method_from, sizeof(s->method_from),
 			    "%s", from);
 		}
 	}
-	if (set->mask & SET_METHOD)
+	if (set->mask & PLAN_SET_METHOD)
 		snprintf(s->method_from, sizeof(s->method_from), "%s", from);
 }
 
@@ -1111,26 +591,26 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 			memset(&step, 0, sizeof(step));
 			tq_scheme_parse(p->preset->scheme, &sch, NULL);
 			tq_layer_cfg_init(&step.cfg, p->preset->method, &sch);
-			step.mask = SET_METHOD | SET_SCHEME;
+			step.mask = PLAN_SET_METHOD | PLAN_SET_SCHEME;
 			if (p->preset->clip_search) {
 				step.cfg.clip_search = 1;
-				step.mask |= SET_CLIP;
+				step.mask |= PLAN_SET_CLIP;
 			}
 			if (p->preset->act_bits != 0) {
 				step.cfg.act_bits = p->preset->act_bits;
-				step.mask |= SET_ACT_BITS | SET_ALPHA;
+				step.mask |= PLAN_SET_ACT_BITS | PLAN_SET_ALPHA;
 			}
 			state_step(&s, &step, from);
 		} else if (p->def.mask != 0) {
 			state_step(&s, &p->def, "the default");
 		}
 	}
-	if (p->preset != NULL && p->preset->mix != MIX_NONE) {
+	if (p->preset != NULL && p->preset->mix != PLAN_MIX_NONE) {
 		memset(&step, 0, sizeof(step));
-		tq_scheme_parse(mix_type(p->preset->mix, id.block, id.which,
-		    tq_model_get_config(r->m), cols), &sch, NULL);
+		tq_scheme_parse(tq_plan__mix_scheme(p->preset->mix, id.block,
+		    id.which, tq_model_get_config(r->m), cols), &sch, NULL);
 		tq_layer_cfg_init(&step.cfg, TQ_METHOD_RTN, &sch);
-		step.mask = SET_METHOD | SET_SCHEME;
+		step.mask = PLAN_SET_METHOD | PLAN_SET_SCHEME;
 		state_step(&s, &step, from);
 	}
 	for (i = 0; i < p->n_rules; i++) {
@@ -1140,7 +620,7 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 
 		if (rc == PCRE2_ERROR_NOMATCH)
 			continue;
-		rule_where(from, sizeof(from), i, ru->match);
+		tq_plan__rule_where(from, sizeof(from), i, ru->match);
 		if (rc < 0) {
 			PCRE2_UCHAR msg[160];
 
@@ -1172,7 +652,7 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 	/* The final method's defaults, then every key given on top. */
 	fin.mask = 0;
 	tq_layer_cfg_init(&fin.cfg, s.set.cfg.method, &sch);
-	s.set.mask &= ~(unsigned)(SET_METHOD | SET_SCHEME);
+	s.set.mask &= ~(unsigned)(PLAN_SET_METHOD | PLAN_SET_SCHEME);
 	set_apply(&fin, &s.set);
 	*out = fin.cfg;
 	return TQ_OK;
@@ -1254,7 +734,8 @@ tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 	}
 	for (i = 0; i < p->n_rules; i++) {
 		if (!r.hits[i]) {
-			rule_where(where, sizeof(where), i, p->rules[i].match);
+			tq_plan__rule_where(where, sizeof(where), i,
+			    p->rules[i].match);
 			st = tq_fail(err, TQ_EINVAL, "%s: %s matches no layer "
 			    "of %s", p->name, where, tq_model_path(m));
 			goto out;
@@ -1270,7 +751,7 @@ out:
 	return st;
 }
 
-/* ---- Writing ------------------------------------------------------------ */
+/* ---- Canonical text ---------------------------------------------------- */
 
 typedef struct strbuf {
 	char *p;
@@ -1361,42 +842,42 @@ sb_set(strbuf *b, const plan_set *s)
 	char name[32];
 	size_t i;
 
-	for (i = 0; i < N_SET_KEYS; i++) {
-		unsigned bit = set_keys[i].bit;
+	for (i = 0; i < PLAN_N_SET_KEYS; i++) {
+		unsigned bit = tq_plan__set_keys[i].bit;
 
 		if (!(s->mask & bit))
 			continue;
-		sb_add(b, ", \"%s\": ", set_keys[i].name);
+		sb_add(b, ", \"%s\": ", tq_plan__set_keys[i].name);
 		switch (bit) {
-		case SET_METHOD:
+		case PLAN_SET_METHOD:
 			sb_add(b, "\"%s\"", tq_method_name(c->method));
 			break;
-		case SET_SCHEME:
+		case PLAN_SET_SCHEME:
 			tq_scheme_name(&c->scheme, name, sizeof(name));
 			sb_add(b, "\"%s\"", name);
 			break;
-		case SET_ACT_ORDER:
+		case PLAN_SET_ACT_ORDER:
 			sb_add(b, "%s", c->act_order ? "true" : "false");
 			break;
-		case SET_DAMP:
+		case PLAN_SET_DAMP:
 			sb_double(b, c->damp);
 			break;
-		case SET_CLIP:
+		case PLAN_SET_CLIP:
 			sb_add(b, "%s", c->clip_search ? "true" : "false");
 			break;
-		case SET_IMATRIX:
+		case PLAN_SET_IMATRIX:
 			sb_add(b, "%s", c->use_imatrix ? "true" : "false");
 			break;
-		case SET_STATIC:
+		case PLAN_SET_STATIC:
 			sb_add(b, "%s", c->static_groups ? "true" : "false");
 			break;
-		case SET_BLOCK:
+		case PLAN_SET_BLOCK:
 			sb_add(b, "%lld", (long long)c->block_size);
 			break;
-		case SET_ALPHA:
+		case PLAN_SET_ALPHA:
 			sb_double(b, c->alpha);
 			break;
-		case SET_ACT_BITS:
+		case PLAN_SET_ACT_BITS:
 			sb_add(b, "%d", c->act_bits);
 			break;
 		}
@@ -1446,27 +927,4 @@ tq_plan_to_json(const tq_plan *p)
 		return NULL;
 	}
 	return b.p;
-}
-
-tq_status
-tq_plan_save(const tq_plan *p, const char *path, tq_error *err)
-{
-	tq_atomic a;
-	char *json;
-	tq_status st;
-
-	if ((json = tq_plan_to_json(p)) == NULL)
-		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
-	st = tq_atomic_open(&a, path, err);
-	if (st != TQ_OK) {
-		free(json);
-		return st;
-	}
-	if (fputs(json, a.f) == EOF) {
-		free(json);
-		tq_atomic_abort(&a);
-		return tq_fail(err, TQ_EIO, "%s: write failed", path);
-	}
-	free(json);
-	return tq_atomic_commit(&a, err);
 }

@@ -13,6 +13,7 @@
 #include "calib.h"
 #include "error.h"
 #include "fileio.h"
+#include "plan.h"
 #include "qstate.h"
 
 /* ---- Owned fp32 tensors -------------------------------------------------- */
@@ -131,8 +132,7 @@ tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	}
 	/* A private copy, so the state outlives the caller's plan. */
-	if ((st = tq_plan_parse(s->plan_json, strlen(s->plan_json), "plan", &s->plan,
-	    err)) != TQ_OK) {
+	if ((st = tq_plan__dup(plan, "plan", &s->plan, err)) != TQ_OK) {
 		tq_state_free(s);
 		return st;
 	}

@@ -1,0 +1,102 @@
+/*
+ * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
+ * Q3_K_M): the type llama_tensor_get_type (llama-quant.cpp) gives each
+ * tensor of a dense llama/qwen2 model, which the presets of the same
+ * names apply after their default (core/plan.c).  Kept apart so that it
+ * can be read line by line against llama.cpp's code.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "plan.h"
+
+int
+tq_plan__use_more_bits(int64_t i, int64_t n)
+{
+	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* llama.cpp's LLM_TYPE_70B: llama with 80 blocks and grouped KV heads. */
+static int
+is_llama_70b(const tq_model_config *c)
+{
+	return (c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_MISTRAL) &&
+	    c->n_layers == 80 && c->n_kv_heads != c->n_heads;
+}
+
+static const char *
+mix_default(int mix)
+{
+	switch (mix) {
+	case PLAN_MIX_Q8_0:	return "q8_0";
+	case PLAN_MIX_Q6_K:	return "q6_k";
+	case PLAN_MIX_Q5_K_M:	return "q5_k";
+	case PLAN_MIX_Q3_K_M:	return "q3_k";
+	default:		return "q4_k";
+	}
+}
+
+/*
+ * llama_tensor_get_type for the dense llama/qwen2 tensors (not Falcon,
+ * not MoE, no fused qkv), gguf.md section 6.3.
+ */
+const char *
+tq_plan__mix_scheme(int mix, int64_t i, int which,
+    const tq_model_config *c, int64_t cols)
+{
+	const char *def = mix_default(mix), *t = def;
+	int64_t n = c->n_layers;
+
+	if (which == TQ_LINEAR_LM_HEAD ||
+	    (which == TQ_PLAN_EMBED && c->tie_word_embeddings)) {
+		if (cols % (mix == PLAN_MIX_Q8_0 ? 32 : 256) != 0)
+			return "q8_0";
+		return mix == PLAN_MIX_Q8_0 ? "q8_0" : "q6_k";
+	}
+	if (which == TQ_PLAN_EMBED || i < 0)
+		return def;
+	switch (which) {
+	case TQ_LINEAR_V:
+		if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&
+		    tq_plan__use_more_bits(i, n))
+			t = "q6_k";
+		else if (mix == PLAN_MIX_Q4_K_S && i < 4)
+			t = "q5_k";
+		else if (mix == PLAN_MIX_Q3_K_M)
+			t = i < 2 ? "q5_k" : "q4_k";
+		if (is_llama_70b(c) && (strcmp(t, "q3_k") == 0 ||
+		    strcmp(t, "q4_k") == 0))
+			t = "q5_k";
+		break;
+	case TQ_LINEAR_DOWN:
+		if (mix == PLAN_MIX_Q3_K_M)
+			t = i < n / 16 ? "q5_k" : "q4_k";
+		else if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&
+		    tq_plan__use_more_bits(i, n))
+			t = "q6_k";
+		else if (mix == PLAN_MIX_Q4_K_S && i < n / 8)
+			t = "q5_k";
+		break;
+	case TQ_LINEAR_O:
+		if (mix == PLAN_MIX_Q3_K_M)
+			t = "q4_k";
+		break;
+	default:
+		break;
+	}
+	return t;
+}
+
+int
+tq_plan__mix_type(const char *mix, int64_t block, int which,
+    const tq_model_config *c, int64_t cols, const char **out)
+{
+	const plan_preset *pr = tq_plan__find_preset(mix);
+
+	if (pr == NULL || pr->mix == PLAN_MIX_NONE)
+		return 0;
+	*out = tq_plan__mix_scheme(pr->mix, block, which, c, cols);
+	return 1;
+}
