@@ -1,7 +1,8 @@
 /*
  * quant_gguf.c: the GGUF block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
- * Q3_K, Q4_K, Q5_K and Q6_K: their parameter searches, grids and ggml
- * block layouts.
+ * Q3_K, Q4_K, Q5_K and Q6_K: their parameter searches and grids, and the
+ * table of types (gguf_types, ggml's type_traits) every entry point
+ * dispatches through.  The block layouts are core/quant_gguf_blk.c's.
  *
  * The searches reproduce ggml's reference quantizers (quantize_row_*_ref)
  * and, with an importance matrix, its quantize_row_*_impl ones, operation
@@ -17,9 +18,11 @@
 #include <assert.h>
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "quant_gguf.h"
+#include "quant_gguf_blk.h"
 #include "tensor.h"
 
 /*
@@ -33,102 +36,10 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#define QK_K 256
-#define QK_LEGACY 32
-#define K_SCALE_SIZE 12
 #define GROUP_MAX_EPS 1e-15f	/* ggml's "all zero" threshold */
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
-
-/*
- * The ggml block layouts (ggml-common.h), fp16 fields as little-endian
- * byte pairs so the structs have no padding and no byte-order question.
- */
-typedef struct blk_q4_0 {
-	uint8_t d[2];
-	uint8_t qs[QK_LEGACY / 2];	/* element j low nibble, j+16 high */
-} blk_q4_0;
-static_assert(sizeof(blk_q4_0) == 18, "block_q4_0 is 18 bytes");
-
-typedef struct blk_q4_1 {
-	uint8_t d[2], m[2];
-	uint8_t qs[QK_LEGACY / 2];
-} blk_q4_1;
-static_assert(sizeof(blk_q4_1) == 20, "block_q4_1 is 20 bytes");
-
-typedef struct blk_q5_0 {
-	uint8_t d[2];
-	uint8_t qh[4];			/* 5th bits, little-endian u32 */
-	uint8_t qs[QK_LEGACY / 2];
-} blk_q5_0;
-static_assert(sizeof(blk_q5_0) == 22, "block_q5_0 is 22 bytes");
-
-typedef struct blk_q5_1 {
-	uint8_t d[2], m[2];
-	uint8_t qh[4];
-	uint8_t qs[QK_LEGACY / 2];
-} blk_q5_1;
-static_assert(sizeof(blk_q5_1) == 24, "block_q5_1 is 24 bytes");
-
-typedef struct blk_q8_0 {
-	uint8_t d[2];
-	int8_t qs[QK_LEGACY];
-} blk_q8_0;
-static_assert(sizeof(blk_q8_0) == 34, "block_q8_0 is 34 bytes");
-
-typedef struct blk_q2_k {
-	uint8_t scales[QK_K / 16];	/* scale | min << 4 per sub-block */
-	uint8_t qs[QK_K / 4];
-	uint8_t d[2], dmin[2];
-} blk_q2_k;
-static_assert(sizeof(blk_q2_k) == 84, "block_q2_K is 84 bytes");
-
-typedef struct blk_q3_k {
-	uint8_t hmask[QK_K / 8];
-	uint8_t qs[QK_K / 4];
-	uint8_t scales[K_SCALE_SIZE];	/* 16 6-bit scales, offset 32 */
-	uint8_t d[2];
-} blk_q3_k;
-static_assert(sizeof(blk_q3_k) == 110, "block_q3_K is 110 bytes");
-
-typedef struct blk_q4_k {
-	uint8_t d[2], dmin[2];
-	uint8_t scales[K_SCALE_SIZE];	/* 8 6-bit scales, 8 6-bit mins */
-	uint8_t qs[QK_K / 2];
-} blk_q4_k;
-static_assert(sizeof(blk_q4_k) == 144, "block_q4_K is 144 bytes");
-
-typedef struct blk_q5_k {
-	uint8_t d[2], dmin[2];
-	uint8_t scales[K_SCALE_SIZE];
-	uint8_t qh[QK_K / 8];
-	uint8_t qs[QK_K / 2];
-} blk_q5_k;
-static_assert(sizeof(blk_q5_k) == 176, "block_q5_K is 176 bytes");
-
-typedef struct blk_q6_k {
-	uint8_t ql[QK_K / 2];
-	uint8_t qh[QK_K / 4];
-	int8_t scales[QK_K / 16];
-	uint8_t d[2];
-} blk_q6_k;
-static_assert(sizeof(blk_q6_k) == 210, "block_q6_K is 210 bytes");
-
-/*
- * What tq_qparams.raw holds for every GGUF type: the block header, i.e.
- * everything but the packed levels.
- */
-typedef struct gguf_hdr {
-	uint16_t d;		/* fp16 bits */
-	uint16_t dmin;		/* fp16: m (Q4_1/Q5_1), dmin (Q2/4/5_K) */
-	/*
-	 * Q2_K: 16 bytes scale | min << 4; Q3_K, Q4_K, Q5_K: 12 bytes packed
-	 * as ggml packs them; Q6_K: 16 int8 scales.
-	 */
-	uint8_t scales[16];
-} gguf_hdr;
-static_assert(sizeof(gguf_hdr) <= sizeof(tq_qparams), "header fits");
 
 static void
 hdr_get(const tq_qparams *p, gguf_hdr *h)
@@ -141,19 +52,6 @@ hdr_put(tq_qparams *p, const gguf_hdr *h)
 {
 	memset(p, 0, sizeof(*p));
 	memcpy(p->raw, h, sizeof(*h));
-}
-
-static void
-put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v & 0xff);
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t
-get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | (b[1] << 8));
 }
 
 static float
@@ -179,59 +77,6 @@ nearest_int(float fval)
 	return (i & 0x007fffff) - 0x00400000;
 }
 
-int
-tq_gguf_is(tq_qtype t)
-{
-	return t >= TQ_QT_Q4_0 && t <= TQ_QT_Q6_K;
-}
-
-int
-tq_gguf_qk(tq_qtype t)
-{
-	return t >= TQ_QT_Q2_K ? QK_K : QK_LEGACY;
-}
-
-int
-tq_gguf_span(tq_qtype t)
-{
-	switch (t) {
-	case TQ_QT_Q2_K:
-	case TQ_QT_Q3_K:
-	case TQ_QT_Q6_K:
-		return 16;
-	default:
-		return 32;
-	}
-}
-
-size_t
-tq_gguf_block_bytes(tq_qtype t)
-{
-	switch (t) {
-	case TQ_QT_Q4_0:	return sizeof(blk_q4_0);
-	case TQ_QT_Q4_1:	return sizeof(blk_q4_1);
-	case TQ_QT_Q5_0:	return sizeof(blk_q5_0);
-	case TQ_QT_Q5_1:	return sizeof(blk_q5_1);
-	case TQ_QT_Q8_0:	return sizeof(blk_q8_0);
-	case TQ_QT_Q2_K:	return sizeof(blk_q2_k);
-	case TQ_QT_Q3_K:	return sizeof(blk_q3_k);
-	case TQ_QT_Q4_K:	return sizeof(blk_q4_k);
-	case TQ_QT_Q5_K:	return sizeof(blk_q5_k);
-	case TQ_QT_Q6_K:	return sizeof(blk_q6_k);
-	default:		return 0;
-	}
-}
-
-float
-tq_gguf_row_sigma2(const float *x, int64_t n)
-{
-	float sum_x2 = 0;
-	int64_t j;
-
-	for (j = 0; j < n; j++)
-		sum_x2 += x[j] * x[j];
-	return n > 0 ? sum_x2 / n : 0.0f;
-}
 
 /* ---- ggml's scale searches ------------------------------------------ */
 
@@ -679,13 +524,52 @@ k3_get(const uint8_t *s, int j)
 
 /* ---- The legacy 32-element types ------------------------------------ */
 
-static void
-legacy_weights(const float *x, const float *qw, float sigma2, float *w)
+/* sum(x^2) in ggml's order. */
+static float
+sum_sq(const float *x, int64_t n)
 {
-	int j;
+	float sum_x2 = 0;
+	int64_t j;
 
-	for (j = 0; j < QK_LEGACY; j++)
-		w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
+	for (j = 0; j < n; j++)
+		sum_x2 += x[j] * x[j];
+	return sum_x2;
+}
+
+/*
+ * ggml's importance weights of the n elements x: qw * sqrt(sigma2 + x^2).
+ * Returns their sum (the sub-block's weight in the K-quant scale search).
+ */
+static float
+imp_weights(const float *x, const float *qw, float sigma2, int n, float *w)
+{
+	float sumw = 0;
+	int l;
+
+	for (l = 0; l < n; l++)
+		w[l] = qw[l] * sqrtf(sigma2 + x[l] * x[l]);
+	for (l = 0; l < n; l++)
+		sumw += w[l];
+	return sumw;
+}
+
+/*
+ * ggml's last pass over a sub-block of n elements with decoded scale d
+ * and min m (0 for the symmetric types: x + 0 differs from x only in the
+ * sign of a zero, which rounds to the same level): the level clamped to
+ * [lo, hi], stored minus lo.
+ */
+static void
+requant(const float *x, int n, float d, float m, int lo, int hi,
+    uint8_t *L)
+{
+	int l;
+
+	for (l = 0; l < n; l++) {
+		int q = nearest_int((x[l] + m) / d);
+
+		L[l] = (uint8_t)(MAX(lo, MIN(hi, q)) - lo);
+	}
 }
 
 /* Q4_0 (nmax 8) and Q5_0 (nmax 16): x = d * (L - nmax). */
@@ -700,7 +584,7 @@ quant_x_0(const float *x, const float *imp, float sigma2, int nmax,
 		float w[QK_LEGACY];
 		int8_t l8[QK_LEGACY];
 
-		legacy_weights(x, imp, sigma2, w);
+		imp_weights(x, imp, sigma2, QK_LEGACY, w);
 		d = make_qx_quants(QK_LEGACY, nmax, x, l8, w);
 		h->d = to_f16(d);
 		for (j = 0; j < QK_LEGACY; j++)
@@ -736,7 +620,7 @@ quant_x_1(const float *x, const float *imp, float sigma2, int nmax,
 		float w[QK_LEGACY];
 		float the_min;
 
-		legacy_weights(x, imp, sigma2, w);
+		imp_weights(x, imp, sigma2, QK_LEGACY, w);
 		d = make_qkx_quants(QK_LEGACY, nmax, x, w, L, &the_min,
 		    -0.9f, 0.05f, 36, 0);
 		h->d = to_f16(d);
@@ -764,10 +648,13 @@ quant_x_1(const float *x, const float *imp, float sigma2, int nmax,
 }
 
 static void
-quant_q8_0(const float *x, gguf_hdr *h, uint8_t *L)
+quant_q8_0(const float *x, const float *imp, float sigma2, int nmax,
+    gguf_hdr *h, uint8_t *L)
 {
 	float amax = 0.0f, d, id;
 	int j;
+
+	(void)imp, (void)sigma2, (void)nmax;	/* ggml's Q8_0 has no _impl */
 
 	for (j = 0; j < QK_LEGACY; j++)
 		amax = MAX(amax, fabsf(x[j]));
@@ -781,12 +668,14 @@ quant_q8_0(const float *x, gguf_hdr *h, uint8_t *L)
 /* ---- The K-quants --------------------------------------------------- */
 
 static void
-quant_q2_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
+quant_q2_k(const float *x, const float *imp, float unused_s2, int nmax,
+    gguf_hdr *h, uint8_t *L)
 {
 	float scales[QK_K / 16], mins[QK_K / 16], w[16];
 	float dm, mm;
 	int j, l;
 
+	(void)unused_s2, (void)nmax;
 	if (imp == NULL) {
 		const float q4scale = 15.f;
 		float max_scale = 0, max_min = 0;
@@ -823,21 +712,12 @@ quant_q2_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
 			h->dmin = to_f16(0.f);
 		}
 	} else {
-		float sw[QK_K / 16], sigma2, sumx2 = 0;
+		float sw[QK_K / 16], sigma2 = sum_sq(x, QK_K) / QK_K;
 		uint8_t Ls[QK_K / 16], Lm[QK_K / 16];
 
-		for (j = 0; j < QK_K; j++)
-			sumx2 += x[j] * x[j];
-		sigma2 = sumx2 / QK_K;
 		for (j = 0; j < QK_K / 16; j++) {
-			const float *qw = imp + 16 * j;
-
-			sw[j] = 0;
-			for (l = 0; l < 16; l++)
-				w[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] *
-				    x[16 * j + l]);
-			for (l = 0; l < 16; l++)
-				sw[j] += w[l];
+			sw[j] = imp_weights(x + 16 * j, imp + 16 * j, sigma2,
+			    16, w);
 			scales[j] = make_qkx_quants(16, 3, x + 16 * j, w,
 			    L + 16 * j, &mins[j], -0.9f, 0.05f, 36, 0);
 		}
@@ -852,26 +732,22 @@ quant_q2_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
 	mm = f16(h->dmin);
 	for (j = 0; j < QK_K / 16; j++) {
 		const float d = dm * (h->scales[j] & 0xF);
-		float m;
 
-		if (!d)
-			continue;
-		m = mm * (h->scales[j] >> 4);
-		for (l = 0; l < 16; l++) {
-			int q = nearest_int((x[16 * j + l] + m) / d);
-
-			L[16 * j + l] = (uint8_t)MAX(0, MIN(3, q));
-		}
+		if (d)
+			requant(x + 16 * j, 16, d, mm * (h->scales[j] >> 4),
+			    0, 3, L + 16 * j);
 	}
 }
 
 static void
-quant_q3_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
+quant_q3_k(const float *x, const float *imp, float unused_s2, int nmax,
+    gguf_hdr *h, uint8_t *L)
 {
 	float scales[QK_K / 16], d_all;
 	int8_t l8[QK_K];
-	int j, l;
+	int j;
 
+	(void)unused_s2, (void)nmax;
 	memset(h->scales, 0, sizeof(h->scales));
 	if (imp == NULL) {
 		float max_scale = 0, amax = 0;
@@ -898,22 +774,12 @@ quant_q3_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
 			h->d = to_f16(0.f);
 		}
 	} else {
-		float w[16], sw[QK_K / 16], sumx2 = 0, sigma2;
+		float w[16], sw[QK_K / 16], sigma2 = 2 * sum_sq(x, QK_K) / QK_K;
 		int8_t Ls[QK_K / 16];
 
-		for (j = 0; j < QK_K; j++)
-			sumx2 += x[j] * x[j];
-		sigma2 = 2 * sumx2 / QK_K;
 		for (j = 0; j < QK_K / 16; j++) {
-			const float *qw = imp + 16 * j;
-			float sumw = 0;
-
-			for (l = 0; l < 16; l++)
-				w[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] *
-				    x[16 * j + l]);
-			for (l = 0; l < 16; l++)
-				sumw += w[l];
-			sw[j] = sumw;
+			sw[j] = imp_weights(x + 16 * j, imp + 16 * j, sigma2,
+			    16, w);
 			scales[j] = make_qx_quants(16, 4, x + 16 * j,
 			    l8 + 16 * j, w);
 		}
@@ -923,30 +789,26 @@ quant_q3_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
 		h->d = to_f16(d_all);
 	}
 	d_all = f16(h->d);
+	for (j = 0; j < QK_K; j++)
+		L[j] = (uint8_t)l8[j];
 	for (j = 0; j < QK_K / 16; j++) {
 		float d = d_all * k3_get(h->scales, j);
 
-		if (!d)
-			continue;
-		for (l = 0; l < 16; l++) {
-			int q = nearest_int(x[16 * j + l] / d);
-
-			l8[16 * j + l] = (int8_t)(MAX(-4, MIN(3, q)) + 4);
-		}
+		if (d)
+			requant(x + 16 * j, 16, d, 0.0f, -4, 3, L + 16 * j);
 	}
-	for (j = 0; j < QK_K; j++)
-		L[j] = (uint8_t)l8[j];
 }
 
 /* Q4_K (nmax 15) and Q5_K (nmax 31). */
 static void
-quant_qx_k(const float *x, const float *imp, int nmax, gguf_hdr *h,
-    uint8_t *L)
+quant_qx_k(const float *x, const float *imp, float unused_s2, int nmax,
+    gguf_hdr *h, uint8_t *L)
 {
 	float scales[QK_K / 32], mins[QK_K / 32], w[32];
 	float dd, dm;
 	int j, l;
 
+	(void)unused_s2;
 	if (imp == NULL) {
 		float max_scale = 0, max_min = 0, inv_scale, inv_min;
 
@@ -984,22 +846,12 @@ quant_qx_k(const float *x, const float *imp, int nmax, gguf_hdr *h,
 		h->d = to_f16(max_scale / 63.f);
 		h->dmin = to_f16(max_min / 63.f);
 	} else {
-		float sw[QK_K / 32], sum_x2 = 0, sigma2;
+		float sw[QK_K / 32], sigma2 = 2 * sum_sq(x, QK_K) / QK_K;
 		uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
 
-		for (l = 0; l < QK_K; l++)
-			sum_x2 += x[l] * x[l];
-		sigma2 = 2 * sum_x2 / QK_K;
 		for (j = 0; j < QK_K / 32; j++) {
-			const float *qw = imp + 32 * j;
-			float sumw = 0;
-
-			for (l = 0; l < 32; l++)
-				w[l] = qw[l] * sqrtf(sigma2 + x[32 * j + l] *
-				    x[32 * j + l]);
-			for (l = 0; l < 32; l++)
-				sumw += w[l];
-			sw[j] = sumw;
+			sw[j] = imp_weights(x + 32 * j, imp + 32 * j, sigma2,
+			    32, w);
 			scales[j] = make_qkx_quants(32, nmax, x + 32 * j, w,
 			    L + 32 * j, &mins[j], -0.9f, 0.05f, 36, 0);
 		}
@@ -1020,29 +872,26 @@ quant_qx_k(const float *x, const float *imp, int nmax, gguf_hdr *h,
 	dm = f16(h->dmin);
 	for (j = 0; j < QK_K / 32; j++) {
 		uint8_t sc, m;
-		float d, dmj;
+		float d;
 
 		k4_get(h->scales, j, &sc, &m);
 		d = dd * sc;
-		if (!d)
-			continue;
-		dmj = dm * m;
-		for (l = 0; l < 32; l++) {
-			int q = nearest_int((x[32 * j + l] + dmj) / d);
-
-			L[32 * j + l] = (uint8_t)MAX(0, MIN(nmax, q));
-		}
+		if (d)
+			requant(x + 32 * j, 32, d, dm * m, 0, nmax,
+			    L + 32 * j);
 	}
 }
 
 static void
-quant_q6_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
+quant_q6_k(const float *x, const float *imp, float unused_s2, int nmax,
+    gguf_hdr *h, uint8_t *L)
 {
 	float scales[QK_K / 16], w[16];
 	float max_scale = 0, max_abs_scale = 0, iscale, d_all;
 	int8_t l8[QK_K];
 	int j, l;
 
+	(void)unused_s2, (void)nmax;
 	for (j = 0; j < QK_K / 16; j++) {
 		const float *qw = w;
 
@@ -1070,482 +919,219 @@ quant_q6_k(const float *x, const float *imp, gguf_hdr *h, uint8_t *L)
 		h->scales[j] = (uint8_t)(int8_t)MIN(127,
 		    nearest_int(iscale * scales[j]));
 	d_all = f16(h->d);
+	for (j = 0; j < QK_K; j++)
+		L[j] = (uint8_t)l8[j];
 	for (j = 0; j < QK_K / 16; j++) {
 		float d = d_all * (int8_t)h->scales[j];
 
-		if (!d)
-			continue;
-		for (l = 0; l < 16; l++) {
-			int q = nearest_int(x[16 * j + l] / d);
-
-			l8[16 * j + l] = (int8_t)(MAX(-32, MIN(31, q)) + 32);
-		}
+		if (d)
+			requant(x + 16 * j, 16, d, 0.0f, -32, 31, L + 16 * j);
 	}
-	for (j = 0; j < QK_K; j++)
-		L[j] = (uint8_t)l8[j];
+}
+
+/* ---- The types ------------------------------------------------------ */
+
+/*
+ * What tells the GGUF block types apart, one row a type as in ggml's
+ * type_traits: the sizes, the search, the grid's scale and offset for a
+ * column, and the block layout (core/quant_gguf_blk.c).  The layout
+ * functions of a family (the legacy types, Q4_K/Q5_K) read has_min and
+ * hbit for their variant.
+ */
+typedef struct gguf_traits {
+	const char *name;	/* ggml's type name */
+	int qk;			/* elements per block */
+	int span;		/* elements per sub-block scale */
+	size_t bytes;		/* of one block */
+	int nmax;		/* the search's level parameter, or 0 */
+	int qmin, qmax;		/* a column's levels, grid-relative */
+	int has_min;		/* the block stores m or dmin */
+	int hbit;		/* the bit kept apart from the low bits, or 0 */
+	void (*quantize)(const float *x, const float *imp, float sigma2,
+	    int nmax, gguf_hdr *h, uint8_t *L);
+	void (*grid)(const gguf_hdr *h, int64_t j, tq_grid *g);
+	void (*pack)(int has_min, int hbit, const gguf_hdr *h,
+	    const uint8_t *L, uint8_t *out);
+	void (*unpack)(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
+	    uint8_t *L);
+} gguf_traits;
+
+/* ---- Grids: a column's scale and offset ----------------------------- */
+
+/* Q4_0, Q5_0, Q8_0: x = d * q. */
+static void
+grid_d(const gguf_hdr *h, int64_t j, tq_grid *g)
+{
+	(void)j;
+	g->scale = f16(h->d);
+}
+
+/* Q4_1, Q5_1: x = d * L + m. */
+static void
+grid_dm(const gguf_hdr *h, int64_t j, tq_grid *g)
+{
+	(void)j;
+	g->scale = f16(h->d);
+	g->offset = f16(h->dmin);
+}
+
+static void
+grid_q2_k(const gguf_hdr *h, int64_t j, tq_grid *g)
+{
+	uint8_t sc = h->scales[j / 16];
+
+	g->scale = f16(h->d) * (sc & 0xF);
+	g->offset = -(f16(h->dmin) * (sc >> 4));
+}
+
+static void
+grid_q3_k(const gguf_hdr *h, int64_t j, tq_grid *g)
+{
+	g->scale = f16(h->d) * k3_get(h->scales, (int)(j / 16));
+}
+
+static void
+grid_k45(const gguf_hdr *h, int64_t j, tq_grid *g)
+{
+	uint8_t sc, m;
+
+	k4_get(h->scales, (int)(j / 32), &sc, &m);
+	g->scale = f16(h->d) * sc;
+	g->offset = -(f16(h->dmin) * m);
+}
+
+static void
+grid_q6_k(const gguf_hdr *h, int64_t j, tq_grid *g)
+{
+	g->scale = f16(h->d) * (int8_t)h->scales[j / 16];
+}
+
+/* ---- The table ------------------------------------------------------ */
+
+#define TYPE(name, qk, span, blk, nmax, qmin, qmax, min, hbit, quant, grid, \
+    layout) \
+	{ name, qk, span, sizeof(blk), nmax, qmin, qmax, min, hbit, quant, \
+	  grid, tq_gguf__pack_##layout, tq_gguf__unpack_##layout }
+
+static const gguf_traits gguf_types[TQ_QT_COUNT] = {
+	[TQ_QT_Q4_0] = TYPE("q4_0", QK_LEGACY, 32, blk_q4_0, 8, -8, 7, 0, 0,
+	    quant_x_0, grid_d, legacy),
+	[TQ_QT_Q4_1] = TYPE("q4_1", QK_LEGACY, 32, blk_q4_1, 15, 0, 15, 1, 0,
+	    quant_x_1, grid_dm, legacy),
+	[TQ_QT_Q5_0] = TYPE("q5_0", QK_LEGACY, 32, blk_q5_0, 16, -16, 15, 0, 4,
+	    quant_x_0, grid_d, legacy),
+	[TQ_QT_Q5_1] = TYPE("q5_1", QK_LEGACY, 32, blk_q5_1, 31, 0, 31, 1, 4,
+	    quant_x_1, grid_dm, legacy),
+	[TQ_QT_Q8_0] = TYPE("q8_0", QK_LEGACY, 32, blk_q8_0, 0, -128, 127, 0,
+	    0, quant_q8_0, grid_d, q8_0),
+	[TQ_QT_Q2_K] = TYPE("q2_K", QK_K, 16, blk_q2_k, 0, 0, 3, 1, 0,
+	    quant_q2_k, grid_q2_k, q2_k),
+	[TQ_QT_Q3_K] = TYPE("q3_K", QK_K, 16, blk_q3_k, 0, -4, 3, 0, 2,
+	    quant_q3_k, grid_q3_k, q3_k),
+	[TQ_QT_Q4_K] = TYPE("q4_K", QK_K, 32, blk_q4_k, 15, 0, 15, 1, 0,
+	    quant_qx_k, grid_k45, k45),
+	[TQ_QT_Q5_K] = TYPE("q5_K", QK_K, 32, blk_q5_k, 31, 0, 31, 1, 4,
+	    quant_qx_k, grid_k45, k45),
+	[TQ_QT_Q6_K] = TYPE("q6_K", QK_K, 16, blk_q6_k, 0, -32, 31, 0, 0,
+	    quant_q6_k, grid_q6_k, q6_k),
+};
+#undef TYPE
+
+/* The row of a GGUF type, or NULL. */
+static const gguf_traits *
+traits(tq_qtype t)
+{
+	if ((unsigned)t >= TQ_QT_COUNT || gguf_types[t].quantize == NULL)
+		return NULL;
+	return &gguf_types[t];
+}
+
+int
+tq_gguf_is(tq_qtype t)
+{
+	return traits(t) != NULL;
+}
+
+int
+tq_gguf_qk(tq_qtype t)
+{
+	return traits(t) != NULL ? traits(t)->qk : QK_LEGACY;
+}
+
+int
+tq_gguf_span(tq_qtype t)
+{
+	return traits(t) != NULL ? traits(t)->span : 32;
+}
+
+size_t
+tq_gguf_block_bytes(tq_qtype t)
+{
+	return traits(t) != NULL ? traits(t)->bytes : 0;
 }
 
 void
 tq_gguf_quantize(tq_qtype t, const float *x, const float *imp, float sigma2,
     tq_qparams *p, uint8_t *codes)
 {
+	const gguf_traits *tr = traits(t);
 	gguf_hdr h;
 	uint8_t L[QK_K];
 
 	memset(&h, 0, sizeof(h));
-	switch (t) {
-	case TQ_QT_Q4_0:
-		quant_x_0(x, imp, sigma2, 8, &h, L);
-		break;
-	case TQ_QT_Q5_0:
-		quant_x_0(x, imp, sigma2, 16, &h, L);
-		break;
-	case TQ_QT_Q4_1:
-		quant_x_1(x, imp, sigma2, 15, &h, L);
-		break;
-	case TQ_QT_Q5_1:
-		quant_x_1(x, imp, sigma2, 31, &h, L);
-		break;
-	case TQ_QT_Q8_0:
-		quant_q8_0(x, &h, L);
-		break;
-	case TQ_QT_Q2_K:
-		quant_q2_k(x, imp, &h, L);
-		break;
-	case TQ_QT_Q3_K:
-		quant_q3_k(x, imp, &h, L);
-		break;
-	case TQ_QT_Q4_K:
-		quant_qx_k(x, imp, 15, &h, L);
-		break;
-	case TQ_QT_Q5_K:
-		quant_qx_k(x, imp, 31, &h, L);
-		break;
-	case TQ_QT_Q6_K:
-		quant_q6_k(x, imp, &h, L);
-		break;
-	default:
+	if (tr != NULL)
+		tr->quantize(x, imp, sigma2, tr->nmax, &h, L);
+	else
 		memset(L, 0, sizeof(L));
-		break;
-	}
 	hdr_put(p, &h);
 	if (codes != NULL)
 		memcpy(codes, L, (size_t)tq_gguf_qk(t));
 }
 
-/* ---- Grids ---------------------------------------------------------- */
-
 void
 tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g)
 {
+	const gguf_traits *tr = traits(t);
 	gguf_hdr h;
-	float d;
-	uint8_t sc, m;
 
 	hdr_get(p, &h);
-	d = f16(h.d);
-	g->scale = d;
+	g->scale = 0;
 	g->offset = 0;
 	g->table = NULL;
-	switch (t) {
-	case TQ_QT_Q4_0:
-		g->qmin = -8, g->qmax = 7;
-		break;
-	case TQ_QT_Q5_0:
-		g->qmin = -16, g->qmax = 15;
-		break;
-	case TQ_QT_Q4_1:
-	case TQ_QT_Q5_1:
-		g->offset = f16(h.dmin);
-		g->qmin = 0, g->qmax = t == TQ_QT_Q4_1 ? 15 : 31;
-		break;
-	case TQ_QT_Q8_0:
-		g->qmin = -128, g->qmax = 127;
-		break;
-	case TQ_QT_Q2_K:
-		sc = h.scales[j / 16];
-		g->scale = d * (sc & 0xF);
-		g->offset = -(f16(h.dmin) * (sc >> 4));
-		g->qmin = 0, g->qmax = 3;
-		break;
-	case TQ_QT_Q3_K:
-		g->scale = d * k3_get(h.scales, (int)(j / 16));
-		g->qmin = -4, g->qmax = 3;
-		break;
-	case TQ_QT_Q4_K:
-	case TQ_QT_Q5_K:
-		k4_get(h.scales, (int)(j / 32), &sc, &m);
-		g->scale = d * sc;
-		g->offset = -(f16(h.dmin) * m);
-		g->qmin = 0, g->qmax = t == TQ_QT_Q4_K ? 15 : 31;
-		break;
-	case TQ_QT_Q6_K:
-		g->scale = d * (int8_t)h.scales[j / 16];
-		g->qmin = -32, g->qmax = 31;
-		break;
-	default:
-		g->scale = 0;
-		g->qmin = g->qmax = 0;
-		break;
-	}
-}
-
-/* ---- Packing -------------------------------------------------------- */
-
-/* Q2_K/Q3_K low bits: byte l of a 128-element half: l, +32, +64, +96. */
-static void
-pack_2bit(const uint8_t *L, uint8_t *qs)
-{
-	int j, l;
-
-	for (j = 0; j < QK_K; j += 128)
-		for (l = 0; l < 32; l++)
-			qs[j / 4 + l] = (uint8_t)((L[j + l] & 3) |
-			    ((L[j + l + 32] & 3) << 2) |
-			    ((L[j + l + 64] & 3) << 4) |
-			    ((L[j + l + 96] & 3) << 6));
-}
-
-static void
-unpack_2bit(const uint8_t *qs, uint8_t *L)
-{
-	int j, l, k;
-
-	for (j = 0; j < QK_K; j += 128)
-		for (k = 0; k < 4; k++)
-			for (l = 0; l < 32; l++)
-				L[j + 32 * k + l] = (qs[j / 4 + l] >>
-				    (2 * k)) & 3;
-}
-
-/* Q4_K/Q5_K low nibbles: 32 bytes per 64 elements, l low and l+32 high. */
-static void
-pack_nibbles_k(const uint8_t *L, uint8_t *qs)
-{
-	int j, l;
-
-	for (j = 0; j < QK_K; j += 64)
-		for (l = 0; l < 32; l++)
-			qs[j / 2 + l] = (uint8_t)((L[j + l] & 0xF) |
-			    ((L[j + l + 32] & 0xF) << 4));
-}
-
-static void
-unpack_nibbles_k(const uint8_t *qs, uint8_t *L)
-{
-	int j, l;
-
-	for (j = 0; j < QK_K; j += 64)
-		for (l = 0; l < 32; l++) {
-			L[j + l] = qs[j / 2 + l] & 0xF;
-			L[j + l + 32] = qs[j / 2 + l] >> 4;
-		}
-}
-
-/* Legacy nibbles: element j low, element j+16 high. */
-static void
-pack_nibbles_legacy(const uint8_t *L, uint8_t *qs)
-{
-	int j;
-
-	for (j = 0; j < QK_LEGACY / 2; j++)
-		qs[j] = (uint8_t)((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
-}
-
-static void
-unpack_nibbles_legacy(const uint8_t *qs, uint8_t *L)
-{
-	int j;
-
-	for (j = 0; j < QK_LEGACY / 2; j++) {
-		L[j] = qs[j] & 0xF;
-		L[j + 16] = qs[j] >> 4;
-	}
-}
-
-static void
-pack_qh_legacy(const uint8_t *L, uint8_t *qh)
-{
-	uint32_t bits = 0;
-	int j;
-
-	for (j = 0; j < QK_LEGACY; j++)
-		bits |= (uint32_t)((L[j] >> 4) & 1) << j;
-	qh[0] = (uint8_t)bits;
-	qh[1] = (uint8_t)(bits >> 8);
-	qh[2] = (uint8_t)(bits >> 16);
-	qh[3] = (uint8_t)(bits >> 24);
-}
-
-static void
-unpack_qh_legacy(const uint8_t *qh, uint8_t *L)
-{
-	uint32_t bits = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 |
-	    (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
-	int j;
-
-	for (j = 0; j < QK_LEGACY; j++)
-		L[j] |= (uint8_t)(((bits >> j) & 1) << 4);
+	g->qmin = g->qmax = 0;
+	if (tr == NULL)
+		return;
+	g->qmin = tr->qmin;
+	g->qmax = tr->qmax;
+	tr->grid(&h, j, g);
 }
 
 void
 tq_gguf_pack(tq_qtype t, const tq_qparams *p, const uint8_t *codes,
     uint8_t *out)
 {
+	const gguf_traits *tr = traits(t);
 	gguf_hdr h;
-	int j, l;
 
 	hdr_get(p, &h);
-	switch (t) {
-	case TQ_QT_Q4_0: {
-		blk_q4_0 b;
-
-		put16(b.d, h.d);
-		pack_nibbles_legacy(codes, b.qs);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q4_1: {
-		blk_q4_1 b;
-
-		put16(b.d, h.d);
-		put16(b.m, h.dmin);
-		pack_nibbles_legacy(codes, b.qs);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q5_0: {
-		blk_q5_0 b;
-
-		put16(b.d, h.d);
-		pack_qh_legacy(codes, b.qh);
-		pack_nibbles_legacy(codes, b.qs);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q5_1: {
-		blk_q5_1 b;
-
-		put16(b.d, h.d);
-		put16(b.m, h.dmin);
-		pack_qh_legacy(codes, b.qh);
-		pack_nibbles_legacy(codes, b.qs);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q8_0: {
-		blk_q8_0 b;
-
-		put16(b.d, h.d);
-		for (j = 0; j < QK_LEGACY; j++)
-			b.qs[j] = (int8_t)(codes[j] - 128);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q2_K: {
-		blk_q2_k b;
-
-		memcpy(b.scales, h.scales, sizeof(b.scales));
-		pack_2bit(codes, b.qs);
-		put16(b.d, h.d);
-		put16(b.dmin, h.dmin);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q3_K: {
-		blk_q3_k b;
-
-		/* bit 2 of element j: bit j/32 of hmask[j%32] */
-		memset(b.hmask, 0, sizeof(b.hmask));
-		for (j = 0; j < QK_K; j++)
-			if (codes[j] > 3)
-				b.hmask[j % 32] |= (uint8_t)(1 << (j / 32));
-		pack_2bit(codes, b.qs);
-		memcpy(b.scales, h.scales, sizeof(b.scales));
-		put16(b.d, h.d);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q4_K: {
-		blk_q4_k b;
-
-		put16(b.d, h.d);
-		put16(b.dmin, h.dmin);
-		memcpy(b.scales, h.scales, sizeof(b.scales));
-		pack_nibbles_k(codes, b.qs);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q5_K: {
-		blk_q5_k b;
-
-		put16(b.d, h.d);
-		put16(b.dmin, h.dmin);
-		memcpy(b.scales, h.scales, sizeof(b.scales));
-		/* the 5th bit of element 64c + 32h + l: bit 2c + h of qh[l] */
-		memset(b.qh, 0, sizeof(b.qh));
-		for (j = 0; j < QK_K; j++)
-			if (codes[j] > 15)
-				b.qh[j % 32] |= (uint8_t)(1 << (j / 32));
-		pack_nibbles_k(codes, b.qs);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	case TQ_QT_Q6_K: {
-		blk_q6_k b;
-
-		for (j = 0; j < QK_K; j += 128) {
-			uint8_t *ql = b.ql + j / 2, *qh = b.qh + j / 4;
-
-			for (l = 0; l < 32; l++) {
-				const uint8_t *c = codes + j + l;
-
-				ql[l] = (uint8_t)((c[0] & 0xF) |
-				    ((c[64] & 0xF) << 4));
-				ql[l + 32] = (uint8_t)((c[32] & 0xF) |
-				    ((c[96] & 0xF) << 4));
-				qh[l] = (uint8_t)(((c[0] >> 4) & 3) |
-				    (((c[32] >> 4) & 3) << 2) |
-				    (((c[64] >> 4) & 3) << 4) |
-				    (((c[96] >> 4) & 3) << 6));
-			}
-		}
-		memcpy(b.scales, h.scales, sizeof(b.scales));
-		put16(b.d, h.d);
-		memcpy(out, &b, sizeof(b));
-		break;
-	}
-	default:
-		break;
-	}
+	if (tr != NULL)
+		tr->pack(tr->has_min, tr->hbit, &h, codes, out);
 }
 
 void
 tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p, uint8_t *codes)
 {
+	const gguf_traits *tr = traits(t);
 	gguf_hdr h;
-	int j, l;
 
 	memset(&h, 0, sizeof(h));
-	switch (t) {
-	case TQ_QT_Q4_0: {
-		blk_q4_0 b;
-
-		memcpy(&b, in, sizeof(b));
-		h.d = get16(b.d);
-		unpack_nibbles_legacy(b.qs, codes);
-		break;
-	}
-	case TQ_QT_Q4_1: {
-		blk_q4_1 b;
-
-		memcpy(&b, in, sizeof(b));
-		h.d = get16(b.d);
-		h.dmin = get16(b.m);
-		unpack_nibbles_legacy(b.qs, codes);
-		break;
-	}
-	case TQ_QT_Q5_0: {
-		blk_q5_0 b;
-
-		memcpy(&b, in, sizeof(b));
-		h.d = get16(b.d);
-		unpack_nibbles_legacy(b.qs, codes);
-		unpack_qh_legacy(b.qh, codes);
-		break;
-	}
-	case TQ_QT_Q5_1: {
-		blk_q5_1 b;
-
-		memcpy(&b, in, sizeof(b));
-		h.d = get16(b.d);
-		h.dmin = get16(b.m);
-		unpack_nibbles_legacy(b.qs, codes);
-		unpack_qh_legacy(b.qh, codes);
-		break;
-	}
-	case TQ_QT_Q8_0: {
-		blk_q8_0 b;
-
-		memcpy(&b, in, sizeof(b));
-		h.d = get16(b.d);
-		for (j = 0; j < QK_LEGACY; j++)
-			codes[j] = (uint8_t)(b.qs[j] + 128);
-		break;
-	}
-	case TQ_QT_Q2_K: {
-		blk_q2_k b;
-
-		memcpy(&b, in, sizeof(b));
-		memcpy(h.scales, b.scales, sizeof(b.scales));
-		h.d = get16(b.d);
-		h.dmin = get16(b.dmin);
-		unpack_2bit(b.qs, codes);
-		break;
-	}
-	case TQ_QT_Q3_K: {
-		blk_q3_k b;
-
-		memcpy(&b, in, sizeof(b));
-		unpack_2bit(b.qs, codes);
-		for (j = 0; j < QK_K; j++)
-			codes[j] |= (uint8_t)(((b.hmask[j % 32] >> (j / 32)) &
-			    1) << 2);
-		memcpy(h.scales, b.scales, sizeof(b.scales));
-		h.d = get16(b.d);
-		break;
-	}
-	case TQ_QT_Q4_K:
-	case TQ_QT_Q5_K: {
-		blk_q5_k b;	/* Q4_K is Q5_K without qh */
-
-		if (t == TQ_QT_Q4_K) {
-			blk_q4_k b4;
-
-			memcpy(&b4, in, sizeof(b4));
-			memcpy(b.d, b4.d, 2);
-			memcpy(b.dmin, b4.dmin, 2);
-			memcpy(b.scales, b4.scales, sizeof(b.scales));
-			memset(b.qh, 0, sizeof(b.qh));
-			memcpy(b.qs, b4.qs, sizeof(b.qs));
-		} else {
-			memcpy(&b, in, sizeof(b));
-		}
-		h.d = get16(b.d);
-		h.dmin = get16(b.dmin);
-		memcpy(h.scales, b.scales, sizeof(b.scales));
-		unpack_nibbles_k(b.qs, codes);
-		for (j = 0; j < QK_K; j++)
-			codes[j] |= (uint8_t)(((b.qh[j % 32] >> (j / 32)) &
-			    1) << 4);
-		break;
-	}
-	case TQ_QT_Q6_K: {
-		blk_q6_k b;
-
-		memcpy(&b, in, sizeof(b));
-		for (j = 0; j < QK_K; j += 128) {
-			const uint8_t *ql = b.ql + j / 2, *qh = b.qh + j / 4;
-
-			for (l = 0; l < 32; l++) {
-				uint8_t *c = codes + j + l;
-
-				c[0] = (uint8_t)((ql[l] & 0xF) |
-				    ((qh[l] & 3) << 4));
-				c[32] = (uint8_t)((ql[l + 32] & 0xF) |
-				    (((qh[l] >> 2) & 3) << 4));
-				c[64] = (uint8_t)((ql[l] >> 4) |
-				    (((qh[l] >> 4) & 3) << 4));
-				c[96] = (uint8_t)((ql[l + 32] >> 4) |
-				    (((qh[l] >> 6) & 3) << 4));
-			}
-		}
-		memcpy(h.scales, b.scales, sizeof(b.scales));
-		h.d = get16(b.d);
-		break;
-	}
-	default:
-		break;
-	}
+	if (tr != NULL)
+		tr->unpack(tr->has_min, tr->hbit, in, &h, codes);
 	hdr_put(p, &h);
+}
+
+float
+tq_gguf_row_sigma2(const float *x, int64_t n)
+{
+	return n > 0 ? sum_sq(x, n) / n : 0.0f;
 }

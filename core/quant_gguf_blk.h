@@ -1,0 +1,127 @@
+/*
+ * quant_gguf_blk.h: what core/quant_gguf.c (the searches, the table of
+ * types) and core/quant_gguf_blk.c (the ggml block layouts) share:
+ * the block structs, the block header tq_qparams.raw holds, and the
+ * layout functions the table points at.
+ */
+#ifndef TQ_CORE_QUANT_GGUF_BLK_H
+#define TQ_CORE_QUANT_GGUF_BLK_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "quant.h"
+
+#define QK_K 256
+#define QK_LEGACY 32
+#define K_SCALE_SIZE 12
+
+/*
+ * The ggml block layouts (ggml-common.h), fp16 fields as little-endian
+ * byte pairs so the structs have no padding and no byte-order question.
+ */
+typedef struct blk_q4_0 {
+	uint8_t d[2];
+	uint8_t qs[QK_LEGACY / 2];	/* element j low nibble, j+16 high */
+} blk_q4_0;
+static_assert(sizeof(blk_q4_0) == 18, "block_q4_0 is 18 bytes");
+
+typedef struct blk_q4_1 {
+	uint8_t d[2], m[2];
+	uint8_t qs[QK_LEGACY / 2];
+} blk_q4_1;
+static_assert(sizeof(blk_q4_1) == 20, "block_q4_1 is 20 bytes");
+
+typedef struct blk_q5_0 {
+	uint8_t d[2];
+	uint8_t qh[4];			/* 5th bits, little-endian u32 */
+	uint8_t qs[QK_LEGACY / 2];
+} blk_q5_0;
+static_assert(sizeof(blk_q5_0) == 22, "block_q5_0 is 22 bytes");
+
+typedef struct blk_q5_1 {
+	uint8_t d[2], m[2];
+	uint8_t qh[4];
+	uint8_t qs[QK_LEGACY / 2];
+} blk_q5_1;
+static_assert(sizeof(blk_q5_1) == 24, "block_q5_1 is 24 bytes");
+
+typedef struct blk_q8_0 {
+	uint8_t d[2];
+	int8_t qs[QK_LEGACY];
+} blk_q8_0;
+static_assert(sizeof(blk_q8_0) == 34, "block_q8_0 is 34 bytes");
+
+typedef struct blk_q2_k {
+	uint8_t scales[QK_K / 16];	/* scale | min << 4 per sub-block */
+	uint8_t qs[QK_K / 4];
+	uint8_t d[2], dmin[2];
+} blk_q2_k;
+static_assert(sizeof(blk_q2_k) == 84, "block_q2_K is 84 bytes");
+
+typedef struct blk_q3_k {
+	uint8_t hmask[QK_K / 8];
+	uint8_t qs[QK_K / 4];
+	uint8_t scales[K_SCALE_SIZE];	/* 16 6-bit scales, offset 32 */
+	uint8_t d[2];
+} blk_q3_k;
+static_assert(sizeof(blk_q3_k) == 110, "block_q3_K is 110 bytes");
+
+typedef struct blk_q4_k {
+	uint8_t d[2], dmin[2];
+	uint8_t scales[K_SCALE_SIZE];	/* 8 6-bit scales, 8 6-bit mins */
+	uint8_t qs[QK_K / 2];
+} blk_q4_k;
+static_assert(sizeof(blk_q4_k) == 144, "block_q4_K is 144 bytes");
+
+typedef struct blk_q5_k {
+	uint8_t d[2], dmin[2];
+	uint8_t scales[K_SCALE_SIZE];
+	uint8_t qh[QK_K / 8];
+	uint8_t qs[QK_K / 2];
+} blk_q5_k;
+static_assert(sizeof(blk_q5_k) == 176, "block_q5_K is 176 bytes");
+
+typedef struct blk_q6_k {
+	uint8_t ql[QK_K / 2];
+	uint8_t qh[QK_K / 4];
+	int8_t scales[QK_K / 16];
+	uint8_t d[2];
+} blk_q6_k;
+static_assert(sizeof(blk_q6_k) == 210, "block_q6_K is 210 bytes");
+
+/*
+ * What tq_qparams.raw holds for every GGUF type: the block header, i.e.
+ * everything but the packed levels.
+ */
+typedef struct gguf_hdr {
+	uint16_t d;		/* fp16 bits */
+	uint16_t dmin;		/* fp16: m (Q4_1/Q5_1), dmin (Q2/4/5_K) */
+	/*
+	 * Q2_K: 16 bytes scale | min << 4; Q3_K, Q4_K, Q5_K: 12 bytes packed
+	 * as ggml packs them; Q6_K: 16 int8 scales.
+	 */
+	uint8_t scales[16];
+} gguf_hdr;
+static_assert(sizeof(gguf_hdr) <= sizeof(tq_qparams), "header fits");
+
+/*
+ * The levels L of one block and its header h <-> the block's bytes.
+ * has_min and hbit pick the variant of a family: the legacy types (m
+ * stored; the 5th bits stored) and Q4_K/Q5_K (hbit 4: the 5th bits
+ * stored); Q3_K's hbit is 2.  The others ignore them.
+ */
+#define GGUF_LAYOUT(name) \
+	void tq_gguf__pack_##name(int has_min, int hbit, const gguf_hdr *h, \
+	    const uint8_t *L, uint8_t *out); \
+	void tq_gguf__unpack_##name(int has_min, int hbit, const uint8_t *in, \
+	    gguf_hdr *h, uint8_t *L)
+GGUF_LAYOUT(legacy);	/* Q4_0, Q4_1, Q5_0, Q5_1 */
+GGUF_LAYOUT(q8_0);
+GGUF_LAYOUT(q2_k);
+GGUF_LAYOUT(q3_k);
+GGUF_LAYOUT(k45);	/* Q4_K, Q5_K */
+GGUF_LAYOUT(q6_k);
+#undef GGUF_LAYOUT
+
+#endif /* TQ_CORE_QUANT_GGUF_BLK_H */
