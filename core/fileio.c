@@ -74,6 +74,21 @@ tq_json_add(cJSON *obj, const char *key, cJSON *item)
 	return 0;
 }
 
+cJSON *
+tq_json_doc(const char *format, int version, const char *model,
+    int64_t n_layers)
+{
+	cJSON *root = cJSON_CreateObject();
+
+	if (root == NULL)
+		return NULL;
+	cJSON_AddStringToObject(root, "format", format);
+	cJSON_AddNumberToObject(root, "version", version);
+	cJSON_AddStringToObject(root, "model", model);
+	cJSON_AddNumberToObject(root, "n_layers", (double)n_layers);
+	return root;
+}
+
 int
 tq_json_push(cJSON *arr, cJSON *item)
 {

@@ -50,6 +50,13 @@ tq_status tq_json_end(unsigned long mark, const char *what, tq_error *err);
 int tq_json_add(cJSON *obj, const char *key, cJSON *item);
 int tq_json_push(cJSON *arr, cJSON *item);
 /*
+ * A new document with the head our model-bound JSON files share:
+ * {"format": FORMAT, "version": VERSION, "model": MODEL, "n_layers": N}
+ * (the state and the sensitivity file); NULL when out of memory.
+ */
+cJSON *tq_json_doc(const char *format, int version, const char *model,
+    int64_t n_layers);
+/*
  * Tests only: the nth cJSON allocation from now (on any thread) fails; 0
  * turns that off.  tq_json__allocs counts allocations, failed or not.
  */

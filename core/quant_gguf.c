@@ -78,6 +78,28 @@ nearest_int(float fval)
 }
 
 
+/*
+ * The largest |x[i]| of x[n], and in *max that element with its sign (the
+ * first of equals, 0 if all are 0), as ggml's searches find them.
+ */
+static float
+abs_max(const float *x, int n, float *max)
+{
+	float amax = 0;
+	int i;
+
+	*max = 0;
+	for (i = 0; i < n; i++) {
+		float ax = fabsf(x[i]);
+
+		if (ax > amax) {
+			amax = ax;
+			*max = x[i];
+		}
+	}
+	return amax;
+}
+
 /* ---- ggml's scale searches ------------------------------------------ */
 
 /*
@@ -116,19 +138,11 @@ static float
 make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *w)
 {
 	float isc[QX_LANES], s_lx[QX_LANES], s_l2[QX_LANES];
-	float max = 0, amax = 0, iscale, sumlx, suml2, scale, best;
+	float max, iscale, sumlx, suml2, scale, best;
 	const float lo = (float)-nmax, hi = (float)(nmax - 1);
 	int i, k, l;
 
-	for (i = 0; i < n; i++) {
-		float ax = fabsf(x[i]);
-
-		if (ax > amax) {
-			amax = ax;
-			max = x[i];
-		}
-	}
-	if (amax < GROUP_MAX_EPS) {
+	if (abs_max(x, n, &max) < GROUP_MAX_EPS) {
 		memset(L, 0, (size_t)n);
 		return 0.f;
 	}
@@ -184,18 +198,10 @@ make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *w)
 static float
 make_q3_quants(int n, int nmax, const float *x, int8_t *L)
 {
-	float max = 0, amax = 0, iscale, sumlx = 0, suml2 = 0;
+	float max, iscale, sumlx = 0, suml2 = 0;
 	int i, itry, l;
 
-	for (i = 0; i < n; i++) {
-		float ax = fabsf(x[i]);
-
-		if (ax > amax) {
-			amax = ax;
-			max = x[i];
-		}
-	}
-	if (amax < GROUP_MAX_EPS) {
+	if (abs_max(x, n, &max) < GROUP_MAX_EPS) {
 		memset(L, 0, (size_t)n);
 		return 0.f;
 	}
@@ -577,7 +583,7 @@ static void
 quant_x_0(const float *x, const float *imp, float sigma2, int nmax,
     gguf_hdr *h, uint8_t *L)
 {
-	float amax = 0.0f, max = 0.0f, d, id;
+	float max, d, id;
 	int j;
 
 	if (imp != NULL) {
@@ -591,12 +597,7 @@ quant_x_0(const float *x, const float *imp, float sigma2, int nmax,
 			L[j] = (uint8_t)l8[j];
 		return;
 	}
-	for (j = 0; j < QK_LEGACY; j++) {
-		if (amax < fabsf(x[j])) {
-			amax = fabsf(x[j]);
-			max = x[j];
-		}
-	}
+	abs_max(x, QK_LEGACY, &max);
 	d = max / -nmax;
 	id = d ? 1.0f / d : 0.0f;
 	h->d = to_f16(d);
@@ -750,16 +751,12 @@ quant_q3_k(const float *x, const float *imp, float unused_s2, int nmax,
 	(void)unused_s2, (void)nmax;
 	memset(h->scales, 0, sizeof(h->scales));
 	if (imp == NULL) {
-		float max_scale = 0, amax = 0;
+		float max_scale;
 
-		for (j = 0; j < QK_K / 16; j++) {
+		for (j = 0; j < QK_K / 16; j++)
 			scales[j] = make_q3_quants(16, 4, x + 16 * j,
 			    l8 + 16 * j);
-			if (fabsf(scales[j]) > amax) {
-				amax = fabsf(scales[j]);
-				max_scale = scales[j];
-			}
-		}
+		abs_max(scales, QK_K / 16, &max_scale);
 		if (max_scale) {
 			float iscale = -32.f / max_scale;
 
@@ -887,7 +884,7 @@ quant_q6_k(const float *x, const float *imp, float unused_s2, int nmax,
     gguf_hdr *h, uint8_t *L)
 {
 	float scales[QK_K / 16], w[16];
-	float max_scale = 0, max_abs_scale = 0, iscale, d_all;
+	float max_scale, iscale, d_all;
 	int8_t l8[QK_K];
 	int j, l;
 
@@ -902,12 +899,8 @@ quant_q6_k(const float *x, const float *imp, float unused_s2, int nmax,
 				w[l] = x[16 * j + l] * x[16 * j + l];
 		}
 		scales[j] = make_qx_quants(16, 32, x + 16 * j, l8 + 16 * j, qw);
-		if (fabsf(scales[j]) > max_abs_scale) {
-			max_abs_scale = fabsf(scales[j]);
-			max_scale = scales[j];
-		}
 	}
-	if (max_abs_scale < GROUP_MAX_EPS) {
+	if (abs_max(scales, QK_K / 16, &max_scale) < GROUP_MAX_EPS) {
 		/* ggml writes an all-zero block */
 		memset(h, 0, sizeof(*h));
 		memset(L, 0, QK_K);

@@ -32,16 +32,14 @@ tq_status
 tq_sens_save(const tq_sens *s, const char *path, tq_error *err)
 {
 	unsigned long mark = tq_json_begin();
-	cJSON *root = cJSON_CreateObject(), *menu, *layers;
+	cJSON *root, *menu, *layers;
 	size_t l, k;
 	tq_status st;
 
+	root = tq_json_doc(SENS_FORMAT, SENS_VERSION, s->model_path,
+	    s->model_layers);
 	if (root == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	cJSON_AddStringToObject(root, "format", SENS_FORMAT);
-	cJSON_AddNumberToObject(root, "version", SENS_VERSION);
-	cJSON_AddStringToObject(root, "model", s->model_path);
-	cJSON_AddNumberToObject(root, "n_layers", (double)s->model_layers);
 	cJSON_AddNumberToObject(root, "calib_tokens", (double)s->calib_tokens);
 	cJSON_AddNumberToObject(root, "probe_tokens", (double)s->probe_tokens);
 	if (s->probe_menu >= 0)

@@ -293,17 +293,15 @@ tq_status
 tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 {
 	unsigned long mark = tq_json_begin();
-	cJSON *root = cJSON_CreateObject(), *cal, *arr, *plan;
+	cJSON *root, *cal, *arr, *plan;
 	char hash[32], *path = NULL;
 	tq_status st;
 	size_t i;
 
+	root = tq_json_doc(STATE_FORMAT, STATE_VERSION, s->model_path,
+	    s->n_layers);
 	if (root == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	cJSON_AddStringToObject(root, "format", STATE_FORMAT);
-	cJSON_AddNumberToObject(root, "version", STATE_VERSION);
-	cJSON_AddStringToObject(root, "model", s->model_path);
-	cJSON_AddNumberToObject(root, "n_layers", (double)s->n_layers);
 	plan = cJSON_Parse(s->plan_json);
 	tq_json_add(root, "plan", plan != NULL ? plan :
 	    cJSON_CreateNull());
