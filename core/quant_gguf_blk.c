@@ -370,4 +370,3 @@ tq_gguf__unpack_q6_k(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
 	memcpy(h->scales, b.scales, sizeof(b.scales));
 	h->d = get16(b.d);
 }
-

@@ -16,8 +16,9 @@
  *   f32, f16, bf16    every linear in that float type (a state's layers as
  *                     their dequantized values).
  *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
- *   mixes             q6_k, q8_0: core/plan.c's presets, shape fallback
- *                     included) or one block type for every linear
+ *   mixes             q6_k, q8_0: core/plan.c's presets, their rules in
+ *                     core/plan_mix.c, shape fallback included) or one
+ *                     block type for every linear
  *                     (q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, as
  *                     llama-quantize --pure).  A layer the state already
  *                     holds on that block type keeps its blocks; any other
