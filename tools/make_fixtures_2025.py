@@ -26,57 +26,24 @@ import make_fixtures as mf
 
 PINNED = {"transformers": "4.53.3", "torch": "2.5.1"}
 
+
+def spec(cls, cfg, seed, dtype, **kwargs):
+    """A make_fixtures.py MODELS entry: context 256, eps 1e-6, sequences of 40 and 7."""
+    kw = dict(max_position_embeddings=256, rms_norm_eps=1e-6, **kwargs)
+    return dict(cls=cls, cfg=cfg, seed=seed, kwargs=kw, dtype=dtype, seq_lens=(40, 7))
+
+
 MODELS = {
-    "qwen3": dict(
-        cls=Qwen3ForCausalLM,
-        cfg=Qwen3Config,
-        seed=606,
-        kwargs=dict(
-            vocab_size=256,
-            max_position_embeddings=256,
-            rms_norm_eps=1e-6,
-            rope_theta=1000000.0,
-            # head_dim 32 != 64 / 4: q is [n, 128], o_proj reads 128 columns
-            head_dim=32,
-            tie_word_embeddings=False,
-        ),
-        dtype=torch.bfloat16,
-        seq_lens=(40, 7),
-    ),
-    "qwen3_tied": dict(
-        cls=Qwen3ForCausalLM,
-        cfg=Qwen3Config,
-        seed=707,
-        kwargs=dict(
-            vocab_size=288,
-            max_position_embeddings=256,
-            rms_norm_eps=1e-6,
-            rope_theta=10000.0,
-            head_dim=16,
-            tie_word_embeddings=True,
-        ),
-        dtype=torch.float32,
-        seq_lens=(40, 7),
-    ),
-    "smollm3": dict(
-        cls=SmolLM3ForCausalLM,
-        cfg=SmolLM3Config,
-        seed=808,
-        kwargs=dict(
-            vocab_size=352,
-            num_hidden_layers=4,
-            max_position_embeddings=256,
-            rms_norm_eps=1e-6,
-            rope_theta=10000.0,
-            # no_rope_layers from the interval: [1, 1, 1, 0] (layer 3 NoPE),
-            # the one pattern llama.cpp's smollm3 runs
-            no_rope_layer_interval=4,
-            tie_word_embeddings=True,
-            pad_token_id=None,
-        ),
-        dtype=torch.float16,
-        seq_lens=(40, 7),
-    ),
+    # head_dim 32 != 64 / 4: q is [n, 128], o_proj reads 128 columns
+    "qwen3": spec(Qwen3ForCausalLM, Qwen3Config, 606, torch.bfloat16, vocab_size=256,
+                  rope_theta=1000000.0, head_dim=32, tie_word_embeddings=False),
+    "qwen3_tied": spec(Qwen3ForCausalLM, Qwen3Config, 707, torch.float32, vocab_size=288,
+                       rope_theta=10000.0, head_dim=16, tie_word_embeddings=True),
+    # no_rope_layers from the interval: [1, 1, 1, 0] (layer 3 without RoPE), the one
+    # pattern llama.cpp's smollm3 runs; tie_word_embeddings left to its default (True)
+    "smollm3": spec(SmolLM3ForCausalLM, SmolLM3Config, 808, torch.float16, vocab_size=352,
+                    num_hidden_layers=4, rope_theta=10000.0, no_rope_layer_interval=4,
+                    pad_token_id=None),
 }
 
 
@@ -90,10 +57,10 @@ def main():
         raise SystemExit(f"make_fixtures_2025.py wants {PINNED}, this Python has {have}")
     transformers.logging.set_verbosity_error()
     total = 0
-    for name, spec in MODELS.items():
+    for name, sp in MODELS.items():
         if args.only and name not in args.only:
             continue
-        total += mf.make_one(name, spec, args.out)
+        total += mf.make_one(name, sp, args.out)
     print(f"total {total} bytes")
 
 
