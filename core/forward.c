@@ -1,5 +1,6 @@
 /*
- * forward.c: the fp32 prefill forward pass of Llama, Mistral and Qwen2.
+ * forward.c: the fp32 prefill forward pass of Llama, Mistral, Qwen2, Qwen3
+ * and SmolLM3.
  *
  * It follows transformers' eager implementation step by step (RMSNorm in
  * fp32, half-split rotary embedding with inv_freq computed in fp32, causal
@@ -353,21 +354,34 @@ stage_attn_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	    b->norm_eps, io->xn);
 }
 
-/* att = softmax(rope(q) rope(k)^T / sqrt(hd)) v, q k v from xn */
+/*
+ * att = softmax(rope(q) rope(k)^T / sqrt(hd)) v, q k v from xn; with
+ * QK-norm each head of q and k is RMS-normed first (Qwen3), and a NoPE
+ * layer leaves rope out (SmolLM3).
+ */
 static void
 stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
 {
 	const tq_model_config *c = &s->m->cfg;
-	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int64_t hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
 
 	tq_actq_apply(&l->act[TQ_SITE_QKV], io->xn, n, c->hidden_size);
-	fwd_rope_tables(s, c, n);
 	fwd_linear(s, io->xn, n, l->wq, l->bq, s->q, qd);
 	fwd_linear(s, io->xn, n, l->wk, l->bk, s->k, kvd);
 	fwd_linear(s, io->xn, n, l->wv, l->bv, s->v, kvd);
-	fwd_rope_apply(s, s->q, n, c->n_heads, c->head_dim);
-	fwd_rope_apply(s, s->k, n, c->n_kv_heads, c->head_dim);
+	if (b->qk_norm) {
+		/* In place: a row's sum of squares is taken before it is written. */
+		fwd_rmsnorm(s, s->q, l->q_norm, n * c->n_heads, hd, b->norm_eps,
+		    s->q);
+		fwd_rmsnorm(s, s->k, l->k_norm, n * c->n_kv_heads, hd,
+		    b->norm_eps, s->k);
+	}
+	if (b->rope) {
+		fwd_rope_tables(s, c, n);
+		fwd_rope_apply(s, s->q, n, c->n_heads, hd);
+		fwd_rope_apply(s, s->k, n, c->n_kv_heads, hd);
+	}
 	fwd_attention(s, c, n, b->window, io->att);
 }
 

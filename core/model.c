@@ -86,6 +86,8 @@ tq_arch_name(tq_arch a)
 	case TQ_ARCH_LLAMA:	return "llama";
 	case TQ_ARCH_MISTRAL:	return "mistral";
 	case TQ_ARCH_QWEN2:	return "qwen2";
+	case TQ_ARCH_QWEN3:	return "qwen3";
+	case TQ_ARCH_SMOLLM3:	return "smollm3";
 	}
 	return "?";
 }
@@ -113,17 +115,38 @@ tq_linear_name(tq_linear l)
 	return (unsigned)l < TQ_LINEAR_COUNT ? names[l] : "?";
 }
 
-/* See model.h.  Llama, Mistral and Qwen2 differ only in the window. */
+/*
+ * See model.h.  Llama, Mistral and Qwen2 differ only in the window; Qwen3
+ * adds QK-norm, and SmolLM3 leaves RoPE out of the layers its config
+ * lists.
+ */
 void
 tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
 {
 	const tq_model_config *c = &m->cfg;
 
-	(void)li;
 	memset(out, 0, sizeof(*out));
 	out->window = c->sliding_window;
+	out->rope = !(c->no_rope[li / 64] >> (li % 64) & 1);
+	out->qk_norm = c->qk_norm;
 	out->act = TQ_MLP_SILU;
 	out->norm_eps = (float)c->rms_norm_eps;
+}
+
+const char *
+tq_model__block_extra(const tq_model *m)
+{
+	tq_block_opts b;
+	int64_t li;
+
+	for (li = 0; li < m->cfg.n_layers; li++) {
+		tq_model__block(m, li, &b);
+		if (b.qk_norm)
+			return "QK-norm";
+		if (!b.rope)
+			return "layers without RoPE";
+	}
+	return NULL;
 }
 
 int

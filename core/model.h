@@ -48,7 +48,10 @@ typedef struct tq_actq {
 enum { TQ_SITE_QKV = 0, TQ_SITE_O, TQ_SITE_GATE_UP, TQ_SITE_DOWN,
 	TQ_SITES_PER_LAYER };
 
-/* The weights of one decoder block.  Biases are NULL when absent. */
+/*
+ * The weights of one decoder block.  Biases and the QK-norm weights are
+ * NULL when absent.
+ */
 typedef struct tq_layer_weights {
 	const tq_tensor *attn_norm;	/* [H] */
 	const tq_tensor *wq;		/* [n_heads * hd, H] */
@@ -59,6 +62,8 @@ typedef struct tq_layer_weights {
 	const tq_tensor *bk;		/* [n_kv_heads * hd] */
 	const tq_tensor *bv;		/* [n_kv_heads * hd] */
 	const tq_tensor *bo;		/* [H] */
+	const tq_tensor *q_norm;	/* [hd] each q head's RMSNorm (qwen3) */
+	const tq_tensor *k_norm;	/* [hd] each k head's RMSNorm (qwen3) */
 	const tq_tensor *ffn_norm;	/* [H] */
 	const tq_tensor *w_gate;	/* [I, H] */
 	const tq_tensor *w_up;		/* [I, H] */
@@ -124,11 +129,20 @@ typedef enum tq_mlp_act {
  */
 typedef struct tq_block_opts {
 	int64_t window;		/* attention sees the last window keys; 0: all */
+	int rope;		/* q and k rotated (0: a NoPE layer) */
+	int qk_norm;		/* q and k heads RMS-normed before RoPE */
 	tq_mlp_act act;
 	float norm_eps;		/* RMSNorm's epsilon */
 } tq_block_opts;
 
 void tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out);
+
+/*
+ * What the blocks of m compute beyond the Llama block ("QK-norm",
+ * "layers without RoPE"), or NULL: exporters whose consumer lacks it
+ * refuse the model with it.
+ */
+const char *tq_model__block_extra(const tq_model *m);
 
 /* The site linear l reads (TQ_SITE_*), or -1 for lm_head. */
 int tq_model__input_site(tq_linear l);

@@ -1,7 +1,10 @@
 /*
  * export_gguf.c: a model, or a quantized state, as one GGUF file that
- * llama.cpp loads (architectures llama and qwen2; mistral is written as
- * llama, as convert_hf_to_gguf.py does).
+ * llama.cpp loads (architectures llama, qwen2, qwen3 and smollm3; mistral
+ * is written as llama, as convert_hf_to_gguf.py does).  Qwen3's QK-norm
+ * weights are attn_q_norm and attn_k_norm; smollm3 has no key for its NoPE
+ * layers (llama.cpp leaves RoPE out of every 4th), so another pattern is
+ * refused.
  *
  * What each quantizable layer becomes (formats/export.h: every float
  * tensor comes from x->model, which has the state applied):
@@ -25,7 +28,7 @@
  *                     is rounded with RTN from x->model's weights, and the
  *                     report's warning says which and what was lost.
  *
- * The Q/K rows of llama and mistral are permuted into the interleaved
+ * The Q/K rows of llama, mistral and smollm3 are permuted into the interleaved
  * rotary order llama.cpp's "norm" RoPE expects (convert_hf_to_gguf.py's
  * LlamaModel.permute); blocks run along rows, so permuting rows of packed
  * blocks is exact.  Llama-3 rope scaling becomes the rope_freqs tensor.
@@ -628,13 +631,52 @@ gg_lower(char *dst, size_t len, const char *s)
 	dst[i] = '\0';
 }
 
+/*
+ * The llama.cpp architecture of c, or NULL with err set when llama.cpp's
+ * graph of it cannot compute what ours does.
+ */
+static const char *
+gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
+{
+	int64_t li;
+
+	switch (c->arch) {
+	case TQ_ARCH_LLAMA:
+	case TQ_ARCH_MISTRAL:
+		return "llama";
+	case TQ_ARCH_QWEN2:
+		return "qwen2";
+	case TQ_ARCH_QWEN3:
+	case TQ_ARCH_SMOLLM3:
+		break;
+	}
+	/* Their llama.cpp loaders have no output bias and no rope_freqs. */
+	if (c->attention_bias || c->rope_type == TQ_ROPE_LLAMA3) {
+		tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's %s has no %s",
+		    tq_model_path(x->base), tq_arch_name(c->arch),
+		    c->attention_bias ? "attention output bias "
+		    "(attention_bias)" : "llama3 rope scaling");
+		return NULL;
+	}
+	for (li = 0; li < c->n_layers && c->arch == TQ_ARCH_SMOLLM3; li++)
+		if ((c->no_rope[li / 64] >> (li % 64) & 1) != (li % 4 == 3)) {
+			tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's smollm3 "
+			    "leaves RoPE out of every 4th layer, and this "
+			    "model's layer %lld differs", tq_model_path(x->base),
+			    (long long)li);
+			return NULL;
+		}
+	return tq_arch_name(c->arch);
+}
+
 tq_status
 tq_export_gguf(tq_export_ctx *x, tq_error *err)
 {
 	const tq_model *m = x->model;
 	const tq_model_config *c = tq_model_get_config(m);
-	const char *arch = c->arch == TQ_ARCH_QWEN2 ? "qwen2" : "llama";
-	int permute = c->arch != TQ_ARCH_QWEN2;
+	const char *arch = gg_arch(x, c, err);
+	/* llama.cpp's "norm" RoPE pairs rows the qwens' "neox" one does not. */
+	int permute = c->arch != TQ_ARCH_QWEN2 && c->arch != TQ_ARCH_QWEN3;
 	int64_t hq = permute ? c->n_heads : 0, hk = permute ? c->n_kv_heads : 0;
 	size_t nl = tq_model_n_linears(m), i, li;
 	tq_gguf_writer *w = NULL;
@@ -654,6 +696,8 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		"ffn_up", "ffn_down"
 	};
 
+	if (arch == NULL)
+		return err->status;
 	memset(&g, 0, sizeof(g));
 	g.x = x;
 	warn[0] = '\0';
@@ -694,6 +738,16 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 			int64_t heads = k == 0 ? hq : k == 1 ? hk : 0;
 
 			if (k == 4) {
+				snprintf(name, sizeof(name),
+				    "blk.%lld.attn_q_norm.weight", (long long)b);
+				if ((st = gg_add_vec(&g, name, l->q_norm, 0,
+				    err)) != TQ_OK)
+					goto out;
+				snprintf(name, sizeof(name),
+				    "blk.%lld.attn_k_norm.weight", (long long)b);
+				if ((st = gg_add_vec(&g, name, l->k_norm, 0,
+				    err)) != TQ_OK)
+					goto out;
 				snprintf(name, sizeof(name),
 				    "blk.%lld.ffn_norm.weight", (long long)b);
 				if ((st = gg_add_vec(&g, name, l->ffn_norm, 0,

@@ -489,6 +489,14 @@ mlx_plan_units(mlx_export *e, tq_error *err)
 			return st;
 		for (j = 0; j < TQ_LINEARS_PER_LAYER; j++) {
 			if (j == 4) {
+				/* Qwen3's QK-norm: mlx-lm's names are ours. */
+				if ((st = mlx_add_unit(e, w->q_norm != NULL ?
+				    w->q_norm->name : NULL, w->q_norm, NULL,
+				    err)) != TQ_OK ||
+				    (st = mlx_add_unit(e, w->k_norm != NULL ?
+				    w->k_norm->name : NULL, w->k_norm, NULL,
+				    err)) != TQ_OK)
+					return st;
 				snprintf(name, sizeof(name), "model.layers.%lld."
 				    "post_attention_layernorm.weight",
 				    (long long)l);

@@ -1125,10 +1125,16 @@ report(ox *o)
 tq_status
 tq_export_onnx(tq_export_ctx *x, tq_error *err)
 {
+	const char *extra = tq_model__block_extra(x->model);
 	ox o;
 	size_t i;
 	tq_status st;
 
+	/* The graph is the Llama block. */
+	if (extra != NULL)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the onnx export does "
+		    "not support architecture %s (%s)", tq_model_path(x->base),
+		    tq_arch_name(x->model->cfg.arch), extra);
 	memset(&o, 0, sizeof(o));
 	o.x = x;
 	o.m = x->model;

@@ -587,7 +587,13 @@ tq_export_trtllm(tq_export_ctx *x, tq_error *err)
 	tq_status st;
 	trt_alg alg;
 	int any_float;
+	const char *extra = tq_model__block_extra(x->model);
 
+	/* Neither layout has been checked against a block beyond Llama's. */
+	if (extra != NULL)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the trtllm export does "
+		    "not support architecture %s (%s)", tq_model_path(x->base),
+		    tq_arch_name(x->model->cfg.arch), extra);
 	if (x->type != NULL && !ckpt && strcmp(x->type, "hf") != 0)
 		return tq_fail(err, TQ_EINVAL, "trtllm: unknown type \"%s\" "
 		    "(hf, the default: Model Optimizer's Hugging Face "

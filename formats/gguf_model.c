@@ -1,10 +1,13 @@
 /*
- * gguf_model.c: a .gguf file (llama or qwen2, as llama.cpp reads them)
- * opened as a tq_model, so info, eval, quantize and export take it.
+ * gguf_model.c: a .gguf file (llama, qwen2, qwen3 or smollm3, as llama.cpp
+ * reads them) opened as a tq_model, so info, eval, quantize and export
+ * take it.
  *
- * The hyperparameters come from the metadata, every weight is dequantized
- * to f32 once (quantized types by the engine's own grids), the Q/K rows of
- * llama are put back in Hugging Face's rotate-half order, and a rope_freqs
+ * The hyperparameters come from the metadata (what llama.cpp fixes per
+ * architecture too: qwen3's QK-norm, smollm3's NoPE on every 4th layer),
+ * every weight is dequantized to f32 once (quantized types by the engine's
+ * own grids), the Q/K rows of llama and smollm3 are put back in Hugging
+ * Face's rotate-half order, and a rope_freqs
  * tensor is read back as Llama-3 scaling parameters (refused if it is not
  * of that form).  The tokenizer is rebuilt from the tokenizer.* metadata
  * (gguf_vocab.c); when that is not possible, a tokenizer.json beside the
@@ -241,10 +244,14 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	const char *s;
 	size_t len;
 	uint64_t id;
+	int64_t b;
 	tq_status st;
 
 	memset(c, 0, sizeof(*c));
-	c->arch = strcmp(arch, "qwen2") == 0 ? TQ_ARCH_QWEN2 : TQ_ARCH_LLAMA;
+	c->arch = strcmp(arch, "qwen2") == 0 ? TQ_ARCH_QWEN2 :
+	    strcmp(arch, "qwen3") == 0 ? TQ_ARCH_QWEN3 :
+	    strcmp(arch, "smollm3") == 0 ? TQ_ARCH_SMOLLM3 : TQ_ARCH_LLAMA;
+	c->qk_norm = c->arch == TQ_ARCH_QWEN3;
 	c->rope_theta = 10000.0;
 	c->rope_factor = 1.0;
 	c->bos_token_id = c->eos_token_id = -1;
@@ -282,6 +289,10 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	/* The rules config.json meets (a head_dim of 0 among them). */
 	if ((st = tq_hf_config_check(f->path, c, err)) != TQ_OK)
 		return st;
+	/* llama.cpp's smollm3 has no key for it: n_no_rope_layer_step 4. */
+	if (c->arch == TQ_ARCH_SMOLLM3)
+		for (b = 3; b < c->n_layers; b += 4)
+			c->no_rope[b / 64] |= (uint64_t)1 << (b % 64);
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);
 	if (tq_gguf_get_str(f, key, &s, &len) && !(len == 4 &&
 	    memcmp(s, "none", 4) == 0)) {
@@ -349,15 +360,18 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 		{ "ffn_gate.bias", "mlp.gate_proj.bias", 11 },
 		{ "ffn_up.bias", "mlp.up_proj.bias", 11 },
 		{ "ffn_down.bias", "mlp.down_proj.bias", 0 },
+		{ "attn_q_norm.weight", "self_attn.q_norm.weight", 12 },
+		{ "attn_k_norm.weight", "self_attn.k_norm.weight", 12 },
 	};
 	int64_t H = c->hidden_size, I = c->intermediate_size;
 	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	int64_t shape[12][2] = {
+	int64_t shape[13][2] = {
 		{ 0, H }, { qd, H }, { kvd, H }, { kvd, H }, { H, qd },
 		{ I, H }, { I, H }, { H, I }, { 0, qd }, { 0, kvd }, { 0, kvd },
-		{ 0, I }
+		{ 0, I }, { 0, c->head_dim }
 	};
-	int llama = c->arch != TQ_ARCH_QWEN2;
+	/* llama.cpp's "norm" RoPE: interleaved Q/K rows (not the qwens'). */
+	int llama = c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_SMOLLM3;
 	unsigned long long b;
 	size_t i;
 	int off;
@@ -380,7 +394,8 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 	if (!gm_block_index(g, &b, &off) || b >= (unsigned long long)c->n_layers)
 		return 0;
 	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++)
-		if (strcmp(g + off, blk[i].gguf) == 0) {
+		if (strcmp(g + off, blk[i].gguf) == 0 &&
+		    (blk[i].which != 12 || c->qk_norm)) {
 			snprintf(hf, len, "model.layers.%llu.%s", b, blk[i].hf);
 			*rows = shape[blk[i].which][0];
 			*cols = shape[blk[i].which][1];
@@ -507,7 +522,8 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 		"mlp.down_proj.weight", "self_attn.q_proj.bias",
 		"self_attn.k_proj.bias", "self_attn.v_proj.bias",
 		"self_attn.o_proj.bias", "mlp.gate_proj.bias",
-		"mlp.up_proj.bias", "mlp.down_proj.bias"
+		"mlp.up_proj.bias", "mlp.down_proj.bias",
+		"self_attn.q_norm.weight", "self_attn.k_norm.weight"
 	};
 	tq_model_config *c = &m->cfg;
 	char name[128];
@@ -531,14 +547,16 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 		const tq_tensor **slot[] = {
 			&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
 			&l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down, &l->bq,
-			&l->bk, &l->bv, &l->bo, &l->b_gate, &l->b_up, &l->b_down
+			&l->bk, &l->bv, &l->bo, &l->b_gate, &l->b_up, &l->b_down,
+			&l->q_norm, &l->k_norm
 		};
 
 		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
 			snprintf(name, sizeof(name), "model.layers.%lld.%s",
 			    (long long)i, need[k]);
 			*slot[k] = gm_find(s, name);
-			if (k < 9 && *slot[k] == NULL)
+			if ((k < 9 || (k >= 16 && c->qk_norm)) &&
+			    *slot[k] == NULL)
 				return tq_fail(err, TQ_EFORMAT, "%s: block %lld has "
 				    "no %s", m->path, (long long)i, need[k]);
 		}
@@ -637,10 +655,11 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	snprintf(archbuf, sizeof(archbuf), "%.*s", (int)(len < 15 ? len : 15),
 	    arch);
 	if (len > 15 || (strcmp(archbuf, "llama") != 0 &&
-	    strcmp(archbuf, "qwen2") != 0)) {
+	    strcmp(archbuf, "qwen2") != 0 && strcmp(archbuf, "qwen3") != 0 &&
+	    strcmp(archbuf, "smollm3") != 0)) {
 		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture \"%.*s\" is "
-		    "not supported (llama, qwen2)", path, (int)(len < 40 ? len :
-		    40), arch);
+		    "not supported (llama, qwen2, qwen3, smollm3)", path,
+		    (int)(len < 40 ? len : 40), arch);
 		goto fail;
 	}
 	if ((st = gm_config(src->f, archbuf, &m->cfg, err)) != TQ_OK)

@@ -1,9 +1,9 @@
 /*
  * hf_config.c: Hugging Face config.json to tq_model_config.
  *
- * Defaults are those of transformers' LlamaConfig, MistralConfig and
- * Qwen2Config, so a config.json that leaves a key out means what it means
- * to transformers.
+ * Defaults are those of transformers' LlamaConfig, MistralConfig,
+ * Qwen2Config, Qwen3Config and SmolLM3Config, so a config.json that leaves
+ * a key out means what it means to transformers.
  */
 #include "config.h"
 
@@ -101,6 +101,8 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 		{ "llama", "LlamaForCausalLM", TQ_ARCH_LLAMA },
 		{ "mistral", "MistralForCausalLM", TQ_ARCH_MISTRAL },
 		{ "qwen2", "Qwen2ForCausalLM", TQ_ARCH_QWEN2 },
+		{ "qwen3", "Qwen3ForCausalLM", TQ_ARCH_QWEN3 },
+		{ "smollm3", "SmolLM3ForCausalLM", TQ_ARCH_SMOLLM3 },
 	};
 	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
 	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -132,7 +134,45 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	}
 	return tq_fail(err, TQ_EUNSUPPORTED,
 	    "%s: unknown architecture \"%.64s\" (supported: llama, mistral, "
-	    "qwen2)", path, name);
+	    "qwen2, qwen3, smollm3)", path, name);
+}
+
+/*
+ * SmolLM3's NoPE layers: "no_rope_layers" holds 1 for a layer with RoPE
+ * and 0 for one without (the name is transformers'); when it is absent,
+ * every no_rope_layer_interval-th layer (default 4) goes without.
+ */
+static tq_status
+cfg_no_rope(const char *path, const cJSON *root, tq_model_config *c,
+    tq_error *err)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(root,
+	    "no_rope_layers"), *j;
+	int64_t every = 4, li = 0, v;
+	tq_status st;
+
+	memset(c->no_rope, 0, sizeof(c->no_rope));
+	if (list == NULL || cJSON_IsNull(list)) {
+		if ((st = cfg_int(path, root, "no_rope_layer_interval", 1, 1024,
+		    &every, err)) != TQ_OK)
+			return st;
+		for (li = every - 1; li < c->n_layers; li += every)
+			c->no_rope[li / 64] |= (uint64_t)1 << (li % 64);
+		return TQ_OK;
+	}
+	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != c->n_layers)
+		return tq_fail(err, TQ_EFORMAT, "%s: \"no_rope_layers\" must be "
+		    "a list of num_hidden_layers (%lld) zeros and ones", path,
+		    (long long)c->n_layers);
+	cJSON_ArrayForEach(j, list) {
+		if ((st = cfg_int_value(path, j, "no_rope_layers", 0, 1, &v,
+		    err)) != TQ_OK)
+			return st;
+		if (v == 0)
+			c->no_rope[li / 64] |= (uint64_t)1 << (li % 64);
+		li++;
+	}
+	return TQ_OK;
 }
 
 static tq_status
@@ -285,6 +325,14 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 	} else if (c->arch == TQ_ARCH_QWEN2) {
 		c->max_position_embeddings = 32768;
 		c->qkv_bias = 1;
+	} else if (c->arch == TQ_ARCH_QWEN3) {
+		c->max_position_embeddings = 32768;
+		c->qk_norm = 1;
+	} else if (c->arch == TQ_ARCH_SMOLLM3) {
+		/* SmolLM3Config keeps PretrainedConfig's tied embeddings. */
+		c->max_position_embeddings = 32768;
+		c->rope_theta = 2000000.0;
+		c->tie_word_embeddings = 1;
 	}
 
 	c->vocab_size = c->hidden_size = c->intermediate_size = -1;
@@ -307,7 +355,8 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		    "intermediate_size, num_hidden_layers, num_attention_heads",
 		    path);
 	c->n_kv_heads = c->n_heads;
-	c->head_dim = c->hidden_size / c->n_heads;
+	/* Qwen3Config's head_dim is 128 unless given. */
+	c->head_dim = c->arch == TQ_ARCH_QWEN3 ? 128 : c->hidden_size / c->n_heads;
 	if ((st = cfg_int(path, root, "num_key_value_heads", 1, 1024,
 	    &c->n_kv_heads, err)) != TQ_OK ||
 	    (st = cfg_int(path, root, "head_dim", 2, 4096, &c->head_dim,
@@ -351,15 +400,24 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		    "sliding_window")))
 			c->sliding_window = 0;
 		break;
+	case TQ_ARCH_QWEN3:
+	case TQ_ARCH_SMOLLM3:
+		if ((st = cfg_bool(path, root, "attention_bias",
+		    &c->attention_bias, err)) != TQ_OK)
+			return st;
+		if (c->arch == TQ_ARCH_SMOLLM3 &&
+		    (st = cfg_no_rope(path, root, c, err)) != TQ_OK)
+			return st;
+		/* FALLTHROUGH */
 	case TQ_ARCH_QWEN2:
-		/* Qwen2 slides only when use_sliding_window says so. */
+		/* These slide only when use_sliding_window says so. */
 		if ((st = cfg_bool(path, root, "use_sliding_window",
 		    &use_sliding, err)) != TQ_OK)
 			return st;
 		if (use_sliding)
 			return tq_fail(err, TQ_EUNSUPPORTED,
-			    "%s: qwen2 with use_sliding_window is not supported",
-			    path);
+			    "%s: %s with use_sliding_window is not supported",
+			    path, tq_arch_name(c->arch));
 		break;
 	}
 

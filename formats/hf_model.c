@@ -269,6 +269,12 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 		if (ab && (st = hf_bind_layer(src, dir, i,
 		    "self_attn.o_proj.bias", 0, H, 0, &l->bo, err)) != TQ_OK)
 			return st;
+		if (c->qk_norm && ((st = hf_bind_layer(src, dir, i,
+		    "self_attn.q_norm.weight", 0, c->head_dim, 0, &l->q_norm,
+		    err)) != TQ_OK || (st = hf_bind_layer(src, dir, i,
+		    "self_attn.k_norm.weight", 0, c->head_dim, 0, &l->k_norm,
+		    err)) != TQ_OK))
+			return st;
 		if (mb && ((st = hf_bind_layer(src, dir, i, "mlp.gate_proj.bias",
 		    0, I, 0, &l->b_gate, err)) != TQ_OK ||
 		    (st = hf_bind_layer(src, dir, i, "mlp.up_proj.bias", 0, I, 0,

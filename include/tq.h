@@ -106,7 +106,9 @@ int32_t tq_tokenizer_bos(const tq_tokenizer *tok);
 typedef enum tq_arch {
 	TQ_ARCH_LLAMA = 0,
 	TQ_ARCH_MISTRAL,
-	TQ_ARCH_QWEN2
+	TQ_ARCH_QWEN2,
+	TQ_ARCH_QWEN3,
+	TQ_ARCH_SMOLLM3
 } tq_arch;
 
 typedef enum tq_dtype {
@@ -152,6 +154,10 @@ typedef struct tq_model_config {
 	int attention_bias;		/* q, k, v and o biases (llama) */
 	int qkv_bias;			/* q, k, v biases only (qwen2) */
 	int mlp_bias;			/* gate, up, down biases */
+	int qk_norm;			/* RMSNorm of each q and k head (qwen3) */
+	/* Layers without rotary embedding (smollm3's NoPE): bit li % 64 of
+	   no_rope[li / 64] */
+	uint64_t no_rope[16];
 	int64_t bos_token_id;		/* -1 if unset */
 	int64_t eos_token_id;		/* -1 if unset */
 } tq_model_config;

@@ -251,6 +251,10 @@ def main():
              exact=True),
         Case("fixture mistral (bf16; mlx-lm has no sliding window)",
              fx("mistral"), st("f_mistral"), window=16),
+        Case("fixture qwen3 (QK-norm, head_dim 32)", fx("qwen3"),
+             st("f_qwen3")),
+        Case("fixture smollm3 (no RoPE in layer 3, tied embeddings)",
+             fx("smollm3"), st("f_smollm3")),
     ]
     for c in cases:
         try:

@@ -59,6 +59,25 @@ want="write failed"
 ok $? "a full disk (ulimit -f) gives a write error"
 nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
 
+# What llama.cpp's qwen3 and smollm3 graphs cannot compute is refused.
+fx=$top_srcdir/tests/data/models
+variant() {	# variant NAME FIXTURE SED: the fixture with config.json edited
+	mkdir "$tmp/$1"
+	for f in "$fx/$2"/*; do ln -s "$f" "$tmp/$1/"; done
+	rm "$tmp/$1/config.json"
+	sed "$3" "$fx/$2/config.json" >"$tmp/$1/config.json"
+}
+variant nope smollm3 '/"no_rope_layers"/,/]/c\
+  "no_rope_layers": [1, 0, 1, 0],'
+want="smollm3 leaves RoPE out of every 4th layer, and this model's layer 1"
+fails "$tq" export "$tmp/nope" --format gguf --type f32 --out "$tmp/o/x.gguf"
+ok $? "a smollm3 whose NoPE layers are not every 4th is refused"
+variant l3 qwen3 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 64}/'
+want="llama.cpp's qwen3 has no llama3 rope scaling"
+fails "$tq" export "$tmp/l3" --format gguf --type f32 --out "$tmp/o/x.gguf"
+ok $? "a qwen3 with llama3 rope scaling is refused"
+nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
+
 # A state on other GGUF blocks, asked for another type: RTN with a warning.
 "$tq" quantize "$demo" --preset q4_k_m --out "$tmp/q4km" >/dev/null 2>&1
 "$tq" export "$tmp/q4km" --format gguf --type q8_0 --out "$tmp/o/r.gguf" \

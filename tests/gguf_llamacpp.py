@@ -6,9 +6,11 @@ For the demo model and every fixture architecture (tests/data/models/*):
     against ours (tests/model_dump), max |difference| <= 1e-3 x max |logit|;
   - states quantized with the q4_k_m, q8_0 and q3_k_m presets (RTN) and
     exported with their own blocks: llama.cpp loads them and its logits on
-    the same tokens are close to our evaluation of the state (llama.cpp
-    rounds activations to 8 bits in its quantized dot products, so the
-    bound is looser: 5e-2 x max |logit|);
+    the same tokens are close to our evaluation of the exported file, which
+    has the state's weights bit for bit and rounds each matmul's input to 8
+    bits as llama.cpp's quantized dot products do (5e-2 x max |logit|: its
+    f16 KV cache and float order remain; against the state itself, whose
+    activations are not rounded, a tied qwen3 at q3_k_m differs by 5.9e-2);
   - the demo's quantized exports: perplexity by llama.cpp on the same
     windows of our tokens of wikitext2-test.txt (GPTQ protocol, ctx 512:
     every position after the first of a window predicted) within 0.5% of
@@ -114,7 +116,11 @@ def main():
                 run([a.tq, "quantize", model, "--preset", p, "--out", st])
                 rep = json.loads(run([a.tq, "export", st, "--format", "gguf",
                                       "--out", gg, "--json"]))
-                ours = our_logits(a.dump, st, ids, tmp)
+                # Our reading of the file rounds each matmul's input as
+                # llama.cpp's kernels do (its weights are the state's: see
+                # tests/gguf_export.py), so what is left is llama.cpp's own
+                # float rounding.
+                ours = our_logits(a.dump, gg, ids, tmp)
                 theirs = llama_logits(gg, ids)
                 d = float(np.abs(ours - theirs).max())
                 top = float(np.abs(ours).max())

@@ -68,6 +68,12 @@ expect_error "a GGUF block type" "MatMulNBits holds integer grids" \
     "$tq" export "$tmp/q4k" --format onnx --out "$tmp/out/m"
 expect_error "a --type" "no --type" \
     "$tq" export "$tmp/rtn4" --format onnx --type int4 --out "$tmp/out/m"
+expect_error "qwen3: the graph has no QK-norm" \
+    "does not support architecture qwen3 (QK-norm)" \
+    "$tq" export "$fixtures/qwen3" --format onnx --out "$tmp/out/m"
+expect_error "smollm3: the graph has no NoPE layers" \
+    "does not support architecture smollm3 (layers without RoPE)" \
+    "$tq" export "$fixtures/smollm3" --format onnx --out "$tmp/out/m"
 mkdir "$tmp/out/m"
 "$tq" export "$tmp/rtn4" --format onnx --out "$tmp/out/m" >/dev/null \
     2>"$tmp/err"

@@ -13,6 +13,10 @@
 
 #define BASE "\"vocab_size\":100,\"hidden_size\":64,\"intermediate_size\":128," \
 	"\"num_hidden_layers\":2,\"num_attention_heads\":4"
+/* A smollm3 config of n layers. */
+#define SMOL(n) "{\"model_type\":\"smollm3\",\"vocab_size\":100," \
+	"\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":" \
+	#n ",\"num_attention_heads\":4"
 
 static tq_status
 parse(const char *json, tq_model_config *c, tq_error *err)
@@ -59,6 +63,26 @@ main(void)
 	    ",\"head_dim\":8}", &c, &err) == TQ_OK && c.arch == TQ_ARCH_QWEN2 &&
 	    c.qkv_bias && c.head_dim == 16, "qwen2 from architectures; "
 	    "head_dim from hidden/heads as transformers does");
+	tap_ok(parse("{\"model_type\":\"qwen3\"," BASE "}", &c, &err) == TQ_OK &&
+	    c.arch == TQ_ARCH_QWEN3 && c.qk_norm && c.head_dim == 128 &&
+	    !c.qkv_bias && !c.attention_bias && !c.tie_word_embeddings &&
+	    c.sliding_window == 0, "qwen3 defaults: QK-norm, head_dim 128, "
+	    "no biases, untied");
+	tap_ok(parse("{\"architectures\":[\"Qwen3ForCausalLM\"]," BASE
+	    ",\"head_dim\":8,\"attention_bias\":true}", &c, &err) == TQ_OK &&
+	    c.head_dim == 8 && c.attention_bias, "qwen3 head_dim and "
+	    "attention_bias as given");
+	tap_ok(parse(SMOL(9) "}", &c, &err) == TQ_OK &&
+	    c.arch == TQ_ARCH_SMOLLM3 && !c.qk_norm && c.tie_word_embeddings &&
+	    c.rope_theta == 2000000.0 && c.no_rope[0] == 0x88,
+	    "smollm3 defaults: tied, theta 2e6, NoPE layers 3 and 7");
+	tap_ok(parse(SMOL(5) ",\"no_rope_layer_interval\":2}", &c,
+	    &err) == TQ_OK && c.no_rope[0] == 0xa, "smollm3 "
+	    "no_rope_layer_interval 2: NoPE layers 1 and 3");
+	tap_ok(parse(SMOL(3) ",\"no_rope_layers\":[0,1,0],"
+	    "\"no_rope_layer_interval\":2}", &c, &err) == TQ_OK &&
+	    c.no_rope[0] == 0x5, "smollm3 no_rope_layers (0: NoPE) over the "
+	    "interval");
 	tap_ok(parse("{\"model_type\":\"mistral\"," BASE
 	    ",\"sliding_window\":null}", &c, &err) == TQ_OK &&
 	    c.sliding_window == 0, "mistral with null sliding_window");
@@ -114,6 +138,18 @@ main(void)
 	    BASE ",\"rope_scaling\":[1]}", TQ_EFORMAT, "rope_scaling");
 	expect_err("qwen2 sliding", "{\"model_type\":\"qwen2\"," BASE
 	    ",\"use_sliding_window\":true}", TQ_EUNSUPPORTED, "sliding");
+	expect_err("qwen3 sliding", "{\"model_type\":\"qwen3\"," BASE
+	    ",\"use_sliding_window\":true}", TQ_EUNSUPPORTED,
+	    "qwen3 with use_sliding_window");
+	expect_err("smollm3 sliding", "{\"model_type\":\"smollm3\"," BASE
+	    ",\"use_sliding_window\":true}", TQ_EUNSUPPORTED,
+	    "smollm3 with use_sliding_window");
+	expect_err("smollm3 no_rope_layers too short",
+	    SMOL(3) ",\"no_rope_layers\":[1,0]}", TQ_EFORMAT,
+	    "num_hidden_layers (3)");
+	expect_err("smollm3 no_rope_layers of 2",
+	    SMOL(2) ",\"no_rope_layers\":[1,2]}",
+	    TQ_EFORMAT, "\"no_rope_layers\" must be an integer in [0, 1]");
 	expect_err("model_type of the wrong type beside architectures",
 	    "{\"model_type\":5,\"architectures\":[\"LlamaForCausalLM\"],"
 	    BASE "}", TQ_EFORMAT, "\"model_type\" must be a string");

@@ -160,7 +160,7 @@ TOL = 1e-4
 
 def build_and_save(name, spec, out_dir):
     torch.manual_seed(spec["seed"])
-    cfg = spec["cfg"](**COMMON, **spec["kwargs"])
+    cfg = spec["cfg"](**{**COMMON, **spec["kwargs"]})
     model = spec["cls"](cfg).eval()
     g = torch.Generator().manual_seed(spec["seed"] + 1)
     with torch.no_grad():
@@ -202,6 +202,8 @@ def manual_forward(cfg, w, ids, override=None):
     nkv = cfg.get("num_key_value_heads") or nh
     if arch.startswith("Qwen2"):
         hd = H // nh
+    elif arch.startswith("Qwen3"):
+        hd = cfg.get("head_dim", 128)
     else:
         hd = cfg.get("head_dim") or H // nh
     eps = cfg["rms_norm_eps"]
@@ -254,8 +256,8 @@ def manual_forward(cfg, w, ids, override=None):
     j = torch.arange(S)[None, :]
     masked = j > i
     W = cfg.get("sliding_window") if arch.startswith("Mistral") else None
-    if arch.startswith("Qwen2") and cfg.get("use_sliding_window"):
-        raise NotImplementedError("qwen2 sliding window not used by fixtures")
+    if arch.startswith(("Qwen2", "Qwen3", "SmolLM3")) and cfg.get("use_sliding_window"):
+        raise NotImplementedError("use_sliding_window not used by fixtures")
     W = o.get("window", W)
     if W is not None:
         masked = masked | (j <= i - W)
@@ -277,7 +279,12 @@ def manual_forward(cfg, w, ids, override=None):
         q = lin(hN, p + "self_attn.q_proj").view(S, nh, hd).transpose(0, 1)
         k = lin(hN, p + "self_attn.k_proj").view(S, nkv, hd).transpose(0, 1)
         v = lin(hN, p + "self_attn.v_proj").view(S, nkv, hd).transpose(0, 1)
-        q, k = rot(q), rot(k)
+        # Qwen3: each q and k head RMS-normed over hd before RoPE
+        if p + "self_attn.q_norm.weight" in w and not o.get("no_qk_norm"):
+            q, k = rms(q, p + "self_attn.q_norm"), rms(k, p + "self_attn.k_norm")
+        # SmolLM3: no_rope_layers[L] is 1 for a layer WITH RoPE, 0 for NoPE
+        if o.get("rope_all") or cfg.get("no_rope_layers", [1] * (L + 1))[L]:
+            q, k = rot(q), rot(k)
         grp = nh // nkv
         k = k.repeat_interleave(grp, dim=0)
         v = v.repeat_interleave(grp, dim=0)
@@ -292,7 +299,8 @@ def manual_forward(cfg, w, ids, override=None):
     x = rms(x, "model.norm")
     head = w.get("lm_head.weight")
     if head is None:
-        assert cfg.get("tie_word_embeddings"), "lm_head.weight missing but embeddings not tied"
+        # absent: PretrainedConfig's default, True (save_pretrained drops it)
+        assert cfg.get("tie_word_embeddings", True), "lm_head.weight missing but embeddings not tied"
         head = w["model.embed_tokens.weight"]
     return x @ head.T
 
@@ -368,6 +376,10 @@ def make_one(name, spec, root):
     if rs.get("rope_type") == "dynamic":
         assert len(ids_long) > cfg["max_position_embeddings"] > len(refs[1][0])
         must_differ("dynamic scaling not applied", {"rope_type": "default"}, ids_long, lg_long)
+    if any(k.endswith("q_norm.weight") for k in w):
+        must_differ("no QK-norm", {"no_qk_norm": True}, ids_long, lg_long)
+    if 0 in (cfg.get("no_rope_layers") or []):
+        must_differ("RoPE in the NoPE layers too", {"rope_all": True}, ids_long, lg_long)
     if name == "llama":
         # every llama3 band populated
         d = cfg["head_dim"]

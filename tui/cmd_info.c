@@ -91,19 +91,25 @@ print_text(const tq_model *m, int64_t total)
 	tq_tensor_info t;
 	char shape[64];
 	size_t i;
+	int nope;
 
 	printf("model         %s\n", tq_model_path(m));
 	printf("architecture  %s: %lld layers, hidden %lld, intermediate "
 	    "%lld\n", tq_arch_name(c->arch), (long long)c->n_layers,
 	    (long long)c->hidden_size, (long long)c->intermediate_size);
-	printf("attention     %lld heads, %lld kv heads, head_dim %lld%s\n",
+	printf("attention     %lld heads, %lld kv heads, head_dim %lld%s%s\n",
 	    (long long)c->n_heads, (long long)c->n_kv_heads,
 	    (long long)c->head_dim, c->sliding_window > 0 ?
-	    ", sliding window" : "");
+	    ", sliding window" : "", c->qk_norm ? ", QK-norm" : "");
 	printf("rope          theta %g, %s", c->rope_theta,
 	    tq_rope_type_name(c->rope_type));
 	if (c->rope_type != TQ_ROPE_DEFAULT)
 		printf(" x%g", c->rope_factor);
+	for (i = 0, nope = 0; i < (size_t)c->n_layers; i++)
+		nope += (int)(c->no_rope[i / 64] >> (i % 64) & 1);
+	if (nope > 0)
+		printf(", not in %d of %lld layers (NoPE)", nope,
+		    (long long)c->n_layers);
 	printf(", context %lld\n", (long long)c->max_position_embeddings);
 	printf("vocabulary    %lld%s", (long long)c->vocab_size,
 	    c->tie_word_embeddings ? " (tied embeddings)" : "");

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Tiny Qwen3 and SmolLM3 checkpoints + reference logits (transformers too new for make_fixtures.py's pin).
+
+Usage (from the repository root):
+
+    "$PYTHON" tools/make_fixtures_2025.py [--out tests/data/models] [--only NAME ...]
+
+where $PYTHON has the versions in PINNED (see tools/README.md, "make_fixtures_2025.py").
+The architectures arrived after transformers 4.46.3, which tools/make_fixtures.py pins: Qwen3
+in 4.51, SmolLM3 in 4.53.  Everything else is make_fixtures.py's: the same random init, norm
+perturbation, save / reload / reference logits, reference.json, and the float64
+manual_forward self-check (which also knows QK-norm and NoPE layers), each feature required
+to change the logits by more than 1e-2.
+
+Output: tests/data/models/{qwen3,qwen3_tied,smollm3}/.
+"""
+
+import argparse
+import sys
+
+import torch
+import transformers
+from transformers import Qwen3Config, Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM
+
+import make_fixtures as mf
+
+PINNED = {"transformers": "4.53.3", "torch": "2.5.1"}
+
+
+def spec(cls, cfg, seed, dtype, **kwargs):
+    """A make_fixtures.py MODELS entry: context 256, eps 1e-6, sequences of 40 and 7."""
+    kw = dict(max_position_embeddings=256, rms_norm_eps=1e-6, **kwargs)
+    return dict(cls=cls, cfg=cfg, seed=seed, kwargs=kw, dtype=dtype, seq_lens=(40, 7))
+
+
+MODELS = {
+    # head_dim 32 != 64 / 4: q is [n, 128], o_proj reads 128 columns
+    "qwen3": spec(Qwen3ForCausalLM, Qwen3Config, 606, torch.bfloat16, vocab_size=256,
+                  rope_theta=1000000.0, head_dim=32, tie_word_embeddings=False),
+    "qwen3_tied": spec(Qwen3ForCausalLM, Qwen3Config, 707, torch.float32, vocab_size=288,
+                       rope_theta=10000.0, head_dim=16, tie_word_embeddings=True),
+    # no_rope_layers from the interval: [1, 1, 1, 0] (layer 3 without RoPE), the one
+    # pattern llama.cpp's smollm3 runs; tie_word_embeddings left to its default (True)
+    "smollm3": spec(SmolLM3ForCausalLM, SmolLM3Config, 808, torch.float16, vocab_size=352,
+                    num_hidden_layers=4, rope_theta=10000.0, no_rope_layer_interval=4,
+                    pad_token_id=None),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="tests/data/models")
+    ap.add_argument("--only", nargs="*", choices=sorted(MODELS))
+    args = ap.parse_args()
+    have = {"transformers": transformers.__version__, "torch": torch.__version__.split("+")[0]}
+    if have != PINNED:
+        raise SystemExit(f"make_fixtures_2025.py wants {PINNED}, this Python has {have}")
+    transformers.logging.set_verbosity_error()
+    total = 0
+    for name, sp in MODELS.items():
+        if args.only and name not in args.only:
+            continue
+        total += mf.make_one(name, sp, args.out)
+    print(f"total {total} bytes")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
