@@ -1,11 +1,13 @@
 /*
- * error.c: status strings, error messages, version and thread settings.
+ * error.c: status strings, error messages, version, thread settings and
+ * the free functions of the library's plain buffers.
  */
 #include "config.h"
 
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -27,6 +29,19 @@ tq_strerror(tq_status st)
 	case TQ_EUSER:		return "stopped by a callback";
 	}
 	return "unknown error";
+}
+
+/* The library's buffers come from its malloc, so they go back to it. */
+void
+tq_string_free(char *s)
+{
+	free(s);
+}
+
+void
+tq_ids_free(int32_t *ids)
+{
+	free(ids);
 }
 
 const char *

@@ -65,6 +65,15 @@ int tq_get_threads(void);
 tq_status tq_read_text(const char *path, char **text, size_t *len,
     tq_error *err);
 
+/*
+ * Memory the library hands out is released with its own free function
+ * (each accepts NULL): strings (tq_read_text, tq_tokenizer_decode,
+ * tq_plan_to_json, tq_state_model_path) with tq_string_free, token ids
+ * (tq_tokenizer_encode, tq_eval_tokenize) with tq_ids_free.
+ */
+void tq_string_free(char *s);
+void tq_ids_free(int32_t *ids);
+
 /* ---- Tokenizer (Hugging Face tokenizer.json) ------------------------- */
 
 typedef struct tq_tokenizer tq_tokenizer;
@@ -478,6 +487,49 @@ tq_status tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err);
 char *tq_plan_to_json(const tq_plan *p);
 /* Writes the plan as JSON atomically. */
 tq_status tq_plan_save(const tq_plan *p, const char *path, tq_error *err);
+
+/*
+ * Editing a plan's rules.  A rule is a PCRE2 pattern on layer names and
+ * the keys it gives (mask, TQ_PLAN_SET_* bits) with their values in cfg
+ * (the other fields of cfg are not used); rules apply in order, later
+ * rules win.  Edits check the rule as a JSON plan's rule is checked; on
+ * failure the plan is left as it was.
+ */
+#define TQ_PLAN_SET_METHOD	(1u << 0)
+#define TQ_PLAN_SET_SCHEME	(1u << 1)
+#define TQ_PLAN_SET_ACT_ORDER	(1u << 2)
+#define TQ_PLAN_SET_DAMP	(1u << 3)
+#define TQ_PLAN_SET_CLIP	(1u << 4)	/* clip_search */
+#define TQ_PLAN_SET_IMATRIX	(1u << 5)	/* use_imatrix */
+#define TQ_PLAN_SET_STATIC	(1u << 6)	/* static_groups */
+#define TQ_PLAN_SET_BLOCK	(1u << 7)	/* block_size */
+#define TQ_PLAN_SET_ALPHA	(1u << 8)
+#define TQ_PLAN_SET_ACT_BITS	(1u << 9)
+#define TQ_PLAN_SET_ALL		((1u << 10) - 1)
+
+typedef struct tq_plan_rule {
+	const char *match;	/* the pattern */
+	unsigned mask;		/* TQ_PLAN_SET_*: the keys the rule gives */
+	tq_layer_cfg cfg;	/* their values */
+} tq_plan_rule;
+
+/* The rules given after the default (or the preset), in order. */
+size_t tq_plan_n_rules(const tq_plan *p);
+/*
+ * Rule i; out->match is borrowed from p until p is edited or freed.  An
+ * index past the rules gives TQ_EINVAL.
+ */
+tq_status tq_plan_get_rule(const tq_plan *p, size_t i, tq_plan_rule *out,
+    tq_error *err);
+/* Inserts a copy of r before rule i; i == tq_plan_n_rules(p) appends. */
+tq_status tq_plan_insert_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
+    tq_error *err);
+tq_status tq_plan_replace_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
+    tq_error *err);
+tq_status tq_plan_remove_rule(tq_plan *p, size_t i, tq_error *err);
+/* Moves rule from to index to, the rules between shifting by one. */
+tq_status tq_plan_move_rule(tq_plan *p, size_t from, size_t to,
+    tq_error *err);
 
 /*
  * The quantizable layers of a model in order: every linear of every block

@@ -135,7 +135,7 @@ round_trip(const tq_plan *p, const char *desc)
 		return 0;
 	if (tq_plan_parse(json, strlen(json), desc, &q, &err) != TQ_OK) {
 		tap_diag("%s: %s in\n%s", desc, err.msg, json);
-		free(json);
+		tq_string_free(json);
 		return 0;
 	}
 	ok = same_resolution(p, q);
@@ -147,10 +147,10 @@ round_trip(const tq_plan *p, const char *desc)
 		if (!ok)
 			tap_diag("second to_json differs:\n%s\n%s", json,
 			    again != NULL ? again : "(null)");
-		free(again);
+		tq_string_free(again);
 	}
 	tq_plan_free(q);
-	free(json);
+	tq_string_free(json);
 	return ok;
 }
 
@@ -482,7 +482,7 @@ test_new(void)
 	    strstr(json, "\"damp\": 0.1") != NULL &&
 	    strstr(json, "block_size") == NULL, "its JSON gives what differs "
 	    "from the defaults");
-	free(json);
+	tq_string_free(json);
 	tap_ok(tq_plan_resolve(p, demo, "model.layers.0.mlp.up_proj", &r,
 	    &err) == TQ_OK && cfg_equal(&r, &c), "it resolves to the setting");
 	tap_ok(is(p, "lm_head", "float"), "not for lm_head");
@@ -770,6 +770,138 @@ test_mixes(void)
 	tap_ok(strcmp(t, "q4_k") == 0, "no 70B bump without GQA");
 }
 
+/* A rule for tq_plan_insert_rule: method and scheme on pattern match. */
+static tq_plan_rule
+rule(const char *match, tq_method method, const char *scheme)
+{
+	tq_plan_rule r;
+	tq_error err = { TQ_OK, "" };
+
+	memset(&r, 0, sizeof(r));
+	r.match = match;
+	r.mask = TQ_PLAN_SET_METHOD;
+	r.cfg.method = method;
+	if (scheme != NULL) {
+		r.mask |= TQ_PLAN_SET_SCHEME;
+		tq_scheme_parse(scheme, &r.cfg.scheme, &err);
+	}
+	return r;
+}
+
+/* The patterns of p's rules joined by spaces. */
+static const char *
+patterns(const tq_plan *p)
+{
+	static char buf[512];
+	tq_error err = { TQ_OK, "" };
+	tq_plan_rule r;
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < tq_plan_n_rules(p) && n < sizeof(buf); i++)
+		if (tq_plan_get_rule(p, i, &r, &err) == TQ_OK)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s",
+			    i > 0 ? " " : "", r.match);
+	return buf;
+}
+
+/* Editing rules in place: what a JSON plan with those rules does. */
+static void
+test_edit(void)
+{
+	const char *down = "model.layers.1.mlp.down_proj";
+	const char *q1 = "model.layers.1.self_attn.q_proj";
+	tq_error err = { TQ_OK, "" };
+	tq_plan *p, *q;
+	tq_plan_rule r, got;
+	tq_status st;
+
+	p = parse("{\"default\": {\"method\": \"rtn\", \"scheme\": "
+	    "\"int4-g128\"}, \"rules\": [{\"match\": \"down_proj\", "
+	    "\"scheme\": \"int8\"}]}");
+	if (p == NULL) {
+		tap_ok(0, "edit: the plan parses");
+		return;
+	}
+	tap_ok(tq_plan_n_rules(p) == 1 && tq_plan_get_rule(p, 0, &got, &err)
+	    == TQ_OK && strcmp(got.match, "down_proj") == 0 &&
+	    got.mask == TQ_PLAN_SET_SCHEME && got.cfg.scheme.bits == 8,
+	    "a JSON rule reads back: match, mask and scheme");
+	r = rule("layers\\.1\\.", TQ_METHOD_GPTQ, "int3-g128");
+	r.mask |= TQ_PLAN_SET_DAMP | TQ_PLAN_SET_ACT_ORDER;
+	r.cfg.damp = 0.05;
+	r.cfg.act_order = 7;
+	st = tq_plan_insert_rule(p, 1, &r, &err);
+	tap_ok(st == TQ_OK && tq_plan_n_rules(p) == 2 && is(p, down,
+	    "gptq int3-g128") && is(p, q1, "gptq int3-g128") &&
+	    is(p, "model.layers.0.mlp.down_proj", "rtn int8"),
+	    "an appended rule wins over the earlier ones %s", err.msg);
+	tap_ok(tq_plan_get_rule(p, 1, &got, &err) == TQ_OK &&
+	    got.cfg.damp == 0.05 && got.cfg.act_order == 1 &&
+	    got.mask == (r.mask), "its keys read back (booleans as 0/1)");
+	tap_ok(tq_plan_move_rule(p, 1, 0, &err) == TQ_OK &&
+	    strcmp(patterns(p), "layers\\.1\\. down_proj") == 0 &&
+	    is(p, down, "gptq int8") && is(p, q1, "gptq int3-g128"),
+	    "moved first, the later rule's scheme wins on down_proj");
+	tap_ok(round_trip(p, "edited.json"), "the edited plan round-trips "
+	    "through JSON");
+	/* the same rules written as JSON resolve the same */
+	q = parse("{\"default\": {\"method\": \"rtn\", \"scheme\": "
+	    "\"int4-g128\"}, \"rules\": [{\"match\": \"layers\\\\.1\\\\.\", "
+	    "\"method\": \"gptq\", \"scheme\": \"int3-g128\", "
+	    "\"act_order\": true, \"damp\": 0.05}, {\"match\": "
+	    "\"down_proj\", \"scheme\": \"int8\"}]}");
+	tap_ok(q != NULL && same_resolution(p, q), "as the same plan in "
+	    "JSON");
+	tq_plan_free(q);
+	r = rule("^lm_head$", TQ_METHOD_RTN, "q6_k");
+	tap_ok(tq_plan_replace_rule(p, 1, &r, &err) == TQ_OK &&
+	    strcmp(patterns(p), "layers\\.1\\. ^lm_head$") == 0 &&
+	    is(p, "lm_head", "rtn q6_k") && is(p, down, "gptq int3-g128"),
+	    "replace");
+	tap_ok(tq_plan_remove_rule(p, 0, &err) == TQ_OK &&
+	    tq_plan_n_rules(p) == 1 && is(p, down, "rtn int4-g128"),
+	    "remove");
+
+	/* errors leave the plan as it was */
+	r = rule("(unclosed", TQ_METHOD_RTN, "int8");
+	st = tq_plan_insert_rule(p, 0, &r, &err);
+	tap_ok(st == TQ_EFORMAT && strstr(err.msg, "rule 1") != NULL &&
+	    strstr(err.msg, "bad regex") != NULL && tq_plan_n_rules(p) == 1,
+	    "a bad pattern: %s", err.msg);
+	r = rule("x", TQ_METHOD_RTN, NULL);
+	r.mask = 0;
+	tap_ok(tq_plan_insert_rule(p, 0, &r, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "no setting") != NULL, "a rule giving nothing: %s",
+	    err.msg);
+	r = rule("x", TQ_METHOD_RTN, NULL);
+	r.mask |= TQ_PLAN_SET_DAMP;
+	r.cfg.damp = 2.0;
+	tap_ok(tq_plan_replace_rule(p, 0, &r, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "damp") != NULL && strcmp(patterns(p),
+	    "^lm_head$") == 0, "a damp out of range: %s", err.msg);
+	r = rule("x", (tq_method)99, NULL);
+	tap_ok(tq_plan_insert_rule(p, 0, &r, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "method") != NULL, "an unknown method: %s",
+	    err.msg);
+	r = rule("x", TQ_METHOD_RTN, "int4");
+	r.cfg.scheme.bits = 11;
+	tap_ok(tq_plan_insert_rule(p, 0, &r, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "t.json: rule 1: ") != NULL, "a bad scheme: %s",
+	    err.msg);
+	r = rule(NULL, TQ_METHOD_RTN, NULL);
+	tap_ok(tq_plan_insert_rule(p, 0, &r, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "match") != NULL, "no pattern: %s", err.msg);
+	r = rule("x", TQ_METHOD_RTN, NULL);
+	tap_ok(tq_plan_insert_rule(p, 3, &r, &err) == TQ_EINVAL &&
+	    tq_plan_get_rule(p, 1, &got, &err) == TQ_EINVAL &&
+	    got.match == NULL && tq_plan_remove_rule(p, 1, &err) ==
+	    TQ_EINVAL && tq_plan_move_rule(p, 0, 1, &err) == TQ_EINVAL &&
+	    tq_plan_replace_rule(p, 5, &r, &err) == TQ_EINVAL &&
+	    tq_plan_n_rules(p) == 1, "indexes past the rules: %s", err.msg);
+	tq_plan_free(p);
+}
+
 int
 main(void)
 {
@@ -799,6 +931,7 @@ main(void)
 	test_presets();
 	test_example_files();
 	test_mixes();
+	test_edit();
 	tq_model_close(demo);
 	tq_model_close(odd);
 	rmdir(tmpdir);

@@ -1,9 +1,10 @@
 /*
  * wb_plan.c: the plan the workbench edits.  It is kept as the engine's
  * JSON plan text: a preset or a file gives the start, and each edit
- * appends one rule (the targets' names or the filter as its pattern) and
- * parses the text again, so what is shown, saved and quantized is always
- * what the engine resolves.  Undo and redo are stacks of earlier texts.
+ * appends one rule (the targets' names or the filter as its pattern)
+ * through the engine's rule calls and takes the plan's text again, so
+ * what is shown, saved and quantized is always what the engine resolves.
+ * Undo and redo are stacks of earlier texts.
  */
 #include "config.h"
 
@@ -11,9 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
-
 #include "wb.h"
+
+/* The plan's JSON as the workbench's own string (the stacks free() it). */
+static char *
+dup_json(const tq_plan *plan)
+{
+	char *j = tq_plan_to_json(plan), *s;
+
+	if (j == NULL)
+		return NULL;
+	s = strdup(j);
+	tq_string_free(j);
+	return s;
+}
 
 tq_status
 wb_plan_init(wb_plan *p, const char *preset, tq_error *err)
@@ -23,7 +35,7 @@ wb_plan_init(wb_plan *p, const char *preset, tq_error *err)
 	memset(p, 0, sizeof(*p));
 	if ((st = tq_plan_preset(preset, &p->plan, err)) != TQ_OK)
 		return st;
-	if ((p->json = tq_plan_to_json(p->plan)) == NULL) {
+	if ((p->json = dup_json(p->plan)) == NULL) {
 		tq_plan_free(p->plan);
 		p->plan = NULL;
 		return (err->status = TQ_ENOMEM);
@@ -110,7 +122,7 @@ adopt(wb_app *a, tq_status st, tq_plan **plan, const tq_error *err)
 		wb_message(a, 1, "%s", err->msg);
 		return 0;
 	}
-	json = tq_plan_to_json(*plan);
+	json = dup_json(*plan);
 	tq_plan_free(*plan);
 	return json != NULL && replace(a, json, 1);
 }
@@ -353,14 +365,44 @@ next_cfg(tq_layer_cfg *c, const char *what, const char *value, wb_app *a)
 	return 1;
 }
 
+/*
+ * Drops the rules on pattern pat that give only method and scheme (the
+ * new rule overrides them whole) and appends the rule for c.
+ */
+static tq_status
+put_rule(tq_plan *plan, const char *pat, const tq_layer_cfg *c,
+    tq_error *err)
+{
+	tq_plan_rule r;
+	size_t i;
+	tq_status st;
+
+	for (i = tq_plan_n_rules(plan); i-- > 0;) {
+		if ((st = tq_plan_get_rule(plan, i, &r, err)) != TQ_OK)
+			return st;
+		if (strcmp(r.match, pat) == 0 && (r.mask &
+		    ~(TQ_PLAN_SET_METHOD | TQ_PLAN_SET_SCHEME)) == 0 &&
+		    (st = tq_plan_remove_rule(plan, i, err)) != TQ_OK)
+			return st;
+	}
+	memset(&r, 0, sizeof(r));
+	r.match = pat;
+	r.cfg = *c;
+	r.mask = TQ_PLAN_SET_METHOD;
+	if (c->method != TQ_METHOD_FLOAT)
+		r.mask |= TQ_PLAN_SET_SCHEME;
+	return tq_plan_insert_rule(plan, tq_plan_n_rules(plan), &r, err);
+}
+
 int
 wb_plan_edit(wb_app *a, const char *what, const char *value)
 {
 	const wb_row *first;
 	tq_layer_cfg c;
-	cJSON *root, *rules, *rule, *it;
-	char *pat, *json, sch[32];
-	int count, i;
+	tq_plan *plan = NULL;
+	tq_error err = { TQ_OK, "" };
+	char *pat, *json = NULL, sch[32];
+	int count;
 
 	if ((pat = target_pattern(a, &first, &count)) == NULL) {
 		wb_message(a, 1, "no layer to change");
@@ -371,52 +413,26 @@ wb_plan_edit(wb_app *a, const char *what, const char *value)
 		free(pat);
 		return 0;
 	}
-	if ((root = cJSON_Parse(a->plan.json)) == NULL) {
+	/* edit a copy: replace() takes the text only if the model fits it */
+	if (tq_plan_parse(a->plan.json, strlen(a->plan.json), "plan", &plan,
+	    &err) != TQ_OK || put_rule(plan, pat, &c, &err) != TQ_OK) {
+		wb_message(a, 1, "%s", err.msg);
+		tq_plan_free(plan);
 		free(pat);
 		return 0;
 	}
-	rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
-	if (rules == NULL)
-		rules = cJSON_AddArrayToObject(root, "rules");
-	/* A rule that only set method and scheme on the same pattern is
-	 * overridden whole by the new one: drop it. */
-	for (i = cJSON_GetArraySize(rules) - 1; i >= 0; i--) {
-		cJSON *m;
-		int only = 1;
-
-		rule = cJSON_GetArrayItem(rules, i);
-		m = cJSON_GetObjectItemCaseSensitive(rule, "match");
-		if (!cJSON_IsString(m) || strcmp(m->valuestring, pat) != 0)
-			continue;
-		cJSON_ArrayForEach(it, rule)
-			if (strcmp(it->string, "match") != 0 &&
-			    strcmp(it->string, "method") != 0 &&
-			    strcmp(it->string, "scheme") != 0)
-				only = 0;
-		if (only)
-			cJSON_DeleteItemFromArray(rules, i);
-	}
-	rule = cJSON_CreateObject();
-	cJSON_AddStringToObject(rule, "match", pat);
-	cJSON_AddStringToObject(rule, "method", tq_method_name(c.method));
-	if (c.method != TQ_METHOD_FLOAT) {
-		tq_scheme_name(&c.scheme, sch, sizeof(sch));
-		cJSON_AddStringToObject(rule, "scheme", sch);
-	}
-	cJSON_AddItemToArray(rules, rule);
-	json = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (json == NULL || !replace(a, json, 1)) {
-		free(pat);
+	json = dup_json(plan);
+	tq_plan_free(plan);
+	free(pat);
+	if (json == NULL || !replace(a, json, 1))
 		return 0;
-	}
+	tq_scheme_name(&c.scheme, sch, sizeof(sch));
 	if (c.method == TQ_METHOD_FLOAT)
 		wb_message(a, 0, "%d layer%s -> float", count, count == 1 ?
 		    "" : "s");
 	else
 		wb_message(a, 0, "%d layer%s -> %s %s", count, count == 1 ?
 		    "" : "s", tq_method_name(c.method), sch);
-	free(pat);
 	return 1;
 }
 

@@ -1,0 +1,290 @@
+/*
+ * plan_edit.c: editing a plan's rules in place (tq_plan_get_rule,
+ * tq_plan_insert_rule, ...), so a front end changes a plan without
+ * reading or writing its JSON.  An edited rule is checked as a rule read
+ * from a JSON plan is, and its scheme kept in its canonical form, so the
+ * plan saves and loads back the same.
+ */
+#include "config.h"
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pcre2.h>
+
+#include "error.h"
+#include "plan.h"
+
+#ifndef PLAN_MAX_RULES
+/*
+ * Bridge: plan.h does not carry the plan's structures yet (the split of
+ * core/plan.c moves them there, with tq_plan__compile_rule).  These are
+ * plan.c's own, member for member; delete this block once plan.h has them.
+ */
+#define PLAN_MAX_RULES 4096
+#define PLAN_MAX_PATTERN 1024		/* bytes of one "match" */
+
+enum {
+	PLAN_SET_METHOD = 1 << 0,
+	PLAN_SET_SCHEME = 1 << 1,
+	PLAN_SET_ACT_ORDER = 1 << 2,
+	PLAN_SET_DAMP = 1 << 3,
+	PLAN_SET_CLIP = 1 << 4,
+	PLAN_SET_IMATRIX = 1 << 5,
+	PLAN_SET_STATIC = 1 << 6,
+	PLAN_SET_BLOCK = 1 << 7,
+	PLAN_SET_ALPHA = 1 << 8,
+	PLAN_SET_ACT_BITS = 1 << 9
+};
+
+typedef struct plan_set {
+	unsigned mask;
+	tq_layer_cfg cfg;
+} plan_set;
+
+typedef struct plan_rule {
+	char *match;
+	pcre2_code *re;
+	plan_set set;
+} plan_rule;
+
+struct plan_preset;
+
+struct tq_plan {
+	char *name;
+	const struct plan_preset *preset;
+	int fallback;
+	plan_set def;
+	plan_rule *rules;		/* [n_rules] */
+	size_t n_rules;
+};
+
+static tq_status
+tq_plan__compile_rule(plan_rule *r, const char *name, const char *where,
+    tq_error *err)
+{
+	PCRE2_UCHAR msg[160];
+	PCRE2_SIZE off;
+	int ec;
+
+	r->re = pcre2_compile((PCRE2_SPTR)r->match, PCRE2_ZERO_TERMINATED,
+	    PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &ec, &off, NULL);
+	if (r->re != NULL)
+		return TQ_OK;
+	if (ec == PCRE2_ERROR_NOMEMORY)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
+	pcre2_get_error_message(ec, msg, sizeof(msg));
+	return tq_fail(err, TQ_EFORMAT, "%s: %s: bad regex at offset %zu: %s",
+	    name, where, (size_t)off, (const char *)msg);
+}
+#endif /* !PLAN_MAX_RULES */
+
+/* The public bits are the plan's own. */
+_Static_assert(TQ_PLAN_SET_METHOD == PLAN_SET_METHOD &&
+    TQ_PLAN_SET_SCHEME == PLAN_SET_SCHEME &&
+    TQ_PLAN_SET_ACT_ORDER == PLAN_SET_ACT_ORDER &&
+    TQ_PLAN_SET_DAMP == PLAN_SET_DAMP && TQ_PLAN_SET_CLIP == PLAN_SET_CLIP &&
+    TQ_PLAN_SET_IMATRIX == PLAN_SET_IMATRIX &&
+    TQ_PLAN_SET_STATIC == PLAN_SET_STATIC &&
+    TQ_PLAN_SET_BLOCK == PLAN_SET_BLOCK &&
+    TQ_PLAN_SET_ALPHA == PLAN_SET_ALPHA &&
+    TQ_PLAN_SET_ACT_BITS == PLAN_SET_ACT_BITS, "setting bits differ");
+
+size_t
+tq_plan_n_rules(const tq_plan *p)
+{
+	return p != NULL ? p->n_rules : 0;
+}
+
+tq_status
+tq_plan_get_rule(const tq_plan *p, size_t i, tq_plan_rule *out,
+    tq_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (p == NULL || i >= p->n_rules)
+		return tq_fail(err, TQ_EINVAL, "plan: no rule %zu (the plan "
+		    "has %zu)", i + 1, p != NULL ? p->n_rules : 0);
+	out->match = p->rules[i].match;
+	out->mask = p->rules[i].set.mask;
+	out->cfg = p->rules[i].set.cfg;
+	return TQ_OK;
+}
+
+/*
+ * Checks r's values (only the keys in its mask) as the JSON reader does
+ * and builds the rule from them, its pattern copied and compiled.  where
+ * names the rule in messages.
+ */
+static tq_status
+make_rule(const tq_plan *p, const tq_plan_rule *r, const char *where,
+    plan_rule *out, tq_error *err)
+{
+	tq_layer_cfg *c = &out->set.cfg;
+	char name[32];
+	tq_status st;
+
+	memset(out, 0, sizeof(*out));
+	if (r == NULL || r->match == NULL)
+		return tq_fail(err, TQ_EINVAL, "%s: %s has no \"match\" "
+		    "pattern", p->name, where);
+	if (strlen(r->match) > PLAN_MAX_PATTERN)
+		return tq_fail(err, TQ_EINVAL, "%s: %s: \"match\" is longer "
+		    "than %d bytes", p->name, where, PLAN_MAX_PATTERN);
+	if (r->mask == 0 || (r->mask & ~TQ_PLAN_SET_ALL) != 0)
+		return tq_fail(err, TQ_EINVAL, "%s: %s: mask %#x gives no "
+		    "setting or an unknown one", p->name, where, r->mask);
+	tq_layer_cfg_init(c, TQ_METHOD_FLOAT, NULL);
+	out->set.mask = r->mask;
+	if (r->mask & PLAN_SET_METHOD) {
+		if ((unsigned)r->cfg.method >= TQ_METHOD_COUNT)
+			return tq_fail(err, TQ_EINVAL, "%s: %s: unknown method "
+			    "%d", p->name, where, (int)r->cfg.method);
+		c->method = r->cfg.method;
+	}
+	if (r->mask & PLAN_SET_SCHEME) {
+		/* by its name, as a JSON rule gives it */
+		tq_error e = { TQ_OK, "" };
+
+		if (tq_scheme_check(&r->cfg.scheme, 1, 256, &e) == TQ_OK) {
+			tq_scheme_name(&r->cfg.scheme, name, sizeof(name));
+			tq_scheme_parse(name, &c->scheme, &e);
+		}
+		if (e.status != TQ_OK)
+			return tq_fail(err, TQ_EINVAL, "%s: %s: %s", p->name,
+			    where, e.msg);
+	}
+	if ((r->mask & PLAN_SET_DAMP) && !(r->cfg.damp >= 0.0 &&
+	    r->cfg.damp <= 1.0))
+		return tq_fail(err, TQ_EINVAL, "%s: %s: \"damp\" must be in "
+		    "[0, 1], not %g", p->name, where, r->cfg.damp);
+	if ((r->mask & PLAN_SET_ALPHA) && !(r->cfg.alpha >= 0.0 &&
+	    r->cfg.alpha <= 1.0))
+		return tq_fail(err, TQ_EINVAL, "%s: %s: \"alpha\" must be in "
+		    "[0, 1], not %g", p->name, where, r->cfg.alpha);
+	if ((r->mask & PLAN_SET_BLOCK) && (r->cfg.block_size < 1 ||
+	    r->cfg.block_size > 65536))
+		return tq_fail(err, TQ_EINVAL, "%s: %s: \"block_size\" must "
+		    "be in [1, 65536], not %lld", p->name, where,
+		    (long long)r->cfg.block_size);
+	if ((r->mask & PLAN_SET_ACT_BITS) && r->cfg.act_bits != 8 &&
+	    r->cfg.act_bits != 16)
+		return tq_fail(err, TQ_EINVAL, "%s: %s: \"act_bits\" must be "
+		    "8 or 16, not %d", p->name, where, r->cfg.act_bits);
+	/* only the keys given, the rest as a JSON rule leaves them */
+	if (r->mask & PLAN_SET_DAMP)
+		c->damp = r->cfg.damp;
+	if (r->mask & PLAN_SET_ALPHA)
+		c->alpha = r->cfg.alpha;
+	if (r->mask & PLAN_SET_BLOCK)
+		c->block_size = r->cfg.block_size;
+	if (r->mask & PLAN_SET_ACT_BITS)
+		c->act_bits = r->cfg.act_bits;
+	if (r->mask & PLAN_SET_ACT_ORDER)
+		c->act_order = r->cfg.act_order != 0;
+	if (r->mask & PLAN_SET_CLIP)
+		c->clip_search = r->cfg.clip_search != 0;
+	if (r->mask & PLAN_SET_IMATRIX)
+		c->use_imatrix = r->cfg.use_imatrix != 0;
+	if (r->mask & PLAN_SET_STATIC)
+		c->static_groups = r->cfg.static_groups != 0;
+	if ((out->match = strdup(r->match)) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);
+	if ((st = tq_plan__compile_rule(out, p->name, where, err)) != TQ_OK) {
+		free(out->match);
+		out->match = NULL;
+	}
+	return st;
+}
+
+static void
+drop_rule(plan_rule *r)
+{
+	free(r->match);
+	pcre2_code_free(r->re);
+}
+
+tq_status
+tq_plan_insert_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
+    tq_error *err)
+{
+	plan_rule nr, *rules;
+	char where[32];
+	tq_status st;
+
+	if (p == NULL || i > p->n_rules)
+		return tq_fail(err, TQ_EINVAL, "plan: cannot insert rule %zu "
+		    "(the plan has %zu)", i + 1, p != NULL ? p->n_rules : 0);
+	if (p->n_rules >= PLAN_MAX_RULES)
+		return tq_fail(err, TQ_EINVAL, "%s: more than %d rules",
+		    p->name, PLAN_MAX_RULES);
+	snprintf(where, sizeof(where), "rule %zu", i + 1);
+	if ((st = make_rule(p, r, where, &nr, err)) != TQ_OK)
+		return st;
+	rules = realloc(p->rules, sizeof(*rules) * (p->n_rules + 1));
+	if (rules == NULL) {
+		drop_rule(&nr);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);
+	}
+	p->rules = rules;
+	memmove(rules + i + 1, rules + i, sizeof(*rules) * (p->n_rules - i));
+	rules[i] = nr;
+	p->n_rules++;
+	return TQ_OK;
+}
+
+tq_status
+tq_plan_replace_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
+    tq_error *err)
+{
+	plan_rule nr;
+	char where[32];
+	tq_status st;
+
+	if (p == NULL || i >= p->n_rules)
+		return tq_fail(err, TQ_EINVAL, "plan: no rule %zu (the plan "
+		    "has %zu)", i + 1, p != NULL ? p->n_rules : 0);
+	snprintf(where, sizeof(where), "rule %zu", i + 1);
+	if ((st = make_rule(p, r, where, &nr, err)) != TQ_OK)
+		return st;
+	drop_rule(&p->rules[i]);
+	p->rules[i] = nr;
+	return TQ_OK;
+}
+
+tq_status
+tq_plan_remove_rule(tq_plan *p, size_t i, tq_error *err)
+{
+	if (p == NULL || i >= p->n_rules)
+		return tq_fail(err, TQ_EINVAL, "plan: no rule %zu (the plan "
+		    "has %zu)", i + 1, p != NULL ? p->n_rules : 0);
+	drop_rule(&p->rules[i]);
+	memmove(p->rules + i, p->rules + i + 1, sizeof(*p->rules) *
+	    (p->n_rules - i - 1));
+	p->n_rules--;
+	return TQ_OK;
+}
+
+tq_status
+tq_plan_move_rule(tq_plan *p, size_t from, size_t to, tq_error *err)
+{
+	plan_rule r;
+
+	if (p == NULL || from >= p->n_rules || to >= p->n_rules)
+		return tq_fail(err, TQ_EINVAL, "plan: cannot move rule %zu to "
+		    "%zu (the plan has %zu)", from + 1, to + 1,
+		    p != NULL ? p->n_rules : 0);
+	r = p->rules[from];
+	if (from < to)
+		memmove(p->rules + from, p->rules + from + 1,
+		    sizeof(r) * (to - from));
+	else
+		memmove(p->rules + to + 1, p->rules + to,
+		    sizeof(r) * (from - to));
+	p->rules[to] = r;
+	return TQ_OK;
+}
