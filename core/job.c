@@ -249,6 +249,12 @@ tq_job__progress_cb(void *ud, const tq_progress *p)
 	return tq_job__cancelled(j);
 }
 
+void *
+tq_job__ctx(const tq_job *j, tq_job_fn fn)
+{
+	return j != NULL && j->fn == fn ? j->ctx : NULL;
+}
+
 void
 tq_job__set_result(tq_job *j, int kind, void *result, void (*free_fn)(void *))
 {

@@ -39,6 +39,12 @@ const int *tq_job__cancel_flag(const tq_job *j);
  */
 int tq_job__progress_cb(void *ud, const tq_progress *p);
 
+/*
+ * The job's ctx if it runs fn (so a call on one kind of job finds its
+ * own state), else NULL; the ctx lives until the job is freed.
+ */
+void *tq_job__ctx(const tq_job *j, tq_job_fn fn);
+
 /* The job's result object, kept until freed with free_fn. */
 void tq_job__set_result(tq_job *j, int kind, void *result,
     void (*free_fn)(void *));

@@ -763,6 +763,35 @@ tq_status tq_job_calibrate(const tq_model *m, const char *text_path,
     tq_error *err);
 tq_calib *tq_job_take_calib(tq_job *j);
 
+/* One site's statistics so far, copied out of a running calibration. */
+typedef struct tq_calib_site_snapshot {
+	int layer;		/* as in tq_site_stats */
+	tq_linear site;
+	int64_t channels;	/* C */
+	int64_t n_tokens;
+	float *absmax;		/* [C] */
+	int64_t hist[TQ_HIST_BINS];
+} tq_calib_site_snapshot;
+
+typedef struct tq_calib_snapshot {
+	int64_t done, total;		/* samples run, of n_samples */
+	uint64_t gen;			/* rest points so far: 0 = none yet */
+	size_t n_sites;			/* 0 before the first rest point */
+	tq_calib_site_snapshot *sites;	/* [n_sites], in model order */
+} tq_calib_snapshot;
+
+/*
+ * The statistics of a calibration job as they stood at its last rest
+ * point (between two samples, and after the last one, whose copy equals
+ * the final statistics): the job copies them there under a mutex, and
+ * this call copies that copy, so the front end may call it at any time
+ * (on TQ_EVENT_PROGRESS, say) while the job runs or after.  Another kind
+ * of job gives TQ_EINVAL.  Free *out with tq_calib_snapshot_free.
+ */
+tq_status tq_job_calib_snapshot(tq_job *j, tq_calib_snapshot **out,
+    tq_error *err);
+void tq_calib_snapshot_free(tq_calib_snapshot *s);
+
 /* Perplexity as a job; the result is read with tq_job_ppl after the wait. */
 tq_status tq_job_eval(const tq_model *m, const char *text_path, int64_t ctx,
     tq_job **out, tq_error *err);

@@ -118,6 +118,104 @@ check_terminal_oom(tq_status st)
 	tq_job_free(j);
 }
 
+/* Snapshot s against the final statistics of c: 1 if equal. */
+static int
+snapshot_equals(const tq_calib_snapshot *s, const tq_calib *c)
+{
+	size_t i;
+
+	if (s->n_sites != tq_calib_n_sites(c))
+		return 0;
+	for (i = 0; i < s->n_sites; i++) {
+		const tq_calib_site_snapshot *a = &s->sites[i];
+		const tq_site_stats *b = tq_calib_site(c, i);
+
+		if (a->layer != b->layer || a->site != b->site ||
+		    a->channels != b->channels || a->n_tokens != b->n_tokens ||
+		    memcmp(a->absmax, b->absmax, sizeof(float) *
+		    (size_t)a->channels) != 0 ||
+		    memcmp(a->hist, b->hist, sizeof(a->hist)) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Snapshots while a calibration job runs: each site's tokens grow, never
+ * past the final count, and the snapshot after the end is the result.
+ */
+static void
+check_snapshot(const tq_model *m, const char *text)
+{
+	struct pollfd p;
+	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	tq_calib_snapshot *s = NULL, *last = NULL;
+	tq_calib *c;
+	tq_event ev;
+	tq_error err = { TQ_OK, "" };
+	tq_job *j;
+	int64_t final_tokens = 8 * 64;
+	size_t i;
+	int n_snaps = 0, live = 0, grow = 1, end = 0, bad = 0;
+
+	co.n_samples = 8;
+	co.seqlen = 64;
+	if (tq_job_calibrate(m, text, &co, NULL, &j, &err) != TQ_OK) {
+		tap_ok(0, "calibration job starts: %s", err.msg);
+		return;
+	}
+	p.fd = tq_job_fd(j);
+	p.events = POLLIN;
+	while (!end && poll(&p, 1, 5000) > 0) {
+		while (!end && tq_job_poll(j, &ev)) {
+			end = ev.kind >= TQ_EVENT_DONE;
+			if (tq_job_calib_snapshot(j, &s, &err) != TQ_OK) {
+				bad = 1;
+				continue;
+			}
+			n_snaps++;
+			for (i = 0; i < s->n_sites; i++) {
+				live += s->sites[i].n_tokens < final_tokens;
+				if (s->sites[i].n_tokens > final_tokens ||
+				    (last != NULL && last->n_sites == s->n_sites &&
+				    s->sites[i].n_tokens <
+				    last->sites[i].n_tokens))
+					grow = 0;
+			}
+			if (last != NULL && (s->gen < last->gen ||
+			    s->done < last->done))
+				grow = 0;
+			tq_calib_snapshot_free(last);
+			last = s;
+		}
+	}
+	tap_ok(end && !bad && n_snaps > 0 && grow, "%d snapshots while the "
+	    "job ran: tokens, samples and rest points only grow, never past "
+	    "%lld tokens", n_snaps, (long long)final_tokens);
+	tap_ok(live > 0 || n_snaps <= 2, "some snapshot saw a calibration "
+	    "under way");
+	tq_calib_snapshot_free(last);
+	tq_job_wait(j, &err);
+	s = NULL;
+	tap_ok(tq_job_calib_snapshot(j, &s, &err) == TQ_OK && s->done == 8 &&
+	    s->total == 8 && s->gen == 9, "after the end: 8 of 8 samples, 9 "
+	    "rest points");
+	c = tq_job_take_calib(j);
+	tap_ok(s != NULL && c != NULL && snapshot_equals(s, c) &&
+	    s->sites[0].n_tokens == final_tokens, "the last snapshot is the "
+	    "job's statistics (absmax, histogram, tokens)");
+	tq_calib_snapshot_free(s);
+	tq_calib_free(c);
+	tq_job_free(j);
+
+	tq_job_eval(m, text, 64, &j, &err);
+	s = (tq_calib_snapshot *)&err;
+	tap_ok(tq_job_calib_snapshot(j, &s, &err) == TQ_EINVAL && s == NULL &&
+	    strstr(err.msg, "not a calibration job") != NULL, "another "
+	    "kind of job has no snapshot: %s", err.msg);
+	tq_job_free(j);
+}
+
 int
 main(void)
 {
@@ -219,6 +317,8 @@ main(void)
 		tq_calib_free(c);
 	}
 	tq_job_free(j);
+
+	check_snapshot(m, text);
 
 	/* Freeing a running job cancels and joins it. */
 	tq_job_eval(m, text, 512, &j, &err);

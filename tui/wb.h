@@ -3,10 +3,9 @@
  * `turboquant tui MODEL`).
  *
  * One thread (the UI's) owns curses and every field of wb_app.  Long work
- * runs on engine jobs (quantize, eval) or on the calibration runner
- * (wb_calib.c), whose worker only fills a snapshot under its mutex; the
- * event loop (wb_main.c) polls stdin, the jobs' descriptors and a
- * self-pipe for signals, and redraws when something changed.
+ * runs on engine jobs (calibrate, quantize, eval, ...); the event loop
+ * (wb_main.c) polls stdin, the job's descriptor and a self-pipe for
+ * signals, and redraws when something changed.
  *
  * Files: wb_main.c (loop, keys, terminal setup and restore), wb_draw.c
  * (colours, bars, histograms, text), wb_browser.c (layer table, sort,
@@ -19,7 +18,6 @@
 #ifndef TQ_TUI_WB_H
 #define TQ_TUI_WB_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,48 +108,6 @@ typedef struct wb_plan {
 	int dirty;
 } wb_plan;
 
-/* ---- Calibration with live statistics (wb_calib.c) ---------------------- */
-
-typedef struct wb_calib_site {
-	int layer;
-	tq_linear site;
-	int64_t channels;
-	int64_t n_tokens;
-	float *absmax;			/* [channels] */
-	int64_t hist[TQ_HIST_BINS];
-} wb_calib_site;
-
-typedef struct wb_calib_run {
-	pthread_t tid;
-	int started;
-	pthread_mutex_t mu;
-	int wake[2];			/* worker -> UI pipe */
-	volatile int cancel;		/* set by the UI */
-	/* inputs */
-	const tq_model *model;
-	char path[512];
-	tq_calib_opts opts;
-	/* shared, under mu */
-	wb_calib_site *sites;		/* snapshot, [n_sites] */
-	size_t n_sites;
-	int64_t done, total;
-	int snap_gen;			/* bumped at each snapshot */
-	int finished;			/* 1 ok, -1 failed, -2 cancelled */
-	tq_error err;
-	tq_calib *result;		/* taken by the UI when finished */
-	double t0;
-} wb_calib_run;
-
-tq_status wb_calib_start(wb_calib_run *r, const tq_model *m, const char *path,
-    const tq_calib_opts *o, tq_error *err);
-/* The descriptor that turns readable when there is news. */
-int wb_calib_fd(const wb_calib_run *r);
-/* Drains the wake pipe. */
-void wb_calib_drain(wb_calib_run *r);
-void wb_calib_cancel(wb_calib_run *r);
-/* Joins the worker and frees the snapshot; the result stays in r. */
-void wb_calib_join(wb_calib_run *r);
-
 /* ---- The application --------------------------------------------------- */
 
 typedef enum wb_screen {
@@ -211,8 +167,8 @@ typedef struct wb_app {
 	/* runs */
 	wb_run_kind run;
 	tq_job *job;
-	wb_calib_run calib_run;
-	int calib_running;
+	int calib_running;		/* the job is a calibration */
+	tq_calib_snapshot *calib_snap;	/* its statistics so far, or NULL */
 	tq_calib *calib;		/* the last finished calibration */
 	char calib_path[512];
 	tq_model *qmodels[WB_MAX_VARIANTS];	/* applied, while validating */
@@ -411,9 +367,20 @@ void wb_valid_draw(wb_app *a, int y0, int y1);
 /* The export dialog over the body while its prompt is open. */
 void wb_export_draw(wb_app *a, int y0, int y1);
 void wb_runs_free(wb_app *a);
-/* The live (or finished) statistics of a row's input site, or NULL. */
+/* The live (or finished) statistics of a row's input site, or 0. */
 int wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
     float **absmax, int64_t *channels, int64_t *n_tokens);
+
+/* wb_calib.c: calibration as a job, with its statistics so far */
+tq_status wb_calib_start(wb_app *a, const char *path, const tq_calib_opts *o,
+    tq_error *err);
+/* Takes a new snapshot (on the job's progress). */
+void wb_calib_refresh(wb_app *a);
+/* The end of the job: its result, or why there is none. */
+void wb_calib_end(wb_app *a, tq_status st, const tq_error *err);
+/* A row's site in the snapshot (borrowed), or NULL. */
+const tq_calib_site_snapshot *wb_calib_site(const wb_app *a,
+    const wb_row *r);
 
 /* wb_detail.c */
 void wb_detail_draw(wb_app *a, int y0, int y1);

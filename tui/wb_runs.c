@@ -1,6 +1,6 @@
 /*
- * wb_runs.c: the work the workbench starts: calibration (wb_calib.c),
- * quantization and validation (engine jobs), their progress with rate and
+ * wb_runs.c: the work the workbench starts as engine jobs: calibration
+ * (wb_calib.c), quantization and validation, their progress with rate and
  * ETA, the log, cancelling, and the table of validated variants.
  */
 #include "config.h"
@@ -69,12 +69,10 @@ wb_runs_start_calib(wb_app *a, const char *spec)
 	}
 	o.n_samples = n > 0 ? n : 128;
 	o.seqlen = len > 0 ? len : ctx < 2048 ? ctx : 2048;
-	if (wb_calib_start(&a->calib_run, a->model, path, &o, &err) !=
-	    TQ_OK) {
+	if (wb_calib_start(a, path, &o, &err) != TQ_OK) {
 		wb_message(a, 1, "calibrate: %s", err.msg);
 		return 0;
 	}
-	a->calib_running = 1;
 	snprintf(a->calib_path, sizeof(a->calib_path), "%s", path);
 	wb_runs_begin(a, WB_RUN_CALIB, "calibrate");
 	a->total = o.n_samples;
@@ -283,9 +281,7 @@ wb_runs_start_export(wb_app *a, const char *spec)
 void
 wb_runs_cancel(wb_app *a)
 {
-	if (a->run == WB_RUN_CALIB)
-		wb_calib_cancel(&a->calib_run);
-	else if (a->job != NULL)
+	if (a->job != NULL)
 		tq_job_cancel(a->job);
 	wb_log(a, "cancelling %s ...", a->stage);
 }
@@ -295,8 +291,6 @@ wb_runs_fds(const wb_app *a, int *fds)
 {
 	int n = 0;
 
-	if (a->calib_running)
-		fds[n++] = wb_calib_fd(&a->calib_run);
 	if (a->job != NULL)
 		fds[n++] = tq_job_fd(a->job);
 	return n;
@@ -312,7 +306,10 @@ end_job(wb_app *a, const tq_event *ev)
 	char buf[64];
 
 	wb_duration(wb_now() - a->run_t0, buf, sizeof(buf));
-	if (ev->kind == TQ_EVENT_CANCELLED || st == TQ_ECANCELLED) {
+	if (k == WB_RUN_CALIB) {
+		wb_calib_end(a, ev->kind == TQ_EVENT_CANCELLED ?
+		    TQ_ECANCELLED : st, &err);
+	} else if (ev->kind == TQ_EVENT_CANCELLED || st == TQ_ECANCELLED) {
 		wb_log(a, "%s cancelled after %s", a->stage, buf);
 		wb_message(a, 0, "%s cancelled", a->stage);
 	} else if (st != TQ_OK) {
@@ -396,6 +393,8 @@ pump_job(wb_app *a)
 			a->total = ev.total;
 			a->fraction = ev.fraction;
 			a->eta = ev.eta_seconds;
+			if (a->calib_running)
+				wb_calib_refresh(a);
 			break;
 		case TQ_EVENT_LAYER:
 			wb_browser_result(a, &ev.layer);
@@ -420,53 +419,9 @@ pump_job(wb_app *a)
 	}
 }
 
-static void
-pump_calib(wb_app *a)
-{
-	wb_calib_run *r = &a->calib_run;
-	int finished;
-	char buf[64];
-
-	wb_calib_drain(r);
-	pthread_mutex_lock(&r->mu);
-	a->done = r->done;
-	a->total = r->total;
-	finished = r->finished;
-	pthread_mutex_unlock(&r->mu);
-	if (a->total > 0) {
-		double el = wb_now() - a->stage_t0;
-
-		a->fraction = (double)a->done / (double)a->total;
-		a->eta = a->done > 0 ? el / (double)a->done *
-		    (double)(a->total - a->done) : -1.0;
-	}
-	if (finished == 0)
-		return;
-	wb_calib_join(r);
-	a->calib_running = 0;
-	a->run = WB_RUN_NONE;
-	wb_duration(wb_now() - a->run_t0, buf, sizeof(buf));
-	if (finished == 1) {
-		tq_calib_free(a->calib);
-		a->calib = r->result;
-		r->result = NULL;
-		wb_browser_outliers(a, a->calib);
-		wb_log(a, "calibrated on %s in %s", a->calib_path, buf);
-		wb_message(a, 0, "calibrated in %s (r quantizes)", buf);
-	} else if (finished == -2) {
-		wb_log(a, "calibration cancelled after %s", buf);
-		wb_message(a, 0, "calibration cancelled");
-	} else {
-		wb_log(a, "calibration failed: %s", r->err.msg);
-		wb_message(a, 1, "calibration failed: %s", r->err.msg);
-	}
-}
-
 int
 wb_runs_pump(wb_app *a)
 {
-	if (a->calib_running)
-		pump_calib(a);
 	if (a->job != NULL)
 		pump_job(a);
 	return 1;
@@ -476,50 +431,38 @@ int
 wb_runs_site(wb_app *a, const wb_row *r, int64_t hist[TQ_HIST_BINS],
     float **absmax, int64_t *channels, int64_t *n_tokens)
 {
-	tq_linear which = r->site;
-	size_t i;
-	int found = 0;
+	const int64_t *h;
+	const float *am;
 
 	*absmax = NULL;
 	if (!r->has_site)
 		return 0;
 	if (a->calib_running) {
-		wb_calib_run *c = &a->calib_run;
-
-		pthread_mutex_lock(&c->mu);
-		for (i = 0; i < c->n_sites && !found; i++) {
-			const wb_calib_site *s = &c->sites[i];
-
-			if (s->layer != r->block || s->site != which)
-				continue;
-			memcpy(hist, s->hist, sizeof(s->hist));
-			*channels = s->channels;
-			*n_tokens = s->n_tokens;
-			*absmax = malloc(sizeof(float) * (size_t)s->channels);
-			if (*absmax != NULL)
-				memcpy(*absmax, s->absmax, sizeof(float) *
-				    (size_t)s->channels);
-			found = 1;
-		}
-		pthread_mutex_unlock(&c->mu);
-		return found;
-	}
-	if (a->calib != NULL) {
-		const tq_site_stats *s = tq_calib_find(a->calib, r->block,
-		    which);
+		const tq_calib_site_snapshot *s = wb_calib_site(a, r);
 
 		if (s == NULL)
 			return 0;
-		memcpy(hist, s->hist, sizeof(int64_t) * TQ_HIST_BINS);
+		h = s->hist;
+		am = s->absmax;
 		*channels = s->channels;
 		*n_tokens = s->n_tokens;
-		*absmax = malloc(sizeof(float) * (size_t)s->channels);
-		if (*absmax != NULL)
-			memcpy(*absmax, s->absmax, sizeof(float) *
-			    (size_t)s->channels);
-		return 1;
+	} else if (a->calib != NULL) {
+		const tq_site_stats *s = tq_calib_find(a->calib, r->block,
+		    r->site);
+
+		if (s == NULL)
+			return 0;
+		h = s->hist;
+		am = s->absmax;
+		*channels = s->channels;
+		*n_tokens = s->n_tokens;
+	} else {
+		return 0;
 	}
-	return 0;
+	memcpy(hist, h, sizeof(int64_t) * TQ_HIST_BINS);
+	if ((*absmax = malloc(sizeof(float) * (size_t)*channels)) != NULL)
+		memcpy(*absmax, am, sizeof(float) * (size_t)*channels);
+	return 1;
 }
 
 void
@@ -732,14 +675,11 @@ wb_runs_free(wb_app *a)
 {
 	int i;
 
-	if (a->calib_running) {
-		wb_calib_cancel(&a->calib_run);
-		wb_calib_join(&a->calib_run);
-		tq_calib_free(a->calib_run.result);
-		a->calib_running = 0;
-	}
 	tq_job_free(a->job);
 	a->job = NULL;
+	tq_calib_snapshot_free(a->calib_snap);
+	a->calib_snap = NULL;
+	a->calib_running = 0;
 	close_qmodels(a);
 	for (i = 0; i < a->n_variants; i++)
 		tq_state_free(a->variants[i].state);
