@@ -101,6 +101,10 @@ tq_calib_sample(const tq_model *m, const char *path, const tq_calib_opts *o,
 	tq_status st;
 
 	*out = NULL;
+	if (o != NULL && (st = tq_version_check(o->version,
+	    TQ_CALIB_OPTS_VERSION, "tq_calib_opts", "TQ_CALIB_OPTS_INIT",
+	    err)) != TQ_OK)
+		return st;
 	if (tok == NULL)
 		return tq_fail(err, TQ_EINVAL,
 		    "%s: the model has no tokenizer.json to read calibration "

@@ -68,6 +68,16 @@ tq_fail(tq_error *err, tq_status st, const char *fmt, ...)
 	return st;
 }
 
+tq_status
+tq_version_check(unsigned got, unsigned want, const char *type,
+    const char *init, tq_error *err)
+{
+	if (got == want)
+		return TQ_OK;
+	return tq_fail(err, TQ_EINVAL, "%s: version %u, this library takes "
+	    "version %u (start from %s)", type, got, want, init);
+}
+
 void
 tq_error_clear(tq_error *err)
 {

@@ -17,6 +17,14 @@ tq_status tq_fail(tq_error *err, tq_status st, const char *fmt, ...)
 /* Clears err to TQ_OK and an empty message. */
 void tq_error_clear(tq_error *err);
 
+/*
+ * TQ_OK when an options struct's version is want; else TQ_EINVAL naming
+ * the struct and its INIT macro, e.g. tq_version_check(o->version,
+ * TQ_CALIB_OPTS_VERSION, "tq_calib_opts", "TQ_CALIB_OPTS_INIT", err).
+ */
+tq_status tq_version_check(unsigned got, unsigned want, const char *type,
+    const char *init, tq_error *err);
+
 /* Appends a caveat to warn[len], "; "-separated (an export's warnings). */
 void tq_warn_append(char *warn, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

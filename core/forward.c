@@ -690,6 +690,10 @@ tq_forward(const tq_model *m, const int32_t *ids, int64_t n,
 	int64_t li;
 	tq_status st;
 
+	if (o != NULL && (st = tq_version_check(o->version,
+	    TQ_FORWARD_OPTS_VERSION, "tq_forward_opts", "TQ_FORWARD_OPTS_INIT",
+	    err)) != TQ_OK)
+		return st;
 	if ((st = tq_fwd_new(m, n, &s, err)) != TQ_OK)
 		return st;
 	if ((x = malloc((size_t)(n * m->cfg.hidden_size) * sizeof(float))) ==

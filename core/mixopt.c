@@ -179,6 +179,15 @@ mix_measure(const tq_sens *s, tq_mix *m)
 }
 
 void
+tq_mix_free(tq_mix *mix)
+{
+	if (mix == NULL)
+		return;
+	free(mix->choice);
+	mix->choice = NULL;
+}
+
+void
 tq_mix_free_all(tq_mix *mixes, size_t n)
 {
 	size_t i;

@@ -29,21 +29,8 @@
 #define PLAN_MAX_RULES 4096
 #define PLAN_MAX_PATTERN 1024		/* bytes of one "match" */
 
-enum {
-	PLAN_SET_METHOD = 1 << 0,
-	PLAN_SET_SCHEME = 1 << 1,
-	PLAN_SET_ACT_ORDER = 1 << 2,
-	PLAN_SET_DAMP = 1 << 3,
-	PLAN_SET_CLIP = 1 << 4,
-	PLAN_SET_IMATRIX = 1 << 5,
-	PLAN_SET_STATIC = 1 << 6,
-	PLAN_SET_BLOCK = 1 << 7,
-	PLAN_SET_ALPHA = 1 << 8,
-	PLAN_SET_ACT_BITS = 1 << 9
-};
-
 typedef struct plan_set {
-	unsigned mask;
+	unsigned mask;			/* TQ_PLAN_SET_* */
 	tq_layer_cfg cfg;
 } plan_set;
 
@@ -69,21 +56,18 @@ tq_plan__compile_rule(plan_rule *r, const char *name, const char *where,
     tq_error *err)
 {
 	PCRE2_UCHAR msg[160];
-	PCRE2_SIZE off;
-	int ec;
+	PCRE2_SIZE off = 0;
+	int ec = 0;
 
-	r->re = pcre2_compile((PCRE2_SPTR)r->match, PCRE2_ZERO_TERMINATED,
-	    PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &ec, &off, NULL);
-	if (r->re != NULL)
+	if ((r->re = pcre2_compile((PCRE2_SPTR)r->match, PCRE2_ZERO_TERMINATED,
+	    PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &ec, &off, NULL)) != NULL)
 		return TQ_OK;
-	if (ec == PCRE2_ERROR_NOMEMORY)
-		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", name);
 	pcre2_get_error_message(ec, msg, sizeof(msg));
-	return tq_fail(err, TQ_EFORMAT, "%s: %s: bad regex at offset %zu: %s",
-	    name, where, (size_t)off, (const char *)msg);
+	return tq_fail(err, ec == PCRE2_ERROR_NOMEMORY ? TQ_ENOMEM :
+	    TQ_EFORMAT, "%s: %s: bad regex at offset %zu: %s", name, where,
+	    (size_t)off, (const char *)msg);
 }
-#endif /* !PLAN_MAX_RULES */
-
+#else
 /* The public bits are the plan's own. */
 _Static_assert(TQ_PLAN_SET_METHOD == PLAN_SET_METHOD &&
     TQ_PLAN_SET_SCHEME == PLAN_SET_SCHEME &&
@@ -94,6 +78,7 @@ _Static_assert(TQ_PLAN_SET_METHOD == PLAN_SET_METHOD &&
     TQ_PLAN_SET_BLOCK == PLAN_SET_BLOCK &&
     TQ_PLAN_SET_ALPHA == PLAN_SET_ALPHA &&
     TQ_PLAN_SET_ACT_BITS == PLAN_SET_ACT_BITS, "setting bits differ");
+#endif /* !PLAN_MAX_RULES */
 
 size_t
 tq_plan_n_rules(const tq_plan *p)
@@ -140,13 +125,13 @@ make_rule(const tq_plan *p, const tq_plan_rule *r, const char *where,
 		    "setting or an unknown one", p->name, where, r->mask);
 	tq_layer_cfg_init(c, TQ_METHOD_FLOAT, NULL);
 	out->set.mask = r->mask;
-	if (r->mask & PLAN_SET_METHOD) {
+	if (r->mask & TQ_PLAN_SET_METHOD) {
 		if ((unsigned)r->cfg.method >= TQ_METHOD_COUNT)
 			return tq_fail(err, TQ_EINVAL, "%s: %s: unknown method "
 			    "%d", p->name, where, (int)r->cfg.method);
 		c->method = r->cfg.method;
 	}
-	if (r->mask & PLAN_SET_SCHEME) {
+	if (r->mask & TQ_PLAN_SET_SCHEME) {
 		/* by its name, as a JSON rule gives it */
 		tq_error e = { TQ_OK, "" };
 
@@ -158,39 +143,39 @@ make_rule(const tq_plan *p, const tq_plan_rule *r, const char *where,
 			return tq_fail(err, TQ_EINVAL, "%s: %s: %s", p->name,
 			    where, e.msg);
 	}
-	if ((r->mask & PLAN_SET_DAMP) && !(r->cfg.damp >= 0.0 &&
+	if ((r->mask & TQ_PLAN_SET_DAMP) && !(r->cfg.damp >= 0.0 &&
 	    r->cfg.damp <= 1.0))
 		return tq_fail(err, TQ_EINVAL, "%s: %s: \"damp\" must be in "
 		    "[0, 1], not %g", p->name, where, r->cfg.damp);
-	if ((r->mask & PLAN_SET_ALPHA) && !(r->cfg.alpha >= 0.0 &&
+	if ((r->mask & TQ_PLAN_SET_ALPHA) && !(r->cfg.alpha >= 0.0 &&
 	    r->cfg.alpha <= 1.0))
 		return tq_fail(err, TQ_EINVAL, "%s: %s: \"alpha\" must be in "
 		    "[0, 1], not %g", p->name, where, r->cfg.alpha);
-	if ((r->mask & PLAN_SET_BLOCK) && (r->cfg.block_size < 1 ||
+	if ((r->mask & TQ_PLAN_SET_BLOCK) && (r->cfg.block_size < 1 ||
 	    r->cfg.block_size > 65536))
 		return tq_fail(err, TQ_EINVAL, "%s: %s: \"block_size\" must "
 		    "be in [1, 65536], not %lld", p->name, where,
 		    (long long)r->cfg.block_size);
-	if ((r->mask & PLAN_SET_ACT_BITS) && r->cfg.act_bits != 8 &&
+	if ((r->mask & TQ_PLAN_SET_ACT_BITS) && r->cfg.act_bits != 8 &&
 	    r->cfg.act_bits != 16)
 		return tq_fail(err, TQ_EINVAL, "%s: %s: \"act_bits\" must be "
 		    "8 or 16, not %d", p->name, where, r->cfg.act_bits);
 	/* only the keys given, the rest as a JSON rule leaves them */
-	if (r->mask & PLAN_SET_DAMP)
+	if (r->mask & TQ_PLAN_SET_DAMP)
 		c->damp = r->cfg.damp;
-	if (r->mask & PLAN_SET_ALPHA)
+	if (r->mask & TQ_PLAN_SET_ALPHA)
 		c->alpha = r->cfg.alpha;
-	if (r->mask & PLAN_SET_BLOCK)
+	if (r->mask & TQ_PLAN_SET_BLOCK)
 		c->block_size = r->cfg.block_size;
-	if (r->mask & PLAN_SET_ACT_BITS)
+	if (r->mask & TQ_PLAN_SET_ACT_BITS)
 		c->act_bits = r->cfg.act_bits;
-	if (r->mask & PLAN_SET_ACT_ORDER)
+	if (r->mask & TQ_PLAN_SET_ACT_ORDER)
 		c->act_order = r->cfg.act_order != 0;
-	if (r->mask & PLAN_SET_CLIP)
+	if (r->mask & TQ_PLAN_SET_CLIP)
 		c->clip_search = r->cfg.clip_search != 0;
-	if (r->mask & PLAN_SET_IMATRIX)
+	if (r->mask & TQ_PLAN_SET_IMATRIX)
 		c->use_imatrix = r->cfg.use_imatrix != 0;
-	if (r->mask & PLAN_SET_STATIC)
+	if (r->mask & TQ_PLAN_SET_STATIC)
 		c->static_groups = r->cfg.static_groups != 0;
 	if ((out->match = strdup(r->match)) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);

@@ -181,7 +181,7 @@ tq_sens_rel_err(const tq_sens *s, size_t l, size_t k)
 }
 
 double
-tq_sens_bpw(const tq_sens *s, size_t l, size_t k)
+tq_sens__bpw(const tq_sens *s, size_t l, size_t k)
 {
 	return l < s->n && k < s->n_menu ? s->bpw[l * s->n_menu + k] : NAN;
 }

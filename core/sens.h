@@ -45,4 +45,7 @@ tq_status tq_sens__quantize(const tq_sens_opt *o, const float *w,
     const float *H, int64_t ntok, int64_t rows, int64_t cols, float *q,
     tq_error *err);
 
+/* Bits per weight of setting k on layer l (NaN past the table). */
+double tq_sens__bpw(const tq_sens *s, size_t l, size_t k);
+
 #endif /* TQ_CORE_SENS_H */

@@ -164,9 +164,14 @@ tq_job_calibrate(const tq_model *m, const char *text_path,
     const tq_calib_opts *o, const char *save_path, tq_job **out,
     tq_error *err)
 {
-	calib_job *c = calloc(1, sizeof(*c));
+	calib_job *c;
 
 	*out = NULL;
+	/* the job would fail on it: say so before it starts */
+	if (o != NULL && tq_version_check(o->version, TQ_CALIB_OPTS_VERSION,
+	    "tq_calib_opts", "TQ_CALIB_OPTS_INIT", err) != TQ_OK)
+		return TQ_EINVAL;
+	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->text_path = strdup(text_path)) == NULL ||
 	    (save_path != NULL && (c->save_path = strdup(save_path)) == NULL)) {
 		if (c != NULL) {

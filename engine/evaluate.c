@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/engine.h"
 #include "error.h"
 #include "job.h"
 #include "model.h"
@@ -64,7 +65,7 @@ out:
 }
 
 tq_status
-tq_job_eval(const tq_model *m, const char *text_path, int64_t ctx,
+tq_engine__job_eval(const tq_model *m, const char *text_path, int64_t ctx,
     tq_job **out, tq_error *err)
 {
 	eval_job *e = calloc(1, sizeof(*e));
@@ -81,7 +82,7 @@ tq_job_eval(const tq_model *m, const char *text_path, int64_t ctx,
 }
 
 const tq_ppl_result *
-tq_job_ppl(const tq_job *j)
+tq_engine__job_ppl(const tq_job *j)
 {
 	return tq_job__result(j, TQ_RESULT_PPL);
 }

@@ -474,6 +474,9 @@ tq_job_export(const tq_model *base, const tq_qstate *s, const char *out_path,
 	char list[256];
 
 	*out = NULL;
+	if (o != NULL && tq_version_check(o->version, TQ_EXPORT_OPTS_VERSION,
+	    "tq_export_opts", "TQ_EXPORT_OPTS_INIT", err) != TQ_OK)
+		return TQ_EINVAL;
 	if (o == NULL || o->format == NULL)
 		return tq_fail(err, TQ_EINVAL, "no export format given");
 	if ((fmt = find_format(o->format)) == NULL) {

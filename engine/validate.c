@@ -42,7 +42,7 @@ validation_free(void *p)
 {
 	tq_validation *r = p;
 
-	free(r->longctx);
+	tq_longctx_free(r->longctx);
 	free(r);
 }
 
@@ -181,6 +181,10 @@ tq_job_validate(const tq_validate_spec *spec, tq_job **out, tq_error *err)
 	size_t i;
 
 	*out = NULL;
+	if (tq_version_check(spec->version, TQ_VALIDATE_SPEC_VERSION,
+	    "tq_validate_spec", "TQ_VALIDATE_SPEC_INIT", err) != TQ_OK ||
+	    tq_eval__check_opts(&spec->opts, err) != TQ_OK)
+		return TQ_EINVAL;
 	if (spec->n_models > TQ_EVAL_MAX_MODELS - 1)
 		return tq_fail(err, TQ_EINVAL, "%zu models to evaluate (at most "
 		    "%d)", spec->n_models, TQ_EVAL_MAX_MODELS - 1);
@@ -275,4 +279,10 @@ tq_state_rank(const struct tq_qstate *s, tq_layer_rank **out, size_t *n,
 	*out = r;
 	*n = k;
 	return TQ_OK;
+}
+
+void
+tq_state_rank_free(tq_layer_rank *rank)
+{
+	free(rank);
 }

@@ -20,6 +20,9 @@
 /* At most this many models run in lockstep (a base and variants). */
 #define TQ_EVAL_MAX_MODELS 9
 
+/* TQ_OK when o is of this library's version (TQ_EVAL_OPTS_VERSION). */
+tq_status tq_eval__check_opts(const tq_eval_opts *o, tq_error *err);
+
 /* How a protocol cuts ids[0..n) into windows (tq_eval__plan fills it). */
 typedef struct tq_windows {
 	int64_t ctx;		/* window length */
@@ -197,5 +200,12 @@ void tq_tasks__free(tq_task *t, size_t n);
 tq_status tq_eval__tasks_score(const tq_model *m, const tq_task *t, size_t n,
     const char *name, tq_progress_cb progress, void *ud, const int *cancel,
     tq_tasks_result *out, tq_error *err);
+/*
+ * Scores a task file by the log-likelihood of each choice after the
+ * context; limit > 0 takes the first limit questions.  (The front ends
+ * run tasks through the validation job; the tests call this.)
+ */
+tq_status tq_eval__tasks(const tq_model *m, const char *path, int64_t limit,
+    tq_progress_cb progress, void *ud, tq_tasks_result *out, tq_error *err);
 
 #endif /* TQ_EVAL_EVAL_H */

@@ -263,6 +263,8 @@ tq_eval_compare(const tq_model *base, const tq_model *const *models,
 	if (k < 1 || k > TQ_EVAL_MAX_MODELS - 1)
 		return tq_fail(err, TQ_EINVAL, "%zu models to compare with the "
 		    "base (1 to %d)", k, TQ_EVAL_MAX_MODELS - 1);
+	if ((st = tq_eval__check_opts(o, err)) != TQ_OK)
+		return st;
 	if ((st = tq_eval__plan(base, o->protocol, tq_eval_ctx(base, o), n_ids,
 	    &win, err)) != TQ_OK)
 		return st;

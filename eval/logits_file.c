@@ -143,6 +143,8 @@ tq_eval_save_logits(const tq_model *base, const int32_t *ids, int64_t n_ids,
 	tq_status st;
 
 	memset(&s, 0, sizeof(s));
+	if ((st = tq_eval__check_opts(o, err)) != TQ_OK)
+		return st;
 	if ((st = tq_eval__plan(base, o->protocol, tq_eval_ctx(base, o), n_ids,
 	    &win, err)) != TQ_OK)
 		return st;
@@ -351,6 +353,7 @@ tq_eval_kld_file(const tq_model *m, const char *path, tq_progress_cb progress,
 	if (st == TQ_OK &&
 	    (st = tq_eval__kld_result(&c.acc, &lf.win, out, err)) == TQ_OK) {
 		if (o_out != NULL) {
+			o_out->version = TQ_EVAL_OPTS_VERSION;
 			o_out->protocol = lf.protocol;
 			o_out->ctx = lf.win.ctx;
 			o_out->max_tokens = lf.n_tokens;

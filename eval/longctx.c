@@ -33,6 +33,12 @@ lc_progress_cb(void *ud, const tq_progress *p)
 	return lp->cb != NULL ? lp->cb(lp->ud, &q) : 0;
 }
 
+void
+tq_longctx_free(tq_longctx_row *rows)
+{
+	free(rows);
+}
+
 tq_status
 tq_eval_longctx(const tq_model *base, const tq_model *m, const int32_t *ids,
     int64_t n_ids, const tq_eval_opts *o, tq_progress_cb progress, void *ud,
@@ -49,6 +55,8 @@ tq_eval_longctx(const tq_model *base, const tq_model *m, const int32_t *ids,
 
 	*rows = NULL;
 	*n_rows = 0;
+	if ((st = tq_eval__check_opts(o, err)) != TQ_OK)
+		return st;
 	for (L = LONGCTX_MIN; L <= limit; L *= 2) {
 		if (tq_eval__plan(base, o->protocol, L, n_ids, &win, NULL) ==
 		    TQ_OK)

@@ -365,7 +365,7 @@ tq_tasks__load(const char *path, int64_t limit, tq_task **t, size_t *n,
 }
 
 tq_status
-tq_eval_tasks(const tq_model *m, const char *path, int64_t limit,
+tq_eval__tasks(const tq_model *m, const char *path, int64_t limit,
     tq_progress_cb progress, void *ud, tq_tasks_result *out, tq_error *err)
 {
 	tq_task *t;

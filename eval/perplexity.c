@@ -51,7 +51,8 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	int64_t w;
 	tq_status st;
 
-	if ((st = tq_eval__plan(m, o->protocol, tq_eval_ctx(m, o), n_ids, &win,
+	if ((st = tq_eval__check_opts(o, err)) != TQ_OK ||
+	    (st = tq_eval__plan(m, o->protocol, tq_eval_ctx(m, o), n_ids, &win,
 	    err)) != TQ_OK ||
 	    (st = tq_eval__runner_init(&r, &m, 1, win.ctx, progress, ud,
 	    err)) != TQ_OK)

@@ -39,11 +39,20 @@ tq_protocol_parse(const char *name, tq_ppl_protocol *out, tq_error *err)
 	return TQ_OK;
 }
 
+tq_status
+tq_eval__check_opts(const tq_eval_opts *o, tq_error *err)
+{
+	return tq_version_check(o->version, TQ_EVAL_OPTS_VERSION,
+	    "tq_eval_opts", "TQ_EVAL_OPTS_INIT", err);
+}
+
 int64_t
 tq_eval_ctx(const tq_model *m, const tq_eval_opts *o)
 {
 	int64_t mx = m->cfg.max_position_embeddings;
 
+	if (o->version != TQ_EVAL_OPTS_VERSION)
+		return -1;
 	if (o->ctx > 0)
 		return o->ctx;
 	if (o->protocol == TQ_PROTOCOL_LLAMACPP)
@@ -61,6 +70,8 @@ tq_eval_tokenize(const tq_model *m, const tq_eval_opts *o, const char *text,
 
 	*ids = NULL;
 	*n = 0;
+	if ((st = tq_eval__check_opts(o, err)) != TQ_OK)
+		return st;
 	if (tok == NULL)
 		return tq_fail(err, TQ_EINVAL, "%s: no tokenizer.json to "
 		    "tokenize the text with", m->path);

@@ -8,8 +8,14 @@
  * names the file and the problem.
  *
  * Ownership: an object returned through a `T **out` parameter belongs to the
- * caller and is released with its own free function (which accepts NULL).  A
- * pointer returned as a function result is borrowed from its parent object.
+ * caller and is released with its own free function (which accepts NULL);
+ * so is every buffer the library hands out (tq_string_free, tq_ids_free,
+ * ...), never with free().  A pointer returned as a function result is
+ * borrowed from its parent object.
+ *
+ * Options: a struct of options (tq_*_opts, tq_validate_spec) begins with
+ * its version; start from its TQ_*_INIT macro and set the fields you
+ * need.  A call given another version fails with TQ_EINVAL.
  *
  * Threads: model and tokenizer objects are read-only after they are opened,
  * so several threads may run tq_forward() or tq_tokenizer_encode() on the
@@ -58,8 +64,8 @@ void tq_set_threads(int n);
 int tq_get_threads(void);
 
 /*
- * Reads a UTF-8 text file (evaluation or calibration text) into a malloc'ed,
- * NUL-terminated buffer.  An empty file, a directory or a file over 1 GiB
+ * Reads a UTF-8 text file (evaluation or calibration text) into a
+ * NUL-terminated buffer (free with tq_string_free).  An empty file, a directory or a file over 1 GiB
  * is an error naming the path.
  */
 tq_status tq_read_text(const char *path, char **text, size_t *len,
@@ -92,12 +98,12 @@ void tq_tokenizer_free(tq_tokenizer *tok);
  * Encodes `len` bytes of UTF-8 text.  With add_special, the post-processor
  * template (BOS, ...) is applied as transformers' tokenizer(text) does.
  * Ill-formed UTF-8 is read as Python's errors="replace" reads it (each bad
- * sequence becomes U+FFFD).  *ids is malloc'ed and owned by the caller.
+ * sequence becomes U+FFFD).  *ids is the caller's: free it with tq_ids_free.
  */
 tq_status tq_tokenizer_encode(const tq_tokenizer *tok, const char *text,
     size_t len, int add_special, int32_t **ids, size_t *n_ids, tq_error *err);
 
-/* Decodes ids to UTF-8 text; *text is malloc'ed, NUL-terminated. */
+/* Decodes ids to UTF-8 text, NUL-terminated; free it with tq_string_free. */
 tq_status tq_tokenizer_decode(const tq_tokenizer *tok, const int32_t *ids,
     size_t n_ids, int skip_special, char **text, size_t *len, tq_error *err);
 
@@ -242,6 +248,7 @@ typedef int (*tq_logits_cb)(void *ud, int64_t pos0, int64_t n,
     const float *logits);
 
 typedef struct tq_forward_opts {
+	unsigned version;	/* TQ_FORWARD_OPTS_VERSION */
 	tq_act_hook act_hook;
 	void *act_ud;
 	tq_logits_cb logits_cb;
@@ -251,7 +258,10 @@ typedef struct tq_forward_opts {
 				   *cancel is non-zero; may be NULL */
 } tq_forward_opts;
 
-#define TQ_FORWARD_OPTS_INIT { NULL, NULL, NULL, NULL, 0, NULL }
+#define TQ_FORWARD_OPTS_VERSION 1
+#define TQ_FORWARD_OPTS_INIT { .version = TQ_FORWARD_OPTS_VERSION, \
+	.act_hook = NULL, .act_ud = NULL, .logits_cb = NULL, \
+	.logits_ud = NULL, .logits_chunk = 0, .cancel = NULL }
 
 /*
  * Runs the whole sequence ids[0..n) through the model in fp32 (prefill) and
@@ -285,12 +295,15 @@ typedef int (*tq_progress_cb)(void *ud, const tq_progress *p);
 
 
 typedef struct tq_calib_opts {
+	unsigned version;	/* TQ_CALIB_OPTS_VERSION */
 	int64_t n_samples;	/* sequences; 0 = 128 */
 	int64_t seqlen;		/* tokens each; 0 = 2048; capped at the context */
 	uint64_t seed;		/* sampling seed */
 } tq_calib_opts;
 
-#define TQ_CALIB_OPTS_INIT { 0, 0, 0 }
+#define TQ_CALIB_OPTS_VERSION 1
+#define TQ_CALIB_OPTS_INIT { .version = TQ_CALIB_OPTS_VERSION, \
+	.n_samples = 0, .seqlen = 0, .seed = 0 }
 
 /* Histograms of activations: bins of log2|x| from LO to HI octaves. */
 #define TQ_HIST_BINS 64
@@ -483,7 +496,7 @@ tq_status tq_plan_resolve(const tq_plan *p, const tq_model *m,
  * and every layer's scheme fits its shape; the message names the layer.
  */
 tq_status tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err);
-/* The plan as JSON (malloc'ed, NUL-terminated), loadable again. */
+/* The plan as JSON, loadable again; free it with tq_string_free. */
 char *tq_plan_to_json(const tq_plan *p);
 /* Writes the plan as JSON atomically. */
 tq_status tq_plan_save(const tq_plan *p, const char *path, tq_error *err);
@@ -580,21 +593,27 @@ tq_status tq_protocol_parse(const char *name, tq_ppl_protocol *out,
     tq_error *err);
 
 typedef struct tq_eval_opts {
+	unsigned version;	/* TQ_EVAL_OPTS_VERSION */
 	tq_ppl_protocol protocol;
 	int64_t ctx;		/* window; 0: 512 (llamacpp) or the model's
 				   context, at most 2048 (gptq) */
 	int64_t max_tokens;	/* only the first N tokens of the text; 0 = all */
 } tq_eval_opts;
 
-#define TQ_EVAL_OPTS_INIT { TQ_PROTOCOL_GPTQ, 0, 0 }
+#define TQ_EVAL_OPTS_VERSION 1
+#define TQ_EVAL_OPTS_INIT { .version = TQ_EVAL_OPTS_VERSION, \
+	.protocol = TQ_PROTOCOL_GPTQ, .ctx = 0, .max_tokens = 0 }
 
-/* The window length o gives on model m (resolving ctx 0). */
+/*
+ * The window length o gives on model m (resolving ctx 0); -1 if o's
+ * version is not TQ_EVAL_OPTS_VERSION.
+ */
 int64_t tq_eval_ctx(const tq_model *m, const tq_eval_opts *o);
 
 /*
  * Tokenizes text as the protocol does (llamacpp adds the BOS llama.cpp
- * adds; gptq adds nothing) and keeps the first max_tokens; *ids is
- * malloc'ed.
+ * adds; gptq adds nothing) and keeps the first max_tokens; free *ids
+ * with tq_ids_free.
  */
 tq_status tq_eval_tokenize(const tq_model *m, const tq_eval_opts *o,
     const char *text, size_t len, int32_t **ids, int64_t *n, tq_error *err);
@@ -667,13 +686,14 @@ typedef struct tq_longctx_row {
 /*
  * Perplexity and KLD at every power-of-two window from 64 up to the
  * model's context (each on the same first max_tokens tokens, o's
- * protocol); lengths the text cannot fill are left out.  *rows is
- * malloc'ed.
+ * protocol); lengths the text cannot fill are left out.  Free *rows with
+ * tq_longctx_free.
  */
 tq_status tq_eval_longctx(const tq_model *base, const tq_model *m,
     const int32_t *ids, int64_t n_ids, const tq_eval_opts *o,
     tq_progress_cb progress, void *ud, tq_longctx_row **rows, size_t *n_rows,
     tq_error *err);
+void tq_longctx_free(tq_longctx_row *rows);
 
 /* Multiple-choice accuracy, as lm-evaluation-harness reports it. */
 typedef struct tq_tasks_result {
@@ -681,14 +701,6 @@ typedef struct tq_tasks_result {
 	double acc, acc_stderr;		/* argmax of log-likelihood */
 	double acc_norm, acc_norm_stderr;	/* argmax of LL per byte */
 } tq_tasks_result;
-
-/*
- * Scores a JSONL task file, one {"context": S, "choices": [S...],
- * "label": N} per line, by the log-likelihood of each choice after the
- * context; limit > 0 takes the first limit questions.
- */
-tq_status tq_eval_tasks(const tq_model *m, const char *path, int64_t limit,
-    tq_progress_cb progress, void *ud, tq_tasks_result *out, tq_error *err);
 
 
 /* ---- Jobs: long work on a worker thread ------------------------------- */
@@ -792,19 +804,17 @@ tq_status tq_job_calib_snapshot(tq_job *j, tq_calib_snapshot **out,
     tq_error *err);
 void tq_calib_snapshot_free(tq_calib_snapshot *s);
 
-/* Perplexity as a job; the result is read with tq_job_ppl after the wait. */
-tq_status tq_job_eval(const tq_model *m, const char *text_path, int64_t ctx,
-    tq_job **out, tq_error *err);
-const tq_ppl_result *tq_job_ppl(const tq_job *j);
-
 /*
  * Validation as a job: what tq_eval_compare, tq_eval_save_logits,
- * tq_eval_kld_file, tq_eval_longctx and tq_eval_tasks compute, chosen by
- * the spec, on one text.  Stages "tokenize", "eval", "longctx", "tasks".
+ * tq_eval_kld_file and tq_eval_longctx compute, and multiple-choice tasks
+ * (a JSONL file, one {"context": S, "choices": [S...], "label": N} a
+ * line, each choice scored by its log-likelihood after the context),
+ * chosen by the spec, on one text.  Stages "tokenize", "eval", "longctx", "tasks".
  * The models must stay open until the job is freed; the report is read
  * with tq_job_validation after the wait.
  */
 typedef struct tq_validate_spec {
+	unsigned version;		/* TQ_VALIDATE_SPEC_VERSION */
 	const tq_model *base;		/* reference; NULL: models alone */
 	const tq_model *const *models;	/* [n_models] (n_models <= 8) */
 	size_t n_models;
@@ -816,6 +826,12 @@ typedef struct tq_validate_spec {
 	const char *tasks_path;		/* multiple-choice tasks, every model */
 	int64_t tasks_limit;
 } tq_validate_spec;
+
+#define TQ_VALIDATE_SPEC_VERSION 1
+#define TQ_VALIDATE_SPEC_INIT { .version = TQ_VALIDATE_SPEC_VERSION, \
+	.base = NULL, .models = NULL, .n_models = 0, .text_path = NULL, \
+	.opts = TQ_EVAL_OPTS_INIT, .save_logits = NULL, .base_logits = NULL, \
+	.long_context = 0, .tasks_path = NULL, .tasks_limit = 0 }
 
 typedef struct tq_validation {
 	tq_eval_opts opts;		/* as resolved (ctx, protocol) */
@@ -845,11 +861,12 @@ typedef struct tq_layer_rank {
 /*
  * The state's quantized layers sorted by error (err), worst first; a
  * layer is flagged when its error is at least 4 times the median layer's,
- * or when it is the worst.  *out is malloc'ed.
+ * or when it is the worst.  Free *out with tq_state_rank_free.
  */
 struct tq_qstate;
 tq_status tq_state_rank(const struct tq_qstate *s, tq_layer_rank **out,
     size_t *n, tq_error *err);
+void tq_state_rank_free(tq_layer_rank *rank);
 
 /* ---- Quantization ----------------------------------------------------- */
 
@@ -888,7 +905,7 @@ tq_qstate *tq_job_take_state(tq_job *j);
 
 /* 1 when dir holds a quantized state (a state.json). */
 int tq_state_is_dir(const char *dir);
-/* The path of the model a saved state was made of (malloc'ed). */
+/* The path of the model a saved state was made of (tq_string_free). */
 tq_status tq_state_model_path(const char *dir, char **out, tq_error *err);
 /* Loads a saved state (complete runs only) for the model m it was made of. */
 tq_status tq_state_load(const char *dir, const tq_model *m, tq_qstate **out,
@@ -946,7 +963,6 @@ const char *tq_sens_menu(const tq_sens *s, size_t k);
 const char *tq_sens_layer_name(const tq_sens *s, size_t l);
 int64_t tq_sens_layer_params(const tq_sens *s, size_t l);
 double tq_sens_rel_err(const tq_sens *s, size_t l, size_t k);
-double tq_sens_bpw(const tq_sens *s, size_t l, size_t k);
 /* Predicted mean KLD of setting k on layer l: coefficient times error. */
 double tq_sens_pred(const tq_sens *s, size_t l, size_t k);
 /* Measured KLD of the probe setting on layer l alone (NaN without). */
@@ -956,7 +972,7 @@ double tq_sens_probe_kld(const tq_sens *s, size_t l);
 typedef struct tq_mix {
 	double bpw;		/* over the block linears */
 	double pred;		/* predicted mean KLD: sum of the layers' */
-	size_t *choice;		/* [n_layers], malloc'ed */
+	size_t *choice;		/* [n_layers]; see tq_mix_free */
 } tq_mix;
 
 /*
@@ -964,14 +980,15 @@ typedef struct tq_mix {
  * predicted loss with bpw <= target (Lagrangian relaxation over the
  * convex hull of each layer's menu, then a greedy fill of what the
  * budget has left).  Deterministic.  Fails if even the smallest
- * settings exceed the budget.
+ * settings exceed the budget.  Release out's choice with tq_mix_free.
  */
 tq_status tq_sens_optimize(const tq_sens *s, double target_bpw, tq_mix *out,
     tq_error *err);
+/* Frees mix->choice (not mix itself, which is the caller's). */
+void tq_mix_free(tq_mix *mix);
 /*
  * The Pareto frontier, smallest first: every mix the Lagrangian sweep
- * reaches (*mixes malloc'ed; free each choice and the array with
- * tq_mix_free_all).
+ * reaches (free *mixes, their choices too, with tq_mix_free_all).
  */
 tq_status tq_sens_frontier(const tq_sens *s, tq_mix **mixes, size_t *n,
     tq_error *err);
@@ -1007,11 +1024,16 @@ typedef struct tq_export_report {
 } tq_export_report;
 
 typedef struct tq_export_opts {
+	unsigned version;	/* TQ_EXPORT_OPTS_VERSION */
 	const char *format;	/* as in tq_export_report.format */
 	const char *type;	/* format-specific type or preset; NULL: the
 				   state's own grid (or f16 for a float model) */
 	int force;		/* replace an existing output */
 } tq_export_opts;
+
+#define TQ_EXPORT_OPTS_VERSION 1
+#define TQ_EXPORT_OPTS_INIT { .version = TQ_EXPORT_OPTS_VERSION, \
+	.format = NULL, .type = NULL, .force = 0 }
 
 /*
  * Exports the model base, quantized by state s (NULL: the float model), to

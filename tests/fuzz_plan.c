@@ -48,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    TQ_OK)
 			abort();
 		tq_plan_free(back);
-		free(json);
+		tq_string_free(json);
 	}
 	tq_plan_free(p);
 	return 0;

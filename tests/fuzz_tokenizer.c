@@ -32,8 +32,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (tq_tokenizer_encode(tok, sample, sizeof(sample) - 1, 1, &ids, &n,
 	    &err) == TQ_OK)
 		tq_tokenizer_decode(tok, ids, n, 0, &text, &len, &err);
-	free(text);
-	free(ids);
+	tq_string_free(text);
+	tq_ids_free(ids);
 	tq_tokenizer_free(tok);
 	return 0;
 }

@@ -102,6 +102,6 @@ out:
 	tq_model_close(m);
 	tq_state_free(state);
 	tq_model_close(base);
-	free(model_path);
+	tq_string_free(model_path);
 	return rc;
 }

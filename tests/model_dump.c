@@ -103,6 +103,6 @@ out:
 	tq_model_close(m);
 	tq_state_free(s);
 	tq_model_close(base);
-	free(bp);
+	tq_string_free(bp);
 	return rc;
 }

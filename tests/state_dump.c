@@ -118,6 +118,6 @@ out:
 	tq_model_close(m);
 	tq_state_free(s);
 	tq_model_close(base);
-	free(model_path);
+	tq_string_free(model_path);
 	return rc;
 }

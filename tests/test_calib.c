@@ -45,6 +45,39 @@ expect_err(const tq_model *m, const char *what, const char *path,
 	    strstr(err.msg, text) != NULL, "%s: %s", what, err.msg);
 }
 
+/*
+ * Options of another version are refused with a message naming the struct
+ * and its INIT macro: the sampling, the job and the forward pass.
+ */
+static void
+check_versions(const tq_model *m, const char *text)
+{
+	tq_calib_opts o = TQ_CALIB_OPTS_INIT;
+	tq_forward_opts fo = TQ_FORWARD_OPTS_INIT;
+	const int32_t ids[4] = { 1, 2, 3, 4 };
+	tq_calib *c = NULL;
+	tq_job *j = (tq_job *)&o;
+	tq_error err = { TQ_OK, "" };
+
+	tap_ok(o.version == TQ_CALIB_OPTS_VERSION && o.n_samples == 0 &&
+	    o.seqlen == 0 && o.seed == 0 && fo.version ==
+	    TQ_FORWARD_OPTS_VERSION && fo.act_hook == NULL &&
+	    fo.cancel == NULL, "the INIT macros give the version and zeros");
+	o.version = 0;
+	tap_ok(tq_calib_sample(m, text, &o, &c, &err) == TQ_EINVAL &&
+	    c == NULL && strstr(err.msg, "tq_calib_opts: version 0") != NULL &&
+	    strstr(err.msg, "TQ_CALIB_OPTS_INIT") != NULL,
+	    "calibration options of version 0: %s", err.msg);
+	o.version = TQ_CALIB_OPTS_VERSION + 1;
+	tap_ok(tq_job_calibrate(m, text, &o, NULL, &j, &err) == TQ_EINVAL &&
+	    j == NULL && strstr(err.msg, "tq_calib_opts") != NULL,
+	    "the calibration job refuses them before it starts: %s", err.msg);
+	fo.version = 0;
+	tap_ok(tq_forward(m, ids, 4, &fo, NULL, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "TQ_FORWARD_OPTS_INIT") != NULL,
+	    "forward options of version 0: %s", err.msg);
+}
+
 int
 main(void)
 {
@@ -155,6 +188,7 @@ main(void)
 	}
 	tq_calib_free(a);
 	tq_calib_free(l);
+	check_versions(m, text);
 	tq_model_close(m);
 	snprintf(saved, sizeof(saved), "rm -rf %s", tmpdir);
 	if (system(saved) != 0)

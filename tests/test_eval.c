@@ -201,6 +201,12 @@ test_model(const tq_model *m, const char *text, size_t len, const char *tmp)
 	    "the model against itself: KLD %g (max %g), same top %.1f%%, "
 	    "ppl %.4f = %.4f", self.kld, self.kld_q.max, 100 * self.same_top,
 	    self.ppl.ppl, self.ppl_base.ppl);
+	fo = o;
+	fo.version = 0;
+	tap_ok(tq_eval_ppl(m, ids, n, &fo, NULL, NULL, &p, &err) ==
+	    TQ_EINVAL && strstr(err.msg, "TQ_EVAL_OPTS_INIT") != NULL &&
+	    tq_eval_ctx(m, &fo) == -1, "evaluation options of version 0: %s",
+	    err.msg);
 	tq_eval_ppl(m, ids, n, &o, NULL, NULL, &p, &err);
 	tap_ok(p.ppl == self.ppl_base.ppl && self.n == 16 * 127,
 	    "alone, the same perplexity (%.6f) on %lld positions", p.ppl,
@@ -285,7 +291,7 @@ test_model(const tq_model *m, const char *text, size_t len, const char *tmp)
 
 	/* The job: the same numbers as the direct calls, and long context. */
 	if (q != NULL) {
-		tq_validate_spec spec;
+		tq_validate_spec spec = TQ_VALIDATE_SPEC_INIT;
 		const tq_model *mods[1] = { q };
 		const tq_validation *r;
 		tq_job *j = NULL;
@@ -296,13 +302,17 @@ test_model(const tq_model *m, const char *text, size_t len, const char *tmp)
 		f = fopen(tpath, "wb");
 		fwrite(text, 1, len, f);
 		fclose(f);
-		memset(&spec, 0, sizeof(spec));
 		spec.base = m;
 		spec.models = mods;
 		spec.n_models = 1;
 		spec.text_path = tpath;
 		spec.opts = o;
 		spec.long_context = 1;
+		spec.version = 0;
+		tap_ok(tq_job_validate(&spec, &j, &err) == TQ_EINVAL &&
+		    j == NULL && strstr(err.msg, "tq_validate_spec") != NULL,
+		    "a validation spec of version 0: %s", err.msg);
+		spec.version = TQ_VALIDATE_SPEC_VERSION;
 		s = tq_job_validate(&spec, &j, &err);
 		if (s == TQ_OK)
 			s = tq_job_wait(j, &err);
@@ -344,8 +354,8 @@ test_model(const tq_model *m, const char *text, size_t len, const char *tmp)
 			tq_job_free(j);
 		}
 	}
-	free(ids);
-	free(lids);
+	tq_ids_free(ids);
+	tq_ids_free(lids);
 	tq_model_close(q);
 	tq_state_free(st);
 }
@@ -373,8 +383,8 @@ ll_plain(const tq_model *m, const char *ctx, const char *cont)
 		ll += lp[b[i]];
 	}
 	free(lg);
-	free(a);
-	free(b);
+	tq_ids_free(a);
+	tq_ids_free(b);
 	return ll;
 }
 
@@ -415,7 +425,7 @@ test_tasks(const tq_model *m, const char *top, const char *tmp)
 		hit += bi == t[i].label;
 		hitn += bn == t[i].label;
 	}
-	s = tq_eval_tasks(m, path, 0, NULL, NULL, &r, &err);
+	s = tq_eval__tasks(m, path, 0, NULL, NULL, &r, &err);
 	tap_ok(s == TQ_OK && r.n == (int64_t)n &&
 	    fabs(r.acc - (double)hit / n) < 1e-12 &&
 	    fabs(r.acc_norm - (double)hitn / n) < 1e-12,
@@ -431,14 +441,14 @@ test_tasks(const tq_model *m, const char *top, const char *tmp)
 	    "\n{\"context\": \"a\", \"choices\": [\" b\", \" c\"], \"label\": 2}\n",
 	    f);
 	fclose(f);
-	s = tq_eval_tasks(m, bad, 0, NULL, NULL, &r, &err);
+	s = tq_eval__tasks(m, bad, 0, NULL, NULL, &r, &err);
 	tap_ok(s == TQ_EFORMAT && strstr(err.msg, "bad.jsonl:3:") != NULL &&
 	    strstr(err.msg, "label") != NULL, "a bad label is named with its "
 	    "line: %s", err.msg);
 	f = fopen(bad, "w");
 	fputs("{\"context\": \"a\", \"choices\": [\" b\"], \"label\": 0}\n", f);
 	fclose(f);
-	s = tq_eval_tasks(m, bad, 0, NULL, NULL, &r, &err);
+	s = tq_eval__tasks(m, bad, 0, NULL, NULL, &r, &err);
 	tap_ok(s == TQ_EFORMAT && strstr(err.msg, "choices") != NULL,
 	    "one choice is refused: %s", err.msg);
 }
@@ -503,7 +513,7 @@ main(void)
 		len = 200000;	/* plenty for 2048 tokens */
 	test_model(m, text, len, tmp);
 	test_tasks(m, top, tmp);
-	free(text);
+	tq_string_free(text);
 	tq_model_close(m);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
 	if (system(cmd) != 0)

@@ -68,7 +68,7 @@ main(void)
 	const char *top = getenv("top_srcdir");
 	char demo[1024], dir[] = "/tmp/tq-export-XXXXXX", out[1200];
 	const char *const *names = tq_export_format_names();
-	tq_export_opts o = { "gguf", "f32", 0 };
+	tq_export_opts o = TQ_EXPORT_OPTS_INIT;
 	const tq_export_report *r;
 	tq_error err;
 	tq_model *m = NULL;
@@ -79,7 +79,9 @@ main(void)
 	int has_gguf = 0;
 	size_t i;
 
-	tap_plan(11);
+	tap_plan(12);
+	o.format = "gguf";
+	o.type = "f32";
 	snprintf(demo, sizeof(demo), "%s/assets/demo", top ? top : ".");
 	if (mkdtemp(dir) == NULL || tq_model_open(demo, &m, &err) != TQ_OK) {
 		tap_ok(0, "open the demo model: %s", err.msg);
@@ -106,6 +108,13 @@ main(void)
 	tap_ok(n_entries(dir) == 1, "only the output in its directory");
 	tq_job_free(j);
 	j = NULL;
+
+	/* Options of another version. */
+	o.version = 0;
+	tap_ok(tq_job_export(m, NULL, out, &o, &j, &err) == TQ_EINVAL &&
+	    j == NULL && strstr(err.msg, "TQ_EXPORT_OPTS_INIT") != NULL,
+	    "export options of version 0: %s", err.msg);
+	o.version = TQ_EXPORT_OPTS_VERSION;
 
 	/* An existing output. */
 	tap_ok(tq_job_export(m, NULL, out, &o, &j, &err) == TQ_EINVAL &&

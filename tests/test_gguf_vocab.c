@@ -42,8 +42,8 @@ compare(const tq_tokenizer *a, const tq_tokenizer *b, const char *text,
 		bad = (long)(nx > ny ? nx - ny : ny - nx);
 	for (i = 0; bad == 0 && i < nx; i++)
 		bad += x[i] != y[i];
-	free(x);
-	free(y);
+	tq_ids_free(x);
+	tq_ids_free(y);
 	return bad;
 }
 
@@ -161,7 +161,7 @@ main(void)
 	}
 	unlink(gg);
 	for (k = 0; k < 2; k++) {
-		free(text[k]);
+		tq_string_free(text[k]);
 		free(plain[k]);
 	}
 	return tap_done();

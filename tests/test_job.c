@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../engine/engine.h"
 #include "error.h"
 #include "job.h"
 #include "tap.h"
@@ -208,7 +209,7 @@ check_snapshot(const tq_model *m, const char *text)
 	tq_calib_free(c);
 	tq_job_free(j);
 
-	tq_job_eval(m, text, 64, &j, &err);
+	tq_engine__job_eval(m, text, 64, &j, &err);
 	s = (tq_calib_snapshot *)&err;
 	tap_ok(tq_job_calib_snapshot(j, &s, &err) == TQ_EINVAL && s == NULL &&
 	    strstr(err.msg, "not a calibration job") != NULL, "another "
@@ -263,8 +264,8 @@ main(void)
 		    &err);
 		tq_eval_perplexity(m, ids, (int64_t)n, 64, NULL, NULL, &direct,
 		    &err);
-		free(ids);
-		tap_ok(tq_job_eval(m, path, 64, &j, &err) == TQ_OK,
+		tq_ids_free(ids);
+		tap_ok(tq_engine__job_eval(m, path, 64, &j, &err) == TQ_OK,
 		    "eval job starts");
 	}
 	end = drain(j, counts, -1.0, &t0);
@@ -274,14 +275,14 @@ main(void)
 	    counts[TQ_EVENT_LOG] >= 2, "stage, progress and log events "
 	    "(%d, %d, %d)", counts[TQ_EVENT_STAGE], counts[TQ_EVENT_PROGRESS],
 	    counts[TQ_EVENT_LOG]);
-	tap_ok(tq_job_ppl(j) != NULL && tq_job_ppl(j)->ppl == direct.ppl,
+	tap_ok(tq_engine__job_ppl(j) != NULL && tq_engine__job_ppl(j)->ppl == direct.ppl,
 	    "the job's perplexity equals the direct call's (%.6f)", direct.ppl);
 	tap_ok(!tq_job_running(j), "not running after the end");
 	tq_job_free(j);
 
 	/* Cancel an evaluation of the whole test set. */
 	memset(counts, 0, sizeof(counts));
-	tq_job_eval(m, text, 512, &j, &err);
+	tq_engine__job_eval(m, text, 512, &j, &err);
 	end = drain(j, counts, 0.02, &t0);
 	tap_ok(end == TQ_EVENT_CANCELLED, "cancelled eval ends with CANCELLED");
 	tap_ok(now() - t0 < 1.0, "cancel took %.3f s (< 1 s)", now() - t0);
@@ -321,7 +322,7 @@ main(void)
 	check_snapshot(m, text);
 
 	/* Freeing a running job cancels and joins it. */
-	tq_job_eval(m, text, 512, &j, &err);
+	tq_engine__job_eval(m, text, 512, &j, &err);
 	t0 = now();
 	tq_job_free(j);
 	tap_ok(now() - t0 < 1.0, "freeing a running job returns in %.3f s",
@@ -329,14 +330,14 @@ main(void)
 
 	/* Failure is reported as an event with the message. */
 	memset(counts, 0, sizeof(counts));
-	tq_job_eval(m, "/nonexistent/text.txt", 64, &j, &err);
+	tq_engine__job_eval(m, "/nonexistent/text.txt", 64, &j, &err);
 	end = drain(j, counts, -1.0, &t0);
 	tap_ok(end == TQ_EVENT_FAILED && tq_job_wait(j, &err) == TQ_EIO &&
 	    strstr(err.msg, "/nonexistent/text.txt") != NULL,
 	    "a failing job ends with FAILED: %s", err.msg);
 	tq_job_free(j);
 
-	free(buf);
+	tq_string_free(buf);
 	tq_model_close(m);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", small);
 	if (system(cmd) != 0)

@@ -60,7 +60,7 @@ vocab(const char *gguf, const char *out, tq_error *err)
 static tq_status
 run(const writer *w, tq_error *err)
 {
-	tq_export_opts o = { NULL, NULL, 0 };
+	tq_export_opts o = TQ_EXPORT_OPTS_INIT;
 	tq_job *j = NULL;
 	tq_status st;
 
@@ -166,7 +166,7 @@ main(void)
 	const char *top = getenv("top_srcdir");
 	char demo[1024], text[1024], tmp[] = "/tmp/tq-json-oom-XXXXXX";
 	char qdir[1100], sdir[1100], gguf[1100];
-	tq_export_opts go = { "gguf", "f32", 0 };
+	tq_export_opts go = TQ_EXPORT_OPTS_INIT;
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
 	tq_model *m = NULL;
@@ -182,6 +182,8 @@ main(void)
 	snprintf(text, sizeof(text), "%s/README.md", top);
 	co.n_samples = 4;
 	co.seqlen = 64;
+	go.format = "gguf";
+	go.type = "f32";
 	if (mkdtemp(tmp) == NULL || tq_model_open(demo, &m, &err) != TQ_OK ||
 	    tq_calib_sample(m, text, &co, &calib, &err) != TQ_OK ||
 	    tq_calib_run(calib, m, NULL, NULL, &err) != TQ_OK ||

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sens.h"
 #include "tap.h"
 #include "tq.h"
 
@@ -94,7 +95,7 @@ main(void)
 		for (l = 0; l < tq_sens_n_layers(s); l++) {
 			double w = (double)tq_sens_layer_params(s, l);
 
-			bits += tq_sens_bpw(s, l, k) * w;
+			bits += tq_sens__bpw(s, l, k) * w;
 			p += w;
 			loss += tq_sens_pred(s, l, k);
 		}
@@ -144,7 +145,7 @@ main(void)
 	tap_ok(ok, "the table round-trips through its file exactly");
 	unlink(path);
 
-	free(mix.choice);
+	tq_mix_free(&mix);
 	tq_mix_free_all(front, nf);
 	tq_plan_free(plan);
 	tq_sens_free(back);

@@ -236,8 +236,8 @@ ppl_of(const tq_model *m, const tq_qstate *s, const char *text)
 	else
 		tap_diag("%s", err.msg);
 	tq_model_close(qm);
-	free(ids);
-	free(buf);
+	tq_ids_free(ids);
+	tq_string_free(buf);
 	return p;
 }
 
@@ -414,8 +414,8 @@ main(void)
 		tap_ok(q.ppl > base.ppl && q.ppl < base.ppl * 1.5,
 		    "W4 GPTQ perplexity %.3f is a little above fp %.3f", q.ppl,
 		    base.ppl);
-		free(ids);
-		free(buf);
+		tq_ids_free(ids);
+		tq_string_free(buf);
 		tq_model_close(qm);
 	}
 

@@ -486,7 +486,7 @@ test_enc_cases(void)
 			show_ids("want", c->ids, c->n);
 			show_ids("got ", ids, n);
 		}
-		free(ids);
+		tq_ids_free(ids);
 		tq_tokenizer_free(tok);
 	}
 }
@@ -513,7 +513,7 @@ test_dec_cases(void)
 		    c->skip ? ", skip special" : ""))
 			tap_diag("want \"%s\", got \"%s\"", c->text,
 			    text != NULL ? text : "(error)");
-		free(text);
+		tq_string_free(text);
 		tq_tokenizer_free(tok);
 	}
 }
@@ -758,7 +758,7 @@ test_mangled(void)
 			loaded++;
 			if (tq_tokenizer_encode(tok, "ab a\xc3\xa9 <s>", 11, 1,
 			    &ids, &n, &err) == TQ_OK)
-				free(ids);
+				tq_ids_free(ids);
 			tq_tokenizer_free(tok);
 		} else {
 			failed++;
@@ -830,12 +830,12 @@ test_api(void)
 	    "a\xef\xbf\xbd" "b", 5, 0, &ids2, &n2, &err) == TQ_OK &&
 	    n == n2 && memcmp(ids, ids2, n * sizeof(*ids)) == 0,
 	    "invalid UTF-8 encodes as U+FFFD");
-	free(ids);
-	free(ids2);
+	tq_ids_free(ids);
+	tq_ids_free(ids2);
 	tap_ok(tok != NULL && tq_tokenizer_decode(tok, (const int32_t[]){
 	    -5, 11, 999, 9 }, 4, 0, &text, NULL, &err) == TQ_OK &&
 	    strcmp(text, "ab a") == 0, "decode drops unknown ids");
-	free(text);
+	tq_string_free(text);
 	tap_ok(tq_tokenizer_encode(NULL, "a", 1, 0, &ids, &n, &err) ==
 	    TQ_EINVAL && ids == NULL && tq_tokenizer_encode(tok, NULL, 3, 0,
 	    &ids, &n, &err) == TQ_EINVAL && tq_tokenizer_decode(NULL, NULL, 0,
@@ -853,7 +853,7 @@ test_api(void)
 	    &n, &err) == TQ_OK && n == 2 && tq_tokenizer_encode(tok, "az", 2, 0,
 	    &ids2, &n2, &err) == TQ_EFORMAT && strstr(err.msg, "unk_token") !=
 	    NULL, "unk_token not in the vocabulary: %s", err.msg);
-	free(ids);
+	tq_ids_free(ids);
 	tq_tokenizer_free(tok);
 }
 
@@ -1000,8 +1000,8 @@ test_trained(void)
 			tap_ok(tq_tokenizer_decode(tok, ids, n, 0, &back, &blen,
 			    &err) == TQ_OK && blen > len / 2,
 			    "%s: decode of the corpus", fx[i].dir);
-		free(back);
-		free(ids);
+		tq_string_free(back);
+		tq_ids_free(ids);
 
 		/* Four threads on one tokenizer agree with each other. */
 		for (k = 0; k < 4; k++) {
@@ -1019,7 +1019,7 @@ test_trained(void)
 			    sizeof(int32_t)) == 0;
 		tap_ok(same, "%s: 4 threads, one tokenizer", fx[i].dir);
 		for (k = 0; k < 4; k++)
-			free(jobs[k].ids);
+			tq_ids_free(jobs[k].ids);
 		tq_tokenizer_free(tok);
 	}
 	free(text);

@@ -163,7 +163,7 @@ batch(const tq_tokenizer *tok, const char *buf, size_t len, int decode,
 				break;
 			}
 			print_json_string(text, tlen);
-			free(text);
+			tq_string_free(text);
 		} else {
 			if (!cJSON_IsString(it)) {
 				fprintf(stderr, "tok_dump: not a string\n");
@@ -181,10 +181,10 @@ batch(const tq_tokenizer *tok, const char *buf, size_t len, int decode,
 				printf(i > 0 ? ",%d" : "%d", ids[i]);
 			putchar(']');
 		}
-		free(ids);
+		tq_ids_free(ids);
 		ids = NULL;
 	}
-	free(ids);
+	tq_ids_free(ids);
 	puts("]");
 	cJSON_Delete(in);
 	return rc;
@@ -264,10 +264,10 @@ main(int argc, char **argv)
 		} else if (tq_tokenizer_decode(tok, ids, n, skip, &text, &tlen,
 		    &err) != TQ_OK) {
 			rc = fail(&err);
-			free(ids);
+			free(ids);	/* read_ids's */
 		} else {
 			fwrite(text, 1, tlen, stdout);
-			free(text);
+			tq_string_free(text);
 			free(ids);
 		}
 	} else {
@@ -283,7 +283,7 @@ main(int argc, char **argv)
 				fwrite(ids, sizeof(*ids), n, stdout);
 			else
 				print_ids(ids, n);
-			free(ids);
+			tq_ids_free(ids);
 		}
 	}
 	free(buf);

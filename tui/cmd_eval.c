@@ -444,7 +444,7 @@ print_layers(const eval_args *a, const variant *v)
 			    l->name, l->method, l->scheme, rk[i].err,
 			    l->sqnr_db, l->bpw, rk[i].worst ? "!" : "");
 	}
-	free(rk);
+	tq_state_rank_free(rk);
 	return 0;
 }
 
@@ -557,7 +557,7 @@ cmd_eval(int argc, char **argv)
 	eval_args a;
 	variant base, vs[MAX_VARIANTS];
 	const tq_model *models[MAX_VARIANTS];
-	tq_validate_spec spec;
+	tq_validate_spec spec = TQ_VALIDATE_SPEC_INIT;
 	const tq_validation *r;
 	tq_error err = { TQ_OK, "" };
 	tq_job *job = NULL;
@@ -566,7 +566,7 @@ cmd_eval(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	memset(&base, 0, sizeof(base));
 	memset(vs, 0, sizeof(vs));
-	a.o.protocol = TQ_PROTOCOL_GPTQ;
+	a.o = (tq_eval_opts)TQ_EVAL_OPTS_INIT;
 	a.max_ppl_increase = a.max_kld = -1.0;
 	if (parse_args(argc, argv, &a) != 0)
 		return 1;
@@ -601,7 +601,7 @@ cmd_eval(int argc, char **argv)
 			goto fail;
 		base.arg = a.base != NULL ? a.base : bp;
 		rc = tq_model_open(base.arg, &base.m, &err) != TQ_OK;
-		free(bp);
+		tq_string_free(bp);
 		if (rc != 0)
 			goto fail;
 		base.arg = a.base != NULL ? a.base : tq_model_path(base.m);
@@ -631,7 +631,6 @@ cmd_eval(int argc, char **argv)
 	}
 	for (i = 0; i < n; i++)
 		models[i] = vs[i].m;
-	memset(&spec, 0, sizeof(spec));
 	/* Without a reason to run the base, a state is evaluated alone. */
 	spec.base = (a.compare_mode || need_base) && a.base_logits == NULL ?
 	    base.m : NULL;

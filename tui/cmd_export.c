@@ -121,7 +121,7 @@ int
 cmd_export(int argc, char **argv)
 {
 	const char *model = NULL, *out = NULL;
-	tq_export_opts o = { NULL, NULL, 0 };
+	tq_export_opts o = TQ_EXPORT_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
 	tq_model *base = NULL;
 	tq_qstate *state = NULL;
@@ -177,6 +177,6 @@ cmd_export(int argc, char **argv)
 out:
 	tq_state_free(state);
 	tq_model_close(base);
-	free(base_path);
+	tq_string_free(base_path);
 	return rc;
 }

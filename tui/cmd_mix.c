@@ -148,7 +148,7 @@ cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
 fail:
 	rc = cli_fail(&err);
 out:
-	free(mix.choice);
+	tq_mix_free(&mix);
 	tq_mix_free_all(front, nf);
 	tq_plan_free(base);
 	tq_sens_free(s);

@@ -248,6 +248,7 @@ cmd_plan(int argc, char **argv)
 
 	memset(&mx, 0, sizeof(mx));
 	memset(&mr, 0, sizeof(mr));
+	mx.co = (tq_calib_opts)TQ_CALIB_OPTS_INIT;
 	mx.co.n_samples = 128;
 
 	for (i = 1; i < argc; i++) {

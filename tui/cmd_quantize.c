@@ -109,7 +109,7 @@ cmd_quantize(int argc, char **argv)
 {
 	const char *model = NULL, *calib_file = NULL, *stats = NULL;
 	const char *out_dir = NULL, *export = NULL, *export_path = NULL;
-	tq_export_opts eo = { NULL, NULL, 0 };
+	tq_export_opts eo = TQ_EXPORT_OPTS_INIT;
 	tq_export_report rep;
 	char export_fmt[32];
 	plan_args pa;

@@ -136,8 +136,8 @@ cmd_tokenize(int argc, char **argv)
 fail:
 	rc = cli_fail(&err);
 out:
-	free(ids);
-	free(buf);
+	tq_ids_free(ids);
+	tq_string_free(buf);
 	tq_tokenizer_free(tok);
 	tq_model_close(gm);
 	return rc;

@@ -378,6 +378,8 @@ tq_status wb_calib_start(wb_app *a, const char *path, const tq_calib_opts *o,
 void wb_calib_refresh(wb_app *a);
 /* The end of the job: its result, or why there is none. */
 void wb_calib_end(wb_app *a, tq_status st, const tq_error *err);
+/* Forgets the snapshot: no calibration runs (the job is gone). */
+void wb_calib_clear(wb_app *a);
 /* A row's site in the snapshot (borrowed), or NULL. */
 const tq_calib_site_snapshot *wb_calib_site(const wb_app *a,
     const wb_row *r);

@@ -54,6 +54,12 @@ wb_calib_end(wb_app *a, tq_status st, const tq_error *err)
 		wb_log(a, "calibration failed: %s", err->msg);
 		wb_message(a, 1, "calibration failed: %s", err->msg);
 	}
+	wb_calib_clear(a);
+}
+
+void
+wb_calib_clear(wb_app *a)
+{
 	tq_calib_snapshot_free(a->calib_snap);
 	a->calib_snap = NULL;
 	a->calib_running = 0;

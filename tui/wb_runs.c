@@ -145,7 +145,7 @@ close_qmodels(wb_app *a)
 int
 wb_runs_start_valid(wb_app *a, const char *spec)
 {
-	tq_validate_spec vs;
+	tq_validate_spec vs = TQ_VALIDATE_SPEC_INIT;
 	tq_error err = { TQ_OK, "" };
 	const tq_model *models[WB_MAX_VARIANTS];
 	char path[512];
@@ -183,7 +183,6 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 			models[a->n_qmodels] = a->qmodels[a->n_qmodels];
 			a->valid_of[a->n_qmodels++] = i;
 		}
-	memset(&vs, 0, sizeof(vs));
 	vs.base = a->model;
 	vs.models = models;
 	vs.n_models = (size_t)a->n_qmodels;
@@ -245,7 +244,7 @@ valid_finished(wb_app *a)
 int
 wb_runs_start_export(wb_app *a, const char *spec)
 {
-	tq_export_opts o;
+	tq_export_opts o = TQ_EXPORT_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
 	const tq_qstate *st = NULL;
 	char fmt[32], type[32], path[512], force[16] = "";
@@ -261,7 +260,6 @@ wb_runs_start_export(wb_app *a, const char *spec)
 		    "gguf q4_k_m model.gguf");
 		return 0;
 	}
-	memset(&o, 0, sizeof(o));
 	o.format = fmt;
 	o.type = strcmp(type, "-") == 0 ? NULL : type;
 	o.force = k == 4;
@@ -677,9 +675,7 @@ wb_runs_free(wb_app *a)
 
 	tq_job_free(a->job);
 	a->job = NULL;
-	tq_calib_snapshot_free(a->calib_snap);
-	a->calib_snap = NULL;
-	a->calib_running = 0;
+	wb_calib_clear(a);
 	close_qmodels(a);
 	for (i = 0; i < a->n_variants; i++)
 		tq_state_free(a->variants[i].state);
