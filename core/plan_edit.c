@@ -11,7 +11,6 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #endif
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,54 +19,6 @@
 #include "error.h"
 #include "plan.h"
 
-#ifndef PLAN_MAX_RULES
-/*
- * Bridge: plan.h does not carry the plan's structures yet (the split of
- * core/plan.c moves them there, with tq_plan__compile_rule).  These are
- * plan.c's own, member for member; delete this block once plan.h has them.
- */
-#define PLAN_MAX_RULES 4096
-#define PLAN_MAX_PATTERN 1024		/* bytes of one "match" */
-
-typedef struct plan_set {
-	unsigned mask;			/* TQ_PLAN_SET_* */
-	tq_layer_cfg cfg;
-} plan_set;
-
-typedef struct plan_rule {
-	char *match;
-	pcre2_code *re;
-	plan_set set;
-} plan_rule;
-
-struct plan_preset;
-
-struct tq_plan {
-	char *name;
-	const struct plan_preset *preset;
-	int fallback;
-	plan_set def;
-	plan_rule *rules;		/* [n_rules] */
-	size_t n_rules;
-};
-
-static tq_status
-tq_plan__compile_rule(plan_rule *r, const char *name, const char *where,
-    tq_error *err)
-{
-	PCRE2_UCHAR msg[160];
-	PCRE2_SIZE off = 0;
-	int ec = 0;
-
-	if ((r->re = pcre2_compile((PCRE2_SPTR)r->match, PCRE2_ZERO_TERMINATED,
-	    PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &ec, &off, NULL)) != NULL)
-		return TQ_OK;
-	pcre2_get_error_message(ec, msg, sizeof(msg));
-	return tq_fail(err, ec == PCRE2_ERROR_NOMEMORY ? TQ_ENOMEM :
-	    TQ_EFORMAT, "%s: %s: bad regex at offset %zu: %s", name, where,
-	    (size_t)off, (const char *)msg);
-}
-#else
 /* The public bits are the plan's own. */
 _Static_assert(TQ_PLAN_SET_METHOD == PLAN_SET_METHOD &&
     TQ_PLAN_SET_SCHEME == PLAN_SET_SCHEME &&
@@ -78,7 +29,6 @@ _Static_assert(TQ_PLAN_SET_METHOD == PLAN_SET_METHOD &&
     TQ_PLAN_SET_BLOCK == PLAN_SET_BLOCK &&
     TQ_PLAN_SET_ALPHA == PLAN_SET_ALPHA &&
     TQ_PLAN_SET_ACT_BITS == PLAN_SET_ACT_BITS, "setting bits differ");
-#endif /* !PLAN_MAX_RULES */
 
 size_t
 tq_plan_n_rules(const tq_plan *p)
@@ -207,7 +157,7 @@ tq_plan_insert_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
 	if (p->n_rules >= PLAN_MAX_RULES)
 		return tq_fail(err, TQ_EINVAL, "%s: more than %d rules",
 		    p->name, PLAN_MAX_RULES);
-	snprintf(where, sizeof(where), "rule %zu", i + 1);
+	tq_plan__rule_where(where, sizeof(where), i, NULL);
 	if ((st = make_rule(p, r, where, &nr, err)) != TQ_OK)
 		return st;
 	rules = realloc(p->rules, sizeof(*rules) * (p->n_rules + 1));
@@ -233,7 +183,7 @@ tq_plan_replace_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
 	if (p == NULL || i >= p->n_rules)
 		return tq_fail(err, TQ_EINVAL, "plan: no rule %zu (the plan "
 		    "has %zu)", i + 1, p != NULL ? p->n_rules : 0);
-	snprintf(where, sizeof(where), "rule %zu", i + 1);
+	tq_plan__rule_where(where, sizeof(where), i, NULL);
 	if ((st = make_rule(p, r, where, &nr, err)) != TQ_OK)
 		return st;
 	drop_rule(&p->rules[i]);

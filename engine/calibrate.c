@@ -182,8 +182,7 @@ tq_job_calibrate(const tq_model *m, const char *text_path,
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	c->m = m;
-	if (o != NULL)
-		c->o = *o;
+	c->o = o != NULL ? *o : (tq_calib_opts)TQ_CALIB_OPTS_INIT;
 	return tq_job__start(calib_job_run, c, calib_job_free, out, err);
 }
 

@@ -571,7 +571,7 @@ dm_start_step(wb_app *a)
 		st = tq_job_quantize(a->model, dm.plan, dm.calib[d], NULL, 0,
 		    &a->job, &err);
 	} else {
-		tq_validate_spec vs;
+		tq_validate_spec vs = TQ_VALIDATE_SPEC_INIT;
 		const tq_model *ms[2];
 		int i;
 
@@ -584,7 +584,6 @@ dm_start_step(wb_app *a)
 		ms[0] = dm.qm[0];
 		ms[1] = dm.qm[1];
 		snprintf(path, sizeof(path), "%s/%s", dm.dir, dm_text[d][1]);
-		memset(&vs, 0, sizeof(vs));
 		vs.base = a->model;
 		vs.models = ms;
 		vs.n_models = 2;
