@@ -540,9 +540,9 @@ tq_gptq_trace_row(const tq_scheme *s, const float *w, const float *H,
 	*out = NULL;
 	if (opts == NULL)
 		opts = &def;
-	if (opts->version != TQ_GPTQ_TRACE_OPTS_VERSION)
-		return tq_fail(err, TQ_EINVAL, "GPTQ trace options version %d, "
-		    "not %d", opts->version, TQ_GPTQ_TRACE_OPTS_VERSION);
+	if ((st = tq_version_check(opts->version, TQ_GPTQ_TRACE_OPTS_VERSION,
+	    "tq_gptq_trace_opts", "TQ_GPTQ_TRACE_OPTS_INIT", err)) != TQ_OK)
+		return st;
 	if (cols < 1 || cols > TQ_GPTQ_TRACE_MAX_COLS)
 		return tq_fail(err, TQ_EINVAL, "a GPTQ trace takes 1 to %d "
 		    "columns, not %lld", TQ_GPTQ_TRACE_MAX_COLS,

@@ -1111,7 +1111,7 @@ tq_status tq_site_hessian(const tq_model *m, const int32_t *ids, int64_t n,
 #define TQ_GPTQ_TRACE_MAX_COLS 1024
 
 typedef struct tq_gptq_trace_opts {
-	int version;		/* TQ_GPTQ_TRACE_OPTS_VERSION */
+	unsigned version;	/* TQ_GPTQ_TRACE_OPTS_VERSION */
 	double damp;		/* added to H's diagonal: damp * its mean */
 } tq_gptq_trace_opts;
 
