@@ -106,9 +106,8 @@ tq_calib_sample(const tq_model *m, const char *path, const tq_calib_opts *o,
 	    err)) != TQ_OK)
 		return st;
 	if (tok == NULL)
-		return tq_fail(err, TQ_EINVAL,
-		    "%s: the model has no tokenizer.json to read calibration "
-		    "text with", m->path);
+		return tq_model__need_tokenizer(m, "to read calibration text "
+		    "with", err);
 	N = o != NULL && o->n_samples > 0 ? o->n_samples : 128;
 	L = o != NULL && o->seqlen > 0 ? o->seqlen : 2048;
 	if (L > m->cfg.max_position_embeddings)

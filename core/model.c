@@ -47,6 +47,23 @@ tq_model_tokenizer(const tq_model *m)
 	return m->tok;
 }
 
+const char *
+tq_model_tokenizer_why(const tq_model *m)
+{
+	return m->tok == NULL && m->tok_why[0] != '\0' ? m->tok_why : NULL;
+}
+
+tq_status
+tq_model__need_tokenizer(const tq_model *m, const char *to, tq_error *err)
+{
+	if (m->tok != NULL)
+		return TQ_OK;
+	if (m->tok_why[0] != '\0')
+		return tq_fail(err, TQ_EINVAL, "%s", m->tok_why);
+	return tq_fail(err, TQ_EINVAL, "%s: no tokenizer.json%s%s", m->path,
+	    to != NULL ? " " : "", to != NULL ? to : "");
+}
+
 size_t
 tq_model_n_tensors(const tq_model *m)
 {

@@ -79,6 +79,7 @@ struct tq_model {
 	tq_model_config cfg;
 	tq_tokenizer *tok;		/* NULL without tokenizer.json */
 	int tok_borrowed;		/* tok belongs to another model */
+	char tok_why[512];		/* why tok is NULL, or "" */
 	const tq_tensor **tensors;	/* [n_tensors] every stored tensor */
 	size_t n_tensors;
 	uint64_t file_bytes;
@@ -93,6 +94,14 @@ struct tq_model {
 	size_t n_linears;
 	uint64_t fingerprint;		/* tq_model__fingerprint; 0: none */
 };
+
+/*
+ * TQ_OK when m has a tokenizer; else fails with why it has none (the
+ * reason its GGUF metadata could not be rebuilt, or "no tokenizer.json"),
+ * "to" (such as "to tokenize the text with") ending the latter.
+ */
+tq_status tq_model__need_tokenizer(const tq_model *m, const char *to,
+    tq_error *err);
 
 /* Linear layers per block, in the order tq_model_linear_name lists them. */
 #define TQ_LINEARS_PER_LAYER 7

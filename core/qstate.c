@@ -270,6 +270,7 @@ tq_model_apply_state(const tq_model *base, const tq_qstate *s, tq_model **out,
 	m->file_bytes = base->file_bytes;
 	m->tok_borrowed = 1;
 	m->tok = base->tok;
+	memcpy(m->tok_why, base->tok_why, sizeof(m->tok_why));
 	m->source = owned;
 	m->source_free = owned_free_void;
 	if ((m->path = strdup(base->path)) == NULL ||

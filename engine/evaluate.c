@@ -40,8 +40,7 @@ eval_job_run(tq_job *j, void *p, tq_error *err)
 	tq_status st;
 
 	if (tok == NULL)
-		return tq_fail(err, TQ_EINVAL, "%s: no tokenizer.json",
-		    e->m->path);
+		return tq_model__need_tokenizer(e->m, NULL, err);
 	tq_job__stage(j, "tokenize");
 	if ((st = tq_read_text(e->text_path, &text, &len, err)) != TQ_OK ||
 	    (st = tq_tokenizer_encode(tok, text, len, 0, &ids, &n, err)) !=

@@ -305,8 +305,8 @@ tq_eval__tasks_score(const tq_model *m, const tq_task *t, size_t n,
 	int i;
 	tq_status st;
 
-	if (tq_model_tokenizer(m) == NULL)
-		return tq_fail(err, TQ_EINVAL, "%s: no tokenizer.json", m->path);
+	if ((st = tq_model__need_tokenizer(m, NULL, err)) != TQ_OK)
+		return st;
 	for (q = 0; q < n; q++)
 		pr.total += t[q].n_choices;
 	for (q = 0; q < n; q++) {

@@ -73,8 +73,8 @@ tq_eval_tokenize(const tq_model *m, const tq_eval_opts *o, const char *text,
 	if ((st = tq_eval__check_opts(o, err)) != TQ_OK)
 		return st;
 	if (tok == NULL)
-		return tq_fail(err, TQ_EINVAL, "%s: no tokenizer.json to "
-		    "tokenize the text with", m->path);
+		return tq_model__need_tokenizer(m, "to tokenize the text with",
+		    err);
 	/* llama.cpp tokenizes the whole text with add_special (its BOS). */
 	st = tq_tokenizer_encode(tok, text, len,
 	    o->protocol == TQ_PROTOCOL_LLAMACPP, ids, &nn, err);

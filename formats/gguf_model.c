@@ -618,8 +618,13 @@ gm_tokenizer(tq_model *m, const tq_gguf_file *f, tq_error *err)
 	free(dir);
 	if (path == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	st = access(path, F_OK) == 0 ? tq_tokenizer_load(path, &m->tok, err) :
-	    TQ_OK;
+	if (access(path, F_OK) == 0)
+		st = tq_tokenizer_load(path, &m->tok, err);
+	else if (st == TQ_EUNSUPPORTED) {
+		/* Kept for whoever needs the tokenizer. */
+		snprintf(m->tok_why, sizeof(m->tok_why), "%s", e2.msg);
+		st = TQ_OK;
+	}
 	free(path);
 	return st;
 }

@@ -26,6 +26,7 @@
 #include "fileio.h"
 #include "gguf_vocab.h"
 #include "model.h"
+#include "tokenizer.h"
 
 #define TOKENIZER_MAX_BYTES ((size_t)512 << 20)
 
@@ -33,20 +34,250 @@
 enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_USER = 4,
 	TT_UNUSED = 5, TT_BYTE = 6 };
 
-/* The pre-tokenizer patterns llama.cpp knows, by their "pre" names. */
-static const struct {
-	const char *pre;
-	const char *regex;
-} known_pre[] = {
-	{ "llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?"
-	  "\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-	  "\\s+(?!\\S)|\\s+" },
-	{ "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?"
-	  "\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
-	  "\\s+(?!\\S)|\\s+" },
-	{ "gpt-2", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?"
-	  "[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+" },
+/*
+ * The pre-tokenizers llama.cpp knows (src/llama-vocab.cpp of the pinned
+ * build, tools/build-llamacpp.sh): by tokenizer.ggml.pre name, the list
+ * of regexes its llm_tokenizer_bpe splits text with, one after the other,
+ * every match a piece of its own (Split, behavior Isolated, in a
+ * Sequence), before GPT-2's byte-level step.  Where llama.cpp runs a
+ * regex through std::regex on its "collapsed" text, \p{Lu}, \p{Ll}, \p{Lt},
+ * \p{Lm} and \p{Lo} all stand for any letter, so \p{L} is written; its
+ * "$" (end of input there) is \z here.  Its GPT-2 regex lacks the final
+ * "\s+" that its custom matcher (unicode_regex_split_custom_gpt2) has, so
+ * it is written with it, as Hugging Face writes it.  llama-bpe's and
+ * qwen2's are Hugging Face's too ((?i:...) where llama.cpp spells the
+ * cases out), as before.
+ */
+#define RE_CONTR	"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|" \
+	"'[lL][lL]|'[dD])"
+#define RE_WS		"\\s+(?!\\S)|\\s+"
+#define RE_LLAMA3	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?" \
+	"\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|" \
+	RE_WS
+#define RE_QWEN2	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?" \
+	"\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|" RE_WS
+#define RE_GPT2		"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?" \
+	"[^\\s\\p{L}\\p{N}]+|" RE_WS
+#define RE_CJK		"[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}" \
+	"\\x{30A0}-\\x{30FF}]+"
+#define RE_CJK_KO	"[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}" \
+	"\\x{AC00}-\\x{D7FF}]+"
+#define RE_ASCII_PUNCT	"[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~]"
+#define RE_BLOOM	" ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}" \
+	"\\x{964}\\x{6D4}\\x{60C})]+"
+/* A letter other than a-z, and one other than A-Z (tekken, gpt-4o). */
+#define RE_NOT_LOWER(l)	"((?=[" l "])([^a-z]))"
+#define RE_NOT_UPPER(l)	"((?=[" l "])([^A-Z]))"
+#define RE_CASED(l)	"[^\\r\\n\\p{L}\\p{N}]?" RE_NOT_LOWER(l) "*" \
+	RE_NOT_UPPER(l) "+" RE_CONTR "?|[^\\r\\n\\p{L}\\p{N}]?" \
+	RE_NOT_LOWER(l) "+" RE_NOT_UPPER(l) "*" RE_CONTR "?"
+#define RE_TAIL_SLASH	" ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|" RE_WS
+
+#define PRE_MAX_RE	6
+
+/* What llama.cpp does beside splitting (its ignore_merges, add_bos). */
+#define PRE_IGNORE_MERGES	1
+#define PRE_ADD_BOS		2
+#define PRE_LLAMA3		(PRE_IGNORE_MERGES | PRE_ADD_BOS)
+
+/*
+ * llama.cpp's names by what it does with them, grouped as its
+ * llama_vocab::impl::load groups them, with the regexes of their kind
+ * (none: refused, for why).  The llama3 kind comes before dbrx's: the
+ * writer names a regex after the first group that has it.
+ */
+static const struct pre_kind {
+	const char *names;	/* separated by spaces */
+	int flags;
+	const char *why;
+	const char *re[PRE_MAX_RE];
+} pre_kinds[] = {
+	{ "llama-bpe llama3 llama-v3 falcon3 falcon-h1 pixtral midm-2.0 "
+	    "lfm2 jina-v5-nano", PRE_LLAMA3, NULL, { RE_LLAMA3 } },
+	{ "qwen2 deepseek-r1-qwen kormo f2llmv2 megrez stablelm2 hunyuan "
+	    "solar-open grok-2", 0, NULL, { RE_QWEN2 } },
+	{ "gpt-2 phi-2 jina-es jina-de gigachat jina-v2-es jina-v2-de "
+	    "a.x-4.0 mellum modern-bert jina-v1-en jina-v2-code "
+	    "roberta-bpe exaone4 mpt olmo jais trillion granite-docling", 0,
+	    NULL, { RE_GPT2 } },
+	{ "default", 0, NULL, {
+	    "[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+",
+	    "[0-9][0-9][0-9]" } },
+	{ "minicpm5", PRE_IGNORE_MERGES, NULL, {
+	    "\\p{N}{1,3}", RE_CONTR "|[^\\r\\n\\p{L}\\p{N}]?"
+	    "\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+	    RE_WS } },
+	{ "dbrx smaug-bpe chatglm-bpe", 0, NULL, { RE_LLAMA3 } },
+	{ "glm4 glm5", PRE_IGNORE_MERGES, NULL, { RE_LLAMA3 } },
+	{ "deepseek-llm", 0, NULL, {
+	    "[\\r\\n]", "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}"
+	    "\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}"
+	    "\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-"
+	    "\\x{37D}\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-"
+	    "\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}"
+	    "\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}\\x{13F8}-"
+	    "\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}\\x{1D00}-"
+	    "\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-"
+	    "\\x{1F15}\\x{1F18}-\\x{1F1D}\\x{1F20}-\\x{1F45}\\x{1F48}-"
+	    "\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}\\x{1F5F}-"
+	    "\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-"
+	    "\\x{1FC4}\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-"
+	    "\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{1FF4}\\x{1FF6}-"
+	    "\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-"
+	    "\\x{211D}\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-"
+	    "\\x{2134}\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}\\x{214E}"
+	    "\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-"
+	    "\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}"
+	    "\\x{A722}-\\x{A76F}\\x{A771}-\\x{A787}\\x{A78B}-\\x{A78E}"
+	    "\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}"
+	    "\\x{FF21}-\\x{FF3A}"
+	    "\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}"
+	    "\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}"
+	    "\\x{118A0}-\\x{118DF}\\x{1E900}-\\x{1E943}]+", "\\s?[!-/:-~"
+	    "\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}"
+	    "\\x{3000}-\\x{3002}]+", "\\s+\\z", RE_CJK_KO, "\\p{N}+" } },
+	{ "deepseek-coder", 0, NULL, {
+	    "[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+",
+	    RE_CJK_KO, "\\p{N}" } },
+	{ "deepseek-v3 hunyuan-dense joyai-llm hy_v4", 0, NULL, {
+	    "\\p{N}{1,3}", RE_CJK, RE_ASCII_PUNCT "[A-Za-z]+|"
+	    "[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+"
+	    "[\\r\\n]*|\\s*[\\r\\n]+|" RE_WS } },
+	{ "spark2_5", 0, NULL, {
+	    "\\p{N}{1,3}", RE_CJK, RE_ASCII_PUNCT "[A-Za-z]+|"
+	    "[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|"
+	    "[\\r\\n]|" RE_WS, "\\p{N}" } },
+	{ "youtu", PRE_IGNORE_MERGES, NULL, {
+	    "[\\x{AC00}-\\x{D7A3}\\x{3131}-\\x{318E}]+|[\\x{FF01}"
+	    "\\x{2026}\\x{201C}\\x{201D}\\x{2018}\\x{2019}\\x{2014}\\x{FF1A}"
+	    "\\x{FF1B}\\x{FF0C}\\x{3001}-\\x{303F}\\x{FE30}-\\x{FE4F}]+|"
+	    "[\\x{3105}-\\x{312F}]+|" RE_CJK, "[^\\r\\n\\p{L}\\p{N}]?"
+	    "[\\p{L}\\p{M}]*[\\p{L}\\p{M}]+" RE_CONTR "?|[^\\r\\n\\p{L}"
+	    "\\p{N}]?[\\p{L}\\p{M}]+[\\p{L}\\p{M}]*" RE_CONTR "?|\\p{N}|"
+	    RE_TAIL_SLASH } },
+	{ "falcon", 0, NULL, {
+	    "[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2,
+	    "[0-9][0-9][0-9]" } },
+	{ "starcoder refact command-r smollm codeshell exaone minerva-7b "
+	    "mellum2", 0, NULL, { "\\p{N}", RE_GPT2 } },
+	{ "jais-2", 0, NULL, {
+	    RE_CONTR "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?"
+	    "[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|"
+	    "\\s{256}(?!\\S)|\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|"
+	    "\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|"
+	    "\\s{1}" } },
+	{ "qwen35", 0, NULL, {
+	    RE_CONTR "|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|"
+	    "\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+	    RE_WS } },
+	{ "poro-chat bloom gpt3-finnish", 0, NULL, { RE_BLOOM } },
+	{ "viking", 0, NULL, { RE_BLOOM, "\\p{N}" } },
+	{ "tekken", PRE_LLAMA3, NULL, {
+	    "[^\\r\\n\\p{L}\\p{N}]?" RE_NOT_LOWER("\\p{L}") "*"
+	    RE_NOT_UPPER("\\p{L}") "+|[^\\r\\n\\p{L}\\p{N}]?"
+	    RE_NOT_LOWER("\\p{L}") "+" RE_NOT_UPPER("\\p{L}") "*|\\p{N}|"
+	    RE_TAIL_SLASH } },
+	{ "exaone-moe", 0, NULL, {
+	    RE_CONTR "|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}"
+	    "\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
+	    "[\\r\\n/]?|\\s*[\\r\\n]|" RE_WS } },
+	{ "chameleon", PRE_ADD_BOS, NULL, {
+	    "<sentinel:[0-9]+>",
+	    "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )",
+	    "\\p{N}", "[\\p{P}!-/:-@\\[-`{-~]", RE_GPT2 } },
+	{ "gpt-4o llama4 kanana2 talkie minimax-m2", 0, NULL, {
+	    RE_CASED("\\p{L}") "|\\p{N}{1,3}|" RE_TAIL_SLASH } },
+	{ "granite-embed-multi-97m", PRE_IGNORE_MERGES, NULL, {
+	    RE_CASED("\\p{L}\\p{M}") "|\\p{N}{1,3}|"
+	    RE_TAIL_SLASH } },
+	{ "superbpe", 0, NULL, { "\\p{N}+", "(?=([0-9]{3})+(?![0-9]))" } },
+	{ "bailingmoe bailingmoe2 llada-moe", 0, NULL, {
+	    "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|"
+	    "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
+	    "[\\r\\n]*|\\s*[\\r\\n]|" RE_WS } },
+	{ "seed-coder", 0, NULL, {
+	    RE_CONTR "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+	    "\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|" RE_WS } },
+	{ "ufakzeka", 0, NULL, {
+	    "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?"
+	    "[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|" RE_WS } },
+	{ "laguna", 0, NULL, { "[^\\n]+|[\\n]+", RE_QWEN2 } },
+	{ "gemma4 granite-embed-multi-311m sarvam-moe", 0,
+	    "llama.cpp runs SentencePiece-style BPE on raw UTF-8 (spaces as "
+	    "U+2581, no byte-level step)", { NULL } },
+	{ "whitespace", 0,
+	    "llama.cpp splits at whitespace and runs BPE on raw UTF-8, with "
+	    "no byte-level step", { NULL } },
+	{ "tiny_aya cohere2moe afmoe", 0,
+	    "llama.cpp groups digits by threes from the right with custom "
+	    "code (unicode_regex_split_custom_afmoe), not with a regex",
+	    { NULL } },
+	{ "kimi-k2", 0,
+	    "llama.cpp splits with custom code "
+	    "(unicode_regex_split_custom_kimi_k2): its regex excludes Han "
+	    "from letter classes (&&), and it has no merges", { NULL } },
 };
+
+/* The name the writer gives a one-regex pre-tokenizer, or NULL. */
+static const char *
+pre_name_of(const char *re, char *buf, size_t len)
+{
+	const struct pre_kind *k;
+	size_t i;
+
+	for (i = 0; i < sizeof(pre_kinds) / sizeof(pre_kinds[0]); i++) {
+		k = &pre_kinds[i];
+		if (k->re[0] != NULL && k->re[1] == NULL &&
+		    strcmp(k->re[0], re) == 0) {
+			snprintf(buf, len, "%.*s", (int)strcspn(k->names, " "),
+			    k->names);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The kind of tokenizer.ggml.pre name pre, or fails naming it and why it
+ * cannot be rebuilt (unknown to llama.cpp, custom code there, or a regex
+ * the tokenizer's Oniguruma-to-PCRE2 rewrite cannot say).
+ */
+static tq_status
+pre_lookup(const char *path, const char *pre, const struct pre_kind **out,
+    tq_error *err)
+{
+	const struct pre_kind *k = NULL;
+	const char *why = NULL, *w;
+	size_t i, len, n = strlen(pre);
+	char *rw;
+	tq_status st;
+
+	*out = NULL;
+	for (i = 0; k == NULL && i < sizeof(pre_kinds) / sizeof(pre_kinds[0]);
+	    i++)
+		for (w = pre_kinds[i].names; k == NULL && *w != '\0';
+		    w += len + (w[len] == ' ')) {
+			len = strcspn(w, " ");
+			if (len == n && strncmp(w, pre, n) == 0)
+				k = &pre_kinds[i];
+		}
+	if (k == NULL)
+		why = "the pinned llama.cpp does not know it";
+	else if (k->re[0] == NULL)
+		why = k->why;
+	for (i = 0; why == NULL && i < PRE_MAX_RE && k->re[i] != NULL; i++) {
+		st = tq_tokenizer_regex_rewrite(k->re[i], strlen(k->re[i]), &rw,
+		    &len, &why);
+		free(rw);
+		if (st == TQ_ENOMEM)
+			return tq_fail(err, st, "out of memory");
+	}
+	if (why != NULL)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: pre-tokenizer \"%s\" "
+		    "cannot be rebuilt: %s", path, pre, why);
+	*out = k;
+	return TQ_OK;
+}
 
 /* The first object of a given "type" in a component or its Sequence. */
 static const cJSON *
@@ -312,7 +543,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 	const tq_model_config *c = tq_model_get_config(m);
 	const tq_tokenizer *tok = tq_model_tokenizer(m);
 	const cJSON *model, *pre, *type, *unk;
-	char *path = NULL, **merges = NULL;
+	char *path = NULL, **merges = NULL, namebuf[32];
 	const char *re, *pre_name = "default";
 	size_t n_merges = 0, i;
 	cJSON *root = NULL;
@@ -357,11 +588,7 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 		if (re == NULL) {
 			pre_name = "gpt-2";	/* ByteLevel's own regex */
 		} else {
-			pre_name = NULL;
-			for (i = 0; i < sizeof(known_pre) / sizeof(known_pre[0]);
-			    i++)
-				if (strcmp(re, known_pre[i].regex) == 0)
-					pre_name = known_pre[i].pre;
+			pre_name = pre_name_of(re, namebuf, sizeof(namebuf));
 			if (pre_name == NULL) {
 				pre_name = "default";
 				tq_warn_append(warn, wlen, "the pre-tokenizer pattern is "
@@ -623,7 +850,8 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	const tq_gguf_kv *merges = tq_gguf_find(f, "tokenizer.ggml.merges");
 	const char *model, *pre = "default";
 	size_t mlen, plen = 7, i;
-	char **str = NULL, prebuf[32];
+	const struct pre_kind *pn = NULL;
+	char **str = NULL, prebuf[64];
 	int32_t *type = NULL;
 	float *score = NULL;
 	cJSON *root = NULL, *m, *jvocab, *added, *arr, *seq;
@@ -661,21 +889,14 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	if (!spm) {
 		const char *p;
 
+		/* No name is llama.cpp's "default" too. */
 		if (tq_gguf_get_str(f, "tokenizer.ggml.pre", &p, &plen)) {
-			snprintf(prebuf, sizeof(prebuf), "%.*s", (int)(plen < 31 ?
-			    plen : 31), p);
+			snprintf(prebuf, sizeof(prebuf), "%.*s",
+			    (int)(plen < 63 ? plen : 63), p);
 			pre = prebuf;
 		}
-		for (i = 0; i < sizeof(known_pre) / sizeof(known_pre[0]); i++)
-			if (strcmp(known_pre[i].pre, pre) == 0)
-				break;
-		if (strcmp(pre, "llama3") == 0 || strcmp(pre, "llama-v3") == 0)
-			i = 0;
-		if (i == sizeof(known_pre) / sizeof(known_pre[0]))
-			return tq_fail(err, TQ_EUNSUPPORTED, "%s: pre-tokenizer "
-			    "\"%s\" cannot be rebuilt (llama-bpe, qwen2, gpt-2 "
-			    "can)", f->path, pre);
-		pre = known_pre[i].regex;
+		if ((st = pre_lookup(f->path, pre, &pn, err)) != TQ_OK)
+			return st;
 	}
 	str = calloc((size_t)n, sizeof(*str));
 	type = malloc((size_t)n * sizeof(*type));
@@ -698,7 +919,7 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	ok_bos = tq_gguf_get_uint(f, "tokenizer.ggml.bos_token_id", &bos) &&
 	    bos < n;
 	if (!tq_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &add_bos))
-		add_bos = spm || pre == known_pre[0].regex;
+		add_bos = spm || (pn->flags & PRE_ADD_BOS);
 	tq_gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &space);
 
 	/* The model. */
@@ -714,7 +935,8 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 	cJSON_AddNullToObject(m, "end_of_word_suffix");
 	cJSON_AddBoolToObject(m, "fuse_unk", spm);
 	cJSON_AddBoolToObject(m, "byte_fallback", spm);
-	cJSON_AddBoolToObject(m, "ignore_merges", pre == known_pre[0].regex);
+	cJSON_AddBoolToObject(m, "ignore_merges", pn != NULL &&
+	    (pn->flags & PRE_IGNORE_MERGES));
 	jvocab = cJSON_AddObjectToObject(m, "vocab");
 	arr = cJSON_AddArrayToObject(m, "merges");
 	added = cJSON_AddArrayToObject(root, "added_tokens");
@@ -769,8 +991,9 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 			tq_json_push(arr, s);
 		}
 	} else {
-		cJSON *split = j_typed("Split"), *pat = cJSON_CreateObject();
-		cJSON *bl = j_typed("ByteLevel");
+		const char *const *re = pn->re;
+		cJSON *bl;
+		size_t k;
 
 		for (i = 0; i < merges->n; i++) {
 			char *s = tok_str(merges, i);
@@ -783,11 +1006,17 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 		seq = cJSON_AddObjectToObject(root, "pre_tokenizer");
 		cJSON_AddStringToObject(seq, "type", "Sequence");
 		arr = cJSON_AddArrayToObject(seq, "pretokenizers");
-		cJSON_AddStringToObject(pat, "Regex", pre);
-		tq_json_add(split, "pattern", pat);
-		cJSON_AddStringToObject(split, "behavior", "Isolated");
-		cJSON_AddBoolToObject(split, "invert", 0);
-		tq_json_push(arr, split);
+		for (k = 0; k < PRE_MAX_RE && re[k] != NULL; k++) {
+			cJSON *split = j_typed("Split");
+			cJSON *pat = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(pat, "Regex", re[k]);
+			tq_json_add(split, "pattern", pat);
+			cJSON_AddStringToObject(split, "behavior", "Isolated");
+			cJSON_AddBoolToObject(split, "invert", 0);
+			tq_json_push(arr, split);
+		}
+		bl = j_typed("ByteLevel");
 		cJSON_AddBoolToObject(bl, "add_prefix_space", 0);
 		cJSON_AddBoolToObject(bl, "trim_offsets", 1);
 		cJSON_AddBoolToObject(bl, "use_regex", 0);

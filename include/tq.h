@@ -200,6 +200,12 @@ const char *tq_model_path(const tq_model *m);
 const tq_model_config *tq_model_get_config(const tq_model *m);
 /* Borrowed; NULL when the directory has no tokenizer.json. */
 const tq_tokenizer *tq_model_tokenizer(const tq_model *m);
+/*
+ * Why a model has no tokenizer when a reason is known (a GGUF whose
+ * tokenizer metadata cannot be rebuilt, "path: pre-tokenizer ... cannot
+ * be rebuilt: ..."), else NULL.
+ */
+const char *tq_model_tokenizer_why(const tq_model *m);
 size_t tq_model_n_tensors(const tq_model *m);
 /*
  * Tensors in natural name order (layers.2 before layers.10).  An index

@@ -2,10 +2,11 @@
  * gguf_edit.c: makes hostile GGUF files for tests/bad_input.sh from a good
  * one, without the gguf Python package.
  *
- *   gguf_edit IN OUT [--del KEY] [--u32 KEY VALUE] [--copy NAME NEWNAME]
- *       [--fill NAME VALUE]...
+ *   gguf_edit IN OUT [--del KEY] [--u32 KEY VALUE] [--str KEY VALUE]
+ *       [--copy NAME NEWNAME] [--fill NAME VALUE]...
  *
- * --del drops a key; --u32 sets a key to a uint32 (added when absent);
+ * --del drops a key; --u32 sets a key to a uint32 and --str to a string
+ * (added when absent);
  * --copy appends a tensor NEWNAME with NAME's type, shape and bytes;
  * --fill sets every element of an F32 tensor to VALUE.  The
  * other keys are copied byte for byte, tensor offsets stay valid.  Only
@@ -117,7 +118,7 @@ align_up(size_t x, size_t a)
 
 /* The edits asked for. */
 typedef struct edit {
-	char op;		/* 'd'el, 'u'32, 'c'opy, 'f'ill */
+	char op;		/* 'd'el, 'u'32, 's'tr, 'c'opy, 'f'ill */
 	const char *a, *b;
 } edit;
 
@@ -148,11 +149,12 @@ main(int argc, char **argv)
 	for (a = 3; a < argc && ne < 64; a++) {
 		ed[ne].op = argv[a][2];
 		if ((strcmp(argv[a], "--del") != 0 && strcmp(argv[a], "--u32") != 0 &&
+		    strcmp(argv[a], "--str") != 0 &&
 		    strcmp(argv[a], "--copy") != 0 && strcmp(argv[a], "--fill") !=
 		    0) || a + 1 + (ed[ne].op != 'd') >= argc) {
 			fprintf(stderr, "usage: gguf_edit IN OUT [--del KEY] "
-			    "[--u32 KEY VALUE] [--copy NAME NEWNAME] "
-			    "[--fill NAME VALUE]...\n");
+			    "[--u32 KEY VALUE] [--str KEY VALUE] "
+			    "[--copy NAME NEWNAME] [--fill NAME VALUE]...\n");
 			return 2;
 		}
 		ed[ne].a = argv[++a];
@@ -184,7 +186,8 @@ main(int argc, char **argv)
 		if (strcmp(kv[i].key, "general.alignment") == 0)
 			align = buf[pos - 4] | (uint64_t)buf[pos - 3] << 8;
 		if (is_edited(ed, ne, 'd', kv[i].key) ||
-		    is_edited(ed, ne, 'u', kv[i].key))
+		    is_edited(ed, ne, 'u', kv[i].key) ||
+		    is_edited(ed, ne, 's', kv[i].key))
 			n_out_kv--;
 	}
 	for (i = 0; i < n_t; i++) {
@@ -218,7 +221,7 @@ main(int argc, char **argv)
 			memcpy(mem + data0 + ti[c].t_off + 4 * e, &v, 4);
 	}
 	for (k = 0; k < ne; k++)
-		n_out_kv += ed[k].op == 'u';
+		n_out_kv += ed[k].op == 'u' || ed[k].op == 's';
 	for (k = 0; k < ne; k++)
 		n_out_t += ed[k].op == 'c';
 
@@ -231,13 +234,18 @@ main(int argc, char **argv)
 	w64(f, n_out_kv);
 	for (i = 0; i < n_kv; i++)
 		if (!is_edited(ed, ne, 'd', kv[i].key) &&
-		    !is_edited(ed, ne, 'u', kv[i].key))
+		    !is_edited(ed, ne, 'u', kv[i].key) &&
+		    !is_edited(ed, ne, 's', kv[i].key))
 			fwrite(buf + kv[i].off, 1, kv[i].len, f);
 	for (k = 0; k < ne; k++)
 		if (ed[k].op == 'u') {
 			w_str(f, ed[k].a);
 			w32(f, 4);
 			w32(f, (uint32_t)strtoul(ed[k].b, NULL, 10));
+		} else if (ed[k].op == 's') {
+			w_str(f, ed[k].a);
+			w32(f, 8);
+			w_str(f, ed[k].b);
 		}
 	for (i = 0; i < n_t; i++)
 		fwrite(buf + ti[i].off, 1, ti[i].len, f);

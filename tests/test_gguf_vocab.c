@@ -10,6 +10,11 @@
  * starts with a space, where Metaspace does not.  For it the export must
  * warn, and the ids must agree on text without special tokens ("<unk>"
  * removed) that does not start with a space.
+ *
+ * Then every tokenizer.ggml.pre name the pinned llama.cpp accepts, put on
+ * the gpt2 fixture's GGUF: rebuilt into a tokenizer that loads (its
+ * regexes compile) and tokenizes, or refused in one line that names it
+ * and why; an unknown name is refused the same way.
  */
 #include "config.h"
 
@@ -24,6 +29,93 @@
 #include "model.h"
 #include "tap.h"
 #include "tokenizer_json.h"
+
+/*
+ * The 91 names the pinned llama.cpp accepts (src/llama-vocab.cpp): those
+ * rebuilt, then after NULL those refused.
+ */
+static const char *const llama_pre[] = {
+	"default", "minicpm5", "llama3", "llama-v3", "llama-bpe", "falcon3",
+	"falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano",
+	"deepseek-llm", "deepseek-coder", "deepseek-v3", "spark2_5", "youtu",
+	"falcon", "mpt", "starcoder", "gpt-2", "phi-2", "jina-es", "jina-de",
+	"gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
+	"modern-bert", "jais-2", "jina-v1-en", "jina-v2-code", "roberta-bpe",
+	"refact", "command-r", "qwen2", "deepseek-r1-qwen", "kormo",
+	"f2llmv2", "qwen35", "stablelm2", "olmo", "dbrx", "smaug-bpe",
+	"poro-chat", "chatglm-bpe", "glm4", "glm5", "viking", "jais",
+	"tekken", "smollm", "codeshell", "bloom", "gpt3-finnish", "exaone",
+	"exaone4", "exaone-moe", "chameleon", "minerva-7b", "megrez",
+	"gpt-4o", "llama4", "kanana2", "talkie", "granite-embed-multi-97m",
+	"superbpe", "trillion", "granite-docling", "bailingmoe",
+	"bailingmoe2", "llada-moe", "seed-coder", "hunyuan", "hunyuan-dense",
+	"hy_v4", "joyai-llm", "ufakzeka", "grok-2", "laguna", "minimax-m2",
+	"solar-open", "mellum2",
+	NULL,
+	/* refused: custom code in llama.cpp, or no byte-level step */
+	"kimi-k2", "afmoe", "tiny_aya", "cohere2moe", "gemma4",
+	"granite-embed-multi-311m", "sarvam-moe", "whitespace",
+	/* unknown to llama.cpp */
+	"no-such-pre",
+};
+
+/*
+ * Every name on f (a gpt2 GGUF): the rebuilt tokenizer loads and encodes
+ * text[len], or the name is refused naming itself.  The name is set in
+ * the reader's key in place: no file per name.  Returns the failures.
+ */
+static int
+every_pre(tq_gguf_file *f, const char *text, size_t len)
+{
+	tq_gguf_kv *kv = (tq_gguf_kv *)tq_gguf_find(f, "tokenizer.ggml.pre");
+	size_t i, n = sizeof(llama_pre) / sizeof(llama_pre[0]);
+	int refused = 0, bad = 0, rebuilt = 0, was;
+	uint8_t val[8 + 64];
+	char want[128];
+
+	if (kv == NULL || kv->type != TQ_GGUF_STRING)
+		return 1;
+	for (i = 0; i < n; i++) {
+		tq_tokenizer *tok = NULL;
+		int32_t *ids = NULL;
+		size_t nid = 0, k;
+		uint64_t l;
+		char *json = NULL;
+		tq_error err;
+		tq_status st;
+
+		if (llama_pre[i] == NULL) {
+			refused = 1;
+			continue;
+		}
+		l = strlen(llama_pre[i]);
+		for (k = 0; k < 8; k++)
+			val[k] = (uint8_t)(l >> (8 * k));
+		memcpy(val + 8, llama_pre[i], l);
+		kv->val = val;
+		snprintf(want, sizeof(want), "pre-tokenizer \"%s\" cannot be "
+		    "rebuilt: ", llama_pre[i]);
+		st = tq_gguf_vocab_to_json(f, &json, &err);
+		was = st == TQ_EUNSUPPORTED && strstr(err.msg, want) != NULL;
+		if (st == TQ_OK && json != NULL &&
+		    (st = tq_tokenizer_load_buffer(json, strlen(json), f->path,
+		    &tok, &err)) == TQ_OK)
+			st = tq_tokenizer_encode(tok, text, len, 1, &ids, &nid,
+			    &err);
+		if (refused ? !was : st != TQ_OK || nid == 0) {
+			tap_diag("%s: %s", llama_pre[i], st != TQ_OK ? err.msg :
+			    "rebuilt, not refused");
+			bad++;
+		} else if (refused)
+			tap_diag("refused: %s", err.msg);
+		rebuilt += !refused && st == TQ_OK;
+		free(ids);
+		free(json);
+		tq_tokenizer_free(tok);
+	}
+	tap_diag("%d pre-tokenizer names rebuilt", rebuilt);
+	return bad;
+}
 
 /* Mismatching positions between the two tokenizers on text[len]. */
 static long
@@ -53,6 +145,10 @@ main(void)
 	static const char *const names[] = {
 		"gpt2", "llama3", "qwen2", "llama2", "llama2_meta"
 	};
+	/* The tokenizer.ggml.pre the writer gives each. */
+	static const char *const pre_want[] = {
+		"gpt-2", "llama-bpe", "qwen2", "default", "default"
+	};
 	static const char *const texts[] = {
 		"wikitext2-test.txt", "linux-test.txt"
 	};
@@ -61,7 +157,7 @@ main(void)
 	size_t tlen[2], plen[2], i, k;
 	tq_error err;
 
-	tap_plan(5 * 2);
+	tap_plan(5 * 2 + 1);
 	if (top == NULL)
 		top = ".";
 	for (k = 0; k < 2; k++) {
@@ -135,10 +231,16 @@ main(void)
 			tap_ok(0, "%s: (not compared)", names[i]);
 		} else {
 			int first = strcmp(names[i], "llama2_meta") == 0;
+			const char *pre = "";
+			size_t prelen = 0;
 
-			tap_ok(!first || strstr(warn, "after every special") !=
-			    NULL, "%s: written as GGUF metadata and rebuilt%s%s",
-			    names[i], warn[0] ? "; warning: " : "", warn);
+			tq_gguf_get_str(f, "tokenizer.ggml.pre", &pre, &prelen);
+			tap_ok((!first || strstr(warn, "after every special") !=
+			    NULL) && prelen == strlen(pre_want[i]) &&
+			    strncmp(pre, pre_want[i], prelen) == 0,
+			    "%s: written as GGUF metadata (pre \"%.*s\") and "
+			    "rebuilt%s%s", names[i], (int)prelen, pre,
+			    warn[0] ? "; warning: " : "", warn);
 			for (k = 0; k < 2; k++)
 				for (s = 0; s < 2; s++) {
 					long b = first ? compare(tok, back, plain[k],
@@ -153,6 +255,10 @@ main(void)
 			tap_ok(bad == 0, "%s: the same ids on 200 kB of each corpus, "
 			    "with and without special tokens", names[i]);
 		}
+		if (i == 0)
+			tap_ok(f != NULL && every_pre(f, text[0], 20000) == 0,
+			    "every llama.cpp pre-tokenizer name is rebuilt and "
+			    "tokenizes, or refused naming it and why");
 		free(json);
 		tq_gguf_close(f);
 		tq_gguf_writer_free(w);

@@ -80,6 +80,11 @@ print_json(const tq_model *m, int64_t total)
 		    tq_tokenizer_n_vocab(tok), tq_tokenizer_bos(tok));
 	else
 		printf(",\"tokenizer\":null");
+	if (tq_model_tokenizer_why(m) != NULL) {
+		/* Why there is none, as the text form says it. */
+		printf(",\"tokenizer_error\":");
+		cli_json_string(stdout, tq_model_tokenizer_why(m));
+	}
 	printf("}\n");
 }
 
@@ -115,6 +120,8 @@ print_text(const tq_model *m, int64_t total)
 	    c->tie_word_embeddings ? " (tied embeddings)" : "");
 	if (tok != NULL)
 		printf(", tokenizer with %d ids\n", tq_tokenizer_n_vocab(tok));
+	else if (tq_model_tokenizer_why(m) != NULL)
+		printf(", tokenizer: %s\n", tq_model_tokenizer_why(m));
 	else
 		printf(", no tokenizer.json\n");
 	printf("\n%-52s %-16s %-5s %12s\n", "tensor", "shape", "dtype",

@@ -83,9 +83,15 @@ cmd_tokenize(int argc, char **argv)
 		if (tq_model_open(model, &gm, &err) != TQ_OK)
 			return cli_fail(&err);
 		if ((use = tq_model_tokenizer(gm)) == NULL) {
+			if (tq_model_tokenizer_why(gm) != NULL)
+				snprintf(err.msg, sizeof(err.msg), "%s",
+				    tq_model_tokenizer_why(gm));
+			else
+				snprintf(err.msg, sizeof(err.msg), "%s: no "
+				    "tokenizer in the file or beside it",
+				    model);
 			tq_model_close(gm);
-			return cli_error("%s: no tokenizer in the file or beside "
-			    "it", model);
+			return cli_error("%s", err.msg);
 		}
 	} else if (tq_tokenizer_load(model, &tok, &err) != TQ_OK) {
 		return cli_fail(&err);
