@@ -631,6 +631,15 @@ gg_lower(char *dst, size_t len, const char *s)
 	dst[i] = '\0';
 }
 
+static const char *
+gg_gemma_arch(const tq_export_ctx *x, const tq_model_config *c,
+    tq_error *err)
+{
+	tq_fail(err, TQ_EUNSUPPORTED, "%s: the gguf export does not support "
+	    "architecture %s yet", tq_model_path(x->base), tq_arch_name(c->arch));
+	return NULL;
+}
+
 /*
  * The llama.cpp architecture of c, or NULL with err set when llama.cpp's
  * graph of it cannot compute what ours does.
@@ -649,6 +658,9 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	case TQ_ARCH_QWEN3:
 	case TQ_ARCH_SMOLLM3:
 		break;
+	case TQ_ARCH_GEMMA2:
+	case TQ_ARCH_GEMMA3:
+		return gg_gemma_arch(x, c, err);
 	}
 	/* Their llama.cpp loaders have no output bias and no rope_freqs. */
 	if (c->attention_bias || c->rope_type == TQ_ROPE_LLAMA3) {
