@@ -477,6 +477,23 @@ stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 			g[i] = 0.5f * x * (1.0f + tanhf(inner)) * s->up[i];
 		}
 		break;
+	case TQ_MLP_GELU_GGML:
+		/* ggml_vec_geglu_f32: the gate rounded to fp16 indexes a table
+		   of fp16 gelu values (ggml's own tanh form) */
+		for (i = 0; i < total; i++) {
+			float x = g[i], h, y;
+
+			if (x <= -10.0f || x >= 10.0f) {
+				y = x <= -10.0f ? 0.0f : x;
+			} else {
+				h = tq_f16_to_f32(tq_f32_to_f16(x));
+				y = 0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f *
+				    h * (1.0f + 0.044715f * h * h)));
+				y = tq_f16_to_f32(tq_f32_to_f16(y));
+			}
+			g[i] = y * s->up[i];
+		}
+		break;
 	}
 }
 

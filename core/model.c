@@ -143,7 +143,8 @@ tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
 	    (float)pow(c->query_pre_attn_scalar, -0.5) :
 	    1.0f / sqrtf((float)c->head_dim);
 	out->attn_softcap = (float)c->attn_softcap;
-	out->act = c->mlp_gelu ? TQ_MLP_GELU_TANH : TQ_MLP_SILU;
+	out->act = c->mlp_gelu == 2 ? TQ_MLP_GELU_GGML : c->mlp_gelu ?
+	    TQ_MLP_GELU_TANH : TQ_MLP_SILU;
 	out->norm_eps = (float)c->rms_norm_eps;
 	out->norm_offset = c->norm_unit_offset ? 1.0f : 0.0f;
 }

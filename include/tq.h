@@ -178,7 +178,9 @@ typedef struct tq_model_config {
 	/* Gemma's block (all 0 for the others): */
 	int norm_unit_offset;		/* RMSNorm scales by 1 + w (HF gemma) */
 	int post_norms;			/* attention and MLP outputs RMS-normed */
-	int mlp_gelu;			/* gate's activation: tanh GELU, not SiLU */
+	/* gate's activation: 0 SiLU, 1 tanh GELU (transformers), 2 that
+	   GELU as llama.cpp's CPU computes it (a gemma read from GGUF) */
+	int mlp_gelu;
 	int embed_scale;		/* embeddings times sqrt(hidden_size) */
 	double query_pre_attn_scalar;	/* scores times its ^-1/2; 0: head_dim */
 	double attn_softcap;		/* scores = cap tanh(scores / cap); 0: none */
