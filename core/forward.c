@@ -59,7 +59,7 @@ struct tq_fwd {
 	float *y;		/* [n, H] a sublayer's output */
 	float *scores;		/* [n_slots, min(n, ATT_QBLOCK), n] */
 	int n_slots;		/* heads computed at once, one per thread */
-	float *cos[2];		/* [n, hd / 2] each: the global, the local RoPE */
+	float *cos[2];		/* [n, hd / 2] each: global, local RoPE */
 	float *sin[2];		/* [n, hd / 2] each */
 	int64_t rope_n[2];	/* sequence length the tables were made for */
 	float *wbuf;		/* [WBLOCK_ELEMS] weight rows in fp32 */
@@ -309,7 +309,7 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 			/* Key j is visible iff qi - W < j <= qi. */
 			int64_t lo = W > 0 && qi - W + 1 > 0 ? qi - W + 1 : 0;
 
-			/* Gemma 2's soft-cap, before the mask as transformers. */
+			/* Gemma 2's soft-cap, before the mask (transformers) */
 			if (cap > 0.0f)
 				for (j = lo; j <= qi; j++)
 					row[j] = tanhf(row[j] / cap) * cap;
@@ -472,7 +472,8 @@ stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		/* torch's gelu(approximate="tanh") in fp32 */
 		for (i = 0; i < total; i++) {
 			const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5);
-			float x = g[i], inner = beta * (x + 0.044715f * (x * x * x));
+			float x = g[i];
+			float inner = beta * (x + 0.044715f * (x * x * x));
 
 			g[i] = 0.5f * x * (1.0f + tanhf(inner)) * s->up[i];
 		}
@@ -487,8 +488,9 @@ stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 				y = x <= -10.0f ? 0.0f : x;
 			} else {
 				h = tq_f16_to_f32(tq_f32_to_f16(x));
-				y = 0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f *
-				    h * (1.0f + 0.044715f * h * h)));
+				y = 0.5f * h * (1.0f + tanhf(
+				    0.79788456080286535587989211986876f * h *
+				    (1.0f + 0.044715f * h * h)));
 				y = tq_f16_to_f32(tq_f32_to_f16(y));
 			}
 			g[i] = y * s->up[i];

@@ -64,7 +64,7 @@ typedef struct tq_layer_weights {
 	const tq_tensor *bo;		/* [H] */
 	const tq_tensor *q_norm;	/* [hd] each q head's RMSNorm (qwen3) */
 	const tq_tensor *k_norm;	/* [hd] each k head's RMSNorm (qwen3) */
-	const tq_tensor *post_attn_norm;	/* [H] o's output normed (gemma) */
+	const tq_tensor *post_attn_norm;	/* [H] o's output norm */
 	const tq_tensor *ffn_norm;	/* [H] */
 	const tq_tensor *w_gate;	/* [I, H] */
 	const tq_tensor *w_up;		/* [I, H] */
@@ -72,7 +72,7 @@ typedef struct tq_layer_weights {
 	const tq_tensor *b_gate;	/* [I] */
 	const tq_tensor *b_up;		/* [I] */
 	const tq_tensor *b_down;	/* [H] */
-	const tq_tensor *post_ffn_norm;	/* [H] down's output normed (gemma) */
+	const tq_tensor *post_ffn_norm;	/* [H] down's output norm */
 	tq_actq act[TQ_SITES_PER_LAYER];	/* input quantization */
 } tq_layer_weights;
 
@@ -123,7 +123,7 @@ const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 typedef enum tq_mlp_act {
 	TQ_MLP_SILU = 0,	/* SwiGLU: silu(gate(x)) * up(x) */
 	TQ_MLP_GELU_TANH,	/* GeGLU: gelu_tanh(gate(x)) * up(x) (gemma) */
-	TQ_MLP_GELU_GGML	/* GeGLU as llama.cpp's CPU: gelu from a fp16 table */
+	TQ_MLP_GELU_GGML	/* GeGLU as llama.cpp's CPU: an fp16 gelu table */
 } tq_mlp_act;
 
 /*
@@ -138,10 +138,10 @@ typedef struct tq_block_opts {
 	int qk_norm;		/* q and k heads RMS-normed before RoPE */
 	int post_norms;		/* o's and down's outputs RMS-normed */
 	float attn_scale;	/* q k^T's factor */
-	float attn_softcap;	/* scores = cap tanh(scores / cap); 0: none */
+	float attn_softcap;	/* scores = cap tanh(scores / cap); 0 none */
 	tq_mlp_act act;
 	float norm_eps;		/* RMSNorm's epsilon */
-	float norm_offset;	/* RMSNorm scales by norm_offset + w (0 or 1) */
+	float norm_offset;	/* RMSNorm scales by norm_offset + w */
 } tq_block_opts;
 
 void tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out);

@@ -701,9 +701,11 @@ gg_gemma_arch(const tq_export_ctx *x, const tq_model_config *c,
 		snprintf(why, sizeof(why), "has no %s rope scaling",
 		    tq_rope_type_name(c->rope_type));
 	else if (!g3 && !c->tie_word_embeddings)
-		snprintf(why, sizeof(why), "has no lm_head of its own (untied)");
+		snprintf(why, sizeof(why), "has no lm_head of its own "
+		    "(untied)");
 	else if (!g3 && (c->attn_softcap <= 0.0 || c->final_softcap <= 0.0))
-		snprintf(why, sizeof(why), "always soft-caps scores and logits");
+		snprintf(why, sizeof(why), "always soft-caps scores and "
+		    "logits");
 	if (why[0] == '\0')
 		return tq_arch_name(c->arch);
 	tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's %s %s",
@@ -883,7 +885,8 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		}
 		snprintf(name, sizeof(name), "blk.%lld.post_ffw_norm.weight",
 		    (long long)b);
-		if ((st = gg_add_norm(&g, name, l->post_ffn_norm, err)) != TQ_OK)
+		if ((st = gg_add_norm(&g, name, l->post_ffn_norm, err)) !=
+		    TQ_OK)
 			goto out;
 	}
 

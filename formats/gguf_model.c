@@ -287,7 +287,8 @@ gm_gemma(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 			    "block_count flags", f->path, key);
 		for (li = 0; li < c->n_layers; li++)
 			if (tq_gguf_arr_num(pat, (uint64_t)li) == 0.0)
-				c->full_attn[li / 64] |= (uint64_t)1 << (li % 64);
+				c->full_attn[li / 64] |= (uint64_t)1 <<
+				    (li % 64);
 		return TQ_OK;
 	}
 	if ((st = gm_uint(f, arch, "attention.sliding_window_pattern", 0, 0,
@@ -353,6 +354,9 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	if (c->vocab_size < 1 || c->vocab_size > ((int64_t)1 << 24))
 		return tq_fail(err, TQ_EFORMAT, "%s: no usable vocabulary size",
 		    f->path);
+	if ((c->arch == TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3) &&
+	    (st = gm_gemma(f, arch, c, err)) != TQ_OK)
+		return st;
 	/* The rules config.json meets (a head_dim of 0 among them). */
 	if ((st = tq_hf_config_check(f->path, c, err)) != TQ_OK)
 		return st;
@@ -360,9 +364,6 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	if (c->arch == TQ_ARCH_SMOLLM3)
 		for (b = 3; b < c->n_layers; b += 4)
 			c->no_rope[b / 64] |= (uint64_t)1 << (b % 64);
-	if ((c->arch == TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3) &&
-	    (st = gm_gemma(f, arch, c, err)) != TQ_OK)
-		return st;
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);
 	if (tq_gguf_get_str(f, key, &s, &len) && !(len == 4 &&
 	    memcmp(s, "none", 4) == 0)) {
@@ -637,7 +638,9 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
 			snprintf(name, sizeof(name), "model.layers.%lld.%s",
 			    (long long)i, need[k]);
-			*slot[k] = gm_find(s, name);
+			/* A llama's post_attention_layernorm: ffn_norm */
+			*slot[k] = k >= 18 && !c->post_norms ? NULL :
+			    gm_find(s, name);
 			if ((k < 9 || (k >= 16 && k < 18 && c->qk_norm) ||
 			    (k >= 18 && c->post_norms)) && *slot[k] == NULL)
 				return tq_fail(err, TQ_EFORMAT, "%s: block %lld has "

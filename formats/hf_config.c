@@ -120,9 +120,9 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: \"model_type\" must be a string", path);
 	if (cJSON_IsString(mt) && strcmp(mt->valuestring, "gemma3") == 0)
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the multimodal gemma3 "
-		    "(Gemma3ForConditionalGeneration) is not supported; its "
-		    "text-only form (model_type gemma3_text) is", path);
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the multimodal "
+		    "gemma3 (Gemma3ForConditionalGeneration) is not supported; "
+		    "its text-only form (model_type gemma3_text) is", path);
 	if (cJSON_IsString(mt)) {
 		name = mt->valuestring;
 		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -249,7 +249,8 @@ cfg_gemma(const char *path, const cJSON *root, tq_model_config *c,
 	if (cJSON_IsNull(sw)) {
 		if (li < c->n_layers)
 			return tq_fail(err, TQ_EFORMAT, "%s: layer %lld slides "
-			    "but \"sliding_window\" is null", path, (long long)li);
+			    "but \"sliding_window\" is null", path,
+			    (long long)li);
 		c->sliding_window = 0;
 	}
 	return TQ_OK;
@@ -414,6 +415,11 @@ tq_hf_config_check(const char *path, const tq_model_config *c,
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: rope theta %g must be a finite number >= 1", path,
 		    c->rope_theta);
+	if (c->rope_local_theta != 0.0 && (!isfinite(c->rope_local_theta) ||
+	    !(c->rope_local_theta >= 1.0)))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: local rope theta %g must be a finite number >= 1",
+		    path, c->rope_local_theta);
 	return TQ_OK;
 }
 

@@ -220,7 +220,7 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
 	int ab = c->attention_bias, qb = c->attention_bias || c->qkv_bias;
 	int mb = c->mlp_bias;
-	/* Gemma's post_attention_layernorm norms o's output, not the MLP's input. */
+	/* Gemma's post_attention_layernorm norms o's output. */
 	const char *ffn_norm = c->post_norms ?
 	    "pre_feedforward_layernorm.weight" :
 	    "post_attention_layernorm.weight";

@@ -17,8 +17,9 @@ plan):
 
 The fixture architectures (llama with tied embeddings and llama3 rope,
 qwen2 with q/k/v biases, llama with attention biases and linear rope,
-mistral) run too.  mlx-lm runs mistral as llama, without the sliding
-window, so its logits are compared at the positions inside the window.
+mistral, qwen3, smollm3, gemma3, gemma2) run too.  mlx-lm runs mistral as
+llama, and gemma2, without the sliding window, so their logits are compared
+at the positions inside the window.
 """
 import argparse
 import json
@@ -255,6 +256,11 @@ def main():
              st("f_qwen3")),
         Case("fixture smollm3 (no RoPE in layer 3, tied embeddings)",
              fx("smollm3"), st("f_smollm3")),
+        Case("fixture gemma3 without its final soft-cap (sliding and "
+             "global layers, local RoPE base, QK-norm, post-norms)",
+             st("gemma3_nocap"), st("f_gemma3_nocap")),
+        Case("fixture gemma2 (soft-caps; mlx-lm has no sliding window)",
+             fx("gemma2"), st("f_gemma2_tied"), window=16),
     ]
     for c in cases:
         try:

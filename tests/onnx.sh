@@ -74,6 +74,12 @@ expect_error "qwen3: the graph has no QK-norm" \
 expect_error "smollm3: the graph has no NoPE layers" \
     "does not support architecture smollm3 (layers without RoPE)" \
     "$tq" export "$fixtures/smollm3" --format onnx --out "$tmp/out/m"
+expect_error "gemma3: the graph has no post-norms" \
+    "does not support architecture gemma3 (post-norms)" \
+    "$tq" export "$fixtures/gemma3" --format onnx --out "$tmp/out/m"
+expect_error "gemma2: the graph has no post-norms" \
+    "does not support architecture gemma2 (post-norms)" \
+    "$tq" export "$fixtures/gemma2" --format onnx --out "$tmp/out/m"
 mkdir "$tmp/out/m"
 "$tq" export "$tmp/rtn4" --format onnx --out "$tmp/out/m" >/dev/null \
     2>"$tmp/err"
