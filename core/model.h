@@ -123,7 +123,7 @@ const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 typedef enum tq_mlp_act {
 	TQ_MLP_SILU = 0,	/* SwiGLU: silu(gate(x)) * up(x) */
 	TQ_MLP_GELU_TANH,	/* GeGLU: gelu_tanh(gate(x)) * up(x) (gemma) */
-	TQ_MLP_GELU_GGML	/* GeGLU as llama.cpp's CPU: an fp16 gelu table */
+	TQ_MLP_GELU_GGML	/* GeGLU, llama.cpp CPU's fp16 gelu table */
 } tq_mlp_act;
 
 /*

@@ -147,6 +147,71 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	    "qwen2, qwen3, smollm3, gemma2, gemma3_text)", path, name);
 }
 
+/*
+ * A per-layer flag into bits[] (bit li % 64 of bits[li / 64]): from the
+ * list under key, one entry a layer, flag() of each (1, 0, or -1 with err
+ * set); without the list, every every-th layer, every_key overriding
+ * every when it is not NULL.  what names the entries in messages.
+ */
+static tq_status
+cfg_layer_bits(const char *path, const cJSON *root, const tq_model_config *c,
+    const char *key, const char *every_key, int64_t every, const char *what,
+    int (*flag)(const char *, const cJSON *, tq_error *), uint64_t *bits,
+    tq_error *err)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, key), *j;
+	int64_t li = 0;
+	tq_status st;
+	int f;
+
+	memset(bits, 0, 16 * sizeof(*bits));	/* no_rope, full_attn: [16] */
+	if (list == NULL || cJSON_IsNull(list)) {
+		if (every_key != NULL && (st = cfg_int(path, root, every_key, 1,
+		    1024, &every, err)) != TQ_OK)
+			return st;
+		for (li = every - 1; li < c->n_layers; li += every)
+			bits[li / 64] |= (uint64_t)1 << (li % 64);
+		return TQ_OK;
+	}
+	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != c->n_layers)
+		return tq_fail(err, TQ_EFORMAT, "%s: \"%s\" must be a list of "
+		    "num_hidden_layers (%lld) %s", path, key,
+		    (long long)c->n_layers, what);
+	cJSON_ArrayForEach(j, list) {
+		if ((f = flag(path, j, err)) < 0)
+			return err->status;
+		if (f)
+			bits[li / 64] |= (uint64_t)1 << (li % 64);
+		li++;
+	}
+	return TQ_OK;
+}
+
+/* SmolLM3's no_rope_layers entry: 1 for a layer with RoPE, 0 without. */
+static int
+cfg_flag_nope(const char *path, const cJSON *j, tq_error *err)
+{
+	int64_t v = 1;
+
+	if (cfg_int_value(path, j, "no_rope_layers", 0, 1, &v, err) != TQ_OK)
+		return -1;
+	return v == 0;
+}
+
+/* Gemma's layer_types entry: 1 for a global layer. */
+static int
+cfg_flag_full(const char *path, const cJSON *j, tq_error *err)
+{
+	if (cJSON_IsString(j) && strcmp(j->valuestring, "full_attention") == 0)
+		return 1;
+	if (cJSON_IsString(j) &&
+	    strcmp(j->valuestring, "sliding_attention") == 0)
+		return 0;
+	tq_fail(err, TQ_EFORMAT, "%s: \"layer_types\" entries must be "
+	    "\"sliding_attention\" or \"full_attention\"", path);
+	return -1;
+}
+
 /* A soft-cap: absent keeps *out, null is none (0), else a positive number. */
 static tq_status
 cfg_cap(const char *path, const cJSON *root, const char *key, double *out,
@@ -160,51 +225,11 @@ cfg_cap(const char *path, const cJSON *root, const char *key, double *out,
 }
 
 /*
- * Which gemma layers attend to every key: "layer_types" when given (a
- * "sliding_attention" or "full_attention" per layer), else every
- * sliding_window_pattern-th layer (Gemma 3, default 6) or every other one
- * (Gemma 2, which has no pattern key), as the configs' constructors.
- */
-static tq_status
-cfg_layer_types(const char *path, const cJSON *root, tq_model_config *c,
-    tq_error *err)
-{
-	const cJSON *list = cJSON_GetObjectItemCaseSensitive(root,
-	    "layer_types"), *j;
-	int64_t every = c->arch == TQ_ARCH_GEMMA3 ? 6 : 2, li = 0;
-	tq_status st;
-
-	memset(c->full_attn, 0, sizeof(c->full_attn));
-	if (list == NULL || cJSON_IsNull(list)) {
-		if (c->arch == TQ_ARCH_GEMMA3 && (st = cfg_int(path, root,
-		    "sliding_window_pattern", 1, 1024, &every, err)) != TQ_OK)
-			return st;
-		for (li = every - 1; li < c->n_layers; li += every)
-			c->full_attn[li / 64] |= (uint64_t)1 << (li % 64);
-		return TQ_OK;
-	}
-	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != c->n_layers)
-		return tq_fail(err, TQ_EFORMAT, "%s: \"layer_types\" must be a "
-		    "list of num_hidden_layers (%lld) strings", path,
-		    (long long)c->n_layers);
-	cJSON_ArrayForEach(j, list) {
-		if (!cJSON_IsString(j) ||
-		    (strcmp(j->valuestring, "full_attention") != 0 &&
-		    strcmp(j->valuestring, "sliding_attention") != 0))
-			return tq_fail(err, TQ_EFORMAT, "%s: \"layer_types\" "
-			    "entry %lld must be \"sliding_attention\" or "
-			    "\"full_attention\"", path, (long long)li);
-		if (j->valuestring[0] == 'f')
-			c->full_attn[li / 64] |= (uint64_t)1 << (li % 64);
-		li++;
-	}
-	return TQ_OK;
-}
-
-/*
  * Gemma 2 and 3's block: (1 + w) norms, post-norms, GeGLU, scaled
  * embeddings and scores, sliding layers, soft-caps; their defaults are set
- * by tq_hf_config_parse.
+ * by tq_hf_config_parse.  The global layers: "layer_types" when given,
+ * else every sliding_window_pattern-th (Gemma 3, default 6) or every
+ * other one (Gemma 2, which reads no pattern key), as the configs do.
  */
 static tq_status
 cfg_gemma(const char *path, const cJSON *root, tq_model_config *c,
@@ -233,7 +258,10 @@ cfg_gemma(const char *path, const cJSON *root, tq_model_config *c,
 	    &c->final_softcap, err)) != TQ_OK ||
 	    (st = cfg_int(path, root, "sliding_window", 1, (int64_t)1 << 30,
 	    &c->sliding_window, err)) != TQ_OK ||
-	    (st = cfg_layer_types(path, root, c, err)) != TQ_OK)
+	    (st = cfg_layer_bits(path, root, c, "layer_types",
+	    c->arch == TQ_ARCH_GEMMA3 ? "sliding_window_pattern" : NULL,
+	    c->arch == TQ_ARCH_GEMMA3 ? 6 : 2, "strings", cfg_flag_full,
+	    c->full_attn, err)) != TQ_OK)
 		return st;
 	/* Gemma3Attention (4.53) passes no softcap to its attention. */
 	if (acap > 0.0)
@@ -252,44 +280,6 @@ cfg_gemma(const char *path, const cJSON *root, tq_model_config *c,
 			    "but \"sliding_window\" is null", path,
 			    (long long)li);
 		c->sliding_window = 0;
-	}
-	return TQ_OK;
-}
-
-/*
- * SmolLM3's NoPE layers: "no_rope_layers" holds 1 for a layer with RoPE
- * and 0 for one without (the name is transformers'); when it is absent,
- * every no_rope_layer_interval-th layer (default 4) goes without.
- */
-static tq_status
-cfg_no_rope(const char *path, const cJSON *root, tq_model_config *c,
-    tq_error *err)
-{
-	const cJSON *list = cJSON_GetObjectItemCaseSensitive(root,
-	    "no_rope_layers"), *j;
-	int64_t every = 4, li = 0, v;
-	tq_status st;
-
-	memset(c->no_rope, 0, sizeof(c->no_rope));
-	if (list == NULL || cJSON_IsNull(list)) {
-		if ((st = cfg_int(path, root, "no_rope_layer_interval", 1, 1024,
-		    &every, err)) != TQ_OK)
-			return st;
-		for (li = every - 1; li < c->n_layers; li += every)
-			c->no_rope[li / 64] |= (uint64_t)1 << (li % 64);
-		return TQ_OK;
-	}
-	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != c->n_layers)
-		return tq_fail(err, TQ_EFORMAT, "%s: \"no_rope_layers\" must be "
-		    "a list of num_hidden_layers (%lld) zeros and ones", path,
-		    (long long)c->n_layers);
-	cJSON_ArrayForEach(j, list) {
-		if ((st = cfg_int_value(path, j, "no_rope_layers", 0, 1, &v,
-		    err)) != TQ_OK)
-			return st;
-		if (v == 0)
-			c->no_rope[li / 64] |= (uint64_t)1 << (li % 64);
-		li++;
 	}
 	return TQ_OK;
 }
@@ -546,7 +536,9 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		    &c->attention_bias, err)) != TQ_OK)
 			return st;
 		if (c->arch == TQ_ARCH_SMOLLM3 &&
-		    (st = cfg_no_rope(path, root, c, err)) != TQ_OK)
+		    (st = cfg_layer_bits(path, root, c, "no_rope_layers",
+		    "no_rope_layer_interval", 4, "zeros and ones",
+		    cfg_flag_nope, c->no_rope, err)) != TQ_OK)
 			return st;
 		/* FALLTHROUGH */
 	case TQ_ARCH_QWEN2:

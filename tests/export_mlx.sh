@@ -57,7 +57,7 @@ done
 # final soft-cap (mlx-lm's gemma3_text has none); gemma2 with its lm_head
 # the embeddings (mlx-lm's gemma2 has no other).
 mkdir "$work/gemma3_nocap"
-for f in "$top_srcdir/tests/data/models/gemma3"/*; do
+for f in "$(cd "$top_srcdir" && pwd)/tests/data/models/gemma3"/*; do
 	ln -s "$f" "$work/gemma3_nocap/"
 done
 rm "$work/gemma3_nocap/config.json"

@@ -22,6 +22,27 @@
 	"\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":" \
 	#n ",\"num_attention_heads\":4"
 
+/* What gemma configs refuse: the config, the status, the message. */
+#define GB(t, n, kv, st, text) { GEMMA(t, n) "," kv "}", st, text }
+static const struct {
+	const char *json;
+	tq_status st;
+	const char *text;
+} gemma_bad[] = {
+	GB("gemma2", 2, "\"hidden_activation\":\"gelu\"", TQ_EUNSUPPORTED,
+	    "hidden_activation must be \"gelu_pytorch_tanh\""),
+	GB("gemma3_text", 2, "\"attn_logit_softcapping\":50", TQ_EUNSUPPORTED,
+	    "gemma3 with attn_logit_softcapping is not supported"),
+	GB("gemma3_text", 3, "\"layer_types\":[\"full_attention\"]", TQ_EFORMAT,
+	    "\"layer_types\" must be a list of num_hidden_layers (3) strings"),
+	GB("gemma2", 2, "\"layer_types\":[\"full_attention\",\"chunked\"]",
+	    TQ_EFORMAT, "entries must be \"sliding_attention\" or"),
+	GB("gemma2", 2, "\"sliding_window\":null", TQ_EFORMAT,
+	    "layer 0 slides but \"sliding_window\" is null"),
+	GB("gemma3_text", 2, "\"rope_local_base_freq\":1e-300", TQ_EFORMAT,
+	    "local rope theta 1e-300 must be a finite number >= 1"),
+};
+
 static tq_status
 parse(const char *json, tq_model_config *c, tq_error *err)
 {
@@ -192,24 +213,9 @@ main(void)
 	expect_err("multimodal gemma3", "{\"model_type\":\"gemma3\","
 	    "\"text_config\":{}}", TQ_EUNSUPPORTED, "the multimodal gemma3 "
 	    "(Gemma3ForConditionalGeneration) is not supported");
-	expect_err("gemma gelu", GEMMA("gemma2", 2) ",\"hidden_activation\":"
-	    "\"gelu\"}", TQ_EUNSUPPORTED, "hidden_activation must be "
-	    "\"gelu_pytorch_tanh\"");
-	expect_err("gemma3 attention soft-cap", GEMMA("gemma3_text", 2)
-	    ",\"attn_logit_softcapping\":50}", TQ_EUNSUPPORTED,
-	    "gemma3 with attn_logit_softcapping is not supported");
-	expect_err("gemma layer_types too short", GEMMA("gemma3_text", 3)
-	    ",\"layer_types\":[\"full_attention\"]}", TQ_EFORMAT,
-	    "list of num_hidden_layers (3) strings");
-	expect_err("gemma layer_types entry", GEMMA("gemma2", 2)
-	    ",\"layer_types\":[\"full_attention\",\"chunked_attention\"]}",
-	    TQ_EFORMAT, "entry 1 must be \"sliding_attention\" or");
-	expect_err("gemma null window", GEMMA("gemma2", 2)
-	    ",\"sliding_window\":null}", TQ_EFORMAT,
-	    "layer 0 slides but \"sliding_window\" is null");
-	expect_err("gemma3 local theta", GEMMA("gemma3_text", 2)
-	    ",\"rope_local_base_freq\":1e-300}", TQ_EFORMAT,
-	    "local rope theta 1e-300 must be a finite number >= 1");
+	for (i = 0; i < (int)(sizeof(gemma_bad) / sizeof(gemma_bad[0])); i++)
+		expect_err(gemma_bad[i].text, gemma_bad[i].json,
+		    gemma_bad[i].st, gemma_bad[i].text);
 	expect_err("model_type of the wrong type beside architectures",
 	    "{\"model_type\":5,\"architectures\":[\"LlamaForCausalLM\"],"
 	    BASE "}", TQ_EFORMAT, "\"model_type\" must be a string");

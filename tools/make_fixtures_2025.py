@@ -53,53 +53,19 @@ MODELS = {
     "smollm3": spec(SmolLM3ForCausalLM, SmolLM3Config, 808, torch.float16, vocab_size=352,
                     num_hidden_layers=4, rope_theta=10000.0, no_rope_layer_interval=4,
                     pad_token_id=None),
-    # Gemma 3: the default pattern (5 sliding layers, then a global one), the
-    # sliding ones with their own RoPE base, linear scaling on the global one
-    "gemma3": dict(
-        cls=Gemma3ForCausalLM,
-        cfg=Gemma3TextConfig,
-        seed=909,
-        kwargs=dict(
-            vocab_size=256,
-            num_hidden_layers=6,
-            intermediate_size=96,
-            head_dim=32,
-            # llama.cpp's gemma3 scales q by 1/sqrt(head_dim)
-            query_pre_attn_scalar=32,
-            max_position_embeddings=256,
-            rms_norm_eps=1e-6,
-            rope_theta=1000000.0,
-            rope_local_base_freq=100.0,
-            rope_scaling={"rope_type": "linear", "factor": 4.0},
-            sliding_window=16,
-            final_logit_softcapping=5.0,
-            pad_token_id=0,
-        ),
-        dtype=torch.bfloat16,
-        seq_lens=(40, 7),
-    ),
+    # Gemma 3: the default pattern (5 sliding layers, then a global one), the sliding ones
+    # with their own RoPE base, linear scaling on the global one; q scaled by
+    # 1/sqrt(head_dim) as llama.cpp's gemma3 does
+    "gemma3": spec(Gemma3ForCausalLM, Gemma3TextConfig, 909, torch.bfloat16, vocab_size=256,
+                   num_hidden_layers=6, intermediate_size=96, head_dim=32,
+                   query_pre_attn_scalar=32, rope_theta=1000000.0, rope_local_base_freq=100.0,
+                   rope_scaling={"rope_type": "linear", "factor": 4.0}, sliding_window=16,
+                   final_logit_softcapping=5.0, pad_token_id=0),
     # Gemma 2: alternating sliding and global layers, both soft-caps
-    "gemma2": dict(
-        cls=Gemma2ForCausalLM,
-        cfg=Gemma2Config,
-        seed=1010,
-        kwargs=dict(
-            vocab_size=320,
-            num_hidden_layers=4,
-            intermediate_size=96,
-            head_dim=16,
-            query_pre_attn_scalar=16,
-            max_position_embeddings=256,
-            rms_norm_eps=1e-6,
-            rope_theta=10000.0,
-            sliding_window=16,
-            attn_logit_softcapping=2.0,
-            final_logit_softcapping=3.0,
-            pad_token_id=0,
-        ),
-        dtype=torch.float16,
-        seq_lens=(40, 7),
-    ),
+    "gemma2": spec(Gemma2ForCausalLM, Gemma2Config, 1010, torch.float16, vocab_size=320,
+                   num_hidden_layers=4, intermediate_size=96, head_dim=16,
+                   query_pre_attn_scalar=16, rope_theta=10000.0, sliding_window=16,
+                   attn_logit_softcapping=2.0, final_logit_softcapping=3.0, pad_token_id=0),
 }
 
 
