@@ -1,11 +1,13 @@
 /*
- * forward.c: the fp32 prefill forward pass of Llama, Mistral, Qwen2, Qwen3
- * and SmolLM3.
+ * forward.c: the fp32 prefill forward pass of Llama, Mistral, Qwen2, Qwen3,
+ * SmolLM3, Gemma 2 and Gemma 3.
  *
  * It follows transformers' eager implementation step by step (RMSNorm in
  * fp32, half-split rotary embedding with inv_freq computed in fp32, causal
- * and sliding-window masks, GQA by head groups, SwiGLU MLP) so logits agree
- * with Hugging Face to rounding.  Every matrix product goes through OpenBLAS
+ * and sliding-window masks, GQA by head groups, SwiGLU or GeGLU MLP) so
+ * logits agree with Hugging Face to rounding.  What differs between the
+ * architectures is per layer in tq_block_opts (core/model.c); the stages
+ * below consult it.  Every matrix product goes through OpenBLAS
  * sgemm, which is where the time goes; the threads are the engine's own
  * (blas_det.h for the linear layers, one head per task for attention,
  * OpenBLAS held at one thread), so the bytes do not depend on their count.
@@ -57,9 +59,9 @@ struct tq_fwd {
 	float *y;		/* [n, H] a sublayer's output */
 	float *scores;		/* [n_slots, min(n, ATT_QBLOCK), n] */
 	int n_slots;		/* heads computed at once, one per thread */
-	float *cos;		/* [n, hd / 2] */
-	float *sin;		/* [n, hd / 2] */
-	int64_t rope_n;		/* sequence length the tables were made for */
+	float *cos[2];		/* [n, hd / 2] each: global, local RoPE */
+	float *sin[2];		/* [n, hd / 2] each */
+	int64_t rope_n[2];	/* sequence length the tables were made for */
 	float *wbuf;		/* [WBLOCK_ELEMS] weight rows in fp32 */
 	float *logits;		/* [logits_cap / V, V] when the caller has none */
 	int64_t logits_cap;
@@ -80,8 +82,10 @@ tq_fwd_free(tq_fwd *s)
 	free(s->up);
 	free(s->y);
 	free(s->scores);
-	free(s->cos);
-	free(s->sin);
+	free(s->cos[0]);
+	free(s->sin[0]);
+	free(s->cos[1]);
+	free(s->sin[1]);
 	free(s->wbuf);
 	free(s->logits);
 	free(s);
@@ -135,14 +139,20 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 	}
 }
 
-/* y[n, H] = rmsnorm(x[n, H]) * w[H], as LlamaRMSNorm in fp32. */
+/*
+ * y[n, H] = rmsnorm(x[n, H]) * (off + w[H]) in fp32: LlamaRMSNorm with off
+ * 0, Gemma's with 1.  y may be x.
+ */
 static void
 fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
-    int64_t H, double eps, float *y)
+    int64_t H, double eps, float off, float *y)
 {
 	int64_t i, j;
 
 	tq_tensor_to_f32(w, 0, H, s->wbuf);
+	if (off != 0.0f)
+		for (j = 0; j < H; j++)
+			s->wbuf[j] = off + s->wbuf[j];
 	for (i = 0; i < n; i++) {
 		const float *xr = x + i * H;
 		float *yr = y + i * H;
@@ -198,36 +208,49 @@ tq_fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
 }
 
 /*
- * cos/sin tables [n, hd/2] for positions 0..n-1.  They depend on n only
- * through dynamic scaling, so they are remade when n changes.
+ * cos/sin tables [n, hd/2] for positions 0..n-1, of the model's RoPE or,
+ * local, of its sliding layers' (base rope_local_theta, unscaled, as
+ * transformers' Gemma 3 makes it).  They depend on n only through dynamic
+ * scaling, so they are remade when n changes.
  */
 static void
-fwd_rope_tables(tq_fwd *s, const tq_model_config *c, int64_t n)
+fwd_rope_tables(tq_fwd *s, const tq_model_config *c, int64_t n, int local)
 {
 	int64_t half = c->head_dim / 2, p, j;
+	tq_model_config lc;
 
-	if (s->rope_n == n)
+	if (s->rope_n[local] == n)
 		return;
-	s->rope_n = n;
+	s->rope_n[local] = n;
+	if (local) {
+		lc = *c;
+		lc.rope_theta = c->rope_local_theta;
+		lc.rope_type = TQ_ROPE_DEFAULT;
+		c = &lc;
+	}
 	tq_fwd_inv_freq(c, n, s->wbuf);
 	for (p = 0; p < n; p++)
 		for (j = 0; j < half; j++) {
 			float a = (float)p * s->wbuf[j];
 
-			s->cos[p * half + j] = cosf(a);
-			s->sin[p * half + j] = sinf(a);
+			s->cos[local][p * half + j] = cosf(a);
+			s->sin[local][p * half + j] = sinf(a);
 		}
 }
 
-/* Rotates every head of x[n, n_heads * hd] in place (half-split pairs). */
+/*
+ * Rotates every head of x[n, n_heads * hd] in place (half-split pairs)
+ * with table set k of fwd_rope_tables.
+ */
 static void
-fwd_rope_apply(const tq_fwd *s, float *x, int64_t n, int64_t n_heads,
+fwd_rope_apply(const tq_fwd *s, int k, float *x, int64_t n, int64_t n_heads,
     int64_t hd)
 {
 	int64_t half = hd / 2, p, h, j;
 
 	for (p = 0; p < n; p++) {
-		const float *cs = s->cos + p * half, *sn = s->sin + p * half;
+		const float *cs = s->cos[k] + p * half;
+		const float *sn = s->sin[k] + p * half;
 
 		for (h = 0; h < n_heads; h++) {
 			float *v = x + (p * n_heads + h) * hd;
@@ -246,7 +269,8 @@ fwd_rope_apply(const tq_fwd *s, float *x, int64_t n, int64_t n_heads,
 typedef struct fwd_att {
 	tq_fwd *s;
 	const tq_model_config *c;
-	int64_t n, window;
+	const tq_block_opts *b;
+	int64_t n;
 	float *att;
 } fwd_att;
 
@@ -264,12 +288,12 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 	const tq_model_config *c = fa->c;
 	int64_t n = fa->n, hd = c->head_dim, nh = c->n_heads;
 	int64_t ldq = nh * hd, ldk = c->n_kv_heads * hd;
-	int64_t group = nh / c->n_kv_heads, W = fa->window, r0, i, j;
+	int64_t group = nh / c->n_kv_heads, W = fa->b->window, r0, i, j;
 	const float *kh = s->k + (h / group) * hd;
 	const float *vh = s->v + (h / group) * hd;
 	float *scores = s->scores + (int64_t)slot *
 	    (s->max_n < ATT_QBLOCK ? s->max_n : ATT_QBLOCK) * s->max_n;
-	float scale = 1.0f / sqrtf((float)hd);
+	float scale = fa->b->attn_scale, cap = fa->b->attn_softcap;
 
 	for (r0 = 0; r0 < n; r0 += ATT_QBLOCK) {
 		int64_t nr = n - r0 < ATT_QBLOCK ? n - r0 : ATT_QBLOCK;
@@ -285,6 +309,10 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 			/* Key j is visible iff qi - W < j <= qi. */
 			int64_t lo = W > 0 && qi - W + 1 > 0 ? qi - W + 1 : 0;
 
+			/* Gemma 2's soft-cap, before the mask (transformers) */
+			if (cap > 0.0f)
+				for (j = lo; j <= qi; j++)
+					row[j] = tanhf(row[j] / cap) * cap;
 			mx = row[lo];
 			for (j = lo; j <= qi; j++)
 				if (row[j] > mx)
@@ -310,10 +338,10 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 
 /* Causal (and sliding-window) softmax attention, the heads in parallel. */
 static void
-fwd_attention(tq_fwd *s, const tq_model_config *c, int64_t n, int64_t window,
-    float *att)
+fwd_attention(tq_fwd *s, const tq_model_config *c, const tq_block_opts *b,
+    int64_t n, float *att)
 {
-	fwd_att fa = { s, c, n, window, att };
+	fwd_att fa = { s, c, b, n, att };
 
 	tq_blas__serial_begin();
 	tq_par_tasks_slots(fwd_attention_head, &fa, c->n_heads, s->n_slots);
@@ -336,7 +364,10 @@ void
 tq_fwd_norm(tq_fwd *s, const tq_tensor *w, const float *x, int64_t n,
     float *y)
 {
-	fwd_rmsnorm(s, x, w, n, s->m->cfg.hidden_size, s->m->cfg.rms_norm_eps, y);
+	const tq_model_config *c = &s->m->cfg;
+
+	fwd_rmsnorm(s, x, w, n, c->hidden_size, c->rms_norm_eps,
+	    c->norm_unit_offset ? 1.0f : 0.0f, y);
 }
 
 /*
@@ -351,12 +382,12 @@ stage_attn_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
 {
 	fwd_rmsnorm(s, io->x, l->attn_norm, n, s->m->cfg.hidden_size,
-	    b->norm_eps, io->xn);
+	    b->norm_eps, b->norm_offset, io->xn);
 }
 
 /*
- * att = softmax(rope(q) rope(k)^T / sqrt(hd)) v, q k v from xn; with
- * QK-norm each head of q and k is RMS-normed first (Qwen3), and a NoPE
+ * att = softmax(rope(q) rope(k)^T * scale) v, q k v from xn; with QK-norm
+ * each head of q and k is RMS-normed first (Qwen3, Gemma 3), and a NoPE
  * layer leaves rope out (SmolLM3).
  */
 static void
@@ -373,16 +404,16 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	if (b->qk_norm) {
 		/* In place: a row's sum of squares is taken before it is written. */
 		fwd_rmsnorm(s, s->q, l->q_norm, n * c->n_heads, hd, b->norm_eps,
-		    s->q);
+		    b->norm_offset, s->q);
 		fwd_rmsnorm(s, s->k, l->k_norm, n * c->n_kv_heads, hd,
-		    b->norm_eps, s->k);
+		    b->norm_eps, b->norm_offset, s->k);
 	}
 	if (b->rope) {
-		fwd_rope_tables(s, c, n);
-		fwd_rope_apply(s, s->q, n, c->n_heads, hd);
-		fwd_rope_apply(s, s->k, n, c->n_kv_heads, hd);
+		fwd_rope_tables(s, c, n, b->rope_local);
+		fwd_rope_apply(s, b->rope_local, s->q, n, c->n_heads, hd);
+		fwd_rope_apply(s, b->rope_local, s->k, n, c->n_kv_heads, hd);
 	}
-	fwd_attention(s, c, n, b->window, io->att);
+	fwd_attention(s, c, b, n, io->att);
 }
 
 /* x += y[n, H] */
@@ -395,7 +426,7 @@ fwd_residual(float *x, const float *y, int64_t n, int64_t H)
 		x[i] += y[i];
 }
 
-/* x += o(att) */
+/* x += o(att), o(att) normed first with post-norms (Gemma) */
 static void
 stage_attn_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
@@ -403,9 +434,11 @@ stage_attn_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	const tq_model_config *c = &s->m->cfg;
 	int64_t H = c->hidden_size;
 
-	(void)b;
 	tq_actq_apply(&l->act[TQ_SITE_O], io->att, n, c->n_heads * c->head_dim);
 	fwd_linear(s, io->att, n, l->wo, l->bo, s->y, H);
+	if (b->post_norms)
+		fwd_rmsnorm(s, s->y, l->post_attn_norm, n, H, b->norm_eps,
+		    b->norm_offset, s->y);
 	fwd_residual(io->x, s->y, n, H);
 }
 
@@ -415,7 +448,7 @@ stage_mlp_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
 {
 	fwd_rmsnorm(s, io->x, l->ffn_norm, n, s->m->cfg.hidden_size,
-	    b->norm_eps, io->xn);
+	    b->norm_eps, b->norm_offset, io->xn);
 }
 
 /* g = act(gate(xn)) * up(xn) */
@@ -435,19 +468,49 @@ stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		for (i = 0; i < total; i++)
 			g[i] = g[i] / (1.0f + expf(-g[i])) * s->up[i];
 		break;
+	case TQ_MLP_GELU_TANH:
+		/* torch's gelu(approximate="tanh") in fp32 */
+		for (i = 0; i < total; i++) {
+			const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5);
+			float x = g[i];
+			float inner = beta * (x + 0.044715f * (x * x * x));
+
+			g[i] = 0.5f * x * (1.0f + tanhf(inner)) * s->up[i];
+		}
+		break;
+	case TQ_MLP_GELU_GGML:
+		/* ggml_vec_geglu_f32: the gate rounded to fp16 indexes a table
+		   of fp16 gelu values (ggml's own tanh form) */
+		for (i = 0; i < total; i++) {
+			float x = g[i], h, y;
+
+			if (x <= -10.0f || x >= 10.0f) {
+				y = x <= -10.0f ? 0.0f : x;
+			} else {
+				h = tq_f16_to_f32(tq_f32_to_f16(x));
+				y = 0.5f * h * (1.0f + tanhf(
+				    0.79788456080286535587989211986876f * h *
+				    (1.0f + 0.044715f * h * h)));
+				y = tq_f16_to_f32(tq_f32_to_f16(y));
+			}
+			g[i] = y * s->up[i];
+		}
+		break;
 	}
 }
 
-/* x += down(g) */
+/* x += down(g), down(g) normed first with post-norms (Gemma) */
 static void
 stage_mlp_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
 {
 	const tq_model_config *c = &s->m->cfg;
 
-	(void)b;
 	tq_actq_apply(&l->act[TQ_SITE_DOWN], io->g, n, c->intermediate_size);
 	fwd_linear(s, io->g, n, l->w_down, l->b_down, s->y, c->hidden_size);
+	if (b->post_norms)
+		fwd_rmsnorm(s, s->y, l->post_ffn_norm, n, c->hidden_size,
+		    b->norm_eps, b->norm_offset, s->y);
 	fwd_residual(io->x, s->y, n, c->hidden_size);
 }
 
@@ -567,6 +630,16 @@ tq_fwd_block(tq_fwd *s, const tq_layer_weights *l, int li, float *x,
 	return tq_fwd_stages(s, l, li, 0, TQ_STAGES - 1, &io, n, o, err);
 }
 
+/* x[n] = cap tanh(x / cap), Gemma's soft-capping in fp32 */
+static void
+fwd_softcap(float *x, int64_t n, float cap)
+{
+	int64_t i;
+
+	for (i = 0; i < n; i++)
+		x[i] = tanhf(x[i] / cap) * cap;
+}
+
 tq_status
 tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
     float *logits, tq_error *err)
@@ -582,7 +655,7 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 	chunk = o != NULL && o->logits_chunk > 0 ? o->logits_chunk :
 	    LOGITS_BUDGET / V;
 	chunk = chunk < 1 ? 1 : chunk > n ? n : chunk;
-	fwd_rmsnorm(s, x, m->norm, n, H, c->rms_norm_eps, s->xn);
+	tq_fwd_norm(s, m->norm, x, n, s->xn);
 	if ((st = fwd_hook(o, -1, TQ_LINEAR_LM_HEAD, s->xn, n, H, err)) != TQ_OK)
 		return st;
 	tq_actq_apply(&m->head_act, s->xn, n, H);
@@ -605,6 +678,8 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 		float *dst = logits != NULL ? logits + p0 * V : s->logits;
 
 		fwd_linear(s, s->xn + p0 * H, np, m->lm_head, NULL, dst, V);
+		if (c->final_softcap > 0.0)
+			fwd_softcap(dst, np * V, (float)c->final_softcap);
 		if (o != NULL && o->logits_cb != NULL &&
 		    o->logits_cb(o->logits_ud, p0, np, dst) != 0)
 			return tq_fail(err, TQ_ECANCELLED,
@@ -628,6 +703,13 @@ tq_fwd_embed(tq_fwd *s, const int32_t *ids, int64_t n, float *x,
 			    (long long)V);
 	for (i = 0; i < n; i++)
 		tq_tensor_to_f32(m->embed, (int64_t)ids[i] * H, H, x + i * H);
+	if (m->cfg.embed_scale) {
+		/* Gemma: times sqrt(H) rounded to fp32, as transformers. */
+		float sc = (float)sqrt((double)H);
+
+		for (i = 0; i < n * H; i++)
+			x[i] *= sc;
+	}
 	return TQ_OK;
 }
 
@@ -649,7 +731,7 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
 	s->m = m;
 	s->max_n = n;
-	s->rope_n = -1;
+	s->rope_n[0] = s->rope_n[1] = -1;
 	if (wmax < H || wmax < F)
 		wmax = H > F ? H : F;
 	s->xn = fwd_alloc(n * H, &failed);
@@ -668,8 +750,12 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 		s->n_slots = 1;
 	s->scores = fwd_alloc(s->n_slots * (n < ATT_QBLOCK ? n : ATT_QBLOCK) *
 	    n, &failed);
-	s->cos = fwd_alloc(n * (c->head_dim / 2), &failed);
-	s->sin = fwd_alloc(n * (c->head_dim / 2), &failed);
+	s->cos[0] = fwd_alloc(n * (c->head_dim / 2), &failed);
+	s->sin[0] = fwd_alloc(n * (c->head_dim / 2), &failed);
+	if (c->rope_local_theta > 0.0) {
+		s->cos[1] = fwd_alloc(n * (c->head_dim / 2), &failed);
+		s->sin[1] = fwd_alloc(n * (c->head_dim / 2), &failed);
+	}
 	s->wbuf = fwd_alloc(wmax, &failed);
 	if (failed) {
 		tq_fwd_free(s);

@@ -20,7 +20,10 @@ tq_status tq_fwd_new(const tq_model *m, int64_t max_n, tq_fwd **out,
     tq_error *err);
 void tq_fwd_free(tq_fwd *f);
 
-/* x[n, H] = the embedding rows of ids; ids outside the vocabulary fail. */
+/*
+ * x[n, H] = the embedding rows of ids (times sqrt(H) for gemma); ids
+ * outside the vocabulary fail.
+ */
 tq_status tq_fwd_embed(tq_fwd *f, const int32_t *ids, int64_t n, float *x,
     tq_error *err);
 
@@ -33,10 +36,10 @@ tq_status tq_fwd_embed(tq_fwd *f, const int32_t *ids, int64_t n, float *x,
 typedef enum tq_stage {
 	TQ_STAGE_ATTN_NORM = 0,	/* xn = attn_norm(x): q, k, v's input */
 	TQ_STAGE_ATTN,		/* att = attention(q, k, v of xn): o's input */
-	TQ_STAGE_ATTN_OUT,	/* x += o(att) */
+	TQ_STAGE_ATTN_OUT,	/* x += o(att) (post-normed: gemma) */
 	TQ_STAGE_MLP_NORM,	/* xn = ffn_norm(x): gate and up's input */
-	TQ_STAGE_MLP_ACT,	/* g = silu(gate(xn)) * up(xn): down's input */
-	TQ_STAGE_MLP_OUT,	/* x += down(g) */
+	TQ_STAGE_MLP_ACT,	/* g = act(gate(xn)) * up(xn): down's input */
+	TQ_STAGE_MLP_OUT,	/* x += down(g) (post-normed: gemma) */
 	TQ_STAGES
 } tq_stage;
 
@@ -67,13 +70,17 @@ tq_status tq_fwd_block(tq_fwd *f, const tq_layer_weights *l, int li,
 float *tq_fwd_site_buf(const tq_fwd_io *io, int site);
 int64_t tq_fwd_site_width(const tq_model *m, int site);
 
-/* y[n, H] = rmsnorm(x[n, H]) * w[H] (the final norm; a block's are stages). */
+/*
+ * y[n, H] = rmsnorm(x[n, H]) * w[H], or * (1 + w[H]) for a gemma from
+ * Hugging Face (the final norm; a block's are stages).
+ */
 void tq_fwd_norm(tq_fwd *f, const tq_tensor *w, const float *x, int64_t n,
     float *y);
 
 /*
- * Final norm and lm_head on x[n, H]; logits as in tq_forward (chunks to
- * o->logits_cb, and all of them into logits[n, V] when not NULL).
+ * Final norm and lm_head on x[n, H] (and gemma's final soft-cap); logits
+ * as in tq_forward (chunks to o->logits_cb, and all of them into
+ * logits[n, V] when not NULL).
  */
 tq_status tq_fwd_head(tq_fwd *f, const float *x, int64_t n,
     const tq_forward_opts *o, float *logits, tq_error *err);

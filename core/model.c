@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,8 @@ tq_arch_name(tq_arch a)
 	case TQ_ARCH_QWEN2:	return "qwen2";
 	case TQ_ARCH_QWEN3:	return "qwen3";
 	case TQ_ARCH_SMOLLM3:	return "smollm3";
+	case TQ_ARCH_GEMMA2:	return "gemma2";
+	case TQ_ARCH_GEMMA3:	return "gemma3";
 	}
 	return "?";
 }
@@ -135,19 +138,32 @@ tq_linear_name(tq_linear l)
 /*
  * See model.h.  Llama, Mistral and Qwen2 differ only in the window; Qwen3
  * adds QK-norm, and SmolLM3 leaves RoPE out of the layers its config
- * lists.
+ * lists.  Gemma 2 and 3 norm with 1 + w, norm the attention's and MLP's
+ * outputs too, use GeGLU, scale q by query_pre_attn_scalar^-1/2 and slide
+ * the window only in some layers; Gemma 2 soft-caps the scores, and Gemma
+ * 3 rotates its sliding layers with a RoPE of their own.
  */
 void
 tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
 {
 	const tq_model_config *c = &m->cfg;
+	int full = (int)(c->full_attn[li / 64] >> (li % 64) & 1);
 
 	memset(out, 0, sizeof(*out));
-	out->window = c->sliding_window;
+	out->window = full ? 0 : c->sliding_window;
 	out->rope = !(c->no_rope[li / 64] >> (li % 64) & 1);
+	out->rope_local = c->rope_local_theta > 0.0 && !full &&
+	    c->sliding_window > 0;
 	out->qk_norm = c->qk_norm;
-	out->act = TQ_MLP_SILU;
+	out->post_norms = c->post_norms;
+	out->attn_scale = c->query_pre_attn_scalar > 0.0 ?
+	    (float)pow(c->query_pre_attn_scalar, -0.5) :
+	    1.0f / sqrtf((float)c->head_dim);
+	out->attn_softcap = (float)c->attn_softcap;
+	out->act = c->mlp_gelu == 2 ? TQ_MLP_GELU_GGML : c->mlp_gelu ?
+	    TQ_MLP_GELU_TANH : TQ_MLP_SILU;
 	out->norm_eps = (float)c->rms_norm_eps;
+	out->norm_offset = c->norm_unit_offset ? 1.0f : 0.0f;
 }
 
 const char *
@@ -158,10 +174,20 @@ tq_model__block_extra(const tq_model *m)
 
 	for (li = 0; li < m->cfg.n_layers; li++) {
 		tq_model__block(m, li, &b);
+		if (b.post_norms)
+			return "post-norms";
 		if (b.qk_norm)
 			return "QK-norm";
 		if (!b.rope)
 			return "layers without RoPE";
+		if (b.act != TQ_MLP_SILU)
+			return "GeGLU";
+		if (b.attn_softcap > 0.0f || m->cfg.final_softcap > 0.0)
+			return "soft-capping";
+		if (b.norm_offset != 0.0f)
+			return "(1 + w) norms";
+		if (m->cfg.embed_scale)
+			return "scaled embeddings";
 	}
 	return NULL;
 }

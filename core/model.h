@@ -49,8 +49,8 @@ enum { TQ_SITE_QKV = 0, TQ_SITE_O, TQ_SITE_GATE_UP, TQ_SITE_DOWN,
 	TQ_SITES_PER_LAYER };
 
 /*
- * The weights of one decoder block.  Biases and the QK-norm weights are
- * NULL when absent.
+ * The weights of one decoder block.  Biases, the QK-norm and the post-norm
+ * weights are NULL when absent.  The norms are not quantized.
  */
 typedef struct tq_layer_weights {
 	const tq_tensor *attn_norm;	/* [H] */
@@ -64,6 +64,7 @@ typedef struct tq_layer_weights {
 	const tq_tensor *bo;		/* [H] */
 	const tq_tensor *q_norm;	/* [hd] each q head's RMSNorm (qwen3) */
 	const tq_tensor *k_norm;	/* [hd] each k head's RMSNorm (qwen3) */
+	const tq_tensor *post_attn_norm;	/* [H] o's output norm */
 	const tq_tensor *ffn_norm;	/* [H] */
 	const tq_tensor *w_gate;	/* [I, H] */
 	const tq_tensor *w_up;		/* [I, H] */
@@ -71,6 +72,7 @@ typedef struct tq_layer_weights {
 	const tq_tensor *b_gate;	/* [I] */
 	const tq_tensor *b_up;		/* [I] */
 	const tq_tensor *b_down;	/* [H] */
+	const tq_tensor *post_ffn_norm;	/* [H] down's output norm */
 	tq_actq act[TQ_SITES_PER_LAYER];	/* input quantization */
 } tq_layer_weights;
 
@@ -128,7 +130,9 @@ const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 
 /* The activation of the MLP's gated product. */
 typedef enum tq_mlp_act {
-	TQ_MLP_SILU = 0		/* SwiGLU: silu(gate(x)) * up(x) */
+	TQ_MLP_SILU = 0,	/* SwiGLU: silu(gate(x)) * up(x) */
+	TQ_MLP_GELU_TANH,	/* GeGLU: gelu_tanh(gate(x)) * up(x) (gemma) */
+	TQ_MLP_GELU_GGML	/* GeGLU, llama.cpp CPU's fp16 gelu table */
 } tq_mlp_act;
 
 /*
@@ -139,17 +143,22 @@ typedef enum tq_mlp_act {
 typedef struct tq_block_opts {
 	int64_t window;		/* attention sees the last window keys; 0: all */
 	int rope;		/* q and k rotated (0: a NoPE layer) */
+	int rope_local;		/* RoPE of rope_local_theta, unscaled */
 	int qk_norm;		/* q and k heads RMS-normed before RoPE */
+	int post_norms;		/* o's and down's outputs RMS-normed */
+	float attn_scale;	/* q k^T's factor */
+	float attn_softcap;	/* scores = cap tanh(scores / cap); 0 none */
 	tq_mlp_act act;
 	float norm_eps;		/* RMSNorm's epsilon */
+	float norm_offset;	/* RMSNorm scales by norm_offset + w */
 } tq_block_opts;
 
 void tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out);
 
 /*
  * What the blocks of m compute beyond the Llama block ("QK-norm",
- * "layers without RoPE"), or NULL: exporters whose consumer lacks it
- * refuse the model with it.
+ * "layers without RoPE", "post-norms"), or NULL: exporters whose
+ * consumer lacks it refuse the model with it.
  */
 const char *tq_model__block_extra(const tq_model *m);
 

@@ -10,7 +10,7 @@
  *   A  x' = attn_norm(x)              -> H_a -> q, k, v
  *   B  a = attention(x')              -> H_o -> o        (a kept per sample)
  *   C  x += o(a); x'' = ffn_norm(x)   -> H_g -> gate, up
- *   D  g = silu(gate(x'')) * up(x'')  -> H_d -> down
+ *   D  g = act(gate(x'')) * up(x'')   -> H_d -> down
  *   E  x += down(g)                      (the next block's input)
  *
  * So each layer sees inputs produced by the layers already quantized
@@ -234,10 +234,13 @@ qz_colstats(double *sum_abs, float *amax, const float *x, int64_t n,
  * column j times col_mul[j] and divided by col_div[j], and row i divided by
  * row_div[i] (each may be NULL).  It is owned by the pipeline; *copy, when
  * copy is not NULL, gets a malloc'ed copy of the values for the state.
+ * With off (Gemma's norms, which scale by 1 + w) the division applies to
+ * off + v and off is taken back: v' = (off + v) / s - off, rounded once.
  */
 static const tq_tensor *
 qz_rescale(qz_ctx *z, const tq_tensor *t, const float *col_mul,
-    const float *col_div, const float *row_div, float **copy, tq_error *err)
+    const float *col_div, const float *row_div, float off, float **copy,
+    tq_error *err)
 {
 	int64_t n = tq_tensor_numel(t), cols, i, j;
 	float *d = malloc((size_t)n * sizeof(float));
@@ -251,6 +254,11 @@ qz_rescale(qz_ctx *z, const tq_tensor *t, const float *col_mul,
 		for (j = 0; j < cols; j++) {
 			float v = d[i * cols + j];
 
+			if (off != 0.0f && col_div != NULL) {
+				d[i * cols + j] = (float)(((double)off + v) /
+				    col_div[j] - off);
+				continue;
+			}
 			if (col_mul != NULL)
 				v *= col_mul[j];
 			if (col_div != NULL)
@@ -413,14 +421,15 @@ qz_scale_group(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	for (k = 0; k < count; k++) {
 		const tq_tensor **slot = tq_layer__slot(lw, first + k);
 
-		if ((*slot = qz_rescale(z, *slot, w->sc, NULL, NULL, NULL,
+		if ((*slot = qz_rescale(z, *slot, w->sc, NULL, NULL, 0.0f, NULL,
 		    err)) == NULL) {
 			st = TQ_ENOMEM;
 			goto out;
 		}
 	}
-	if ((*norm = qz_rescale(z, *norm, NULL, w->sc, NULL, norm_copy,
-	    err)) == NULL) {
+	if ((*norm = qz_rescale(z, *norm, NULL, w->sc, NULL,
+	    z->m->cfg.norm_unit_offset ? 1.0f : 0.0f, norm_copy, err)) ==
+	    NULL) {
 		st = TQ_ENOMEM;
 		goto out;
 	}
@@ -474,11 +483,11 @@ qz_scale_linear(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	}
 	st = TQ_ENOMEM;
 	if ((*tq_layer__slot(lw, dst) = qz_rescale(z, *tq_layer__slot(lw, dst), w->sc, NULL,
-	    NULL, NULL, err)) == NULL ||
+	    NULL, 0.0f, NULL, err)) == NULL ||
 	    (*tq_layer__slot(lw, src) = qz_rescale(z, *tq_layer__slot(lw, src), NULL, NULL,
-	    row_s, NULL, err)) == NULL ||
+	    row_s, 0.0f, NULL, err)) == NULL ||
 	    (*bias != NULL && (*bias = qz_rescale(z, *bias, NULL, row_s, NULL,
-	    bias_copy, err)) == NULL))
+	    0.0f, bias_copy, err)) == NULL))
 		goto out;
 	st = TQ_OK;
 out:

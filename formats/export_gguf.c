@@ -70,6 +70,7 @@ typedef struct gg_tensor {
 	int64_t perm_heads;	/* > 0: Q/K row permutation with this many
 				   heads */
 	const float *data;	/* GG_DATA: [ne0] */
+	float offset;		/* added to a 1-D tensor's values */
 	int linear;		/* a linear layer's weight (counts in bpw) */
 } gg_tensor;
 
@@ -182,6 +183,22 @@ gg_add_vec(gg_ctx *g, const char *name, const tq_tensor *t, int64_t heads,
 		return TQ_OK;
 	if ((st = gg_add(g, name, TQ_GGML_F32, t, &e, err)) == TQ_OK)
 		e->perm_heads = heads;
+	return st;
+}
+
+/*
+ * A norm's weight: a gemma from Hugging Face scales by 1 + w, llama.cpp's
+ * RMSNorm by its weight, so 1 + w is written (in fp32, as transformers
+ * adds it; convert_hf_to_gguf.py adds 1 too).
+ */
+static tq_status
+gg_add_norm(gg_ctx *g, const char *name, const tq_tensor *t, tq_error *err)
+{
+	tq_status st;
+
+	if ((st = gg_add_vec(g, name, t, 0, err)) == TQ_OK && t != NULL &&
+	    g->x->model->cfg.norm_unit_offset)
+		g->t[g->n - 1].offset = 1.0f;
 	return st;
 }
 
@@ -450,6 +467,8 @@ gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	if (e->n_dims == 1) {
 		tq_tensor_to_f32(e->t, 0, cols, buf);
+		for (r = 0; r < cols && e->offset != 0.0f; r++)
+			buf[r] = e->offset + buf[r];
 		for (r = 0; r < cols; r++)
 			memcpy(dst + 4 * r, &buf[gg_src_row(e, r)], 4);
 		g->done += cols;
@@ -560,8 +579,8 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 		tq_warn_append(warn, wlen, "llama.cpp has no dynamic NTK rope "
 		    "scaling: written unscaled, the same up to %lld tokens",
 		    (long long)c->max_position_embeddings);
-	if (c->sliding_window > 0 && c->sliding_window <
-	    c->max_position_embeddings)
+	if (strcmp(arch, "llama") == 0 && c->sliding_window > 0 &&
+	    c->sliding_window < c->max_position_embeddings)
 		tq_warn_append(warn, wlen, "llama.cpp runs arch llama with full "
 		    "attention: the sliding window of %lld tokens is not kept "
 		    "(the same up to that length)", (long long)c->sliding_window);
@@ -621,6 +640,31 @@ gg_label(const gg_ctx *g, char *buf, size_t len)
 	}
 }
 
+/*
+ * Block b's norms between attention and MLP: QK-norm (qwen3, gemma3), the
+ * attention's post-norm (gemma) and the MLP's input norm.
+ */
+static tq_status
+gg_add_block_norms(gg_ctx *g, const tq_layer_weights *l, int64_t b,
+    tq_error *err)
+{
+	static const char *const leaf[4] = { "attn_q_norm", "attn_k_norm",
+	    "post_attention_norm", "ffn_norm" };
+	const tq_tensor *t[4] = { l->q_norm, l->k_norm, l->post_attn_norm,
+	    l->ffn_norm };
+	char name[64];
+	int k;
+	tq_status st;
+
+	for (k = 0; k < 4; k++) {
+		snprintf(name, sizeof(name), "blk.%lld.%s.weight", (long long)b,
+		    leaf[k]);
+		if ((st = gg_add_norm(g, name, t[k], err)) != TQ_OK)
+			return st;
+	}
+	return TQ_OK;
+}
+
 static void
 gg_lower(char *dst, size_t len, const char *s)
 {
@@ -629,6 +673,89 @@ gg_lower(char *dst, size_t len, const char *s)
 	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
 		dst[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
 	dst[i] = '\0';
+}
+
+/*
+ * What llama.cpp's gemma2 and gemma3 graphs compute (src/models/gemma2.cpp,
+ * gemma3.cpp): q times 1/sqrt(head_dim), or 1/sqrt(H / heads) at the 27B's
+ * layer count, in place of query_pre_attn_scalar; no biases; linear rope
+ * scaling at most; gemma2 tied and always soft-capped.
+ */
+static const char *
+gg_gemma_arch(const tq_export_ctx *x, const tq_model_config *c,
+    tq_error *err)
+{
+	int g3 = c->arch == TQ_ARCH_GEMMA3;
+	double qs = c->n_layers == (g3 ? 62 : 46) ?
+	    (double)(c->hidden_size / c->n_heads) : (double)c->head_dim;
+	char why[128];
+
+	why[0] = '\0';
+	if (c->attention_bias || c->qkv_bias || c->mlp_bias)
+		snprintf(why, sizeof(why), "has no biases");
+	else if (c->query_pre_attn_scalar != qs)
+		snprintf(why, sizeof(why), "scales q by 1/sqrt(%g), not by "
+		    "query_pre_attn_scalar %g's", qs, c->query_pre_attn_scalar);
+	else if (c->rope_type != TQ_ROPE_DEFAULT &&
+	    c->rope_type != TQ_ROPE_LINEAR)
+		snprintf(why, sizeof(why), "has no %s rope scaling",
+		    tq_rope_type_name(c->rope_type));
+	else if (!g3 && !c->tie_word_embeddings)
+		snprintf(why, sizeof(why), "has no lm_head of its own "
+		    "(untied)");
+	else if (!g3 && (c->attn_softcap <= 0.0 || c->final_softcap <= 0.0))
+		snprintf(why, sizeof(why), "always soft-caps scores and "
+		    "logits");
+	if (why[0] == '\0')
+		return tq_arch_name(c->arch);
+	tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's %s %s",
+	    tq_model_path(x->base), tq_arch_name(c->arch), why);
+	return NULL;
+}
+
+/*
+ * Gemma's keys: the window, which layers slide (a period N, layer li
+ * global iff li % N == N - 1, as llama.cpp's set_swa_pattern; a list
+ * otherwise), the sliding layers' RoPE base and the soft-caps.
+ */
+static tq_status
+gg_gemma_hparams(tq_gguf_writer *w, const char *arch,
+    const tq_model_config *c)
+{
+	int32_t swa[1024];
+	int64_t n = c->n_layers, p, li;
+	char k[96];
+	tq_status st = TQ_OK;
+
+	for (li = 0; li < n; li++)
+		swa[li] = c->sliding_window > 0 &&
+		    !(c->full_attn[li / 64] >> (li % 64) & 1);
+	for (p = 1; p <= n + 1; p++) {
+		for (li = 0; li < n && swa[li] == (li % p != p - 1); li++)
+			;
+		if (li == n)
+			break;
+	}
+	if (c->sliding_window > 0) {
+		snprintf(k, sizeof(k), "%s.attention.sliding_window", arch);
+		st = tq_gguf_kv_u32(w, k, (uint32_t)c->sliding_window);
+	}
+	snprintf(k, sizeof(k), "%s.attention.sliding_window_pattern", arch);
+	if (st == TQ_OK && (c->sliding_window > 0 || c->arch ==
+	    TQ_ARCH_GEMMA2))
+		st = p <= n + 1 ? tq_gguf_kv_u32(w, k, (uint32_t)p) :
+		    tq_gguf_kv_i32_array(w, k, swa, (size_t)n);
+	snprintf(k, sizeof(k), "%s.rope.freq_base_swa", arch);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_f32(w, k, (float)(c->rope_local_theta > 0.0 ?
+		    c->rope_local_theta : c->rope_theta));
+	snprintf(k, sizeof(k), "%s.attn_logit_softcapping", arch);
+	if (st == TQ_OK && c->attn_softcap > 0.0)
+		st = tq_gguf_kv_f32(w, k, (float)c->attn_softcap);
+	snprintf(k, sizeof(k), "%s.final_logit_softcapping", arch);
+	if (st == TQ_OK && c->final_softcap > 0.0)
+		st = tq_gguf_kv_f32(w, k, (float)c->final_softcap);
+	return st;
 }
 
 /*
@@ -649,6 +776,9 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	case TQ_ARCH_QWEN3:
 	case TQ_ARCH_SMOLLM3:
 		break;
+	case TQ_ARCH_GEMMA2:
+	case TQ_ARCH_GEMMA3:
+		return gg_gemma_arch(x, c, err);
 	}
 	/* Their llama.cpp loaders have no output bias and no rope_freqs. */
 	if (c->attention_bias || c->rope_type == TQ_ROPE_LLAMA3) {
@@ -675,8 +805,9 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	const tq_model *m = x->model;
 	const tq_model_config *c = tq_model_get_config(m);
 	const char *arch = gg_arch(x, c, err);
-	/* llama.cpp's "norm" RoPE pairs rows the qwens' "neox" one does not. */
-	int permute = c->arch != TQ_ARCH_QWEN2 && c->arch != TQ_ARCH_QWEN3;
+	/* llama.cpp's "norm" RoPE pairs rows its "neox" one does not. */
+	int permute = c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_MISTRAL ||
+	    c->arch == TQ_ARCH_SMOLLM3;
 	int64_t hq = permute ? c->n_heads : 0, hk = permute ? c->n_kv_heads : 0;
 	size_t nl = tq_model_n_linears(m), i, li;
 	tq_gguf_writer *w = NULL;
@@ -713,7 +844,7 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	if (permute && c->rope_type == TQ_ROPE_LLAMA3 &&
 	    (st = gg_rope_freqs(&g, c, err)) != TQ_OK)
 		goto out;
-	if ((st = gg_add_vec(&g, "output_norm.weight", m->norm, 0, err)) !=
+	if ((st = gg_add_norm(&g, "output_norm.weight", m->norm, err)) !=
 	    TQ_OK ||
 	    (st = gg_add_linear(&g, req, float_req, plan, nl - 2,
 	    "output.weight", 0, &out, err)) != TQ_OK)
@@ -732,28 +863,14 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 
 		snprintf(name, sizeof(name), "blk.%lld.attn_norm.weight",
 		    (long long)b);
-		if ((st = gg_add_vec(&g, name, l->attn_norm, 0, err)) != TQ_OK)
+		if ((st = gg_add_norm(&g, name, l->attn_norm, err)) != TQ_OK)
 			goto out;
 		for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
 			int64_t heads = k == 0 ? hq : k == 1 ? hk : 0;
 
-			if (k == 4) {
-				snprintf(name, sizeof(name),
-				    "blk.%lld.attn_q_norm.weight", (long long)b);
-				if ((st = gg_add_vec(&g, name, l->q_norm, 0,
-				    err)) != TQ_OK)
-					goto out;
-				snprintf(name, sizeof(name),
-				    "blk.%lld.attn_k_norm.weight", (long long)b);
-				if ((st = gg_add_vec(&g, name, l->k_norm, 0,
-				    err)) != TQ_OK)
-					goto out;
-				snprintf(name, sizeof(name),
-				    "blk.%lld.ffn_norm.weight", (long long)b);
-				if ((st = gg_add_vec(&g, name, l->ffn_norm, 0,
-				    err)) != TQ_OK)
-					goto out;
-			}
+			if (k == 4 && (st = gg_add_block_norms(&g, l, b,
+			    err)) != TQ_OK)
+				goto out;
 			li = (size_t)b * TQ_LINEARS_PER_LAYER + (size_t)k;
 			snprintf(name, sizeof(name), "blk.%lld.%s.weight",
 			    (long long)b, lnames[k]);
@@ -766,6 +883,11 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 			    TQ_OK)
 				goto out;
 		}
+		snprintf(name, sizeof(name), "blk.%lld.post_ffw_norm.weight",
+		    (long long)b);
+		if ((st = gg_add_norm(&g, name, l->post_ffn_norm, err)) !=
+		    TQ_OK)
+			goto out;
 	}
 
 	/* Metadata. */
@@ -804,6 +926,9 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		st = tq_gguf_kv_u32(w, "general.quantization_version", 2);
 	if (st == TQ_OK)
 		st = gg_hparams(w, arch, c, warn, sizeof(warn));
+	if (st == TQ_OK && (c->arch == TQ_ARCH_GEMMA2 ||
+	    c->arch == TQ_ARCH_GEMMA3))
+		st = gg_gemma_hparams(w, arch, c);
 	if (st == TQ_OK)
 		st = tq_gguf_vocab_write(w, x->base, warn, sizeof(warn), err);
 	else

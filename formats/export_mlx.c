@@ -83,6 +83,7 @@ typedef struct mlx_export {
 	mlx_unit *units;
 	size_t n_units, cap_units;
 	int n_shards;
+	int64_t swa_pattern;	/* gemma3: every swa_pattern-th is global */
 } mlx_export;
 
 /* The files mlx-lm's tokenizer loading (transformers) may read. */
@@ -497,11 +498,17 @@ mlx_plan_units(mlx_export *e, tq_error *err)
 				    w->k_norm->name : NULL, w->k_norm, NULL,
 				    err)) != TQ_OK)
 					return st;
+				/* Gemma: mlx-lm's names are transformers'. */
 				snprintf(name, sizeof(name), "model.layers.%lld."
-				    "post_attention_layernorm.weight",
-				    (long long)l);
+				    "%s_layernorm.weight", (long long)l,
+				    w->post_attn_norm != NULL ?
+				    "pre_feedforward" : "post_attention");
 				if ((st = mlx_add_unit(e, name, w->ffn_norm,
-				    NULL, err)) != TQ_OK)
+				    NULL, err)) != TQ_OK ||
+				    (st = mlx_add_unit(e,
+				    w->post_attn_norm != NULL ?
+				    w->post_attn_norm->name : NULL,
+				    w->post_attn_norm, NULL, err)) != TQ_OK)
 					return st;
 			}
 			if ((st = mlx_add_linear(e, (size_t)l *
@@ -513,6 +520,10 @@ mlx_plan_units(mlx_export *e, tq_error *err)
 			    TQ_OK)
 				return st;
 		}
+		if ((st = mlx_add_unit(e, w->post_ffn_norm != NULL ?
+		    w->post_ffn_norm->name : NULL, w->post_ffn_norm, NULL,
+		    err)) != TQ_OK)
+			return st;
 	}
 	if ((st = mlx_add_unit(e, "model.norm.weight", m->norm, NULL, err)) !=
 	    TQ_OK)
@@ -808,6 +819,87 @@ mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
 	return q;
 }
 
+/*
+ * What mlx-lm's gemma2 and gemma3_text compute (mlx_lm/models/gemma2.py,
+ * gemma3_text.py): no biases; gemma2 tied, always soft-capped and without
+ * a sliding window (the report's warning); gemma3 without a final soft-cap,
+ * its global layers every sliding_window_pattern-th.
+ */
+static tq_status
+mlx_gemma_check(mlx_export *e, tq_error *err)
+{
+	const tq_model_config *c = e->cfg;
+	const char *why = NULL;
+	int64_t p, li;
+
+	if (c->arch != TQ_ARCH_GEMMA2 && c->arch != TQ_ARCH_GEMMA3)
+		return TQ_OK;
+	if (c->attention_bias || c->qkv_bias || c->mlp_bias)
+		why = "has no biases";
+	else if (c->arch == TQ_ARCH_GEMMA2 && (!c->tie_word_embeddings ||
+	    e->untie))
+		why = "reads lm_head from the embeddings (the state rounds "
+		    "them apart or the model is untied)";
+	else if (c->arch == TQ_ARCH_GEMMA2 && (c->attn_softcap <= 0.0 ||
+	    c->final_softcap <= 0.0))
+		why = "always soft-caps scores and logits";
+	else if (c->arch == TQ_ARCH_GEMMA3 && c->final_softcap > 0.0)
+		why = "has no final_logit_softcapping";
+	for (p = 1; why == NULL && c->arch == TQ_ARCH_GEMMA3 &&
+	    c->sliding_window > 0; p++) {
+		for (li = 0; li < c->n_layers && (li % p == p - 1) ==
+		    (int)(c->full_attn[li / 64] >> (li % 64) & 1); li++)
+			;
+		if (li == c->n_layers)
+			break;
+		if (p > c->n_layers)
+			why = "makes every sliding_window_pattern-th "
+			    "layer global and no other";
+	}
+	e->swa_pattern = p;
+	if (why == NULL)
+		return TQ_OK;
+	return tq_fail(err, TQ_EUNSUPPORTED, "%s: mlx-lm's %s %s",
+	    tq_model_path(e->x->base), c->arch == TQ_ARCH_GEMMA2 ? "gemma2" :
+	    "gemma3_text", why);
+}
+
+/*
+ * Gemma's numbers in config.json, where mlx-lm's defaults differ from
+ * transformers' (query_pre_attn_scalar 144 for gemma2, a window of 512
+ * for gemma3) or where transformers' key is not the one mlx-lm reads
+ * (layer_types).
+ */
+static int
+mlx_gemma_config(const mlx_export *e, cJSON *doc)
+{
+	const tq_model_config *c = e->cfg;
+	const struct {
+		const char *key;
+		double v;
+		int on;
+	} kv[] = {
+		{ "query_pre_attn_scalar", c->query_pre_attn_scalar, 1 },
+		{ "head_dim", (double)c->head_dim, 1 },
+		{ "sliding_window", (double)c->sliding_window,
+		    c->sliding_window > 0 },
+		{ "sliding_window_pattern", (double)e->swa_pattern,
+		    c->arch == TQ_ARCH_GEMMA3 },
+	};
+	size_t i;
+
+	if (c->arch != TQ_ARCH_GEMMA2 && c->arch != TQ_ARCH_GEMMA3)
+		return 1;
+	for (i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+		if (!kv[i].on)
+			continue;
+		cJSON_DeleteItemFromObjectCaseSensitive(doc, kv[i].key);
+		if (cJSON_AddNumberToObject(doc, kv[i].key, kv[i].v) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 /* config.json: the checkpoint's, with the quantization mlx-lm reads. */
 static tq_status
 mlx_write_config(mlx_export *e, tq_error *err)
@@ -826,6 +918,8 @@ mlx_write_config(mlx_export *e, tq_error *err)
 		return st;
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "quantization");
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "quantization_config");
+	if (!mlx_gemma_config(e, doc))
+		goto nomem;
 	if (e->untie) {
 		cJSON_DeleteItemFromObjectCaseSensitive(doc,
 		    "tie_word_embeddings");
@@ -886,7 +980,8 @@ mlx_window_warning(const mlx_export *e)
 	char *w = e->x->report->warning;
 	size_t len = strlen(w), cap = sizeof(e->x->report->warning);
 
-	if (e->cfg->sliding_window <= 0 ||
+	/* mlx-lm's gemma3_text slides as we do. */
+	if (e->cfg->sliding_window <= 0 || e->cfg->arch == TQ_ARCH_GEMMA3 ||
 	    e->cfg->sliding_window >= e->cfg->max_position_embeddings)
 		return;
 	snprintf(w + len, cap - len, "%smlx-lm attends over the whole "
@@ -964,7 +1059,8 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	/* A tied lm_head that the state changed is written on its own. */
 	e.untie = e.cfg->tie_word_embeddings &&
 	    (e.layers[e.n - 1].qt != NULL || e.layers[e.n - 2].qt != NULL);
-	if ((st = mlx_choose_dtype(&e, err)) != TQ_OK)
+	if ((st = mlx_gemma_check(&e, err)) != TQ_OK ||
+	    (st = mlx_choose_dtype(&e, err)) != TQ_OK)
 		goto out;
 	mlx_window_warning(&e);
 	if ((st = mlx_plan_units(&e, err)) != TQ_OK)

@@ -1,7 +1,8 @@
 /*
- * gguf_model.c: a .gguf file (llama, qwen2, qwen3 or smollm3, as llama.cpp
- * reads them) opened as a tq_model, so info, eval, quantize and export
- * take it.
+ * gguf_model.c: a .gguf file (llama, qwen2, qwen3, smollm3, gemma2 or
+ * gemma3, as llama.cpp reads them) opened as a tq_model, so info, eval,
+ * quantize and export take it.  A gemma's norms hold 1 + w already (what
+ * llama.cpp's RMSNorm multiplies by), so its model has norm_unit_offset 0.
  *
  * The hyperparameters come from the metadata (what llama.cpp fixes per
  * architecture too: qwen3's QK-norm, smollm3's NoPE on every 4th layer),
@@ -234,6 +235,71 @@ gm_rope_freqs(tq_model_config *c, const float *v, int64_t n, const char *path,
 	return TQ_OK;
 }
 
+/*
+ * llama.cpp's gemma2 and gemma3 (src/models/gemma2.cpp, gemma3.cpp): q
+ * times 1/sqrt(head_dim), or 1/sqrt(H / heads) at the 27B's layer count;
+ * layer li slides unless li % N == N - 1 (sliding_window_pattern N,
+ * default 2 and 6) or as its list says; gemma3's sliding layers have a
+ * RoPE base of their own and no scaling, gemma2's the model's.
+ */
+static tq_status
+gm_gemma(const tq_gguf_file *f, const char *arch, tq_model_config *c,
+    tq_error *err)
+{
+	int g3 = c->arch == TQ_ARCH_GEMMA3;
+	int64_t every = g3 ? 6 : 2, n_swa = g3 ? 0 : 4096, li;
+	double base_swa = g3 ? 10000.0 : c->rope_theta;
+	const tq_gguf_kv *pat;
+	char key[96];
+	tq_status st;
+
+	c->qk_norm = g3;
+	c->post_norms = c->embed_scale = 1;
+	/* Evaluated as llama.cpp's CPU computes it, as the matmuls' inputs. */
+	c->mlp_gelu = 2;
+	c->query_pre_attn_scalar = c->n_layers == (g3 ? 62 : 46) ?
+	    (double)(c->hidden_size / c->n_heads) : (double)c->head_dim;
+	c->attn_softcap = g3 ? 0.0 : 50.0;
+	c->final_softcap = g3 ? 0.0 : 30.0;
+	if ((st = gm_uint(f, arch, "attention.sliding_window", 0, 0,
+	    (int64_t)1 << 30, &n_swa, err)) != TQ_OK ||
+	    (st = gm_float(f, arch, "rope.freq_base_swa", 0, &base_swa,
+	    err)) != TQ_OK ||
+	    (st = gm_float(f, arch, "final_logit_softcapping", 0,
+	    &c->final_softcap, err)) != TQ_OK ||
+	    (!g3 && (st = gm_float(f, arch, "attn_logit_softcapping", 0,
+	    &c->attn_softcap, err)) != TQ_OK))
+		return st;
+	c->sliding_window = n_swa;
+	if (n_swa == 0)
+		return TQ_OK;
+	if (!g3 && base_swa != c->rope_theta)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: gemma2 with a "
+		    "rope.freq_base_swa of its own is not supported", f->path);
+	c->rope_local_theta = g3 ? base_swa : 0.0;
+	snprintf(key, sizeof(key), "%s.attention.sliding_window_pattern", arch);
+	pat = tq_gguf_find(f, key);
+	if (pat != NULL && pat->type == TQ_GGUF_ARRAY) {
+		if (pat->n != (uint64_t)c->n_layers || (pat->arr_type !=
+		    TQ_GGUF_BOOL && pat->arr_type != TQ_GGUF_I32 &&
+		    pat->arr_type != TQ_GGUF_U32))
+			return tq_fail(err, TQ_EFORMAT, "%s: key %s must list "
+			    "block_count flags", f->path, key);
+		for (li = 0; li < c->n_layers; li++)
+			if (tq_gguf_arr_num(pat, (uint64_t)li) == 0.0)
+				c->full_attn[li / 64] |= (uint64_t)1 <<
+				    (li % 64);
+		return TQ_OK;
+	}
+	if ((st = gm_uint(f, arch, "attention.sliding_window_pattern", 0, 0,
+	    1024, &every, err)) != TQ_OK)
+		return st;
+	for (li = 0; every > 0 && li < c->n_layers; li++)
+		if (li % every == every - 1)
+			c->full_attn[li / 64] |= (uint64_t)1 << (li % 64);
+	return TQ_OK;
+}
+
 static tq_status
 gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
     tq_error *err)
@@ -250,7 +316,9 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	memset(c, 0, sizeof(*c));
 	c->arch = strcmp(arch, "qwen2") == 0 ? TQ_ARCH_QWEN2 :
 	    strcmp(arch, "qwen3") == 0 ? TQ_ARCH_QWEN3 :
-	    strcmp(arch, "smollm3") == 0 ? TQ_ARCH_SMOLLM3 : TQ_ARCH_LLAMA;
+	    strcmp(arch, "smollm3") == 0 ? TQ_ARCH_SMOLLM3 :
+	    strcmp(arch, "gemma2") == 0 ? TQ_ARCH_GEMMA2 :
+	    strcmp(arch, "gemma3") == 0 ? TQ_ARCH_GEMMA3 : TQ_ARCH_LLAMA;
 	c->qk_norm = c->arch == TQ_ARCH_QWEN3;
 	c->rope_theta = 10000.0;
 	c->rope_factor = 1.0;
@@ -286,6 +354,9 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	if (c->vocab_size < 1 || c->vocab_size > ((int64_t)1 << 24))
 		return tq_fail(err, TQ_EFORMAT, "%s: no usable vocabulary size",
 		    f->path);
+	if ((c->arch == TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3) &&
+	    (st = gm_gemma(f, arch, c, err)) != TQ_OK)
+		return st;
 	/* The rules config.json meets (a head_dim of 0 among them). */
 	if ((st = tq_hf_config_check(f->path, c, err)) != TQ_OK)
 		return st;
@@ -362,13 +433,17 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 		{ "ffn_down.bias", "mlp.down_proj.bias", 0 },
 		{ "attn_q_norm.weight", "self_attn.q_norm.weight", 12 },
 		{ "attn_k_norm.weight", "self_attn.k_norm.weight", 12 },
+		{ "post_attention_norm.weight",
+		    "post_attention_layernorm.weight", 13 },
+		{ "post_ffw_norm.weight", "post_feedforward_layernorm.weight",
+		    13 },
 	};
 	int64_t H = c->hidden_size, I = c->intermediate_size;
 	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	int64_t shape[13][2] = {
+	int64_t shape[14][2] = {
 		{ 0, H }, { qd, H }, { kvd, H }, { kvd, H }, { H, qd },
 		{ I, H }, { I, H }, { H, I }, { 0, qd }, { 0, kvd }, { 0, kvd },
-		{ 0, I }, { 0, c->head_dim }
+		{ 0, I }, { 0, c->head_dim }, { 0, H }
 	};
 	/* llama.cpp's "norm" RoPE: interleaved Q/K rows (not the qwens'). */
 	int llama = c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_SMOLLM3;
@@ -395,8 +470,12 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 		return 0;
 	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++)
 		if (strcmp(g + off, blk[i].gguf) == 0 &&
-		    (blk[i].which != 12 || c->qk_norm)) {
-			snprintf(hf, len, "model.layers.%llu.%s", b, blk[i].hf);
+		    (blk[i].which != 12 || c->qk_norm) &&
+		    (blk[i].which != 13 || c->post_norms)) {
+			/* Gemma's MLP input norm has its own name. */
+			snprintf(hf, len, "model.layers.%llu.%s", b, i == 1 &&
+			    c->post_norms ? "pre_feedforward_layernorm.weight" :
+			    blk[i].hf);
 			*rows = shape[blk[i].which][0];
 			*cols = shape[blk[i].which][1];
 			if (llama && (blk[i].which == 1 || blk[i].which == 8))
@@ -514,18 +593,22 @@ gm_actq(const gm_source *s, const tq_tensor *t)
 static tq_status
 gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 {
-	static const char *const need[] = {
+	tq_model_config *c = &m->cfg;
+	const char *const need[] = {
 		"input_layernorm.weight", "self_attn.q_proj.weight",
 		"self_attn.k_proj.weight", "self_attn.v_proj.weight",
-		"self_attn.o_proj.weight", "post_attention_layernorm.weight",
+		"self_attn.o_proj.weight", c->post_norms ?
+		"pre_feedforward_layernorm.weight" :
+		"post_attention_layernorm.weight",
 		"mlp.gate_proj.weight", "mlp.up_proj.weight",
 		"mlp.down_proj.weight", "self_attn.q_proj.bias",
 		"self_attn.k_proj.bias", "self_attn.v_proj.bias",
 		"self_attn.o_proj.bias", "mlp.gate_proj.bias",
 		"mlp.up_proj.bias", "mlp.down_proj.bias",
-		"self_attn.q_norm.weight", "self_attn.k_norm.weight"
+		"self_attn.q_norm.weight", "self_attn.k_norm.weight",
+		"post_attention_layernorm.weight",
+		"post_feedforward_layernorm.weight"
 	};
-	tq_model_config *c = &m->cfg;
 	char name[128];
 	int64_t i;
 	size_t k;
@@ -548,15 +631,18 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 			&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->wo,
 			&l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down, &l->bq,
 			&l->bk, &l->bv, &l->bo, &l->b_gate, &l->b_up, &l->b_down,
-			&l->q_norm, &l->k_norm
+			&l->q_norm, &l->k_norm, &l->post_attn_norm,
+			&l->post_ffn_norm
 		};
 
 		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
 			snprintf(name, sizeof(name), "model.layers.%lld.%s",
 			    (long long)i, need[k]);
-			*slot[k] = gm_find(s, name);
-			if ((k < 9 || (k >= 16 && c->qk_norm)) &&
-			    *slot[k] == NULL)
+			/* A llama's post_attention_layernorm: ffn_norm */
+			*slot[k] = k >= 18 && !c->post_norms ? NULL :
+			    gm_find(s, name);
+			if ((k < 9 || (k >= 16 && k < 18 && c->qk_norm) ||
+			    (k >= 18 && c->post_norms)) && *slot[k] == NULL)
 				return tq_fail(err, TQ_EFORMAT, "%s: block %lld has "
 				    "no %s", m->path, (long long)i, need[k]);
 		}
@@ -661,9 +747,11 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	    arch);
 	if (len > 15 || (strcmp(archbuf, "llama") != 0 &&
 	    strcmp(archbuf, "qwen2") != 0 && strcmp(archbuf, "qwen3") != 0 &&
-	    strcmp(archbuf, "smollm3") != 0)) {
+	    strcmp(archbuf, "smollm3") != 0 && strcmp(archbuf, "gemma2") != 0 &&
+	    strcmp(archbuf, "gemma3") != 0)) {
 		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture \"%.*s\" is "
-		    "not supported (llama, qwen2, qwen3, smollm3)", path,
+		    "not supported (llama, qwen2, qwen3, smollm3, gemma2, "
+		    "gemma3)", path,
 		    (int)(len < 40 ? len : 40), arch);
 		goto fail;
 	}

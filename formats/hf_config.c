@@ -2,8 +2,12 @@
  * hf_config.c: Hugging Face config.json to tq_model_config.
  *
  * Defaults are those of transformers' LlamaConfig, MistralConfig,
- * Qwen2Config, Qwen3Config and SmolLM3Config, so a config.json that leaves
- * a key out means what it means to transformers.
+ * Qwen2Config, Qwen3Config, SmolLM3Config, Gemma2Config and
+ * Gemma3TextConfig (4.53), so a config.json that leaves a key out means
+ * what it means to transformers.  The multimodal Gemma 3 (model_type
+ * "gemma3", a text_config inside) is refused: its language model's
+ * tensors live under other names; the text-only checkpoints
+ * (Gemma3ForCausalLM, "gemma3_text": gemma-3-1b and -270m) load.
  */
 #include "config.h"
 
@@ -103,6 +107,8 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 		{ "qwen2", "Qwen2ForCausalLM", TQ_ARCH_QWEN2 },
 		{ "qwen3", "Qwen3ForCausalLM", TQ_ARCH_QWEN3 },
 		{ "smollm3", "SmolLM3ForCausalLM", TQ_ARCH_SMOLLM3 },
+		{ "gemma2", "Gemma2ForCausalLM", TQ_ARCH_GEMMA2 },
+		{ "gemma3_text", "Gemma3ForCausalLM", TQ_ARCH_GEMMA3 },
 	};
 	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
 	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -113,6 +119,10 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	if (mt != NULL && !cJSON_IsString(mt))
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: \"model_type\" must be a string", path);
+	if (cJSON_IsString(mt) && strcmp(mt->valuestring, "gemma3") == 0)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the multimodal "
+		    "gemma3 (Gemma3ForConditionalGeneration) is not supported; "
+		    "its text-only form (model_type gemma3_text) is", path);
 	if (cJSON_IsString(mt)) {
 		name = mt->valuestring;
 		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -134,43 +144,142 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	}
 	return tq_fail(err, TQ_EUNSUPPORTED,
 	    "%s: unknown architecture \"%.64s\" (supported: llama, mistral, "
-	    "qwen2, qwen3, smollm3)", path, name);
+	    "qwen2, qwen3, smollm3, gemma2, gemma3_text)", path, name);
 }
 
 /*
- * SmolLM3's NoPE layers: "no_rope_layers" holds 1 for a layer with RoPE
- * and 0 for one without (the name is transformers'); when it is absent,
- * every no_rope_layer_interval-th layer (default 4) goes without.
+ * A per-layer flag into bits[] (bit li % 64 of bits[li / 64]): from the
+ * list under key, one entry a layer, flag() of each (1, 0, or -1 with err
+ * set); without the list, every every-th layer, every_key overriding
+ * every when it is not NULL.  what names the entries in messages.
  */
 static tq_status
-cfg_no_rope(const char *path, const cJSON *root, tq_model_config *c,
+cfg_layer_bits(const char *path, const cJSON *root, const tq_model_config *c,
+    const char *key, const char *every_key, int64_t every, const char *what,
+    int (*flag)(const char *, const cJSON *, tq_error *), uint64_t *bits,
     tq_error *err)
 {
-	const cJSON *list = cJSON_GetObjectItemCaseSensitive(root,
-	    "no_rope_layers"), *j;
-	int64_t every = 4, li = 0, v;
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, key), *j;
+	int64_t li = 0;
 	tq_status st;
+	int f;
 
-	memset(c->no_rope, 0, sizeof(c->no_rope));
+	memset(bits, 0, 16 * sizeof(*bits));	/* no_rope, full_attn: [16] */
 	if (list == NULL || cJSON_IsNull(list)) {
-		if ((st = cfg_int(path, root, "no_rope_layer_interval", 1, 1024,
-		    &every, err)) != TQ_OK)
+		if (every_key != NULL && (st = cfg_int(path, root, every_key, 1,
+		    1024, &every, err)) != TQ_OK)
 			return st;
 		for (li = every - 1; li < c->n_layers; li += every)
-			c->no_rope[li / 64] |= (uint64_t)1 << (li % 64);
+			bits[li / 64] |= (uint64_t)1 << (li % 64);
 		return TQ_OK;
 	}
 	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != c->n_layers)
-		return tq_fail(err, TQ_EFORMAT, "%s: \"no_rope_layers\" must be "
-		    "a list of num_hidden_layers (%lld) zeros and ones", path,
-		    (long long)c->n_layers);
+		return tq_fail(err, TQ_EFORMAT, "%s: \"%s\" must be a list of "
+		    "num_hidden_layers (%lld) %s", path, key,
+		    (long long)c->n_layers, what);
 	cJSON_ArrayForEach(j, list) {
-		if ((st = cfg_int_value(path, j, "no_rope_layers", 0, 1, &v,
-		    err)) != TQ_OK)
-			return st;
-		if (v == 0)
-			c->no_rope[li / 64] |= (uint64_t)1 << (li % 64);
+		if ((f = flag(path, j, err)) < 0)
+			return err->status;
+		if (f)
+			bits[li / 64] |= (uint64_t)1 << (li % 64);
 		li++;
+	}
+	return TQ_OK;
+}
+
+/* SmolLM3's no_rope_layers entry: 1 for a layer with RoPE, 0 without. */
+static int
+cfg_flag_nope(const char *path, const cJSON *j, tq_error *err)
+{
+	int64_t v = 1;
+
+	if (cfg_int_value(path, j, "no_rope_layers", 0, 1, &v, err) != TQ_OK)
+		return -1;
+	return v == 0;
+}
+
+/* Gemma's layer_types entry: 1 for a global layer. */
+static int
+cfg_flag_full(const char *path, const cJSON *j, tq_error *err)
+{
+	if (cJSON_IsString(j) && strcmp(j->valuestring, "full_attention") == 0)
+		return 1;
+	if (cJSON_IsString(j) &&
+	    strcmp(j->valuestring, "sliding_attention") == 0)
+		return 0;
+	tq_fail(err, TQ_EFORMAT, "%s: \"layer_types\" entries must be "
+	    "\"sliding_attention\" or \"full_attention\"", path);
+	return -1;
+}
+
+/* A soft-cap: absent keeps *out, null is none (0), else a positive number. */
+static tq_status
+cfg_cap(const char *path, const cJSON *root, const char *key, double *out,
+    tq_error *err)
+{
+	if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, key))) {
+		*out = 0.0;
+		return TQ_OK;
+	}
+	return cfg_num(path, root, key, out, err);
+}
+
+/*
+ * Gemma 2 and 3's block: (1 + w) norms, post-norms, GeGLU, scaled
+ * embeddings and scores, sliding layers, soft-caps; their defaults are set
+ * by tq_hf_config_parse.  The global layers: "layer_types" when given,
+ * else every sliding_window_pattern-th (Gemma 3, default 6) or every
+ * other one (Gemma 2, which reads no pattern key), as the configs do.
+ */
+static tq_status
+cfg_gemma(const char *path, const cJSON *root, tq_model_config *c,
+    tq_error *err)
+{
+	const cJSON *act = cJSON_GetObjectItemCaseSensitive(root,
+	    "hidden_activation");
+	const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root,
+	    "sliding_window");
+	double acap = 0.0;
+	int64_t li;
+	tq_status st;
+
+	if (act != NULL && !cJSON_IsNull(act) && (!cJSON_IsString(act) ||
+	    strcmp(act->valuestring, "gelu_pytorch_tanh") != 0))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: hidden_activation "
+		    "must be \"gelu_pytorch_tanh\" (the one gemma uses)", path);
+	if ((st = cfg_bool(path, root, "attention_bias", &c->attention_bias,
+	    err)) != TQ_OK ||
+	    (st = cfg_num(path, root, "query_pre_attn_scalar",
+	    &c->query_pre_attn_scalar, err)) != TQ_OK ||
+	    (st = cfg_cap(path, root, "attn_logit_softcapping",
+	    c->arch == TQ_ARCH_GEMMA2 ? &c->attn_softcap : &acap, err)) !=
+	    TQ_OK ||
+	    (st = cfg_cap(path, root, "final_logit_softcapping",
+	    &c->final_softcap, err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "sliding_window", 1, (int64_t)1 << 30,
+	    &c->sliding_window, err)) != TQ_OK ||
+	    (st = cfg_layer_bits(path, root, c, "layer_types",
+	    c->arch == TQ_ARCH_GEMMA3 ? "sliding_window_pattern" : NULL,
+	    c->arch == TQ_ARCH_GEMMA3 ? 6 : 2, "strings", cfg_flag_full,
+	    c->full_attn, err)) != TQ_OK)
+		return st;
+	/* Gemma3Attention (4.53) passes no softcap to its attention. */
+	if (acap > 0.0)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: gemma3 with "
+		    "attn_logit_softcapping is not supported (transformers "
+		    "ignores it)", path);
+	if (c->arch == TQ_ARCH_GEMMA3 && (st = cfg_num(path, root,
+	    "rope_local_base_freq", &c->rope_local_theta, err)) != TQ_OK)
+		return st;
+	for (li = 0; li < c->n_layers; li++)
+		if (!(c->full_attn[li / 64] >> (li % 64) & 1))
+			break;
+	if (cJSON_IsNull(sw)) {
+		if (li < c->n_layers)
+			return tq_fail(err, TQ_EFORMAT, "%s: layer %lld slides "
+			    "but \"sliding_window\" is null", path,
+			    (long long)li);
+		c->sliding_window = 0;
 	}
 	return TQ_OK;
 }
@@ -296,6 +405,11 @@ tq_hf_config_check(const char *path, const tq_model_config *c,
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: rope theta %g must be a finite number >= 1", path,
 		    c->rope_theta);
+	if (c->rope_local_theta != 0.0 && (!isfinite(c->rope_local_theta) ||
+	    !(c->rope_local_theta >= 1.0)))
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: local rope theta %g must be a finite number >= 1",
+		    path, c->rope_local_theta);
 	return TQ_OK;
 }
 
@@ -333,6 +447,20 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		c->max_position_embeddings = 32768;
 		c->rope_theta = 2000000.0;
 		c->tie_word_embeddings = 1;
+	} else if (c->arch == TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3) {
+		int g3 = c->arch == TQ_ARCH_GEMMA3;
+
+		c->max_position_embeddings = g3 ? 131072 : 8192;
+		c->rope_theta = g3 ? 1000000.0 : 10000.0;
+		c->rope_local_theta = g3 ? 10000.0 : 0.0;
+		c->tie_word_embeddings = 1;
+		c->qk_norm = g3;
+		c->norm_unit_offset = c->post_norms = c->mlp_gelu = 1;
+		c->embed_scale = 1;
+		c->query_pre_attn_scalar = 256.0;
+		c->sliding_window = 4096;
+		c->attn_softcap = g3 ? 0.0 : 50.0;
+		c->final_softcap = g3 ? 0.0 : 30.0;
 	}
 
 	c->vocab_size = c->hidden_size = c->intermediate_size = -1;
@@ -355,8 +483,10 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		    "intermediate_size, num_hidden_layers, num_attention_heads",
 		    path);
 	c->n_kv_heads = c->n_heads;
-	/* Qwen3Config's head_dim is 128 unless given. */
-	c->head_dim = c->arch == TQ_ARCH_QWEN3 ? 128 : c->hidden_size / c->n_heads;
+	/* Qwen3Config's head_dim is 128 unless given, Gemma's 256. */
+	c->head_dim = c->arch == TQ_ARCH_QWEN3 ? 128 : c->arch ==
+	    TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3 ? 256 :
+	    c->hidden_size / c->n_heads;
 	if ((st = cfg_int(path, root, "num_key_value_heads", 1, 1024,
 	    &c->n_kv_heads, err)) != TQ_OK ||
 	    (st = cfg_int(path, root, "head_dim", 2, 4096, &c->head_dim,
@@ -406,7 +536,9 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		    &c->attention_bias, err)) != TQ_OK)
 			return st;
 		if (c->arch == TQ_ARCH_SMOLLM3 &&
-		    (st = cfg_no_rope(path, root, c, err)) != TQ_OK)
+		    (st = cfg_layer_bits(path, root, c, "no_rope_layers",
+		    "no_rope_layer_interval", 4, "zeros and ones",
+		    cfg_flag_nope, c->no_rope, err)) != TQ_OK)
 			return st;
 		/* FALLTHROUGH */
 	case TQ_ARCH_QWEN2:
@@ -418,6 +550,11 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 			return tq_fail(err, TQ_EUNSUPPORTED,
 			    "%s: %s with use_sliding_window is not supported",
 			    path, tq_arch_name(c->arch));
+		break;
+	case TQ_ARCH_GEMMA2:
+	case TQ_ARCH_GEMMA3:
+		if ((st = cfg_gemma(path, root, c, err)) != TQ_OK)
+			return st;
 		break;
 	}
 

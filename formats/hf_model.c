@@ -220,6 +220,10 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
 	int ab = c->attention_bias, qb = c->attention_bias || c->qkv_bias;
 	int mb = c->mlp_bias;
+	/* Gemma's post_attention_layernorm norms o's output. */
+	const char *ffn_norm = c->post_norms ?
+	    "pre_feedforward_layernorm.weight" :
+	    "post_attention_layernorm.weight";
 	tq_status st;
 	int64_t i;
 
@@ -249,9 +253,8 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 		    kvd, H, 0, &l->wv, err)) != TQ_OK ||
 		    (st = hf_bind_layer(src, dir, i, "self_attn.o_proj.weight",
 		    H, qd, 0, &l->wo, err)) != TQ_OK ||
-		    (st = hf_bind_layer(src, dir, i,
-		    "post_attention_layernorm.weight", 0, H, 0, &l->ffn_norm,
-		    err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i, ffn_norm, 0, H, 0,
+		    &l->ffn_norm, err)) != TQ_OK ||
 		    (st = hf_bind_layer(src, dir, i, "mlp.gate_proj.weight", I, H,
 		    0, &l->w_gate, err)) != TQ_OK ||
 		    (st = hf_bind_layer(src, dir, i, "mlp.up_proj.weight", I, H,
@@ -274,6 +277,13 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 		    err)) != TQ_OK || (st = hf_bind_layer(src, dir, i,
 		    "self_attn.k_norm.weight", 0, c->head_dim, 0, &l->k_norm,
 		    err)) != TQ_OK))
+			return st;
+		if (c->post_norms && ((st = hf_bind_layer(src, dir, i,
+		    "post_attention_layernorm.weight", 0, H, 0,
+		    &l->post_attn_norm, err)) != TQ_OK ||
+		    (st = hf_bind_layer(src, dir, i,
+		    "post_feedforward_layernorm.weight", 0, H, 0,
+		    &l->post_ffn_norm, err)) != TQ_OK))
 			return st;
 		if (mb && ((st = hf_bind_layer(src, dir, i, "mlp.gate_proj.bias",
 		    0, I, 0, &l->b_gate, err)) != TQ_OK ||

@@ -123,7 +123,9 @@ typedef enum tq_arch {
 	TQ_ARCH_MISTRAL,
 	TQ_ARCH_QWEN2,
 	TQ_ARCH_QWEN3,
-	TQ_ARCH_SMOLLM3
+	TQ_ARCH_SMOLLM3,
+	TQ_ARCH_GEMMA2,
+	TQ_ARCH_GEMMA3
 } tq_arch;
 
 typedef enum tq_dtype {
@@ -173,6 +175,21 @@ typedef struct tq_model_config {
 	/* Layers without rotary embedding (smollm3's NoPE): bit li % 64 of
 	   no_rope[li / 64] */
 	uint64_t no_rope[16];
+	/* Gemma's block (all 0 for the others): */
+	int norm_unit_offset;		/* RMSNorm scales by 1 + w */
+	int post_norms;			/* attention, MLP outputs normed */
+	/* gate's activation: 0 SiLU, 1 tanh GELU (transformers), 2 that
+	   GELU as llama.cpp's CPU computes it (a gemma read from GGUF) */
+	int mlp_gelu;
+	int embed_scale;		/* embeddings times sqrt(hidden_size) */
+	double query_pre_attn_scalar;	/* q k^T times its ^-1/2; 0: hd */
+	double attn_softcap;		/* cap tanh(score / cap); 0: none */
+	double final_softcap;		/* logits likewise; 0: none */
+	/* The sliding layers' RoPE base, unscaled (gemma3); 0: none */
+	double rope_local_theta;
+	/* Layers attending to every key despite sliding_window: bit li % 64
+	   of full_attn[li / 64] */
+	uint64_t full_attn[16];
 	int64_t bos_token_id;		/* -1 if unset */
 	int64_t eos_token_id;		/* -1 if unset */
 } tq_model_config;

@@ -53,6 +53,32 @@ for f in llama qwen2 llama_linear mistral qwen3 smollm3; do
 	ok $? "quantize fixture $f"
 done
 
+# The gemmas: gemma3 as real checkpoints have it, without the fixture's
+# final soft-cap (mlx-lm's gemma3_text has none); gemma2 with its lm_head
+# the embeddings (mlx-lm's gemma2 has no other).
+mkdir "$work/gemma3_nocap"
+for f in "$(cd "$top_srcdir" && pwd)/tests/data/models/gemma3"/*; do
+	ln -s "$f" "$work/gemma3_nocap/"
+done
+rm "$work/gemma3_nocap/config.json"
+sed 's/"final_logit_softcapping": 5.0/"final_logit_softcapping": null/' \
+    "$top_srcdir/tests/data/models/gemma3/config.json" \
+    >"$work/gemma3_nocap/config.json"
+for f in gemma3 gemma2; do
+	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/$f" \
+	    --plan "$top_srcdir/tests/data/plans/mlx_fixture.json" \
+	    --out "$work/f_$f" >"$work/f_$f.log" 2>&1
+	ok $? "quantize fixture $f"
+done
+"$tq" --threads 1 quantize "$work/gemma3_nocap" \
+    --plan "$top_srcdir/tests/data/plans/mlx_fixture.json" \
+    --out "$work/f_gemma3_nocap" >"$work/f_gemma3_nocap.log" 2>&1
+ok $? "quantize fixture gemma3 without its final soft-cap"
+"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/gemma2" \
+    --plan "$top_srcdir/tests/data/plans/mlx_fixture_tied.json" \
+    --out "$work/f_gemma2_tied" >"$work/f_gemma2_tied.log" 2>&1
+ok $? "quantize fixture gemma2 with lm_head and the embeddings float"
+
 # refused STATE TYPE PATTERN DESCRIPTION: `turboquant export` fails with
 # one line saying PATTERN and leaves nothing.
 refused() {
@@ -85,6 +111,10 @@ refused "$work/s7" "" "cannot hold int7-g64.*no other export format" \
     "a 7-bit state refused without --type"
 refused "$work/ssq" int8-g128 "8-bit activations (W8A8) have no MLX form" \
     "a SmoothQuant W8A8 state refused, with --type too"
+refused "$work/f_gemma3" "" "mlx-lm's gemma3_text has no final_logit_softcapping" \
+    "a gemma3 with a final soft-cap refused"
+refused "$work/f_gemma2" "" "mlx-lm's gemma2 reads lm_head from the embeddings" \
+    "a gemma2 whose lm_head the state rounds apart refused"
 
 # A full disk: the write fails with EFBIG (SIGXFSZ ignored, as a full disk
 # sends no signal), one line, nothing left.

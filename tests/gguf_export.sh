@@ -76,6 +76,19 @@ variant l3 qwen3 's/"rope_scaling": null/"rope_scaling": {"rope_type": "llama3",
 want="llama.cpp's qwen3 has no llama3 rope scaling"
 fails "$tq" export "$tmp/l3" --format gguf --type f32 --out "$tmp/o/x.gguf"
 ok $? "a qwen3 with llama3 rope scaling is refused"
+# And what llama.cpp's gemma graphs cannot; a line is NAME|FIXTURE|SED|
+# the message|the test.
+while IFS='|' read -r name fixture edit msg what; do
+	variant "$name" "$fixture" "$edit"
+	want=$msg
+	fails "$tq" export "$tmp/$name" --format gguf --type f32 \
+	    --out "$tmp/o/x.gguf" </dev/null
+	ok $? "$what"
+done <<'END'
+qpas|gemma3|s/"query_pre_attn_scalar": 32/"query_pre_attn_scalar": 24/|llama.cpp's gemma3 scales q by 1/sqrt(32), not by query_pre_attn_scalar 24's|a gemma3 whose query_pre_attn_scalar is not head_dim is refused
+dyn|gemma3|s/"rope_type": "linear"/"rope_type": "dynamic"/|llama.cpp's gemma3 has no dynamic rope scaling|a gemma3 with dynamic rope scaling is refused
+nocap|gemma2|s/"final_logit_softcapping": 3.0/"final_logit_softcapping": null/|llama.cpp's gemma2 always soft-caps scores and logits|a gemma2 without a final soft-cap is refused
+END
 nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
 
 # A state on other GGUF blocks, asked for another type: RTN with a warning.

@@ -74,6 +74,11 @@ expect_error "qwen3: the graph has no QK-norm" \
 expect_error "smollm3: the graph has no NoPE layers" \
     "does not support architecture smollm3 (layers without RoPE)" \
     "$tq" export "$fixtures/smollm3" --format onnx --out "$tmp/out/m"
+for g in gemma3 gemma2; do
+	expect_error "$g: the graph has no post-norms" \
+	    "does not support architecture $g (post-norms)" \
+	    "$tq" export "$fixtures/$g" --format onnx --out "$tmp/out/m"
+done
 mkdir "$tmp/out/m"
 "$tq" export "$tmp/rtn4" --format onnx --out "$tmp/out/m" >/dev/null \
     2>"$tmp/err"

@@ -17,6 +17,31 @@
 #define SMOL(n) "{\"model_type\":\"smollm3\",\"vocab_size\":100," \
 	"\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":" \
 	#n ",\"num_attention_heads\":4"
+/* A gemma config (type t) of n layers. */
+#define GEMMA(t, n) "{\"model_type\":\"" t "\",\"vocab_size\":100," \
+	"\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":" \
+	#n ",\"num_attention_heads\":4"
+
+/* What gemma configs refuse: the config, the status, the message. */
+#define GB(t, n, kv, st, text) { GEMMA(t, n) "," kv "}", st, text }
+static const struct {
+	const char *json;
+	tq_status st;
+	const char *text;
+} gemma_bad[] = {
+	GB("gemma2", 2, "\"hidden_activation\":\"gelu\"", TQ_EUNSUPPORTED,
+	    "hidden_activation must be \"gelu_pytorch_tanh\""),
+	GB("gemma3_text", 2, "\"attn_logit_softcapping\":50", TQ_EUNSUPPORTED,
+	    "gemma3 with attn_logit_softcapping is not supported"),
+	GB("gemma3_text", 3, "\"layer_types\":[\"full_attention\"]", TQ_EFORMAT,
+	    "\"layer_types\" must be a list of num_hidden_layers (3) strings"),
+	GB("gemma2", 2, "\"layer_types\":[\"full_attention\",\"chunked\"]",
+	    TQ_EFORMAT, "entries must be \"sliding_attention\" or"),
+	GB("gemma2", 2, "\"sliding_window\":null", TQ_EFORMAT,
+	    "layer 0 slides but \"sliding_window\" is null"),
+	GB("gemma3_text", 2, "\"rope_local_base_freq\":1e-300", TQ_EFORMAT,
+	    "local rope theta 1e-300 must be a finite number >= 1"),
+};
 
 static tq_status
 parse(const char *json, tq_model_config *c, tq_error *err)
@@ -83,6 +108,41 @@ main(void)
 	    "\"no_rope_layer_interval\":2}", &c, &err) == TQ_OK &&
 	    c.no_rope[0] == 0x5, "smollm3 no_rope_layers (0: NoPE) over the "
 	    "interval");
+	tap_ok(parse(GEMMA("gemma3_text", 13) "}", &c, &err) == TQ_OK &&
+	    c.arch == TQ_ARCH_GEMMA3 && c.head_dim == 256 && c.qk_norm &&
+	    c.norm_unit_offset && c.post_norms && c.mlp_gelu == 1 &&
+	    c.embed_scale && c.query_pre_attn_scalar == 256.0 &&
+	    c.sliding_window == 4096 && c.rope_theta == 1e6 &&
+	    c.rope_local_theta == 1e4 && c.tie_word_embeddings &&
+	    c.final_softcap == 0.0 && c.attn_softcap == 0.0 &&
+	    c.full_attn[0] == 0x820, "gemma3_text defaults: head_dim 256, "
+	    "QK-norm, (1 + w) and post-norms, GeGLU, layers 5 and 11 global, "
+	    "theta 1e6 and 1e4 locally, tied, no soft-caps");
+	tap_ok(parse("{\"architectures\":[\"Gemma3ForCausalLM\"]," BASE
+	    ",\"sliding_window_pattern\":2,\"query_pre_attn_scalar\":24,"
+	    "\"final_logit_softcapping\":30,\"rope_local_base_freq\":100}",
+	    &c, &err) == TQ_OK && c.arch == TQ_ARCH_GEMMA3 &&
+	    c.full_attn[0] == 0x2 && c.query_pre_attn_scalar == 24.0 &&
+	    c.final_softcap == 30.0 && c.rope_local_theta == 100.0,
+	    "gemma3 from architectures: sliding_window_pattern 2, "
+	    "query_pre_attn_scalar, final soft-cap, local base as given");
+	tap_ok(parse(GEMMA("gemma3_text", 3) ",\"sliding_window_pattern\":2,"
+	    "\"layer_types\":[\"full_attention\",\"sliding_attention\","
+	    "\"full_attention\"]}", &c, &err) == TQ_OK && c.full_attn[0] == 0x5,
+	    "gemma3 layer_types over sliding_window_pattern");
+	tap_ok(parse(GEMMA("gemma2", 5) "}", &c, &err) == TQ_OK &&
+	    c.arch == TQ_ARCH_GEMMA2 && !c.qk_norm && c.head_dim == 256 &&
+	    c.attn_softcap == 50.0 && c.final_softcap == 30.0 &&
+	    c.rope_theta == 1e4 && c.rope_local_theta == 0.0 &&
+	    c.full_attn[0] == 0xa && c.tie_word_embeddings,
+	    "gemma2 defaults: soft-caps 50 and 30, every other layer global, "
+	    "one RoPE, tied");
+	tap_ok(parse(GEMMA("gemma2", 2) ",\"attn_logit_softcapping\":null,"
+	    "\"final_logit_softcapping\":null,\"sliding_window_pattern\":6}",
+	    &c, &err) == TQ_OK && c.attn_softcap == 0.0 &&
+	    c.final_softcap == 0.0 && c.full_attn[0] == 0x2, "gemma2 with null "
+	    "soft-caps has none; it alternates whatever sliding_window_pattern "
+	    "says, as Gemma2Config");
 	tap_ok(parse("{\"model_type\":\"mistral\"," BASE
 	    ",\"sliding_window\":null}", &c, &err) == TQ_OK &&
 	    c.sliding_window == 0, "mistral with null sliding_window");
@@ -150,6 +210,12 @@ main(void)
 	expect_err("smollm3 no_rope_layers of 2",
 	    SMOL(2) ",\"no_rope_layers\":[1,2]}",
 	    TQ_EFORMAT, "\"no_rope_layers\" must be an integer in [0, 1]");
+	expect_err("multimodal gemma3", "{\"model_type\":\"gemma3\","
+	    "\"text_config\":{}}", TQ_EUNSUPPORTED, "the multimodal gemma3 "
+	    "(Gemma3ForConditionalGeneration) is not supported");
+	for (i = 0; i < (int)(sizeof(gemma_bad) / sizeof(gemma_bad[0])); i++)
+		expect_err(gemma_bad[i].text, gemma_bad[i].json,
+		    gemma_bad[i].st, gemma_bad[i].text);
 	expect_err("model_type of the wrong type beside architectures",
 	    "{\"model_type\":5,\"architectures\":[\"LlamaForCausalLM\"],"
 	    BASE "}", TQ_EFORMAT, "\"model_type\" must be a string");

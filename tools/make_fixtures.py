@@ -166,7 +166,9 @@ def build_and_save(name, spec, out_dir):
     with torch.no_grad():
         for pname, p in sorted(model.named_parameters()):
             if pname.endswith("norm.weight"):
-                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+                # Gemma's norms scale by 1 + w: the same [0.5, 1.5) in effect
+                off = -0.5 if spec["cls"].__name__.startswith("Gemma") else 0.5
+                p.copy_(off + torch.rand(p.shape, generator=g))
             elif pname.endswith(".bias"):
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
     model = model.to(spec["dtype"])
@@ -204,19 +206,125 @@ def manual_forward(cfg, w, ids, override=None):
         hd = H // nh
     elif arch.startswith("Qwen3"):
         hd = cfg.get("head_dim", 128)
+    elif arch.startswith("Gemma"):
+        hd = cfg.get("head_dim", 256)
     else:
         hd = cfg.get("head_dim") or H // nh
     eps = cfg["rms_norm_eps"]
     S = len(ids)
     d = hd
 
+    gemma = arch.startswith("Gemma")
+    gemma3 = arch.startswith("Gemma3")
+
+    def rope_tables(theta, rs, typ):
+        return _rope_tables(cfg, o, S, d, theta, rs, typ)
+
     # --- RoPE inverse frequencies
-    theta = cfg["rope_theta"]
     rs = cfg.get("rope_scaling")
     typ = "default" if rs is None else rs.get("rope_type", rs.get("type"))
     if arch.startswith("Mistral"):
         typ = "default"  # 4.46.3 Mistral ignores rope_scaling
     typ = o.get("rope_type", typ)
+    cos, sin = rope_tables(cfg["rope_theta"], rs, typ)
+    # Gemma 3's sliding layers: rope_local_base_freq, no scaling
+    cos_l, sin_l = cos, sin
+    if gemma3 and not o.get("local_as_global"):
+        cos_l, sin_l = rope_tables(cfg.get("rope_local_base_freq", 10000.0), None, "default")
+
+    def rot(x, local=False):  # x [heads, S, d]
+        c, s_ = (cos_l, sin_l) if local else (cos, sin)
+        x1, x2 = x[..., : d // 2], x[..., d // 2:]
+        return x * c + torch.cat([-x2, x1], dim=-1) * s_
+
+    # --- mask
+    i = torch.arange(S)[:, None]
+    j = torch.arange(S)[None, :]
+    masked = j > i
+    W = cfg.get("sliding_window") if arch.startswith("Mistral") else None
+    if arch.startswith(("Qwen2", "Qwen3", "SmolLM3")) and cfg.get("use_sliding_window"):
+        raise NotImplementedError("use_sliding_window not used by fixtures")
+    if not gemma:
+        W = o.get("window", W)
+    if W is not None:
+        masked = masked | (j <= i - W)
+    maskadd = torch.zeros(S, S, dtype=torch.float64).masked_fill(masked, float("-inf"))
+    # Gemma: layer_types[L] "sliding_attention" sees the last sliding_window keys
+    Wg = o.get("window", cfg.get("sliding_window"))
+    mask_local = maskadd
+    if gemma and Wg is not None:
+        mask_local = maskadd.masked_fill(j <= i - Wg, float("-inf"))
+
+    def lin(x, name):
+        y = x @ w[name + ".weight"].T
+        if name + ".bias" in w:
+            y = y + w[name + ".bias"]
+        return y
+
+    # Gemma's RMSNorm scales by (1 + w)
+    one = 1.0 if gemma and not o.get("no_one_plus") else 0.0
+
+    def rms(x, name):
+        return (one + w[name + ".weight"]) * (x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps))
+
+    def softcap(x, cap):
+        return x if cap is None or o.get("no_softcap") else cap * torch.tanh(x / cap)
+
+    def act(g):
+        if gemma:  # gelu_pytorch_tanh
+            return 0.5 * g * (1 + torch.tanh(math.sqrt(2 / math.pi) * (g + 0.044715 * g ** 3)))
+        return g * torch.sigmoid(g)
+
+    x = w["model.embed_tokens.weight"][torch.tensor(ids)]
+    if gemma:  # times sqrt(hidden) rounded to the fp32 of the embeddings
+        x = x * float(np.float32(math.sqrt(H)))
+    scale = 1.0 / math.sqrt(hd)
+    if gemma:
+        scale = cfg.get("query_pre_attn_scalar", 256) ** -0.5
+    # Gemma 3 (4.53.3) passes no softcap to its attention
+    attn_cap = cfg.get("attn_logit_softcapping") if arch.startswith("Gemma2") else None
+    for L in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{L}."
+        local = gemma and cfg["layer_types"][L] == "sliding_attention"
+        hN = rms(x, p + "input_layernorm")
+        q = lin(hN, p + "self_attn.q_proj").view(S, nh, hd).transpose(0, 1)
+        k = lin(hN, p + "self_attn.k_proj").view(S, nkv, hd).transpose(0, 1)
+        v = lin(hN, p + "self_attn.v_proj").view(S, nkv, hd).transpose(0, 1)
+        # Qwen3: each q and k head RMS-normed over hd before RoPE
+        if p + "self_attn.q_norm.weight" in w and not o.get("no_qk_norm"):
+            q, k = rms(q, p + "self_attn.q_norm"), rms(k, p + "self_attn.k_norm")
+        # SmolLM3: no_rope_layers[L] is 1 for a layer WITH RoPE, 0 for NoPE
+        if o.get("rope_all") or cfg.get("no_rope_layers", [1] * (L + 1))[L]:
+            q, k = rot(q, local), rot(k, local)
+        grp = nh // nkv
+        k = k.repeat_interleave(grp, dim=0)
+        v = v.repeat_interleave(grp, dim=0)
+        sc = softcap(q @ k.transpose(1, 2) * scale, attn_cap)
+        sc = sc + (mask_local if local else maskadd)
+        a = torch.softmax(sc, dim=-1) @ v
+        a = a.transpose(0, 1).reshape(S, nh * hd)
+        y = lin(a, p + "self_attn.o_proj")
+        if gemma and not o.get("no_post_norm"):
+            y = rms(y, p + "post_attention_layernorm")
+        x = x + y
+        hN = rms(x, p + ("pre_feedforward_layernorm" if gemma else "post_attention_layernorm"))
+        g = lin(hN, p + "mlp.gate_proj")
+        u = lin(hN, p + "mlp.up_proj")
+        y = lin(act(g) * u, p + "mlp.down_proj")
+        if gemma and not o.get("no_post_norm"):
+            y = rms(y, p + "post_feedforward_layernorm")
+        x = x + y
+    x = rms(x, "model.norm")
+    head = w.get("lm_head.weight")
+    if head is None:
+        # absent: PretrainedConfig's default, True (save_pretrained drops it)
+        assert cfg.get("tie_word_embeddings", True), "lm_head.weight missing but embeddings not tied"
+        head = w["model.embed_tokens.weight"]
+    return softcap(x @ head.T, cfg.get("final_logit_softcapping"))
+
+
+def _rope_tables(cfg, o, S, d, theta, rs, typ):
+    """cos, sin [S, d] of the half-split RoPE with base theta and scaling typ."""
     expo = torch.arange(0, d, 2, dtype=torch.float64) / d
     base = theta
     if typ == "dynamic":
@@ -246,63 +354,7 @@ def manual_forward(cfg, w, ids, override=None):
     fr = pos[:, None] * inv[None, :]
     emb = torch.cat([fr, fr], dim=-1)
     cos, sin = emb.cos(), emb.sin()  # [S, d]
-
-    def rot(x):  # x [heads, S, d]
-        x1, x2 = x[..., : d // 2], x[..., d // 2:]
-        return x * cos + torch.cat([-x2, x1], dim=-1) * sin
-
-    # --- mask
-    i = torch.arange(S)[:, None]
-    j = torch.arange(S)[None, :]
-    masked = j > i
-    W = cfg.get("sliding_window") if arch.startswith("Mistral") else None
-    if arch.startswith(("Qwen2", "Qwen3", "SmolLM3")) and cfg.get("use_sliding_window"):
-        raise NotImplementedError("use_sliding_window not used by fixtures")
-    W = o.get("window", W)
-    if W is not None:
-        masked = masked | (j <= i - W)
-    maskadd = torch.zeros(S, S, dtype=torch.float64).masked_fill(masked, float("-inf"))
-
-    def lin(x, name):
-        y = x @ w[name + ".weight"].T
-        if name + ".bias" in w:
-            y = y + w[name + ".bias"]
-        return y
-
-    def rms(x, name):
-        return w[name + ".weight"] * (x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps))
-
-    x = w["model.embed_tokens.weight"][torch.tensor(ids)]
-    for L in range(cfg["num_hidden_layers"]):
-        p = f"model.layers.{L}."
-        hN = rms(x, p + "input_layernorm")
-        q = lin(hN, p + "self_attn.q_proj").view(S, nh, hd).transpose(0, 1)
-        k = lin(hN, p + "self_attn.k_proj").view(S, nkv, hd).transpose(0, 1)
-        v = lin(hN, p + "self_attn.v_proj").view(S, nkv, hd).transpose(0, 1)
-        # Qwen3: each q and k head RMS-normed over hd before RoPE
-        if p + "self_attn.q_norm.weight" in w and not o.get("no_qk_norm"):
-            q, k = rms(q, p + "self_attn.q_norm"), rms(k, p + "self_attn.k_norm")
-        # SmolLM3: no_rope_layers[L] is 1 for a layer WITH RoPE, 0 for NoPE
-        if o.get("rope_all") or cfg.get("no_rope_layers", [1] * (L + 1))[L]:
-            q, k = rot(q), rot(k)
-        grp = nh // nkv
-        k = k.repeat_interleave(grp, dim=0)
-        v = v.repeat_interleave(grp, dim=0)
-        sc = q @ k.transpose(1, 2) / math.sqrt(hd) + maskadd
-        a = torch.softmax(sc, dim=-1) @ v
-        a = a.transpose(0, 1).reshape(S, nh * hd)
-        x = x + lin(a, p + "self_attn.o_proj")
-        hN = rms(x, p + "post_attention_layernorm")
-        g = lin(hN, p + "mlp.gate_proj")
-        u = lin(hN, p + "mlp.up_proj")
-        x = x + lin(g * torch.sigmoid(g) * u, p + "mlp.down_proj")
-    x = rms(x, "model.norm")
-    head = w.get("lm_head.weight")
-    if head is None:
-        # absent: PretrainedConfig's default, True (save_pretrained drops it)
-        assert cfg.get("tie_word_embeddings", True), "lm_head.weight missing but embeddings not tied"
-        head = w["model.embed_tokens.weight"]
-    return x @ head.T
+    return cos, sin
 
 
 def make_one(name, spec, root):
@@ -380,6 +432,19 @@ def make_one(name, spec, root):
         must_differ("no QK-norm", {"no_qk_norm": True}, ids_long, lg_long)
     if 0 in (cfg.get("no_rope_layers") or []):
         must_differ("RoPE in the NoPE layers too", {"rope_all": True}, ids_long, lg_long)
+    if cfg["architectures"][0].startswith("Gemma"):
+        W = cfg["sliding_window"]
+        kinds = set(cfg["layer_types"])
+        assert kinds == {"sliding_attention", "full_attention"}, kinds
+        assert len(ids_long) > W >= len(refs[1][0])
+        must_differ("RMSNorm without (1 + w)", {"no_one_plus": True}, ids_long, lg_long)
+        must_differ("no post-norms", {"no_post_norm": True}, ids_long, lg_long)
+        must_differ("no sliding window", {"window": None}, ids_long, lg_long)
+        must_differ("window off by one (W+1 keys)", {"window": W + 1}, ids_long, lg_long)
+        if cfg.get("final_logit_softcapping") or cfg.get("attn_logit_softcapping"):
+            must_differ("no soft-capping", {"no_softcap": True}, ids_long, lg_long)
+        if cfg["architectures"][0].startswith("Gemma3"):
+            must_differ("local layers with the global RoPE", {"local_as_global": True}, ids_long, lg_long)
     if name == "llama":
         # every llama3 band populated
         d = cfg["head_dim"]

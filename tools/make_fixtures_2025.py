@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tiny Qwen3 and SmolLM3 checkpoints + reference logits (transformers too new for make_fixtures.py's pin).
+"""Tiny Qwen3, SmolLM3, Gemma 3 and Gemma 2 checkpoints + reference logits (transformers too new for make_fixtures.py's pin).
 
 Usage (from the repository root):
 
@@ -7,12 +7,12 @@ Usage (from the repository root):
 
 where $PYTHON has the versions in PINNED (see tools/README.md, "make_fixtures_2025.py").
 The architectures arrived after transformers 4.46.3, which tools/make_fixtures.py pins: Qwen3
-in 4.51, SmolLM3 in 4.53.  Everything else is make_fixtures.py's: the same random init, norm
+in 4.51, SmolLM3 in 4.53; Gemma 2 and 3 existed in 4.46.3, but their layer_types in 4.53.  Everything else is make_fixtures.py's: the same random init, norm
 perturbation, save / reload / reference logits, reference.json, and the float64
-manual_forward self-check (which also knows QK-norm and NoPE layers), each feature required
-to change the logits by more than 1e-2.
+manual_forward self-check (which also knows QK-norm, NoPE layers and Gemma's block), each
+feature required to change the logits by more than 1e-2.
 
-Output: tests/data/models/{qwen3,qwen3_tied,smollm3}/.
+Output: tests/data/models/{qwen3,qwen3_tied,smollm3,gemma3,gemma2}/.
 """
 
 import argparse
@@ -20,7 +20,16 @@ import sys
 
 import torch
 import transformers
-from transformers import Qwen3Config, Qwen3ForCausalLM, SmolLM3Config, SmolLM3ForCausalLM
+from transformers import (
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    SmolLM3Config,
+    SmolLM3ForCausalLM,
+)
 
 import make_fixtures as mf
 
@@ -44,6 +53,19 @@ MODELS = {
     "smollm3": spec(SmolLM3ForCausalLM, SmolLM3Config, 808, torch.float16, vocab_size=352,
                     num_hidden_layers=4, rope_theta=10000.0, no_rope_layer_interval=4,
                     pad_token_id=None),
+    # Gemma 3: the default pattern (5 sliding layers, then a global one), the sliding ones
+    # with their own RoPE base, linear scaling on the global one; q scaled by
+    # 1/sqrt(head_dim) as llama.cpp's gemma3 does
+    "gemma3": spec(Gemma3ForCausalLM, Gemma3TextConfig, 909, torch.bfloat16, vocab_size=256,
+                   num_hidden_layers=6, intermediate_size=96, head_dim=32,
+                   query_pre_attn_scalar=32, rope_theta=1000000.0, rope_local_base_freq=100.0,
+                   rope_scaling={"rope_type": "linear", "factor": 4.0}, sliding_window=16,
+                   final_logit_softcapping=5.0, pad_token_id=0),
+    # Gemma 2: alternating sliding and global layers, both soft-caps
+    "gemma2": spec(Gemma2ForCausalLM, Gemma2Config, 1010, torch.float16, vocab_size=320,
+                   num_hidden_layers=4, intermediate_size=96, head_dim=16,
+                   query_pre_attn_scalar=16, rope_theta=10000.0, sliding_window=16,
+                   attn_logit_softcapping=2.0, final_logit_softcapping=3.0, pad_token_id=0),
 }
 
 

@@ -88,6 +88,26 @@ print_json(const tq_model *m, int64_t total)
 	printf("}\n");
 }
 
+/* Gemma's attention: window of W in some layers, q's scale, soft-cap. */
+static void
+print_gemma_attention(const tq_model_config *c)
+{
+	int64_t li, full = 0;
+
+	if (!c->post_norms)
+		return;
+	for (li = 0; li < c->n_layers; li++)
+		full += (int64_t)(c->full_attn[li / 64] >> (li % 64) & 1);
+	if (c->sliding_window > 0)
+		printf(", sliding window of %lld in %lld of %lld layers",
+		    (long long)c->sliding_window,
+		    (long long)(c->n_layers - full), (long long)c->n_layers);
+	printf(", scale query_pre_attn_scalar %g^-1/2",
+	    c->query_pre_attn_scalar);
+	if (c->attn_softcap > 0.0)
+		printf(", soft-cap %g", c->attn_softcap);
+}
+
 static void
 print_text(const tq_model *m, int64_t total)
 {
@@ -102,10 +122,12 @@ print_text(const tq_model *m, int64_t total)
 	printf("architecture  %s: %lld layers, hidden %lld, intermediate "
 	    "%lld\n", tq_arch_name(c->arch), (long long)c->n_layers,
 	    (long long)c->hidden_size, (long long)c->intermediate_size);
-	printf("attention     %lld heads, %lld kv heads, head_dim %lld%s%s\n",
+	printf("attention     %lld heads, %lld kv heads, head_dim %lld%s%s",
 	    (long long)c->n_heads, (long long)c->n_kv_heads,
-	    (long long)c->head_dim, c->sliding_window > 0 ?
+	    (long long)c->head_dim, c->sliding_window > 0 && !c->post_norms ?
 	    ", sliding window" : "", c->qk_norm ? ", QK-norm" : "");
+	print_gemma_attention(c);
+	printf("\n");
 	printf("rope          theta %g, %s", c->rope_theta,
 	    tq_rope_type_name(c->rope_type));
 	if (c->rope_type != TQ_ROPE_DEFAULT)
@@ -115,7 +137,19 @@ print_text(const tq_model *m, int64_t total)
 	if (nope > 0)
 		printf(", not in %d of %lld layers (NoPE)", nope,
 		    (long long)c->n_layers);
+	if (c->rope_local_theta > 0.0)
+		printf(", sliding layers theta %g unscaled",
+		    c->rope_local_theta);
 	printf(", context %lld\n", (long long)c->max_position_embeddings);
+	if (c->post_norms)
+		printf("block         %sRMSNorm, post-norms, GeGLU (tanh "
+		    "GELU%s), embeddings x sqrt(hidden)", c->norm_unit_offset ?
+		    "(1 + w) " : "", c->mlp_gelu == 2 ? " as llama.cpp's "
+		    "fp16 table" : "");
+	if (c->post_norms && c->final_softcap > 0.0)
+		printf(", final soft-cap %g", c->final_softcap);
+	if (c->post_norms)
+		printf("\n");
 	printf("vocabulary    %lld%s", (long long)c->vocab_size,
 	    c->tie_word_embeddings ? " (tied embeddings)" : "");
 	if (tok != NULL)
