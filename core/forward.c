@@ -1,6 +1,6 @@
 /*
  * forward.c: the fp32 prefill forward pass of Llama, Mistral, Qwen2, Qwen3,
- * SmolLM3, Gemma 2 and Gemma 3.
+ * SmolLM3, Gemma 2, Gemma 3 and Phi-3.
  *
  * It follows transformers' eager implementation step by step (RMSNorm in
  * fp32, half-split rotary embedding with inv_freq computed in fp32, causal
@@ -171,8 +171,9 @@ fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
 void
 tq_fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
 {
-	int64_t half = c->head_dim / 2, j;
-	float dim = (float)c->head_dim, base = (float)c->rope_theta;
+	int64_t rd = c->rope_dim > 0 ? c->rope_dim : c->head_dim;
+	int64_t half = rd / 2, j;
+	float dim = (float)rd, base = (float)c->rope_theta;
 
 	if (c->rope_type == TQ_ROPE_DYNAMIC && n > c->max_position_embeddings) {
 		float f = (float)c->rope_factor;
@@ -180,6 +181,17 @@ tq_fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
 		    (f - 1.0f);
 
 		base = (float)c->rope_theta * powf(ratio, dim / (dim - 2.0f));
+	}
+	if (c->rope_type == TQ_ROPE_LONGROPE) {
+		/* transformers: 1 / (ext * base^(2j/d)), long past the
+		   original context */
+		const float *ext = n > c->rope_original_max_pos ?
+		    c->rope_long_factor : c->rope_short_factor;
+
+		for (j = 0; j < half; j++)
+			inv[j] = 1.0f / (ext[j] * powf(base, (float)(2 * j) /
+			    dim));
+		return;
 	}
 	for (j = 0; j < half; j++)
 		inv[j] = 1.0f / powf(base, (float)(2 * j) / dim);
@@ -216,7 +228,7 @@ tq_fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
 static void
 fwd_rope_tables(tq_fwd *s, const tq_model_config *c, int64_t n, int local)
 {
-	int64_t half = c->head_dim / 2, p, j;
+	int64_t half = (c->rope_dim > 0 ? c->rope_dim : c->head_dim) / 2, p, j;
 	tq_model_config lc;
 
 	if (s->rope_n[local] == n)
@@ -236,17 +248,27 @@ fwd_rope_tables(tq_fwd *s, const tq_model_config *c, int64_t n, int local)
 			s->cos[local][p * half + j] = cosf(a);
 			s->sin[local][p * half + j] = sinf(a);
 		}
+	if (c->rope_type == TQ_ROPE_LONGROPE) {
+		/* longrope's attention factor scales cos and sin in fp32 */
+		float af = (float)c->rope_attn_factor;
+
+		for (j = 0; j < n * half; j++) {
+			s->cos[local][j] *= af;
+			s->sin[local][j] *= af;
+		}
+	}
 }
 
 /*
- * Rotates every head of x[n, n_heads * hd] in place (half-split pairs)
+ * Rotates the first rd dimensions of every head of x[n, n_heads * hd] in
+ * place (half-split pairs within them, as transformers' partial rotary)
  * with table set k of fwd_rope_tables.
  */
 static void
 fwd_rope_apply(const tq_fwd *s, int k, float *x, int64_t n, int64_t n_heads,
-    int64_t hd)
+    int64_t hd, int64_t rd)
 {
-	int64_t half = hd / 2, p, h, j;
+	int64_t half = rd / 2, p, h, j;
 
 	for (p = 0; p < n; p++) {
 		const float *cs = s->cos[k] + p * half;
@@ -409,9 +431,12 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		    b->norm_eps, b->norm_offset, s->k);
 	}
 	if (b->rope) {
+		int64_t rd = c->rope_dim > 0 ? c->rope_dim : hd;
+
 		fwd_rope_tables(s, c, n, b->rope_local);
-		fwd_rope_apply(s, b->rope_local, s->q, n, c->n_heads, hd);
-		fwd_rope_apply(s, b->rope_local, s->k, n, c->n_kv_heads, hd);
+		fwd_rope_apply(s, b->rope_local, s->q, n, c->n_heads, hd, rd);
+		fwd_rope_apply(s, b->rope_local, s->k, n, c->n_kv_heads, hd,
+		    rd);
 	}
 	fwd_attention(s, c, b, n, io->att);
 }

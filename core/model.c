@@ -24,6 +24,11 @@ tq_model_close(tq_model *m)
 	for (size_t i = 0; i < m->n_linears; i++)
 		free(m->linear_names[i]);
 	free(m->linear_names);
+	for (size_t i = 0; i < m->n_views; i++) {
+		free(m->views[i]->name);
+		free(m->views[i]);
+	}
+	free(m->views);
 	free(m->tensors);
 	free(m->layers);
 	free(m->path);
@@ -108,6 +113,7 @@ tq_arch_name(tq_arch a)
 	case TQ_ARCH_SMOLLM3:	return "smollm3";
 	case TQ_ARCH_GEMMA2:	return "gemma2";
 	case TQ_ARCH_GEMMA3:	return "gemma3";
+	case TQ_ARCH_PHI3:	return "phi3";
 	}
 	return "?";
 }
@@ -120,6 +126,7 @@ tq_rope_type_name(tq_rope_type r)
 	case TQ_ROPE_LINEAR:	return "linear";
 	case TQ_ROPE_DYNAMIC:	return "dynamic";
 	case TQ_ROPE_LLAMA3:	return "llama3";
+	case TQ_ROPE_LONGROPE:	return "longrope";
 	}
 	return "?";
 }
@@ -172,6 +179,12 @@ tq_model__block_extra(const tq_model *m)
 	tq_block_opts b;
 	int64_t li;
 
+	if (m->cfg.fused_proj)
+		return "fused qkv_proj and gate_up_proj";
+	if (m->cfg.rope_dim > 0 && m->cfg.rope_dim != m->cfg.head_dim)
+		return "partial rotary";
+	if (m->cfg.rope_type == TQ_ROPE_LONGROPE)
+		return "longrope";
 	for (li = 0; li < m->cfg.n_layers; li++) {
 		tq_model__block(m, li, &b);
 		if (b.post_norms)
@@ -236,6 +249,41 @@ tq_model__fingerprint(tq_model *m, uint64_t h)
 		    (size_t)t->nbytes : FINGERPRINT_SAMPLE);
 	}
 	m->fingerprint = h != 0 ? h : 1;	/* 0 means none */
+}
+
+tq_status
+tq_model__split_rows(tq_model *m, const tq_tensor *fused, size_t n,
+    const int64_t *rows, const char *const *names, const tq_tensor **out,
+    tq_error *err)
+{
+	uint64_t row_bytes = fused->nbytes / (uint64_t)fused->shape[0];
+	int64_t r0 = 0;
+	tq_tensor **grown, *t;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		grown = realloc(m->views, (m->n_views + 1) * sizeof(*grown));
+		if (grown == NULL)
+			return tq_fail(err, TQ_ENOMEM, "%s: out of memory",
+			    m->path);
+		m->views = grown;
+		if ((t = calloc(1, sizeof(*t))) == NULL ||
+		    (t->name = strdup(names[k])) == NULL) {
+			free(t);
+			return tq_fail(err, TQ_ENOMEM, "%s: out of memory",
+			    m->path);
+		}
+		t->dtype = fused->dtype;
+		t->ndim = 2;
+		t->shape[0] = rows[k];
+		t->shape[1] = fused->shape[1];
+		t->data = (const uint8_t *)fused->data + (uint64_t)r0 * row_bytes;
+		t->nbytes = (uint64_t)rows[k] * row_bytes;
+		m->views[m->n_views++] = t;
+		out[k] = t;
+		r0 += rows[k];
+	}
+	return TQ_OK;
 }
 
 /* The block sublayer names, in TQ_LINEAR order (q, k, v, o, gate, up, down). */

@@ -95,6 +95,8 @@ struct tq_model {
 	char **linear_names;		/* [n_linears] see tq_model_n_linears */
 	size_t n_linears;
 	uint64_t fingerprint;		/* tq_model__fingerprint; 0: none */
+	tq_tensor **views;		/* [n_views] tq_model__split_rows' */
+	size_t n_views;
 };
 
 /*
@@ -122,6 +124,16 @@ uint64_t tq_fnv1a(uint64_t h, const void *p, size_t n);
  * model a quantized state was made from.
  */
 void tq_model__fingerprint(tq_model *m, uint64_t h);
+
+/*
+ * Splits fused[sum rows, cols] into n views of whole rows, out[k] the
+ * rows[k] rows after those of out[0..k-1], named names[k]: pointers into
+ * fused's data, no copy (a row of a block-quantized type is whole
+ * blocks).  m owns the views.
+ */
+tq_status tq_model__split_rows(tq_model *m, const tq_tensor *fused, size_t n,
+    const int64_t *rows, const char *const *names, const tq_tensor **out,
+    tq_error *err);
 
 /* Builds the list of quantizable layers (called once the weights are bound). */
 tq_status tq_model__index_linears(tq_model *m, tq_error *err);

@@ -779,6 +779,11 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	case TQ_ARCH_GEMMA2:
 	case TQ_ARCH_GEMMA3:
 		return gg_gemma_arch(x, c, err);
+	case TQ_ARCH_PHI3:
+		tq_fail(err, TQ_EUNSUPPORTED, "%s: the gguf export does not "
+		    "support architecture phi3 yet (fused attn_qkv, ffn_up and "
+		    "rope_factors_long/short)", tq_model_path(x->base));
+		return NULL;
 	}
 	/* Their llama.cpp loaders have no output bias and no rope_freqs. */
 	if (c->attention_bias || c->rope_type == TQ_ROPE_LLAMA3) {

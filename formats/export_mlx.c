@@ -1038,6 +1038,10 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	tq_status st;
 	int shard;
 
+	if (x->model->cfg.fused_proj)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the mlx export does not "
+		    "support architecture %s (fused qkv_proj and gate_up_proj)",
+		    tq_model_path(x->base), tq_arch_name(x->model->cfg.arch));
 	memset(&e, 0, sizeof(e));
 	e.x = x;
 	e.cfg = tq_model_get_config(x->model);

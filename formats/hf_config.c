@@ -2,8 +2,8 @@
  * hf_config.c: Hugging Face config.json to tq_model_config.
  *
  * Defaults are those of transformers' LlamaConfig, MistralConfig,
- * Qwen2Config, Qwen3Config, SmolLM3Config, Gemma2Config and
- * Gemma3TextConfig (4.53), so a config.json that leaves a key out means
+ * Qwen2Config, Qwen3Config, SmolLM3Config, Gemma2Config,
+ * Gemma3TextConfig and Phi3Config (4.53), so a config.json that leaves a key out means
  * what it means to transformers.  The multimodal Gemma 3 (model_type
  * "gemma3", a text_config inside) is refused: its language model's
  * tensors live under other names; the text-only checkpoints
@@ -109,6 +109,7 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 		{ "smollm3", "SmolLM3ForCausalLM", TQ_ARCH_SMOLLM3 },
 		{ "gemma2", "Gemma2ForCausalLM", TQ_ARCH_GEMMA2 },
 		{ "gemma3_text", "Gemma3ForCausalLM", TQ_ARCH_GEMMA3 },
+		{ "phi3", "Phi3ForCausalLM", TQ_ARCH_PHI3 },
 	};
 	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
 	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -144,7 +145,7 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	}
 	return tq_fail(err, TQ_EUNSUPPORTED,
 	    "%s: unknown architecture \"%.64s\" (supported: llama, mistral, "
-	    "qwen2, qwen3, smollm3, gemma2, gemma3_text)", path, name);
+	    "qwen2, qwen3, smollm3, gemma2, gemma3_text, phi3)", path, name);
 }
 
 /*
@@ -284,6 +285,95 @@ cfg_gemma(const char *path, const cJSON *root, tq_model_config *c,
 	return TQ_OK;
 }
 
+/* A longrope factor list of n positive numbers into out[n]. */
+static tq_status
+cfg_factors(const char *path, const cJSON *rs, const char *key, int64_t n,
+    float *out, tq_error *err)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(rs, key), *j;
+	int64_t i = 0;
+
+	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) != n)
+		return tq_fail(err, TQ_EFORMAT, "%s: rope_scaling \"%s\" must be "
+		    "a list of %lld numbers (rotary dimension / 2)", path, key,
+		    (long long)n);
+	cJSON_ArrayForEach(j, list) {
+		if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble) ||
+		    !(j->valuedouble > 0.0))
+			return tq_fail(err, TQ_EFORMAT, "%s: rope_scaling \"%s\" "
+			    "entries must be positive numbers", path, key);
+		out[i++] = (float)j->valuedouble;
+	}
+	return TQ_OK;
+}
+
+/*
+ * Phi3Config: partial_rotary_factor, original_max_position_embeddings, a
+ * "longrope" rope_scaling of exactly type, short_factor and long_factor
+ * ("su" and "yarn" are its old names), sliding_window, SiLU.  The
+ * attention factor is transformers': sqrt(1 + ln(s) / ln(original)) for
+ * s = max_position_embeddings / original > 1, else 1.
+ */
+static tq_status
+cfg_phi3(const char *path, const cJSON *root, tq_model_config *c,
+    tq_error *err)
+{
+	double prf = 1.0, s;
+	const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
+	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+	const cJSON *t;
+	tq_status st;
+
+	if (act != NULL && !cJSON_IsNull(act) && (!cJSON_IsString(act) ||
+	    strcmp(act->valuestring, "silu") != 0))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: phi3's hidden_act "
+		    "must be \"silu\"", path);
+	c->rope_original_max_pos = 4096;
+	if ((st = cfg_num(path, root, "partial_rotary_factor", &prf, err)) !=
+	    TQ_OK ||
+	    (st = cfg_int(path, root, "original_max_position_embeddings", 1,
+	    INT32_MAX, &c->rope_original_max_pos, err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "sliding_window", 1, (int64_t)1 << 30,
+	    &c->sliding_window, err)) != TQ_OK)
+		return st;
+	/* transformers: int(head_dim * partial_rotary_factor) */
+	c->rope_dim = (int64_t)((double)c->head_dim * prf);
+	if (prf > 1.0 || c->rope_dim < 2 || c->rope_dim % 2 != 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: partial_rotary_factor %g "
+		    "gives %lld rotary dimensions of %lld; they must be even and "
+		    "at least 2", path, prf, (long long)c->rope_dim,
+		    (long long)c->head_dim);
+	if (c->rope_dim == c->head_dim)
+		c->rope_dim = 0;
+	if (rs == NULL || cJSON_IsNull(rs))
+		return TQ_OK;
+	t = cJSON_GetObjectItemCaseSensitive(rs, "type");
+	if (t == NULL)
+		t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+	if (!cJSON_IsObject(rs) || cJSON_GetArraySize(rs) != 3 ||
+	    !cJSON_IsString(t) || (strcmp(t->valuestring, "longrope") != 0 &&
+	    strcmp(t->valuestring, "su") != 0 &&
+	    strcmp(t->valuestring, "yarn") != 0))
+		return tq_fail(err, TQ_EFORMAT, "%s: phi3's rope_scaling must "
+		    "be null or hold exactly type \"longrope\", short_factor "
+		    "and long_factor", path);
+	s = (c->rope_dim > 0 ? c->rope_dim : c->head_dim) / 2;
+	if (s > TQ_ROPE_FACTORS_MAX)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: longrope over %g "
+		    "rotary pairs (at most %d)", path, s, TQ_ROPE_FACTORS_MAX);
+	if ((st = cfg_factors(path, rs, "short_factor", (int64_t)s,
+	    c->rope_short_factor, err)) != TQ_OK ||
+	    (st = cfg_factors(path, rs, "long_factor", (int64_t)s,
+	    c->rope_long_factor, err)) != TQ_OK)
+		return st;
+	c->rope_type = TQ_ROPE_LONGROPE;
+	s = (double)c->max_position_embeddings /
+	    (double)c->rope_original_max_pos;
+	c->rope_attn_factor = s <= 1.0 ? 1.0 : sqrt(1.0 + log(s) /
+	    log((double)c->rope_original_max_pos));
+	return TQ_OK;
+}
+
 static tq_status
 cfg_rope_scaling(const char *path, const cJSON *root, tq_model_config *c,
     tq_error *err)
@@ -294,8 +384,8 @@ cfg_rope_scaling(const char *path, const cJSON *root, tq_model_config *c,
 	tq_status st;
 
 	c->rope_type = TQ_ROPE_DEFAULT;
-	if (rs == NULL || cJSON_IsNull(rs))
-		return TQ_OK;
+	if (rs == NULL || cJSON_IsNull(rs) || c->arch == TQ_ARCH_PHI3)
+		return TQ_OK;	/* phi3's is cfg_phi3's */
 	if (!cJSON_IsObject(rs))
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: \"rope_scaling\" must be an object or null", path);
@@ -461,6 +551,12 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		c->sliding_window = 4096;
 		c->attn_softcap = g3 ? 0.0 : 50.0;
 		c->final_softcap = g3 ? 0.0 : 30.0;
+	} else if (c->arch == TQ_ARCH_PHI3) {
+		c->max_position_embeddings = 4096;
+		c->rms_norm_eps = 1e-5;
+		c->bos_token_id = 1;
+		c->eos_token_id = 32000;
+		c->fused_proj = 1;
 	}
 
 	c->vocab_size = c->hidden_size = c->intermediate_size = -1;
@@ -554,6 +650,10 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 	case TQ_ARCH_GEMMA2:
 	case TQ_ARCH_GEMMA3:
 		if ((st = cfg_gemma(path, root, c, err)) != TQ_OK)
+			return st;
+		break;
+	case TQ_ARCH_PHI3:
+		if ((st = cfg_phi3(path, root, c, err)) != TQ_OK)
 			return st;
 		break;
 	}

@@ -26,6 +26,12 @@ tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err)
 	memset(h, 0, sizeof(*h));
 	h->x = x;
 	h->total = (int64_t)n;
+	/* The writers name q/k/v and gate/up apart; phi3 loads them fused. */
+	if (x->model->cfg.fused_proj)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture %s is "
+		    "not supported by the awq, gptq, compressed-tensors and "
+		    "trtllm exports (fused qkv_proj and gate_up_proj)",
+		    tq_model_path(x->base), tq_arch_name(x->model->cfg.arch));
 	/* config.json and the tokenizer files come from the base directory. */
 	if (!tq_is_dir(tq_model_path(x->base)))
 		return tq_fail(err, TQ_EUNSUPPORTED, "%s: not a Hugging Face "

@@ -211,6 +211,52 @@ hf_bind_layer(const hf_source *src, const char *dir, int64_t i,
 	return hf_bind(src, dir, name, rows, cols, optional, out, err);
 }
 
+/*
+ * Phi-3's fused qkv_proj [qd + 2 kvd, H] and gate_up_proj [2 I, H] as
+ * row views under the unfused names (model.layers.i.self_attn.q_proj.weight
+ * and so on), so the block keeps its seven linears.
+ */
+static tq_status
+hf_bind_fused(tq_model *m, const hf_source *src, int64_t i, tq_error *err)
+{
+	const tq_model_config *c = &m->cfg;
+	tq_layer_weights *l = &m->layers[i];
+	int64_t H = c->hidden_size, I = c->intermediate_size;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int64_t qkv_rows[3] = { qd, kvd, kvd }, gu_rows[2] = { I, I };
+	char names[3][128];
+	const char *np[3] = { names[0], names[1], names[2] };
+	const tq_tensor *qkv, *gu, *v[3];
+	tq_status st;
+
+	if ((st = hf_bind_layer(src, m->path, i, "self_attn.qkv_proj.weight",
+	    qd + 2 * kvd, H, 0, &qkv, err)) != TQ_OK ||
+	    (st = hf_bind_layer(src, m->path, i, "mlp.gate_up_proj.weight",
+	    2 * I, H, 0, &gu, err)) != TQ_OK)
+		return st;
+	snprintf(names[0], sizeof(names[0]),
+	    "model.layers.%lld.self_attn.q_proj.weight", (long long)i);
+	snprintf(names[1], sizeof(names[1]),
+	    "model.layers.%lld.self_attn.k_proj.weight", (long long)i);
+	snprintf(names[2], sizeof(names[2]),
+	    "model.layers.%lld.self_attn.v_proj.weight", (long long)i);
+	if ((st = tq_model__split_rows(m, qkv, 3, qkv_rows, np, v, err)) !=
+	    TQ_OK)
+		return st;
+	l->wq = v[0];
+	l->wk = v[1];
+	l->wv = v[2];
+	snprintf(names[0], sizeof(names[0]),
+	    "model.layers.%lld.mlp.gate_proj.weight", (long long)i);
+	snprintf(names[1], sizeof(names[1]),
+	    "model.layers.%lld.mlp.up_proj.weight", (long long)i);
+	if ((st = tq_model__split_rows(m, gu, 2, gu_rows, np, v, err)) != TQ_OK)
+		return st;
+	l->w_gate = v[0];
+	l->w_up = v[1];
+	return TQ_OK;
+}
+
 static tq_status
 hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 {
@@ -243,6 +289,22 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 	for (i = 0; i < c->n_layers; i++) {
 		tq_layer_weights *l = &m->layers[i];
 
+		if (c->fused_proj) {
+			if ((st = hf_bind_fused(m, src, i, err)) != TQ_OK ||
+			    (st = hf_bind_layer(src, dir, i,
+			    "input_layernorm.weight", 0, H, 0, &l->attn_norm,
+			    err)) != TQ_OK ||
+			    (st = hf_bind_layer(src, dir, i,
+			    "self_attn.o_proj.weight", H, qd, 0, &l->wo,
+			    err)) != TQ_OK ||
+			    (st = hf_bind_layer(src, dir, i, ffn_norm, 0, H, 0,
+			    &l->ffn_norm, err)) != TQ_OK ||
+			    (st = hf_bind_layer(src, dir, i,
+			    "mlp.down_proj.weight", H, I, 0, &l->w_down,
+			    err)) != TQ_OK)
+				return st;
+			continue;
+		}
 		if ((st = hf_bind_layer(src, dir, i, "input_layernorm.weight",
 		    0, H, 0, &l->attn_norm, err)) != TQ_OK ||
 		    (st = hf_bind_layer(src, dir, i, "self_attn.q_proj.weight",

@@ -125,7 +125,8 @@ typedef enum tq_arch {
 	TQ_ARCH_QWEN3,
 	TQ_ARCH_SMOLLM3,
 	TQ_ARCH_GEMMA2,
-	TQ_ARCH_GEMMA3
+	TQ_ARCH_GEMMA3,
+	TQ_ARCH_PHI3
 } tq_arch;
 
 typedef enum tq_dtype {
@@ -145,8 +146,12 @@ typedef enum tq_rope_type {
 	TQ_ROPE_DEFAULT = 0,
 	TQ_ROPE_LINEAR,
 	TQ_ROPE_DYNAMIC,
-	TQ_ROPE_LLAMA3
+	TQ_ROPE_LLAMA3,
+	TQ_ROPE_LONGROPE	/* phi3: short or long factor lists */
 } tq_rope_type;
+
+/* Entries of a longrope factor list (rotary dimension / 2) at most. */
+#define TQ_ROPE_FACTORS_MAX 256
 
 /* Hyperparameters, as config.json gives them (defaults filled in). */
 typedef struct tq_model_config {
@@ -165,13 +170,24 @@ typedef struct tq_model_config {
 	double rope_factor;
 	double rope_low_freq_factor;	/* llama3 */
 	double rope_high_freq_factor;	/* llama3 */
-	int64_t rope_original_max_pos;	/* llama3 */
+	int64_t rope_original_max_pos;	/* llama3, longrope */
+	/* Dimensions of each q and k head rotated, the first ones (phi3's
+	   partial_rotary_factor); 0: head_dim */
+	int64_t rope_dim;
+	/* longrope: inv_freq divided by short_factor, or by long_factor past
+	   rope_original_max_pos tokens; cos and sin times rope_attn_factor */
+	float rope_short_factor[TQ_ROPE_FACTORS_MAX];	/* [rope_dim / 2] */
+	float rope_long_factor[TQ_ROPE_FACTORS_MAX];	/* [rope_dim / 2] */
+	double rope_attn_factor;
 	int64_t sliding_window;		/* 0 = full attention */
 	int tie_word_embeddings;
 	int attention_bias;		/* q, k, v and o biases (llama) */
 	int qkv_bias;			/* q, k, v biases only (qwen2) */
 	int mlp_bias;			/* gate, up, down biases */
 	int qk_norm;			/* RMSNorm of each q and k head (qwen3) */
+	/* q, k, v stored as one qkv_proj and gate, up as one gate_up_proj
+	   (phi3); the model splits them into row ranges */
+	int fused_proj;
 	/* Layers without rotary embedding (smollm3's NoPE): bit li % 64 of
 	   no_rope[li / 64] */
 	uint64_t no_rope[16];

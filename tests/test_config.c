@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,13 @@
 #define GEMMA(t, n) "{\"model_type\":\"" t "\",\"vocab_size\":100," \
 	"\"hidden_size\":64,\"intermediate_size\":128,\"num_hidden_layers\":" \
 	#n ",\"num_attention_heads\":4"
+
+/* A phi3 config (hidden 64, 4 heads of 16) and its longrope of n pairs. */
+#define PHI3 "{\"model_type\":\"phi3\",\"vocab_size\":100," \
+	"\"hidden_size\":64,\"intermediate_size\":128," \
+	"\"num_hidden_layers\":2,\"num_attention_heads\":4"
+#define LONGROPE2 "\"rope_scaling\":{\"type\":\"longrope\"," \
+	"\"short_factor\":[1,2],\"long_factor\":[3,4]}"
 
 /* What gemma configs refuse: the config, the status, the message. */
 #define GB(t, n, kv, st, text) { GEMMA(t, n) "," kv "}", st, text }
@@ -41,6 +49,24 @@ static const struct {
 	    "layer 0 slides but \"sliding_window\" is null"),
 	GB("gemma3_text", 2, "\"rope_local_base_freq\":1e-300", TQ_EFORMAT,
 	    "local rope theta 1e-300 must be a finite number >= 1"),
+	{ PHI3 ",\"hidden_act\":\"gelu\"}", TQ_EUNSUPPORTED,
+	    "phi3's hidden_act must be \"silu\"" },
+	{ PHI3 ",\"partial_rotary_factor\":0.1}", TQ_EFORMAT,
+	    "partial_rotary_factor 0.1 gives 1 rotary dimensions of 16" },
+	{ PHI3 ",\"partial_rotary_factor\":1.5}", TQ_EFORMAT,
+	    "gives 24 rotary dimensions of 16; they must be even" },
+	{ PHI3 ",\"partial_rotary_factor\":0.25,\"rope_scaling\":{\"type\":"
+	    "\"longrope\",\"short_factor\":[1,2],\"long_factor\":[3,4],"
+	    "\"factor\":2}}", TQ_EFORMAT, "phi3's rope_scaling must be null or "
+	    "hold exactly type \"longrope\", short_factor and long_factor" },
+	{ PHI3 ",\"rope_scaling\":{\"type\":\"linear\",\"short_factor\":[1],"
+	    "\"long_factor\":[1]}}", TQ_EFORMAT, "phi3's rope_scaling must be "
+	    "null" },
+	{ PHI3 ",\"partial_rotary_factor\":0.5," LONGROPE2 "}", TQ_EFORMAT,
+	    "rope_scaling \"short_factor\" must be a list of 4 numbers" },
+	{ PHI3 ",\"partial_rotary_factor\":0.25,\"rope_scaling\":{\"type\":"
+	    "\"longrope\",\"short_factor\":[1,0],\"long_factor\":[3,4]}}",
+	    TQ_EFORMAT, "rope_scaling \"short_factor\" entries must be positive" },
 };
 
 static tq_status
@@ -143,6 +169,32 @@ main(void)
 	    c.final_softcap == 0.0 && c.full_attn[0] == 0x2, "gemma2 with null "
 	    "soft-caps has none; it alternates whatever sliding_window_pattern "
 	    "says, as Gemma2Config");
+	tap_ok(parse(PHI3 "}", &c, &err) == TQ_OK && c.arch == TQ_ARCH_PHI3 &&
+	    c.fused_proj && c.head_dim == 16 && c.rope_dim == 0 &&
+	    c.rope_type == TQ_ROPE_DEFAULT && c.rms_norm_eps == 1e-5 &&
+	    c.max_position_embeddings == 4096 && c.sliding_window == 0 &&
+	    !c.tie_word_embeddings && c.bos_token_id == 1 &&
+	    c.eos_token_id == 32000, "phi3 defaults: fused projections, full "
+	    "rotary, no scaling, eps 1e-5, context 4096, no window, untied");
+	tap_ok(parse(PHI3 ",\"partial_rotary_factor\":0.25,"
+	    "\"max_position_embeddings\":512,"
+	    "\"original_max_position_embeddings\":64,\"sliding_window\":8,"
+	    "\"rope_scaling\":{\"type\":\"su\",\"short_factor\":[1,2],"
+	    "\"long_factor\":[3,4.5]}}", &c, &err) == TQ_OK &&
+	    c.rope_dim == 4 && c.rope_type == TQ_ROPE_LONGROPE &&
+	    c.rope_original_max_pos == 64 && c.sliding_window == 8 &&
+	    c.rope_short_factor[1] == 2.0f && c.rope_long_factor[1] == 4.5f &&
+	    fabs(c.rope_attn_factor - sqrt(1.0 + log(8.0) / log(64.0))) < 1e-15,
+	    "phi3 longrope (\"su\"): partial rotary 4 of 16, factors, "
+	    "attention factor sqrt(1 + ln 8 / ln 64), window 8");
+	tap_ok(parse(PHI3 ",\"partial_rotary_factor\":0.25,"
+	    "\"max_position_embeddings\":64,"
+	    "\"original_max_position_embeddings\":64," LONGROPE2 "}", &c,
+	    &err) == TQ_OK && c.rope_attn_factor == 1.0, "phi3 longrope "
+	    "without extension: attention factor 1");
+	tap_ok(parse("{\"architectures\":[\"Phi3ForCausalLM\"]," BASE "}",
+	    &c, &err) == TQ_OK && c.arch == TQ_ARCH_PHI3, "phi3 from "
+	    "architectures");
 	tap_ok(parse("{\"model_type\":\"mistral\"," BASE
 	    ",\"sliding_window\":null}", &c, &err) == TQ_OK &&
 	    c.sliding_window == 0, "mistral with null sliding_window");

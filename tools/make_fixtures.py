@@ -213,6 +213,19 @@ def manual_forward(cfg, w, ids, override=None):
     eps = cfg["rms_norm_eps"]
     S = len(ids)
     d = hd
+    phi3 = arch.startswith("Phi3")
+    if phi3 and not o.get("rope_full"):
+        # partial rotary: the first int(hd * factor) dims of each head
+        d = int(hd * cfg.get("partial_rotary_factor", 1.0))
+    w = dict(w)
+    for L in range(cfg["num_hidden_layers"]) if phi3 else ():
+        # Phi-3's fused projections: rows q | k | v and gate | up
+        p = f"model.layers.{L}."
+        q, k, v = w.pop(p + "self_attn.qkv_proj.weight").split([nh * hd, nkv * hd, nkv * hd])
+        w[p + "self_attn.q_proj.weight"], w[p + "self_attn.k_proj.weight"] = q, k
+        w[p + "self_attn.v_proj.weight"] = v
+        g_, u_ = w.pop(p + "mlp.gate_up_proj.weight").chunk(2)
+        w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"] = g_, u_
 
     gemma = arch.startswith("Gemma")
     gemma3 = arch.startswith("Gemma3")
@@ -234,14 +247,15 @@ def manual_forward(cfg, w, ids, override=None):
 
     def rot(x, local=False):  # x [heads, S, d]
         c, s_ = (cos_l, sin_l) if local else (cos, sin)
-        x1, x2 = x[..., : d // 2], x[..., d // 2:]
-        return x * c + torch.cat([-x2, x1], dim=-1) * s_
+        xr, xp = x[..., :d], x[..., d:]
+        x1, x2 = xr[..., : d // 2], xr[..., d // 2:]
+        return torch.cat([xr * c + torch.cat([-x2, x1], dim=-1) * s_, xp], dim=-1)
 
     # --- mask
     i = torch.arange(S)[:, None]
     j = torch.arange(S)[None, :]
     masked = j > i
-    W = cfg.get("sliding_window") if arch.startswith("Mistral") else None
+    W = cfg.get("sliding_window") if arch.startswith(("Mistral", "Phi3")) else None
     if arch.startswith(("Qwen2", "Qwen3", "SmolLM3")) and cfg.get("use_sliding_window"):
         raise NotImplementedError("use_sliding_window not used by fixtures")
     if not gemma:
@@ -333,6 +347,17 @@ def _rope_tables(cfg, o, S, d, theta, rs, typ):
         if S > mp:
             base = theta * ((f * S / mp) - (f - 1)) ** (d / (d - 2))
     inv = 1.0 / (base ** expo)
+    attn = 1.0
+    if typ in ("longrope", "su", "yarn"):
+        # Phi-3: factors by length, cos and sin times sqrt(1 + ln s / ln orig)
+        orig = cfg["original_max_position_embeddings"]
+        long_ = S > orig and not o.get("short_only")
+        ext = torch.tensor(rs["long_factor" if long_ else "short_factor"], dtype=torch.float64)
+        ext = ext.repeat(len(expo) // len(ext))  # rope_full: tiled to the head
+        inv = 1.0 / (ext * base ** expo)
+        s = cfg["max_position_embeddings"] / orig
+        if s > 1 and not o.get("no_attn_factor"):
+            attn = math.sqrt(1 + math.log(s) / math.log(orig))
     if typ == "linear":
         inv = inv / rs["factor"]
     elif typ == "llama3":
@@ -353,7 +378,7 @@ def _rope_tables(cfg, o, S, d, theta, rs, typ):
     pos = torch.arange(S, dtype=torch.float64)
     fr = pos[:, None] * inv[None, :]
     emb = torch.cat([fr, fr], dim=-1)
-    cos, sin = emb.cos(), emb.sin()  # [S, d]
+    cos, sin = emb.cos() * attn, emb.sin() * attn  # [S, d]
     return cos, sin
 
 
@@ -445,6 +470,17 @@ def make_one(name, spec, root):
             must_differ("no soft-capping", {"no_softcap": True}, ids_long, lg_long)
         if cfg["architectures"][0].startswith("Gemma3"):
             must_differ("local layers with the global RoPE", {"local_as_global": True}, ids_long, lg_long)
+    if cfg["architectures"][0].startswith("Phi3"):
+        W = cfg["sliding_window"]
+        assert len(ids_long) > cfg["original_max_position_embeddings"] >= len(refs[1][0])
+        assert len(ids_long) > W >= len(refs[1][0])
+        must_differ("rotary over the whole head", {"rope_full": True}, ids_long, lg_long)
+        must_differ("short factors past the original context", {"short_only": True}, ids_long, lg_long)
+        must_differ("no attention factor", {"no_attn_factor": True}, ids_long, lg_long)
+        must_differ("no sliding window", {"window": None}, ids_long, lg_long)
+        must_differ("window off by one (W+1 keys)", {"window": W + 1}, ids_long, lg_long)
+        ids_s, lg_s = refs[1]
+        must_differ("no short factors within it", {"rope_type": "default"}, ids_s, lg_s)
     if name == "llama":
         # every llama3 band populated
         d = cfg["head_dim"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tiny Qwen3, SmolLM3, Gemma 3 and Gemma 2 checkpoints + reference logits (transformers too new for make_fixtures.py's pin).
+"""Tiny Qwen3, SmolLM3, Gemma 3, Gemma 2 and Phi-3 checkpoints + reference logits (transformers too new for make_fixtures.py's pin).
 
 Usage (from the repository root):
 
@@ -12,7 +12,7 @@ perturbation, save / reload / reference logits, reference.json, and the float64
 manual_forward self-check (which also knows QK-norm, NoPE layers and Gemma's block), each
 feature required to change the logits by more than 1e-2.
 
-Output: tests/data/models/{qwen3,qwen3_tied,smollm3,gemma3,gemma2}/.
+Output: tests/data/models/{qwen3,qwen3_tied,smollm3,gemma3,gemma2,phi3}/.
 """
 
 import argparse
@@ -25,6 +25,8 @@ from transformers import (
     Gemma2ForCausalLM,
     Gemma3ForCausalLM,
     Gemma3TextConfig,
+    Phi3Config,
+    Phi3ForCausalLM,
     Qwen3Config,
     Qwen3ForCausalLM,
     SmolLM3Config,
@@ -66,6 +68,15 @@ MODELS = {
                    num_hidden_layers=4, intermediate_size=96, head_dim=16,
                    query_pre_attn_scalar=16, rope_theta=10000.0, sliding_window=16,
                    attn_logit_softcapping=2.0, final_logit_softcapping=3.0, pad_token_id=0),
+    # Phi-3: fused qkv_proj and gate_up_proj, rotary over half of each head (8 of 16
+    # dims), longrope with the long factors past original_max_position_embeddings (32:
+    # the 40-token sequence uses them, the 7-token one the short ones), attention factor
+    # sqrt(1 + ln(256 / 32) / ln 32), a window of 16
+    "phi3": spec(Phi3ForCausalLM, Phi3Config, 1111, torch.bfloat16, vocab_size=256,
+                 partial_rotary_factor=0.5, original_max_position_embeddings=32,
+                 rope_scaling={"type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
+                               "long_factor": [2.0, 4.0, 9.0, 20.0]},
+                 sliding_window=16, pad_token_id=0),
 }
 
 
