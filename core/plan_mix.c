@@ -40,7 +40,8 @@ mix_default(int mix)
 
 /*
  * llama_tensor_get_type for the dense llama/qwen2 tensors (not Falcon,
- * not MoE, no fused qkv), gguf.md section 6.3.
+ * not MoE), gguf.md section 6.3; a fused attn_qkv (phi3) takes attn_v's
+ * rules (category_is_attn_v), a fused ffn_up ffn_up's.
  */
 const char *
 tq_plan__mix_scheme(int mix, int64_t i, int which,
@@ -57,6 +58,9 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 	}
 	if (which == TQ_PLAN_EMBED || i < 0)
 		return def;
+	/* phi3's attn_qkv is one tensor, of attn_v's category */
+	if (c->fused_proj && (which == TQ_LINEAR_Q || which == TQ_LINEAR_K))
+		which = TQ_LINEAR_V;
 	switch (which) {
 	case TQ_LINEAR_V:
 		if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&

@@ -1,7 +1,11 @@
 /*
  * export_gguf.c: a model, or a quantized state, as one GGUF file that
- * llama.cpp loads (architectures llama, qwen2, qwen3 and smollm3; mistral
- * is written as llama, as convert_hf_to_gguf.py does).  Qwen3's QK-norm
+ * llama.cpp loads (architectures llama, qwen2, qwen3, smollm3, gemma2,
+ * gemma3 and phi3; mistral is written as llama, as convert_hf_to_gguf.py
+ * does).  Phi-3's q, k and v are written as one attn_qkv and its gate and
+ * up as one ffn_up (gate's rows first, as llama.cpp's swiglu splits it),
+ * its longrope as rope_factors_long/short; blocks run along rows, so
+ * appending the rows of layers of one type is exact.  Qwen3's QK-norm
  * weights are attn_q_norm and attn_k_norm; smollm3 has no key for its NoPE
  * layers (llama.cpp leaves RoPE out of every 4th), so another pattern is
  * refused.
@@ -72,6 +76,8 @@ typedef struct gg_tensor {
 	const float *data;	/* GG_DATA: [ne0] */
 	float offset;		/* added to a 1-D tensor's values */
 	int linear;		/* a linear layer's weight (counts in bpw) */
+	int cont;		/* more rows of the tensor before it (phi3's
+				   fused attn_qkv and ffn_up), not a tensor */
 } gg_tensor;
 
 typedef struct gg_ctx {
@@ -321,6 +327,24 @@ gg_same(const gg_tensor *a, const gg_tensor *b)
 	    sizeof(*p->params)) == 0;
 }
 
+/* An f32 vector made here, v[n] (kept alive until the write). */
+static tq_status
+gg_add_data(gg_ctx *g, const char *name, const float *v, int64_t n,
+    tq_error *err)
+{
+	gg_tensor *e;
+	tq_status st;
+
+	if ((st = gg_add(g, name, TQ_GGML_F32, NULL, &e, err)) != TQ_OK)
+		return st;
+	e->src = GG_DATA;
+	e->n_dims = 1;
+	e->ne[0] = n;
+	e->ne[1] = 1;
+	e->data = v;
+	return TQ_OK;
+}
+
 /*
  * Llama-3 rope scaling as per-frequency divisors (convert_hf_to_gguf.py's
  * generate_extra_tensors).
@@ -332,8 +356,6 @@ gg_rope_freqs(gg_ctx *g, const tq_model_config *c, tq_error *err)
 	double lo_wl = (double)c->rope_original_max_pos / c->rope_low_freq_factor;
 	double hi_wl = (double)c->rope_original_max_pos /
 	    c->rope_high_freq_factor;
-	gg_tensor *e;
-	tq_status st;
 
 	if ((g->rope_freqs = malloc((size_t)n * sizeof(float))) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
@@ -354,14 +376,29 @@ gg_rope_freqs(gg_ctx *g, const tq_model_config *c, tq_error *err)
 			    c->rope_factor + smooth));
 		}
 	}
-	if ((st = gg_add(g, "rope_freqs.weight", TQ_GGML_F32, NULL, &e,
-	    err)) != TQ_OK)
-		return st;
-	e->src = GG_DATA;
-	e->n_dims = 1;
-	e->ne[0] = n;
-	e->ne[1] = 1;
-	e->data = g->rope_freqs;
+	return gg_add_data(g, "rope_freqs.weight", g->rope_freqs, n, err);
+}
+
+/*
+ * Phi-3's fused tensors: the linear added n - 1 entries back (q's, gate's)
+ * takes the rows of those after it, which must share its type.
+ */
+static tq_status
+gg_fuse(gg_ctx *g, size_t n, int64_t b, tq_error *err)
+{
+	gg_tensor *head = &g->t[g->n - n];
+	size_t i;
+
+	for (i = g->n - n + 1; i < g->n; i++) {
+		if (g->t[i].type != head->type)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's "
+			    "phi3 reads %s as one tensor, and block %lld's "
+			    "layers are %s and %s", tq_model_path(g->x->base),
+			    n == 3 ? "q, k and v" : "gate and up", (long long)b,
+			    tq_ggml_type_name(head->type),
+			    tq_ggml_type_name(g->t[i].type));
+		g->t[i].cont = 1;
+	}
 	return TQ_OK;
 }
 
@@ -447,10 +484,9 @@ gg_fill_rows(const gg_tensor *e, int64_t r0, int64_t n, uint8_t *dst,
 }
 
 static tq_status
-gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
+gg_fill_one(gg_ctx *g, const gg_tensor *e, uint8_t *dst, uint64_t nbytes,
+    tq_error *err)
 {
-	gg_ctx *g = ud;
-	const gg_tensor *e = &g->t[index];
 	int64_t cols = e->ne[0], rows = e->ne[1], r, n;
 	uint64_t row_bytes = nbytes / (uint64_t)rows;
 	float *buf;
@@ -486,6 +522,39 @@ gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
 		tq_job__progress(g->x->job, g->done, g->total);
 	}
 	free(buf);
+	return st;
+}
+
+/* Rows of tensor i with the parts fused after it. */
+static int64_t
+gg_rows(const gg_ctx *g, size_t i)
+{
+	int64_t rows = g->t[i].ne[1];
+
+	while (++i < g->n && g->t[i].cont)
+		rows += g->t[i].ne[1];
+	return rows;
+}
+
+/* Tensor number index of the file: its entry, then its fused parts. */
+static tq_status
+gg_fill(void *ud, size_t index, uint8_t *dst, uint64_t nbytes, tq_error *err)
+{
+	gg_ctx *g = ud;
+	uint64_t row_bytes, off = 0;
+	size_t i, k = 0;
+	tq_status st = TQ_OK;
+
+	for (i = 0; i < g->n; i++)
+		if (!g->t[i].cont && k++ == index)
+			break;
+	row_bytes = nbytes / (uint64_t)gg_rows(g, i);
+	do {
+		uint64_t nb = row_bytes * (uint64_t)g->t[i].ne[1];
+
+		st = gg_fill_one(g, &g->t[i], dst + off, nb, err);
+		off += nb;
+	} while (st == TQ_OK && ++i < g->n && g->t[i].cont);
 	return st;
 }
 
@@ -556,7 +625,8 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 		{ "attention.head_count_kv", (double)c->n_kv_heads, 0 },
 		{ "attention.key_length", (double)c->head_dim, 0 },
 		{ "attention.value_length", (double)c->head_dim, 0 },
-		{ "rope.dimension_count", (double)c->head_dim, 0 },
+		{ "rope.dimension_count", (double)(c->rope_dim > 0 ?
+		    c->rope_dim : c->head_dim), 0 },
 		{ "rope.freq_base", c->rope_theta, 1 },
 		{ "attention.layer_norm_rms_epsilon", c->rms_norm_eps, 1 },
 		{ "rope.scaling.factor", c->rope_factor, 1 },
@@ -575,15 +645,31 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 		snprintf(k, sizeof(k), "%s.rope.scaling.type", arch);
 		st = tq_gguf_kv_str(w, k, "linear");
 	}
+	if (c->rope_type == TQ_ROPE_LONGROPE && st == TQ_OK) {
+		/* with rope_factors_long/short (convert_hf_to_gguf.py's
+		   Phi3MiniModel) */
+		snprintf(k, sizeof(k), "%s.rope.scaling.original_context_length",
+		    arch);
+		st = tq_gguf_kv_u32(w, k, (uint32_t)c->rope_original_max_pos);
+		snprintf(k, sizeof(k), "%s.rope.scaling.attn_factor", arch);
+		if (st == TQ_OK)
+			st = tq_gguf_kv_f32(w, k, (float)c->rope_attn_factor);
+	}
+	if (c->arch == TQ_ARCH_PHI3 && st == TQ_OK) {
+		snprintf(k, sizeof(k), "%s.attention.sliding_window", arch);
+		st = tq_gguf_kv_u32(w, k, (uint32_t)c->sliding_window);
+	}
 	if (c->rope_type == TQ_ROPE_DYNAMIC)
 		tq_warn_append(warn, wlen, "llama.cpp has no dynamic NTK rope "
 		    "scaling: written unscaled, the same up to %lld tokens",
 		    (long long)c->max_position_embeddings);
-	if (strcmp(arch, "llama") == 0 && c->sliding_window > 0 &&
+	if ((strcmp(arch, "llama") == 0 || strcmp(arch, "phi3") == 0) &&
+	    c->sliding_window > 0 &&
 	    c->sliding_window < c->max_position_embeddings)
-		tq_warn_append(warn, wlen, "llama.cpp runs arch llama with full "
+		tq_warn_append(warn, wlen, "llama.cpp runs arch %s with full "
 		    "attention: the sliding window of %lld tokens is not kept "
-		    "(the same up to that length)", (long long)c->sliding_window);
+		    "(the same up to that length)", arch,
+		    (long long)c->sliding_window);
 	return st;
 }
 
@@ -780,10 +866,8 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	case TQ_ARCH_GEMMA3:
 		return gg_gemma_arch(x, c, err);
 	case TQ_ARCH_PHI3:
-		tq_fail(err, TQ_EUNSUPPORTED, "%s: the gguf export does not "
-		    "support architecture phi3 yet (fused attn_qkv, ffn_up and "
-		    "rope_factors_long/short)", tq_model_path(x->base));
-		return NULL;
+		/* Its tensors have no biases; its rope is default or longrope. */
+		return "phi3";
 	}
 	/* Their llama.cpp loaders have no output bias and no rope_freqs. */
 	if (c->attention_bias || c->rope_type == TQ_ROPE_LLAMA3) {
@@ -831,6 +915,11 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate",
 		"ffn_up", "ffn_down"
 	};
+	/* phi3: q's rows then k's and v's; gate's then up's (gg_fuse) */
+	static const char *const fnames[TQ_LINEARS_PER_LAYER] = {
+		"attn_qkv", "attn_k", "attn_v", "attn_output", "ffn_up",
+		"ffn_up_half", "ffn_down"
+	};
 
 	if (arch == NULL)
 		return err->status;
@@ -848,6 +937,13 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		goto out;
 	if (permute && c->rope_type == TQ_ROPE_LLAMA3 &&
 	    (st = gg_rope_freqs(&g, c, err)) != TQ_OK)
+		goto out;
+	if (c->rope_type == TQ_ROPE_LONGROPE && ((st = gg_add_data(&g,
+	    "rope_factors_long.weight", c->rope_long_factor,
+	    (c->rope_dim > 0 ? c->rope_dim : c->head_dim) / 2, err)) != TQ_OK ||
+	    (st = gg_add_data(&g, "rope_factors_short.weight",
+	    c->rope_short_factor, (c->rope_dim > 0 ? c->rope_dim :
+	    c->head_dim) / 2, err)) != TQ_OK))
 		goto out;
 	if ((st = gg_add_norm(&g, "output_norm.weight", m->norm, err)) !=
 	    TQ_OK ||
@@ -878,9 +974,12 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 				goto out;
 			li = (size_t)b * TQ_LINEARS_PER_LAYER + (size_t)k;
 			snprintf(name, sizeof(name), "blk.%lld.%s.weight",
-			    (long long)b, lnames[k]);
+			    (long long)b, c->fused_proj ? fnames[k] : lnames[k]);
 			if ((st = gg_add_linear(&g, req, float_req, plan, li, name,
 			    heads, NULL, err)) != TQ_OK)
+				goto out;
+			if (c->fused_proj && (k == 2 || k == 5) &&
+			    (st = gg_fuse(&g, k == 2 ? 3 : 2, b, err)) != TQ_OK)
 				goto out;
 			snprintf(name, sizeof(name), "blk.%lld.%s.bias",
 			    (long long)b, lnames[k]);
@@ -942,8 +1041,11 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		goto out;
 	for (i = 0; i < g.n; i++) {
 		const gg_tensor *e = &g.t[i];
-		uint64_t nb = tq_ggml_nbytes(e->type, e->ne[0], e->ne[1]);
+		int64_t ne[2] = { e->ne[0], gg_rows(&g, i) };
+		uint64_t nb = tq_ggml_nbytes(e->type, ne[0], ne[1]);
 
+		if (e->cont)
+			continue;
 		if (nb == 0) {
 			st = tq_fail(err, TQ_EINVAL, "%s: %s: %lld columns do not "
 			    "fill whole %s blocks", x->out, e->name,
@@ -951,7 +1053,7 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 			goto out;
 		}
 		if ((st = tq_gguf_add_tensor_fill(w, e->name, e->type, e->n_dims,
-		    e->ne, nb, gg_fill, &g, err)) != TQ_OK)
+		    ne, nb, gg_fill, &g, err)) != TQ_OK)
 			goto out;
 	}
 

@@ -300,6 +300,61 @@ gm_gemma(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	return TQ_OK;
 }
 
+/*
+ * Phi-3's keys: the rotary dimensions, the original context that picks
+ * rope_factors_long over rope_factors_short and the attention factor
+ * (the factors are tensors: tq_gguf_model_open).  Its sliding window is
+ * not read: llama.cpp's phi3 disables it and attends to every key.
+ */
+static tq_status
+gm_phi3(const tq_gguf_file *f, const char *arch, tq_model_config *c,
+    tq_error *err)
+{
+	int64_t rd = c->head_dim;
+	tq_status st;
+
+	c->rope_original_max_pos = c->max_position_embeddings;
+	c->rope_attn_factor = 1.0;
+	if ((st = gm_uint(f, arch, "rope.dimension_count", 0, 2, c->head_dim,
+	    &rd, err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "rope.scaling.original_context_length", 0,
+	    1, INT32_MAX, &c->rope_original_max_pos, err)) != TQ_OK ||
+	    (st = gm_float(f, arch, "rope.scaling.attn_factor", 0,
+	    &c->rope_attn_factor, err)) != TQ_OK)
+		return st;
+	if (rd % 2 != 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s.rope.dimension_count %lld "
+		    "must be even", f->path, arch, (long long)rd);
+	c->rope_dim = rd == c->head_dim ? 0 : rd;
+	return TQ_OK;
+}
+
+/*
+ * rope_factors_long or _short.weight, f32 [rotary dims / 2], into the
+ * longrope lists of c.
+ */
+static tq_status
+gm_rope_factors(const tq_gguf_tensor *g, tq_model_config *c,
+    const char *path, tq_error *err)
+{
+	int64_t n = (c->rope_dim > 0 ? c->rope_dim : c->head_dim) / 2, i;
+	float *dst = g->name[13] == 'l' ? c->rope_long_factor :
+	    c->rope_short_factor;
+	tq_status st;
+
+	if (g->n_dims != 1 || g->ne[0] != n || g->type != TQ_GGML_F32 ||
+	    n > TQ_ROPE_FACTORS_MAX)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s must be f32 [%lld] "
+		    "(rotary dimensions / 2)", path, g->name, (long long)n);
+	if ((st = tq_gguf_dequant(g->type, g->data, n, 1, dst, err)) != TQ_OK)
+		return st;
+	for (i = 0; i < n; i++)
+		if (!isfinite(dst[i]) || !(dst[i] > 0.0f))
+			return tq_fail(err, TQ_EFORMAT, "%s: %s must be positive",
+			    path, g->name);
+	return TQ_OK;
+}
+
 static tq_status
 gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
     tq_error *err)
@@ -318,7 +373,9 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	    strcmp(arch, "qwen3") == 0 ? TQ_ARCH_QWEN3 :
 	    strcmp(arch, "smollm3") == 0 ? TQ_ARCH_SMOLLM3 :
 	    strcmp(arch, "gemma2") == 0 ? TQ_ARCH_GEMMA2 :
-	    strcmp(arch, "gemma3") == 0 ? TQ_ARCH_GEMMA3 : TQ_ARCH_LLAMA;
+	    strcmp(arch, "gemma3") == 0 ? TQ_ARCH_GEMMA3 :
+	    strcmp(arch, "phi3") == 0 ? TQ_ARCH_PHI3 : TQ_ARCH_LLAMA;
+	c->fused_proj = c->arch == TQ_ARCH_PHI3;
 	c->qk_norm = c->arch == TQ_ARCH_QWEN3;
 	c->rope_theta = 10000.0;
 	c->rope_factor = 1.0;
@@ -356,6 +413,8 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 		    f->path);
 	if ((c->arch == TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3) &&
 	    (st = gm_gemma(f, arch, c, err)) != TQ_OK)
+		return st;
+	if (c->arch == TQ_ARCH_PHI3 && (st = gm_phi3(f, arch, c, err)) != TQ_OK)
 		return st;
 	/* The rules config.json meets (a head_dim of 0 among them). */
 	if ((st = tq_hf_config_check(f->path, c, err)) != TQ_OK)
@@ -468,6 +527,24 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 	}
 	if (!gm_block_index(g, &b, &off) || b >= (unsigned long long)c->n_layers)
 		return 0;
+	if (c->fused_proj) {
+		/* phi3: attn_qkv [qd + 2 kvd, H], ffn_up [2 I, H] */
+		if (strcmp(g + off, "attn_qkv.weight") == 0 ||
+		    strcmp(g + off, "ffn_up.weight") == 0) {
+			snprintf(hf, len, "model.layers.%llu.%s", b, g[off] ==
+			    'a' ? "self_attn.qkv_proj.weight" :
+			    "mlp.gate_up_proj.weight");
+			*rows = g[off] == 'a' ? qd + 2 * kvd : 2 * I;
+			*cols = H;
+			return 1;
+		}
+		if (strncmp(g + off, "attn_q.", 7) == 0 ||
+		    strncmp(g + off, "attn_k.", 7) == 0 ||
+		    strncmp(g + off, "attn_v.", 7) == 0 ||
+		    strncmp(g + off, "ffn_gate.", 9) == 0 ||
+		    strstr(g + off, ".bias") != NULL)
+			return 0;
+	}
 	for (i = 0; i < sizeof(blk) / sizeof(blk[0]); i++)
 		if (strcmp(g + off, blk[i].gguf) == 0 &&
 		    (blk[i].which != 12 || c->qk_norm) &&
@@ -590,6 +667,58 @@ gm_actq(const gm_source *s, const tq_tensor *t)
 	}
 }
 
+/* Tensor model.layers.i.leaf, or NULL. */
+static const tq_tensor *
+gm_layer(const gm_source *s, int64_t i, const char *leaf)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "model.layers.%lld.%s", (long long)i,
+	    leaf);
+	return gm_find(s, name);
+}
+
+/*
+ * Phi-3's attn_qkv and ffn_up as the row views q, k, v and gate, up
+ * (tq_model__split_rows), named as from a checkpoint.
+ */
+static tq_status
+gm_bind_fused(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
+{
+	const tq_model_config *c = &m->cfg;
+	tq_layer_weights *l = &m->layers[i];
+	const tq_tensor *qkv = gm_layer(s, i, "self_attn.qkv_proj.weight");
+	const tq_tensor *gu = gm_layer(s, i, "mlp.gate_up_proj.weight");
+	int64_t kvd = c->n_kv_heads * c->head_dim;
+	int64_t rows[3] = { c->n_heads * c->head_dim, kvd, kvd };
+	int64_t half[2] = { c->intermediate_size, c->intermediate_size };
+	char nm[5][128];
+	const char *np[5] = { nm[0], nm[1], nm[2], nm[3], nm[4] };
+	static const char *const leaf[5] = { "self_attn.q_proj.weight",
+	    "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+	    "mlp.gate_proj.weight", "mlp.up_proj.weight" };
+	const tq_tensor *v[5];
+	tq_status st;
+	int k;
+
+	if (qkv == NULL || gu == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: block %lld has no %s", m->path,
+		    (long long)i, qkv == NULL ? "attn_qkv" : "ffn_up");
+	for (k = 0; k < 5; k++)
+		snprintf(nm[k], sizeof(nm[k]), "model.layers.%lld.%s",
+		    (long long)i, leaf[k]);
+	if ((st = tq_model__split_rows(m, qkv, 3, rows, np, v, err)) != TQ_OK ||
+	    (st = tq_model__split_rows(m, gu, 2, half, np + 3, v + 3, err)) !=
+	    TQ_OK)
+		return st;
+	l->wq = v[0];
+	l->wk = v[1];
+	l->wv = v[2];
+	l->w_gate = v[3];
+	l->w_up = v[4];
+	return TQ_OK;
+}
+
 static tq_status
 gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 {
@@ -612,6 +741,7 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 	char name[128];
 	int64_t i;
 	size_t k;
+	tq_status st;
 
 	m->embed = gm_find(s, "model.embed_tokens.weight");
 	m->norm = gm_find(s, "model.norm.weight");
@@ -635,7 +765,13 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 			&l->post_ffn_norm
 		};
 
+		if (c->fused_proj && (st = gm_bind_fused(m, s, i, err)) != TQ_OK)
+			return st;
 		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
+			/* phi3's q, k, v, gate and up: gm_bind_fused's */
+			if (c->fused_proj && (k == 1 || k == 2 || k == 3 ||
+			    k == 6 || k == 7))
+				continue;
 			snprintf(name, sizeof(name), "model.layers.%lld.%s",
 			    (long long)i, need[k]);
 			/* A llama's post_attention_layernorm: ffn_norm */
@@ -667,9 +803,11 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 		if (c->attention_bias && l->bq == NULL)
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: an output bias "
 			    "without q/k/v biases is not supported", m->path);
-		l->act[TQ_SITE_QKV].mode = gm_actq(s, l->wq);
+		l->act[TQ_SITE_QKV].mode = gm_actq(s, c->fused_proj ?
+		    gm_layer(s, i, "self_attn.qkv_proj.weight") : l->wq);
 		l->act[TQ_SITE_O].mode = gm_actq(s, l->wo);
-		l->act[TQ_SITE_GATE_UP].mode = gm_actq(s, l->w_gate);
+		l->act[TQ_SITE_GATE_UP].mode = gm_actq(s, c->fused_proj ?
+		    gm_layer(s, i, "mlp.gate_up_proj.weight") : l->w_gate);
 		l->act[TQ_SITE_DOWN].mode = gm_actq(s, l->w_down);
 	}
 	m->head_act.mode = gm_actq(s, m->lm_head);
@@ -723,6 +861,7 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	const char *arch;
 	char archbuf[16], hf[128];
 	size_t len, i;
+	int n_factors = 0;
 	tq_status st;
 
 	*out = NULL;
@@ -748,10 +887,10 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	if (len > 15 || (strcmp(archbuf, "llama") != 0 &&
 	    strcmp(archbuf, "qwen2") != 0 && strcmp(archbuf, "qwen3") != 0 &&
 	    strcmp(archbuf, "smollm3") != 0 && strcmp(archbuf, "gemma2") != 0 &&
-	    strcmp(archbuf, "gemma3") != 0)) {
+	    strcmp(archbuf, "gemma3") != 0 && strcmp(archbuf, "phi3") != 0)) {
 		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture \"%.*s\" is "
 		    "not supported (llama, qwen2, qwen3, smollm3, gemma2, "
-		    "gemma3)", path,
+		    "gemma3, phi3)", path,
 		    (int)(len < 40 ? len : 40), arch);
 		goto fail;
 	}
@@ -786,6 +925,15 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 				goto fail;
 			continue;
 		}
+		if (m->cfg.arch == TQ_ARCH_PHI3 &&
+		    (strcmp(g->name, "rope_factors_long.weight") == 0 ||
+		    strcmp(g->name, "rope_factors_short.weight") == 0)) {
+			if ((st = gm_rope_factors(g, &m->cfg, path, err)) !=
+			    TQ_OK)
+				goto fail;
+			n_factors++;
+			continue;
+		}
 		if (strncmp(g->name, "blk.", 4) == 0 &&
 		    !gm_block_index(g->name, &blk, &off)) {
 			st = tq_fail(err, TQ_EFORMAT, "%s: tensor %s: the block "
@@ -802,6 +950,17 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 		if ((st = gm_load(src->f, g, hf, rows, cols, perm,
 		    &src->t[src->n++], err)) != TQ_OK)
 			goto fail;
+	}
+	/* llama.cpp's phi3 scales cos and sin by attn_factor with or
+	   without the factor tensors; our longrope is both. */
+	if (n_factors == 2)
+		m->cfg.rope_type = TQ_ROPE_LONGROPE;
+	else if (m->cfg.arch == TQ_ARCH_PHI3 && (n_factors == 1 ||
+	    m->cfg.rope_attn_factor != 1.0)) {
+		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: a phi3 needs both "
+		    "rope_factors_long and rope_factors_short, or neither and "
+		    "no rope.scaling.attn_factor", path);
+		goto fail;
 	}
 	if ((m->tensors = calloc(src->n + 1, sizeof(*m->tensors))) == NULL) {
 		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);

@@ -91,6 +91,18 @@ nocap|gemma2|s/"final_logit_softcapping": 3.0/"final_logit_softcapping": null/|l
 END
 nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
 
+# llama.cpp's phi3 reads q, k and v as one attn_qkv: one type for the three.
+cat >"$tmp/phiv.json" <<'END'
+{"default": {"method": "rtn", "scheme": "q4_0"}, "fallback": true,
+ "rules": [{"match": "v_proj$", "scheme": "q8_0"}]}
+END
+"$tq" quantize "$fx/phi3" --plan "$tmp/phiv.json" --out "$tmp/phiv" \
+    >/dev/null 2>&1
+want="llama.cpp's phi3 reads q, k and v as one tensor, and block 0's layers are q4_0 and q8_0"
+fails "$tq" export "$tmp/phiv" --format gguf --out "$tmp/o/x.gguf"
+ok $? "a phi3 state whose q, k and v differ in type is refused"
+nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
+
 # A state on other GGUF blocks, asked for another type: RTN with a warning.
 "$tq" quantize "$demo" --preset q4_k_m --out "$tmp/q4km" >/dev/null 2>&1
 "$tq" export "$tmp/q4km" --format gguf --type q8_0 --out "$tmp/o/r.gguf" \

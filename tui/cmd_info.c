@@ -130,8 +130,14 @@ print_text(const tq_model *m, int64_t total)
 	printf("\n");
 	printf("rope          theta %g, %s", c->rope_theta,
 	    tq_rope_type_name(c->rope_type));
-	if (c->rope_type != TQ_ROPE_DEFAULT)
+	if (c->rope_type == TQ_ROPE_LONGROPE)
+		printf(" (long past %lld tokens, attention factor %.6g)",
+		    (long long)c->rope_original_max_pos, c->rope_attn_factor);
+	else if (c->rope_type != TQ_ROPE_DEFAULT)
 		printf(" x%g", c->rope_factor);
+	if (c->rope_dim > 0)
+		printf(", %lld of %lld dimensions", (long long)c->rope_dim,
+		    (long long)c->head_dim);
 	for (i = 0, nope = 0; i < (size_t)c->n_layers; i++)
 		nope += (int)(c->no_rope[i / 64] >> (i % 64) & 1);
 	if (nope > 0)
