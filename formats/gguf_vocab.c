@@ -956,7 +956,14 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 			cJSON_AddBoolToObject(a, "single_word", 0);
 			cJSON_AddBoolToObject(a, "lstrip", 0);
 			cJSON_AddBoolToObject(a, "rstrip", 0);
-			cJSON_AddBoolToObject(a, "normalized", type[i] == TT_USER);
+			/*
+			 * llama.cpp matches added tokens in the raw text, as
+			 * HF does SentencePiece's user-defined pieces
+			 * (normalized false: Gemma's "▁▁" is
+			 * not two spaces).  Byte-level BPE has no normalizer.
+			 */
+			cJSON_AddBoolToObject(a, "normalized", !spm &&
+			    type[i] == TT_USER);
 			cJSON_AddBoolToObject(a, "special", type[i] != TT_USER);
 			tq_json_push(added, a);
 		}

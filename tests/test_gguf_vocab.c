@@ -1,9 +1,11 @@
 /*
  * test_gguf_vocab.c: a tokenizer written as GGUF metadata and rebuilt from
  * it tokenizes exactly as the tokenizer.json it came from, for the
- * byte-level BPE fixtures (gpt2, llama3, qwen2: "gpt2" with merges) and
- * the SentencePiece-style ones (llama2, llama2_meta: "llama" with scores,
- * merges derived again from them), on the shared corpora, with and
+ * byte-level BPE fixtures (gpt2, llama3, qwen2, smollm3: "gpt2" with
+ * merges) and the SentencePiece-style ones (llama2, llama2_meta, phi3,
+ * gemma: "llama" with scores, merges derived again from them; gemma with
+ * no space prefix and user-defined pieces such as "▁▁" that match only
+ * in the raw text), on the shared corpora, with and
  * without special tokens.  llama2_meta prepends its space only at the
  * start of the text (Metaspace "first"), which GGUF cannot say: llama.cpp
  * prepends after every special token, and also before a text that
@@ -143,11 +145,13 @@ int
 main(void)
 {
 	static const char *const names[] = {
-		"gpt2", "llama3", "qwen2", "llama2", "llama2_meta"
+		"gpt2", "llama3", "qwen2", "llama2", "llama2_meta", "gemma",
+		"phi3", "smollm3"
 	};
 	/* The tokenizer.ggml.pre the writer gives each. */
 	static const char *const pre_want[] = {
-		"gpt-2", "llama-bpe", "qwen2", "default", "default"
+		"gpt-2", "llama-bpe", "qwen2", "default", "default", "default",
+		"default", "llama-bpe"
 	};
 	static const char *const texts[] = {
 		"wikitext2-test.txt", "linux-test.txt"
@@ -157,7 +161,7 @@ main(void)
 	size_t tlen[2], plen[2], i, k;
 	tq_error err;
 
-	tap_plan(5 * 2 + 1);
+	tap_plan(8 * 2 + 1);
 	if (top == NULL)
 		top = ".";
 	for (k = 0; k < 2; k++) {

@@ -943,6 +943,9 @@ test_trained(void)
 		{ "llama2_meta", 1000, 1, 0 },
 		{ "added", 1005, 1, 0 },
 		{ "bert_bpe", 1031, 1, 0 },
+		{ "gemma", 2001, 2, 0 },
+		{ "phi3", 1011, 1, 0 },
+		{ "smollm3", 2012, -1, 1 },
 	};
 	const char *data = getenv("TQ_SHARED_DATA");
 	char rel[128], *path, *text = NULL, *back;
