@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -841,6 +842,33 @@ j_bos_template(const char *bos, int32_t id)
 	return t;
 }
 
+/*
+ * Whether llama.cpp strips the whitespace right of added token s: for a
+ * model whose general.name has "phi-3" or "phi3" in any case, every
+ * control, user-defined and unknown token does but <unk>, <s> and
+ * <|endoftext|> (llama_vocab::impl::load; Phi-3's tokenizer.json says
+ * rstrip for its chat tokens and </s>, which GGUF cannot).
+ */
+static int
+phi3_rstrip(const tq_gguf_file *f, const char *s)
+{
+	const char *name;
+	size_t len, i;
+	char low[256];
+
+	if (!tq_gguf_get_str(f, "general.name", &name, &len))
+		return 0;
+	if (len >= sizeof(low))
+		len = sizeof(low) - 1;
+	for (i = 0; i < len; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[len] = '\0';
+	if (strstr(low, "phi-3") == NULL && strstr(low, "phi3") == NULL)
+		return 0;
+	return strcmp(s, "<unk>") != 0 && strcmp(s, "<s>") != 0 &&
+	    strcmp(s, "<|endoftext|>") != 0;
+}
+
 tq_status
 tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 {
@@ -955,7 +983,8 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 			cJSON_AddStringToObject(a, "content", str[i]);
 			cJSON_AddBoolToObject(a, "single_word", 0);
 			cJSON_AddBoolToObject(a, "lstrip", 0);
-			cJSON_AddBoolToObject(a, "rstrip", 0);
+			cJSON_AddBoolToObject(a, "rstrip", phi3_rstrip(f,
+			    str[i]));
 			/*
 			 * llama.cpp matches added tokens in the raw text, as
 			 * HF does SentencePiece's user-defined pieces

@@ -156,6 +156,11 @@ main(void)
 	static const char *const texts[] = {
 		"wikitext2-test.txt", "linux-test.txt"
 	};
+	/* The families' chat tokens, with whitespace around them. */
+	static const char chat[] = "<s><|user|>\n  Hi there<|end|> \n"
+	    "<|assistant|>\n Sure.</s> \n<|endoftext|>  <start_of_turn>user\n"
+	    "a\xe2\x96\x81\xe2\x96\x81" "b  c\n\n\t<end_of_turn>\n"
+	    "<|im_start|>assistant\n<think>\n\n</think>\nok<|im_end|> <unk><bos> x";
 	const char *top = getenv("top_srcdir"), *data = getenv("TQ_SHARED_DATA");
 	char path[2048], gg[] = "/tmp/tq-vocab-XXXXXX", *json, *text[2], *plain[2];
 	size_t tlen[2], plen[2], i, k;
@@ -218,6 +223,8 @@ main(void)
 			st = tq_gguf_writer_new(&w, &err);
 		if (st == TQ_OK)
 			st = tq_gguf_kv_str(w, "general.architecture", "llama");
+		if (st == TQ_OK)	/* llama.cpp: Phi-3's rstrip by name */
+			st = tq_gguf_kv_str(w, "general.name", names[i]);
 		if (st == TQ_OK)
 			st = tq_gguf_vocab_write(w, &m, warn, sizeof(warn), &err);
 		if (st == TQ_OK)
@@ -256,8 +263,17 @@ main(void)
 						    texts[k], s, b);
 					bad += b != 0;
 				}
-			tap_ok(bad == 0, "%s: the same ids on 200 kB of each corpus, "
-			    "with and without special tokens", names[i]);
+			for (s = 0; !first && s < 2; s++) {
+				long b = compare(tok, back, chat, strlen(chat), s);
+
+				if (b != 0)
+					tap_diag("chat text, special %d: %ld ids "
+					    "differ", s, b);
+				bad += b != 0;
+			}
+			tap_ok(bad == 0, "%s: the same ids on 200 kB of each corpus%s, "
+			    "with and without special tokens", names[i], first ?
+			    "" : " and a chat text");
 		}
 		if (i == 0)
 			tap_ok(f != NULL && every_pre(f, text[0], 20000) == 0,
