@@ -719,7 +719,9 @@ sp_find(const sp_entry *e, size_t n, const char *s)
 /*
  * SentencePiece BPE merges from the scores, as transformers'
  * SentencePieceExtractor derives them: every split of a piece into two
- * pieces of the vocabulary, ordered by the piece's score.
+ * pieces of the vocabulary, ordered by the piece's score.  A user-defined
+ * piece is a result too (Gemma's "▁▁" of "▁" + "▁"), as in the
+ * extractor's merges and llama.cpp's SPM tokenizer.
  */
 static tq_status
 sp_merges(char **str, const int32_t *type, const float *score, int64_t n,
@@ -741,7 +743,8 @@ sp_merges(char **str, const int32_t *type, const float *score, int64_t n,
 	for (i = 0; i < (size_t)n; i++) {
 		size_t len = strlen(str[i]), k;
 
-		if (type[i] != TT_NORMAL || len >= sizeof(buf))
+		if ((type[i] != TT_NORMAL && type[i] != TT_USER) ||
+		    len >= sizeof(buf))
 			continue;
 		for (k = 1; k < len; k++) {
 			int32_t l, r;

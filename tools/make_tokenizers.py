@@ -30,7 +30,9 @@ saved as <out>/<name>/tokenizer.json:
   bert_bpe      NFC + Lowercase + Strip, WhitespaceSplit + Punctuation +
                 Digits, BPE with "##" prefix and "</w>" suffix and [UNK],
                 BertProcessing, BPEDecoder; about 1000 ids
-  gemma         Gemma (1-3) as transformers' GemmaConverter writes it:
+  gemma         Gemma (1-3) as transformers' GemmaConverter writes it,
+                trained in SentencePiece-like pieces (runs of "▁" whole,
+                "▁word", single digits), so merges build "▁" runs:
                 Replace(" ", "▁") normalizer, no prepended "▁", the
                 converter's Split(" ", merged_with_previous) pre-tokenizer
                 (a no-op after the normalizer), byte_fallback + fuse_unk,
@@ -40,12 +42,15 @@ saved as <out>/<name>/tokenizer.json:
                 "\t", "▁▁", "<h1>" ...) as non-special, non-normalized
                 added tokens, <0xNN> in the vocabulary only, decoder
                 Replace + ByteFallback + Fuse (no Strip), "<bos> $A",
+                merges as transformers' SentencePiece extractor writes
+                them (every split of a piece, by score: sp_merges),
                 <image_soft_token> after the vocabulary; 2000 ids
   phi3          Phi-3-mini: the llama2 (legacy Prepend + Replace) model with
                 Phi-3's added tokens after it: <|endoftext|>, then
                 <|assistant|> <|placeholder1-4|> <|system|> <|end|>
                 <|placeholder5-6|> <|user|> with rstrip, and </s> non-special
-                with rstrip, as in Phi-3-mini-4k-instruct; 1011 ids
+                with rstrip, as in Phi-3-mini-4k-instruct; merges as for
+                gemma; 1011 ids
   smollm3       SmolLM3: the llama3 shape (LLAMA3 regex, ignore_merges) with
                 no BOS template and its added tokens after the vocabulary:
                 <|begin_of_text|> <|end_of_text|> <|im_start|> <|im_end|>
@@ -179,6 +184,31 @@ def llama2_legacy(tok):
     return tok
 
 
+def sp_merges(d):
+    """Merges as transformers' SentencePiece extractor (generate_merges)
+    writes them for a real Gemma or Phi-3: every split of every piece into
+    two pieces, by the piece's score (0 for added tokens and <0xNN>, minus
+    the id otherwise), then longer left, longer right.  The trainer's own
+    list lacks pairs SentencePiece would merge ("▁▁" + "▁" as well as
+    "▁" + "▁▁")."""
+    m = d["model"]
+    vocab = m["vocab"]
+    added = {t["content"] for t in d["added_tokens"]}
+
+    def score(p):
+        if p in added or re.fullmatch(r"<0x[0-9A-F]{2}>", p):
+            return 0.0
+        return -float(vocab[p])
+    merges = []
+    for piece in sorted(vocab, key=vocab.get):
+        local = [(piece[:i], piece[i:], score(piece))
+                 for i in range(1, len(piece))
+                 if piece[:i] in vocab and piece[i:] in vocab]
+        merges += sorted(local, key=lambda x: (vocab[x[0]], vocab[x[1]]))
+    merges.sort(key=lambda v: (v[2], len(v[0]), len(v[1])), reverse=True)
+    m["merges"] = [[a, b] for a, b, _ in merges]
+
+
 def gemma(files, out):
     """Gemma: a SentencePiece BPE without the prepended "▁"."""
     control = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "[@BOS@]",
@@ -189,14 +219,16 @@ def gemma(files, out):
     bytes_ = ["<0x%02X>" % b for b in range(256)]
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True,
                                fuse_unk=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁",
-                                                 prepend_scheme="never",
-                                                 split=True)
+    # Trained in pieces like SentencePiece's (split_by_whitespace,
+    # split_digits, allow_whitespace_only_pieces): runs of "▁", "▁word",
+    # single digits.
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split(
+        Regex(r"▁+(?=▁)|▁?[^▁\p{N}]+|\p{N}|▁"), "isolated")
     tr = trainers.BpeTrainer(vocab_size=2000, min_frequency=2,
                              special_tokens=control + user + bytes_ + late,
                              show_progress=False)
     tok.train_from_iterator(rare_chars_dropped(files, 120), tr)
-    tok.normalizer = normalizers.Replace(" ", "▁")
     tok.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "),
                                      decoders.ByteFallback(), decoders.Fuse()])
@@ -212,6 +244,7 @@ def gemma(files, out):
         for t in d["added_tokens"]:
             t["normalized"] = False
             t["special"] = t["content"] not in user
+        sp_merges(d)
     save(tok, out, "gemma", edit)
 
 
@@ -232,6 +265,7 @@ def phi3(base, out):
         for t in d["added_tokens"]:
             if t["content"] == "</s>":
                 t.update(rstrip=True, special=False)
+        sp_merges(d)
     save(tok, out, "phi3", edit)
 
 
