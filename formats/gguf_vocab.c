@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -718,7 +719,9 @@ sp_find(const sp_entry *e, size_t n, const char *s)
 /*
  * SentencePiece BPE merges from the scores, as transformers'
  * SentencePieceExtractor derives them: every split of a piece into two
- * pieces of the vocabulary, ordered by the piece's score.
+ * pieces of the vocabulary, ordered by the piece's score.  A user-defined
+ * piece is a result too (Gemma's "▁▁" of "▁" + "▁"), as in the
+ * extractor's merges and llama.cpp's SPM tokenizer.
  */
 static tq_status
 sp_merges(char **str, const int32_t *type, const float *score, int64_t n,
@@ -740,7 +743,8 @@ sp_merges(char **str, const int32_t *type, const float *score, int64_t n,
 	for (i = 0; i < (size_t)n; i++) {
 		size_t len = strlen(str[i]), k;
 
-		if (type[i] != TT_NORMAL || len >= sizeof(buf))
+		if ((type[i] != TT_NORMAL && type[i] != TT_USER) ||
+		    len >= sizeof(buf))
 			continue;
 		for (k = 1; k < len; k++) {
 			int32_t l, r;
@@ -839,6 +843,33 @@ j_bos_template(const char *bos, int32_t id)
 	tq_json_add(e, "ids", cJSON_CreateIntArray(&id, 1));
 	tq_json_add(e, "tokens", cJSON_CreateStringArray(&bos, 1));
 	return t;
+}
+
+/*
+ * Whether llama.cpp strips the whitespace right of added token s: for a
+ * model whose general.name has "phi-3" or "phi3" in any case, every
+ * control, user-defined and unknown token does but <unk>, <s> and
+ * <|endoftext|> (llama_vocab::impl::load; Phi-3's tokenizer.json says
+ * rstrip for its chat tokens and </s>, which GGUF cannot).
+ */
+static int
+phi3_rstrip(const tq_gguf_file *f, const char *s)
+{
+	const char *name;
+	size_t len, i;
+	char low[256];
+
+	if (!tq_gguf_get_str(f, "general.name", &name, &len))
+		return 0;
+	if (len >= sizeof(low))
+		len = sizeof(low) - 1;
+	for (i = 0; i < len; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[len] = '\0';
+	if (strstr(low, "phi-3") == NULL && strstr(low, "phi3") == NULL)
+		return 0;
+	return strcmp(s, "<unk>") != 0 && strcmp(s, "<s>") != 0 &&
+	    strcmp(s, "<|endoftext|>") != 0;
 }
 
 tq_status
@@ -955,8 +986,16 @@ tq_gguf_vocab_to_json(const tq_gguf_file *f, char **json, tq_error *err)
 			cJSON_AddStringToObject(a, "content", str[i]);
 			cJSON_AddBoolToObject(a, "single_word", 0);
 			cJSON_AddBoolToObject(a, "lstrip", 0);
-			cJSON_AddBoolToObject(a, "rstrip", 0);
-			cJSON_AddBoolToObject(a, "normalized", type[i] == TT_USER);
+			cJSON_AddBoolToObject(a, "rstrip", phi3_rstrip(f,
+			    str[i]));
+			/*
+			 * llama.cpp matches added tokens in the raw text, as
+			 * HF does SentencePiece's user-defined pieces
+			 * (normalized false: Gemma's "▁▁" is
+			 * not two spaces).  Byte-level BPE has no normalizer.
+			 */
+			cJSON_AddBoolToObject(a, "normalized", !spm &&
+			    type[i] == TT_USER);
 			cJSON_AddBoolToObject(a, "special", type[i] != TT_USER);
 			tq_json_push(added, a);
 		}

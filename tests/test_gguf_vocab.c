@@ -1,9 +1,11 @@
 /*
  * test_gguf_vocab.c: a tokenizer written as GGUF metadata and rebuilt from
  * it tokenizes exactly as the tokenizer.json it came from, for the
- * byte-level BPE fixtures (gpt2, llama3, qwen2: "gpt2" with merges) and
- * the SentencePiece-style ones (llama2, llama2_meta: "llama" with scores,
- * merges derived again from them), on the shared corpora, with and
+ * byte-level BPE fixtures (gpt2, llama3, qwen2, smollm3: "gpt2" with
+ * merges) and the SentencePiece-style ones (llama2, llama2_meta, phi3,
+ * gemma: "llama" with scores, merges derived again from them; gemma with
+ * no space prefix and user-defined pieces such as "▁▁" that match only
+ * in the raw text), on the shared corpora, with and
  * without special tokens.  llama2_meta prepends its space only at the
  * start of the text (Metaspace "first"), which GGUF cannot say: llama.cpp
  * prepends after every special token, and also before a text that
@@ -143,21 +145,28 @@ int
 main(void)
 {
 	static const char *const names[] = {
-		"gpt2", "llama3", "qwen2", "llama2", "llama2_meta"
+		"gpt2", "llama3", "qwen2", "llama2", "llama2_meta", "gemma",
+		"phi3", "smollm3"
 	};
 	/* The tokenizer.ggml.pre the writer gives each. */
 	static const char *const pre_want[] = {
-		"gpt-2", "llama-bpe", "qwen2", "default", "default"
+		"gpt-2", "llama-bpe", "qwen2", "default", "default", "default",
+		"default", "llama-bpe"
 	};
 	static const char *const texts[] = {
 		"wikitext2-test.txt", "linux-test.txt"
 	};
+	/* The families' chat tokens, with whitespace around them. */
+	static const char chat[] = "<s><|user|>\n  Hi there<|end|> \n"
+	    "<|assistant|>\n Sure.</s> \n<|endoftext|>  <start_of_turn>user\n"
+	    "a\xe2\x96\x81\xe2\x96\x81" "b  c\n\n\t<end_of_turn>\n"
+	    "<|im_start|>assistant\n<think>\n\n</think>\nok<|im_end|> <unk><bos> x";
 	const char *top = getenv("top_srcdir"), *data = getenv("TQ_SHARED_DATA");
 	char path[2048], gg[] = "/tmp/tq-vocab-XXXXXX", *json, *text[2], *plain[2];
 	size_t tlen[2], plen[2], i, k;
 	tq_error err;
 
-	tap_plan(5 * 2 + 1);
+	tap_plan(8 * 2 + 1);
 	if (top == NULL)
 		top = ".";
 	for (k = 0; k < 2; k++) {
@@ -214,6 +223,8 @@ main(void)
 			st = tq_gguf_writer_new(&w, &err);
 		if (st == TQ_OK)
 			st = tq_gguf_kv_str(w, "general.architecture", "llama");
+		if (st == TQ_OK)	/* llama.cpp: Phi-3's rstrip by name */
+			st = tq_gguf_kv_str(w, "general.name", names[i]);
 		if (st == TQ_OK)
 			st = tq_gguf_vocab_write(w, &m, warn, sizeof(warn), &err);
 		if (st == TQ_OK)
@@ -252,8 +263,17 @@ main(void)
 						    texts[k], s, b);
 					bad += b != 0;
 				}
-			tap_ok(bad == 0, "%s: the same ids on 200 kB of each corpus, "
-			    "with and without special tokens", names[i]);
+			for (s = 0; !first && s < 2; s++) {
+				long b = compare(tok, back, chat, strlen(chat), s);
+
+				if (b != 0)
+					tap_diag("chat text, special %d: %ld ids "
+					    "differ", s, b);
+				bad += b != 0;
+			}
+			tap_ok(bad == 0, "%s: the same ids on 200 kB of each corpus%s, "
+			    "with and without special tokens", names[i], first ?
+			    "" : " and a chat text");
 		}
 		if (i == 0)
 			tap_ok(f != NULL && every_pre(f, text[0], 20000) == 0,

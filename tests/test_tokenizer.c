@@ -943,6 +943,9 @@ test_trained(void)
 		{ "llama2_meta", 1000, 1, 0 },
 		{ "added", 1005, 1, 0 },
 		{ "bert_bpe", 1031, 1, 0 },
+		{ "gemma", 2001, 2, 0 },
+		{ "phi3", 1011, 1, 0 },
+		{ "smollm3", 2012, -1, 1 },
 	};
 	const char *data = getenv("TQ_SHARED_DATA");
 	char rel[128], *path, *text = NULL, *back;
@@ -1025,6 +1028,89 @@ test_trained(void)
 	free(text);
 }
 
+/* ids of text (no template) equal want[n]. */
+static int
+ids_are(const tq_tokenizer *tok, const char *text, int special,
+    const int32_t *want, size_t n)
+{
+	int32_t *ids = NULL;
+	size_t got = 0;
+	tq_error err;
+	int ok;
+
+	ok = tq_tokenizer_encode(tok, text, strlen(text), special, &ids, &got,
+	    &err) == TQ_OK && got == n && memcmp(ids, want, n *
+	    sizeof(*ids)) == 0;
+	tq_ids_free(ids);
+	return ok;
+}
+
+/* decode(encode(text)) with skip_special is want. */
+static int
+round_trip(const tq_tokenizer *tok, const char *text, int skip,
+    const char *want)
+{
+	int32_t *ids = NULL;
+	size_t n = 0, len = 0;
+	char *back = NULL;
+	tq_error err;
+	int ok;
+
+	ok = tq_tokenizer_encode(tok, text, strlen(text), 1, &ids, &n,
+	    &err) == TQ_OK && tq_tokenizer_decode(tok, ids, n, skip, &back,
+	    &len, &err) == TQ_OK && strcmp(back, want) == 0;
+	tq_string_free(back);
+	tq_ids_free(ids);
+	return ok;
+}
+
+static tq_tokenizer *
+load_trained(const char *dir)
+{
+	char rel[128], *path;
+	tq_tokenizer *tok = NULL;
+	tq_error err;
+
+	snprintf(rel, sizeof(rel), "tests/data/tokenizers/%s", dir);
+	path = path_of(rel);
+	if (tq_tokenizer_load(path, &tok, &err) != TQ_OK)
+		tap_diag("%s", err.msg);
+	free(path);
+	return tok;
+}
+
+/* Today's families, by the ids HF gives (tools/make_tokenizers.py). */
+static void
+test_families(void)
+{
+	static const int32_t g_turn[] = { 2, 8, 1009, 10 }, g_sp[] = { 15 };
+	static const int32_t p_chat[] = { 1010, 458, 333, 1007 };
+	static const int32_t s_think[] = { 2008, 2002, 87, 2003 };
+	tq_tokenizer *g = load_trained("gemma");
+	tq_tokenizer *p = load_trained("phi3");
+	tq_tokenizer *s = load_trained("smollm3");
+
+	tap_ok(g != NULL && ids_are(g, "<start_of_turn>user\n", 1, g_turn, 4),
+	    "gemma: <bos>, <start_of_turn> and the user-defined \"\\n\"");
+	tap_ok(g != NULL && ids_are(g, "\xe2\x96\x81\xe2\x96\x81", 0, g_sp,
+	    1) && ids_are(g, "  ", 0, g_sp, 1),
+	    "gemma: \"\xe2\x96\x81\xe2\x96\x81\" as added token and two "
+	    "spaces merged into it");
+	tap_ok(g != NULL && round_trip(g, " x", 1, " x") &&
+	    round_trip(g, " x", 0, "<bos> x"),
+	    "gemma: no space prefix, none stripped on decoding");
+	tap_ok(p != NULL && ids_are(p, "<|user|>\n  hi<|end|>\n", 0, p_chat,
+	    4) && ids_are(p, "<|user|>hi<|end|>", 0, p_chat, 4),
+	    "phi3: <|user|> and <|end|> strip whitespace to their right");
+	tap_ok(s != NULL && ids_are(s, "<|im_start|><think>x</think>", 1,
+	    s_think, 4) && round_trip(s, "<|im_start|><think>x</think>", 1,
+	    "<think>x</think>"),
+	    "smollm3: no BOS; <think> is not skipped as special");
+	tq_tokenizer_free(g);
+	tq_tokenizer_free(p);
+	tq_tokenizer_free(s);
+}
+
 int
 main(void)
 {
@@ -1039,5 +1125,6 @@ main(void)
 	test_api();
 	test_rewrite();
 	test_trained();
+	test_families();
 	return tap_done();
 }

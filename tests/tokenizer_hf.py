@@ -61,6 +61,13 @@ ADVERSARIAL = [
     "<0x41><0xE2>", "\u2581 \u2581\u2581x \u2581", "Ġ ĉ Ċ",
     "\ufffd replacement \ufffd", "\U0010ffff \U000e0001 \U0001d11e",
     "\u0300 leading combining", "x\u0345\u0301",
+    # Chat templates of today's families (gemma, phi3, smollm3 fixtures).
+    "<bos><start_of_turn>user\nHi  there\t\n\n<end_of_turn>\n"
+    "<start_of_turn>model\n<h1>x</h1>\u2581\u2581y<end_of_turn>\n",
+    "<s><|system|>\n You are\n<|end|>\n<|user|>  \n\tHi<|end|>\n"
+    "<|assistant|>\nOK.</s> \n<|endoftext|> x",
+    "<|im_start|>system\nok<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+    "<|im_start|>assistant\n<think>\n\n</think>\n<tool_call>{}</tool_call>",
 ]
 
 POOL = (list("aAbBzZ09 _-'.,;:!?\"()[]{}<>/\\@#$%^&*+=|~`") +

@@ -30,6 +30,32 @@ saved as <out>/<name>/tokenizer.json:
   bert_bpe      NFC + Lowercase + Strip, WhitespaceSplit + Punctuation +
                 Digits, BPE with "##" prefix and "</w>" suffix and [UNK],
                 BertProcessing, BPEDecoder; about 1000 ids
+  gemma         Gemma (1-3) as transformers' GemmaConverter writes it,
+                trained in SentencePiece-like pieces (runs of "▁" whole,
+                "▁word", single digits), so merges build "▁" runs:
+                Replace(" ", "▁") normalizer, no prepended "▁", the
+                converter's Split(" ", merged_with_previous) pre-tokenizer
+                (a no-op after the normalizer), byte_fallback + fuse_unk,
+                <pad> <eos> <bos> <unk> <mask> first, control tokens
+                (<start_of_turn>, <end_of_turn>, <start_of_image>, ...)
+                special, SentencePiece user-defined pieces ("\n", "\n\n",
+                "\t", "▁▁", "<h1>" ...) as non-special, non-normalized
+                added tokens, <0xNN> in the vocabulary only, decoder
+                Replace + ByteFallback + Fuse (no Strip), "<bos> $A",
+                merges as transformers' SentencePiece extractor writes
+                them (every split of a piece, by score: sp_merges),
+                <image_soft_token> after the vocabulary; 2000 ids
+  phi3          Phi-3-mini: the llama2 (legacy Prepend + Replace) model with
+                Phi-3's added tokens after it: <|endoftext|>, then
+                <|assistant|> <|placeholder1-4|> <|system|> <|end|>
+                <|placeholder5-6|> <|user|> with rstrip, and </s> non-special
+                with rstrip, as in Phi-3-mini-4k-instruct; merges as for
+                gemma; 1011 ids
+  smollm3       SmolLM3: the llama3 shape (LLAMA3 regex, ignore_merges) with
+                no BOS template and its added tokens after the vocabulary:
+                <|begin_of_text|> <|end_of_text|> <|im_start|> <|im_end|>
+                ... special, <think> </think> <tool_call> </tool_call>
+                non-special; 2000 ids + 10
 
 The tiny tokenizers in tests/data/tokenizers/unit/*.json are written by
 hand for tests/test_tokenizer.c; this script leaves them alone.
@@ -158,6 +184,91 @@ def llama2_legacy(tok):
     return tok
 
 
+def sp_merges(d):
+    """Merges as transformers' SentencePiece extractor (generate_merges)
+    writes them for a real Gemma or Phi-3: every split of every piece into
+    two pieces, by the piece's score (0 for added tokens and <0xNN>, minus
+    the id otherwise), then longer left, longer right.  The trainer's own
+    list lacks pairs SentencePiece would merge ("▁▁" + "▁" as well as
+    "▁" + "▁▁")."""
+    m = d["model"]
+    vocab = m["vocab"]
+    added = {t["content"] for t in d["added_tokens"]}
+
+    def score(p):
+        if p in added or re.fullmatch(r"<0x[0-9A-F]{2}>", p):
+            return 0.0
+        return -float(vocab[p])
+    merges = []
+    for piece in sorted(vocab, key=vocab.get):
+        local = [(piece[:i], piece[i:], score(piece))
+                 for i in range(1, len(piece))
+                 if piece[:i] in vocab and piece[i:] in vocab]
+        merges += sorted(local, key=lambda x: (vocab[x[0]], vocab[x[1]]))
+    merges.sort(key=lambda v: (v[2], len(v[0]), len(v[1])), reverse=True)
+    m["merges"] = [[a, b] for a, b, _ in merges]
+
+
+def gemma(files, out):
+    """Gemma: a SentencePiece BPE without the prepended "▁"."""
+    control = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "[@BOS@]",
+               "<unused0>", "<unused1>", "<start_of_turn>", "<end_of_turn>"]
+    user = ["\n", "\n\n", "\n\n\n", "\t", "\t\t", "▁▁", "▁▁▁", "▁▁▁▁",
+            "<h1>", "</h1>", "<b>", "</b>"]
+    late = ["<start_of_image>", "<end_of_image>"]
+    bytes_ = ["<0x%02X>" % b for b in range(256)]
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True,
+                               fuse_unk=True))
+    # Trained in pieces like SentencePiece's (split_by_whitespace,
+    # split_digits, allow_whitespace_only_pieces): runs of "▁", "▁word",
+    # single digits.
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split(
+        Regex(r"▁+(?=▁)|▁?[^▁\p{N}]+|\p{N}|▁"), "isolated")
+    tr = trainers.BpeTrainer(vocab_size=2000, min_frequency=2,
+                             special_tokens=control + user + bytes_ + late,
+                             show_progress=False)
+    tok.train_from_iterator(rare_chars_dropped(files, 120), tr)
+    tok.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "),
+                                     decoders.ByteFallback(), decoders.Fuse()])
+    bos = tok.token_to_id("<bos>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A <bos> $B:1",
+        special_tokens=[("<bos>", bos)])
+    tok.add_special_tokens([AddedToken("<image_soft_token>", normalized=False,
+                                       special=True)])
+
+    def edit(d):
+        drop_byte_added(d)
+        for t in d["added_tokens"]:
+            t["normalized"] = False
+            t["special"] = t["content"] not in user
+        sp_merges(d)
+    save(tok, out, "gemma", edit)
+
+
+def phi3(base, out):
+    """Phi-3-mini: the Llama-2 legacy model (base, already made legacy by
+    llama2_legacy) plus its chat tokens."""
+    tok = Tokenizer.from_str(base.to_str())
+    tok.add_special_tokens([AddedToken("<|endoftext|>", normalized=False,
+                                       special=True)])
+    tok.add_special_tokens([AddedToken(c, rstrip=True, normalized=False,
+                                       special=True) for c in (
+        "<|assistant|>", "<|placeholder1|>", "<|placeholder2|>",
+        "<|placeholder3|>", "<|placeholder4|>", "<|system|>", "<|end|>",
+        "<|placeholder5|>", "<|placeholder6|>", "<|user|>")])
+
+    def edit(d):
+        drop_byte_added(d)
+        for t in d["added_tokens"]:
+            if t["content"] == "</s>":
+                t.update(rstrip=True, special=False)
+        sp_merges(d)
+    save(tok, out, "phi3", edit)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get(
@@ -179,6 +290,17 @@ def main():
                                  normalized=False),
                       AddedToken("<|eot_id|>", special=True,
                                  normalized=False)])
+    byte_level(files, args.out, "smollm3", 2000, LLAMA3, [], True,
+               extra=[AddedToken(c, special=True, normalized=False) for c in (
+                   "<|begin_of_text|>", "<|end_of_text|>")] +
+               [AddedToken(c, special=False, normalized=False) for c in (
+                   "<think>", "</think>")] +
+               [AddedToken(c, special=True, normalized=False) for c in (
+                   "<|finetune_right_pad_id|>", "<|start_header_id|>",
+                   "<|end_header_id|>", "<|eot_id|>", "<|im_start|>",
+                   "<|im_end|>")] +
+               [AddedToken(c, special=False, normalized=False) for c in (
+                   "<tool_call>", "</tool_call>")])
     byte_level(files, args.out, "gpt2", 1000, None, ["<|endoftext|>"], False,
                legacy_merges=True)
     byte_level(files, args.out, "qwen2", 1000, QWEN2,
@@ -187,6 +309,8 @@ def main():
 
     base = llama2_model(files, 1000)
     save(llama2_legacy(base), args.out, "llama2", drop_byte_added)
+    phi3(base, args.out)
+    gemma(files, args.out)
 
     meta = Tokenizer.from_str(base.to_str())
     meta.normalizer = None
