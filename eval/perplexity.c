@@ -5,7 +5,8 @@
  * non-overlapping windows of ctx tokens, the tail dropped, every position
  * but the first of a window predicted.  llamacpp (llama-perplexity's
  * perplexity()): the text tokenized with its BOS, windows of ctx (512), the
- * first token of each window replaced by BOS, only positions ctx/2..ctx-2
+ * first token of each window replaced by BOS (both only when the tokenizer
+ * adds a BOS, as add_bos_token says), only positions ctx/2..ctx-2
  * scored.  Both: ppl = exp(mean NLL), the standard error of the mean NLL
  * from its sample variance.  The window plan is in windows.c.
  */

@@ -311,12 +311,17 @@ json_tasks(const tq_tasks_result *t)
 }
 
 static void
-print_protocol(const tq_validation *r, const tq_ppl_result *p)
+print_protocol(const tq_validation *r, const tq_ppl_result *p,
+    const tq_model *m)
 {
+	/* As llama-perplexity: BOS only when the tokenizer adds one. */
+	int bos = tq_tokenizer_bos(tq_model_tokenizer(m)) >= 0;
+
 	if (r->opts.protocol == TQ_PROTOCOL_LLAMACPP)
-		printf("protocol    llamacpp: %lld windows of %lld tokens, BOS "
-		    "first, positions %lld..%lld scored (%lld predicted)\n",
-		    (long long)p->n_windows, (long long)p->ctx,
+		printf("protocol    llamacpp: %lld windows of %lld tokens, %s, "
+		    "positions %lld..%lld scored (%lld predicted)\n",
+		    (long long)p->n_windows, (long long)p->ctx, bos ?
+		    "BOS first" : "no BOS (the tokenizer adds none)",
 		    (long long)(p->ctx / 2), (long long)(p->ctx - 2),
 		    (long long)p->n_scored);
 	else
@@ -665,7 +670,7 @@ cmd_eval(int argc, char **argv)
 		if (a.text != NULL)
 			printf("text        %s (%lld tokens)\n", a.text,
 			    (long long)r->n_tokens);
-		print_protocol(r, &k->ppl);
+		print_protocol(r, &k->ppl, vs[0].m);
 		printf("perplexity  %.4f +/- %.4f\n", k->ppl.ppl,
 		    k->ppl.ppl_stderr);
 		if (r->has_base) {
