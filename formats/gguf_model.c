@@ -460,6 +460,7 @@ gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
 	t->shape[0] = rows > 0 ? rows : cols;
 	t->shape[1] = rows > 0 ? cols : 0;
 	t->nbytes = (uint64_t)(n * cols) * sizeof(float);
+	t->stored = g->nbytes;
 	if ((st = tq_gguf_dequant(g->type, g->data, g->ne[0], g->ne[1], w,
 	    err)) != TQ_OK)
 		return st;

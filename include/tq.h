@@ -184,6 +184,8 @@ typedef struct tq_tensor_info {
 	int ndim;
 	int64_t shape[4];
 	uint64_t nbytes;
+	uint64_t stored_bytes;	/* in the model's file (a GGUF's quantized
+				   blocks; nbytes is then of the fp32 copy) */
 } tq_tensor_info;
 
 typedef struct tq_model tq_model;

@@ -182,7 +182,7 @@ variant_size(variant *v)
 		for (t = 0; t < tq_model_n_tensors(v->m); t++) {
 			tq_model_tensor(v->m, t, &ti);
 			if (strcmp(ti.name, name) == 0) {
-				stored = (double)ti.nbytes;
+				stored = (double)ti.stored_bytes;
 				break;
 			}
 		}
@@ -423,9 +423,11 @@ print_layers(const eval_args *a, const variant *v)
 	tq_layer_rank *rk;
 	tq_error err;
 	size_t n, i;
+	int tied;
 
 	if (v->state == NULL)
 		return 0;
+	tied = tq_model_get_config(v->m)->tie_word_embeddings;
 	if (tq_state_rank(v->state, &rk, &n, &err) != TQ_OK)
 		return cli_fail(&err);
 	if (a->fmt == OUT_MARKDOWN)
@@ -445,9 +447,11 @@ print_layers(const eval_args *a, const variant *v)
 			    l->name, l->method, l->scheme, rk[i].err,
 			    l->sqnr_db, l->bpw, rk[i].worst ? "worst" : "");
 		else
-			printf("%-34s %-6s %-12s %12.3e %8.2f %6.2f %s\n",
+			printf("%-34s %-6s %-12s %12.3e %8.2f %6.2f %s%s\n",
 			    l->name, l->method, l->scheme, rk[i].err,
-			    l->sqnr_db, l->bpw, rk[i].worst ? "!" : "");
+			    l->sqnr_db, l->bpw, rk[i].worst ? "!" : "",
+			    tied && strcmp(l->name, "lm_head") == 0 ?
+			    " (tied to model.embed_tokens)" : "");
 	}
 	tq_state_rank_free(rk);
 	return 0;

@@ -22,6 +22,8 @@ print_layer(const tq_layer_result *r)
 		printf(" %17s", "");
 	if (isfinite(r->sqnr_db))
 		printf("  sqnr %5.1f dB", r->sqnr_db);
+	else if (r->sqnr_db > 0.0)
+		printf("  exact (0 error)");
 	printf("  %5.2f bpw  %6.2f s\n", r->bpw, r->seconds);
 	fflush(stdout);
 }
