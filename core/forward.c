@@ -66,6 +66,7 @@ struct tq_fwd {
 	float *q81;		/* [n, C / 32] Q8_1 corrections of q81_x's blocks */
 	const float *q81_x;	/* [n, q81_c] the last input rounded to Q8_1 */
 	int64_t q81_n, q81_c;
+	int kv_f16;		/* tq_fwd_llamacpp */
 };
 
 
@@ -419,7 +420,7 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		fwd_rope_apply(s, s->q, n, c->n_heads, hd);
 		fwd_rope_apply(s, s->k, n, c->n_kv_heads, hd);
 	}
-	if (s->m->ggml_cpu) {
+	if (s->kv_f16) {
 		int64_t i;
 
 		for (i = 0; i < n * kvd; i++) {
@@ -674,6 +675,12 @@ tq_fwd_embed(tq_fwd *s, const int32_t *ids, int64_t n, float *x,
 	for (i = 0; i < n; i++)
 		tq_tensor_to_f32(m->embed, (int64_t)ids[i] * H, H, x + i * H);
 	return TQ_OK;
+}
+
+void
+tq_fwd_llamacpp(tq_fwd *s)
+{
+	s->kv_f16 = s->m->ggml_cpu;
 }
 
 tq_status

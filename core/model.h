@@ -99,8 +99,8 @@ struct tq_model {
 	tq_actq head_act;		/* lm_head's input quantization */
 	const tq_ggml_mins *ggml_mins;	/* [n_ggml_mins] a GGUF source's */
 	size_t n_ggml_mins;
-	int ggml_cpu;			/* fp16 keys and values, as llama.cpp's
-					   KV cache (a GGUF source) */
+	int ggml_cpu;			/* a GGUF source: tq_fwd_llamacpp
+					   rounds keys and values to fp16 */
 	tq_layer_weights *layers;	/* [n_layers] */
 	void *source;			/* owns the maps behind the tensors */
 	void (*source_free)(void *source);

@@ -55,8 +55,8 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	if ((st = tq_eval__check_opts(o, err)) != TQ_OK ||
 	    (st = tq_eval__plan(m, o->protocol, tq_eval_ctx(m, o), n_ids, &win,
 	    err)) != TQ_OK ||
-	    (st = tq_eval__runner_init(&r, &m, 1, win.ctx, progress, ud,
-	    err)) != TQ_OK)
+	    (st = tq_eval__runner_init(&r, &m, 1, win.ctx, o->protocol,
+	    progress, ud, err)) != TQ_OK)
 		return st;
 	acc.V = r.V;
 	r.pr.total = tq_eval__steps(&r, win.n_windows);
