@@ -275,13 +275,29 @@ tq_scheme_check(const tq_scheme *s, int64_t rows, int64_t cols,
 		if (cols % qk != 0)
 			return tq_fail(err, TQ_EINVAL, "%s needs a column "
 			    "count divisible by %lld; the weight is "
-			    "[%lld, %lld]", name, (long long)qk,
-			    (long long)rows, (long long)cols);
+			    "[%lld, %lld]%s", name, (long long)qk,
+			    (long long)rows, (long long)cols, cols % 32 == 0 ?
+			    " (blocks of 32 fit: q4_0, q4_1, q5_0, q5_1, q8_0)" :
+			    "");
 	} else if (s->group > 0 && cols % s->group != 0) {
+		char fit[64] = "";
+		size_t k = 0;
+		int g;
+
+		/* What the user can pick instead. */
+		for (g = 256; g >= 32; g /= 2)
+			if (cols % g == 0)
+				k += (size_t)snprintf(fit + k, sizeof(fit) - k,
+				    "%d, ", g);
+		if (s->type == TQ_QT_INT)
+			snprintf(fit + k, sizeof(fit) - k, "channel");
+		else if (k > 0)
+			fit[k - 2] = '\0';
 		return tq_fail(err, TQ_EINVAL, "%s: group size %d does not "
-		    "divide the %lld columns of the [%lld, %lld] weight",
-		    name, s->group, (long long)cols, (long long)rows,
-		    (long long)cols);
+		    "divide the %lld columns of the [%lld, %lld] weight "
+		    "(groups that fit: %s)", name, s->group, (long long)cols,
+		    (long long)rows, (long long)cols, fit[0] != '\0' ? fit :
+		    "none");
 	}
 	return TQ_OK;
 }

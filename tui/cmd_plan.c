@@ -154,7 +154,7 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 		const char *name = tq_model_linear_name(m, i);
 		int64_t rows, cols;
 		tq_layer_cfg c;
-		char sch[32];
+		char sch[32], fell[128];
 		double bpw, w;
 
 		tq_model_linear_shape(m, i, &rows, &cols);
@@ -170,6 +170,11 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 		cli_json_string(stdout, name);
 		if (tied_head(m, name))
 			printf(",\"tied_to\":\"model.embed_tokens\"");
+		if (tq_plan_fallback(p, m, name, fell, sizeof(fell), &err) ==
+		    TQ_OK && fell[0] != '\0') {
+			printf(",\"fallback\":");
+			cli_json_string(stdout, fell);
+		}
 		printf(",\"rows\":%lld,\"cols\":%lld,\"method\":\"%s\","
 		    "\"scheme\":", (long long)rows, (long long)cols,
 		    tq_method_name(c.method));
@@ -215,7 +220,7 @@ print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
 	    "layer", "shape", "method", "scheme", "bpw", "MB");
 	for (i = 0; i < n; i++) {
 		const char *name = tq_model_linear_name(m, i);
-		char shape[48], sch[32], opts[128];
+		char shape[48], sch[32], opts[192], fell[128];
 		int64_t rows, cols;
 		tq_layer_cfg c;
 		double bpw, w;
@@ -233,6 +238,13 @@ print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
 		snprintf(shape, sizeof(shape), "%lld x %lld", (long long)rows,
 		    (long long)cols);
 		options_text(&c, opts, sizeof(opts));
+		if (tq_plan_fallback(p, m, name, fell, sizeof(fell), &err) ==
+		    TQ_OK && fell[0] != '\0') {
+			size_t k = strlen(opts);
+
+			snprintf(opts + k, sizeof(opts) - k, "%s(%s)", k > 0 ?
+			    " " : "", fell);
+		}
 		if (tied_head(m, name))
 			snprintf(opts, sizeof(opts), "tied to model.embed_tokens:"
 			    " counted there");
