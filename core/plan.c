@@ -422,8 +422,8 @@ oom:
  * The scheme a layer falls back to when s cannot quantize its shape
  * (see "fallback" above); 0 when it is to stay float.
  */
-static int
-fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
+int
+tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 {
 	const char *next;
 	int guard;
@@ -668,7 +668,7 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 		    s.method_from);
 	sch = s.set.cfg.scheme;
 	r->fell[0] = '\0';
-	if (p->fallback && !fallback_scheme(&sch, rows, cols)) {
+	if (p->fallback && !tq_plan__fallback_scheme(&sch, rows, cols)) {
 		fell_why(r->fell, sizeof(r->fell), &s.set.cfg.scheme, NULL,
 		    cols);
 		tq_layer_cfg_init(out, TQ_METHOD_FLOAT, NULL);
