@@ -337,6 +337,18 @@ tq_hfx__base_ok(const tq_model *base, const char *format, tq_error *err)
 	return TQ_OK;
 }
 
+/* c's BOS and EOS ids (config.json, generation_config.json). */
+static void
+hfx_ids(cJSON *o, const tq_model_config *c)
+{
+	if (c->bos_token_id >= 0)
+		cJSON_AddNumberToObject(o, "bos_token_id",
+		    (double)c->bos_token_id);
+	if (c->eos_token_id >= 0)
+		cJSON_AddNumberToObject(o, "eos_token_id",
+		    (double)c->eos_token_id);
+}
+
 /* config.json from a GGUF model's configuration (what transformers reads). */
 static tq_status
 hfx_gguf_config(const tq_model *base, cJSON **out, tq_error *err)
@@ -392,12 +404,7 @@ hfx_gguf_config(const tq_model *base, cJSON **out, tq_error *err)
 	if (c->arch == TQ_ARCH_LLAMA)
 		cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias);
 	cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
-	if (c->bos_token_id >= 0)
-		cJSON_AddNumberToObject(o, "bos_token_id",
-		    (double)c->bos_token_id);
-	if (c->eos_token_id >= 0)
-		cJSON_AddNumberToObject(o, "eos_token_id",
-		    (double)c->eos_token_id);
+	hfx_ids(o, c);
 	/* The float tensors are written as the GGUF reader holds them. */
 	cJSON_AddStringToObject(o, "torch_dtype", "float32");
 	if (tq_json_end(mark, "config.json", err) != TQ_OK) {
@@ -424,26 +431,23 @@ tq_hfx__base_config(const tq_model *base, cJSON **out, tq_error *err)
 	return st;
 }
 
-/* Writes text to dir/name atomically. */
+/* Writes doc to dir/name atomically (mark: tq_json_begin's). */
 static tq_status
-hfx_put(const char *dir, const char *name, const char *text, tq_error *err)
+hfx_save(const char *dir, const char *name, const cJSON *doc,
+    unsigned long mark, tq_error *err)
 {
 	char *path = tq_path_join(dir, name);
-	tq_atomic a;
 	tq_status st;
 
-	if (path == NULL || text == NULL) {
+	if (path == NULL || doc == NULL) {
 		free(path);
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	}
-	if ((st = tq_atomic_open(&a, path, err)) == TQ_OK) {
-		fputs(text, a.f);
-		fputc('\n', a.f);
-		st = tq_atomic_commit(&a, err);
-	}
+	st = tq_json_save(doc, mark, path, err);
 	free(path);
 	return st;
 }
+
 
 /* A token's string for tokenizer_config.json, or NULL. */
 static void
@@ -463,8 +467,9 @@ tq_hfx__gguf_tokenizer(const tq_model *base, const char *dir, tq_error *err)
 	const tq_tokenizer *tok = tq_model_tokenizer(base);
 	const char *p = tq_model_path(base), *tmpl;
 	tq_gguf_file *f = NULL;
-	char *json = NULL, *text;
-	cJSON *tc = NULL, *gc = NULL;
+	char *json = NULL;
+	cJSON *tj = NULL, *tc = NULL, *gc = NULL;
+	unsigned long mark = tq_json_begin();
 	uint64_t u;
 	size_t len;
 	tq_status st;
@@ -480,7 +485,8 @@ tq_hfx__gguf_tokenizer(const tq_model *base, const char *dir, tq_error *err)
 		    "metadata", p);
 		goto out;
 	}
-	if ((st = hfx_put(dir, "tokenizer.json", json, err)) != TQ_OK)
+	if ((st = hfx_save(dir, "tokenizer.json", tj = cJSON_Parse(json),
+	    mark, err)) != TQ_OK)
 		goto out;
 	tc = cJSON_CreateObject();
 	gc = cJSON_CreateObject();
@@ -507,21 +513,12 @@ tq_hfx__gguf_tokenizer(const tq_model *base, const char *dir, tq_error *err)
 			free(t);
 		}
 	}
-	if (c->bos_token_id >= 0)
-		cJSON_AddNumberToObject(gc, "bos_token_id",
-		    (double)c->bos_token_id);
-	if (c->eos_token_id >= 0)
-		cJSON_AddNumberToObject(gc, "eos_token_id",
-		    (double)c->eos_token_id);
-	text = cJSON_Print(tc);
-	st = hfx_put(dir, "tokenizer_config.json", text, err);
-	free(text);
-	if (st == TQ_OK) {
-		text = cJSON_Print(gc);
-		st = hfx_put(dir, "generation_config.json", text, err);
-		free(text);
-	}
+	hfx_ids(gc, c);
+	if ((st = hfx_save(dir, "tokenizer_config.json", tc, mark, err)) ==
+	    TQ_OK)
+		st = hfx_save(dir, "generation_config.json", gc, mark, err);
 out:
+	cJSON_Delete(tj);
 	cJSON_Delete(tc);
 	cJSON_Delete(gc);
 	free(json);
