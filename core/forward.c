@@ -65,6 +65,10 @@ struct tq_fwd {
 	float *wbuf;		/* [WBLOCK_ELEMS] weight rows in fp32 */
 	float *logits;		/* [logits_cap / V, V] when the caller has none */
 	int64_t logits_cap;
+	float *q81;		/* [n, C / 32] Q8_1 corrections of q81_x's blocks */
+	const float *q81_x;	/* [n, q81_c] the last input rounded to Q8_1 */
+	int64_t q81_n, q81_c;
+	int kv_f16;		/* tq_fwd_llamacpp */
 };
 
 
@@ -88,6 +92,7 @@ tq_fwd_free(tq_fwd *s)
 	free(s->sin[1]);
 	free(s->wbuf);
 	free(s->logits);
+	free(s->q81);
 	free(s);
 }
 
@@ -126,6 +131,21 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 			tq_det_sgemm(CblasNoTrans, CblasTrans, n, nr, in, 1.0f,
 			    x, in, s->wbuf, in, 0.0f, y + r0, ldy);
 		}
+	}
+	if (s->q81_x != NULL && in == s->q81_c && (uintptr_t)x >=
+	    (uintptr_t)s->q81_x && (uintptr_t)x < (uintptr_t)(s->q81_x +
+	    s->q81_n * in)) {
+		const float *mins = NULL;
+		size_t k;
+
+		for (k = 0; k < s->m->n_ggml_mins; k++)
+			if (s->m->ggml_mins[k].w == w)
+				mins = s->m->ggml_mins[k].m;
+		/* y += corrections [n, in / 32] x mins [out, in / 32]^T */
+		if (mins != NULL)
+			tq_det_sgemm(CblasNoTrans, CblasTrans, n, out, in / 32,
+			    1.0f, s->q81 + (x - s->q81_x) / 32, in / 32, mins,
+			    in / 32, 1.0f, y, ldy);
 	}
 	if (b != NULL) {
 		tq_tensor_to_f32(b, 0, out, s->wbuf);
@@ -393,6 +413,24 @@ tq_fwd_norm(tq_fwd *s, const tq_tensor *w, const float *x, int64_t n,
 }
 
 /*
+ * A linear site's input quantization; for Q8_1, also each block's
+ * correction, which fwd_linear applies to the weights with minimums.
+ */
+static void
+fwd_actq(tq_fwd *s, const tq_actq *a, float *x, int64_t n, int64_t C)
+{
+	s->q81_x = NULL;
+	if (a->mode != TQ_ACTQ_GGML_Q8_1 || s->q81 == NULL || C % 32 != 0) {
+		tq_actq_apply(a, x, n, C);
+		return;
+	}
+	tq_actq_q8_1(x, n * C, s->q81);
+	s->q81_x = x;
+	s->q81_n = n;
+	s->q81_c = C;
+}
+
+/*
  * The stages of a decoder block.  Each reads and writes io's buffers; a
  * stage that feeds linears quantizes their input first as l->act says,
  * so activation quantization is applied here and nowhere else.
@@ -419,7 +457,7 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	const tq_model_config *c = &s->m->cfg;
 	int64_t hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
 
-	tq_actq_apply(&l->act[TQ_SITE_QKV], io->xn, n, c->hidden_size);
+	fwd_actq(s, &l->act[TQ_SITE_QKV], io->xn, n, c->hidden_size);
 	fwd_linear(s, io->xn, n, l->wq, l->bq, s->q, qd);
 	fwd_linear(s, io->xn, n, l->wk, l->bk, s->k, kvd);
 	fwd_linear(s, io->xn, n, l->wv, l->bv, s->v, kvd);
@@ -437,6 +475,14 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		fwd_rope_apply(s, b->rope_local, s->q, n, c->n_heads, hd, rd);
 		fwd_rope_apply(s, b->rope_local, s->k, n, c->n_kv_heads, hd,
 		    rd);
+	}
+	if (s->kv_f16) {
+		int64_t i;
+
+		for (i = 0; i < n * kvd; i++) {
+			s->k[i] = tq_f16_to_f32(tq_f32_to_f16(s->k[i]));
+			s->v[i] = tq_f16_to_f32(tq_f32_to_f16(s->v[i]));
+		}
 	}
 	fwd_attention(s, c, b, n, io->att);
 }
@@ -459,7 +505,7 @@ stage_attn_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	const tq_model_config *c = &s->m->cfg;
 	int64_t H = c->hidden_size;
 
-	tq_actq_apply(&l->act[TQ_SITE_O], io->att, n, c->n_heads * c->head_dim);
+	fwd_actq(s, &l->act[TQ_SITE_O], io->att, n, c->n_heads * c->head_dim);
 	fwd_linear(s, io->att, n, l->wo, l->bo, s->y, H);
 	if (b->post_norms)
 		fwd_rmsnorm(s, s->y, l->post_attn_norm, n, H, b->norm_eps,
@@ -484,7 +530,7 @@ stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	int64_t F = s->m->cfg.intermediate_size, i, total = n * F;
 	float *g = io->g;
 
-	tq_actq_apply(&l->act[TQ_SITE_GATE_UP], io->xn, n,
+	fwd_actq(s, &l->act[TQ_SITE_GATE_UP], io->xn, n,
 	    s->m->cfg.hidden_size);
 	fwd_linear(s, io->xn, n, l->w_gate, l->b_gate, g, F);
 	fwd_linear(s, io->xn, n, l->w_up, l->b_up, s->up, F);
@@ -531,7 +577,7 @@ stage_mlp_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 {
 	const tq_model_config *c = &s->m->cfg;
 
-	tq_actq_apply(&l->act[TQ_SITE_DOWN], io->g, n, c->intermediate_size);
+	fwd_actq(s, &l->act[TQ_SITE_DOWN], io->g, n, c->intermediate_size);
 	fwd_linear(s, io->g, n, l->w_down, l->b_down, s->y, c->hidden_size);
 	if (b->post_norms)
 		fwd_rmsnorm(s, s->y, l->post_ffn_norm, n, c->hidden_size,
@@ -683,7 +729,7 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 	tq_fwd_norm(s, m->norm, x, n, s->xn);
 	if ((st = fwd_hook(o, -1, TQ_LINEAR_LM_HEAD, s->xn, n, H, err)) != TQ_OK)
 		return st;
-	tq_actq_apply(&m->head_act, s->xn, n, H);
+	fwd_actq(s, &m->head_act, s->xn, n, H);
 	/* Nobody wants logits (calibration): skip the largest matmul. */
 	if (logits == NULL && (o == NULL || o->logits_cb == NULL))
 		return TQ_OK;
@@ -738,6 +784,12 @@ tq_fwd_embed(tq_fwd *s, const int32_t *ids, int64_t n, float *x,
 	return TQ_OK;
 }
 
+void
+tq_fwd_llamacpp(tq_fwd *s)
+{
+	s->kv_f16 = s->m->ggml_cpu;
+}
+
 tq_status
 tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 {
@@ -782,6 +834,9 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 		s->sin[1] = fwd_alloc(n * (c->head_dim / 2), &failed);
 	}
 	s->wbuf = fwd_alloc(wmax, &failed);
+	if (m->n_ggml_mins > 0)
+		s->q81 = fwd_alloc(n * ((H > F ? H : F) > qd ? (H > F ? H : F) :
+		    qd) / 32, &failed);
 	if (failed) {
 		tq_fwd_free(s);
 		return tq_fail(err, TQ_ENOMEM,

@@ -16,6 +16,11 @@
 typedef struct tq_fwd tq_fwd;
 
 /* Scratch for sequences of up to max_n tokens of model m. */
+/*
+ * s computes keys and values as llama.cpp's KV cache holds them (fp16)
+ * when its model is a GGUF file: evaluating by llama-perplexity's protocol.
+ */
+void tq_fwd_llamacpp(tq_fwd *s);
 tq_status tq_fwd_new(const tq_model *m, int64_t max_n, tq_fwd **out,
     tq_error *err);
 void tq_fwd_free(tq_fwd *f);

@@ -339,6 +339,15 @@ tq_sens_plan(const tq_sens *s, const tq_mix *mix, const tq_model *m,
 	p->def.mask = PLAN_SET_METHOD;
 	for (l = 0; l < s->n && st == TQ_OK; l++) {
 		const tq_layer_cfg *c = &s->menu[mix->choice[l]].cfg;
+		int64_t rows, cols;
+
+		/* A layer the entry does not fit takes the table's fallback. */
+		if (m != NULL) {
+			tq_model_linear_shape(m, l, &rows, &cols);
+			if (tq_scheme_check(&c->scheme, rows, cols, NULL) !=
+			    TQ_OK)
+				p->fallback = 1;
+		}
 		char pat[256];
 		size_t i, j = 0, w = 1;
 

@@ -93,6 +93,7 @@ tq_model_tensor(const tq_model *m, size_t i, tq_tensor_info *out)
 	for (d = 0; d < TQ_MAX_DIMS; d++)
 		out->shape[d] = d < t->ndim ? t->shape[d] : 0;
 	out->nbytes = t->nbytes;
+	out->stored_bytes = t->stored != 0 ? t->stored : t->nbytes;
 	return TQ_OK;
 }
 

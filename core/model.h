@@ -31,7 +31,8 @@ typedef enum tq_actq_mode {
 	TQ_ACTQ_GGML_Q8_K,
 	TQ_ACTQ_GGML_Q8_0,
 	TQ_ACTQ_GGML_F16,
-	TQ_ACTQ_GGML_BF16
+	TQ_ACTQ_GGML_BF16,
+	TQ_ACTQ_GGML_Q8_1	/* Q8_0's rounding, for Q4_1 / Q5_1 */
 } tq_actq_mode;
 
 typedef struct tq_actq {
@@ -76,6 +77,15 @@ typedef struct tq_layer_weights {
 	tq_actq act[TQ_SITES_PER_LAYER];	/* input quantization */
 } tq_layer_weights;
 
+/*
+ * A Q4_1 / Q5_1 weight's block minimums, which ggml multiplies by the
+ * Q8_1 input block's fp16(d * sum q) (TQ_ACTQ_GGML_Q8_1).
+ */
+typedef struct tq_ggml_mins {
+	const tq_tensor *w;
+	float *m;			/* [rows, cols / 32] */
+} tq_ggml_mins;
+
 struct tq_model {
 	char *path;			/* owned */
 	tq_model_config cfg;
@@ -89,6 +99,10 @@ struct tq_model {
 	const tq_tensor *norm;		/* [H] */
 	const tq_tensor *lm_head;	/* [V, H]; the embedding when tied */
 	tq_actq head_act;		/* lm_head's input quantization */
+	const tq_ggml_mins *ggml_mins;	/* [n_ggml_mins] a GGUF source's */
+	size_t n_ggml_mins;
+	int ggml_cpu;			/* a GGUF source: tq_fwd_llamacpp
+					   rounds keys and values to fp16 */
 	tq_layer_weights *layers;	/* [n_layers] */
 	void *source;			/* owns the maps behind the tensors */
 	void (*source_free)(void *source);

@@ -422,8 +422,8 @@ oom:
  * The scheme a layer falls back to when s cannot quantize its shape
  * (see "fallback" above); 0 when it is to stay float.
  */
-static int
-fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
+int
+tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 {
 	const char *next;
 	int guard;
@@ -454,6 +454,27 @@ fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 			return 0;
 	}
 	return 0;
+}
+
+/*
+ * Why a layer's scheme is not the one asked for: "g128 does not divide
+ * 576" for a smaller group of the same grid, else "q4_k does not fit 576
+ * columns" (to = NULL: nothing fits and the layer stays float).
+ */
+static void
+fell_why(char *buf, size_t len, const tq_scheme *want, const tq_scheme *to,
+    int64_t cols)
+{
+	char w[32];
+
+	tq_scheme_name(want, w, sizeof(w));
+	if (to != NULL && to->type == want->type && to->bits == want->bits &&
+	    want->group > 0)
+		snprintf(buf, len, "g%d does not divide %lld", want->group,
+		    (long long)cols);
+	else
+		snprintf(buf, len, "%s does not fit %lld columns%s", w,
+		    (long long)cols, to == NULL ? "; no grid fits: float" : "");
 }
 
 /* A layer's place in the model, from its name. */
@@ -531,6 +552,7 @@ typedef struct resolver {
 	pcre2_match_data *md;
 	pcre2_match_context *mc;
 	unsigned char *hits;	/* [n_rules] or NULL */
+	char fell[128];		/* why the last layer fell back, or "" */
 } resolver;
 
 static tq_status
@@ -645,10 +667,16 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 		    p->name, name, tq_method_name(s.set.cfg.method),
 		    s.method_from);
 	sch = s.set.cfg.scheme;
-	if (p->fallback && !fallback_scheme(&sch, rows, cols)) {
+	r->fell[0] = '\0';
+	if (p->fallback && !tq_plan__fallback_scheme(&sch, rows, cols)) {
+		fell_why(r->fell, sizeof(r->fell), &s.set.cfg.scheme, NULL,
+		    cols);
 		tq_layer_cfg_init(out, TQ_METHOD_FLOAT, NULL);
 		return TQ_OK;
 	}
+	if (memcmp(&sch, &s.set.cfg.scheme, sizeof(sch)) != 0)
+		fell_why(r->fell, sizeof(r->fell), &s.set.cfg.scheme, &sch,
+		    cols);
 	/* The final method's defaults, then every key given on top. */
 	fin.mask = 0;
 	tq_layer_cfg_init(&fin.cfg, s.set.cfg.method, &sch);
@@ -668,6 +696,27 @@ find_linear(const tq_model *m, const char *layer)
 		if (strcmp(tq_model_linear_name(m, i), layer) == 0)
 			return i;
 	return SIZE_MAX;
+}
+
+tq_status
+tq_plan_fallback(const tq_plan *p, const tq_model *m, const char *layer,
+    char *why, size_t len, tq_error *err)
+{
+	tq_layer_cfg c;
+	resolver r;
+	size_t li;
+	tq_status st;
+
+	why[0] = '\0';
+	if ((li = find_linear(m, layer)) == SIZE_MAX)
+		return tq_fail(err, TQ_EINVAL, "%s: no layer %s in %s", p->name,
+		    layer, tq_model_path(m));
+	if ((st = resolver_init(&r, p, m, err)) != TQ_OK)
+		return st;
+	if ((st = resolve_index(&r, li, &c, NULL, 0, err)) == TQ_OK)
+		snprintf(why, len, "%s", r.fell);
+	resolver_done(&r);
+	return st;
 }
 
 tq_status

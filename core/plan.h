@@ -152,4 +152,12 @@ const char *tq_plan__mix_scheme(int mix, int64_t block, int which,
 int tq_plan__mix_type(const char *mix, int64_t block, int which,
     const tq_model_config *c, int64_t cols, const char **out);
 
+/*
+ * The scheme a plan with "fallback" gives a [rows, cols] layer in place of
+ * *s when *s does not fit (llama.cpp's: q4_k -> q5_0, ...; a smaller group
+ * for the integer grids); 1 and *s changed (or kept: it fits), or 0 when
+ * nothing fits and the layer stays float.
+ */
+int tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols);
+
 #endif /* TQ_CORE_PLAN_H */

@@ -275,13 +275,29 @@ tq_scheme_check(const tq_scheme *s, int64_t rows, int64_t cols,
 		if (cols % qk != 0)
 			return tq_fail(err, TQ_EINVAL, "%s needs a column "
 			    "count divisible by %lld; the weight is "
-			    "[%lld, %lld]", name, (long long)qk,
-			    (long long)rows, (long long)cols);
+			    "[%lld, %lld]%s", name, (long long)qk,
+			    (long long)rows, (long long)cols, cols % 32 == 0 ?
+			    " (blocks of 32 fit: q4_0, q4_1, q5_0, q5_1, q8_0)" :
+			    "");
 	} else if (s->group > 0 && cols % s->group != 0) {
+		char fit[64] = "";
+		size_t k = 0;
+		int g;
+
+		/* What the user can pick instead. */
+		for (g = 256; g >= 32; g /= 2)
+			if (cols % g == 0)
+				k += (size_t)snprintf(fit + k, sizeof(fit) - k,
+				    "%d, ", g);
+		if (s->type == TQ_QT_INT)
+			snprintf(fit + k, sizeof(fit) - k, "channel");
+		else if (k > 0)
+			fit[k - 2] = '\0';
 		return tq_fail(err, TQ_EINVAL, "%s: group size %d does not "
-		    "divide the %lld columns of the [%lld, %lld] weight",
-		    name, s->group, (long long)cols, (long long)rows,
-		    (long long)cols);
+		    "divide the %lld columns of the [%lld, %lld] weight "
+		    "(groups that fit: %s)", name, s->group, (long long)cols,
+		    (long long)rows, (long long)cols, fit[0] != '\0' ? fit :
+		    "none");
 	}
 	return TQ_OK;
 }
@@ -416,12 +432,15 @@ ggml_nearest_int(float f)
 /*
  * x[n] (rows of whole blocks) as ggml quantizes a matmul's input:
  * quantize_row_q8_K_ref (d = max / -127 with max the signed value of
- * largest magnitude, q = nearest_int(x / d) capped at 127),
- * quantize_row_q8_0 (d = amax / 127 stored as fp16, q = round(x / d)),
- * or a conversion to fp16 / bf16.
+ * largest magnitude, q = nearest_int(x / d) capped at 127), x86's
+ * quantize_row_q8_0 and _q8_1 (d = amax / 127 stored as fp16,
+ * q = x * (127 / amax) rounded half to even), or a conversion to fp16 /
+ * bf16.  For Q8_1, s[n / 32] (when not NULL) gets each block's
+ * fp16(d * sum q) - fp16(d) * sum q: ggml multiplies a Q4_1 / Q5_1 block's
+ * minimum by fp16(d * sum q), not by the sum of the rounded inputs.
  */
 static void
-actq_ggml(tq_actq_mode mode, float *x, int64_t n)
+actq_ggml(tq_actq_mode mode, float *x, int64_t n, float *s)
 {
 	int64_t i, j, qk = mode == TQ_ACTQ_GGML_Q8_K ? 256 : 32;
 
@@ -442,6 +461,8 @@ actq_ggml(tq_actq_mode mode, float *x, int64_t n)
 			}
 		if (amax == 0.0f) {
 			memset(b, 0, (size_t)qk * sizeof(float));
+			if (s != NULL && mode == TQ_ACTQ_GGML_Q8_1)
+				s[i / qk] = 0.0f;
 			continue;
 		}
 		if (mode == TQ_ACTQ_GGML_Q8_K) {
@@ -453,13 +474,26 @@ actq_ggml(tq_actq_mode mode, float *x, int64_t n)
 				b[j] = (float)(q < 127 ? q : 127) / iscale;
 			}
 		} else {
-			float d = amax / 127.0f, id = 1.0f / d;
-			float dh = tq_f16_to_f32(tq_f32_to_f16(d));
+			float d = amax / 127.0f, id = 127.0f / amax;
+			float dh = tq_f16_to_f32(tq_f32_to_f16(d)), sum = 0.0f;
 
-			for (j = 0; j < qk; j++)
-				b[j] = dh * roundf(b[j] * id);
+			for (j = 0; j < qk; j++) {
+				float q = nearbyintf(b[j] * id);
+
+				sum += q;
+				b[j] = dh * q;
+			}
+			if (mode == TQ_ACTQ_GGML_Q8_1 && s != NULL)
+				s[i / qk] = tq_f16_to_f32(tq_f32_to_f16(d *
+				    sum)) - dh * sum;
 		}
 	}
+}
+
+void
+tq_actq_q8_1(float *x, int64_t n, float *s)
+{
+	actq_ggml(TQ_ACTQ_GGML_Q8_1, x, n, s);
 }
 
 void
@@ -478,7 +512,7 @@ tq_actq_apply(const tq_actq *a, float *x, int64_t n, int64_t C)
 		return;
 	}
 	if (a->mode >= TQ_ACTQ_GGML_Q8_K) {
-		actq_ggml(a->mode, x, n * C);
+		actq_ggml(a->mode, x, n * C, NULL);
 		return;
 	}
 	if (a->mode != TQ_ACTQ_INT8_TOKEN)

@@ -159,6 +159,12 @@ float tq_fp8_e4m3_value(uint8_t bits);
  * e4m3fn of x / scale (nearest even, saturating at 448) times scale.
  */
 void tq_actq_apply(const tq_actq *a, float *x, int64_t n, int64_t C);
+/*
+ * TQ_ACTQ_GGML_Q8_1 on x[n] (whole blocks of 32), with each block's
+ * correction to the sum ggml multiplies a weight block's minimum by in
+ * s[n / 32] (see quant.c).
+ */
+void tq_actq_q8_1(float *x, int64_t n, float *s);
 
 /*
  * A quantized weight [rows, cols]: one code per weight (unpacked, as the

@@ -24,6 +24,7 @@
 #include "error.h"
 #include "gptq.h"
 #include "model.h"
+#include "plan.h"
 #include "quant.h"
 #include "sens.h"
 
@@ -100,6 +101,14 @@ tq_sens_free(tq_sens *s)
 	free(s);
 }
 
+int
+tq_sens__scheme(const tq_sens_opt *o, int64_t rows, int64_t cols,
+    tq_scheme *out)
+{
+	*out = o->cfg.scheme;
+	return tq_plan__fallback_scheme(out, rows, cols);
+}
+
 tq_status
 tq_sens__new(const tq_model *m, const tq_sens_opt *menu, size_t n_menu,
     tq_sens **out, tq_error *err)
@@ -137,13 +146,12 @@ tq_sens__new(const tq_model *m, const tq_sens_opt *menu, size_t n_menu,
 		s->coef[i] = 1.0;
 		s->probe_kld[i] = NAN;
 		for (k = 0; k < n_menu; k++) {
-			tq_error e2;
-			int fits = tq_scheme_check(&menu[k].cfg.scheme, rows, cols,
-			    &e2) == TQ_OK;
+			tq_scheme sch;
+			int fits = tq_sens__scheme(&menu[k], rows, cols, &sch);
 
 			s->err[i * n_menu + k] = NAN;
 			s->bpw[i * n_menu + k] = fits ?
-			    tq_scheme_bpw(&menu[k].cfg.scheme, rows, cols) : NAN;
+			    tq_scheme_bpw(&sch, rows, cols) : NAN;
 		}
 	}
 	*out = s;

@@ -31,6 +31,14 @@ struct tq_sens {
 };
 
 /* An empty sensitivity table for m and a parsed menu (copied). */
+/*
+ * The scheme menu entry o gives a [rows, cols] layer: its own, or where it
+ * does not fit the one a plan's shape fallback gives (q4_k -> q5_0,
+ * int4-g128 -> int4-g64); 0 when nothing fits (the entry is not offered
+ * there).  The optimized plan falls back the same way.
+ */
+int tq_sens__scheme(const tq_sens_opt *o, int64_t rows, int64_t cols,
+    tq_scheme *out);
 tq_status tq_sens__new(const tq_model *m, const tq_sens_opt *menu,
     size_t n_menu, tq_sens **out, tq_error *err);
 /* Parses "METHOD:SCHEME[+imatrix]". */

@@ -22,6 +22,8 @@ typedef struct tq_tensor {
 	int64_t shape[TQ_MAX_DIMS];	/* row-major; shape[ndim-1] is contiguous */
 	const void *data;		/* borrowed from the map */
 	uint64_t nbytes;
+	uint64_t stored;		/* bytes in the file when not nbytes
+					   (a GGUF's quantized blocks); 0 */
 } tq_tensor;
 
 /* Bytes of one element of a dtype. */

@@ -172,6 +172,48 @@ probe_choice(const tq_sens *s)
 	return best;
 }
 
+/*
+ * Which menu entries do not fit which layers, and what those layers get
+ * instead (the plan's shape fallback): one log line per entry and width.
+ */
+static void
+sens_fit_log(tq_job *j, const tq_model *m, const tq_sens *s)
+{
+	size_t k, l, l2, n;
+	int64_t rows, cols, r2, c2;
+
+	for (k = 0; k < s->n_menu; k++)
+		for (l = 0; l < s->n; l++) {
+			tq_scheme sch;
+			char to[32], why[200];
+
+			tq_model_linear_shape(m, l, &rows, &cols);
+			if (tq_scheme_check(&s->menu[k].cfg.scheme, rows, cols,
+			    NULL) == TQ_OK)
+				continue;
+			/* Once per width: the first layer of it reports. */
+			for (l2 = 0; l2 < l; l2++) {
+				tq_model_linear_shape(m, l2, &r2, &c2);
+				if (c2 == cols)
+					break;
+			}
+			if (l2 < l)
+				continue;
+			for (n = 0, l2 = l; l2 < s->n; l2++) {
+				tq_model_linear_shape(m, l2, &r2, &c2);
+				n += c2 == cols;
+			}
+			if (tq_sens__scheme(&s->menu[k], rows, cols, &sch)) {
+				tq_scheme_name(&sch, to, sizeof(to));
+				snprintf(why, sizeof(why), "%s there", to);
+			} else
+				snprintf(why, sizeof(why), "not offered there");
+			tq_job__log(j, "menu %s does not fit the %zu layers of "
+			    "%lld columns: %s", s->menu[k].name, n,
+			    (long long)cols, why);
+		}
+}
+
 static tq_status
 sens_job_run(tq_job *j, void *ctx, tq_error *err)
 {
@@ -198,6 +240,7 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 		return st;
 	tq_job__set_result(j, TQ_RESULT_SENS, sens, sens_free_void);
 	sens->calib_tokens = S * L;
+	sens_fit_log(j, m, sens);
 	if ((st = tq_fwd_new(m, L, &f, err)) != TQ_OK)
 		return st;
 	x = malloc((size_t)(S * L * H) * sizeof(float));
@@ -281,10 +324,13 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 			tq_tensor_to_f32(t, 0, rows * cols, w);
 			for (e = 0; e < sens->n_menu; e++) {
 				double *r = &sens->err[l * sens->n_menu + e];
+				tq_sens_opt o = sens->menu[e];
 
 				if (isnan(sens->bpw[l * sens->n_menu + e]))
 					continue;
-				if ((st = tq_sens__quantize(&sens->menu[e], w, Hk,
+				tq_sens__scheme(&sens->menu[e], rows, cols,
+				    &o.cfg.scheme);
+				if ((st = tq_sens__quantize(&o, w, Hk,
 				    S * L, rows, cols, qw, err)) != TQ_OK)
 					goto out;
 				*r = tq_gptq_rel_err(w, qw, Hk, rows, cols);

@@ -57,8 +57,13 @@ typedef struct tq_runner {
 	void *ud;
 } tq_runner;
 
+/*
+ * The llamacpp protocol computes a GGUF source's keys and values as
+ * llama.cpp's fp16 KV cache holds them (tq_fwd_llamacpp).
+ */
 tq_status tq_eval__runner_init(tq_runner *r, const tq_model *const *models,
-    int k, int64_t ctx, tq_progress_cb progress, void *ud, tq_error *err);
+    int k, int64_t ctx, tq_ppl_protocol proto, tq_progress_cb progress,
+    void *ud, tq_error *err);
 void tq_eval__runner_done(tq_runner *r);
 
 /*

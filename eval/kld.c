@@ -273,8 +273,8 @@ tq_eval_compare(const tq_model *base, const tq_model *const *models,
 		all[j + 1] = models[j];
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	if ((st = tq_eval__runner_init(&r, all, (int)k + 1, win.ctx, progress,
-	    ud, err)) != TQ_OK) {
+	if ((st = tq_eval__runner_init(&r, all, (int)k + 1, win.ctx,
+	    o->protocol, progress, ud, err)) != TQ_OK) {
 		free(c);
 		return st;
 	}

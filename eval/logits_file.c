@@ -152,8 +152,8 @@ tq_eval_save_logits(const tq_model *base, const int32_t *ids, int64_t n_ids,
 	    win.n_windows > UINT32_MAX)
 		return tq_fail(err, TQ_EINVAL, "%s: too large for a logits file",
 		    path);
-	if ((st = tq_eval__runner_init(&r, &base, 1, win.ctx, progress, ud,
-	    err)) != TQ_OK)
+	if ((st = tq_eval__runner_init(&r, &base, 1, win.ctx, o->protocol,
+	    progress, ud, err)) != TQ_OK)
 		return st;
 	s.V = r.V;
 	s.path = path;
@@ -335,8 +335,8 @@ tq_eval_kld_file(const tq_model *m, const char *path, tq_progress_cb progress,
 		    (long long)m->cfg.max_position_embeddings);
 		goto out;
 	}
-	if ((st = tq_eval__runner_init(&r, &m, 1, lf.win.ctx, progress, ud,
-	    err)) != TQ_OK)
+	if ((st = tq_eval__runner_init(&r, &m, 1, lf.win.ctx, lf.protocol,
+	    progress, ud, err)) != TQ_OK)
 		goto out;
 	c.lf = &lf;
 	c.per_window = lf.win.ctx - 1 - lf.win.first;

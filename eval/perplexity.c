@@ -5,7 +5,8 @@
  * non-overlapping windows of ctx tokens, the tail dropped, every position
  * but the first of a window predicted.  llamacpp (llama-perplexity's
  * perplexity()): the text tokenized with its BOS, windows of ctx (512), the
- * first token of each window replaced by BOS, only positions ctx/2..ctx-2
+ * first token of each window replaced by BOS (both only when the tokenizer
+ * adds a BOS, as add_bos_token says), only positions ctx/2..ctx-2
  * scored.  Both: ppl = exp(mean NLL), the standard error of the mean NLL
  * from its sample variance.  The window plan is in windows.c.
  */
@@ -54,8 +55,8 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	if ((st = tq_eval__check_opts(o, err)) != TQ_OK ||
 	    (st = tq_eval__plan(m, o->protocol, tq_eval_ctx(m, o), n_ids, &win,
 	    err)) != TQ_OK ||
-	    (st = tq_eval__runner_init(&r, &m, 1, win.ctx, progress, ud,
-	    err)) != TQ_OK)
+	    (st = tq_eval__runner_init(&r, &m, 1, win.ctx, o->protocol,
+	    progress, ud, err)) != TQ_OK)
 		return st;
 	acc.V = r.V;
 	r.pr.total = tq_eval__steps(&r, win.n_windows);

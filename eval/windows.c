@@ -130,7 +130,8 @@ tq_eval__plan(const tq_model *m, tq_ppl_protocol proto, int64_t ctx,
 
 tq_status
 tq_eval__runner_init(tq_runner *r, const tq_model *const *models, int k,
-    int64_t ctx, tq_progress_cb progress, void *ud, tq_error *err)
+    int64_t ctx, tq_ppl_protocol proto, tq_progress_cb progress, void *ud,
+    tq_error *err)
 {
 	tq_status st;
 	int i;
@@ -161,6 +162,8 @@ tq_eval__runner_init(tq_runner *r, const tq_model *const *models, int k,
 		r->H[i] = m->cfg.hidden_size;
 		if ((st = tq_fwd_new(m, ctx, &r->f[i], err)) != TQ_OK)
 			goto fail;
+		if (proto == TQ_PROTOCOL_LLAMACPP)
+			tq_fwd_llamacpp(r->f[i]);
 		r->x[i] = malloc((size_t)(ctx * r->H[i]) * sizeof(float));
 		r->logits[i] = malloc((size_t)(r->chunk * r->V) *
 		    sizeof(float));

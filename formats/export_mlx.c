@@ -49,6 +49,7 @@
 #include "export.h"
 #include "export_mlx.h"
 #include "fileio.h"
+#include "hf_export.h"
 #include "safetensors.h"
 #include "tensor.h"
 
@@ -904,17 +905,11 @@ mlx_gemma_config(const mlx_export *e, cJSON *doc)
 static tq_status
 mlx_write_config(mlx_export *e, tq_error *err)
 {
-	const char *dir = tq_model_path(e->x->base);
-	char *path = tq_path_join(dir, "config.json");
 	cJSON *doc = NULL, *q = NULL, *q2;
 	int none, bits = 0, group = 0;
 	tq_status st;
 
-	if (path == NULL)
-		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	st = tq_json_load(path, 16u << 20, &doc, err);
-	free(path);
-	if (st != TQ_OK)
+	if ((st = tq_hfx__base_config(e->x->base, &doc, err)) != TQ_OK)
 		return st;
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "quantization");
 	cJSON_DeleteItemFromObjectCaseSensitive(doc, "quantization_config");
@@ -953,6 +948,8 @@ mlx_copy_tokenizer(const mlx_export *e, tq_error *err)
 	const char *dir = tq_model_path(e->x->base);
 	size_t i;
 
+	if (!tq_is_dir(dir))
+		return tq_hfx__gguf_tokenizer(e->x->base, e->x->out, err);
 	for (i = 0; mlx_tokenizer_files[i] != NULL; i++) {
 		char *src = tq_path_join(dir, mlx_tokenizer_files[i]);
 		char *dst = tq_path_join(e->x->out, mlx_tokenizer_files[i]);
@@ -1049,6 +1046,8 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	if (x->state != NULL && x->state->n != e.n)
 		return tq_fail(err, TQ_EINVAL, "%s: the state does not match "
 		    "the model", tq_model_path(x->base));
+	if ((st = tq_hfx__base_ok(x->base, "mlx export takes", err)) != TQ_OK)
+		return st;
 	if ((e.layers = calloc(e.n, sizeof(*e.layers))) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	if (mkdir(x->out, 0777) != 0 && !(errno == EEXIST &&

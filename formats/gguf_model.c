@@ -36,7 +36,8 @@ typedef struct gm_source {
 	tq_gguf_file *f;
 	tq_tensor *t;		/* [n] */
 	int *type;		/* [n] each tensor's ggml type in the file */
-	size_t n;
+	tq_ggml_mins *mins;	/* [n_mins] the Q4_1 / Q5_1 weights' */
+	size_t n, n_mins;
 } gm_source;
 
 static void
@@ -51,6 +52,9 @@ gm_source_free(void *p)
 		free(s->t[i].name);
 		free((void *)s->t[i].data);
 	}
+	for (i = 0; i < s->n_mins; i++)
+		free(s->mins[i].m);
+	free(s->mins);
 	free(s->t);
 	free(s->type);
 	tq_gguf_close(s->f);
@@ -564,13 +568,39 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 	return 0;
 }
 
+/* GGUF's q/k rows w[r, rc] back in HF's order (perm heads). */
+static tq_status
+gm_unpermute(const tq_gguf_file *f, const tq_gguf_tensor *g, float *w,
+    int64_t r, int64_t rc, int64_t perm, tq_error *err)
+{
+	int64_t hd = r / perm, i;
+	float *tmp;
+
+	/* HF row h*hd + t*hd/2 + i is GGUF row h*hd + 2i + t. */
+	if (hd * perm != r || hd % 2 != 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: tensor %s: %lld rows do not "
+		    "split into %lld heads", f->path, g->name, (long long)r,
+		    (long long)perm);
+	if ((tmp = malloc((size_t)(r * rc) * sizeof(float))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", f->path);
+	memcpy(tmp, w, (size_t)(r * rc) * sizeof(float));
+	for (i = 0; i < r; i++) {
+		int64_t src = i / hd * hd + i % hd % (hd / 2) * 2 +
+		    i % hd / (hd / 2);
+
+		memcpy(w + i * rc, tmp + src * rc, (size_t)rc * sizeof(float));
+	}
+	free(tmp);
+	return TQ_OK;
+}
+
 /* Dequantizes one tensor into t (HF rows: the permutation undone). */
 static tq_status
 gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
     int64_t rows, int64_t cols, int64_t perm, tq_tensor *t, tq_error *err)
 {
-	int64_t n = rows > 0 ? rows : 1, r, hd;
-	float *w, *tmp;
+	int64_t n = rows > 0 ? rows : 1, r;
+	float *w;
 	tq_status st;
 
 	if (rows == 0 ? (g->n_dims != 1 || g->ne[0] != cols) :
@@ -586,6 +616,7 @@ gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
 	t->shape[0] = rows > 0 ? rows : cols;
 	t->shape[1] = rows > 0 ? cols : 0;
 	t->nbytes = (uint64_t)(n * cols) * sizeof(float);
+	t->stored = g->nbytes;
 	if ((st = tq_gguf_dequant(g->type, g->data, g->ne[0], g->ne[1], w,
 	    err)) != TQ_OK)
 		return st;
@@ -595,28 +626,41 @@ gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
 			    "Inf at element %lld", f->path, g->name, (long long)r);
 	if (perm <= 0)
 		return TQ_OK;
-	/* HF row h*hd + t*hd/2 + i is GGUF row h*hd + 2i + t. */
-	r = rows > 0 ? rows : cols;
-	hd = r / perm;
-	if (hd * perm != r || hd % 2 != 0)
-		return tq_fail(err, TQ_EFORMAT, "%s: tensor %s: %lld rows do not "
-		    "split into %lld heads", f->path, g->name, (long long)r,
-		    (long long)perm);
-	if ((tmp = malloc((size_t)(n * cols) * sizeof(float))) == NULL)
+	return gm_unpermute(f, g, w, rows > 0 ? rows : cols, rows > 0 ? cols : 1,
+	    perm, err);
+}
+
+/*
+ * A Q4_1 / Q5_1 weight's block minimums [rows, cols / 32] (HF rows), for
+ * the correction TQ_ACTQ_GGML_Q8_1 needs; *out NULL for other types.
+ */
+static tq_status
+gm_mins(const tq_gguf_file *f, const tq_gguf_tensor *g, int64_t rows,
+    int64_t cols, int64_t perm, float **out, tq_error *err)
+{
+	int64_t nb = cols / 32, i, bs;
+	const uint8_t *p = g->data;
+	float *m;
+
+	*out = NULL;
+	if (g->type == TQ_GGML_Q4_1)
+		bs = 20;	/* fp16 d, fp16 m, 16 bytes of nibbles */
+	else if (g->type == TQ_GGML_Q5_1)
+		bs = 24;	/* fp16 d, fp16 m, 4 bytes of high bits, 16 */
+	else
+		return TQ_OK;
+	if (rows <= 0)
+		return TQ_OK;
+	if ((m = malloc((size_t)(rows * nb) * sizeof(float))) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", f->path);
-	memcpy(tmp, w, (size_t)(n * cols) * sizeof(float));
-	{
-		int64_t rc = rows > 0 ? cols : 1, i;
-
-		for (i = 0; i < r; i++) {
-			int64_t src = i / hd * hd + i % hd % (hd / 2) * 2 +
-			    i % hd / (hd / 2);
-
-			memcpy(w + i * rc, tmp + src * rc, (size_t)rc *
-			    sizeof(float));
-		}
+	for (i = 0; i < rows * nb; i++)
+		m[i] = tq_f16_to_f32((uint16_t)(p[i * bs + 2] |
+		    p[i * bs + 3] << 8));
+	if (perm > 0 && gm_unpermute(f, g, m, rows, nb, perm, err) != TQ_OK) {
+		free(m);
+		return err->status;
 	}
-	free(tmp);
+	*out = m;
 	return TQ_OK;
 }
 
@@ -653,11 +697,12 @@ gm_actq(const gm_source *s, const tq_tensor *t)
 	case TQ_GGML_Q6_K:
 		return TQ_ACTQ_GGML_Q8_K;
 	case TQ_GGML_Q4_0:
-	case TQ_GGML_Q4_1:
 	case TQ_GGML_Q5_0:
-	case TQ_GGML_Q5_1:
 	case TQ_GGML_Q8_0:
 		return TQ_ACTQ_GGML_Q8_0;
+	case TQ_GGML_Q4_1:
+	case TQ_GGML_Q5_1:
+		return TQ_ACTQ_GGML_Q8_1;
 	case TQ_GGML_F16:
 		return TQ_ACTQ_GGML_F16;
 	case TQ_GGML_BF16:
@@ -898,7 +943,8 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 		goto fail;
 	if ((src->t = calloc(src->f->n_t + 1, sizeof(*src->t))) == NULL ||
 	    (src->type = calloc(src->f->n_t + 1, sizeof(*src->type))) ==
-	    NULL) {
+	    NULL || (src->mins = calloc(src->f->n_t + 1,
+	    sizeof(*src->mins))) == NULL) {
 		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
 		goto fail;
 	}
@@ -948,8 +994,13 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 		}
 		src->type[src->n] = g->type;
 		if ((st = gm_load(src->f, g, hf, rows, cols, perm,
-		    &src->t[src->n++], err)) != TQ_OK)
+		    &src->t[src->n], err)) != TQ_OK ||
+		    (st = gm_mins(src->f, g, rows, cols, perm,
+		    &src->mins[src->n_mins].m, err)) != TQ_OK)
 			goto fail;
+		if (src->mins[src->n_mins].m != NULL)
+			src->mins[src->n_mins++].w = &src->t[src->n];
+		src->n++;
 	}
 	/* llama.cpp's phi3 scales cos and sin by attn_factor with or
 	   without the factor tensors; our longrope is both. */
@@ -962,6 +1013,10 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 		    "no rope.scaling.attn_factor", path);
 		goto fail;
 	}
+	m->ggml_mins = src->mins;
+	m->n_ggml_mins = src->n_mins;
+	/* Evaluated as llama.cpp's CPU backend computes it. */
+	m->ggml_cpu = 1;
 	if ((m->tensors = calloc(src->n + 1, sizeof(*m->tensors))) == NULL) {
 		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
 		goto fail;

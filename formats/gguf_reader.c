@@ -556,6 +556,23 @@ tq_gguf_arr_str(const tq_gguf_kv *kv, uint64_t i, const char **s, size_t *len)
 	*s = (const char *)p + 8;
 }
 
+size_t
+tq_gguf_kv_nbytes(const tq_gguf_kv *kv)
+{
+	const uint8_t *last;
+
+	if (kv->type == TQ_GGUF_STRING)
+		return 8 + (size_t)rd_le(kv->val, 8);
+	if (kv->type != TQ_GGUF_ARRAY)
+		return scalar_size(kv->type);
+	if (kv->arr_type != TQ_GGUF_STRING)
+		return (size_t)kv->n * scalar_size(kv->arr_type);
+	if (kv->n == 0)
+		return 0;
+	last = kv->val + kv->str_off[kv->n - 1];
+	return (size_t)(last - kv->val) + 8 + (size_t)rd_le(last, 8);
+}
+
 double
 tq_gguf_arr_num(const tq_gguf_kv *kv, uint64_t i)
 {

@@ -76,6 +76,8 @@ void tq_gguf_arr_str(const tq_gguf_kv *kv, uint64_t i, const char **s,
     size_t *len);
 /* Element i of a numeric array, as a double (0 for other types). */
 double tq_gguf_arr_num(const tq_gguf_kv *kv, uint64_t i);
+/* Bytes of kv's value as stored (an array's elements, after type and n). */
+size_t tq_gguf_kv_nbytes(const tq_gguf_kv *kv);
 
 /* Dequantizes row-major [rows, ne0] data of a ggml type into dst. */
 tq_status tq_gguf_dequant(int type, const uint8_t *src, int64_t ne0,

@@ -537,6 +537,37 @@ vocab_source(const tq_model *m, cJSON **root, char **name, tq_error *err)
 	return tq_json_load(*name, TOKENIZER_MAX_BYTES, root, err);
 }
 
+/*
+ * A GGUF source's tokenizer.* metadata, copied as it is: llama.cpp reads
+ * back exactly the vocabulary, pre-tokenizer name and flags it read from
+ * the source.  *done 0 when m is not a GGUF file with a vocabulary.
+ */
+static tq_status
+vocab_copy(tq_gguf_writer *w, const tq_model *m, int *done, tq_error *err)
+{
+	const char *mp = tq_model_path(m), *model;
+	tq_gguf_file *f = NULL;
+	size_t i, len;
+	tq_status st;
+
+	*done = 0;
+	if (!tq_gguf_is_file(mp))
+		return TQ_OK;
+	if ((st = tq_gguf_open(mp, &f, err)) != TQ_OK)
+		return st;
+	if (tq_gguf_get_str(f, "tokenizer.ggml.model", &model, &len) &&
+	    !(len == 4 && memcmp(model, "none", 4) == 0)) {
+		for (i = 0; i < f->n_kv && st == TQ_OK; i++)
+			if (strncmp(f->kv[i].key, "tokenizer.", 10) == 0)
+				st = tq_gguf_kv_copy(w, &f->kv[i]);
+		if (st != TQ_OK)
+			st = tq_fail(err, st, "out of memory");
+		*done = 1;
+	}
+	tq_gguf_close(f);
+	return st;
+}
+
 tq_status
 tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
     size_t wlen, tq_error *err)
@@ -549,10 +580,12 @@ tq_gguf_vocab_write(tq_gguf_writer *w, const tq_model *m, char *warn,
 	size_t n_merges = 0, i;
 	cJSON *root = NULL;
 	vocab v;
-	int spm, byte_level;
+	int spm, byte_level, done;
 	tq_status st;
 
 	memset(&v, 0, sizeof(v));
+	if ((st = vocab_copy(w, m, &done, err)) != TQ_OK || done)
+		return st;
 	if ((st = vocab_source(m, &root, &path, err)) != TQ_OK)
 		goto out;
 	if (root == NULL) {

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "gguf_reader.h"
 #include "gguf_writer.h"
 
 #define GGUF_VERSION 3
@@ -192,6 +193,17 @@ tq_gguf_kv_str(tq_gguf_writer *w, const char *key, const char *v)
 {
 	gw_key(w, key, GGUF_STRING);
 	gw_str(w, v);
+	return gw_end(w);
+}
+
+tq_status
+tq_gguf_kv_copy(tq_gguf_writer *w, const tq_gguf_kv *kv)
+{
+	if (kv->type == TQ_GGUF_ARRAY)
+		gw_arr(w, kv->key, (uint32_t)kv->arr_type, kv->n);
+	else
+		gw_key(w, kv->key, (uint32_t)kv->type);
+	gw_put(w, kv->val, tq_gguf_kv_nbytes(kv));
 	return gw_end(w);
 }
 

@@ -38,6 +38,9 @@ tq_status tq_gguf_kv_u32(tq_gguf_writer *w, const char *key, uint32_t v);
 tq_status tq_gguf_kv_str_array(tq_gguf_writer *w, const char *key,
     const char *const *v, size_t n);
 tq_status tq_gguf_kv_f32(tq_gguf_writer *w, const char *key, float v);
+/* A key-value of a file read by gguf_reader.h, copied as it is stored. */
+struct tq_gguf_kv;
+tq_status tq_gguf_kv_copy(tq_gguf_writer *w, const struct tq_gguf_kv *kv);
 tq_status tq_gguf_kv_bool(tq_gguf_writer *w, const char *key, int v);
 tq_status tq_gguf_kv_i32_array(tq_gguf_writer *w, const char *key,
     const int32_t *v, size_t n);

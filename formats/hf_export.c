@@ -11,9 +11,11 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "gguf_vocab.h"
 #include "hf_export.h"
 #include "model.h"
 #include "qstate.h"
+#include "tokenizer.h"
 
 #define HFX_CONFIG_MAX ((size_t)16 << 20)
 #define HFX_EXTRA_MAX ((size_t)1 << 30)
@@ -22,6 +24,7 @@ tq_status
 tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err)
 {
 	size_t n = tq_model_n_linears(x->model);
+	tq_status st;
 
 	memset(h, 0, sizeof(*h));
 	h->x = x;
@@ -32,12 +35,10 @@ tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err)
 		    "not supported by the awq, gptq, compressed-tensors and "
 		    "trtllm exports (fused qkv_proj and gate_up_proj)",
 		    tq_model_path(x->base), tq_arch_name(x->model->cfg.arch));
-	/* config.json and the tokenizer files come from the base directory. */
-	if (!tq_is_dir(tq_model_path(x->base)))
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s: not a Hugging Face "
-		    "model directory; the awq, gptq, compressed-tensors and "
-		    "trtllm exports take its config.json and tokenizer from "
-		    "one", tq_model_path(x->base));
+	/* config.json and the tokenizer files come from the base. */
+	if ((st = tq_hfx__base_ok(x->base, "awq, gptq, compressed-tensors "
+	    "and trtllm exports take", err)) != TQ_OK)
+		return st;
 	if (!tq_is_dir(x->out) && mkdir(x->out, 0777) != 0)
 		return tq_fail(err, TQ_EIO, "%s: cannot create the directory: "
 		    "%s", x->out, strerror(errno));
@@ -298,17 +299,244 @@ tq_hfx__write_weights(tq_hfx *h, const char *file, tq_error *err)
 	return st;
 }
 
-tq_status
-tq_hfx__config(tq_hfx *h, cJSON **out, tq_error *err)
+/* The config.json names of the architectures a GGUF base can have. */
+static const struct {
+	tq_arch arch;
+	const char *type, *cls;
+} hfx_archs[] = {
+	{ TQ_ARCH_LLAMA, "llama", "LlamaForCausalLM" },
+	{ TQ_ARCH_MISTRAL, "mistral", "MistralForCausalLM" },
+	{ TQ_ARCH_QWEN2, "qwen2", "Qwen2ForCausalLM" },
+	{ TQ_ARCH_QWEN3, "qwen3", "Qwen3ForCausalLM" }
+};
+
+static int
+hfx_arch(tq_arch a)
 {
-	char *path = tq_path_join(tq_model_path(h->x->base), "config.json");
+	size_t i;
+
+	for (i = 0; i < sizeof(hfx_archs) / sizeof(hfx_archs[0]); i++)
+		if (hfx_archs[i].arch == a)
+			return (int)i;
+	return -1;
+}
+
+tq_status
+tq_hfx__base_ok(const tq_model *base, const char *format, tq_error *err)
+{
+	const char *p = tq_model_path(base);
+
+	if (tq_is_dir(p))
+		return TQ_OK;
+	if (!tq_gguf_is_file(p))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: not a Hugging Face "
+		    "model directory or a GGUF file; the %s its config.json "
+		    "and tokenizer from one", p, format);
+	if (hfx_arch(base->cfg.arch) < 0)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: a GGUF %s model has no "
+		    "config.json this export can write (llama, mistral, qwen2, "
+		    "qwen3 have)", p, tq_arch_name(base->cfg.arch));
+	if (tq_model_tokenizer(base) == NULL)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the %s its "
+		    "tokenizer, which the GGUF metadata does not rebuild: %s",
+		    p, format, tq_model_tokenizer_why(base));
+	return TQ_OK;
+}
+
+/* c's BOS and EOS ids (config.json, generation_config.json). */
+static void
+hfx_ids(cJSON *o, const tq_model_config *c)
+{
+	if (c->bos_token_id >= 0)
+		cJSON_AddNumberToObject(o, "bos_token_id",
+		    (double)c->bos_token_id);
+	if (c->eos_token_id >= 0)
+		cJSON_AddNumberToObject(o, "eos_token_id",
+		    (double)c->eos_token_id);
+}
+
+/* config.json from a GGUF model's configuration (what transformers reads). */
+static tq_status
+hfx_gguf_config(const tq_model *base, cJSON **out, tq_error *err)
+{
+	const tq_model_config *c = &base->cfg;
+	int a = hfx_arch(c->arch);
+	cJSON *o = cJSON_CreateObject(), *arr, *rs;
+	unsigned long mark = tq_json_begin();
+
+	*out = NULL;
+	arr = cJSON_AddArrayToObject(o, "architectures");
+	tq_json_push(arr, cJSON_CreateString(hfx_archs[a].cls));
+	cJSON_AddStringToObject(o, "model_type", hfx_archs[a].type);
+	cJSON_AddNumberToObject(o, "vocab_size", (double)c->vocab_size);
+	cJSON_AddNumberToObject(o, "hidden_size", (double)c->hidden_size);
+	cJSON_AddNumberToObject(o, "intermediate_size",
+	    (double)c->intermediate_size);
+	cJSON_AddNumberToObject(o, "num_hidden_layers", (double)c->n_layers);
+	cJSON_AddNumberToObject(o, "num_attention_heads", (double)c->n_heads);
+	cJSON_AddNumberToObject(o, "num_key_value_heads",
+	    (double)c->n_kv_heads);
+	cJSON_AddNumberToObject(o, "head_dim", (double)c->head_dim);
+	cJSON_AddNumberToObject(o, "max_position_embeddings",
+	    (double)c->max_position_embeddings);
+	tq_json_add(o, "rms_norm_eps", tq_json_num(c->rms_norm_eps));
+	tq_json_add(o, "rope_theta", tq_json_num(c->rope_theta));
+	if (c->rope_type != TQ_ROPE_DEFAULT) {
+		rs = cJSON_AddObjectToObject(o, "rope_scaling");
+		cJSON_AddStringToObject(rs, "rope_type", c->rope_type ==
+		    TQ_ROPE_LINEAR ? "linear" : c->rope_type == TQ_ROPE_DYNAMIC ?
+		    "dynamic" : "llama3");
+		tq_json_add(rs, "factor", tq_json_num(c->rope_factor));
+		if (c->rope_type == TQ_ROPE_LLAMA3) {
+			tq_json_add(rs, "low_freq_factor",
+			    tq_json_num(c->rope_low_freq_factor));
+			tq_json_add(rs, "high_freq_factor",
+			    tq_json_num(c->rope_high_freq_factor));
+			cJSON_AddNumberToObject(rs,
+			    "original_max_position_embeddings",
+			    (double)c->rope_original_max_pos);
+		}
+	}
+	if (c->sliding_window > 0) {
+		cJSON_AddNumberToObject(o, "sliding_window",
+		    (double)c->sliding_window);
+		if (c->arch == TQ_ARCH_QWEN2 || c->arch == TQ_ARCH_QWEN3)
+			cJSON_AddTrueToObject(o, "use_sliding_window");
+	}
+	cJSON_AddStringToObject(o, "hidden_act", "silu");
+	if (c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_QWEN3)
+		cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias ||
+		    c->qkv_bias);
+	if (c->arch == TQ_ARCH_LLAMA)
+		cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias);
+	cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
+	hfx_ids(o, c);
+	/* The float tensors are written as the GGUF reader holds them. */
+	cJSON_AddStringToObject(o, "torch_dtype", "float32");
+	if (tq_json_end(mark, "config.json", err) != TQ_OK) {
+		cJSON_Delete(o);
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	*out = o;
+	return TQ_OK;
+}
+
+tq_status
+tq_hfx__base_config(const tq_model *base, cJSON **out, tq_error *err)
+{
+	char *path;
 	tq_status st;
 
 	*out = NULL;
-	if (path == NULL)
+	if (!tq_is_dir(tq_model_path(base)))
+		return hfx_gguf_config(base, out, err);
+	if ((path = tq_path_join(tq_model_path(base), "config.json")) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	st = tq_json_load(path, HFX_CONFIG_MAX, out, err);
 	free(path);
+	return st;
+}
+
+/* Writes doc to dir/name atomically (mark: tq_json_begin's). */
+static tq_status
+hfx_save(const char *dir, const char *name, const cJSON *doc,
+    unsigned long mark, tq_error *err)
+{
+	char *path = tq_path_join(dir, name);
+	tq_status st;
+
+	if (path == NULL || doc == NULL) {
+		free(path);
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	st = tq_json_save(doc, mark, path, err);
+	free(path);
+	return st;
+}
+
+
+/* A token's string for tokenizer_config.json, or NULL. */
+static void
+hfx_token(cJSON *o, const char *key, const tq_tokenizer *tok, int64_t id)
+{
+	const char *s = id >= 0 && id < INT32_MAX ?
+	    tq_tokenizer_token(tok, (int32_t)id) : NULL;
+
+	if (s != NULL)
+		cJSON_AddStringToObject(o, key, s);
+}
+
+tq_status
+tq_hfx__gguf_tokenizer(const tq_model *base, const char *dir, tq_error *err)
+{
+	const tq_model_config *c = &base->cfg;
+	const tq_tokenizer *tok = tq_model_tokenizer(base);
+	const char *p = tq_model_path(base), *tmpl;
+	tq_gguf_file *f = NULL;
+	char *json = NULL;
+	cJSON *tj = NULL, *tc = NULL, *gc = NULL;
+	unsigned long mark = tq_json_begin();
+	uint64_t u;
+	size_t len;
+	tq_status st;
+
+	if (tq_is_dir(p))
+		return TQ_OK;
+	if ((st = tq_gguf_open(p, &f, err)) != TQ_OK)
+		return st;
+	if ((st = tq_gguf_vocab_to_json(f, &json, err)) != TQ_OK)
+		goto out;
+	if (json == NULL) {
+		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: no tokenizer in the GGUF "
+		    "metadata", p);
+		goto out;
+	}
+	if ((st = hfx_save(dir, "tokenizer.json", tj = cJSON_Parse(json),
+	    mark, err)) != TQ_OK)
+		goto out;
+	tc = cJSON_CreateObject();
+	gc = cJSON_CreateObject();
+	cJSON_AddStringToObject(tc, "tokenizer_class",
+	    "PreTrainedTokenizerFast");
+	cJSON_AddBoolToObject(tc, "add_bos_token", tq_tokenizer_bos(tok) >= 0);
+	cJSON_AddBoolToObject(tc, "add_eos_token", 0);
+	hfx_token(tc, "bos_token", tok, c->bos_token_id);
+	hfx_token(tc, "eos_token", tok, c->eos_token_id);
+	if (tq_gguf_get_uint(f, "tokenizer.ggml.unknown_token_id", &u))
+		hfx_token(tc, "unk_token", tok, (int64_t)u);
+	if (tq_gguf_get_uint(f, "tokenizer.ggml.padding_token_id", &u))
+		hfx_token(tc, "pad_token", tok, (int64_t)u);
+	cJSON_AddBoolToObject(tc, "clean_up_tokenization_spaces", 0);
+	cJSON_AddNumberToObject(tc, "model_max_length",
+	    (double)c->max_position_embeddings);
+	if (tq_gguf_get_str(f, "tokenizer.chat_template", &tmpl, &len)) {
+		char *t = malloc(len + 1);
+
+		if (t != NULL) {
+			memcpy(t, tmpl, len);
+			t[len] = '\0';
+			cJSON_AddStringToObject(tc, "chat_template", t);
+			free(t);
+		}
+	}
+	hfx_ids(gc, c);
+	if ((st = hfx_save(dir, "tokenizer_config.json", tc, mark, err)) ==
+	    TQ_OK)
+		st = hfx_save(dir, "generation_config.json", gc, mark, err);
+out:
+	cJSON_Delete(tj);
+	cJSON_Delete(tc);
+	cJSON_Delete(gc);
+	free(json);
+	tq_gguf_close(f);
+	return st;
+}
+
+tq_status
+tq_hfx__config(tq_hfx *h, cJSON **out, tq_error *err)
+{
+	tq_status st = tq_hfx__base_config(h->x->base, out, err);
+
 	if (st == TQ_OK && h->untie) {
 		cJSON_DeleteItemFromObjectCaseSensitive(*out,
 		    "tie_word_embeddings");
@@ -368,6 +596,8 @@ tq_hfx__copy_extras(tq_hfx *h, tq_error *err)
 	tq_status st = TQ_OK;
 	size_t i;
 
+	if (!tq_is_dir(dir))
+		return tq_hfx__gguf_tokenizer(h->x->base, h->x->out, err);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && st == TQ_OK;
 	    i++) {
 		char *src = tq_path_join(dir, names[i]);

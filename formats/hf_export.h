@@ -120,6 +120,28 @@ tq_status tq_hfx__write_json(tq_hfx *h, const char *name, cJSON *root,
 tq_status tq_hfx__copy_extras(tq_hfx *h, tq_error *err);
 
 /*
+ * A base the Hugging Face layouts can be written from: a model directory,
+ * or a GGUF file whose architecture config.json can name (llama, mistral,
+ * qwen2, qwen3) and whose tokenizer is rebuilt; else one line why not
+ * ("the <format> take" its config.json...).
+ */
+tq_status tq_hfx__base_ok(const tq_model *base, const char *format,
+    tq_error *err);
+/*
+ * The base's config.json: its directory's, or one made from a GGUF
+ * model's configuration.
+ */
+tq_status tq_hfx__base_config(const tq_model *base, cJSON **out,
+    tq_error *err);
+/*
+ * A GGUF base's tokenizer files into dir: tokenizer.json (rebuilt from
+ * the metadata), tokenizer_config.json (special tokens, add_bos_token,
+ * chat template) and generation_config.json.  Nothing for a directory.
+ */
+tq_status tq_hfx__gguf_tokenizer(const tq_model *base, const char *dir,
+    tq_error *err);
+
+/*
  * Packs n b-bit values v[0], v[stride], ... (each < 2^bits) as one
  * little-endian bitstream into out[ceil(n * bits / 32)] (value i at bits
  * bits*i.. of the stream): GPTQ's and compressed-tensors' packing for

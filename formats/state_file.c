@@ -560,6 +560,9 @@ state_read_meta(tq_qstate *s, const char *path, cJSON *root, int check_calib,
 			r->rel_err = state_get_num(o, "rel_err");
 			r->sqnr_db = state_get_num(o, "sqnr_db");
 			r->max_abs_err = state_get_num(o, "max_abs_err");
+			/* An exact layer's infinite SQNR was written as null. */
+			if (r->max_abs_err == 0.0 && isnan(r->sqnr_db))
+				r->sqnr_db = INFINITY;
 			r->seconds = state_get_num(o, "seconds");
 			break;
 		}

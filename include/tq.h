@@ -217,6 +217,8 @@ typedef struct tq_tensor_info {
 	int ndim;
 	int64_t shape[4];
 	uint64_t nbytes;
+	uint64_t stored_bytes;	/* in the model's file (a GGUF's quantized
+				   blocks; nbytes is then of the fp32 copy) */
 } tq_tensor_info;
 
 typedef struct tq_model tq_model;
@@ -535,6 +537,14 @@ tq_status tq_plan_resolve(const tq_plan *p, const tq_model *m,
  * and every layer's scheme fits its shape; the message names the layer.
  */
 tq_status tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err);
+/*
+ * Why layer's scheme under p is not the one its preset or rules ask for
+ * (a preset falls back where the grid does not fit, as llama.cpp does):
+ * "g128 does not divide 576", "q4_k does not fit 576 columns"; "" when
+ * it is the one asked for.
+ */
+tq_status tq_plan_fallback(const tq_plan *p, const tq_model *m,
+    const char *layer, char *why, size_t len, tq_error *err);
 /* The plan as JSON, loadable again; free it with tq_string_free. */
 char *tq_plan_to_json(const tq_plan *p);
 /* Writes the plan as JSON atomically. */

@@ -182,7 +182,7 @@ variant_size(variant *v)
 		for (t = 0; t < tq_model_n_tensors(v->m); t++) {
 			tq_model_tensor(v->m, t, &ti);
 			if (strcmp(ti.name, name) == 0) {
-				stored = (double)ti.nbytes;
+				stored = (double)ti.stored_bytes;
 				break;
 			}
 		}
@@ -311,12 +311,17 @@ json_tasks(const tq_tasks_result *t)
 }
 
 static void
-print_protocol(const tq_validation *r, const tq_ppl_result *p)
+print_protocol(const tq_validation *r, const tq_ppl_result *p,
+    const tq_model *m)
 {
+	/* As llama-perplexity: BOS only when the tokenizer adds one. */
+	int bos = tq_tokenizer_bos(tq_model_tokenizer(m)) >= 0;
+
 	if (r->opts.protocol == TQ_PROTOCOL_LLAMACPP)
-		printf("protocol    llamacpp: %lld windows of %lld tokens, BOS "
-		    "first, positions %lld..%lld scored (%lld predicted)\n",
-		    (long long)p->n_windows, (long long)p->ctx,
+		printf("protocol    llamacpp: %lld windows of %lld tokens, %s, "
+		    "positions %lld..%lld scored (%lld predicted)\n",
+		    (long long)p->n_windows, (long long)p->ctx, bos ?
+		    "BOS first" : "no BOS (the tokenizer adds none)",
 		    (long long)(p->ctx / 2), (long long)(p->ctx - 2),
 		    (long long)p->n_scored);
 	else
@@ -418,9 +423,11 @@ print_layers(const eval_args *a, const variant *v)
 	tq_layer_rank *rk;
 	tq_error err;
 	size_t n, i;
+	int tied;
 
 	if (v->state == NULL)
 		return 0;
+	tied = tq_model_get_config(v->m)->tie_word_embeddings;
 	if (tq_state_rank(v->state, &rk, &n, &err) != TQ_OK)
 		return cli_fail(&err);
 	if (a->fmt == OUT_MARKDOWN)
@@ -440,9 +447,11 @@ print_layers(const eval_args *a, const variant *v)
 			    l->name, l->method, l->scheme, rk[i].err,
 			    l->sqnr_db, l->bpw, rk[i].worst ? "worst" : "");
 		else
-			printf("%-34s %-6s %-12s %12.3e %8.2f %6.2f %s\n",
+			printf("%-34s %-6s %-12s %12.3e %8.2f %6.2f %s%s\n",
 			    l->name, l->method, l->scheme, rk[i].err,
-			    l->sqnr_db, l->bpw, rk[i].worst ? "!" : "");
+			    l->sqnr_db, l->bpw, rk[i].worst ? "!" : "",
+			    tied && strcmp(l->name, "lm_head") == 0 ?
+			    " (tied to model.embed_tokens)" : "");
 	}
 	tq_state_rank_free(rk);
 	return 0;
@@ -665,7 +674,7 @@ cmd_eval(int argc, char **argv)
 		if (a.text != NULL)
 			printf("text        %s (%lld tokens)\n", a.text,
 			    (long long)r->n_tokens);
-		print_protocol(r, &k->ppl);
+		print_protocol(r, &k->ppl, vs[0].m);
 		printf("perplexity  %.4f +/- %.4f\n", k->ppl.ppl,
 		    k->ppl.ppl_stderr);
 		if (r->has_base) {

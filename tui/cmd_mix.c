@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -35,13 +36,81 @@ mix_fail(tq_error *err, tq_status st, const char *msg)
 	return st;
 }
 
+/* s's menu as "a,b,c" in buf. */
+static const char *
+menu_list(const tq_sens *s, char *buf, size_t len)
+{
+	size_t k, o = 0;
+
+	buf[0] = '\0';
+	for (k = 0; k < tq_sens_n_menu(s) && o < len; k++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", k ? "," : "",
+		    tq_sens_menu(s, k));
+	return buf;
+}
+
+/* Whether the comma-separated menu is s's, entry by entry. */
+static int
+same_menu(const char *menu, const tq_sens *s)
+{
+	const char *items[64];
+	char *copy = strdup(menu);
+	size_t n, k;
+	int same;
+
+	if (copy == NULL)
+		return 0;
+	n = split_menu(copy, items, sizeof(items) / sizeof(items[0]));
+	same = n == tq_sens_n_menu(s);
+	for (k = 0; same && k < n; k++)
+		same = strcasecmp(items[k], tq_sens_menu(s, k)) == 0;
+	free(copy);
+	return same;
+}
+
+/*
+ * With a base plan made for GGUF (its lm_head or embeddings on a GGUF
+ * type), a warning when the chosen plan puts block linears on grids GGUF
+ * cannot hold: now, not at export.
+ */
+static void
+gguf_warning(const tq_plan *base, const tq_plan *p, const tq_model *m)
+{
+	static const char *const heads[2] = { "lm_head", "model.embed_tokens" };
+	size_t i, n = tq_model_n_linears(m), bad = 0;
+	tq_layer_cfg c;
+	tq_error err;
+	char first[32] = "";
+	int gguf = 0, h;
+
+	for (h = 0; h < 2; h++)
+		if (tq_plan_resolve(base, m, heads[h], &c, &err) == TQ_OK &&
+		    c.method != TQ_METHOD_FLOAT && c.scheme.type >= TQ_QT_Q4_0)
+			gguf = 1;
+	if (!gguf)
+		return;
+	for (i = 0; i < n; i++)
+		if (tq_plan_resolve(p, m, tq_model_linear_name(m, i), &c,
+		    &err) == TQ_OK && c.method != TQ_METHOD_FLOAT &&
+		    c.scheme.type < TQ_QT_Q4_0) {
+			if (bad++ == 0)
+				tq_scheme_name(&c.scheme, first, sizeof(first));
+		}
+	if (bad > 0)
+		fprintf(stderr, "warning: %zu block linears (%s, ...) get grids "
+		    "GGUF cannot hold, though the base plan is a GGUF one: "
+		    "export --format gguf would re-quantize them; --menu with "
+		    "GGUF types (rtn:q4_k,rtn:q5_0,...) keeps the plan in "
+		    "GGUF\n", bad, first);
+}
+
 /* Loaded from a->sens_path when it exists, else measured (and saved). */
 static tq_status
 mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
     tq_error *err)
 {
 	const char *items[64];
-	char *menu = NULL;
+	char *menu = NULL, menu_buf[512];
 	size_t n_menu = 0;
 	tq_calib *cal = NULL;
 	tq_job *job = NULL;
@@ -49,8 +118,22 @@ mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
 
 	*out = NULL;
 	if (a->sens_path != NULL && access(a->sens_path, F_OK) == 0) {
-		if ((st = tq_sens_load(a->sens_path, m, out, err)) == TQ_OK &&
-		    !a->json)
+		if ((st = tq_sens_load(a->sens_path, m, out, err)) != TQ_OK)
+			return st;
+		/* The table answers for its own menu only. */
+		if (a->menu != NULL && !same_menu(a->menu, *out)) {
+			char msg[sizeof(err->msg)];
+
+			snprintf(msg, sizeof(msg), "plan: --menu is not the menu "
+			    "%s was measured with (%s): remove the file to "
+			    "measure again, or leave --menu out", a->sens_path,
+			    menu_list(*out, menu_buf, sizeof(menu_buf)));
+			st = mix_fail(err, TQ_EINVAL, msg);
+			tq_sens_free(*out);
+			*out = NULL;
+			return st;
+		}
+		if (!a->json)
 			fprintf(stderr, "sensitivity loaded from %s\n",
 			    a->sens_path);
 		return st;
@@ -135,6 +218,8 @@ cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
 		if (tq_sens_optimize(s, a->target_bpw, &mix, &err) != TQ_OK ||
 		    tq_sens_plan(s, &mix, m, base, plan, &err) != TQ_OK)
 			goto fail;
+		if (base != NULL)
+			gguf_warning(base, *plan, m);
 		res->optimized = 1;
 		res->target_bpw = a->target_bpw;
 		res->bpw = mix.bpw;

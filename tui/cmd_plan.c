@@ -118,6 +118,17 @@ build_plan(const plan_opts *o, tq_plan **out)
 	return 0;
 }
 
+/*
+ * A tied lm_head is the embedding table: one tensor in the model and in
+ * every export, so the totals count it once (as model.embed_tokens).
+ */
+static int
+tied_head(const tq_model *m, const char *name)
+{
+	return tq_model_get_config(m)->tie_word_embeddings &&
+	    strcmp(name, "lm_head") == 0;
+}
+
 static void
 print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
     const char *save, const cli_mix_result *mr)
@@ -143,7 +154,7 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 		const char *name = tq_model_linear_name(m, i);
 		int64_t rows, cols;
 		tq_layer_cfg c;
-		char sch[32];
+		char sch[32], fell[128];
 		double bpw, w;
 
 		tq_model_linear_shape(m, i, &rows, &cols);
@@ -151,10 +162,19 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 		w = (double)rows * (double)cols;
 		bpw = c.method == TQ_METHOD_FLOAT ? 16.0 :
 		    tq_scheme_bpw(&c.scheme, rows, cols);
-		weights += w;
-		bytes += w * bpw / 8.0;
+		if (!tied_head(m, name)) {
+			weights += w;
+			bytes += w * bpw / 8.0;
+		}
 		printf("%s{\"name\":", i > 0 ? "," : "");
 		cli_json_string(stdout, name);
+		if (tied_head(m, name))
+			printf(",\"tied_to\":\"model.embed_tokens\"");
+		if (tq_plan_fallback(p, m, name, fell, sizeof(fell), &err) ==
+		    TQ_OK && fell[0] != '\0') {
+			printf(",\"fallback\":");
+			cli_json_string(stdout, fell);
+		}
 		printf(",\"rows\":%lld,\"cols\":%lld,\"method\":\"%s\","
 		    "\"scheme\":", (long long)rows, (long long)cols,
 		    tq_method_name(c.method));
@@ -200,7 +220,7 @@ print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
 	    "layer", "shape", "method", "scheme", "bpw", "MB");
 	for (i = 0; i < n; i++) {
 		const char *name = tq_model_linear_name(m, i);
-		char shape[48], sch[32], opts[128];
+		char shape[48], sch[32], opts[192], fell[128];
 		int64_t rows, cols;
 		tq_layer_cfg c;
 		double bpw, w;
@@ -215,17 +235,31 @@ print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
 			bpw = tq_scheme_bpw(&c.scheme, rows, cols);
 			tq_scheme_name(&c.scheme, sch, sizeof(sch));
 		}
-		weights += w;
-		bytes += w * bpw / 8.0;
 		snprintf(shape, sizeof(shape), "%lld x %lld", (long long)rows,
 		    (long long)cols);
 		options_text(&c, opts, sizeof(opts));
+		if (tq_plan_fallback(p, m, name, fell, sizeof(fell), &err) ==
+		    TQ_OK && fell[0] != '\0') {
+			size_t k = strlen(opts);
+
+			snprintf(opts + k, sizeof(opts) - k, "%s(%s)", k > 0 ?
+			    " " : "", fell);
+		}
+		if (tied_head(m, name))
+			snprintf(opts, sizeof(opts), "tied to model.embed_tokens:"
+			    " counted there");
+		else {
+			weights += w;
+			bytes += w * bpw / 8.0;
+		}
 		printf("%-*s  %-13s  %-11s  %-13s  %5.2f  %8.3f%s%s\n",
 		    (int)width, name, shape, tq_method_name(c.method), sch, bpw,
 		    w * bpw / 8.0 / 1e6, opts[0] != '\0' ? "  " : "", opts);
 	}
-	printf("\n%zu linear layers, %.2f M weights: fp16 %.2f MB, planned "
-	    "%.2f MB, %.3f bits per weight on average\n", n, weights / 1e6,
+	printf("\n%zu linear layers%s, %.2f M weights: fp16 %.2f MB, planned "
+	    "%.2f MB, %.3f bits per weight on average\n", n,
+	    mc->tie_word_embeddings ? " (lm_head tied to the embeddings)" :
+	    "", weights / 1e6,
 	    weights * 2.0 / 1e6, bytes / 1e6,
 	    weights > 0 ? bytes * 8.0 / weights : 0.0);
 	if (save != NULL)

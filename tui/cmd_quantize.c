@@ -12,9 +12,21 @@
 
 #include "cli.h"
 
+/* The plan and model, for the layers whose scheme fell back. */
+typedef struct run_ctx {
+	const tq_plan *plan;
+	const tq_model *m;
+} run_ctx;
+
 static void
-print_layer(const tq_layer_result *r)
+print_layer(const run_ctx *x, const tq_layer_result *r)
 {
+	char fell[128] = "";
+	tq_error err;
+
+	if (x != NULL)
+		tq_plan_fallback(x->plan, x->m, r->name, fell, sizeof(fell),
+		    &err);
 	printf("%-36s %-5s %-14s", r->name, r->method, r->scheme);
 	if (isfinite(r->rel_err))
 		printf(" rel.err %9.3e", r->rel_err);
@@ -22,7 +34,12 @@ print_layer(const tq_layer_result *r)
 		printf(" %17s", "");
 	if (isfinite(r->sqnr_db))
 		printf("  sqnr %5.1f dB", r->sqnr_db);
-	printf("  %5.2f bpw  %6.2f s\n", r->bpw, r->seconds);
+	else if (r->sqnr_db > 0.0)
+		printf("  exact (0 error)");
+	printf("  %5.2f bpw  %6.2f s", r->bpw, r->seconds);
+	if (fell[0] != '\0')
+		printf("  (%s)", fell);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -48,9 +65,8 @@ print_json_layer(const tq_layer_result *r, int first)
 static void
 on_event(void *ud, const tq_event *ev)
 {
-	(void)ud;
 	if (ev->kind == TQ_EVENT_LAYER)
-		print_layer(&ev->layer);
+		print_layer(ud, &ev->layer);
 	else if (ev->kind == TQ_EVENT_LOG)
 		fprintf(stderr, "%s\n", ev->text);
 }
@@ -118,6 +134,7 @@ cmd_quantize(int argc, char **argv)
 	tq_model *m = NULL;
 	tq_plan *plan = NULL;
 	tq_calib *calib = NULL;
+	run_ctx rx;
 	tq_job *job = NULL;
 	tq_qstate *state = NULL;
 	char *endp;
@@ -249,7 +266,9 @@ cmd_quantize(int argc, char **argv)
 	if (tq_job_quantize(m, plan, calib, out_dir, flags, &job, &err) !=
 	    TQ_OK)
 		goto fail;
-	if (cli_run_job(job, json ? NULL : on_event, NULL, &err) != TQ_OK)
+	rx.plan = plan;
+	rx.m = m;
+	if (cli_run_job(job, json ? NULL : on_event, &rx, &err) != TQ_OK)
 		goto fail;
 	state = tq_job_take_state(job);
 	if (!json)
