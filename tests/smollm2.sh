@@ -169,9 +169,15 @@ fi
 # parity FILE CHUNKS LIMIT LABEL: llama-perplexity and ours on FILE
 parity() {
 	LD_LIBRARY_PATH=$bin "$bin/llama-perplexity" -t $threads -c 512 \
-	    --chunks $2 -m "$1" -f "$tmp/text.txt" >"$tmp/lp.log" 2>&1 &&
+	    --chunks $2 -m "$1" -f "$tmp/text.txt" >"$tmp/lp.log" 2>&1 || {
+		echo "# llama-perplexity: $(tail -n 1 "$tmp/lp.log")"
+		return 1
+	}
 	q eval "$1" --text "$tmp/text.txt" --protocol llamacpp \
-	    --max-tokens $(($2 * 512)) --json >"$tmp/ours.json" 2>"$tmp/err" &&
+	    --max-tokens $(($2 * 512)) --json >"$tmp/ours.json" 2>"$tmp/err" || {
+		echo "# turboquant eval: $(tail -n 1 "$tmp/err")"
+		return 1
+	}
 	"$py" - "$tmp/lp.log" "$tmp/ours.json" "$2" "$3" "$4" <<'PY'
 import json, re, sys
 log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
