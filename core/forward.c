@@ -487,30 +487,35 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	fwd_attention(s, c, b, n, io->att);
 }
 
-/* x += y[n, H] */
+/*
+ * A sublayer's output into the residual: x += post_norm(w(actq(in))), in
+ * [n, C] quantized in place as act says; post_norm only with post-norms.
+ */
 static void
-fwd_residual(float *x, const float *y, int64_t n, int64_t H)
+fwd_sublayer_out(tq_fwd *s, const tq_block_opts *b, const tq_fwd_io *io,
+    int64_t n, const tq_actq *act, float *in, int64_t C, const tq_tensor *w,
+    const tq_tensor *bias, const tq_tensor *post_norm)
 {
-	int64_t i;
+	int64_t H = s->m->cfg.hidden_size, i;
 
+	fwd_actq(s, act, in, n, C);
+	fwd_linear(s, in, n, w, bias, s->y, H);
+	if (b->post_norms)
+		fwd_rmsnorm(s, s->y, post_norm, n, H, b->norm_eps,
+		    b->norm_offset, s->y);
 	for (i = 0; i < n * H; i++)
-		x[i] += y[i];
+		io->x[i] += s->y[i];
 }
 
-/* x += o(att), o(att) normed first with post-norms (Gemma) */
+/* x += o(att) */
 static void
 stage_attn_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
 {
 	const tq_model_config *c = &s->m->cfg;
-	int64_t H = c->hidden_size;
 
-	fwd_actq(s, &l->act[TQ_SITE_O], io->att, n, c->n_heads * c->head_dim);
-	fwd_linear(s, io->att, n, l->wo, l->bo, s->y, H);
-	if (b->post_norms)
-		fwd_rmsnorm(s, s->y, l->post_attn_norm, n, H, b->norm_eps,
-		    b->norm_offset, s->y);
-	fwd_residual(io->x, s->y, n, H);
+	fwd_sublayer_out(s, b, io, n, &l->act[TQ_SITE_O], io->att,
+	    c->n_heads * c->head_dim, l->wo, l->bo, l->post_attn_norm);
 }
 
 /* xn = ffn_norm(x) */
@@ -575,14 +580,8 @@ static void
 stage_mlp_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
 {
-	const tq_model_config *c = &s->m->cfg;
-
-	fwd_actq(s, &l->act[TQ_SITE_DOWN], io->g, n, c->intermediate_size);
-	fwd_linear(s, io->g, n, l->w_down, l->b_down, s->y, c->hidden_size);
-	if (b->post_norms)
-		fwd_rmsnorm(s, s->y, l->post_ffn_norm, n, c->hidden_size,
-		    b->norm_eps, b->norm_offset, s->y);
-	fwd_residual(io->x, s->y, n, c->hidden_size);
+	fwd_sublayer_out(s, b, io, n, &l->act[TQ_SITE_DOWN], io->g,
+	    s->m->cfg.intermediate_size, l->w_down, l->b_down, l->post_ffn_norm);
 }
 
 typedef void (*fwd_stage_fn)(tq_fwd *s, const tq_layer_weights *l,
