@@ -173,25 +173,6 @@ tq_plan_insert_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
 }
 
 tq_status
-tq_plan_replace_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
-    tq_error *err)
-{
-	plan_rule nr;
-	char where[32];
-	tq_status st;
-
-	if (p == NULL || i >= p->n_rules)
-		return tq_fail(err, TQ_EINVAL, "plan: no rule %zu (the plan "
-		    "has %zu)", i + 1, p != NULL ? p->n_rules : 0);
-	tq_plan__rule_where(where, sizeof(where), i, NULL);
-	if ((st = make_rule(p, r, where, &nr, err)) != TQ_OK)
-		return st;
-	drop_rule(&p->rules[i]);
-	p->rules[i] = nr;
-	return TQ_OK;
-}
-
-tq_status
 tq_plan_remove_rule(tq_plan *p, size_t i, tq_error *err)
 {
 	if (p == NULL || i >= p->n_rules)
@@ -201,25 +182,5 @@ tq_plan_remove_rule(tq_plan *p, size_t i, tq_error *err)
 	memmove(p->rules + i, p->rules + i + 1, sizeof(*p->rules) *
 	    (p->n_rules - i - 1));
 	p->n_rules--;
-	return TQ_OK;
-}
-
-tq_status
-tq_plan_move_rule(tq_plan *p, size_t from, size_t to, tq_error *err)
-{
-	plan_rule r;
-
-	if (p == NULL || from >= p->n_rules || to >= p->n_rules)
-		return tq_fail(err, TQ_EINVAL, "plan: cannot move rule %zu to "
-		    "%zu (the plan has %zu)", from + 1, to + 1,
-		    p != NULL ? p->n_rules : 0);
-	r = p->rules[from];
-	if (from < to)
-		memmove(p->rules + from, p->rules + from + 1,
-		    sizeof(r) * (to - from));
-	else
-		memmove(p->rules + to + 1, p->rules + to,
-		    sizeof(r) * (from - to));
-	p->rules[to] = r;
 	return TQ_OK;
 }

@@ -586,12 +586,7 @@ tq_status tq_plan_get_rule(const tq_plan *p, size_t i, tq_plan_rule *out,
 /* Inserts a copy of r before rule i; i == tq_plan_n_rules(p) appends. */
 tq_status tq_plan_insert_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
     tq_error *err);
-tq_status tq_plan_replace_rule(tq_plan *p, size_t i, const tq_plan_rule *r,
-    tq_error *err);
 tq_status tq_plan_remove_rule(tq_plan *p, size_t i, tq_error *err);
-/* Moves rule from to index to, the rules between shifting by one. */
-tq_status tq_plan_move_rule(tq_plan *p, size_t from, size_t to,
-    tq_error *err);
 
 /*
  * The quantizable layers of a model in order: every linear of every block

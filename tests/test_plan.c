@@ -839,10 +839,12 @@ test_edit(void)
 	tap_ok(tq_plan_get_rule(p, 1, &got, &err) == TQ_OK &&
 	    got.cfg.damp == 0.05 && got.cfg.act_order == 1 &&
 	    got.mask == (r.mask), "its keys read back (booleans as 0/1)");
-	tap_ok(tq_plan_move_rule(p, 1, 0, &err) == TQ_OK &&
+	tap_ok(tq_plan_remove_rule(p, 1, &err) == TQ_OK &&
+	    tq_plan_insert_rule(p, 0, &r, &err) == TQ_OK &&
 	    strcmp(patterns(p), "layers\\.1\\. down_proj") == 0 &&
 	    is(p, down, "gptq int8") && is(p, q1, "gptq int3-g128"),
-	    "moved first, the later rule's scheme wins on down_proj");
+	    "moved first (remove, insert at 0), the later rule's scheme wins "
+	    "on down_proj");
 	tap_ok(round_trip(p, "edited.json"), "the edited plan round-trips "
 	    "through JSON");
 	/* the same rules written as JSON resolve the same */
@@ -855,10 +857,11 @@ test_edit(void)
 	    "JSON");
 	tq_plan_free(q);
 	r = rule("^lm_head$", TQ_METHOD_RTN, "q6_k");
-	tap_ok(tq_plan_replace_rule(p, 1, &r, &err) == TQ_OK &&
+	tap_ok(tq_plan_remove_rule(p, 1, &err) == TQ_OK &&
+	    tq_plan_insert_rule(p, 1, &r, &err) == TQ_OK &&
 	    strcmp(patterns(p), "layers\\.1\\. ^lm_head$") == 0 &&
 	    is(p, "lm_head", "rtn q6_k") && is(p, down, "gptq int3-g128"),
-	    "replace");
+	    "replace (remove, then insert)");
 	tap_ok(tq_plan_remove_rule(p, 0, &err) == TQ_OK &&
 	    tq_plan_n_rules(p) == 1 && is(p, down, "rtn int4-g128"),
 	    "remove");
@@ -877,7 +880,7 @@ test_edit(void)
 	r = rule("x", TQ_METHOD_RTN, NULL);
 	r.mask |= TQ_PLAN_SET_DAMP;
 	r.cfg.damp = 2.0;
-	tap_ok(tq_plan_replace_rule(p, 0, &r, &err) == TQ_EINVAL &&
+	tap_ok(tq_plan_insert_rule(p, 0, &r, &err) == TQ_EINVAL &&
 	    strstr(err.msg, "damp") != NULL && strcmp(patterns(p),
 	    "^lm_head$") == 0, "a damp out of range: %s", err.msg);
 	r = rule("x", (tq_method)99, NULL);
@@ -896,9 +899,7 @@ test_edit(void)
 	tap_ok(tq_plan_insert_rule(p, 3, &r, &err) == TQ_EINVAL &&
 	    tq_plan_get_rule(p, 1, &got, &err) == TQ_EINVAL &&
 	    got.match == NULL && tq_plan_remove_rule(p, 1, &err) ==
-	    TQ_EINVAL && tq_plan_move_rule(p, 0, 1, &err) == TQ_EINVAL &&
-	    tq_plan_replace_rule(p, 5, &r, &err) == TQ_EINVAL &&
-	    tq_plan_n_rules(p) == 1, "indexes past the rules: %s", err.msg);
+	    TQ_EINVAL && tq_plan_n_rules(p) == 1, "indexes past the rules: %s", err.msg);
 	tq_plan_free(p);
 }
 
