@@ -168,7 +168,8 @@ wait_for r 'cancel the run\? \(y/n\)'
 ok $? "Ctrl-C asks before cancelling"
 keys r n
 wait_gone r 'cancel the run\?'
-screen r | grep -Eq 'calibrate +[^ ]*.* [0-9]+/256 '
+# the status line comes back with the next progress tick, not with the keypress
+wait_for r 'calibrate +[^ ]*.* [0-9]+/256 '
 ok $? "n keeps the run going"
 keys r C-c
 wait_for r 'cancel the run\? \(y/n\)'
