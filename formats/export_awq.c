@@ -51,15 +51,16 @@ awq_word(const uint8_t *v, size_t stride)
 }
 
 static tq_status
-awq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
+awq_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
+    void *ud, tq_error *err)
 {
-	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, k, n, g;
 	uint32_t *qw, *qz;
 	uint16_t *sc;
 	uint8_t *zero;
 	tq_status st;
 
+	(void)i;
 	(void)ud;
 	qw = tq_hfx__alloc(h, (size_t)(K * N / 8) * 4, err);	/* [K, N/8] */
 	qz = tq_hfx__alloc(h, (size_t)(G * N / 8) * 4, err);	/* [G, N/8] */
@@ -83,10 +84,8 @@ awq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 			{ "scales", TQ_DTYPE_F16, 2, { G, N }, sc },
 		};
 
-		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, 3, err);
+		st = tq_hfx__add_parts(h, name, parts, 3, err);
 	}
-	if (st == TQ_OK)
-		tq_hfx__mark(h, i);
 	return st;
 }
 
@@ -122,10 +121,16 @@ tq_export_awq(tq_export_ctx *x, tq_error *err)
 	cJSON_AddStringToObject(q, "version", "gemm");
 	if (any_float) {
 		skip = cJSON_AddArrayToObject(q, "modules_to_not_convert");
-		for (i = 0; i + 2 < n; i++)
-			if (!tq_hfx__is_q(&h, i))
-				tq_json_push(skip,
-				    cJSON_CreateString(tq_hfx__name(&h, i)));
+		for (i = 0; i + 2 < n; i++) {
+			char name[160];
+			size_t first;
+
+			/* phi3: the fused module's name, once. */
+			tq_hfx__module(x->model, i, &first, name,
+			    sizeof(name));
+			if (first == i && !tq_hfx__is_q(&h, i))
+				tq_json_push(skip, cJSON_CreateString(name));
+		}
 	} else {
 		cJSON_AddNullToObject(q, "modules_to_not_convert");
 	}

@@ -50,9 +50,9 @@ ct_fit(const tq_scheme *s, const tq_qtensor *qt)
 }
 
 static tq_status
-ct_int_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
+ct_int_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
+    void *ud, tq_error *err)
 {
-	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int b = qt->scheme.bits, sym = qt->scheme.sym;
 	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, n, g;
 	int64_t KW = (K * b + 31) / 32, NW = (N * b + 31) / 32;
@@ -62,6 +62,7 @@ ct_int_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 	float *sc;
 	tq_status st;
 
+	(void)i;
 	(void)ud;
 
 	wp = tq_hfx__alloc(h, (size_t)(N * KW) * 4, err);	/* [N, KW] */
@@ -107,23 +108,22 @@ ct_int_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 		if (!tq_hfx__plain_groups(qt))
 			parts[np++] = (tq_hfx_part){ "weight_g_idx",
 			    TQ_DTYPE_I32, 1, { K, 0 }, qt->g_idx };
-		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, np, err);
+		st = tq_hfx__add_parts(h, name, parts, np, err);
 	}
-	if (st == TQ_OK)
-		tq_hfx__mark(h, i);
 	return st;
 }
 
 static tq_status
-ct_fp8_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
+ct_fp8_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
+    void *ud, tq_error *err)
 {
-	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int64_t N = qt->rows, K = qt->cols, n, k;
 	int chan = qt->scheme.group == TQ_GROUP_CHANNEL;
 	uint8_t *w;
 	float *sc;
 	tq_status st;
 
+	(void)i;
 	(void)ud;
 
 	w = tq_hfx__alloc(h, (size_t)(N * K), err);		/* [N, K] */
@@ -145,10 +145,8 @@ ct_fp8_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 			    { chan ? N : 1, 1 }, sc },
 		};
 
-		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, 2, err);
+		st = tq_hfx__add_parts(h, name, parts, 2, err);
 	}
-	if (st == TQ_OK)
-		tq_hfx__mark(h, i);
 	return st;
 }
 
@@ -223,10 +221,15 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	cJSON_AddNullToObject(q, "global_compression_ratio");
 	ign = cJSON_AddArrayToObject(q, "ignore");
 	tq_json_push(ign, cJSON_CreateString("lm_head"));
-	for (i = 0; any_float && i + 2 < n; i++)
-		if (!tq_hfx__is_q(&h, i))
-			tq_json_push(ign,
-			    cJSON_CreateString(tq_hfx__name(&h, i)));
+	for (i = 0; any_float && i + 2 < n; i++) {
+		char name[160];
+		size_t first;
+
+		/* phi3: the fused module's name, once. */
+		tq_hfx__module(x->model, i, &first, name, sizeof(name));
+		if (first == i && !tq_hfx__is_q(&h, i))
+			tq_json_push(ign, cJSON_CreateString(name));
+	}
 	cJSON_AddNullToObject(q, "kv_cache_scheme");
 	cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
 	cJSON_AddStringToObject(q, "quantization_status", "compressed");

@@ -54,10 +54,10 @@ typedef struct gptq_job {
 } gptq_job;
 
 static tq_status
-gptq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
+gptq_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
+    void *ud, tq_error *err)
 {
 	gptq_job *gj = ud;
-	const tq_qtensor *qt = &h->x->state->layers[i].qt;
 	int b = qt->scheme.bits;
 	int64_t N = qt->rows, K = qt->cols, G = qt->nblocks, n, g, r, k;
 	int64_t KW = K * b / 32, NW = N * b / 32;
@@ -105,10 +105,8 @@ gptq_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
 			{ "g_idx", TQ_DTYPE_I32, 1, { K, 0 }, gidx },
 		};
 
-		st = tq_hfx__add_parts(h, tq_hfx__name(h, i), parts, 4, err);
+		st = tq_hfx__add_parts(h, name, parts, 4, err);
 	}
-	if (st == TQ_OK)
-		tq_hfx__mark(h, i);
 	return st;
 }
 
@@ -173,10 +171,17 @@ gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const gptq_job *gj,
 		/* transformers (optimum): the linears quantized in a block. */
 		cJSON *keep = cJSON_CreateArray();
 
-		for (i = 0; i < TQ_LINEARS_PER_LAYER; i++)
-			if (tq_hfx__is_q(h, i))
+		for (i = 0; i < TQ_LINEARS_PER_LAYER; i++) {
+			char name[160];
+			size_t first;
+
+			/* phi3: the fused module's name, once. */
+			tq_hfx__module(h->x->model, i, &first, name,
+			    sizeof(name));
+			if (first == i && tq_hfx__is_q(h, i))
 				tq_json_push(keep, cJSON_CreateString(
-				    gptq_in_block(tq_hfx__name(h, i))));
+				    gptq_in_block(name)));
+		}
 		dyn = cJSON_AddArrayToObject(q, "modules_in_block_to_quantize");
 		tq_json_push(dyn, keep);
 	}
@@ -184,13 +189,16 @@ gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const gptq_job *gj,
 		/* GPTQModel's per-module overrides: "-:" keeps it float. */
 		dyn = cJSON_AddObjectToObject(q, "dynamic");
 		for (i = 0; i + 2 < n; i++) {
-			char key[192], *d;
+			char key[192], name[160], *d;
 			const char *c;
+			size_t first;
 
-			if (tq_hfx__is_q(h, i))
+			tq_hfx__module(h->x->model, i, &first, name,
+			    sizeof(name));
+			if (first != i || tq_hfx__is_q(h, i))
 				continue;
 			d = key + snprintf(key, sizeof(key), "-:^");
-			for (c = tq_hfx__name(h, i); *c != '\0' &&
+			for (c = name; *c != '\0' &&
 			    d < key + sizeof(key) - 4; c++) {
 				if (*c == '.')
 					*d++ = '\\';

@@ -67,6 +67,7 @@ typedef struct mlx_unit {
 	char name[128];		/* the tensor's name, or the layer's path */
 	const tq_tensor *t;	/* float tensor, or NULL */
 	const mlx_layer *q;	/* quantized layer, or NULL */
+	size_t nq;		/* layers q[0..nq) stacked (phi3's fused) */
 	uint64_t bytes;
 	int shard;
 } mlx_unit;
@@ -85,6 +86,8 @@ typedef struct mlx_export {
 	size_t n_units, cap_units;
 	int n_shards;
 	int64_t swa_pattern;	/* gemma3: every swa_pattern-th is global */
+	tq_tensor *stacked;	/* [n] phi3's float parts stacked, at the
+				   first part's index (data owned) */
 } mlx_export;
 
 /* The files mlx-lm's tokenizer loading (transformers) may read. */
@@ -413,11 +416,13 @@ mlx_choose_dtype(mlx_export *e, tq_error *err)
 	return TQ_OK;
 }
 
+/* A unit: float tensor t, or the nq quantized layers q[0..nq) stacked. */
 static tq_status
-mlx_add_unit(mlx_export *e, const char *name, const tq_tensor *t,
-    const mlx_layer *q, tq_error *err)
+mlx_add_units(mlx_export *e, const char *name, const tq_tensor *t,
+    const mlx_layer *q, size_t nq, tq_error *err)
 {
 	mlx_unit *u;
+	size_t p;
 
 	if (t == NULL && q == NULL)
 		return TQ_OK;		/* an absent bias */
@@ -435,28 +440,44 @@ mlx_add_unit(mlx_export *e, const char *name, const tq_tensor *t,
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->t = t;
 	u->q = q;
+	u->nq = nq;
 	if (t != NULL)
 		u->bytes = t->nbytes;
-	else
-		u->bytes = (uint64_t)q->qt->rows * (uint64_t)q->qt->cols *
-		    (uint64_t)q->qt->scheme.bits / 8 + 2 *
-		    (uint64_t)q->qt->rows * (uint64_t)(q->qt->cols / q->group) *
+	for (p = 0; t == NULL && p < nq; p++)
+		u->bytes += (uint64_t)q[p].qt->rows *
+		    (uint64_t)q[p].qt->cols * (uint64_t)q[p].qt->scheme.bits /
+		    8 + 2 * (uint64_t)q[p].qt->rows *
+		    (uint64_t)(q[p].qt->cols / q[p].group) *
 		    tq_dtype_size(e->pdt);
 	return TQ_OK;
 }
 
-/* Quantizable layer i as a unit: quantized, or its float weight. */
+static tq_status
+mlx_add_unit(mlx_export *e, const char *name, const tq_tensor *t,
+    const mlx_layer *q, tq_error *err)
+{
+	return mlx_add_units(e, name, t, q, 1, err);
+}
+
+/*
+ * Quantizable layer i as a unit: quantized, or its float weight.  phi3's
+ * q/k/v and gate/up are one unit under the fused name (mlx-lm's phi3
+ * reads qkv_proj and gate_up_proj), at the first part.
+ */
 static tq_status
 mlx_add_linear(mlx_export *e, size_t i, tq_error *err)
 {
-	const char *path = tq_model_linear_name(e->x->model, i);
-	char name[128];
+	char path[128], name[136];
+	size_t first, np = tq_hfx__module(e->x->model, i, &first, path,
+	    sizeof(path));
 
+	if (first != i)
+		return TQ_OK;	/* written with the first part */
 	if (e->layers[i].qt != NULL)
-		return mlx_add_unit(e, path, NULL, &e->layers[i], err);
+		return mlx_add_units(e, path, NULL, &e->layers[i], np, err);
 	snprintf(name, sizeof(name), "%s.weight", path);
-	return mlx_add_unit(e, name, tq_model__linear_weight(e->x->model, i),
-	    NULL, err);
+	return mlx_add_unit(e, name, np > 1 ? &e->stacked[i] :
+	    tq_model__linear_weight(e->x->model, i), NULL, err);
 }
 
 /* Every tensor of the checkpoint in order, cut into shards. */
@@ -554,49 +575,59 @@ typedef struct mlx_packed {
 } mlx_packed;
 
 /*
- * Packs layer L into p (codes as bit streams, scales and biases); a large
- * embedding takes a while, so cancellation is checked every 1024 rows.
+ * Packs layers L[0..nq) into p, their rows stacked (phi3's fused parts
+ * share bits and group: mlx_fused_check), as bit streams, scales and
+ * biases; a large embedding takes a while, so cancellation is checked
+ * every 1024 rows.
  */
 static tq_status
-mlx_pack(const mlx_layer *L, tq_dtype pdt, tq_job *job, mlx_packed *p,
-    tq_error *err)
+mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
+    mlx_packed *p, tq_error *err)
 {
-	const tq_qtensor *qt = L->qt;
-	int bits = qt->scheme.bits;
-	int64_t words = qt->cols * bits / 32, ng = qt->cols / L->group;
-	int64_t r, c, k;
+	int bits = L->qt->scheme.bits;
+	int64_t cols = L->qt->cols, words = cols * bits / 32;
+	int64_t ng = cols / L->group, rows = 0, r0 = 0, r, c, k;
+	size_t part;
 
-	p->w = calloc((size_t)(qt->rows * words), sizeof(uint32_t));
-	p->scales = malloc((size_t)(qt->rows * ng) * tq_dtype_size(pdt));
-	p->biases = malloc((size_t)(qt->rows * ng) * tq_dtype_size(pdt));
+	for (part = 0; part < nq; part++)
+		rows += L[part].qt->rows;
+	p->w = calloc((size_t)(rows * words), sizeof(uint32_t));
+	p->scales = malloc((size_t)(rows * ng) * tq_dtype_size(pdt));
+	p->biases = malloc((size_t)(rows * ng) * tq_dtype_size(pdt));
 	if (p->w == NULL || p->scales == NULL || p->biases == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	for (r = 0; r < qt->rows; r++) {
-		const uint8_t *code = qt->codes + r * qt->cols;
-		uint32_t *o = p->w + r * words;
+	for (part = 0; part < nq; r0 += L[part].qt->rows, part++) {
+		const tq_qtensor *qt = L[part].qt;
 
-		if (r % 1024 == 1023 && tq_job__cancelled(job))
-			return tq_fail(err, TQ_ECANCELLED, "cancelled");
-		for (c = 0; c < qt->cols; c++) {
-			uint64_t bit = (uint64_t)c * (uint64_t)bits;
-			uint32_t v = code[c], sh = (uint32_t)(bit & 31);
+		for (r = 0; r < qt->rows; r++) {
+			const uint8_t *code = qt->codes + r * cols;
+			uint32_t *o = p->w + (r0 + r) * words;
+			int64_t at = (r0 + r) * ng;
 
-			o[bit >> 5] |= v << sh;
-			if (sh + (uint32_t)bits > 32)
-				o[(bit >> 5) + 1] |= v >> (32 - sh);
-		}
-		for (k = 0; k < ng; k++) {
-			float s, b;
+			if (r % 1024 == 1023 && tq_job__cancelled(job))
+				return tq_fail(err, TQ_ECANCELLED,
+				    "cancelled");
+			for (c = 0; c < cols; c++) {
+				uint64_t bit = (uint64_t)c * (uint64_t)bits;
+				uint32_t v = code[c], sh = (uint32_t)(bit & 31);
 
-			mlx_param(L, r, k, &s, &b);
-			if (pdt == TQ_DTYPE_F16) {
-				((uint16_t *)p->scales)[r * ng + k] =
-				    tq_f32_to_f16(s);
-				((uint16_t *)p->biases)[r * ng + k] =
-				    tq_f32_to_f16(b);
-			} else {
-				((float *)p->scales)[r * ng + k] = s;
-				((float *)p->biases)[r * ng + k] = b;
+				o[bit >> 5] |= v << sh;
+				if (sh + (uint32_t)bits > 32)
+					o[(bit >> 5) + 1] |= v >> (32 - sh);
+			}
+			for (k = 0; k < ng; k++) {
+				float s, b;
+
+				mlx_param(&L[part], r, k, &s, &b);
+				if (pdt == TQ_DTYPE_F16) {
+					((uint16_t *)p->scales)[at + k] =
+					    tq_f32_to_f16(s);
+					((uint16_t *)p->biases)[at + k] =
+					    tq_f32_to_f16(b);
+				} else {
+					((float *)p->scales)[at + k] = s;
+					((float *)p->biases)[at + k] = b;
+				}
 			}
 		}
 	}
@@ -621,14 +652,17 @@ mlx_add_tensors(const mlx_export *e, const mlx_unit *u, tq_st_writer *w,
 	int64_t shape[2];
 	char name[160];
 	tq_status st;
+	size_t part;
 
 	if (u->t != NULL)
 		return tq_st_writer_add(w, u->name, u->t->dtype, u->t->ndim,
 		    u->t->shape, u->t->data, err);
 	qt = u->q->qt;
-	if ((st = mlx_pack(u->q, e->pdt, e->x->job, p, err)) != TQ_OK)
+	if ((st = mlx_pack(u->q, u->nq, e->pdt, e->x->job, p, err)) != TQ_OK)
 		return st;
-	shape[0] = qt->rows;
+	shape[0] = 0;
+	for (part = 0; part < u->nq; part++)
+		shape[0] += u->q[part].qt->rows;
 	shape[1] = qt->cols * qt->scheme.bits / 32;
 	snprintf(name, sizeof(name), "%s.weight", u->name);
 	if ((st = tq_st_writer_add(w, name, TQ_DTYPE_U32, 2, shape, p->w,
@@ -804,20 +838,102 @@ mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
 		return NULL;
 	for (i = 0; i < e->n; i++) {
 		const mlx_layer *L = &e->layers[i];
+		char path[128];
+		size_t first;
 		cJSON *o;
 
-		if (L->qt == NULL || (L->qt->scheme.bits == *bits &&
-		    L->group == *group))
+		/* phi3's fused parts: one entry, under the fused name. */
+		tq_hfx__module(e->x->model, i, &first, path, sizeof(path));
+		if (L->qt == NULL || first != i || (L->qt->scheme.bits ==
+		    *bits && L->group == *group))
 			continue;
 		o = mlx_quant_entry(L->qt->scheme.bits, L->group);
-		if (o == NULL || !cJSON_AddItemToObject(q,
-		    tq_model_linear_name(e->x->model, i), o)) {
+		if (o == NULL || !cJSON_AddItemToObject(q, path, o)) {
 			cJSON_Delete(o);
 			cJSON_Delete(q);
 			return NULL;
 		}
 	}
 	return q;
+}
+
+/*
+ * phi3: mlx-lm's phi3 reads qkv_proj and gate_up_proj, one tensor each,
+ * so their parts must be all float or all quantized with one bits and
+ * group (scales and biases are per row: symmetry and act-order may
+ * differ).  Float parts are stacked into e->stacked.
+ */
+static tq_status
+mlx_fused_check(mlx_export *e, tq_error *err)
+{
+	size_t i, first, np, p;
+	char path[128], why[160];
+
+	if (!e->cfg->fused_proj)
+		return TQ_OK;
+	for (i = 0; i + 2 < e->n; i++) {
+		const mlx_layer *a = &e->layers[i];
+		tq_tensor *f = &e->stacked[i];
+		uint8_t *d;
+
+		np = tq_hfx__module(e->x->model, i, &first, path, sizeof(path));
+		if (np == 1 || first != i)
+			continue;
+		why[0] = '\0';
+		for (p = 1; p < np && why[0] == '\0'; p++) {
+			const mlx_layer *b = &e->layers[i + p];
+			const char *na = tq_model_linear_name(e->x->model, i);
+			const char *nb = tq_model_linear_name(e->x->model,
+			    i + p);
+
+			na = strrchr(na, '.') + 1;
+			nb = strrchr(nb, '.') + 1;
+			if ((a->qt == NULL) != (b->qt == NULL))
+				snprintf(why, sizeof(why), "%s is %s and %s "
+				    "%s", na, a->qt ? "quantized" : "float", nb,
+				    b->qt ? "quantized" : "float");
+			else if (a->qt != NULL && (a->qt->scheme.bits !=
+			    b->qt->scheme.bits || a->group != b->group))
+				snprintf(why, sizeof(why), "%s is %d-bit in "
+				    "groups of %d and %s %d-bit in groups of %d",
+				    na, a->qt->scheme.bits, a->group, nb,
+				    b->qt->scheme.bits, b->group);
+		}
+		if (why[0] != '\0')
+			return tq_fail(err, TQ_EUNSUPPORTED, "mlx: %s is one "
+			    "tensor in mlx-lm's phi3, but %s; quantize its "
+			    "parts alike", path, why);
+		if (a->qt != NULL)
+			continue;
+		/* Float parts: their rows as the one stored tensor. */
+		*f = *tq_model__linear_weight(e->x->model, i);
+		f->name = NULL;
+		f->data = NULL;		/* borrowed until replaced: not ours */
+		f->stored = 0;
+		f->shape[0] = 0;
+		f->nbytes = 0;
+		for (p = 0; p < np; p++) {
+			const tq_tensor *t = tq_model__linear_weight(
+			    e->x->model, i + p);
+
+			if (t->dtype != f->dtype || t->shape[1] != f->shape[1])
+				return tq_fail(err, TQ_EINVAL, "mlx: %s: its "
+				    "parts differ in dtype or width", path);
+			f->shape[0] += t->shape[0];
+			f->nbytes += t->nbytes;
+		}
+		if ((d = malloc((size_t)f->nbytes)) == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+		f->data = d;
+		for (p = 0; p < np; p++) {
+			const tq_tensor *t = tq_model__linear_weight(
+			    e->x->model, i + p);
+
+			memcpy(d, t->data, (size_t)t->nbytes);
+			d += t->nbytes;
+		}
+	}
+	return TQ_OK;
 }
 
 /*
@@ -987,6 +1103,29 @@ mlx_window_warning(const mlx_export *e)
 	    (long long)e->cfg->sliding_window);
 }
 
+/*
+ * mlx-lm's phi3 (SuScaledRoPE) always rotates with long_factor; we, as
+ * transformers, take short_factor for sequences up to the original
+ * context.  The report says so when the two differ.
+ */
+static void
+mlx_longrope_warning(const mlx_export *e)
+{
+	const tq_model_config *c = e->cfg;
+	char *w = e->x->report->warning;
+	size_t len = strlen(w), cap = sizeof(e->x->report->warning);
+	int64_t rd = c->rope_dim > 0 ? c->rope_dim : c->head_dim;
+
+	if (c->rope_type != TQ_ROPE_LONGROPE ||
+	    memcmp(c->rope_short_factor, c->rope_long_factor,
+	    (size_t)(rd / 2) * sizeof(float)) == 0)
+		return;
+	snprintf(w + len, cap - len, "%smlx-lm's phi3 always uses the "
+	    "longrope long_factor: on sequences of up to %lld tokens its "
+	    "logits differ from ours", len ? "; " : "",
+	    (long long)c->rope_original_max_pos);
+}
+
 /* The report: the grid written and bits per quantized weight. */
 static void
 mlx_report(const mlx_export *e)
@@ -1035,10 +1174,6 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	tq_status st;
 	int shard;
 
-	if (x->model->cfg.fused_proj)
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s: the mlx export does not "
-		    "support architecture %s (fused qkv_proj and gate_up_proj)",
-		    tq_model_path(x->base), tq_arch_name(x->model->cfg.arch));
 	memset(&e, 0, sizeof(e));
 	e.x = x;
 	e.cfg = tq_model_get_config(x->model);
@@ -1048,8 +1183,11 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 		    "the model", tq_model_path(x->base));
 	if ((st = tq_hfx__base_ok(x->base, "mlx export takes", err)) != TQ_OK)
 		return st;
-	if ((e.layers = calloc(e.n, sizeof(*e.layers))) == NULL)
+	if ((e.layers = calloc(e.n, sizeof(*e.layers))) == NULL ||
+	    (e.stacked = calloc(e.n, sizeof(*e.stacked))) == NULL) {
+		free(e.layers);
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
 	if (mkdir(x->out, 0777) != 0 && !(errno == EEXIST &&
 	    tq_is_dir(x->out))) {
 		st = tq_fail(err, TQ_EIO, "%s: cannot create: %s", x->out,
@@ -1063,9 +1201,11 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	e.untie = e.cfg->tie_word_embeddings &&
 	    (e.layers[e.n - 1].qt != NULL || e.layers[e.n - 2].qt != NULL);
 	if ((st = mlx_gemma_check(&e, err)) != TQ_OK ||
+	    (st = mlx_fused_check(&e, err)) != TQ_OK ||
 	    (st = mlx_choose_dtype(&e, err)) != TQ_OK)
 		goto out;
 	mlx_window_warning(&e);
+	mlx_longrope_warning(&e);
 	if ((st = mlx_plan_units(&e, err)) != TQ_OK)
 		goto out;
 	for (shard = 0; shard < e.n_shards; shard++)
@@ -1083,8 +1223,11 @@ tq_export_mlx(tq_export_ctx *x, tq_error *err)
 	    tq_dtype_name(e.pdt), e.pdt == TQ_DTYPE_F32 ? " (the biases -scale "
 	    "* zero of an asymmetric grid are not exact in fp16)" : "");
 out:
-	for (i = 0; i < e.n; i++)
+	for (i = 0; i < e.n; i++) {
 		tq_qtensor_done(&e.layers[i].own);
+		free((void *)e.stacked[i].data);
+	}
+	free(e.stacked);
 	free(e.layers);
 	free(e.units);
 	return st;

@@ -518,20 +518,20 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 
 /* Linear i in Model Optimizer's Hugging Face layout. */
 static tq_status
-trt_hf_layer(tq_hfx *h, size_t i, void *ud, tq_error *err)
+trt_hf_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
+    void *ud, tq_error *err)
 {
 	trt_alg alg = *(const trt_alg *)ud;
 	tq_dtype dt = trt_dtype(h->x->model);
 	tq_status st;
 	trt_q o;
 
+	(void)qt;	/* phi3, the one fused case, is refused above */
 	if ((st = trt_pack(h, i, alg, 0, dt, &o, err)) != TQ_OK ||
-	    (st = trt_add(h, tq_hfx__name(h, i), &o, "weight_scale", err))
-	    != TQ_OK)
+	    (st = trt_add(h, name, &o, "weight_scale", err)) != TQ_OK)
 		return st;
-	tq_hfx__mark(h, i);
 	if (alg == TRT_W4A16_AWQ)
-		st = trt_prequant(h, tq_hfx__name(h, i), "pre_quant_scale",
+		st = trt_prequant(h, name, "pre_quant_scale",
 		    o.wcols, dt, err);
 	return st;
 }

@@ -29,12 +29,6 @@ tq_hfx__init(tq_hfx *h, tq_export_ctx *x, tq_error *err)
 	memset(h, 0, sizeof(*h));
 	h->x = x;
 	h->total = (int64_t)n;
-	/* The writers name q/k/v and gate/up apart; phi3 loads them fused. */
-	if (x->model->cfg.fused_proj)
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture %s is "
-		    "not supported by the awq, gptq, compressed-tensors and "
-		    "trtllm exports (fused qkv_proj and gate_up_proj)",
-		    tq_model_path(x->base), tq_arch_name(x->model->cfg.arch));
 	/* config.json and the tokenizer files come from the base. */
 	if ((st = tq_hfx__base_ok(x->base, "awq, gptq, compressed-tensors "
 	    "and trtllm exports take", err)) != TQ_OK)
@@ -161,19 +155,213 @@ tq_hfx__step(tq_hfx *h, tq_error *err)
 	return TQ_OK;
 }
 
+size_t
+tq_hfx__module(const tq_model *m, size_t i, size_t *first, char *name,
+    size_t len)
+{
+	size_t k = i % TQ_LINEARS_PER_LAYER, n = 1;
+	const char *path = NULL;
+
+	*first = i;
+	if (m->cfg.fused_proj && i + 2 < tq_model_n_linears(m)) {
+		if (k <= TQ_LINEAR_V) {
+			*first = i - k;
+			n = 3;
+			path = "self_attn.qkv_proj";
+		} else if (k == TQ_LINEAR_GATE || k == TQ_LINEAR_UP) {
+			*first = i - (k - TQ_LINEAR_GATE);
+			n = 2;
+			path = "mlp.gate_up_proj";
+		}
+	}
+	if (path != NULL)
+		snprintf(name, len, "model.layers.%zu.%s",
+		    i / TQ_LINEARS_PER_LAYER, path);
+	else
+		snprintf(name, len, "%s", tq_model_linear_name(m, i));
+	return n;
+}
+
+tq_status
+tq_hfx__fuse(const tq_qstate *s, size_t first, size_t n, tq_qtensor *out,
+    tq_error *err)
+{
+	const tq_qtensor *a = &s->layers[first].qt;
+	int64_t rows = 0, r0 = 0;
+	size_t p;
+	tq_status st;
+
+	for (p = 0; p < n; p++)
+		rows += s->layers[first + p].qt.rows;
+	if ((st = tq_qtensor_init(out, &a->scheme, rows, a->cols, err)) !=
+	    TQ_OK)
+		return st;
+	/* The state's own block layout, not the one init would choose. */
+	out->qk = a->qk;
+	out->nblocks = a->nblocks;
+	free(out->params);
+	out->params = calloc((size_t)(rows * a->nblocks), sizeof(tq_qparams));
+	if (out->params == NULL) {
+		tq_hfx__unfuse(out);
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	for (p = 0; p < n; p++) {
+		const tq_qtensor *q = &s->layers[first + p].qt;
+
+		memcpy(out->codes + r0 * a->cols, q->codes,
+		    (size_t)(q->rows * a->cols));
+		memcpy(out->params + r0 * a->nblocks, q->params,
+		    (size_t)(q->rows * a->nblocks) * sizeof(tq_qparams));
+		r0 += q->rows;
+	}
+	out->g_idx = a->g_idx;
+	return TQ_OK;
+}
+
+void
+tq_hfx__unfuse(tq_qtensor *t)
+{
+	t->g_idx = NULL;	/* borrowed */
+	tq_qtensor_done(t);
+}
+
+tq_status
+tq_hfx__stack(tq_hfx *h, size_t first, size_t n, tq_tensor *out,
+    tq_error *err)
+{
+	const tq_model *m = h->x->model;
+	const tq_tensor *a = tq_model__linear_weight(m, first);
+	uint64_t bytes = 0;
+	uint8_t *d;
+	size_t p;
+
+	memset(out, 0, sizeof(*out));
+	out->dtype = a->dtype;
+	out->ndim = 2;
+	out->shape[1] = a->shape[1];
+	for (p = 0; p < n; p++) {
+		const tq_tensor *t = tq_model__linear_weight(m, first + p);
+
+		if (t->dtype != a->dtype || t->shape[1] != a->shape[1])
+			return tq_fail(err, TQ_EINVAL, "%s and %s differ in "
+			    "dtype or width and cannot be stacked", a->name,
+			    t->name);
+		out->shape[0] += t->shape[0];
+		bytes += t->nbytes;
+	}
+	if ((d = tq_hfx__alloc(h, (size_t)bytes, err)) == NULL)
+		return TQ_ENOMEM;
+	out->data = d;
+	out->nbytes = bytes;
+	for (p = 0; p < n; p++) {
+		const tq_tensor *t = tq_model__linear_weight(m, first + p);
+
+		memcpy(d, t->data, (size_t)t->nbytes);
+		d += t->nbytes;
+	}
+	return TQ_OK;
+}
+
 tq_status
 tq_hfx__each(tq_hfx *h, tq_hfx_layer_fn fn, void *ud, tq_error *err)
 {
-	size_t n = tq_model_n_linears(h->x->model), i;
+	size_t n = tq_model_n_linears(h->x->model), i, first, np, p;
 	tq_status st = TQ_OK;
+	char name[160];
+	tq_qtensor f;
 
 	for (i = 0; i < n && st == TQ_OK; i++) {
-		if (tq_hfx__is_q(h, i))
-			st = fn(h, i, ud, err);
+		np = tq_hfx__module(h->x->model, i, &first, name, sizeof(name));
+		if (tq_hfx__is_q(h, i) && first == i && np == 1) {
+			st = fn(h, i, &h->x->state->layers[i].qt, name, ud,
+			    err);
+		} else if (tq_hfx__is_q(h, i) && first == i) {
+			/* phi3: the parts' rows as the one stored tensor. */
+			if ((st = tq_hfx__fuse(h->x->state, i, np, &f, err)) ==
+			    TQ_OK) {
+				st = fn(h, i, &f, name, ud, err);
+				tq_hfx__unfuse(&f);
+			}
+		}
+		for (p = 0; tq_hfx__is_q(h, i) && first == i && st == TQ_OK &&
+		    p < np; p++)
+			tq_hfx__mark(h, i + p);
 		if (st == TQ_OK)
 			st = tq_hfx__step(h, err);
 	}
 	return st;
+}
+
+/* "k_proj" of "model.layers.3.self_attn.k_proj". */
+static const char *
+hfx_short(const tq_hfx *h, size_t i)
+{
+	const char *s = tq_hfx__name(h, i), *d = strrchr(s, '.');
+
+	return d != NULL ? d + 1 : s;
+}
+
+/* 1 when a and b group their columns the same way (act-order). */
+static int
+hfx_same_groups(const tq_qtensor *a, const tq_qtensor *b)
+{
+	int64_t c;
+
+	if (a->cols != b->cols || a->qk != b->qk)
+		return 0;
+	for (c = 0; c < a->cols; c++)
+		if ((a->g_idx != NULL ? a->g_idx[c] : c / a->qk) !=
+		    (b->g_idx != NULL ? b->g_idx[c] : c / b->qk))
+			return 0;
+	return 1;
+}
+
+/*
+ * phi3: the parts of fused module name (linears first..first+n) become
+ * one tensor, so they must be quantized alike: all float, or one scheme,
+ * one activation width and one act-order permutation.
+ */
+static tq_status
+hfx_parts_agree(const tq_hfx *h, const char *format, const char *name,
+    size_t first, size_t n, tq_error *err)
+{
+	const tq_qlayer *a = &h->x->state->layers[first];
+	char sa[32], sb[32], why[160];
+	size_t p;
+
+	for (p = 1; p < n; p++) {
+		const tq_qlayer *b = &h->x->state->layers[first + p];
+		int fa = a->cfg.method == TQ_METHOD_FLOAT;
+		int fb = b->cfg.method == TQ_METHOD_FLOAT;
+
+		why[0] = '\0';
+		tq_scheme_name(&a->qt.scheme, sa, sizeof(sa));
+		tq_scheme_name(&b->qt.scheme, sb, sizeof(sb));
+		if (fa != fb)
+			snprintf(why, sizeof(why), "%s is %s and %s %s",
+			    hfx_short(h, first), fa ? "float" : sa,
+			    hfx_short(h, first + p), fb ? "float" : sb);
+		else if (fa)
+			continue;
+		else if (memcmp(&a->qt.scheme, &b->qt.scheme,
+		    sizeof(a->qt.scheme)) != 0)
+			snprintf(why, sizeof(why), "%s is %s and %s %s",
+			    hfx_short(h, first), sa, hfx_short(h, first + p),
+			    sb);
+		else if (a->cfg.act_bits != b->cfg.act_bits)
+			snprintf(why, sizeof(why), "%s and %s differ in "
+			    "activation bits", hfx_short(h, first),
+			    hfx_short(h, first + p));
+		else if (!hfx_same_groups(&a->qt, &b->qt))
+			snprintf(why, sizeof(why), "%s and %s have different "
+			    "act-order g_idx (one tensor has one)",
+			    hfx_short(h, first), hfx_short(h, first + p));
+		if (why[0] != '\0')
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s is one "
+			    "tensor in a Phi-3 checkpoint, but %s; quantize "
+			    "its parts alike", format, name, why);
+	}
+	return TQ_OK;
 }
 
 tq_status
@@ -184,6 +372,7 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 	char a[32], b[32];
 	size_t i, nq = 0;
 	int head = 0;
+	tq_status st;
 
 	*any_float = 0;
 	if (s == NULL)
@@ -191,7 +380,17 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 		    "not a float model; it holds %s", format, fits);
 	for (i = 0; i < s->n; i++) {
 		const tq_qlayer *q = &s->layers[i];
+		tq_qtensor fused;
+		size_t first = i, np = 1, p;
+		char name[160];
 
+		if (i + 2 < s->n) {
+			np = tq_hfx__module(h->x->model, i, &first, name,
+			    sizeof(name));
+			if (np > 1 && first == i && (st = hfx_parts_agree(h,
+			    format, name, i, np, err)) != TQ_OK)
+				return st;
+		}
 		if (q->cfg.method == TQ_METHOD_FLOAT) {
 			if (i + 2 < s->n)
 				*any_float = 1;
@@ -206,10 +405,14 @@ tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok, const char *fits,
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s has 8-bit "
 			    "activations (W8A8), which this weight-only format "
 			    "does not carry; the format holds %s", format,
-			    tq_hfx__name(h, i), fits);
-		if (!ok(&q->qt.scheme, &q->qt))
+			    name, fits);
+		/* What the format stores: phi3's parts as one tensor. */
+		fused = q->qt;
+		for (p = 1; first == i && p < np; p++)
+			fused.rows += s->layers[i + p].qt.rows;
+		if (first == i && !ok(&q->qt.scheme, &fused))
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: %s is %s%s; "
-			    "the format holds %s", format, tq_hfx__name(h, i),
+			    "the format holds %s", format, name,
 			    a, q->qt.g_idx != NULL ? " with act-order" : "",
 			    fits);
 		if (nq++ == 0) {
@@ -249,6 +452,7 @@ tq_hfx__add_floats(tq_hfx *h, tq_error *err)
 	const tq_model *m = h->x->model;
 	size_t n = tq_model_n_linears(m), i;
 	tq_status st = TQ_OK;
+	char name[168];
 	int64_t l;
 
 	for (l = 0; l < m->cfg.n_layers && st == TQ_OK; l++) {
@@ -268,6 +472,9 @@ tq_hfx__add_floats(tq_hfx *h, tq_error *err)
 		st = hfx_add_float(h, m->norm->name, m->norm, err);
 	for (i = 0; i < n && st == TQ_OK; i++) {
 		const tq_tensor *t = tq_model__linear_weight(m, i);
+		size_t first, np = tq_hfx__module(m, i, &first, name,
+		    sizeof(name) - 8);
+		tq_tensor f;
 
 		if (h->packed[i])
 			continue;
@@ -275,6 +482,14 @@ tq_hfx__add_floats(tq_hfx *h, tq_error *err)
 			if (m->cfg.tie_word_embeddings && !h->untie)
 				continue;
 			st = hfx_add_float(h, "lm_head.weight", t, err);
+		} else if (np > 1) {
+			/* phi3: float parts stacked as the stored tensor. */
+			if (first != i)
+				continue;
+			strcat(name, ".weight");
+			if ((st = tq_hfx__stack(h, i, np, &f, err)) == TQ_OK)
+				st = tq_hfx__add(h, name, f.dtype, 2, f.shape,
+				    f.data, err);
 		} else {
 			st = hfx_add_float(h, t->name, t, err);
 		}

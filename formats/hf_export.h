@@ -19,6 +19,7 @@
 
 #include "export.h"
 #include "safetensors.h"
+#include "tensor.h"
 
 typedef struct tq_hfx {
 	tq_export_ctx *x;
@@ -60,6 +61,32 @@ tq_status tq_hfx__add_parts(tq_hfx *h, const char *prefix,
 void tq_hfx__mark(tq_hfx *h, size_t i);
 
 /*
+ * The module of the written checkpoint that linear i of m belongs to:
+ * phi3 (cfg.fused_proj) stores q/k/v as one self_attn.qkv_proj and
+ * gate/up as one mlp.gate_up_proj, their rows in that order.  Sets
+ * *first to the module's first linear and name to its path
+ * ("model.layers.3.self_attn.qkv_proj"); returns how many linears it
+ * holds (1 for a linear written alone).
+ */
+size_t tq_hfx__module(const tq_model *m, size_t i, size_t *first,
+    char *name, size_t len);
+/*
+ * qt's parts n linears from s->layers[first] stacked along the output
+ * rows into out (its own codes and params; g_idx borrowed from the
+ * first part: the caller checked that the parts share it).  Free with
+ * tq_hfx__unfuse.
+ */
+tq_status tq_hfx__fuse(const tq_qstate *s, size_t first, size_t n,
+    tq_qtensor *out, tq_error *err);
+void tq_hfx__unfuse(tq_qtensor *t);
+/*
+ * A float tensor [rows of all parts, cols] of the linears first..first+n
+ * of m stacked along the rows, in their dtype, into a buffer h owns.
+ */
+tq_status tq_hfx__stack(tq_hfx *h, size_t first, size_t n, tq_tensor *out,
+    tq_error *err);
+
+/*
  * The linears this format quantizes: the decoder blocks' seven; lm_head
  * and the embeddings are written in float (their dequantized values, so
  * nothing is lost) with a note in the report's warning.  Checks every
@@ -67,7 +94,9 @@ void tq_hfx__mark(tq_hfx *h, size_t i);
  * misfit fails with "FORMAT: LAYER has SCHEME; FITS" (fits says what the
  * format holds).  All quantized block linears must share one scheme
  * (*common); *any_float tells whether some are float.  A state without
- * quantized layers (or no state) fails the same way.
+ * quantized layers (or no state) fails the same way.  phi3's fused parts
+ * must agree (all float, or one scheme, activation bits and g_idx), and
+ * ok() sees the fused tensor.
  */
 typedef int (*tq_hfx_fit)(const tq_scheme *s, const tq_qtensor *qt);
 tq_status tq_hfx__grid(tq_hfx *h, const char *format, tq_hfx_fit ok,
@@ -78,11 +107,14 @@ int tq_hfx__is_q(const tq_hfx *h, size_t i);
 /* "model.layers.3.mlp.down_proj" */
 const char *tq_hfx__name(const tq_hfx *h, size_t i);
 /*
- * Calls fn(h, i, ud) for every quantized block linear i in order, with
- * progress and the cancel check after every linear.
+ * Calls fn(h, i, qt, name, ud) for every quantized module of the written
+ * checkpoint in order: a block linear i (qt its state, name its path),
+ * or for phi3 the fused parts (i the first, qt their rows stacked, name
+ * the fused module's path).  Marks what fn wrote; progress and the
+ * cancel check after every linear.
  */
-typedef tq_status (*tq_hfx_layer_fn)(tq_hfx *h, size_t i, void *ud,
-    tq_error *err);
+typedef tq_status (*tq_hfx_layer_fn)(tq_hfx *h, size_t i,
+    const tq_qtensor *qt, const char *name, void *ud, tq_error *err);
 tq_status tq_hfx__each(tq_hfx *h, tq_hfx_layer_fn fn, void *ud,
     tq_error *err);
 /* Progress: one step per linear, plus the cancel check. */
