@@ -104,10 +104,26 @@ def our_ids(args, c, text):
     return json.loads(p.stdout)["ids"]
 
 
+def fuse_phi3(ours, modules):
+    """phi3: our q/k/v (gate/up) weights stacked as mlx-lm's qkv_proj
+    (gate_up_proj) holds them."""
+    for name in [n for n in ours if n.endswith(".self_attn.q_proj")]:
+        p = name[:-len("q_proj")]
+        if p + "qkv_proj" in modules:
+            ours[p + "qkv_proj"] = np.concatenate(
+                [ours.pop(p + s) for s in ("q_proj", "k_proj", "v_proj")])
+    for name in [n for n in ours if n.endswith(".mlp.gate_proj")]:
+        p = name[:-len("gate_proj")]
+        if p + "gate_up_proj" in modules:
+            ours[p + "gate_up_proj"] = np.concatenate(
+                [ours.pop(p + s) for s in ("gate_proj", "up_proj")])
+    return ours
+
+
 def check_weights(args, c, rep, model):
     """mx.dequantize of every quantized layer against our weights."""
     modules = dict(model.named_modules())
-    ours = our_dequant(args, c)
+    ours = fuse_phi3(our_dequant(args, c), modules)
     sqnr = []
     exact = True
     kept = 0
@@ -264,6 +280,11 @@ def main():
              st("gemma3_nocap"), st("f_gemma3_nocap"), tol16=2e-2),
         Case("fixture gemma2 (soft-caps; mlx-lm has no sliding window)",
              fx("gemma2"), st("f_gemma2_tied"), window=16),
+        # 48 ids: past original_max_position_embeddings (32), where we
+        # take long_factor as mlx-lm always does.
+        Case("fixture phi3 (qkv_proj and gate_up_proj fused, partial "
+             "rotary, longrope; mlx-lm has no sliding window)",
+             fx("phi3"), st("f_phi3_mlx_phi3"), window=16),
     ]
     for c in cases:
         try:

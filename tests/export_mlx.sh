@@ -70,6 +70,15 @@ for f in gemma3 gemma2; do
 	    --out "$work/f_$f" >"$work/f_$f.log" 2>&1
 	ok $? "quantize fixture $f"
 done
+# phi3: fused qkv_proj and gate_up_proj written fused.  Its parts must
+# share bits and group (v_proj symmetric while q and k are not is fine:
+# scales and biases are per row); mlx_fixture.json's 8-bit v_proj is not.
+for p in mlx_phi3 mlx_fixture; do
+	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/phi3" \
+	    --plan "$top_srcdir/tests/data/plans/$p.json" \
+	    --out "$work/f_phi3_$p" >"$work/f_phi3_$p.log" 2>&1
+	ok $? "quantize fixture phi3 with $p.json"
+done
 "$tq" --threads 1 quantize "$work/gemma3_nocap" \
     --plan "$top_srcdir/tests/data/plans/mlx_fixture.json" \
     --out "$work/f_gemma3_nocap" >"$work/f_gemma3_nocap.log" 2>&1
@@ -115,6 +124,16 @@ refused "$work/f_gemma3" "" "mlx-lm's gemma3_text has no final_logit_softcapping
     "a gemma3 with a final soft-cap refused"
 refused "$work/f_gemma2" "" "mlx-lm's gemma2 reads lm_head from the embeddings" \
     "a gemma2 whose lm_head the state rounds apart refused"
+
+refused "$work/f_phi3_mlx_fixture" "" \
+    "mlx: model.layers.0.self_attn.qkv_proj is one tensor in mlx-lm's phi3, but q_proj is 4-bit in groups of 32 and v_proj 8-bit in groups of 64" \
+    "a phi3 whose q_proj and v_proj differ in bits refused, naming the fused layer"
+"$tq" export "$work/f_phi3_mlx_phi3" --format mlx --out "$work/out" --json \
+    >"$work/rep" 2>&1
+[ $? = 0 ] && grep -q "mlx-lm's phi3 always uses the longrope long_factor: on sequences of up to 32 tokens" \
+    "$work/rep"
+ok $? "a phi3 export warns that mlx-lm's phi3 always takes long_factor"
+rm -rf "$work/out"
 
 # A full disk: the write fails with EFBIG (SIGXFSZ ignored, as a full disk
 # sends no signal), one line, nothing left.
