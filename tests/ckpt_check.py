@@ -646,12 +646,19 @@ def logits(m, r):
     return float(np.abs(lg - ours).max() / np.abs(ours).max())
 
 
+def qcls(m):
+    """The class of block 0's gate_proj (phi3: its fused qkv_proj)."""
+    blk = m.model.layers[0]
+    if hasattr(blk.mlp, "gate_proj"):
+        return type(blk.mlp.gate_proj).__name__
+    return type(blk.self_attn.qkv_proj).__name__
+
+
 def gptq(d, r):
     from transformers import AutoModelForCausalLM
     m = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float32, device_map="cpu")
     q = [n for n, mod in m.named_modules() if hasattr(mod, "qweight")]
-    return {"rel": logits(m.eval(), r), "cls": type(m.model.layers[0].mlp.gate_proj).__name__,
-            "n": len(q)}
+    return {"rel": logits(m.eval(), r), "cls": qcls(m), "n": len(q)}
 
 
 def awq(d, r):
@@ -676,8 +683,7 @@ def awq(d, r):
                             4, qc["group_size"]).T.contiguous()
         if not torch.equal(w, torch.from_numpy(r[name + ".weight"]).half()):
             bad.append(name)
-    return {"rel": logits(m.eval(), r), "cls": type(m.model.layers[0].mlp.gate_proj).__name__,
-            "n": n, "bad": bad}
+    return {"rel": logits(m.eval(), r), "cls": qcls(m), "n": n, "bad": bad}
 
 
 for d, ref in zip(sys.argv[2::2], sys.argv[3::2]):
@@ -718,6 +724,201 @@ def consumer_check(c, py, kind, exports, tol=1e-2):
                f"{state}: logits within {tol} relative of ours ({o['rel']:.2e})"
                + (", AutoAWQ's dequantize_gemm equals ours" if kind == "awq" else ""),
                json.dumps(o))
+
+
+# ---- phi3: q/k/v and gate/up written fused ------------------------------
+#
+# Kept apart from the fixture loop above.  Our states name q_proj, k_proj,
+# v_proj, gate_proj and up_proj; a Phi-3 checkpoint holds qkv_proj and
+# gate_up_proj, their rows stacked in that order.  transformers 4.46.3 (the
+# consumers' pin) has no partial_rotary_factor and wants longrope factor
+# lists of head_dim / 2, so the consumers load a copy of the fixture with
+# full rotary and factor lists of 8 (our reading of it matches 4.46.3's
+# float32 logits within 1e-6; the fixture itself is 4.53.3's).
+
+PHI3_FUSED = {"self_attn.qkv_proj": ("self_attn.q_proj", "self_attn.k_proj",
+                                     "self_attn.v_proj"),
+              "mlp.gate_up_proj": ("mlp.gate_proj", "mlp.up_proj")}
+
+
+def phi3_fuse(ref, meta):
+    """Our reference with phi3's parts stacked under the fused names."""
+    ref, meta = dict(ref), dict(meta)
+    for k in [k for k in ref if k.endswith(".self_attn.q_proj.weight") or
+              k.endswith(".mlp.gate_proj.weight")]:
+        blk = k[:k.index(".self_attn.") if ".self_attn." in k else k.index(".mlp.")]
+        for fused, parts in PHI3_FUSED.items():
+            if k != f"{blk}.{parts[0]}.weight":
+                continue
+            ref[f"{blk}.{fused}.weight"] = np.concatenate(
+                [ref.pop(f"{blk}.{q}.weight") for q in parts])
+            schemes = {meta.pop(f"{blk}.{q}.scheme", None) for q in parts}
+            meta[f"{blk}.{fused}.scheme"] = schemes.pop() if len(schemes) == 1 else "mixed"
+    return ref, meta
+
+
+def phi3_variant(c, fixture):
+    """The phi3 fixture as transformers 4.46.3 reads it (see above)."""
+    d = os.path.join(c.work, "phi3-full-rotary")
+    os.makedirs(d, exist_ok=True)
+    for f in ("model.safetensors", "generation_config.json"):
+        shutil.copy(os.path.join(fixture, f), d)
+    cfg = json.load(open(os.path.join(fixture, "config.json")))
+    del cfg["partial_rotary_factor"]
+    cfg["rope_scaling"]["short_factor"] = [1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
+    cfg["rope_scaling"]["long_factor"] = [2.0, 3.0, 4.0, 6.0, 9.0, 14.0, 20.0, 28.0]
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=1)
+    # A byte-level tokenizer of the fixture's 256 ids, to calibrate with.
+    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    cs = bs + [256 + i for i in range(256 - len(bs))]
+    bs += [b for b in range(256) if b not in bs]
+    vocab = {chr(cc): b for b, cc in zip(bs, cs)}
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+          "use_regex": True}
+    json.dump({"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+               "normalizer": None, "pre_tokenizer": bl, "post_processor": None,
+               "decoder": bl, "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                                        "continuing_subword_prefix": None,
+                                        "end_of_word_suffix": None, "fuse_unk": False,
+                                        "byte_fallback": False, "ignore_merges": False,
+                                        "vocab": vocab, "merges": []}},
+              open(os.path.join(d, "tokenizer.json"), "w"))
+    return d
+
+
+def st_save(path, tensors):
+    """numpy arrays (F32, I32, I64) as a safetensors file."""
+    dt = {np.dtype("<f4"): "F32", np.dtype("<i4"): "I32", np.dtype("<i8"): "I64"}
+    hdr, off, blobs = {}, 0, []
+    for k, a in tensors.items():
+        a = np.ascontiguousarray(a)
+        hdr[k] = {"dtype": dt[a.dtype], "shape": list(a.shape),
+                  "data_offsets": [off, off + a.nbytes]}
+        off += a.nbytes
+        blobs.append(a.tobytes())
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def phi3_check(c, state, fmt, typ=None):
+    """An export of a phi3 state: fused names only, every quantized module
+    unpacked as its consumer does equal to our parts stacked, bit for bit,
+    and the float tensors (a float gate_up_proj stacked too) the model's."""
+    d, _ = c.export(state, fmt, typ)
+    if d is None:
+        return None
+    t, _ = st_load(os.path.join(d, "model.safetensors"))
+    qc = json.load(open(os.path.join(d, "config.json")))["quantization_config"]
+    ref, meta = phi3_fuse(*c.ref(state))
+    names = quantized(meta)
+    split = [k for k in t if any(f".{q}." in k for parts in PHI3_FUSED.values()
+                                 for q in parts)]
+    bad = [f"unfused tensor {k}" for k in split]
+    for p in names:
+        if fmt == "awq":
+            w = awq_dequant(layer(t, p), p)
+        elif fmt == "gptq":
+            w = gptq_dequant(layer(t, p), p, qc["bits"],
+                             qc.get("checkpoint_format") == "gptq")
+        else:
+            w = ct_dequant(layer(t, p), p, qc["config_groups"]["group_0"]["weights"])
+        if not same(w, ref[p + ".weight"]):
+            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
+    for k, v in ref.items():
+        p = k[:-len(".weight")]
+        if not k.endswith(".weight") or p in names:
+            continue
+        if k not in t:
+            bad.append(f"{k} missing")
+        elif not same(fval(*t[k]), v):
+            bad.append(f"{k}: {diff(fval(*t[k]), v)}")
+    fused = sorted({p.split(".", 3)[3] for p in names})
+    ok(not bad and names, f"{fmt} {state}: {len(names)} modules ({', '.join(fused)}) "
+       "written fused, unpacked as the consumer does equal our parts stacked bit for "
+       "bit; float tensors equal the model's", "\n".join(bad))
+    # The module lists name the fused modules.
+    lists = {"awq": qc.get("modules_to_not_convert"), "compressed-tensors": qc.get("ignore"),
+             "gptq": (qc.get("modules_in_block_to_quantize") or [[]])[0] +
+             list(qc.get("dynamic", {}))}[fmt] or []
+    ok(not any("q_proj" in x or "gate_proj" in x or "up_proj" in x.replace("gate_up", "")
+               for x in lists),
+       f"{fmt} {state}: the module lists name fused modules ({json.dumps(lists)[:200]})")
+    # A fused ref for the consumers (they look layers up by module name).
+    full = c.ref(state)[0]
+    st_save(os.path.join(c.work, f"ref-{state}.safetensors"),
+            {**{k: v for k, v in ref.items()}, "ids": full["ids"], "logits": full["logits"]})
+    return d
+
+
+def phi3_checks(c, fixture, consumer):
+    """States of the phi3 fixture (and its full-rotary copy) exported fused;
+    parts that differ refused naming the fused layer."""
+    cal = ["--calib", c.calib, "--samples", "8", "--seqlen", "128"]
+    plans = {
+        # IPEX and AutoGPTQ: the attention only (gate_up 344 and down 172
+        # wide fit neither), the MLP written float.
+        "attn": {"default": {"method": "rtn", "scheme": "int4-g32"},
+                 "rules": [{"match": r"\.mlp\.", "method": "float"}]},
+        "awq": {"default": {"method": "awq", "scheme": "int4-g32"},
+                "rules": [{"match": r"\.mlp\.", "method": "float"}]},
+        "gptq-ao": {"default": {"method": "gptq", "scheme": "int4-g32", "act_order": True},
+                    "rules": [{"match": r"\.mlp\.", "method": "float"}]},
+        # every block linear, fused gate_up quantized (per channel: down is
+        # 172 wide)
+        "int8": {"default": {"method": "rtn", "scheme": "int8-channel-sym"}},
+        "k8": {"default": {"method": "rtn", "scheme": "int4-g32"},
+               "rules": [{"match": r"\.mlp\.", "method": "float"},
+                         {"match": r"k_proj$", "method": "rtn", "scheme": "int8-g32"}]},
+        "vfloat": {"default": {"method": "rtn", "scheme": "int4-g32"},
+                   "rules": [{"match": r"\.mlp\.", "method": "float"},
+                             {"match": r"v_proj$", "method": "float"}]},
+    }
+    variant = phi3_variant(c, fixture)
+    for name, plan in plans.items():
+        path = os.path.join(c.work, f"phi3-{name}.json")
+        json.dump(plan, open(path, "w"))
+        extra = cal if name in ("awq", "gptq-ao") else []
+        if c.state(f"phi3-{name}", "--plan", path, *extra, model=variant) is None:
+            return
+    ex = {"awq": {}, "gptq": {}, "ct": {}}
+    ex["awq"]["phi3-attn"] = phi3_check(c, "phi3-attn", "awq")
+    ex["awq"]["phi3-awq"] = phi3_check(c, "phi3-awq", "awq")
+    ex["gptq"]["phi3-attn"] = phi3_check(c, "phi3-attn", "gptq")
+    ex["gptq"]["phi3-gptq-ao"] = phi3_check(c, "phi3-gptq-ao", "gptq")
+    ex["ct"]["phi3-attn"] = phi3_check(c, "phi3-attn", "compressed-tensors")
+    ex["ct"]["phi3-gptq-ao"] = phi3_check(c, "phi3-gptq-ao", "compressed-tensors")
+    ex["ct"]["phi3-int8"] = phi3_check(c, "phi3-int8", "compressed-tensors")
+    gq = json.load(open(os.path.join(ex["gptq"]["phi3-gptq-ao"], "config.json")))
+    ok(gq["quantization_config"].get("desc_act") is True,
+       "gptq phi3-gptq-ao: desc_act (the parts share one permutation)")
+    # Parts that differ: one line naming the fused layer and why.
+    cases = [("phi3-k8", "gptq", "q_proj is int4-g32 and k_proj int8-g32"),
+             ("phi3-k8", "awq", "q_proj is int4-g32 and k_proj int8-g32"),
+             ("phi3-vfloat", "awq", "q_proj is int4-g32 and v_proj float"),
+             ("phi3-vfloat", "compressed-tensors", "q_proj is int4-g32 and v_proj float")]
+    for state, fmt, why in cases:
+        out = os.path.join(c.work, f"refused-{fmt}-{state}")
+        r = c.run("export", c.states[state], "--format", fmt, "--out", out)
+        err = r.stderr.strip()
+        want = (f"{fmt}: model.layers.0.self_attn.qkv_proj is one tensor in a Phi-3 "
+                f"checkpoint, but {why}")
+        ok(r.returncode == 1 and want in err and len(err.splitlines()) == 1 and
+           not os.path.exists(out), f"{fmt} refuses {state}: {err}", r.stdout + r.stderr)
+    for fmt in ("trtllm", "onnx"):
+        out = os.path.join(c.work, f"refused-{fmt}-phi3")
+        r = c.run("export", c.states["phi3-attn"], "--format", fmt, "--out", out)
+        err = r.stderr.strip()
+        ok(r.returncode == 1 and "does not support architecture phi3" in err and
+           len(err.splitlines()) == 1, f"{fmt} refuses phi3: {err}", r.stderr)
+    if consumer:
+        # IPEX computes in bf16: on this small bf16 fixture, bf16 scales and
+        # bf16 inputs to the quantized linears alone move the logits by
+        # 1.4e-2 of the largest (AutoAWQ's dequantize_gemm is checked exact).
+        for kind in ("ct", "gptq", "awq"):
+            consumer_check(c, consumer, kind, [(s, d) for s, d in ex[kind].items() if d],
+                           tol=3e-2 if kind == "awq" else 1e-2)
 
 
 def main():
@@ -797,6 +998,7 @@ def main():
     check_trt(c, "rtn8s", "W8A16")
     check_trt(c, "fp8c", "FP8_PER_CHANNEL_PER_TOKEN")
     check_refusals(c)
+    phi3_checks(c, os.path.join(args.fixtures, "phi3"), args.consumer)
     if args.consumer:
         consumer_check(c, args.consumer, "ct", [(s, d) for s, d in ct.items() if d])
         consumer_check(c, args.consumer, "gptq", [(s, d) for s, d in gptq.items() if d])
