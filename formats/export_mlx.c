@@ -31,7 +31,9 @@
  * constant over each MLX group.  Grids
  * MLX cannot hold (FP8, NF4, the GGUF blocks, 7 bits, scattered g_idx) are
  * refused, or re-quantized by RTN onto the grid --type names.  Float
- * tensors keep the dtype of the model the state was applied to.
+ * tensors keep the dtype of the model the state was applied to.  phi3's
+ * q/k/v and gate/up are written as mlx-lm's phi3 reads them, one
+ * qkv_proj and one gate_up_proj with the parts' rows stacked.
  */
 #include "config.h"
 

@@ -526,7 +526,7 @@ trt_hf_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
 	tq_status st;
 	trt_q o;
 
-	(void)qt;	/* phi3, the one fused case, is refused above */
+	(void)qt;	/* the state's: phi3 is refused by tq_export_trtllm */
 	if ((st = trt_pack(h, i, alg, 0, dt, &o, err)) != TQ_OK ||
 	    (st = trt_add(h, name, &o, "weight_scale", err)) != TQ_OK)
 		return st;

@@ -8,6 +8,8 @@
  * every float tensor of the applied model (norms, biases, embeddings,
  * float linears), and writes model.safetensors, config.json with its
  * quantization_config and the tokenizer files of the base checkpoint.
+ * phi3's q/k/v and gate/up are written as the Phi-3 checkpoint stores
+ * them: one qkv_proj and one gate_up_proj (tq_hfx__module).
  */
 #ifndef TQ_FORMATS_HF_EXPORT_H
 #define TQ_FORMATS_HF_EXPORT_H
