@@ -64,24 +64,23 @@ rm "$work/gemma3_nocap/config.json"
 sed 's/"final_logit_softcapping": 5.0/"final_logit_softcapping": null/' \
     "$top_srcdir/tests/data/models/gemma3/config.json" \
     >"$work/gemma3_nocap/config.json"
+fixture_q() {	# fixture_q DIR PLAN NAME: quantize DIR by tests/data/plans/PLAN.json
+	"$tq" --threads 1 quantize "$1" \
+	    --plan "$top_srcdir/tests/data/plans/$2.json" \
+	    --out "$work/$3" >"$work/$3.log" 2>&1
+}
 for f in gemma3 gemma2; do
-	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/$f" \
-	    --plan "$top_srcdir/tests/data/plans/mlx_fixture.json" \
-	    --out "$work/f_$f" >"$work/f_$f.log" 2>&1
+	fixture_q "$top_srcdir/tests/data/models/$f" mlx_fixture "f_$f"
 	ok $? "quantize fixture $f"
 done
 # phi3: fused qkv_proj and gate_up_proj written fused.  Its parts must
 # share bits and group (v_proj symmetric while q and k are not is fine:
 # scales and biases are per row); mlx_fixture.json's 8-bit v_proj is not.
 for p in mlx_phi3 mlx_fixture; do
-	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/phi3" \
-	    --plan "$top_srcdir/tests/data/plans/$p.json" \
-	    --out "$work/f_phi3_$p" >"$work/f_phi3_$p.log" 2>&1
+	fixture_q "$top_srcdir/tests/data/models/phi3" $p "f_phi3_$p"
 	ok $? "quantize fixture phi3 with $p.json"
 done
-"$tq" --threads 1 quantize "$work/gemma3_nocap" \
-    --plan "$top_srcdir/tests/data/plans/mlx_fixture.json" \
-    --out "$work/f_gemma3_nocap" >"$work/f_gemma3_nocap.log" 2>&1
+fixture_q "$work/gemma3_nocap" mlx_fixture f_gemma3_nocap
 ok $? "quantize fixture gemma3 without its final soft-cap"
 "$tq" --threads 1 quantize "$top_srcdir/tests/data/models/gemma2" \
     --plan "$top_srcdir/tests/data/plans/mlx_fixture_tied.json" \
