@@ -411,12 +411,15 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	}
 
 	/* Static groups and whole-row schemes get parameters up front. */
-	if (s->group == TQ_GROUP_TENSOR) {
+	if (s->group == TQ_GROUP_TENSOR || s->type == TQ_QT_NVFP4) {
+		/* NVFP4: its global scale, from the weights before GPTQ */
 		tq_quant_tensor_params(s, wp, rows, cols, &t->params[0]);
 		for (r = 0; r < rows; r++)
 			for (c = 0; c < t->nblocks; c++)
 				t->params[r * t->nblocks + c] = t->params[0];
-	} else if (gptq_whole_row(s) || o->static_groups) {
+	}
+	if (s->group != TQ_GROUP_TENSOR &&
+	    (gptq_whole_row(s) || o->static_groups)) {
 		if ((orig = malloc((size_t)(rows * cols) * sizeof(float))) == NULL) {
 			st = tq_fail(err, TQ_ENOMEM, "out of memory");
 			goto out;

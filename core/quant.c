@@ -16,6 +16,7 @@
 #include "error.h"
 #include "par.h"
 #include "quant.h"
+#include "quant_fp4.h"
 #include "quant_gguf.h"
 #include "tensor.h"
 
@@ -40,12 +41,27 @@ static const struct {
 	{ "q4_k", TQ_QT_Q4_K, 4 },
 	{ "q5_k", TQ_QT_Q5_K, 5 },
 	{ "q6_k", TQ_QT_Q6_K, 6 },
+	{ "mxfp4", TQ_QT_MXFP4, 4 },
+	{ "nvfp4", TQ_QT_NVFP4, 4 },
 };
 #define N_GGUF_NAMES (sizeof(gguf_names) / sizeof(gguf_names[0]))
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel], nf4[-gG], q4_0, q4_1, " \
-	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k or q6_k"
+	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, mxfp4 or nvfp4"
+
+/* A fixed-block type: GGUF or microscaling FP4. */
+static int
+blocky(tq_qtype t)
+{
+	return tq_gguf_is(t) || tq_fp4_is(t);
+}
+
+static int
+blk_qk(tq_qtype t)
+{
+	return tq_fp4_is(t) ? tq_fp4_qk(t) : tq_gguf_qk(t);
+}
 
 static int
 group_ok(int g)
@@ -148,7 +164,7 @@ tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err)
 		if (strcmp(buf, gguf_names[i].name) == 0) {
 			s.type = gguf_names[i].type;
 			s.bits = gguf_names[i].bits;
-			s.group = tq_gguf_qk(s.type);
+			s.group = blk_qk(s.type);
 			*out = s;
 			return TQ_OK;
 		}
@@ -247,7 +263,7 @@ scheme_valid(const tq_scheme *s)
 	case TQ_QT_NF4:
 		return group_ok(s->group);
 	default:
-		return tq_gguf_is(s->type);
+		return blocky(s->type);
 	}
 }
 
@@ -270,8 +286,8 @@ tq_scheme_check(const tq_scheme *s, int64_t rows, int64_t cols,
 	if (rows > INT64_MAX / cols || (uint64_t)(rows * cols) > SIZE_MAX / 4)
 		return tq_fail(err, TQ_EINVAL, "%s: a [%lld, %lld] weight is "
 		    "too large", name, (long long)rows, (long long)cols);
-	if (tq_gguf_is(s->type)) {
-		qk = tq_gguf_qk(s->type);
+	if (blocky(s->type)) {
+		qk = blk_qk(s->type);
 		if (cols % qk != 0)
 			return tq_fail(err, TQ_EINVAL, "%s needs a column "
 			    "count divisible by %lld; the weight is "
@@ -321,6 +337,10 @@ tq_scheme_bpw(const tq_scheme *s, int64_t rows, int64_t cols)
 	if (tq_gguf_is(s->type))
 		return 8.0 * (double)tq_gguf_block_bytes(s->type) /
 		    tq_gguf_qk(s->type);
+	if (tq_fp4_is(s->type))	/* NVFP4: plus its fp32 G */
+		return 8.0 * (double)tq_fp4_block_bytes(s->type) /
+		    tq_fp4_qk(s->type) + (s->type == TQ_QT_NVFP4 ?
+		    32.0 / ((double)rows * (double)cols) : 0.0);
 	per = s->group > 0 ? (double)s->group :
 	    s->group == TQ_GROUP_CHANNEL ? (double)cols :
 	    (double)rows * (double)cols;
@@ -624,6 +644,8 @@ round_table(const tq_grid *g, float x)
 	float v;
 	int q, i;
 
+	if (g->table == tq_fp4_levels)
+		return tq_fp4_round(g, x);
 	if (g->table == nf4_table) {
 		/* bitsandbytes: x * (1 / absmax), then v > midpoint goes up */
 		v = g->scale != 0 ? x * (1.0f / g->scale) : 0.0f;
@@ -706,6 +728,10 @@ tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
 		tq_gguf_grid(s->type, p, j, out);
 		return;
 	}
+	if (tq_fp4_is(s->type)) {
+		tq_fp4_grid(s->type, p, j, out);
+		return;
+	}
 	tq_qparams_get_scale(p, &sc);
 	scale_grid(s, &sc, out);
 }
@@ -715,14 +741,16 @@ tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
 int64_t
 tq_quant_qk(const tq_scheme *s, int64_t cols)
 {
-	if (tq_gguf_is(s->type))
-		return tq_gguf_qk(s->type);
+	if (blocky(s->type))
+		return blk_qk(s->type);
 	return s->group > 0 ? s->group : cols;
 }
 
 int64_t
 tq_quant_span(const tq_scheme *s, int64_t qk)
 {
+	if (tq_fp4_is(s->type))
+		return tq_fp4_span(s->type);
 	return tq_gguf_is(s->type) ? tq_gguf_span(s->type) : qk;
 }
 
@@ -842,6 +870,10 @@ tq_quant_block_params(const tq_scheme *s, const float *x, const float *imp,
 		    tq_gguf_row_sigma2(x, tq_gguf_qk(s->type)), out, NULL);
 		return;
 	}
+	if (tq_fp4_is(s->type)) {
+		tq_fp4_block_params(s->type, x, imp, clip_search, out);
+		return;
+	}
 	scale_block_params(s, x, imp, n, clip_search, out);
 }
 
@@ -870,6 +902,13 @@ tq_quant_row_params(const tq_scheme *s, const float *x, const float *imp,
 
 	if (per_tensor(s))
 		return;
+	if (tq_fp4_is(s->type)) {
+		for (b = 0; b < nb; b++)
+			tq_fp4_block_params(s->type, x + b * qk,
+			    imp != NULL ? imp + b * qk : NULL, clip_search,
+			    &out[b]);
+		return;
+	}
 	if (!tq_gguf_is(s->type)) {
 		for (b = 0; b < nb; b++)
 			scale_block_params(s, x + b * qk,
@@ -892,6 +931,10 @@ tq_quant_tensor_params(const tq_scheme *s, const float *w, int64_t rows,
 	int64_t i, n = rows * cols;
 	tq_qscale sc;
 
+	if (tq_fp4_is(s->type) && n > 0) {
+		tq_fp4_tensor_params(s->type, w, n, out);
+		return;
+	}
 	if (!per_tensor(s) || n < 1)
 		return;
 	lo = hi = w[0];
@@ -928,6 +971,13 @@ tq_qtensor_init(tq_qtensor *t, const tq_scheme *s, int64_t rows,
 		    "[%lld, %lld] weight", (long long)rows, (long long)cols);
 	}
 	return TQ_OK;
+}
+
+float
+tq_quant_global(const tq_qtensor *t)
+{
+	return t->scheme.type == TQ_QT_NVFP4 && t->params != NULL ?
+	    tq_fp4_global(&t->params[0]) : 1.0f;
 }
 
 void
@@ -993,7 +1043,13 @@ check_block(const tq_qtensor *t, int64_t r, int64_t b, const char *what,
 	tq_qscale sc;
 	tq_grid g;
 
-	if (!tq_gguf_is(s->type)) {
+	if (tq_fp4_is(s->type)) {
+		if (!(tq_fp4_global(p) > 0.0f) || !isfinite(tq_fp4_global(p)))
+			return tq_fail(err, TQ_EFORMAT, "%s: row %lld, block %lld "
+			    "has global scale %g (not finite and positive)",
+			    what, (long long)r, (long long)b,
+			    (double)tq_fp4_global(p));
+	} else if (!tq_gguf_is(s->type)) {
 		tq_qparams_get_scale(p, &sc);
 		/* Checked before the grid is made: -zero overflows at INT_MIN. */
 		if (s->type == TQ_QT_INT && (sc.zero < 0 ||
@@ -1109,7 +1165,7 @@ tq_quant_rtn(tq_qtensor *t, const float *w, const float *imp,
 	rtn_job job;
 	int64_t b;
 
-	if (per_tensor(&t->scheme)) {
+	if (per_tensor(&t->scheme) || t->scheme.type == TQ_QT_NVFP4) {
 		tq_qparams tp;
 
 		memset(&tp, 0, sizeof(tp));
@@ -1129,6 +1185,8 @@ tq_quant_rtn(tq_qtensor *t, const float *w, const float *imp,
 size_t
 tq_quant_block_bytes(const tq_scheme *s)
 {
+	if (tq_fp4_is(s->type))
+		return tq_fp4_block_bytes(s->type);
 	return tq_gguf_is(s->type) ? tq_gguf_block_bytes(s->type) : 0;
 }
 
@@ -1136,7 +1194,9 @@ void
 tq_quant_pack_block(const tq_scheme *s, const tq_qparams *p,
     const uint8_t *codes, uint8_t *out)
 {
-	if (tq_gguf_is(s->type))
+	if (tq_fp4_is(s->type))
+		tq_fp4_pack(s->type, p, codes, out);
+	else if (tq_gguf_is(s->type))
 		tq_gguf_pack(s->type, p, codes, out);
 }
 
@@ -1144,6 +1204,8 @@ void
 tq_quant_unpack_block(const tq_scheme *s, const uint8_t *in, tq_qparams *p,
     uint8_t *codes)
 {
-	if (tq_gguf_is(s->type))
+	if (tq_fp4_is(s->type))
+		tq_fp4_unpack(s->type, in, p, codes);
+	else if (tq_gguf_is(s->type))
 		tq_gguf_unpack(s->type, in, p, codes);
 }

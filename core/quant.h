@@ -34,6 +34,9 @@
  *           exporter writes it as F32 to reproduce the grid exactly).
  *   NF4     q in [0, 15] indexes the QLoRA NormalFloat levels (the
  *           bitsandbytes code); scale = the block absmax in fp32.
+ *   MXFP4, NVFP4  E2M1 on core/quant_fp4.h's table (code q + 7), ggml's
+ *           block scales; NVFP4 adds a per-tensor G that every block's
+ *           parameters carry (tq_quant_tensor_params gives it first).
  *   GGUF    the code is the level ggml stores (Q8_0: the int8 plus 128);
  *           the parameters are the block's header fields (fp16 d, dmin or
  *           m, packed sub-block scales), chosen by ggml's own searches.
@@ -116,7 +119,8 @@ void tq_quant_row_params(const tq_scheme *s, const float *x,
 /*
  * Parameters shared by a whole per-tensor weight w[rows, cols] (min/max
  * or absmax of the tensor; no clip search): every block of the tensor
- * then uses *out.  Other schemes: *out unchanged.
+ * then uses *out.  NVFP4: its global scale, which every block's *out must
+ * hold before tq_quant_block_params().  Other schemes: *out unchanged.
  */
 void tq_quant_tensor_params(const tq_scheme *s, const float *w,
     int64_t rows, int64_t cols, tq_qparams *out);
@@ -183,6 +187,9 @@ typedef struct tq_qtensor {
 	tq_qparams *params;	/* [rows, nblocks] */
 	int32_t *g_idx;		/* [cols] or NULL */
 } tq_qtensor;
+
+/* NVFP4's per-tensor global scale G (values fl(s / G) * e2m1); else 1. */
+float tq_quant_global(const tq_qtensor *t);
 
 /* Allocates codes and params (zeroed) for a [rows, cols] weight. */
 tq_status tq_qtensor_init(tq_qtensor *t, const tq_scheme *s, int64_t rows,

@@ -73,7 +73,8 @@ typedef struct gg_tensor {
 	tq_scheme scheme;	/* GG_REQUANT */
 	int64_t perm_heads;	/* > 0: Q/K row permutation with this many
 				   heads */
-	const float *data;	/* GG_DATA: [ne0] */
+	const float *data;	/* GG_DATA: [ne0], or NULL for &one */
+	float one;		/* GG_DATA: an NVFP4 weight's tensor scale */
 	float offset;		/* added to a 1-D tensor's values */
 	int linear;		/* a linear layer's weight (counts in bpw) */
 	int cont;		/* more rows of the tensor before it (phi3's
@@ -130,6 +131,8 @@ ggml_type_of(tq_qtype t)
 	case TQ_QT_Q4_K:	return TQ_GGML_Q4_K;
 	case TQ_QT_Q5_K:	return TQ_GGML_Q5_K;
 	case TQ_QT_Q6_K:	return TQ_GGML_Q6_K;
+	case TQ_QT_MXFP4:	return TQ_GGML_MXFP4;
+	case TQ_QT_NVFP4:	return TQ_GGML_NVFP4;
 	default:		return -1;
 	}
 }
@@ -206,6 +209,40 @@ gg_add_norm(gg_ctx *g, const char *name, const tq_tensor *t, tq_error *err)
 	    g->x->model->cfg.norm_unit_offset)
 		g->t[g->n - 1].offset = 1.0f;
 	return st;
+}
+
+/*
+ * An NVFP4 weight's global scale G as the [1] tensor NAME.scale llama.cpp
+ * multiplies the matmul's output by: 1 / G (its blocks decode without G).
+ * Only a state's own blocks reach here (--type has no nvfp4).  *e is
+ * re-pointed after the table grows.
+ */
+static tq_status gg_add_data(gg_ctx *g, const char *name, const float *v,
+    int64_t n, tq_error *err);
+
+static tq_status
+gg_nv_scale(gg_ctx *g, gg_tensor **e, tq_error *err)
+{
+	size_t i = (size_t)(*e - g->t);
+	char name[64];
+	size_t n = strlen((*e)->name);
+	float one;
+	tq_status st;
+
+	if ((*e)->src != GG_CODES)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: NVFP4 is written from "
+		    "a state's own blocks only; quantize to nvfp4 first",
+		    (*e)->name);
+	one = 1.0f / tq_quant_global((*e)->qt);
+
+	if (n > 7 && strcmp((*e)->name + n - 7, ".weight") == 0)
+		n -= 7;
+	snprintf(name, sizeof(name), "%.*s.scale", (int)n, (*e)->name);
+	if ((st = gg_add_data(g, name, NULL, 1, err)) != TQ_OK)
+		return st;
+	g->t[g->n - 1].one = one;
+	*e = &g->t[i];
+	return TQ_OK;
 }
 
 /* The resolved setting of layer li under the request. */
@@ -305,6 +342,8 @@ gg_add_linear(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
 	}
 	e->linear = 1;
 	e->perm_heads = heads;
+	if (e->type == TQ_GGML_NVFP4 && (st = gg_nv_scale(g, &e, err)) != TQ_OK)
+		return st;
 	if (out != NULL)
 		*out = e;
 	return TQ_OK;
@@ -388,6 +427,13 @@ gg_fuse(gg_ctx *g, size_t n, int64_t b, tq_error *err)
 {
 	gg_tensor *head = &g->t[g->n - n];
 	size_t i;
+
+	for (i = g->n - 2 * n < g->n ? g->n - 2 * n : 0; i < g->n; i++)
+		if (g->t[i].type == TQ_GGML_NVFP4)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's "
+			    "phi3 reads %s as one tensor with one NVFP4 scale; "
+			    "the layers have their own", tq_model_path(g->x->base),
+			    n == 3 ? "q, k and v" : "gate and up");
 
 	for (i = g->n - n + 1; i < g->n; i++) {
 		if (g->t[i].type != head->type)
@@ -495,7 +541,7 @@ gg_fill_one(gg_ctx *g, const gg_tensor *e, uint8_t *dst, uint64_t nbytes,
 	if (tq_job__cancelled(g->x->job))
 		return tq_fail(err, TQ_ECANCELLED, "cancelled");
 	if (e->src == GG_DATA) {
-		memcpy(dst, e->data, (size_t)nbytes);
+		memcpy(dst, e->data != NULL ? e->data : &e->one, (size_t)nbytes);
 		return TQ_OK;
 	}
 	n = rows < GG_CHUNK_ROWS ? rows : GG_CHUNK_ROWS;
@@ -600,6 +646,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 	case TQ_GGML_Q5_K:	return 17;
 	case TQ_GGML_Q6_K:	return 18;
 	case TQ_GGML_BF16:	return 32;
+	case TQ_GGML_MXFP4:	return 38;	/* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
+	case TQ_GGML_NVFP4:	return 39;
 	default:		return 1024;	/* LLAMA_FTYPE_GUESSED */
 	}
 }

@@ -594,6 +594,50 @@ gm_unpermute(const tq_gguf_file *f, const tq_gguf_tensor *g, float *w,
 	return TQ_OK;
 }
 
+/*
+ * An NVFP4 weight's blocks decode without its tensor scale, the F32 [1]
+ * tensor NAME.scale llama.cpp multiplies the matmul's output by (absent:
+ * 1); w[n] gets it here.
+ */
+static tq_status
+gm_nv_scale(const tq_gguf_file *f, const tq_gguf_tensor *g, float *w,
+    int64_t n, tq_error *err)
+{
+	const tq_gguf_tensor *s;
+	char name[128];
+	size_t k = strlen(g->name);
+	float v;
+	int64_t i;
+
+	if (k > 7 && strcmp(g->name + k - 7, ".weight") == 0)
+		k -= 7;
+	snprintf(name, sizeof(name), "%.*s.scale", (int)k, g->name);
+	if ((s = tq_gguf_find_tensor(f, name)) == NULL)
+		return TQ_OK;
+	if (s->type != TQ_GGML_F32 || s->ne[0] != 1 || s->nbytes != 4)
+		return tq_fail(err, TQ_EFORMAT, "%s: %s is not one F32 value",
+		    f->path, name);
+	memcpy(&v, s->data, sizeof(v));
+	for (i = 0; i < n; i++)
+		w[i] *= v;
+	return TQ_OK;
+}
+
+/* NAME.scale beside an NVFP4 NAME.weight (gm_nv_scale reads it). */
+static int
+gm_is_nv_scale(const tq_gguf_file *f, const char *name)
+{
+	const tq_gguf_tensor *w;
+	char wn[128];
+	size_t k = strlen(name);
+
+	if (k < 6 || strcmp(name + k - 6, ".scale") != 0)
+		return 0;
+	snprintf(wn, sizeof(wn), "%.*s.weight", (int)(k - 6), name);
+	return (w = tq_gguf_find_tensor(f, wn)) != NULL &&
+	    w->type == TQ_GGML_NVFP4;
+}
+
 /* Dequantizes one tensor into t (HF rows: the permutation undone). */
 static tq_status
 gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
@@ -618,6 +662,9 @@ gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
 	t->nbytes = (uint64_t)(n * cols) * sizeof(float);
 	t->stored = g->nbytes;
 	if ((st = tq_gguf_dequant(g->type, g->data, g->ne[0], g->ne[1], w,
+	    err)) != TQ_OK)
+		return st;
+	if (g->type == TQ_GGML_NVFP4 && (st = gm_nv_scale(f, g, w, n * cols,
 	    err)) != TQ_OK)
 		return st;
 	for (r = 0; r < n * cols; r++)
@@ -699,6 +746,8 @@ gm_actq(const gm_source *s, const tq_tensor *t)
 	case TQ_GGML_Q4_0:
 	case TQ_GGML_Q5_0:
 	case TQ_GGML_Q8_0:
+	case TQ_GGML_MXFP4:
+	case TQ_GGML_NVFP4:
 		return TQ_ACTQ_GGML_Q8_0;
 	case TQ_GGML_Q4_1:
 	case TQ_GGML_Q5_1:
@@ -980,6 +1029,8 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 			n_factors++;
 			continue;
 		}
+		if (gm_is_nv_scale(src->f, g->name))
+			continue;	/* read with its NVFP4 weight */
 		if (strncmp(g->name, "blk.", 4) == 0 &&
 		    !gm_block_index(g->name, &blk, &off)) {
 			st = tq_fail(err, TQ_EFORMAT, "%s: tensor %s: the block "

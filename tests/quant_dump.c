@@ -84,6 +84,8 @@ main(int argc, char **argv)
 		return fail(argv[7], "cannot read COLS floats");
 
 	tq_quant_rtn(&t, w, imp, 0);
+	if (s.type == TQ_QT_NVFP4)	/* the tensor scale, beside the blocks */
+		printf("%.9g\n", (double)tq_quant_global(&t));
 	blocks = malloc((size_t)(rows * t.nblocks) * bb);
 	deq = malloc((size_t)(rows * cols) * sizeof(*deq));
 	if (blocks == NULL || deq == NULL)

@@ -37,6 +37,7 @@ TYPES = [
     ("q8_0", QT.Q8_0, True), ("q2_k", QT.Q2_K, False),
     ("q3_k", QT.Q3_K, False), ("q4_k", QT.Q4_K, False),
     ("q5_k", QT.Q5_K, False), ("q6_k", QT.Q6_K, False),
+    ("mxfp4", QT.MXFP4, True), ("nvfp4", QT.NVFP4, False),
 ]
 COLS = 1024
 KINDS = 16
@@ -85,6 +86,18 @@ def make_rows(rng, rows):
             x = rng.uniform(-1, 1, COLS)
         w[r] = x
     return w
+
+
+def nv_global(blk, d, g):
+    """gguf-py's NVFP4 values e2m1 * s with our tensor scale G applied as
+    compressed-tensors dequantizes: fl(fl(s / G) * e2m1)."""
+    rows = blk.shape[0]
+    b = blk.reshape(rows, -1, 36)
+    s = (gguf.quants.NVFP4.ue4m3_to_fp32(b[:, :, :4]) * 2).astype(np.float32)
+    s = np.repeat(s.reshape(rows, -1), 16, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.where(s > 0, d / s, 0).astype(np.float32)
+    return (np.float32(s / np.float32(g)) * e).astype(np.float32)
 
 
 def main():
@@ -137,6 +150,8 @@ def main():
                 ours = np.fromfile(fdeq, dtype=np.float32).reshape(args.rows,
                                                                    COLS)
                 theirs = dequantize(blk, qt).reshape(args.rows, COLS)
+                if name == "nvfp4":
+                    theirs = nv_global(blk, theirs, float(res.stdout))
                 diff = np.abs(theirs.astype(np.float64) - ours)
                 bad = np.argwhere(~(theirs == ours))
                 ok = bad.size == 0 and np.isfinite(ours).all()
