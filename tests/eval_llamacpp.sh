@@ -20,20 +20,12 @@ shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 py=${TQ_PYTHON:-python3}
 threads=2
 
-if [ "${TQ_INTEROP:-0}" != 1 ]; then
-	echo "1..0 # SKIP llama.cpp interop runs with TQ_INTEROP=1"
-	exit 0
-fi
+. "$top_srcdir/tests/tap_lib.sh"
+interop_only llama.cpp
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
 
-bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" 2>"$tmp/build.log" | tail -n 1)
-if [ ! -x "$bin/llama-perplexity" ]; then
-	ok 1 "llama.cpp build: $(tail -n 3 "$tmp/build.log")"
-	echo "1..$n"
-	exit 0
-fi
+llamacpp_bin
 LD_LIBRARY_PATH=$bin "$bin/llama-perplexity" --version >"$tmp/v.log" 2>&1
 ok $? "llama-perplexity in $bin runs: $(grep -m1 version "$tmp/v.log")"
 # against_lp JSON LABEL KLD_LIMIT: our numbers in JSON against llama-perplexity's

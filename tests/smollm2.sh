@@ -160,12 +160,7 @@ if [ "${TQ_INTEROP:-0}" != 1 ]; then
 fi
 
 # ---- llama.cpp -----------------------------------------------------------
-bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" 2>"$tmp/build.log" | tail -n 1)
-if [ ! -x "$bin/llama-perplexity" ]; then
-	ok 1 "llama.cpp build: $(tail -n 1 "$tmp/build.log")"
-	echo "1..$n"
-	exit 0
-fi
+llamacpp_bin
 # parity FILE CHUNKS LIMIT LABEL: llama-perplexity and ours on FILE
 parity() {
 	LD_LIBRARY_PATH=$bin "$bin/llama-perplexity" -t $threads -c 512 \

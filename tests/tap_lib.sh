@@ -59,3 +59,25 @@ wait_until() {
 		i=$((i + 1))
 	done
 }
+
+# llamacpp_bin: $bin = the pinned llama.cpp's programs (tools/build-llamacpp.sh
+# with $py, building them once); if the build fails, that is the test's one
+# failure, with the build log's last lines, and the test ends.
+llamacpp_bin() {
+	if ! bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" \
+	    2>"$tmp/build.log" | tail -n 1) || [ ! -x "$bin/llama-perplexity" ]; then
+		ok 1 "tools/build-llamacpp.sh failed"
+		tail -n 20 "$tmp/build.log" | sed 's/^/# /'
+		echo "1..$n"
+		exit 0
+	fi
+}
+
+# interop_only WHAT: skip the whole test unless TQ_INTEROP=1 (runtests.sh
+# sets it; the consumers it runs are installed there).
+interop_only() {
+	if [ "${TQ_INTEROP:-0}" != 1 ]; then
+		echo "1..0 # SKIP $1 interop runs with TQ_INTEROP=1"
+		exit 0
+	fi
+}
