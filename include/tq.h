@@ -437,6 +437,8 @@ typedef enum tq_qtype {
 	TQ_QT_Q4_K,
 	TQ_QT_Q5_K,
 	TQ_QT_Q6_K,
+	TQ_QT_IQ4_NL,		/* GGUF i-quants: 4-bit codes into a fixed table */
+	TQ_QT_IQ4_XS,
 	TQ_QT_COUNT
 } tq_qtype;
 
@@ -458,7 +460,7 @@ typedef struct tq_scheme {
 /*
  * Parses a scheme name: "int4" (per channel, asymmetric), "int4-g128",
  * "int3-g128-sym", "int8-tensor", "fp8", "fp8-channel", "nf4" (blocks of
- * 64), "nf4-g128", "q4_0" ... "q6_k" (case-insensitive).
+ * 64), "nf4-g128", "q4_0" ... "q6_k", "iq4_nl", "iq4_xs" (case-insensitive).
  */
 tq_status tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err);
 /* Writes the canonical name of a scheme ("int4-g128-sym", "q4_k"). */
