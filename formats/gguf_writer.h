@@ -14,7 +14,8 @@ enum {
 	TQ_GGML_F32 = 0, TQ_GGML_F16 = 1, TQ_GGML_Q4_0 = 2, TQ_GGML_Q4_1 = 3,
 	TQ_GGML_Q5_0 = 6, TQ_GGML_Q5_1 = 7, TQ_GGML_Q8_0 = 8,
 	TQ_GGML_Q2_K = 10, TQ_GGML_Q3_K = 11, TQ_GGML_Q4_K = 12,
-	TQ_GGML_Q5_K = 13, TQ_GGML_Q6_K = 14, TQ_GGML_BF16 = 30
+	TQ_GGML_Q5_K = 13, TQ_GGML_Q6_K = 14, TQ_GGML_IQ4_NL = 20,
+	TQ_GGML_IQ4_XS = 23, TQ_GGML_BF16 = 30
 };
 
 /* GGUF metadata value types (gguf.h numbering). */

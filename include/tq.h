@@ -1075,11 +1075,14 @@ typedef struct tq_export_opts {
 	const char *type;	/* format-specific type or preset; NULL: the
 				   state's own grid (or f16 for a float model) */
 	int force;		/* replace an existing output */
+	const char *imatrix;	/* GGUF with a type: an importance-matrix GGUF
+				   weighing the RTN as llama-quantize
+				   --imatrix does; NULL: none */
 } tq_export_opts;
 
-#define TQ_EXPORT_OPTS_VERSION 1
+#define TQ_EXPORT_OPTS_VERSION 2
 #define TQ_EXPORT_OPTS_INIT { .version = TQ_EXPORT_OPTS_VERSION, \
-	.format = NULL, .type = NULL, .force = 0 }
+	.format = NULL, .type = NULL, .force = 0, .imatrix = NULL }
 
 /*
  * Exports the model base, quantized by state s (NULL: the float model), to
