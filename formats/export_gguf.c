@@ -732,8 +732,9 @@ gg_request(const char *type, int imatrix, gg_req *req, int *float_req,
 	*plan = NULL;
 	if (imatrix && (type == NULL || strcasecmp(type, "f32") == 0 ||
 	    strcasecmp(type, "f16") == 0 || strcasecmp(type, "bf16") == 0))
-		return tq_fail(err, TQ_EINVAL, "--imatrix weighs the rounding "
-		    "of --type's block types; give one (%s)", GG_TYPE_LIST);
+		return tq_fail(err, TQ_EINVAL, "--imatrix weighs the RTN of "
+		    "--type's block types; give --type a mix or block type, "
+		    "not %s", type == NULL ? "none" : type);
 	if (type == NULL) {
 		*req = REQ_STATE;
 		return TQ_OK;
