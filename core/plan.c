@@ -75,13 +75,15 @@ static const plan_preset presets[] = {
 	{ "q4_k_m", TQ_METHOD_RTN, "q4_k", 0, 0, PLAN_MIX_Q4_K_M },
 	{ "q4_k_s", TQ_METHOD_RTN, "q4_k", 0, 0, PLAN_MIX_Q4_K_S },
 	{ "q3_k_m", TQ_METHOD_RTN, "q3_k", 0, 0, PLAN_MIX_Q3_K_M },
+	{ "iq4_xs", TQ_METHOD_RTN, "iq4_xs", 0, 0, PLAN_MIX_IQ4_XS },
+	{ "iq4_nl", TQ_METHOD_RTN, "iq4_nl", 0, 0, PLAN_MIX_IQ4_NL },
 };
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
 
 static const char *const preset_names[N_PRESETS + 1] = {
 	"w4a16-awq", "w3-awq", "w4-gptq", "w3-gptq", "w4-rtn", "w3-rtn",
 	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "q8_0",
-	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", NULL
+	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "iq4_xs", "iq4_nl", NULL
 };
 
 static const char *const method_names[TQ_METHOD_COUNT] = {
@@ -437,6 +439,7 @@ tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 		case TQ_QT_Q4_K:	next = "q5_0"; break;
 		case TQ_QT_Q5_K:	next = "q5_1"; break;
 		case TQ_QT_Q6_K:	next = "q8_0"; break;
+		case TQ_QT_IQ4_XS:	next = "iq4_nl"; break;
 		case TQ_QT_INT:
 		case TQ_QT_NF4:
 			if (s->group > 32) {
@@ -586,6 +589,26 @@ resolver_done(resolver *r)
  * Resolves linear li of the model into *out; why[len] (may be NULL) gets
  * the step that chose the scheme ("rule 3 (\"...\")", "the default").
  */
+/*
+ * Whether the rules give layer `name` the importance matrix (the last
+ * matching rule that sets "imatrix" wins): the IQ4 mixes choose ffn_down's
+ * type by it, as llama-quantize by whether it has one.
+ */
+static int
+rules_imatrix(const resolver *r, const char *name)
+{
+	const tq_plan *p = r->p;
+	int on = 0;
+	size_t i;
+
+	for (i = 0; i < p->n_rules; i++)
+		if ((p->rules[i].set.mask & PLAN_SET_IMATRIX) &&
+		    pcre2_match(p->rules[i].re, (PCRE2_SPTR)name,
+		    PCRE2_ZERO_TERMINATED, 0, 0, r->md, r->mc) >= 0)
+			on = p->rules[i].set.cfg.use_imatrix != 0;
+	return on;
+}
+
 static tq_status
 resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
     size_t len, tq_error *err)
@@ -630,7 +653,8 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 	if (p->preset != NULL && p->preset->mix != PLAN_MIX_NONE) {
 		memset(&step, 0, sizeof(step));
 		tq_scheme_parse(tq_plan__mix_scheme(p->preset->mix, id.block,
-		    id.which, tq_model_get_config(r->m), cols), &sch, NULL);
+		    id.which, tq_model_get_config(r->m), cols,
+		    rules_imatrix(r, name)), &sch, NULL);
 		tq_layer_cfg_init(&step.cfg, TQ_METHOD_RTN, &sch);
 		step.mask = PLAN_SET_METHOD | PLAN_SET_SCHEME;
 		state_step(&s, &step, from);

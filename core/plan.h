@@ -69,7 +69,9 @@ enum {
 	PLAN_MIX_Q5_K_M,
 	PLAN_MIX_Q4_K_M,
 	PLAN_MIX_Q4_K_S,
-	PLAN_MIX_Q3_K_M
+	PLAN_MIX_Q3_K_M,
+	PLAN_MIX_IQ4_XS,
+	PLAN_MIX_IQ4_NL
 };
 
 typedef struct plan_preset {
@@ -83,7 +85,7 @@ typedef struct plan_preset {
 
 #define PLAN_PRESET_LIST "w4a16-awq, w3-awq, w4-gptq, w3-gptq, w4-rtn, " \
 	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, q8_0, " \
-	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m"
+	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, iq4_xs, iq4_nl"
 
 struct tq_plan {
 	char *name;			/* stands for the plan in messages */
@@ -137,15 +139,17 @@ int tq_plan__use_more_bits(int64_t i, int64_t n);
  * The scheme name mix (PLAN_MIX_*) gives one layer: block is the layer's
  * block (-1 for lm_head and the embeddings), which its linear
  * (TQ_LINEAR_LM_HEAD for lm_head, TQ_PLAN_EMBED for the embeddings, -1
- * for others), cols its input features.
+ * for others), cols its input features, imatrix whether the layer is
+ * quantized with the importance matrix (llama-quantize's has_imatrix).
  */
 const char *tq_plan__mix_scheme(int mix, int64_t block, int which,
-    const tq_model_config *c, int64_t cols);
+    const tq_model_config *c, int64_t cols, int imatrix);
 
 /*
  * The GGUF type llama.cpp's llama_tensor_get_type gives one layer in the
  * mix of preset `mix` ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s",
- * "q3_k_m"), before the shape fallback, as tq_plan__mix_scheme.
+ * "q3_k_m", "iq4_xs", "iq4_nl"), before the shape fallback, as
+ * tq_plan__mix_scheme without an importance matrix.
  * Writes the scheme name ("q6_k") to *out; returns 0 if mix is not a GGUF
  * mix preset.
  */

@@ -1,6 +1,6 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
- * Q3_K_M): the type llama_tensor_get_type (llama-quant.cpp) gives each
+ * Q3_K_M, IQ4_XS, IQ4_NL): the type llama_tensor_get_type (llama-quant.cpp) gives each
  * tensor of a dense llama/qwen2 model, which the presets of the same
  * names apply after their default (core/plan.c).  Kept apart so that it
  * can be read line by line against llama.cpp's code.
@@ -34,6 +34,8 @@ mix_default(int mix)
 	case PLAN_MIX_Q6_K:	return "q6_k";
 	case PLAN_MIX_Q5_K_M:	return "q5_k";
 	case PLAN_MIX_Q3_K_M:	return "q3_k";
+	case PLAN_MIX_IQ4_XS:	return "iq4_xs";
+	case PLAN_MIX_IQ4_NL:	return "iq4_nl";
 	default:		return "q4_k";
 	}
 }
@@ -45,14 +47,17 @@ mix_default(int mix)
  */
 const char *
 tq_plan__mix_scheme(int mix, int64_t i, int which,
-    const tq_model_config *c, int64_t cols)
+    const tq_model_config *c, int64_t cols, int imatrix)
 {
 	const char *def = mix_default(mix), *t = def;
 	int64_t n = c->n_layers;
+	int iq4 = mix == PLAN_MIX_IQ4_XS || mix == PLAN_MIX_IQ4_NL;
 
 	if (which == TQ_LINEAR_LM_HEAD ||
 	    (which == TQ_PLAN_EMBED && c->tie_word_embeddings)) {
-		if (cols % (mix == PLAN_MIX_Q8_0 ? 32 : 256) != 0)
+		/* the default type's block must divide the width */
+		if (cols % (mix == PLAN_MIX_Q8_0 ||
+		    mix == PLAN_MIX_IQ4_NL ? 32 : 256) != 0)
 			return "q8_0";
 		return mix == PLAN_MIX_Q8_0 ? "q8_0" : "q6_k";
 	}
@@ -70,6 +75,9 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 			t = "q5_k";
 		else if (mix == PLAN_MIX_Q3_K_M)
 			t = i < 2 ? "q5_k" : "q4_k";
+		else if (iq4 && c->n_kv_heads > 0 &&
+		    c->n_heads / c->n_kv_heads >= 4)
+			t = "q5_k";
 		if (is_llama_70b(c) && (strcmp(t, "q3_k") == 0 ||
 		    strcmp(t, "q4_k") == 0))
 			t = "q5_k";
@@ -80,6 +88,8 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 		else if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&
 		    tq_plan__use_more_bits(i, n))
 			t = "q6_k";
+		else if (iq4 && i < n / 8 && !imatrix)
+			t = "q5_k";
 		else if (mix == PLAN_MIX_Q4_K_S && i < n / 8)
 			t = "q5_k";
 		break;
@@ -101,6 +111,6 @@ tq_plan__mix_type(const char *mix, int64_t block, int which,
 
 	if (pr == NULL || pr->mix == PLAN_MIX_NONE)
 		return 0;
-	*out = tq_plan__mix_scheme(pr->mix, block, which, c, cols);
+	*out = tq_plan__mix_scheme(pr->mix, block, which, c, cols, 0);
 	return 1;
 }

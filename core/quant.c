@@ -41,6 +41,8 @@ static const struct {
 	{ "q4_k", TQ_QT_Q4_K, 4 },
 	{ "q5_k", TQ_QT_Q5_K, 5 },
 	{ "q6_k", TQ_QT_Q6_K, 6 },
+	{ "iq4_nl", TQ_QT_IQ4_NL, 4 },
+	{ "iq4_xs", TQ_QT_IQ4_XS, 4 },
 	{ "mxfp4", TQ_QT_MXFP4, 4 },
 	{ "nvfp4", TQ_QT_NVFP4, 4 },
 };
@@ -48,7 +50,8 @@ static const struct {
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel], nf4[-gG], q4_0, q4_1, " \
-	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, mxfp4 or nvfp4"
+	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, "
+	"mxfp4 or nvfp4"
 
 /* A fixed-block type: GGUF or microscaling FP4. */
 static int

@@ -136,7 +136,8 @@ void tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
  * taken as 0.  For GGUF grids this is the requantization ggml does with
  * the decoded parameters, so q matches ggml's level except where ggml
  * keeps its search's levels: a sub-block whose decoded scale is 0, and
- * the legacy types, whose reference rounds with the unrounded fp32 d
+ * the legacy types and IQ4_NL/IQ4_XS, whose reference rounds with the
+ * unrounded fp32 d
  * (tq_quant_rtn() writes ggml's codes in every case).
  */
 int tq_grid_round(const tq_grid *g, float x);

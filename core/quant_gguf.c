@@ -2,7 +2,8 @@
  * quant_gguf.c: the GGUF block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
  * Q3_K, Q4_K, Q5_K and Q6_K: their parameter searches and grids, and the
  * table of types (gguf_types, ggml's type_traits) every entry point
- * dispatches through.  The block layouts are core/quant_gguf_blk.c's.
+ * dispatches through, IQ4_NL and IQ4_XS included (core/quant_iq4.c).
+ * The block layouts are core/quant_gguf_blk.c's.
  *
  * The searches reproduce ggml's reference quantizers (quantize_row_*_ref)
  * and, with an importance matrix, its quantize_row_*_impl ones, operation
@@ -23,6 +24,7 @@
 
 #include "quant_gguf.h"
 #include "quant_gguf_blk.h"
+#include "quant_iq4.h"
 #include "tensor.h"
 
 /*
@@ -1027,6 +1029,10 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	    quant_qx_k, grid_k45, k45),
 	[TQ_QT_Q6_K] = TYPE("q6_K", QK_K, 16, blk_q6_k, 0, -32, 31, 0, 0,
 	    quant_q6_k, grid_q6_k, q6_k),
+	[TQ_QT_IQ4_NL] = TYPE("iq4_nl", QK_LEGACY, 32, blk_iq4_nl, 0, 0, 15, 0,
+	    0, tq_iq4__quant_nl, tq_iq4__grid_nl, iq4_nl),
+	[TQ_QT_IQ4_XS] = TYPE("iq4_xs", QK_K, 32, blk_iq4_xs, 0, 0, 15, 0, 0,
+	    tq_iq4__quant_xs, tq_iq4__grid_xs, iq4_xs),
 };
 #undef TYPE
 

@@ -118,6 +118,7 @@ typedef struct export_job {
 	const export_format *fmt;
 	char *out;
 	char *type;		/* NULL: the state's own grid */
+	char *imatrix;		/* NULL: no importance matrix */
 	int force;
 	tq_export_report report;
 } export_job;
@@ -131,6 +132,7 @@ export_job_free(void *p)
 		return;
 	free(e->out);
 	free(e->type);
+	free(e->imatrix);
 	free(e);
 }
 
@@ -433,6 +435,7 @@ export_job_run(tq_job *j, void *ctx, tq_error *err)
 	x.state = e->state;
 	x.out = tmp;
 	x.type = e->type;
+	x.imatrix = e->imatrix;
 	x.job = j;
 	x.report = &e->report;
 	/*
@@ -498,7 +501,9 @@ tq_job_export(const tq_model *base, const tq_qstate *s, const char *out_path,
 		    "(resume it first)");
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->out = strdup(out_path)) == NULL ||
-	    (o->type != NULL && (e->type = strdup(o->type)) == NULL)) {
+	    (o->type != NULL && (e->type = strdup(o->type)) == NULL) ||
+	    (o->imatrix != NULL &&
+	    (e->imatrix = strdup(o->imatrix)) == NULL)) {
 		export_job_free(e);
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	}

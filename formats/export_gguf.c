@@ -23,7 +23,8 @@
  *   f32, f16, bf16    every linear in that float type (a state's layers as
  *                     their dequantized values).
  *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
- *   mixes             q6_k, q8_0: core/plan.c's presets, their rules in
+ *   mixes             q6_k, q8_0, iq4_xs, iq4_nl: core/plan.c's presets,
+ *                     their rules in
  *                     core/plan_mix.c, shape fallback included) or one
  *                     block type for every linear
  *                     (q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, as
@@ -51,6 +52,7 @@
 #include "gguf_vocab.h"
 #include "gguf_writer.h"
 #include "model.h"
+#include "imatrix.h"
 #include "plan.h"
 #include "quant.h"
 
@@ -71,6 +73,7 @@ typedef struct gg_tensor {
 	const tq_tensor *t;	/* GG_FLOAT, GG_REQUANT: [rows, cols] or [n] */
 	const tq_qtensor *qt;	/* GG_CODES */
 	tq_scheme scheme;	/* GG_REQUANT */
+	float *imp;		/* GG_REQUANT: importance [cols] or NULL */
 	int64_t perm_heads;	/* > 0: Q/K row permutation with this many
 				   heads */
 	const float *data;	/* GG_DATA: [ne0], or NULL for &one */
@@ -100,7 +103,8 @@ typedef enum gg_req {
 } gg_req;
 
 static const char *const mix_names[] = {
-	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", NULL
+	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_nl",
+	"iq4_xs", NULL
 };
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
@@ -131,6 +135,8 @@ ggml_type_of(tq_qtype t)
 	case TQ_QT_Q4_K:	return TQ_GGML_Q4_K;
 	case TQ_QT_Q5_K:	return TQ_GGML_Q5_K;
 	case TQ_QT_Q6_K:	return TQ_GGML_Q6_K;
+	case TQ_QT_IQ4_NL:	return TQ_GGML_IQ4_NL;
+	case TQ_QT_IQ4_XS:	return TQ_GGML_IQ4_XS;
 	case TQ_QT_MXFP4:	return TQ_GGML_MXFP4;
 	case TQ_QT_NVFP4:	return TQ_GGML_NVFP4;
 	default:		return -1;
@@ -522,7 +528,7 @@ gg_fill_rows(const gg_tensor *e, int64_t r0, int64_t n, uint8_t *dst,
 	/* RTN: rows are independent (blocks never cross them). */
 	if ((st = tq_qtensor_init(&q, &e->scheme, n, cols, err)) != TQ_OK)
 		return st;
-	tq_quant_rtn(&q, buf, NULL, 0);
+	tq_quant_rtn(&q, buf, e->imp, 0);
 	for (r = 0; r < n; r++)
 		gg_pack_row(&q, r, dst + (size_t)(row_bytes * (uint64_t)r));
 	tq_qtensor_done(&q);
@@ -613,7 +619,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 		{ "q8_0", 7 }, { "q5_0", 8 }, { "q5_1", 9 }, { "q2_k", 10 },
 		{ "q3_k_m", 12 }, { "q3_k", 12 }, { "q4_k_s", 14 },
 		{ "q4_k_m", 15 }, { "q4_k", 15 }, { "q5_k_m", 17 },
-		{ "q5_k", 17 }, { "q6_k", 18 }, { "bf16", 32 },
+		{ "q5_k", 17 }, { "q6_k", 18 }, { "iq4_nl", 25 },
+		{ "iq4_xs", 30 }, { "bf16", 32 },
 	};
 	int64_t count[64];
 	int best = -1;
@@ -645,6 +652,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 	case TQ_GGML_Q4_K:	return 15;
 	case TQ_GGML_Q5_K:	return 17;
 	case TQ_GGML_Q6_K:	return 18;
+	case TQ_GGML_IQ4_NL:	return 25;
+	case TQ_GGML_IQ4_XS:	return 30;
 	case TQ_GGML_BF16:	return 32;
 	case TQ_GGML_MXFP4:	return 38;	/* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
 	case TQ_GGML_NVFP4:	return 39;
@@ -722,13 +731,58 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 }
 
 /* Parses --type into the request (and a plan for REQ_PLAN). */
+/*
+ * --imatrix: every re-quantized tensor's importance from the file, under
+ * its GGUF name (a fused tensor's parts under the fused name), as
+ * llama-quantize looks it up; a tensor it lacks is rounded without.
+ */
 static tq_status
-gg_request(const char *type, gg_req *req, int *float_req, tq_plan **plan,
-    tq_error *err)
+gg_imatrix(gg_ctx *g, tq_error *err)
+{
+	const char *name = NULL;
+	tq_imatrix im;
+	tq_status st;
+	size_t i;
+	int rc = 0;
+
+	if ((st = tq_imatrix_open(g->x->imatrix, &im, err)) != TQ_OK)
+		return st;
+	for (i = 0; i < g->n && rc >= 0; i++) {
+		gg_tensor *e = &g->t[i];
+
+		if (!e->cont)
+			name = e->name;
+		if (e->src != GG_REQUANT)
+			continue;
+		if ((e->imp = malloc((size_t)e->ne[0] * sizeof(float))) ==
+		    NULL) {
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+			break;
+		}
+		if ((rc = tq_imatrix_get(&im, name, e->ne[0], e->imp,
+		    err)) < 0)
+			st = err->status;
+		if (rc == 0) {
+			free(e->imp);
+			e->imp = NULL;
+		}
+	}
+	tq_imatrix_close(&im);
+	return st;
+}
+
+static tq_status
+gg_request(const char *type, int imatrix, gg_req *req, int *float_req,
+    tq_plan **plan, tq_error *err)
 {
 	char json[512];
 
 	*plan = NULL;
+	if (imatrix && (type == NULL || strcasecmp(type, "f32") == 0 ||
+	    strcasecmp(type, "f16") == 0 || strcasecmp(type, "bf16") == 0))
+		return tq_fail(err, TQ_EINVAL, "--imatrix weighs the RTN of "
+		    "--type's block types; give --type a mix or block type, "
+		    "not %s", type == NULL ? "none" : type);
 	if (type == NULL) {
 		*req = REQ_STATE;
 		return TQ_OK;
@@ -741,6 +795,12 @@ gg_request(const char *type, gg_req *req, int *float_req, tq_plan **plan,
 		return TQ_OK;
 	}
 	*req = REQ_PLAN;
+	if (in_list(mix_names, type) && imatrix) {
+		/* the mixes that ask llama-quantize's has_imatrix see it */
+		snprintf(json, sizeof(json), "{\"preset\": \"%s\", \"rules\": "
+		    "[{\"match\": \"\", \"imatrix\": true}]}", type);
+		return tq_plan_parse(json, strlen(json), "--type", plan, err);
+	}
 	if (in_list(mix_names, type))
 		return tq_plan_preset(type, plan, err);
 	if (!in_list(pure_names, type))
@@ -974,7 +1034,8 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	memset(&g, 0, sizeof(g));
 	g.x = x;
 	warn[0] = '\0';
-	if ((st = gg_request(x->type, &req, &float_req, &plan, err)) != TQ_OK)
+	if ((st = gg_request(x->type, x->imatrix != NULL, &req, &float_req,
+	    &plan, err)) != TQ_OK)
 		return st;
 	if (plan != NULL && (st = tq_plan_check(plan, x->base, err)) != TQ_OK)
 		goto out;
@@ -1134,8 +1195,12 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	if (warn[0] != '\0')
 		tq_job__log(x->job, "warning: %s", warn);
 	tq_job__progress(x->job, 0, g.total);
+	if (x->imatrix != NULL && (st = gg_imatrix(&g, err)) != TQ_OK)
+		goto out;
 	st = tq_gguf_write(w, x->out, err);
 out:
+	for (i = 0; i < g.n; i++)
+		free(g.t[i].imp);
 	tq_gguf_writer_free(w);
 	tq_plan_free(plan);
 	free(g.rope_freqs);

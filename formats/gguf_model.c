@@ -742,10 +742,12 @@ gm_actq(const gm_source *s, const tq_tensor *t)
 	case TQ_GGML_Q4_K:
 	case TQ_GGML_Q5_K:
 	case TQ_GGML_Q6_K:
+	case TQ_GGML_IQ4_XS:
 		return TQ_ACTQ_GGML_Q8_K;
 	case TQ_GGML_Q4_0:
 	case TQ_GGML_Q5_0:
 	case TQ_GGML_Q8_0:
+	case TQ_GGML_IQ4_NL:
 	case TQ_GGML_MXFP4:
 	case TQ_GGML_NVFP4:
 		return TQ_ACTQ_GGML_Q8_0;

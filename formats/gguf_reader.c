@@ -594,6 +594,8 @@ scheme_of(int type, tq_scheme *s)
 		{ TQ_GGML_Q8_0, TQ_QT_Q8_0 }, { TQ_GGML_Q2_K, TQ_QT_Q2_K },
 		{ TQ_GGML_Q3_K, TQ_QT_Q3_K }, { TQ_GGML_Q4_K, TQ_QT_Q4_K },
 		{ TQ_GGML_Q5_K, TQ_QT_Q5_K }, { TQ_GGML_Q6_K, TQ_QT_Q6_K },
+		{ TQ_GGML_IQ4_NL, TQ_QT_IQ4_NL },
+		{ TQ_GGML_IQ4_XS, TQ_QT_IQ4_XS },
 		{ TQ_GGML_MXFP4, TQ_QT_MXFP4 }, { TQ_GGML_NVFP4, TQ_QT_NVFP4 },
 	};
 	size_t i;

@@ -46,6 +46,7 @@ static const struct {
 	{ TQ_GGML_Q2_K, 256, 84, "q2_K" }, { TQ_GGML_Q3_K, 256, 110, "q3_K" },
 	{ TQ_GGML_Q4_K, 256, 144, "q4_K" }, { TQ_GGML_Q5_K, 256, 176, "q5_K" },
 	{ TQ_GGML_Q6_K, 256, 210, "q6_K" },
+	{ TQ_GGML_IQ4_NL, 32, 18, "iq4_nl" }, { TQ_GGML_IQ4_XS, 256, 136, "iq4_xs" },
 	{ TQ_GGML_MXFP4, 32, 17, "mxfp4" }, { TQ_GGML_NVFP4, 64, 36, "nvfp4" },
 };
 

@@ -437,6 +437,8 @@ typedef enum tq_qtype {
 	TQ_QT_Q4_K,
 	TQ_QT_Q5_K,
 	TQ_QT_Q6_K,
+	TQ_QT_IQ4_NL,		/* GGUF i-quants: 4-bit codes into a fixed table */
+	TQ_QT_IQ4_XS,
 	TQ_QT_MXFP4,		/* E2M1, blocks of 32, E8M0 scale (ggml's block) */
 	TQ_QT_NVFP4,		/* E2M1, E4M3 scale per 16, fp32 per tensor */
 	TQ_QT_COUNT
@@ -460,7 +462,8 @@ typedef struct tq_scheme {
 /*
  * Parses a scheme name: "int4" (per channel, asymmetric), "int4-g128",
  * "int3-g128-sym", "int8-tensor", "fp8", "fp8-channel", "nf4" (blocks of
- * 64), "nf4-g128", "q4_0" ... "q6_k", "mxfp4", "nvfp4" (case-insensitive).
+ * 64), "nf4-g128", "q4_0" ... "q6_k", "iq4_nl", "iq4_xs", "mxfp4",
+ * "nvfp4" (case-insensitive).
  */
 tq_status tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err);
 /* Writes the canonical name of a scheme ("int4-g128-sym", "q4_k"). */
@@ -1075,11 +1078,14 @@ typedef struct tq_export_opts {
 	const char *type;	/* format-specific type or preset; NULL: the
 				   state's own grid (or f16 for a float model) */
 	int force;		/* replace an existing output */
+	const char *imatrix;	/* GGUF with a type: an importance-matrix GGUF
+				   weighing the RTN as llama-quantize
+				   --imatrix does; NULL: none */
 } tq_export_opts;
 
-#define TQ_EXPORT_OPTS_VERSION 1
+#define TQ_EXPORT_OPTS_VERSION 2
 #define TQ_EXPORT_OPTS_INIT { .version = TQ_EXPORT_OPTS_VERSION, \
-	.format = NULL, .type = NULL, .force = 0 }
+	.format = NULL, .type = NULL, .force = 0, .imatrix = NULL }
 
 /*
  * Exports the model base, quantized by state s (NULL: the float model), to

@@ -37,6 +37,16 @@ nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
 want="GGUF has no type \"q9_k\""
 fails "$tq" export "$demo" --format gguf --type q9_k --out "$tmp/o/x.gguf"
 ok $? "an unknown --type is refused with the list of types"
+want="give --type a mix or block type, not f16"
+fails "$tq" export "$demo" --format gguf --type f16 --imatrix "$tmp/none" \
+    --out "$tmp/o/x.gguf"
+ok $? "--imatrix with a float --type is refused"
+want="not an importance matrix"
+"$tq" export "$demo" --format gguf --type f32 --out "$tmp/f.gguf" >/dev/null 2>&1
+fails "$tq" export "$demo" --format gguf --type iq4_xs --imatrix "$tmp/f.gguf" \
+    --out "$tmp/o/x.gguf"
+ok $? "--imatrix of a file that is no importance matrix is refused"
+nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
 want="unknown export format"
 fails "$tq" export "$demo" --format nope --out "$tmp/o/x.gguf"
 ok $? "an unknown --format is refused"

@@ -3,7 +3,8 @@
 
 Run by tests/quant_gguf.sh; by hand:
 
-    "$PYTHON" tests/quant_gguf.py --dump tests/quant_dump [--seed S]
+    "$PYTHON" tests/quant_gguf.py --dump tests/quant_dump [--seed S] \
+        [--ggml BUILD/bin/libggml-base.so]
 
 A seeded matrix with troublesome rows (outliers, zero blocks and rows,
 constants, values tiny enough for fp16-subnormal scales, large values,
@@ -13,10 +14,13 @@ an importance matrix.  gguf-py's dequantize() of our bytes must equal our
 own dequantization exactly.  For Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 without
 importance, our bytes must also equal gguf-py's own quantize(), which
 follows ggml's reference formulas (it has no K-quant or imatrix
-quantizer).
+quantizer).  With --ggml (a pinned llama.cpp's libggml-base), our bytes must
+equal ggml_quantize_chunk()'s, what llama-quantize writes, for every type,
+without and with the importance matrix.
 """
 
 import argparse
+import ctypes
 import os
 import subprocess
 import sys
@@ -37,6 +41,7 @@ TYPES = [
     ("q8_0", QT.Q8_0, True), ("q2_k", QT.Q2_K, False),
     ("q3_k", QT.Q3_K, False), ("q4_k", QT.Q4_K, False),
     ("q5_k", QT.Q5_K, False), ("q6_k", QT.Q6_K, False),
+    ("iq4_nl", QT.IQ4_NL, False), ("iq4_xs", QT.IQ4_XS, False),
     ("mxfp4", QT.MXFP4, True), ("nvfp4", QT.NVFP4, False),
 ]
 COLS = 1024
@@ -100,12 +105,35 @@ def nv_global(blk, d, g):
     return (np.float32(s / np.float32(g)) * e).astype(np.float32)
 
 
+def ggml_quantizer(path):
+    """ggml_quantize_chunk(type, w, imp) -> bytes [rows, row size]."""
+    lib = ctypes.CDLL(path)
+    f = lib.ggml_quantize_chunk
+    f.restype = ctypes.c_size_t
+    f.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                  ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                  ctypes.c_void_p]
+    lib.ggml_row_size.restype = ctypes.c_size_t
+    lib.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
+
+    def run(qt, w, imp):
+        rows, cols = w.shape
+        out = np.zeros((rows, lib.ggml_row_size(int(qt), cols)), np.uint8)
+        w = np.ascontiguousarray(w, dtype=np.float32)
+        f(int(qt), w.ctypes.data, out.ctypes.data, 0, rows, cols,
+          None if imp is None else imp.ctypes.data)
+        return out
+    return run
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dump", required=True)
     ap.add_argument("--seed", type=int, default=20240917)
     ap.add_argument("--rows", type=int, default=4 * KINDS)
+    ap.add_argument("--ggml", help="libggml-base.so to compare bytes with")
     args = ap.parse_args()
+    ggml = ggml_quantizer(args.ggml) if args.ggml else None
 
     rng = np.random.default_rng(args.seed)
     w = make_rows(rng, args.rows)
@@ -114,6 +142,7 @@ def main():
     imp[3::50] *= 100
 
     plan = sum(3 if ref else 2 for _, _, ref in TYPES)
+    plan += 2 * len(TYPES) if ggml else 0
     print(f"1..{plan}")
     try:
         from importlib.metadata import version
@@ -142,7 +171,7 @@ def main():
                     print(f"not ok {n} - {label}: quant_dump failed: "
                           f"{res.stderr.strip()}")
                     failed += 1
-                    if ref and not use_imp:
+                    for _ in range((ref and not use_imp) + (ggml is not None)):
                         n += 1
                         print(f"not ok {n} - {label}: bytes # no output")
                     continue
@@ -163,6 +192,21 @@ def main():
                     r, c = bad[0]
                     print(f"#   first at row {r} (kind {r % KINDS}) col {c}: "
                           f"ours {ours[r, c]!r}, gguf {theirs[r, c]!r}")
+                if ggml is not None:
+                    n += 1
+                    gq = ggml(qt, w, imp if use_imp else None)
+                    rows_bad = [r for r in range(args.rows)
+                                if not np.array_equal(gq[r], blk[r])]
+                    ok = not rows_bad
+                    print(f"{'ok' if ok else 'not ok'} {n} - {label}: our "
+                          f"bytes equal ggml_quantize_chunk()'s "
+                          f"({len(rows_bad)} of {args.rows} rows differ)")
+                    if not ok:
+                        failed += 1
+                        r = rows_bad[0]
+                        j = int(np.argmax(gq[r] != blk[r]))
+                        print(f"#   first at row {r} (kind {r % KINDS}) byte "
+                              f"{j}: ours {blk[r, j]}, ggml {gq[r, j]}")
                 if ref and not use_imp:
                     n += 1
                     pyq = quantize(w, qt).reshape(args.rows, -1)

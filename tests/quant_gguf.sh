@@ -4,7 +4,8 @@
 # Runs tests/quant_gguf.py with the Python in $TQ_PYTHON (default python3),
 # which must import gguf and numpy; otherwise the test is skipped (under
 # runtests.sh, TQ_STRICT=1, it fails; see tests/tap_lib.sh).  Uses
-# $top_builddir/tests/quant_dump.
+# $top_builddir/tests/quant_dump.  With TQ_INTEROP=1, also against the
+# bytes of a pinned llama.cpp's ggml (tools/build-llamacpp.sh).
 
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -17,4 +18,15 @@ dump=$top_builddir/tests/quant_dump
 	skip_test "$py cannot import gguf and numpy (set TQ_PYTHON)"
 [ -x "$dump" ] || skip_test "$dump is not built"
 
-exec "$py" "$top_srcdir/tests/quant_gguf.py" --dump "$dump"
+set --
+if [ "${TQ_INTEROP:-0}" = 1 ]; then
+	bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" 2>/dev/null |
+	    tail -n 1)
+	if [ ! -e "$bin/libggml-base.so" ]; then
+		echo "1..1"
+		echo "not ok 1 - tools/build-llamacpp.sh gave no libggml-base.so"
+		exit 0
+	fi
+	set -- --ggml "$bin/libggml-base.so"
+fi
+exec "$py" "$top_srcdir/tests/quant_gguf.py" --dump "$dump" "$@"

@@ -28,6 +28,8 @@
 #     ours, and every tensor's type is that of llama-quantize's Q4_K_M of
 #     the same file (llama-quantize --allow-requantize on the Q4_1 file;
 #     the same types as from an F32 conversion), read with gguf-py;
+#   - the iq4_xs export equals llama-quantize's IQ4_XS of the Q4_1 file
+#     byte for byte (IQ4_NL where 256 does not divide 576);
 #   - mlx-lm loads the mlx export and its perplexity is ours.
 # TAP.
 set -u
@@ -216,6 +218,29 @@ assert not diff
 assert tok == src_tok, "tokenizer metadata"
 PY
 ok $? "the q4_k_m export: every tensor's type is llama-quantize's, the tokenizer metadata the source's"
+
+# IQ4_XS on width 576: IQ4_NL where 256 does not divide, Q8_0 for the tied
+# output; our export from the Q4_1 file is llama-quantize's byte for byte.
+q export "$gguf" --format gguf --type iq4_xs --out "$tmp/iq4xs.gguf" \
+    >/dev/null 2>"$tmp/err" &&
+LD_LIBRARY_PATH=$bin "$bin/llama-quantize" --allow-requantize "$gguf" \
+    "$tmp/ref.gguf" IQ4_XS $threads >"$tmp/lq.log" 2>&1 &&
+"$py" - "$tmp/iq4xs.gguf" "$tmp/ref.gguf" <<'PY'
+import collections, sys
+import numpy as np
+import gguf
+a, b = ({t.name: t for t in gguf.GGUFReader(p).tensors} for p in sys.argv[1:3])
+types = [k for k in sorted(set(a) | set(b)) if k not in a or k not in b or
+         a[k].tensor_type != b[k].tensor_type]
+data = [k for k in sorted(set(a) & set(b)) if not np.array_equal(
+        np.asarray(a[k].data).view(np.uint8).ravel(),
+        np.asarray(b[k].data).view(np.uint8).ravel())]
+print("# %d tensors, types %s; types differ: %s; bytes differ: %s" % (len(a),
+      dict(collections.Counter(t.tensor_type.name for t in a.values())),
+      types[:5], data[:5]))
+assert not types and not data
+PY
+ok $? "the iq4_xs export: every tensor's type and bytes are llama-quantize --allow-requantize IQ4_XS's $(head -c 200 "$tmp/err")"
 
 # ---- mlx-lm --------------------------------------------------------------
 if mpy=$("$top_srcdir/tools/install-mlx.sh" 2>"$tmp/install" | tail -n 1) &&

@@ -594,5 +594,8 @@ main(void)
 	check_trace("int3-g128-sym", 128, 3);
 	check_trace_bad();
 	check_weight_error();
+	/* last: they draw from the shared random sequence */
+	check_scheme("iq4_xs", 0);
+	check_scheme("iq4_nl", 0);
 	return tap_done();
 }

@@ -525,7 +525,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 17, "17 presets");
+	tap_ok(n == 19, "19 presets");
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
 
@@ -768,6 +768,44 @@ test_mixes(void)
 	c.n_kv_heads = 64;
 	tq_plan__mix_type("q3_k_m", 40, TQ_LINEAR_V, &c, 8192, &t);
 	tap_ok(strcmp(t, "q4_k") == 0, "no 70B bump without GQA");
+
+	/* IQ4_XS/IQ4_NL (llama-quant.cpp): attn_v q5_k at n_gqa >= 4,
+	 * ffn_down q5_k in the first n/8 blocks unless with imatrix,
+	 * output q6_k where the default's block divides the width */
+	c.n_layers = 32;
+	c.n_heads = 32;
+	c.n_kv_heads = 8;
+	c.tie_word_embeddings = 0;
+	tq_plan__mix_type("iq4_xs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok = strcmp(t, "q5_k") == 0;
+	tq_plan__mix_type("iq4_nl", 3, TQ_LINEAR_DOWN, &c, 14336, &t);
+	ok &= strcmp(t, "q5_k") == 0;
+	tq_plan__mix_type("iq4_xs", 4, TQ_LINEAR_DOWN, &c, 14336, &t);
+	ok &= strcmp(t, "iq4_xs") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ4_XS, 3, TQ_LINEAR_DOWN,
+	    &c, 14336, 1), "iq4_xs") == 0;
+	tq_plan__mix_type("iq4_nl", 0, TQ_LINEAR_O, &c, 4096, &t);
+	ok &= strcmp(t, "iq4_nl") == 0;
+	tq_plan__mix_type("iq4_nl", -1, TQ_LINEAR_LM_HEAD, &c, 576, &t);
+	ok &= strcmp(t, "q6_k") == 0;	/* then q8_0 by the fallback */
+	tq_plan__mix_type("iq4_xs", -1, TQ_LINEAR_LM_HEAD, &c, 576, &t);
+	ok &= strcmp(t, "q8_0") == 0;
+	tq_plan__mix_type("iq4_xs", -1, TQ_PLAN_EMBED, &c, 4096, &t);
+	ok &= strcmp(t, "iq4_xs") == 0;
+	c.n_kv_heads = 16;
+	tq_plan__mix_type("iq4_xs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok &= strcmp(t, "iq4_xs") == 0;
+	tap_ok(ok, "iq4_xs, iq4_nl: attn_v, ffn_down (imatrix or not), output");
+	{
+		tq_scheme s;
+
+		tq_scheme_parse("iq4_xs", &s, NULL);
+		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
+		    s.type == TQ_QT_IQ4_NL;
+		tq_scheme_parse("iq4_xs", &s, NULL);
+		ok &= !tq_plan__fallback_scheme(&s, 64, 100);
+		tap_ok(ok, "iq4_xs falls back to iq4_nl at 576, to float at 100");
+	}
 }
 
 /* A rule for tq_plan_insert_rule: method and scheme on pattern match. */

@@ -136,13 +136,15 @@ cmd_export(int argc, char **argv)
 		} else if (strcmp(a, "--force") == 0) {
 			o.force = 1;
 		} else if (strcmp(a, "--format") == 0 || strcmp(a, "--type") == 0 ||
-		    strcmp(a, "--out") == 0) {
+		    strcmp(a, "--out") == 0 || strcmp(a, "--imatrix") == 0) {
 			if (next == NULL)
 				return cli_error("export: %s needs a value", a);
 			if (a[2] == 'f')
 				o.format = next;
 			else if (a[2] == 't')
 				o.type = next;
+			else if (a[2] == 'i')
+				o.imatrix = next;
 			else
 				out = next;
 			i++;

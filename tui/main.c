@@ -74,7 +74,7 @@ static const cli_command commands[] = {
 	  "  --preset NAME    w4a16-awq, w3-awq, w4-gptq, w3-gptq, w4-rtn,\n"
 	  "                   w3-rtn, w8-rtn, w8a8-smoothquant, fp8,\n"
 	  "                   fp8-static, nf4, q8_0, q6_k, q5_k_m, q4_k_m,\n"
-	  "                   q4_k_s, q3_k_m\n"
+	  "                   q4_k_s, q3_k_m, iq4_xs, iq4_nl\n"
 	  "  --method M       float, rtn, gptq, awq or smoothquant for every\n"
 	  "                   block linear (lm_head and embeddings stay float)\n"
 	  "  --scheme S       int4-g128, int8-sym, fp8, nf4, q4_k, ... (alone:\n"
@@ -207,7 +207,7 @@ static const cli_command commands[] = {
 	  cmd_eval },
 	{ "export", "write a model or quantized state in a deployment format",
 	  "turboquant export [MODEL | STATE] --format F [--type T] --out PATH\n"
-	  "                  [--force] [--json]\n"
+	  "                  [--imatrix FILE.gguf] [--force] [--json]\n"
 	  "\n"
 	  "  Writes a quantized state (turboquant quantize --out) or a float\n"
 	  "  model for a runtime, under a temporary name renamed into place\n"
@@ -225,7 +225,8 @@ static const cli_command commands[] = {
 	  "               onnx (onnxruntime): a directory, model.onnx (with\n"
 	  "               com.microsoft MatMulNBits) and model.onnx.data\n"
 	  "  --type T     gguf: f32, f16, bf16; the llama.cpp mixes q8_0,\n"
-	  "               q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m; or one block\n"
+	  "               q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, iq4_xs,\n"
+	  "               iq4_nl; or one block\n"
 	  "               type for every layer: q4_0, q4_1, q5_0, q5_1, q2_k,\n"
 	  "               q3_k, q4_k, q5_k.  Left out: the state's own blocks\n"
 	  "               (f16 for a float model).  Layers the state holds on\n"
@@ -239,6 +240,9 @@ static const cli_command commands[] = {
 	  "               biases of asymmetric grids (F32 keeps them exact)\n"
 	  "               gptq: gptq_v2 for real zeros; trtllm: checkpoint\n"
 	  "               (config.json + rank0.safetensors)\n"
+	  "  --imatrix F  gguf with --type: weigh the RTN by the importance\n"
+	  "               matrix F (llama-imatrix's or calibrate --imatrix's)\n"
+	  "               as llama-quantize --imatrix F does\n"
 	  "  --out PATH   the output file or directory\n"
 	  "  --force      replace PATH if it exists\n"
 	  "  --json       the report as one JSON object\n",

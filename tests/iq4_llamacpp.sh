@@ -1,0 +1,105 @@
+#!/bin/sh
+# iq4_llamacpp.sh: the IQ4_XS and IQ4_NL presets against llama-quantize and
+# llama-perplexity (the pinned build of tools/build-llamacpp.sh), on the
+# demo model exported as an F32 GGUF:
+#   - `export --type iq4_xs` / `iq4_nl` equals `llama-quantize SRC OUT
+#     IQ4_XS` / `IQ4_NL` byte for byte, every tensor's type and data;
+#   - so does `export --imatrix F` against `llama-quantize --imatrix F`,
+#     with F our `calibrate --imatrix` and with F llama-imatrix's;
+#   - llama-perplexity of our export equals our `eval --protocol llamacpp`
+#     of the same file within 0.05% (inputs rounded to Q8_K for IQ4_XS,
+#     Q8_0 for IQ4_NL, as ggml-cpu's vec_dot_type).
+# Runs only with TQ_INTEROP=1 (a missing llama.cpp build then fails).  TAP.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+tq=$top_builddir/turboquant
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+py=${TQ_PYTHON:-python3}
+threads=2
+
+if [ "${TQ_INTEROP:-0}" != 1 ]; then
+	echo "1..0 # SKIP llama.cpp interop runs with TQ_INTEROP=1"
+	exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+. "$top_srcdir/tests/tap_lib.sh"
+
+bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" 2>"$tmp/build.log" | tail -n 1)
+if [ ! -x "$bin/llama-quantize" ]; then
+	ok 1 "llama.cpp build: $(tail -n 3 "$tmp/build.log")"
+	echo "1..$n"
+	exit 0
+fi
+llama() {	# llama TOOL ARGS...: log in $tmp/l.log
+	tool=$1
+	shift
+	LD_LIBRARY_PATH=$bin "$bin/$tool" "$@" >"$tmp/l.log" 2>&1
+}
+# same A B: every tensor of A has B's name, type and bytes
+same() {
+	"$py" - "$1" "$2" <<'PY'
+import sys
+import numpy as np
+import gguf
+a, b = (gguf.GGUFReader(p) for p in sys.argv[1:3])
+ta, tb = ({t.name: t for t in r.tensors} for r in (a, b))
+bad = [k for k in sorted(set(ta) | set(tb))
+       if k not in ta or k not in tb or
+       ta[k].tensor_type != tb[k].tensor_type or
+       not np.array_equal(np.asarray(ta[k].data).view(np.uint8).ravel(),
+                          np.asarray(tb[k].data).view(np.uint8).ravel())]
+types = sorted({t.tensor_type.name for t in ta.values()})
+print("# %d tensors (%s); differing: %s" % (len(ta), ", ".join(types),
+      bad[:4]))
+assert not bad
+PY
+}
+
+"$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
+    2>"$tmp/err"
+ok $? "the demo model as an F32 GGUF $(head -c 200 "$tmp/err")"
+"$tq" calibrate "$tmp/f32.gguf" --calib "$shared/wikitext2-valid.txt" \
+    --samples 8 --seqlen 128 --imatrix "$tmp/ours.imatrix" >/dev/null \
+    2>"$tmp/err"
+ok $? "calibrate --imatrix $(head -c 200 "$tmp/err")"
+head -c 60000 "$shared/wikitext2-valid.txt" >"$tmp/calib.txt"
+llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
+    --chunks 8 -t $threads -o "$tmp/llama.imatrix"
+ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" | head -c 200)"
+
+for t in IQ4_XS IQ4_NL; do
+	lt=$(echo $t | tr A-Z a-z)
+	for im in none ours llama; do
+		opt= lopt=
+		if [ $im != none ]; then
+			opt="--imatrix $tmp/$im.imatrix"
+			lopt="--imatrix $tmp/$im.imatrix"
+		fi
+		"$tq" export "$tmp/f32.gguf" --format gguf --type $lt $opt \
+		    --out "$tmp/$lt-$im.gguf" >/dev/null 2>"$tmp/err" &&
+		llama llama-quantize $lopt "$tmp/f32.gguf" "$tmp/ref.gguf" $t 1 &&
+		same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
+		ok $? "$t, importance matrix: $im: our export equals llama-quantize's byte for byte $(head -c 200 "$tmp/err")"
+	done
+done
+
+head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
+for lt in iq4_xs iq4_nl; do
+	llama llama-perplexity -t $threads -c 512 --chunks 40 \
+	    -m "$tmp/$lt-none.gguf" -f "$tmp/text.txt" &&
+	"$tq" --threads $threads eval "$tmp/$lt-none.gguf" --text "$tmp/text.txt" \
+	    --protocol llamacpp --max-tokens 20480 --json >"$tmp/ours.json" \
+	    2>"$tmp/err" &&
+	"$py" - "$tmp/l.log" "$tmp/ours.json" $lt <<'PY'
+import json, re, sys
+log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
+rel = abs(ours["ppl"] - lp) / lp
+print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
+      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
+assert ours["n_windows"] == 40 and rel < 0.0005
+PY
+	ok $? "$lt export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
+done
+echo "1..$n"
