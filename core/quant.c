@@ -50,7 +50,7 @@ static const struct {
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel], nf4[-gG], q4_0, q4_1, " \
-	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, "
+	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, " \
 	"mxfp4 or nvfp4"
 
 /* A fixed-block type: GGUF or microscaling FP4. */
