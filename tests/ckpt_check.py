@@ -22,7 +22,11 @@ computes (tests/state_dump: every dequantized weight, and logits):
 With --consumer PYTHON (a Python with torch, transformers, autoawq +
 intel-extension-for-pytorch, auto-gptq + optimum and compressed-tensors:
 tools/install-ckpt-consumers.sh), the consumers themselves load the
-exports: see consumer_check below.
+exports: see consumer_check below.  --consumer-2025 PYTHON (the same with
+transformers 4.53.3 and compressed-tensors 0.13.0:
+tools/install-ckpt-consumers-2025.sh) does it for the fixture
+architectures transformers 4.46.3 predates (fixtures_2025 in main), and
+adds transformers' own compressed-tensors loader.
 """
 
 import argparse
@@ -272,7 +276,9 @@ def check_floats(c, state, d, tensors, names, what):
     """Float tensors of the export equal the model's (and ours)."""
     ref, meta = c.ref(state)
     cfg = json.load(open(os.path.join(d, "config.json")))
-    tied = cfg.get("tie_word_embeddings", False)
+    # SmolLM3 and the Gemmas tie by default (the key is then absent).
+    tied = cfg.get("tie_word_embeddings",
+                   cfg["model_type"] in ("smollm3", "gemma2", "gemma3_text"))
     bad = []
     for k, v in ref.items():
         if not k.endswith(".weight") or k in ("ids", "logits"):
@@ -522,9 +528,9 @@ def check_trt(c, state, alg):
                                             [f"unexpected {e}" for e in extra]))
 
 
-def check_refusals(c):
+def check_refusals(c, more):
     """Grids a format cannot hold, bad types, existing output, full disk."""
-    cases = [("q4k", "awq", None, "awq: "), ("gptq3", "awq", None, "awq: "),
+    cases = more + [("q4k", "awq", None, "awq: "), ("gptq3", "awq", None, "awq: "),
              ("fp8", "gptq", None, "gptq: "), ("q4k", "compressed-tensors", None,
                                                "compressed-tensors: "),
              ("rtn4", "trtllm", None, "trtllm: "), ("fp8", "trtllm", None, "trtllm: "),
@@ -647,18 +653,35 @@ def logits(m, r):
 
 
 def qcls(m):
-    """The class of block 0's gate_proj (phi3: its fused qkv_proj)."""
-    blk = m.model.layers[0]
-    if hasattr(blk.mlp, "gate_proj"):
-        return type(blk.mlp.gate_proj).__name__
-    return type(blk.self_attn.qkv_proj).__name__
+    """The class of block 0's q_proj (phi3: its fused qkv_proj)."""
+    att = m.model.layers[0].self_attn
+    return type(att.q_proj if hasattr(att, "q_proj") else att.qkv_proj).__name__
+
+
+# Eager attention: the one that runs Gemma 2's attention soft-capping
+# (transformers 4.53 defaults to SDPA, which drops it).
+LOAD = {"torch_dtype": torch.float32, "device_map": "cpu", "attn_implementation": "eager"}
+
+
+def info(m, n):
+    import transformers
+    return {"cls": qcls(m), "n": n, "tv": transformers.__version__}
 
 
 def gptq(d, r):
     from transformers import AutoModelForCausalLM
-    m = AutoModelForCausalLM.from_pretrained(d, torch_dtype=torch.float32, device_map="cpu")
+    m = AutoModelForCausalLM.from_pretrained(d, **LOAD)
     q = [n for n, mod in m.named_modules() if hasattr(mod, "qweight")]
-    return {"rel": logits(m.eval(), r), "cls": qcls(m), "n": len(q)}
+    return {"rel": logits(m.eval(), r), **info(m, len(q))}
+
+
+def ctlm(d, r):
+    """transformers' compressed-tensors loader (CompressedLinear)."""
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(d, **LOAD)
+    q = [n for n, mod in m.named_modules() if hasattr(mod, "weight_scale")]
+    return {"rel": logits(m.eval(), r), **info(m, len(q)),
+            "ctv": __import__("compressed_tensors").__version__}
 
 
 def awq(d, r):
@@ -667,11 +690,11 @@ def awq(d, r):
     qc = json.load(open(os.path.join(d, "config.json")))["quantization_config"]
     # transformers' documented CPU path: the GEMM checkpoint run by IPEX.
     m = AutoModelForCausalLM.from_pretrained(
-        d, quantization_config=AwqConfig(version="ipex"), torch_dtype=torch.float32,
-        device_map="cpu")
+        d, quantization_config=AwqConfig(version="ipex"), **LOAD)
     # AutoAWQ's own dequantization of the stored tensors, in the fp16 of
-    # the scales: our weights rounded to fp16.  (transformers' IPEX path
-    # then casts the scales to bf16, hence its logits differ by ~3e-3.)
+    # the scales: our weights rounded to fp16.  (IPEX's int4 kernel
+    # computes in bf16, lowp_mode 2 of from_int4_weight, and transformers
+    # 4.46 holds the scales in bf16, hence logits 3e-3 to 2e-2 apart.)
     from safetensors.torch import load_file as load_pt
     t = load_pt(os.path.join(d, "model.safetensors"))
     bad, n = [], 0
@@ -683,7 +706,18 @@ def awq(d, r):
                             4, qc["group_size"]).T.contiguous()
         if not torch.equal(w, torch.from_numpy(r[name + ".weight"]).half()):
             bad.append(name)
-    return {"rel": logits(m.eval(), r), "cls": qcls(m), "n": n, "bad": bad}
+    rel = logits(m.eval(), r)
+    # The same loaded model with AutoAWQ's dequantization of the stored
+    # tensors run in fp32 in place of the kernel: all but the kernel's
+    # bf16 arithmetic (and 4.46's bf16 copy of the scales), which must
+    # match ours closely.
+    for name, mod in m.named_modules():
+        if hasattr(mod, "qweight"):
+            w = dequantize_gemm(t[name + ".qweight"], t[name + ".qzeros"],
+                                t[name + ".scales"].float(), 4, qc["group_size"])
+            b = t[name + ".bias"].float() if name + ".bias" in t else 0
+            mod.forward = (lambda x, w=w, b=b: x @ w + b)
+    return {"rel": rel, "fp32": logits(m, r), **info(m, n), "bad": bad}
 
 
 for d, ref in zip(sys.argv[2::2], sys.argv[3::2]):
@@ -719,11 +753,13 @@ def consumer_check(c, py, kind, exports, tol=1e-2):
                f"({', '.join(o['how'])}) decompresses {o['n']} layers of {state} to exactly "
                "our weights", json.dumps(o))
         else:
-            ok(o["rel"] <= tol and o["n"] > 0 and not o.get("bad"),
-               f"transformers ({o['cls']}, {o['n']} quantized linears) loads {kind} "
-               f"{state}: logits within {tol} relative of ours ({o['rel']:.2e})"
-               + (", AutoAWQ's dequantize_gemm equals ours" if kind == "awq" else ""),
-               json.dumps(o))
+            fp32 = o.get("fp32", 0.0)
+            what = {"ctlm": f"compressed-tensors {o.get('ctv')}"}.get(kind, kind)
+            ok(o["rel"] <= tol and fp32 <= 1e-4 and o["n"] > 0 and not o.get("bad"),
+               f"transformers {o['tv']} ({o['cls']}, {o['n']} quantized linears) loads "
+               f"{what} {state}: logits within {tol} relative of ours ({o['rel']:.2e})"
+               + (f"; AutoAWQ's dequantize_gemm equals ours, run in fp32 {fp32:.2e}"
+                  if kind == "awq" else ""), json.dumps(o))
 
 
 # ---- phi3: q/k/v and gate/up written fused ------------------------------
@@ -929,6 +965,7 @@ def main():
     ap.add_argument("--calib", required=True)
     ap.add_argument("--fixtures", required=True, help="tests/data/models")
     ap.add_argument("--consumer", help="Python with the consumer packages")
+    ap.add_argument("--consumer-2025", help="the same with transformers 4.53.3")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     args.work = tempfile.mkdtemp(prefix="tq-ckpt-")
@@ -962,16 +999,19 @@ def main():
                    "rules": [{"match": r"mlp\.down_proj$", "method": "float"}]}, f)
     for name, qa in states.items():
         c.state(name, *qa)
-    # The fixture architectures (tied llama, qwen2 with q/k/v biases, a
-    # sharded bf16 mistral): their intermediate size, 172, fits int8 per
-    # channel only.
-    # GPTQ (AutoGPTQ) needs features in multiples of 32: their attention
-    # only, the MLP kept in float.
-    fixtures = ("llama", "qwen2", "mistral")
+    # The fixture architectures (tied llama, qwen2 with q/k/v biases and
+    # tied, a sharded bf16 mistral; then those transformers 4.46.3
+    # predates, for --consumer-2025; an architecture is one entry): their
+    # intermediate size, 172 (the gemmas' 96), fits int8 per channel only.
+    # GPTQ (AutoGPTQ) needs features in multiples of 32 and IPEX (AWQ)
+    # output features in multiples of the group: their attention only in
+    # int4-g32, the MLP kept in float.  RTN: no tokenizer to calibrate.
+    fixtures = ("llama", "qwen2", "qwen2_tied", "mistral")
+    fixtures_2025 = ("qwen3", "qwen3_tied", "smollm3", "gemma3", "gemma2")
     with open(os.path.join(c.work, "attn_only.json"), "w") as f:
         json.dump({"default": {"method": "rtn", "scheme": "int4-g32"},
                    "rules": [{"match": r"\.mlp\.", "method": "float"}]}, f)
-    for fx in fixtures:
+    for fx in fixtures + fixtures_2025:
         states["fx-" + fx] = states["fxa-" + fx] = True
         c.state("fx-" + fx, "--method", "rtn", "--bits", "8", "--group", "0", "--sym",
                 model=os.path.join(args.fixtures, fx))
@@ -989,20 +1029,33 @@ def main():
     check_gptq(c, "rtn4", "gptq_v2")
     ct = {s: check_ct(c, s) for s in ("rtn4s", "rtn4", "gptq4ao", "rtn8s", "fp8", "fp8c",
                                       "mixed")}
-    for fx in fixtures:
-        gptq["fxa-" + fx] = check_gptq(c, "fxa-" + fx)
-        ct["fx-" + fx] = check_ct(c, "fx-" + fx)
-        check_trt(c, "fx-" + fx, "W8A16")
+    new = {"awq": {}, "gptq": {}, "ct": {}}
+    for fx in fixtures + fixtures_2025:
+        to = new if fx in fixtures_2025 else {"awq": awq, "gptq": gptq, "ct": ct}
+        to["awq"]["fxa-" + fx] = check_awq(c, "fxa-" + fx)
+        to["gptq"]["fxa-" + fx] = check_gptq(c, "fxa-" + fx)
+        to["ct"]["fx-" + fx] = check_ct(c, "fx-" + fx)
+        to["ct"]["fxa-" + fx] = check_ct(c, "fxa-" + fx)
+        if fx in fixtures:
+            check_trt(c, "fx-" + fx, "W8A16")
     check_trt(c, "rtn4s", "W4A16_AWQ")
     check_trt(c, "rtn4s64", "W4A16_AWQ")
     check_trt(c, "rtn8s", "W8A16")
     check_trt(c, "fp8c", "FP8_PER_CHANNEL_PER_TOKEN")
-    check_refusals(c)
+    # trtllm's layouts hold Llama's block only.
+    check_refusals(c, [("fx-" + fx, "trtllm", None, "does not support architecture")
+                       for fx in fixtures_2025])
     phi3_checks(c, os.path.join(args.fixtures, "phi3"), args.consumer)
     if args.consumer:
         consumer_check(c, args.consumer, "ct", [(s, d) for s, d in ct.items() if d])
         consumer_check(c, args.consumer, "gptq", [(s, d) for s, d in gptq.items() if d])
-        consumer_check(c, args.consumer, "awq", [(s, d) for s, d in awq.items() if d])
+        consumer_check(c, args.consumer, "awq", [(s, d) for s, d in awq.items() if d],
+                       tol=3e-2)
+    if args.consumer_2025:
+        for kind in ("ct", "ctlm", "gptq", "awq"):
+            exports = new["ct" if kind == "ctlm" else kind]
+            consumer_check(c, args.consumer_2025, kind, [(s, d) for s, d in exports.items() if d],
+                           tol=3e-2 if kind == "awq" else 1e-2)
     print(f"1..{n_test}")
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)

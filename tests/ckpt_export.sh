@@ -8,7 +8,9 @@
 # TQ_INTEROP=1 the consumers run too: tools/install-ckpt-consumers.sh
 # installs them (torch, transformers, compressed-tensors, AutoAWQ with
 # intel-extension-for-pytorch, AutoGPTQ with optimum; pinned) into their
-# own venv, and a failure to install them fails the test.
+# own venv, tools/install-ckpt-consumers-2025.sh transformers 4.53.3 over
+# it (for the fixture architectures 4.46.3 predates), and a failure to
+# install them fails the test.
 
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
@@ -32,5 +34,11 @@ if [ "${TQ_INTEROP:-0}" = 1 ]; then
 		exit 1
 	}
 	set -- "$@" --consumer "$consumer"
+	consumer=$("$top_srcdir/tools/install-ckpt-consumers-2025.sh" | tail -n 1) || {
+		echo "1..1"
+		echo "not ok 1 - tools/install-ckpt-consumers-2025.sh failed"
+		exit 1
+	}
+	set -- "$@" --consumer-2025 "$consumer"
 fi
 exec "$py" "$top_srcdir/tests/ckpt_check.py" "$@"

@@ -16,8 +16,8 @@ plan):
     argmax everywhere; in the checkpoint's own dtype within 1e-2.
 
 The fixture architectures (llama with tied embeddings and llama3 rope,
-qwen2 with q/k/v biases, llama with attention biases and linear rope,
-mistral, qwen3, smollm3, gemma3, gemma2) run too.  mlx-lm runs mistral as
+qwen2 with q/k/v biases, tied qwen2, llama with attention biases and
+linear rope, mistral, qwen3, smollm3, gemma3, gemma2) run too.  mlx-lm runs mistral as
 llama, and gemma2, without the sliding window, so their logits are compared
 at the positions inside the window.
 """
@@ -262,6 +262,8 @@ def main():
         Case("fixture llama (tied embeddings untied, llama3 rope)",
              fx("llama"), st("f_llama")),
         Case("fixture qwen2 (q/k/v biases)", fx("qwen2"), st("f_qwen2")),
+        Case("fixture qwen2_tied (Qwen2.5's tied embeddings, bf16)",
+             fx("qwen2_tied"), st("f_qwen2_tied")),
         Case("fixture llama_linear (attention biases, head_dim 24)",
              fx("llama_linear"), st("f_llama_linear")),
         Case("fixture qwen2 per channel, down_proj (172 wide) kept float by "

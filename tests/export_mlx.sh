@@ -46,7 +46,7 @@ quantize sawq --preset w4a16-awq --calib "$data/wikitext2-valid.txt" \
 quantize ssq --preset w8a8-smoothquant --calib "$data/wikitext2-valid.txt" \
     --samples 8 --seqlen 128
 # The fixture architectures: down_proj (172 columns) stays float.
-for f in llama qwen2 llama_linear mistral qwen3 smollm3; do
+for f in llama qwen2 qwen2_tied llama_linear mistral qwen3 smollm3; do
 	"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/$f" \
 	    --plan "$top_srcdir/tests/data/plans/mlx_fixture.json" \
 	    --out "$work/f_$f" >"$work/f_$f.log" 2>&1

@@ -178,7 +178,7 @@ printf '%s\n' '{"default": {"method": "rtn", "scheme": "int4-g32"},' \
     ' "rules": [{"match": "mlp\\.down_proj", "scheme": "int4"},' \
     '           {"match": "^lm_head$", "method": "rtn", "scheme": "int8-g32"}]}' \
     >"$tmp/fixture.json"
-for f in llama llama_linear llama_dynamic mistral qwen2; do
+for f in llama llama_linear llama_dynamic mistral qwen2 qwen2_tied; do
 	m=$fixtures/$f
 	quantize "q_$f" "$m" --plan "$tmp/fixture.json"
 	ok $? "$f: state"

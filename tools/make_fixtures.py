@@ -26,7 +26,7 @@ For every model in MODELS it
      perturbed semantics (no sliding window / off-by-one window, unscaled RoPE, ...) must NOT
      match, so each fixture really exercises its feature.
 
-Output: tests/data/models/{llama,llama_linear,llama_dynamic,mistral,qwen2}/ with config.json,
+Output: tests/data/models/{llama,llama_linear,llama_dynamic,mistral,qwen2,qwen2_tied}/ with config.json,
 model.safetensors (or shards + index), reference.json, ref0.f32, ref1.f32.
 """
 
@@ -151,6 +151,21 @@ MODELS = {
             tie_word_embeddings=False,
         ),
         dtype=torch.float16,
+        seq_lens=(40, 7),
+    ),
+    # Qwen2.5's small models: tied embeddings, stored in bf16
+    "qwen2_tied": dict(
+        cls=Qwen2ForCausalLM,
+        cfg=Qwen2Config,
+        seed=606,
+        kwargs=dict(
+            vocab_size=416,
+            max_position_embeddings=256,
+            rms_norm_eps=1e-6,
+            rope_theta=1000000.0,
+            tie_word_embeddings=True,
+        ),
+        dtype=torch.bfloat16,
         seq_lens=(40, 7),
     ),
 }
