@@ -69,6 +69,8 @@ static const plan_preset presets[] = {
 	{ "fp8", TQ_METHOD_RTN, "fp8-channel", 0, 0, PLAN_MIX_NONE },
 	{ "fp8-static", TQ_METHOD_RTN, "fp8", 0, 8, PLAN_MIX_NONE },
 	{ "nf4", TQ_METHOD_RTN, "nf4", 0, 0, PLAN_MIX_NONE },
+	{ "mxfp4", TQ_METHOD_RTN, "mxfp4", 0, 0, PLAN_MIX_NONE },
+	{ "nvfp4", TQ_METHOD_RTN, "nvfp4", 0, 0, PLAN_MIX_NONE },
 	{ "q8_0", TQ_METHOD_RTN, "q8_0", 0, 0, PLAN_MIX_Q8_0 },
 	{ "q6_k", TQ_METHOD_RTN, "q6_k", 0, 0, PLAN_MIX_Q6_K },
 	{ "q5_k_m", TQ_METHOD_RTN, "q5_k", 0, 0, PLAN_MIX_Q5_K_M },
@@ -82,7 +84,8 @@ static const plan_preset presets[] = {
 
 static const char *const preset_names[N_PRESETS + 1] = {
 	"w4a16-awq", "w3-awq", "w4-gptq", "w3-gptq", "w4-rtn", "w3-rtn",
-	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "q8_0",
+	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "mxfp4",
+	"nvfp4", "q8_0",
 	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "iq4_xs", "iq4_nl", NULL
 };
 

@@ -84,7 +84,8 @@ typedef struct plan_preset {
 } plan_preset;
 
 #define PLAN_PRESET_LIST "w4a16-awq, w3-awq, w4-gptq, w3-gptq, w4-rtn, " \
-	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, q8_0, " \
+	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, mxfp4, " \
+	"nvfp4, q8_0, " \
 	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, iq4_xs, iq4_nl"
 
 struct tq_plan {

@@ -525,7 +525,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 19, "19 presets");
+	tap_ok(n == 21, "21 presets");
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
 
@@ -594,6 +594,14 @@ test_presets(void)
 	tap_ok(is(p, "model.layers.0.mlp.down_proj", "float"),
 	    "nf4: float where no block fits");
 	cur = demo;
+	tq_plan_free(p);
+	tq_plan_preset("mxfp4", &p, &err);
+	tap_ok(is(p, "model.layers.0.self_attn.q_proj", "rtn mxfp4") &&
+	    is(p, "model.layers.0.mlp.down_proj", "rtn mxfp4"), "mxfp4");
+	tq_plan_free(p);
+	tq_plan_preset("nvfp4", &p, &err);
+	tap_ok(is(p, "model.layers.0.self_attn.q_proj", "rtn nvfp4") &&
+	    is(p, "model.layers.0.mlp.down_proj", "rtn nvfp4"), "nvfp4");
 	tq_plan_free(p);
 	tq_plan_preset("fp8", &p, &err);
 	tap_ok(is(p, "model.layers.0.mlp.down_proj", "rtn fp8-channel"),
