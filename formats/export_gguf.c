@@ -964,7 +964,10 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	switch (c->arch) {
 	case TQ_ARCH_LLAMA:
 	case TQ_ARCH_MISTRAL:
+	case TQ_ARCH_MIXTRAL:
 		return "llama";
+	case TQ_ARCH_QWEN3_MOE:
+		return "qwen3moe";
 	case TQ_ARCH_QWEN2:
 		return "qwen2";
 	case TQ_ARCH_QWEN3:
