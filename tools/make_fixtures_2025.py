@@ -83,10 +83,10 @@ MODELS = {
                  rope_scaling={"type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
                                "long_factor": [2.0, 4.0, 9.0, 20.0]},
                  sliding_window=16, pad_token_id=0),
-    # Mixtral: 4 experts of 48, top-2 renormalised, every layer; sliding_window null (its
+    # Mixtral: 4 experts of 64, top-2 renormalised, every layer; sliding_window null (its
     # default)
     "mixtral": spec(MixtralForCausalLM, MixtralConfig, 1212, torch.bfloat16, vocab_size=256,
-                    intermediate_size=48, num_local_experts=4, num_experts_per_tok=2,
+                    intermediate_size=64, num_local_experts=4, num_experts_per_tok=2,
                     rope_theta=1000000.0),
     # Qwen3-MoE: QK-norm, head_dim 32 != 64 / 4; layer 0 dense (mlp_only_layers, intermediate
     # 96), layer 1 4 experts of 32, top-2 not renormalised (norm_topk_prob false)
