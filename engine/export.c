@@ -50,7 +50,7 @@ typedef struct export_format {
  */
 static const export_format formats[] = {
 	{ "gguf", tq_export_gguf, 0, "one .gguf file", TQ_EXPORT_GGUF_TYPES
-	    " (- keeps the state's grid)", 0 },
+	    " (- keeps the state's grid)", 1 },
 	{ "awq", tq_export_awq, 1, "an AutoAWQ GEMM checkpoint directory",
 	    "gemm (or -): a state on int4 groups of 32, 64 or 128", 0 },
 	{ "gptq", tq_export_gptq, 1, "a GPTQ checkpoint directory",

@@ -14,7 +14,8 @@ manual_forward self-check (which also knows QK-norm, NoPE layers, Gemma's block 
 experts' routing, which must pick different experts at different positions), each
 feature required to change the logits by more than 1e-2.
 
-Output: tests/data/models/{qwen3,qwen3_tied,smollm3,gemma3,gemma2,phi3,mixtral,qwen3_moe}/.
+Output: tests/data/models/{qwen3,qwen3_tied,smollm3,gemma3,gemma2,phi3,mixtral,qwen3_moe,
+qwen3_moe_norm}/.
 """
 
 import argparse
@@ -94,6 +95,12 @@ MODELS = {
                       vocab_size=256, head_dim=32, intermediate_size=96, num_experts=4,
                       num_experts_per_tok=2, moe_intermediate_size=32, mlp_only_layers=[0],
                       norm_topk_prob=False, rope_theta=1000000.0),
+    # Qwen3-MoE as llama.cpp's qwen3moe runs it (tests/gguf_llamacpp.sh): every layer routed,
+    # top-2 of 4 renormalised (norm_topk_prob, as Qwen3-30B-A3B), experts of 64
+    "qwen3_moe_norm": spec(Qwen3MoeForCausalLM, Qwen3MoeConfig, 1414, torch.bfloat16,
+                           vocab_size=256, head_dim=32, intermediate_size=96, num_experts=4,
+                           num_experts_per_tok=2, moe_intermediate_size=64,
+                           norm_topk_prob=True, rope_theta=1000000.0),
 }
 
 
