@@ -633,9 +633,10 @@ fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 
 /*
  * The mixture of experts into moe_y[n, H]: the router reads xn unquantized
- * (it stays float); each expert in turn runs its tokens, gathered (down(act(gate(x)) * up(x)), the gate/up site's and
- * the down site's input quantization applied as in a dense MLP), and adds
- * them times their weight, experts in index order as transformers does.
+ * (it stays float); each expert in turn runs its tokens, gathered:
+ * down(act(gate(x)) * up(x)), the gate/up site's and the down site's
+ * input quantization applied as in a dense MLP, and adds them times their
+ * weight, experts in index order as transformers does.
  */
 static void
 fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,

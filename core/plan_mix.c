@@ -1,8 +1,8 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
  * Q3_K_M, IQ4_XS, IQ4_NL): the type llama_tensor_get_type (llama-quant.cpp) gives each
- * tensor of a llama/qwen2 model (with its rules for 8 experts: an expert's
- * gate, up and down are of ffn_gate's, ffn_up's and ffn_down's), which the presets of the same
+ * tensor of a llama/qwen2 model (an expert's gate, up and down take
+ * ffn_gate's, ffn_up's and ffn_down's rules), which the presets of the same
  * names apply after their default (core/plan.c).  Kept apart so that it
  * can be read line by line against llama.cpp's code.
  */
@@ -44,8 +44,9 @@ mix_default(int mix)
 /*
  * llama_tensor_get_type for the llama/qwen2 tensors (not Falcon), gguf.md
  * section 6.3, with its bumps for exactly 8 experts (Mixtral): attn_v and
- * attn_k Q8_0, attn_output Q5_K under the K mixes; a fused attn_qkv (phi3) takes attn_v's
- * rules (category_is_attn_v), a fused ffn_up ffn_up's.
+ * attn_k Q8_0, attn_output Q5_K under the K mixes; a fused attn_qkv
+ * (phi3) takes attn_v's rules (category_is_attn_v), a fused ffn_up
+ * ffn_up's.
  */
 const char *
 tq_plan__mix_scheme(int mix, int64_t i, int which,

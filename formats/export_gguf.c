@@ -1135,6 +1135,11 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 
 	if (arch == NULL)
 		return err->status;
+	if (x->imatrix != NULL && tq_model__moe(m))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: --imatrix with a "
+		    "mixture of experts: the experts' importance (llama.cpp's "
+		    "per-expert entries) is not read yet",
+		    tq_model_path(x->base));
 	memset(&g, 0, sizeof(g));
 	g.x = x;
 	warn[0] = '\0';
