@@ -1,6 +1,6 @@
 /*
  * forward.c: the fp32 prefill forward pass of Llama, Mistral, Qwen2, Qwen3,
- * SmolLM3, Gemma 2, Gemma 3 and Phi-3.
+ * SmolLM3, Gemma 2, Gemma 3, Phi-3, Mixtral and Qwen3-MoE.
  *
  * It follows transformers' eager implementation step by step (RMSNorm in
  * fp32, half-split rotary embedding with inv_freq computed in fp32, causal
@@ -54,8 +54,14 @@ struct tq_fwd {
 	float *k;		/* [n, n_kv * hd] */
 	float *v;		/* [n, n_kv * hd] */
 	float *att;		/* [n, n_heads * hd] attention output */
-	float *gate;		/* [n, F] the gated product */
-	float *up;		/* [n, F] */
+	float *gate;		/* [n, max(F, Fe)] the gated product */
+	float *up;		/* [n, max(F, Fe)] */
+	float *moe_x;		/* [n, H] an expert's tokens' inputs */
+	float *moe_y;		/* [n, H] the experts' weighted sum */
+	float *moe_p;		/* [n, E] router probabilities */
+	float *moe_w;		/* [n] an expert's tokens' weights */
+	int64_t *moe_tok;	/* [n] an expert's tokens */
+	int *moe_sel;		/* [n, top_k] each token's experts */
 	float *y;		/* [n, H] a sublayer's output */
 	float *scores;		/* [n_slots, min(n, ATT_QBLOCK), n] */
 	int n_slots;		/* heads computed at once, one per thread */
@@ -84,6 +90,12 @@ tq_fwd_free(tq_fwd *s)
 	free(s->att);
 	free(s->gate);
 	free(s->up);
+	free(s->moe_x);
+	free(s->moe_y);
+	free(s->moe_p);
+	free(s->moe_w);
+	free(s->moe_tok);
+	free(s->moe_sel);
 	free(s->y);
 	free(s->scores);
 	free(s->cos[0]);
@@ -527,22 +539,16 @@ stage_mlp_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	    b->norm_eps, b->norm_offset, io->xn);
 }
 
-/* g = act(gate(xn)) * up(xn) */
+/* g[total] = act(g) * up, the gated product of b->act, in place */
 static void
-stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
-    const tq_fwd_io *io, int64_t n)
+fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
 {
-	int64_t F = s->m->cfg.intermediate_size, i, total = n * F;
-	float *g = io->g;
+	int64_t i;
 
-	fwd_actq(s, &l->act[TQ_SITE_GATE_UP], io->xn, n,
-	    s->m->cfg.hidden_size);
-	fwd_linear(s, io->xn, n, l->w_gate, l->b_gate, g, F);
-	fwd_linear(s, io->xn, n, l->w_up, l->b_up, s->up, F);
 	switch (b->act) {
 	case TQ_MLP_SILU:
 		for (i = 0; i < total; i++)
-			g[i] = g[i] / (1.0f + expf(-g[i])) * s->up[i];
+			g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
 		break;
 	case TQ_MLP_GELU_TANH:
 		/* torch's gelu(approximate="tanh") in fp32 */
@@ -551,7 +557,7 @@ stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 			float x = g[i];
 			float inner = beta * (x + 0.044715f * (x * x * x));
 
-			g[i] = 0.5f * x * (1.0f + tanhf(inner)) * s->up[i];
+			g[i] = 0.5f * x * (1.0f + tanhf(inner)) * up[i];
 		}
 		break;
 	case TQ_MLP_GELU_GGML:
@@ -569,10 +575,128 @@ stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 				    (1.0f + 0.044715f * h * h)));
 				y = tq_f16_to_f32(tq_f32_to_f16(y));
 			}
-			g[i] = y * s->up[i];
+			g[i] = y * up[i];
 		}
 		break;
 	}
+}
+
+/*
+ * Each token's experts: router logits [n, E] = router(xn) in float, p =
+ * softmax over all E, the top_k largest p (the lower index first on a
+ * tie, as torch.topk), divided by their sum when norm_topk (transformers'
+ * Mixtral always, Qwen3-MoE's norm_topk_prob).  Into moe_sel[n, top_k]
+ * and moe_p, whose row keeps the chosen experts' weights.
+ */
+static void
+fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const float *xn, int64_t n)
+{
+	int64_t E = b->moe.n_experts, K = b->moe.top_k, i, e, k;
+
+	fwd_linear(s, xn, n, l->router, NULL, s->moe_p, E);
+	for (i = 0; i < n; i++) {
+		float *p = s->moe_p + i * E, mx = p[0], sum = 0.0f;
+		int *sel = s->moe_sel + i * K;
+
+		for (e = 1; e < E; e++)
+			mx = p[e] > mx ? p[e] : mx;
+		for (e = 0; e < E; e++) {
+			p[e] = expf(p[e] - mx);
+			sum += p[e];
+		}
+		for (e = 0; e < E; e++)
+			p[e] /= sum;
+		for (k = 0; k < K; k++) {
+			int best = -1;
+
+			for (e = 0; e < E; e++) {
+				int taken = 0, j;
+
+				for (j = 0; j < k; j++)
+					taken |= sel[j] == (int)e;
+				if (!taken && (best < 0 || p[e] > p[best]))
+					best = (int)e;
+			}
+			sel[k] = best;
+		}
+		if (b->moe.norm_topk) {
+			float t = 0.0f;
+
+			for (k = 0; k < K; k++)
+				t += p[sel[k]];
+			for (k = 0; k < K; k++)
+				p[sel[k]] /= t;
+		}
+	}
+}
+
+/*
+ * The mixture of experts into moe_y[n, H]: the router reads xn unquantized
+ * (it stays float); each expert in turn runs its tokens, gathered:
+ * down(act(gate(x)) * up(x)), the gate/up site's and the down site's
+ * input quantization applied as in a dense MLP, and adds them times their
+ * weight, experts in index order as transformers does.
+ */
+static void
+fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
+{
+	int64_t H = s->m->cfg.hidden_size, Fe = b->moe.inter;
+	int64_t E = b->moe.n_experts, K = b->moe.top_k, i, j, k, e, cnt;
+
+	fwd_moe_route(s, l, b, io->xn, n);
+	memset(s->moe_y, 0, (size_t)(n * H) * sizeof(float));
+	for (e = 0; e < E; e++) {
+		cnt = 0;
+		for (i = 0; i < n; i++)
+			for (k = 0; k < K; k++)
+				if (s->moe_sel[i * K + k] == (int)e) {
+					s->moe_tok[cnt] = i;
+					s->moe_w[cnt++] = s->moe_p[i * E + e];
+				}
+		if (cnt == 0)
+			continue;
+		for (j = 0; j < cnt; j++)
+			memcpy(s->moe_x + j * H, io->xn + s->moe_tok[j] * H,
+			    (size_t)H * sizeof(float));
+		/* per token, so the same on the gathered rows */
+		fwd_actq(s, &l->act[TQ_SITE_GATE_UP], s->moe_x, cnt, H);
+		fwd_linear(s, s->moe_x, cnt, l->experts[e][0], NULL, s->gate,
+		    Fe);
+		fwd_linear(s, s->moe_x, cnt, l->experts[e][1], NULL, s->up, Fe);
+		fwd_glu(b, s->gate, s->up, cnt * Fe);
+		fwd_actq(s, &l->act[TQ_SITE_DOWN], s->gate, cnt, Fe);
+		fwd_linear(s, s->gate, cnt, l->experts[e][2], NULL, s->y, H);
+		for (j = 0; j < cnt; j++) {
+			float *yr = s->moe_y + s->moe_tok[j] * H, w = s->moe_w[j];
+			const float *d = s->y + j * H;
+
+			for (i = 0; i < H; i++)
+				yr[i] += d[i] * w;
+		}
+	}
+}
+
+/*
+ * g = act(gate(xn)) * up(xn); a mixture of experts computes its whole
+ * output here (fwd_moe), stage_mlp_out adding it.
+ */
+static void
+stage_mlp_act(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
+    const tq_fwd_io *io, int64_t n)
+{
+	int64_t F = s->m->cfg.intermediate_size;
+
+	if (b->moe.n_experts > 0) {
+		fwd_moe(s, l, b, io, n);
+		return;
+	}
+	fwd_actq(s, &l->act[TQ_SITE_GATE_UP], io->xn, n,
+	    s->m->cfg.hidden_size);
+	fwd_linear(s, io->xn, n, l->w_gate, l->b_gate, io->g, F);
+	fwd_linear(s, io->xn, n, l->w_up, l->b_up, s->up, F);
+	fwd_glu(b, io->g, s->up, n * F);
 }
 
 /* x += down(g), down(g) normed first with post-norms (Gemma) */
@@ -580,8 +704,19 @@ static void
 stage_mlp_out(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
     const tq_fwd_io *io, int64_t n)
 {
-	fwd_sublayer_out(s, b, io, n, &l->act[TQ_SITE_DOWN], io->g,
-	    s->m->cfg.intermediate_size, l->w_down, l->b_down, l->post_ffn_norm);
+	int64_t H = s->m->cfg.hidden_size, i;
+
+	if (b->moe.n_experts == 0) {
+		fwd_sublayer_out(s, b, io, n, &l->act[TQ_SITE_DOWN], io->g,
+		    s->m->cfg.intermediate_size, l->w_down, l->b_down,
+		    l->post_ffn_norm);
+		return;
+	}
+	if (b->post_norms)
+		fwd_rmsnorm(s, s->moe_y, l->post_ffn_norm, n, H, b->norm_eps,
+		    b->norm_offset, s->moe_y);
+	for (i = 0; i < n * H; i++)
+		io->x[i] += s->moe_y[i];
 }
 
 typedef void (*fwd_stage_fn)(tq_fwd *s, const tq_layer_weights *l,
@@ -654,6 +789,9 @@ tq_fwd_stages(tq_fwd *s, const tq_layer_weights *l, int li, tq_stage first,
 		int site = fwd_stages[k].site;
 
 		fwd_stages[k].fn(s, l, &b, io, n);
+		/* A mixture of experts has no one down input to show. */
+		if (site == TQ_SITE_DOWN && b.moe.n_experts > 0)
+			continue;
 		if (site >= 0 && (st = fwd_hook(o, li, fwd_stages[k].which,
 		    tq_fwd_site_buf(io, site), n, tq_fwd_site_width(s->m, site),
 		    err)) != TQ_OK)
@@ -680,7 +818,11 @@ tq_forward_flops(const tq_model *m, int64_t li, int64_t n, double *linear,
 		return;
 	}
 	tq_model__block(m, li, &b);
-	/* q, k, v, o; gate, up, down */
+	/* q, k, v, o; gate, up, down (of each token's top_k experts, and
+	   the router) */
+	if (b.moe.n_experts > 0)
+		F = (double)b.moe.inter * b.moe.top_k + (double)b.moe.n_experts /
+		    3.0;
 	*linear = 2.0 * nn * (H * qd + 2.0 * H * kvd + qd * H + 3.0 * H * F);
 	/* Keys seen by all queries: n(n+1)/2, fewer past a window. */
 	keys = nn * (nn + 1.0) / 2.0;
@@ -795,7 +937,7 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 	const tq_model_config *c = &m->cfg;
 	int64_t H = c->hidden_size, F = c->intermediate_size;
 	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	int64_t wmax = WBLOCK_ELEMS;
+	int64_t wmax = WBLOCK_ELEMS, E = c->n_experts, K = c->n_experts_used;
 	int failed = 0;
 	tq_fwd *s;
 
@@ -808,6 +950,8 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 	s->m = m;
 	s->max_n = n;
 	s->rope_n[0] = s->rope_n[1] = -1;
+	if (E > 0 && c->moe_inter > F)
+		F = c->moe_inter;	/* gate, up hold the wider of the two */
 	if (wmax < H || wmax < F)
 		wmax = H > F ? H : F;
 	s->xn = fwd_alloc(n * H, &failed);
@@ -818,6 +962,16 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 	s->gate = fwd_alloc(n * F, &failed);
 	s->up = fwd_alloc(n * F, &failed);
 	s->y = fwd_alloc(n * H, &failed);
+	if (E > 0) {
+		s->moe_x = fwd_alloc(n * H, &failed);
+		s->moe_y = fwd_alloc(n * H, &failed);
+		s->moe_p = fwd_alloc(n * E, &failed);
+		s->moe_w = fwd_alloc(n, &failed);
+		if ((s->moe_tok = malloc((size_t)n * sizeof(int64_t))) == NULL ||
+		    (s->moe_sel = malloc((size_t)(n * K) * sizeof(int))) ==
+		    NULL)
+			failed = 1;
+	}
 	/* A head per thread; fewer if the threads are added later. */
 	s->n_slots = tq_get_threads();
 	if (s->n_slots > c->n_heads)

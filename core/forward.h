@@ -43,8 +43,10 @@ typedef enum tq_stage {
 	TQ_STAGE_ATTN,		/* att = attention(q, k, v of xn): o's input */
 	TQ_STAGE_ATTN_OUT,	/* x += o(att) (post-normed: gemma) */
 	TQ_STAGE_MLP_NORM,	/* xn = ffn_norm(x): gate and up's input */
-	TQ_STAGE_MLP_ACT,	/* g = act(gate(xn)) * up(xn): down's input */
-	TQ_STAGE_MLP_OUT,	/* x += down(g) (post-normed: gemma) */
+	TQ_STAGE_MLP_ACT,	/* g = act(gate(xn)) * up(xn): down's input;
+				   a mixture of experts: its whole output */
+	TQ_STAGE_MLP_OUT,	/* x += down(g) (post-normed: gemma), or the
+				   experts' output */
 	TQ_STAGES
 } tq_stage;
 

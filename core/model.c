@@ -24,6 +24,7 @@ tq_model_close(tq_model *m)
 	for (size_t i = 0; i < m->n_linears; i++)
 		free(m->linear_names[i]);
 	free(m->linear_names);
+	free(m->block_first);
 	for (size_t i = 0; i < m->n_views; i++) {
 		free(m->views[i]->name);
 		free(m->views[i]);
@@ -115,6 +116,8 @@ tq_arch_name(tq_arch a)
 	case TQ_ARCH_GEMMA2:	return "gemma2";
 	case TQ_ARCH_GEMMA3:	return "gemma3";
 	case TQ_ARCH_PHI3:	return "phi3";
+	case TQ_ARCH_MIXTRAL:	return "mixtral";
+	case TQ_ARCH_QWEN3_MOE:	return "qwen3_moe";
 	}
 	return "?";
 }
@@ -149,7 +152,9 @@ tq_linear_name(tq_linear l)
  * lists.  Gemma 2 and 3 norm with 1 + w, norm the attention's and MLP's
  * outputs too, use GeGLU, scale q by query_pre_attn_scalar^-1/2 and slide
  * the window only in some layers; Gemma 2 soft-caps the scores, and Gemma
- * 3 rotates its sliding layers with a RoPE of their own.
+ * 3 rotates its sliding layers with a RoPE of their own.  Mixtral and
+ * Qwen3-MoE route each token to its top-k experts (Qwen3-MoE with Qwen3's
+ * QK-norm), except in the layers their config makes dense.
  */
 void
 tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
@@ -172,6 +177,18 @@ tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
 	    TQ_MLP_GELU_TANH : TQ_MLP_SILU;
 	out->norm_eps = (float)c->rms_norm_eps;
 	out->norm_offset = c->norm_unit_offset ? 1.0f : 0.0f;
+	if (c->n_experts > 0 && !(c->dense_mlp[li / 64] >> (li % 64) & 1)) {
+		out->moe.n_experts = (int)c->n_experts;
+		out->moe.top_k = (int)c->n_experts_used;
+		out->moe.norm_topk = c->norm_topk_prob;
+		out->moe.inter = c->moe_inter;
+	}
+}
+
+int
+tq_model__moe(const tq_model *m)
+{
+	return m->cfg.n_experts > 0;
 }
 
 const char *
@@ -180,6 +197,8 @@ tq_model__block_extra(const tq_model *m)
 	tq_block_opts b;
 	int64_t li;
 
+	if (tq_model__moe(m))
+		return "mixture-of-experts";
 	if (m->cfg.fused_proj)
 		return "fused qkv_proj and gate_up_proj";
 	if (m->cfg.rope_dim > 0 && m->cfg.rope_dim != m->cfg.head_dim)
@@ -293,25 +312,78 @@ static const char *const linear_paths[TQ_LINEARS_PER_LAYER] = {
 	"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"
 };
 
+size_t
+tq_layer__n_linears(const tq_layer_weights *l)
+{
+	return l->n_experts > 0 ? 4 + 3 * (size_t)l->n_experts :
+	    TQ_LINEARS_PER_LAYER;
+}
+
+tq_linear
+tq_layer__kind(const tq_layer_weights *l, size_t k, int *expert)
+{
+	if (expert != NULL)
+		*expert = k >= 4 && l->n_experts > 0 ? (int)((k - 4) / 3) : -1;
+	if (k < 4 || l->n_experts == 0)
+		return (tq_linear)k;
+	return (tq_linear)(TQ_LINEAR_GATE + (k - 4) % 3);
+}
+
+/*
+ * Expert e's linear (gate, up, down) of block li as the checkpoint names
+ * it: mixtral's block_sparse_moe.experts.E.w1 / w3 / w2, Qwen3-MoE's
+ * mlp.experts.E.gate_proj / up_proj / down_proj.
+ */
+static void
+expert_name(const tq_model *m, size_t li, int e, tq_linear kind, char *buf,
+    size_t n)
+{
+	static const char *const mixtral[3] = { "w1", "w3", "w2" };
+	int j = (int)kind - TQ_LINEAR_GATE;
+
+	if (m->cfg.arch == TQ_ARCH_MIXTRAL)
+		snprintf(buf, n, "model.layers.%zu.block_sparse_moe.experts.%d.%s",
+		    li, e, mixtral[j]);
+	else
+		snprintf(buf, n, "model.layers.%zu.mlp.experts.%d.%s", li, e,
+		    tq_linear_name(kind));
+}
+
 tq_status
 tq_model__index_linears(tq_model *m, tq_error *err)
 {
-	size_t n = (size_t)m->cfg.n_layers * TQ_LINEARS_PER_LAYER + 2, i;
-	char buf[128];
+	size_t L = (size_t)m->cfg.n_layers, n = 2, i, li, k;
+	char buf[160];
 
+	m->block_first = calloc(L + 1, sizeof(size_t));
+	if (m->block_first == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
+	for (li = 0; li < L; li++) {
+		m->block_first[li] = n - 2;
+		n += tq_layer__n_linears(&m->layers[li]);
+	}
+	m->block_first[L] = n - 2;
 	m->linear_names = calloc(n, sizeof(char *));
 	if (m->linear_names == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
 	for (i = 0; i < n; i++) {
-		size_t li = i / TQ_LINEARS_PER_LAYER;
+		int e;
 
-		if (i + 2 == n)
+		if (i + 2 == n) {
 			snprintf(buf, sizeof(buf), "lm_head");
-		else if (i + 1 == n)
+		} else if (i + 1 == n) {
 			snprintf(buf, sizeof(buf), "model.embed_tokens");
-		else
-			snprintf(buf, sizeof(buf), "model.layers.%zu.%s", li,
-			    linear_paths[i % TQ_LINEARS_PER_LAYER]);
+		} else {
+			tq_linear kind;
+
+			li = (size_t)tq_model__linear_block(m, i, &k);
+			kind = tq_layer__kind(&m->layers[li], k, &e);
+			if (e >= 0)
+				expert_name(m, li, e, kind, buf, sizeof(buf));
+			else
+				snprintf(buf, sizeof(buf), "model.layers.%zu.%s",
+				    li, linear_paths[kind]);
+		}
 		if ((m->linear_names[i] = strdup(buf)) == NULL)
 			return tq_fail(err, TQ_ENOMEM, "%s: out of memory",
 			    m->path);
@@ -320,11 +392,39 @@ tq_model__index_linears(tq_model *m, tq_error *err)
 	return TQ_OK;
 }
 
+size_t
+tq_model__block_first(const tq_model *m, int64_t li)
+{
+	return m->block_first[li];
+}
+
+int64_t
+tq_model__linear_block(const tq_model *m, size_t i, size_t *k)
+{
+	size_t lo = 0, hi = (size_t)m->cfg.n_layers;
+
+	if (i >= m->block_first[hi]) {
+		*k = 0;
+		return -1;
+	}
+	/* The last block whose first linear is at most i. */
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (m->block_first[mid] <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	*k = i - m->block_first[lo];
+	return (int64_t)lo;
+}
+
 const tq_tensor *
 tq_model__linear_weight(const tq_model *m, size_t i)
 {
-	const tq_layer_weights *l;
-	size_t n = m->n_linears;
+	size_t n = m->n_linears, k;
+	int64_t li;
 
 	if (i >= n)
 		return NULL;
@@ -332,16 +432,9 @@ tq_model__linear_weight(const tq_model *m, size_t i)
 		return m->lm_head;
 	if (i + 1 == n)
 		return m->embed;
-	l = &m->layers[i / TQ_LINEARS_PER_LAYER];
-	switch (i % TQ_LINEARS_PER_LAYER) {
-	case 0:		return l->wq;
-	case 1:		return l->wk;
-	case 2:		return l->wv;
-	case 3:		return l->wo;
-	case 4:		return l->w_gate;
-	case 5:		return l->w_up;
-	default:	return l->w_down;
-	}
+	li = tq_model__linear_block(m, i, &k);
+	/* The slot is only read. */
+	return *tq_layer__slot((tq_layer_weights *)&m->layers[li], k);
 }
 
 size_t
@@ -370,6 +463,8 @@ tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
 const tq_tensor **
 tq_layer__slot(tq_layer_weights *l, size_t k)
 {
+	if (k >= 4 && l->n_experts > 0)
+		return &l->experts[(k - 4) / 3][(k - 4) % 3];
 	switch (k) {
 	case 0:		return &l->wq;
 	case 1:		return &l->wk;

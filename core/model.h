@@ -49,6 +49,9 @@ typedef struct tq_actq {
 enum { TQ_SITE_QKV = 0, TQ_SITE_O, TQ_SITE_GATE_UP, TQ_SITE_DOWN,
 	TQ_SITES_PER_LAYER };
 
+/* Experts a mixture-of-experts block may have (config.json is checked). */
+#define TQ_MAX_EXPERTS 256
+
 /*
  * The weights of one decoder block.  Biases, the QK-norm and the post-norm
  * weights are NULL when absent.  The norms are not quantized.
@@ -74,6 +77,17 @@ typedef struct tq_layer_weights {
 	const tq_tensor *b_up;		/* [I] */
 	const tq_tensor *b_down;	/* [H] */
 	const tq_tensor *post_ffn_norm;	/* [H] down's output norm */
+	/*
+	 * A mixture-of-experts MLP (n_experts > 0; w_gate, w_up, w_down
+	 * and their biases NULL): the router, kept in float, and each
+	 * expert's SwiGLU linears, E = n_experts, Fe = the expert's
+	 * intermediate size.  Inline, so a copy of the struct has its own
+	 * slots.
+	 */
+	int n_experts;
+	const tq_tensor *router;	/* [E, H] */
+	const tq_tensor *experts[TQ_MAX_EXPERTS][3];	/* [E] gate [Fe, H],
+					   up [Fe, H], down [H, Fe] */
 	tq_actq act[TQ_SITES_PER_LAYER];	/* input quantization */
 } tq_layer_weights;
 
@@ -108,6 +122,7 @@ struct tq_model {
 	void (*source_free)(void *source);
 	char **linear_names;		/* [n_linears] see tq_model_n_linears */
 	size_t n_linears;
+	size_t *block_first;		/* [n_layers + 1] tq_model__block_first */
 	uint64_t fingerprint;		/* tq_model__fingerprint; 0: none */
 	tq_tensor **views;		/* [n_views] tq_model__split_rows' */
 	size_t n_views;
@@ -121,11 +136,28 @@ struct tq_model {
 tq_status tq_model__need_tokenizer(const tq_model *m, const char *to,
     tq_error *err);
 
-/* Linear layers per block, in the order tq_model_linear_name lists them. */
+/*
+ * Linear layers of a dense block, in the order tq_model_linear_name lists
+ * them (q, k, v, o, gate, up, down).  A mixture-of-experts block has q, k,
+ * v, o, then each expert's gate, up and down: 4 + 3 E.  Linear indices
+ * of the model go block by block (tq_model__block_first), then lm_head
+ * and the embeddings.
+ */
 #define TQ_LINEARS_PER_LAYER 7
 
-/* The weight slot of linear k (0..6: q, k, v, o, gate, up, down) of l. */
+/* Linears of block l: 7, or 4 + 3 n_experts. */
+size_t tq_layer__n_linears(const tq_layer_weights *l);
+/* The weight slot of linear k (0 .. tq_layer__n_linears - 1) of l. */
 const tq_tensor **tq_layer__slot(tq_layer_weights *l, size_t k);
+/* Which linear k of l is (gate, up, down for an expert's); *expert its
+   expert, -1 outside one (expert may be NULL). */
+tq_linear tq_layer__kind(const tq_layer_weights *l, size_t k, int *expert);
+/* The index of block li's first linear; li = n_layers: lm_head's. */
+size_t tq_model__block_first(const tq_model *m, int64_t li);
+/* The block of linear i (-1 for lm_head and the embeddings) and its k. */
+int64_t tq_model__linear_block(const tq_model *m, size_t i, size_t *k);
+/* Whether some block of m is a mixture of experts. */
+int tq_model__moe(const tq_model *m);
 
 /* 64-bit FNV-1a of p[n], continuing from h (TQ_FNV_INIT to start). */
 #define TQ_FNV_INIT 0xcbf29ce484222325ull
@@ -177,6 +209,15 @@ typedef struct tq_block_opts {
 	tq_mlp_act act;
 	float norm_eps;		/* RMSNorm's epsilon */
 	float norm_offset;	/* RMSNorm scales by norm_offset + w */
+	/*
+	 * A mixture-of-experts MLP: each token's router softmax over
+	 * n_experts, its top_k experts' outputs summed with those weights,
+	 * renormalised to sum 1 when norm_topk; n_experts 0: a dense MLP.
+	 */
+	struct {
+		int n_experts, top_k, norm_topk;
+		int64_t inter;	/* Fe, an expert's intermediate size */
+	} moe;
 } tq_block_opts;
 
 void tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out);

@@ -36,6 +36,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "model.h"
 #include "msg.h"
 #include "plan.h"
 
@@ -628,6 +629,14 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 
 	tq_model_linear_shape(r->m, li, &rows, &cols);
 	parse_layer(name, &id);
+	if (id.which < 0 && id.block >= 0 && id.block < r->m->cfg.n_layers) {
+		/* an expert's gate, up or down: llama.cpp's ffn_*_exps rules
+		   (its categories match ffn_gate, ffn_up, ffn_down in them) */
+		size_t k = li - tq_model__block_first(r->m, id.block);
+
+		id.which = (int)tq_layer__kind(&r->m->layers[id.block], k,
+		    NULL);
+	}
 	memset(&s, 0, sizeof(s));
 	memset(&sch, 0, sizeof(sch));
 	tq_layer_cfg_init(&s.set.cfg, TQ_METHOD_FLOAT, NULL);

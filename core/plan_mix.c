@@ -1,7 +1,8 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
  * Q3_K_M, IQ4_XS, IQ4_NL): the type llama_tensor_get_type (llama-quant.cpp) gives each
- * tensor of a dense llama/qwen2 model, which the presets of the same
+ * tensor of a llama/qwen2 model (an expert's gate, up and down take
+ * ffn_gate's, ffn_up's and ffn_down's rules), which the presets of the same
  * names apply after their default (core/plan.c).  Kept apart so that it
  * can be read line by line against llama.cpp's code.
  */
@@ -41,9 +42,11 @@ mix_default(int mix)
 }
 
 /*
- * llama_tensor_get_type for the dense llama/qwen2 tensors (not Falcon,
- * not MoE), gguf.md section 6.3; a fused attn_qkv (phi3) takes attn_v's
- * rules (category_is_attn_v), a fused ffn_up ffn_up's.
+ * llama_tensor_get_type for the llama/qwen2 tensors (not Falcon), gguf.md
+ * section 6.3, with its bumps for exactly 8 experts (Mixtral): attn_v and
+ * attn_k Q8_0, attn_output Q5_K under the K mixes; a fused attn_qkv
+ * (phi3) takes attn_v's rules (category_is_attn_v), a fused ffn_up
+ * ffn_up's.
  */
 const char *
 tq_plan__mix_scheme(int mix, int64_t i, int which,
@@ -81,6 +84,12 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 		if (is_llama_70b(c) && (strcmp(t, "q3_k") == 0 ||
 		    strcmp(t, "q4_k") == 0))
 			t = "q5_k";
+		if (c->n_experts == 8)
+			t = "q8_0";
+		break;
+	case TQ_LINEAR_K:
+		if (c->n_experts == 8)
+			t = "q8_0";
 		break;
 	case TQ_LINEAR_DOWN:
 		if (mix == PLAN_MIX_Q3_K_M)
@@ -94,7 +103,11 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 			t = "q5_k";
 		break;
 	case TQ_LINEAR_O:
-		if (mix == PLAN_MIX_Q3_K_M)
+		if (c->n_experts == 8 && (mix == PLAN_MIX_Q3_K_M ||
+		    mix == PLAN_MIX_Q4_K_S || mix == PLAN_MIX_Q4_K_M ||
+		    mix == PLAN_MIX_IQ4_NL || mix == PLAN_MIX_IQ4_XS))
+			t = "q5_k";
+		else if (c->n_experts != 8 && mix == PLAN_MIX_Q3_K_M)
 			t = "q4_k";
 		break;
 	default:

@@ -88,6 +88,7 @@ tq_state_free(tq_qstate *s)
 		free(s->blocks[i].b_up);
 	}
 	free(s->blocks);
+	free(s->block_first);
 	free(s->layers);
 	free(s->model_path);
 	free(s->plan_json);
@@ -110,7 +111,8 @@ tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 {
 	tq_qstate *s;
 	tq_status st;
-	size_t i;
+	size_t i, k;
+	int64_t li;
 
 	*out = NULL;
 	if ((st = tq_plan_check(plan, m, err)) != TQ_OK)
@@ -124,13 +126,17 @@ tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 	s->inter = m->cfg.intermediate_size;
 	s->layers = calloc(s->n, sizeof(*s->layers));
 	s->blocks = calloc((size_t)s->n_layers + 1, sizeof(*s->blocks));
+	s->block_first = calloc((size_t)s->n_layers + 1,
+	    sizeof(*s->block_first));
 	s->model_path = strdup(m->path);
 	s->plan_json = tq_plan_to_json(plan);
 	if (s->layers == NULL || s->blocks == NULL || s->model_path == NULL ||
-	    s->plan_json == NULL) {
+	    s->plan_json == NULL || s->block_first == NULL) {
 		tq_state_free(s);
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	}
+	for (li = 0; li <= s->n_layers; li++)
+		s->block_first[li] = tq_model__block_first(m, li);
 	/* A private copy, so the state outlives the caller's plan. */
 	if ((st = tq_plan__dup(plan, "plan", &s->plan, err)) != TQ_OK) {
 		tq_state_free(s);
@@ -154,9 +160,10 @@ tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 			return st;
 		}
 		snprintf(q->res.name, sizeof(q->res.name), "%s", name);
-		q->res.layer = i + 2 < s->n ? (int)(i / TQ_LINEARS_PER_LAYER) : -1;
-		q->res.which = i + 2 < s->n ?
-		    (tq_linear)(i % TQ_LINEARS_PER_LAYER) : TQ_LINEAR_LM_HEAD;
+		li = tq_model__linear_block(m, i, &k);
+		q->res.layer = (int)li;
+		q->res.which = li >= 0 ? tq_layer__kind(&m->layers[li], k,
+		    NULL) : TQ_LINEAR_LM_HEAD;
 		tq_model_linear_shape(m, i, &q->res.rows, &q->res.cols);
 		snprintf(q->res.method, sizeof(q->res.method), "%s",
 		    tq_method_name(q->cfg.method));
@@ -249,7 +256,8 @@ tq_model_apply_state(const tq_model *base, const tq_qstate *s, tq_model **out,
 	tq_owned *owned = NULL;
 	tq_model *m = NULL;
 	tq_status st = TQ_OK;
-	size_t i;
+	size_t i, k;
+	int64_t li;
 
 	*out = NULL;
 	if (s->n != tq_model_n_linears(base) || s->n_layers != base->cfg.n_layers)
@@ -290,9 +298,9 @@ tq_model_apply_state(const tq_model *base, const tq_qstate *s, tq_model **out,
 
 		if (ql->cfg.method == TQ_METHOD_FLOAT)
 			continue;
+		li = tq_model__linear_block(base, i, &k);
 		slot = i + 2 == s->n ? &m->lm_head : i + 1 == s->n ? &m->embed :
-		    tq_layer__slot(&m->layers[i / TQ_LINEARS_PER_LAYER],
-		    i % TQ_LINEARS_PER_LAYER);
+		    tq_layer__slot(&m->layers[li], k);
 		w = malloc((size_t)(ql->res.rows * ql->res.cols) * sizeof(float));
 		if (w == NULL)
 			goto nomem;

@@ -45,6 +45,8 @@ struct tq_qstate {
 	tq_qlayer *layers;	/* [n]: one per tq_model_linear_name */
 	size_t n;
 	tq_qblock *blocks;	/* [n_layers + 1]: the blocks, then the head */
+	size_t *block_first;	/* [n_layers + 1] each block's first linear,
+				   then lm_head's (tq_model__block_first) */
 	int64_t hidden, kv_dim, inter;	/* H, n_kv_heads * hd, F: lengths of
 					   the tq_qblock vectors */
 	int64_t blocks_done;	/* blocks finished and saved */

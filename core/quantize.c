@@ -201,7 +201,7 @@ qz_cancelled(const qz_ctx *z, tq_error *err)
 static tq_method
 qz_method(const qz_ctx *z, int64_t li, size_t k)
 {
-	return z->s->layers[(size_t)li * TQ_LINEARS_PER_LAYER + k].cfg.method;
+	return z->s->layers[tq_model__block_first(z->m, li) + k].cfg.method;
 }
 
 /* Clears the per-channel statistics of C channels. */
@@ -328,8 +328,8 @@ qz_group_weights(tq_layer_weights *lw, size_t first, size_t count,
 
 	for (k = 0; k < count; k++) {
 		const tq_tensor *t = *tq_layer__slot(lw, first + k);
-		const tq_qlayer *ql = &z->s->layers[(size_t)li *
-		    TQ_LINEARS_PER_LAYER + first + k];
+		const tq_qlayer *ql = &z->s->layers[tq_model__block_first(z->m,
+		    li) + first + k];
 
 		if ((wt[k] = malloc((size_t)tq_tensor_numel(t) *
 		    sizeof(float))) == NULL)
@@ -385,8 +385,8 @@ qz_scale_group(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
     size_t first, size_t count, const tq_tensor **norm, float **norm_copy,
     float *H, int64_t C, int64_t ntok, tq_error *err)
 {
-	const tq_layer_cfg *c0 = &z->s->layers[(size_t)li *
-	    TQ_LINEARS_PER_LAYER + first].cfg;
+	const tq_layer_cfg *c0 = &z->s->layers[tq_model__block_first(z->m,
+	    li) + first].cfg;
 	tq_method m = c0->method;
 	float *wt[3] = { NULL, NULL, NULL };
 	tq_scale_layer sl[3];
@@ -502,7 +502,7 @@ static tq_status
 qz_group(qz_ctx *z, tq_layer_weights *lw, int64_t li, size_t first,
     size_t count, const float *H, int64_t ntok, tq_error *err)
 {
-	size_t k, base = (size_t)li * TQ_LINEARS_PER_LAYER;
+	size_t k, base = tq_model__block_first(z->m, li);
 	tq_status st;
 
 	for (k = first; k < first + count; k++)
@@ -591,7 +591,7 @@ qz_site_done(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 {
 	tq_actq *a = &z->s->blocks[li].act[site];
 
-	qz_site_act(z, a, (size_t)li * TQ_LINEARS_PER_LAYER + first, count,
+	qz_site_act(z, a, tq_model__block_first(z->m, li) + first, count,
 	    w->amax, sc, tq_fwd_site_width(z->m, site));
 	lw->act[site] = *a;
 }
@@ -744,9 +744,9 @@ qz_work_free(qz_work *w)
 static tq_status
 qz_restore_block(qz_ctx *z, int64_t li, tq_layer_weights *lw, tq_error *err)
 {
-	size_t k, base = (size_t)li * TQ_LINEARS_PER_LAYER;
+	size_t k, base = tq_model__block_first(z->m, li);
 
-	for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
+	for (k = 0; k < tq_layer__n_linears(lw); k++) {
 		tq_qlayer *ql = &z->s->layers[base + k];
 		const tq_tensor **slot = tq_layer__slot(lw, k);
 		float *w;
@@ -788,6 +788,32 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	z.calib = calib;
 	z.job = j;
 	z.s = state;
+	if (tq_model__moe(m)) {
+		/*
+		 * Experts see only the tokens routed to them: their Hessians
+		 * and statistics are not gathered yet, so a mixture of
+		 * experts is rounded without data or refused.
+		 */
+		size_t i;
+
+		for (i = 0; i < state->n; i++) {
+			const tq_layer_cfg *lc = &state->layers[i].cfg;
+
+			if (lc->method != TQ_METHOD_FLOAT &&
+			    (lc->method != TQ_METHOD_RTN || lc->use_imatrix ||
+			    lc->act_bits < 16))
+				return tq_fail(err, TQ_EUNSUPPORTED,
+				    "%s: %s%s on a mixture-of-experts model: "
+				    "per-expert calibration is not implemented "
+				    "yet (use --method rtn)",
+				    state->layers[i].res.name,
+				    tq_method_name(lc->method),
+				    lc->use_imatrix ? " with an importance "
+				    "matrix" : lc->act_bits < 16 ?
+				    " with 8-bit activations" : "");
+		}
+		z.calib = calib = NULL;
+	}
 	if (calib == NULL) {
 		/* Without calibration only data-free layers can be done. */
 		size_t i;
@@ -847,7 +873,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 				if ((st = tq_fwd_block(w.f, &lw, (int)li,
 				    w.x + s * L * H, L, NULL, err)) != TQ_OK)
 					goto out;
-			z.n_done += TQ_LINEARS_PER_LAYER;
+			z.n_done += (int64_t)tq_layer__n_linears(&lw);
 			tq_owned__free(&z.owned);
 			continue;
 		}
@@ -855,8 +881,8 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 			/* RTN without data: no inputs to carry along. */
 			tq_layer_weights lw = m->layers[li];
 
-			if ((st = qz_group(&z, &lw, li, 0, TQ_LINEARS_PER_LAYER,
-			    NULL, 0, err)) != TQ_OK)
+			if ((st = qz_group(&z, &lw, li, 0,
+			    tq_layer__n_linears(&lw), NULL, 0, err)) != TQ_OK)
 				goto out;
 		} else if ((st = qz_block(&z, &w, li, err)) != TQ_OK) {
 			goto out;

@@ -119,6 +119,12 @@ tq_sens__new(const tq_model *m, const tq_sens_opt *menu, size_t n_menu,
 	*out = NULL;
 	if (s == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if (tq_model__moe(m)) {
+		free(s);
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: sensitivity of a "
+		    "mixture-of-experts model is not implemented yet",
+		    m->path);
+	}
 	s->model_layers = m->cfg.n_layers;
 	s->n = (size_t)m->cfg.n_layers * TQ_LINEARS_PER_LAYER;
 	s->n_menu = n_menu;

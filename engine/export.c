@@ -30,6 +30,7 @@
 #include "error.h"
 #include "formats/export.h"
 #include "fileio.h"
+#include "model.h"
 
 /*
  * One format: its name, its exporter, whether it writes a directory, and
@@ -41,6 +42,7 @@ typedef struct export_format {
 	int is_dir;
 	const char *writes;
 	const char *types;
+	int moe;		/* takes a mixture-of-experts model */
 } export_format;
 
 /*
@@ -48,20 +50,20 @@ typedef struct export_format {
  */
 static const export_format formats[] = {
 	{ "gguf", tq_export_gguf, 0, "one .gguf file", TQ_EXPORT_GGUF_TYPES
-	    " (- keeps the state's grid)" },
+	    " (- keeps the state's grid)", 1 },
 	{ "awq", tq_export_awq, 1, "an AutoAWQ GEMM checkpoint directory",
-	    "gemm (or -): a state on int4 groups of 32, 64 or 128" },
+	    "gemm (or -): a state on int4 groups of 32, 64 or 128", 0 },
 	{ "gptq", tq_export_gptq, 1, "a GPTQ checkpoint directory",
-	    "gptq (or -), gptq_v2" },
+	    "gptq (or -), gptq_v2", 0 },
 	{ "compressed-tensors", tq_export_ct, 1,
 	    "a compressed-tensors checkpoint directory",
-	    "- only: the state's grid decides (w4a16, w8a16, fp8)" },
+	    "- only: the state's grid decides (w4a16, w8a16, fp8)", 0 },
 	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory",
-	    "hf (or -): Model Optimizer's checkpoint; checkpoint: rank0" },
+	    "hf (or -): Model Optimizer's checkpoint; checkpoint: rank0", 0 },
 	{ "mlx", tq_export_mlx, 1, "an mlx-lm model directory",
-	    "- (the state's grid), int2..int8-g32/64/128, with ,f16 scales" },
+	    "- (the state's grid), int2..int8-g32/64/128, with ,f16 scales", 0 },
 	{ "onnx", tq_export_onnx, 1, "a directory: model.onnx and model.onnx.data",
-	    "- only: the state's grid (MatMulNBits), a float model's dtype" },
+	    "- only: the state's grid (MatMulNBits), a float model's dtype", 0 },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 
@@ -499,6 +501,10 @@ tq_job_export(const tq_model *base, const tq_qstate *s, const char *out_path,
 	if (s != NULL && !s->complete)
 		return tq_fail(err, TQ_EINVAL, "the quantized state is incomplete "
 		    "(resume it first)");
+	if (tq_model__moe(base) && !fmt->moe)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: export of a "
+		    "mixture-of-experts model to %s is not implemented",
+		    base->path, fmt->name);
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->out = strdup(out_path)) == NULL ||
 	    (o->type != NULL && (e->type = strdup(o->type)) == NULL) ||

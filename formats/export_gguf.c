@@ -81,7 +81,10 @@ typedef struct gg_tensor {
 	float offset;		/* added to a 1-D tensor's values */
 	int linear;		/* a linear layer's weight (counts in bpw) */
 	int cont;		/* more rows of the tensor before it (phi3's
-				   fused attn_qkv and ffn_up), not a tensor */
+				   fused attn_qkv and ffn_up; an expert of
+				   ffn_*_exps), not a tensor */
+	int64_t ne2;		/* > 1: a 3-D tensor of ne2 parts of ne[1]
+				   rows each (experts), ne[2] of ggml */
 } gg_tensor;
 
 typedef struct gg_ctx {
@@ -454,6 +457,33 @@ gg_fuse(gg_ctx *g, size_t n, int64_t b, tq_error *err)
 	return TQ_OK;
 }
 
+/*
+ * A block's experts as llama.cpp's ffn_gate_exps / ffn_up_exps /
+ * ffn_down_exps: the n linears added last (expert 0 first) become one
+ * 3-D tensor [n, rows, cols] named by the first, all of one type.
+ */
+static tq_status
+gg_stack(gg_ctx *g, size_t n, int64_t b, tq_error *err)
+{
+	gg_tensor *head = &g->t[g->n - n];
+	size_t i;
+
+	for (i = g->n - n; i < g->n; i++)
+		if (g->t[i].type != head->type || g->t[i].type ==
+		    TQ_GGML_NVFP4)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp reads "
+			    "%s as one tensor, and block %lld's experts are %s "
+			    "and %s%s", tq_model_path(g->x->base), head->name,
+			    (long long)b, tq_ggml_type_name(head->type),
+			    tq_ggml_type_name(g->t[i].type), head->type ==
+			    TQ_GGML_NVFP4 ? " (each with its own NVFP4 scale)" :
+			    "");
+	for (i = g->n - n + 1; i < g->n; i++)
+		g->t[i].cont = 1;
+	head->ne2 = (int64_t)n;
+	return TQ_OK;
+}
+
 /* The HF row that GGUF row r holds (identity without permutation). */
 static int64_t
 gg_src_row(const gg_tensor *e, int64_t r)
@@ -716,6 +746,16 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 		snprintf(k, sizeof(k), "%s.attention.sliding_window", arch);
 		st = tq_gguf_kv_u32(w, k, (uint32_t)c->sliding_window);
 	}
+	if (c->n_experts > 0 && st == TQ_OK) {
+		snprintf(k, sizeof(k), "%s.expert_count", arch);
+		st = tq_gguf_kv_u32(w, k, (uint32_t)c->n_experts);
+		snprintf(k, sizeof(k), "%s.expert_used_count", arch);
+		if (st == TQ_OK)
+			st = tq_gguf_kv_u32(w, k, (uint32_t)c->n_experts_used);
+		snprintf(k, sizeof(k), "%s.expert_feed_forward_length", arch);
+		if (st == TQ_OK && c->arch == TQ_ARCH_QWEN3_MOE)
+			st = tq_gguf_kv_u32(w, k, (uint32_t)c->moe_inter);
+	}
 	if (c->rope_type == TQ_ROPE_DYNAMIC)
 		tq_warn_append(warn, wlen, "llama.cpp has no dynamic NTK rope "
 		    "scaling: written unscaled, the same up to %lld tokens",
@@ -964,7 +1004,34 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	switch (c->arch) {
 	case TQ_ARCH_LLAMA:
 	case TQ_ARCH_MISTRAL:
+	case TQ_ARCH_MIXTRAL:
 		return "llama";
+	case TQ_ARCH_QWEN3_MOE:
+		/* its graph: every layer routed, top-k weights renormalised */
+		for (li = 0; li < c->n_layers; li++)
+			if (c->dense_mlp[li / 64] >> (li % 64) & 1) {
+				tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's "
+				    "qwen3moe routes every layer, and layer %lld "
+				    "is dense (mlp_only_layers, "
+				    "decoder_sparse_step)",
+				    tq_model_path(x->base), (long long)li);
+				return NULL;
+			}
+		if (!c->norm_topk_prob || c->n_experts == 0) {
+			tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's qwen3moe "
+			    "renormalises the top-k expert weights, and this "
+			    "model does not (norm_topk_prob false)%s",
+			    tq_model_path(x->base), c->n_experts == 0 ?
+			    " or has no experts" : "");
+			return NULL;
+		}
+		if (c->attention_bias) {
+			tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's qwen3moe "
+			    "has no attention biases (attention_bias)",
+			    tq_model_path(x->base));
+			return NULL;
+		}
+		return "qwen3moe";
 	case TQ_ARCH_QWEN2:
 		return "qwen2";
 	case TQ_ARCH_QWEN3:
@@ -996,6 +1063,43 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	return tq_arch_name(c->arch);
 }
 
+/*
+ * Block b's mixture of experts: the router ffn_gate_inp in F32 (llama-
+ * quantize never quantizes it), then each expert's gate, up and down
+ * stacked into ffn_gate_exps, ffn_up_exps and ffn_down_exps.
+ */
+static tq_status
+gg_add_experts(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
+    int64_t b, tq_error *err)
+{
+	static const char *const exps[3] = { "ffn_gate_exps", "ffn_up_exps",
+	    "ffn_down_exps" };
+	const tq_model *m = g->x->model;
+	const tq_layer_weights *l = &m->layers[b];
+	size_t first = tq_model__block_first(m, b) + 4;
+	char name[64];
+	int e, j;
+	tq_status st;
+
+	snprintf(name, sizeof(name), "blk.%lld.ffn_gate_inp.weight",
+	    (long long)b);
+	if ((st = gg_add(g, name, TQ_GGML_F32, l->router, NULL, err)) !=
+	    TQ_OK)
+		return st;
+	for (j = 0; j < 3; j++) {
+		snprintf(name, sizeof(name), "blk.%lld.%s.weight", (long long)b,
+		    exps[j]);
+		for (e = 0; e < l->n_experts; e++)
+			if ((st = gg_add_linear(g, req, float_req, plan,
+			    first + 3 * (size_t)e + (size_t)j, name, 0, NULL,
+			    err)) != TQ_OK)
+				return st;
+		if ((st = gg_stack(g, (size_t)l->n_experts, b, err)) != TQ_OK)
+			return st;
+	}
+	return TQ_OK;
+}
+
 tq_status
 tq_export_gguf(tq_export_ctx *x, tq_error *err)
 {
@@ -1004,7 +1108,7 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	const char *arch = gg_arch(x, c, err);
 	/* llama.cpp's "norm" RoPE pairs rows its "neox" one does not. */
 	int permute = c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_MISTRAL ||
-	    c->arch == TQ_ARCH_SMOLLM3;
+	    c->arch == TQ_ARCH_MIXTRAL || c->arch == TQ_ARCH_SMOLLM3;
 	int64_t hq = permute ? c->n_heads : 0, hk = permute ? c->n_kv_heads : 0;
 	size_t nl = tq_model_n_linears(m), i, li;
 	tq_gguf_writer *w = NULL;
@@ -1031,6 +1135,11 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 
 	if (arch == NULL)
 		return err->status;
+	if (x->imatrix != NULL && tq_model__moe(m))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: --imatrix with a "
+		    "mixture of experts: the experts' importance (llama.cpp's "
+		    "per-expert entries) is not read yet",
+		    tq_model_path(x->base));
 	memset(&g, 0, sizeof(g));
 	g.x = x;
 	warn[0] = '\0';
@@ -1081,7 +1190,13 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 			if (k == 4 && (st = gg_add_block_norms(&g, l, b,
 			    err)) != TQ_OK)
 				goto out;
-			li = (size_t)b * TQ_LINEARS_PER_LAYER + (size_t)k;
+			if (k == 4 && l->n_experts > 0) {
+				if ((st = gg_add_experts(&g, req, float_req, plan,
+				    b, err)) != TQ_OK)
+					goto out;
+				break;
+			}
+			li = tq_model__block_first(m, b) + (size_t)k;
 			snprintf(name, sizeof(name), "blk.%lld.%s.weight",
 			    (long long)b, c->fused_proj ? fnames[k] : lnames[k]);
 			if ((st = gg_add_linear(&g, req, float_req, plan, li, name,
@@ -1150,8 +1265,11 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		goto out;
 	for (i = 0; i < g.n; i++) {
 		const gg_tensor *e = &g.t[i];
-		int64_t ne[2] = { e->ne[0], gg_rows(&g, i) };
+		int64_t ne[3] = { e->ne[0], gg_rows(&g, i), e->ne2 };
 		uint64_t nb = tq_ggml_nbytes(e->type, ne[0], ne[1]);
+
+		if (e->ne2 > 1)		/* experts: [ne0, rows, ne2] */
+			ne[1] = e->ne[1];
 
 		if (e->cont)
 			continue;
@@ -1161,8 +1279,9 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 			    (long long)e->ne[0], tq_ggml_type_name(e->type));
 			goto out;
 		}
-		if ((st = tq_gguf_add_tensor_fill(w, e->name, e->type, e->n_dims,
-		    ne, nb, gg_fill, &g, err)) != TQ_OK)
+		if ((st = tq_gguf_add_tensor_fill(w, e->name, e->type,
+		    e->ne2 > 1 ? 3 : e->n_dims, ne, nb, gg_fill, &g, err)) !=
+		    TQ_OK)
 			goto out;
 	}
 

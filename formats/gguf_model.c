@@ -375,12 +375,13 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	memset(c, 0, sizeof(*c));
 	c->arch = strcmp(arch, "qwen2") == 0 ? TQ_ARCH_QWEN2 :
 	    strcmp(arch, "qwen3") == 0 ? TQ_ARCH_QWEN3 :
+	    strcmp(arch, "qwen3moe") == 0 ? TQ_ARCH_QWEN3_MOE :
 	    strcmp(arch, "smollm3") == 0 ? TQ_ARCH_SMOLLM3 :
 	    strcmp(arch, "gemma2") == 0 ? TQ_ARCH_GEMMA2 :
 	    strcmp(arch, "gemma3") == 0 ? TQ_ARCH_GEMMA3 :
 	    strcmp(arch, "phi3") == 0 ? TQ_ARCH_PHI3 : TQ_ARCH_LLAMA;
 	c->fused_proj = c->arch == TQ_ARCH_PHI3;
-	c->qk_norm = c->arch == TQ_ARCH_QWEN3;
+	c->qk_norm = c->arch == TQ_ARCH_QWEN3 || c->arch == TQ_ARCH_QWEN3_MOE;
 	c->rope_theta = 10000.0;
 	c->rope_factor = 1.0;
 	c->bos_token_id = c->eos_token_id = -1;
@@ -408,6 +409,26 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	    &c->head_dim, err)) != TQ_OK ||
 	    (st = gm_uint(f, arch, "vocab_size", 0, 1, (int64_t)1 << 24,
 	    &c->vocab_size, err)) != TQ_OK)
+		return st;
+	/*
+	 * Experts: a llama with them is a Mixtral; both archs' graphs
+	 * renormalise the top-k weights and route every layer.
+	 */
+	if ((st = gm_uint(f, arch, "expert_count", 0, 1, 256, &c->n_experts,
+	    err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "expert_used_count", c->n_experts > 0, 1,
+	    256, &c->n_experts_used, err)) != TQ_OK)
+		return st;
+	if (c->arch == TQ_ARCH_QWEN3_MOE && c->n_experts == 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: a qwen3moe without "
+		    "qwen3moe.expert_count", f->path);
+	if (c->arch == TQ_ARCH_LLAMA && c->n_experts > 0)
+		c->arch = TQ_ARCH_MIXTRAL;
+	c->norm_topk_prob = c->n_experts > 0;
+	c->moe_inter = c->intermediate_size;
+	if (c->arch == TQ_ARCH_QWEN3_MOE && (st = gm_uint(f, arch,
+	    "expert_feed_forward_length", 1, 1, 1 << 20, &c->moe_inter,
+	    err)) != TQ_OK)
 		return st;
 	if (c->vocab_size < 0)
 		c->vocab_size = toks != NULL ? (int64_t)toks->n : emb != NULL &&
@@ -470,9 +491,48 @@ gm_block_index(const char *g, unsigned long long *b, int *off)
 }
 
 /* The Hugging Face name and shape of a GGUF tensor, or 0 if unknown. */
+/*
+ * A block's router and stacked experts: ffn_gate_inp [E, H] and
+ * ffn_{gate,up,down}_exps [E, rows, cols] (ggml's [cols, rows, E]), named
+ * as the checkpoint's router and, stacked, "...experts.gate_proj.weight"
+ * (gm_bind splits them into the experts); *parts = E for the stacks.
+ */
+static int
+gm_map_moe(const tq_model_config *c, unsigned long long b, const char *leaf,
+    char *hf, size_t len, int64_t *rows, int64_t *cols, int64_t *parts)
+{
+	static const char *const exps[3] = { "ffn_gate_exps.weight",
+	    "ffn_up_exps.weight", "ffn_down_exps.weight" };
+	static const char *const mixtral[3] = { "w1", "w3", "w2" };
+	static const char *const qwen[3] = { "gate_proj", "up_proj",
+	    "down_proj" };
+	int mix = c->arch == TQ_ARCH_MIXTRAL, j;
+	const char *pre = mix ? "block_sparse_moe" : "mlp";
+	int64_t H = c->hidden_size, Fe = c->moe_inter;
+
+	if (c->n_experts == 0)
+		return 0;
+	if (strcmp(leaf, "ffn_gate_inp.weight") == 0) {
+		snprintf(hf, len, "model.layers.%llu.%s.gate.weight", b, pre);
+		*rows = c->n_experts;
+		*cols = H;
+		return 1;
+	}
+	for (j = 0; j < 3; j++)
+		if (strcmp(leaf, exps[j]) == 0) {
+			snprintf(hf, len, "model.layers.%llu.%s.experts.%s.weight",
+			    b, pre, (mix ? mixtral : qwen)[j]);
+			*rows = c->n_experts * (j < 2 ? Fe : H);
+			*cols = j < 2 ? H : Fe;
+			*parts = c->n_experts;
+			return 1;
+		}
+	return 0;
+}
+
 static int
 gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
-    int64_t *rows, int64_t *cols, int64_t *perm)
+    int64_t *rows, int64_t *cols, int64_t *perm, int64_t *parts)
 {
 	static const struct {
 		const char *gguf, *hf;
@@ -509,12 +569,14 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 		{ 0, I }, { 0, c->head_dim }, { 0, H }
 	};
 	/* llama.cpp's "norm" RoPE: interleaved Q/K rows (not the qwens'). */
-	int llama = c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_SMOLLM3;
+	int llama = c->arch == TQ_ARCH_LLAMA || c->arch == TQ_ARCH_MIXTRAL ||
+	    c->arch == TQ_ARCH_SMOLLM3;
 	unsigned long long b;
 	size_t i;
 	int off;
 
 	*perm = 0;
+	*parts = 1;
 	if (strcmp(g, "token_embd.weight") == 0 || strcmp(g, "output.weight") ==
 	    0) {
 		snprintf(hf, len, "%s", g[0] == 't' ? "model.embed_tokens.weight" :
@@ -531,6 +593,8 @@ gm_map(const tq_model_config *c, const char *g, char *hf, size_t len,
 	}
 	if (!gm_block_index(g, &b, &off) || b >= (unsigned long long)c->n_layers)
 		return 0;
+	if (gm_map_moe(c, b, g + off, hf, len, rows, cols, parts))
+		return 1;
 	if (c->fused_proj) {
 		/* phi3: attn_qkv [qd + 2 kvd, H], ffn_up [2 I, H] */
 		if (strcmp(g + off, "attn_qkv.weight") == 0 ||
@@ -641,13 +705,16 @@ gm_is_nv_scale(const tq_gguf_file *f, const char *name)
 /* Dequantizes one tensor into t (HF rows: the permutation undone). */
 static tq_status
 gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
-    int64_t rows, int64_t cols, int64_t perm, tq_tensor *t, tq_error *err)
+    int64_t rows, int64_t cols, int64_t perm, int64_t parts, tq_tensor *t,
+    tq_error *err)
 {
 	int64_t n = rows > 0 ? rows : 1, r;
 	float *w;
 	tq_status st;
 
-	if (rows == 0 ? (g->n_dims != 1 || g->ne[0] != cols) :
+	if (parts > 1 ? (g->n_dims != 3 || g->ne[0] != cols ||
+	    g->ne[1] * parts != rows || g->ne[2] != parts) :
+	    rows == 0 ? (g->n_dims != 1 || g->ne[0] != cols) :
 	    (g->n_dims != 2 || g->ne[0] != cols || g->ne[1] != rows))
 		return tq_fail(err, TQ_EFORMAT, "%s: tensor %s has the wrong shape "
 		    "for the model's hyperparameters", f->path, g->name);
@@ -661,8 +728,8 @@ gm_load(const tq_gguf_file *f, const tq_gguf_tensor *g, const char *hf,
 	t->shape[1] = rows > 0 ? cols : 0;
 	t->nbytes = (uint64_t)(n * cols) * sizeof(float);
 	t->stored = g->nbytes;
-	if ((st = tq_gguf_dequant(g->type, g->data, g->ne[0], g->ne[1], w,
-	    err)) != TQ_OK)
+	if ((st = tq_gguf_dequant(g->type, g->data, g->ne[0], g->ne[1] *
+	    parts, w, err)) != TQ_OK)
 		return st;
 	if (g->type == TQ_GGML_NVFP4 && (st = gm_nv_scale(f, g, w, n * cols,
 	    err)) != TQ_OK)
@@ -815,6 +882,62 @@ gm_bind_fused(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 	return TQ_OK;
 }
 
+/*
+ * Block i's router and experts: each stacked ffn_*_exps as its experts'
+ * row views (tq_model__split_rows), named as the checkpoint names them.
+ */
+static tq_status
+gm_bind_moe(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
+{
+	static const char *const mixtral[3] = { "w1", "w3", "w2" };
+	static const char *const qwen[3] = { "gate_proj", "up_proj",
+	    "down_proj" };
+	const tq_model_config *c = &m->cfg;
+	int mix = c->arch == TQ_ARCH_MIXTRAL;
+	const char *pre = mix ? "block_sparse_moe" : "mlp";
+	tq_layer_weights *l = &m->layers[i];
+	int64_t E = c->n_experts, rows[TQ_MAX_EXPERTS];
+	const tq_tensor *stack, *v[TQ_MAX_EXPERTS];
+	char leaf[64], nm[TQ_MAX_EXPERTS][128];
+	const char *np[TQ_MAX_EXPERTS];
+	int64_t e;
+	int j;
+	tq_status st;
+
+	snprintf(leaf, sizeof(leaf), "%s.gate.weight", pre);
+	if ((l->router = gm_layer(s, i, leaf)) == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: block %lld has no "
+		    "ffn_gate_inp", m->path, (long long)i);
+	l->n_experts = (int)E;
+	for (j = 0; j < 3; j++) {
+		snprintf(leaf, sizeof(leaf), "%s.experts.%s.weight", pre,
+		    (mix ? mixtral : qwen)[j]);
+		if ((stack = gm_layer(s, i, leaf)) == NULL)
+			return tq_fail(err, TQ_EFORMAT, "%s: block %lld has no "
+			    "%s", m->path, (long long)i, j == 0 ?
+			    "ffn_gate_exps" : j == 1 ? "ffn_up_exps" :
+			    "ffn_down_exps");
+		for (e = 0; e < E; e++) {
+			rows[e] = stack->shape[0] / E;
+			snprintf(nm[e], sizeof(nm[e]),
+			    "model.layers.%lld.%s.experts.%lld.%s.weight",
+			    (long long)i, pre, (long long)e,
+			    (mix ? mixtral : qwen)[j]);
+			np[e] = nm[e];
+		}
+		if ((st = tq_model__split_rows(m, stack, (size_t)E, rows, np, v,
+		    err)) != TQ_OK)
+			return st;
+		for (e = 0; e < E; e++)
+			l->experts[e][j] = v[e];
+		if (j == 0)
+			l->act[TQ_SITE_GATE_UP].mode = gm_actq(s, stack);
+		if (j == 2)
+			l->act[TQ_SITE_DOWN].mode = gm_actq(s, stack);
+	}
+	return TQ_OK;
+}
+
 static tq_status
 gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 {
@@ -863,10 +986,14 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 
 		if (c->fused_proj && (st = gm_bind_fused(m, s, i, err)) != TQ_OK)
 			return st;
+		if (c->n_experts > 0 && (st = gm_bind_moe(m, s, i, err)) != TQ_OK)
+			return st;
 		for (k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
-			/* phi3's q, k, v, gate and up: gm_bind_fused's */
-			if (c->fused_proj && (k == 1 || k == 2 || k == 3 ||
-			    k == 6 || k == 7))
+			/* phi3's q, k, v, gate and up: gm_bind_fused's; the
+			   experts': gm_bind_moe's */
+			if ((c->fused_proj && (k == 1 || k == 2 || k == 3 ||
+			    k == 6 || k == 7)) || (c->n_experts > 0 && (k == 6 ||
+			    k == 7 || k == 8)))
 				continue;
 			snprintf(name, sizeof(name), "model.layers.%lld.%s",
 			    (long long)i, need[k]);
@@ -902,6 +1029,8 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 		l->act[TQ_SITE_QKV].mode = gm_actq(s, c->fused_proj ?
 		    gm_layer(s, i, "self_attn.qkv_proj.weight") : l->wq);
 		l->act[TQ_SITE_O].mode = gm_actq(s, l->wo);
+		if (c->n_experts > 0)
+			continue;	/* gm_bind_moe's */
 		l->act[TQ_SITE_GATE_UP].mode = gm_actq(s, c->fused_proj ?
 		    gm_layer(s, i, "mlp.gate_up_proj.weight") : l->w_gate);
 		l->act[TQ_SITE_DOWN].mode = gm_actq(s, l->w_down);
@@ -982,11 +1111,12 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	    arch);
 	if (len > 15 || (strcmp(archbuf, "llama") != 0 &&
 	    strcmp(archbuf, "qwen2") != 0 && strcmp(archbuf, "qwen3") != 0 &&
+	    strcmp(archbuf, "qwen3moe") != 0 &&
 	    strcmp(archbuf, "smollm3") != 0 && strcmp(archbuf, "gemma2") != 0 &&
 	    strcmp(archbuf, "gemma3") != 0 && strcmp(archbuf, "phi3") != 0)) {
 		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture \"%.*s\" is "
-		    "not supported (llama, qwen2, qwen3, smollm3, gemma2, "
-		    "gemma3, phi3)", path,
+		    "not supported (llama, qwen2, qwen3, qwen3moe, smollm3, "
+		    "gemma2, gemma3, phi3)", path,
 		    (int)(len < 40 ? len : 40), arch);
 		goto fail;
 	}
@@ -1001,7 +1131,7 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	}
 	for (i = 0; i < src->f->n_t; i++) {
 		const tq_gguf_tensor *g = &src->f->t[i];
-		int64_t rows, cols, perm;
+		int64_t rows, cols, perm, parts;
 		unsigned long long blk;
 		int off;
 
@@ -1040,13 +1170,21 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 			goto fail;
 		}
 		if (!gm_map(&m->cfg, g->name, hf, sizeof(hf), &rows, &cols,
-		    &perm)) {
+		    &perm, &parts)) {
 			st = tq_fail(err, TQ_EUNSUPPORTED, "%s: tensor %s is not "
 			    "part of a %s model", path, g->name, archbuf);
 			goto fail;
 		}
+		if (parts > 1 && (g->type == TQ_GGML_Q4_1 || g->type ==
+		    TQ_GGML_Q5_1 || g->type == TQ_GGML_NVFP4)) {
+			st = tq_fail(err, TQ_EUNSUPPORTED, "%s: tensor %s: "
+			    "experts of type %s are not read (their per-block "
+			    "minimums or tensor scale are per expert)", path,
+			    g->name, tq_ggml_type_name(g->type));
+			goto fail;
+		}
 		src->type[src->n] = g->type;
-		if ((st = gm_load(src->f, g, hf, rows, cols, perm,
+		if ((st = gm_load(src->f, g, hf, rows, cols, perm, parts,
 		    &src->t[src->n], err)) != TQ_OK ||
 		    (st = gm_mins(src->f, g, rows, cols, perm,
 		    &src->mins[src->n_mins].m, err)) != TQ_OK)

@@ -110,6 +110,8 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 		{ "gemma2", "Gemma2ForCausalLM", TQ_ARCH_GEMMA2 },
 		{ "gemma3_text", "Gemma3ForCausalLM", TQ_ARCH_GEMMA3 },
 		{ "phi3", "Phi3ForCausalLM", TQ_ARCH_PHI3 },
+		{ "mixtral", "MixtralForCausalLM", TQ_ARCH_MIXTRAL },
+		{ "qwen3_moe", "Qwen3MoeForCausalLM", TQ_ARCH_QWEN3_MOE },
 	};
 	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
 	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -145,7 +147,8 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	}
 	return tq_fail(err, TQ_EUNSUPPORTED,
 	    "%s: unknown architecture \"%.64s\" (supported: llama, mistral, "
-	    "qwen2, qwen3, smollm3, gemma2, gemma3_text, phi3)", path, name);
+	    "qwen2, qwen3, smollm3, gemma2, gemma3_text, phi3, mixtral, "
+	    "qwen3_moe)", path, name);
 }
 
 /*
@@ -470,6 +473,14 @@ tq_hf_config_check(const char *path, const tq_model_config *c,
 			    "[%lld, %lld]", path, lim[i].what, (long long)v,
 			    (long long)lim[i].lo, (long long)lim[i].hi);
 	}
+	if (c->n_experts < 0 || c->n_experts > 256 || (c->n_experts > 0 &&
+	    (c->n_experts_used < 1 || c->n_experts_used > c->n_experts ||
+	    c->moe_inter < 1 || c->moe_inter > (1 << 20))))
+		return tq_fail(err, TQ_EFORMAT, "%s: %lld experts, %lld used per "
+		    "token, of intermediate size %lld: want 1..256 experts, "
+		    "1..experts used and a size in [1, 1048576]", path,
+		    (long long)c->n_experts, (long long)c->n_experts_used,
+		    (long long)c->moe_inter);
 	if (c->n_heads % c->n_kv_heads != 0)
 		return tq_fail(err, TQ_EFORMAT,
 		    "%s: %lld attention heads are not a multiple of %lld KV "
@@ -503,6 +514,59 @@ tq_hf_config_check(const char *path, const tq_model_config *c,
 	return TQ_OK;
 }
 
+/*
+ * The experts of Mixtral (num_local_experts, every layer, each of
+ * intermediate_size, top-k weights renormalised) and Qwen3-MoE
+ * (num_experts of moe_intermediate_size; renormalised when
+ * norm_topk_prob; a layer is dense when mlp_only_layers lists it or
+ * li + 1 is not a multiple of decoder_sparse_step, as transformers 4.53).
+ */
+static tq_status
+cfg_moe(const char *path, const cJSON *root, tq_model_config *c,
+    tq_error *err)
+{
+	int mix = c->arch == TQ_ARCH_MIXTRAL;
+	const cJSON *only, *j;
+	int64_t step = 1, li;
+	tq_status st;
+
+	c->n_experts = mix ? 8 : 128;
+	c->n_experts_used = mix ? 2 : 8;
+	c->moe_inter = mix ? c->intermediate_size : 768;
+	c->norm_topk_prob = mix;
+	memset(c->dense_mlp, 0, sizeof(c->dense_mlp));
+	if ((st = cfg_int(path, root, mix ? "num_local_experts" :
+	    "num_experts", 0, 256, &c->n_experts, err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "num_experts_per_tok", 1, 256,
+	    &c->n_experts_used, err)) != TQ_OK)
+		return st;
+	if (mix)
+		return TQ_OK;
+	if ((st = cfg_int(path, root, "moe_intermediate_size", 1, 1 << 20,
+	    &c->moe_inter, err)) != TQ_OK ||
+	    (st = cfg_bool(path, root, "norm_topk_prob", &c->norm_topk_prob,
+	    err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "decoder_sparse_step", 1, 1024, &step,
+	    err)) != TQ_OK)
+		return st;
+	for (li = 0; li < c->n_layers; li++)
+		if ((li + 1) % step != 0)
+			c->dense_mlp[li / 64] |= (uint64_t)1 << (li % 64);
+	only = cJSON_GetObjectItemCaseSensitive(root, "mlp_only_layers");
+	if (only != NULL && !cJSON_IsNull(only) && !cJSON_IsArray(only))
+		return tq_fail(err, TQ_EFORMAT, "%s: \"mlp_only_layers\" must be "
+		    "a list of layer indices", path);
+	cJSON_ArrayForEach(j, only) {
+		if ((st = cfg_int_value(path, j, "mlp_only_layers", 0,
+		    c->n_layers - 1, &li, err)) != TQ_OK)
+			return st;
+		c->dense_mlp[li / 64] |= (uint64_t)1 << (li % 64);
+	}
+	if (c->n_experts == 0)
+		memset(c->dense_mlp, 0, sizeof(c->dense_mlp));
+	return TQ_OK;
+}
+
 tq_status
 tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
     tq_error *err)
@@ -529,9 +593,14 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 	} else if (c->arch == TQ_ARCH_QWEN2) {
 		c->max_position_embeddings = 32768;
 		c->qkv_bias = 1;
-	} else if (c->arch == TQ_ARCH_QWEN3) {
+	} else if (c->arch == TQ_ARCH_QWEN3 || c->arch == TQ_ARCH_QWEN3_MOE) {
 		c->max_position_embeddings = 32768;
 		c->qk_norm = 1;
+	} else if (c->arch == TQ_ARCH_MIXTRAL) {
+		/* MixtralConfig: sliding_window None */
+		c->max_position_embeddings = 4096 * 32;
+		c->rms_norm_eps = 1e-5;
+		c->rope_theta = 1e6;
 	} else if (c->arch == TQ_ARCH_SMOLLM3) {
 		/* SmolLM3Config keeps PretrainedConfig's tied embeddings. */
 		c->max_position_embeddings = 32768;
@@ -618,6 +687,10 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		    err)) != TQ_OK)
 			return st;
 		break;
+	case TQ_ARCH_MIXTRAL:
+		if ((st = cfg_moe(path, root, c, err)) != TQ_OK)
+			return st;
+		/* FALLTHROUGH */
 	case TQ_ARCH_MISTRAL:
 		if ((st = cfg_int(path, root, "sliding_window", 1, big * 64,
 		    &c->sliding_window, err)) != TQ_OK)
@@ -626,6 +699,10 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		    "sliding_window")))
 			c->sliding_window = 0;
 		break;
+	case TQ_ARCH_QWEN3_MOE:
+		if ((st = cfg_moe(path, root, c, err)) != TQ_OK)
+			return st;
+		/* FALLTHROUGH */
 	case TQ_ARCH_QWEN3:
 	case TQ_ARCH_SMOLLM3:
 		if ((st = cfg_bool(path, root, "attention_bias",

@@ -257,6 +257,58 @@ hf_bind_fused(tq_model *m, const hf_source *src, int64_t i, tq_error *err)
 	return TQ_OK;
 }
 
+/*
+ * Block i's mixture of experts, as transformers 4.53 saves it: the router
+ * and each expert's three linears as separate 2-D tensors (Mixtral's
+ * block_sparse_moe.gate and experts.E.w1 / w3 / w2, Qwen3-MoE's mlp.gate
+ * and experts.E.gate_proj / up_proj / down_proj).  Experts fused into
+ * 3-D tensors (later transformers) are refused by name.
+ */
+static tq_status
+hf_bind_moe(tq_model *m, const hf_source *src, int64_t i,
+    const tq_block_opts *b, tq_error *err)
+{
+	static const char *const mixtral[3] = { "w1", "w3", "w2" };
+	static const char *const qwen[3] = { "gate_proj", "up_proj",
+	    "down_proj" };
+	int mix = m->cfg.arch == TQ_ARCH_MIXTRAL;
+	const char *pre = mix ? "block_sparse_moe" : "mlp";
+	int64_t H = m->cfg.hidden_size, Fe = b->moe.inter;
+	tq_layer_weights *l = &m->layers[i];
+	char name[256];
+	int e, k;
+	tq_status st;
+
+	snprintf(name, sizeof(name), "model.layers.%lld.%s.experts.0.%s.weight",
+	    (long long)i, pre, mix ? "w1" : "gate_proj");
+	if (hf_find(src, name) == NULL) {
+		snprintf(name, sizeof(name),
+		    "model.layers.%lld.%s.experts.gate_up_proj", (long long)i,
+		    pre);
+		if (hf_find(src, name) != NULL || hf_find(src, strcat(name,
+		    ".weight")) != NULL)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: experts fused "
+			    "into 3-D tensors (\"%s\") are not supported; "
+			    "save the model with transformers 4.53, one "
+			    "tensor per expert", m->path, name);
+	}
+	l->n_experts = b->moe.n_experts;
+	snprintf(name, sizeof(name), "%s.gate.weight", pre);
+	if ((st = hf_bind_layer(src, m->path, i, name, l->n_experts, H, 0,
+	    &l->router, err)) != TQ_OK)
+		return st;
+	for (e = 0; e < l->n_experts; e++)
+		for (k = 0; k < 3; k++) {
+			snprintf(name, sizeof(name), "%s.experts.%d.%s.weight",
+			    pre, e, (mix ? mixtral : qwen)[k]);
+			if ((st = hf_bind_layer(src, m->path, i, name,
+			    k < 2 ? Fe : H, k < 2 ? H : Fe, 0, &l->experts[e][k],
+			    err)) != TQ_OK)
+				return st;
+		}
+	return TQ_OK;
+}
+
 static tq_status
 hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 {
@@ -288,7 +340,9 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", dir);
 	for (i = 0; i < c->n_layers; i++) {
 		tq_layer_weights *l = &m->layers[i];
+		tq_block_opts b;
 
+		tq_model__block(m, i, &b);
 		if (c->fused_proj) {
 			if ((st = hf_bind_fused(m, src, i, err)) != TQ_OK ||
 			    (st = hf_bind_layer(src, dir, i,
@@ -316,7 +370,10 @@ hf_bind_all(tq_model *m, const hf_source *src, tq_error *err)
 		    (st = hf_bind_layer(src, dir, i, "self_attn.o_proj.weight",
 		    H, qd, 0, &l->wo, err)) != TQ_OK ||
 		    (st = hf_bind_layer(src, dir, i, ffn_norm, 0, H, 0,
-		    &l->ffn_norm, err)) != TQ_OK ||
+		    &l->ffn_norm, err)) != TQ_OK)
+			return st;
+		if (b.moe.n_experts > 0 ? (st = hf_bind_moe(m, src, i, &b,
+		    err)) != TQ_OK :
 		    (st = hf_bind_layer(src, dir, i, "mlp.gate_proj.weight", I, H,
 		    0, &l->w_gate, err)) != TQ_OK ||
 		    (st = hf_bind_layer(src, dir, i, "mlp.up_proj.weight", I, H,

@@ -59,7 +59,7 @@ state_block_path(const char *dir, int64_t block)
 	return tq_path_join(dir, name);
 }
 
-/* The linears a file holds: a block's seven, or lm_head and embeddings. */
+/* The linears a file holds: a block's, or lm_head and embeddings. */
 static void
 state_range(const tq_qstate *s, int64_t block, size_t *first, size_t *count)
 {
@@ -67,8 +67,8 @@ state_range(const tq_qstate *s, int64_t block, size_t *first, size_t *count)
 		*first = s->n - 2;
 		*count = 2;
 	} else {
-		*first = (size_t)block * TQ_LINEARS_PER_LAYER;
-		*count = TQ_LINEARS_PER_LAYER;
+		*first = s->block_first[block];
+		*count = s->block_first[block + 1] - *first;
 	}
 }
 

@@ -126,7 +126,9 @@ typedef enum tq_arch {
 	TQ_ARCH_SMOLLM3,
 	TQ_ARCH_GEMMA2,
 	TQ_ARCH_GEMMA3,
-	TQ_ARCH_PHI3
+	TQ_ARCH_PHI3,
+	TQ_ARCH_MIXTRAL,
+	TQ_ARCH_QWEN3_MOE
 } tq_arch;
 
 typedef enum tq_dtype {
@@ -208,6 +210,15 @@ typedef struct tq_model_config {
 	uint64_t full_attn[16];
 	int64_t bos_token_id;		/* -1 if unset */
 	int64_t eos_token_id;		/* -1 if unset */
+	/* Mixture of experts (mixtral, qwen3_moe); n_experts 0: dense */
+	int64_t n_experts;		/* E routed experts per MoE block */
+	int64_t n_experts_used;		/* top-k experts per token */
+	int64_t moe_inter;		/* Fe: an expert's intermediate size */
+	int norm_topk_prob;		/* top-k weights renormalised to sum 1 */
+	/* Layers whose MLP is dense despite n_experts (qwen3_moe's
+	   mlp_only_layers, decoder_sparse_step): bit li % 64 of
+	   dense_mlp[li / 64] */
+	uint64_t dense_mlp[16];
 } tq_model_config;
 
 /* One tensor of the checkpoint, as stored. */

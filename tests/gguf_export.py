@@ -194,12 +194,26 @@ def main():
                "\n".join(bad[:5]))
         # Our reader on every architecture: the F32 export computes the
         # same logits as the checkpoint (biases, Q/K order, llama3 rope
-        # read back from rope_freqs, tied embeddings).
+        # read back from rope_freqs, tied embeddings, experts stacked
+        # into ffn_*_exps).
         for model in fixtures:
             name = os.path.basename(model)
             V = json.load(open(os.path.join(model, "config.json")))["vocab_size"]
             ids = [str(i) for i in np.random.default_rng(3).integers(0, V, 12)]
             path = os.path.join(tmp, name + ".gguf")
+            if name == "qwen3_moe":
+                # a dense layer and unrenormalised top-k weights: not what
+                # llama.cpp's qwen3moe computes, so refused (one line)
+                try:
+                    run([a.tq, "export", model, "--format", "gguf",
+                         "--type", "f32", "--out", path])
+                    why = "exported"
+                except RuntimeError as e:
+                    why = str(e).split(": ", 1)[-1]
+                tap.ok("llama.cpp's qwen3moe routes every layer" in why and
+                       "\n" not in why, "%s: the GGUF export is refused in "
+                       "one line" % name, why)
+                continue
             run([a.tq, "export", model, "--format", "gguf", "--type", "f32",
                  "--out", path])
             l1, l2 = (os.path.join(tmp, name + x) for x in (".1", ".2"))

@@ -123,6 +123,29 @@ main(void)
 	    ",\"head_dim\":8,\"attention_bias\":true}", &c, &err) == TQ_OK &&
 	    c.head_dim == 8 && c.attention_bias, "qwen3 head_dim and "
 	    "attention_bias as given");
+	tap_ok(parse("{\"model_type\":\"mixtral\"," BASE
+	    ",\"head_dim\":null,\"sliding_window\":null}", &c, &err) ==
+	    TQ_OK && c.arch == TQ_ARCH_MIXTRAL && c.n_experts == 8 &&
+	    c.n_experts_used == 2 && c.norm_topk_prob && c.head_dim == 16 &&
+	    c.moe_inter == c.intermediate_size && c.sliding_window == 0 &&
+	    c.rope_theta == 1e6 && c.dense_mlp[0] == 0, "mixtral defaults: 8 "
+	    "experts, top-2 renormalised, of intermediate_size; null "
+	    "head_dim and window");
+	tap_ok(parse("{\"architectures\":[\"Qwen3MoeForCausalLM\"],"
+	    "\"vocab_size\":100,\"hidden_size\":64,"
+	    "\"intermediate_size\":128,\"num_attention_heads\":4,"
+	    "\"num_hidden_layers\":6,\"num_experts\":4,"
+	    "\"num_experts_per_tok\":3,\"moe_intermediate_size\":32,"
+	    "\"decoder_sparse_step\":2,\"mlp_only_layers\":[3]}", &c, &err) ==
+	    TQ_OK && c.arch == TQ_ARCH_QWEN3_MOE && c.qk_norm &&
+	    c.head_dim == 16 && c.n_experts == 4 && c.n_experts_used == 3 &&
+	    c.moe_inter == 32 && !c.norm_topk_prob && c.dense_mlp[0] == 0x1d,
+	    "qwen3_moe: head_dim from hidden/heads, dense layers 0, 2, 4 "
+	    "(decoder_sparse_step 2) and 3 (mlp_only_layers)");
+	tap_ok(parse("{\"model_type\":\"qwen3_moe\"," BASE
+	    ",\"num_experts\":4,\"num_experts_per_tok\":5}", &c, &err) ==
+	    TQ_EFORMAT && strstr(err.msg, "4 experts, 5 used per token") !=
+	    NULL, "more experts per token than experts is refused");
 	tap_ok(parse(SMOL(9) "}", &c, &err) == TQ_OK &&
 	    c.arch == TQ_ARCH_SMOLLM3 && !c.qk_norm && c.tie_word_embeddings &&
 	    c.rope_theta == 2000000.0 && c.no_rope[0] == 0x88,

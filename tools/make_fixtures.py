@@ -219,6 +219,8 @@ def manual_forward(cfg, w, ids, override=None):
     nkv = cfg.get("num_key_value_heads") or nh
     if arch.startswith("Qwen2"):
         hd = H // nh
+    elif arch.startswith("Qwen3Moe"):
+        hd = cfg.get("head_dim") or H // nh
     elif arch.startswith("Qwen3"):
         hd = cfg.get("head_dim", 128)
     elif arch.startswith("Gemma"):
@@ -337,9 +339,13 @@ def manual_forward(cfg, w, ids, override=None):
             y = rms(y, p + "post_attention_layernorm")
         x = x + y
         hN = rms(x, p + ("pre_feedforward_layernorm" if gemma else "post_attention_layernorm"))
-        g = lin(hN, p + "mlp.gate_proj")
-        u = lin(hN, p + "mlp.up_proj")
-        y = lin(act(g) * u, p + "mlp.down_proj")
+        moe = p + ("block_sparse_moe" if arch.startswith("Mixtral") else "mlp")
+        if moe + ".gate.weight" in w:
+            y = moe_mlp(cfg, o, w, hN, moe, lin, act, L)
+        else:
+            g = lin(hN, p + "mlp.gate_proj")
+            u = lin(hN, p + "mlp.up_proj")
+            y = lin(act(g) * u, p + "mlp.down_proj")
         if gemma and not o.get("no_post_norm"):
             y = rms(y, p + "post_feedforward_layernorm")
         x = x + y
@@ -350,6 +356,32 @@ def manual_forward(cfg, w, ids, override=None):
         assert cfg.get("tie_word_embeddings", True), "lm_head.weight missing but embeddings not tied"
         head = w["model.embed_tokens.weight"]
     return softcap(x @ head.T, cfg.get("final_logit_softcapping"))
+
+
+def moe_mlp(cfg, o, w, x, pre, lin, act, L):
+    """A mixture of experts: softmax over all router logits, the top-k probabilities, renormalised
+    (Mixtral always, Qwen3-MoE when norm_topk_prob); each token the weighted sum of its experts'
+    SwiGLU.  o["routes"] (a list) collects each layer's chosen experts; o["fixed_experts"] sends
+    every token to experts 0..k-1, o["renorm"] overrides the renormalisation."""
+    mixtral = pre.endswith("block_sparse_moe")
+    k = cfg["num_experts_per_tok"]
+    p = torch.softmax(lin(x, pre + ".gate"), dim=-1)
+    top, sel = torch.topk(p, k, dim=-1)
+    if o.get("fixed_experts"):
+        sel = torch.arange(k).expand(x.shape[0], k)
+        top = p.gather(1, sel)
+    if o.get("renorm", mixtral or cfg.get("norm_topk_prob")):
+        top = top / top.sum(-1, keepdim=True)
+    if "routes" in o:
+        o["routes"].append((L, sel.sort(-1).values.tolist()))
+    names = ("w1", "w3", "w2") if mixtral else ("gate_proj", "up_proj", "down_proj")
+    y = torch.zeros_like(x)
+    for t in range(x.shape[0]):
+        for j in range(k):
+            e = f"{pre}.experts.{int(sel[t, j])}."
+            h = act(lin(x[t], e + names[0])) * lin(x[t], e + names[1])
+            y[t] = y[t] + top[t, j] * lin(h, e + names[2])
+    return y
 
 
 def _rope_tables(cfg, o, S, d, theta, rs, typ):
@@ -468,6 +500,19 @@ def make_one(name, spec, root):
     if rs.get("rope_type") == "dynamic":
         assert len(ids_long) > cfg["max_position_embeddings"] > len(refs[1][0])
         must_differ("dynamic scaling not applied", {"rope_type": "default"}, ids_long, lg_long)
+    if any(k.endswith(".experts.0.w1.weight") or k.endswith(".experts.0.gate_proj.weight") for k in w):
+        # routing must be non-trivial: different experts at different positions of each MoE layer
+        routes = []
+        manual_forward(cfg, w, ids_long, {"routes": routes})
+        for L, sel in routes:
+            sets = sorted(set(map(tuple, sel)))
+            report.append(f"  layer {L}: {len(sets)} distinct expert sets over {len(sel)} tokens")
+            if len(sets) < 3:
+                raise SystemExit(f"{name}: layer {L} routes every token alike ({sets})")
+        must_differ("every token to experts 0..k-1", {"fixed_experts": True}, ids_long, lg_long)
+        renorm = cfg["architectures"][0].startswith("Mixtral") or cfg.get("norm_topk_prob")
+        must_differ("top-k weights %s" % ("not renormalised" if renorm else "renormalised"),
+                    {"renorm": not renorm}, ids_long, lg_long)
     if any(k.endswith("q_norm.weight") for k in w):
         must_differ("no QK-norm", {"no_qk_norm": True}, ids_long, lg_long)
     if 0 in (cfg.get("no_rope_layers") or []):

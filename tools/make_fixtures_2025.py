@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tiny Qwen3, SmolLM3, Gemma 3, Gemma 2 and Phi-3 checkpoints + reference logits (transformers too new for make_fixtures.py's pin).
+"""Tiny Qwen3, SmolLM3, Gemma 3, Gemma 2, Phi-3, Mixtral and Qwen3-MoE checkpoints + reference logits (transformers too new for make_fixtures.py's pin).
 
 Usage (from the repository root):
 
@@ -7,12 +7,15 @@ Usage (from the repository root):
 
 where $PYTHON has the versions in PINNED (see tools/README.md, "make_fixtures_2025.py").
 The architectures arrived after transformers 4.46.3, which tools/make_fixtures.py pins: Qwen3
-in 4.51, SmolLM3 in 4.53; Gemma 2 and 3 existed in 4.46.3, but their layer_types in 4.53.  Everything else is make_fixtures.py's: the same random init, norm
+in 4.51, SmolLM3 in 4.53, Qwen3-MoE in 4.51 (Mixtral is older, but pinned here with it so
+both mixtures of experts are made, and saved one tensor per expert, by the same 4.53.3); Gemma 2 and 3 existed in 4.46.3, but their layer_types in 4.53.  Everything else is make_fixtures.py's: the same random init, norm
 perturbation, save / reload / reference logits, reference.json, and the float64
-manual_forward self-check (which also knows QK-norm, NoPE layers and Gemma's block), each
+manual_forward self-check (which also knows QK-norm, NoPE layers, Gemma's block and the
+experts' routing, which must pick different experts at different positions), each
 feature required to change the logits by more than 1e-2.
 
-Output: tests/data/models/{qwen3,qwen3_tied,smollm3,gemma3,gemma2,phi3}/.
+Output: tests/data/models/{qwen3,qwen3_tied,smollm3,gemma3,gemma2,phi3,mixtral,qwen3_moe,
+qwen3_moe_norm}/.
 """
 
 import argparse
@@ -25,10 +28,14 @@ from transformers import (
     Gemma2ForCausalLM,
     Gemma3ForCausalLM,
     Gemma3TextConfig,
+    MixtralConfig,
+    MixtralForCausalLM,
     Phi3Config,
     Phi3ForCausalLM,
     Qwen3Config,
     Qwen3ForCausalLM,
+    Qwen3MoeConfig,
+    Qwen3MoeForCausalLM,
     SmolLM3Config,
     SmolLM3ForCausalLM,
 )
@@ -77,6 +84,23 @@ MODELS = {
                  rope_scaling={"type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0],
                                "long_factor": [2.0, 4.0, 9.0, 20.0]},
                  sliding_window=16, pad_token_id=0),
+    # Mixtral: 4 experts of 64, top-2 renormalised, every layer; sliding_window null (its
+    # default)
+    "mixtral": spec(MixtralForCausalLM, MixtralConfig, 1212, torch.bfloat16, vocab_size=256,
+                    intermediate_size=64, num_local_experts=4, num_experts_per_tok=2,
+                    rope_theta=1000000.0),
+    # Qwen3-MoE: QK-norm, head_dim 32 != 64 / 4; layer 0 dense (mlp_only_layers, intermediate
+    # 96), layer 1 4 experts of 32, top-2 not renormalised (norm_topk_prob false)
+    "qwen3_moe": spec(Qwen3MoeForCausalLM, Qwen3MoeConfig, 1313, torch.bfloat16,
+                      vocab_size=256, head_dim=32, intermediate_size=96, num_experts=4,
+                      num_experts_per_tok=2, moe_intermediate_size=32, mlp_only_layers=[0],
+                      norm_topk_prob=False, rope_theta=1000000.0),
+    # Qwen3-MoE as llama.cpp's qwen3moe runs it (tests/gguf_llamacpp.sh): every layer routed,
+    # top-2 of 4 renormalised (norm_topk_prob, as Qwen3-30B-A3B), experts of 64
+    "qwen3_moe_norm": spec(Qwen3MoeForCausalLM, Qwen3MoeConfig, 1414, torch.bfloat16,
+                           vocab_size=256, head_dim=32, intermediate_size=96, num_experts=4,
+                           num_experts_per_tok=2, moe_intermediate_size=64,
+                           norm_topk_prob=True, rope_theta=1000000.0),
 }
 
 

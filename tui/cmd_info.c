@@ -147,6 +147,20 @@ print_text(const tq_model *m, int64_t total)
 		printf(", sliding layers theta %g unscaled",
 		    c->rope_local_theta);
 	printf(", context %lld\n", (long long)c->max_position_embeddings);
+	if (c->n_experts > 0) {
+		int dense = 0;
+
+		for (i = 0; i < (size_t)c->n_layers; i++)
+			dense += (int)(c->dense_mlp[i / 64] >> (i % 64) & 1);
+		printf("experts       %lld of intermediate %lld, top-%lld per "
+		    "token%s, router kept float", (long long)c->n_experts,
+		    (long long)c->moe_inter, (long long)c->n_experts_used,
+		    c->norm_topk_prob ? " renormalised" : "");
+		if (dense > 0)
+			printf(", %d of %lld layers dense", dense,
+			    (long long)c->n_layers);
+		printf("\n");
+	}
 	if (c->post_norms)
 		printf("block         %sRMSNorm, post-norms, GeGLU (tanh "
 		    "GELU%s), embeddings x sqrt(hidden)", c->norm_unit_offset ?
