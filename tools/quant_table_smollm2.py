@@ -22,8 +22,9 @@ What it does, in order:
      `--export gguf:`, llama.cpp's with `llama-quantize` without and with the
      importance matrix of llama-imatrix; llama.cpp's Q2_K (we have no q2_k mix);
      one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
-     the bits of llama.cpp's Q3_K_M + imatrix file (its KLD probe on
-     PROBE_TOKENS tokens per layer).  Integer groups of 64 (no group of 128
+     the bits of llama.cpp's Q3_K_M + imatrix file (without the KLD probe
+     unless --probe-tokens N: the optimizer then weighs every layer's relative
+     output error alike).  Integer groups of 64 (no group of 128
      divides 576): RTN, GPTQ and AWQ at 4 and 3 bits, GPTQ at 2 bits; these
      have no GGUF form and are evaluated as states.
   4. Every variant is evaluated by `turboquant eval --protocol llamacpp` (ctx
@@ -111,8 +112,22 @@ def main():
                     help="evaluation windows of 512 tokens of wikitext2-test.txt")
     ap.add_argument("--linux-windows", type=int, default=6,
                     help="evaluation windows of 512 tokens of linux-test.txt")
-    ap.add_argument("--probe-tokens", type=int, default=256,
-                    help="the mixed plan's KLD probe, tokens per layer (plan --probe-tokens)")
+    ap.add_argument("--probe-tokens", type=int, default=0,
+                    help="the mixed plan's KLD probe, tokens per layer (plan --probe-tokens; "
+                    "0: none, each layer's relative output error counts as is; the probe "
+                    "runs a window of 512 through the rest of the model for each of the "
+                    "210 linears, about 20 minutes here)")
+    ap.add_argument("--part", choices=("all", "gguf", "int"), default="all",
+                    help="gguf: only the GGUF rows (and the cross-check); int: only the "
+                    "integer-group rows; two runs of the parts with one --work can run at "
+                    "once, and a last run with --part all prints the whole table from "
+                    "their results")
+    ap.add_argument("--only", default="",
+                    help="comma-separated words: make only the rows whose name and maker "
+                    "contain one of them (\"GPTQ W2\", \"llama.cpp\")")
+    ap.add_argument("--table-only", action="store_true",
+                    help="with --work: print the table from the results there, making "
+                    "nothing (a row not made says so)")
     ap.add_argument("--work", default=None,
                     help="keep the files here (default: a temporary directory)")
     a = ap.parse_args()
@@ -165,13 +180,13 @@ def main():
         """(ppl wiki, mean KLD, bpw, ppl linux) of a .gguf file or a state."""
         w = ["--text", wiki, "--protocol", "llamacpp",
              "--max-tokens", str(a.windows * 512), "--json"]
-        if save:
+        if save and not os.path.exists(P("base.logits")):
             j = json.loads(run(tq + ["eval", path, "--save-logits", P("base.logits")] + w))
             ppl, kld, bpw = j["ppl"], 0.0, 32.0
-        else:
+        else:   # (the base itself too, when a run before saved its log-probabilities)
             j = json.loads(run(tq + ["eval", path, "--base-logits", P("base.logits")] + w))
             v = j["variants"][0]
-            ppl, kld, bpw = v["ppl"], v["kld"]["kld"], v["bpw"]
+            ppl, kld, bpw = v["ppl"], v["kld"]["kld"], 32.0 if save else v["bpw"]
         assert j["n_windows"] == a.windows, j["n_windows"]
         jl = json.loads(run(tq + ["eval", path, "--text", linux, "--protocol", "llamacpp",
                                   "--max-tokens", str(a.linux_windows * 512), "--json"]))
@@ -186,18 +201,29 @@ def main():
                                                 "--export", "gguf:" + out])
         return out
 
-    # With --work, results are kept in WORK/results.json: a second run with the
-    # same --work (after a failure) reuses them instead of redoing the variant.
-    cache_path = P("results.json")
-    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
+    # With --work, results are kept in WORK/results-PART.json: a second run with
+    # the same --work (after a failure, or --part all after the parts) reuses
+    # them instead of redoing the variant.
+    only = [x.strip() for x in a.only.split(",") if x.strip()]
+    cache_path = P("results-%s%s.json" % (a.part, "".join(
+        "-" + re.sub("[^A-Za-z0-9]", "", x) for x in only)))
+    cache = {}
+    for f in sorted(os.listdir(work)):
+        if f.startswith("results") and f.endswith(".json"):
+            cache.update(json.load(open(P(f))))
+    mine = {}
 
     def add(label, who, make, same_as=None):
         """Makes the variant (make() gives its path), evaluates it and adds its
         row; reuses same_as = (path, row)'s numbers when the tensors are identical."""
         key = label + " / " + who
+        if key not in cache and (a.table_only or only and
+                                 not any(x in key for x in only)):
+            rows.append((label, who, None, "not run"))
+            return None, None
         if key in cache:
             path, r, note = cache[key]
-            log("%s: from %s" % (key, cache_path))
+            log("%s: measured before (%s)" % (key, work))
         else:
             path, note = make(), ""
             if same_as is not None:
@@ -206,9 +232,9 @@ def main():
                     log("%s: the same tensors as %s" % (path, same_as[0]))
                     note = "same tensors as ours"
             r = same_as[1] if note else evaluate(path)
-            cache[key] = (path, r, note)
+            cache[key] = mine[key] = (path, r, note)
             with open(cache_path, "w") as f:
-                json.dump(cache, f, indent=1)
+                json.dump(mine, f, indent=1)
         rows.append((label, who, r, note))
         return path, r
 
@@ -218,16 +244,22 @@ def main():
             + [base, out, typ, str(a.threads)], env=lenv, out=P(name + ".log"))
         return out
 
-    rows.append(("float base (Q4_1's weights, F32)", "", evaluate(base, save=True), ""))
+    rows.append(("float base (Q4_1's weights, F32)", "", None, ""))
+    if "base" not in cache and not a.table_only:
+        cache["base"] = mine["base"] = (base, evaluate(base, save=True), "")
+        with open(cache_path, "w") as f:
+            json.dump(mine, f, indent=1)
+    rows[0] = rows[0][:2] + (cache["base"][1] if "base" in cache else None, "")
+    gguf_part, int_part = a.part in ("all", "gguf"), a.part in ("all", "int")
     files = {}
-    for t in ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m"]:
+    for t in ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m"] if gguf_part else []:
         T = t.upper()
         o = add("%s (RTN)" % T, "TurboQuant",
                 lambda: ours_gguf("tq_" + t, ["--preset", t]))
         add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
         if t not in ("q4_k_m", "q3_k_m"):
             continue
-        for what, rule in (("imat", {"imatrix": True}), ("gptq", {"method": "gptq"})):
+        for what, rule in (("imat", {"imatrix": True}),):
             plan = P("%s_%s.json" % (what, t))
             rule = dict(rule, match="^model\\.layers\\.")
             with open(plan, "w") as f:
@@ -238,19 +270,19 @@ def main():
                 lambda: ours_gguf("tq_%s_%s" % (t, what), ["--plan", plan] + calib))[0]
         files["llama_imat_" + t], r = add("%s + imatrix" % T, "llama.cpp",
                                           lambda: lq("llama_" + t + "_imat", T, True))
-        files["bpw_llama_" + t] = r["bpw"]
-    add("Q2_K + imatrix (we have no q2_k mix)", "llama.cpp",
-        lambda: lq("llama_q2_k_imat", "Q2_K", True))
-
+        files["bpw_llama_" + t] = r["bpw"] if r else float("nan")
     # the mixed plan, at the bits of llama.cpp's Q3_K_M + imatrix file
-    target = files["bpw_llama_q3_k_m"]
+    target = files.get("bpw_llama_q3_k_m")
 
     def mix():
         run(tq + ["plan", base, "--target-bpw", "%.4f" % target, "--menu", MIX_MENU,
                   "--sensitivity", P("sens.json"), "--base-plan", "q3_k_m",
                   "--probe-tokens", str(a.probe_tokens), "--out", P("mix.json")] + calib)
         return ours_gguf("tq_mix", ["--plan", P("mix.json")] + calib)
-    add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
+    if gguf_part:
+        add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
+        add("Q2_K + imatrix (we have no q2_k mix)", "llama.cpp",
+            lambda: lq("llama_q2_k_imat", "Q2_K", True))
 
     def state(m, bits):
         d = P("st_%s_w%d" % (m, bits))
@@ -258,22 +290,25 @@ def main():
                   "--out", d, "--force"] + (calib if m != "rtn" else []))
         return d
     for m, bits in [("rtn", 4), ("gptq", 4), ("awq", 4), ("rtn", 3), ("gptq", 3),
-                    ("awq", 3), ("gptq", 2)]:
+                    ("awq", 3), ("gptq", 2)] if int_part else []:
         add("%s W%d g64 (state)" % (m.upper(), bits), "TurboQuant",
             lambda: state(m, bits))
 
-    # 5. cross-check with llama-perplexity
-    checks = []
-    for label, f in [("float base", base),
-                     ("Q4_K_M + imatrix, llama.cpp's", files["llama_imat_q4_k_m"])]:
-        lp = run([os.path.join(lbin, "llama-perplexity"), "-m", f, "-f", wiki, "-c", "512",
-                  "--chunks", str(a.windows), "-t", str(a.threads)], env=lenv,
-                 out=P("lp.log"))
-        txt = open(P("lp.log")).read()
-        m = re.search(r"Final estimate: PPL = ([0-9.]+)", txt)
-        j = json.loads(run(tq + ["eval", f, "--text", wiki, "--protocol", "llamacpp",
-                                 "--max-tokens", str(a.windows * 512), "--json"]))
-        checks.append((label, float(m.group(1)) if m else float("nan"), j["ppl"]))
+    # 5. cross-check with llama-perplexity (ours: the rows' numbers, the same
+    # file and windows)
+    checks = cache.get("cross-check", [None, []])[1]
+    if gguf_part and not checks and not a.table_only:
+        for label, f, r in [("float base", base, rows[0][2]),
+                            ("Q4_K_M + imatrix, llama.cpp's", files["llama_imat_q4_k_m"],
+                             cache["Q4_K_M + imatrix / llama.cpp"][1])]:
+            run([os.path.join(lbin, "llama-perplexity"), "-m", f, "-f", wiki, "-c", "512",
+                 "--chunks", str(a.windows), "-t", str(a.threads)], env=lenv,
+                out=P("lp.log"))
+            m = re.search(r"Final estimate: PPL = ([0-9.]+)", open(P("lp.log")).read())
+            checks.append((label, float(m.group(1)) if m else float("nan"), r["ppl"]))
+        mine["cross-check"] = (None, checks, "")
+        with open(cache_path, "w") as f:
+            json.dump(mine, f, indent=1)
 
     b = rows[0][2]
     print("SmolLM2-135M-Instruct; llamacpp protocol, ctx 512: %d windows of "
@@ -284,6 +319,9 @@ def main():
           "| `linux-test.txt` ppl (Δ%) |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for label, who, r, note in rows:
+        if r is None:
+            print("| %s | %s | | not run | | |" % (label, who))
+            continue
         if who == "":
             print("| %s | | 32.00 | %.3f | | %.3f |" % (label, r["ppl"], r["linux"]))
             continue
@@ -294,9 +332,10 @@ def main():
     print("\nCross-check, the same %d windows of wikitext2-test.txt:\n" % a.windows)
     print("| file | llama-perplexity | turboquant eval |")
     print("| --- | ---: | ---: |")
-    for label, lp, ours in checks:
+    for label, lp, ours in checks if a.part != "int" else []:
         print("| %s | %.4f | %.4f |" % (label, lp, ours))
-    print("\nTotal time %.1f min (%d threads)." % ((time.time() - T0) / 60, a.threads))
+    print("\nThis run (--part %s): %.1f min, %d threads." % (a.part, (time.time() - T0) / 60,
+                                                        a.threads))
     if tmp is not None:
         tmp.cleanup()
 
