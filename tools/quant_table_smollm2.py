@@ -5,6 +5,14 @@ Usage (from the repository root, after building; needs the SmolLM2 GGUF of
 tools/install-smollm2.sh and the pinned llama.cpp of tools/build-llamacpp.sh):
     python3 tools/quant_table_smollm2.py [--threads 2] [--samples 32]
         [--windows 16] [--linux-windows 6] [--work DIR]
+        [--part gguf|int] [--only WORDS] [--table-only]
+
+Run it with a Python that imports gguf-py (the test venv,
+~/.cache/turboquant/venv/bin/python) to have identical files recognized.  On a
+busy machine the two halves can run at once, each with its own results file:
+    P=~/.cache/turboquant/venv/bin/python S=tools/quant_table_smollm2.py
+    $P $S --work W --part gguf & $P $S --work W --part int & wait
+    $P $S --work W --table-only
 
 What it does, in order:
   1. The float base: the Q4_1 file's dequantized weights, written by
@@ -16,9 +24,8 @@ What it does, in order:
      SAMPLES --seqlen 512`, seed 0) draws them at random; llama-imatrix
      (`-c 512 --chunks SAMPLES`) takes the first SAMPLES chunks of the file.
   3. The variants.  GGUF types: ours with `turboquant quantize --preset T`
-     (RTN; then with the importance matrix, a plan of the preset with the rule
-     "imatrix": true on the block linears; then GPTQ on the preset's grids, the
-     rule "method": "gptq") exported with
+     (RTN; then, for Q4_K_M and Q3_K_M, with the importance matrix: a plan of
+     the preset with the rule "imatrix": true on the block linears) exported with
      `--export gguf:`, llama.cpp's with `llama-quantize` without and with the
      importance matrix of llama-imatrix; llama.cpp's Q2_K (we have no q2_k mix);
      one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
@@ -116,7 +123,7 @@ def main():
                     help="the mixed plan's KLD probe, tokens per layer (plan --probe-tokens; "
                     "0: none, each layer's relative output error counts as is; the probe "
                     "runs a window of 512 through the rest of the model for each of the "
-                    "210 linears, about 20 minutes here)")
+                    "210 linears, a quarter of an hour here)")
     ap.add_argument("--part", choices=("all", "gguf", "int"), default="all",
                     help="gguf: only the GGUF rows (and the cross-check); int: only the "
                     "integer-group rows; two runs of the parts with one --work can run at "
