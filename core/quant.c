@@ -441,17 +441,6 @@ tq_fp8_e4m3_value(uint8_t bits)
 
 /* ---- Activations ---------------------------------------------------- */
 
-/* ggml's nearest_int: round half to even through the float mantissa. */
-static int
-ggml_nearest_int(float f)
-{
-	float v = f + 12582912.0f;
-	int32_t i;
-
-	memcpy(&i, &v, sizeof(i));
-	return (i & 0x007fffff) - 0x00400000;
-}
-
 /*
  * x[n] (rows of whole blocks) as ggml quantizes a matmul's input:
  * quantize_row_q8_K_ref (d = max / -127 with max the signed value of
@@ -492,7 +481,7 @@ actq_ggml(tq_actq_mode mode, float *x, int64_t n, float *s)
 			float iscale = -127.0f / max;
 
 			for (j = 0; j < qk; j++) {
-				int q = ggml_nearest_int(iscale * b[j]);
+				int q = tq_round_even(iscale * b[j]);
 
 				b[j] = (float)(q < 127 ? q : 127) / iscale;
 			}
@@ -576,17 +565,6 @@ int_maxq(const tq_scheme *s)
 	return (1 << s->bits) - 1;
 }
 
-/* Round half to even for |v| < 2^22 (ggml's nearest_int; torch.round). */
-static inline int
-nearest(float v)
-{
-	float t = v + 12582912.f;
-	int32_t i;
-
-	memcpy(&i, &t, sizeof(i));
-	return (i & 0x007fffff) - 0x00400000;
-}
-
 /* Nearest value on any ascending table, ties to the even q. */
 static int
 round_table_search(const tq_grid *g, float v)
@@ -629,7 +607,7 @@ fp8_round(float v)
 	if (!(a < FP8_MAX))		/* saturate; NaN was mapped to 0 */
 		p = FP8_NQ;
 	else if (a < 0.015625f)	/* below 2^-6: subnormal, steps 2^-9 */
-		p = nearest(a * 512.0f);
+		p = tq_round_even(a * 512.0f);
 	else {
 		/* round the fp32 mantissa to 3 bits, ties to even */
 		memcpy(&u, &a, sizeof(u));
@@ -674,12 +652,12 @@ round_int(const tq_grid *g, float x)
 	v = g->scale != 0 ? (x - g->offset) / g->scale : 0.0f;
 	if (v != v)
 		v = 0;
-	/* clamping to integer bounds first leaves nearest() unchanged */
+	/* clamping to integer bounds first leaves tq_round_even() unchanged */
 	if (v < (float)g->qmin)
 		v = (float)g->qmin;
 	if (v > (float)g->qmax)
 		v = (float)g->qmax;
-	return nearest(v);
+	return tq_round_even(v);
 }
 
 int
@@ -787,7 +765,7 @@ scale_params(const tq_scheme *s, float lo, float hi, float shrink,
 		hi = fmaxf(hi, 0.0f) * shrink;
 		o->scale = fp16_scale((hi - lo) / maxq);
 		if (o->scale > 0) {
-			int z = nearest(fminf(-lo / o->scale, (float)maxq));
+			int z = tq_round_even(fminf(-lo / o->scale, (float)maxq));
 
 			o->zero = z < 0 ? 0 : z > maxq ? maxq : z;
 		} else {

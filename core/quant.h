@@ -52,9 +52,24 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "model.h"
 #include "tq.h"
+
+/*
+ * ggml's nearest_int: v rounded half to even through the float mantissa
+ * (v + 1.5 * 2^23), for |v| < 2^22; torch.round agrees.
+ */
+static inline int
+tq_round_even(float v)
+{
+	float t = v + 12582912.f;
+	int32_t i;
+
+	memcpy(&i, &t, sizeof(i));
+	return (i & 0x007fffff) - 0x00400000;
+}
 
 /* Columns of the largest block (a K-quant super-block). */
 #define TQ_QK_MAX 256

@@ -68,17 +68,6 @@ to_f16(float f)
 	return tq_f32_to_f16(f);
 }
 
-/* ggml's nearest_int: the 1.5 * 2^23 trick, i.e. round half to even. */
-static inline int
-nearest_int(float fval)
-{
-	float val = fval + 12582912.f;
-	int32_t i;
-
-	memcpy(&i, &val, sizeof(i));
-	return (i & 0x007fffff) - 0x00400000;
-}
-
 
 /*
  * The largest |x[i]| of x[n], and in *max that element with its sign (the
@@ -120,7 +109,7 @@ abs_max(const float *x, int n, float *max)
 #define QX_LANES 20	/* make_qx_quants: is = -9..9 without 0, padded */
 
 /*
- * nearest_int(v) clamped to [lo, hi] (integers), as a float.  Clamping
+ * tq_round_even(v) clamped to [lo, hi] (integers), as a float.  Clamping
  * first gives the same level; plain selects let the lanes vectorize.
  */
 static inline float
@@ -151,7 +140,7 @@ make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *w)
 	iscale = -nmax / max;
 	sumlx = suml2 = 0;
 	for (i = 0; i < n; i++) {
-		l = nearest_int(iscale * x[i]);
+		l = tq_round_even(iscale * x[i]);
 		l = MAX(-nmax, MIN(nmax - 1, l));
 		L[i] = (int8_t)(l + nmax);
 		sumlx += w[i] * x[i] * l;
@@ -181,7 +170,7 @@ make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *w)
 	for (k = 0; k < 18; k++) {
 		if (s_l2[k] > 0 && s_lx[k] * s_lx[k] > best * s_l2[k]) {
 			for (i = 0; i < n; i++) {
-				l = nearest_int(isc[k] * x[i]);
+				l = tq_round_even(isc[k] * x[i]);
 				L[i] = (int8_t)(nmax + MAX(-nmax,
 				    MIN(nmax - 1, l)));
 			}
@@ -211,7 +200,7 @@ make_q3_quants(int n, int nmax, const float *x, int8_t *L)
 	for (i = 0; i < n; i++) {
 		float w = x[i] * x[i];
 
-		l = nearest_int(iscale * x[i]);
+		l = tq_round_even(iscale * x[i]);
 		l = MAX(-nmax, MIN(nmax - 1, l));
 		L[i] = (int8_t)l;
 		sumlx += w * x[i] * l;
@@ -226,7 +215,7 @@ make_q3_quants(int n, int nmax, const float *x, int8_t *L)
 
 			if (slx > 0) {
 				float sl2 = suml2 - w * L[i] * L[i];
-				int new_l = nearest_int(x[i] * sl2 / slx);
+				int new_l = tq_round_even(x[i] * sl2 / slx);
 
 				new_l = MAX(-nmax, MIN(nmax - 1, new_l));
 				if (new_l != L[i]) {
@@ -323,7 +312,7 @@ make_qkx_quants(int n, int nmax, const float *x, const float *weights,
 	for (i = 0; i < n; i++) {
 		float diff;
 
-		l = nearest_int(iscale * (x[i] - min));
+		l = tq_round_even(iscale * (x[i] - min));
 		L[i] = (uint8_t)MAX(0, MIN(nmax, l));
 		diff = scale * L[i] + min - x[i];
 		diff = use_mad ? fabsf(diff) : diff * diff;
@@ -384,7 +373,7 @@ make_qkx_quants(int n, int nmax, const float *x, const float *weights,
 			continue;
 		}
 		for (i = 0; i < n; i++) {
-			l = nearest_int(isc[won] * (x[i] - min));
+			l = tq_round_even(isc[won] * (x[i] - min));
 			L[i] = (uint8_t)MAX(0, MIN(nmax, l));
 		}
 		best_error = c_err[won];
@@ -415,7 +404,7 @@ make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
 	}
 	iscale = nmax / max;
 	for (i = 0; i < n; i++)
-		L[i] = (uint8_t)nearest_int(iscale * x[i]);
+		L[i] = (uint8_t)tq_round_even(iscale * x[i]);
 	scale = 1 / iscale;
 	for (i = 0; i < n; i++) {
 		float diff = x[i] - scale * L[i];
@@ -432,7 +421,7 @@ make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
 		for (i = 0; i < n; i++) {
 			float diff;
 
-			l = nearest_int(iscale_is * x[i]);
+			l = tq_round_even(iscale_is * x[i]);
 			l = MIN(nmax, l);
 			diff = x[i] - scale_is * l;
 			mse += qw[i] * diff * diff;
@@ -443,7 +432,7 @@ make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
 		}
 	}
 	for (i = 0; i < n; i++) {
-		l = nearest_int(iscale * x[i]);
+		l = tq_round_even(iscale * x[i]);
 		l = MIN(nmax, l);
 		L[i] = (uint8_t)l;
 		sumlx += qw[i] * x[i] * l;
@@ -458,7 +447,7 @@ make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
 			float sl2 = suml2 - w * L[i] * L[i];
 
 			if (slx > 0 && sl2 > 0) {
-				int new_l = nearest_int(x[i] * sl2 / slx);
+				int new_l = tq_round_even(x[i] * sl2 / slx);
 
 				new_l = MIN(nmax, new_l);
 				if (new_l != L[i]) {
@@ -574,7 +563,7 @@ requant(const float *x, int n, float d, float m, int lo, int hi,
 	int l;
 
 	for (l = 0; l < n; l++) {
-		int q = nearest_int((x[l] + m) / d);
+		int q = tq_round_even((x[l] + m) / d);
 
 		L[l] = (uint8_t)(MAX(lo, MIN(hi, q)) - lo);
 	}
@@ -697,7 +686,7 @@ quant_q2_k(const float *x, const float *imp, float unused_s2, int nmax,
 			float iscale = q4scale / max_scale;
 
 			for (j = 0; j < QK_K / 16; j++)
-				h->scales[j] = (uint8_t)nearest_int(iscale *
+				h->scales[j] = (uint8_t)tq_round_even(iscale *
 				    scales[j]);
 			h->d = to_f16(max_scale / q4scale);
 		} else {
@@ -708,7 +697,7 @@ quant_q2_k(const float *x, const float *imp, float unused_s2, int nmax,
 			float iscale = q4scale / max_min;
 
 			for (j = 0; j < QK_K / 16; j++)
-				h->scales[j] |= (uint8_t)(nearest_int(iscale *
+				h->scales[j] |= (uint8_t)(tq_round_even(iscale *
 				    mins[j]) << 4);
 			h->dmin = to_f16(max_min / q4scale);
 		} else {
@@ -763,7 +752,7 @@ quant_q3_k(const float *x, const float *imp, float unused_s2, int nmax,
 			float iscale = -32.f / max_scale;
 
 			for (j = 0; j < QK_K / 16; j++) {
-				int8_t q = (int8_t)nearest_int(iscale *
+				int8_t q = (int8_t)tq_round_even(iscale *
 				    scales[j]);
 
 				k3_put(h->scales, j, MAX(-32, MIN(31, q)) + 32);
@@ -837,8 +826,8 @@ quant_qx_k(const float *x, const float *imp, float unused_s2, int nmax,
 		for (j = 0; j < QK_K / 32; j++) {
 			uint8_t ls, lm;
 
-			ls = (uint8_t)nearest_int(inv_scale * scales[j]);
-			lm = (uint8_t)nearest_int(inv_min * mins[j]);
+			ls = (uint8_t)tq_round_even(inv_scale * scales[j]);
+			lm = (uint8_t)tq_round_even(inv_min * mins[j]);
 
 			k4_put(h->scales, j, MIN(63, ls), MIN(63, lm));
 		}
@@ -912,7 +901,7 @@ quant_q6_k(const float *x, const float *imp, float unused_s2, int nmax,
 	h->d = to_f16(1 / iscale);
 	for (j = 0; j < QK_K / 16; j++)
 		h->scales[j] = (uint8_t)(int8_t)MIN(127,
-		    nearest_int(iscale * scales[j]));
+		    tq_round_even(iscale * scales[j]));
 	d_all = f16(h->d);
 	for (j = 0; j < QK_K; j++)
 		L[j] = (uint8_t)l8[j];

@@ -43,17 +43,6 @@ static const float levels[16] = {
 	1, 13, 25, 38, 53, 69, 89, 113
 };
 
-/* ggml's nearest_int: round half to even via 1.5 * 2^23. */
-static inline int
-nearest_int(float fval)
-{
-	float val = fval + 12582912.f;
-	int32_t i;
-
-	memcpy(&i, &val, sizeof(i));
-	return (i & 0x007fffff) - 0x00400000;
-}
-
 /*
  * The level nearest x by bisection, a tie going up (ggml's
  * best_index_int8; tq_grid_round's tie rule differs, see quant.h).
@@ -190,7 +179,7 @@ tq_iq4__quant_xs(const float *x, const float *imp, float unused_s2,
 	h->d = tq_f32_to_f16(d);
 	id = d ? 1 / d : 0.f;
 	for (ib = 0; ib < QK_K / SUB; ib++) {
-		int l = nearest_int(id * scales[ib]);
+		int l = tq_round_even(id * scales[ib]);
 		float dl, idl;
 
 		l = l < -32 ? -32 : l > 31 ? 31 : l;
