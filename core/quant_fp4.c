@@ -15,12 +15,7 @@
 
 #include "quant_fp4.h"
 
-/* ggml's reference is built without FMA; a contracted k*d - x can flip. */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "no_fma.h"
 
 #define E4M3_MAX 448.0f
 #define NV_SEARCH_DOWN 6	/* E4M3 steps below the rule's scale tried */

@@ -27,16 +27,7 @@
 #include "quant_iq4.h"
 #include "tensor.h"
 
-/*
- * ggml's reference code is built without fused multiply-add; a contracted
- * a*b+c rounds differently and flips codes (with -march=haswell and up).
- * GCC ignores the standard pragma, hence its own.
- */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "no_fma.h"
 
 #define GROUP_MAX_EPS 1e-15f	/* ggml's "all zero" threshold */
 

@@ -22,12 +22,7 @@
 #include "quant_iq4.h"
 #include "tensor.h"
 
-/* As in quant_gguf.c: ggml's reference code has no fused multiply-add. */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "no_fma.h"
 
 #define GROUP_MAX_EPS 1e-15f	/* ggml's "all zero" threshold */
 #define NTRY 7			/* scales tried either side of the first */

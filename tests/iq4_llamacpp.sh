@@ -17,20 +17,11 @@ shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 py=${TQ_PYTHON:-python3}
 threads=2
 
-if [ "${TQ_INTEROP:-0}" != 1 ]; then
-	echo "1..0 # SKIP llama.cpp interop runs with TQ_INTEROP=1"
-	exit 0
-fi
+. "$top_srcdir/tests/tap_lib.sh"
+interop_only llama.cpp
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
-
-bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" 2>"$tmp/build.log" | tail -n 1)
-if [ ! -x "$bin/llama-quantize" ]; then
-	ok 1 "llama.cpp build: $(tail -n 3 "$tmp/build.log")"
-	echo "1..$n"
-	exit 0
-fi
+llamacpp_bin
 llama() {	# llama TOOL ARGS...: log in $tmp/l.log
 	tool=$1
 	shift
