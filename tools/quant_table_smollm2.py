@@ -124,9 +124,10 @@ def main():
                     "0: none, each layer's relative output error counts as is; the probe "
                     "runs a window of 512 through the rest of the model for each of the "
                     "210 linears, a quarter of an hour here)")
-    ap.add_argument("--part", choices=("all", "gguf", "int"), default="all",
+    ap.add_argument("--part", choices=("all", "gguf", "int", "new"), default="all",
                     help="gguf: only the GGUF rows (and the cross-check); int: only the "
-                    "integer-group rows; two runs of the parts with one --work can run at "
+                    "integer-group rows; new: the i-quant and FP4 rows (IQ4_XS, IQ4_NL, "
+                    "MXFP4, NVFP4); runs of the parts with one --work can run at "
                     "once, and a last run with --part all prints the whole table from "
                     "their results")
     ap.add_argument("--only", default="",
@@ -258,6 +259,7 @@ def main():
             json.dump(mine, f, indent=1)
     rows[0] = rows[0][:2] + (cache["base"][1] if "base" in cache else None, "")
     gguf_part, int_part = a.part in ("all", "gguf"), a.part in ("all", "int")
+    new_part = a.part in ("all", "new")
     files = {}
     for t in ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m"] if gguf_part else []:
         T = t.upper()
@@ -290,6 +292,30 @@ def main():
         add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
         add("Q2_K + imatrix (we have no q2_k mix)", "llama.cpp",
             lambda: lq("llama_q2_k_imat", "Q2_K", True))
+
+    # The formats of 2025-2026 beside the nearest K-quant (Q4_K_M above):
+    # the i-quants against llama-quantize's, without and with the importance
+    # matrix; MXFP4 and NVFP4, which llama-quantize writes for MoE experts
+    # only (MXFP4_MOE) and not at all (NVFP4), with RTN and the clip search.
+    def imat_plan(t, rule):
+        plan = P("imat_%s.json" % t)
+        with open(plan, "w") as f:
+            json.dump({"preset": t, "rules": [dict(rule, match="^model\\.layers\\.")]}, f)
+        return plan
+    for t in ["iq4_xs", "iq4_nl"] if new_part else []:
+        T = t.upper()
+        o = add("%s (RTN)" % T, "TurboQuant",
+                lambda: ours_gguf("tq_" + t, ["--preset", t]))
+        add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
+        add("%s (RTN + imatrix)" % T, "TurboQuant", lambda: ours_gguf(
+            "tq_%s_imat" % t, ["--plan", imat_plan(t, {"imatrix": True})] + calib))
+        add("%s + imatrix" % T, "llama.cpp", lambda: lq("llama_" + t + "_imat", T, True))
+    for t in ["mxfp4", "nvfp4"] if new_part else []:
+        T = t.upper()
+        add("%s (RTN)" % T, "TurboQuant", lambda: ours_gguf("tq_" + t, ["--preset", t]))
+        add("%s (RTN + clip search + imatrix)" % T, "TurboQuant", lambda: ours_gguf(
+            "tq_%s_clip" % t, ["--plan", imat_plan(t, {"imatrix": True,
+                                                        "clip_search": True})] + calib))
 
     def state(m, bits):
         d = P("st_%s_w%d" % (m, bits))
