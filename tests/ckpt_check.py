@@ -403,6 +403,108 @@ def check_ct(c, state):
                     "unpacked as the package does equal ours bit for bit")
 
 
+# ---- The float grids in compressed-tensors (issue 16) ----------------------
+#
+# nvfp4 as "nvfp4-pack-quantized", the package's NVFP4A16 (0.13.0:
+# quant_scheme.py, fp4_quantized.py); mxfp4 refused (0.13 cannot
+# decompress it).  Decoded here as the package decodes them, then with
+# --consumer-2025 by the package itself and by transformers 4.53.3.
+
+E2M1 = np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0., -.5, -1, -1.5, -2, -3, -4, -6], np.float32)
+
+CT_ARGS = {
+    "nvfp4": {"num_bits": 4, "type": "float", "symmetric": True, "group_size": 16,
+              "strategy": "tensor_group", "block_structure": None, "dynamic": False,
+              "actorder": None, "scale_dtype": "torch.float8_e4m3fn", "zp_dtype": None,
+              "observer": "minmax", "observer_kwargs": {}},
+}
+
+
+def nvfp4_decode(t, p):
+    """unpack_fp4_from_uint8 (low nibble first) times fl(s / G), in fp32."""
+    b = t[p + ".weight_packed"][1]
+    q = np.stack([b & 15, b >> 4], axis=-1).reshape(b.shape[0], -1)
+    s = e4m3(t[p + ".weight_scale"][1]) / f32(t[p + ".weight_global_scale"][1])
+    return E2M1[q] * np.repeat(s, 16, axis=1)
+
+
+def check_ct_fp(c, state, grid):
+    """A float-grid state as compressed-tensors: config, schema, values."""
+    e = Export(c, state, "compressed-tensors")
+    if e.d is None:
+        return None
+    g0 = e.qc.get("config_groups", {}).get("group_0", {})
+    fmt = {"nvfp4": "nvfp4-pack-quantized"}[grid]
+    ok(g0.get("weights") == CT_ARGS[grid] and g0.get("format") == fmt and
+       e.qc.get("format") == fmt and g0.get("input_activations") is None and
+       e.qc.get("version") == "0.13.0",
+       f"compressed-tensors {state}: quantization_config is the package's {fmt}",
+       json.dumps(e.qc))
+    bad = []
+    for p in e.names:
+        N, K = e.ref[p + ".weight"].shape
+        bad += schema(e.t, p, {".weight_packed": ("U8", [N, K // 2]),
+                               ".weight_scale": ("F8_E4M3", [N, K // 16]),
+                               ".weight_global_scale": ("F32", [1])})
+        if not bad:
+            compare(e, p, nvfp4_decode(e.t, p), bad)
+    conclude(c, e, state, bad, f"compressed-tensors {state}",
+             "decoded as the package does (e2m1 * fl(s / G)) equal ours bit for bit")
+    return e.d
+
+
+def ct_fp_consumers(c, py, exports):
+    """compressed-tensors 0.13.0 and transformers 4.53.3 on the exports."""
+    for kind in ("ctfp", "ctnvlm"):
+        argv = [py, "-c", CONSUMER, kind]
+        todo = [(s, d) for s, d in exports if kind == "ctfp" or "nvfp4" in s]
+        for s, d in todo:
+            argv += [d, os.path.join(c.work, f"ref-{s}.safetensors")]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        res = {}
+        for line in r.stdout.splitlines():
+            try:
+                o = json.loads(line)
+                res[o["dir"]] = o
+            except ValueError:
+                pass
+        for s, d in todo:
+            o = res.get(d)
+            if o is None or "error" in o:
+                ok(False, f"{kind} consumer loads {os.path.basename(d)}",
+                   (o or {}).get("error", "") + "\n" + r.stderr[-3000:])
+            elif kind == "ctfp":
+                ok(o["n"] > 0 and not o["bad"] and not o["bf16_bad"],
+                   f"compressed-tensors {o['version']} decompresses {o['n']} layers of {s} "
+                   "to exactly our weights" + (" (its formula in fp32; decompress_weight's "
+                                              "bf16 = ours rounded to bf16)"
+                                              if "nvfp4" in s else ""), json.dumps(o))
+            else:
+                ok(o["n"] > 0 and o["rel"] <= 3e-2 and o["fp32"] <= 1e-4,
+                   f"transformers {o['tv']} ({o['cls']}, {o['n']} layers) loads {s} "
+                   f"in bf16 (scales cast to fp32): logits within 3e-2 relative of ours "
+                   f"({o['rel']:.2e}); in fp32 with the package's fp32 weights "
+                   f"{o['fp32']:.2e}", json.dumps(o))
+
+
+def check_fp_grids(c, consumer_2025):
+    cal = ["--calib", c.calib, "--samples", "8", "--seqlen", "128"]
+    states = {"nvfp4": ["--method", "rtn", "--scheme", "nvfp4"],
+              "gptq-nvfp4": ["--method", "gptq", "--scheme", "nvfp4"] + cal,
+              "mxfp4": ["--method", "rtn", "--scheme", "mxfp4"]}
+    if not all(c.state(n, *a) for n, a in states.items()):
+        return
+    exports = [(s, check_ct_fp(c, s, "nvfp4")) for s in ("nvfp4", "gptq-nvfp4")]
+    out = os.path.join(c.work, "refused-ct-mxfp4")
+    r = c.run("export", c.states["mxfp4"], "--format", "compressed-tensors", "--out", out)
+    err = r.stderr.strip()
+    ok(r.returncode == 1 and "is mxfp4" in err and "cannot decompress" in err and
+       len(err.splitlines()) == 1 and not os.path.exists(out),
+       f"compressed-tensors refuses mxfp4: {err}", r.stderr)
+    if consumer_2025 and all(d for _, d in exports):
+        ct_fp_consumers(c, consumer_2025, exports)
+
+
 def trt_decode(alg, w, s, N, K):
     """Our [N, K] weight from TensorRT-LLM / ModelOpt tensors."""
     if alg == "W4A16_AWQ":
@@ -718,6 +820,78 @@ def awq(d, r):
             b = t[name + ".bias"].float() if name + ".bias" in t else 0
             mod.forward = (lambda x, w=w, b=b: x @ w + b)
     return {"rel": rel, "fp32": logits(m, r), **info(m, n), "bad": bad}
+
+
+def nv_fp32(data):
+    """An NVFP4 module's weight by compressed-tensors 0.13's own formula
+    (unpack_fp4_from_uint8, then dequantize: e2m1 * (s / G)) in fp32.
+    torch 2.5.1 cannot promote float8 / float32, which its _dequantize
+    does: the E4M3 scales go in as fp32 (exact)."""
+    from compressed_tensors.compressors.quantized_compressors.fp4_quantized \
+        import unpack_fp4_from_uint8
+    from compressed_tensors.quantization.lifecycle.forward import dequantize
+    m, k2 = data["weight_packed"].shape
+    q = unpack_fp4_from_uint8(data["weight_packed"], m, 2 * k2, dtype=torch.float32)
+    return dequantize(x_q=q, scale=data["weight_scale"].float(),
+                      global_scale=data["weight_global_scale"], dtype=torch.float32)
+
+
+def ct_modules(d):
+    from safetensors.torch import load_file as load_pt
+    t = load_pt(os.path.join(d, "model.safetensors"))
+    names = sorted({k.rsplit(".", 1)[0] for k in t if k.endswith(".weight_scale")})
+    return {n: {k[len(n) + 1:]: v for k, v in t.items() if k.startswith(n + ".")}
+            for n in names}
+
+
+def ctfp(d, r):
+    """compressed-tensors 0.13 on our float-grid exports (see check_ct_fp)."""
+    from compressed_tensors.compressors import ModelCompressor
+    qc = json.load(open(os.path.join(d, "config.json")))["quantization_config"]
+    comp = ModelCompressor.from_pretrained(d).quantization_compressor
+    comp = comp[qc["format"]] if isinstance(comp, dict) else comp
+    mods = ct_modules(d)
+    bad, bf = [], []
+    for n, data in mods.items():
+        if "weight_global_scale" in data:
+            w = nv_fp32(data)
+            # decompress_weight itself gives bf16: ours rounded to bf16.
+            data = {**data, "weight_scale": data["weight_scale"].float()}
+            if not torch.equal(comp.decompress_weight(compressed_data=data),
+                               torch.from_numpy(r[n + ".weight"]).bfloat16()):
+                bf.append(n)
+        else:
+            w = comp.decompress_weight(compressed_data=data)
+        if not np.array_equal(w.float().numpy().view(np.uint32), r[n + ".weight"].view(np.uint32)):
+            bad.append(n)
+    return {"n": len(mods), "bad": bad, "bf16_bad": bf,
+            "version": __import__("compressed_tensors").__version__}
+
+
+def ctnvlm(d, r):
+    """transformers loads an NVFP4 export (CompressedLinear) in bf16: 0.13
+    decompresses FP4 to bf16, which an fp32 model cannot multiply by.  The
+    E4M3 scales are cast to fp32 (torch 2.5.1 cannot promote float8)."""
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(d, **{**LOAD, "torch_dtype": torch.bfloat16})
+    n = 0
+    for _, mod in m.named_modules():
+        if getattr(mod, "weight_scale", None) is not None and \
+                mod.weight_scale.dtype == torch.float8_e4m3fn:
+            mod.weight_scale.data = mod.weight_scale.data.float()
+            n += 1
+    rel = logits(m.eval(), r)
+    # Loaded in fp32 (bf16 would round the float tensors), each
+    # CompressedLinear computing with nv_fp32's weights in place of its
+    # bf16 decompression.
+    m = AutoModelForCausalLM.from_pretrained(d, **LOAD)
+    mods = ct_modules(d)
+    for name, mod in m.named_modules():
+        if name in mods:
+            w, b = nv_fp32(mods[name]), mod.bias
+            mod.forward = (lambda x, w=w, b=b: torch.nn.functional.linear(x, w, b))
+    return {"rel": rel, "fp32": logits(m, r), **info(m, n),
+            "ctv": __import__("compressed_tensors").__version__}
 
 
 for d, ref in zip(sys.argv[2::2], sys.argv[3::2]):
@@ -1046,6 +1220,7 @@ def main():
     check_refusals(c, [("fx-" + fx, "trtllm", None, "does not support architecture")
                        for fx in fixtures_2025])
     phi3_checks(c, os.path.join(args.fixtures, "phi3"), args.consumer)
+    check_fp_grids(c, args.consumer_2025)
     if args.consumer:
         consumer_check(c, args.consumer, "ct", [(s, d) for s, d in ct.items() if d])
         consumer_check(c, args.consumer, "gptq", [(s, d) for s, d in gptq.items() if d])
