@@ -15,7 +15,8 @@
  * point plus the same offset, so both are written as they are.
  *
  * FP8 states, "float-quantized": weight F8_E4M3 [N, K] and weight_scale
- * F32 [1] (per tensor) or [N, 1] (per channel), weights only.
+ * F32 [1] (per tensor), [N, 1] (per channel) or [ceil(N/128),
+ * ceil(K/128)] (fp8-block128, strategy "block"), weights only.
  *
  * NVFP4 states, "nvfp4-pack-quantized" (compressed-tensors 0.13's NVFP4A16):
  *   weight_packed       U8 [N, K/2]     E2M1 nibbles, column 2j low, 2j+1 high
@@ -49,7 +50,7 @@
 
 static const char ct_fits[] = "int4 or int8 per channel or in groups "
     "(w4a16, w8a16; symmetric or asymmetric; act-order), or fp8 / "
-    "fp8-channel, or nvfp4 (not mxfp4: compressed-tensors 0.13 cannot "
+    "fp8-channel or fp8-block128, or nvfp4 (not mxfp4: compressed-tensors 0.13 cannot "
     "decompress it)";
 
 static int
@@ -130,8 +131,11 @@ static tq_status
 ct_fp8_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
     void *ud, tq_error *err)
 {
-	int64_t N = qt->rows, K = qt->cols, n, k;
+	int64_t N = qt->rows, K = qt->cols, n, k, T = qt->scheme.group;
 	int chan = qt->scheme.group == TQ_GROUP_CHANNEL;
+	int tile = tq_quant_tiled(&qt->scheme);
+	int64_t SN = tile ? (N + T - 1) / T : chan ? N : 1;
+	int64_t SK = tile ? (K + T - 1) / T : 1;
 	uint8_t *w;
 	float *sc;
 	tq_status st;
@@ -140,7 +144,7 @@ ct_fp8_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
 	(void)ud;
 
 	w = tq_hfx__alloc(h, (size_t)(N * K), err);		/* [N, K] */
-	sc = tq_hfx__alloc(h, (size_t)N * 4, err);		/* [N] */
+	sc = tq_hfx__alloc(h, (size_t)(SN * SK) * 4, err);	/* [SN, SK] */
 	if (w == NULL || sc == NULL)
 		return TQ_ENOMEM;
 	for (n = 0; n < N; n++) {
@@ -148,14 +152,17 @@ ct_fp8_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
 
 		for (k = 0; k < K; k++)
 			w[n * K + k] = tq_fp8_e4m3_bits(qt->codes[n * K + k]);
-		tq_hfx__scale(qt, n, 0, &sc[n], &z);
+		if (!tile)
+			tq_hfx__scale(qt, n, 0, &sc[n < SN ? n : 0], &z);
+		for (k = 0; tile && n % T == 0 && k < SK; k++)
+			tq_hfx__scale(qt, n, k, &sc[n / T * SK + k], &z);
 	}
 	{
-		/* Per channel [N, 1], per tensor [1]. */
+		/* Per channel [N, 1], per tensor [1], tiles [SN, SK]. */
 		const tq_hfx_part parts[] = {
 			{ "weight", TQ_DTYPE_F8_E4M3, 2, { N, K }, w },
-			{ "weight_scale", TQ_DTYPE_F32, chan ? 2 : 1,
-			    { chan ? N : 1, 1 }, sc },
+			{ "weight_scale", TQ_DTYPE_F32, chan || tile ? 2 : 1,
+			    { SN, SK }, sc },
 		};
 
 		st = tq_hfx__add_parts(h, name, parts, 2, err);
@@ -233,13 +240,18 @@ ct_weight_args(const tq_scheme *s, int act_order)
 	cJSON_AddNumberToObject(a, "num_bits", fp8 ? 8 : s->bits);
 	cJSON_AddStringToObject(a, "type", fp8 ? "float" : "int");
 	cJSON_AddBoolToObject(a, "symmetric", fp8 || s->sym);
-	if (s->group > 0)
+	if (s->group > 0 && !fp8)
 		cJSON_AddNumberToObject(a, "group_size", s->group);
 	else
 		cJSON_AddNullToObject(a, "group_size");
-	cJSON_AddStringToObject(a, "strategy", s->group > 0 ? "group" :
-	    s->group == TQ_GROUP_CHANNEL ? "channel" : "tensor");
-	cJSON_AddNullToObject(a, "block_structure");
+	cJSON_AddStringToObject(a, "strategy", fp8 && s->group > 0 ? "block" :
+	    s->group > 0 ? "group" : s->group == TQ_GROUP_CHANNEL ? "channel" :
+	    "tensor");
+	if (fp8 && s->group > 0)
+		tq_json_add(a, "block_structure", cJSON_CreateIntArray(
+		    (const int[]){ s->group, s->group }, 2));
+	else
+		cJSON_AddNullToObject(a, "block_structure");
 	cJSON_AddBoolToObject(a, "dynamic", 0);
 	if (act_order)
 		cJSON_AddStringToObject(a, "actorder", "group");
@@ -318,8 +330,7 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	if (st == TQ_OK && nv)
 		snprintf(x->report->type, sizeof(x->report->type), "nvfp4a16");
 	else if (st == TQ_OK && fp8)
-		snprintf(x->report->type, sizeof(x->report->type), "fp8%s",
-		    sch.group == TQ_GROUP_CHANNEL ? "-channel" : "");
+		tq_scheme_name(&sch, x->report->type, sizeof(x->report->type));
 	else if (st == TQ_OK)
 		snprintf(x->report->type, sizeof(x->report->type), "w%da16",
 		    sch.bits);
