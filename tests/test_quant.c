@@ -138,6 +138,7 @@ test_names(void)
 		{ "fp8", "fp8" },
 		{ "fp8-tensor", "fp8" },
 		{ "FP8-Channel", "fp8-channel" },
+		{ "fp8-BLOCK128", "fp8-block128" },
 		{ "nf4", "nf4" },
 		{ "nf4-g64", "nf4" },
 		{ "nf4-g128", "nf4-g128" },
@@ -405,6 +406,62 @@ test_dequant_is_grid(void)
 		    names[i]);
 		tq_qtensor_done(&t);
 	}
+	free(w);
+	free(d);
+}
+
+/*
+ * fp8-block128 on a 200 x 300 weight (partial tiles both ways): every
+ * tile's scale is its amax / 448 and shared by its rows; the largest
+ * weight of each tile lands on 448; a tile whose rows disagree is refused.
+ */
+static void
+test_fp8_tiles(void)
+{
+	const int64_t rows = 200, cols = 300, nb = 3;
+	float *w = gauss_matrix(rows, cols, 0.1f);
+	float *d = malloc((size_t)(rows * cols) * sizeof(*d));
+	tq_scheme s = scheme("fp8-block128");
+	int64_t r0, c0, r, c, bad = 0;
+	tq_qtensor t;
+	tq_error err;
+
+	tap_ok(tq_scheme_check(&s, rows, cols, &err) == TQ_OK,
+	    "fp8-block128 takes a 200 x 300 weight (partial tiles)");
+	tap_ok(tq_scheme_bpw(&s, rows, cols) == 8 + 32.0 * 2 * 3 / (200 * 300),
+	    "fp8-block128: 8 + 32 per tile");
+	if (!rtn("fp8-block128", w, rows, cols, NULL, 0, &t, d)) {
+		tap_ok(0, "fp8-block128 RTN");
+		goto out;
+	}
+	tap_ok(t.nblocks == nb && tq_quant_tiled(&t.scheme),
+	    "fp8-block128: 3 blocks of 128 columns per row");
+	for (r0 = 0; r0 < rows; r0 += 128)
+		for (c0 = 0; c0 < cols; c0 += 128) {
+			float amax = 0.0f, dmax = 0.0f;
+			tq_qscale q;
+
+			for (r = r0; r < rows && r < r0 + 128; r++)
+				for (c = c0; c < cols && c < c0 + 128; c++) {
+					amax = fmaxf(amax, fabsf(w[r * cols + c]));
+					dmax = fmaxf(dmax, fabsf(d[r * cols + c]));
+				}
+			tq_qparams_get_scale(&t.params[r0 * nb + c0 / 128], &q);
+			bad += q.scale != amax / 448.0f || dmax != 448.0f * q.scale;
+			for (r = r0; r < rows && r < r0 + 128; r++)
+				bad += memcmp(&t.params[r * nb + c0 / 128],
+				    &t.params[r0 * nb + c0 / 128],
+				    sizeof(tq_qparams)) != 0;
+		}
+	tap_ok(bad == 0, "fp8-block128: each tile's scale is its amax / 448, "
+	    "shared by its rows, its largest weight on 448");
+	tap_ok(tq_qtensor_check(&t, "t", &err) == TQ_OK, "its state checks");
+	t.params[130 * nb + 1] = t.params[0];
+	tap_ok(tq_qtensor_check(&t, "t", &err) != TQ_OK &&
+	    strstr(err.msg, "row 130") != NULL, "a row off its tile's scale "
+	    "is refused: %s", err.msg);
+	tq_qtensor_done(&t);
+out:
 	free(w);
 	free(d);
 }
@@ -1066,6 +1123,7 @@ main(void)
 	test_bpw();
 	test_round_trip();
 	test_dequant_is_grid();
+	test_fp8_tiles();
 	test_zero_and_constant();
 	test_clip_search();
 	test_importance();
