@@ -543,6 +543,13 @@ def check_fp_grids(c, fixtures, consumer_2025):
     ok(r.returncode == 1 and "is mxfp4" in err and "cannot decompress" in err and
        len(err.splitlines()) == 1 and not os.path.exists(out),
        f"compressed-tensors refuses mxfp4: {err}", r.stderr)
+    # Model Optimizer's NVFP4 is e2m1 * s * weight_scale_2: a product.
+    out = os.path.join(c.work, "refused-trt-nvfp4")
+    r = c.run("export", c.states["nvfp4"], "--format", "trtllm", "--out", out)
+    err = r.stderr.strip()
+    ok(r.returncode == 1 and "is nvfp4" in err and "weight_scale_2 where our nvfp4 divides" in err
+       and len(err.splitlines()) == 1 and not os.path.exists(out),
+       f"trtllm refuses nvfp4: {err}", r.stderr)
     if consumer_2025 and all(d for _, d in exports):
         ct_fp_consumers(c, consumer_2025, exports)
 
