@@ -50,9 +50,8 @@ static const struct {
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel|-block128], nf4[-gG], " \
-	"q4_0, q4_1, " \
-	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, " \
-	"mxfp4 or nvfp4"
+	"q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, " \
+	"iq4_nl, iq4_xs, mxfp4 or nvfp4"
 
 /* FP8 with one scale per group x group tile (fp8-block128). */
 static int
