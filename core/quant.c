@@ -49,15 +49,28 @@ static const struct {
 #define N_GGUF_NAMES (sizeof(gguf_names) / sizeof(gguf_names[0]))
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
-	"G = 32, 64, 128 or 256), fp8[-channel|-block128], nf4[-gG], " \
-	"q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, " \
-	"iq4_nl, iq4_xs, mxfp4 or nvfp4"
+	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
+	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
+	"q6_k, iq4_nl, iq4_xs, mxfp4 or nvfp4"
 
 /* FP8 with one scale per group x group tile (fp8-block128). */
 static int
 tiled(const tq_scheme *s)
 {
-	return s->type == TQ_QT_FP8_E4M3 && s->group > 0;
+	return s->type == TQ_QT_FP8_E4M3 && s->group == TQ_FP8_TILE;
+}
+
+/* FP8 in rows' blocks of 32 with power-of-two (E8M0) scales: mxfp8. */
+static int
+mx8(const tq_scheme *s)
+{
+	return s->type == TQ_QT_FP8_E4M3 && s->group == TQ_MXFP8_QK;
+}
+
+int
+tq_quant_mxfp8(const tq_scheme *s)
+{
+	return mx8(s);
 }
 
 int
@@ -212,6 +225,10 @@ tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err)
 		s.group = TQ_GROUP_TENSOR;
 		if (parse_options(name, buf + 3, &s, err) != TQ_OK)
 			return err != NULL ? err->status : TQ_EINVAL;
+	} else if (strcmp(buf, "mxfp8") == 0) {
+		s.type = TQ_QT_FP8_E4M3;
+		s.bits = 8;
+		s.group = TQ_MXFP8_QK;
 	} else if (strncmp(buf, "nf4", 3) == 0 &&
 	    (buf[3] == '\0' || buf[3] == '-')) {
 		s.type = TQ_QT_NF4;
@@ -247,7 +264,9 @@ tq_scheme_name(const tq_scheme *s, char *buf, size_t len)
 			    s->sym ? "-sym" : "");
 		return;
 	case TQ_QT_FP8_E4M3:
-		if (s->group > 0)
+		if (mx8(s))
+			snprintf(buf, len, "mxfp8");
+		else if (s->group > 0)
 			snprintf(buf, len, "fp8-block%d", s->group);
 		else
 			snprintf(buf, len, "%s", s->group == TQ_GROUP_CHANNEL ?
@@ -282,7 +301,8 @@ scheme_valid(const tq_scheme *s)
 		    s->group == TQ_GROUP_CHANNEL || group_ok(s->group));
 	case TQ_QT_FP8_E4M3:
 		return s->group == TQ_GROUP_TENSOR ||
-		    s->group == TQ_GROUP_CHANNEL || s->group == TQ_FP8_TILE;
+		    s->group == TQ_GROUP_CHANNEL || s->group == TQ_FP8_TILE ||
+		    s->group == TQ_MXFP8_QK;
 	case TQ_QT_NF4:
 		return group_ok(s->group);
 	default:
@@ -365,6 +385,8 @@ tq_scheme_bpw(const tq_scheme *s, int64_t rows, int64_t cols)
 		return 8.0 * (double)tq_fp4_block_bytes(s->type) /
 		    tq_fp4_qk(s->type) + (s->type == TQ_QT_NVFP4 ?
 		    32.0 / ((double)rows * (double)cols) : 0.0);
+	if (mx8(s))		/* an 8-bit E8M0 scale per 32 */
+		return 8.0 + 8.0 / TQ_MXFP8_QK;
 	if (tiled(s))		/* a 32-bit scale per tile, partial ones too */
 		return 8.0 + 32.0 * (double)((rows + s->group - 1) / s->group) *
 		    (double)((cols + s->group - 1) / s->group) /
@@ -820,6 +842,16 @@ scale_params(const tq_scheme *s, float lo, float hi, float shrink,
 		}
 		break;
 	case TQ_QT_FP8_E4M3:
+		if (mx8(s)) {	/* OCP MX: 2^(floor(log2 amax) - 8), E8M0 */
+			int e = 0;
+
+			if (amax > 0.0f)
+				(void)frexpf(amax, &e);	/* amax < 2^e */
+			e = amax > 0.0f ? e - 1 - 8 : -127;
+			o->scale = ldexpf(1.0f, e < -127 ? -127 :
+			    e > 127 ? 127 : e);
+			break;
+		}
 		o->scale = amax / FP8_MAX;
 		break;
 	default:
@@ -1140,6 +1172,17 @@ tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
 		for (b = 0; b < t->nblocks; b++)
 			if ((st = check_block(t, r, b, what, err)) != TQ_OK)
 				return st;
+		for (b = 0; mx8(s) && b < t->nblocks; b++) {
+			tq_qscale q;
+			int e;
+
+			tq_qparams_get_scale(&t->params[r * t->nblocks + b], &q);
+			if (frexpf(q.scale, &e) != 0.5f || e < -126 || e > 128)
+				return tq_fail(err, TQ_EFORMAT, "%s: row %lld, "
+				    "block %lld: mxfp8 scale %g is not a power of "
+				    "two in 2^-127..2^127", what, (long long)r,
+				    (long long)b, (double)q.scale);
+		}
 		/* a tile's rows share its scale: exporters write it once */
 		if (tiled(s) && r % s->group != 0 &&
 		    memcmp(&t->params[r * t->nblocks],

@@ -134,6 +134,13 @@ void tq_quant_tensor_params(const tq_scheme *s, const float *w,
  */
 #define TQ_FP8_TILE 128
 int tq_quant_tiled(const tq_scheme *s);
+/*
+ * mxfp8 (OCP MX): FP8 in blocks of TQ_MXFP8_QK columns whose scale is a
+ * power of two, 2^(floor(log2 amax) - 8) (E8M0: 2^-127..2^127), elements
+ * saturating at 448.
+ */
+#define TQ_MXFP8_QK 32
+int tq_quant_mxfp8(const tq_scheme *s);
 void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
     int64_t cols, tq_qparams *params);
 

@@ -51,13 +51,15 @@
 static const char ct_fits[] = "int4 or int8 per channel or in groups "
     "(w4a16, w8a16; symmetric or asymmetric; act-order), or fp8 / "
     "fp8-channel or fp8-block128, or nvfp4 (not mxfp4: compressed-tensors 0.13 cannot "
-    "decompress it)";
+    "decompress it; not mxfp8: 0.13 has no such format)";
 
 static int
 ct_fit(const tq_scheme *s, const tq_qtensor *qt)
 {
 	(void)qt;
-	if (s->type == TQ_QT_FP8_E4M3 || s->type == TQ_QT_NVFP4)
+	if (s->type == TQ_QT_FP8_E4M3)	/* 0.13 has no mxfp8 format */
+		return !tq_quant_mxfp8(s);
+	if (s->type == TQ_QT_NVFP4)
 		return 1;
 	return s->type == TQ_QT_INT && (s->bits == 4 || s->bits == 8) &&
 	    s->group != TQ_GROUP_TENSOR;

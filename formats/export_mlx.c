@@ -15,7 +15,8 @@
  * MLX takes 2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 columns.
  * An mxfp4 state is MLX's mode "mxfp4" (mlx 0.32): L.weight the E2M1
  * nibbles as a 4-bit stream, L.scales U8 our E8M0 bytes (2^(e - 127)), no
- * biases.  nvfp4 is refused: MLX multiplies its E4M3 scales by
+ * biases; an mxfp8 state is mode "mxfp8", the E4M3 bytes and the E8M0
+ * exponents of our power-of-two scales.  nvfp4 is refused: MLX multiplies its E4M3 scales by
  * global_scale / 2688 where ours (compressed-tensors') divide by G, so
  * its weights would differ from ours in the last bits.
  * config.json gets "quantization": {"group_size", "bits", "mode"} with the
@@ -69,8 +70,11 @@ typedef struct mlx_layer {
 	const tq_qtensor *qt;	/* the grid written; NULL: a float layer */
 	tq_qtensor own;		/* a re-quantization onto --type */
 	int group;		/* MLX's group size */
-	int mx;			/* mode "mxfp4": U8 scales, no biases */
+	int mx;			/* MLX_MXFP4, MLX_MXFP8: U8 scales, no biases */
 } mlx_layer;
+
+enum { MLX_AFFINE, MLX_MXFP4, MLX_MXFP8 };
+static const char *const mlx_modes[] = { "affine", "mxfp4", "mxfp8" };
 
 /* A float tensor or a quantized layer, in checkpoint order. */
 typedef struct mlx_unit {
@@ -126,7 +130,7 @@ mlx_fit(const tq_qtensor *qt)
 	size_t k;
 	int64_t c;
 
-	if (qt->scheme.type == TQ_QT_MXFP4)
+	if (qt->scheme.type == TQ_QT_MXFP4 || tq_quant_mxfp8(&qt->scheme))
 		return 32;
 	if (qt->scheme.type != TQ_QT_INT || !mlx_bits_ok(qt->scheme.bits))
 		return 0;
@@ -311,7 +315,9 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			    "quantizes weights only in affine mode", name);
 		if ((e->layers[i].group = mlx_fit(&ql->qt)) > 0) {
 			e->layers[i].qt = &ql->qt;
-			e->layers[i].mx = ql->qt.scheme.type == TQ_QT_MXFP4;
+			e->layers[i].mx = ql->qt.scheme.type == TQ_QT_MXFP4 ?
+			    MLX_MXFP4 : tq_quant_mxfp8(&ql->qt.scheme) ?
+			    MLX_MXFP8 : MLX_AFFINE;
 			continue;
 		}
 		tq_scheme_name(&ql->qt.scheme, sname, sizeof(sname));
@@ -322,7 +328,7 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			return tq_fail(err, TQ_EUNSUPPORTED,
 			    "%s: MLX cannot hold %s: it takes integer grids of "
 			    "2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
-			    "columns, and mxfp4; re-quantize with --type int4-g64 (or "
+			    "columns, mxfp4 and mxfp8; re-quantize with --type int4-g64 (or "
 			    "another such grid)%s", name, sname,
 			    mlx_elsewhere(&ql->qt));
 		if ((st = mlx_requant(e, i, &e->grid, &sqnr, err)) != TQ_OK)
@@ -591,6 +597,20 @@ typedef struct mlx_packed {
 	void *biases;		/* [rows, cols / group] */
 } mlx_packed;
 
+/* The E8M0 byte of an mxfp4 block, or of an mxfp8 power-of-two scale. */
+static uint8_t
+mlx_e8m0(int mode, const tq_qparams *p)
+{
+	tq_qscale q;
+	int e;
+
+	if (mode == MLX_MXFP4)
+		return tq_fp4_scale_byte(p, 0);
+	tq_qparams_get_scale(p, &q);
+	(void)frexpf(q.scale, &e);	/* 2^(e - 1), checked on reading */
+	return (uint8_t)(e - 1 + 127);
+}
+
 /*
  * Packs layers L[0..nq) into p, their rows stacked (phi3's fused parts
  * share bits and group: mlx_fused_check), as bit streams, scales and
@@ -627,8 +647,10 @@ mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
 				    "cancelled");
 			for (c = 0; c < cols; c++) {
 				uint64_t bit = (uint64_t)c * (uint64_t)bits;
-				uint32_t v = L->mx ? tq_fp4_nibble(code[c]) :
-				    code[c], sh = (uint32_t)(bit & 31);
+				uint32_t v = L->mx == MLX_MXFP4 ?
+				    tq_fp4_nibble(code[c]) : L->mx ?
+				    tq_fp8_e4m3_bits(code[c]) : code[c];
+				uint32_t sh = (uint32_t)(bit & 31);
 
 				o[bit >> 5] |= v << sh;
 				if (sh + (uint32_t)bits > 32)
@@ -636,8 +658,8 @@ mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
 			}
 			for (k = 0; L->mx && k < ng; k++)	/* E8M0 */
 				((uint8_t *)p->scales)[at + k] =
-				    tq_fp4_scale_byte(&qt->params[r *
-				    qt->nblocks + k], 0);
+				    mlx_e8m0(L->mx, &qt->params[r *
+				    qt->nblocks + k]);
 			for (k = 0; !L->mx && k < ng; k++) {
 				float s, b;
 
@@ -819,7 +841,7 @@ mlx_quant_entry(int bits, int group, int mx)
 
 	if (q == NULL || cJSON_AddNumberToObject(q, "group_size", group) ==
 	    NULL || cJSON_AddNumberToObject(q, "bits", bits) == NULL ||
-	    cJSON_AddStringToObject(q, "mode", mx ? "mxfp4" : "affine") ==
+	    cJSON_AddStringToObject(q, "mode", mlx_modes[mx]) ==
 	    NULL) {
 		cJSON_Delete(q);
 		return NULL;
@@ -922,8 +944,8 @@ mlx_fused_check(mlx_export *e, tq_error *err)
 				    b->qt ? "quantized" : "float");
 			else if (a->qt != NULL && a->mx != b->mx)
 				snprintf(why, sizeof(why), "%s is %s and %s "
-				    "%s", na, a->mx ? "mxfp4" : "affine", nb,
-				    b->mx ? "mxfp4" : "affine");
+				    "%s", na, mlx_modes[a->mx], nb,
+				    mlx_modes[b->mx]);
 			else if (a->qt != NULL && (a->qt->scheme.bits !=
 			    b->qt->scheme.bits || a->group != b->group))
 				snprintf(why, sizeof(why), "%s is %d-bit in "
@@ -1192,7 +1214,7 @@ mlx_report(const mlx_export *e)
 	if (!any)
 		snprintf(r->type, sizeof(r->type), "float");
 	else if (same && mx0)
-		snprintf(r->type, sizeof(r->type), "mxfp4");
+		snprintf(r->type, sizeof(r->type), "%s", mlx_modes[mx0]);
 	else if (same)
 		snprintf(r->type, sizeof(r->type), "int%d-g%d-%s", b0, g0,
 		    e->pdt == TQ_DTYPE_F16 ? "f16" : "f32");

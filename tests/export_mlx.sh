@@ -42,6 +42,7 @@ quantize sgptq --method gptq --bits 4 --group 128 --act-order \
 quantize sq4k --method rtn --scheme q4_k
 quantize s7 --method rtn --bits 7 --group 64
 quantize smxfp4 --method rtn --scheme mxfp4
+quantize smxfp8 --method rtn --scheme mxfp8
 quantize snvfp4 --method rtn --scheme nvfp4
 quantize sawq --preset w4a16-awq --calib "$data/wikitext2-valid.txt" \
     --samples 8 --seqlen 128

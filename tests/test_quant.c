@@ -139,6 +139,7 @@ test_names(void)
 		{ "fp8-tensor", "fp8" },
 		{ "FP8-Channel", "fp8-channel" },
 		{ "fp8-BLOCK128", "fp8-block128" },
+		{ "MXFP8", "mxfp8" },
 		{ "nf4", "nf4" },
 		{ "nf4-g64", "nf4" },
 		{ "nf4-g128", "nf4-g128" },
@@ -341,7 +342,7 @@ test_round_trip(void)
 		{ "int5-g128-sym", 0.07 }, { "int4", 0.165 },
 		{ "int4-g128", 0.13 }, { "int4-g32-sym", 0.121 },
 		{ "int3-g128-sym", 0.305 }, { "int2-g64", 0.58 },
-		{ "fp8", 0.033 }, { "fp8-channel", 0.033 },
+		{ "fp8", 0.033 }, { "fp8-channel", 0.033 }, { "mxfp8", 0.033 },
 		{ "nf4", 0.115 }, { "nf4-g128", 0.122 },
 		{ "q8_0", 0.0068 }, { "q6_k", 0.0223 }, { "q5_0", 0.0546 },
 		{ "q5_1", 0.0476 }, { "q5_k", 0.0455 }, { "q4_0", 0.11 },
@@ -464,6 +465,46 @@ test_fp8_tiles(void)
 out:
 	free(w);
 	free(d);
+}
+
+/* mxfp8: power-of-two scales 2^(floor(log2 amax) - 8), others refused. */
+static void
+test_mxfp8(void)
+{
+	const int64_t rows = 4, cols = 256;
+	float *w = gauss_matrix(rows, cols, 0.1f);
+	tq_scheme s = scheme("mxfp8");
+	int64_t b, c, bad = 0;
+	tq_qtensor t;
+	tq_qscale q;
+	tq_error err;
+
+	tap_ok(tq_scheme_bpw(&s, rows, cols) == 8.25, "mxfp8: 8 + 8 / 32");
+	if (!rtn("mxfp8", w, rows, cols, NULL, 0, &t, NULL)) {
+		tap_ok(0, "mxfp8 RTN");
+		free(w);
+		return;
+	}
+	for (b = 0; b < rows * t.nblocks; b++) {
+		float amax = 0.0f;
+		int e;
+
+		for (c = 0; c < 32; c++)
+			amax = fmaxf(amax, fabsf(w[b * 32 + c]));
+		tq_qparams_get_scale(&t.params[b], &q);
+		(void)frexpf(amax, &e);
+		bad += q.scale != ldexpf(1.0f, e - 1 - 8);
+	}
+	tap_ok(bad == 0, "mxfp8: every block's scale is 2^(floor(log2 amax) "
+	    "- 8)");
+	q.scale = 0.75f;
+	q.zero = 0;
+	tq_qparams_set_scale(&t.params[5], &q);
+	tap_ok(tq_qtensor_check(&t, "t", &err) != TQ_OK &&
+	    strstr(err.msg, "not a power of two") != NULL,
+	    "a scale that is not a power of two is refused: %s", err.msg);
+	tq_qtensor_done(&t);
+	free(w);
 }
 
 static const char *const all_schemes[] = {
@@ -1124,6 +1165,7 @@ main(void)
 	test_round_trip();
 	test_dequant_is_grid();
 	test_fp8_tiles();
+	test_mxfp8();
 	test_zero_and_constant();
 	test_clip_search();
 	test_importance();
