@@ -30,7 +30,9 @@ awq_row_step(const tq_scale_layer *l, int64_t C)
 	double cap = AWQ_ERR_BUDGET / ((double)C * (double)C);
 	int64_t rows_max = cap < AWQ_MIN_ROWS ? AWQ_MIN_ROWS : (int64_t)cap;
 
-	if (l->scheme->group == TQ_GROUP_TENSOR || l->rows <= rows_max)
+	/* per-tensor and tiled grids: scales span rows, measure them all */
+	if (l->scheme->group == TQ_GROUP_TENSOR || tq_quant_tiled(l->scheme) ||
+	    l->rows <= rows_max)
 		return 1;
 	return (l->rows + rows_max - 1) / rows_max;
 }

@@ -418,7 +418,10 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 			for (c = 0; c < t->nblocks; c++)
 				t->params[r * t->nblocks + c] = t->params[0];
 	}
-	if (s->group != TQ_GROUP_TENSOR &&
+	/* FP8 tiles: scales from the weights before GPTQ, as per tensor */
+	if (tq_quant_tiled(s))
+		tq_quant_tile_params(s, wp, rows, cols, t->params);
+	if (s->group != TQ_GROUP_TENSOR && !tq_quant_tiled(s) &&
 	    (gptq_whole_row(s) || o->static_groups)) {
 		if ((orig = malloc((size_t)(rows * cols) * sizeof(float))) == NULL) {
 			st = tq_fail(err, TQ_ENOMEM, "out of memory");
@@ -441,7 +444,8 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	br.imp = imp;
 	br.B = B;
 	br.clip_search = o->clip_search;
-	br.group_params = orig == NULL && s->group != TQ_GROUP_TENSOR;
+	br.group_params = orig == NULL && s->group != TQ_GROUP_TENSOR &&
+	    !tq_quant_tiled(s);
 	br.o = o;
 	for (i1 = 0; i1 < cols; i1 += B) {
 		int64_t i2 = i1 + B < cols ? i1 + B : cols;

@@ -49,9 +49,35 @@ static const struct {
 #define N_GGUF_NAMES (sizeof(gguf_names) / sizeof(gguf_names[0]))
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
-	"G = 32, 64, 128 or 256), fp8[-channel], nf4[-gG], q4_0, q4_1, " \
-	"q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_nl, iq4_xs, " \
-	"mxfp4 or nvfp4"
+	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
+	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
+	"q6_k, iq4_nl, iq4_xs, mxfp4 or nvfp4"
+
+/* FP8 with one scale per group x group tile (fp8-block128). */
+static int
+tiled(const tq_scheme *s)
+{
+	return s->type == TQ_QT_FP8_E4M3 && s->group == TQ_FP8_TILE;
+}
+
+/* FP8 in rows' blocks of 32 with power-of-two (E8M0) scales: mxfp8. */
+static int
+mx8(const tq_scheme *s)
+{
+	return s->type == TQ_QT_FP8_E4M3 && s->group == TQ_MXFP8_QK;
+}
+
+int
+tq_quant_mxfp8(const tq_scheme *s)
+{
+	return mx8(s);
+}
+
+int
+tq_quant_tiled(const tq_scheme *s)
+{
+	return tiled(s);
+}
 
 /* A fixed-block type: GGUF or microscaling FP4. */
 static int
@@ -125,6 +151,10 @@ parse_options(const char *orig, char *opts, tq_scheme *s, tq_error *err)
 		    s->type != TQ_QT_NF4) {
 			s->group = TQ_GROUP_TENSOR;
 			have_group = 1;
+		} else if (strcmp(tok, "block128") == 0 &&
+		    s->type == TQ_QT_FP8_E4M3) {
+			s->group = TQ_FP8_TILE;
+			have_group = 1;
 		} else if (tok[0] == 'g' && s->type != TQ_QT_FP8_E4M3) {
 			g = parse_group(tok);
 			if (!group_ok(g))
@@ -195,6 +225,10 @@ tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err)
 		s.group = TQ_GROUP_TENSOR;
 		if (parse_options(name, buf + 3, &s, err) != TQ_OK)
 			return err != NULL ? err->status : TQ_EINVAL;
+	} else if (strcmp(buf, "mxfp8") == 0) {
+		s.type = TQ_QT_FP8_E4M3;
+		s.bits = 8;
+		s.group = TQ_MXFP8_QK;
 	} else if (strncmp(buf, "nf4", 3) == 0 &&
 	    (buf[3] == '\0' || buf[3] == '-')) {
 		s.type = TQ_QT_NF4;
@@ -230,8 +264,13 @@ tq_scheme_name(const tq_scheme *s, char *buf, size_t len)
 			    s->sym ? "-sym" : "");
 		return;
 	case TQ_QT_FP8_E4M3:
-		snprintf(buf, len, "%s", s->group == TQ_GROUP_CHANNEL ?
-		    "fp8-channel" : "fp8");
+		if (mx8(s))
+			snprintf(buf, len, "mxfp8");
+		else if (s->group > 0)
+			snprintf(buf, len, "fp8-block%d", s->group);
+		else
+			snprintf(buf, len, "%s", s->group == TQ_GROUP_CHANNEL ?
+			    "fp8-channel" : "fp8");
 		return;
 	case TQ_QT_NF4:
 		if (s->group == 64)
@@ -262,7 +301,8 @@ scheme_valid(const tq_scheme *s)
 		    s->group == TQ_GROUP_CHANNEL || group_ok(s->group));
 	case TQ_QT_FP8_E4M3:
 		return s->group == TQ_GROUP_TENSOR ||
-		    s->group == TQ_GROUP_CHANNEL;
+		    s->group == TQ_GROUP_CHANNEL || s->group == TQ_FP8_TILE ||
+		    s->group == TQ_MXFP8_QK;
 	case TQ_QT_NF4:
 		return group_ok(s->group);
 	default:
@@ -298,7 +338,8 @@ tq_scheme_check(const tq_scheme *s, int64_t rows, int64_t cols,
 			    (long long)rows, (long long)cols, cols % 32 == 0 ?
 			    " (blocks of 32 fit: q4_0, q4_1, q5_0, q5_1, q8_0)" :
 			    "");
-	} else if (s->group > 0 && cols % s->group != 0) {
+	} else if (s->group > 0 && cols % s->group != 0 && !tiled(s)) {
+		/* tiles: partial ones at the edges, as DeepSeek-V3's */
 		char fit[64] = "";
 		size_t k = 0;
 		int g;
@@ -344,6 +385,12 @@ tq_scheme_bpw(const tq_scheme *s, int64_t rows, int64_t cols)
 		return 8.0 * (double)tq_fp4_block_bytes(s->type) /
 		    tq_fp4_qk(s->type) + (s->type == TQ_QT_NVFP4 ?
 		    32.0 / ((double)rows * (double)cols) : 0.0);
+	if (mx8(s))		/* an 8-bit E8M0 scale per 32 */
+		return 8.0 + 8.0 / TQ_MXFP8_QK;
+	if (tiled(s))		/* a 32-bit scale per tile, partial ones too */
+		return 8.0 + 32.0 * (double)((rows + s->group - 1) / s->group) *
+		    (double)((cols + s->group - 1) / s->group) /
+		    ((double)rows * (double)cols);
 	per = s->group > 0 ? (double)s->group :
 	    s->group == TQ_GROUP_CHANNEL ? (double)cols :
 	    (double)rows * (double)cols;
@@ -773,6 +820,16 @@ scale_params(const tq_scheme *s, float lo, float hi, float shrink,
 		}
 		break;
 	case TQ_QT_FP8_E4M3:
+		if (mx8(s)) {	/* OCP MX: 2^(floor(log2 amax) - 8), E8M0 */
+			int e = 0;
+
+			if (amax > 0.0f)
+				(void)frexpf(amax, &e);	/* amax < 2^e */
+			e = amax > 0.0f ? e - 1 - 8 : -127;
+			o->scale = ldexpf(1.0f, e < -127 ? -127 :
+			    e > 127 ? 127 : e);
+			break;
+		}
 		o->scale = amax / FP8_MAX;
 		break;
 	default:
@@ -844,7 +901,7 @@ void
 tq_quant_block_params(const tq_scheme *s, const float *x, const float *imp,
     int64_t n, int clip_search, tq_qparams *out)
 {
-	if (per_tensor(s))
+	if (per_tensor(s) || tiled(s))
 		return;
 	if (tq_gguf_is(s->type)) {
 		tq_gguf_quantize(s->type, x, imp,
@@ -881,7 +938,7 @@ tq_quant_row_params(const tq_scheme *s, const float *x, const float *imp,
 	int64_t qk = tq_quant_qk(s, cols), b, nb = (cols + qk - 1) / qk;
 	float sigma2;
 
-	if (per_tensor(s))
+	if (per_tensor(s) || tiled(s))
 		return;
 	if (tq_fp4_is(s->type)) {
 		for (b = 0; b < nb; b++)
@@ -925,6 +982,31 @@ tq_quant_tensor_params(const tq_scheme *s, const float *w, int64_t rows,
 	}
 	scale_params(s, lo, hi, 1.0f, &sc);
 	tq_qparams_set_scale(out, &sc);
+}
+
+void
+tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
+    int64_t cols, tq_qparams *params)
+{
+	int64_t T = s->group, nb = (cols + T - 1) / T, r0, c0, r, c;
+
+	for (r0 = 0; r0 < rows; r0 += T)
+		for (c0 = 0; c0 < cols; c0 += T) {
+			int64_t r1 = r0 + T < rows ? r0 + T : rows;
+			int64_t c1 = c0 + T < cols ? c0 + T : cols;
+			float lo = w[r0 * cols + c0], hi = lo;
+			tq_qscale sc;
+
+			for (r = r0; r < r1; r++)
+				for (c = c0; c < c1; c++) {
+					lo = fminf(lo, w[r * cols + c]);
+					hi = fmaxf(hi, w[r * cols + c]);
+				}
+			scale_params(s, lo, hi, 1.0f, &sc);	/* amax / 448 */
+			for (r = r0; r < r1; r++)
+				tq_qparams_set_scale(&params[r * nb + c0 / T],
+				    &sc);
+		}
 }
 
 /* ---- Quantized tensors ---------------------------------------------- */
@@ -1068,6 +1150,25 @@ tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
 		for (b = 0; b < t->nblocks; b++)
 			if ((st = check_block(t, r, b, what, err)) != TQ_OK)
 				return st;
+		for (b = 0; mx8(s) && b < t->nblocks; b++) {
+			tq_qscale q;
+			int e;
+
+			tq_qparams_get_scale(&t->params[r * t->nblocks + b], &q);
+			if (frexpf(q.scale, &e) != 0.5f || e < -126 || e > 128)
+				return tq_fail(err, TQ_EFORMAT, "%s: row %lld, "
+				    "block %lld: mxfp8 scale %g is not a power of "
+				    "two in 2^-127..2^127", what, (long long)r,
+				    (long long)b, (double)q.scale);
+		}
+		/* a tile's rows share its scale: exporters write it once */
+		if (tiled(s) && r % s->group != 0 &&
+		    memcmp(&t->params[r * t->nblocks],
+		    &t->params[(r - r % s->group) * t->nblocks],
+		    (size_t)t->nblocks * sizeof(tq_qparams)) != 0)
+			return tq_fail(err, TQ_EFORMAT, "%s: row %lld's scales "
+			    "differ from its %d-row tile's first row", what,
+			    (long long)r, s->group);
 		for (c = 0; c < t->cols; c += t->g_idx != NULL ? 1 : span) {
 			int64_t n = t->g_idx != NULL ? 1 :
 			    t->cols - c < span ? t->cols - c : span;
@@ -1146,6 +1247,9 @@ tq_quant_rtn(tq_qtensor *t, const float *w, const float *imp,
 	rtn_job job;
 	int64_t b;
 
+	if (tiled(&t->scheme))	/* no clip search: a tile spans rows */
+		tq_quant_tile_params(&t->scheme, w, t->rows, t->cols,
+		    t->params);
 	if (per_tensor(&t->scheme) || t->scheme.type == TQ_QT_NVFP4) {
 		tq_qparams tp;
 

@@ -140,6 +140,25 @@ void tq_quant_row_params(const tq_scheme *s, const float *x,
 void tq_quant_tensor_params(const tq_scheme *s, const float *w,
     int64_t rows, int64_t cols, tq_qparams *out);
 
+/*
+ * FP8 in tiles (fp8-block128, DeepSeek-V3's and Qwen3-FP8's layout): one
+ * fp32 scale amax / 448 per TQ_FP8_TILE x TQ_FP8_TILE tile, partial tiles
+ * at the edges.  A tile spans rows, so the row and block calls above leave
+ * its parameters alone; tq_quant_tile_params() fills params[rows, nblocks]
+ * from w[rows, cols], every row of a tile holding the tile's scale.
+ */
+#define TQ_FP8_TILE 128
+int tq_quant_tiled(const tq_scheme *s);
+/*
+ * mxfp8 (OCP MX): FP8 in blocks of TQ_MXFP8_QK columns whose scale is a
+ * power of two, 2^(floor(log2 amax) - 8) (E8M0: 2^-127..2^127), elements
+ * saturating at 448.
+ */
+#define TQ_MXFP8_QK 32
+int tq_quant_mxfp8(const tq_scheme *s);
+void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
+    int64_t cols, tq_qparams *params);
+
 /* The grid of column j (0 <= j < qk) of a block with parameters p. */
 void tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
     tq_grid *out);

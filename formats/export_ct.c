@@ -15,7 +15,17 @@
  * point plus the same offset, so both are written as they are.
  *
  * FP8 states, "float-quantized": weight F8_E4M3 [N, K] and weight_scale
- * F32 [1] (per tensor) or [N, 1] (per channel), weights only.
+ * F32 [1] (per tensor), [N, 1] (per channel) or [ceil(N/128),
+ * ceil(K/128)] (fp8-block128, strategy "block"), weights only.
+ *
+ * NVFP4 states, "nvfp4-pack-quantized" (compressed-tensors 0.13's NVFP4A16):
+ *   weight_packed       U8 [N, K/2]     E2M1 nibbles, column 2j low, 2j+1 high
+ *   weight_scale        F8_E4M3 [N, K/16]
+ *   weight_global_scale F32 [1]         G; the package divides: s / G
+ * which is our grid's value fl(s / G) * e2m1 (quant_fp4.c).  MXFP4 is not
+ * written: 0.13 cannot decompress "mxfp4-pack-quantized" and its
+ * compress_scale stores floor(log2 scale) + 125, two below the exponent it
+ * quantized with, so no reading of our E8M0 bytes could be checked.
  *
  * Scales are F32: they hold our fp16-exact scales (and FP8's fp32 ones)
  * exactly, and the package dequantizes in the scale's dtype, so it
@@ -31,19 +41,25 @@
 #include "fileio.h"
 #include "hf_export.h"
 #include "qstate.h"
+#include "quant.h"
+#include "quant_fp4.h"
 
-/* The compressed-tensors release whose layout this follows. */
+/* The compressed-tensors release whose layout this follows (NVFP4: 0.13's). */
 #define CT_VERSION "0.12.2"
+#define CT_VERSION_FP4 "0.13.0"
 
 static const char ct_fits[] = "int4 or int8 per channel or in groups "
     "(w4a16, w8a16; symmetric or asymmetric; act-order), or fp8 / "
-    "fp8-channel";
+    "fp8-channel or fp8-block128, or nvfp4 (not mxfp4: compressed-tensors 0.13 cannot "
+    "decompress it; not mxfp8: 0.13 has no such format)";
 
 static int
 ct_fit(const tq_scheme *s, const tq_qtensor *qt)
 {
 	(void)qt;
-	if (s->type == TQ_QT_FP8_E4M3)
+	if (s->type == TQ_QT_FP8_E4M3)	/* 0.13 has no mxfp8 format */
+		return !tq_quant_mxfp8(s);
+	if (s->type == TQ_QT_NVFP4)
 		return 1;
 	return s->type == TQ_QT_INT && (s->bits == 4 || s->bits == 8) &&
 	    s->group != TQ_GROUP_TENSOR;
@@ -117,8 +133,11 @@ static tq_status
 ct_fp8_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
     void *ud, tq_error *err)
 {
-	int64_t N = qt->rows, K = qt->cols, n, k;
+	int64_t N = qt->rows, K = qt->cols, n, k, T = qt->scheme.group;
 	int chan = qt->scheme.group == TQ_GROUP_CHANNEL;
+	int tile = tq_quant_tiled(&qt->scheme);
+	int64_t SN = tile ? (N + T - 1) / T : chan ? N : 1;
+	int64_t SK = tile ? (K + T - 1) / T : 1;
 	uint8_t *w;
 	float *sc;
 	tq_status st;
@@ -127,7 +146,7 @@ ct_fp8_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
 	(void)ud;
 
 	w = tq_hfx__alloc(h, (size_t)(N * K), err);		/* [N, K] */
-	sc = tq_hfx__alloc(h, (size_t)N * 4, err);		/* [N] */
+	sc = tq_hfx__alloc(h, (size_t)(SN * SK) * 4, err);	/* [SN, SK] */
 	if (w == NULL || sc == NULL)
 		return TQ_ENOMEM;
 	for (n = 0; n < N; n++) {
@@ -135,19 +154,66 @@ ct_fp8_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
 
 		for (k = 0; k < K; k++)
 			w[n * K + k] = tq_fp8_e4m3_bits(qt->codes[n * K + k]);
-		tq_hfx__scale(qt, n, 0, &sc[n], &z);
+		if (!tile)
+			tq_hfx__scale(qt, n, 0, &sc[n < SN ? n : 0], &z);
+		for (k = 0; tile && n % T == 0 && k < SK; k++)
+			tq_hfx__scale(qt, n, k, &sc[n / T * SK + k], &z);
 	}
 	{
-		/* Per channel [N, 1], per tensor [1]. */
+		/* Per channel [N, 1], per tensor [1], tiles [SN, SK]. */
 		const tq_hfx_part parts[] = {
 			{ "weight", TQ_DTYPE_F8_E4M3, 2, { N, K }, w },
-			{ "weight_scale", TQ_DTYPE_F32, chan ? 2 : 1,
-			    { chan ? N : 1, 1 }, sc },
+			{ "weight_scale", TQ_DTYPE_F32, chan || tile ? 2 : 1,
+			    { SN, SK }, sc },
 		};
 
 		st = tq_hfx__add_parts(h, name, parts, 2, err);
 	}
 	return st;
+}
+
+static tq_status
+ct_nvfp4_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
+    void *ud, tq_error *err)
+{
+	int64_t N = qt->rows, K = qt->cols, nb = qt->nblocks, n, k;
+	uint8_t *wp, *sc;
+	float *g;
+
+	(void)i;
+	(void)ud;
+	wp = tq_hfx__alloc(h, (size_t)(N * K / 2), err);	/* [N, K/2] */
+	sc = tq_hfx__alloc(h, (size_t)(N * K / 16), err);	/* [N, K/16] */
+	g = tq_hfx__alloc(h, sizeof(float), err);		/* [1] */
+	if (wp == NULL || sc == NULL || g == NULL)
+		return TQ_ENOMEM;
+	*g = tq_quant_global(qt);
+	for (n = 0; n < N; n++) {
+		const uint8_t *c = qt->codes + n * K;
+
+		for (k = 0; k < K / 2; k++)
+			wp[n * K / 2 + k] = (uint8_t)(tq_fp4_nibble(c[2 * k]) |
+			    tq_fp4_nibble(c[2 * k + 1]) << 4);
+		for (k = 0; k < K / 16; k++) {
+			const tq_qparams *p = &qt->params[n * nb + k / 4];
+
+			/* one G per module: phi3's fused parts must share it */
+			if (tq_fp4_global(p) != *g)
+				return tq_fail(err, TQ_EINVAL, "compressed-tensors: "
+				    "%s: its parts have different NVFP4 global "
+				    "scales; the format has one per module", name);
+			sc[n * K / 16 + k] = tq_fp4_scale_byte(p, (int)(k & 3));
+		}
+	}
+	{
+		const tq_hfx_part parts[] = {
+			{ "weight_packed", TQ_DTYPE_U8, 2, { N, K / 2 }, wp },
+			{ "weight_scale", TQ_DTYPE_F8_E4M3, 2, { N, K / 16 }, sc },
+			{ "weight_global_scale", TQ_DTYPE_F32, 1, { 1, 0 }, g },
+		};
+
+		return tq_hfx__add_parts(h, name, parts, 3, err);
+	}
 }
 
 /* QuantizationArgs of the weights, as the package serialises them. */
@@ -157,16 +223,37 @@ ct_weight_args(const tq_scheme *s, int act_order)
 	cJSON *a = cJSON_CreateObject();
 	int fp8 = s->type == TQ_QT_FP8_E4M3;
 
+	if (s->type == TQ_QT_NVFP4) {	/* the package's NVFP4A16 preset */
+		cJSON_AddNumberToObject(a, "num_bits", 4);
+		cJSON_AddStringToObject(a, "type", "float");
+		cJSON_AddBoolToObject(a, "symmetric", 1);
+		cJSON_AddNumberToObject(a, "group_size", 16);
+		cJSON_AddStringToObject(a, "strategy", "tensor_group");
+		cJSON_AddNullToObject(a, "block_structure");
+		cJSON_AddBoolToObject(a, "dynamic", 0);
+		cJSON_AddNullToObject(a, "actorder");
+		cJSON_AddStringToObject(a, "scale_dtype", "torch.float8_e4m3fn");
+		cJSON_AddNullToObject(a, "zp_dtype");
+		cJSON_AddStringToObject(a, "observer", "minmax");
+		cJSON_AddObjectToObject(a, "observer_kwargs");
+		return a;
+	}
+
 	cJSON_AddNumberToObject(a, "num_bits", fp8 ? 8 : s->bits);
 	cJSON_AddStringToObject(a, "type", fp8 ? "float" : "int");
 	cJSON_AddBoolToObject(a, "symmetric", fp8 || s->sym);
-	if (s->group > 0)
+	if (s->group > 0 && !fp8)
 		cJSON_AddNumberToObject(a, "group_size", s->group);
 	else
 		cJSON_AddNullToObject(a, "group_size");
-	cJSON_AddStringToObject(a, "strategy", s->group > 0 ? "group" :
-	    s->group == TQ_GROUP_CHANNEL ? "channel" : "tensor");
-	cJSON_AddNullToObject(a, "block_structure");
+	cJSON_AddStringToObject(a, "strategy", fp8 && s->group > 0 ? "block" :
+	    s->group > 0 ? "group" : s->group == TQ_GROUP_CHANNEL ? "channel" :
+	    "tensor");
+	if (fp8 && s->group > 0)
+		tq_json_add(a, "block_structure", cJSON_CreateIntArray(
+		    (const int[]){ s->group, s->group }, 2));
+	else
+		cJSON_AddNullToObject(a, "block_structure");
 	cJSON_AddBoolToObject(a, "dynamic", 0);
 	if (act_order)
 		cJSON_AddStringToObject(a, "actorder", "group");
@@ -185,8 +272,9 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	tq_hfx h;
 	tq_status st;
 	size_t i, n;
-	int any_float, act_order = 0, fp8;
+	int any_float, act_order = 0, fp8, nv;
 	const char *fmt;
+	tq_hfx_layer_fn fn;
 
 	if (x->type != NULL)
 		return tq_fail(err, TQ_EINVAL, "compressed-tensors: no --type "
@@ -198,14 +286,16 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	    &sch, &any_float, err)) != TQ_OK)
 		goto out;
 	fp8 = sch.type == TQ_QT_FP8_E4M3;
-	fmt = fp8 ? "float-quantized" : "pack-quantized";
+	nv = sch.type == TQ_QT_NVFP4;
+	fmt = fp8 ? "float-quantized" : nv ? "nvfp4-pack-quantized" :
+	    "pack-quantized";
+	fn = fp8 ? ct_fp8_layer : nv ? ct_nvfp4_layer : ct_int_layer;
 	n = tq_model_n_linears(x->model);
 	for (i = 0; i + 2 < n; i++)
 		act_order |= tq_hfx__is_q(&h, i) &&
 		    !tq_hfx__plain_groups(&x->state->layers[i].qt);
-	if ((st = tq_hfx__each(&h, fp8 ? ct_fp8_layer : ct_int_layer, NULL,
-	    err)) != TQ_OK || (st = tq_hfx__write_model(&h, &cfg, err))
-	    != TQ_OK)
+	if ((st = tq_hfx__each(&h, fn, NULL, err)) != TQ_OK ||
+	    (st = tq_hfx__write_model(&h, &cfg, err)) != TQ_OK)
 		goto out;
 	/* ModelCompressor.update_config's quantization_config. */
 	q = cJSON_AddObjectToObject(cfg, "quantization_config");
@@ -235,12 +325,14 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	cJSON_AddStringToObject(q, "quantization_status", "compressed");
 	cJSON_AddObjectToObject(q, "sparsity_config");
 	cJSON_AddObjectToObject(q, "transform_config");
-	cJSON_AddStringToObject(q, "version", CT_VERSION);
+	cJSON_AddStringToObject(q, "version", nv ? CT_VERSION_FP4 :
+	    CT_VERSION);
 	st = tq_hfx__finish(&h, cfg, err);
 	cfg = NULL;
-	if (st == TQ_OK && fp8)
-		snprintf(x->report->type, sizeof(x->report->type), "fp8%s",
-		    sch.group == TQ_GROUP_CHANNEL ? "-channel" : "");
+	if (st == TQ_OK && nv)
+		snprintf(x->report->type, sizeof(x->report->type), "nvfp4a16");
+	else if (st == TQ_OK && fp8)
+		tq_scheme_name(&sch, x->report->type, sizeof(x->report->type));
 	else if (st == TQ_OK)
 		snprintf(x->report->type, sizeof(x->report->type), "w%da16",
 		    sch.bits);

@@ -13,6 +13,12 @@
  *   L.biases   [rows, cols / group]: w = scale * q + bias.
  *
  * MLX takes 2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 columns.
+ * An mxfp4 state is MLX's mode "mxfp4" (mlx 0.32): L.weight the E2M1
+ * nibbles as a 4-bit stream, L.scales U8 our E8M0 bytes (2^(e - 127)), no
+ * biases; an mxfp8 state is mode "mxfp8", the E4M3 bytes and the E8M0
+ * exponents of our power-of-two scales.  nvfp4 is refused: MLX multiplies its E4M3 scales by
+ * global_scale / 2688 where ours (compressed-tensors') divide by G, so
+ * its weights would differ from ours in the last bits.
  * config.json gets "quantization": {"group_size", "bits", "mode"} with the
  * most common setting plus an entry per layer path that differs (the
  * per-layer overrides mlx-lm's loader looks up), copied to
@@ -52,6 +58,8 @@
 #include "export_mlx.h"
 #include "fileio.h"
 #include "hf_export.h"
+#include "quant.h"
+#include "quant_fp4.h"
 #include "safetensors.h"
 #include "tensor.h"
 
@@ -62,7 +70,11 @@ typedef struct mlx_layer {
 	const tq_qtensor *qt;	/* the grid written; NULL: a float layer */
 	tq_qtensor own;		/* a re-quantization onto --type */
 	int group;		/* MLX's group size */
+	int mx;			/* MLX_MXFP4, MLX_MXFP8: U8 scales, no biases */
 } mlx_layer;
+
+enum { MLX_AFFINE, MLX_MXFP4, MLX_MXFP8 };
+static const char *const mlx_modes[] = { "affine", "mxfp4", "mxfp8" };
 
 /* A float tensor or a quantized layer, in checkpoint order. */
 typedef struct mlx_unit {
@@ -118,6 +130,8 @@ mlx_fit(const tq_qtensor *qt)
 	size_t k;
 	int64_t c;
 
+	if (qt->scheme.type == TQ_QT_MXFP4 || tq_quant_mxfp8(&qt->scheme))
+		return 32;
 	if (qt->scheme.type != TQ_QT_INT || !mlx_bits_ok(qt->scheme.bits))
 		return 0;
 	for (k = 0; k < sizeof(groups) / sizeof(groups[0]); k++) {
@@ -148,6 +162,10 @@ mlx_elsewhere(const tq_qtensor *qt)
 		return ", or export to compressed-tensors or trtllm";
 	case TQ_QT_NF4:
 		return " (no export format holds NF4)";
+	case TQ_QT_NVFP4:
+		return "; MLX's nvfp4 multiplies its scales by global_scale / "
+		    "2688 where ours divide by G, which would change the "
+		    "weights' last bits: export to compressed-tensors";
 	default:
 		return ", or export to gguf";
 	}
@@ -297,6 +315,9 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			    "quantizes weights only in affine mode", name);
 		if ((e->layers[i].group = mlx_fit(&ql->qt)) > 0) {
 			e->layers[i].qt = &ql->qt;
+			e->layers[i].mx = ql->qt.scheme.type == TQ_QT_MXFP4 ?
+			    MLX_MXFP4 : tq_quant_mxfp8(&ql->qt.scheme) ?
+			    MLX_MXFP8 : MLX_AFFINE;
 			continue;
 		}
 		tq_scheme_name(&ql->qt.scheme, sname, sizeof(sname));
@@ -307,7 +328,7 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			return tq_fail(err, TQ_EUNSUPPORTED,
 			    "%s: MLX cannot hold %s: it takes integer grids of "
 			    "2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
-			    "columns; re-quantize with --type int4-g64 (or "
+			    "columns, mxfp4 and mxfp8; re-quantize with --type int4-g64 (or "
 			    "another such grid)%s", name, sname,
 			    mlx_elsewhere(&ql->qt));
 		if ((st = mlx_requant(e, i, &e->grid, &sqnr, err)) != TQ_OK)
@@ -370,7 +391,7 @@ mlx_f16_loss(const mlx_export *e, double *dw, double *steps)
 	for (i = 0; i < e->n; i++) {
 		const mlx_layer *L = &e->layers[i];
 
-		if (L->qt == NULL)
+		if (L->qt == NULL || L->mx)	/* no fp16 parameters */
 			continue;
 		for (r = 0; r < L->qt->rows; r++)
 			for (k = 0; k < L->qt->cols / L->group; k++) {
@@ -448,9 +469,9 @@ mlx_add_units(mlx_export *e, const char *name, const tq_tensor *t,
 	for (p = 0; t == NULL && p < nq; p++)
 		u->bytes += (uint64_t)q[p].qt->rows *
 		    (uint64_t)q[p].qt->cols * (uint64_t)q[p].qt->scheme.bits /
-		    8 + 2 * (uint64_t)q[p].qt->rows *
+		    8 + (q[p].mx ? 1 : 2) * (uint64_t)q[p].qt->rows *
 		    (uint64_t)(q[p].qt->cols / q[p].group) *
-		    tq_dtype_size(e->pdt);
+		    (q[p].mx ? 1 : tq_dtype_size(e->pdt));
 	return TQ_OK;
 }
 
@@ -576,6 +597,20 @@ typedef struct mlx_packed {
 	void *biases;		/* [rows, cols / group] */
 } mlx_packed;
 
+/* The E8M0 byte of an mxfp4 block, or of an mxfp8 power-of-two scale. */
+static uint8_t
+mlx_e8m0(int mode, const tq_qparams *p)
+{
+	tq_qscale q;
+	int e;
+
+	if (mode == MLX_MXFP4)
+		return tq_fp4_scale_byte(p, 0);
+	tq_qparams_get_scale(p, &q);
+	(void)frexpf(q.scale, &e);	/* 2^(e - 1), checked on reading */
+	return (uint8_t)(e - 1 + 127);
+}
+
 /*
  * Packs layers L[0..nq) into p, their rows stacked (phi3's fused parts
  * share bits and group: mlx_fused_check), as bit streams, scales and
@@ -595,8 +630,9 @@ mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
 		rows += L[part].qt->rows;
 	p->w = calloc((size_t)(rows * words), sizeof(uint32_t));
 	p->scales = malloc((size_t)(rows * ng) * tq_dtype_size(pdt));
-	p->biases = malloc((size_t)(rows * ng) * tq_dtype_size(pdt));
-	if (p->w == NULL || p->scales == NULL || p->biases == NULL)
+	p->biases = L->mx ? NULL : malloc((size_t)(rows * ng) *
+	    tq_dtype_size(pdt));
+	if (p->w == NULL || p->scales == NULL || (!L->mx && p->biases == NULL))
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	for (part = 0; part < nq; r0 += L[part].qt->rows, part++) {
 		const tq_qtensor *qt = L[part].qt;
@@ -611,13 +647,20 @@ mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
 				    "cancelled");
 			for (c = 0; c < cols; c++) {
 				uint64_t bit = (uint64_t)c * (uint64_t)bits;
-				uint32_t v = code[c], sh = (uint32_t)(bit & 31);
+				uint32_t v = L->mx == MLX_MXFP4 ?
+				    tq_fp4_nibble(code[c]) : L->mx ?
+				    tq_fp8_e4m3_bits(code[c]) : code[c];
+				uint32_t sh = (uint32_t)(bit & 31);
 
 				o[bit >> 5] |= v << sh;
 				if (sh + (uint32_t)bits > 32)
 					o[(bit >> 5) + 1] |= v >> (32 - sh);
 			}
-			for (k = 0; k < ng; k++) {
+			for (k = 0; L->mx && k < ng; k++)	/* E8M0 */
+				((uint8_t *)p->scales)[at + k] =
+				    mlx_e8m0(L->mx, &qt->params[r *
+				    qt->nblocks + k]);
+			for (k = 0; !L->mx && k < ng; k++) {
 				float s, b;
 
 				mlx_param(&L[part], r, k, &s, &b);
@@ -660,7 +703,8 @@ mlx_add_tensors(const mlx_export *e, const mlx_unit *u, tq_st_writer *w,
 		return tq_st_writer_add(w, u->name, u->t->dtype, u->t->ndim,
 		    u->t->shape, u->t->data, err);
 	qt = u->q->qt;
-	if ((st = mlx_pack(u->q, u->nq, e->pdt, e->x->job, p, err)) != TQ_OK)
+	if ((st = mlx_pack(u->q, u->nq, u->q->mx ? TQ_DTYPE_U8 : e->pdt,
+	    e->x->job, p, err)) != TQ_OK)
 		return st;
 	shape[0] = 0;
 	for (part = 0; part < u->nq; part++)
@@ -672,8 +716,8 @@ mlx_add_tensors(const mlx_export *e, const mlx_unit *u, tq_st_writer *w,
 		return st;
 	shape[1] = qt->cols / u->q->group;
 	snprintf(name, sizeof(name), "%s.scales", u->name);
-	if ((st = tq_st_writer_add(w, name, e->pdt, 2, shape, p->scales,
-	    err)) != TQ_OK)
+	if ((st = tq_st_writer_add(w, name, u->q->mx ? TQ_DTYPE_U8 : e->pdt,
+	    2, shape, p->scales, err)) != TQ_OK || u->q->mx)
 		return st;
 	snprintf(name, sizeof(name), "%s.biases", u->name);
 	return tq_st_writer_add(w, name, e->pdt, 2, shape, p->biases, err);
@@ -791,13 +835,14 @@ nomem:
 }
 
 static cJSON *
-mlx_quant_entry(int bits, int group)
+mlx_quant_entry(int bits, int group, int mx)
 {
 	cJSON *q = cJSON_CreateObject();
 
 	if (q == NULL || cJSON_AddNumberToObject(q, "group_size", group) ==
 	    NULL || cJSON_AddNumberToObject(q, "bits", bits) == NULL ||
-	    cJSON_AddStringToObject(q, "mode", "affine") == NULL) {
+	    cJSON_AddStringToObject(q, "mode", mlx_modes[mx]) ==
+	    NULL) {
 		cJSON_Delete(q);
 		return NULL;
 	}
@@ -813,6 +858,7 @@ static cJSON *
 mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
 {
 	size_t i, j, best = 0, best_n = 0;
+	int mx;
 	cJSON *q;
 
 	*none = 1;
@@ -825,7 +871,8 @@ mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
 			n += e->layers[j].qt != NULL &&
 			    e->layers[j].qt->scheme.bits ==
 			    e->layers[i].qt->scheme.bits &&
-			    e->layers[j].group == e->layers[i].group;
+			    e->layers[j].group == e->layers[i].group &&
+			    e->layers[j].mx == e->layers[i].mx;
 		if (n > best_n) {
 			best_n = n;
 			best = i;
@@ -836,7 +883,8 @@ mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
 	*none = 0;
 	*bits = e->layers[best].qt->scheme.bits;
 	*group = e->layers[best].group;
-	if ((q = mlx_quant_entry(*bits, *group)) == NULL)
+	mx = e->layers[best].mx;
+	if ((q = mlx_quant_entry(*bits, *group, mx)) == NULL)
 		return NULL;
 	for (i = 0; i < e->n; i++) {
 		const mlx_layer *L = &e->layers[i];
@@ -847,9 +895,9 @@ mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
 		/* phi3's fused parts: one entry, under the fused name. */
 		tq_hfx__module(e->x->model, i, &first, path, sizeof(path));
 		if (L->qt == NULL || first != i || (L->qt->scheme.bits ==
-		    *bits && L->group == *group))
+		    *bits && L->group == *group && L->mx == mx))
 			continue;
-		o = mlx_quant_entry(L->qt->scheme.bits, L->group);
+		o = mlx_quant_entry(L->qt->scheme.bits, L->group, L->mx);
 		if (o == NULL || !cJSON_AddItemToObject(q, path, o)) {
 			cJSON_Delete(o);
 			cJSON_Delete(q);
@@ -894,6 +942,10 @@ mlx_fused_check(mlx_export *e, tq_error *err)
 				snprintf(why, sizeof(why), "%s is %s and %s "
 				    "%s", na, a->qt ? "quantized" : "float", nb,
 				    b->qt ? "quantized" : "float");
+			else if (a->qt != NULL && a->mx != b->mx)
+				snprintf(why, sizeof(why), "%s is %s and %s "
+				    "%s", na, mlx_modes[a->mx], nb,
+				    mlx_modes[b->mx]);
 			else if (a->qt != NULL && (a->qt->scheme.bits !=
 			    b->qt->scheme.bits || a->group != b->group))
 				snprintf(why, sizeof(why), "%s is %d-bit in "
@@ -1134,7 +1186,7 @@ mlx_report(const mlx_export *e)
 {
 	tq_export_report *r = e->x->report;
 	double bits = 0.0, weights = 0.0;
-	int same = 1, b0 = 0, g0 = 0, any = 0;
+	int same = 1, b0 = 0, g0 = 0, any = 0, mx0 = 0;
 	size_t i;
 
 	for (i = 0; i < e->n; i++) {
@@ -1146,19 +1198,23 @@ mlx_report(const mlx_export *e)
 		n = (double)L->qt->rows * (double)L->qt->cols;
 		weights += n;
 		bits += n * L->qt->scheme.bits + (double)L->qt->rows *
-		    (double)(L->qt->cols / L->group) * 2.0 * 8.0 *
-		    (double)tq_dtype_size(e->pdt);
-		if (any && (L->qt->scheme.bits != b0 || L->group != g0))
+		    (double)(L->qt->cols / L->group) * 8.0 * (L->mx ? 1.0 :
+		    2.0 * (double)tq_dtype_size(e->pdt));
+		if (any && (L->qt->scheme.bits != b0 || L->group != g0 ||
+		    L->mx != mx0))
 			same = 0;
 		if (!any) {
 			b0 = L->qt->scheme.bits;
 			g0 = L->group;
+			mx0 = L->mx;
 			any = 1;
 		}
 	}
 	snprintf(r->format, sizeof(r->format), "mlx");
 	if (!any)
 		snprintf(r->type, sizeof(r->type), "float");
+	else if (same && mx0)
+		snprintf(r->type, sizeof(r->type), "%s", mlx_modes[mx0]);
 	else if (same)
 		snprintf(r->type, sizeof(r->type), "int%d-g%d-%s", b0, g0,
 		    e->pdt == TQ_DTYPE_F16 ? "f16" : "f32");

@@ -52,7 +52,9 @@ static const char *const trt_alg_names[] = { "W4A16_AWQ", "W8A16",
 static const char trt_fits[] = "int4-g64-sym or int4-g128-sym (W4A16_AWQ), "
     "int8-sym per channel (W8A16) or fp8-channel "
     "(FP8_PER_CHANNEL_PER_TOKEN); per-tensor fp8 needs activation scales "
-    "a state does not keep";
+    "a state does not keep; Model Optimizer's NVFP4 multiplies by "
+    "weight_scale_2 where our nvfp4 divides by G, which would change the "
+    "weights' last bits (compressed-tensors holds it)";
 
 static int
 trt_fit(const tq_scheme *s, const tq_qtensor *qt)

@@ -463,8 +463,9 @@ typedef struct tq_scheme {
 	int bits;	/* TQ_QT_INT: 2..8; implied by the other types */
 	/*
 	 * Input columns that share a scale: TQ_GROUP_TENSOR,
-	 * TQ_GROUP_CHANNEL or 32/64/128/256 (INT and FP8: tensor or channel
-	 * only for FP8; NF4: the block size); fixed by the GGUF types.
+	 * TQ_GROUP_CHANNEL or 32/64/128/256 (INT; FP8: tensor, channel,
+	 * 128 = tiles of 128 x 128, or 32 = mxfp8's power-of-two scales per
+	 * 32; NF4: the block size); fixed by the GGUF types.
 	 */
 	int group;
 	int sym;	/* TQ_QT_INT: symmetric, zero point fixed at 2^(bits-1) */

@@ -403,6 +403,157 @@ def check_ct(c, state):
                     "unpacked as the package does equal ours bit for bit")
 
 
+# ---- The float grids in compressed-tensors (issue 16) ----------------------
+#
+# nvfp4 as "nvfp4-pack-quantized", the package's NVFP4A16 (0.13.0:
+# quant_scheme.py, fp4_quantized.py); mxfp4 refused (0.13 cannot
+# decompress it).  Decoded here as the package decodes them, then with
+# --consumer-2025 by the package itself and by transformers 4.53.3.
+
+E2M1 = np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0., -.5, -1, -1.5, -2, -3, -4, -6], np.float32)
+
+CT_ARGS = {
+    "nvfp4": {"num_bits": 4, "type": "float", "symmetric": True, "group_size": 16,
+              "strategy": "tensor_group", "block_structure": None, "dynamic": False,
+              "actorder": None, "scale_dtype": "torch.float8_e4m3fn", "zp_dtype": None,
+              "observer": "minmax", "observer_kwargs": {}},
+    # the package's FP8_BLOCK weights (0.12 layout: no *_dtype keys)
+    "fp8-block128": {"num_bits": 8, "type": "float", "symmetric": True, "group_size": None,
+                     "strategy": "block", "block_structure": [128, 128], "dynamic": False,
+                     "actorder": None, "observer": "minmax", "observer_kwargs": {}},
+}
+CT_FMT = {"nvfp4": "nvfp4-pack-quantized", "fp8-block128": "float-quantized"}
+CT_VER = {"nvfp4": "0.13.0", "fp8-block128": "0.12.2"}
+
+
+def nvfp4_decode(t, p):
+    """unpack_fp4_from_uint8 (low nibble first) times fl(s / G), in fp32."""
+    b = t[p + ".weight_packed"][1]
+    q = np.stack([b & 15, b >> 4], axis=-1).reshape(b.shape[0], -1)
+    s = e4m3(t[p + ".weight_scale"][1]) / f32(t[p + ".weight_global_scale"][1])
+    return E2M1[q] * np.repeat(s, 16, axis=1)
+
+
+def fp8b_decode(t, p):
+    """e4m3 * the scale of each 128 x 128 tile (partial ones at the edges)."""
+    w = e4m3(t[p + ".weight"][1])
+    s = f32(t[p + ".weight_scale"][1])
+    return w * np.repeat(np.repeat(s, 128, 0), 128, 1)[:w.shape[0], :w.shape[1]]
+
+
+def check_ct_fp(c, state, grid):
+    """A float-grid state as compressed-tensors: config, schema, values."""
+    e = Export(c, state, "compressed-tensors")
+    if e.d is None:
+        return None
+    g0 = e.qc.get("config_groups", {}).get("group_0", {})
+    fmt = CT_FMT[grid]
+    ok(g0.get("weights") == CT_ARGS[grid] and g0.get("format") == fmt and
+       e.qc.get("format") == fmt and g0.get("input_activations") is None and
+       e.qc.get("version") == CT_VER[grid],
+       f"compressed-tensors {state}: quantization_config is the package's {fmt}",
+       json.dumps(e.qc))
+    bad = []
+    for p in e.names:
+        N, K = e.ref[p + ".weight"].shape
+        if grid == "nvfp4":
+            bad += schema(e.t, p, {".weight_packed": ("U8", [N, K // 2]),
+                                   ".weight_scale": ("F8_E4M3", [N, K // 16]),
+                                   ".weight_global_scale": ("F32", [1])})
+        else:
+            bad += schema(e.t, p, {".weight": ("F8_E4M3", [N, K]),
+                                   ".weight_scale": ("F32", [-(-N // 128), -(-K // 128)])})
+        if not bad:
+            compare(e, p, (nvfp4_decode if grid == "nvfp4" else fp8b_decode)(e.t, p), bad)
+        if not bad and grid != "nvfp4" and not state.startswith("gptq"):
+            # RTN: each tile's largest weight lands on 448, its scale amax / 448
+            s = f32(e.t[p + ".weight_scale"][1])
+            a = np.abs(e4m3(e.t[p + ".weight"][1]))
+            for i, j in np.ndindex(*s.shape):
+                if a[128 * i:128 * i + 128, 128 * j:128 * j + 128].max() != 448 and s[i, j]:
+                    bad.append(f"{p}: tile {i},{j} does not reach 448")
+    conclude(c, e, state, bad, f"compressed-tensors {state}",
+             "decoded as the package does (" + ("e2m1 * fl(s / G)" if grid == "nvfp4" else
+                                                "e4m3 * tile scale") + ") equal ours bit for bit")
+    return e.d
+
+
+def ct_fp_consumers(c, py, exports):
+    """compressed-tensors 0.13.0 and transformers 4.53.3 on the exports."""
+    for kind in ("ctfp", "ctnvlm", "ctlm"):
+        argv = [py, "-c", CONSUMER, kind]
+        # ctlm: fp8-block128 on the demo, whose tiles are whole in K (the
+        # fixture's partial ones CompressedLinear would infer wrongly)
+        todo = [(s, d) for s, d in exports if kind == "ctfp" or
+                (kind == "ctnvlm") == ("nvfp4" in s) and not s.startswith("fx-")]
+        for s, d in todo:
+            argv += [d, os.path.join(c.work, f"ref-{s}.safetensors")]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        res = {}
+        for line in r.stdout.splitlines():
+            try:
+                o = json.loads(line)
+                res[o["dir"]] = o
+            except ValueError:
+                pass
+        for s, d in todo:
+            o = res.get(d)
+            if o is None or "error" in o:
+                ok(False, f"{kind} consumer loads {os.path.basename(d)}",
+                   (o or {}).get("error", "") + "\n" + r.stderr[-3000:])
+            elif kind == "ctfp":
+                ok(o["n"] > 0 and not o["bad"] and not o["bf16_bad"],
+                   f"compressed-tensors {o['version']} decompresses {o['n']} layers of {s} "
+                   "to exactly our weights" + (" (its formula in fp32; decompress_weight's "
+                                              "bf16 = ours rounded to bf16)"
+                                              if "nvfp4" in s else
+                                              f" ({o['padded']} with partial tiles padded "
+                                              "to whole ones for its block dequantize)"
+                                              if o["padded"] else ""), json.dumps(o))
+            elif kind == "ctlm":
+                ok(o["n"] > 0 and o["rel"] <= 1e-4,
+                   f"transformers {o['tv']} ({o['cls']}, {o['n']} layers) loads {s}: "
+                   f"float32 logits within 1e-4 relative of ours ({o['rel']:.2e})", json.dumps(o))
+            else:
+                ok(o["n"] > 0 and o["rel"] <= 3e-2 and o["fp32"] <= 1e-4,
+                   f"transformers {o['tv']} ({o['cls']}, {o['n']} layers) loads {s} "
+                   f"in bf16 (scales cast to fp32): logits within 3e-2 relative of ours "
+                   f"({o['rel']:.2e}); in fp32 with the package's fp32 weights "
+                   f"{o['fp32']:.2e}", json.dumps(o))
+
+
+def check_fp_grids(c, fixtures, consumer_2025):
+    cal = ["--calib", c.calib, "--samples", "8", "--seqlen", "128"]
+    states = {"nvfp4": ["--method", "rtn", "--scheme", "nvfp4"],
+              "gptq-nvfp4": ["--method", "gptq", "--scheme", "nvfp4"] + cal,
+              "mxfp4": ["--method", "rtn", "--scheme", "mxfp4"],
+              "fp8b": ["--method", "rtn", "--scheme", "fp8-block128"],
+              "gptq-fp8b": ["--method", "gptq", "--scheme", "fp8-block128"] + cal}
+    if not all(c.state(n, *a) for n, a in states.items()):
+        return
+    # The llama fixture: 172 x 64 and 64 x 172 weights, partial tiles.
+    if not c.state("fx-fp8b", "--method", "rtn", "--scheme", "fp8-block128",
+                   model=os.path.join(fixtures, "llama")):
+        return
+    exports = [(s, check_ct_fp(c, s, "nvfp4")) for s in ("nvfp4", "gptq-nvfp4")]
+    exports += [(s, check_ct_fp(c, s, "fp8-block128")) for s in ("fp8b", "gptq-fp8b", "fx-fp8b")]
+    out = os.path.join(c.work, "refused-ct-mxfp4")
+    r = c.run("export", c.states["mxfp4"], "--format", "compressed-tensors", "--out", out)
+    err = r.stderr.strip()
+    ok(r.returncode == 1 and "is mxfp4" in err and "cannot decompress" in err and
+       len(err.splitlines()) == 1 and not os.path.exists(out),
+       f"compressed-tensors refuses mxfp4: {err}", r.stderr)
+    # Model Optimizer's NVFP4 is e2m1 * s * weight_scale_2: a product.
+    out = os.path.join(c.work, "refused-trt-nvfp4")
+    r = c.run("export", c.states["nvfp4"], "--format", "trtllm", "--out", out)
+    err = r.stderr.strip()
+    ok(r.returncode == 1 and "is nvfp4" in err and "weight_scale_2 where our nvfp4 divides" in err
+       and len(err.splitlines()) == 1 and not os.path.exists(out),
+       f"trtllm refuses nvfp4: {err}", r.stderr)
+    if consumer_2025 and all(d for _, d in exports):
+        ct_fp_consumers(c, consumer_2025, exports)
+
+
 def trt_decode(alg, w, s, N, K):
     """Our [N, K] weight from TensorRT-LLM / ModelOpt tensors."""
     if alg == "W4A16_AWQ":
@@ -718,6 +869,93 @@ def awq(d, r):
             b = t[name + ".bias"].float() if name + ".bias" in t else 0
             mod.forward = (lambda x, w=w, b=b: x @ w + b)
     return {"rel": rel, "fp32": logits(m, r), **info(m, n), "bad": bad}
+
+
+def nv_fp32(data):
+    """An NVFP4 module's weight by compressed-tensors 0.13's own formula
+    (unpack_fp4_from_uint8, then dequantize: e2m1 * (s / G)) in fp32.
+    torch 2.5.1 cannot promote float8 / float32, which its _dequantize
+    does: the E4M3 scales go in as fp32 (exact)."""
+    from compressed_tensors.compressors.quantized_compressors.fp4_quantized \
+        import unpack_fp4_from_uint8
+    from compressed_tensors.quantization.lifecycle.forward import dequantize
+    m, k2 = data["weight_packed"].shape
+    q = unpack_fp4_from_uint8(data["weight_packed"], m, 2 * k2, dtype=torch.float32)
+    return dequantize(x_q=q, scale=data["weight_scale"].float(),
+                      global_scale=data["weight_global_scale"], dtype=torch.float32)
+
+
+def ct_modules(d):
+    from safetensors.torch import load_file as load_pt
+    t = load_pt(os.path.join(d, "model.safetensors"))
+    names = sorted({k.rsplit(".", 1)[0] for k in t if k.endswith(".weight_scale")})
+    return {n: {k[len(n) + 1:]: v for k, v in t.items() if k.startswith(n + ".")}
+            for n in names}
+
+
+def ctfp(d, r):
+    """compressed-tensors 0.13 on our float-grid exports (see check_ct_fp)."""
+    from compressed_tensors.compressors import ModelCompressor
+    qc = json.load(open(os.path.join(d, "config.json")))["quantization_config"]
+    comp = ModelCompressor.from_pretrained(d).quantization_compressor
+    comp = comp[qc["format"]] if isinstance(comp, dict) else comp
+    args = qc["config_groups"]["group_0"]["weights"]
+    blk = args.get("block_structure")
+    mods = ct_modules(d)
+    bad, bf, padded = [], [], 0
+    for n, data in mods.items():
+        if "weight_global_scale" in data:
+            w = nv_fp32(data)
+            # decompress_weight itself gives bf16: ours rounded to bf16.
+            data = {**data, "weight_scale": data["weight_scale"].float()}
+            if not torch.equal(comp.decompress_weight(compressed_data=data),
+                               torch.from_numpy(r[n + ".weight"]).bfloat16()):
+                bf.append(n)
+        elif any(a % b for a, b in zip(data["weight"].shape, blk or (1, 1))):
+            # fp8-block128 with partial tiles: 0.13 dequantizes whole
+            # tiles only (and infers the tile from the scale's shape), so
+            # pad with zeros, its block dequantize with the config's args,
+            # then crop.
+            from compressed_tensors.quantization import QuantizationArgs
+            from compressed_tensors.quantization.lifecycle.forward import dequantize
+            N, K = data["weight"].shape
+            x = torch.zeros((-(-N // blk[0]) * blk[0], -(-K // blk[1]) * blk[1]), dtype=torch.uint8)
+            x[:N, :K] = data["weight"].view(torch.uint8)
+            w = dequantize(x_q=x.view(torch.float8_e4m3fn), scale=data["weight_scale"],
+                           args=QuantizationArgs(**args))[:N, :K]
+            padded += 1
+        else:
+            w = comp.decompress_weight(compressed_data=data)
+        if not np.array_equal(w.float().numpy().view(np.uint32), r[n + ".weight"].view(np.uint32)):
+            bad.append(n)
+    return {"n": len(mods), "bad": bad, "bf16_bad": bf, "padded": padded,
+            "version": __import__("compressed_tensors").__version__}
+
+
+def ctnvlm(d, r):
+    """transformers loads an NVFP4 export (CompressedLinear) in bf16: 0.13
+    decompresses FP4 to bf16, which an fp32 model cannot multiply by.  The
+    E4M3 scales are cast to fp32 (torch 2.5.1 cannot promote float8)."""
+    from transformers import AutoModelForCausalLM
+    m = AutoModelForCausalLM.from_pretrained(d, **{**LOAD, "torch_dtype": torch.bfloat16})
+    n = 0
+    for _, mod in m.named_modules():
+        if getattr(mod, "weight_scale", None) is not None and \
+                mod.weight_scale.dtype == torch.float8_e4m3fn:
+            mod.weight_scale.data = mod.weight_scale.data.float()
+            n += 1
+    rel = logits(m.eval(), r)
+    # Loaded in fp32 (bf16 would round the float tensors), each
+    # CompressedLinear computing with nv_fp32's weights in place of its
+    # bf16 decompression.
+    m = AutoModelForCausalLM.from_pretrained(d, **LOAD)
+    mods = ct_modules(d)
+    for name, mod in m.named_modules():
+        if name in mods:
+            w, b = nv_fp32(mods[name]), mod.bias
+            mod.forward = (lambda x, w=w, b=b: torch.nn.functional.linear(x, w, b))
+    return {"rel": rel, "fp32": logits(m, r), **info(m, n),
+            "ctv": __import__("compressed_tensors").__version__}
 
 
 for d, ref in zip(sys.argv[2::2], sys.argv[3::2]):
@@ -1046,6 +1284,7 @@ def main():
     check_refusals(c, [("fx-" + fx, "trtllm", None, "does not support architecture")
                        for fx in fixtures_2025])
     phi3_checks(c, os.path.join(args.fixtures, "phi3"), args.consumer)
+    check_fp_grids(c, args.fixtures, args.consumer_2025)
     if args.consumer:
         consumer_check(c, args.consumer, "ct", [(s, d) for s, d in ct.items() if d])
         consumer_check(c, args.consumer, "gptq", [(s, d) for s, d in gptq.items() if d])

@@ -130,7 +130,12 @@ def check_weights(args, c, rep, model):
     moved = 0.0
     for name, w in ours.items():
         m = modules.get(name)
-        if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)):
+        if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) and \
+                m.mode != "affine":
+            # mxfp4, mxfp8: E2M1 nibbles or E4M3 bytes, U8 E8M0 scales, no biases
+            d = np.array(mx.dequantize(m.weight, m.scales, group_size=m.group_size,
+                                       bits=m.bits, mode=m.mode, dtype=mx.float32))
+        elif isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)):
             # In float32: an F16 checkpoint's scale * q + bias, done in
             # fp16, rounds (as MLX running in fp16 does); the stored
             # parameters are what must be exact.
@@ -256,6 +261,10 @@ def main():
         Case("RTN int4-g64 asymmetric with --type f16 (biases rounded)",
              demo, st("s4"), typ="f16"),
         Case("RTN int4-g64 in shards", demo, st("s4"), shard=1 << 21),
+        Case("RTN mxfp4 (mode mxfp4: E8M0 scales, no biases)", demo,
+             st("smxfp4")),
+        Case("RTN mxfp8 (mode mxfp8: E4M3 bytes, E8M0 scales)", demo,
+             st("smxfp8")),
         Case("float model", demo, "-"),
         Case("GPTQ act-order re-quantized onto int4-g64", demo, st("sgptq"),
              typ="int4-g64"),

@@ -41,6 +41,9 @@ quantize sgptq --method gptq --bits 4 --group 128 --act-order \
     --calib "$data/wikitext2-valid.txt" --samples 8 --seqlen 128
 quantize sq4k --method rtn --scheme q4_k
 quantize s7 --method rtn --bits 7 --group 64
+quantize smxfp4 --method rtn --scheme mxfp4
+quantize smxfp8 --method rtn --scheme mxfp8
+quantize snvfp4 --method rtn --scheme nvfp4
 quantize sawq --preset w4a16-awq --calib "$data/wikitext2-valid.txt" \
     --samples 8 --seqlen 128
 quantize ssq --preset w8a8-smoothquant --calib "$data/wikitext2-valid.txt" \
@@ -117,6 +120,8 @@ refused "$work/sgptq" "" "cannot hold int4-g128 act-order" \
     "an act-order state refused without --type"
 refused "$work/s7" "" "cannot hold int7-g64.*no other export format" \
     "a 7-bit state refused without --type"
+refused "$work/snvfp4" "" "MLX cannot hold nvfp4.*global_scale / 2688 where ours divide by G" \
+    "an NVFP4 state refused: MLX's nvfp4 scales by a product"
 refused "$work/ssq" int8-g128 "8-bit activations (W8A8) have no MLX form" \
     "a SmoothQuant W8A8 state refused, with --type too"
 refused "$work/f_gemma3" "" "mlx-lm's gemma3_text has no final_logit_softcapping" \

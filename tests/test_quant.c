@@ -138,6 +138,8 @@ test_names(void)
 		{ "fp8", "fp8" },
 		{ "fp8-tensor", "fp8" },
 		{ "FP8-Channel", "fp8-channel" },
+		{ "fp8-BLOCK128", "fp8-block128" },
+		{ "MXFP8", "mxfp8" },
 		{ "nf4", "nf4" },
 		{ "nf4-g64", "nf4" },
 		{ "nf4-g128", "nf4-g128" },
@@ -340,7 +342,7 @@ test_round_trip(void)
 		{ "int5-g128-sym", 0.07 }, { "int4", 0.165 },
 		{ "int4-g128", 0.13 }, { "int4-g32-sym", 0.121 },
 		{ "int3-g128-sym", 0.305 }, { "int2-g64", 0.58 },
-		{ "fp8", 0.033 }, { "fp8-channel", 0.033 },
+		{ "fp8", 0.033 }, { "fp8-channel", 0.033 }, { "mxfp8", 0.033 },
 		{ "nf4", 0.115 }, { "nf4-g128", 0.122 },
 		{ "q8_0", 0.0068 }, { "q6_k", 0.0223 }, { "q5_0", 0.0546 },
 		{ "q5_1", 0.0476 }, { "q5_k", 0.0455 }, { "q4_0", 0.11 },
@@ -407,6 +409,102 @@ test_dequant_is_grid(void)
 	}
 	free(w);
 	free(d);
+}
+
+/*
+ * fp8-block128 on a 200 x 300 weight (partial tiles both ways): every
+ * tile's scale is its amax / 448 and shared by its rows; the largest
+ * weight of each tile lands on 448; a tile whose rows disagree is refused.
+ */
+static void
+test_fp8_tiles(void)
+{
+	const int64_t rows = 200, cols = 300, nb = 3;
+	float *w = gauss_matrix(rows, cols, 0.1f);
+	float *d = malloc((size_t)(rows * cols) * sizeof(*d));
+	tq_scheme s = scheme("fp8-block128");
+	int64_t r0, c0, r, c, bad = 0;
+	tq_qtensor t;
+	tq_error err;
+
+	tap_ok(tq_scheme_check(&s, rows, cols, &err) == TQ_OK,
+	    "fp8-block128 takes a 200 x 300 weight (partial tiles)");
+	tap_ok(tq_scheme_bpw(&s, rows, cols) == 8 + 32.0 * 2 * 3 / (200 * 300),
+	    "fp8-block128: 8 + 32 per tile");
+	if (!rtn("fp8-block128", w, rows, cols, NULL, 0, &t, d)) {
+		tap_ok(0, "fp8-block128 RTN");
+		goto out;
+	}
+	tap_ok(t.nblocks == nb && tq_quant_tiled(&t.scheme),
+	    "fp8-block128: 3 blocks of 128 columns per row");
+	for (r0 = 0; r0 < rows; r0 += 128)
+		for (c0 = 0; c0 < cols; c0 += 128) {
+			float amax = 0.0f, dmax = 0.0f;
+			tq_qscale q;
+
+			for (r = r0; r < rows && r < r0 + 128; r++)
+				for (c = c0; c < cols && c < c0 + 128; c++) {
+					amax = fmaxf(amax, fabsf(w[r * cols + c]));
+					dmax = fmaxf(dmax, fabsf(d[r * cols + c]));
+				}
+			tq_qparams_get_scale(&t.params[r0 * nb + c0 / 128], &q);
+			bad += q.scale != amax / 448.0f || dmax != 448.0f * q.scale;
+			for (r = r0; r < rows && r < r0 + 128; r++)
+				bad += memcmp(&t.params[r * nb + c0 / 128],
+				    &t.params[r0 * nb + c0 / 128],
+				    sizeof(tq_qparams)) != 0;
+		}
+	tap_ok(bad == 0, "fp8-block128: each tile's scale is its amax / 448, "
+	    "shared by its rows, its largest weight on 448");
+	tap_ok(tq_qtensor_check(&t, "t", &err) == TQ_OK, "its state checks");
+	t.params[130 * nb + 1] = t.params[0];
+	tap_ok(tq_qtensor_check(&t, "t", &err) != TQ_OK &&
+	    strstr(err.msg, "row 130") != NULL, "a row off its tile's scale "
+	    "is refused: %s", err.msg);
+	tq_qtensor_done(&t);
+out:
+	free(w);
+	free(d);
+}
+
+/* mxfp8: power-of-two scales 2^(floor(log2 amax) - 8), others refused. */
+static void
+test_mxfp8(void)
+{
+	const int64_t rows = 4, cols = 256;
+	float *w = gauss_matrix(rows, cols, 0.1f);
+	tq_scheme s = scheme("mxfp8");
+	int64_t b, c, bad = 0;
+	tq_qtensor t;
+	tq_qscale q;
+	tq_error err;
+
+	tap_ok(tq_scheme_bpw(&s, rows, cols) == 8.25, "mxfp8: 8 + 8 / 32");
+	if (!rtn("mxfp8", w, rows, cols, NULL, 0, &t, NULL)) {
+		tap_ok(0, "mxfp8 RTN");
+		free(w);
+		return;
+	}
+	for (b = 0; b < rows * t.nblocks; b++) {
+		float amax = 0.0f;
+		int e;
+
+		for (c = 0; c < 32; c++)
+			amax = fmaxf(amax, fabsf(w[b * 32 + c]));
+		tq_qparams_get_scale(&t.params[b], &q);
+		(void)frexpf(amax, &e);
+		bad += q.scale != ldexpf(1.0f, e - 1 - 8);
+	}
+	tap_ok(bad == 0, "mxfp8: every block's scale is 2^(floor(log2 amax) "
+	    "- 8)");
+	q.scale = 0.75f;
+	q.zero = 0;
+	tq_qparams_set_scale(&t.params[5], &q);
+	tap_ok(tq_qtensor_check(&t, "t", &err) != TQ_OK &&
+	    strstr(err.msg, "not a power of two") != NULL,
+	    "a scale that is not a power of two is refused: %s", err.msg);
+	tq_qtensor_done(&t);
+	free(w);
 }
 
 static const char *const all_schemes[] = {
@@ -1066,6 +1164,8 @@ main(void)
 	test_bpw();
 	test_round_trip();
 	test_dequant_is_grid();
+	test_fp8_tiles();
+	test_mxfp8();
 	test_zero_and_constant();
 	test_clip_search();
 	test_importance();
