@@ -133,6 +133,17 @@ keys c y
 restored c
 ok $? "y quits with the terminal restored"
 
+# ---- a model whose widths the plan's groups do not divide ----
+start f 100 30 -- tui "$top_srcdir/tests/data/models/llama"
+wait_for f '0\.attn\.q_proj +64x64 .* rtn +4 +64! ' 60
+ok $? "a layer whose group fell back is marked in the grp column (64!)"
+keys f j j j j j j Enter
+wait_for f 'model.layers.0.mlp.down_proj \[64 x 172\] +rtn int4 .* fell back: g128 does not divide 172'
+ok $? "the detail says why: g128 does not divide 172 (per channel instead)"
+keys f q y
+restored f
+ok $? "q y quits with the terminal restored"
+
 # ---- bad model ----
 "$tq" tui "$tmp/nothere" >"$tmp/out" 2>"$tmp/err" </dev/null
 rc=$?

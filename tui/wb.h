@@ -76,6 +76,8 @@ typedef struct wb_row {
 				   DOWN or LM_HEAD */
 	int64_t rows, cols;
 	tq_layer_cfg cfg;	/* resolved from the plan */
+	char fell[128];		/* why cfg is not the plan's scheme (a
+				   shape fallback), or "" */
 	double bpw;		/* 16 for float */
 	int marked;
 	int has_result;

@@ -122,6 +122,9 @@ wb_browser_resolve(wb_app *a)
 		if (tq_plan_resolve(a->plan.plan, a->model, r->name, &r->cfg,
 		    &err) != TQ_OK)
 			tq_layer_cfg_init(&r->cfg, TQ_METHOD_FLOAT, NULL);
+		if (tq_plan_fallback(a->plan.plan, a->model, r->name, r->fell,
+		    sizeof(r->fell), &err) != TQ_OK)
+			r->fell[0] = '\0';
 		r->bpw = r->cfg.method == TQ_METHOD_FLOAT ? 16.0 :
 		    tq_scheme_bpw(&r->cfg.scheme, r->rows, r->cols);
 	}
@@ -412,6 +415,9 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 		    sizeof(params));
 		bits_text(r, bits, sizeof(bits));
 		group_text(r, grp, sizeof(grp));
+		if (r->fell[0] != '\0')	/* fell back: the detail says why */
+			snprintf(grp + strlen(grp), sizeof(grp) - strlen(grp),
+			    "!");
 		wb_human((double)r->rows * (double)r->cols * r->bpw / 8.0, size,
 		    sizeof(size));
 		if (r->has_result && isfinite(r->res.rel_err))

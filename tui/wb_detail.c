@@ -222,9 +222,10 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	if (r->cfg.method != TQ_METHOD_FLOAT)
 		tq_scheme_name(&r->cfg.scheme, sch, sizeof(sch));
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_textf(y++, 0, COLS, " %s [%lld x %lld]  %s %s  %.2f bpw", r->name,
+	wb_textf(y++, 0, COLS, " %s [%lld x %lld]  %s %s  %.2f bpw%s%s", r->name,
 	    (long long)r->rows, (long long)r->cols,
-	    tq_method_name(r->cfg.method), sch, r->bpw);
+	    tq_method_name(r->cfg.method), sch, r->bpw,
+	    r->fell[0] != '\0' ? "  fell back: " : "", r->fell);
 	attroff(wb_attr(WB_C_HEADER));
 	if (r->has_result && isfinite(r->res.rel_err))
 		wb_textf(y - 1, COLS - 30 > 0 ? COLS - 30 : 0, 30,
