@@ -478,29 +478,37 @@ def check_ct_fp(c, state, grid):
     return e.d
 
 
+def run_consumer(py, kind, pairs):
+    """Runs CONSUMER of kind on (export dir, reference file) pairs: its one
+    JSON line per directory, by directory, and its stderr."""
+    argv = [py, "-c", CONSUMER, kind]
+    for d, ref in pairs:
+        argv += [d, ref]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    res = {}
+    for line in r.stdout.splitlines():
+        try:
+            o = json.loads(line)
+            res[o["dir"]] = o
+        except ValueError:
+            pass
+    return res, r.stderr
+
+
 def ct_fp_consumers(c, py, exports):
     """compressed-tensors 0.13.0 and transformers 4.53.3 on the exports."""
     for kind in ("ctfp", "ctnvlm", "ctlm"):
-        argv = [py, "-c", CONSUMER, kind]
         # ctlm: fp8-block128 on the demo, whose tiles are whole in K (the
         # fixture's partial ones CompressedLinear would infer wrongly)
         todo = [(s, d) for s, d in exports if kind == "ctfp" or
                 (kind == "ctnvlm") == ("nvfp4" in s) and not s.startswith("fx-")]
-        for s, d in todo:
-            argv += [d, os.path.join(c.work, f"ref-{s}.safetensors")]
-        r = subprocess.run(argv, capture_output=True, text=True)
-        res = {}
-        for line in r.stdout.splitlines():
-            try:
-                o = json.loads(line)
-                res[o["dir"]] = o
-            except ValueError:
-                pass
+        res, err = run_consumer(py, kind, [
+            (d, os.path.join(c.work, f"ref-{s}.safetensors")) for s, d in todo])
         for s, d in todo:
             o = res.get(d)
             if o is None or "error" in o:
                 ok(False, f"{kind} consumer loads {os.path.basename(d)}",
-                   (o or {}).get("error", "") + "\n" + r.stderr[-3000:])
+                   (o or {}).get("error", "") + "\n" + err[-3000:])
             elif kind == "ctfp":
                 ok(o["n"] > 0 and not o["bad"] and not o["bf16_bad"],
                    f"compressed-tensors {o['version']} decompresses {o['n']} layers of {s} "
@@ -969,23 +977,15 @@ for d, ref in zip(sys.argv[2::2], sys.argv[3::2]):
 
 def consumer_check(c, py, kind, exports, tol=1e-2):
     """Runs the consumer of kind on every (state, dir) in exports."""
-    argv = [py, "-c", CONSUMER, kind]
-    for state, d in exports:
+    for state, _ in exports:
         c.ref(state)
-        argv += [d, os.path.join(c.work, f"ref-{state}.safetensors")]
-    r = subprocess.run(argv, capture_output=True, text=True)
-    res = {}
-    for line in r.stdout.splitlines():
-        try:
-            o = json.loads(line)
-            res[o["dir"]] = o
-        except ValueError:
-            pass
+    res, err = run_consumer(py, kind, [
+        (d, os.path.join(c.work, f"ref-{state}.safetensors")) for state, d in exports])
     for state, d in exports:
         o = res.get(d)
         if o is None or "error" in o:
             ok(False, f"{kind} consumer loads {os.path.basename(d)}",
-               (o or {}).get("error", "") + "\n" + r.stderr[-3000:])
+               (o or {}).get("error", "") + "\n" + err[-3000:])
         elif kind == "ct":
             ok(not o["bad"] and o["n"] > 0, f"compressed-tensors {o['version']} "
                f"({', '.join(o['how'])}) decompresses {o['n']} layers of {state} to exactly "

@@ -200,35 +200,29 @@ def main():
                           f"ggml's NVFP4 block has none")
                 elif ggml is not None:
                     n += 1
-                    gq = ggml(qt, w, imp if use_imp else None)
-                    rows_bad = [r for r in range(args.rows)
-                                if not np.array_equal(gq[r], blk[r])]
-                    ok = not rows_bad
-                    print(f"{'ok' if ok else 'not ok'} {n} - {label}: our "
-                          f"bytes equal ggml_quantize_chunk()'s "
-                          f"({len(rows_bad)} of {args.rows} rows differ)")
-                    if not ok:
-                        failed += 1
-                        r = rows_bad[0]
-                        j = int(np.argmax(gq[r] != blk[r]))
-                        print(f"#   first at row {r} (kind {r % KINDS}) byte "
-                              f"{j}: ours {blk[r, j]}, ggml {gq[r, j]}")
+                    failed += not same_bytes(
+                        n, label, "ggml_quantize_chunk()'s", "ggml", blk,
+                        ggml(qt, w, imp if use_imp else None))
                 if ref and not use_imp:
                     n += 1
-                    pyq = quantize(w, qt).reshape(args.rows, -1)
-                    rows_bad = [r for r in range(args.rows)
-                                if not np.array_equal(pyq[r], blk[r])]
-                    ok = not rows_bad
-                    print(f"{'ok' if ok else 'not ok'} {n} - {name}: our "
-                          f"bytes equal gguf-py's quantize() "
-                          f"({len(rows_bad)} of {args.rows} rows differ)")
-                    if not ok:
-                        failed += 1
-                        r = rows_bad[0]
-                        j = int(np.argmax(pyq[r] != blk[r]))
-                        print(f"#   first at row {r} (kind {r % KINDS}) byte "
-                              f"{j}: ours {blk[r, j]}, gguf {pyq[r, j]}")
+                    failed += not same_bytes(
+                        n, name, "gguf-py's quantize()", "gguf", blk,
+                        quantize(w, qt).reshape(args.rows, -1))
     return 1 if failed else 0
+
+
+def same_bytes(n, label, whose, short, blk, theirs):
+    """TAP line n: our blocks blk [rows, bytes] equal theirs, row by row."""
+    rows = blk.shape[0]
+    rows_bad = [r for r in range(rows) if not np.array_equal(theirs[r], blk[r])]
+    print(f"{'not ok' if rows_bad else 'ok'} {n} - {label}: our bytes equal "
+          f"{whose} ({len(rows_bad)} of {rows} rows differ)")
+    if rows_bad:
+        r = rows_bad[0]
+        j = int(np.argmax(theirs[r] != blk[r]))
+        print(f"#   first at row {r} (kind {r % KINDS}) byte {j}: "
+              f"ours {blk[r, j]}, {short} {theirs[r, j]}")
+    return not rows_bad
 
 
 if __name__ == "__main__":
