@@ -1009,8 +1009,8 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	    quant_qx_k, grid_k45, k45),
 	[TQ_QT_Q6_K] = TYPE("q6_K", QK_K, 16, blk_q6_k, 0, -32, 31, 0, 0,
 	    quant_q6_k, grid_q6_k, q6_k),
-	[TQ_QT_IQ4_NL] = TYPE("iq4_nl", QK_LEGACY, 32, blk_iq4_nl, 0, 0, 15, 0,
-	    0, tq_iq4__quant_nl, tq_iq4__grid_nl, iq4_nl),
+	[TQ_QT_IQ4_NL] = TYPE("iq4_nl", QK_LEGACY, 32, blk_q4_0, 0, 0, 15, 0,
+	    0, tq_iq4__quant_nl, tq_iq4__grid_nl, legacy),
 	[TQ_QT_IQ4_XS] = TYPE("iq4_xs", QK_K, 32, blk_iq4_xs, 0, 0, 15, 0, 0,
 	    tq_iq4__quant_xs, tq_iq4__grid_xs, iq4_xs),
 };

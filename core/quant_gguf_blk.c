@@ -370,3 +370,36 @@ tq_gguf__unpack_q6_k(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
 	memcpy(h->scales, b.scales, sizeof(b.scales));
 	h->d = get16(b.d);
 }
+
+/* IQ4_XS: d, scales_h, scales_l, then each 32 columns' nibbles as Q4_0's. */
+void
+tq_gguf__pack_iq4_xs(int has_min, int hbit, const gguf_hdr *h,
+    const uint8_t *L, uint8_t *out)
+{
+	blk_iq4_xs b;
+	int i;
+
+	(void)has_min, (void)hbit;
+	put16(b.d, h->d);
+	put16(b.scales_h, h->dmin);
+	memcpy(b.scales_l, h->scales, sizeof(b.scales_l));
+	for (i = 0; i < QK_K / QK_LEGACY; i++)
+		pack_nibbles_legacy(L + QK_LEGACY * i, b.qs + QK_LEGACY / 2 * i);
+	memcpy(out, &b, sizeof(b));
+}
+
+void
+tq_gguf__unpack_iq4_xs(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
+    uint8_t *L)
+{
+	blk_iq4_xs b;
+	int i;
+
+	(void)has_min, (void)hbit;
+	memcpy(&b, in, sizeof(b));
+	h->d = get16(b.d);
+	h->dmin = get16(b.scales_h);
+	memcpy(h->scales, b.scales_l, sizeof(b.scales_l));
+	for (i = 0; i < QK_K / QK_LEGACY; i++)
+		unpack_nibbles_legacy(b.qs + QK_LEGACY / 2 * i, L + QK_LEGACY * i);
+}

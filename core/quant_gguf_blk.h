@@ -91,6 +91,20 @@ typedef struct blk_q6_k {
 static_assert(sizeof(blk_q6_k) == 210, "block_q6_K is 210 bytes");
 
 /*
+ * IQ4_XS: fp16 d, 8 sub-block levels of 6 bits (low 4 in scales_l, two
+ * per byte; high 2 in scales_h), 4-bit codes per 32 columns as Q4_0's.
+ * IQ4_NL's block is Q4_0's layout (d, qs), so it is a legacy layout.
+ * tq_qparams.raw holds scales_h in dmin and scales_l in scales[0..3].
+ */
+typedef struct blk_iq4_xs {
+	uint8_t d[2];
+	uint8_t scales_h[2];
+	uint8_t scales_l[QK_K / 64];
+	uint8_t qs[QK_K / 2];
+} blk_iq4_xs;
+static_assert(sizeof(blk_iq4_xs) == 136, "block_iq4_xs is 136 bytes");
+
+/*
  * What tq_qparams.raw holds for every GGUF type: the block header, i.e.
  * everything but the packed levels.
  */
@@ -116,12 +130,13 @@ static_assert(sizeof(gguf_hdr) <= sizeof(tq_qparams), "header fits");
 	    const uint8_t *L, uint8_t *out); \
 	void tq_gguf__unpack_##name(int has_min, int hbit, const uint8_t *in, \
 	    gguf_hdr *h, uint8_t *L)
-GGUF_LAYOUT(legacy);	/* Q4_0, Q4_1, Q5_0, Q5_1 */
+GGUF_LAYOUT(legacy);	/* Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL */
 GGUF_LAYOUT(q8_0);
 GGUF_LAYOUT(q2_k);
 GGUF_LAYOUT(q3_k);
 GGUF_LAYOUT(k45);	/* Q4_K, Q5_K */
 GGUF_LAYOUT(q6_k);
+GGUF_LAYOUT(iq4_xs);
 #undef GGUF_LAYOUT
 
 #endif /* TQ_CORE_QUANT_GGUF_BLK_H */

@@ -17,7 +17,6 @@
 #include "config.h"
 
 #include <math.h>
-#include <string.h>
 
 #include "quant_iq4.h"
 #include "tensor.h"
@@ -209,85 +208,4 @@ tq_iq4__grid_xs(const gguf_hdr *h, int64_t j, tq_grid *g)
 
 	g->scale = tq_f16_to_f32(h->d) * (ls - 32);
 	g->table = levels;
-}
-
-/* ---- Layouts -------------------------------------------------------- */
-
-/* Per 32 columns, 16 bytes: column j in the low nibble, j + 16 high. */
-static void
-pack_nibbles(const uint8_t *L, int n, uint8_t *qs)
-{
-	int i, j;
-
-	for (i = 0; i < n; i += SUB)
-		for (j = 0; j < SUB / 2; j++)
-			qs[i / 2 + j] = (uint8_t)((L[i + j] & 0xf) |
-			    ((L[i + j + SUB / 2] & 0xf) << 4));
-}
-
-static void
-unpack_nibbles(const uint8_t *qs, int n, uint8_t *L)
-{
-	int i, j;
-
-	for (i = 0; i < n; i += SUB)
-		for (j = 0; j < SUB / 2; j++) {
-			L[i + j] = qs[i / 2 + j] & 0xf;
-			L[i + j + SUB / 2] = qs[i / 2 + j] >> 4;
-		}
-}
-
-void
-tq_gguf__pack_iq4_nl(int has_min, int hbit, const gguf_hdr *h,
-    const uint8_t *L, uint8_t *out)
-{
-	blk_iq4_nl b;
-
-	(void)has_min, (void)hbit;
-	b.d[0] = (uint8_t)(h->d & 0xff);
-	b.d[1] = (uint8_t)(h->d >> 8);
-	pack_nibbles(L, SUB, b.qs);
-	memcpy(out, &b, sizeof(b));
-}
-
-void
-tq_gguf__unpack_iq4_nl(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
-    uint8_t *L)
-{
-	blk_iq4_nl b;
-
-	(void)has_min, (void)hbit;
-	memcpy(&b, in, sizeof(b));
-	h->d = (uint16_t)(b.d[0] | b.d[1] << 8);
-	unpack_nibbles(b.qs, SUB, L);
-}
-
-void
-tq_gguf__pack_iq4_xs(int has_min, int hbit, const gguf_hdr *h,
-    const uint8_t *L, uint8_t *out)
-{
-	blk_iq4_xs b;
-
-	(void)has_min, (void)hbit;
-	b.d[0] = (uint8_t)(h->d & 0xff);
-	b.d[1] = (uint8_t)(h->d >> 8);
-	b.scales_h[0] = (uint8_t)(h->dmin & 0xff);
-	b.scales_h[1] = (uint8_t)(h->dmin >> 8);
-	memcpy(b.scales_l, h->scales, sizeof(b.scales_l));
-	pack_nibbles(L, QK_K, b.qs);
-	memcpy(out, &b, sizeof(b));
-}
-
-void
-tq_gguf__unpack_iq4_xs(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
-    uint8_t *L)
-{
-	blk_iq4_xs b;
-
-	(void)has_min, (void)hbit;
-	memcpy(&b, in, sizeof(b));
-	h->d = (uint16_t)(b.d[0] | b.d[1] << 8);
-	h->dmin = (uint16_t)(b.scales_h[0] | b.scales_h[1] << 8);
-	memcpy(h->scales, b.scales_l, sizeof(b.scales_l));
-	unpack_nibbles(b.qs, QK_K, L);
 }
