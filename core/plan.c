@@ -590,10 +590,6 @@ resolver_done(resolver *r)
 }
 
 /*
- * Resolves linear li of the model into *out; why[len] (may be NULL) gets
- * the step that chose the scheme ("rule 3 (\"...\")", "the default").
- */
-/*
  * Whether the rules give layer `name` the importance matrix (the last
  * matching rule that sets "imatrix" wins): the IQ4 mixes choose ffn_down's
  * type by it, as llama-quantize by whether it has one.
@@ -613,6 +609,10 @@ rules_imatrix(const resolver *r, const char *name)
 	return on;
 }
 
+/*
+ * Resolves linear li of the model into *out; why[len] (may be NULL) gets
+ * the step that chose the scheme ("rule 3 (\"...\")", "the default").
+ */
 static tq_status
 resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
     size_t len, tq_error *err)
