@@ -106,3 +106,13 @@ tap_gauss(void)
 		u1 = 1e-300;
 	return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+void
+tap_rmdir(const char *dir)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+}

@@ -23,4 +23,8 @@ double tap_gauss(void);
 /* Prints the trailing plan if none was given; returns the exit status. */
 int tap_done(void);
 
+/* Removes the directory tree dir (a test's scratch space); a failure is
+   only a diagnostic. */
+void tap_rmdir(const char *dir);
+
 #endif /* TQ_TESTS_TAP_H */

@@ -190,8 +190,6 @@ main(void)
 	tq_calib_free(l);
 	check_versions(m, text);
 	tq_model_close(m);
-	snprintf(saved, sizeof(saved), "rm -rf %s", tmpdir);
-	if (system(saved) != 0)
-		tap_diag("could not remove %s", tmpdir);
+	tap_rmdir(tmpdir);
 	return tap_done();
 }

@@ -492,7 +492,7 @@ main(void)
 {
 	const char *top = getenv("top_srcdir");
 	const char *data = getenv("TQ_SHARED_DATA");
-	char demo[1024], textp[1024], tmp[] = "/tmp/tq-eval-XXXXXX", cmd[64];
+	char demo[1024], textp[1024], tmp[] = "/tmp/tq-eval-XXXXXX";
 	tq_model *m = NULL;
 	tq_error err;
 	char *text = NULL;
@@ -515,8 +515,6 @@ main(void)
 	test_tasks(m, top, tmp);
 	tq_string_free(text);
 	tq_model_close(m);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", tmp);
+	tap_rmdir(tmp);
 	return tap_done();
 }

@@ -223,7 +223,7 @@ main(void)
 	const char *top = getenv("top_srcdir");
 	const char *data = getenv("TQ_SHARED_DATA");
 	char demo[1024], small[] = "/tmp/tq-job-XXXXXX", text[1024];
-	char save[64], cmd[128];
+	char save[64];
 	int counts[8] = { 0 };
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_ppl_result direct;
@@ -339,8 +339,6 @@ main(void)
 
 	tq_string_free(buf);
 	tq_model_close(m);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", small);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", small);
+	tap_rmdir(small);
 	return tap_done();
 }

@@ -68,7 +68,7 @@ static void
 check_model(const char *root, const char *name, size_t want_linears,
     size_t expert_first, const char *expert_name, int64_t rows, int64_t cols)
 {
-	char dir[4096], qdir[] = "/tmp/tq_moe_XXXXXX", cmd[4200];
+	char dir[4096], qdir[] = "/tmp/tq_moe_XXXXXX";
 	tq_model *m = NULL, *qm = NULL;
 	tq_qstate *s = NULL, *back = NULL;
 	tq_error err;
@@ -144,9 +144,7 @@ out:
 	tq_state_free(back);
 	tq_state_free(s);
 	tq_model_close(m);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", qdir);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", qdir);
+	tap_rmdir(qdir);
 }
 
 int

@@ -246,7 +246,7 @@ static void
 awq_checks(const tq_model *m, const tq_calib *c, const tq_qstate *r4,
     const tq_qstate *r3, const char *text)
 {
-	char dir[] = "/tmp/tq-awq-XXXXXX", cmd[64];
+	char dir[] = "/tmp/tq-awq-XXXXXX";
 	tq_qstate *a4 = run(m, "awq", "int4-g128", c, NULL, 0, NULL);
 	tq_qstate *a3 = run(m, "awq", "int3-g128", c, mkdtemp(dir), 0, NULL);
 	tq_qstate *a8 = run(m, "awq", "int8-g32", c, NULL, 0, NULL);
@@ -288,9 +288,7 @@ out:
 	tq_state_free(sq);
 	tq_state_free(w8);
 	tq_state_free(back);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", dir);
+	tap_rmdir(dir);
 }
 
 /*
@@ -340,7 +338,7 @@ main(void)
 {
 	const char *top = getenv("top_srcdir");
 	const char *data = getenv("TQ_SHARED_DATA");
-	char demo[1024], text[1024], dir[] = "/tmp/tq-quant-XXXXXX", cmd[64];
+	char demo[1024], text[1024], dir[] = "/tmp/tq-quant-XXXXXX";
 	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
 	tq_qstate *g4, *r4, *g3, *r3, *again, *loaded = NULL;
 	tq_calib *c;
@@ -430,8 +428,6 @@ main(void)
 	tq_state_free(r3);
 	tq_calib_free(c);
 	tq_model_close(m);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", dir);
+	tap_rmdir(dir);
 	return tap_done();
 }
