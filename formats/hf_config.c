@@ -339,9 +339,13 @@ cfg_phi3(const char *path, const cJSON *root, tq_model_config *c,
 	    (st = cfg_int(path, root, "sliding_window", 1, (int64_t)1 << 30,
 	    &c->sliding_window, err)) != TQ_OK)
 		return st;
-	/* transformers: int(head_dim * partial_rotary_factor) */
+	/* transformers: int(head_dim * partial_rotary_factor); prf is
+	 * checked first so that the conversion stays in range. */
+	if (prf > 1.0)
+		return tq_fail(err, TQ_EFORMAT, "%s: partial_rotary_factor %g "
+		    "is above 1", path, prf);
 	c->rope_dim = (int64_t)((double)c->head_dim * prf);
-	if (prf > 1.0 || c->rope_dim < 2 || c->rope_dim % 2 != 0)
+	if (c->rope_dim < 2 || c->rope_dim % 2 != 0)
 		return tq_fail(err, TQ_EFORMAT, "%s: partial_rotary_factor %g "
 		    "gives %lld rotary dimensions of %lld; they must be even and "
 		    "at least 2", path, prf, (long long)c->rope_dim,

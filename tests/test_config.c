@@ -54,7 +54,10 @@ static const struct {
 	{ PHI3 ",\"partial_rotary_factor\":0.1}", TQ_EFORMAT,
 	    "partial_rotary_factor 0.1 gives 1 rotary dimensions of 16" },
 	{ PHI3 ",\"partial_rotary_factor\":1.5}", TQ_EFORMAT,
-	    "gives 24 rotary dimensions of 16; they must be even" },
+	    "partial_rotary_factor 1.5 is above 1" },
+	/* found by fuzz_config: the product is out of int64_t's range */
+	{ PHI3 ",\"partial_rotary_factor\":1e300}", TQ_EFORMAT,
+	    "partial_rotary_factor 1e+300 is above 1" },
 	{ PHI3 ",\"partial_rotary_factor\":0.25,\"rope_scaling\":{\"type\":"
 	    "\"longrope\",\"short_factor\":[1,2],\"long_factor\":[3,4],"
 	    "\"factor\":2}}", TQ_EFORMAT, "phi3's rope_scaling must be null or "
