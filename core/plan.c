@@ -78,6 +78,7 @@ static const plan_preset presets[] = {
 	{ "q4_k_m", TQ_METHOD_RTN, "q4_k", 0, 0, PLAN_MIX_Q4_K_M },
 	{ "q4_k_s", TQ_METHOD_RTN, "q4_k", 0, 0, PLAN_MIX_Q4_K_S },
 	{ "q3_k_m", TQ_METHOD_RTN, "q3_k", 0, 0, PLAN_MIX_Q3_K_M },
+	{ "q2_k", TQ_METHOD_RTN, "q2_k", 0, 0, PLAN_MIX_Q2_K },
 	{ "iq4_xs", TQ_METHOD_RTN, "iq4_xs", 0, 0, PLAN_MIX_IQ4_XS },
 	{ "iq4_nl", TQ_METHOD_RTN, "iq4_nl", 0, 0, PLAN_MIX_IQ4_NL },
 };
@@ -87,7 +88,8 @@ static const char *const preset_names[N_PRESETS + 1] = {
 	"w4a16-awq", "w3-awq", "w4-gptq", "w3-gptq", "w4-rtn", "w3-rtn",
 	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "mxfp4",
 	"nvfp4", "q8_0",
-	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "iq4_xs", "iq4_nl", NULL
+	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", "iq4_xs", "iq4_nl",
+	NULL
 };
 
 static const char *const method_names[TQ_METHOD_COUNT] = {

@@ -1,6 +1,6 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
- * Q3_K_M, IQ4_XS, IQ4_NL): the type llama_tensor_get_type (llama-quant.cpp) gives each
+ * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL): the type llama_tensor_get_type (llama-quant.cpp) gives each
  * tensor of a llama/qwen2 model (an expert's gate, up and down take
  * ffn_gate's, ffn_up's and ffn_down's rules), which the presets of the same
  * names apply after their default (core/plan.c).  Kept apart so that it
@@ -35,6 +35,7 @@ mix_default(int mix)
 	case PLAN_MIX_Q6_K:	return "q6_k";
 	case PLAN_MIX_Q5_K_M:	return "q5_k";
 	case PLAN_MIX_Q3_K_M:	return "q3_k";
+	case PLAN_MIX_Q2_K:	return "q2_k";
 	case PLAN_MIX_IQ4_XS:	return "iq4_xs";
 	case PLAN_MIX_IQ4_NL:	return "iq4_nl";
 	default:		return "q4_k";
@@ -71,7 +72,10 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 		which = TQ_LINEAR_V;
 	switch (which) {
 	case TQ_LINEAR_V:
-		if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&
+		if (mix == PLAN_MIX_Q2_K)
+			t = c->n_kv_heads > 0 && c->n_heads / c->n_kv_heads >= 4 ?
+			    "q4_k" : "q3_k";
+		else if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&
 		    tq_plan__use_more_bits(i, n))
 			t = "q6_k";
 		else if (mix == PLAN_MIX_Q4_K_S && i < 4)
@@ -92,7 +96,9 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 			t = "q8_0";
 		break;
 	case TQ_LINEAR_DOWN:
-		if (mix == PLAN_MIX_Q3_K_M)
+		if (mix == PLAN_MIX_Q2_K)
+			t = "q3_k";
+		else if (mix == PLAN_MIX_Q3_K_M)
 			t = i < n / 16 ? "q5_k" : "q4_k";
 		else if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&
 		    tq_plan__use_more_bits(i, n))
@@ -103,12 +109,15 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 			t = "q5_k";
 		break;
 	case TQ_LINEAR_O:
-		if (c->n_experts == 8 && (mix == PLAN_MIX_Q3_K_M ||
+		if (c->n_experts == 8 && (mix == PLAN_MIX_Q2_K ||
+		    mix == PLAN_MIX_Q3_K_M ||
 		    mix == PLAN_MIX_Q4_K_S || mix == PLAN_MIX_Q4_K_M ||
 		    mix == PLAN_MIX_IQ4_NL || mix == PLAN_MIX_IQ4_XS))
 			t = "q5_k";
 		else if (c->n_experts != 8 && mix == PLAN_MIX_Q3_K_M)
 			t = "q4_k";
+		else if (c->n_experts != 8 && mix == PLAN_MIX_Q2_K)
+			t = "q3_k";
 		break;
 	default:
 		break;

@@ -28,8 +28,9 @@
 #     ours, and every tensor's type is that of llama-quantize's Q4_K_M of
 #     the same file (llama-quantize --allow-requantize on the Q4_1 file;
 #     the same types as from an F32 conversion), read with gguf-py;
-#   - the iq4_xs export equals llama-quantize's IQ4_XS of the Q4_1 file
-#     byte for byte (IQ4_NL where 256 does not divide 576);
+#   - the iq4_xs export and the q2_k preset's equal llama-quantize's IQ4_XS
+#     and Q2_K of the Q4_1 file byte for byte (IQ4_NL, Q4_0 where 256 does
+#     not divide 576);
 #   - mlx-lm loads the mlx export and its perplexity is ours.
 # TAP.
 set -u
@@ -219,13 +220,12 @@ assert tok == src_tok, "tokenizer metadata"
 PY
 ok $? "the q4_k_m export: every tensor's type is llama-quantize's, the tokenizer metadata the source's"
 
-# IQ4_XS on width 576: IQ4_NL where 256 does not divide, Q8_0 for the tied
-# output; our export from the Q4_1 file is llama-quantize's byte for byte.
-q export "$gguf" --format gguf --type iq4_xs --out "$tmp/iq4xs.gguf" \
-    >/dev/null 2>"$tmp/err" &&
-LD_LIBRARY_PATH=$bin "$bin/llama-quantize" --allow-requantize "$gguf" \
-    "$tmp/ref.gguf" IQ4_XS $threads >"$tmp/lq.log" 2>&1 &&
-"$py" - "$tmp/iq4xs.gguf" "$tmp/ref.gguf" <<'PY'
+# same_as_lq OURS TYPE: OURS holds llama-quantize --allow-requantize TYPE's
+# tensors of the Q4_1 file, byte for byte (read with gguf-py).
+same_as_lq() {
+	LD_LIBRARY_PATH=$bin "$bin/llama-quantize" --allow-requantize "$gguf" \
+	    "$tmp/ref.gguf" "$2" $threads >"$tmp/lq.log" 2>&1 &&
+	"$py" - "$1" "$tmp/ref.gguf" <<'PY'
 import collections, sys
 import numpy as np
 import gguf
@@ -240,7 +240,16 @@ print("# %d tensors, types %s; types differ: %s; bytes differ: %s" % (len(a),
       types[:5], data[:5]))
 assert not types and not data
 PY
+}
+# IQ4_XS on width 576: IQ4_NL where 256 does not divide, Q8_0 for the tied
+# output; our export from the Q4_1 file is llama-quantize's byte for byte.
+q export "$gguf" --format gguf --type iq4_xs --out "$tmp/iq4xs.gguf" \
+    >/dev/null 2>"$tmp/err" && same_as_lq "$tmp/iq4xs.gguf" IQ4_XS
 ok $? "the iq4_xs export: every tensor's type and bytes are llama-quantize --allow-requantize IQ4_XS's $(head -c 200 "$tmp/err")"
+# Q2_K: Q4_0 where 256 does not divide 576, Q3_K for ffn_down (1536 wide).
+q quantize "$gguf" --preset q2_k --out "$tmp/q2k" --export "gguf:$tmp/q2k.gguf" \
+    >/dev/null 2>"$tmp/err" && same_as_lq "$tmp/q2k.gguf" Q2_K
+ok $? "the q2_k preset's export: every tensor's type and bytes are llama-quantize --allow-requantize Q2_K's $(head -c 200 "$tmp/err")"
 
 # ---- mlx-lm --------------------------------------------------------------
 if mpy=$("$top_srcdir/tools/install-mlx.sh" 2>"$tmp/install" | tail -n 1) &&

@@ -525,7 +525,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 21, "21 presets");
+	tap_ok(n == 22, "22 presets");
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
 
@@ -559,6 +559,17 @@ test_presets(void)
 	    is(p, "model.layers.1.self_attn.k_proj", "rtn q3_k") &&
 	    is(p, "lm_head", "rtn q6_k") &&
 	    is(p, "model.embed_tokens", "rtn q3_k"), "q3_k_m on the demo");
+	tq_plan_free(p);
+	/* Q2_K: attn_v Q4_K at 4 or more heads per KV head (else Q3_K), attn_output
+	   and ffn_down Q3_K, the rest Q2_K, the output Q6_K */
+	tq_plan_preset("q2_k", &p, &err);
+	tap_ok(is(p, "model.layers.0.self_attn.v_proj", "rtn q4_k") &&
+	    is(p, "model.layers.3.self_attn.o_proj", "rtn q3_k") &&
+	    is(p, "model.layers.1.mlp.down_proj", "rtn q3_k") &&
+	    is(p, "model.layers.1.self_attn.q_proj", "rtn q2_k") &&
+	    is(p, "model.layers.2.mlp.up_proj", "rtn q2_k") &&
+	    is(p, "lm_head", "rtn q6_k") &&
+	    is(p, "model.embed_tokens", "rtn q2_k"), "q2_k on the demo");
 	tq_plan_free(p);
 	tq_plan_preset("q8_0", &p, &err);
 	tap_ok(is(p, "lm_head", "rtn q8_0") && is(p, "model.layers.1.self_attn"
