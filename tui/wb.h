@@ -146,6 +146,7 @@ typedef struct wb_variant {
 					   token is the fp model's */
 	char ppl_text[512];		/* the text it was validated on */
 	int64_t ppl_ctx;		/* and the window */
+	int64_t ppl_tokens;		/* and the token limit (0: all) */
 } wb_variant;
 
 #define WB_MAX_VARIANTS 8
@@ -214,6 +215,22 @@ typedef struct wb_app {
 
 	/* detail: which row and block of the weight the grid shows */
 	int64_t detail_row, detail_block;
+
+	/*
+	 * Where the shown numbers come from (wb_runs.c).  valid_path is the
+	 * validation prompt's last text ("FILE [CTX [TOKENS]]"); the table
+	 * shows valid_text, valid_ctx and valid_tokens (valid_used of
+	 * valid_total tokens); valid_note says why the last run left no
+	 * numbers (cancelled, failed), or is "".
+	 */
+	char valid_text[512];
+	int64_t valid_tokens, valid_used, valid_total;
+	char valid_run_text[512];	/* the running validation's */
+	int64_t valid_run_ctx, valid_run_tokens;
+	char valid_note[256];
+	int results_of;			/* the variant (1..) whose errors the
+					   browser shows; 0 none, -1 a run's
+					   so far */
 } wb_app;
 
 /* ---- Key bindings (wb_keys.c) ------------------------------------------ */

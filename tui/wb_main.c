@@ -295,7 +295,7 @@ static const struct {
 	[WB_PROMPT_PRESET] = { "preset: ", wb_plan_preset },
 	[WB_PROMPT_CALIB] = { "calibrate on (FILE [SAMPLES [SEQLEN]]): ",
 	    wb_runs_start_calib },
-	[WB_PROMPT_VALID] = { "validate on (FILE [CTX]): ",
+	[WB_PROMPT_VALID] = { "validate on (FILE [CTX [TOKENS]]): ",
 	    wb_runs_start_valid },
 	[WB_PROMPT_EXPORT] = { "export (FORMAT TYPE PATH [force]): ",
 	    submit_export },
@@ -604,7 +604,8 @@ static const wb_key global_keys[] = {
 	{ { 'r' }, press_quantize, "quantize with the plan (per-layer errors "
 	    "fill the table)", "quant", WB_IDLE },
 	{ { 'v' }, press_run_prompt, "validate the variants against fp on FILE "
-	    "[CTX]: ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
+	    "[CTX [TOKENS]] (the first TOKENS; the fp model alone before any "
+	    "variant): ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
 	{ { 'E' }, press_run_prompt, "export dialog, the last variant (the fp "
 	    "model if none): FORMAT TYPE PATH [force], e.g. gguf q4_k_m "
 	    "m.gguf; TYPE - keeps the state's grid; force replaces PATH", NULL,

@@ -120,6 +120,7 @@ wb_runs_start_quant(wb_app *a)
 		return 0;
 	}
 	wb_browser_clear_results(a);
+	a->results_of = -1;
 	wb_runs_begin(a, WB_RUN_QUANT, "quantize");
 	wb_log(a, "quantize: plan %s%s", a->plan.origin, a->plan.n_undo > 0 ?
 	    " (edited)" : "");
@@ -137,10 +138,21 @@ close_qmodels(wb_app *a)
 	a->n_qmodels = 0;
 }
 
+/* The last component of a path. */
+static const char *
+base_name(const char *path)
+{
+	const char *p = strrchr(path, '/');
+
+	return p != NULL && p[1] != '\0' ? p + 1 : path;
+}
+
 /*
  * One validation job: the fp model as the base and every variant not yet
- * validated on this text and window (all of them when none is left), on
- * the same windows, so perplexity, KLD and top-token agreement compare.
+ * validated on this text, window and token limit (all of them when none
+ * is left), on the same windows, so perplexity, KLD and top-token
+ * agreement compare.  Before any variant, the fp model alone: the
+ * baseline.  spec: "FILE [CTX [TOKENS]]".
  */
 int
 wb_runs_start_valid(wb_app *a, const char *spec)
@@ -149,28 +161,26 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 	tq_error err = { TQ_OK, "" };
 	const tq_model *models[WB_MAX_VARIANTS];
 	char path[512];
-	long long ctx, unused;
+	long long ctx, tokens;
 	int i, all;
 
 	if (wb_runs_busy(a)) {
 		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
 		return 0;
 	}
-	if (!parse_spec(spec, path, sizeof(path), &ctx, &unused)) {
-		wb_message(a, 1, "validate: say FILE [CTX]");
+	if (!parse_spec(spec, path, sizeof(path), &ctx, &tokens)) {
+		wb_message(a, 1, "validate: say FILE [CTX [TOKENS]], e.g. "
+		    "wikitext2-test.txt 256 16384");
 		return 0;
 	}
-	if (a->n_variants == 0) {
-		wb_message(a, 1, "nothing to validate: quantize first (r)");
-		return 0;
-	}
-	snprintf(a->valid_path, sizeof(a->valid_path), "%s", path);
-	a->valid_ctx = ctx;
+	/* the prompt offers the whole spec next time */
+	snprintf(a->valid_path, sizeof(a->valid_path), "%s", spec);
 	for (all = 0; all < 2 && a->n_qmodels == 0; all++)
 		for (i = 0; i < a->n_variants; i++) {
 			wb_variant *v = &a->variants[i];
 
 			if (!all && v->ppl >= 0.0 && v->ppl_ctx == ctx &&
+			    v->ppl_tokens == tokens &&
 			    strcmp(v->ppl_text, path) == 0)
 				continue;
 			if (tq_model_apply_state(a->model, v->state,
@@ -189,15 +199,25 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 	vs.text_path = path;
 	vs.opts.protocol = TQ_PROTOCOL_GPTQ;
 	vs.opts.ctx = ctx;
+	vs.opts.max_tokens = tokens;
 	if (tq_job_validate(&vs, &a->job, &err) != TQ_OK) {
 		close_qmodels(a);
 		wb_message(a, 1, "validate: %s", err.msg);
 		return 0;
 	}
+	snprintf(a->valid_run_text, sizeof(a->valid_run_text), "%s", path);
+	a->valid_run_ctx = ctx;
+	a->valid_run_tokens = tokens;
 	a->screen = WB_SCR_VALID;
 	wb_runs_begin(a, WB_RUN_VALID, "validate");
-	wb_log(a, "validate %d variant%s against the fp model on %s",
-	    a->n_qmodels, a->n_qmodels == 1 ? "" : "s", path);
+	snprintf(a->last_layer, sizeof(a->last_layer), "%.95s",
+	    base_name(path));
+	if (a->n_qmodels == 0)
+		wb_log(a, "validate the fp model alone (the baseline) on %s",
+		    path);
+	else
+		wb_log(a, "validate %d variant%s against the fp model on %s",
+		    a->n_qmodels, a->n_qmodels == 1 ? "" : "s", path);
 	return 1;
 }
 
@@ -208,6 +228,14 @@ valid_finished(wb_app *a)
 	const tq_validation *r = tq_job_validation(a->job);
 	int i;
 
+	snprintf(a->valid_text, sizeof(a->valid_text), "%s",
+	    a->valid_run_text);
+	a->valid_tokens = a->valid_run_tokens;
+	a->valid_ctx = r->opts.ctx;
+	a->valid_total = r->n_tokens;
+	a->valid_used = a->valid_tokens > 0 && a->valid_tokens < r->n_tokens ?
+	    a->valid_tokens : r->n_tokens;
+	a->valid_note[0] = '\0';
 	a->fp_ppl = r->base.ppl;
 	a->fp_ppl_err = r->base.ppl_stderr;
 	wb_log(a, "fp perplexity %.4f +/- %.4f (%lld positions, ctx %lld)",
@@ -223,9 +251,10 @@ valid_finished(wb_app *a)
 		v->kld_err = k->kld_stderr;
 		v->same_top = k->same_top;
 		v->same_top_err = k->same_top_stderr;
-		v->ppl_ctx = a->valid_ctx;
+		v->ppl_ctx = a->valid_run_ctx;
+		v->ppl_tokens = a->valid_run_tokens;
 		snprintf(v->ppl_text, sizeof(v->ppl_text), "%s",
-		    a->valid_path);
+		    a->valid_run_text);
 		wb_log(a, "%s perplexity %.4f +/- %.4f (%+.2f%%), KLD %.5f, "
 		    "same top token %.2f%%", v->label, v->ppl, v->ppl_err,
 		    (v->ppl / a->fp_ppl - 1.0) * 100.0, v->kld,
@@ -235,8 +264,9 @@ valid_finished(wb_app *a)
 	for (i = 0; i < a->n_variants; i++) {
 		wb_variant *v = &a->variants[i];
 
-		if (v->ppl_ctx != a->valid_ctx ||
-		    strcmp(v->ppl_text, a->valid_path) != 0)
+		if (v->ppl_ctx != a->valid_run_ctx ||
+		    v->ppl_tokens != a->valid_run_tokens ||
+		    strcmp(v->ppl_text, a->valid_run_text) != 0)
 			v->ppl = -1.0;
 	}
 }
@@ -294,6 +324,27 @@ wb_runs_fds(const wb_app *a, int *fds)
 	return n;
 }
 
+/*
+ * The browser's errors back to the last variant's, after a quantization
+ * that did not finish: its partial errors would pass for a variant's.
+ */
+static void
+show_variant_results(wb_app *a)
+{
+	const tq_qstate *st;
+	size_t i, n;
+
+	wb_browser_clear_results(a);
+	a->results_of = 0;
+	if (a->n_variants == 0)
+		return;
+	st = a->variants[a->n_variants - 1].state;
+	n = tq_state_n_results(st);
+	for (i = 0; i < n; i++)
+		wb_browser_result(a, tq_state_result(st, i));
+	a->results_of = a->n_variants;
+}
+
 /* The end of a run: log, results, the next step of a validation. */
 static void
 end_job(wb_app *a, const tq_event *ev)
@@ -307,12 +358,26 @@ end_job(wb_app *a, const tq_event *ev)
 	if (k == WB_RUN_CALIB) {
 		wb_calib_end(a, ev->kind == TQ_EVENT_CANCELLED ?
 		    TQ_ECANCELLED : st, &err);
-	} else if (ev->kind == TQ_EVENT_CANCELLED || st == TQ_ECANCELLED) {
-		wb_log(a, "%s cancelled after %s", a->stage, buf);
-		wb_message(a, 0, "%s cancelled", a->stage);
-	} else if (st != TQ_OK) {
-		wb_log(a, "%s failed: %s", a->stage, err.msg);
-		wb_message(a, 1, "%s failed: %s", a->stage, err.msg);
+	} else if (ev->kind == TQ_EVENT_CANCELLED || st == TQ_ECANCELLED ||
+	    st != TQ_OK) {
+		int cancelled = ev->kind == TQ_EVENT_CANCELLED ||
+		    st == TQ_ECANCELLED;
+
+		if (cancelled) {
+			wb_log(a, "%s cancelled after %s", a->stage, buf);
+			wb_message(a, 0, "%s cancelled", a->stage);
+		} else {
+			wb_log(a, "%s failed: %s", a->stage, err.msg);
+			wb_message(a, 1, "%s failed: %s", a->stage, err.msg);
+		}
+		if (k == WB_RUN_VALID)
+			snprintf(a->valid_note, sizeof(a->valid_note), "last "
+			    "run %s after %s: %.80s, ctx %lld", cancelled ?
+			    "cancelled" : "failed", buf,
+			    base_name(a->valid_run_text),
+			    (long long)a->valid_run_ctx);
+		else if (k == WB_RUN_QUANT)
+			show_variant_results(a);
 	} else if (k == WB_RUN_QUANT) {
 		wb_variant *v = &a->variants[a->n_variants];
 		double bits = 0, w = 0;
@@ -335,6 +400,7 @@ end_job(wb_app *a, const tq_event *ev)
 		    a->n_variants + 1, a->plan.origin, a->plan.n_undo > 0 ?
 		    " *" : "");
 		a->n_variants++;
+		a->results_of = a->n_variants;
 		wb_log(a, "quantized %d layers in %s: variant %s, %.2f bpw",
 		    a->layers_done, buf, v->label, v->bpw);
 		wb_message(a, 0, "quantized in %s (v validates)", buf);
@@ -395,7 +461,9 @@ pump_job(wb_app *a)
 				wb_calib_refresh(a);
 			break;
 		case TQ_EVENT_LAYER:
-			wb_browser_result(a, &ev.layer);
+			/* a lesson's quantization is the lesson's own */
+			if (a->run == WB_RUN_QUANT)
+				wb_browser_result(a, &ev.layer);
 			snprintf(a->last_layer, sizeof(a->last_layer), "%s",
 			    ev.layer.name);
 			a->layers_done++;
@@ -529,7 +597,7 @@ wb_valid_draw(wb_app *a, int y0, int y1)
 {
 	double kmax = 0.0, dmax = 0.0;
 	int i, y = y0, x, bw = (COLS - 58) / 2;
-	char ctx[32] = "";
+	char used[64];
 
 	for (i = 0; i < a->n_variants; i++) {
 		const wb_variant *v = &a->variants[i];
@@ -544,12 +612,35 @@ wb_valid_draw(wb_app *a, int y0, int y1)
 	if (bw < 4)
 		bw = 4;
 	wb_runs_progress(a, y++);
-	if (a->valid_ctx > 0)
-		snprintf(ctx, sizeof(ctx), ", ctx %lld",
-		    (long long)a->valid_ctx);
+	/* where the numbers come from: text, window, tokens */
+	if (a->valid_used < a->valid_total)
+		snprintf(used, sizeof(used), "first %lld of %lld tokens",
+		    (long long)a->valid_used, (long long)a->valid_total);
+	else
+		snprintf(used, sizeof(used), "all %lld tokens",
+		    (long long)a->valid_total);
 	attron(wb_attr(WB_C_HEADER));
-	wb_textf(y++, 0, COLS, " vs the fp model on %s%s",
-	    a->valid_path[0] != '\0' ? a->valid_path : "(v to validate)", ctx);
+	if (a->valid_text[0] != '\0') {
+		char line[768];
+
+		/* the whole path when it fits, else the file's name */
+		if (snprintf(line, sizeof(line), " vs the fp model on %s, ctx "
+		    "%lld, %s", a->valid_text, (long long)a->valid_ctx, used) >
+		    COLS)
+			snprintf(line, sizeof(line), " vs the fp model on %s, "
+			    "ctx %lld, %s", base_name(a->valid_text),
+			    (long long)a->valid_ctx, used);
+		wb_text(y++, 0, COLS, 1, line);
+	} else
+		wb_text(y++, 0, COLS, 1, " vs the fp model: no numbers yet (v "
+		    "validates on FILE [CTX [TOKENS]])");
+	attroff(wb_attr(WB_C_HEADER));
+	if (a->valid_note[0] != '\0') {
+		attron(wb_attr(WB_C_WARN));
+		wb_textf(y++, 0, COLS, " %s (not shown)", a->valid_note);
+		attroff(wb_attr(WB_C_WARN));
+	}
+	attron(wb_attr(WB_C_HEADER));
 	wb_textf(y++, 0, COLS, " %-16s %5s %8s %7s %8s %6s  %-*s %s",
 	    "variant", "bpw", "ppl", "delta", "KLD", "top1", bw, "KLD",
 	    "top1 diff");
