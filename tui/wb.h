@@ -416,6 +416,8 @@ int wb_teach_domain_start(wb_app *a, const char *dir);
 void wb_teach_job_done(wb_app *a, tq_job *job);
 /* After a lesson job ended (well or not): starts the next one, or stops. */
 void wb_teach_next(wb_app *a);
+/* The user cancels the lesson's run: no step after this one. */
+void wb_teach_cancel(wb_app *a);
 
 /* wb_mix.c: sensitivity, the frontier and the heat map */
 /* spec: "default", "gguf", "METHOD:SCHEME,..." or a saved file. */

@@ -14,6 +14,15 @@
 
 #include "wb.h"
 
+/* The last component of a path. */
+static const char *
+base_name(const char *path)
+{
+	const char *p = strrchr(path, '/');
+
+	return p != NULL && p[1] != '\0' ? p + 1 : path;
+}
+
 int
 wb_runs_busy(const wb_app *a)
 {
@@ -136,15 +145,6 @@ close_qmodels(wb_app *a)
 	for (i = 0; i < a->n_qmodels; i++)
 		tq_model_close(a->qmodels[i]);
 	a->n_qmodels = 0;
-}
-
-/* The last component of a path. */
-static const char *
-base_name(const char *path)
-{
-	const char *p = strrchr(path, '/');
-
-	return p != NULL && p[1] != '\0' ? p + 1 : path;
 }
 
 /*
@@ -311,6 +311,8 @@ wb_runs_cancel(wb_app *a)
 {
 	if (a->job != NULL)
 		tq_job_cancel(a->job);
+	if (a->run == WB_RUN_TEACH)
+		wb_teach_cancel(a);
 	wb_log(a, "cancelling %s ...", a->stage);
 }
 
@@ -543,7 +545,8 @@ wb_runs_progress(wb_app *a, int y)
 	if (!wb_runs_busy(a)) {
 		attron(wb_attr(WB_C_DIM));
 		wb_textf(y, 0, COLS, " idle  calibration: %s  variants: %d",
-		    a->calib != NULL ? a->calib_path : "none", a->n_variants);
+		    a->calib != NULL ? base_name(a->calib_path) : "none",
+		    a->n_variants);
 		attroff(wb_attr(WB_C_DIM));
 		return;
 	}
