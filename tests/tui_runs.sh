@@ -78,8 +78,8 @@ ok $? "quantization ends"
 errs=$(screen r | grep -Ec '^[ *][0-9]\.(attn|mlp)\.[a-z_]+ .* [0-9]\.[0-9][0-9]e-[0-9][0-9] ')
 [ "$errs" -ge 18 ]
 ok $? "per-layer errors fill the browser ($errs rows with an error)"
-screen r | grep -Eq '\| err sum [0-9.]+e-[0-9]+ \(28\)'
-ok $? "the summary adds up the 28 measured errors"
+screen r | grep -Eq '\| err sum [0-9.]+e-[0-9]+ \(28, #1\)'
+ok $? "the summary adds up the 28 measured errors, of variant #1"
 
 # ---- validate against the fp model ----
 keys r v C-u ; text r "$tmp/val.txt 256"; keys r Enter

@@ -4,7 +4,9 @@
 # any variant (the baseline), a token limit checked against the command
 # line's eval, the prompt remembering FILE CTX TOKENS, and a cancelled run
 # shown as cancelled while the table keeps naming the text of its numbers.
-# A TAP test.
+# The title's "*" follows undo and redo, with the origin's name; at 80
+# columns the summary keeps the error sum (and names its variant) and the
+# layer detail's header keeps the scheme beside the error.  A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 
@@ -58,6 +60,43 @@ ok $? "X: the table says the last run was cancelled, on what"
 screen v | grep -Eq "^ vs the fp model on .*wikitext2-test.txt, ctx 256, first 2048 of" &&
 	[ "$(num v '^ fp16 *16.00 *\([0-9.]*\).*')" = "$fp" ]
 ok $? "and still names the text its numbers come from"
+
+# ---- the title's "*": the plan differs from its origin; undo brings both back ----
+title() {	# title NAME EREGEX: the title line matches
+	screen "$1" | head -1 | grep -Eq -- "$2"
+}
+keys v 1 p ; text v w4-gptq; keys v Enter
+wait_for v 'plan: preset w4-gptq' && title v 'plan: preset w4-gptq[[:space:]]*$'
+ok $? "a preset is its own origin: no *"
+keys v b
+wait_for v '1 layer -> gptq int5-g128' && title v 'plan: preset w4-gptq \*'
+ok $? "an edit: preset w4-gptq *"
+keys v u
+wait_for v 'undone \(1 more\)' && title v 'plan: preset w4-gptq[[:space:]]*$'
+ok $? "undoing the edit: preset w4-gptq again, no *"
+keys v u
+wait_for v 'undone \(0 more\)' && title v 'plan: preset w4-rtn[[:space:]]*$'
+ok $? "undoing the preset: the title names w4-rtn again"
+keys v C-r C-r
+wait_for v 'redone \(0 more\)' && title v 'plan: preset w4-gptq \*'
+ok $? "redo twice: preset w4-gptq *"
+
+# ---- at 80 columns: the summary keeps the error, the detail its scheme ----
+keys v p ; text v w4-rtn; keys v Enter
+wait_for v 'plan: preset w4-rtn'
+keys v b
+wait_for v '1 layer -> rtn int5-g128'
+# the output errors need a calibration (without one: the SQNR only)
+keys v c C-u ; text v "$shared/wikitext2-valid.txt 8 256"; keys v Enter
+wait_for v 'calibrated in'
+keys v r
+wait_for v 'quantized in'
+screen v | grep -Eq '\| err sum [0-9]\.[0-9]{2}e-[0-9]+ \(28, #2\)'
+ok $? "the summary shows the error sum and whose it is (variant #2) at 80 columns"
+keys v Enter
+wait_for v '^ .*q_proj \[256 x 256\] +rtn int5-g128 +5\.16 bpw +err [0-9]\.[0-9]{2}e-[0-9]+ +sqnr [0-9.]+ dB'
+ok $? "the detail's header keeps the scheme beside the measured error"
+keys v Escape
 
 keys v q
 restored v && screen v | grep -q 'EXIT=0'

@@ -98,13 +98,22 @@ typedef enum wb_sort {
 
 #define WB_UNDO_MAX 64
 
+/* A plan as it was: its text, and its origin's name and text. */
+typedef struct wb_plan_snap {
+	char *json;			/* owned */
+	char *base;			/* owned */
+	char origin[96];
+} wb_plan_snap;
+
 typedef struct wb_plan {
 	char *json;			/* the plan as JSON (owned) */
 	tq_plan *plan;			/* parsed from json */
-	char *undo[WB_UNDO_MAX];	/* earlier json texts, oldest first */
+	wb_plan_snap undo[WB_UNDO_MAX];	/* earlier plans, oldest first */
 	int n_undo;
-	char *redo[WB_UNDO_MAX];
+	wb_plan_snap redo[WB_UNDO_MAX];
 	int n_redo;
+	char *base;			/* the origin's own text (owned): the
+					   plan is edited when json differs */
 	char origin[96];		/* "preset w4-gptq", "file x.json" */
 	char path[512];			/* last save/load path */
 	int dirty;
@@ -360,6 +369,8 @@ int wb_plan_save(wb_app *a, const char *path);
  */
 int wb_plan_edit(wb_app *a, const char *what, const char *value);
 int wb_plan_undo(wb_app *a);
+/* 1 when the plan is not its origin's as it came (the title's "*"). */
+int wb_plan_edited(const wb_plan *p);
 /* Makes plan (taken) the plan, undoably, with origin as its name. */
 int wb_plan_set(wb_app *a, tq_plan *plan, const char *origin);
 int wb_plan_redo(wb_app *a);
@@ -426,8 +437,12 @@ int wb_mix_save(wb_app *a, const char *path);
 /* The sensitivity job ended well: takes its table. */
 void wb_mix_finished(wb_app *a, tq_job *job);
 void wb_mix_draw(wb_app *a, int y0, int y1);
-/* The current plan's predicted KLD on the summary line at y. */
-void wb_mix_summary(wb_app *a, int y);
+/*
+ * The current plan's predicted KLD for the summary line ("KLD~1.2e-03",
+ * "KLD>=1.1e-03 (27/28)" when some layer's setting is not in the menu);
+ * 0 without a sensitivity table.
+ */
+int wb_mix_summary_text(const wb_app *a, char *buf, size_t len);
 void wb_mix_free(void);
 
 /* wb_help.c */

@@ -219,7 +219,6 @@ draw_browser(wb_app *a, int y0, int y1)
 {
 	wb_browser_draw(a, y0, y1 - 1);
 	wb_browser_summary(a, y1 - 1);
-	wb_mix_summary(a, y1 - 1);
 }
 
 /* The screens in wb_screen order: the tab's name, the body's drawing. */
@@ -251,8 +250,8 @@ draw_title(wb_app *a)
 	attron(wb_attr(WB_C_TITLE));
 	wb_textf(0, 0, COLS, " TurboQuant | %s (%s, %lld blocks) | plan: "
 	    "%s%s", path, tq_arch_name(c->arch),
-	    (long long)c->n_layers, a->plan.origin, a->plan.n_undo > 0 ||
-	    a->plan.dirty ? " *" : "");
+	    (long long)c->n_layers, a->plan.origin,
+	    wb_plan_edited(&a->plan) ? " *" : "");
 	attroff(wb_attr(WB_C_TITLE));
 	/* screen tabs, right-aligned when they fit */
 	x = COLS;

@@ -131,8 +131,8 @@ wb_runs_start_quant(wb_app *a)
 	wb_browser_clear_results(a);
 	a->results_of = -1;
 	wb_runs_begin(a, WB_RUN_QUANT, "quantize");
-	wb_log(a, "quantize: plan %s%s", a->plan.origin, a->plan.n_undo > 0 ?
-	    " (edited)" : "");
+	wb_log(a, "quantize: plan %s%s", a->plan.origin,
+	    wb_plan_edited(&a->plan) ? " (edited)" : "");
 	return 1;
 }
 
@@ -399,7 +399,7 @@ end_job(wb_app *a, const tq_event *ev)
 		v->bpw = w > 0 ? bits / w : 16.0;
 		v->ppl = -1.0;
 		snprintf(v->label, sizeof(v->label), "#%d %.40s%s",
-		    a->n_variants + 1, a->plan.origin, a->plan.n_undo > 0 ?
+		    a->n_variants + 1, a->plan.origin, wb_plan_edited(&a->plan) ?
 		    " *" : "");
 		a->n_variants++;
 		a->results_of = a->n_variants;

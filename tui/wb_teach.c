@@ -661,7 +661,7 @@ wb_teach_domain_start(wb_app *a, const char *dir)
 	share = calib_share(a);
 	if (share >= 0.5) {
 		snprintf(dm.plan_name, sizeof(dm.plan_name), "%.90s%s",
-		    a->plan.origin, a->plan.n_undo > 0 ? " *" : "");
+		    a->plan.origin, wb_plan_edited(&a->plan) ? " *" : "");
 		if (tq_plan_parse(a->plan.json, strlen(a->plan.json),
 		    dm.plan_name, &dm.plan, &err) != TQ_OK) {
 			wb_message(a, 1, "domain lesson: %s", err.msg);
