@@ -120,7 +120,7 @@ ok $? "KLD $k and top-token agreement $t% are the command line's $ck and $ct"
 
 # ---- the export dialog: every format, with its types; refusals ----
 keys r E
-wait_for r 'export \(FORMAT TYPE PATH \[force\]\)'
+wait_for r 'export \(\[#N\|fp\] FORMAT TYPE PATH \[force\]\)'
 fmts=0
 for f in gguf awq gptq compressed-tensors trtllm mlx onnx; do
 	screen r | grep -Eq "^ $f +[a-zA-Z]" && fmts=$((fmts + 1))

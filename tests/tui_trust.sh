@@ -6,7 +6,10 @@
 # shown as cancelled while the table keeps naming the text of its numbers.
 # The title's "*" follows undo and redo, with the origin's name; at 80
 # columns the summary keeps the error sum (and names its variant) and the
-# layer detail's header keeps the scheme beside the error.  A TAP test.
+# layer detail's header keeps the scheme beside the error.  Export: the
+# dialog lists the variants and a leading #N or fp picks one, refuses an
+# existing PATH with its own word (force), and logs a warning whole.
+# A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 
@@ -97,6 +100,35 @@ keys v Enter
 wait_for v '^ .*q_proj \[256 x 256\] +rtn int5-g128 +5\.16 bpw +err [0-9]\.[0-9]{2}e-[0-9]+ +sqnr [0-9.]+ dB'
 ok $? "the detail's header keeps the scheme beside the measured error"
 keys v Escape
+
+# ---- export: which variant, force in the dialog's words, warnings whole ----
+keys v E
+wait_for v 'which \(#N or fp first\): #1 preset w4-rtn 4.16 \| #2 preset w4-rtn \* 4.18 \| fp'
+ok $? "the export dialog lists the variants to choose from"
+screen v | grep -Eq '^ export #2 preset w4-rtn \* \(4.18 bpw\)'
+ok $? "the last one by default"
+keys v C-u ; text v "#1 mlx - $tmp/m1"
+wait_for v '^ export #1 preset w4-rtn \(4.16 bpw\)'
+ok $? "a leading #1 picks the first"
+keys v Enter
+wait_for v 'exported mlx int4-g128-f32'
+ok $? "#1 is exported: every layer int4-g128 (#2 has one at int5)"
+keys v E C-u ; text v "mlx - $tmp/m1"; keys v Enter
+wait_for v "export: $tmp/m1 already exists: add force to replace it"
+ok $? "an existing PATH is refused in the dialog's own word, force"
+keys v E C-u ; text v "mlx - $tmp/m1 force"; keys v Enter
+wait_for v 'exported mlx mixed'
+ok $? "force replaces it, with the last variant (#2: mixed bits)"
+keys v E C-u ; text v "#1 gguf q4_k_m $tmp/g.gguf"; keys v Enter
+wait_for v 'exported gguf q4_k_m: .*, a warning'
+keys v 3
+wait_for v 'wrote .*g.gguf'
+screen v | sed -n '/warning: 28 layers re-quantized/,$p' |
+	sed 's/^ *[0-9]*:[0-9][0-9] *//' | tr -s ' \n' '  ' |
+	grep -q 'the state kept in float were quantized with RTN'
+ok $? "the export's warning is in the log whole, wrapped at 80 columns"
+[ "$(screen v | grep -c 'warning: 28 layers re-quantized')" = 1 ]
+ok $? "once"
 
 keys v q
 restored v && screen v | grep -q 'EXIT=0'

@@ -296,7 +296,7 @@ static const struct {
 	    wb_runs_start_calib },
 	[WB_PROMPT_VALID] = { "validate on (FILE [CTX [TOKENS]]): ",
 	    wb_runs_start_valid },
-	[WB_PROMPT_EXPORT] = { "export (FORMAT TYPE PATH [force]): ",
+	[WB_PROMPT_EXPORT] = { "export ([#N|fp] FORMAT TYPE PATH [force]): ",
 	    submit_export },
 	[WB_PROMPT_CONFIRM_CANCEL] = { "cancel the run? (y/n) ", NULL },
 	[WB_PROMPT_CONFIRM_QUIT] = { "quit the workbench? (y/n) ", NULL },
@@ -605,10 +605,10 @@ static const wb_key global_keys[] = {
 	{ { 'v' }, press_run_prompt, "validate the variants against fp on FILE "
 	    "[CTX [TOKENS]] (the first TOKENS; the fp model alone before any "
 	    "variant): ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
-	{ { 'E' }, press_run_prompt, "export dialog, the last variant (the fp "
-	    "model if none): FORMAT TYPE PATH [force], e.g. gguf q4_k_m "
-	    "m.gguf; TYPE - keeps the state's grid; force replaces PATH", NULL,
-	    WB_ALWAYS },
+	{ { 'E' }, press_run_prompt, "export dialog: [#N|fp] FORMAT TYPE PATH "
+	    "[force], e.g. gguf q4_k_m m.gguf (the last variant, or #N, or the "
+	    "fp model); TYPE - keeps the state's grid; force replaces PATH",
+	    NULL, WB_ALWAYS },
 	{ { 'S', 'L' }, press_plan_file, "save / load the plan (the engine's "
 	    "JSON plan file)", NULL, WB_ALWAYS },
 	{ { 'u', WB_CTRL('r') }, press_undo, "undo / redo a plan change", NULL,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curses.h>
 
@@ -271,37 +272,121 @@ valid_finished(wb_app *a)
 	}
 }
 
+/*
+ * The variant an export spec names: "#N" (1..), "fp" for the fp model
+ * (-1), or none (the last variant; -1 before any).  *rest is the spec
+ * after it.  -2 for a "#N" that is no variant.
+ */
+static int
+export_which(const wb_app *a, const char *spec, const char **rest)
+{
+	char w[16] = "";
+	int n = 0, k;
+
+	while (*spec == ' ')
+		spec++;
+	*rest = spec;
+	if (sscanf(spec, "%15s%n", w, &n) != 1)
+		return a->n_variants - 1;
+	if (strcmp(w, "fp") == 0) {
+		*rest = spec + n;
+		return -1;
+	}
+	if (w[0] != '#')
+		return a->n_variants - 1;
+	*rest = spec + n;
+	k = atoi(w + 1);
+	return k >= 1 && k <= a->n_variants ? k - 1 : -2;
+}
+
+/* The running export's warning as its log event gave it, or "". */
+static char warned[600];
+
+/* The engine's "use --force" is the dialog's "add force". */
+static void
+force_word(char *msg, size_t len)
+{
+	char *p = strstr(msg, "use --force");
+	char tail[512];
+
+	if (p == NULL)
+		return;
+	snprintf(tail, sizeof(tail), "%s", p + strlen("use --force"));
+	snprintf(p, len - (size_t)(p - msg), "add force%s", tail);
+}
+
+/*
+ * Logs text in lines that fit 80 columns (after the time), cut at
+ * spaces: an export's warning is read whole.
+ */
+static void
+log_wrapped(wb_app *a, const char *text)
+{
+	const int w = 70;
+	int first = 1;
+
+	while (*text != '\0') {
+		int n = (int)strlen(text), cut = n;
+
+		if (n > w) {
+			for (cut = w; cut > 0 && text[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = w;
+		}
+		wb_log(a, "%s%.*s", first ? "" : "  ", cut, text);
+		first = 0;
+		text += cut;
+		while (*text == ' ')
+			text++;
+	}
+}
+
 int
 wb_runs_start_export(wb_app *a, const char *spec)
 {
 	tq_export_opts o = TQ_EXPORT_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
 	const tq_qstate *st = NULL;
-	char fmt[32], type[32], path[512], force[16] = "";
-	int k;
+	const char *rest;
+	char fmt[32], type[32], path[512], force[16] = "", extra[8];
+	int k, which;
 
 	if (wb_runs_busy(a)) {
 		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
 		return 0;
 	}
-	k = sscanf(spec, "%31s %31s %511s %15s", fmt, type, path, force);
-	if (k < 3 || (k == 4 && strcmp(force, "force") != 0)) {
-		wb_message(a, 1, "export: say FORMAT TYPE PATH [force], e.g. "
-		    "gguf q4_k_m model.gguf");
+	if ((which = export_which(a, spec, &rest)) == -2) {
+		wb_message(a, 1, "export: no such variant (#1..#%d, or fp)",
+		    a->n_variants);
+		return 0;
+	}
+	k = sscanf(rest, "%31s %31s %511s %15s %7s", fmt, type, path, force,
+	    extra);
+	if (k < 3 || k > 4 || (k == 4 && strcmp(force, "force") != 0)) {
+		wb_message(a, 1, "export: say [#N|fp] FORMAT TYPE PATH [force], "
+		    "e.g. gguf q4_k_m model.gguf");
 		return 0;
 	}
 	o.format = fmt;
 	o.type = strcmp(type, "-") == 0 ? NULL : type;
 	o.force = k == 4;
-	if (a->n_variants > 0)
-		st = a->variants[a->n_variants - 1].state;
+	if (!o.force && access(path, F_OK) == 0) {
+		wb_message(a, 1, "export: %s already exists: add force to "
+		    "replace it", path);
+		return 0;
+	}
+	if (which >= 0)
+		st = a->variants[which].state;
 	if (tq_job_export(a->model, st, path, &o, &a->job, &err) != TQ_OK) {
+		force_word(err.msg, sizeof(err.msg));
 		wb_message(a, 1, "export: %s", err.msg);
 		return 0;
 	}
+	warned[0] = '\0';
 	wb_runs_begin(a, WB_RUN_EXPORT, "export");
 	wb_log(a, "export %s as %s %s to %s", st != NULL ?
-	    a->variants[a->n_variants - 1].label : "the fp model", fmt,
+	    a->variants[which].label : "the fp model", fmt,
 	    o.type != NULL ? o.type : "(its own grid)", path);
 	return 1;
 }
@@ -369,6 +454,7 @@ end_job(wb_app *a, const tq_event *ev)
 			wb_log(a, "%s cancelled after %s", a->stage, buf);
 			wb_message(a, 0, "%s cancelled", a->stage);
 		} else {
+			force_word(err.msg, sizeof(err.msg));
 			wb_log(a, "%s failed: %s", a->stage, err.msg);
 			wb_message(a, 1, "%s failed: %s", a->stage, err.msg);
 		}
@@ -419,10 +505,17 @@ end_job(wb_app *a, const tq_event *ev)
 			wb_human((double)rep->total_bytes, sz, sizeof(sz));
 			wb_log(a, "exported %s %s: %sB, %.2f bpw in %s",
 			    rep->format, rep->type, sz, rep->bpw, buf);
-			if (rep->warning[0] != '\0')
-				wb_log(a, "warning: %s", rep->warning);
-			wb_message(a, 0, "exported %s %s: %sB, %.2f bpw (3: "
-			    "log)", rep->format, rep->type, sz, rep->bpw);
+			if (rep->warning[0] != '\0' &&
+			    strcmp(rep->warning, warned) != 0) {
+				char wbuf[600];
+
+				snprintf(wbuf, sizeof(wbuf), "warning: %s",
+				    rep->warning);
+				log_wrapped(a, wbuf);
+			}
+			wb_message(a, 0, "exported %s %s: %sB, %.2f bpw%s (3: "
+			    "log)", rep->format, rep->type, sz, rep->bpw,
+			    rep->warning[0] != '\0' ? ", a warning" : "");
 		}
 	} else if (k == WB_RUN_SENS) {
 		wb_mix_finished(a, a->job);
@@ -476,7 +569,12 @@ pump_job(wb_app *a)
 				    ev.layer.bpw);
 			break;
 		case TQ_EVENT_LOG:
-			wb_log(a, "%s", ev.text);
+			log_wrapped(a, ev.text);
+			/* the report's warning, logged already */
+			if (a->run == WB_RUN_EXPORT &&
+			    strncmp(ev.text, "warning: ", 9) == 0)
+				snprintf(warned, sizeof(warned), "%s",
+				    ev.text + 9);
 			break;
 		case TQ_EVENT_DONE:
 		case TQ_EVENT_FAILED:
@@ -724,25 +822,50 @@ void
 wb_export_draw(wb_app *a, int y0, int y1)
 {
 	const char *const *f = tq_export_format_names();
-	const char *writes, *types;
-	char typed[32] = "";
-	int y = y0;
+	const char *writes, *types, *rest;
+	char typed[32] = "", line[512];
+	int y = y0, which, i, n, lbl;
 
-	sscanf(a->prompt_buf, "%31s", typed);
+	which = export_which(a, a->prompt_buf, &rest);
+	sscanf(rest, "%31s", typed);
 	for (; y < y1; y++) {
 		move(y, 0);
 		clrtoeol();
 	}
 	y = y0;
 	attron(wb_attr(WB_C_HEADER));
-	if (a->n_variants > 0)
+	if (which >= 0)
 		wb_textf(y++, 0, COLS, " export %s (%.2f bpw)",
-		    a->variants[a->n_variants - 1].label,
-		    a->variants[a->n_variants - 1].bpw);
+		    a->variants[which].label, a->variants[which].bpw);
+	else if (which == -1)
+		wb_textf(y++, 0, COLS, " export the fp model%s",
+		    a->n_variants == 0 ? " (no variant yet)" : "");
 	else
-		wb_text(y++, 0, COLS, 1, " export the fp model (no variant "
-		    "yet)");
+		wb_textf(y++, 0, COLS, " export: no such variant (#1..#%d, "
+		    "or fp)", a->n_variants);
 	attroff(wb_attr(WB_C_HEADER));
+	/* the choices: a leading #N or fp picks one (labels if they fit) */
+	for (lbl = 1; a->n_variants > 0 && lbl >= 0; lbl--) {
+		n = snprintf(line, sizeof(line), " which (#N or fp first):");
+		for (i = 0; i < a->n_variants && n < (int)sizeof(line); i++)
+			if (lbl)
+				n += snprintf(line + n, sizeof(line) - (size_t)n,
+				    " %s %.2f |", a->variants[i].label,
+				    a->variants[i].bpw);
+			else
+				n += snprintf(line + n, sizeof(line) - (size_t)n,
+				    " #%d %.2f |", i + 1, a->variants[i].bpw);
+		if (n < (int)sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+			    " fp");
+		if (n <= COLS)
+			break;
+	}
+	if (a->n_variants > 0) {
+		attron(wb_attr(WB_C_DIM));
+		wb_text(y++, 0, COLS, 1, line);
+		attroff(wb_attr(WB_C_DIM));
+	}
 	for (; *f != NULL && y < y1 - 1; f++) {
 		int cur = strcmp(*f, typed) == 0;
 
@@ -758,8 +881,8 @@ wb_export_draw(wb_app *a, int y0, int y1)
 		attroff(wb_attr(WB_C_DIM));
 	}
 	if (y < y1)
-		wb_text(y, 0, COLS, 1, " FORMAT TYPE PATH [force]; an "
-		    "existing PATH is replaced only with force");
+		wb_text(y, 0, COLS, 1, " [#N|fp] FORMAT TYPE PATH [force]: "
+		    "force replaces an existing PATH");
 }
 
 void
