@@ -8,7 +8,8 @@
 # command line's calibrate, quantize and eval of the same plan); the export
 # dialog lists every format with its types, a refusal is the engine's
 # message; export GGUF Q4_K_M and read it back with the gguf package;
-# cancel a calibration and a quantization with Ctrl-C (which asks); quit;
+# cancel a calibration and a quantization with Ctrl-C (which asks), the
+# browser's errors going back to the variant's; quit;
 # SIGTERM and SIGSEGV restore the terminal.
 # A TAP test.
 set -u
@@ -184,6 +185,8 @@ keys r y
 wait_for r 'cancelled' &&
 	wait_for r ' idle '
 ok $? "y cancels the quantization; the workbench is idle again"
+wait_for r '\| err sum [0-9.]+e-[0-9]+ \(28, #1\)'
+ok $? "the browser shows variant #1's errors again, not the cancelled run's"
 keys r 3
 wait_for r ' log'
 screen r | grep -q 'cancelled after'
