@@ -39,6 +39,9 @@ screen v | grep -Eq '^ vs the fp model on small.txt, ctx 128, all [0-9]+ tokens'
 ok $? "before any variant v measures the fp model alone, and says on what"
 keys v r
 wait_for v 'quantized in'
+keys v 1
+wait_for v '\| err sum - \(no calibration, #1\)'
+ok $? "RTN without a calibration: no output error, and the summary says why"
 keys v v
 wait_for v 'validate on \(FILE \[CTX \[TOKENS\]\]\): small.txt 128'
 ok $? "the prompt offers the last FILE and CTX again"

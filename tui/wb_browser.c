@@ -479,7 +479,7 @@ void
 wb_browser_summary(wb_app *a, int y)
 {
 	double weights = 0, bytes = 0, qw = 0, qbits = 0, errsum = 0;
-	int measured = 0, marked = 0, n, lvl;
+	int measured = 0, marked = 0, results = 0, n, lvl;
 	char fp[16], pl[16], err[64], kld[64] = "", mk[32] = "", buf[320];
 	size_t i;
 
@@ -497,11 +497,15 @@ wb_browser_summary(wb_app *a, int y)
 			errsum += r->res.rel_err;
 			measured++;
 		}
+		results += r->has_result;
 		marked += r->marked;
 	}
 	wb_human(weights * 2.0, fp, sizeof(fp));
 	wb_human(bytes, pl, sizeof(pl));
-	if (measured == 0)
+	if (measured == 0 && results > 0 && a->results_of > 0)
+		snprintf(err, sizeof(err), "- (no calibration, #%d)",
+		    a->results_of);
+	else if (measured == 0)
 		snprintf(err, sizeof(err), "-");
 	else if (a->results_of > 0)
 		snprintf(err, sizeof(err), "%.2e (%d, #%d)", errsum, measured,
