@@ -300,10 +300,10 @@ gg_add_linear(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
 				return tq_fail(err, TQ_EUNSUPPORTED, "layer %s is "
 				    "quantized on %s, which GGUF has no block "
 				    "type for; export this state with a format "
-				    "that holds it (gptq, awq, mlx, onnx, "
-				    "compressed-tensors), or give --type to "
+				    "that holds it (%s), or give --type to "
 				    "re-quantize with RTN (%s)",
 				    tq_model_linear_name(m, li), sname,
+				    tq_export_holders(&ql->qt.scheme),
 				    GG_TYPE_LIST);
 			}
 			if ((st = gg_add(g, name, type, w, &e, err)) != TQ_OK)
