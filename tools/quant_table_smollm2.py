@@ -25,7 +25,8 @@ What it does, in order:
      (`-c 512 --chunks SAMPLES`) takes the first SAMPLES chunks of the file.
   3. The variants.  GGUF types: ours with `turboquant quantize --preset T`
      (RTN; then, for Q4_K_M, Q3_K_M and Q2_K, with the importance matrix: a plan of
-     the preset with the rule "imatrix": true on the block linears) exported with
+     the preset with the rule "imatrix": true on the block linears, and GPTQ with
+     it, the rule "method": "gptq" added) exported with
      `--export gguf:`, llama.cpp's with `llama-quantize` without and with the
      importance matrix of llama-imatrix;
      one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
@@ -268,12 +269,14 @@ def main():
         add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
         if t not in ("q4_k_m", "q3_k_m", "q2_k"):
             continue
-        for what, rule in (("imat", {"imatrix": True}),):
+        for what, rule in (("imat", {"imatrix": True}),
+                           ("gptq", {"imatrix": True, "method": "gptq"})):
             plan = P("%s_%s.json" % (what, t))
             rule = dict(rule, match="^model\\.layers\\.")
             with open(plan, "w") as f:
                 json.dump({"preset": t, "rules": [rule]}, f)
-            label = "%s (%s)" % (T, "RTN + imatrix" if what == "imat" else "GPTQ")
+            label = "%s (%s)" % (T, "RTN + imatrix" if what == "imat" else
+                                 "GPTQ + imatrix")
             files["tq_%s_%s" % (what, t)] = add(
                 label, "TurboQuant",
                 lambda: ours_gguf("tq_%s_%s" % (t, what), ["--plan", plan] + calib))[0]
