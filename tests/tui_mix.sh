@@ -131,7 +131,7 @@ ok $? "quantizing the edited plan runs"
 wait_for x 'quantized in'
 ok $? "quantization ends"
 errs=$(screen x | grep -Ec '^[ *][0-9]\.(attn|mlp)\.[a-z_]+ .* [0-9]\.[0-9][0-9]e-[0-9][0-9] ')
-[ "$errs" -ge 18 ]
+[ "$errs" -ge 17 ]	# the table's rows at 80x24
 ok $? "per-layer errors fill the browser ($errs rows with an error)"
 screen x | grep -Eq "^[ *]$(printf '%s' "$name" | sed 's/\./\\./g') .* gptq  *8 .* [0-9]\.[0-9][0-9]e-[0-9][0-9] "
 ok $? "$name was quantized with the override"
