@@ -83,6 +83,11 @@ ok $? "right moves along the frontier: point $i0 -> $i1, $b0 -> $b1 bpw, KLD $k0
 keys x m
 wait_for x 'predicted KLD, this plan'
 ok $? "m shows the current plan's predicted KLD on the heat map"
+keys x q
+wait_for x '^quit the workbench\? \(y/n\) - not saved: .*the sensitivity$'
+ok $? "q with a measured sensitivity not saved asks first"
+keys x n
+wait_for x '^\? help'
 keys x w C-u ; text x "$tmp/sens.json"; keys x Enter
 wait_for x "sensitivity saved to $tmp/sens.json"
 [ -s "$tmp/sens.json" ]
@@ -136,8 +141,10 @@ ok $? "per-layer errors fill the browser ($errs rows with an error)"
 screen x | grep -Eq "^[ *]$(printf '%s' "$name" | sed 's/\./\\./g') .* gptq  *8 .* [0-9]\.[0-9][0-9]e-[0-9][0-9] "
 ok $? "$name was quantized with the override"
 keys x q
+wait_for x '^quit the workbench\? \(y/n\) - not saved: .*1 variant$'
+keys x y
 restored x && screen x | grep -q 'EXIT=0'
-ok $? "quit; the terminal is restored"
+ok $? "quit (it asks: a variant is not saved); the terminal is restored"
 
 # ---- a second workbench loads the saved table, ASCII and monochrome ----
 start y 80 24 LANG=C LC_ALL=C NO_COLOR=1 --
@@ -154,7 +161,9 @@ keys y G Enter
 wait_for y 'plan: mix [0-9.]+ bpw'
 ok $? "the largest point's plan loads"
 keys y q
+wait_for y '^quit the workbench\? \(y/n\) - not saved: plan edits$'
+keys y y
 restored y
-ok $? "quit"
+ok $? "quit (it asks: the plan was not saved)"
 
 finish

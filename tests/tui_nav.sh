@@ -5,7 +5,8 @@
 # `?` overlay boxed, opened on the current screen's section and complete;
 # the filter on the names as shown, as it is typed, from empty; sorting
 # from the top, by a click on a header; the mouse wheel; the Runs log
-# scrolling and wrapping.
+# scrolling and wrapping; q asking when it would lose plan edits or
+# variants; TERM=dumb refused in one line.
 # A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
@@ -52,6 +53,7 @@ T resize-window -t n -x 200 -y 50
 wait_for n ' 1 layers  2 detail  3 runs  4 validate  5 teach  6 mix *$' 20
 ok $? "at 200 columns every tab is shown"
 T resize-window -t n -x 80 -y 24
+keys n 1
 wait_for n '^ TurboQuant .* 1 layers *$' 20
 ok $? "back at 80 columns, the screen's name again"
 
@@ -220,5 +222,44 @@ ok $? "the wheel scrolls the log"
 keys n q
 restored n
 ok $? "q quits with the terminal restored"
+
+# ---- q asks first when quitting loses work ----
+start u 80 24 --
+wait_for u 'demo \(llama, 4 blocks\)' 60
+keys u b
+wait_for u '1 layer -> rtn int5-g128' 20
+keys u q
+wait_for u '^quit the workbench\? \(y/n\) - not saved: plan edits$' 20 &&
+	[ "$(bar u)" = 'y/Y quit n/N stay' ]
+ok $? "q with unsaved plan edits asks first, and says what would be lost"
+keys u n
+wait_for u '^\? help q quit' 20
+ok $? "n stays"
+keys u S C-u ; text u "$tmp/saved.json"; keys u Enter
+wait_for u "plan saved to $tmp/saved.json" 20
+keys u r
+wait_for u 'quantized in' 120
+ok $? "r quantizes the plan: a variant"
+keys u q
+wait_for u '^quit the workbench\? \(y/n\) - not saved: 1 variant$' 20
+ok $? "with the plan saved, a variant still makes q ask"
+keys u y
+restored u && screen u | grep -q 'EXIT=0'
+ok $? "y quits, the terminal restored"
+start v 80 24 --
+wait_for v 'demo \(llama, 4 blocks\)' 60
+keys v q
+restored v && screen v | grep -q 'EXIT=0'
+ok $? "with nothing to lose q quits at once"
+
+# ---- a terminal curses cannot drive: one line, no drawing ----
+for t in dumb no-such-terminal; do
+	start "d$t" 80 24 TERM=$t --
+	wait_for "d$t" 'EXIT=' 60 &&
+		[ "$(screen "d$t" | grep -c .)" = 3 ] &&
+		screen "d$t" | sed -n 1p | grep -q "^turboquant: the workbench cannot drive TERM=$t (" &&
+		screen "d$t" | sed -n 2p | grep -q '^EXIT=1$'
+	ok $? "TERM=$t: refused in one line, exit 1 ($(screen "d$t" | sed -n 1p))"
+done
 
 finish

@@ -437,6 +437,8 @@ void wb_mix_draw(wb_app *a, int y0, int y1);
 /* The current plan's predicted KLD on the summary line at y. */
 void wb_mix_summary(wb_app *a, int y);
 void wb_mix_free(void);
+/* 1 when a measured sensitivity was not saved (quitting loses it). */
+int wb_mix_unsaved(void);
 
 /* wb_help.c */
 /* Opens the overlay on the current screen's section. */

@@ -147,6 +147,39 @@ unpark_stderr(void)
 	stderr_park = NULL;
 }
 
+/*
+ * Whether curses can drive the terminal: a terminfo entry that moves the
+ * cursor and clears the screen.  Else *why says what is missing (TERM=dumb,
+ * an unknown TERM), and the workbench stops before drawing garbage.
+ */
+static int
+term_usable(char *why, size_t len)
+{
+	const char *t = getenv("TERM");
+	char *cup, *clear;
+	int err = 0;
+
+	if (t == NULL || t[0] == '\0') {
+		snprintf(why, len, "the terminal (TERM is not set)");
+		return 0;
+	}
+	if (setupterm(NULL, STDOUT_FILENO, &err) != OK) {
+		snprintf(why, len, "TERM=%.60s (%s)", t, err == 1 ? "a hardcopy "
+		    "terminal" : err == 0 ? "not in terminfo" : "no terminfo "
+		    "database");
+		return 0;
+	}
+	cup = tigetstr((char *)"cup");
+	clear = tigetstr((char *)"clear");
+	del_curterm(cur_term);
+	if (cup == NULL || cup == (char *)-1 || clear == NULL ||
+	    clear == (char *)-1) {
+		snprintf(why, len, "TERM=%.60s (no cursor addressing)", t);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 term_start(void)
 {
@@ -380,6 +413,8 @@ draw_message(wb_app *a, int y)
 		attroff(wb_attr(WB_C_HEADER));
 		wb_text(y, (int)strlen(l), COLS - (int)strlen(l) - 1, 0,
 		    a->prompt_buf);
+		if (question(a))
+			return;	/* the text says what a yes loses */
 		attron(A_REVERSE);
 		addch(' ');
 		attroff(A_REVERSE);
@@ -609,12 +644,41 @@ press_help(wb_app *a, int key)
 	wb_help_open(a);
 }
 
+/*
+ * What quitting would lose, for the question ("not saved: plan edits, 2
+ * variants, the sensitivity"), or "" when nothing.
+ */
+static void
+unsaved(const wb_app *a, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (a->plan.dirty)
+		n += (size_t)snprintf(buf + n, len - n, ", plan edits");
+	if (a->n_variants > 0 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, ", %d variant%s",
+		    a->n_variants, a->n_variants > 1 ? "s" : "");
+	if (wb_mix_unsaved() && n < len)
+		snprintf(buf + n, len - n, ", the sensitivity");
+	if (buf[0] != '\0') {
+		char what[256];
+
+		snprintf(what, sizeof(what), "%s", buf + 2);
+		snprintf(buf, len, "- not saved: %s", what);
+	}
+}
+
+/* q: asks first while a run goes on or when quitting loses work. */
 static void
 press_quit(wb_app *a, int key)
 {
+	char lose[300];
+
 	(void)key;
-	if (wb_runs_busy(a))
-		wb_prompt(a, WB_PROMPT_CONFIRM_QUIT, "");
+	unsaved(a, lose, sizeof(lose));
+	if (wb_runs_busy(a) || lose[0] != '\0')
+		wb_prompt(a, WB_PROMPT_CONFIRM_QUIT, lose);
 	else
 		a->quit = 1;
 }
@@ -623,9 +687,14 @@ press_quit(wb_app *a, int key)
 static void
 press_interrupt(wb_app *a, int key)
 {
+	char lose[300];
+
 	(void)key;
-	wb_prompt(a, wb_runs_busy(a) ? WB_PROMPT_CONFIRM_CANCEL :
-	    WB_PROMPT_CONFIRM_QUIT, "");
+	unsaved(a, lose, sizeof(lose));
+	if (wb_runs_busy(a))
+		wb_prompt(a, WB_PROMPT_CONFIRM_CANCEL, "");
+	else
+		wb_prompt(a, WB_PROMPT_CONFIRM_QUIT, lose);
 }
 
 static void
@@ -765,7 +834,8 @@ static const wb_key global_keys[] = {
 	    "detail, runs/log, validate, teach, mix", NULL, WB_ALWAYS },
 	{ { '\t', KEY_BTAB }, press_screen, "next / previous screen", NULL,
 	    WB_ALWAYS },
-	{ { 'q' }, press_quit, "quit (asks while a run goes on)", "quit",
+	{ { 'q' }, press_quit, "quit (asks while a run goes on, or when plan "
+	    "edits, variants or a measured sensitivity are not saved)", "quit",
 	    WB_ALWAYS },
 	{ { WB_CTRL('c') }, press_interrupt, "cancel the run, after asking; "
 	    "quit, after asking", "cancel", WB_BUSY },
@@ -913,6 +983,16 @@ wb_main(const char *model_path)
 		    "(see turboquant --help for the commands)\n");
 		rc = 1;
 		goto out;
+	}
+	{
+		char why[160];
+
+		if (!term_usable(why, sizeof(why))) {
+			fprintf(stderr, "turboquant: the workbench cannot "
+			    "drive %s\n", why);
+			rc = 1;
+			goto out;
+		}
 	}
 	if (pipe(sig_pipe) != 0) {
 		rc = 1;
