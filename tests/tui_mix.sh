@@ -157,6 +157,15 @@ printf '%s\n' "$s" | grep -q '@' &&
 	[ "$(printf '%s\n' "$s" | sed -n '5,18p' | cut -c10-50 | grep -c '\*')" -ge 8 ] &&
 	! printf '%s\n' "$s" | LC_ALL=C grep -q "$(printf '[\200-\377]')"
 ok $? "without UTF-8 the curve and the heat map are ASCII"
+# a wide window: the frontier grows with it (its axis: a - or + a column)
+axis() { screen y | grep -E '^ +\+[-+]+$' | head -1 | tr -cd -- '-+' | wc -c; }
+narrow=$(axis)
+T resize-window -t y -x 200 -y 50
+wait_for y '4 validate  5 teach  6 mix'
+wait_for y '^ +\+[-+]{150,}$'
+ok $? "at 200x50 the frontier takes the width: axis $narrow -> $(axis) columns"
+T resize-window -t y -x 80 -y 24
+wait_for y '6 mix *$'
 keys y G Enter
 wait_for y 'plan: mix [0-9.]+ bpw'
 ok $? "the largest point's plan loads"

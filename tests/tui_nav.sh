@@ -6,7 +6,8 @@
 # the filter on the names as shown, as it is typed, from empty; sorting
 # from the top, by a click on a header; the mouse wheel; the Runs log
 # scrolling and wrapping; q asking when it would lose plan edits or
-# variants; TERM=dumb refused in one line.
+# variants; TERM=dumb refused in one line; the detail growing with the
+# window (tui_mix.sh checks the frontier does).
 # A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
@@ -52,7 +53,22 @@ keys n 1
 T resize-window -t n -x 200 -y 50
 wait_for n ' 1 layers  2 detail  3 runs  4 validate  5 teach  6 mix *$' 20
 ok $? "at 200 columns every tab is shown"
+# the detail grows with the window: rows of the weight histogram (between
+# its title and the grid's)
+hist_rows() {
+	screen n | awk '/^ weights -/ { on = 1; next } /^ grid of / { on = 0 }
+	    on { n++ } END { print n + 0 }'
+}
+keys n 2
+wait_for n '^ grid of ' 20
+tall=$(hist_rows)
+[ "$tall" -ge 15 ] && screen n | grep -Eq '^ weights -.{80,}inputs: calibrate'
+ok $? "at 200x50 the detail's histograms take the height ($tall rows) and the width"
 T resize-window -t n -x 80 -y 24
+wait_for n '^ TurboQuant .* 2 detail *$' 20 && wait_for n '^ grid of ' 20
+[ "$(hist_rows)" -le 5 ] && [ "$(screen n | wc -l)" -le 24 ] &&
+	screen n | sed -n 24p | grep -q '^? help'
+ok $? "at 80x24 they shrink back ($(hist_rows) rows), the hint bar last"
 keys n 1
 wait_for n '^ TurboQuant .* 1 layers *$' 20
 ok $? "back at 80 columns, the screen's name again"

@@ -597,7 +597,7 @@ wb_mix_draw(wb_app *a, int y0, int y1)
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y0 + 2, 1, COLS - 1 - hw, 0, "predicted KLD (log)");
 	attroff(wb_attr(WB_C_DIM));
-	draw_curve(y0 + 3, 9, h - 6, pw > 60 ? 60 : pw);
+	draw_curve(y0 + 3, 9, h - 6, pw);	/* as wide as the window */
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y1 - 1, 9, COLS - 9 - hw, 0, "bits per weight (block "
 	    "linears)");
