@@ -815,7 +815,7 @@ static const wb_key keys[] = {
 	{ { 'g', KEY_HOME }, press_jump, "first layer", NULL, WB_ALWAYS },
 	{ { 'G', KEY_END }, press_jump, "last layer", NULL, WB_ALWAYS },
 	{ { 'o' }, press_sort, "sort by the next column (or click its "
-	    "header), from the top", "sort", WB_ALWAYS },
+	    "header), from the top", NULL, WB_ALWAYS },
 	{ { 'O' }, press_sort, "reverse the order", NULL, WB_ALWAYS },
 	{ { ' ' }, press_mark, "mark or unmark the layer", "mark", WB_ALWAYS },
 	{ { 'a' }, press_mark_all, "mark every layer shown", NULL, WB_ALWAYS },
