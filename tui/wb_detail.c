@@ -237,7 +237,9 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 		    "up to 16M)" : "cannot be read");
 		return;
 	}
-	hh = y1 - y0 >= 21 ? 5 : y1 - y0 >= 19 ? 4 : 3;
+	/* taller windows: two thirds of the extra rows to the histograms */
+	hh = y1 - y0 >= 21 ? 5 + (y1 - y0 - 21) * 2 / 3 : y1 - y0 >= 19 ?
+	    4 : 3;
 	/* weights (linear bins) | activations (half-octave bins of |x|) */
 	wb_textf(y, 1, half, "weights %.3g .. %.3g", cache.wmin, cache.wmax);
 	have = wb_runs_site(a, r, hist, &absmax, &channels, &tokens);
@@ -296,8 +298,10 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 		}
 		wb_textf(y++, 1, cw, "input channel absmax (%lld channels, "
 		    "median %.3g)", (long long)channels, med);
-		wb_vbars(y, 1, cw, hh > 3 ? 3 : 2, ch, (int)channels, 0);
-		y += hh > 3 ? 3 : 2;
+		/* and a third to the channels' bars */
+		wb_vbars(y, 1, cw, hh > 3 ? 3 + (hh - 5) / 2 : 2, ch,
+		    (int)channels, 0);
+		y += hh > 3 ? 3 + (hh - 5) / 2 : 2;
 		n = (size_t)snprintf(buf, sizeof(buf), "outliers:");
 		for (i = 0; i < 5 && top[i] >= 0 && n < sizeof(buf); i++)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
