@@ -396,6 +396,15 @@ typedef struct tq_calib tq_calib;
 tq_status tq_calib_sample(const tq_model *m, const char *path,
     const tq_calib_opts *o, tq_calib **out, tq_error *err);
 /*
+ * The same from several texts (say prose and code, so that calibration
+ * fits neither domain alone): the windows are split evenly between them,
+ * the first n_samples mod n_paths texts taking one more.  One text gives
+ * exactly tq_calib_sample's samples.
+ */
+#define TQ_CALIB_MAX_TEXTS 8
+tq_status tq_calib_sample_texts(const tq_model *m, const char *const *paths,
+    size_t n_paths, const tq_calib_opts *o, tq_calib **out, tq_error *err);
+/*
  * Runs every sample through the model and gathers the statistics of every
  * linear input.  progress (may be NULL) sees stage "calibrate"; returning
  * non-zero cancels.

@@ -85,8 +85,8 @@ print_sites(const tq_calib *c, int json)
 int
 cmd_calibrate(int argc, char **argv)
 {
-	const char *model = NULL, *file = NULL, *outp = NULL, *imat = NULL;
-	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	const char *model = NULL, *outp = NULL, *imat = NULL, *file;
+	cli_calib co = CLI_CALIB_INIT;
 	tq_error err = { TQ_OK, "" };
 	cli_progress prog;
 	tq_model *m = NULL;
@@ -98,10 +98,6 @@ cmd_calibrate(int argc, char **argv)
 
 		if (strcmp(a, "--json") == 0) {
 			json = 1;
-		} else if (strcmp(a, "--calib") == 0) {
-			if ((file = next) == NULL)
-				return cli_error("calibrate: --calib needs a file");
-			i++;
 		} else if (strcmp(a, "--imatrix") == 0) {
 			if ((imat = next) == NULL)
 				return cli_error("calibrate: --imatrix needs a path");
@@ -125,12 +121,13 @@ cmd_calibrate(int argc, char **argv)
 			return cli_error("calibrate: unexpected argument \"%s\"", a);
 		}
 	}
-	if (file == NULL)
+	if (co.n_texts == 0)
 		return cli_error("calibrate: no calibration text (use --calib "
 		    "FILE)");
+	file = cli_calib_names(&co);
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		return cli_fail(&err);
-	if (tq_calib_sample(m, file, &co, &c, &err) != TQ_OK)
+	if (cli_calib_sample(m, &co, &c, &err) != TQ_OK)
 		goto fail;
 	cli_progress_start(&prog, "calibrate");
 	if (tq_calib_run(c, m, cli_progress_cb, &prog, &err) != TQ_OK) {
@@ -149,7 +146,7 @@ cmd_calibrate(int argc, char **argv)
 		cli_json_string(stdout, file);
 		printf(",\"samples\":%lld,\"seqlen\":%lld,\"seed\":%llu,"
 		    "\"out\":", (long long)tq_calib_n_samples(c),
-		    (long long)tq_calib_seqlen(c), (unsigned long long)co.seed);
+		    (long long)tq_calib_seqlen(c), (unsigned long long)co.o.seed);
 		if (outp != NULL)
 			cli_json_string(stdout, outp);
 		else
@@ -161,7 +158,7 @@ cmd_calibrate(int argc, char **argv)
 		printf("calibrated %s on %s: %lld samples of %lld tokens "
 		    "(seed %llu)\n\n", tq_model_path(m), file,
 		    (long long)tq_calib_n_samples(c),
-		    (long long)tq_calib_seqlen(c), (unsigned long long)co.seed);
+		    (long long)tq_calib_seqlen(c), (unsigned long long)co.o.seed);
 		print_sites(c, 0);
 		if (outp != NULL)
 			printf("\nstatistics saved to %s\n", outp);

@@ -177,13 +177,13 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 int
 cmd_quantize(int argc, char **argv)
 {
-	const char *model = NULL, *calib_file = NULL, *stats = NULL;
+	const char *model = NULL, *stats = NULL;
 	const char *out_dir = NULL, *export = NULL, *export_path = NULL;
 	tq_export_opts eo = TQ_EXPORT_OPTS_INIT;
 	tq_export_report rep;
 	char export_fmt[32];
 	plan_args pa;
-	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	cli_calib co = CLI_CALIB_INIT;
 	tq_error err = { TQ_OK, "" };
 	tq_model *m = NULL;
 	tq_plan *plan = NULL;
@@ -266,9 +266,6 @@ cmd_quantize(int argc, char **argv)
 				return cli_error("quantize: --act-bits must be 8 or "
 				    "16");
 			i++;
-		} else if (strcmp(a, "--calib") == 0) {
-			NEED();
-			calib_file = next;
 		} else if (strcmp(a, "--stats") == 0) {
 			NEED();
 			stats = next;
@@ -308,7 +305,7 @@ cmd_quantize(int argc, char **argv)
 		    "in a plan rule)", pa.plan_file != NULL ? "plan" : "preset");
 	if (out_dir == NULL)
 		return cli_error("quantize: no output directory (use --out DIR)");
-	if (calib_file != NULL && stats != NULL)
+	if (co.n_texts > 0 && stats != NULL)
 		return cli_error("quantize: give --calib or --stats, not both");
 	/* Checked before quantizing; the export itself is export's. */
 	if (export == NULL && eo.type != NULL)
@@ -324,8 +321,7 @@ cmd_quantize(int argc, char **argv)
 		goto fail;
 	if (stats != NULL && tq_calib_load(stats, &calib, &err) != TQ_OK)
 		goto fail;
-	if (calib_file != NULL &&
-	    tq_calib_sample(m, calib_file, &co, &calib, &err) != TQ_OK)
+	if (co.n_texts > 0 && cli_calib_sample(m, &co, &calib, &err) != TQ_OK)
 		goto fail;
 	if (tq_job_quantize(m, plan, calib, out_dir, flags, &job, &err) !=
 	    TQ_OK)
