@@ -678,6 +678,33 @@ fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	}
 }
 
+/* See forward.h. */
+void
+tq_fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, int li,
+    const float *xn, int64_t n, int *sel)
+{
+	tq_block_opts b;
+
+	tq_model__block(s->m, li, &b);
+	fwd_moe_route(s, l, &b, xn, n);
+	memcpy(sel, s->moe_sel, (size_t)(n * b.moe.top_k) * sizeof(int));
+}
+
+/* See forward.h. */
+void
+tq_fwd_expert_act(tq_fwd *s, const tq_layer_weights *l, int li, int e,
+    float *x, int64_t n, float *g)
+{
+	tq_block_opts b;
+
+	tq_model__block(s->m, li, &b);
+	/* as fwd_moe computes an expert's tokens */
+	fwd_actq(s, &l->act[TQ_SITE_GATE_UP], x, n, s->m->cfg.hidden_size);
+	fwd_linear(s, x, n, l->experts[e][0], NULL, g, b.moe.inter);
+	fwd_linear(s, x, n, l->experts[e][1], NULL, s->up, b.moe.inter);
+	fwd_glu(&b, g, s->up, n * b.moe.inter);
+}
+
 /*
  * g = act(gate(xn)) * up(xn); a mixture of experts computes its whole
  * output here (fwd_moe), stage_mlp_out adding it.

@@ -799,6 +799,14 @@ typedef struct tq_layer_result {
 	double max_abs_err;	/* max |W - W'| */
 	double bpw;		/* bits per weight, scales and zeros included */
 	double seconds;
+	/*
+	 * Calibration tokens its statistics came from (0: none); for an
+	 * expert's gate, up or down also the tokens the router sent it
+	 * (-1 for other linears), which tokens exceeds when an expert saw
+	 * fewer than its input width and was calibrated on all of them.
+	 */
+	int64_t tokens;
+	int64_t routed;
 } tq_layer_result;
 
 typedef struct tq_event {
