@@ -17,6 +17,10 @@
  * (true-sequential), and memory holds the residual stream and attention
  * output of the samples plus one H, not the model: weights are read from the
  * memory map one layer at a time.
+ *
+ * A mixture-of-experts block replaces C and D by qz_moe: every token is
+ * routed once, then each expert's gate/up and down are calibrated on the
+ * tokens routed to it (all of them when it saw too few).
  */
 #include "config.h"
 
@@ -192,7 +196,8 @@ typedef struct qz_work {
 	float *sc;	/* [W] the input scales being folded (1: none) */
 	/* A mixture of experts' (NULL otherwise); Fe, K: config's */
 	float *hess_all;	/* [H, H] the MLP norm's output, all tokens */
-	float *ex;	/* [L, H] an expert's tokens' inputs, gathered */
+	float *gx;	/* [L, H] an expert's tokens' residual stream */
+	float *ex;	/* [L, H] their MLP norm output, gathered */
 	float *eg;	/* [L, Fe] their gated product, down's input */
 	float *amax_e;	/* [Fe] max |x| of the experts' down inputs */
 	int *sel;	/* [S, L, K] each token's experts */
@@ -635,12 +640,12 @@ static const struct qz_site {
 };
 
 /*
- * The rows of xn[L, H] that sel[L, K] routes to expert e, or every row
+ * The rows of x[L, H] that sel[L, K] routes to expert e, or every row
  * with all, gathered into ex[cnt, H]; hit[cnt] says which were routed.
  * Returns cnt.
  */
 static int64_t
-qz_gather(const float *xn, const int *sel, int64_t L, int64_t H, int64_t K,
+qz_gather(const float *x, const int *sel, int64_t L, int64_t H, int64_t K,
     int e, int all, float *ex, char *hit)
 {
 	int64_t i, k, cnt = 0;
@@ -652,7 +657,7 @@ qz_gather(const float *xn, const int *sel, int64_t L, int64_t H, int64_t K,
 			r |= sel[i * K + k] == e;
 		if (!r && !all)
 			continue;
-		memcpy(ex + cnt * H, xn + i * H, (size_t)H * sizeof(float));
+		memcpy(ex + cnt * H, x + i * H, (size_t)H * sizeof(float));
 		hit[cnt++] = (char)r;
 	}
 	return cnt;
@@ -662,9 +667,10 @@ qz_gather(const float *xn, const int *sel, int64_t L, int64_t H, int64_t K,
  * Into w->hess[C, C], finished, the input of expert e's gate and up
  * (down: its gated product, C = Fe) over the tokens routed to it, or
  * over every token with all.  The residual stream holds the attention's
- * output already; each sample's MLP norm is run again (cheaper than
- * keeping it).  down's input comes from the quantized gate and up, and
- * the largest |x| of its routed tokens goes to w->amax_e.
+ * output already; the MLP norm, a row at a time, is run again on the
+ * gathered rows alone, so the experts together cost about one pass.
+ * down's input comes from the quantized gate and up, and the largest |x|
+ * of its routed tokens goes to w->amax_e.
  */
 static tq_status
 qz_expert_hess(qz_ctx *z, qz_work *w, const tq_layer_weights *lw, int64_t li,
@@ -676,16 +682,17 @@ qz_expert_hess(qz_ctx *z, qz_work *w, const tq_layer_weights *lw, int64_t li,
 
 	memset(w->hess, 0, (size_t)(C * C) * sizeof(float));
 	for (s = 0; s < S; s++) {
-		tq_fwd_io io = qz_io(z, w, s);
+		tq_fwd_io io = { w->gx, w->ex, NULL, NULL };
 
-		if ((st = qz_cancelled(z, err)) != TQ_OK ||
-		    (st = tq_fwd_stages(w->f, lw, (int)li, TQ_STAGE_MLP_NORM,
-		    TQ_STAGE_MLP_NORM, &io, L, NULL, err)) != TQ_OK)
+		if ((st = qz_cancelled(z, err)) != TQ_OK)
 			return st;
-		cnt = qz_gather(io.xn, w->sel + s * L * K, L, H, K, e, all,
-		    w->ex, w->hit);
+		cnt = qz_gather(w->x + s * L * H, w->sel + s * L * K, L, H, K,
+		    e, all, w->gx, w->hit);
 		if (cnt == 0)
 			continue;
+		if ((st = tq_fwd_stages(w->f, lw, (int)li, TQ_STAGE_MLP_NORM,
+		    TQ_STAGE_MLP_NORM, &io, cnt, NULL, err)) != TQ_OK)
+			return st;
 		if (!down) {
 			tq_hessian_add(w->hess, w->ex, cnt, H);
 			continue;
@@ -920,6 +927,7 @@ qz_work_free(qz_work *w)
 	free(w->amax);
 	free(w->sc);
 	free(w->hess_all);
+	free(w->gx);
 	free(w->ex);
 	free(w->eg);
 	free(w->amax_e);
@@ -1024,12 +1032,14 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		int64_t Fe = c->moe_inter, K = c->n_experts_used;
 
 		w.hess_all = malloc((size_t)(H * H) * sizeof(float));
+		w.gx = malloc((size_t)(L * H) * sizeof(float));
 		w.ex = malloc((size_t)(L * H) * sizeof(float));
 		w.eg = malloc((size_t)(L * Fe) * sizeof(float));
 		w.amax_e = malloc((size_t)Fe * sizeof(float));
 		w.sel = malloc((size_t)(S * L * K) * sizeof(int));
 		w.hit = malloc((size_t)L);
-		if (w.hess_all == NULL || w.ex == NULL || w.eg == NULL ||
+		if (w.hess_all == NULL || w.gx == NULL || w.ex == NULL ||
+		    w.eg == NULL ||
 		    w.amax_e == NULL || w.sel == NULL || w.hit == NULL) {
 			st = tq_fail(err, TQ_ENOMEM, "out of memory for the "
 			    "experts of %lld samples of %lld tokens",
