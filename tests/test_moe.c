@@ -7,7 +7,8 @@
  * sends it (counted here again from the float model's own routing), or
  * on all of the block's tokens when it was sent fewer than a linear's
  * input width; GPTQ on those Hessians beating RTN, the counts kept in
- * the saved state, the same bytes for 1 and 3 threads, and AWQ on an
+ * the saved state, the same bytes for 1 and 3 threads, fp8 experts'
+ * static activation scales from their routed inputs, and AWQ on an
  * expert refused in one line.  Their logits against transformers are
  * test_forward's.
  */
@@ -110,6 +111,9 @@ typedef struct route_ctx {
 	const tq_model *m;
 	int layer;
 	int64_t *count;		/* [E] tokens routed to each expert */
+	float *xs;		/* [N, H] the MLP norm's outputs, or NULL */
+	int *sel;		/* [N, top_k] their experts (with xs) */
+	int64_t seen;		/* tokens so far */
 } route_ctx;
 
 /*
@@ -161,8 +165,14 @@ route_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 			}
 			sel[k] = best;
 			r->count[best]++;
+			if (r->sel != NULL)
+				r->sel[(r->seen + i) * c->n_experts_used + k] =
+				    best;
 		}
 	}
+	if (r->xs != NULL)
+		memcpy(r->xs + r->seen * in, x, (size_t)(n * in) * sizeof(float));
+	r->seen += n;
 	free(wr);
 	free(lg);
 	return 0;
@@ -226,7 +236,7 @@ check_calibrated(const tq_model *m, const char *name, const tq_calib *c)
 	int64_t count[TQ_MAX_EXPERTS], li, first = -1, sum, k;
 	char qdir[] = "/tmp/tq_moecal_XXXXXX";
 	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
-	route_ctx r = { m, 0, count };
+	route_ctx r = { m, 0, count, NULL, NULL, 0 };
 	tq_qstate *g, *rt, *g3 = NULL, *back = NULL;
 	tq_error err;
 	double eg = 0.0, er = 0.0;
@@ -349,6 +359,107 @@ out:
 	tap_rmdir(qdir);
 }
 
+/*
+ * 8-bit activations per expert: fp8 experts with static input scales.
+ * The first routed block's gate/up site takes the largest |x| of the MLP
+ * norm's output over all tokens onto 448, and its down site the largest
+ * |x| of any expert's gated product over the tokens routed to it, made
+ * here again from the float model's routing and the state's dequantized
+ * gate and up on the inputs rounded by the first scale.
+ */
+static void
+check_act(const tq_model *m, const char *name, const tq_calib *c)
+{
+	const tq_model_config *cfg = tq_model_get_config(m);
+	int64_t N = c->n_samples * c->seqlen, K = cfg->n_experts_used;
+	int64_t H = cfg->hidden_size, Fe = cfg->moe_inter, count[TQ_MAX_EXPERTS];
+	int64_t li, first = -1, t, k, j, i;
+	const char *json = "{\"default\": {\"method\": \"float\"}, \"rules\": "
+	    "[{\"match\": \"experts\\\\.\", \"method\": \"rtn\", \"scheme\": "
+	    "\"fp8\", \"act_bits\": 8}]}";
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	route_ctx r = { m, 0, count, NULL, NULL, 0 };
+	tq_plan *plan = NULL;
+	tq_qstate *s = NULL;
+	tq_error err;
+	float *wg = NULL, *wu = NULL, *x = NULL;
+	double a_gu = 0.0, a_d = 0.0, got_gu, got_d;
+	size_t bf;
+	int e;
+
+	for (li = 0; li < cfg->n_layers && first < 0; li++)
+		if (m->layers[li].n_experts > 0)
+			first = li;
+	memset(count, 0, sizeof(count));
+	r.layer = (int)first;
+	r.xs = malloc((size_t)(N * H) * sizeof(float));
+	r.sel = malloc((size_t)(N * K) * sizeof(int));
+	wg = malloc((size_t)(Fe * H) * sizeof(float));
+	wu = malloc((size_t)(Fe * H) * sizeof(float));
+	x = malloc((size_t)H * sizeof(float));
+	o.act_hook = route_hook;
+	o.act_ud = &r;
+	for (k = 0; r.xs != NULL && k < c->n_samples; k++)
+		if (tq_forward(m, c->ids + k * c->seqlen, c->seqlen, &o, NULL,
+		    &err) != TQ_OK)
+			tap_diag("%s", err.msg);
+	if (tq_plan_parse(json, strlen(json), "fp8 plan", &plan, &err) == TQ_OK)
+		s = run_plan(m, plan, c, NULL, &err);
+	if (s == NULL || r.seen != N || r.sel == NULL || wg == NULL ||
+	    wu == NULL || x == NULL) {
+		tap_ok(0, "%s: fp8 experts with 8-bit activations: %s", name,
+		    err.msg);
+		goto out;
+	}
+	for (t = 0; t < N * H; t++)
+		a_gu = fabs(r.xs[t]) > a_gu ? fabs(r.xs[t]) : a_gu;
+	bf = tq_model__block_first(m, first);
+	for (e = 0; e < m->layers[first].n_experts; e++) {
+		tq_qtensor_dequant(&s->layers[bf + 4 + 3 * (size_t)e].qt, wg);
+		tq_qtensor_dequant(&s->layers[bf + 5 + 3 * (size_t)e].qt, wu);
+		for (t = 0; t < N; t++) {
+			int hit = 0;
+
+			for (k = 0; k < K; k++)
+				hit |= r.sel[t * K + k] == e;
+			if (!hit)
+				continue;
+			memcpy(x, r.xs + t * H, (size_t)H * sizeof(float));
+			tq_actq_apply(&s->blocks[first].act[TQ_SITE_GATE_UP], x,
+			    1, H);
+			for (j = 0; j < Fe; j++) {
+				double g = 0.0, u = 0.0;
+				float gf, v;
+
+				for (i = 0; i < H; i++) {
+					g += (double)wg[j * H + i] * x[i];
+					u += (double)wu[j * H + i] * x[i];
+				}
+				gf = (float)g;
+				v = gf / (1.0f + expf(-gf)) * (float)u;
+				a_d = fabs(v) > a_d ? fabs(v) : a_d;
+			}
+		}
+	}
+	got_gu = s->blocks[first].act[TQ_SITE_GATE_UP].scale * 448.0;
+	got_d = s->blocks[first].act[TQ_SITE_DOWN].scale * 448.0;
+	tap_ok(s->blocks[first].act[TQ_SITE_GATE_UP].mode == TQ_ACTQ_FP8_STATIC &&
+	    s->blocks[first].act[TQ_SITE_DOWN].mode == TQ_ACTQ_FP8_STATIC &&
+	    s->blocks[first].act[TQ_SITE_QKV].mode == TQ_ACTQ_NONE &&
+	    fabs(got_gu - a_gu) <= 1e-5 * a_gu &&
+	    fabs(got_d - a_d) <= 1e-4 * a_d, "%s: fp8 experts' static input "
+	    "scales: gate/up %.6g x 448 (max |x| %.6g), down %.6g x 448 (the "
+	    "routed gated products' max %.6g)", name, got_gu / 448.0, a_gu,
+	    got_d / 448.0, a_d);
+out:
+	tq_state_free(s);
+	free(r.xs);
+	free(r.sel);
+	free(wg);
+	free(wu);
+	free(x);
+}
+
 static void
 check_model(const char *root, const char *name, size_t want_linears,
     size_t expert_first, const char *expert_name, int64_t rows, int64_t cols)
@@ -398,8 +509,10 @@ check_model(const char *root, const char *name, size_t want_linears,
 	    "implemented") != NULL, "%s: AWQ on experts refused: %s", name,
 	    err.msg);
 	tq_state_free(s);
-	if (cal != NULL)
+	if (cal != NULL) {
 		check_calibrated(m, name, cal);
+		check_act(m, name, cal);
+	}
 
 	s = mkdtemp(qdir) != NULL ? run(m, "rtn", "int8-sym", NULL, qdir,
 	    &err) : NULL;
