@@ -615,6 +615,13 @@ size_t tq_model_n_linears(const tq_model *m);
 const char *tq_model_linear_name(const tq_model *m, size_t i);
 tq_status tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
     int64_t *cols);
+/*
+ * What linear i is: q .. down (an expert's gate, up or down for a mixture
+ * of experts, *expert its index; -1 elsewhere), TQ_LINEAR_LM_HEAD for
+ * lm_head, TQ_LINEAR_COUNT for the embeddings or past the last.  expert
+ * may be NULL.
+ */
+tq_linear tq_model_linear_kind(const tq_model *m, size_t i, int *expert);
 
 /* ---- Evaluation ------------------------------------------------------ */
 

@@ -27,29 +27,7 @@ mkdir -p "$m"
 for f in config.json model.safetensors; do
 	ln -s "$(cd "$top_srcdir/tests/data/models/mixtral" && pwd)/$f" "$m/$f"
 done
-"$py" - "$m/tokenizer.json" <<'EOF'
-import json, sys
-bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-cs = bs[:]
-k = 0
-for b in range(256):
-    if b not in bs:
-        bs.append(b)
-        cs.append(256 + k)
-        k += 1
-vocab = {chr(c): b for b, c in zip(bs, cs)}
-json.dump({"version": "1.0", "added_tokens": [], "normalizer": None,
-           "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False,
-                             "trim_offsets": True, "use_regex": True},
-           "post_processor": None,
-           "decoder": {"type": "ByteLevel", "add_prefix_space": True,
-                       "trim_offsets": True, "use_regex": True},
-           "model": {"type": "BPE", "dropout": None, "unk_token": None,
-                     "continuing_subword_prefix": None,
-                     "end_of_word_suffix": None, "fuse_unk": False,
-                     "byte_fallback": False, "vocab": vocab, "merges": []}},
-          open(sys.argv[1], "w"))
-EOF
+"$py" "$top_srcdir/tests/byte_tokenizer.py" "$m/tokenizer.json"
 ok $? "a byte-level tokenizer for the fixture"
 
 # 4 windows of 32: 128 tokens, top-2 of 4 experts; the experts' linears
