@@ -732,8 +732,16 @@ qz_moe(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	int64_t rmin = -1, rmax = -1, s;
 	size_t bf = tq_model__block_first(z->m, li), k, E = (size_t)b->moe.n_experts;
 	tq_qblock *blk = &z->s->blocks[li];
-	int e, emin = 0, emax = 0, few_gu = 0, few_d = 0;
+	int e, emin = 0, emax = 0, few_gu = 0, few_d = 0, d8 = 0;
 	tq_status st;
+
+	/* 8-bit inputs at the down site: every expert's count for its scale */
+	for (k = 0; k < E; k++) {
+		const tq_layer_cfg *lc = &z->s->layers[bf + TQ_LINEAR_GATE +
+		    3 * k + 2].cfg;
+
+		d8 |= lc->method != TQ_METHOD_FLOAT && lc->act_bits == 8;
+	}
 
 	if ((st = qz_pass(z, w, lw, li, TQ_STAGE_ATTN_OUT, TQ_STAGE_MLP_NORM,
 	    TQ_SITE_GATE_UP, -1, err)) != TQ_OK)
@@ -785,9 +793,11 @@ qz_moe(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 			    gi + k - bf), err)) != TQ_OK)
 				return st;
 		/* down's Hessian, and its routed inputs' |x| for the site */
-		if ((st = qz_expert_hess(z, w, lw, li, e, 1, all_d, K, Fe,
-		    err)) != TQ_OK ||
-		    (st = qz_linear(z, gi + 2, w->hess, all_d ? N : routed,
+		if ((z->s->layers[gi + 2].cfg.method != TQ_METHOD_FLOAT || d8) &&
+		    (st = qz_expert_hess(z, w, lw, li, e, 1, all_d, K, Fe,
+		    err)) != TQ_OK)
+			return st;
+		if ((st = qz_linear(z, gi + 2, w->hess, all_d ? N : routed,
 		    tq_layer__slot(lw, gi + 2 - bf), err)) != TQ_OK)
 			return st;
 	}
