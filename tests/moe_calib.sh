@@ -6,7 +6,9 @@
 # stderr, the counts adding up to tokens x top-k, the experts short of
 # their input width calibrated on all tokens; the state exports to GGUF;
 # a resumed run gives the same bytes; a state.json whose counts lie is
-# refused in one line.  TAP.
+# refused in one line; calibrate reports each block's experts' tokens and
+# writes them per expert into its importance matrix, which llama-quantize
+# reads (TQ_INTEROP=1).  TAP.
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 tq=$top_builddir/turboquant
@@ -123,5 +125,75 @@ EOF
 expect_error "a state.json whose routed count is no count" \
     'is not a count of at most 128 calibration tokens' \
     "$tq" export "$tmp/st" --format gguf --out "$tmp/m2.gguf"
+
+# calibrate: each routed block's experts' tokens, in text and JSON, and
+# the importance matrix per expert (ffn_*_exps) as llama-imatrix writes it.
+"$tq" calibrate "$m" --calib "$calib" --samples 4 --seqlen 32 \
+    --imatrix "$tmp/moe.imatrix" >"$tmp/cal.txt" 2>"$tmp/err" &&
+    grep -Eq '^0\.experts +4 experts, [0-9]+ \(#[0-3]\) to [0-9]+ \(#[0-3]\); ' \
+    "$tmp/cal.txt" && ! grep -q '^0\.down_proj' "$tmp/cal.txt"
+ok $? "calibrate's coverage: $(grep '^0\.experts' "$tmp/cal.txt")"
+"$tq" calibrate "$m" --calib "$calib" --samples 4 --seqlen 32 --json \
+    >"$tmp/cal.json" 2>"$tmp/err"
+ok $? "calibrate --json $(head -c 200 "$tmp/err")"
+if "$py" -c 'import gguf' 2>/dev/null; then
+	"$py" - "$tmp/cal.json" "$tmp/moe.imatrix" <<'EOF'
+import json, sys
+import numpy as np
+import gguf
+ex = json.load(open(sys.argv[1]))["experts"]
+r = gguf.GGUFReader(sys.argv[2])
+t = {x.name: x for x in r.tensors}
+bad = []
+if [e["layer"] for e in ex] != [0, 1]:
+    bad.append("layers %r" % [e["layer"] for e in ex])
+for e in ex:
+    b = e["layer"]
+    if sum(e["tokens"]) != 256:
+        bad.append("block %d: %d routed" % (b, sum(e["tokens"])))
+    if "blk.%d.ffn_gate.weight.in_sum2" % b in t:
+        bad.append("block %d: a dense ffn_gate entry" % b)
+    for w in ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"):
+        s2 = t.get("blk.%d.%s.weight.in_sum2" % (b, w))
+        cn = t.get("blk.%d.%s.weight.counts" % (b, w))
+        if s2 is None or cn is None or list(s2.shape) != [64, 4] or \
+                list(cn.shape) != [1, 4] or \
+                list(np.asarray(cn.data).ravel()) != e["tokens"] or \
+                not np.all(np.asarray(s2.data).reshape(4, 64).sum(1)[
+                    np.array(e["tokens"]) > 0] > 0):
+            bad.append("block %d: %s" % (b, w))
+print("# %s" % ("; ".join(bad) or "consistent"))
+sys.exit(1 if bad else 0)
+EOF
+	ok $? "the importance matrix: ffn_*_exps [64 x 4] with the experts' tokens as counts"
+else
+	skip_check "$py cannot import gguf"
+fi
+
+# llama-quantize reads those entries: its Q4_0 experts differ with them.
+if [ "${TQ_INTEROP:-0}" = 1 ]; then
+	llamacpp_bin
+	"$tq" export "$m" --format gguf --type f32 --out "$tmp/f32.gguf" \
+	    >/dev/null 2>&1
+	for im in none moe; do
+		opt=
+		[ $im = none ] || opt="--imatrix $tmp/moe.imatrix"
+		LD_LIBRARY_PATH=$bin "$bin/llama-quantize" $opt "$tmp/f32.gguf" \
+		    "$tmp/q-$im.gguf" Q4_0 1 >"$tmp/q-$im.log" 2>&1 || break
+	done
+	grep -q 'loaded 15 importance matrix entries' "$tmp/q-moe.log" &&
+	    "$py" - "$tmp/q-none.gguf" "$tmp/q-moe.gguf" <<'EOF'
+import sys
+import numpy as np
+import gguf
+a, b = ({t.name: np.asarray(t.data).view(np.uint8).ravel()
+         for t in gguf.GGUFReader(p).tensors} for p in sys.argv[1:3])
+exps = [k for k in a if "_exps" in k]
+diff = [k for k in exps if not np.array_equal(a[k], b[k])]
+print("# %d of %d expert tensors differ" % (len(diff), len(exps)))
+sys.exit(0 if exps and len(diff) == len(exps) else 1)
+EOF
+	ok $? "llama-quantize --imatrix loads our 15 entries and uses the experts' $(grep -i 'error\|mismatch' "$tmp/q-moe.log" | head -c 200)"
+fi
 
 echo "1..$n"

@@ -460,6 +460,85 @@ out:
 	free(x);
 }
 
+/*
+ * tq_calib_run on a mixture of experts: each routed block's per-expert
+ * token counts and gate/up input sums (what calibrate reports and writes
+ * for llama-quantize --imatrix as ffn_*_exps) are the float model's
+ * routing and MLP norm outputs, recounted here block by block.
+ */
+static void
+check_calib_stats(const tq_model *m, const char *name, const tq_calib *c0)
+{
+	const tq_model_config *cfg = tq_model_get_config(m);
+	int64_t N = c0->n_samples * c0->seqlen, K = cfg->n_experts_used;
+	int64_t H = cfg->hidden_size, count[TQ_MAX_EXPERTS], li, k, t, j;
+	tq_calib *c = make_calib(c0->n_samples, c0->seqlen, cfg->vocab_size);
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	route_ctx r = { m, 0, count, NULL, NULL, 0 };
+	tq_error err;
+	int e, ok = 1, ok_down = 1, routed_blocks = 0;
+	double worst = 0.0;
+
+	r.xs = malloc((size_t)(N * H) * sizeof(float));
+	r.sel = malloc((size_t)(N * K) * sizeof(int));
+	if (c == NULL || r.xs == NULL || r.sel == NULL ||
+	    tq_calib_run(c, m, NULL, NULL, &err) != TQ_OK) {
+		tap_ok(0, "%s: calibration runs: %s", name, c == NULL ? "" :
+		    err.msg);
+		goto out;
+	}
+	o.act_hook = route_hook;
+	o.act_ud = &r;
+	for (li = 0; li < cfg->n_layers; li++) {
+		if (tq_calib_n_experts(c, (int)li) != m->layers[li].n_experts) {
+			ok = 0;
+			continue;
+		}
+		if (m->layers[li].n_experts == 0)
+			continue;
+		routed_blocks++;
+		memset(count, 0, sizeof(count));
+		r.layer = (int)li;
+		r.seen = 0;
+		for (k = 0; k < c->n_samples; k++)
+			if (tq_forward(m, c->ids + k * c->seqlen, c->seqlen, &o,
+			    NULL, &err) != TQ_OK)
+				ok = 0;
+		for (e = 0; e < m->layers[li].n_experts; e++) {
+			const calib_experts *ce = &c->experts[li];
+
+			ok &= tq_calib_expert_tokens(c, (int)li, e) == count[e];
+			for (j = 0; j < H; j++) {
+				double want = 0.0, got = ce->sum_sq_in[e * H + j];
+
+				for (t = 0; t < N; t++)
+					for (k = 0; k < K; k++)
+						if (r.sel[t * K + k] == e)
+							want += (double)r.xs[t * H + j] *
+							    r.xs[t * H + j];
+				if (fabs(got - want) > worst * (want > 0 ?
+				    want : 1.0))
+					worst = fabs(got - want) / (want > 0 ?
+					    want : 1.0);
+			}
+			for (j = 0; j < ce->Fe; j++)
+				ok_down &= count[e] == 0 ||
+				    ce->sum_sq_down[e * ce->Fe + j] > 0.0;
+		}
+	}
+	tap_ok(ok && routed_blocks > 0 && worst < 1e-9 && ok_down,
+	    "%s: calibration's per-expert tokens and input sums are the float "
+	    "routing's in %d routed blocks (worst relative sum error %.2g); "
+	    "down's sums filled", name, routed_blocks, worst);
+	tap_ok(tq_calib_expert_tokens(c, -1, 0) == -1 &&
+	    tq_calib_expert_tokens(c, (int)cfg->n_layers - 1, TQ_MAX_EXPERTS) ==
+	    -1, "%s: no expert count past the blocks and experts", name);
+out:
+	free(r.xs);
+	free(r.sel);
+	tq_calib_free(c);
+}
+
 static void
 check_model(const char *root, const char *name, size_t want_linears,
     size_t expert_first, const char *expert_name, int64_t rows, int64_t cols)
@@ -512,6 +591,7 @@ check_model(const char *root, const char *name, size_t want_linears,
 	if (cal != NULL) {
 		check_calibrated(m, name, cal);
 		check_act(m, name, cal);
+		check_calib_stats(m, name, cal);
 	}
 
 	s = mkdtemp(qdir) != NULL ? run(m, "rtn", "int8-sym", NULL, qdir,
