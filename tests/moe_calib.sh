@@ -8,7 +8,8 @@
 # a resumed run gives the same bytes; a state.json whose counts lie is
 # refused in one line; calibrate reports each block's experts' tokens and
 # writes them per expert into its importance matrix, which llama-quantize
-# reads (TQ_INTEROP=1).  TAP.
+# reads, and so does our GGUF export, to the same bytes (TQ_INTEROP=1).
+# TAP.
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 tq=$top_builddir/turboquant
@@ -178,8 +179,9 @@ if [ "${TQ_INTEROP:-0}" = 1 ]; then
 	for im in none moe; do
 		opt=
 		[ $im = none ] || opt="--imatrix $tmp/moe.imatrix"
-		LD_LIBRARY_PATH=$bin "$bin/llama-quantize" $opt "$tmp/f32.gguf" \
-		    "$tmp/q-$im.gguf" Q4_0 1 >"$tmp/q-$im.log" 2>&1 || break
+		LD_LIBRARY_PATH=$bin "$bin/llama-quantize" --pure $opt \
+		    "$tmp/f32.gguf" "$tmp/q-$im.gguf" Q4_0 1 >"$tmp/q-$im.log" \
+		    2>&1 || break
 	done
 	grep -q 'loaded 15 importance matrix entries' "$tmp/q-moe.log" &&
 	    "$py" - "$tmp/q-none.gguf" "$tmp/q-moe.gguf" <<'EOF'
@@ -194,6 +196,25 @@ print("# %d of %d expert tensors differ" % (len(diff), len(exps)))
 sys.exit(0 if exps and len(diff) == len(exps) else 1)
 EOF
 	ok $? "llama-quantize --imatrix loads our 15 entries and uses the experts' $(grep -i 'error\|mismatch' "$tmp/q-moe.log" | head -c 200)"
+	# Our export reads them the same way, each expert its own row
+	# (--type q4_0 is llama-quantize --pure's Q4_0).
+	"$tq" export "$tmp/f32.gguf" --format gguf --type q4_0 \
+	    --imatrix "$tmp/moe.imatrix" --out "$tmp/ours.gguf" >/dev/null \
+	    2>"$tmp/err" && "$py" - "$tmp/ours.gguf" "$tmp/q-moe.gguf" <<'EOF'
+import sys
+import numpy as np
+import gguf
+a, b = ({t.name: t for t in gguf.GGUFReader(p).tensors}
+        for p in sys.argv[1:3])
+names = sorted(set(a) | set(b))
+bad = [k for k in names if k not in a or k not in b or
+       a[k].tensor_type != b[k].tensor_type or
+       not np.array_equal(np.asarray(a[k].data).view(np.uint8).ravel(),
+                          np.asarray(b[k].data).view(np.uint8).ravel())]
+print("# %d tensors compared; differing: %s" % (len(names), bad[:4]))
+sys.exit(1 if bad or len(names) != 23 else 0)
+EOF
+	ok $? "export --type q4_0 --imatrix equals llama-quantize --pure --imatrix Q4_0 byte for byte, experts included $(head -c 200 "$tmp/err")"
 fi
 
 echo "1..$n"
