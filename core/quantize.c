@@ -298,9 +298,10 @@ nomem:
 /*
  * How the input of linears [first, first + count) (global indices) that
  * read site (TQ_SITE_*, -1: lm_head's) is quantized at evaluation: not at
- * all unless one of them has 8-bit activations; then fp8 with a static scale for an fp8 weight grid (the
- * largest calibration |x|, amax[C] divided by the folded scales s[C] when
- * given, onto 448), else int8 per token.
+ * all unless one of them has 8-bit activations; then fp8 with a static
+ * scale for an fp8 weight grid (the largest calibration |x|, amax[C]
+ * divided by the folded scales s[C] when given, onto 448), else int8 per
+ * token.
  */
 static void
 qz_site_act(const qz_ctx *z, tq_actq *a, size_t first, size_t count,
@@ -730,7 +731,8 @@ qz_moe(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	int64_t N = z->calib->n_samples * z->calib->seqlen, i, routed;
 	int64_t H = z->m->cfg.hidden_size, Fe = b->moe.inter, K = b->moe.top_k;
 	int64_t rmin = -1, rmax = -1, s;
-	size_t bf = tq_model__block_first(z->m, li), k, E = (size_t)b->moe.n_experts;
+	size_t bf = tq_model__block_first(z->m, li), k;
+	size_t E = (size_t)b->moe.n_experts;
 	tq_qblock *blk = &z->s->blocks[li];
 	int e, emin = 0, emax = 0, few_gu = 0, few_d = 0, d8 = 0;
 	tq_status st;
