@@ -64,17 +64,21 @@ run(const tq_model *m, const char *method, const char *scheme,
 	return run_plan(m, plan, c, dir, err);
 }
 
-/* Runs method on the experts only: attention float. */
+/*
+ * Runs method on the experts only (attention float); with clip 1, RTN's
+ * clip search, and 2 weighs its error by the importance matrix.
+ */
 static tq_qstate *
-run_experts(const tq_model *m, const char *method, const tq_calib *c,
-    tq_error *err)
+run_experts(const tq_model *m, const char *method, int clip,
+    const tq_calib *c, tq_error *err)
 {
 	char json[512];
 	tq_plan *plan = NULL;
 
 	snprintf(json, sizeof(json), "{\"default\": {\"method\": \"float\"}, "
 	    "\"rules\": [{\"match\": \"experts\\\\.\", \"method\": \"%s\", "
-	    "\"scheme\": \"int3-g32\"}]}", method);
+	    "\"scheme\": \"int3-g32\", \"clip_search\": %s, \"imatrix\": %s}]}",
+	    method, clip > 0 ? "true" : "false", clip > 1 ? "true" : "false");
 	if (tq_plan_parse(json, strlen(json), "experts plan", &plan, err) !=
 	    TQ_OK)
 		return NULL;
@@ -237,9 +241,9 @@ check_calibrated(const tq_model *m, const char *name, const tq_calib *c)
 	char qdir[] = "/tmp/tq_moecal_XXXXXX";
 	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
 	route_ctx r = { m, 0, count, NULL, NULL, 0 };
-	tq_qstate *g, *rt, *g3 = NULL, *back = NULL;
+	tq_qstate *g, *rt, *g3 = NULL, *rc = NULL, *ri = NULL, *back = NULL;
 	tq_error err;
-	double eg = 0.0, er = 0.0;
+	double eg = 0.0, er = 0.0, ec = 0.0, ei = 0.0;
 	size_t i, n_exp = 0;
 	int ok_counts = 1, ok_tokens = 1, ok_sum = 1, ok_first = 1;
 	int few = 0, enough = 0, e;
@@ -256,14 +260,16 @@ check_calibrated(const tq_model *m, const char *name, const tq_calib *c)
 		    &err) != TQ_OK)
 			tap_diag("%s", err.msg);
 	tq_set_threads(1);
-	g = mkdtemp(qdir) != NULL ? run_experts(m, "gptq", c, &err) : NULL;
+	g = mkdtemp(qdir) != NULL ? run_experts(m, "gptq", 0, c, &err) : NULL;
 	if (g == NULL)
 		tap_diag("gptq: %s", err.msg);
 	tq_set_threads(3);
-	g3 = run_experts(m, "gptq", c, &err);
+	g3 = run_experts(m, "gptq", 0, c, &err);
 	tq_set_threads(0);
-	rt = run_experts(m, "rtn", c, &err);
-	if (g == NULL || rt == NULL || g3 == NULL) {
+	rt = run_experts(m, "rtn", 0, c, &err);
+	rc = run_experts(m, "rtn", 1, c, &err);
+	ri = run_experts(m, "rtn", 2, c, &err);
+	if (g == NULL || rt == NULL || g3 == NULL || rc == NULL || ri == NULL) {
 		tap_ok(0, "%s: GPTQ and RTN per expert run: %s", name, err.msg);
 		goto out;
 	}
@@ -303,6 +309,10 @@ check_calibrated(const tq_model *m, const char *name, const tq_calib *c)
 				    (size_t)k].res.rel_err;
 				er += rt->layers[bf + 4 + 3 * (size_t)e +
 				    (size_t)k].res.rel_err;
+				ec += rc->layers[bf + 4 + 3 * (size_t)e +
+				    (size_t)k].res.rel_err;
+				ei += ri->layers[bf + 4 + 3 * (size_t)e +
+				    (size_t)k].res.rel_err;
 				n_exp++;
 			}
 		ok_sum &= m->layers[li].n_experts == 0 || sum == N * K;
@@ -326,6 +336,10 @@ check_calibrated(const tq_model *m, const char *name, const tq_calib *c)
 	    "on all %lld", name, enough, few, (long long)N);
 	tap_ok(eg < er, "%s: GPTQ's mean output error per expert linear %.4g "
 	    "below RTN's %.4g", name, eg / (double)n_exp, er / (double)n_exp);
+	tap_ok(ei < ec && ec < er, "%s: RTN's clip search weighed by each "
+	    "expert's importance matrix: mean output error %.4g, below the "
+	    "unweighted search's %.4g", name, ei / (double)n_exp,
+	    ec / (double)n_exp);
 	/* The coverage survives a save and a load. */
 	tq_state_free(g);
 	{
@@ -354,6 +368,8 @@ check_calibrated(const tq_model *m, const char *name, const tq_calib *c)
 out:
 	tq_state_free(g);
 	tq_state_free(g3);
+	tq_state_free(ri);
+	tq_state_free(rc);
 	tq_state_free(rt);
 	tq_state_free(back);
 	tap_rmdir(qdir);
