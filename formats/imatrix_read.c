@@ -68,10 +68,14 @@ tq_imatrix_get_expert(const tq_imatrix *im, const char *name,
 	c = tq_gguf_find_tensor(im->f, key);
 	if (s == NULL || c == NULL)
 		return 0;
-	/* [cols, n_experts] sums and a count per matrix (one: no experts) */
+	/*
+	 * [cols, n_experts] sums and a count per matrix (one: no experts),
+	 * or one count for all of them, which llama-quantize divides every
+	 * expert's sums by.
+	 */
 	if (s->type != TQ_GGML_F32 || c->type != TQ_GGML_F32 ||
 	    s->ne[0] != cols || s->nbytes != (uint64_t)(cols * n_experts) * 4 ||
-	    c->nbytes != (uint64_t)n_experts * 4) {
+	    (c->nbytes != (uint64_t)n_experts * 4 && c->nbytes != 4)) {
 		if (n_experts == 1)
 			tq_fail(err, TQ_EFORMAT, "%s: entry %s is not %lld f32 "
 			    "sums and one count", im->path, name,
@@ -83,7 +87,7 @@ tq_imatrix_get_expert(const tq_imatrix *im, const char *name,
 			    (long long)n_experts);
 		return -1;
 	}
-	memcpy(&v, c->data + 4 * expert, 4);
+	memcpy(&v, c->data + (c->nbytes == 4 ? 0 : 4 * expert), 4);
 	count = (float)(int64_t)v;	/* llama.cpp keeps counts as int64 */
 	for (j = 0; j < cols; j++) {
 		memcpy(&v, s->data + 4 * (expert * cols + j), 4);
