@@ -555,6 +555,33 @@ out:
 	tq_calib_free(c);
 }
 
+/* AWQ on a mixture of experts' attention, GPTQ on its experts: it runs. */
+static void
+check_awq_attention(const tq_model *m, const char *name, const tq_calib *c)
+{
+	const char *json = "{\"default\": {\"method\": \"awq\", \"scheme\": "
+	    "\"int4-g32\"}, \"rules\": [{\"match\": \"experts\\\\.\", "
+	    "\"method\": \"gptq\"}]}";
+	tq_plan *plan = NULL;
+	tq_qstate *s = NULL;
+	tq_error err;
+	size_t i;
+	int awq = 0, gptq = 0, all = 1;
+
+	if (tq_plan_parse(json, strlen(json), "awq plan", &plan, &err) == TQ_OK)
+		s = run_plan(m, plan, c, NULL, &err);
+	for (i = 0; s != NULL && i + 2 < s->n; i++) {
+		all &= s->layers[i].done && isfinite(s->layers[i].res.rel_err);
+		awq += s->layers[i].cfg.method == TQ_METHOD_AWQ;
+		gptq += s->layers[i].res.routed >= 0 &&
+		    s->layers[i].cfg.method == TQ_METHOD_GPTQ;
+	}
+	tap_ok(s != NULL && all && awq > 0 && gptq > 0, "%s: AWQ on attention "
+	    "(%d linears) beside GPTQ on the experts (%d)%s%s", name, awq, gptq,
+	    s == NULL ? ": " : "", s == NULL ? err.msg : "");
+	tq_state_free(s);
+}
+
 static void
 check_model(const char *root, const char *name, size_t want_linears,
     size_t expert_first, const char *expert_name, int64_t rows, int64_t cols)
@@ -608,6 +635,7 @@ check_model(const char *root, const char *name, size_t want_linears,
 		check_calibrated(m, name, cal);
 		check_act(m, name, cal);
 		check_calib_stats(m, name, cal);
+		check_awq_attention(m, name, cal);
 	}
 
 	s = mkdtemp(qdir) != NULL ? run(m, "rtn", "int8-sym", NULL, qdir,
