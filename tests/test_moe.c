@@ -8,8 +8,10 @@
  * on all of the block's tokens when it was sent fewer than a linear's
  * input width; GPTQ on those Hessians beating RTN, the counts kept in
  * the saved state, the same bytes for 1 and 3 threads, fp8 experts'
- * static activation scales from their routed inputs, and AWQ on an
- * expert refused in one line.  Their logits against transformers are
+ * static activation scales from their routed inputs, AWQ on an expert
+ * refused in one line and on attention beside them run; calibration's
+ * per-expert counts and sums (calibrate, its importance matrix) against
+ * the float routing.  Their logits against transformers are
  * test_forward's.
  */
 #include "config.h"
