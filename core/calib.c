@@ -228,6 +228,12 @@ tq_calib_free(tq_calib *c)
 		free(c->sites[i].sum_sq);
 	}
 	free(c->sites);
+	for (i = 0; c->experts != NULL && i < (size_t)c->n_layers; i++) {
+		free(c->experts[i].sum_sq_in);
+		free(c->experts[i].sum_sq_down);
+		free(c->experts[i].tokens);
+	}
+	free(c->experts);
 	free(c->ids);
 	free(c);
 }
@@ -354,6 +360,64 @@ calib_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 	return 0;
 }
 
+/* Adds expert e of block layer's routed inputs x[n, in] to its sums. */
+static int
+calib_expert_hook(void *ud, int layer, int e, tq_linear which,
+    const float *x, int64_t n, int64_t in)
+{
+	tq_calib *c = ud;
+	calib_experts *ce;
+	double *sum;
+	int64_t i, j;
+
+	if (c->experts == NULL || layer < 0 || layer >= c->n_layers)
+		return 0;
+	ce = &c->experts[layer];
+	if (e < 0 || e >= ce->n || in != (which == TQ_LINEAR_DOWN ? ce->Fe :
+	    ce->H))
+		return 0;
+	sum = which == TQ_LINEAR_DOWN ? ce->sum_sq_down + e * ce->Fe :
+	    ce->sum_sq_in + e * ce->H;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < in; j++)
+			sum[j] += (double)x[i * in + j] * x[i * in + j];
+	if (which != TQ_LINEAR_DOWN)
+		ce->tokens[e] += n;
+	return 0;
+}
+
+/* Zeroed per-expert sums for m's routed blocks (c->experts). */
+static tq_status
+calib_alloc_experts(tq_calib *c, const tq_model *m, tq_error *err)
+{
+	int64_t li;
+
+	if (!tq_model__moe(m) || c->experts != NULL)
+		return TQ_OK;
+	if ((c->experts = calloc((size_t)m->cfg.n_layers,
+	    sizeof(*c->experts))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	for (li = 0; li < m->cfg.n_layers; li++) {
+		calib_experts *ce = &c->experts[li];
+		tq_block_opts b;
+
+		tq_model__block(m, li, &b);
+		if (b.moe.n_experts == 0)
+			continue;
+		ce->n = b.moe.n_experts;
+		ce->H = m->cfg.hidden_size;
+		ce->Fe = b.moe.inter;
+		ce->sum_sq_in = calloc((size_t)(ce->n * ce->H), sizeof(double));
+		ce->sum_sq_down = calloc((size_t)(ce->n * ce->Fe),
+		    sizeof(double));
+		ce->tokens = calloc((size_t)ce->n, sizeof(int64_t));
+		if (ce->sum_sq_in == NULL || ce->sum_sq_down == NULL ||
+		    ce->tokens == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	return TQ_OK;
+}
+
 tq_status
 tq_calib_run(tq_calib *c, const tq_model *m, tq_progress_cb progress,
     void *ud, tq_error *err)
@@ -368,7 +432,10 @@ tq_calib_run(tq_calib *c, const tq_model *m, tq_progress_cb progress,
 	    cfg->hidden_size, cfg->n_heads * cfg->head_dim,
 	    cfg->intermediate_size, err)) != TQ_OK)
 		return st;
+	if ((st = calib_alloc_experts(c, m, err)) != TQ_OK)
+		return st;
 	o.act_hook = calib_hook;
+	o.expert_hook = calib_expert_hook;
 	o.act_ud = c;
 	for (i = 0; i < c->n_samples; i++) {
 		if (progress != NULL && progress(ud, &pr) != 0)
@@ -409,6 +476,22 @@ size_t
 tq_calib_n_sites(const tq_calib *c)
 {
 	return c->n_sites;
+}
+
+/* See tq.h. */
+int
+tq_calib_n_experts(const tq_calib *c, int layer)
+{
+	return c->experts != NULL && layer >= 0 && layer < c->n_layers ?
+	    c->experts[layer].n : 0;
+}
+
+/* See tq.h. */
+int64_t
+tq_calib_expert_tokens(const tq_calib *c, int layer, int expert)
+{
+	return expert >= 0 && expert < tq_calib_n_experts(c, layer) ?
+	    c->experts[layer].tokens[expert] : -1;
 }
 
 const tq_site_stats *

@@ -37,6 +37,10 @@ print_layer(const run_ctx *x, const tq_layer_result *r)
 	else if (r->sqnr_db > 0.0)
 		printf("  exact (0 error)");
 	printf("  %5.2f bpw  %6.2f s", r->bpw, r->seconds);
+	/* an expert's coverage: what the router sent it, what it used */
+	if (r->routed >= 0 && r->tokens > 0)
+		printf("  routed %lld%s", (long long)r->routed,
+		    r->tokens != r->routed ? ", calibrated on all tokens" : "");
 	if (fell[0] != '\0')
 		printf("  (%s)", fell);
 	printf("\n");
@@ -58,7 +62,11 @@ print_json_layer(const tq_layer_result *r, int first)
 		    r->max_abs_err);
 	else
 		printf("\"sqnr_db\":null,\"max_abs_err\":null,");
-	printf("\"bpw\":%.4f,\"seconds\":%.3f}", r->bpw, r->seconds);
+	printf("\"bpw\":%.4f,\"seconds\":%.3f,\"tokens\":%lld", r->bpw,
+	    r->seconds, (long long)r->tokens);
+	if (r->routed >= 0)
+		printf(",\"routed\":%lld", (long long)r->routed);
+	printf("}");
 }
 
 /* Layers to stdout, log lines to stderr, as the job reports them. */

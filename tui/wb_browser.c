@@ -17,20 +17,27 @@
 
 #include "wb.h"
 
-/* "model.layers.3.self_attn.q_proj" -> "3.attn.q_proj". */
+/*
+ * "model.layers.3.self_attn.q_proj" -> "3.attn.q_proj"; an expert's
+ * "model.layers.3.mlp.experts.5.up_proj" -> "3.e5.up_proj".
+ */
 static void
 short_name(const char *name, char *buf, size_t len, int *block)
 {
-	const char *p = name, *leaf;
-	int b;
+	const char *p = name, *leaf, *ex;
+	int b, e;
 
 	*block = -1;
 	if (strncmp(p, "model.layers.", 13) == 0 && sscanf(p + 13, "%d", &b) ==
 	    1) {
 		leaf = strrchr(p, '.') + 1;
 		*block = b;
-		snprintf(buf, len, "%d.%s.%s", b, strstr(p, ".self_attn.") !=
-		    NULL ? "attn" : "mlp", leaf);
+		if ((ex = strstr(p, ".experts.")) != NULL &&
+		    sscanf(ex + 9, "%d", &e) == 1)
+			snprintf(buf, len, "%d.e%d.%s", b, e, leaf);
+		else
+			snprintf(buf, len, "%d.%s.%s", b, strstr(p,
+			    ".self_attn.") != NULL ? "attn" : "mlp", leaf);
 		return;
 	}
 	if (strncmp(p, "model.", 6) == 0)
@@ -38,7 +45,7 @@ short_name(const char *name, char *buf, size_t len, int *block)
 	snprintf(buf, len, "%s", p);
 }
 
-/* The calibration site of each linear of a block, in model order. */
+/* The calibration site of each kind of linear (the hook's names). */
 static const tq_linear site_of[TQ_LINEAR_LM_HEAD] = {
 	TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O, TQ_LINEAR_GATE,
 	TQ_LINEAR_GATE, TQ_LINEAR_DOWN
@@ -91,7 +98,7 @@ wb_browser_init(wb_app *a, tq_error *err)
 		/* the embeddings take token ids: no input site */
 		r->has_site = r->block >= 0 || i + 2 == n;
 		r->site = r->block < 0 ? TQ_LINEAR_LM_HEAD :
-		    site_of[i % TQ_LINEAR_LM_HEAD];
+		    site_of[tq_model_linear_kind(a->model, i, NULL)];
 	}
 	wb_browser_resolve(a);
 	wb_browser_refilter(a);

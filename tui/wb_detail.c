@@ -212,7 +212,7 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	int64_t hist[TQ_HIST_BINS], channels = 0, tokens = 0;
 	double h[TQ_HIST_BINS], *ch = NULL;
 	float *absmax = NULL;
-	char sch[32] = "float";
+	char sch[32] = "float", cov[64] = "";
 	int y = y0, half = COLS / 2 - 2, have, hh, b, g, i, cw = COLS - 2;
 
 	if (r == NULL) {
@@ -221,16 +221,24 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	}
 	if (r->cfg.method != TQ_METHOD_FLOAT)
 		tq_scheme_name(&r->cfg.scheme, sch, sizeof(sch));
+	/* an expert's coverage once quantized: its routed tokens */
+	if (r->has_result && r->res.routed >= 0 && r->res.tokens > 0)
+		snprintf(cov, sizeof(cov), " routed %lld%s", (long long)
+		    r->res.routed, r->res.tokens != r->res.routed ?
+		    " (used all)" : "");
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
 	wb_textf(y++, 0, COLS, " %s [%lld x %lld]  %s %s  %.2f bpw%s%s", r->name,
 	    (long long)r->rows, (long long)r->cols,
 	    tq_method_name(r->cfg.method), sch, r->bpw,
 	    r->fell[0] != '\0' ? "  fell back: " : "", r->fell);
 	attroff(wb_attr(WB_C_HEADER));
-	if (r->has_result && isfinite(r->res.rel_err))
-		wb_textf(y - 1, COLS - 30 > 0 ? COLS - 30 : 0, 30,
-		    " err %.2e  sqnr %.1f dB", r->res.rel_err,
+	if (r->has_result && isfinite(r->res.rel_err)) {
+		int rw = 30 + (int)strlen(cov);
+
+		wb_textf(y - 1, COLS - rw > 0 ? COLS - rw : 0, rw,
+		    "%s err %.2e  sqnr %.1f dB", cov, r->res.rel_err,
 		    r->res.sqnr_db);
+	}
 	if (!load(a, r)) {
 		wb_textf(y, 1, COLS - 1, "weights: %s", r->rows * r->cols >
 		    WB_WEIGHT_MAX ? "too many to draw here (the detail reads "
