@@ -36,6 +36,12 @@ typedef struct tq_export_ctx {
 
 typedef tq_status (*tq_exporter)(tq_export_ctx *x, tq_error *err);
 
+/*
+ * The export formats that can hold grid s as it is, for refusal messages
+ * ("export this state with ..."); a fixed string.
+ */
+const char *tq_export_holders(const tq_scheme *s);
+
 tq_status tq_export_gguf(tq_export_ctx *x, tq_error *err);
 tq_status tq_export_awq(tq_export_ctx *x, tq_error *err);
 tq_status tq_export_gptq(tq_export_ctx *x, tq_error *err);

@@ -300,10 +300,10 @@ gg_add_linear(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
 				return tq_fail(err, TQ_EUNSUPPORTED, "layer %s is "
 				    "quantized on %s, which GGUF has no block "
 				    "type for; export this state with a format "
-				    "that holds it (gptq, awq, mlx, onnx, "
-				    "compressed-tensors), or give --type to "
+				    "that holds it (%s), or give --type to "
 				    "re-quantize with RTN (%s)",
 				    tq_model_linear_name(m, li), sname,
+				    tq_export_holders(&ql->qt.scheme),
 				    GG_TYPE_LIST);
 			}
 			if ((st = gg_add(g, name, type, w, &e, err)) != TQ_OK)
@@ -780,6 +780,7 @@ static tq_status
 gg_imatrix(gg_ctx *g, tq_error *err)
 {
 	const char *name = NULL;
+	int64_t part = 0, parts = 1;
 	tq_imatrix im;
 	tq_status st;
 	size_t i;
@@ -790,8 +791,14 @@ gg_imatrix(gg_ctx *g, tq_error *err)
 	for (i = 0; i < g->n && rc >= 0; i++) {
 		gg_tensor *e = &g->t[i];
 
-		if (!e->cont)
+		/* an expert of ffn_*_exps reads its own row of the entry */
+		if (!e->cont) {
 			name = e->name;
+			part = 0;
+			parts = e->ne2 > 1 ? e->ne2 : 1;
+		} else {
+			part++;
+		}
 		if (e->src != GG_REQUANT)
 			continue;
 		if ((e->imp = malloc((size_t)e->ne[0] * sizeof(float))) ==
@@ -799,8 +806,8 @@ gg_imatrix(gg_ctx *g, tq_error *err)
 			st = tq_fail(err, TQ_ENOMEM, "out of memory");
 			break;
 		}
-		if ((rc = tq_imatrix_get(&im, name, e->ne[0], e->imp,
-		    err)) < 0)
+		if ((rc = tq_imatrix_get_expert(&im, name, e->ne[0],
+		    parts > 1 ? part : 0, parts, e->imp, err)) < 0)
 			st = err->status;
 		if (rc == 0) {
 			free(e->imp);
@@ -1135,11 +1142,6 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 
 	if (arch == NULL)
 		return err->status;
-	if (x->imatrix != NULL && tq_model__moe(m))
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s: --imatrix with a "
-		    "mixture of experts: the experts' importance (llama.cpp's "
-		    "per-expert entries) is not read yet",
-		    tq_model_path(x->base));
 	memset(&g, 0, sizeof(g));
 	g.x = x;
 	warn[0] = '\0';

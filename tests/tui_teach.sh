@@ -180,6 +180,10 @@ ck=$(sed -n 's/.*"kld":\([0-9.e+-]*\).*/\1/p' "$tmp/qc.json")
     exit !(a - b < 0.00001 && b - a < 0.00001) }'
 ok $? "the code-calibrated KLD on code ($kcc) is the command line's ($ck)"
 keys t q
+# the lesson's jobs made no variant: only the plan edit is at stake
+wait_for t '^quit the workbench\? \(y/n\) - not saved: plan edits$'
+ok $? "q asks for the plan edit alone (the lesson left no variant)"
+keys t y
 restored t && screen t | grep -q 'EXIT=0'
 ok $? "quit restores the terminal (exit status 0)"
 

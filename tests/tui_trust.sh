@@ -69,19 +69,20 @@ ok $? "and still names the text its numbers come from"
 
 # ---- the title's "*": the plan differs from its origin; undo brings both back ----
 title() {	# title NAME EREGEX: the title line matches
+	# (at 80 columns it ends with the screen's number and name, "1 layers")
 	screen "$1" | head -1 | grep -Eq -- "$2"
 }
 keys v 1 p ; text v w4-gptq; keys v Enter
-wait_for v 'plan: preset w4-gptq' && title v 'plan: preset w4-gptq[[:space:]]*$'
+wait_for v 'plan: preset w4-gptq' && title v 'plan: preset w4-gptq( +1 layers)?[[:space:]]*$'
 ok $? "a preset is its own origin: no *"
 keys v b
 wait_for v '1 layer -> gptq int5-g128' && title v 'plan: preset w4-gptq \*'
 ok $? "an edit: preset w4-gptq *"
 keys v u
-wait_for v 'undone \(1 more\)' && title v 'plan: preset w4-gptq[[:space:]]*$'
+wait_for v 'undone \(1 more\)' && title v 'plan: preset w4-gptq( +1 layers)?[[:space:]]*$'
 ok $? "undoing the edit: preset w4-gptq again, no *"
 keys v u
-wait_for v 'undone \(0 more\)' && title v 'plan: preset w4-rtn[[:space:]]*$'
+wait_for v 'undone \(0 more\)' && title v 'plan: preset w4-rtn( +1 layers)?[[:space:]]*$'
 ok $? "undoing the preset: the title names w4-rtn again"
 keys v C-r C-r
 wait_for v 'redone \(0 more\)' && title v 'plan: preset w4-gptq \*'
@@ -134,7 +135,9 @@ ok $? "the export's warning is in the log whole, wrapped at 80 columns"
 ok $? "once"
 
 keys v q
+wait_for v '^quit the workbench\? \(y/n\) - not saved: plan edits, 2 variants$'
+keys v y
 restored v && screen v | grep -q 'EXIT=0'
-ok $? "quit; the terminal is restored"
+ok $? "quit (it asks: plan edits and 2 variants are not saved); the terminal is restored"
 
 finish

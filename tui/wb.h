@@ -240,6 +240,13 @@ typedef struct wb_app {
 	int results_of;			/* the variant (1..) whose errors the
 					   browser shows; 0 none, -1 a run's
 					   so far */
+	/* navigation (wb_browser.c, wb_main.c) */
+	char filter_was[256];		/* the filter when / opened */
+	int filter_on_names;		/* the filter picks the same rows on
+					   the full names: a plan rule may
+					   use it as its pattern */
+	int log_top;			/* Runs: the log's first line shown,
+					   -1 to follow the end */
 } wb_app;
 
 /* ---- Key bindings (wb_keys.c) ------------------------------------------ */
@@ -285,6 +292,8 @@ extern const wb_keymap wb_valid_keymap;		/* wb_runs.c */
 extern const wb_keymap wb_teach_keymap;		/* wb_teach.c */
 extern const wb_keymap wb_mix_keymap;		/* wb_mix.c */
 extern const wb_keymap wb_help_keymap;		/* wb_help.c */
+extern const wb_keymap wb_prompt_keymap;	/* wb_main.c: line editing */
+extern const wb_keymap wb_question_keymap;	/* wb_main.c: y/n */
 
 /* The map of screen s. */
 const wb_keymap *wb_keymap_of(wb_screen s);
@@ -314,6 +323,10 @@ typedef struct wb_hint {
  * the screen's; neighbours with the same hint share an item.
  */
 size_t wb_keys_hints(wb_screen s, int busy, wb_hint *h, size_t max);
+/* m's hints alone (a prompt's, a question's, the overlay's). */
+size_t wb_keys_map_hints(const wb_keymap *m, wb_hint *h, size_t max);
+/* The overlay's line of screen s's section title. */
+size_t wb_keys_help_section(wb_screen s);
 /* Back to the layer browser (Esc on the other screens). */
 void wb_key_back(wb_app *a, int key);
 
@@ -334,6 +347,19 @@ void wb_browser_resolve(wb_app *a);
 void wb_browser_refilter(wb_app *a);
 /* Sets the filter (a PCRE2 pattern; "" for none); 0 and a message if bad. */
 int wb_browser_set_filter(wb_app *a, const char *pattern);
+/*
+ * The filter while it is typed: applied when it compiles, else kept as it
+ * was; returns 1 if it compiled.  The status of the last one (its count of
+ * layers, or why it does not compile) for the prompt line.
+ */
+int wb_browser_preview_filter(wb_app *a, const char *pattern);
+const char *wb_browser_filter_status(void);
+/* The view line: layers shown, the filter and the sort. */
+void wb_browser_view_line(wb_app *a, int y);
+/* A mouse event on the browser at (y, x): a header click sorts by its
+   column (again: the other way), a row click selects it, the wheel
+   (wheel -1 up, 1 down) scrolls. */
+void wb_browser_mouse(wb_app *a, int y, int x, int wheel);
 /* Outlier counts from a calibration (NULL clears). */
 void wb_browser_outliers(wb_app *a, const tq_calib *c);
 /* Stores a layer result on its row. */
@@ -444,8 +470,12 @@ void wb_mix_draw(wb_app *a, int y0, int y1);
  */
 int wb_mix_summary_text(const wb_app *a, char *buf, size_t len);
 void wb_mix_free(void);
+/* 1 when a measured sensitivity was not saved (quitting loses it). */
+int wb_mix_unsaved(void);
 
 /* wb_help.c */
+/* Opens the overlay on the current screen's section. */
+void wb_help_open(wb_app *a);
 void wb_help_draw(wb_app *a);
 /* A key while the overlay is open: its binding, else it closes. */
 void wb_help_key(wb_app *a, int key);

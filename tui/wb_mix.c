@@ -43,7 +43,14 @@ static struct {
 	size_t cur;		/* the frontier point under the cursor */
 	int64_t params;		/* weights of the block linears */
 	int heat_plan;		/* heat map: 0 probe KLD, 1 the plan's setting */
+	int saved;		/* loaded from or saved to a file */
 } mx;
+
+int
+wb_mix_unsaved(void)
+{
+	return mx.sens != NULL && !mx.saved;
+}
 
 void
 wb_mix_free(void)
@@ -137,6 +144,7 @@ wb_mix_start(wb_app *a, const char *spec)
 		    NULL ? strrchr(spec, '/') + 1 : spec);
 		if (!adopt_sens(a, s, src))
 			return 0;
+		mx.saved = 1;
 		wb_message(a, 0, "sensitivity loaded from %s", spec);
 		return 1;
 	}
@@ -165,6 +173,7 @@ wb_mix_save(wb_app *a, const char *path)
 		wb_message(a, 1, "%s", err.msg);
 		return 0;
 	}
+	mx.saved = 1;
 	wb_message(a, 0, "sensitivity saved to %s", path);
 	wb_log(a, "sensitivity saved to %s", path);
 	return 1;
@@ -574,7 +583,7 @@ wb_mix_draw(wb_app *a, int y0, int y1)
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y0 + 2, 1, COLS - 1 - hw, 0, "predicted KLD (log)");
 	attroff(wb_attr(WB_C_DIM));
-	draw_curve(y0 + 3, 9, h - 6, pw > 60 ? 60 : pw);
+	draw_curve(y0 + 3, 9, h - 6, pw);	/* as wide as the window */
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y1 - 1, 9, COLS - 9 - hw, 0, "bits per weight (block "
 	    "linears)");

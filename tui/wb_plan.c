@@ -305,7 +305,7 @@ target_pattern(wb_app *a, const wb_row **first, int *count)
 		if (a->rows[i].marked)
 			*first = &a->rows[i];
 	if (a->filter[0] != '\0' && marked == shown_marked &&
-	    shown_marked == a->n_view)
+	    shown_marked == a->n_view && a->filter_on_names)
 		return strdup(a->filter);
 	if ((buf = malloc(len)) == NULL)
 		return NULL;

@@ -659,25 +659,136 @@ wb_runs_progress(wb_app *a, int y)
 	wb_text(y, 14 + bw, COLS - 14 - bw, 1, buf);
 }
 
+/*
+ * The log, wrapped: continuation rows are indented past the time.  Rows
+ * of log line k at width w, and the piece of row r (0-based) of it.
+ */
+#define LOG_INDENT 7
+
+static int
+log_piece(const char *s, int w, int r, const char **start)
+{
+	int n, cut, row = 0, ww = w;
+
+	for (;;) {
+		n = (int)strlen(s);
+		cut = n;
+		if (n > ww) {
+			for (cut = ww; cut > 0 && s[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = ww;
+		}
+		if (row == r) {
+			*start = s;
+			return cut;
+		}
+		s += cut;
+		while (*s == ' ')
+			s++;
+		if (*s == '\0')
+			return -1;
+		row++;
+		ww = w - LOG_INDENT;
+	}
+}
+
+static const char *
+log_line(const wb_app *a, int k)
+{
+	return a->log[(a->log_head + k) % WB_LOG_LINES];
+}
+
+static int
+log_rows(const wb_app *a, int w)
+{
+	const char *p;
+	int k, r, rows = 0;
+
+	for (k = 0; k < a->log_n; k++)
+		for (r = 0; log_piece(log_line(a, k), w, r, &p) >= 0; r++)
+			rows++;
+	return rows;
+}
+
+/* The log's rows on screen: the body less the progress and the header. */
+static int
+log_height(void)
+{
+	return LINES - 3 - 1 - 2;
+}
+
 void
 wb_runs_draw(wb_app *a, int y0, int y1)
 {
-	int y, k, n = y1 - y0 - 2;
+	int y, k, r, n = y1 - y0 - 2, w = COLS - 2, total, top, row = 0, len;
+	const char *p;
 
 	wb_runs_progress(a, y0);
-	attron(wb_attr(WB_C_HEADER));
-	wb_text(y0 + 1, 0, COLS, 1, " log");
-	attroff(wb_attr(WB_C_HEADER));
-	if (n < 1)
+	if (n < 1 || w < 20)
 		return;
-	k = a->log_n > n ? a->log_n - n : 0;
-	for (y = y0 + 2; y < y1; y++, k++) {
+	total = log_rows(a, w);
+	top = a->log_top < 0 || a->log_top > total - n ? total - n :
+	    a->log_top;
+	if (top < 0)
+		top = 0;
+	attron(wb_attr(WB_C_HEADER));
+	if (total > n)
+		wb_textf(y0 + 1, 0, COLS, " log  %d-%d of %d rows%s", top + 1,
+		    top + n < total ? top + n : total, total, a->log_top < 0 ?
+		    ", following" : "");
+	else
+		wb_text(y0 + 1, 0, COLS, 1, " log");
+	attroff(wb_attr(WB_C_HEADER));
+	for (y = y0 + 2; y < y1; y++) {
 		move(y, 0);
 		clrtoeol();
-		if (k < a->log_n)
-			wb_text(y, 1, COLS - 1, 0, a->log[(a->log_head + k) %
-			    WB_LOG_LINES]);
 	}
+	y = y0 + 2;
+	for (k = 0; k < a->log_n && y < y1; k++)
+		for (r = 0; y < y1 && (len = log_piece(log_line(a, k), w, r,
+		    &p)) >= 0; r++, row++) {
+			char buf[sizeof(a->log[0])];
+
+			if (row < top)
+				continue;
+			snprintf(buf, sizeof(buf), "%.*s", len, p);
+			wb_text(y++, r == 0 ? 1 : 1 + LOG_INDENT, w, 0, buf);
+		}
+}
+
+/* j k, the page keys, g G: scroll the log; at its end it follows. */
+static void
+press_log(wb_app *a, int key)
+{
+	int n = log_height(), total = log_rows(a, COLS - 2), last;
+	int top = a->log_top;
+
+	last = total - n > 0 ? total - n : 0;
+	if (top < 0 || top > last)
+		top = last;
+	switch (key) {
+	case 'j': case KEY_DOWN:
+		top++;
+		break;
+	case 'k': case KEY_UP:
+		top--;
+		break;
+	case KEY_NPAGE: case WB_CTRL('f'): case ' ':
+		top += n > 1 ? n - 1 : 1;
+		break;
+	case KEY_PPAGE: case WB_CTRL('b'):
+		top -= n > 1 ? n - 1 : 1;
+		break;
+	case 'g': case KEY_HOME:
+		top = 0;
+		break;
+	default:	/* G End */
+		top = last;
+		break;
+	}
+	top = top < 0 ? 0 : top;
+	a->log_top = top >= last ? -1 : top;
 }
 
 /* The colour of a perplexity increase in percent. */
@@ -901,16 +1012,38 @@ wb_runs_free(wb_app *a)
 	a->calib = NULL;
 }
 
-/* The runs and validation screens have only Esc of their own. */
+static const wb_key runs_keys[] = {
+	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
+	    WB_ALWAYS },
+	{ { 'j', KEY_DOWN }, press_log, "scroll the log down", "scroll",
+	    WB_ALWAYS },
+	{ { 'k', KEY_UP }, press_log, "scroll the log up", "scroll",
+	    WB_ALWAYS },
+	{ { KEY_NPAGE, WB_CTRL('f'), ' ' }, press_log, "a page down", NULL,
+	    WB_ALWAYS },
+	{ { KEY_PPAGE, WB_CTRL('b') }, press_log, "a page up", NULL,
+	    WB_ALWAYS },
+	{ { 'g', KEY_HOME }, press_log, "the log's first line", NULL,
+	    WB_ALWAYS },
+	{ { 'G', KEY_END }, press_log, "the end: follow new lines", "end",
+	    WB_ALWAYS },
+};
+
+const wb_keymap wb_runs_keymap = {
+	"Runs and log (3)", runs_keys, WB_NKEYS(runs_keys), "The progress of "
+	"the run, then the log, long lines wrapped; c calibrates, r "
+	"quantizes, v validates, E exports, Ctrl-C cancels (see Everywhere)"
+};
+
+/* The validation screen has only Esc of its own. */
 static const wb_key back_keys[] = {
 	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
 	    WB_ALWAYS },
 };
 
-const wb_keymap wb_runs_keymap = {
-	"Runs and log (3)", back_keys, WB_NKEYS(back_keys), NULL
-};
-
 const wb_keymap wb_valid_keymap = {
-	"Validation (4)", back_keys, WB_NKEYS(back_keys), NULL
+	"Validation (4)", back_keys, WB_NKEYS(back_keys), "v validates the "
+	"variants not yet measured on FILE against the fp model (ppl, KLD, "
+	"top-token agreement, bars scaled to the largest); E exports the "
+	"last one"
 };
