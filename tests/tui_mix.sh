@@ -6,7 +6,9 @@
 # and the heat map by block and layer type; pick a point: its plan is the
 # browser's (undo and redo), the summary's predicted KLD is the point's;
 # override one layer by hand and see the prediction move; quantize that
-# plan and see per-layer errors; save the sensitivity and load it in a
+# plan and see per-layer errors, with the summary keeping the error sum
+# beside the prediction at 80 columns; a setting outside the menu makes
+# the prediction a lower bound (KLD>=, 27/28); save the sensitivity and load it in a
 # second workbench, in ASCII without colour.  A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
@@ -140,6 +142,14 @@ errs=$(screen x | grep -Ec '^[ *][0-9]\.(attn|mlp)\.[a-z_]+ .* [0-9]\.[0-9][0-9]
 ok $? "per-layer errors fill the browser ($errs rows with an error)"
 screen x | grep -Eq "^[ *]$(printf '%s' "$name" | sed 's/\./\\./g') .* gptq  *8 .* [0-9]\.[0-9][0-9]e-[0-9][0-9] "
 ok $? "$name was quantized with the override"
+screen x | grep -Eq '\| err sum [0-9]\.[0-9]{2}e-[0-9]+ \(28, #1\) \| KLD~[0-9]'
+ok $? "at 80 columns the summary keeps the error sum, its variant, and the predicted KLD"
+# a setting the menu lacks: the sum of the others is a lower bound, and says so
+keys x = C-u ; text x "gptq int6-g128"; keys x Enter
+wait_for x "$name .* gptq  *6 " &&
+	wait_for x '\| KLD>=[0-9][0-9.e+-]* \(27/28\)' &&
+	! screen x | grep -q 'KLD~'
+ok $? "a layer outside the menu: KLD>= over 27 of 28 layers, not a smaller KLD~"
 keys x q
 wait_for x '^quit the workbench\? \(y/n\) - not saved: .*1 variant$'
 keys x y

@@ -98,13 +98,22 @@ typedef enum wb_sort {
 
 #define WB_UNDO_MAX 64
 
+/* A plan as it was: its text, and its origin's name and text. */
+typedef struct wb_plan_snap {
+	char *json;			/* owned */
+	char *base;			/* owned */
+	char origin[96];
+} wb_plan_snap;
+
 typedef struct wb_plan {
 	char *json;			/* the plan as JSON (owned) */
 	tq_plan *plan;			/* parsed from json */
-	char *undo[WB_UNDO_MAX];	/* earlier json texts, oldest first */
+	wb_plan_snap undo[WB_UNDO_MAX];	/* earlier plans, oldest first */
 	int n_undo;
-	char *redo[WB_UNDO_MAX];
+	wb_plan_snap redo[WB_UNDO_MAX];
 	int n_redo;
+	char *base;			/* the origin's own text (owned): the
+					   plan is edited when json differs */
 	char origin[96];		/* "preset w4-gptq", "file x.json" */
 	char path[512];			/* last save/load path */
 	int dirty;
@@ -146,6 +155,7 @@ typedef struct wb_variant {
 					   token is the fp model's */
 	char ppl_text[512];		/* the text it was validated on */
 	int64_t ppl_ctx;		/* and the window */
+	int64_t ppl_tokens;		/* and the token limit (0: all) */
 } wb_variant;
 
 #define WB_MAX_VARIANTS 8
@@ -215,6 +225,21 @@ typedef struct wb_app {
 	/* detail: which row and block of the weight the grid shows */
 	int64_t detail_row, detail_block;
 
+	/*
+	 * Where the shown numbers come from (wb_runs.c).  valid_path is the
+	 * validation prompt's last text ("FILE [CTX [TOKENS]]"); the table
+	 * shows valid_text, valid_ctx and valid_tokens (valid_used of
+	 * valid_total tokens); valid_note says why the last run left no
+	 * numbers (cancelled, failed), or is "".
+	 */
+	char valid_text[512];
+	int64_t valid_tokens, valid_used, valid_total;
+	char valid_run_text[512];	/* the running validation's */
+	int64_t valid_run_ctx, valid_run_tokens;
+	char valid_note[256];
+	int results_of;			/* the variant (1..) whose errors the
+					   browser shows; 0 none, -1 a run's
+					   so far */
 	/* navigation (wb_browser.c, wb_main.c) */
 	char filter_was[256];		/* the filter when / opened */
 	int filter_on_names;		/* the filter picks the same rows on
@@ -370,6 +395,8 @@ int wb_plan_save(wb_app *a, const char *path);
  */
 int wb_plan_edit(wb_app *a, const char *what, const char *value);
 int wb_plan_undo(wb_app *a);
+/* 1 when the plan is not its origin's as it came (the title's "*"). */
+int wb_plan_edited(const wb_plan *p);
 /* Makes plan (taken) the plan, undoably, with origin as its name. */
 int wb_plan_set(wb_app *a, tq_plan *plan, const char *origin);
 int wb_plan_redo(wb_app *a);
@@ -426,6 +453,8 @@ int wb_teach_domain_start(wb_app *a, const char *dir);
 void wb_teach_job_done(wb_app *a, tq_job *job);
 /* After a lesson job ended (well or not): starts the next one, or stops. */
 void wb_teach_next(wb_app *a);
+/* The user cancels the lesson's run: no step after this one. */
+void wb_teach_cancel(wb_app *a);
 
 /* wb_mix.c: sensitivity, the frontier and the heat map */
 /* spec: "default", "gguf", "METHOD:SCHEME,..." or a saved file. */
@@ -434,8 +463,12 @@ int wb_mix_save(wb_app *a, const char *path);
 /* The sensitivity job ended well: takes its table. */
 void wb_mix_finished(wb_app *a, tq_job *job);
 void wb_mix_draw(wb_app *a, int y0, int y1);
-/* The current plan's predicted KLD on the summary line at y. */
-void wb_mix_summary(wb_app *a, int y);
+/*
+ * The current plan's predicted KLD for the summary line ("KLD~1.2e-03",
+ * "KLD>=1.1e-03 (27/28)" when some layer's setting is not in the menu);
+ * 0 without a sensitivity table.
+ */
+int wb_mix_summary_text(const wb_app *a, char *buf, size_t len);
 void wb_mix_free(void);
 /* 1 when a measured sensitivity was not saved (quitting loses it). */
 int wb_mix_unsaved(void);

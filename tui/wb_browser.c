@@ -522,7 +522,7 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 		    sizeof(size));
 		if (r->has_result && isfinite(r->res.rel_err))
 			snprintf(err, sizeof(err), "%.2e", r->res.rel_err);
-		else if (r->has_result)
+		else if (r->has_result && strcmp(r->res.method, "float") == 0)
 			snprintf(err, sizeof(err), "float");
 		else
 			snprintf(err, sizeof(err), "-");
@@ -569,6 +569,12 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 	}
 }
 
+/*
+ * The summary line: sizes, bits per weight, the measured errors and which
+ * variant they are of, the predicted KLD (wb_mix.c), the marks.  When it
+ * does not fit, the fp16 size goes first, then the all-layer bpw, so no
+ * number is cut.
+ */
 void
 wb_browser_view_line(wb_app *a, int y)
 {
@@ -638,8 +644,8 @@ void
 wb_browser_summary(wb_app *a, int y)
 {
 	double weights = 0, bytes = 0, qw = 0, qbits = 0, errsum = 0;
-	int measured = 0, marked = 0, n;
-	char fp[16], pl[16], buf[256];
+	int measured = 0, marked = 0, results = 0, n, lvl;
+	char fp[16], pl[16], err[64], kld[64] = "", mk[32] = "", buf[320];
 	size_t i;
 
 	for (i = 0; i < a->n_rows; i++) {
@@ -656,21 +662,39 @@ wb_browser_summary(wb_app *a, int y)
 			errsum += r->res.rel_err;
 			measured++;
 		}
+		results += r->has_result;
 		marked += r->marked;
 	}
 	wb_human(weights * 2.0, fp, sizeof(fp));
 	wb_human(bytes, pl, sizeof(pl));
-	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB | %.2f bpw, "
-	    "%.2f quantized | err sum ", fp, pl, weights > 0 ? bytes * 8 /
-	    weights : 0.0, qw > 0 ? qbits / qw : 16.0);
-	if (measured > 0)
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2e (%d)",
-		    errsum, measured);
+	if (measured == 0 && results > 0 && a->results_of > 0)
+		snprintf(err, sizeof(err), "- (no calibration, #%d)",
+		    a->results_of);
+	else if (measured == 0)
+		snprintf(err, sizeof(err), "-");
+	else if (a->results_of > 0)
+		snprintf(err, sizeof(err), "%.2e (%d, #%d)", errsum, measured,
+		    a->results_of);
 	else
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "-");
+		snprintf(err, sizeof(err), "%.2e (%d, so far)", errsum,
+		    measured);
+	if (wb_mix_summary_text(a, kld + 3, sizeof(kld) - 3))
+		memcpy(kld, " | ", 3);
 	if (marked > 0)
-		snprintf(buf + n, sizeof(buf) - (size_t)n, "  %d marked",
-		    marked);
+		snprintf(mk, sizeof(mk), "  %d marked", marked);
+	for (lvl = 0; lvl < 3; lvl++) {
+		n = snprintf(buf, sizeof(buf), " %s%s%s%splan %sB | ",
+		    lvl == 0 ? "fp16 " : "", lvl == 0 ? fp : "",
+		    lvl == 0 ? "B" : "", lvl == 0 ? " -> " : "", pl);
+		if (lvl < 2)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2f "
+			    "bpw, ", weights > 0 ? bytes * 8 / weights : 0.0);
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2f quantized"
+		    " | err sum %s%s%s", qw > 0 ? qbits / qw : 16.0, err, kld,
+		    mk);
+		if (n <= COLS)
+			break;
+	}
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
 	wb_text(y, 0, COLS, 1, buf);
 	attroff(wb_attr(WB_C_HEADER));

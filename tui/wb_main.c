@@ -257,7 +257,6 @@ draw_browser(wb_app *a, int y0, int y1)
 	wb_browser_draw(a, y0, y1 - 2);
 	wb_browser_view_line(a, y1 - 2);
 	wb_browser_summary(a, y1 - 1);
-	wb_mix_summary(a, y1 - 1);
 }
 
 /* The screens in wb_screen order: the tab's name, the body's drawing. */
@@ -293,7 +292,7 @@ draw_title(wb_app *a)
 	}
 	snprintf(rest, sizeof(rest), "%s (%s, %lld blocks) | plan: %s%s",
 	    path, tq_arch_name(c->arch), (long long)c->n_layers,
-	    a->plan.origin, a->plan.n_undo > 0 || a->plan.dirty ? " *" : "");
+	    a->plan.origin, wb_plan_edited(&a->plan) ? " *" : "");
 	for (i = 0; i < WB_SCR_COUNT; i++)
 		tabs += (int)strlen(screens[i].name) + 4;
 	snprintf(cur, sizeof(cur), " %d %s ", (int)a->screen + 1,
@@ -366,9 +365,9 @@ static const struct {
 	[WB_PROMPT_PRESET] = { "preset: ", wb_plan_preset, NULL, NULL },
 	[WB_PROMPT_CALIB] = { "calibrate on (FILE [SAMPLES [SEQLEN]]): ",
 	    wb_runs_start_calib, NULL, NULL },
-	[WB_PROMPT_VALID] = { "validate on (FILE [CTX]): ",
+	[WB_PROMPT_VALID] = { "validate on (FILE [CTX [TOKENS]]): ",
 	    wb_runs_start_valid, NULL, NULL },
-	[WB_PROMPT_EXPORT] = { "export (FORMAT TYPE PATH [force]): ",
+	[WB_PROMPT_EXPORT] = { "export ([#N|fp] FORMAT TYPE PATH [force]): ",
 	    submit_export, NULL, NULL },
 	[WB_PROMPT_CONFIRM_CANCEL] = { "cancel the run? (y/n) ", NULL,
 	    "cancel the run", "keep it running" },
@@ -846,11 +845,12 @@ static const wb_key global_keys[] = {
 	{ { 'r' }, press_quantize, "quantize with the plan (per-layer errors "
 	    "fill the table)", "quant", WB_IDLE },
 	{ { 'v' }, press_run_prompt, "validate the variants against fp on FILE "
-	    "[CTX]: ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
-	{ { 'E' }, press_run_prompt, "export dialog, the last variant (the fp "
-	    "model if none): FORMAT TYPE PATH [force], e.g. gguf q4_k_m "
-	    "m.gguf; TYPE - keeps the state's grid; force replaces PATH", NULL,
-	    WB_ALWAYS },
+	    "[CTX [TOKENS]] (the first TOKENS; the fp model alone before any "
+	    "variant): ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
+	{ { 'E' }, press_run_prompt, "export dialog: [#N|fp] FORMAT TYPE PATH "
+	    "[force], e.g. gguf q4_k_m m.gguf (the last variant, or #N, or the "
+	    "fp model); TYPE - keeps the state's grid; force replaces PATH",
+	    NULL, WB_ALWAYS },
 	{ { 'S', 'L' }, press_plan_file, "save / load the plan (the engine's "
 	    "JSON plan file)", NULL, WB_ALWAYS },
 	{ { 'u', WB_CTRL('r') }, press_undo, "undo / redo a plan change", NULL,

@@ -7,7 +7,7 @@
  * points; Enter loads the plan of the point under the cursor into the
  * browser as an undoable plan change.  Beside it, a heat map of
  * sensitivity by block and layer type.  The browser's summary line gets
- * the predicted KLD of the current plan (wb_mix_summary).
+ * the predicted KLD of the current plan (wb_mix_summary_text).
  */
 #include "config.h"
 
@@ -255,41 +255,27 @@ plan_pred(const wb_app *a, int *known, int *total)
 	return pred;
 }
 
-void
-wb_mix_summary(wb_app *a, int y)
+int
+wb_mix_summary_text(const wb_app *a, char *buf, size_t len)
 {
-	char buf[64], line[512];
-	int known, total, n, x;
+	int known, total;
 	double p;
 
-	if (mx.sens == NULL || y < 0 || y >= LINES)
-		return;
+	if (mx.sens == NULL)
+		return 0;
 	p = plan_pred(a, &known, &total);
-	/* "(known/total)": the layers whose setting the menu has */
-	if (known == 0)
-		n = snprintf(buf, sizeof(buf), "| KLD~- (0/%d)", total);
-	else if (known == total)
-		n = snprintf(buf, sizeof(buf), "| KLD~%.3g", p);
-	else
-		n = snprintf(buf, sizeof(buf), "| KLD~%.3g (%d/%d)", p, known,
-		    total);
 	/*
-	 * After the summary's text when it fits, else over its right end from
-	 * the start of the word it would cut, so no number shows half.
+	 * "(known/total)": the layers whose setting the menu has.  A layer
+	 * outside it adds an unknown, not a zero: the sum of the others is
+	 * a lower bound, and says so, so that it is not read as a fall.
 	 */
-	mvinnstr(y, 0, line, COLS < (int)sizeof(line) ? COLS :
-	    (int)sizeof(line) - 1);
-	for (x = (int)strlen(line); x > 0 && line[x - 1] == ' '; x--)
-		;
-	x++;
-	if (x + n > COLS) {
-		x = COLS - n > 0 ? COLS - n : 0;
-		while (x > 0 && line[x - 1] != ' ')
-			x--;
-	}
-	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_text(y, x, COLS - x, 1, buf);
-	attroff(wb_attr(WB_C_HEADER));
+	if (known == 0)
+		snprintf(buf, len, "KLD~- (0/%d)", total);
+	else if (known == total)
+		snprintf(buf, len, "KLD~%.3g", p);
+	else
+		snprintf(buf, len, "KLD>=%.3g (%d/%d)", p, known, total);
+	return 1;
 }
 
 /* ---- The frontier curve -------------------------------------------------- */
