@@ -26,7 +26,9 @@ What it does, in order:
   3. The variants.  GGUF types: ours with `turboquant quantize --preset T`
      (RTN; then, for Q4_K_M, Q3_K_M and Q2_K, with the importance matrix: a plan of
      the preset with the rule "imatrix": true on the block linears, and GPTQ with
-     it, the rule "method": "gptq" added) exported with
+     it, the rule "method": "gptq" added, calibrated on the prose alone and on
+     prose and code, the 32 windows split evenly between wikitext2-valid.txt
+     and linux-valid.txt) exported with
      `--export gguf:`, llama.cpp's with `llama-quantize` without and with the
      importance matrix of llama-imatrix;
      one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
@@ -152,6 +154,9 @@ def main():
     wiki = os.path.join(a.data, "wikitext2-test.txt")
     linux = os.path.join(a.data, "linux-test.txt")
     calib = ["--calib", valid, "--samples", str(a.samples), "--seqlen", "512"]
+    # prose and code, the windows split evenly (linux-valid.txt: never evaluated)
+    calib2 = ["--calib", valid, "--calib", os.path.join(a.data, "linux-valid.txt"),
+              "--samples", str(a.samples), "--seqlen", "512"]
     tmp = None
     if a.work:
         os.makedirs(a.work, exist_ok=True)
@@ -270,16 +275,18 @@ def main():
         if t not in ("q4_k_m", "q3_k_m", "q2_k"):
             continue
         for what, rule in (("imat", {"imatrix": True}),
-                           ("gptq", {"imatrix": True, "method": "gptq"})):
+                           ("gptq", {"imatrix": True, "method": "gptq"}),
+                           ("gptq2", {"imatrix": True, "method": "gptq"})):
             plan = P("%s_%s.json" % (what, t))
             rule = dict(rule, match="^model\\.layers\\.")
             with open(plan, "w") as f:
                 json.dump({"preset": t, "rules": [rule]}, f)
-            label = "%s (%s)" % (T, "RTN + imatrix" if what == "imat" else
-                                 "GPTQ + imatrix")
+            label = "%s (%s)" % (T, {"imat": "RTN + imatrix", "gptq": "GPTQ + imatrix",
+                                      "gptq2": "GPTQ + imatrix, prose + code"}[what])
             files["tq_%s_%s" % (what, t)] = add(
                 label, "TurboQuant",
-                lambda: ours_gguf("tq_%s_%s" % (t, what), ["--plan", plan] + calib))[0]
+                lambda: ours_gguf("tq_%s_%s" % (t, what), ["--plan", plan] +
+                                  (calib2 if what == "gptq2" else calib)))[0]
         files["llama_imat_" + t], r = add("%s + imatrix" % T, "llama.cpp",
                                           lambda: lq("llama_" + t + "_imat", T, True))
         files["bpw_llama_" + t] = r["bpw"] if r else float("nan")
