@@ -13,12 +13,14 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blas_det.h"
 #include "error.h"
 #include "gptq.h"
+#include "quant_gguf.h"
 #include "par.h"
 
 /*
@@ -325,6 +327,20 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 	}
 }
 
+void
+tq_gptq_lattice_why(const tq_scheme *s, char *buf, size_t len)
+{
+	char name[32];
+
+	tq_scheme_name(s, name, sizeof(name));
+	snprintf(buf, len, "GPTQ cannot target %s: it rounds one column at a "
+	    "time and passes each column's error on to the next, while %s "
+	    "codes every 4 columns as one point of its lattice%s, so no "
+	    "column's code is final before its group's; use rtn or awq", name,
+	    name, s->type == TQ_QT_IQ3_XXS ? " (and the signs of every 8 "
+	    "together)" : "");
+}
+
 tq_status
 tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
     double *damp_used, tq_error *err)
@@ -342,6 +358,12 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	int info = 1;
 
 	*damp_used = damp;
+	if (tq_gguf_lattice(s->type)) {
+		char why[400];
+
+		tq_gptq_lattice_why(s, why, sizeof(why));
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s", why);
+	}
 	if (o->act_order && s->type != TQ_QT_INT)
 		return tq_fail(err, TQ_EINVAL,
 		    "act-order needs an integer scheme (the %s blocks are "

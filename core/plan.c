@@ -39,6 +39,8 @@
 #include "model.h"
 #include "msg.h"
 #include "plan.h"
+#include "gptq.h"
+#include "quant_gguf.h"
 
 #define PLAN_MATCH_LIMIT 1000000	/* PCRE2 backtracking budget */
 
@@ -665,10 +667,16 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 		}
 	}
 	if (p->preset != NULL && p->preset->mix != PLAN_MIX_NONE) {
-		memset(&step, 0, sizeof(step));
-		tq_scheme_parse(tq_plan__mix_scheme(p->preset->mix, id.block,
+		const char *mt = tq_plan__mix_scheme(p->preset->mix, id.block,
 		    id.which, tq_model_get_config(r->m), cols,
-		    rules_imatrix(r, name)), &sch, NULL);
+		    rules_imatrix(r, name));
+
+		memset(&step, 0, sizeof(step));
+		/* a mix type this build lacks (IQ3_XXS's iq2_s) */
+		if (tq_scheme_parse(mt, &sch, NULL) != TQ_OK)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's "
+			    "%s mix puts layer %s on %s, which this build "
+			    "cannot write", p->name, p->preset->name, name, mt);
 		tq_layer_cfg_init(&step.cfg, TQ_METHOD_RTN, &sch);
 		step.mask = PLAN_SET_METHOD | PLAN_SET_SCHEME;
 		state_step(&s, &step, from);
@@ -783,6 +791,37 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 	return st;
 }
 
+/*
+ * The lattice grids' limits (IQ3_XXS, IQ3_S), into *first: GPTQ cannot
+ * target them, and an IQ3_XXS layer other than lm_head and the embeddings
+ * needs the importance matrix, as llama-quantize refuses it without one
+ * (its tensor_requires_imatrix).
+ */
+static void
+lattice_check(const tq_plan *p, const tq_model *m, size_t i,
+    const tq_layer_cfg *c, const char *why, tq_error *first)
+{
+	const char *name = tq_model_linear_name(m, i);
+	char sname[32], msg[400];
+	layer_id id;
+
+	parse_layer(name, &id);
+	tq_scheme_name(&c->scheme, sname, sizeof(sname));
+	if (c->method == TQ_METHOD_GPTQ && tq_gguf_lattice(c->scheme.type)) {
+		tq_gptq_lattice_why(&c->scheme, msg, sizeof(msg));
+		tq_fail(first, TQ_EINVAL, "%s: layer %s (method from %s): %s",
+		    p->name, name, why, msg);
+	} else if (c->method == TQ_METHOD_RTN && !c->use_imatrix &&
+	    tq_gguf_needs_imatrix(c->scheme.type) &&
+	    id.which != TQ_LINEAR_LM_HEAD && id.which != TQ_PLAN_EMBED) {
+		tq_fail(first, TQ_EINVAL, "%s: layer %s (scheme from %s): %s "
+		    "needs an importance matrix, as llama-quantize refuses to "
+		    "write it without one (quantize --imatrix --calib TEXT, a "
+		    "plan rule with \"imatrix\": true, or export --imatrix "
+		    "FILE)", p->name, name, why, sname);
+	}
+}
+
 tq_status
 tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 {
@@ -818,6 +857,8 @@ tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 			    "(scheme from %s): %s", p->name,
 			    tq_model_linear_name(m, i), (long long)rows,
 			    (long long)cols, why, e.msg);
+		else
+			lattice_check(p, m, i, &c, why, &first);
 	}
 	for (i = 0; i < p->n_rules; i++) {
 		if (!r.hits[i]) {

@@ -22,6 +22,26 @@ int tq_gguf_is(tq_qtype t);
 int tq_gguf_qk(tq_qtype t);
 int tq_gguf_span(tq_qtype t);
 
+/*
+ * 1 for the types whose codes are bound together by a lattice (IQ3_XXS,
+ * IQ3_S: each 4 columns one codebook point; IQ3_XXS: an even count of
+ * negatives in each 8), so a code cannot be chosen one column at a time.
+ */
+int tq_gguf_lattice(tq_qtype t);
+/*
+ * -1 when the codes[qk] of one block of a lattice type lie on its lattice
+ * (always, for the other types), else the first column of the first
+ * group that does not.
+ */
+int64_t tq_gguf_bad_codes(tq_qtype t, const uint8_t *codes);
+
+/*
+ * 1 for the types llama-quantize refuses to write without an importance
+ * matrix (its tensor_requires_imatrix, the token embeddings and output
+ * excepted): IQ3_XXS.
+ */
+int tq_gguf_needs_imatrix(tq_qtype t);
+
 /* Bytes of one ggml block. */
 size_t tq_gguf_block_bytes(tq_qtype t);
 

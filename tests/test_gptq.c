@@ -569,6 +569,33 @@ check_weight_error(void)
 	    "an exact weight: no error, SQNR infinite");
 }
 
+/* GPTQ refuses the lattice grids, naming why; the tensor is untouched. */
+static void
+check_lattice(const char *name)
+{
+	const int64_t rows = 4, cols = 256;
+	float *H = make_hessian(cols, 512, -1);
+	float *w = malloc((size_t)(rows * cols) * sizeof(float));
+	tq_gptq_opts o;
+	tq_qtensor t;
+	tq_scheme s;
+	tq_error err;
+	double damp;
+	int64_t i;
+
+	for (i = 0; i < rows * cols; i++)
+		w[i] = (float)(0.02 * tap_gauss());
+	memset(&o, 0, sizeof(o));
+	tq_scheme_parse(name, &s, &err);
+	tq_qtensor_init(&t, &s, rows, cols, &err);
+	tap_ok(tq_gptq(&t, w, H, &o, &damp, &err) == TQ_EUNSUPPORTED &&
+	    strstr(err.msg, "codes every 4 columns as one point of its "
+	    "lattice") != NULL, "%s: GPTQ is refused: %s", name, err.msg);
+	tq_qtensor_done(&t);
+	free(w);
+	free(H);
+}
+
 int
 main(void)
 {
@@ -597,5 +624,7 @@ main(void)
 	/* last: they draw from the shared random sequence */
 	check_scheme("iq4_xs", 0);
 	check_scheme("iq4_nl", 0);
+	check_lattice("iq3_xxs");
+	check_lattice("iq3_s");
 	return tap_done();
 }
