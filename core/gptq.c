@@ -290,7 +290,7 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 	tq_qtensor *t = b->t;
 	const tq_scheme *s = &t->scheme;
 	int64_t cols = t->cols, qk = t->qk, span = tq_quant_span(s, qk);
-	int64_t r, col, k;
+	int64_t G = tq_gguf_group(s->type), r, col, k;
 
 	for (r = r0; r < r1; r++) {
 		float *row = b->wp + r * cols, *e_row = b->err1 + r * b->B;
@@ -312,7 +312,25 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 				    b->clip_search, &p[col / qk]);
 			if (col == b->i1 || j % span == 0)
 				tq_quant_grid(s, &p[col / qk], j, &g);
-			c = tq_grid_round(&g, row[col]);
+			/*
+			 * A lattice group: its G codes chosen together from
+			 * the current values, each weighed as GPTQ weighs a
+			 * column's error (1 / U_cc^2); the columns are then
+			 * fixed one at a time as below, each error fed on.
+			 */
+			if (G > 1 && j % G == 0) {
+				float gw[8];
+
+				for (k = 0; k < G; k++) {
+					float uc = b->u[(col + k) * cols + col + k];
+
+					gw[k] = 1.0f / (uc * uc);
+				}
+				tq_gguf_round_group(s->type, &p[col / qk], j,
+				    row + col, gw, code + col);
+			}
+			c = G > 1 ? code[col] + g.qmin : tq_grid_round(&g,
+			    row[col]);
 			q = tq_grid_value(&g, c);
 			code[col] = (uint8_t)(c - g.qmin);
 			d = row[col] - q;
@@ -325,20 +343,6 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 				b->o->on_col(b->o->col_ud, r, col, row, q, d);
 		}
 	}
-}
-
-void
-tq_gptq_lattice_why(const tq_scheme *s, char *buf, size_t len)
-{
-	char name[32];
-
-	tq_scheme_name(s, name, sizeof(name));
-	snprintf(buf, len, "GPTQ cannot target %s: it rounds one column at a "
-	    "time and passes each column's error on to the next, while %s "
-	    "codes every 4 columns as one point of its lattice%s, so no "
-	    "column's code is final before its group's; use rtn or awq", name,
-	    name, s->type == TQ_QT_IQ3_XXS ? " (and the signs of every 8 "
-	    "together)" : "");
 }
 
 tq_status
@@ -358,12 +362,9 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	int info = 1;
 
 	*damp_used = damp;
-	if (tq_gguf_lattice(s->type)) {
-		char why[400];
-
-		tq_gptq_lattice_why(s, why, sizeof(why));
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s", why);
-	}
+	/* a lattice group never straddles two batches */
+	if (B % tq_gguf_group(s->type) != 0)
+		B += tq_gguf_group(s->type) - B % tq_gguf_group(s->type);
 	if (o->act_order && s->type != TQ_QT_INT)
 		return tq_fail(err, TQ_EINVAL,
 		    "act-order needs an integer scheme (the %s blocks are "

@@ -39,7 +39,6 @@
 #include "model.h"
 #include "msg.h"
 #include "plan.h"
-#include "gptq.h"
 #include "quant_gguf.h"
 
 #define PLAN_MATCH_LIMIT 1000000	/* PCRE2 backtracking budget */
@@ -799,26 +798,21 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 }
 
 /*
- * The lattice grids' limits (IQ3_XXS, IQ3_S), into *first: GPTQ cannot
- * target them, and an IQ3_XXS layer other than lm_head and the embeddings
- * needs the importance matrix, as llama-quantize refuses it without one
- * (its tensor_requires_imatrix).
+ * Into *first: an IQ3_XXS layer rounded to nearest, other than lm_head and
+ * the embeddings, needs the importance matrix, as llama-quantize refuses
+ * it without one (its tensor_requires_imatrix).
  */
 static void
-lattice_check(const tq_plan *p, const tq_model *m, size_t i,
+imatrix_check(const tq_plan *p, const tq_model *m, size_t i,
     const tq_layer_cfg *c, const char *why, tq_error *first)
 {
 	const char *name = tq_model_linear_name(m, i);
-	char sname[32], msg[400];
+	char sname[32];
 	layer_id id;
 
 	parse_layer(name, &id);
 	tq_scheme_name(&c->scheme, sname, sizeof(sname));
-	if (c->method == TQ_METHOD_GPTQ && tq_gguf_lattice(c->scheme.type)) {
-		tq_gptq_lattice_why(&c->scheme, msg, sizeof(msg));
-		tq_fail(first, TQ_EINVAL, "%s: layer %s (method from %s): %s",
-		    p->name, name, why, msg);
-	} else if (c->method == TQ_METHOD_RTN && !c->use_imatrix &&
+	if (c->method == TQ_METHOD_RTN && !c->use_imatrix &&
 	    tq_gguf_needs_imatrix(c->scheme.type) &&
 	    id.which != TQ_LINEAR_LM_HEAD && id.which != TQ_PLAN_EMBED) {
 		tq_fail(first, TQ_EINVAL, "%s: layer %s (scheme from %s): %s "
@@ -865,7 +859,7 @@ tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 			    tq_model_linear_name(m, i), (long long)rows,
 			    (long long)cols, why, e.msg);
 		else
-			lattice_check(p, m, i, &c, why, &first);
+			imatrix_check(p, m, i, &c, why, &first);
 	}
 	for (i = 0; i < p->n_rules; i++) {
 		if (!r.hits[i]) {

@@ -27,6 +27,17 @@ is_llama_70b(const tq_model_config *c)
 	    c->n_layers == 80 && c->n_kv_heads != c->n_heads;
 }
 
+/*
+ * IQ2_S, or where 256 does not divide the width llama.cpp's fallback for
+ * it, IQ4_NL, so that a build without iq2_s still gives such a layer its
+ * type.
+ */
+static const char *
+iq2_s(int64_t cols)
+{
+	return cols % 256 == 0 ? "iq2_s" : "iq4_nl";
+}
+
 static const char *
 mix_default(int mix)
 {
@@ -114,13 +125,13 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 		else if (mix == PLAN_MIX_IQ3_XS)
 			t = "iq3_xxs";
 		else if (mix == PLAN_MIX_IQ3_XXS)
-			t = "iq2_s";
+			t = iq2_s(cols);
 		break;
 	case TQ_LINEAR_Q:
 		if (mix == PLAN_MIX_IQ3_XS)
 			t = "iq3_xxs";
 		else if (mix == PLAN_MIX_IQ3_XXS)
-			t = "iq2_s";
+			t = iq2_s(cols);
 		break;
 	case TQ_LINEAR_DOWN:
 		if (mix == PLAN_MIX_Q2_K)

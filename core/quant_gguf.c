@@ -933,6 +933,10 @@ typedef struct gguf_traits {
 	    uint8_t *L);
 	/* lattice types: the first column off the lattice, or -1 */
 	int (*bad)(const uint8_t *L);
+	/* lattice types: columns coded together, and their joint rounding */
+	int group;
+	void (*round_group)(const gguf_hdr *h, int64_t j, const float *x,
+	    const float *w, uint8_t *L);
 } gguf_traits;
 
 /* ---- Grids: a column's scale and offset ----------------------------- */
@@ -990,11 +994,16 @@ grid_q6_k(const gguf_hdr *h, int64_t j, tq_grid *g)
 #define TYPE(name, qk, span, blk, nmax, qmin, qmax, min, hbit, quant, grid, \
     layout) \
 	{ name, qk, span, sizeof(blk), nmax, qmin, qmax, min, hbit, quant, \
-	  grid, tq_gguf__pack_##layout, tq_gguf__unpack_##layout, NULL }
-/* A type whose codes lie on a lattice: bad() says where they do not. */
-#define LATTICE(name, qk, span, blk, qmin, qmax, quant, grid, layout, bad) \
+	  grid, tq_gguf__pack_##layout, tq_gguf__unpack_##layout, NULL, 1, \
+	  NULL }
+/*
+ * A type whose codes lie on a lattice: bad() says where they do not, and
+ * round() chooses `group` columns' codes together.
+ */
+#define LATTICE(name, qk, span, blk, qmin, qmax, quant, grid, layout, bad, \
+    group, round) \
 	{ name, qk, span, sizeof(blk), 0, qmin, qmax, 0, 0, quant, grid, \
-	  tq_gguf__pack_##layout, tq_gguf__unpack_##layout, bad }
+	  tq_gguf__pack_##layout, tq_gguf__unpack_##layout, bad, group, round }
 
 static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	[TQ_QT_Q4_0] = TYPE("q4_0", QK_LEGACY, 32, blk_q4_0, 8, -8, 7, 0, 0,
@@ -1022,9 +1031,11 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	[TQ_QT_IQ4_XS] = TYPE("iq4_xs", QK_K, 32, blk_iq4_xs, 0, 0, 15, 0, 0,
 	    tq_iq4__quant_xs, tq_iq4__grid_xs, iq4_xs),
 	[TQ_QT_IQ3_XXS] = LATTICE("iq3_xxs", QK_K, 32, blk_iq3_xxs, 0, 15,
-	    tq_iq3__quant_xxs, tq_iq3__grid_xxs, iq3_xxs, tq_iq3__bad_xxs),
+	    tq_iq3__quant_xxs, tq_iq3__grid_xxs, iq3_xxs, tq_iq3__bad_xxs, 8,
+	    tq_iq3__round_xxs),
 	[TQ_QT_IQ3_S] = LATTICE("iq3_s", QK_K, 32, blk_iq3_s, 0, 15,
-	    tq_iq3__quant_s, tq_iq3__grid_s, iq3_s, tq_iq3__bad_s),
+	    tq_iq3__quant_s, tq_iq3__grid_s, iq3_s, tq_iq3__bad_s, 4,
+	    tq_iq3__round_s),
 };
 #undef TYPE
 #undef LATTICE
@@ -1126,6 +1137,24 @@ int
 tq_gguf_lattice(tq_qtype t)
 {
 	return traits(t) != NULL && traits(t)->bad != NULL;
+}
+
+int
+tq_gguf_group(tq_qtype t)
+{
+	return traits(t) != NULL ? traits(t)->group : 1;
+}
+
+void
+tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
+    const float *x, const float *w, uint8_t *codes)
+{
+	const gguf_traits *tr = traits(t);
+	gguf_hdr h;
+
+	hdr_get(p, &h);
+	if (tr != NULL && tr->round_group != NULL)
+		tr->round_group(&h, j, x, w, codes);
 }
 
 int

@@ -34,6 +34,15 @@ int tq_gguf_lattice(tq_qtype t);
  * group that does not.
  */
 int64_t tq_gguf_bad_codes(tq_qtype t, const uint8_t *codes);
+/*
+ * Columns a lattice type codes together (IQ3_XXS 8, for its signs; IQ3_S
+ * 4), 1 for the others; and the codes[group] of columns j .. j + group - 1
+ * (j a multiple of group) of a block with parameters p, chosen jointly for
+ * the values x[group] weighed by w[group] (see core/quant_iq3.h).
+ */
+int tq_gguf_group(tq_qtype t);
+void tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
+    const float *x, const float *w, uint8_t *codes);
 
 /*
  * 1 for the types llama-quantize refuses to write without an importance

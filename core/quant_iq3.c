@@ -567,6 +567,98 @@ point_of(const iq3_tab *t, const uint8_t *L)
 	return t->map[vec_index(l)];
 }
 
+/* ---- Rounding a group (GPTQ) --------------------------------------------- */
+
+static void put_codes(const iq3_tab *t, int gi, unsigned s, uint8_t *L);
+
+static void
+round_group(int xxs, const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	const iq3_tab *t = tab(xxs);
+	const float *mag = (xxs ? xxs_table : s_table) + 8;
+	int G = xxs ? 8 : 4, i, k, l, neg = 0, nneg = 0;
+	float a[8], sc;
+	tq_grid g;
+
+	if (xxs)
+		tq_iq3__grid_xxs(h, j, &g);
+	else
+		tq_iq3__grid_s(h, j, &g);
+	sc = g.scale > 0 ? g.scale : 0;
+	for (i = 0; i < G; i++) {
+		a[i] = x[i] < 0 ? -x[i] : x[i] == x[i] ? x[i] : 0;
+		if (x[i] < 0) {
+			neg |= 1 << i;
+			nneg++;
+		}
+	}
+	if (xxs && nneg % 2) {
+		int imin = 0;
+
+		for (i = 1; i < G; i++)
+			if (w[i] * x[i] * x[i] < w[imin] * x[imin] * x[imin])
+				imin = i;
+		neg ^= 1 << imin;
+		a[imin] = -a[imin];
+	}
+	for (k = 0; k < G; k += 4) {
+		const float *ak = a + k, *wk = w + k;
+		int8_t lv[4];
+		int gi;
+
+		for (i = 0; i < 4; i++) {
+			float best = FLT_MAX;
+
+			lv[i] = 0;
+			for (l = 0; l < KMAXQ && sc > 0; l++) {
+				float d = fabsf(sc * mag[l] - ak[i]);
+
+				if (d < best) {
+					best = d;
+					lv[i] = (int8_t)l;
+				}
+			}
+		}
+		gi = t->map[vec_index(lv)];
+		if (gi < 0) {
+			uint16_t u = vec_index(lv);
+			const uint16_t *nb = t->nb + t->nb_off[u];
+			float best = FLT_MAX;
+
+			gi = nb[0];
+			for (l = 0; l < t->nb_n[u]; l++) {
+				float e = 0;
+
+				for (i = 0; i < 4; i++) {
+					float d = sc * mag[t->lv[nb[l]][i]] - ak[i];
+
+					e += wk[i] * d * d;
+				}
+				if (e < best) {
+					best = e;
+					gi = nb[l];
+				}
+			}
+		}
+		put_codes(t, gi, (unsigned)neg >> k, L + k);
+	}
+}
+
+void
+tq_iq3__round_xxs(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	round_group(1, h, j, x, w, L);
+}
+
+void
+tq_iq3__round_s(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	round_group(0, h, j, x, w, L);
+}
+
 static int
 bad(const uint8_t *L, int xxs)
 {

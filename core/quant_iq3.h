@@ -28,6 +28,20 @@ void tq_iq3__grid_xxs(const gguf_hdr *h, int64_t j, tq_grid *g);
 void tq_iq3__grid_s(const gguf_hdr *h, int64_t j, tq_grid *g);
 
 /*
+ * The codes L[G] of columns j .. j + G - 1 of a block (G = 8 for IQ3_XXS,
+ * whose signs go by 8, 4 for IQ3_S; j a multiple of G) with header h,
+ * chosen jointly for the values x[G] under weights w[G]: the signs of x
+ * (IQ3_XXS: with an odd count of negatives, the one of least w x^2
+ * flipped, as ggml does), each 4 magnitudes' nearest levels, and where
+ * those are no point of the lattice, the point among their neighbours of
+ * least weighted squared error.  What GPTQ rounds a group onto.
+ */
+void tq_iq3__round_xxs(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+void tq_iq3__round_s(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+
+/*
  * -1 when the codes L[QK_K] of a block lie on the lattice (so the block
  * packs), else the first column of the first group that does not.
  */

@@ -10,7 +10,8 @@
 #     which llama-quantize refuses to write without an importance matrix:
 #     both tools refuse them without one; with one, `--type iq3_xs` equals
 #     llama-quantize's byte for byte, and so does `iq3_xxs` where this build
-#     has iq2_s (else its refusal names iq2_s);
+#     has iq2_s (else its refusal names iq2_s); an importance matrix that
+#     lacks one of those tensors is refused by both;
 #   - llama-perplexity of our exports equals our `eval --protocol llamacpp`
 #     of the same file within 0.05% (inputs rounded to Q8_K, ggml-cpu's
 #     vec_dot_type for IQ3_XXS and IQ3_S).
@@ -92,6 +93,39 @@ for t in IQ3_S IQ3_M IQ3_XS IQ3_XXS; do
 		fi
 	done
 done
+
+# Our importance matrix less blk.1.attn_q (IQ3_XXS under IQ3_XS).
+"$py" - "$tmp/ours.imatrix" "$tmp/part.imatrix" blk.1.attn_q.weight <<'PY'
+import sys
+import numpy as np
+import gguf
+src, dst, drop = sys.argv[1:4]
+r = gguf.GGUFReader(src)
+w = gguf.GGUFWriter(dst, "llama")
+w.add_string("general.type", "imatrix")
+w.add_array("imatrix.datasets", ["part"])
+for k in ("imatrix.chunk_count", "imatrix.chunk_size"):
+    w.add_uint32(k, int(r.fields[k].parts[-1][0]))
+for t in r.tensors:
+    if not t.name.startswith(drop + "."):
+        w.add_tensor(t.name, np.array(t.data, dtype=np.float32))
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.write_tensors_to_file()
+w.close()
+PY
+"$tq" export "$tmp/f32.gguf" --format gguf --type iq3_xs \
+    --imatrix "$tmp/part.imatrix" --out "$tmp/part.gguf" >/dev/null 2>"$tmp/err"
+rc=$?
+llama llama-quantize --imatrix "$tmp/part.imatrix" "$tmp/f32.gguf" \
+    "$tmp/ref.gguf" IQ3_XS 1
+lrc=$?
+[ $rc = 1 ] && [ $lrc != 0 ] && [ ! -e "$tmp/part.gguf" ] &&
+    grep -q "Missing importance matrix for tensor blk.1.attn_q.weight" \
+    "$tmp/l.log" &&
+    grep -q "no entry for tensor blk.1.attn_q.weight, which iq3_xxs needs" \
+    "$tmp/err"
+ok $? "IQ3_XS with an importance matrix lacking blk.1.attn_q: refused by both, ours: $(head -c 200 "$tmp/err")"
 
 head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
 for f in iq3_s-none iq3_m-llama iq3_xs-ours; do
