@@ -223,10 +223,11 @@ sums(const float *weight, const float *xval, const int8_t *L, float *sumqx,
 
 /*
  * The scale and levels L[32] of one sub-block: 2 * nis + 1 inverse
- * scales, the group of 4 off the lattice moved to its best neighbour, the
- * best weighted fit kept; then the groups still off the lattice (IQ3_S:
- * all groups, as ggml) re-rounded at that scale and the scale refitted.
- * *on is ggml's is_on_grid start (IQ3_XXS true, IQ3_S false).
+ * scales, each group of 4 off the lattice moved to its best neighbour,
+ * the best weighted fit kept; then, if a group of that fit was off the
+ * lattice, the groups off it (redo_all, IQ3_S: every group, as ggml)
+ * re-rounded at that scale and the scale refitted.  ggml's is_on_grid
+ * starts true for IQ3_XXS and false for IQ3_S: !redo_all.
  */
 static float
 sub_search(const iq3_tab *t, int nis, int redo_all, const float *weight,
