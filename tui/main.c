@@ -137,6 +137,7 @@ static const cli_command commands[] = {
 	  "  --act-order     GPTQ: columns by decreasing activation energy\n"
 	  "  --clip-search   search the clipping range of each group\n"
 	  "  --imatrix       weigh rounding errors by the inputs' mean x^2\n"
+	  "                  (with --preset: its block linears' rounding)\n"
 	  "  --damp X        GPTQ dampening, a fraction of the mean Hessian\n"
 	  "                  diagonal (default 0.01)\n"
 	  "  --alpha X       SmoothQuant migration strength (default 0.5)\n"
