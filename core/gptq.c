@@ -13,12 +13,14 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blas_det.h"
 #include "error.h"
 #include "gptq.h"
+#include "quant_gguf.h"
 #include "par.h"
 
 /*
@@ -288,7 +290,7 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 	tq_qtensor *t = b->t;
 	const tq_scheme *s = &t->scheme;
 	int64_t cols = t->cols, qk = t->qk, span = tq_quant_span(s, qk);
-	int64_t r, col, k;
+	int64_t G = tq_gguf_group(s->type), r, col, k;
 
 	for (r = r0; r < r1; r++) {
 		float *row = b->wp + r * cols, *e_row = b->err1 + r * b->B;
@@ -310,7 +312,25 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 				    b->clip_search, &p[col / qk]);
 			if (col == b->i1 || j % span == 0)
 				tq_quant_grid(s, &p[col / qk], j, &g);
-			c = tq_grid_round(&g, row[col]);
+			/*
+			 * A lattice group: its G codes chosen together from
+			 * the current values, each weighed as GPTQ weighs a
+			 * column's error (1 / U_cc^2); the columns are then
+			 * fixed one at a time as below, each error fed on.
+			 */
+			if (G > 1 && j % G == 0) {
+				float gw[8];
+
+				for (k = 0; k < G; k++) {
+					float uc = b->u[(col + k) * cols + col + k];
+
+					gw[k] = 1.0f / (uc * uc);
+				}
+				tq_gguf_round_group(s->type, &p[col / qk], j,
+				    row + col, gw, code + col);
+			}
+			c = G > 1 ? code[col] + g.qmin : tq_grid_round(&g,
+			    row[col]);
 			q = tq_grid_value(&g, c);
 			code[col] = (uint8_t)(c - g.qmin);
 			d = row[col] - q;
@@ -342,6 +362,9 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	int info = 1;
 
 	*damp_used = damp;
+	/* a lattice group never straddles two batches */
+	if (B % tq_gguf_group(s->type) != 0)
+		B += tq_gguf_group(s->type) - B % tq_gguf_group(s->type);
 	if (o->act_order && s->type != TQ_QT_INT)
 		return tq_fail(err, TQ_EINVAL,
 		    "act-order needs an integer scheme (the %s blocks are "

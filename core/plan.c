@@ -39,6 +39,7 @@
 #include "model.h"
 #include "msg.h"
 #include "plan.h"
+#include "quant_gguf.h"
 
 #define PLAN_MATCH_LIMIT 1000000	/* PCRE2 backtracking budget */
 
@@ -81,6 +82,10 @@ static const plan_preset presets[] = {
 	{ "q2_k", TQ_METHOD_RTN, "q2_k", 0, 0, PLAN_MIX_Q2_K },
 	{ "iq4_xs", TQ_METHOD_RTN, "iq4_xs", 0, 0, PLAN_MIX_IQ4_XS },
 	{ "iq4_nl", TQ_METHOD_RTN, "iq4_nl", 0, 0, PLAN_MIX_IQ4_NL },
+	{ "iq3_xxs", TQ_METHOD_RTN, "iq3_xxs", 0, 0, PLAN_MIX_IQ3_XXS },
+	{ "iq3_xs", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_XS },
+	{ "iq3_s", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_S },
+	{ "iq3_m", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_M },
 };
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
 
@@ -89,6 +94,7 @@ static const char *const preset_names[N_PRESETS + 1] = {
 	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "mxfp4",
 	"nvfp4", "q8_0",
 	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", "iq4_xs", "iq4_nl",
+	"iq3_xxs", "iq3_xs", "iq3_s", "iq3_m",
 	NULL
 };
 
@@ -446,6 +452,8 @@ tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 		case TQ_QT_Q5_K:	next = "q5_1"; break;
 		case TQ_QT_Q6_K:	next = "q8_0"; break;
 		case TQ_QT_IQ4_XS:	next = "iq4_nl"; break;
+		case TQ_QT_IQ3_XXS:
+		case TQ_QT_IQ3_S:	next = "iq4_nl"; break;
 		case TQ_QT_INT:
 		case TQ_QT_NF4:
 			if (s->group > 32) {
@@ -665,10 +673,16 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 		}
 	}
 	if (p->preset != NULL && p->preset->mix != PLAN_MIX_NONE) {
-		memset(&step, 0, sizeof(step));
-		tq_scheme_parse(tq_plan__mix_scheme(p->preset->mix, id.block,
+		const char *mt = tq_plan__mix_scheme(p->preset->mix, id.block,
 		    id.which, tq_model_get_config(r->m), cols,
-		    rules_imatrix(r, name)), &sch, NULL);
+		    rules_imatrix(r, name));
+
+		memset(&step, 0, sizeof(step));
+		/* a mix type this build lacks (IQ3_XXS's iq2_s) */
+		if (tq_scheme_parse(mt, &sch, NULL) != TQ_OK)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's "
+			    "%s mix puts layer %s on %s, which this build "
+			    "cannot write", p->name, p->preset->name, name, mt);
 		tq_layer_cfg_init(&step.cfg, TQ_METHOD_RTN, &sch);
 		step.mask = PLAN_SET_METHOD | PLAN_SET_SCHEME;
 		state_step(&s, &step, from);
@@ -783,6 +797,32 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 	return st;
 }
 
+/*
+ * Into *first: an IQ3_XXS layer rounded to nearest, other than lm_head and
+ * the embeddings, needs the importance matrix, as llama-quantize refuses
+ * it without one (its tensor_requires_imatrix).
+ */
+static void
+imatrix_check(const tq_plan *p, const tq_model *m, size_t i,
+    const tq_layer_cfg *c, const char *why, tq_error *first)
+{
+	const char *name = tq_model_linear_name(m, i);
+	char sname[32];
+	layer_id id;
+
+	parse_layer(name, &id);
+	tq_scheme_name(&c->scheme, sname, sizeof(sname));
+	if (c->method == TQ_METHOD_RTN && !c->use_imatrix &&
+	    tq_gguf_needs_imatrix(c->scheme.type) &&
+	    id.which != TQ_LINEAR_LM_HEAD && id.which != TQ_PLAN_EMBED) {
+		tq_fail(first, TQ_EINVAL, "%s: layer %s (scheme from %s): %s "
+		    "needs an importance matrix, as llama-quantize refuses to "
+		    "write it without one (quantize --imatrix --calib TEXT, a "
+		    "plan rule with \"imatrix\": true, or export --imatrix "
+		    "FILE)", p->name, name, why, sname);
+	}
+}
+
 tq_status
 tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 {
@@ -818,6 +858,8 @@ tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 			    "(scheme from %s): %s", p->name,
 			    tq_model_linear_name(m, i), (long long)rows,
 			    (long long)cols, why, e.msg);
+		else
+			imatrix_check(p, m, i, &c, why, &first);
 	}
 	for (i = 0; i < p->n_rules; i++) {
 		if (!r.hits[i]) {

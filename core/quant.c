@@ -45,13 +45,27 @@ static const struct {
 	{ "iq4_xs", TQ_QT_IQ4_XS, 4 },
 	{ "mxfp4", TQ_QT_MXFP4, 4 },
 	{ "nvfp4", TQ_QT_NVFP4, 4 },
+	{ "iq3_xxs", TQ_QT_IQ3_XXS, 3 },
+	{ "iq3_s", TQ_QT_IQ3_S, 3 },
 };
 #define N_GGUF_NAMES (sizeof(gguf_names) / sizeof(gguf_names[0]))
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
 	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
-	"q6_k, iq4_nl, iq4_xs, mxfp4 or nvfp4"
+	"q6_k, iq4_nl, iq4_xs, mxfp4, nvfp4, iq3_xxs or iq3_s"
+
+/* The scheme name of a GGUF type ("iq3_s"). */
+static const char *
+gguf_name(tq_qtype t)
+{
+	size_t i;
+
+	for (i = 0; i < N_GGUF_NAMES; i++)
+		if (gguf_names[i].type == t)
+			return gguf_names[i].name;
+	return "?";
+}
 
 /* FP8 with one scale per group x group tile (fp8-block128). */
 static int
@@ -1186,6 +1200,16 @@ tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
 					    "outside the grid (0..%d)", what,
 					    code[c + j], (long long)r,
 					    (long long)(c + j), g.qmax - g.qmin);
+		}
+		for (b = 0; tq_gguf_lattice(s->type) && b < t->nblocks; b++) {
+			int64_t j0 = tq_gguf_bad_codes(s->type, code + b * t->qk);
+
+			if (j0 >= 0)
+				return tq_fail(err, TQ_EFORMAT, "%s: the codes at "
+				    "row %lld, columns %lld.. are not a point of "
+				    "the %s lattice", what, (long long)r,
+				    (long long)(b * t->qk + j0),
+				    gguf_name(s->type));
 		}
 	}
 	return TQ_OK;

@@ -2,7 +2,8 @@
  * quant_gguf.c: the GGUF block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
  * Q3_K, Q4_K, Q5_K and Q6_K: their parameter searches and grids, and the
  * table of types (gguf_types, ggml's type_traits) every entry point
- * dispatches through, IQ4_NL and IQ4_XS included (core/quant_iq4.c).
+ * dispatches through, IQ4_NL and IQ4_XS included (core/quant_iq4.c), and
+ * IQ3_XXS and IQ3_S (core/quant_iq3.c).
  * The block layouts are core/quant_gguf_blk.c's.
  *
  * The searches reproduce ggml's reference quantizers (quantize_row_*_ref)
@@ -24,6 +25,7 @@
 
 #include "quant_gguf.h"
 #include "quant_gguf_blk.h"
+#include "quant_iq3.h"
 #include "quant_iq4.h"
 #include "tensor.h"
 
@@ -929,6 +931,12 @@ typedef struct gguf_traits {
 	    const uint8_t *L, uint8_t *out);
 	void (*unpack)(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
 	    uint8_t *L);
+	/* lattice types: the first column off the lattice, or -1 */
+	int (*bad)(const uint8_t *L);
+	/* lattice types: columns coded together, and their joint rounding */
+	int group;
+	void (*round_group)(const gguf_hdr *h, int64_t j, const float *x,
+	    const float *w, uint8_t *L);
 } gguf_traits;
 
 /* ---- Grids: a column's scale and offset ----------------------------- */
@@ -986,7 +994,16 @@ grid_q6_k(const gguf_hdr *h, int64_t j, tq_grid *g)
 #define TYPE(name, qk, span, blk, nmax, qmin, qmax, min, hbit, quant, grid, \
     layout) \
 	{ name, qk, span, sizeof(blk), nmax, qmin, qmax, min, hbit, quant, \
-	  grid, tq_gguf__pack_##layout, tq_gguf__unpack_##layout }
+	  grid, tq_gguf__pack_##layout, tq_gguf__unpack_##layout, NULL, 1, \
+	  NULL }
+/*
+ * A type whose codes lie on a lattice: bad() says where they do not, and
+ * round() chooses `group` columns' codes together.
+ */
+#define LATTICE(name, qk, span, blk, qmin, qmax, quant, grid, layout, bad, \
+    group, round) \
+	{ name, qk, span, sizeof(blk), 0, qmin, qmax, 0, 0, quant, grid, \
+	  tq_gguf__pack_##layout, tq_gguf__unpack_##layout, bad, group, round }
 
 static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	[TQ_QT_Q4_0] = TYPE("q4_0", QK_LEGACY, 32, blk_q4_0, 8, -8, 7, 0, 0,
@@ -1013,8 +1030,15 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	    0, tq_iq4__quant_nl, tq_iq4__grid_nl, legacy),
 	[TQ_QT_IQ4_XS] = TYPE("iq4_xs", QK_K, 32, blk_iq4_xs, 0, 0, 15, 0, 0,
 	    tq_iq4__quant_xs, tq_iq4__grid_xs, iq4_xs),
+	[TQ_QT_IQ3_XXS] = LATTICE("iq3_xxs", QK_K, 32, blk_iq3_xxs, 0, 15,
+	    tq_iq3__quant_xxs, tq_iq3__grid_xxs, iq3_xxs, tq_iq3__bad_xxs, 8,
+	    tq_iq3__round_xxs),
+	[TQ_QT_IQ3_S] = LATTICE("iq3_s", QK_K, 32, blk_iq3_s, 0, 15,
+	    tq_iq3__quant_s, tq_iq3__grid_s, iq3_s, tq_iq3__bad_s, 4,
+	    tq_iq3__round_s),
 };
 #undef TYPE
+#undef LATTICE
 
 /* The row of a GGUF type, or NULL. */
 static const gguf_traits *
@@ -1107,6 +1131,49 @@ tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p, uint8_t *codes)
 	if (tr != NULL)
 		tr->unpack(tr->has_min, tr->hbit, in, &h, codes);
 	hdr_put(p, &h);
+}
+
+int
+tq_gguf_lattice(tq_qtype t)
+{
+	return traits(t) != NULL && traits(t)->bad != NULL;
+}
+
+int
+tq_gguf_group(tq_qtype t)
+{
+	return traits(t) != NULL ? traits(t)->group : 1;
+}
+
+void
+tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
+    const float *x, const float *w, uint8_t *codes)
+{
+	const gguf_traits *tr = traits(t);
+	gguf_hdr h;
+
+	hdr_get(p, &h);
+	if (tr != NULL && tr->round_group != NULL)
+		tr->round_group(&h, j, x, w, codes);
+}
+
+int
+tq_gguf_needs_imatrix(tq_qtype t)
+{
+	switch (t) {
+	case TQ_QT_IQ3_XXS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int64_t
+tq_gguf_bad_codes(tq_qtype t, const uint8_t *codes)
+{
+	const gguf_traits *tr = traits(t);
+
+	return tr != NULL && tr->bad != NULL ? tr->bad(codes) : -1;
 }
 
 float

@@ -22,6 +22,35 @@ int tq_gguf_is(tq_qtype t);
 int tq_gguf_qk(tq_qtype t);
 int tq_gguf_span(tq_qtype t);
 
+/*
+ * 1 for the types whose codes are bound together by a lattice (IQ3_XXS,
+ * IQ3_S: each 4 columns one codebook point; IQ3_XXS: an even count of
+ * negatives in each 8), so a code cannot be chosen one column at a time.
+ */
+int tq_gguf_lattice(tq_qtype t);
+/*
+ * -1 when the codes[qk] of one block of a lattice type lie on its lattice
+ * (always, for the other types), else the first column of the first
+ * group that does not.
+ */
+int64_t tq_gguf_bad_codes(tq_qtype t, const uint8_t *codes);
+/*
+ * Columns a lattice type codes together (IQ3_XXS 8, for its signs; IQ3_S
+ * 4), 1 for the others; and the codes[group] of columns j .. j + group - 1
+ * (j a multiple of group) of a block with parameters p, chosen jointly for
+ * the values x[group] weighed by w[group] (see core/quant_iq3.h).
+ */
+int tq_gguf_group(tq_qtype t);
+void tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
+    const float *x, const float *w, uint8_t *codes);
+
+/*
+ * 1 for the types llama-quantize refuses to write without an importance
+ * matrix (its tensor_requires_imatrix, the token embeddings and output
+ * excepted): IQ3_XXS.
+ */
+int tq_gguf_needs_imatrix(tq_qtype t);
+
 /* Bytes of one ggml block. */
 size_t tq_gguf_block_bytes(tq_qtype t);
 

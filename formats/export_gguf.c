@@ -55,6 +55,7 @@
 #include "imatrix.h"
 #include "plan.h"
 #include "quant.h"
+#include "quant_gguf.h"
 
 /* Where a GGUF tensor's bytes come from. */
 typedef enum gg_src {
@@ -107,7 +108,7 @@ typedef enum gg_req {
 
 static const char *const mix_names[] = {
 	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_nl",
-	"iq4_xs", NULL
+	"iq4_xs", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m", NULL
 };
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
@@ -142,6 +143,8 @@ ggml_type_of(tq_qtype t)
 	case TQ_QT_IQ4_XS:	return TQ_GGML_IQ4_XS;
 	case TQ_QT_MXFP4:	return TQ_GGML_MXFP4;
 	case TQ_QT_NVFP4:	return TQ_GGML_NVFP4;
+	case TQ_QT_IQ3_XXS:	return TQ_GGML_IQ3_XXS;
+	case TQ_QT_IQ3_S:	return TQ_GGML_IQ3_S;
 	default:		return -1;
 	}
 }
@@ -650,7 +653,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 		{ "q3_k_m", 12 }, { "q3_k", 12 }, { "q4_k_s", 14 },
 		{ "q4_k_m", 15 }, { "q4_k", 15 }, { "q5_k_m", 17 },
 		{ "q5_k", 17 }, { "q6_k", 18 }, { "iq4_nl", 25 },
-		{ "iq4_xs", 30 }, { "bf16", 32 },
+		{ "iq4_xs", 30 }, { "bf16", 32 }, { "iq3_xs", 22 },
+		{ "iq3_xxs", 23 }, { "iq3_s", 26 }, { "iq3_m", 27 },
 	};
 	int64_t count[64];
 	int best = -1;
@@ -687,6 +691,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 	case TQ_GGML_BF16:	return 32;
 	case TQ_GGML_MXFP4:	return 38;	/* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
 	case TQ_GGML_NVFP4:	return 39;
+	case TQ_GGML_IQ3_XXS:	return 23;
+	case TQ_GGML_IQ3_S:	return 26;
 	default:		return 1024;	/* LLAMA_FTYPE_GUESSED */
 	}
 }
@@ -809,6 +815,20 @@ gg_imatrix(gg_ctx *g, tq_error *err)
 		if ((rc = tq_imatrix_get_expert(&im, name, e->ne[0],
 		    parts > 1 ? part : 0, parts, e->imp, err)) < 0)
 			st = err->status;
+		if (rc == 0 && tq_gguf_needs_imatrix(e->scheme.type) &&
+		    strcmp(name, "token_embd.weight") != 0 &&
+		    strcmp(name, "output.weight") != 0) {
+			/* llama-quantize: "Missing importance matrix for
+			   tensor ... in a very low-bit quantization" */
+			char sname[32];
+
+			tq_scheme_name(&e->scheme, sname, sizeof(sname));
+			st = tq_fail(err, TQ_EINVAL, "%s: the importance matrix "
+			    "has no entry for tensor %s, which %s needs (as "
+			    "llama-quantize refuses it without one)",
+			    g->x->imatrix, name, sname);
+			rc = -1;
+		}
 		if (rc == 0) {
 			free(e->imp);
 			e->imp = NULL;

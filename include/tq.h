@@ -479,6 +479,8 @@ typedef enum tq_qtype {
 	TQ_QT_IQ4_XS,
 	TQ_QT_MXFP4,		/* E2M1, blocks of 32, E8M0 scale (ggml's block) */
 	TQ_QT_NVFP4,		/* E2M1, E4M3 scale per 16, fp32 per tensor */
+	TQ_QT_IQ3_XXS,		/* GGUF i-quants: 4 columns a lattice point */
+	TQ_QT_IQ3_S,
 	TQ_QT_COUNT
 } tq_qtype;
 
@@ -502,7 +504,7 @@ typedef struct tq_scheme {
  * Parses a scheme name: "int4" (per channel, asymmetric), "int4-g128",
  * "int3-g128-sym", "int8-tensor", "fp8", "fp8-channel", "nf4" (blocks of
  * 64), "nf4-g128", "q4_0" ... "q6_k", "iq4_nl", "iq4_xs", "mxfp4",
- * "nvfp4" (case-insensitive).
+ * "nvfp4", "iq3_xxs", "iq3_s" (case-insensitive).
  */
 tq_status tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err);
 /* Writes the canonical name of a scheme ("int4-g128-sym", "q4_k"). */

@@ -24,8 +24,12 @@ from gguf.quants import dequantize
 from interop import Tap, run
 
 TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
-         "q5_k", "q6_k", "iq4_nl", "iq4_xs"]
-MIXES = ["iq4_nl", "iq4_xs"]   # --type names llama.cpp's mix, not --pure
+         "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq3_s", "iq3_xxs"]
+# --type names llama.cpp's mix, not --pure
+MIXES = ["iq4_nl", "iq4_xs", "iq3_s", "iq3_xxs"]
+# RTN onto these needs the importance matrix (llama-quantize's rule): the
+# block linears get it from a few windows of a made-up text
+NEEDS_IMATRIX = ["iq3_xxs"]
 FLOATS = ["f32", "f16", "bf16"]
 LIN = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
@@ -162,14 +166,22 @@ def main():
                    "llama-bpe",
                    "tokenizer: %d tokens, %d merges, pre llama-bpe" %
                    (len(toks.data), len(merges.data)))
+        calib = os.path.join(tmp, "calib.txt")
+        with open(calib, "w") as f:
+            f.write(" ".join("the %d lattice points of a quantized "
+                             "weight, row %d" % (i, i % 7)
+                             for i in range(2000)))
         for t in TYPES:
             plan = os.path.join(tmp, t + ".json")
-            json.dump({"default": {"method": "rtn", "scheme": t},
+            json.dump({"default": {"method": "rtn", "scheme": t,
+                                   "imatrix": t in NEEDS_IMATRIX},
                        "rules": [{"match": "^lm_head$", "scheme": t},
                                  {"match": "^model\\.embed_tokens$",
                                   "scheme": t}]}, open(plan, "w"))
             st = os.path.join(tmp, t + ".state")
-            run([a.tq, "quantize", a.model, "--plan", plan, "--out", st])
+            run([a.tq, "quantize", a.model, "--plan", plan, "--out", st] +
+                (["--calib", calib, "--samples", "4", "--seqlen", "64"]
+                 if t in NEEDS_IMATRIX else []))
             path = os.path.join(tmp, t + ".gguf")
             run([a.tq, "export", st, "--format", "gguf", "--out", path])
             r, theirs, raw, types = read_gguf(path, cfg)

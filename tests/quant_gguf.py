@@ -4,7 +4,7 @@
 Run by tests/quant_gguf.sh; by hand:
 
     "$PYTHON" tests/quant_gguf.py --dump tests/quant_dump [--seed S] \
-        [--ggml BUILD/bin/libggml-base.so]
+        [--ggml BUILD/bin/libggml-base.so] [--real MODEL.safetensors]
 
 A seeded matrix with troublesome rows (outliers, zero blocks and rows,
 constants, values tiny enough for fp16-subnormal scales, large values,
@@ -16,7 +16,10 @@ importance, our bytes must also equal gguf-py's own quantize(), which
 follows ggml's reference formulas (it has no K-quant or imatrix
 quantizer).  With --ggml (a pinned llama.cpp's libggml-base), our bytes must
 equal ggml_quantize_chunk()'s, what llama-quantize writes, for every type,
-without and with the importance matrix.
+without and with the importance matrix, and ggml's own dequantization of
+our bytes (its type traits' to_float, dequantize_row_*) must equal ours.  With --real (an fp16/f32
+safetensors file, the demo model), REAL_ROWS rows of real weights follow the
+made ones (each of its 2-D weights flattened and cut into rows of COLS).
 """
 
 import argparse
@@ -43,9 +46,41 @@ TYPES = [
     ("q5_k", QT.Q5_K, False), ("q6_k", QT.Q6_K, False),
     ("iq4_nl", QT.IQ4_NL, False), ("iq4_xs", QT.IQ4_XS, False),
     ("mxfp4", QT.MXFP4, True), ("nvfp4", QT.NVFP4, False),
+    ("iq3_xxs", QT.IQ3_XXS, False), ("iq3_s", QT.IQ3_S, False),
 ]
 COLS = 1024
 KINDS = 16
+REAL_ROWS = 32
+
+
+def real_rows(path, n):
+    """n rows of COLS from the 2-D weights of a safetensors file, a few
+    rows from each in turn."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        hlen = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(hlen))
+        base = 8 + hlen
+        rows = []
+        names = sorted(k for k, v in head.items()
+                       if k != "__metadata__" and len(v["shape"]) == 2 and
+                       v["dtype"] in ("F16", "F32"))
+        for k in names:
+            v = head[k]
+            dt = np.float16 if v["dtype"] == "F16" else np.float32
+            a, b = v["data_offsets"]
+            f.seek(base + a)
+            x = np.frombuffer(f.read(b - a), dtype=dt).astype(np.float32)
+            x = x[: x.size // COLS * COLS].reshape(-1, COLS)
+            rows.extend(x[:2])
+            if len(rows) >= n:
+                break
+    return np.array(rows[:n], dtype=np.float32)
+
+
+def kind(r, made):
+    return r % KINDS if r < made else "real"
 
 
 def make_rows(rng, rows):
@@ -126,31 +161,64 @@ def ggml_quantizer(path):
     return run
 
 
+class TypeTraits(ctypes.Structure):
+    """ggml.h's struct ggml_type_traits."""
+    _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
+                ("blck_size_interleave", ctypes.c_int64),
+                ("type_size", ctypes.c_size_t), ("is_quantized", ctypes.c_bool),
+                ("to_float", ctypes.c_void_p),
+                ("from_float_ref", ctypes.c_void_p)]
+
+
+def ggml_dequantizer(path):
+    """ggml's to_float (dequantize_row_*) of blocks [rows, bytes]."""
+    lib = ctypes.CDLL(path)
+    lib.ggml_get_type_traits.restype = ctypes.POINTER(TypeTraits)
+    lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
+                             ctypes.c_int64)
+
+    def run(qt, blk, cols):
+        f = proto(lib.ggml_get_type_traits(int(qt)).contents.to_float)
+        blk = np.ascontiguousarray(blk)
+        out = np.zeros((blk.shape[0], cols), np.float32)
+        for r in range(blk.shape[0]):
+            f(blk[r].ctypes.data, out[r].ctypes.data, cols)
+        return out
+    return run
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dump", required=True)
     ap.add_argument("--seed", type=int, default=20240917)
     ap.add_argument("--rows", type=int, default=4 * KINDS)
     ap.add_argument("--ggml", help="libggml-base.so to compare bytes with")
+    ap.add_argument("--real", help="safetensors file to take real rows from")
     args = ap.parse_args()
     ggml = ggml_quantizer(args.ggml) if args.ggml else None
+    ggml_deq = ggml_dequantizer(args.ggml) if args.ggml else None
 
     rng = np.random.default_rng(args.seed)
     w = make_rows(rng, args.rows)
+    made = args.rows
+    if args.real:
+        w = np.concatenate([w, real_rows(args.real, REAL_ROWS)])
+        args.rows = w.shape[0]
     imp = (rng.random(COLS) * rng.random(COLS) * 5 + 0.01).astype(np.float32)
     imp[::7] = 0.0
     imp[3::50] *= 100
 
     plan = sum(3 if ref else 2 for _, _, ref in TYPES)
-    plan += 2 * len(TYPES) if ggml else 0
+    plan += 4 * len(TYPES) if ggml else 0
     print(f"1..{plan}")
     try:
         from importlib.metadata import version
         gver = version("gguf")
     except Exception:
         gver = "?"
-    print(f"# gguf {gver}, numpy {np.__version__}, {args.rows}x{COLS}, "
-          f"seed {args.seed}")
+    print(f"# gguf {gver}, numpy {np.__version__}, {args.rows}x{COLS} "
+          f"({args.rows - made} real), seed {args.seed}")
     n = 0
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +239,8 @@ def main():
                     print(f"not ok {n} - {label}: quant_dump failed: "
                           f"{res.stderr.strip()}")
                     failed += 1
-                    for _ in range((ref and not use_imp) + (ggml is not None)):
+                    for _ in range((ref and not use_imp) +
+                                   2 * (ggml is not None)):
                         n += 1
                         print(f"not ok {n} - {label}: bytes # no output")
                     continue
@@ -190,7 +259,7 @@ def main():
                 if not ok:
                     failed += 1
                     r, c = bad[0]
-                    print(f"#   first at row {r} (kind {r % KINDS}) col {c}: "
+                    print(f"#   first at row {r} (kind {kind(r, made)}) col {c}: "
                           f"ours {ours[r, c]!r}, gguf {theirs[r, c]!r}")
                 if ggml is not None and name == "nvfp4":
                     n += 1
@@ -198,20 +267,29 @@ def main():
                           f"ggml_quantize_chunk() # SKIP our scales follow "
                           f"compressed-tensors' rule (a tensor scale G); "
                           f"ggml's NVFP4 block has none")
+                    n += 1
+                    print(f"ok {n} - {label}: ggml's dequantization not "
+                          f"compared # SKIP ggml's NVFP4 block has no G")
                 elif ggml is not None:
+                    n += 1
+                    g = ggml_deq(qt, blk, COLS)
+                    ok = np.array_equal(g, ours)
+                    print(f"{'ok' if ok else 'not ok'} {n} - {label}: ggml's "
+                          f"dequantization of our blocks equals ours")
+                    failed += not ok
                     n += 1
                     failed += not same_bytes(
                         n, label, "ggml_quantize_chunk()'s", "ggml", blk,
-                        ggml(qt, w, imp if use_imp else None))
+                        ggml(qt, w, imp if use_imp else None), made)
                 if ref and not use_imp:
                     n += 1
                     failed += not same_bytes(
                         n, name, "gguf-py's quantize()", "gguf", blk,
-                        quantize(w, qt).reshape(args.rows, -1))
+                        quantize(w, qt).reshape(args.rows, -1), made)
     return 1 if failed else 0
 
 
-def same_bytes(n, label, whose, short, blk, theirs):
+def same_bytes(n, label, whose, short, blk, theirs, made):
     """TAP line n: our blocks blk [rows, bytes] equal theirs, row by row."""
     rows = blk.shape[0]
     rows_bad = [r for r in range(rows) if not np.array_equal(theirs[r], blk[r])]
@@ -220,7 +298,7 @@ def same_bytes(n, label, whose, short, blk, theirs):
     if rows_bad:
         r = rows_bad[0]
         j = int(np.argmax(theirs[r] != blk[r]))
-        print(f"#   first at row {r} (kind {r % KINDS}) byte {j}: "
+        print(f"#   first at row {r} (kind {kind(r, made)}) byte {j}: "
               f"ours {blk[r, j]}, {short} {theirs[r, j]}")
     return not rows_bad
 

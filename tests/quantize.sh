@@ -107,4 +107,15 @@ printf '{"rules": [{"match": "nothing_like_this", "scheme": "int4"}]}' \
     >"$tmp/none.json"
 expect_error "a plan rule that names no layer" "matches no layer" \
     "$tq" quantize --plan "$tmp/none.json" --out "$tmp/x"
+
+# IQ3_XXS needs the importance matrix, as llama-quantize: the iq3_xs preset
+# (attn_q/k and most of ffn_gate/up on it) is refused without, and takes
+# it from --imatrix with the calibration text.
+expect_error "preset iq3_xs without the importance matrix" \
+    "iq3_xxs needs an importance matrix" \
+    "$tq" quantize --preset iq3_xs --out "$tmp/x"
+"$tq" quantize --preset iq3_xs --imatrix --calib "$calib" --samples 4 \
+    --seqlen 128 --out "$tmp/iq3" >"$tmp/out" 2>"$tmp/err" &&
+    grep -q "^model.layers.1.self_attn.q_proj  *rtn  *iq3_xxs " "$tmp/out"
+ok $? "preset iq3_xs with --imatrix: attn_q on iq3_xxs $(head -c 200 "$tmp/err")"
 echo "1..$n"

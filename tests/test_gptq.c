@@ -19,6 +19,7 @@
 #include <cblas.h>
 
 #include "gptq.h"
+#include "quant_gguf.h"
 #include "par.h"
 #include "quant.h"
 #include "tap.h"
@@ -86,7 +87,10 @@ invert(const double *a, double *inv, int64_t n)
  * (dampening 1% of the mean diagonal, dead inputs zeroed, act_order by
  * decreasing diagonal); codes[rows, cols] in the original column order.
  * A group's parameters come from the current (updated) weights of its
- * columns, as tq_gptq chooses them.
+ * columns, as tq_gptq chooses them.  On a lattice grid, each group of
+ * tq_gguf_group() columns gets its codes together at its first column,
+ * each column weighed by 1 / its diagonal of the inverse when it is
+ * reached (taken from a first, dry elimination).
  */
 static void
 ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
@@ -99,6 +103,9 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 	float *grp = malloc((size_t)qk * sizeof(float));
 	tq_qparams *p = calloc((size_t)rows, sizeof(tq_qparams));
 	int *perm = malloc((size_t)cols * sizeof(int));
+	int64_t G = tq_gguf_group(s->type);
+	double *dd = malloc((size_t)cols * sizeof(double));
+	uint8_t *gc = malloc((size_t)(rows * 8));
 	double mean = 0.0;
 
 	for (i = 0; i < cols; i++) {
@@ -127,6 +134,15 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 			w[r * cols + i] = dead ? 0.0 : w0[r * cols + perm[i]];
 	}
 	invert(hp, hi, cols);
+	/* the diagonal each column is eliminated with: a dry run */
+	memcpy(hp, hi, (size_t)(cols * cols) * sizeof(double));
+	for (i = 0; i < cols; i++) {
+		dd[i] = hp[i * cols + i];
+		for (j = i + 1; j < cols; j++)
+			for (k = i + 1; k < cols; k++)
+				hp[j * cols + k] -= hp[j * cols + i] *
+				    hp[i * cols + k] / dd[i];
+	}
 	for (i = 0; i < cols; i++) {
 		double d = hi[i * cols + i];
 
@@ -142,7 +158,18 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 				tq_quant_block_params(s, grp, NULL, qk, 0, &p[r]);
 			}
 			tq_quant_grid(s, &p[r], i % qk, &g);
-			c = tq_grid_round(&g, (float)row[i]);
+			if (G > 1 && i % G == 0) {
+				float x[8], gw[8];
+
+				for (k = 0; k < G; k++) {
+					x[k] = (float)row[i + k];
+					gw[k] = (float)(1.0 / dd[i + k]);
+				}
+				tq_gguf_round_group(s->type, &p[r], i % qk, x, gw,
+				    gc + r * 8);
+			}
+			c = G > 1 ? gc[r * 8 + i % G] + g.qmin :
+			    tq_grid_round(&g, (float)row[i]);
 			codes[r * cols + perm[i]] = (uint8_t)(c - g.qmin);
 			e = (row[i] - tq_grid_value(&g, c)) / d;
 			for (k = i + 1; k < cols; k++)
@@ -160,6 +187,8 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 	free(grp);
 	free(p);
 	free(perm);
+	free(dd);
+	free(gc);
 }
 
 typedef struct run {
@@ -260,6 +289,10 @@ check_scheme(const char *name, int act_order)
 	    "%s%s: output error %.5g, reference %.5g, round-to-nearest %.5g",
 	    name, mode, e_ours, e_ref, e_rtn);
 
+	if (tq_gguf_lattice(s.type))
+		tap_ok(tq_qtensor_check(&a.t, "w", &err) == TQ_OK,
+		    "%s%s: every group of codes is a point of the lattice %s",
+		    name, mode, err.msg);
 	tap_ok(memcmp(a.t.codes, b.t.codes, (size_t)(rows * cols)) == 0 &&
 	    memcmp(a.t.params, b.t.params, (size_t)(rows * a.t.nblocks) *
 	    sizeof(tq_qparams)) == 0 &&
@@ -597,5 +630,7 @@ main(void)
 	/* last: they draw from the shared random sequence */
 	check_scheme("iq4_xs", 0);
 	check_scheme("iq4_nl", 0);
+	check_scheme("iq3_xxs", 0);
+	check_scheme("iq3_s", 0);
 	return tap_done();
 }

@@ -518,6 +518,40 @@ test_presets(void)
 		n++;
 		p = NULL;
 		ok = tq_plan_preset(names[i], &p, &err) == TQ_OK;
+		if (strcmp(names[i], "iq3_xxs") == 0 ||
+		    strcmp(names[i], "iq3_xs") == 0) {
+			/*
+			 * llama-quantize refuses these mixes without an
+			 * importance matrix; IQ3_XXS's attn_q/attn_k are
+			 * iq2_s, which a build may lack (then refused so).
+			 */
+			char json[160];
+			int lacks;
+
+			ok = ok && tq_plan_check(p, demo, &err) != TQ_OK;
+			lacks = strstr(err.msg, "on iq2_s, which this build "
+			    "cannot write") != NULL;
+			ok = ok && (lacks || strstr(err.msg, "needs an "
+			    "importance matrix") != NULL);
+			tap_ok(ok, "preset %s is refused without the importance "
+			    "matrix: %s", names[i], err.msg);
+			tq_plan_free(p);
+			p = NULL;
+			snprintf(json, sizeof(json), "{\"preset\": \"%s\", "
+			    "\"rules\": [{\"match\": \"\\\\.layers\\\\.\", "
+			    "\"imatrix\": true}]}", names[i]);
+			err.msg[0] = '\0';
+			ok = tq_plan_parse(json, strlen(json), "t", &p, &err) ==
+			    TQ_OK && (tq_plan_check(p, demo, &err) == TQ_OK ||
+			    (lacks && strstr(err.msg, "cannot write") != NULL));
+			tap_ok(ok, "preset %s with the importance matrix checks "
+			    "on the demo model %s", names[i], err.msg);
+			tap_ok(p != NULL && (lacks || round_trip(p, names[i])),
+			    "preset %s round trip%s", names[i], lacks ?
+			    " # SKIP this build lacks iq2_s" : "");
+			tq_plan_free(p);
+			continue;
+		}
 		ok = ok && tq_plan_check(p, demo, &err) == TQ_OK;
 		tap_ok(ok, "preset %s checks on the demo model %s", names[i],
 		    ok ? "" : err.msg);
@@ -525,7 +559,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 22, "22 presets");
+	tap_ok(n == 26, "26 presets");
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
 
@@ -824,6 +858,64 @@ test_mixes(void)
 		tq_scheme_parse("iq4_xs", &s, NULL);
 		ok &= !tq_plan__fallback_scheme(&s, 64, 100);
 		tap_ok(ok, "iq4_xs falls back to iq4_nl at 576, to float at 100");
+	}
+
+	/* IQ3_XXS/XS/S/M (llama-quant.cpp), 32 blocks, n_gqa 4 then 1 */
+	c.n_kv_heads = 8;
+	ok = 1;
+#define MIX(m, i, w, cols, im, want) \
+	ok &= strcmp(tq_plan__mix_scheme(m, i, w, &c, cols, im), want) == 0
+	MIX(PLAN_MIX_IQ3_XXS, -1, TQ_LINEAR_LM_HEAD, 4096, 0, "q5_k");
+	MIX(PLAN_MIX_IQ3_XXS, -1, TQ_LINEAR_LM_HEAD, 576, 0, "q8_0");
+	MIX(PLAN_MIX_IQ3_S, -1, TQ_LINEAR_LM_HEAD, 4096, 0, "q6_k");
+	MIX(PLAN_MIX_IQ3_XXS, -1, TQ_PLAN_EMBED, 4096, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, -1, TQ_PLAN_EMBED, 4096, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_V, 4096, 1, "q4_k");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_V, 4096, 1, "q4_k");
+	MIX(PLAN_MIX_IQ3_S, 3, TQ_LINEAR_V, 4096, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_Q, 4096, 1, "iq2_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_K, 4096, 1, "iq2_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_K, 576, 1, "iq4_nl");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_Q, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_K, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_S, 3, TQ_LINEAR_K, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_DOWN, 14336, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_XXS, 4, TQ_LINEAR_DOWN, 14336, 0, "q3_k");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_DOWN, 14336, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_M, 3, TQ_LINEAR_DOWN, 14336, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_M, 4, TQ_LINEAR_DOWN, 14336, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 9, TQ_LINEAR_O, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, 9, TQ_LINEAR_O, 4096, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_XS, 9, TQ_LINEAR_O, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_GATE, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XS, 4, TQ_LINEAR_GATE, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 27, TQ_LINEAR_UP, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 28, TQ_LINEAR_UP, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, 4, TQ_LINEAR_UP, 4096, 0, "iq3_s");
+	c.n_kv_heads = 32;
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_V, 4096, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_V, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_V, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, 3, TQ_LINEAR_V, 4096, 0, "q4_k");
+	c.n_experts = 8;
+	MIX(PLAN_MIX_IQ3_S, 9, TQ_LINEAR_O, 4096, 0, "q5_k");
+	MIX(PLAN_MIX_IQ3_M, 9, TQ_LINEAR_DOWN, 14336, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_M, 10, TQ_LINEAR_DOWN, 14336, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_K, 4096, 1, "q8_0");
+	c.n_experts = 0;
+#undef MIX
+	tap_ok(ok, "iq3_xxs, iq3_xs, iq3_s, iq3_m: lm_head, embeddings, attn_q/k/v/"
+	    "output, ffn_gate/up/down as llama_tensor_get_type");
+	{
+		tq_scheme s;
+
+		tq_scheme_parse("iq3_xxs", &s, NULL);
+		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
+		    s.type == TQ_QT_IQ4_NL;
+		tq_scheme_parse("iq3_s", &s, NULL);
+		ok &= tq_plan__fallback_scheme(&s, 64, 576) &&
+		    s.type == TQ_QT_IQ4_NL;
+		tap_ok(ok, "iq3_xxs, iq3_s fall back to iq4_nl at 576");
 	}
 }
 
