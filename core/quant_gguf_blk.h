@@ -166,4 +166,18 @@ GGUF_LAYOUT(iq3_xxs);	/* in core/quant_iq3.c: they need the lattice */
 GGUF_LAYOUT(iq3_s);
 #undef GGUF_LAYOUT
 
+/* A little-endian 16-bit field of a block (fp16 scales, IQ sign words). */
+static inline void
+put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v & 0xff);
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static inline uint16_t
+get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] | (b[1] << 8));
+}
+
 #endif /* TQ_CORE_QUANT_GGUF_BLK_H */

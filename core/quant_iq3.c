@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "iq_grids.h"
+#include "quant_gguf_blk.h"
 #include "quant_iq3.h"
 #include "tensor.h"
 
@@ -140,19 +141,6 @@ tab(int xxs)
 {
 	pthread_once(&once, tabs_build);
 	return xxs ? &tab_xxs : &tab_s;
-}
-
-static void
-put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v & 0xff);
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t
-get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | (b[1] << 8));
 }
 
 /* ---- The search ------------------------------------------------------- */
