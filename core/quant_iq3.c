@@ -28,7 +28,6 @@
 #include <string.h>
 
 #include "iq_grids.h"
-#include "quant_gguf_blk.h"
 #include "quant_iq3.h"
 #include "tensor.h"
 
