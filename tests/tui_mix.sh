@@ -268,6 +268,11 @@ wait_gone y "^ point $gi/"
 set -- $(point y) - - -
 awk -v a="$gb" -v b="$2" 'BEGIN { exit !(a <= 4.5 && b > 4.5) }'
 ok $? "it is the nearest point below 4.5: $gb, the next is $2"
+keys y Escape p C-u; text y w4-gptq; keys y Enter
+wait_for y '^ plan: preset w4-gptq \| KLD~[0-9.e-]+ -> [0-9.e-]+ \([-+][0-9.e-]+, [-+][0-9]+%\)$'
+ok $? "a preset's message gives the change too (all of w4-gptq is in the menu)"
+keys y 6
+wait_for y '6 mix *$'
 # a wide window: the frontier grows with it (its axis: a - or + a column)
 axis() { screen y | grep -E '^ +\+[-+]+$' | head -1 | tr -cd -- '-+' | wc -c; }
 narrow=$(axis)

@@ -478,8 +478,8 @@ int wb_mix_goto(wb_app *a, const char *text);
 /* The plan changed (wb_plan.c): its predicted KLD's change is the last. */
 void wb_mix_plan_changed(wb_app *a);
 /*
- * The last plan change's predicted KLD for a message, " | KLD~4.78e-04 ->
- * 3.86e-04 (-9.2e-05, -19%)", or "" without a sensitivity table.
+ * The last plan change's predicted KLD for a message, " | KLD~0.000478 ->
+ * 0.000386 (-9.2e-05, -19%)", or "" without a sensitivity table.
  */
 void wb_mix_change_suffix(char *buf, size_t len);
 

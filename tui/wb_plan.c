@@ -162,13 +162,14 @@ wb_plan_preset(wb_app *a, const char *name)
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
 
-	char origin[96];
+	char origin[96], chg[160];
 
 	if (!adopt(a, tq_plan_preset(name, &plan, &err), &plan, &err))
 		return 0;
 	snprintf(origin, sizeof(origin), "preset %.80s", name);
 	set_origin(&a->plan, origin);
-	wb_message(a, 0, "plan: preset %s", name);
+	wb_mix_change_suffix(chg, sizeof(chg));
+	wb_message(a, 0, "plan: preset %s%s", name, chg);
 	return 1;
 }
 
@@ -178,7 +179,7 @@ wb_plan_load(wb_app *a, const char *path)
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
 
-	char origin[96];
+	char origin[96], chg[160];
 
 	if (!adopt(a, tq_plan_load(path, &plan, &err), &plan, &err))
 		return 0;
@@ -186,7 +187,8 @@ wb_plan_load(wb_app *a, const char *path)
 	set_origin(&a->plan, origin);
 	snprintf(a->plan.path, sizeof(a->plan.path), "%s", path);
 	a->plan.dirty = 0;
-	wb_message(a, 0, "plan loaded from %s", path);
+	wb_mix_change_suffix(chg, sizeof(chg));
+	wb_message(a, 0, "plan loaded from %s%s", path, chg);
 	wb_log(a, "plan loaded from %s", path);
 	return 1;
 }
