@@ -59,6 +59,9 @@ ok $? "6 opens the mix screen, empty"
 keys x s Enter
 wait_for x 'calibrate first \(c\)'
 ok $? "measuring without a calibration asks for one"
+keys x b
+wait_for x '^ no frontier yet: measure or load the sensitivity first \(s\)$'
+ok $? "b (go to N bpw) without a frontier says how to get one"
 
 keys x c C-u ; text x "$calib 8 256"; keys x Enter
 wait_for x 'calibrated in'
