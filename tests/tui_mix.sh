@@ -133,6 +133,12 @@ printf '%s\n' "$s" | grep -A1 -E '^ +\+[-+]{30,45}$' | tail -1 |
 	printf '%s\n' "$s" | grep -q ' blk  q  k  v  o  ga up dn$' &&
 	printf '%s\n' "$s" | grep -q ' predicted KLD, this plan$'
 ok $? "at 80x24 the plot fits: bpw labelled 3..8, $(loss_labels x) loss labels, the heat map whole"
+keys x '?'
+wait_for x '^│  b +go to N bits per weight: load the plan of the frontier' &&
+	screen x | grep -q ' plan with a diamond (#), hollow (?)'
+ok $? "? lists b, and says what the marks are"
+keys x Escape
+wait_for x '^ predicted KLD \(log\)'
 
 # ---- pick the point: the browser gets its plan ----
 keys x Enter

@@ -1048,5 +1048,8 @@ static const wb_key keys[] = {
 };
 
 const wb_keymap wb_mix_keymap = {
-	"Mixed precision (6)", keys, WB_NKEYS(keys), NULL
+	"Mixed precision (6)", keys, WB_NKEYS(keys),
+	"The plot marks the cursor's point with a dot (@ in ASCII) and the "
+	"current plan with a diamond (#), hollow (?) when a layer's setting is "
+	"not in the menu and its predicted KLD is a lower bound"
 };
