@@ -30,10 +30,6 @@ mark_at() {
 	m_pre=${m_pre%%${2:-◆}*}
 	echo "${m_line%%:*} $(printf '%s' "$m_pre" | LC_ALL=C.UTF-8 wc -m)"
 }
-# The plan line of the mix screen, after its mark.
-plan_line() {
-	screen "$1" | sed -n 's/^ plan [^ ]* //p' | head -1
-}
 # The bpw axis's labels (the row under its line) and the loss axis's.
 bpw_labels() {
 	screen "$1" | grep -A1 -E '^ +\+[-+]+' | tail -1 | wc -w
