@@ -132,7 +132,8 @@ typedef enum wb_prompt_kind {
 	WB_PROMPT_VALID, WB_PROMPT_EXPORT, WB_PROMPT_CONFIRM_CANCEL,
 	WB_PROMPT_CONFIRM_QUIT,
 	WB_PROMPT_SENS, WB_PROMPT_SENS_SAVE,	/* wb_mix.c */
-	WB_PROMPT_DOMAIN			/* wb_teach.c */
+	WB_PROMPT_DOMAIN,			/* wb_teach.c */
+	WB_PROMPT_MIX_BPW			/* wb_mix.c: go to N bpw */
 } wb_prompt_kind;
 
 #define WB_LOG_LINES 200
@@ -472,6 +473,15 @@ int wb_mix_summary_text(const wb_app *a, char *buf, size_t len);
 void wb_mix_free(void);
 /* 1 when a measured sensitivity was not saved (quitting loses it). */
 int wb_mix_unsaved(void);
+/* "go to N bpw": loads the plan of the frontier point at or below N. */
+int wb_mix_goto(wb_app *a, const char *text);
+/* The plan changed (wb_plan.c): its predicted KLD's change is the last. */
+void wb_mix_plan_changed(wb_app *a);
+/*
+ * The last plan change's predicted KLD for a message, " | KLD~0.000478 ->
+ * 0.000386 (-9.2e-05, -19%)", or "" without a sensitivity table.
+ */
+void wb_mix_change_suffix(char *buf, size_t len);
 
 /* wb_help.c */
 /* Opens the overlay on the current screen's section. */

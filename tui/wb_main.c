@@ -379,6 +379,8 @@ static const struct {
 	    NULL },
 	[WB_PROMPT_DOMAIN] = { "corpora directory: ", wb_teach_domain_start,
 	    NULL, NULL },
+	[WB_PROMPT_MIX_BPW] = { "go to bpw (the frontier point at or below): ",
+	    wb_mix_goto, NULL, NULL },
 };
 
 #define N_PROMPTS (sizeof(prompts) / sizeof(prompts[0]))

@@ -3,11 +3,13 @@
  * sensitivity on the workbench's calibration (the engine's sensitivity
  * job, on the engine thread like quantization) or loads a saved table;
  * draws the Pareto frontier of bits per weight against predicted KLD (log
- * scale) with braille dots (ASCII without UTF-8) and a cursor on its
- * points; Enter loads the plan of the point under the cursor into the
- * browser as an undoable plan change.  Beside it, a heat map of
- * sensitivity by block and layer type.  The browser's summary line gets
- * the predicted KLD of the current plan (wb_mix_summary_text).
+ * scale) with braille dots (ASCII without UTF-8), a cursor on its points
+ * and a mark where the current plan is; Enter (or "go to N bpw", b) loads
+ * the plan of a point into the browser as an undoable plan change.  Beside
+ * it, a heat map of sensitivity by block and layer type.  The browser's
+ * summary line gets the predicted KLD of the current plan
+ * (wb_mix_summary_text), and each plan change's message what it did to it
+ * (wb_mix_change_suffix).
  */
 #include "config.h"
 
@@ -35,6 +37,13 @@ static const char *const gguf_menu[] = {
 /* The menu of the running measurement, for the source line. */
 static char run_menu[64];
 
+/* A plan seen through the table: its block linears' size and loss. */
+typedef struct mix_plan {
+	double bpw;		/* over the block linears, float at 16 */
+	double pred;		/* the sum of the known layers' predicted KLD */
+	int known, total;	/* layers whose setting the table has, of all */
+} mix_plan;
+
 static struct {
 	tq_sens *sens;		/* owned; NULL until measured or loaded */
 	char source[160];	/* where it came from */
@@ -44,7 +53,13 @@ static struct {
 	int64_t params;		/* weights of the block linears */
 	int heat_plan;		/* heat map: 0 probe KLD, 1 the plan's setting */
 	int saved;		/* loaded from or saved to a file */
+	mix_plan now;		/* the current plan, as of its last change */
+	mix_plan was;		/* the plan before that change */
+	int changed;		/* was is set: the plan changed since the
+				   table came */
 } mx;
+
+static void plan_pred(const wb_app *a, mix_plan *p);
 
 int
 wb_mix_unsaved(void)
@@ -83,6 +98,7 @@ adopt_sens(wb_app *a, tq_sens *s, const char *source)
 	for (l = 0; l < tq_sens_n_layers(s); l++)
 		mx.params += tq_sens_layer_params(s, l);
 	snprintf(mx.source, sizeof(mx.source), "%s", source);
+	plan_pred(a, &mx.now);
 	wb_log(a, "sensitivity %s: %zu layers x %zu settings, %zu frontier "
 	    "points", source, tq_sens_n_layers(s), tq_sens_n_menu(s), n);
 	a->dirty = 1;
@@ -227,55 +243,114 @@ sens_layer(const wb_row *r)
 }
 
 /*
- * The predicted KLD of the rows' settings: float layers add nothing,
- * settings outside the menu are not counted (*known of *total are).
+ * The current plan seen through the table, over the rows of its layers:
+ * float layers add nothing to the loss, settings outside the menu are not
+ * counted (p->known of p->total are).
  */
-static double
-plan_pred(const wb_app *a, int *known, int *total)
+static void
+plan_pred(const wb_app *a, mix_plan *p)
 {
-	double pred = 0.0;
+	double bits = 0.0, weights = 0.0;
 	size_t i;
 	long l;
 	int k;
 
-	*known = *total = 0;
+	memset(p, 0, sizeof(*p));
 	for (i = 0; i < a->n_rows; i++) {
 		const wb_row *r = &a->rows[i];
 
 		if ((l = sens_layer(r)) < 0)
 			continue;
-		(*total)++;
+		p->total++;
+		bits += r->bpw * (double)tq_sens_layer_params(mx.sens,
+		    (size_t)l);
+		weights += (double)tq_sens_layer_params(mx.sens, (size_t)l);
 		if (r->cfg.method == TQ_METHOD_FLOAT) {
-			(*known)++;
+			p->known++;
 		} else if ((k = menu_index(&r->cfg)) >= 0) {
-			pred += tq_sens_pred(mx.sens, (size_t)l, (size_t)k);
-			(*known)++;
+			p->pred += tq_sens_pred(mx.sens, (size_t)l, (size_t)k);
+			p->known++;
 		}
 	}
-	return pred;
+	p->bpw = weights > 0.0 ? bits / weights : 0.0;
+}
+
+/*
+ * A plan's predicted KLD as text: "KLD~X", or "KLD>=X (known/total)".  A
+ * layer outside the menu adds an unknown, not a zero: the sum of the
+ * others is a lower bound, and says so, so that it is not read as a fall.
+ */
+static void
+kld_text(const mix_plan *p, char *buf, size_t len)
+{
+	if (p->known == 0)
+		snprintf(buf, len, "KLD~- (0/%d)", p->total);
+	else if (p->known == p->total)
+		snprintf(buf, len, "KLD~%.3g", p->pred);
+	else
+		snprintf(buf, len, "KLD>=%.3g (%d/%d)", p->pred, p->known,
+		    p->total);
+}
+
+/*
+ * The last change of the plan: "KLD~A -> B (+D, +P%)" when both sums are
+ * whole, else each as it is ("KLD~A -> KLD>=B (27/28)"): a difference
+ * with a lower bound in it is no number.
+ */
+static void
+change_text(char *buf, size_t len)
+{
+	size_t n;
+
+	kld_text(&mx.was, buf, len);
+	n = strlen(buf);
+	if (mx.was.known == mx.was.total && mx.now.known == mx.now.total &&
+	    mx.now.total > 0) {
+		snprintf(buf + n, len - n, " -> %.3g (%+.2g", mx.now.pred,
+		    mx.now.pred - mx.was.pred);
+		n = strlen(buf);
+		if (mx.was.pred > 0.0)
+			snprintf(buf + n, len - n, ", %+.0f%%", 100.0 *
+			    (mx.now.pred - mx.was.pred) / mx.was.pred);
+		n = strlen(buf);
+		snprintf(buf + n, len - n, ")");
+	} else {
+		snprintf(buf + n, len - n, " -> ");
+		n = strlen(buf);
+		kld_text(&mx.now, buf + n, len - n);
+	}
 }
 
 int
 wb_mix_summary_text(const wb_app *a, char *buf, size_t len)
 {
-	int known, total;
-	double p;
+	mix_plan p;
 
 	if (mx.sens == NULL)
 		return 0;
-	p = plan_pred(a, &known, &total);
-	/*
-	 * "(known/total)": the layers whose setting the menu has.  A layer
-	 * outside it adds an unknown, not a zero: the sum of the others is
-	 * a lower bound, and says so, so that it is not read as a fall.
-	 */
-	if (known == 0)
-		snprintf(buf, len, "KLD~- (0/%d)", total);
-	else if (known == total)
-		snprintf(buf, len, "KLD~%.3g", p);
-	else
-		snprintf(buf, len, "KLD>=%.3g (%d/%d)", p, known, total);
+	plan_pred(a, &p);
+	kld_text(&p, buf, len);
 	return 1;
+}
+
+void
+wb_mix_plan_changed(wb_app *a)
+{
+	if (mx.sens == NULL)
+		return;
+	mx.was = mx.now;
+	plan_pred(a, &mx.now);
+	mx.changed = 1;
+}
+
+void
+wb_mix_change_suffix(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (mx.sens != NULL && mx.changed && len > 3) {
+		snprintf(buf, len, " | ");
+		change_text(buf + 3, len - 3);
+	}
 }
 
 /* ---- The frontier curve -------------------------------------------------- */
@@ -304,47 +379,202 @@ put_cell(int y, int x, unsigned bits)
 	}
 }
 
+/*
+ * The plot's scale: bits per weight across, log10 of the predicted loss
+ * down (the largest at the top), in braille dots (2 x 4 per cell).
+ */
+typedef struct plot {
+	double bmin, bmax;	/* bpw at the left and right ends */
+	double lmin, lmax;	/* log10 loss at the bottom and top */
+	double least;		/* the smallest positive loss: zero sits there */
+	int gw, gh;		/* dots across and down */
+} plot;
+
 /* log10 of a predicted loss, kept finite. */
 static double
-loss_log(double v, double least)
+loss_log(const plot *p, double v)
 {
-	return log10(v > least ? v : least);
+	return log10(v > p->least ? v : p->least);
+}
+
+static int
+dot_x(const plot *p, double bpw)
+{
+	return (int)lround((bpw - p->bmin) / (p->bmax - p->bmin) *
+	    (p->gw - 1));
+}
+
+/* log: the loss's log10, which may lie outside the plot. */
+static int
+dot_y(const plot *p, double log)
+{
+	return (int)lround((p->lmax - log) / (p->lmax - p->lmin) *
+	    (p->gh - 1));
+}
+
+/* The frontier's ranges, for a plot of w x h cells. */
+static void
+plot_scale(plot *p, int w, int h)
+{
+	size_t k;
+
+	p->bmin = mx.front[0].bpw;
+	p->bmax = mx.front[mx.n_front - 1].bpw;
+	p->gw = w * 2;
+	p->gh = h * 4;
+	p->least = INFINITY;
+	for (k = 0; k < mx.n_front; k++)
+		if (mx.front[k].pred > 0.0 && mx.front[k].pred < p->least)
+			p->least = mx.front[k].pred;
+	if (!isfinite(p->least))
+		p->least = 1e-12;
+	p->lmin = INFINITY;
+	p->lmax = -INFINITY;
+	for (k = 0; k < mx.n_front; k++) {
+		double v = loss_log(p, mx.front[k].pred);
+
+		p->lmin = v < p->lmin ? v : p->lmin;
+		p->lmax = v > p->lmax ? v : p->lmax;
+	}
+	if (p->lmax - p->lmin < 1e-9)
+		p->lmax = p->lmin + 1.0;
+	if (p->bmax - p->bmin < 1e-9)
+		p->bmax = p->bmin + 1.0;
+}
+
+/* The current plan's mark: filled when its sum is whole, else hollow. */
+static const char *
+plan_glyph(void)
+{
+	if (mx.now.known < mx.now.total)
+		return wb_utf8() ? "\xe2\x97\x87" : "?";
+	return wb_utf8() ? "\xe2\x97\x86" : "#";
+}
+
+/*
+ * The current plan's mark in the plot (cell *cx, *cy): a filled diamond
+ * when its sum is whole, a hollow one when it is a lower bound (the plan
+ * is at or above it), an arrow on the border when it lies outside the
+ * frontier's ranges.  NULL when no layer's setting is in the menu.
+ */
+static const char *
+plan_mark(const plot *p, int w, int h, int *cx, int *cy)
+{
+	const mix_plan *pl = &mx.now;
+	int x, y;
+
+	if (pl->known == 0)
+		return NULL;
+	x = dot_x(p, pl->bpw);
+	/* a loss of zero (all float) is below every point */
+	y = pl->pred > 0.0 ? dot_y(p, log10(pl->pred)) : p->gh;
+	*cx = x < 0 ? 0 : x >= p->gw ? w - 1 : x / 2;
+	*cy = y < 0 ? 0 : y >= p->gh ? h - 1 : y / 4;
+	if (x < 0)
+		return "<";
+	if (x >= p->gw)
+		return ">";
+	if (y < 0)
+		return "^";
+	if (y >= p->gh)
+		return "v";
+	return plan_glyph();
+}
+
+/*
+ * The bpw axis at row y: ticks at the smallest round step whose labels
+ * keep two columns apart at this width, so a wide plot gets more of them.
+ */
+static void
+draw_bpw_axis(const plot *p, int y, int x0, int w)
+{
+	static const double steps[] = { 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8 };
+	static const int decimals[] = { 2, 1, 2, 1, 0, 0, 0, 0 };
+	double cols = (p->gw - 1) / 2.0 / (p->bmax - p->bmin), step = 8, t;
+	char lab[16];
+	int prec = 0, i, n, end = x0 - 2;
+	size_t k;
+
+	for (k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		step = steps[k];
+		prec = decimals[k];
+		n = snprintf(lab, sizeof(lab), "%.*f", prec, p->bmax);
+		if (step * cols >= n + 2)
+			break;
+	}
+	move(y, x0 - 1);
+	addch('+');
+	for (i = 0; i < w; i++)
+		addch('-');
+	for (t = ceil(p->bmin / step - 1e-9) * step; t <= p->bmax + 1e-9;
+	    t += step) {
+		int cx = dot_x(p, t) / 2;
+
+		mvaddch(y, x0 + cx, '+');
+		/* the label centred under its tick, within the plot */
+		n = snprintf(lab, sizeof(lab), "%.*f", prec, t);
+		i = x0 + cx - n / 2;
+		i = i + n > x0 + w ? x0 + w - n : i < x0 ? x0 : i;
+		if (i >= end + 2) {
+			wb_text(y + 1, i, n, 0, lab);
+			end = i + n;
+		}
+	}
+}
+
+/*
+ * The loss axis: labels at its two ends, and at the decades between them
+ * (with 3x, or 2x 3x 5x, when a decade has the rows), a free row apart.
+ */
+static void
+draw_loss_axis(const plot *p, int y0, int x0, int h)
+{
+	static const double sub[4] = { 1, 2, 3, 5 };
+	static const int used[3][4] = {
+		{ 1, 0, 0, 0 }, { 1, 0, 1, 0 }, { 1, 1, 1, 1 }
+	};
+	double per = (h - 1) / (p->lmax - p->lmin);	/* rows a decade */
+	int cy, d, j, last = h - 1, u = per >= 12 ? 2 : per >= 6 ? 1 : 0;
+
+	for (cy = 0; cy < h; cy++)
+		mvaddch(y0 + cy, x0 - 1, '|');
+	wb_textf(y0, 0, x0 - 1, "%*.1e", x0 - 1, pow(10.0, p->lmax));
+	wb_textf(y0 + h - 1, 0, x0 - 1, "%*.1e", x0 - 1, pow(10.0, p->lmin));
+	/* upwards from the bottom: the loss grows, the row falls */
+	for (d = (int)floor(p->lmin); d <= (int)ceil(p->lmax); d++) {
+		for (j = 0; j < 4; j++) {
+			double l = d + log10(sub[j]);
+
+			if (!used[u][j] || l < p->lmin || l > p->lmax)
+				continue;
+			cy = dot_y(p, l) / 4;
+			if (cy < 2 || cy > last - 2)
+				continue;
+			wb_textf(y0 + cy, 0, x0 - 1, "%*.0e", x0 - 1,
+			    pow(10.0, l));
+			last = cy;
+		}
+	}
 }
 
 static void
 draw_curve(int y0, int x0, int h, int w)
 {
-	double bmin = mx.front[0].bpw, bmax = mx.front[mx.n_front - 1].bpw;
-	double lmin = INFINITY, lmax = -INFINITY, least = INFINITY;
+	plot p;
+	const char *mark;
 	unsigned char *cells;
-	int gw = w * 2, gh = h * 4, i, px = 0, py = 0, cx, cy, step;
+	int px = 0, py = 0, cx, cy;
 	size_t k;
 
 	if (h < 3 || w < 8)
 		return;
-	for (k = 0; k < mx.n_front; k++)
-		if (mx.front[k].pred > 0.0 && mx.front[k].pred < least)
-			least = mx.front[k].pred;
-	if (!isfinite(least))
-		least = 1e-12;
-	for (k = 0; k < mx.n_front; k++) {
-		double v = loss_log(mx.front[k].pred, least);
-
-		lmin = v < lmin ? v : lmin;
-		lmax = v > lmax ? v : lmax;
-	}
-	if (lmax - lmin < 1e-9)
-		lmax = lmin + 1.0;
-	if (bmax - bmin < 1e-9)
-		bmax = bmin + 1.0;
+	plot_scale(&p, w, h);
 	if ((cells = calloc((size_t)(w * h), 1)) == NULL)
 		return;
 	/* Each point, and the segment from the previous one, as dots. */
 	for (k = 0; k < mx.n_front; k++) {
-		int qx = (int)lround((mx.front[k].bpw - bmin) / (bmax - bmin) *
-		    (gw - 1));
-		int qy = (int)lround((lmax - loss_log(mx.front[k].pred, least)) /
-		    (lmax - lmin) * (gh - 1));
+		int qx = dot_x(&p, mx.front[k].bpw);
+		int qy = dot_y(&p, loss_log(&p, mx.front[k].pred));
 		int steps, s;
 
 		if (k == 0) {
@@ -367,14 +597,13 @@ draw_curve(int y0, int x0, int h, int w)
 		for (cx = 0; cx < w; cx++)
 			put_cell(y0 + cy, x0 + cx, cells[cy * w + cx]);
 	attroff(wb_attr(WB_C_BAR));
+	free(cells);
 	/* A mark at every point in ASCII, then the cursor's point on top. */
 	for (k = 0; k <= mx.n_front; k++) {
 		size_t pt = k < mx.n_front ? k : mx.cur;
 
-		cx = (int)lround((mx.front[pt].bpw - bmin) / (bmax - bmin) *
-		    (gw - 1)) / 2;
-		cy = (int)lround((lmax - loss_log(mx.front[pt].pred, least)) /
-		    (lmax - lmin) * (gh - 1)) / 4;
+		cx = dot_x(&p, mx.front[pt].bpw) / 2;
+		cy = dot_y(&p, loss_log(&p, mx.front[pt].pred)) / 4;
 		if (k == mx.n_front) {
 			attron(wb_attr(WB_C_CURSOR) | A_BOLD);
 			mvaddstr(y0 + cy, x0 + cx, wb_utf8() ? "\xe2\x97\x8f" :
@@ -384,31 +613,16 @@ draw_curve(int y0, int x0, int h, int w)
 			mvaddch(y0 + cy, x0 + cx, '*');
 		}
 	}
-	free(cells);
+	/* The current plan over both: it is what a quantization would use. */
+	if ((mark = plan_mark(&p, w, h, &cx, &cy)) != NULL) {
+		attron(wb_attr(WB_C_WARN) | A_BOLD);
+		mvaddstr(y0 + cy, x0 + cx, mark);
+		attroff(wb_attr(WB_C_WARN) | A_BOLD);
+	}
 	/* Axes: loss (log) on the left, bits per weight below. */
 	attron(wb_attr(WB_C_DIM));
-	for (i = 0; i < 3; i++) {
-		double l = lmax - (lmax - lmin) * i / 2.0;
-
-		wb_textf(y0 + (h - 1) * i / 2, 0, x0 - 1, "%*.1e", x0 - 1,
-		    pow(10.0, l));
-	}
-	for (cy = 0; cy < h; cy++)
-		mvaddch(y0 + cy, x0 - 1, '|');
-	move(y0 + h, x0 - 1);
-	addch('+');
-	for (cx = 0; cx < w; cx++)
-		addch('-');
-	/* bpw labels at ticks a quarter apart, the last at the right end */
-	step = (w - 1) / 4 > 8 ? (w - 1) / 4 : 8;
-	for (i = 0; i + step <= w - 1; i += step) {
-		if (i > 0)
-			mvaddch(y0 + h, x0 + i, '+');
-		wb_textf(y0 + h + 1, x0 + i, 7, "%-6.2f", bmin + (bmax - bmin) *
-		    2.0 * i / (gw - 1));
-	}
-	mvaddch(y0 + h, x0 + w - 1, '+');
-	wb_textf(y0 + h + 1, x0 + w - 6, 7, "%6.2f", bmax);
+	draw_loss_axis(&p, y0, x0, h);
+	draw_bpw_axis(&p, y0 + h, x0, w);
 	attroff(wb_attr(WB_C_DIM));
 }
 
@@ -547,6 +761,72 @@ draw_choices(int y, int x0, int y1, int w)
 	}
 }
 
+/* The frontier point whose choices the current plan has, or -1. */
+static long
+plan_point(const wb_app *a)
+{
+	size_t i, k;
+	long l;
+	int c, same;
+
+	for (k = 0; k < mx.n_front; k++) {
+		same = 1;
+		for (i = 0; i < a->n_rows && same; i++) {
+			if ((l = sens_layer(&a->rows[i])) < 0)
+				continue;
+			c = a->rows[i].cfg.method == TQ_METHOD_FLOAT ? -1 :
+			    menu_index(&a->rows[i].cfg);
+			same = c >= 0 && (size_t)c == mx.front[k].choice[l];
+		}
+		if (same)
+			return (long)k;
+	}
+	return -1;
+}
+
+/*
+ * The current plan's line: its mark, its size and predicted KLD over the
+ * block linears, from what to what its last change moved them, and the
+ * frontier point it is, when it is one.
+ */
+static void
+draw_plan_line(const wb_app *a, int y)
+{
+	char buf[256], pt[32];
+	long k;
+	int x;
+
+	if (mx.now.known == 0) {
+		kld_text(&mx.now, buf, sizeof(buf));
+		wb_textf(y, 0, COLS, " plan: %s, none of its settings in the "
+		    "menu: not on the plot", buf);
+		return;
+	}
+	wb_text(y, 0, COLS, 1, " plan ");
+	attron(wb_attr(WB_C_WARN) | A_BOLD);
+	mvaddstr(y, 6, plan_glyph());
+	attroff(wb_attr(WB_C_WARN) | A_BOLD);
+	if (mx.changed && fabs(mx.was.bpw - mx.now.bpw) >= 0.0005) {
+		snprintf(buf, sizeof(buf), "%.3f -> %.3f bpw  ", mx.was.bpw,
+		    mx.now.bpw);
+	} else {
+		snprintf(buf, sizeof(buf), "%.3f bpw  ", mx.now.bpw);
+	}
+	x = (int)strlen(buf);
+	if (mx.changed)
+		change_text(buf + x, sizeof(buf) - (size_t)x);
+	else
+		kld_text(&mx.now, buf + x, sizeof(buf) - (size_t)x);
+	/* which point, when the line has room for it */
+	if ((k = plan_point(a)) >= 0) {
+		snprintf(pt, sizeof(pt), "  = point %ld/%zu", k + 1,
+		    mx.n_front);
+		if (8 + strlen(buf) + strlen(pt) <= (size_t)COLS)
+			strcat(buf, pt);
+	}
+	wb_text(y, 8, COLS - 8, 0, buf);
+}
+
 /* ---- The screen ---------------------------------------------------------- */
 
 void
@@ -580,28 +860,33 @@ wb_mix_draw(wb_app *a, int y0, int y1)
 	    "%.4g  block linears %sB", mx.cur + 1, mx.n_front, p->bpw, p->pred,
 	    size);
 	attroff(wb_attr(WB_C_MARKED));
+	draw_plan_line(a, y0 + 2);
 	attron(wb_attr(WB_C_DIM));
-	wb_text(y0 + 2, 1, COLS - 1 - hw, 0, "predicted KLD (log)");
+	wb_text(y0 + 3, 1, COLS - 1 - hw, 0, "predicted KLD (log)");
 	attroff(wb_attr(WB_C_DIM));
-	draw_curve(y0 + 3, 9, h - 6, pw);	/* as wide as the window */
+	draw_curve(y0 + 4, 9, h - 7, pw);	/* as wide as the window */
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y1 - 1, 9, COLS - 9 - hw, 0, "bits per weight (block "
 	    "linears)");
 	attroff(wb_attr(WB_C_DIM));
 	if (hw > 0) {
-		y = draw_heat(a, y0 + 2, COLS - hw, (y1 - y0 - 6) / 2, hw - 1);
+		y = draw_heat(a, y0 + 3, COLS - hw, (y1 - y0 - 7) / 2, hw - 1);
 		draw_choices(y + 1, COLS - hw, y1, hw - 1);
 	}
 }
 
-/* Loads the plan of the point under the cursor into the browser. */
+/*
+ * Loads the plan of the point under the cursor into the browser; asked:
+ * the bits per weight "go to" asked for (it stays on this screen), or
+ * < 0 for Enter (to the browser).
+ */
 static int
-pick(wb_app *a)
+pick(wb_app *a, double asked)
 {
 	tq_error err = { TQ_OK, "" };
 	tq_plan *plan = NULL;
 	const tq_mix *p = &mx.front[mx.cur];
-	char origin[96];
+	char origin[96], chg[160];
 
 	snprintf(origin, sizeof(origin), "mix %.3f bpw", p->bpw);
 	if (tq_sens_plan(mx.sens, p, a->model, a->plan.plan, &plan, &err) !=
@@ -613,10 +898,52 @@ pick(wb_app *a)
 		return 0;
 	wb_log(a, "plan: frontier point %zu, %.3f bpw, predicted KLD %.4g",
 	    mx.cur + 1, p->bpw, p->pred);
-	wb_message(a, 0, "plan: frontier point %.3f bpw, predicted KLD %.4g "
-	    "(u undoes)", p->bpw, p->pred);
-	a->screen = WB_SCR_BROWSER;
+	wb_mix_change_suffix(chg, sizeof(chg));
+	if (asked < 0.0) {
+		wb_message(a, 0, "point %zu/%zu (%.3f bpw) loaded%s", mx.cur + 1,
+		    mx.n_front, p->bpw, chg);
+		a->screen = WB_SCR_BROWSER;
+	} else {
+		wb_message(a, 0, "%g bpw: point %zu/%zu, %.3f bpw%s", asked,
+		    mx.cur + 1, mx.n_front, p->bpw, chg);
+	}
 	return 1;
+}
+
+int
+wb_mix_goto(wb_app *a, const char *text)
+{
+	char *end;
+	double n;
+	size_t k;
+
+	if (mx.sens == NULL) {
+		wb_message(a, 1, "no frontier yet: measure or load the "
+		    "sensitivity first (s)");
+		return 0;
+	}
+	n = strtod(text, &end);
+	while (*end == ' ')
+		end++;
+	if (end == text || *end != '\0' || !isfinite(n) || n <= 0.0) {
+		wb_message(a, 1, "go to: \"%s\" is not a number of bits per "
+		    "weight (say 4.5)", text);
+		return 0;
+	}
+	/*
+	 * The point at or below n, to the three decimals points are shown
+	 * with: "4.303" reaches the point shown as 4.303.
+	 */
+	if (mx.front[0].bpw >= n + 0.0005) {
+		wb_message(a, 1, "no frontier point at or below %g bpw: the "
+		    "smallest is %.3f", n, mx.front[0].bpw);
+		return 0;
+	}
+	for (k = 0; k + 1 < mx.n_front && mx.front[k + 1].bpw < n + 0.0005;
+	    k++)
+		;
+	mx.cur = k;
+	return pick(a, n);
 }
 
 /* s measures or loads, w saves. */
@@ -635,6 +962,22 @@ press_heat(wb_app *a, int key)
 	(void)a;
 	(void)key;
 	mx.heat_plan = !mx.heat_plan;
+}
+
+/* b: the prompt, with the cursor's bits per weight to start from. */
+static void
+press_goto(wb_app *a, int key)
+{
+	char init[32] = "";
+
+	(void)key;
+	if (mx.sens == NULL) {
+		wb_message(a, 1, "no frontier yet: measure or load the "
+		    "sensitivity first (s)");
+		return;
+	}
+	snprintf(init, sizeof(init), "%.3f", mx.front[mx.cur].bpw);
+	wb_prompt(a, WB_PROMPT_MIX_BPW, init);
 }
 
 /* Along the frontier, once there is one. */
@@ -675,7 +1018,7 @@ press_pick(wb_app *a, int key)
 {
 	(void)key;
 	if (mx.sens != NULL)
-		pick(a);
+		pick(a, -1.0);
 }
 
 static const wb_key keys[] = {
@@ -694,6 +1037,8 @@ static const wb_key keys[] = {
 	{ { 'G', KEY_END }, press_point, "the last point", NULL, WB_ALWAYS },
 	{ { '\r', '\n', KEY_ENTER }, press_pick, "load the point's plan into "
 	    "the browser (u undoes)", "pick", WB_ALWAYS },
+	{ { 'b' }, press_goto, "go to N bits per weight: load the plan of the "
+	    "frontier point at or below N (u undoes)", "go to", WB_ALWAYS },
 	{ { 'm' }, press_heat, "heat map: probe KLD, or the current plan's "
 	    "predicted KLD", "heat", WB_ALWAYS },
 	{ { 'w' }, press_sens, "save the sensitivity to a file", "save",
@@ -703,5 +1048,8 @@ static const wb_key keys[] = {
 };
 
 const wb_keymap wb_mix_keymap = {
-	"Mixed precision (6)", keys, WB_NKEYS(keys), NULL
+	"Mixed precision (6)", keys, WB_NKEYS(keys),
+	"The plot marks the cursor's point with a dot (@ in ASCII) and the "
+	"current plan with a diamond (#), hollow (?) when a layer's setting is "
+	"not in the menu and its predicted KLD is a lower bound"
 };

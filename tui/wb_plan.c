@@ -128,6 +128,7 @@ replace(wb_app *a, char *json, int undoable)
 	p->dirty = 1;
 	wb_browser_resolve(a);
 	wb_browser_refilter(a);
+	wb_mix_plan_changed(a);
 	return 1;
 }
 
@@ -161,13 +162,14 @@ wb_plan_preset(wb_app *a, const char *name)
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
 
-	char origin[96];
+	char origin[96], chg[160];
 
 	if (!adopt(a, tq_plan_preset(name, &plan, &err), &plan, &err))
 		return 0;
 	snprintf(origin, sizeof(origin), "preset %.80s", name);
 	set_origin(&a->plan, origin);
-	wb_message(a, 0, "plan: preset %s", name);
+	wb_mix_change_suffix(chg, sizeof(chg));
+	wb_message(a, 0, "plan: preset %s%s", name, chg);
 	return 1;
 }
 
@@ -177,7 +179,7 @@ wb_plan_load(wb_app *a, const char *path)
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
 
-	char origin[96];
+	char origin[96], chg[160];
 
 	if (!adopt(a, tq_plan_load(path, &plan, &err), &plan, &err))
 		return 0;
@@ -185,7 +187,8 @@ wb_plan_load(wb_app *a, const char *path)
 	set_origin(&a->plan, origin);
 	snprintf(a->plan.path, sizeof(a->plan.path), "%s", path);
 	a->plan.dirty = 0;
-	wb_message(a, 0, "plan loaded from %s", path);
+	wb_mix_change_suffix(chg, sizeof(chg));
+	wb_message(a, 0, "plan loaded from %s%s", path, chg);
 	wb_log(a, "plan loaded from %s", path);
 	return 1;
 }
@@ -214,7 +217,7 @@ step(wb_app *a, wb_plan_snap *from, int *n_from, wb_plan_snap *to,
 	wb_plan *p = &a->plan;
 	wb_plan_snap *f;
 	char *json, *cur, *cur_base;
-	char cur_origin[96];
+	char cur_origin[96], chg[160];
 
 	if (*n_from == 0) {
 		wb_message(a, 0, "nothing to %s", what);
@@ -237,8 +240,9 @@ step(wb_app *a, wb_plan_snap *from, int *n_from, wb_plan_snap *to,
 	free(f->json);
 	--*n_from;
 	push(to, n_to, cur, cur_base, cur_origin);
-	wb_message(a, 0, "%s (%d more)", strcmp(what, "undo") == 0 ?
-	    "undone" : "redone", *n_from);
+	wb_mix_change_suffix(chg, sizeof(chg));
+	wb_message(a, 0, "%s (%d more)%s", strcmp(what, "undo") == 0 ?
+	    "undone" : "redone", *n_from, chg);
 	return 1;
 }
 
@@ -444,7 +448,7 @@ wb_plan_edit(wb_app *a, const char *what, const char *value)
 	tq_layer_cfg c;
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
-	char *pat, *json = NULL, sch[32];
+	char *pat, *json = NULL, sch[32], chg[160];
 	int count;
 
 	if ((pat = target_pattern(a, &first, &count)) == NULL) {
@@ -470,12 +474,13 @@ wb_plan_edit(wb_app *a, const char *what, const char *value)
 	if (json == NULL || !replace(a, json, 1))
 		return 0;
 	tq_scheme_name(&c.scheme, sch, sizeof(sch));
+	wb_mix_change_suffix(chg, sizeof(chg));
 	if (c.method == TQ_METHOD_FLOAT)
-		wb_message(a, 0, "%d layer%s -> float", count, count == 1 ?
-		    "" : "s");
+		wb_message(a, 0, "%d layer%s -> float%s", count, count == 1 ?
+		    "" : "s", chg);
 	else
-		wb_message(a, 0, "%d layer%s -> %s %s", count, count == 1 ?
-		    "" : "s", tq_method_name(c.method), sch);
+		wb_message(a, 0, "%d layer%s -> %s %s%s", count, count == 1 ?
+		    "" : "s", tq_method_name(c.method), sch, chg);
 	return 1;
 }
 
