@@ -705,3 +705,9 @@ static const wb_key keys[] = {
 const wb_keymap wb_mix_keymap = {
 	"Mixed precision (6)", keys, WB_NKEYS(keys), NULL
 };
+
+const tq_sens *
+wb_mix_sens(void)
+{
+	return mx.sens;
+}
