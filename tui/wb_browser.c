@@ -813,7 +813,9 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 			relayout(a, keep);
 		}
 	}
-	/* keep the cursor on screen */
+	/* keep the cursor on screen, and the screen full when rows allow */
+	if (a->top + (size_t)h > a->n_disp)
+		a->top = a->n_disp > (size_t)h ? a->n_disp - (size_t)h : 0;
 	if (a->cur < a->top)
 		a->top = a->cur;
 	if (a->cur >= a->top + (size_t)h)
@@ -1151,14 +1153,35 @@ press_clear_filter(wb_app *a, int key)
 		wb_browser_set_filter(a, "");
 }
 
+/*
+ * Opens the folded row under the cursor, and scrolls so that as many of
+ * its layers as fit are in sight.
+ */
+static void
+open_here(wb_app *a)
+{
+	const wb_row *r = wb_browser_current(a);
+	int g = a->disp[a->cur].group, per = a->n_experts + 1;
+	size_t last = a->cur;
+
+	unfold(a, g);
+	relayout(a, (long)r->idx);
+	while (last + 1 < a->n_disp && a->rows[a->view[a->disp[last +
+	    1].v]].block == g / per)
+		last++;
+	if (table.h > 0 && last >= a->top + (size_t)table.h)
+		a->top = last - (size_t)table.h + 1;
+	if (a->top > a->cur)
+		a->top = a->cur;
+}
+
 /* Enter: the layer's detail; on a folded row, opens it. */
 static void
 press_detail(wb_app *a, int key)
 {
 	(void)key;
 	if (a->n_disp > 0 && a->disp[a->cur].group >= 0) {
-		unfold(a, a->disp[a->cur].group);
-		relayout(a, cursor_row(a));
+		open_here(a);
 		return;
 	}
 	a->screen = WB_SCR_DETAIL;
@@ -1177,9 +1200,10 @@ press_fold(wb_app *a, int key)
 	(void)key;
 	if (r == NULL)
 		return;
-	if (a->disp[a->cur].group >= 0)
-		unfold(a, a->disp[a->cur].group);
-	else if (r->block < 0)
+	if (a->disp[a->cur].group >= 0) {
+		open_here(a);
+		return;
+	} else if (r->block < 0)
 		wb_message(a, 0, "%s is in no block", r->shortname);
 	else if (r->expert >= 0 && a->open_expert[r->block * a->n_experts +
 	    r->expert])
@@ -1221,7 +1245,8 @@ wb_browser_goto_block(wb_app *a, const char *text)
 	}
 	for (l = 0; l < a->n_disp; l++)
 		if (a->rows[a->view[a->disp[l].v]].block == (int)b) {
-			a->cur = a->top = l;	/* at the top of the table */
+			/* at the top of the table when rows follow */
+			a->cur = a->top = l;
 			return 1;
 		}
 	wb_message(a, 1, "block %ld: no layer of it is shown (filter /%s/)",

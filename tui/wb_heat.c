@@ -356,9 +356,11 @@ press_move(wb_app *a, int key)
 static void
 press_measure(wb_app *a, int key)
 {
-	(void)a;
 	(void)key;
 	hm.sens = !hm.sens;
+	if (hm.sens && wb_mix_sens() == NULL)
+		wb_message(a, 0, "no sensitivity yet: 6 then s measures it (on "
+		    "a calibration)");
 }
 
 /* Enter: the browser, its cursor on the cell's layer (the worst). */
@@ -384,6 +386,8 @@ press_jump(wb_app *a, int key)
 }
 
 static const wb_key keys[] = {
+	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
+	    WB_ALWAYS },
 	{ { 'h', KEY_LEFT }, press_move, "previous layer kind (or expert)",
 	    "move", WB_ALWAYS },
 	{ { 'l', KEY_RIGHT }, press_move, "next layer kind (or expert)",
@@ -400,8 +404,6 @@ static const wb_key keys[] = {
 	    "(the mix screen's probe KLD)", "measure", WB_ALWAYS },
 	{ { '\r', '\n', KEY_ENTER }, press_jump, "the layer in the browser "
 	    "(an expert's: its worst linear)", "go", WB_ALWAYS },
-	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
-	    WB_ALWAYS },
 };
 
 const wb_keymap wb_heat_keymap = {
