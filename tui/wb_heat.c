@@ -408,6 +408,7 @@ static const wb_key keys[] = {
 
 const wb_keymap wb_heat_keymap = {
 	"Heat map (H on the browser)", keys, WB_NKEYS(keys), "Shades: "
-	"the cell's value on a log scale from the smallest to the largest "
-	"shown, as the legend says; an expert's cell is its worst linear"
+	"the cell's value on a log scale from the smallest of the model's "
+	"layers to the largest, as the legend says; an expert's cell is its "
+	"worst linear"
 };
