@@ -32,10 +32,10 @@ field() {
 block_row() {
 	screen "$1" | grep -E "^ (▸|\+) $2( max [a-z0-9.]+)? +(s=|[0-9]+ layers)"
 }
-# shaded NAME: how many rows of the heat map have every cell shaded and
-# their block's worst value.
+# shaded NAME [CELLS]: how many rows of the heat map have every cell (7,
+# or CELLS) shaded and their block's worst value.
 shaded() {
-	screen "$1" | grep -cE '^ +[0-9]+ ((░░|▒▒|▓▓|██|\.\.|::|\*\*|##) ){7} [0-9.]+e-[0-9]+$'
+	screen "$1" | grep -cE "^ +[0-9]+ ((░░|▒▒|▓▓|██|\\.\\.|::|\\*\\*|##) ){${2:-7}} [0-9.]+e-[0-9]+\$"
 }
 
 # The demo's sensitivity, as `turboquant plan` measures and saves it.
@@ -142,6 +142,21 @@ keys b Escape : ; text b 9; keys b Enter
 wait_for b 'go to block: "9" is not a block number \(0-3\)' 20
 ok $? "a block that does not exist is refused in one line"
 
+# ---- the detail's j/k open a folded block they reach ----
+keys b g Enter
+wait_for b '^ 0\.attn\.q_proj ' 20
+keys b j j j j j j Enter
+wait_for b '^ (model\.layers\.)?0\.mlp\.down_proj \[256 x 768\]' 20
+keys b j
+wait_for b '^ (model\.layers\.)?1\.(self_)?attn\.q_proj \[256 x 256\]' 20
+ok $? "the detail's j from block 0's last layer: block 1's first, folded"
+keys b k
+wait_for b '^ (model\.layers\.)?0\.mlp\.down_proj \[256 x 768\]' 20
+keys b Escape
+wait_for b '30 of 30 layers, 1 block folded' 20 &&
+    screen b | grep -q '^ 1\.attn\.q_proj '
+ok $? "and k back; block 1 is open in the browser"
+
 # ---- the heat map ----
 keys b H
 wait_for b 'heat map: relative error by block and layer kind' 20 &&
@@ -150,7 +165,7 @@ wait_for b 'heat map: relative error by block and layer kind' 20 &&
 ok $? "H: blocks by layer kind, every cell shaded, each block's worst"
 screen b | grep -Eq '^ log scale: ░░ [0-9.e+-]+ +▒▒ [0-9.e+-]+ +▓▓ [0-9.e+-]+ +██ [0-9.e+-]+ +\.\.[0-9.e+-]+ +· +none'
 ok $? "the legend gives each shade's lower bound and the largest"
-keys b l l l l l l
+keys b G l l l l l l
 wait_for b '^ 3\.mlp\.down_proj  rel\.err [0-9.e+-]+' 20
 ok $? "the cursor's cell is named with its error"
 keys b Enter
@@ -212,6 +227,43 @@ wait_for a 'heat map' 20 && [ "$(shaded a)" = 4 ] && ! screen a | grep -q '░' 
 ok $? "the heat map in ASCII shades without colour, with its legend"
 keys a q y
 restored a
+ok $? "quit"
+
+# ---- a mixture of experts: experts folded, a heat map of experts ----
+m=$tmp/mixtral
+mkdir -p "$m"
+for f in config.json model.safetensors; do
+	ln -s "$top_srcdir/tests/data/models/mixtral/$f" "$m/$f"
+done
+"$py" "$top_srcdir/tests/byte_tokenizer.py" "$m/tokenizer.json"
+ok $? "the mixtral fixture, with a byte tokenizer"
+start e 100 30 -- tui "$m"
+wait_for e 'mixtral, 2 blocks' 60
+keys e p ; text e 'w4-gptq'; keys e Enter
+wait_for e 'plan: preset w4-gptq'
+keys e c C-u ; text e "$calib 4 32"; keys e Enter
+wait_for e 'calibrated in'
+keys e r
+wait_for e 'quantized in'
+routed=$(screen e | sed -n 's/^ ▸ 0\.e1 max w[123] *routed \([0-9]*\) .*/\1/p')
+[ -n "$routed" ]
+ok $? "an expert's row: its worst linear and the tokens routed to it ($routed)"
+keys e / C-u ; text e '^0\.e1\.'; keys e Enter
+wait_for e 'filter /' 20
+keys e Enter
+wait_for e '^ 0\.e1\.w1 ' 20
+keys e Enter
+wait_for e "routed $routed( \(used all\))? err " 20
+ok $? "its linears' detail says the same count"
+keys e Escape
+wait_for e ' 1 layers$' 20
+keys e Escape H
+wait_for e 'heat map: relative error' 20 &&
+    screen e | grep -q '^ blk q  k  v  o  e0 e1 e2 e3  worst' &&
+    [ "$(shaded e 8)" = 2 ]
+ok $? "the heat map of a mixture: q k v o, then each expert by block"
+keys e q y
+restored e
 ok $? "quit"
 
 # ---- SmolLM2 at 80x24: 30 blocks, folded by default ----
