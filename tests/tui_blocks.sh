@@ -112,9 +112,12 @@ ok $? "a filter leaving a block's 7 layers shows its one row"
 keys b Escape
 keys b g j j
 keys b Space
-wait_for b '7 marked' 20
-ok $? "space on a folded row marks its 7 layers"
-keys b x k b
+wait_for b '7 marked' 20 && screen b | grep -q '^\*▸ 2 '
+ok $? "space on a folded row marks its 7 layers (*)"
+keys b x k Enter Space f
+wait_for b '^~▸ 2 ' 20
+ok $? "a folded row with some of its layers marked shows ~"
+keys b x b
 wait_for b '7 layers -> rtn int5-g128' 20 &&
     block_row b 2 | grep -Eq ' rtn +5 +128 ' &&
     block_row b 1 | grep -Eq ' rtn +4 +128 '

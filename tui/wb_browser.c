@@ -563,7 +563,8 @@ typedef struct wb_cells {
 	char name[128], shape[32], params[16], meth[48], bits[48], grp[48];
 	char sym[48], bpw[16], size[16], err[16], outl[16];
 	int namew;		/* the name's width in bytes (UTF-8 counts) */
-	char mark;		/* '*' marked, ' ' not */
+	char mark;		/* '*' marked, ' ' not; a folded row: '*'
+				   every layer, '~' some */
 	int dim;		/* a float layer */
 	double errv;		/* the error, or NaN */
 	int n_outliers;
@@ -723,7 +724,7 @@ group_cells(const wb_app *a, const wb_line *l, int nw, wb_cells *c)
 		snprintf(c->outl, sizeof(c->outl), "%d", outl);
 	else
 		snprintf(c->outl, sizeof(c->outl), "-");
-	c->mark = marked == n ? '*' : marked > 0 ? '+' : ' ';
+	c->mark = marked == n ? '*' : marked > 0 ? '~' : ' ';
 	c->dim = all_float;
 }
 
