@@ -310,6 +310,14 @@ ok $? "g scrolls the heat map to block 0"
 keys s G
 wait_for s '^  29 (░░|▒▒|▓▓|██) ' 20 && ! screen s | grep -q '^   0 '
 ok $? "G back to block 29"
+keys s Escape
+wait_for s ' 1 layers$' 20
+keys s / C-u ; text s 'down_proj'; keys s Enter
+wait_for s 'filter /down_proj/: 30 of 212' 20
+keys s o o o o o o o o O
+wait_for s '^ 30 of 212 layers, 29 folded \| filter /down_proj/ \| sort rel\.err descending$' 20 &&
+    [ "$(screen s | grep -c '^ [0-9]*\.mlp\.down_proj ')" = 17 ]
+ok $? "the view line with a filter and a sort: the folded blocks counted shortly"
 keys s q y
 restored s
 ok $? "quit"

@@ -13,7 +13,7 @@
  * wb_runs.c (jobs, progress, log, validation), wb_calib.c (calibration
  * with live statistics), wb_detail.c, wb_teach.c, wb_help.c, wb_keys.c
  * (key dispatch, the `?` overlay's lines and the hint bar, made from the
- * screens' key tables).
+ * screens' key tables), wb_heat.c (blocks by layer kind, shaded).
  */
 #ifndef TQ_TUI_WB_H
 #define TQ_TUI_WB_H

@@ -846,30 +846,36 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 void
 wb_browser_view_line(wb_app *a, int y)
 {
-	char buf[512];
-	int n, b, folded = 0;
+	char buf[512], fold[48] = "";
+	int n, b, folded = 0, brief;
 
 	for (b = 0; b < a->n_blocks; b++)
 		folded += a->fold[b];
-	if (folded == 0)
-		n = snprintf(buf, sizeof(buf), " %zu of %zu layers | ",
-		    a->n_view, a->n_rows);
-	else
-		n = snprintf(buf, sizeof(buf), " %zu of %zu layers, %d block%s "
-		    "folded | ", a->n_view, a->n_rows, folded, folded > 1 ?
-		    "s" : "");
-	if (a->filter[0] != '\0')
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "filter "
-		    "/%.200s/", a->filter);
-	else
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "no filter");
-	if (a->sort == WB_SORT_MODEL)
-		snprintf(buf + n, sizeof(buf) - (size_t)n, " | model order%s",
-		    a->sort_rev ? ", reversed" : "");
-	else
-		snprintf(buf + n, sizeof(buf) - (size_t)n, " | sort %s %s",
-		    sort_names[a->sort], a->sort_rev ? "descending" :
-		    "ascending");
+	/* the folded blocks counted shortly when the whole does not fit */
+	for (brief = 0; brief < 2; brief++) {
+		if (folded > 0)
+			snprintf(fold, sizeof(fold), brief ? ", %d folded" :
+			    ", %d block%s folded", folded, folded > 1 ? "s" :
+			    "");
+		n = snprintf(buf, sizeof(buf), " %zu of %zu layers%s | ",
+		    a->n_view, a->n_rows, fold);
+		if (a->filter[0] != '\0')
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+			    "filter /%.200s/", a->filter);
+		else
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+			    "no filter");
+		if (a->sort == WB_SORT_MODEL)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+			    " | model order%s", a->sort_rev ? ", reversed" :
+			    "");
+		else
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n,
+			    " | sort %s %s", sort_names[a->sort],
+			    a->sort_rev ? "descending" : "ascending");
+		if (n <= COLS)
+			break;
+	}
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y, 0, COLS, 1, buf);
 	attroff(wb_attr(WB_C_DIM));
