@@ -244,11 +244,13 @@ start e 100 30 -- tui "$m"
 wait_for e 'mixtral, 2 blocks' 60
 keys e p ; text e 'w4-gptq'; keys e Enter
 wait_for e 'plan: preset w4-gptq'
-keys e c C-u ; text e "$calib 4 32"; keys e Enter
+keys e c C-u ; text e "$calib 8 32"; keys e Enter
 wait_for e 'calibrated in'
 keys e r
 wait_for e 'quantized in'
-routed=$(screen e | sed -n 's/^ ▸ 0\.e1 max w[123] *routed \([0-9]*\) .*/\1/p')
+# (wider than the column from 100 tokens on: r=190)
+routed=$(screen e |
+    sed -n 's/^ ▸ 0\.e1 max w[123] *\(routed \|r=\)\([0-9]*\) .*/\2/p')
 [ -n "$routed" ]
 ok $? "an expert's row: its worst linear and the tokens routed to it ($routed)"
 keys e / C-u ; text e '^0\.e1\.'; keys e Enter

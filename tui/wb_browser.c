@@ -703,10 +703,14 @@ group_cells(const wb_app *a, const wb_line *l, int nw, wb_cells *c)
 	else
 		snprintf(c->name, sizeof(c->name), "%s %d%s", wb_utf8() ?
 		    "\xe2\x96\xb8" : "+", b, kind);
-	if (e >= 0 && routed >= 0)
+	if (e >= 0 && routed >= 0) {
 		snprintf(c->shape, sizeof(c->shape), "routed %lld",
 		    (long long)routed);
-	else if (n_sens > 0)
+		if (strlen(c->shape) > W_SHAPE) {	/* "r=12k" */
+			wb_human((double)routed, t, sizeof(t));
+			snprintf(c->shape, sizeof(c->shape), "r=%.16s", t);
+		}
+	} else if (n_sens > 0)
 		snprintf(c->shape, sizeof(c->shape), "s=%.1e", sens);
 	else
 		snprintf(c->shape, sizeof(c->shape), "%d layers", n);
