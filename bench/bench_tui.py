@@ -2,15 +2,19 @@
 """bench_tui.py: key-press to screen latency of the workbench while the
 engine quantizes.
 
-Runs `turboquant` (the workbench on the demo model) in a pseudo-terminal of
-80x24, calibrates it on a text file, then starts GPTQ W4 g128 quantization
-runs (both cores busy: BLAS uses every core) and, while they run, presses
-`?` and times how long until the help overlay's title arrives on the
-terminal, then closes it (x) and waits for the redraw.  Prints p50,
-p90, p99 and max in milliseconds, and the same with the engine idle.
+Runs `turboquant` (the workbench on the demo model, or on MODEL with
+--model, e.g. SmolLM2's GGUF) in a pseudo-terminal of 80x24, calibrates
+it on a text file, then starts GPTQ W4 quantization runs (both cores busy:
+BLAS uses every core) and, while they run, presses keys in turn and times
+how long until their effect arrives on the terminal: `?` until the help
+overlay's title (then x closes it), `H` until the heat map's title (then 1
+goes back), and `F` until the message that every block is folded, or
+opened (it alternates).  Prints p50, p90, p99 and max in milliseconds per
+phase (idle, calibration, quantization), all keys together and each key.
 
-usage: bench/bench_tui.py [--tq ./turboquant] [--calib FILE] [--samples N]
-                          [--calib-samples N]
+usage: bench/bench_tui.py [--tq ./turboquant] [--model MODEL]
+                          [--calib FILE] [--samples N] [--calib-samples N]
+                          [--seqlen L] [--runs R]
 """
 import argparse
 import os
@@ -22,7 +26,14 @@ import termios
 import fcntl
 import time
 
-MARK = b"Keys (j/k"
+# Each probe: the key, what shows it worked (any of), and the key that
+# undoes it (not timed).  F's message alternates between folding and
+# opening.
+PROBES = [
+    (b"?", [b"Keys"], b"x"),
+    (b"H", [b"heat map:"], b"1"),
+    (b"F", [b"folded: one row", b"opened"], None),
+]
 
 
 class Term:
@@ -67,21 +78,39 @@ class Term:
             pass
 
 
-def press_help(t):
-    """One sample: ? until the overlay's title is on the wire, in ms."""
+def press(t, probe):
+    """One sample of probe: its key until its mark is on the wire, in ms."""
+    key, marks, undo = probe
     t.drain(0.0)
     t0 = time.monotonic()
-    t.send(b"?")
+    t.send(key)
     seen = b""
-    while MARK not in seen:
+    while not any(m in seen for m in marks):
         seen += t.read(1.0)
         if time.monotonic() - t0 > 10:
-            raise SystemExit("no help overlay after 10 s")
+            raise SystemExit("no %r after %r in 10 s" % (marks, key))
     dt = (time.monotonic() - t0) * 1000.0
-    t.send(b"x")	# any key but the scrolling ones closes it
-    t.read(1.0)		# the redraw without the overlay
+    if undo is not None:
+        t.send(undo)
+        t.read(1.0)     # the redraw without it
     t.drain(0.02)
     return dt
+
+
+class Samples:
+    """Presses the probes in turn; the latencies of each key and all."""
+
+    def __init__(self):
+        self.by_key = {p[0]: [] for p in PROBES}
+        self.n = 0
+
+    def take(self, t):
+        probe = PROBES[self.n % len(PROBES)]
+        self.by_key[probe[0]].append(press(t, probe))
+        self.n += 1
+
+    def all(self):
+        return [x for xs in self.by_key.values() for x in xs]
 
 
 def pct(xs, p):
@@ -91,55 +120,79 @@ def pct(xs, p):
 
 
 def report(name, xs):
-    print("%-34s n=%4d  p50 %6.2f  p90 %6.2f  p99 %6.2f  max %6.2f ms" %
+    if not xs:
+        return
+    print("%-40s n=%4d  p50 %6.2f  p90 %6.2f  p99 %6.2f  max %6.2f ms" %
           (name, len(xs), pct(xs, 50), pct(xs, 90), pct(xs, 99), max(xs)))
+
+
+def report_phase(name, s):
+    report(name, s.all())
+    for key, xs in s.by_key.items():
+        report("  %s" % key.decode(), xs)
 
 
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--tq", default=os.path.join(here, "..", "turboquant"))
+    ap.add_argument("--model", default=None,
+                    help="a model directory or .gguf file (default: the "
+                    "demo)")
     ap.add_argument("--calib", default=os.path.join(
         here, "..", "..", "shared", "data", "wikitext2-valid.txt"))
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--calib-samples", type=int, default=32)
+    ap.add_argument("--seqlen", type=int, default=512)
+    ap.add_argument("--runs", type=int, default=7,
+                    help="quantization runs at most")
     a = ap.parse_args()
 
-    t = Term([a.tq])
-    t.wait(b"blocks)", 60)
+    argv = [a.tq] if a.model is None else [a.tq, "tui", a.model]
+    t = Term(argv)
+    t.wait(b"blocks)", 120)
     t.drain()
-    idle = [press_help(t) for _ in range(100)]
+    idle = Samples()
+    for _ in range(99):
+        idle.take(t)
     # calibration (needed by GPTQ); samples taken meanwhile too
-    t.send(b"c\x15" + ("%s %d 512\r" % (a.calib, a.calib_samples)).encode())
+    t.buf = b""
+    t.send(b"c\x15" + ("%s %d %d\r" % (a.calib, a.calib_samples,
+                                       a.seqlen)).encode())
     t.wait(b"calibrate", 30)
-    calib = []
+    calib = Samples()
     while b"calibrated in" not in t.buf[-20000:]:
-        calib.append(press_help(t))
+        calib.take(t)
     t.drain()
     t.send(b"pw4-gptq\r")
     t.wait(b"w4-gptq", 10)
-    busy, runs = [], 0
+    busy, runs = Samples(), 0
     loads = []
-    while len(busy) < a.samples and runs < 7:
+    t0 = time.monotonic()
+    while busy.n < a.samples and runs < a.runs:
         t.buf = b""
         t.send(b"r")
         t.wait(b"quantize", 30)
         runs += 1
         while b"quantized in" not in t.buf[-20000:]:
-            busy.append(press_help(t))
-            if len(busy) % 25 == 0:
+            busy.take(t)
+            if busy.n % 25 == 0:
                 loads.append(os.getloadavg()[0])
         t.drain()
+    quant_s = time.monotonic() - t0
     t.send(b"q")
+    t.read(1.0)
+    t.send(b"y")    # it asks: the variants are not saved
     try:
         os.waitpid(t.pid, 0)
     except ChildProcessError:
         pass
-    print("workbench key latency: ? pressed -> help overlay on the "
-          "terminal (80x24 pty)")
-    report("idle", idle)
-    report("during calibration", calib)
-    report("during GPTQ quantization (%d runs)" % runs, busy)
+    print("workbench key latency on %s: a key pressed -> its effect on "
+          "the terminal (80x24 pty)" % (a.model or "the demo model"))
+    report_phase("idle", idle)
+    report_phase("during calibration", calib)
+    report_phase("during GPTQ quantization (%d runs, %.0f s)" %
+                 (runs, quant_s), busy)
     if loads:
         print("load average during quantization: %.2f .. %.2f on %d cores"
               % (min(loads), max(loads), os.cpu_count()))

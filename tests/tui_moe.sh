@@ -33,9 +33,17 @@ ok $? "the command line's run: $short short, ${enough% *} routed ${enough#* }"
 start w 120 30 -- tui "$m"
 wait_for w 'mixtral, 2 blocks' 60
 ok $? "the fixture is open"
-screen w | grep -Eq '^ 0\.e0\.w1 +64x64' &&
-    screen w | grep -Eq '^ 0\.e3\.w2 +64x64'
-ok $? "experts listed by block and expert"
+# each expert folded into one row; Enter opens it, f folds it again
+screen w | grep -Eq '^ . 0\.e0 +3 layers +12k' &&
+    screen w | grep -Eq '^ . 1\.e3 +3 layers +12k'
+ok $? "experts folded by default, one row each"
+keys w / C-u ; text w '0\.e3'; keys w Enter Enter
+wait_for w '^ 0\.e3\.w2 +64x64' 20 &&
+    ! screen w | grep -Eq '^ 0\.e0\.w1'
+ok $? "Enter opens an expert: its linears by block and expert (0.e3.w2)"
+keys w f Escape
+wait_for w '^ . 0\.e3 +3 layers' 20
+ok $? "f folds it again"
 keys w p ; text w 'w4-gptq'; keys w Enter
 wait_for w 'plan: preset w4-gptq'
 keys w c C-u ; text w "$calib 4 32"; keys w Enter

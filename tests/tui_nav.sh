@@ -51,7 +51,7 @@ for s in "1 layers" "2 detail" "3 runs" "4 validate" "5 teach" "6 mix"; do
 done
 keys n 1
 T resize-window -t n -x 200 -y 50
-wait_for n ' 1 layers  2 detail  3 runs  4 validate  5 teach  6 mix *$' 20
+wait_for n ' 1 layers  2 detail  3 runs  4 validate  5 teach  6 mix  7 heat *$' 20
 ok $? "at 200 columns every tab is shown"
 # the detail grows with the window: rows of the weight histogram (between
 # its title and the grid's)

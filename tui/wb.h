@@ -13,7 +13,7 @@
  * wb_runs.c (jobs, progress, log, validation), wb_calib.c (calibration
  * with live statistics), wb_detail.c, wb_teach.c, wb_help.c, wb_keys.c
  * (key dispatch, the `?` overlay's lines and the hint bar, made from the
- * screens' key tables).
+ * screens' key tables), wb_heat.c (blocks by layer kind, shaded).
  */
 #ifndef TQ_TUI_WB_H
 #define TQ_TUI_WB_H
@@ -84,7 +84,19 @@ typedef struct wb_row {
 	tq_layer_result res;
 	int n_outliers;		/* input channels >= WB_OUTLIER_RATIO x median */
 	float max_ratio;
+	int expert;		/* a mixture of experts' expert, else -1 */
 } wb_row;
+
+/*
+ * A row of the browser's table: a layer (group -1), or a folded block or
+ * expert shown as one row (group: block * (n_experts + 1), plus 1 + the
+ * expert for an expert); v is the view index of the layer, or of the
+ * group's first layer shown.
+ */
+typedef struct wb_line {
+	size_t v;
+	int group;
+} wb_line;
 
 #define WB_OUTLIER_RATIO 4.0
 
@@ -123,7 +135,9 @@ typedef struct wb_plan {
 
 typedef enum wb_screen {
 	WB_SCR_BROWSER = 0, WB_SCR_DETAIL, WB_SCR_RUNS, WB_SCR_VALID,
-	WB_SCR_TEACH, WB_SCR_MIX, WB_SCR_COUNT
+	WB_SCR_TEACH, WB_SCR_MIX,
+	WB_SCR_HEAT,				/* wb_heat.c */
+	WB_SCR_COUNT
 } wb_screen;
 
 typedef enum wb_prompt_kind {
@@ -133,7 +147,8 @@ typedef enum wb_prompt_kind {
 	WB_PROMPT_CONFIRM_QUIT,
 	WB_PROMPT_SENS, WB_PROMPT_SENS_SAVE,	/* wb_mix.c */
 	WB_PROMPT_DOMAIN,			/* wb_teach.c */
-	WB_PROMPT_MIX_BPW			/* wb_mix.c: go to N bpw */
+	WB_PROMPT_MIX_BPW,			/* wb_mix.c: go to N bpw */
+	WB_PROMPT_BLOCK				/* wb_browser.c: go to block */
 } wb_prompt_kind;
 
 #define WB_LOG_LINES 200
@@ -169,7 +184,7 @@ typedef struct wb_app {
 	size_t n_rows;
 	size_t *view;			/* rows shown: filtered and sorted */
 	size_t n_view;
-	size_t cur, top;		/* cursor and first shown, in view */
+	size_t cur, top;		/* cursor and first shown, in disp */
 	char filter[256];
 	void *filter_re;		/* pcre2_code * */
 	wb_sort sort;
@@ -248,6 +263,18 @@ typedef struct wb_app {
 					   use it as its pattern */
 	int log_top;			/* Runs: the log's first line shown,
 					   -1 to follow the end */
+	/*
+	 * Blocks (wb_browser.c): cur and top count the table's rows, disp,
+	 * where a folded block (or expert) is one row.
+	 */
+	int n_blocks, n_experts;	/* experts per block, 0 if dense */
+	unsigned char *fold;		/* [n_blocks]: the block is one row */
+	unsigned char *open_expert;	/* [n_blocks * n_experts]: an
+					   expert's layers are shown */
+	int fold_auto;			/* fold every block at the first
+					   drawing if they do not fit */
+	wb_line *disp;			/* [n_disp] the table's rows */
+	size_t n_disp;
 } wb_app;
 
 /* ---- Key bindings (wb_keys.c) ------------------------------------------ */
@@ -292,6 +319,7 @@ extern const wb_keymap wb_runs_keymap;		/* wb_runs.c */
 extern const wb_keymap wb_valid_keymap;		/* wb_runs.c */
 extern const wb_keymap wb_teach_keymap;		/* wb_teach.c */
 extern const wb_keymap wb_mix_keymap;		/* wb_mix.c */
+extern const wb_keymap wb_heat_keymap;		/* wb_heat.c */
 extern const wb_keymap wb_help_keymap;		/* wb_help.c */
 extern const wb_keymap wb_prompt_keymap;	/* wb_main.c: line editing */
 extern const wb_keymap wb_question_keymap;	/* wb_main.c: y/n */
@@ -482,6 +510,30 @@ void wb_mix_plan_changed(wb_app *a);
  * 0.000386 (-9.2e-05, -19%)", or "" without a sensitivity table.
  */
 void wb_mix_change_suffix(char *buf, size_t len);
+
+/* The sensitivity measured or loaded on the mix screen, or NULL. */
+const tq_sens *wb_mix_sens(void);
+
+/* wb_browser.c: blocks */
+/* The go-to-block prompt's text: a block number; 0 and a message if bad. */
+int wb_browser_goto_block(wb_app *a, const char *text);
+/* Puts the cursor on row i (model index), unfolding (or unfiltering)
+   what hides it. */
+void wb_browser_show_row(wb_app *a, size_t i);
+/* A layer's sensitivity (the probe KLD of the mix screen's table), NaN
+   when none is known. */
+double wb_browser_sens(const wb_app *a, size_t i);
+/*
+ * With nothing marked and the cursor on a folded row, marks (on) the
+ * layers it stands for and returns 1 (so an edit goes to all of them);
+ * with on 0, unmarks them.
+ */
+int wb_browser_mark_group(wb_app *a, int on);
+
+/* wb_heat.c: blocks by layer kind, shaded by error or sensitivity */
+void wb_heat_draw(wb_app *a, int y0, int y1);
+/* Opens the heat map, its cursor on the browser's layer. */
+void wb_heat_open(wb_app *a);
 
 /* wb_help.c */
 /* Opens the overlay on the current screen's section. */

@@ -17,7 +17,8 @@
 /* The screens' maps, in wb_screen order. */
 static const wb_keymap *const screen_maps[WB_SCR_COUNT] = {
 	&wb_browser_keymap, &wb_detail_keymap, &wb_runs_keymap,
-	&wb_valid_keymap, &wb_teach_keymap, &wb_mix_keymap
+	&wb_valid_keymap, &wb_teach_keymap, &wb_mix_keymap,
+	&wb_heat_keymap
 };
 
 /*

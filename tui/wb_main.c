@@ -266,7 +266,8 @@ static const struct {
 } screens[WB_SCR_COUNT] = {
 	{ "layers", draw_browser }, { "detail", wb_detail_draw },
 	{ "runs", wb_runs_draw }, { "validate", wb_valid_draw },
-	{ "teach", wb_teach_draw }, { "mix", wb_mix_draw }
+	{ "teach", wb_teach_draw }, { "mix", wb_mix_draw },
+	{ "heat", wb_heat_draw }
 };
 
 /*
@@ -381,6 +382,8 @@ static const struct {
 	    NULL, NULL },
 	[WB_PROMPT_MIX_BPW] = { "go to bpw (the frontier point at or below): ",
 	    wb_mix_goto, NULL, NULL },
+	[WB_PROMPT_BLOCK] = { "go to block: ", wb_browser_goto_block, NULL,
+	    NULL },
 };
 
 #define N_PROMPTS (sizeof(prompts) / sizeof(prompts[0]))

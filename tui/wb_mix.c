@@ -1053,3 +1053,9 @@ const wb_keymap wb_mix_keymap = {
 	"current plan with a diamond (#), hollow (?) when a layer's setting is "
 	"not in the menu and its predicted KLD is a lower bound"
 };
+
+const tq_sens *
+wb_mix_sens(void)
+{
+	return mx.sens;
+}

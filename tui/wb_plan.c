@@ -329,6 +329,21 @@ target_pattern(wb_app *a, const wb_row **first, int *count)
 	return buf;
 }
 
+/*
+ * The targets' pattern as target_pattern gives it; with nothing marked
+ * and the cursor on a folded block or expert, its layers shown.
+ */
+static char *
+targets(wb_app *a, const wb_row **first, int *count)
+{
+	int held = wb_browser_mark_group(a, 1);
+	char *pat = target_pattern(a, first, count);
+
+	if (held)
+		wb_browser_mark_group(a, 0);
+	return pat;
+}
+
 static const int bit_steps[] = { 2, 3, 4, 5, 6, 8 };
 static const int group_steps[] = { TQ_GROUP_CHANNEL, 32, 64, 128, 256,
 	TQ_GROUP_TENSOR };
@@ -451,7 +466,7 @@ wb_plan_edit(wb_app *a, const char *what, const char *value)
 	char *pat, *json = NULL, sch[32], chg[160];
 	int count;
 
-	if ((pat = target_pattern(a, &first, &count)) == NULL) {
+	if ((pat = targets(a, &first, &count)) == NULL) {
 		wb_message(a, 1, "no layer to change");
 		return 0;
 	}
