@@ -557,10 +557,7 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	hh = 3;
 	cb = 2;
 	orows = 1;
-	if (!chans && extra > -6) {
-		/* no channels: their 6 rows go to the histograms */
-		hh += extra + 6;
-	} else if (extra > 0) {
+	if (extra > 0) {
 		int need = chans ? outlier_lines(top, n_out, med, channels,
 		    cw, NULL, OUT_ROWS) : 1;
 
@@ -572,7 +569,7 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	if (y + 2 + hh > y1)
 		goto out;
 	/* weights (a bin per column) | activations (half-octave bins of |x|) */
-	wb_textf(y, 1, half, "weights w: %.3g .. %.3g", cache.wmin, cache.wmax);
+	wb_textf(y, 1, half, "weights %.3g .. %.3g", cache.wmin, cache.wmax);
 	if (have) {
 		for (i = 0; i < TQ_HIST_BINS; i++)
 			h[i] = (double)hist[i];
