@@ -98,9 +98,8 @@ tq_weight_error(const float *w, const float *q, int64_t n, tq_weight_err *out)
 static int
 cmp_float(const void *a, const void *b)
 {
-	float x = *(const float *)a, y = *(const float *)b;
-
-	return x < y ? -1 : x > y;
+	return (*(const float *)a > *(const float *)b) -
+	    (*(const float *)a < *(const float *)b);
 }
 
 /* Is channel j ranked before channel k: larger absmax, then lower index. */
