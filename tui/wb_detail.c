@@ -573,7 +573,7 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	if (have) {
 		for (i = 0; i < TQ_HIST_BINS; i++)
 			h[i] = (double)hist[i];
-		wb_textf(y, half + 3, wi, "inputs |x|%s: %lld tokens", 
+		wb_textf(y, half + 3, wi, "inputs |x|%s: %lld tokens",
 		    a->calib_running ? " (live)" : "", (long long)tokens);
 	} else {
 		wb_text(y, half + 3, wi, 0, "inputs: calibrate (c) to see them");
