@@ -45,7 +45,7 @@ case $line in
 *)	false ;;
 esac
 ok $? "only channels at or above it are called outliers ($line)"
-screen d | grep -q '^ weights -0.156 .. 0.152 ' && screen d | grep -q 'inputs |x|: 512 tokens'
+screen d | grep -q 'inputs |x|: 512 tokens' && screen d | grep -q '^ channel absmax |x| '
 ok $? "units on the values: inputs |x|, absmax |x|"
 screen d | grep -Eq '^ +\|-0\.1 +\|0 +\|0\.1 +\|1e-6 +\|1e-4 +\|0\.01 +\|1 +\|100'
 ok $? "axis ticks under both histograms: w, and |x| in powers of ten"
@@ -113,9 +113,10 @@ keys s / C-u ; text s '^11\.mlp\.down'; keys s Enter Enter
 wait_for s 'model.layers.11.mlp.down_proj \[576 x 1536\]'
 wait_for s '^ outliers: [0-9]+ of 1536: '
 two=$(screen s | sed -n 's/^ outliers: [^:]*: ch\([0-9]*\) [0-9.]* (\([0-9]*\)x) ch\([0-9]*\) [0-9.]* (\([0-9]*\)x).*/\1 \3 \2 \4/p')
-set -- $two
-[ $# = 4 ] && [ "$1 $2" = "$cli" ] && [ "$3" -ge 1000 ] && [ "$4" -ge 1000 ]
-ok $? "the first outliers are the massive activations, ch$1 ${3}x and ch$2 ${4}x, calibrate's ($cli)"
+set -- $two 0 0 0 0
+c1=$1 c2=$2 r1=$3 r2=$4
+[ -n "$two" ] && [ "$c1 $c2" = "$cli" ] && [ "$r1" -ge 1000 ] && [ "$r2" -ge 1000 ]
+ok $? "the first outliers are the massive activations, ch$c1 ${r1}x and ch$c2 ${r2}x, calibrate's ($cli)"
 # the chart's top row: only the massive channels' columns reach it
 top=$(screen s | sed -n '/^ channel absmax |x|/{n;p;}')
 nb=$(printf '%s' "$top" | tr -d ' ' | wc -m)
@@ -132,6 +133,6 @@ more=$(screen s | sed -n '/^ outliers: /,/^ grid of/p' | grep -c '^           ch
 [ "$more" -ge 2 ]
 ok $? "more outliers on more rows ($more continuation rows)"
 T resize-window -t s -x 80 -y 24
-wait_for s '^ outliers: [0-9]+ of 1536: ch'"$1"' ' 30 && fits s 80 24
+wait_for s '^ outliers: [0-9]+ of 1536: ch'"$c1"' ' 30 && fits s 80 24
 ok $? "back at 80x24 the detail fits with the same first outlier"
 finish
