@@ -508,67 +508,14 @@ tq_calib_find(const tq_calib *c, int layer, tq_linear which)
 	return i >= 0 && (size_t)i < c->n_sites ? &c->sites[i].pub : NULL;
 }
 
-static int
-calib_cmp_float(const void *a, const void *b)
-{
-	float x = *(const float *)a, y = *(const float *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
-calib_cmp_outlier(const void *a, const void *b)
-{
-	const tq_outlier *x = a, *y = b;
-
-	return x->ratio > y->ratio ? -1 : x->ratio < y->ratio;
-}
-
+/* tq_channel_outliers' definition (inspect.c), on a site. */
 size_t
 tq_calib_outliers(const tq_site_stats *s, double min_ratio, tq_outlier *out,
     size_t max)
 {
-	float *sorted, median;
-	size_t n = 0, cap = 0;
-	tq_outlier *all = NULL;
-	int64_t j;
+	float median;
+	int64_t n = tq_channel_outliers(s->absmax, s->channels, min_ratio,
+	    &median, out, max);
 
-	if (s->channels == 0 || max == 0)
-		return 0;
-	sorted = malloc((size_t)s->channels * sizeof(float));
-	if (sorted == NULL)
-		return 0;
-	memcpy(sorted, s->absmax, (size_t)s->channels * sizeof(float));
-	qsort(sorted, (size_t)s->channels, sizeof(float), calib_cmp_float);
-	median = sorted[s->channels / 2];
-	free(sorted);
-	if (!(median > 0.0f))
-		return 0;
-	for (j = 0; j < s->channels; j++) {
-		float r = s->absmax[j] / median;
-
-		if (r < min_ratio)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? 2 * cap : 16;
-			tq_outlier *g = realloc(all, nc * sizeof(*g));
-
-			if (g == NULL)
-				break;
-			all = g;
-			cap = nc;
-		}
-		all[n].channel = j;
-		all[n].absmax = s->absmax[j];
-		all[n].ratio = r;
-		n++;
-	}
-	if (n > 0)
-		qsort(all, n, sizeof(*all), calib_cmp_outlier);
-	if (n > max)
-		n = max;
-	if (n > 0)
-		memcpy(out, all, n * sizeof(*out));
-	free(all);
-	return n;
+	return n < 0 ? 0 : (uint64_t)n < max ? (size_t)n : max;
 }

@@ -3,7 +3,8 @@
  * screens: a quantizable layer's weight as fp32, round-to-nearest of a
  * weight with one block's parameters and grid laid open, and X^T X of a
  * few input columns of one layer (GPTQ's and AWQ's traces are in gptq.c
- * and awq.c, next to the algorithms).
+ * and awq.c, next to the algorithms), and the outlier channels of a
+ * calibration site, the one definition every screen uses.
  */
 #include "config.h"
 
@@ -92,6 +93,57 @@ tq_weight_error(const float *w, const float *q, int64_t n, tq_weight_err *out)
 	out->max_abs = mx;
 	out->rel = sw > 0.0 ? se / sw : 0.0;
 	out->sqnr_db = se > 0.0 ? 10.0 * log10(sw / se) : INFINITY;
+}
+
+static int
+cmp_float(const void *a, const void *b)
+{
+	return (*(const float *)a > *(const float *)b) -
+	    (*(const float *)a < *(const float *)b);
+}
+
+/* Is channel j ranked before channel k: larger absmax, then lower index. */
+static int
+ranks_before(const float *absmax, int64_t j, int64_t k)
+{
+	return absmax[j] > absmax[k] || (absmax[j] == absmax[k] && j < k);
+}
+
+int64_t
+tq_channel_outliers(const float *absmax, int64_t channels, double min_ratio,
+    float *median, tq_outlier *top, size_t max)
+{
+	float *sorted, med;	/* [channels] */
+	int64_t j, n_out = 0;
+	size_t n = 0, m;
+
+	*median = 0.0f;
+	if (channels < 1)
+		return 0;
+	if ((sorted = malloc(sizeof(float) * (size_t)channels)) == NULL)
+		return -1;
+	memcpy(sorted, absmax, sizeof(float) * (size_t)channels);
+	qsort(sorted, (size_t)channels, sizeof(float), cmp_float);
+	med = sorted[channels / 2];
+	free(sorted);
+	*median = med;
+	/* the max largest, by insertion: max is a screen's few rows */
+	for (j = 0; j < channels; j++) {
+		if (med > 0.0f && absmax[j] >= min_ratio * med)
+			n_out++;
+		for (m = n; m > 0 && ranks_before(absmax, j,
+		    top[m - 1].channel); m--)
+			if (m < max)
+				top[m] = top[m - 1];
+		if (m >= max)
+			continue;
+		top[m].channel = j;
+		top[m].absmax = absmax[j];
+		top[m].ratio = med > 0.0f ? absmax[j] / med : 0.0f;
+		if (n < max)
+			n++;
+	}
+	return n_out;
 }
 
 /* What tq_site_hessian's hook looks for, and what it found. */

@@ -457,6 +457,22 @@ const tq_site_stats *tq_calib_find(const tq_calib *c, int layer,
  */
 size_t tq_calib_outliers(const tq_site_stats *s, double min_ratio,
     tq_outlier *out, size_t max);
+/*
+ * What an outlier channel is, one definition for the calibrate command,
+ * the workbench's browser, layer detail and AWQ lesson: a channel whose
+ * absmax over the calibration tokens is at least TQ_OUTLIER_RATIO times
+ * the median channel's (the (C / 2)-th smallest absmax).
+ */
+#define TQ_OUTLIER_RATIO 4.0
+/*
+ * The channels of absmax[channels] ranked by absmax, largest first (ties
+ * by channel index); the first max go to top with their ratio to the
+ * median, which goes to *median.  Returns how many channels have absmax
+ * >= min_ratio x median (top's first ones), 0 when the median is 0, -1
+ * when out of memory.
+ */
+int64_t tq_channel_outliers(const float *absmax, int64_t channels,
+    double min_ratio, float *median, tq_outlier *top, size_t max);
 
 /* ---- Quantization schemes ------------------------------------------- */
 

@@ -1,7 +1,8 @@
 /*
  * test_calib.c: calibration sampling and statistics on the demo model:
- * reproducible samples, consistent statistics, save/load round trip, and
- * clear errors for unusable calibration text.
+ * reproducible samples, consistent statistics, save/load round trip,
+ * clear errors for unusable calibration text, and the one definition of
+ * an outlier channel (tq_channel_outliers).
  */
 #include "config.h"
 
@@ -140,6 +141,39 @@ texts_check(const tq_model *m, const char *prose, const tq_calib_opts *o0)
 	    b == NULL, "fewer samples than texts refused");
 }
 
+/*
+ * absmax >= 4x the median channel's, inclusive; ranked by absmax, ties by
+ * channel; the list cut at max but the count whole; none on a 0 median.
+ */
+static void
+check_outliers(void)
+{
+	/* sorted: 1 1 1 1 1 2 4 4 9; the median, element 9 / 2, is 1 */
+	static const float am[9] = { 1, 4, 1, 9, 1, 4, 2, 1, 1 };
+	static const float zero[5] = { 0, 0, 0, 5, 0 };
+	tq_outlier top[3];
+	float med = -1.0f;
+	int64_t n;
+
+	n = tq_channel_outliers(am, 9, TQ_OUTLIER_RATIO, &med, top, 3);
+	tap_ok(n == 3 && med == 1.0f, "outliers: 3 channels at >= 4x the "
+	    "median 1 (got %lld, median %g)", (long long)n, med);
+	tap_ok(top[0].channel == 3 && top[0].ratio == 9.0f &&
+	    top[1].channel == 1 && top[2].channel == 5 &&
+	    top[1].absmax == 4.0f, "ranked by absmax, ties by channel: "
+	    "ch%lld ch%lld ch%lld", (long long)top[0].channel,
+	    (long long)top[1].channel, (long long)top[2].channel);
+	n = tq_channel_outliers(am, 9, TQ_OUTLIER_RATIO, &med, top, 1);
+	tap_ok(n == 3 && top[0].channel == 3, "the count is whole when the "
+	    "list is cut at max");
+	n = tq_channel_outliers(am, 9, 5.0, &med, top, 3);
+	tap_ok(n == 1 && top[1].channel == 1 && top[1].ratio == 4.0f,
+	    "the largest under the threshold are listed after the outliers");
+	n = tq_channel_outliers(zero, 5, TQ_OUTLIER_RATIO, &med, top, 3);
+	tap_ok(n == 0 && med == 0.0f && top[0].channel == 3,
+	    "a median of 0: no outliers, the largest still ranked");
+}
+
 int
 main(void)
 {
@@ -252,6 +286,7 @@ main(void)
 	tq_calib_free(a);
 	tq_calib_free(l);
 	check_versions(m, text);
+	check_outliers();
 	tq_model_close(m);
 	tap_rmdir(tmpdir);
 	return tap_done();

@@ -48,12 +48,12 @@ wait_for r 'inputs \|x\| \(live\): [0-9]+ tokens'
 ok $? "the input histogram appears while calibration runs"
 wait_for r 'calibrate +[^ ]*[▏▎▍▌▋▊▉█]+.* [0-9]+/64 '
 ok $? "a progress bar with samples done, rate and ETA"
-screen r | grep -q 'input channel absmax (256 channels'
+screen r | grep -q 'channel absmax |x| (256 inputs'
 ok $? "per-channel absmax fills in as well"
 wait_for r 'calibrated in'
 ok $? "calibration ends"
 wait_gone r '\(live\)'
-screen r | grep -Eq 'outliers: ch[0-9]+ [0-9.e+-]+ \([0-9.]+x\)'
+screen r | grep -Eq 'outliers: (none; the largest|[0-9]+ of 256): ch[0-9]+ [0-9.e+-]+ \([0-9.]+x\)'
 ok $? "the detail lists outlier channels against the median"
 screen r | grep -q 'x^2-weighted'
 ok $? "candidate errors are weighted by the calibration's x^2"

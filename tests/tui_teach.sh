@@ -89,7 +89,7 @@ wait_for t 'Teaching: 4/5 AWQ: scaling the salient channels'
 ok $? "] goes to lesson 4"
 wait_for t 'q_proj: int4-g128, 256 calibration tokens, step 1/3'
 screen t | grep -Eq '^ +ch[0-9]+ +[0-9.]+ +[0-9.]+x +ch[0-9]+'
-ok $? "the salient channels, by mean |x| against the median"
+ok $? "the salient channels, by absmax against the median"
 keys t n n
 wait_for t 'RTN [0-9.]+e-[0-9]+; scaled, alpha [0-9.]+: [0-9.]+e-[0-9]+'
 ok $? "n n: the output error of RTN with and without the scales"

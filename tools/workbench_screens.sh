@@ -1,6 +1,7 @@
 #!/bin/sh
 # workbench_screens.sh: captures each workbench screen at 80x24 (tmux
-# capture-pane text) for docs/workbench.md.  Run from the build directory
+# capture-pane text) for docs/workbench.md, and with TQ_SMOLLM2_GGUF the
+# detail of SmolLM2's block 11 down_proj.  Run from the build directory
 # with the corpora in ../shared/data; prints Markdown code blocks.
 set -u
 top_srcdir=${top_srcdir:-.} top_builddir=${top_builddir:-.}
@@ -62,3 +63,17 @@ keys w ']' Enter C-u; text w "$shared"; keys w Enter
 wait_for w 'domain lesson done' >/dev/null
 shot "Teaching, lesson 5: domain mismatch, prose against code"
 keys w q
+
+# The real model, when there is one (TQ_SMOLLM2_GGUF): its massive activations.
+gguf=${TQ_SMOLLM2_GGUF:-}
+if [ -n "$gguf" ] && [ -f "$gguf" ]; then
+	T kill-session -t w 2>/dev/null
+	start w 80 24 -- tui "$gguf"
+	wait_for w '30 blocks' 120 >/dev/null
+	keys w c C-u; text w "$calib 4 128"; keys w Enter
+	wait_for w 'calibrated in' >/dev/null
+	keys w / C-u; text w '^11\.mlp\.down'; keys w Enter Enter
+	wait_for w '^ outliers: [0-9]+ of 1536' >/dev/null
+	shot "Layer detail on SmolLM2: block 11's massive activations"
+	keys w q
+fi

@@ -98,7 +98,7 @@ typedef struct wb_line {
 	int group;
 } wb_line;
 
-#define WB_OUTLIER_RATIO 4.0
+#define WB_OUTLIER_RATIO TQ_OUTLIER_RATIO
 
 typedef enum wb_sort {
 	WB_SORT_MODEL = 0, WB_SORT_NAME, WB_SORT_PARAMS, WB_SORT_METHOD,

@@ -421,13 +421,14 @@ wb_browser_filter_status(void)
 void
 wb_browser_outliers(wb_app *a, const tq_calib *c)
 {
-	tq_outlier out[64];
+	tq_outlier out[1];
+	float median;
 	size_t i;
 
 	for (i = 0; i < a->n_rows; i++) {
 		wb_row *r = &a->rows[i];
 		const tq_site_stats *s;
-		size_t n;
+		int64_t n;
 
 		r->n_outliers = 0;
 		r->max_ratio = 0.0f;
@@ -436,8 +437,10 @@ wb_browser_outliers(wb_app *a, const tq_calib *c)
 		s = tq_calib_find(c, r->block, r->site);
 		if (s == NULL)
 			continue;
-		n = tq_calib_outliers(s, WB_OUTLIER_RATIO, out, 64);
-		r->n_outliers = (int)n;
+		/* the full count (the detail's), not the first few listed */
+		n = tq_channel_outliers(s->absmax, s->channels,
+		    WB_OUTLIER_RATIO, &median, out, 1);
+		r->n_outliers = n > 0 ? (int)n : 0;
 		if (tq_calib_outliers(s, 0.0, out, 1) == 1)
 			r->max_ratio = out[0].ratio;
 	}

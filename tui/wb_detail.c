@@ -1,9 +1,11 @@
 /*
  * wb_detail.c: one layer in detail: the histogram of its weights, the
  * histogram of its calibration inputs (filling in while calibration runs)
- * and their absmax per input channel, the outlier channels against the
- * median, the grid of the planned scheme over one group of one row with
- * the weights on it, and the estimated error of candidate settings.
+ * and their absmax per input channel, each chart with its axis, the
+ * outlier channels (tq_channel_outliers: absmax >= TQ_OUTLIER_RATIO x the
+ * median), the grid of the planned scheme over one group of one row with
+ * the weights on it, and the estimated error of candidate settings.  A
+ * larger window gets wider charts, taller bars and more outlier rows.
  */
 #include "config.h"
 
@@ -16,7 +18,8 @@
 
 #include "wb.h"
 
-#define WBINS 64
+/* The weight histogram takes a bin per column, up to wb_vbars' width. */
+#define WBINS_MAX 512
 #define N_CB 4
 #define N_CG 4
 
@@ -30,10 +33,11 @@ static struct {
 	const float *w;			/* [rows, cols], wb_row_weight's */
 	int64_t rows, cols;
 	float wmin, wmax;
-	double hist[WBINS];
+	int nbins;			/* of hist; 0 until drawn */
+	double hist[WBINS_MAX];		/* [nbins] weights per bin */
 	double cand[N_CB][N_CG];	/* < 0: does not fit */
 	int weighted;
-} cache = { (size_t)-1, NULL, NULL, 0, 0, 0, 0, { 0 }, { { 0 } }, 0 };
+} cache = { (size_t)-1, NULL, NULL, 0, 0, 0, 0, 0, { 0 }, { { 0 } }, 0 };
 
 /* The input importance of a row's layer (mean x^2), or NULL. */
 static const float *
@@ -104,14 +108,7 @@ load(wb_app *a, const wb_row *r)
 		if (cache.w[i] > cache.wmax)
 			cache.wmax = cache.w[i];
 	}
-	memset(cache.hist, 0, sizeof(cache.hist));
-	for (i = 0; i < n; i++) {
-		double f = cache.wmax > cache.wmin ? (cache.w[i] -
-		    cache.wmin) / (cache.wmax - cache.wmin) : 0.0;
-		int k = (int)(f * WBINS);
-
-		cache.hist[k >= WBINS ? WBINS - 1 : k] += 1.0;
-	}
+	cache.nbins = 0;
 	imp = importance(a, r);
 	cache.weighted = imp != NULL;
 	for (b = 0; b < N_CB; b++)
@@ -123,6 +120,169 @@ load(wb_app *a, const wb_row *r)
 		}
 	free(deq);
 	return 1;
+}
+
+/* The weight histogram in nbins linear bins from wmin to wmax. */
+static void
+weight_hist(int nbins)
+{
+	int64_t i, n = cache.rows * cache.cols;
+
+	if (nbins == cache.nbins)
+		return;
+	cache.nbins = nbins;
+	memset(cache.hist, 0, sizeof(cache.hist));
+	for (i = 0; i < n; i++) {
+		double f = cache.wmax > cache.wmin ? (cache.w[i] -
+		    cache.wmin) / (cache.wmax - cache.wmin) : 0.0;
+		int k = (int)(f * nbins);
+
+		cache.hist[k >= nbins ? nbins - 1 : k] += 1.0;
+	}
+}
+
+#define AXIS_MAX 64	/* ticks on an axis at most */
+#define AXIS_LAB 24	/* a tick's label */
+
+/* The ticks of an axis: columns of the chart and their labels. */
+typedef struct axis {
+	int n;
+	int pos[AXIS_MAX];
+	char lab[AXIS_MAX][AXIS_LAB];
+} axis;
+
+/*
+ * Draws the axis under a chart of width w at column x, each tick a '|'
+ * with its label after it; when a label would run into the next tick or
+ * off the chart, draws nothing and returns 0 (the caller tries sparser
+ * ticks).
+ */
+static int
+draw_axis(int y, int x, int w, const axis *t)
+{
+	char line[WBINS_MAX + 1];
+	int k, next = 0, len;
+
+	if (w > WBINS_MAX)
+		w = WBINS_MAX;
+	if (w < 1)
+		return 1;
+	memset(line, ' ', (size_t)w);
+	line[w] = '\0';
+	for (k = 0; k < t->n; k++) {
+		len = (int)strlen(t->lab[k]);
+		if (t->pos[k] < next || t->pos[k] < 0 || t->pos[k] + 1 + len >
+		    w)
+			return 0;
+		line[t->pos[k]] = '|';
+		memcpy(line + t->pos[k] + 1, t->lab[k], (size_t)len);
+		next = t->pos[k] + len + 2;
+	}
+	attron(wb_attr(WB_C_DIM));
+	wb_text(y, x, w, 1, line);
+	attroff(wb_attr(WB_C_DIM));
+	return 1;
+}
+
+/* Round steps, sparser with i: 1, 2, 5, 10, 20, ... times p. */
+static double
+round_step(double p, int i)
+{
+	static const double m[3] = { 1.0, 2.0, 5.0 };
+
+	return m[i % 3] * p * pow(10.0, i / 3);
+}
+
+/* The weights' axis: values at the densest round step whose labels fit. */
+static void
+weight_axis(int y, int x, int w)
+{
+	axis t;
+	double range = cache.wmax - cache.wmin, p, step, v;
+	int i;
+
+	if (!(range > 0.0) || w < 2)
+		return;
+	p = pow(10.0, floor(log10(range / w)));
+	for (i = 0; i < 30; i++) {
+		step = round_step(p, i);
+		t.n = 0;
+		for (v = ceil(cache.wmin / step) * step; v <= cache.wmax &&
+		    t.n < AXIS_MAX; v += step) {
+			t.pos[t.n] = (int)((v - cache.wmin) / range * w);
+			/* a sum of steps near 0 prints as 0, not -1.4e-17 */
+			snprintf(t.lab[t.n], AXIS_LAB, "%.3g", fabs(v) < step *
+			    1e-6 ? 0.0 : v);
+			t.n++;
+		}
+		if (t.n < AXIS_MAX && draw_axis(y, x, w, &t))
+			return;
+	}
+}
+
+/* The inputs' axis: |x| at every first, second, ... power of ten. */
+static void
+input_axis(int y, int x, int w)
+{
+	axis t;
+	int every, k;
+
+	for (every = 1; every <= 9; every++) {
+		t.n = 0;
+		for (k = -6; k <= 3; k++) {
+			if (k % every != 0)
+				continue;
+			t.pos[t.n] = (int)((k * log2(10.0) - TQ_HIST_LOG2_LO) /
+			    (TQ_HIST_LOG2_HI - TQ_HIST_LOG2_LO) * w);
+			if (k < -2 || k > 2)
+				snprintf(t.lab[t.n], AXIS_LAB, "1e%d", k);
+			else
+				snprintf(t.lab[t.n], AXIS_LAB, "%g", pow(10.0,
+				    k));
+			t.n++;
+		}
+		if (draw_axis(y, x, w, &t))
+			return;
+	}
+}
+
+/* Channels [*a, *b) that column i of w shows of n (as wb_vbars takes them). */
+static void
+column_channels(int i, int w, int64_t n, int64_t *a, int64_t *b)
+{
+	*a = (int64_t)i * n / w;
+	*b = (int64_t)(i + 1) * n / w;
+	if (*b <= *a)
+		*b = *a + 1;
+}
+
+/* The channels' axis: channel numbers at the densest round step that fits. */
+static void
+channel_axis(int y, int x, int w, int64_t channels)
+{
+	axis t;
+	int64_t step, c, a, b;
+	int i, col;
+
+	if (w < 2)
+		return;
+	for (i = 0; i < 30; i++) {
+		step = (int64_t)round_step(1.0, i);
+		t.n = 0;
+		col = 0;
+		for (c = 0; c < channels && t.n < AXIS_MAX; c += step) {
+			/* the first column that shows channel c */
+			for (column_channels(col, w, channels, &a, &b);
+			    col < w - 1 && b <= c;
+			    column_channels(++col, w, channels, &a, &b))
+				;
+			t.pos[t.n] = col;
+			snprintf(t.lab[t.n], AXIS_LAB, "%lld", (long long)c);
+			t.n++;
+		}
+		if (t.n < AXIS_MAX && draw_axis(y, x, w, &t))
+			return;
+	}
 }
 
 /* The grid of the row's scheme over one block, with its weights on it. */
@@ -205,15 +365,132 @@ draw_grid(wb_app *a, const wb_row *r, int y, int w)
 	wb_textf(y + 3, 1, w, "%-*.3g%*.3g", w / 2, lo, w - w / 2, hi);
 }
 
+#define OUT_MAX 256	/* outlier channels listed at most */
+#define OUT_ROWS 16	/* rows of them at most */
+#define OUT_W (WBINS_MAX + 1)
+#define OUT_INDENT 9	/* continuation rows: the channels under the first */
+
+/*
+ * The rows of the outlier list at width w, at most max (into lines when
+ * not NULL): "outliers: K of C:" then each "chJ ABSMAX (RATIOx)", largest
+ * first; with none, the largest channels, named as such.  Returns the
+ * rows it takes.
+ */
+static int
+outlier_lines(const tq_outlier *top, int64_t n_out, float med,
+    int64_t channels, int w, char (*lines)[OUT_W], int max)
+{
+	char cell[64], buf[OUT_W];
+	int row = 0, len, cl;
+	int64_t k, n;
+
+	if (w > OUT_W - 1)
+		w = OUT_W - 1;
+	if (med > 0.0f && n_out > 0) {
+		len = snprintf(buf, sizeof(buf), "outliers: %lld of %lld:",
+		    (long long)n_out, (long long)channels);
+		n = n_out < OUT_MAX ? n_out : OUT_MAX;
+	} else if (med > 0.0f) {
+		len = snprintf(buf, sizeof(buf), "outliers: none; the "
+		    "largest:");
+		n = channels < 3 ? channels : 3;
+	} else {
+		len = snprintf(buf, sizeof(buf), "outliers: none (the median "
+		    "absmax is 0)");
+		n = 0;
+	}
+	for (k = 0; k < n; k++) {
+		cl = snprintf(cell, sizeof(cell), " ch%lld %.4g (%.*fx)",
+		    (long long)top[k].channel, top[k].absmax,
+		    top[k].ratio < 10.0f ? 1 : 0, top[k].ratio);
+		if (len + cl > w) {
+			if (row + 1 >= max)
+				break;
+			if (lines != NULL)
+				memcpy(lines[row], buf, (size_t)len + 1);
+			row++;
+			len = snprintf(buf, sizeof(buf), "%*s", OUT_INDENT, "");
+		}
+		memcpy(buf + len, cell, (size_t)cl + 1);
+		len += cl;
+	}
+	if (lines != NULL)
+		memcpy(lines[row], buf, (size_t)len + 1);
+	return row + 1;
+}
+
+static void
+draw_outliers(int y, int w, int rows, const tq_outlier *top, int64_t n_out,
+    float med, int64_t channels)
+{
+	static char lines[OUT_ROWS][OUT_W];
+	int n, i;
+
+	if (rows < 1)
+		return;
+	n = outlier_lines(top, n_out, med, channels, w, lines, rows <
+	    OUT_ROWS ? rows : OUT_ROWS);
+	attron(n_out > 0 ? wb_attr(WB_C_WARN) : (int)A_NORMAL);
+	for (i = 0; i < n; i++)
+		wb_text(y + i, 1, w, 1, lines[i]);
+	attroff(wb_attr(WB_C_WARN));
+}
+
+/*
+ * The absmax of every input channel, absmax[channels], as h rows of bars
+ * (linear, from 0) under a title stating what an outlier is, the columns
+ * of outlier channels in the warning colour, and the channels' axis.
+ */
+static void
+draw_channels(int y, int w, int h, const float *absmax, int64_t channels,
+    float med)
+{
+	double *ch = malloc(sizeof(double) * (size_t)channels);	/* [C] */
+	float full = 0.0f;
+	char buf[256];
+	int i, k, n, wc = w < WBINS_MAX ? w : WBINS_MAX, attr;
+	int64_t c, lo, hi;
+
+	for (c = 0; c < channels; c++)
+		full = absmax[c] > full ? absmax[c] : full;
+	n = snprintf(buf, sizeof(buf), "channel absmax |x| (%lld inputs, "
+	    "median %.3g); outliers: >= %.1fx the median", (long long)channels,
+	    med, TQ_OUTLIER_RATIO);
+	if (n + 24 <= w)
+		snprintf(buf + n, sizeof(buf) - (size_t)n, ", full bar %.4g",
+		    full);
+	wb_text(y, 1, w, 1, buf);
+	if (ch == NULL)
+		return;
+	for (c = 0; c < channels; c++)
+		ch[c] = absmax[c];
+	wb_vbars(y + 1, 1, wc, h, ch, (int)channels, 0);
+	free(ch);
+	attr = wb_attr(WB_C_WARN);
+	for (i = 0; i < wc && med > 0.0f; i++) {
+		column_channels(i, wc, channels, &lo, &hi);
+		for (c = lo; c < hi && c < channels; c++)
+			if (absmax[c] >= TQ_OUTLIER_RATIO * med)
+				break;
+		if (c < hi && c < channels)
+			for (k = 0; k < h; k++)
+				mvchgat(y + 1 + k, 1 + i, 1, (attr_t)attr &
+				    ~A_COLOR, (short)PAIR_NUMBER(attr), NULL);
+	}
+	channel_axis(y + 1 + h, 1, wc, channels);
+}
+
 void
 wb_detail_draw(wb_app *a, int y0, int y1)
 {
 	const wb_row *r = wb_browser_current(a);
-	int64_t hist[TQ_HIST_BINS], channels = 0, tokens = 0;
-	double h[TQ_HIST_BINS], *ch = NULL;
-	float *absmax = NULL;
+	int64_t hist[TQ_HIST_BINS], channels = 0, tokens = 0, n_out = 0;
+	double h[TQ_HIST_BINS];
+	float *absmax = NULL, med = 0.0f;
+	tq_outlier top[OUT_MAX];
 	char sch[32] = "float", cov[64] = "", head[512];
-	int y = y0, half = COLS / 2 - 2, have, hh, b, g, i, cw = COLS - 2, lvl;
+	int y = y0, half = COLS / 2 - 2, have, hh, cb, orows, extra, chans, b,
+	    g, i, cw = COLS - 2, wi = COLS - half - 4, lvl;
 
 	if (r == NULL) {
 		wb_text(y, 1, COLS - 1, 0, "no layer (clear the filter: Esc)");
@@ -261,83 +538,64 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 		    "up to 16M)" : "cannot be read");
 		return;
 	}
-	/* taller windows: two thirds of the extra rows to the histograms */
-	hh = y1 - y0 >= 21 ? 5 + (y1 - y0 - 21) * 2 / 3 : y1 - y0 >= 19 ?
-	    4 : 3;
-	/* weights (linear bins) | activations (half-octave bins of |x|) */
-	wb_textf(y, 1, half, "weights %.3g .. %.3g", cache.wmin, cache.wmax);
 	have = wb_runs_site(a, r, hist, &absmax, &channels, &tokens);
+	if (have && absmax != NULL && channels > 0 && (n_out =
+	    tq_channel_outliers(absmax, channels, TQ_OUTLIER_RATIO, &med, top,
+	    OUT_MAX)) < 0) {
+		free(absmax);
+		absmax = NULL;
+	}
+	chans = have && absmax != NULL && channels > 0;
+	/*
+	 * The rows: at 80x24 histograms of 3, channel bars of 2 and one row
+	 * of outliers; a taller window gives the outliers the rows they need
+	 * (up to a quarter of the extra), the histograms two thirds of the
+	 * rest and the bars the others.  Rows that do not fit leave out the
+	 * grid, then the candidates.
+	 */
+	extra = y1 - y - 19;
+	hh = 3;
+	cb = 2;
+	orows = 1;
+	if (extra > 0) {
+		int need = chans ? outlier_lines(top, n_out, med, channels,
+		    cw, NULL, OUT_ROWS) : 1;
+
+		orows = need < 1 + extra / 4 ? need : 1 + extra / 4;
+		extra -= orows - 1;
+		hh += extra * 2 / 3;
+		cb += extra - extra * 2 / 3;
+	}
+	if (y + 2 + hh > y1)
+		goto out;
+	/* weights (a bin per column) | activations (half-octave bins of |x|) */
+	wb_textf(y, 1, half, "weights %.3g .. %.3g", cache.wmin, cache.wmax);
 	if (have) {
 		for (i = 0; i < TQ_HIST_BINS; i++)
 			h[i] = (double)hist[i];
-		wb_textf(y, half + 3, COLS - half - 3, "inputs |x|%s: %lld "
-		    "tokens, log2 %.0f..%.0f", a->calib_running ? " (live)" :
-		    "", (long long)tokens, TQ_HIST_LOG2_LO, TQ_HIST_LOG2_HI);
+		wb_textf(y, half + 3, wi, "inputs |x|%s: %lld tokens",
+		    a->calib_running ? " (live)" : "", (long long)tokens);
 	} else {
-		wb_text(y, half + 3, COLS - half - 3, 0, "inputs: calibrate "
-		    "(c) to see them");
+		wb_text(y, half + 3, wi, 0, "inputs: calibrate (c) to see them");
 	}
 	y++;
-	wb_vbars(y, 1, half, hh, cache.hist, WBINS, 0);
+	weight_hist(half < WBINS_MAX ? half : WBINS_MAX);
+	wb_vbars(y, 1, half, hh, cache.hist, cache.nbins, 0);
 	if (have)
-		wb_vbars(y, half + 3, COLS - half - 4, hh, h, TQ_HIST_BINS, 1);
+		wb_vbars(y, half + 3, wi, hh, h, TQ_HIST_BINS, 1);
 	y += hh;
-	/* per input channel absmax, and the outliers */
-	if (have && absmax != NULL && channels > 0 &&
-	    (ch = malloc(sizeof(double) * (size_t)channels)) != NULL) {
-		float *sorted = malloc(sizeof(float) * (size_t)channels);
-		double med = 0;
-		int64_t c, top[5] = { -1, -1, -1, -1, -1 };
-		char buf[256];
-		size_t n = 0;
-
-		for (c = 0; c < channels; c++)
-			ch[c] = absmax[c];
-		if (sorted != NULL) {
-			int64_t k, m;
-
-			memcpy(sorted, absmax, sizeof(float) *
-			    (size_t)channels);
-			/* the median by partial selection is not needed
-			 * here: channels are few; insertion into top-5 */
-			for (k = 0; k < channels; k++)
-				for (m = 0; m < 5; m++)
-					if (top[m] < 0 || absmax[k] >
-					    absmax[top[m]]) {
-						memmove(top + m + 1, top + m,
-						    sizeof(top[0]) *
-						    (size_t)(4 - m));
-						top[m] = k;
-						break;
-					}
-			for (k = 1; k < channels; k++) {
-				float v = sorted[k];
-
-				for (m = k; m > 0 && sorted[m - 1] > v; m--)
-					sorted[m] = sorted[m - 1];
-				sorted[m] = v;
-			}
-			med = sorted[channels / 2];
-			free(sorted);
-		}
-		wb_textf(y++, 1, cw, "input channel absmax (%lld channels, "
-		    "median %.3g)", (long long)channels, med);
-		/* and a third to the channels' bars */
-		wb_vbars(y, 1, cw, hh > 3 ? 3 + (hh - 5) / 2 : 2, ch,
-		    (int)channels, 0);
-		y += hh > 3 ? 3 + (hh - 5) / 2 : 2;
-		n = (size_t)snprintf(buf, sizeof(buf), "outliers:");
-		for (i = 0; i < 5 && top[i] >= 0 && n < sizeof(buf); i++)
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-			    " ch%lld %.2g (%.1fx)", (long long)top[i],
-			    absmax[top[i]], med > 0 ? absmax[top[i]] / med :
-			    0.0);
-		attron(r->n_outliers > 0 ? wb_attr(WB_C_WARN) : (int)A_NORMAL);
-		wb_text(y++, 1, cw, 0, buf);
-		attroff(wb_attr(WB_C_WARN));
-		free(ch);
+	weight_axis(y, 1, half);
+	if (have)
+		input_axis(y, half + 3, wi);
+	y++;
+	/* per input channel absmax, the outliers' columns marked */
+	if (chans && y + 3 + cb <= y1) {
+		draw_channels(y, cw, cb, absmax, channels, med);
+		y += 2 + cb;
+		draw_outliers(y, cw, y + orows <= y1 ? orows : y1 - y, top,
+		    n_out, med, channels);
+		y += orows;
 	}
-	free(absmax);
 	if (y + 4 < y1) {
 		draw_grid(a, r, y, cw);
 		y += 4;
@@ -370,6 +628,8 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 			}
 		}
 	}
+out:
+	free(absmax);
 }
 
 void

@@ -660,8 +660,9 @@ wb_runs_progress(wb_app *a, int y)
 }
 
 /*
- * The log, wrapped: continuation rows are indented past the time.  Rows
- * of log line k at width w, and the piece of row r (0-based) of it.
+ * The log, wrapped at spaces: continuation rows are indented past the
+ * time.  Rows of log line k at width w, and the piece of row r (0-based)
+ * of it.
  */
 #define LOG_INDENT 7
 
@@ -674,8 +675,20 @@ log_piece(const char *s, int w, int r, const char **start)
 		n = (int)strlen(s);
 		cut = n;
 		if (n > ww) {
-			for (cut = ww; cut > 0 && s[cut] != ' '; cut--)
+			/*
+			 * At the last field break (two spaces) in the row's
+			 * second half, which keeps "4.16 bpw" whole; else at
+			 * the last space; a word longer than the row is cut.
+			 */
+			for (cut = ww; cut > ww / 2 && !(s[cut] == ' ' &&
+			    s[cut - 1] == ' '); cut--)
 				;
+			if (cut > ww / 2)
+				while (cut > 0 && s[cut - 1] == ' ')
+					cut--;
+			else
+				for (cut = ww; cut > 0 && s[cut] != ' '; cut--)
+					;
 			if (cut == 0)
 				cut = ww;
 		}

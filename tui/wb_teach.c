@@ -344,17 +344,9 @@ static struct {
 	int ok;
 	int64_t n_tok;
 	tq_awq_trace *tr;	/* the engine's scales and errors */
-	int64_t top[AWQ_TOP];			/* by mean |x| */
-	float top_mean[AWQ_TOP], median;
+	int64_t top[AWQ_TOP];	/* by absmax: tq_channel_outliers' ranking */
+	float top_absmax[AWQ_TOP], median;
 } aw = { (size_t)-1, NULL, 0, 0, NULL, { 0 }, { 0 }, 0 };
-
-static int
-cmp_desc(const void *x, const void *y)
-{
-	float a = *(const float *)x, b = *(const float *)y;
-
-	return a < b ? 1 : a > b ? -1 : 0;
-}
 
 /*
  * For alpha in 0, 1/4, ..., 1 the engine's AWQ scales and the output
@@ -367,8 +359,9 @@ awq_prepare(wb_app *a, const wb_row *r)
 	tq_scheme sch;
 	tq_error err;
 	double alphas[AWQ_ALPHAS];
-	float *H = NULL, *sorted = NULL;
-	int64_t C = r->cols, j, k;
+	float *H = NULL;
+	tq_outlier out[AWQ_TOP];
+	int64_t C = r->cols, k;
 	int g;
 
 	if (aw.idx == r->idx && aw.calib == a->calib)
@@ -383,8 +376,7 @@ awq_prepare(wb_app *a, const wb_row *r)
 	    st->channels != C || C > 4096 || C % 128 != 0)
 		return 0;
 	H = malloc(sizeof(float) * (size_t)(C * C));	/* [C, C] */
-	sorted = malloc(sizeof(float) * (size_t)C);	/* [C] */
-	if (H == NULL || sorted == NULL ||
+	if (H == NULL ||
 	    tq_scheme_parse("int4-g128", &sch, &err) != TQ_OK ||
 	    !site_hessian(a, r, C, H, &aw.n_tok))
 		goto out;
@@ -393,22 +385,17 @@ awq_prepare(wb_app *a, const wb_row *r)
 	if (tq_awq_trace_layer(&sch, tw.w, r->rows, C, H, st->mean_abs,
 	    alphas, AWQ_ALPHAS, &aw.tr, &err) != TQ_OK)
 		goto out;
-	/* the salient channels: largest mean |x| over the calibration */
-	memcpy(sorted, st->mean_abs, sizeof(float) * (size_t)C);
-	qsort(sorted, (size_t)C, sizeof(float), cmp_desc);
-	aw.median = sorted[C / 2];
+	/* the salient channels: the detail's outliers, largest absmax */
+	if (tq_channel_outliers(st->absmax, C, TQ_OUTLIER_RATIO, &aw.median,
+	    out, AWQ_TOP) < 0)
+		goto out;
 	for (k = 0; k < AWQ_TOP; k++) {
-		aw.top_mean[k] = sorted[k];
-		for (j = 0; j < C; j++)
-			if (st->mean_abs[j] == sorted[k] && (k == 0 ||
-			    j != aw.top[k - 1]))
-				break;
-		aw.top[k] = j < C ? j : 0;
+		aw.top[k] = out[k].channel;
+		aw.top_absmax[k] = out[k].absmax;
 	}
 	aw.ok = 1;
 out:
 	free(H);
-	free(sorted);
 	return aw.ok;
 }
 
@@ -431,7 +418,7 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 	    "tokens, step %d/%d", r->name,
 	    (long long)aw.n_tok, step + 1, AWQ_STEPS);
 	wb_textf(y++, 1, COLS - 2, "salient input channels: the largest "
-	    "mean |x|, and x the median's (%.4f)", aw.median);
+	    "absmax |x|, and x the median's (%.4f)", aw.median);
 	for (k = 0; k < AWQ_TOP && y < y1; k += 3, y++) {
 		char buf[128];
 		int l = 0, i;
@@ -439,8 +426,8 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 		for (i = k; i < k + 3 && i < AWQ_TOP; i++)
 			l += snprintf(buf + l, sizeof(buf) - (size_t)l,
 			    "  ch%-4lld %6.3f %4.1fx  ",
-			    (long long)aw.top[i], aw.top_mean[i], aw.median > 0 ?
-			    aw.top_mean[i] / aw.median : 0.0);
+			    (long long)aw.top[i], aw.top_absmax[i], aw.median > 0 ?
+			    aw.top_absmax[i] / aw.median : 0.0);
 		wb_text(y, 1, COLS - 2, 0, buf);
 	}
 	y++;
