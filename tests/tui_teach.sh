@@ -117,10 +117,37 @@ ok $? "Enter runs the lesson's jobs"
 keys t C-c
 wait_for t 'cancel the run\? \(y/n\)'
 keys t y
-wait_for t 'domain lesson cancelled at [0-9]/6' && wait_for t ' idle ' &&
-	wait_for t 'cancelled at [0-9]/6: .*\(Enter: again\)' &&
+wait_for t 'domain lesson cancelled (at|after) [0-9]/6' && wait_for t ' idle ' &&
+	wait_for t 'cancelled (at|after) [0-9]/6: .*\(Enter: again\)' &&
 	! screen t | grep -q 'running [0-9]/6'
 ok $? "Ctrl-C y stops the lesson: no next step starts"
+# Ctrl-C's question left open while the step ends: the next step waits
+keys t Enter
+wait_for t 'corpora directory: '
+keys t Enter
+wait_for t 'running 1/6: calibrate on prose'
+keys t C-c
+wait_for t 'cancel the run\? \(y/n\)' &&
+	wait_for t '1/6 done: calibrate on prose; the next step waits for y/n' &&
+	sleep 2 && ! screen t | grep -q 'running 2/6' &&
+	screen t | grep -q 'cancel the run? (y/n)'
+ok $? "a step that ends behind Ctrl-C's question starts no next step"
+keys t y
+wait_for t 'domain lesson cancelled after 1/6: calibrate on prose' &&
+	wait_for t ' idle ' && ! screen t | grep -q 'running [0-9]/6'
+ok $? "y then stops the lesson after step 1"
+keys t Enter
+wait_for t 'corpora directory: '
+keys t Enter
+wait_for t 'running 1/6: calibrate on prose'
+keys t C-c
+wait_for t '1/6 done: .*waits for y/n'
+keys t n
+wait_for t 'running 2/6: calibrate on code'
+ok $? "n goes on to step 2"
+keys t X
+wait_for t 'domain lesson cancelled at 2/6' && wait_for t ' idle '
+ok $? "X stops it at step 2"
 # a plan that is mostly RTN, one layer GPTQ: the lesson takes w4-gptq
 keys t 1
 wait_for t 'rel.err'

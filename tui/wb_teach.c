@@ -524,7 +524,10 @@ static struct {
 	int step;		/* DM_*: the job running (or DM_DONE) */
 	int running, ok;	/* a job is going on; the last one ended well */
 	int cancelled;		/* the user cancelled: no next step */
+	int held;		/* dm.step ended while "cancel the run?" was
+				   open: the next waits for the answer */
 	int stopped;		/* the step it stopped at, or -1 */
+	int after;		/* it stopped after that step, not in it */
 	char dir[400];
 	char plan_name[96];
 	tq_plan *plan;		/* the plan quantized both ways */
@@ -677,6 +680,7 @@ wb_teach_domain_start(wb_app *a, const char *dir)
 	}
 	dm.step = DM_CAL_PROSE;
 	dm.cancelled = 0;
+	dm.held = 0;
 	dm.stopped = -1;
 	if (!dm_start_step(a)) {
 		dm.step = DM_DONE;
@@ -704,12 +708,33 @@ wb_teach_job_done(wb_app *a, tq_job *job)
 	dm.ok = 1;
 }
 
+/* The lesson ends at dm.stopped, cancelled or failed. */
+static void
+dm_stop(wb_app *a, int after)
+{
+	const char *how = dm.cancelled ? "cancelled" : "stopped";
+
+	dm.running = 0;
+	dm.held = 0;
+	dm.stopped = dm.step;
+	dm.after = after;
+	wb_message(a, !dm.cancelled, "domain lesson %s %s %d/%d: %s", how,
+	    after ? "after" : "at", dm.step + 1, DM_DONE, dm_what[dm.step]);
+	wb_log(a, "domain lesson %s %s %d/%d", how, after ? "after" : "at",
+	    dm.step + 1, DM_DONE);
+	dm.step = DM_DONE;
+	if (a->run == WB_RUN_TEACH && a->job == NULL)
+		a->run = WB_RUN_NONE;	/* it was waiting for the answer */
+}
+
 void
 wb_teach_cancel(wb_app *a)
 {
-	(void)a;
-	if (dm.running)
-		dm.cancelled = 1;
+	if (!dm.running)
+		return;
+	dm.cancelled = 1;
+	if (dm.held)
+		dm_stop(a, 1);	/* no job: nothing else will end it */
 }
 
 void
@@ -717,23 +742,37 @@ wb_teach_next(wb_app *a)
 {
 	if (!dm.running)
 		return;
-	dm.running = 0;
-	/* a step that ended well just as it was cancelled ends it too */
-	if (!dm.ok || dm.cancelled) {
-		dm.stopped = dm.step;
-		wb_message(a, !dm.cancelled, "domain lesson %s at %d/%d: %s",
-		    dm.cancelled ? "cancelled" : "stopped", dm.step + 1,
-		    DM_DONE, dm_what[dm.step]);
-		wb_log(a, "domain lesson %s at %d/%d", dm.cancelled ?
-		    "cancelled" : "stopped", dm.step + 1, DM_DONE);
-		dm.step = DM_DONE;
+	if (dm.held) {
+		/* still asked; a yes went to wb_teach_cancel */
+		if (a->prompt == WB_PROMPT_CONFIRM_CANCEL)
+			return;
+		dm.held = 0;
+		a->run = WB_RUN_NONE;
+	} else if (!dm.ok || dm.cancelled) {
+		/* a step that ended well just as it was cancelled ends it */
+		dm_stop(a, 0);
+		return;
+	} else if (dm.step + 1 < DM_DONE &&
+	    a->prompt == WB_PROMPT_CONFIRM_CANCEL) {
+		/*
+		 * Ctrl-C asked "cancel the run?" during this step: the next
+		 * one does not start behind the question.  The run stays on
+		 * (no job) until the answer: yes stops here, no goes on.
+		 */
+		dm.held = 1;
+		wb_runs_begin(a, WB_RUN_TEACH, "waiting");
+		wb_log(a, "domain lesson %d/%d done: waiting for the answer",
+		    dm.step + 1, DM_DONE);
 		return;
 	}
 	if (++dm.step < DM_DONE) {
-		if (!dm_start_step(a))
+		if (!dm_start_step(a)) {
+			dm.running = 0;
 			dm.step = DM_DONE;
+		}
 		return;
 	}
+	dm.running = 0;
 	tq_model_close(dm.qm[0]);
 	tq_model_close(dm.qm[1]);
 	dm.qm[0] = dm.qm[1] = NULL;
@@ -786,13 +825,16 @@ lesson_domain(int y, int y1)
 	wb_textf(y++, 1, COLS - 2, "both on %d tokens of %s and %s, ctx "
 	    "%d.", DM_TOKENS, dm_text[0][1], dm_text[1][1], DM_CTX);
 	y++;
-	if (dm.running)
+	if (dm.held)
+		wb_textf(y++, 1, COLS - 2, "%d/%d done: %s; the next step "
+		    "waits for y/n", dm.step + 1, DM_DONE, dm_what[dm.step]);
+	else if (dm.running)
 		wb_textf(y++, 1, COLS - 2, "running %d/%d: %s ... (Ctrl-C "
 		    "cancels)", dm.step + 1, DM_DONE, dm_what[dm.step]);
 	else if (dm.stopped >= 0)
-		wb_textf(y++, 1, COLS - 2, "%s at %d/%d: %s  (Enter: again)",
-		    dm.cancelled ? "cancelled" : "stopped", dm.stopped + 1,
-		    DM_DONE, dm_what[dm.stopped]);
+		wb_textf(y++, 1, COLS - 2, "%s %s %d/%d: %s  (Enter: again)",
+		    dm.cancelled ? "cancelled" : "stopped", dm.after ? "after" :
+		    "at", dm.stopped + 1, DM_DONE, dm_what[dm.stopped]);
 	else if (dm.plan == NULL)
 		wb_text(y++, 1, COLS - 2, 0, "Enter: run it (about a minute)");
 	else
