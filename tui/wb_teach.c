@@ -12,6 +12,10 @@
  *             group of 128 and 32, with each one's error and cost;
  *   meta      what the scales cost: their count, bits and bytes per
  *             tensor, row, g128, g64 and g32, from tq_scheme_bpw;
+ *   K-quants  q4_k_m's type of every layer (the engine's preset, resolved
+ *             on the model), and the layer under each K-quant type;
+ *   MX        the group on int4-g32's, mxfp4's and nvfp4's grids, then
+ *             the layer on each;
  *   GPTQ      GPTQ against RTN on the first 12 columns of one row, a
  *             column per key press: each column is rounded, and its error,
  *             scaled through the Cholesky factor of H^-1 (H = X^T X of the
@@ -27,6 +31,9 @@
  *             the layer's inputs as in the GPTQ lesson, both by the
  *             engine's search (tq_awq_trace_layer).  The engine searches
  *             20 alphas over the layers sharing the input (core/awq.c);
+ *   side by side  Enter quantizes the layer alone with RTN, GPTQ and
+ *             AWQ at g128 and g64 (six engine jobs in turn) and sets
+ *             their bytes against their output error;
  *   domain    domain mismatch: Enter runs six engine jobs in turn
  *             (calibrate on prose and on code, quantize the same plan
  *             with each, validate both against the fp model on a slice
@@ -652,6 +659,160 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 		    "coarsens the rest.");
 }
 
+/* ---- Lessons that run engine jobs, one after another ------------------ */
+
+/* A lesson's jobs, one at a time, as the run WB_RUN_TEACH. */
+typedef struct chain {
+	const char *name;		/* "domain lesson" */
+	int n;				/* its steps */
+	const char *const *what;	/* [n] each step, for the user */
+	int (*start)(wb_app *a);	/* starts step's job; 0 and a message
+					   when it cannot */
+	void (*take)(wb_app *a, tq_job *job);	/* the job ended well */
+	void (*end)(wb_app *a);		/* after the last step */
+	int step;		/* the job running (n: none) */
+	int running, ok;	/* a job is going on; the last one ended well */
+	int cancelled;		/* the user cancelled: no next step */
+	int held;		/* step ended while "cancel the run?" was
+				   open: the next waits for the answer */
+	int stopped;		/* the step it stopped at, or -1 */
+	int after;		/* it stopped after that step, not in it */
+} chain;
+
+static chain *run_chain;	/* the chain whose jobs run, or ran last */
+
+/* Starts c's current step. */
+static int
+chain_start(wb_app *a, chain *c)
+{
+	if (!c->start(a))
+		return 0;
+	wb_log(a, "%s %d/%d: %s", c->name, c->step + 1, c->n,
+	    c->what[c->step]);
+	c->running = 1;
+	c->ok = 0;
+	return 1;
+}
+
+/* Runs c from its first step; 0 when it cannot start. */
+static int
+chain_begin(wb_app *a, chain *c)
+{
+	run_chain = c;
+	c->step = 0;
+	c->cancelled = 0;
+	c->held = 0;
+	c->stopped = -1;
+	if (!chain_start(a, c)) {
+		c->step = c->n;
+		return 0;
+	}
+	return 1;
+}
+
+/* The chain ends at its step, cancelled or failed. */
+static void
+chain_stop(wb_app *a, chain *c, int after)
+{
+	const char *how = c->cancelled ? "cancelled" : "stopped";
+
+	c->running = 0;
+	c->held = 0;
+	c->stopped = c->step;
+	c->after = after;
+	wb_message(a, !c->cancelled, "%s %s %s %d/%d: %s", c->name, how,
+	    after ? "after" : "at", c->step + 1, c->n, c->what[c->step]);
+	wb_log(a, "%s %s %s %d/%d", c->name, how, after ? "after" : "at",
+	    c->step + 1, c->n);
+	c->step = c->n;
+	if (a->run == WB_RUN_TEACH && a->job == NULL)
+		a->run = WB_RUN_NONE;	/* it was waiting for the answer */
+}
+
+void
+wb_teach_job_done(wb_app *a, tq_job *job)
+{
+	if (run_chain == NULL || run_chain->step >= run_chain->n)
+		return;
+	run_chain->take(a, job);
+	run_chain->ok = 1;
+}
+
+void
+wb_teach_cancel(wb_app *a)
+{
+	chain *c = run_chain;
+
+	if (c == NULL || !c->running)
+		return;
+	c->cancelled = 1;
+	if (c->held)
+		chain_stop(a, c, 1);	/* no job: nothing else ends it */
+}
+
+void
+wb_teach_next(wb_app *a)
+{
+	chain *c = run_chain;
+
+	if (c == NULL || !c->running)
+		return;
+	if (c->held) {
+		/* still asked; a yes went to wb_teach_cancel */
+		if (a->prompt == WB_PROMPT_CONFIRM_CANCEL)
+			return;
+		c->held = 0;
+		a->run = WB_RUN_NONE;
+	} else if (!c->ok || c->cancelled) {
+		/* a step that ended well just as it was cancelled ends it */
+		chain_stop(a, c, 0);
+		return;
+	} else if (c->step + 1 < c->n &&
+	    a->prompt == WB_PROMPT_CONFIRM_CANCEL) {
+		/*
+		 * Ctrl-C asked "cancel the run?" during this step: the next
+		 * one does not start behind the question.  The run stays on
+		 * (no job) until the answer: yes stops here, no goes on.
+		 */
+		c->held = 1;
+		wb_runs_begin(a, WB_RUN_TEACH, "waiting");
+		wb_log(a, "%s %d/%d done: waiting for the answer", c->name,
+		    c->step + 1, c->n);
+		return;
+	}
+	if (++c->step < c->n) {
+		if (!chain_start(a, c)) {
+			c->running = 0;
+			c->step = c->n;
+		}
+		return;
+	}
+	c->running = 0;
+	c->end(a);
+}
+
+/*
+ * The chain's state for its lesson: waiting for y/n, running, stopped;
+ * 0 when none of these (the lesson says what Enter does).
+ */
+static int
+chain_line(int y, const chain *c)
+{
+	if (c->held)
+		wb_textf(y, 1, COLS - 2, "%d/%d done: %s; the next step "
+		    "waits for y/n", c->step + 1, c->n, c->what[c->step]);
+	else if (c->running)
+		wb_textf(y, 1, COLS - 2, "running %d/%d: %s ... (Ctrl-C "
+		    "cancels)", c->step + 1, c->n, c->what[c->step]);
+	else if (c->stopped >= 0)
+		wb_textf(y, 1, COLS - 2, "%s %s %d/%d: %s  (Enter: again)",
+		    c->cancelled ? "cancelled" : "stopped", c->after ? "after" :
+		    "at", c->stopped + 1, c->n, c->what[c->stopped]);
+	else
+		return 0;
+	return 1;
+}
+
 /* ---- Lesson 5: domain mismatch, prose against code --------------------- */
 
 #define DM_SAMPLES 16
@@ -676,14 +837,12 @@ static const char *const dm_text[2][2] = {
 	{ "linux-train.txt", "linux-test.txt" },
 };
 
+static int dm_start_step(wb_app *a);
+static void dm_take(wb_app *a, tq_job *job);
+static void dm_end(wb_app *a);
+
 static struct {
-	int step;		/* DM_*: the job running (or DM_DONE) */
-	int running, ok;	/* a job is going on; the last one ended well */
-	int cancelled;		/* the user cancelled: no next step */
-	int held;		/* dm.step ended while "cancel the run?" was
-				   open: the next waits for the answer */
-	int stopped;		/* the step it stopped at, or -1 */
-	int after;		/* it stopped after that step, not in it */
+	chain ch;		/* its steps: DM_* */
 	char dir[400];
 	char plan_name[96];
 	tq_plan *plan;		/* the plan quantized both ways */
@@ -692,7 +851,8 @@ static struct {
 	tq_model *qm[2];	/* the states applied, while evaluating */
 	tq_validation val[2];	/* on [prose, code] text */
 	int have[2];
-} dm = { .step = DM_DONE, .stopped = -1 };
+} dm = { .ch = { "domain lesson", DM_DONE, dm_what, dm_start_step, dm_take,
+    dm_end, DM_DONE, 0, 0, 0, 0, -1, 0 } };
 
 static void
 dm_clear(void)
@@ -712,23 +872,23 @@ dm_clear(void)
 	dm.plan = NULL;
 }
 
-/* Starts the job of dm.step; 0 and a message when it cannot. */
+/* Starts the job of dm.ch.step; 0 and a message when it cannot. */
 static int
 dm_start_step(wb_app *a)
 {
 	tq_error err = { TQ_OK, "" };
 	char path[512];
-	int d = dm.step % 2;
+	int d = dm.ch.step % 2;
 	tq_status st;
 
-	if (dm.step == DM_CAL_PROSE || dm.step == DM_CAL_CODE) {
+	if (dm.ch.step == DM_CAL_PROSE || dm.ch.step == DM_CAL_CODE) {
 		tq_calib_opts o = TQ_CALIB_OPTS_INIT;
 
 		o.n_samples = DM_SAMPLES;
 		o.seqlen = DM_SEQLEN;
 		snprintf(path, sizeof(path), "%s/%s", dm.dir, dm_text[d][0]);
 		st = tq_job_calibrate(a->model, path, &o, NULL, &a->job, &err);
-	} else if (dm.step == DM_Q_PROSE || dm.step == DM_Q_CODE) {
+	} else if (dm.ch.step == DM_Q_PROSE || dm.ch.step == DM_Q_CODE) {
 		st = tq_job_quantize(a->model, dm.plan, dm.calib[d], NULL, 0,
 		    &a->job, &err);
 	} else {
@@ -758,12 +918,8 @@ dm_start_step(wb_app *a)
 		wb_message(a, 1, "domain lesson: %s", err.msg);
 		return 0;
 	}
-	wb_runs_begin(a, WB_RUN_TEACH, dm.step < DM_Q_PROSE ? "calibrate" :
-	    dm.step < DM_EVAL_PROSE ? "quantize" : "validate");
-	wb_log(a, "domain lesson %d/%d: %s", dm.step + 1, DM_DONE,
-	    dm_what[dm.step]);
-	dm.running = 1;
-	dm.ok = 0;
+	wb_runs_begin(a, WB_RUN_TEACH, dm.ch.step < DM_Q_PROSE ? "calibrate" :
+	    dm.ch.step < DM_EVAL_PROSE ? "quantize" : "validate");
 	return 1;
 }
 
@@ -834,101 +990,30 @@ wb_teach_domain_start(wb_app *a, const char *dir)
 			return 0;
 		}
 	}
-	dm.step = DM_CAL_PROSE;
-	dm.cancelled = 0;
-	dm.held = 0;
-	dm.stopped = -1;
-	if (!dm_start_step(a)) {
-		dm.step = DM_DONE;
-		return 0;
-	}
-	return 1;
+	return chain_begin(a, &dm.ch);
 }
 
-void
-wb_teach_job_done(wb_app *a, tq_job *job)
+static void
+dm_take(wb_app *a, tq_job *job)
 {
-	int d = dm.step % 2;
+	int d = dm.ch.step % 2;
 
 	(void)a;
-	if (dm.step == DM_CAL_PROSE || dm.step == DM_CAL_CODE) {
+	if (dm.ch.step == DM_CAL_PROSE || dm.ch.step == DM_CAL_CODE) {
 		dm.calib[d] = tq_job_take_calib(job);
-	} else if (dm.step == DM_Q_PROSE || dm.step == DM_Q_CODE) {
+	} else if (dm.ch.step == DM_Q_PROSE || dm.ch.step == DM_Q_CODE) {
 		dm.state[d] = tq_job_take_state(job);
-	} else if (dm.step < DM_DONE) {
+	} else {
 		dm.val[d] = *tq_job_validation(job);
 		dm.val[d].longctx = NULL;	/* none asked for */
 		dm.val[d].n_longctx = 0;
 		dm.have[d] = 1;
 	}
-	dm.ok = 1;
 }
 
-/* The lesson ends at dm.stopped, cancelled or failed. */
 static void
-dm_stop(wb_app *a, int after)
+dm_end(wb_app *a)
 {
-	const char *how = dm.cancelled ? "cancelled" : "stopped";
-
-	dm.running = 0;
-	dm.held = 0;
-	dm.stopped = dm.step;
-	dm.after = after;
-	wb_message(a, !dm.cancelled, "domain lesson %s %s %d/%d: %s", how,
-	    after ? "after" : "at", dm.step + 1, DM_DONE, dm_what[dm.step]);
-	wb_log(a, "domain lesson %s %s %d/%d", how, after ? "after" : "at",
-	    dm.step + 1, DM_DONE);
-	dm.step = DM_DONE;
-	if (a->run == WB_RUN_TEACH && a->job == NULL)
-		a->run = WB_RUN_NONE;	/* it was waiting for the answer */
-}
-
-void
-wb_teach_cancel(wb_app *a)
-{
-	if (!dm.running)
-		return;
-	dm.cancelled = 1;
-	if (dm.held)
-		dm_stop(a, 1);	/* no job: nothing else will end it */
-}
-
-void
-wb_teach_next(wb_app *a)
-{
-	if (!dm.running)
-		return;
-	if (dm.held) {
-		/* still asked; a yes went to wb_teach_cancel */
-		if (a->prompt == WB_PROMPT_CONFIRM_CANCEL)
-			return;
-		dm.held = 0;
-		a->run = WB_RUN_NONE;
-	} else if (!dm.ok || dm.cancelled) {
-		/* a step that ended well just as it was cancelled ends it */
-		dm_stop(a, 0);
-		return;
-	} else if (dm.step + 1 < DM_DONE &&
-	    a->prompt == WB_PROMPT_CONFIRM_CANCEL) {
-		/*
-		 * Ctrl-C asked "cancel the run?" during this step: the next
-		 * one does not start behind the question.  The run stays on
-		 * (no job) until the answer: yes stops here, no goes on.
-		 */
-		dm.held = 1;
-		wb_runs_begin(a, WB_RUN_TEACH, "waiting");
-		wb_log(a, "domain lesson %d/%d done: waiting for the answer",
-		    dm.step + 1, DM_DONE);
-		return;
-	}
-	if (++dm.step < DM_DONE) {
-		if (!dm_start_step(a)) {
-			dm.running = 0;
-			dm.step = DM_DONE;
-		}
-		return;
-	}
-	dm.running = 0;
 	tq_model_close(dm.qm[0]);
 	tq_model_close(dm.qm[1]);
 	dm.qm[0] = dm.qm[1] = NULL;
@@ -981,16 +1066,8 @@ lesson_domain(int y, int y1)
 	wb_textf(y++, 1, COLS - 2, "both on %d tokens of %s and %s, ctx "
 	    "%d.", DM_TOKENS, dm_text[0][1], dm_text[1][1], DM_CTX);
 	y++;
-	if (dm.held)
-		wb_textf(y++, 1, COLS - 2, "%d/%d done: %s; the next step "
-		    "waits for y/n", dm.step + 1, DM_DONE, dm_what[dm.step]);
-	else if (dm.running)
-		wb_textf(y++, 1, COLS - 2, "running %d/%d: %s ... (Ctrl-C "
-		    "cancels)", dm.step + 1, DM_DONE, dm_what[dm.step]);
-	else if (dm.stopped >= 0)
-		wb_textf(y++, 1, COLS - 2, "%s %s %d/%d: %s  (Enter: again)",
-		    dm.cancelled ? "cancelled" : "stopped", dm.after ? "after" :
-		    "at", dm.stopped + 1, DM_DONE, dm_what[dm.stopped]);
+	if (chain_line(y, &dm.ch))
+		y++;
 	else if (dm.plan == NULL)
 		wb_text(y++, 1, COLS - 2, 0, "Enter: run it (about a minute)");
 	else
@@ -1041,6 +1118,26 @@ lesson_domain(int y, int y1)
 	}
 }
 
+/*
+ * The relative weight error of the current layer rounded onto scheme
+ * `name` (deq: room for its [rows, cols]); -1 when it does not fit.
+ */
+static double
+layer_error(const char *name, float *deq)
+{
+	tq_scheme s;
+	tq_weight_err we;
+	tq_error err;
+
+	if (deq == NULL || tq_scheme_parse(name, &s, &err) != TQ_OK ||
+	    tq_scheme_check(&s, tw.rows, tw.cols, &err) != TQ_OK ||
+	    tq_quant_view(&s, tw.w, tw.rows, tw.cols, 0, 0, deq, NULL, NULL,
+	    &err) != TQ_OK)
+		return -1;
+	tq_weight_error(tw.w, deq, tw.rows * tw.cols, &we);
+	return we.rel;
+}
+
 /* ---- Lesson 3: what the scales cost, in bytes ------------------------- */
 
 #define META_N 5
@@ -1083,7 +1180,6 @@ meta_prepare(wb_app *a, const wb_row *r)
 	deq = malloc(sizeof(float) * (size_t)(tw.rows * tw.cols));
 	for (k = 0; k < META_N; k++) {
 		tq_scheme s;
-		tq_weight_err we;
 		tq_error err;
 		double n = (double)tw.rows * (double)tw.cols;
 
@@ -1107,12 +1203,7 @@ meta_prepare(wb_app *a, const wb_row *r)
 			mt.model[k] += (b - s.bits) * on / 8;
 			mt.model_all[k] += b * on / 8;
 		}
-		if (deq == NULL || tq_scheme_check(&s, tw.rows, tw.cols,
-		    &err) != TQ_OK || tq_quant_view(&s, tw.w, tw.rows,
-		    tw.cols, 0, 0, deq, NULL, NULL, &err) != TQ_OK)
-			continue;
-		tq_weight_error(tw.w, deq, tw.rows * tw.cols, &we);
-		mt.err[k] = we.rel;
+		mt.err[k] = layer_error(meta_names[k], deq);
 	}
 	free(deq);
 }
@@ -1176,6 +1267,484 @@ lesson_meta(wb_app *a, const wb_row *r, int y, int y1)
 		wb_textf(y1 - 1, 1, COLS - 2, "g64 over g128: %.1fx the bytes "
 		    "of scales for %.0f%% less weight error", mt.bytes[3] /
 		    mt.bytes[2], 100 * (1 - mt.err[3] / mt.err[2]));
+}
+
+/* ---- GPTQ or AWQ, g64 or g128: size against quality -------------------- */
+
+#define TR_N 6
+
+/* The six ways, each one engine job on the layer alone: method scheme. */
+static const char *const tr_what[TR_N] = {
+	"rtn int4-g128", "rtn int4-g64", "gptq int4-g128", "gptq int4-g64",
+	"awq int4-g128", "awq int4-g64"
+};
+
+static int tr_start_step(wb_app *a);
+static void tr_take(wb_app *a, tq_job *job);
+static void tr_end(wb_app *a);
+
+static struct {
+	chain ch;
+	size_t idx;			/* the layer's browser row */
+	const tq_calib *calib;		/* the calibration it ran on */
+	tq_plan *plan;			/* the running step's */
+	tq_layer_result res[TR_N];	/* the engine's report of each */
+	int have[TR_N];
+} tr = { .ch = { "size lesson", TR_N, tr_what, tr_start_step, tr_take,
+    tr_end, TR_N, 0, 0, 0, 0, -1, 0 }, .idx = (size_t)-1 };
+
+/* A plan of the layer alone on step's method and scheme, the rest float. */
+static tq_plan *
+tr_plan(const char *layer, const char *how, tq_error *err)
+{
+	char json[1024], pat[512], method[16], scheme[32];
+	tq_plan *p = NULL;
+	size_t n = 0;
+	const char *c;
+
+	/* the name as a pattern: its dots and the like taken literally */
+	for (c = layer; *c != '\0' && n + 4 < sizeof(pat); c++) {
+		if (strchr(".[]()*+?^$|{}\\", *c) != NULL) {
+			pat[n++] = '\\';
+			pat[n++] = '\\';
+		}
+		pat[n++] = *c;
+	}
+	pat[n] = '\0';
+	if (sscanf(how, "%15s %31s", method, scheme) != 2)
+		return NULL;
+	snprintf(json, sizeof(json), "{\"default\": {\"method\": \"float\"}, "
+	    "\"rules\": [{\"match\": \"^%s$\", \"method\": \"%s\", "
+	    "\"scheme\": \"%s\"}]}", pat, method, scheme);
+	if (tq_plan_parse(json, strlen(json), how, &p, err) != TQ_OK)
+		return NULL;
+	return p;
+}
+
+static int
+tr_start_step(wb_app *a)
+{
+	tq_error err = { TQ_OK, "" };
+
+	tq_plan_free(tr.plan);
+	tr.plan = tr_plan(a->rows[tr.idx].name, tr_what[tr.ch.step], &err);
+	if (tr.plan == NULL || tq_job_quantize(a->model, tr.plan, tr.calib,
+	    NULL, 0, &a->job, &err) != TQ_OK) {
+		wb_message(a, 1, "size lesson: %s", err.msg[0] != '\0' ?
+		    err.msg : "no plan for the layer");
+		return 0;
+	}
+	wb_runs_begin(a, WB_RUN_TEACH, "quantize");
+	return 1;
+}
+
+static void
+tr_take(wb_app *a, tq_job *job)
+{
+	tq_qstate *st = tq_job_take_state(job);
+	size_t i, n = st != NULL ? tq_state_n_results(st) : 0;
+
+	for (i = 0; i < n; i++) {
+		const tq_layer_result *r = tq_state_result(st, i);
+
+		if (strcmp(r->name, a->rows[tr.idx].name) == 0) {
+			tr.res[tr.ch.step] = *r;
+			tr.have[tr.ch.step] = 1;
+		}
+	}
+	tq_state_free(st);
+}
+
+static void
+tr_end(wb_app *a)
+{
+	tq_plan_free(tr.plan);
+	tr.plan = NULL;
+	wb_message(a, 0, "size lesson done (5: teach)");
+}
+
+/* Enter: quantizes the current layer the six ways. */
+static void
+tr_run(wb_app *a, const wb_row *r)
+{
+	if (a->calib == NULL) {
+		wb_message(a, 1, "size lesson: GPTQ and AWQ need a calibration:"
+		    " c first");
+		return;
+	}
+	if (!r->has_site || r->block < 0) {
+		wb_message(a, 1, "size lesson: %s has no calibration input: "
+		    "pick another layer", r->shortname);
+		return;
+	}
+	tr.idx = r->idx;
+	tr.calib = a->calib;
+	memset(tr.have, 0, sizeof(tr.have));
+	chain_begin(a, &tr.ch);
+}
+
+/* Output error of way k over way j's, as a change in percent. */
+static double
+tr_change(int k, int j)
+{
+	return 100.0 * (tr.res[k].rel_err / tr.res[j].rel_err - 1.0);
+}
+
+static void
+lesson_trade(wb_app *a, const wb_row *r, int y, int y1)
+{
+	double worst = 0, n = (double)r->rows * (double)r->cols;
+	int k, j, all = 1, front, best;
+
+	wb_textf(y++, 1, COLS - 2, "%s [%lld x %lld]: the engine's RTN, GPTQ "
+	    "and AWQ at int4,", r->shortname, (long long)r->rows,
+	    (long long)r->cols);
+	wb_text(y++, 1, COLS - 2, 0, "groups of 128 and of 64, each as a "
+	    "plan of this layer alone");
+	y++;
+	if (!chain_line(y, &tr.ch))
+		wb_text(y, 1, COLS - 2, 0, a->calib == NULL ? "needs a "
+		    "calibration: c first, then Enter" : tr.idx == r->idx ?
+		    "Enter: again" : "Enter: quantize it six ways (seconds)");
+	y += 2;
+	if (tr.idx != r->idx || tr.ch.stopped >= 0)
+		return;
+	for (k = 0; k < TR_N; k++) {
+		all = all && tr.have[k];
+		if (tr.have[k] && tr.res[k].rel_err > worst)
+			worst = tr.res[k].rel_err;
+	}
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-16s %5s %8s %10s %7s", "method scheme",
+	    "bpw", "bytes", "out.err", "SQNR");
+	attroff(wb_attr(WB_C_HEADER));
+	for (k = 0; k < TR_N && y < y1; k++, y++) {
+		if (!tr.have[k])
+			continue;
+		/* the frontier: no other way is both smaller and better */
+		front = 1;
+		for (j = 0; j < TR_N; j++)
+			if (j != k && tr.have[j] && tr.res[j].bpw <=
+			    tr.res[k].bpw && tr.res[j].rel_err <
+			    tr.res[k].rel_err)
+				front = 0;
+		if (front)
+			attron(wb_attr(WB_C_GOOD));
+		wb_textf(y, 1, 52, "%-16s %5.2f %8.0f %10.3e %5.1fdB %s",
+		    tr_what[k], tr.res[k].bpw, tr.res[k].bpw * n / 8,
+		    tr.res[k].rel_err, tr.res[k].sqnr_db, front ? "*" : "");
+		if (front)
+			attroff(wb_attr(WB_C_GOOD));
+		if (COLS > 60)
+			wb_hbar(y, 54, COLS - 56, worst > 0 ?
+			    tr.res[k].rel_err / worst : 0);
+	}
+	if (!all || y + 3 >= y1)
+		return;
+	/* the better method at g128 (gptq 2, awq 4) against RTN's g64 */
+	best = tr.res[2].rel_err <= tr.res[4].rel_err ? 2 : 4;
+	y++;
+	wb_text(y++, 1, COLS - 2, 0, "* on the frontier: no other way is both "
+	    "smaller and better");
+	wb_textf(y++, 1, COLS - 2, "g64 for %+.1f%% bytes: out.err %+.0f%% "
+	    "rtn, %+.0f%% gptq, %+.0f%% awq", 100 * (tr.res[1].bpw /
+	    tr.res[0].bpw - 1), tr_change(1, 0), tr_change(3, 2),
+	    tr_change(5, 4));
+	wb_textf(y++, 1, COLS - 2, "%s: out.err %+.0f%% against rtn, same "
+	    "bytes: %s than g64 buys", tr_what[best], tr_change(best, 0),
+	    tr_change(best, 0) < tr_change(1, 0) ? "more" : "less");
+}
+
+/* ---- K-quants: bit widths mixed within a model ------------------------- */
+
+#define KQ_N 6
+#define KQ_TYPES 8
+
+static const char *const kq_names[KQ_N] = {
+	"q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_0"
+};
+
+static struct {
+	const tq_model *model;
+	int ok;
+	char (*scheme)[16];		/* [n_rows] q4_k_m's type of each */
+	char type[KQ_TYPES][16];	/* the types it uses */
+	int count[KQ_TYPES];		/* and on how many layers */
+	double bpw[KQ_TYPES];		/* their bits per weight, by weight */
+	double weights[KQ_TYPES];
+	int n_types;
+	double avg;			/* over the quantized layers */
+	size_t idx;			/* browser row of err[] */
+	double row_bpw[KQ_N], err[KQ_N];	/* -1: does not fit */
+} kq = { .idx = (size_t)-1 };
+
+/* q4_k_m's type of every layer of the model, from the engine's preset. */
+static int
+kq_prepare(wb_app *a)
+{
+	tq_plan *p = NULL;
+	tq_error err;
+	double all = 0, bits = 0;
+	size_t i;
+	int t;
+
+	if (kq.model == a->model)
+		return kq.ok;
+	kq.model = a->model;
+	kq.ok = 0;
+	kq.n_types = 0;
+	free(kq.scheme);
+	kq.scheme = calloc(a->n_rows, sizeof(*kq.scheme));
+	if (kq.scheme == NULL || tq_plan_preset("q4_k_m", &p, &err) != TQ_OK)
+		return 0;
+	for (i = 0; i < a->n_rows; i++) {
+		const wb_row *r = &a->rows[i];
+		double n = (double)r->rows * (double)r->cols, b;
+		tq_layer_cfg c;
+
+		if (tq_plan_resolve(p, a->model, r->name, &c, &err) != TQ_OK)
+			continue;
+		if (c.method == TQ_METHOD_FLOAT) {
+			snprintf(kq.scheme[i], sizeof(kq.scheme[i]), "float");
+			continue;
+		}
+		tq_scheme_name(&c.scheme, kq.scheme[i], sizeof(kq.scheme[i]));
+		b = tq_scheme_bpw(&c.scheme, r->rows, r->cols);
+		for (t = 0; t < kq.n_types; t++)
+			if (strcmp(kq.type[t], kq.scheme[i]) == 0)
+				break;
+		if (t == kq.n_types) {
+			if (t == KQ_TYPES)
+				continue;
+			snprintf(kq.type[t], sizeof(kq.type[t]), "%s",
+			    kq.scheme[i]);
+			kq.count[t] = 0;
+			kq.bpw[t] = kq.weights[t] = 0;
+			kq.n_types++;
+		}
+		kq.count[t]++;
+		kq.bpw[t] += b * n;
+		kq.weights[t] += n;
+		bits += b * n;
+		all += n;
+	}
+	tq_plan_free(p);
+	for (t = 0; t < kq.n_types; t++)
+		kq.bpw[t] /= kq.weights[t];
+	kq.avg = all > 0 ? bits / all : 0;
+	kq.ok = 1;
+	return 1;
+}
+
+/* The current layer under each K-quant type: bits and weight error. */
+static void
+kq_layer(const wb_row *r)
+{
+	float *deq;
+	int k;
+
+	if (kq.idx == r->idx)
+		return;
+	kq.idx = r->idx;
+	deq = malloc(sizeof(float) * (size_t)(tw.rows * tw.cols));
+	for (k = 0; k < KQ_N; k++) {
+		tq_scheme s;
+		tq_error err;
+
+		kq.err[k] = layer_error(kq_names[k], deq);
+		if (kq.err[k] >= 0 && tq_scheme_parse(kq_names[k], &s,
+		    &err) == TQ_OK)
+			kq.row_bpw[k] = tq_scheme_bpw(&s, tw.rows, tw.cols);
+	}
+	free(deq);
+}
+
+/* Step 0: the preset's type of each layer, a block a line (j/k scroll). */
+static int
+kq_blocks(wb_app *a, int y, int y1)
+{
+	int nb = 0, b, first, shown, x, w = 6;
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++)
+		nb = a->rows[i].block + 1 > nb ? a->rows[i].block + 1 : nb;
+	shown = y1 - y - 6;
+	shown = shown < 1 ? 1 : shown > nb ? nb : shown;
+	first = (int)(a->teach_row % (nb - shown + 1));
+	wb_textf(y++, 1, COLS - 2, "q4_k_m layer by layer: blocks %d-%d of "
+	    "%d%s", first, first + shown - 1, nb, shown < nb ? " (j/k)" :
+	    "");
+	attron(wb_attr(WB_C_HEADER));
+	move(y, 1);
+	printw("%-6s", "block");
+	for (i = 0, x = 7; i < a->n_rows && x + w < COLS - 1; i++)
+		if (a->rows[i].block == 0) {
+			const char *d = strrchr(a->rows[i].shortname, '.');
+			int pl;
+
+			d = d != NULL ? d + 1 : a->rows[i].shortname;
+			/* "gate" for gate_proj */
+			pl = strstr(d, "_proj") != NULL ? (int)(strstr(d,
+			    "_proj") - d) : w - 1;
+			mvprintw(y, x, " %-*.*s", w - 1, pl < w - 1 ? pl : w - 1,
+			    d);
+			x += w;
+		}
+	attroff(wb_attr(WB_C_HEADER));
+	y++;
+	for (b = first; b < first + shown && y < y1; b++, y++) {
+		mvprintw(y, 1, "%-6d", b);
+		for (i = 0, x = 7; i < a->n_rows && x + w < COLS - 1; i++) {
+			if (a->rows[i].block != b)
+				continue;
+			/* the types above the preset's base stand out */
+			if (strcmp(kq.scheme[i], "q4_k") != 0)
+				attron(wb_attr(WB_C_WARN));
+			mvprintw(y, x, " %-*.*s", w - 1, w - 1, kq.scheme[i]);
+			attroff(wb_attr(WB_C_WARN));
+			x += w;
+		}
+	}
+	for (i = 0; i < a->n_rows; i++)
+		if (a->rows[i].block < 0 && y < y1)
+			wb_textf(y++, 1, COLS - 2, "%-16s %s",
+			    a->rows[i].shortname, kq.scheme[i]);
+	return y;
+}
+
+static void
+lesson_kquant(wb_app *a, const wb_row *r, int y, int y1)
+{
+	char buf[256];
+	int t, k, l = 0, step = a->teach_step, q4 = 2, q6 = 4;
+	double worst = 0;
+
+	if (!kq_prepare(a)) {
+		wb_text(y + 1, 1, COLS - 2, 0, "the q4_k_m preset does not "
+		    "resolve on this model");
+		return;
+	}
+	if (step == 0) {
+		y = kq_blocks(a, y, y1 - 3);
+		for (t = 0; t < kq.n_types && l < (int)sizeof(buf) - 40; t++)
+			l += snprintf(buf + l, sizeof(buf) - (size_t)l,
+			    "%s%s %d layers %.2f bpw", t > 0 ? ", " : "",
+			    kq.type[t], kq.count[t], kq.bpw[t]);
+		wb_text(++y, 1, COLS - 2, 0, buf);
+		wb_textf(++y, 1, COLS - 2, "= %.2f bits per weight over the "
+		    "quantized layers", kq.avg);
+		wb_text(y1 - 1, 1, COLS - 2, 0, "n: what each type costs and "
+		    "buys on this layer");
+		return;
+	}
+	kq_layer(r);
+	wb_textf(y++, 1, COLS - 2, "%s [%lld x %lld] under each K-quant "
+	    "type (q4_k_m gives it %s)", r->shortname, (long long)tw.rows,
+	    (long long)tw.cols, kq.scheme[r->idx]);
+	y++;
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-8s %6s %10s", "type", "bpw", "rel.err");
+	attroff(wb_attr(WB_C_HEADER));
+	for (k = 0; k < KQ_N; k++)
+		worst = kq.err[k] > worst ? kq.err[k] : worst;
+	for (k = 0; k < KQ_N && y < y1 - 2; k++, y++) {
+		if (kq.err[k] < 0) {
+			wb_textf(y, 1, COLS - 2, "%-8s does not fit %lld "
+			    "columns", kq_names[k], (long long)tw.cols);
+			continue;
+		}
+		wb_textf(y, 1, 27, "%-8s %6.2f %10.2e", kq_names[k],
+		    kq.row_bpw[k], kq.err[k]);
+		wb_hbar(y, 28, COLS - 30, worst > 0 ? kq.err[k] / worst : 0);
+	}
+	if (kq.err[q4] > 0 && kq.err[q6] > 0)
+		wb_textf(y1 - 1, 1, COLS - 2, "q6_k over q4_k: %+.2f bits per "
+		    "weight for %.1fx less error", kq.row_bpw[q6] -
+		    kq.row_bpw[q4], kq.err[q4] / kq.err[q6]);
+}
+
+/* ---- Microscaling floats: one block on three grids --------------------- */
+
+#define MX_N 3
+
+static const char *const mx_names[MX_N] = { "int4-g32", "mxfp4", "nvfp4" };
+static const char *const mx_what[MX_N] = {
+	"int4, a scale and zero per 32: 16 even steps",
+	"mxfp4: fp4 e2m1 values times 2^k, a power of two per 32",
+	"nvfp4: fp4 e2m1 values times an fp8 e4m3 scale per 16",
+};
+
+static void
+lesson_mx(wb_app *a, const wb_row *r, int y, int y1)
+{
+	int64_t row = a->teach_row % tw.rows, n = tw.rows * tw.cols;
+	float *deq = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
+	float lo = 0, hi = 0;
+	const float *x = tw.w + row * tw.cols;
+	double e[MX_N], bpw[MX_N];
+	int k, i, step = a->teach_step, best = 0;
+
+	if (deq == NULL)
+		return;
+	if (tw.cols % GROUP != 0) {
+		wb_text(y, 1, COLS - 2, 0, "this layer's width is not a "
+		    "multiple of 32: pick another (j/k in the browser)");
+		free(deq);
+		return;
+	}
+	for (i = 0; i < GROUP; i++) {
+		lo = x[i] < lo ? x[i] : lo;
+		hi = x[i] > hi ? x[i] : hi;
+	}
+	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31: 4 bits a "
+	    "weight on three grids (step %d/4)", r->shortname,
+	    (long long)row, step + 1);
+	for (k = 0; k < MX_N; k++) {
+		tq_scheme s;
+		tq_group_view gv;
+		tq_weight_err we;
+		tq_error err;
+
+		e[k] = -1;
+		if (tq_scheme_parse(mx_names[k], &s, &err) != TQ_OK ||
+		    tq_quant_view(&s, tw.w, tw.rows, tw.cols, row, 0, deq,
+		    NULL, &gv, &err) != TQ_OK)
+			continue;
+		tq_weight_error(tw.w, deq, n, &we);
+		e[k] = we.rel;
+		bpw[k] = tq_scheme_bpw(&s, tw.rows, tw.cols);
+		best = e[k] < e[best] || e[best] < 0 ? k : best;
+		if (k > step || y + 4 > y1)
+			continue;
+		attron(wb_attr(WB_C_HEADER));
+		wb_textf(y++, 1, COLS - 2, "%s (scale %.6g)", mx_what[k],
+		    gv.scale);
+		attroff(wb_attr(WB_C_HEADER));
+		number_line(y, 1 + LABEL, COLS - 2 - LABEL - 1, x, GROUP, lo,
+		    hi, gv.levels, gv.n_levels);
+		wb_text(y, 1, LABEL, 0, "points");
+		wb_text(y + 1, 1, LABEL, 0, "levels");
+		y += 3;
+	}
+	free(deq);
+	if (step < MX_N) {
+		wb_text(y1 - 1, 1, COLS - 2, 0, step == 0 ? "n: the same "
+		    "weights on mxfp4's grid" : step == 1 ? "n: on nvfp4's" :
+		    "n: the whole layer on each");
+		return;
+	}
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-10s %6s %10s", "the layer", "bpw",
+	    "rel.err");
+	attroff(wb_attr(WB_C_HEADER));
+	for (k = 0; k < MX_N && y < y1 - 1; k++, y++)
+		if (e[k] >= 0)
+			wb_textf(y, 1, COLS - 2, "%-10s %6.2f %10.2e",
+			    mx_names[k], bpw[k], e[k]);
+	if (e[best] >= 0)
+		wb_textf(y1 - 1, 1, COLS - 2, "the least error: %s at %.2f "
+		    "bits per weight; fp4's levels crowd near 0", mx_names[best],
+		    bpw[best]);
 }
 
 /* ---- Which layer shows each lesson's effect ---------------------------- */
@@ -1356,6 +1925,32 @@ pick_awq(wb_app *a, char *why, size_t len)
 	return pick_outliers(a, 128, 4096, why, len);
 }
 
+/* The first layer of the blocks q4_k_m gives its widest type. */
+static long
+pick_kquant(wb_app *a, char *why, size_t len)
+{
+	size_t i;
+	int t, w = -1;
+
+	if (!kq_prepare(a)) {
+		snprintf(why, len, "q4_k_m does not resolve here");
+		return -1;
+	}
+	for (t = 0; t < kq.n_types; t++)
+		if (strcmp(kq.type[t], "q4_k") != 0 && (w < 0 || kq.bpw[t] >
+		    kq.bpw[w]))
+			w = t;
+	for (i = 0; w >= 0 && i < a->n_rows; i++)
+		if (a->rows[i].block >= 0 && strcmp(kq.scheme[i],
+		    kq.type[w]) == 0) {
+			snprintf(why, len, "q4_k_m gives it %s (%.2f bpw), not "
+			    "q4_k", kq.type[w], kq.bpw[w]);
+			return (long)i;
+		}
+	snprintf(why, len, "q4_k_m gives every block's layer q4_k");
+	return -1;
+}
+
 static long
 pick_none(wb_app *a, char *why, size_t len)
 {
@@ -1366,7 +1961,10 @@ pick_none(wb_app *a, char *why, size_t len)
 
 /* ---- The lessons and their index --------------------------------------- */
 
-enum { L_GROUP, L_GRAN, L_META, L_GPTQ, L_AWQ, L_DOMAIN, N_LESSONS };
+enum {
+	L_GROUP, L_GRAN, L_META, L_KQ, L_MX, L_GPTQ, L_AWQ, L_TRADE, L_DOMAIN,
+	N_LESSONS
+};
 
 static void
 draw_domain(wb_app *a, const wb_row *r, int y, int y1)
@@ -1390,10 +1988,16 @@ static const struct lesson {
 	    lesson_granularity, pick_range },
 	{ "what the scales cost, in bytes", "weights", 2, 1, lesson_meta,
 	    pick_narrow },
+	{ "K-quants: bit widths mixed in a model", "weights", 1, 1,
+	    lesson_kquant, pick_kquant },
+	{ "microscaling floats: mxfp4, nvfp4", "weights", MX_N, 1, lesson_mx,
+	    pick_group },
 	{ "GPTQ against RTN, column by column", "a calibration", GB, 1,
 	    lesson_gptq, pick_gptq },
 	{ "AWQ: scaling the salient channels", "a calibration",
 	    AWQ_STEPS - 1, 1, lesson_awq, pick_awq },
+	{ "GPTQ or AWQ, g64 or g128, side by side", "a calibration", 0, 1,
+	    lesson_trade, pick_awq },
 	{ "domain mismatch: prose against code", "the corpora", 0, 0,
 	    draw_domain, pick_none },
 };
@@ -1549,7 +2153,16 @@ press_enter(wb_app *a, int key)
 		ix.open = 0;
 		return;
 	}
-	if (a->teach_page % N_LESSONS != L_DOMAIN || wb_runs_busy(a))
+	if (wb_runs_busy(a))
+		return;
+	if (a->teach_page % N_LESSONS == L_TRADE) {
+		const wb_row *r = wb_browser_current(a);
+
+		if (r != NULL)
+			tr_run(a, r);
+		return;
+	}
+	if (a->teach_page % N_LESSONS != L_DOMAIN)
 		return;
 	wb_prompt(a, WB_PROMPT_DOMAIN, dm.dir[0] != '\0' ? dm.dir :
 	    getenv("TQ_SHARED_DATA") != NULL ? getenv("TQ_SHARED_DATA") :
@@ -1575,7 +2188,8 @@ static const wb_key keys[] = {
 	{ { 'k', KEY_UP }, press_row, "previous row of the weight (the "
 	    "index: previous lesson)", NULL, WB_ALWAYS },
 	{ { '\r', '\n', KEY_ENTER }, press_enter, "open the lesson (the "
-	    "index); the domain lesson: run its jobs on the corpora in DIR",
+	    "index); run the lesson's jobs (size: the layer six ways; domain: "
+	    "on the corpora in DIR)",
 	    "open", WB_ALWAYS },
 };
 
@@ -1593,5 +2207,11 @@ wb_teach_free(void)
 	tq_awq_trace_free(aw.tr);
 	aw.tr = NULL;
 	aw.idx = (size_t)-1;
+	tq_plan_free(tr.plan);
+	tr.plan = NULL;
+	free(kq.scheme);
+	kq.scheme = NULL;
+	kq.model = NULL;
+	kq.idx = (size_t)-1;
 	dm_clear();	/* after wb_runs_free, which ends the job */
 }
