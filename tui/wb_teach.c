@@ -292,7 +292,7 @@ lesson_group(wb_app *a, const wb_row *r, int y, int y1)
 	if (nk == 4 && 1 + 3 + 1 + nk * lines + 1 > y1 - y)
 		kinds[2] = kinds[--nk];
 	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31 -> int4, one "
-	    "scale and zero (step %d/%d)", r->shortname, (long long)row,
+	    "scale+zero (step %d/%d)", r->shortname, (long long)row,
 	    step + 1, STEPS);
 	number_line(y, 1 + LABEL, COLS - 2 - LABEL - 1, g1.x, GROUP, g1.lo,
 	    g1.hi, g1.gv.levels, step >= 1 ? g1.gv.n_levels : 0);
@@ -1504,6 +1504,12 @@ kq_prepare(wb_app *a)
 
 		if (tq_plan_resolve(p, a->model, r->name, &c, &err) != TQ_OK)
 			continue;
+		/* a tied lm_head is the embedding table: counted once */
+		if (tq_model_get_config(a->model)->tie_word_embeddings &&
+		    strcmp(r->name, "lm_head") == 0) {
+			snprintf(kq.scheme[i], sizeof(kq.scheme[i]), "tied");
+			continue;
+		}
 		if (c.method == TQ_METHOD_FLOAT) {
 			snprintf(kq.scheme[i], sizeof(kq.scheme[i]), "float");
 			continue;
@@ -1625,13 +1631,26 @@ lesson_kquant(wb_app *a, const wb_row *r, int y, int y1)
 		return;
 	}
 	if (step == 0) {
-		y = kq_blocks(a, y, y1 - 3);
-		for (t = 0; t < kq.n_types && l < (int)sizeof(buf) - 40; t++)
-			l += snprintf(buf + l, sizeof(buf) - (size_t)l,
-			    "%s%s %d layers %.2f bpw", t > 0 ? ", " : "",
-			    kq.type[t], kq.count[t], kq.bpw[t]);
-		wb_text(++y, 1, COLS - 2, 0, buf);
-		wb_textf(++y, 1, COLS - 2, "= %.2f bits per weight over the "
+		y = kq_blocks(a, y, y1 - 4);
+		y++;
+		/* the types, as many a line as fit */
+		for (t = 0; t < kq.n_types && y < y1 - 2; t++) {
+			char one[64];
+			int m = snprintf(one, sizeof(one), "%s%s %d layers %.2f "
+			    "bpw", l > 0 ? ", " : "", kq.type[t], kq.count[t],
+			    kq.bpw[t]);
+
+			if (l > 0 && l + m > COLS - 3) {
+				wb_text(y++, 1, COLS - 2, 0, buf);
+				l = snprintf(buf, sizeof(buf), "%s", one + 2);
+			} else {
+				l += snprintf(buf + l, sizeof(buf) - (size_t)l,
+				    "%s", one);
+			}
+		}
+		if (l > 0)
+			wb_text(y++, 1, COLS - 2, 0, buf);
+		wb_textf(y, 1, COLS - 2, "= %.2f bits per weight over the "
 		    "quantized layers", kq.avg);
 		wb_text(y1 - 1, 1, COLS - 2, 0, "n: what each type costs and "
 		    "buys on this layer");
@@ -1696,9 +1715,9 @@ lesson_mx(wb_app *a, const wb_row *r, int y, int y1)
 		lo = x[i] < lo ? x[i] : lo;
 		hi = x[i] > hi ? x[i] : hi;
 	}
-	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31: 4 bits a "
-	    "weight on three grids (step %d/4)", r->shortname,
-	    (long long)row, step + 1);
+	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31 on three "
+	    "4-bit grids (step %d/4)", r->shortname, (long long)row,
+	    step + 1);
 	for (k = 0; k < MX_N; k++) {
 		tq_scheme s;
 		tq_group_view gv;
