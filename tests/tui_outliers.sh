@@ -68,8 +68,12 @@ ok $? "the browser's outl column ($o) counts the detail's outliers ($k)"
 
 # the AWQ lesson ranks the salient channels as the detail does
 keys d Escape / C-u ; text d '^0\.attn\.q'; keys d Enter
-keys d t ']' ']' ']'
-wait_for d 'Teaching: 4/5 AWQ'
+keys d t
+wait_for d 'Lessons: j/k choose'
+keys d Enter
+wait_for d 'Lesson 1/[0-9]+:'
+keys d ']' ']' ']' ']' ']' ']'
+wait_for d 'Lesson 7/[0-9]+: AWQ'
 wait_for d 'salient input channels: the largest absmax \|x\|'
 awq=$(screen d | sed -n 's/^ *ch\([0-9]*\) .*/\1/p' | head -1)
 [ -n "$first" ] && [ "$awq" = "$first" ]

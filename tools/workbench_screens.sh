@@ -47,21 +47,36 @@ keys w Enter
 wait_for w 'exported' >/dev/null
 keys w 3
 shot "Export (\`E\`), in the log"
-keys w t n n n n
-wait_for w 'rms error' >/dev/null
-shot "Teaching, lesson 1: one group step by step (\`t\`)"
+keys w t
+wait_for w 'Lessons: j/k choose' >/dev/null
+shot "Teaching: the lesson index (\`t\`)"
+keys w Enter n n n n
+wait_for w 'rms err' >/dev/null
+shot "Teaching, lesson 1: one group step by step (\`Enter\`, \`n\` four times)"
 keys w ']'
 wait_for w 'int4-g32 ' >/dev/null
 shot "Teaching, lesson 2: per tensor, per channel, per group"
+keys w ']' n n
+wait_for w 'g64 over g128' >/dev/null
+shot "Teaching, lesson 3: what the scales cost, in bytes"
+keys w ']'
+wait_for w 'bits per weight over the quantized' >/dev/null
+shot "Teaching, lesson 4: K-quants, bit widths mixed in a model"
+keys w ']' n n n
+wait_for w 'the least error' >/dev/null
+shot "Teaching, lesson 5: microscaling floats"
 keys w ']' n n n n n
 wait_for w '5 of 12' >/dev/null
-shot "Teaching, lesson 3: GPTQ against RTN, column by column"
+shot "Teaching, lesson 6: GPTQ against RTN, column by column"
 keys w ']' n n
 wait_for w 'RTN [0-9.e-]+; scaled' >/dev/null
-shot "Teaching, lesson 4: AWQ's scales of the salient channels"
+shot "Teaching, lesson 7: AWQ's scales of the salient channels"
+keys w ']' Enter
+wait_for w 'size lesson done' >/dev/null
+shot "Teaching, lesson 8: GPTQ or AWQ, g64 or g128, side by side (\`Enter\`)"
 keys w ']' Enter C-u; text w "$shared"; keys w Enter
 wait_for w 'domain lesson done' >/dev/null
-shot "Teaching, lesson 5: domain mismatch, prose against code"
+shot "Teaching, lesson 9: domain mismatch, prose against code"
 keys w q
 
 # The real model, when there is one (TQ_SMOLLM2_GGUF): its massive activations.

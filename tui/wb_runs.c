@@ -590,6 +590,8 @@ wb_runs_pump(wb_app *a)
 {
 	if (a->job != NULL)
 		pump_job(a);
+	else if (a->run == WB_RUN_TEACH)
+		wb_teach_next(a);	/* a lesson held by Ctrl-C's question */
 	return 1;
 }
 

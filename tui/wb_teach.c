@@ -1,12 +1,22 @@
 /*
  * wb_teach.c: teaching mode, on the real weights of the current layer.
  *
- *   lesson 1  one group of 32 weights quantized to int4 step by step:
- *             values, range, scale and zero point, codes, dequantized
- *             values, error (n advances a step);
- *   lesson 2  the same row under one scale per tensor, per row and per
+ * The index lists the lessons (the table `lessons`, below), what each
+ * needs and the layer of the model that shows its effect best;
+ *
+ *   group     one group of 32 weights quantized to int4 step by step:
+ *             values and the group as points on the grid's number line,
+ *             range, scale and zero point, codes, dequantized values,
+ *             error (n advances a step), all 32 in sight at 80x24;
+ *   granul.   the same row under one scale per tensor, per row and per
  *             group of 128 and 32, with each one's error and cost;
- *   lesson 3  GPTQ against RTN on the first 12 columns of one row, a
+ *   meta      what the scales cost: their count, bits and bytes per
+ *             tensor, row, g128, g64 and g32, from tq_scheme_bpw;
+ *   K-quants  q4_k_m's type of every layer (the engine's preset, resolved
+ *             on the model), and the layer under each K-quant type;
+ *   MX        the group on int4-g32's, mxfp4's and nvfp4's grids, then
+ *             the layer on each;
+ *   GPTQ      GPTQ against RTN on the first 12 columns of one row, a
  *             column per key press: each column is rounded, and its error,
  *             scaled through the Cholesky factor of H^-1 (H = X^T X of the
  *             layer's real inputs on a calibration sample, restricted to
@@ -14,21 +24,25 @@
  *             the output error ||(w - q) X||^2 / ||w X||^2 on those inputs
  *             is shown for both.  The steps are the engine's GPTQ run on
  *             those 12 columns as a row of their own (tq_gptq_trace_row);
- *   lesson 4  AWQ on the current layer: its salient input channels (the
+ *   AWQ       AWQ on the current layer: its salient input channels (the
  *             largest mean |x| of the calibration), the scales
  *             s = mean|x|^alpha for alpha 0 to 1, and the output error of
  *             RTN on int4-g128 with each (alpha 0 is plain RTN), on H of
- *             the layer's inputs as in lesson 3, both by the engine's
- *             search (tq_awq_trace_layer).  The engine searches 20
- *             alphas over the layers sharing the input (core/awq.c);
- *   lesson 5  domain mismatch: Enter runs six engine jobs in turn
+ *             the layer's inputs as in the GPTQ lesson, both by the
+ *             engine's search (tq_awq_trace_layer).  The engine searches
+ *             20 alphas over the layers sharing the input (core/awq.c);
+ *   side by side  Enter quantizes the layer alone with RTN, GPTQ and
+ *             AWQ at g128 and g64 (six engine jobs in turn) and sets
+ *             their bytes against their output error;
+ *   domain    domain mismatch: Enter runs six engine jobs in turn
  *             (calibrate on prose and on code, quantize the same plan
  *             with each, validate both against the fp model on a slice
  *             of a prose and of a code test text) and the table puts
  *             perplexity, KLD and top-token agreement side by side.
  *
- * The numbers are the engine's (tq_quant_view, tq_site_hessian and the
- * traces; nothing numeric is computed here): the scale is rounded to
+ * The numbers are the engine's (tq_quant_view, tq_scheme_bpw,
+ * tq_site_hessian and the traces); what is computed here is only counting,
+ * sums and ratios of them, and the number line's columns.  The scale is rounded to
  * fp16 as exported checkpoints store it, so a hand computation from the
  * shown min and max can differ in the last digits.
  */
@@ -44,7 +58,6 @@
 
 #include "wb.h"
 
-#define N_LESSONS 5
 #define GB 12		/* columns of the GPTQ lesson */
 #define GROUP 32
 #define STEPS 5
@@ -63,97 +76,247 @@ load(wb_app *a, const wb_row *r)
 	return tw.w != NULL;
 }
 
-/* Eight numbers a line, each in 9 columns. */
-static int
-row_of(int y, int x, const char *label, const float *v, const uint8_t *c,
-    int n, int per)
-{
-	int i, k;
+/* ---- Lesson 1: one group, step by step --------------------------------- */
 
-	for (k = 0; k < n; k += per) {
-		wb_textf(y, x, 12, "%s", k == 0 ? label : "");
-		move(y, x + 12);
-		for (i = k; i < k + per && i < n; i++)
-			if (c != NULL)
-				printw("%8d ", c[i]);
-			else
-				printw("%8.4f ", v[i]);
-		y++;
+#define CELL 8		/* a number in 7 columns and a space */
+#define LABEL 9		/* "x 24-31" before the numbers */
+
+enum { K_VAL, K_CODE, K_DEQ, K_ERR, K_N };	/* the kinds of line */
+
+/* The lesson's group: row teach_row, columns 0..GROUP-1, on int4. */
+static struct {
+	float x[GROUP], dq[GROUP], e[GROUP];	/* weights, dequantized, error */
+	uint8_t code[GROUP];
+	int imin, imax;		/* the smallest and the largest weight */
+	float lo, hi;		/* the range, kept to include 0 */
+	int dec;		/* decimals that fit 7 columns */
+	tq_group_view gv;	/* scale, zero and the 16 levels */
+	tq_weight_err we;
+} g1;
+
+/* Decimals that keep each of v[n] (and its sign) within 7 columns. */
+static int
+decimals(const float *v, int n)
+{
+	float m = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		m = fabsf(v[i]) > m ? fabsf(v[i]) : m;
+	return m < 10 ? 4 : m < 100 ? 3 : m < 1000 ? 2 : 0;
+}
+
+/* Rounds the group through the engine; 0 if it cannot. */
+static int
+group_load(int64_t row)
+{
+	tq_scheme s = { TQ_QT_INT, 4, GROUP, 0 };
+	tq_error err;
+	float *deq;
+	uint8_t *codes;
+	int64_t n = tw.rows * tw.cols;
+	int i, ok;
+
+	deq = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
+	codes = malloc((size_t)n);			/* [rows, cols] */
+	ok = deq != NULL && codes != NULL && tq_quant_view(&s, tw.w, tw.rows,
+	    tw.cols, row, 0, deq, codes, &g1.gv, &err) == TQ_OK;
+	if (ok) {
+		memcpy(g1.x, tw.w + row * tw.cols, sizeof(g1.x));
+		memcpy(g1.dq, deq + row * tw.cols, sizeof(g1.dq));
+		memcpy(g1.code, codes + row * tw.cols, sizeof(g1.code));
 	}
-	return y;
+	free(deq);
+	free(codes);
+	if (!ok)
+		return 0;
+	g1.imin = g1.imax = 0;
+	for (i = 0; i < GROUP; i++) {
+		g1.imin = g1.x[i] < g1.x[g1.imin] ? i : g1.imin;
+		g1.imax = g1.x[i] > g1.x[g1.imax] ? i : g1.imax;
+		g1.e[i] = g1.x[i] - g1.dq[i];
+	}
+	g1.lo = g1.x[g1.imin] < 0 ? g1.x[g1.imin] : 0.0f;
+	g1.hi = g1.x[g1.imax] > 0 ? g1.x[g1.imax] : 0.0f;
+	g1.dec = decimals(g1.x, GROUP);
+	tq_weight_error(g1.x, g1.dq, GROUP, &g1.we);
+	return 1;
+}
+
+/* One line of a kind for weights k..k+per-1, under the same columns. */
+static void
+group_line(int y, int kind, int k, int per)
+{
+	static const char *const label[K_N] = { "", " code", " deq", " err" };
+	const float *v = kind == K_DEQ ? g1.dq : kind == K_ERR ? g1.e : g1.x;
+	char lab[16];
+	int i, x = 1 + LABEL, hot;
+
+	if (kind == K_VAL)
+		snprintf(lab, sizeof(lab), "x %d-%d", k, k + per < GROUP ?
+		    k + per - 1 : GROUP - 1);
+	else
+		snprintf(lab, sizeof(lab), "%s", label[kind]);
+	wb_text(y, 1, LABEL, 1, lab);
+	for (i = k; i < k + per && i < GROUP; i++, x += CELL) {
+		/* the minimum and the maximum the lesson talks about */
+		hot = kind == K_VAL && (i == g1.imin || i == g1.imax);
+		if (hot)
+			attron(wb_attr(WB_C_WARN) | A_BOLD);
+		if (kind == K_CODE)
+			mvprintw(y, x, "%7d", g1.code[i]);
+		else
+			mvprintw(y, x, "%7.*f", g1.dec, v[i]);
+		if (hot)
+			attroff(wb_attr(WB_C_WARN) | A_BOLD);
+	}
+}
+
+/* Column of v on a line of w columns from lo to hi. */
+static int
+line_col(float v, float lo, float hi, int w)
+{
+	double f = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+
+	return (int)lround((f < 0 ? 0 : f > 1 ? 1 : f) * (w - 1));
+}
+
+/* Writes s into the w columns of buf at c, or ending at c when no room. */
+static void
+put_label(char *buf, int w, int c, const char *s)
+{
+	int n = (int)strlen(s), i;
+
+	if (c + n > w)
+		c = c - n + 1 < 0 ? 0 : c - n + 1;
+	for (i = 0; i < n && c + i < w; i++)
+		buf[c + i] = s[i];
+}
+
+/*
+ * The group as points on a number line over w columns at (y, x), three
+ * lines: a point a weight ('*', or how many share the column), the axis
+ * with the grid's levels as '|' (n_levels 0: none yet), and the range's
+ * min and max and the value 0 named under their columns.
+ */
+static void
+number_line(int y, int x, int w, const float *v, int n, float lo, float hi,
+    const float *levels, int n_levels)
+{
+	char buf[512], lab[32];
+	int cnt[512], i, c, c0;
+	float l = lo, h = hi;
+
+	if (w > (int)sizeof(buf) - 1)
+		w = (int)sizeof(buf) - 1;
+	if (w < 20)
+		return;
+	if (n_levels > 0) {
+		l = levels[0] < l ? levels[0] : l;
+		h = levels[n_levels - 1] > h ? levels[n_levels - 1] : h;
+	}
+	memset(cnt, 0, sizeof(cnt));
+	for (i = 0; i < n; i++)
+		cnt[line_col(v[i], l, h, w)]++;
+	for (c = 0; c < w; c++) {
+		int hot = cnt[c] > 0 && (c == line_col(lo, l, h, w) ||
+		    c == line_col(hi, l, h, w));
+
+		if (hot)
+			attron(wb_attr(WB_C_WARN) | A_BOLD);
+		mvaddch(y, x + c, cnt[c] == 0 ? ' ' : cnt[c] == 1 ? '*' :
+		    cnt[c] < 10 ? '0' + cnt[c] : '#');
+		if (hot)
+			attroff(wb_attr(WB_C_WARN) | A_BOLD);
+	}
+	memset(buf, ' ', (size_t)w);
+	buf[w] = '\0';
+	for (c = line_col(lo, l, h, w); c <= line_col(hi, l, h, w); c++)
+		buf[c] = '-';
+	for (i = 0; i < n_levels; i++)
+		buf[line_col(levels[i], l, h, w)] = '|';
+	attron(wb_attr(WB_C_GRID));
+	wb_text(y + 1, x, w, 0, buf);
+	attroff(wb_attr(WB_C_GRID));
+	memset(buf, ' ', (size_t)w);
+	snprintf(lab, sizeof(lab), "min %.4f", lo);
+	put_label(buf, w, line_col(lo, l, h, w), lab);
+	snprintf(lab, sizeof(lab), "max %.4f", hi);
+	c = line_col(hi, l, h, w);
+	put_label(buf, w, c - (int)strlen(lab) + 1 < 0 ? 0 :
+	    c - (int)strlen(lab) + 1, lab);
+	/* 0 where it does not run into min or max */
+	c0 = line_col(0.0f, l, h, w);
+	if (c0 > 0 && c0 < w - 1 && buf[c0 - 1] == ' ' && buf[c0] == ' ' &&
+	    buf[c0 + 1] == ' ')
+		buf[c0] = '0';
+	wb_text(y + 2, x, w, 0, buf);
 }
 
 static void
 lesson_group(wb_app *a, const wb_row *r, int y, int y1)
 {
+	static const char *const next[STEPS - 1] = {
+		"n: the range, and the grid's 16 levels over it",
+		"n: each weight to a code: clamp(round(x / scale) + zero, 0, 15)",
+		"n: back to floats: deq = scale * (code - zero)",
+		"n: what rounding lost: err = x - deq",
+	};
 	tq_scheme s = { TQ_QT_INT, 4, GROUP, 0 };
-	tq_group_view gv;
-	tq_weight_err we;
-	tq_error err;
-	float *deq, vals[GROUP], dq[GROUP], e[GROUP], lo, hi;
-	uint8_t *codes, cd[GROUP];
-	int64_t row = a->teach_row % tw.rows, n = tw.rows * tw.cols;
-	int i, per = COLS >= 90 ? 8 : 7, step = a->teach_step;
+	int64_t row = a->teach_row % tw.rows;
+	int per = (COLS - 2 - LABEL) / CELL, lines, kinds[K_N], nk = 0, k, i;
+	int step = a->teach_step;
 
 	if (tw.cols % GROUP != 0) {
 		wb_text(y, 1, COLS - 2, 0, "this layer's width is not a "
 		    "multiple of 32: pick another (j/k in the browser)");
 		return;
 	}
-	deq = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
-	codes = malloc((size_t)n);			/* [rows, cols] */
-	if (deq == NULL || codes == NULL || tq_quant_view(&s, tw.w, tw.rows,
-	    tw.cols, row, 0, deq, codes, &gv, &err) != TQ_OK) {
-		free(deq);
-		free(codes);
+	if (!group_load(row))
+		return;
+	per = per > 16 ? 16 : per < 4 ? 4 : per;
+	lines = (GROUP + per - 1) / per;
+	/* the kinds of line this step shows */
+	kinds[nk++] = K_VAL;
+	if (step >= 2)
+		kinds[nk++] = K_CODE;
+	if (step >= 3)
+		kinds[nk++] = K_DEQ;
+	if (step >= 4)
+		kinds[nk++] = K_ERR;
+	/*
+	 * Title, number line, scale, the lines, the last line: without room
+	 * for all, the error takes the dequantized values' place (they were
+	 * the step before), so every weight stays in sight.
+	 */
+	if (nk == 4 && 1 + 3 + 1 + nk * lines + 1 > y1 - y)
+		kinds[2] = kinds[--nk];
+	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31 -> int4, one "
+	    "scale+zero (step %d/%d)", r->shortname, (long long)row,
+	    step + 1, STEPS);
+	number_line(y, 1 + LABEL, COLS - 2 - LABEL - 1, g1.x, GROUP, g1.lo,
+	    g1.hi, g1.gv.levels, step >= 1 ? g1.gv.n_levels : 0);
+	wb_text(y, 1, LABEL, 0, "points");
+	if (step >= 1)
+		wb_text(y + 1, 1, LABEL, 0, "levels");
+	y += 3;
+	if (step >= 1)
+		wb_textf(y, 1, COLS - 2, "scale = (max - min) / 15 = %.6f   "
+		    "zero = round(-min / scale) = %d", g1.gv.scale, g1.gv.zero);
+	y++;
+	for (k = 0; k < GROUP; k += per)
+		for (i = 0; i < nk && y < y1 - 1; i++)
+			group_line(y++, kinds[i], k, per);
+	if (step < STEPS - 1) {
+		wb_text(y1 - 1, 1, COLS - 2, 0, next[step]);
 		return;
 	}
-	memcpy(vals, tw.w + row * tw.cols, sizeof(vals));
-	memcpy(dq, deq + row * tw.cols, sizeof(dq));
-	memcpy(cd, codes + row * tw.cols, sizeof(cd));
-	free(deq);
-	free(codes);
-	lo = hi = vals[0];
-	for (i = 0; i < GROUP; i++) {	/* what the screen shows */
-		lo = vals[i] < lo ? vals[i] : lo;
-		hi = vals[i] > hi ? vals[i] : hi;
-		e[i] = vals[i] - dq[i];
-	}
-	tq_weight_error(vals, dq, GROUP, &we);
-	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31 -> int4, one "
-	    "scale and zero point for the group%s  (step %d of %d: n/p)",
-	    r->name, (long long)row, per == 8 ? "" : " (16 shown)", step + 1,
-	    STEPS);
-	y++;
-	y = row_of(y, 1, "values", vals, NULL, per == 8 ? GROUP : 16, per);
-	if (step >= 1 && y < y1) {
-		y++;
-		wb_textf(y++, 1, COLS - 2, "range  min %.4f  max %.4f  (the "
-		    "range keeps 0: min <= 0 <= max)", lo < 0 ? lo : 0.0f,
-		    hi > 0 ? hi : 0.0f);
-		wb_textf(y++, 1, COLS - 2, "scale  (max - min) / 15 = %.6f   "
-		    "zero = round(-min / scale) = %d", gv.scale, gv.zero);
-	}
-	if (step >= 2 && y < y1)
-		y = row_of(y, 1, "codes", NULL, cd, per == 8 ? GROUP : 16, per);
-	if (step >= 3 && y < y1)
-		y = row_of(y, 1, "dequant", dq, NULL, per == 8 ? GROUP : 16,
-		    per);
-	if (step >= 4 && y < y1) {
-		y = row_of(y, 1, "error", e, NULL, per == 8 ? GROUP : 16, per);
-		attron(wb_attr(WB_C_WARN));
-		wb_textf(y++, 1, COLS - 2, "rms error %.5f  max %.5f  SQNR "
-		    "%.1f dB  = 4 bits + 32 bits of scale/zero per 32 weights",
-		    sqrt(we.err_sq / GROUP), we.max_abs, isfinite(we.sqnr_db) ?
-		    we.sqnr_db : 0.0);
-		attroff(wb_attr(WB_C_WARN));
-	}
-	if (step < STEPS - 1 && y < y1)
-		wb_text(y1 - 1, 1, COLS - 2, 0, step == 0 ?
-		    "n: find the range" : step == 1 ? "n: round each value to a "
-		    "code: clamp(round(x / scale) + zero, 0, 15)" : step == 2 ?
-		    "n: back to floats: scale * (code - zero)" :
-		    "n: what rounding lost");
+	attron(wb_attr(WB_C_WARN));
+	wb_textf(y1 - 1, 1, COLS - 2, "rms err %.5f  max %.5f  SQNR %.1f dB,"
+	    " at %.2f bits per weight", sqrt(g1.we.err_sq / GROUP),
+	    g1.we.max_abs, isfinite(g1.we.sqnr_db) ? g1.we.sqnr_db : 0.0,
+	    tq_scheme_bpw(&s, tw.rows, tw.cols));
+	attroff(wb_attr(WB_C_WARN));
 }
 
 static void
@@ -172,7 +335,7 @@ lesson_granularity(wb_app *a, const wb_row *r, int y, int y1)
 	size_t k;
 
 	wb_textf(y++, 1, COLS - 2, "%s row %lld: the same 4 bits, scales "
-	    "shared by fewer weights", r->name, (long long)row);
+	    "shared by fewer weights", r->shortname, (long long)row);
 	y++;
 	if (deq == NULL)
 		return;
@@ -214,8 +377,8 @@ lesson_granularity(wb_app *a, const wb_row *r, int y, int y1)
 	}
 	y++;
 	if (y < y1)
-		wb_text(y, 1, COLS - 2, 0, "Smaller groups follow the weights' "
-		    "local range: less error for a few more bits of scales.");
+		wb_text(y, 1, COLS - 2, 0, "Smaller groups follow the local "
+		    "range: less error, a few more bits.");
 }
 
 
@@ -300,8 +463,8 @@ lesson_gptq(wb_app *a, const wb_row *r, int y, int y1)
 	e_rtn = gq.tr->rtn_rel_err;
 	e_gptq = gq.tr->rel_err[k];
 	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-%d, int4 (one "
-	    "grid): %d of %d columns rounded (n/p)", r->name, (long long)wrow,
-	    GB - 1, k, GB);
+	    "grid): %d of %d rounded", r->shortname, (long long)wrow, GB - 1,
+	    k, GB);
 	attron(wb_attr(WB_C_HEADER));
 	wb_textf(y++, 1, COLS - 2, "%4s %10s %10s %10s %10s %10s", "col",
 	    "weight", "now", "GPTQ", "RTN", "moved by");
@@ -325,8 +488,8 @@ lesson_gptq(wb_app *a, const wb_row *r, int y, int y1)
 	if (y < y1)
 		wb_text(y, 1, COLS - 2, 0, k < GB ? "n: round the next column "
 		    "and push its error onto the columns after it" :
-		    e_gptq < e_rtn * 0.999 ? "the compensations changed some "
-		    "roundings: lower output error at the same bits" :
+		    e_gptq < e_rtn * 0.999 ? "the compensations changed "
+		    "roundings: less output error, the same bits" :
 		    e_gptq <= e_rtn * 1.001 ? "the same codes as RTN: the "
 		    "updates moved no weight across a rounding boundary" :
 		    "greedy, so not always better: worse on this row (j/k)");
@@ -415,7 +578,7 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 	}
 	e = aw.tr->rel_err;
 	wb_textf(y++, 1, COLS - 2, "%s: int4-g128, %lld calibration "
-	    "tokens, step %d/%d", r->name,
+	    "tokens, step %d/%d", r->shortname,
 	    (long long)aw.n_tok, step + 1, AWQ_STEPS);
 	wb_textf(y++, 1, COLS - 2, "salient input channels: the largest "
 	    "absmax |x|, and x the median's (%.4f)", aw.median);
@@ -483,6 +646,160 @@ lesson_awq(wb_app *a, const wb_row *r, int y, int y1)
 		    "coarsens the rest.");
 }
 
+/* ---- Lessons that run engine jobs, one after another ------------------ */
+
+/* A lesson's jobs, one at a time, as the run WB_RUN_TEACH. */
+typedef struct chain {
+	const char *name;		/* "domain lesson" */
+	int n;				/* its steps */
+	const char *const *what;	/* [n] each step, for the user */
+	int (*start)(wb_app *a);	/* starts step's job; 0 and a message
+					   when it cannot */
+	void (*take)(wb_app *a, tq_job *job);	/* the job ended well */
+	void (*end)(wb_app *a);		/* after the last step */
+	int step;		/* the job running (n: none) */
+	int running, ok;	/* a job is going on; the last one ended well */
+	int cancelled;		/* the user cancelled: no next step */
+	int held;		/* step ended while "cancel the run?" was
+				   open: the next waits for the answer */
+	int stopped;		/* the step it stopped at, or -1 */
+	int after;		/* it stopped after that step, not in it */
+} chain;
+
+static chain *run_chain;	/* the chain whose jobs run, or ran last */
+
+/* Starts c's current step. */
+static int
+chain_start(wb_app *a, chain *c)
+{
+	if (!c->start(a))
+		return 0;
+	wb_log(a, "%s %d/%d: %s", c->name, c->step + 1, c->n,
+	    c->what[c->step]);
+	c->running = 1;
+	c->ok = 0;
+	return 1;
+}
+
+/* Runs c from its first step; 0 when it cannot start. */
+static int
+chain_begin(wb_app *a, chain *c)
+{
+	run_chain = c;
+	c->step = 0;
+	c->cancelled = 0;
+	c->held = 0;
+	c->stopped = -1;
+	if (!chain_start(a, c)) {
+		c->step = c->n;
+		return 0;
+	}
+	return 1;
+}
+
+/* The chain ends at its step, cancelled or failed. */
+static void
+chain_stop(wb_app *a, chain *c, int after)
+{
+	const char *how = c->cancelled ? "cancelled" : "stopped";
+
+	c->running = 0;
+	c->held = 0;
+	c->stopped = c->step;
+	c->after = after;
+	wb_message(a, !c->cancelled, "%s %s %s %d/%d: %s", c->name, how,
+	    after ? "after" : "at", c->step + 1, c->n, c->what[c->step]);
+	wb_log(a, "%s %s %s %d/%d", c->name, how, after ? "after" : "at",
+	    c->step + 1, c->n);
+	c->step = c->n;
+	if (a->run == WB_RUN_TEACH && a->job == NULL)
+		a->run = WB_RUN_NONE;	/* it was waiting for the answer */
+}
+
+void
+wb_teach_job_done(wb_app *a, tq_job *job)
+{
+	if (run_chain == NULL || run_chain->step >= run_chain->n)
+		return;
+	run_chain->take(a, job);
+	run_chain->ok = 1;
+}
+
+void
+wb_teach_cancel(wb_app *a)
+{
+	chain *c = run_chain;
+
+	if (c == NULL || !c->running)
+		return;
+	c->cancelled = 1;
+	if (c->held)
+		chain_stop(a, c, 1);	/* no job: nothing else ends it */
+}
+
+void
+wb_teach_next(wb_app *a)
+{
+	chain *c = run_chain;
+
+	if (c == NULL || !c->running)
+		return;
+	if (c->held) {
+		/* still asked; a yes went to wb_teach_cancel */
+		if (a->prompt == WB_PROMPT_CONFIRM_CANCEL)
+			return;
+		c->held = 0;
+		a->run = WB_RUN_NONE;
+	} else if (!c->ok || c->cancelled) {
+		/* a step that ended well just as it was cancelled ends it */
+		chain_stop(a, c, 0);
+		return;
+	} else if (c->step + 1 < c->n &&
+	    a->prompt == WB_PROMPT_CONFIRM_CANCEL) {
+		/*
+		 * Ctrl-C asked "cancel the run?" during this step: the next
+		 * one does not start behind the question.  The run stays on
+		 * (no job) until the answer: yes stops here, no goes on.
+		 */
+		c->held = 1;
+		wb_runs_begin(a, WB_RUN_TEACH, "waiting");
+		wb_log(a, "%s %d/%d done: waiting for the answer", c->name,
+		    c->step + 1, c->n);
+		return;
+	}
+	if (++c->step < c->n) {
+		if (!chain_start(a, c)) {
+			c->running = 0;
+			c->step = c->n;
+		}
+		return;
+	}
+	c->running = 0;
+	c->end(a);
+}
+
+/*
+ * The chain's state for its lesson: waiting for y/n, running, stopped;
+ * 0 when none of these (the lesson says what Enter does).
+ */
+static int
+chain_line(int y, const chain *c)
+{
+	if (c->held)
+		wb_textf(y, 1, COLS - 2, "%d/%d done: %s; the next step "
+		    "waits for y/n", c->step + 1, c->n, c->what[c->step]);
+	else if (c->running)
+		wb_textf(y, 1, COLS - 2, "running %d/%d: %s ... (Ctrl-C "
+		    "cancels)", c->step + 1, c->n, c->what[c->step]);
+	else if (c->stopped >= 0)
+		wb_textf(y, 1, COLS - 2, "%s %s %d/%d: %s  (Enter: again)",
+		    c->cancelled ? "cancelled" : "stopped", c->after ? "after" :
+		    "at", c->stopped + 1, c->n, c->what[c->stopped]);
+	else
+		return 0;
+	return 1;
+}
+
 /* ---- Lesson 5: domain mismatch, prose against code --------------------- */
 
 #define DM_SAMPLES 16
@@ -507,11 +824,12 @@ static const char *const dm_text[2][2] = {
 	{ "linux-train.txt", "linux-test.txt" },
 };
 
+static int dm_start_step(wb_app *a);
+static void dm_take(wb_app *a, tq_job *job);
+static void dm_end(wb_app *a);
+
 static struct {
-	int step;		/* DM_*: the job running (or DM_DONE) */
-	int running, ok;	/* a job is going on; the last one ended well */
-	int cancelled;		/* the user cancelled: no next step */
-	int stopped;		/* the step it stopped at, or -1 */
+	chain ch;		/* its steps: DM_* */
 	char dir[400];
 	char plan_name[96];
 	tq_plan *plan;		/* the plan quantized both ways */
@@ -520,7 +838,8 @@ static struct {
 	tq_model *qm[2];	/* the states applied, while evaluating */
 	tq_validation val[2];	/* on [prose, code] text */
 	int have[2];
-} dm = { .step = DM_DONE, .stopped = -1 };
+} dm = { .ch = { "domain lesson", DM_DONE, dm_what, dm_start_step, dm_take,
+    dm_end, DM_DONE, 0, 0, 0, 0, -1, 0 } };
 
 static void
 dm_clear(void)
@@ -540,23 +859,23 @@ dm_clear(void)
 	dm.plan = NULL;
 }
 
-/* Starts the job of dm.step; 0 and a message when it cannot. */
+/* Starts the job of dm.ch.step; 0 and a message when it cannot. */
 static int
 dm_start_step(wb_app *a)
 {
 	tq_error err = { TQ_OK, "" };
 	char path[512];
-	int d = dm.step % 2;
+	int d = dm.ch.step % 2;
 	tq_status st;
 
-	if (dm.step == DM_CAL_PROSE || dm.step == DM_CAL_CODE) {
+	if (dm.ch.step == DM_CAL_PROSE || dm.ch.step == DM_CAL_CODE) {
 		tq_calib_opts o = TQ_CALIB_OPTS_INIT;
 
 		o.n_samples = DM_SAMPLES;
 		o.seqlen = DM_SEQLEN;
 		snprintf(path, sizeof(path), "%s/%s", dm.dir, dm_text[d][0]);
 		st = tq_job_calibrate(a->model, path, &o, NULL, &a->job, &err);
-	} else if (dm.step == DM_Q_PROSE || dm.step == DM_Q_CODE) {
+	} else if (dm.ch.step == DM_Q_PROSE || dm.ch.step == DM_Q_CODE) {
 		st = tq_job_quantize(a->model, dm.plan, dm.calib[d], NULL, 0,
 		    &a->job, &err);
 	} else {
@@ -586,12 +905,8 @@ dm_start_step(wb_app *a)
 		wb_message(a, 1, "domain lesson: %s", err.msg);
 		return 0;
 	}
-	wb_runs_begin(a, WB_RUN_TEACH, dm.step < DM_Q_PROSE ? "calibrate" :
-	    dm.step < DM_EVAL_PROSE ? "quantize" : "validate");
-	wb_log(a, "domain lesson %d/%d: %s", dm.step + 1, DM_DONE,
-	    dm_what[dm.step]);
-	dm.running = 1;
-	dm.ok = 0;
+	wb_runs_begin(a, WB_RUN_TEACH, dm.ch.step < DM_Q_PROSE ? "calibrate" :
+	    dm.ch.step < DM_EVAL_PROSE ? "quantize" : "validate");
 	return 1;
 }
 
@@ -662,65 +977,30 @@ wb_teach_domain_start(wb_app *a, const char *dir)
 			return 0;
 		}
 	}
-	dm.step = DM_CAL_PROSE;
-	dm.cancelled = 0;
-	dm.stopped = -1;
-	if (!dm_start_step(a)) {
-		dm.step = DM_DONE;
-		return 0;
-	}
-	return 1;
+	return chain_begin(a, &dm.ch);
 }
 
-void
-wb_teach_job_done(wb_app *a, tq_job *job)
+static void
+dm_take(wb_app *a, tq_job *job)
 {
-	int d = dm.step % 2;
+	int d = dm.ch.step % 2;
 
 	(void)a;
-	if (dm.step == DM_CAL_PROSE || dm.step == DM_CAL_CODE) {
+	if (dm.ch.step == DM_CAL_PROSE || dm.ch.step == DM_CAL_CODE) {
 		dm.calib[d] = tq_job_take_calib(job);
-	} else if (dm.step == DM_Q_PROSE || dm.step == DM_Q_CODE) {
+	} else if (dm.ch.step == DM_Q_PROSE || dm.ch.step == DM_Q_CODE) {
 		dm.state[d] = tq_job_take_state(job);
-	} else if (dm.step < DM_DONE) {
+	} else {
 		dm.val[d] = *tq_job_validation(job);
 		dm.val[d].longctx = NULL;	/* none asked for */
 		dm.val[d].n_longctx = 0;
 		dm.have[d] = 1;
 	}
-	dm.ok = 1;
 }
 
-void
-wb_teach_cancel(wb_app *a)
+static void
+dm_end(wb_app *a)
 {
-	(void)a;
-	if (dm.running)
-		dm.cancelled = 1;
-}
-
-void
-wb_teach_next(wb_app *a)
-{
-	if (!dm.running)
-		return;
-	dm.running = 0;
-	/* a step that ended well just as it was cancelled ends it too */
-	if (!dm.ok || dm.cancelled) {
-		dm.stopped = dm.step;
-		wb_message(a, !dm.cancelled, "domain lesson %s at %d/%d: %s",
-		    dm.cancelled ? "cancelled" : "stopped", dm.step + 1,
-		    DM_DONE, dm_what[dm.step]);
-		wb_log(a, "domain lesson %s at %d/%d", dm.cancelled ?
-		    "cancelled" : "stopped", dm.step + 1, DM_DONE);
-		dm.step = DM_DONE;
-		return;
-	}
-	if (++dm.step < DM_DONE) {
-		if (!dm_start_step(a))
-			dm.step = DM_DONE;
-		return;
-	}
 	tq_model_close(dm.qm[0]);
 	tq_model_close(dm.qm[1]);
 	dm.qm[0] = dm.qm[1] = NULL;
@@ -773,13 +1053,8 @@ lesson_domain(int y, int y1)
 	wb_textf(y++, 1, COLS - 2, "both on %d tokens of %s and %s, ctx "
 	    "%d.", DM_TOKENS, dm_text[0][1], dm_text[1][1], DM_CTX);
 	y++;
-	if (dm.running)
-		wb_textf(y++, 1, COLS - 2, "running %d/%d: %s ... (Ctrl-C "
-		    "cancels)", dm.step + 1, DM_DONE, dm_what[dm.step]);
-	else if (dm.stopped >= 0)
-		wb_textf(y++, 1, COLS - 2, "%s at %d/%d: %s  (Enter: again)",
-		    dm.cancelled ? "cancelled" : "stopped", dm.stopped + 1,
-		    DM_DONE, dm_what[dm.stopped]);
+	if (chain_line(y, &dm.ch))
+		y++;
 	else if (dm.plan == NULL)
 		wb_text(y++, 1, COLS - 2, 0, "Enter: run it (about a minute)");
 	else
@@ -830,50 +1105,984 @@ lesson_domain(int y, int y1)
 	}
 }
 
+/*
+ * The relative weight error of the current layer rounded onto scheme
+ * `name` (deq: room for its [rows, cols]); -1 when it does not fit.
+ */
+static double
+layer_error(const char *name, float *deq)
+{
+	tq_scheme s;
+	tq_weight_err we;
+	tq_error err;
+
+	if (deq == NULL || tq_scheme_parse(name, &s, &err) != TQ_OK ||
+	    tq_scheme_check(&s, tw.rows, tw.cols, &err) != TQ_OK ||
+	    tq_quant_view(&s, tw.w, tw.rows, tw.cols, 0, 0, deq, NULL, NULL,
+	    &err) != TQ_OK)
+		return -1;
+	tq_weight_error(tw.w, deq, tw.rows * tw.cols, &we);
+	return we.rel;
+}
+
+/* ---- Lesson 3: what the scales cost, in bytes ------------------------- */
+
+#define META_N 5
+
+static const char *const meta_names[META_N] = {
+	"int4-tensor", "int4", "int4-g128", "int4-g64", "int4-g32"
+};
+
+static struct {
+	size_t idx;		/* browser row it was made for */
+	double scales[META_N];	/* how many scales (and zeros) */
+	double bytes[META_N];	/* of scales and zeros, in the layer */
+	double bpw[META_N];
+	double err[META_N];	/* relative weight error, -1: does not fit */
+	double model[META_N];	/* bytes of scales over the model's blocks */
+	double model_all[META_N];	/* and of the blocks' whole weights */
+} mt = { (size_t)-1, { 0 }, { 0 }, { 0 }, { 0 }, { 0 }, { 0 } };
+
+/* Scales of s on a [rows, cols] weight: one a tensor, a row or a group. */
+static double
+n_scales(const tq_scheme *s, int64_t rows, int64_t cols)
+{
+	if (s->group == TQ_GROUP_TENSOR)
+		return 1;
+	if (s->group == TQ_GROUP_CHANNEL)
+		return (double)rows;
+	return (double)rows * (double)((cols + s->group - 1) / s->group);
+}
+
+static void
+meta_prepare(wb_app *a, const wb_row *r)
+{
+	float *deq;
+	size_t i;
+	int k;
+
+	if (mt.idx == r->idx)
+		return;
+	mt.idx = r->idx;
+	deq = malloc(sizeof(float) * (size_t)(tw.rows * tw.cols));
+	for (k = 0; k < META_N; k++) {
+		tq_scheme s;
+		tq_error err;
+		double n = (double)tw.rows * (double)tw.cols;
+
+		mt.err[k] = -1;
+		mt.scales[k] = mt.bytes[k] = mt.bpw[k] = 0;
+		mt.model[k] = mt.model_all[k] = 0;
+		if (tq_scheme_parse(meta_names[k], &s, &err) != TQ_OK)
+			continue;
+		/* the bits the engine counts beyond the codes' */
+		mt.bpw[k] = tq_scheme_bpw(&s, tw.rows, tw.cols);
+		mt.bytes[k] = (mt.bpw[k] - s.bits) * n / 8;
+		mt.scales[k] = n_scales(&s, tw.rows, tw.cols);
+		for (i = 0; i < a->n_rows; i++) {
+			const wb_row *o = &a->rows[i];
+			double on = (double)o->rows * (double)o->cols;
+			double b = tq_scheme_bpw(&s, o->rows, o->cols);
+
+			if (o->block < 0 || tq_scheme_check(&s, o->rows,
+			    o->cols, &err) != TQ_OK)
+				continue;
+			mt.model[k] += (b - s.bits) * on / 8;
+			mt.model_all[k] += b * on / 8;
+		}
+		mt.err[k] = layer_error(meta_names[k], deq);
+	}
+	free(deq);
+}
+
+static void
+lesson_meta(wb_app *a, const wb_row *r, int y, int y1)
+{
+	static const char *const what[META_N] = {
+		"the tensor", "a row", "128 columns", "64 columns", "32 columns"
+	};
+	char b1[16], b2[16];
+	int k, step = a->teach_step;
+
+	meta_prepare(a, r);
+	wb_textf(y++, 1, COLS - 2, "%s [%lld x %lld] at 4 bits: %.0f bytes "
+	    "of codes, and the scales", r->shortname, (long long)tw.rows,
+	    (long long)tw.cols, (double)tw.rows * (double)tw.cols / 2);
+	y++;
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-12s %-12s %7s %5s %8s %6s %5s %9s",
+	    "scheme", "a scale for", "scales", "bits", "bytes", "share", "bpw",
+	    step >= 1 ? "rel.err" : "");
+	attroff(wb_attr(WB_C_HEADER));
+	for (k = 0; k < META_N && y < y1; k++, y++) {
+		double share = mt.bytes[k] / (mt.bytes[k] +
+		    (double)tw.rows * (double)tw.cols / 2);
+
+		if (mt.bpw[k] <= 0 || mt.err[k] < 0) {
+			wb_textf(y, 1, COLS - 2, "%-12s does not fit %lld "
+			    "columns", meta_names[k], (long long)tw.cols);
+			continue;
+		}
+		wb_textf(y, 1, COLS - 2, "%-12s %-12s %7.0f %5.1f %8.0f "
+		    "%5.1f%% %5.2f", meta_names[k], what[k], mt.scales[k],
+		    mt.bytes[k] * 8 / mt.scales[k], mt.bytes[k], 100 * share,
+		    mt.bpw[k]);
+		if (step >= 1)
+			wb_textf(y, 63, 10, "%9.2e", mt.err[k]);
+	}
+	y++;
+	if (step >= 2 && y + 3 < y1) {
+		wb_text(y++, 1, COLS - 2, 0, "over the model's blocks "
+		    "(the layers a plan quantizes by default):");
+		for (k = 1; k < META_N && y < y1 - 1; k++, y++) {
+			if (mt.model_all[k] <= 0)
+				continue;
+			wb_human(mt.model[k], b1, sizeof(b1));
+			wb_human(mt.model_all[k], b2, sizeof(b2));
+			wb_textf(y, 1, COLS - 2, "  %-12s %7sB of scales in "
+			    "%7sB = %4.1f%%", meta_names[k], b1, b2,
+			    100 * mt.model[k] / mt.model_all[k]);
+		}
+	}
+	if (step == 0)
+		wb_text(y1 - 1, 1, COLS - 2, 0, "n: what each buys: the "
+		    "weight error of the same layer");
+	else if (step == 1)
+		wb_text(y1 - 1, 1, COLS - 2, 0, "n: the same over the whole "
+		    "model");
+	else if (mt.err[2] > 0 && mt.err[3] > 0 && mt.bytes[2] > 0)
+		wb_textf(y1 - 1, 1, COLS - 2, "g64 over g128: %.1fx the bytes "
+		    "of scales for %.0f%% less weight error", mt.bytes[3] /
+		    mt.bytes[2], 100 * (1 - mt.err[3] / mt.err[2]));
+}
+
+/* ---- GPTQ or AWQ, g64 or g128: size against quality -------------------- */
+
+#define TR_N 6
+
+/* The six ways, each one engine job on the layer alone: method scheme. */
+static const char *const tr_what[TR_N] = {
+	"rtn int4-g128", "rtn int4-g64", "gptq int4-g128", "gptq int4-g64",
+	"awq int4-g128", "awq int4-g64"
+};
+
+static int tr_start_step(wb_app *a);
+static void tr_take(wb_app *a, tq_job *job);
+static void tr_end(wb_app *a);
+
+static struct {
+	chain ch;
+	size_t idx;			/* the layer's browser row */
+	const tq_calib *calib;		/* the calibration it ran on */
+	tq_plan *plan;			/* the running step's */
+	tq_layer_result res[TR_N];	/* the engine's report of each */
+	int have[TR_N];
+} tr = { .ch = { "size lesson", TR_N, tr_what, tr_start_step, tr_take,
+    tr_end, TR_N, 0, 0, 0, 0, -1, 0 }, .idx = (size_t)-1 };
+
+/* A plan of the layer alone on step's method and scheme, the rest float. */
+static tq_plan *
+tr_plan(const char *layer, const char *how, tq_error *err)
+{
+	char json[1024], pat[512], method[16], scheme[32];
+	tq_plan *p = NULL;
+	size_t n = 0;
+	const char *c;
+
+	/* the name as a pattern: its dots and the like taken literally */
+	for (c = layer; *c != '\0' && n + 4 < sizeof(pat); c++) {
+		if (strchr(".[]()*+?^$|{}\\", *c) != NULL) {
+			pat[n++] = '\\';
+			pat[n++] = '\\';
+		}
+		pat[n++] = *c;
+	}
+	pat[n] = '\0';
+	if (sscanf(how, "%15s %31s", method, scheme) != 2)
+		return NULL;
+	snprintf(json, sizeof(json), "{\"default\": {\"method\": \"float\"}, "
+	    "\"rules\": [{\"match\": \"^%s$\", \"method\": \"%s\", "
+	    "\"scheme\": \"%s\"}]}", pat, method, scheme);
+	if (tq_plan_parse(json, strlen(json), how, &p, err) != TQ_OK)
+		return NULL;
+	return p;
+}
+
+static int
+tr_start_step(wb_app *a)
+{
+	tq_error err = { TQ_OK, "" };
+
+	tq_plan_free(tr.plan);
+	tr.plan = tr_plan(a->rows[tr.idx].name, tr_what[tr.ch.step], &err);
+	if (tr.plan == NULL || tq_job_quantize(a->model, tr.plan, tr.calib,
+	    NULL, 0, &a->job, &err) != TQ_OK) {
+		wb_message(a, 1, "size lesson: %s", err.msg[0] != '\0' ?
+		    err.msg : "no plan for the layer");
+		return 0;
+	}
+	wb_runs_begin(a, WB_RUN_TEACH, "quantize");
+	return 1;
+}
+
+static void
+tr_take(wb_app *a, tq_job *job)
+{
+	tq_qstate *st = tq_job_take_state(job);
+	size_t i, n = st != NULL ? tq_state_n_results(st) : 0;
+
+	for (i = 0; i < n; i++) {
+		const tq_layer_result *r = tq_state_result(st, i);
+
+		if (strcmp(r->name, a->rows[tr.idx].name) == 0) {
+			tr.res[tr.ch.step] = *r;
+			tr.have[tr.ch.step] = 1;
+		}
+	}
+	tq_state_free(st);
+}
+
+static void
+tr_end(wb_app *a)
+{
+	tq_plan_free(tr.plan);
+	tr.plan = NULL;
+	wb_message(a, 0, "size lesson done (5: teach)");
+}
+
+/* Enter: quantizes the current layer the six ways. */
+static void
+tr_run(wb_app *a, const wb_row *r)
+{
+	if (a->calib == NULL) {
+		wb_message(a, 1, "size lesson: GPTQ and AWQ need a calibration:"
+		    " c first");
+		return;
+	}
+	if (!r->has_site || r->block < 0) {
+		wb_message(a, 1, "size lesson: %s has no calibration input: "
+		    "pick another layer", r->shortname);
+		return;
+	}
+	tr.idx = r->idx;
+	tr.calib = a->calib;
+	memset(tr.have, 0, sizeof(tr.have));
+	chain_begin(a, &tr.ch);
+}
+
+/* Output error of way k over way j's, as a change in percent. */
+static double
+tr_change(int k, int j)
+{
+	return 100.0 * (tr.res[k].rel_err / tr.res[j].rel_err - 1.0);
+}
+
+static void
+lesson_trade(wb_app *a, const wb_row *r, int y, int y1)
+{
+	double worst = 0, n = (double)r->rows * (double)r->cols;
+	int k, j, all = 1, front, best;
+
+	wb_textf(y++, 1, COLS - 2, "%s [%lld x %lld]: the engine's RTN, GPTQ "
+	    "and AWQ at int4,", r->shortname, (long long)r->rows,
+	    (long long)r->cols);
+	wb_text(y++, 1, COLS - 2, 0, "groups of 128 and of 64, each as a "
+	    "plan of this layer alone");
+	y++;
+	if (!chain_line(y, &tr.ch))
+		wb_text(y, 1, COLS - 2, 0, a->calib == NULL ? "needs a "
+		    "calibration: c first, then Enter" : tr.idx == r->idx ?
+		    "Enter: again" : "Enter: quantize it six ways (seconds)");
+	y += 2;
+	if (tr.idx != r->idx || tr.ch.stopped >= 0)
+		return;
+	for (k = 0; k < TR_N; k++) {
+		all = all && tr.have[k];
+		if (tr.have[k] && tr.res[k].rel_err > worst)
+			worst = tr.res[k].rel_err;
+	}
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-16s %5s %8s %10s %7s", "method scheme",
+	    "bpw", "bytes", "out.err", "SQNR");
+	attroff(wb_attr(WB_C_HEADER));
+	for (k = 0; k < TR_N && y < y1; k++, y++) {
+		if (!tr.have[k])
+			continue;
+		/* the frontier: no other way is both smaller and better */
+		front = 1;
+		for (j = 0; j < TR_N; j++)
+			if (j != k && tr.have[j] && tr.res[j].bpw <=
+			    tr.res[k].bpw && tr.res[j].rel_err <
+			    tr.res[k].rel_err)
+				front = 0;
+		if (front)
+			attron(wb_attr(WB_C_GOOD));
+		wb_textf(y, 1, 52, "%-16s %5.2f %8.0f %10.3e %5.1fdB %s",
+		    tr_what[k], tr.res[k].bpw, tr.res[k].bpw * n / 8,
+		    tr.res[k].rel_err, tr.res[k].sqnr_db, front ? "*" : "");
+		if (front)
+			attroff(wb_attr(WB_C_GOOD));
+		if (COLS > 60)
+			wb_hbar(y, 54, COLS - 56, worst > 0 ?
+			    tr.res[k].rel_err / worst : 0);
+	}
+	if (!all || y + 3 >= y1)
+		return;
+	/* the better method at g128 (gptq 2, awq 4) against RTN's g64 */
+	best = tr.res[2].rel_err <= tr.res[4].rel_err ? 2 : 4;
+	y++;
+	wb_text(y++, 1, COLS - 2, 0, "* on the frontier: no other way is both "
+	    "smaller and better");
+	wb_textf(y++, 1, COLS - 2, "g64 for %+.1f%% bytes: out.err %+.0f%% "
+	    "rtn, %+.0f%% gptq, %+.0f%% awq", 100 * (tr.res[1].bpw /
+	    tr.res[0].bpw - 1), tr_change(1, 0), tr_change(3, 2),
+	    tr_change(5, 4));
+	wb_textf(y++, 1, COLS - 2, "%s: out.err %+.0f%% against rtn, same "
+	    "bytes: %s than g64 buys", tr_what[best], tr_change(best, 0),
+	    tr_change(best, 0) < tr_change(1, 0) ? "more" : "less");
+}
+
+/* ---- K-quants: bit widths mixed within a model ------------------------- */
+
+#define KQ_N 6
+#define KQ_TYPES 8
+
+static const char *const kq_names[KQ_N] = {
+	"q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_0"
+};
+
+static struct {
+	const tq_model *model;
+	int ok;
+	char (*scheme)[16];		/* [n_rows] q4_k_m's type of each */
+	char type[KQ_TYPES][16];	/* the types it uses */
+	int count[KQ_TYPES];		/* and on how many layers */
+	double bpw[KQ_TYPES];		/* their bits per weight, by weight */
+	double weights[KQ_TYPES];
+	int n_types;
+	double avg;			/* over the quantized layers */
+	size_t idx;			/* browser row of err[] */
+	double row_bpw[KQ_N], err[KQ_N];	/* -1: does not fit */
+} kq = { .idx = (size_t)-1 };
+
+/* q4_k_m's type of every layer of the model, from the engine's preset. */
+static int
+kq_prepare(wb_app *a)
+{
+	tq_plan *p = NULL;
+	tq_error err;
+	double all = 0, bits = 0;
+	size_t i;
+	int t;
+
+	if (kq.model == a->model)
+		return kq.ok;
+	kq.model = a->model;
+	kq.ok = 0;
+	kq.n_types = 0;
+	free(kq.scheme);
+	kq.scheme = calloc(a->n_rows, sizeof(*kq.scheme));
+	if (kq.scheme == NULL || tq_plan_preset("q4_k_m", &p, &err) != TQ_OK)
+		return 0;
+	for (i = 0; i < a->n_rows; i++) {
+		const wb_row *r = &a->rows[i];
+		double n = (double)r->rows * (double)r->cols, b;
+		tq_layer_cfg c;
+
+		if (tq_plan_resolve(p, a->model, r->name, &c, &err) != TQ_OK)
+			continue;
+		/* a tied lm_head is the embedding table: counted once */
+		if (tq_model_get_config(a->model)->tie_word_embeddings &&
+		    strcmp(r->name, "lm_head") == 0) {
+			snprintf(kq.scheme[i], sizeof(kq.scheme[i]), "tied");
+			continue;
+		}
+		if (c.method == TQ_METHOD_FLOAT) {
+			snprintf(kq.scheme[i], sizeof(kq.scheme[i]), "float");
+			continue;
+		}
+		tq_scheme_name(&c.scheme, kq.scheme[i], sizeof(kq.scheme[i]));
+		b = tq_scheme_bpw(&c.scheme, r->rows, r->cols);
+		for (t = 0; t < kq.n_types; t++)
+			if (strcmp(kq.type[t], kq.scheme[i]) == 0)
+				break;
+		if (t == kq.n_types) {
+			if (t == KQ_TYPES)
+				continue;
+			snprintf(kq.type[t], sizeof(kq.type[t]), "%s",
+			    kq.scheme[i]);
+			kq.count[t] = 0;
+			kq.bpw[t] = kq.weights[t] = 0;
+			kq.n_types++;
+		}
+		kq.count[t]++;
+		kq.bpw[t] += b * n;
+		kq.weights[t] += n;
+		bits += b * n;
+		all += n;
+	}
+	tq_plan_free(p);
+	for (t = 0; t < kq.n_types; t++)
+		kq.bpw[t] /= kq.weights[t];
+	kq.avg = all > 0 ? bits / all : 0;
+	kq.ok = 1;
+	return 1;
+}
+
+/* The current layer under each K-quant type: bits and weight error. */
+static void
+kq_layer(const wb_row *r)
+{
+	float *deq;
+	int k;
+
+	if (kq.idx == r->idx)
+		return;
+	kq.idx = r->idx;
+	deq = malloc(sizeof(float) * (size_t)(tw.rows * tw.cols));
+	for (k = 0; k < KQ_N; k++) {
+		tq_scheme s;
+		tq_error err;
+
+		kq.err[k] = layer_error(kq_names[k], deq);
+		if (kq.err[k] >= 0 && tq_scheme_parse(kq_names[k], &s,
+		    &err) == TQ_OK)
+			kq.row_bpw[k] = tq_scheme_bpw(&s, tw.rows, tw.cols);
+	}
+	free(deq);
+}
+
+/* Step 0: the preset's type of each layer, a block a line (j/k scroll). */
+static int
+kq_blocks(wb_app *a, int y, int y1)
+{
+	int nb = 0, b, first, shown, x, w = 6;
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++)
+		nb = a->rows[i].block + 1 > nb ? a->rows[i].block + 1 : nb;
+	shown = y1 - y - 6;
+	shown = shown < 1 ? 1 : shown > nb ? nb : shown;
+	first = (int)(a->teach_row % (nb - shown + 1));
+	wb_textf(y++, 1, COLS - 2, "q4_k_m layer by layer: blocks %d-%d of "
+	    "%d%s", first, first + shown - 1, nb, shown < nb ? " (j/k)" :
+	    "");
+	attron(wb_attr(WB_C_HEADER));
+	move(y, 1);
+	printw("%-6s", "block");
+	for (i = 0, x = 7; i < a->n_rows && x + w < COLS - 1; i++)
+		if (a->rows[i].block == 0) {
+			const char *d = strrchr(a->rows[i].shortname, '.');
+			int pl;
+
+			d = d != NULL ? d + 1 : a->rows[i].shortname;
+			/* "gate" for gate_proj */
+			pl = strstr(d, "_proj") != NULL ? (int)(strstr(d,
+			    "_proj") - d) : w - 1;
+			mvprintw(y, x, " %-*.*s", w - 1, pl < w - 1 ? pl : w - 1,
+			    d);
+			x += w;
+		}
+	attroff(wb_attr(WB_C_HEADER));
+	y++;
+	for (b = first; b < first + shown && y < y1; b++, y++) {
+		mvprintw(y, 1, "%-6d", b);
+		for (i = 0, x = 7; i < a->n_rows && x + w < COLS - 1; i++) {
+			if (a->rows[i].block != b)
+				continue;
+			/* the types above the preset's base stand out */
+			if (strcmp(kq.scheme[i], "q4_k") != 0)
+				attron(wb_attr(WB_C_WARN));
+			mvprintw(y, x, " %-*.*s", w - 1, w - 1, kq.scheme[i]);
+			attroff(wb_attr(WB_C_WARN));
+			x += w;
+		}
+	}
+	for (i = 0; i < a->n_rows; i++)
+		if (a->rows[i].block < 0 && y < y1)
+			wb_textf(y++, 1, COLS - 2, "%-16s %s",
+			    a->rows[i].shortname, kq.scheme[i]);
+	return y;
+}
+
+static void
+lesson_kquant(wb_app *a, const wb_row *r, int y, int y1)
+{
+	char buf[256];
+	int t, k, l = 0, step = a->teach_step, q4 = 2, q6 = 4;
+	double worst = 0;
+
+	if (!kq_prepare(a)) {
+		wb_text(y + 1, 1, COLS - 2, 0, "the q4_k_m preset does not "
+		    "resolve on this model");
+		return;
+	}
+	if (step == 0) {
+		y = kq_blocks(a, y, y1 - 4);
+		y++;
+		/* the types, as many a line as fit */
+		for (t = 0; t < kq.n_types && y < y1 - 2; t++) {
+			char one[64];
+			int m = snprintf(one, sizeof(one), "%s%s %d layers %.2f "
+			    "bpw", l > 0 ? ", " : "", kq.type[t], kq.count[t],
+			    kq.bpw[t]);
+
+			if (l > 0 && l + m > COLS - 3) {
+				wb_text(y++, 1, COLS - 2, 0, buf);
+				l = snprintf(buf, sizeof(buf), "%s", one + 2);
+			} else {
+				l += snprintf(buf + l, sizeof(buf) - (size_t)l,
+				    "%s", one);
+			}
+		}
+		if (l > 0)
+			wb_text(y++, 1, COLS - 2, 0, buf);
+		wb_textf(y, 1, COLS - 2, "= %.2f bits per weight over the "
+		    "quantized layers", kq.avg);
+		wb_text(y1 - 1, 1, COLS - 2, 0, "n: what each type costs and "
+		    "buys on this layer");
+		return;
+	}
+	kq_layer(r);
+	wb_textf(y++, 1, COLS - 2, "%s [%lld x %lld] under each K-quant "
+	    "type (q4_k_m gives it %s)", r->shortname, (long long)tw.rows,
+	    (long long)tw.cols, kq.scheme[r->idx]);
+	y++;
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-8s %6s %10s", "type", "bpw", "rel.err");
+	attroff(wb_attr(WB_C_HEADER));
+	for (k = 0; k < KQ_N; k++)
+		worst = kq.err[k] > worst ? kq.err[k] : worst;
+	for (k = 0; k < KQ_N && y < y1 - 2; k++, y++) {
+		if (kq.err[k] < 0) {
+			wb_textf(y, 1, COLS - 2, "%-8s does not fit %lld "
+			    "columns", kq_names[k], (long long)tw.cols);
+			continue;
+		}
+		wb_textf(y, 1, 27, "%-8s %6.2f %10.2e", kq_names[k],
+		    kq.row_bpw[k], kq.err[k]);
+		wb_hbar(y, 28, COLS - 30, worst > 0 ? kq.err[k] / worst : 0);
+	}
+	if (kq.err[q4] > 0 && kq.err[q6] > 0)
+		wb_textf(y1 - 1, 1, COLS - 2, "q6_k over q4_k: %+.2f bits per "
+		    "weight for %.1fx less error", kq.row_bpw[q6] -
+		    kq.row_bpw[q4], kq.err[q4] / kq.err[q6]);
+}
+
+/* ---- Microscaling floats: one block on three grids --------------------- */
+
+#define MX_N 3
+
+static const char *const mx_names[MX_N] = { "int4-g32", "mxfp4", "nvfp4" };
+static const char *const mx_what[MX_N] = {
+	"int4, a scale and zero per 32: 16 even steps",
+	"mxfp4: fp4 e2m1 values times 2^k, a power of two per 32",
+	"nvfp4: fp4 e2m1 values times an fp8 e4m3 scale per 16",
+};
+
+static void
+lesson_mx(wb_app *a, const wb_row *r, int y, int y1)
+{
+	int64_t row = a->teach_row % tw.rows, n = tw.rows * tw.cols;
+	float *deq = malloc(sizeof(float) * (size_t)n);	/* [rows, cols] */
+	float lo = 0, hi = 0;
+	const float *x = tw.w + row * tw.cols;
+	double e[MX_N], bpw[MX_N];
+	int k, i, step = a->teach_step, best = 0;
+
+	if (deq == NULL)
+		return;
+	if (tw.cols % GROUP != 0) {
+		wb_text(y, 1, COLS - 2, 0, "this layer's width is not a "
+		    "multiple of 32: pick another (j/k in the browser)");
+		free(deq);
+		return;
+	}
+	for (i = 0; i < GROUP; i++) {
+		lo = x[i] < lo ? x[i] : lo;
+		hi = x[i] > hi ? x[i] : hi;
+	}
+	wb_textf(y++, 1, COLS - 2, "%s row %lld, columns 0-31 on three "
+	    "4-bit grids (step %d/4)", r->shortname, (long long)row,
+	    step + 1);
+	for (k = 0; k < MX_N; k++) {
+		tq_scheme s;
+		tq_group_view gv;
+		tq_weight_err we;
+		tq_error err;
+
+		e[k] = -1;
+		if (tq_scheme_parse(mx_names[k], &s, &err) != TQ_OK ||
+		    tq_quant_view(&s, tw.w, tw.rows, tw.cols, row, 0, deq,
+		    NULL, &gv, &err) != TQ_OK)
+			continue;
+		tq_weight_error(tw.w, deq, n, &we);
+		e[k] = we.rel;
+		bpw[k] = tq_scheme_bpw(&s, tw.rows, tw.cols);
+		best = e[k] < e[best] || e[best] < 0 ? k : best;
+		if (k > step || y + 4 > y1)
+			continue;
+		attron(wb_attr(WB_C_HEADER));
+		wb_textf(y++, 1, COLS - 2, "%s (scale %.6g)", mx_what[k],
+		    gv.scale);
+		attroff(wb_attr(WB_C_HEADER));
+		number_line(y, 1 + LABEL, COLS - 2 - LABEL - 1, x, GROUP, lo,
+		    hi, gv.levels, gv.n_levels);
+		wb_text(y, 1, LABEL, 0, "points");
+		wb_text(y + 1, 1, LABEL, 0, "levels");
+		y += 3;
+	}
+	free(deq);
+	if (step < MX_N) {
+		wb_text(y1 - 1, 1, COLS - 2, 0, step == 0 ? "n: the same "
+		    "weights on mxfp4's grid" : step == 1 ? "n: on nvfp4's" :
+		    "n: the whole layer on each");
+		return;
+	}
+	attron(wb_attr(WB_C_HEADER));
+	wb_textf(y++, 1, COLS - 2, "%-10s %6s %10s", "the layer", "bpw",
+	    "rel.err");
+	attroff(wb_attr(WB_C_HEADER));
+	for (k = 0; k < MX_N && y < y1 - 1; k++, y++)
+		if (e[k] >= 0)
+			wb_textf(y, 1, COLS - 2, "%-10s %6.2f %10.2e",
+			    mx_names[k], bpw[k], e[k]);
+	if (e[best] >= 0)
+		wb_textf(y1 - 1, 1, COLS - 2, "the least error: %s at %.2f "
+		    "bits per weight; fp4's levels crowd near 0", mx_names[best],
+		    bpw[best]);
+}
+
+/* ---- Which layer shows each lesson's effect ---------------------------- */
+
+/* Read once from every layer's weights (the first time it is asked). */
+static struct {
+	int scanned;
+	size_t spread_row;	/* largest max |w| / rms in row 0's first 32 */
+	double spread;
+	size_t range_row;	/* rows' absmax differ most: max / median */
+	double range;
+} sg;
+
+static int
+cmp_float(const void *x, const void *y)
+{
+	float a = *(const float *)x, b = *(const float *)y;
+
+	return a < b ? -1 : a > b ? 1 : 0;
+}
+
+static void
+scan_weights(wb_app *a)
+{
+	float *w = NULL, *am = NULL;
+	size_t i;
+
+	sg.scanned = 1;
+	sg.spread = sg.range = 0;
+	for (i = 0; i < a->n_rows; i++) {
+		const wb_row *r = &a->rows[i];
+		int64_t j, k, n = r->rows * r->cols;
+		double sq = 0, m = 0, ratio;
+		tq_error err;
+		float *nw, *na;
+
+		if (r->block < 0 || r->cols < GROUP || n > WB_WEIGHT_MAX)
+			continue;
+		nw = realloc(w, sizeof(float) * (size_t)n);	/* [rows, cols] */
+		if (nw == NULL)
+			break;
+		w = nw;
+		na = realloc(am, sizeof(float) * (size_t)r->rows); /* [rows] */
+		if (na == NULL)
+			break;
+		am = na;
+		if (tq_model_linear_weight(a->model, r->idx, w, &err) != TQ_OK)
+			continue;
+		for (k = 0; k < GROUP; k++) {
+			sq += (double)w[k] * w[k];
+			m = fabs(w[k]) > m ? fabs(w[k]) : m;
+		}
+		ratio = sq > 0 ? m / sqrt(sq / GROUP) : 0;
+		if (ratio > sg.spread) {
+			sg.spread = ratio;
+			sg.spread_row = i;
+		}
+		for (j = 0; j < r->rows; j++) {
+			am[j] = 0;
+			for (k = 0; k < r->cols; k++)
+				am[j] = fabsf(w[j * r->cols + k]) > am[j] ?
+				    fabsf(w[j * r->cols + k]) : am[j];
+		}
+		m = 0;
+		for (j = 0; j < r->rows; j++)
+			m = am[j] > m ? am[j] : m;
+		qsort(am, (size_t)r->rows, sizeof(float), cmp_float);
+		ratio = am[r->rows / 2] > 0 ? m / am[r->rows / 2] : 0;
+		if (ratio > sg.range) {
+			sg.range = ratio;
+			sg.range_row = i;
+		}
+	}
+	free(w);
+	free(am);
+}
+
+/*
+ * The layer with the most outlier input channels (then the largest one)
+ * among those with a calibration site, mod-wide columns and at most
+ * max_cols of them; -1 without a calibration.
+ */
+static long
+pick_outliers(wb_app *a, int64_t mod, int64_t max_cols, char *why,
+    size_t len)
+{
+	long best = -1;
+	size_t i;
+
+	if (a->calib == NULL) {
+		snprintf(why, len, "needs a calibration: c first");
+		return -1;
+	}
+	for (i = 0; i < a->n_rows; i++) {
+		const wb_row *r = &a->rows[i], *b;
+
+		if (!r->has_site || r->block < 0 || r->cols % mod != 0 ||
+		    r->cols > max_cols)
+			continue;
+		b = best >= 0 ? &a->rows[best] : NULL;
+		if (b == NULL || r->n_outliers > b->n_outliers ||
+		    (r->n_outliers == b->n_outliers && r->max_ratio >
+		    b->max_ratio))
+			best = (long)i;
+	}
+	if (best < 0)
+		snprintf(why, len, "no layer fits it");
+	else if (a->rows[best].n_outliers > 0)
+		snprintf(why, len, "%d outlier input channels (%.1fx the "
+		    "median)", a->rows[best].n_outliers,
+		    a->rows[best].max_ratio);
+	else
+		snprintf(why, len, "its largest input channel, %.1fx the "
+		    "median", a->rows[best].max_ratio);
+	return best;
+}
+
+/* A layer the weight scan found: what (0 spread, 1 range) and why. */
+static long
+pick_scanned(wb_app *a, int what, char *why, size_t len)
+{
+	size_t row;
+	double v;
+
+	if (!sg.scanned)
+		scan_weights(a);
+	row = what == 0 ? sg.spread_row : sg.range_row;
+	v = what == 0 ? sg.spread : sg.range;
+	if (v <= 0)
+		return -1;
+	if (what == 0)
+		snprintf(why, len, "row 0's first 32 have a weight %.1fx "
+		    "their rms", v);
+	else
+		snprintf(why, len, "its rows' ranges differ %.1fx (max / "
+		    "median)", v);
+	return (long)row;
+}
+
+static long
+pick_group(wb_app *a, char *why, size_t len)
+{
+	return pick_scanned(a, 0, why, len);
+}
+
+static long
+pick_range(wb_app *a, char *why, size_t len)
+{
+	return pick_scanned(a, 1, why, len);
+}
+
+/* The narrowest layer: a scale per row is the largest share there. */
+static long
+pick_narrow(wb_app *a, char *why, size_t len)
+{
+	long best = -1;
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++)
+		if (a->rows[i].block >= 0 && (best < 0 || a->rows[i].cols <
+		    a->rows[best].cols))
+			best = (long)i;
+	if (best >= 0)
+		snprintf(why, len, "%lld columns: a scale a row weighs most",
+		    (long long)a->rows[best].cols);
+	return best;
+}
+
+static long
+pick_gptq(wb_app *a, char *why, size_t len)
+{
+	return pick_outliers(a, 1, INT64_MAX, why, len);
+}
+
+static long
+pick_awq(wb_app *a, char *why, size_t len)
+{
+	return pick_outliers(a, 128, 4096, why, len);
+}
+
+/* The first layer of the blocks q4_k_m gives its widest type. */
+static long
+pick_kquant(wb_app *a, char *why, size_t len)
+{
+	size_t i;
+	int t, w = -1;
+
+	if (!kq_prepare(a)) {
+		snprintf(why, len, "q4_k_m does not resolve here");
+		return -1;
+	}
+	for (t = 0; t < kq.n_types; t++)
+		if (strcmp(kq.type[t], "q4_k") != 0 && (w < 0 || kq.bpw[t] >
+		    kq.bpw[w]))
+			w = t;
+	for (i = 0; w >= 0 && i < a->n_rows; i++)
+		if (a->rows[i].block >= 0 && strcmp(kq.scheme[i],
+		    kq.type[w]) == 0) {
+			snprintf(why, len, "q4_k_m gives it %s (%.2f bpw), not "
+			    "q4_k", kq.type[w], kq.bpw[w]);
+			return (long)i;
+		}
+	snprintf(why, len, "q4_k_m gives every block's layer q4_k");
+	return -1;
+}
+
+static long
+pick_none(wb_app *a, char *why, size_t len)
+{
+	(void)a;
+	snprintf(why, len, "the whole model: Enter runs six jobs");
+	return -1;
+}
+
+/* ---- The lessons and their index --------------------------------------- */
+
+enum {
+	L_GROUP, L_GRAN, L_META, L_KQ, L_MX, L_GPTQ, L_AWQ, L_TRADE, L_DOMAIN,
+	N_LESSONS
+};
+
+static void
+draw_domain(wb_app *a, const wb_row *r, int y, int y1)
+{
+	(void)a;
+	(void)r;
+	lesson_domain(y, y1);
+}
+
+static const struct lesson {
+	const char *title;
+	const char *needs;	/* for the index */
+	int last;		/* the last step (n stops there) */
+	int uses_row;		/* draws the current layer's weight */
+	void (*draw)(wb_app *a, const wb_row *r, int y, int y1);
+	long (*pick)(wb_app *a, char *why, size_t len);	/* its layer */
+} lessons[N_LESSONS] = {
+	{ "one group, step by step", "weights", STEPS - 1, 1, lesson_group,
+	    pick_group },
+	{ "per tensor, per channel, per group", "weights", 0, 1,
+	    lesson_granularity, pick_range },
+	{ "what the scales cost, in bytes", "weights", 2, 1, lesson_meta,
+	    pick_narrow },
+	{ "K-quants: bit widths mixed in a model", "weights", 1, 1,
+	    lesson_kquant, pick_kquant },
+	{ "microscaling floats: mxfp4, nvfp4", "weights", MX_N, 1, lesson_mx,
+	    pick_group },
+	{ "GPTQ against RTN, column by column", "a calibration", GB, 1,
+	    lesson_gptq, pick_gptq },
+	{ "AWQ: scaling the salient channels", "a calibration",
+	    AWQ_STEPS - 1, 1, lesson_awq, pick_awq },
+	{ "GPTQ or AWQ, g64 or g128, side by side", "a calibration", 0, 1,
+	    lesson_trade, pick_awq },
+	{ "domain mismatch: prose against code", "the corpora", 0, 0,
+	    draw_domain, pick_none },
+};
+
+static struct {
+	int open;		/* the index is shown */
+	int sel;		/* its lesson under the cursor */
+} ix = { 1, 0 };
+
+static void
+draw_index(wb_app *a, int y, int y1)
+{
+	char why[128];
+	int k, two = y1 - y >= 2 * N_LESSONS;
+	long p;
+
+	for (k = 0; k < N_LESSONS && y < y1; k++) {
+		p = lessons[k].pick(a, why, sizeof(why));
+		if (k == ix.sel)
+			attron(wb_attr(WB_C_CURSOR));
+		wb_textf(y++, 1, COLS - 2, "%c%d %-38s needs %s", k == ix.sel ?
+		    '>' : ' ', k + 1, lessons[k].title, lessons[k].needs);
+		attroff(wb_attr(WB_C_CURSOR));
+		if (!two)
+			continue;
+		attron(wb_attr(WB_C_DIM));
+		if (p >= 0)
+			wb_textf(y++, 1, COLS - 2, "    try %s: %s",
+			    a->rows[p].shortname, why);
+		else
+			wb_textf(y++, 1, COLS - 2, "    %s", why);
+		attroff(wb_attr(WB_C_DIM));
+	}
+}
+
 void
 wb_teach_draw(wb_app *a, int y0, int y1)
 {
-	static const char *const titles[N_LESSONS] = {
-		"1/5 one group, step by step",
-		"2/5 per tensor, per channel, per group",
-		"3/5 GPTQ against RTN, column by column",
-		"4/5 AWQ: scaling the salient channels",
-		"5/5 domain mismatch: prose against code",
-	};
+	const struct lesson *l = &lessons[a->teach_page % N_LESSONS];
 	const wb_row *r = wb_browser_current(a);
+	char why[128], head[256];
+	long p;
 
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_textf(y0, 0, COLS, " Teaching: %s   ([ ] lessons, n/p steps, j/k "
-	    "rows)", titles[a->teach_page % N_LESSONS]);
-	attroff(wb_attr(WB_C_HEADER));
-	if (a->teach_page % N_LESSONS == 4) {
-		lesson_domain(y0 + 1, y1);
+	if (ix.open) {
+		wb_text(y0, 0, COLS, 1, " Lessons: j/k choose, Enter opens, "
+		    "i comes back here");
+		attroff(wb_attr(WB_C_HEADER));
+		draw_index(a, y0 + 1, y1);
 		return;
 	}
-	if (r == NULL || !load(a, r)) {
+	p = l->pick(a, why, sizeof(why));
+	snprintf(head, sizeof(head), " Lesson %d/%d: %s",
+	    a->teach_page % N_LESSONS + 1, N_LESSONS, l->title);
+	/* its layer, when the line has room for it */
+	if (p >= 0 && strlen(head) + strlen(a->rows[p].shortname) + 8 <
+	    (size_t)COLS)
+		snprintf(head + strlen(head), sizeof(head) - strlen(head),
+		    "   (g: %s)", a->rows[p].shortname);
+	wb_text(y0, 0, COLS, 1, head);
+	attroff(wb_attr(WB_C_HEADER));
+	if (l->uses_row && (r == NULL || !load(a, r))) {
 		wb_text(y0 + 2, 1, COLS - 2, 0, "no layer: pick one in the "
 		    "browser");
 		return;
 	}
-	if (a->teach_page % N_LESSONS == 0)
-		lesson_group(a, r, y0 + 1, y1);
-	else if (a->teach_page % N_LESSONS == 1)
-		lesson_granularity(a, r, y0 + 1, y1);
-	else if (a->teach_page % N_LESSONS == 2)
-		lesson_gptq(a, r, y0 + 1, y1);
-	else
-		lesson_awq(a, r, y0 + 1, y1);
+	l->draw(a, r, y0 + 1, y1);
 }
 
 /* n p: the lesson's next and previous step. */
 static void
 press_step(wb_app *a, int key)
 {
+	if (ix.open)
+		return;
 	if (key == 'p' || key == KEY_LEFT || key == 'h') {
 		if (a->teach_step > 0)
 			a->teach_step--;
-	} else if (a->teach_step < (a->teach_page % N_LESSONS == 2 ? GB :
-	    a->teach_page % N_LESSONS == 3 ? AWQ_STEPS - 1 : STEPS - 1))
+	} else if (a->teach_step < lessons[a->teach_page % N_LESSONS].last)
 		a->teach_step++;
 }
 
@@ -881,27 +2090,85 @@ press_step(wb_app *a, int key)
 static void
 press_lesson(wb_app *a, int key)
 {
-	a->teach_page = (a->teach_page + (key == ']' ? 1 : N_LESSONS - 1)) %
-	    N_LESSONS;
+	a->teach_page = (a->teach_page % N_LESSONS + (key == ']' ? 1 :
+	    N_LESSONS - 1)) % N_LESSONS;
 	a->teach_step = 0;
+	ix.open = 0;
 }
 
-/* j k: another row of the weight. */
+/* i: the index, and back to the lesson. */
+static void
+press_index(wb_app *a, int key)
+{
+	(void)key;
+	ix.open = !ix.open;
+	ix.sel = a->teach_page % N_LESSONS;
+}
+
+/* j k: another row of the weight; in the index, another lesson. */
 static void
 press_row(wb_app *a, int key)
 {
-	if (key == 'j' || key == KEY_DOWN)
+	int down = key == 'j' || key == KEY_DOWN;
+
+	if (ix.open)
+		ix.sel = (ix.sel + (down ? 1 : N_LESSONS - 1)) % N_LESSONS;
+	else if (down)
 		a->teach_row++;
 	else if (a->teach_row > 0)
 		a->teach_row--;
 }
 
-/* Enter: the domain lesson's corpora, when it is the lesson shown. */
+/* g: the browser's cursor to the lesson's layer. */
 static void
-press_domain(wb_app *a, int key)
+press_goto(wb_app *a, int key)
+{
+	char why[128];
+	long p = lessons[ix.open ? ix.sel : a->teach_page % N_LESSONS].pick(a,
+	    why, sizeof(why));
+	size_t i;
+
+	(void)key;
+	if (p < 0) {
+		wb_message(a, 0, "this lesson: %s", why);
+		return;
+	}
+	for (i = 0; i < a->n_view; i++)
+		if (a->view[i] == (size_t)p) {
+			a->cur = i;
+			a->teach_row = 0;
+			a->teach_step = 0;
+			wb_message(a, 0, "%s: %s", a->rows[p].shortname, why);
+			return;
+		}
+	wb_message(a, 1, "%s is not in the browser's view: clear its filter "
+	    "(/, Esc)", a->rows[p].shortname);
+}
+
+/*
+ * Enter: in the index, opens the lesson; in the domain lesson, asks for
+ * its corpora.
+ */
+static void
+press_enter(wb_app *a, int key)
 {
 	(void)key;
-	if (a->teach_page % N_LESSONS != 4 || wb_runs_busy(a))
+	if (ix.open) {
+		a->teach_page = ix.sel;
+		a->teach_step = 0;
+		ix.open = 0;
+		return;
+	}
+	if (wb_runs_busy(a))
+		return;
+	if (a->teach_page % N_LESSONS == L_TRADE) {
+		const wb_row *r = wb_browser_current(a);
+
+		if (r != NULL)
+			tr_run(a, r);
+		return;
+	}
+	if (a->teach_page % N_LESSONS != L_DOMAIN)
 		return;
 	wb_prompt(a, WB_PROMPT_DOMAIN, dm.dir[0] != '\0' ? dm.dir :
 	    getenv("TQ_SHARED_DATA") != NULL ? getenv("TQ_SHARED_DATA") :
@@ -915,16 +2182,21 @@ static const wb_key keys[] = {
 	    WB_ALWAYS },
 	{ { 'p', KEY_LEFT, 'h' }, press_step, "previous step", "step",
 	    WB_ALWAYS },
-	{ { ']' }, press_lesson, "next lesson: one group; tensor, channel, "
-	    "group; GPTQ vs RTN and AWQ's scales (need a calibration); prose "
-	    "vs code calibration", "lesson", WB_ALWAYS },
+	{ { ']' }, press_lesson, "next lesson", "lesson", WB_ALWAYS },
 	{ { '[' }, press_lesson, "previous lesson", "lesson", WB_ALWAYS },
-	{ { 'j', KEY_DOWN }, press_row, "next row of the weight", "row",
+	{ { 'i' }, press_index, "the lesson index: each lesson, what it "
+	    "needs and the layer that shows it best; again: back", "index",
 	    WB_ALWAYS },
-	{ { 'k', KEY_UP }, press_row, "previous row of the weight", "row",
-	    WB_ALWAYS },
-	{ { '\r', '\n', KEY_ENTER }, press_domain, "domain lesson: run its "
-	    "jobs on the corpora in DIR", "run", WB_ALWAYS },
+	{ { 'g' }, press_goto, "go to the lesson's layer (the browser's "
+	    "cursor moves there)", NULL, WB_ALWAYS },
+	{ { 'j', KEY_DOWN }, press_row, "next row of the weight (the index: "
+	    "next lesson)", NULL, WB_ALWAYS },
+	{ { 'k', KEY_UP }, press_row, "previous row of the weight (the "
+	    "index: previous lesson)", NULL, WB_ALWAYS },
+	{ { '\r', '\n', KEY_ENTER }, press_enter, "open the lesson (the "
+	    "index); run the lesson's jobs (size: the layer six ways; domain: "
+	    "on the corpora in DIR)",
+	    "open", WB_ALWAYS },
 };
 
 const wb_keymap wb_teach_keymap = {
@@ -941,5 +2213,11 @@ wb_teach_free(void)
 	tq_awq_trace_free(aw.tr);
 	aw.tr = NULL;
 	aw.idx = (size_t)-1;
+	tq_plan_free(tr.plan);
+	tr.plan = NULL;
+	free(kq.scheme);
+	kq.scheme = NULL;
+	kq.model = NULL;
+	kq.idx = (size_t)-1;
 	dm_clear();	/* after wb_runs_free, which ends the job */
 }
