@@ -96,9 +96,12 @@ typedef tq_status (*tq_block_done_fn)(void *ud, const tq_qstate *s,
 /*
  * The sequential quantization pipeline (quantize.c) on job j: fills s
  * (from tq_state__new; blocks before s->blocks_done are replayed with
- * their saved codes), calling done after each block and the head.
+ * their saved codes), calling done after each block and the head.  A plan
+ * of RTN-class layers takes one pass of the float model instead unless
+ * sequential (TQ_QUANTIZE_SEQUENTIAL).
  */
 tq_status tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
-    tq_qstate *s, tq_block_done_fn done, void *ud, tq_error *err);
+    tq_qstate *s, int sequential, tq_block_done_fn done, void *ud,
+    tq_error *err);
 
 #endif /* TQ_CORE_QSTATE_H */

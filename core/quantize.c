@@ -21,6 +21,11 @@
  * A mixture-of-experts block replaces C and D by qz_moe: every token is
  * routed once, then each expert's gate/up and down are calibrated on the
  * tokens routed to it (all of them when it saw too few).
+ *
+ * A plan of RTN-class layers (qz_one_pass says which) needs none of this:
+ * each block of the float model runs once over the samples, its sites'
+ * sums of x^2 gathered on the way (no X^T X), and its layers are rounded
+ * from them, as llama-imatrix and llama-quantize do.
  */
 #include "config.h"
 
@@ -42,6 +47,7 @@
 #include "forward.h"
 #include "gptq.h"
 #include "job.h"
+#include "par.h"
 #include "qstate.h"
 
 /* ---- Quantizing one layer --------------------------------------------------- */
@@ -53,6 +59,8 @@ typedef struct qz_ctx {
 	tq_job *job;
 	tq_owned owned;
 	int64_t n_done;		/* linears finished, for progress */
+	int one_pass;		/* statistics from the float model (qz_one_pass) */
+	double t_fwd, t_quant, t_save;	/* seconds, for the closing log line */
 } qz_ctx;
 
 static double
@@ -77,12 +85,13 @@ qz_metrics(tq_layer_result *r, const float *w, const float *q, int64_t n)
 
 /*
  * Quantizes linear idx whose current weight is *slot, with H[cols, cols]
- * (X^T X over ntok calibration tokens; NULL without calibration); puts the
+ * (X^T X over ntok calibration tokens; NULL without calibration) or, in
+ * one pass, sq[cols] (the sums of x^2 over the tokens, no H); puts the
  * dequantized weight in *slot.
  */
 static tq_status
-qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
-    const tq_tensor **slot, tq_error *err)
+qz_linear(qz_ctx *z, size_t idx, const float *H, const double *sq,
+    int64_t ntok, const tq_tensor **slot, tq_error *err)
 {
 	tq_qlayer *ql = &z->s->layers[idx];
 	const tq_layer_cfg *c = &ql->cfg;
@@ -107,7 +116,7 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	    c->method != TQ_METHOD_SMOOTHQUANT)
 		return tq_fail(err, TQ_EINVAL, "%s: %s needs calibration data",
 		    ql->res.name, tq_method_name(c->method));
-	if (H == NULL && use_imp)
+	if (H == NULL && sq == NULL && use_imp)
 		return tq_fail(err, TQ_EINVAL, "%s: the importance matrix needs "
 		    "calibration data", ql->res.name);
 	w = malloc((size_t)(rows * cols) * sizeof(float));
@@ -120,10 +129,13 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	}
 	tq_tensor_to_f32(*slot, 0, rows * cols, w);
 	memcpy(orig, w, (size_t)(rows * cols) * sizeof(float));
-	/* The importance matrix is mean x^2: H's diagonal over the tokens. */
-	if (imp != NULL)
-		for (j = 0; j < cols; j++)
-			imp[j] = H[j * cols + j] / (float)(ntok > 0 ? ntok : 1);
+	/*
+	 * The importance matrix is mean x^2: H's diagonal over the tokens,
+	 * or in one pass the double sums, divided as calibrate divides them.
+	 */
+	for (j = 0; imp != NULL && j < cols; j++)
+		imp[j] = sq != NULL ? (float)(sq[j] / (double)(ntok > 0 ?
+		    ntok : 1)) : H[j * cols + j] / (float)(ntok > 0 ? ntok : 1);
 	tq_qtensor_done(&ql->qt);
 	if ((st = tq_qtensor_init(&ql->qt, &c->scheme, rows, cols, err)) !=
 	    TQ_OK)
@@ -157,7 +169,7 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	}
 	ql->res.rel_err = H != NULL ? tq_gptq_rel_err(orig, w, H, rows, cols) :
 	    NAN;
-	ql->res.tokens = H != NULL ? ntok : 0;
+	ql->res.tokens = H != NULL || sq != NULL ? ntok : 0;
 	qz_metrics(&ql->res, orig, w, rows * cols);
 	if ((t = tq_owned__add(&z->owned, *slot, w)) == NULL) {
 		st = tq_fail(err, TQ_ENOMEM, "out of memory");
@@ -168,6 +180,7 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	ql->done = 1;
 report:
 	ql->res.seconds = qz_now() - t0;
+	z->t_quant += ql->res.seconds;
 	tq_job__layer(z->job, &ql->res);
 	tq_job__progress(z->job, ++z->n_done, (int64_t)z->s->n);
 out:
@@ -202,6 +215,8 @@ typedef struct qz_work {
 	float *amax_e;	/* [Fe] max |x| of the experts' down inputs */
 	int *sel;	/* [S, L, K] each token's experts */
 	char *hit;	/* [L] a gathered row is a routed token */
+	/* one pass's (NULL otherwise) */
+	double *site_sq[TQ_SITES_PER_LAYER];	/* [C] per site: sum of x^2 */
 } qz_work;
 
 static tq_status
@@ -512,17 +527,18 @@ out:
 	return st;
 }
 
-/* Quantizes linears [first, first + count) of block li sharing H. */
+/* Quantizes linears [first, first + count) of block li sharing H or sq. */
 static tq_status
 qz_group(qz_ctx *z, tq_layer_weights *lw, int64_t li, size_t first,
-    size_t count, const float *H, int64_t ntok, tq_error *err)
+    size_t count, const float *H, const double *sq, int64_t ntok,
+    tq_error *err)
 {
 	size_t k, base = tq_model__block_first(z->m, li);
 	tq_status st;
 
 	for (k = first; k < first + count; k++)
-		if ((st = qz_linear(z, base + k, H, ntok, tq_layer__slot(lw, k),
-		    err)) != TQ_OK)
+		if ((st = qz_linear(z, base + k, H, sq, ntok,
+		    tq_layer__slot(lw, k), err)) != TQ_OK)
 			return st;
 	return TQ_OK;
 }
@@ -791,7 +807,7 @@ qz_moe(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 			return st;
 		for (k = 0; k < 2; k++)
 			if ((st = qz_linear(z, gi + k, all_gu ? w->hess_all :
-			    w->hess, all_gu ? N : routed, tq_layer__slot(lw,
+			    w->hess, NULL, all_gu ? N : routed, tq_layer__slot(lw,
 			    gi + k - bf), err)) != TQ_OK)
 				return st;
 		/* down's Hessian, and its routed inputs' |x| for the site */
@@ -799,7 +815,7 @@ qz_moe(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 		    (st = qz_expert_hess(z, w, lw, li, e, 1, all_d, K, Fe,
 		    err)) != TQ_OK)
 			return st;
-		if ((st = qz_linear(z, gi + 2, w->hess, all_d ? N : routed,
+		if ((st = qz_linear(z, gi + 2, w->hess, NULL, all_d ? N : routed,
 		    tq_layer__slot(lw, gi + 2 - bf), err)) != TQ_OK)
 			return st;
 	}
@@ -867,12 +883,133 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 			sc = w->sc;
 		}
 		qz_site_done(z, w, &lw, li, q->site, q->lin, q->count, sc);
-		if ((st = qz_group(z, &lw, li, q->lin, q->count, w->hess, N,
-		    err)) != TQ_OK)
+		if ((st = qz_group(z, &lw, li, q->lin, q->count, w->hess, NULL,
+		    N, err)) != TQ_OK)
 			return st;
 	}
 	return qz_pass(z, w, &lw, li, TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_OUT, -1,
 	    -1, err);
+}
+
+/* ---- One pass of the float model --------------------------------------- */
+
+/*
+ * Whether the run takes one pass of the float model instead of the
+ * block-by-block pipeline above: the caller did not ask for the latter,
+ * there is calibration text, the model is dense, and every linear that
+ * reads an input (the blocks' and lm_head; the embeddings are a lookup,
+ * always rounded) is float or RTN without 8-bit activations, whatever its
+ * grid, importance matrix or clip search.  Such a layer uses nothing of
+ * its inputs but the mean x^2 (the importance matrix), changes no norm or
+ * other layer, and leaves no error for a later layer to correct; so its
+ * statistics may come from the float model, as llama-imatrix gathers
+ * them, and one pass over the samples serves every layer.  GPTQ, AWQ,
+ * SmoothQuant, quantized activations and a mixture of experts (whose
+ * per-expert inputs the block-by-block routing gathers) keep the
+ * true-sequential pipeline.
+ */
+static int
+qz_one_pass(const qz_ctx *z, int sequential)
+{
+	size_t i;
+
+	if (sequential || z->calib == NULL || tq_model__moe(z->m))
+		return 0;
+	for (i = 0; i + 1 < z->s->n; i++) {
+		const tq_layer_cfg *c = &z->s->layers[i].cfg;
+
+		if (c->method != TQ_METHOD_FLOAT && (c->method != TQ_METHOD_RTN ||
+		    c->act_bits == 8))
+			return 0;
+	}
+	return 1;
+}
+
+/* sq[C] += x^2 over the rows of x[n, C]; see qz_sq_add. */
+typedef struct qz_sq_job {
+	double *sq;
+	const float *x;
+	int64_t n, C;
+} qz_sq_job;
+
+/* Channels [j0, j1) of a qz_sq_job. */
+static void
+qz_sq_cols(void *arg, int64_t j0, int64_t j1)
+{
+	const qz_sq_job *a = arg;
+	int64_t i, j;
+
+	for (i = 0; i < a->n; i++) {
+		const float *row = a->x + i * a->C;
+
+		for (j = j0; j < j1; j++)
+			a->sq[j] += (double)row[j] * row[j];
+	}
+}
+
+/*
+ * sq[C] += x^2 over the rows of x[n, C]: each channel summed row by row,
+ * calibrate's order, whichever threads take which channels.
+ */
+static void
+qz_sq_add(double *sq, const float *x, int64_t n, int64_t C)
+{
+	qz_sq_job a = { sq, x, n, C };
+
+	tq_par_rows(qz_sq_cols, &a, C, n, (int64_t)1 << 18);
+}
+
+/* The forward pass's hook in one pass: a site's input to its sums. */
+static int
+qz_sq_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
+    int64_t in)
+{
+	qz_work *w = ud;
+	int site = tq_model__input_site(which);
+
+	(void)layer;
+	if (site >= 0)
+		qz_sq_add(w->site_sq[site], x, n, in);
+	return 0;
+}
+
+/*
+ * Block li in one pass: the float block runs over every sample, its
+ * output the next block's input, while each site's input is summed
+ * (x^2 per channel); then its linears are rounded from those sums.
+ */
+static tq_status
+qz_block_one_pass(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
+{
+	int64_t S = z->calib->n_samples, L = z->calib->seqlen, s;
+	int64_t H = z->m->cfg.hidden_size;
+	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
+	tq_layer_weights lw = z->m->layers[li];
+	tq_qblock *blk = &z->s->blocks[li];
+	size_t k;
+	tq_status st;
+
+	memset(lw.act, 0, sizeof(lw.act));
+	for (k = 0; k < TQ_SITES_PER_LAYER; k++)
+		memset(w->site_sq[k], 0, (size_t)tq_fwd_site_width(z->m,
+		    (int)k) * sizeof(double));
+	o.act_hook = qz_sq_hook;
+	o.act_ud = w;
+	for (s = 0; s < S; s++)
+		if ((st = qz_cancelled(z, err)) != TQ_OK ||
+		    (st = tq_fwd_block(w->f, &lw, (int)li, w->x + s * L * H, L,
+		    &o, err)) != TQ_OK)
+			return st;
+	for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
+		const struct qz_site *q = &qz_sites[k];
+
+		blk->act[q->site].mode = TQ_ACTQ_NONE;
+		blk->act[q->site].scale = 0.0f;
+		if ((st = qz_group(z, &lw, li, q->lin, q->count, NULL,
+		    w->site_sq[q->site], S * L, err)) != TQ_OK)
+			return st;
+	}
+	return TQ_OK;
 }
 
 /*
@@ -889,10 +1026,25 @@ qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 	const tq_tensor *head = m->lm_head, *embed = m->embed;
 	tq_qlayer *qe = &z->s->layers[n - 1];
 	const float *hess = NULL;
+	const double *sq = NULL;
+	double t0 = qz_now();
 	tq_status st;
 
 	/* lm_head's Hessian only when lm_head is quantized. */
-	if (z->calib != NULL &&
+	if (z->calib != NULL && z->one_pass &&
+	    z->s->layers[n - 2].cfg.method != TQ_METHOD_FLOAT) {
+		/* the float model's final norm output: its sums of x^2 */
+		S = z->calib->n_samples;
+		L = z->calib->seqlen;
+		memset(w->site_sq[0], 0, (size_t)H * sizeof(double));
+		for (s = 0; s < S; s++) {
+			tq_fwd_norm(w->f, m->norm, w->x + s * L * H, L, w->xn);
+			qz_sq_add(w->site_sq[0], w->xn, L, H);
+		}
+		sq = w->site_sq[0];
+		z->s->blocks[z->s->n_layers].act[0].mode = TQ_ACTQ_NONE;
+		z->s->blocks[z->s->n_layers].act[0].scale = 0.0f;
+	} else if (z->calib != NULL &&
 	    z->s->layers[n - 2].cfg.method != TQ_METHOD_FLOAT) {
 		S = z->calib->n_samples;
 		L = z->calib->seqlen;
@@ -908,7 +1060,8 @@ qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 		qz_site_act(z, &z->s->blocks[z->s->n_layers].act[0], n - 2, 1,
 		    -1, w->amax, NULL, H);
 	}
-	if ((st = qz_linear(z, n - 2, hess, S * L, &head, err)) != TQ_OK)
+	z->t_fwd += qz_now() - t0;
+	if ((st = qz_linear(z, n - 2, hess, sq, S * L, &head, err)) != TQ_OK)
 		return st;
 	/* An embedding is a lookup, not a product: no Hessian; RTN. */
 	if (qe->cfg.method != TQ_METHOD_FLOAT &&
@@ -921,12 +1074,14 @@ qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 		qe->cfg.act_bits = 16;
 		snprintf(qe->res.method, sizeof(qe->res.method), "rtn");
 	}
-	return qz_linear(z, n - 1, NULL, 0, &embed, err);
+	return qz_linear(z, n - 1, NULL, NULL, 0, &embed, err);
 }
 
 static void
 qz_work_free(qz_work *w)
 {
+	size_t k;
+
 	tq_fwd_free(w->f);
 	free(w->x);
 	free(w->att);
@@ -945,6 +1100,8 @@ qz_work_free(qz_work *w)
 	free(w->amax_e);
 	free(w->sel);
 	free(w->hit);
+	for (k = 0; k < TQ_SITES_PER_LAYER; k++)
+		free(w->site_sq[k]);
 }
 /* Replaces block li's quantized weights by the state's (resume). */
 static tq_status
@@ -974,16 +1131,41 @@ qz_restore_block(qz_ctx *z, int64_t li, tq_layer_weights *lw, tq_error *err)
 	    err);
 }
 
+/* Block li's output from its input, its codes saved before (resume). */
+static tq_status
+qz_replay(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
+{
+	int64_t S = z->calib != NULL ? z->calib->n_samples : 0, s;
+	int64_t L = S > 0 ? z->calib->seqlen : 0, H = z->m->cfg.hidden_size;
+	tq_layer_weights lw = z->m->layers[li];
+	double t0 = qz_now();
+	tq_status st;
+
+	/* one pass: the float block makes the next block's input */
+	if (!z->one_pass && (st = qz_restore_block(z, li, &lw, err)) != TQ_OK)
+		return st;
+	for (s = 0; s < S; s++)
+		if ((st = tq_fwd_block(w->f, &lw, (int)li, w->x + s * L * H, L,
+		    NULL, err)) != TQ_OK)
+			return st;
+	z->n_done += (int64_t)tq_layer__n_linears(&lw);
+	tq_owned__free(&z->owned);
+	z->t_fwd += qz_now() - t0;
+	return TQ_OK;
+}
+
 /* See qstate.h. */
 tq_status
 tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
-    tq_qstate *state, tq_block_done_fn done, void *ud, tq_error *err)
+    tq_qstate *state, int sequential, tq_block_done_fn done, void *ud,
+    tq_error *err)
 {
 	const tq_model_config *c = &m->cfg;
 	int64_t H = c->hidden_size, F = c->intermediate_size;
 	int64_t qd = c->n_heads * c->head_dim, wide, S, L, s, li;
 	size_t k;
 	int need_h2 = 0;
+	double t0;
 	qz_ctx z;
 	qz_work w;
 	tq_status st;
@@ -994,6 +1176,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	z.calib = calib;
 	z.job = j;
 	z.s = state;
+	z.one_pass = qz_one_pass(&z, sequential);
 	if (tq_model__moe(m)) {
 		/*
 		 * AWQ's and SmoothQuant's gate/up scales would fold into the
@@ -1072,6 +1255,12 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	w.sc = malloc((size_t)wide * sizeof(float));
 	for (k = 0; k < state->n; k++)
 		need_h2 |= state->layers[k].cfg.method == TQ_METHOD_AWQ;
+	for (k = 0; z.one_pass && k < TQ_SITES_PER_LAYER; k++)
+		if ((w.site_sq[k] = malloc((size_t)tq_fwd_site_width(m,
+		    (int)k) * sizeof(double))) == NULL) {
+			st = tq_fail(err, TQ_ENOMEM, "out of memory");
+			goto out;
+		}
 	if (need_h2) {
 		int64_t w2 = qd > F ? qd : F;
 
@@ -1086,6 +1275,11 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		goto out;
 	}
 	tq_job__stage(j, "quantize");
+	if (z.one_pass)
+		tq_job__log(j, "one pass: every layer is RTN-class, so their "
+		    "statistics come from one pass of the float model (no "
+		    "X^T X, no rel. err; --sequential for the block-by-block "
+		    "pipeline)");
 	for (s = 0; s < S; s++)
 		if ((st = tq_fwd_embed(w.f, calib->ids + s * L, L,
 		    w.x + s * L * H, err)) != TQ_OK)
@@ -1093,16 +1287,8 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	for (li = 0; li < c->n_layers; li++) {
 		if (li < state->blocks_done) {
 			/* Finished before: replay it with its saved weights. */
-			tq_layer_weights lw = m->layers[li];
-
-			if ((st = qz_restore_block(&z, li, &lw, err)) != TQ_OK)
+			if ((st = qz_replay(&z, &w, li, err)) != TQ_OK)
 				goto out;
-			for (s = 0; s < S; s++)
-				if ((st = tq_fwd_block(w.f, &lw, (int)li,
-				    w.x + s * L * H, L, NULL, err)) != TQ_OK)
-					goto out;
-			z.n_done += (int64_t)tq_layer__n_linears(&lw);
-			tq_owned__free(&z.owned);
 			continue;
 		}
 		if (S == 0) {
@@ -1110,14 +1296,23 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 			tq_layer_weights lw = m->layers[li];
 
 			if ((st = qz_group(&z, &lw, li, 0,
-			    tq_layer__n_linears(&lw), NULL, 0, err)) != TQ_OK)
+			    tq_layer__n_linears(&lw), NULL, NULL, 0, err)) != TQ_OK)
 				goto out;
-		} else if ((st = qz_block(&z, &w, li, err)) != TQ_OK) {
-			goto out;
+		} else {
+			/* the block's time less its rounding: its passes */
+			double tq0 = z.t_quant;
+
+			t0 = qz_now();
+			if ((st = z.one_pass ? qz_block_one_pass(&z, &w, li,
+			    err) : qz_block(&z, &w, li, err)) != TQ_OK)
+				goto out;
+			z.t_fwd += qz_now() - t0 - (z.t_quant - tq0);
 		}
 		state->blocks_done = li + 1;
+		t0 = qz_now();
 		if (done != NULL && (st = done(ud, state, li, err)) != TQ_OK)
 			goto out;
+		z.t_save += qz_now() - t0;
 		tq_job__log(j, "block %lld of %lld done", (long long)li + 1,
 		    (long long)c->n_layers);
 		/*
@@ -1130,8 +1325,13 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	if ((st = qz_head(&z, &w, err)) != TQ_OK)
 		goto out;
 	state->complete = 1;
+	t0 = qz_now();
 	if (done != NULL && (st = done(ud, state, -1, err)) != TQ_OK)
 		goto out;
+	z.t_save += qz_now() - t0;
+	tq_job__log(j, "time: calibration passes %.1f s (forward and "
+	    "statistics), quantizing %.1f s, saving %.1f s", z.t_fwd,
+	    z.t_quant, z.t_save);
 	st = TQ_OK;
 out:
 	qz_work_free(&w);

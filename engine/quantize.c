@@ -27,6 +27,7 @@ typedef struct quant_job {
 	const tq_calib *calib;
 	char *out_dir;
 	int resume;
+	int sequential;		/* TQ_QUANTIZE_SEQUENTIAL */
 	int lock_fd;		/* out_dir/quantize.lock, flock'ed; -1: none */
 } quant_job;
 
@@ -123,7 +124,8 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 		tq_job__log(j, "resuming after %lld finished blocks",
 		    (long long)state->blocks_done);
 	}
-	return tq_quantize__run(j, q->m, q->calib, state, quant_save, q, err);
+	return tq_quantize__run(j, q->m, q->calib, state, q->sequential,
+	    quant_save, q, err);
 }
 
 tq_status
@@ -145,6 +147,7 @@ tq_job_quantize(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 	q->plan = plan;
 	q->calib = calib;
 	q->resume = (flags & TQ_QUANTIZE_RESUME) != 0;
+	q->sequential = (flags & TQ_QUANTIZE_SEQUENTIAL) != 0;
 	/* Checked under the lock, so no other run completes it meanwhile. */
 	if (out_dir != NULL && ((st = quant_lock(q, out_dir, err)) != TQ_OK ||
 	    (!(flags & (TQ_QUANTIZE_RESUME | TQ_QUANTIZE_FORCE)) &&

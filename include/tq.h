@@ -1013,12 +1013,17 @@ typedef struct tq_qstate tq_qstate;
  * (same model, plan and calibration required) and gives the same result;
  * without it or TQ_QUANTIZE_FORCE a directory holding a complete state
  * is refused, and otherwise the run starts by removing the state that is
- * there.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
+ * there.  A plan whose layers are all RTN-class (float, or RTN with or
+ * without imatrix and clip search, no 8-bit activations; dense model)
+ * takes its statistics from one pass of the float model, without X^T X
+ * (no rel_err); TQ_QUANTIZE_SEQUENTIAL keeps the block-by-block pipeline
+ * for it.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
  * plan and calib must outlive the job; take the state with
  * tq_job_take_state.
  */
 #define TQ_QUANTIZE_RESUME 1
 #define TQ_QUANTIZE_FORCE 2
+#define TQ_QUANTIZE_SEQUENTIAL 4
 tq_status tq_job_quantize(const tq_model *m, const tq_plan *plan,
     const tq_calib *calib, const char *out_dir, int flags, tq_job **out,
     tq_error *err);

@@ -95,9 +95,37 @@ done
 ok $((1 - differ)) "  its blocks differ from plain RTN's (the imatrix is used)"
 ok $same "  and equal those of the plan with an imatrix rule"
 "$tq" quantize --preset q8_0 --method gptq $c8 --out "$tmp/p_gptq" --json \
-    >"$tmp/p_gptq.json" 2>/dev/null
+    >"$tmp/p_gptq.json" 2>"$tmp/p_gptq.err"
 grep -q '"method":"gptq","scheme":"q8_0"' "$tmp/p_gptq.json"
 ok $? "--preset q8_0 --method gptq: GPTQ onto the preset's q8_0 blocks"
+# An RTN-class plan takes one pass of the float model (the log says so; no
+# rel.err), GPTQ the block-by-block pipeline, and so does --sequential.
+"$tq" quantize --preset q4_k_m --imatrix $c8 --out "$tmp/k1" >"$tmp/k1.out" \
+    2>"$tmp/k1.err"
+grep -q "^one pass: every layer is RTN-class" "$tmp/k1.err" &&
+    ! grep -q "rel.err" "$tmp/k1.out"
+ok $? "--preset q4_k_m --imatrix: one pass of the float model, no rel.err"
+! grep -q "^one pass" "$tmp/p_gptq.err" &&
+    grep -q '"rel_err":[0-9]' "$tmp/p_gptq.json"
+ok $? "  --method gptq stays block by block, with rel_err"
+"$tq" quantize --preset q4_k_m --imatrix --sequential $c8 --out "$tmp/k2" \
+    >"$tmp/k2.out" 2>"$tmp/k2.err"
+! grep -q "^one pass" "$tmp/k2.err" && grep -q "rel.err" "$tmp/k2.out"
+ok $? "  --sequential: block by block, with rel.err"
+# A one-pass state stopped after two blocks resumes to the same files: the
+# float blocks before remake the next one's input.
+mkdir "$tmp/k3"
+cp "$tmp/k1/state.json" "$tmp/k1/block-0000.safetensors" \
+    "$tmp/k1/block-0001.safetensors" "$tmp/k3/"
+sed -i 's/"blocks_done":[^0-9]*[0-9]*/"blocks_done":\t2/; s/"complete":[^,]*/"complete":\tfalse/' \
+    "$tmp/k3/state.json"
+"$tq" quantize --preset q4_k_m --imatrix $c8 --out "$tmp/k3" --resume \
+    >/dev/null 2>"$tmp/k3.err"
+rc=$?
+for f in "$tmp"/k1/*.safetensors; do
+	cmp -s "$f" "$tmp/k3/$(basename "$f")" || rc=1
+done
+ok $rc "  resumed after 2 blocks: the same files $(grep -v "^block\|^time\|^one pass" "$tmp/k3.err" | head -c 200)"
 expect_error "a grid option with a preset" "the preset gives the grids" \
     "$tq" quantize --preset q4_k_m --bits 3 --out "$tmp/x"
 expect_error "--plan and --preset together" "not both" \

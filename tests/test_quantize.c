@@ -9,7 +9,11 @@
  * is replaced only with force, and cancel returns within a second.  With
  * quantized activations (FP8 static), each site's scale is exactly what
  * evaluation of the quantized model sees there: the pipeline applies the
- * activation quantization of the sites before, as evaluation does.
+ * activation quantization of the sites before, as evaluation does.  RTN
+ * with the importance matrix takes one pass of the float model: every
+ * layer equals RTN of the float weight weighted by calibrate's mean x^2
+ * (the comparisons of errors above use the block-by-block pipeline,
+ * TQ_QUANTIZE_SEQUENTIAL, which RTN takes only when asked).
  */
 #include "config.h"
 
@@ -21,6 +25,7 @@
 #include <time.h>
 
 #include "qstate.h"
+#include "quant.h"
 #include "tap.h"
 #include "tq.h"
 
@@ -37,8 +42,8 @@ now(void)
  * asked); returns the state or NULL. */
 static tq_qstate *
 run_act(const tq_model *m, const char *method, const char *scheme,
-    int act_bits, const tq_calib *c, const char *dir, int cancel,
-    double *cancel_secs)
+    int act_bits, int imatrix, int flags, const tq_calib *c, const char *dir,
+    int cancel, double *cancel_secs)
 {
 	tq_layer_cfg cfg;
 	tq_scheme sch;
@@ -59,8 +64,9 @@ run_act(const tq_model *m, const char *method, const char *scheme,
 	}
 	tq_layer_cfg_init(&cfg, meth, &sch);
 	cfg.act_bits = act_bits;
+	cfg.use_imatrix = imatrix;
 	if (tq_plan_new(&cfg, &plan, &err) != TQ_OK ||
-	    tq_job_quantize(m, plan, c, dir, 0, &j, &err) != TQ_OK) {
+	    tq_job_quantize(m, plan, c, dir, flags, &j, &err) != TQ_OK) {
 		tap_diag("%s", err.msg);
 		tq_plan_free(plan);
 		return NULL;
@@ -92,7 +98,8 @@ static tq_qstate *
 run(const tq_model *m, const char *method, const char *scheme,
     const tq_calib *c, const char *dir, int cancel, double *cancel_secs)
 {
-	return run_act(m, method, scheme, 16, c, dir, cancel, cancel_secs);
+	return run_act(m, method, scheme, 16, 0, TQ_QUANTIZE_SEQUENTIAL, c, dir,
+	    cancel, cancel_secs);
 }
 
 /* The largest |x| of every site's input: [layer][site], the head last. */
@@ -127,7 +134,7 @@ amax_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 static void
 act_checks(const tq_model *m, const tq_calib *c)
 {
-	tq_qstate *s = run_act(m, "rtn", "fp8", 8, c, NULL, 0, NULL);
+	tq_qstate *s = run_act(m, "rtn", "fp8", 8, 0, 0, c, NULL, 0, NULL);
 	tq_forward_opts o = TQ_FORWARD_OPTS_INIT;
 	int64_t L = tq_calib_seqlen(c), k, li;
 	site_amax a;
@@ -176,6 +183,91 @@ act_checks(const tq_model *m, const tq_calib *c)
 	free(a.amax);
 	tq_model_close(qm);
 	tq_state_free(s);
+}
+
+/*
+ * RTN W4 g128 with the importance matrix, not asked to be sequential:
+ * one pass, so every layer (the blocks' and lm_head) is RTN of the
+ * model's float weight weighted by the mean x^2 that calibrate gathers
+ * on the same samples from the float model, bit for bit, with no
+ * rel_err; GPTQ's run (g4) stays block by block, with one.
+ */
+static void
+one_pass_checks(const tq_model *m, const char *text, const tq_calib_opts *co,
+    const tq_qstate *g4)
+{
+	tq_qstate *s;
+	tq_calib *fc = NULL;
+	tq_error err;
+	size_t i, n, checked = 0, want = 0;
+	int bad = 0, nan_err = 1;
+
+	if (tq_calib_sample(m, text, co, &fc, &err) != TQ_OK ||
+	    tq_calib_run(fc, m, NULL, NULL, &err) != TQ_OK) {
+		tap_ok(0, "one pass: calibrate the float model: %s", err.msg);
+		tq_calib_free(fc);
+		return;
+	}
+	s = run_act(m, "rtn", "int4-g128", 16, 1, 0, fc, NULL, 0, NULL);
+	n = s != NULL ? s->n : 0;
+	for (i = 0; i + 1 < n; i++) {
+		const tq_qlayer *ql = &s->layers[i];
+		size_t k = 0;
+		int64_t li = tq_model__linear_block(m, i, &k);
+		tq_layer_weights lw;
+		const tq_tensor *t;
+		const tq_site_stats *st;
+		int64_t R = ql->res.rows, C = ql->res.cols;
+		float *w, *got;
+		tq_qtensor qt;
+
+		if (ql->cfg.method == TQ_METHOD_FLOAT)
+			continue;	/* lm_head, unless the plan says */
+		want++;
+		w = malloc((size_t)(R * C) * sizeof(float));
+		got = malloc((size_t)(R * C) * sizeof(float));
+		if (li >= 0) {
+			lw = m->layers[li];
+			t = *tq_layer__slot(&lw, k);
+			st = tq_calib_find(fc, (int)li, ql->res.which);
+		} else {
+			t = m->lm_head;
+			st = tq_calib_find(fc, -1, TQ_LINEAR_LM_HEAD);
+		}
+		memset(&qt, 0, sizeof(qt));
+		if (w == NULL || got == NULL || st == NULL ||
+		    tq_qtensor_init(&qt, &ql->cfg.scheme, R, C, &err) != TQ_OK) {
+			tap_diag("%s: no statistics or grid", ql->res.name);
+			bad++;
+		} else {
+			tq_tensor_to_f32(t, 0, R * C, w);
+			tq_quant_rtn(&qt, w, st->mean_sq, ql->cfg.clip_search);
+			tq_qtensor_dequant(&qt, w);
+			tq_qtensor_dequant(&ql->qt, got);
+			if (memcmp(w, got, (size_t)(R * C) * sizeof(float)) != 0 &&
+			    bad++ < 4)
+				tap_diag("%s: not RTN with calibrate's imatrix",
+				    ql->res.name);
+			nan_err &= isnan(ql->res.rel_err) &&
+			    ql->res.tokens == tq_calib_n_samples(fc) *
+			    tq_calib_seqlen(fc);
+			checked++;
+		}
+		tq_qtensor_done(&qt);
+		free(w);
+		free(got);
+	}
+	tap_ok(s != NULL && checked == want && want > 0 && bad == 0,
+	    "one pass: all %zu layers are RTN of the float weights with "
+	    "calibrate's importance matrix (%d differ)", checked, bad);
+	tap_ok(s != NULL && nan_err,
+	    "one pass: no X^T X, so no rel_err; every layer counts its tokens");
+	for (i = 0, bad = 0; i + 2 < tq_state_n_results(g4); i++)
+		bad += !isfinite(tq_state_result(g4, i)->rel_err);
+	tap_ok(bad == 0, "GPTQ stays block by block: every block linear has "
+	    "its rel_err");
+	tq_state_free(s);
+	tq_calib_free(fc);
 }
 
 /* Equal results, NaN (a float layer's error) equal to NaN. */
@@ -372,6 +464,7 @@ main(void)
 	    "W3 g128: GPTQ's output error <= RTN's on every layer");
 	awq_checks(m, c, r4, r3, text);
 	act_checks(m, c);
+	one_pass_checks(m, text, &co, g4);
 
 	again = run(m, "gptq", "int4-g128", c, NULL, 0, NULL);
 	for (i = 0; again != NULL && i < tq_state_n_results(g4); i++)

@@ -219,6 +219,8 @@ cmd_quantize(int argc, char **argv)
 			json = 1;
 		} else if (strcmp(a, "--resume") == 0) {
 			flags |= TQ_QUANTIZE_RESUME;
+		} else if (strcmp(a, "--sequential") == 0) {
+			flags |= TQ_QUANTIZE_SEQUENTIAL;
 		} else if (strcmp(a, "--force") == 0) {
 			/* A complete state in DIR, and PATH with --export. */
 			flags |= TQ_QUANTIZE_FORCE;
