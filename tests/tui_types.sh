@@ -1,0 +1,99 @@
+#!/bin/sh
+# tui_types.sh: the workbench's scheme picker (T), driven in tmux on the
+# demo model: it lists the engine's grids in their groups with their bits
+# per weight; iq4_xs, mxfp4 and nvfp4 picked for three layers show in the
+# table with their bpw, and a calibrated quantization (r) gives each its
+# error; an
+# i-quant that needs an importance matrix is refused in one line, the
+# plan unchanged; Esc closes without a change; `?` lists the picker's keys.
+# A TAP test.
+set -u
+. "${top_srcdir:-.}/tests/tui_lib.sh"
+
+# pick NAME SCHEME: moves the open picker's cursor (>) to SCHEME
+pick() {
+	p_i=0
+	while [ $p_i -lt 60 ]; do
+		screen "$1" | grep -Eq "> $2 " && return 0
+		keys "$1" j
+		sleep 0.1
+		p_i=$((p_i + 1))
+	done
+	echo "# no $2 in the picker:"
+	screen "$1" | sed 's/^/# | /'
+	return 1
+}
+
+# row LAYER: the table's line of the layer
+row() { screen t | grep -E "^ ?$1 " | head -1; }
+
+start t 120 34 --
+wait_for t 'demo \(llama, 4 blocks\)' 60
+ok $? "the workbench opens on the demo"
+
+keys t T
+wait_for t 'scheme for 0\.attn\.q_proj \[256, 256\]' 20 &&
+	screen t | grep -q 'integer groups' &&
+	screen t | grep -q 'GGUF blocks' &&
+	screen t | grep -q 'i-quants' &&
+	screen t | grep -q 'FP4/FP8 microscaling' &&
+	screen t | grep -Eq '> int4-g128 +4\.16 bpw  \(now\)' &&
+	screen t | grep -Eq 'iq4_xs +4\.25 bpw' &&
+	screen t | sed -n 34p | grep -q 'Enter apply Esc cancel'
+ok $? "T opens the picker: the groups, each grid's bpw, the layer's own marked, its hint bar"
+
+pick t iq4_xs && keys t Enter &&
+	wait_for t '1 layer -> rtn iq4_xs' 20 &&
+	row '0\.attn\.q_proj' | grep -Eq 'rtn +iq4_xs +blk +n +4\.25 '
+ok $? "iq4_xs for 0.attn.q_proj: the table shows it at 4.25 bpw"
+
+keys t j T
+pick t mxfp4 && keys t Enter &&
+	wait_for t '1 layer -> rtn mxfp4' 20 &&
+	row '0\.attn\.k_proj' | grep -Eq 'rtn +mxfp4 +blk +n +4\.25 '
+ok $? "mxfp4 for 0.attn.k_proj: 4.25 bpw"
+
+keys t j T
+pick t nvfp4 && keys t Enter &&
+	wait_for t '1 layer -> rtn nvfp4' 20 &&
+	row '0\.attn\.v_proj' | grep -Eq 'rtn +nvfp4 +blk +n +4\.50 '
+ok $? "nvfp4 for 0.attn.v_proj: 4.50 bpw"
+
+# refused: RTN iq3_xxs without an importance matrix, as llama-quantize
+keys t j T
+pick t iq3_xxs && keys t Enter &&
+	wait_for t 'refused \(in full on 3\): iq3_xxs needs an importance matrix' 20 &&
+	row '0\.attn\.o_proj' | grep -Eq 'rtn +4 +128 +n +4\.16 '
+ok $? "iq3_xxs without calibration is refused in one line; the layer keeps int4-g128"
+
+keys t T
+wait_for t 'scheme for 0\.attn\.o_proj' 20 && keys t j Escape &&
+	wait_gone t 'scheme for' 20 &&
+	row '0\.attn\.o_proj' | grep -Eq 'rtn +4 +128 +n +4\.16 '
+ok $? "Esc closes the picker without a change"
+
+keys t '?'
+wait_for t 'Keys' 20 && keys t G &&
+	wait_for t 'Scheme picker \(T\)' 20 &&
+	screen t | grep -q 'close without a change' && keys t g &&
+	wait_for t 'scheme picker: every grid of the engine' 20
+ok $? "? lists the picker's keys"
+keys t Escape
+
+# calibrated, the quantization measures each layer's output error
+keys t c C-u ; text t "$shared/wikitext2-valid.txt 16 256"; keys t Enter
+wait_for t 'calibrated in' 120
+ok $? "calibrated on 16 windows of wikitext2-valid.txt"
+keys t r
+wait_for t 'quantized in' 120
+for l in q_proj k_proj v_proj; do
+	row "0\\.attn\\.$l" | grep -Eq 'k +[0-9]+\.[0-9]+(e-?[0-9]+)?%? +[0-9-]+ *$'
+	ok $? "after r, 0.attn.$l has its error: $(row "0\\.attn\\.$l")"
+done
+
+keys t q
+wait_for t 'quit the workbench\?' 20 && keys t y
+restored t
+ok $? "q quits and restores the terminal"
+
+finish
