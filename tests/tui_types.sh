@@ -42,22 +42,19 @@ wait_for t 'scheme for 0\.attn\.q_proj \[256, 256\]' 20 &&
 	screen t | sed -n 34p | grep -q 'Enter apply Esc cancel'
 ok $? "T opens the picker: the groups, each grid's bpw, the layer's own marked, its hint bar"
 
-pick t iq4_xs && keys t Enter &&
-	wait_for t '1 layer -> rtn iq4_xs' 20 &&
-	row '0\.attn\.q_proj' | grep -Eq 'rtn +iq4_xs +blk +n +4\.25 '
-ok $? "iq4_xs for 0.attn.q_proj: the table shows it at 4.25 bpw"
-
+# picked LAYER SCHEME BPW: with the picker open on LAYER (the cursor's),
+# SCHEME applied shows in the table at BPW
+picked() {
+	pick t "$2" && keys t Enter &&
+		wait_for t "1 layer -> rtn $2" 20 &&
+		row "0\\.attn\\.$1" | grep -Eq "rtn +$2 +blk +n +$3 "
+	ok $? "$2 for 0.attn.$1: the table shows it at $3 bpw"
+}
+picked q_proj iq4_xs 4.25
 keys t j T
-pick t mxfp4 && keys t Enter &&
-	wait_for t '1 layer -> rtn mxfp4' 20 &&
-	row '0\.attn\.k_proj' | grep -Eq 'rtn +mxfp4 +blk +n +4\.25 '
-ok $? "mxfp4 for 0.attn.k_proj: 4.25 bpw"
-
+picked k_proj mxfp4 4.25
 keys t j T
-pick t nvfp4 && keys t Enter &&
-	wait_for t '1 layer -> rtn nvfp4' 20 &&
-	row '0\.attn\.v_proj' | grep -Eq 'rtn +nvfp4 +blk +n +4\.50 '
-ok $? "nvfp4 for 0.attn.v_proj: 4.50 bpw"
+picked v_proj nvfp4 4.50
 
 # refused: RTN iq3_xxs without an importance matrix, as llama-quantize
 keys t j T
