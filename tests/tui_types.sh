@@ -6,6 +6,8 @@
 # error; an
 # i-quant that needs an importance matrix is refused in one line, the
 # plan unchanged; Esc closes without a change; `?` lists the picker's keys.
+# On SmolLM2 (width 576) the picker marks the grids of blocks of 256 as not
+# fitting and Enter on one refuses it for a folded block's layers.
 # A TAP test.
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
@@ -92,5 +94,33 @@ keys t q
 wait_for t 'quit the workbench\?' 20 && keys t y
 restored t
 ok $? "q quits and restores the terminal"
+
+# ---- SmolLM2: width 576 takes blocks of 32, not of 256 ----
+gguf=${TQ_SMOLLM2_GGUF:-}
+if [ -z "$gguf" ] || [ ! -f "$gguf" ]; then
+	skip_check "no SmolLM2 GGUF (\$TQ_SMOLLM2_GGUF, which" \
+	    "tools/install-smollm2.sh prints)"
+	finish
+	exit $?
+fi
+start s 100 34 -- tui "$gguf"
+wait_for s '\(llama, 30 blocks\)' 120 && keys s T &&
+	wait_for s 'scheme for 0\.attn\.q_proj \[576, 576\]' 20 &&
+	screen s | grep -Eq 'iq4_xs +does not fit 576 columns' &&
+	screen s | grep -Eq 'iq4_nl +4\.50 bpw'
+ok $? "on SmolLM2 the picker marks what width 576 cannot take"
+pick s iq4_xs && keys s Enter &&
+	wait_for s 'iq4_xs needs a column count divisible by 256' 20 &&
+	screen s | head -1 | grep -q 'plan: preset w4-rtn ' &&
+	! screen s | head -1 | grep -q 'plan: preset w4-rtn \*'
+ok $? "iq4_xs on block 0 (folded) is refused with the engine's reason, the plan unchanged"
+keys s T
+pick s iq4_nl && keys s Enter &&
+	wait_for s '7 layers -> rtn iq4_nl' 20
+ok $? "iq4_nl fits: block 0's 7 layers take it"
+keys s q
+wait_for s 'quit the workbench\?' 20 && keys s y
+restored s
+ok $? "q quits"
 
 finish

@@ -222,10 +222,11 @@ press_apply(wb_app *a, int key)
 	const char *name[TYPES_MAX];
 	int grp[TYPES_MAX];
 	size_t i, n = lines(name, grp, TYPES_MAX), marked = 0;
-	const wb_row *r = wb_browser_current(a);
+	const wb_row *r = wb_browser_current(a), *bad = NULL;
 	tq_scheme s;
 	tq_error err = { TQ_OK, "" };
 	const char *why;
+	int held;
 	char msg[256];
 
 	(void)key;
@@ -237,15 +238,21 @@ press_apply(wb_app *a, int key)
 		wb_message(a, 1, "%s", err.msg);
 		return;
 	}
+	/* the targets as wb_plan_edit takes them: a folded row's layers */
+	held = wb_browser_mark_group(a, 1);
 	for (i = 0; i < a->n_rows; i++)
 		marked += a->rows[i].marked;
-	for (i = 0; i < a->n_rows; i++) {
+	for (i = 0; i < a->n_rows && bad == NULL; i++) {
 		const wb_row *t = &a->rows[i];
 
-		if ((marked > 0 ? !t->marked : t != r) ||
-		    tq_scheme_check(&s, t->rows, t->cols, &err) == TQ_OK)
-			continue;
-		wb_message(a, 1, "%s: %s", t->shortname, err.msg);
+		if ((marked > 0 ? t->marked : t == r) &&
+		    tq_scheme_check(&s, t->rows, t->cols, &err) != TQ_OK)
+			bad = t;
+	}
+	if (held)
+		wb_browser_mark_group(a, 0);
+	if (bad != NULL) {
+		wb_message(a, 1, "%s: %s", bad->shortname, err.msg);
 		return;
 	}
 	if (wb_plan_edit(a, "set", name[a->types_cur]))
