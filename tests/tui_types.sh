@@ -96,13 +96,7 @@ restored t
 ok $? "q quits and restores the terminal"
 
 # ---- SmolLM2: width 576 takes blocks of 32, not of 256 ----
-gguf=${TQ_SMOLLM2_GGUF:-}
-if [ -z "$gguf" ] || [ ! -f "$gguf" ]; then
-	skip_check "no SmolLM2 GGUF (\$TQ_SMOLLM2_GGUF, which" \
-	    "tools/install-smollm2.sh prints)"
-	finish
-	exit $?
-fi
+need_smollm2
 start s 100 34 -- tui "$gguf"
 wait_for s '\(llama, 30 blocks\)' 120 && keys s T &&
 	wait_for s 'scheme for 0\.attn\.q_proj \[576, 576\]' 20 &&
