@@ -67,6 +67,12 @@ gguf_name(tq_qtype t)
 	return "?";
 }
 
+const char *
+tq_scheme_table_name(size_t i)
+{
+	return i < N_GGUF_NAMES ? gguf_names[i].name : NULL;
+}
+
 /* FP8 with one scale per group x group tile (fp8-block128). */
 static int
 tiled(const tq_scheme *s)

@@ -530,6 +530,12 @@ tq_status tq_scheme_check(const tq_scheme *s, int64_t rows, int64_t cols,
     tq_error *err);
 /* Bits per weight of s on a [rows, cols] weight, scales and zeros included. */
 double tq_scheme_bpw(const tq_scheme *s, int64_t rows, int64_t cols);
+/*
+ * The i-th name of the engine's table of fixed-block types (GGUF blocks,
+ * i-quants, FP4), in its order ("q4_0" ... "nvfp4", "iq3_xxs"); NULL past
+ * its end.  The parametric schemes (intB-gG, fp8, nf4) are not in it.
+ */
+const char *tq_scheme_table_name(size_t i);
 
 /* ---- Plans: which method and grid each layer gets ----------------------- */
 

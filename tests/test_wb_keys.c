@@ -28,9 +28,12 @@ cli_usage(FILE *f, const char *command)
 	(void)command;
 }
 
-#define N_MAPS (WB_SCR_COUNT + 4)
+#define N_MAPS (WB_SCR_COUNT + 5)
 
-/* The global map, the screens', a prompt's, a question's, the overlay's. */
+/*
+ * The global map, the screens', the scheme picker's, a prompt's, a
+ * question's, the overlay's.
+ */
 static const wb_keymap *
 map(int i)
 {
@@ -38,8 +41,10 @@ map(int i)
 		return &wb_global_keymap;
 	if (i <= WB_SCR_COUNT)
 		return wb_keymap_of((wb_screen)(i - 1));
-	return i == WB_SCR_COUNT + 1 ? &wb_prompt_keymap : i == WB_SCR_COUNT +
-	    2 ? &wb_question_keymap : &wb_help_keymap;
+	if (i == WB_SCR_COUNT + 1)
+		return &wb_types_keymap;
+	return i == WB_SCR_COUNT + 2 ? &wb_prompt_keymap : i == WB_SCR_COUNT +
+	    3 ? &wb_question_keymap : &wb_help_keymap;
 }
 
 static size_t

@@ -272,13 +272,7 @@ restored e
 ok $? "quit"
 
 # ---- SmolLM2 at 80x24: 30 blocks, folded by default ----
-gguf=${TQ_SMOLLM2_GGUF:-}
-if [ -z "$gguf" ] || [ ! -f "$gguf" ]; then
-	skip_check "no SmolLM2 GGUF (\$TQ_SMOLLM2_GGUF, which" \
-	    "tools/install-smollm2.sh prints)"
-	finish
-	exit $?
-fi
+need_smollm2
 start s 80 24 -- tui "$gguf"
 wait_for s '\(llama, 30 blocks\)' 120 &&
     wait_for s '212 of 212 layers, 30 blocks folded' 20 &&

@@ -128,3 +128,15 @@ finish() {
 	echo "1..$n"
 	[ "$fails" = 0 ]
 }
+
+# need_smollm2: $gguf is SmolLM2's GGUF ($TQ_SMOLLM2_GGUF); without it one
+# check is skipped (a failure under TQ_STRICT=1) and the test ends there.
+need_smollm2() {
+	gguf=${TQ_SMOLLM2_GGUF:-}
+	if [ -z "$gguf" ] || [ ! -f "$gguf" ]; then
+		skip_check "no SmolLM2 GGUF (\$TQ_SMOLLM2_GGUF, which" \
+		    "tools/install-smollm2.sh prints)"
+		finish
+		exit $?
+	fi
+}

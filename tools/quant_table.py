@@ -3,6 +3,7 @@
 
 Usage (from the repository root, after building):
     python3 tools/quant_table.py [--model assets/demo] [--samples 128] [--seqlen 512]
+    python3 tools/quant_table.py --new [--work DIR] [--threads 2]
 
 For fp16 and each variant (RTN, GPTQ and AWQ at W4 g128 and W3 g128, W8 per
 channel, W8A8 with and without SmoothQuant, FP8 weight-only and with static
@@ -12,10 +13,21 @@ protocol, the model's context), and prints one row per variant: bits per weight
 of the quantized block linears (scales and zeros included), perplexity on each
 text and the change against fp16.  Needs only the turboquant binary and the
 corpora in ../shared/data; the table in the README is this script's output.
+
+With --new it makes instead the demo's rows of the formats of 2025-2026
+(IQ4_XS, IQ4_NL, MXFP4, NVFP4, and Q4_K_M beside them; ours and llama-quantize's,
+without and with the same importance matrix), by running
+tools/quant_table_smollm2.py on the demo with the demo as its float base:
+the same calibration, windows, evaluator (`eval --protocol llamacpp`, mean
+KLD against the base) and table; --work keeps its files.  Needs the pinned
+llama.cpp build of tools/build-llamacpp.sh; run it with a Python that imports
+gguf-py (the test venv's) to have files identical to llama-quantize's
+recognized, as that script says.
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +50,10 @@ VARIANTS = [
     ("RTN NF4 (blocks of 64)", ["--method", "rtn", "--scheme", "nf4"]),
 ]
 TEXTS = ["wikitext2-test.txt", "linux-test.txt"]
+# The rows --new makes (quant_table_smollm2.py's --only words): the new types'
+# and Q4_K_M's RTN and importance-matrix rows, not its GPTQ rows.
+NEW_ROWS = ["IQ4_XS", "IQ4_NL", "MXFP4", "NVFP4", "Q4_K_M (RTN", "Q4_K_M / ",
+            "Q4_K_M + imatrix"]
 
 
 def run(cmd):
@@ -45,6 +61,25 @@ def run(cmd):
     if out.returncode != 0:
         sys.exit("failed: %s\n%s" % (" ".join(cmd), out.stderr))
     return json.loads(out.stdout)
+
+
+def new_types(a):
+    """The demo's rows of the formats of 2025-2026, as the SmolLM2 table's."""
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "quant_table_smollm2.py"),
+           "--tq", a.tq, "--gguf", a.model, "--data", a.data, "--threads", a.threads,
+           "--only", ",".join(NEW_ROWS)]
+    if a.work:
+        cmd += ["--work", a.work]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        sys.exit("failed: %s" % " ".join(cmd))
+    # the table without the rows not asked for, named after the demo
+    for line in out.stdout.splitlines():
+        if "| not run |" in line:
+            continue
+        line = re.sub(r"^SmolLM2-135M-Instruct;", "%s;" % a.model, line)
+        print(line.replace("float base (Q4_1's weights, F32)", "float base (F32)"))
 
 
 def main():
@@ -56,7 +91,13 @@ def main():
     ap.add_argument("--seqlen", default="512")
     ap.add_argument("--only", default="",
                     help="comma-separated variant names to run (default: all)")
+    ap.add_argument("--new", action="store_true",
+                    help="the formats of 2025-2026 against llama.cpp instead (see above)")
+    ap.add_argument("--work", default=None, help="with --new: keep the files here")
+    ap.add_argument("--threads", default="2", help="with --new: threads of each run")
     a = ap.parse_args()
+    if a.new:
+        return new_types(a)
     only = [x.strip() for x in a.only.split(",") if x.strip()]
     unknown = [x for x in only if x not in [v[0] for v in VARIANTS]]
     if unknown:

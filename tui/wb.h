@@ -275,6 +275,8 @@ typedef struct wb_app {
 					   drawing if they do not fit */
 	wb_line *disp;			/* [n_disp] the table's rows */
 	size_t n_disp;
+	int types, types_cur;		/* the scheme picker (wb_types.c) is
+					   open; its cursor's line */
 } wb_app;
 
 /* ---- Key bindings (wb_keys.c) ------------------------------------------ */
@@ -323,6 +325,7 @@ extern const wb_keymap wb_heat_keymap;		/* wb_heat.c */
 extern const wb_keymap wb_help_keymap;		/* wb_help.c */
 extern const wb_keymap wb_prompt_keymap;	/* wb_main.c: line editing */
 extern const wb_keymap wb_question_keymap;	/* wb_main.c: y/n */
+extern const wb_keymap wb_types_keymap;		/* wb_types.c */
 
 /* The map of screen s. */
 const wb_keymap *wb_keymap_of(wb_screen s);
@@ -544,5 +547,10 @@ void wb_help_key(wb_app *a, int key);
 
 /* The entry point (tui/main.c): runs the workbench on a model directory. */
 int wb_main(const char *model_path);
+
+/* wb_types.c: the scheme picker over the body (T opens it). */
+void wb_types_open(wb_app *a, int key);
+void wb_types_draw(wb_app *a);
+void wb_types_key(wb_app *a, int key);
 
 #endif /* TQ_TUI_WB_H */

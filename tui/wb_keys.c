@@ -22,8 +22,8 @@ static const wb_keymap *const screen_maps[WB_SCR_COUNT] = {
 };
 
 /*
- * The overlay's sections: everywhere, the screens, a prompt's line editing,
- * a question's answers, the overlay itself.
+ * The overlay's sections: everywhere, the screens, the scheme picker, a
+ * prompt's line editing, a question's answers, the overlay itself.
  */
 static const wb_keymap *
 section(size_t i)
@@ -33,10 +33,12 @@ section(size_t i)
 	if (i <= WB_SCR_COUNT)
 		return screen_maps[i - 1];
 	if (i == WB_SCR_COUNT + 1)
-		return &wb_prompt_keymap;
+		return &wb_types_keymap;
 	if (i == WB_SCR_COUNT + 2)
+		return &wb_prompt_keymap;
+	if (i == WB_SCR_COUNT + 3)
 		return &wb_question_keymap;
-	return i == WB_SCR_COUNT + 3 ? &wb_help_keymap : NULL;
+	return i == WB_SCR_COUNT + 4 ? &wb_help_keymap : NULL;
 }
 
 const wb_keymap *

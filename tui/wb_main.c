@@ -459,6 +459,8 @@ draw_hints(wb_app *a)
 		n = wb_keys_map_hints(&wb_prompt_keymap, h, 32);
 	} else if (a->help) {
 		n = wb_keys_map_hints(&wb_help_keymap, h, 32);
+	} else if (a->types) {
+		n = wb_keys_map_hints(&wb_types_keymap, h, 32);
 	} else {
 		n = wb_keys_hints(a->screen, wb_runs_busy(a), h, 32);
 	}
@@ -503,6 +505,8 @@ draw(wb_app *a)
 			    a->log[(a->log_head + a->log_n - 1) %
 			    WB_LOG_LINES]);
 	}
+	if (a->types)
+		wb_types_draw(a);
 	if (a->help)
 		wb_help_draw(a);
 	draw_hints(a);
@@ -861,6 +865,9 @@ static const wb_key global_keys[] = {
 	{ { 'u', WB_CTRL('r') }, press_undo, "undo / redo a plan change", NULL,
 	    WB_ALWAYS },
 	{ { 't' }, press_screen, "teaching mode", NULL, WB_ALWAYS },
+	{ { 'T' }, wb_types_open, "scheme picker: every grid of the engine, "
+	    "grouped, with its bits per weight on the layer; Enter sets it "
+	    "for the marked layers (or the current one)", NULL, WB_ALWAYS },
 	{ { WB_CTRL('l') }, press_redraw, "redraw the screen", NULL,
 	    WB_ALWAYS },
 	{ { KEY_MOUSE }, press_mouse, "click a tab to switch screen, a row to "
@@ -888,6 +895,11 @@ handle_key(wb_app *a, int key)
 			help_mouse(a);
 		else
 			wb_help_key(a, key);
+		return;
+	}
+	if (a->types) {
+		a->message[0] = '\0';
+		wb_types_key(a, key);
 		return;
 	}
 	if (key != KEY_MOUSE)
