@@ -61,7 +61,7 @@ static const export_format formats[] = {
 	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory",
 	    "hf (or -): Model Optimizer's checkpoint; checkpoint: rank0", 0 },
 	{ "mlx", tq_export_mlx, 1, "an mlx-lm model directory",
-	    "- (the state's grid), int2..int8-g32/64/128, with ,f16 scales", 0 },
+	    "- (the state's grid), int2..int8-g32/64/128, with ,f16 scales", 1 },
 	{ "onnx", tq_export_onnx, 1, "a directory: model.onnx and model.onnx.data",
 	    "- only: the state's grid (MatMulNBits), a float model's dtype", 0 },
 };
