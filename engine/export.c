@@ -57,7 +57,7 @@ static const export_format formats[] = {
 	    "gptq (or -), gptq_v2", 0 },
 	{ "compressed-tensors", tq_export_ct, 1,
 	    "a compressed-tensors checkpoint directory",
-	    "- only: the state's grid decides (w4a16, w8a16, fp8)", 0 },
+	    "- only: the state's grid decides (w4a16, w8a16, fp8)", 1 },
 	{ "trtllm", tq_export_trtllm, 1, "a TensorRT-LLM checkpoint directory",
 	    "hf (or -): Model Optimizer's checkpoint; checkpoint: rank0", 0 },
 	{ "mlx", tq_export_mlx, 1, "an mlx-lm model directory",
