@@ -54,7 +54,7 @@ static const export_format formats[] = {
 	{ "awq", tq_export_awq, 1, "an AutoAWQ GEMM checkpoint directory",
 	    "gemm (or -): a state on int4 groups of 32, 64 or 128", 0 },
 	{ "gptq", tq_export_gptq, 1, "a GPTQ checkpoint directory",
-	    "gptq (or -), gptq_v2", 0 },
+	    "gptq (or -), gptq_v2", 1 },
 	{ "compressed-tensors", tq_export_ct, 1,
 	    "a compressed-tensors checkpoint directory",
 	    "- only: the state's grid decides (w4a16, w8a16, fp8)", 1 },
