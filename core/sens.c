@@ -243,6 +243,29 @@ tq_sens_layer_linear(const tq_sens *s, size_t l, size_t j)
 	return s->first[l] + 3 * j;
 }
 
+size_t
+tq_sens_layer_of(const tq_sens *s, size_t linear)
+{
+	size_t lo = 0, hi = s->n, l, b;
+
+	/* The last entry starting at or before linear, then a group's two
+	   kinds before it (their experts interleave). */
+	while (lo < hi) {
+		l = lo + (hi - lo) / 2;
+		if (s->first[l] <= linear)
+			lo = l + 1;
+		else
+			hi = l;
+	}
+	for (b = 0; b < 3 && b < lo; b++) {
+		l = lo - 1 - b;
+		if ((linear - s->first[l]) % 3 == 0 &&
+		    (linear - s->first[l]) / 3 < (size_t)s->members[l])
+			return l;
+	}
+	return (size_t)-1;
+}
+
 int
 tq_sens_per_expert(const tq_sens *s)
 {

@@ -1080,6 +1080,8 @@ const char *tq_sens_layer_name(const tq_sens *s, size_t l);
    index (tq_model_linear_name), (size_t)-1 past them. */
 size_t tq_sens_layer_members(const tq_sens *s, size_t l);
 size_t tq_sens_layer_linear(const tq_sens *s, size_t l, size_t j);
+/* The entry model linear `linear` belongs to, (size_t)-1 for none. */
+size_t tq_sens_layer_of(const tq_sens *s, size_t linear);
 /* Whether a mixture of experts' table has an entry per expert linear. */
 int tq_sens_per_expert(const tq_sens *s);
 int64_t tq_sens_layer_params(const tq_sens *s, size_t l);
