@@ -38,11 +38,7 @@ ok $? "quantize qwen3_moe: RTN int4-g32 symmetric"
 # A mixed plan on MLX grids: the fixture with a byte-level tokenizer, for
 # the calibration text.
 m=$tmp/mixtral
-mkdir -p "$m"
-for f in config.json model.safetensors; do
-	ln -s "$fx/mixtral/$f" "$m/$f"
-done
-"$py" "$top_srcdir/tests/byte_tokenizer.py" "$m/tokenizer.json"
+moe_fixture mixtral "$m"
 cal="--calib $calib --samples 8 --seqlen 64"
 # shellcheck disable=SC2086
 "$tq" plan "$m" --target-bpw 5 --menu \

@@ -116,14 +116,31 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
+# measure SUFFIX OPTION WHAT: $d/sensSUFFIX.json measured (with OPTION)
+# and the plan for the target, $d/pSUFFIX.json.
+measure() {
+	# shellcheck disable=SC2086
+	"$tq" plan "$m" --target-bpw $target --menu "$menu" $cal $2 \
+	    --sensitivity "$d/sens$1.json" --out "$d/p$1.json" --json \
+	    >"$d/p$1.out" 2>"$d/err"
+	ok $? "$arch: sensitivity $3 and a plan for $target bpw $(tail -n 1 "$d/err")"
+}
+
+# quantize_check SUFFIX WHAT: quantize accepts $d/pSUFFIX.json, and the
+# plan and state pass check_plan.
+quantize_check() {
+	# shellcheck disable=SC2086
+	"$tq" quantize "$m" --plan "$d/p$1.json" $cal --out "$d/st$1" \
+	    >/dev/null 2>"$d/err" &&
+	"$tq" plan "$m" --plan "$d/p$1.json" --json >"$d/resolved$1.json" &&
+	check_plan "$d/p$1.json" "$d/resolved$1.json" "$d/st$1" \
+	    "$d/sens$1.json"
+	ok $? "$arch: $2 $(tail -n 1 "$d/err")"
+}
+
 for arch in mixtral qwen3_moe; do
 	m=$tmp/$arch
-	mkdir -p "$m"
-	for f in config.json model.safetensors; do
-		ln -s "$(cd "$top_srcdir/tests/data/models/$arch" && pwd)/$f" \
-		    "$m/$f"
-	done
-	"$py" "$top_srcdir/tests/byte_tokenizer.py" "$m/tokenizer.json"
+	moe_fixture $arch "$m"
 	if [ $arch = mixtral ]; then
 		kinds="w1 w3 w2"
 	else
@@ -133,20 +150,10 @@ for arch in mixtral qwen3_moe; do
 	mkdir -p "$d"
 	"$tq" plan "$m" --method float --json >"$d/linears.json"
 
-	# shellcheck disable=SC2086
-	"$tq" plan "$m" --target-bpw $target --menu "$menu" $cal \
-	    --sensitivity "$d/sens.json" --out "$d/p.json" --json \
-	    >"$d/p.out" 2>"$d/err"
-	ok $? "$arch: sensitivity by expert group and a plan for $target bpw $(tail -n 1 "$d/err")"
+	measure "" "" "by expert group"
 	check_table "$d/sens.json" 0 4 "$kinds"
 	ok $? "$arch: the table's entries: each block's experts of one kind one entry, the router none"
-	# shellcheck disable=SC2086
-	"$tq" quantize "$m" --plan "$d/p.json" $cal --out "$d/st" \
-	    >/dev/null 2>"$d/err" &&
-	"$tq" plan "$m" --plan "$d/p.json" --json >"$d/resolved.json"
-	ok $? "$arch: quantize accepts the plan $(tail -n 1 "$d/err")"
-	check_plan "$d/p.json" "$d/resolved.json" "$d/st" "$d/sens.json"
-	ok $? "$arch: one rule per group, its experts on one setting in the plan and the state, bits per weight within the target"
+	quantize_check "" "one rule per group, its experts on one setting in the plan and the state, bits per weight within the target"
 
 	# The table read back: the same plan, the same prediction.
 	"$tq" plan "$m" --target-bpw $target --sensitivity "$d/sens.json" \
@@ -172,19 +179,10 @@ sys.exit(0 if abs(v["predicted_kld"] - p) <= 1e-12 * p else 1)' \
 	    --sensitivity "$d/sens.json"
 
 	# Per expert: every expert linear its own entry and rule.
-	# shellcheck disable=SC2086
-	"$tq" plan "$m" --target-bpw $target --menu "$menu" $cal --per-expert \
-	    --sensitivity "$d/sensE.json" --out "$d/pE.json" --json \
-	    >"$d/pE.out" 2>"$d/err"
-	ok $? "$arch: --per-expert sensitivity and plan $(tail -n 1 "$d/err")"
+	measure E --per-expert "--per-expert"
 	check_table "$d/sensE.json" 1 4 "$kinds"
 	ok $? "$arch: --per-expert: every expert linear an entry of its own"
-	# shellcheck disable=SC2086
-	"$tq" quantize "$m" --plan "$d/pE.json" $cal --out "$d/stE" \
-	    >/dev/null 2>"$d/err" &&
-	"$tq" plan "$m" --plan "$d/pE.json" --json >"$d/resolvedE.json" &&
-	check_plan "$d/pE.json" "$d/resolvedE.json" "$d/stE" "$d/sensE.json"
-	ok $? "$arch: --per-expert: one rule per expert linear, quantized, within the target"
+	quantize_check E "--per-expert: one rule per expert linear, quantized, within the target"
 	"$tq" plan "$m" --target-bpw $target --per-expert \
 	    --sensitivity "$d/sensE.json" --out "$d/pE2.json" \
 	    >/dev/null 2>&1 && cmp -s "$d/pE.json" "$d/pE2.json"

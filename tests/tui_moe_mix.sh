@@ -9,16 +9,10 @@
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 
-py=${TQ_PYTHON:-python3}
 calib=$shared/wikitext2-valid.txt
 [ -r "$calib" ] || skip_test "$calib is missing (the corpora in ../shared/data)"
 m=$tmp/mixtral
-mkdir -p "$m"
-for f in config.json model.safetensors; do
-	ln -s "$top_srcdir/tests/data/models/mixtral/$f" "$m/$f"
-done
-"$py" "$top_srcdir/tests/byte_tokenizer.py" "$m/tokenizer.json" ||
-    skip_test "$py cannot write the tokenizer"
+moe_fixture mixtral "$m" || skip_test "${TQ_PYTHON:-python3} cannot write the tokenizer"
 "$tq" plan "$m" --frontier --calib "$calib" --samples 8 --seqlen 64 \
     --menu "rtn:q4_0,rtn:q5_0,rtn:q8_0,gptq:int3-g32,gptq:int4-g32" \
     --sensitivity "$tmp/sens.json" >/dev/null 2>&1
