@@ -343,7 +343,7 @@ tq_sens_plan(const tq_sens *s, const tq_mix *mix, const tq_model *m,
 
 		/* A layer the entry does not fit takes the table's fallback. */
 		if (m != NULL) {
-			tq_model_linear_shape(m, l, &rows, &cols);
+			tq_model_linear_shape(m, s->first[l], &rows, &cols);
 			if (tq_scheme_check(&c->scheme, rows, cols, NULL) !=
 			    TQ_OK)
 				p->fallback = 1;
@@ -352,12 +352,19 @@ tq_sens_plan(const tq_sens *s, const tq_mix *mix, const tq_model *m,
 		size_t i, j = 0, w = 1;
 
 		/*
-		 * The layer's own name, dots escaped, anchored; cut where its
-		 * JSON form (each backslash doubled) would have been.
+		 * The layer's own name, dots escaped, anchored, a group's "*"
+		 * any expert; cut where its JSON form (each backslash
+		 * doubled) would have been.
 		 */
 		pat[j++] = '^';
-		for (i = 0; s->names[l][i] != '\0' && w + 4 < sizeof(pat);
+		for (i = 0; s->names[l][i] != '\0' && w + 10 < sizeof(pat);
 		    i++) {
+			if (s->names[l][i] == '*') {
+				memcpy(pat + j, "[0-9]+", 6);
+				j += 6;
+				w += 6;
+				continue;
+			}
 			if (s->names[l][i] == '.')
 				pat[j++] = '\\';
 			pat[j++] = s->names[l][i];

@@ -91,6 +91,8 @@ tq_sens_free(tq_sens *s)
 	for (i = 0; s->names != NULL && i < s->n; i++)
 		free(s->names[i]);
 	free(s->names);
+	free(s->first);
+	free(s->members);
 	free(s->model_path);
 	free(s->menu);
 	free(s->params);
@@ -109,9 +111,53 @@ tq_sens__scheme(const tq_sens_opt *o, int64_t rows, int64_t cols,
 	return tq_plan__fallback_scheme(out, rows, cols);
 }
 
+/*
+ * The name of entry first (members linears): the linear's own, or for a
+ * group of experts expert 0's with its index made "*" ("experts.*.w1").
+ */
+static char *
+sens_entry_name(const tq_model *m, size_t first, int members)
+{
+	const char *name = tq_model_linear_name(m, first), *p;
+	char *out;
+
+	if (members == 1 || (p = strstr(name, ".experts.0.")) == NULL)
+		return strdup(name);
+	if ((out = malloc(strlen(name) + 1)) == NULL)
+		return NULL;
+	snprintf(out, strlen(name) + 1, "%.*s.experts.*.%s",
+	    (int)(p - name), name, p + strlen(".experts.0."));
+	return out;
+}
+
+/* The entries of m, in model order: into first/members when not NULL. */
+static size_t
+sens_entries(const tq_model *m, int per_expert, size_t *first, int *members)
+{
+	size_t n = 0, k, nk, bf;
+	int64_t li;
+
+	for (li = 0; li < m->cfg.n_layers; li++) {
+		const tq_layer_weights *lw = &m->layers[li];
+		int grouped = lw->n_experts > 0 && !per_expert;
+
+		bf = tq_model__block_first(m, li);
+		/* grouped: q, k, v, o, then gate, up and down of all experts */
+		nk = grouped ? TQ_LINEAR_GATE + 3 : tq_layer__n_linears(lw);
+		for (k = 0; k < nk; k++, n++) {
+			if (first == NULL)
+				continue;
+			first[n] = bf + k;
+			members[n] = grouped && k >= TQ_LINEAR_GATE ?
+			    lw->n_experts : 1;
+		}
+	}
+	return n;
+}
+
 tq_status
 tq_sens__new(const tq_model *m, const tq_sens_opt *menu, size_t n_menu,
-    tq_sens **out, tq_error *err)
+    int per_expert, tq_sens **out, tq_error *err)
 {
 	tq_sens *s = calloc(1, sizeof(*s));
 	size_t i, k;
@@ -119,36 +165,37 @@ tq_sens__new(const tq_model *m, const tq_sens_opt *menu, size_t n_menu,
 	*out = NULL;
 	if (s == NULL)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	if (tq_model__moe(m)) {
-		free(s);
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s: sensitivity of a "
-		    "mixture-of-experts model is not implemented yet",
-		    m->path);
-	}
 	s->model_layers = m->cfg.n_layers;
-	s->n = (size_t)m->cfg.n_layers * TQ_LINEARS_PER_LAYER;
+	s->per_expert = per_expert && tq_model__moe(m);
+	s->n = sens_entries(m, s->per_expert, NULL, NULL);
 	s->n_menu = n_menu;
 	s->probe_menu = -1;
 	s->model_path = strdup(m->path);
 	s->menu = malloc((n_menu ? n_menu : 1) * sizeof(*s->menu));
 	s->names = calloc(s->n ? s->n : 1, sizeof(*s->names));
+	s->first = malloc((s->n ? s->n : 1) * sizeof(*s->first));
+	s->members = malloc((s->n ? s->n : 1) * sizeof(*s->members));
 	s->params = malloc((s->n ? s->n : 1) * sizeof(*s->params));
 	s->err = malloc((s->n * n_menu + 1) * sizeof(double));
 	s->bpw = malloc((s->n * n_menu + 1) * sizeof(double));
 	s->coef = malloc((s->n ? s->n : 1) * sizeof(double));
 	s->probe_kld = malloc((s->n ? s->n : 1) * sizeof(double));
 	if (s->model_path == NULL || s->menu == NULL || s->names == NULL ||
+	    s->first == NULL || s->members == NULL ||
 	    s->params == NULL || s->err == NULL || s->bpw == NULL ||
 	    s->coef == NULL || s->probe_kld == NULL)
 		goto nomem;
 	memcpy(s->menu, menu, n_menu * sizeof(*menu));
+	sens_entries(m, s->per_expert, s->first, s->members);
 	for (i = 0; i < s->n; i++) {
 		int64_t rows, cols;
 
-		if ((s->names[i] = strdup(tq_model_linear_name(m, i))) == NULL)
+		if ((s->names[i] = sens_entry_name(m, s->first[i],
+		    s->members[i])) == NULL)
 			goto nomem;
-		tq_model_linear_shape(m, i, &rows, &cols);
-		s->params[i] = rows * cols;
+		/* A group's experts share one shape: the first's. */
+		tq_model_linear_shape(m, s->first[i], &rows, &cols);
+		s->params[i] = rows * cols * s->members[i];
 		s->coef[i] = 1.0;
 		s->probe_kld[i] = NAN;
 		for (k = 0; k < n_menu; k++) {
@@ -180,6 +227,49 @@ const char *
 tq_sens_layer_name(const tq_sens *s, size_t l)
 {
 	return l < s->n ? s->names[l] : NULL;
+}
+
+size_t
+tq_sens_layer_members(const tq_sens *s, size_t l)
+{
+	return l < s->n ? (size_t)s->members[l] : 0;
+}
+
+size_t
+tq_sens_layer_linear(const tq_sens *s, size_t l, size_t j)
+{
+	if (l >= s->n || j >= (size_t)s->members[l])
+		return (size_t)-1;
+	return s->first[l] + 3 * j;
+}
+
+size_t
+tq_sens_layer_of(const tq_sens *s, size_t linear)
+{
+	size_t lo = 0, hi = s->n, l, b;
+
+	/* The last entry starting at or before linear, then a group's two
+	   kinds before it (their experts interleave). */
+	while (lo < hi) {
+		l = lo + (hi - lo) / 2;
+		if (s->first[l] <= linear)
+			lo = l + 1;
+		else
+			hi = l;
+	}
+	for (b = 0; b < 3 && b < lo; b++) {
+		l = lo - 1 - b;
+		if ((linear - s->first[l]) % 3 == 0 &&
+		    (linear - s->first[l]) / 3 < (size_t)s->members[l])
+			return l;
+	}
+	return (size_t)-1;
+}
+
+int
+tq_sens_per_expert(const tq_sens *s)
+{
+	return s->per_expert;
 }
 
 int64_t

@@ -15,8 +15,13 @@ typedef struct tq_sens_opt {
 struct tq_sens {
 	char *model_path;
 	int64_t model_layers;	/* decoder blocks of the model */
-	size_t n;		/* block linears, model order */
+	size_t n;		/* entries: block linears, model order, a
+				   block's experts of one kind grouped */
 	size_t n_menu;
+	int per_expert;		/* each expert linear its own entry */
+	size_t *first;		/* [n] the entry's first linear (model index) */
+	int *members;		/* [n] its linears: 1, or a group's experts,
+				   first + 3 j (gate, up, down alternate) */
 	tq_sens_opt *menu;	/* [n_menu] */
 	char **names;		/* [n] */
 	int64_t *params;	/* [n] rows * cols */
@@ -30,7 +35,6 @@ struct tq_sens {
 	int64_t calib_tokens;
 };
 
-/* An empty sensitivity table for m and a parsed menu (copied). */
 /*
  * The scheme menu entry o gives a [rows, cols] layer: its own, or where it
  * does not fit the one a plan's shape fallback gives (q4_k -> q5_0,
@@ -39,8 +43,13 @@ struct tq_sens {
  */
 int tq_sens__scheme(const tq_sens_opt *o, int64_t rows, int64_t cols,
     tq_scheme *out);
+/*
+ * An empty sensitivity table for m and a parsed menu (copied): one entry
+ * per block linear, but a mixture of experts' gate, up and down each one
+ * entry for all of a block's experts unless per_expert.
+ */
 tq_status tq_sens__new(const tq_model *m, const tq_sens_opt *menu,
-    size_t n_menu, tq_sens **out, tq_error *err);
+    size_t n_menu, int per_expert, tq_sens **out, tq_error *err);
 /* Parses "METHOD:SCHEME[+imatrix]". */
 tq_status tq_sens__parse_opt(const char *s, tq_sens_opt *out,
     tq_error *err);

@@ -12,6 +12,13 @@
  * model's, on a few calibration windows, divided by that setting's error,
  * gives the layer's coefficient.  A plan's predicted loss is the sum over
  * layers of coefficient times error (first order: layers add).
+ *
+ * A mixture of experts: each expert's inputs (the tokens the float router
+ * sends it, and its gated product on them) give its own Hessians.  By
+ * default the experts of one block and kind (all gates, all ups, all
+ * downs) are one entry: each setting quantizes all of them, the error is
+ * summed over the experts (numerators and denominators apart) and the
+ * probe quantizes the whole group at once; per expert, each is one.
  */
 #include "config.h"
 
@@ -39,7 +46,17 @@ typedef struct sens_job {
 	tq_sens_opt *menu;	/* [n_menu] */
 	size_t n_menu;
 	int64_t probe_tokens;
+	int per_expert;
 } sens_job;
+
+/* The second moments one block's pass gathers. */
+typedef struct sens_hess {
+	float *site[TQ_SITES_PER_LAYER];	/* [C, C] each site's input */
+	float **gu;		/* [E] [H, H] expert e's gate/up input, routed */
+	float **dn;		/* [E] [Fe, Fe] its gated product, routed */
+	int64_t *routed;	/* [E] tokens the router sent expert e */
+	int64_t n_experts;	/* E allocated */
+} sens_hess;
 
 static void
 sens_job_free(void *p)
@@ -101,16 +118,66 @@ probe_kld_cb(void *ud, int64_t pos0, int64_t n, const float *logits)
 	return 0;
 }
 
-/* Adds a block input x[n, in] to its site's Hessian (hs[site]). */
+/* Adds a block input x[n, in] to its site's Hessian. */
 static int
 hessian_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
     int64_t in)
 {
-	float **hs = ud;
+	sens_hess *h = ud;
 
 	(void)layer;
-	tq_hessian_add(hs[tq_model__input_site(which)], x, n, in);
+	tq_hessian_add(h->site[tq_model__input_site(which)], x, n, in);
 	return 0;
+}
+
+/* Adds expert e's routed input x[n, in] to its gate/up or down Hessian. */
+static int
+expert_hook(void *ud, int layer, int e, tq_linear which, const float *x,
+    int64_t n, int64_t in)
+{
+	sens_hess *h = ud;
+
+	(void)layer;
+	if (which == TQ_LINEAR_DOWN) {
+		tq_hessian_add(h->dn[e], x, n, in);
+	} else {
+		tq_hessian_add(h->gu[e], x, n, in);
+		h->routed[e] += n;
+	}
+	return 0;
+}
+
+/*
+ * The Hessian linear i is quantized with (*hq, over *ntok tokens) and the
+ * one its error is measured on (*he): its site's over all N tokens, or an
+ * expert's over its routed tokens.  As quantize does, an expert's gate
+ * and up routed fewer tokens than their input width are quantized with
+ * the block's all-token Hessian; down keeps its routed one (GPTQ treats
+ * inputs no routed token reached as dead).
+ */
+static void
+linear_hess(const tq_model *m, const sens_hess *h, size_t i, int64_t N,
+    const float **hq, const float **he, int64_t *ntok)
+{
+	int e;
+	tq_linear kind = tq_model_linear_kind(m, i, &e);
+
+	if (e < 0) {
+		*hq = *he = h->site[tq_model__input_site(kind)];
+		*ntok = N;
+	} else if (kind == TQ_LINEAR_DOWN) {
+		*hq = *he = h->dn[e];
+		*ntok = h->routed[e];
+	} else {
+		*he = h->gu[e];
+		if (h->routed[e] < m->cfg.hidden_size) {
+			*hq = h->site[TQ_SITE_GATE_UP];
+			*ntok = N;
+		} else {
+			*hq = h->gu[e];
+			*ntok = h->routed[e];
+		}
+	}
 }
 
 /*
@@ -187,20 +254,20 @@ sens_fit_log(tq_job *j, const tq_model *m, const tq_sens *s)
 			tq_scheme sch;
 			char to[32], why[200];
 
-			tq_model_linear_shape(m, l, &rows, &cols);
+			tq_model_linear_shape(m, s->first[l], &rows, &cols);
 			if (tq_scheme_check(&s->menu[k].cfg.scheme, rows, cols,
 			    NULL) == TQ_OK)
 				continue;
 			/* Once per width: the first layer of it reports. */
 			for (l2 = 0; l2 < l; l2++) {
-				tq_model_linear_shape(m, l2, &r2, &c2);
+				tq_model_linear_shape(m, s->first[l2], &r2, &c2);
 				if (c2 == cols)
 					break;
 			}
 			if (l2 < l)
 				continue;
 			for (n = 0, l2 = l; l2 < s->n; l2++) {
-				tq_model_linear_shape(m, l2, &r2, &c2);
+				tq_model_linear_shape(m, s->first[l2], &r2, &c2);
 				n += c2 == cols;
 			}
 			if (tq_sens__scheme(&s->menu[k], rows, cols, &sch)) {
@@ -214,6 +281,90 @@ sens_fit_log(tq_job *j, const tq_model *m, const tq_sens *s)
 		}
 }
 
+/*
+ * Measures entry l of sens (its linears in block li, weights lw) on every
+ * menu setting; the probe setting also goes through the probe, all the
+ * entry's linears quantized at once.  wbuf[4]: w, q, w - q and scratch,
+ * each as large as the largest linear.
+ */
+static tq_status
+sens_entry(tq_sens *sens, const tq_model *m, const sens_hess *h, int64_t N,
+    sens_probe *p, const tq_layer_weights *lw, int64_t li, size_t l,
+    float *const *wbuf, const int *cancel, tq_error *err)
+{
+	size_t bf = tq_model__block_first(m, li), first = sens->first[l];
+	size_t nm = (size_t)sens->members[l], e, j;
+	int64_t rows, cols, x, ntok;
+	float *w = wbuf[0], *qw = wbuf[1], *d = wbuf[2], *dh = wbuf[3];
+	float *qg = NULL;		/* [nm, rows, cols] the probe's weights */
+	tq_tensor *qts = NULL;		/* [nm] views of qg */
+	const float *hq, *he;
+	tq_status st = TQ_OK;
+
+	tq_model_linear_shape(m, first, &rows, &cols);
+	if (sens->probe_menu >= 0 && !isnan(sens->bpw[l * sens->n_menu +
+	    (size_t)sens->probe_menu]) && ((qg = malloc(nm * (size_t)(rows *
+	    cols) * sizeof(float))) == NULL || (qts = calloc(nm,
+	    sizeof(*qts))) == NULL)) {
+		free(qg);
+		return tq_fail(err, TQ_ENOMEM, "out of memory for the probe");
+	}
+	for (e = 0; e < sens->n_menu && st == TQ_OK; e++) {
+		tq_sens_opt o = sens->menu[e];
+		int probe = (int64_t)e == sens->probe_menu;
+		double num = 0.0, den = 0.0;
+
+		if (isnan(sens->bpw[l * sens->n_menu + e]))
+			continue;
+		tq_sens__scheme(&sens->menu[e], rows, cols, &o.cfg.scheme);
+		for (j = 0; j < nm && st == TQ_OK; j++) {
+			size_t i = first + 3 * j;
+			float *q = probe ? qg + j * (size_t)(rows * cols) : qw;
+
+			linear_hess(m, h, i, N, &hq, &he, &ntok);
+			tq_tensor_to_f32(tq_model__linear_weight(m, i), 0,
+			    rows * cols, w);
+			if ((st = tq_sens__quantize(&o, w, hq, ntok, rows, cols,
+			    q, err)) != TQ_OK)
+				break;
+			/* The relative error of the group: sums apart. */
+			for (x = 0; x < rows * cols; x++)
+				d[x] = w[x] - q[x];
+			num += tq_hquad(d, he, rows, cols, dh);
+			den += tq_hquad(w, he, rows, cols, dh);
+		}
+		if (st != TQ_OK)
+			break;
+		sens->err[l * sens->n_menu + e] = den > 0.0 ? num / den : 0.0;
+		if (probe) {
+			tq_layer_weights pl = *lw;
+			double r = sens->err[l * sens->n_menu + e];
+
+			for (j = 0; j < nm; j++) {
+				size_t i = first + 3 * j;
+
+				qts[j] = *tq_model__linear_weight(m, i);
+				qts[j].dtype = TQ_DTYPE_F32;
+				qts[j].data = qg + j * (size_t)(rows * cols);
+				qts[j].nbytes = (uint64_t)(rows * cols) *
+				    sizeof(float);
+				*tq_layer__slot(&pl, i - bf) = &qts[j];
+			}
+			tq_eval__kld_init(&p->kld);
+			if ((st = probe_run(p, m, &pl, li, 1, cancel, err)) !=
+			    TQ_OK)
+				break;
+			sens->probe_kld[l] = p->kld.sum_kld /
+			    (double)(p->kld.count > 0 ? p->kld.count : 1);
+			tq_eval__kld_done(&p->kld);
+			sens->coef[l] = r > 0.0 ? sens->probe_kld[l] / r : 0.0;
+		}
+	}
+	free(qg);
+	free(qts);
+	return st;
+}
+
 static tq_status
 sens_job_run(tq_job *j, void *ctx, tq_error *err)
 {
@@ -222,21 +373,24 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 	const tq_model_config *c = &m->cfg;
 	int64_t S = q->calib->n_samples, L = q->calib->seqlen, s, li, i;
 	int64_t H = c->hidden_size, F = c->intermediate_size, V = c->vocab_size;
-	int64_t qd = c->n_heads * c->head_dim;
+	int64_t qd = c->n_heads * c->head_dim, Fe = c->moe_inter, E, big;
 	const int *cancel = tq_job__cancel_flag(j);
-	float *x = NULL, *hs[TQ_SITES_PER_LAYER] = { NULL }, *w = NULL;
-	float *qw = NULL;
+	float *x = NULL, *wbuf[4] = { NULL };
 	int64_t hdim[TQ_SITES_PER_LAYER] = { H, qd, H, F };
 	tq_forward_opts fo = TQ_FORWARD_OPTS_INIT;
+	sens_hess hh;
 	sens_probe p;
 	tq_fwd *f = NULL;
 	tq_sens *sens = NULL;
 	tq_status st;
-	size_t n_done = 0;
+	size_t n_done = 0, l = 0;
+	int oom = 0;
 
 	memset(&p, 0, sizeof(p));
+	memset(&hh, 0, sizeof(hh));
 	tq_job__stage(j, "sensitivity");
-	if ((st = tq_sens__new(m, q->menu, q->n_menu, &sens, err)) != TQ_OK)
+	if ((st = tq_sens__new(m, q->menu, q->n_menu, q->per_expert, &sens,
+	    err)) != TQ_OK)
 		return st;
 	tq_job__set_result(j, TQ_RESULT_SENS, sens, sens_free_void);
 	sens->calib_tokens = S * L;
@@ -245,12 +399,28 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 		return st;
 	x = malloc((size_t)(S * L * H) * sizeof(float));
 	for (i = 0; i < TQ_SITES_PER_LAYER; i++)
-		hs[i] = malloc((size_t)(hdim[i] * hdim[i]) * sizeof(float));
-	/* The largest linear: gate/up/down (F x H) or q/o (qd x H). */
-	w = malloc((size_t)(H * (F > qd ? F : qd)) * sizeof(float));
-	qw = malloc((size_t)(H * (F > qd ? F : qd)) * sizeof(float));
-	if (x == NULL || hs[0] == NULL || hs[1] == NULL || hs[2] == NULL || hs[3] == NULL ||
-	    w == NULL || qw == NULL) {
+		oom |= (hh.site[i] = malloc((size_t)(hdim[i] * hdim[i]) *
+		    sizeof(float))) == NULL;
+	/* The largest linear: gate/up/down (F or Fe x H) or q/o (qd x H). */
+	big = F > qd ? F : qd;
+	big = H * (Fe > big ? Fe : big);
+	for (i = 0; i < 4; i++)
+		oom |= (wbuf[i] = malloc((size_t)big * sizeof(float))) == NULL;
+	/* Each expert's two Hessians: E (H^2 + Fe^2) floats for a block. */
+	E = tq_model__moe(m) ? c->n_experts : 0;
+	hh.n_experts = E;
+	if (E > 0) {
+		hh.gu = calloc((size_t)E, sizeof(*hh.gu));
+		hh.dn = calloc((size_t)E, sizeof(*hh.dn));
+		hh.routed = calloc((size_t)E, sizeof(*hh.routed));
+		oom |= hh.gu == NULL || hh.dn == NULL || hh.routed == NULL;
+		for (i = 0; !oom && i < E; i++)
+			oom |= (hh.gu[i] = malloc((size_t)(H * H) *
+			    sizeof(float))) == NULL ||
+			    (hh.dn[i] = malloc((size_t)(Fe * Fe) *
+			    sizeof(float))) == NULL;
+	}
+	if (x == NULL || oom) {
 		st = tq_fail(err, TQ_ENOMEM, "out of memory for the sensitivity "
 		    "of %lld samples of %lld tokens", (long long)S, (long long)L);
 		goto out;
@@ -286,21 +456,28 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 		if ((st = probe_run(&p, m, &m->layers[0], 0, 0, cancel,
 		    err)) != TQ_OK)
 			goto out;
-		tq_job__log(j, "probe: %s on each layer alone, KLD over %lld "
+		tq_job__log(j, "probe: %s on each %s alone, KLD over %lld "
 		    "tokens", sens->menu[sens->probe_menu].name,
-		    (long long)sens->probe_tokens);
+		    E > 0 && !sens->per_expert ? "layer (a group of experts "
+		    "at once)" : "layer", (long long)sens->probe_tokens);
 	}
 
 	for (li = 0; li < c->n_layers; li++) {
 		const tq_layer_weights *lw = &m->layers[li];
-		int k;
+		size_t next = tq_model__block_first(m, li + 1);
 
 		for (i = 0; i < TQ_SITES_PER_LAYER; i++)
-			memset(hs[i], 0, (size_t)(hdim[i] * hdim[i]) *
+			memset(hh.site[i], 0, (size_t)(hdim[i] * hdim[i]) *
 			    sizeof(float));
-		/* The float block over every sample, gathering the four H. */
+		for (i = 0; i < lw->n_experts; i++) {
+			memset(hh.gu[i], 0, (size_t)(H * H) * sizeof(float));
+			memset(hh.dn[i], 0, (size_t)(Fe * Fe) * sizeof(float));
+			hh.routed[i] = 0;
+		}
+		/* The float block over every sample, gathering the Hessians. */
 		fo.act_hook = hessian_hook;
-		fo.act_ud = hs;
+		fo.expert_hook = expert_hook;
+		fo.act_ud = &hh;
 		fo.cancel = cancel;
 		for (s = 0; s < S; s++) {
 			if (__atomic_load_n(cancel, __ATOMIC_RELAXED)) {
@@ -312,49 +489,16 @@ sens_job_run(tq_job *j, void *ctx, tq_error *err)
 				goto out;
 		}
 		for (i = 0; i < TQ_SITES_PER_LAYER; i++)
-			tq_hessian_finish(hs[i], hdim[i]);
+			tq_hessian_finish(hh.site[i], hdim[i]);
+		for (i = 0; i < lw->n_experts; i++) {
+			tq_hessian_finish(hh.gu[i], H);
+			tq_hessian_finish(hh.dn[i], Fe);
+		}
 
-		for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
-			size_t l = (size_t)li * TQ_LINEARS_PER_LAYER + (size_t)k;
-			const float *Hk = hs[tq_model__input_site((tq_linear)k)];
-			const tq_tensor *t = tq_model__linear_weight(m, l);
-			int64_t rows = t->shape[0], cols = t->shape[1];
-			size_t e;
-
-			tq_tensor_to_f32(t, 0, rows * cols, w);
-			for (e = 0; e < sens->n_menu; e++) {
-				double *r = &sens->err[l * sens->n_menu + e];
-				tq_sens_opt o = sens->menu[e];
-
-				if (isnan(sens->bpw[l * sens->n_menu + e]))
-					continue;
-				tq_sens__scheme(&sens->menu[e], rows, cols,
-				    &o.cfg.scheme);
-				if ((st = tq_sens__quantize(&o, w, Hk,
-				    S * L, rows, cols, qw, err)) != TQ_OK)
-					goto out;
-				*r = tq_gptq_rel_err(w, qw, Hk, rows, cols);
-				if ((int64_t)e == sens->probe_menu) {
-					tq_layer_weights pl = *lw;
-					tq_tensor qt = *t;
-
-					qt.dtype = TQ_DTYPE_F32;
-					qt.data = qw;
-					qt.nbytes = (uint64_t)(rows * cols) *
-					    sizeof(float);
-					*tq_layer__slot(&pl, (size_t)k) = &qt;
-					tq_eval__kld_init(&p.kld);
-					if ((st = probe_run(&p, m, &pl, li, 1, cancel,
-					    err)) != TQ_OK)
-						goto out;
-					sens->probe_kld[l] = p.kld.sum_kld /
-					    (double)(p.kld.count > 0 ?
-					    p.kld.count : 1);
-					tq_eval__kld_done(&p.kld);
-					sens->coef[l] = *r > 0.0 ?
-					    sens->probe_kld[l] / *r : 0.0;
-				}
-			}
+		for (; l < sens->n && sens->first[l] < next; l++) {
+			if ((st = sens_entry(sens, m, &hh, S * L, &p, lw, li, l,
+			    wbuf, cancel, err)) != TQ_OK)
+				goto out;
 			tq_job__progress(j, (int64_t)++n_done, (int64_t)sens->n);
 		}
 		/* The probe's input to the next block. */
@@ -375,9 +519,16 @@ out:
 	tq_eval__kld_done(&p.kld);
 	free(x);
 	for (i = 0; i < TQ_SITES_PER_LAYER; i++)
-		free(hs[i]);
-	free(w);
-	free(qw);
+		free(hh.site[i]);
+	for (i = 0; i < 4; i++)
+		free(wbuf[i]);
+	for (i = 0; i < hh.n_experts; i++) {
+		free(hh.gu != NULL ? hh.gu[i] : NULL);
+		free(hh.dn != NULL ? hh.dn[i] : NULL);
+	}
+	free(hh.gu);
+	free(hh.dn);
+	free(hh.routed);
 	return st;
 }
 
@@ -385,6 +536,15 @@ tq_status
 tq_job_sensitivity(const tq_model *m, const tq_calib *calib,
     const char *const *menu, size_t n_menu, int64_t probe_tokens,
     tq_job **out, tq_error *err)
+{
+	return tq_job_sensitivity_experts(m, calib, menu, n_menu,
+	    probe_tokens, 0, out, err);
+}
+
+tq_status
+tq_job_sensitivity_experts(const tq_model *m, const tq_calib *calib,
+    const char *const *menu, size_t n_menu, int64_t probe_tokens,
+    int per_expert, tq_job **out, tq_error *err)
 {
 	sens_job *q;
 	size_t k;
@@ -414,6 +574,7 @@ tq_job_sensitivity(const tq_model *m, const tq_calib *calib,
 	q->calib = calib;
 	q->n_menu = n_menu;
 	q->probe_tokens = probe_tokens < 0 ? 0 : probe_tokens;
+	q->per_expert = per_expert;
 	return tq_job__start(sens_job_run, q, sens_job_free, out, err);
 }
 

@@ -40,6 +40,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "hf_export.h"
+#include "model.h"
 #include "qstate.h"
 #include "quant.h"
 #include "quant_fp4.h"
@@ -272,6 +273,7 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 	tq_hfx h;
 	tq_status st;
 	size_t i, n;
+	int64_t l;
 	int any_float, act_order = 0, fp8, nv;
 	const char *fmt;
 	tq_hfx_layer_fn fn;
@@ -319,6 +321,17 @@ tq_export_ct(tq_export_ctx *x, tq_error *err)
 		tq_hfx__module(x->model, i, &first, name, sizeof(name));
 		if (first == i && !tq_hfx__is_q(&h, i))
 			tq_json_push(ign, cJSON_CreateString(name));
+	}
+	/* A mixture of experts' routers: float nn.Linear modules too. */
+	for (l = 0; l < x->model->cfg.n_layers; l++) {
+		const tq_tensor *r = x->model->layers[l].router;
+		char name[160];
+
+		if (r == NULL)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(strlen(r->name) -
+		    strlen(".weight")), r->name);
+		tq_json_push(ign, cJSON_CreateString(name));
 	}
 	cJSON_AddNullToObject(q, "kv_cache_scheme");
 	cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");

@@ -120,9 +120,26 @@ gptq_in_block(const char *name)
 }
 
 /*
+ * The first block laid out as block li (dense, or a mixture of as many
+ * experts): its linear k is li's linear k's peer.
+ */
+static size_t
+gptq_peer(const tq_model *m, size_t i)
+{
+	size_t k, n;
+	int64_t li = tq_model__linear_block(m, i, &k), b;
+
+	n = tq_layer__n_linears(&m->layers[li]);
+	for (b = 0; b < li; b++)
+		if (tq_layer__n_linears(&m->layers[b]) == n)
+			break;
+	return tq_model__block_first(m, b) + k;
+}
+
+/*
  * transformers' GPTQ loader (optimum) takes one list of the linears a
  * block quantizes, the same for every block: a state whose float linears
- * differ between blocks cannot be loaded by it.
+ * differ between blocks (of one layout) cannot be loaded by it.
  */
 static tq_status
 gptq_check_blocks(const tq_hfx *h, tq_error *err)
@@ -130,7 +147,7 @@ gptq_check_blocks(const tq_hfx *h, tq_error *err)
 	size_t n = tq_model_n_linears(h->x->model), i;
 
 	for (i = TQ_LINEARS_PER_LAYER; i + 2 < n; i++) {
-		size_t j = i % TQ_LINEARS_PER_LAYER;
+		size_t j = gptq_peer(h->x->model, i);
 
 		if (tq_hfx__is_q(h, i) != tq_hfx__is_q(h, j))
 			return tq_fail(err, TQ_EUNSUPPORTED, "gptq: %s is %s "
@@ -141,6 +158,18 @@ gptq_check_blocks(const tq_hfx *h, tq_error *err)
 			    "quantized" : "float", tq_hfx__name(h, j));
 	}
 	return TQ_OK;
+}
+
+/* Whether the array of strings a holds s (q_proj of two layouts). */
+static int
+gptq_listed(const cJSON *a, const char *s)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, a)
+		if (cJSON_IsString(it) && strcmp(it->valuestring, s) == 0)
+			return 1;
+	return 0;
 }
 
 /* quantize_config.json: AutoGPTQ's keys and GPTQModel's additions. */
@@ -167,18 +196,26 @@ gptq_qconfig(const tq_hfx *h, const tq_scheme *s, const gptq_job *gj,
 	cJSON_AddStringToObject(q, "quant_method", "gptq");
 	cJSON_AddStringToObject(q, "checkpoint_format", fmt);
 	cJSON_AddStringToObject(q, "pack_dtype", "int32");
-	if (any_float) {
-		/* transformers (optimum): the linears quantized in a block. */
+	if (any_float || tq_model__moe(h->x->model)) {
+		/*
+		 * transformers (optimum): the linears quantized in a block;
+		 * with a mixture of experts always, else optimum would take
+		 * the router (a float nn.Linear) for a quantized one.  Each
+		 * layout's first block names them (a dense block's and a
+		 * mixture's of experts).
+		 */
 		cJSON *keep = cJSON_CreateArray();
 
-		for (i = 0; i < TQ_LINEARS_PER_LAYER; i++) {
+		for (i = 0; i + 2 < n; i++) {
 			char name[160];
 			size_t first;
 
 			/* phi3: the fused module's name, once. */
 			tq_hfx__module(h->x->model, i, &first, name,
 			    sizeof(name));
-			if (first == i && tq_hfx__is_q(h, i))
+			if (first == i && gptq_peer(h->x->model, i) == i &&
+			    tq_hfx__is_q(h, i) && !gptq_listed(keep,
+			    gptq_in_block(name)))
 				tq_json_push(keep, cJSON_CreateString(
 				    gptq_in_block(name)));
 		}

@@ -39,7 +39,14 @@
  * refused, or re-quantized by RTN onto the grid --type names.  Float
  * tensors keep the dtype of the model the state was applied to.  phi3's
  * q/k/v and gate/up are written as mlx-lm's phi3 reads them, one
- * qkv_proj and one gate_up_proj with the parts' rows stacked.
+ * qkv_proj and one gate_up_proj with the parts' rows stacked.  A mixture
+ * of experts (mixtral, qwen3_moe) is written as mlx-lm's SwitchGLU holds
+ * it: each block's experts' gates, ups and downs stacked into
+ * switch_mlp.gate_proj, up_proj and down_proj [experts, out, in] (packed
+ * [experts, out, in * bits / 32], scales and biases [experts, out,
+ * in / group]), each expert's codes and scales its own; mlx-lm takes one
+ * grid for such a tensor, so a block's experts of one kind must share
+ * bits, group and mode.  The router (gate) stays float.
  */
 #include "config.h"
 
@@ -81,7 +88,10 @@ typedef struct mlx_unit {
 	char name[128];		/* the tensor's name, or the layer's path */
 	const tq_tensor *t;	/* float tensor, or NULL */
 	const mlx_layer *q;	/* quantized layer, or NULL */
-	size_t nq;		/* layers q[0..nq) stacked (phi3's fused) */
+	size_t nq;		/* layers q[0], q[stride] .. stacked (phi3's
+				   fused rows, a block's experts) */
+	size_t stride;
+	int experts;		/* [nq, rows, cols]: stacked experts */
 	uint64_t bytes;
 	int shard;
 } mlx_unit;
@@ -100,8 +110,9 @@ typedef struct mlx_export {
 	size_t n_units, cap_units;
 	int n_shards;
 	int64_t swa_pattern;	/* gemma3: every swa_pattern-th is global */
-	tq_tensor *stacked;	/* [n] phi3's float parts stacked, at the
-				   first part's index (data owned) */
+	tq_tensor *stacked;	/* [n] phi3's float parts or a block's float
+				   experts stacked, at the first part's
+				   index (data owned) */
 } mlx_export;
 
 /* The files mlx-lm's tokenizer loading (transformers) may read. */
@@ -111,6 +122,34 @@ static const char *const mlx_tokenizer_files[] = {
 	"generation_config.json", "chat_template.jinja", "chat_template.json",
 	NULL
 };
+
+/*
+ * The module linear i is written in: as tq_hfx__module (phi3's fused),
+ * or for an expert's linear its block's switch_mlp.gate_proj, up_proj or
+ * down_proj, its experts' linears first + stride * e.  Returns the parts.
+ */
+static size_t
+mlx_module(const tq_model *m, size_t i, size_t *first, size_t *stride,
+    char *path, size_t len)
+{
+	static const char *const kinds[3] = { "gate_proj", "up_proj",
+	    "down_proj" };
+	const char *name = tq_model_linear_name(m, i), *at;
+	size_t k, bf;
+	int64_t li = tq_model__linear_block(m, i, &k);
+	int ex;
+	tq_linear kind = tq_model_linear_kind(m, i, &ex);
+
+	*stride = 1;
+	if (li < 0 || ex < 0 || (at = strstr(name, ".experts.")) == NULL)
+		return tq_hfx__module(m, i, first, path, len);
+	bf = tq_model__block_first(m, li);
+	*first = bf + TQ_LINEAR_GATE + (size_t)(kind - TQ_LINEAR_GATE);
+	*stride = 3;
+	snprintf(path, len, "%.*s.switch_mlp.%s", (int)(at - name), name,
+	    kinds[kind - TQ_LINEAR_GATE]);
+	return (size_t)m->layers[li].n_experts;
+}
 
 static int
 mlx_bits_ok(int bits)
@@ -294,7 +333,7 @@ mlx_prepare(mlx_export *e, tq_error *err)
 	if (x->type != NULL && (st = mlx_parse_type(e, x->type, err)) != TQ_OK)
 		return st;
 	has_grid = e->grid_name[0] != '\0';
-	n_block = (size_t)e->cfg->n_layers * TQ_LINEARS_PER_LAYER;
+	n_block = e->n - 2;	/* the block linears, then lm_head, embeddings */
 	for (i = 0; i < e->n; i++) {
 		const tq_qlayer *ql = s != NULL ? &s->layers[i] : NULL;
 		const char *name = tq_model_linear_name(x->model, i);
@@ -441,10 +480,14 @@ mlx_choose_dtype(mlx_export *e, tq_error *err)
 	return TQ_OK;
 }
 
-/* A unit: float tensor t, or the nq quantized layers q[0..nq) stacked. */
+/*
+ * A unit: float tensor t, or the nq quantized layers q[0], q[stride], ...
+ * stacked (as rows, or as experts).
+ */
 static tq_status
 mlx_add_units(mlx_export *e, const char *name, const tq_tensor *t,
-    const mlx_layer *q, size_t nq, tq_error *err)
+    const mlx_layer *q, size_t nq, size_t stride, int experts,
+    tq_error *err)
 {
 	mlx_unit *u;
 	size_t p;
@@ -466,14 +509,19 @@ mlx_add_units(mlx_export *e, const char *name, const tq_tensor *t,
 	u->t = t;
 	u->q = q;
 	u->nq = nq;
+	u->stride = stride;
+	u->experts = experts;
 	if (t != NULL)
 		u->bytes = t->nbytes;
-	for (p = 0; t == NULL && p < nq; p++)
-		u->bytes += (uint64_t)q[p].qt->rows *
-		    (uint64_t)q[p].qt->cols * (uint64_t)q[p].qt->scheme.bits /
-		    8 + (q[p].mx ? 1 : 2) * (uint64_t)q[p].qt->rows *
-		    (uint64_t)(q[p].qt->cols / q[p].group) *
-		    (q[p].mx ? 1 : tq_dtype_size(e->pdt));
+	for (p = 0; t == NULL && p < nq; p++) {
+		const mlx_layer *L = &q[p * stride];
+
+		u->bytes += (uint64_t)L->qt->rows *
+		    (uint64_t)L->qt->cols * (uint64_t)L->qt->scheme.bits /
+		    8 + (L->mx ? 1 : 2) * (uint64_t)L->qt->rows *
+		    (uint64_t)(L->qt->cols / L->group) *
+		    (L->mx ? 1 : tq_dtype_size(e->pdt));
+	}
 	return TQ_OK;
 }
 
@@ -481,25 +529,27 @@ static tq_status
 mlx_add_unit(mlx_export *e, const char *name, const tq_tensor *t,
     const mlx_layer *q, tq_error *err)
 {
-	return mlx_add_units(e, name, t, q, 1, err);
+	return mlx_add_units(e, name, t, q, 1, 1, 0, err);
 }
 
 /*
  * Quantizable layer i as a unit: quantized, or its float weight.  phi3's
  * q/k/v and gate/up are one unit under the fused name (mlx-lm's phi3
- * reads qkv_proj and gate_up_proj), at the first part.
+ * reads qkv_proj and gate_up_proj), at the first part, and a block's
+ * experts of one kind one switch_mlp unit, at expert 0's.
  */
 static tq_status
 mlx_add_linear(mlx_export *e, size_t i, tq_error *err)
 {
 	char path[128], name[136];
-	size_t first, np = tq_hfx__module(e->x->model, i, &first, path,
-	    sizeof(path));
+	size_t first, stride, np = mlx_module(e->x->model, i, &first, &stride,
+	    path, sizeof(path));
 
 	if (first != i)
 		return TQ_OK;	/* written with the first part */
 	if (e->layers[i].qt != NULL)
-		return mlx_add_units(e, path, NULL, &e->layers[i], np, err);
+		return mlx_add_units(e, path, NULL, &e->layers[i], np, stride,
+		    stride > 1, err);
 	snprintf(name, sizeof(name), "%s.weight", path);
 	return mlx_add_unit(e, name, np > 1 ? &e->stacked[i] :
 	    tq_model__linear_weight(e->x->model, i), NULL, err);
@@ -519,8 +569,7 @@ mlx_plan_units(mlx_export *e, tq_error *err)
 	uint64_t cur = 0;
 	tq_status st;
 	int64_t l;
-	size_t i;
-	int j;
+	size_t i, j, bf, nk;
 
 	if ((st = mlx_add_linear(e, e->n - 1, err)) != TQ_OK)
 		return st;
@@ -535,7 +584,9 @@ mlx_plan_units(mlx_export *e, tq_error *err)
 		if ((st = mlx_add_unit(e, name, w->attn_norm, NULL, err)) !=
 		    TQ_OK)
 			return st;
-		for (j = 0; j < TQ_LINEARS_PER_LAYER; j++) {
+		bf = tq_model__block_first(m, l);
+		nk = tq_layer__n_linears(w);
+		for (j = 0; j < nk; j++) {
 			if (j == 4) {
 				/* Qwen3's QK-norm: mlx-lm's names are ours. */
 				if ((st = mlx_add_unit(e, w->q_norm != NULL ?
@@ -557,10 +608,17 @@ mlx_plan_units(mlx_export *e, tq_error *err)
 				    w->post_attn_norm->name : NULL,
 				    w->post_attn_norm, NULL, err)) != TQ_OK)
 					return st;
+				/* A mixture of experts' router: float. */
+				if ((st = mlx_add_unit(e, w->router != NULL ?
+				    w->router->name : NULL, w->router, NULL,
+				    err)) != TQ_OK)
+					return st;
 			}
-			if ((st = mlx_add_linear(e, (size_t)l *
-			    TQ_LINEARS_PER_LAYER + j, err)) != TQ_OK)
+			if ((st = mlx_add_linear(e, bf + j, err)) != TQ_OK)
 				return st;
+			if (j >= TQ_LINEARS_PER_LAYER || (w->n_experts > 0 &&
+			    j >= TQ_LINEAR_GATE))
+				continue;	/* experts have no biases */
 			snprintf(name, sizeof(name), "model.layers.%lld.%s",
 			    (long long)l, bias_names[j]);
 			if ((st = mlx_add_unit(e, name, bias[j], NULL, err)) !=
@@ -614,14 +672,14 @@ mlx_e8m0(int mode, const tq_qparams *p)
 }
 
 /*
- * Packs layers L[0..nq) into p, their rows stacked (phi3's fused parts
- * share bits and group: mlx_fused_check), as bit streams, scales and
- * biases; a large embedding takes a while, so cancellation is checked
- * every 1024 rows.
+ * Packs layers L[0], L[stride], ... (nq of them) into p, their rows
+ * stacked (phi3's fused parts and a block's experts share bits and group:
+ * mlx_fused_check), as bit streams, scales and biases; a large embedding
+ * takes a while, so cancellation is checked every 1024 rows.
  */
 static tq_status
-mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
-    mlx_packed *p, tq_error *err)
+mlx_pack(const mlx_layer *L, size_t nq, size_t stride, tq_dtype pdt,
+    tq_job *job, mlx_packed *p, tq_error *err)
 {
 	int bits = L->qt->scheme.bits;
 	int64_t cols = L->qt->cols, words = cols * bits / 32;
@@ -629,15 +687,15 @@ mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
 	size_t part;
 
 	for (part = 0; part < nq; part++)
-		rows += L[part].qt->rows;
+		rows += L[part * stride].qt->rows;
 	p->w = calloc((size_t)(rows * words), sizeof(uint32_t));
 	p->scales = malloc((size_t)(rows * ng) * tq_dtype_size(pdt));
 	p->biases = L->mx ? NULL : malloc((size_t)(rows * ng) *
 	    tq_dtype_size(pdt));
 	if (p->w == NULL || p->scales == NULL || (!L->mx && p->biases == NULL))
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
-	for (part = 0; part < nq; r0 += L[part].qt->rows, part++) {
-		const tq_qtensor *qt = L[part].qt;
+	for (part = 0; part < nq; r0 += L[part * stride].qt->rows, part++) {
+		const tq_qtensor *qt = L[part * stride].qt;
 
 		for (r = 0; r < qt->rows; r++) {
 			const uint8_t *code = qt->codes + r * cols;
@@ -665,7 +723,7 @@ mlx_pack(const mlx_layer *L, size_t nq, tq_dtype pdt, tq_job *job,
 			for (k = 0; !L->mx && k < ng; k++) {
 				float s, b;
 
-				mlx_param(&L[part], r, k, &s, &b);
+				mlx_param(&L[part * stride], r, k, &s, &b);
 				if (pdt == TQ_DTYPE_F16) {
 					((uint16_t *)p->scales)[at + k] =
 					    tq_f32_to_f16(s);
@@ -696,33 +754,38 @@ mlx_add_tensors(const mlx_export *e, const mlx_unit *u, tq_st_writer *w,
     mlx_packed *p, tq_error *err)
 {
 	const tq_qtensor *qt;
-	int64_t shape[2];
+	int64_t shape[3];
 	char name[160];
 	tq_status st;
 	size_t part;
+	int nd = u->experts ? 3 : 2;	/* [experts, rows, .] or [rows, .] */
 
 	if (u->t != NULL)
 		return tq_st_writer_add(w, u->name, u->t->dtype, u->t->ndim,
 		    u->t->shape, u->t->data, err);
 	qt = u->q->qt;
-	if ((st = mlx_pack(u->q, u->nq, u->q->mx ? TQ_DTYPE_U8 : e->pdt,
-	    e->x->job, p, err)) != TQ_OK)
+	if ((st = mlx_pack(u->q, u->nq, u->stride, u->q->mx ? TQ_DTYPE_U8 :
+	    e->pdt, e->x->job, p, err)) != TQ_OK)
 		return st;
 	shape[0] = 0;
 	for (part = 0; part < u->nq; part++)
-		shape[0] += u->q[part].qt->rows;
-	shape[1] = qt->cols * qt->scheme.bits / 32;
+		shape[0] += u->q[part * u->stride].qt->rows;
+	if (u->experts) {
+		shape[0] = (int64_t)u->nq;
+		shape[1] = qt->rows;
+	}
+	shape[nd - 1] = qt->cols * qt->scheme.bits / 32;
 	snprintf(name, sizeof(name), "%s.weight", u->name);
-	if ((st = tq_st_writer_add(w, name, TQ_DTYPE_U32, 2, shape, p->w,
+	if ((st = tq_st_writer_add(w, name, TQ_DTYPE_U32, nd, shape, p->w,
 	    err)) != TQ_OK)
 		return st;
-	shape[1] = qt->cols / u->q->group;
+	shape[nd - 1] = qt->cols / u->q->group;
 	snprintf(name, sizeof(name), "%s.scales", u->name);
 	if ((st = tq_st_writer_add(w, name, u->q->mx ? TQ_DTYPE_U8 : e->pdt,
-	    2, shape, p->scales, err)) != TQ_OK || u->q->mx)
+	    nd, shape, p->scales, err)) != TQ_OK || u->q->mx)
 		return st;
 	snprintf(name, sizeof(name), "%s.biases", u->name);
-	return tq_st_writer_add(w, name, e->pdt, 2, shape, p->biases, err);
+	return tq_st_writer_add(w, name, e->pdt, nd, shape, p->biases, err);
 }
 
 static void
@@ -891,11 +954,11 @@ mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
 	for (i = 0; i < e->n; i++) {
 		const mlx_layer *L = &e->layers[i];
 		char path[128];
-		size_t first;
+		size_t first, stride;
 		cJSON *o;
 
-		/* phi3's fused parts: one entry, under the fused name. */
-		tq_hfx__module(e->x->model, i, &first, path, sizeof(path));
+		/* phi3's fused parts, a block's experts: one entry each. */
+		mlx_module(e->x->model, i, &first, &stride, path, sizeof(path));
 		if (L->qt == NULL || first != i || (L->qt->scheme.bits ==
 		    *bits && L->group == *group && L->mx == mx))
 			continue;
@@ -913,33 +976,41 @@ mlx_quant_config(const mlx_export *e, int *none, int *bits, int *group)
  * phi3: mlx-lm's phi3 reads qkv_proj and gate_up_proj, one tensor each,
  * so their parts must be all float or all quantized with one bits and
  * group (scales and biases are per row: symmetry and act-order may
- * differ).  Float parts are stacked into e->stacked.
+ * differ).  A mixture of experts: mlx-lm's SwitchGLU holds a block's
+ * experts of one kind as one tensor of one grid, so the same holds for
+ * them.  Float parts are stacked into e->stacked (experts as
+ * [experts, rows, cols]).
  */
 static tq_status
 mlx_fused_check(mlx_export *e, tq_error *err)
 {
-	size_t i, first, np, p;
-	char path[128], why[160];
+	size_t i, first, np, p, stride;
+	char path[128], why[200];
 
-	if (!e->cfg->fused_proj)
-		return TQ_OK;
 	for (i = 0; i + 2 < e->n; i++) {
 		const mlx_layer *a = &e->layers[i];
 		tq_tensor *f = &e->stacked[i];
 		uint8_t *d;
 
-		np = tq_hfx__module(e->x->model, i, &first, path, sizeof(path));
+		np = mlx_module(e->x->model, i, &first, &stride, path,
+		    sizeof(path));
 		if (np == 1 || first != i)
 			continue;
 		why[0] = '\0';
 		for (p = 1; p < np && why[0] == '\0'; p++) {
-			const mlx_layer *b = &e->layers[i + p];
+			const mlx_layer *b = &e->layers[i + p * stride];
 			const char *na = tq_model_linear_name(e->x->model, i);
 			const char *nb = tq_model_linear_name(e->x->model,
-			    i + p);
+			    i + p * stride);
 
-			na = strrchr(na, '.') + 1;
-			nb = strrchr(nb, '.') + 1;
+			/* "q_proj", or an expert's "experts.3.w1" */
+			if (stride == 1) {
+				na = strrchr(na, '.') + 1;
+				nb = strrchr(nb, '.') + 1;
+			} else {
+				na = strstr(na, "experts.");
+				nb = strstr(nb, "experts.");
+			}
 			if ((a->qt == NULL) != (b->qt == NULL))
 				snprintf(why, sizeof(why), "%s is %s and %s "
 				    "%s", na, a->qt ? "quantized" : "float", nb,
@@ -955,27 +1026,42 @@ mlx_fused_check(mlx_export *e, tq_error *err)
 				    na, a->qt->scheme.bits, a->group, nb,
 				    b->qt->scheme.bits, b->group);
 		}
-		if (why[0] != '\0')
+		if (why[0] != '\0' && stride == 1)
 			return tq_fail(err, TQ_EUNSUPPORTED, "mlx: %s is one "
 			    "tensor in mlx-lm's phi3, but %s; quantize its "
 			    "parts alike", path, why);
+		if (why[0] != '\0')
+			return tq_fail(err, TQ_EUNSUPPORTED, "mlx: %s is one "
+			    "tensor [experts, out, in] of one grid in mlx-lm, "
+			    "but %s; quantize a block's experts of one kind "
+			    "alike (plan --target-bpw groups them so)", path,
+			    why);
 		if (a->qt != NULL)
 			continue;
-		/* Float parts: their rows as the one stored tensor. */
+		/* Float parts: their rows (or experts) as one tensor. */
 		*f = *tq_model__linear_weight(e->x->model, i);
 		f->name = NULL;
 		f->data = NULL;		/* borrowed until replaced: not ours */
 		f->stored = 0;
-		f->shape[0] = 0;
 		f->nbytes = 0;
+		if (stride > 1) {
+			f->ndim = 3;
+			f->shape[2] = f->shape[1];
+			f->shape[1] = f->shape[0];
+			f->shape[0] = (int64_t)np;
+		} else
+			f->shape[0] = 0;
 		for (p = 0; p < np; p++) {
 			const tq_tensor *t = tq_model__linear_weight(
-			    e->x->model, i + p);
+			    e->x->model, i + p * stride);
 
-			if (t->dtype != f->dtype || t->shape[1] != f->shape[1])
+			if (t->dtype != f->dtype || t->shape[1] !=
+			    f->shape[f->ndim - 1] || (stride > 1 &&
+			    t->shape[0] != f->shape[1]))
 				return tq_fail(err, TQ_EINVAL, "mlx: %s: its "
-				    "parts differ in dtype or width", path);
-			f->shape[0] += t->shape[0];
+				    "parts differ in dtype or shape", path);
+			if (stride == 1)
+				f->shape[0] += t->shape[0];
 			f->nbytes += t->nbytes;
 		}
 		if ((d = malloc((size_t)f->nbytes)) == NULL)
@@ -983,7 +1069,7 @@ mlx_fused_check(mlx_export *e, tq_error *err)
 		f->data = d;
 		for (p = 0; p < np; p++) {
 			const tq_tensor *t = tq_model__linear_weight(
-			    e->x->model, i + p);
+			    e->x->model, i + p * stride);
 
 			memcpy(d, t->data, (size_t)t->nbytes);
 			d += t->nbytes;

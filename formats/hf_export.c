@@ -459,7 +459,8 @@ tq_hfx__add_floats(tq_hfx *h, tq_error *err)
 		const tq_layer_weights *w = &m->layers[l];
 		const tq_tensor *extra[] = { w->attn_norm, w->ffn_norm, w->bq,
 		    w->bk, w->bv, w->bo, w->b_gate, w->b_up, w->b_down,
-		    w->q_norm, w->k_norm, w->post_attn_norm, w->post_ffn_norm };
+		    w->q_norm, w->k_norm, w->post_attn_norm, w->post_ffn_norm,
+		    w->router };
 		size_t k;
 
 		for (k = 0; k < sizeof(extra) / sizeof(extra[0]) &&

@@ -5,6 +5,7 @@
  *   {"format": "turboquant-sensitivity", "version": 1, "model": PATH,
  *    "n_layers": BLOCKS, "calib_tokens": N, "probe_tokens": P,
  *    "probe": MENU-ENTRY or null, "menu": [ENTRY, ...],
+ *    "per_expert": BOOL (a mixture of experts' entries; absent: false),
  *    "layers": [{"name": NAME, "params": ROWS*COLS, "coef": C,
  *                "probe_kld": K, "rel_err": [...], "bpw": [...]}, ...]}
  *
@@ -42,6 +43,7 @@ tq_sens_save(const tq_sens *s, const char *path, tq_error *err)
 		return tq_fail(err, TQ_ENOMEM, "out of memory");
 	cJSON_AddNumberToObject(root, "calib_tokens", (double)s->calib_tokens);
 	cJSON_AddNumberToObject(root, "probe_tokens", (double)s->probe_tokens);
+	cJSON_AddBoolToObject(root, "per_expert", s->per_expert);
 	if (s->probe_menu >= 0)
 		cJSON_AddStringToObject(root, "probe",
 		    s->menu[s->probe_menu].name);
@@ -133,7 +135,9 @@ tq_sens_load(const char *path, const tq_model *m, tq_sens **out,
 		}
 		k++;
 	}
-	if ((st = tq_sens__new(m, opts, n_menu, &s, err)) != TQ_OK)
+	if ((st = tq_sens__new(m, opts, n_menu, cJSON_IsTrue(
+	    cJSON_GetObjectItemCaseSensitive(root, "per_expert")), &s,
+	    err)) != TQ_OK)
 		goto out;
 	if ((size_t)cJSON_GetArraySize(layers) != s->n) {
 		st = tq_fail(err, TQ_EFORMAT, "%s: has %d layers, the model %zu",

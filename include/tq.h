@@ -1079,6 +1079,15 @@ typedef struct tq_sens tq_sens;
 tq_status tq_job_sensitivity(const tq_model *m, const tq_calib *calib,
     const char *const *menu, size_t n_menu, int64_t probe_tokens,
     tq_job **out, tq_error *err);
+/*
+ * The same with a mixture of experts' entries chosen: by default one
+ * entry for each block's experts' gate (and one for up, one for down),
+ * quantized together, one choice; per_expert: every expert linear its
+ * own entry.  The router is never an entry.
+ */
+tq_status tq_job_sensitivity_experts(const tq_model *m,
+    const tq_calib *calib, const char *const *menu, size_t n_menu,
+    int64_t probe_tokens, int per_expert, tq_job **out, tq_error *err);
 tq_sens *tq_job_take_sens(tq_job *j);
 /* NULL-terminated default menu. */
 const char *const *tq_sens_default_menu(void);
@@ -1092,7 +1101,16 @@ void tq_sens_free(tq_sens *s);
 size_t tq_sens_n_layers(const tq_sens *s);	/* the block linears */
 size_t tq_sens_n_menu(const tq_sens *s);
 const char *tq_sens_menu(const tq_sens *s, size_t k);
+/* A linear's name, or a group's: "model.layers.0.mlp.experts.*.up_proj" */
 const char *tq_sens_layer_name(const tq_sens *s, size_t l);
+/* The model linears of entry l: 1, or a group's experts; the j-th's
+   index (tq_model_linear_name), (size_t)-1 past them. */
+size_t tq_sens_layer_members(const tq_sens *s, size_t l);
+size_t tq_sens_layer_linear(const tq_sens *s, size_t l, size_t j);
+/* The entry model linear `linear` belongs to, (size_t)-1 for none. */
+size_t tq_sens_layer_of(const tq_sens *s, size_t linear);
+/* Whether a mixture of experts' table has an entry per expert linear. */
+int tq_sens_per_expert(const tq_sens *s);
 int64_t tq_sens_layer_params(const tq_sens *s, size_t l);
 double tq_sens_rel_err(const tq_sens *s, size_t l, size_t k);
 /* Predicted mean KLD of setting k on layer l: coefficient times error. */
@@ -1126,7 +1144,8 @@ tq_status tq_sens_frontier(const tq_sens *s, tq_mix **mixes, size_t *n,
     tq_error *err);
 void tq_mix_free_all(tq_mix *mixes, size_t n);
 /*
- * The plan of a mix: one rule per block linear; lm_head and the
+ * The plan of a mix: one rule per entry (a group's matches its experts);
+ * lm_head and the
  * embeddings as base resolves them on m (base NULL: float).
  */
 tq_status tq_sens_plan(const tq_sens *s, const tq_mix *mix,

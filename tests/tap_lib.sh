@@ -109,3 +109,15 @@ interop_only() {
 		exit 0
 	fi
 }
+
+# moe_fixture ARCH DIR: the fixture tests/data/models/ARCH (its config and
+# weights linked) in DIR with tests/byte_tokenizer.py's tokenizer, so that
+# it reads text; fails as the tokenizer script does.
+moe_fixture() {
+	mkdir -p "$2"
+	for f in config.json model.safetensors; do
+		ln -s "$(cd "$top_srcdir/tests/data/models/$1" && pwd)/$f" "$2/$f"
+	done
+	"${TQ_PYTHON:-python3}" "$top_srcdir/tests/byte_tokenizer.py" \
+	    "$2/tokenizer.json"
+}

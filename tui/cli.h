@@ -85,6 +85,7 @@ typedef struct cli_mix_args {
 	const char *base_plan;	/* preset or file: lm_head, embeddings */
 	long long probe_tokens;
 	int json;
+	int per_expert;		/* each expert linear its own choice */
 } cli_mix_args;
 
 /*
@@ -103,7 +104,8 @@ int cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
 /*
  * The predicted mean KLD of plan p on model m by sensitivity table s: the
  * sum over block linears of the table's prediction for each layer's
- * setting; NaN when some quantized layer's setting is not in the menu.
+ * setting; NaN when some quantized layer's setting is not in the menu
+ * or a group's experts (one entry) do not share one setting.
  */
 double cli_mix_predict(const tq_sens *s, const tq_model *m,
     const tq_plan *p);

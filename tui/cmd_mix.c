@@ -133,9 +133,23 @@ mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
 			*out = NULL;
 			return st;
 		}
+		/* Nor does a grouped table answer per expert. */
+		if (a->per_expert && !tq_sens_per_expert(*out) &&
+		    tq_model_get_config(m)->n_experts > 0) {
+			char msg[sizeof(err->msg)];
+
+			snprintf(msg, sizeof(msg), "plan: --per-expert: %s was "
+			    "measured with a block's experts grouped: remove "
+			    "the file to measure again, or leave --per-expert "
+			    "out", a->sens_path);
+			tq_sens_free(*out);
+			*out = NULL;
+			return mix_fail(err, TQ_EINVAL, msg);
+		}
 		if (!a->json)
-			fprintf(stderr, "sensitivity loaded from %s\n",
-			    a->sens_path);
+			fprintf(stderr, "sensitivity loaded from %s%s\n",
+			    a->sens_path, tq_sens_per_expert(*out) ?
+			    " (per expert)" : "");
 		return st;
 	}
 	if (a->co.n_texts == 0)
@@ -147,8 +161,8 @@ mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
 		n_menu = split_menu(menu, items, sizeof(items) / sizeof(items[0]));
 	}
 	if ((st = cli_calib_sample(m, &a->co, &cal, err)) == TQ_OK &&
-	    (st = tq_job_sensitivity(m, cal, n_menu > 0 ? items : NULL, n_menu,
-	    a->probe_tokens, &job, err)) == TQ_OK &&
+	    (st = tq_job_sensitivity_experts(m, cal, n_menu > 0 ? items : NULL,
+	    n_menu, a->probe_tokens, a->per_expert, &job, err)) == TQ_OK &&
 	    (st = cli_run_job(job, a->json ? NULL : cli_print_log, NULL, err)) ==
 	    TQ_OK) {
 		*out = tq_job_take_sens(job);
@@ -240,31 +254,52 @@ out:
 	return rc;
 }
 
+/*
+ * The menu entry model linear i has under plan p: its index, -1 for a
+ * float layer, -2 for a setting the table did not measure.
+ */
+static long
+plan_menu_index(const tq_sens *s, const tq_model *m, const tq_plan *p,
+    size_t i)
+{
+	tq_error err;
+	tq_layer_cfg c;
+	char sch[32], name[64];
+	size_t k;
+
+	if (tq_plan_resolve(p, m, tq_model_linear_name(m, i), &c, &err) !=
+	    TQ_OK)
+		return -2;
+	if (c.method == TQ_METHOD_FLOAT)
+		return -1;
+	tq_scheme_name(&c.scheme, sch, sizeof(sch));
+	snprintf(name, sizeof(name), "%s:%s%s", tq_method_name(c.method), sch,
+	    c.use_imatrix ? "+imatrix" : "");
+	for (k = 0; k < tq_sens_n_menu(s); k++)
+		if (strcmp(name, tq_sens_menu(s, k)) == 0)
+			return (long)k;
+	return -2;
+}
+
 double
 cli_mix_predict(const tq_sens *s, const tq_model *m, const tq_plan *p)
 {
 	double sum = 0.0;
-	size_t l, k;
+	size_t l, j;
+	long k, kj;
 
 	for (l = 0; l < tq_sens_n_layers(s); l++) {
-		tq_error err;
-		tq_layer_cfg c;
-		char sch[32], name[64];
-
-		if (tq_plan_resolve(p, m, tq_sens_layer_name(s, l), &c, &err) !=
-		    TQ_OK)
-			return NAN;
-		if (c.method == TQ_METHOD_FLOAT)
+		k = plan_menu_index(s, m, p, tq_sens_layer_linear(s, l, 0));
+		/* A group measured as one: all its experts on one setting. */
+		for (j = 1; j < tq_sens_layer_members(s, l); j++)
+			if ((kj = plan_menu_index(s, m, p,
+			    tq_sens_layer_linear(s, l, j))) != k)
+				return NAN;
+		if (k == -1)
 			continue;
-		tq_scheme_name(&c.scheme, sch, sizeof(sch));
-		snprintf(name, sizeof(name), "%s:%s%s", tq_method_name(c.method),
-		    sch, c.use_imatrix ? "+imatrix" : "");
-		for (k = 0; k < tq_sens_n_menu(s); k++)
-			if (strcmp(name, tq_sens_menu(s, k)) == 0)
-				break;
-		if (k == tq_sens_n_menu(s))
+		if (k < 0)
 			return NAN;	/* a setting the table did not measure */
-		sum += tq_sens_pred(s, l, k);
+		sum += tq_sens_pred(s, l, (size_t)k);
 	}
 	return sum;
 }

@@ -321,6 +321,8 @@ cmd_plan(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--frontier") == 0) {
 			mx.frontier = 1;
+		} else if (strcmp(a, "--per-expert") == 0) {
+			mx.per_expert = 1;
 		} else if (strcmp(a, "--menu") == 0 ||
 		    strcmp(a, "--sensitivity") == 0 ||
 		    strcmp(a, "--base-plan") == 0 || strcmp(a, "--out") == 0) {
@@ -390,6 +392,9 @@ cmd_plan(int argc, char **argv)
 	sources = (file != NULL) + (preset != NULL) +
 	    (o.method != NULL || o.scheme != NULL);
 	mixed = mx.target_bpw > 0.0 || mx.frontier;
+	if (mx.per_expert && !mixed)
+		return cli_error("plan: --per-expert goes with --target-bpw or "
+		    "--frontier");
 	mx.probe_tokens = probe;
 	mx.json = json;
 	if (mixed) {

@@ -231,15 +231,19 @@ menu_index(const tq_layer_cfg *c)
 	return -1;
 }
 
-/* The sensitivity layer of a browser row, or -1 (lm_head, embeddings). */
+/*
+ * The sensitivity entry of a browser row, or -1 (lm_head, embeddings): its
+ * layer's, or the group of a block's experts it is one of.
+ */
 static long
 sens_layer(const wb_row *r)
 {
-	if (mx.sens == NULL || r->block < 0 || r->idx >=
-	    tq_sens_n_layers(mx.sens) ||
-	    strcmp(tq_sens_layer_name(mx.sens, r->idx), r->name) != 0)
+	size_t l;
+
+	if (mx.sens == NULL || r->block < 0 ||
+	    (l = tq_sens_layer_of(mx.sens, r->idx)) == (size_t)-1)
 		return -1;
-	return (long)r->idx;
+	return (long)l;
 }
 
 /*
@@ -262,13 +266,15 @@ plan_pred(const wb_app *a, mix_plan *p)
 		if ((l = sens_layer(r)) < 0)
 			continue;
 		p->total++;
-		bits += r->bpw * (double)tq_sens_layer_params(mx.sens,
-		    (size_t)l);
-		weights += (double)tq_sens_layer_params(mx.sens, (size_t)l);
+		bits += r->bpw * (double)(r->rows * r->cols);
+		weights += (double)(r->rows * r->cols);
 		if (r->cfg.method == TQ_METHOD_FLOAT) {
 			p->known++;
 		} else if ((k = menu_index(&r->cfg)) >= 0) {
-			p->pred += tq_sens_pred(mx.sens, (size_t)l, (size_t)k);
+			/* a group of experts: each its share of the group's */
+			p->pred += tq_sens_pred(mx.sens, (size_t)l, (size_t)k) *
+			    (double)(r->rows * r->cols) /
+			    (double)tq_sens_layer_params(mx.sens, (size_t)l);
 			p->known++;
 		}
 	}
@@ -632,13 +638,16 @@ draw_curve(int y0, int x0, int h, int w)
 static double
 heat_value(const wb_app *a, size_t l)
 {
+	size_t row;
 	int k;
 
 	if (!mx.heat_plan)
 		return tq_sens_probe_kld(mx.sens, l);
-	if (l >= a->n_rows || a->rows[l].cfg.method == TQ_METHOD_FLOAT)
+	/* a group of experts: its first expert's row */
+	row = tq_sens_layer_linear(mx.sens, l, 0);
+	if (row >= a->n_rows || a->rows[row].cfg.method == TQ_METHOD_FLOAT)
 		return NAN;
-	k = menu_index(&a->rows[l].cfg);
+	k = menu_index(&a->rows[row].cfg);
 	return k < 0 ? NAN : tq_sens_pred(mx.sens, l, (size_t)k);
 }
 
