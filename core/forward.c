@@ -75,6 +75,7 @@ struct tq_fwd {
 	const float *q81_x;	/* [n, q81_c] the last input rounded to Q8_1 */
 	int64_t q81_n, q81_c;
 	int kv_f16;		/* tq_fwd_llamacpp */
+	int64_t seq_len;	/* tq_fwd_seq: tokens per sequence, 0: one */
 	const tq_forward_opts *hook_o;	/* tq_fwd_stages' o, for fwd_moe */
 	int hook_li;		/* its block */
 	int hook_stop;		/* the expert hook asked to stop */
@@ -122,12 +123,24 @@ fwd_alloc(int64_t n_elems, int *failed)
 }
 
 /*
+ * The rows per sequence of a block's n tokens: tq_fwd_seq's length when
+ * the n tokens are several sequences of it, else n.
+ */
+static int64_t
+fwd_ms(const tq_fwd *s, int64_t n)
+{
+	return s->seq_len > 0 && n % s->seq_len == 0 ? s->seq_len : n;
+}
+
+/*
  * y[n, out] = x[n, in] * W^T (+ b), W: [out, in] in any stored dtype, ldy the
- * row stride of y.  W is converted to fp32 a block of rows at a time.
+ * row stride of y, x's rows sequences of ms rows each (tq_det_sgemm_seq).
+ * W is converted to fp32 a block of rows at a time, once for all
+ * sequences.
  */
 static void
-fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
-    const tq_tensor *b, float *y, int64_t ldy)
+fwd_linear_seq(tq_fwd *s, const float *x, int64_t n, int64_t ms,
+    const tq_tensor *w, const tq_tensor *b, float *y, int64_t ldy)
 {
 	int64_t out = w->shape[0], in = w->shape[1];
 	int64_t rows = WBLOCK_ELEMS / in, r0, i;
@@ -136,15 +149,15 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 		rows = 1;
 	if (w->dtype == TQ_DTYPE_F32 && (uintptr_t)w->data % sizeof(float) == 0) {
 		/* Aligned fp32 weights are used in place, without a copy. */
-		tq_det_sgemm(CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in,
-		    w->data, in, 0.0f, y, ldy);
+		tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, out, in, 1.0f,
+		    x, in, w->data, in, 0.0f, y, ldy);
 	} else {
 		for (r0 = 0; r0 < out; r0 += rows) {
 			int64_t nr = out - r0 < rows ? out - r0 : rows;
 
 			tq_tensor_to_f32(w, r0 * in, nr * in, s->wbuf);
-			tq_det_sgemm(CblasNoTrans, CblasTrans, n, nr, in, 1.0f,
-			    x, in, s->wbuf, in, 0.0f, y + r0, ldy);
+			tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, nr,
+			    in, 1.0f, x, in, s->wbuf, in, 0.0f, y + r0, ldy);
 		}
 	}
 	if (s->q81_x != NULL && in == s->q81_c && (uintptr_t)x >=
@@ -158,9 +171,9 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 				mins = s->m->ggml_mins[k].m;
 		/* y += corrections [n, in / 32] x mins [out, in / 32]^T */
 		if (mins != NULL)
-			tq_det_sgemm(CblasNoTrans, CblasTrans, n, out, in / 32,
-			    1.0f, s->q81 + (x - s->q81_x) / 32, in / 32, mins,
-			    in / 32, 1.0f, y, ldy);
+			tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, out,
+			    in / 32, 1.0f, s->q81 + (x - s->q81_x) / 32, in / 32,
+			    mins, in / 32, 1.0f, y, ldy);
 	}
 	if (b != NULL) {
 		tq_tensor_to_f32(b, 0, out, s->wbuf);
@@ -172,6 +185,14 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 				row[j] += s->wbuf[j];
 		}
 	}
+}
+
+/* fwd_linear_seq for a decoder block's n tokens */
+static void
+fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
+    const tq_tensor *b, float *y, int64_t ldy)
+{
+	fwd_linear_seq(s, x, n, fwd_ms(s, n), w, b, y, ldy);
 }
 
 /*
@@ -327,18 +348,18 @@ typedef struct fwd_att {
 	tq_fwd *s;
 	const tq_model_config *c;
 	const tq_block_opts *b;
-	int64_t n;
+	int64_t n;		/* tokens per sequence */
 	float *att;
 } fwd_att;
 
 /*
- * Head h of causal (and sliding-window) softmax attention into
- * att[n, n_heads * hd], with slot's scores.  Serial BLAS calls whose
- * shapes depend on n only, so a head's bytes do not depend on the thread
- * that runs it.
+ * Head t % n_heads of sequence t / n_heads: causal (and sliding-window)
+ * softmax attention into att[n_seq * n, n_heads * hd], with slot's
+ * scores.  Serial BLAS calls whose shapes depend on n only, so a head's
+ * bytes do not depend on the thread that runs it.
  */
 static void
-fwd_attention_head(void *arg, int slot, int64_t h)
+fwd_attention_head(void *arg, int slot, int64_t t)
 {
 	const fwd_att *fa = arg;
 	const tq_fwd *s = fa->s;
@@ -346,8 +367,11 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 	int64_t n = fa->n, hd = c->head_dim, nh = c->n_heads;
 	int64_t ldq = nh * hd, ldk = c->n_kv_heads * hd;
 	int64_t group = nh / c->n_kv_heads, W = fa->b->window, r0, i, j;
-	const float *kh = s->k + (h / group) * hd;
-	const float *vh = s->v + (h / group) * hd;
+	int64_t h = t % nh, q0 = t / nh * n;	/* the sequence's first row */
+	const float *qh = s->q + q0 * ldq + h * hd;
+	const float *kh = s->k + q0 * ldk + (h / group) * hd;
+	const float *vh = s->v + q0 * ldk + (h / group) * hd;
+	float *ah = fa->att + q0 * ldq + h * hd;
 	float *scores = s->scores + (int64_t)slot *
 	    (s->max_n < ATT_QBLOCK ? s->max_n : ATT_QBLOCK) * s->max_n;
 	float scale = fa->b->attn_scale, cap = fa->b->attn_softcap;
@@ -358,8 +382,8 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 
 		/* scores[nr, nk] = Q_h[r0:r0+nr] K_h[0:nk]^T * scale */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr,
-		    (int)nk, (int)hd, scale, s->q + r0 * ldq + h * hd,
-		    (int)ldq, kh, (int)ldk, 0.0f, scores, (int)nk);
+		    (int)nk, (int)hd, scale, qh + r0 * ldq, (int)ldq, kh,
+		    (int)ldk, 0.0f, scores, (int)nk);
 		for (i = 0; i < nr; i++) {
 			float *row = scores + i * nk, mx, sum = 0.0f;
 			int64_t qi = r0 + i;
@@ -389,19 +413,23 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 		/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr,
 		    (int)hd, (int)nk, 1.0f, scores, (int)nk, vh, (int)ldk,
-		    0.0f, fa->att + r0 * ldq + h * hd, (int)ldq);
+		    0.0f, ah + r0 * ldq, (int)ldq);
 	}
 }
 
-/* Causal (and sliding-window) softmax attention, the heads in parallel. */
+/*
+ * Causal (and sliding-window) softmax attention within each sequence of
+ * ms of the n tokens, the heads of all sequences in parallel.
+ */
 static void
 fwd_attention(tq_fwd *s, const tq_model_config *c, const tq_block_opts *b,
-    int64_t n, float *att)
+    int64_t n, int64_t ms, float *att)
 {
-	fwd_att fa = { s, c, b, n, att };
+	fwd_att fa = { s, c, b, ms, att };
 
 	tq_blas__serial_begin();
-	tq_par_tasks_slots(fwd_attention_head, &fa, c->n_heads, s->n_slots);
+	tq_par_tasks_slots(fwd_attention_head, &fa, n / ms * c->n_heads,
+	    s->n_slots);
 	tq_blas__serial_end();
 }
 
@@ -471,6 +499,7 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 {
 	const tq_model_config *c = &s->m->cfg;
 	int64_t hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+	int64_t ms = fwd_ms(s, n), q0;
 
 	fwd_actq(s, &l->act[TQ_SITE_QKV], io->xn, n, c->hidden_size);
 	fwd_linear(s, io->xn, n, l->wq, l->bq, s->q, qd);
@@ -486,10 +515,14 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	if (b->rope) {
 		int64_t rd = c->rope_dim > 0 ? c->rope_dim : hd;
 
-		fwd_rope_tables(s, c, n, b->rope_local);
-		fwd_rope_apply(s, b->rope_local, s->q, n, c->n_heads, hd, rd);
-		fwd_rope_apply(s, b->rope_local, s->k, n, c->n_kv_heads, hd,
-		    rd);
+		/* positions 0..ms-1 in each sequence */
+		fwd_rope_tables(s, c, ms, b->rope_local);
+		for (q0 = 0; q0 < n; q0 += ms) {
+			fwd_rope_apply(s, b->rope_local, s->q + q0 * qd, ms,
+			    c->n_heads, hd, rd);
+			fwd_rope_apply(s, b->rope_local, s->k + q0 * kvd, ms,
+			    c->n_kv_heads, hd, rd);
+		}
 	}
 	if (s->kv_f16) {
 		int64_t i;
@@ -499,7 +532,7 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 			s->v[i] = tq_f16_to_f32(tq_f32_to_f16(s->v[i]));
 		}
 	}
-	fwd_attention(s, c, b, n, io->att);
+	fwd_attention(s, c, b, n, ms, io->att);
 }
 
 /*
@@ -678,13 +711,15 @@ fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_GATE, s->moe_x, cnt, H);
 		/* per token, so the same on the gathered rows */
 		fwd_actq(s, &l->act[TQ_SITE_GATE_UP], s->moe_x, cnt, H);
-		fwd_linear(s, s->moe_x, cnt, l->experts[e][0], NULL, s->gate,
-		    Fe);
-		fwd_linear(s, s->moe_x, cnt, l->experts[e][1], NULL, s->up, Fe);
+		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][0], NULL,
+		    s->gate, Fe);
+		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][1], NULL,
+		    s->up, Fe);
 		fwd_glu(b, s->gate, s->up, cnt * Fe);
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_DOWN, s->gate, cnt, Fe);
 		fwd_actq(s, &l->act[TQ_SITE_DOWN], s->gate, cnt, Fe);
-		fwd_linear(s, s->gate, cnt, l->experts[e][2], NULL, s->y, H);
+		fwd_linear_seq(s, s->gate, cnt, cnt, l->experts[e][2], NULL,
+		    s->y, H);
 		for (j = 0; j < cnt; j++) {
 			float *yr = s->moe_y + s->moe_tok[j] * H, w = s->moe_w[j];
 			const float *d = s->y + j * H;
@@ -939,7 +974,8 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 		/* Write straight into the caller's array when there is one. */
 		float *dst = logits != NULL ? logits + p0 * V : s->logits;
 
-		fwd_linear(s, s->xn + p0 * H, np, m->lm_head, NULL, dst, V);
+		fwd_linear_seq(s, s->xn + p0 * H, np, np, m->lm_head, NULL, dst,
+		    V);
 		if (c->final_softcap > 0.0)
 			fwd_softcap(dst, np * V, (float)c->final_softcap);
 		if (o != NULL && o->logits_cb != NULL &&
@@ -979,6 +1015,12 @@ void
 tq_fwd_llamacpp(tq_fwd *s)
 {
 	s->kv_f16 = s->m->ggml_cpu;
+}
+
+void
+tq_fwd_seq(tq_fwd *s, int64_t len)
+{
+	s->seq_len = len;
 }
 
 tq_status

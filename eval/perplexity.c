@@ -22,6 +22,9 @@
 #include "forward.h"
 #include "model.h"
 
+/* Windows per forward pass: llama-perplexity's 2048-token batch of 512. */
+#define PPL_BATCH 4
+
 typedef struct ppl_acc {
 	tq_nll_acc nll;
 	int64_t V;
@@ -49,7 +52,7 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	ppl_acc acc = { { 0, 0, 0 }, 0 };
 	tq_windows win;
 	tq_runner r;
-	int64_t w;
+	int64_t w, nw;
 	tq_status st;
 
 	if ((st = tq_eval__check_opts(o, err)) != TQ_OK ||
@@ -60,9 +63,13 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
 		return st;
 	acc.V = r.V;
 	r.pr.total = tq_eval__steps(&r, win.n_windows);
-	for (w = 0; w < win.n_windows && st == TQ_OK; w++)
-		st = tq_eval__run_window(&r, ids + w * win.ctx, win.ctx, win.bos,
-		    win.first, w, ppl_row, &acc, err);
+	/* Several windows per pass, as llama-perplexity (same bytes). */
+	st = tq_eval__runner_batch(&r, PPL_BATCH, err);
+	for (w = 0; w < win.n_windows && st == TQ_OK; w += nw) {
+		nw = win.n_windows - w < r.nb ? win.n_windows - w : r.nb;
+		st = tq_eval__run_windows(&r, ids + w * win.ctx, nw, win.ctx,
+		    win.bos, win.first, w, ppl_row, &acc, err);
+	}
 	if (st == TQ_OK && progress != NULL)
 		progress(ud, &r.pr);
 	tq_eval__runner_done(&r);
