@@ -199,28 +199,49 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
  * y[n, H] = rmsnorm(x[n, H]) * (off + w[H]) in fp32: LlamaRMSNorm with off
  * 0, Gemma's with 1.  y may be x.
  */
-static void
-fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
-    int64_t H, double eps, float off, float *y)
-{
-	int64_t i, j;
+typedef struct fwd_norm_rows {
+	const float *x, *w;	/* [n, H], [H] */
+	float *y;		/* [n, H] */
+	int64_t H;
+	double eps;
+} fwd_norm_rows;
 
-	tq_tensor_to_f32(w, 0, H, s->wbuf);
-	if (off != 0.0f)
-		for (j = 0; j < H; j++)
-			s->wbuf[j] = off + s->wbuf[j];
-	for (i = 0; i < n; i++) {
-		const float *xr = x + i * H;
-		float *yr = y + i * H;
+static void
+fwd_rmsnorm_rows(void *arg, int64_t i0, int64_t i1)
+{
+	const fwd_norm_rows *a = arg;
+	int64_t H = a->H, i, j;
+
+	for (i = i0; i < i1; i++) {
+		const float *xr = a->x + i * H;
+		float *yr = a->y + i * H;
 		double ss = 0.0;
 		float r;
 
 		for (j = 0; j < H; j++)
 			ss += (double)xr[j] * xr[j];
-		r = 1.0f / sqrtf((float)(ss / (double)H) + (float)eps);
+		r = 1.0f / sqrtf((float)(ss / (double)H) + (float)a->eps);
 		for (j = 0; j < H; j++)
-			yr[j] = s->wbuf[j] * (xr[j] * r);
+			yr[j] = a->w[j] * (xr[j] * r);
 	}
+}
+
+/* Elements of work below which a split over threads costs more. */
+#define PAR_MIN_WORK ((int64_t)1 << 16)
+
+static void
+fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
+    int64_t H, double eps, float off, float *y)
+{
+	fwd_norm_rows a = { x, s->wbuf, y, H, eps };
+	int64_t j;
+
+	tq_tensor_to_f32(w, 0, H, s->wbuf);
+	if (off != 0.0f)
+		for (j = 0; j < H; j++)
+			s->wbuf[j] = off + s->wbuf[j];
+	/* Rows are independent: the same bytes on any thread. */
+	tq_par_rows(fwd_rmsnorm_rows, &a, n, H, PAR_MIN_WORK);
 }
 
 /* See forward.h. */
@@ -343,6 +364,22 @@ fwd_rope_apply(const tq_fwd *s, int k, float *x, int64_t n, int64_t n_heads,
 	}
 }
 
+/*
+ * x[n] /= d, eight at a time so that the compiler divides whole vectors
+ * (a correctly rounded division either way: the same bytes).
+ */
+static void
+fwd_div(float *x, int64_t n, float d)
+{
+	int64_t j = 0, k;
+
+	for (; j + 8 <= n; j += 8)
+		for (k = 0; k < 8; k++)
+			x[j + k] /= d;
+	for (; j < n; j++)
+		x[j] /= d;
+}
+
 /* One attention call's arguments, shared by its heads. */
 typedef struct fwd_att {
 	tq_fwd *s;
@@ -398,17 +435,16 @@ fwd_attention_head(void *arg, int slot, int64_t t)
 			for (j = lo; j <= qi; j++)
 				if (row[j] > mx)
 					mx = row[j];
+			for (j = 0; j < lo; j++)
+				row[j] = 0.0f;
+			for (j = qi + 1; j < nk; j++)
+				row[j] = 0.0f;
 			/* Subtract the max so exp cannot overflow. */
-			for (j = 0; j < nk; j++) {
-				if (j < lo || j > qi) {
-					row[j] = 0.0f;
-					continue;
-				}
+			for (j = lo; j <= qi; j++) {
 				row[j] = expf(row[j] - mx);
 				sum += row[j];
 			}
-			for (j = lo; j <= qi; j++)
-				row[j] /= sum;
+			fwd_div(row + lo, qi + 1 - lo, sum);
 		}
 		/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr,
@@ -459,18 +495,50 @@ tq_fwd_norm(tq_fwd *s, const tq_tensor *w, const float *x, int64_t n,
  * A linear site's input quantization; for Q8_1, also each block's
  * correction, which fwd_linear applies to the weights with minimums.
  */
+typedef struct fwd_actq_units {
+	tq_fwd *s;
+	const tq_actq *a;
+	float *x;		/* [n, C] */
+	int64_t n, C, u;	/* u rows a unit */
+} fwd_actq_units;
+
+/*
+ * Units [u0, u1) of u rows, u * C a multiple of 256, so no ggml block (32
+ * or 256 values of the flat rows) crosses a unit: the same bytes as one
+ * call on all rows.
+ */
+static void
+fwd_actq_units_fn(void *arg, int64_t u0, int64_t u1)
+{
+	const fwd_actq_units *q = arg;
+	int64_t r0 = u0 * q->u, r1 = u1 * q->u < q->n ? u1 * q->u : q->n;
+	float *x = q->x + r0 * q->C;
+
+	if (q->a == NULL)
+		tq_actq_q8_1(x, (r1 - r0) * q->C, q->s->q81 + r0 * q->C / 32);
+	else
+		tq_actq_apply(q->a, x, r1 - r0, q->C);
+}
+
 static void
 fwd_actq(tq_fwd *s, const tq_actq *a, float *x, int64_t n, int64_t C)
 {
+	fwd_actq_units q = { s, a, x, n, C, 1 };
+	int q81 = a->mode == TQ_ACTQ_GGML_Q8_1 && s->q81 != NULL && C % 32 == 0;
+
 	s->q81_x = NULL;
-	if (a->mode != TQ_ACTQ_GGML_Q8_1 || s->q81 == NULL || C % 32 != 0) {
-		tq_actq_apply(a, x, n, C);
+	if (a->mode == TQ_ACTQ_NONE)
 		return;
+	while (q.u * C % 256 != 0)
+		q.u *= 2;
+	if (q81) {
+		q.a = NULL;	/* with each block's correction */
+		s->q81_x = x;
+		s->q81_n = n;
+		s->q81_c = C;
 	}
-	tq_actq_q8_1(x, n * C, s->q81);
-	s->q81_x = x;
-	s->q81_n = n;
-	s->q81_c = C;
+	tq_par_rows(fwd_actq_units_fn, &q, (n + q.u - 1) / q.u, q.u * C,
+	    PAR_MIN_WORK);
 }
 
 /*
@@ -486,6 +554,19 @@ stage_attn_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 {
 	fwd_rmsnorm(s, io->x, l->attn_norm, n, s->m->cfg.hidden_size,
 	    b->norm_eps, b->norm_offset, io->xn);
+}
+
+/* k and v's elements [i0, i1) rounded to fp16, as llama.cpp's KV cache */
+static void
+fwd_kv_f16_rows(void *arg, int64_t i0, int64_t i1)
+{
+	tq_fwd *s = arg;
+	int64_t i;
+
+	for (i = i0; i < i1; i++) {
+		s->k[i] = tq_f16_to_f32(tq_f32_to_f16(s->k[i]));
+		s->v[i] = tq_f16_to_f32(tq_f32_to_f16(s->v[i]));
+	}
 }
 
 /*
@@ -524,14 +605,8 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 			    c->n_kv_heads, hd, rd);
 		}
 	}
-	if (s->kv_f16) {
-		int64_t i;
-
-		for (i = 0; i < n * kvd; i++) {
-			s->k[i] = tq_f16_to_f32(tq_f32_to_f16(s->k[i]));
-			s->v[i] = tq_f16_to_f32(tq_f32_to_f16(s->v[i]));
-		}
-	}
+	if (s->kv_f16)
+		tq_par_rows(fwd_kv_f16_rows, s, n * kvd, 1, PAR_MIN_WORK);
 	fwd_attention(s, c, b, n, ms, io->att);
 }
 
@@ -575,20 +650,30 @@ stage_mlp_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	    b->norm_eps, b->norm_offset, io->xn);
 }
 
-/* g[total] = act(g) * up, the gated product of b->act, in place */
+typedef struct fwd_glu_args {
+	const tq_block_opts *b;
+	float *g;
+	const float *up;
+} fwd_glu_args;
+
+/* Elements [i0, i1) of fwd_glu, each by itself. */
 static void
-fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
+fwd_glu_rows(void *arg, int64_t i0, int64_t i1)
 {
+	const fwd_glu_args *a = arg;
+	const tq_block_opts *b = a->b;
+	float *g = a->g;
+	const float *up = a->up;
 	int64_t i;
 
 	switch (b->act) {
 	case TQ_MLP_SILU:
-		for (i = 0; i < total; i++)
+		for (i = i0; i < i1; i++)
 			g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
 		break;
 	case TQ_MLP_GELU_TANH:
 		/* torch's gelu(approximate="tanh") in fp32 */
-		for (i = 0; i < total; i++) {
+		for (i = i0; i < i1; i++) {
 			const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5);
 			float x = g[i];
 			float inner = beta * (x + 0.044715f * (x * x * x));
@@ -599,7 +684,7 @@ fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
 	case TQ_MLP_GELU_GGML:
 		/* ggml_vec_geglu_f32: the gate rounded to fp16 indexes a table
 		   of fp16 gelu values (ggml's own tanh form) */
-		for (i = 0; i < total; i++) {
+		for (i = i0; i < i1; i++) {
 			float x = g[i], h, y;
 
 			if (x <= -10.0f || x >= 10.0f) {
@@ -615,6 +700,15 @@ fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
 		}
 		break;
 	}
+}
+
+/* g[total] = act(g) * up, the gated product of b->act, in place */
+static void
+fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
+{
+	fwd_glu_args a = { b, g, up };
+
+	tq_par_rows(fwd_glu_rows, &a, total, 1, PAR_MIN_WORK);
 }
 
 /*
