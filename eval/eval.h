@@ -53,6 +53,12 @@ typedef struct tq_runner {
 	float *logits[TQ_EVAL_MAX_MODELS];	/* [chunk, V] */
 	int32_t *win;				/* [nb * ctx] the windows as fed */
 	int nb;					/* windows per pass, >= 1 */
+	/*
+	 * When set, called with cb's ud after each chunk's rows: until then
+	 * the rows cb was given stay valid, so cb may keep them and this
+	 * may score them together (in parallel).
+	 */
+	tq_status (*flush)(void *ud, tq_error *err);
 	tq_ppl_protocol proto;
 	tq_progress pr;
 	tq_progress_cb progress;

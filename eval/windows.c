@@ -336,6 +336,9 @@ tq_eval__run_windows(tq_runner *r, const int32_t *ids, int64_t nw,
 				    ids[b * n + p0 + i + 1], err)) != TQ_OK)
 					return st;
 			}
+			if (r->flush != NULL && (st = r->flush(cbud, err)) !=
+			    TQ_OK)
+				return st;
 		}
 	}
 	for (k = 0; k < r->k; k++)
