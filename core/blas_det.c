@@ -46,6 +46,7 @@ typedef struct det_call {
 	CBLAS_TRANSPOSE ta, tb;
 	int64_t m, n, k, nt;	/* nt: tiles across the output's columns */
 	int64_t tm, tn;		/* sgemm: tile rows and columns */
+	int64_t ms, mt;		/* sgemm: rows per sequence, its row tiles */
 	float alpha, beta;
 	const float *a, *b;
 	float *c;
@@ -56,8 +57,10 @@ static void
 det_gemm_tile(void *arg, int64_t t)
 {
 	const det_call *g = arg;
-	int64_t i0 = t / g->nt * g->tm, j0 = t % g->nt * g->tn;
-	int64_t mi = g->m - i0 < g->tm ? g->m - i0 : g->tm;
+	int64_t seq = t / (g->mt * g->nt), r = t % (g->mt * g->nt);
+	int64_t end = (seq + 1) * g->ms;	/* the sequence's last row + 1 */
+	int64_t i0 = seq * g->ms + r / g->nt * g->tm, j0 = r % g->nt * g->tn;
+	int64_t mi = end - i0 < g->tm ? end - i0 : g->tm;
 	int64_t nj = g->n - j0 < g->tn ? g->n - j0 : g->tn;
 	const float *a = g->a + (g->ta == CblasNoTrans ? i0 * g->lda : i0);
 	const float *b = g->b + (g->tb == CblasNoTrans ? j0 : j0 * g->ldb);
@@ -72,27 +75,44 @@ tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n,
     int64_t k, float alpha, const float *a, int64_t lda, const float *b,
     int64_t ldb, float beta, float *c, int64_t ldc)
 {
-	det_call g = { CblasUpper, ta, tb, m, n, k, 1, m, n, alpha, beta, a,
-	    b, c, lda, ldb, ldc };
-	int64_t mt = 1;
+	tq_det_sgemm_seq(ta, tb, m, m, n, k, alpha, a, lda, b, ldb, beta, c,
+	    ldc);
+}
+
+void
+tq_det_sgemm_seq(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
+    int64_t ms, int64_t n, int64_t k, float alpha, const float *a,
+    int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+    int64_t ldc)
+{
+	det_call g = { CblasUpper, ta, tb, m, n, k, 1, ms, n, ms, 1, alpha,
+	    beta, a, b, c, lda, ldb, ldc };
+	int64_t tasks;
 
 	if (m <= 0 || n <= 0)
 		return;
-	/* The tiles follow from the shape alone, never the thread count. */
-	if (m * n * k > DET_SMALL) {
+	if (ta != CblasNoTrans || ms <= 0 || m % ms != 0)
+		g.ms = g.tm = m;	/* one sequence */
+	/*
+	 * The tiles follow from a sequence's shape alone, never the thread
+	 * count or the number of sequences: a sequence's rows are computed
+	 * by the calls that would compute it alone.
+	 */
+	if (g.ms * n * k > DET_SMALL) {
 		g.tm = DET_T;
 		g.tn = DET_TN_MAX;
-		mt = det_tiles(m);
+		g.mt = det_tiles(g.ms);
 		while (g.tn > DET_T &&
-		    mt * ((n + g.tn - 1) / g.tn) < DET_MIN_TILES)
+		    g.mt * ((n + g.tn - 1) / g.tn) < DET_MIN_TILES)
 			g.tn /= 2;
 		g.nt = (n + g.tn - 1) / g.tn;
 	}
+	tasks = m / g.ms * g.mt * g.nt;
 	tq_blas__serial_begin();
-	if (mt * g.nt == 1)
+	if (tasks == 1)
 		det_gemm_tile(&g, 0);
 	else
-		tq_par_tasks(det_gemm_tile, &g, mt * g.nt);
+		tq_par_tasks(det_gemm_tile, &g, tasks);
 	tq_blas__serial_end();
 }
 
@@ -131,7 +151,7 @@ tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n, int64_t k,
     int64_t ldc)
 {
 	det_call s = { uplo, trans, CblasNoTrans, n, n, k, det_tiles(n),
-	    DET_T, DET_T, alpha, beta, a, NULL, c, lda, 0, ldc };
+	    DET_T, DET_T, n, 1, alpha, beta, a, NULL, c, lda, 0, ldc };
 
 	if (n <= 0)
 		return;
@@ -156,8 +176,8 @@ tq_det_strsm_right(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, int64_t m,
     int64_t n, float alpha, const float *a, int64_t lda, float *b,
     int64_t ldb)
 {
-	det_call s = { uplo, ta, CblasNoTrans, m, n, 0, 1, DET_T, n, alpha,
-	    0.0f, a, NULL, b, lda, 0, ldb };
+	det_call s = { uplo, ta, CblasNoTrans, m, n, 0, 1, DET_T, n, m, 1,
+	    alpha, 0.0f, a, NULL, b, lda, 0, ldb };
 
 	if (m <= 0 || n <= 0)
 		return;
@@ -191,7 +211,8 @@ tq_det_strmm_lower_left(int64_t m, int64_t n, const float *x, int64_t ldx,
     float *b, int64_t ldb, float *work)
 {
 	det_call s = { CblasLower, CblasNoTrans, CblasNoTrans, m, n, 0,
-	    det_tiles(m), DET_T, n, 1.0f, 1.0f, x, work, b, ldx, n, ldb };
+	    det_tiles(m), DET_T, n, m, 1, 1.0f, 1.0f, x, work, b, ldx, n,
+	    ldb };
 	int64_t r;
 
 	if (m <= 0 || n <= 0)

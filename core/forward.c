@@ -75,6 +75,7 @@ struct tq_fwd {
 	const float *q81_x;	/* [n, q81_c] the last input rounded to Q8_1 */
 	int64_t q81_n, q81_c;
 	int kv_f16;		/* tq_fwd_llamacpp */
+	int64_t seq_len;	/* tq_fwd_seq: tokens per sequence, 0: one */
 	const tq_forward_opts *hook_o;	/* tq_fwd_stages' o, for fwd_moe */
 	int hook_li;		/* its block */
 	int hook_stop;		/* the expert hook asked to stop */
@@ -122,12 +123,24 @@ fwd_alloc(int64_t n_elems, int *failed)
 }
 
 /*
+ * The rows per sequence of a block's n tokens: tq_fwd_seq's length when
+ * the n tokens are several sequences of it, else n.
+ */
+static int64_t
+fwd_ms(const tq_fwd *s, int64_t n)
+{
+	return s->seq_len > 0 && n % s->seq_len == 0 ? s->seq_len : n;
+}
+
+/*
  * y[n, out] = x[n, in] * W^T (+ b), W: [out, in] in any stored dtype, ldy the
- * row stride of y.  W is converted to fp32 a block of rows at a time.
+ * row stride of y, x's rows sequences of ms rows each (tq_det_sgemm_seq).
+ * W is converted to fp32 a block of rows at a time, once for all
+ * sequences.
  */
 static void
-fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
-    const tq_tensor *b, float *y, int64_t ldy)
+fwd_linear_seq(tq_fwd *s, const float *x, int64_t n, int64_t ms,
+    const tq_tensor *w, const tq_tensor *b, float *y, int64_t ldy)
 {
 	int64_t out = w->shape[0], in = w->shape[1];
 	int64_t rows = WBLOCK_ELEMS / in, r0, i;
@@ -136,15 +149,15 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 		rows = 1;
 	if (w->dtype == TQ_DTYPE_F32 && (uintptr_t)w->data % sizeof(float) == 0) {
 		/* Aligned fp32 weights are used in place, without a copy. */
-		tq_det_sgemm(CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in,
-		    w->data, in, 0.0f, y, ldy);
+		tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, out, in, 1.0f,
+		    x, in, w->data, in, 0.0f, y, ldy);
 	} else {
 		for (r0 = 0; r0 < out; r0 += rows) {
 			int64_t nr = out - r0 < rows ? out - r0 : rows;
 
 			tq_tensor_to_f32(w, r0 * in, nr * in, s->wbuf);
-			tq_det_sgemm(CblasNoTrans, CblasTrans, n, nr, in, 1.0f,
-			    x, in, s->wbuf, in, 0.0f, y + r0, ldy);
+			tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, nr,
+			    in, 1.0f, x, in, s->wbuf, in, 0.0f, y + r0, ldy);
 		}
 	}
 	if (s->q81_x != NULL && in == s->q81_c && (uintptr_t)x >=
@@ -158,9 +171,9 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 				mins = s->m->ggml_mins[k].m;
 		/* y += corrections [n, in / 32] x mins [out, in / 32]^T */
 		if (mins != NULL)
-			tq_det_sgemm(CblasNoTrans, CblasTrans, n, out, in / 32,
-			    1.0f, s->q81 + (x - s->q81_x) / 32, in / 32, mins,
-			    in / 32, 1.0f, y, ldy);
+			tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, out,
+			    in / 32, 1.0f, s->q81 + (x - s->q81_x) / 32, in / 32,
+			    mins, in / 32, 1.0f, y, ldy);
 	}
 	if (b != NULL) {
 		tq_tensor_to_f32(b, 0, out, s->wbuf);
@@ -174,32 +187,61 @@ fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
 	}
 }
 
+/* fwd_linear_seq for a decoder block's n tokens */
+static void
+fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
+    const tq_tensor *b, float *y, int64_t ldy)
+{
+	fwd_linear_seq(s, x, n, fwd_ms(s, n), w, b, y, ldy);
+}
+
 /*
  * y[n, H] = rmsnorm(x[n, H]) * (off + w[H]) in fp32: LlamaRMSNorm with off
  * 0, Gemma's with 1.  y may be x.
  */
-static void
-fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
-    int64_t H, double eps, float off, float *y)
-{
-	int64_t i, j;
+typedef struct fwd_norm_rows {
+	const float *x, *w;	/* [n, H], [H] */
+	float *y;		/* [n, H] */
+	int64_t H;
+	double eps;
+} fwd_norm_rows;
 
-	tq_tensor_to_f32(w, 0, H, s->wbuf);
-	if (off != 0.0f)
-		for (j = 0; j < H; j++)
-			s->wbuf[j] = off + s->wbuf[j];
-	for (i = 0; i < n; i++) {
-		const float *xr = x + i * H;
-		float *yr = y + i * H;
+static void
+fwd_rmsnorm_rows(void *arg, int64_t i0, int64_t i1)
+{
+	const fwd_norm_rows *a = arg;
+	int64_t H = a->H, i, j;
+
+	for (i = i0; i < i1; i++) {
+		const float *xr = a->x + i * H;
+		float *yr = a->y + i * H;
 		double ss = 0.0;
 		float r;
 
 		for (j = 0; j < H; j++)
 			ss += (double)xr[j] * xr[j];
-		r = 1.0f / sqrtf((float)(ss / (double)H) + (float)eps);
+		r = 1.0f / sqrtf((float)(ss / (double)H) + (float)a->eps);
 		for (j = 0; j < H; j++)
-			yr[j] = s->wbuf[j] * (xr[j] * r);
+			yr[j] = a->w[j] * (xr[j] * r);
 	}
+}
+
+/* Elements of work below which a split over threads costs more. */
+#define PAR_MIN_WORK ((int64_t)1 << 16)
+
+static void
+fwd_rmsnorm(tq_fwd *s, const float *x, const tq_tensor *w, int64_t n,
+    int64_t H, double eps, float off, float *y)
+{
+	fwd_norm_rows a = { x, s->wbuf, y, H, eps };
+	int64_t j;
+
+	tq_tensor_to_f32(w, 0, H, s->wbuf);
+	if (off != 0.0f)
+		for (j = 0; j < H; j++)
+			s->wbuf[j] = off + s->wbuf[j];
+	/* Rows are independent: the same bytes on any thread. */
+	tq_par_rows(fwd_rmsnorm_rows, &a, n, H, PAR_MIN_WORK);
 }
 
 /* See forward.h. */
@@ -322,23 +364,39 @@ fwd_rope_apply(const tq_fwd *s, int k, float *x, int64_t n, int64_t n_heads,
 	}
 }
 
+/*
+ * x[n] /= d, eight at a time so that the compiler divides whole vectors
+ * (a correctly rounded division either way: the same bytes).
+ */
+static void
+fwd_div(float *x, int64_t n, float d)
+{
+	int64_t j = 0, k;
+
+	for (; j + 8 <= n; j += 8)
+		for (k = 0; k < 8; k++)
+			x[j + k] /= d;
+	for (; j < n; j++)
+		x[j] /= d;
+}
+
 /* One attention call's arguments, shared by its heads. */
 typedef struct fwd_att {
 	tq_fwd *s;
 	const tq_model_config *c;
 	const tq_block_opts *b;
-	int64_t n;
+	int64_t n;		/* tokens per sequence */
 	float *att;
 } fwd_att;
 
 /*
- * Head h of causal (and sliding-window) softmax attention into
- * att[n, n_heads * hd], with slot's scores.  Serial BLAS calls whose
- * shapes depend on n only, so a head's bytes do not depend on the thread
- * that runs it.
+ * Head t % n_heads of sequence t / n_heads: causal (and sliding-window)
+ * softmax attention into att[n_seq * n, n_heads * hd], with slot's
+ * scores.  Serial BLAS calls whose shapes depend on n only, so a head's
+ * bytes do not depend on the thread that runs it.
  */
 static void
-fwd_attention_head(void *arg, int slot, int64_t h)
+fwd_attention_head(void *arg, int slot, int64_t t)
 {
 	const fwd_att *fa = arg;
 	const tq_fwd *s = fa->s;
@@ -346,8 +404,11 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 	int64_t n = fa->n, hd = c->head_dim, nh = c->n_heads;
 	int64_t ldq = nh * hd, ldk = c->n_kv_heads * hd;
 	int64_t group = nh / c->n_kv_heads, W = fa->b->window, r0, i, j;
-	const float *kh = s->k + (h / group) * hd;
-	const float *vh = s->v + (h / group) * hd;
+	int64_t h = t % nh, q0 = t / nh * n;	/* the sequence's first row */
+	const float *qh = s->q + q0 * ldq + h * hd;
+	const float *kh = s->k + q0 * ldk + (h / group) * hd;
+	const float *vh = s->v + q0 * ldk + (h / group) * hd;
+	float *ah = fa->att + q0 * ldq + h * hd;
 	float *scores = s->scores + (int64_t)slot *
 	    (s->max_n < ATT_QBLOCK ? s->max_n : ATT_QBLOCK) * s->max_n;
 	float scale = fa->b->attn_scale, cap = fa->b->attn_softcap;
@@ -358,8 +419,8 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 
 		/* scores[nr, nk] = Q_h[r0:r0+nr] K_h[0:nk]^T * scale */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr,
-		    (int)nk, (int)hd, scale, s->q + r0 * ldq + h * hd,
-		    (int)ldq, kh, (int)ldk, 0.0f, scores, (int)nk);
+		    (int)nk, (int)hd, scale, qh + r0 * ldq, (int)ldq, kh,
+		    (int)ldk, 0.0f, scores, (int)nk);
 		for (i = 0; i < nr; i++) {
 			float *row = scores + i * nk, mx, sum = 0.0f;
 			int64_t qi = r0 + i;
@@ -374,34 +435,37 @@ fwd_attention_head(void *arg, int slot, int64_t h)
 			for (j = lo; j <= qi; j++)
 				if (row[j] > mx)
 					mx = row[j];
+			for (j = 0; j < lo; j++)
+				row[j] = 0.0f;
+			for (j = qi + 1; j < nk; j++)
+				row[j] = 0.0f;
 			/* Subtract the max so exp cannot overflow. */
-			for (j = 0; j < nk; j++) {
-				if (j < lo || j > qi) {
-					row[j] = 0.0f;
-					continue;
-				}
+			for (j = lo; j <= qi; j++) {
 				row[j] = expf(row[j] - mx);
 				sum += row[j];
 			}
-			for (j = lo; j <= qi; j++)
-				row[j] /= sum;
+			fwd_div(row + lo, qi + 1 - lo, sum);
 		}
 		/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr,
 		    (int)hd, (int)nk, 1.0f, scores, (int)nk, vh, (int)ldk,
-		    0.0f, fa->att + r0 * ldq + h * hd, (int)ldq);
+		    0.0f, ah + r0 * ldq, (int)ldq);
 	}
 }
 
-/* Causal (and sliding-window) softmax attention, the heads in parallel. */
+/*
+ * Causal (and sliding-window) softmax attention within each sequence of
+ * ms of the n tokens, the heads of all sequences in parallel.
+ */
 static void
 fwd_attention(tq_fwd *s, const tq_model_config *c, const tq_block_opts *b,
-    int64_t n, float *att)
+    int64_t n, int64_t ms, float *att)
 {
-	fwd_att fa = { s, c, b, n, att };
+	fwd_att fa = { s, c, b, ms, att };
 
 	tq_blas__serial_begin();
-	tq_par_tasks_slots(fwd_attention_head, &fa, c->n_heads, s->n_slots);
+	tq_par_tasks_slots(fwd_attention_head, &fa, n / ms * c->n_heads,
+	    s->n_slots);
 	tq_blas__serial_end();
 }
 
@@ -431,18 +495,50 @@ tq_fwd_norm(tq_fwd *s, const tq_tensor *w, const float *x, int64_t n,
  * A linear site's input quantization; for Q8_1, also each block's
  * correction, which fwd_linear applies to the weights with minimums.
  */
+typedef struct fwd_actq_units {
+	tq_fwd *s;
+	const tq_actq *a;
+	float *x;		/* [n, C] */
+	int64_t n, C, u;	/* u rows a unit */
+} fwd_actq_units;
+
+/*
+ * Units [u0, u1) of u rows, u * C a multiple of 256, so no ggml block (32
+ * or 256 values of the flat rows) crosses a unit: the same bytes as one
+ * call on all rows.
+ */
+static void
+fwd_actq_units_fn(void *arg, int64_t u0, int64_t u1)
+{
+	const fwd_actq_units *q = arg;
+	int64_t r0 = u0 * q->u, r1 = u1 * q->u < q->n ? u1 * q->u : q->n;
+	float *x = q->x + r0 * q->C;
+
+	if (q->a == NULL)
+		tq_actq_q8_1(x, (r1 - r0) * q->C, q->s->q81 + r0 * q->C / 32);
+	else
+		tq_actq_apply(q->a, x, r1 - r0, q->C);
+}
+
 static void
 fwd_actq(tq_fwd *s, const tq_actq *a, float *x, int64_t n, int64_t C)
 {
+	fwd_actq_units q = { s, a, x, n, C, 1 };
+	int q81 = a->mode == TQ_ACTQ_GGML_Q8_1 && s->q81 != NULL && C % 32 == 0;
+
 	s->q81_x = NULL;
-	if (a->mode != TQ_ACTQ_GGML_Q8_1 || s->q81 == NULL || C % 32 != 0) {
-		tq_actq_apply(a, x, n, C);
+	if (a->mode == TQ_ACTQ_NONE)
 		return;
+	while (q.u * C % 256 != 0)
+		q.u *= 2;
+	if (q81) {
+		q.a = NULL;	/* with each block's correction */
+		s->q81_x = x;
+		s->q81_n = n;
+		s->q81_c = C;
 	}
-	tq_actq_q8_1(x, n * C, s->q81);
-	s->q81_x = x;
-	s->q81_n = n;
-	s->q81_c = C;
+	tq_par_rows(fwd_actq_units_fn, &q, (n + q.u - 1) / q.u, q.u * C,
+	    PAR_MIN_WORK);
 }
 
 /*
@@ -460,6 +556,19 @@ stage_attn_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	    b->norm_eps, b->norm_offset, io->xn);
 }
 
+/* k and v's elements [i0, i1) rounded to fp16, as llama.cpp's KV cache */
+static void
+fwd_kv_f16_rows(void *arg, int64_t i0, int64_t i1)
+{
+	tq_fwd *s = arg;
+	int64_t i;
+
+	for (i = i0; i < i1; i++) {
+		s->k[i] = tq_f16_to_f32(tq_f32_to_f16(s->k[i]));
+		s->v[i] = tq_f16_to_f32(tq_f32_to_f16(s->v[i]));
+	}
+}
+
 /*
  * att = softmax(rope(q) rope(k)^T * scale) v, q k v from xn; with QK-norm
  * each head of q and k is RMS-normed first (Qwen3, Gemma 3), and a NoPE
@@ -471,6 +580,7 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 {
 	const tq_model_config *c = &s->m->cfg;
 	int64_t hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+	int64_t ms = fwd_ms(s, n), q0;
 
 	fwd_actq(s, &l->act[TQ_SITE_QKV], io->xn, n, c->hidden_size);
 	fwd_linear(s, io->xn, n, l->wq, l->bq, s->q, qd);
@@ -486,20 +596,18 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	if (b->rope) {
 		int64_t rd = c->rope_dim > 0 ? c->rope_dim : hd;
 
-		fwd_rope_tables(s, c, n, b->rope_local);
-		fwd_rope_apply(s, b->rope_local, s->q, n, c->n_heads, hd, rd);
-		fwd_rope_apply(s, b->rope_local, s->k, n, c->n_kv_heads, hd,
-		    rd);
-	}
-	if (s->kv_f16) {
-		int64_t i;
-
-		for (i = 0; i < n * kvd; i++) {
-			s->k[i] = tq_f16_to_f32(tq_f32_to_f16(s->k[i]));
-			s->v[i] = tq_f16_to_f32(tq_f32_to_f16(s->v[i]));
+		/* positions 0..ms-1 in each sequence */
+		fwd_rope_tables(s, c, ms, b->rope_local);
+		for (q0 = 0; q0 < n; q0 += ms) {
+			fwd_rope_apply(s, b->rope_local, s->q + q0 * qd, ms,
+			    c->n_heads, hd, rd);
+			fwd_rope_apply(s, b->rope_local, s->k + q0 * kvd, ms,
+			    c->n_kv_heads, hd, rd);
 		}
 	}
-	fwd_attention(s, c, b, n, io->att);
+	if (s->kv_f16)
+		tq_par_rows(fwd_kv_f16_rows, s, n * kvd, 1, PAR_MIN_WORK);
+	fwd_attention(s, c, b, n, ms, io->att);
 }
 
 /*
@@ -542,20 +650,30 @@ stage_mlp_norm(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	    b->norm_eps, b->norm_offset, io->xn);
 }
 
-/* g[total] = act(g) * up, the gated product of b->act, in place */
+typedef struct fwd_glu_args {
+	const tq_block_opts *b;
+	float *g;
+	const float *up;
+} fwd_glu_args;
+
+/* Elements [i0, i1) of fwd_glu, each by itself. */
 static void
-fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
+fwd_glu_rows(void *arg, int64_t i0, int64_t i1)
 {
+	const fwd_glu_args *a = arg;
+	const tq_block_opts *b = a->b;
+	float *g = a->g;
+	const float *up = a->up;
 	int64_t i;
 
 	switch (b->act) {
 	case TQ_MLP_SILU:
-		for (i = 0; i < total; i++)
+		for (i = i0; i < i1; i++)
 			g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
 		break;
 	case TQ_MLP_GELU_TANH:
 		/* torch's gelu(approximate="tanh") in fp32 */
-		for (i = 0; i < total; i++) {
+		for (i = i0; i < i1; i++) {
 			const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5);
 			float x = g[i];
 			float inner = beta * (x + 0.044715f * (x * x * x));
@@ -566,7 +684,7 @@ fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
 	case TQ_MLP_GELU_GGML:
 		/* ggml_vec_geglu_f32: the gate rounded to fp16 indexes a table
 		   of fp16 gelu values (ggml's own tanh form) */
-		for (i = 0; i < total; i++) {
+		for (i = i0; i < i1; i++) {
 			float x = g[i], h, y;
 
 			if (x <= -10.0f || x >= 10.0f) {
@@ -582,6 +700,15 @@ fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
 		}
 		break;
 	}
+}
+
+/* g[total] = act(g) * up, the gated product of b->act, in place */
+static void
+fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
+{
+	fwd_glu_args a = { b, g, up };
+
+	tq_par_rows(fwd_glu_rows, &a, total, 1, PAR_MIN_WORK);
 }
 
 /*
@@ -678,13 +805,15 @@ fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_GATE, s->moe_x, cnt, H);
 		/* per token, so the same on the gathered rows */
 		fwd_actq(s, &l->act[TQ_SITE_GATE_UP], s->moe_x, cnt, H);
-		fwd_linear(s, s->moe_x, cnt, l->experts[e][0], NULL, s->gate,
-		    Fe);
-		fwd_linear(s, s->moe_x, cnt, l->experts[e][1], NULL, s->up, Fe);
+		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][0], NULL,
+		    s->gate, Fe);
+		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][1], NULL,
+		    s->up, Fe);
 		fwd_glu(b, s->gate, s->up, cnt * Fe);
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_DOWN, s->gate, cnt, Fe);
 		fwd_actq(s, &l->act[TQ_SITE_DOWN], s->gate, cnt, Fe);
-		fwd_linear(s, s->gate, cnt, l->experts[e][2], NULL, s->y, H);
+		fwd_linear_seq(s, s->gate, cnt, cnt, l->experts[e][2], NULL,
+		    s->y, H);
 		for (j = 0; j < cnt; j++) {
 			float *yr = s->moe_y + s->moe_tok[j] * H, w = s->moe_w[j];
 			const float *d = s->y + j * H;
@@ -939,7 +1068,8 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 		/* Write straight into the caller's array when there is one. */
 		float *dst = logits != NULL ? logits + p0 * V : s->logits;
 
-		fwd_linear(s, s->xn + p0 * H, np, m->lm_head, NULL, dst, V);
+		fwd_linear_seq(s, s->xn + p0 * H, np, np, m->lm_head, NULL, dst,
+		    V);
 		if (c->final_softcap > 0.0)
 			fwd_softcap(dst, np * V, (float)c->final_softcap);
 		if (o != NULL && o->logits_cb != NULL &&
@@ -979,6 +1109,12 @@ void
 tq_fwd_llamacpp(tq_fwd *s)
 {
 	s->kv_f16 = s->m->ggml_cpu;
+}
+
+void
+tq_fwd_seq(tq_fwd *s, int64_t len)
+{
+	s->seq_len = len;
 }
 
 tq_status

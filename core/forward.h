@@ -21,6 +21,14 @@ typedef struct tq_fwd tq_fwd;
  * when its model is a GGUF file: evaluating by llama-perplexity's protocol.
  */
 void tq_fwd_llamacpp(tq_fwd *s);
+/*
+ * The tokens of the following blocks are sequences of len tokens each
+ * (len dividing their count; 0, the default: one sequence), each one
+ * attended to and positioned apart and computed to the bytes it gives
+ * alone: several evaluation windows in one pass.  Not for a mixture of
+ * experts (its experts' gathered tokens would mix the sequences).
+ */
+void tq_fwd_seq(tq_fwd *s, int64_t len);
 tq_status tq_fwd_new(const tq_model *m, int64_t max_n, tq_fwd **out,
     tq_error *err);
 void tq_fwd_free(tq_fwd *f);

@@ -51,7 +51,15 @@ typedef struct tq_runner {
 	tq_fwd *f[TQ_EVAL_MAX_MODELS];
 	float *x[TQ_EVAL_MAX_MODELS];		/* [ctx, H] residual stream */
 	float *logits[TQ_EVAL_MAX_MODELS];	/* [chunk, V] */
-	int32_t *win;				/* [ctx] the window as fed */
+	int32_t *win;				/* [nb * ctx] the windows as fed */
+	int nb;					/* windows per pass, >= 1 */
+	/*
+	 * When set, called with cb's ud after each chunk's rows: until then
+	 * the rows cb was given stay valid, so cb may keep them and this
+	 * may score them together (in parallel).
+	 */
+	tq_status (*flush)(void *ud, tq_error *err);
+	tq_ppl_protocol proto;
 	tq_progress pr;
 	tq_progress_cb progress;
 	void *ud;
@@ -75,6 +83,22 @@ void tq_eval__runner_done(tq_runner *r);
 tq_status tq_eval__run_window(tq_runner *r, const int32_t *ids, int64_t n,
     int32_t bos, int64_t first, int64_t w, tq_rows_cb cb, void *cbud,
     tq_error *err);
+
+/*
+ * Lets tq_eval__run_windows run up to nb windows in one forward pass (as
+ * llama-perplexity does: 4 of 512), each computed to the bytes it gives
+ * alone; fewer when their scratch would pass a fixed budget (256 MB) or a
+ * model is a mixture of experts.  r->nb says how many.
+ */
+tq_status tq_eval__runner_batch(tq_runner *r, int nb, tq_error *err);
+
+/*
+ * tq_eval__run_window for windows w0..w0+nw-1 (nw <= r->nb), the window
+ * w0 + i at ids + i * n, in one pass: cb sees them in order.
+ */
+tq_status tq_eval__run_windows(tq_runner *r, const int32_t *ids, int64_t nw,
+    int64_t n, int32_t bos, int64_t first, int64_t w0, tq_rows_cb cb,
+    void *cbud, tq_error *err);
 
 /* Steps a run of n_windows windows takes (for r->pr.total). */
 int64_t tq_eval__steps(const tq_runner *r, int64_t n_windows);

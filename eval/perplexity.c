@@ -21,10 +21,21 @@
 #include "eval.h"
 #include "forward.h"
 #include "model.h"
+#include "par.h"
 
+/* Windows per forward pass: llama-perplexity's 2048-token batch of 512. */
+#define PPL_BATCH 4
+
+/*
+ * The NLL of a chunk's rows, kept by ppl_row and scored together by
+ * ppl_flush: each row's NLL on any thread, added in order.
+ */
 typedef struct ppl_acc {
 	tq_nll_acc nll;
-	int64_t V;
+	int64_t V, n;
+	const float **row;	/* [chunk] the chunk's logits rows */
+	int32_t *target;	/* [chunk] */
+	double *row_nll;	/* [chunk] */
 } ppl_acc;
 
 static tq_status
@@ -36,8 +47,31 @@ ppl_row(void *ud, int64_t w, int64_t p, const float *const *rows,
 	(void)w;
 	(void)p;
 	(void)err;
-	tq_eval__nll_add(&a->nll, tq_eval__lse(rows[0], a->V, NULL) -
-	    (double)rows[0][target]);
+	a->row[a->n] = rows[0];
+	a->target[a->n++] = target;
+	return TQ_OK;
+}
+
+static void
+ppl_row_nll(void *arg, int64_t i)
+{
+	ppl_acc *a = arg;
+
+	a->row_nll[i] = tq_eval__lse(a->row[i], a->V, NULL) -
+	    (double)a->row[i][a->target[i]];
+}
+
+static tq_status
+ppl_flush(void *ud, tq_error *err)
+{
+	ppl_acc *a = ud;
+	int64_t i;
+
+	(void)err;
+	tq_par_tasks(ppl_row_nll, a, a->n);
+	for (i = 0; i < a->n; i++)
+		tq_eval__nll_add(&a->nll, a->row_nll[i]);
+	a->n = 0;
 	return TQ_OK;
 }
 
@@ -46,10 +80,10 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
     const tq_eval_opts *o, tq_progress_cb progress, void *ud,
     tq_ppl_result *out, tq_error *err)
 {
-	ppl_acc acc = { { 0, 0, 0 }, 0 };
+	ppl_acc acc = { { 0, 0, 0 }, 0, 0, NULL, NULL, NULL };
 	tq_windows win;
 	tq_runner r;
-	int64_t w;
+	int64_t w, nw;
 	tq_status st;
 
 	if ((st = tq_eval__check_opts(o, err)) != TQ_OK ||
@@ -59,13 +93,27 @@ tq_eval_ppl(const tq_model *m, const int32_t *ids, int64_t n_ids,
 	    progress, ud, err)) != TQ_OK)
 		return st;
 	acc.V = r.V;
+	acc.row = malloc((size_t)r.chunk * sizeof(*acc.row));
+	acc.target = malloc((size_t)r.chunk * sizeof(*acc.target));
+	acc.row_nll = malloc((size_t)r.chunk * sizeof(*acc.row_nll));
+	if (acc.row == NULL || acc.target == NULL || acc.row_nll == NULL)
+		st = tq_fail(err, TQ_ENOMEM, "out of memory");
+	r.flush = ppl_flush;
 	r.pr.total = tq_eval__steps(&r, win.n_windows);
-	for (w = 0; w < win.n_windows && st == TQ_OK; w++)
-		st = tq_eval__run_window(&r, ids + w * win.ctx, win.ctx, win.bos,
-		    win.first, w, ppl_row, &acc, err);
+	/* Several windows per pass, as llama-perplexity (same bytes). */
+	if (st == TQ_OK)
+		st = tq_eval__runner_batch(&r, PPL_BATCH, err);
+	for (w = 0; w < win.n_windows && st == TQ_OK; w += nw) {
+		nw = win.n_windows - w < r.nb ? win.n_windows - w : r.nb;
+		st = tq_eval__run_windows(&r, ids + w * win.ctx, nw, win.ctx,
+		    win.bos, win.first, w, ppl_row, &acc, err);
+	}
 	if (st == TQ_OK && progress != NULL)
 		progress(ud, &r.pr);
 	tq_eval__runner_done(&r);
+	free(acc.row);
+	free(acc.target);
+	free(acc.row_nll);
 	if (st != TQ_OK)
 		return st;
 	memset(out, 0, sizeof(*out));

@@ -19,6 +19,8 @@
 
 /* Floats of logits per model in one head chunk (16 MB). */
 #define RUNNER_LOGITS_BUDGET (4 << 20)
+/* Bytes of forward scratch and residual streams for a batch of windows. */
+#define RUNNER_BATCH_BUDGET ((int64_t)256 << 20)
 
 const char *
 tq_protocol_name(tq_ppl_protocol p)
@@ -128,6 +130,25 @@ tq_eval__plan(const tq_model *m, tq_ppl_protocol proto, int64_t ctx,
 
 /* ---- The runner -------------------------------------------------------- */
 
+/* Model k's forward scratch and residual stream for nb windows. */
+static tq_status
+runner_alloc(tq_runner *r, int k, int64_t nb, tq_error *err)
+{
+	tq_status st;
+
+	tq_fwd_free(r->f[k]);
+	free(r->x[k]);
+	r->f[k] = NULL;
+	if ((r->x[k] = malloc((size_t)(nb * r->ctx * r->H[k]) *
+	    sizeof(float))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	if ((st = tq_fwd_new(r->m[k], nb * r->ctx, &r->f[k], err)) != TQ_OK)
+		return st;
+	if (r->proto == TQ_PROTOCOL_LLAMACPP)
+		tq_fwd_llamacpp(r->f[k]);
+	return TQ_OK;
+}
+
 tq_status
 tq_eval__runner_init(tq_runner *r, const tq_model *const *models, int k,
     int64_t ctx, tq_ppl_protocol proto, tq_progress_cb progress, void *ud,
@@ -142,6 +163,8 @@ tq_eval__runner_init(tq_runner *r, const tq_model *const *models, int k,
 		    k, TQ_EVAL_MAX_MODELS);
 	r->k = k;
 	r->ctx = ctx;
+	r->nb = 1;
+	r->proto = proto;
 	r->V = models[0]->cfg.vocab_size;
 	r->progress = progress;
 	r->ud = ud;
@@ -160,14 +183,11 @@ tq_eval__runner_init(tq_runner *r, const tq_model *const *models, int k,
 			goto fail;
 		}
 		r->H[i] = m->cfg.hidden_size;
-		if ((st = tq_fwd_new(m, ctx, &r->f[i], err)) != TQ_OK)
+		if ((st = runner_alloc(r, i, 1, err)) != TQ_OK)
 			goto fail;
-		if (proto == TQ_PROTOCOL_LLAMACPP)
-			tq_fwd_llamacpp(r->f[i]);
-		r->x[i] = malloc((size_t)(ctx * r->H[i]) * sizeof(float));
 		r->logits[i] = malloc((size_t)(r->chunk * r->V) *
 		    sizeof(float));
-		if (r->x[i] == NULL || r->logits[i] == NULL) {
+		if (r->logits[i] == NULL) {
 			st = tq_fail(err, TQ_ENOMEM, "out of memory");
 			goto fail;
 		}
@@ -196,6 +216,44 @@ tq_eval__runner_done(tq_runner *r)
 	memset(r, 0, sizeof(*r));
 }
 
+tq_status
+tq_eval__runner_batch(tq_runner *r, int nb, tq_error *err)
+{
+	int64_t bytes = 0;
+	int32_t *win;
+	tq_status st;
+	int k;
+
+	/*
+	 * Per token of a window: the residual stream and what tq_fwd_new
+	 * holds per token (the normed input, q, k, v, attention output,
+	 * gate, up and the sublayer's output), in floats.
+	 */
+	for (k = 0; k < r->k; k++) {
+		const tq_model_config *c = &r->m[k]->cfg;
+		int64_t qd = c->n_heads * c->head_dim;
+		int64_t kvd = c->n_kv_heads * c->head_dim;
+
+		if (c->n_experts > 0)
+			nb = 1;	/* tq_fwd_seq: not for experts */
+		bytes += (int64_t)sizeof(float) * r->ctx * (3 * c->hidden_size +
+		    2 * qd + 2 * kvd + 2 * c->intermediate_size);
+	}
+	while (nb > 1 && nb * bytes > RUNNER_BATCH_BUDGET)
+		nb--;
+	if (nb <= r->nb)
+		return TQ_OK;
+	if ((win = realloc(r->win, (size_t)(nb * r->ctx) * sizeof(int32_t))) ==
+	    NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	r->win = win;
+	for (k = 0; k < r->k; k++)
+		if ((st = runner_alloc(r, k, nb, err)) != TQ_OK)
+			return st;
+	r->nb = nb;
+	return TQ_OK;
+}
+
 int64_t
 tq_eval__steps(const tq_runner *r, int64_t n_windows)
 {
@@ -207,12 +265,13 @@ tq_eval__steps(const tq_runner *r, int64_t n_windows)
 	return s * n_windows;
 }
 
+/* Progress by steps (a block or a head of each of the windows). */
 static tq_status
-runner_step(tq_runner *r, tq_error *err)
+runner_step(tq_runner *r, int64_t steps, tq_error *err)
 {
 	if (r->progress != NULL && r->progress(r->ud, &r->pr) != 0)
 		return tq_fail(err, TQ_ECANCELLED, "evaluation cancelled");
-	r->pr.done++;
+	r->pr.done += steps;
 	return TQ_OK;
 }
 
@@ -220,49 +279,70 @@ tq_status
 tq_eval__run_window(tq_runner *r, const int32_t *ids, int64_t n, int32_t bos,
     int64_t first, int64_t w, tq_rows_cb cb, void *cbud, tq_error *err)
 {
+	return tq_eval__run_windows(r, ids, 1, n, bos, first, w, cb, cbud,
+	    err);
+}
+
+tq_status
+tq_eval__run_windows(tq_runner *r, const int32_t *ids, int64_t nw,
+    int64_t n, int32_t bos, int64_t first, int64_t w0, tq_rows_cb cb,
+    void *cbud, tq_error *err)
+{
 	const float *rows[TQ_EVAL_MAX_MODELS];
-	int64_t li, p0, i;
+	int64_t li, p0, i, b;
 	tq_status st;
 	int k;
 
 	if (n < 2 || n > r->ctx)
 		return tq_fail(err, TQ_EINVAL, "window of %lld tokens (2 to "
 		    "%lld)", (long long)n, (long long)r->ctx);
-	memcpy(r->win, ids, (size_t)n * sizeof(int32_t));
-	if (bos >= 0)
-		r->win[0] = bos;
+	if (nw < 1 || nw > r->nb)
+		return tq_fail(err, TQ_EINVAL, "%lld windows in one pass (1 to "
+		    "%d)", (long long)nw, r->nb);
+	memcpy(r->win, ids, (size_t)(nw * n) * sizeof(int32_t));
+	for (b = 0; b < nw && bos >= 0; b++)
+		r->win[b * n] = bos;
 	for (k = 0; k < r->k; k++) {
 		const tq_model *m = r->m[k];
 
-		if ((st = tq_fwd_embed(r->f[k], r->win, n, r->x[k], err)) !=
+		if ((st = tq_fwd_embed(r->f[k], r->win, nw * n, r->x[k], err)) !=
 		    TQ_OK)
 			return st;
+		/* Each window by itself: its own positions and attention. */
+		tq_fwd_seq(r->f[k], n);
 		for (li = 0; li < m->cfg.n_layers; li++) {
-			if ((st = runner_step(r, err)) != TQ_OK ||
+			if ((st = runner_step(r, nw, err)) != TQ_OK ||
 			    (st = tq_fwd_block(r->f[k], &m->layers[li],
-			    (int)li, r->x[k], n, NULL, err)) != TQ_OK)
+			    (int)li, r->x[k], nw * n, NULL, err)) != TQ_OK)
 				return st;
 		}
 	}
 	/* Heads in lockstep over the scored positions first..n-2. */
-	for (p0 = first; p0 < n - 1; p0 += r->chunk) {
-		int64_t np = n - 1 - p0 < r->chunk ? n - 1 - p0 : r->chunk;
+	for (b = 0; b < nw; b++) {
+		for (p0 = first; p0 < n - 1; p0 += r->chunk) {
+			int64_t np = n - 1 - p0 < r->chunk ? n - 1 - p0 :
+			    r->chunk;
 
-		for (k = 0; k < r->k; k++) {
-			if ((st = tq_fwd_head(r->f[k], r->x[k] + p0 * r->H[k],
-			    np, NULL, r->logits[k], err)) != TQ_OK)
-				return st;
-		}
-		for (i = 0; i < np; i++) {
-			for (k = 0; k < r->k; k++)
-				rows[k] = r->logits[k] + i * r->V;
-			if ((st = cb(cbud, w, p0 + i, rows, ids[p0 + i + 1],
-			    err)) != TQ_OK)
+			for (k = 0; k < r->k; k++) {
+				if ((st = tq_fwd_head(r->f[k], r->x[k] +
+				    (b * n + p0) * r->H[k], np, NULL,
+				    r->logits[k], err)) != TQ_OK)
+					return st;
+			}
+			for (i = 0; i < np; i++) {
+				for (k = 0; k < r->k; k++)
+					rows[k] = r->logits[k] + i * r->V;
+				if ((st = cb(cbud, w0 + b, p0 + i, rows,
+				    ids[b * n + p0 + i + 1], err)) != TQ_OK)
+					return st;
+			}
+			if (r->flush != NULL && (st = r->flush(cbud, err)) !=
+			    TQ_OK)
 				return st;
 		}
 	}
 	for (k = 0; k < r->k; k++)
-		if ((st = runner_step(r, err)) != TQ_OK)
+		if ((st = runner_step(r, nw, err)) != TQ_OK)
 			return st;
 	return TQ_OK;
 }
