@@ -9,6 +9,15 @@
  * `block` columns, act-order, and static or on-the-fly group parameters.
  * Group parameters come from the grid interface (quant.h), so the same
  * code targets integer groups and the GGUF block types.
+ *
+ * The lattice types (IQ2_*: groups of 8 columns on a codebook) cannot be
+ * rounded a column at a time.  When GPTQ reaches the first column of
+ * such a block, the type's own search rounds the whole block (256
+ * columns) from the current, already compensated, weights; its columns'
+ * errors then go forward one by one as any others' do.  The update is
+ * exact for whatever codes were chosen, so what GPTQ loses there is only
+ * the compensation inside a block: every block after the first still
+ * absorbs the errors of those before it.
  */
 #include "config.h"
 
@@ -289,6 +298,7 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 	const tq_scheme *s = &t->scheme;
 	int64_t cols = t->cols, qk = t->qk, span = tq_quant_span(s, qk);
 	int64_t r, col, k;
+	int lattice = tq_quant_lattice(s);
 
 	for (r = r0; r < r1; r++) {
 		float *row = b->wp + r * cols, *e_row = b->err1 + r * b->B;
@@ -302,15 +312,24 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 			float q, d, e;
 			int c;
 
-			/* A new group: parameters from the current weights. */
-			if (j == 0 && b->group_params)
+			/*
+			 * A new group: parameters from the current weights; a
+			 * lattice block's codes with them, all its columns at
+			 * once (their errors then go forward one by one).
+			 */
+			if (j == 0 && b->group_params && lattice)
+				tq_quant_block_codes(s, row + col,
+				    b->imp != NULL ? b->imp + col : NULL,
+				    &p[col / qk], code + col);
+			else if (j == 0 && b->group_params)
 				tq_quant_block_params(s, row + col,
 				    b->imp != NULL ? b->imp + col : NULL,
 				    cols - col < qk ? cols - col : qk,
 				    b->clip_search, &p[col / qk]);
 			if (col == b->i1 || j % span == 0)
 				tq_quant_grid(s, &p[col / qk], j, &g);
-			c = tq_grid_round(&g, row[col]);
+			c = lattice ? code[col] + g.qmin :
+			    tq_grid_round(&g, row[col]);
 			q = tq_grid_value(&g, c);
 			code[col] = (uint8_t)(c - g.qmin);
 			d = row[col] - q;
@@ -342,6 +361,11 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	int info = 1;
 
 	*damp_used = damp;
+	if (tq_quant_lattice(s) && o->static_groups)
+		return tq_fail(err, TQ_EINVAL, "static groups fix every "
+		    "block's scales before GPTQ starts, and a codebook block's "
+		    "codes come with its scales: GPTQ onto it takes its blocks "
+		    "as they come");
 	if (o->act_order && s->type != TQ_QT_INT)
 		return tq_fail(err, TQ_EINVAL,
 		    "act-order needs an integer scheme (the %s blocks are "

@@ -39,6 +39,7 @@
 #include "model.h"
 #include "msg.h"
 #include "plan.h"
+#include "quant.h"
 
 #define PLAN_MATCH_LIMIT 1000000	/* PCRE2 backtracking budget */
 
@@ -783,6 +784,30 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 	return st;
 }
 
+/*
+ * Whether layer `name` (its setting c) lacks the importance matrix its
+ * codebook type needs: llama-quantize's rule (tensor_requires_imatrix)
+ * for a block linear, every IQ2 type; ggml's own (ggml_quantize_requires_
+ * imatrix) for lm_head and the embeddings, which llama-quantize exempts
+ * but whose IQ2_XXS and IQ2_XS ggml cannot make without one.  AWQ rounds
+ * with its scaled inputs' mean x^2; an embedding never has one.
+ */
+static int
+imatrix_missing(const tq_layer_cfg *c, const char *name)
+{
+	layer_id id;
+
+	if (!tq_quant_lattice(&c->scheme))
+		return 0;
+	parse_layer(name, &id);
+	if (id.which == TQ_PLAN_EMBED)
+		return tq_quant_needs_imatrix(&c->scheme);
+	if (c->use_imatrix || c->method == TQ_METHOD_AWQ)
+		return 0;
+	return id.which != TQ_LINEAR_LM_HEAD ||
+	    tq_quant_needs_imatrix(&c->scheme);
+}
+
 tq_status
 tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 {
@@ -813,11 +838,26 @@ tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 		if (c.method == TQ_METHOD_FLOAT || first.status != TQ_OK)
 			continue;
 		tq_model_linear_shape(m, i, &rows, &cols);
-		if (tq_scheme_check(&c.scheme, rows, cols, &e) != TQ_OK)
+		if (tq_scheme_check(&c.scheme, rows, cols, &e) != TQ_OK) {
 			tq_fail(&first, TQ_EINVAL, "%s: layer %s [%lld, %lld] "
 			    "(scheme from %s): %s", p->name,
 			    tq_model_linear_name(m, i), (long long)rows,
 			    (long long)cols, why, e.msg);
+		} else if (imatrix_missing(&c, tq_model_linear_name(m, i))) {
+			const char *ln = tq_model_linear_name(m, i);
+			int embed = strcmp(ln, "model.embed_tokens") == 0;
+			char sn[32];
+
+			tq_scheme_name(&c.scheme, sn, sizeof(sn));
+			tq_fail(&first, TQ_EINVAL, "%s: layer %s (scheme from "
+			    "%s): %s quantizes %s only with an importance "
+			    "matrix%s", p->name, ln, why, embed ||
+			    strcmp(ln, "lm_head") == 0 ? "ggml" :
+			    "llama-quantize", sn, embed ? ", which an "
+			    "embedding has none of: give it another scheme" :
+			    " (quantize: --imatrix or \"imatrix\": true, "
+			    "with --calib; export: --imatrix FILE)");
+		}
 	}
 	for (i = 0; i < p->n_rules; i++) {
 		if (!r.hits[i]) {

@@ -45,13 +45,16 @@ static const struct {
 	{ "iq4_xs", TQ_QT_IQ4_XS, 4 },
 	{ "mxfp4", TQ_QT_MXFP4, 4 },
 	{ "nvfp4", TQ_QT_NVFP4, 4 },
+	{ "iq2_xxs", TQ_QT_IQ2_XXS, 2 },
+	{ "iq2_xs", TQ_QT_IQ2_XS, 2 },
+	{ "iq2_s", TQ_QT_IQ2_S, 2 },
 };
 #define N_GGUF_NAMES (sizeof(gguf_names) / sizeof(gguf_names[0]))
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
 	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
-	"q6_k, iq4_nl, iq4_xs, mxfp4 or nvfp4"
+	"q6_k, iq4_nl, iq4_xs, iq2_xxs, iq2_xs, iq2_s, mxfp4 or nvfp4"
 
 /* FP8 with one scale per group x group tile (fp8-block128). */
 static int
@@ -766,6 +769,25 @@ tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
 
 /* ---- Parameters ----------------------------------------------------- */
 
+int
+tq_quant_lattice(const tq_scheme *s)
+{
+	return tq_gguf_lattice(s->type);
+}
+
+int
+tq_quant_needs_imatrix(const tq_scheme *s)
+{
+	return tq_gguf_needs_imatrix(s->type);
+}
+
+void
+tq_quant_block_codes(const tq_scheme *s, const float *x, const float *imp,
+    tq_qparams *p, uint8_t *codes)
+{
+	tq_gguf_quantize(s->type, x, imp, 0.0f, p, codes);
+}
+
 int64_t
 tq_quant_qk(const tq_scheme *s, int64_t cols)
 {
@@ -1141,6 +1163,7 @@ tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
 {
 	const tq_scheme *s = &t->scheme;
 	int64_t span = tq_quant_span(s, t->qk), r, c, j, b;
+	char name[32];
 	tq_status st;
 	tq_grid g;
 
@@ -1186,6 +1209,17 @@ tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
 					    "outside the grid (0..%d)", what,
 					    code[c + j], (long long)r,
 					    (long long)(c + j), g.qmax - g.qmin);
+		}
+		/* a lattice type's groups of 8 must be codebook points */
+		for (b = 0; tq_gguf_lattice(s->type) && b < t->nblocks; b++) {
+			if (tq_gguf_codes_ok(s->type, code + b * t->qk))
+				continue;
+			tq_scheme_name(s, name, sizeof(name));
+			return tq_fail(err, TQ_EFORMAT, "%s: row %lld, block "
+			    "%lld: codes that are no %s block (a group of 8 "
+			    "off its codebook, or an odd count of signs where "
+			    "the eighth is implied)", what, (long long)r,
+			    (long long)b, name);
 		}
 	}
 	return TQ_OK;

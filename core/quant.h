@@ -159,6 +159,26 @@ int tq_quant_mxfp8(const tq_scheme *s);
 void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
     int64_t cols, tq_qparams *params);
 
+/*
+ * 1 for the lattice types (IQ2_XXS, IQ2_XS, IQ2_S: core/quant_iq2.h),
+ * whose codes are codebook points of 8 columns jointly: a block's codes
+ * come with its parameters from tq_quant_block_codes(), never from
+ * tq_grid_round() a column at a time.
+ */
+int tq_quant_lattice(const tq_scheme *s);
+/*
+ * 1 for the types ggml quantizes only with an importance matrix (IQ2_XXS,
+ * IQ2_XS): without one, tq_quant_rtn() weighs their columns alike, which
+ * no ggml output can be compared with.
+ */
+int tq_quant_needs_imatrix(const tq_scheme *s);
+/*
+ * A lattice type's block x[qk] (imp[qk] or NULL): its parameters and its
+ * codes[qk], as tq_quant_rtn() gives them.
+ */
+void tq_quant_block_codes(const tq_scheme *s, const float *x,
+    const float *imp, tq_qparams *p, uint8_t *codes);
+
 /* The grid of column j (0 <= j < qk) of a block with parameters p. */
 void tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
     tq_grid *out);

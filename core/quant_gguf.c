@@ -24,6 +24,7 @@
 
 #include "quant_gguf.h"
 #include "quant_gguf_blk.h"
+#include "quant_iq2.h"
 #include "quant_iq4.h"
 #include "tensor.h"
 
@@ -458,6 +459,13 @@ make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
 			break;
 	}
 	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+float
+tq_gguf__make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
+    const float *qw)
+{
+	return make_qp_quants(n, nmax, x, L, qw);
 }
 
 /* ---- Sub-block scale packing ---------------------------------------- */
@@ -1013,6 +1021,12 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	    0, tq_iq4__quant_nl, tq_iq4__grid_nl, legacy),
 	[TQ_QT_IQ4_XS] = TYPE("iq4_xs", QK_K, 32, blk_iq4_xs, 0, 0, 15, 0, 0,
 	    tq_iq4__quant_xs, tq_iq4__grid_xs, iq4_xs),
+	[TQ_QT_IQ2_XXS] = TYPE("iq2_xxs", QK_K, 32, blk_iq2_xxs, 0, 0, 5, 0,
+	    0, tq_iq2__quant_xxs, tq_iq2__grid_xxs, iq2_xxs),
+	[TQ_QT_IQ2_XS] = TYPE("iq2_xs", QK_K, 16, blk_iq2_xs, 0, 0, 5, 0, 0,
+	    tq_iq2__quant_xs, tq_iq2__grid_xs, iq2_xs),
+	[TQ_QT_IQ2_S] = TYPE("iq2_s", QK_K, 16, blk_iq2_s, 0, 0, 5, 0, 0,
+	    tq_iq2__quant_s, tq_iq2__grid_xs, iq2_s),
 };
 #undef TYPE
 
@@ -1107,6 +1121,26 @@ tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p, uint8_t *codes)
 	if (tr != NULL)
 		tr->unpack(tr->has_min, tr->hbit, in, &h, codes);
 	hdr_put(p, &h);
+}
+
+int
+tq_gguf_lattice(tq_qtype t)
+{
+	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S;
+}
+
+int
+tq_gguf_needs_imatrix(tq_qtype t)
+{
+	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS;
+}
+
+int
+tq_gguf_codes_ok(tq_qtype t, const uint8_t *codes)
+{
+	if (t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S)
+		return tq_iq2__codes_ok(t, codes);
+	return 1;
 }
 
 float

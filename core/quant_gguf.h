@@ -45,6 +45,27 @@ void tq_gguf_quantize(tq_qtype t, const float *x, const float *imp,
 /* The grid of column j of a block with parameters p (decoded header). */
 void tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g);
 
+/*
+ * 1 for the types whose groups of 8 columns are codebook points (IQ2_XXS,
+ * IQ2_XS, IQ2_S: core/quant_iq2.h), whose codes no column-by-column
+ * rounding may choose.
+ */
+int tq_gguf_lattice(tq_qtype t);
+
+/*
+ * 1 for the types ggml quantizes only with an importance matrix
+ * (ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS); without one ours
+ * weigh every column alike, which no ggml output can be compared with.
+ */
+int tq_gguf_needs_imatrix(tq_qtype t);
+
+/*
+ * 0 when the codes[qk] of one block of type t are not a block of it: a
+ * lattice type's groups of 8 off its codebook, or with an odd count of
+ * negative signs where the eighth is implied.  1 for the other types.
+ */
+int tq_gguf_codes_ok(tq_qtype t, const uint8_t *codes);
+
 /* Parameters plus codes <-> the ggml block bytes. */
 void tq_gguf_pack(tq_qtype t, const tq_qparams *p, const uint8_t *codes,
     uint8_t *out);

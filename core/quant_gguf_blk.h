@@ -105,6 +105,36 @@ typedef struct blk_iq4_xs {
 static_assert(sizeof(blk_iq4_xs) == 136, "block_iq4_xs is 136 bytes");
 
 /*
+ * IQ2_XXS, IQ2_XS, IQ2_S (core/quant_iq2.c): fp16 d, then per 8 columns a
+ * codebook index and signs, per 32 (XXS) or 16 columns a 4-bit scale.
+ * XXS: qs as 8 pairs of little-endian u32 (4 index bytes; 4 x 7 sign bits
+ * and the scale in the top 4); XS: 32 u16 (9-bit index, 7 sign bits),
+ * then the scales two per byte; S: 32 low index bytes, 32 sign bytes,
+ * 2 high index bits per group in qh, the scales.  tq_qparams.raw holds d
+ * and, in scales[0..7], XXS's 8 scales or XS's and S's 8 scale bytes.
+ */
+typedef struct blk_iq2_xxs {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 4];
+} blk_iq2_xxs;
+static_assert(sizeof(blk_iq2_xxs) == 66, "block_iq2_xxs is 66 bytes");
+
+typedef struct blk_iq2_xs {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 4];
+	uint8_t scales[QK_K / 32];
+} blk_iq2_xs;
+static_assert(sizeof(blk_iq2_xs) == 74, "block_iq2_xs is 74 bytes");
+
+typedef struct blk_iq2_s {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 4];
+	uint8_t qh[QK_K / 32];
+	uint8_t scales[QK_K / 32];
+} blk_iq2_s;
+static_assert(sizeof(blk_iq2_s) == 82, "block_iq2_s is 82 bytes");
+
+/*
  * What tq_qparams.raw holds for every GGUF type: the block header, i.e.
  * everything but the packed levels.
  */
@@ -137,6 +167,16 @@ GGUF_LAYOUT(q3_k);
 GGUF_LAYOUT(k45);	/* Q4_K, Q5_K */
 GGUF_LAYOUT(q6_k);
 GGUF_LAYOUT(iq4_xs);
+GGUF_LAYOUT(iq2_xxs);	/* core/quant_iq2.c */
+GGUF_LAYOUT(iq2_xs);
+GGUF_LAYOUT(iq2_s);
 #undef GGUF_LAYOUT
+
+/*
+ * ggml's make_qp_quants (core/quant_gguf.c): levels in [0, nmax] of the
+ * non-negative x[n] under weights qw, with the scale returned.
+ */
+float tq_gguf__make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
+    const float *qw);
 
 #endif /* TQ_CORE_QUANT_GGUF_BLK_H */

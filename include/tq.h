@@ -452,6 +452,9 @@ typedef enum tq_qtype {
 	TQ_QT_IQ4_XS,
 	TQ_QT_MXFP4,		/* E2M1, blocks of 32, E8M0 scale (ggml's block) */
 	TQ_QT_NVFP4,		/* E2M1, E4M3 scale per 16, fp32 per tensor */
+	TQ_QT_IQ2_XXS,		/* GGUF i-quants: groups of 8 on a codebook */
+	TQ_QT_IQ2_XS,
+	TQ_QT_IQ2_S,
 	TQ_QT_COUNT
 } tq_qtype;
 

@@ -16,12 +16,18 @@ importance, our bytes must also equal gguf-py's own quantize(), which
 follows ggml's reference formulas (it has no K-quant or imatrix
 quantizer).  With --ggml (a pinned llama.cpp's libggml-base), our bytes must
 equal ggml_quantize_chunk()'s, what llama-quantize writes, for every type,
-without and with the importance matrix.
+without and with the importance matrix (IQ2_XXS and IQ2_XS only with
+it: ggml aborts without), and ggml's own dequantization (its to_float,
+dequantize_row_*) of our blocks must equal our values exactly.  With
+--real (tests/quant_gguf.sh gives the demo model), rows of a trained
+model's weights are added to the matrix.
 """
 
 import argparse
 import ctypes
+import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -43,7 +49,12 @@ TYPES = [
     ("q5_k", QT.Q5_K, False), ("q6_k", QT.Q6_K, False),
     ("iq4_nl", QT.IQ4_NL, False), ("iq4_xs", QT.IQ4_XS, False),
     ("mxfp4", QT.MXFP4, True), ("nvfp4", QT.NVFP4, False),
+    ("iq2_xxs", QT.IQ2_XXS, False), ("iq2_xs", QT.IQ2_XS, False),
+    ("iq2_s", QT.IQ2_S, False),
 ]
+# ggml quantizes these only with an importance matrix (it aborts without:
+# ggml_quantize_requires_imatrix); ours then weigh every column alike.
+NEEDS_IMATRIX = {"iq2_xxs", "iq2_xs"}
 COLS = 1024
 KINDS = 16
 
@@ -93,6 +104,39 @@ def make_rows(rng, rows):
     return w
 
 
+def row_kind(r):
+    """How row r was made, for the failure messages."""
+    return f"kind {r % KINDS}" if r < ROWS_MADE[0] else "a real row"
+
+
+ROWS_MADE = [1 << 62]   # rows made by make_rows; the rest are real ones
+
+
+def real_rows(path, rows):
+    """rows x COLS float32 cut in order from the fp16/bf16/f32 tensors of
+    a safetensors file (a trained model's weights: real distributions)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        base = 8 + n
+        vals = []
+        have = 0
+        for name, t in sorted(head.items()):
+            if name == "__metadata__" or len(t["shape"]) != 2:
+                continue
+            dt = {"F16": np.float16, "F32": np.float32}.get(t["dtype"])
+            if dt is None:
+                continue
+            a, b = t["data_offsets"]
+            f.seek(base + a)
+            v = np.frombuffer(f.read(b - a), dtype=dt).astype(np.float32)
+            vals.append(v)
+            have += v.size
+            if have >= rows * COLS:
+                break
+    return np.concatenate(vals)[:rows * COLS].reshape(rows, COLS)
+
+
 def nv_global(blk, d, g):
     """gguf-py's NVFP4 values e2m1 * s with our tensor scale G applied as
     compressed-tensors dequantizes: fl(fl(s / G) * e2m1)."""
@@ -126,23 +170,56 @@ def ggml_quantizer(path):
     return run
 
 
+class TypeTraits(ctypes.Structure):
+    """ggml.h's struct ggml_type_traits."""
+    _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
+                ("blck_size_interleave", ctypes.c_int64),
+                ("type_size", ctypes.c_size_t), ("is_quantized", ctypes.c_bool),
+                ("to_float", ctypes.c_void_p), ("from_float_ref", ctypes.c_void_p)]
+
+
+def ggml_dequantizer(path):
+    """ggml's to_float (dequantize_row_*) of blocks [rows, bytes]."""
+    lib = ctypes.CDLL(path)
+    lib.ggml_get_type_traits.restype = ctypes.POINTER(TypeTraits)
+    lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
+    fn_t = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
+                            ctypes.c_int64)
+
+    def run(qt, blk, cols):
+        to_float = fn_t(lib.ggml_get_type_traits(int(qt)).contents.to_float)
+        blk = np.ascontiguousarray(blk)
+        out = np.zeros((blk.shape[0], cols), np.float32)
+        to_float(blk.ctypes.data, out.ctypes.data, out.size)
+        return out
+    return run
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dump", required=True)
     ap.add_argument("--seed", type=int, default=20240917)
     ap.add_argument("--rows", type=int, default=4 * KINDS)
     ap.add_argument("--ggml", help="libggml-base.so to compare bytes with")
+    ap.add_argument("--real", help="a safetensors model whose weights "
+                    "give --real-rows more rows")
+    ap.add_argument("--real-rows", type=int, default=16)
     args = ap.parse_args()
     ggml = ggml_quantizer(args.ggml) if args.ggml else None
+    ggml_deq = ggml_dequantizer(args.ggml) if args.ggml else None
 
     rng = np.random.default_rng(args.seed)
     w = make_rows(rng, args.rows)
+    ROWS_MADE[0] = args.rows
+    if args.real:
+        w = np.concatenate([w, real_rows(args.real, args.real_rows)])
+        args.rows = w.shape[0]
     imp = (rng.random(COLS) * rng.random(COLS) * 5 + 0.01).astype(np.float32)
     imp[::7] = 0.0
     imp[3::50] *= 100
 
     plan = sum(3 if ref else 2 for _, _, ref in TYPES)
-    plan += 2 * len(TYPES) if ggml else 0
+    plan += 4 * len(TYPES) if ggml else 0
     print(f"1..{plan}")
     try:
         from importlib.metadata import version
@@ -150,7 +227,8 @@ def main():
     except Exception:
         gver = "?"
     print(f"# gguf {gver}, numpy {np.__version__}, {args.rows}x{COLS}, "
-          f"seed {args.seed}")
+          f"seed {args.seed}" + (f", the last {args.real_rows} rows from "
+                                 f"{args.real}" if args.real else ""))
     n = 0
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +249,8 @@ def main():
                     print(f"not ok {n} - {label}: quant_dump failed: "
                           f"{res.stderr.strip()}")
                     failed += 1
-                    for _ in range((ref and not use_imp) + (ggml is not None)):
+                    for _ in range((ref and not use_imp) +
+                                   2 * (ggml is not None)):
                         n += 1
                         print(f"not ok {n} - {label}: bytes # no output")
                     continue
@@ -190,9 +269,32 @@ def main():
                 if not ok:
                     failed += 1
                     r, c = bad[0]
-                    print(f"#   first at row {r} (kind {r % KINDS}) col {c}: "
+                    print(f"#   first at row {r} ({row_kind(r)}) col {c}: "
                           f"ours {ours[r, c]!r}, gguf {theirs[r, c]!r}")
-                if ggml is not None and name == "nvfp4":
+                if ggml is not None:
+                    n += 1
+                    if name == "nvfp4":
+                        print(f"ok {n} - {label}: values not compared with "
+                              f"ggml's dequantization # SKIP it has no "
+                              f"tensor scale G")
+                    else:
+                        g = ggml_deq(qt, blk, COLS)
+                        bad = np.argwhere(~(g == ours))
+                        print(f"{'ok' if bad.size == 0 else 'not ok'} {n} - "
+                              f"{label}: ggml's dequantize_row (to_float) of "
+                              f"our blocks equals our values exactly")
+                        if bad.size:
+                            failed += 1
+                            r, c = bad[0]
+                            print(f"#   first at row {r} ({row_kind(r)}) "
+                                  f"col {c}: ours {ours[r, c]!r}, ggml "
+                                  f"{g[r, c]!r}")
+                if ggml is not None and name in NEEDS_IMATRIX and not use_imp:
+                    n += 1
+                    print(f"ok {n} - {label}: bytes not compared with "
+                          f"ggml_quantize_chunk() # SKIP ggml aborts "
+                          f"without an importance matrix")
+                elif ggml is not None and name == "nvfp4":
                     n += 1
                     print(f"ok {n} - {label}: bytes not compared with "
                           f"ggml_quantize_chunk() # SKIP our scales follow "
@@ -220,7 +322,7 @@ def same_bytes(n, label, whose, short, blk, theirs):
     if rows_bad:
         r = rows_bad[0]
         j = int(np.argmax(theirs[r] != blk[r]))
-        print(f"#   first at row {r} (kind {r % KINDS}) byte {j}: "
+        print(f"#   first at row {r} ({row_kind(r)}) byte {j}: "
               f"ours {blk[r, j]}, {short} {theirs[r, j]}")
     return not rows_bad
 

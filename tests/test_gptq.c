@@ -86,7 +86,7 @@ invert(const double *a, double *inv, int64_t n)
  * (dampening 1% of the mean diagonal, dead inputs zeroed, act_order by
  * decreasing diagonal); codes[rows, cols] in the original column order.
  * A group's parameters come from the current (updated) weights of its
- * columns, as tq_gptq chooses them.
+ * columns, as tq_gptq chooses them; a codebook block's codes with them.
  */
 static void
 ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
@@ -98,6 +98,7 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 	double *hi = malloc((size_t)(cols * cols) * sizeof(double));
 	float *grp = malloc((size_t)qk * sizeof(float));
 	tq_qparams *p = calloc((size_t)rows, sizeof(tq_qparams));
+	uint8_t *lat = malloc((size_t)(rows * qk));
 	int *perm = malloc((size_t)cols * sizeof(int));
 	double mean = 0.0;
 
@@ -139,10 +140,17 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 			if (i % qk == 0) {
 				for (k = 0; k < qk; k++)
 					grp[k] = (float)row[i + k];
-				tq_quant_block_params(s, grp, NULL, qk, 0, &p[r]);
+				/* a codebook block: its codes all at once */
+				if (tq_quant_lattice(s))
+					tq_quant_block_codes(s, grp, NULL, &p[r],
+					    lat + r * qk);
+				else
+					tq_quant_block_params(s, grp, NULL, qk, 0,
+					    &p[r]);
 			}
 			tq_quant_grid(s, &p[r], i % qk, &g);
-			c = tq_grid_round(&g, (float)row[i]);
+			c = tq_quant_lattice(s) ? lat[r * qk + i % qk] + g.qmin :
+			    tq_grid_round(&g, (float)row[i]);
 			codes[r * cols + perm[i]] = (uint8_t)(c - g.qmin);
 			e = (row[i] - tq_grid_value(&g, c)) / d;
 			for (k = i + 1; k < cols; k++)
@@ -159,6 +167,7 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 	free(hi);
 	free(grp);
 	free(p);
+	free(lat);
 	free(perm);
 }
 
@@ -199,11 +208,14 @@ run_done(run *o)
 	free(o->dq);
 }
 
-/* One scheme: against the reference, across threads and batch sizes. */
+/*
+ * One scheme on cols columns: against the reference, across threads and
+ * batch sizes.
+ */
 static void
-check_scheme(const char *name, int act_order)
+check_scheme_cols(const char *name, int act_order, int64_t cols)
 {
-	const int64_t rows = 48, cols = 256, dead = 77;
+	const int64_t rows = 48, dead = 77;
 	float *H = make_hessian(cols, 1024, dead);
 	float *w = malloc((size_t)(rows * cols) * sizeof(float));
 	uint8_t *ref = malloc((size_t)(rows * cols));
@@ -272,12 +284,50 @@ check_scheme(const char *name, int act_order)
 	    (long long)same, (long long)(rows * cols));
 	run_done(&b);
 	run_done(&c);
+	if (tq_quant_lattice(&s))
+		tap_ok(tq_qtensor_check(&a.t, name, &err) == TQ_OK,
+		    "%s: every block's codes are codebook points", name);
 out:
 	run_done(&a);
 	free(H);
 	free(w);
 	free(ref);
 	free(refq);
+}
+
+static void
+check_scheme(const char *name, int act_order)
+{
+	check_scheme_cols(name, act_order, 256);
+}
+
+/*
+ * The codebook types: each block of 256 rounded at once, its errors then
+ * fed forward; static groups (blocks fixed before GPTQ) refused.
+ */
+static void
+check_lattice(const char *name)
+{
+	const int64_t rows = 4, cols = 512;
+	float *H = make_hessian(cols, 64, -1);
+	float *w = calloc((size_t)(rows * cols), sizeof(float));
+	tq_gptq_opts go;
+	tq_qtensor t;
+	tq_scheme s;
+	tq_error err;
+	double damp;
+
+	check_scheme_cols(name, 0, cols);
+	tq_scheme_parse(name, &s, &err);
+	tq_qtensor_init(&t, &s, rows, cols, &err);
+	memset(&go, 0, sizeof(go));
+	go.static_groups = 1;
+	tap_ok(tq_gptq(&t, w, H, &go, &damp, &err) == TQ_EINVAL &&
+	    strstr(err.msg, "static groups") != NULL, "%s: static groups "
+	    "refused: %s", name, err.msg);
+	tq_qtensor_done(&t);
+	free(H);
+	free(w);
 }
 
 /* Inputs x[n, cols] as make_hessian draws them, as float. */
@@ -597,5 +647,7 @@ main(void)
 	/* last: they draw from the shared random sequence */
 	check_scheme("iq4_xs", 0);
 	check_scheme("iq4_nl", 0);
+	check_lattice("iq2_s");
+	check_lattice("iq2_xxs");
 	return tap_done();
 }

@@ -91,7 +91,7 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 	if (a->plan_file != NULL)
 		return tq_plan_load(a->plan_file, out, err);
 	if (a->preset != NULL)
-		return tq_plan_preset(a->preset, out, err);
+		return cli_preset(a->preset, a->imatrix, out, err);
 	if ((st = tq_method_parse(a->method, &method, err)) != TQ_OK)
 		return st;
 	if (a->scheme != NULL) {
