@@ -82,6 +82,8 @@ static const plan_preset presets[] = {
 	{ "q2_k", TQ_METHOD_RTN, "q2_k", 0, 0, PLAN_MIX_Q2_K },
 	{ "iq4_xs", TQ_METHOD_RTN, "iq4_xs", 0, 0, PLAN_MIX_IQ4_XS },
 	{ "iq4_nl", TQ_METHOD_RTN, "iq4_nl", 0, 0, PLAN_MIX_IQ4_NL },
+	{ "iq2_xxs", TQ_METHOD_RTN, "iq2_xxs", 0, 0, PLAN_MIX_IQ2_XXS },
+	{ "iq2_xs", TQ_METHOD_RTN, "iq2_xs", 0, 0, PLAN_MIX_IQ2_XS },
 };
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
 
@@ -90,6 +92,7 @@ static const char *const preset_names[N_PRESETS + 1] = {
 	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "mxfp4",
 	"nvfp4", "q8_0",
 	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", "iq4_xs", "iq4_nl",
+	"iq2_xxs", "iq2_xs",
 	NULL
 };
 
@@ -447,6 +450,9 @@ tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 		case TQ_QT_Q5_K:	next = "q5_1"; break;
 		case TQ_QT_Q6_K:	next = "q8_0"; break;
 		case TQ_QT_IQ4_XS:	next = "iq4_nl"; break;
+		case TQ_QT_IQ2_XXS:
+		case TQ_QT_IQ2_XS:
+		case TQ_QT_IQ2_S:	next = "iq4_nl"; break;
 		case TQ_QT_INT:
 		case TQ_QT_NF4:
 			if (s->group > 32) {

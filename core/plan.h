@@ -72,7 +72,11 @@ enum {
 	PLAN_MIX_Q3_K_M,
 	PLAN_MIX_Q2_K,
 	PLAN_MIX_IQ4_XS,
-	PLAN_MIX_IQ4_NL
+	PLAN_MIX_IQ4_NL,
+	PLAN_MIX_IQ2_XXS,
+	PLAN_MIX_IQ2_XS,
+	PLAN_MIX_IQ2_S,		/* rules only until iq3_s exists (no preset) */
+	PLAN_MIX_IQ2_M
 };
 
 typedef struct plan_preset {
@@ -87,7 +91,8 @@ typedef struct plan_preset {
 #define PLAN_PRESET_LIST "w4a16-awq, w3-awq, w4-gptq, w3-gptq, w4-rtn, " \
 	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, mxfp4, " \
 	"nvfp4, q8_0, " \
-	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, q2_k, iq4_xs, iq4_nl"
+	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, q2_k, iq4_xs, iq4_nl, " \
+	"iq2_xxs, iq2_xs"
 
 struct tq_plan {
 	char *name;			/* stands for the plan in messages */

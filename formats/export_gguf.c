@@ -23,7 +23,8 @@
  *   f32, f16, bf16    every linear in that float type (a state's layers as
  *                     their dequantized values).
  *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
- *   mixes             q6_k, q8_0, iq4_xs, iq4_nl: core/plan.c's presets,
+ *   mixes             q6_k, q8_0, iq4_xs, iq4_nl, iq2_xs, iq2_xxs:
+ *                     core/plan.c's presets,
  *                     their rules in
  *                     core/plan_mix.c, shape fallback included) or one
  *                     block type for every linear
@@ -107,7 +108,7 @@ typedef enum gg_req {
 
 static const char *const mix_names[] = {
 	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_nl",
-	"iq4_xs", NULL
+	"iq4_xs", "iq2_xxs", "iq2_xs", NULL
 };
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
@@ -142,6 +143,9 @@ ggml_type_of(tq_qtype t)
 	case TQ_QT_IQ4_XS:	return TQ_GGML_IQ4_XS;
 	case TQ_QT_MXFP4:	return TQ_GGML_MXFP4;
 	case TQ_QT_NVFP4:	return TQ_GGML_NVFP4;
+	case TQ_QT_IQ2_XXS:	return TQ_GGML_IQ2_XXS;
+	case TQ_QT_IQ2_XS:	return TQ_GGML_IQ2_XS;
+	case TQ_QT_IQ2_S:	return TQ_GGML_IQ2_S;
 	default:		return -1;
 	}
 }
@@ -650,7 +654,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 		{ "q3_k_m", 12 }, { "q3_k", 12 }, { "q4_k_s", 14 },
 		{ "q4_k_m", 15 }, { "q4_k", 15 }, { "q5_k_m", 17 },
 		{ "q5_k", 17 }, { "q6_k", 18 }, { "iq4_nl", 25 },
-		{ "iq4_xs", 30 }, { "bf16", 32 },
+		{ "iq4_xs", 30 }, { "bf16", 32 }, { "iq2_xxs", 19 },
+		{ "iq2_xs", 20 },
 	};
 	int64_t count[64];
 	int best = -1;
@@ -687,6 +692,9 @@ gg_file_type(const gg_ctx *g, const char *type)
 	case TQ_GGML_BF16:	return 32;
 	case TQ_GGML_MXFP4:	return 38;	/* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
 	case TQ_GGML_NVFP4:	return 39;
+	case TQ_GGML_IQ2_XXS:	return 19;
+	case TQ_GGML_IQ2_XS:	return 20;
+	case TQ_GGML_IQ2_S:	return 28;
 	default:		return 1024;	/* LLAMA_FTYPE_GUESSED */
 	}
 }
@@ -770,7 +778,23 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 	return st;
 }
 
-/* Parses --type into the request (and a plan for REQ_PLAN). */
+/*
+ * Whether tensor e (GGUF name `name`) needs an importance matrix: llama-
+ * quantize's rule (tensor_requires_imatrix), every codebook type but on
+ * the token embeddings and the output, where ggml's own applies (IQ2_XXS
+ * and IQ2_XS have no quantizer without one).
+ */
+static int
+gg_needs_imatrix(const gg_tensor *e, const char *name)
+{
+	if (!tq_quant_lattice(&e->scheme))
+		return 0;
+	if (strcmp(name, "token_embd.weight") == 0 ||
+	    strcmp(name, "output.weight") == 0)
+		return tq_quant_needs_imatrix(&e->scheme);
+	return 1;
+}
+
 /*
  * --imatrix: every re-quantized tensor's importance from the file, under
  * its GGUF name (a fused tensor's parts under the fused name), as
@@ -806,11 +830,23 @@ gg_imatrix(gg_ctx *g, tq_error *err)
 			free(e->imp);
 			e->imp = NULL;
 		}
+		if (rc == 0 && gg_needs_imatrix(e, name)) {
+			char sn[32];
+
+			tq_scheme_name(&e->scheme, sn, sizeof(sn));
+			st = tq_fail(err, TQ_EINVAL, "%s: no importance for %s, "
+			    "and llama-quantize quantizes %s only with it "
+			    "(\"Missing importance matrix for tensor %s in a "
+			    "very low-bit quantization\")", g->x->imatrix, name,
+			    sn, name);
+			rc = -1;
+		}
 	}
 	tq_imatrix_close(&im);
 	return st;
 }
 
+/* Parses --type into the request (and a plan for REQ_PLAN). */
 static tq_status
 gg_request(const char *type, int imatrix, gg_req *req, int *float_req,
     tq_plan **plan, tq_error *err)

@@ -597,6 +597,8 @@ scheme_of(int type, tq_scheme *s)
 		{ TQ_GGML_IQ4_NL, TQ_QT_IQ4_NL },
 		{ TQ_GGML_IQ4_XS, TQ_QT_IQ4_XS },
 		{ TQ_GGML_MXFP4, TQ_QT_MXFP4 }, { TQ_GGML_NVFP4, TQ_QT_NVFP4 },
+		{ TQ_GGML_IQ2_XXS, TQ_QT_IQ2_XXS },
+		{ TQ_GGML_IQ2_XS, TQ_QT_IQ2_XS }, { TQ_GGML_IQ2_S, TQ_QT_IQ2_S },
 	};
 	size_t i;
 

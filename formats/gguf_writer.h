@@ -16,7 +16,8 @@ enum {
 	TQ_GGML_Q2_K = 10, TQ_GGML_Q3_K = 11, TQ_GGML_Q4_K = 12,
 	TQ_GGML_Q5_K = 13, TQ_GGML_Q6_K = 14, TQ_GGML_IQ4_NL = 20,
 	TQ_GGML_IQ4_XS = 23, TQ_GGML_BF16 = 30,
-	TQ_GGML_MXFP4 = 39, TQ_GGML_NVFP4 = 40
+	TQ_GGML_MXFP4 = 39, TQ_GGML_NVFP4 = 40,
+	TQ_GGML_IQ2_XXS = 16, TQ_GGML_IQ2_XS = 17, TQ_GGML_IQ2_S = 22
 };
 
 /* GGUF metadata value types (gguf.h numbering). */

@@ -6,7 +6,9 @@ layer (lm_head and embeddings too) is exported from its state; gguf-py's
 numpy dequantization of every linear, with the Q/K permutation undone,
 must equal bit for bit what tests/model_dump reports our evaluation uses.
 The same type exported from the float model with --type must give the same
-bytes (the exporter's RTN is the engine's), and our own GGUF reader must
+bytes (the exporter's RTN is the engine's; not for the types --type names
+a mix of, nor for the codebook types, quantized with an importance matrix
+from --calib), and our own GGUF reader must
 read the file back to the same weights.  Float types: f32 exactly our
 weights, f16 and bf16 our weights rounded to nearest even.  TAP on stdout.
 """
@@ -24,8 +26,12 @@ from gguf.quants import dequantize
 from interop import Tap, run
 
 TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
-         "q5_k", "q6_k", "iq4_nl", "iq4_xs"]
+         "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s"]
 MIXES = ["iq4_nl", "iq4_xs"]   # --type names llama.cpp's mix, not --pure
+# Codebook types: quantized with the importance matrix of --calib (as
+# llama-quantize requires), the embeddings on iq2_s (which ggml makes
+# without one); --type names their mix, if any.
+LATTICE = ["iq2_xxs", "iq2_xs", "iq2_s"]
 FLOATS = ["f32", "f16", "bf16"]
 LIN = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
@@ -122,6 +128,8 @@ def main():
     ap.add_argument("--tq", required=True)
     ap.add_argument("--dump", required=True)
     ap.add_argument("--model", required=True)
+    ap.add_argument("--calib", required=True,
+                    help="calibration text for the codebook types")
     ap.add_argument("--start", type=int, default=0,
                     help="number the tests after this many")
     a = ap.parse_args()
@@ -132,7 +140,8 @@ def main():
                       "tests", "data", "models")
     fixtures = [os.path.join(fx, d) for d in sorted(os.listdir(fx))]
     gemmas = [m for m in fixtures if os.path.basename(m).startswith("gemma")]
-    print("1..%d" % (a.start + 3 * len(TYPES) + 2 * len(FLOATS) + 1 +
+    print("1..%d" % (a.start + 3 * len(TYPES) - len(MIXES) - len(LATTICE) +
+                     2 * len(FLOATS) + 1 +
                      len(fixtures) + 2 * len(gemmas)))
     with tempfile.TemporaryDirectory() as tmp:
         base = weights(a.dump, a.model, tmp)
@@ -164,12 +173,18 @@ def main():
                    (len(toks.data), len(merges.data)))
         for t in TYPES:
             plan = os.path.join(tmp, t + ".json")
-            json.dump({"default": {"method": "rtn", "scheme": t},
-                       "rules": [{"match": "^lm_head$", "scheme": t},
+            lat = t in LATTICE
+            json.dump({"default": {"method": "rtn", "scheme": t,
+                                   "imatrix": lat},
+                       "rules": [{"match": "^lm_head$", "scheme": t,
+                                  "imatrix": lat},
                                  {"match": "^model\\.embed_tokens$",
-                                  "scheme": t}]}, open(plan, "w"))
+                                  "scheme": "iq2_s" if lat else t}]},
+                      open(plan, "w"))
             st = os.path.join(tmp, t + ".state")
-            run([a.tq, "quantize", a.model, "--plan", plan, "--out", st])
+            run([a.tq, "quantize", a.model, "--plan", plan, "--out", st] +
+                (["--calib", a.calib, "--samples", "4", "--seqlen", "128"]
+                 if lat else []))
             path = os.path.join(tmp, t + ".gguf")
             run([a.tq, "export", st, "--format", "gguf", "--out", path])
             r, theirs, raw, types = read_gguf(path, cfg)
@@ -177,10 +192,11 @@ def main():
             bad = compare(ours, theirs, lambda w: w)
             kinds = sorted(set(v for k, v in types.items()
                                if not k.endswith("norm.weight")))
-            tap.ok(not bad and kinds == [t.upper()],
+            want_kinds = sorted({t.upper(), "IQ2_S"} if lat else [t.upper()])
+            tap.ok(not bad and kinds == want_kinds,
                "%s: gguf-py dequantizes every layer to exactly our weights"
                % t, "types %s\n%s" % (kinds, "\n".join(bad[:5])))
-            if t not in MIXES:
+            if t not in MIXES and not lat:
                 path2 = os.path.join(tmp, t + "-rtn.gguf")
                 run([a.tq, "export", a.model, "--format", "gguf", "--type",
                      t, "--out", path2])

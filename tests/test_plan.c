@@ -513,19 +513,73 @@ test_presets(void)
 	size_t i, n = 0;
 
 	for (i = 0; names[i] != NULL; i++) {
-		int ok;
+		int ok, lattice = strncmp(names[i], "iq2_", 4) == 0;
+		char json[256];
 
 		n++;
 		p = NULL;
 		ok = tq_plan_preset(names[i], &p, &err) == TQ_OK;
+		if (ok && lattice) {	/* llama-quantize's rule */
+			ok = tq_plan_check(p, demo, &err) == TQ_EINVAL &&
+			    strstr(err.msg, "only with an importance matrix") !=
+			    NULL;
+			tap_ok(ok, "preset %s: refused without an importance "
+			    "matrix: %s", names[i], err.msg);
+			tq_plan_free(p);
+			snprintf(json, sizeof(json), "{\"preset\": \"%s\", "
+			    "\"rules\": [{\"match\": \"^model\\\\.layers\\\\.\", "
+			    "\"imatrix\": true}]}", names[i]);
+			ok = tq_plan_parse(json, strlen(json), names[i], &p,
+			    &err) == TQ_OK;
+		}
 		ok = ok && tq_plan_check(p, demo, &err) == TQ_OK;
-		tap_ok(ok, "preset %s checks on the demo model %s", names[i],
+		tap_ok(ok, "preset %s checks on the demo model %s%s", names[i],
+		    lattice ? "with the importance matrix " : "",
 		    ok ? "" : err.msg);
 		tap_ok(p != NULL && round_trip(p, names[i]),
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 22, "22 presets");
+	tap_ok(n == 24, "24 presets");
+	{
+		/* the codebook types' importance matrix, layer by layer */
+		static const struct { const char *json, *want; } cb[] = {
+			{ "{\"default\": {\"method\": \"gptq\", \"scheme\": "
+			  "\"iq2_s\", \"imatrix\": true}}", NULL },
+			{ "{\"default\": {\"method\": \"awq\", \"scheme\": "
+			  "\"iq2_xxs\"}}", NULL },
+			{ "{\"default\": {\"method\": \"gptq\", \"scheme\": "
+			  "\"iq2_s\"}}", "llama-quantize quantizes iq2_s only" },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq2_s\"}]}", NULL },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq2_xs\"}]}", "ggml quantizes iq2_xs only" },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq2_xs\", \"imatrix\": true}]}", NULL },
+			{ "{\"rules\": [{\"match\": \"embed\", \"scheme\": "
+			  "\"iq2_s\"}]}", NULL },
+			{ "{\"rules\": [{\"match\": \"embed\", \"scheme\": "
+			  "\"iq2_xxs\", \"imatrix\": true}]}",
+			  "which an embedding has none of" },
+		};
+		int ok = 1;
+
+		for (i = 0; i < sizeof(cb) / sizeof(cb[0]); i++) {
+			tq_status st;
+
+			p = parse(cb[i].json);
+			st = p != NULL ? tq_plan_check(p, demo, &err) :
+			    TQ_EINVAL;
+			if (cb[i].want == NULL ? st != TQ_OK : st != TQ_EINVAL ||
+			    strstr(err.msg, cb[i].want) == NULL) {
+				tap_diag("%s: %s", cb[i].json, err.msg);
+				ok = 0;
+			}
+			tq_plan_free(p);
+		}
+		tap_ok(ok, "iq2 types: gptq, awq with the importance matrix; "
+		    "lm_head and embeddings by ggml's rule");
+	}
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
 
@@ -824,6 +878,63 @@ test_mixes(void)
 		tq_scheme_parse("iq4_xs", &s, NULL);
 		ok &= !tq_plan__fallback_scheme(&s, 64, 100);
 		tap_ok(ok, "iq4_xs falls back to iq4_nl at 576, to float at 100");
+	}
+
+	/* The IQ2 mixes (llama-quant.cpp's branch of their own): attn_v
+	 * q4_k at n_gqa >= 4 or >= 4 experts, else q2_k (iq3_s for IQ2_S
+	 * and IQ2_M); ffn_down q2_k / iq3_s in the first n/8 blocks;
+	 * attn_output iq3_s for IQ2_S/M, q5_k with 8 experts; output q5_k;
+	 * token embedding q2_k / iq3_s; IQ2_S's default is iq2_xs */
+	c.n_kv_heads = 8;
+	tq_plan__mix_type("iq2_xxs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok = strcmp(t, "q4_k") == 0;
+	c.n_kv_heads = 16;
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_S, 5, TQ_LINEAR_V, &c,
+	    4096, 1), "iq3_s") == 0;
+	tq_plan__mix_type("iq2_xxs", 3, TQ_LINEAR_DOWN, &c, 14336, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	tq_plan__mix_type("iq2_xxs", 4, TQ_LINEAR_DOWN, &c, 14336, &t);
+	ok &= strcmp(t, "iq2_xxs") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_M, 3, TQ_LINEAR_DOWN,
+	    &c, 14336, 1), "iq3_s") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_M, 4, TQ_LINEAR_DOWN,
+	    &c, 14336, 1), "iq2_s") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_S, 4, TQ_LINEAR_UP,
+	    &c, 4096, 1), "iq2_xs") == 0;
+	tq_plan__mix_type("iq2_xs", 0, TQ_LINEAR_O, &c, 4096, &t);
+	ok &= strcmp(t, "iq2_xs") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_S, 0, TQ_LINEAR_O, &c,
+	    4096, 1), "iq3_s") == 0;
+	tq_plan__mix_type("iq2_xs", -1, TQ_LINEAR_LM_HEAD, &c, 4096, &t);
+	ok &= strcmp(t, "q5_k") == 0;
+	tq_plan__mix_type("iq2_xxs", -1, TQ_LINEAR_LM_HEAD, &c, 576, &t);
+	ok &= strcmp(t, "q8_0") == 0;
+	tq_plan__mix_type("iq2_xxs", -1, TQ_PLAN_EMBED, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_M, -1, TQ_PLAN_EMBED,
+	    &c, 4096, 1), "iq3_s") == 0;
+	c.n_experts = 8;
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok &= strcmp(t, "q4_k") == 0;	/* no q8_0 bump in this branch */
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_K, &c, 4096, &t);
+	ok &= strcmp(t, "q4_k") == 0;
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_O, &c, 4096, &t);
+	ok &= strcmp(t, "q5_k") == 0;
+	c.n_experts = 0;
+	tap_ok(ok, "iq2_xxs, iq2_xs (and iq2_s, iq2_m's rules): attn_v, "
+	    "ffn_down, attn_output, output, token embedding");
+	{
+		tq_scheme s;
+
+		tq_scheme_parse("iq2_xxs", &s, NULL);
+		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
+		    s.type == TQ_QT_IQ4_NL;
+		tq_scheme_parse("iq2_s", &s, NULL);
+		ok &= tq_plan__fallback_scheme(&s, 64, 576) &&
+		    s.type == TQ_QT_IQ4_NL;
+		tap_ok(ok, "iq2_xxs, iq2_s fall back to iq4_nl at 576");
 	}
 }
 

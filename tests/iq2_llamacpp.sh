@@ -1,0 +1,158 @@
+#!/bin/sh
+# iq2_llamacpp.sh: the IQ2_XXS and IQ2_XS presets against llama-quantize
+# and llama-perplexity (the pinned build of tools/build-llamacpp.sh), on
+# the demo model exported as an F32 GGUF:
+#   - without an importance matrix both refuse them (llama-quantize's
+#     tensor_requires_imatrix), ours in one line;
+#   - `export --type iq2_xxs --imatrix F` / `iq2_xs` equals `llama-quantize
+#     --imatrix F SRC OUT IQ2_XXS` / `IQ2_XS` byte for byte, every tensor's
+#     type and data, with F our `calibrate --imatrix` and llama-imatrix's;
+#     an importance matrix that lacks a tensor is refused, as there;
+#   - `quantize --preset iq2_xs --imatrix --export gguf:F` writes every
+#     tensor in llama-quantize's type (its importance matrix is its own);
+#   - llama-perplexity of our exports equals our `eval --protocol llamacpp`
+#     of the same files within 0.05% (inputs rounded to Q8_K, ggml-cpu's
+#     vec_dot_type for both).
+# Runs only with TQ_INTEROP=1 (a missing llama.cpp build then fails).  TAP.
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+tq=$top_builddir/turboquant
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+py=${TQ_PYTHON:-python3}
+threads=2
+
+. "$top_srcdir/tests/tap_lib.sh"
+interop_only llama.cpp
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+llamacpp_bin
+llama() {	# llama TOOL ARGS...: log in $tmp/l.log
+	tool=$1
+	shift
+	LD_LIBRARY_PATH=$bin "$bin/$tool" "$@" >"$tmp/l.log" 2>&1
+}
+# same A B [types]: every tensor of A has B's name, type and bytes (with
+# "types", the names and types only)
+same() {
+	"$py" - "$1" "$2" "${3:-bytes}" <<'PY'
+import sys
+import numpy as np
+import gguf
+a, b = (gguf.GGUFReader(p) for p in sys.argv[1:3])
+ta, tb = ({t.name: t for t in r.tensors} for r in (a, b))
+data = sys.argv[3] == "bytes"
+bad = [k for k in sorted(set(ta) | set(tb))
+       if k not in ta or k not in tb or
+       ta[k].tensor_type != tb[k].tensor_type or
+       (data and not np.array_equal(
+           np.asarray(ta[k].data).view(np.uint8).ravel(),
+           np.asarray(tb[k].data).view(np.uint8).ravel()))]
+types = sorted({t.tensor_type.name for t in ta.values()})
+print("# %d tensors (%s); differing: %s" % (len(ta), ", ".join(types),
+      bad[:4]))
+assert not bad
+PY
+}
+# fails CMD...: exit 1 with one line on stderr that has $want
+fails() {
+	"$@" >/dev/null 2>"$tmp/err"
+	[ $? = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q -- "$want" "$tmp/err"
+}
+
+"$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
+    2>"$tmp/err"
+ok $? "the demo model as an F32 GGUF $(head -c 200 "$tmp/err")"
+"$tq" calibrate "$tmp/f32.gguf" --calib "$shared/wikitext2-valid.txt" \
+    --samples 8 --seqlen 128 --imatrix "$tmp/ours.imatrix" >/dev/null \
+    2>"$tmp/err"
+ok $? "calibrate --imatrix $(head -c 200 "$tmp/err")"
+head -c 60000 "$shared/wikitext2-valid.txt" >"$tmp/calib.txt"
+llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
+    --chunks 8 -t $threads -o "$tmp/llama.imatrix"
+ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" | head -c 200)"
+
+for t in IQ2_XXS IQ2_XS; do
+	lt=$(echo $t | tr A-Z a-z)
+	want="llama-quantize quantizes $lt only with an importance matrix"
+	fails "$tq" export "$tmp/f32.gguf" --format gguf --type $lt \
+	    --out "$tmp/x.gguf" && [ ! -e "$tmp/x.gguf" ] &&
+	! llama llama-quantize "$tmp/f32.gguf" "$tmp/x.gguf" $t 1 &&
+	grep -q "requires an importance matrix" "$tmp/l.log"
+	ok $? "$t without an importance matrix: refused by both: $(cat "$tmp/err")"
+	for im in ours llama; do
+		"$tq" export "$tmp/f32.gguf" --format gguf --type $lt \
+		    --imatrix "$tmp/$im.imatrix" --out "$tmp/$lt-$im.gguf" \
+		    >/dev/null 2>"$tmp/err" &&
+		llama llama-quantize --imatrix "$tmp/$im.imatrix" \
+		    "$tmp/f32.gguf" "$tmp/ref.gguf" $t 1 &&
+		same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
+		ok $? "$t, importance matrix: $im: our export equals llama-quantize's byte for byte $(head -c 200 "$tmp/err")"
+	done
+done
+
+# An importance matrix without ffn_down's entries: llama-quantize bails
+# out ("Missing importance matrix for tensor ... in a very low-bit
+# quantization"), and so do we.
+"$py" - "$tmp/ours.imatrix" "$tmp/part.imatrix" <<'PY'
+import sys
+import gguf
+r = gguf.GGUFReader(sys.argv[1])
+w = gguf.GGUFWriter(sys.argv[2], arch="imatrix")
+for f in r.fields.values():
+    if f.name.startswith("GGUF.") or f.name == "general.architecture":
+        continue
+    v = f.contents()
+    if isinstance(v, str):
+        w.add_string(f.name, v)
+    elif isinstance(v, list):
+        w.add_array(f.name, v)
+    elif isinstance(v, float):
+        w.add_float32(f.name, v)
+    else:
+        w.add_uint32(f.name, v)
+for t in r.tensors:
+    if "ffn_down" not in t.name:
+        w.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.write_tensors_to_file()
+w.close()
+PY
+want="no importance for blk.0.ffn_down.weight"
+fails "$tq" export "$tmp/f32.gguf" --format gguf --type iq2_xs \
+    --imatrix "$tmp/part.imatrix" --out "$tmp/x.gguf" &&
+! llama llama-quantize --imatrix "$tmp/part.imatrix" "$tmp/f32.gguf" \
+    "$tmp/x.gguf" IQ2_XS 1 && grep -q "Missing importance matrix" "$tmp/l.log"
+ok $? "an importance matrix lacking ffn_down: refused by both: $(cat "$tmp/err")"
+
+# The preset through the quantize pipeline: llama-quantize's types.
+"$tq" quantize "$tmp/f32.gguf" --preset iq2_xs --imatrix \
+    --calib "$shared/wikitext2-valid.txt" --samples 8 --seqlen 128 \
+    --out "$tmp/state" --export "gguf:$tmp/preset.gguf" >/dev/null \
+    2>"$tmp/err" &&
+llama llama-quantize --imatrix "$tmp/ours.imatrix" "$tmp/f32.gguf" \
+    "$tmp/ref.gguf" IQ2_XS 1 &&
+same "$tmp/preset.gguf" "$tmp/ref.gguf" types
+ok $? "quantize --preset iq2_xs --imatrix: every tensor in llama-quantize's type" ||
+    tail -n 3 "$tmp/err" | sed 's/^/# /'
+
+
+head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
+for lt in iq2_xxs iq2_xs; do
+	llama llama-perplexity -t $threads -c 512 --chunks 40 \
+	    -m "$tmp/$lt-ours.gguf" -f "$tmp/text.txt" &&
+	"$tq" --threads $threads eval "$tmp/$lt-ours.gguf" \
+	    --text "$tmp/text.txt" --protocol llamacpp --max-tokens 20480 \
+	    --json >"$tmp/ours.json" 2>"$tmp/err" &&
+	"$py" - "$tmp/l.log" "$tmp/ours.json" $lt <<'PY'
+import json, re, sys
+log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
+rel = abs(ours["ppl"] - lp) / lp
+print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
+      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
+assert ours["n_windows"] == 40 and rel < 0.0005
+PY
+	ok $? "$lt export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
+done
+echo "1..$n"
