@@ -84,6 +84,8 @@ static const plan_preset presets[] = {
 	{ "iq4_nl", TQ_METHOD_RTN, "iq4_nl", 0, 0, PLAN_MIX_IQ4_NL },
 	{ "iq2_xxs", TQ_METHOD_RTN, "iq2_xxs", 0, 0, PLAN_MIX_IQ2_XXS },
 	{ "iq2_xs", TQ_METHOD_RTN, "iq2_xs", 0, 0, PLAN_MIX_IQ2_XS },
+	{ "iq1_s", TQ_METHOD_RTN, "iq1_s", 0, 0, PLAN_MIX_IQ1_S },
+	{ "iq1_m", TQ_METHOD_RTN, "iq1_m", 0, 0, PLAN_MIX_IQ1_M },
 };
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
 
@@ -92,7 +94,7 @@ static const char *const preset_names[N_PRESETS + 1] = {
 	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "mxfp4",
 	"nvfp4", "q8_0",
 	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", "iq4_xs", "iq4_nl",
-	"iq2_xxs", "iq2_xs",
+	"iq2_xxs", "iq2_xs", "iq1_s", "iq1_m",
 	NULL
 };
 
@@ -452,7 +454,9 @@ tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 		case TQ_QT_IQ4_XS:	next = "iq4_nl"; break;
 		case TQ_QT_IQ2_XXS:
 		case TQ_QT_IQ2_XS:
-		case TQ_QT_IQ2_S:	next = "iq4_nl"; break;
+		case TQ_QT_IQ2_S:
+		case TQ_QT_IQ1_S:
+		case TQ_QT_IQ1_M:	next = "iq4_nl"; break;
 		case TQ_QT_INT:
 		case TQ_QT_NF4:
 			if (s->group > 32) {

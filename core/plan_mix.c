@@ -1,6 +1,6 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
- * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ2_XS, IQ2_XXS; the rules of IQ2_S and
+ * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ2_XS, IQ2_XXS, IQ1_S, IQ1_M; the rules of IQ2_S and
  * IQ2_M too, which put IQ3_S on some tensors and so have no preset until
  * that type exists): the type llama_tensor_get_type (llama-quant.cpp) gives each
  * tensor of a llama/qwen2 model (an expert's gate, up and down take
@@ -44,6 +44,8 @@ mix_default(int mix)
 	case PLAN_MIX_IQ2_XS:	return "iq2_xs";
 	case PLAN_MIX_IQ2_S:	return "iq2_xs";	/* sic: llama.cpp's */
 	case PLAN_MIX_IQ2_M:	return "iq2_s";
+	case PLAN_MIX_IQ1_S:	return "iq1_s";
+	case PLAN_MIX_IQ1_M:	return "iq1_m";
 	default:		return "q4_k";
 	}
 }
@@ -53,15 +55,17 @@ static int
 is_iq2(int mix)
 {
 	return mix == PLAN_MIX_IQ2_XXS || mix == PLAN_MIX_IQ2_XS ||
-	    mix == PLAN_MIX_IQ2_S || mix == PLAN_MIX_IQ2_M;
+	    mix == PLAN_MIX_IQ2_S || mix == PLAN_MIX_IQ2_M ||
+	    mix == PLAN_MIX_IQ1_S || mix == PLAN_MIX_IQ1_M;
 }
 
 /*
  * llama_tensor_get_type's branch for the very low-bit mixes (IQ2_XXS,
- * IQ2_XS, IQ2_S, IQ2_M): attn_v Q4_K at >= 4 heads per KV head or >= 4
- * experts, else IQ3_S (IQ2_S, IQ2_M) or Q2_K; attn_k Q4_K with 8 experts;
- * the first eighth of ffn_down IQ3_S or Q2_K; attn_output Q5_K with 8
- * experts, else IQ3_S (IQ2_S, IQ2_M); the rest the mix's default.
+ * IQ2_XS, IQ2_S, IQ2_M, IQ1_S, IQ1_M): attn_v Q4_K at >= 4 heads per KV
+ * head or >= 4 experts, else IQ3_S (IQ2_S, IQ2_M) or Q2_K; attn_k Q4_K
+ * with 8 experts; the first eighth of ffn_down IQ3_S or Q2_K; attn_output
+ * Q5_K with 8 experts, else IQ2_XXS (IQ1_S, IQ1_M) or IQ3_S (IQ2_S,
+ * IQ2_M); the rest the mix's default.
  */
 static const char *
 iq2_scheme(int mix, int64_t i, int which, const tq_model_config *c)
@@ -83,6 +87,8 @@ iq2_scheme(int mix, int64_t i, int which, const tq_model_config *c)
 	case TQ_LINEAR_O:
 		if (c->n_experts == 8)
 			return "q5_k";
+		if (mix == PLAN_MIX_IQ1_S || mix == PLAN_MIX_IQ1_M)
+			return "iq2_xxs";
 		return s_m ? "iq3_s" : mix_default(mix);
 	default:
 		return mix_default(mix);

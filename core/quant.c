@@ -48,13 +48,16 @@ static const struct {
 	{ "iq2_xxs", TQ_QT_IQ2_XXS, 2 },
 	{ "iq2_xs", TQ_QT_IQ2_XS, 2 },
 	{ "iq2_s", TQ_QT_IQ2_S, 2 },
+	{ "iq1_s", TQ_QT_IQ1_S, 1 },
+	{ "iq1_m", TQ_QT_IQ1_M, 1 },
 };
 #define N_GGUF_NAMES (sizeof(gguf_names) / sizeof(gguf_names[0]))
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
 	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
-	"q6_k, iq4_nl, iq4_xs, iq2_xxs, iq2_xs, iq2_s, mxfp4 or nvfp4"
+	"q6_k, iq4_nl, iq4_xs, iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, mxfp4 or " \
+	"nvfp4"
 
 /* FP8 with one scale per group x group tile (fp8-block128). */
 static int

@@ -160,7 +160,8 @@ void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
     int64_t cols, tq_qparams *params);
 
 /*
- * 1 for the lattice types (IQ2_XXS, IQ2_XS, IQ2_S: core/quant_iq2.h),
+ * 1 for the lattice types (IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M:
+ * core/quant_iq2.h),
  * whose codes are codebook points of 8 columns jointly: a block's codes
  * come with its parameters from tq_quant_block_codes(), never from
  * tq_grid_round() a column at a time.
@@ -168,7 +169,7 @@ void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
 int tq_quant_lattice(const tq_scheme *s);
 /*
  * 1 for the types ggml quantizes only with an importance matrix (IQ2_XXS,
- * IQ2_XS): without one, tq_quant_rtn() weighs their columns alike, which
+ * IQ2_XS, IQ1_S): without one, tq_quant_rtn() weighs their columns alike, which
  * no ggml output can be compared with.
  */
 int tq_quant_needs_imatrix(const tq_scheme *s);

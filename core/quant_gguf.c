@@ -24,6 +24,7 @@
 
 #include "quant_gguf.h"
 #include "quant_gguf_blk.h"
+#include "quant_iq1.h"
 #include "quant_iq2.h"
 #include "quant_iq4.h"
 #include "tensor.h"
@@ -1027,6 +1028,10 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	    tq_iq2__quant_xs, tq_iq2__grid_xs, iq2_xs),
 	[TQ_QT_IQ2_S] = TYPE("iq2_s", QK_K, 16, blk_iq2_s, 0, 0, 5, 0, 0,
 	    tq_iq2__quant_s, tq_iq2__grid_xs, iq2_s),
+	[TQ_QT_IQ1_S] = TYPE("iq1_s", QK_K, 32, blk_iq1_s, 0, 0, 2, 0, 0,
+	    tq_iq1__quant_s, tq_iq1__grid_s, iq1_s),
+	[TQ_QT_IQ1_M] = TYPE("iq1_m", QK_K, 8, blk_iq1_m, 0, 0, 2, 0, 0,
+	    tq_iq1__quant_m, tq_iq1__grid_m, iq1_m),
 };
 #undef TYPE
 
@@ -1126,13 +1131,14 @@ tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p, uint8_t *codes)
 int
 tq_gguf_lattice(tq_qtype t)
 {
-	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S;
+	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S ||
+	    t == TQ_QT_IQ1_S || t == TQ_QT_IQ1_M;
 }
 
 int
 tq_gguf_needs_imatrix(tq_qtype t)
 {
-	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS;
+	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ1_S;
 }
 
 int
@@ -1140,6 +1146,8 @@ tq_gguf_codes_ok(tq_qtype t, const uint8_t *codes)
 {
 	if (t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S)
 		return tq_iq2__codes_ok(t, codes);
+	if (t == TQ_QT_IQ1_S || t == TQ_QT_IQ1_M)
+		return tq_iq1__codes_ok(codes);
 	return 1;
 }
 

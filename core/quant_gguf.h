@@ -47,14 +47,14 @@ void tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g);
 
 /*
  * 1 for the types whose groups of 8 columns are codebook points (IQ2_XXS,
- * IQ2_XS, IQ2_S: core/quant_iq2.h), whose codes no column-by-column
- * rounding may choose.
+ * IQ2_XS, IQ2_S, IQ1_S, IQ1_M: core/quant_iq2.h), whose codes no
+ * column-by-column rounding may choose.
  */
 int tq_gguf_lattice(tq_qtype t);
 
 /*
  * 1 for the types ggml quantizes only with an importance matrix
- * (ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS); without one ours
+ * (ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S); without one ours
  * weigh every column alike, which no ggml output can be compared with.
  */
 int tq_gguf_needs_imatrix(tq_qtype t);

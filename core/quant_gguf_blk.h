@@ -135,6 +135,31 @@ typedef struct blk_iq2_s {
 static_assert(sizeof(blk_iq2_s) == 82, "block_iq2_s is 82 bytes");
 
 /*
+ * IQ1_S, IQ1_M (core/quant_iq1.c): a 2048-point codebook of -1, 0, 1 per
+ * 8 columns.  IQ1_S: fp16 d, qs[32] low index bytes, qh[8] u16 (3 high
+ * index bits per group, the 3-bit scale, the shift's sign in bit 15);
+ * tq_qparams.raw holds d and the top 4 bits of each qh in scales[0..7].
+ * IQ1_M: qs[32], qh[16] (per group 3 high index bits and the shift's
+ * sign, two groups a byte), scales[8] (four u16: 3-bit scales per 16
+ * columns, d's fp16 bits in the top nibbles); tq_qparams.raw holds d,
+ * the 8 scale bytes in scales[0..7] and the 32 shift signs in
+ * scales[8..11].
+ */
+typedef struct blk_iq1_s {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 8];
+	uint8_t qh[QK_K / 16];
+} blk_iq1_s;
+static_assert(sizeof(blk_iq1_s) == 50, "block_iq1_s is 50 bytes");
+
+typedef struct blk_iq1_m {
+	uint8_t qs[QK_K / 8];
+	uint8_t qh[QK_K / 16];
+	uint8_t scales[QK_K / 32];
+} blk_iq1_m;
+static_assert(sizeof(blk_iq1_m) == 56, "block_iq1_m is 56 bytes");
+
+/*
  * What tq_qparams.raw holds for every GGUF type: the block header, i.e.
  * everything but the packed levels.
  */
@@ -170,6 +195,8 @@ GGUF_LAYOUT(iq4_xs);
 GGUF_LAYOUT(iq2_xxs);	/* core/quant_iq2.c */
 GGUF_LAYOUT(iq2_xs);
 GGUF_LAYOUT(iq2_s);
+GGUF_LAYOUT(iq1_s);	/* core/quant_iq1.c */
+GGUF_LAYOUT(iq1_m);
 #undef GGUF_LAYOUT
 
 /*

@@ -23,7 +23,8 @@
  *   f32, f16, bf16    every linear in that float type (a state's layers as
  *                     their dequantized values).
  *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
- *   mixes             q6_k, q8_0, iq4_xs, iq4_nl, iq2_xs, iq2_xxs:
+ *   mixes             q6_k, q8_0, iq4_xs, iq4_nl, iq2_xs, iq2_xxs, iq1_m,
+ *                     iq1_s:
  *                     core/plan.c's presets,
  *                     their rules in
  *                     core/plan_mix.c, shape fallback included) or one
@@ -108,7 +109,7 @@ typedef enum gg_req {
 
 static const char *const mix_names[] = {
 	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_nl",
-	"iq4_xs", "iq2_xxs", "iq2_xs", NULL
+	"iq4_xs", "iq2_xxs", "iq2_xs", "iq1_s", "iq1_m", NULL
 };
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
@@ -146,6 +147,8 @@ ggml_type_of(tq_qtype t)
 	case TQ_QT_IQ2_XXS:	return TQ_GGML_IQ2_XXS;
 	case TQ_QT_IQ2_XS:	return TQ_GGML_IQ2_XS;
 	case TQ_QT_IQ2_S:	return TQ_GGML_IQ2_S;
+	case TQ_QT_IQ1_S:	return TQ_GGML_IQ1_S;
+	case TQ_QT_IQ1_M:	return TQ_GGML_IQ1_M;
 	default:		return -1;
 	}
 }
@@ -655,7 +658,7 @@ gg_file_type(const gg_ctx *g, const char *type)
 		{ "q4_k_m", 15 }, { "q4_k", 15 }, { "q5_k_m", 17 },
 		{ "q5_k", 17 }, { "q6_k", 18 }, { "iq4_nl", 25 },
 		{ "iq4_xs", 30 }, { "bf16", 32 }, { "iq2_xxs", 19 },
-		{ "iq2_xs", 20 },
+		{ "iq2_xs", 20 }, { "iq1_s", 24 }, { "iq1_m", 31 },
 	};
 	int64_t count[64];
 	int best = -1;
@@ -695,6 +698,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 	case TQ_GGML_IQ2_XXS:	return 19;
 	case TQ_GGML_IQ2_XS:	return 20;
 	case TQ_GGML_IQ2_S:	return 28;
+	case TQ_GGML_IQ1_S:	return 24;
+	case TQ_GGML_IQ1_M:	return 31;
 	default:		return 1024;	/* LLAMA_FTYPE_GUESSED */
 	}
 }

@@ -51,6 +51,7 @@ static const struct {
 	{ TQ_GGML_IQ2_XXS, 256, 66, "iq2_xxs" },
 	{ TQ_GGML_IQ2_XS, 256, 74, "iq2_xs" },
 	{ TQ_GGML_IQ2_S, 256, 82, "iq2_s" },
+	{ TQ_GGML_IQ1_S, 256, 50, "iq1_s" }, { TQ_GGML_IQ1_M, 256, 56, "iq1_m" },
 };
 
 int

@@ -455,6 +455,8 @@ typedef enum tq_qtype {
 	TQ_QT_IQ2_XXS,		/* GGUF i-quants: groups of 8 on a codebook */
 	TQ_QT_IQ2_XS,
 	TQ_QT_IQ2_S,
+	TQ_QT_IQ1_S,
+	TQ_QT_IQ1_M,
 	TQ_QT_COUNT
 } tq_qtype;
 

@@ -26,12 +26,13 @@ from gguf.quants import dequantize
 from interop import Tap, run
 
 TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
-         "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s"]
+         "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s",
+         "iq1_s", "iq1_m"]
 MIXES = ["iq4_nl", "iq4_xs"]   # --type names llama.cpp's mix, not --pure
 # Codebook types: quantized with the importance matrix of --calib (as
 # llama-quantize requires), the embeddings on iq2_s (which ggml makes
 # without one); --type names their mix, if any.
-LATTICE = ["iq2_xxs", "iq2_xs", "iq2_s"]
+LATTICE = ["iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m"]
 FLOATS = ["f32", "f16", "bf16"]
 LIN = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",

@@ -1,13 +1,14 @@
 #!/bin/sh
-# iq2_llamacpp.sh: the IQ2_XXS and IQ2_XS presets against llama-quantize
-# and llama-perplexity (the pinned build of tools/build-llamacpp.sh), on
-# the demo model exported as an F32 GGUF:
+# iq2_llamacpp.sh: the IQ2_XXS, IQ2_XS, IQ1_S and IQ1_M presets against
+# llama-quantize and llama-perplexity (the pinned build of
+# tools/build-llamacpp.sh), on the demo model exported as an F32 GGUF:
 #   - without an importance matrix both refuse them (llama-quantize's
 #     tensor_requires_imatrix), ours in one line;
-#   - `export --type iq2_xxs --imatrix F` / `iq2_xs` equals `llama-quantize
-#     --imatrix F SRC OUT IQ2_XXS` / `IQ2_XS` byte for byte, every tensor's
-#     type and data, with F our `calibrate --imatrix` and llama-imatrix's;
-#     an importance matrix that lacks a tensor is refused, as there;
+#   - `export --type iq2_xxs --imatrix F` (iq2_xs, iq1_s, iq1_m) equals
+#     `llama-quantize --imatrix F SRC OUT IQ2_XXS` (...) byte for byte,
+#     every tensor's type and data, with F our `calibrate --imatrix` and
+#     llama-imatrix's; an importance matrix that lacks a tensor is
+#     refused, as there;
 #   - `quantize --preset iq2_xs --imatrix --export gguf:F` writes every
 #     tensor in llama-quantize's type (its importance matrix is its own);
 #   - llama-perplexity of our exports equals our `eval --protocol llamacpp`
@@ -71,7 +72,7 @@ llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
     --chunks 8 -t $threads -o "$tmp/llama.imatrix"
 ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" | head -c 200)"
 
-for t in IQ2_XXS IQ2_XS; do
+for t in IQ2_XXS IQ2_XS IQ1_S IQ1_M; do
 	lt=$(echo $t | tr A-Z a-z)
 	want="llama-quantize quantizes $lt only with an importance matrix"
 	fails "$tq" export "$tmp/f32.gguf" --format gguf --type $lt \
@@ -138,7 +139,7 @@ ok $? "quantize --preset iq2_xs --imatrix: every tensor in llama-quantize's type
 
 
 head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
-for lt in iq2_xxs iq2_xs; do
+for lt in iq2_xxs iq2_xs iq1_s iq1_m; do
 	llama llama-perplexity -t $threads -c 512 --chunks 40 \
 	    -m "$tmp/$lt-ours.gguf" -f "$tmp/text.txt" &&
 	"$tq" --threads $threads eval "$tmp/$lt-ours.gguf" \

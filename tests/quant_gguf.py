@@ -16,8 +16,8 @@ importance, our bytes must also equal gguf-py's own quantize(), which
 follows ggml's reference formulas (it has no K-quant or imatrix
 quantizer).  With --ggml (a pinned llama.cpp's libggml-base), our bytes must
 equal ggml_quantize_chunk()'s, what llama-quantize writes, for every type,
-without and with the importance matrix (IQ2_XXS and IQ2_XS only with
-it: ggml aborts without), and ggml's own dequantization (its to_float,
+without and with the importance matrix (IQ2_XXS, IQ2_XS and IQ1_S only
+with it: ggml aborts without), and ggml's own dequantization (its to_float,
 dequantize_row_*) of our blocks must equal our values exactly.  With
 --real (tests/quant_gguf.sh gives the demo model), rows of a trained
 model's weights are added to the matrix.
@@ -50,11 +50,12 @@ TYPES = [
     ("iq4_nl", QT.IQ4_NL, False), ("iq4_xs", QT.IQ4_XS, False),
     ("mxfp4", QT.MXFP4, True), ("nvfp4", QT.NVFP4, False),
     ("iq2_xxs", QT.IQ2_XXS, False), ("iq2_xs", QT.IQ2_XS, False),
-    ("iq2_s", QT.IQ2_S, False),
+    ("iq2_s", QT.IQ2_S, False), ("iq1_s", QT.IQ1_S, False),
+    ("iq1_m", QT.IQ1_M, False),
 ]
 # ggml quantizes these only with an importance matrix (it aborts without:
 # ggml_quantize_requires_imatrix); ours then weigh every column alike.
-NEEDS_IMATRIX = {"iq2_xxs", "iq2_xs"}
+NEEDS_IMATRIX = {"iq2_xxs", "iq2_xs", "iq1_s"}
 COLS = 1024
 KINDS = 16
 

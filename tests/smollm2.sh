@@ -83,7 +83,7 @@ for p in $(q plan --list-presets); do
 		ok $? "preset $p plans (quantized elsewhere: about a minute)"
 		continue ;;
 	w4-gptq|w8a8-smoothquant|fp8-static) args=$calib ;;
-	iq2_*) args="--imatrix $calib" ;;	# llama-quantize's rule
+	iq2_*|iq1_*) args="--imatrix $calib" ;;	# llama-quantize's rule
 	w3-gptq) continue ;;	# as w4-gptq, for time
 	*) args= ;;
 	esac

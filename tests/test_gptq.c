@@ -82,6 +82,13 @@ invert(const double *a, double *inv, int64_t n)
 }
 
 /*
+ * The importance (mean x^2, H's diagonal over the tokens) that the
+ * codebook types' checks give GPTQ, RTN and the reference, as a plan
+ * with "imatrix": true does; NULL for the other checks.
+ */
+static const float *test_imp;
+
+/*
  * The plain GPTQ of w[rows, cols] onto scheme s, H as tq_gptq takes it
  * (dampening 1% of the mean diagonal, dead inputs zeroed, act_order by
  * decreasing diagonal); codes[rows, cols] in the original column order.
@@ -142,7 +149,8 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 					grp[k] = (float)row[i + k];
 				/* a codebook block: its codes all at once */
 				if (tq_quant_lattice(s))
-					tq_quant_block_codes(s, grp, NULL, &p[r],
+					tq_quant_block_codes(s, grp, test_imp !=
+					    NULL ? test_imp + i : NULL, &p[r],
 					    lat + r * qk);
 				else
 					tq_quant_block_params(s, grp, NULL, qk, 0,
@@ -190,6 +198,7 @@ run_gptq(run *o, const char *name, const float *w, const float *H,
 	go.damp = 0.01;
 	go.block = block;
 	go.act_order = act_order;
+	go.imp = test_imp;
 	o->dq = malloc((size_t)(rows * cols) * sizeof(float));
 	memcpy(o->dq, w, (size_t)(rows * cols) * sizeof(float));
 	if (tq_scheme_parse(name, &s, &err) != TQ_OK ||
@@ -220,6 +229,7 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 	float *w = malloc((size_t)(rows * cols) * sizeof(float));
 	uint8_t *ref = malloc((size_t)(rows * cols));
 	float *refq = malloc((size_t)(rows * cols) * sizeof(float));
+	float *imp = NULL;
 	tq_qtensor rt;
 	tq_scheme s;
 	tq_error err;
@@ -231,6 +241,12 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 	for (i = 0; i < rows * cols; i++)
 		w[i] = (float)(0.02 * tap_gauss());
 	tq_scheme_parse(name, &s, &err);
+	if (tq_quant_lattice(&s)) {	/* its importance: H's diagonal */
+		imp = malloc((size_t)cols * sizeof(float));
+		for (i = 0; i < cols; i++)
+			imp[i] = H[i * cols + i] / 1024.0f;
+		test_imp = imp;
+	}
 	ref_gptq(&s, w, H, rows, cols, act_order, ref);
 
 	tq_set_threads(1);
@@ -264,7 +280,7 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 	e_ref = tq_gptq_rel_err(w, refq, H, rows, cols);
 	e_ours = tq_gptq_rel_err(w, a.dq, H, rows, cols);
 	tq_qtensor_init(&rt, &s, rows, cols, &err);
-	tq_quant_rtn(&rt, w, NULL, 0);
+	tq_quant_rtn(&rt, w, test_imp, 0);
 	tq_qtensor_dequant(&rt, refq);
 	e_rtn = tq_gptq_rel_err(w, refq, H, rows, cols);
 	tq_qtensor_done(&rt);
@@ -288,6 +304,8 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 		tap_ok(tq_qtensor_check(&a.t, name, &err) == TQ_OK,
 		    "%s: every block's codes are codebook points", name);
 out:
+	test_imp = NULL;
+	free(imp);
 	run_done(&a);
 	free(H);
 	free(w);
@@ -303,7 +321,9 @@ check_scheme(const char *name, int act_order)
 
 /*
  * The codebook types: each block of 256 rounded at once, its errors then
- * fed forward; static groups (blocks fixed before GPTQ) refused.
+ * fed forward, with the importance matrix (H's diagonal, as a plan with
+ * "imatrix": true gives them); static groups (blocks fixed before GPTQ)
+ * refused.
  */
 static void
 check_lattice(const char *name)
@@ -649,5 +669,6 @@ main(void)
 	check_scheme("iq4_nl", 0);
 	check_lattice("iq2_s");
 	check_lattice("iq2_xxs");
+	check_lattice("iq1_m");
 	return tap_done();
 }

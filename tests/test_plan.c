@@ -513,7 +513,8 @@ test_presets(void)
 	size_t i, n = 0;
 
 	for (i = 0; names[i] != NULL; i++) {
-		int ok, lattice = strncmp(names[i], "iq2_", 4) == 0;
+		int ok, lattice = strncmp(names[i], "iq2_", 4) == 0 ||
+		    strncmp(names[i], "iq1_", 4) == 0;
 		char json[256];
 
 		n++;
@@ -540,7 +541,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 24, "24 presets");
+	tap_ok(n == 26, "26 presets");
 	{
 		/* the codebook types' importance matrix, layer by layer */
 		static const struct { const char *json, *want; } cb[] = {
@@ -923,8 +924,19 @@ test_mixes(void)
 	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_O, &c, 4096, &t);
 	ok &= strcmp(t, "q5_k") == 0;
 	c.n_experts = 0;
-	tap_ok(ok, "iq2_xxs, iq2_xs (and iq2_s, iq2_m's rules): attn_v, "
-	    "ffn_down, attn_output, output, token embedding");
+	/* IQ1_S, IQ1_M: the same branch, attn_output iq2_xxs */
+	tq_plan__mix_type("iq1_s", 0, TQ_LINEAR_O, &c, 4096, &t);
+	ok &= strcmp(t, "iq2_xxs") == 0;
+	tq_plan__mix_type("iq1_m", 0, TQ_LINEAR_V, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	tq_plan__mix_type("iq1_m", 4, TQ_LINEAR_GATE, &c, 4096, &t);
+	ok &= strcmp(t, "iq1_m") == 0;
+	tq_plan__mix_type("iq1_s", -1, TQ_PLAN_EMBED, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	tq_plan__mix_type("iq1_s", -1, TQ_LINEAR_LM_HEAD, &c, 4096, &t);
+	ok &= strcmp(t, "q5_k") == 0;
+	tap_ok(ok, "iq2_xxs, iq2_xs, iq1_s, iq1_m (and iq2_s, iq2_m's "
+	    "rules): attn_v, ffn_down, attn_output, output, token embedding");
 	{
 		tq_scheme s;
 
