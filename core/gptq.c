@@ -9,25 +9,18 @@
  * `block` columns, act-order, and static or on-the-fly group parameters.
  * Group parameters come from the grid interface (quant.h), so the same
  * code targets integer groups and the GGUF block types.
- *
- * The lattice types (IQ2_*: groups of 8 columns on a codebook) cannot be
- * rounded a column at a time.  When GPTQ reaches the first column of
- * such a block, the type's own search rounds the whole block (256
- * columns) from the current, already compensated, weights; its columns'
- * errors then go forward one by one as any others' do.  The update is
- * exact for whatever codes were chosen, so what GPTQ loses there is only
- * the compensation inside a block: every block after the first still
- * absorbs the errors of those before it.
  */
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blas_det.h"
 #include "error.h"
 #include "gptq.h"
+#include "quant_gguf.h"
 #include "par.h"
 
 /*
@@ -297,8 +290,7 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 	tq_qtensor *t = b->t;
 	const tq_scheme *s = &t->scheme;
 	int64_t cols = t->cols, qk = t->qk, span = tq_quant_span(s, qk);
-	int64_t r, col, k;
-	int lattice = tq_quant_lattice(s);
+	int64_t G = tq_gguf_group(s->type), r, col, k;
 
 	for (r = r0; r < r1; r++) {
 		float *row = b->wp + r * cols, *e_row = b->err1 + r * b->B;
@@ -312,24 +304,33 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 			float q, d, e;
 			int c;
 
-			/*
-			 * A new group: parameters from the current weights; a
-			 * lattice block's codes with them, all its columns at
-			 * once (their errors then go forward one by one).
-			 */
-			if (j == 0 && b->group_params && lattice)
-				tq_quant_block_codes(s, row + col,
-				    b->imp != NULL ? b->imp + col : NULL,
-				    &p[col / qk], code + col);
-			else if (j == 0 && b->group_params)
+			/* A new group: parameters from the current weights. */
+			if (j == 0 && b->group_params)
 				tq_quant_block_params(s, row + col,
 				    b->imp != NULL ? b->imp + col : NULL,
 				    cols - col < qk ? cols - col : qk,
 				    b->clip_search, &p[col / qk]);
 			if (col == b->i1 || j % span == 0)
 				tq_quant_grid(s, &p[col / qk], j, &g);
-			c = lattice ? code[col] + g.qmin :
-			    tq_grid_round(&g, row[col]);
+			/*
+			 * A lattice group: its G codes chosen together from
+			 * the current values, each weighed as GPTQ weighs a
+			 * column's error (1 / U_cc^2); the columns are then
+			 * fixed one at a time as below, each error fed on.
+			 */
+			if (G > 1 && j % G == 0) {
+				float gw[8];
+
+				for (k = 0; k < G; k++) {
+					float uc = b->u[(col + k) * cols + col + k];
+
+					gw[k] = 1.0f / (uc * uc);
+				}
+				tq_gguf_round_group(s->type, &p[col / qk], j,
+				    row + col, gw, code + col);
+			}
+			c = G > 1 ? code[col] + g.qmin : tq_grid_round(&g,
+			    row[col]);
 			q = tq_grid_value(&g, c);
 			code[col] = (uint8_t)(c - g.qmin);
 			d = row[col] - q;
@@ -361,11 +362,9 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	int info = 1;
 
 	*damp_used = damp;
-	if (tq_quant_lattice(s) && o->static_groups)
-		return tq_fail(err, TQ_EINVAL, "static groups fix every "
-		    "block's scales before GPTQ starts, and a codebook block's "
-		    "codes come with its scales: GPTQ onto it takes its blocks "
-		    "as they come");
+	/* a lattice group never straddles two batches */
+	if (B % tq_gguf_group(s->type) != 0)
+		B += tq_gguf_group(s->type) - B % tq_gguf_group(s->type);
 	if (o->act_order && s->type != TQ_QT_INT)
 		return tq_fail(err, TQ_EINVAL,
 		    "act-order needs an integer scheme (the %s blocks are "

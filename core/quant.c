@@ -784,13 +784,6 @@ tq_quant_needs_imatrix(const tq_scheme *s)
 	return tq_gguf_needs_imatrix(s->type);
 }
 
-void
-tq_quant_block_codes(const tq_scheme *s, const float *x, const float *imp,
-    tq_qparams *p, uint8_t *codes)
-{
-	tq_gguf_quantize(s->type, x, imp, 0.0f, p, codes);
-}
-
 int64_t
 tq_quant_qk(const tq_scheme *s, int64_t cols)
 {

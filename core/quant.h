@@ -162,9 +162,9 @@ void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
 /*
  * 1 for the lattice types (IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M:
  * core/quant_iq2.h),
- * whose codes are codebook points of 8 columns jointly: a block's codes
- * come with its parameters from tq_quant_block_codes(), never from
- * tq_grid_round() a column at a time.
+ * whose codes are codebook points of 8 columns jointly: tq_quant_rtn()
+ * gives a block's codes with its parameters, GPTQ a group's together
+ * (tq_gguf_round_group), never tq_grid_round() a column at a time.
  */
 int tq_quant_lattice(const tq_scheme *s);
 /*
@@ -173,12 +173,6 @@ int tq_quant_lattice(const tq_scheme *s);
  * no ggml output can be compared with.
  */
 int tq_quant_needs_imatrix(const tq_scheme *s);
-/*
- * A lattice type's block x[qk] (imp[qk] or NULL): its parameters and its
- * codes[qk], as tq_quant_rtn() gives them.
- */
-void tq_quant_block_codes(const tq_scheme *s, const float *x,
-    const float *imp, tq_qparams *p, uint8_t *codes);
 
 /* The grid of column j (0 <= j < qk) of a block with parameters p. */
 void tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,

@@ -1142,6 +1142,28 @@ tq_gguf_needs_imatrix(tq_qtype t)
 }
 
 int
+tq_gguf_group(tq_qtype t)
+{
+	return tq_gguf_lattice(t) ? 8 : 1;
+}
+
+void
+tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
+    const float *x, const float *w, uint8_t *codes)
+{
+	void (*round)(const gguf_hdr *, int64_t, const float *, const float *,
+	    uint8_t *) = t == TQ_QT_IQ2_XXS ? tq_iq2__round_xxs :
+	    t == TQ_QT_IQ2_XS ? tq_iq2__round_xs : t == TQ_QT_IQ2_S ?
+	    tq_iq2__round_s : t == TQ_QT_IQ1_S ? tq_iq1__round_s :
+	    t == TQ_QT_IQ1_M ? tq_iq1__round_m : NULL;
+	gguf_hdr h;
+
+	hdr_get(p, &h);
+	if (round != NULL)
+		round(&h, j, x, w, codes);
+}
+
+int
 tq_gguf_codes_ok(tq_qtype t, const uint8_t *codes)
 {
 	if (t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S)

@@ -60,6 +60,16 @@ int tq_gguf_lattice(tq_qtype t);
 int tq_gguf_needs_imatrix(tq_qtype t);
 
 /*
+ * Columns a lattice type codes together (8 for the IQ2 and IQ1 types), 1
+ * for the others; and the codes[group] of columns j .. j + group - 1 (j a
+ * multiple of group) of a block with parameters p, chosen jointly for the
+ * values x[group] weighed by w[group] (see core/quant_iq2.h, quant_iq1.h).
+ */
+int tq_gguf_group(tq_qtype t);
+void tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
+    const float *x, const float *w, uint8_t *codes);
+
+/*
  * 0 when the codes[qk] of one block of type t are not a block of it: a
  * lattice type's groups of 8 off its codebook, or with an odd count of
  * negative signs where the eighth is implied.  1 for the other types.

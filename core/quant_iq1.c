@@ -640,6 +640,73 @@ tq_iq1__quant_m(const float *x, const float *imp, float unused_s2,
 	tq_gguf__unpack_iq1_m(0, 0, b, h, L);
 }
 
+/*
+ * A group of 8 columns on grid g (step and shifted values): each x to its
+ * nearest value, and where those are no point, the neighbour of least
+ * sum w (value - x)^2.
+ */
+static void
+round8(const tq_grid *g, const float *x, const float *w, uint8_t *L)
+{
+	uint16_t buf[NGRID];
+	const uint16_t *nb;
+	float best = FLT_MAX;
+	int8_t l[8];
+	int i, v, n, k, p;
+
+	for (i = 0; i < 8; i++) {
+		float bd = FLT_MAX;
+
+		l[i] = 1;
+		for (v = 0; v < 3; v++) {
+			float d = g->scale * g->table[v] - x[i];
+
+			if (d * d < bd) {
+				bd = d * d;
+				l[i] = (int8_t)v;
+			}
+		}
+	}
+	if ((p = tq_iq__find(IQ_LAT_1S, l)) < 0) {
+		nb = tq_iq__neighbours(IQ_LAT_1S, l, &n, buf);
+		for (k = 0, p = nb[0]; k < n; k++) {
+			const uint8_t *pl = tq_iq__levels(IQ_LAT_1S, nb[k]);
+			float e = 0;
+
+			for (i = 0; i < 8; i++) {
+				float d = g->scale * g->table[pl[i]] - x[i];
+
+				e += w[i] * d * d;
+			}
+			if (e < best) {
+				best = e;
+				p = nb[k];
+			}
+		}
+	}
+	group_codes(p, L);
+}
+
+void
+tq_iq1__round_s(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	tq_grid g;
+
+	tq_iq1__grid_s(h, j, &g);
+	round8(&g, x, w, L);
+}
+
+void
+tq_iq1__round_m(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	tq_grid g;
+
+	tq_iq1__grid_m(h, j, &g);
+	round8(&g, x, w, L);
+}
+
 void
 tq_iq1__grid_s(const gguf_hdr *h, int64_t j, tq_grid *g)
 {

@@ -19,6 +19,18 @@ void tq_iq1__quant_m(const float *x, const float *imp, float unused_s2,
 void tq_iq1__grid_s(const gguf_hdr *h, int64_t j, tq_grid *g);
 void tq_iq1__grid_m(const gguf_hdr *h, int64_t j, tq_grid *g);
 
+/*
+ * The codes L[8] of columns j .. j + 7 (j a multiple of 8) of a block with
+ * header h, chosen jointly for x[8] under weights w[8]: each value's
+ * nearest level, and where those are no codebook point, the point among
+ * their neighbours of least weighted squared error (what GPTQ rounds a
+ * group onto).
+ */
+void tq_iq1__round_s(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+void tq_iq1__round_m(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+
 /* 1 when the codes of one block lie on the codebook. */
 int tq_iq1__codes_ok(const uint8_t *L);
 

@@ -903,6 +903,87 @@ tq_iq2__quant_s(const float *x, const float *imp, float unused_s2,
 /* The signed magnitudes, ascending: code c is levels[c]. */
 static const float levels[6] = { -43, -25, -8, 8, 25, 43 };
 
+/*
+ * A group of 8 columns at step s (the grid's scale): the signs of x (with
+ * parity, the odd one out flipped where w x^2 is least, as ggml does),
+ * each |x| to its nearest magnitude, and where those are no point, the
+ * neighbour of least sum w (s m - |x|)^2.
+ */
+static void
+round8(iq_lat lk, int parity, float s, const float *x, const float *w,
+    uint8_t *L)
+{
+	static const float mag[3] = { 8, 25, 43 };
+	uint16_t buf[MAXPTS];
+	const uint16_t *nb;
+	float xv[8], best = FLT_MAX;
+	uint8_t sg = group_signs(x, w, xv, parity);
+	int8_t l[8];
+	int i, m, n, k, p;
+
+	for (i = 0; i < 8; i++) {
+		float bd = FLT_MAX;
+
+		l[i] = 0;
+		for (m = 0; m < 3; m++) {
+			float d = s * mag[m] - xv[i];
+
+			if (d * d < bd) {
+				bd = d * d;
+				l[i] = (int8_t)m;
+			}
+		}
+	}
+	if ((p = tq_iq__find(lk, l)) < 0) {
+		nb = tq_iq__neighbours(lk, l, &n, buf);
+		for (k = 0, p = nb[0]; k < n; k++) {
+			const uint8_t *pl = tq_iq__levels(lk, nb[k]);
+			float e = 0;
+
+			for (i = 0; i < 8; i++) {
+				float d = s * mag[pl[i]] - xv[i];
+
+				e += w[i] * d * d;
+			}
+			if (e < best) {
+				best = e;
+				p = nb[k];
+			}
+		}
+	}
+	group_codes(lk, p, sg, L);
+}
+
+void
+tq_iq2__round_xxs(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	tq_grid g;
+
+	tq_iq2__grid_xxs(h, j, &g);
+	round8(IQ_LAT_2XXS, 1, g.scale, x, w, L);
+}
+
+void
+tq_iq2__round_xs(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	tq_grid g;
+
+	tq_iq2__grid_xs(h, j, &g);
+	round8(IQ_LAT_2XS, 1, g.scale, x, w, L);
+}
+
+void
+tq_iq2__round_s(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L)
+{
+	tq_grid g;
+
+	tq_iq2__grid_xs(h, j, &g);
+	round8(IQ_LAT_2S, 0, g.scale, x, w, L);
+}
+
 void
 tq_iq2__grid_xxs(const gguf_hdr *h, int64_t j, tq_grid *g)
 {

@@ -40,6 +40,22 @@ void tq_iq2__quant_s(const float *x, const float *imp, float unused_s2,
 void tq_iq2__grid_xxs(const gguf_hdr *h, int64_t j, tq_grid *g);
 void tq_iq2__grid_xs(const gguf_hdr *h, int64_t j, tq_grid *g);	/* and S */
 
+/*
+ * The codes L[8] of columns j .. j + 7 (j a multiple of 8) of a block with
+ * header h, chosen jointly for the values x[8] under weights w[8]: the
+ * signs of x (IQ2_XXS, IQ2_XS: with an odd count of negatives, the one of
+ * least w x^2 flipped, as ggml does), each magnitude's nearest level at
+ * the block's step, and where those are no codebook point, the point
+ * among their neighbours of least weighted squared error.  What GPTQ
+ * rounds a group onto.
+ */
+void tq_iq2__round_xxs(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+void tq_iq2__round_xs(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+void tq_iq2__round_s(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+
 /* 1 when the codes of one block of type t lie on its lattice. */
 int tq_iq2__codes_ok(tq_qtype t, const uint8_t *L);
 

@@ -19,6 +19,7 @@
 #include <cblas.h>
 
 #include "gptq.h"
+#include "quant_gguf.h"
 #include "par.h"
 #include "quant.h"
 #include "tap.h"
@@ -82,18 +83,14 @@ invert(const double *a, double *inv, int64_t n)
 }
 
 /*
- * The importance (mean x^2, H's diagonal over the tokens) that the
- * codebook types' checks give GPTQ, RTN and the reference, as a plan
- * with "imatrix": true does; NULL for the other checks.
- */
-static const float *test_imp;
-
-/*
  * The plain GPTQ of w[rows, cols] onto scheme s, H as tq_gptq takes it
  * (dampening 1% of the mean diagonal, dead inputs zeroed, act_order by
  * decreasing diagonal); codes[rows, cols] in the original column order.
  * A group's parameters come from the current (updated) weights of its
- * columns, as tq_gptq chooses them; a codebook block's codes with them.
+ * columns, as tq_gptq chooses them.  On a lattice grid, each group of
+ * tq_gguf_group() columns gets its codes together at its first column,
+ * each column weighed by 1 / its diagonal of the inverse when it is
+ * reached (taken from a first, dry elimination).
  */
 static void
 ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
@@ -105,8 +102,10 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 	double *hi = malloc((size_t)(cols * cols) * sizeof(double));
 	float *grp = malloc((size_t)qk * sizeof(float));
 	tq_qparams *p = calloc((size_t)rows, sizeof(tq_qparams));
-	uint8_t *lat = malloc((size_t)(rows * qk));
 	int *perm = malloc((size_t)cols * sizeof(int));
+	int64_t G = tq_gguf_group(s->type);
+	double *dd = malloc((size_t)cols * sizeof(double));
+	uint8_t *gc = malloc((size_t)(rows * 8));
 	double mean = 0.0;
 
 	for (i = 0; i < cols; i++) {
@@ -135,6 +134,15 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 			w[r * cols + i] = dead ? 0.0 : w0[r * cols + perm[i]];
 	}
 	invert(hp, hi, cols);
+	/* the diagonal each column is eliminated with: a dry run */
+	memcpy(hp, hi, (size_t)(cols * cols) * sizeof(double));
+	for (i = 0; i < cols; i++) {
+		dd[i] = hp[i * cols + i];
+		for (j = i + 1; j < cols; j++)
+			for (k = i + 1; k < cols; k++)
+				hp[j * cols + k] -= hp[j * cols + i] *
+				    hp[i * cols + k] / dd[i];
+	}
 	for (i = 0; i < cols; i++) {
 		double d = hi[i * cols + i];
 
@@ -147,17 +155,20 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 			if (i % qk == 0) {
 				for (k = 0; k < qk; k++)
 					grp[k] = (float)row[i + k];
-				/* a codebook block: its codes all at once */
-				if (tq_quant_lattice(s))
-					tq_quant_block_codes(s, grp, test_imp !=
-					    NULL ? test_imp + i : NULL, &p[r],
-					    lat + r * qk);
-				else
-					tq_quant_block_params(s, grp, NULL, qk, 0,
-					    &p[r]);
+				tq_quant_block_params(s, grp, NULL, qk, 0, &p[r]);
 			}
 			tq_quant_grid(s, &p[r], i % qk, &g);
-			c = tq_quant_lattice(s) ? lat[r * qk + i % qk] + g.qmin :
+			if (G > 1 && i % G == 0) {
+				float x[8], gw[8];
+
+				for (k = 0; k < G; k++) {
+					x[k] = (float)row[i + k];
+					gw[k] = (float)(1.0 / dd[i + k]);
+				}
+				tq_gguf_round_group(s->type, &p[r], i % qk, x, gw,
+				    gc + r * 8);
+			}
+			c = G > 1 ? gc[r * 8 + i % G] + g.qmin :
 			    tq_grid_round(&g, (float)row[i]);
 			codes[r * cols + perm[i]] = (uint8_t)(c - g.qmin);
 			e = (row[i] - tq_grid_value(&g, c)) / d;
@@ -175,8 +186,9 @@ ref_gptq(const tq_scheme *s, const float *w0, const float *H, int64_t rows,
 	free(hi);
 	free(grp);
 	free(p);
-	free(lat);
 	free(perm);
+	free(dd);
+	free(gc);
 }
 
 typedef struct run {
@@ -198,7 +210,6 @@ run_gptq(run *o, const char *name, const float *w, const float *H,
 	go.damp = 0.01;
 	go.block = block;
 	go.act_order = act_order;
-	go.imp = test_imp;
 	o->dq = malloc((size_t)(rows * cols) * sizeof(float));
 	memcpy(o->dq, w, (size_t)(rows * cols) * sizeof(float));
 	if (tq_scheme_parse(name, &s, &err) != TQ_OK ||
@@ -217,19 +228,15 @@ run_done(run *o)
 	free(o->dq);
 }
 
-/*
- * One scheme on cols columns: against the reference, across threads and
- * batch sizes.
- */
+/* One scheme: against the reference, across threads and batch sizes. */
 static void
-check_scheme_cols(const char *name, int act_order, int64_t cols)
+check_scheme(const char *name, int act_order)
 {
-	const int64_t rows = 48, dead = 77;
+	const int64_t rows = 48, cols = 256, dead = 77;
 	float *H = make_hessian(cols, 1024, dead);
 	float *w = malloc((size_t)(rows * cols) * sizeof(float));
 	uint8_t *ref = malloc((size_t)(rows * cols));
 	float *refq = malloc((size_t)(rows * cols) * sizeof(float));
-	float *imp = NULL;
 	tq_qtensor rt;
 	tq_scheme s;
 	tq_error err;
@@ -241,12 +248,6 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 	for (i = 0; i < rows * cols; i++)
 		w[i] = (float)(0.02 * tap_gauss());
 	tq_scheme_parse(name, &s, &err);
-	if (tq_quant_lattice(&s)) {	/* its importance: H's diagonal */
-		imp = malloc((size_t)cols * sizeof(float));
-		for (i = 0; i < cols; i++)
-			imp[i] = H[i * cols + i] / 1024.0f;
-		test_imp = imp;
-	}
 	ref_gptq(&s, w, H, rows, cols, act_order, ref);
 
 	tq_set_threads(1);
@@ -280,7 +281,7 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 	e_ref = tq_gptq_rel_err(w, refq, H, rows, cols);
 	e_ours = tq_gptq_rel_err(w, a.dq, H, rows, cols);
 	tq_qtensor_init(&rt, &s, rows, cols, &err);
-	tq_quant_rtn(&rt, w, test_imp, 0);
+	tq_quant_rtn(&rt, w, NULL, 0);
 	tq_qtensor_dequant(&rt, refq);
 	e_rtn = tq_gptq_rel_err(w, refq, H, rows, cols);
 	tq_qtensor_done(&rt);
@@ -288,6 +289,10 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 	    "%s%s: output error %.5g, reference %.5g, round-to-nearest %.5g",
 	    name, mode, e_ours, e_ref, e_rtn);
 
+	if (tq_gguf_lattice(s.type))
+		tap_ok(tq_qtensor_check(&a.t, "w", &err) == TQ_OK,
+		    "%s%s: every group of codes is a point of the lattice %s",
+		    name, mode, err.msg);
 	tap_ok(memcmp(a.t.codes, b.t.codes, (size_t)(rows * cols)) == 0 &&
 	    memcmp(a.t.params, b.t.params, (size_t)(rows * a.t.nblocks) *
 	    sizeof(tq_qparams)) == 0 &&
@@ -300,54 +305,12 @@ check_scheme_cols(const char *name, int act_order, int64_t cols)
 	    (long long)same, (long long)(rows * cols));
 	run_done(&b);
 	run_done(&c);
-	if (tq_quant_lattice(&s))
-		tap_ok(tq_qtensor_check(&a.t, name, &err) == TQ_OK,
-		    "%s: every block's codes are codebook points", name);
 out:
-	test_imp = NULL;
-	free(imp);
 	run_done(&a);
 	free(H);
 	free(w);
 	free(ref);
 	free(refq);
-}
-
-static void
-check_scheme(const char *name, int act_order)
-{
-	check_scheme_cols(name, act_order, 256);
-}
-
-/*
- * The codebook types: each block of 256 rounded at once, its errors then
- * fed forward, with the importance matrix (H's diagonal, as a plan with
- * "imatrix": true gives them); static groups (blocks fixed before GPTQ)
- * refused.
- */
-static void
-check_lattice(const char *name)
-{
-	const int64_t rows = 4, cols = 512;
-	float *H = make_hessian(cols, 64, -1);
-	float *w = calloc((size_t)(rows * cols), sizeof(float));
-	tq_gptq_opts go;
-	tq_qtensor t;
-	tq_scheme s;
-	tq_error err;
-	double damp;
-
-	check_scheme_cols(name, 0, cols);
-	tq_scheme_parse(name, &s, &err);
-	tq_qtensor_init(&t, &s, rows, cols, &err);
-	memset(&go, 0, sizeof(go));
-	go.static_groups = 1;
-	tap_ok(tq_gptq(&t, w, H, &go, &damp, &err) == TQ_EINVAL &&
-	    strstr(err.msg, "static groups") != NULL, "%s: static groups "
-	    "refused: %s", name, err.msg);
-	tq_qtensor_done(&t);
-	free(H);
-	free(w);
 }
 
 /* Inputs x[n, cols] as make_hessian draws them, as float. */
@@ -667,8 +630,10 @@ main(void)
 	/* last: they draw from the shared random sequence */
 	check_scheme("iq4_xs", 0);
 	check_scheme("iq4_nl", 0);
-	check_lattice("iq2_s");
-	check_lattice("iq2_xxs");
-	check_lattice("iq1_m");
+	check_scheme("iq2_xxs", 0);
+	check_scheme("iq2_xs", 0);
+	check_scheme("iq2_s", 0);
+	check_scheme("iq1_s", 0);
+	check_scheme("iq1_m", 0);
 	return tap_done();
 }
