@@ -796,10 +796,10 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 
 /*
  * Whether layer `name` (its setting c) lacks the importance matrix its
- * codebook type needs: llama-quantize's rule (tensor_requires_imatrix)
- * for a block linear, every IQ2 type; ggml's own (ggml_quantize_requires_
- * imatrix) for lm_head and the embeddings, which llama-quantize exempts
- * but whose IQ2_XXS and IQ2_XS ggml cannot make without one.  AWQ rounds
+ * type needs: llama-quantize's rule (tensor_requires_imatrix: the IQ2 and
+ * IQ1 types) for a block linear; ggml's own (ggml_quantize_requires_
+ * imatrix: IQ2_XXS, IQ2_XS, IQ1_S) for lm_head and the embeddings, which
+ * llama-quantize exempts but ggml cannot make without one.  AWQ rounds
  * with its scaled inputs' mean x^2; an embedding never has one.
  */
 static int
@@ -807,14 +807,13 @@ imatrix_missing(const tq_layer_cfg *c, const char *name)
 {
 	layer_id id;
 
-	if (!tq_quant_lattice(&c->scheme))
-		return 0;
 	parse_layer(name, &id);
 	if (id.which == TQ_PLAN_EMBED)
-		return tq_quant_needs_imatrix(&c->scheme);
+		return tq_quant_ggml_needs_imatrix(&c->scheme);
 	if (c->use_imatrix || c->method == TQ_METHOD_AWQ)
 		return 0;
-	return id.which != TQ_LINEAR_LM_HEAD ||
+	return id.which == TQ_LINEAR_LM_HEAD ?
+	    tq_quant_ggml_needs_imatrix(&c->scheme) :
 	    tq_quant_needs_imatrix(&c->scheme);
 }
 

@@ -784,6 +784,12 @@ tq_quant_needs_imatrix(const tq_scheme *s)
 	return tq_gguf_needs_imatrix(s->type);
 }
 
+int
+tq_quant_ggml_needs_imatrix(const tq_scheme *s)
+{
+	return tq_gguf_ggml_needs_imatrix(s->type);
+}
+
 int64_t
 tq_quant_qk(const tq_scheme *s, int64_t cols)
 {

@@ -168,11 +168,14 @@ void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
  */
 int tq_quant_lattice(const tq_scheme *s);
 /*
- * 1 for the types ggml quantizes only with an importance matrix (IQ2_XXS,
- * IQ2_XS, IQ1_S): without one, tq_quant_rtn() weighs their columns alike, which
- * no ggml output can be compared with.
+ * 1 for the types llama-quantize writes only with an importance matrix
+ * (IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M; the token embeddings and the
+ * output aside), and for those ggml quantizes only with one (IQ2_XXS,
+ * IQ2_XS, IQ1_S; any tensor): without one, tq_quant_rtn() weighs their
+ * columns alike, which no ggml output can be compared with.
  */
 int tq_quant_needs_imatrix(const tq_scheme *s);
+int tq_quant_ggml_needs_imatrix(const tq_scheme *s);
 
 /* The grid of column j (0 <= j < qk) of a block with parameters p. */
 void tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,

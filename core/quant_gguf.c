@@ -1138,6 +1138,13 @@ tq_gguf_lattice(tq_qtype t)
 int
 tq_gguf_needs_imatrix(tq_qtype t)
 {
+	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S ||
+	    t == TQ_QT_IQ1_S || t == TQ_QT_IQ1_M;
+}
+
+int
+tq_gguf_ggml_needs_imatrix(tq_qtype t)
+{
 	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ1_S;
 }
 

@@ -53,11 +53,18 @@ void tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g);
 int tq_gguf_lattice(tq_qtype t);
 
 /*
- * 1 for the types ggml quantizes only with an importance matrix
- * (ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S); without one ours
- * weigh every column alike, which no ggml output can be compared with.
+ * 1 for the types llama-quantize refuses to write without an importance
+ * matrix (its tensor_requires_imatrix, on tensors other than the token
+ * embeddings and the output): IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M.
  */
 int tq_gguf_needs_imatrix(tq_qtype t);
+/*
+ * 1 for the types ggml quantizes only with an importance matrix
+ * (ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S), on any tensor;
+ * without one ours weigh every column alike, which no ggml output can be
+ * compared with.
+ */
+int tq_gguf_ggml_needs_imatrix(tq_qtype t);
 
 /*
  * Columns a lattice type codes together (8 for the IQ2 and IQ1 types), 1

@@ -30,7 +30,6 @@
 #include <string.h>
 
 #include "iq_grids.h"
-#include "quant_gguf.h"
 #include "quant_iq2.h"
 #include "tensor.h"
 
@@ -334,7 +333,7 @@ fit(const float *xval, const float *w, const int8_t *l, int n,
 	*sumq2 = s2;
 }
 
-/* Whether the first n of xval are all below eps (ggml's max test). */
+/* The largest of xval[n] (ggml compares it with its "all zero" threshold). */
 static float
 group_max(const float *xval, int n)
 {

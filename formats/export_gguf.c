@@ -785,19 +785,17 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 
 /*
  * Whether tensor e (GGUF name `name`) needs an importance matrix: llama-
- * quantize's rule (tensor_requires_imatrix), every codebook type but on
- * the token embeddings and the output, where ggml's own applies (IQ2_XXS
- * and IQ2_XS have no quantizer without one).
+ * quantize's rule (tensor_requires_imatrix: the IQ2 and IQ1 types) but on
+ * the token embeddings and the output, where ggml's own applies (IQ2_XXS,
+ * IQ2_XS and IQ1_S have no quantizer without one).
  */
 static int
 gg_needs_imatrix(const gg_tensor *e, const char *name)
 {
-	if (!tq_quant_lattice(&e->scheme))
-		return 0;
 	if (strcmp(name, "token_embd.weight") == 0 ||
 	    strcmp(name, "output.weight") == 0)
-		return tq_quant_needs_imatrix(&e->scheme);
-	return 1;
+		return tq_quant_ggml_needs_imatrix(&e->scheme);
+	return tq_quant_needs_imatrix(&e->scheme);
 }
 
 /*
