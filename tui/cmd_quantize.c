@@ -90,8 +90,21 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 
 	if (a->plan_file != NULL)
 		return tq_plan_load(a->plan_file, out, err);
+	if (a->preset != NULL && a->imatrix) {
+		/* the preset, its block linears weighed by the importance */
+		char json[256];
+
+		if ((st = tq_plan_preset(a->preset, out, err)) != TQ_OK)
+			return st;
+		tq_plan_free(*out);
+		*out = NULL;
+		snprintf(json, sizeof(json), "{\"preset\": \"%s\", \"rules\": "
+		    "[{\"match\": \"^model\\\\.layers\\\\.\", "
+		    "\"imatrix\": true}]}", a->preset);
+		return tq_plan_parse(json, strlen(json), "--preset", out, err);
+	}
 	if (a->preset != NULL)
-		return cli_preset(a->preset, a->imatrix, out, err);
+		return tq_plan_preset(a->preset, out, err);
 	if ((st = tq_method_parse(a->method, &method, err)) != TQ_OK)
 		return st;
 	if (a->scheme != NULL) {
