@@ -11,9 +11,10 @@
 #     refused, as there;
 #   - `quantize --preset iq2_xs --imatrix --export gguf:F` writes every
 #     tensor in llama-quantize's type (its importance matrix is its own);
-#   - llama-perplexity of our exports equals our `eval --protocol llamacpp`
-#     of the same files within 0.05% (inputs rounded to Q8_K, ggml-cpu's
-#     vec_dot_type for both).
+#   - llama-perplexity of our exports (and of a state on iq2_s, which has
+#     no preset yet) equals our `eval --protocol llamacpp` of the same files
+#     within 0.05% (inputs rounded to Q8_K, ggml-cpu's vec_dot_type for
+#     all of them).
 # Runs only with TQ_INTEROP=1 (a missing llama.cpp build then fails).  TAP.
 set -u
 : "${top_srcdir:=.}" "${top_builddir:=.}"
@@ -138,8 +139,17 @@ ok $? "quantize --preset iq2_xs --imatrix: every tensor in llama-quantize's type
     tail -n 3 "$tmp/err" | sed 's/^/# /'
 
 
+# IQ2_S has no preset yet (llama.cpp's IQ2_S and IQ2_M mixes need IQ3_S):
+# every block linear on it.
+"$tq" quantize "$tmp/f32.gguf" --method rtn --scheme iq2_s --imatrix \
+    --calib "$shared/wikitext2-valid.txt" --samples 8 --seqlen 128 \
+    --out "$tmp/s2" --export "gguf:$tmp/iq2_s-ours.gguf" >/dev/null \
+    2>"$tmp/err"
+ok $? "every block linear on iq2_s, exported" ||
+    tail -n 3 "$tmp/err" | sed 's/^/# /'
+
 head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
-for lt in iq2_xxs iq2_xs iq1_s iq1_m; do
+for lt in iq2_xxs iq2_xs iq2_s iq1_s iq1_m; do
 	llama llama-perplexity -t $threads -c 512 --chunks 40 \
 	    -m "$tmp/$lt-ours.gguf" -f "$tmp/text.txt" &&
 	"$tq" --threads $threads eval "$tmp/$lt-ours.gguf" \
