@@ -86,35 +86,18 @@ calib_jsonl(const char *path, char *text, size_t len, char **out,
 	return TQ_OK;
 }
 
-tq_status
-tq_calib_sample(const tq_model *m, const char *path, const tq_calib_opts *o,
-    tq_calib **out, tq_error *err)
+/* Reads, checks and tokenizes one calibration text into ids[n_ids]. */
+static tq_status
+calib_read_ids(const tq_tokenizer *tok, const char *path, int64_t L,
+    int32_t **ids, size_t *n_ids, tq_error *err)
 {
-	const tq_tokenizer *tok = tq_model_tokenizer(m);
 	char *text = NULL, *joined = NULL;
-	int32_t *ids = NULL;
-	size_t len, n_ids = 0;
-	tq_calib *c = NULL;
-	uint64_t rng;
-	int64_t i, L, N;
 	const char *nul;
+	size_t len;
 	tq_status st;
 
-	*out = NULL;
-	if (o != NULL && (st = tq_version_check(o->version,
-	    TQ_CALIB_OPTS_VERSION, "tq_calib_opts", "TQ_CALIB_OPTS_INIT",
-	    err)) != TQ_OK)
-		return st;
-	if (tok == NULL)
-		return tq_model__need_tokenizer(m, "to read calibration text "
-		    "with", err);
-	N = o != NULL && o->n_samples > 0 ? o->n_samples : 128;
-	L = o != NULL && o->seqlen > 0 ? o->seqlen : 2048;
-	if (L > m->cfg.max_position_embeddings)
-		L = m->cfg.max_position_embeddings;
-	if (L < 2 || N > ((int64_t)1 << 20))
-		return tq_fail(err, TQ_EINVAL,
-		    "calibration needs 1..1048576 samples of at least 2 tokens");
+	*ids = NULL;
+	*n_ids = 0;
 	if ((st = tq_read_text(path, &text, &len, err)) != TQ_OK)
 		return st;
 	if ((nul = memchr(text, '\0', len)) != NULL) {
@@ -135,35 +118,96 @@ tq_calib_sample(const tq_model *m, const char *path, const tq_calib_opts *o,
 			goto out;
 		}
 	}
-	if ((st = tq_tokenizer_encode(tok, text, len, 0, &ids, &n_ids, err)) !=
+	if ((st = tq_tokenizer_encode(tok, text, len, 0, ids, n_ids, err)) !=
 	    TQ_OK)
 		goto out;
-	if ((int64_t)n_ids < L) {
+	if ((int64_t)*n_ids < L) {
 		st = tq_fail(err, TQ_EINVAL,
 		    "%s: calibration text is %zu tokens, shorter than one sample "
-		    "of %lld", path, n_ids, (long long)L);
-		goto out;
+		    "of %lld", path, *n_ids, (long long)L);
+		free(*ids);
+		*ids = NULL;
 	}
+out:
+	free(text);
+	return st;
+}
+
+tq_status
+tq_calib_sample(const tq_model *m, const char *path, const tq_calib_opts *o,
+    tq_calib **out, tq_error *err)
+{
+	return tq_calib_sample_texts(m, &path, 1, o, out, err);
+}
+
+tq_status
+tq_calib_sample_texts(const tq_model *m, const char *const *paths,
+    size_t n_paths, const tq_calib_opts *o, tq_calib **out, tq_error *err)
+{
+	const tq_tokenizer *tok = tq_model_tokenizer(m);
+	int32_t *ids = NULL;
+	size_t n_ids = 0, k;
+	tq_calib *c = NULL;
+	uint64_t rng;
+	int64_t i = 0, L, N;
+	tq_status st = TQ_OK;
+
+	*out = NULL;
+	if (o != NULL && (st = tq_version_check(o->version,
+	    TQ_CALIB_OPTS_VERSION, "tq_calib_opts", "TQ_CALIB_OPTS_INIT",
+	    err)) != TQ_OK)
+		return st;
+	if (tok == NULL)
+		return tq_model__need_tokenizer(m, "to read calibration text "
+		    "with", err);
+	N = o != NULL && o->n_samples > 0 ? o->n_samples : 128;
+	L = o != NULL && o->seqlen > 0 ? o->seqlen : 2048;
+	if (L > m->cfg.max_position_embeddings)
+		L = m->cfg.max_position_embeddings;
+	if (L < 2 || N > ((int64_t)1 << 20))
+		return tq_fail(err, TQ_EINVAL,
+		    "calibration needs 1..1048576 samples of at least 2 tokens");
+	if (n_paths < 1 || n_paths > TQ_CALIB_MAX_TEXTS ||
+	    (int64_t)n_paths > N)
+		return tq_fail(err, TQ_EINVAL, "calibration takes 1 to %d texts, "
+		    "and at least one sample per text (%zu texts, %lld samples)",
+		    TQ_CALIB_MAX_TEXTS, n_paths, (long long)N);
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->ids = malloc((size_t)(N * L) * sizeof(int32_t))) == NULL) {
-		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", path);
+		st = tq_fail(err, TQ_ENOMEM, "%s: out of memory", paths[0]);
 		goto out;
 	}
 	c->n_samples = N;
 	c->seqlen = L;
 	c->seed = o != NULL ? o->seed : 0;
 	rng = c->seed;
-	for (i = 0; i < N; i++) {
-		uint64_t start = calib_rand(&rng) % ((uint64_t)n_ids - (uint64_t)L + 1);
+	/*
+	 * The windows are split evenly between the texts (the first N mod n
+	 * get one more), so that each counts alike however long its file;
+	 * one generator runs through them all, so one text samples as before.
+	 */
+	for (k = 0; k < n_paths; k++) {
+		int64_t share = N / (int64_t)n_paths +
+		    ((int64_t)k < N % (int64_t)n_paths), j;
 
-		memcpy(c->ids + i * L, ids + start, (size_t)L * sizeof(int32_t));
+		if ((st = calib_read_ids(tok, paths[k], L, &ids, &n_ids,
+		    err)) != TQ_OK)
+			goto out;
+		for (j = 0; j < share; j++, i++) {
+			uint64_t start = calib_rand(&rng) %
+			    ((uint64_t)n_ids - (uint64_t)L + 1);
+
+			memcpy(c->ids + i * L, ids + start,
+			    (size_t)L * sizeof(int32_t));
+		}
+		free(ids);
+		ids = NULL;
 	}
 	*out = c;
 	c = NULL;
 out:
 	tq_calib_free(c);
 	free(ids);
-	free(text);
 	return st;
 }
 
@@ -184,6 +228,12 @@ tq_calib_free(tq_calib *c)
 		free(c->sites[i].sum_sq);
 	}
 	free(c->sites);
+	for (i = 0; c->experts != NULL && i < (size_t)c->n_layers; i++) {
+		free(c->experts[i].sum_sq_in);
+		free(c->experts[i].sum_sq_down);
+		free(c->experts[i].tokens);
+	}
+	free(c->experts);
 	free(c->ids);
 	free(c);
 }
@@ -310,6 +360,64 @@ calib_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 	return 0;
 }
 
+/* Adds expert e of block layer's routed inputs x[n, in] to its sums. */
+static int
+calib_expert_hook(void *ud, int layer, int e, tq_linear which,
+    const float *x, int64_t n, int64_t in)
+{
+	tq_calib *c = ud;
+	calib_experts *ce;
+	double *sum;
+	int64_t i, j;
+
+	if (c->experts == NULL || layer < 0 || layer >= c->n_layers)
+		return 0;
+	ce = &c->experts[layer];
+	if (e < 0 || e >= ce->n || in != (which == TQ_LINEAR_DOWN ? ce->Fe :
+	    ce->H))
+		return 0;
+	sum = which == TQ_LINEAR_DOWN ? ce->sum_sq_down + e * ce->Fe :
+	    ce->sum_sq_in + e * ce->H;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < in; j++)
+			sum[j] += (double)x[i * in + j] * x[i * in + j];
+	if (which != TQ_LINEAR_DOWN)
+		ce->tokens[e] += n;
+	return 0;
+}
+
+/* Zeroed per-expert sums for m's routed blocks (c->experts). */
+static tq_status
+calib_alloc_experts(tq_calib *c, const tq_model *m, tq_error *err)
+{
+	int64_t li;
+
+	if (!tq_model__moe(m) || c->experts != NULL)
+		return TQ_OK;
+	if ((c->experts = calloc((size_t)m->cfg.n_layers,
+	    sizeof(*c->experts))) == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	for (li = 0; li < m->cfg.n_layers; li++) {
+		calib_experts *ce = &c->experts[li];
+		tq_block_opts b;
+
+		tq_model__block(m, li, &b);
+		if (b.moe.n_experts == 0)
+			continue;
+		ce->n = b.moe.n_experts;
+		ce->H = m->cfg.hidden_size;
+		ce->Fe = b.moe.inter;
+		ce->sum_sq_in = calloc((size_t)(ce->n * ce->H), sizeof(double));
+		ce->sum_sq_down = calloc((size_t)(ce->n * ce->Fe),
+		    sizeof(double));
+		ce->tokens = calloc((size_t)ce->n, sizeof(int64_t));
+		if (ce->sum_sq_in == NULL || ce->sum_sq_down == NULL ||
+		    ce->tokens == NULL)
+			return tq_fail(err, TQ_ENOMEM, "out of memory");
+	}
+	return TQ_OK;
+}
+
 tq_status
 tq_calib_run(tq_calib *c, const tq_model *m, tq_progress_cb progress,
     void *ud, tq_error *err)
@@ -324,7 +432,10 @@ tq_calib_run(tq_calib *c, const tq_model *m, tq_progress_cb progress,
 	    cfg->hidden_size, cfg->n_heads * cfg->head_dim,
 	    cfg->intermediate_size, err)) != TQ_OK)
 		return st;
+	if ((st = calib_alloc_experts(c, m, err)) != TQ_OK)
+		return st;
 	o.act_hook = calib_hook;
+	o.expert_hook = calib_expert_hook;
 	o.act_ud = c;
 	for (i = 0; i < c->n_samples; i++) {
 		if (progress != NULL && progress(ud, &pr) != 0)
@@ -365,6 +476,22 @@ size_t
 tq_calib_n_sites(const tq_calib *c)
 {
 	return c->n_sites;
+}
+
+/* See tq.h. */
+int
+tq_calib_n_experts(const tq_calib *c, int layer)
+{
+	return c->experts != NULL && layer >= 0 && layer < c->n_layers ?
+	    c->experts[layer].n : 0;
+}
+
+/* See tq.h. */
+int64_t
+tq_calib_expert_tokens(const tq_calib *c, int layer, int expert)
+{
+	return expert >= 0 && expert < tq_calib_n_experts(c, layer) ?
+	    c->experts[layer].tokens[expert] : -1;
 }
 
 const tq_site_stats *

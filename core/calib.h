@@ -18,6 +18,19 @@ typedef struct calib_site {
 	int64_t hist[TQ_HIST_BINS];
 } calib_site;
 
+/*
+ * A routed block's statistics per expert (n 0 for a dense block): the
+ * inputs of the tokens routed to each expert, as llama-imatrix gathers
+ * them for ffn_*_exps, and how many there were (the experts' coverage).
+ */
+typedef struct calib_experts {
+	int n;			/* experts */
+	int64_t H, Fe;		/* gate/up's and down's input widths */
+	double *sum_sq_in;	/* [n, H] Σx² of gate and up's input */
+	double *sum_sq_down;	/* [n, Fe] Σx² of down's (the gated product) */
+	int64_t *tokens;	/* [n] tokens routed to each */
+} calib_experts;
+
 struct tq_calib {
 	int64_t n_samples, seqlen;
 	uint64_t seed;
@@ -25,6 +38,8 @@ struct tq_calib {
 	int64_t n_layers;
 	calib_site *sites;	/* [n_sites]: 4 per layer, then lm_head */
 	size_t n_sites;
+	calib_experts *experts;	/* [n_layers] after a run on a mixture of
+				   experts; NULL otherwise */
 };
 
 /*

@@ -75,6 +75,9 @@ struct tq_fwd {
 	const float *q81_x;	/* [n, q81_c] the last input rounded to Q8_1 */
 	int64_t q81_n, q81_c;
 	int kv_f16;		/* tq_fwd_llamacpp */
+	const tq_forward_opts *hook_o;	/* tq_fwd_stages' o, for fwd_moe */
+	int hook_li;		/* its block */
+	int hook_stop;		/* the expert hook asked to stop */
 };
 
 
@@ -631,6 +634,18 @@ fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	}
 }
 
+/* Hands an expert's input x[n, in] to the caller's expert hook, if any. */
+static void
+fwd_expert_hook(tq_fwd *s, int e, tq_linear which, const float *x,
+    int64_t n, int64_t in)
+{
+	const tq_forward_opts *o = s->hook_o;
+
+	if (o != NULL && o->expert_hook != NULL && !s->hook_stop &&
+	    o->expert_hook(o->act_ud, s->hook_li, e, which, x, n, in) != 0)
+		s->hook_stop = 1;
+}
+
 /*
  * The mixture of experts into moe_y[n, H]: the router reads xn unquantized
  * (it stays float); each expert in turn runs its tokens, gathered:
@@ -660,12 +675,14 @@ fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		for (j = 0; j < cnt; j++)
 			memcpy(s->moe_x + j * H, io->xn + s->moe_tok[j] * H,
 			    (size_t)H * sizeof(float));
+		fwd_expert_hook(s, (int)e, TQ_LINEAR_GATE, s->moe_x, cnt, H);
 		/* per token, so the same on the gathered rows */
 		fwd_actq(s, &l->act[TQ_SITE_GATE_UP], s->moe_x, cnt, H);
 		fwd_linear(s, s->moe_x, cnt, l->experts[e][0], NULL, s->gate,
 		    Fe);
 		fwd_linear(s, s->moe_x, cnt, l->experts[e][1], NULL, s->up, Fe);
 		fwd_glu(b, s->gate, s->up, cnt * Fe);
+		fwd_expert_hook(s, (int)e, TQ_LINEAR_DOWN, s->gate, cnt, Fe);
 		fwd_actq(s, &l->act[TQ_SITE_DOWN], s->gate, cnt, Fe);
 		fwd_linear(s, s->gate, cnt, l->experts[e][2], NULL, s->y, H);
 		for (j = 0; j < cnt; j++) {
@@ -676,6 +693,33 @@ fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 				yr[i] += d[i] * w;
 		}
 	}
+}
+
+/* See forward.h. */
+void
+tq_fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, int li,
+    const float *xn, int64_t n, int *sel)
+{
+	tq_block_opts b;
+
+	tq_model__block(s->m, li, &b);
+	fwd_moe_route(s, l, &b, xn, n);
+	memcpy(sel, s->moe_sel, (size_t)(n * b.moe.top_k) * sizeof(int));
+}
+
+/* See forward.h. */
+void
+tq_fwd_expert_act(tq_fwd *s, const tq_layer_weights *l, int li, int e,
+    float *x, int64_t n, float *g)
+{
+	tq_block_opts b;
+
+	tq_model__block(s->m, li, &b);
+	/* as fwd_moe computes an expert's tokens */
+	fwd_actq(s, &l->act[TQ_SITE_GATE_UP], x, n, s->m->cfg.hidden_size);
+	fwd_linear(s, x, n, l->experts[e][0], NULL, g, b.moe.inter);
+	fwd_linear(s, x, n, l->experts[e][1], NULL, s->up, b.moe.inter);
+	fwd_glu(&b, g, s->up, n * b.moe.inter);
 }
 
 /*
@@ -785,10 +829,16 @@ tq_fwd_stages(tq_fwd *s, const tq_layer_weights *l, int li, tq_stage first,
 		return tq_fail(err, TQ_EINVAL, "%s: block of %lld tokens (at most "
 		    "%lld)", s->m->path, (long long)n, (long long)s->max_n);
 	tq_model__block(s->m, li, &b);
+	s->hook_o = o;
+	s->hook_li = li;
+	s->hook_stop = 0;
 	for (k = (int)first; k <= (int)last; k++) {
 		int site = fwd_stages[k].site;
 
 		fwd_stages[k].fn(s, l, &b, io, n);
+		if (s->hook_stop)
+			return tq_fail(err, TQ_ECANCELLED, "forward pass stopped "
+			    "by the expert hook");
 		/* A mixture of experts has no one down input to show. */
 		if (site == TQ_SITE_DOWN && b.moe.n_experts > 0)
 			continue;

@@ -69,6 +69,22 @@ tq_status tq_fwd_stages(tq_fwd *f, const tq_layer_weights *l, int li,
     tq_stage first, tq_stage last, const tq_fwd_io *io, int64_t n,
     const tq_forward_opts *o, tq_error *err);
 
+/*
+ * A mixture-of-experts block li (weights l): each of the n tokens of
+ * xn[n, H] (the MLP norm's output) gets its top_k experts in
+ * sel[n, top_k], as the stages route them.
+ */
+void tq_fwd_moe_route(tq_fwd *f, const tq_layer_weights *l, int li,
+    const float *xn, int64_t n, int *sel);
+/*
+ * g[n, Fe] = act(gate(x)) * up(x) of expert e of block li for the rows of
+ * x[n, H] (routed tokens, gathered), x first quantized in place as
+ * l->act[TQ_SITE_GATE_UP] says: an expert's down input as the stages
+ * make it.
+ */
+void tq_fwd_expert_act(tq_fwd *f, const tq_layer_weights *l, int li, int e,
+    float *x, int64_t n, float *g);
+
 /* The whole block on the residual stream x[n, H] in place. */
 tq_status tq_fwd_block(tq_fwd *f, const tq_layer_weights *l, int li,
     float *x, int64_t n, const tq_forward_opts *o, tq_error *err);

@@ -420,6 +420,20 @@ tq_model__linear_block(const tq_model *m, size_t i, size_t *k)
 	return (int64_t)lo;
 }
 
+/* See tq.h. */
+tq_linear
+tq_model_linear_kind(const tq_model *m, size_t i, int *expert)
+{
+	size_t k;
+	int64_t li = tq_model__linear_block(m, i, &k);
+
+	if (expert != NULL)
+		*expert = -1;
+	if (li >= 0)
+		return tq_layer__kind(&m->layers[li], k, expert);
+	return i + 2 == m->n_linears ? TQ_LINEAR_LM_HEAD : TQ_LINEAR_COUNT;
+}
+
 const tq_tensor *
 tq_model__linear_weight(const tq_model *m, size_t i)
 {

@@ -82,6 +82,10 @@ static const plan_preset presets[] = {
 	{ "q2_k", TQ_METHOD_RTN, "q2_k", 0, 0, PLAN_MIX_Q2_K },
 	{ "iq4_xs", TQ_METHOD_RTN, "iq4_xs", 0, 0, PLAN_MIX_IQ4_XS },
 	{ "iq4_nl", TQ_METHOD_RTN, "iq4_nl", 0, 0, PLAN_MIX_IQ4_NL },
+	{ "iq3_xxs", TQ_METHOD_RTN, "iq3_xxs", 0, 0, PLAN_MIX_IQ3_XXS },
+	{ "iq3_xs", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_XS },
+	{ "iq3_s", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_S },
+	{ "iq3_m", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_M },
 	{ "iq2_xxs", TQ_METHOD_RTN, "iq2_xxs", 0, 0, PLAN_MIX_IQ2_XXS },
 	{ "iq2_xs", TQ_METHOD_RTN, "iq2_xs", 0, 0, PLAN_MIX_IQ2_XS },
 	{ "iq1_s", TQ_METHOD_RTN, "iq1_s", 0, 0, PLAN_MIX_IQ1_S },
@@ -94,6 +98,7 @@ static const char *const preset_names[N_PRESETS + 1] = {
 	"w8-rtn", "w8a8-smoothquant", "fp8", "fp8-static", "nf4", "mxfp4",
 	"nvfp4", "q8_0",
 	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", "iq4_xs", "iq4_nl",
+	"iq3_xxs", "iq3_xs", "iq3_s", "iq3_m",
 	"iq2_xxs", "iq2_xs", "iq1_s", "iq1_m",
 	NULL
 };
@@ -452,6 +457,8 @@ tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 		case TQ_QT_Q5_K:	next = "q5_1"; break;
 		case TQ_QT_Q6_K:	next = "q8_0"; break;
 		case TQ_QT_IQ4_XS:	next = "iq4_nl"; break;
+		case TQ_QT_IQ3_XXS:
+		case TQ_QT_IQ3_S:	next = "iq4_nl"; break;
 		case TQ_QT_IQ2_XXS:
 		case TQ_QT_IQ2_XS:
 		case TQ_QT_IQ2_S:
@@ -676,10 +683,16 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 		}
 	}
 	if (p->preset != NULL && p->preset->mix != PLAN_MIX_NONE) {
-		memset(&step, 0, sizeof(step));
-		tq_scheme_parse(tq_plan__mix_scheme(p->preset->mix, id.block,
+		const char *mt = tq_plan__mix_scheme(p->preset->mix, id.block,
 		    id.which, tq_model_get_config(r->m), cols,
-		    rules_imatrix(r, name)), &sch, NULL);
+		    rules_imatrix(r, name));
+
+		memset(&step, 0, sizeof(step));
+		/* a mix type this build lacks */
+		if (tq_scheme_parse(mt, &sch, NULL) != TQ_OK)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's "
+			    "%s mix puts layer %s on %s, which this build "
+			    "cannot write", p->name, p->preset->name, name, mt);
 		tq_layer_cfg_init(&step.cfg, TQ_METHOD_RTN, &sch);
 		step.mask = PLAN_SET_METHOD | PLAN_SET_SCHEME;
 		state_step(&s, &step, from);
@@ -796,11 +809,12 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 
 /*
  * Whether layer `name` (its setting c) lacks the importance matrix its
- * type needs: llama-quantize's rule (tensor_requires_imatrix: the IQ2 and
- * IQ1 types) for a block linear; ggml's own (ggml_quantize_requires_
- * imatrix: IQ2_XXS, IQ2_XS, IQ1_S) for lm_head and the embeddings, which
- * llama-quantize exempts but ggml cannot make without one.  AWQ rounds
- * with its scaled inputs' mean x^2; an embedding never has one.
+ * type needs: llama-quantize's rule (tensor_requires_imatrix: IQ3_XXS and
+ * the IQ2 and IQ1 types) for a block linear; ggml's own (ggml_quantize_
+ * requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S) for lm_head and the
+ * embeddings, which llama-quantize exempts but ggml cannot make without
+ * one.  AWQ rounds with its scaled inputs' mean x^2; an embedding never
+ * has one.
  */
 static int
 imatrix_missing(const tq_layer_cfg *c, const char *name)

@@ -73,9 +73,13 @@ enum {
 	PLAN_MIX_Q2_K,
 	PLAN_MIX_IQ4_XS,
 	PLAN_MIX_IQ4_NL,
+	PLAN_MIX_IQ3_XXS,
+	PLAN_MIX_IQ3_XS,
+	PLAN_MIX_IQ3_S,
+	PLAN_MIX_IQ3_M,
 	PLAN_MIX_IQ2_XXS,
 	PLAN_MIX_IQ2_XS,
-	PLAN_MIX_IQ2_S,		/* rules only until iq3_s exists (no preset) */
+	PLAN_MIX_IQ2_S,		/* rules only (no preset yet) */
 	PLAN_MIX_IQ2_M,
 	PLAN_MIX_IQ1_S,
 	PLAN_MIX_IQ1_M
@@ -93,8 +97,8 @@ typedef struct plan_preset {
 #define PLAN_PRESET_LIST "w4a16-awq, w3-awq, w4-gptq, w3-gptq, w4-rtn, " \
 	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, mxfp4, " \
 	"nvfp4, q8_0, " \
-	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, q2_k, iq4_xs, iq4_nl, " \
-	"iq2_xxs, iq2_xs, iq1_s, iq1_m"
+	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, q2_k, iq4_xs, iq4_nl, iq3_xxs, " \
+	"iq3_xs, iq3_s, iq3_m, iq2_xxs, iq2_xs, iq1_s, iq1_m"
 
 struct tq_plan {
 	char *name;			/* stands for the plan in messages */
@@ -157,7 +161,8 @@ const char *tq_plan__mix_scheme(int mix, int64_t block, int which,
 /*
  * The GGUF type llama.cpp's llama_tensor_get_type gives one layer in the
  * mix of preset `mix` ("q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s",
- * "q3_k_m", "iq4_xs", "iq4_nl"), before the shape fallback, as
+ * "q3_k_m", "iq4_xs", "iq4_nl", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m"),
+ * before the shape fallback, as
  * tq_plan__mix_scheme without an importance matrix.
  * Writes the scheme name ("q6_k") to *out; returns 0 if mix is not a GGUF
  * mix preset.

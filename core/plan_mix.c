@@ -1,8 +1,8 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
- * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ2_XS, IQ2_XXS, IQ1_S, IQ1_M; the rules of IQ2_S and
- * IQ2_M too, which put IQ3_S on some tensors and so have no preset until
- * that type exists): the type llama_tensor_get_type (llama-quant.cpp) gives each
+ * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M, IQ2_XS,
+ * IQ2_XXS, IQ1_S, IQ1_M; the rules of IQ2_S and IQ2_M too, which have no
+ * preset yet): the type llama_tensor_get_type (llama-quant.cpp) gives each
  * tensor of a llama/qwen2 model (an expert's gate, up and down take
  * ffn_gate's, ffn_up's and ffn_down's rules), which the presets of the same
  * names apply after their default (core/plan.c).  Kept apart so that it
@@ -29,6 +29,16 @@ is_llama_70b(const tq_model_config *c)
 	    c->n_layers == 80 && c->n_kv_heads != c->n_heads;
 }
 
+/*
+ * IQ2_S, or where 256 does not divide the width llama.cpp's fallback for
+ * it, IQ4_NL.
+ */
+static const char *
+iq2_s(int64_t cols)
+{
+	return cols % 256 == 0 ? "iq2_s" : "iq4_nl";
+}
+
 static const char *
 mix_default(int mix)
 {
@@ -40,6 +50,10 @@ mix_default(int mix)
 	case PLAN_MIX_Q2_K:	return "q2_k";
 	case PLAN_MIX_IQ4_XS:	return "iq4_xs";
 	case PLAN_MIX_IQ4_NL:	return "iq4_nl";
+	case PLAN_MIX_IQ3_XXS:	return "iq3_xxs";
+	case PLAN_MIX_IQ3_XS:
+	case PLAN_MIX_IQ3_S:
+	case PLAN_MIX_IQ3_M:	return "iq3_s";
 	case PLAN_MIX_IQ2_XXS:	return "iq2_xxs";
 	case PLAN_MIX_IQ2_XS:	return "iq2_xs";
 	case PLAN_MIX_IQ2_S:	return "iq2_xs";	/* sic: llama.cpp's */
@@ -109,6 +123,9 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 	const char *def = mix_default(mix), *t = def;
 	int64_t n = c->n_layers;
 	int iq4 = mix == PLAN_MIX_IQ4_XS || mix == PLAN_MIX_IQ4_NL;
+	int iq3 = mix == PLAN_MIX_IQ3_XXS || mix == PLAN_MIX_IQ3_XS ||
+	    mix == PLAN_MIX_IQ3_S || mix == PLAN_MIX_IQ3_M;
+	int gqa4 = c->n_kv_heads > 0 && c->n_heads / c->n_kv_heads >= 4;
 
 	if (which == TQ_LINEAR_LM_HEAD ||
 	    (which == TQ_PLAN_EMBED && c->tie_word_embeddings)) {
@@ -116,13 +133,15 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 		if (cols % (mix == PLAN_MIX_Q8_0 ||
 		    mix == PLAN_MIX_IQ4_NL ? 32 : 256) != 0)
 			return "q8_0";
-		return mix == PLAN_MIX_Q8_0 ? "q8_0" : is_iq2(mix) ? "q5_k" :
-		    "q6_k";
+		return mix == PLAN_MIX_Q8_0 ? "q8_0" : is_iq2(mix) ||
+		    mix == PLAN_MIX_IQ3_XXS ? "q5_k" : "q6_k";
 	}
 	if (which == TQ_PLAN_EMBED && is_iq2(mix))
 		return mix == PLAN_MIX_IQ2_S || mix == PLAN_MIX_IQ2_M ?
 		    "iq3_s" : "q2_k";
-	if (which == TQ_PLAN_EMBED || i < 0)
+	if (which == TQ_PLAN_EMBED)
+		return mix == PLAN_MIX_IQ3_XXS ? "iq3_s" : def;
+	if (i < 0)
 		return def;
 	/* phi3's attn_qkv is one tensor, of attn_v's category */
 	if (c->fused_proj && (which == TQ_LINEAR_Q || which == TQ_LINEAR_K))
@@ -141,6 +160,13 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 			t = "q5_k";
 		else if (mix == PLAN_MIX_Q3_K_M)
 			t = i < 2 ? "q5_k" : "q4_k";
+		else if (mix == PLAN_MIX_IQ3_XXS)
+			t = gqa4 ? "q4_k" : !imatrix ? "iq3_s" : "iq3_xxs";
+		else if ((mix == PLAN_MIX_IQ3_XS || mix == PLAN_MIX_IQ3_S) &&
+		    gqa4)
+			t = "q4_k";
+		else if (mix == PLAN_MIX_IQ3_M)
+			t = "q4_k";
 		else if (iq4 && c->n_kv_heads > 0 &&
 		    c->n_heads / c->n_kv_heads >= 4)
 			t = "q5_k";
@@ -153,12 +179,27 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 	case TQ_LINEAR_K:
 		if (c->n_experts == 8)
 			t = "q8_0";
+		else if (mix == PLAN_MIX_IQ3_XS)
+			t = "iq3_xxs";
+		else if (mix == PLAN_MIX_IQ3_XXS)
+			t = iq2_s(cols);
+		break;
+	case TQ_LINEAR_Q:
+		if (mix == PLAN_MIX_IQ3_XS)
+			t = "iq3_xxs";
+		else if (mix == PLAN_MIX_IQ3_XXS)
+			t = iq2_s(cols);
 		break;
 	case TQ_LINEAR_DOWN:
 		if (mix == PLAN_MIX_Q2_K)
 			t = "q3_k";
+		else if (mix == PLAN_MIX_IQ3_XXS && !imatrix)
+			t = i < n / 8 ? "q4_k" : "q3_k";
 		else if (mix == PLAN_MIX_Q3_K_M)
 			t = i < n / 16 ? "q5_k" : "q4_k";
+		else if (mix == PLAN_MIX_IQ3_M && (i < n / 8 ||
+		    (c->n_experts == 8 && tq_plan__use_more_bits(i, n))))
+			t = "q4_k";
 		else if ((mix == PLAN_MIX_Q4_K_M || mix == PLAN_MIX_Q5_K_M) &&
 		    tq_plan__use_more_bits(i, n))
 			t = "q6_k";
@@ -171,12 +212,21 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 		if (c->n_experts == 8 && (mix == PLAN_MIX_Q2_K ||
 		    mix == PLAN_MIX_Q3_K_M ||
 		    mix == PLAN_MIX_Q4_K_S || mix == PLAN_MIX_Q4_K_M ||
-		    mix == PLAN_MIX_IQ4_NL || mix == PLAN_MIX_IQ4_XS))
+		    mix == PLAN_MIX_IQ4_NL || mix == PLAN_MIX_IQ4_XS || iq3))
 			t = "q5_k";
+		else if (c->n_experts != 8 && mix == PLAN_MIX_IQ3_XXS)
+			t = "iq3_s";
+		else if (c->n_experts != 8 && mix == PLAN_MIX_IQ3_M)
+			t = "q4_k";
 		else if (c->n_experts != 8 && mix == PLAN_MIX_Q3_K_M)
 			t = "q4_k";
 		else if (c->n_experts != 8 && mix == PLAN_MIX_Q2_K)
 			t = "q3_k";
+		break;
+	case TQ_LINEAR_GATE:
+	case TQ_LINEAR_UP:
+		if (mix == PLAN_MIX_IQ3_XS && i >= n / 8 && i < 7 * n / 8)
+			t = "iq3_xxs";
 		break;
 	default:
 		break;

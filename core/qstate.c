@@ -173,6 +173,7 @@ tq_state__new(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 		else
 			snprintf(q->res.scheme, sizeof(q->res.scheme), "f32");
 		q->res.rel_err = q->res.sqnr_db = q->res.max_abs_err = NAN;
+		q->res.routed = -1;
 		q->res.bpw = q->cfg.method != TQ_METHOD_FLOAT ?
 		    tq_scheme_bpw(&q->cfg.scheme, q->res.rows, q->res.cols) : 16.0;
 	}

@@ -45,6 +45,8 @@ static const struct {
 	{ "iq4_xs", TQ_QT_IQ4_XS, 4 },
 	{ "mxfp4", TQ_QT_MXFP4, 4 },
 	{ "nvfp4", TQ_QT_NVFP4, 4 },
+	{ "iq3_xxs", TQ_QT_IQ3_XXS, 3 },
+	{ "iq3_s", TQ_QT_IQ3_S, 3 },
 	{ "iq2_xxs", TQ_QT_IQ2_XXS, 2 },
 	{ "iq2_xs", TQ_QT_IQ2_XS, 2 },
 	{ "iq2_s", TQ_QT_IQ2_S, 2 },
@@ -56,8 +58,20 @@ static const struct {
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
 	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
-	"q6_k, iq4_nl, iq4_xs, iq2_xxs, iq2_xs, iq2_s, iq1_s, iq1_m, mxfp4 or " \
-	"nvfp4"
+	"q6_k, iq4_nl, iq4_xs, mxfp4, nvfp4, iq3_xxs, iq3_s, iq2_xxs, " \
+	"iq2_xs, iq2_s, iq1_s or iq1_m"
+
+/* The scheme name of a GGUF type ("iq3_s"). */
+static const char *
+gguf_name(tq_qtype t)
+{
+	size_t i;
+
+	for (i = 0; i < N_GGUF_NAMES; i++)
+		if (gguf_names[i].type == t)
+			return gguf_names[i].name;
+	return "?";
+}
 
 /* FP8 with one scale per group x group tile (fp8-block128). */
 static int
@@ -1165,7 +1179,6 @@ tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
 {
 	const tq_scheme *s = &t->scheme;
 	int64_t span = tq_quant_span(s, t->qk), r, c, j, b;
-	char name[32];
 	tq_status st;
 	tq_grid g;
 
@@ -1212,16 +1225,15 @@ tq_qtensor_check(const tq_qtensor *t, const char *what, tq_error *err)
 					    code[c + j], (long long)r,
 					    (long long)(c + j), g.qmax - g.qmin);
 		}
-		/* a lattice type's groups of 8 must be codebook points */
 		for (b = 0; tq_gguf_lattice(s->type) && b < t->nblocks; b++) {
-			if (tq_gguf_codes_ok(s->type, code + b * t->qk))
-				continue;
-			tq_scheme_name(s, name, sizeof(name));
-			return tq_fail(err, TQ_EFORMAT, "%s: row %lld, block "
-			    "%lld: codes that are no %s block (a group of 8 "
-			    "off its codebook, or an odd count of signs where "
-			    "the eighth is implied)", what, (long long)r,
-			    (long long)b, name);
+			int64_t j0 = tq_gguf_bad_codes(s->type, code + b * t->qk);
+
+			if (j0 >= 0)
+				return tq_fail(err, TQ_EFORMAT, "%s: the codes at "
+				    "row %lld, columns %lld.. are not a point of "
+				    "the %s lattice", what, (long long)r,
+				    (long long)(b * t->qk + j0),
+				    gguf_name(s->type));
 		}
 	}
 	return TQ_OK;

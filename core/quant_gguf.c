@@ -2,7 +2,9 @@
  * quant_gguf.c: the GGUF block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
  * Q3_K, Q4_K, Q5_K and Q6_K: their parameter searches and grids, and the
  * table of types (gguf_types, ggml's type_traits) every entry point
- * dispatches through, IQ4_NL and IQ4_XS included (core/quant_iq4.c).
+ * dispatches through, IQ4_NL and IQ4_XS included (core/quant_iq4.c),
+ * IQ3_XXS and IQ3_S (core/quant_iq3.c), IQ2_XXS, IQ2_XS and IQ2_S
+ * (core/quant_iq2.c), IQ1_S and IQ1_M (core/quant_iq1.c).
  * The block layouts are core/quant_gguf_blk.c's.
  *
  * The searches reproduce ggml's reference quantizers (quantize_row_*_ref)
@@ -26,6 +28,7 @@
 #include "quant_gguf_blk.h"
 #include "quant_iq1.h"
 #include "quant_iq2.h"
+#include "quant_iq3.h"
 #include "quant_iq4.h"
 #include "tensor.h"
 
@@ -938,6 +941,12 @@ typedef struct gguf_traits {
 	    const uint8_t *L, uint8_t *out);
 	void (*unpack)(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
 	    uint8_t *L);
+	/* lattice types: the first column off the lattice, or -1 */
+	int (*bad)(const uint8_t *L);
+	/* lattice types: columns coded together, and their joint rounding */
+	int group;
+	void (*round_group)(const gguf_hdr *h, int64_t j, const float *x,
+	    const float *w, uint8_t *L);
 } gguf_traits;
 
 /* ---- Grids: a column's scale and offset ----------------------------- */
@@ -995,7 +1004,16 @@ grid_q6_k(const gguf_hdr *h, int64_t j, tq_grid *g)
 #define TYPE(name, qk, span, blk, nmax, qmin, qmax, min, hbit, quant, grid, \
     layout) \
 	{ name, qk, span, sizeof(blk), nmax, qmin, qmax, min, hbit, quant, \
-	  grid, tq_gguf__pack_##layout, tq_gguf__unpack_##layout }
+	  grid, tq_gguf__pack_##layout, tq_gguf__unpack_##layout, NULL, 1, \
+	  NULL }
+/*
+ * A type whose codes lie on a lattice: bad() says where they do not, and
+ * round() chooses `group` columns' codes together.
+ */
+#define LATTICE(name, qk, span, blk, qmin, qmax, quant, grid, layout, bad, \
+    group, round) \
+	{ name, qk, span, sizeof(blk), 0, qmin, qmax, 0, 0, quant, grid, \
+	  tq_gguf__pack_##layout, tq_gguf__unpack_##layout, bad, group, round }
 
 static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	[TQ_QT_Q4_0] = TYPE("q4_0", QK_LEGACY, 32, blk_q4_0, 8, -8, 7, 0, 0,
@@ -1022,18 +1040,30 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	    0, tq_iq4__quant_nl, tq_iq4__grid_nl, legacy),
 	[TQ_QT_IQ4_XS] = TYPE("iq4_xs", QK_K, 32, blk_iq4_xs, 0, 0, 15, 0, 0,
 	    tq_iq4__quant_xs, tq_iq4__grid_xs, iq4_xs),
-	[TQ_QT_IQ2_XXS] = TYPE("iq2_xxs", QK_K, 32, blk_iq2_xxs, 0, 0, 5, 0,
-	    0, tq_iq2__quant_xxs, tq_iq2__grid_xxs, iq2_xxs),
-	[TQ_QT_IQ2_XS] = TYPE("iq2_xs", QK_K, 16, blk_iq2_xs, 0, 0, 5, 0, 0,
-	    tq_iq2__quant_xs, tq_iq2__grid_xs, iq2_xs),
-	[TQ_QT_IQ2_S] = TYPE("iq2_s", QK_K, 16, blk_iq2_s, 0, 0, 5, 0, 0,
-	    tq_iq2__quant_s, tq_iq2__grid_xs, iq2_s),
-	[TQ_QT_IQ1_S] = TYPE("iq1_s", QK_K, 32, blk_iq1_s, 0, 0, 2, 0, 0,
-	    tq_iq1__quant_s, tq_iq1__grid_s, iq1_s),
-	[TQ_QT_IQ1_M] = TYPE("iq1_m", QK_K, 8, blk_iq1_m, 0, 0, 2, 0, 0,
-	    tq_iq1__quant_m, tq_iq1__grid_m, iq1_m),
+	[TQ_QT_IQ3_XXS] = LATTICE("iq3_xxs", QK_K, 32, blk_iq3_xxs, 0, 15,
+	    tq_iq3__quant_xxs, tq_iq3__grid_xxs, iq3_xxs, tq_iq3__bad_xxs, 8,
+	    tq_iq3__round_xxs),
+	[TQ_QT_IQ3_S] = LATTICE("iq3_s", QK_K, 32, blk_iq3_s, 0, 15,
+	    tq_iq3__quant_s, tq_iq3__grid_s, iq3_s, tq_iq3__bad_s, 4,
+	    tq_iq3__round_s),
+	[TQ_QT_IQ2_XXS] = LATTICE("iq2_xxs", QK_K, 32, blk_iq2_xxs, 0, 5,
+	    tq_iq2__quant_xxs, tq_iq2__grid_xxs, iq2_xxs, tq_iq2__bad_xxs, 8,
+	    tq_iq2__round_xxs),
+	[TQ_QT_IQ2_XS] = LATTICE("iq2_xs", QK_K, 16, blk_iq2_xs, 0, 5,
+	    tq_iq2__quant_xs, tq_iq2__grid_xs, iq2_xs, tq_iq2__bad_xs, 8,
+	    tq_iq2__round_xs),
+	[TQ_QT_IQ2_S] = LATTICE("iq2_s", QK_K, 16, blk_iq2_s, 0, 5,
+	    tq_iq2__quant_s, tq_iq2__grid_xs, iq2_s, tq_iq2__bad_s, 8,
+	    tq_iq2__round_s),
+	[TQ_QT_IQ1_S] = LATTICE("iq1_s", QK_K, 32, blk_iq1_s, 0, 2,
+	    tq_iq1__quant_s, tq_iq1__grid_s, iq1_s, tq_iq1__bad, 8,
+	    tq_iq1__round_s),
+	[TQ_QT_IQ1_M] = LATTICE("iq1_m", QK_K, 8, blk_iq1_m, 0, 2,
+	    tq_iq1__quant_m, tq_iq1__grid_m, iq1_m, tq_iq1__bad, 8,
+	    tq_iq1__round_m),
 };
 #undef TYPE
+#undef LATTICE
 
 /* The row of a GGUF type, or NULL. */
 static const gguf_traits *
@@ -1131,15 +1161,41 @@ tq_gguf_unpack(tq_qtype t, const uint8_t *in, tq_qparams *p, uint8_t *codes)
 int
 tq_gguf_lattice(tq_qtype t)
 {
-	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S ||
-	    t == TQ_QT_IQ1_S || t == TQ_QT_IQ1_M;
+	return traits(t) != NULL && traits(t)->bad != NULL;
+}
+
+int
+tq_gguf_group(tq_qtype t)
+{
+	return traits(t) != NULL ? traits(t)->group : 1;
+}
+
+void
+tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
+    const float *x, const float *w, uint8_t *codes)
+{
+	const gguf_traits *tr = traits(t);
+	gguf_hdr h;
+
+	hdr_get(p, &h);
+	if (tr != NULL && tr->round_group != NULL)
+		tr->round_group(&h, j, x, w, codes);
 }
 
 int
 tq_gguf_needs_imatrix(tq_qtype t)
 {
-	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S ||
-	    t == TQ_QT_IQ1_S || t == TQ_QT_IQ1_M;
+	switch (t) {
+	case TQ_QT_IQ3_XXS:
+	case TQ_QT_IQ2_XXS:
+	case TQ_QT_IQ2_XS:
+	case TQ_QT_IQ2_S:
+	case TQ_QT_IQ1_S:
+	case TQ_QT_IQ1_M:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 int
@@ -1148,36 +1204,12 @@ tq_gguf_ggml_needs_imatrix(tq_qtype t)
 	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ1_S;
 }
 
-int
-tq_gguf_group(tq_qtype t)
+int64_t
+tq_gguf_bad_codes(tq_qtype t, const uint8_t *codes)
 {
-	return tq_gguf_lattice(t) ? 8 : 1;
-}
+	const gguf_traits *tr = traits(t);
 
-void
-tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
-    const float *x, const float *w, uint8_t *codes)
-{
-	void (*round)(const gguf_hdr *, int64_t, const float *, const float *,
-	    uint8_t *) = t == TQ_QT_IQ2_XXS ? tq_iq2__round_xxs :
-	    t == TQ_QT_IQ2_XS ? tq_iq2__round_xs : t == TQ_QT_IQ2_S ?
-	    tq_iq2__round_s : t == TQ_QT_IQ1_S ? tq_iq1__round_s :
-	    t == TQ_QT_IQ1_M ? tq_iq1__round_m : NULL;
-	gguf_hdr h;
-
-	hdr_get(p, &h);
-	if (round != NULL)
-		round(&h, j, x, w, codes);
-}
-
-int
-tq_gguf_codes_ok(tq_qtype t, const uint8_t *codes)
-{
-	if (t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ2_S)
-		return tq_iq2__codes_ok(t, codes);
-	if (t == TQ_QT_IQ1_S || t == TQ_QT_IQ1_M)
-		return tq_iq1__codes_ok(codes);
-	return 1;
+	return tr != NULL && tr->bad != NULL ? tr->bad(codes) : -1;
 }
 
 float

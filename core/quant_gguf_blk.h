@@ -105,6 +105,31 @@ typedef struct blk_iq4_xs {
 static_assert(sizeof(blk_iq4_xs) == 136, "block_iq4_xs is 136 bytes");
 
 /*
+ * IQ3_XXS: fp16 d, then 64 grid indices (one per 4 columns) and 8 little-
+ * endian u32, one per 32 columns: four 7-bit sign fields and a 4-bit
+ * scale on top.  tq_qparams.raw holds the scales as IQ3_S's: two per byte
+ * in scales[0..3], even sub-block low.
+ */
+typedef struct blk_iq3_xxs {
+	uint8_t d[2];
+	uint8_t qs[3 * QK_K / 8];
+} blk_iq3_xxs;
+static_assert(sizeof(blk_iq3_xxs) == 98, "block_iq3_xxs is 98 bytes");
+
+/*
+ * IQ3_S: fp16 d, the low 8 bits of 64 grid indices, their 9th bits (bit k
+ * of qh[i]: group 8i + k), a sign bit per column, 8 4-bit scales.
+ */
+typedef struct blk_iq3_s {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 4];
+	uint8_t qh[QK_K / 32];
+	uint8_t signs[QK_K / 8];
+	uint8_t scales[QK_K / 64];
+} blk_iq3_s;
+static_assert(sizeof(blk_iq3_s) == 110, "block_iq3_s is 110 bytes");
+
+/*
  * IQ2_XXS, IQ2_XS, IQ2_S (core/quant_iq2.c): fp16 d, then per 8 columns a
  * codebook index and signs, per 32 (XXS) or 16 columns a 4-bit scale.
  * XXS: qs as 8 pairs of little-endian u32 (4 index bytes; 4 x 7 sign bits
@@ -192,6 +217,8 @@ GGUF_LAYOUT(q3_k);
 GGUF_LAYOUT(k45);	/* Q4_K, Q5_K */
 GGUF_LAYOUT(q6_k);
 GGUF_LAYOUT(iq4_xs);
+GGUF_LAYOUT(iq3_xxs);	/* in core/quant_iq3.c: they need the lattice */
+GGUF_LAYOUT(iq3_s);
 GGUF_LAYOUT(iq2_xxs);	/* core/quant_iq2.c */
 GGUF_LAYOUT(iq2_xs);
 GGUF_LAYOUT(iq2_s);

@@ -598,7 +598,7 @@ tq_gguf__pack_iq1_m(int has_min, int hbit, const gguf_hdr *h,
 }
 
 int
-tq_iq1__codes_ok(const uint8_t *L)
+tq_iq1__bad(const uint8_t *L)
 {
 	int g, i;
 
@@ -607,13 +607,13 @@ tq_iq1__codes_ok(const uint8_t *L)
 
 		for (i = 0; i < 8; i++) {
 			if (L[8 * g + i] > 2)
-				return 0;
+				return 8 * g;
 			l[i] = (int8_t)L[8 * g + i];
 		}
 		if (tq_iq__find(IQ_LAT_1S, l) < 0)
-			return 0;
+			return 8 * g;
 	}
-	return 1;
+	return -1;
 }
 
 /* ---- The table's entries ------------------------------------------- */

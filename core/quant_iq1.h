@@ -31,7 +31,10 @@ void tq_iq1__round_s(const gguf_hdr *h, int64_t j, const float *x,
 void tq_iq1__round_m(const gguf_hdr *h, int64_t j, const float *x,
     const float *w, uint8_t *L);
 
-/* 1 when the codes of one block lie on the codebook. */
-int tq_iq1__codes_ok(const uint8_t *L);
+/*
+ * -1 when the codes L[QK_K] of a block (IQ1_S or IQ1_M) lie on the
+ * codebook, else the first column of the first group of 8 that does not.
+ */
+int tq_iq1__bad(const uint8_t *L);
 
 #endif /* TQ_CORE_QUANT_IQ1_H */

@@ -842,11 +842,10 @@ tq_gguf__pack_iq2_s(int has_min, int hbit, const gguf_hdr *h,
 	}
 }
 
-int
-tq_iq2__codes_ok(tq_qtype t, const uint8_t *L)
+/* The first column of the first group of L off lattice lk, or -1. */
+static int
+bad(iq_lat lk, const uint8_t *L)
 {
-	iq_lat lk = t == TQ_QT_IQ2_XXS ? IQ_LAT_2XXS : t == TQ_QT_IQ2_XS ?
-	    IQ_LAT_2XS : IQ_LAT_2S;
 	int g, i;
 
 	for (g = 0; g < QK_K / 8; g++) {
@@ -854,14 +853,32 @@ tq_iq2__codes_ok(tq_qtype t, const uint8_t *L)
 
 		for (i = 0; i < 8; i++)
 			if (L[8 * g + i] > 5)
-				return 0;
+				return 8 * g;
 		if (group_point(lk, L + 8 * g, &s) < 0)
-			return 0;
+			return 8 * g;
 		/* XXS, XS: the eighth sign is the parity of the seven */
 		if (lk != IQ_LAT_2S && tq_iq2_ksigns[s & 127] != s)
-			return 0;
+			return 8 * g;
 	}
-	return 1;
+	return -1;
+}
+
+int
+tq_iq2__bad_xxs(const uint8_t *L)
+{
+	return bad(IQ_LAT_2XXS, L);
+}
+
+int
+tq_iq2__bad_xs(const uint8_t *L)
+{
+	return bad(IQ_LAT_2XS, L);
+}
+
+int
+tq_iq2__bad_s(const uint8_t *L)
+{
+	return bad(IQ_LAT_2S, L);
 }
 
 /* ---- The table's entries ------------------------------------------- */

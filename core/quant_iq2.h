@@ -20,8 +20,9 @@
  * row_* value, bit for bit.  Not every combination of codes is a block:
  * each 8 columns' magnitudes must be a codebook point and, for IQ2_XXS and
  * IQ2_XS, their count of negative signs even (the eighth sign is implied);
- * tq_gguf_codes_ok() checks that, and only the types' own searches (RTN)
- * produce codes, never a column-by-column rounding (GPTQ is refused).
+ * tq_gguf_bad_codes() checks that, and no column-by-column rounding may
+ * choose codes: the types' own searches (RTN) and GPTQ's group-wise
+ * rounding (tq_iq2__round_*) produce them.
  */
 #ifndef TQ_CORE_QUANT_IQ2_H
 #define TQ_CORE_QUANT_IQ2_H
@@ -56,8 +57,14 @@ void tq_iq2__round_xs(const gguf_hdr *h, int64_t j, const float *x,
 void tq_iq2__round_s(const gguf_hdr *h, int64_t j, const float *x,
     const float *w, uint8_t *L);
 
-/* 1 when the codes of one block of type t lie on its lattice. */
-int tq_iq2__codes_ok(tq_qtype t, const uint8_t *L);
+/*
+ * -1 when the codes L[QK_K] of a block lie on the type's lattice (so the
+ * block packs), else the first column of the first group of 8 that does
+ * not.
+ */
+int tq_iq2__bad_xxs(const uint8_t *L);
+int tq_iq2__bad_xs(const uint8_t *L);
+int tq_iq2__bad_s(const uint8_t *L);
 
 /* ---- The lattices (ggml's kgrid, kmap and kneighbors) ---------------- */
 

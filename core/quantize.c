@@ -17,6 +17,10 @@
  * (true-sequential), and memory holds the residual stream and attention
  * output of the samples plus one H, not the model: weights are read from the
  * memory map one layer at a time.
+ *
+ * A mixture-of-experts block replaces C and D by qz_moe: every token is
+ * routed once, then each expert's gate/up and down are calibrated on the
+ * tokens routed to it (all of them when it saw too few).
  */
 #include "config.h"
 
@@ -153,6 +157,7 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, int64_t ntok,
 	}
 	ql->res.rel_err = H != NULL ? tq_gptq_rel_err(orig, w, H, rows, cols) :
 	    NAN;
+	ql->res.tokens = H != NULL ? ntok : 0;
 	qz_metrics(&ql->res, orig, w, rows * cols);
 	if ((t = tq_owned__add(&z->owned, *slot, w)) == NULL) {
 		st = tq_fail(err, TQ_ENOMEM, "out of memory");
@@ -189,6 +194,14 @@ typedef struct qz_work {
 	double *sum_abs2;	/* [W] the same for hess2's input */
 	float *amax;	/* [W] per channel max |x| of a stage's input */
 	float *sc;	/* [W] the input scales being folded (1: none) */
+	/* A mixture of experts' (NULL otherwise); Fe, K: config's */
+	float *hess_all;	/* [H, H] the MLP norm's output, all tokens */
+	float *gx;	/* [L, H] an expert's tokens' residual stream */
+	float *ex;	/* [L, H] their MLP norm output, gathered */
+	float *eg;	/* [L, Fe] their gated product, down's input */
+	float *amax_e;	/* [Fe] max |x| of the experts' down inputs */
+	int *sel;	/* [S, L, K] each token's experts */
+	char *hit;	/* [L] a gathered row is a routed token */
 } qz_work;
 
 static tq_status
@@ -283,15 +296,16 @@ nomem:
 }
 
 /*
- * How the input of linears [first, first + count) (global indices) is
- * quantized at evaluation: not at all unless one of them has 8-bit
- * activations; then fp8 with a static scale for an fp8 weight grid (the
- * largest calibration |x|, amax[C] divided by the folded scales s[C] when
- * given, onto 448), else int8 per token.
+ * How the input of linears [first, first + count) (global indices) that
+ * read site (TQ_SITE_*, -1: lm_head's) is quantized at evaluation: not at
+ * all unless one of them has 8-bit activations; then fp8 with a static
+ * scale for an fp8 weight grid (the largest calibration |x|, amax[C]
+ * divided by the folded scales s[C] when given, onto 448), else int8 per
+ * token.
  */
 static void
 qz_site_act(const qz_ctx *z, tq_actq *a, size_t first, size_t count,
-    const float *amax, const float *s, int64_t C)
+    int site, const float *amax, const float *s, int64_t C)
 {
 	const tq_layer_cfg *c8 = NULL;
 	double m = 0.0;
@@ -299,7 +313,8 @@ qz_site_act(const qz_ctx *z, tq_actq *a, size_t first, size_t count,
 	int64_t j;
 
 	for (k = first; k < first + count; k++)
-		if (z->s->layers[k].cfg.method != TQ_METHOD_FLOAT &&
+		if (tq_model__input_site(z->s->layers[k].res.which) == site &&
+		    z->s->layers[k].cfg.method != TQ_METHOD_FLOAT &&
 		    z->s->layers[k].cfg.act_bits == 8)
 			c8 = &z->s->layers[k].cfg;
 	a->mode = TQ_ACTQ_NONE;
@@ -592,7 +607,7 @@ qz_site_done(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 	tq_actq *a = &z->s->blocks[li].act[site];
 
 	qz_site_act(z, a, tq_model__block_first(z->m, li) + first, count,
-	    w->amax, sc, tq_fwd_site_width(z->m, site));
+	    site, w->amax, sc, tq_fwd_site_width(z->m, site));
 	lw->act[site] = *a;
 }
 
@@ -626,6 +641,182 @@ static const struct qz_site {
 };
 
 /*
+ * The rows of x[L, H] that sel[L, K] routes to expert e, or every row
+ * with all, gathered into ex[cnt, H]; hit[cnt] says which were routed.
+ * Returns cnt.
+ */
+static int64_t
+qz_gather(const float *x, const int *sel, int64_t L, int64_t H, int64_t K,
+    int e, int all, float *ex, char *hit)
+{
+	int64_t i, k, cnt = 0;
+
+	for (i = 0; i < L; i++) {
+		int r = 0;
+
+		for (k = 0; k < K; k++)
+			r |= sel[i * K + k] == e;
+		if (!r && !all)
+			continue;
+		memcpy(ex + cnt * H, x + i * H, (size_t)H * sizeof(float));
+		hit[cnt++] = (char)r;
+	}
+	return cnt;
+}
+
+/*
+ * Into w->hess[C, C], finished, the input of expert e's gate and up
+ * (down: its gated product, C = Fe) over the tokens routed to it, or
+ * over every token with all.  The residual stream holds the attention's
+ * output already; the MLP norm, a row at a time, is run again on the
+ * gathered rows alone, so the experts together cost about one pass.
+ * down's input comes from the quantized gate and up, and the largest |x|
+ * of its routed tokens goes to w->amax_e.
+ */
+static tq_status
+qz_expert_hess(qz_ctx *z, qz_work *w, const tq_layer_weights *lw, int64_t li,
+    int e, int down, int all, int64_t K, int64_t Fe, tq_error *err)
+{
+	int64_t S = z->calib->n_samples, L = z->calib->seqlen, s, i, j, cnt;
+	int64_t H = z->m->cfg.hidden_size, C = down ? Fe : H;
+	tq_status st;
+
+	memset(w->hess, 0, (size_t)(C * C) * sizeof(float));
+	for (s = 0; s < S; s++) {
+		tq_fwd_io io = { w->gx, w->ex, NULL, NULL };
+
+		if ((st = qz_cancelled(z, err)) != TQ_OK)
+			return st;
+		cnt = qz_gather(w->x + s * L * H, w->sel + s * L * K, L, H, K,
+		    e, all, w->gx, w->hit);
+		if (cnt == 0)
+			continue;
+		if ((st = tq_fwd_stages(w->f, lw, (int)li, TQ_STAGE_MLP_NORM,
+		    TQ_STAGE_MLP_NORM, &io, cnt, NULL, err)) != TQ_OK)
+			return st;
+		if (!down) {
+			tq_hessian_add(w->hess, w->ex, cnt, H);
+			continue;
+		}
+		tq_fwd_expert_act(w->f, lw, (int)li, e, w->ex, cnt, w->eg);
+		tq_hessian_add(w->hess, w->eg, cnt, Fe);
+		for (i = 0; i < cnt; i++)
+			for (j = 0; w->hit[i] && j < Fe; j++)
+				if (fabsf(w->eg[i * Fe + j]) > w->amax_e[j])
+					w->amax_e[j] = fabsf(w->eg[i * Fe + j]);
+	}
+	tq_hessian_finish(w->hess, C);
+	return TQ_OK;
+}
+
+/*
+ * The MLP of mixture-of-experts block li (block options b), after its
+ * attention's sites: one pass makes every token's MLP norm output (its
+ * second moment over all N tokens kept in w->hess_all, and the gate/up
+ * site's activation quantization decided from it) and routes each token;
+ * then expert by expert, gate and up are quantized from the inputs of the
+ * tokens routed to it and down from its gated product on those tokens,
+ * made by the quantized gate and up.
+ *
+ * Too few tokens: a linear whose expert was routed fewer tokens than the
+ * linear's input width (a Hessian that cannot be full rank) is calibrated
+ * on all N tokens of the block instead, as if the router had sent them
+ * all; each linear's result keeps both counts (tokens, routed) and a log
+ * line sums up the block's coverage.
+ */
+static tq_status
+qz_moe(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
+    const tq_block_opts *b, tq_error *err)
+{
+	int64_t N = z->calib->n_samples * z->calib->seqlen, i, routed;
+	int64_t H = z->m->cfg.hidden_size, Fe = b->moe.inter, K = b->moe.top_k;
+	int64_t rmin = -1, rmax = -1, s;
+	size_t bf = tq_model__block_first(z->m, li), k;
+	size_t E = (size_t)b->moe.n_experts;
+	tq_qblock *blk = &z->s->blocks[li];
+	int e, emin = 0, emax = 0, few_gu = 0, few_d = 0, d8 = 0;
+	tq_status st;
+
+	/* 8-bit inputs at the down site: every expert's count for its scale */
+	for (k = 0; k < E; k++) {
+		const tq_layer_cfg *lc = &z->s->layers[bf + TQ_LINEAR_GATE +
+		    3 * k + 2].cfg;
+
+		d8 |= lc->method != TQ_METHOD_FLOAT && lc->act_bits == 8;
+	}
+
+	if ((st = qz_pass(z, w, lw, li, TQ_STAGE_ATTN_OUT, TQ_STAGE_MLP_NORM,
+	    TQ_SITE_GATE_UP, -1, err)) != TQ_OK)
+		return st;
+	memcpy(w->hess_all, w->hess, (size_t)(H * H) * sizeof(float));
+	qz_site_act(z, &blk->act[TQ_SITE_GATE_UP], bf + TQ_LINEAR_GATE, 3 * E,
+	    TQ_SITE_GATE_UP, w->amax, NULL, H);
+	lw->act[TQ_SITE_GATE_UP] = blk->act[TQ_SITE_GATE_UP];
+	for (s = 0; s < z->calib->n_samples; s++) {
+		tq_fwd_io io = qz_io(z, w, s);
+		int64_t L = z->calib->seqlen;
+
+		if ((st = tq_fwd_stages(w->f, lw, (int)li, TQ_STAGE_MLP_NORM,
+		    TQ_STAGE_MLP_NORM, &io, L, NULL, err)) != TQ_OK)
+			return st;
+		tq_fwd_moe_route(w->f, lw, (int)li, io.xn, L,
+		    w->sel + s * L * K);
+	}
+	memset(w->amax_e, 0, (size_t)Fe * sizeof(float));
+	for (e = 0; e < (int)E; e++) {
+		size_t gi = bf + TQ_LINEAR_GATE + 3 * (size_t)e;
+		int all_gu, all_d, quant_gu;
+
+		routed = 0;
+		for (i = 0; i < N * K; i++)
+			routed += w->sel[i] == e;
+		if (rmin < 0 || routed < rmin) {
+			rmin = routed;
+			emin = e;
+		}
+		if (routed > rmax) {
+			rmax = routed;
+			emax = e;
+		}
+		all_gu = routed < H;
+		all_d = routed < Fe;
+		few_gu += all_gu;
+		few_d += all_d;
+		for (k = 0; k < 3; k++)
+			z->s->layers[gi + k].res.routed = routed;
+		quant_gu = z->s->layers[gi].cfg.method != TQ_METHOD_FLOAT ||
+		    z->s->layers[gi + 1].cfg.method != TQ_METHOD_FLOAT;
+		if (quant_gu && !all_gu && (st = qz_expert_hess(z, w, lw, li, e,
+		    0, 0, K, Fe, err)) != TQ_OK)
+			return st;
+		for (k = 0; k < 2; k++)
+			if ((st = qz_linear(z, gi + k, all_gu ? w->hess_all :
+			    w->hess, all_gu ? N : routed, tq_layer__slot(lw,
+			    gi + k - bf), err)) != TQ_OK)
+				return st;
+		/* down's Hessian, and its routed inputs' |x| for the site */
+		if ((z->s->layers[gi + 2].cfg.method != TQ_METHOD_FLOAT || d8) &&
+		    (st = qz_expert_hess(z, w, lw, li, e, 1, all_d, K, Fe,
+		    err)) != TQ_OK)
+			return st;
+		if ((st = qz_linear(z, gi + 2, w->hess, all_d ? N : routed,
+		    tq_layer__slot(lw, gi + 2 - bf), err)) != TQ_OK)
+			return st;
+	}
+	qz_site_act(z, &blk->act[TQ_SITE_DOWN], bf + TQ_LINEAR_GATE, 3 * E,
+	    TQ_SITE_DOWN, w->amax_e, NULL, Fe);
+	lw->act[TQ_SITE_DOWN] = blk->act[TQ_SITE_DOWN];
+	tq_job__log(z->job, "model.layers.%lld: %lld tokens, top-%lld of %zu "
+	    "experts: routed %lld (expert %d) to %lld (expert %d); calibrated "
+	    "on all tokens for want of routed ones: %d experts' gate and up "
+	    "(fewer than %lld), %d experts' down (fewer than %lld)",
+	    (long long)li, (long long)N, (long long)K, E, (long long)rmin,
+	    emin, (long long)rmax, emax, few_gu, (long long)H, few_d,
+	    (long long)Fe);
+	return TQ_OK;
+}
+
+/*
  * Block li over every sample, a site at a time: each pass runs the stages
  * up to a site's input, then the layers reading that input are quantized;
  * a last pass makes the block's output, the next block's input.
@@ -636,9 +827,11 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 	int64_t N = z->calib->n_samples * z->calib->seqlen;
 	tq_layer_weights lw = z->m->layers[li];
 	tq_qblock *blk = &z->s->blocks[li];
+	tq_block_opts b;
 	size_t k;
 	tq_status st;
 
+	tq_model__block(z->m, li, &b);
 	/* The block's own inputs are float until each site is decided. */
 	memset(lw.act, 0, sizeof(lw.act));
 	for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
@@ -649,6 +842,12 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 		    qz_method(z, li, (size_t)q->prev) != TQ_METHOD_FLOAT;
 		const float *sc = NULL;
 
+		/* experts: their MLP site by site per expert (qz_moe) */
+		if (q->site == TQ_SITE_GATE_UP && b.moe.n_experts > 0) {
+			if ((st = qz_moe(z, w, &lw, li, &b, err)) != TQ_OK)
+				return st;
+			break;
+		}
 		if ((st = qz_pass(z, w, &lw, li, q->first, q->last, q->site,
 		    across ? qz_sites[k + 1].site : -1, err)) != TQ_OK)
 			return st;
@@ -707,7 +906,7 @@ qz_head(qz_ctx *z, qz_work *w, tq_error *err)
 		tq_hessian_finish(w->hess, H);
 		hess = w->hess;
 		qz_site_act(z, &z->s->blocks[z->s->n_layers].act[0], n - 2, 1,
-		    w->amax, NULL, H);
+		    -1, w->amax, NULL, H);
 	}
 	if ((st = qz_linear(z, n - 2, hess, S * L, &head, err)) != TQ_OK)
 		return st;
@@ -739,6 +938,13 @@ qz_work_free(qz_work *w)
 	free(w->sum_abs2);
 	free(w->amax);
 	free(w->sc);
+	free(w->hess_all);
+	free(w->gx);
+	free(w->ex);
+	free(w->eg);
+	free(w->amax_e);
+	free(w->sel);
+	free(w->hit);
 }
 /* Replaces block li's quantized weights by the state's (resume). */
 static tq_status
@@ -790,29 +996,31 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	z.s = state;
 	if (tq_model__moe(m)) {
 		/*
-		 * Experts see only the tokens routed to them: their Hessians
-		 * and statistics are not gathered yet, so a mixture of
-		 * experts is rounded without data or refused.
+		 * AWQ's and SmoothQuant's gate/up scales would fold into the
+		 * MLP norm, whose output the router and every other expert
+		 * read too; across up and down they would be per expert.
+		 * Neither is written.
 		 */
 		size_t i;
+		size_t kk;
 
 		for (i = 0; i < state->n; i++) {
 			const tq_layer_cfg *lc = &state->layers[i].cfg;
+			int ex = -1;
+			int64_t bl = tq_model__linear_block(m, i, &kk);
 
-			if (lc->method != TQ_METHOD_FLOAT &&
-			    (lc->method != TQ_METHOD_RTN || lc->use_imatrix ||
-			    lc->act_bits < 16))
+			if (bl >= 0)
+				tq_layer__kind(&m->layers[bl], kk, &ex);
+			if (ex >= 0 && (lc->method == TQ_METHOD_AWQ ||
+			    lc->method == TQ_METHOD_SMOOTHQUANT))
 				return tq_fail(err, TQ_EUNSUPPORTED,
-				    "%s: %s%s on a mixture-of-experts model: "
-				    "per-expert calibration is not implemented "
-				    "yet (use --method rtn)",
+				    "%s: %s on an expert is not implemented "
+				    "(its input scales would fold into the MLP "
+				    "norm the router and the other experts "
+				    "read); use gptq or rtn",
 				    state->layers[i].res.name,
-				    tq_method_name(lc->method),
-				    lc->use_imatrix ? " with an importance "
-				    "matrix" : lc->act_bits < 16 ?
-				    " with 8-bit activations" : "");
+				    tq_method_name(lc->method));
 		}
-		z.calib = calib = NULL;
 	}
 	if (calib == NULL) {
 		/* Without calibration only data-free layers can be done. */
@@ -831,6 +1039,26 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	L = calib != NULL ? calib->seqlen : 1;
 	wide = H > qd ? H : qd;
 	wide = wide > F ? wide : F;
+	wide = wide > c->moe_inter ? wide : c->moe_inter;
+	if (tq_model__moe(m) && S > 0) {
+		int64_t Fe = c->moe_inter, K = c->n_experts_used;
+
+		w.hess_all = malloc((size_t)(H * H) * sizeof(float));
+		w.gx = malloc((size_t)(L * H) * sizeof(float));
+		w.ex = malloc((size_t)(L * H) * sizeof(float));
+		w.eg = malloc((size_t)(L * Fe) * sizeof(float));
+		w.amax_e = malloc((size_t)Fe * sizeof(float));
+		w.sel = malloc((size_t)(S * L * K) * sizeof(int));
+		w.hit = malloc((size_t)L);
+		if (w.hess_all == NULL || w.gx == NULL || w.ex == NULL ||
+		    w.eg == NULL ||
+		    w.amax_e == NULL || w.sel == NULL || w.hit == NULL) {
+			st = tq_fail(err, TQ_ENOMEM, "out of memory for the "
+			    "experts of %lld samples of %lld tokens",
+			    (long long)S, (long long)L);
+			goto out;
+		}
+	}
 	if ((st = tq_fwd_new(m, L, &w.f, err)) != TQ_OK)
 		goto out;
 	w.x = malloc((size_t)((S > 0 ? S : 1) * L * H) * sizeof(float));

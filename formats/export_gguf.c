@@ -23,10 +23,9 @@
  *   f32, f16, bf16    every linear in that float type (a state's layers as
  *                     their dequantized values).
  *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
- *   mixes             q6_k, q8_0, iq4_xs, iq4_nl, iq2_xs, iq2_xxs, iq1_m,
- *                     iq1_s:
- *                     core/plan.c's presets,
- *                     their rules in
+ *   mixes             q6_k, q8_0, iq4_xs, iq4_nl, iq3_xxs, iq3_xs, iq3_s,
+ *                     iq3_m, iq2_xs, iq2_xxs, iq1_m, iq1_s:
+ *                     core/plan.c's presets, their rules in
  *                     core/plan_mix.c, shape fallback included) or one
  *                     block type for every linear
  *                     (q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, as
@@ -109,7 +108,8 @@ typedef enum gg_req {
 
 static const char *const mix_names[] = {
 	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_nl",
-	"iq4_xs", "iq2_xxs", "iq2_xs", "iq1_s", "iq1_m", NULL
+	"iq4_xs", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m", "iq2_xxs", "iq2_xs",
+	"iq1_s", "iq1_m", NULL
 };
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
@@ -144,6 +144,8 @@ ggml_type_of(tq_qtype t)
 	case TQ_QT_IQ4_XS:	return TQ_GGML_IQ4_XS;
 	case TQ_QT_MXFP4:	return TQ_GGML_MXFP4;
 	case TQ_QT_NVFP4:	return TQ_GGML_NVFP4;
+	case TQ_QT_IQ3_XXS:	return TQ_GGML_IQ3_XXS;
+	case TQ_QT_IQ3_S:	return TQ_GGML_IQ3_S;
 	case TQ_QT_IQ2_XXS:	return TQ_GGML_IQ2_XXS;
 	case TQ_QT_IQ2_XS:	return TQ_GGML_IQ2_XS;
 	case TQ_QT_IQ2_S:	return TQ_GGML_IQ2_S;
@@ -307,10 +309,10 @@ gg_add_linear(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
 				return tq_fail(err, TQ_EUNSUPPORTED, "layer %s is "
 				    "quantized on %s, which GGUF has no block "
 				    "type for; export this state with a format "
-				    "that holds it (gptq, awq, mlx, onnx, "
-				    "compressed-tensors), or give --type to "
+				    "that holds it (%s), or give --type to "
 				    "re-quantize with RTN (%s)",
 				    tq_model_linear_name(m, li), sname,
+				    tq_export_holders(&ql->qt.scheme),
 				    GG_TYPE_LIST);
 			}
 			if ((st = gg_add(g, name, type, w, &e, err)) != TQ_OK)
@@ -657,8 +659,10 @@ gg_file_type(const gg_ctx *g, const char *type)
 		{ "q3_k_m", 12 }, { "q3_k", 12 }, { "q4_k_s", 14 },
 		{ "q4_k_m", 15 }, { "q4_k", 15 }, { "q5_k_m", 17 },
 		{ "q5_k", 17 }, { "q6_k", 18 }, { "iq4_nl", 25 },
-		{ "iq4_xs", 30 }, { "bf16", 32 }, { "iq2_xxs", 19 },
-		{ "iq2_xs", 20 }, { "iq1_s", 24 }, { "iq1_m", 31 },
+		{ "iq4_xs", 30 }, { "bf16", 32 }, { "iq3_xs", 22 },
+		{ "iq3_xxs", 23 }, { "iq3_s", 26 }, { "iq3_m", 27 },
+		{ "iq2_xxs", 19 }, { "iq2_xs", 20 }, { "iq1_s", 24 },
+		{ "iq1_m", 31 },
 	};
 	int64_t count[64];
 	int best = -1;
@@ -695,6 +699,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 	case TQ_GGML_BF16:	return 32;
 	case TQ_GGML_MXFP4:	return 38;	/* LLAMA_FTYPE_MOSTLY_MXFP4_MOE */
 	case TQ_GGML_NVFP4:	return 39;
+	case TQ_GGML_IQ3_XXS:	return 23;
+	case TQ_GGML_IQ3_S:	return 26;
 	case TQ_GGML_IQ2_XXS:	return 19;
 	case TQ_GGML_IQ2_XS:	return 20;
 	case TQ_GGML_IQ2_S:	return 28;
@@ -785,9 +791,9 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 
 /*
  * Whether tensor e (GGUF name `name`) needs an importance matrix: llama-
- * quantize's rule (tensor_requires_imatrix: the IQ2 and IQ1 types) but on
- * the token embeddings and the output, where ggml's own applies (IQ2_XXS,
- * IQ2_XS and IQ1_S have no quantizer without one).
+ * quantize's rule (tensor_requires_imatrix: IQ3_XXS and the IQ2 and IQ1
+ * types) but on the token embeddings and the output, where ggml's own
+ * applies (IQ2_XXS, IQ2_XS and IQ1_S have no quantizer without one).
  */
 static int
 gg_needs_imatrix(const gg_tensor *e, const char *name)
@@ -807,6 +813,7 @@ static tq_status
 gg_imatrix(gg_ctx *g, tq_error *err)
 {
 	const char *name = NULL;
+	int64_t part = 0, parts = 1;
 	tq_imatrix im;
 	tq_status st;
 	size_t i;
@@ -817,8 +824,14 @@ gg_imatrix(gg_ctx *g, tq_error *err)
 	for (i = 0; i < g->n && rc >= 0; i++) {
 		gg_tensor *e = &g->t[i];
 
-		if (!e->cont)
+		/* an expert of ffn_*_exps reads its own row of the entry */
+		if (!e->cont) {
 			name = e->name;
+			part = 0;
+			parts = e->ne2 > 1 ? e->ne2 : 1;
+		} else {
+			part++;
+		}
 		if (e->src != GG_REQUANT)
 			continue;
 		if ((e->imp = malloc((size_t)e->ne[0] * sizeof(float))) ==
@@ -826,8 +839,8 @@ gg_imatrix(gg_ctx *g, tq_error *err)
 			st = tq_fail(err, TQ_ENOMEM, "out of memory");
 			break;
 		}
-		if ((rc = tq_imatrix_get(&im, name, e->ne[0], e->imp,
-		    err)) < 0)
+		if ((rc = tq_imatrix_get_expert(&im, name, e->ne[0],
+		    parts > 1 ? part : 0, parts, e->imp, err)) < 0)
 			st = err->status;
 		if (rc == 0) {
 			free(e->imp);
@@ -1174,11 +1187,6 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 
 	if (arch == NULL)
 		return err->status;
-	if (x->imatrix != NULL && tq_model__moe(m))
-		return tq_fail(err, TQ_EUNSUPPORTED, "%s: --imatrix with a "
-		    "mixture of experts: the experts' importance (llama.cpp's "
-		    "per-expert entries) is not read yet",
-		    tq_model_path(x->base));
 	memset(&g, 0, sizeof(g));
 	g.x = x;
 	warn[0] = '\0';

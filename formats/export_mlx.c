@@ -158,8 +158,10 @@ mlx_elsewhere(const tq_qtensor *qt)
 		if (qt->g_idx != NULL && qt->scheme.bits != 7)
 			return ", or export to gptq, which keeps act-order";
 		return " (no other export format holds 7 bits)";
-	case TQ_QT_FP8_E4M3:
-		return ", or export to compressed-tensors or trtllm";
+	case TQ_QT_FP8_E4M3:	/* mxfp8 is MLX's own: not here */
+		return qt->scheme.group == TQ_GROUP_CHANNEL ? ", or export to "
+		    "compressed-tensors or trtllm" : ", or export to "
+		    "compressed-tensors";
 	case TQ_QT_NF4:
 		return " (no export format holds NF4)";
 	case TQ_QT_NVFP4:

@@ -810,6 +810,8 @@ gm_actq(const gm_source *s, const tq_tensor *t)
 	case TQ_GGML_Q5_K:
 	case TQ_GGML_Q6_K:
 	case TQ_GGML_IQ4_XS:
+	case TQ_GGML_IQ3_XXS:
+	case TQ_GGML_IQ3_S:
 	case TQ_GGML_IQ2_XXS:
 	case TQ_GGML_IQ2_XS:
 	case TQ_GGML_IQ2_S:

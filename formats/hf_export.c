@@ -536,6 +536,30 @@ hfx_arch(tq_arch a)
 	return -1;
 }
 
+const char *
+tq_export_holders(const tq_scheme *s)
+{
+	switch (s->type) {
+	case TQ_QT_INT:
+		return "gptq, awq, mlx, onnx or compressed-tensors, each for "
+		    "the bits and groups it takes";
+	case TQ_QT_FP8_E4M3:
+		if (tq_quant_mxfp8(s))
+			return "mlx";
+		if (s->group == TQ_GROUP_CHANNEL)
+			return "compressed-tensors or trtllm";
+		return "compressed-tensors";
+	case TQ_QT_NF4:
+		return "none: no export format holds NF4";
+	case TQ_QT_NVFP4:
+		return "compressed-tensors or gguf";
+	case TQ_QT_MXFP4:
+		return "gguf or mlx";
+	default:
+		return "gguf";
+	}
+}
+
 tq_status
 tq_hfx__base_ok(const tq_model *base, const char *format, tq_error *err)
 {

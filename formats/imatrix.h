@@ -29,5 +29,15 @@ void tq_imatrix_close(tq_imatrix *im);
  */
 int tq_imatrix_get(const tq_imatrix *im, const char *name, int64_t cols,
     float *imp, tq_error *err);
+/*
+ * The same for expert `expert` of a stacked tensor of n_experts
+ * (ffn_*_exps): its row of the entry's [cols, n_experts] sums over its
+ * own count (or the one count an entry may give them all), as
+ * llama-quantize hands each expert its slice; n_experts 1 is
+ * tq_imatrix_get.
+ */
+int tq_imatrix_get_expert(const tq_imatrix *im, const char *name,
+    int64_t cols, int64_t expert, int64_t n_experts, float *imp,
+    tq_error *err);
 
 #endif /* TQ_FORMATS_IMATRIX_H */

@@ -7,7 +7,11 @@
  * NAME.in_sum2 F32 [C, 1] = sum of x^2 over every calibration token of the
  * weight's input, and NAME.counts F32 [1, 1] = the number of tokens; the
  * consumer divides one by the other.  Weights that share an input (q, k, v;
- * gate, up) get the same statistics, as llama-imatrix gives them.
+ * gate, up) get the same statistics, as llama-imatrix gives them.  A
+ * routed block's experts are its stacked ffn_gate_exps, ffn_up_exps and
+ * ffn_down_exps: NAME.in_sum2 [C, E] over the tokens routed to each
+ * expert and NAME.counts [1, E] their numbers, as llama-imatrix gathers
+ * them from ggml_mul_mat_id.
  */
 #include "config.h"
 
@@ -32,10 +36,18 @@ static const struct {
 
 typedef struct imat_entry {
 	char name[64];
-	const float *sum2;	/* [C] */
-	const float *count;	/* [1] */
-	int64_t C;
+	const float *sum2;	/* [nmat, C] */
+	const float *count;	/* [nmat] */
+	int64_t C, nmat;
 } imat_entry;
+
+/* Whether block layer of c has experts (its MLP sites are theirs). */
+static int
+imat_routed(const tq_calib *c, int layer)
+{
+	return c->experts != NULL && layer >= 0 && layer < c->n_layers &&
+	    c->experts[layer].n > 0;
+}
 
 static int
 imat_cmp(const void *a, const void *b)
@@ -49,18 +61,25 @@ tq_calib_save_imatrix(const tq_calib *c, const char *path,
     const char *dataset, tq_error *err)
 {
 	imat_entry *e = NULL;
-	float *sums = NULL, *counts = NULL;
+	float *sums = NULL, *counts = NULL, *xs = NULL;
 	tq_gguf_writer *w = NULL;
-	size_t n = 0, i, k, cap = c->n_sites * 3;
+	size_t n = 0, i, k, cap = c->n_sites * 3, xtotal = 0;
+	int64_t li;
 	tq_status st;
 
 	if (c->n_sites == 0)
 		return tq_fail(err, TQ_EINVAL, "%s: no statistics to write "
 		    "(calibrate first)", path);
-	e = calloc(cap, sizeof(*e));
+	/* the experts' sums and counts, floats like the rest */
+	for (li = 0; li < c->n_layers; li++)
+		if (imat_routed(c, (int)li))
+			xtotal += (size_t)(c->experts[li].n * (c->experts[li].H +
+			    c->experts[li].Fe + 1));
+	e = calloc(cap + 3 * (size_t)c->n_layers, sizeof(*e));
 	counts = calloc(c->n_sites, sizeof(float));
+	xs = malloc((xtotal > 0 ? xtotal : 1) * sizeof(float));
 	sums = NULL;
-	if (e == NULL || counts == NULL)
+	if (e == NULL || counts == NULL || xs == NULL)
 		goto nomem;
 	/* Σx² in f32, one array per site, shared by the weights it feeds. */
 	{
@@ -86,6 +105,7 @@ tq_calib_save_imatrix(const tq_calib *c, const char *path,
 				    "output.weight");
 				e[n].sum2 = p;
 				e[n].count = &counts[i];
+				e[n].nmat = 1;
 				e[n++].C = s->pub.channels;
 			}
 			for (k = 0; k < 4 && s->pub.site != TQ_LINEAR_LM_HEAD;
@@ -94,16 +114,55 @@ tq_calib_save_imatrix(const tq_calib *c, const char *path,
 
 				if (imat_sites[k].site != s->pub.site)
 					continue;
+				/* a routed block's MLP inputs are per expert */
+				if (imat_routed(c, s->pub.layer) &&
+				    (s->pub.site == TQ_LINEAR_GATE ||
+				    s->pub.site == TQ_LINEAR_DOWN))
+					continue;
 				for (q = 0; q < 3 && imat_sites[k].names[q]; q++) {
 					snprintf(e[n].name, sizeof(e[n].name),
 					    "blk.%d.%s.weight", s->pub.layer,
 					    imat_sites[k].names[q]);
 					e[n].sum2 = p;
 					e[n].count = &counts[i];
+					e[n].nmat = 1;
 					e[n++].C = s->pub.channels;
 				}
 			}
 			p += s->pub.channels;
+		}
+	}
+	{
+		float *p = xs;
+
+		for (li = 0; li < c->n_layers; li++) {
+			const calib_experts *ce = &c->experts[li];
+			static const char *const nm[3] = { "ffn_gate_exps",
+			    "ffn_up_exps", "ffn_down_exps" };
+			float *in, *down, *cnt;
+			int64_t j;
+			int q;
+
+			if (!imat_routed(c, (int)li))
+				continue;
+			in = p;
+			down = in + ce->n * ce->H;
+			cnt = down + ce->n * ce->Fe;
+			p = cnt + ce->n;
+			for (j = 0; j < ce->n * ce->H; j++)
+				in[j] = (float)ce->sum_sq_in[j];
+			for (j = 0; j < ce->n * ce->Fe; j++)
+				down[j] = (float)ce->sum_sq_down[j];
+			for (j = 0; j < ce->n; j++)
+				cnt[j] = (float)ce->tokens[j];
+			for (q = 0; q < 3; q++) {
+				snprintf(e[n].name, sizeof(e[n].name),
+				    "blk.%lld.%s.weight", (long long)li, nm[q]);
+				e[n].sum2 = q < 2 ? in : down;
+				e[n].count = cnt;
+				e[n].C = q < 2 ? ce->H : ce->Fe;
+				e[n++].nmat = ce->n;
+			}
 		}
 	}
 	qsort(e, n, sizeof(*e), imat_cmp);
@@ -122,15 +181,17 @@ tq_calib_save_imatrix(const tq_calib *c, const char *path,
 	}
 	for (i = 0; i < n; i++) {
 		char name[80];
-		int64_t ne_sum[2] = { e[i].C, 1 }, ne_cnt[2] = { 1, 1 };
+		int64_t ne_sum[2] = { e[i].C, e[i].nmat };
+		int64_t ne_cnt[2] = { 1, e[i].nmat };
 
 		snprintf(name, sizeof(name), "%s.in_sum2", e[i].name);
 		if ((st = tq_gguf_add_tensor(w, name, TQ_GGML_F32, 2, ne_sum,
-		    e[i].sum2, (uint64_t)e[i].C * 4, err)) != TQ_OK)
+		    e[i].sum2, (uint64_t)(e[i].C * e[i].nmat) * 4, err)) !=
+		    TQ_OK)
 			goto out;
 		snprintf(name, sizeof(name), "%s.counts", e[i].name);
 		if ((st = tq_gguf_add_tensor(w, name, TQ_GGML_F32, 2, ne_cnt,
-		    e[i].count, 4, err)) != TQ_OK)
+		    e[i].count, (uint64_t)e[i].nmat * 4, err)) != TQ_OK)
 			goto out;
 	}
 	st = tq_gguf_write(w, path, err);
@@ -142,5 +203,6 @@ out:
 	free(e);
 	free(sums);
 	free(counts);
+	free(xs);
 	return st;
 }

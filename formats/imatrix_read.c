@@ -49,6 +49,14 @@ int
 tq_imatrix_get(const tq_imatrix *im, const char *name, int64_t cols,
     float *imp, tq_error *err)
 {
+	return tq_imatrix_get_expert(im, name, cols, 0, 1, imp, err);
+}
+
+int
+tq_imatrix_get_expert(const tq_imatrix *im, const char *name,
+    int64_t cols, int64_t expert, int64_t n_experts, float *imp,
+    tq_error *err)
+{
 	const tq_gguf_tensor *s, *c;
 	char key[160];
 	float count, v;
@@ -60,18 +68,29 @@ tq_imatrix_get(const tq_imatrix *im, const char *name, int64_t cols,
 	c = tq_gguf_find_tensor(im->f, key);
 	if (s == NULL || c == NULL)
 		return 0;
-	/* one matrix (no experts): [cols, 1] sums and one count */
+	/*
+	 * [cols, n_experts] sums and a count per matrix (one: no experts),
+	 * or one count for all of them, which llama-quantize divides every
+	 * expert's sums by.
+	 */
 	if (s->type != TQ_GGML_F32 || c->type != TQ_GGML_F32 ||
-	    s->ne[0] != cols || s->nbytes != (uint64_t)cols * 4 ||
-	    c->nbytes != 4) {
-		tq_fail(err, TQ_EFORMAT, "%s: entry %s is not %lld f32 sums "
-		    "and one count", im->path, name, (long long)cols);
+	    s->ne[0] != cols || s->nbytes != (uint64_t)(cols * n_experts) * 4 ||
+	    (c->nbytes != (uint64_t)n_experts * 4 && c->nbytes != 4)) {
+		if (n_experts == 1)
+			tq_fail(err, TQ_EFORMAT, "%s: entry %s is not %lld f32 "
+			    "sums and one count", im->path, name,
+			    (long long)cols);
+		else
+			tq_fail(err, TQ_EFORMAT, "%s: entry %s is not %lld f32 "
+			    "sums and one count for each of %lld experts",
+			    im->path, name, (long long)cols,
+			    (long long)n_experts);
 		return -1;
 	}
-	memcpy(&v, c->data, 4);
+	memcpy(&v, c->data + (c->nbytes == 4 ? 0 : 4 * expert), 4);
 	count = (float)(int64_t)v;	/* llama.cpp keeps counts as int64 */
 	for (j = 0; j < cols; j++) {
-		memcpy(&v, s->data + 4 * j, 4);
+		memcpy(&v, s->data + 4 * (expert * cols + j), 4);
 		imp[j] = count > 0.0f ? v / count : 1.0f;
 	}
 	return 1;

@@ -340,6 +340,9 @@ tq_state__save_meta(const tq_qstate *s, const char *dir, tq_error *err)
 		    tq_json_num(r->max_abs_err));
 		tq_json_add(o, "bpw", tq_json_num(r->bpw));
 		tq_json_add(o, "seconds", tq_json_num(r->seconds));
+		cJSON_AddNumberToObject(o, "tokens", (double)r->tokens);
+		if (r->routed >= 0)
+			cJSON_AddNumberToObject(o, "routed", (double)r->routed);
 		tq_json_push(arr, o);
 	}
 	path = tq_path_join(dir, "state.json");
@@ -467,6 +470,29 @@ state_get_count(const cJSON *o, const char *key, double max)
 	return v >= 0.0 && v <= max && v == floor(v) ? (int64_t)v : -1;
 }
 
+/*
+ * A layer report's "tokens" and "routed" (an expert's) into r: counts of
+ * at most N calibration tokens; absent: 0 and -1.
+ */
+static tq_status
+state_tokens(const cJSON *o, const char *path, tq_layer_result *r, double N,
+    tq_error *err)
+{
+	static const char *const keys[2] = { "tokens", "routed" };
+	int64_t *dst[2] = { &r->tokens, &r->routed };
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (cJSON_GetObjectItemCaseSensitive(o, keys[k]) == NULL)
+			continue;
+		if ((*dst[k] = state_get_count(o, keys[k], N)) < 0)
+			return tq_fail(err, TQ_EFORMAT, "%s: layer %s: \"%s\" is "
+			    "not a count of at most %.0f calibration tokens",
+			    path, r->name, keys[k], N);
+	}
+	return TQ_OK;
+}
+
 /* Reads state.json; checks it belongs to s's model, plan and calibration. */
 static tq_status
 state_read_meta(tq_qstate *s, const char *path, cJSON *root, int check_calib,
@@ -483,6 +509,7 @@ state_read_meta(tq_qstate *s, const char *path, cJSON *root, int check_calib,
 	uint64_t fp_model, fp_plan, fp_calib;
 	int same, complete;
 	size_t i;
+	tq_status st;
 
 	if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT) != 0)
 		return tq_fail(err, TQ_EFORMAT,
@@ -564,6 +591,11 @@ state_read_meta(tq_qstate *s, const char *path, cJSON *root, int check_calib,
 			if (r->max_abs_err == 0.0 && isnan(r->sqnr_db))
 				r->sqnr_db = INFINITY;
 			r->seconds = state_get_num(o, "seconds");
+			/* calibration tokens; an expert's routed ones (optional) */
+			if ((st = state_tokens(o, path, r,
+			    (double)s->n_samples * (double)s->seqlen, err)) !=
+			    TQ_OK)
+				return st;
 			break;
 		}
 	}

@@ -308,12 +308,22 @@ typedef struct tq_forward_opts {
 	int64_t logits_chunk;	/* positions per logits_cb call; 0 = auto */
 	const int *cancel;	/* stop (TQ_ECANCELLED) between blocks once
 				   *cancel is non-zero; may be NULL */
+	/*
+	 * A mixture of experts' inputs, expert by expert (may be NULL):
+	 * x[n, in] the rows of the tokens routed to expert of block layer,
+	 * which = TQ_LINEAR_GATE for its gate and up's input, TQ_LINEAR_DOWN
+	 * for its gated product; called with act_ud, non-zero stops as
+	 * act_hook does.
+	 */
+	int (*expert_hook)(void *ud, int layer, int expert, tq_linear which,
+	    const float *x, int64_t n, int64_t in);
 } tq_forward_opts;
 
 #define TQ_FORWARD_OPTS_VERSION 1
 #define TQ_FORWARD_OPTS_INIT { .version = TQ_FORWARD_OPTS_VERSION, \
 	.act_hook = NULL, .act_ud = NULL, .logits_cb = NULL, \
-	.logits_ud = NULL, .logits_chunk = 0, .cancel = NULL }
+	.logits_ud = NULL, .logits_chunk = 0, .cancel = NULL, \
+	.expert_hook = NULL }
 
 /*
  * Runs the whole sequence ids[0..n) through the model in fp32 (prefill) and
@@ -396,6 +406,15 @@ typedef struct tq_calib tq_calib;
 tq_status tq_calib_sample(const tq_model *m, const char *path,
     const tq_calib_opts *o, tq_calib **out, tq_error *err);
 /*
+ * The same from several texts (say prose and code, so that calibration
+ * fits neither domain alone): the windows are split evenly between them,
+ * the first n_samples mod n_paths texts taking one more.  One text gives
+ * exactly tq_calib_sample's samples.
+ */
+#define TQ_CALIB_MAX_TEXTS 8
+tq_status tq_calib_sample_texts(const tq_model *m, const char *const *paths,
+    size_t n_paths, const tq_calib_opts *o, tq_calib **out, tq_error *err);
+/*
  * Runs every sample through the model and gathers the statistics of every
  * linear input.  progress (may be NULL) sees stage "calibrate"; returning
  * non-zero cancels.
@@ -421,6 +440,14 @@ const int32_t *tq_calib_ids(const tq_calib *c);
 /* Sites in model order (0 until tq_calib_run or tq_calib_load). */
 size_t tq_calib_n_sites(const tq_calib *c);
 const tq_site_stats *tq_calib_site(const tq_calib *c, size_t i);
+/*
+ * The coverage of a mixture of experts after tq_calib_run: how many
+ * experts block layer routes to (0 for a dense block, or statistics
+ * loaded from a file, which keeps none), and how many calibration
+ * tokens the float model's router sent to expert (-1 past them).
+ */
+int tq_calib_n_experts(const tq_calib *c, int layer);
+int64_t tq_calib_expert_tokens(const tq_calib *c, int layer, int expert);
 /* The site of a layer's linear input (k/v map to q, up to gate), or NULL. */
 const tq_site_stats *tq_calib_find(const tq_calib *c, int layer,
     tq_linear which);
@@ -452,6 +479,8 @@ typedef enum tq_qtype {
 	TQ_QT_IQ4_XS,
 	TQ_QT_MXFP4,		/* E2M1, blocks of 32, E8M0 scale (ggml's block) */
 	TQ_QT_NVFP4,		/* E2M1, E4M3 scale per 16, fp32 per tensor */
+	TQ_QT_IQ3_XXS,		/* GGUF i-quants: 4 columns a lattice point */
+	TQ_QT_IQ3_S,
 	TQ_QT_IQ2_XXS,		/* GGUF i-quants: groups of 8 on a codebook */
 	TQ_QT_IQ2_XS,
 	TQ_QT_IQ2_S,
@@ -480,7 +509,7 @@ typedef struct tq_scheme {
  * Parses a scheme name: "int4" (per channel, asymmetric), "int4-g128",
  * "int3-g128-sym", "int8-tensor", "fp8", "fp8-channel", "nf4" (blocks of
  * 64), "nf4-g128", "q4_0" ... "q6_k", "iq4_nl", "iq4_xs", "mxfp4",
- * "nvfp4" (case-insensitive).
+ * "nvfp4", "iq3_xxs", "iq3_s" (case-insensitive).
  */
 tq_status tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err);
 /* Writes the canonical name of a scheme ("int4-g128-sym", "q4_k"). */
@@ -620,6 +649,13 @@ size_t tq_model_n_linears(const tq_model *m);
 const char *tq_model_linear_name(const tq_model *m, size_t i);
 tq_status tq_model_linear_shape(const tq_model *m, size_t i, int64_t *rows,
     int64_t *cols);
+/*
+ * What linear i is: q .. down (an expert's gate, up or down for a mixture
+ * of experts, *expert its index; -1 elsewhere), TQ_LINEAR_LM_HEAD for
+ * lm_head, TQ_LINEAR_COUNT for the embeddings or past the last.  expert
+ * may be NULL.
+ */
+tq_linear tq_model_linear_kind(const tq_model *m, size_t i, int *expert);
 
 /* ---- Evaluation ------------------------------------------------------ */
 
@@ -804,6 +840,14 @@ typedef struct tq_layer_result {
 	double max_abs_err;	/* max |W - W'| */
 	double bpw;		/* bits per weight, scales and zeros included */
 	double seconds;
+	/*
+	 * Calibration tokens its statistics came from (0: none); for an
+	 * expert's gate, up or down also the tokens the router sent it
+	 * (-1 for other linears), which tokens exceeds when an expert saw
+	 * fewer than its input width and was calibrated on all of them.
+	 */
+	int64_t tokens;
+	int64_t routed;
 } tq_layer_result;
 
 typedef struct tq_event {

@@ -43,6 +43,7 @@ quantize sq4k --method rtn --scheme q4_k
 quantize s7 --method rtn --bits 7 --group 64
 quantize smxfp4 --method rtn --scheme mxfp4
 quantize smxfp8 --method rtn --scheme mxfp8
+quantize sfp8b --method rtn --scheme fp8-block128
 quantize snvfp4 --method rtn --scheme nvfp4
 quantize sawq --preset w4a16-awq --calib "$data/wikitext2-valid.txt" \
     --samples 8 --seqlen 128
@@ -116,6 +117,8 @@ refused "$work/s4" int4-channel "MLX cannot hold int4" "per-channel --type refus
 refused "$work/s4" fp8 "MLX cannot hold fp8" "fp8 --type refused"
 refused "$work/sq4k" "" "model.layers.0.self_attn.q_proj: MLX cannot hold q4_k.*gguf" \
     "a Q4_K state refused without --type, naming the layer and gguf"
+refused "$work/sfp8b" "" "cannot hold fp8-block128.*export to compressed-tensors$" \
+    "an fp8-block128 state refused, naming compressed-tensors only (trtllm holds fp8-channel)"
 refused "$work/sgptq" "" "cannot hold int4-g128 act-order" \
     "an act-order state refused without --type"
 refused "$work/s7" "" "cannot hold int7-g64.*no other export format" \

@@ -26,13 +26,17 @@ from gguf.quants import dequantize
 from interop import Tap, run
 
 TYPES = ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k",
-         "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq2_xxs", "iq2_xs", "iq2_s",
-         "iq1_s", "iq1_m"]
-MIXES = ["iq4_nl", "iq4_xs"]   # --type names llama.cpp's mix, not --pure
+         "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq3_s", "iq3_xxs", "iq2_xxs",
+         "iq2_xs", "iq2_s", "iq1_s", "iq1_m"]
+# --type names llama.cpp's mix, not --pure
+MIXES = ["iq4_nl", "iq4_xs", "iq3_s", "iq3_xxs"]
 # Codebook types: quantized with the importance matrix of --calib (as
-# llama-quantize requires), the embeddings on iq2_s (which ggml makes
-# without one); --type names their mix, if any.
+# llama-quantize requires), lm_head too, the embeddings on iq2_s (which
+# ggml makes without one); --type names their mix, if any.
 LATTICE = ["iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m"]
+# RTN onto these needs the importance matrix (llama-quantize's rule) on
+# the block linears: the codebook types and iq3_xxs
+NEEDS_IMATRIX = LATTICE + ["iq3_xxs"]
 FLOATS = ["f32", "f16", "bf16"]
 LIN = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
        "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
@@ -176,7 +180,7 @@ def main():
             plan = os.path.join(tmp, t + ".json")
             lat = t in LATTICE
             json.dump({"default": {"method": "rtn", "scheme": t,
-                                   "imatrix": lat},
+                                   "imatrix": t in NEEDS_IMATRIX},
                        "rules": [{"match": "^lm_head$", "scheme": t,
                                   "imatrix": lat},
                                  {"match": "^model\\.embed_tokens$",
@@ -185,7 +189,7 @@ def main():
             st = os.path.join(tmp, t + ".state")
             run([a.tq, "quantize", a.model, "--plan", plan, "--out", st] +
                 (["--calib", a.calib, "--samples", "4", "--seqlen", "128"]
-                 if lat else []))
+                 if t in NEEDS_IMATRIX else []))
             path = os.path.join(tmp, t + ".gguf")
             run([a.tq, "export", st, "--format", "gguf", "--out", path])
             r, theirs, raw, types = read_gguf(path, cfg)

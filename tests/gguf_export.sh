@@ -34,6 +34,11 @@ want="int4-g128, which GGUF has no block type"
 fails "$tq" export "$tmp/int4" --format gguf --out "$tmp/o/x.gguf"
 ok $? "a state on int4-g128 grids is refused, naming formats that hold it"
 nothing_left "$tmp/o"; ok $? "  and nothing is left behind"
+"$tq" quantize "$demo" --method rtn --scheme fp8-block128 --out "$tmp/fp8b" \
+    >/dev/null 2>&1
+want="fp8-block128, which GGUF has no block type for; export this state with a format that holds it (compressed-tensors)"
+fails "$tq" export "$tmp/fp8b" --format gguf --out "$tmp/o/x.gguf"
+ok $? "a state on fp8-block128 is refused, naming compressed-tensors alone"
 want="GGUF has no type \"q9_k\""
 fails "$tq" export "$demo" --format gguf --type q9_k --out "$tmp/o/x.gguf"
 ok $? "an unknown --type is refused with the list of types"

@@ -4,7 +4,7 @@
 Run by tests/quant_gguf.sh; by hand:
 
     "$PYTHON" tests/quant_gguf.py --dump tests/quant_dump [--seed S] \
-        [--ggml BUILD/bin/libggml-base.so]
+        [--ggml BUILD/bin/libggml-base.so] [--real MODEL.safetensors]
 
 A seeded matrix with troublesome rows (outliers, zero blocks and rows,
 constants, values tiny enough for fp16-subnormal scales, large values,
@@ -17,17 +17,16 @@ follows ggml's reference formulas (it has no K-quant or imatrix
 quantizer).  With --ggml (a pinned llama.cpp's libggml-base), our bytes must
 equal ggml_quantize_chunk()'s, what llama-quantize writes, for every type,
 without and with the importance matrix (IQ2_XXS, IQ2_XS and IQ1_S only
-with it: ggml aborts without), and ggml's own dequantization (its to_float,
-dequantize_row_*) of our blocks must equal our values exactly.  With
---real (tests/quant_gguf.sh gives the demo model), rows of a trained
-model's weights are added to the matrix.
+with it: ggml aborts without), and ggml's own dequantization of our bytes
+(its type traits' to_float, dequantize_row_*) must equal ours.  With --real
+(an fp16/f32 safetensors file, the demo model), REAL_ROWS rows of real
+weights follow the made ones (each of its 2-D weights flattened and cut
+into rows of COLS).
 """
 
 import argparse
 import ctypes
-import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ TYPES = [
     ("q5_k", QT.Q5_K, False), ("q6_k", QT.Q6_K, False),
     ("iq4_nl", QT.IQ4_NL, False), ("iq4_xs", QT.IQ4_XS, False),
     ("mxfp4", QT.MXFP4, True), ("nvfp4", QT.NVFP4, False),
+    ("iq3_xxs", QT.IQ3_XXS, False), ("iq3_s", QT.IQ3_S, False),
     ("iq2_xxs", QT.IQ2_XXS, False), ("iq2_xs", QT.IQ2_XS, False),
     ("iq2_s", QT.IQ2_S, False), ("iq1_s", QT.IQ1_S, False),
     ("iq1_m", QT.IQ1_M, False),
@@ -58,6 +58,37 @@ TYPES = [
 NEEDS_IMATRIX = {"iq2_xxs", "iq2_xs", "iq1_s"}
 COLS = 1024
 KINDS = 16
+REAL_ROWS = 32
+
+
+def real_rows(path, n):
+    """n rows of COLS from the 2-D weights of a safetensors file, a few
+    rows from each in turn."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        hlen = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(hlen))
+        base = 8 + hlen
+        rows = []
+        names = sorted(k for k, v in head.items()
+                       if k != "__metadata__" and len(v["shape"]) == 2 and
+                       v["dtype"] in ("F16", "F32"))
+        for k in names:
+            v = head[k]
+            dt = np.float16 if v["dtype"] == "F16" else np.float32
+            a, b = v["data_offsets"]
+            f.seek(base + a)
+            x = np.frombuffer(f.read(b - a), dtype=dt).astype(np.float32)
+            x = x[: x.size // COLS * COLS].reshape(-1, COLS)
+            rows.extend(x[:2])
+            if len(rows) >= n:
+                break
+    return np.array(rows[:n], dtype=np.float32)
+
+
+def kind(r, made):
+    return r % KINDS if r < made else "real"
 
 
 def make_rows(rng, rows):
@@ -105,39 +136,6 @@ def make_rows(rng, rows):
     return w
 
 
-def row_kind(r):
-    """How row r was made, for the failure messages."""
-    return f"kind {r % KINDS}" if r < ROWS_MADE[0] else "a real row"
-
-
-ROWS_MADE = [1 << 62]   # rows made by make_rows; the rest are real ones
-
-
-def real_rows(path, rows):
-    """rows x COLS float32 cut in order from the fp16/bf16/f32 tensors of
-    a safetensors file (a trained model's weights: real distributions)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        base = 8 + n
-        vals = []
-        have = 0
-        for name, t in sorted(head.items()):
-            if name == "__metadata__" or len(t["shape"]) != 2:
-                continue
-            dt = {"F16": np.float16, "F32": np.float32}.get(t["dtype"])
-            if dt is None:
-                continue
-            a, b = t["data_offsets"]
-            f.seek(base + a)
-            v = np.frombuffer(f.read(b - a), dtype=dt).astype(np.float32)
-            vals.append(v)
-            have += v.size
-            if have >= rows * COLS:
-                break
-    return np.concatenate(vals)[:rows * COLS].reshape(rows, COLS)
-
-
 def nv_global(blk, d, g):
     """gguf-py's NVFP4 values e2m1 * s with our tensor scale G applied as
     compressed-tensors dequantizes: fl(fl(s / G) * e2m1)."""
@@ -176,7 +174,8 @@ class TypeTraits(ctypes.Structure):
     _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64),
                 ("blck_size_interleave", ctypes.c_int64),
                 ("type_size", ctypes.c_size_t), ("is_quantized", ctypes.c_bool),
-                ("to_float", ctypes.c_void_p), ("from_float_ref", ctypes.c_void_p)]
+                ("to_float", ctypes.c_void_p),
+                ("from_float_ref", ctypes.c_void_p)]
 
 
 def ggml_dequantizer(path):
@@ -184,14 +183,15 @@ def ggml_dequantizer(path):
     lib = ctypes.CDLL(path)
     lib.ggml_get_type_traits.restype = ctypes.POINTER(TypeTraits)
     lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
-    fn_t = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
-                            ctypes.c_int64)
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
+                             ctypes.c_int64)
 
     def run(qt, blk, cols):
-        to_float = fn_t(lib.ggml_get_type_traits(int(qt)).contents.to_float)
+        f = proto(lib.ggml_get_type_traits(int(qt)).contents.to_float)
         blk = np.ascontiguousarray(blk)
         out = np.zeros((blk.shape[0], cols), np.float32)
-        to_float(blk.ctypes.data, out.ctypes.data, out.size)
+        for r in range(blk.shape[0]):
+            f(blk[r].ctypes.data, out[r].ctypes.data, cols)
         return out
     return run
 
@@ -202,18 +202,16 @@ def main():
     ap.add_argument("--seed", type=int, default=20240917)
     ap.add_argument("--rows", type=int, default=4 * KINDS)
     ap.add_argument("--ggml", help="libggml-base.so to compare bytes with")
-    ap.add_argument("--real", help="a safetensors model whose weights "
-                    "give --real-rows more rows")
-    ap.add_argument("--real-rows", type=int, default=16)
+    ap.add_argument("--real", help="safetensors file to take real rows from")
     args = ap.parse_args()
     ggml = ggml_quantizer(args.ggml) if args.ggml else None
     ggml_deq = ggml_dequantizer(args.ggml) if args.ggml else None
 
     rng = np.random.default_rng(args.seed)
     w = make_rows(rng, args.rows)
-    ROWS_MADE[0] = args.rows
+    made = args.rows
     if args.real:
-        w = np.concatenate([w, real_rows(args.real, args.real_rows)])
+        w = np.concatenate([w, real_rows(args.real, REAL_ROWS)])
         args.rows = w.shape[0]
     imp = (rng.random(COLS) * rng.random(COLS) * 5 + 0.01).astype(np.float32)
     imp[::7] = 0.0
@@ -227,9 +225,8 @@ def main():
         gver = version("gguf")
     except Exception:
         gver = "?"
-    print(f"# gguf {gver}, numpy {np.__version__}, {args.rows}x{COLS}, "
-          f"seed {args.seed}" + (f", the last {args.real_rows} rows from "
-                                 f"{args.real}" if args.real else ""))
+    print(f"# gguf {gver}, numpy {np.__version__}, {args.rows}x{COLS} "
+          f"({args.rows - made} real), seed {args.seed}")
     n = 0
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -270,51 +267,42 @@ def main():
                 if not ok:
                     failed += 1
                     r, c = bad[0]
-                    print(f"#   first at row {r} ({row_kind(r)}) col {c}: "
+                    print(f"#   first at row {r} (kind {kind(r, made)}) col {c}: "
                           f"ours {ours[r, c]!r}, gguf {theirs[r, c]!r}")
-                if ggml is not None:
-                    n += 1
-                    if name == "nvfp4":
-                        print(f"ok {n} - {label}: values not compared with "
-                              f"ggml's dequantization # SKIP it has no "
-                              f"tensor scale G")
-                    else:
-                        g = ggml_deq(qt, blk, COLS)
-                        bad = np.argwhere(~(g == ours))
-                        print(f"{'ok' if bad.size == 0 else 'not ok'} {n} - "
-                              f"{label}: ggml's dequantize_row (to_float) of "
-                              f"our blocks equals our values exactly")
-                        if bad.size:
-                            failed += 1
-                            r, c = bad[0]
-                            print(f"#   first at row {r} ({row_kind(r)}) "
-                                  f"col {c}: ours {ours[r, c]!r}, ggml "
-                                  f"{g[r, c]!r}")
-                if ggml is not None and name in NEEDS_IMATRIX and not use_imp:
-                    n += 1
-                    print(f"ok {n} - {label}: bytes not compared with "
-                          f"ggml_quantize_chunk() # SKIP ggml aborts "
-                          f"without an importance matrix")
-                elif ggml is not None and name == "nvfp4":
+                if ggml is not None and name == "nvfp4":
                     n += 1
                     print(f"ok {n} - {label}: bytes not compared with "
                           f"ggml_quantize_chunk() # SKIP our scales follow "
                           f"compressed-tensors' rule (a tensor scale G); "
                           f"ggml's NVFP4 block has none")
+                    n += 1
+                    print(f"ok {n} - {label}: ggml's dequantization not "
+                          f"compared # SKIP ggml's NVFP4 block has no G")
                 elif ggml is not None:
                     n += 1
-                    failed += not same_bytes(
-                        n, label, "ggml_quantize_chunk()'s", "ggml", blk,
-                        ggml(qt, w, imp if use_imp else None))
+                    g = ggml_deq(qt, blk, COLS)
+                    ok = np.array_equal(g, ours)
+                    print(f"{'ok' if ok else 'not ok'} {n} - {label}: ggml's "
+                          f"dequantization of our blocks equals ours")
+                    failed += not ok
+                    n += 1
+                    if name in NEEDS_IMATRIX and not use_imp:
+                        print(f"ok {n} - {label}: bytes not compared with "
+                              f"ggml_quantize_chunk() # SKIP ggml aborts "
+                              f"without an importance matrix")
+                    else:
+                        failed += not same_bytes(
+                            n, label, "ggml_quantize_chunk()'s", "ggml",
+                            blk, ggml(qt, w, imp if use_imp else None), made)
                 if ref and not use_imp:
                     n += 1
                     failed += not same_bytes(
                         n, name, "gguf-py's quantize()", "gguf", blk,
-                        quantize(w, qt).reshape(args.rows, -1))
+                        quantize(w, qt).reshape(args.rows, -1), made)
     return 1 if failed else 0
 
 
-def same_bytes(n, label, whose, short, blk, theirs):
+def same_bytes(n, label, whose, short, blk, theirs, made):
     """TAP line n: our blocks blk [rows, bytes] equal theirs, row by row."""
     rows = blk.shape[0]
     rows_bad = [r for r in range(rows) if not np.array_equal(theirs[r], blk[r])]
@@ -323,7 +311,7 @@ def same_bytes(n, label, whose, short, blk, theirs):
     if rows_bad:
         r = rows_bad[0]
         j = int(np.argmax(theirs[r] != blk[r]))
-        print(f"#   first at row {r} ({row_kind(r)}) byte {j}: "
+        print(f"#   first at row {r} (kind {kind(r, made)}) byte {j}: "
               f"ours {blk[r, j]}, {short} {theirs[r, j]}")
     return not rows_bad
 

@@ -4,9 +4,9 @@
 # Runs tests/quant_gguf.py with the Python in $TQ_PYTHON (default python3),
 # which must import gguf and numpy; otherwise the test is skipped (under
 # runtests.sh, TQ_STRICT=1, it fails; see tests/tap_lib.sh).  Uses
-# $top_builddir/tests/quant_dump, and rows of the demo model's weights.
-# With TQ_INTEROP=1, also against the bytes of a pinned llama.cpp's ggml
-# (tools/build-llamacpp.sh).
+# $top_builddir/tests/quant_dump, and real rows from the demo model's
+# weights beside made ones.  With TQ_INTEROP=1, also against the
+# bytes of a pinned llama.cpp's ggml (tools/build-llamacpp.sh).
 
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}

@@ -78,8 +78,44 @@ expect_error "a group size that does not divide a layer" "does not divide" \
 printf '{"rules": [{"match": "(", "scheme": "int4"}]}' >"$tmp/bad.json"
 expect_error "a plan regex that does not compile" "regex" \
     "$tq" quantize --plan "$tmp/bad.json" --out "$tmp/x"
+# Method options on top of a preset: one more rule over the block linears,
+# the same state as a plan that says so; the grids stay the preset's.
+c8="--calib $calib --samples 8 --seqlen 128"
+"$tq" quantize --preset q8_0 $c8 --out "$tmp/p_rtn" >/dev/null 2>&1
+"$tq" quantize --preset q8_0 --imatrix $c8 --out "$tmp/p_im" >/dev/null 2>&1
+ok $? "--preset q8_0 --imatrix"
+printf '{"preset": "q8_0", "rules": [{"match": "^model\\\\.layers\\\\.", "imatrix": true}]}' \
+    >"$tmp/p_im.json"
+"$tq" quantize --plan "$tmp/p_im.json" $c8 --out "$tmp/p_imp" >/dev/null 2>&1
+differ=0 same=0
+for f in "$tmp"/p_im/block*.safetensors; do
+	cmp -s "$f" "$tmp/p_rtn/$(basename "$f")" || differ=1
+	cmp -s "$f" "$tmp/p_imp/$(basename "$f")" || same=1
+done
+ok $((1 - differ)) "  its blocks differ from plain RTN's (the imatrix is used)"
+ok $same "  and equal those of the plan with an imatrix rule"
+"$tq" quantize --preset q8_0 --method gptq $c8 --out "$tmp/p_gptq" --json \
+    >"$tmp/p_gptq.json" 2>/dev/null
+grep -q '"method":"gptq","scheme":"q8_0"' "$tmp/p_gptq.json"
+ok $? "--preset q8_0 --method gptq: GPTQ onto the preset's q8_0 blocks"
+expect_error "a grid option with a preset" "the preset gives the grids" \
+    "$tq" quantize --preset q4_k_m --bits 3 --out "$tmp/x"
+expect_error "--plan and --preset together" "not both" \
+    "$tq" quantize --preset q4_k_m --plan "$tmp/p_im.json" --out "$tmp/x"
+
 printf '{"rules": [{"match": "nothing_like_this", "scheme": "int4"}]}' \
     >"$tmp/none.json"
 expect_error "a plan rule that names no layer" "matches no layer" \
     "$tq" quantize --plan "$tmp/none.json" --out "$tmp/x"
+
+# IQ3_XXS needs the importance matrix, as llama-quantize: the iq3_xs preset
+# (attn_q/k and most of ffn_gate/up on it) is refused without, and takes
+# it from --imatrix with the calibration text.
+expect_error "preset iq3_xs without the importance matrix" \
+    "llama-quantize quantizes iq3_xxs only with an importance matrix" \
+    "$tq" quantize --preset iq3_xs --out "$tmp/x"
+"$tq" quantize --preset iq3_xs --imatrix --calib "$calib" --samples 4 \
+    --seqlen 128 --out "$tmp/iq3" >"$tmp/out" 2>"$tmp/err" &&
+    grep -q "^model.layers.1.self_attn.q_proj  *rtn  *iq3_xxs " "$tmp/out"
+ok $? "preset iq3_xs with --imatrix: attn_q on iq3_xxs $(head -c 200 "$tmp/err")"
 echo "1..$n"

@@ -30,8 +30,11 @@
 #     the same types as from an F32 conversion), read with gguf-py;
 #   - the iq4_xs export and the q2_k preset's equal llama-quantize's IQ4_XS
 #     and Q2_K of the Q4_1 file byte for byte (IQ4_NL, Q4_0 where 256 does
-#     not divide 576), and so do the iq2_xxs, iq2_xs, iq1_s and iq1_m
-#     exports with our importance matrix, llama-quantize's with the same;
+#     not divide 576), and so do the iq3_xxs, iq3_xs, iq3_s and iq3_m
+#     exports (IQ4_NL for IQ3_XXS, IQ3_S and IQ2_S, Q5_0 for Q4_K where 256
+#     does not divide 576, so no layer needs an importance matrix), and the
+#     iq2_xxs, iq2_xs, iq1_s and iq1_m exports with our importance matrix,
+#     llama-quantize's with the same;
 #   - mlx-lm loads the mlx export and its perplexity is ours.
 # TAP.
 set -u
@@ -250,6 +253,14 @@ PY
 q export "$gguf" --format gguf --type iq4_xs --out "$tmp/iq4xs.gguf" \
     >/dev/null 2>"$tmp/err" && same_as_lq "$tmp/iq4xs.gguf" IQ4_XS
 ok $? "the iq4_xs export: every tensor's type and bytes are llama-quantize --allow-requantize IQ4_XS's $(head -c 200 "$tmp/err")"
+# The IQ3 mixes: IQ4_NL where 256 does not divide 576 (Q5_0 for IQ3_M's
+# Q4_K); only ffn_down (1536 wide) keeps IQ3_S, or IQ3_XXS's Q3_K/Q4_K.
+for t in iq3_xxs iq3_xs iq3_s iq3_m; do
+	q export "$gguf" --format gguf --type $t --out "$tmp/$t.gguf" \
+	    >/dev/null 2>"$tmp/err" &&
+	    same_as_lq "$tmp/$t.gguf" "$(echo $t | tr a-z A-Z)"
+	ok $? "the $t export: every tensor's type and bytes are llama-quantize --allow-requantize $(echo $t | tr a-z A-Z)'s $(head -c 200 "$tmp/err")"
+done
 # Q2_K: Q4_0 where 256 does not divide 576, Q3_K for ffn_down (1536 wide).
 q quantize "$gguf" --preset q2_k --out "$tmp/q2k" --export "gguf:$tmp/q2k.gguf" \
     >/dev/null 2>"$tmp/err" && same_as_lq "$tmp/q2k.gguf" Q2_K

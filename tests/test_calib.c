@@ -78,6 +78,68 @@ check_versions(const tq_model *m, const char *text)
 	    "forward options of version 0: %s", err.msg);
 }
 
+/*
+ * Several texts: windows split evenly (5 = 3 + 2), each from its own text;
+ * one text samples exactly as tq_calib_sample; bad counts refused.
+ */
+static void
+texts_check(const tq_model *m, const char *prose, const tq_calib_opts *o0)
+{
+	tq_calib_opts o = *o0;
+	tq_calib *a = NULL, *b = NULL;
+	tq_error err = { TQ_OK, "" };
+	const char *paths[TQ_CALIB_MAX_TEXTS + 1];
+	char rep[4096] = "", repath[512];
+	int32_t *ids = NULL;
+	size_t n_ids = 0, i, k;
+	int same = 1, in_b = 1, outside = 0;
+
+	for (i = 0; i + 7 < sizeof(rep); i += 6)
+		memcpy(rep + i, "hello ", 7);
+	snprintf(repath, sizeof(repath), "%s", write_tmp("hello.txt", rep,
+	    strlen(rep)));
+	o.n_samples = 5;
+	paths[0] = prose;
+	paths[1] = repath;
+	tq_calib_sample(m, prose, &o, &a, &err);
+	tq_calib_sample_texts(m, paths, 1, &o, &b, &err);
+	for (i = 0; a != NULL && b != NULL && i < 5 * (size_t)o.seqlen; i++)
+		same &= tq_calib_ids(a)[i] == tq_calib_ids(b)[i];
+	tap_ok(a != NULL && b != NULL && same,
+	    "one text: the same samples as tq_calib_sample");
+	tq_calib_free(a);
+	tq_calib_free(b);
+	b = NULL;
+	tap_ok(tq_calib_sample_texts(m, paths, 2, &o, &b, &err) == TQ_OK &&
+	    tq_calib_n_samples(b) == 5, "two texts: 5 samples");
+	tq_tokenizer_encode(tq_model_tokenizer(m), rep, strlen(rep), 0, &ids,
+	    &n_ids, &err);
+	for (i = 0; b != NULL && ids != NULL && i < 5 * (size_t)o.seqlen; i++) {
+		int found = 0;
+
+		for (k = 0; k < n_ids && !found; k++)
+			found = ids[k] == tq_calib_ids(b)[i];
+		if (i >= 3 * (size_t)o.seqlen)
+			in_b &= found;
+		else
+			outside += !found;
+	}
+	tap_ok(ids != NULL && in_b && outside > 0, "windows 0-2 from the "
+	    "first text, 3-4 from the second (%d tokens outside it)", outside);
+	tq_ids_free(ids);
+	tq_calib_free(b);
+	for (k = 0; k <= TQ_CALIB_MAX_TEXTS; k++)
+		paths[k] = repath;
+	o.n_samples = 64;
+	b = NULL;
+	tap_ok(tq_calib_sample_texts(m, paths, TQ_CALIB_MAX_TEXTS + 1, &o, &b,
+	    &err) == TQ_EINVAL && b == NULL && strstr(err.msg, "1 to 8 texts"),
+	    "nine texts refused: %s", err.msg);
+	o.n_samples = 1;
+	tap_ok(tq_calib_sample_texts(m, paths, 2, &o, &b, &err) == TQ_EINVAL &&
+	    b == NULL, "fewer samples than texts refused");
+}
+
 int
 main(void)
 {
@@ -113,6 +175,7 @@ main(void)
 		differ |= tq_calib_ids(a)[i] != tq_calib_ids(b)[i];
 	tap_ok(differ, "another seed gives other samples");
 	tq_calib_free(b);
+	texts_check(m, text, &o);
 
 	tap_ok(tq_calib_run(a, m, NULL, NULL, &err) == TQ_OK, "run");
 	tap_ok(tq_calib_n_sites(a) == 4 * 4 + 1, "4 sites per block + lm_head");

@@ -630,6 +630,8 @@ main(void)
 	/* last: they draw from the shared random sequence */
 	check_scheme("iq4_xs", 0);
 	check_scheme("iq4_nl", 0);
+	check_scheme("iq3_xxs", 0);
+	check_scheme("iq3_s", 0);
 	check_scheme("iq2_xxs", 0);
 	check_scheme("iq2_xs", 0);
 	check_scheme("iq2_s", 0);

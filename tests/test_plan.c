@@ -514,7 +514,9 @@ test_presets(void)
 
 	for (i = 0; names[i] != NULL; i++) {
 		int ok, lattice = strncmp(names[i], "iq2_", 4) == 0 ||
-		    strncmp(names[i], "iq1_", 4) == 0;
+		    strncmp(names[i], "iq1_", 4) == 0 ||
+		    strcmp(names[i], "iq3_xxs") == 0 ||
+		    strcmp(names[i], "iq3_xs") == 0;
 		char json[256];
 
 		n++;
@@ -541,7 +543,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 26, "26 presets");
+	tap_ok(n == 30, "30 presets");
 	{
 		/* the codebook types' importance matrix, layer by layer */
 		static const struct { const char *json, *want; } cb[] = {
@@ -551,6 +553,16 @@ test_presets(void)
 			  "\"iq2_xxs\"}}", NULL },
 			{ "{\"default\": {\"method\": \"gptq\", \"scheme\": "
 			  "\"iq2_s\"}}", "llama-quantize quantizes iq2_s only" },
+			{ "{\"default\": {\"scheme\": \"iq3_xxs\"}}",
+			  "llama-quantize quantizes iq3_xxs only" },
+			{ "{\"default\": {\"method\": \"gptq\", \"scheme\": "
+			  "\"iq3_xxs\"}}",
+			  "llama-quantize quantizes iq3_xxs only" },
+			{ "{\"default\": {\"scheme\": \"iq3_xxs\", "
+			  "\"imatrix\": true}}", NULL },
+			{ "{\"default\": {\"scheme\": \"iq3_s\"}}", NULL },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq3_xxs\"}]}", NULL },
 			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
 			  "\"iq2_s\"}]}", NULL },
 			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
@@ -578,8 +590,8 @@ test_presets(void)
 			}
 			tq_plan_free(p);
 		}
-		tap_ok(ok, "iq2 types: gptq, awq with the importance matrix; "
-		    "lm_head and embeddings by ggml's rule");
+		tap_ok(ok, "iq3_xxs, iq2 types: rtn, gptq need the importance "
+		    "matrix, awq not; lm_head and embeddings by ggml's rule");
 	}
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
@@ -879,6 +891,64 @@ test_mixes(void)
 		tq_scheme_parse("iq4_xs", &s, NULL);
 		ok &= !tq_plan__fallback_scheme(&s, 64, 100);
 		tap_ok(ok, "iq4_xs falls back to iq4_nl at 576, to float at 100");
+	}
+
+	/* IQ3_XXS/XS/S/M (llama-quant.cpp), 32 blocks, n_gqa 4 then 1 */
+	c.n_kv_heads = 8;
+	ok = 1;
+#define MIX(m, i, w, cols, im, want) \
+	ok &= strcmp(tq_plan__mix_scheme(m, i, w, &c, cols, im), want) == 0
+	MIX(PLAN_MIX_IQ3_XXS, -1, TQ_LINEAR_LM_HEAD, 4096, 0, "q5_k");
+	MIX(PLAN_MIX_IQ3_XXS, -1, TQ_LINEAR_LM_HEAD, 576, 0, "q8_0");
+	MIX(PLAN_MIX_IQ3_S, -1, TQ_LINEAR_LM_HEAD, 4096, 0, "q6_k");
+	MIX(PLAN_MIX_IQ3_XXS, -1, TQ_PLAN_EMBED, 4096, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, -1, TQ_PLAN_EMBED, 4096, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_V, 4096, 1, "q4_k");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_V, 4096, 1, "q4_k");
+	MIX(PLAN_MIX_IQ3_S, 3, TQ_LINEAR_V, 4096, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_Q, 4096, 1, "iq2_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_K, 4096, 1, "iq2_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_K, 576, 1, "iq4_nl");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_Q, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_K, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_S, 3, TQ_LINEAR_K, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_DOWN, 14336, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_XXS, 4, TQ_LINEAR_DOWN, 14336, 0, "q3_k");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_DOWN, 14336, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_M, 3, TQ_LINEAR_DOWN, 14336, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_M, 4, TQ_LINEAR_DOWN, 14336, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 9, TQ_LINEAR_O, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, 9, TQ_LINEAR_O, 4096, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_XS, 9, TQ_LINEAR_O, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_GATE, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XS, 4, TQ_LINEAR_GATE, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 27, TQ_LINEAR_UP, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 28, TQ_LINEAR_UP, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, 4, TQ_LINEAR_UP, 4096, 0, "iq3_s");
+	c.n_kv_heads = 32;
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_V, 4096, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XXS, 3, TQ_LINEAR_V, 4096, 1, "iq3_xxs");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_V, 4096, 1, "iq3_s");
+	MIX(PLAN_MIX_IQ3_M, 3, TQ_LINEAR_V, 4096, 0, "q4_k");
+	c.n_experts = 8;
+	MIX(PLAN_MIX_IQ3_S, 9, TQ_LINEAR_O, 4096, 0, "q5_k");
+	MIX(PLAN_MIX_IQ3_M, 9, TQ_LINEAR_DOWN, 14336, 0, "q4_k");
+	MIX(PLAN_MIX_IQ3_M, 10, TQ_LINEAR_DOWN, 14336, 0, "iq3_s");
+	MIX(PLAN_MIX_IQ3_XS, 3, TQ_LINEAR_K, 4096, 1, "q8_0");
+	c.n_experts = 0;
+#undef MIX
+	tap_ok(ok, "iq3_xxs, iq3_xs, iq3_s, iq3_m: lm_head, embeddings, attn_q/k/v/"
+	    "output, ffn_gate/up/down as llama_tensor_get_type");
+	{
+		tq_scheme s;
+
+		tq_scheme_parse("iq3_xxs", &s, NULL);
+		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
+		    s.type == TQ_QT_IQ4_NL;
+		tq_scheme_parse("iq3_s", &s, NULL);
+		ok &= tq_plan__fallback_scheme(&s, 64, 576) &&
+		    s.type == TQ_QT_IQ4_NL;
+		tap_ok(ok, "iq3_xxs, iq3_s fall back to iq4_nl at 576");
 	}
 
 	/* The IQ2 mixes (llama-quant.cpp's branch of their own): attn_v

@@ -28,16 +28,18 @@ cli_usage(FILE *f, const char *command)
 	(void)command;
 }
 
-#define N_MAPS (WB_SCR_COUNT + 2)
+#define N_MAPS (WB_SCR_COUNT + 4)
 
-/* The global map, the screens', the overlay's. */
+/* The global map, the screens', a prompt's, a question's, the overlay's. */
 static const wb_keymap *
 map(int i)
 {
 	if (i == 0)
 		return &wb_global_keymap;
-	return i <= WB_SCR_COUNT ? wb_keymap_of((wb_screen)(i - 1)) :
-	    &wb_help_keymap;
+	if (i <= WB_SCR_COUNT)
+		return wb_keymap_of((wb_screen)(i - 1));
+	return i == WB_SCR_COUNT + 1 ? &wb_prompt_keymap : i == WB_SCR_COUNT +
+	    2 ? &wb_question_keymap : &wb_help_keymap;
 }
 
 static size_t

@@ -22,13 +22,13 @@ ok $? "everything fits 80x24 with the hint bar on the last line"
 
 # ---- help overlay ----
 keys b '?'
-wait_for b 'Keys \(j/k to scroll'
+wait_for b '─ Keys ─'
 ok $? "? opens the help overlay"
-keys b Space
-wait_for b 'filter by a PCRE2 pattern'
-ok $? "the help scrolls to the browser keys"
+keys b g
+wait_for b '│ Everywhere +│'
+ok $? "the help scrolls to its top (the keys every screen has)"
 keys b Escape
-wait_gone b 'Keys \(j/k'
+wait_gone b '─ Keys ─'
 ok $? "Esc closes the help"
 
 # ---- every block linear to GPTQ W4 g128, by a pattern ----

@@ -114,8 +114,28 @@ wait_for t 'corpora directory: '
 keys t C-u ; text t "$shared"; keys t Enter
 wait_for t 'running [0-9]/6: '
 ok $? "Enter runs the lesson's jobs"
+keys t C-c
+wait_for t 'cancel the run\? \(y/n\)'
+keys t y
+wait_for t 'domain lesson cancelled at [0-9]/6' && wait_for t ' idle ' &&
+	wait_for t 'cancelled at [0-9]/6: .*\(Enter: again\)' &&
+	! screen t | grep -q 'running [0-9]/6'
+ok $? "Ctrl-C y stops the lesson: no next step starts"
+# a plan that is mostly RTN, one layer GPTQ: the lesson takes w4-gptq
+keys t 1
+wait_for t 'rel.err'
+keys t = C-u ; text t "gptq int4-g128"; keys t Enter
+wait_for t '1 layer -> gptq int4-g128'
+keys t 5
+wait_for t 'Teaching: 5/5 domain mismatch'
+keys t Enter
+wait_for t 'corpora directory: '
+keys t Enter
+wait_for t 'running [0-9]/6: '
 wait_for t 'domain lesson done'
 ok $? "the six jobs end"
+screen t | grep -Eq 'plan: preset w4-gptq \(only [0-9]+% of the plan uses calibration\)'
+ok $? "the plan is mostly RTN: the lesson quantizes with w4-gptq instead"
 screen t | grep -Eq '^ fp16 +[0-9]+\.[0-9]{3} +[0-9]+\.[0-9]{3}'
 ok $? "the fp model's perplexity on prose and on code"
 pr=$(screen t | grep -E '^ prose +[0-9]')
@@ -128,6 +148,28 @@ kcp=$(echo "$cd_" | awk '{ print $3 }') kcc=$(echo "$cd_" | awk '{ print $6 }')
 awk -v a="$kpp" -v b="$kcp" -v c="$kcc" -v d="$kpc" 'BEGIN {
     exit !(a > 0 && b > 0 && c > 0 && d > 0 && a < b && c < d) }'
 ok $? "each calibration gives the lower KLD on its own domain ($kpp < $kcp on prose, $kcc < $kpc on code)"
+# the conclusion is the table's: the ratios, and the sentence they give
+line=$(screen t | grep 'KLD of the mismatched calibration')
+rp=$(echo "$line" | sed -n 's/.*: \([0-9.]*\)x on prose.*/\1/p')
+rc=$(echo "$line" | sed -n 's/.*, \([0-9.]*\)x on code.*/\1/p')
+awk -v a="$kpp" -v b="$kcp" -v c="$kcc" -v d="$kpc" -v p="$rp" -v q="$rc" 'BEGIN {
+    # the KLDs shown have 3 digits: 1% of slack
+    exit !(p != "" && q != "" && (b / a) / p < 1.01 && p / (b / a) < 1.01 &&
+    (d / c) / q < 1.01 && q / (d / c) < 1.01) }'
+ok $? "the ratios ${rp}x and ${rc}x are the table's KLDs' ratios"
+if awk -v p="$rp" -v q="$rc" 'BEGIN { exit !(p >= 1.1 && q >= 1.1) }'; then
+	screen t | grep -q 'Each calibration wins on its own domain'
+else
+	screen t | grep -Eq 'Within 10% on both texts|On prose .*; on code|loses on its own domain'
+fi
+ok $? "the conclusion follows from them"
+# the lesson's jobs are its own: no error in the layer table, no variant
+keys t 1
+wait_for t 'rel.err'
+! screen t | grep -Eq '^[ *][0-9]\.(attn|mlp)\.[a-z_]+ .* [0-9]\.[0-9][0-9]e-[0-9][0-9] ' &&
+	screen t | grep -q 'variants: 0'
+ok $? "the lesson left the layer table's errors and the variants alone"
+keys t 5
 # the code-calibrated variant on code text, by the command line
 "$tq" quantize --preset w4-gptq --calib "$shared/linux-train.txt" --samples 16 \
 	--seqlen 512 --out "$tmp/qc" >/dev/null 2>&1 &&
@@ -138,6 +180,10 @@ ck=$(sed -n 's/.*"kld":\([0-9.e+-]*\).*/\1/p' "$tmp/qc.json")
     exit !(a - b < 0.00001 && b - a < 0.00001) }'
 ok $? "the code-calibrated KLD on code ($kcc) is the command line's ($ck)"
 keys t q
+# the lesson's jobs made no variant: only the plan edit is at stake
+wait_for t '^quit the workbench\? \(y/n\) - not saved: plan edits$'
+ok $? "q asks for the plan edit alone (the lesson left no variant)"
+keys t y
 restored t && screen t | grep -q 'EXIT=0'
 ok $? "quit restores the terminal (exit status 0)"
 

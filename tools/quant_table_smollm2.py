@@ -24,10 +24,13 @@ What it does, in order:
      SAMPLES --seqlen 512`, seed 0) draws them at random; llama-imatrix
      (`-c 512 --chunks SAMPLES`) takes the first SAMPLES chunks of the file.
   3. The variants.  GGUF types: ours with `turboquant quantize --preset T`
-     (RTN; then, for Q4_K_M and Q3_K_M, with the importance matrix: a plan of
-     the preset with the rule "imatrix": true on the block linears) exported with
+     (RTN; then, for Q4_K_M, Q3_K_M and Q2_K, with the importance matrix: a plan of
+     the preset with the rule "imatrix": true on the block linears, and GPTQ with
+     it, the rule "method": "gptq" added, calibrated on the prose alone and on
+     prose and code, the 32 windows split evenly between wikitext2-valid.txt
+     and linux-valid.txt) exported with
      `--export gguf:`, llama.cpp's with `llama-quantize` without and with the
-     importance matrix of llama-imatrix; llama.cpp's Q2_K (we have no q2_k mix);
+     importance matrix of llama-imatrix;
      one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
      the bits of llama.cpp's Q3_K_M + imatrix file (without the KLD probe
      unless --probe-tokens N: the optimizer then weighs every layer's relative
@@ -151,6 +154,9 @@ def main():
     wiki = os.path.join(a.data, "wikitext2-test.txt")
     linux = os.path.join(a.data, "linux-test.txt")
     calib = ["--calib", valid, "--samples", str(a.samples), "--seqlen", "512"]
+    # prose and code, the windows split evenly (linux-valid.txt: never evaluated)
+    calib2 = ["--calib", valid, "--calib", os.path.join(a.data, "linux-valid.txt"),
+              "--samples", str(a.samples), "--seqlen", "512"]
     tmp = None
     if a.work:
         os.makedirs(a.work, exist_ok=True)
@@ -261,22 +267,26 @@ def main():
     gguf_part, int_part = a.part in ("all", "gguf"), a.part in ("all", "int")
     new_part = a.part in ("all", "new")
     files = {}
-    for t in ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m"] if gguf_part else []:
+    for t in ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m", "q2_k"] if gguf_part else []:
         T = t.upper()
         o = add("%s (RTN)" % T, "TurboQuant",
                 lambda: ours_gguf("tq_" + t, ["--preset", t]))
         add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
-        if t not in ("q4_k_m", "q3_k_m"):
+        if t not in ("q4_k_m", "q3_k_m", "q2_k"):
             continue
-        for what, rule in (("imat", {"imatrix": True}),):
+        for what, rule in (("imat", {"imatrix": True}),
+                           ("gptq", {"imatrix": True, "method": "gptq"}),
+                           ("gptq2", {"imatrix": True, "method": "gptq"})):
             plan = P("%s_%s.json" % (what, t))
             rule = dict(rule, match="^model\\.layers\\.")
             with open(plan, "w") as f:
                 json.dump({"preset": t, "rules": [rule]}, f)
-            label = "%s (%s)" % (T, "RTN + imatrix" if what == "imat" else "GPTQ")
+            label = "%s (%s)" % (T, {"imat": "RTN + imatrix", "gptq": "GPTQ + imatrix",
+                                      "gptq2": "GPTQ + imatrix, prose + code"}[what])
             files["tq_%s_%s" % (what, t)] = add(
                 label, "TurboQuant",
-                lambda: ours_gguf("tq_%s_%s" % (t, what), ["--plan", plan] + calib))[0]
+                lambda: ours_gguf("tq_%s_%s" % (t, what), ["--plan", plan] +
+                                  (calib2 if what == "gptq2" else calib)))[0]
         files["llama_imat_" + t], r = add("%s + imatrix" % T, "llama.cpp",
                                           lambda: lq("llama_" + t + "_imat", T, True))
         files["bpw_llama_" + t] = r["bpw"] if r else float("nan")
@@ -290,8 +300,6 @@ def main():
         return ours_gguf("tq_mix", ["--plan", P("mix.json")] + calib)
     if gguf_part:
         add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
-        add("Q2_K + imatrix (we have no q2_k mix)", "llama.cpp",
-            lambda: lq("llama_q2_k_imat", "Q2_K", True))
 
     # The formats of 2025-2026 beside the nearest K-quant (Q4_K_M above):
     # the i-quants against llama-quantize's, without and with the importance

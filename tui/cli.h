@@ -50,12 +50,25 @@ const char *cli_model_path(const char *given);
 int cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
     long long *out);
 
+/* Calibration text and sampling as the command line gives them. */
+typedef struct cli_calib {
+	tq_calib_opts o;
+	const char *text[TQ_CALIB_MAX_TEXTS];	/* --calib, repeatable */
+	size_t n_texts;
+} cli_calib;
+#define CLI_CALIB_INIT { TQ_CALIB_OPTS_INIT, { NULL }, 0 }
+
 /*
- * Parses a calibration option (--samples, --seqlen, --seed) with its value
- * into o: 1 if it was one, 0 if opt is something else, -1 (after printing
- * the error) if its value is bad.
+ * Parses a calibration option (--calib, --samples, --seqlen, --seed) with
+ * its value into c: 1 if it was one, 0 if opt is something else, -1
+ * (after printing the error) if its value is bad.
  */
-int cli_calib_option(const char *opt, const char *value, tq_calib_opts *o);
+int cli_calib_option(const char *opt, const char *value, cli_calib *c);
+/* Samples c's texts (tq_calib_sample_texts). */
+tq_status cli_calib_sample(const tq_model *m, const cli_calib *c,
+    tq_calib **out, tq_error *err);
+/* c's texts for messages: "a.txt" or "a.txt + b.txt" (static storage). */
+const char *cli_calib_names(const cli_calib *c);
 
 /* A progress bar on stderr, drawn only when stderr is a terminal. */
 typedef struct cli_progress {
@@ -75,8 +88,7 @@ typedef struct cli_mix_args {
 	double target_bpw;	/* > 0: optimize for this budget */
 	int frontier;		/* print the Pareto frontier */
 	const char *menu;	/* comma-separated, or NULL: the default */
-	const char *calib;	/* calibration text for measuring */
-	tq_calib_opts co;
+	cli_calib co;		/* calibration text for measuring */
 	const char *sens_path;	/* load from, or save to */
 	const char *base_plan;	/* preset or file: lm_head, embeddings */
 	long long probe_tokens;

@@ -100,11 +100,22 @@ cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
 }
 
 int
-cli_calib_option(const char *opt, const char *value, tq_calib_opts *o)
+cli_calib_option(const char *opt, const char *value, cli_calib *c)
 {
+	tq_calib_opts *o = &c->o;
 	long long v;
 
-	if (strcmp(opt, "--samples") == 0) {
+	if (strcmp(opt, "--calib") == 0) {
+		if (value == NULL) {
+			cli_error("--calib needs a file");
+			return -1;
+		}
+		if (c->n_texts == TQ_CALIB_MAX_TEXTS) {
+			cli_error("--calib: at most %d texts", TQ_CALIB_MAX_TEXTS);
+			return -1;
+		}
+		c->text[c->n_texts++] = value;
+	} else if (strcmp(opt, "--samples") == 0) {
 		if (!cli_parse_int(opt, value, 1, 1 << 20, &v))
 			return -1;
 		o->n_samples = v;
@@ -120,6 +131,26 @@ cli_calib_option(const char *opt, const char *value, tq_calib_opts *o)
 		return 0;
 	}
 	return 1;
+}
+
+tq_status
+cli_calib_sample(const tq_model *m, const cli_calib *c, tq_calib **out,
+    tq_error *err)
+{
+	return tq_calib_sample_texts(m, c->text, c->n_texts, &c->o, out, err);
+}
+
+const char *
+cli_calib_names(const cli_calib *c)
+{
+	static char buf[1024];
+	size_t k, n = 0;
+
+	buf[0] = '\0';
+	for (k = 0; k < c->n_texts && n < sizeof(buf); k++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s",
+		    k > 0 ? " + " : "", c->text[k]);
+	return buf;
 }
 
 double

@@ -56,6 +56,10 @@ print_sites(const tq_calib *c, int json)
 		for (j = 0; j < s->channels; j++)
 			msq += s->mean_sq[j];
 		msq /= (double)(s->channels > 0 ? s->channels : 1);
+		/* a routed block's down inputs are its experts' (below) */
+		if (!json && s->site == TQ_LINEAR_DOWN &&
+		    tq_calib_n_experts(c, s->layer) > 0)
+			continue;
 		n = tq_calib_outliers(s, 0.0, out, OUTLIERS_SHOWN);
 		site_label(s, label, sizeof(label));
 		if (json) {
@@ -82,11 +86,70 @@ print_sites(const tq_calib *c, int json)
 	}
 }
 
+/*
+ * A mixture of experts' coverage: the tokens the router sent each expert
+ * of each routed block, with the fewest and most, and how many experts
+ * fall below the widths under which quantize calibrates an expert's
+ * linears on all of the block's tokens.
+ */
+static void
+print_experts(const tq_calib *c, const tq_model *m, int json)
+{
+	const tq_model_config *cfg = tq_model_get_config(m);
+	int64_t N = tq_calib_n_samples(c) * tq_calib_seqlen(c), t;
+	int li, e, ne, first = 1;
+
+	for (li = 0; li < (int)cfg->n_layers; li++) {
+		int64_t lo = -1, hi = -1;
+		int elo = 0, ehi = 0, few_in = 0, few_down = 0;
+
+		if ((ne = tq_calib_n_experts(c, li)) == 0)
+			continue;
+		if (json) {
+			printf("%s{\"layer\":%d,\"tokens\":[", first ? "" : ",",
+			    li);
+			for (e = 0; e < ne; e++)
+				printf("%s%lld", e ? "," : "", (long long)
+				    tq_calib_expert_tokens(c, li, e));
+			printf("]}");
+			first = 0;
+			continue;
+		}
+		if (first)
+			printf("\nexperts' tokens (of %lld, each routed to "
+			    "%lld):\n",
+			    (long long)N, (long long)cfg->n_experts_used);
+		first = 0;
+		for (e = 0; e < ne; e++) {
+			t = tq_calib_expert_tokens(c, li, e);
+			if (lo < 0 || t < lo) {
+				lo = t;
+				elo = e;
+			}
+			if (t > hi) {
+				hi = t;
+				ehi = e;
+			}
+			few_in += t < cfg->hidden_size;
+			few_down += t < cfg->moe_inter;
+		}
+		printf("%d.experts    %d experts, %lld (#%d) to %lld (#%d); %d "
+		    "below the hidden size %lld, %d below the expert width "
+		    "%lld\n", li, ne, (long long)lo, elo, (long long)hi, ehi,
+		    few_in, (long long)cfg->hidden_size, few_down,
+		    (long long)cfg->moe_inter);
+		for (e = 0; e < ne; e++)
+			printf("%s%6lld%s", e % 12 == 0 ? "  " : " ", (long long)
+			    tq_calib_expert_tokens(c, li, e), e % 12 == 11 ||
+			    e + 1 == ne ? "\n" : "");
+	}
+}
+
 int
 cmd_calibrate(int argc, char **argv)
 {
-	const char *model = NULL, *file = NULL, *outp = NULL, *imat = NULL;
-	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	const char *model = NULL, *outp = NULL, *imat = NULL, *file;
+	cli_calib co = CLI_CALIB_INIT;
 	tq_error err = { TQ_OK, "" };
 	cli_progress prog;
 	tq_model *m = NULL;
@@ -98,10 +161,6 @@ cmd_calibrate(int argc, char **argv)
 
 		if (strcmp(a, "--json") == 0) {
 			json = 1;
-		} else if (strcmp(a, "--calib") == 0) {
-			if ((file = next) == NULL)
-				return cli_error("calibrate: --calib needs a file");
-			i++;
 		} else if (strcmp(a, "--imatrix") == 0) {
 			if ((imat = next) == NULL)
 				return cli_error("calibrate: --imatrix needs a path");
@@ -125,12 +184,13 @@ cmd_calibrate(int argc, char **argv)
 			return cli_error("calibrate: unexpected argument \"%s\"", a);
 		}
 	}
-	if (file == NULL)
+	if (co.n_texts == 0)
 		return cli_error("calibrate: no calibration text (use --calib "
 		    "FILE)");
+	file = cli_calib_names(&co);
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		return cli_fail(&err);
-	if (tq_calib_sample(m, file, &co, &c, &err) != TQ_OK)
+	if (cli_calib_sample(m, &co, &c, &err) != TQ_OK)
 		goto fail;
 	cli_progress_start(&prog, "calibrate");
 	if (tq_calib_run(c, m, cli_progress_cb, &prog, &err) != TQ_OK) {
@@ -149,20 +209,23 @@ cmd_calibrate(int argc, char **argv)
 		cli_json_string(stdout, file);
 		printf(",\"samples\":%lld,\"seqlen\":%lld,\"seed\":%llu,"
 		    "\"out\":", (long long)tq_calib_n_samples(c),
-		    (long long)tq_calib_seqlen(c), (unsigned long long)co.seed);
+		    (long long)tq_calib_seqlen(c), (unsigned long long)co.o.seed);
 		if (outp != NULL)
 			cli_json_string(stdout, outp);
 		else
 			printf("null");
 		printf(",\"sites\":[");
 		print_sites(c, 1);
+		printf("],\"experts\":[");
+		print_experts(c, m, 1);
 		printf("]}\n");
 	} else {
 		printf("calibrated %s on %s: %lld samples of %lld tokens "
 		    "(seed %llu)\n\n", tq_model_path(m), file,
 		    (long long)tq_calib_n_samples(c),
-		    (long long)tq_calib_seqlen(c), (unsigned long long)co.seed);
+		    (long long)tq_calib_seqlen(c), (unsigned long long)co.o.seed);
 		print_sites(c, 0);
+		print_experts(c, m, 0);
 		if (outp != NULL)
 			printf("\nstatistics saved to %s\n", outp);
 		if (imat != NULL)

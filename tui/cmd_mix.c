@@ -138,7 +138,7 @@ mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
 			    a->sens_path);
 		return st;
 	}
-	if (a->calib == NULL)
+	if (a->co.n_texts == 0)
 		return mix_fail(err, TQ_EINVAL, "plan: measuring sensitivity "
 		    "needs --calib FILE (or --sensitivity FILE saved before)");
 	if (a->menu != NULL) {
@@ -146,7 +146,7 @@ mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
 			return mix_fail(err, TQ_ENOMEM, "out of memory");
 		n_menu = split_menu(menu, items, sizeof(items) / sizeof(items[0]));
 	}
-	if ((st = tq_calib_sample(m, a->calib, &a->co, &cal, err)) == TQ_OK &&
+	if ((st = cli_calib_sample(m, &a->co, &cal, err)) == TQ_OK &&
 	    (st = tq_job_sensitivity(m, cal, n_menu > 0 ? items : NULL, n_menu,
 	    a->probe_tokens, &job, err)) == TQ_OK &&
 	    (st = cli_run_job(job, a->json ? NULL : cli_print_log, NULL, err)) ==

@@ -291,8 +291,8 @@ cmd_plan(int argc, char **argv)
 
 	memset(&mx, 0, sizeof(mx));
 	memset(&mr, 0, sizeof(mr));
-	mx.co = (tq_calib_opts)TQ_CALIB_OPTS_INIT;
-	mx.co.n_samples = 128;
+	mx.co = (cli_calib)CLI_CALIB_INIT;
+	mx.co.o.n_samples = 128;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -330,15 +330,13 @@ cmd_plan(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--frontier") == 0) {
 			mx.frontier = 1;
-		} else if (strcmp(a, "--menu") == 0 || strcmp(a, "--calib") == 0 ||
+		} else if (strcmp(a, "--menu") == 0 ||
 		    strcmp(a, "--sensitivity") == 0 ||
 		    strcmp(a, "--base-plan") == 0 || strcmp(a, "--out") == 0) {
 			if (v == NULL)
 				return cli_error("plan: %s needs a value", a);
 			if (strcmp(a, "--menu") == 0)
 				mx.menu = v;
-			else if (strcmp(a, "--calib") == 0)
-				mx.calib = v;
 			else if (strcmp(a, "--sensitivity") == 0)
 				mx.sens_path = v;
 			else if (strcmp(a, "--base-plan") == 0)

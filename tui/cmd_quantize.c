@@ -37,6 +37,10 @@ print_layer(const run_ctx *x, const tq_layer_result *r)
 	else if (r->sqnr_db > 0.0)
 		printf("  exact (0 error)");
 	printf("  %5.2f bpw  %6.2f s", r->bpw, r->seconds);
+	/* an expert's coverage: what the router sent it, what it used */
+	if (r->routed >= 0 && r->tokens > 0)
+		printf("  routed %lld%s", (long long)r->routed,
+		    r->tokens != r->routed ? ", calibrated on all tokens" : "");
 	if (fell[0] != '\0')
 		printf("  (%s)", fell);
 	printf("\n");
@@ -58,7 +62,11 @@ print_json_layer(const tq_layer_result *r, int first)
 		    r->max_abs_err);
 	else
 		printf("\"sqnr_db\":null,\"max_abs_err\":null,");
-	printf("\"bpw\":%.4f,\"seconds\":%.3f}", r->bpw, r->seconds);
+	printf("\"bpw\":%.4f,\"seconds\":%.3f,\"tokens\":%lld", r->bpw,
+	    r->seconds, (long long)r->tokens);
+	if (r->routed >= 0)
+		printf(",\"routed\":%lld", (long long)r->routed);
+	printf("}");
 }
 
 /* Layers to stdout, log lines to stderr, as the job reports them. */
@@ -76,8 +84,57 @@ typedef struct plan_args {
 	const char *plan_file, *preset, *method, *scheme;
 	long long bits, group, act_bits;
 	int sym, act_order, clip, imatrix;
+	int grid_given;		/* --bits, --group, --sym or --scheme */
 	double damp, alpha;
 } plan_args;
+
+/*
+ * With --plan or --preset, the method options become one more rule over
+ * the block linears, so that `--preset q4_k_m --imatrix` or `--method
+ * gptq` change how the preset's grids are reached, not which grids.
+ */
+static tq_status
+add_overrides(const plan_args *a, tq_plan *p, tq_error *err)
+{
+	tq_plan_rule r;
+	tq_status st;
+
+	memset(&r, 0, sizeof(r));
+	r.match = "^model\\.layers\\.";
+	if (a->method != NULL) {
+		if ((st = tq_method_parse(a->method, &r.cfg.method, err)) !=
+		    TQ_OK)
+			return st;
+		r.mask |= TQ_PLAN_SET_METHOD;
+	}
+	if (a->imatrix) {
+		r.cfg.use_imatrix = 1;
+		r.mask |= TQ_PLAN_SET_IMATRIX;
+	}
+	if (a->act_order) {
+		r.cfg.act_order = 1;
+		r.mask |= TQ_PLAN_SET_ACT_ORDER;
+	}
+	if (a->clip) {
+		r.cfg.clip_search = 1;
+		r.mask |= TQ_PLAN_SET_CLIP;
+	}
+	if (a->damp > 0.0) {
+		r.cfg.damp = a->damp;
+		r.mask |= TQ_PLAN_SET_DAMP;
+	}
+	if (a->alpha >= 0.0) {
+		r.cfg.alpha = a->alpha;
+		r.mask |= TQ_PLAN_SET_ALPHA;
+	}
+	if (a->act_bits != 0) {
+		r.cfg.act_bits = (int)a->act_bits;
+		r.mask |= TQ_PLAN_SET_ACT_BITS;
+	}
+	if (r.mask == 0)
+		return TQ_OK;
+	return tq_plan_insert_rule(p, tq_plan_n_rules(p), &r, err);
+}
 
 static tq_status
 make_plan(const plan_args *a, tq_plan **out, tq_error *err)
@@ -88,23 +145,15 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 	char name[64];
 	tq_status st;
 
-	if (a->plan_file != NULL)
-		return tq_plan_load(a->plan_file, out, err);
-	if (a->preset != NULL && a->imatrix) {
-		/* the preset, its block linears weighed by the importance */
-		char json[256];
-
-		if ((st = tq_plan_preset(a->preset, out, err)) != TQ_OK)
-			return st;
-		tq_plan_free(*out);
-		*out = NULL;
-		snprintf(json, sizeof(json), "{\"preset\": \"%s\", \"rules\": "
-		    "[{\"match\": \"^model\\\\.layers\\\\.\", "
-		    "\"imatrix\": true}]}", a->preset);
-		return tq_plan_parse(json, strlen(json), "--preset", out, err);
+	if (a->plan_file != NULL || a->preset != NULL) {
+		st = a->plan_file != NULL ? tq_plan_load(a->plan_file, out, err) :
+		    tq_plan_preset(a->preset, out, err);
+		if (st == TQ_OK && (st = add_overrides(a, *out, err)) != TQ_OK) {
+			tq_plan_free(*out);
+			*out = NULL;
+		}
+		return st;
 	}
-	if (a->preset != NULL)
-		return tq_plan_preset(a->preset, out, err);
 	if ((st = tq_method_parse(a->method, &method, err)) != TQ_OK)
 		return st;
 	if (a->scheme != NULL) {
@@ -136,13 +185,13 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 int
 cmd_quantize(int argc, char **argv)
 {
-	const char *model = NULL, *calib_file = NULL, *stats = NULL;
+	const char *model = NULL, *stats = NULL;
 	const char *out_dir = NULL, *export = NULL, *export_path = NULL;
 	tq_export_opts eo = TQ_EXPORT_OPTS_INIT;
 	tq_export_report rep;
 	char export_fmt[32];
 	plan_args pa;
-	tq_calib_opts co = TQ_CALIB_OPTS_INIT;
+	cli_calib co = CLI_CALIB_INIT;
 	tq_error err = { TQ_OK, "" };
 	tq_model *m = NULL;
 	tq_plan *plan = NULL;
@@ -176,6 +225,7 @@ cmd_quantize(int argc, char **argv)
 			eo.force = 1;
 		} else if (strcmp(a, "--sym") == 0) {
 			pa.sym = 1;
+			pa.grid_given = 1;
 		} else if (strcmp(a, "--act-order") == 0) {
 			pa.act_order = 1;
 		} else if (strcmp(a, "--clip-search") == 0) {
@@ -194,13 +244,16 @@ cmd_quantize(int argc, char **argv)
 		} else if (strcmp(a, "--scheme") == 0) {
 			NEED();
 			pa.scheme = next;
+			pa.grid_given = 1;
 		} else if (strcmp(a, "--bits") == 0) {
 			if (!cli_parse_int(a, next, 2, 8, &pa.bits))
 				return 1;
+			pa.grid_given = 1;
 			i++;
 		} else if (strcmp(a, "--group") == 0) {
 			if (!cli_parse_int(a, next, 0, 4096, &pa.group))
 				return 1;
+			pa.grid_given = 1;
 			i++;
 		} else if (strcmp(a, "--damp") == 0) {
 			NEED();
@@ -221,9 +274,6 @@ cmd_quantize(int argc, char **argv)
 				return cli_error("quantize: --act-bits must be 8 or "
 				    "16");
 			i++;
-		} else if (strcmp(a, "--calib") == 0) {
-			NEED();
-			calib_file = next;
 		} else if (strcmp(a, "--stats") == 0) {
 			NEED();
 			stats = next;
@@ -255,9 +305,15 @@ cmd_quantize(int argc, char **argv)
 	if (pa.plan_file == NULL && pa.preset == NULL && pa.method == NULL)
 		return cli_error("quantize: say how: --plan FILE, --preset NAME "
 		    "or --method M (see turboquant help quantize)");
+	if (pa.plan_file != NULL && pa.preset != NULL)
+		return cli_error("quantize: give --plan or --preset, not both");
+	if ((pa.plan_file != NULL || pa.preset != NULL) && pa.grid_given)
+		return cli_error("quantize: the %s gives the grids; --bits, "
+		    "--group, --sym and --scheme go with --method alone (or "
+		    "in a plan rule)", pa.plan_file != NULL ? "plan" : "preset");
 	if (out_dir == NULL)
 		return cli_error("quantize: no output directory (use --out DIR)");
-	if (calib_file != NULL && stats != NULL)
+	if (co.n_texts > 0 && stats != NULL)
 		return cli_error("quantize: give --calib or --stats, not both");
 	/* Checked before quantizing; the export itself is export's. */
 	if (export == NULL && eo.type != NULL)
@@ -273,8 +329,7 @@ cmd_quantize(int argc, char **argv)
 		goto fail;
 	if (stats != NULL && tq_calib_load(stats, &calib, &err) != TQ_OK)
 		goto fail;
-	if (calib_file != NULL &&
-	    tq_calib_sample(m, calib_file, &co, &calib, &err) != TQ_OK)
+	if (co.n_texts > 0 && cli_calib_sample(m, &co, &calib, &err) != TQ_OK)
 		goto fail;
 	if (tq_job_quantize(m, plan, calib, out_dir, flags, &job, &err) !=
 	    TQ_OK)

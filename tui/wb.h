@@ -98,13 +98,22 @@ typedef enum wb_sort {
 
 #define WB_UNDO_MAX 64
 
+/* A plan as it was: its text, and its origin's name and text. */
+typedef struct wb_plan_snap {
+	char *json;			/* owned */
+	char *base;			/* owned */
+	char origin[96];
+} wb_plan_snap;
+
 typedef struct wb_plan {
 	char *json;			/* the plan as JSON (owned) */
 	tq_plan *plan;			/* parsed from json */
-	char *undo[WB_UNDO_MAX];	/* earlier json texts, oldest first */
+	wb_plan_snap undo[WB_UNDO_MAX];	/* earlier plans, oldest first */
 	int n_undo;
-	char *redo[WB_UNDO_MAX];
+	wb_plan_snap redo[WB_UNDO_MAX];
 	int n_redo;
+	char *base;			/* the origin's own text (owned): the
+					   plan is edited when json differs */
 	char origin[96];		/* "preset w4-gptq", "file x.json" */
 	char path[512];			/* last save/load path */
 	int dirty;
@@ -146,6 +155,7 @@ typedef struct wb_variant {
 					   token is the fp model's */
 	char ppl_text[512];		/* the text it was validated on */
 	int64_t ppl_ctx;		/* and the window */
+	int64_t ppl_tokens;		/* and the token limit (0: all) */
 } wb_variant;
 
 #define WB_MAX_VARIANTS 8
@@ -214,6 +224,29 @@ typedef struct wb_app {
 
 	/* detail: which row and block of the weight the grid shows */
 	int64_t detail_row, detail_block;
+
+	/*
+	 * Where the shown numbers come from (wb_runs.c).  valid_path is the
+	 * validation prompt's last text ("FILE [CTX [TOKENS]]"); the table
+	 * shows valid_text, valid_ctx and valid_tokens (valid_used of
+	 * valid_total tokens); valid_note says why the last run left no
+	 * numbers (cancelled, failed), or is "".
+	 */
+	char valid_text[512];
+	int64_t valid_tokens, valid_used, valid_total;
+	char valid_run_text[512];	/* the running validation's */
+	int64_t valid_run_ctx, valid_run_tokens;
+	char valid_note[256];
+	int results_of;			/* the variant (1..) whose errors the
+					   browser shows; 0 none, -1 a run's
+					   so far */
+	/* navigation (wb_browser.c, wb_main.c) */
+	char filter_was[256];		/* the filter when / opened */
+	int filter_on_names;		/* the filter picks the same rows on
+					   the full names: a plan rule may
+					   use it as its pattern */
+	int log_top;			/* Runs: the log's first line shown,
+					   -1 to follow the end */
 } wb_app;
 
 /* ---- Key bindings (wb_keys.c) ------------------------------------------ */
@@ -259,6 +292,8 @@ extern const wb_keymap wb_valid_keymap;		/* wb_runs.c */
 extern const wb_keymap wb_teach_keymap;		/* wb_teach.c */
 extern const wb_keymap wb_mix_keymap;		/* wb_mix.c */
 extern const wb_keymap wb_help_keymap;		/* wb_help.c */
+extern const wb_keymap wb_prompt_keymap;	/* wb_main.c: line editing */
+extern const wb_keymap wb_question_keymap;	/* wb_main.c: y/n */
 
 /* The map of screen s. */
 const wb_keymap *wb_keymap_of(wb_screen s);
@@ -288,6 +323,10 @@ typedef struct wb_hint {
  * the screen's; neighbours with the same hint share an item.
  */
 size_t wb_keys_hints(wb_screen s, int busy, wb_hint *h, size_t max);
+/* m's hints alone (a prompt's, a question's, the overlay's). */
+size_t wb_keys_map_hints(const wb_keymap *m, wb_hint *h, size_t max);
+/* The overlay's line of screen s's section title. */
+size_t wb_keys_help_section(wb_screen s);
 /* Back to the layer browser (Esc on the other screens). */
 void wb_key_back(wb_app *a, int key);
 
@@ -308,6 +347,19 @@ void wb_browser_resolve(wb_app *a);
 void wb_browser_refilter(wb_app *a);
 /* Sets the filter (a PCRE2 pattern; "" for none); 0 and a message if bad. */
 int wb_browser_set_filter(wb_app *a, const char *pattern);
+/*
+ * The filter while it is typed: applied when it compiles, else kept as it
+ * was; returns 1 if it compiled.  The status of the last one (its count of
+ * layers, or why it does not compile) for the prompt line.
+ */
+int wb_browser_preview_filter(wb_app *a, const char *pattern);
+const char *wb_browser_filter_status(void);
+/* The view line: layers shown, the filter and the sort. */
+void wb_browser_view_line(wb_app *a, int y);
+/* A mouse event on the browser at (y, x): a header click sorts by its
+   column (again: the other way), a row click selects it, the wheel
+   (wheel -1 up, 1 down) scrolls. */
+void wb_browser_mouse(wb_app *a, int y, int x, int wheel);
 /* Outlier counts from a calibration (NULL clears). */
 void wb_browser_outliers(wb_app *a, const tq_calib *c);
 /* Stores a layer result on its row. */
@@ -343,6 +395,8 @@ int wb_plan_save(wb_app *a, const char *path);
  */
 int wb_plan_edit(wb_app *a, const char *what, const char *value);
 int wb_plan_undo(wb_app *a);
+/* 1 when the plan is not its origin's as it came (the title's "*"). */
+int wb_plan_edited(const wb_plan *p);
 /* Makes plan (taken) the plan, undoably, with origin as its name. */
 int wb_plan_set(wb_app *a, tq_plan *plan, const char *origin);
 int wb_plan_redo(wb_app *a);
@@ -399,6 +453,8 @@ int wb_teach_domain_start(wb_app *a, const char *dir);
 void wb_teach_job_done(wb_app *a, tq_job *job);
 /* After a lesson job ended (well or not): starts the next one, or stops. */
 void wb_teach_next(wb_app *a);
+/* The user cancels the lesson's run: no step after this one. */
+void wb_teach_cancel(wb_app *a);
 
 /* wb_mix.c: sensitivity, the frontier and the heat map */
 /* spec: "default", "gguf", "METHOD:SCHEME,..." or a saved file. */
@@ -407,11 +463,19 @@ int wb_mix_save(wb_app *a, const char *path);
 /* The sensitivity job ended well: takes its table. */
 void wb_mix_finished(wb_app *a, tq_job *job);
 void wb_mix_draw(wb_app *a, int y0, int y1);
-/* The current plan's predicted KLD on the summary line at y. */
-void wb_mix_summary(wb_app *a, int y);
+/*
+ * The current plan's predicted KLD for the summary line ("KLD~1.2e-03",
+ * "KLD>=1.1e-03 (27/28)" when some layer's setting is not in the menu);
+ * 0 without a sensitivity table.
+ */
+int wb_mix_summary_text(const wb_app *a, char *buf, size_t len);
 void wb_mix_free(void);
+/* 1 when a measured sensitivity was not saved (quitting loses it). */
+int wb_mix_unsaved(void);
 
 /* wb_help.c */
+/* Opens the overlay on the current screen's section. */
+void wb_help_open(wb_app *a);
 void wb_help_draw(wb_app *a);
 /* A key while the overlay is open: its binding, else it closes. */
 void wb_help_key(wb_app *a, int key);

@@ -17,20 +17,27 @@
 
 #include "wb.h"
 
-/* "model.layers.3.self_attn.q_proj" -> "3.attn.q_proj". */
+/*
+ * "model.layers.3.self_attn.q_proj" -> "3.attn.q_proj"; an expert's
+ * "model.layers.3.mlp.experts.5.up_proj" -> "3.e5.up_proj".
+ */
 static void
 short_name(const char *name, char *buf, size_t len, int *block)
 {
-	const char *p = name, *leaf;
-	int b;
+	const char *p = name, *leaf, *ex;
+	int b, e;
 
 	*block = -1;
 	if (strncmp(p, "model.layers.", 13) == 0 && sscanf(p + 13, "%d", &b) ==
 	    1) {
 		leaf = strrchr(p, '.') + 1;
 		*block = b;
-		snprintf(buf, len, "%d.%s.%s", b, strstr(p, ".self_attn.") !=
-		    NULL ? "attn" : "mlp", leaf);
+		if ((ex = strstr(p, ".experts.")) != NULL &&
+		    sscanf(ex + 9, "%d", &e) == 1)
+			snprintf(buf, len, "%d.e%d.%s", b, e, leaf);
+		else
+			snprintf(buf, len, "%d.%s.%s", b, strstr(p,
+			    ".self_attn.") != NULL ? "attn" : "mlp", leaf);
 		return;
 	}
 	if (strncmp(p, "model.", 6) == 0)
@@ -38,7 +45,7 @@ short_name(const char *name, char *buf, size_t len, int *block)
 	snprintf(buf, len, "%s", p);
 }
 
-/* The calibration site of each linear of a block, in model order. */
+/* The calibration site of each kind of linear (the hook's names). */
 static const tq_linear site_of[TQ_LINEAR_LM_HEAD] = {
 	TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_Q, TQ_LINEAR_O, TQ_LINEAR_GATE,
 	TQ_LINEAR_GATE, TQ_LINEAR_DOWN
@@ -91,7 +98,7 @@ wb_browser_init(wb_app *a, tq_error *err)
 		/* the embeddings take token ids: no input site */
 		r->has_site = r->block >= 0 || i + 2 == n;
 		r->site = r->block < 0 ? TQ_LINEAR_LM_HEAD :
-		    site_of[i % TQ_LINEAR_LM_HEAD];
+		    site_of[tq_model_linear_kind(a->model, i, NULL)];
 	}
 	wb_browser_resolve(a);
 	wb_browser_refilter(a);
@@ -181,21 +188,30 @@ cmp_rows(const void *x, const void *y)
 	return c != 0 ? c : a->idx < b->idx ? -1 : 1;
 }
 
+/* Whether re matches s. */
 static int
-matches(const wb_app *a, const wb_row *r)
+re_match(void *re, const char *s)
 {
 	pcre2_match_data *md;
 	int rc;
 
-	if (a->filter_re == NULL)
-		return 1;
-	md = pcre2_match_data_create_from_pattern(a->filter_re, NULL);
+	md = pcre2_match_data_create_from_pattern(re, NULL);
 	if (md == NULL)
 		return 1;
-	rc = pcre2_match(a->filter_re, (PCRE2_SPTR)r->name,
-	    PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
+	rc = pcre2_match(re, (PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, 0, 0, md,
+	    NULL);
 	pcre2_match_data_free(md);
 	return rc >= 0;
+}
+
+/* The filter runs on the name as shown ("1.attn.q_proj") and the full one. */
+static int
+matches(const wb_app *a, const wb_row *r)
+{
+	if (a->filter_re == NULL)
+		return 1;
+	return re_match(a->filter_re, r->shortname) ||
+	    re_match(a->filter_re, r->name);
 }
 
 void
@@ -203,11 +219,19 @@ wb_browser_refilter(wb_app *a)
 {
 	size_t i, keep = a->n_view > 0 && a->cur < a->n_view ?
 	    a->view[a->cur] : (size_t)-1;
+	int shown;
 
 	a->n_view = 0;
-	for (i = 0; i < a->n_rows; i++)
-		if (matches(a, &a->rows[i]))
+	a->filter_on_names = 1;
+	for (i = 0; i < a->n_rows; i++) {
+		shown = matches(a, &a->rows[i]);
+		if (shown)
 			a->view[a->n_view++] = i;
+		/* a plan rule matches the full names: the same rows? */
+		if (a->filter_re != NULL && shown !=
+		    re_match(a->filter_re, a->rows[i].name))
+			a->filter_on_names = 0;
+	}
 	sort_app = a;
 	qsort(a->view, a->n_view, sizeof(*a->view), cmp_rows);
 	a->cur = 0;
@@ -217,33 +241,79 @@ wb_browser_refilter(wb_app *a)
 	a->dirty = 1;
 }
 
-int
-wb_browser_set_filter(wb_app *a, const char *pattern)
+/* The last pattern typed: its count of layers, or why it does not compile. */
+static char filter_status[160];
+
+/* Compiles pattern ("" is no filter: *re NULL); 0 and why in msg if bad. */
+static int
+compile(const char *pattern, pcre2_code **re, char *msg, size_t len)
 {
-	pcre2_code *re = NULL;
 	int code;
 	PCRE2_SIZE off;
 
-	if (pattern[0] != '\0') {
-		re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-		    PCRE2_UTF, &code, &off, NULL);
-		if (re == NULL) {
-			PCRE2_UCHAR msg[128];
+	*re = NULL;
+	if (pattern[0] == '\0')
+		return 1;
+	*re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+	    PCRE2_UTF, &code, &off, NULL);
+	if (*re == NULL) {
+		PCRE2_UCHAR m[128];
 
-			pcre2_get_error_message(code, msg, sizeof(msg));
-			wb_message(a, 1, "filter \"%s\": %s at offset %zu",
-			    pattern, (const char *)msg, (size_t)off);
-			return 0;
-		}
+		pcre2_get_error_message(code, m, sizeof(m));
+		snprintf(msg, len, "%s at offset %zu", (const char *)m,
+		    (size_t)off);
+		return 0;
 	}
+	return 1;
+}
+
+static void
+adopt_filter(wb_app *a, pcre2_code *re, const char *pattern)
+{
 	pcre2_code_free(a->filter_re);
 	a->filter_re = re;
 	snprintf(a->filter, sizeof(a->filter), "%s", pattern);
 	wb_browser_refilter(a);
+	a->top = 0;
+}
+
+int
+wb_browser_set_filter(wb_app *a, const char *pattern)
+{
+	pcre2_code *re;
+	char msg[160];
+
+	if (!compile(pattern, &re, msg, sizeof(msg))) {
+		wb_message(a, 1, "filter \"%s\": %s", pattern, msg);
+		return 0;
+	}
+	adopt_filter(a, re, pattern);
 	if (pattern[0] != '\0')
 		wb_message(a, 0, "filter /%s/: %zu of %zu layers", pattern,
 		    a->n_view, a->n_rows);
 	return 1;
+}
+
+int
+wb_browser_preview_filter(wb_app *a, const char *pattern)
+{
+	pcre2_code *re;
+	char msg[160];
+
+	if (!compile(pattern, &re, msg, sizeof(msg))) {
+		snprintf(filter_status, sizeof(filter_status), "(%.150s)", msg);
+		return 0;
+	}
+	adopt_filter(a, re, pattern);
+	snprintf(filter_status, sizeof(filter_status), "%zu of %zu layers",
+	    a->n_view, a->n_rows);
+	return 1;
+}
+
+const char *
+wb_browser_filter_status(void)
+{
+	return filter_status;
 }
 
 void
@@ -366,6 +436,26 @@ err_color(double e)
 	return e < 1e-3 ? WB_C_GOOD : e < 1e-2 ? WB_C_WARN : WB_C_BAD;
 }
 
+static void sorted(wb_app *a);
+
+/* Where the last drawing put the table: header line, rows, columns. */
+static struct {
+	int y, h;			/* header's line, rows under it */
+	int x[12];			/* the columns' starts, then the end */
+} table;
+
+/* The sort of each column (shape sorts by parameters; sym does not). */
+static const int col_sort[11] = {
+	WB_SORT_NAME, WB_SORT_PARAMS, WB_SORT_PARAMS, WB_SORT_METHOD,
+	WB_SORT_BITS, WB_SORT_GROUP, -1, WB_SORT_BPW, WB_SORT_SIZE,
+	WB_SORT_ERR, WB_SORT_OUTLIERS
+};
+
+static const char *const sort_names[WB_SORT_COUNT] = {
+	"model order", "layer", "param", "meth", "bits", "grp", "bpw", "size",
+	"rel.err", "outl"
+};
+
 void
 wb_browser_draw(wb_app *a, int y0, int y1)
 {
@@ -378,6 +468,16 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 
 	if (h < 1)
 		return;
+	{
+		const int cw[11] = { nw, W_SHAPE, W_PARAMS, W_METHOD, W_BITS,
+			W_GROUP, W_SYM, W_BPW, W_SIZE, W_ERR, W_OUTL };
+
+		table.y = y0;
+		table.h = h;
+		table.x[0] = 1;
+		for (i = 0; i < 11; i++)
+			table.x[i + 1] = table.x[i] + cw[i] + 1;
+	}
 	/* header; the sorted column is marked with its direction */
 	attron(wb_attr(WB_C_HEADER));
 	snprintf(buf, sizeof(buf), " %-*.*s %*s %*s %-*s %*s %*s %*s %*s %*s "
@@ -422,7 +522,7 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 		    sizeof(size));
 		if (r->has_result && isfinite(r->res.rel_err))
 			snprintf(err, sizeof(err), "%.2e", r->res.rel_err);
-		else if (r->has_result)
+		else if (r->has_result && strcmp(r->res.method, "float") == 0)
 			snprintf(err, sizeof(err), "float");
 		else
 			snprintf(err, sizeof(err), "-");
@@ -469,12 +569,83 @@ wb_browser_draw(wb_app *a, int y0, int y1)
 	}
 }
 
+/*
+ * The summary line: sizes, bits per weight, the measured errors and which
+ * variant they are of, the predicted KLD (wb_mix.c), the marks.  When it
+ * does not fit, the fp16 size goes first, then the all-layer bpw, so no
+ * number is cut.
+ */
+void
+wb_browser_view_line(wb_app *a, int y)
+{
+	char buf[512];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), " %zu of %zu layers | ", a->n_view,
+	    a->n_rows);
+	if (a->filter[0] != '\0')
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "filter "
+		    "/%.200s/", a->filter);
+	else
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "no filter");
+	if (a->sort == WB_SORT_MODEL)
+		snprintf(buf + n, sizeof(buf) - (size_t)n, " | model order%s",
+		    a->sort_rev ? ", reversed" : "");
+	else
+		snprintf(buf + n, sizeof(buf) - (size_t)n, " | sort %s %s",
+		    sort_names[a->sort], a->sort_rev ? "descending" :
+		    "ascending");
+	attron(wb_attr(WB_C_DIM));
+	wb_text(y, 0, COLS, 1, buf);
+	attroff(wb_attr(WB_C_DIM));
+}
+
+void
+wb_browser_mouse(wb_app *a, int y, int x, int wheel)
+{
+	size_t last = a->n_view > 0 ? a->n_view - 1 : 0;
+	int i;
+
+	if (wheel != 0) {
+		/* three rows, the cursor along when it would leave the page */
+		if (wheel < 0)
+			a->top = a->top > 3 ? a->top - 3 : 0;
+		else if (a->n_view > (size_t)table.h)
+			a->top = a->top + 3 < a->n_view - (size_t)table.h ?
+			    a->top + 3 : a->n_view - (size_t)table.h;
+		if (a->cur < a->top)
+			a->cur = a->top;
+		if (table.h > 0 && a->cur >= a->top + (size_t)table.h)
+			a->cur = a->top + (size_t)table.h - 1;
+		if (a->cur > last)
+			a->cur = last;
+		return;
+	}
+	if (y == table.y) {
+		for (i = 0; i < 11; i++)
+			if (x >= table.x[i] - 1 && x < table.x[i + 1] - 1 &&
+			    col_sort[i] >= 0) {
+				if (a->sort == (wb_sort)col_sort[i])
+					a->sort_rev = !a->sort_rev;
+				else {
+					a->sort = (wb_sort)col_sort[i];
+					a->sort_rev = 0;
+				}
+				sorted(a);
+			}
+		return;
+	}
+	if (y > table.y && y <= table.y + table.h && a->top + (size_t)(y -
+	    table.y - 1) < a->n_view)
+		a->cur = a->top + (size_t)(y - table.y - 1);
+}
+
 void
 wb_browser_summary(wb_app *a, int y)
 {
 	double weights = 0, bytes = 0, qw = 0, qbits = 0, errsum = 0;
-	int measured = 0, marked = 0, n;
-	char fp[16], pl[16], buf[256];
+	int measured = 0, marked = 0, results = 0, n, lvl;
+	char fp[16], pl[16], err[64], kld[64] = "", mk[32] = "", buf[320];
 	size_t i;
 
 	for (i = 0; i < a->n_rows; i++) {
@@ -491,21 +662,39 @@ wb_browser_summary(wb_app *a, int y)
 			errsum += r->res.rel_err;
 			measured++;
 		}
+		results += r->has_result;
 		marked += r->marked;
 	}
 	wb_human(weights * 2.0, fp, sizeof(fp));
 	wb_human(bytes, pl, sizeof(pl));
-	n = snprintf(buf, sizeof(buf), " fp16 %sB -> plan %sB | %.2f bpw, "
-	    "%.2f quantized | err sum ", fp, pl, weights > 0 ? bytes * 8 /
-	    weights : 0.0, qw > 0 ? qbits / qw : 16.0);
-	if (measured > 0)
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2e (%d)",
-		    errsum, measured);
+	if (measured == 0 && results > 0 && a->results_of > 0)
+		snprintf(err, sizeof(err), "- (no calibration, #%d)",
+		    a->results_of);
+	else if (measured == 0)
+		snprintf(err, sizeof(err), "-");
+	else if (a->results_of > 0)
+		snprintf(err, sizeof(err), "%.2e (%d, #%d)", errsum, measured,
+		    a->results_of);
 	else
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "-");
+		snprintf(err, sizeof(err), "%.2e (%d, so far)", errsum,
+		    measured);
+	if (wb_mix_summary_text(a, kld + 3, sizeof(kld) - 3))
+		memcpy(kld, " | ", 3);
 	if (marked > 0)
-		snprintf(buf + n, sizeof(buf) - (size_t)n, "  %d marked",
-		    marked);
+		snprintf(mk, sizeof(mk), "  %d marked", marked);
+	for (lvl = 0; lvl < 3; lvl++) {
+		n = snprintf(buf, sizeof(buf), " %s%s%s%splan %sB | ",
+		    lvl == 0 ? "fp16 " : "", lvl == 0 ? fp : "",
+		    lvl == 0 ? "B" : "", lvl == 0 ? " -> " : "", pl);
+		if (lvl < 2)
+			n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2f "
+			    "bpw, ", weights > 0 ? bytes * 8 / weights : 0.0);
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%.2f quantized"
+		    " | err sum %s%s%s", qw > 0 ? qbits / qw : 16.0, err, kld,
+		    mk);
+		if (n <= COLS)
+			break;
+	}
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
 	wb_text(y, 0, COLS, 1, buf);
 	attroff(wb_attr(WB_C_HEADER));
@@ -581,6 +770,14 @@ press_mark_all(wb_app *a, int key)
 	}
 }
 
+/* The sort changed: the view from its first row. */
+static void
+sorted(wb_app *a)
+{
+	wb_browser_refilter(a);
+	a->cur = a->top = 0;
+}
+
 /* o: the next column; O: the other way. */
 static void
 press_sort(wb_app *a, int key)
@@ -589,7 +786,7 @@ press_sort(wb_app *a, int key)
 		a->sort = (wb_sort)((a->sort + 1) % WB_SORT_COUNT);
 	else
 		a->sort_rev = !a->sort_rev;
-	wb_browser_refilter(a);
+	sorted(a);
 }
 
 void
@@ -599,12 +796,21 @@ wb_browser_edit(wb_app *a, int key)
 	    key == 'z' ? "group" : "sym", NULL);
 }
 
-/* /, = and p: the filter (as it is), a setting, a preset. */
+/*
+ * /, = and p: the filter (a new one, empty: the old one comes back with
+ * Esc), a setting, a preset.
+ */
 static void
 press_ask(wb_app *a, int key)
 {
+	if (key == '/') {
+		snprintf(a->filter_was, sizeof(a->filter_was), "%s",
+		    a->filter);
+		snprintf(filter_status, sizeof(filter_status), "%zu of %zu "
+		    "layers; Esc keeps /%.60s/", a->n_view, a->n_rows, a->filter);
+	}
 	wb_prompt(a, key == '/' ? WB_PROMPT_FILTER : key == '=' ?
-	    WB_PROMPT_SETTING : WB_PROMPT_PRESET, key == '/' ? a->filter : "");
+	    WB_PROMPT_SETTING : WB_PROMPT_PRESET, "");
 }
 
 static void
@@ -623,8 +829,9 @@ press_detail(wb_app *a, int key)
 }
 
 static const wb_key keys[] = {
-	{ { '/' }, press_ask, "filter by a PCRE2 pattern on layer names (Esc "
-	    "clears)", "filter", WB_ALWAYS },
+	{ { '/' }, press_ask, "filter by a PCRE2 pattern on the layer names as "
+	    "shown (0.attn, ^1\\.) or in full (self_attn), as it is typed",
+	    "filter", WB_ALWAYS },
 	{ { WB_KEY_ESC }, press_clear_filter, "clear the filter", NULL,
 	    WB_ALWAYS },
 	{ { '\r', '\n', KEY_ENTER, 'l', KEY_RIGHT }, press_detail,
@@ -638,7 +845,8 @@ static const wb_key keys[] = {
 	    NULL, WB_ALWAYS },
 	{ { 'g', KEY_HOME }, press_jump, "first layer", NULL, WB_ALWAYS },
 	{ { 'G', KEY_END }, press_jump, "last layer", NULL, WB_ALWAYS },
-	{ { 'o' }, press_sort, "sort by the next column", NULL, WB_ALWAYS },
+	{ { 'o' }, press_sort, "sort by the next column (or click its "
+	    "header), from the top", NULL, WB_ALWAYS },
 	{ { 'O' }, press_sort, "reverse the order", NULL, WB_ALWAYS },
 	{ { ' ' }, press_mark, "mark or unmark the layer", "mark", WB_ALWAYS },
 	{ { 'a' }, press_mark_all, "mark every layer shown", NULL, WB_ALWAYS },

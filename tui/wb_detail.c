@@ -212,8 +212,8 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	int64_t hist[TQ_HIST_BINS], channels = 0, tokens = 0;
 	double h[TQ_HIST_BINS], *ch = NULL;
 	float *absmax = NULL;
-	char sch[32] = "float";
-	int y = y0, half = COLS / 2 - 2, have, hh, b, g, i, cw = COLS - 2;
+	char sch[32] = "float", cov[64] = "", head[512];
+	int y = y0, half = COLS / 2 - 2, have, hh, b, g, i, cw = COLS - 2, lvl;
 
 	if (r == NULL) {
 		wb_text(y, 1, COLS - 1, 0, "no layer (clear the filter: Esc)");
@@ -221,23 +221,49 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 	}
 	if (r->cfg.method != TQ_METHOD_FLOAT)
 		tq_scheme_name(&r->cfg.scheme, sch, sizeof(sch));
+	/* an expert's coverage once quantized: its routed tokens */
+	if (r->has_result && r->res.routed >= 0 && r->res.tokens > 0)
+		snprintf(cov, sizeof(cov), "  routed %lld%s", (long long)
+		    r->res.routed, r->res.tokens != r->res.routed ?
+		    " (used all)" : "");
+	/*
+	 * The header: name, shape, setting, bpw, then an expert's coverage,
+	 * the measured error (of the variant the browser's errors are of) and
+	 * the fallback.  When it does not fit, the short name, then no SQNR:
+	 * nothing is overwritten.
+	 */
+	for (lvl = 0; lvl < 3; lvl++) {
+		int n = snprintf(head, sizeof(head), " %s [%lld x %lld]  %s %s  "
+		    "%.2f bpw%s", lvl == 0 ? r->name : r->shortname,
+		    (long long)r->rows, (long long)r->cols,
+		    tq_method_name(r->cfg.method), sch, r->bpw, cov);
+
+		/* the output error needs a calibration; the SQNR does not */
+		if (r->has_result && isfinite(r->res.rel_err))
+			n += snprintf(head + n, sizeof(head) - (size_t)n,
+			    "%s err %.2e", cov[0] != '\0' ? "" : " ",
+			    r->res.rel_err);
+		if (r->has_result && isfinite(r->res.sqnr_db) && lvl < 2)
+			n += snprintf(head + n, sizeof(head) - (size_t)n,
+			    "  sqnr %.1f dB", r->res.sqnr_db);
+		if (r->fell[0] != '\0')
+			n += snprintf(head + n, sizeof(head) - (size_t)n,
+			    "  fell back: %s", r->fell);
+		if (n <= COLS)
+			break;
+	}
 	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_textf(y++, 0, COLS, " %s [%lld x %lld]  %s %s  %.2f bpw%s%s", r->name,
-	    (long long)r->rows, (long long)r->cols,
-	    tq_method_name(r->cfg.method), sch, r->bpw,
-	    r->fell[0] != '\0' ? "  fell back: " : "", r->fell);
+	wb_text(y++, 0, COLS, 1, head);
 	attroff(wb_attr(WB_C_HEADER));
-	if (r->has_result && isfinite(r->res.rel_err))
-		wb_textf(y - 1, COLS - 30 > 0 ? COLS - 30 : 0, 30,
-		    " err %.2e  sqnr %.1f dB", r->res.rel_err,
-		    r->res.sqnr_db);
 	if (!load(a, r)) {
 		wb_textf(y, 1, COLS - 1, "weights: %s", r->rows * r->cols >
 		    WB_WEIGHT_MAX ? "too many to draw here (the detail reads "
 		    "up to 16M)" : "cannot be read");
 		return;
 	}
-	hh = y1 - y0 >= 21 ? 5 : y1 - y0 >= 19 ? 4 : 3;
+	/* taller windows: two thirds of the extra rows to the histograms */
+	hh = y1 - y0 >= 21 ? 5 + (y1 - y0 - 21) * 2 / 3 : y1 - y0 >= 19 ?
+	    4 : 3;
 	/* weights (linear bins) | activations (half-octave bins of |x|) */
 	wb_textf(y, 1, half, "weights %.3g .. %.3g", cache.wmin, cache.wmax);
 	have = wb_runs_site(a, r, hist, &absmax, &channels, &tokens);
@@ -296,8 +322,10 @@ wb_detail_draw(wb_app *a, int y0, int y1)
 		}
 		wb_textf(y++, 1, cw, "input channel absmax (%lld channels, "
 		    "median %.3g)", (long long)channels, med);
-		wb_vbars(y, 1, cw, hh > 3 ? 3 : 2, ch, (int)channels, 0);
-		y += hh > 3 ? 3 : 2;
+		/* and a third to the channels' bars */
+		wb_vbars(y, 1, cw, hh > 3 ? 3 + (hh - 5) / 2 : 2, ch,
+		    (int)channels, 0);
+		y += hh > 3 ? 3 + (hh - 5) / 2 : 2;
 		n = (size_t)snprintf(buf, sizeof(buf), "outliers:");
 		for (i = 0; i < 5 && top[i] >= 0 && n < sizeof(buf); i++)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n,

@@ -20,7 +20,10 @@ static const wb_keymap *const screen_maps[WB_SCR_COUNT] = {
 	&wb_valid_keymap, &wb_teach_keymap, &wb_mix_keymap
 };
 
-/* The overlay's sections: everywhere, the screens, the overlay itself. */
+/*
+ * The overlay's sections: everywhere, the screens, a prompt's line editing,
+ * a question's answers, the overlay itself.
+ */
 static const wb_keymap *
 section(size_t i)
 {
@@ -28,7 +31,11 @@ section(size_t i)
 		return &wb_global_keymap;
 	if (i <= WB_SCR_COUNT)
 		return screen_maps[i - 1];
-	return i == WB_SCR_COUNT + 1 ? &wb_help_keymap : NULL;
+	if (i == WB_SCR_COUNT + 1)
+		return &wb_prompt_keymap;
+	if (i == WB_SCR_COUNT + 2)
+		return &wb_question_keymap;
+	return i == WB_SCR_COUNT + 3 ? &wb_help_keymap : NULL;
 }
 
 const wb_keymap *
@@ -89,6 +96,7 @@ wb_key_name(int code, int brief)
 		{ KEY_RIGHT, "Right", "Right" }, { KEY_PPAGE, "PgUp", "PgUp" },
 		{ KEY_NPAGE, "PgDn", "PgDn" }, { KEY_HOME, "Home", "Home" },
 		{ KEY_END, "End", "End" }, { KEY_MOUSE, "mouse", "mouse" },
+		{ KEY_BACKSPACE, "Backspace", "BS" }, { 127, "Backspace", "BS" },
 	};
 	static char buf[8];
 	size_t i;
@@ -147,6 +155,20 @@ key_names(const wb_key *k, int brief, const char *sep, char *buf,
 		    n == WB_KEY_CODES || !GRAPHIC(k->codes[n]))))
 			return;
 	}
+}
+
+size_t
+wb_keys_help_section(wb_screen s)
+{
+	const wb_keymap *m;
+	size_t i, n = 0;
+
+	for (i = 0; (m = section(i)) != NULL; i++) {
+		if (m == wb_keymap_of(s))
+			return n;
+		n += 1 + m->n + (m->note != NULL);
+	}
+	return 0;
 }
 
 size_t
@@ -225,5 +247,14 @@ wb_keys_hints(wb_screen s, int busy, wb_hint *h, size_t max)
 	add_hints(&wb_global_keymap, busy, h, &n, max);
 	if ((unsigned)s < WB_SCR_COUNT)
 		add_hints(screen_maps[s], busy, h, &n, max);
+	return n;
+}
+
+size_t
+wb_keys_map_hints(const wb_keymap *m, wb_hint *h, size_t max)
+{
+	size_t n = 0;
+
+	add_hints(m, 0, h, &n, max);
 	return n;
 }

@@ -147,6 +147,39 @@ unpark_stderr(void)
 	stderr_park = NULL;
 }
 
+/*
+ * Whether curses can drive the terminal: a terminfo entry that moves the
+ * cursor and clears the screen.  Else *why says what is missing (TERM=dumb,
+ * an unknown TERM), and the workbench stops before drawing garbage.
+ */
+static int
+term_usable(char *why, size_t len)
+{
+	const char *t = getenv("TERM");
+	char *cup, *clear;
+	int err = 0;
+
+	if (t == NULL || t[0] == '\0') {
+		snprintf(why, len, "the terminal (TERM is not set)");
+		return 0;
+	}
+	if (setupterm(NULL, STDOUT_FILENO, &err) != OK) {
+		snprintf(why, len, "TERM=%.60s (%s)", t, err == 1 ? "a hardcopy "
+		    "terminal" : err == 0 ? "not in terminfo" : "no terminfo "
+		    "database");
+		return 0;
+	}
+	cup = tigetstr((char *)"cup");
+	clear = tigetstr((char *)"clear");
+	del_curterm(cur_term);
+	if (cup == NULL || cup == (char *)-1 || clear == NULL ||
+	    clear == (char *)-1) {
+		snprintf(why, len, "TERM=%.60s (no cursor addressing)", t);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 term_start(void)
 {
@@ -160,7 +193,11 @@ term_start(void)
 	nodelay(stdscr, TRUE);
 	curs_set(0);
 	set_escdelay(25);
-	mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED, NULL);
+	mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON4_PRESSED
+#ifdef BUTTON5_PRESSED
+	    | BUTTON5_PRESSED
+#endif
+	    , NULL);
 	wb_colors_init();
 	add_restore("sgr0");
 	add_restore("cnorm");
@@ -217,9 +254,9 @@ wb_message(wb_app *a, int bad, const char *fmt, ...)
 static void
 draw_browser(wb_app *a, int y0, int y1)
 {
-	wb_browser_draw(a, y0, y1 - 1);
+	wb_browser_draw(a, y0, y1 - 2);
+	wb_browser_view_line(a, y1 - 2);
 	wb_browser_summary(a, y1 - 1);
-	wb_mix_summary(a, y1 - 1);
 }
 
 /* The screens in wb_screen order: the tab's name, the body's drawing. */
@@ -232,12 +269,17 @@ static const struct {
 	{ "teach", wb_teach_draw }, { "mix", wb_mix_draw }
 };
 
+/*
+ * The title line: the model and the plan, and on the right the screen
+ * tabs, or only the current screen's when they do not fit (so the screen
+ * is named at every width; "TurboQuant | " goes first when space is short).
+ */
 static void
 draw_title(wb_app *a)
 {
 	const tq_model_config *c = tq_model_get_config(a->model);
-	int i, x;
-
+	char rest[768], cur[32];
+	int i, x, tabs = 0, cw;
 	const char *path = a->model_path, *p;
 
 	/* the last two components of a long path */
@@ -248,24 +290,36 @@ draw_title(wb_app *a)
 			p--;
 		path = p;
 	}
+	snprintf(rest, sizeof(rest), "%s (%s, %lld blocks) | plan: %s%s",
+	    path, tq_arch_name(c->arch), (long long)c->n_layers,
+	    a->plan.origin, wb_plan_edited(&a->plan) ? " *" : "");
+	for (i = 0; i < WB_SCR_COUNT; i++)
+		tabs += (int)strlen(screens[i].name) + 4;
+	snprintf(cur, sizeof(cur), " %d %s ", (int)a->screen + 1,
+	    screens[a->screen].name);
+	cw = (int)strlen(cur);
 	attron(wb_attr(WB_C_TITLE));
-	wb_textf(0, 0, COLS, " TurboQuant | %s (%s, %lld blocks) | plan: "
-	    "%s%s", path, tq_arch_name(c->arch),
-	    (long long)c->n_layers, a->plan.origin, a->plan.n_undo > 0 ||
-	    a->plan.dirty ? " *" : "");
+	if (COLS - tabs >= COLS / 2)
+		wb_textf(0, 0, COLS, " TurboQuant | %s", rest);
+	else if ((int)strlen(rest) + 14 + cw <= COLS)
+		wb_textf(0, 0, COLS - cw, " TurboQuant | %s", rest);
+	else
+		wb_textf(0, 0, COLS - cw, " %s", rest);
 	attroff(wb_attr(WB_C_TITLE));
-	/* screen tabs, right-aligned when they fit */
-	x = COLS;
-	for (i = WB_SCR_COUNT - 1; i >= 0; i--)
-		x -= (int)strlen(screens[i].name) + 3;
-	if (x < COLS / 2)
+	if (COLS - tabs < COLS / 2) {
+		attron(wb_attr(WB_C_CURSOR));
+		mvaddstr(0, COLS - cw, cur);
+		attroff(wb_attr(WB_C_CURSOR));
 		return;
+	}
+	/* screen tabs, right-aligned */
+	x = COLS - tabs;
 	for (i = 0; i < WB_SCR_COUNT; i++) {
 		attron(i == (int)a->screen ? wb_attr(WB_C_CURSOR) :
 		    wb_attr(WB_C_TITLE));
-		mvprintw(0, x, " %d%s ", i + 1, screens[i].name);
+		mvprintw(0, x, " %d %s ", i + 1, screens[i].name);
 		attroff(wb_attr(WB_C_CURSOR) | wb_attr(WB_C_TITLE));
-		x += (int)strlen(screens[i].name) + 3;
+		x += (int)strlen(screens[i].name) + 4;
 	}
 }
 
@@ -282,36 +336,66 @@ submit_export(wb_app *a, const char *v)
 	return wb_runs_start_export(a, v);
 }
 
-/* The message line's prompts: the label, and what Enter does with the text. */
+/* Enter on the filter: kept, or (a bad pattern) back to what it was. */
+static int
+submit_filter(wb_app *a, const char *v)
+{
+	if (wb_browser_set_filter(a, v))
+		return 1;
+	wb_browser_preview_filter(a, a->filter_was);
+	return 0;
+}
+
+/*
+ * The message line's prompts: the label, and what Enter does with the
+ * text; a question's (y/n) hints say what each answer does.
+ */
 static const struct {
 	const char *label;
 	int (*submit)(wb_app *a, const char *text);
+	const char *yes, *no;
 } prompts[] = {
-	[WB_PROMPT_NONE] = { "", NULL },
-	[WB_PROMPT_FILTER] = { "filter (PCRE2): ", wb_browser_set_filter },
-	[WB_PROMPT_SETTING] = { "set (METHOD SCHEME): ", submit_set },
-	[WB_PROMPT_SAVE] = { "save plan to: ", wb_plan_save },
-	[WB_PROMPT_LOAD] = { "load plan from: ", wb_plan_load },
-	[WB_PROMPT_PRESET] = { "preset: ", wb_plan_preset },
+	[WB_PROMPT_NONE] = { "", NULL, NULL, NULL },
+	[WB_PROMPT_FILTER] = { "filter (PCRE2): ", submit_filter, NULL,
+	    NULL },
+	[WB_PROMPT_SETTING] = { "set (METHOD SCHEME): ", submit_set, NULL,
+	    NULL },
+	[WB_PROMPT_SAVE] = { "save plan to: ", wb_plan_save, NULL, NULL },
+	[WB_PROMPT_LOAD] = { "load plan from: ", wb_plan_load, NULL, NULL },
+	[WB_PROMPT_PRESET] = { "preset: ", wb_plan_preset, NULL, NULL },
 	[WB_PROMPT_CALIB] = { "calibrate on (FILE [SAMPLES [SEQLEN]]): ",
-	    wb_runs_start_calib },
-	[WB_PROMPT_VALID] = { "validate on (FILE [CTX]): ",
-	    wb_runs_start_valid },
-	[WB_PROMPT_EXPORT] = { "export (FORMAT TYPE PATH [force]): ",
-	    submit_export },
-	[WB_PROMPT_CONFIRM_CANCEL] = { "cancel the run? (y/n) ", NULL },
-	[WB_PROMPT_CONFIRM_QUIT] = { "quit the workbench? (y/n) ", NULL },
+	    wb_runs_start_calib, NULL, NULL },
+	[WB_PROMPT_VALID] = { "validate on (FILE [CTX [TOKENS]]): ",
+	    wb_runs_start_valid, NULL, NULL },
+	[WB_PROMPT_EXPORT] = { "export ([#N|fp] FORMAT TYPE PATH [force]): ",
+	    submit_export, NULL, NULL },
+	[WB_PROMPT_CONFIRM_CANCEL] = { "cancel the run? (y/n) ", NULL,
+	    "cancel the run", "keep it running" },
+	[WB_PROMPT_CONFIRM_QUIT] = { "quit the workbench? (y/n) ", NULL,
+	    "quit", "stay" },
 	[WB_PROMPT_SENS] = { "sensitivity (default | gguf | MENU | FILE): ",
-	    wb_mix_start },
-	[WB_PROMPT_SENS_SAVE] = { "save sensitivity to: ", wb_mix_save },
-	[WB_PROMPT_DOMAIN] = { "corpora directory: ", wb_teach_domain_start },
+	    wb_mix_start, NULL, NULL },
+	[WB_PROMPT_SENS_SAVE] = { "save sensitivity to: ", wb_mix_save, NULL,
+	    NULL },
+	[WB_PROMPT_DOMAIN] = { "corpora directory: ", wb_teach_domain_start,
+	    NULL, NULL },
 };
+
+#define N_PROMPTS (sizeof(prompts) / sizeof(prompts[0]))
 
 static const char *
 prompt_label(wb_prompt_kind k)
 {
-	return (size_t)k < sizeof(prompts) / sizeof(prompts[0]) &&
-	    prompts[k].label != NULL ? prompts[k].label : "";
+	return (size_t)k < N_PROMPTS && prompts[k].label != NULL ?
+	    prompts[k].label : "";
+}
+
+/* The prompt is a y/n question. */
+static int
+question(const wb_app *a)
+{
+	return (size_t)a->prompt < N_PROMPTS && prompts[a->prompt].yes !=
+	    NULL;
 }
 
 static void
@@ -321,15 +405,25 @@ draw_message(wb_app *a, int y)
 	clrtoeol();
 	if (a->prompt != WB_PROMPT_NONE) {
 		const char *l = prompt_label(a->prompt);
+		int x;
 
 		attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
 		mvaddstr(y, 0, l);
 		attroff(wb_attr(WB_C_HEADER));
 		wb_text(y, (int)strlen(l), COLS - (int)strlen(l) - 1, 0,
 		    a->prompt_buf);
+		if (question(a))
+			return;	/* the text says what a yes loses */
 		attron(A_REVERSE);
 		addch(' ');
 		attroff(A_REVERSE);
+		/* the filter as it is typed: how many layers, or why not */
+		x = getcurx(stdscr) + 2;
+		if (a->prompt == WB_PROMPT_FILTER && x < COLS) {
+			attron(wb_attr(WB_C_DIM));
+			wb_text(y, x, COLS - x, 0, wb_browser_filter_status());
+			attroff(wb_attr(WB_C_DIM));
+		}
 		return;
 	}
 	if (a->message[0] != '\0') {
@@ -339,7 +433,11 @@ draw_message(wb_app *a, int y)
 	}
 }
 
-/* The hint bar on the last line, from the key tables. */
+/*
+ * The hint bar on the last line, from the key tables: the overlay's keys
+ * while it is open, a prompt's or a question's (with what each answer
+ * does) while one is open, else the screen's.
+ */
 static void
 draw_hints(wb_app *a)
 {
@@ -347,7 +445,18 @@ draw_hints(wb_app *a)
 	size_t i, n;
 	int x = 0, y = LINES - 1, w;
 
-	n = wb_keys_hints(a->screen, wb_runs_busy(a), h, 32);
+	if (a->prompt != WB_PROMPT_NONE && question(a)) {
+		n = wb_keys_map_hints(&wb_question_keymap, h, 32);
+		for (i = 0; i < n; i++)
+			h[i].what = strcmp(h[i].what, "yes") == 0 ?
+			    prompts[a->prompt].yes : prompts[a->prompt].no;
+	} else if (a->prompt != WB_PROMPT_NONE) {
+		n = wb_keys_map_hints(&wb_prompt_keymap, h, 32);
+	} else if (a->help) {
+		n = wb_keys_map_hints(&wb_help_keymap, h, 32);
+	} else {
+		n = wb_keys_hints(a->screen, wb_runs_busy(a), h, 32);
+	}
 	move(y, 0);
 	clrtoeol();
 	for (i = 0; i < n; i++) {
@@ -389,9 +498,9 @@ draw(wb_app *a)
 			    a->log[(a->log_head + a->log_n - 1) %
 			    WB_LOG_LINES]);
 	}
-	draw_hints(a);
 	if (a->help)
 		wb_help_draw(a);
+	draw_hints(a);
 	refresh();
 }
 
@@ -406,59 +515,124 @@ wb_prompt(wb_app *a, wb_prompt_kind k, const char *init)
 	a->dirty = 1;
 }
 
+/* The text changed: the filter follows it as it is typed. */
 static void
-submit_prompt(wb_app *a)
+prompt_changed(wb_app *a)
+{
+	if (a->prompt == WB_PROMPT_FILTER)
+		wb_browser_preview_filter(a, a->prompt_buf);
+}
+
+static void
+prompt_apply(wb_app *a, int key)
+{
+	wb_prompt_kind k = a->prompt;
+
+	(void)key;
+	a->prompt = WB_PROMPT_NONE;
+	a->message[0] = '\0';
+	if ((size_t)k < N_PROMPTS && prompts[k].submit != NULL)
+		prompts[k].submit(a, a->prompt_buf);
+}
+
+static void
+prompt_cancel(wb_app *a, int key)
+{
+	(void)key;
+	if (a->prompt == WB_PROMPT_FILTER)
+		wb_browser_preview_filter(a, a->filter_was);
+	a->prompt = WB_PROMPT_NONE;
+}
+
+static void
+prompt_erase(wb_app *a, int key)
+{
+	(void)key;
+	if (a->prompt_len > 0)
+		a->prompt_buf[--a->prompt_len] = '\0';
+	prompt_changed(a);
+}
+
+/* Ctrl-U the whole line, Ctrl-W the last word. */
+static void
+prompt_clear(wb_app *a, int key)
+{
+	if (key == WB_CTRL('w')) {
+		while (a->prompt_len > 0 &&
+		    a->prompt_buf[a->prompt_len - 1] == ' ')
+			a->prompt_len--;
+		while (a->prompt_len > 0 &&
+		    a->prompt_buf[a->prompt_len - 1] != ' ')
+			a->prompt_len--;
+	} else {
+		a->prompt_len = 0;
+	}
+	a->prompt_buf[a->prompt_len] = '\0';
+	prompt_changed(a);
+}
+
+static const wb_key prompt_keys[] = {
+	{ { '\r', '\n', KEY_ENTER }, prompt_apply, "apply what is typed",
+	    "apply", WB_ALWAYS },
+	{ { WB_KEY_ESC, WB_CTRL('c'), WB_CTRL('g') }, prompt_cancel,
+	    "cancel (the filter goes back to what it was)", "cancel",
+	    WB_ALWAYS },
+	{ { KEY_BACKSPACE, 127, WB_CTRL('h') }, prompt_erase, "delete the "
+	    "last character", NULL, WB_ALWAYS },
+	{ { WB_CTRL('u') }, prompt_clear, "clear the line", "clear",
+	    WB_ALWAYS },
+	{ { WB_CTRL('w') }, prompt_clear, "delete the last word", NULL,
+	    WB_ALWAYS },
+};
+
+const wb_keymap wb_prompt_keymap = {
+	"A prompt on the message line (/, =, p, c, v, E, S, L, ...)",
+	prompt_keys, WB_NKEYS(prompt_keys), "Other keys type; the filter "
+	"applies as it is typed, and / starts it empty"
+};
+
+static void
+answer(wb_app *a, int key)
 {
 	wb_prompt_kind k = a->prompt;
 
 	a->prompt = WB_PROMPT_NONE;
-	a->message[0] = '\0';
-	if ((size_t)k < sizeof(prompts) / sizeof(prompts[0]) &&
-	    prompts[k].submit != NULL)
-		prompts[k].submit(a, a->prompt_buf);
+	if (key != 'y' && key != 'Y')
+		return;
+	if (k == WB_PROMPT_CONFIRM_CANCEL)
+		wb_runs_cancel(a);
+	else if (k == WB_PROMPT_CONFIRM_QUIT)
+		a->quit = 1;
 }
+
+static const wb_key question_keys[] = {
+	{ { 'y', 'Y' }, answer, "yes: do what the question asks", "yes",
+	    WB_ALWAYS },
+	{ { 'n', 'N', WB_KEY_ESC }, answer, "no (so does any other key)", "no",
+	    WB_ALWAYS },
+};
+
+const wb_keymap wb_question_keymap = {
+	"A question (y/n): cancel the run? quit?", question_keys,
+	WB_NKEYS(question_keys), "The hint bar says what each answer does"
+};
 
 /* A prompt's keys: line editing, or the answer to a y/n question. */
 static void
 prompt_key(wb_app *a, int key)
 {
-	if (a->prompt == WB_PROMPT_CONFIRM_CANCEL ||
-	    a->prompt == WB_PROMPT_CONFIRM_QUIT) {
-		wb_prompt_kind k = a->prompt;
-
-		a->prompt = WB_PROMPT_NONE;
-		if (key == 'y' || key == 'Y') {
-			if (k == WB_PROMPT_CONFIRM_CANCEL)
-				wb_runs_cancel(a);
-			else
-				a->quit = 1;
-		}
+	if (question(a)) {
+		if (!wb_keys_run(a, &wb_question_keymap, key))
+			answer(a, key);
 		return;
 	}
-	switch (key) {
-	case WB_KEY_ESC:
-	case WB_CTRL('c'):
-	case WB_CTRL('g'):
-		a->prompt = WB_PROMPT_NONE;
-		break;
-	case '\r': case '\n': case KEY_ENTER:
-		submit_prompt(a);
-		break;
-	case KEY_BACKSPACE: case 127: case WB_CTRL('h'):
-		if (a->prompt_len > 0)
-			a->prompt_buf[--a->prompt_len] = '\0';
-		break;
-	case WB_CTRL('u'):
-		a->prompt_len = 0;
-		a->prompt_buf[0] = '\0';
-		break;
-	default:
-		if (key >= 32 && key < 256 && a->prompt_len + 1 <
-		    sizeof(a->prompt_buf)) {
-			a->prompt_buf[a->prompt_len++] = (char)key;
-			a->prompt_buf[a->prompt_len] = '\0';
-		}
-		break;
+	if (wb_keys_run(a, &wb_prompt_keymap, key))
+		return;
+	if (key >= 32 && key < 256 && a->prompt_len + 1 <
+	    sizeof(a->prompt_buf)) {
+		a->prompt_buf[a->prompt_len++] = (char)key;
+		a->prompt_buf[a->prompt_len] = '\0';
+		prompt_changed(a);
 	}
 }
 
@@ -466,16 +640,44 @@ static void
 press_help(wb_app *a, int key)
 {
 	(void)key;
-	a->help = 1;
-	a->help_top = 0;
+	wb_help_open(a);
 }
 
+/*
+ * What quitting would lose, for the question ("not saved: plan edits, 2
+ * variants, the sensitivity"), or "" when nothing.
+ */
+static void
+unsaved(const wb_app *a, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (a->plan.dirty)
+		n += (size_t)snprintf(buf + n, len - n, ", plan edits");
+	if (a->n_variants > 0 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, ", %d variant%s",
+		    a->n_variants, a->n_variants > 1 ? "s" : "");
+	if (wb_mix_unsaved() && n < len)
+		snprintf(buf + n, len - n, ", the sensitivity");
+	if (buf[0] != '\0') {
+		char what[256];
+
+		snprintf(what, sizeof(what), "%s", buf + 2);
+		snprintf(buf, len, "- not saved: %s", what);
+	}
+}
+
+/* q: asks first while a run goes on or when quitting loses work. */
 static void
 press_quit(wb_app *a, int key)
 {
+	char lose[300];
+
 	(void)key;
-	if (wb_runs_busy(a))
-		wb_prompt(a, WB_PROMPT_CONFIRM_QUIT, "");
+	unsaved(a, lose, sizeof(lose));
+	if (wb_runs_busy(a) || lose[0] != '\0')
+		wb_prompt(a, WB_PROMPT_CONFIRM_QUIT, lose);
 	else
 		a->quit = 1;
 }
@@ -484,9 +686,14 @@ press_quit(wb_app *a, int key)
 static void
 press_interrupt(wb_app *a, int key)
 {
+	char lose[300];
+
 	(void)key;
-	wb_prompt(a, wb_runs_busy(a) ? WB_PROMPT_CONFIRM_CANCEL :
-	    WB_PROMPT_CONFIRM_QUIT, "");
+	unsaved(a, lose, sizeof(lose));
+	if (wb_runs_busy(a))
+		wb_prompt(a, WB_PROMPT_CONFIRM_CANCEL, "");
+	else
+		wb_prompt(a, WB_PROMPT_CONFIRM_QUIT, lose);
 }
 
 static void
@@ -497,33 +704,66 @@ press_cancel(wb_app *a, int key)
 		wb_runs_cancel(a);
 }
 
+/* The wheel in a mouse event: -1 up, 1 down, 0 none. */
+static int
+wheel_of(const MEVENT *me)
+{
+	if (me->bstate & BUTTON4_PRESSED)
+		return -1;
+#ifdef BUTTON5_PRESSED
+	if (me->bstate & BUTTON5_PRESSED)
+		return 1;
+#endif
+	return 0;
+}
+
+/*
+ * A click on a tab switches screen; on the browser a click selects a row
+ * or sorts by a header, the wheel scrolls the table (the log on Runs).
+ */
 static void
 press_mouse(wb_app *a, int key)
 {
 	MEVENT me;
+	int wheel, i, x, tabs = 0;
 
 	(void)key;
 	if (getmouse(&me) != OK)
 		return;
-	if (a->screen == WB_SCR_BROWSER && me.y >= 2 && me.y < LINES - 4) {
-		size_t v = a->top + (size_t)(me.y - 2);
-
-		if (v < a->n_view)
-			a->cur = v;
-	} else if (me.y == 0) {
-		/* the screen tabs */
-		int i, x = COLS;
-
-		for (i = WB_SCR_COUNT - 1; i >= 0; i--)
-			x -= (int)strlen(screens[i].name) + 3;
-		for (i = 0; i < WB_SCR_COUNT; i++) {
-			int w = (int)strlen(screens[i].name) + 3;
+	wheel = wheel_of(&me);
+	for (i = 0; i < WB_SCR_COUNT; i++)
+		tabs += (int)strlen(screens[i].name) + 4;
+	if (me.y == 0 && wheel == 0) {
+		/* the screen tabs, when they are shown */
+		if (COLS - tabs < COLS / 2)
+			return;
+		for (i = 0, x = COLS - tabs; i < WB_SCR_COUNT; i++) {
+			int w = (int)strlen(screens[i].name) + 4;
 
 			if (me.x >= x && me.x < x + w)
 				a->screen = (wb_screen)i;
 			x += w;
 		}
+	} else if (a->screen == WB_SCR_BROWSER) {
+		wb_browser_mouse(a, me.y, me.x, wheel);
+	} else if (a->screen == WB_SCR_RUNS && wheel != 0) {
+		wb_keys_run(a, &wb_runs_keymap, wheel < 0 ? KEY_UP : KEY_DOWN);
 	}
+}
+
+/* The mouse while the overlay is open: the wheel scrolls, a click closes. */
+static void
+help_mouse(wb_app *a)
+{
+	MEVENT me;
+	int wheel;
+
+	if (getmouse(&me) != OK)
+		return;
+	if ((wheel = wheel_of(&me)) != 0)
+		wb_help_key(a, wheel < 0 ? KEY_UP : KEY_DOWN);
+	else if (me.bstate & (BUTTON1_CLICKED | BUTTON1_PRESSED))
+		a->help = 0;
 }
 
 /* 1 to 6, Tab and S-Tab, t. */
@@ -593,7 +833,8 @@ static const wb_key global_keys[] = {
 	    "detail, runs/log, validate, teach, mix", NULL, WB_ALWAYS },
 	{ { '\t', KEY_BTAB }, press_screen, "next / previous screen", NULL,
 	    WB_ALWAYS },
-	{ { 'q' }, press_quit, "quit (asks while a run goes on)", "quit",
+	{ { 'q' }, press_quit, "quit (asks while a run goes on, or when plan "
+	    "edits, variants or a measured sensitivity are not saved)", "quit",
 	    WB_ALWAYS },
 	{ { WB_CTRL('c') }, press_interrupt, "cancel the run, after asking; "
 	    "quit, after asking", "cancel", WB_BUSY },
@@ -604,11 +845,12 @@ static const wb_key global_keys[] = {
 	{ { 'r' }, press_quantize, "quantize with the plan (per-layer errors "
 	    "fill the table)", "quant", WB_IDLE },
 	{ { 'v' }, press_run_prompt, "validate the variants against fp on FILE "
-	    "[CTX]: ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
-	{ { 'E' }, press_run_prompt, "export dialog, the last variant (the fp "
-	    "model if none): FORMAT TYPE PATH [force], e.g. gguf q4_k_m "
-	    "m.gguf; TYPE - keeps the state's grid; force replaces PATH", NULL,
-	    WB_ALWAYS },
+	    "[CTX [TOKENS]] (the first TOKENS; the fp model alone before any "
+	    "variant): ppl, KLD, top-token agreement", NULL, WB_ALWAYS },
+	{ { 'E' }, press_run_prompt, "export dialog: [#N|fp] FORMAT TYPE PATH "
+	    "[force], e.g. gguf q4_k_m m.gguf (the last variant, or #N, or the "
+	    "fp model); TYPE - keeps the state's grid; force replaces PATH",
+	    NULL, WB_ALWAYS },
 	{ { 'S', 'L' }, press_plan_file, "save / load the plan (the engine's "
 	    "JSON plan file)", NULL, WB_ALWAYS },
 	{ { 'u', WB_CTRL('r') }, press_undo, "undo / redo a plan change", NULL,
@@ -616,8 +858,10 @@ static const wb_key global_keys[] = {
 	{ { 't' }, press_screen, "teaching mode", NULL, WB_ALWAYS },
 	{ { WB_CTRL('l') }, press_redraw, "redraw the screen", NULL,
 	    WB_ALWAYS },
-	{ { KEY_MOUSE }, press_mouse, "click a row to select it, a tab to "
-	    "switch screen", NULL, WB_ALWAYS },
+	{ { KEY_MOUSE }, press_mouse, "click a tab to switch screen, a row to "
+	    "select it, a column header to sort by it (again: the other way); "
+	    "the wheel scrolls the table, the log and this help", NULL,
+	    WB_ALWAYS },
 };
 
 const wb_keymap wb_global_keymap = {
@@ -635,7 +879,10 @@ handle_key(wb_app *a, int key)
 		return;
 	}
 	if (a->help) {
-		wb_help_key(a, key);
+		if (key == KEY_MOUSE)
+			help_mouse(a);
+		else
+			wb_help_key(a, key);
 		return;
 	}
 	if (key != KEY_MOUSE)
@@ -722,6 +969,7 @@ wb_main(const char *model_path)
 	a->model_path = model_path;
 	a->fp_ppl = -1.0;
 	a->valid_ctx = 0;
+	a->log_top = -1;	/* the log follows its end */
 	if (tq_model_open(model_path, &a->model, &err) != TQ_OK ||
 	    wb_plan_init(&a->plan, "w4-rtn", &err) != TQ_OK ||
 	    wb_browser_init(a, &err) != TQ_OK) {
@@ -735,6 +983,16 @@ wb_main(const char *model_path)
 		    "(see turboquant --help for the commands)\n");
 		rc = 1;
 		goto out;
+	}
+	{
+		char why[160];
+
+		if (!term_usable(why, sizeof(why))) {
+			fprintf(stderr, "turboquant: the workbench cannot "
+			    "drive %s\n", why);
+			rc = 1;
+			goto out;
+		}
 	}
 	if (pipe(sig_pipe) != 0) {
 		rc = 1;

@@ -7,7 +7,7 @@
  * points; Enter loads the plan of the point under the cursor into the
  * browser as an undoable plan change.  Beside it, a heat map of
  * sensitivity by block and layer type.  The browser's summary line gets
- * the predicted KLD of the current plan (wb_mix_summary).
+ * the predicted KLD of the current plan (wb_mix_summary_text).
  */
 #include "config.h"
 
@@ -43,7 +43,14 @@ static struct {
 	size_t cur;		/* the frontier point under the cursor */
 	int64_t params;		/* weights of the block linears */
 	int heat_plan;		/* heat map: 0 probe KLD, 1 the plan's setting */
+	int saved;		/* loaded from or saved to a file */
 } mx;
+
+int
+wb_mix_unsaved(void)
+{
+	return mx.sens != NULL && !mx.saved;
+}
 
 void
 wb_mix_free(void)
@@ -137,6 +144,7 @@ wb_mix_start(wb_app *a, const char *spec)
 		    NULL ? strrchr(spec, '/') + 1 : spec);
 		if (!adopt_sens(a, s, src))
 			return 0;
+		mx.saved = 1;
 		wb_message(a, 0, "sensitivity loaded from %s", spec);
 		return 1;
 	}
@@ -165,6 +173,7 @@ wb_mix_save(wb_app *a, const char *path)
 		wb_message(a, 1, "%s", err.msg);
 		return 0;
 	}
+	mx.saved = 1;
 	wb_message(a, 0, "sensitivity saved to %s", path);
 	wb_log(a, "sensitivity saved to %s", path);
 	return 1;
@@ -246,41 +255,27 @@ plan_pred(const wb_app *a, int *known, int *total)
 	return pred;
 }
 
-void
-wb_mix_summary(wb_app *a, int y)
+int
+wb_mix_summary_text(const wb_app *a, char *buf, size_t len)
 {
-	char buf[64], line[512];
-	int known, total, n, x;
+	int known, total;
 	double p;
 
-	if (mx.sens == NULL || y < 0 || y >= LINES)
-		return;
+	if (mx.sens == NULL)
+		return 0;
 	p = plan_pred(a, &known, &total);
-	/* "(known/total)": the layers whose setting the menu has */
-	if (known == 0)
-		n = snprintf(buf, sizeof(buf), "| KLD~- (0/%d)", total);
-	else if (known == total)
-		n = snprintf(buf, sizeof(buf), "| KLD~%.3g", p);
-	else
-		n = snprintf(buf, sizeof(buf), "| KLD~%.3g (%d/%d)", p, known,
-		    total);
 	/*
-	 * After the summary's text when it fits, else over its right end from
-	 * the start of the word it would cut, so no number shows half.
+	 * "(known/total)": the layers whose setting the menu has.  A layer
+	 * outside it adds an unknown, not a zero: the sum of the others is
+	 * a lower bound, and says so, so that it is not read as a fall.
 	 */
-	mvinnstr(y, 0, line, COLS < (int)sizeof(line) ? COLS :
-	    (int)sizeof(line) - 1);
-	for (x = (int)strlen(line); x > 0 && line[x - 1] == ' '; x--)
-		;
-	x++;
-	if (x + n > COLS) {
-		x = COLS - n > 0 ? COLS - n : 0;
-		while (x > 0 && line[x - 1] != ' ')
-			x--;
-	}
-	attron(wb_attr(WB_C_HEADER) & ~A_UNDERLINE);
-	wb_text(y, x, COLS - x, 1, buf);
-	attroff(wb_attr(WB_C_HEADER));
+	if (known == 0)
+		snprintf(buf, len, "KLD~- (0/%d)", total);
+	else if (known == total)
+		snprintf(buf, len, "KLD~%.3g", p);
+	else
+		snprintf(buf, len, "KLD>=%.3g (%d/%d)", p, known, total);
+	return 1;
 }
 
 /* ---- The frontier curve -------------------------------------------------- */
@@ -588,7 +583,7 @@ wb_mix_draw(wb_app *a, int y0, int y1)
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y0 + 2, 1, COLS - 1 - hw, 0, "predicted KLD (log)");
 	attroff(wb_attr(WB_C_DIM));
-	draw_curve(y0 + 3, 9, h - 6, pw > 60 ? 60 : pw);
+	draw_curve(y0 + 3, 9, h - 6, pw);	/* as wide as the window */
 	attron(wb_attr(WB_C_DIM));
 	wb_text(y1 - 1, 9, COLS - 9 - hw, 0, "bits per weight (block "
 	    "linears)");

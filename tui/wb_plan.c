@@ -35,7 +35,10 @@ wb_plan_init(wb_plan *p, const char *preset, tq_error *err)
 	memset(p, 0, sizeof(*p));
 	if ((st = tq_plan_preset(preset, &p->plan, err)) != TQ_OK)
 		return st;
-	if ((p->json = dup_json(p->plan)) == NULL) {
+	if ((p->json = dup_json(p->plan)) == NULL ||
+	    (p->base = strdup(p->json)) == NULL) {
+		free(p->json);
+		p->json = NULL;
 		tq_plan_free(p->plan);
 		p->plan = NULL;
 		return (err->status = TQ_ENOMEM);
@@ -45,35 +48,50 @@ wb_plan_init(wb_plan *p, const char *preset, tq_error *err)
 }
 
 static void
-free_stack(char **s, int *n)
+free_stack(wb_plan_snap *s, int *n)
 {
-	while (*n > 0)
-		free(s[--*n]);
+	while (*n > 0) {
+		--*n;
+		free(s[*n].json);
+		free(s[*n].base);
+	}
 }
 
 void
 wb_plan_free(wb_plan *p)
 {
 	free(p->json);
+	free(p->base);
 	tq_plan_free(p->plan);
 	free_stack(p->undo, &p->n_undo);
 	free_stack(p->redo, &p->n_redo);
 }
 
+int
+wb_plan_edited(const wb_plan *p)
+{
+	return p->base == NULL || strcmp(p->json, p->base) != 0;
+}
+
+/* Pushes a plan (its texts taken) on a stack, dropping the oldest. */
 static void
-push(char **s, int *n, char *json)
+push(wb_plan_snap *s, int *n, char *json, char *base, const char *origin)
 {
 	if (*n == WB_UNDO_MAX) {
-		free(s[0]);
+		free(s[0].json);
+		free(s[0].base);
 		memmove(s, s + 1, sizeof(*s) * (WB_UNDO_MAX - 1));
 		(*n)--;
 	}
-	s[(*n)++] = json;
+	s[*n].json = json;
+	s[*n].base = base;
+	snprintf(s[*n].origin, sizeof(s[*n].origin), "%s", origin);
+	(*n)++;
 }
 
 /*
  * Makes json (owned, taken) the plan if it parses and fits the model;
- * the old text goes on the undo stack when undoable.  0 and a message if
+ * the old plan goes on the undo stack when undoable.  0 and a message if
  * not.
  */
 static int
@@ -98,7 +116,8 @@ replace(wb_app *a, char *json, int undoable)
 		return 0;
 	}
 	if (undoable) {
-		push(p->undo, &p->n_undo, p->json);
+		push(p->undo, &p->n_undo, p->json, p->base != NULL ?
+		    strdup(p->base) : NULL, p->origin);
 		free_stack(p->redo, &p->n_redo);
 	} else {
 		free(p->json);
@@ -110,6 +129,15 @@ replace(wb_app *a, char *json, int undoable)
 	wb_browser_resolve(a);
 	wb_browser_refilter(a);
 	return 1;
+}
+
+/* The plan as it is now is its new origin's, named name. */
+static void
+set_origin(wb_plan *p, const char *name)
+{
+	snprintf(p->origin, sizeof(p->origin), "%s", name);
+	free(p->base);
+	p->base = strdup(p->json);
 }
 
 /* Replaces the plan by one the engine made (taken), undoably. */
@@ -133,9 +161,12 @@ wb_plan_preset(wb_app *a, const char *name)
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
 
+	char origin[96];
+
 	if (!adopt(a, tq_plan_preset(name, &plan, &err), &plan, &err))
 		return 0;
-	snprintf(a->plan.origin, sizeof(a->plan.origin), "preset %s", name);
+	snprintf(origin, sizeof(origin), "preset %.80s", name);
+	set_origin(&a->plan, origin);
 	wb_message(a, 0, "plan: preset %s", name);
 	return 1;
 }
@@ -146,9 +177,12 @@ wb_plan_load(wb_app *a, const char *path)
 	tq_plan *plan = NULL;
 	tq_error err = { TQ_OK, "" };
 
+	char origin[96];
+
 	if (!adopt(a, tq_plan_load(path, &plan, &err), &plan, &err))
 		return 0;
-	snprintf(a->plan.origin, sizeof(a->plan.origin), "file %s", path);
+	snprintf(origin, sizeof(origin), "file %.85s", path);
+	set_origin(&a->plan, origin);
 	snprintf(a->plan.path, sizeof(a->plan.path), "%s", path);
 	a->plan.dirty = 0;
 	wb_message(a, 0, "plan loaded from %s", path);
@@ -174,26 +208,35 @@ wb_plan_save(wb_app *a, const char *path)
 
 /* Moves the plan one step along undo (from) and redo (to) or back. */
 static int
-step(wb_app *a, char **from, int *n_from, char **to, int *n_to,
-    const char *what)
+step(wb_app *a, wb_plan_snap *from, int *n_from, wb_plan_snap *to,
+    int *n_to, const char *what)
 {
 	wb_plan *p = &a->plan;
-	char *json, *cur;
+	wb_plan_snap *f;
+	char *json, *cur, *cur_base;
+	char cur_origin[96];
 
 	if (*n_from == 0) {
 		wb_message(a, 0, "nothing to %s", what);
 		return 0;
 	}
+	f = &from[*n_from - 1];
 	/* copies, so that a refused step leaves both stacks as they were */
 	if ((cur = strdup(p->json)) == NULL)
 		return 0;
-	json = strdup(from[*n_from - 1]);
+	json = strdup(f->json);
 	if (json == NULL || !replace(a, json, 0)) {
 		free(cur);
 		return 0;	/* replace said why */
 	}
-	free(from[--*n_from]);
-	push(to, n_to, cur);
+	/* the plan is the one stepped to, with its origin */
+	cur_base = p->base;
+	snprintf(cur_origin, sizeof(cur_origin), "%s", p->origin);
+	p->base = f->base;
+	snprintf(p->origin, sizeof(p->origin), "%s", f->origin);
+	free(f->json);
+	--*n_from;
+	push(to, n_to, cur, cur_base, cur_origin);
 	wb_message(a, 0, "%s (%d more)", strcmp(what, "undo") == 0 ?
 	    "undone" : "redone", *n_from);
 	return 1;
@@ -262,7 +305,7 @@ target_pattern(wb_app *a, const wb_row **first, int *count)
 		if (a->rows[i].marked)
 			*first = &a->rows[i];
 	if (a->filter[0] != '\0' && marked == shown_marked &&
-	    shown_marked == a->n_view)
+	    shown_marked == a->n_view && a->filter_on_names)
 		return strdup(a->filter);
 	if ((buf = malloc(len)) == NULL)
 		return NULL;
@@ -441,6 +484,6 @@ wb_plan_set(wb_app *a, tq_plan *plan, const char *origin)
 {
 	if (!adopt(a, TQ_OK, &plan, NULL))
 		return 0;
-	snprintf(a->plan.origin, sizeof(a->plan.origin), "%s", origin);
+	set_origin(&a->plan, origin);
 	return 1;
 }

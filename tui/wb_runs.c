@@ -9,10 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curses.h>
 
 #include "wb.h"
+
+/* The last component of a path. */
+static const char *
+base_name(const char *path)
+{
+	const char *p = strrchr(path, '/');
+
+	return p != NULL && p[1] != '\0' ? p + 1 : path;
+}
 
 int
 wb_runs_busy(const wb_app *a)
@@ -120,9 +130,10 @@ wb_runs_start_quant(wb_app *a)
 		return 0;
 	}
 	wb_browser_clear_results(a);
+	a->results_of = -1;
 	wb_runs_begin(a, WB_RUN_QUANT, "quantize");
-	wb_log(a, "quantize: plan %s%s", a->plan.origin, a->plan.n_undo > 0 ?
-	    " (edited)" : "");
+	wb_log(a, "quantize: plan %s%s", a->plan.origin,
+	    wb_plan_edited(&a->plan) ? " (edited)" : "");
 	return 1;
 }
 
@@ -139,8 +150,10 @@ close_qmodels(wb_app *a)
 
 /*
  * One validation job: the fp model as the base and every variant not yet
- * validated on this text and window (all of them when none is left), on
- * the same windows, so perplexity, KLD and top-token agreement compare.
+ * validated on this text, window and token limit (all of them when none
+ * is left), on the same windows, so perplexity, KLD and top-token
+ * agreement compare.  Before any variant, the fp model alone: the
+ * baseline.  spec: "FILE [CTX [TOKENS]]".
  */
 int
 wb_runs_start_valid(wb_app *a, const char *spec)
@@ -149,28 +162,26 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 	tq_error err = { TQ_OK, "" };
 	const tq_model *models[WB_MAX_VARIANTS];
 	char path[512];
-	long long ctx, unused;
+	long long ctx, tokens;
 	int i, all;
 
 	if (wb_runs_busy(a)) {
 		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
 		return 0;
 	}
-	if (!parse_spec(spec, path, sizeof(path), &ctx, &unused)) {
-		wb_message(a, 1, "validate: say FILE [CTX]");
+	if (!parse_spec(spec, path, sizeof(path), &ctx, &tokens)) {
+		wb_message(a, 1, "validate: say FILE [CTX [TOKENS]], e.g. "
+		    "wikitext2-test.txt 256 16384");
 		return 0;
 	}
-	if (a->n_variants == 0) {
-		wb_message(a, 1, "nothing to validate: quantize first (r)");
-		return 0;
-	}
-	snprintf(a->valid_path, sizeof(a->valid_path), "%s", path);
-	a->valid_ctx = ctx;
+	/* the prompt offers the whole spec next time */
+	snprintf(a->valid_path, sizeof(a->valid_path), "%s", spec);
 	for (all = 0; all < 2 && a->n_qmodels == 0; all++)
 		for (i = 0; i < a->n_variants; i++) {
 			wb_variant *v = &a->variants[i];
 
 			if (!all && v->ppl >= 0.0 && v->ppl_ctx == ctx &&
+			    v->ppl_tokens == tokens &&
 			    strcmp(v->ppl_text, path) == 0)
 				continue;
 			if (tq_model_apply_state(a->model, v->state,
@@ -189,15 +200,25 @@ wb_runs_start_valid(wb_app *a, const char *spec)
 	vs.text_path = path;
 	vs.opts.protocol = TQ_PROTOCOL_GPTQ;
 	vs.opts.ctx = ctx;
+	vs.opts.max_tokens = tokens;
 	if (tq_job_validate(&vs, &a->job, &err) != TQ_OK) {
 		close_qmodels(a);
 		wb_message(a, 1, "validate: %s", err.msg);
 		return 0;
 	}
+	snprintf(a->valid_run_text, sizeof(a->valid_run_text), "%s", path);
+	a->valid_run_ctx = ctx;
+	a->valid_run_tokens = tokens;
 	a->screen = WB_SCR_VALID;
 	wb_runs_begin(a, WB_RUN_VALID, "validate");
-	wb_log(a, "validate %d variant%s against the fp model on %s",
-	    a->n_qmodels, a->n_qmodels == 1 ? "" : "s", path);
+	snprintf(a->last_layer, sizeof(a->last_layer), "%.95s",
+	    base_name(path));
+	if (a->n_qmodels == 0)
+		wb_log(a, "validate the fp model alone (the baseline) on %s",
+		    path);
+	else
+		wb_log(a, "validate %d variant%s against the fp model on %s",
+		    a->n_qmodels, a->n_qmodels == 1 ? "" : "s", path);
 	return 1;
 }
 
@@ -208,6 +229,14 @@ valid_finished(wb_app *a)
 	const tq_validation *r = tq_job_validation(a->job);
 	int i;
 
+	snprintf(a->valid_text, sizeof(a->valid_text), "%s",
+	    a->valid_run_text);
+	a->valid_tokens = a->valid_run_tokens;
+	a->valid_ctx = r->opts.ctx;
+	a->valid_total = r->n_tokens;
+	a->valid_used = a->valid_tokens > 0 && a->valid_tokens < r->n_tokens ?
+	    a->valid_tokens : r->n_tokens;
+	a->valid_note[0] = '\0';
 	a->fp_ppl = r->base.ppl;
 	a->fp_ppl_err = r->base.ppl_stderr;
 	wb_log(a, "fp perplexity %.4f +/- %.4f (%lld positions, ctx %lld)",
@@ -223,9 +252,10 @@ valid_finished(wb_app *a)
 		v->kld_err = k->kld_stderr;
 		v->same_top = k->same_top;
 		v->same_top_err = k->same_top_stderr;
-		v->ppl_ctx = a->valid_ctx;
+		v->ppl_ctx = a->valid_run_ctx;
+		v->ppl_tokens = a->valid_run_tokens;
 		snprintf(v->ppl_text, sizeof(v->ppl_text), "%s",
-		    a->valid_path);
+		    a->valid_run_text);
 		wb_log(a, "%s perplexity %.4f +/- %.4f (%+.2f%%), KLD %.5f, "
 		    "same top token %.2f%%", v->label, v->ppl, v->ppl_err,
 		    (v->ppl / a->fp_ppl - 1.0) * 100.0, v->kld,
@@ -235,9 +265,80 @@ valid_finished(wb_app *a)
 	for (i = 0; i < a->n_variants; i++) {
 		wb_variant *v = &a->variants[i];
 
-		if (v->ppl_ctx != a->valid_ctx ||
-		    strcmp(v->ppl_text, a->valid_path) != 0)
+		if (v->ppl_ctx != a->valid_run_ctx ||
+		    v->ppl_tokens != a->valid_run_tokens ||
+		    strcmp(v->ppl_text, a->valid_run_text) != 0)
 			v->ppl = -1.0;
+	}
+}
+
+/*
+ * The variant an export spec names: "#N" (1..), "fp" for the fp model
+ * (-1), or none (the last variant; -1 before any).  *rest is the spec
+ * after it.  -2 for a "#N" that is no variant.
+ */
+static int
+export_which(const wb_app *a, const char *spec, const char **rest)
+{
+	char w[16] = "";
+	int n = 0, k;
+
+	while (*spec == ' ')
+		spec++;
+	*rest = spec;
+	if (sscanf(spec, "%15s%n", w, &n) != 1)
+		return a->n_variants - 1;
+	if (strcmp(w, "fp") == 0) {
+		*rest = spec + n;
+		return -1;
+	}
+	if (w[0] != '#')
+		return a->n_variants - 1;
+	*rest = spec + n;
+	k = atoi(w + 1);
+	return k >= 1 && k <= a->n_variants ? k - 1 : -2;
+}
+
+/* The running export's warning as its log event gave it, or "". */
+static char warned[600];
+
+/* The engine's "use --force" is the dialog's "add force". */
+static void
+force_word(char *msg, size_t len)
+{
+	char *p = strstr(msg, "use --force");
+	char tail[512];
+
+	if (p == NULL)
+		return;
+	snprintf(tail, sizeof(tail), "%s", p + strlen("use --force"));
+	snprintf(p, len - (size_t)(p - msg), "add force%s", tail);
+}
+
+/*
+ * Logs text in lines that fit 80 columns (after the time), cut at
+ * spaces: an export's warning is read whole.
+ */
+static void
+log_wrapped(wb_app *a, const char *text)
+{
+	const int w = 70;
+	int first = 1;
+
+	while (*text != '\0') {
+		int n = (int)strlen(text), cut = n;
+
+		if (n > w) {
+			for (cut = w; cut > 0 && text[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = w;
+		}
+		wb_log(a, "%s%.*s", first ? "" : "  ", cut, text);
+		first = 0;
+		text += cut;
+		while (*text == ' ')
+			text++;
 	}
 }
 
@@ -247,31 +348,45 @@ wb_runs_start_export(wb_app *a, const char *spec)
 	tq_export_opts o = TQ_EXPORT_OPTS_INIT;
 	tq_error err = { TQ_OK, "" };
 	const tq_qstate *st = NULL;
-	char fmt[32], type[32], path[512], force[16] = "";
-	int k;
+	const char *rest;
+	char fmt[32], type[32], path[512], force[16] = "", extra[8];
+	int k, which;
 
 	if (wb_runs_busy(a)) {
 		wb_message(a, 1, "a run is going on (Ctrl-C cancels it)");
 		return 0;
 	}
-	k = sscanf(spec, "%31s %31s %511s %15s", fmt, type, path, force);
-	if (k < 3 || (k == 4 && strcmp(force, "force") != 0)) {
-		wb_message(a, 1, "export: say FORMAT TYPE PATH [force], e.g. "
-		    "gguf q4_k_m model.gguf");
+	if ((which = export_which(a, spec, &rest)) == -2) {
+		wb_message(a, 1, "export: no such variant (#1..#%d, or fp)",
+		    a->n_variants);
+		return 0;
+	}
+	k = sscanf(rest, "%31s %31s %511s %15s %7s", fmt, type, path, force,
+	    extra);
+	if (k < 3 || k > 4 || (k == 4 && strcmp(force, "force") != 0)) {
+		wb_message(a, 1, "export: say [#N|fp] FORMAT TYPE PATH [force], "
+		    "e.g. gguf q4_k_m model.gguf");
 		return 0;
 	}
 	o.format = fmt;
 	o.type = strcmp(type, "-") == 0 ? NULL : type;
 	o.force = k == 4;
-	if (a->n_variants > 0)
-		st = a->variants[a->n_variants - 1].state;
+	if (!o.force && access(path, F_OK) == 0) {
+		wb_message(a, 1, "export: %s already exists: add force to "
+		    "replace it", path);
+		return 0;
+	}
+	if (which >= 0)
+		st = a->variants[which].state;
 	if (tq_job_export(a->model, st, path, &o, &a->job, &err) != TQ_OK) {
+		force_word(err.msg, sizeof(err.msg));
 		wb_message(a, 1, "export: %s", err.msg);
 		return 0;
 	}
+	warned[0] = '\0';
 	wb_runs_begin(a, WB_RUN_EXPORT, "export");
 	wb_log(a, "export %s as %s %s to %s", st != NULL ?
-	    a->variants[a->n_variants - 1].label : "the fp model", fmt,
+	    a->variants[which].label : "the fp model", fmt,
 	    o.type != NULL ? o.type : "(its own grid)", path);
 	return 1;
 }
@@ -281,6 +396,8 @@ wb_runs_cancel(wb_app *a)
 {
 	if (a->job != NULL)
 		tq_job_cancel(a->job);
+	if (a->run == WB_RUN_TEACH)
+		wb_teach_cancel(a);
 	wb_log(a, "cancelling %s ...", a->stage);
 }
 
@@ -292,6 +409,27 @@ wb_runs_fds(const wb_app *a, int *fds)
 	if (a->job != NULL)
 		fds[n++] = tq_job_fd(a->job);
 	return n;
+}
+
+/*
+ * The browser's errors back to the last variant's, after a quantization
+ * that did not finish: its partial errors would pass for a variant's.
+ */
+static void
+show_variant_results(wb_app *a)
+{
+	const tq_qstate *st;
+	size_t i, n;
+
+	wb_browser_clear_results(a);
+	a->results_of = 0;
+	if (a->n_variants == 0)
+		return;
+	st = a->variants[a->n_variants - 1].state;
+	n = tq_state_n_results(st);
+	for (i = 0; i < n; i++)
+		wb_browser_result(a, tq_state_result(st, i));
+	a->results_of = a->n_variants;
 }
 
 /* The end of a run: log, results, the next step of a validation. */
@@ -307,12 +445,27 @@ end_job(wb_app *a, const tq_event *ev)
 	if (k == WB_RUN_CALIB) {
 		wb_calib_end(a, ev->kind == TQ_EVENT_CANCELLED ?
 		    TQ_ECANCELLED : st, &err);
-	} else if (ev->kind == TQ_EVENT_CANCELLED || st == TQ_ECANCELLED) {
-		wb_log(a, "%s cancelled after %s", a->stage, buf);
-		wb_message(a, 0, "%s cancelled", a->stage);
-	} else if (st != TQ_OK) {
-		wb_log(a, "%s failed: %s", a->stage, err.msg);
-		wb_message(a, 1, "%s failed: %s", a->stage, err.msg);
+	} else if (ev->kind == TQ_EVENT_CANCELLED || st == TQ_ECANCELLED ||
+	    st != TQ_OK) {
+		int cancelled = ev->kind == TQ_EVENT_CANCELLED ||
+		    st == TQ_ECANCELLED;
+
+		if (cancelled) {
+			wb_log(a, "%s cancelled after %s", a->stage, buf);
+			wb_message(a, 0, "%s cancelled", a->stage);
+		} else {
+			force_word(err.msg, sizeof(err.msg));
+			wb_log(a, "%s failed: %s", a->stage, err.msg);
+			wb_message(a, 1, "%s failed: %s", a->stage, err.msg);
+		}
+		if (k == WB_RUN_VALID)
+			snprintf(a->valid_note, sizeof(a->valid_note), "last "
+			    "run %s after %s: %.80s, ctx %lld", cancelled ?
+			    "cancelled" : "failed", buf,
+			    base_name(a->valid_run_text),
+			    (long long)a->valid_run_ctx);
+		else if (k == WB_RUN_QUANT)
+			show_variant_results(a);
 	} else if (k == WB_RUN_QUANT) {
 		wb_variant *v = &a->variants[a->n_variants];
 		double bits = 0, w = 0;
@@ -332,9 +485,10 @@ end_job(wb_app *a, const tq_event *ev)
 		v->bpw = w > 0 ? bits / w : 16.0;
 		v->ppl = -1.0;
 		snprintf(v->label, sizeof(v->label), "#%d %.40s%s",
-		    a->n_variants + 1, a->plan.origin, a->plan.n_undo > 0 ?
+		    a->n_variants + 1, a->plan.origin, wb_plan_edited(&a->plan) ?
 		    " *" : "");
 		a->n_variants++;
+		a->results_of = a->n_variants;
 		wb_log(a, "quantized %d layers in %s: variant %s, %.2f bpw",
 		    a->layers_done, buf, v->label, v->bpw);
 		wb_message(a, 0, "quantized in %s (v validates)", buf);
@@ -351,10 +505,17 @@ end_job(wb_app *a, const tq_event *ev)
 			wb_human((double)rep->total_bytes, sz, sizeof(sz));
 			wb_log(a, "exported %s %s: %sB, %.2f bpw in %s",
 			    rep->format, rep->type, sz, rep->bpw, buf);
-			if (rep->warning[0] != '\0')
-				wb_log(a, "warning: %s", rep->warning);
-			wb_message(a, 0, "exported %s %s: %sB, %.2f bpw (3: "
-			    "log)", rep->format, rep->type, sz, rep->bpw);
+			if (rep->warning[0] != '\0' &&
+			    strcmp(rep->warning, warned) != 0) {
+				char wbuf[600];
+
+				snprintf(wbuf, sizeof(wbuf), "warning: %s",
+				    rep->warning);
+				log_wrapped(a, wbuf);
+			}
+			wb_message(a, 0, "exported %s %s: %sB, %.2f bpw%s (3: "
+			    "log)", rep->format, rep->type, sz, rep->bpw,
+			    rep->warning[0] != '\0' ? ", a warning" : "");
 		}
 	} else if (k == WB_RUN_SENS) {
 		wb_mix_finished(a, a->job);
@@ -395,7 +556,9 @@ pump_job(wb_app *a)
 				wb_calib_refresh(a);
 			break;
 		case TQ_EVENT_LAYER:
-			wb_browser_result(a, &ev.layer);
+			/* a lesson's quantization is the lesson's own */
+			if (a->run == WB_RUN_QUANT)
+				wb_browser_result(a, &ev.layer);
 			snprintf(a->last_layer, sizeof(a->last_layer), "%s",
 			    ev.layer.name);
 			a->layers_done++;
@@ -406,7 +569,12 @@ pump_job(wb_app *a)
 				    ev.layer.bpw);
 			break;
 		case TQ_EVENT_LOG:
-			wb_log(a, "%s", ev.text);
+			log_wrapped(a, ev.text);
+			/* the report's warning, logged already */
+			if (a->run == WB_RUN_EXPORT &&
+			    strncmp(ev.text, "warning: ", 9) == 0)
+				snprintf(warned, sizeof(warned), "%s",
+				    ev.text + 9);
 			break;
 		case TQ_EVENT_DONE:
 		case TQ_EVENT_FAILED:
@@ -475,7 +643,8 @@ wb_runs_progress(wb_app *a, int y)
 	if (!wb_runs_busy(a)) {
 		attron(wb_attr(WB_C_DIM));
 		wb_textf(y, 0, COLS, " idle  calibration: %s  variants: %d",
-		    a->calib != NULL ? a->calib_path : "none", a->n_variants);
+		    a->calib != NULL ? base_name(a->calib_path) : "none",
+		    a->n_variants);
 		attroff(wb_attr(WB_C_DIM));
 		return;
 	}
@@ -490,25 +659,136 @@ wb_runs_progress(wb_app *a, int y)
 	wb_text(y, 14 + bw, COLS - 14 - bw, 1, buf);
 }
 
+/*
+ * The log, wrapped: continuation rows are indented past the time.  Rows
+ * of log line k at width w, and the piece of row r (0-based) of it.
+ */
+#define LOG_INDENT 7
+
+static int
+log_piece(const char *s, int w, int r, const char **start)
+{
+	int n, cut, row = 0, ww = w;
+
+	for (;;) {
+		n = (int)strlen(s);
+		cut = n;
+		if (n > ww) {
+			for (cut = ww; cut > 0 && s[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = ww;
+		}
+		if (row == r) {
+			*start = s;
+			return cut;
+		}
+		s += cut;
+		while (*s == ' ')
+			s++;
+		if (*s == '\0')
+			return -1;
+		row++;
+		ww = w - LOG_INDENT;
+	}
+}
+
+static const char *
+log_line(const wb_app *a, int k)
+{
+	return a->log[(a->log_head + k) % WB_LOG_LINES];
+}
+
+static int
+log_rows(const wb_app *a, int w)
+{
+	const char *p;
+	int k, r, rows = 0;
+
+	for (k = 0; k < a->log_n; k++)
+		for (r = 0; log_piece(log_line(a, k), w, r, &p) >= 0; r++)
+			rows++;
+	return rows;
+}
+
+/* The log's rows on screen: the body less the progress and the header. */
+static int
+log_height(void)
+{
+	return LINES - 3 - 1 - 2;
+}
+
 void
 wb_runs_draw(wb_app *a, int y0, int y1)
 {
-	int y, k, n = y1 - y0 - 2;
+	int y, k, r, n = y1 - y0 - 2, w = COLS - 2, total, top, row = 0, len;
+	const char *p;
 
 	wb_runs_progress(a, y0);
-	attron(wb_attr(WB_C_HEADER));
-	wb_text(y0 + 1, 0, COLS, 1, " log");
-	attroff(wb_attr(WB_C_HEADER));
-	if (n < 1)
+	if (n < 1 || w < 20)
 		return;
-	k = a->log_n > n ? a->log_n - n : 0;
-	for (y = y0 + 2; y < y1; y++, k++) {
+	total = log_rows(a, w);
+	top = a->log_top < 0 || a->log_top > total - n ? total - n :
+	    a->log_top;
+	if (top < 0)
+		top = 0;
+	attron(wb_attr(WB_C_HEADER));
+	if (total > n)
+		wb_textf(y0 + 1, 0, COLS, " log  %d-%d of %d rows%s", top + 1,
+		    top + n < total ? top + n : total, total, a->log_top < 0 ?
+		    ", following" : "");
+	else
+		wb_text(y0 + 1, 0, COLS, 1, " log");
+	attroff(wb_attr(WB_C_HEADER));
+	for (y = y0 + 2; y < y1; y++) {
 		move(y, 0);
 		clrtoeol();
-		if (k < a->log_n)
-			wb_text(y, 1, COLS - 1, 0, a->log[(a->log_head + k) %
-			    WB_LOG_LINES]);
 	}
+	y = y0 + 2;
+	for (k = 0; k < a->log_n && y < y1; k++)
+		for (r = 0; y < y1 && (len = log_piece(log_line(a, k), w, r,
+		    &p)) >= 0; r++, row++) {
+			char buf[sizeof(a->log[0])];
+
+			if (row < top)
+				continue;
+			snprintf(buf, sizeof(buf), "%.*s", len, p);
+			wb_text(y++, r == 0 ? 1 : 1 + LOG_INDENT, w, 0, buf);
+		}
+}
+
+/* j k, the page keys, g G: scroll the log; at its end it follows. */
+static void
+press_log(wb_app *a, int key)
+{
+	int n = log_height(), total = log_rows(a, COLS - 2), last;
+	int top = a->log_top;
+
+	last = total - n > 0 ? total - n : 0;
+	if (top < 0 || top > last)
+		top = last;
+	switch (key) {
+	case 'j': case KEY_DOWN:
+		top++;
+		break;
+	case 'k': case KEY_UP:
+		top--;
+		break;
+	case KEY_NPAGE: case WB_CTRL('f'): case ' ':
+		top += n > 1 ? n - 1 : 1;
+		break;
+	case KEY_PPAGE: case WB_CTRL('b'):
+		top -= n > 1 ? n - 1 : 1;
+		break;
+	case 'g': case KEY_HOME:
+		top = 0;
+		break;
+	default:	/* G End */
+		top = last;
+		break;
+	}
+	top = top < 0 ? 0 : top;
+	a->log_top = top >= last ? -1 : top;
 }
 
 /* The colour of a perplexity increase in percent. */
@@ -529,7 +809,7 @@ wb_valid_draw(wb_app *a, int y0, int y1)
 {
 	double kmax = 0.0, dmax = 0.0;
 	int i, y = y0, x, bw = (COLS - 58) / 2;
-	char ctx[32] = "";
+	char used[64];
 
 	for (i = 0; i < a->n_variants; i++) {
 		const wb_variant *v = &a->variants[i];
@@ -544,12 +824,35 @@ wb_valid_draw(wb_app *a, int y0, int y1)
 	if (bw < 4)
 		bw = 4;
 	wb_runs_progress(a, y++);
-	if (a->valid_ctx > 0)
-		snprintf(ctx, sizeof(ctx), ", ctx %lld",
-		    (long long)a->valid_ctx);
+	/* where the numbers come from: text, window, tokens */
+	if (a->valid_used < a->valid_total)
+		snprintf(used, sizeof(used), "first %lld of %lld tokens",
+		    (long long)a->valid_used, (long long)a->valid_total);
+	else
+		snprintf(used, sizeof(used), "all %lld tokens",
+		    (long long)a->valid_total);
 	attron(wb_attr(WB_C_HEADER));
-	wb_textf(y++, 0, COLS, " vs the fp model on %s%s",
-	    a->valid_path[0] != '\0' ? a->valid_path : "(v to validate)", ctx);
+	if (a->valid_text[0] != '\0') {
+		char line[768];
+
+		/* the whole path when it fits, else the file's name */
+		if (snprintf(line, sizeof(line), " vs the fp model on %s, ctx "
+		    "%lld, %s", a->valid_text, (long long)a->valid_ctx, used) >
+		    COLS)
+			snprintf(line, sizeof(line), " vs the fp model on %s, "
+			    "ctx %lld, %s", base_name(a->valid_text),
+			    (long long)a->valid_ctx, used);
+		wb_text(y++, 0, COLS, 1, line);
+	} else
+		wb_text(y++, 0, COLS, 1, " vs the fp model: no numbers yet (v "
+		    "validates on FILE [CTX [TOKENS]])");
+	attroff(wb_attr(WB_C_HEADER));
+	if (a->valid_note[0] != '\0') {
+		attron(wb_attr(WB_C_WARN));
+		wb_textf(y++, 0, COLS, " %s (not shown)", a->valid_note);
+		attroff(wb_attr(WB_C_WARN));
+	}
+	attron(wb_attr(WB_C_HEADER));
 	wb_textf(y++, 0, COLS, " %-16s %5s %8s %7s %8s %6s  %-*s %s",
 	    "variant", "bpw", "ppl", "delta", "KLD", "top1", bw, "KLD",
 	    "top1 diff");
@@ -630,25 +933,50 @@ void
 wb_export_draw(wb_app *a, int y0, int y1)
 {
 	const char *const *f = tq_export_format_names();
-	const char *writes, *types;
-	char typed[32] = "";
-	int y = y0;
+	const char *writes, *types, *rest;
+	char typed[32] = "", line[512];
+	int y = y0, which, i, n, lbl;
 
-	sscanf(a->prompt_buf, "%31s", typed);
+	which = export_which(a, a->prompt_buf, &rest);
+	sscanf(rest, "%31s", typed);
 	for (; y < y1; y++) {
 		move(y, 0);
 		clrtoeol();
 	}
 	y = y0;
 	attron(wb_attr(WB_C_HEADER));
-	if (a->n_variants > 0)
+	if (which >= 0)
 		wb_textf(y++, 0, COLS, " export %s (%.2f bpw)",
-		    a->variants[a->n_variants - 1].label,
-		    a->variants[a->n_variants - 1].bpw);
+		    a->variants[which].label, a->variants[which].bpw);
+	else if (which == -1)
+		wb_textf(y++, 0, COLS, " export the fp model%s",
+		    a->n_variants == 0 ? " (no variant yet)" : "");
 	else
-		wb_text(y++, 0, COLS, 1, " export the fp model (no variant "
-		    "yet)");
+		wb_textf(y++, 0, COLS, " export: no such variant (#1..#%d, "
+		    "or fp)", a->n_variants);
 	attroff(wb_attr(WB_C_HEADER));
+	/* the choices: a leading #N or fp picks one (labels if they fit) */
+	for (lbl = 1; a->n_variants > 0 && lbl >= 0; lbl--) {
+		n = snprintf(line, sizeof(line), " which (#N or fp first):");
+		for (i = 0; i < a->n_variants && n < (int)sizeof(line); i++)
+			if (lbl)
+				n += snprintf(line + n, sizeof(line) - (size_t)n,
+				    " %s %.2f |", a->variants[i].label,
+				    a->variants[i].bpw);
+			else
+				n += snprintf(line + n, sizeof(line) - (size_t)n,
+				    " #%d %.2f |", i + 1, a->variants[i].bpw);
+		if (n < (int)sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+			    " fp");
+		if (n <= COLS)
+			break;
+	}
+	if (a->n_variants > 0) {
+		attron(wb_attr(WB_C_DIM));
+		wb_text(y++, 0, COLS, 1, line);
+		attroff(wb_attr(WB_C_DIM));
+	}
 	for (; *f != NULL && y < y1 - 1; f++) {
 		int cur = strcmp(*f, typed) == 0;
 
@@ -664,8 +992,8 @@ wb_export_draw(wb_app *a, int y0, int y1)
 		attroff(wb_attr(WB_C_DIM));
 	}
 	if (y < y1)
-		wb_text(y, 0, COLS, 1, " FORMAT TYPE PATH [force]; an "
-		    "existing PATH is replaced only with force");
+		wb_text(y, 0, COLS, 1, " [#N|fp] FORMAT TYPE PATH [force]: "
+		    "force replaces an existing PATH");
 }
 
 void
@@ -684,16 +1012,38 @@ wb_runs_free(wb_app *a)
 	a->calib = NULL;
 }
 
-/* The runs and validation screens have only Esc of their own. */
+static const wb_key runs_keys[] = {
+	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
+	    WB_ALWAYS },
+	{ { 'j', KEY_DOWN }, press_log, "scroll the log down", "scroll",
+	    WB_ALWAYS },
+	{ { 'k', KEY_UP }, press_log, "scroll the log up", "scroll",
+	    WB_ALWAYS },
+	{ { KEY_NPAGE, WB_CTRL('f'), ' ' }, press_log, "a page down", NULL,
+	    WB_ALWAYS },
+	{ { KEY_PPAGE, WB_CTRL('b') }, press_log, "a page up", NULL,
+	    WB_ALWAYS },
+	{ { 'g', KEY_HOME }, press_log, "the log's first line", NULL,
+	    WB_ALWAYS },
+	{ { 'G', KEY_END }, press_log, "the end: follow new lines", "end",
+	    WB_ALWAYS },
+};
+
+const wb_keymap wb_runs_keymap = {
+	"Runs and log (3)", runs_keys, WB_NKEYS(runs_keys), "The progress of "
+	"the run, then the log, long lines wrapped; c calibrates, r "
+	"quantizes, v validates, E exports, Ctrl-C cancels (see Everywhere)"
+};
+
+/* The validation screen has only Esc of its own. */
 static const wb_key back_keys[] = {
 	{ { WB_KEY_ESC }, wb_key_back, "back to the layer browser", "back",
 	    WB_ALWAYS },
 };
 
-const wb_keymap wb_runs_keymap = {
-	"Runs and log (3)", back_keys, WB_NKEYS(back_keys), NULL
-};
-
 const wb_keymap wb_valid_keymap = {
-	"Validation (4)", back_keys, WB_NKEYS(back_keys), NULL
+	"Validation (4)", back_keys, WB_NKEYS(back_keys), "v validates the "
+	"variants not yet measured on FILE against the fp model (ppl, KLD, "
+	"top-token agreement, bars scaled to the largest); E exports the "
+	"last one"
 };

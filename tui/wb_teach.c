@@ -523,6 +523,8 @@ static const char *const dm_text[2][2] = {
 static struct {
 	int step;		/* DM_*: the job running (or DM_DONE) */
 	int running, ok;	/* a job is going on; the last one ended well */
+	int cancelled;		/* the user cancelled: no next step */
+	int stopped;		/* the step it stopped at, or -1 */
 	char dir[400];
 	char plan_name[96];
 	tq_plan *plan;		/* the plan quantized both ways */
@@ -531,7 +533,7 @@ static struct {
 	tq_model *qm[2];	/* the states applied, while evaluating */
 	tq_validation val[2];	/* on [prose, code] text */
 	int have[2];
-} dm = { .step = DM_DONE };
+} dm = { .step = DM_DONE, .stopped = -1 };
 
 static void
 dm_clear(void)
@@ -606,11 +608,35 @@ dm_start_step(wb_app *a)
 	return 1;
 }
 
+/*
+ * The share of the plan's quantized weights whose method uses the
+ * calibration (GPTQ, AWQ, SmoothQuant, RTN with an importance matrix).
+ */
+static double
+calib_share(const wb_app *a)
+{
+	double all = 0.0, cal = 0.0;
+	size_t i;
+
+	for (i = 0; i < a->n_rows; i++) {
+		const wb_row *r = &a->rows[i];
+		double w = (double)r->rows * (double)r->cols;
+
+		if (r->cfg.method == TQ_METHOD_FLOAT)
+			continue;
+		all += w;
+		if (r->cfg.method != TQ_METHOD_RTN || r->cfg.use_imatrix)
+			cal += w;
+	}
+	return all > 0.0 ? cal / all : 0.0;
+}
+
 int
 wb_teach_domain_start(wb_app *a, const char *dir)
 {
 	tq_error err = { TQ_OK, "" };
 	char path[512];
+	double share;
 	int d, k;
 
 	if (wb_runs_busy(a)) {
@@ -628,10 +654,14 @@ wb_teach_domain_start(wb_app *a, const char *dir)
 		}
 	dm_clear();
 	snprintf(dm.dir, sizeof(dm.dir), "%s", dir);
-	/* the workbench's plan when calibration matters to it */
-	if (wb_runs_needs_calib(a)) {
+	/*
+	 * The workbench's plan when calibration matters to it: when most of
+	 * its quantized weights go through a method that uses calibration.
+	 */
+	share = calib_share(a);
+	if (share >= 0.5) {
 		snprintf(dm.plan_name, sizeof(dm.plan_name), "%.90s%s",
-		    a->plan.origin, a->plan.n_undo > 0 ? " *" : "");
+		    a->plan.origin, wb_plan_edited(&a->plan) ? " *" : "");
 		if (tq_plan_parse(a->plan.json, strlen(a->plan.json),
 		    dm.plan_name, &dm.plan, &err) != TQ_OK) {
 			wb_message(a, 1, "domain lesson: %s", err.msg);
@@ -639,13 +669,15 @@ wb_teach_domain_start(wb_app *a, const char *dir)
 		}
 	} else {
 		snprintf(dm.plan_name, sizeof(dm.plan_name), "preset w4-gptq "
-		    "(the plan uses no calibration)");
+		    "(only %.0f%% of the plan uses calibration)", share * 100.0);
 		if (tq_plan_preset("w4-gptq", &dm.plan, &err) != TQ_OK) {
 			wb_message(a, 1, "domain lesson: %s", err.msg);
 			return 0;
 		}
 	}
 	dm.step = DM_CAL_PROSE;
+	dm.cancelled = 0;
+	dm.stopped = -1;
 	if (!dm_start_step(a)) {
 		dm.step = DM_DONE;
 		return 0;
@@ -673,12 +705,27 @@ wb_teach_job_done(wb_app *a, tq_job *job)
 }
 
 void
+wb_teach_cancel(wb_app *a)
+{
+	(void)a;
+	if (dm.running)
+		dm.cancelled = 1;
+}
+
+void
 wb_teach_next(wb_app *a)
 {
 	if (!dm.running)
 		return;
 	dm.running = 0;
-	if (!dm.ok) {
+	/* a step that ended well just as it was cancelled ends it too */
+	if (!dm.ok || dm.cancelled) {
+		dm.stopped = dm.step;
+		wb_message(a, !dm.cancelled, "domain lesson %s at %d/%d: %s",
+		    dm.cancelled ? "cancelled" : "stopped", dm.step + 1,
+		    DM_DONE, dm_what[dm.step]);
+		wb_log(a, "domain lesson %s at %d/%d", dm.cancelled ?
+		    "cancelled" : "stopped", dm.step + 1, DM_DONE);
 		dm.step = DM_DONE;
 		return;
 	}
@@ -691,6 +738,39 @@ wb_teach_next(wb_app *a)
 	tq_model_close(dm.qm[1]);
 	dm.qm[0] = dm.qm[1] = NULL;
 	wb_message(a, 0, "domain lesson done (5: teach)");
+}
+
+/*
+ * What the two ratios say (KLD of the other domain's calibration over the
+ * own one's, on prose and on code); 10% either way counts as a win.
+ */
+static const char *
+verdict(double rp, double rc)
+{
+	static const char *const who[2][3] = {	/* [text][own, other, tie] */
+		{ "the prose calibration wins", "the code calibration wins",
+		    "the two are within 10%" },
+		{ "the code calibration wins", "the prose calibration wins",
+		    "the two are within 10%" },
+	};
+	static char buf[160];
+	int wp = rp >= 1.1 ? 0 : rp <= 1 / 1.1 ? 1 : 2;
+	int wc = rc >= 1.1 ? 0 : rc <= 1 / 1.1 ? 1 : 2;
+
+	if (!(rp > 0) || !(rc > 0) || !isfinite(rp) || !isfinite(rc))
+		return "A KLD of 0: a variant matches the fp model here.";
+	if (wp == 0 && wc == 0)
+		return "Each calibration wins on its own domain: the rounding "
+		    "protects what it saw.";
+	if (wp == 2 && wc == 2)
+		return "Within 10% on both texts: the calibration's domain "
+		    "barely matters to this plan.";
+	if (wp == 1 && wc == 1)
+		return "Each calibration loses on its own domain: too few "
+		    "samples to tell.";
+	snprintf(buf, sizeof(buf), "On prose %s; on code %s.", who[0][wp],
+	    who[1][wc]);
+	return buf;
 }
 
 static void
@@ -709,6 +789,10 @@ lesson_domain(int y, int y1)
 	if (dm.running)
 		wb_textf(y++, 1, COLS - 2, "running %d/%d: %s ... (Ctrl-C "
 		    "cancels)", dm.step + 1, DM_DONE, dm_what[dm.step]);
+	else if (dm.stopped >= 0)
+		wb_textf(y++, 1, COLS - 2, "%s at %d/%d: %s  (Enter: again)",
+		    dm.cancelled ? "cancelled" : "stopped", dm.stopped + 1,
+		    DM_DONE, dm_what[dm.stopped]);
 	else if (dm.plan == NULL)
 		wb_text(y++, 1, COLS - 2, 0, "Enter: run it (about a minute)");
 	else
@@ -748,14 +832,14 @@ lesson_domain(int y, int y1)
 		}
 	}
 	if (dm.have[0] && dm.have[1] && y + 1 < y1) {
+		double rp = dm.val[0].models[1].kld / dm.val[0].models[0].kld;
+		double rc = dm.val[1].models[0].kld / dm.val[1].models[1].kld;
+
 		y++;
 		wb_textf(y++, 1, COLS - 2, "KLD of the mismatched calibration: "
-		    "%.2fx on prose, %.2fx on code", dm.val[0].models[1].kld /
-		    dm.val[0].models[0].kld, dm.val[1].models[0].kld /
-		    dm.val[1].models[1].kld);
+		    "%.2fx on prose, %.2fx on code", rp, rc);
 		if (y < y1)
-			wb_text(y, 1, COLS - 2, 0, "The rounding protects "
-			    "what the calibration saw: its own domain.");
+			wb_text(y, 1, COLS - 2, 0, verdict(rp, rc));
 	}
 }
 
