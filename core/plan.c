@@ -88,6 +88,8 @@ static const plan_preset presets[] = {
 	{ "iq3_m", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_M },
 	{ "iq2_xxs", TQ_METHOD_RTN, "iq2_xxs", 0, 0, PLAN_MIX_IQ2_XXS },
 	{ "iq2_xs", TQ_METHOD_RTN, "iq2_xs", 0, 0, PLAN_MIX_IQ2_XS },
+	{ "iq2_s", TQ_METHOD_RTN, "iq2_xs", 0, 0, PLAN_MIX_IQ2_S },
+	{ "iq2_m", TQ_METHOD_RTN, "iq2_s", 0, 0, PLAN_MIX_IQ2_M },
 	{ "iq1_s", TQ_METHOD_RTN, "iq1_s", 0, 0, PLAN_MIX_IQ1_S },
 	{ "iq1_m", TQ_METHOD_RTN, "iq1_m", 0, 0, PLAN_MIX_IQ1_M },
 };
@@ -99,7 +101,7 @@ static const char *const preset_names[N_PRESETS + 1] = {
 	"nvfp4", "q8_0",
 	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", "iq4_xs", "iq4_nl",
 	"iq3_xxs", "iq3_xs", "iq3_s", "iq3_m",
-	"iq2_xxs", "iq2_xs", "iq1_s", "iq1_m",
+	"iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq1_s", "iq1_m",
 	NULL
 };
 

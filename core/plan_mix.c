@@ -1,9 +1,8 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
- * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M, IQ2_XS,
- * IQ2_XXS, IQ1_S, IQ1_M; the rules of IQ2_S and IQ2_M too, which have no
- * preset yet): the type llama_tensor_get_type (llama-quant.cpp) gives each
- * tensor of a llama/qwen2 model (an expert's gate, up and down take
+ * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M, IQ2_M,
+ * IQ2_S, IQ2_XS, IQ2_XXS, IQ1_S, IQ1_M): the type llama_tensor_get_type
+ * (llama-quant.cpp) gives each tensor of a llama/qwen2 model (an expert's gate, up and down take
  * ffn_gate's, ffn_up's and ffn_down's rules), which the presets of the same
  * names apply after their default (core/plan.c).  Kept apart so that it
  * can be read line by line against llama.cpp's code.

@@ -24,7 +24,7 @@
  *                     their dequantized values).
  *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
  *   mixes             q6_k, q8_0, iq4_xs, iq4_nl, iq3_xxs, iq3_xs, iq3_s,
- *                     iq3_m, iq2_xs, iq2_xxs, iq1_m, iq1_s:
+ *                     iq3_m, iq2_m, iq2_s, iq2_xs, iq2_xxs, iq1_m, iq1_s:
  *                     core/plan.c's presets, their rules in
  *                     core/plan_mix.c, shape fallback included) or one
  *                     block type for every linear
@@ -109,7 +109,7 @@ typedef enum gg_req {
 static const char *const mix_names[] = {
 	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_nl",
 	"iq4_xs", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m", "iq2_xxs", "iq2_xs",
-	"iq1_s", "iq1_m", NULL
+	"iq2_s", "iq2_m", "iq1_s", "iq1_m", NULL
 };
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
@@ -662,7 +662,7 @@ gg_file_type(const gg_ctx *g, const char *type)
 		{ "iq4_xs", 30 }, { "bf16", 32 }, { "iq3_xs", 22 },
 		{ "iq3_xxs", 23 }, { "iq3_s", 26 }, { "iq3_m", 27 },
 		{ "iq2_xxs", 19 }, { "iq2_xs", 20 }, { "iq1_s", 24 },
-		{ "iq1_m", 31 },
+		{ "iq2_s", 28 }, { "iq2_m", 29 }, { "iq1_m", 31 },
 	};
 	int64_t count[64];
 	int best = -1;

@@ -1,18 +1,18 @@
 #!/bin/sh
-# iq2_llamacpp.sh: the IQ2_XXS, IQ2_XS, IQ1_S and IQ1_M presets against
-# llama-quantize and llama-perplexity (the pinned build of
+# iq2_llamacpp.sh: the IQ2_XXS, IQ2_XS, IQ2_S, IQ2_M, IQ1_S and IQ1_M
+# presets against llama-quantize and llama-perplexity (the pinned build of
 # tools/build-llamacpp.sh), on the demo model exported as an F32 GGUF:
 #   - without an importance matrix both refuse them (llama-quantize's
 #     tensor_requires_imatrix), ours in one line;
-#   - `export --type iq2_xxs --imatrix F` (iq2_xs, iq1_s, iq1_m) equals
-#     `llama-quantize --imatrix F SRC OUT IQ2_XXS` (...) byte for byte,
-#     every tensor's type and data, with F our `calibrate --imatrix` and
-#     llama-imatrix's; an importance matrix that lacks a tensor is
-#     refused, as there;
+#   - `export --type iq2_xxs --imatrix F` (iq2_xs, iq2_s, iq2_m, iq1_s,
+#     iq1_m) equals `llama-quantize --imatrix F SRC OUT IQ2_XXS` (...)
+#     byte for byte, every tensor's type and data, with F our `calibrate
+#     --imatrix` and llama-imatrix's; an importance matrix that lacks a
+#     tensor is refused, as there;
 #   - `quantize --preset iq2_xs --imatrix --export gguf:F` writes every
 #     tensor in llama-quantize's type (its importance matrix is its own);
-#   - llama-perplexity of our exports (and of a state on iq2_s, which has
-#     no preset yet) equals our `eval --protocol llamacpp` of the same files
+#   - llama-perplexity of our exports (and of a state with every block
+#     linear on iq2_s) equals our `eval --protocol llamacpp` of the same files
 #     within 0.05% (inputs rounded to Q8_K, ggml-cpu's vec_dot_type for
 #     all of them).
 # Runs only with TQ_INTEROP=1 (a missing llama.cpp build then fails).  TAP.
@@ -73,9 +73,16 @@ llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
     --chunks 8 -t $threads -o "$tmp/llama.imatrix"
 ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" | head -c 200)"
 
-for t in IQ2_XXS IQ2_XS IQ1_S IQ1_M; do
+for t in IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ1_S IQ1_M; do
 	lt=$(echo $t | tr A-Z a-z)
-	want="llama-quantize quantizes $lt only with an importance matrix"
+	# the first layer refused is on the mix's default type: IQ2_S's is
+	# IQ2_XS (llama.cpp's), IQ2_M's IQ2_S
+	case $t in
+	IQ2_S)	dt=iq2_xs ;;
+	IQ2_M)	dt=iq2_s ;;
+	*)	dt=$lt ;;
+	esac
+	want="llama-quantize quantizes $dt only with an importance matrix"
 	fails "$tq" export "$tmp/f32.gguf" --format gguf --type $lt \
 	    --out "$tmp/x.gguf" && [ ! -e "$tmp/x.gguf" ] &&
 	! llama llama-quantize "$tmp/f32.gguf" "$tmp/x.gguf" $t 1 &&
@@ -139,17 +146,16 @@ ok $? "quantize --preset iq2_xs --imatrix: every tensor in llama-quantize's type
     tail -n 3 "$tmp/err" | sed 's/^/# /'
 
 
-# IQ2_S has no preset yet (llama.cpp's IQ2_S and IQ2_M mixes need IQ3_S):
-# every block linear on it.
+# Every block linear on IQ2_S (the mixes keep some on other types).
 "$tq" quantize "$tmp/f32.gguf" --method rtn --scheme iq2_s --imatrix \
     --calib "$shared/wikitext2-valid.txt" --samples 8 --seqlen 128 \
-    --out "$tmp/s2" --export "gguf:$tmp/iq2_s-ours.gguf" >/dev/null \
+    --out "$tmp/s2" --export "gguf:$tmp/iq2_s_all-ours.gguf" >/dev/null \
     2>"$tmp/err"
 ok $? "every block linear on iq2_s, exported" ||
     tail -n 3 "$tmp/err" | sed 's/^/# /'
 
 head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
-for lt in iq2_xxs iq2_xs iq2_s iq1_s iq1_m; do
+for lt in iq2_xxs iq2_xs iq2_s iq2_m iq1_s iq1_m iq2_s_all; do
 	llama llama-perplexity -t $threads -c 512 --chunks 40 \
 	    -m "$tmp/$lt-ours.gguf" -f "$tmp/text.txt" &&
 	"$tq" --threads $threads eval "$tmp/$lt-ours.gguf" \

@@ -8,10 +8,9 @@
 #     importance matrix and with the same one (ours, and llama-imatrix's);
 #   - IQ3_XS and IQ3_XXS put tensors on IQ3_XXS (and IQ3_XXS on IQ2_S),
 #     which llama-quantize refuses to write without an importance matrix:
-#     both tools refuse them without one; with one, `--type iq3_xs` equals
-#     llama-quantize's byte for byte, and so does `iq3_xxs` where this build
-#     has iq2_s (else its refusal names iq2_s); an importance matrix that
-#     lacks one of those tensors is refused by both;
+#     both tools refuse them without one; with one, `--type iq3_xs` and
+#     `iq3_xxs` equal llama-quantize's byte for byte; an importance matrix
+#     that lacks one of those tensors is refused by both;
 #   - llama-perplexity of our exports equals our `eval --protocol llamacpp`
 #     of the same file within 0.05% (inputs rounded to Q8_K, ggml-cpu's
 #     vec_dot_type for IQ3_XXS and IQ3_S).
@@ -83,9 +82,6 @@ for t in IQ3_S IQ3_M IQ3_XS IQ3_XXS; do
 			    grep -q "requires an importance matrix" "$tmp/l.log" &&
 			    grep -q "only with an importance matrix" "$tmp/err"
 			ok $? "$t without an importance matrix: refused by both, ours: $(head -c 200 "$tmp/err")"
-		elif [ $t = IQ3_XXS ] && [ $rc = 1 ] &&
-		    grep -q "on iq2_s, which this build cannot write" "$tmp/err"; then
-			ok 0 "$t, importance matrix: $im: llama.cpp's mix puts attn_q/attn_k on IQ2_S # SKIP this build lacks iq2_s"
 		else
 			[ $rc = 0 ] && [ $lrc = 0 ] &&
 			    same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"

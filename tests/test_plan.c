@@ -543,7 +543,7 @@ test_presets(void)
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 30, "30 presets");
+	tap_ok(n == 32, "32 presets");
 	{
 		/* the codebook types' importance matrix, layer by layer */
 		static const struct { const char *json, *want; } cb[] = {
