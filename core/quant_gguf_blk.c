@@ -17,19 +17,6 @@ static_assert(offsetof(blk_q5_0, qs) == 6, "d, qh, qs");
 static_assert(offsetof(blk_q5_k, qh) == 16, "d, dmin, scales, qh");
 static_assert(offsetof(blk_q4_k, qs) == 16, "d, dmin, scales, qs");
 
-static void
-put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v & 0xff);
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t
-get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | (b[1] << 8));
-}
-
 /* ---- Packing -------------------------------------------------------- */
 
 /* Q2_K/Q3_K low bits: byte l of a 128-element half: l, +32, +64, +96. */

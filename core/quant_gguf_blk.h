@@ -233,4 +233,18 @@ GGUF_LAYOUT(iq1_m);
 float tq_gguf__make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
     const float *qw);
 
+/* A little-endian 16-bit field of a block (fp16 scales, IQ sign words). */
+static inline void
+put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v & 0xff);
+	b[1] = (uint8_t)(v >> 8);
+}
+
+static inline uint16_t
+get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] | (b[1] << 8));
+}
+
 #endif /* TQ_CORE_QUANT_GGUF_BLK_H */

@@ -42,19 +42,6 @@
 static const float shift_p[3] = { -1 + DELTA, DELTA, 1 + DELTA };
 static const float shift_m[3] = { -1 - DELTA, -DELTA, 1 - DELTA };
 
-static void
-put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v & 0xff);
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t
-get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | (b[1] << 8));
-}
-
 /*
  * The neighbour of levels l[8] (not a point) nearest x[8] at scale with
  * values xg (ggml's iq1_find_best_neighbour2): the first of least

@@ -358,19 +358,6 @@ sum_x2(const float *x)
 }
 
 static void
-put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v & 0xff);
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t
-get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | (b[1] << 8));
-}
-
-static void
 put32(uint8_t *b, uint32_t v)
 {
 	put16(b, (uint16_t)(v & 0xffff));

@@ -142,20 +142,25 @@ tab(int xxs)
 	return xxs ? &tab_xxs : &tab_s;
 }
 
-static void
-put16(uint8_t *b, uint16_t v)
-{
-	b[0] = (uint8_t)(v & 0xff);
-	b[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t
-get16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] | (b[1] << 8));
-}
-
 /* ---- The search ------------------------------------------------------- */
+
+/* |x[0..8)| into xval; bit i of the result set where x[i] is negative. */
+static uint8_t
+abs_signs(const float *x, float *xval)
+{
+	uint8_t s = 0;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		if (x[i] >= 0) {
+			xval[i] = x[i];
+		} else {
+			xval[i] = -x[i];
+			s |= (uint8_t)(1 << i);
+		}
+	}
+	return s;
+}
 
 /*
  * ggml's iq3_find_best_neighbour: of the neighbours of level vector u, the
@@ -334,19 +339,9 @@ xxs_bytes(const float *x, const float *imp, uint8_t *out)
 		sub_weights(xb, imp != NULL ? imp + SUB * ib : NULL, sigma2,
 		    weight, waux);
 		for (k = 0; k < 4; k++) {
-			int nflip = 0;
-			uint8_t s = 0;
+			uint8_t s = abs_signs(xb + 8 * k, xval + 8 * k);
 
-			for (i = 0; i < 8; i++) {
-				if (xb[8 * k + i] >= 0) {
-					xval[8 * k + i] = xb[8 * k + i];
-				} else {
-					xval[8 * k + i] = -xb[8 * k + i];
-					++nflip;
-					s |= (uint8_t)(1 << i);
-				}
-			}
-			if (nflip % 2) {
+			if (__builtin_popcount(s) % 2) {
 				/* the sign of least weight goes the other way */
 				int imin = 0;
 				float mn = weight[8 * k] * xb[8 * k] * xb[8 * k];
@@ -427,17 +422,7 @@ s_bytes(const float *x, const float *imp, uint8_t *out)
 		sub_weights(xb, imp != NULL ? imp + SUB * ib : NULL, sigma2,
 		    weight, waux);
 		for (k = 0; k < 4; k++) {
-			uint8_t s = 0;
-
-			for (i = 0; i < 8; i++) {
-				if (xb[8 * k + i] >= 0) {
-					xval[8 * k + i] = xb[8 * k + i];
-				} else {
-					xval[8 * k + i] = -xb[8 * k + i];
-					s |= (uint8_t)(1 << i);
-				}
-			}
-			block_signs[k] = s;
+			block_signs[k] = abs_signs(xb + 8 * k, xval + 8 * k);
 		}
 		max = xval[0];
 		for (i = 1; i < SUB; i++)

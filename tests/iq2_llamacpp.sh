@@ -28,33 +28,6 @@ interop_only llama.cpp
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 llamacpp_bin
-llama() {	# llama TOOL ARGS...: log in $tmp/l.log
-	tool=$1
-	shift
-	LD_LIBRARY_PATH=$bin "$bin/$tool" "$@" >"$tmp/l.log" 2>&1
-}
-# same A B [types]: every tensor of A has B's name, type and bytes (with
-# "types", the names and types only)
-same() {
-	"$py" - "$1" "$2" "${3:-bytes}" <<'PY'
-import sys
-import numpy as np
-import gguf
-a, b = (gguf.GGUFReader(p) for p in sys.argv[1:3])
-ta, tb = ({t.name: t for t in r.tensors} for r in (a, b))
-data = sys.argv[3] == "bytes"
-bad = [k for k in sorted(set(ta) | set(tb))
-       if k not in ta or k not in tb or
-       ta[k].tensor_type != tb[k].tensor_type or
-       (data and not np.array_equal(
-           np.asarray(ta[k].data).view(np.uint8).ravel(),
-           np.asarray(tb[k].data).view(np.uint8).ravel()))]
-types = sorted({t.tensor_type.name for t in ta.values()})
-print("# %d tensors (%s); differing: %s" % (len(ta), ", ".join(types),
-      bad[:4]))
-assert not bad
-PY
-}
 # fails CMD...: exit 1 with one line on stderr that has $want
 fails() {
 	"$@" >/dev/null 2>"$tmp/err"
@@ -94,7 +67,7 @@ for t in IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ1_S IQ1_M; do
 		    >/dev/null 2>"$tmp/err" &&
 		llama llama-quantize --imatrix "$tmp/$im.imatrix" \
 		    "$tmp/f32.gguf" "$tmp/ref.gguf" $t 1 &&
-		same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
+		gguf_same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
 		ok $? "$t, importance matrix: $im: our export equals llama-quantize's byte for byte $(head -c 200 "$tmp/err")"
 	done
 done
@@ -141,7 +114,7 @@ ok $? "an importance matrix lacking ffn_down: refused by both: $(cat "$tmp/err")
     2>"$tmp/err" &&
 llama llama-quantize --imatrix "$tmp/ours.imatrix" "$tmp/f32.gguf" \
     "$tmp/ref.gguf" IQ2_XS 1 &&
-same "$tmp/preset.gguf" "$tmp/ref.gguf" types
+gguf_same "$tmp/preset.gguf" "$tmp/ref.gguf" types
 ok $? "quantize --preset iq2_xs --imatrix: every tensor in llama-quantize's type" ||
     tail -n 3 "$tmp/err" | sed 's/^/# /'
 

@@ -27,30 +27,6 @@ interop_only llama.cpp
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 llamacpp_bin
-llama() {	# llama TOOL ARGS...: log in $tmp/l.log
-	tool=$1
-	shift
-	LD_LIBRARY_PATH=$bin "$bin/$tool" "$@" >"$tmp/l.log" 2>&1
-}
-# same A B: every tensor of A has B's name, type and bytes
-same() {
-	"$py" - "$1" "$2" <<'PY'
-import sys
-import numpy as np
-import gguf
-a, b = (gguf.GGUFReader(p) for p in sys.argv[1:3])
-ta, tb = ({t.name: t for t in r.tensors} for r in (a, b))
-bad = [k for k in sorted(set(ta) | set(tb))
-       if k not in ta or k not in tb or
-       ta[k].tensor_type != tb[k].tensor_type or
-       not np.array_equal(np.asarray(ta[k].data).view(np.uint8).ravel(),
-                          np.asarray(tb[k].data).view(np.uint8).ravel())]
-types = sorted({t.tensor_type.name for t in ta.values()})
-print("# %d tensors (%s); differing: %s" % (len(ta), ", ".join(types),
-      bad[:4]))
-assert not bad
-PY
-}
 
 "$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
     2>"$tmp/err"
@@ -84,7 +60,7 @@ for t in IQ3_S IQ3_M IQ3_XS IQ3_XXS; do
 			ok $? "$t without an importance matrix: refused by both, ours: $(head -c 200 "$tmp/err")"
 		else
 			[ $rc = 0 ] && [ $lrc = 0 ] &&
-			    same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
+			    gguf_same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
 			ok $? "$t, importance matrix: $im: our export equals llama-quantize's byte for byte $(head -c 200 "$tmp/err")"
 		fi
 	done

@@ -73,6 +73,37 @@ llamacpp_bin() {
 	fi
 }
 
+# llama TOOL ARGS...: runs one of $bin's programs (llamacpp_bin), its
+# output in $tmp/l.log
+llama() {
+	tool=$1
+	shift
+	LD_LIBRARY_PATH=$bin "$bin/$tool" "$@" >"$tmp/l.log" 2>&1
+}
+# gguf_same A B [types]: every tensor of A has B's name, type and bytes
+# (with "types", the names and types only; gguf-py, with $py); the tensor
+# count, types and any that differ as a comment
+gguf_same() {
+	"$py" - "$1" "$2" "${3:-bytes}" <<'PY'
+import sys
+import numpy as np
+import gguf
+a, b = (gguf.GGUFReader(p) for p in sys.argv[1:3])
+ta, tb = ({t.name: t for t in r.tensors} for r in (a, b))
+data = sys.argv[3] == "bytes"
+bad = [k for k in sorted(set(ta) | set(tb))
+       if k not in ta or k not in tb or
+       ta[k].tensor_type != tb[k].tensor_type or
+       (data and not np.array_equal(
+           np.asarray(ta[k].data).view(np.uint8).ravel(),
+           np.asarray(tb[k].data).view(np.uint8).ravel()))]
+types = sorted({t.tensor_type.name for t in ta.values()})
+print("# %d tensors (%s); differing: %s" % (len(ta), ", ".join(types),
+      bad[:4]))
+assert not bad
+PY
+}
+
 # interop_only WHAT: skip the whole test unless TQ_INTEROP=1 (runtests.sh
 # sets it; the consumers it runs are installed there).
 interop_only() {

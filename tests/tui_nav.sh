@@ -271,7 +271,8 @@ ok $? "with nothing to lose q quits at once"
 # ---- a terminal curses cannot drive: one line, no drawing ----
 for t in dumb no-such-terminal; do
 	start "d$t" 80 24 TERM=$t --
-	wait_for "d$t" 'EXIT=' 60 &&
+	# wait for the script's last line (TTY=), not EXIT=, before counting
+	wait_for "d$t" 'TTY=(raw|cooked)' 60 &&
 		[ "$(screen "d$t" | grep -c .)" = 3 ] &&
 		screen "d$t" | sed -n 1p | grep -q "^turboquant: the workbench cannot drive TERM=$t (" &&
 		screen "d$t" | sed -n 2p | grep -q '^EXIT=1$'
