@@ -472,6 +472,40 @@ tq_gguf__make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
 	return make_qp_quants(n, nmax, x, L, qw);
 }
 
+/* ---- What the lattice types (core/quant_iq*.c) share ---------------- */
+
+uint8_t
+tq_gguf__signs8(const float *x, const float *w, float *xval, int parity)
+{
+	uint8_t s = 0;
+	int i, imin = 0;
+
+	for (i = 0; i < 8; i++) {
+		if (x[i] >= 0) {
+			xval[i] = x[i];
+		} else {
+			xval[i] = -x[i];
+			s |= (uint8_t)(1 << i);
+		}
+	}
+	if (!parity || __builtin_popcount(s) % 2 == 0)
+		return s;
+	/* the sign of least w x^2 goes the other way */
+	for (i = 1; i < 8; i++)
+		if (w[i] * x[i] * x[i] < w[imin] * x[imin] * x[imin])
+			imin = i;
+	xval[imin] = -xval[imin];
+	return s ^ (uint8_t)(1 << imin);
+}
+
+int
+tq_gguf__odd_level(float id, float v, int max)
+{
+	int l = tq_round_even(0.5f * (id * v - 1));
+
+	return MAX(0, MIN(max, l));
+}
+
 /* ---- Sub-block scale packing ---------------------------------------- */
 
 /* Q4_K/Q5_K: sub-block j's 6-bit scale ls and min lm into scales[12]. */
@@ -534,6 +568,12 @@ sum_sq(const float *x, int64_t n)
 	for (j = 0; j < n; j++)
 		sum_x2 += x[j] * x[j];
 	return sum_x2;
+}
+
+float
+tq_gguf__sum_sq(const float *x, int64_t n)
+{
+	return sum_sq(x, n);
 }
 
 /*

@@ -233,6 +233,38 @@ GGUF_LAYOUT(iq1_m);
 float tq_gguf__make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
     const float *qw);
 
+/* sum(x^2) of x[n] in ggml's order (core/quant_gguf.c). */
+float tq_gguf__sum_sq(const float *x, int64_t n);
+
+/*
+ * |x| of a group of 8 into xval and the negative ones as bits; with
+ * parity (the eighth sign implied: IQ2_XXS, IQ2_XS, IQ3_XXS), an odd count
+ * flips the element of least w x^2 back (its sign is then wrong), as ggml
+ * does.  w is read only with parity.
+ */
+uint8_t tq_gguf__signs8(const float *x, const float *w, float *xval,
+    int parity);
+
+/* The level l in 0..max whose 2l + 1 is nearest id * v (ggml's rounding
+   of a sub-block scale to its level). */
+int tq_gguf__odd_level(float id, float v, int max);
+
+/*
+ * The table's quantize fn for a lattice type whose search search(x, imp,
+ * out) writes ggml's block blk: that block, unpacked by the layout.
+ */
+#define GGUF_QUANT_BY_BLOCK(fn, search, blk, layout) \
+void \
+fn(const float *x, const float *imp, float unused_s2, int unused_nmax, \
+    gguf_hdr *h, uint8_t *L) \
+{ \
+	uint8_t b[sizeof(blk)]; \
+\
+	(void)unused_s2, (void)unused_nmax; \
+	search(x, imp, b); \
+	tq_gguf__unpack_##layout(0, 0, b, h, L); \
+}
+
 /* A little-endian 16-bit field of a block (fp16 scales, IQ sign words). */
 static inline void
 put16(uint8_t *b, uint16_t v)

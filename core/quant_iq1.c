@@ -30,7 +30,6 @@
 
 #include "no_fma.h"
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #define GROUP_MAX_EPS_IQ1_S 1e-12f	/* ggml's "all zero" thresholds */
@@ -135,17 +134,6 @@ weights(const float *xb, const float *imp, float sigma2, int n, int sq,
 }
 
 static float
-sigma2_of(const float *x)
-{
-	float s = 0;
-	int i;
-
-	for (i = 0; i < QK_K; i++)
-		s += x[i] * x[i];
-	return 2 * s / QK_K;
-}
-
-static float
 abs_max(const float *xb, int n)
 {
 	float max = fabsf(xb[0]);
@@ -154,15 +142,6 @@ abs_max(const float *xb, int n)
 	for (i = 1; i < n; i++)
 		max = MAX(max, fabsf(xb[i]));
 	return max;
-}
-
-/* The 3-bit sub-block level of scale s under 1 / d. */
-static int
-sub_level(float id, float s)
-{
-	int l = tq_round_even(0.5f * (id * s - 1));
-
-	return MAX(0, MIN(7, l));
 }
 
 /*
@@ -182,7 +161,7 @@ s_block(const float *xbl, const float *imp, uint8_t *out)
 	int idx[32], ib, j, k;
 
 	memset(out, 0, sizeof(blk_iq1_s));
-	sigma2 = sigma2_of(xbl);
+	sigma2 = 2 * tq_gguf__sum_sq(xbl, QK_K) / QK_K;
 	for (ib = 0; ib < QK_K / 32; ib++) {
 		const float *xb = xbl + 32 * ib, *xx;
 		float best = -FLT_MAX, scale, max;
@@ -282,7 +261,7 @@ s_block(const float *xbl, const float *imp, uint8_t *out)
 	put16(out, tq_f32_to_f16(d * 1.125f));
 	id = 1 / d;
 	for (ib = 0; ib < QK_K / 32; ib++) {
-		int l = sub_level(id, scales[ib]);
+		int l = tq_gguf__odd_level(id, scales[ib], 7);
 
 		if (shifts[ib] == -1)
 			l |= 8;
@@ -310,7 +289,7 @@ m_block(const float *xbl, const float *imp, uint8_t *out)
 	int idx[16], ib, j, k, h;
 
 	memset(out, 0, sizeof(blk_iq1_m));
-	sigma2 = sigma2_of(xbl);
+	sigma2 = 2 * tq_gguf__sum_sq(xbl, QK_K) / QK_K;
 	for (ib = 0; ib < QK_K / 16; ib++) {
 		const float *xb = xbl + 16 * ib, *xx;
 		float px[2][17], pw[2][17], txs[2], tws[2];
@@ -434,7 +413,7 @@ m_block(const float *xbl, const float *imp, uint8_t *out)
 	id = 1 / d;
 	for (ib = 0; ib < QK_K / 16; ib++) {
 		const float *xb = xbl + 16 * ib, *xx;
-		int l = sub_level(id, scales[ib]);
+		int l = tq_gguf__odd_level(id, scales[ib], 7);
 
 		sc[ib / 4] |= (uint16_t)(l << 3 * (ib % 4));
 		qh[ib] |= masks[shifts[ib]];
@@ -605,73 +584,15 @@ tq_iq1__bad(const uint8_t *L)
 
 /* ---- The table's entries ------------------------------------------- */
 
-void
-tq_iq1__quant_s(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L)
-{
-	uint8_t b[sizeof(blk_iq1_s)];
+GGUF_QUANT_BY_BLOCK(tq_iq1__quant_s, s_block, blk_iq1_s, iq1_s)
+GGUF_QUANT_BY_BLOCK(tq_iq1__quant_m, m_block, blk_iq1_m, iq1_m)
 
-	(void)unused_s2, (void)unused_nmax;
-	s_block(x, imp, b);
-	tq_gguf__unpack_iq1_s(0, 0, b, h, L);
-}
-
-void
-tq_iq1__quant_m(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L)
-{
-	uint8_t b[sizeof(blk_iq1_m)];
-
-	(void)unused_s2, (void)unused_nmax;
-	m_block(x, imp, b);
-	tq_gguf__unpack_iq1_m(0, 0, b, h, L);
-}
-
-/*
- * A group of 8 columns on grid g (step and shifted values): each x to its
- * nearest value, and where those are no point, the neighbour of least
- * sum w (value - x)^2.
- */
+/* A group of 8 columns on grid g (step and shifted values). */
 static void
 round8(const tq_grid *g, const float *x, const float *w, uint8_t *L)
 {
-	uint16_t buf[NGRID];
-	const uint16_t *nb;
-	float best = FLT_MAX;
-	int8_t l[8];
-	int i, v, n, k, p;
-
-	for (i = 0; i < 8; i++) {
-		float bd = FLT_MAX;
-
-		l[i] = 1;
-		for (v = 0; v < 3; v++) {
-			float d = g->scale * g->table[v] - x[i];
-
-			if (d * d < bd) {
-				bd = d * d;
-				l[i] = (int8_t)v;
-			}
-		}
-	}
-	if ((p = tq_iq__find(IQ_LAT_1S, l)) < 0) {
-		nb = tq_iq__neighbours(IQ_LAT_1S, l, &n, buf);
-		for (k = 0, p = nb[0]; k < n; k++) {
-			const uint8_t *pl = tq_iq__levels(IQ_LAT_1S, nb[k]);
-			float e = 0;
-
-			for (i = 0; i < 8; i++) {
-				float d = g->scale * g->table[pl[i]] - x[i];
-
-				e += w[i] * d * d;
-			}
-			if (e < best) {
-				best = e;
-				p = nb[k];
-			}
-		}
-	}
-	group_codes(p, L);
+	group_codes(tq_iq__round_point(IQ_LAT_1S, g->scale, g->table, x, w),
+	    L);
 }
 
 void

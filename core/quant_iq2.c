@@ -264,44 +264,6 @@ best_neighbour(iq_lat k, int8_t *l, const float *xval, const float *w,
 	return p;
 }
 
-/*
- * |x| of a group of 8 into xval and the negative ones as bits; with
- * parity (IQ2_XXS, IQ2_XS: the eighth sign is implied), an odd count
- * flips the element of least w x^2 back (its sign is then wrong).
- */
-static uint8_t
-group_signs(const float *xb, const float *w, float *xval, int parity)
-{
-	uint8_t s = 0;
-	int i, nflip = 0;
-
-	for (i = 0; i < 8; i++) {
-		if (xb[i] >= 0) {
-			xval[i] = xb[i];
-		} else {
-			xval[i] = -xb[i];
-			nflip++;
-			s |= (uint8_t)(1 << i);
-		}
-	}
-	if (parity && nflip % 2) {
-		int imin = 0;
-		float min = w[0] * xb[0] * xb[0];
-
-		for (i = 1; i < 8; i++) {
-			float ax = w[i] * xb[i] * xb[i];
-
-			if (ax < min) {
-				min = ax;
-				imin = i;
-			}
-		}
-		xval[imin] = -xval[imin];
-		s ^= (uint8_t)(1 << imin);
-	}
-	return s;
-}
-
 /* The levels nearest id * x of n elements, clamped to 0..2. */
 static void
 levels_at(const float *xval, float id, int n, int8_t *l)
@@ -345,18 +307,6 @@ group_max(const float *xval, int n)
 	return max;
 }
 
-/* The super-block's sum of x^2 in ggml's order. */
-static float
-sum_x2(const float *x)
-{
-	float s = 0;
-	int i;
-
-	for (i = 0; i < QK_K; i++)
-		s += x[i] * x[i];
-	return s;
-}
-
 static void
 put32(uint8_t *b, uint32_t v)
 {
@@ -368,15 +318,6 @@ static uint32_t
 get32(const uint8_t *b)
 {
 	return (uint32_t)get16(b) | (uint32_t)get16(b + 2) << 16;
-}
-
-/* The 4-bit sub-block level of scale s under 1 / d. */
-static int
-sub_level(float id, float s)
-{
-	int l = tq_round_even(0.5f * (id * s - 1));
-
-	return MAX(0, MIN(15, l));
 }
 
 /*
@@ -395,7 +336,7 @@ xxs_block(const float *xbl, const float *imp, uint8_t *out)
 	int ib, k, i, is;
 
 	memset(q2, 0, sizeof(q2));
-	sigma2 = sum_x2(xbl) / QK_K;
+	sigma2 = tq_gguf__sum_sq(xbl, QK_K) / QK_K;
 	for (ib = 0; ib < QK_K / 32; ib++) {
 		const float *xb = xbl + 32 * ib;
 		float scale, eff_max, best = 0, sumqx, sumq2;
@@ -407,7 +348,7 @@ xxs_block(const float *xbl, const float *imp, uint8_t *out)
 		for (i = 0; i < 32; i++)
 			waux[i] = sqrtf(weight[i]);
 		for (k = 0; k < 4; k++)
-			signs[k] = group_signs(xb + 8 * k, weight + 8 * k,
+			signs[k] = tq_gguf__signs8(xb + 8 * k, weight + 8 * k,
 			    xval + 8 * k, 1) & 127;
 		if (group_max(xval, 32) < GROUP_MAX_EPS) {
 			scales[ib] = 0;
@@ -479,7 +420,8 @@ xxs_block(const float *xbl, const float *imp, uint8_t *out)
 	put16(out, tq_f32_to_f16(d));
 	id = 1 / d;
 	for (ib = 0; ib < QK_K / 32; ib++)
-		q2[2 * ib + 1] |= (uint32_t)sub_level(id, scales[ib]) << 28;
+		q2[2 * ib + 1] |= (uint32_t)tq_gguf__odd_level(id, scales[ib],
+		    15) << 28;
 	for (i = 0; i < 2 * (QK_K / 32); i++)
 		put32(out + 2 + 4 * i, q2[i]);
 }
@@ -559,7 +501,7 @@ xs_block(const float *xbl, const float *imp, uint8_t *out)
 
 	memset(q2, 0, sizeof(q2));
 	memset(out, 0, sizeof(blk_iq2_xs));
-	sigma2 = sum_x2(xbl) / QK_K;
+	sigma2 = tq_gguf__sum_sq(xbl, QK_K) / QK_K;
 	for (ib = 0; ib < QK_K / 16; ib++) {
 		const float *xb = xbl + 16 * ib;
 		float scale, max;
@@ -570,7 +512,7 @@ xs_block(const float *xbl, const float *imp, uint8_t *out)
 		for (i = 0; i < 16; i++)
 			waux[i] = sqrtf(weight[i]);
 		for (k = 0; k < 2; k++)
-			signs[k] = group_signs(xb + 8 * k, weight + 8 * k,
+			signs[k] = tq_gguf__signs8(xb + 8 * k, weight + 8 * k,
 			    xval + 8 * k, 1) & 127;
 		max = group_max(xval, 16);
 		if (max < GROUP_MAX_EPS) {
@@ -595,8 +537,8 @@ xs_block(const float *xbl, const float *imp, uint8_t *out)
 	put16(out, tq_f32_to_f16(d));
 	id = 1 / d;
 	for (ib = 0; ib < QK_K / 16; ib++)
-		out[2 + QK_K / 4 + ib / 2] |= (uint8_t)(sub_level(id,
-		    scales[ib]) << 4 * (ib % 2));
+		out[2 + QK_K / 4 + ib / 2] |= (uint8_t)(tq_gguf__odd_level(id,
+		    scales[ib], 15) << 4 * (ib % 2));
 	for (i = 0; i < QK_K / 8; i++)
 		put16(out + 2 + 2 * i, q2[i]);
 }
@@ -618,7 +560,7 @@ s_block(const float *xbl, const float *imp, uint8_t *out)
 	int ib, k, i;
 
 	memset(out, 0, sizeof(blk_iq2_s));
-	sigma2 = 2 * sum_x2(xbl) / QK_K;
+	sigma2 = 2 * tq_gguf__sum_sq(xbl, QK_K) / QK_K;
 	for (ib = 0; ib < QK_K / 16; ib++) {
 		const float *xb = xbl + 16 * ib;
 		float scale, max;
@@ -633,7 +575,7 @@ s_block(const float *xbl, const float *imp, uint8_t *out)
 		for (i = 0; i < 16; i++)
 			waux[i] = sqrtf(weight[i]);
 		for (k = 0; k < 2; k++)
-			signs[k] = group_signs(xb + 8 * k, weight + 8 * k,
+			signs[k] = tq_gguf__signs8(xb + 8 * k, weight + 8 * k,
 			    xval + 8 * k, 0);
 		max = group_max(xval, 16);
 		if (max < GROUP_MAX_EPS_IQ2_S) {
@@ -662,8 +604,8 @@ s_block(const float *xbl, const float *imp, uint8_t *out)
 	put16(out, tq_f32_to_f16(d * 0.9875f));
 	id = 1 / d;
 	for (ib = 0; ib < QK_K / 16; ib++)
-		sc[ib / 2] |= (uint8_t)(sub_level(id, scales[ib]) <<
-		    4 * (ib % 2));
+		sc[ib / 2] |= (uint8_t)(tq_gguf__odd_level(id, scales[ib],
+		    15) << 4 * (ib % 2));
 }
 
 /* ---- Codes <-> blocks ----------------------------------------------- */
@@ -870,91 +812,70 @@ tq_iq2__bad_s(const uint8_t *L)
 
 /* ---- The table's entries ------------------------------------------- */
 
-void
-tq_iq2__quant_xxs(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L)
-{
-	uint8_t b[sizeof(blk_iq2_xxs)];
-
-	(void)unused_s2, (void)unused_nmax;
-	xxs_block(x, imp, b);
-	tq_gguf__unpack_iq2_xxs(0, 0, b, h, L);
-}
-
-void
-tq_iq2__quant_xs(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L)
-{
-	uint8_t b[sizeof(blk_iq2_xs)];
-
-	(void)unused_s2, (void)unused_nmax;
-	xs_block(x, imp, b);
-	tq_gguf__unpack_iq2_xs(0, 0, b, h, L);
-}
-
-void
-tq_iq2__quant_s(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L)
-{
-	uint8_t b[sizeof(blk_iq2_s)];
-
-	(void)unused_s2, (void)unused_nmax;
-	s_block(x, imp, b);
-	tq_gguf__unpack_iq2_s(0, 0, b, h, L);
-}
+GGUF_QUANT_BY_BLOCK(tq_iq2__quant_xxs, xxs_block, blk_iq2_xxs, iq2_xxs)
+GGUF_QUANT_BY_BLOCK(tq_iq2__quant_xs, xs_block, blk_iq2_xs, iq2_xs)
+GGUF_QUANT_BY_BLOCK(tq_iq2__quant_s, s_block, blk_iq2_s, iq2_s)
 
 /* The signed magnitudes, ascending: code c is levels[c]. */
 static const float levels[6] = { -43, -25, -8, 8, 25, 43 };
 
+int
+tq_iq__round_point(iq_lat k, float s, const float *val, const float *x,
+    const float *w)
+{
+	uint16_t buf[MAXPTS];
+	const uint16_t *nb;
+	float best = FLT_MAX;
+	int8_t l[8];
+	int i, v, n, j, p;
+
+	for (i = 0; i < 8; i++) {
+		float bd = FLT_MAX;
+
+		l[i] = 0;
+		for (v = 0; v < 3; v++) {
+			float d = s * val[v] - x[i];
+
+			if (d * d < bd) {
+				bd = d * d;
+				l[i] = (int8_t)v;
+			}
+		}
+	}
+	if ((p = tq_iq__find(k, l)) >= 0)
+		return p;
+	nb = tq_iq__neighbours(k, l, &n, buf);
+	for (j = 0, p = nb[0]; j < n; j++) {
+		const uint8_t *pl = tq_iq__levels(k, nb[j]);
+		float e = 0;
+
+		for (i = 0; i < 8; i++) {
+			float d = s * val[pl[i]] - x[i];
+
+			e += w[i] * d * d;
+		}
+		if (e < best) {
+			best = e;
+			p = nb[j];
+		}
+	}
+	return p;
+}
+
 /*
  * A group of 8 columns at step s (the grid's scale): the signs of x (with
  * parity, the odd one out flipped where w x^2 is least, as ggml does),
- * each |x| to its nearest magnitude, and where those are no point, the
- * neighbour of least sum w (s m - |x|)^2.
+ * then the point for |x| on the three magnitudes.
  */
 static void
 round8(iq_lat lk, int parity, float s, const float *x, const float *w,
     uint8_t *L)
 {
 	static const float mag[3] = { 8, 25, 43 };
-	uint16_t buf[MAXPTS];
-	const uint16_t *nb;
-	float xv[8], best = FLT_MAX;
-	uint8_t sg = group_signs(x, w, xv, parity);
-	int8_t l[8];
-	int i, m, n, k, p;
+	float xv[8];
+	uint8_t sg = tq_gguf__signs8(x, w, xv, parity);
 
-	for (i = 0; i < 8; i++) {
-		float bd = FLT_MAX;
-
-		l[i] = 0;
-		for (m = 0; m < 3; m++) {
-			float d = s * mag[m] - xv[i];
-
-			if (d * d < bd) {
-				bd = d * d;
-				l[i] = (int8_t)m;
-			}
-		}
-	}
-	if ((p = tq_iq__find(lk, l)) < 0) {
-		nb = tq_iq__neighbours(lk, l, &n, buf);
-		for (k = 0, p = nb[0]; k < n; k++) {
-			const uint8_t *pl = tq_iq__levels(lk, nb[k]);
-			float e = 0;
-
-			for (i = 0; i < 8; i++) {
-				float d = s * mag[pl[i]] - xv[i];
-
-				e += w[i] * d * d;
-			}
-			if (e < best) {
-				best = e;
-				p = nb[k];
-			}
-		}
-	}
-	group_codes(lk, p, sg, L);
+	group_codes(lk, tq_iq__round_point(lk, s, mag, xv, w), sg, L);
 }
 
 void

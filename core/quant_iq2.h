@@ -98,4 +98,14 @@ const uint8_t *tq_iq__levels(iq_lat k, int p);
 const uint16_t *tq_iq__neighbours(iq_lat k, const int8_t *l, int *n,
     uint16_t *buf);
 
+/*
+ * The point of lattice k for the values x[8] at step s on the three
+ * values val[3] (IQ2: the magnitudes of |x|; IQ1: -1, 0, 1 plus the
+ * shift): each x to its nearest value, and where those levels are no
+ * point, the neighbour of least sum w (s val - x)^2 (the first of equals).
+ * What GPTQ rounds a group of 8 onto.
+ */
+int tq_iq__round_point(iq_lat k, float s, const float *val, const float *x,
+    const float *w);
+
 #endif /* TQ_CORE_QUANT_IQ2_H */
