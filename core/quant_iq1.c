@@ -41,49 +41,6 @@
 static const float shift_p[3] = { -1 + DELTA, DELTA, 1 + DELTA };
 static const float shift_m[3] = { -1 - DELTA, -DELTA, 1 - DELTA };
 
-/*
- * The neighbour of levels l[8] (not a point) nearest x[8] at scale with
- * values xg (ggml's iq1_find_best_neighbour2): the first of least
- * sum w (scale xg[l] - x)^2.  Writes its levels to l.
- */
-static int
-best_neighbour(int8_t *l, const float *x, const float *w, float scale,
-    const float *xg)
-{
-	uint16_t buf[NGRID];
-	const uint16_t *nb;
-	const uint8_t *pl;
-	float best = FLT_MAX;
-	int n, j, i, p = -1;
-
-	nb = tq_iq__neighbours(IQ_LAT_1S, l, &n, buf);
-	for (j = 0; j < n; j++) {
-		float d2 = 0;
-
-		pl = tq_iq__levels(IQ_LAT_1S, nb[j]);
-		for (i = 0; i < 8; i++) {
-			float q = xg[pl[i]];
-			float diff = scale * q - x[i];
-
-			d2 += w[i] * diff * diff;
-		}
-		if (d2 < best) {
-			best = d2;
-			p = nb[j];
-		}
-	}
-	/*
-	 * None below FLT_MAX (NaN or huge): ggml then scans the whole
-	 * codebook, reading past x (a bug); the first neighbour here.
-	 */
-	if (p < 0)
-		p = nb[0];
-	pl = tq_iq__levels(IQ_LAT_1S, p);
-	for (i = 0; i < 8; i++)
-		l[i] = (int8_t)pl[i];
-	return p;
-}
-
 /* The point of levels l, neighbours searched when it is none. */
 static int
 point(int8_t *l, const float *x, const float *w, float scale,
@@ -94,7 +51,7 @@ point(int8_t *l, const float *x, const float *w, float scale,
 	if (p >= 0)
 		return p;
 	*on = 0;
-	return best_neighbour(l, x, w, scale, xg);
+	return tq_iq__best_neighbour(IQ_LAT_1S, l, x, w, scale, xg);
 }
 
 /*

@@ -225,19 +225,17 @@ tq_iq__neighbours(iq_lat k, const int8_t *l, int *n, uint16_t *buf)
 
 /* ---- The IQ2 searches ----------------------------------------------- */
 
-/*
- * The neighbour of levels l[8] (not a point) nearest x[8] at scale under
- * weights w (ggml's iq2_find_best_neighbour): the first of least
- * sum w (scale (2l + 1) - x)^2.  Writes its levels to l.
- */
-static int
-best_neighbour(iq_lat k, int8_t *l, const float *xval, const float *w,
-    float scale)
+/* IQ2's magnitudes in steps: level l is 2l + 1. */
+static const float odd[3] = { 1, 3, 5 };
+
+int
+tq_iq__best_neighbour(iq_lat k, int8_t *l, const float *x, const float *w,
+    float s, const float *val)
 {
 	uint16_t buf[MAXPTS];
 	const uint16_t *nb;
 	const uint8_t *pl;
-	float best_d2 = FLT_MAX;
+	float best = FLT_MAX;
 	int n, j, i, p = -1;
 
 	nb = tq_iq__neighbours(k, l, &n, buf);
@@ -246,17 +244,20 @@ best_neighbour(iq_lat k, int8_t *l, const float *xval, const float *w,
 
 		pl = tq_iq__levels(k, nb[j]);
 		for (i = 0; i < 8; i++) {
-			float q = 2 * pl[i] + 1;
-			float diff = scale * q - xval[i];
+			float diff = s * val[pl[i]] - x[i];
 
 			d2 += w[i] * diff * diff;
 		}
-		if (d2 < best_d2) {
-			best_d2 = d2;
+		if (d2 < best) {
+			best = d2;
 			p = nb[j];
 		}
 	}
-	if (p < 0)		/* every distance NaN (ggml asserts) */
+	/*
+	 * None below FLT_MAX (NaN or huge): ggml asserts (IQ2) or scans the
+	 * whole codebook reading past x (IQ1, a bug); the first neighbour here.
+	 */
+	if (p < 0)
 		p = nb[0];
 	pl = tq_iq__levels(k, p);
 	for (i = 0; i < 8; i++)
@@ -369,9 +370,9 @@ xxs_block(const float *xbl, const float *imp, uint8_t *out)
 			for (k = 0; k < 4; k++) {
 				levels_at(xval + 8 * k, tid, 8, Laux + 8 * k);
 				if (tq_iq__find(IQ_LAT_2XXS, Laux + 8 * k) < 0)
-					best_neighbour(IQ_LAT_2XXS, Laux + 8 * k,
-					    xval + 8 * k, waux + 8 * k,
-					    this_scale);
+					tq_iq__best_neighbour(IQ_LAT_2XXS,
+					    Laux + 8 * k, xval + 8 * k,
+					    waux + 8 * k, this_scale, odd);
 			}
 			fit(xval, weight, Laux, 32, &sumqx, &sumq2);
 			if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
@@ -389,8 +390,9 @@ xxs_block(const float *xbl, const float *imp, uint8_t *out)
 				levels_at(xval + 8 * k, sid, 8, Laux + 8 * k);
 				p = tq_iq__find(IQ_LAT_2XXS, Laux + 8 * k);
 				if (p < 0)
-					best_neighbour(IQ_LAT_2XXS, Laux + 8 * k,
-					    xval + 8 * k, waux + 8 * k, scale);
+					tq_iq__best_neighbour(IQ_LAT_2XXS,
+					    Laux + 8 * k, xval + 8 * k,
+					    waux + 8 * k, scale, odd);
 				memcpy(L + 8 * k, Laux + 8 * k, 8);
 			}
 			fit(xval, weight, L, 32, &sumqx, &sumq2);
@@ -449,8 +451,8 @@ search16(iq_lat lk, const float *xval, const float *weight,
 			levels_at(xval + 8 * k, id, 8, Laux + 8 * k);
 			on_aux[k] = tq_iq__find(lk, Laux + 8 * k) >= 0;
 			if (!on_aux[k])
-				best_neighbour(lk, Laux + 8 * k, xval + 8 * k,
-				    waux + 8 * k, this_scale);
+				tq_iq__best_neighbour(lk, Laux + 8 * k,
+				    xval + 8 * k, waux + 8 * k, this_scale, odd);
 		}
 		fit(xval, weight, Laux, 16, &sumqx, &sumq2);
 		if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
@@ -469,8 +471,8 @@ search16(iq_lat lk, const float *xval, const float *weight,
 				continue;
 			levels_at(xval + 8 * k, id, 8, L + 8 * k);
 			if (tq_iq__find(lk, L + 8 * k) < 0)
-				best_neighbour(lk, L + 8 * k, xval + 8 * k,
-				    waux + 8 * k, scale);
+				tq_iq__best_neighbour(lk, L + 8 * k,
+				    xval + 8 * k, waux + 8 * k, scale, odd);
 		}
 		fit(xval, weight, L, 16, &sumqx, &sumq2);
 		if (sumq2 > 0)
@@ -823,11 +825,8 @@ int
 tq_iq__round_point(iq_lat k, float s, const float *val, const float *x,
     const float *w)
 {
-	uint16_t buf[MAXPTS];
-	const uint16_t *nb;
-	float best = FLT_MAX;
 	int8_t l[8];
-	int i, v, n, j, p;
+	int i, v, p;
 
 	for (i = 0; i < 8; i++) {
 		float bd = FLT_MAX;
@@ -844,22 +843,7 @@ tq_iq__round_point(iq_lat k, float s, const float *val, const float *x,
 	}
 	if ((p = tq_iq__find(k, l)) >= 0)
 		return p;
-	nb = tq_iq__neighbours(k, l, &n, buf);
-	for (j = 0, p = nb[0]; j < n; j++) {
-		const uint8_t *pl = tq_iq__levels(k, nb[j]);
-		float e = 0;
-
-		for (i = 0; i < 8; i++) {
-			float d = s * val[pl[i]] - x[i];
-
-			e += w[i] * d * d;
-		}
-		if (e < best) {
-			best = e;
-			p = nb[j];
-		}
-	}
-	return p;
+	return tq_iq__best_neighbour(k, l, x, w, s, val);
 }
 
 /*

@@ -99,6 +99,15 @@ const uint16_t *tq_iq__neighbours(iq_lat k, const int8_t *l, int *n,
     uint16_t *buf);
 
 /*
+ * The neighbour of levels l[8] (not a point) nearest x[8] at step s on
+ * the values val[3] (ggml's iq2_find_best_neighbour, iq1_find_best_
+ * neighbour2): the first of least sum w (s val[l] - x)^2.  Writes its
+ * levels to l and returns it.
+ */
+int tq_iq__best_neighbour(iq_lat k, int8_t *l, const float *x,
+    const float *w, float s, const float *val);
+
+/*
  * The point of lattice k for the values x[8] at step s on the three
  * values val[3] (IQ2: the magnitudes of |x|; IQ1: -1, 0, 1 plus the
  * shift): each x to its nearest value, and where those levels are no
