@@ -34,17 +34,7 @@ fails() {
 	[ $? = 1 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q -- "$want" "$tmp/err"
 }
 
-"$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
-    2>"$tmp/err"
-ok $? "the demo model as an F32 GGUF $(head -c 200 "$tmp/err")"
-"$tq" calibrate "$tmp/f32.gguf" --calib "$shared/wikitext2-valid.txt" \
-    --samples 8 --seqlen 128 --imatrix "$tmp/ours.imatrix" >/dev/null \
-    2>"$tmp/err"
-ok $? "calibrate --imatrix $(head -c 200 "$tmp/err")"
-head -c 60000 "$shared/wikitext2-valid.txt" >"$tmp/calib.txt"
-llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
-    --chunks 8 -t $threads -o "$tmp/llama.imatrix"
-ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" | head -c 200)"
+demo_imatrices
 
 for t in IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ1_S IQ1_M; do
 	lt=$(echo $t | tr A-Z a-z)

@@ -104,6 +104,25 @@ assert not bad
 PY
 }
 
+# demo_imatrices: the demo model as $tmp/f32.gguf and two importance
+# matrices of it on wikitext-2, $tmp/ours.imatrix (our calibrate) and
+# $tmp/llama.imatrix (llama-imatrix; needs llamacpp_bin), three checks.
+# Uses $tq, $shared and $threads.
+demo_imatrices() {
+	"$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
+	    2>"$tmp/err"
+	ok $? "the demo model as an F32 GGUF $(head -c 200 "$tmp/err")"
+	"$tq" calibrate "$tmp/f32.gguf" --calib "$shared/wikitext2-valid.txt" \
+	    --samples 8 --seqlen 128 --imatrix "$tmp/ours.imatrix" >/dev/null \
+	    2>"$tmp/err"
+	ok $? "calibrate --imatrix $(head -c 200 "$tmp/err")"
+	head -c 60000 "$shared/wikitext2-valid.txt" >"$tmp/calib.txt"
+	llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
+	    --chunks 8 -t $threads -o "$tmp/llama.imatrix"
+	ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" |
+	    head -c 200)"
+}
+
 # interop_only WHAT: skip the whole test unless TQ_INTEROP=1 (runtests.sh
 # sets it; the consumers it runs are installed there).
 interop_only() {
