@@ -769,6 +769,16 @@ test_example_files(void)
 	    "bad_typo.json: %s", err.msg);
 }
 
+/* Whether scheme name, on a 576-column weight, falls back to iq4_nl. */
+static int
+iq4_nl_at_576(const char *name)
+{
+	tq_scheme s;
+
+	tq_scheme_parse(name, &s, NULL);
+	return tq_plan__fallback_scheme(&s, 64, 576) && s.type == TQ_QT_IQ4_NL;
+}
+
 /* The GGUF mixes against gguf.md section 6 (Llama-3-8B, 32 blocks). */
 static void
 test_mixes(void)
@@ -885,9 +895,7 @@ test_mixes(void)
 	{
 		tq_scheme s;
 
-		tq_scheme_parse("iq4_xs", &s, NULL);
-		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
+		ok = iq4_nl_at_576("iq4_xs");
 		tq_scheme_parse("iq4_xs", &s, NULL);
 		ok &= !tq_plan__fallback_scheme(&s, 64, 100);
 		tap_ok(ok, "iq4_xs falls back to iq4_nl at 576, to float at 100");
@@ -939,17 +947,8 @@ test_mixes(void)
 #undef MIX
 	tap_ok(ok, "iq3_xxs, iq3_xs, iq3_s, iq3_m: lm_head, embeddings, attn_q/k/v/"
 	    "output, ffn_gate/up/down as llama_tensor_get_type");
-	{
-		tq_scheme s;
-
-		tq_scheme_parse("iq3_xxs", &s, NULL);
-		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
-		tq_scheme_parse("iq3_s", &s, NULL);
-		ok &= tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
-		tap_ok(ok, "iq3_xxs, iq3_s fall back to iq4_nl at 576");
-	}
+	tap_ok(iq4_nl_at_576("iq3_xxs") && iq4_nl_at_576("iq3_s"),
+	    "iq3_xxs, iq3_s fall back to iq4_nl at 576");
 
 	/* The IQ2 mixes (llama-quant.cpp's branch of their own): attn_v
 	 * q4_k at n_gqa >= 4 or >= 4 experts, else q2_k (iq3_s for IQ2_S
@@ -1007,17 +1006,8 @@ test_mixes(void)
 	ok &= strcmp(t, "q5_k") == 0;
 	tap_ok(ok, "iq2_xxs, iq2_xs, iq1_s, iq1_m (and iq2_s, iq2_m's "
 	    "rules): attn_v, ffn_down, attn_output, output, token embedding");
-	{
-		tq_scheme s;
-
-		tq_scheme_parse("iq2_xxs", &s, NULL);
-		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
-		tq_scheme_parse("iq2_s", &s, NULL);
-		ok &= tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
-		tap_ok(ok, "iq2_xxs, iq2_s fall back to iq4_nl at 576");
-	}
+	tap_ok(iq4_nl_at_576("iq2_xxs") && iq4_nl_at_576("iq2_s"),
+	    "iq2_xxs, iq2_s fall back to iq4_nl at 576");
 }
 
 /* A rule for tq_plan_insert_rule: method and scheme on pattern match. */
