@@ -117,22 +117,7 @@ ok $? "quantize --preset iq2_xs --imatrix: every tensor in llama-quantize's type
 ok $? "every block linear on iq2_s, exported" ||
     tail -n 3 "$tmp/err" | sed 's/^/# /'
 
-head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
 for lt in iq2_xxs iq2_xs iq2_s iq2_m iq1_s iq1_m iq2_s_all; do
-	llama llama-perplexity -t $threads -c 512 --chunks 40 \
-	    -m "$tmp/$lt-ours.gguf" -f "$tmp/text.txt" &&
-	"$tq" --threads $threads eval "$tmp/$lt-ours.gguf" \
-	    --text "$tmp/text.txt" --protocol llamacpp --max-tokens 20480 \
-	    --json >"$tmp/ours.json" 2>"$tmp/err" &&
-	"$py" - "$tmp/l.log" "$tmp/ours.json" $lt <<'PY'
-import json, re, sys
-log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
-lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
-rel = abs(ours["ppl"] - lp) / lp
-print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
-      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
-assert ours["n_windows"] == 40 and rel < 0.0005
-PY
-	ok $? "$lt export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
+	same_ppl "$tmp/$lt-ours.gguf" $lt
 done
 echo "1..$n"

@@ -89,22 +89,7 @@ lrc=$?
     "$tmp/err"
 ok $? "IQ3_XS with an importance matrix lacking blk.1.attn_q: refused by both, ours: $(head -c 200 "$tmp/err")"
 
-head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
 for f in iq3_s-none iq3_m-llama iq3_xs-ours; do
-	llama llama-perplexity -t $threads -c 512 --chunks 40 \
-	    -m "$tmp/$f.gguf" -f "$tmp/text.txt" &&
-	"$tq" --threads $threads eval "$tmp/$f.gguf" --text "$tmp/text.txt" \
-	    --protocol llamacpp --max-tokens 20480 --json >"$tmp/ours.json" \
-	    2>"$tmp/err" &&
-	"$py" - "$tmp/l.log" "$tmp/ours.json" $f <<'PY'
-import json, re, sys
-log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
-lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
-rel = abs(ours["ppl"] - lp) / lp
-print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
-      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
-assert ours["n_windows"] == 40 and rel < 0.0005
-PY
-	ok $? "$f export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
+	same_ppl "$tmp/$f.gguf" $f
 done
 echo "1..$n"

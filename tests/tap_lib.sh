@@ -123,6 +123,29 @@ demo_imatrices() {
 	    head -c 200)"
 }
 
+# same_ppl GGUF NAME: llama-perplexity of GGUF (40 windows of 512 tokens of
+# wikitext-2's test text) equals our `eval --protocol llamacpp` of it
+# within 0.05%, one check (needs llamacpp_bin; uses $tq, $py, $shared and
+# $threads).
+same_ppl() {
+	head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
+	llama llama-perplexity -t $threads -c 512 --chunks 40 -m "$1" \
+	    -f "$tmp/text.txt" &&
+	"$tq" --threads $threads eval "$1" --text "$tmp/text.txt" \
+	    --protocol llamacpp --max-tokens 20480 --json >"$tmp/ours.json" \
+	    2>"$tmp/err" &&
+	"$py" - "$tmp/l.log" "$tmp/ours.json" "$2" <<'PY'
+import json, re, sys
+log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
+rel = abs(ours["ppl"] - lp) / lp
+print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
+      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
+assert ours["n_windows"] == 40 and rel < 0.0005
+PY
+	ok $? "$2 export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
+}
+
 # interop_only WHAT: skip the whole test unless TQ_INTEROP=1 (runtests.sh
 # sets it; the consumers it runs are installed there).
 interop_only() {
