@@ -33,10 +33,11 @@ typedef struct tq_gptq_opts {
  * (and g_idx with act_order), and *damp_used the dampening that made H
  * positive definite: opts->damp, multiplied by 10 up to four times when
  * Cholesky fails.  H is left unchanged.  act_order needs an INT scheme.
- * On a lattice grid (IQ3_XXS, IQ3_S), whose codes go by groups of 4 or 8
- * columns, each group's codes are chosen together when GPTQ reaches its
- * first column (tq_gguf_round_group, each column weighed 1 / U_cc^2), and
- * its columns' errors are then fed on one at a time as for any grid.
+ * On a lattice grid (IQ3_XXS, IQ3_S, the IQ2 and IQ1 i-quants), whose codes
+ * go by groups of 4 or 8 columns, each group's codes are chosen together
+ * when GPTQ reaches its first column (tq_gguf_round_group, each column
+ * weighed 1 / U_cc^2), and its columns' errors are then fed on one at a
+ * time as for any grid.
  */
 tq_status tq_gptq(tq_qtensor *t, float *w, const float *H,
     const tq_gptq_opts *o, double *damp_used, tq_error *err);

@@ -39,7 +39,7 @@
 #include "model.h"
 #include "msg.h"
 #include "plan.h"
-#include "quant_gguf.h"
+#include "quant.h"
 
 #define PLAN_MATCH_LIMIT 1000000	/* PCRE2 backtracking budget */
 
@@ -86,6 +86,12 @@ static const plan_preset presets[] = {
 	{ "iq3_xs", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_XS },
 	{ "iq3_s", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_S },
 	{ "iq3_m", TQ_METHOD_RTN, "iq3_s", 0, 0, PLAN_MIX_IQ3_M },
+	{ "iq2_xxs", TQ_METHOD_RTN, "iq2_xxs", 0, 0, PLAN_MIX_IQ2_XXS },
+	{ "iq2_xs", TQ_METHOD_RTN, "iq2_xs", 0, 0, PLAN_MIX_IQ2_XS },
+	{ "iq2_s", TQ_METHOD_RTN, "iq2_xs", 0, 0, PLAN_MIX_IQ2_S },
+	{ "iq2_m", TQ_METHOD_RTN, "iq2_s", 0, 0, PLAN_MIX_IQ2_M },
+	{ "iq1_s", TQ_METHOD_RTN, "iq1_s", 0, 0, PLAN_MIX_IQ1_S },
+	{ "iq1_m", TQ_METHOD_RTN, "iq1_m", 0, 0, PLAN_MIX_IQ1_M },
 };
 #define N_PRESETS (sizeof(presets) / sizeof(presets[0]))
 
@@ -95,6 +101,7 @@ static const char *const preset_names[N_PRESETS + 1] = {
 	"nvfp4", "q8_0",
 	"q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", "iq4_xs", "iq4_nl",
 	"iq3_xxs", "iq3_xs", "iq3_s", "iq3_m",
+	"iq2_xxs", "iq2_xs", "iq2_s", "iq2_m", "iq1_s", "iq1_m",
 	NULL
 };
 
@@ -454,6 +461,11 @@ tq_plan__fallback_scheme(tq_scheme *s, int64_t rows, int64_t cols)
 		case TQ_QT_IQ4_XS:	next = "iq4_nl"; break;
 		case TQ_QT_IQ3_XXS:
 		case TQ_QT_IQ3_S:	next = "iq4_nl"; break;
+		case TQ_QT_IQ2_XXS:
+		case TQ_QT_IQ2_XS:
+		case TQ_QT_IQ2_S:
+		case TQ_QT_IQ1_S:
+		case TQ_QT_IQ1_M:	next = "iq4_nl"; break;
 		case TQ_QT_INT:
 		case TQ_QT_NF4:
 			if (s->group > 32) {
@@ -678,7 +690,7 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 		    rules_imatrix(r, name));
 
 		memset(&step, 0, sizeof(step));
-		/* a mix type this build lacks (IQ3_XXS's iq2_s) */
+		/* a mix type this build lacks */
 		if (tq_scheme_parse(mt, &sch, NULL) != TQ_OK)
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's "
 			    "%s mix puts layer %s on %s, which this build "
@@ -798,29 +810,27 @@ tq_plan_resolve(const tq_plan *p, const tq_model *m, const char *layer,
 }
 
 /*
- * Into *first: an IQ3_XXS layer rounded to nearest, other than lm_head and
- * the embeddings, needs the importance matrix, as llama-quantize refuses
- * it without one (its tensor_requires_imatrix).
+ * Whether layer `name` (its setting c) lacks the importance matrix its
+ * type needs: llama-quantize's rule (tensor_requires_imatrix: IQ3_XXS and
+ * the IQ2 and IQ1 types) for a block linear; ggml's own (ggml_quantize_
+ * requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S) for lm_head and the
+ * embeddings, which llama-quantize exempts but ggml cannot make without
+ * one.  AWQ rounds with its scaled inputs' mean x^2; an embedding never
+ * has one.
  */
-static void
-imatrix_check(const tq_plan *p, const tq_model *m, size_t i,
-    const tq_layer_cfg *c, const char *why, tq_error *first)
+static int
+imatrix_missing(const tq_layer_cfg *c, const char *name)
 {
-	const char *name = tq_model_linear_name(m, i);
-	char sname[32];
 	layer_id id;
 
 	parse_layer(name, &id);
-	tq_scheme_name(&c->scheme, sname, sizeof(sname));
-	if (c->method == TQ_METHOD_RTN && !c->use_imatrix &&
-	    tq_gguf_needs_imatrix(c->scheme.type) &&
-	    id.which != TQ_LINEAR_LM_HEAD && id.which != TQ_PLAN_EMBED) {
-		tq_fail(first, TQ_EINVAL, "%s: layer %s (scheme from %s): %s "
-		    "needs an importance matrix, as llama-quantize refuses to "
-		    "write it without one (quantize --imatrix --calib TEXT, a "
-		    "plan rule with \"imatrix\": true, or export --imatrix "
-		    "FILE)", p->name, name, why, sname);
-	}
+	if (id.which == TQ_PLAN_EMBED)
+		return tq_quant_ggml_needs_imatrix(&c->scheme);
+	if (c->use_imatrix || c->method == TQ_METHOD_AWQ)
+		return 0;
+	return id.which == TQ_LINEAR_LM_HEAD ?
+	    tq_quant_ggml_needs_imatrix(&c->scheme) :
+	    tq_quant_needs_imatrix(&c->scheme);
 }
 
 tq_status
@@ -853,13 +863,26 @@ tq_plan_check(const tq_plan *p, const tq_model *m, tq_error *err)
 		if (c.method == TQ_METHOD_FLOAT || first.status != TQ_OK)
 			continue;
 		tq_model_linear_shape(m, i, &rows, &cols);
-		if (tq_scheme_check(&c.scheme, rows, cols, &e) != TQ_OK)
+		if (tq_scheme_check(&c.scheme, rows, cols, &e) != TQ_OK) {
 			tq_fail(&first, TQ_EINVAL, "%s: layer %s [%lld, %lld] "
 			    "(scheme from %s): %s", p->name,
 			    tq_model_linear_name(m, i), (long long)rows,
 			    (long long)cols, why, e.msg);
-		else
-			imatrix_check(p, m, i, &c, why, &first);
+		} else if (imatrix_missing(&c, tq_model_linear_name(m, i))) {
+			const char *ln = tq_model_linear_name(m, i);
+			int embed = strcmp(ln, "model.embed_tokens") == 0;
+			char sn[32];
+
+			tq_scheme_name(&c.scheme, sn, sizeof(sn));
+			tq_fail(&first, TQ_EINVAL, "%s: layer %s (scheme from "
+			    "%s): %s quantizes %s only with an importance "
+			    "matrix%s", p->name, ln, why, embed ||
+			    strcmp(ln, "lm_head") == 0 ? "ggml" :
+			    "llama-quantize", sn, embed ? ", which an "
+			    "embedding has none of: give it another scheme" :
+			    " (quantize: --imatrix or \"imatrix\": true, "
+			    "with --calib; export: --imatrix FILE)");
+		}
 	}
 	for (i = 0; i < p->n_rules; i++) {
 		if (!r.hits[i]) {

@@ -76,7 +76,13 @@ enum {
 	PLAN_MIX_IQ3_XXS,
 	PLAN_MIX_IQ3_XS,
 	PLAN_MIX_IQ3_S,
-	PLAN_MIX_IQ3_M
+	PLAN_MIX_IQ3_M,
+	PLAN_MIX_IQ2_XXS,
+	PLAN_MIX_IQ2_XS,
+	PLAN_MIX_IQ2_S,
+	PLAN_MIX_IQ2_M,
+	PLAN_MIX_IQ1_S,
+	PLAN_MIX_IQ1_M
 };
 
 typedef struct plan_preset {
@@ -92,7 +98,7 @@ typedef struct plan_preset {
 	"w3-rtn, w8-rtn, w8a8-smoothquant, fp8, fp8-static, nf4, mxfp4, " \
 	"nvfp4, q8_0, " \
 	"q6_k, q5_k_m, q4_k_m, q4_k_s, q3_k_m, q2_k, iq4_xs, iq4_nl, iq3_xxs, " \
-	"iq3_xs, iq3_s, iq3_m"
+	"iq3_xs, iq3_s, iq3_m, iq2_xxs, iq2_xs, iq2_s, iq2_m, iq1_s, iq1_m"
 
 struct tq_plan {
 	char *name;			/* stands for the plan in messages */

@@ -1,7 +1,8 @@
 /*
  * plan_mix.c: llama.cpp's GGUF mixes (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_K_S,
- * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M): the type llama_tensor_get_type (llama-quant.cpp) gives each
- * tensor of a llama/qwen2 model (an expert's gate, up and down take
+ * Q3_K_M, Q2_K, IQ4_XS, IQ4_NL, IQ3_XXS, IQ3_XS, IQ3_S, IQ3_M, IQ2_M,
+ * IQ2_S, IQ2_XS, IQ2_XXS, IQ1_S, IQ1_M): the type llama_tensor_get_type
+ * (llama-quant.cpp) gives each tensor of a llama/qwen2 model (an expert's gate, up and down take
  * ffn_gate's, ffn_up's and ffn_down's rules), which the presets of the same
  * names apply after their default (core/plan.c).  Kept apart so that it
  * can be read line by line against llama.cpp's code.
@@ -29,8 +30,7 @@ is_llama_70b(const tq_model_config *c)
 
 /*
  * IQ2_S, or where 256 does not divide the width llama.cpp's fallback for
- * it, IQ4_NL, so that a build without iq2_s still gives such a layer its
- * type.
+ * it, IQ4_NL.
  */
 static const char *
 iq2_s(int64_t cols)
@@ -53,7 +53,58 @@ mix_default(int mix)
 	case PLAN_MIX_IQ3_XS:
 	case PLAN_MIX_IQ3_S:
 	case PLAN_MIX_IQ3_M:	return "iq3_s";
+	case PLAN_MIX_IQ2_XXS:	return "iq2_xxs";
+	case PLAN_MIX_IQ2_XS:	return "iq2_xs";
+	case PLAN_MIX_IQ2_S:	return "iq2_xs";	/* sic: llama.cpp's */
+	case PLAN_MIX_IQ2_M:	return "iq2_s";
+	case PLAN_MIX_IQ1_S:	return "iq1_s";
+	case PLAN_MIX_IQ1_M:	return "iq1_m";
 	default:		return "q4_k";
+	}
+}
+
+/* The IQ2 (and IQ1) mixes: llama.cpp's branch of their own. */
+static int
+is_iq2(int mix)
+{
+	return mix == PLAN_MIX_IQ2_XXS || mix == PLAN_MIX_IQ2_XS ||
+	    mix == PLAN_MIX_IQ2_S || mix == PLAN_MIX_IQ2_M ||
+	    mix == PLAN_MIX_IQ1_S || mix == PLAN_MIX_IQ1_M;
+}
+
+/*
+ * llama_tensor_get_type's branch for the very low-bit mixes (IQ2_XXS,
+ * IQ2_XS, IQ2_S, IQ2_M, IQ1_S, IQ1_M): attn_v Q4_K at >= 4 heads per KV
+ * head or >= 4 experts, else IQ3_S (IQ2_S, IQ2_M) or Q2_K; attn_k Q4_K
+ * with 8 experts; the first eighth of ffn_down IQ3_S or Q2_K; attn_output
+ * Q5_K with 8 experts, else IQ2_XXS (IQ1_S, IQ1_M) or IQ3_S (IQ2_S,
+ * IQ2_M); the rest the mix's default.
+ */
+static const char *
+iq2_scheme(int mix, int64_t i, int which, const tq_model_config *c)
+{
+	int s_m = mix == PLAN_MIX_IQ2_S || mix == PLAN_MIX_IQ2_M;
+
+	switch (which) {
+	case TQ_LINEAR_V:
+		if ((c->n_kv_heads > 0 && c->n_heads / c->n_kv_heads >= 4) ||
+		    c->n_experts >= 4)
+			return "q4_k";
+		return s_m ? "iq3_s" : "q2_k";
+	case TQ_LINEAR_K:
+		return c->n_experts == 8 ? "q4_k" : mix_default(mix);
+	case TQ_LINEAR_DOWN:
+		if (i < c->n_layers / 8)
+			return s_m ? "iq3_s" : "q2_k";
+		return mix_default(mix);
+	case TQ_LINEAR_O:
+		if (c->n_experts == 8)
+			return "q5_k";
+		if (mix == PLAN_MIX_IQ1_S || mix == PLAN_MIX_IQ1_M)
+			return "iq2_xxs";
+		return s_m ? "iq3_s" : mix_default(mix);
+	default:
+		return mix_default(mix);
 	}
 }
 
@@ -81,9 +132,12 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 		if (cols % (mix == PLAN_MIX_Q8_0 ||
 		    mix == PLAN_MIX_IQ4_NL ? 32 : 256) != 0)
 			return "q8_0";
-		return mix == PLAN_MIX_Q8_0 ? "q8_0" :
+		return mix == PLAN_MIX_Q8_0 ? "q8_0" : is_iq2(mix) ||
 		    mix == PLAN_MIX_IQ3_XXS ? "q5_k" : "q6_k";
 	}
+	if (which == TQ_PLAN_EMBED && is_iq2(mix))
+		return mix == PLAN_MIX_IQ2_S || mix == PLAN_MIX_IQ2_M ?
+		    "iq3_s" : "q2_k";
 	if (which == TQ_PLAN_EMBED)
 		return mix == PLAN_MIX_IQ3_XXS ? "iq3_s" : def;
 	if (i < 0)
@@ -91,6 +145,8 @@ tq_plan__mix_scheme(int mix, int64_t i, int which,
 	/* phi3's attn_qkv is one tensor, of attn_v's category */
 	if (c->fused_proj && (which == TQ_LINEAR_Q || which == TQ_LINEAR_K))
 		which = TQ_LINEAR_V;
+	if (is_iq2(mix))
+		return iq2_scheme(mix, i, which, c);
 	switch (which) {
 	case TQ_LINEAR_V:
 		if (mix == PLAN_MIX_Q2_K)

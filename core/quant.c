@@ -47,13 +47,19 @@ static const struct {
 	{ "nvfp4", TQ_QT_NVFP4, 4 },
 	{ "iq3_xxs", TQ_QT_IQ3_XXS, 3 },
 	{ "iq3_s", TQ_QT_IQ3_S, 3 },
+	{ "iq2_xxs", TQ_QT_IQ2_XXS, 2 },
+	{ "iq2_xs", TQ_QT_IQ2_XS, 2 },
+	{ "iq2_s", TQ_QT_IQ2_S, 2 },
+	{ "iq1_s", TQ_QT_IQ1_S, 1 },
+	{ "iq1_m", TQ_QT_IQ1_M, 1 },
 };
 #define N_GGUF_NAMES (sizeof(gguf_names) / sizeof(gguf_names[0]))
 
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
 	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
-	"q6_k, iq4_nl, iq4_xs, mxfp4, nvfp4, iq3_xxs or iq3_s"
+	"q6_k, iq4_nl, iq4_xs, mxfp4, nvfp4, iq3_xxs, iq3_s, iq2_xxs, " \
+	"iq2_xs, iq2_s, iq1_s or iq1_m"
 
 /* The scheme name of a GGUF type ("iq3_s"). */
 static const char *
@@ -785,6 +791,24 @@ tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
 }
 
 /* ---- Parameters ----------------------------------------------------- */
+
+int
+tq_quant_lattice(const tq_scheme *s)
+{
+	return tq_gguf_lattice(s->type);
+}
+
+int
+tq_quant_needs_imatrix(const tq_scheme *s)
+{
+	return tq_gguf_needs_imatrix(s->type);
+}
+
+int
+tq_quant_ggml_needs_imatrix(const tq_scheme *s)
+{
+	return tq_gguf_ggml_needs_imatrix(s->type);
+}
 
 int64_t
 tq_quant_qk(const tq_scheme *s, int64_t cols)

@@ -159,6 +159,24 @@ int tq_quant_mxfp8(const tq_scheme *s);
 void tq_quant_tile_params(const tq_scheme *s, const float *w, int64_t rows,
     int64_t cols, tq_qparams *params);
 
+/*
+ * 1 for the lattice types (IQ3_XXS, IQ3_S: core/quant_iq3.h; IQ2_XXS,
+ * IQ2_XS, IQ2_S, IQ1_S, IQ1_M: core/quant_iq2.h), whose codes are
+ * codebook points of 4 or 8 columns jointly: tq_quant_rtn() gives a
+ * block's codes with its parameters, GPTQ a group's together
+ * (tq_gguf_round_group), never tq_grid_round() a column at a time.
+ */
+int tq_quant_lattice(const tq_scheme *s);
+/*
+ * 1 for the types llama-quantize writes only with an importance matrix
+ * (IQ3_XXS, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M; the token embeddings
+ * and the output aside), and for those ggml quantizes only with one
+ * (IQ2_XXS, IQ2_XS, IQ1_S; any tensor): without one, tq_quant_rtn()
+ * weighs their columns alike, which no ggml output can be compared with.
+ */
+int tq_quant_needs_imatrix(const tq_scheme *s);
+int tq_quant_ggml_needs_imatrix(const tq_scheme *s);
+
 /* The grid of column j (0 <= j < qk) of a block with parameters p. */
 void tq_quant_grid(const tq_scheme *s, const tq_qparams *p, int64_t j,
     tq_grid *out);

@@ -2,8 +2,9 @@
  * quant_gguf.c: the GGUF block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
  * Q3_K, Q4_K, Q5_K and Q6_K: their parameter searches and grids, and the
  * table of types (gguf_types, ggml's type_traits) every entry point
- * dispatches through, IQ4_NL and IQ4_XS included (core/quant_iq4.c), and
- * IQ3_XXS and IQ3_S (core/quant_iq3.c).
+ * dispatches through, IQ4_NL and IQ4_XS included (core/quant_iq4.c),
+ * IQ3_XXS and IQ3_S (core/quant_iq3.c), IQ2_XXS, IQ2_XS and IQ2_S
+ * (core/quant_iq2.c), IQ1_S and IQ1_M (core/quant_iq1.c).
  * The block layouts are core/quant_gguf_blk.c's.
  *
  * The searches reproduce ggml's reference quantizers (quantize_row_*_ref)
@@ -25,6 +26,8 @@
 
 #include "quant_gguf.h"
 #include "quant_gguf_blk.h"
+#include "quant_iq1.h"
+#include "quant_iq2.h"
 #include "quant_iq3.h"
 #include "quant_iq4.h"
 #include "tensor.h"
@@ -462,6 +465,47 @@ make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
 	return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
+float
+tq_gguf__make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
+    const float *qw)
+{
+	return make_qp_quants(n, nmax, x, L, qw);
+}
+
+/* ---- What the lattice types (core/quant_iq*.c) share ---------------- */
+
+uint8_t
+tq_gguf__signs8(const float *x, const float *w, float *xval, int parity)
+{
+	uint8_t s = 0;
+	int i, imin = 0;
+
+	for (i = 0; i < 8; i++) {
+		if (x[i] >= 0) {
+			xval[i] = x[i];
+		} else {
+			xval[i] = -x[i];
+			s |= (uint8_t)(1 << i);
+		}
+	}
+	if (!parity || __builtin_popcount(s) % 2 == 0)
+		return s;
+	/* the sign of least w x^2 goes the other way */
+	for (i = 1; i < 8; i++)
+		if (w[i] * x[i] * x[i] < w[imin] * x[imin] * x[imin])
+			imin = i;
+	xval[imin] = -xval[imin];
+	return s ^ (uint8_t)(1 << imin);
+}
+
+int
+tq_gguf__odd_level(float id, float v, int max)
+{
+	int l = tq_round_even(0.5f * (id * v - 1));
+
+	return MAX(0, MIN(max, l));
+}
+
 /* ---- Sub-block scale packing ---------------------------------------- */
 
 /* Q4_K/Q5_K: sub-block j's 6-bit scale ls and min lm into scales[12]. */
@@ -524,6 +568,12 @@ sum_sq(const float *x, int64_t n)
 	for (j = 0; j < n; j++)
 		sum_x2 += x[j] * x[j];
 	return sum_x2;
+}
+
+float
+tq_gguf__sum_sq(const float *x, int64_t n)
+{
+	return sum_sq(x, n);
 }
 
 /*
@@ -1036,6 +1086,21 @@ static const gguf_traits gguf_types[TQ_QT_COUNT] = {
 	[TQ_QT_IQ3_S] = LATTICE("iq3_s", QK_K, 32, blk_iq3_s, 0, 15,
 	    tq_iq3__quant_s, tq_iq3__grid_s, iq3_s, tq_iq3__bad_s, 4,
 	    tq_iq3__round_s),
+	[TQ_QT_IQ2_XXS] = LATTICE("iq2_xxs", QK_K, 32, blk_iq2_xxs, 0, 5,
+	    tq_iq2__quant_xxs, tq_iq2__grid_xxs, iq2_xxs, tq_iq2__bad_xxs, 8,
+	    tq_iq2__round_xxs),
+	[TQ_QT_IQ2_XS] = LATTICE("iq2_xs", QK_K, 16, blk_iq2_xs, 0, 5,
+	    tq_iq2__quant_xs, tq_iq2__grid_xs, iq2_xs, tq_iq2__bad_xs, 8,
+	    tq_iq2__round_xs),
+	[TQ_QT_IQ2_S] = LATTICE("iq2_s", QK_K, 16, blk_iq2_s, 0, 5,
+	    tq_iq2__quant_s, tq_iq2__grid_xs, iq2_s, tq_iq2__bad_s, 8,
+	    tq_iq2__round_s),
+	[TQ_QT_IQ1_S] = LATTICE("iq1_s", QK_K, 32, blk_iq1_s, 0, 2,
+	    tq_iq1__quant_s, tq_iq1__grid_s, iq1_s, tq_iq1__bad, 8,
+	    tq_iq1__round_s),
+	[TQ_QT_IQ1_M] = LATTICE("iq1_m", QK_K, 8, blk_iq1_m, 0, 2,
+	    tq_iq1__quant_m, tq_iq1__grid_m, iq1_m, tq_iq1__bad, 8,
+	    tq_iq1__round_m),
 };
 #undef TYPE
 #undef LATTICE
@@ -1162,10 +1227,21 @@ tq_gguf_needs_imatrix(tq_qtype t)
 {
 	switch (t) {
 	case TQ_QT_IQ3_XXS:
+	case TQ_QT_IQ2_XXS:
+	case TQ_QT_IQ2_XS:
+	case TQ_QT_IQ2_S:
+	case TQ_QT_IQ1_S:
+	case TQ_QT_IQ1_M:
 		return 1;
 	default:
 		return 0;
 	}
+}
+
+int
+tq_gguf_ggml_needs_imatrix(tq_qtype t)
+{
+	return t == TQ_QT_IQ2_XXS || t == TQ_QT_IQ2_XS || t == TQ_QT_IQ1_S;
 }
 
 int64_t

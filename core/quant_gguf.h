@@ -24,8 +24,10 @@ int tq_gguf_span(tq_qtype t);
 
 /*
  * 1 for the types whose codes are bound together by a lattice (IQ3_XXS,
- * IQ3_S: each 4 columns one codebook point; IQ3_XXS: an even count of
- * negatives in each 8), so a code cannot be chosen one column at a time.
+ * IQ3_S: each 4 columns one codebook point; IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S,
+ * IQ1_M: each 8 columns one, core/quant_iq2.h; IQ3_XXS, IQ2_XXS, IQ2_XS:
+ * an even count of negatives in each 8), so a code cannot be chosen one
+ * column at a time.
  */
 int tq_gguf_lattice(tq_qtype t);
 /*
@@ -36,9 +38,10 @@ int tq_gguf_lattice(tq_qtype t);
 int64_t tq_gguf_bad_codes(tq_qtype t, const uint8_t *codes);
 /*
  * Columns a lattice type codes together (IQ3_XXS 8, for its signs; IQ3_S
- * 4), 1 for the others; and the codes[group] of columns j .. j + group - 1
- * (j a multiple of group) of a block with parameters p, chosen jointly for
- * the values x[group] weighed by w[group] (see core/quant_iq3.h).
+ * 4; the IQ2 and IQ1 types 8), 1 for the others; and the codes[group] of
+ * columns j .. j + group - 1 (j a multiple of group) of a block with
+ * parameters p, chosen jointly for the values x[group] weighed by w[group]
+ * (see core/quant_iq3.h, quant_iq2.h, quant_iq1.h).
  */
 int tq_gguf_group(tq_qtype t);
 void tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
@@ -47,9 +50,16 @@ void tq_gguf_round_group(tq_qtype t, const tq_qparams *p, int64_t j,
 /*
  * 1 for the types llama-quantize refuses to write without an importance
  * matrix (its tensor_requires_imatrix, the token embeddings and output
- * excepted): IQ3_XXS.
+ * excepted): IQ3_XXS, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M.
  */
 int tq_gguf_needs_imatrix(tq_qtype t);
+/*
+ * 1 for the types ggml quantizes only with an importance matrix
+ * (ggml_quantize_requires_imatrix: IQ2_XXS, IQ2_XS, IQ1_S), on any tensor;
+ * without one ours weigh every column alike, which no ggml output can be
+ * compared with.
+ */
+int tq_gguf_ggml_needs_imatrix(tq_qtype t);
 
 /* Bytes of one ggml block. */
 size_t tq_gguf_block_bytes(tq_qtype t);

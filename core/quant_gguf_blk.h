@@ -130,6 +130,61 @@ typedef struct blk_iq3_s {
 static_assert(sizeof(blk_iq3_s) == 110, "block_iq3_s is 110 bytes");
 
 /*
+ * IQ2_XXS, IQ2_XS, IQ2_S (core/quant_iq2.c): fp16 d, then per 8 columns a
+ * codebook index and signs, per 32 (XXS) or 16 columns a 4-bit scale.
+ * XXS: qs as 8 pairs of little-endian u32 (4 index bytes; 4 x 7 sign bits
+ * and the scale in the top 4); XS: 32 u16 (9-bit index, 7 sign bits),
+ * then the scales two per byte; S: 32 low index bytes, 32 sign bytes,
+ * 2 high index bits per group in qh, the scales.  tq_qparams.raw holds d
+ * and, in scales[0..7], XXS's 8 scales or XS's and S's 8 scale bytes.
+ */
+typedef struct blk_iq2_xxs {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 4];
+} blk_iq2_xxs;
+static_assert(sizeof(blk_iq2_xxs) == 66, "block_iq2_xxs is 66 bytes");
+
+typedef struct blk_iq2_xs {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 4];
+	uint8_t scales[QK_K / 32];
+} blk_iq2_xs;
+static_assert(sizeof(blk_iq2_xs) == 74, "block_iq2_xs is 74 bytes");
+
+typedef struct blk_iq2_s {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 4];
+	uint8_t qh[QK_K / 32];
+	uint8_t scales[QK_K / 32];
+} blk_iq2_s;
+static_assert(sizeof(blk_iq2_s) == 82, "block_iq2_s is 82 bytes");
+
+/*
+ * IQ1_S, IQ1_M (core/quant_iq1.c): a 2048-point codebook of -1, 0, 1 per
+ * 8 columns.  IQ1_S: fp16 d, qs[32] low index bytes, qh[8] u16 (3 high
+ * index bits per group, the 3-bit scale, the shift's sign in bit 15);
+ * tq_qparams.raw holds d and the top 4 bits of each qh in scales[0..7].
+ * IQ1_M: qs[32], qh[16] (per group 3 high index bits and the shift's
+ * sign, two groups a byte), scales[8] (four u16: 3-bit scales per 16
+ * columns, d's fp16 bits in the top nibbles); tq_qparams.raw holds d,
+ * the 8 scale bytes in scales[0..7] and the 32 shift signs in
+ * scales[8..11].
+ */
+typedef struct blk_iq1_s {
+	uint8_t d[2];
+	uint8_t qs[QK_K / 8];
+	uint8_t qh[QK_K / 16];
+} blk_iq1_s;
+static_assert(sizeof(blk_iq1_s) == 50, "block_iq1_s is 50 bytes");
+
+typedef struct blk_iq1_m {
+	uint8_t qs[QK_K / 8];
+	uint8_t qh[QK_K / 16];
+	uint8_t scales[QK_K / 32];
+} blk_iq1_m;
+static_assert(sizeof(blk_iq1_m) == 56, "block_iq1_m is 56 bytes");
+
+/*
  * What tq_qparams.raw holds for every GGUF type: the block header, i.e.
  * everything but the packed levels.
  */
@@ -164,7 +219,51 @@ GGUF_LAYOUT(q6_k);
 GGUF_LAYOUT(iq4_xs);
 GGUF_LAYOUT(iq3_xxs);	/* in core/quant_iq3.c: they need the lattice */
 GGUF_LAYOUT(iq3_s);
+GGUF_LAYOUT(iq2_xxs);	/* core/quant_iq2.c */
+GGUF_LAYOUT(iq2_xs);
+GGUF_LAYOUT(iq2_s);
+GGUF_LAYOUT(iq1_s);	/* core/quant_iq1.c */
+GGUF_LAYOUT(iq1_m);
 #undef GGUF_LAYOUT
+
+/*
+ * ggml's make_qp_quants (core/quant_gguf.c): levels in [0, nmax] of the
+ * non-negative x[n] under weights qw, with the scale returned.
+ */
+float tq_gguf__make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
+    const float *qw);
+
+/* sum(x^2) of x[n] in ggml's order (core/quant_gguf.c). */
+float tq_gguf__sum_sq(const float *x, int64_t n);
+
+/*
+ * |x| of a group of 8 into xval and the negative ones as bits; with
+ * parity (the eighth sign implied: IQ2_XXS, IQ2_XS, IQ3_XXS), an odd count
+ * flips the element of least w x^2 back (its sign is then wrong), as ggml
+ * does.  w is read only with parity.
+ */
+uint8_t tq_gguf__signs8(const float *x, const float *w, float *xval,
+    int parity);
+
+/* The level l in 0..max whose 2l + 1 is nearest id * v (ggml's rounding
+   of a sub-block scale to its level). */
+int tq_gguf__odd_level(float id, float v, int max);
+
+/*
+ * The table's quantize fn for a lattice type whose search search(x, imp,
+ * out) writes ggml's block blk: that block, unpacked by the layout.
+ */
+#define GGUF_QUANT_BY_BLOCK(fn, search, blk, layout) \
+void \
+fn(const float *x, const float *imp, float unused_s2, int unused_nmax, \
+    gguf_hdr *h, uint8_t *L) \
+{ \
+	uint8_t b[sizeof(blk)]; \
+\
+	(void)unused_s2, (void)unused_nmax; \
+	search(x, imp, b); \
+	tq_gguf__unpack_##layout(0, 0, b, h, L); \
+}
 
 /* A little-endian 16-bit field of a block (fp16 scales, IQ sign words). */
 static inline void

@@ -144,24 +144,6 @@ tab(int xxs)
 
 /* ---- The search ------------------------------------------------------- */
 
-/* |x[0..8)| into xval; bit i of the result set where x[i] is negative. */
-static uint8_t
-abs_signs(const float *x, float *xval)
-{
-	uint8_t s = 0;
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		if (x[i] >= 0) {
-			xval[i] = x[i];
-		} else {
-			xval[i] = -x[i];
-			s |= (uint8_t)(1 << i);
-		}
-	}
-	return s;
-}
-
 /*
  * ggml's iq3_find_best_neighbour: of the neighbours of level vector u, the
  * one of least weighted squared error against xval[4] at scale (the first
@@ -306,24 +288,14 @@ sub_weights(const float *xb, const float *qw, float sigma2, float *weight,
 		waux[i] = sqrtf(weight[i]);
 }
 
-static float
-block_sigma2(const float *x)
-{
-	float sumx2 = 0;
-	int i;
-
-	for (i = 0; i < QK_K; i++)
-		sumx2 += x[i] * x[i];
-	return 2 * sumx2 / QK_K;
-}
-
 /* ggml's quantize_row_iq3_xxs_impl on one super-block, into out[98]. */
 static void
 xxs_bytes(const float *x, const float *imp, uint8_t *out)
 {
 	const iq3_tab *t = tab(1);
 	float scales[NSUB], weight[SUB], waux[SUB], xval[SUB];
-	float max_scale = 0, sigma2 = block_sigma2(x), d, id;
+	float max_scale = 0, d, id;
+	float sigma2 = 2 * tq_gguf__sum_sq(x, QK_K) / QK_K;
 	uint32_t sas[NSUB];
 	uint8_t q3[QK_K / 4];
 	int8_t L[SUB];
@@ -339,26 +311,8 @@ xxs_bytes(const float *x, const float *imp, uint8_t *out)
 		sub_weights(xb, imp != NULL ? imp + SUB * ib : NULL, sigma2,
 		    weight, waux);
 		for (k = 0; k < 4; k++) {
-			uint8_t s = abs_signs(xb + 8 * k, xval + 8 * k);
-
-			if (__builtin_popcount(s) % 2) {
-				/* the sign of least weight goes the other way */
-				int imin = 0;
-				float mn = weight[8 * k] * xb[8 * k] * xb[8 * k];
-
-				for (i = 1; i < 8; i++) {
-					float ax = weight[8 * k + i] *
-					    xb[8 * k + i] * xb[8 * k + i];
-
-					if (ax < mn) {
-						mn = ax;
-						imin = i;
-					}
-				}
-				xval[8 * k + imin] = -xval[8 * k + imin];
-				s ^= (uint8_t)(1 << imin);
-			}
-			block_signs[k] = s & 127;
+			block_signs[k] = tq_gguf__signs8(xb + 8 * k,
+			    weight + 8 * k, xval + 8 * k, 1) & 127;
 		}
 		max = xval[0];
 		for (i = 1; i < SUB; i++)
@@ -388,12 +342,9 @@ xxs_bytes(const float *x, const float *imp, uint8_t *out)
 	d = max_scale / 31;
 	put16(out, tq_f32_to_f16(d * 1.0125f));
 	id = 1 / d;
-	for (ib = 0; ib < NSUB; ib++) {
-		int l = tq_round_even(0.5f * (id * scales[ib] - 1));
-
-		l = MAX(0, MIN(15, l));
-		sas[ib] |= (uint32_t)l << 28;
-	}
+	for (ib = 0; ib < NSUB; ib++)
+		sas[ib] |= (uint32_t)tq_gguf__odd_level(id, scales[ib],
+		    15) << 28;
 	memcpy(out + 2, q3, sizeof(q3));
 	for (ib = 0; ib < NSUB; ib++)
 		for (i = 0; i < 4; i++)
@@ -408,7 +359,8 @@ s_bytes(const float *x, const float *imp, uint8_t *out)
 	const iq3_tab *t = tab(0);
 	blk_iq3_s y;
 	float scales[NSUB], weight[SUB], waux[SUB], xval[SUB];
-	float max_scale = 0, sigma2 = block_sigma2(x), d, id;
+	float max_scale = 0, d, id;
+	float sigma2 = 2 * tq_gguf__sum_sq(x, QK_K) / QK_K;
 	uint8_t *qs = y.qs, *signs = y.signs;
 	int8_t L[SUB];
 	int ib, k, i;
@@ -422,7 +374,8 @@ s_bytes(const float *x, const float *imp, uint8_t *out)
 		sub_weights(xb, imp != NULL ? imp + SUB * ib : NULL, sigma2,
 		    weight, waux);
 		for (k = 0; k < 4; k++) {
-			block_signs[k] = abs_signs(xb + 8 * k, xval + 8 * k);
+			block_signs[k] = tq_gguf__signs8(xb + 8 * k, NULL,
+			    xval + 8 * k, 0);
 		}
 		max = xval[0];
 		for (i = 1; i < SUB; i++)
@@ -457,39 +410,16 @@ s_bytes(const float *x, const float *imp, uint8_t *out)
 		d = max_scale / 31;
 		put16(y.d, tq_f32_to_f16(d * 1.033f));
 		id = 1 / d;
-		for (ib = 0; ib < NSUB; ib += 2) {
-			int l1 = tq_round_even(0.5f * (id * scales[ib] - 1));
-			int l2 = tq_round_even(0.5f * (id * scales[ib + 1] - 1));
-
-			l1 = MAX(0, MIN(15, l1));
-			l2 = MAX(0, MIN(15, l2));
-			y.scales[ib / 2] = (uint8_t)(l1 | (l2 << 4));
-		}
+		for (ib = 0; ib < NSUB; ib += 2)
+			y.scales[ib / 2] = (uint8_t)(tq_gguf__odd_level(id,
+			    scales[ib], 15) | tq_gguf__odd_level(id,
+			    scales[ib + 1], 15) << 4);
 	}
 	memcpy(out, &y, sizeof(y));
 }
 
-void
-tq_iq3__quant_xxs(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L)
-{
-	uint8_t b[sizeof(blk_iq3_xxs)];
-
-	(void)unused_s2, (void)unused_nmax;
-	xxs_bytes(x, imp, b);
-	tq_gguf__unpack_iq3_xxs(0, 0, b, h, L);
-}
-
-void
-tq_iq3__quant_s(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L)
-{
-	uint8_t b[sizeof(blk_iq3_s)];
-
-	(void)unused_s2, (void)unused_nmax;
-	s_bytes(x, imp, b);
-	tq_gguf__unpack_iq3_s(0, 0, b, h, L);
-}
+GGUF_QUANT_BY_BLOCK(tq_iq3__quant_xxs, xxs_bytes, blk_iq3_xxs, iq3_xxs)
+GGUF_QUANT_BY_BLOCK(tq_iq3__quant_s, s_bytes, blk_iq3_s, iq3_s)
 
 /* ---- Codes and grids --------------------------------------------------- */
 

@@ -73,6 +73,10 @@ tq_sens__parse_opt(const char *s, tq_sens_opt *out, tq_error *err)
 	if (method != TQ_METHOD_RTN && method != TQ_METHOD_GPTQ)
 		return tq_fail(err, TQ_EINVAL, "menu entry \"%s\": the menu takes "
 		    "rtn and gptq settings", s);
+	if (tq_quant_needs_imatrix(&sch) && !imatrix)
+		return tq_fail(err, TQ_EINVAL, "menu entry \"%s\": "
+		    "llama-quantize quantizes %s only with an importance "
+		    "matrix; add +imatrix", s, colon + 1);
 	tq_layer_cfg_init(&out->cfg, method, &sch);
 	out->cfg.use_imatrix = imatrix;
 	tq_scheme_name(&sch, scheme, sizeof(scheme));

@@ -31,8 +31,9 @@ typedef struct tq_export_ctx {
 
 /* The types --type takes for GGUF (tq_export_format_info, messages). */
 #define TQ_EXPORT_GGUF_TYPES "f32, f16, bf16, q8_0, q6_k, q5_k_m, q4_k_m, " \
-	"q4_k_s, q3_k_m, iq4_xs, iq4_nl, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, " \
-	"q4_k, q5_k, iq3_xxs, iq3_xs, iq3_s, iq3_m"
+	"q4_k_s, q3_k_m, iq4_xs, iq4_nl, iq3_m, iq3_s, iq3_xs, iq3_xxs, " \
+	"iq2_m, iq2_s, iq2_xs, iq2_xxs, iq1_m, iq1_s, q4_0, q4_1, q5_0, q5_1, " \
+	"q2_k, q3_k, q4_k, q5_k"
 
 typedef tq_status (*tq_exporter)(tq_export_ctx *x, tq_error *err);
 

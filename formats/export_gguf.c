@@ -23,8 +23,9 @@
  *   f32, f16, bf16    every linear in that float type (a state's layers as
  *                     their dequantized values).
  *   q8_0 ... q6_k,    a llama.cpp mix (q3_k_m, q4_k_s, q4_k_m, q5_k_m,
- *   mixes             q6_k, q8_0, iq4_xs, iq4_nl: core/plan.c's presets,
- *                     their rules in
+ *   mixes             q6_k, q8_0, iq4_xs, iq4_nl, iq3_xxs, iq3_xs, iq3_s,
+ *                     iq3_m, iq2_m, iq2_s, iq2_xs, iq2_xxs, iq1_m, iq1_s:
+ *                     core/plan.c's presets, their rules in
  *                     core/plan_mix.c, shape fallback included) or one
  *                     block type for every linear
  *                     (q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, as
@@ -55,7 +56,6 @@
 #include "imatrix.h"
 #include "plan.h"
 #include "quant.h"
-#include "quant_gguf.h"
 
 /* Where a GGUF tensor's bytes come from. */
 typedef enum gg_src {
@@ -108,7 +108,8 @@ typedef enum gg_req {
 
 static const char *const mix_names[] = {
 	"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_m", "q6_k", "q8_0", "iq4_nl",
-	"iq4_xs", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m", NULL
+	"iq4_xs", "iq3_xxs", "iq3_xs", "iq3_s", "iq3_m", "iq2_xxs", "iq2_xs",
+	"iq2_s", "iq2_m", "iq1_s", "iq1_m", NULL
 };
 static const char *const pure_names[] = {
 	"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", NULL
@@ -145,6 +146,11 @@ ggml_type_of(tq_qtype t)
 	case TQ_QT_NVFP4:	return TQ_GGML_NVFP4;
 	case TQ_QT_IQ3_XXS:	return TQ_GGML_IQ3_XXS;
 	case TQ_QT_IQ3_S:	return TQ_GGML_IQ3_S;
+	case TQ_QT_IQ2_XXS:	return TQ_GGML_IQ2_XXS;
+	case TQ_QT_IQ2_XS:	return TQ_GGML_IQ2_XS;
+	case TQ_QT_IQ2_S:	return TQ_GGML_IQ2_S;
+	case TQ_QT_IQ1_S:	return TQ_GGML_IQ1_S;
+	case TQ_QT_IQ1_M:	return TQ_GGML_IQ1_M;
 	default:		return -1;
 	}
 }
@@ -655,6 +661,8 @@ gg_file_type(const gg_ctx *g, const char *type)
 		{ "q5_k", 17 }, { "q6_k", 18 }, { "iq4_nl", 25 },
 		{ "iq4_xs", 30 }, { "bf16", 32 }, { "iq3_xs", 22 },
 		{ "iq3_xxs", 23 }, { "iq3_s", 26 }, { "iq3_m", 27 },
+		{ "iq2_xxs", 19 }, { "iq2_xs", 20 }, { "iq1_s", 24 },
+		{ "iq2_s", 28 }, { "iq2_m", 29 }, { "iq1_m", 31 },
 	};
 	int64_t count[64];
 	int best = -1;
@@ -693,6 +701,11 @@ gg_file_type(const gg_ctx *g, const char *type)
 	case TQ_GGML_NVFP4:	return 39;
 	case TQ_GGML_IQ3_XXS:	return 23;
 	case TQ_GGML_IQ3_S:	return 26;
+	case TQ_GGML_IQ2_XXS:	return 19;
+	case TQ_GGML_IQ2_XS:	return 20;
+	case TQ_GGML_IQ2_S:	return 28;
+	case TQ_GGML_IQ1_S:	return 24;
+	case TQ_GGML_IQ1_M:	return 31;
 	default:		return 1024;	/* LLAMA_FTYPE_GUESSED */
 	}
 }
@@ -776,7 +789,21 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 	return st;
 }
 
-/* Parses --type into the request (and a plan for REQ_PLAN). */
+/*
+ * Whether tensor e (GGUF name `name`) needs an importance matrix: llama-
+ * quantize's rule (tensor_requires_imatrix: IQ3_XXS and the IQ2 and IQ1
+ * types) but on the token embeddings and the output, where ggml's own
+ * applies (IQ2_XXS, IQ2_XS and IQ1_S have no quantizer without one).
+ */
+static int
+gg_needs_imatrix(const gg_tensor *e, const char *name)
+{
+	if (strcmp(name, "token_embd.weight") == 0 ||
+	    strcmp(name, "output.weight") == 0)
+		return tq_quant_ggml_needs_imatrix(&e->scheme);
+	return tq_quant_needs_imatrix(&e->scheme);
+}
+
 /*
  * --imatrix: every re-quantized tensor's importance from the file, under
  * its GGUF name (a fused tensor's parts under the fused name), as
@@ -815,29 +842,27 @@ gg_imatrix(gg_ctx *g, tq_error *err)
 		if ((rc = tq_imatrix_get_expert(&im, name, e->ne[0],
 		    parts > 1 ? part : 0, parts, e->imp, err)) < 0)
 			st = err->status;
-		if (rc == 0 && tq_gguf_needs_imatrix(e->scheme.type) &&
-		    strcmp(name, "token_embd.weight") != 0 &&
-		    strcmp(name, "output.weight") != 0) {
-			/* llama-quantize: "Missing importance matrix for
-			   tensor ... in a very low-bit quantization" */
-			char sname[32];
-
-			tq_scheme_name(&e->scheme, sname, sizeof(sname));
-			st = tq_fail(err, TQ_EINVAL, "%s: the importance matrix "
-			    "has no entry for tensor %s, which %s needs (as "
-			    "llama-quantize refuses it without one)",
-			    g->x->imatrix, name, sname);
-			rc = -1;
-		}
 		if (rc == 0) {
 			free(e->imp);
 			e->imp = NULL;
+		}
+		if (rc == 0 && gg_needs_imatrix(e, name)) {
+			char sn[32];
+
+			tq_scheme_name(&e->scheme, sn, sizeof(sn));
+			st = tq_fail(err, TQ_EINVAL, "%s: no importance for %s, "
+			    "and llama-quantize quantizes %s only with it "
+			    "(\"Missing importance matrix for tensor %s in a "
+			    "very low-bit quantization\")", g->x->imatrix, name,
+			    sn, name);
+			rc = -1;
 		}
 	}
 	tq_imatrix_close(&im);
 	return st;
 }
 
+/* Parses --type into the request (and a plan for REQ_PLAN). */
 static tq_status
 gg_request(const char *type, int imatrix, gg_req *req, int *float_req,
     tq_plan **plan, tq_error *err)

@@ -812,6 +812,11 @@ gm_actq(const gm_source *s, const tq_tensor *t)
 	case TQ_GGML_IQ4_XS:
 	case TQ_GGML_IQ3_XXS:
 	case TQ_GGML_IQ3_S:
+	case TQ_GGML_IQ2_XXS:
+	case TQ_GGML_IQ2_XS:
+	case TQ_GGML_IQ2_S:
+	case TQ_GGML_IQ1_S:
+	case TQ_GGML_IQ1_M:
 		return TQ_ACTQ_GGML_Q8_K;
 	case TQ_GGML_Q4_0:
 	case TQ_GGML_Q5_0:

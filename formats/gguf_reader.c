@@ -598,6 +598,9 @@ scheme_of(int type, tq_scheme *s)
 		{ TQ_GGML_IQ4_XS, TQ_QT_IQ4_XS },
 		{ TQ_GGML_MXFP4, TQ_QT_MXFP4 }, { TQ_GGML_NVFP4, TQ_QT_NVFP4 },
 		{ TQ_GGML_IQ3_XXS, TQ_QT_IQ3_XXS }, { TQ_GGML_IQ3_S, TQ_QT_IQ3_S },
+		{ TQ_GGML_IQ2_XXS, TQ_QT_IQ2_XXS },
+		{ TQ_GGML_IQ2_XS, TQ_QT_IQ2_XS }, { TQ_GGML_IQ2_S, TQ_QT_IQ2_S },
+		{ TQ_GGML_IQ1_S, TQ_QT_IQ1_S }, { TQ_GGML_IQ1_M, TQ_QT_IQ1_M },
 	};
 	size_t i;
 

@@ -49,6 +49,10 @@ static const struct {
 	{ TQ_GGML_IQ4_NL, 32, 18, "iq4_nl" }, { TQ_GGML_IQ4_XS, 256, 136, "iq4_xs" },
 	{ TQ_GGML_MXFP4, 32, 17, "mxfp4" }, { TQ_GGML_NVFP4, 64, 36, "nvfp4" },
 	{ TQ_GGML_IQ3_XXS, 256, 98, "iq3_xxs" }, { TQ_GGML_IQ3_S, 256, 110, "iq3_s" },
+	{ TQ_GGML_IQ2_XXS, 256, 66, "iq2_xxs" },
+	{ TQ_GGML_IQ2_XS, 256, 74, "iq2_xs" },
+	{ TQ_GGML_IQ2_S, 256, 82, "iq2_s" },
+	{ TQ_GGML_IQ1_S, 256, 50, "iq1_s" }, { TQ_GGML_IQ1_M, 256, 56, "iq1_m" },
 };
 
 int

@@ -17,7 +17,9 @@ enum {
 	TQ_GGML_Q5_K = 13, TQ_GGML_Q6_K = 14, TQ_GGML_IQ4_NL = 20,
 	TQ_GGML_IQ4_XS = 23, TQ_GGML_BF16 = 30,
 	TQ_GGML_MXFP4 = 39, TQ_GGML_NVFP4 = 40,
-	TQ_GGML_IQ3_XXS = 18, TQ_GGML_IQ3_S = 21
+	TQ_GGML_IQ3_XXS = 18, TQ_GGML_IQ3_S = 21,
+	TQ_GGML_IQ2_XXS = 16, TQ_GGML_IQ2_XS = 17, TQ_GGML_IQ2_S = 22,
+	TQ_GGML_IQ1_S = 19, TQ_GGML_IQ1_M = 29
 };
 
 /* GGUF metadata value types (gguf.h numbering). */

@@ -497,6 +497,11 @@ typedef enum tq_qtype {
 	TQ_QT_NVFP4,		/* E2M1, E4M3 scale per 16, fp32 per tensor */
 	TQ_QT_IQ3_XXS,		/* GGUF i-quants: 4 columns a lattice point */
 	TQ_QT_IQ3_S,
+	TQ_QT_IQ2_XXS,		/* GGUF i-quants: groups of 8 on a codebook */
+	TQ_QT_IQ2_XS,
+	TQ_QT_IQ2_S,
+	TQ_QT_IQ1_S,
+	TQ_QT_IQ1_M,
 	TQ_QT_COUNT
 } tq_qtype;
 

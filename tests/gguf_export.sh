@@ -193,6 +193,7 @@ if ! "$py" -c 'import gguf, numpy' 2>/dev/null; then
 fi
 "$py" "$top_srcdir/tests/gguf_export.py" --tq "$tq" \
     --dump "$top_builddir/tests/model_dump" --model "$demo" --start $n \
+    --calib "${TQ_SHARED_DATA:-$top_srcdir/../shared/data}/wikitext2-valid.txt" \
     >"$tmp/tap" 2>"$tmp/py.err"
 sed '/^1\.\./d' "$tmp/tap"
 m=$(grep -c '^\(not \)\{0,1\}ok ' "$tmp/tap")

@@ -8,10 +8,9 @@
 #     importance matrix and with the same one (ours, and llama-imatrix's);
 #   - IQ3_XS and IQ3_XXS put tensors on IQ3_XXS (and IQ3_XXS on IQ2_S),
 #     which llama-quantize refuses to write without an importance matrix:
-#     both tools refuse them without one; with one, `--type iq3_xs` equals
-#     llama-quantize's byte for byte, and so does `iq3_xxs` where this build
-#     has iq2_s (else its refusal names iq2_s); an importance matrix that
-#     lacks one of those tensors is refused by both;
+#     both tools refuse them without one; with one, `--type iq3_xs` and
+#     `iq3_xxs` equal llama-quantize's byte for byte; an importance matrix
+#     that lacks one of those tensors is refused by both;
 #   - llama-perplexity of our exports equals our `eval --protocol llamacpp`
 #     of the same file within 0.05% (inputs rounded to Q8_K, ggml-cpu's
 #     vec_dot_type for IQ3_XXS and IQ3_S).
@@ -29,17 +28,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 llamacpp_bin
 
-"$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
-    2>"$tmp/err"
-ok $? "the demo model as an F32 GGUF $(head -c 200 "$tmp/err")"
-"$tq" calibrate "$tmp/f32.gguf" --calib "$shared/wikitext2-valid.txt" \
-    --samples 8 --seqlen 128 --imatrix "$tmp/ours.imatrix" >/dev/null \
-    2>"$tmp/err"
-ok $? "calibrate --imatrix $(head -c 200 "$tmp/err")"
-head -c 60000 "$shared/wikitext2-valid.txt" >"$tmp/calib.txt"
-llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
-    --chunks 8 -t $threads -o "$tmp/llama.imatrix"
-ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" | head -c 200)"
+demo_imatrices
 
 for t in IQ3_S IQ3_M IQ3_XS IQ3_XXS; do
 	lt=$(echo $t | tr A-Z a-z)
@@ -57,11 +46,8 @@ for t in IQ3_S IQ3_M IQ3_XS IQ3_XXS; do
 		if [ $im = none ] && { [ $t = IQ3_XS ] || [ $t = IQ3_XXS ]; }; then
 			[ $rc = 1 ] && [ $lrc != 0 ] &&
 			    grep -q "requires an importance matrix" "$tmp/l.log" &&
-			    grep -q "needs an importance matrix\|iq2_s, which this build cannot write" "$tmp/err"
+			    grep -q "only with an importance matrix" "$tmp/err"
 			ok $? "$t without an importance matrix: refused by both, ours: $(head -c 200 "$tmp/err")"
-		elif [ $t = IQ3_XXS ] && [ $rc = 1 ] &&
-		    grep -q "on iq2_s, which this build cannot write" "$tmp/err"; then
-			ok 0 "$t, importance matrix: $im: llama.cpp's mix puts attn_q/attn_k on IQ2_S # SKIP this build lacks iq2_s"
 		else
 			[ $rc = 0 ] && [ $lrc = 0 ] &&
 			    gguf_same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
@@ -99,26 +85,11 @@ lrc=$?
 [ $rc = 1 ] && [ $lrc != 0 ] && [ ! -e "$tmp/part.gguf" ] &&
     grep -q "Missing importance matrix for tensor blk.1.attn_q.weight" \
     "$tmp/l.log" &&
-    grep -q "no entry for tensor blk.1.attn_q.weight, which iq3_xxs needs" \
+    grep -q "no importance for blk.1.attn_q.weight, and llama-quantize quantizes iq3_xxs only with it" \
     "$tmp/err"
 ok $? "IQ3_XS with an importance matrix lacking blk.1.attn_q: refused by both, ours: $(head -c 200 "$tmp/err")"
 
-head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
 for f in iq3_s-none iq3_m-llama iq3_xs-ours; do
-	llama llama-perplexity -t $threads -c 512 --chunks 40 \
-	    -m "$tmp/$f.gguf" -f "$tmp/text.txt" &&
-	"$tq" --threads $threads eval "$tmp/$f.gguf" --text "$tmp/text.txt" \
-	    --protocol llamacpp --max-tokens 20480 --json >"$tmp/ours.json" \
-	    2>"$tmp/err" &&
-	"$py" - "$tmp/l.log" "$tmp/ours.json" $f <<'PY'
-import json, re, sys
-log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
-lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
-rel = abs(ours["ppl"] - lp) / lp
-print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
-      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
-assert ours["n_windows"] == 40 and rel < 0.0005
-PY
-	ok $? "$f export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
+	same_ppl "$tmp/$f.gguf" $f
 done
 echo "1..$n"

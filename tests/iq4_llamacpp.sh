@@ -23,17 +23,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 llamacpp_bin
 
-"$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
-    2>"$tmp/err"
-ok $? "the demo model as an F32 GGUF $(head -c 200 "$tmp/err")"
-"$tq" calibrate "$tmp/f32.gguf" --calib "$shared/wikitext2-valid.txt" \
-    --samples 8 --seqlen 128 --imatrix "$tmp/ours.imatrix" >/dev/null \
-    2>"$tmp/err"
-ok $? "calibrate --imatrix $(head -c 200 "$tmp/err")"
-head -c 60000 "$shared/wikitext2-valid.txt" >"$tmp/calib.txt"
-llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
-    --chunks 8 -t $threads -o "$tmp/llama.imatrix"
-ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" | head -c 200)"
+demo_imatrices
 
 for t in IQ4_XS IQ4_NL; do
 	lt=$(echo $t | tr A-Z a-z)
@@ -51,22 +41,7 @@ for t in IQ4_XS IQ4_NL; do
 	done
 done
 
-head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
 for lt in iq4_xs iq4_nl; do
-	llama llama-perplexity -t $threads -c 512 --chunks 40 \
-	    -m "$tmp/$lt-none.gguf" -f "$tmp/text.txt" &&
-	"$tq" --threads $threads eval "$tmp/$lt-none.gguf" --text "$tmp/text.txt" \
-	    --protocol llamacpp --max-tokens 20480 --json >"$tmp/ours.json" \
-	    2>"$tmp/err" &&
-	"$py" - "$tmp/l.log" "$tmp/ours.json" $lt <<'PY'
-import json, re, sys
-log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
-lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
-rel = abs(ours["ppl"] - lp) / lp
-print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
-      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
-assert ours["n_windows"] == 40 and rel < 0.0005
-PY
-	ok $? "$lt export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
+	same_ppl "$tmp/$lt-none.gguf" $lt
 done
 echo "1..$n"

@@ -140,7 +140,7 @@ expect_error "a plan rule that names no layer" "matches no layer" \
 # (attn_q/k and most of ffn_gate/up on it) is refused without, and takes
 # it from --imatrix with the calibration text.
 expect_error "preset iq3_xs without the importance matrix" \
-    "iq3_xxs needs an importance matrix" \
+    "llama-quantize quantizes iq3_xxs only with an importance matrix" \
     "$tq" quantize --preset iq3_xs --out "$tmp/x"
 "$tq" quantize --preset iq3_xs --imatrix --calib "$calib" --samples 4 \
     --seqlen 128 --out "$tmp/iq3" >"$tmp/out" 2>"$tmp/err" &&

@@ -32,7 +32,9 @@
 #     and Q2_K of the Q4_1 file byte for byte (IQ4_NL, Q4_0 where 256 does
 #     not divide 576), and so do the iq3_xxs, iq3_xs, iq3_s and iq3_m
 #     exports (IQ4_NL for IQ3_XXS, IQ3_S and IQ2_S, Q5_0 for Q4_K where 256
-#     does not divide 576, so no layer needs an importance matrix);
+#     does not divide 576, so no layer needs an importance matrix), and the
+#     iq2_xxs, iq2_xs, iq1_s and iq1_m exports with our importance matrix,
+#     llama-quantize's with the same;
 #   - mlx-lm loads the mlx export and its perplexity is ours.
 # TAP.
 set -u
@@ -85,6 +87,7 @@ for p in $(q plan --list-presets); do
 		ok $? "preset $p plans (quantized elsewhere: about a minute)"
 		continue ;;
 	w4-gptq|w8a8-smoothquant|fp8-static) args=$calib ;;
+	iq2_*|iq1_*) args="--imatrix $calib" ;;	# llama-quantize's rule
 	w3-gptq) continue ;;	# as w4-gptq, for time
 	*) args= ;;
 	esac
@@ -223,9 +226,11 @@ PY
 ok $? "the q4_k_m export: every tensor's type is llama-quantize's, the tokenizer metadata the source's"
 
 # same_as_lq OURS TYPE: OURS holds llama-quantize --allow-requantize TYPE's
-# tensors of the Q4_1 file, byte for byte (read with gguf-py).
+# tensors of the Q4_1 file, byte for byte (read with gguf-py); with
+# $lq_imatrix set, llama-quantize --imatrix $lq_imatrix's.
 same_as_lq() {
-	LD_LIBRARY_PATH=$bin "$bin/llama-quantize" --allow-requantize "$gguf" \
+	LD_LIBRARY_PATH=$bin "$bin/llama-quantize" --allow-requantize \
+	    ${lq_imatrix:+--imatrix "$lq_imatrix"} "$gguf" \
 	    "$tmp/ref.gguf" "$2" $threads >"$tmp/lq.log" 2>&1 &&
 	"$py" - "$1" "$tmp/ref.gguf" <<'PY'
 import collections, sys
@@ -260,6 +265,22 @@ done
 q quantize "$gguf" --preset q2_k --out "$tmp/q2k" --export "gguf:$tmp/q2k.gguf" \
     >/dev/null 2>"$tmp/err" && same_as_lq "$tmp/q2k.gguf" Q2_K
 ok $? "the q2_k preset's export: every tensor's type and bytes are llama-quantize --allow-requantize Q2_K's $(head -c 200 "$tmp/err")"
+# The IQ2 and IQ1 mixes, with our importance matrix: IQ4_NL where 256 does
+# not divide 576, attn_v's Q2_K (3 query heads per KV head) as Q4_0 there,
+# Q2_K on the first eighth of ffn_down (1536 columns) and the type itself
+# on the rest, Q8_0 for the tied output.
+q calibrate "$gguf" --calib "$shared/wikitext2-valid.txt" --samples 4 \
+    --seqlen 128 --imatrix "$tmp/sm.imatrix" >/dev/null 2>"$tmp/err"
+ok $? "calibrate --imatrix on SmolLM2 $(head -c 200 "$tmp/err")"
+lq_imatrix=$tmp/sm.imatrix
+for t in IQ2_XXS IQ2_XS IQ1_S IQ1_M; do
+	lt=$(echo $t | tr A-Z a-z)
+	q export "$gguf" --format gguf --type $lt --imatrix "$lq_imatrix" \
+	    --out "$tmp/$lt.gguf" >/dev/null 2>"$tmp/err" &&
+	same_as_lq "$tmp/$lt.gguf" $t
+	ok $? "the $lt export with an importance matrix: every tensor's type and bytes are llama-quantize --imatrix $t's $(head -c 200 "$tmp/err")"
+done
+lq_imatrix=
 
 # ---- mlx-lm --------------------------------------------------------------
 if mpy=$("$top_srcdir/tools/install-mlx.sh" 2>"$tmp/install" | tail -n 1) &&

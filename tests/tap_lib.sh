@@ -80,25 +80,70 @@ llama() {
 	shift
 	LD_LIBRARY_PATH=$bin "$bin/$tool" "$@" >"$tmp/l.log" 2>&1
 }
-# gguf_same A B: every tensor of A has B's name, type and bytes (gguf-py,
-# with $py); the tensor count, types and any that differ as a comment
+# gguf_same A B [types]: every tensor of A has B's name, type and bytes
+# (with "types", the names and types only; gguf-py, with $py); the tensor
+# count, types and any that differ as a comment
 gguf_same() {
-	"$py" - "$1" "$2" <<'PY'
+	"$py" - "$1" "$2" "${3:-bytes}" <<'PY'
 import sys
 import numpy as np
 import gguf
 a, b = (gguf.GGUFReader(p) for p in sys.argv[1:3])
 ta, tb = ({t.name: t for t in r.tensors} for r in (a, b))
+data = sys.argv[3] == "bytes"
 bad = [k for k in sorted(set(ta) | set(tb))
        if k not in ta or k not in tb or
        ta[k].tensor_type != tb[k].tensor_type or
-       not np.array_equal(np.asarray(ta[k].data).view(np.uint8).ravel(),
-                          np.asarray(tb[k].data).view(np.uint8).ravel())]
+       (data and not np.array_equal(
+           np.asarray(ta[k].data).view(np.uint8).ravel(),
+           np.asarray(tb[k].data).view(np.uint8).ravel()))]
 types = sorted({t.tensor_type.name for t in ta.values()})
 print("# %d tensors (%s); differing: %s" % (len(ta), ", ".join(types),
       bad[:4]))
 assert not bad
 PY
+}
+
+# demo_imatrices: the demo model as $tmp/f32.gguf and two importance
+# matrices of it on wikitext-2, $tmp/ours.imatrix (our calibrate) and
+# $tmp/llama.imatrix (llama-imatrix; needs llamacpp_bin), three checks.
+# Uses $tq, $shared and $threads.
+demo_imatrices() {
+	"$tq" export --format gguf --type f32 --out "$tmp/f32.gguf" >/dev/null \
+	    2>"$tmp/err"
+	ok $? "the demo model as an F32 GGUF $(head -c 200 "$tmp/err")"
+	"$tq" calibrate "$tmp/f32.gguf" --calib "$shared/wikitext2-valid.txt" \
+	    --samples 8 --seqlen 128 --imatrix "$tmp/ours.imatrix" >/dev/null \
+	    2>"$tmp/err"
+	ok $? "calibrate --imatrix $(head -c 200 "$tmp/err")"
+	head -c 60000 "$shared/wikitext2-valid.txt" >"$tmp/calib.txt"
+	llama llama-imatrix -m "$tmp/f32.gguf" -f "$tmp/calib.txt" -c 128 \
+	    --chunks 8 -t $threads -o "$tmp/llama.imatrix"
+	ok $? "llama-imatrix on the F32 GGUF $(grep -i error "$tmp/l.log" |
+	    head -c 200)"
+}
+
+# same_ppl GGUF NAME: llama-perplexity of GGUF (40 windows of 512 tokens of
+# wikitext-2's test text) equals our `eval --protocol llamacpp` of it
+# within 0.05%, one check (needs llamacpp_bin; uses $tq, $py, $shared and
+# $threads).
+same_ppl() {
+	head -c 200000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
+	llama llama-perplexity -t $threads -c 512 --chunks 40 -m "$1" \
+	    -f "$tmp/text.txt" &&
+	"$tq" --threads $threads eval "$1" --text "$tmp/text.txt" \
+	    --protocol llamacpp --max-tokens 20480 --json >"$tmp/ours.json" \
+	    2>"$tmp/err" &&
+	"$py" - "$tmp/l.log" "$tmp/ours.json" "$2" <<'PY'
+import json, re, sys
+log, ours = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+lp = float(re.search(r"Final estimate: PPL = ([0-9.]+)", log).group(1))
+rel = abs(ours["ppl"] - lp) / lp
+print("# %s: llama-perplexity %.4f, ours %.4f over %d windows (rel. %.1e)"
+      % (sys.argv[3], lp, ours["ppl"], ours["n_windows"], rel))
+assert ours["n_windows"] == 40 and rel < 0.0005
+PY
+	ok $? "$2 export: llama-perplexity equals our llamacpp-protocol perplexity within 0.05% $(head -c 200 "$tmp/err")"
 }
 
 # interop_only WHAT: skip the whole test unless TQ_INTEROP=1 (runtests.sh

@@ -632,5 +632,10 @@ main(void)
 	check_scheme("iq4_nl", 0);
 	check_scheme("iq3_xxs", 0);
 	check_scheme("iq3_s", 0);
+	check_scheme("iq2_xxs", 0);
+	check_scheme("iq2_xs", 0);
+	check_scheme("iq2_s", 0);
+	check_scheme("iq1_s", 0);
+	check_scheme("iq1_m", 0);
 	return tap_done();
 }

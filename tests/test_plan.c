@@ -513,53 +513,86 @@ test_presets(void)
 	size_t i, n = 0;
 
 	for (i = 0; names[i] != NULL; i++) {
-		int ok;
+		int ok, lattice = strncmp(names[i], "iq2_", 4) == 0 ||
+		    strncmp(names[i], "iq1_", 4) == 0 ||
+		    strcmp(names[i], "iq3_xxs") == 0 ||
+		    strcmp(names[i], "iq3_xs") == 0;
+		char json[256];
 
 		n++;
 		p = NULL;
 		ok = tq_plan_preset(names[i], &p, &err) == TQ_OK;
-		if (strcmp(names[i], "iq3_xxs") == 0 ||
-		    strcmp(names[i], "iq3_xs") == 0) {
-			/*
-			 * llama-quantize refuses these mixes without an
-			 * importance matrix; IQ3_XXS's attn_q/attn_k are
-			 * iq2_s, which a build may lack (then refused so).
-			 */
-			char json[160];
-			int lacks;
-
-			ok = ok && tq_plan_check(p, demo, &err) != TQ_OK;
-			lacks = strstr(err.msg, "on iq2_s, which this build "
-			    "cannot write") != NULL;
-			ok = ok && (lacks || strstr(err.msg, "needs an "
-			    "importance matrix") != NULL);
-			tap_ok(ok, "preset %s is refused without the importance "
+		if (ok && lattice) {	/* llama-quantize's rule */
+			ok = tq_plan_check(p, demo, &err) == TQ_EINVAL &&
+			    strstr(err.msg, "only with an importance matrix") !=
+			    NULL;
+			tap_ok(ok, "preset %s: refused without an importance "
 			    "matrix: %s", names[i], err.msg);
 			tq_plan_free(p);
-			p = NULL;
 			snprintf(json, sizeof(json), "{\"preset\": \"%s\", "
-			    "\"rules\": [{\"match\": \"\\\\.layers\\\\.\", "
+			    "\"rules\": [{\"match\": \"^model\\\\.layers\\\\.\", "
 			    "\"imatrix\": true}]}", names[i]);
-			err.msg[0] = '\0';
-			ok = tq_plan_parse(json, strlen(json), "t", &p, &err) ==
-			    TQ_OK && (tq_plan_check(p, demo, &err) == TQ_OK ||
-			    (lacks && strstr(err.msg, "cannot write") != NULL));
-			tap_ok(ok, "preset %s with the importance matrix checks "
-			    "on the demo model %s", names[i], err.msg);
-			tap_ok(p != NULL && (lacks || round_trip(p, names[i])),
-			    "preset %s round trip%s", names[i], lacks ?
-			    " # SKIP this build lacks iq2_s" : "");
-			tq_plan_free(p);
-			continue;
+			ok = tq_plan_parse(json, strlen(json), names[i], &p,
+			    &err) == TQ_OK;
 		}
 		ok = ok && tq_plan_check(p, demo, &err) == TQ_OK;
-		tap_ok(ok, "preset %s checks on the demo model %s", names[i],
+		tap_ok(ok, "preset %s checks on the demo model %s%s", names[i],
+		    lattice ? "with the importance matrix " : "",
 		    ok ? "" : err.msg);
 		tap_ok(p != NULL && round_trip(p, names[i]),
 		    "preset %s round trip", names[i]);
 		tq_plan_free(p);
 	}
-	tap_ok(n == 26, "26 presets");
+	tap_ok(n == 32, "32 presets");
+	{
+		/* the codebook types' importance matrix, layer by layer */
+		static const struct { const char *json, *want; } cb[] = {
+			{ "{\"default\": {\"method\": \"gptq\", \"scheme\": "
+			  "\"iq2_s\", \"imatrix\": true}}", NULL },
+			{ "{\"default\": {\"method\": \"awq\", \"scheme\": "
+			  "\"iq2_xxs\"}}", NULL },
+			{ "{\"default\": {\"method\": \"gptq\", \"scheme\": "
+			  "\"iq2_s\"}}", "llama-quantize quantizes iq2_s only" },
+			{ "{\"default\": {\"scheme\": \"iq3_xxs\"}}",
+			  "llama-quantize quantizes iq3_xxs only" },
+			{ "{\"default\": {\"method\": \"gptq\", \"scheme\": "
+			  "\"iq3_xxs\"}}",
+			  "llama-quantize quantizes iq3_xxs only" },
+			{ "{\"default\": {\"scheme\": \"iq3_xxs\", "
+			  "\"imatrix\": true}}", NULL },
+			{ "{\"default\": {\"scheme\": \"iq3_s\"}}", NULL },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq3_xxs\"}]}", NULL },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq2_s\"}]}", NULL },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq2_xs\"}]}", "ggml quantizes iq2_xs only" },
+			{ "{\"rules\": [{\"match\": \"^lm_head$\", \"scheme\": "
+			  "\"iq2_xs\", \"imatrix\": true}]}", NULL },
+			{ "{\"rules\": [{\"match\": \"embed\", \"scheme\": "
+			  "\"iq2_s\"}]}", NULL },
+			{ "{\"rules\": [{\"match\": \"embed\", \"scheme\": "
+			  "\"iq2_xxs\", \"imatrix\": true}]}",
+			  "which an embedding has none of" },
+		};
+		int ok = 1;
+
+		for (i = 0; i < sizeof(cb) / sizeof(cb[0]); i++) {
+			tq_status st;
+
+			p = parse(cb[i].json);
+			st = p != NULL ? tq_plan_check(p, demo, &err) :
+			    TQ_EINVAL;
+			if (cb[i].want == NULL ? st != TQ_OK : st != TQ_EINVAL ||
+			    strstr(err.msg, cb[i].want) == NULL) {
+				tap_diag("%s: %s", cb[i].json, err.msg);
+				ok = 0;
+			}
+			tq_plan_free(p);
+		}
+		tap_ok(ok, "iq3_xxs, iq2 types: rtn, gptq need the importance "
+		    "matrix, awq not; lm_head and embeddings by ggml's rule");
+	}
 	tap_ok(tq_plan_preset("q4_k_xl", &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "q4_k_m") != NULL, "unknown preset: %s", err.msg);
 
@@ -736,6 +769,16 @@ test_example_files(void)
 	    "bad_typo.json: %s", err.msg);
 }
 
+/* Whether scheme name, on a 576-column weight, falls back to iq4_nl. */
+static int
+iq4_nl_at_576(const char *name)
+{
+	tq_scheme s;
+
+	tq_scheme_parse(name, &s, NULL);
+	return tq_plan__fallback_scheme(&s, 64, 576) && s.type == TQ_QT_IQ4_NL;
+}
+
 /* The GGUF mixes against gguf.md section 6 (Llama-3-8B, 32 blocks). */
 static void
 test_mixes(void)
@@ -852,9 +895,7 @@ test_mixes(void)
 	{
 		tq_scheme s;
 
-		tq_scheme_parse("iq4_xs", &s, NULL);
-		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
+		ok = iq4_nl_at_576("iq4_xs");
 		tq_scheme_parse("iq4_xs", &s, NULL);
 		ok &= !tq_plan__fallback_scheme(&s, 64, 100);
 		tap_ok(ok, "iq4_xs falls back to iq4_nl at 576, to float at 100");
@@ -906,17 +947,67 @@ test_mixes(void)
 #undef MIX
 	tap_ok(ok, "iq3_xxs, iq3_xs, iq3_s, iq3_m: lm_head, embeddings, attn_q/k/v/"
 	    "output, ffn_gate/up/down as llama_tensor_get_type");
-	{
-		tq_scheme s;
+	tap_ok(iq4_nl_at_576("iq3_xxs") && iq4_nl_at_576("iq3_s"),
+	    "iq3_xxs, iq3_s fall back to iq4_nl at 576");
 
-		tq_scheme_parse("iq3_xxs", &s, NULL);
-		ok = tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
-		tq_scheme_parse("iq3_s", &s, NULL);
-		ok &= tq_plan__fallback_scheme(&s, 64, 576) &&
-		    s.type == TQ_QT_IQ4_NL;
-		tap_ok(ok, "iq3_xxs, iq3_s fall back to iq4_nl at 576");
-	}
+	/* The IQ2 mixes (llama-quant.cpp's branch of their own): attn_v
+	 * q4_k at n_gqa >= 4 or >= 4 experts, else q2_k (iq3_s for IQ2_S
+	 * and IQ2_M); ffn_down q2_k / iq3_s in the first n/8 blocks;
+	 * attn_output iq3_s for IQ2_S/M, q5_k with 8 experts; output q5_k;
+	 * token embedding q2_k / iq3_s; IQ2_S's default is iq2_xs */
+	c.n_kv_heads = 8;
+	tq_plan__mix_type("iq2_xxs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok = strcmp(t, "q4_k") == 0;
+	c.n_kv_heads = 16;
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_S, 5, TQ_LINEAR_V, &c,
+	    4096, 1), "iq3_s") == 0;
+	tq_plan__mix_type("iq2_xxs", 3, TQ_LINEAR_DOWN, &c, 14336, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	tq_plan__mix_type("iq2_xxs", 4, TQ_LINEAR_DOWN, &c, 14336, &t);
+	ok &= strcmp(t, "iq2_xxs") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_M, 3, TQ_LINEAR_DOWN,
+	    &c, 14336, 1), "iq3_s") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_M, 4, TQ_LINEAR_DOWN,
+	    &c, 14336, 1), "iq2_s") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_S, 4, TQ_LINEAR_UP,
+	    &c, 4096, 1), "iq2_xs") == 0;
+	tq_plan__mix_type("iq2_xs", 0, TQ_LINEAR_O, &c, 4096, &t);
+	ok &= strcmp(t, "iq2_xs") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_S, 0, TQ_LINEAR_O, &c,
+	    4096, 1), "iq3_s") == 0;
+	tq_plan__mix_type("iq2_xs", -1, TQ_LINEAR_LM_HEAD, &c, 4096, &t);
+	ok &= strcmp(t, "q5_k") == 0;
+	tq_plan__mix_type("iq2_xxs", -1, TQ_LINEAR_LM_HEAD, &c, 576, &t);
+	ok &= strcmp(t, "q8_0") == 0;
+	tq_plan__mix_type("iq2_xxs", -1, TQ_PLAN_EMBED, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	ok &= strcmp(tq_plan__mix_scheme(PLAN_MIX_IQ2_M, -1, TQ_PLAN_EMBED,
+	    &c, 4096, 1), "iq3_s") == 0;
+	c.n_experts = 8;
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_V, &c, 4096, &t);
+	ok &= strcmp(t, "q4_k") == 0;	/* no q8_0 bump in this branch */
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_K, &c, 4096, &t);
+	ok &= strcmp(t, "q4_k") == 0;
+	tq_plan__mix_type("iq2_xs", 5, TQ_LINEAR_O, &c, 4096, &t);
+	ok &= strcmp(t, "q5_k") == 0;
+	c.n_experts = 0;
+	/* IQ1_S, IQ1_M: the same branch, attn_output iq2_xxs */
+	tq_plan__mix_type("iq1_s", 0, TQ_LINEAR_O, &c, 4096, &t);
+	ok &= strcmp(t, "iq2_xxs") == 0;
+	tq_plan__mix_type("iq1_m", 0, TQ_LINEAR_V, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	tq_plan__mix_type("iq1_m", 4, TQ_LINEAR_GATE, &c, 4096, &t);
+	ok &= strcmp(t, "iq1_m") == 0;
+	tq_plan__mix_type("iq1_s", -1, TQ_PLAN_EMBED, &c, 4096, &t);
+	ok &= strcmp(t, "q2_k") == 0;
+	tq_plan__mix_type("iq1_s", -1, TQ_LINEAR_LM_HEAD, &c, 4096, &t);
+	ok &= strcmp(t, "q5_k") == 0;
+	tap_ok(ok, "iq2_xxs, iq2_xs, iq1_s, iq1_m (and iq2_s, iq2_m's "
+	    "rules): attn_v, ffn_down, attn_output, output, token embedding");
+	tap_ok(iq4_nl_at_576("iq2_xxs") && iq4_nl_at_576("iq2_s"),
+	    "iq2_xxs, iq2_s fall back to iq4_nl at 576");
 }
 
 /* A rule for tq_plan_insert_rule: method and scheme on pattern match. */

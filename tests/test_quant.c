@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "quant_iq2.h"
 #include "tap.h"
 #include "tensor.h"
 
@@ -149,6 +150,8 @@ test_names(void)
 		{ "q3_k", "q3_k" }, { "Q4_K", "q4_k" }, { "q5_k", "q5_k" },
 		{ "q6_K", "q6_k" }, { "IQ4_NL", "iq4_nl" }, { "iq4_xs", "iq4_xs" },
 		{ "IQ3_XXS", "iq3_xxs" }, { "iq3_s", "iq3_s" },
+		{ "IQ2_XXS", "iq2_xxs" }, { "iq2_xs", "iq2_xs" },
+		{ "iq2_S", "iq2_s" }, { "IQ1_S", "iq1_s" }, { "iq1_m", "iq1_m" },
 	};
 	size_t i;
 	tq_scheme s, s2;
@@ -292,6 +295,9 @@ test_bpw(void)
 		{ "q5_k", 5.5, 176 }, { "q6_k", 6.5625, 210 },
 		{ "iq4_nl", 4.5, 18 }, { "iq4_xs", 4.25, 136 },
 		{ "iq3_xxs", 3.0625, 98 }, { "iq3_s", 3.4375, 110 },
+		{ "iq2_xxs", 2.0625, 66 }, { "iq2_xs", 2.3125, 74 },
+		{ "iq2_s", 2.5625, 82 }, { "iq1_s", 1.5625, 50 },
+		{ "iq1_m", 1.75, 56 },
 	};
 	size_t i;
 	tq_scheme s;
@@ -381,6 +387,7 @@ test_dequant_is_grid(void)
 	static const char *const names[] = {
 		"int4-g64", "int3-sym", "fp8-channel", "nf4", "q4_1", "q3_k",
 		"q6_k", "q8_0", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s",
+		"iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m",
 	};
 	const int64_t rows = 4, cols = 512;
 	float *w = gauss_matrix(rows, cols, 0.1f);
@@ -513,7 +520,8 @@ static const char *const all_schemes[] = {
 	"int8", "int8-sym", "int8-tensor", "int4-g128", "int4-g32-sym",
 	"int3-g64", "int2-g32-sym", "fp8", "fp8-channel", "nf4", "q4_0",
 	"q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k",
-	"q6_k", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s",
+	"q6_k", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s", "iq2_xxs", "iq2_xs",
+	"iq2_s", "iq1_s", "iq1_m",
 };
 #define N_ALL (sizeof(all_schemes) / sizeof(all_schemes[0]))
 
@@ -568,6 +576,15 @@ test_zero_and_constant(void)
 		bound = t.scheme.type == TQ_QT_INT && t.scheme.sym ?
 		    0.37 / ((1 << t.scheme.bits) - 1) + 0.37 / 1024 :
 		    0.37 / 64;
+		/*
+		 * A codebook need not hold 8 equal magnitudes (IQ2_XXS's
+		 * 256 points do only at the bottom level), and IQ2's stored
+		 * 8, 25, 43 are not its search's 1, 3, 5 times 8: ggml's
+		 * own blocks of these rows are that far off too
+		 * (tests/quant_gguf.py checks the bytes).
+		 */
+		if (tq_quant_lattice(&t.scheme))
+			bound = 0.37 * 0.75;
 		/*
 		 * ggml's IQ3 search only tries scales that put a constant
 		 * near the top level, and neither codebook has 4 equal
@@ -677,7 +694,8 @@ test_importance(void)
 {
 	static const char *const names[] = {
 		"q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k",
-		"q6_k", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s", "int4-g128",
+		"q6_k", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s", "iq2_xxs",
+		"iq2_xs", "iq2_s", "iq1_s", "iq1_m", "int4-g128",
 		"int3-g64-sym", "nf4",
 	};
 	const int64_t rows = 32, cols = 1024;
@@ -944,6 +962,7 @@ test_gguf_pack(void)
 	static const char *const names[] = {
 		"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k",
 		"q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s",
+		"iq2_xxs", "iq2_xs", "iq2_s", "iq1_s", "iq1_m",
 	};
 	const int64_t rows = 6, cols = 512;
 	float *w = outlier_matrix(rows, cols);
@@ -987,6 +1006,67 @@ test_gguf_pack(void)
 		tq_qtensor_done(&t);
 	}
 	free(w);
+}
+
+/*
+ * A codebook type's codes are checked as blocks: a group of 8 whose
+ * magnitudes are no codebook point, or (IQ2_XXS, IQ2_XS) whose count of
+ * negative signs is odd, is refused even though each code is in range.
+ */
+static void
+test_lattice_check(void)
+{
+	static const char *const names[] = { "iq2_xxs", "iq2_xs", "iq2_s",
+		"iq1_s", "iq1_m" };
+	const int64_t rows = 2, cols = 512;
+	float *w = outlier_matrix(rows, cols);
+	float *imp = random_importance(cols);
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		tq_qtensor t;
+		tq_error err;
+		int8_t l[8];
+		uint8_t keep[8];
+		int ok, off, odd = 1, pat, k;
+		iq_lat lk = i == 0 ? IQ_LAT_2XXS : i == 1 ? IQ_LAT_2XS :
+		    i == 2 ? IQ_LAT_2S : IQ_LAT_1S;
+		int iq1 = lk == IQ_LAT_1S;
+
+		rtn(names[i], w, rows, cols, imp, 0, &t, NULL);
+		ok = tq_qtensor_check(&t, names[i], &err) == TQ_OK;
+		/* magnitudes that are no point: codes 3 + level, positive
+		   (IQ1: the level itself) */
+		for (pat = 0; pat < 6561; pat++) {
+			for (k = 0, off = pat; k < 8; k++, off /= 3)
+				l[k] = (int8_t)(off % 3);
+			if (tq_iq__find(lk, l) < 0)
+				break;
+		}
+		memcpy(keep, t.codes + 40, 8);
+		for (k = 0; k < 8; k++)
+			t.codes[40 + k] = (uint8_t)((iq1 ? 0 : 3) + l[k]);
+		off = tq_qtensor_check(&t, names[i], &err) == TQ_EFORMAT &&
+		    strstr(err.msg, "row 0, columns 40.. are not a point") !=
+		    NULL;
+		memcpy(t.codes + 40, keep, 8);
+		/* one sign flipped: odd parity where the 8th is implied */
+		t.codes[43] = (uint8_t)(5 - t.codes[43]);
+		if (iq1)	/* no signs: every group a point stays one */
+			odd = 1;
+		else if (i < 2)
+			odd = tq_qtensor_check(&t, names[i], &err) ==
+			    TQ_EFORMAT;
+		else	/* IQ2_S stores all 8 signs */
+			odd = tq_qtensor_check(&t, names[i], &err) == TQ_OK;
+		tap_ok(ok && pat < 6561 && off && odd, "%s: RTN's codes pass "
+		    "the check; a group off the codebook is refused%s",
+		    names[i], iq1 ? "" : i < 2 ? "; one flipped sign is "
+		    "refused" : "; one flipped sign is a block");
+		tq_qtensor_done(&t);
+	}
+	free(w);
+	free(imp);
 }
 
 /* tq_quant_row_params() gives RTN's parameters (ggml's row statistic). */
@@ -1212,6 +1292,7 @@ main(void)
 	test_int_params();
 	test_gguf_known();
 	test_gguf_pack();
+	test_lattice_check();
 	test_row_params();
 	test_g_idx();
 	test_qtensor_check();

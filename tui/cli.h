@@ -33,6 +33,14 @@ int cli_fail(const tq_error *err);
 void cli_usage(FILE *f, const char *command);
 
 /*
+ * Preset name, with imatrix the importance matrix on every block linear
+ * (the rule {"match": "^model\\.layers\\.", "imatrix": true} after it),
+ * as llama-quantize --imatrix quantizes a mix.
+ */
+tq_status cli_preset(const char *name, int imatrix, tq_plan **out,
+    tq_error *err);
+
+/*
  * The model directory to open: the one given, else the bundled demo model
  * ($TQ_DEMO_MODEL, the installed copy, or the source tree's assets/demo).
  */

@@ -45,6 +45,23 @@ cli_is_dir(const char *p)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+tq_status
+cli_preset(const char *name, int imatrix, tq_plan **out, tq_error *err)
+{
+	char json[256];
+	tq_status st;
+
+	/* a known preset's name, so it is safe inside the JSON */
+	if ((st = tq_plan_preset(name, out, err)) != TQ_OK || !imatrix)
+		return st;
+	tq_plan_free(*out);
+	*out = NULL;
+	snprintf(json, sizeof(json), "{\"preset\": \"%s\", \"rules\": "
+	    "[{\"match\": \"^model\\\\.layers\\\\.\", \"imatrix\": true}]}",
+	    name);
+	return tq_plan_parse(json, strlen(json), name, out, err);
+}
+
 const char *
 cli_model_path(const char *given)
 {

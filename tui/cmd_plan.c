@@ -118,6 +118,15 @@ build_plan(const plan_opts *o, tq_plan **out)
 	return 0;
 }
 
+/* How many setting options other than --imatrix were given. */
+static int
+settings_but_imatrix(const plan_opts *o)
+{
+	return (o->act_order >= 0) + (o->static_groups >= 0) +
+	    (o->clip_search >= 0) + (o->damp >= 0) + (o->alpha >= 0) +
+	    (o->block_size > 0) + (o->act_bits > 0);
+}
+
 /*
  * A tied lm_head is the embedding table: one tensor in the model and in
  * every export, so the totals count it once (as model.embed_tokens).
@@ -420,7 +429,8 @@ cmd_plan(int argc, char **argv)
 	if (sources > 1)
 		return cli_error("plan: --plan, --preset and --method/--scheme "
 		    "exclude each other");
-	if (o.any && o.method == NULL && o.scheme == NULL)
+	if (o.any && o.method == NULL && o.scheme == NULL &&
+	    !(preset != NULL && o.imatrix == 1 && settings_but_imatrix(&o) == 0))
 		return cli_error("plan: setting options (--act-order, --damp, "
 		    "...) go with --method/--scheme; in a plan file, use rules");
 
@@ -429,9 +439,10 @@ cmd_plan(int argc, char **argv)
 			return cli_fail(&err);
 		snprintf(plan_name, sizeof(plan_name), "%s", file);
 	} else if (preset != NULL) {
-		if (tq_plan_preset(preset, &p, &err) != TQ_OK)
+		if (cli_preset(preset, o.imatrix == 1, &p, &err) != TQ_OK)
 			return cli_fail(&err);
-		snprintf(plan_name, sizeof(plan_name), "preset %s", preset);
+		snprintf(plan_name, sizeof(plan_name), "preset %s%s", preset,
+		    o.imatrix == 1 ? " --imatrix" : "");
 	} else {
 		if (build_plan(&o, &p) != 0)
 			return 1;
