@@ -1070,6 +1070,10 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	case TQ_ARCH_PHI3:
 		/* Its tensors have no biases; its rope is default or longrope. */
 		return "phi3";
+	case TQ_ARCH_GPT_OSS:
+		tq_fail(err, TQ_EUNSUPPORTED, "%s: GGUF export of gpt_oss is "
+		    "not supported", tq_model_path(x->base));
+		return NULL;
 	}
 	/* Their llama.cpp loaders have no output bias and no rope_freqs. */
 	if (c->attention_bias || c->rope_type == TQ_ROPE_LLAMA3) {

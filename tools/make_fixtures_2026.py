@@ -280,7 +280,7 @@ def references(name, out_dir, label):
     }
     text = json.dumps(ref, indent=1)
     text = mf.re.sub(r"\[\s*([0-9,\s]+?)\s*\]",
-                     lambda mt: "[" + ",".join(mt.group(1).split()) + "]", text)
+                     lambda mt: "[" + ",".join(mt.group(1).split()).replace(",,", ",") + "]", text)
     with open(os.path.join(out_dir, "reference.json"), "w") as f:
         f.write(text + "\n")
     return cfg, refs
