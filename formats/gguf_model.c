@@ -1015,8 +1015,30 @@ gm_bind_fused(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 }
 
 /*
+ * stack [E * rows, cols] as its E experts' row views (tq_model__split_rows)
+ * v[E], named model.layers.<i>.<pre>.experts.<e>.<leaf>.
+ */
+static tq_status
+gm_split_experts(tq_model *m, const tq_tensor *stack, int64_t i,
+    const char *pre, const char *leaf, const tq_tensor **v, tq_error *err)
+{
+	int64_t E = m->cfg.n_experts, rows[TQ_MAX_EXPERTS], e;
+	char nm[TQ_MAX_EXPERTS][128];
+	const char *np[TQ_MAX_EXPERTS];
+
+	for (e = 0; e < E; e++) {
+		rows[e] = stack->shape[0] / E;
+		snprintf(nm[e], sizeof(nm[e]),
+		    "model.layers.%lld.%s.experts.%lld.%s", (long long)i, pre,
+		    (long long)e, leaf);
+		np[e] = nm[e];
+	}
+	return tq_model__split_rows(m, stack, (size_t)E, rows, np, v, err);
+}
+
+/*
  * gpt-oss's block i: its sinks, the router's bias, and each expert's
- * row of the stacked biases as a view (tq_model__split_rows).
+ * row of the stacked biases as a view.
  */
 static tq_status
 gm_bind_oss(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
@@ -1024,10 +1046,9 @@ gm_bind_oss(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 	static const char *const kind[3] = { "gate_proj", "up_proj",
 	    "down_proj" };
 	tq_layer_weights *l = &m->layers[i];
-	int64_t E = m->cfg.n_experts, ones[TQ_MAX_EXPERTS], e;
+	int64_t e;
 	const tq_tensor *stack, *v[TQ_MAX_EXPERTS];
-	char leaf[64], nm[TQ_MAX_EXPERTS][128];
-	const char *np[TQ_MAX_EXPERTS];
+	char leaf[64];
 	int j;
 	tq_status st;
 
@@ -1043,17 +1064,11 @@ gm_bind_oss(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 			return tq_fail(err, TQ_EFORMAT, "%s: block %lld has no "
 			    "ffn_%s_exps.bias", m->path, (long long)i, j == 0 ?
 			    "gate" : j == 1 ? "up" : "down");
-		for (e = 0; e < E; e++) {
-			ones[e] = 1;
-			snprintf(nm[e], sizeof(nm[e]),
-			    "model.layers.%lld.mlp.experts.%lld.%s.bias",
-			    (long long)i, (long long)e, kind[j]);
-			np[e] = nm[e];
-		}
-		if ((st = tq_model__split_rows(m, stack, (size_t)E, ones, np, v,
-		    err)) != TQ_OK)
+		snprintf(leaf, sizeof(leaf), "%s.bias", kind[j]);
+		if ((st = gm_split_experts(m, stack, i, "mlp", leaf, v, err)) !=
+		    TQ_OK)
 			return st;
-		for (e = 0; e < E; e++)
+		for (e = 0; e < m->cfg.n_experts; e++)
 			l->expert_b[e][j] = v[e];
 	}
 	return TQ_OK;
@@ -1073,11 +1088,9 @@ gm_bind_moe(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 	int mix = c->arch == TQ_ARCH_MIXTRAL, oss = c->arch == TQ_ARCH_GPT_OSS;
 	const char *pre = mix ? "block_sparse_moe" : "mlp";
 	tq_layer_weights *l = &m->layers[i];
-	int64_t E = c->n_experts, rows[TQ_MAX_EXPERTS];
+	int64_t E = c->n_experts, e;
 	const tq_tensor *stack, *v[TQ_MAX_EXPERTS];
-	char leaf[64], nm[TQ_MAX_EXPERTS][128];
-	const char *np[TQ_MAX_EXPERTS];
-	int64_t e;
+	char leaf[64];
 	int j;
 	tq_status st;
 
@@ -1097,16 +1110,10 @@ gm_bind_moe(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 			    "%s", m->path, (long long)i, j == 0 ?
 			    "ffn_gate_exps" : j == 1 ? "ffn_up_exps" :
 			    "ffn_down_exps");
-		for (e = 0; e < E; e++) {
-			rows[e] = stack->shape[0] / E;
-			snprintf(nm[e], sizeof(nm[e]),
-			    "model.layers.%lld.%s.experts.%lld.%s.weight",
-			    (long long)i, pre, (long long)e,
-			    (mix ? mixtral : qwen)[j]);
-			np[e] = nm[e];
-		}
-		if ((st = tq_model__split_rows(m, stack, (size_t)E, rows, np, v,
-		    err)) != TQ_OK)
+		snprintf(leaf, sizeof(leaf), "%s.weight", (mix ? mixtral :
+		    qwen)[j]);
+		if ((st = gm_split_experts(m, stack, i, pre, leaf, v, err)) !=
+		    TQ_OK)
 			return st;
 		for (e = 0; e < E; e++)
 			l->experts[e][j] = v[e];
@@ -1208,6 +1215,12 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 			    "without q/k/v biases is not supported", m->path);
 		l->act[TQ_SITE_QKV].mode = gm_actq(s, c->fused_proj ?
 		    gm_layer(s, i, "self_attn.qkv_proj.weight") : l->wq);
+		/* Q8_1 rounds as Q8_0 and adds the minimums' corrections of
+		   the Q4_1 / Q5_1 weights only: a Q4_0 q beside a Q5_1 v */
+		if (l->act[TQ_SITE_QKV].mode == TQ_ACTQ_GGML_Q8_0 &&
+		    (gm_actq(s, l->wk) == TQ_ACTQ_GGML_Q8_1 ||
+		    gm_actq(s, l->wv) == TQ_ACTQ_GGML_Q8_1))
+			l->act[TQ_SITE_QKV].mode = TQ_ACTQ_GGML_Q8_1;
 		l->act[TQ_SITE_O].mode = gm_actq(s, l->wo);
 		if (c->n_experts > 0)
 			continue;	/* gm_bind_moe's */

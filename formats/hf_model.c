@@ -318,8 +318,9 @@ static const float hf_e2m1[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f,
  * r * step + off (gate 2r, up 2r + 1 of gate_up; down r), as a tensor
  * [rows, in] of the model's own named <pre>.weight, and its bias [rows]
  * <pre>.bias: the float weights transposed in their dtype, the MXFP4
- * ones dequantized to f32 (transformers' convert_moe_packed_tensors:
- * element 2k in byte k's low nibble, 2^(scale - 127)).
+ * ones dequantized to bf16, exactly, as transformers does
+ * (convert_moe_packed_tensors: element 2k in byte k's low nibble, 2^(scale
+ * - 127)).
  */
 static tq_status
 hf_oss_expert(tq_model *m, const hf_oss_src *o, int64_t e, int64_t rows,
@@ -335,7 +336,7 @@ hf_oss_expert(tq_model *m, const hf_oss_src *o, int64_t e, int64_t rows,
 
 	snprintf(name, sizeof(name), "%s.weight", pre);
 	if ((st = tq_model__new_tensor(m, name, o->w != NULL ? o->w->dtype :
-	    TQ_DTYPE_F32, 2, shape, &t, err)) != TQ_OK)
+	    TQ_DTYPE_BF16, 2, shape, &t, err)) != TQ_OK)
 		return st;
 	for (r = 0; r < rows; r++) {
 		int64_t so = r * step + off;	/* the stored output */
@@ -361,8 +362,10 @@ hf_oss_expert(tq_model *m, const hf_oss_src *o, int64_t e, int64_t rows,
 			if (sc == 255)
 				return tq_fail(err, TQ_EFORMAT, "%s: %s: an MXFP4 "
 				    "scale of 255 (NaN)", m->path, name);
-			((float *)(void *)t->data)[r * o->in + k] = ldexpf(nib &
-			    8 ? -v : v, (int)sc - 127);
+			/* two significant bits: exact in bf16 */
+			((uint16_t *)(void *)t->data)[r * o->in + k] =
+			    tq_f32_to_bf16(ldexpf(nib & 8 ? -v : v, (int)sc -
+			    127));
 		}
 	}
 	*w = t;
@@ -400,7 +403,23 @@ hf_bind_oss(tq_model *m, const hf_source *src, int64_t i,
 	int64_t H = c->hidden_size, Fe = b->moe.inter, E = b->moe.n_experts;
 	tq_layer_weights *l = &m->layers[i];
 	hf_oss_src gu = { 0 }, dn = { 0 };
-	int64_t s4[4], e;
+	const struct {
+		const char *leaf;
+		int u8, ndim;
+		int64_t shape[4];
+		const tq_tensor **out;
+	} want[8] = {
+		{ "gate_up_proj_bias", 0, 2, { E, 2 * Fe }, &gu.bias },
+		{ "down_proj_bias", 0, 2, { E, H }, &dn.bias },
+		{ "gate_up_proj", 0, 3, { E, H, 2 * Fe }, &gu.w },
+		{ "down_proj", 0, 3, { E, Fe, H }, &dn.w },
+		{ "gate_up_proj_blocks", 1, 4, { E, 2 * Fe, H / 32, 16 },
+		    &gu.blocks },
+		{ "gate_up_proj_scales", 1, 3, { E, 2 * Fe, H / 32 }, &gu.scales },
+		{ "down_proj_blocks", 1, 4, { E, H, Fe / 32, 16 }, &dn.blocks },
+		{ "down_proj_scales", 1, 3, { E, H, Fe / 32 }, &dn.scales },
+	};
+	int64_t e;
 	char name[256], pre[200];
 	int mx, j;
 	tq_status st;
@@ -421,43 +440,12 @@ hf_bind_oss(tq_model *m, const hf_source *src, int64_t i,
 	    (st = hf_bind_layer(src, m->path, i, "mlp.router.bias", 0, E, 0,
 	    &l->router_b, err)) != TQ_OK)
 		return st;
-	s4[0] = E;
-	s4[1] = 2 * Fe;
-	if ((st = hf_oss_find(src, m->path, i, "gate_up_proj_bias", 0, 2, s4,
-	    &gu.bias, err)) != TQ_OK)
-		return st;
-	s4[1] = H;
-	if ((st = hf_oss_find(src, m->path, i, "down_proj_bias", 0, 2, s4,
-	    &dn.bias, err)) != TQ_OK)
-		return st;
-	if (!mx) {
-		s4[1] = H;
-		s4[2] = 2 * Fe;
-		if ((st = hf_oss_find(src, m->path, i, "gate_up_proj", 0, 3, s4,
-		    &gu.w, err)) != TQ_OK)
+	/* the biases, then the float weights or the MXFP4 ones */
+	for (j = 0; j < 8; j++)
+		if ((j < 2 || (j >= 4) == mx) && (st = hf_oss_find(src, m->path, i,
+		    want[j].leaf, want[j].u8, want[j].ndim, want[j].shape,
+		    want[j].out, err)) != TQ_OK)
 			return st;
-		s4[1] = Fe;
-		s4[2] = H;
-		if ((st = hf_oss_find(src, m->path, i, "down_proj", 0, 3, s4,
-		    &dn.w, err)) != TQ_OK)
-			return st;
-	} else {
-		s4[1] = 2 * Fe;
-		s4[2] = H / 32;
-		s4[3] = 16;
-		if ((st = hf_oss_find(src, m->path, i, "gate_up_proj_blocks", 1, 4,
-		    s4, &gu.blocks, err)) != TQ_OK ||
-		    (st = hf_oss_find(src, m->path, i, "gate_up_proj_scales", 1,
-		    3, s4, &gu.scales, err)) != TQ_OK)
-			return st;
-		s4[1] = H;
-		s4[2] = Fe / 32;
-		if ((st = hf_oss_find(src, m->path, i, "down_proj_blocks", 1, 4,
-		    s4, &dn.blocks, err)) != TQ_OK ||
-		    (st = hf_oss_find(src, m->path, i, "down_proj_scales", 1, 3,
-		    s4, &dn.scales, err)) != TQ_OK)
-			return st;
-	}
 	l->n_experts = (int)E;
 	for (e = 0; e < E; e++)
 		for (j = 0; j < 3; j++) {

@@ -3,7 +3,8 @@
 # architectures transformers 4.53.3 predates (gpt_oss, in 4.55), for
 # tools/make_fixtures_2026.py.  Prints its python on the last line.
 #
-# Made as tools/install-ckpt-consumers-2025.sh makes the second: a venv
+# Made as tools/install-ckpt-consumers-2025.sh makes the second
+# (tools/install-ckpt-layer.sh): a venv
 # whose site-packages has a .pth naming the site-packages of
 # tools/install-ckpt-consumers.sh's venv (installed first), so torch 2.5.1
 # (enough for gpt_oss on CPU: eager attention with sinks, the experts'
@@ -18,23 +19,10 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-venv=${TQ_CKPT_VENV_2026:-$HOME/.cache/turboquant/ckpt-venv-2026}
-base_py=$("$here/install-ckpt-consumers.sh" | tail -n 1)
-base=$("$base_py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-pins="transformers==4.55.4 tokenizers==0.21.4"
-stamp="$venv/.turboquant-pins"
-
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$pins over $base" ]; then
-	echo "install-ckpt-consumers-2026: setting up $venv over $base" >&2
-	[ -x "$venv/bin/pip" ] || python3 -m venv "$venv" >&2
-	own=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-	echo "$base" >"$own/zz_turboquant_ckpt_venv.pth"
-	# shellcheck disable=SC2086
-	"$venv/bin/pip" install -q --no-deps $pins >&2
-	"$venv/bin/python" -c 'import torch, transformers, safetensors
+exec "$here/install-ckpt-layer.sh" \
+    "${TQ_CKPT_VENV_2026:-$HOME/.cache/turboquant/ckpt-venv-2026}" \
+    "transformers==4.55.4 tokenizers==0.21.4" \
+    'import torch, transformers, safetensors
 from transformers import GptOssForCausalLM
 assert transformers.__version__ == "4.55.4", transformers.__version__
-assert torch.__version__.startswith("2.5.1"), torch.__version__' >&2
-	echo "$pins over $base" >"$stamp"
-fi
-echo "$venv/bin/python"
+assert torch.__version__.startswith("2.5.1"), torch.__version__'

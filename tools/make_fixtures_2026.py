@@ -247,42 +247,20 @@ def manual_forward(cfg, w, ids, o=None):
     return rms(x, "model.norm") @ w["lm_head.weight"].T
 
 
-def references(name, out_dir, label):
+def references(out_dir, label):
+    """ref<k>.f32 and reference.json: transformers' logits of the saved checkpoint."""
     cfg = json.load(open(os.path.join(out_dir, "config.json")))
-    V = cfg["vocab_size"]
-    g = torch.Generator().manual_seed(SEED + 2)
-    seqs, refs = [], []
-    for k, n in enumerate(SEQ_LENS):
-        ids = torch.randint(0, V, (n,), generator=g).tolist()
-        model = GptOssForCausalLM.from_pretrained(
-            out_dir, torch_dtype=torch.float32, attn_implementation="eager").eval()
-        # On CPU, 4.55 dequantizes MXFP4 experts to bf16 whatever torch_dtype says (and
-        # its bmm then refuses the f32 input): cast them, exactly, to f32
-        model = model.float()
-        with torch.no_grad():
-            logits = model(input_ids=torch.tensor([ids])).logits[0].float()
-        assert logits.shape == (n, V), logits.shape
-        fn = f"ref{k}.f32"
-        logits.numpy().astype("<f4").tofile(os.path.join(out_dir, fn))
-        seqs.append({"ids": ids, "n_tokens": n, "logits_file": fn})
-        refs.append((ids, logits.double()))
-    ref = {
-        "sequences": seqs,
-        "vocab_size": V,
-        "architecture": cfg["architectures"][0],
-        "saved_dtype": label,
-        "logits_layout": "raw little-endian float32, [n_tokens, vocab_size] row-major",
-        "load": "from_pretrained(dir, torch_dtype=float32, attn_implementation='eager').float() "
-        "(MXFP4 experts dequantized by transformers), fresh per sequence; one forward, batch 1, "
-        "no attention_mask, torch.no_grad()",
-        "tolerance_hint": TOL,
-        "source": f"transformers {transformers.__version__} / torch {torch.__version__}",
-    }
-    text = json.dumps(ref, indent=1)
-    text = mf.re.sub(r"\[\s*([0-9,\s]+?)\s*\]",
-                     lambda mt: "[" + ",".join(mt.group(1).split()).replace(",,", ",") + "]", text)
-    with open(os.path.join(out_dir, "reference.json"), "w") as f:
-        f.write(text + "\n")
+
+    def load():
+        # On CPU, 4.55 dequantizes MXFP4 experts to bf16 whatever torch_dtype says (and its
+        # bmm then refuses the f32 input): cast them, exactly, to f32
+        return GptOssForCausalLM.from_pretrained(
+            out_dir, torch_dtype=torch.float32, attn_implementation="eager").eval().float()
+    seqs, refs = mf.reference_logits(load, out_dir, cfg["vocab_size"], SEED + 2, SEQ_LENS)
+    mf.write_reference(out_dir, seqs, cfg["vocab_size"], cfg["architectures"][0], label,
+                       "from_pretrained(dir, torch_dtype=float32, attn_implementation='eager')"
+                       ".float() (MXFP4 experts dequantized by transformers), fresh per "
+                       "sequence; one forward, batch 1, no attention_mask, torch.no_grad()")
     return cfg, refs
 
 
@@ -316,11 +294,7 @@ def self_check(name, out_dir, cfg, refs):
         report.append(f"  [{label}] differs by {diff:.3f}")
         if diff < 1e-2:
             raise SystemExit(f"{name}: fixture does not exercise '{label}' ({diff})")
-    size = sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir))
-    print(f"{name}: {sorted(os.listdir(out_dir))} {size} bytes")
-    for r in report:
-        print("   ", r)
-    return size
+    return mf.print_report(name, out_dir, report)
 
 
 def main():
@@ -338,12 +312,12 @@ def main():
     if "gpt_oss" in only or not os.path.exists(os.path.join(fdir, "model.safetensors")):
         build(fdir)
     if "gpt_oss" in only:
-        total += self_check("gpt_oss", fdir, *references("gpt_oss", fdir, "bfloat16"))
+        total += self_check("gpt_oss", fdir, *references(fdir, "bfloat16"))
     if "gpt_oss_mxfp4" in only:
         qdir = os.path.join(args.out, "gpt_oss_mxfp4")
         make_mxfp4(fdir, qdir)
         total += self_check("gpt_oss_mxfp4", qdir,
-                            *references("gpt_oss_mxfp4", qdir, "bfloat16, experts mxfp4"))
+                            *references(qdir, "bfloat16, experts mxfp4"))
     print(f"total {total} bytes")
 
 
