@@ -69,6 +69,8 @@ install_step llama.cpp tools/build-llamacpp.sh "$python"
 install_step "checkpoint consumers" tools/install-ckpt-consumers.sh
 install_step "checkpoint consumers (transformers 4.53)" \
     tools/install-ckpt-consumers-2025.sh
+install_step "checkpoint consumers (transformers 4.55)" \
+    tools/install-ckpt-consumers-2026.sh
 install_step "SmolLM2 GGUF" tools/install-smollm2.sh "$python"
 # Installed now: the second run only prints the path, for the tests.
 TQ_SMOLLM2_GGUF=$(tools/install-smollm2.sh "$python" | tail -n 1)

@@ -1,6 +1,6 @@
 /*
  * forward.c: the fp32 prefill forward pass of Llama, Mistral, Qwen2, Qwen3,
- * SmolLM3, Gemma 2, Gemma 3, Phi-3, Mixtral and Qwen3-MoE.
+ * SmolLM3, Gemma 2, Gemma 3, Phi-3, Mixtral, Qwen3-MoE and gpt_oss.
  *
  * It follows transformers' eager implementation step by step (RMSNorm in
  * fp32, half-split rotary embedding with inv_freq computed in fp32, causal
@@ -63,6 +63,7 @@ struct tq_fwd {
 	int64_t *moe_tok;	/* [n] an expert's tokens */
 	int *moe_sel;		/* [n, top_k] each token's experts */
 	float *y;		/* [n, H] a sublayer's output */
+	float *sinks;		/* [n_heads] gpt_oss's sink logits */
 	float *scores;		/* [n_slots, min(n, ATT_QBLOCK), n] */
 	int n_slots;		/* heads computed at once, one per thread */
 	float *cos[2];		/* [n, hd / 2] each: global, local RoPE */
@@ -101,6 +102,7 @@ tq_fwd_free(tq_fwd *s)
 	free(s->moe_tok);
 	free(s->moe_sel);
 	free(s->y);
+	free(s->sinks);
 	free(s->scores);
 	free(s->cos[0]);
 	free(s->sin[0]);
@@ -272,6 +274,38 @@ tq_fwd_inv_freq(const tq_model_config *c, int64_t n, float *inv)
 	}
 	for (j = 0; j < half; j++)
 		inv[j] = 1.0f / powf(base, (float)(2 * j) / dim);
+	if (c->rope_type == TQ_ROPE_YARN) {
+		/*
+		 * transformers' YaRN: frequency j interpolated (divided by
+		 * the factor) below the dimension of beta_slow rotations over
+		 * the original context, kept above that of beta_fast, a
+		 * linear ramp between
+		 */
+		double lb = log(c->rope_theta), lo, hi;
+		float f = (float)c->rope_factor;
+
+		lo = dim * log((double)c->rope_original_max_pos /
+		    (c->rope_beta_fast * 2.0 * M_PI)) / (2.0 * lb);
+		hi = dim * log((double)c->rope_original_max_pos /
+		    (c->rope_beta_slow * 2.0 * M_PI)) / (2.0 * lb);
+		if (c->rope_truncate) {
+			lo = floor(lo);
+			hi = ceil(hi);
+		}
+		lo = lo > 0.0 ? lo : 0.0;
+		hi = hi < dim - 1.0 ? hi : dim - 1.0;
+		if (lo == hi)
+			hi += 0.001;
+		for (j = 0; j < half; j++) {
+			float pos = powf(base, (float)(2 * j) / dim);
+			float r = ((float)j - (float)lo) / (float)(hi - lo);
+			float extra = 1.0f - (r < 0.0f ? 0.0f : r > 1.0f ?
+			    1.0f : r);
+
+			inv[j] = 1.0f / (f * pos) * (1.0f - extra) +
+			    1.0f / pos * extra;
+		}
+	}
 	if (c->rope_type == TQ_ROPE_LINEAR) {
 		for (j = 0; j < half; j++)
 			inv[j] /= (float)c->rope_factor;
@@ -325,8 +359,9 @@ fwd_rope_tables(tq_fwd *s, const tq_model_config *c, int64_t n, int local)
 			s->cos[local][p * half + j] = cosf(a);
 			s->sin[local][p * half + j] = sinf(a);
 		}
-	if (c->rope_type == TQ_ROPE_LONGROPE) {
-		/* longrope's attention factor scales cos and sin in fp32 */
+	if (c->rope_type == TQ_ROPE_LONGROPE || c->rope_type == TQ_ROPE_YARN) {
+		/* longrope's and yarn's attention factor scales cos and sin
+		   in fp32 */
 		float af = (float)c->rope_attn_factor;
 
 		for (j = 0; j < n * half; j++) {
@@ -387,6 +422,7 @@ typedef struct fwd_att {
 	const tq_block_opts *b;
 	int64_t n;		/* tokens per sequence */
 	float *att;
+	const float *sinks;	/* [n_heads] or NULL */
 } fwd_att;
 
 /*
@@ -439,6 +475,11 @@ fwd_attention_head(void *arg, int slot, int64_t t)
 				row[j] = 0.0f;
 			for (j = qi + 1; j < nk; j++)
 				row[j] = 0.0f;
+			/* gpt_oss's sink: one more logit in the denominator */
+			if (fa->sinks != NULL) {
+				mx = fa->sinks[h] > mx ? fa->sinks[h] : mx;
+				sum = expf(fa->sinks[h] - mx);
+			}
 			/* Subtract the max so exp cannot overflow. */
 			for (j = lo; j <= qi; j++) {
 				row[j] = expf(row[j] - mx);
@@ -459,9 +500,9 @@ fwd_attention_head(void *arg, int slot, int64_t t)
  */
 static void
 fwd_attention(tq_fwd *s, const tq_model_config *c, const tq_block_opts *b,
-    int64_t n, int64_t ms, float *att)
+    int64_t n, int64_t ms, float *att, const float *sinks)
 {
-	fwd_att fa = { s, c, b, ms, att };
+	fwd_att fa = { s, c, b, ms, att, sinks };
 
 	tq_blas__serial_begin();
 	tq_par_tasks_slots(fwd_attention_head, &fa, n / ms * c->n_heads,
@@ -607,7 +648,10 @@ stage_attn(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 	}
 	if (s->kv_f16)
 		tq_par_rows(fwd_kv_f16_rows, s, n * kvd, 1, PAR_MIN_WORK);
-	fwd_attention(s, c, b, n, ms, io->att);
+	if (l->sinks != NULL)
+		tq_tensor_to_f32(l->sinks, 0, c->n_heads, s->sinks);
+	fwd_attention(s, c, b, n, ms, io->att,
+	    l->sinks != NULL ? s->sinks : NULL);
 }
 
 /*
@@ -699,6 +743,39 @@ fwd_glu_rows(void *arg, int64_t i0, int64_t i1)
 			g[i] = y * up[i];
 		}
 		break;
+	case TQ_MLP_SWIGLU_OAI:
+		/* transformers' GptOssExperts in fp32 */
+		for (i = i0; i < i1; i++) {
+			float lim = b->swiglu_limit, x = g[i], u = up[i];
+
+			x = x > lim ? lim : x;
+			u = u > lim ? lim : u < -lim ? -lim : u;
+			g[i] = (u + 1.0f) * (x / (1.0f + expf(-(x *
+			    1.702f))));
+		}
+		break;
+	}
+}
+
+/* sel[K] = the K largest of p[E], the lower index first on a tie, as
+   torch.topk */
+static void
+fwd_topk(const float *p, int64_t E, int64_t K, int *sel)
+{
+	int64_t e, k, j;
+
+	for (k = 0; k < K; k++) {
+		int best = -1;
+
+		for (e = 0; e < E; e++) {
+			int taken = 0;
+
+			for (j = 0; j < k; j++)
+				taken |= sel[j] == (int)e;
+			if (!taken && (best < 0 || p[e] > p[best]))
+				best = (int)e;
+		}
+		sel[k] = best;
 	}
 }
 
@@ -712,11 +789,12 @@ fwd_glu(const tq_block_opts *b, float *g, const float *up, int64_t total)
 }
 
 /*
- * Each token's experts: router logits [n, E] = router(xn) in float, p =
- * softmax over all E, the top_k largest p (the lower index first on a
- * tie, as torch.topk), divided by their sum when norm_topk (transformers'
- * Mixtral always, Qwen3-MoE's norm_topk_prob).  Into moe_sel[n, top_k]
- * and moe_p, whose row keeps the chosen experts' weights.
+ * Each token's experts: router logits [n, E] = router(xn) (+ bias) in
+ * float, p = softmax over all E, the top_k largest p, divided by their
+ * sum when norm_topk (transformers' Mixtral always, Qwen3-MoE's
+ * norm_topk_prob); or, softmax_topk (gpt_oss), the top_k largest logits
+ * and their softmax.  Into moe_sel[n, top_k] and moe_p, whose row keeps
+ * the chosen experts' weights.
  */
 static void
 fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
@@ -724,11 +802,22 @@ fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 {
 	int64_t E = b->moe.n_experts, K = b->moe.top_k, i, e, k;
 
-	fwd_linear(s, xn, n, l->router, NULL, s->moe_p, E);
+	fwd_linear(s, xn, n, l->router, l->router_b, s->moe_p, E);
 	for (i = 0; i < n; i++) {
 		float *p = s->moe_p + i * E, mx = p[0], sum = 0.0f;
 		int *sel = s->moe_sel + i * K;
 
+		if (b->moe.softmax_topk) {
+			fwd_topk(p, E, K, sel);
+			mx = p[sel[0]];
+			for (k = 0; k < K; k++) {
+				p[sel[k]] = expf(p[sel[k]] - mx);
+				sum += p[sel[k]];
+			}
+			for (k = 0; k < K; k++)
+				p[sel[k]] /= sum;
+			continue;
+		}
 		for (e = 1; e < E; e++)
 			mx = p[e] > mx ? p[e] : mx;
 		for (e = 0; e < E; e++) {
@@ -737,19 +826,7 @@ fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		}
 		for (e = 0; e < E; e++)
 			p[e] /= sum;
-		for (k = 0; k < K; k++) {
-			int best = -1;
-
-			for (e = 0; e < E; e++) {
-				int taken = 0, j;
-
-				for (j = 0; j < k; j++)
-					taken |= sel[j] == (int)e;
-				if (!taken && (best < 0 || p[e] > p[best]))
-					best = (int)e;
-			}
-			sel[k] = best;
-		}
+		fwd_topk(p, E, K, sel);
 		if (b->moe.norm_topk) {
 			float t = 0.0f;
 
@@ -805,14 +882,17 @@ fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_GATE, s->moe_x, cnt, H);
 		/* per token, so the same on the gathered rows */
 		fwd_actq(s, &l->act[TQ_SITE_GATE_UP], s->moe_x, cnt, H);
-		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][0], NULL,
+		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][0],
+		    l->expert_b[e][0],
 		    s->gate, Fe);
-		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][1], NULL,
+		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][1],
+		    l->expert_b[e][1],
 		    s->up, Fe);
 		fwd_glu(b, s->gate, s->up, cnt * Fe);
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_DOWN, s->gate, cnt, Fe);
 		fwd_actq(s, &l->act[TQ_SITE_DOWN], s->gate, cnt, Fe);
-		fwd_linear_seq(s, s->gate, cnt, cnt, l->experts[e][2], NULL,
+		fwd_linear_seq(s, s->gate, cnt, cnt, l->experts[e][2],
+		    l->expert_b[e][2],
 		    s->y, H);
 		for (j = 0; j < cnt; j++) {
 			float *yr = s->moe_y + s->moe_tok[j] * H, w = s->moe_w[j];
@@ -846,8 +926,10 @@ tq_fwd_expert_act(tq_fwd *s, const tq_layer_weights *l, int li, int e,
 	tq_model__block(s->m, li, &b);
 	/* as fwd_moe computes an expert's tokens */
 	fwd_actq(s, &l->act[TQ_SITE_GATE_UP], x, n, s->m->cfg.hidden_size);
-	fwd_linear(s, x, n, l->experts[e][0], NULL, g, b.moe.inter);
-	fwd_linear(s, x, n, l->experts[e][1], NULL, s->up, b.moe.inter);
+	fwd_linear(s, x, n, l->experts[e][0], l->expert_b[e][0], g,
+	    b.moe.inter);
+	fwd_linear(s, x, n, l->experts[e][1], l->expert_b[e][1], s->up,
+	    b.moe.inter);
 	fwd_glu(&b, g, s->up, n * b.moe.inter);
 }
 
@@ -1148,6 +1230,8 @@ tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 	s->gate = fwd_alloc(n * F, &failed);
 	s->up = fwd_alloc(n * F, &failed);
 	s->y = fwd_alloc(n * H, &failed);
+	if (c->attn_sinks)
+		s->sinks = fwd_alloc(c->n_heads, &failed);
 	if (E > 0) {
 		s->moe_x = fwd_alloc(n * H, &failed);
 		s->moe_y = fwd_alloc(n * H, &failed);

@@ -30,6 +30,12 @@ tq_model_close(tq_model *m)
 		free(m->views[i]);
 	}
 	free(m->views);
+	for (size_t i = 0; i < m->n_made; i++) {
+		free(m->made[i]->name);
+		free((void *)m->made[i]->data);
+		free(m->made[i]);
+	}
+	free(m->made);
 	free(m->tensors);
 	free(m->layers);
 	free(m->path);
@@ -118,6 +124,7 @@ tq_arch_name(tq_arch a)
 	case TQ_ARCH_PHI3:	return "phi3";
 	case TQ_ARCH_MIXTRAL:	return "mixtral";
 	case TQ_ARCH_QWEN3_MOE:	return "qwen3_moe";
+	case TQ_ARCH_GPT_OSS:	return "gpt_oss";
 	}
 	return "?";
 }
@@ -131,6 +138,7 @@ tq_rope_type_name(tq_rope_type r)
 	case TQ_ROPE_DYNAMIC:	return "dynamic";
 	case TQ_ROPE_LLAMA3:	return "llama3";
 	case TQ_ROPE_LONGROPE:	return "longrope";
+	case TQ_ROPE_YARN:	return "yarn";
 	}
 	return "?";
 }
@@ -174,7 +182,9 @@ tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
 	    1.0f / sqrtf((float)c->head_dim);
 	out->attn_softcap = (float)c->attn_softcap;
 	out->act = c->mlp_gelu == 2 ? TQ_MLP_GELU_GGML : c->mlp_gelu ?
-	    TQ_MLP_GELU_TANH : TQ_MLP_SILU;
+	    TQ_MLP_GELU_TANH : c->swiglu_limit > 0.0 ? TQ_MLP_SWIGLU_OAI :
+	    TQ_MLP_SILU;
+	out->swiglu_limit = (float)c->swiglu_limit;
 	out->norm_eps = (float)c->rms_norm_eps;
 	out->norm_offset = c->norm_unit_offset ? 1.0f : 0.0f;
 	if (c->n_experts > 0 && !(c->dense_mlp[li / 64] >> (li % 64) & 1)) {
@@ -182,6 +192,7 @@ tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out)
 		out->moe.top_k = (int)c->n_experts_used;
 		out->moe.norm_topk = c->norm_topk_prob;
 		out->moe.inter = c->moe_inter;
+		out->moe.softmax_topk = c->router_topk_softmax;
 	}
 }
 
@@ -303,6 +314,38 @@ tq_model__split_rows(tq_model *m, const tq_tensor *fused, size_t n,
 		out[k] = t;
 		r0 += rows[k];
 	}
+	return TQ_OK;
+}
+
+tq_status
+tq_model__new_tensor(tq_model *m, const char *name, tq_dtype dt, int ndim,
+    const int64_t *shape, tq_tensor **out, tq_error *err)
+{
+	tq_tensor **grown, *t;
+	int64_t n = 1;
+	int d;
+
+	for (d = 0; d < ndim; d++)
+		n *= shape[d];
+	grown = realloc(m->made, (m->n_made + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
+	m->made = grown;
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->name = strdup(name)) == NULL ||
+	    (t->data = calloc((size_t)n, tq_dtype_size(dt))) == NULL) {
+		if (t != NULL)
+			free(t->name);
+		free(t);
+		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", m->path);
+	}
+	t->dtype = dt;
+	t->ndim = ndim;
+	for (d = 0; d < ndim; d++)
+		t->shape[d] = shape[d];
+	t->nbytes = (uint64_t)n * tq_dtype_size(dt);
+	m->made[m->n_made++] = t;
+	*out = t;
 	return TQ_OK;
 }
 

@@ -89,6 +89,11 @@ typedef struct tq_layer_weights {
 	const tq_tensor *experts[TQ_MAX_EXPERTS][3];	/* [E] gate [Fe, H],
 					   up [Fe, H], down [H, Fe] */
 	tq_actq act[TQ_SITES_PER_LAYER];	/* input quantization */
+	/* gpt_oss: each head's sink logit, the router's and experts' biases */
+	const tq_tensor *sinks;		/* [n_heads] */
+	const tq_tensor *router_b;	/* [E] */
+	const tq_tensor *expert_b[TQ_MAX_EXPERTS][3];	/* [E] gate [Fe],
+					   up [Fe], down [H] */
 } tq_layer_weights;
 
 /*
@@ -126,6 +131,8 @@ struct tq_model {
 	uint64_t fingerprint;		/* tq_model__fingerprint; 0: none */
 	tq_tensor **views;		/* [n_views] tq_model__split_rows' */
 	size_t n_views;
+	tq_tensor **made;		/* [n_made] tq_model__new_tensor's */
+	size_t n_made;
 };
 
 /*
@@ -181,6 +188,14 @@ tq_status tq_model__split_rows(tq_model *m, const tq_tensor *fused, size_t n,
     const int64_t *rows, const char *const *names, const tq_tensor **out,
     tq_error *err);
 
+/*
+ * A tensor of m's own, zero-filled, dtype dt and shape[ndim], named name
+ * (weights a format rearranges, such as gpt_oss's fused experts): m owns
+ * its name and data.
+ */
+tq_status tq_model__new_tensor(tq_model *m, const char *name, tq_dtype dt,
+    int ndim, const int64_t *shape, tq_tensor **out, tq_error *err);
+
 /* Builds the list of quantizable layers (called once the weights are bound). */
 tq_status tq_model__index_linears(tq_model *m, tq_error *err);
 /* The weight of quantizable layer i ([rows, cols]), NULL past the last. */
@@ -190,7 +205,9 @@ const tq_tensor *tq_model__linear_weight(const tq_model *m, size_t i);
 typedef enum tq_mlp_act {
 	TQ_MLP_SILU = 0,	/* SwiGLU: silu(gate(x)) * up(x) */
 	TQ_MLP_GELU_TANH,	/* GeGLU: gelu_tanh(gate(x)) * up(x) (gemma) */
-	TQ_MLP_GELU_GGML	/* GeGLU, llama.cpp CPU's fp16 gelu table */
+	TQ_MLP_GELU_GGML,	/* GeGLU, llama.cpp CPU's fp16 gelu table */
+	TQ_MLP_SWIGLU_OAI	/* gpt_oss: (clamp(up) + 1) g sigmoid(1.702 g),
+				   g = min(gate, swiglu_limit) */
 } tq_mlp_act;
 
 /*
@@ -217,7 +234,10 @@ typedef struct tq_block_opts {
 	struct {
 		int n_experts, top_k, norm_topk;
 		int64_t inter;	/* Fe, an expert's intermediate size */
+		int softmax_topk;	/* the softmax over the top_k logits
+					   only (gpt_oss) */
 	} moe;
+	float swiglu_limit;	/* TQ_MLP_SWIGLU_OAI's clamp */
 } tq_block_opts;
 
 void tq_model__block(const tq_model *m, int64_t li, tq_block_opts *out);

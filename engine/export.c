@@ -505,6 +505,13 @@ tq_job_export(const tq_model *base, const tq_qstate *s, const char *out_path,
 		return tq_fail(err, TQ_EUNSUPPORTED, "%s: export of a "
 		    "mixture-of-experts model to %s is not implemented",
 		    base->path, fmt->name);
+	/* the mixture exports know Mixtral's and Qwen3-MoE's experts; gpt_oss
+	   adds sinks, biases and its clamped SwiGLU, which only GGUF holds */
+	if (tq_model_get_config(base)->arch == TQ_ARCH_GPT_OSS &&
+	    strcmp(fmt->name, "gguf") != 0)
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: export of a gpt_oss "
+		    "model to %s is not implemented (gguf only)", base->path,
+		    fmt->name);
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->out = strdup(out_path)) == NULL ||
 	    (o->type != NULL && (e->type = strdup(o->type)) == NULL) ||

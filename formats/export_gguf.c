@@ -710,6 +710,38 @@ gg_file_type(const gg_ctx *g, const char *type)
 	}
 }
 
+/*
+ * YaRN as llama.cpp reads it: the scaling type, factor and original
+ * context; its cparams make the attention factor 0.1 ln(factor) + 1,
+ * times rope.scaling.attn_factor when the model's differs.  Its ramp's
+ * ends are always whole dimensions (transformers' truncate true).
+ */
+static tq_status
+gg_yarn(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
+    char *warn, size_t wlen)
+{
+	double af = c->rope_attn_factor / (0.1 * log(c->rope_factor) + 1.0);
+	char k[96];
+	tq_status st;
+
+	snprintf(k, sizeof(k), "%s.rope.scaling.type", arch);
+	st = tq_gguf_kv_str(w, k, "yarn");
+	snprintf(k, sizeof(k), "%s.rope.scaling.factor", arch);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_f32(w, k, (float)c->rope_factor);
+	snprintf(k, sizeof(k), "%s.rope.scaling.original_context_length", arch);
+	if (st == TQ_OK)
+		st = tq_gguf_kv_u32(w, k, (uint32_t)c->rope_original_max_pos);
+	snprintf(k, sizeof(k), "%s.rope.scaling.attn_factor", arch);
+	if (st == TQ_OK && fabs(af - 1.0) > 1e-7)
+		st = tq_gguf_kv_f32(w, k, (float)af);
+	if (!c->rope_truncate)
+		tq_warn_append(warn, wlen, "llama.cpp's YaRN rounds the ends of "
+		    "its ramp to whole dimensions (rope_scaling's truncate is "
+		    "false here): the rotary frequencies between them differ");
+	return st;
+}
+
 /* The hyperparameter keys of llama/qwen2 (gguf.md section 5.1). */
 static tq_status
 gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
@@ -772,9 +804,12 @@ gg_hparams(tq_gguf_writer *w, const char *arch, const tq_model_config *c,
 		if (st == TQ_OK)
 			st = tq_gguf_kv_u32(w, k, (uint32_t)c->n_experts_used);
 		snprintf(k, sizeof(k), "%s.expert_feed_forward_length", arch);
-		if (st == TQ_OK && c->arch == TQ_ARCH_QWEN3_MOE)
+		if (st == TQ_OK && (c->arch == TQ_ARCH_QWEN3_MOE ||
+		    c->arch == TQ_ARCH_GPT_OSS))
 			st = tq_gguf_kv_u32(w, k, (uint32_t)c->moe_inter);
 	}
+	if (c->rope_type == TQ_ROPE_YARN && st == TQ_OK)
+		st = gg_yarn(w, arch, c, warn, wlen);
 	if (c->rope_type == TQ_ROPE_DYNAMIC)
 		tq_warn_append(warn, wlen, "llama.cpp has no dynamic NTK rope "
 		    "scaling: written unscaled, the same up to %lld tokens",
@@ -936,6 +971,8 @@ gg_add_block_norms(gg_ctx *g, const tq_layer_weights *l, int64_t b,
 {
 	static const char *const leaf[4] = { "attn_q_norm", "attn_k_norm",
 	    "post_attention_norm", "ffn_norm" };
+	/* gpt-oss names its MLP's input norm attn_post_norm */
+	int oss = g->x->model->cfg.arch == TQ_ARCH_GPT_OSS;
 	const tq_tensor *t[4] = { l->q_norm, l->k_norm, l->post_attn_norm,
 	    l->ffn_norm };
 	char name[64];
@@ -944,7 +981,7 @@ gg_add_block_norms(gg_ctx *g, const tq_layer_weights *l, int64_t b,
 
 	for (k = 0; k < 4; k++) {
 		snprintf(name, sizeof(name), "blk.%lld.%s.weight", (long long)b,
-		    leaf[k]);
+		    oss && k == 3 ? leaf[2] : leaf[k]);
 		if ((st = gg_add_norm(g, name, t[k], err)) != TQ_OK)
 			return st;
 	}
@@ -1004,9 +1041,12 @@ gg_gemma_arch(const tq_export_ctx *x, const tq_model_config *c,
  * global iff li % N == N - 1, as llama.cpp's set_swa_pattern; a list
  * otherwise), the sliding layers' RoPE base and the soft-caps.
  */
+/*
+ * The sliding window and which layers slide: every p-th layer global
+ * (llama.cpp's set_swa_pattern), or a flag a layer when no p fits.
+ */
 static tq_status
-gg_gemma_hparams(tq_gguf_writer *w, const char *arch,
-    const tq_model_config *c)
+gg_swa(tq_gguf_writer *w, const char *arch, const tq_model_config *c)
 {
 	int32_t swa[1024];
 	int64_t n = c->n_layers, p, li;
@@ -1022,7 +1062,7 @@ gg_gemma_hparams(tq_gguf_writer *w, const char *arch,
 		if (li == n)
 			break;
 	}
-	if (c->sliding_window > 0) {
+	if (c->sliding_window > 0 || c->arch == TQ_ARCH_GPT_OSS) {
 		snprintf(k, sizeof(k), "%s.attention.sliding_window", arch);
 		st = tq_gguf_kv_u32(w, k, (uint32_t)c->sliding_window);
 	}
@@ -1031,6 +1071,17 @@ gg_gemma_hparams(tq_gguf_writer *w, const char *arch,
 	    TQ_ARCH_GEMMA2))
 		st = p <= n + 1 ? tq_gguf_kv_u32(w, k, (uint32_t)p) :
 		    tq_gguf_kv_i32_array(w, k, swa, (size_t)n);
+	return st;
+}
+
+static tq_status
+gg_gemma_hparams(tq_gguf_writer *w, const char *arch,
+    const tq_model_config *c)
+{
+	char k[96];
+	tq_status st;
+
+	st = gg_swa(w, arch, c);
 	snprintf(k, sizeof(k), "%s.rope.freq_base_swa", arch);
 	if (st == TQ_OK)
 		st = tq_gguf_kv_f32(w, k, (float)(c->rope_local_theta > 0.0 ?
@@ -1042,6 +1093,29 @@ gg_gemma_hparams(tq_gguf_writer *w, const char *arch,
 	if (st == TQ_OK && c->final_softcap > 0.0)
 		st = tq_gguf_kv_f32(w, k, (float)c->final_softcap);
 	return st;
+}
+
+/*
+ * llama.cpp's gpt-oss (src/models/openai-moe.cpp): its clamped SwiGLU's
+ * limit is 7 and its YaRN's betas 32 and 1, fixed.
+ */
+static const char *
+gg_oss_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
+{
+	if (c->swiglu_limit != 7.0)
+		tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's gpt-oss clamps "
+		    "its SwiGLU at 7, and this model's swiglu_limit is %g",
+		    tq_model_path(x->base), c->swiglu_limit);
+	else if (c->rope_type != TQ_ROPE_DEFAULT && (c->rope_type !=
+	    TQ_ROPE_YARN || c->rope_beta_fast != 32.0 ||
+	    c->rope_beta_slow != 1.0))
+		tq_fail(err, TQ_EUNSUPPORTED, "%s: llama.cpp's gpt-oss takes "
+		    "YaRN with beta_fast 32 and beta_slow 1 (or no scaling), "
+		    "and this model's rope is %s", tq_model_path(x->base),
+		    tq_rope_type_name(c->rope_type));
+	else
+		return "gpt-oss";
+	return NULL;
 }
 
 /*
@@ -1095,6 +1169,8 @@ gg_arch(const tq_export_ctx *x, const tq_model_config *c, tq_error *err)
 	case TQ_ARCH_PHI3:
 		/* Its tensors have no biases; its rope is default or longrope. */
 		return "phi3";
+	case TQ_ARCH_GPT_OSS:
+		return gg_oss_arch(x, c, err);
 	}
 	/* Their llama.cpp loaders have no output bias and no rope_freqs. */
 	if (c->attention_bias || c->rope_type == TQ_ROPE_LLAMA3) {
@@ -1138,6 +1214,9 @@ gg_add_experts(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
 	if ((st = gg_add(g, name, TQ_GGML_F32, l->router, NULL, err)) !=
 	    TQ_OK)
 		return st;
+	snprintf(name, sizeof(name), "blk.%lld.ffn_gate_inp.bias", (long long)b);
+	if ((st = gg_add_vec(g, name, l->router_b, 0, err)) != TQ_OK)
+		return st;
 	for (j = 0; j < 3; j++) {
 		snprintf(name, sizeof(name), "blk.%lld.%s.weight", (long long)b,
 		    exps[j]);
@@ -1148,6 +1227,17 @@ gg_add_experts(gg_ctx *g, gg_req req, int float_req, const tq_plan *plan,
 				return st;
 		if ((st = gg_stack(g, (size_t)l->n_experts, b, err)) != TQ_OK)
 			return st;
+		if (l->expert_b[0][j] == NULL)
+			continue;
+		/* gpt-oss's biases, F32 [E, rows]: one row an expert */
+		snprintf(name, sizeof(name), "blk.%lld.%s.bias", (long long)b,
+		    exps[j]);
+		for (e = 0; e < l->n_experts; e++)
+			if ((st = gg_add_vec(g, name, l->expert_b[e][j], 0,
+			    err)) != TQ_OK)
+				return st;
+		for (e = 1; e < l->n_experts; e++)
+			g->t[g->n - (size_t)e].cont = 1;
 	}
 	return TQ_OK;
 }
@@ -1231,6 +1321,10 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 		    (long long)b);
 		if ((st = gg_add_norm(&g, name, l->attn_norm, err)) != TQ_OK)
 			goto out;
+		snprintf(name, sizeof(name), "blk.%lld.attn_sinks.weight",
+		    (long long)b);
+		if ((st = gg_add_vec(&g, name, l->sinks, 0, err)) != TQ_OK)
+			goto out;
 		for (k = 0; k < TQ_LINEARS_PER_LAYER; k++) {
 			int64_t heads = k == 0 ? hq : k == 1 ? hk : 0;
 
@@ -1304,6 +1398,8 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 	if (st == TQ_OK && (c->arch == TQ_ARCH_GEMMA2 ||
 	    c->arch == TQ_ARCH_GEMMA3))
 		st = gg_gemma_hparams(w, arch, c);
+	if (st == TQ_OK && c->arch == TQ_ARCH_GPT_OSS)
+		st = gg_swa(w, arch, c);
 	if (st == TQ_OK)
 		st = tq_gguf_vocab_write(w, x->base, warn, sizeof(warn), err);
 	else
@@ -1326,9 +1422,10 @@ tq_export_gguf(tq_export_ctx *x, tq_error *err)
 			    (long long)e->ne[0], tq_ggml_type_name(e->type));
 			goto out;
 		}
+		/* vectors with rows after them: gpt-oss's experts' biases */
 		if ((st = tq_gguf_add_tensor_fill(w, e->name, e->type,
-		    e->ne2 > 1 ? 3 : e->n_dims, ne, nb, gg_fill, &g, err)) !=
-		    TQ_OK)
+		    e->ne2 > 1 ? 3 : e->n_dims == 1 && ne[1] > 1 ? 2 :
+		    e->n_dims, ne, nb, gg_fill, &g, err)) != TQ_OK)
 			goto out;
 	}
 

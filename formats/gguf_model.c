@@ -239,6 +239,9 @@ gm_rope_freqs(tq_model_config *c, const float *v, int64_t n, const char *path,
 	return TQ_OK;
 }
 
+static tq_status gm_swa_pattern(const tq_gguf_file *f, const char *arch,
+    tq_model_config *c, int64_t every, tq_error *err);
+
 /*
  * llama.cpp's gemma2 and gemma3 (src/models/gemma2.cpp, gemma3.cpp): q
  * times 1/sqrt(head_dim), or 1/sqrt(H / heads) at the 27B's layer count;
@@ -251,10 +254,8 @@ gm_gemma(const tq_gguf_file *f, const char *arch, tq_model_config *c,
     tq_error *err)
 {
 	int g3 = c->arch == TQ_ARCH_GEMMA3;
-	int64_t every = g3 ? 6 : 2, n_swa = g3 ? 0 : 4096, li;
+	int64_t every = g3 ? 6 : 2, n_swa = g3 ? 0 : 4096;
 	double base_swa = g3 ? 10000.0 : c->rope_theta;
-	const tq_gguf_kv *pat;
-	char key[96];
 	tq_status st;
 
 	c->qk_norm = g3;
@@ -281,6 +282,23 @@ gm_gemma(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 		return tq_fail(err, TQ_EUNSUPPORTED, "%s: gemma2 with a "
 		    "rope.freq_base_swa of its own is not supported", f->path);
 	c->rope_local_theta = g3 ? base_swa : 0.0;
+	return gm_swa_pattern(f, arch, c, every, err);
+}
+
+/*
+ * Which layers attend to every key: those the per-layer flags of
+ * attention.sliding_window_pattern mark 0, or every p-th (layer li % p ==
+ * p - 1) for its number p, default every (llama.cpp's set_swa_pattern).
+ */
+static tq_status
+gm_swa_pattern(const tq_gguf_file *f, const char *arch, tq_model_config *c,
+    int64_t every, tq_error *err)
+{
+	const tq_gguf_kv *pat;
+	char key[96];
+	int64_t li;
+	tq_status st;
+
 	snprintf(key, sizeof(key), "%s.attention.sliding_window_pattern", arch);
 	pat = tq_gguf_find(f, key);
 	if (pat != NULL && pat->type == TQ_GGUF_ARRAY) {
@@ -301,6 +319,61 @@ gm_gemma(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	for (li = 0; every > 0 && li < c->n_layers; li++)
 		if (li % every == every - 1)
 			c->full_attn[li / 64] |= (uint64_t)1 << (li % 64);
+	return TQ_OK;
+}
+
+/*
+ * llama.cpp's gpt-oss (src/models/openai-moe.cpp): sinks, attention and
+ * expert biases, the router's softmax over its top-k logits, the SwiGLU
+ * clamped at 7, experts of expert_feed_forward_length, a window on the
+ * layers of the pattern (default every other one, from layer 0).
+ */
+static tq_status
+gm_gpt_oss(const tq_gguf_file *f, const char *arch, tq_model_config *c,
+    tq_error *err)
+{
+	tq_status st;
+
+	c->attn_sinks = c->router_topk_softmax = c->expert_bias = 1;
+	c->swiglu_limit = 7.0;
+	if (c->n_experts == 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: a gpt-oss without "
+		    "gpt-oss.expert_count", f->path);
+	if ((st = gm_uint(f, arch, "expert_feed_forward_length", 1, 1,
+	    1 << 20, &c->moe_inter, err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "attention.sliding_window", 1, 0,
+	    (int64_t)1 << 30, &c->sliding_window, err)) != TQ_OK)
+		return st;
+	return gm_swa_pattern(f, arch, c, 2, err);
+}
+
+/*
+ * YaRN as llama.cpp computes it: rope.scaling.factor from the original
+ * context (default the context), betas 32 and 1, the ramp's ends whole
+ * dimensions (truncated), cos and sin times 0.1 ln(factor) + 1 and
+ * rope.scaling.attn_factor.
+ */
+static tq_status
+gm_yarn(const tq_gguf_file *f, const char *arch, tq_model_config *c,
+    tq_error *err)
+{
+	double af = 1.0;
+	tq_status st;
+
+	c->rope_type = TQ_ROPE_YARN;
+	c->rope_original_max_pos = c->max_position_embeddings;
+	c->rope_beta_fast = 32.0;
+	c->rope_beta_slow = 1.0;
+	c->rope_truncate = 1;
+	if ((st = gm_float(f, arch, "rope.scaling.factor", 1, &c->rope_factor,
+	    err)) != TQ_OK ||
+	    (st = gm_uint(f, arch, "rope.scaling.original_context_length", 0,
+	    1, INT32_MAX, &c->rope_original_max_pos, err)) != TQ_OK ||
+	    (st = gm_float(f, arch, "rope.scaling.attn_factor", 0, &af,
+	    err)) != TQ_OK)
+		return st;
+	c->rope_attn_factor = af * (c->rope_factor > 1.0 ? 0.1 *
+	    log(c->rope_factor) + 1.0 : 1.0);
 	return TQ_OK;
 }
 
@@ -379,7 +452,8 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 	    strcmp(arch, "smollm3") == 0 ? TQ_ARCH_SMOLLM3 :
 	    strcmp(arch, "gemma2") == 0 ? TQ_ARCH_GEMMA2 :
 	    strcmp(arch, "gemma3") == 0 ? TQ_ARCH_GEMMA3 :
-	    strcmp(arch, "phi3") == 0 ? TQ_ARCH_PHI3 : TQ_ARCH_LLAMA;
+	    strcmp(arch, "phi3") == 0 ? TQ_ARCH_PHI3 :
+	    strcmp(arch, "gpt-oss") == 0 ? TQ_ARCH_GPT_OSS : TQ_ARCH_LLAMA;
 	c->fused_proj = c->arch == TQ_ARCH_PHI3;
 	c->qk_norm = c->arch == TQ_ARCH_QWEN3 || c->arch == TQ_ARCH_QWEN3_MOE;
 	c->rope_theta = 10000.0;
@@ -441,6 +515,9 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 		return st;
 	if (c->arch == TQ_ARCH_PHI3 && (st = gm_phi3(f, arch, c, err)) != TQ_OK)
 		return st;
+	if (c->arch == TQ_ARCH_GPT_OSS && (st = gm_gpt_oss(f, arch, c,
+	    err)) != TQ_OK)
+		return st;
 	/* The rules config.json meets (a head_dim of 0 among them). */
 	if ((st = tq_hf_config_check(f->path, c, err)) != TQ_OK)
 		return st;
@@ -449,7 +526,11 @@ gm_config(const tq_gguf_file *f, const char *arch, tq_model_config *c,
 		for (b = 3; b < c->n_layers; b += 4)
 			c->no_rope[b / 64] |= (uint64_t)1 << (b % 64);
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", arch);
-	if (tq_gguf_get_str(f, key, &s, &len) && !(len == 4 &&
+	if (tq_gguf_get_str(f, key, &s, &len) && len == 4 &&
+	    memcmp(s, "yarn", 4) == 0 && c->arch == TQ_ARCH_GPT_OSS) {
+		if ((st = gm_yarn(f, arch, c, err)) != TQ_OK)
+			return st;
+	} else if (tq_gguf_get_str(f, key, &s, &len) && !(len == 4 &&
 	    memcmp(s, "none", 4) == 0)) {
 		if (len != 6 || memcmp(s, "linear", 6) != 0)
 			return tq_fail(err, TQ_EUNSUPPORTED, "%s: rope scaling "
@@ -490,6 +571,51 @@ gm_block_index(const char *g, unsigned long long *b, int *off)
 	return 1;
 }
 
+/*
+ * gpt-oss's own tensors of block b: attn_sinks [heads], the MLP's input
+ * norm post_attention_norm, the router's bias ffn_gate_inp.bias [E] and
+ * the experts' ffn_*_exps.bias [E, rows] (gm_bind splits them).
+ */
+static int
+gm_map_oss(const tq_model_config *c, unsigned long long b, const char *leaf,
+    char *hf, size_t len, int64_t *rows, int64_t *cols)
+{
+	static const char *const kind[3] = { "gate_proj", "up_proj",
+	    "down_proj" };
+	char bias[32];
+	int j;
+
+	*rows = 0;
+	if (strcmp(leaf, "attn_sinks.weight") == 0) {
+		snprintf(hf, len, "model.layers.%llu.self_attn.sinks", b);
+		*cols = c->n_heads;
+		return 1;
+	}
+	if (strcmp(leaf, "post_attention_norm.weight") == 0) {
+		snprintf(hf, len, "model.layers.%llu.post_attention_layernorm."
+		    "weight", b);
+		*cols = c->hidden_size;
+		return 1;
+	}
+	if (strcmp(leaf, "ffn_gate_inp.bias") == 0) {
+		snprintf(hf, len, "model.layers.%llu.mlp.router.bias", b);
+		*cols = c->n_experts;
+		return 1;
+	}
+	for (j = 0; j < 3; j++) {
+		snprintf(bias, sizeof(bias), "ffn_%s_exps.bias", j == 0 ? "gate" :
+		    j == 1 ? "up" : "down");
+		if (strcmp(leaf, bias) == 0) {
+			snprintf(hf, len, "model.layers.%llu.mlp.experts.%s.bias",
+			    b, kind[j]);
+			*rows = c->n_experts;
+			*cols = j < 2 ? c->moe_inter : c->hidden_size;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* The Hugging Face name and shape of a GGUF tensor, or 0 if unknown. */
 /*
  * A block's router and stacked experts: ffn_gate_inp [E, H] and
@@ -507,17 +633,21 @@ gm_map_moe(const tq_model_config *c, unsigned long long b, const char *leaf,
 	static const char *const qwen[3] = { "gate_proj", "up_proj",
 	    "down_proj" };
 	int mix = c->arch == TQ_ARCH_MIXTRAL, j;
+	int oss = c->arch == TQ_ARCH_GPT_OSS;
 	const char *pre = mix ? "block_sparse_moe" : "mlp";
 	int64_t H = c->hidden_size, Fe = c->moe_inter;
 
 	if (c->n_experts == 0)
 		return 0;
 	if (strcmp(leaf, "ffn_gate_inp.weight") == 0) {
-		snprintf(hf, len, "model.layers.%llu.%s.gate.weight", b, pre);
+		snprintf(hf, len, "model.layers.%llu.%s.%s.weight", b, pre,
+		    oss ? "router" : "gate");
 		*rows = c->n_experts;
 		*cols = H;
 		return 1;
 	}
+	if (oss && gm_map_oss(c, b, leaf, hf, len, rows, cols))
+		return 1;
 	for (j = 0; j < 3; j++)
 		if (strcmp(leaf, exps[j]) == 0) {
 			snprintf(hf, len, "model.layers.%llu.%s.experts.%s.weight",
@@ -890,6 +1020,66 @@ gm_bind_fused(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 }
 
 /*
+ * stack [E * rows, cols] as its E experts' row views (tq_model__split_rows)
+ * v[E], named model.layers.<i>.<pre>.experts.<e>.<leaf>.
+ */
+static tq_status
+gm_split_experts(tq_model *m, const tq_tensor *stack, int64_t i,
+    const char *pre, const char *leaf, const tq_tensor **v, tq_error *err)
+{
+	int64_t E = m->cfg.n_experts, rows[TQ_MAX_EXPERTS], e;
+	char nm[TQ_MAX_EXPERTS][128];
+	const char *np[TQ_MAX_EXPERTS];
+
+	for (e = 0; e < E; e++) {
+		rows[e] = stack->shape[0] / E;
+		snprintf(nm[e], sizeof(nm[e]),
+		    "model.layers.%lld.%s.experts.%lld.%s", (long long)i, pre,
+		    (long long)e, leaf);
+		np[e] = nm[e];
+	}
+	return tq_model__split_rows(m, stack, (size_t)E, rows, np, v, err);
+}
+
+/*
+ * gpt-oss's block i: its sinks, the router's bias, and each expert's
+ * row of the stacked biases as a view.
+ */
+static tq_status
+gm_bind_oss(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
+{
+	static const char *const kind[3] = { "gate_proj", "up_proj",
+	    "down_proj" };
+	tq_layer_weights *l = &m->layers[i];
+	int64_t e;
+	const tq_tensor *stack, *v[TQ_MAX_EXPERTS];
+	char leaf[64];
+	int j;
+	tq_status st;
+
+	l->sinks = gm_layer(s, i, "self_attn.sinks");
+	l->router_b = gm_layer(s, i, "mlp.router.bias");
+	if (l->sinks == NULL || l->router_b == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: block %lld has no %s",
+		    m->path, (long long)i, l->sinks == NULL ? "attn_sinks" :
+		    "ffn_gate_inp.bias");
+	for (j = 0; j < 3; j++) {
+		snprintf(leaf, sizeof(leaf), "mlp.experts.%s.bias", kind[j]);
+		if ((stack = gm_layer(s, i, leaf)) == NULL)
+			return tq_fail(err, TQ_EFORMAT, "%s: block %lld has no "
+			    "ffn_%s_exps.bias", m->path, (long long)i, j == 0 ?
+			    "gate" : j == 1 ? "up" : "down");
+		snprintf(leaf, sizeof(leaf), "%s.bias", kind[j]);
+		if ((st = gm_split_experts(m, stack, i, "mlp", leaf, v, err)) !=
+		    TQ_OK)
+			return st;
+		for (e = 0; e < m->cfg.n_experts; e++)
+			l->expert_b[e][j] = v[e];
+	}
+	return TQ_OK;
+}
+
+/*
  * Block i's router and experts: each stacked ffn_*_exps as its experts'
  * row views (tq_model__split_rows), named as the checkpoint names them.
  */
@@ -900,22 +1090,23 @@ gm_bind_moe(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 	static const char *const qwen[3] = { "gate_proj", "up_proj",
 	    "down_proj" };
 	const tq_model_config *c = &m->cfg;
-	int mix = c->arch == TQ_ARCH_MIXTRAL;
+	int mix = c->arch == TQ_ARCH_MIXTRAL, oss = c->arch == TQ_ARCH_GPT_OSS;
 	const char *pre = mix ? "block_sparse_moe" : "mlp";
 	tq_layer_weights *l = &m->layers[i];
-	int64_t E = c->n_experts, rows[TQ_MAX_EXPERTS];
+	int64_t E = c->n_experts, e;
 	const tq_tensor *stack, *v[TQ_MAX_EXPERTS];
-	char leaf[64], nm[TQ_MAX_EXPERTS][128];
-	const char *np[TQ_MAX_EXPERTS];
-	int64_t e;
+	char leaf[64];
 	int j;
 	tq_status st;
 
-	snprintf(leaf, sizeof(leaf), "%s.gate.weight", pre);
+	snprintf(leaf, sizeof(leaf), "%s.%s.weight", pre, oss ? "router" :
+	    "gate");
 	if ((l->router = gm_layer(s, i, leaf)) == NULL)
 		return tq_fail(err, TQ_EFORMAT, "%s: block %lld has no "
 		    "ffn_gate_inp", m->path, (long long)i);
 	l->n_experts = (int)E;
+	if (oss && (st = gm_bind_oss(m, s, i, err)) != TQ_OK)
+		return st;
 	for (j = 0; j < 3; j++) {
 		snprintf(leaf, sizeof(leaf), "%s.experts.%s.weight", pre,
 		    (mix ? mixtral : qwen)[j]);
@@ -924,16 +1115,10 @@ gm_bind_moe(tq_model *m, const gm_source *s, int64_t i, tq_error *err)
 			    "%s", m->path, (long long)i, j == 0 ?
 			    "ffn_gate_exps" : j == 1 ? "ffn_up_exps" :
 			    "ffn_down_exps");
-		for (e = 0; e < E; e++) {
-			rows[e] = stack->shape[0] / E;
-			snprintf(nm[e], sizeof(nm[e]),
-			    "model.layers.%lld.%s.experts.%lld.%s.weight",
-			    (long long)i, pre, (long long)e,
-			    (mix ? mixtral : qwen)[j]);
-			np[e] = nm[e];
-		}
-		if ((st = tq_model__split_rows(m, stack, (size_t)E, rows, np, v,
-		    err)) != TQ_OK)
+		snprintf(leaf, sizeof(leaf), "%s.weight", (mix ? mixtral :
+		    qwen)[j]);
+		if ((st = gm_split_experts(m, stack, i, pre, leaf, v, err)) !=
+		    TQ_OK)
 			return st;
 		for (e = 0; e < E; e++)
 			l->experts[e][j] = v[e];
@@ -1035,6 +1220,12 @@ gm_bind(tq_model *m, const gm_source *s, tq_error *err)
 			    "without q/k/v biases is not supported", m->path);
 		l->act[TQ_SITE_QKV].mode = gm_actq(s, c->fused_proj ?
 		    gm_layer(s, i, "self_attn.qkv_proj.weight") : l->wq);
+		/* Q8_1 rounds as Q8_0 and adds the minimums' corrections of
+		   the Q4_1 / Q5_1 weights only: a Q4_0 q beside a Q5_1 v */
+		if (l->act[TQ_SITE_QKV].mode == TQ_ACTQ_GGML_Q8_0 &&
+		    (gm_actq(s, l->wk) == TQ_ACTQ_GGML_Q8_1 ||
+		    gm_actq(s, l->wv) == TQ_ACTQ_GGML_Q8_1))
+			l->act[TQ_SITE_QKV].mode = TQ_ACTQ_GGML_Q8_1;
 		l->act[TQ_SITE_O].mode = gm_actq(s, l->wo);
 		if (c->n_experts > 0)
 			continue;	/* gm_bind_moe's */
@@ -1120,10 +1311,11 @@ tq_gguf_model_open(const char *path, tq_model **out, tq_error *err)
 	    strcmp(archbuf, "qwen2") != 0 && strcmp(archbuf, "qwen3") != 0 &&
 	    strcmp(archbuf, "qwen3moe") != 0 &&
 	    strcmp(archbuf, "smollm3") != 0 && strcmp(archbuf, "gemma2") != 0 &&
-	    strcmp(archbuf, "gemma3") != 0 && strcmp(archbuf, "phi3") != 0)) {
+	    strcmp(archbuf, "gemma3") != 0 && strcmp(archbuf, "phi3") != 0 &&
+	    strcmp(archbuf, "gpt-oss") != 0)) {
 		st = tq_fail(err, TQ_EUNSUPPORTED, "%s: architecture \"%.*s\" is "
 		    "not supported (llama, qwen2, qwen3, qwen3moe, smollm3, "
-		    "gemma2, gemma3, phi3)", path,
+		    "gemma2, gemma3, phi3, gpt-oss)", path,
 		    (int)(len < 40 ? len : 40), arch);
 		goto fail;
 	}

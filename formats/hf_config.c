@@ -112,6 +112,7 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 		{ "phi3", "Phi3ForCausalLM", TQ_ARCH_PHI3 },
 		{ "mixtral", "MixtralForCausalLM", TQ_ARCH_MIXTRAL },
 		{ "qwen3_moe", "Qwen3MoeForCausalLM", TQ_ARCH_QWEN3_MOE },
+		{ "gpt_oss", "GptOssForCausalLM", TQ_ARCH_GPT_OSS },
 	};
 	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
 	const cJSON *ar = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -148,7 +149,7 @@ cfg_arch(const char *path, const cJSON *root, tq_arch *arch, tq_error *err)
 	return tq_fail(err, TQ_EUNSUPPORTED,
 	    "%s: unknown architecture \"%.64s\" (supported: llama, mistral, "
 	    "qwen2, qwen3, smollm3, gemma2, gemma3_text, phi3, mixtral, "
-	    "qwen3_moe)", path, name);
+	    "qwen3_moe, gpt_oss)", path, name);
 }
 
 /*
@@ -381,6 +382,125 @@ cfg_phi3(const char *path, const cJSON *root, tq_model_config *c,
 	return TQ_OK;
 }
 
+/* YaRN's attention factor for a scale s, as transformers' get_mscale. */
+static double
+cfg_yarn_mscale(double s, double mscale)
+{
+	return s <= 1.0 ? 1.0 : 0.1 * mscale * log(s) + 1.0;
+}
+
+/*
+ * transformers' _compute_yarn_parameters (4.55): the factor, or
+ * max_position_embeddings / original_max_position_embeddings when the
+ * latter is given; beta_fast 32 and beta_slow 1 unless given; truncate
+ * true unless given; the attention factor given, or from mscale and
+ * mscale_all_dim, or 0.1 ln(factor) + 1.
+ */
+static tq_status
+cfg_yarn(const char *path, const cJSON *rs, tq_model_config *c,
+    tq_error *err)
+{
+	double af = 0.0, ms = 0.0, msa = 0.0;
+	int64_t orig = 0;
+	tq_status st;
+
+	c->rope_type = TQ_ROPE_YARN;
+	c->rope_factor = 0.0;
+	c->rope_beta_fast = 32.0;
+	c->rope_beta_slow = 1.0;
+	c->rope_truncate = 1;
+	if ((st = cfg_num(path, rs, "factor", &c->rope_factor, err)) != TQ_OK ||
+	    (st = cfg_num(path, rs, "attention_factor", &af, err)) != TQ_OK ||
+	    (st = cfg_num(path, rs, "mscale", &ms, err)) != TQ_OK ||
+	    (st = cfg_num(path, rs, "mscale_all_dim", &msa, err)) != TQ_OK ||
+	    (st = cfg_num(path, rs, "beta_fast", &c->rope_beta_fast, err)) !=
+	    TQ_OK ||
+	    (st = cfg_num(path, rs, "beta_slow", &c->rope_beta_slow, err)) !=
+	    TQ_OK ||
+	    (st = cfg_bool(path, rs, "truncate", &c->rope_truncate, err)) !=
+	    TQ_OK ||
+	    (st = cfg_int(path, rs, "original_max_position_embeddings", 1,
+	    INT32_MAX, &orig, err)) != TQ_OK)
+		return st;
+	if (c->rope_factor == 0.0)
+		return tq_fail(err, TQ_EFORMAT,
+		    "%s: rope_scaling \"yarn\" needs a \"factor\"", path);
+	c->rope_original_max_pos = c->max_position_embeddings;
+	if (orig > 0) {
+		c->rope_original_max_pos = orig;
+		c->rope_factor = (double)c->max_position_embeddings /
+		    (double)orig;
+	}
+	if (af > 0.0)
+		c->rope_attn_factor = af;
+	else if (ms > 0.0 && msa > 0.0)
+		c->rope_attn_factor = cfg_yarn_mscale(c->rope_factor, ms) /
+		    cfg_yarn_mscale(c->rope_factor, msa);
+	else
+		c->rope_attn_factor = cfg_yarn_mscale(c->rope_factor, 1.0);
+	return TQ_OK;
+}
+
+/*
+ * GptOssConfig (4.55): attention biases always, sinks, the sliding layers
+ * of layer_types (default: every other one, from layer 0), experts of
+ * intermediate_size routed by a biased router, top-k then softmax, the
+ * clamped SwiGLU (limit swiglu_limit, 7 unless given).  Its experts in
+ * MXFP4 are the one quantization_config read (formats/hf_model.c).
+ */
+static tq_status
+cfg_gpt_oss(const char *path, const cJSON *root, tq_model_config *c,
+    tq_error *err)
+{
+	const cJSON *q = cJSON_GetObjectItemCaseSensitive(root,
+	    "quantization_config"), *qm;
+	tq_status st;
+
+	c->n_experts = 128;
+	c->n_experts_used = 4;
+	c->moe_inter = c->intermediate_size;
+	c->norm_topk_prob = 1;
+	c->router_topk_softmax = 1;
+	c->attn_sinks = 1;
+	c->attention_bias = 1;
+	c->expert_bias = 1;
+	c->swiglu_limit = 7.0;
+	if ((st = cfg_int(path, root, "num_local_experts", 1, 256,
+	    &c->n_experts, err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "num_experts_per_tok", 1, 256,
+	    &c->n_experts_used, err)) != TQ_OK ||
+	    (st = cfg_num(path, root, "swiglu_limit", &c->swiglu_limit,
+	    err)) != TQ_OK ||
+	    (st = cfg_int(path, root, "sliding_window", 1, (int64_t)1 << 30,
+	    &c->sliding_window, err)) != TQ_OK ||
+	    (st = cfg_layer_bits(path, root, c, "layer_types", NULL, 2,
+	    "strings", cfg_flag_full, c->full_attn, err)) != TQ_OK)
+		return st;
+	/* a null window: no layer slides, whatever layer_types says */
+	if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root,
+	    "sliding_window")))
+		c->sliding_window = 0;
+	/* GptOssConfig's rope_scaling when config.json has none */
+	if (cJSON_GetObjectItemCaseSensitive(root, "rope_scaling") == NULL) {
+		c->rope_type = TQ_ROPE_YARN;
+		c->rope_factor = 32.0;
+		c->rope_beta_fast = 32.0;
+		c->rope_beta_slow = 1.0;
+		c->rope_truncate = 0;
+		c->rope_original_max_pos = c->max_position_embeddings;
+		c->rope_attn_factor = cfg_yarn_mscale(32.0, 1.0);
+	}
+	if (q != NULL && !cJSON_IsNull(q)) {
+		qm = cJSON_GetObjectItemCaseSensitive(q, "quant_method");
+		if (!cJSON_IsObject(q) || !cJSON_IsString(qm) ||
+		    strcmp(qm->valuestring, "mxfp4") != 0)
+			return tq_fail(err, TQ_EUNSUPPORTED, "%s: gpt_oss's "
+			    "quantization_config must have quant_method "
+			    "\"mxfp4\" (the experts' blocks and scales)", path);
+	}
+	return TQ_OK;
+}
+
 static tq_status
 cfg_rope_scaling(const char *path, const cJSON *root, tq_model_config *c,
     tq_error *err)
@@ -411,10 +531,12 @@ cfg_rope_scaling(const char *path, const cJSON *root, tq_model_config *c,
 		c->rope_type = TQ_ROPE_DYNAMIC;
 	else if (strcmp(type, "llama3") == 0)
 		c->rope_type = TQ_ROPE_LLAMA3;
+	else if (strcmp(type, "yarn") == 0 && c->arch == TQ_ARCH_GPT_OSS)
+		return cfg_yarn(path, rs, c, err);
 	else
 		return tq_fail(err, TQ_EUNSUPPORTED,
 		    "%s: rope_scaling type \"%.32s\" is not supported (default, "
-		    "linear, dynamic, llama3)", path, type);
+		    "linear, dynamic, llama3; yarn for gpt_oss)", path, type);
 	c->rope_factor = 0.0;
 	if ((st = cfg_num(path, rs, "factor", &c->rope_factor, err)) != TQ_OK)
 		return st;
@@ -624,6 +746,11 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		c->sliding_window = 4096;
 		c->attn_softcap = g3 ? 0.0 : 50.0;
 		c->final_softcap = g3 ? 0.0 : 30.0;
+	} else if (c->arch == TQ_ARCH_GPT_OSS) {
+		c->max_position_embeddings = 131072;
+		c->rms_norm_eps = 1e-5;
+		c->rope_theta = 150000.0;
+		c->sliding_window = 128;
 	} else if (c->arch == TQ_ARCH_PHI3) {
 		c->max_position_embeddings = 4096;
 		c->rms_norm_eps = 1e-5;
@@ -654,8 +781,8 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 	c->n_kv_heads = c->n_heads;
 	/* Qwen3Config's head_dim is 128 unless given, Gemma's 256. */
 	c->head_dim = c->arch == TQ_ARCH_QWEN3 ? 128 : c->arch ==
-	    TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3 ? 256 :
-	    c->hidden_size / c->n_heads;
+	    TQ_ARCH_GEMMA2 || c->arch == TQ_ARCH_GEMMA3 ? 256 : c->arch ==
+	    TQ_ARCH_GPT_OSS ? 64 : c->hidden_size / c->n_heads;
 	if ((st = cfg_int(path, root, "num_key_value_heads", 1, 1024,
 	    &c->n_kv_heads, err)) != TQ_OK ||
 	    (st = cfg_int(path, root, "head_dim", 2, 4096, &c->head_dim,
@@ -735,6 +862,10 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 		break;
 	case TQ_ARCH_PHI3:
 		if ((st = cfg_phi3(path, root, c, err)) != TQ_OK)
+			return st;
+		break;
+	case TQ_ARCH_GPT_OSS:
+		if ((st = cfg_gpt_oss(path, root, c, err)) != TQ_OK)
 			return st;
 		break;
 	}

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,209 @@ hf_bind_fused(tq_model *m, const hf_source *src, int64_t i, tq_error *err)
 }
 
 /*
+ * Tensor model.layers.i.mlp.experts.<leaf> of dtype class u8 (U8, else a
+ * weight dtype) and shape[ndim], or a one-line error.
+ */
+static tq_status
+hf_oss_find(const hf_source *src, const char *dir, int64_t i,
+    const char *leaf, int u8, int ndim, const int64_t *shape,
+    const tq_tensor **out, tq_error *err)
+{
+	char name[256];
+	const tq_tensor *t;
+	int d, ok;
+
+	snprintf(name, sizeof(name), "model.layers.%lld.mlp.experts.%s",
+	    (long long)i, leaf);
+	if ((t = hf_find(src, name)) == NULL)
+		return tq_fail(err, TQ_EFORMAT, "%s: missing tensor \"%s\"", dir,
+		    name);
+	if (u8 ? t->dtype != TQ_DTYPE_U8 : !tq_dtype_is_weight(t->dtype))
+		return tq_fail(err, TQ_EUNSUPPORTED, "%s: tensor \"%s\" has "
+		    "dtype %s; it must be %s", dir, name,
+		    tq_dtype_name(t->dtype), u8 ? "U8" : "F32, F16 or BF16");
+	ok = t->ndim == ndim;
+	for (d = 0; ok && d < ndim; d++)
+		ok = t->shape[d] == shape[d];
+	if (!ok) {
+		char want[96];
+		size_t n = 0;
+
+		for (d = 0; d < ndim; d++)
+			n += (size_t)snprintf(want + n, sizeof(want) - n, "%s%lld",
+			    d > 0 ? ", " : "", (long long)shape[d]);
+		return tq_fail(err, TQ_EFORMAT, "%s: tensor \"%s\" should have "
+		    "shape [%s]", dir, name, want);
+	}
+	if (!u8 && (d = (int)tq_tensor_find_nonfinite(t)) >= 0)
+		return tq_fail(err, TQ_EFORMAT, "%s: tensor \"%s\" has a NaN "
+		    "or Inf", dir, name);
+	*out = t;
+	return TQ_OK;
+}
+
+/* One fused or packed expert tensor of gpt_oss and how to read it. */
+typedef struct hf_oss_src {
+	const tq_tensor *w;	/* [E, in, out] float, or NULL */
+	const tq_tensor *blocks;	/* [E, out, in / 32, 16] U8 */
+	const tq_tensor *scales;	/* [E, out, in / 32] U8 */
+	const tq_tensor *bias;	/* [E, out] */
+	int64_t in, out;
+} hf_oss_src;
+
+/* E2M1 of a nibble's three low bits (its sign in bit 3). */
+static const float hf_e2m1[8] = { 0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f,
+    6.0f };
+
+/*
+ * Expert e's linear of rows output rows, row r being the stored output
+ * r * step + off (gate 2r, up 2r + 1 of gate_up; down r), as a tensor
+ * [rows, in] of the model's own named <pre>.weight, and its bias [rows]
+ * <pre>.bias: the float weights transposed in their dtype, the MXFP4
+ * ones dequantized to bf16, exactly, as transformers does
+ * (convert_moe_packed_tensors: element 2k in byte k's low nibble, 2^(scale
+ * - 127)).
+ */
+static tq_status
+hf_oss_expert(tq_model *m, const hf_oss_src *o, int64_t e, int64_t rows,
+    int64_t step, int64_t off, const char *pre, const tq_tensor **w,
+    const tq_tensor **b, tq_error *err)
+{
+	int64_t shape[2] = { rows, o->in }, r, k, nb = o->in / 32;
+	const uint8_t *src;
+	char name[256];
+	tq_tensor *t;
+	size_t sz;
+	tq_status st;
+
+	snprintf(name, sizeof(name), "%s.weight", pre);
+	if ((st = tq_model__new_tensor(m, name, o->w != NULL ? o->w->dtype :
+	    TQ_DTYPE_BF16, 2, shape, &t, err)) != TQ_OK)
+		return st;
+	for (r = 0; r < rows; r++) {
+		int64_t so = r * step + off;	/* the stored output */
+
+		if (o->w != NULL) {
+			sz = tq_dtype_size(o->w->dtype);
+			src = (const uint8_t *)o->w->data +
+			    (uint64_t)(e * o->in * o->out + so) * sz;
+			for (k = 0; k < o->in; k++)
+				memcpy((uint8_t *)t->data + (uint64_t)(r * o->in +
+				    k) * sz, src + (uint64_t)(k * o->out) * sz,
+				    sz);
+			continue;
+		}
+		for (k = 0; k < o->in; k++) {
+			int64_t blk = (e * o->out + so) * nb + k / 32;
+			uint8_t q = ((const uint8_t *)o->blocks->data)[blk * 16 +
+			    k % 32 / 2], sc = ((const uint8_t *)
+			    o->scales->data)[blk];
+			uint8_t nib = k % 2 ? q >> 4 : q & 15;
+			float v = hf_e2m1[nib & 7];
+
+			if (sc == 255)
+				return tq_fail(err, TQ_EFORMAT, "%s: %s: an MXFP4 "
+				    "scale of 255 (NaN)", m->path, name);
+			/* two significant bits: exact in bf16 */
+			((uint16_t *)(void *)t->data)[r * o->in + k] =
+			    tq_f32_to_bf16(ldexpf(nib & 8 ? -v : v, (int)sc -
+			    127));
+		}
+	}
+	*w = t;
+	snprintf(name, sizeof(name), "%s.bias", pre);
+	sz = tq_dtype_size(o->bias->dtype);
+	if ((st = tq_model__new_tensor(m, name, o->bias->dtype, 1, &rows, &t,
+	    err)) != TQ_OK)
+		return st;
+	for (r = 0; r < rows; r++)
+		memcpy((uint8_t *)t->data + (uint64_t)r * sz,
+		    (const uint8_t *)o->bias->data + (uint64_t)(e * o->out +
+		    r * step + off) * sz, sz);
+	*b = t;
+	return TQ_OK;
+}
+
+/*
+ * gpt_oss's block i (transformers 4.55): its sinks, its router with a
+ * bias, and its experts fused into 3-D tensors, mlp.experts.gate_up_proj
+ * [E, H, 2 Fe] (x W; gate in the even columns, up in the odd) and
+ * down_proj [E, Fe, H], with gate_up_proj_bias [E, 2 Fe] and
+ * down_proj_bias [E, H]; or, as the released checkpoints store them,
+ * their weights in MXFP4, gate_up_proj_blocks [E, 2 Fe, H / 32, 16] and
+ * _scales [E, 2 Fe, H / 32] (rows the output), likewise down_proj.  Each
+ * expert's gate [Fe, H], up [Fe, H] and down [H, Fe] and their biases
+ * become tensors of the model's own (hf_oss_expert).
+ */
+static tq_status
+hf_bind_oss(tq_model *m, const hf_source *src, int64_t i,
+    const tq_block_opts *b, tq_error *err)
+{
+	static const char *const kind[3] = { "gate_proj", "up_proj",
+	    "down_proj" };
+	const tq_model_config *c = &m->cfg;
+	int64_t H = c->hidden_size, Fe = b->moe.inter, E = b->moe.n_experts;
+	tq_layer_weights *l = &m->layers[i];
+	hf_oss_src gu = { 0 }, dn = { 0 };
+	const struct {
+		const char *leaf;
+		int u8, ndim;
+		int64_t shape[4];
+		const tq_tensor **out;
+	} want[8] = {
+		{ "gate_up_proj_bias", 0, 2, { E, 2 * Fe }, &gu.bias },
+		{ "down_proj_bias", 0, 2, { E, H }, &dn.bias },
+		{ "gate_up_proj", 0, 3, { E, H, 2 * Fe }, &gu.w },
+		{ "down_proj", 0, 3, { E, Fe, H }, &dn.w },
+		{ "gate_up_proj_blocks", 1, 4, { E, 2 * Fe, H / 32, 16 },
+		    &gu.blocks },
+		{ "gate_up_proj_scales", 1, 3, { E, 2 * Fe, H / 32 }, &gu.scales },
+		{ "down_proj_blocks", 1, 4, { E, H, Fe / 32, 16 }, &dn.blocks },
+		{ "down_proj_scales", 1, 3, { E, H, Fe / 32 }, &dn.scales },
+	};
+	int64_t e;
+	char name[256], pre[200];
+	int mx, j;
+	tq_status st;
+
+	snprintf(name, sizeof(name),
+	    "model.layers.%lld.mlp.experts.gate_up_proj_blocks", (long long)i);
+	mx = hf_find(src, name) != NULL;
+	if (mx && (H % 32 != 0 || Fe % 32 != 0))
+		return tq_fail(err, TQ_EFORMAT, "%s: MXFP4 experts need hidden "
+		    "and intermediate sizes that are multiples of 32", m->path);
+	gu.in = dn.out = H;
+	gu.out = 2 * Fe;
+	dn.in = Fe;
+	if ((st = hf_bind_layer(src, m->path, i, "self_attn.sinks", 0,
+	    c->n_heads, 0, &l->sinks, err)) != TQ_OK ||
+	    (st = hf_bind_layer(src, m->path, i, "mlp.router.weight", E, H, 0,
+	    &l->router, err)) != TQ_OK ||
+	    (st = hf_bind_layer(src, m->path, i, "mlp.router.bias", 0, E, 0,
+	    &l->router_b, err)) != TQ_OK)
+		return st;
+	/* the biases, then the float weights or the MXFP4 ones */
+	for (j = 0; j < 8; j++)
+		if ((j < 2 || (j >= 4) == mx) && (st = hf_oss_find(src, m->path, i,
+		    want[j].leaf, want[j].u8, want[j].ndim, want[j].shape,
+		    want[j].out, err)) != TQ_OK)
+			return st;
+	l->n_experts = (int)E;
+	for (e = 0; e < E; e++)
+		for (j = 0; j < 3; j++) {
+			snprintf(pre, sizeof(pre),
+			    "model.layers.%lld.mlp.experts.%lld.%s", (long long)i,
+			    (long long)e, kind[j]);
+			if ((st = hf_oss_expert(m, j < 2 ? &gu : &dn, e,
+			    j < 2 ? Fe : H, j < 2 ? 2 : 1, j == 1, pre,
+			    &l->experts[e][j], &l->expert_b[e][j], err)) !=
+			    TQ_OK)
+				return st;
+		}
+	return TQ_OK;
+}
+
+/*
  * Block i's mixture of experts, as transformers 4.53 saves it: the router
  * and each expert's three linears as separate 2-D tensors (Mixtral's
  * block_sparse_moe.gate and experts.E.w1 / w3 / w2, Qwen3-MoE's mlp.gate
@@ -279,6 +483,8 @@ hf_bind_moe(tq_model *m, const hf_source *src, int64_t i,
 	int e, k;
 	tq_status st;
 
+	if (m->cfg.arch == TQ_ARCH_GPT_OSS)
+		return hf_bind_oss(m, src, i, b, err);
 	snprintf(name, sizeof(name), "model.layers.%lld.%s.experts.0.%s.weight",
 	    (long long)i, pre, mix ? "w1" : "gate_proj");
 	if (hf_find(src, name) == NULL) {

@@ -128,7 +128,8 @@ typedef enum tq_arch {
 	TQ_ARCH_GEMMA3,
 	TQ_ARCH_PHI3,
 	TQ_ARCH_MIXTRAL,
-	TQ_ARCH_QWEN3_MOE
+	TQ_ARCH_QWEN3_MOE,
+	TQ_ARCH_GPT_OSS
 } tq_arch;
 
 typedef enum tq_dtype {
@@ -149,7 +150,8 @@ typedef enum tq_rope_type {
 	TQ_ROPE_LINEAR,
 	TQ_ROPE_DYNAMIC,
 	TQ_ROPE_LLAMA3,
-	TQ_ROPE_LONGROPE	/* phi3: short or long factor lists */
+	TQ_ROPE_LONGROPE,	/* phi3: short or long factor lists */
+	TQ_ROPE_YARN		/* gpt_oss: rope_factor from rope_original_max_pos */
 } tq_rope_type;
 
 /* Entries of a longrope factor list (rotary dimension / 2) at most. */
@@ -219,6 +221,22 @@ typedef struct tq_model_config {
 	   mlp_only_layers, decoder_sparse_step): bit li % 64 of
 	   dense_mlp[li / 64] */
 	uint64_t dense_mlp[16];
+	/*
+	 * gpt_oss (all 0 for the others): a learned logit per head in each
+	 * attention softmax's denominator (sinks); the router's softmax over
+	 * its top-k logits only; the experts' clamped SwiGLU, (clamp(up, +-L)
+	 * + 1) * g sigmoid(1.702 g) with g = min(gate, L) for L =
+	 * swiglu_limit (0: SwiGLU); biases on the router and the experts.
+	 * YaRN (TQ_ROPE_YARN): its ramp between the dimensions of beta_fast
+	 * and beta_slow rotations over rope_original_max_pos (floored and
+	 * ceiled when rope_truncate), cos and sin times rope_attn_factor.
+	 */
+	int attn_sinks;
+	int router_topk_softmax;
+	double swiglu_limit;
+	int expert_bias;
+	double rope_beta_fast, rope_beta_slow;
+	int rope_truncate;
 } tq_model_config;
 
 /* One tensor of the checkpoint, as stored. */

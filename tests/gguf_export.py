@@ -238,7 +238,21 @@ def main():
             run([a.tq, "export", model, "--format", "gguf", "--type", "f32",
                  "--out", path])
             l1, l2 = (os.path.join(tmp, name + x) for x in (".1", ".2"))
-            run([a.dump, "logits", model, l1] + ids)
+            # gpt_oss's YaRN with truncate false: llama.cpp's ramp (and so
+            # our reading of its GGUF) has whole-dimension ends; the
+            # checkpoint with truncate true computes what the file does.
+            ref = model
+            cfg_m = json.load(open(os.path.join(model, "config.json")))
+            if (cfg_m.get("rope_scaling") or {}).get("truncate") is False:
+                ref = os.path.join(tmp, name + "-truncate")
+                os.makedirs(ref)
+                for f in os.listdir(model):
+                    if f != "config.json":
+                        os.symlink(os.path.abspath(os.path.join(model, f)),
+                                   os.path.join(ref, f))
+                cfg_m["rope_scaling"]["truncate"] = True
+                json.dump(cfg_m, open(os.path.join(ref, "config.json"), "w"))
+            run([a.dump, "logits", ref, l1] + ids)
             run([a.dump, "logits", path, l2] + ids)
             x = np.fromfile(l1, dtype=np.float32)
             y = np.fromfile(l2, dtype=np.float32)

@@ -12,8 +12,13 @@ qwen3_moe, which llama.cpp's qwen3moe cannot run, is checked to be refused):
     has the state's weights bit for bit and rounds each matmul's input to 8
     bits as llama.cpp's quantized dot products do (and a gemma's GELU to
     llama.cpp's fp16 table) (5e-2 x max |logit|: its
-    f16 KV cache and float order remain; against the state itself, whose
+    f16 KV cache and float order remain; the mixtures of experts' with K
+    and V in f32, which leaves nothing: their routing amplifies the f16
+    cache's rounding); against the state itself, whose
     activations are not rounded, a tied qwen3 at q3_k_m differs by 5.9e-2);
+  - gpt_oss (from its float fixture given a byte-level tokenizer): the
+    same perplexity check on 4096 tokens in windows of 64, against our
+    evaluation of the exported file;
   - the demo's quantized exports: perplexity by llama.cpp on the same
     windows of our tokens of wikitext2-test.txt (GPTQ protocol, ctx 512:
     every position after the first of a window predicted) within 0.5% of
@@ -70,6 +75,39 @@ def llama_ppl(path, ids, ctx):
     return float(np.exp(nll / n)), n
 
 
+def check_oss_ppl(a, tap, model, preset, text, tmp):
+    """The gpt_oss fixture given a byte-level tokenizer (its 256 ids),
+    quantized with preset and exported: llama.cpp's perplexity (its f16
+    cache) on the same windows of 64 of our tokens of the text within
+    0.5% of `turboquant eval` of the exported file, which rounds each
+    matmul's input as llama.cpp does (the state itself, unrounded, is
+    0.3-0.8% off: the clamped experts amplify the rounding)."""
+    m = os.path.join(tmp, "gpt_oss-bytes")
+    if not os.path.isdir(m):
+        os.makedirs(m)
+        for f in ("config.json", "model.safetensors"):
+            os.symlink(os.path.abspath(os.path.join(model, f)),
+                       os.path.join(m, f))
+        run([sys.executable, os.path.join(a.srcdir, "tests",
+                                          "byte_tokenizer.py"),
+             os.path.join(m, "tokenizer.json")])
+    st = os.path.join(tmp, "gpt_oss-bytes-%s.state" % preset)
+    gg = os.path.join(tmp, "gpt_oss-bytes-%s.gguf" % preset)
+    run([a.tq, "quantize", m, "--preset", preset, "--out", st])
+    run([a.tq, "export", st, "--format", "gguf", "--out", gg])
+    toks = json.loads(run([a.tq, "tokenize", m, "--text", text,
+                           "--no-special", "--json"]))["ids"][:4096]
+    ev = json.loads(run([a.tq, "eval", gg, "--text", text, "--ctx", "64",
+                         "--max-tokens", "4096", "--json"]))
+    ppl, n = llama_ppl(gg, toks, 64)
+    rel = abs(ppl - ev["ppl"]) / ev["ppl"]
+    tap.ok(rel <= 0.005 and n == ev["n_scored"],
+           "gpt_oss %s: llama.cpp perplexity within 0.5%% of ours" % preset,
+           "llama.cpp %.4f, ours %.4f (%+.3f%%), %d predicted tokens (ours "
+           "%d)" % (ppl, ev["ppl"], 100 * (ppl - ev["ppl"]) / ev["ppl"], n,
+                    ev["n_scored"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tq", required=True)
@@ -91,7 +129,8 @@ def main():
     # instead: qwen3_moe's dense layer 0 and unrenormalised top-k weights
     # (its qwen3moe routes every layer and renormalises).
     refused = {"qwen3_moe": "llama.cpp's qwen3moe routes every layer"}
-    print("1..%d" % (len(models) * (1 + len(presets)) + len(presets) -
+    # the demo's and the gpt_oss fixture's perplexity checks
+    print("1..%d" % (len(models) * (1 + len(presets)) + 2 * len(presets) -
                      len(presets) * len(refused) + a.extra))
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,8 +145,8 @@ def main():
             cfg = json.load(open(os.path.join(model, "config.json")))
             V = cfg["vocab_size"]
             # Short enough for every fixture's context and sliding window
-            # (llama.cpp's llama has none); the gemmas slide in llama.cpp
-            # too, so theirs run past their window of 16.
+            # (llama.cpp's llama has none); the gemmas and gpt_oss slide in
+            # llama.cpp too, so theirs run past their window of 16.
             gemma = cfg["model_type"].startswith("gemma")
             # phi3: llama.cpp picks longrope's long factors by its context
             # (n_ctx_seq, padded to 256) against the original 32, we by the
@@ -116,7 +155,12 @@ def main():
             # (tests/gguf_export.py: that reading is the checkpoint's
             # within the window), so the f32 check compares with that.
             phi3 = cfg["model_type"] == "phi3"
-            n = 40 if gemma or phi3 else 12
+            # gpt_oss with YaRN's truncate false: llama.cpp's ramp ends on
+            # whole dimensions, as our reading of the GGUF does (and
+            # tests/gguf_export.py: that reading is the checkpoint's with
+            # truncate true), so the f32 check compares with that too.
+            oss = (cfg.get("rope_scaling") or {}).get("truncate") is False
+            n = 40 if gemma or phi3 or cfg["model_type"] == "gpt_oss" else 12
             ids = [int(x) for x in
                    np.random.default_rng(7).integers(0, V, size=n)]
             f32 = os.path.join(tmp, name + "-f32.gguf")
@@ -133,7 +177,8 @@ def main():
                 continue
             run([a.tq, "export", model, "--format", "gguf", "--type", "f32",
                  "--out", f32])
-            ours = our_logits(a.dump, f32 if phi3 else model, ids, tmp)
+            ours = our_logits(a.dump, f32 if phi3 or oss else model, ids,
+                              tmp)
             # The gemmas' f32 check keeps K and V in f32: with (1 + w)
             # QK-norm and post-norms, an f16 cache alone moves gemma3's
             # logits by 1.1e-3 x max (llama.cpp's fp16 GELU table, 5e-4,
@@ -160,13 +205,20 @@ def main():
                 # tests/gguf_export.py), so what is left is llama.cpp's own
                 # float rounding.
                 ours = our_logits(a.dump, gg, ids, tmp)
-                theirs = llama_logits(gg, ids)
+                # The mixtures of experts': with K and V in f32 llama.cpp
+                # computes our logits of the file exactly; its f16 cache
+                # alone moves them by up to 6.7e-2 of the largest
+                # (mixtral, Q3_K_M) and 0.47 (gpt_oss, whose clamped
+                # experts amplify it) once a token's top-2 changes.
+                theirs = llama_logits(gg, ids, f32_kv=moe)
                 d = float(np.abs(ours - theirs).max())
                 top = float(np.abs(ours).max())
                 tap.ok(d <= 5e-2 * top, "%s %s: llama.cpp loads the export, "
                    "logits close to ours" % (name, p),
                    "max |diff| %.3g, max |logit| %.3g, ratio %.2e, %.3f bpw"
                    % (d, top, d / top, rep["bpw"]))
+                if name == "gpt_oss":
+                    check_oss_ppl(a, tap, model, p, text, tmp)
                 if name != "demo":
                     continue
                 toks = json.loads(run([a.tq, "tokenize", model, "--text",

@@ -258,4 +258,16 @@ EOF
 	ok $? "one count for all of an entry's experts: the same bytes as llama-quantize's $(head -c 200 "$tmp/err")"
 fi
 
+# gpt_oss's sinks, biases and clamped SwiGLU are GGUF's only: the others
+# refuse it in one line (the mixtral exports above are not its)
+for f in mlx gptq compressed-tensors; do
+	"$tq" export --format $f "$top_srcdir/tests/data/models/gpt_oss" \
+	    --out "$tmp/gx-$f" 2>"$tmp/err"
+	rc=$?
+	[ $rc -ne 0 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+	    grep -q "export of a gpt_oss model to $f is not implemented" \
+	    "$tmp/err" && [ ! -e "$tmp/gx-$f" ]
+	ok $? "gpt_oss to $f: refused ($(cat "$tmp/err"))"
+done
+
 echo "1..$n"

@@ -149,6 +149,36 @@ main(void)
 	    ",\"num_experts\":4,\"num_experts_per_tok\":5}", &c, &err) ==
 	    TQ_EFORMAT && strstr(err.msg, "4 experts, 5 used per token") !=
 	    NULL, "more experts per token than experts is refused");
+	/* BASE has 2 layers of 64, 4 heads */
+	tap_ok(parse("{\"model_type\":\"gpt_oss\"," BASE "}", &c, &err) ==
+	    TQ_OK && c.arch == TQ_ARCH_GPT_OSS && c.head_dim == 64 &&
+	    c.n_experts == 128 && c.n_experts_used == 4 &&
+	    c.moe_inter == c.intermediate_size && c.attn_sinks &&
+	    c.router_topk_softmax && c.expert_bias && c.attention_bias &&
+	    c.swiglu_limit == 7.0 && c.sliding_window == 128 &&
+	    c.full_attn[0] == 0x2 && c.rope_type == TQ_ROPE_YARN &&
+	    c.rope_factor == 32.0 && !c.rope_truncate &&
+	    c.rope_original_max_pos == c.max_position_embeddings &&
+	    fabs(c.rope_attn_factor - (0.1 * log(32.0) + 1.0)) < 1e-12,
+	    "gpt_oss defaults: sinks, 128 experts top-4 softmaxed, clamp 7, "
+	    "window 128 on layer 0 of 2, GptOssConfig's YaRN");
+	tap_ok(parse("{\"model_type\":\"gpt_oss\"," BASE ",\"head_dim\":16,"
+	    "\"max_position_embeddings\":4096,\"rope_scaling\":{\"rope_type\":"
+	    "\"yarn\",\"factor\":2,\"original_max_position_embeddings\":512,"
+	    "\"beta_fast\":16},\"layer_types\":[\"full_attention\","
+	    "\"sliding_attention\"],\"swiglu_limit\":5}", &c, &err) == TQ_OK &&
+	    c.rope_factor == 8.0 && c.rope_original_max_pos == 512 &&
+	    c.rope_beta_fast == 16.0 && c.rope_beta_slow == 1.0 &&
+	    c.rope_truncate && c.full_attn[0] == 0x1 && c.swiglu_limit == 5.0,
+	    "gpt_oss: YaRN's factor from the original context, truncate by "
+	    "default, layer_types and swiglu_limit as given");
+	tap_ok(parse("{\"model_type\":\"gpt_oss\"," BASE ",\"head_dim\":16,"
+	    "\"quantization_config\":{\"quant_method\":\"fp8\"}}", &c, &err) ==
+	    TQ_EUNSUPPORTED && strstr(err.msg, "quant_method \"mxfp4\"") !=
+	    NULL, "gpt_oss quantized other than mxfp4 is refused");
+	tap_ok(parse("{\"model_type\":\"llama\"," BASE ",\"rope_scaling\":"
+	    "{\"rope_type\":\"yarn\",\"factor\":2}}", &c, &err) ==
+	    TQ_EUNSUPPORTED, "yarn outside gpt_oss is refused");
 	tap_ok(parse(SMOL(9) "}", &c, &err) == TQ_OK &&
 	    c.arch == TQ_ARCH_SMOLLM3 && !c.qk_norm && c.tie_word_embeddings &&
 	    c.rope_theta == 2000000.0 && c.no_rope[0] == 0x88,

@@ -1,6 +1,7 @@
 /*
  * test_moe.c: the mixture-of-experts fixtures (tests/data/models/mixtral
- * and qwen3_moe, made by tools/make_fixtures_2025.py) as linears: every
+ * and qwen3_moe, made by tools/make_fixtures_2025.py, and gpt_oss, by
+ * tools/make_fixtures_2026.py) as linears: every
  * expert's gate, up and down named and shaped as a linear of its own,
  * quantized by RTN per expert (saved, loaded back, applied, run), and
  * calibrated per expert: each expert's linears on the tokens the router
@@ -112,6 +113,30 @@ make_calib(int64_t S, int64_t L, int64_t V)
 	return c;
 }
 
+/*
+ * Expert e's gated product at row j of block li from its gate and up
+ * matmuls g and u: silu(g) u, or gpt_oss's biases and clamped SwiGLU
+ * (up + 1) g' sigmoid(1.702 g'), g' = min(g, limit), up in +-limit.
+ */
+static float
+gated(const tq_model *m, int64_t li, int e, int64_t j, double g, double u)
+{
+	const tq_layer_weights *l = &m->layers[li];
+	float lim = (float)tq_model_get_config(m)->swiglu_limit, gf, uf, b;
+
+	if (l->expert_b[e][0] == NULL) {
+		gf = (float)g;
+		return gf / (1.0f + expf(-gf)) * (float)u;
+	}
+	tq_tensor_to_f32(l->expert_b[e][0], j, 1, &b);
+	gf = (float)g + b;
+	tq_tensor_to_f32(l->expert_b[e][1], j, 1, &b);
+	uf = (float)u + b;
+	gf = gf > lim ? lim : gf;
+	uf = uf > lim ? lim : uf < -lim ? -lim : uf;
+	return (uf + 1.0f) * (gf / (1.0f + expf(-(gf * 1.702f))));
+}
+
 /* The routing of block `layer` seen through the activation hook. */
 typedef struct route_ctx {
 	const tq_model *m;
@@ -153,10 +178,14 @@ route_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 	for (i = 0; i < n; i++) {
 		for (e = 0; e < E; e++) {
 			double d = 0.0;
+			float b = 0.0f;
 
 			for (j = 0; j < in; j++)
 				d += (double)x[i * in + j] * wr[e * in + j];
-			lg[e] = (float)d;
+			/* gpt_oss's router has a bias */
+			if (lw->router_b != NULL)
+				tq_tensor_to_f32(lw->router_b, e, 1, &b);
+			lg[e] = (float)d + b;
 		}
 		for (k = 0; k < c->n_experts_used; k++) {
 			int best = -1, t;
@@ -402,6 +431,7 @@ check_act(const tq_model *m, const char *name, const tq_calib *c)
 	tq_error err;
 	float *wg = NULL, *wu = NULL, *x = NULL;
 	double a_gu = 0.0, a_d = 0.0, got_gu, got_d;
+	float v;
 	size_t bf;
 	int e;
 
@@ -447,14 +477,12 @@ check_act(const tq_model *m, const char *name, const tq_calib *c)
 			    1, H);
 			for (j = 0; j < Fe; j++) {
 				double g = 0.0, u = 0.0;
-				float gf, v;
 
 				for (i = 0; i < H; i++) {
 					g += (double)wg[j * H + i] * x[i];
 					u += (double)wu[j * H + i] * x[i];
 				}
-				gf = (float)g;
-				v = gf / (1.0f + expf(-gf)) * (float)u;
+				v = gated(m, first, e, j, g, u);
 				a_d = fabs(v) > a_d ? fabs(v) : a_d;
 			}
 		}
@@ -696,5 +724,9 @@ main(void)
 	/* qwen3_moe: block 0 dense (7), block 1 4 + 12 */
 	check_model(root, "qwen3_moe", 7 + 16 + 2, 7 + 4,
 	    "model.layers.1.mlp.experts.0.gate_proj", 32, 64);
+	/* gpt_oss: 2 blocks of 4 + 3 x 4 experts, sliced from its fused
+	   gate_up_proj and down_proj */
+	check_model(root, "gpt_oss", 2 * 16 + 2, 4,
+	    "model.layers.0.mlp.experts.0.gate_proj", 64, 64);
 	return tap_done();
 }

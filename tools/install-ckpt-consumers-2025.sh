@@ -4,9 +4,9 @@
 # gemma2 too), for tests/ckpt_export.sh.  Prints its python on the last
 # line.
 #
-# It does not download torch again: it is a venv whose site-packages has
-# a .pth naming the site-packages of tools/install-ckpt-consumers.sh's
-# venv (installed first), so torch 2.5.1, auto-gptq, optimum, autoawq,
+# It does not download torch again (tools/install-ckpt-layer.sh): it is a
+# venv whose site-packages has a .pth naming the site-packages of
+# tools/install-ckpt-consumers.sh's venv (installed first), so torch 2.5.1, auto-gptq, optimum, autoawq,
 # intel-extension-for-pytorch and accelerate come from there, and on top,
 # installed with --no-deps (the venv's own site-packages come first on
 # sys.path):
@@ -23,23 +23,10 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-venv=${TQ_CKPT_VENV_2025:-$HOME/.cache/turboquant/ckpt-venv-2025}
-base_py=$("$here/install-ckpt-consumers.sh" | tail -n 1)
-base=$("$base_py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-pins="transformers==4.53.3 tokenizers==0.21.4 compressed-tensors==0.13.0"
-stamp="$venv/.turboquant-pins"
-
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$pins over $base" ]; then
-	echo "install-ckpt-consumers-2025: setting up $venv over $base" >&2
-	[ -x "$venv/bin/pip" ] || python3 -m venv "$venv" >&2
-	own=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-	echo "$base" >"$own/zz_turboquant_ckpt_venv.pth"
-	# shellcheck disable=SC2086
-	"$venv/bin/pip" install -q --no-deps $pins >&2
-	"$venv/bin/python" -c 'import torch, transformers, compressed_tensors, \
-auto_gptq, optimum, awq, intel_extension_for_pytorch
+exec "$here/install-ckpt-layer.sh" \
+    "${TQ_CKPT_VENV_2025:-$HOME/.cache/turboquant/ckpt-venv-2025}" \
+    "transformers==4.53.3 tokenizers==0.21.4 compressed-tensors==0.13.0" \
+    'import torch, transformers, compressed_tensors, auto_gptq, optimum, awq
+import intel_extension_for_pytorch
 assert transformers.__version__ == "4.53.3", transformers.__version__
-assert torch.__version__.startswith("2.5.1"), torch.__version__' >&2
-	echo "$pins over $base" >"$stamp"
-fi
-echo "$venv/bin/python"
+assert torch.__version__.startswith("2.5.1"), torch.__version__'

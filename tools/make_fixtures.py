@@ -429,21 +429,16 @@ def _rope_tables(cfg, o, S, d, theta, rs, typ):
     return cos, sin
 
 
-def make_one(name, spec, root):
-    out_dir = os.path.join(root, name)
-    build_and_save(name, spec, out_dir)
-    with open(os.path.join(out_dir, "config.json")) as f:
-        cfg = json.load(f)
-    V = cfg["vocab_size"]
-    g = torch.Generator().manual_seed(spec["seed"] + 2)
+def reference_logits(load, out_dir, V, seed, seq_lens):
+    """ref<k>.f32 for random id sequences of seq_lens (a generator seeded with seed), each from
+    a fresh load() (dynamic RoPE keeps state between forward calls): reference.json's
+    sequences and the (ids, float64 logits) pairs."""
+    g = torch.Generator().manual_seed(seed)
     seqs = []
     refs = []
-    for k, n in enumerate(spec["seq_lens"]):
+    for k, n in enumerate(seq_lens):
         ids = torch.randint(0, V, (n,), generator=g).tolist()
-        # fresh load per sequence: dynamic RoPE keeps state between forward calls
-        model = spec["cls"].from_pretrained(
-            out_dir, torch_dtype=torch.float32, attn_implementation="eager"
-        ).eval()
+        model = load()
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids])).logits[0].float()
         assert logits.shape == (n, V), logits.shape
@@ -452,14 +447,18 @@ def make_one(name, spec, root):
         seqs.append({"ids": ids, "n_tokens": n, "logits_file": fn})
         refs.append((ids, logits.double()))
         del model
+    return seqs, refs
+
+
+def write_reference(out_dir, seqs, V, arch, dtype, load):
+    """reference.json: the sequences, how the logits were made (load) and by what."""
     ref = {
         "sequences": seqs,
         "vocab_size": V,
-        "architecture": cfg["architectures"][0],
-        "saved_dtype": str(spec["dtype"]).replace("torch.", ""),
+        "architecture": arch,
+        "saved_dtype": dtype,
         "logits_layout": "raw little-endian float32, [n_tokens, vocab_size] row-major",
-        "load": "from_pretrained(dir, torch_dtype=float32, attn_implementation='eager'), fresh per sequence; "
-        "one forward, batch 1, no attention_mask, torch.no_grad()",
+        "load": load,
         "tolerance_hint": TOL,
         "source": f"transformers {transformers.__version__} / torch {torch.__version__}",
     }
@@ -468,6 +467,23 @@ def make_one(name, spec, root):
     text = re.sub(r"\[\s*([0-9,\s]+?)\s*\]", lambda mt: "[" + ",".join(mt.group(1).split()).replace(",,", ",") + "]", text)
     with open(os.path.join(out_dir, "reference.json"), "w") as f:
         f.write(text + "\n")
+
+
+def make_one(name, spec, root):
+    out_dir = os.path.join(root, name)
+    build_and_save(name, spec, out_dir)
+    with open(os.path.join(out_dir, "config.json")) as f:
+        cfg = json.load(f)
+    V = cfg["vocab_size"]
+    seqs, refs = reference_logits(
+        lambda: spec["cls"].from_pretrained(
+            out_dir, torch_dtype=torch.float32, attn_implementation="eager"
+        ).eval(), out_dir, V, spec["seed"] + 2, spec["seq_lens"])
+    write_reference(out_dir, seqs, V, cfg["architectures"][0],
+                    str(spec["dtype"]).replace("torch.", ""),
+                    "from_pretrained(dir, torch_dtype=float32, attn_implementation='eager'), "
+                    "fresh per sequence; one forward, batch 1, no attention_mask, "
+                    "torch.no_grad()")
 
     # ---- self-checks
     w = load_saved_weights(out_dir)
@@ -551,6 +567,11 @@ def make_one(name, spec, root):
         bands = (int((wl < hi).sum()), int(((wl >= hi) & (wl <= lo)).sum()), int((wl > lo).sum()))
         report.append(f"  llama3 bands high/medium/low = {bands}")
         assert all(b > 0 for b in bands), bands
+    return print_report(name, out_dir, report)
+
+
+def print_report(name, out_dir, report):
+    """Prints the fixture's files, size and self-check report; returns its size."""
     size = sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir))
     print(f"{name}: {sorted(os.listdir(out_dir))} {size} bytes")
     for r in report:
