@@ -30,6 +30,9 @@ b1=${2:-} k1=${3:-}
 keys w Enter
 wait_for w "point ${1:-?}/[0-9]+ \\($b1 bpw\\) loaded"
 ok $? "Enter loads point ${1:-?}'s plan ($b1 bpw) into the browser"
+# experts start folded: a filter that leaves one linear of each shows it
+keys w / C-u ; text w '^(0\.e3\.w2|1\.e[0-3]\.w1)$'; keys w Enter
+wait_for w '^ +1\.e3\.w1 ' 20
 screen w | grep -Eq '^ +0\.e3\.w2 +64x64 .* (gptq|rtn) ' &&
 	[ "$(screen w | grep -E '^ +1\.e[0-3]\.w1 ' | awk '{print $4, $5, $6}' |
 	sort -u | wc -l)" = 1 ]

@@ -29,7 +29,7 @@ pick() {
 # row LAYER: the table's line of the layer
 row() { screen t | grep -E "^ ?$1 " | head -1; }
 
-start t 120 34 --
+start t 120 48 --
 wait_for t 'demo \(llama, 4 blocks\)' 60
 ok $? "the workbench opens on the demo"
 
@@ -41,7 +41,7 @@ wait_for t 'scheme for 0\.attn\.q_proj \[256, 256\]' 20 &&
 	screen t | grep -q 'FP4/FP8 microscaling' &&
 	screen t | grep -Eq '> int4-g128 +4\.16 bpw  \(now\)' &&
 	screen t | grep -Eq 'iq4_xs +4\.25 bpw' &&
-	screen t | sed -n 34p | grep -q 'Enter apply Esc cancel'
+	screen t | sed -n 48p | grep -q 'Enter apply Esc cancel'
 ok $? "T opens the picker: the groups, each grid's bpw, the layer's own marked, its hint bar"
 
 # picked LAYER SCHEME BPW: with the picker open on LAYER (the cursor's),
@@ -61,7 +61,7 @@ picked v_proj nvfp4 4.50
 # refused: RTN iq3_xxs without an importance matrix, as llama-quantize
 keys t j T
 pick t iq3_xxs && keys t Enter &&
-	wait_for t 'refused \(in full on 3\): iq3_xxs needs an importance matrix' 20 &&
+	wait_for t 'refused \(in full on 3\): llama-quantize quantizes iq3_xxs only with an importance matrix' 20 &&
 	row '0\.attn\.o_proj' | grep -Eq 'rtn +4 +128 +n +4\.16 '
 ok $? "iq3_xxs without calibration is refused in one line; the layer keeps int4-g128"
 

@@ -124,8 +124,10 @@ wb_runs_start_quant(wb_app *a)
 		    WB_MAX_VARIANTS);
 		return 0;
 	}
-	if (tq_job_quantize(a->model, a->plan.plan, a->calib, NULL, 0,
-	    &a->job, &err) != TQ_OK) {
+	/* block by block even for RTN: the table shows each layer's
+	   measured error, which the one-pass pipeline does not compute */
+	if (tq_job_quantize(a->model, a->plan.plan, a->calib, NULL,
+	    TQ_QUANTIZE_SEQUENTIAL, &a->job, &err) != TQ_OK) {
 		wb_message(a, 1, "quantize: %s", err.msg);
 		return 0;
 	}

@@ -876,8 +876,9 @@ dm_start_step(wb_app *a)
 		snprintf(path, sizeof(path), "%s/%s", dm.dir, dm_text[d][0]);
 		st = tq_job_calibrate(a->model, path, &o, NULL, &a->job, &err);
 	} else if (dm.ch.step == DM_Q_PROSE || dm.ch.step == DM_Q_CODE) {
-		st = tq_job_quantize(a->model, dm.plan, dm.calib[d], NULL, 0,
-		    &a->job, &err);
+		/* block by block: the lesson compares measured errors */
+		st = tq_job_quantize(a->model, dm.plan, dm.calib[d], NULL,
+		    TQ_QUANTIZE_SEQUENTIAL, &a->job, &err);
 	} else {
 		tq_validate_spec vs = TQ_VALIDATE_SPEC_INIT;
 		const tq_model *ms[2];
@@ -1316,7 +1317,7 @@ tr_start_step(wb_app *a)
 	tq_plan_free(tr.plan);
 	tr.plan = tr_plan(a->rows[tr.idx].name, tr_what[tr.ch.step], &err);
 	if (tr.plan == NULL || tq_job_quantize(a->model, tr.plan, tr.calib,
-	    NULL, 0, &a->job, &err) != TQ_OK) {
+	    NULL, TQ_QUANTIZE_SEQUENTIAL, &a->job, &err) != TQ_OK) {
 		wb_message(a, 1, "size lesson: %s", err.msg[0] != '\0' ?
 		    err.msg : "no plan for the layer");
 		return 0;
@@ -2126,23 +2127,28 @@ press_goto(wb_app *a, int key)
 	char why[128];
 	long p = lessons[ix.open ? ix.sel : a->teach_page % N_LESSONS].pick(a,
 	    why, sizeof(why));
-	size_t i;
+	const wb_row *r;
+	wb_screen scr;
 
 	(void)key;
 	if (p < 0) {
 		wb_message(a, 0, "this lesson: %s", why);
 		return;
 	}
-	for (i = 0; i < a->n_view; i++)
-		if (a->view[i] == (size_t)p) {
-			a->cur = i;
-			a->teach_row = 0;
-			a->teach_step = 0;
-			wb_message(a, 0, "%s: %s", a->rows[p].shortname, why);
-			return;
-		}
-	wb_message(a, 1, "%s is not in the browser's view: clear its filter "
-	    "(/, Esc)", a->rows[p].shortname);
+	/* the browser's own way there: it opens a folded block or expert
+	   and clears a filter that hides the layer; the lesson stays open */
+	scr = a->screen;
+	wb_browser_show_row(a, (size_t)p);
+	a->screen = scr;
+	r = wb_browser_current(a);
+	if (r == NULL || r != &a->rows[p]) {
+		wb_message(a, 1, "%s is not in the browser's view",
+		    a->rows[p].shortname);
+		return;
+	}
+	a->teach_row = 0;
+	a->teach_step = 0;
+	wb_message(a, 0, "%s: %s", a->rows[p].shortname, why);
 }
 
 /*
