@@ -197,7 +197,9 @@ read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
 	case PLAN_SET_BLOCK:
 		st = read_number(v, key, 1.0, 65536.0, 1, &x, name, where,
 		    err);
-		c->block_size = (int64_t)x;
+		/* x is only in range once it was read */
+		if (st == TQ_OK)
+			c->block_size = (int64_t)x;
 		break;
 	case PLAN_SET_ACT_BITS:
 		if (!cJSON_IsNumber(v) || (v->valuedouble != 8.0 &&
