@@ -553,7 +553,11 @@ tq_export_holders(const tq_scheme *s)
 	case TQ_QT_NF4:
 		return "none: no export format holds NF4";
 	case TQ_QT_NVFP4:
-		return "compressed-tensors or gguf";
+		if (s->nv_scale == TQ_NV_UNIT)
+			return "compressed-tensors, gguf, mlx or trtllm";
+		return s->nv_scale == TQ_NV_POW2 ? "compressed-tensors, gguf, "
+		    "trtllm, or mlx where G folds into the block scales" :
+		    "compressed-tensors or gguf";
 	case TQ_QT_MXFP4:
 		return "gguf or mlx";
 	default:
