@@ -51,7 +51,6 @@
 #include "hf_export.h"
 #include "model.h"
 #include "qstate.h"
-#include "quant_fp4.h"
 #include "tensor.h"
 
 typedef enum trt_alg { TRT_W4A16_AWQ, TRT_W8A16, TRT_FP8_PC,
@@ -539,26 +538,16 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 static tq_status
 trt_nvfp4(tq_hfx *h, const tq_qtensor *qt, const char *name, tq_error *err)
 {
-	int64_t N = qt->rows, K = qt->cols, nb = qt->nblocks, n, k;
+	int64_t N = qt->rows, K = qt->cols;
 	uint8_t *wp, *sc;
-	float *g2;
+	float *g2 = tq_hfx__alloc(h, sizeof(float), err);	/* [] */
+	tq_status st;
 
-	wp = tq_hfx__alloc(h, (size_t)(N * K / 2), err);	/* [N, K/2] */
-	sc = tq_hfx__alloc(h, (size_t)(N * K / 16), err);	/* [N, K/16] */
-	g2 = tq_hfx__alloc(h, sizeof(float), err);		/* [] */
-	if (wp == NULL || sc == NULL || g2 == NULL)
+	if (g2 == NULL)
 		return TQ_ENOMEM;
+	if ((st = tq_hfx__nvfp4(h, qt, &wp, &sc, err)) != TQ_OK)
+		return st;
 	*g2 = 1.0f / tq_quant_global(qt);
-	for (n = 0; n < N; n++) {
-		const uint8_t *c = qt->codes + n * K;
-
-		for (k = 0; k < K / 2; k++)
-			wp[n * K / 2 + k] = (uint8_t)(tq_fp4_nibble(c[2 * k]) |
-			    tq_fp4_nibble(c[2 * k + 1]) << 4);
-		for (k = 0; k < K / 16; k++)
-			sc[n * K / 16 + k] = tq_fp4_scale_byte(
-			    &qt->params[n * nb + k / 4], (int)(k & 3));
-	}
 	{
 		const tq_hfx_part parts[] = {
 			{ "weight", TQ_DTYPE_U8, 2, { N, K / 2 }, wp },

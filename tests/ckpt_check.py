@@ -572,13 +572,10 @@ def check_trt_nvfp4(c, state):
     """nvfp4-pow2 / nvfp4-unit as Model Optimizer's weight-only NVFP4: the
     schema, and NVFP4QTensor.dequantize's float32 arithmetic (e2m1 times
     e4m3 * weight_scale_2) equal to our weights bit for bit."""
-    ref, meta = c.ref(state)
-    names = quantized(meta)
-    d, rep = c.export(state, "trtllm")
-    if d is None:
+    e = trt_hf(c, state)
+    if e is None:
         return
-    t, _ = st_load(os.path.join(d, "model.safetensors"))
-    hq = json.load(open(os.path.join(d, "hf_quant_config.json")))
+    ref, names, d, t, hq = e
     cfg = json.load(open(os.path.join(d, "config.json")))
     q = hq.get("quantization", {})
     ok(hq.get("producer", {}).get("name") == "modelopt" and
@@ -637,15 +634,25 @@ def trt_decode(alg, w, s, N, K):
     return e4m3(w) * f32(s).reshape(N, 1)
 
 
-def check_trt(c, state, alg):
+def trt_hf(c, state):
+    """A state exported as Model Optimizer's Hugging Face checkpoint: our
+    weights, the quantized names, the directory, its tensors and
+    hf_quant_config.json; None if the export failed."""
     ref, meta = c.ref(state)
-    names = quantized(meta)
-    # (a) Model Optimizer's unified Hugging Face checkpoint.
     d, rep = c.export(state, "trtllm")
     if d is None:
-        return
+        return None
     t, _ = st_load(os.path.join(d, "model.safetensors"))
     hq = json.load(open(os.path.join(d, "hf_quant_config.json")))
+    return ref, quantized(meta), d, t, hq
+
+
+def check_trt(c, state, alg):
+    # (a) Model Optimizer's unified Hugging Face checkpoint.
+    e = trt_hf(c, state)
+    if e is None:
+        return
+    ref, names, d, t, hq = e
     q = hq.get("quantization", {})
     ok(hq.get("producer", {}).get("name") == "modelopt" and q.get("quant_algo") == alg and
        "lm_head" in q.get("exclude_modules", []) and
