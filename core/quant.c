@@ -58,8 +58,13 @@ static const struct {
 #define ACCEPTED "intB[-gG|-channel|-tensor][-sym] (B = 2..8, " \
 	"G = 32, 64, 128 or 256), fp8[-channel|-block128], mxfp8, " \
 	"nf4[-gG], q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, " \
-	"q6_k, iq4_nl, iq4_xs, mxfp4, nvfp4, iq3_xxs, iq3_s, iq2_xxs, " \
+	"q6_k, iq4_nl, iq4_xs, mxfp4, nvfp4[-pow2|-unit], iq3_xxs, iq3_s, " \
+	"iq2_xxs, " \
 	"iq2_xs, iq2_s, iq1_s or iq1_m"
+
+/* NVFP4's tensor-scale suffixes, by tq_nv_scale. */
+static const char *const nv_suffix[] = { "", "-pow2", "-unit" };
+#define N_NV_SCALES (sizeof(nv_suffix) / sizeof(nv_suffix[0]))
 
 /* The scheme name of a GGUF type ("iq3_s"). */
 static const char *
@@ -228,6 +233,17 @@ tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err)
 			return TQ_OK;
 		}
 	}
+	for (i = 1; i < N_NV_SCALES; i++) {
+		if (strncmp(buf, "nvfp4", 5) == 0 &&
+		    strcmp(buf + 5, nv_suffix[i]) == 0) {
+			s.type = TQ_QT_NVFP4;
+			s.bits = 4;
+			s.group = blk_qk(s.type);
+			s.nv_scale = (int)i;
+			*out = s;
+			return TQ_OK;
+		}
+	}
 	if (strncmp(buf, "int", 3) == 0 && isdigit((unsigned char)buf[3])) {
 		char *p = buf + 3;
 		long bits = 0;
@@ -307,7 +323,10 @@ tq_scheme_name(const tq_scheme *s, char *buf, size_t len)
 	default:
 		for (i = 0; i < N_GGUF_NAMES; i++) {
 			if (gguf_names[i].type == s->type) {
-				snprintf(buf, len, "%s", gguf_names[i].name);
+				snprintf(buf, len, "%s%s", gguf_names[i].name,
+				    s->type == TQ_QT_NVFP4 && s->nv_scale > 0 &&
+				    (size_t)s->nv_scale < N_NV_SCALES ?
+				    nv_suffix[s->nv_scale] : "");
 				return;
 			}
 		}
@@ -320,6 +339,8 @@ tq_scheme_name(const tq_scheme *s, char *buf, size_t len)
 static int
 scheme_valid(const tq_scheme *s)
 {
+	if (s->nv_scale != 0 && s->type != TQ_QT_NVFP4)
+		return 0;
 	switch (s->type) {
 	case TQ_QT_INT:
 		return s->bits >= 2 && s->bits <= 8 &&
@@ -331,6 +352,8 @@ scheme_valid(const tq_scheme *s)
 		    s->group == TQ_MXFP8_QK;
 	case TQ_QT_NF4:
 		return group_ok(s->group);
+	case TQ_QT_NVFP4:
+		return s->nv_scale >= 0 && (size_t)s->nv_scale < N_NV_SCALES;
 	default:
 		return blocky(s->type);
 	}
@@ -1014,7 +1037,7 @@ tq_quant_tensor_params(const tq_scheme *s, const float *w, int64_t rows,
 	tq_qscale sc;
 
 	if (tq_fp4_is(s->type) && n > 0) {
-		tq_fp4_tensor_params(s->type, w, n, out);
+		tq_fp4_tensor_params(s->type, s->nv_scale, w, n, out);
 		return;
 	}
 	if (!per_tensor(s) || n < 1)
@@ -1156,6 +1179,12 @@ check_block(const tq_qtensor *t, int64_t r, int64_t b, const char *what,
 			    "has global scale %g (not finite and positive)",
 			    what, (long long)r, (long long)b,
 			    (double)tq_fp4_global(p));
+		if (s->type == TQ_QT_NVFP4 && !tq_fp4_global_ok(s->nv_scale,
+		    tq_fp4_global(p)))
+			return tq_fail(err, TQ_EFORMAT, "%s: row %lld, block %lld "
+			    "has global scale %g, which nvfp4%s does not give",
+			    what, (long long)r, (long long)b,
+			    (double)tq_fp4_global(p), nv_suffix[s->nv_scale]);
 	} else if (!tq_gguf_is(s->type)) {
 		tq_qparams_get_scale(p, &sc);
 		/* Checked before the grid is made: -zero overflows at INT_MIN. */

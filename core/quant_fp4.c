@@ -19,6 +19,7 @@
 
 #define E4M3_MAX 448.0f
 #define NV_SEARCH_DOWN 6	/* E4M3 steps below the rule's scale tried */
+#define NV_POW2_MAX 64		/* nvfp4-pow2's G in 2^-64..2^64 */
 
 const float tq_fp4_levels[15] = {
 	-12, -8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8, 12,
@@ -159,21 +160,63 @@ amax_of(const float *x, int64_t n)
 	return a;
 }
 
+/*
+ * nvfp4-pow2: 2^floor(log2 G), so G * amax / 6 stays at most 448 and 1 / G
+ * is exact; 2^-64..2^64 keeps every fl(s / G) * e2m1 a normal float, so
+ * dividing by G or multiplying by 1 / G gives the same bits.
+ */
+static float
+pow2_below(float g)
+{
+	int e;
+
+	(void)frexpf(g, &e);	/* g = m * 2^e, m in [0.5, 1) */
+	e--;
+	if (e > NV_POW2_MAX)
+		e = NV_POW2_MAX;
+	if (e < -NV_POW2_MAX)
+		e = -NV_POW2_MAX;
+	return ldexpf(1.0f, e);
+}
+
 void
-tq_fp4_tensor_params(tq_qtype t, const float *w, int64_t n, tq_qparams *out)
+tq_fp4_tensor_params(tq_qtype t, int nv_scale, const float *w, int64_t n,
+    tq_qparams *out)
 {
 	fp4_par a;
 	float amax;
 
 	memset(&a, 0, sizeof(a));
 	a.g = 1.0f;
-	if (t == TQ_QT_NVFP4) {
+	if (t == TQ_QT_NVFP4 && nv_scale != TQ_NV_UNIT) {
 		amax = amax_of(w, n);
 		a.g = amax > 0.0f ? 2688.0f / amax : 1.0f;	/* 448 * 6 */
 		if (!isfinite(a.g))
-			a.g = 1.0f;
+			a.g = nv_scale == TQ_NV_POW2 ? ldexpf(1.0f,
+			    NV_POW2_MAX) : 1.0f;
+		if (nv_scale == TQ_NV_POW2)
+			a.g = pow2_below(a.g);
 	}
 	par_put(out, &a);
+}
+
+int
+tq_fp4_global_ok(int nv_scale, float g)
+{
+	if (nv_scale == TQ_NV_UNIT)
+		return g == 1.0f;
+	if (nv_scale == TQ_NV_POW2)
+		return g > 0.0f && pow2_below(g) == g;
+	return 1;
+}
+
+int
+tq_fp4_fold(uint8_t b, float g, uint8_t *out)
+{
+	float v = e4m3_value(b) / g;
+
+	*out = e4m3_rne(v);
+	return (b & 0x7f) != 0x7f && e4m3_value(*out) == v;
 }
 
 /* sum imp * (x - q(x))^2 of x[n] on the grid of scale byte k. */

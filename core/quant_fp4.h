@@ -34,9 +34,19 @@ int tq_fp4_qk(tq_qtype t);
 int tq_fp4_span(tq_qtype t);
 size_t tq_fp4_block_bytes(tq_qtype t);
 
-/* NVFP4: G of w[n] into *out (every block starts from it); MXFP4: none. */
-void tq_fp4_tensor_params(tq_qtype t, const float *w, int64_t n,
-    tq_qparams *out);
+/*
+ * NVFP4: G of w[n] by nv_scale (a tq_nv_scale) into *out (every block
+ * starts from it); MXFP4: none.
+ */
+void tq_fp4_tensor_params(tq_qtype t, int nv_scale, const float *w,
+    int64_t n, tq_qparams *out);
+/* 1 if nv_scale gives G: any for TQ_NV_AMAX, a power of two, or 1. */
+int tq_fp4_global_ok(int nv_scale, float g);
+/*
+ * The E4M3 byte of value(b) / g into *out; 1 if that is exact (folding an
+ * nvfp4-pow2 tensor scale into the block scales, as MLX holds them).
+ */
+int tq_fp4_fold(uint8_t b, float g, uint8_t *out);
 /*
  * The scales of one block x[qk] (NVFP4: keeping the G already in *p):
  * the producers' rule (ggml's E8M0 exponent, floor(log2 amax) - 2; NVFP4's

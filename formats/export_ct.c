@@ -177,35 +177,25 @@ static tq_status
 ct_nvfp4_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
     void *ud, tq_error *err)
 {
-	int64_t N = qt->rows, K = qt->cols, nb = qt->nblocks, n, k;
+	int64_t N = qt->rows, K = qt->cols, b;
 	uint8_t *wp, *sc;
 	float *g;
+	tq_status st;
 
 	(void)i;
 	(void)ud;
-	wp = tq_hfx__alloc(h, (size_t)(N * K / 2), err);	/* [N, K/2] */
-	sc = tq_hfx__alloc(h, (size_t)(N * K / 16), err);	/* [N, K/16] */
 	g = tq_hfx__alloc(h, sizeof(float), err);		/* [1] */
-	if (wp == NULL || sc == NULL || g == NULL)
+	if (g == NULL)
 		return TQ_ENOMEM;
 	*g = tq_quant_global(qt);
-	for (n = 0; n < N; n++) {
-		const uint8_t *c = qt->codes + n * K;
-
-		for (k = 0; k < K / 2; k++)
-			wp[n * K / 2 + k] = (uint8_t)(tq_fp4_nibble(c[2 * k]) |
-			    tq_fp4_nibble(c[2 * k + 1]) << 4);
-		for (k = 0; k < K / 16; k++) {
-			const tq_qparams *p = &qt->params[n * nb + k / 4];
-
-			/* one G per module: phi3's fused parts must share it */
-			if (tq_fp4_global(p) != *g)
-				return tq_fail(err, TQ_EINVAL, "compressed-tensors: "
-				    "%s: its parts have different NVFP4 global "
-				    "scales; the format has one per module", name);
-			sc[n * K / 16 + k] = tq_fp4_scale_byte(p, (int)(k & 3));
-		}
-	}
+	/* one G per module: phi3's fused parts must share it */
+	for (b = 0; b < N * qt->nblocks; b++)
+		if (tq_fp4_global(&qt->params[b]) != *g)
+			return tq_fail(err, TQ_EINVAL, "compressed-tensors: %s: "
+			    "its parts have different NVFP4 global scales; the "
+			    "format has one per module", name);
+	if ((st = tq_hfx__nvfp4(h, qt, &wp, &sc, err)) != TQ_OK)
+		return st;
 	{
 		const tq_hfx_part parts[] = {
 			{ "weight_packed", TQ_DTYPE_U8, 2, { N, K / 2 }, wp },

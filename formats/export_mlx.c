@@ -16,9 +16,13 @@
  * An mxfp4 state is MLX's mode "mxfp4" (mlx 0.32): L.weight the E2M1
  * nibbles as a 4-bit stream, L.scales U8 our E8M0 bytes (2^(e - 127)), no
  * biases; an mxfp8 state is mode "mxfp8", the E4M3 bytes and the E8M0
- * exponents of our power-of-two scales.  nvfp4 is refused: MLX multiplies its E4M3 scales by
- * global_scale / 2688 where ours (compressed-tensors') divide by G, so
- * its weights would differ from ours in the last bits.
+ * exponents of our power-of-two scales.  An nvfp4-unit state (G = 1) is
+ * mode "nvfp4", groups of 16: the E2M1 nibbles as a 4-bit stream and
+ * L.scales U8 our E4M3 bytes, which MLX multiplies by e2m1 alone (its
+ * linear layers take no tensor scale); an nvfp4-pow2 state is too where
+ * every E4M3 scale divided by its power-of-two G is again an E4M3 value
+ * (folded exactly), and is refused naming the layer where one is not.
+ * Plain nvfp4 (G = 2688 / amax) is refused: no E4M3 byte holds s / G.
  * config.json gets "quantization": {"group_size", "bits", "mode"} with the
  * most common setting plus an entry per layer path that differs (the
  * per-layer overrides mlx-lm's loader looks up), copied to
@@ -77,11 +81,13 @@ typedef struct mlx_layer {
 	const tq_qtensor *qt;	/* the grid written; NULL: a float layer */
 	tq_qtensor own;		/* a re-quantization onto --type */
 	int group;		/* MLX's group size */
-	int mx;			/* MLX_MXFP4, MLX_MXFP8: U8 scales, no biases */
+	int mx;			/* MLX_MXFP4, MLX_MXFP8, MLX_NVFP4: U8 scales,
+				   no biases */
 } mlx_layer;
 
-enum { MLX_AFFINE, MLX_MXFP4, MLX_MXFP8 };
-static const char *const mlx_modes[] = { "affine", "mxfp4", "mxfp8" };
+enum { MLX_AFFINE, MLX_MXFP4, MLX_MXFP8, MLX_NVFP4 };
+static const char *const mlx_modes[] = { "affine", "mxfp4", "mxfp8",
+    "nvfp4" };
 
 /* A float tensor or a quantized layer, in checkpoint order. */
 typedef struct mlx_unit {
@@ -171,6 +177,9 @@ mlx_fit(const tq_qtensor *qt)
 
 	if (qt->scheme.type == TQ_QT_MXFP4 || tq_quant_mxfp8(&qt->scheme))
 		return 32;
+	if (qt->scheme.type == TQ_QT_NVFP4)	/* pow2: mlx_nv_fold checks */
+		return qt->scheme.nv_scale == TQ_NV_UNIT ||
+		    qt->scheme.nv_scale == TQ_NV_POW2 ? 16 : 0;
 	if (qt->scheme.type != TQ_QT_INT || !mlx_bits_ok(qt->scheme.bits))
 		return 0;
 	for (k = 0; k < sizeof(groups) / sizeof(groups[0]); k++) {
@@ -204,12 +213,46 @@ mlx_elsewhere(const tq_qtensor *qt)
 	case TQ_QT_NF4:
 		return " (no export format holds NF4)";
 	case TQ_QT_NVFP4:
-		return "; MLX's nvfp4 multiplies its scales by global_scale / "
-		    "2688 where ours divide by G, which would change the "
-		    "weights' last bits: export to compressed-tensors";
+		return "; MLX's nvfp4 layers have no tensor scale and ours "
+		    "divide by G = 2688 / amax: quantize with --scheme "
+		    "nvfp4-unit, or export to compressed-tensors";
 	default:
 		return ", or export to gguf";
 	}
+}
+
+/*
+ * The E4M3 byte MLX holds for row r, group k (of 16) of an nvfp4 layer:
+ * ours divided by G, into *b; 0 if that is no E4M3 value.
+ */
+static int
+mlx_nv_byte(const tq_qtensor *qt, int64_t r, int64_t k, uint8_t *b)
+{
+	const tq_qparams *p = &qt->params[r * qt->nblocks + k / 4];
+
+	return tq_fp4_fold(tq_fp4_scale_byte(p, (int)(k & 3)),
+	    tq_quant_global(qt), b);
+}
+
+/* Every block scale of nvfp4 layer `name` folds: else an error. */
+static tq_status
+mlx_nv_fold(const tq_qtensor *qt, const char *name, tq_error *err)
+{
+	int64_t r, k;
+	uint8_t b;
+
+	for (r = 0; r < qt->rows; r++)
+		for (k = 0; k < qt->cols / 16; k++)
+			if (!mlx_nv_byte(qt, r, k, &b))
+				return tq_fail(err, TQ_EUNSUPPORTED, "%s: MLX "
+				    "cannot hold this nvfp4-pow2 layer: at row "
+				    "%lld, columns %lld..%lld, its E4M3 scale "
+				    "divided by G = %g is no E4M3 value (MLX's "
+				    "nvfp4 has no tensor scale); quantize with "
+				    "--scheme nvfp4-unit", name, (long long)r,
+				    (long long)(16 * k), (long long)(16 * k + 15),
+				    (double)tq_quant_global(qt));
+	return TQ_OK;
 }
 
 /* 10 log10(|w|^2 / |w - w'|^2) of a re-quantization. */
@@ -358,7 +401,11 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			e->layers[i].qt = &ql->qt;
 			e->layers[i].mx = ql->qt.scheme.type == TQ_QT_MXFP4 ?
 			    MLX_MXFP4 : tq_quant_mxfp8(&ql->qt.scheme) ?
-			    MLX_MXFP8 : MLX_AFFINE;
+			    MLX_MXFP8 : ql->qt.scheme.type == TQ_QT_NVFP4 ?
+			    MLX_NVFP4 : MLX_AFFINE;
+			if (e->layers[i].mx == MLX_NVFP4 &&
+			    (st = mlx_nv_fold(&ql->qt, name, err)) != TQ_OK)
+				return st;
 			continue;
 		}
 		tq_scheme_name(&ql->qt.scheme, sname, sizeof(sname));
@@ -369,7 +416,8 @@ mlx_prepare(mlx_export *e, tq_error *err)
 			return tq_fail(err, TQ_EUNSUPPORTED,
 			    "%s: MLX cannot hold %s: it takes integer grids of "
 			    "2, 3, 4, 5, 6 or 8 bits in groups of 32, 64 or 128 "
-			    "columns, mxfp4 and mxfp8; re-quantize with --type int4-g64 (or "
+			    "columns, mxfp4, mxfp8 and nvfp4-unit; re-quantize "
+			    "with --type int4-g64 (or "
 			    "another such grid)%s", name, sname,
 			    mlx_elsewhere(&ql->qt));
 		if ((st = mlx_requant(e, i, &e->grid, &sqnr, err)) != TQ_OK)
@@ -707,7 +755,8 @@ mlx_pack(const mlx_layer *L, size_t nq, size_t stride, tq_dtype pdt,
 				    "cancelled");
 			for (c = 0; c < cols; c++) {
 				uint64_t bit = (uint64_t)c * (uint64_t)bits;
-				uint32_t v = L->mx == MLX_MXFP4 ?
+				uint32_t v = L->mx == MLX_MXFP4 ||
+				    L->mx == MLX_NVFP4 ?
 				    tq_fp4_nibble(code[c]) : L->mx ?
 				    tq_fp8_e4m3_bits(code[c]) : code[c];
 				uint32_t sh = (uint32_t)(bit & 31);
@@ -716,7 +765,11 @@ mlx_pack(const mlx_layer *L, size_t nq, size_t stride, tq_dtype pdt,
 				if (sh + (uint32_t)bits > 32)
 					o[(bit >> 5) + 1] |= v >> (32 - sh);
 			}
-			for (k = 0; L->mx && k < ng; k++)	/* E8M0 */
+			for (k = 0; L->mx == MLX_NVFP4 && k < ng; k++)
+				(void)mlx_nv_byte(qt, r, k,	/* E4M3 */
+				    (uint8_t *)p->scales + at + k);
+			for (k = 0; L->mx && L->mx != MLX_NVFP4 && k < ng;
+			    k++)	/* E8M0 */
 				((uint8_t *)p->scales)[at + k] =
 				    mlx_e8m0(L->mx, &qt->params[r *
 				    qt->nblocks + k]);

@@ -27,6 +27,15 @@
  *   FP8_PER_CHANNEL_PER_TOKEN  fp8-channel: weight F8_E4M3 [N, K] and an
  *               F32 scale per output row; activations are scaled per token
  *               at run time, so no calibration scale is needed
+ *   W4A16_NVFP4 nvfp4-pow2 or nvfp4-unit (hf only): Model Optimizer's
+ *               weight-only NVFP4, weight U8 [N, K/2] two E2M1 nibbles a
+ *               byte (column 2j low, 2j + 1 high, as NVFP4QTensor packs),
+ *               weight_scale F8_E4M3 [N, K/16], weight_scale_2 F32 [] =
+ *               1 / G.  Model Optimizer dequantizes e2m1 * (s * 1 / G)
+ *               where ours is e2m1 * fl(s / G): the same bits only when G
+ *               is a power of two, so plain nvfp4 is refused.  No
+ *               input_scale: "NVFP4" (W4A4) would need calibrated
+ *               activation scales a state does not hold.
  * Per-tensor FP8 needs static activation scales a state does not hold,
  * and is refused.  No TensorRT-LLM runs here (it needs an NVIDIA GPU):
  * the tests check these files against the documented schema only.
@@ -44,23 +53,27 @@
 #include "qstate.h"
 #include "tensor.h"
 
-typedef enum trt_alg { TRT_W4A16_AWQ, TRT_W8A16, TRT_FP8_PC } trt_alg;
+typedef enum trt_alg { TRT_W4A16_AWQ, TRT_W8A16, TRT_FP8_PC,
+    TRT_W4A16_NVFP4 } trt_alg;
 
 static const char *const trt_alg_names[] = { "W4A16_AWQ", "W8A16",
-    "FP8_PER_CHANNEL_PER_TOKEN" };
+    "FP8_PER_CHANNEL_PER_TOKEN", "W4A16_NVFP4" };
 
 static const char trt_fits[] = "int4-g64-sym or int4-g128-sym (W4A16_AWQ), "
-    "int8-sym per channel (W8A16) or fp8-channel "
-    "(FP8_PER_CHANNEL_PER_TOKEN); per-tensor fp8 needs activation scales "
-    "a state does not keep; Model Optimizer's NVFP4 multiplies by "
-    "weight_scale_2 where our nvfp4 divides by G, which would change the "
-    "weights' last bits (compressed-tensors holds it)";
+    "int8-sym per channel (W8A16), fp8-channel "
+    "(FP8_PER_CHANNEL_PER_TOKEN) or nvfp4-pow2 / nvfp4-unit "
+    "(W4A16_NVFP4); per-tensor fp8 needs activation scales a state does "
+    "not keep; Model Optimizer multiplies by weight_scale_2 = 1 / G, our "
+    "division by G only for a power-of-two G: quantize nvfp4 with "
+    "--scheme nvfp4-pow2";
 
 static int
 trt_fit(const tq_scheme *s, const tq_qtensor *qt)
 {
 	if (!tq_hfx__plain_groups(qt))
 		return 0;
+	if (s->type == TQ_QT_NVFP4)	/* 1 / G exact */
+		return s->nv_scale == TQ_NV_POW2 || s->nv_scale == TQ_NV_UNIT;
 	if (s->type == TQ_QT_FP8_E4M3)
 		return s->group == TQ_GROUP_CHANNEL;
 	if (s->type != TQ_QT_INT || !s->sym)
@@ -518,6 +531,34 @@ trt_write_checkpoint(tq_hfx *h, trt_alg alg, const tq_scheme *sch,
 	return tq_hfx__write_json(h, "config.json", cfg, err);
 }
 
+/*
+ * An nvfp4-pow2 or nvfp4-unit linear as Model Optimizer's NVFP4QTensor
+ * exports it: weight, weight_scale and weight_scale_2 = 1 / G (exact).
+ */
+static tq_status
+trt_nvfp4(tq_hfx *h, const tq_qtensor *qt, const char *name, tq_error *err)
+{
+	int64_t N = qt->rows, K = qt->cols;
+	uint8_t *wp, *sc;
+	float *g2 = tq_hfx__alloc(h, sizeof(float), err);	/* [] */
+	tq_status st;
+
+	if (g2 == NULL)
+		return TQ_ENOMEM;
+	if ((st = tq_hfx__nvfp4(h, qt, &wp, &sc, err)) != TQ_OK)
+		return st;
+	*g2 = 1.0f / tq_quant_global(qt);
+	{
+		const tq_hfx_part parts[] = {
+			{ "weight", TQ_DTYPE_U8, 2, { N, K / 2 }, wp },
+			{ "weight_scale", TQ_DTYPE_F8_E4M3, 2, { N, K / 16 }, sc },
+			{ "weight_scale_2", TQ_DTYPE_F32, 0, { 0, 0 }, g2 },
+		};
+
+		return tq_hfx__add_parts(h, name, parts, 3, err);
+	}
+}
+
 /* Linear i in Model Optimizer's Hugging Face layout. */
 static tq_status
 trt_hf_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
@@ -528,7 +569,9 @@ trt_hf_layer(tq_hfx *h, size_t i, const tq_qtensor *qt, const char *name,
 	tq_status st;
 	trt_q o;
 
-	(void)qt;	/* the state's: phi3 is refused by tq_export_trtllm */
+	/* qt is the state's: phi3 is refused by tq_export_trtllm */
+	if (alg == TRT_W4A16_NVFP4)
+		return trt_nvfp4(h, qt, name, err);
 	if ((st = trt_pack(h, i, alg, 0, dt, &o, err)) != TQ_OK ||
 	    (st = trt_add(h, name, &o, "weight_scale", err)) != TQ_OK)
 		return st;
@@ -562,6 +605,8 @@ trt_write_hf(tq_hfx *h, trt_alg alg, const tq_scheme *sch, tq_error *err)
 		cJSON_AddBoolToObject(q, "has_zero_point", 0);
 		cJSON_AddBoolToObject(q, "pre_quant_scale", 1);
 	}
+	if (alg == TRT_W4A16_NVFP4)
+		cJSON_AddNumberToObject(q, "group_size", 16);
 	ex = cJSON_AddArrayToObject(q, "exclude_modules");
 	tq_json_push(ex, cJSON_CreateString("lm_head"));
 	for (i = 0; i + 2 < n; i++)
@@ -606,8 +651,15 @@ tq_export_trtllm(tq_export_ctx *x, tq_error *err)
 	if ((st = tq_hfx__grid(&h, "trtllm", trt_fit, trt_fits, &sch,
 	    &any_float, err)) != TQ_OK)
 		goto out;
-	alg = sch.type == TQ_QT_FP8_E4M3 ? TRT_FP8_PC : sch.bits == 4 ?
+	alg = sch.type == TQ_QT_NVFP4 ? TRT_W4A16_NVFP4 :
+	    sch.type == TQ_QT_FP8_E4M3 ? TRT_FP8_PC : sch.bits == 4 ?
 	    TRT_W4A16_AWQ : TRT_W8A16;
+	if (ckpt && alg == TRT_W4A16_NVFP4) {
+		st = tq_fail(err, TQ_EUNSUPPORTED, "trtllm: --type checkpoint "
+		    "does not hold NVFP4; --type hf (the default) writes Model "
+		    "Optimizer's W4A16_NVFP4 checkpoint");
+		goto out;
+	}
 	st = ckpt ? trt_write_checkpoint(&h, alg, &sch, err) :
 	    trt_write_hf(&h, alg, &sch, err);
 	if (st == TQ_OK)

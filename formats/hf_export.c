@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "gguf_vocab.h"
 #include "hf_export.h"
+#include "quant_fp4.h"
 #include "model.h"
 #include "qstate.h"
 #include "tokenizer.h"
@@ -553,7 +554,11 @@ tq_export_holders(const tq_scheme *s)
 	case TQ_QT_NF4:
 		return "none: no export format holds NF4";
 	case TQ_QT_NVFP4:
-		return "compressed-tensors or gguf";
+		if (s->nv_scale == TQ_NV_UNIT)
+			return "compressed-tensors, gguf, mlx or trtllm";
+		return s->nv_scale == TQ_NV_POW2 ? "compressed-tensors, gguf, "
+		    "trtllm, or mlx where G folds into the block scales" :
+		    "compressed-tensors or gguf";
 	case TQ_QT_MXFP4:
 		return "gguf or mlx";
 	default:
@@ -921,4 +926,30 @@ tq_hfx__plain_groups(const tq_qtensor *qt)
 		if (qt->g_idx[c] != c / qt->qk)
 			return 0;
 	return 1;
+}
+
+tq_status
+tq_hfx__nvfp4(tq_hfx *h, const tq_qtensor *qt, uint8_t **wp, uint8_t **sc,
+    tq_error *err)
+{
+	int64_t N = qt->rows, K = qt->cols, nb = qt->nblocks, n, k;
+	uint8_t *w, *s;
+
+	w = tq_hfx__alloc(h, (size_t)(N * K / 2), err);	/* [N, K/2] */
+	s = tq_hfx__alloc(h, (size_t)(N * K / 16), err);	/* [N, K/16] */
+	if (w == NULL || s == NULL)
+		return TQ_ENOMEM;
+	for (n = 0; n < N; n++) {
+		const uint8_t *c = qt->codes + n * K;
+
+		for (k = 0; k < K / 2; k++)
+			w[n * K / 2 + k] = (uint8_t)(tq_fp4_nibble(c[2 * k]) |
+			    tq_fp4_nibble(c[2 * k + 1]) << 4);
+		for (k = 0; k < K / 16; k++)
+			s[n * K / 16 + k] = tq_fp4_scale_byte(
+			    &qt->params[n * nb + k / 4], (int)(k & 3));
+	}
+	*wp = w;
+	*sc = s;
+	return TQ_OK;
 }

@@ -197,4 +197,12 @@ void tq_hfx__scales_t(const tq_qtensor *qt, uint16_t *sc, uint8_t *zero);
 /* 1 when qt's g_idx is absent or is exactly c / qk (no reordering). */
 int tq_hfx__plain_groups(const tq_qtensor *qt);
 
+/*
+ * An NVFP4 linear as compressed-tensors and Model Optimizer store it, in
+ * buffers of h: *wp [N, K/2] two E2M1 nibbles a byte (column 2j low) and
+ * *sc [N, K/16] the E4M3 block scales.
+ */
+tq_status tq_hfx__nvfp4(tq_hfx *h, const tq_qtensor *qt, uint8_t **wp,
+    uint8_t **sc, tq_error *err);
+
 #endif /* TQ_FORMATS_HF_EXPORT_H */

@@ -537,13 +537,28 @@ typedef struct tq_scheme {
 	 */
 	int group;
 	int sym;	/* TQ_QT_INT: symmetric, zero point fixed at 2^(bits-1) */
+	int nv_scale;	/* TQ_QT_NVFP4: its tensor scale, a tq_nv_scale */
 } tq_scheme;
+
+/*
+ * NVFP4's tensor scale G (a value is E2M1 * E4M3 / G): compressed-tensors'
+ * 2688 / amax ("nvfp4"); that rounded down to a power of two
+ * ("nvfp4-pow2"), so that dividing by G and multiplying by 1 / G (Model
+ * Optimizer's weight_scale_2) agree bit for bit; or 1 ("nvfp4-unit"),
+ * MLX's nvfp4, whose E4M3 block scales carry everything.
+ */
+typedef enum tq_nv_scale {
+	TQ_NV_AMAX = 0,
+	TQ_NV_POW2,
+	TQ_NV_UNIT
+} tq_nv_scale;
 
 /*
  * Parses a scheme name: "int4" (per channel, asymmetric), "int4-g128",
  * "int3-g128-sym", "int8-tensor", "fp8", "fp8-channel", "nf4" (blocks of
  * 64), "nf4-g128", "q4_0" ... "q6_k", "iq4_nl", "iq4_xs", "mxfp4",
- * "nvfp4", "iq3_xxs", "iq3_s" (case-insensitive).
+ * "nvfp4", "nvfp4-pow2", "nvfp4-unit", "iq3_xxs", "iq3_s"
+ * (case-insensitive).
  */
 tq_status tq_scheme_parse(const char *name, tq_scheme *out, tq_error *err);
 /* Writes the canonical name of a scheme ("int4-g128-sym", "q4_k"). */

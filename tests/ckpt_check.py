@@ -534,6 +534,9 @@ def check_fp_grids(c, fixtures, consumer_2025):
     cal = ["--calib", c.calib, "--samples", "8", "--seqlen", "128"]
     states = {"nvfp4": ["--method", "rtn", "--scheme", "nvfp4"],
               "gptq-nvfp4": ["--method", "gptq", "--scheme", "nvfp4"] + cal,
+              "nvfp4-pow2": ["--method", "rtn", "--scheme", "nvfp4-pow2"],
+              "gptq-nvfp4-pow2": ["--method", "gptq", "--scheme", "nvfp4-pow2"] + cal,
+              "nvfp4-unit": ["--method", "rtn", "--scheme", "nvfp4-unit"],
               "mxfp4": ["--method", "rtn", "--scheme", "mxfp4"],
               "fp8b": ["--method", "rtn", "--scheme", "fp8-block128"],
               "gptq-fp8b": ["--method", "gptq", "--scheme", "fp8-block128"] + cal}
@@ -551,15 +554,69 @@ def check_fp_grids(c, fixtures, consumer_2025):
     ok(r.returncode == 1 and "is mxfp4" in err and "cannot decompress" in err and
        len(err.splitlines()) == 1 and not os.path.exists(out),
        f"compressed-tensors refuses mxfp4: {err}", r.stderr)
-    # Model Optimizer's NVFP4 is e2m1 * s * weight_scale_2: a product.
+    # Model Optimizer's NVFP4 is e2m1 * s * weight_scale_2: a product, ours
+    # the same bits only for a power-of-two G (nvfp4-pow2, nvfp4-unit).
     out = os.path.join(c.work, "refused-trt-nvfp4")
     r = c.run("export", c.states["nvfp4"], "--format", "trtllm", "--out", out)
     err = r.stderr.strip()
-    ok(r.returncode == 1 and "is nvfp4" in err and "weight_scale_2 where our nvfp4 divides" in err
+    ok(r.returncode == 1 and "is nvfp4;" in err and "--scheme nvfp4-pow2" in err
        and len(err.splitlines()) == 1 and not os.path.exists(out),
-       f"trtllm refuses nvfp4: {err}", r.stderr)
+       f"trtllm refuses nvfp4, naming nvfp4-pow2: {err}", r.stderr)
+    for st in ("nvfp4-pow2", "gptq-nvfp4-pow2", "nvfp4-unit"):
+        check_trt_nvfp4(c, st)
     if consumer_2025 and all(d for _, d in exports):
         ct_fp_consumers(c, consumer_2025, exports)
+
+
+def check_trt_nvfp4(c, state):
+    """nvfp4-pow2 / nvfp4-unit as Model Optimizer's weight-only NVFP4: the
+    schema, and NVFP4QTensor.dequantize's float32 arithmetic (e2m1 times
+    e4m3 * weight_scale_2) equal to our weights bit for bit."""
+    e = trt_hf(c, state)
+    if e is None:
+        return
+    ref, names, d, t, hq = e
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    q = hq.get("quantization", {})
+    ok(hq.get("producer", {}).get("name") == "modelopt" and
+       q.get("quant_algo") == "W4A16_NVFP4" and q.get("group_size") == 16 and
+       "lm_head" in q.get("exclude_modules", []) and
+       cfg.get("quantization_config", {}).get("quant_method") == "modelopt" and
+       cfg["quantization_config"].get("quant_algo") == "W4A16_NVFP4",
+       f"trtllm hf {state}: hf_quant_config.json W4A16_NVFP4, group_size 16",
+       json.dumps(hq))
+    bad = []
+    unit = state.endswith("unit")
+    for p in names:
+        N, K = ref[p + ".weight"].shape
+        bad += schema(t, p, {".weight": ("U8", [N, K // 2]),
+                             ".weight_scale": ("F8_E4M3", [N, K // 16]),
+                             ".weight_scale_2": ("F32", [])})
+        if p + ".input_scale" in t:
+            bad.append(f"{p}.input_scale in a weight-only export")
+        if bad:
+            continue
+        b = t[p + ".weight"][1]
+        code = np.stack([b & 15, b >> 4], axis=-1).reshape(N, K)  # [..., 0::2] low
+        s2 = f32(t[p + ".weight_scale_2"][1])
+        m, e = np.frexp(s2)
+        if m != 0.5 or (unit and s2 != 1):
+            bad.append(f"{p}.weight_scale_2 = {s2!r} is not {'1' if unit else 'a power of two'}")
+        pbs = e4m3(t[p + ".weight_scale"][1]) * s2               # per_block_scale
+        w = (E2M1[code].reshape(N, K // 16, 16) * pbs[..., None]).reshape(N, K)
+        if not same(w, ref[p + ".weight"]):
+            bad.append(f"{p}: {diff(w, ref[p + '.weight'])}")
+    ok(not bad and names, f"trtllm hf {state}: {len(names)} layers by Model Optimizer's "
+       "NVFP4 schema (low nibble first, weight_scale_2 = 1 / G), e2m1 * (s * weight_scale_2) "
+       "equal to ours bit for bit", "\n".join(bad))
+    check_floats(c, state, d, t, names, f"trtllm hf {state}")
+    out = os.path.join(c.work, f"refused-trtckpt-{state}")
+    r = c.run("export", c.states[state], "--format", "trtllm", "--type", "checkpoint",
+              "--out", out)
+    err = r.stderr.strip()
+    ok(r.returncode == 1 and "--type checkpoint does not hold NVFP4" in err and
+       len(err.splitlines()) == 1 and not os.path.exists(out),
+       f"trtllm checkpoint refuses {state}: {err}", r.stderr)
 
 
 def trt_decode(alg, w, s, N, K):
@@ -577,15 +634,25 @@ def trt_decode(alg, w, s, N, K):
     return e4m3(w) * f32(s).reshape(N, 1)
 
 
-def check_trt(c, state, alg):
+def trt_hf(c, state):
+    """A state exported as Model Optimizer's Hugging Face checkpoint: our
+    weights, the quantized names, the directory, its tensors and
+    hf_quant_config.json; None if the export failed."""
     ref, meta = c.ref(state)
-    names = quantized(meta)
-    # (a) Model Optimizer's unified Hugging Face checkpoint.
     d, rep = c.export(state, "trtllm")
     if d is None:
-        return
+        return None
     t, _ = st_load(os.path.join(d, "model.safetensors"))
     hq = json.load(open(os.path.join(d, "hf_quant_config.json")))
+    return ref, quantized(meta), d, t, hq
+
+
+def check_trt(c, state, alg):
+    # (a) Model Optimizer's unified Hugging Face checkpoint.
+    e = trt_hf(c, state)
+    if e is None:
+        return
+    ref, names, d, t, hq = e
     q = hq.get("quantization", {})
     ok(hq.get("producer", {}).get("name") == "modelopt" and q.get("quant_algo") == alg and
        "lm_head" in q.get("exclude_modules", []) and

@@ -132,7 +132,8 @@ def check_weights(args, c, rep, model):
         m = modules.get(name)
         if isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) and \
                 m.mode != "affine":
-            # mxfp4, mxfp8: E2M1 nibbles or E4M3 bytes, U8 E8M0 scales, no biases
+            # mxfp4, mxfp8: E2M1 nibbles or E4M3 bytes, U8 E8M0 scales, no
+            # biases; nvfp4: E2M1 nibbles, U8 E4M3 scales per 16
             d = np.array(mx.dequantize(m.weight, m.scales, group_size=m.group_size,
                                        bits=m.bits, mode=m.mode, dtype=mx.float32))
         elif isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)):
@@ -265,6 +266,10 @@ def main():
              st("smxfp4")),
         Case("RTN mxfp8 (mode mxfp8: E4M3 bytes, E8M0 scales)", demo,
              st("smxfp8")),
+        Case("RTN nvfp4-unit (mode nvfp4: E4M3 scales per 16, G = 1)", demo,
+             st("snvfp4u")),
+        Case("fixture llama RTN nvfp4-pow2 (mode nvfp4: G folded into the "
+             "E4M3 scales)", fx("llama"), st("f_llama_nvpow2")),
         Case("float model", demo, "-"),
         Case("GPTQ act-order re-quantized onto int4-g64", demo, st("sgptq"),
              typ="int4-g64"),

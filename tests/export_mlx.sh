@@ -45,6 +45,8 @@ quantize smxfp4 --method rtn --scheme mxfp4
 quantize smxfp8 --method rtn --scheme mxfp8
 quantize sfp8b --method rtn --scheme fp8-block128
 quantize snvfp4 --method rtn --scheme nvfp4
+quantize snvfp4u --method rtn --scheme nvfp4-unit
+quantize snvfp4p --method rtn --scheme nvfp4-pow2
 quantize sawq --preset w4a16-awq --calib "$data/wikitext2-valid.txt" \
     --samples 8 --seqlen 128
 quantize ssq --preset w8a8-smoothquant --calib "$data/wikitext2-valid.txt" \
@@ -56,6 +58,13 @@ for f in llama qwen2 qwen2_tied llama_linear mistral qwen3 smollm3; do
 	    --out "$work/f_$f" >"$work/f_$f.log" 2>&1
 	ok $? "quantize fixture $f"
 done
+
+# nvfp4-pow2 on the llama fixture, whose every E4M3 scale / G folds
+# exactly (its 172-column down_proj stays float: NVFP4 takes 64).
+"$tq" --threads 1 quantize "$top_srcdir/tests/data/models/llama" \
+    --plan "$top_srcdir/tests/data/plans/mlx_nvfp4_pow2.json" \
+    --out "$work/f_llama_nvpow2" >"$work/f_llama_nvpow2.log" 2>&1
+ok $? "quantize fixture llama nvfp4-pow2"
 
 # The gemmas: gemma3 as real checkpoints have it, without the fixture's
 # final soft-cap (mlx-lm's gemma3_text has none); gemma2 with its lm_head
@@ -123,8 +132,10 @@ refused "$work/sgptq" "" "cannot hold int4-g128 act-order" \
     "an act-order state refused without --type"
 refused "$work/s7" "" "cannot hold int7-g64.*no other export format" \
     "a 7-bit state refused without --type"
-refused "$work/snvfp4" "" "MLX cannot hold nvfp4.*global_scale / 2688 where ours divide by G" \
-    "an NVFP4 state refused: MLX's nvfp4 scales by a product"
+refused "$work/snvfp4" "" "MLX cannot hold nvfp4:.*quantize with --scheme nvfp4-unit" \
+    "a plain nvfp4 state refused (G = 2688 / amax), naming nvfp4-unit"
+refused "$work/snvfp4p" "" "q_proj: MLX cannot hold this nvfp4-pow2 layer: at row .* divided by G = .* is no E4M3 value.*--scheme nvfp4-unit" \
+    "an nvfp4-pow2 state of the demo refused: a scale / G is no E4M3 value"
 refused "$work/ssq" int8-g128 "8-bit activations (W8A8) have no MLX form" \
     "a SmoothQuant W8A8 state refused, with --type too"
 refused "$work/f_gemma3" "" "mlx-lm's gemma3_text has no final_logit_softcapping" \

@@ -1,5 +1,5 @@
 #!/bin/sh
-# gguf_fp4.sh: the demo model's MXFP4 and NVFP4 states (RTN) exported as
+# gguf_fp4.sh: the demo model's MXFP4, NVFP4 and NVFP4-pow2 states (RTN) exported as
 # GGUF and read by llama.cpp's llama-perplexity (the pinned build of
 # tools/build-llamacpp.sh): its perplexity over 20 windows of 512 tokens of
 # wikitext2-test equals our `eval --protocol llamacpp` of the same file
@@ -19,7 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 llamacpp_bin
 head -c 100000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
-for s in mxfp4 nvfp4; do
+for s in mxfp4 nvfp4 nvfp4-pow2; do
 	"$tq" quantize --method rtn --scheme $s --out "$tmp/$s" >/dev/null \
 	    2>"$tmp/err" &&
 	"$tq" export "$tmp/$s" --format gguf --out "$tmp/$s.gguf" >/dev/null \

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "quant_fp4.h"
 #include "quant_iq2.h"
 #include "tap.h"
 #include "tensor.h"
@@ -513,6 +514,89 @@ test_mxfp8(void)
 	    strstr(err.msg, "not a power of two") != NULL,
 	    "a scale that is not a power of two is refused: %s", err.msg);
 	tq_qtensor_done(&t);
+	free(w);
+}
+
+/*
+ * NVFP4's tensor scales: nvfp4 keeps 2688 / amax; nvfp4-pow2 takes the
+ * power of two at or below it, so 1 / G is exact and every weight is
+ * E2M1 * E4M3 * (1 / G) bit for bit (Model Optimizer's weight_scale_2);
+ * nvfp4-unit takes 1.  Their names round-trip, and a state whose G its
+ * scheme does not give is refused.
+ */
+static void
+test_nvfp4_scales(void)
+{
+	static const char *const names[] = { "nvfp4", "NVFP4-POW2",
+	    "nvfp4-unit" };
+	const int64_t rows = 8, cols = 128;
+	float *w = gauss_matrix(rows, cols, 0.03f), *d, amax = 0.0f, g;
+	int64_t i, bad = 0;
+	tq_qtensor t;
+	tq_scheme s, s2;
+	tq_error err;
+	char buf[32];
+	size_t k;
+	int e;
+
+	d = malloc((size_t)(rows * cols) * sizeof(*d));
+	for (i = 0; i < rows * cols; i++)
+		amax = fmaxf(amax, fabsf(w[i]));
+	for (k = 0; k < 3; k++) {
+		s = scheme(names[k]);
+		tq_scheme_name(&s, buf, sizeof(buf));
+		tap_ok(s.type == TQ_QT_NVFP4 && s.nv_scale == (int)k &&
+		    tq_scheme_parse(buf, &s2, &err) == TQ_OK &&
+		    memcmp(&s, &s2, sizeof(s)) == 0 &&
+		    tq_scheme_bpw(&s, rows, cols) == tq_scheme_bpw(
+		    &(tq_scheme){ TQ_QT_NVFP4, 4, 64, 0, 0 }, rows, cols),
+		    "%s -> \"%s\" and back, the same bits per weight",
+		    names[k], buf);
+	}
+	tap_ok(tq_scheme_parse("nvfp4-pow3", &s, &err) != TQ_OK &&
+	    strstr(err.msg, "nvfp4[-pow2|-unit]") != NULL,
+	    "nvfp4-pow3 refused: %s", err.msg);
+	if (!rtn("nvfp4", w, rows, cols, NULL, 0, &t, NULL))
+		goto out;
+	tap_ok(tq_quant_global(&t) == 2688.0f / amax,
+	    "nvfp4: G = 2688 / amax, as compressed-tensors");
+	tq_qtensor_done(&t);
+	if (!rtn("nvfp4-pow2", w, rows, cols, NULL, 1, &t, d))
+		goto out;
+	g = tq_quant_global(&t);
+	tap_ok(frexpf(g, &e) == 0.5f && g <= 2688.0f / amax &&
+	    2.0f * g > 2688.0f / amax,
+	    "nvfp4-pow2: G = %g, the power of two at or below 2688 / amax",
+	    (double)g);
+	for (i = 0; i < rows * cols; i++) {
+		int64_t r = i / cols, c = i % cols;
+		const tq_qparams *p = &t.params[r * t.nblocks + c / t.qk];
+		float e2m1 = 0.5f * tq_fp4_levels[t.codes[i]];
+		float s8 = tq_fp8_e4m3_value(tq_fp4_scale_byte(p,
+		    (int)(c % t.qk) / 16));
+
+		bad += d[i] != e2m1 * s8 * (1.0f / g) ||
+		    d[i] != e2m1 * (s8 * (1.0f / g));
+	}
+	tap_ok(bad == 0, "nvfp4-pow2: every weight is e2m1 * s * (1 / G) "
+	    "bit for bit, in either order (%lld differ)", (long long)bad);
+	tq_qtensor_done(&t);
+	if (!rtn("nvfp4-unit", w, rows, cols, NULL, 0, &t, NULL))
+		goto out;
+	tap_ok(tq_quant_global(&t) == 1.0f, "nvfp4-unit: G = 1");
+	s = scheme("nvfp4-pow2");	/* a unit state read as pow2: fine */
+	t.scheme = s;
+	tap_ok(tq_qtensor_check(&t, "t", &err) == TQ_OK,
+	    "G = 1 is a power of two");
+	tq_qtensor_done(&t);
+	rtn("nvfp4", w, rows, cols, NULL, 0, &t, NULL);
+	t.scheme = s;
+	tap_ok(tq_qtensor_check(&t, "t", &err) != TQ_OK &&
+	    strstr(err.msg, "which nvfp4-pow2 does not give") != NULL,
+	    "an nvfp4 G read as nvfp4-pow2 refused: %s", err.msg);
+	tq_qtensor_done(&t);
+out:
+	free(d);
 	free(w);
 }
 
@@ -1284,6 +1368,7 @@ main(void)
 	test_dequant_is_grid();
 	test_fp8_tiles();
 	test_mxfp8();
+	test_nvfp4_scales();
 	test_zero_and_constant();
 	test_clip_search();
 	test_importance();

@@ -114,7 +114,7 @@ load(wb_app *a, const wb_row *r)
 	for (b = 0; b < N_CB; b++)
 		for (g = 0; g < N_CG; g++) {
 			tq_scheme s = { TQ_QT_INT, cand_bits[b], cand_group[g],
-			    0 };
+			    0, 0 };
 
 			cache.cand[b][g] = cand_error(&s, imp, deq);
 		}

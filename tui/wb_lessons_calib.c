@@ -52,7 +52,7 @@ site_hessian(wb_app *a, const wb_row *r, int64_t n_cols, float *H,
 static int
 gptq_prepare(wb_app *a, const wb_row *r, int64_t wrow)
 {
-	tq_scheme s = { TQ_QT_INT, 4, TQ_GROUP_CHANNEL, 0 };
+	tq_scheme s = { TQ_QT_INT, 4, TQ_GROUP_CHANNEL, 0, 0 };
 	float H[GB * GB];	/* [GB, GB] */
 	tq_error err;
 

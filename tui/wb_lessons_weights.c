@@ -50,7 +50,7 @@ decimals(const float *v, int n)
 static int
 group_load(int64_t row)
 {
-	tq_scheme s = { TQ_QT_INT, 4, GROUP, 0 };
+	tq_scheme s = { TQ_QT_INT, 4, GROUP, 0, 0 };
 	tq_error err;
 	float *deq;
 	uint8_t *codes;
@@ -202,7 +202,7 @@ wbt_lesson_group(wb_app *a, const wb_row *r, int y, int y1)
 		"n: back to floats: deq = scale * (code - zero)",
 		"n: what rounding lost: err = x - deq",
 	};
-	tq_scheme s = { TQ_QT_INT, 4, GROUP, 0 };
+	tq_scheme s = { TQ_QT_INT, 4, GROUP, 0, 0 };
 	int64_t row = a->teach_row % teach_w.rows;
 	int per = (COLS - 2 - LABEL) / CELL, lines, kinds[K_N], nk = 0, k, i;
 	int step = a->teach_step;
