@@ -103,6 +103,42 @@ def f32_to_bf16_bytes(x):
     return r.astype("<u2").tobytes()
 
 
+def write_safetensors(path, tensors, rng, std):
+    """Stream (name, shape, kind) tensors to one BF16 safetensors file at path (atomically):
+    kind 'norm' -> ones, else N(0, std) (a float: one std for all; a dict: by kind)."""
+    header = {"__metadata__": {"format": "pt"}}
+    off = 0
+    for name, shape, _ in tensors:
+        n = int(np.prod(shape)) * 2
+        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [off, off + n]}
+        off += n
+    hjson = json.dumps(header, separators=(",", ":")).encode()
+    hjson += b" " * ((8 - len(hjson) % 8) % 8)
+    with open(path + ".tmp", "wb") as f:
+        f.write(struct.pack("<Q", len(hjson)))
+        f.write(hjson)
+        for name, shape, kind in tensors:
+            numel = int(np.prod(shape))
+            if kind == "norm":
+                f.write(f32_to_bf16_bytes(np.ones(numel, np.float32)))
+                continue
+            s = np.float32(std[kind] if isinstance(std, dict) else std)
+            done = 0
+            while done < numel:
+                n = min(CHUNK_ELEMS, numel - done)
+                f.write(f32_to_bf16_bytes(rng.standard_normal(n, dtype=np.float32) * s))
+                done += n
+    os.replace(path + ".tmp", path)
+
+
+def copy_tokenizer(repo, out):
+    """The demo model's tokenizer files, when present, beside the checkpoint in out."""
+    demo = os.path.join(repo, "assets", "demo")
+    for fn in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if os.path.exists(os.path.join(demo, fn)):
+            shutil.copyfile(os.path.join(demo, fn), os.path.join(out, fn))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", nargs="?", default="/tmp/tq-llama1b")
@@ -117,41 +153,14 @@ def main():
     os.makedirs(out, exist_ok=True)
 
     tensors = tensor_list()
-    header = {"__metadata__": {"format": "pt"}}
-    off = 0
-    for name, shape, _ in tensors:
-        n = int(np.prod(shape)) * 2
-        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [off, off + n]}
-        off += n
-    hjson = json.dumps(header, separators=(",", ":")).encode()
-    hjson += b" " * ((8 - len(hjson) % 8) % 8)
-
-    rng = np.random.default_rng(args.seed)
     t0 = time.time()
     path = os.path.join(out, "model.safetensors")
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for name, shape, kind in tensors:
-            numel = int(np.prod(shape))
-            if kind == "norm":
-                f.write(f32_to_bf16_bytes(np.ones(numel, np.float32)))
-                continue
-            done = 0
-            while done < numel:
-                n = min(CHUNK_ELEMS, numel - done)
-                f.write(f32_to_bf16_bytes(rng.standard_normal(n, dtype=np.float32) * np.float32(STD)))
-                done += n
-    os.replace(path + ".tmp", path)
+    write_safetensors(path, tensors, np.random.default_rng(args.seed), STD)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(CONFIG, f, indent=2, sort_keys=True)
         f.write("\n")
-
     if not args.no_tokenizer:
-        demo = os.path.join(repo, "assets", "demo")
-        for fn in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-            if os.path.exists(os.path.join(demo, fn)):
-                shutil.copyfile(os.path.join(demo, fn), os.path.join(out, fn))
+        copy_tokenizer(repo, out)
 
     nparams = sum(int(np.prod(s)) for _, s, _ in tensors)
     print(f"wrote {out}: {len(tensors)} tensors, {nparams} parameters, "
