@@ -29,15 +29,11 @@ reports them).  Deterministic for a given --seed.
 """
 
 import argparse
-import json
 import os
 import sys
-import time
-
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_llama1b import copy_tokenizer, write_safetensors  # noqa: E402
+from make_llama1b import attention_tensors, write_checkpoint  # noqa: E402
 
 HIDDEN = 1024
 LAYERS = 16
@@ -93,15 +89,9 @@ def tensor_list(dense):
     t = [("model.embed_tokens.weight", (VOCAB, HIDDEN), "w"), ("model.norm.weight", (HIDDEN,), "norm")]
     for i in range(LAYERS):
         p = f"model.layers.{i}."
-        t += [
-            (p + "input_layernorm.weight", (HIDDEN,), "norm"),
-            (p + "post_attention_layernorm.weight", (HIDDEN,), "norm"),
+        t += attention_tensors(p, HIDDEN, HEADS, KV_HEADS, HEAD_DIM) + [
             (p + "self_attn.q_norm.weight", (HEAD_DIM,), "norm"),
             (p + "self_attn.k_norm.weight", (HEAD_DIM,), "norm"),
-            (p + "self_attn.q_proj.weight", (HEADS * HEAD_DIM, HIDDEN), "w"),
-            (p + "self_attn.k_proj.weight", (KV_HEADS * HEAD_DIM, HIDDEN), "w"),
-            (p + "self_attn.v_proj.weight", (KV_HEADS * HEAD_DIM, HIDDEN), "w"),
-            (p + "self_attn.o_proj.weight", (HIDDEN, HEADS * HEAD_DIM), "w"),
         ]
         if dense:
             t += [
@@ -127,25 +117,8 @@ def main():
     ap.add_argument("--dense", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-
-    out = os.path.abspath(args.out or ("/tmp/tq-moe-dense" if args.dense else "/tmp/tq-moe"))
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-    if out == repo or out.startswith(repo + os.sep):
-        sys.exit(f"make_moe.py: refusing to write gigabytes into the repository ({out})")
-    os.makedirs(out, exist_ok=True)
-
-    tensors = tensor_list(args.dense)
-    t0 = time.time()
-    path = os.path.join(out, "model.safetensors")
-    write_safetensors(path, tensors, np.random.default_rng(args.seed), STD)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config(args.dense), f, indent=2, sort_keys=True)
-        f.write("\n")
-    copy_tokenizer(repo, out)
-
-    nparams = sum(int(np.prod(s)) for _, s, _ in tensors)
-    print(f"wrote {out}: {len(tensors)} tensors, {nparams} parameters, "
-          f"{os.path.getsize(path)} bytes, {time.time() - t0:.0f} s")
+    out = args.out or ("/tmp/tq-moe-dense" if args.dense else "/tmp/tq-moe")
+    write_checkpoint(os.path.abspath(out), tensor_list(args.dense), config(args.dense), args.seed, True)
 
 
 if __name__ == "__main__":
