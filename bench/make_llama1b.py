@@ -145,16 +145,17 @@ def copy_tokenizer(repo, out):
             shutil.copyfile(os.path.join(demo, fn), os.path.join(out, fn))
 
 
-def write_checkpoint(out, tensors, config, seed, tokenizer):
-    """model.safetensors (N(0, STD) weights from seed), config.json and, when tokenizer, the demo's
-    tokenizer files, in the directory out; prints a summary line."""
+def write_checkpoint(out, tensors, config, seed, tokenizer, std=STD):
+    """model.safetensors (N(0, std) weights from seed; std as write_safetensors takes it),
+    config.json and, when tokenizer, the demo's tokenizer files, in the directory out; prints a
+    summary line."""
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
     if out == repo or out.startswith(repo + os.sep):
         sys.exit(f"refusing to write gigabytes into the repository ({out})")
     os.makedirs(out, exist_ok=True)
     t0 = time.time()
     path = os.path.join(out, "model.safetensors")
-    write_safetensors(path, tensors, np.random.default_rng(seed), STD)
+    write_safetensors(path, tensors, np.random.default_rng(seed), std)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
