@@ -77,18 +77,24 @@ CONFIG = {
 }
 
 
+def attention_tensors(p, hidden, heads, kv_heads, head_dim):
+    """A layer's two norms and q/k/v/o, named with its prefix p."""
+    return [
+        (p + "input_layernorm.weight", (hidden,), "norm"),
+        (p + "post_attention_layernorm.weight", (hidden,), "norm"),
+        (p + "self_attn.q_proj.weight", (heads * head_dim, hidden), "w"),
+        (p + "self_attn.k_proj.weight", (kv_heads * head_dim, hidden), "w"),
+        (p + "self_attn.v_proj.weight", (kv_heads * head_dim, hidden), "w"),
+        (p + "self_attn.o_proj.weight", (hidden, heads * head_dim), "w"),
+    ]
+
+
 def tensor_list():
     """(name, shape, kind) for every stored tensor; kind 'norm' -> ones, else N(0, STD)."""
     t = [("model.embed_tokens.weight", (VOCAB, HIDDEN), "w"), ("model.norm.weight", (HIDDEN,), "norm")]
     for i in range(LAYERS):
         p = f"model.layers.{i}."
-        t += [
-            (p + "input_layernorm.weight", (HIDDEN,), "norm"),
-            (p + "post_attention_layernorm.weight", (HIDDEN,), "norm"),
-            (p + "self_attn.q_proj.weight", (HEADS * HEAD_DIM, HIDDEN), "w"),
-            (p + "self_attn.k_proj.weight", (KV_HEADS * HEAD_DIM, HIDDEN), "w"),
-            (p + "self_attn.v_proj.weight", (KV_HEADS * HEAD_DIM, HIDDEN), "w"),
-            (p + "self_attn.o_proj.weight", (HIDDEN, HEADS * HEAD_DIM), "w"),
+        t += attention_tensors(p, HIDDEN, HEADS, KV_HEADS, HEAD_DIM) + [
             (p + "mlp.gate_proj.weight", (INTER, HIDDEN), "w"),
             (p + "mlp.up_proj.weight", (INTER, HIDDEN), "w"),
             (p + "mlp.down_proj.weight", (HIDDEN, INTER), "w"),
@@ -103,20 +109,9 @@ def f32_to_bf16_bytes(x):
     return r.astype("<u2").tobytes()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("out", nargs="?", default="/tmp/tq-llama1b")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-tokenizer", action="store_true")
-    args = ap.parse_args()
-
-    out = os.path.abspath(args.out)
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-    if out == repo or out.startswith(repo + os.sep):
-        sys.exit(f"refusing to write ~2.5 GB into the repository ({out})")
-    os.makedirs(out, exist_ok=True)
-
-    tensors = tensor_list()
+def write_safetensors(path, tensors, rng, std):
+    """Stream (name, shape, kind) tensors to one BF16 safetensors file at path (atomically):
+    kind 'norm' -> ones, else N(0, std) (a float: one std for all; a dict: by kind)."""
     header = {"__metadata__": {"format": "pt"}}
     off = 0
     for name, shape, _ in tensors:
@@ -125,10 +120,6 @@ def main():
         off += n
     hjson = json.dumps(header, separators=(",", ":")).encode()
     hjson += b" " * ((8 - len(hjson) % 8) % 8)
-
-    rng = np.random.default_rng(args.seed)
-    t0 = time.time()
-    path = os.path.join(out, "model.safetensors")
     with open(path + ".tmp", "wb") as f:
         f.write(struct.pack("<Q", len(hjson)))
         f.write(hjson)
@@ -137,25 +128,53 @@ def main():
             if kind == "norm":
                 f.write(f32_to_bf16_bytes(np.ones(numel, np.float32)))
                 continue
+            s = np.float32(std[kind] if isinstance(std, dict) else std)
             done = 0
             while done < numel:
                 n = min(CHUNK_ELEMS, numel - done)
-                f.write(f32_to_bf16_bytes(rng.standard_normal(n, dtype=np.float32) * np.float32(STD)))
+                f.write(f32_to_bf16_bytes(rng.standard_normal(n, dtype=np.float32) * s))
                 done += n
     os.replace(path + ".tmp", path)
+
+
+def copy_tokenizer(repo, out):
+    """The demo model's tokenizer files, when present, beside the checkpoint in out."""
+    demo = os.path.join(repo, "assets", "demo")
+    for fn in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if os.path.exists(os.path.join(demo, fn)):
+            shutil.copyfile(os.path.join(demo, fn), os.path.join(out, fn))
+
+
+def write_checkpoint(out, tensors, config, seed, tokenizer, std=STD):
+    """model.safetensors (N(0, std) weights from seed; std as write_safetensors takes it),
+    config.json and, when tokenizer, the demo's tokenizer files, in the directory out; prints a
+    summary line."""
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    if out == repo or out.startswith(repo + os.sep):
+        sys.exit(f"refusing to write gigabytes into the repository ({out})")
+    os.makedirs(out, exist_ok=True)
+    t0 = time.time()
+    path = os.path.join(out, "model.safetensors")
+    write_safetensors(path, tensors, np.random.default_rng(seed), std)
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(CONFIG, f, indent=2, sort_keys=True)
+        json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")
-
-    if not args.no_tokenizer:
-        demo = os.path.join(repo, "assets", "demo")
-        for fn in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-            if os.path.exists(os.path.join(demo, fn)):
-                shutil.copyfile(os.path.join(demo, fn), os.path.join(out, fn))
-
+    if tokenizer:
+        copy_tokenizer(repo, out)
     nparams = sum(int(np.prod(s)) for _, s, _ in tensors)
     print(f"wrote {out}: {len(tensors)} tensors, {nparams} parameters, "
           f"{os.path.getsize(path)} bytes, {time.time() - t0:.0f} s")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", nargs="?", default="/tmp/tq-llama1b")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-tokenizer", action="store_true")
+    args = ap.parse_args()
+
+    write_checkpoint(os.path.abspath(args.out), tensor_list(), CONFIG, args.seed,
+                     not args.no_tokenizer)
 
 
 if __name__ == "__main__":
