@@ -180,22 +180,15 @@ import json, sys
 sys.exit(any(l["scheme"] != "q8_0" for l in json.load(open(sys.argv[1]))["layers"]
              if l["name"].startswith("model.layers.")))' "$tmp/out"
 ok $? "--menu-exclude of two entries leaves q8_0 on every block linear"
-expect_error "--menu-exclude: a grid no entry gives a layer" \
-    "plan: --menu-exclude: exclusion \"q4_1\": no entry of the table's menu gives any layer the grid q4_1" \
-    q plan "$gguf" --target-bpw 5.5 --sensitivity "$tmp/sens.json" \
-    --menu-exclude q4_1 --json
-expect_error "--menu-exclude: an entry not in the menu" \
-    "plan: --menu-exclude: exclusion \"gptq:q4_k\": gptq:q4_k is not an entry of the table's menu" \
-    q plan "$gguf" --target-bpw 5.5 --sensitivity "$tmp/sens.json" \
-    --menu-exclude gptq:q4_k --json
-expect_error "--menu-exclude: neither a grid nor an entry" \
-    "plan: --menu-exclude: exclusion \"q4_z\": neither a grid nor a menu entry (METHOD:SCHEME)" \
-    q plan "$gguf" --target-bpw 5.5 --sensitivity "$tmp/sens.json" \
-    --menu-exclude q4_z --json
-expect_error "--menu-exclude: every setting of a layer left out" \
-    "plan: --menu-exclude: the exclusions leave model.layers.0.self_attn.q_proj no setting of the menu" \
-    q plan "$gguf" --target-bpw 5.5 --sensitivity "$tmp/sens.json" \
-    --menu-exclude q5_0,int4-g64,q8_0 --json
+refused() {	# refused WHAT MESSAGE LIST: --menu-exclude LIST fails so
+	expect_error "--menu-exclude: $1" "plan: --menu-exclude: $2" \
+	    q plan "$gguf" --target-bpw 5.5 --sensitivity "$tmp/sens.json" \
+	    --menu-exclude "$3" --json
+}
+refused "a grid no entry gives a layer" "exclusion \"q4_1\": no entry of the table's menu gives any layer the grid q4_1" q4_1
+refused "an entry not in the menu" "exclusion \"gptq:q4_k\": gptq:q4_k is not an entry of the table's menu" gptq:q4_k
+refused "neither a grid nor an entry" "exclusion \"q4_z\": neither a grid nor a menu entry (METHOD:SCHEME)" q4_z
+refused "every setting of a layer left out" "the exclusions leave model.layers.0.self_attn.q_proj no setting of the menu" q5_0,int4-g64,q8_0
 
 if [ "${TQ_INTEROP:-0}" != 1 ]; then
 	n=$((n + 1))
