@@ -75,7 +75,96 @@ static int
 opt_valid(const tq_sens *s, size_t l, size_t k)
 {
 	return !isnan(s->bpw[l * s->n_menu + k]) &&
-	    !isnan(s->err[l * s->n_menu + k]) && !isnan(s->coef[l]);
+	    !isnan(s->err[l * s->n_menu + k]) && !isnan(s->coef[l]) &&
+	    !s->off[l * s->n_menu + k];
+}
+
+/*
+ * Marks in off[n, n_menu] the cells item leaves out: a menu entry on every
+ * layer, or a grid wherever an entry gives a layer that grid (after the
+ * shape fallback).  Fails when it matches nothing.
+ */
+static tq_status
+exclude_item(const tq_sens *s, const tq_model *m, const char *item,
+    unsigned char *off, tq_error *err)
+{
+	char want[32], got[32];
+	size_t l, k, hits = 0;
+	tq_status st;
+
+	if (strchr(item, ':') != NULL) {
+		tq_sens_opt o;
+
+		if ((st = tq_sens__parse_opt(item, &o, err)) != TQ_OK)
+			return st;
+		for (k = 0; k < s->n_menu; k++)
+			if (strcmp(o.name, s->menu[k].name) == 0)
+				break;
+		if (k == s->n_menu)
+			return tq_fail(err, TQ_EINVAL, "exclusion \"%s\": %s is "
+			    "not an entry of the table's menu", item, o.name);
+		for (l = 0; l < s->n; l++)
+			off[l * s->n_menu + k] = 1;
+		return TQ_OK;
+	}
+	{
+		tq_scheme sch;
+
+		if ((st = tq_scheme_parse(item, &sch, err)) != TQ_OK)
+			return tq_fail(err, st, "exclusion \"%s\": neither a "
+			    "grid nor a menu entry (METHOD:SCHEME)", item);
+		tq_scheme_name(&sch, want, sizeof(want));
+	}
+	for (l = 0; l < s->n; l++) {
+		int64_t rows, cols;
+
+		tq_model_linear_shape(m, s->first[l], &rows, &cols);
+		for (k = 0; k < s->n_menu; k++) {
+			tq_scheme sch;
+
+			if (!tq_sens__scheme(&s->menu[k], rows, cols, &sch))
+				continue;
+			tq_scheme_name(&sch, got, sizeof(got));
+			if (strcmp(want, got) == 0) {
+				off[l * s->n_menu + k] = 1;
+				hits++;
+			}
+		}
+	}
+	if (hits == 0)
+		return tq_fail(err, TQ_EINVAL, "exclusion \"%s\": no entry of "
+		    "the table's menu gives any layer the grid %s", item, want);
+	return TQ_OK;
+}
+
+tq_status
+tq_sens_exclude(tq_sens *s, const tq_model *m, const char *const *items,
+    size_t n, tq_error *err)
+{
+	size_t cells = s->n * s->n_menu, i, l, k;
+	unsigned char *off = malloc(cells + 1);
+	tq_status st = TQ_OK;
+
+	if (off == NULL)
+		return tq_fail(err, TQ_ENOMEM, "out of memory");
+	/* On a copy: a failed call excludes nothing. */
+	memcpy(off, s->off, cells);
+	for (i = 0; i < n && st == TQ_OK; i++)
+		st = exclude_item(s, m, items[i], off, err);
+	for (l = 0; l < s->n && st == TQ_OK; l++) {
+		for (k = 0; k < s->n_menu; k++)
+			if (!off[l * s->n_menu + k] &&
+			    !isnan(s->bpw[l * s->n_menu + k]) &&
+			    !isnan(s->err[l * s->n_menu + k]))
+				break;
+		if (k == s->n_menu)
+			st = tq_fail(err, TQ_EINVAL, "the exclusions leave %s "
+			    "no setting of the menu", s->names[l]);
+	}
+	if (st == TQ_OK)
+		memcpy(s->off, off, cells);
+	free(off);
+	return st;
 }
 
 /*

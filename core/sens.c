@@ -102,6 +102,7 @@ tq_sens_free(tq_sens *s)
 	free(s->params);
 	free(s->err);
 	free(s->bpw);
+	free(s->off);
 	free(s->coef);
 	free(s->probe_kld);
 	free(s);
@@ -182,12 +183,13 @@ tq_sens__new(const tq_model *m, const tq_sens_opt *menu, size_t n_menu,
 	s->params = malloc((s->n ? s->n : 1) * sizeof(*s->params));
 	s->err = malloc((s->n * n_menu + 1) * sizeof(double));
 	s->bpw = malloc((s->n * n_menu + 1) * sizeof(double));
+	s->off = calloc(s->n * n_menu + 1, 1);
 	s->coef = malloc((s->n ? s->n : 1) * sizeof(double));
 	s->probe_kld = malloc((s->n ? s->n : 1) * sizeof(double));
 	if (s->model_path == NULL || s->menu == NULL || s->names == NULL ||
 	    s->first == NULL || s->members == NULL ||
 	    s->params == NULL || s->err == NULL || s->bpw == NULL ||
-	    s->coef == NULL || s->probe_kld == NULL)
+	    s->off == NULL || s->coef == NULL || s->probe_kld == NULL)
 		goto nomem;
 	memcpy(s->menu, menu, n_menu * sizeof(*menu));
 	sens_entries(m, s->per_expert, s->first, s->members);

@@ -28,6 +28,8 @@ struct tq_sens {
 	double *err;		/* [n, n_menu] relative output error; NaN:
 				   the setting does not fit the layer */
 	double *bpw;		/* [n, n_menu] */
+	unsigned char *off;	/* [n, n_menu] left out of the optimizer's
+				   choice (tq_sens_exclude; never saved) */
 	double *coef;		/* [n] predicted KLD per unit of error */
 	double *probe_kld;	/* [n] measured KLD of the probe, or NaN */
 	int64_t probe_menu;	/* menu entry probed, -1 without a probe */

@@ -1156,6 +1156,19 @@ double tq_sens_pred(const tq_sens *s, size_t l, size_t k);
 /* Measured KLD of the probe setting on layer l alone (NaN without). */
 double tq_sens_probe_kld(const tq_sens *s, size_t l);
 
+/*
+ * Leaves settings out of the optimizer's choice (tq_sens_optimize,
+ * tq_sens_frontier) without measuring again.  Each item is a menu entry
+ * ("rtn:q4_1", "gptq:int4-g128"), left out on every layer, or a grid
+ * ("q4_1"), left out wherever an entry gives a layer that grid: its own,
+ * or the one it falls back to there (rtn:q5_k is q5_1 on width 576).  An
+ * entry not in the menu, a grid no entry gives any layer, or an exclusion
+ * that leaves some layer no setting fails, and then nothing is excluded.
+ * Calls add up; the table's file does not keep them.
+ */
+tq_status tq_sens_exclude(tq_sens *s, const tq_model *m,
+    const char *const *items, size_t n, tq_error *err);
+
 /* A per-layer choice: choice[l] indexes the menu; its size and loss. */
 typedef struct tq_mix {
 	double bpw;		/* over the block linears */

@@ -16,7 +16,8 @@
 #   - the gptq, awq, compressed-tensors and mlx exports work from it;
 #   - mixed precision: the menu falls back per layer and says so, --menu
 #     against a saved table with another menu is refused, a plan on the
-#     q4_k_m base with non-GGUF grids warns.
+#     q4_k_m base with non-GGUF grids warns; --menu-exclude leaves a grid
+#     out where an entry falls back to it, on the saved table.
 # With TQ_INTEROP=1, against the pinned llama.cpp (tools/build-llamacpp.sh):
 #   - perplexity by the llamacpp protocol equals llama-perplexity's on the
 #     model converted to F32 (--chunks 2) within 0.01%; on the Q4_1 file
@@ -159,6 +160,35 @@ expect_error "--menu against a saved table with another menu is refused" \
     "plan: --menu is not the menu $tmp/sens.json was measured with (rtn:q4_k,rtn:int4-g128,rtn:q8_0)" \
     q plan "$gguf" --target-bpw 4.6 --menu rtn:q4_k \
     --sensitivity "$tmp/sens.json"
+# --menu-exclude on the saved table: a grid is left out where an entry
+# falls back to it (q4_k is q5_0 on width 576, q4_k still on ffn_down's
+# 1536 columns), an entry everywhere; nothing is measured again (no
+# --calib: the saved table is all there is).
+q plan "$gguf" --target-bpw 5.5 --sensitivity "$tmp/sens.json" \
+    --menu-exclude q5_0 --json >"$tmp/out" 2>"$tmp/err" &&
+    "$py" -c '
+import json, sys
+L = [l["scheme"] for l in json.load(open(sys.argv[1]))["layers"]
+     if l["name"].startswith("model.layers.")]
+sys.exit(not ("q5_0" not in L and "q4_k" in L and
+              set(L) <= {"q4_k", "int4-g64", "int4-g128", "q8_0"}))' "$tmp/out"
+ok $? "--menu-exclude q5_0: no layer on q5_0, down_proj keeps q4_k $(head -c 200 "$tmp/err")"
+q plan "$gguf" --target-bpw 8.5 --sensitivity "$tmp/sens.json" \
+    --menu-exclude rtn:int4-g128,rtn:q4_k --json >"$tmp/out" 2>"$tmp/err" &&
+    "$py" -c '
+import json, sys
+sys.exit(any(l["scheme"] != "q8_0" for l in json.load(open(sys.argv[1]))["layers"]
+             if l["name"].startswith("model.layers.")))' "$tmp/out"
+ok $? "--menu-exclude of two entries leaves q8_0 on every block linear"
+refused() {	# refused WHAT MESSAGE LIST: --menu-exclude LIST fails so
+	expect_error "--menu-exclude: $1" "plan: --menu-exclude: $2" \
+	    q plan "$gguf" --target-bpw 5.5 --sensitivity "$tmp/sens.json" \
+	    --menu-exclude "$3" --json
+}
+refused "a grid no entry gives a layer" "exclusion \"q4_1\": no entry of the table's menu gives any layer the grid q4_1" q4_1
+refused "an entry not in the menu" "exclusion \"gptq:q4_k\": gptq:q4_k is not an entry of the table's menu" gptq:q4_k
+refused "neither a grid nor an entry" "exclusion \"q4_z\": neither a grid nor a menu entry (METHOD:SCHEME)" q4_z
+refused "every setting of a layer left out" "the exclusions leave model.layers.0.self_attn.q_proj no setting of the menu" q5_0,int4-g64,q8_0
 
 if [ "${TQ_INTEROP:-0}" != 1 ]; then
 	n=$((n + 1))

@@ -2,8 +2,9 @@
  * test_mixopt.c: sensitivity and the mixed-precision optimizer on the demo
  * model: the measured errors fall with bits, the frontier is monotone, an
  * optimized mix meets its budget and predicts no more loss than any uniform
- * setting that fits it, the plan of a mix resolves to its choices, and the
- * table round-trips through its file.
+ * setting that fits it, the plan of a mix resolves to its choices, the
+ * table round-trips through its file, and exclusions (an entry, a grid) on
+ * the loaded table keep the optimizer and the frontier off them.
  */
 #include "config.h"
 
@@ -144,6 +145,59 @@ main(void)
 				ok = 0;
 	tap_ok(ok, "the table round-trips through its file exactly");
 	unlink(path);
+
+	/* Exclusions on the loaded table: refused ones change nothing. */
+	if (back != NULL) {
+		static const char *const bad[] = { "rtn:int5-g128" };
+		static const char *const none[] = { "q4_1" };
+		static const char *const all[] = { "int2-g128", "int3-g128",
+		    "int4-g128", "q6_k", "int8" };
+		static const char *const entry[] = { "gptq:int3-g128" };
+		static const char *const grid[] = { "int4-g128" };
+		tq_mix ex;
+
+		tap_ok(tq_sens_exclude(back, m, bad, 1, &err) == TQ_EINVAL &&
+		    strstr(err.msg, "not an entry") != NULL,
+		    "an entry not in the menu is refused: %s", err.msg);
+		tap_ok(tq_sens_exclude(back, m, none, 1, &err) == TQ_EINVAL,
+		    "a grid no entry gives is refused: %s", err.msg);
+		tap_ok(tq_sens_exclude(back, m, all, 5, &err) == TQ_EINVAL &&
+		    strstr(err.msg, "no setting") != NULL,
+		    "leaving a layer nothing is refused: %s", err.msg);
+		ok = tq_sens_optimize(back, 4.2, &ex, &err) == TQ_OK;
+		for (l = 0; ok && l < tq_sens_n_layers(s); l++)
+			ok = ex.choice[l] == mix.choice[l];
+		tap_ok(ok, "after the refused ones, the same mix as before");
+		tq_mix_free(&ex);
+
+		ok = tq_sens_exclude(back, m, entry, 1, &err) == TQ_OK &&
+		    tq_sens_optimize(back, 4.2, &ex, &err) == TQ_OK &&
+		    ex.bpw <= 4.2 + 1e-9;
+		for (l = 0; ok && l < tq_sens_n_layers(s); l++)
+			ok = ex.choice[l] != 2;
+		tap_ok(ok, "gptq:int3-g128 excluded: no layer takes it at 4.2 "
+		    "bpw (%.4f bpw)", ok ? ex.bpw : 0.0);
+		tq_mix_free(&ex);
+		ok = tq_sens_exclude(back, m, grid, 1, &err) == TQ_OK &&
+		    tq_sens_optimize(back, 4.2, &ex, &err) == TQ_OK &&
+		    ex.bpw <= 4.2 + 1e-9;
+		for (l = 0; ok && l < tq_sens_n_layers(s); l++)
+			ok = ex.choice[l] != 2 && ex.choice[l] != 3 &&
+			    ex.choice[l] != 4;
+		tap_ok(ok, "then the grid int4-g128 too: neither rtn nor gptq "
+		    "int4-g128, nor gptq:int3-g128 (%.4f bpw, predicted %.4g)",
+		    ok ? ex.bpw : 0.0, ok ? ex.pred : 0.0);
+		tq_mix_free(&ex);
+		tq_mix_free_all(front, nf);
+		front = NULL;
+		ok = tq_sens_frontier(back, &front, &nf, &err) == TQ_OK;
+		for (i = 0; ok && i < nf; i++)
+			for (l = 0; ok && l < tq_sens_n_layers(s); l++)
+				ok = front[i].choice[l] != 2 &&
+				    front[i].choice[l] != 3 &&
+				    front[i].choice[l] != 4;
+		tap_ok(ok, "the frontier of %zu points leaves them out too", nf);
+	}
 
 	tq_mix_free(&mix);
 	tq_mix_free_all(front, nf);

@@ -88,6 +88,8 @@ typedef struct cli_mix_args {
 	double target_bpw;	/* > 0: optimize for this budget */
 	int frontier;		/* print the Pareto frontier */
 	const char *menu;	/* comma-separated, or NULL: the default */
+	const char *exclude;	/* comma-separated grids or entries the
+				   optimizer leaves out, or NULL */
 	cli_calib co;		/* calibration text for measuring */
 	const char *sens_path;	/* load from, or save to */
 	const char *base_plan;	/* preset or file: lm_head, embeddings */

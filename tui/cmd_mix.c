@@ -181,6 +181,29 @@ mix_sens(const cli_mix_args *a, const tq_model *m, tq_sens **out,
 	return st;
 }
 
+/* --menu-exclude LIST on the table (measured or loaded alike). */
+static tq_status
+mix_exclude(tq_sens *s, const tq_model *m, const char *list, tq_error *err)
+{
+	const char *items[64];
+	char *copy = strdup(list), msg[sizeof(err->msg)];
+	size_t n;
+	tq_status st;
+
+	if (copy == NULL)
+		return mix_fail(err, TQ_ENOMEM, "out of memory");
+	n = split_menu(copy, items, sizeof(items) / sizeof(items[0]));
+	if (n == 0)
+		st = mix_fail(err, TQ_EINVAL, "plan: --menu-exclude: no grid "
+		    "or entry given");
+	else if ((st = tq_sens_exclude(s, m, items, n, err)) != TQ_OK) {
+		snprintf(msg, sizeof(msg), "plan: --menu-exclude: %s", err->msg);
+		mix_fail(err, st, msg);
+	}
+	free(copy);
+	return st;
+}
+
 static void
 print_frontier(const tq_sens *s, const tq_mix *mx, size_t n, int json)
 {
@@ -218,6 +241,8 @@ cli_plan_mixed(const cli_mix_args *a, const tq_model *m, tq_plan **plan,
 	*plan = NULL;
 	memset(&mix, 0, sizeof(mix));
 	if (mix_sens(a, m, &s, &err) != TQ_OK)
+		goto fail;
+	if (a->exclude != NULL && mix_exclude(s, m, a->exclude, &err) != TQ_OK)
 		goto fail;
 	if (a->frontier) {
 		if (tq_sens_frontier(s, &front, &nf, &err) != TQ_OK)

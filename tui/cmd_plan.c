@@ -333,12 +333,15 @@ cmd_plan(int argc, char **argv)
 		} else if (strcmp(a, "--per-expert") == 0) {
 			mx.per_expert = 1;
 		} else if (strcmp(a, "--menu") == 0 ||
+		    strcmp(a, "--menu-exclude") == 0 ||
 		    strcmp(a, "--sensitivity") == 0 ||
 		    strcmp(a, "--base-plan") == 0 || strcmp(a, "--out") == 0) {
 			if (v == NULL)
 				return cli_error("plan: %s needs a value", a);
 			if (strcmp(a, "--menu") == 0)
 				mx.menu = v;
+			else if (strcmp(a, "--menu-exclude") == 0)
+				mx.exclude = v;
 			else if (strcmp(a, "--sensitivity") == 0)
 				mx.sens_path = v;
 			else if (strcmp(a, "--base-plan") == 0)
@@ -404,6 +407,9 @@ cmd_plan(int argc, char **argv)
 	if (mx.per_expert && !mixed)
 		return cli_error("plan: --per-expert goes with --target-bpw or "
 		    "--frontier");
+	if (mx.exclude != NULL && !mixed)
+		return cli_error("plan: --menu-exclude goes with --target-bpw "
+		    "or --frontier");
 	mx.probe_tokens = probe;
 	mx.json = json;
 	if (mixed) {
