@@ -991,10 +991,16 @@ qz_sq_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 {
 	qz_work *w = ud;
 	int site = tq_model__input_site(which);
+	int64_t ms = n % w->nb == 0 ? n / w->nb : n, r0;
 
 	(void)layer;
-	if (site >= 0)
-		qz_sq_add(w->site_sq[site], x, n, in);
+	/*
+	 * A sample at a time, as its rows are in order: a batch's rows
+	 * together (megabytes) are read back from memory rather than cache.
+	 */
+	for (r0 = 0; site >= 0 && r0 < n; r0 += ms)
+		qz_sq_add(w->site_sq[site], x + r0 * in, n - r0 < ms ? n - r0 :
+		    ms, in);
 	return 0;
 }
 
