@@ -218,6 +218,7 @@ typedef struct qz_work {
 	/* one pass's (NULL otherwise) */
 	double *site_sq[TQ_SITES_PER_LAYER];	/* [C] per site: sum of x^2 */
 	int64_t nb;	/* samples per forward pass (qz_batch) */
+	int64_t L;	/* tokens per sample */
 } qz_work;
 
 static tq_status
@@ -991,7 +992,7 @@ qz_sq_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 {
 	qz_work *w = ud;
 	int site = tq_model__input_site(which);
-	int64_t ms = n % w->nb == 0 ? n / w->nb : n, r0;
+	int64_t ms = w->L > 0 ? w->L : n, r0;
 
 	(void)layer;
 	/*
@@ -1275,6 +1276,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		}
 	}
 	w.nb = z.one_pass ? qz_batch(m, S, L) : 1;
+	w.L = L;
 	if ((st = tq_fwd_new(m, w.nb * L, &w.f, err)) != TQ_OK)
 		goto out;
 	/* each sample by itself: its own positions and attention */
