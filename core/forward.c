@@ -415,6 +415,90 @@ fwd_div(float *x, int64_t n, float d)
 		x[j] /= d;
 }
 
+/* The first key query qi sees: key j is visible iff qi - W < j <= qi. */
+static int64_t
+fwd_key_lo(int64_t qi, int64_t W)
+{
+	return W > 0 && qi - W + 1 > 0 ? qi - W + 1 : 0;
+}
+
+/*
+ * The largest of x[n] as the loop "if (x[j] > m) m = x[j]" from m = x[0]
+ * finds it, in eight lanes (whole vectors): the same value, a NaN skipped
+ * unless it is x[0].
+ */
+static float
+fwd_rowmax(const float *x, int64_t n)
+{
+	float m8[8], m = x[0];
+	int64_t j = 0, k;
+
+	for (k = 0; k < 8; k++)
+		m8[k] = m;
+	for (; j + 8 <= n; j += 8)
+		for (k = 0; k < 8; k++)
+			m8[k] = x[j + k] > m8[k] ? x[j + k] : m8[k];
+	for (; j < n; j++)
+		m = x[j] > m ? x[j] : m;
+	for (k = 0; k < 8; k++)
+		m = m8[k] > m ? m8[k] : m;
+	return m;
+}
+
+/*
+ * sum[i] += p[i, j] over row i's visible keys j (lo <= j <= qi, qi = r0 +
+ * i; see fwd_attention_head) of p[nr, nk], each row added left to right
+ * as one loop over it would.  Eight rows go side by side over the keys
+ * they all see, so that their sums, each a chain of dependent additions,
+ * overlap.
+ */
+static void
+fwd_rowsums(const float *p, int64_t nr, int64_t nk, int64_t r0, int64_t W,
+    float *sum)
+{
+	int64_t i = 0, j, k;
+
+	for (; i + 8 <= nr; i += 8) {
+		const float *row[8];
+		int64_t lo[8], a, b;
+		float acc[8];
+
+		for (k = 0; k < 8; k++) {
+			int64_t qi = r0 + i + k;
+
+			row[k] = p + (i + k) * nk;
+			lo[k] = fwd_key_lo(qi, W);
+			acc[k] = sum[i + k];
+		}
+		/*
+		 * The keys all eight see: [a, b] (none past a window: a = b +
+		 * 1); a row's own keys before a and after b.
+		 */
+		a = lo[7];
+		b = r0 + i;
+		if (a > b)
+			a = b + 1;
+		for (k = 0; k < 8; k++)
+			for (j = lo[k]; j < a; j++)
+				acc[k] += row[k][j];
+		for (j = a; j <= b; j++)
+			for (k = 0; k < 8; k++)
+				acc[k] += row[k][j];
+		for (k = 0; k < 8; k++) {
+			for (j = lo[k] > b + 1 ? lo[k] : b + 1; j <= r0 + i + k;
+			    j++)
+				acc[k] += row[k][j];
+			sum[i + k] = acc[k];
+		}
+	}
+	for (; i < nr; i++) {
+		int64_t qi = r0 + i;
+
+		for (j = fwd_key_lo(qi, W); j <= qi; j++)
+			sum[i] += p[i * nk + j];
+	}
+}
+
 /* One attention call's arguments, shared by its heads. */
 typedef struct fwd_att {
 	tq_fwd *s;
@@ -448,6 +532,7 @@ fwd_attention_head(void *arg, int slot, int64_t t)
 	float *scores = s->scores + (int64_t)slot *
 	    (s->max_n < ATT_QBLOCK ? s->max_n : ATT_QBLOCK) * s->max_n;
 	float scale = fa->b->attn_scale, cap = fa->b->attn_softcap;
+	float sum[ATT_QBLOCK];	/* each row's softmax denominator */
 
 	for (r0 = 0; r0 < n; r0 += ATT_QBLOCK) {
 		int64_t nr = n - r0 < ATT_QBLOCK ? n - r0 : ATT_QBLOCK;
@@ -458,34 +543,35 @@ fwd_attention_head(void *arg, int slot, int64_t t)
 		    (int)nk, (int)hd, scale, qh + r0 * ldq, (int)ldq, kh,
 		    (int)ldk, 0.0f, scores, (int)nk);
 		for (i = 0; i < nr; i++) {
-			float *row = scores + i * nk, mx, sum = 0.0f;
+			float *row = scores + i * nk, mx;
 			int64_t qi = r0 + i;
-			/* Key j is visible iff qi - W < j <= qi. */
-			int64_t lo = W > 0 && qi - W + 1 > 0 ? qi - W + 1 : 0;
+			int64_t lo = fwd_key_lo(qi, W);
 
 			/* Gemma 2's soft-cap, before the mask (transformers) */
 			if (cap > 0.0f)
 				for (j = lo; j <= qi; j++)
 					row[j] = tanhf(row[j] / cap) * cap;
-			mx = row[lo];
-			for (j = lo; j <= qi; j++)
-				if (row[j] > mx)
-					mx = row[j];
+			mx = fwd_rowmax(row + lo, qi + 1 - lo);
 			for (j = 0; j < lo; j++)
 				row[j] = 0.0f;
 			for (j = qi + 1; j < nk; j++)
 				row[j] = 0.0f;
+			sum[i] = 0.0f;
 			/* gpt_oss's sink: one more logit in the denominator */
 			if (fa->sinks != NULL) {
 				mx = fa->sinks[h] > mx ? fa->sinks[h] : mx;
-				sum = expf(fa->sinks[h] - mx);
+				sum[i] = expf(fa->sinks[h] - mx);
 			}
 			/* Subtract the max so exp cannot overflow. */
-			for (j = lo; j <= qi; j++) {
+			for (j = lo; j <= qi; j++)
 				row[j] = expf(row[j] - mx);
-				sum += row[j];
-			}
-			fwd_div(row + lo, qi + 1 - lo, sum);
+		}
+		fwd_rowsums(scores, nr, nk, r0, W, sum);
+		for (i = 0; i < nr; i++) {
+			int64_t qi = r0 + i;
+			int64_t lo = fwd_key_lo(qi, W);
+
+			fwd_div(scores + i * nk + lo, qi + 1 - lo, sum[i]);
 		}
 		/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr,

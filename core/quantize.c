@@ -217,6 +217,8 @@ typedef struct qz_work {
 	char *hit;	/* [L] a gathered row is a routed token */
 	/* one pass's (NULL otherwise) */
 	double *site_sq[TQ_SITES_PER_LAYER];	/* [C] per site: sum of x^2 */
+	int64_t nb;	/* samples per forward pass (qz_batch) */
+	int64_t L;	/* tokens per sample */
 } qz_work;
 
 static tq_status
@@ -959,6 +961,30 @@ qz_sq_add(double *sq, const float *x, int64_t n, int64_t C)
 	tq_par_rows(qz_sq_cols, &a, C, n, (int64_t)1 << 18);
 }
 
+/*
+ * Samples of L tokens per forward pass in one pass: up to QZ_BATCH, as
+ * evaluation batches its windows (tq_fwd_seq keeps each sample's bytes),
+ * so that a block makes its parallel sections once per QZ_BATCH samples
+ * with QZ_BATCH times the tasks to balance; the forward scratch of a
+ * batch (per token: the normed input, q, k, v, attention output, gate,
+ * up and a sublayer's output) within QZ_BATCH_BUDGET.
+ */
+#define QZ_BATCH 4
+#define QZ_BATCH_BUDGET ((int64_t)256 << 20)
+
+static int64_t
+qz_batch(const tq_model *m, int64_t S, int64_t L)
+{
+	const tq_model_config *c = &m->cfg;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+	int64_t bytes = (int64_t)sizeof(float) * L * (2 * c->hidden_size +
+	    2 * qd + 2 * kvd + 2 * c->intermediate_size), nb = QZ_BATCH;
+
+	while (nb > 1 && (nb > S || nb * bytes > QZ_BATCH_BUDGET))
+		nb--;
+	return nb;
+}
+
 /* The forward pass's hook in one pass: a site's input to its sums. */
 static int
 qz_sq_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
@@ -966,10 +992,16 @@ qz_sq_hook(void *ud, int layer, tq_linear which, const float *x, int64_t n,
 {
 	qz_work *w = ud;
 	int site = tq_model__input_site(which);
+	int64_t ms = w->L > 0 ? w->L : n, r0;
 
 	(void)layer;
-	if (site >= 0)
-		qz_sq_add(w->site_sq[site], x, n, in);
+	/*
+	 * A sample at a time, as its rows are in order: a batch's rows
+	 * together (megabytes) are read back from memory rather than cache.
+	 */
+	for (r0 = 0; site >= 0 && r0 < n; r0 += ms)
+		qz_sq_add(w->site_sq[site], x + r0 * in, n - r0 < ms ? n - r0 :
+		    ms, in);
 	return 0;
 }
 
@@ -995,10 +1027,11 @@ qz_block_one_pass(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 		    (int)k) * sizeof(double));
 	o.act_hook = qz_sq_hook;
 	o.act_ud = w;
-	for (s = 0; s < S; s++)
+	/* nb samples a pass: their rows in order, as one by one */
+	for (s = 0; s < S; s += w->nb)
 		if ((st = qz_cancelled(z, err)) != TQ_OK ||
-		    (st = tq_fwd_block(w->f, &lw, (int)li, w->x + s * L * H, L,
-		    &o, err)) != TQ_OK)
+		    (st = tq_fwd_block(w->f, &lw, (int)li, w->x + s * L * H,
+		    (S - s < w->nb ? S - s : w->nb) * L, &o, err)) != TQ_OK)
 			return st;
 	for (k = 0; k < TQ_SITES_PER_LAYER; k++) {
 		const struct qz_site *q = &qz_sites[k];
@@ -1144,9 +1177,9 @@ qz_replay(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 	/* one pass: the float block makes the next block's input */
 	if (!z->one_pass && (st = qz_restore_block(z, li, &lw, err)) != TQ_OK)
 		return st;
-	for (s = 0; s < S; s++)
-		if ((st = tq_fwd_block(w->f, &lw, (int)li, w->x + s * L * H, L,
-		    NULL, err)) != TQ_OK)
+	for (s = 0; s < S; s += w->nb)
+		if ((st = tq_fwd_block(w->f, &lw, (int)li, w->x + s * L * H,
+		    (S - s < w->nb ? S - s : w->nb) * L, NULL, err)) != TQ_OK)
 			return st;
 	z->n_done += (int64_t)tq_layer__n_linears(&lw);
 	tq_owned__free(&z->owned);
@@ -1242,8 +1275,13 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 			goto out;
 		}
 	}
-	if ((st = tq_fwd_new(m, L, &w.f, err)) != TQ_OK)
+	w.nb = z.one_pass ? qz_batch(m, S, L) : 1;
+	w.L = L;
+	if ((st = tq_fwd_new(m, w.nb * L, &w.f, err)) != TQ_OK)
 		goto out;
+	/* each sample by itself: its own positions and attention */
+	if (w.nb > 1)
+		tq_fwd_seq(w.f, L);
 	w.x = malloc((size_t)((S > 0 ? S : 1) * L * H) * sizeof(float));
 	w.att = malloc((size_t)((S > 0 ? S : 1) * L * qd) * sizeof(float));
 	w.xn = malloc((size_t)(L * H) * sizeof(float));
