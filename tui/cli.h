@@ -41,6 +41,18 @@ tq_status cli_preset(const char *name, int imatrix, tq_plan **out,
     tq_error *err);
 
 /*
+ * The method the GGUF K-quant presets (q8_0 to q2_k) get when calibration
+ * text is given and --method is not: GPTQ with the importance matrix and
+ * CLI_CALIB_DAMP on the block linears (README, "The default method").
+ * Appends that rule to p when preset is one of them: 1 if it did, 0 if
+ * the preset keeps its own method, -1 on error (err set).
+ */
+#define CLI_CALIB_DAMP 0.1
+int cli_calib_default(const char *preset, tq_plan *p, tq_error *err);
+/* Whether cli_calib_default applies to the preset. */
+int cli_calib_default_preset(const char *preset);
+
+/*
  * The model directory to open: the one given, else the bundled demo model
  * ($TQ_DEMO_MODEL, the installed copy, or the source tree's assets/demo).
  */

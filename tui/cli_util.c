@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,40 @@ cli_preset(const char *name, int imatrix, tq_plan **out, tq_error *err)
 	    "[{\"match\": \"^model\\\\.layers\\\\.\", \"imatrix\": true}]}",
 	    name);
 	return tq_plan_parse(json, strlen(json), name, out, err);
+}
+
+/* The presets whose method follows the calibration text (measured). */
+static const char *const calib_default_presets[] = {
+	"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k", NULL
+};
+
+int
+cli_calib_default_preset(const char *preset)
+{
+	size_t i;
+
+	for (i = 0; preset != NULL && calib_default_presets[i] != NULL; i++)
+		if (strcasecmp(preset, calib_default_presets[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+cli_calib_default(const char *preset, tq_plan *p, tq_error *err)
+{
+	tq_plan_rule r;
+
+	if (!cli_calib_default_preset(preset))
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.match = "^model\\.layers\\.";
+	r.cfg.method = TQ_METHOD_GPTQ;
+	r.cfg.use_imatrix = 1;
+	r.cfg.damp = CLI_CALIB_DAMP;
+	r.mask = TQ_PLAN_SET_METHOD | TQ_PLAN_SET_IMATRIX | TQ_PLAN_SET_DAMP;
+	if (tq_plan_insert_rule(p, tq_plan_n_rules(p), &r, err) != TQ_OK)
+		return -1;
+	return 1;
 }
 
 const char *
