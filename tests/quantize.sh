@@ -126,29 +126,41 @@ for f in "$tmp"/k1/*.safetensors; do
 	cmp -s "$f" "$tmp/k3/$(basename "$f")" || rc=1
 done
 ok $rc "  resumed after 2 blocks: the same files $(grep -v "^block\|^time\|^one pass" "$tmp/k3.err" | head -c 200)"
-# With calibration text and no --method, the K-quant presets are GPTQ +
-# importance matrix (damp 0.1) on the block linears: the same state as
-# those options given, and the log says so; --method rtn keeps RTN.
+# With calibration text and no --method, the K-quant presets take the
+# importance matrix on their block linears and the method that measured
+# best: GPTQ for q4_k_m (the same state as --method gptq --imatrix; not
+# k1's RTN), RTN for q3_k_m (one pass, as --method rtn --imatrix); the
+# log says so.
 "$tq" quantize --preset q4_k_m $c8 --out "$tmp/dflt" --json \
     >"$tmp/dflt.json" 2>"$tmp/dflt.err" &&
-    "$tq" quantize --preset q4_k_m --method gptq --imatrix --damp 0.1 $c8 \
+    "$tq" quantize --preset q4_k_m --method gptq --imatrix $c8 \
     --out "$tmp/dflt2" >/dev/null 2>&1
 rc=$?
 for f in "$tmp"/dflt/*.safetensors; do
 	cmp -s "$f" "$tmp/dflt2/$(basename "$f")" || rc=1
 done
-grep -q "^preset q4_k_m with calibration text: GPTQ + importance matrix (damp 0.1) on the block linears; --method rtn for RTN$" \
+grep -q "^preset q4_k_m with calibration text: gptq + importance matrix on the block linears (measured best); --method overrides$" \
     "$tmp/dflt.err" && grep -q '"name":"model.layers.0.mlp.down_proj","method":"gptq"' \
     "$tmp/dflt.json" || rc=1
-ok $rc "--preset q4_k_m with --calib: GPTQ + imatrix, damp 0.1, by default"
+ok $rc "--preset q4_k_m with --calib: GPTQ + imatrix by default"
 cmp -s "$tmp/dflt/block-0000.safetensors" "$tmp/k1/block-0000.safetensors"
 ok $((1 - $?)) "  not the RTN + imatrix blocks of --method rtn"
+"$tq" quantize --preset q3_k_m $c8 --out "$tmp/d3" >/dev/null 2>"$tmp/d3.err" &&
+    "$tq" quantize --preset q3_k_m --method rtn --imatrix $c8 \
+    --out "$tmp/d3b" >/dev/null 2>&1 && grep -q "^one pass" "$tmp/d3.err"
+rc=$?
+for f in "$tmp"/d3/*.safetensors; do
+	cmp -s "$f" "$tmp/d3b/$(basename "$f")" || rc=1
+done
+ok $rc "--preset q3_k_m with --calib: RTN + imatrix in one pass by default"
 "$tq" plan --preset q4_k_m --calib "$calib" >"$tmp/pl1" 2>&1 &&
-    grep -q "^model.layers.0.mlp.down_proj .* gptq .* imatrix damp=0.1; calibration text: GPTQ + imatrix measured best$" \
-    "$tmp/pl1" && "$tq" plan --preset q4_k_m >"$tmp/pl2" 2>&1 &&
-    grep -q "^model.layers.0.mlp.down_proj .* rtn .*no calibration text: RTN (--calib for GPTQ)$" \
+    grep -q "^model.layers.0.mlp.down_proj .* gptq .* imatrix; calibration text: GPTQ + imatrix measured best$" \
+    "$tmp/pl1" && "$tq" plan --preset q3_k_m --calib "$calib" >"$tmp/pl3" 2>&1 &&
+    grep -q "^model.layers.0.mlp.down_proj .* rtn .* imatrix; calibration text: RTN + imatrix (GPTQ lost off-domain at this size)$" \
+    "$tmp/pl3" && "$tq" plan --preset q4_k_m >"$tmp/pl2" 2>&1 &&
+    grep -q "^model.layers.0.mlp.down_proj .* rtn .*  no calibration text: RTN (--calib for the measured default)$" \
     "$tmp/pl2" && grep -q "^lm_head .* rtn .* the preset$" "$tmp/pl1"
-ok $? "plan --preset q4_k_m says each layer's method and why, with and without --calib"
+ok $? "plan --preset says each layer's method and why, with and without --calib"
 expect_error "a grid option with a preset" "the preset gives the grids" \
     "$tq" quantize --preset q4_k_m --bits 3 --out "$tmp/x"
 expect_error "--plan and --preset together" "not both" \

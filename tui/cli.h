@@ -41,16 +41,17 @@ tq_status cli_preset(const char *name, int imatrix, tq_plan **out,
     tq_error *err);
 
 /*
- * The method the GGUF K-quant presets (q8_0 to q2_k) get when calibration
- * text is given and --method is not: GPTQ with the importance matrix and
- * CLI_CALIB_DAMP on the block linears (README, "The default method").
- * Appends that rule to p when preset is one of them: 1 if it did, 0 if
- * the preset keeps its own method, -1 on error (err set).
+ * The method the GGUF K-quant presets (q8_0 to q2_k) get on their block
+ * linears when calibration text is given and --method is not: the
+ * importance matrix, with GPTQ or RTN as measured per preset (README,
+ * "Choosing the default method").  cli_calib_default appends that rule to
+ * p: 1 if it did, 0 if the preset keeps its own method, -1 on error.
  */
-#define CLI_CALIB_DAMP 0.1
 int cli_calib_default(const char *preset, tq_plan *p, tq_error *err);
-/* Whether cli_calib_default applies to the preset. */
-int cli_calib_default_preset(const char *preset);
+/* That method (a tq_method), or -1 when the preset keeps its own. */
+int cli_calib_default_method(const char *preset);
+/* Why a block linear of the preset gets its method, with or without text. */
+const char *cli_calib_default_why(const char *preset, int calibrated);
 
 /*
  * The model directory to open: the one given, else the bundled demo model

@@ -161,10 +161,8 @@ layer_why(const plan_why *w, const char *name)
 	default:
 		break;
 	}
-	if (!block || !cli_calib_default_preset(w->preset))
-		return "the preset";
-	return w->calibrated ? "calibration text: GPTQ + imatrix measured "
-	    "best" : "no calibration text: RTN (--calib for GPTQ)";
+	return block ? cli_calib_default_why(w->preset, w->calibrated) :
+	    "the preset";
 }
 
 static void
@@ -481,9 +479,12 @@ cmd_plan(int argc, char **argv)
 			tq_plan_free(p);
 			return cli_fail(&err);
 		}
-		snprintf(plan_name, sizeof(plan_name), "preset %s%s%s", preset,
-		    o.imatrix == 1 ? " --imatrix" : "", k > 0 ? ", calibration "
-		    "text: GPTQ + importance matrix on the block linears" : "");
+		snprintf(plan_name, sizeof(plan_name), "preset %s%s%s%s%s",
+		    preset, o.imatrix == 1 ? " --imatrix" : "", k > 0 ?
+		    ", calibration text: " : "", k > 0 ?
+		    tq_method_name((tq_method)cli_calib_default_method(preset)) :
+		    "", k > 0 ? " + importance matrix on the block linears" :
+		    "");
 	} else {
 		if (build_plan(&o, &p) != 0)
 			return 1;

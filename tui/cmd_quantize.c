@@ -158,10 +158,11 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 				st = err->status;
 			else if (k > 0)
 				fprintf(stderr, "preset %s with calibration "
-				    "text: GPTQ + importance matrix (damp %g) "
-				    "on the block linears; --method rtn for "
-				    "RTN\n", a->preset, a->damp > 0.0 ? a->damp :
-				    CLI_CALIB_DAMP);
+				    "text: %s + importance matrix on the block "
+				    "linears (measured best); --method "
+				    "overrides\n", a->preset, tq_method_name(
+				    (tq_method)cli_calib_default_method(
+				    a->preset)));
 		}
 		if (st == TQ_OK && (st = add_overrides(a, *out, err)) != TQ_OK) {
 			tq_plan_free(*out);
