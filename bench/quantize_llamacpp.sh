@@ -86,9 +86,9 @@ l_q=$(secs "$BIN/llama-quantize" --imatrix "$BENCH_OUT/imatrix.gguf" "$base" \
 ours() {
 	name=$1
 	shift
-	say "turboquant quantize --preset q4_k_m --imatrix $*, $THREADS threads (load $(load))"
+	say "turboquant quantize --preset q4_k_m --method rtn --imatrix $*, $THREADS threads (load $(load))"
 	s=$(secs "$TQ" --threads "$THREADS" quantize "$base" --preset q4_k_m \
-	    --imatrix "$@" --calib "$TEXT" --samples "$SAMPLES" --seqlen 512 \
+	    --method rtn --imatrix "$@" --calib "$TEXT" --samples "$SAMPLES" --seqlen 512 \
 	    --out "$BENCH_OUT/st-$name" --force \
 	    --export "gguf:$BENCH_OUT/$name-q4_k_m.gguf")
 	split=$(sed -n 's/^time: calibration passes \([0-9.]*\) s.*quantizing \([0-9.]*\) s, saving \([0-9.]*\) s$/\1 \2 \3/p' \

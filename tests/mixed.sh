@@ -82,7 +82,7 @@ print("%.6f" % (sum(l["bpw"] * l["rows"] * l["cols"] for l in q) /
 	    --base-plan q4_k_m --out "$d/opt.json" >/dev/null 2>&1 &&
 	    "$tq" quantize "$m" --plan "$d/opt.json" $calib --out "$d/opt" \
 	    --json >/dev/null 2>&1 &&
-	    "$tq" quantize "$m" --preset q4_k_m $calib --out "$d/q4km" \
+	    "$tq" quantize "$m" --preset q4_k_m --method rtn $calib --out "$d/q4km" \
 	    --json >/dev/null 2>&1
 	ok $? "$m: the optimizer's plan at Q4_K_M's $bpw bpw, and Q4_K_M"
 	others=""

@@ -81,10 +81,10 @@ expect_error "a plan regex that does not compile" "regex" \
 # Method options on top of a preset: one more rule over the block linears,
 # the same state as a plan that says so; the grids stay the preset's.
 c8="--calib $calib --samples 8 --seqlen 128"
-"$tq" quantize --preset q8_0 $c8 --out "$tmp/p_rtn" >/dev/null 2>&1
-"$tq" quantize --preset q8_0 --imatrix $c8 --out "$tmp/p_im" >/dev/null 2>&1
-ok $? "--preset q8_0 --imatrix"
-printf '{"preset": "q8_0", "rules": [{"match": "^model\\\\.layers\\\\.", "imatrix": true}]}' \
+"$tq" quantize --preset q8_0 --method rtn $c8 --out "$tmp/p_rtn" >/dev/null 2>&1
+"$tq" quantize --preset q8_0 --method rtn --imatrix $c8 --out "$tmp/p_im" >/dev/null 2>&1
+ok $? "--preset q8_0 --method rtn --imatrix"
+printf '{"preset": "q8_0", "rules": [{"match": "^model\\\\.layers\\\\.", "method": "rtn", "imatrix": true}]}' \
     >"$tmp/p_im.json"
 "$tq" quantize --plan "$tmp/p_im.json" $c8 --out "$tmp/p_imp" >/dev/null 2>&1
 differ=0 same=0
@@ -93,22 +93,22 @@ for f in "$tmp"/p_im/block*.safetensors; do
 	cmp -s "$f" "$tmp/p_imp/$(basename "$f")" || same=1
 done
 ok $((1 - differ)) "  its blocks differ from plain RTN's (the imatrix is used)"
-ok $same "  and equal those of the plan with an imatrix rule"
+ok $same "  and equal those of the plan with an rtn + imatrix rule"
 "$tq" quantize --preset q8_0 --method gptq $c8 --out "$tmp/p_gptq" --json \
     >"$tmp/p_gptq.json" 2>"$tmp/p_gptq.err"
 grep -q '"method":"gptq","scheme":"q8_0"' "$tmp/p_gptq.json"
 ok $? "--preset q8_0 --method gptq: GPTQ onto the preset's q8_0 blocks"
 # An RTN-class plan takes one pass of the float model (the log says so; no
 # rel.err), GPTQ the block-by-block pipeline, and so does --sequential.
-"$tq" quantize --preset q4_k_m --imatrix $c8 --out "$tmp/k1" >"$tmp/k1.out" \
+"$tq" quantize --preset q4_k_m --method rtn --imatrix $c8 --out "$tmp/k1" >"$tmp/k1.out" \
     2>"$tmp/k1.err"
 grep -q "^one pass: every layer is RTN-class" "$tmp/k1.err" &&
     ! grep -q "rel.err" "$tmp/k1.out"
-ok $? "--preset q4_k_m --imatrix: one pass of the float model, no rel.err"
+ok $? "--preset q4_k_m --method rtn --imatrix: one pass of the float model, no rel.err"
 ! grep -q "^one pass" "$tmp/p_gptq.err" &&
     grep -q '"rel_err":[0-9]' "$tmp/p_gptq.json"
 ok $? "  --method gptq stays block by block, with rel_err"
-"$tq" quantize --preset q4_k_m --imatrix --sequential $c8 --out "$tmp/k2" \
+"$tq" quantize --preset q4_k_m --method rtn --imatrix --sequential $c8 --out "$tmp/k2" \
     >"$tmp/k2.out" 2>"$tmp/k2.err"
 ! grep -q "^one pass" "$tmp/k2.err" && grep -q "rel.err" "$tmp/k2.out"
 ok $? "  --sequential: block by block, with rel.err"
@@ -119,13 +119,48 @@ cp "$tmp/k1/state.json" "$tmp/k1/block-0000.safetensors" \
     "$tmp/k1/block-0001.safetensors" "$tmp/k3/"
 sed -i 's/"blocks_done":[^0-9]*[0-9]*/"blocks_done":\t2/; s/"complete":[^,]*/"complete":\tfalse/' \
     "$tmp/k3/state.json"
-"$tq" quantize --preset q4_k_m --imatrix $c8 --out "$tmp/k3" --resume \
+"$tq" quantize --preset q4_k_m --method rtn --imatrix $c8 --out "$tmp/k3" --resume \
     >/dev/null 2>"$tmp/k3.err"
 rc=$?
 for f in "$tmp"/k1/*.safetensors; do
 	cmp -s "$f" "$tmp/k3/$(basename "$f")" || rc=1
 done
 ok $rc "  resumed after 2 blocks: the same files $(grep -v "^block\|^time\|^one pass" "$tmp/k3.err" | head -c 200)"
+# With calibration text and no --method, the K-quant presets take the
+# importance matrix on their block linears and the method that measured
+# best: GPTQ for q4_k_m (the same state as --method gptq --imatrix; not
+# k1's RTN), RTN for q3_k_m (one pass, as --method rtn --imatrix); the
+# log says so.
+"$tq" quantize --preset q4_k_m $c8 --out "$tmp/dflt" --json \
+    >"$tmp/dflt.json" 2>"$tmp/dflt.err" &&
+    "$tq" quantize --preset q4_k_m --method gptq --imatrix $c8 \
+    --out "$tmp/dflt2" >/dev/null 2>&1
+rc=$?
+for f in "$tmp"/dflt/*.safetensors; do
+	cmp -s "$f" "$tmp/dflt2/$(basename "$f")" || rc=1
+done
+grep -q "^preset q4_k_m with calibration text: gptq + importance matrix on the block linears (measured best); --method overrides$" \
+    "$tmp/dflt.err" && grep -q '"name":"model.layers.0.mlp.down_proj","method":"gptq"' \
+    "$tmp/dflt.json" || rc=1
+ok $rc "--preset q4_k_m with --calib: GPTQ + imatrix by default"
+cmp -s "$tmp/dflt/block-0000.safetensors" "$tmp/k1/block-0000.safetensors"
+ok $((1 - $?)) "  not the RTN + imatrix blocks of --method rtn"
+"$tq" quantize --preset q3_k_m $c8 --out "$tmp/d3" >/dev/null 2>"$tmp/d3.err" &&
+    "$tq" quantize --preset q3_k_m --method rtn --imatrix $c8 \
+    --out "$tmp/d3b" >/dev/null 2>&1 && grep -q "^one pass" "$tmp/d3.err"
+rc=$?
+for f in "$tmp"/d3/*.safetensors; do
+	cmp -s "$f" "$tmp/d3b/$(basename "$f")" || rc=1
+done
+ok $rc "--preset q3_k_m with --calib: RTN + imatrix in one pass by default"
+"$tq" plan --preset q4_k_m --calib "$calib" >"$tmp/pl1" 2>&1 &&
+    grep -q "^model.layers.0.mlp.down_proj .* gptq .* imatrix; calibration text: GPTQ + imatrix measured best$" \
+    "$tmp/pl1" && "$tq" plan --preset q3_k_m --calib "$calib" >"$tmp/pl3" 2>&1 &&
+    grep -q "^model.layers.0.mlp.down_proj .* rtn .* imatrix; calibration text: RTN + imatrix (GPTQ lost off-domain at this size)$" \
+    "$tmp/pl3" && "$tq" plan --preset q4_k_m >"$tmp/pl2" 2>&1 &&
+    grep -q "^model.layers.0.mlp.down_proj .* rtn .*  no calibration text: RTN (--calib for the measured default)$" \
+    "$tmp/pl2" && grep -q "^lm_head .* rtn .* the preset$" "$tmp/pl1"
+ok $? "plan --preset says each layer's method and why, with and without --calib"
 expect_error "a grid option with a preset" "the preset gives the grids" \
     "$tq" quantize --preset q4_k_m --bits 3 --out "$tmp/x"
 expect_error "--plan and --preset together" "not both" \

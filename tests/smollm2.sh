@@ -69,9 +69,9 @@ grep -q "^lm_head .*tied to model.embed_tokens: counted there$" "$tmp/plan" &&
     grep -q "lm_head tied to the embeddings), 134.48 M weights" "$tmp/plan"
 ok $? "plan: a tied lm_head counted once ($(tail -n 1 "$tmp/plan"))"
 q plan "$gguf" --preset w4-gptq >"$tmp/plan" 2>&1
-grep -q "^model.layers.0.self_attn.q_proj .* int4-g64 .*(g128 does not divide 576)$" \
+grep -q "^model.layers.0.self_attn.q_proj .* int4-g64 .*(g128 does not divide 576); the preset$" \
     "$tmp/plan" && grep "^model.layers.0.mlp.down_proj " "$tmp/plan" |
-    grep -q "int4-g128 .*[0-9]$"
+    grep -q "int4-g128 .*[0-9]  the preset$"
 ok $? "plan w4-gptq: each width-576 layer says why it is int4-g64"
 expect_error "an explicit int4-g128 names the layer and the groups that fit" \
     "layer model.layers.0.self_attn.q_proj [576, 576] (scheme from the default): int4-g128: group size 128 does not divide the 576 columns of the [576, 576] weight (groups that fit: 64, 32, channel)" \

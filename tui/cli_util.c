@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,78 @@ cli_preset(const char *name, int imatrix, tq_plan **out, tq_error *err)
 	    "[{\"match\": \"^model\\\\.layers\\\\.\", \"imatrix\": true}]}",
 	    name);
 	return tq_plan_parse(json, strlen(json), name, out, err);
+}
+
+/*
+ * The presets whose method follows the calibration text, and the method:
+ * the one that measured best in mean KLD on the calibration domain without
+ * losing to llama.cpp + imatrix off it (README, "Choosing the default
+ * method"; bench/default_method.sh).  Below 4.5 bits GPTQ calibrated on
+ * prose alone lost on C sources at every dampening tried, so q3_k_m and
+ * q2_k take RTN + imatrix (ahead on both texts block by block; in the one
+ * pass an RTN plan takes, q3_k_m measured 0.1% behind on C sources).
+ */
+static const struct {
+	const char *preset;
+	tq_method method;
+	double damp;		/* GPTQ's, or 0: the method's default */
+} calib_defaults[] = {
+	{ "q8_0", TQ_METHOD_GPTQ, 0 }, { "q6_k", TQ_METHOD_GPTQ, 0 },
+	{ "q5_k_m", TQ_METHOD_GPTQ, 0 }, { "q4_k_m", TQ_METHOD_GPTQ, 0 },
+	{ "q4_k_s", TQ_METHOD_GPTQ, 0 }, { "q3_k_m", TQ_METHOD_RTN, 0 },
+	{ "q2_k", TQ_METHOD_RTN, 0 }
+};
+#define N_CALIB_DEFAULTS (sizeof(calib_defaults) / sizeof(calib_defaults[0]))
+
+int
+cli_calib_default_method(const char *preset)
+{
+	size_t i;
+
+	for (i = 0; preset != NULL && i < N_CALIB_DEFAULTS; i++)
+		if (strcasecmp(preset, calib_defaults[i].preset) == 0)
+			return (int)calib_defaults[i].method;
+	return -1;
+}
+
+const char *
+cli_calib_default_why(const char *preset, int calibrated)
+{
+	int k = cli_calib_default_method(preset);
+
+	if (k < 0)
+		return "the preset";
+	if (!calibrated)
+		return "no calibration text: RTN (--calib for the measured "
+		    "default)";
+	return k == TQ_METHOD_GPTQ ? "calibration text: GPTQ + imatrix "
+	    "measured best" : "calibration text: RTN + imatrix (GPTQ lost "
+	    "off-domain at this size)";
+}
+
+int
+cli_calib_default(const char *preset, tq_plan *p, tq_error *err)
+{
+	tq_plan_rule r;
+	size_t i;
+
+	for (i = 0; preset != NULL && i < N_CALIB_DEFAULTS; i++)
+		if (strcasecmp(preset, calib_defaults[i].preset) == 0)
+			break;
+	if (preset == NULL || i == N_CALIB_DEFAULTS)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.match = "^model\\.layers\\.";
+	r.cfg.method = calib_defaults[i].method;
+	r.cfg.use_imatrix = 1;
+	r.mask = TQ_PLAN_SET_METHOD | TQ_PLAN_SET_IMATRIX;
+	if (calib_defaults[i].damp > 0.0) {
+		r.cfg.damp = calib_defaults[i].damp;
+		r.mask |= TQ_PLAN_SET_DAMP;
+	}
+	if (tq_plan_insert_rule(p, tq_plan_n_rules(p), &r, err) != TQ_OK)
+		return -1;
+	return 1;
 }
 
 const char *

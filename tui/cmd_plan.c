@@ -138,9 +138,36 @@ tied_head(const tq_model *m, const char *name)
 	    strcmp(name, "lm_head") == 0;
 }
 
+/* Where the plan came from, for each layer's reason. */
+typedef struct plan_why {
+	const char *preset;	/* --preset NAME, or NULL */
+	int source;		/* 'f' plan file, 'p' preset, 'm' --method, 'o' optimizer */
+	int calibrated;		/* calibration text given */
+} plan_why;
+
+/* A short reason for layer name's method. */
+static const char *
+layer_why(const plan_why *w, const char *name)
+{
+	int block = strncmp(name, "model.layers.", 13) == 0;
+
+	switch (w->source) {
+	case 'f':
+		return "the plan file";
+	case 'm':
+		return "--method";
+	case 'o':
+		return "the optimizer's menu";
+	default:
+		break;
+	}
+	return block ? cli_calib_default_why(w->preset, w->calibrated) :
+	    "the preset";
+}
+
 static void
 print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
-    const char *save, const cli_mix_result *mr)
+    const char *save, const cli_mix_result *mr, const plan_why *why)
 {
 	size_t i, n = tq_model_n_linears(m);
 	double weights = 0, bytes = 0;
@@ -194,6 +221,8 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 			cli_json_string(stdout, sch);
 		}
 		printf(",\"bpw\":%.6g,\"bytes\":%.0f", bpw, w * bpw / 8.0);
+		printf(",\"why\":");
+		cli_json_string(stdout, layer_why(why, name));
 		if (c.method != TQ_METHOD_FLOAT)
 			printf(",\"act_order\":%s,\"static_groups\":%s,"
 			    "\"clip_search\":%s,\"imatrix\":%s,\"damp\":%.17g,"
@@ -212,7 +241,7 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 
 static void
 print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
-    const char *save)
+    const char *save, const plan_why *why)
 {
 	const tq_model_config *mc = tq_model_get_config(m);
 	size_t i, n = tq_model_n_linears(m), width = 5;
@@ -225,8 +254,8 @@ print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
 	printf("model  %s (%s, %lld blocks)\n", tq_model_path(m),
 	    tq_arch_name(mc->arch), (long long)mc->n_layers);
 	printf("plan   %s\n\n", plan_name);
-	printf("%-*s  %-13s  %-11s  %-13s  %5s  %8s  options\n", (int)width,
-	    "layer", "shape", "method", "scheme", "bpw", "MB");
+	printf("%-*s  %-13s  %-11s  %-13s  %5s  %8s  options; why this method\n",
+	    (int)width, "layer", "shape", "method", "scheme", "bpw", "MB");
 	for (i = 0; i < n; i++) {
 		const char *name = tq_model_linear_name(m, i);
 		char shape[48], sch[32], opts[192], fell[128];
@@ -261,9 +290,12 @@ print_table(const tq_model *m, const tq_plan *p, const char *plan_name,
 			weights += w;
 			bytes += w * bpw / 8.0;
 		}
-		printf("%-*s  %-13s  %-11s  %-13s  %5.2f  %8.3f%s%s\n",
+		/* a tied head's method is the embeddings' (their row says) */
+		printf("%-*s  %-13s  %-11s  %-13s  %5.2f  %8.3f  %s%s%s\n",
 		    (int)width, name, shape, tq_method_name(c.method), sch, bpw,
-		    w * bpw / 8.0 / 1e6, opts[0] != '\0' ? "  " : "", opts);
+		    w * bpw / 8.0 / 1e6, opts, opts[0] != '\0' &&
+		    !tied_head(m, name) ? "; " : "", tied_head(m, name) ? "" :
+		    layer_why(why, name));
 	}
 	printf("\n%zu linear layers%s, %.2f M weights: fp16 %.2f MB, planned "
 	    "%.2f MB, %.3f bits per weight on average\n", n,
@@ -286,6 +318,7 @@ cmd_plan(int argc, char **argv)
 	tq_plan *p = NULL;
 	cli_mix_args mx;
 	cli_mix_result mr;
+	plan_why why;
 	long long probe = 2048;
 	int json = 0, i, k, rc = 1, sources, mixed;
 
@@ -447,8 +480,17 @@ cmd_plan(int argc, char **argv)
 	} else if (preset != NULL) {
 		if (cli_preset(preset, o.imatrix == 1, &p, &err) != TQ_OK)
 			return cli_fail(&err);
-		snprintf(plan_name, sizeof(plan_name), "preset %s%s", preset,
-		    o.imatrix == 1 ? " --imatrix" : "");
+		k = mx.co.n_texts > 0 ? cli_calib_default(preset, p, &err) : 0;
+		if (k < 0) {
+			tq_plan_free(p);
+			return cli_fail(&err);
+		}
+		snprintf(plan_name, sizeof(plan_name), "preset %s%s%s%s%s",
+		    preset, o.imatrix == 1 ? " --imatrix" : "", k > 0 ?
+		    ", calibration text: " : "", k > 0 ?
+		    tq_method_name((tq_method)cli_calib_default_method(preset)) :
+		    "", k > 0 ? " + importance matrix on the block linears" :
+		    "");
 	} else {
 		if (build_plan(&o, &p) != 0)
 			return 1;
@@ -466,10 +508,14 @@ check:
 		goto fail;
 	if (save != NULL && tq_plan_save(p, save, &err) != TQ_OK)
 		goto fail;
+	why.preset = preset;
+	why.source = mixed ? 'o' : file != NULL ? 'f' : preset != NULL ? 'p' :
+	    'm';
+	why.calibrated = mx.co.n_texts > 0;
 	if (json)
-		print_json(m, p, plan_name, save, &mr);
+		print_json(m, p, plan_name, save, &mr, &why);
 	else
-		print_table(m, p, plan_name, save);
+		print_table(m, p, plan_name, save, &why);
 	rc = 0;
 	goto out;
 fail:

@@ -85,6 +85,7 @@ typedef struct plan_args {
 	long long bits, group, act_bits;
 	int sym, act_order, clip, imatrix;
 	int grid_given;		/* --bits, --group, --sym or --scheme */
+	int calibrated;		/* --calib or --stats given */
 	double damp, alpha;
 } plan_args;
 
@@ -148,6 +149,21 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 	if (a->plan_file != NULL || a->preset != NULL) {
 		st = a->plan_file != NULL ? tq_plan_load(a->plan_file, out, err) :
 		    tq_plan_preset(a->preset, out, err);
+		/* before the overrides, so that --damp or --imatrix still apply */
+		if (st == TQ_OK && a->preset != NULL && a->method == NULL &&
+		    a->calibrated) {
+			int k = cli_calib_default(a->preset, *out, err);
+
+			if (k < 0)
+				st = err->status;
+			else if (k > 0)
+				fprintf(stderr, "preset %s with calibration "
+				    "text: %s + importance matrix on the block "
+				    "linears (measured best); --method "
+				    "overrides\n", a->preset, tq_method_name(
+				    (tq_method)cli_calib_default_method(
+				    a->preset)));
+		}
 		if (st == TQ_OK && (st = add_overrides(a, *out, err)) != TQ_OK) {
 			tq_plan_free(*out);
 			*out = NULL;
@@ -324,6 +340,7 @@ cmd_quantize(int argc, char **argv)
 	    sizeof(export_fmt), &export_path))
 		return 1;
 	eo.format = export != NULL ? export_fmt : NULL;
+	pa.calibrated = co.n_texts > 0 || stats != NULL;
 	if (tq_model_open(cli_model_path(model), &m, &err) != TQ_OK)
 		return cli_fail(&err);
 	if (make_plan(&pa, &plan, &err) != TQ_OK ||

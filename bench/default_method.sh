@@ -1,0 +1,77 @@
+#!/bin/sh
+# default_method.sh: the sweep behind the GGUF presets' default method with
+# calibration text (README, "Choosing the default"), on SmolLM2-135M.
+#
+# Usage (from anywhere, after building):
+#   bench/default_method.sh WORK TYPE VARIANT...
+#
+# WORK holds (or receives) the float base and its saved log-probabilities:
+# base.gguf, base.logits, wikitext2-test.head.txt and linux-test.head.txt as
+# tools/quant_table_smollm2.py --work WORK makes them (run it first, e.g.
+# with --only "Q3_K_M +" for the base and llama.cpp's row).  TYPE is a GGUF
+# preset (q4_k_m, q3_k_m, q2_k).  Each VARIANT is NAME=RULE: RULE is the JSON
+# members of one plan rule over the block linears, e.g.
+#   gptq_d01='"method":"gptq","imatrix":true,"damp":0.01'
+#   shrink05='"method":"gptq","imatrix":true,"hess_shrink":0.5'
+#   default='' (no rule: what `quantize --preset TYPE --calib ...` does)
+# Calibration is the table's: 32 windows of 512 tokens of wikitext2-valid.txt
+# (prose only; CALIB2=1 adds linux-valid.txt, the windows split evenly).
+# Evaluation is the table's too: 16 windows of wikitext2-test.txt (mean KLD
+# against the base) and 6 of linux-test.txt, llamacpp protocol, ctx 512.
+#
+# Prints one markdown row per variant on stdout (results also in
+# WORK/sweep-TYPE-NAME.json, reused when present) and times on stderr.
+# Environment: THREADS (2), TQ (build/turboquant).
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DATA=$ROOT/../shared/data
+[ -d "$DATA" ] || DATA=${TQ_SHARED_DATA:?set TQ_SHARED_DATA}
+TQ=${TQ:-$ROOT/build/turboquant}
+THREADS=${THREADS:-2}
+[ $# -ge 3 ] || { echo "usage: $0 WORK TYPE NAME=RULE..." >&2; exit 2; }
+WORK=$1
+T=$2
+shift 2
+for f in base.gguf base.logits wikitext2-test.head.txt linux-test.head.txt; do
+	[ -e "$WORK/$f" ] || { echo "$0: $WORK/$f is missing (run" \
+	    "tools/quant_table_smollm2.py --work $WORK first)" >&2; exit 1; }
+done
+calib="--calib $DATA/wikitext2-valid.txt"
+[ "${CALIB2:-0}" = 1 ] && calib="$calib --calib $DATA/linux-valid.txt"
+tq() { "$TQ" --threads "$THREADS" "$@"; }
+field() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); \
+print(eval(sys.argv[2]))" "$1" "$2"; }
+
+for v in "$@"; do
+	name=${v%%=*}
+	rule=${v#*=}
+	res=$WORK/sweep-$T-$name.json
+	if [ ! -s "$res" ]; then
+		start=$(date +%s)
+		args="--preset $T"
+		if [ -n "$rule" ]; then
+			printf '{"preset": "%s", "rules": [{%s, "match": "^model\\\\.layers\\\\."}]}\n' \
+			    "$T" "$rule" >"$WORK/plan-$T-$name.json"
+			args="--plan $WORK/plan-$T-$name.json"
+		fi
+		# shellcheck disable=SC2086
+		tq quantize "$WORK/base.gguf" $args $calib --samples 32 \
+		    --seqlen 512 --out "$WORK/st-$T-$name" --force \
+		    --export "gguf:$WORK/$T-$name.gguf" >"$WORK/$T-$name.log"
+		tq eval "$WORK/$T-$name.gguf" --text "$WORK/wikitext2-test.head.txt" \
+		    --protocol llamacpp --max-tokens 8192 --json \
+		    --base-logits "$WORK/base.logits" >"$WORK/$T-$name.wiki.json"
+		tq eval "$WORK/$T-$name.gguf" --text "$WORK/linux-test.head.txt" \
+		    --protocol llamacpp --max-tokens 3072 --json \
+		    >"$WORK/$T-$name.linux.json"
+		printf '{"ppl": %s, "kld": %s, "linux": %s}\n' \
+		    "$(field "$WORK/$T-$name.wiki.json" 'j["variants"][0]["ppl"]')" \
+		    "$(field "$WORK/$T-$name.wiki.json" 'j["variants"][0]["kld"]["kld"]')" \
+		    "$(field "$WORK/$T-$name.linux.json" 'j["ppl"]')" >"$res"
+		echo "$T $name: $(($(date +%s) - start)) s wall, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+	fi
+	printf '| %s | %s | `%s` | %.3f | %.5f | %.3f |\n' "$T" "$name" "$rule" \
+	    "$(field "$res" 'j["ppl"]')" "$(field "$res" 'j["kld"]')" \
+	    "$(field "$res" 'j["linux"]')"
+done
