@@ -14,6 +14,7 @@
 
 set -u
 . "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 data=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 
 need_py numpy

@@ -8,6 +8,7 @@
 
 set -u
 . "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 
 need_py numpy
 [ -x "$top_builddir/tests/state_dump" ] || skip_test "tests/state_dump is not built"

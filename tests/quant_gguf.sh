@@ -10,6 +10,7 @@
 
 set -u
 . "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 dump=$top_builddir/tests/quant_dump
 
 need_py 'gguf, numpy'

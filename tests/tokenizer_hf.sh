@@ -11,6 +11,7 @@
 
 set -u
 . "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 dump=$top_builddir/tests/tok_dump
 
 need_py tokenizers
