@@ -110,6 +110,20 @@ tq_json__allocs(void)
 	return atomic_load(&json_allocs);
 }
 
+/* *fd open for reading on path, a regular file (its stat in st). */
+static tq_status
+open_regular(const char *path, int *fd, struct stat *st, tq_error *err)
+{
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0)
+		return tq_fail(err, TQ_EIO, "%s: %s", path, strerror(errno));
+	if (fstat(*fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(*fd);
+		return tq_fail(err, TQ_EIO, "%s: not a regular file", path);
+	}
+	return TQ_OK;
+}
+
 tq_status
 tq_read_file(const char *path, size_t max_bytes, char **buf, size_t *len,
     tq_error *err)
@@ -117,17 +131,14 @@ tq_read_file(const char *path, size_t max_bytes, char **buf, size_t *len,
 	struct stat st;
 	char *p;
 	size_t got = 0;
+	tq_status rc;
 	int fd;
 
 	*buf = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return tq_fail(err, TQ_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return tq_fail(err, TQ_EIO, "%s: not a regular file", path);
-	}
+	rc = open_regular(path, &fd, &st, err);
+	if (rc != TQ_OK)
+		return rc;
 	if ((uint64_t)st.st_size > max_bytes) {
 		close(fd);
 		return tq_fail(err, TQ_EFORMAT,
@@ -207,17 +218,14 @@ tq_mmap_open(const char *path, tq_mmap *out, tq_error *err)
 {
 	struct stat st;
 	void *p;
+	tq_status rc;
 	int fd;
 
 	out->data = NULL;
 	out->size = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return tq_fail(err, TQ_EIO, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return tq_fail(err, TQ_EIO, "%s: not a regular file", path);
-	}
+	rc = open_regular(path, &fd, &st, err);
+	if (rc != TQ_OK)
+		return rc;
 	if (st.st_size == 0) {
 		close(fd);
 		return tq_fail(err, TQ_EFORMAT, "%s: file is empty", path);

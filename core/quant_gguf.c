@@ -974,19 +974,17 @@ typedef struct gguf_traits {
 	int qmin, qmax;		/* a column's levels, grid-relative */
 	int has_min;		/* the block stores m or dmin */
 	int hbit;		/* the bit kept apart from the low bits, or 0 */
-	void (*quantize)(const float *x, const float *imp, float sigma2,
-	    int nmax, gguf_hdr *h, uint8_t *L);
-	void (*grid)(const gguf_hdr *h, int64_t j, tq_grid *g);
+	gguf_quant_fn *quantize;
+	gguf_grid_fn *grid;
 	void (*pack)(int has_min, int hbit, const gguf_hdr *h,
 	    const uint8_t *L, uint8_t *out);
 	void (*unpack)(int has_min, int hbit, const uint8_t *in, gguf_hdr *h,
 	    uint8_t *L);
 	/* lattice types: the first column off the lattice, or -1 */
-	int (*bad)(const uint8_t *L);
+	gguf_bad_fn *bad;
 	/* lattice types: columns coded together, and their joint rounding */
 	int group;
-	void (*round_group)(const gguf_hdr *h, int64_t j, const float *x,
-	    const float *w, uint8_t *L);
+	gguf_round_fn *round_group;
 } gguf_traits;
 
 /* ---- Grids: a column's scale and offset ----------------------------- */

@@ -200,6 +200,21 @@ typedef struct gguf_hdr {
 static_assert(sizeof(gguf_hdr) <= sizeof(tq_qparams), "header fits");
 
 /*
+ * The kinds of function core/quant_gguf.c's table of types points at: a
+ * block's search (levels L[qk] and header h for x[qk] under importance
+ * imp, or NULL), a column's grid, and for the lattice types the check
+ * that a block's codes pack (-1, or the first column off the lattice) and
+ * GPTQ's joint rounding of a group.  The i-quants' headers declare theirs
+ * by these types.
+ */
+typedef void gguf_quant_fn(const float *x, const float *imp, float sigma2,
+    int nmax, gguf_hdr *h, uint8_t *L);
+typedef void gguf_grid_fn(const gguf_hdr *h, int64_t j, tq_grid *g);
+typedef int gguf_bad_fn(const uint8_t *L);
+typedef void gguf_round_fn(const gguf_hdr *h, int64_t j, const float *x,
+    const float *w, uint8_t *L);
+
+/*
  * The levels L of one block and its header h <-> the block's bytes.
  * has_min and hbit pick the variant of a family: the legacy types (m
  * stored; the 5th bits stored) and Q4_K/Q5_K (hbit 4: the 5th bits

@@ -10,14 +10,10 @@
 #include "quant_gguf_blk.h"
 
 /* The searches, as the table's quantize (sigma2 and nmax unused). */
-void tq_iq1__quant_s(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L);
-void tq_iq1__quant_m(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L);
+gguf_quant_fn tq_iq1__quant_s, tq_iq1__quant_m;
 
 /* A column's grid: the three values plus the shift, times the step. */
-void tq_iq1__grid_s(const gguf_hdr *h, int64_t j, tq_grid *g);
-void tq_iq1__grid_m(const gguf_hdr *h, int64_t j, tq_grid *g);
+gguf_grid_fn tq_iq1__grid_s, tq_iq1__grid_m;
 
 /*
  * The codes L[8] of columns j .. j + 7 (j a multiple of 8) of a block with
@@ -26,15 +22,12 @@ void tq_iq1__grid_m(const gguf_hdr *h, int64_t j, tq_grid *g);
  * their neighbours of least weighted squared error (what GPTQ rounds a
  * group onto).
  */
-void tq_iq1__round_s(const gguf_hdr *h, int64_t j, const float *x,
-    const float *w, uint8_t *L);
-void tq_iq1__round_m(const gguf_hdr *h, int64_t j, const float *x,
-    const float *w, uint8_t *L);
+gguf_round_fn tq_iq1__round_s, tq_iq1__round_m;
 
 /*
  * -1 when the codes L[QK_K] of a block (IQ1_S or IQ1_M) lie on the
  * codebook, else the first column of the first group of 8 that does not.
  */
-int tq_iq1__bad(const uint8_t *L);
+gguf_bad_fn tq_iq1__bad;
 
 #endif /* TQ_CORE_QUANT_IQ1_H */

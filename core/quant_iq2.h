@@ -30,16 +30,10 @@
 #include "quant_gguf_blk.h"
 
 /* The searches, as the table's quantize (sigma2 and nmax unused). */
-void tq_iq2__quant_xxs(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L);
-void tq_iq2__quant_xs(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L);
-void tq_iq2__quant_s(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L);
+gguf_quant_fn tq_iq2__quant_xxs, tq_iq2__quant_xs, tq_iq2__quant_s;
 
 /* A column's grid: the six signed magnitudes times its sub-block's step. */
-void tq_iq2__grid_xxs(const gguf_hdr *h, int64_t j, tq_grid *g);
-void tq_iq2__grid_xs(const gguf_hdr *h, int64_t j, tq_grid *g);	/* and S */
+gguf_grid_fn tq_iq2__grid_xxs, tq_iq2__grid_xs;	/* and S */
 
 /*
  * The codes L[8] of columns j .. j + 7 (j a multiple of 8) of a block with
@@ -50,21 +44,14 @@ void tq_iq2__grid_xs(const gguf_hdr *h, int64_t j, tq_grid *g);	/* and S */
  * among their neighbours of least weighted squared error.  What GPTQ
  * rounds a group onto.
  */
-void tq_iq2__round_xxs(const gguf_hdr *h, int64_t j, const float *x,
-    const float *w, uint8_t *L);
-void tq_iq2__round_xs(const gguf_hdr *h, int64_t j, const float *x,
-    const float *w, uint8_t *L);
-void tq_iq2__round_s(const gguf_hdr *h, int64_t j, const float *x,
-    const float *w, uint8_t *L);
+gguf_round_fn tq_iq2__round_xxs, tq_iq2__round_xs, tq_iq2__round_s;
 
 /*
  * -1 when the codes L[QK_K] of a block lie on the type's lattice (so the
  * block packs), else the first column of the first group of 8 that does
  * not.
  */
-int tq_iq2__bad_xxs(const uint8_t *L);
-int tq_iq2__bad_xs(const uint8_t *L);
-int tq_iq2__bad_s(const uint8_t *L);
+gguf_bad_fn tq_iq2__bad_xxs, tq_iq2__bad_xs, tq_iq2__bad_s;
 
 /* ---- The lattices (ggml's kgrid, kmap and kneighbors) ---------------- */
 

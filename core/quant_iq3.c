@@ -288,6 +288,34 @@ sub_weights(const float *xb, const float *qw, float sigma2, float *weight,
 		waux[i] = sqrtf(weight[i]);
 }
 
+/*
+ * What both searches do first with sub-block ib of x[QK_K]: its weights
+ * (sub_weights), its magnitudes xval[SUB] and the sign bits of each 8 in
+ * signs[4] (tq_gguf__signs8; IQ3_XXS, parity: the 7 it stores, the count
+ * made even).  Returns the largest magnitude.
+ */
+static float
+sub_prep(const float *x, const float *imp, float sigma2, int ib,
+    int parity, float *weight, float *waux, float *xval, uint8_t *signs)
+{
+	const float *xb = x + SUB * ib;
+	float max;
+	int k, i;
+
+	sub_weights(xb, imp != NULL ? imp + SUB * ib : NULL, sigma2, weight,
+	    waux);
+	for (k = 0; k < 4; k++) {
+		signs[k] = tq_gguf__signs8(xb + 8 * k,
+		    parity ? weight + 8 * k : NULL, xval + 8 * k, parity);
+		if (parity)
+			signs[k] &= 127;
+	}
+	max = xval[0];
+	for (i = 1; i < SUB; i++)
+		max = MAX(max, xval[i]);
+	return max;
+}
+
 /* ggml's quantize_row_iq3_xxs_impl on one super-block, into out[98]. */
 static void
 xxs_bytes(const float *x, const float *imp, uint8_t *out)
@@ -304,19 +332,11 @@ xxs_bytes(const float *x, const float *imp, uint8_t *out)
 	memset(q3, 0, sizeof(q3));
 	memset(sas, 0, sizeof(sas));
 	for (ib = 0; ib < NSUB; ib++) {
-		const float *xb = x + SUB * ib;
 		uint8_t block_signs[4];
 		float max, scale;
 
-		sub_weights(xb, imp != NULL ? imp + SUB * ib : NULL, sigma2,
-		    weight, waux);
-		for (k = 0; k < 4; k++) {
-			block_signs[k] = tq_gguf__signs8(xb + 8 * k,
-			    weight + 8 * k, xval + 8 * k, 1) & 127;
-		}
-		max = xval[0];
-		for (i = 1; i < SUB; i++)
-			max = MAX(max, xval[i]);
+		max = sub_prep(x, imp, sigma2, ib, 1, weight, waux, xval,
+		    block_signs);
 		memset(L, 0, sizeof(L));
 		if (max < EPS_XXS) {
 			scales[ib] = 0;
@@ -363,23 +383,15 @@ s_bytes(const float *x, const float *imp, uint8_t *out)
 	float sigma2 = 2 * tq_gguf__sum_sq(x, QK_K) / QK_K;
 	uint8_t *qs = y.qs, *signs = y.signs;
 	int8_t L[SUB];
-	int ib, k, i;
+	int ib, k;
 
 	memset(&y, 0, sizeof(y));
 	for (ib = 0; ib < NSUB; ib++) {
-		const float *xb = x + SUB * ib;
 		uint8_t block_signs[4];
 		float max, scale;
 
-		sub_weights(xb, imp != NULL ? imp + SUB * ib : NULL, sigma2,
-		    weight, waux);
-		for (k = 0; k < 4; k++) {
-			block_signs[k] = tq_gguf__signs8(xb + 8 * k, NULL,
-			    xval + 8 * k, 0);
-		}
-		max = xval[0];
-		for (i = 1; i < SUB; i++)
-			max = MAX(max, xval[i]);
+		max = sub_prep(x, imp, sigma2, ib, 0, weight, waux, xval,
+		    block_signs);
 		memset(L, 0, sizeof(L));
 		if (!max) {
 			/* ggml moves neither qs nor signs on (see the top) */

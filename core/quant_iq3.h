@@ -18,14 +18,10 @@
 #include "quant_gguf_blk.h"
 
 /* The searches, as the table's quantize (sigma2 and nmax unused). */
-void tq_iq3__quant_xxs(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L);
-void tq_iq3__quant_s(const float *x, const float *imp, float unused_s2,
-    int unused_nmax, gguf_hdr *h, uint8_t *L);
+gguf_quant_fn tq_iq3__quant_xxs, tq_iq3__quant_s;
 
 /* A column's grid: the 16 signed levels times the sub-block scale. */
-void tq_iq3__grid_xxs(const gguf_hdr *h, int64_t j, tq_grid *g);
-void tq_iq3__grid_s(const gguf_hdr *h, int64_t j, tq_grid *g);
+gguf_grid_fn tq_iq3__grid_xxs, tq_iq3__grid_s;
 
 /*
  * The codes L[G] of columns j .. j + G - 1 of a block (G = 8 for IQ3_XXS,
@@ -36,16 +32,12 @@ void tq_iq3__grid_s(const gguf_hdr *h, int64_t j, tq_grid *g);
  * those are no point of the lattice, the point among their neighbours of
  * least weighted squared error.  What GPTQ rounds a group onto.
  */
-void tq_iq3__round_xxs(const gguf_hdr *h, int64_t j, const float *x,
-    const float *w, uint8_t *L);
-void tq_iq3__round_s(const gguf_hdr *h, int64_t j, const float *x,
-    const float *w, uint8_t *L);
+gguf_round_fn tq_iq3__round_xxs, tq_iq3__round_s;
 
 /*
  * -1 when the codes L[QK_K] of a block lie on the lattice (so the block
  * packs), else the first column of the first group that does not.
  */
-int tq_iq3__bad_xxs(const uint8_t *L);
-int tq_iq3__bad_s(const uint8_t *L);
+gguf_bad_fn tq_iq3__bad_xxs, tq_iq3__bad_s;
 
 #endif /* TQ_CORE_QUANT_IQ3_H */

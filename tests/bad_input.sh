@@ -6,13 +6,9 @@
 # layers than the checkpoint holds, an absurd rope_theta, a safetensors
 # shape written 64.0; quantize --export.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 edit=$top_builddir/tests/gguf_edit
 d=$top_srcdir/tests/data
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
 
 # ---- GGUF -------------------------------------------------------------
 "$tq" export "$d/models/llama" --format gguf --type f32 \

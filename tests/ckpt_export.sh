@@ -12,15 +12,12 @@
 # it (for the fixture architectures 4.46.3 predates), and a failure to
 # install them fails the test.
 
-top_srcdir=${top_srcdir:-.}
-top_builddir=${top_builddir:-.}
-py=${TQ_PYTHON:-python3}
+set -u
+. "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 data=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 
-. "$top_srcdir/tests/tap_lib.sh"
-
-"$py" -c 'import numpy' >/dev/null 2>&1 ||
-	skip_test "$py cannot import numpy (set TQ_PYTHON)"
+need_py numpy
 [ -x "$top_builddir/tests/state_dump" ] || skip_test "tests/state_dump is not built"
 [ -f "$data/wikitext2-valid.txt" ] || skip_test "no $data/wikitext2-valid.txt"
 

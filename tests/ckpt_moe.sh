@@ -6,14 +6,11 @@
 # tools/install-ckpt-consumers-2025.sh (transformers 4.53.3,
 # compressed-tensors 0.13.0) load the exports too.
 
-top_srcdir=${top_srcdir:-.}
-top_builddir=${top_builddir:-.}
-py=${TQ_PYTHON:-python3}
+set -u
+. "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 
-. "$top_srcdir/tests/tap_lib.sh"
-
-"$py" -c 'import numpy' >/dev/null 2>&1 ||
-	skip_test "$py cannot import numpy (set TQ_PYTHON)"
+need_py numpy
 [ -x "$top_builddir/tests/state_dump" ] || skip_test "tests/state_dump is not built"
 
 set -- --tq "$top_builddir/turboquant" --dump "$top_builddir/tests/state_dump" \

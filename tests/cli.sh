@@ -3,41 +3,9 @@
 # eval on real models, and a clear one-line error (exit 1, no crash) for
 # every kind of bad input.  A TAP test.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 d=$top_srcdir/tests/data
 demo=$top_srcdir/assets/demo
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-fails=0
-
-ok() {	# ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	# printf, not echo: dash's echo would expand backslashes in messages.
-	if [ "$1" = 0 ]; then
-		printf 'ok %d - %s\n' "$n" "$2"
-	else
-		printf 'not ok %d - %s\n' "$n" "$2"
-		fails=$((fails + 1))
-	fi
-}
-
-# expect_error DESCRIPTION TEXT CMD...: exit 1, one stderr line with TEXT.
-expect_error() {
-	desc=$1
-	text=$2
-	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	lines=$(wc -l <"$tmp/err")
-	if [ $rc = 1 ] && [ "$lines" = 1 ] && grep -qF -- "$text" "$tmp/err"; then
-		ok 0 "$desc: $(cat "$tmp/err")"
-	else
-		ok 1 "$desc: exit $rc, stderr: $(head -c 300 "$tmp/err")"
-	fi
-}
 
 # ---- help and version ----
 "$tq" --help >"$tmp/out" 2>&1
@@ -174,5 +142,4 @@ if [ -d "$demo" ]; then
 	    "$tq" tokenize "$tmp/tok" "hello"
 fi
 
-echo "1..$n"
-[ $fails = 0 ]
+finish

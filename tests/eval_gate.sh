@@ -6,13 +6,7 @@
 # long-context table, tasks and the per-layer report; bad input gets
 # one-line errors.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-py=${TQ_PYTHON:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
 text=$shared/wikitext2-test.txt
 # 4096 tokens keep every run here under a few seconds.

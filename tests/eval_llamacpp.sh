@@ -14,18 +14,9 @@
 # Runs only with TQ_INTEROP=1 (and then a missing llama.cpp build is a
 # failure, not a skip).  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-py=${TQ_PYTHON:-python3}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 threads=2
-
-. "$top_srcdir/tests/tap_lib.sh"
-interop_only llama.cpp
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-llamacpp_bin
+llamacpp_only
 LD_LIBRARY_PATH=$bin "$bin/llama-perplexity" --version >"$tmp/v.log" 2>&1
 ok $? "llama-perplexity in $bin runs: $(grep -m1 version "$tmp/v.log")"
 # against_lp JSON LABEL KLD_LIMIT: our numbers in JSON against llama-perplexity's

@@ -3,13 +3,8 @@
 # transformers computes by the same protocol (tests/data/demo_ppl.json, made
 # by tools/ref_perplexity.py): within 0.1%, with the same token count.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 ref=$top_srcdir/tests/data/demo_ppl.json
-py=${TQ_PYTHON:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
 
 "$py" -c 'import json' 2>/dev/null || skip_test "no python to read $ref"
 "$py" - "$ref" "$top_builddir/turboquant" "$top_srcdir/assets/demo" \

@@ -9,21 +9,11 @@
 # weights and logits; a failed install is then a failure, not a skip.
 # Uses $top_builddir/turboquant and $top_builddir/tests/mlx_dump.
 
-top_srcdir=${top_srcdir:-.}
-top_builddir=${top_builddir:-.}
-data=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
+data=$shared
 dump=$top_builddir/tests/mlx_dump
-tq=$top_builddir/turboquant
 model=$top_srcdir/assets/demo
-n=0
-
-ok() {		# ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/export_mlx.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+work=$tmp
 
 quantize() {	# quantize NAME ARGS...
 	name=$1

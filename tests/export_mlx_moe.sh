@@ -13,14 +13,8 @@
 # every layer (the stacked experts too) equals our weights bit for bit,
 # and its logits match ours (tests/export_mlx_moe.py).
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 dump=$top_builddir/tests/mlx_dump
-py=${TQ_PYTHON:-python3}
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
 
 calib=$shared/wikitext2-valid.txt
 text=$shared/wikitext2-test.txt

@@ -3,7 +3,7 @@
 # seconds, seeded with the test fixtures.  A TAP test; skipped unless the
 # tree was configured with --enable-fuzzers CC=clang.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 secs=${TQ_FUZZ_SECONDS:-10}
 d=$top_srcdir/tests/data
 
@@ -11,8 +11,7 @@ if [ ! -x "$top_builddir/tests/fuzz_safetensors" ]; then
 	echo "1..0 # SKIP fuzzers not built (configure --enable-fuzzers CC=clang)"
 	exit 0
 fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=$tmp
 # Seeds: the fixtures, one directory per target (libFuzzer reads every file).
 seed() {	# seed DIR PATTERN MAXSIZE
 	mkdir -p "$work/seed-$1"

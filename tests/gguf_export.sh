@@ -6,14 +6,9 @@
 # GGUF files.  TAP.  The gguf-py part is skipped when the venv lacks gguf
 # and numpy, except under runtests.sh (TQ_STRICT=1), where that fails.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-py=${TQ_PYTHON:-python3}
-tq=$top_builddir/turboquant
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 demo=$top_srcdir/assets/demo
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
-. "$top_srcdir/tests/tap_lib.sh"
 # fails CMD...: the command exits 1 with one line on stderr, naming $want.
 fails() {
 	"$@" >"$tmp/out" 2>"$tmp/err"

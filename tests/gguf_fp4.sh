@@ -7,17 +7,9 @@
 # vec_dot_type for both; NVFP4's tensor scale multiplies llama.cpp's
 # output, our weights).  Runs only with TQ_INTEROP=1.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-py=${TQ_PYTHON:-python3}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
-. "$top_srcdir/tests/tap_lib.sh"
-interop_only llama.cpp
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-llamacpp_bin
+llamacpp_only
 head -c 100000 "$shared/wikitext2-test.txt" >"$tmp/text.txt"
 for s in mxfp4 nvfp4 nvfp4-pow2; do
 	"$tq" quantize --method rtn --scheme $s --out "$tmp/$s" >/dev/null \

@@ -6,24 +6,8 @@
 # suite of runtests.sh); there a consumer that cannot be installed is a
 # failure, not a skip.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-py=${TQ_PYTHON:-python3}
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tq=$top_builddir/turboquant
-
-if [ "${TQ_INTEROP:-0}" != 1 ]; then
-	echo "1..0 # SKIP llama.cpp interop runs with TQ_INTEROP=1"
-	exit 0
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-if ! bin=$("$top_srcdir/tools/build-llamacpp.sh" "$py" 2>"$tmp/build.log" |
-    tail -n 1) || [ ! -x "$bin/llama-quantize" ]; then
-	echo "1..1"
-	echo "not ok 1 - tools/build-llamacpp.sh failed:"
-	tail -n 20 "$tmp/build.log" | sed 's/^/# /'
-	exit 0
-fi
+. "${top_srcdir:-.}/tests/tap_lib.sh"
+llamacpp_only
 export LLAMA_CPP_LIB_PATH="$bin"
 
 # llama-quantize --imatrix takes our importance matrix (its own parser).

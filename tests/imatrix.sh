@@ -4,15 +4,9 @@
 # the statistics calibrate reports.  TAP; skipped without gguf-py
 # (a failure under runtests.sh, TQ_STRICT=1).
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-py=${TQ_PYTHON:-python3}
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
-"$py" -c 'import gguf, numpy' 2>/dev/null ||
-	skip_test "$py cannot import gguf and numpy (set TQ_PYTHON)"
+need_py 'gguf, numpy'
 if ! "$top_builddir/turboquant" calibrate --calib "$shared/wikitext2-valid.txt" \
     --samples 6 --seqlen 96 --imatrix "$tmp/imatrix.gguf" --json \
     >"$tmp/calib.json" 2>"$tmp/err"; then

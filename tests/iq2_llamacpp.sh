@@ -17,17 +17,9 @@
 #     all of them).
 # Runs only with TQ_INTEROP=1 (a missing llama.cpp build then fails).  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-py=${TQ_PYTHON:-python3}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 threads=2
-
-. "$top_srcdir/tests/tap_lib.sh"
-interop_only llama.cpp
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-llamacpp_bin
+llamacpp_only
 # fails CMD...: exit 1 with one line on stderr that has $want
 fails() {
 	"$@" >/dev/null 2>"$tmp/err"
@@ -52,13 +44,7 @@ for t in IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ1_S IQ1_M; do
 	grep -q "requires an importance matrix" "$tmp/l.log"
 	ok $? "$t without an importance matrix: refused by both: $(cat "$tmp/err")"
 	for im in ours llama; do
-		"$tq" export "$tmp/f32.gguf" --format gguf --type $lt \
-		    --imatrix "$tmp/$im.imatrix" --out "$tmp/$lt-$im.gguf" \
-		    >/dev/null 2>"$tmp/err" &&
-		llama llama-quantize --imatrix "$tmp/$im.imatrix" \
-		    "$tmp/f32.gguf" "$tmp/ref.gguf" $t 1 &&
-		gguf_same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
-		ok $? "$t, importance matrix: $im: our export equals llama-quantize's byte for byte $(head -c 200 "$tmp/err")"
+		same_as_llama $t $im
 	done
 done
 

@@ -16,42 +16,21 @@
 #     vec_dot_type for IQ3_XXS and IQ3_S).
 # Runs only with TQ_INTEROP=1 (a missing llama.cpp build then fails).  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-py=${TQ_PYTHON:-python3}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 threads=2
-
-. "$top_srcdir/tests/tap_lib.sh"
-interop_only llama.cpp
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-llamacpp_bin
-
+llamacpp_only
 demo_imatrices
 
 for t in IQ3_S IQ3_M IQ3_XS IQ3_XXS; do
-	lt=$(echo $t | tr A-Z a-z)
 	for im in none ours llama; do
-		opt= lopt=
-		if [ $im != none ]; then
-			opt="--imatrix $tmp/$im.imatrix"
-			lopt="--imatrix $tmp/$im.imatrix"
-		fi
-		"$tq" export "$tmp/f32.gguf" --format gguf --type $lt $opt \
-		    --out "$tmp/$lt-$im.gguf" >/dev/null 2>"$tmp/err"
-		rc=$?
-		llama llama-quantize $lopt "$tmp/f32.gguf" "$tmp/ref.gguf" $t 1
-		lrc=$?
 		if [ $im = none ] && { [ $t = IQ3_XS ] || [ $t = IQ3_XXS ]; }; then
+			both_quantize $t $im
 			[ $rc = 1 ] && [ $lrc != 0 ] &&
 			    grep -q "requires an importance matrix" "$tmp/l.log" &&
 			    grep -q "only with an importance matrix" "$tmp/err"
 			ok $? "$t without an importance matrix: refused by both, ours: $(head -c 200 "$tmp/err")"
 		else
-			[ $rc = 0 ] && [ $lrc = 0 ] &&
-			    gguf_same "$tmp/$lt-$im.gguf" "$tmp/ref.gguf"
-			ok $? "$t, importance matrix: $im: our export equals llama-quantize's byte for byte $(head -c 200 "$tmp/err")"
+			same_as_llama $t $im
 		fi
 	done
 done

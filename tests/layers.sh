@@ -7,10 +7,7 @@
 # a stray prototype counts too.  And no source file is over 1,500 lines
 # except generated tables.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-. "$top_srcdir/tests/tap_lib.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
 objs() {	# objs DIR: the library's objects built from DIR/
 	ls "$top_builddir/$1"/libtq_a-*.o 2>/dev/null
@@ -21,7 +18,6 @@ defined() {	# defined DIR: the external symbols DIR/'s objects define
 	done | sort -u
 }
 
-n=0
 if ! command -v nm >/dev/null 2>&1 || [ -z "$(objs core)" ]; then
 	skip_test "nm or the library's objects in $top_builddir are missing"
 fi

@@ -11,13 +11,7 @@
 # same importance matrix, by our evaluation and by llama-perplexity's KLD
 # on the GGUF files.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-py=${TQ_PYTHON:-python3}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
 demo=$top_srcdir/assets/demo
 calib="--calib $shared/wikitext2-valid.txt --samples 32 --seqlen 512"

@@ -11,13 +11,7 @@
 # reads, and so does our GGUF export, to the same bytes (TQ_INTEROP=1).
 # TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-py=${TQ_PYTHON:-python3}
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
 calib=$shared/wikitext2-valid.txt
 [ -r "$calib" ] || skip_test "no $calib"
@@ -26,11 +20,7 @@ command -v "$py" >/dev/null 2>&1 || skip_test "no $py"
 # The fixture's weights, and a GPT-2 byte-level tokenizer without merges:
 # every byte one of the 256 ids.
 m=$tmp/mixtral
-mkdir -p "$m"
-for f in config.json model.safetensors; do
-	ln -s "$(cd "$top_srcdir/tests/data/models/mixtral" && pwd)/$f" "$m/$f"
-done
-"$py" "$top_srcdir/tests/byte_tokenizer.py" "$m/tokenizer.json"
+moe_fixture mixtral "$m"
 ok $? "a byte-level tokenizer for the fixture"
 
 # 4 windows of 32: 128 tokens, top-2 of 4 experts; the experts' linears

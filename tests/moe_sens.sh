@@ -11,13 +11,7 @@
 # With --per-expert every expert linear is an entry and a choice of its
 # own; a grouped table is refused for --per-expert in one line.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-py=${TQ_PYTHON:-python3}
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
 calib=$shared/wikitext2-valid.txt
 text=$shared/wikitext2-test.txt

@@ -14,26 +14,17 @@
 # architecture (float, also against transformers' reference logits, and a
 # plan of int4 groups, int4 per channel and an int8 lm_head).
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 dump=$top_builddir/tests/logits_dump
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
 fixtures=$top_srcdir/tests/data/models
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-n=0
-
-ok() {	# STATUS DESCRIPTION
-	n=$((n + 1))
-	[ "$1" = 0 ] && echo "ok $n - $2" || echo "not ok $n - $2"
-}
 
 # Nothing is left in $tmp/out.
 clean() {
 	[ -z "$(ls "$tmp/out" 2>/dev/null)" ]
 }
 
-# A failed export: one line on stderr naming the problem, nothing left.
+# A failed export: one line on stderr naming the problem, nothing left
+# (tap_lib.sh's expect_error, and the clean output directory).
 expect_error() {	# DESCRIPTION TEXT CMD...
 	desc=$1
 	text=$2
@@ -113,7 +104,7 @@ if [ "${TQ_INTEROP:-0}" != 1 ]; then
 	echo "1..$n"
 	exit 0
 fi
-py=$("$top_srcdir/tools/install-onnx.sh" "${TQ_PYTHON:-python3}" | tail -n 1)
+py=$("$top_srcdir/tools/install-onnx.sh" "$py" | tail -n 1)
 ok $? "onnxruntime and onnx installed in $py"
 
 # check NAME MODEL|STATE IDS ARGS...: export, our logits, onnxruntime's.

@@ -8,15 +8,12 @@
 # weights beside made ones.  With TQ_INTEROP=1, also against the
 # bytes of a pinned llama.cpp's ggml (tools/build-llamacpp.sh).
 
-top_srcdir=${top_srcdir:-.}
-top_builddir=${top_builddir:-.}
-py=${TQ_PYTHON:-python3}
+set -u
+. "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 dump=$top_builddir/tests/quant_dump
 
-. "$top_srcdir/tests/tap_lib.sh"
-
-"$py" -c 'import gguf, numpy' >/dev/null 2>&1 ||
-	skip_test "$py cannot import gguf and numpy (set TQ_PYTHON)"
+need_py 'gguf, numpy'
 [ -x "$dump" ] || skip_test "$dump is not built"
 
 set --

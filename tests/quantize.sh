@@ -3,12 +3,7 @@
 # and resumed gives files identical to an uninterrupted run; the state
 # evaluates; bad plans and calibration input get one-line errors.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
 
 calib=$shared/wikitext2-valid.txt

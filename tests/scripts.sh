@@ -7,11 +7,7 @@
 # once complained about core/); on a terminal (tmux) it opens the
 # workbench.  TAP; part of `make check-long`.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 
 git -C "$top_srcdir" rev-parse --git-dir >/dev/null 2>&1 ||
 	skip_test "$top_srcdir is not a git checkout (the copy is made of its files)"

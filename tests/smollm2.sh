@@ -39,15 +39,9 @@
 #   - mlx-lm loads the mlx export and its perplexity is ours.
 # TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-py=${TQ_PYTHON:-python3}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 gguf=${TQ_SMOLLM2_GGUF:-}
 threads=2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
 
 # The model and the corpora, or a skip (a failure under TQ_STRICT=1).
 if [ -z "$gguf" ] || [ ! -f "$gguf" ]; then

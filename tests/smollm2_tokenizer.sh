@@ -9,15 +9,9 @@
 # The same file with a pre-tokenizer that cannot be rebuilt: info and
 # tokenize give the reason, naming it.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-py=${TQ_PYTHON:-python3}
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
-tq=$top_builddir/turboquant
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 edit=$top_builddir/tests/gguf_edit
 gguf=${TQ_SMOLLM2_GGUF:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
 
 [ -n "$gguf" ] && [ -f "$gguf" ] ||
     skip_test "no SmolLM2 GGUF (\$TQ_SMOLLM2_GGUF, which" \

@@ -6,13 +6,8 @@
 # --force; an export stopped by SIGTERM, or killed before, leaves no
 # temporaries.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 demo=$top_srcdir/assets/demo
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
 
 # poke FILE TENSOR OFFSET OCTAL: writes printf-escaped bytes OCTAL at byte
 # OFFSET of TENSOR's data in the safetensors FILE.

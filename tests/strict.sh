@@ -5,10 +5,7 @@
 # (tests/tap.c: tap_skip).  Runs tests with an interpreter that does not
 # exist and without the corpora.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-. "$top_srcdir/tests/tap_lib.sh"
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 quote() {	# quote FILE [GREP-ARGS]: a line of FILE, its # (TAP's directive mark) as =
 	if [ $# -gt 1 ]; then f=$1; shift; grep -m1 "$@" "$f"; else head -n 1 "$1"; fi |
 	    tr '#' '='

@@ -1,14 +1,43 @@
 # tap_lib.sh: what the shell tests share (sourced, not run).  They print
-# TAP: each check with ok, and "1..$n" at the end.  Needs $tmp.
+# TAP: each check with ok, and "1..$n" at the end (or finish).
+#
+# The prologue of every test: it starts
+#	set -u
+#	. "${top_srcdir:-.}/tests/tap_lib.sh"
+# and has the tree (top_srcdir, the sources; top_builddir, the build: make
+# check sets both, by hand they default to the current directory; made
+# absolute here), $tq the
+# program, $shared the corpora ($TQ_SHARED_DATA, else ../shared/data
+# beside the sources), $py the oracles' Python ($TQ_PYTHON) and $tmp, a
+# directory of its own removed on exit (a test that sets its own EXIT trap
+# removes it there).
+set -u
+: "${top_srcdir:=.}" "${top_builddir:=.}"
+# absolute, for the tests that change directory (tmux sessions start in $tmp)
+top_srcdir=$(cd "$top_srcdir" && pwd)
+top_builddir=$(cd "$top_builddir" && pwd)
+tq=$top_builddir/turboquant
+shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+py=${TQ_PYTHON:-python3}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 n=0
+fails=0
 
 ok() {	# ok STATUS DESCRIPTION: status 0 passes
 	n=$((n + 1))
+	# printf, not echo: dash's echo would expand backslashes in messages.
 	if [ "$1" = 0 ]; then
 		printf 'ok %d - %s\n' "$n" "$2"
 	else
 		printf 'not ok %d - %s\n' "$n" "$2"
+		fails=$((fails + 1))
 	fi
+}
+
+finish() {	# finish: the plan, and a status that says whether all passed
+	echo "1..$n"
+	[ "$fails" = 0 ]
 }
 
 # expect_error DESCRIPTION TEXT CMD...: CMD fails with exit status 1 and
@@ -41,6 +70,13 @@ skip_test() {	# skip_test REASON: the whole test, before any check, then exit
 	exit 0
 }
 
+# need_py MODULE[, MODULE...]: $py imports them all, else the test is
+# skipped (skip_test), naming them
+need_py() {
+	"$py" -c "import $1" >/dev/null 2>&1 ||
+		skip_test "$py cannot import $(echo "$1" | sed 's/, / and /g') (set TQ_PYTHON)"
+}
+
 skip_check() {	# skip_check REASON: one check
 	if [ "${TQ_STRICT:-0}" = 1 ]; then
 		ok 1 "missing under TQ_STRICT=1: $*"
@@ -71,6 +107,13 @@ llamacpp_bin() {
 		echo "1..$n"
 		exit 0
 	fi
+}
+
+# llamacpp_only: a test of llama.cpp interop: interop_only, then
+# llamacpp_bin.
+llamacpp_only() {
+	interop_only llama.cpp
+	llamacpp_bin
 }
 
 # llama TOOL ARGS...: runs one of $bin's programs (llamacpp_bin), its
@@ -123,6 +166,30 @@ demo_imatrices() {
 	    head -c 200)"
 }
 
+# both_quantize TYPE IM: demo_imatrices' $tmp/f32.gguf as TYPE (llama.cpp's
+# name: IQ4_XS) by our export, in $tmp/type-IM.gguf (iq4_xs-ours.gguf), and
+# by llama-quantize, in $tmp/ref.gguf (its log in $tmp/l.log), both with
+# importance matrix IM (ours, llama, or none); $rc and $lrc their statuses.
+both_quantize() {
+	bq_t=$(echo "$1" | tr A-Z a-z)
+	bq_opt=
+	[ "$2" = none ] || bq_opt="--imatrix $tmp/$2.imatrix"
+	"$tq" export "$tmp/f32.gguf" --format gguf --type $bq_t $bq_opt \
+	    --out "$tmp/$bq_t-$2.gguf" >/dev/null 2>"$tmp/err"
+	rc=$?
+	llama llama-quantize $bq_opt "$tmp/f32.gguf" "$tmp/ref.gguf" $1 1
+	lrc=$?
+}
+
+# same_as_llama TYPE IM: both_quantize TYPE IM succeed and write the same
+# tensors, byte for byte (gguf_same), one check
+same_as_llama() {
+	both_quantize "$1" "$2"
+	[ $rc = 0 ] && [ $lrc = 0 ] &&
+	    gguf_same "$tmp/$bq_t-$2.gguf" "$tmp/ref.gguf"
+	ok $? "$1, importance matrix: $2: our export equals llama-quantize's byte for byte $(head -c 200 "$tmp/err")"
+}
+
 # same_ppl GGUF NAME: llama-perplexity of GGUF (40 windows of 512 tokens of
 # wikitext-2's test text) equals our `eval --protocol llamacpp` of it
 # within 0.05%, one check (needs llamacpp_bin; uses $tq, $py, $shared and
@@ -163,6 +230,6 @@ moe_fixture() {
 	for f in config.json model.safetensors; do
 		ln -s "$(cd "$top_srcdir/tests/data/models/$1" && pwd)/$f" "$2/$f"
 	done
-	"${TQ_PYTHON:-python3}" "$top_srcdir/tests/byte_tokenizer.py" \
+	"$py" "$top_srcdir/tests/byte_tokenizer.py" \
 	    "$2/tokenizer.json"
 }

@@ -1,6 +1,8 @@
 /*
  * test_safetensors.c: the safetensors reader accepts what the reference
- * accepts and rejects every kind of lying header with a clear message.
+ * accepts and rejects every kind of lying header with a clear message;
+ * the files under it (core/fileio.c) are opened only when they are there,
+ * regular and within the limit.
  */
 #include "config.h"
 
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "safetensors.h"
 #include "tap.h"
 
@@ -87,6 +90,62 @@ writer_round_trip(void)
 	tq_st_close(sf);
 	snprintf(cmd, sizeof(cmd), "test $(ls %s | wc -l) = 1", dir);
 	tap_ok(system(cmd) == 0, "no temporary file left behind");
+	tap_rmdir(dir);
+}
+
+/*
+ * What every reader opens files with (core/fileio.c): a missing file, a
+ * directory, a file over the limit and an empty one to map are refused
+ * with the path and the reason; a file is read whole and mapped.
+ */
+static void
+file_errors(void)
+{
+	char dir[] = "/tmp/tq-fio-XXXXXX", path[64], empty[64];
+	tq_error err = { TQ_OK, "" };
+	tq_mmap m = { NULL, 0 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (mkdtemp(dir) == NULL) {
+		tap_ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/nothere", dir);
+	tap_ok(tq_read_file(path, 64, &buf, &len, &err) == TQ_EIO &&
+	    strstr(err.msg, path) != NULL &&
+	    strstr(err.msg, "No such file") != NULL, "read a missing file: %s",
+	    err.msg);
+	tap_ok(tq_mmap_open(path, &m, &err) == TQ_EIO &&
+	    strstr(err.msg, "No such file") != NULL, "map a missing file: %s",
+	    err.msg);
+	tap_ok(tq_read_file(dir, 64, &buf, &len, &err) == TQ_EIO &&
+	    strstr(err.msg, "not a regular file") != NULL,
+	    "read a directory: %s", err.msg);
+	tap_ok(tq_mmap_open(dir, &m, &err) == TQ_EIO &&
+	    strstr(err.msg, "not a regular file") != NULL,
+	    "map a directory: %s", err.msg);
+	snprintf(path, sizeof(path), "%s/five", dir);
+	snprintf(empty, sizeof(empty), "%s/empty", dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fputs("12345", f);
+		fclose(f);
+	}
+	if ((f = fopen(empty, "w")) != NULL)
+		fclose(f);
+	tap_ok(tq_read_file(path, 4, &buf, &len, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "too large (5 bytes, limit 4)") != NULL,
+	    "read a file over the limit: %s", err.msg);
+	tap_ok(tq_mmap_open(empty, &m, &err) == TQ_EFORMAT &&
+	    strstr(err.msg, "file is empty") != NULL, "map an empty file: %s",
+	    err.msg);
+	tap_ok(tq_read_file(path, 5, &buf, &len, &err) == TQ_OK &&
+	    len == 5 && strcmp(buf, "12345") == 0, "read a file whole");
+	free(buf);
+	tap_ok(tq_mmap_open(path, &m, &err) == TQ_OK && m.size == 5 &&
+	    memcmp(m.data, "12345", 5) == 0, "map a file");
+	tq_mmap_close(&m);
 	tap_rmdir(dir);
 }
 
@@ -218,5 +277,6 @@ main(void)
 		expect(strict[i].what, strict[i].header, strict[i].data_len,
 		    strict[i].want, strict[i].text);
 	writer_round_trip();
+	file_errors();
 	return tap_done();
 }

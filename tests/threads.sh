@@ -4,14 +4,9 @@
 # files from RTN (with an importance matrix), GPTQ and AWQ, and the same
 # perplexity and KL divergence.  TAP.
 set -u
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-. "$top_srcdir/tests/tap_lib.sh"
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 calib=$shared/wikitext2-valid.txt
 [ -f "$calib" ] || skip_test "no $calib"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 # A few samples of 300 tokens: two query blocks in attention, a partial
 # BLAS tile in every product.
 cal="--calib $calib --samples 6 --seqlen 300"

@@ -9,19 +9,15 @@
 # $top_srcdir/tests/data/tokenizers, assets/demo/tokenizer.json when it
 # exists, and the corpora in $TQ_SHARED_DATA.
 
-top_srcdir=${top_srcdir:-.}
-top_builddir=${top_builddir:-.}
-py=${TQ_PYTHON:-python3}
-data=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+set -u
+. "${top_srcdir:-.}/tests/tap_lib.sh"
+rmdir "$tmp"	# unused, and exec (below) would drop the trap that removes it
 dump=$top_builddir/tests/tok_dump
 
-. "$top_srcdir/tests/tap_lib.sh"
-
-"$py" -c 'import tokenizers' >/dev/null 2>&1 ||
-	skip_test "$py cannot import tokenizers (set TQ_PYTHON)"
+need_py tokenizers
 [ -x "$dump" ] || skip_test "$dump is not built"
-[ -d "$data" ] || skip_test "no corpora in $data (set TQ_SHARED_DATA)"
+[ -d "$shared" ] || skip_test "no corpora in $shared (set TQ_SHARED_DATA)"
 
 exec "$py" "$top_srcdir/tests/tokenizer_hf.py" --dump "$dump" \
-    --data "$data" --tokenizers "$top_srcdir/tests/data/tokenizers" \
+    --data "$shared" --tokenizers "$top_srcdir/tests/data/tokenizers" \
     --extra "$top_srcdir/assets/demo/tokenizer.json"

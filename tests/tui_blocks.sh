@@ -20,7 +20,6 @@ set -u
 
 calib=$shared/wikitext2-valid.txt
 [ -r "$calib" ] || skip_test "$calib is missing (the corpora in ../shared/data)"
-py=${TQ_PYTHON:-python3}
 
 # field NAME FIRST N: field N (awk's, NF-1 the error) of the row whose
 # first field is FIRST.
@@ -76,7 +75,7 @@ wait_for b '^ 1\.attn\.q_proj ' 20 && ! screen b | grep -q 'folded'
 ok $? "f on a folded row opens it"
 
 # ---- errors: calibrate, quantize; the worst of a block names its layer ----
-keys b c C-u ; text b "$calib 4 128"; keys b Enter
+answer b c "$calib 4 128"
 wait_for b 'calibrated in'
 keys b r
 wait_for b 'quantized in'
@@ -101,11 +100,11 @@ keys b o o O
 wait_for b 'no filter \| model order *$' 20
 
 # ---- filter, marks and edits with folded blocks ----
-keys b / C-u ; text b 'down_proj'; keys b Enter
+answer b / 'down_proj'
 wait_for b 'filter /down_proj/: 4 of 30' 20 &&
     [ "$(screen b | grep -c '^ [0-3]\.mlp\.down_proj ')" = 4 ]
 ok $? "a filter leaving one layer of each folded block shows the layers"
-keys b / C-u ; text b '^1\.'; keys b Enter
+answer b / '^1\.'
 wait_for b 'filter /\^1\\\.\/: 7 of 30' 20 &&
     block_row b 1 | grep -q ' 7 layers ' && ! screen b | grep -q '^ 1\.attn'
 ok $? "a filter leaving a block's 7 layers shows its one row"
@@ -181,7 +180,7 @@ wait_for b 'no sensitivity yet' 20
 ok $? "s: no sensitivity yet, and how to get one"
 
 # ---- the sensitivity: the folded rows' sums, the heat map by it ----
-keys b 6 s C-u ; text b "$tmp/sens.json"; keys b Enter
+answer b "6 s" "$tmp/sens.json"
 wait_for b ' points, [0-9]+ settings \| ' 20
 keys b 1 F
 wait_for b '4 blocks folded' 20
@@ -217,7 +216,7 @@ ok $? "quit"
 # ---- ASCII, no colour ----
 start a 80 24 LANG=C LC_ALL=C NO_COLOR=1 --
 wait_for a 'demo \(llama, 4 blocks\)' 60
-keys a c C-u ; text a "$calib 4 128"; keys a Enter
+answer a c "$calib 4 128"
 wait_for a 'calibrated in'
 keys a r
 wait_for a 'quantized in'
@@ -244,7 +243,7 @@ start e 100 30 -- tui "$m"
 wait_for e 'mixtral, 2 blocks' 60
 keys e p ; text e 'w4-gptq'; keys e Enter
 wait_for e 'plan: preset w4-gptq'
-keys e c C-u ; text e "$calib 8 32"; keys e Enter
+answer e c "$calib 8 32"
 wait_for e 'calibrated in'
 keys e r
 wait_for e 'quantized in'
@@ -253,7 +252,7 @@ routed=$(screen e |
     sed -n 's/^ ▸ 0\.e1 max w[123] *\(routed \|r=\)\([0-9]*\) .*/\2/p')
 [ -n "$routed" ]
 ok $? "an expert's row: its worst linear and the tokens routed to it ($routed)"
-keys e / C-u ; text e '^0\.e1\.'; keys e Enter
+answer e / '^0\.e1\.'
 wait_for e 'filter /' 20
 keys e Enter
 wait_for e '^ 0\.e1\.w1 ' 20
@@ -290,7 +289,7 @@ keys s x k Enter
 wait_for s '^ 29\.mlp\.down_proj +576x1536 ' 20 &&
     wait_for s '29 blocks folded' 20
 ok $? "Enter opens it: its seven layers"
-keys s c C-u ; text s "$calib 2 64"; keys s Enter
+answer s c "$calib 2 64"
 wait_for s 'calibrated in'
 keys s r
 wait_for s 'quantized in'
@@ -308,7 +307,7 @@ wait_for s '^  29 (░░|▒▒|▓▓|██) ' 20 && ! screen s | grep -q '^ 
 ok $? "G back to block 29"
 keys s Escape
 wait_for s ' 1 layers$' 20
-keys s / C-u ; text s 'down_proj'; keys s Enter
+answer s / 'down_proj'
 wait_for s 'filter /down_proj/: 30 of 212' 20
 keys s o o o o o o o o O
 wait_for s '^ 30 of 212 layers, 29 folded \| filter /down_proj/ \| sort rel\.err descending$' 20 &&

@@ -43,7 +43,7 @@ ok $? "= sets every marked layer (the filter's pattern)"
 keys b x
 
 # ---- the first two blocks' down_proj to 8 bits ----
-keys b / C-u ; text b 'down_proj'; keys b Enter
+answer b / 'down_proj'
 wait_for b 'filter /down_proj/: 4 of 30 layers'
 ok $? "filter to down_proj"
 [ "$(screen b | grep -c 'mlp.down_proj')" = 4 ] &&
@@ -60,7 +60,7 @@ screen b | grep -q '^\*0.mlp.down_proj .* gptq *8 *128 .* 8.19' &&
 ok $? "blocks 0 and 1 down_proj at 8 bits, block 2 still 4"
 
 # ---- save, undo, load ----
-keys b S C-u ; text b "$tmp/plan.json"; keys b Enter
+answer b S "$tmp/plan.json"
 wait_for b "plan saved to $tmp/plan.json"
 ok $? "S saves the plan"
 "$tq" plan --plan "$tmp/plan.json" --json >"$tmp/plan.out" 2>&1 &&
@@ -76,12 +76,12 @@ keys b C-r
 wait_for b 'redone'
 screen b | grep -q '^\*0.mlp.down_proj .* gptq *4 *128'
 ok $? "redo brings back an edit"
-keys b L C-u ; text b "$tmp/plan.json"; keys b Enter
+answer b L "$tmp/plan.json"
 wait_for b "plan loaded from $tmp/plan.json"
 screen b | grep -q '^\*0.mlp.down_proj .* gptq *8 *128' &&
 	screen b | grep -q "plan: file"
 ok $? "L loads the saved plan back"
-keys b L C-u ; text b "$tmp/nothere.json"; keys b Enter
+answer b L "$tmp/nothere.json"
 wait_for b 'nothere.json'
 ok $? "loading a missing plan says so on the message line"
 
@@ -99,13 +99,9 @@ ok $? "n moves the grid to the next group"
 keys b Escape
 
 # ---- resize and back ----
-T resize-window -t b -x 120 -y 40
-wait_for b 'rel.err'
-fits b 120 40
+resized b 120 40
 ok $? "the screen follows a resize to 120x40"
-T resize-window -t b -x 80 -y 24
-wait_for b 'rel.err'
-fits b 80 24
+resized b 80 24
 ok $? "and back to 80x24"
 
 # ---- sort ----

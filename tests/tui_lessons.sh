@@ -261,12 +261,7 @@ lay=$(screen t | sed -n 's/.*(g: \([^)]*\)).*/\1/p')
 wait_for t "^ $lay \[[0-9]+ x [0-9]+\]: the engine's RTN, GPTQ and AWQ"
 keys t Enter
 wait_for t 'running 1/6: rtn int4-g128'
-keys t C-c
-wait_for t 'cancel the run\? \(y/n\)'
-keys t y
-wait_for t 'size lesson cancelled (at|after) 1/6' && wait_for t ' idle ' &&
-	wait_for t 'cancelled (at|after) 1/6: rtn int4-g128  \(Enter: again\)' &&
-	! screen t | grep -q 'running 2/6'
+lesson_cancelled t size '1/6: rtn int4-g128  ' 'running 2/6'
 ok $? "Ctrl-C y stops the size lesson at its first job"
 keys t Enter
 wait_for t 'running 1/6: rtn int4-g128'

@@ -7,34 +7,16 @@
 # which tools/install-deps.sh --tests installs (under runtests.sh,
 # TQ_STRICT=1, that is a failure; see tests/tap_lib.sh).
 
-: "${top_srcdir:=.}" "${top_builddir:=.}"
-top_srcdir=$(cd "$top_srcdir" && pwd)
-top_builddir=$(cd "$top_builddir" && pwd)
-tq=$top_builddir/turboquant
-shared=${TQ_SHARED_DATA:-$top_srcdir/../shared/data}
+. "${top_srcdir:-.}/tests/tap_lib.sh"
 # Timeouts in seconds; sanitizer builds run several times slower.
 : "${TQ_TUI_TIMEOUT:=600}"
 
-# skip_test and skip_check; ok is this file's own, below.
-. "$top_srcdir/tests/tap_lib.sh"
+# ok, finish, skip_test and skip_check are tap_lib.sh's.
 command -v tmux >/dev/null 2>&1 || skip_test "tmux is not installed"
 
-tmp=$(mktemp -d)
 sock=tq-tui-$$
 T() { tmux -L "$sock" "$@"; }
 trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
-n=0
-fails=0
-
-ok() {	# ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		printf 'ok %d - %s\n' "$n" "$2"
-	else
-		printf 'not ok %d - %s\n' "$n" "$2"
-		fails=$((fails + 1))
-	fi
-}
 
 # start NAME COLS ROWS [ENV...] -- ARGS...: runs turboquant ARGS in a new
 # session; when it exits, the shell prints EXIT=status, whether the tty is
@@ -107,6 +89,64 @@ text() {	# text NAME STRING: types a string literally
 	T send-keys -t "$1" -l "$2"
 }
 
+# answer NAME "KEYS" STRING: KEYS (words, none for a prompt already open)
+# open a prompt, whose line is cleared, STRING typed and Enter pressed
+answer() {
+	# shellcheck disable=SC2086
+	keys "$1" $2 C-u
+	text "$1" "$3"
+	keys "$1" Enter
+}
+
+# ask_cancel NAME [y|n]: Ctrl-C and its question; then the answer, if
+# given.  The status: whether the question showed.
+ask_cancel() {
+	keys "$1" C-c
+	wait_for "$1" 'cancel the run\? \(y/n\)'
+	a_rc=$?
+	[ $# -lt 2 ] || keys "$1" "$2"
+	return $a_rc
+}
+
+# quits NAME SECONDS: q, y to its question (within SECONDS), and the
+# terminal restored (restored's status)
+quits() {
+	keys "$1" q
+	wait_for "$1" 'quit the workbench\?' "$2" && keys "$1" y
+	restored "$1"
+}
+
+# resized NAME COLS ROWS: the window resized, the table drawn again, and
+# fits' status at the new size
+resized() {
+	T resize-window -t "$1" -x "$2" -y "$3"
+	wait_for "$1" 'rel.err'
+	fits "$1" "$2" "$3"
+}
+
+# quantized NAME: two checks, that the quantization ends and that the
+# browser's rows at 80x24 (17 at least) each show a measured error
+quantized() {
+	wait_for "$1" 'quantized in'
+	ok $? "quantization ends"
+	q_errs=$(screen "$1" |
+	    grep -Ec '^[ *][0-9]\.(attn|mlp)\.[a-z_]+ .* [0-9]\.[0-9][0-9]e-[0-9][0-9] ')
+	[ "$q_errs" -ge 17 ]
+	ok $? "per-layer errors fill the browser ($q_errs rows with an error)"
+}
+
+# lesson_cancelled NAME LESSON STEP NEXT: Ctrl-C y stops the running
+# LESSON (its name: size) at STEP (a regex: "1/6: rtn int4-g128  "), the
+# workbench is idle, the step offers Enter again and NEXT ("running 2/6")
+# never started
+lesson_cancelled() {
+	ask_cancel "$1" y
+	wait_for "$1" "$2 lesson cancelled (at|after) ${3%%:*}" &&
+	    wait_for "$1" ' idle ' &&
+	    wait_for "$1" "cancelled (at|after) $3\\(Enter: again\\)" &&
+	    ! screen "$1" | grep -q "$4"
+}
+
 # restored NAME: the program exited 0 and left the terminal as it found it
 # (cooked tty, normal screen, cursor shown).
 restored() {
@@ -122,11 +162,6 @@ fits() {
 	[ "$(T display -p -t "$1" '#{pane_width}x#{pane_height}')" = "$2x$3" ] &&
 	[ "$(screen "$1" | wc -l)" -le "$3" ] &&
 	screen "$1" | sed -n "${3}p" | grep -q '? help'
-}
-
-finish() {
-	echo "1..$n"
-	[ "$fails" = 0 ]
 }
 
 # need_smollm2: $gguf is SmolLM2's GGUF ($TQ_SMOLLM2_GGUF); without it one

@@ -59,20 +59,18 @@ keys x b
 wait_for x '^ no frontier yet: measure or load the sensitivity first \(s\)$'
 ok $? "b (go to N bpw) without a frontier says how to get one"
 
-keys x c C-u ; text x "$calib 8 256"; keys x Enter
+answer x c "$calib 8 256"
 wait_for x 'calibrated in'
 ok $? "calibrated on wikitext2-valid.txt (8 samples of 256 tokens)"
 
 # ---- sensitivity: cancel once, then measure ----
-keys x s C-u ; text x default; keys x Enter
+answer x s default
 wait_for x 'sensitivity +[^ ]*.* [0-9]+/28 '
 ok $? "the sensitivity job runs with a progress bar over the 28 layers"
-keys x C-c
-wait_for x 'cancel the run\? \(y/n\)'
-keys x y
+ask_cancel x y
 wait_for x 'sensitivity cancelled' && wait_for x ' idle '
 ok $? "Ctrl-C y cancels it"
-keys x s C-u ; text x default; keys x Enter
+answer x s default
 wait_for x 'sensitivity measured in'
 ok $? "sensitivity measured on the engine thread"
 wait_for x '^ [0-9]+ points, 9 settings \| measured on wikitext2-valid.txt, default menu'
@@ -113,7 +111,7 @@ wait_for x '^quit the workbench\? \(y/n\) - not saved: .*the sensitivity$'
 ok $? "q with a measured sensitivity not saved asks first"
 keys x n
 wait_for x '^\? help'
-keys x w C-u ; text x "$tmp/sens.json"; keys x Enter
+answer x w "$tmp/sens.json"
 wait_for x "sensitivity saved to $tmp/sens.json"
 [ -s "$tmp/sens.json" ]
 ok $? "w saves the sensitivity"
@@ -174,7 +172,7 @@ while [ "$i" -lt "${row:-1}" ]; do
 	i=$((i + 1))
 done
 name=$(screen x | sed -n "$((row + 2))p" | awk '{ print $1 }')
-keys x = C-u ; text x "gptq int8"; keys x Enter
+answer x = "gptq int8"
 wait_for x "$name .* gptq  *8 "
 ok $? "= gptq int8 overrides $name"
 pk2=$(summary_kld x)
@@ -205,17 +203,13 @@ wait_for x '^ layer +shape'
 keys x r
 wait_for x 'quantize +[^ ]*.*[0-9]+/[0-9]+ '
 ok $? "quantizing the edited plan runs"
-wait_for x 'quantized in'
-ok $? "quantization ends"
-errs=$(screen x | grep -Ec '^[ *][0-9]\.(attn|mlp)\.[a-z_]+ .* [0-9]\.[0-9][0-9]e-[0-9][0-9] ')
-[ "$errs" -ge 17 ]	# the table's rows at 80x24
-ok $? "per-layer errors fill the browser ($errs rows with an error)"
+quantized x
 screen x | grep -Eq "^[ *]$(printf '%s' "$name" | sed 's/\./\\./g') .* gptq  *8 .* [0-9]\.[0-9][0-9]e-[0-9][0-9] "
 ok $? "$name was quantized with the override"
 screen x | grep -Eq '\| err sum [0-9]\.[0-9]{2}e-[0-9]+ \(28, #1\) \| KLD~[0-9]'
 ok $? "at 80 columns the summary keeps the error sum, its variant, and the predicted KLD"
 # a setting the menu lacks: the sum of the others is a lower bound, and says so
-keys x = C-u ; text x "gptq int6-g128"; keys x Enter
+answer x = "gptq int6-g128"
 wait_for x "$name .* gptq  *6 " &&
 	wait_for x '\| KLD>=[0-9][0-9.e+-]* \(27/28\)' &&
 	! screen x | grep -q 'quantized .*KLD~' &&
@@ -236,7 +230,7 @@ ok $? "quit (it asks: a variant is not saved); the terminal is restored"
 # ---- a second workbench loads the saved table, ASCII and monochrome ----
 start y 80 24 LANG=C LC_ALL=C NO_COLOR=1 --
 wait_for y 'demo \(llama, 4 blocks\)' 60
-keys y 6 s C-u ; text y "$tmp/sens.json"; keys y Enter
+answer y "6 s" "$tmp/sens.json"
 wait_for y "^ $npts points, 9 settings \\| from sens.json"
 ok $? "s loads the saved sensitivity (the same $npts frontier points)"
 s=$(screen y)
@@ -252,13 +246,13 @@ ok $? "b asks for the bits per weight, with the prompt's hint bar"
 keys y Escape
 wait_for y '^\? help' && screen y | grep -q 'plan: preset w4-rtn'
 ok $? "Esc cancels it: the plan is as it was"
-keys y b C-u; text y abc; keys y Enter
+answer y b abc
 wait_for y '^ go to: "abc" is not a number of bits per weight \(say 4\.5\)$'
 ok $? "a word is refused in one line"
-keys y b C-u; text y 1; keys y Enter
+answer y b 1
 wait_for y '^ no frontier point at or below 1 bpw: the smallest is [0-9.]+$'
 ok $? "below the frontier is refused, naming its smallest point"
-keys y b C-u; text y 4.5; keys y Enter
+answer y b 4.5
 wait_for y '^ 4\.5 bpw: point [0-9]+/[0-9]+, [0-9.]+ bpw \| KLD~- \(0/28\) -> KLD~[0-9]'
 ok $? "b 4.5 Enter applies a frontier point's plan and says which"
 set -- $(point y) - - -
@@ -273,7 +267,7 @@ wait_gone y "^ point $gi/"
 set -- $(point y) - - -
 awk -v a="$gb" -v b="$2" 'BEGIN { exit !(a <= 4.5 && b > 4.5) }'
 ok $? "it is the nearest point below 4.5: $gb, the next is $2"
-keys y Escape p C-u; text y w4-gptq; keys y Enter
+answer y "Escape p" w4-gptq
 wait_for y '^ plan: preset w4-gptq \| KLD~[0-9.e-]+ -> [0-9.e-]+ \([-+][0-9.e-]+, [-+][0-9]+%\)$'
 ok $? "a preset's message gives the change too (all of w4-gptq is in the menu)"
 keys y 6

@@ -8,7 +8,6 @@
 set -u
 . "${top_srcdir:-.}/tests/tui_lib.sh"
 
-py=${TQ_PYTHON:-python3}
 calib=$shared/wikitext2-valid.txt
 [ -r "$calib" ] || skip_test "$calib is missing (the corpora in ../shared/data)"
 m=$tmp/mixtral
@@ -46,19 +45,19 @@ wait_for w '^ . 0\.e3 +3 layers' 20
 ok $? "f folds it again"
 keys w p ; text w 'w4-gptq'; keys w Enter
 wait_for w 'plan: preset w4-gptq'
-keys w c C-u ; text w "$calib 4 32"; keys w Enter
+answer w c "$calib 4 32"
 wait_for w 'calibrated in'
 ok $? "calibrated on 4 windows of 32"
 keys w r
 wait_for w 'quantized in'
 ok $? "quantized per expert"
-keys w / C-u ; text w "^model\\.layers\\.0\\..*${short}\\.w2\$"; keys w Enter
+answer w / "^model\\.layers\\.0\\..*${short}\\.w2\$"
 wait_for w 'filter /'
 keys w Enter
 wait_for w 'routed [0-9]+ \(used all\) err [0-9.e+-]+'
 ok $? "the short expert's detail: routed, used all"
 keys w Escape Escape
-keys w / C-u ; text w "^model\\.layers\\.0\\..*${enough% *}\$"; keys w Enter
+answer w / "^model\\.layers\\.0\\..*${enough% *}\$"
 wait_for w 'filter /'
 keys w Enter
 wait_for w "routed ${enough#* } err [0-9.e+-]+"

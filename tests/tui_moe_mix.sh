@@ -12,7 +12,7 @@ set -u
 calib=$shared/wikitext2-valid.txt
 [ -r "$calib" ] || skip_test "$calib is missing (the corpora in ../shared/data)"
 m=$tmp/mixtral
-moe_fixture mixtral "$m" || skip_test "${TQ_PYTHON:-python3} cannot write the tokenizer"
+moe_fixture mixtral "$m" || skip_test "$py cannot write the tokenizer"
 "$tq" plan "$m" --frontier --calib "$calib" --samples 8 --seqlen 64 \
     --menu "rtn:q4_0,rtn:q5_0,rtn:q8_0,gptq:int3-g32,gptq:int4-g32" \
     --sensitivity "$tmp/sens.json" >/dev/null 2>&1
@@ -21,7 +21,7 @@ ok $? "the grouped sensitivity table, measured on the command line"
 start w 120 36 -- tui "$m"
 wait_for w 'mixtral, 2 blocks' 60
 ok $? "the fixture is open"
-keys w 6 s C-u ; text w "$tmp/sens.json"; keys w Enter
+answer w "6 s" "$tmp/sens.json"
 wait_for w '^ [0-9]+ points, 5 settings \| from sens.json'
 ok $? "s loads the grouped table"
 p=$(screen w | sed -n 's/^ point \([0-9]*\)\/[0-9]*: \([0-9.]*\) bpw  predicted KLD \([0-9.e+-]*\) .*/\1 \2 \3/p')
@@ -31,7 +31,7 @@ keys w Enter
 wait_for w "point ${1:-?}/[0-9]+ \\($b1 bpw\\) loaded"
 ok $? "Enter loads point ${1:-?}'s plan ($b1 bpw) into the browser"
 # experts start folded: a filter that leaves one linear of each shows it
-keys w / C-u ; text w '^(0\.e3\.w2|1\.e[0-3]\.w1)$'; keys w Enter
+answer w / '^(0\.e3\.w2|1\.e[0-3]\.w1)$'
 wait_for w '^ +1\.e3\.w1 ' 20
 screen w | grep -Eq '^ +0\.e3\.w2 +64x64 .* (gptq|rtn) ' &&
 	[ "$(screen w | grep -E '^ +1\.e[0-3]\.w1 ' | awk '{print $4, $5, $6}' |
@@ -44,8 +44,6 @@ keys w 6
 wait_for w '^ plan .* KLD~[0-9.e+-]+ += point [0-9]+/' &&
 	! screen w | grep -q '^ plan .*KLD>='
 ok $? "the mix screen's plan line: every expert counted, the plan is the point ($(screen w | grep '^ plan ' | head -c 90))"
-keys w q
-wait_for w 'quit the workbench\?' 5 && keys w y
-restored w
+quits w 5
 ok $? "quit; the terminal is restored"
 echo "1..$n"

@@ -159,11 +159,11 @@ keys n / ; text n 'k_proj|x('
 wait_for n '^filter \(PCRE2\): k_proj\|x\( +\(missing closing parenthesis' 20 &&
 	screen n | grep -q '^ 4 of 30 layers | filter /k_proj|x/'
 ok $? "a pattern that does not compile yet says why; the view keeps the last that did"
-keys n C-u ; text n '^1\.'; keys n Enter
+answer n "" '^1\.'
 wait_for n '^ 7 of 30 layers \| filter /\^1\\\./' 20
 keys n a b
 wait_for n '7 layers -> rtn int5-g128' 20
-keys n S C-u ; text n "$tmp/block1.json"; keys n Enter
+answer n S "$tmp/block1.json"
 wait_for n "plan saved to $tmp/block1.json" 20
 "$tq" plan --plan "$tmp/block1.json" --json >"$tmp/block1.out" 2>&1 &&
 	[ "$(grep -o '"name":"model.layers.1\.[^}]*"scheme":"int5-g128"' "$tmp/block1.out" | wc -l)" = 7 ] &&
@@ -211,7 +211,7 @@ long=$tmp/a-rather-long-directory-name
 mkdir -p "$long"
 i=0
 while [ $i -lt 12 ]; do
-	keys n S C-u ; text n "$long/plan$i.json"; keys n Enter
+	answer n S "$long/plan$i.json"
 	wait_for n "plan saved to $long/plan$i.json" 20 || break
 	i=$((i + 1))
 done
@@ -251,7 +251,7 @@ ok $? "q with unsaved plan edits asks first, and says what would be lost"
 keys u n
 wait_for u '^\? help q quit' 20
 ok $? "n stays"
-keys u S C-u ; text u "$tmp/saved.json"; keys u Enter
+answer u S "$tmp/saved.json"
 wait_for u "plan saved to $tmp/saved.json" 20
 keys u r
 wait_for u 'quantized in' 120

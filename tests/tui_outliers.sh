@@ -28,7 +28,7 @@ ratios() {
 start d 80 24 --
 wait_for d 'demo \(llama, 4 blocks\)' 60
 ok $? "the demo model is open"
-keys d c C-u ; text d "$calib 8 64"; keys d Enter
+answer d c "$calib 8 64"
 wait_for d 'calibrated in'
 keys d Enter
 wait_for d 'channel absmax \|x\| \(256 inputs, median [0-9.]+\); outliers: >= 4\.0x the median'
@@ -67,7 +67,7 @@ o=$(screen d | awk '/^ 1\.mlp\.down_proj / { print $NF }')
 ok $? "the browser's outl column ($o) counts the detail's outliers ($k)"
 
 # the AWQ lesson ranks the salient channels as the detail does
-keys d Escape / C-u ; text d '^0\.attn\.q'; keys d Enter
+answer d "Escape /" '^0\.attn\.q'
 keys d t
 wait_for d 'Lessons: j/k choose'
 keys d Enter
@@ -92,9 +92,7 @@ screen d | grep -q 'err [0-9.]*e-[0-9]*$' &&
 	screen d | grep -Eq '^ +[0-9]\.[0-9][0-9] bpw$' &&
 	! screen d | grep -Eq '(^ +bpw$)|(b$)|(bp$)|(^ +(pw|w)( |$))'
 ok $? "a wrapped log line breaks at a field: '4.16 bpw' stays whole"
-keys d q
-wait_for d 'quit the workbench\?' 10 && keys d y
-restored d
+quits d 10
 ok $? "the demo session exits cleanly"
 
 # ---- SmolLM2 at 200x50: the massive activations stand out ----
@@ -111,7 +109,7 @@ cli=$("$tq" --threads 2 calibrate "$gguf" --calib "$calib" --samples 4 \
     gsub(/[#,]/, ""); print $5, $7 }')
 start s 200 50 -- tui "$gguf"
 wait_for s '30 blocks' 120
-keys s c C-u ; text s "$calib 4 128"; keys s Enter
+answer s c "$calib 4 128"
 wait_for s 'calibrated in'
 keys s / C-u ; text s '^11\.mlp\.down'; keys s Enter Enter
 wait_for s 'model.layers.11.mlp.down_proj \[576 x 1536\]'

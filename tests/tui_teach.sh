@@ -45,7 +45,7 @@ wait_for t 'Lesson 6/[0-9]+: GPTQ against RTN'
 wait_for t 'calibrate first'
 ok $? "the GPTQ lesson asks for a calibration first"
 calib=$shared/wikitext2-valid.txt
-keys t c C-u ; text t "$calib 16 512"; keys t Enter
+answer t c "$calib 16 512"
 wait_for t 'calibrated in'
 keys t k k k k k k k k
 wait_for t 'output error on 256 calibration tokens: RTN [0-9.]+e-[0-9]+ +GPTQ so far 0.000e\+00'
@@ -92,23 +92,17 @@ wait_for t 'Lesson [0-9]+/[0-9]+: domain mismatch: prose against code'
 ok $? "] goes to the domain lesson"
 keys t Enter
 wait_for t 'corpora directory: '
-keys t C-u ; text t "$shared"; keys t Enter
+answer t "" "$shared"
 wait_for t 'running [0-9]/6: '
 ok $? "Enter runs the lesson's jobs"
-keys t C-c
-wait_for t 'cancel the run\? \(y/n\)'
-keys t y
-wait_for t 'domain lesson cancelled (at|after) [0-9]/6' && wait_for t ' idle ' &&
-	wait_for t 'cancelled (at|after) [0-9]/6: .*\(Enter: again\)' &&
-	! screen t | grep -q 'running [0-9]/6'
+lesson_cancelled t domain '[0-9]/6: .*' 'running [0-9]/6'
 ok $? "Ctrl-C y stops the lesson: no next step starts"
 # Ctrl-C's question left open while the step ends: the next step waits
 keys t Enter
 wait_for t 'corpora directory: '
 keys t Enter
 wait_for t 'running 1/6: calibrate on prose'
-keys t C-c
-wait_for t 'cancel the run\? \(y/n\)' &&
+ask_cancel t &&
 	wait_for t '1/6 done: calibrate on prose; the next step waits for y/n' &&
 	sleep 2 && ! screen t | grep -q 'running 2/6' &&
 	screen t | grep -q 'cancel the run? (y/n)'
@@ -132,7 +126,7 @@ ok $? "X stops it at step 2"
 # a plan that is mostly RTN, one layer GPTQ: the lesson takes w4-gptq
 keys t 1
 wait_for t 'rel.err'
-keys t = C-u ; text t "gptq int4-g128"; keys t Enter
+answer t = "gptq int4-g128"
 wait_for t '1 layer -> gptq int4-g128'
 keys t 5
 wait_for t 'Lesson [0-9]+/[0-9]+: domain mismatch'

@@ -32,7 +32,7 @@ wait_for v 'demo \(llama, 4 blocks\)' 60
 ok $? "the demo model is open"
 
 # ---- validation: the fp baseline, a token limit, the context remembered ----
-keys v v C-u ; text v "small.txt 128"; keys v Enter
+answer v v "small.txt 128"
 wait_for v 'validated in'
 screen v | grep -Eq '^ vs the fp model on small.txt, ctx 128, all [0-9]+ tokens' &&
 	screen v | grep -Eq '^ fp16 +16.00 +[0-9]+\.[0-9]{3}'
@@ -45,7 +45,7 @@ ok $? "RTN without a calibration: no output error, and the summary says why"
 keys v v
 wait_for v 'validate on \(FILE \[CTX \[TOKENS\]\]\): small.txt 128'
 ok $? "the prompt offers the last FILE and CTX again"
-keys v C-u ; text v "$wt 256 2048"; keys v Enter
+answer v "" "$wt 256 2048"
 wait_for v 'validated in'
 screen v | grep -Eq "^ vs the fp model on .*wikitext2-test.txt, ctx 256, first 2048 of [0-9]+ tokens"
 ok $? "a token limit: the header says the first 2048 tokens of the text"
@@ -58,7 +58,7 @@ wait_for v '^ #1 preset w4-rtn +4.16 +[0-9]+\.[0-9]+ +[+-][0-9.]+%'
 ok $? "the variant is measured on the same tokens"
 
 # ---- a cancelled validation keeps the table's source, and says so ----
-keys v v C-u ; text v "$lt 256"; keys v Enter
+answer v v "$lt 256"
 wait_for v 'eval +[^ ]*.* [0-9]+/[0-9]+ .*linux-test'
 keys v X
 wait_for v 'last run cancelled after [0-9:s]+: linux-test.txt, ctx 256 \(not shown\)'
@@ -94,7 +94,7 @@ wait_for v 'plan: preset w4-rtn'
 keys v b
 wait_for v '1 layer -> rtn int5-g128'
 # the output errors need a calibration (without one: the SQNR only)
-keys v c C-u ; text v "$shared/wikitext2-valid.txt 8 256"; keys v Enter
+answer v c "$shared/wikitext2-valid.txt 8 256"
 wait_for v 'calibrated in'
 keys v r
 wait_for v 'quantized in'
@@ -117,13 +117,13 @@ ok $? "a leading #1 picks the first"
 keys v Enter
 wait_for v 'exported mlx int4-g128-f32'
 ok $? "#1 is exported: every layer int4-g128 (#2 has one at int5)"
-keys v E C-u ; text v "mlx - $tmp/m1"; keys v Enter
+answer v E "mlx - $tmp/m1"
 wait_for v "export: $tmp/m1 already exists: add force to replace it"
 ok $? "an existing PATH is refused in the dialog's own word, force"
-keys v E C-u ; text v "mlx - $tmp/m1 force"; keys v Enter
+answer v E "mlx - $tmp/m1 force"
 wait_for v 'exported mlx mixed'
 ok $? "force replaces it, with the last variant (#2: mixed bits)"
-keys v E C-u ; text v "#1 gguf q4_k_m $tmp/g.gguf"; keys v Enter
+answer v E "#1 gguf q4_k_m $tmp/g.gguf"
 wait_for v 'exported gguf q4_k_m: .*, a warning'
 keys v 3
 wait_for v 'wrote .*g.gguf'

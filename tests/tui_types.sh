@@ -80,7 +80,7 @@ ok $? "? lists the picker's keys"
 keys t Escape
 
 # calibrated, the quantization measures each layer's output error
-keys t c C-u ; text t "$shared/wikitext2-valid.txt 16 256"; keys t Enter
+answer t c "$shared/wikitext2-valid.txt 16 256"
 wait_for t 'calibrated in' 120
 ok $? "calibrated on 16 windows of wikitext2-valid.txt"
 keys t r
@@ -90,9 +90,7 @@ for l in q_proj k_proj v_proj; do
 	ok $? "after r, 0.attn.$l has its error: $(row "0\\.attn\\.$l")"
 done
 
-keys t q
-wait_for t 'quit the workbench\?' 20 && keys t y
-restored t
+quits t 20
 ok $? "q quits and restores the terminal"
 
 # ---- SmolLM2: width 576 takes blocks of 32, not of 256 ----
@@ -112,9 +110,7 @@ keys s T
 pick s iq4_nl && keys s Enter &&
 	wait_for s '7 layers -> rtn iq4_nl' 20
 ok $? "iq4_nl fits: block 0's 7 layers take it"
-keys s q
-wait_for s 'quit the workbench\?' 20 && keys s y
-restored s
+quits s 20
 ok $? "q quits"
 
 finish

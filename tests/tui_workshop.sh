@@ -132,9 +132,7 @@ text w "$shared"
 keys w Enter
 shows 'running [0-9]/6: '
 ok $? "12. ], Enter, Enter: the domain lesson's six jobs run"
-keys w C-c
-wait_for w 'cancel the run\? \(y/n\)'
-keys w n
+ask_cancel w n
 wait_gone w 'cancel the run\?' 10 && ! screen w | grep -q 'cancelled'
 ok $? "12. Ctrl-C asks, n keeps it running"
 shows 'domain lesson done' && screen w | grep -Eq '^ prose +[0-9.]+ ' &&

@@ -46,7 +46,10 @@ if [ ! -x "$bin/llama-perplexity" ] || [ ! -x "$bin/llama-quantize" ] ||
 	    llama-quantize llama-perplexity llama-imatrix >&2
 fi
 
-if ! "$py" -c "import llama_cpp" 2>/dev/null; then
+# The bindings are built without libllama (LLAMA_BUILD=OFF): they load it
+# from LLAMA_CPP_LIB_PATH, as the tests run them, and without it the import
+# always fails (and they were reinstalled on every call).
+if ! LLAMA_CPP_LIB_PATH=$bin "$py" -c "import llama_cpp" 2>/dev/null; then
 	echo "build-llamacpp: installing the llama_cpp Python bindings" >&2
 	CMAKE_ARGS="-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF" "$py" -m pip install -q \
 	    "$root" >&2
