@@ -5,7 +5,7 @@ Usage (from the repository root, after building; needs the SmolLM2 GGUF of
 tools/install-smollm2.sh and the pinned llama.cpp of tools/build-llamacpp.sh):
     python3 tools/quant_table_smollm2.py [--threads 2] [--samples 32]
         [--windows 16] [--linux-windows 6] [--work DIR]
-        [--part gguf|int] [--only WORDS] [--table-only]
+        [--part gguf|int|new|iq] [--only WORDS] [--table-only]
 
 Run it with a Python that imports gguf-py (the test venv,
 ~/.cache/turboquant/venv/bin/python) to have identical files recognized.  On a
@@ -37,6 +37,14 @@ What it does, in order:
      output error alike).  Integer groups of 64 (no group of 128
      divides 576): RTN, GPTQ and AWQ at 4 and 3 bits, GPTQ at 2 bits; these
      have no GGUF form and are evaluated as states.
+     --part iq: the codebook i-quants, which need the importance matrix
+     (IQ3_S, IQ3_XXS, IQ2_M, IQ2_S, IQ2_XS, IQ2_XXS, IQ1_M, IQ1_S), and
+     beside them Q3_K_M and Q2_K, all with it: ours RTN + imatrix from one
+     calibration (`calibrate --out`, then `quantize --stats`), llama.cpp's
+     llama-quantize --imatrix; each llama.cpp i-quant file is cross-checked
+     (step 5), and the table gives the file sizes; below every table, each
+     .gguf row's types of
+     the block linears (the fallbacks of a width such as SmolLM2's 576).
   4. Every variant is evaluated by `turboquant eval --protocol llamacpp` (ctx
      512): WINDOWS windows of wikitext2-test.txt, with the mean KL divergence
      against the base's saved log-probabilities, and LINUX_WINDOWS windows of
@@ -250,7 +258,8 @@ def main():
             if f.startswith("results") and f.endswith(".json"):
                 cache.update(json.load(open(P(f))))
         cache.update(mine)
-    mine = {}
+    # this run's file keeps what it held (a rerun after a failure would drop it)
+    mine = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     load()
     made = set()
 
@@ -423,19 +432,27 @@ def main():
           "wikitext2-test.txt (mean KLD against the base on them), %d of linux-test.txt; "
           "calibration %d x 512 tokens of wikitext2-valid.txt.\n"
           % (a.windows, a.linux_windows, a.samples))
-    print("| variant | made by | bits/weight | `wikitext2-test.txt` ppl (Δ%) | mean KLD "
-          "| `linux-test.txt` ppl (Δ%) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    # --part iq's table also gives each file's size (its rows are all files)
+    sized = a.part == "iq"
+
+    def size(key):
+        f = cache.get(key, [None])[0]
+        return (" %.1f |" % (os.path.getsize(f) / 1e6) if f and os.path.isfile(f)
+                else " |") if sized else ""
+    print("| variant | made by |%s bits/weight | `wikitext2-test.txt` ppl (Δ%%) | mean KLD "
+          "| `linux-test.txt` ppl (Δ%%) |" % (" file (MB) |" if sized else ""))
+    print("| --- | --- |%s ---: | ---: | ---: | ---: |" % (" ---: |" if sized else ""))
     for label, who, r, note in rows:
         if r is None:
-            print("| %s | %s | | not run | | |" % (label, who))
+            print("| %s | %s |%s | not run | | |" % (label, who, size(label + " / " + who)))
             continue
         if who == "":
-            print("| %s | | 32.00 | %.3f | | %.3f |" % (label, r["ppl"], r["linux"]))
+            print("| %s | |%s 32.00 | %.3f | | %.3f |" % (label, size("base"), r["ppl"],
+                                                         r["linux"]))
             continue
-        print("| %s | %s%s | %.2f | %.3f (%+.1f%%) | %.5f | %.3f (%+.1f%%) |"
-              % (label, who, " (%s)" % note if note else "", r["bpw"], r["ppl"],
-                 100 * (r["ppl"] / b["ppl"] - 1), r["kld"], r["linux"],
+        print("| %s | %s%s |%s %.2f | %.3f (%+.1f%%) | %.5f | %.3f (%+.1f%%) |"
+              % (label, who, " (%s)" % note if note else "", size(label + " / " + who), r["bpw"],
+                 r["ppl"], 100 * (r["ppl"] / b["ppl"] - 1), r["kld"], r["linux"],
                  100 * (r["linux"] / b["linux"] - 1)))
     print("\nCross-check, the same %d windows of wikitext2-test.txt:\n" % a.windows)
     print("| file | llama-perplexity | turboquant eval |")
