@@ -42,9 +42,9 @@ What it does, in order:
      beside them Q3_K_M and Q2_K, all with it: ours RTN + imatrix from one
      calibration (`calibrate --out`, then `quantize --stats`), llama.cpp's
      llama-quantize --imatrix; each llama.cpp i-quant file is cross-checked
-     (step 5), and the table gives the file sizes; below every table, each
-     .gguf row's types of
-     the block linears (the fallbacks of a width such as SmolLM2's 576).
+     (step 5), and the table gives the file sizes.  Below every table, each
+     .gguf row's types of the block linears (the fallbacks of a width such
+     as SmolLM2's 576).
   4. Every variant is evaluated by `turboquant eval --protocol llamacpp` (ctx
      512): WINDOWS windows of wikitext2-test.txt, with the mean KL divergence
      against the base's saved log-probabilities, and LINUX_WINDOWS windows of
