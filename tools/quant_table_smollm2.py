@@ -410,13 +410,20 @@ def main():
     def check(label, f, r):
         key = "check / " + label
         if key not in cache and f is not None and r is not None and not a.table_only:
-            run([os.path.join(lbin, "llama-perplexity"), "-m", f, "-f", wiki, "-c", "512",
-                 "--chunks", str(a.windows), "-t", str(a.threads)], env=lenv,
-                out=P("lp.log"))
-            m = re.search(r"Final estimate: PPL = ([0-9.]+)", open(P("lp.log")).read())
-            cache[key] = mine[key] = (None, [label, float(m.group(1)) if m else
-                                             float("nan"), r["ppl"]], "")
-            save()
+            lp = P("lp_%s.log" % os.path.basename(f))
+            # (on a busy machine the pinned llama-perplexity now and then ends
+            # with status 0 before its last chunk and final estimate: tried 3 times)
+            for attempt in range(3):
+                run([os.path.join(lbin, "llama-perplexity"), "-m", f, "-f", wiki, "-c",
+                     "512", "--chunks", str(a.windows), "-t", str(a.threads)], env=lenv,
+                    out=lp)
+                m = re.search(r"Final estimate: PPL = ([0-9.]+)", open(lp).read())
+                if m:
+                    break
+                log("%s: no final estimate from llama-perplexity" % lp)
+            if m:   # (otherwise not kept: a run after this one tries again)
+                cache[key] = mine[key] = (None, [label, float(m.group(1)), r["ppl"]], "")
+                save()
         if key in cache:
             checks.append(cache[key][1])
     checks = list(cache.get("cross-check", [None, []])[1])
