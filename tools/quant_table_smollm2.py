@@ -409,6 +409,8 @@ def main():
     # list of a --work made before is read as well)
     def check(label, f, r):
         key = "check / " + label
+        if key in cache and cache[key][1][1] != cache[key][1][1]:
+            del cache[key]   # a nan kept by a run before the retries
         if key not in cache and f is not None and r is not None and not a.table_only:
             lp = P("lp_%s.log" % os.path.basename(f))
             # (on a busy machine the pinned llama-perplexity now and then ends
