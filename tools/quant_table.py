@@ -4,6 +4,7 @@
 Usage (from the repository root, after building):
     python3 tools/quant_table.py [--model assets/demo] [--samples 128] [--seqlen 512]
     python3 tools/quant_table.py --new [--work DIR] [--threads 2]
+    python3 tools/quant_table.py --iq [--work DIR] [--threads 2]
 
 For fp16 and each variant (RTN, GPTQ and AWQ at W4 g128 and W3 g128, W8 per
 channel, W8A8 with and without SmoothQuant, FP8 weight-only and with static
@@ -23,6 +24,10 @@ KLD against the base) and table; --work keeps its files.  Needs the pinned
 llama.cpp build of tools/build-llamacpp.sh; run it with a Python that imports
 gguf-py (the test venv's) to have files identical to llama-quantize's
 recognized, as that script says.
+
+With --iq, the same for the codebook i-quants (IQ3_S ... IQ1_S, which need
+the importance matrix) beside Q3_K_M and Q2_K, ours and llama-quantize's
+with it: tools/quant_table_smollm2.py --part iq on the demo.
 """
 import argparse
 import json
@@ -63,12 +68,11 @@ def run(cmd):
     return json.loads(out.stdout)
 
 
-def new_types(a):
-    """The demo's rows of the formats of 2025-2026, as the SmolLM2 table's."""
+def new_types(a, args):
+    """The demo's rows of the SmolLM2 table that ARGS select (--only or --part)."""
     cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                          "quant_table_smollm2.py"),
-           "--tq", a.tq, "--gguf", a.model, "--data", a.data, "--threads", a.threads,
-           "--only", ",".join(NEW_ROWS)]
+           "--tq", a.tq, "--gguf", a.model, "--data", a.data, "--threads", a.threads] + args
     if a.work:
         cmd += ["--work", a.work]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
@@ -93,11 +97,15 @@ def main():
                     help="comma-separated variant names to run (default: all)")
     ap.add_argument("--new", action="store_true",
                     help="the formats of 2025-2026 against llama.cpp instead (see above)")
-    ap.add_argument("--work", default=None, help="with --new: keep the files here")
-    ap.add_argument("--threads", default="2", help="with --new: threads of each run")
+    ap.add_argument("--iq", action="store_true",
+                    help="the codebook i-quants against llama.cpp instead (see above)")
+    ap.add_argument("--work", default=None, help="with --new or --iq: keep the files here")
+    ap.add_argument("--threads", default="2", help="with --new or --iq: threads of each run")
     a = ap.parse_args()
     if a.new:
-        return new_types(a)
+        return new_types(a, ["--only", ",".join(NEW_ROWS)])
+    if a.iq:
+        return new_types(a, ["--part", "iq"])
     only = [x.strip() for x in a.only.split(",") if x.strip()]
     unknown = [x for x in only if x not in [v[0] for v in VARIANTS]]
     if unknown:

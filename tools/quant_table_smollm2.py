@@ -5,7 +5,7 @@ Usage (from the repository root, after building; needs the SmolLM2 GGUF of
 tools/install-smollm2.sh and the pinned llama.cpp of tools/build-llamacpp.sh):
     python3 tools/quant_table_smollm2.py [--threads 2] [--samples 32]
         [--windows 16] [--linux-windows 6] [--work DIR]
-        [--part gguf|int] [--only WORDS] [--table-only]
+        [--part gguf|int|new|iq] [--only WORDS] [--table-only]
 
 Run it with a Python that imports gguf-py (the test venv,
 ~/.cache/turboquant/venv/bin/python) to have identical files recognized.  On a
@@ -37,6 +37,14 @@ What it does, in order:
      output error alike).  Integer groups of 64 (no group of 128
      divides 576): RTN, GPTQ and AWQ at 4 and 3 bits, GPTQ at 2 bits; these
      have no GGUF form and are evaluated as states.
+     --part iq: the codebook i-quants, which need the importance matrix
+     (IQ3_S, IQ3_XXS, IQ2_M, IQ2_S, IQ2_XS, IQ2_XXS, IQ1_M, IQ1_S), and
+     beside them Q3_K_M and Q2_K, all with it: ours RTN + imatrix from one
+     calibration (`calibrate --out`, then `quantize --stats`), llama.cpp's
+     llama-quantize --imatrix; each llama.cpp i-quant file is cross-checked
+     (step 5), and the table gives the file sizes.  Below every table, each
+     .gguf row's types of the block linears (the fallbacks of a width such
+     as SmolLM2's 576).
   4. Every variant is evaluated by `turboquant eval --protocol llamacpp` (ctx
      512): WINDOWS windows of wikitext2-test.txt, with the mean KL divergence
      against the base's saved log-probabilities, and LINUX_WINDOWS windows of
@@ -73,6 +81,9 @@ DEFAULT_LLAMA = os.path.join(CACHE, "llama_cpp_python-0.3.36", "build", "bin")
 # and is evaluated as the other .gguf files are.
 MIX_MENU = ("rtn:q8_0,rtn:q6_k+imatrix,rtn:q5_k+imatrix,rtn:q4_k+imatrix,"
             "rtn:q3_k+imatrix,rtn:q2_k+imatrix,rtn:q5_0+imatrix,rtn:q4_0+imatrix")
+# --part iq: the codebook i-quants and the K-quants nearest them, highest bits first
+IQ_PRESETS = ["q3_k_m", "iq3_s", "iq3_xxs", "q2_k", "iq2_m", "iq2_s", "iq2_xs",
+              "iq2_xxs", "iq1_m", "iq1_s"]
 T0 = time.time()
 
 
@@ -107,6 +118,22 @@ def tensors_digest(path):
             for t in r.tensors}
 
 
+def types_of(path):
+    """'IQ4_NL 150, IQ2_XXS 30': how many block linears of a .gguf file have
+    each type, most first; None without gguf-py or for a state."""
+    try:
+        import gguf
+    except ImportError:
+        return None
+    if not path or not path.endswith(".gguf") or not os.path.exists(path):
+        return None
+    n = {}
+    for t in gguf.GGUFReader(path).tensors:
+        if t.name.startswith("blk.") and len(t.shape) == 2:
+            n[t.tensor_type.name] = n.get(t.tensor_type.name, 0) + 1
+    return ", ".join("%s %d" % kv for kv in sorted(n.items(), key=lambda kv: -kv[1]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tq", default=None,
@@ -127,10 +154,12 @@ def main():
                     "0: none, each layer's relative output error counts as is; the probe "
                     "runs a window of 512 through the rest of the model for each of the "
                     "210 linears, a quarter of an hour here)")
-    ap.add_argument("--part", choices=("all", "gguf", "int", "new"), default="all",
+    ap.add_argument("--part", choices=("all", "gguf", "int", "new", "iq"), default="all",
                     help="gguf: only the GGUF rows (and the cross-check); int: only the "
                     "integer-group rows; new: the i-quant and FP4 rows (IQ4_XS, IQ4_NL, "
-                    "MXFP4, NVFP4); runs of the parts with one --work can run at "
+                    "MXFP4, NVFP4); iq: the codebook i-quants (IQ3_S ... IQ1_S) with the "
+                    "importance matrix beside Q3_K_M and Q2_K with it, and their "
+                    "cross-check; runs of the parts with one --work can run at "
                     "once, and a last run with --part all prints the whole table from "
                     "their results")
     ap.add_argument("--only", default="",
@@ -222,15 +251,31 @@ def main():
     cache_path = P("results-%s%s.json" % (a.part, "".join(
         "-" + re.sub("[^A-Za-z0-9]", "", x) for x in only)))
     cache = {}
-    for f in sorted(os.listdir(work)):
-        if f.startswith("results") and f.endswith(".json"):
-            cache.update(json.load(open(P(f))))
-    mine = {}
+
+    def load():
+        """The results of every run with this --work, this one's own last."""
+        for f in sorted(os.listdir(work)):
+            if f.startswith("results") and f.endswith(".json"):
+                cache.update(json.load(open(P(f))))
+        cache.update(mine)
+    # this run's file keeps what it held (a rerun after a failure would drop it)
+    mine = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
+    load()
+    made = set()
+
+    def save():
+        with open(cache_path, "w") as f:
+            json.dump(mine, f, indent=1)
 
     def add(label, who, make, same_as=None):
         """Makes the variant (make() gives its path), evaluates it and adds its
-        row; reuses same_as = (path, row)'s numbers when the tensors are identical."""
+        row; reuses same_as = (path, row)'s numbers when the tensors are identical.
+        A row two parts share (Q3_K_M + imatrix: gguf and iq) is listed once."""
         key = label + " / " + who
+        if key in made:
+            return cache.get(key, (None, None))[:2]
+        made.add(key)
+        load()  # (a run of another part beside this one may have made it meanwhile)
         if key not in cache and (a.table_only or only and
                                  not any(x in key for x in only)):
             rows.append((label, who, None, "not run"))
@@ -247,8 +292,7 @@ def main():
                     note = "same tensors as ours"
             r = same_as[1] if note else evaluate(path)
             cache[key] = mine[key] = (path, r, note)
-            with open(cache_path, "w") as f:
-                json.dump(mine, f, indent=1)
+            save()
         rows.append((label, who, r, note))
         return path, r
 
@@ -261,11 +305,37 @@ def main():
     rows.append(("float base (Q4_1's weights, F32)", "", None, ""))
     if "base" not in cache and not a.table_only:
         cache["base"] = mine["base"] = (base, evaluate(base, save=True), "")
-        with open(cache_path, "w") as f:
-            json.dump(mine, f, indent=1)
+        save()
     rows[0] = rows[0][:2] + (cache["base"][1] if "base" in cache else None, "")
     gguf_part, int_part = a.part in ("all", "gguf"), a.part in ("all", "int")
-    new_part = a.part in ("all", "new")
+    new_part, iq_part = a.part in ("all", "new"), a.part in ("all", "iq")
+
+    # The importance matrix of every RTN + imatrix row but the K-quants of
+    # --part gguf (made before it existed, with --calib: the same statistics):
+    # our calibration, once, of the windows --calib would draw.
+    stats = P("calib.stats")
+
+    def our_stats():
+        if not os.path.exists(stats):
+            run(tq + ["calibrate", base] + calib + ["--out", stats])
+        return ["--stats", stats]
+
+    def imat_plan(name, t, rule):
+        """A plan of preset t with rule on the block linears, as WORK/NAME.json."""
+        plan = P(name + ".json")
+        with open(plan, "w") as f:
+            json.dump({"preset": t, "rules": [dict(rule, match="^model\\.layers\\.")]}, f)
+        return plan
+
+    def imat_rows(t):
+        """Ours, RTN + imatrix (preset t with "imatrix": true on the block
+        linears), and llama-quantize --imatrix T: their (path, row)s."""
+        T = t.upper()
+        o = add("%s (RTN + imatrix)" % T, "TurboQuant", lambda: ours_gguf(
+            "tq_%s_imat" % t, ["--plan", imat_plan("imat_" + t, t, {"imatrix": True})]
+            + our_stats()))
+        return o, add("%s + imatrix" % T, "llama.cpp",
+                      lambda: lq("llama_" + t + "_imat", T, True))
     files = {}
     for t in ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q3_k_m", "q2_k"] if gguf_part else []:
         T = t.upper()
@@ -277,10 +347,7 @@ def main():
         for what, rule in (("imat", {"imatrix": True}),
                            ("gptq", {"imatrix": True, "method": "gptq"}),
                            ("gptq2", {"imatrix": True, "method": "gptq"})):
-            plan = P("%s_%s.json" % (what, t))
-            rule = dict(rule, match="^model\\.layers\\.")
-            with open(plan, "w") as f:
-                json.dump({"preset": t, "rules": [rule]}, f)
+            plan = imat_plan("%s_%s" % (what, t), t, rule)
             label = "%s (%s)" % (T, {"imat": "RTN + imatrix", "gptq": "GPTQ + imatrix",
                                       "gptq2": "GPTQ + imatrix, prose + code"}[what])
             files["tq_%s_%s" % (what, t)] = add(
@@ -305,25 +372,27 @@ def main():
     # the i-quants against llama-quantize's, without and with the importance
     # matrix; MXFP4 and NVFP4, which llama-quantize writes for MoE experts
     # only (MXFP4_MOE) and not at all (NVFP4), with RTN and the clip search.
-    def imat_plan(t, rule):
-        plan = P("imat_%s.json" % t)
-        with open(plan, "w") as f:
-            json.dump({"preset": t, "rules": [dict(rule, match="^model\\.layers\\.")]}, f)
-        return plan
     for t in ["iq4_xs", "iq4_nl"] if new_part else []:
         T = t.upper()
         o = add("%s (RTN)" % T, "TurboQuant",
                 lambda: ours_gguf("tq_" + t, ["--preset", t]))
         add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
-        add("%s (RTN + imatrix)" % T, "TurboQuant", lambda: ours_gguf(
-            "tq_%s_imat" % t, ["--plan", imat_plan(t, {"imatrix": True})] + calib))
-        add("%s + imatrix" % T, "llama.cpp", lambda: lq("llama_" + t + "_imat", T, True))
+        imat_rows(t)
     for t in ["mxfp4", "nvfp4"] if new_part else []:
         T = t.upper()
         add("%s (RTN)" % T, "TurboQuant", lambda: ours_gguf("tq_" + t, ["--preset", t]))
         add("%s (RTN + clip search + imatrix)" % T, "TurboQuant", lambda: ours_gguf(
-            "tq_%s_clip" % t, ["--plan", imat_plan(t, {"imatrix": True,
-                                                        "clip_search": True})] + calib))
+            "tq_%s_clip" % t, ["--plan", imat_plan("imat_" + t, t, {
+                "imatrix": True, "clip_search": True})] + our_stats()))
+
+    # The codebook i-quants, which need the importance matrix, beside the
+    # K-quants nearest them with it, highest bits first; llama.cpp's files are
+    # cross-checked with llama-perplexity (below).
+    iq_checks = []
+    for t in IQ_PRESETS if iq_part else []:
+        o, (lf, lr) = imat_rows(t)
+        if t.startswith("iq"):
+            iq_checks.append(("%s + imatrix, llama.cpp's" % t.upper(), lf, lr))
 
     def state(m, bits):
         d = P("st_%s_w%d" % (m, bits))
@@ -336,45 +405,74 @@ def main():
             lambda: state(m, bits))
 
     # 5. cross-check with llama-perplexity (ours: the rows' numbers, the same
-    # file and windows)
-    checks = cache.get("cross-check", [None, []])[1]
-    if gguf_part and not checks and not a.table_only:
-        for label, f, r in [("float base", base, rows[0][2]),
-                            ("Q4_K_M + imatrix, llama.cpp's", files["llama_imat_q4_k_m"],
-                             cache["Q4_K_M + imatrix / llama.cpp"][1])]:
-            run([os.path.join(lbin, "llama-perplexity"), "-m", f, "-f", wiki, "-c", "512",
-                 "--chunks", str(a.windows), "-t", str(a.threads)], env=lenv,
-                out=P("lp.log"))
-            m = re.search(r"Final estimate: PPL = ([0-9.]+)", open(P("lp.log")).read())
-            checks.append((label, float(m.group(1)) if m else float("nan"), r["ppl"]))
-        mine["cross-check"] = (None, checks, "")
-        with open(cache_path, "w") as f:
-            json.dump(mine, f, indent=1)
+    # file and windows); each file's kept as "check / LABEL" (the "cross-check"
+    # list of a --work made before is read as well)
+    def check(label, f, r):
+        key = "check / " + label
+        if key in cache and cache[key][1][1] != cache[key][1][1]:
+            del cache[key]   # a nan kept by a run before the retries
+        if key not in cache and f is not None and r is not None and not a.table_only:
+            lp = P("lp_%s.log" % os.path.basename(f))
+            # (on a busy machine the pinned llama-perplexity now and then ends
+            # with status 0 before its last chunk and final estimate: tried 3 times)
+            for attempt in range(3):
+                run([os.path.join(lbin, "llama-perplexity"), "-m", f, "-f", wiki, "-c",
+                     "512", "--chunks", str(a.windows), "-t", str(a.threads)], env=lenv,
+                    out=lp)
+                m = re.search(r"Final estimate: PPL = ([0-9.]+)", open(lp).read())
+                if m:
+                    break
+                log("%s: no final estimate from llama-perplexity" % lp)
+            if m:   # (otherwise not kept: a run after this one tries again)
+                cache[key] = mine[key] = (None, [label, float(m.group(1)), r["ppl"]], "")
+                save()
+        if key in cache:
+            checks.append(cache[key][1])
+    checks = list(cache.get("cross-check", [None, []])[1])
+    if gguf_part and not checks:
+        check("float base", base, rows[0][2])
+        check("Q4_K_M + imatrix, llama.cpp's", files.get("llama_imat_q4_k_m"),
+              cache.get("Q4_K_M + imatrix / llama.cpp", (None, None))[1])
+    for label, f, r in iq_checks:
+        check(label, f, r)
 
     b = rows[0][2]
     print("SmolLM2-135M-Instruct; llamacpp protocol, ctx 512: %d windows of "
           "wikitext2-test.txt (mean KLD against the base on them), %d of linux-test.txt; "
           "calibration %d x 512 tokens of wikitext2-valid.txt.\n"
           % (a.windows, a.linux_windows, a.samples))
-    print("| variant | made by | bits/weight | `wikitext2-test.txt` ppl (Δ%) | mean KLD "
-          "| `linux-test.txt` ppl (Δ%) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    # --part iq's table also gives each file's size (its rows are all files)
+    sized = a.part == "iq"
+
+    def size(key):
+        f = cache.get(key, [None])[0]
+        return (" %.1f |" % (os.path.getsize(f) / 1e6) if f and os.path.isfile(f)
+                else " |") if sized else ""
+    print("| variant | made by |%s bits/weight | `wikitext2-test.txt` ppl (Δ%%) | mean KLD "
+          "| `linux-test.txt` ppl (Δ%%) |" % (" file (MB) |" if sized else ""))
+    print("| --- | --- |%s ---: | ---: | ---: | ---: |" % (" ---: |" if sized else ""))
     for label, who, r, note in rows:
         if r is None:
-            print("| %s | %s | | not run | | |" % (label, who))
+            print("| %s | %s |%s | not run | | |" % (label, who, size(label + " / " + who)))
             continue
         if who == "":
-            print("| %s | | 32.00 | %.3f | | %.3f |" % (label, r["ppl"], r["linux"]))
+            print("| %s | |%s 32.00 | %.3f | | %.3f |" % (label, size("base"), r["ppl"],
+                                                         r["linux"]))
             continue
-        print("| %s | %s%s | %.2f | %.3f (%+.1f%%) | %.5f | %.3f (%+.1f%%) |"
-              % (label, who, " (%s)" % note if note else "", r["bpw"], r["ppl"],
-                 100 * (r["ppl"] / b["ppl"] - 1), r["kld"], r["linux"],
+        print("| %s | %s%s |%s %.2f | %.3f (%+.1f%%) | %.5f | %.3f (%+.1f%%) |"
+              % (label, who, " (%s)" % note if note else "", size(label + " / " + who), r["bpw"],
+                 r["ppl"], 100 * (r["ppl"] / b["ppl"] - 1), r["kld"], r["linux"],
                  100 * (r["linux"] / b["linux"] - 1)))
     print("\nCross-check, the same %d windows of wikitext2-test.txt:\n" % a.windows)
     print("| file | llama-perplexity | turboquant eval |")
     print("| --- | ---: | ---: |")
     for label, lp, ours in checks if a.part != "int" else []:
         print("| %s | %.4f | %.4f |" % (label, lp, ours))
+    print("\nThe block linears' types in each file (what a preset's type fell back to):\n")
+    for label, who, r, note in rows:
+        tt = types_of(cache.get(label + " / " + who, [None])[0]) if r else None
+        if tt:
+            print("- %s, %s: %s" % (label, who, tt))
     print("\nThis run (--part %s): %.1f min, %d threads." % (a.part, (time.time() - T0) / 60,
                                                         a.threads))
     if tmp is not None:
