@@ -104,7 +104,28 @@ def tohf(a):
     d, name = os.path.split(os.path.abspath(a.model))
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(d, gguf_file=name)
-    model.save_pretrained(a.out)
+    # transformers refuses save_pretrained() of a model read from GGUF ("quantized with
+    # gguf"): the float tensors and the config are written here instead.
+    from safetensors.torch import save_file
+
+    os.makedirs(a.out, exist_ok=True)
+    tied = getattr(model.config, "tie_word_embeddings", False)
+    sd = {k: v.detach().to(torch.float32).contiguous() for k, v in model.state_dict().items()
+          if not (tied and k == "lm_head.weight")}
+    save_file(sd, os.path.join(a.out, "model.safetensors"), metadata={"format": "pt"})
+    cfg = model.config.to_dict()
+    cfg.pop("quantization_config", None)
+    cfg["torch_dtype"] = "float32"
+    cfg.pop("dtype", None)
+    if not cfg.get("architectures"):
+        cfg["architectures"] = [type(model).__name__]
+    # transformers 5 writes the rope base in "rope_parameters" only; the engine reads
+    # the top-level "rope_theta" (transformers 4's key, which 5 still reads), else 10000.
+    rp = cfg.get("rope_parameters") or {}
+    if "rope_theta" not in cfg and "rope_theta" in rp:
+        cfg["rope_theta"] = rp["rope_theta"]
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
     tok.save_pretrained(a.out)
 
 
@@ -135,25 +156,33 @@ def run_gptqmodel(a, windows):
     model.quantize(calibration, batch_size=1)
     quantize_s, quantize_cpu = time.monotonic() - t0, cpu_s() - c0
 
-    # Each quantized linear's weight from its packed codes, by GPTQModel's own
-    # dequantize_weight() ([in, out]; transposed to the checkpoint's [out, in]).
+    # Saved in GPTQModel's export format (gptq: zero points stored minus one) and
+    # read back by GPTQModel.load, which converts them; then each quantized linear's
+    # weight from its packed codes by GPTQModel's own dequantize_weight() ([in, out];
+    # transposed to the checkpoint's [out, in]).
+    import tempfile
+
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(a.out)))
+    model.save(tmp)
+    del model
+    qmodel = GPTQModel.load(tmp, device="cpu")
     tensors = float_tensors(a.model)
     n = 0
-    for name, m in model.model.named_modules():
+    for name, m in qmodel.model.named_modules():
         if hasattr(m, "dequantize_weight") and hasattr(m, "qweight"):
             w = m.dequantize_weight().to(torch.float32)
             key = name + ".weight"
             if key not in tensors:
                 sys.exit("peer_int.py: GPTQModel's module %s has no weight %s in %s"
                          % (name, key, a.model))
-            if tuple(w.shape) != tuple(tensors[key].shape):
-                w = w.t()
+            w = w.t()
             assert tuple(w.shape) == tuple(tensors[key].shape), (key, w.shape)
             tensors[key] = w
             n += 1
     if n == 0:
         sys.exit("peer_int.py: GPTQModel quantized no linear")
-    qc = model.quantize_config
+    qc = qmodel.quantize_config
+    shutil.rmtree(tmp)
     return tensors, {
         "peer": "GPTQModel", "peer_version": gptqmodel.__version__,
         "torch": torch.__version__, "transformers": transformers.__version__,
@@ -175,6 +204,8 @@ def run_autoround(a, windows):
 
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(a.model)
+    # torch.compile off: its C++ build of each block takes longer than the tuning on a
+    # CPU (the arithmetic is the same).
     # The windows as AutoRound's calibration data: a list of [1, seqlen] id tensors
     # (its calib() takes tensors as input_ids as they are, no tokenizing, no cutting).
     data = [torch.tensor([w], dtype=torch.long) for w in windows]
@@ -185,7 +216,7 @@ def run_autoround(a, windows):
         kw["batch_size"] = a.batch_size
     ar = AutoRound(model, tok, bits=a.bits, group_size=a.group, sym=False,
                    dataset=data, nsamples=len(windows), seqlen=len(windows[0]),
-                   device_map="cpu", amp=False, **kw)
+                   device_map="cpu", amp=False, enable_torch_compile=False, **kw)
     c0, t0 = cpu_s(), time.monotonic()
     ar.quantize()
     quantize_s, quantize_cpu = time.monotonic() - t0, cpu_s() - c0
@@ -209,7 +240,8 @@ def run_autoround(a, windows):
         "linears": n, "quantize_s": round(quantize_s, 1),
         "quantize_cpu_s": round(quantize_cpu, 1),
         "settings": {"bits": a.bits, "group_size": a.group, "sym": False,
-                     "iters": ar.iters, "batch_size": ar.batch_size, "lr": ar.lr,
+                     "iters": getattr(ar, "iters", a.iters if a.iters is not None else 200),
+                     "batch_size": getattr(ar, "batch_size", a.batch_size or 8),
                      "nsamples": len(windows), "seqlen": len(windows[0])},
     }
 
