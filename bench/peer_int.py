@@ -156,8 +156,9 @@ def run_gptqmodel(a, windows):
     model.quantize(calibration, batch_size=1)
     quantize_s, quantize_cpu = time.monotonic() - t0, cpu_s() - c0
 
-    # Saved in GPTQModel's export format (gptq: zero points stored minus one) and
-    # read back by GPTQModel.load, which converts them; then each quantized linear's
+    # Saved in GPTQModel's export format and read back by GPTQModel.load (read from
+    # the in-memory modules, the weights were about one grid step off: zero points
+    # stored minus one, as the gptq format keeps them); then each quantized linear's
     # weight from its packed codes by GPTQModel's own dequantize_weight() ([in, out];
     # transposed to the checkpoint's [out, in]).
     import tempfile
@@ -165,7 +166,11 @@ def run_gptqmodel(a, windows):
     tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(a.out)))
     model.save(tmp)
     del model
-    qmodel = GPTQModel.load(tmp, device="cpu")
+    # The plain torch kernel (GPTQ_TORCH): its dequantize_weight() is the reference,
+    # and the automatic choice JIT-compiles a CPU matmul kernel that is not needed here.
+    from gptqmodel.utils.backend import BACKEND
+
+    qmodel = GPTQModel.load(tmp, device="cpu", backend=BACKEND.GPTQ_TORCH)
     tensors = float_tensors(a.model)
     n = 0
     for name, m in qmodel.model.named_modules():
