@@ -66,6 +66,50 @@ cfg_num(const char *path, const cJSON *root, const char *key, double *out,
 	return TQ_OK;
 }
 
+/*
+ * transformers 5 writes rope_theta and rope_scaling's members into one
+ * "rope_parameters" object, or one per layer type ("full_attention",
+ * "sliding_attention": Gemma 3).  The object for layer_type (the whole
+ * object when it is not per type), or NULL.
+ */
+static const cJSON *
+cfg_rope_params(const cJSON *root, const char *layer_type)
+{
+	const cJSON *rp = cJSON_GetObjectItemCaseSensitive(root,
+	    "rope_parameters");
+	const cJSON *t;
+
+	if (!cJSON_IsObject(rp))
+		return NULL;
+	if ((t = cJSON_GetObjectItemCaseSensitive(rp, layer_type)) != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(rp, "full_attention") != NULL ||
+	    cJSON_GetObjectItemCaseSensitive(rp, "sliding_attention") != NULL)
+		return cJSON_IsObject(t) ? t : NULL;
+	return rp;
+}
+
+/*
+ * The rope scaling of full-attention layers: "rope_scaling", else
+ * transformers 5's "rope_parameters" unless its rope_type is "default"
+ * (no scaling), else NULL.
+ */
+static const cJSON *
+cfg_rope_scaling_obj(const cJSON *root)
+{
+	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+	const cJSON *t;
+
+	if (rs != NULL)
+		return rs;
+	if ((rs = cfg_rope_params(root, "full_attention")) == NULL)
+		return NULL;
+	t = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
+	if (t == NULL || (cJSON_IsString(t) &&
+	    strcmp(t->valuestring, "default") == 0))
+		return NULL;
+	return rs;
+}
+
 static tq_status
 cfg_bool(const char *path, const cJSON *root, const char *key, int *out,
     tq_error *err)
@@ -273,8 +317,10 @@ cfg_gemma(const char *path, const cJSON *root, tq_model_config *c,
 		return tq_fail(err, TQ_EUNSUPPORTED, "%s: gemma3 with "
 		    "attn_logit_softcapping is not supported (transformers "
 		    "ignores it)", path);
-	if (c->arch == TQ_ARCH_GEMMA3 && (st = cfg_num(path, root,
-	    "rope_local_base_freq", &c->rope_local_theta, err)) != TQ_OK)
+	if (c->arch == TQ_ARCH_GEMMA3 && ((st = cfg_num(path, root,
+	    "rope_local_base_freq", &c->rope_local_theta, err)) != TQ_OK ||
+	    (st = cfg_num(path, cfg_rope_params(root, "sliding_attention"),
+	    "rope_theta", &c->rope_local_theta, err)) != TQ_OK))
 		return st;
 	for (li = 0; li < c->n_layers; li++)
 		if (!(c->full_attn[li / 64] >> (li % 64) & 1))
@@ -324,7 +370,7 @@ cfg_phi3(const char *path, const cJSON *root, tq_model_config *c,
 {
 	double prf = 1.0, s;
 	const cJSON *act = cJSON_GetObjectItemCaseSensitive(root, "hidden_act");
-	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+	const cJSON *rs = cfg_rope_scaling_obj(root);
 	const cJSON *t;
 	tq_status st;
 
@@ -481,7 +527,7 @@ cfg_gpt_oss(const char *path, const cJSON *root, tq_model_config *c,
 	    "sliding_window")))
 		c->sliding_window = 0;
 	/* GptOssConfig's rope_scaling when config.json has none */
-	if (cJSON_GetObjectItemCaseSensitive(root, "rope_scaling") == NULL) {
+	if (cfg_rope_scaling_obj(root) == NULL) {
 		c->rope_type = TQ_ROPE_YARN;
 		c->rope_factor = 32.0;
 		c->rope_beta_fast = 32.0;
@@ -505,7 +551,7 @@ static tq_status
 cfg_rope_scaling(const char *path, const cJSON *root, tq_model_config *c,
     tq_error *err)
 {
-	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+	const cJSON *rs = cfg_rope_scaling_obj(root);
 	const cJSON *t;
 	const char *type;
 	tq_status st;
@@ -793,6 +839,8 @@ tq_hf_config_parse(const char *path, const cJSON *root, tq_model_config *c,
 	    err)) != TQ_OK ||
 	    (st = cfg_num(path, root, "rope_theta", &c->rope_theta,
 	    err)) != TQ_OK ||
+	    (st = cfg_num(path, cfg_rope_params(root, "full_attention"),
+	    "rope_theta", &c->rope_theta, err)) != TQ_OK ||
 	    (st = cfg_bool(path, root, "tie_word_embeddings",
 	    &c->tie_word_embeddings, err)) != TQ_OK ||
 	    (st = cfg_token_id(path, root, "bos_token_id", &c->bos_token_id,

@@ -113,6 +113,29 @@ main(void)
 	    c.rope_type == TQ_ROPE_DEFAULT && c.rope_theta == 10000.0 &&
 	    c.rms_norm_eps == 1e-6 && !c.tie_word_embeddings,
 	    "llama defaults");
+	/* transformers 5: rope_theta and the scaling in "rope_parameters" */
+	tap_ok(parse("{\"model_type\":\"llama\"," BASE ",\"rope_parameters\":"
+	    "{\"rope_type\":\"default\",\"rope_theta\":100000.0}}", &c,
+	    &err) == TQ_OK && c.rope_theta == 100000.0 &&
+	    c.rope_type == TQ_ROPE_DEFAULT, "rope_parameters' rope_theta "
+	    "(transformers 5)");
+	tap_ok(parse("{\"model_type\":\"llama\"," BASE ",\"rope_parameters\":"
+	    "{\"rope_type\":\"llama3\",\"rope_theta\":500000.0,\"factor\":"
+	    "32,\"low_freq_factor\":1,\"high_freq_factor\":4,"
+	    "\"original_max_position_embeddings\":8192}}", &c, &err) ==
+	    TQ_OK && c.rope_theta == 500000.0 && c.rope_type == TQ_ROPE_LLAMA3 &&
+	    c.rope_factor == 32.0 && c.rope_original_max_pos == 8192,
+	    "rope_parameters' llama3 scaling (transformers 5)");
+	tap_ok(parse(GEMMA("gemma3_text", 2) ",\"rope_parameters\":"
+	    "{\"full_attention\":{\"rope_type\":\"linear\",\"factor\":8,"
+	    "\"rope_theta\":1000000.0},\"sliding_attention\":{\"rope_type\":"
+	    "\"default\",\"rope_theta\":10000.0}}}", &c, &err) == TQ_OK &&
+	    c.rope_theta == 1e6 && c.rope_local_theta == 10000.0 &&
+	    c.rope_type == TQ_ROPE_LINEAR && c.rope_factor == 8.0,
+	    "rope_parameters per layer type (gemma3, transformers 5)");
+	expect_err("rope_parameters' rope_theta of 0", "{\"model_type\":\"llama\","
+	    BASE ",\"rope_parameters\":{\"rope_theta\":0}}", TQ_EFORMAT,
+	    "\"rope_theta\" must be a positive number");
 	tap_ok(parse("{\"architectures\":[\"Qwen2ForCausalLM\"]," BASE
 	    ",\"head_dim\":8}", &c, &err) == TQ_OK && c.arch == TQ_ARCH_QWEN2 &&
 	    c.qkv_bias && c.head_dim == 16, "qwen2 from architectures; "
