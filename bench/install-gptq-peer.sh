@@ -5,20 +5,14 @@
 #
 # The venv lives in $TQ_GPTQ_PEER_VENV (default: $HOME/.cache/turboquant/gptq-peer),
 # outside the repository.  It holds GPTQModel with the torch and transformers it was
-# checked with; torch from PyPI brings its CUDA libraries (about 6 GB in all), unused
-# here.  GPTQModel JIT-compiles its CPU packing kernel on first use (g++ and ninja,
+# checked with (bench/peer_venv.sh; about 6 GB in all, CUDA libraries included).  GPTQModel JIT-compiles its CPU packing kernel on first use (g++ and ninja,
 # about a minute); that is done here, into the venv, so a benchmark never times it.
 # Nothing is installed when the venv already imports these versions, and nothing is
 # built when it already has the kernel.
 set -eu
 
+. "$(dirname "$0")/peer_venv.sh"
 GPTQMODEL_VERSION=7.7.0
-TORCH_VERSION=2.15.0
-TRANSFORMERS_VERSION=5.25.0
-ACCELERATE_VERSION=1.16.0
-TOKENIZERS_VERSION=0.23.3
-SAFETENSORS_VERSION=0.8.0
-NUMPY_VERSION=2.4.6
 
 venv=${TQ_GPTQ_PEER_VENV:-$HOME/.cache/turboquant/gptq-peer}
 # bench/peer_gptq.py looks for the kernel here too (sys.prefix of the venv).
@@ -33,19 +27,8 @@ sys.exit((gptqmodel.__version__, torch.__version__.split("+")[0],
 	    "$GPTQMODEL_VERSION" "$TORCH_VERSION" "$TRANSFORMERS_VERSION"
 }
 
-if ! installed >/dev/null 2>&1; then
-	echo "install-gptq-peer: setting up $venv" >&2
-	[ -x "$venv/bin/pip" ] || python3 -m venv "$venv" >&2
-	"$venv/bin/pip" install -q "gptqmodel==$GPTQMODEL_VERSION" \
-	    "torch==$TORCH_VERSION" "transformers==$TRANSFORMERS_VERSION" \
-	    "accelerate==$ACCELERATE_VERSION" "tokenizers==$TOKENIZERS_VERSION" \
-	    "safetensors==$SAFETENSORS_VERSION" "numpy==$NUMPY_VERSION" >&2
-	if ! installed >&2; then
-		echo "install-gptq-peer: $venv does not import GPTQModel" \
-		    "$GPTQMODEL_VERSION with torch $TORCH_VERSION" >&2
-		exit 1
-	fi
-fi
+peer_venv_install install-gptq-peer "$venv" "GPTQModel $GPTQMODEL_VERSION" \
+    "gptqmodel==$GPTQMODEL_VERSION"
 
 if [ ! -d "$ext/pack_block_cpu" ]; then
 	if ! command -v g++ >/dev/null 2>&1; then
