@@ -75,12 +75,11 @@ cli_preset(const char *name, int imatrix, tq_plan **out, tq_error *err)
 static const struct {
 	const char *preset;
 	tq_method method;
-	double damp;		/* GPTQ's, or 0: the method's default */
 } calib_defaults[] = {
-	{ "q8_0", TQ_METHOD_GPTQ, 0 }, { "q6_k", TQ_METHOD_GPTQ, 0 },
-	{ "q5_k_m", TQ_METHOD_GPTQ, 0 }, { "q4_k_m", TQ_METHOD_GPTQ, 0 },
-	{ "q4_k_s", TQ_METHOD_GPTQ, 0 }, { "q3_k_m", TQ_METHOD_RTN, 0 },
-	{ "q2_k", TQ_METHOD_RTN, 0 }
+	{ "q8_0", TQ_METHOD_GPTQ }, { "q6_k", TQ_METHOD_GPTQ },
+	{ "q5_k_m", TQ_METHOD_GPTQ }, { "q4_k_m", TQ_METHOD_GPTQ },
+	{ "q4_k_s", TQ_METHOD_GPTQ }, { "q3_k_m", TQ_METHOD_RTN },
+	{ "q2_k", TQ_METHOD_RTN }
 };
 #define N_CALIB_DEFAULTS (sizeof(calib_defaults) / sizeof(calib_defaults[0]))
 
@@ -113,23 +112,16 @@ cli_calib_default_why(const char *preset, int calibrated)
 int
 cli_calib_default(const char *preset, tq_plan *p, tq_error *err)
 {
+	int k = cli_calib_default_method(preset);
 	tq_plan_rule r;
-	size_t i;
 
-	for (i = 0; preset != NULL && i < N_CALIB_DEFAULTS; i++)
-		if (strcasecmp(preset, calib_defaults[i].preset) == 0)
-			break;
-	if (preset == NULL || i == N_CALIB_DEFAULTS)
+	if (k < 0)
 		return 0;
 	memset(&r, 0, sizeof(r));
 	r.match = "^model\\.layers\\.";
-	r.cfg.method = calib_defaults[i].method;
+	r.cfg.method = (tq_method)k;
 	r.cfg.use_imatrix = 1;
 	r.mask = TQ_PLAN_SET_METHOD | TQ_PLAN_SET_IMATRIX;
-	if (calib_defaults[i].damp > 0.0) {
-		r.cfg.damp = calib_defaults[i].damp;
-		r.mask |= TQ_PLAN_SET_DAMP;
-	}
 	if (tq_plan_insert_rule(p, tq_plan_n_rules(p), &r, err) != TQ_OK)
 		return -1;
 	return 1;
