@@ -1285,6 +1285,16 @@ tq_fwd_seq(tq_fwd *s, int64_t len)
 	s->seq_len = len;
 }
 
+int64_t
+tq_fwd_token_bytes(const tq_model *m)
+{
+	const tq_model_config *c = &m->cfg;
+	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+
+	return (int64_t)sizeof(float) * (3 * c->hidden_size + 2 * qd +
+	    2 * kvd + 2 * c->intermediate_size);
+}
+
 tq_status
 tq_fwd_new(const tq_model *m, int64_t n, tq_fwd **out, tq_error *err)
 {

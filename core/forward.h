@@ -29,6 +29,15 @@ void tq_fwd_llamacpp(tq_fwd *s);
  * experts (its experts' gathered tokens would mix the sequences).
  */
 void tq_fwd_seq(tq_fwd *s, int64_t len);
+/*
+ * Bytes one token of a sequence costs a pass of model m: its residual
+ * stream and what tq_fwd_new holds per token (the normed input, q, k, v,
+ * attention output, gate, up and the sublayer's output), in floats.
+ * Callers batching sequences (tq_fwd_seq) keep the total within
+ * TQ_FWD_BATCH_BUDGET.
+ */
+int64_t tq_fwd_token_bytes(const tq_model *m);
+#define TQ_FWD_BATCH_BUDGET ((int64_t)256 << 20)
 tq_status tq_fwd_new(const tq_model *m, int64_t max_n, tq_fwd **out,
     tq_error *err);
 void tq_fwd_free(tq_fwd *f);

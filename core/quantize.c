@@ -965,22 +965,16 @@ qz_sq_add(double *sq, const float *x, int64_t n, int64_t C)
  * Samples of L tokens per forward pass in one pass: up to QZ_BATCH, as
  * evaluation batches its windows (tq_fwd_seq keeps each sample's bytes),
  * so that a block makes its parallel sections once per QZ_BATCH samples
- * with QZ_BATCH times the tasks to balance; the forward scratch of a
- * batch (per token: the normed input, q, k, v, attention output, gate,
- * up and a sublayer's output) within QZ_BATCH_BUDGET.
+ * with QZ_BATCH times the tasks to balance, within TQ_FWD_BATCH_BUDGET.
  */
 #define QZ_BATCH 4
-#define QZ_BATCH_BUDGET ((int64_t)256 << 20)
 
 static int64_t
 qz_batch(const tq_model *m, int64_t S, int64_t L)
 {
-	const tq_model_config *c = &m->cfg;
-	int64_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
-	int64_t bytes = (int64_t)sizeof(float) * L * (2 * c->hidden_size +
-	    2 * qd + 2 * kvd + 2 * c->intermediate_size), nb = QZ_BATCH;
+	int64_t bytes = L * tq_fwd_token_bytes(m), nb = QZ_BATCH;
 
-	while (nb > 1 && (nb > S || nb * bytes > QZ_BATCH_BUDGET))
+	while (nb > 1 && (nb > S || nb * bytes > TQ_FWD_BATCH_BUDGET))
 		nb--;
 	return nb;
 }

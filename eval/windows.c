@@ -19,8 +19,6 @@
 
 /* Floats of logits per model in one head chunk (16 MB). */
 #define RUNNER_LOGITS_BUDGET (4 << 20)
-/* Bytes of forward scratch and residual streams for a batch of windows. */
-#define RUNNER_BATCH_BUDGET ((int64_t)256 << 20)
 
 const char *
 tq_protocol_name(tq_ppl_protocol p)
@@ -224,22 +222,12 @@ tq_eval__runner_batch(tq_runner *r, int nb, tq_error *err)
 	tq_status st;
 	int k;
 
-	/*
-	 * Per token of a window: the residual stream and what tq_fwd_new
-	 * holds per token (the normed input, q, k, v, attention output,
-	 * gate, up and the sublayer's output), in floats.
-	 */
 	for (k = 0; k < r->k; k++) {
-		const tq_model_config *c = &r->m[k]->cfg;
-		int64_t qd = c->n_heads * c->head_dim;
-		int64_t kvd = c->n_kv_heads * c->head_dim;
-
-		if (c->n_experts > 0)
+		if (r->m[k]->cfg.n_experts > 0)
 			nb = 1;	/* tq_fwd_seq: not for experts */
-		bytes += (int64_t)sizeof(float) * r->ctx * (3 * c->hidden_size +
-		    2 * qd + 2 * kvd + 2 * c->intermediate_size);
+		bytes += r->ctx * tq_fwd_token_bytes(r->m[k]);
 	}
-	while (nb > 1 && nb * bytes > RUNNER_BATCH_BUDGET)
+	while (nb > 1 && nb * bytes > TQ_FWD_BATCH_BUDGET)
 		nb--;
 	if (nb <= r->nb)
 		return TQ_OK;
