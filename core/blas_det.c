@@ -15,6 +15,7 @@
 
 #include "blas_det.h"
 #include "par.h"
+#include "sgemm.h"
 
 /* Tile side: large enough for a serial call to run near its peak. */
 #define DET_T 256
@@ -79,6 +80,43 @@ tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n,
 	    ldc);
 }
 
+/*
+ * A B^T (the forward pass's x W^T) by tq_sgemm_nt, whose elements do not
+ * depend on the tiles: tiles of DET_NT_M rows by DET_NT_N columns.
+ */
+#define DET_NT_M 96
+#define DET_NT_N 256
+
+static void
+det_nt_tile(void *arg, int64_t t)
+{
+	const det_call *g = arg;
+	int64_t i0 = t / g->nt * DET_NT_M, j0 = t % g->nt * DET_NT_N;
+	int64_t mi = g->m - i0 < DET_NT_M ? g->m - i0 : DET_NT_M;
+	int64_t nj = g->n - j0 < DET_NT_N ? g->n - j0 : DET_NT_N;
+
+	tq_sgemm_nt(mi, nj, g->k, g->alpha, g->a + i0 * g->lda, g->lda,
+	    g->b + j0 * g->ldb, g->ldb, g->beta != 0.0f, g->c + i0 * g->ldc +
+	    j0, g->ldc);
+}
+
+static void
+det_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+    int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+    int64_t ldc)
+{
+	det_call g = { CblasUpper, CblasNoTrans, CblasTrans, m, n, k,
+	    (n + DET_NT_N - 1) / DET_NT_N, 0, 0, 0, 0, alpha, beta, a, b, c,
+	    lda, ldb, ldc };
+	int64_t tasks = (m + DET_NT_M - 1) / DET_NT_M * g.nt;
+
+	if (m * n * k <= DET_SMALL || tasks == 1)
+		tq_sgemm_nt(m, n, k, alpha, a, lda, b, ldb, beta != 0.0f, c,
+		    ldc);
+	else
+		tq_par_tasks(det_nt_tile, &g, tasks);
+}
+
 void
 tq_det_sgemm_seq(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
     int64_t ms, int64_t n, int64_t k, float alpha, const float *a,
@@ -91,6 +129,11 @@ tq_det_sgemm_seq(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
 
 	if (m <= 0 || n <= 0)
 		return;
+	if (ta == CblasNoTrans && tb == CblasTrans &&
+	    (beta == 0.0f || (beta == 1.0f && alpha == 1.0f))) {
+		det_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+		return;
+	}
 	if (ta != CblasNoTrans || ms <= 0 || m % ms != 0)
 		g.ms = g.tm = m;	/* one sequence */
 	/*

@@ -26,6 +26,8 @@
 #include <cblas.h>
 
 #include "blas_det.h"
+#include "sgemm.h"
+#include "vexp.h"
 #include "error.h"
 #include "forward.h"
 #include "model.h"
@@ -539,9 +541,8 @@ fwd_attention_head(void *arg, int slot, int64_t t)
 		int64_t nk = r0 + nr;	/* keys a block can see */
 
 		/* scores[nr, nk] = Q_h[r0:r0+nr] K_h[0:nk]^T * scale */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr,
-		    (int)nk, (int)hd, scale, qh + r0 * ldq, (int)ldq, kh,
-		    (int)ldk, 0.0f, scores, (int)nk);
+		tq_sgemm_nt(nr, nk, hd, scale, qh + r0 * ldq, ldq, kh, ldk, 0,
+		    scores, nk);
 		for (i = 0; i < nr; i++) {
 			float *row = scores + i * nk, mx;
 			int64_t qi = r0 + i;
@@ -560,11 +561,10 @@ fwd_attention_head(void *arg, int slot, int64_t t)
 			/* gpt_oss's sink: one more logit in the denominator */
 			if (fa->sinks != NULL) {
 				mx = fa->sinks[h] > mx ? fa->sinks[h] : mx;
-				sum[i] = expf(fa->sinks[h] - mx);
+				sum[i] = tq_vexp1(fa->sinks[h] - mx);
 			}
 			/* Subtract the max so exp cannot overflow. */
-			for (j = lo; j <= qi; j++)
-				row[j] = expf(row[j] - mx);
+			tq_vexp_shift(row + lo, qi + 1 - lo, mx);
 		}
 		fwd_rowsums(scores, nr, nk, r0, W, sum);
 		for (i = 0; i < nr; i++) {
@@ -574,9 +574,8 @@ fwd_attention_head(void *arg, int slot, int64_t t)
 			fwd_div(scores + i * nk + lo, qi + 1 - lo, sum[i]);
 		}
 		/* att_h[r0:r0+nr] = P[nr, nk] V_h[0:nk] */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nr,
-		    (int)hd, (int)nk, 1.0f, scores, (int)nk, vh, (int)ldk,
-		    0.0f, ah + r0 * ldq, (int)ldq);
+		tq_sgemm_nn(nr, hd, nk, scores, nk, vh, ldk, ah + r0 * ldq,
+		    ldq);
 	}
 }
 
@@ -798,8 +797,7 @@ fwd_glu_rows(void *arg, int64_t i0, int64_t i1)
 
 	switch (b->act) {
 	case TQ_MLP_SILU:
-		for (i = i0; i < i1; i++)
-			g[i] = g[i] / (1.0f + expf(-g[i])) * up[i];
+		tq_vsilu_mul(g + i0, up + i0, i1 - i0);
 		break;
 	case TQ_MLP_GELU_TANH:
 		/* torch's gelu(approximate="tanh") in fp32 */
@@ -836,7 +834,7 @@ fwd_glu_rows(void *arg, int64_t i0, int64_t i1)
 
 			x = x > lim ? lim : x;
 			u = u > lim ? lim : u < -lim ? -lim : u;
-			g[i] = (u + 1.0f) * (x / (1.0f + expf(-(x *
+			g[i] = (u + 1.0f) * (x / (1.0f + tq_vexp1(-(x *
 			    1.702f))));
 		}
 		break;
@@ -897,7 +895,7 @@ fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 			fwd_topk(p, E, K, sel);
 			mx = p[sel[0]];
 			for (k = 0; k < K; k++) {
-				p[sel[k]] = expf(p[sel[k]] - mx);
+				p[sel[k]] = tq_vexp1(p[sel[k]] - mx);
 				sum += p[sel[k]];
 			}
 			for (k = 0; k < K; k++)
@@ -907,7 +905,7 @@ fwd_moe_route(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		for (e = 1; e < E; e++)
 			mx = p[e] > mx ? p[e] : mx;
 		for (e = 0; e < E; e++) {
-			p[e] = expf(p[e] - mx);
+			p[e] = tq_vexp1(p[e] - mx);
 			sum += p[e];
 		}
 		for (e = 0; e < E; e++)
