@@ -8,7 +8,8 @@
  * held at one thread meanwhile (a small sgemm is one serial call).  The
  * sums are those of the serial calls on the tiles, so they may differ in
  * the last bits from one whole cblas call, but never with the thread
- * count.
+ * count.  A B^T with beta 0 (or alpha = beta = 1) is not OpenBLAS's but
+ * tq_sgemm_nt's (sgemm.h), whose bytes depend on nothing but the rows.
  * Any thread may call them.
  */
 #ifndef TQ_CORE_BLAS_DET_H
