@@ -220,7 +220,7 @@ for m in $ONLY; do
 			fresh=1
 			[ -s "$e.json" ] && [ "$(cat "$e.key" 2>/dev/null)" = "$key" ] || fresh=0
 			for d in $variants; do
-				[ "$d" -nt "$e.json" ] && fresh=0
+				[ -n "$(find "$d" -prune -newer "$e.json")" ] && fresh=0
 			done
 			[ $fresh = 1 ] && continue
 			rm -f "$e.key"
