@@ -29,7 +29,9 @@
 #   4. one evaluator for all: `turboquant eval BASE --compare ...` (llamacpp
 #      protocol, ctx 512), WINDOWS windows of wikitext2-test.txt (the calibration
 #      domain) and LINUX_WINDOWS of linux-test.txt (off it): mean KLD against the
-#      float base, same top token, perplexity.
+#      float base, same top token, perplexity; one run per width and text
+#      (WORK/int-MODEL/eval-TEXT-wB.json), not repeated while its variants,
+#      windows and threads are the same and none of its variants is newer.
 # The tables go to stdout and to --out (default WORK/quality.md); each step's
 # wall and CPU seconds and the load average go to stderr and WORK/steps.log.
 # Results are kept in WORK: a step whose output exists is not run again (delete
@@ -174,9 +176,12 @@ for m in $ONLY; do
 	[ -f "$CAL" ] || step "$m: calibration windows" tq calibrate "$BASE" \
 	    --calib "$DATA/wikitext2-valid.txt" --samples "$SAMPLES" --seqlen 512 \
 	    --seed 0 --out "$CAL"
-	variants=""
-	[ $m = smollm2 ] && [ -n "$APY" ] && variants="$HF"
+	# The Hugging Face directory's check row goes with the first width.
+	check=""
+	[ $m = smollm2 ] && [ -n "$APY" ] && check="$HF"
 	for b in $BITS; do
+		variants=$check
+		check=""
 		for p in $PEERS; do
 			case $p in
 			ours)
@@ -204,15 +209,28 @@ for m in $ONLY; do
 				exit 2 ;;
 			esac
 		done
+		# One evaluation per width and text, kept: it is not run again while
+		# the same variants, windows and threads are asked for and none of them
+		# is newer (a run adding W3 does not re-evaluate W4).
+		for t in wikitext2-test linux-test; do
+			n=$WINDOWS
+			[ $t = linux-test ] && n=$LINUX_WINDOWS
+			e=$W/eval-$t-w$b
+			key="$variants windows $n threads $THREADS"
+			fresh=1
+			[ -s "$e.json" ] && [ "$(cat "$e.key" 2>/dev/null)" = "$key" ] || fresh=0
+			for d in $variants; do
+				[ -n "$(find "$d" -prune -newer "$e.json")" ] && fresh=0
+			done
+			[ $fresh = 1 ] && continue
+			rm -f "$e.key"
+			# shellcheck disable=SC2086
+			step "$m: W$b eval --compare on $t.txt" sh -c 'o=$1; shift; "$@" > "$o"' \
+			    sh "$e.json" "$TQ" --threads "$THREADS" eval "$BASE" --compare $variants \
+			    --text "$DATA/$t.txt" --protocol llamacpp --max-tokens $((n * 512)) --json
+			echo "$key" > "$e.key"
+		done
 	done
-	for t in wikitext2-test linux-test; do
-		n=$WINDOWS
-		[ $t = linux-test ] && n=$LINUX_WINDOWS
-		# shellcheck disable=SC2086
-		step "$m: eval --compare on $t.txt" sh -c 'o=$1; shift; "$@" > "$o"' sh \
-		    "$W/eval-$t.json" "$TQ" --threads "$THREADS" eval "$BASE" --compare $variants \
-		    --text "$DATA/$t.txt" --protocol llamacpp --max-tokens $((n * 512)) --json
-	done
-	python3 bench/quality_table.py "$m" "$W" "$SAMPLES" | emit
+	python3 bench/quality_table.py "$m" "$W" "$SAMPLES" $BITS | emit
 done
 echo "quality: tables in $OUT, step times in $WORK/steps.log" >&2
