@@ -14,6 +14,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
+mkdir -p "$BENCH_OUT"
 . "$ROOT/bench/build_lib.sh"
 BK=$(bench_build bench/bench_kernels)
 "$BK" "${1:-3}"
