@@ -26,14 +26,14 @@
 #include <cblas.h>
 
 #include "blas_det.h"
-#include "sgemm.h"
-#include "vexp.h"
 #include "error.h"
 #include "forward.h"
 #include "model.h"
 #include "par.h"
 #include "quant.h"
+#include "sgemm.h"
 #include "tq.h"
+#include "vexp.h"
 
 /* Elements of weight converted at a time (32 MB of fp32). */
 #define WBLOCK_ELEMS ((int64_t)8 << 20)
@@ -514,8 +514,8 @@ typedef struct fwd_att {
 /*
  * Head t % n_heads of sequence t / n_heads: causal (and sliding-window)
  * softmax attention into att[n_seq * n, n_heads * hd], with slot's
- * scores.  Serial BLAS calls whose shapes depend on n only, so a head's
- * bytes do not depend on the thread that runs it.
+ * scores.  Serial calls of the engine's kernels (sgemm.h, vexp.h), whose
+ * bytes depend on their operands alone, not on the thread that runs them.
  */
 static void
 fwd_attention_head(void *arg, int slot, int64_t t)
@@ -589,10 +589,8 @@ fwd_attention(tq_fwd *s, const tq_model_config *c, const tq_block_opts *b,
 {
 	fwd_att fa = { s, c, b, ms, att, sinks };
 
-	tq_blas__serial_begin();
 	tq_par_tasks_slots(fwd_attention_head, &fa, n / ms * c->n_heads,
 	    s->n_slots);
-	tq_blas__serial_end();
 }
 
 static tq_status
