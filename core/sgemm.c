@@ -353,10 +353,13 @@ sg_nn_avx2(int64_t k, const float *a, int64_t lda, const float *b,
 			acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
 		}
 	}
-	for (r = 0; r < rows; r++) {
-		_mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
-		_mm256_maskstore_ps(c + r * ldc + 8, m1, acc[r][1]);
-	}
+	/* constant indices keep acc in registers through the loop above */
+#pragma GCC unroll 6
+	for (r = 0; r < 6; r++)
+		if (r < rows) {
+			_mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
+			_mm256_maskstore_ps(c + r * ldc + 8, m1, acc[r][1]);
+		}
 }
 
 /* AVX-512: 6 rows by 64 columns. */
@@ -394,10 +397,14 @@ sg_nn_avx512(int64_t k, const float *a, int64_t lda, const float *b,
 				    acc[r][q]);
 		}
 	}
-	for (r = 0; r < rows; r++)
+	/* constant indices keep acc in registers through the loop above */
+#pragma GCC unroll 6
+	for (r = 0; r < 6; r++)
+#pragma GCC unroll 4
 		for (q = 0; q < 4; q++)
-			_mm512_mask_storeu_ps(c + r * ldc + 16 * q, m[q],
-			    acc[r][q]);
+			if (r < rows)
+				_mm512_mask_storeu_ps(c + r * ldc + 16 * q,
+				    m[q], acc[r][q]);
 }
 #endif /* TQ_ISA_X86 */
 
