@@ -207,6 +207,54 @@ tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n, int64_t k,
 	tq_blas__serial_end();
 }
 
+/*
+ * H += X^T X by tq_sgemm_tn_acc, each element one chain over the tokens in
+ * order: tiles of DET_NT_M rows by DET_NT_N columns on and above the
+ * diagonal, each a strip of 6 rows at a time from the diagonal rightwards,
+ * DET_TN_T tokens at a time (their columns of X stay in the second-level
+ * cache while H's tile is swept).
+ */
+#define DET_TN_T 256
+
+static void
+det_tn_tile(void *arg, int64_t t)
+{
+	const det_call *s = arg;
+	int64_t i0 = t / s->nt * DET_NT_M, j0 = t % s->nt * DET_NT_N;
+	int64_t i1 = s->n - i0 < DET_NT_M ? s->n : i0 + DET_NT_M;
+	int64_t j1 = s->n - j0 < DET_NT_N ? s->n : j0 + DET_NT_N;
+	int64_t t0, r0;
+
+	if (j1 <= i0)
+		return;		/* below the diagonal */
+	for (t0 = 0; t0 < s->k; t0 += DET_TN_T) {
+		int64_t kc = s->k - t0 < DET_TN_T ? s->k - t0 : DET_TN_T;
+		const float *x = s->a + t0 * s->lda;
+
+		for (r0 = i0; r0 < i1; r0 += 6) {
+			int64_t c0 = r0 > j0 ? r0 : j0;
+
+			if (c0 < j1)
+				tq_sgemm_tn_acc(i1 - r0 < 6 ? i1 - r0 : 6,
+				    j1 - c0, kc, x + r0, s->lda, x + c0,
+				    s->lda, s->c + r0 * s->ldc + c0, s->ldc);
+		}
+	}
+}
+
+void
+tq_det_hessian_add(int64_t n, int64_t k, const float *x, int64_t ldx,
+    float *h, int64_t ldh)
+{
+	det_call s = { CblasUpper, CblasTrans, CblasNoTrans, n, n, k,
+	    (n + DET_NT_N - 1) / DET_NT_N, 0, 0, 0, 0, 1.0f, 1.0f, x, NULL,
+	    h, ldx, 0, ldh };
+
+	if (n <= 0 || k <= 0)
+		return;
+	tq_par_tasks(det_tn_tile, &s, (n + DET_NT_M - 1) / DET_NT_M * s.nt);
+}
+
 static void
 det_trsm_tile(void *arg, int64_t t)
 {

@@ -41,6 +41,17 @@ void tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n,
     int64_t k, float alpha, const float *a, int64_t lda, float beta,
     float *c, int64_t ldc);
 
+/*
+ * H[n, n] += X[k, n]^T X on and above the diagonal (a few elements below
+ * it, within 6 rows of it, are written too and mean nothing): the
+ * engine's kernel, not OpenBLAS's, each element one chain of multiply-adds
+ * over X's k rows in order (sgemm.h's tq_sgemm_tn_acc), so the same bytes
+ * for any thread count and CPU, and for X added in one call or in several
+ * in order.
+ */
+void tq_det_hessian_add(int64_t n, int64_t k, const float *x, int64_t ldx,
+    float *h, int64_t ldh);
+
 /* B[m, n] := alpha B op(A)^-1, A[n, n] triangular (non-unit diagonal). */
 void tq_det_strsm_right(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, int64_t m,
     int64_t n, float alpha, const float *a, int64_t lda, float *b,

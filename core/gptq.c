@@ -520,7 +520,7 @@ out:
 void
 tq_hessian_add(float *H, const float *x, int64_t n, int64_t C)
 {
-	tq_det_ssyrk(CblasUpper, CblasTrans, C, n, 1.0f, x, C, 1.0f, H, C);
+	tq_det_hessian_add(C, n, x, C, H, C);
 }
 
 void

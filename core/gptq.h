@@ -59,8 +59,9 @@ double tq_hquad(const float *d, const float *H, int64_t rows, int64_t cols,
     float *work);
 
 /*
- * H[C, C] += x^T x for x[n, C], upper triangle only (blas_det.h's syrk:
- * the same bytes for any thread count).
+ * H[C, C] += x^T x for x[n, C], on and above the diagonal (blas_det.h's
+ * tq_det_hessian_add: the same bytes for any thread count and CPU; the
+ * lower triangle means nothing until tq_hessian_finish).
  */
 void tq_hessian_add(float *H, const float *x, int64_t n, int64_t C);
 /* Mirrors the upper triangle of H[C, C] into the lower one. */

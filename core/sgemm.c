@@ -304,71 +304,86 @@ tq_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
 }
 
 /*
- * A B: each element one chain of fused multiply-adds in increasing k from
- * 0, vectorized over C's columns (a column's chain does not depend on the
- * vector width).  nn_rows: C rows i0 .. i0 + rows - 1 (rows <= 6), columns
- * j0 .. j0 + cols - 1 (cols <= the path's block).
+ * A B and A^T B: each element one chain of fused multiply-adds in
+ * increasing k, from 0 or from C's old value, vectorized over C's columns
+ * (a column's chain does not depend on the vector width).  A block: C rows
+ * 0 .. rows - 1 (rows <= 6) and columns 0 .. cols - 1 (cols <= the path's
+ * width), A's element (r, p) at a[r * rs + p * ks], B's row p at b + p *
+ * ldb.
  */
+typedef struct sg_chain {
+	int64_t k, rs, ks, ldb, ldc;
+	int accumulate;
+} sg_chain;
+
 static void
-sg_nn_portable(int64_t k, const float *a, int64_t lda, const float *b,
-    int64_t ldb, float *c, int64_t ldc, int rows, int cols)
+sg_chain_portable(const sg_chain *g, const float *a, const float *b,
+    float *c, int rows, int cols)
 {
 	int64_t p;
 	int r, j;
 
 	for (r = 0; r < rows; r++)
 		for (j = 0; j < cols; j++) {
-			float acc = 0.0f;
+			float acc = g->accumulate ? c[r * g->ldc + j] : 0.0f;
 
-			for (p = 0; p < k; p++)
-				acc = fmaf(a[r * lda + p], b[p * ldb + j], acc);
-			c[r * ldc + j] = acc;
+			for (p = 0; p < g->k; p++)
+				acc = fmaf(a[r * g->rs + p * g->ks],
+				    b[p * g->ldb + j], acc);
+			c[r * g->ldc + j] = acc;
 		}
 }
 
 #ifdef TQ_ISA_X86
 /* AVX2: 6 rows by 16 columns. */
 __attribute__((target("avx2,fma"))) static void
-sg_nn_avx2(int64_t k, const float *a, int64_t lda, const float *b,
-    int64_t ldb, float *c, int64_t ldc, int rows, int cols)
+sg_chain_avx2(const sg_chain *g, const float *a, const float *b, float *c,
+    int rows, int cols)
 {
 	__m256 acc[6][2], b0, b1, av;
 	__m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 	__m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), idx);
 	__m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), idx);
+	const float *ar[6];
 	int64_t p;
 	int r;
 
+	/* constant indices keep acc in registers through the k loop */
 #pragma GCC unroll 6
-	for (r = 0; r < 6; r++)
+	for (r = 0; r < 6; r++) {
+		ar[r] = a + (r < rows ? r : 0) * g->rs;
 		acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-	for (p = 0; p < k; p++) {
-		b0 = _mm256_maskload_ps(b + p * ldb, m0);
-		b1 = _mm256_maskload_ps(b + p * ldb + 8, m1);
+		if (g->accumulate && r < rows) {
+			acc[r][0] = _mm256_maskload_ps(c + r * g->ldc, m0);
+			acc[r][1] = _mm256_maskload_ps(c + r * g->ldc + 8, m1);
+		}
+	}
+	for (p = 0; p < g->k; p++) {
+		b0 = _mm256_maskload_ps(b + p * g->ldb, m0);
+		b1 = _mm256_maskload_ps(b + p * g->ldb + 8, m1);
 #pragma GCC unroll 6
 		for (r = 0; r < 6; r++) {
-			av = _mm256_broadcast_ss(a + (r < rows ? r : 0) * lda +
-			    p);
+			av = _mm256_broadcast_ss(ar[r] + p * g->ks);
 			acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
 			acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
 		}
 	}
-	/* constant indices keep acc in registers through the loop above */
 #pragma GCC unroll 6
 	for (r = 0; r < 6; r++)
 		if (r < rows) {
-			_mm256_maskstore_ps(c + r * ldc, m0, acc[r][0]);
-			_mm256_maskstore_ps(c + r * ldc + 8, m1, acc[r][1]);
+			_mm256_maskstore_ps(c + r * g->ldc, m0, acc[r][0]);
+			_mm256_maskstore_ps(c + r * g->ldc + 8, m1, acc[r][1]);
 		}
 }
 
 /* AVX-512: 6 rows by 64 columns. */
 __attribute__((target("avx512f,fma"))) static void
-sg_nn_avx512(int64_t k, const float *a, int64_t lda, const float *b,
-    int64_t ldb, float *c, int64_t ldc, int rows, int cols)
+sg_chain_avx512(const sg_chain *g, const float *a, const float *b,
+    float *c, int rows, int cols)
 {
 	__m512 acc[6][4], bv[4], av;
 	__mmask16 m[4];
+	const float *ar[6];
 	int64_t p;
 	int r, q;
 
@@ -378,51 +393,56 @@ sg_nn_avx512(int64_t k, const float *a, int64_t lda, const float *b,
 		m[q] = (__mmask16)(n >= 16 ? 0xffffu : n <= 0 ? 0u :
 		    (1u << n) - 1u);
 	}
+	/* constant indices keep acc in registers through the k loop */
 #pragma GCC unroll 6
-	for (r = 0; r < 6; r++)
+	for (r = 0; r < 6; r++) {
+		ar[r] = a + (r < rows ? r : 0) * g->rs;
 #pragma GCC unroll 4
 		for (q = 0; q < 4; q++)
-			acc[r][q] = _mm512_setzero_ps();
-	for (p = 0; p < k; p++) {
+			acc[r][q] = g->accumulate && r < rows ?
+			    _mm512_maskz_loadu_ps(m[q], c + r * g->ldc +
+			    16 * q) : _mm512_setzero_ps();
+	}
+	for (p = 0; p < g->k; p++) {
 #pragma GCC unroll 4
 		for (q = 0; q < 4; q++)
-			bv[q] = _mm512_maskz_loadu_ps(m[q], b + p * ldb +
+			bv[q] = _mm512_maskz_loadu_ps(m[q], b + p * g->ldb +
 			    16 * q);
 #pragma GCC unroll 6
 		for (r = 0; r < 6; r++) {
-			av = _mm512_set1_ps(a[(r < rows ? r : 0) * lda + p]);
+			av = _mm512_set1_ps(ar[r][p * g->ks]);
 #pragma GCC unroll 4
 			for (q = 0; q < 4; q++)
 				acc[r][q] = _mm512_fmadd_ps(av, bv[q],
 				    acc[r][q]);
 		}
 	}
-	/* constant indices keep acc in registers through the loop above */
 #pragma GCC unroll 6
 	for (r = 0; r < 6; r++)
 #pragma GCC unroll 4
 		for (q = 0; q < 4; q++)
 			if (r < rows)
-				_mm512_mask_storeu_ps(c + r * ldc + 16 * q,
+				_mm512_mask_storeu_ps(c + r * g->ldc + 16 * q,
 				    m[q], acc[r][q]);
 }
 #endif /* TQ_ISA_X86 */
 
-void
-tq_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-    const float *b, int64_t ldb, float *c, int64_t ldc)
+/* C[m, n] (+)= A B by blocks of 6 rows and the path's width */
+static void
+sg_chains(const sg_chain *g, int64_t m, int64_t n, const float *a,
+    const float *b, float *c)
 {
-	void (*blk)(int64_t, const float *, int64_t, const float *, int64_t,
-	    float *, int64_t, int, int) = sg_nn_portable;
+	void (*blk)(const sg_chain *, const float *, const float *, float *,
+	    int, int) = sg_chain_portable;
 	int64_t nc = 64, i0, j0;
 
 #ifdef TQ_ISA_X86
 	switch (tq_isa()) {
 	case TQ_ISA_AVX512:
-		blk = sg_nn_avx512;
+		blk = sg_chain_avx512;
 		break;
 	case TQ_ISA_AVX2:
-		blk = sg_nn_avx2;
+		blk = sg_chain_avx2;
 		nc = 16;
 		break;
 	case TQ_ISA_PORTABLE:
@@ -431,7 +451,25 @@ tq_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
 #endif
 	for (j0 = 0; j0 < n; j0 += nc)
 		for (i0 = 0; i0 < m; i0 += 6)
-			blk(k, a + i0 * lda, lda, b + j0, ldb, c + i0 * ldc +
-			    j0, ldc, (int)(m - i0 < 6 ? m - i0 : 6),
+			blk(g, a + i0 * g->rs, b + j0, c + i0 * g->ldc + j0,
+			    (int)(m - i0 < 6 ? m - i0 : 6),
 			    (int)(n - j0 < nc ? n - j0 : nc));
+}
+
+void
+tq_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+    const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+	sg_chain g = { k, lda, 1, ldb, ldc, 0 };
+
+	sg_chains(&g, m, n, a, b, c);
+}
+
+void
+tq_sgemm_tn_acc(int64_t m, int64_t n, int64_t k, const float *a,
+    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+	sg_chain g = { k, 1, lda, ldb, ldc, 1 };
+
+	sg_chains(&g, m, n, a, b, c);
 }

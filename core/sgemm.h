@@ -34,4 +34,13 @@ void tq_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha,
 void tq_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a,
     int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
 
+/*
+ * C[m, n] := C + A[k, m]^T B[k, n]: each element continues its chain from
+ * C's value, over k in increasing order, so adding k rows in one call or
+ * in several calls in order gives the same bytes.  Serial.  (The
+ * Hessian X^T X: A and B are the same rows of tokens, columns offset.)
+ */
+void tq_sgemm_tn_acc(int64_t m, int64_t n, int64_t k, const float *a,
+    int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+
 #endif /* TQ_CORE_SGEMM_H */

@@ -3,7 +3,8 @@
  * has (isa.h).  tq_sgemm_nt's elements are the documented sum (sgemm.h),
  * written out here with fmaf, byte for byte; they are near a
  * double-precision product; tq_det_sgemm's tiles on 1 or 2 threads give
- * the bytes of one serial call.  tq_vexp_shift and tq_vsilu_mul give
+ * the bytes of one serial call; tq_sgemm_tn_acc and tq_det_hessian_add
+ * continue each element's chain.  tq_vexp_shift and tq_vsilu_mul give
  * tq_vexp1's bytes on every path, and tq_vexp1 is within 2 ulp of e^x.
  */
 #include "config.h"
@@ -209,6 +210,59 @@ check_nn(int64_t m, int64_t n, int64_t k)
 	return ok;
 }
 
+/*
+ * tq_sgemm_tn_acc: C + A^T B, one fmaf chain per element from C's value;
+ * and tq_det_hessian_add, in one call or two, against that chain on and
+ * above the diagonal.
+ */
+static int
+check_tn(int64_t m, int64_t n, int64_t k)
+{
+	int64_t lda = m + 3, ldb = n + 1, ldc = n + 2, i, j, p;
+	float *a = randm((k > 0 ? k : 1) * lda), *b = randm((k > 0 ? k : 1) *
+	    ldb), *c = randm(m * ldc), *c0 = malloc((size_t)(m * ldc) *
+	    sizeof(float));
+	float *h1, *h2;
+	int ok = 1;
+
+	memcpy(c0, c, (size_t)(m * ldc) * sizeof(float));
+	tq_sgemm_tn_acc(m, n, k, a, lda, b, ldb, c, ldc);
+	for (i = 0; i < m; i++)
+		for (j = 0; j < n; j++) {
+			float want = c0[i * ldc + j];
+
+			for (p = 0; p < k; p++)
+				want = fmaf(a[p * lda + i], b[p * ldb + j],
+				    want);
+			if (memcmp(&want, &c[i * ldc + j], sizeof(float)) != 0)
+				ok = 0;
+		}
+	/* the Hessian of a's first m columns: X[k, m], H[m, m] */
+	h1 = calloc((size_t)(m * m), sizeof(float));
+	h2 = calloc((size_t)(m * m), sizeof(float));
+	tq_det_hessian_add(m, k, a, lda, h1, m);
+	tq_det_hessian_add(m, k / 3, a, lda, h2, m);
+	tq_det_hessian_add(m, k - k / 3, a + k / 3 * lda, lda, h2, m);
+	for (i = 0; i < m; i++)
+		for (j = i; j < m; j++) {
+			float want = 0.0f;
+
+			for (p = 0; p < k; p++)
+				want = fmaf(a[p * lda + i], a[p * lda + j],
+				    want);
+			if (memcmp(&want, &h1[i * m + j], sizeof(float)) != 0 ||
+			    memcmp(&want, &h2[i * m + j], sizeof(float)) != 0)
+				ok = 0;
+		}
+	free(a);
+	free(b);
+	free(c);
+	free(c0);
+	free(h1);
+	free(h2);
+	return ok;
+}
+
 static const int64_t shapes[][3] = {
 	{ 1, 1, 1 }, { 1, 1, 16 }, { 7, 5, 15 }, { 6, 4, 17 },
 	{ 13, 9, 33 }, { 12, 8, 64 }, { 5, 11, 0 }, { 19, 23, 100 },
@@ -247,12 +301,16 @@ main(void)
 			ok &= check_shape(shapes[s][0], shapes[s][1],
 			    shapes[s][2], 0.125f, &maxrel);
 		}
-		for (s = 0; s < N_SHAPES; s++)
+		for (s = 0; s < N_SHAPES; s++) {
 			ok &= check_nn(shapes[s][0], shapes[s][1] + 60,
 			    shapes[s][2]);
-		tap_ok(ok, "%s: A B^T and A B are the documented sums, byte "
-		    "for byte, %zu shapes (edges, k %% 16 tails, k = 0, "
-		    "alpha, accumulate)", tq_isa_name(isas[q]), N_SHAPES);
+			ok &= check_tn(shapes[s][0] + 90, shapes[s][1] + 60,
+			    shapes[s][2]);
+		}
+		tap_ok(ok, "%s: A B^T, A B, C + A^T B and the Hessian X^T X "
+		    "(in one call or two) are the documented sums, byte for "
+		    "byte, %zu shapes (edges, k %% 16 tails, k = 0, alpha, "
+		    "accumulate)", tq_isa_name(isas[q]), N_SHAPES);
 		tap_ok(maxrel < 1e-6, "%s: near double precision (max error "
 		    "%.2g of sum |a b|)", tq_isa_name(isas[q]), maxrel);
 		maxrel = 0.0;
