@@ -47,7 +47,7 @@ typedef struct det_call {
 	CBLAS_TRANSPOSE ta, tb;
 	int64_t m, n, k, nt;	/* nt: tiles across the output's columns */
 	int64_t tm, tn;		/* sgemm: tile rows and columns */
-	int64_t ms, mt;		/* sgemm: rows per sequence, its row tiles */
+	int64_t mt;		/* sgemm: tiles across the output's rows */
 	float alpha, beta;
 	const float *a, *b;
 	float *c;
@@ -58,10 +58,8 @@ static void
 det_gemm_tile(void *arg, int64_t t)
 {
 	const det_call *g = arg;
-	int64_t seq = t / (g->mt * g->nt), r = t % (g->mt * g->nt);
-	int64_t end = (seq + 1) * g->ms;	/* the sequence's last row + 1 */
-	int64_t i0 = seq * g->ms + r / g->nt * g->tm, j0 = r % g->nt * g->tn;
-	int64_t mi = end - i0 < g->tm ? end - i0 : g->tm;
+	int64_t i0 = t / g->nt * g->tm, j0 = t % g->nt * g->tn;
+	int64_t mi = g->m - i0 < g->tm ? g->m - i0 : g->tm;
 	int64_t nj = g->n - j0 < g->tn ? g->n - j0 : g->tn;
 	const float *a = g->a + (g->ta == CblasNoTrans ? i0 * g->lda : i0);
 	const float *b = g->b + (g->tb == CblasNoTrans ? j0 : j0 * g->ldb);
@@ -69,15 +67,6 @@ det_gemm_tile(void *arg, int64_t t)
 	cblas_sgemm(CblasRowMajor, g->ta, g->tb, (int)mi, (int)nj, (int)g->k,
 	    g->alpha, a, (int)g->lda, b, (int)g->ldb, g->beta,
 	    g->c + i0 * g->ldc + j0, (int)g->ldc);
-}
-
-void
-tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n,
-    int64_t k, float alpha, const float *a, int64_t lda, const float *b,
-    int64_t ldb, float beta, float *c, int64_t ldc)
-{
-	tq_det_sgemm_seq(ta, tb, m, m, n, k, alpha, a, lda, b, ldb, beta, c,
-	    ldc);
 }
 
 /*
@@ -109,8 +98,8 @@ det_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
     int64_t ldc)
 {
 	det_call g = { CblasUpper, CblasNoTrans, CblasTrans, m, n, k,
-	    (n + DET_NT_N - 1) / DET_NT_N, 0, 0, 0, (m + DET_NT_M - 1) /
-	    DET_NT_M, alpha, beta, a, b, c, lda, ldb, ldc };
+	    (n + DET_NT_N - 1) / DET_NT_N, 0, 0, (m + DET_NT_M - 1) / DET_NT_M,
+	    alpha, beta, a, b, c, lda, ldb, ldc };
 	int64_t tasks = g.mt * g.nt;
 
 	if (m * n * k <= DET_SMALL || tasks == 1)
@@ -121,13 +110,12 @@ det_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
 }
 
 void
-tq_det_sgemm_seq(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
-    int64_t ms, int64_t n, int64_t k, float alpha, const float *a,
-    int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-    int64_t ldc)
+tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n,
+    int64_t k, float alpha, const float *a, int64_t lda, const float *b,
+    int64_t ldb, float beta, float *c, int64_t ldc)
 {
-	det_call g = { CblasUpper, ta, tb, m, n, k, 1, ms, n, ms, 1, alpha,
-	    beta, a, b, c, lda, ldb, ldc };
+	det_call g = { CblasUpper, ta, tb, m, n, k, 1, m, n, 1, alpha, beta,
+	    a, b, c, lda, ldb, ldc };
 	int64_t tasks;
 
 	if (m <= 0 || n <= 0)
@@ -137,23 +125,17 @@ tq_det_sgemm_seq(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
 		det_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 		return;
 	}
-	if (ta != CblasNoTrans || ms <= 0 || m % ms != 0)
-		g.ms = g.tm = m;	/* one sequence */
-	/*
-	 * The tiles follow from a sequence's shape alone, never the thread
-	 * count or the number of sequences: a sequence's rows are computed
-	 * by the calls that would compute it alone.
-	 */
-	if (g.ms * n * k > DET_SMALL) {
+	/* The tiles follow from the shape alone, never the thread count. */
+	if (m * n * k > DET_SMALL) {
 		g.tm = DET_T;
 		g.tn = DET_TN_MAX;
-		g.mt = det_tiles(g.ms);
+		g.mt = det_tiles(m);
 		while (g.tn > DET_T &&
 		    g.mt * ((n + g.tn - 1) / g.tn) < DET_MIN_TILES)
 			g.tn /= 2;
 		g.nt = (n + g.tn - 1) / g.tn;
 	}
-	tasks = m / g.ms * g.mt * g.nt;
+	tasks = g.mt * g.nt;
 	tq_blas__serial_begin();
 	if (tasks == 1)
 		det_gemm_tile(&g, 0);
@@ -197,7 +179,7 @@ tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n, int64_t k,
     int64_t ldc)
 {
 	det_call s = { uplo, trans, CblasNoTrans, n, n, k, det_tiles(n),
-	    DET_T, DET_T, n, 1, alpha, beta, a, NULL, c, lda, 0, ldc };
+	    DET_T, DET_T, 1, alpha, beta, a, NULL, c, lda, 0, ldc };
 
 	if (n <= 0)
 		return;
@@ -247,8 +229,8 @@ tq_det_hessian_add(int64_t n, int64_t k, const float *x, int64_t ldx,
     float *h, int64_t ldh)
 {
 	det_call s = { CblasUpper, CblasTrans, CblasNoTrans, n, n, k,
-	    (n + DET_NT_N - 1) / DET_NT_N, 0, 0, 0, 0, 1.0f, 1.0f, x, NULL,
-	    h, ldx, 0, ldh };
+	    (n + DET_NT_N - 1) / DET_NT_N, 0, 0, 0, 1.0f, 1.0f, x, NULL, h,
+	    ldx, 0, ldh };
 
 	if (n <= 0 || k <= 0)
 		return;
@@ -270,7 +252,7 @@ tq_det_strsm_right(CBLAS_UPLO uplo, CBLAS_TRANSPOSE ta, int64_t m,
     int64_t n, float alpha, const float *a, int64_t lda, float *b,
     int64_t ldb)
 {
-	det_call s = { uplo, ta, CblasNoTrans, m, n, 0, 1, DET_T, n, m, 1,
+	det_call s = { uplo, ta, CblasNoTrans, m, n, 0, 1, DET_T, n, 1,
 	    alpha, 0.0f, a, NULL, b, lda, 0, ldb };
 
 	if (m <= 0 || n <= 0)
@@ -305,8 +287,7 @@ tq_det_strmm_lower_left(int64_t m, int64_t n, const float *x, int64_t ldx,
     float *b, int64_t ldb, float *work)
 {
 	det_call s = { CblasLower, CblasNoTrans, CblasNoTrans, m, n, 0,
-	    det_tiles(m), DET_T, n, m, 1, 1.0f, 1.0f, x, work, b, ldx, n,
-	    ldb };
+	    det_tiles(m), DET_T, n, 1, 1.0f, 1.0f, x, work, b, ldx, n, ldb };
 	int64_t r;
 
 	if (m <= 0 || n <= 0)

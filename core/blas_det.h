@@ -24,18 +24,6 @@ void tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
     int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-/*
- * As tq_det_sgemm, for A[m, k] (not transposed) the rows of m / ms
- * sequences of ms rows each, every sequence cut into the tiles it would
- * have alone: its rows of C are the bytes tq_det_sgemm gives for it, in
- * one call for all (several windows per forward pass).  ms not dividing
- * m, or a transposed A, means one sequence.
- */
-void tq_det_sgemm_seq(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
-    int64_t ms, int64_t n, int64_t k, float alpha, const float *a,
-    int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-    int64_t ldc);
-
 /* C[n, n] = alpha op(A) op(A)^T + beta C, the uplo triangle only. */
 void tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n,
     int64_t k, float alpha, const float *a, int64_t lda, float beta,

@@ -138,13 +138,13 @@ fwd_ms(const tq_fwd *s, int64_t n)
 
 /*
  * y[n, out] = x[n, in] * W^T (+ b), W: [out, in] in any stored dtype, ldy the
- * row stride of y, x's rows sequences of ms rows each (tq_det_sgemm_seq).
- * W is converted to fp32 a block of rows at a time, once for all
- * sequences.
+ * row stride of y.  W is converted to fp32 a block of rows at a time, once
+ * for all n rows (tq_det_sgemm's A B^T: each element's bytes depend on its
+ * two rows alone, so several sequences in one call give each one's own).
  */
 static void
-fwd_linear_seq(tq_fwd *s, const float *x, int64_t n, int64_t ms,
-    const tq_tensor *w, const tq_tensor *b, float *y, int64_t ldy)
+fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
+    const tq_tensor *b, float *y, int64_t ldy)
 {
 	int64_t out = w->shape[0], in = w->shape[1];
 	int64_t rows = WBLOCK_ELEMS / in, r0, i;
@@ -153,15 +153,15 @@ fwd_linear_seq(tq_fwd *s, const float *x, int64_t n, int64_t ms,
 		rows = 1;
 	if (w->dtype == TQ_DTYPE_F32 && (uintptr_t)w->data % sizeof(float) == 0) {
 		/* Aligned fp32 weights are used in place, without a copy. */
-		tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, out, in, 1.0f,
+		tq_det_sgemm(CblasNoTrans, CblasTrans, n, out, in, 1.0f,
 		    x, in, w->data, in, 0.0f, y, ldy);
 	} else {
 		for (r0 = 0; r0 < out; r0 += rows) {
 			int64_t nr = out - r0 < rows ? out - r0 : rows;
 
 			tq_tensor_to_f32(w, r0 * in, nr * in, s->wbuf);
-			tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, nr,
-			    in, 1.0f, x, in, s->wbuf, in, 0.0f, y + r0, ldy);
+			tq_det_sgemm(CblasNoTrans, CblasTrans, n, nr, in,
+			    1.0f, x, in, s->wbuf, in, 0.0f, y + r0, ldy);
 		}
 	}
 	if (s->q81_x != NULL && in == s->q81_c && (uintptr_t)x >=
@@ -175,7 +175,7 @@ fwd_linear_seq(tq_fwd *s, const float *x, int64_t n, int64_t ms,
 				mins = s->m->ggml_mins[k].m;
 		/* y += corrections [n, in / 32] x mins [out, in / 32]^T */
 		if (mins != NULL)
-			tq_det_sgemm_seq(CblasNoTrans, CblasTrans, n, ms, out,
+			tq_det_sgemm(CblasNoTrans, CblasTrans, n, out,
 			    in / 32, 1.0f, s->q81 + (x - s->q81_x) / 32, in / 32,
 			    mins, in / 32, 1.0f, y, ldy);
 	}
@@ -191,13 +191,6 @@ fwd_linear_seq(tq_fwd *s, const float *x, int64_t n, int64_t ms,
 	}
 }
 
-/* fwd_linear_seq for a decoder block's n tokens */
-static void
-fwd_linear(tq_fwd *s, const float *x, int64_t n, const tq_tensor *w,
-    const tq_tensor *b, float *y, int64_t ldy)
-{
-	fwd_linear_seq(s, x, n, fwd_ms(s, n), w, b, y, ldy);
-}
 
 /*
  * y[n, H] = rmsnorm(x[n, H]) * (off + w[H]) in fp32: LlamaRMSNorm with off
@@ -964,18 +957,15 @@ fwd_moe(tq_fwd *s, const tq_layer_weights *l, const tq_block_opts *b,
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_GATE, s->moe_x, cnt, H);
 		/* per token, so the same on the gathered rows */
 		fwd_actq(s, &l->act[TQ_SITE_GATE_UP], s->moe_x, cnt, H);
-		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][0],
-		    l->expert_b[e][0],
-		    s->gate, Fe);
-		fwd_linear_seq(s, s->moe_x, cnt, cnt, l->experts[e][1],
-		    l->expert_b[e][1],
-		    s->up, Fe);
+		fwd_linear(s, s->moe_x, cnt, l->experts[e][0],
+		    l->expert_b[e][0], s->gate, Fe);
+		fwd_linear(s, s->moe_x, cnt, l->experts[e][1],
+		    l->expert_b[e][1], s->up, Fe);
 		fwd_glu(b, s->gate, s->up, cnt * Fe);
 		fwd_expert_hook(s, (int)e, TQ_LINEAR_DOWN, s->gate, cnt, Fe);
 		fwd_actq(s, &l->act[TQ_SITE_DOWN], s->gate, cnt, Fe);
-		fwd_linear_seq(s, s->gate, cnt, cnt, l->experts[e][2],
-		    l->expert_b[e][2],
-		    s->y, H);
+		fwd_linear(s, s->gate, cnt, l->experts[e][2],
+		    l->expert_b[e][2], s->y, H);
 		for (j = 0; j < cnt; j++) {
 			float *yr = s->moe_y + s->moe_tok[j] * H, w = s->moe_w[j];
 			const float *d = s->y + j * H;
@@ -1232,7 +1222,7 @@ tq_fwd_head(tq_fwd *s, const float *x, int64_t n, const tq_forward_opts *o,
 		/* Write straight into the caller's array when there is one. */
 		float *dst = logits != NULL ? logits + p0 * V : s->logits;
 
-		fwd_linear_seq(s, s->xn + p0 * H, np, np, m->lm_head, NULL, dst,
+		fwd_linear(s, s->xn + p0 * H, np, m->lm_head, NULL, dst,
 		    V);
 		if (c->final_softcap > 0.0)
 			fwd_softcap(dst, np * V, (float)c->final_softcap);
