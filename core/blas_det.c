@@ -149,37 +149,31 @@ det_syrk_tile(void *arg, int64_t t)
 {
 	const det_call *s = arg;
 	int64_t i = t / s->nt, j = t % s->nt;
-	int no = s->ta == CblasNoTrans;
 	float *c = s->c + i * DET_T * s->ldc + j * DET_T;
 
 	if ((s->uplo == CblasLower && j > i) ||
 	    (s->uplo == CblasUpper && j < i))
 		return;			/* outside the triangle */
 	if (i == j)
-		cblas_ssyrk(CblasRowMajor, s->uplo, s->ta,
+		cblas_ssyrk(CblasRowMajor, s->uplo, CblasNoTrans,
 		    det_len(s->n, i), (int)s->k, s->alpha,
-		    s->a + (no ? i * DET_T * s->lda : i * DET_T), (int)s->lda,
-		    s->beta, c, (int)s->ldc);
-	else if (no)			/* C_ij = A_i A_j^T */
+		    s->a + i * DET_T * s->lda, (int)s->lda, s->beta, c,
+		    (int)s->ldc);
+	else				/* C_ij = A_i A_j^T */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
 		    det_len(s->n, i), det_len(s->n, j), (int)s->k, s->alpha,
 		    s->a + i * DET_T * s->lda, (int)s->lda,
 		    s->a + j * DET_T * s->lda, (int)s->lda, s->beta, c,
 		    (int)s->ldc);
-	else				/* C_ij = A[:, i]^T A[:, j] */
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-		    det_len(s->n, i), det_len(s->n, j), (int)s->k, s->alpha,
-		    s->a + i * DET_T, (int)s->lda, s->a + j * DET_T,
-		    (int)s->lda, s->beta, c, (int)s->ldc);
 }
 
 void
-tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n, int64_t k,
-    float alpha, const float *a, int64_t lda, float beta, float *c,
-    int64_t ldc)
+tq_det_ssyrk(CBLAS_UPLO uplo, int64_t n, int64_t k, float alpha,
+    const float *a, int64_t lda, float beta, float *c, int64_t ldc)
 {
-	det_call s = { uplo, trans, CblasNoTrans, n, n, k, det_tiles(n),
-	    DET_T, DET_T, 1, alpha, beta, a, NULL, c, lda, 0, ldc };
+	det_call s = { uplo, CblasNoTrans, CblasNoTrans, n, n, k,
+	    det_tiles(n), DET_T, DET_T, 1, alpha, beta, a, NULL, c, lda, 0,
+	    ldc };
 
 	if (n <= 0)
 		return;

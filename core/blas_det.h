@@ -24,10 +24,9 @@ void tq_det_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m,
     int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-/* C[n, n] = alpha op(A) op(A)^T + beta C, the uplo triangle only. */
-void tq_det_ssyrk(CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, int64_t n,
-    int64_t k, float alpha, const float *a, int64_t lda, float beta,
-    float *c, int64_t ldc);
+/* C[n, n] = alpha A A^T + beta C for A[n, k], the uplo triangle only. */
+void tq_det_ssyrk(CBLAS_UPLO uplo, int64_t n, int64_t k, float alpha,
+    const float *a, int64_t lda, float beta, float *c, int64_t ldc);
 
 /*
  * H[n, n] += X[k, n]^T X on and above the diagonal (a few elements below

@@ -117,8 +117,8 @@ gptq_potrf(float *a, int64_t n)
 		/* A21 := A21 L11^-T, then A22 -= A21 A21^T. */
 		tq_det_strsm_right(CblasLower, CblasTrans, m, kb, 1.0f, akk, n,
 		    akk + kb * n, n);
-		tq_det_ssyrk(CblasLower, CblasNoTrans, m, kb, -1.0f,
-		    akk + kb * n, n, 1.0f, akk + kb * n + kb, n);
+		tq_det_ssyrk(CblasLower, m, kb, -1.0f, akk + kb * n, n, 1.0f,
+		    akk + kb * n + kb, n);
 	}
 	return 0;
 }
