@@ -3,6 +3,10 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
 #include "isa.h"
 
 /* -1 until the first call picks; read by every thread afterwards. */
@@ -27,6 +31,31 @@ isa_has(tq_isa_id isa)
 	}
 }
 
+/* The fastest path this CPU has. */
+static tq_isa_id
+isa_best(void)
+{
+	return isa_has(TQ_ISA_AVX512) ? TQ_ISA_AVX512 :
+	    isa_has(TQ_ISA_AVX2) ? TQ_ISA_AVX2 : TQ_ISA_PORTABLE;
+}
+
+/*
+ * $TQ_ISA where it names a path this CPU has, the fastest otherwise (the
+ * command line refuses any other value before work starts: tq_set_isa).
+ */
+static tq_isa_id
+isa_env(void)
+{
+	const char *e = getenv("TQ_ISA");
+	tq_isa_id id;
+
+	if (e != NULL)
+		for (id = TQ_ISA_PORTABLE; id <= TQ_ISA_AVX512; id++)
+			if (strcmp(e, tq_isa_name(id)) == 0 && isa_has(id))
+				return id;
+	return isa_best();
+}
+
 tq_isa_id
 tq_isa(void)
 {
@@ -34,8 +63,7 @@ tq_isa(void)
 
 	if (cur < 0) {
 		/* Every thread computes the same answer; any may store it. */
-		cur = isa_has(TQ_ISA_AVX512) ? TQ_ISA_AVX512 :
-		    isa_has(TQ_ISA_AVX2) ? TQ_ISA_AVX2 : TQ_ISA_PORTABLE;
+		cur = isa_env();
 		__atomic_store_n(&isa_current, cur, __ATOMIC_RELEASE);
 	}
 	return (tq_isa_id)cur;
@@ -62,4 +90,33 @@ tq_isa_name(tq_isa_id isa)
 		return "avx512";
 	}
 	return "?";
+}
+
+tq_status
+tq_set_isa(const char *name, tq_error *err)
+{
+	tq_isa_id id;
+
+	if (name == NULL || strcmp(name, "auto") == 0) {
+		__atomic_store_n(&isa_current, (int)isa_best(),
+		    __ATOMIC_RELEASE);
+		return TQ_OK;
+	}
+	for (id = TQ_ISA_PORTABLE; id <= TQ_ISA_AVX512; id++)
+		if (strcmp(name, tq_isa_name(id)) == 0) {
+			if (!tq_isa_force(id))
+				return tq_fail(err, TQ_EINVAL,
+				    "this CPU has no %s (its fastest: %s)", name,
+				    tq_isa_name(isa_best()));
+			return TQ_OK;
+		}
+	return tq_fail(err, TQ_EINVAL,
+	    "unknown instruction set '%s' (auto, avx512, avx2 or portable)",
+	    name);
+}
+
+const char *
+tq_get_isa(void)
+{
+	return tq_isa_name(tq_isa());
 }

@@ -30,4 +30,34 @@ int tq_isa_force(tq_isa_id isa);
 /* "avx512", "avx2" or "portable" */
 const char *tq_isa_name(tq_isa_id isa);
 
+/*
+ * The sanitizers.  AddressSanitizer and UBSan check every load of a
+ * kernel's inner loop: the forward pass ran 5x slower under them, the
+ * ASan suite twice as long.  The kernels' leaf functions are therefore
+ * not instrumented (as OpenBLAS, which did this work before, was not), and
+ * their drivers, which are, read the first and last element of each
+ * operand at entry (TQ_KERNEL_SPAN), so an operand that does not fit its
+ * buffer is still reported.  ThreadSanitizer keeps instrumenting them.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TQ_KERNEL_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TQ_KERNEL_SANITIZED 1
+#endif
+#endif
+
+#ifdef TQ_KERNEL_SANITIZED
+#define TQ_KERNEL_LEAF __attribute__((no_sanitize("address", "undefined")))
+/* p[0] and p[last] read (last >= 0), so ASan sees a short buffer. */
+#define TQ_KERNEL_SPAN(p, last) do { \
+	volatile float tq_span_v_ = (p)[0]; \
+	tq_span_v_ = (p)[(last)]; \
+	(void)tq_span_v_; \
+} while (0)
+#else
+#define TQ_KERNEL_LEAF
+#define TQ_KERNEL_SPAN(p, last) do { } while (0)
+#endif
+
 #endif /* TQ_CORE_ISA_H */

@@ -44,7 +44,7 @@ typedef struct sg_path {
 } sg_path;
 
 /* The lane tree on 16 partial sums. */
-static float
+TQ_KERNEL_LEAF static float
 sg_tree(const float *v)
 {
 	float s8[8], s4[4], s2[2];
@@ -60,7 +60,7 @@ sg_tree(const float *v)
 }
 
 /* out[r * nr + c] into C: alpha is 1 when accumulating. */
-static void
+TQ_KERNEL_LEAF static void
 sg_store(const float *out, int nr, float alpha, int accumulate, float *c,
     int64_t ldc, int rows, int cols)
 {
@@ -81,7 +81,7 @@ sg_store(const float *out, int nr, float alpha, int accumulate, float *c,
  * Portable: one dot product at a time.  Lanes past k multiply zeros, as
  * the vector paths' masked loads do (fmaf(0, 0, -0) is +0).
  */
-static void
+TQ_KERNEL_LEAF static void
 sg_tile_portable(int64_t k, const float *const *a, const float *const *b,
     float alpha, int accumulate, float *c, int64_t ldc, int rows, int cols)
 {
@@ -104,7 +104,7 @@ sg_tile_portable(int64_t k, const float *const *a, const float *const *b,
 
 #ifdef TQ_ISA_X86
 /* The tree's last three levels on s8[l] = v[l] + v[l + 8]. */
-__attribute__((target("avx"))) static inline float
+__attribute__((target("avx"))) TQ_KERNEL_LEAF static inline float
 sg_tree8(__m256 s8)
 {
 	__m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8),
@@ -123,7 +123,7 @@ sg_tree8(__m256 s8)
 #define SG_AVX2_NR 4
 
 /* acc[j] += the products of lanes h .. h + 7 of each 16, rows a and b[j] */
-__attribute__((target("avx2,fma"))) static inline void
+__attribute__((target("avx2,fma"))) TQ_KERNEL_LEAF static inline void
 sg_pass_avx2(int64_t k, int h, const float *const *a, const float *const *b,
     __m256 acc[SG_AVX2_MR][SG_AVX2_NR])
 {
@@ -161,7 +161,7 @@ sg_pass_avx2(int64_t k, int h, const float *const *a, const float *const *b,
 	/* A half with no lanes left still adds fma(0, 0, acc): nothing. */
 }
 
-__attribute__((target("avx2,fma"))) static void
+__attribute__((target("avx2,fma"))) TQ_KERNEL_LEAF static void
 sg_tile_avx2(int64_t k, const float *const *a, const float *const *b,
     float alpha, int accumulate, float *c, int64_t ldc, int rows, int cols)
 {
@@ -186,17 +186,17 @@ sg_tile_avx2(int64_t k, const float *const *a, const float *const *b,
 #define SG_AVX512_NR 4
 
 /*
- * The lane trees of v[0..3] at once, in lanes 0..3: each level adds the
+ * The lane trees of v0 .. v3 at once, in lanes 0..3: each level adds the
  * same pairs of lanes as sg_tree, four vectors side by side.
  */
-__attribute__((target("avx512f"))) static inline __m512
-sg_tree4_avx512(const __m512 *v)
+__attribute__((target("avx512f"))) TQ_KERNEL_LEAF static inline __m512
+sg_tree4_avx512(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
 {
 	/* (l, l + 8): v0's 8 sums, then v1's; v2's, then v3's */
-	__m512 t01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0], v[1], 0x44),
-	    _mm512_shuffle_f32x4(v[0], v[1], 0xee));
-	__m512 t23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2], v[3], 0x44),
-	    _mm512_shuffle_f32x4(v[2], v[3], 0xee));
+	__m512 t01 = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44),
+	    _mm512_shuffle_f32x4(v0, v1, 0xee));
+	__m512 t23 = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44),
+	    _mm512_shuffle_f32x4(v2, v3, 0xee));
 	/* (l, l + 4): a 128-bit lane of 4 sums per vector */
 	__m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(t01, t23, 0x88),
 	    _mm512_shuffle_f32x4(t01, t23, 0xdd));
@@ -208,7 +208,7 @@ sg_tree4_avx512(const __m512 *v)
 	    0, 0, 0, 0, 0, 0, 0, 0, 0), w);
 }
 
-__attribute__((target("avx512f,fma"))) static void
+__attribute__((target("avx512f,fma"))) TQ_KERNEL_LEAF static void
 sg_tile_avx512(int64_t k, const float *const *a, const float *const *b,
     float alpha, int accumulate, float *c, int64_t ldc, int rows, int cols)
 {
@@ -248,7 +248,8 @@ sg_tile_avx512(int64_t k, const float *const *a, const float *const *b,
 		}
 	}
 	for (r = 0; r < rows; r++) {
-		__m512 v = sg_tree4_avx512(acc[r]);
+		__m512 v = sg_tree4_avx512(acc[r][0], acc[r][1], acc[r][2],
+		    acc[r][3]);
 		float *o = c + r * ldc;
 
 		if (alpha != 1.0f)
@@ -277,6 +278,13 @@ tq_sgemm_nt(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
 	int64_t mr = path->mr, nr = path->nr, nb, i0, j0, j, r;
 	const float *ar[SG_MAX_MR], *br[SG_MAX_NR];
 
+	if (m > 0 && n > 0) {
+		TQ_KERNEL_SPAN(c, (m - 1) * ldc + n - 1);
+		if (k > 0) {
+			TQ_KERNEL_SPAN(a, (m - 1) * lda + k - 1);
+			TQ_KERNEL_SPAN(b, (n - 1) * ldb + k - 1);
+		}
+	}
 	/* Rows of B per block, a multiple of the tile's. */
 	nb = SG_BLOCK_BYTES / ((k > 0 ? k : 1) * (int64_t)sizeof(float));
 	nb = nb < nr ? nr : nb / nr * nr;
@@ -316,7 +324,7 @@ typedef struct sg_chain {
 	int accumulate;
 } sg_chain;
 
-static void
+TQ_KERNEL_LEAF static void
 sg_chain_portable(const sg_chain *g, const float *a, const float *b,
     float *c, int rows, int cols)
 {
@@ -336,7 +344,7 @@ sg_chain_portable(const sg_chain *g, const float *a, const float *b,
 
 #ifdef TQ_ISA_X86
 /* AVX2: 6 rows by 16 columns. */
-__attribute__((target("avx2,fma"))) static void
+__attribute__((target("avx2,fma"))) TQ_KERNEL_LEAF static void
 sg_chain_avx2(const sg_chain *g, const float *a, const float *b, float *c,
     int rows, int cols)
 {
@@ -377,7 +385,7 @@ sg_chain_avx2(const sg_chain *g, const float *a, const float *b, float *c,
 }
 
 /* AVX-512: 6 rows by 64 columns. */
-__attribute__((target("avx512f,fma"))) static void
+__attribute__((target("avx512f,fma"))) TQ_KERNEL_LEAF static void
 sg_chain_avx512(const sg_chain *g, const float *a, const float *b,
     float *c, int rows, int cols)
 {
@@ -449,6 +457,13 @@ sg_chains(const sg_chain *g, int64_t m, int64_t n, const float *a,
 		break;
 	}
 #endif
+	if (m > 0 && n > 0) {
+		TQ_KERNEL_SPAN(c, (m - 1) * g->ldc + n - 1);
+		if (g->k > 0) {
+			TQ_KERNEL_SPAN(a, (m - 1) * g->rs + (g->k - 1) * g->ks);
+			TQ_KERNEL_SPAN(b, (g->k - 1) * g->ldb + n - 1);
+		}
+	}
 	for (j0 = 0; j0 < n; j0 += nc)
 		for (i0 = 0; i0 < m; i0 += 6)
 			blk(g, a + i0 * g->rs, b + j0, c + i0 * g->ldc + j0,

@@ -64,6 +64,18 @@ void tq_set_threads(int n);
 int tq_get_threads(void);
 
 /*
+ * The vector instructions of the engine's own kernels (the forward pass's
+ * products, its exponentials, GPTQ's Hessian): "avx512", "avx2" (with FMA)
+ * or "portable"; NULL or "auto" picks the fastest this CPU has (the
+ * default).  Every path gives the same bytes, so this changes speed only.
+ * A path this CPU lacks, or an unknown name, is TQ_EINVAL with a message.
+ * Call it before any work starts, not while a job runs.
+ */
+tq_status tq_set_isa(const char *name, tq_error *err);
+/* The path in use: "avx512", "avx2" or "portable" (static string). */
+const char *tq_get_isa(void);
+
+/*
  * Reads a UTF-8 text file (evaluation or calibration text) into a
  * NUL-terminated buffer (free with tq_string_free).  An empty file, a directory or a file over 1 GiB
  * is an error naming the path.

@@ -20,6 +20,13 @@ done
 ok $? "--version"
 expect_error "unknown command" "unknown command" "$tq" frobnicate
 expect_error "unknown option" "unknown option" "$tq" info --bogus
+expect_error "--isa with an unknown name" "unknown instruction set 'sse9'" \
+    "$tq" --isa sse9 info
+expect_error "--isa without a value" "--isa needs a value" "$tq" --isa
+expect_error "TQ_ISA with an unknown name" "TQ_ISA: unknown instruction set" \
+    env TQ_ISA=sse9 "$tq" info
+"$tq" --isa portable info >/dev/null 2>&1
+ok $? "--isa portable: every CPU has it"
 
 # ---- info on the fixture models ----
 "$tq" info "$d/models/mistral" >"$tmp/out" 2>"$tmp/err"

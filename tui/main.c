@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -309,7 +310,7 @@ usage(FILE *f)
 	    "turboquant %s: post-training quantization workbench for "
 	    "Llama-class models\n"
 	    "\n"
-	    "usage: turboquant [--threads N] COMMAND [ARGS]\n"
+	    "usage: turboquant [--threads N] [--isa NAME] COMMAND [ARGS]\n"
 	    "\n"
 	    "commands:\n", tq_version());
 	for (i = 0; i < N_COMMANDS; i++)
@@ -320,6 +321,11 @@ usage(FILE *f)
 	    "options:\n"
 	    "  --threads N  threads for BLAS and the engine (default: all "
 	    "cores)\n"
+	    "  --isa NAME   vector instructions of the engine's kernels: "
+	    "avx512, avx2,\n"
+	    "               portable or auto (default: $TQ_ISA, else auto, "
+	    "the fastest\n"
+	    "               this CPU has); each gives the same results\n"
 	    "  --help       this text\n"
 	    "  --version    the version\n"
 	    "\n"
@@ -345,6 +351,8 @@ int
 main(int argc, char **argv)
 {
 	long long threads = 0;
+	const char *isa = getenv("TQ_ISA"), *isa_from = "TQ_ISA";
+	tq_error err;
 	int i = 1;
 	size_t c;
 
@@ -360,6 +368,15 @@ main(int argc, char **argv)
 			    argv[i + 1] : NULL, 1, 1024, &threads))
 				return 1;
 			i += 2;
+		} else if (strcmp(argv[i], "--isa") == 0) {
+			if (i + 1 >= argc) {
+				cli_error("--isa needs a value (avx512, avx2, "
+				    "portable or auto)");
+				return 1;
+			}
+			isa = argv[i + 1];
+			isa_from = "--isa";
+			i += 2;
 		} else {
 			cli_error("unknown option %s (see turboquant --help)",
 			    argv[i]);
@@ -367,6 +384,10 @@ main(int argc, char **argv)
 		}
 	}
 	tq_set_threads((int)threads);
+	if (tq_set_isa(isa, &err) != TQ_OK) {
+		cli_error("%s: %s", isa_from, err.msg);
+		return 1;
+	}
 	if (i >= argc) {
 		if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
 			return wb_main(cli_model_path(NULL));	/* workbench */
