@@ -8,8 +8,10 @@
 #     said per layer ("g128 does not divide 576"), in the quantize report
 #     too; a scheme that does not fit names the groups that do; every
 #     preset quantizes (the calibrated ones on 2 samples of 64 tokens:
-#     w4-gptq, w8a8-smoothquant, fp8-static; the AWQ presets take about a
-#     minute each and are only planned);
+#     w4-gptq, w8a8-smoothquant, fp8-static; the AWQ presets, IQ2_S and
+#     IQ2_M take a minute or more each and are only planned; with
+#     TQ_INTEROP=1 the types compared with llama-quantize below are
+#     quantized there only);
 #   - the llamacpp protocol's report says no BOS is used;
 #   - GGUF exports carry the source's tokenizer metadata; eval --compare
 #     gives a .gguf variant's real bits per weight;
@@ -75,17 +77,27 @@ expect_error "an explicit q4_k names the blocks that fit" \
     q plan "$gguf" --method rtn --scheme q4_k
 
 # ---- every preset -------------------------------------------------------
+# With TQ_INTEROP=1 the types quantized again below, and compared with
+# llama-quantize's byte for byte, are quantized there only.  IQ2_S and
+# IQ2_M take minutes each on 135 M weights here (their grid search), so
+# they are planned only; tests/iq2_llamacpp.sh checks them on the demo.
+below=" iq4_xs iq3_xxs iq3_xs iq3_s iq3_m q2_k iq2_xxs iq2_xs iq1_s iq1_m "
 for p in $(q plan --list-presets); do
 	case $p in
-	*awq)
-		q plan "$gguf" --preset $p >"$tmp/out" 2>&1
-		ok $? "preset $p plans (quantized elsewhere: about a minute)"
+	*awq|iq2_s|iq2_m)
+		x=
+		case $p in iq2_*) x=--imatrix ;; esac
+		q plan "$gguf" --preset $p $x >"$tmp/out" 2>&1
+		ok $? "preset $p plans (quantized elsewhere: a minute or more)"
 		continue ;;
 	w4-gptq|w8a8-smoothquant|fp8-static) args=$calib ;;
 	iq2_*|iq1_*) args="--imatrix $calib" ;;	# llama-quantize's rule
 	w3-gptq) continue ;;	# as w4-gptq, for time
 	*) args= ;;
 	esac
+	if [ "${TQ_INTEROP:-0}" = 1 ] && [ "${below#* $p }" != "$below" ]; then
+		continue
+	fi
 	q quantize "$gguf" --preset $p $args --out "$tmp/s_$p" \
 	    >"$tmp/q_$p.out" 2>"$tmp/err"
 	ok $? "preset $p quantizes SmolLM2 $(tail -n 1 "$tmp/err" |
