@@ -65,6 +65,18 @@ tap_skip(const char *reason, const char *fmt, ...)
 }
 
 void
+tap_skip_na(const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("ok %d - ", ++tap_n);
+	vprintf(fmt, ap);
+	printf(" # SKIP %s\n", reason);
+	va_end(ap);
+}
+
+void
 tap_diag(const char *fmt, ...)
 {
 	va_list ap;

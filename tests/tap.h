@@ -8,8 +8,14 @@
 void tap_plan(int n);
 /* Prints "ok N - name" or "not ok N - name"; returns cond. */
 int tap_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints "ok N - name # SKIP reason". */
+/* Prints "ok N - name # SKIP reason" ("not ok" under TQ_STRICT=1). */
 void tap_skip(const char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Prints "ok N - name # SKIP reason" even under TQ_STRICT=1: for a check
+ * nothing installed would enable (this CPU lacks the instructions, this
+ * build lacks the sanitizer).
+ */
+void tap_skip_na(const char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints a "# ..." diagnostic line. */
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*

@@ -326,12 +326,13 @@ main(void)
 		int ok = 1;
 
 		if (!tq_isa_force(isas[q])) {
-			tap_skip("this CPU lacks it", "%s: the documented sum",
-			    tq_isa_name(isas[q]));
-			tap_skip("this CPU lacks it", "%s: near double precision",
-			    tq_isa_name(isas[q]));
-			tap_skip("this CPU lacks it", "%s: exp", tq_isa_name(
-			    isas[q]));
+			const char *name = tq_isa_name(isas[q]);
+
+			tap_skip_na("this CPU lacks it",
+			    "%s: the documented sum", name);
+			tap_skip_na("this CPU lacks it",
+			    "%s: near double precision", name);
+			tap_skip_na("this CPU lacks it", "%s: exp", name);
 			continue;
 		}
 		for (s = 0; s < N_SHAPES; s++) {
@@ -393,7 +394,7 @@ main(void)
 	    overrun_caught(3), "ASan reports A, B or C one element short "
 	    "of its buffer, in A B^T and A B (the tiles are not instrumented)");
 #else
-	tap_skip("not an ASan build", "operands short of their buffers");
+	tap_skip_na("not an ASan build", "operands short of their buffers");
 #endif
 	return tap_done();
 }
