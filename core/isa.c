@@ -39,6 +39,18 @@ isa_best(void)
 	    isa_has(TQ_ISA_AVX2) ? TQ_ISA_AVX2 : TQ_ISA_PORTABLE;
 }
 
+/* The path called NAME ("avx512", ...), or -1 (also for NULL). */
+static int
+isa_named(const char *name)
+{
+	int id;
+
+	for (id = TQ_ISA_PORTABLE; name != NULL && id <= TQ_ISA_AVX512; id++)
+		if (strcmp(name, tq_isa_name((tq_isa_id)id)) == 0)
+			return id;
+	return -1;
+}
+
 /*
  * $TQ_ISA where it names a path this CPU has, the fastest otherwise (the
  * command line refuses any other value before work starts: tq_set_isa).
@@ -46,14 +58,9 @@ isa_best(void)
 static tq_isa_id
 isa_env(void)
 {
-	const char *e = getenv("TQ_ISA");
-	tq_isa_id id;
+	int id = isa_named(getenv("TQ_ISA"));
 
-	if (e != NULL)
-		for (id = TQ_ISA_PORTABLE; id <= TQ_ISA_AVX512; id++)
-			if (strcmp(e, tq_isa_name(id)) == 0 && isa_has(id))
-				return id;
-	return isa_best();
+	return id >= 0 && isa_has((tq_isa_id)id) ? (tq_isa_id)id : isa_best();
 }
 
 tq_isa_id
@@ -95,24 +102,21 @@ tq_isa_name(tq_isa_id isa)
 tq_status
 tq_set_isa(const char *name, tq_error *err)
 {
-	tq_isa_id id;
+	int id;
 
 	if (name == NULL || strcmp(name, "auto") == 0) {
 		__atomic_store_n(&isa_current, (int)isa_best(),
 		    __ATOMIC_RELEASE);
 		return TQ_OK;
 	}
-	for (id = TQ_ISA_PORTABLE; id <= TQ_ISA_AVX512; id++)
-		if (strcmp(name, tq_isa_name(id)) == 0) {
-			if (!tq_isa_force(id))
-				return tq_fail(err, TQ_EINVAL,
-				    "this CPU has no %s (its fastest: %s)", name,
-				    tq_isa_name(isa_best()));
-			return TQ_OK;
-		}
-	return tq_fail(err, TQ_EINVAL,
-	    "unknown instruction set '%s' (auto, avx512, avx2 or portable)",
-	    name);
+	if ((id = isa_named(name)) < 0)
+		return tq_fail(err, TQ_EINVAL, "unknown instruction set '%s' "
+		    "(auto, avx512, avx2 or portable)", name);
+	if (!tq_isa_force((tq_isa_id)id))
+		return tq_fail(err, TQ_EINVAL,
+		    "this CPU has no %s (its fastest: %s)", name,
+		    tq_isa_name(isa_best()));
+	return TQ_OK;
 }
 
 const char *

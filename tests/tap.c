@@ -44,24 +44,34 @@ tap_ok(int cond, const char *fmt, ...)
 	return cond;
 }
 
+static void tap_vskip(int strict_fails, const char *reason, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* A skip; under TQ_STRICT=1 a failure when strict_fails. */
+static void
+tap_vskip(int strict_fails, const char *reason, const char *fmt, va_list ap)
+{
+	/* Under runtests.sh (TQ_STRICT=1, and so in CI) what a check needs is
+	 * installed: its absence is a failure, not a skip. */
+	const char *strict = getenv("TQ_STRICT");
+	int fail = strict_fails && strict && strcmp(strict, "1") == 0;
+	char tail[512];
+
+	snprintf(tail, sizeof(tail), fail ? " (missing under TQ_STRICT=1: %s)" :
+	    " # SKIP %s", reason);
+	tap_vline(fail ? "not ok" : "ok", fmt, ap, tail);
+	if (fail)
+		tap_failed++;
+}
+
 void
 tap_skip(const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 
-	/* Under runtests.sh (TQ_STRICT=1, and so in CI) what a check needs is
-	 * installed: its absence is a failure, not a skip. */
-	const char *strict = getenv("TQ_STRICT");
-	int fail = strict && strcmp(strict, "1") == 0;
-
 	va_start(ap, fmt);
-	printf("%s %d - ", fail ? "not ok" : "ok", ++tap_n);
-	vprintf(fmt, ap);
-	printf(fail ? " (missing under TQ_STRICT=1: %s)\n" : " # SKIP %s\n",
-	    reason);
+	tap_vskip(1, reason, fmt, ap);
 	va_end(ap);
-	if (fail)
-		tap_failed++;
 }
 
 void
@@ -70,9 +80,7 @@ tap_skip_na(const char *reason, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	printf("ok %d - ", ++tap_n);
-	vprintf(fmt, ap);
-	printf(" # SKIP %s\n", reason);
+	tap_vskip(0, reason, fmt, ap);
 	va_end(ap);
 }
 
