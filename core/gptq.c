@@ -7,6 +7,10 @@
  * what gets minimized.  As in the reference implementation: dead inputs
  * zeroed, dampening, the upper Cholesky factor of H^-1, lazy batches of
  * `block` columns, act-order, and static or on-the-fly group parameters.
+ * One addition: hess_shrink scales H's off-diagonal entries toward 0 (a
+ * shrinkage estimate of the inputs' covariance), so the compensation
+ * trusts the calibration text's correlations less; 1 leaves the diagonal
+ * alone, each column rounded on its own as RTN weighted by it.
  * Group parameters come from the grid interface (quant.h), so the same
  * code targets integer groups and the GGUF block types.
  */
@@ -356,12 +360,16 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 	float *imp = NULL;
 	int *perm = NULL, *dead = NULL;
 	double damp = o->damp > 0.0 ? o->damp : 0.01, mean = 0.0;
+	float keep = (float)(1.0 - o->hess_shrink);	/* off the diagonal */
 	tq_status st = TQ_OK;
 	int64_t r, c, i1, tries;
 	gptq_batch br;
 	int info = 1;
 
 	*damp_used = damp;
+	if (!(o->hess_shrink >= 0.0 && o->hess_shrink <= 1.0))
+		return tq_fail(err, TQ_EINVAL, "GPTQ: hess_shrink must be in "
+		    "[0, 1], not %g", o->hess_shrink);
 	/* a lattice group never straddles two batches */
 	if (B % tq_gguf_group(s->type) != 0)
 		B += tq_gguf_group(s->type) - B % tq_gguf_group(s->type);
@@ -411,7 +419,7 @@ tq_gptq(tq_qtensor *t, float *w, const float *H, const tq_gptq_opts *o,
 		for (a = 0; a < cols; a++)
 			for (b = 0; b < cols; b++)
 				h[a * cols + b] = H[(int64_t)perm[a] * cols +
-				    perm[b]];
+				    perm[b]] * (a == b ? 1.0f : keep);
 		for (a = 0; a < cols; a++)
 			h[a * cols + a] = (dead[perm[a]] ? 1.0f :
 			    h[a * cols + a]) + (float)(damp * mean);

@@ -9,6 +9,7 @@
 
 typedef struct tq_gptq_opts {
 	double damp;		/* added to the diagonal: damp * mean diag */
+	double hess_shrink;	/* off-diagonal entries times 1 - this */
 	int64_t block;		/* columns per lazy update (128) */
 	int act_order;		/* columns by decreasing Hessian diagonal */
 	int static_groups;	/* group parameters from the original weight */

@@ -56,6 +56,7 @@ const plan_key tq_plan__set_keys[PLAN_N_SET_KEYS] = {
 	{ "block_size", PLAN_SET_BLOCK },
 	{ "alpha", PLAN_SET_ALPHA },
 	{ "act_bits", PLAN_SET_ACT_BITS },
+	{ "hess_shrink", PLAN_SET_SHRINK },
 };
 
 static const plan_preset presets[] = {
@@ -178,6 +179,8 @@ set_apply(plan_set *s, const plan_set *set)
 		c->alpha = v->alpha;
 	if (set->mask & PLAN_SET_ACT_BITS)
 		c->act_bits = v->act_bits;
+	if (set->mask & PLAN_SET_SHRINK)
+		c->hess_shrink = v->hess_shrink;
 	s->mask |= set->mask;
 }
 
@@ -302,6 +305,10 @@ tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
 	if (!isfinite(c.damp) || c.damp < 0.0 || c.damp > 1.0)
 		return tq_fail(err, TQ_EINVAL, "plan: damp must be in [0, 1], "
 		    "not %g", c.damp);
+	if (!isfinite(c.hess_shrink) || c.hess_shrink < 0.0 ||
+	    c.hess_shrink > 1.0)
+		return tq_fail(err, TQ_EINVAL, "plan: hess_shrink must be in "
+		    "[0, 1], not %g", c.hess_shrink);
 	if (!isfinite(c.alpha) || c.alpha < 0.0 || c.alpha > 1.0)
 		return tq_fail(err, TQ_EINVAL, "plan: alpha must be in [0, 1], "
 		    "not %g", c.alpha);
@@ -326,6 +333,8 @@ tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
 		p->def.mask |= c.act_order != base.act_order ?
 		    PLAN_SET_ACT_ORDER : 0;
 		p->def.mask |= c.damp != base.damp ? PLAN_SET_DAMP : 0;
+		p->def.mask |= c.hess_shrink != base.hess_shrink ?
+		    PLAN_SET_SHRINK : 0;
 		p->def.mask |= c.clip_search != base.clip_search ?
 		    PLAN_SET_CLIP : 0;
 		p->def.mask |= c.use_imatrix != base.use_imatrix ?
@@ -1031,6 +1040,9 @@ sb_set(strbuf *b, const plan_set *s)
 			break;
 		case PLAN_SET_ACT_BITS:
 			sb_add(b, "%d", c->act_bits);
+			break;
+		case PLAN_SET_SHRINK:
+			sb_double(b, c->hess_shrink);
 			break;
 		}
 	}

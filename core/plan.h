@@ -35,7 +35,8 @@ enum {
 	PLAN_SET_STATIC = 1 << 6,
 	PLAN_SET_BLOCK = 1 << 7,
 	PLAN_SET_ALPHA = 1 << 8,
-	PLAN_SET_ACT_BITS = 1 << 9
+	PLAN_SET_ACT_BITS = 1 << 9,
+	PLAN_SET_SHRINK = 1 << 10
 };
 
 /* The setting keys, in the order the JSON lists them. */
@@ -43,11 +44,11 @@ typedef struct plan_key {
 	const char *name;
 	unsigned bit;
 } plan_key;
-#define PLAN_N_SET_KEYS 10
+#define PLAN_N_SET_KEYS 11
 extern const plan_key tq_plan__set_keys[PLAN_N_SET_KEYS];
 
 #define PLAN_SET_KEY_LIST "method, scheme, act_order, damp, clip_search, " \
-	"imatrix, static_groups, block_size, alpha, act_bits"
+	"imatrix, static_groups, block_size, alpha, act_bits, hess_shrink"
 
 /* Some keys of a setting: those in mask, with their values in cfg. */
 typedef struct plan_set {

@@ -97,6 +97,10 @@ make_rule(const tq_plan *p, const tq_plan_rule *r, const char *where,
 	    r->cfg.damp <= 1.0))
 		return tq_fail(err, TQ_EINVAL, "%s: %s: \"damp\" must be in "
 		    "[0, 1], not %g", p->name, where, r->cfg.damp);
+	if ((r->mask & TQ_PLAN_SET_SHRINK) && !(r->cfg.hess_shrink >= 0.0 &&
+	    r->cfg.hess_shrink <= 1.0))
+		return tq_fail(err, TQ_EINVAL, "%s: %s: \"hess_shrink\" must "
+		    "be in [0, 1], not %g", p->name, where, r->cfg.hess_shrink);
 	if ((r->mask & TQ_PLAN_SET_ALPHA) && !(r->cfg.alpha >= 0.0 &&
 	    r->cfg.alpha <= 1.0))
 		return tq_fail(err, TQ_EINVAL, "%s: %s: \"alpha\" must be in "
@@ -113,6 +117,8 @@ make_rule(const tq_plan *p, const tq_plan_rule *r, const char *where,
 	/* only the keys given, the rest as a JSON rule leaves them */
 	if (r->mask & TQ_PLAN_SET_DAMP)
 		c->damp = r->cfg.damp;
+	if (r->mask & TQ_PLAN_SET_SHRINK)
+		c->hess_shrink = r->cfg.hess_shrink;
 	if (r->mask & TQ_PLAN_SET_ALPHA)
 		c->alpha = r->cfg.alpha;
 	if (r->mask & TQ_PLAN_SET_BLOCK)

@@ -98,10 +98,10 @@ typedef tq_status (*tq_block_done_fn)(void *ud, const tq_qstate *s,
  * (from tq_state__new; blocks before s->blocks_done are replayed with
  * their saved codes), calling done after each block and the head.  A plan
  * of RTN-class layers takes one pass of the float model instead unless
- * sequential (TQ_QUANTIZE_SEQUENTIAL).
+ * flags has TQ_QUANTIZE_SEQUENTIAL; TQ_QUANTIZE_RECOMPUTE: see tq.h.
  */
 tq_status tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
-    tq_qstate *s, int sequential, tq_block_done_fn done, void *ud,
+    tq_qstate *s, int flags, tq_block_done_fn done, void *ud,
     tq_error *err);
 
 #endif /* TQ_CORE_QSTATE_H */

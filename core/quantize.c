@@ -10,13 +10,16 @@
  *   A  x' = attn_norm(x)              -> H_a -> q, k, v
  *   B  a = attention(x')              -> H_o -> o        (a kept per sample)
  *   C  x += o(a); x'' = ffn_norm(x)   -> H_g -> gate, up
- *   D  g = act(gate(x'')) * up(x'')   -> H_d -> down
+ *   D  g = act(gate(x'')) * up(x'')   -> H_d -> down   (g kept per sample)
  *   E  x += down(g)                      (the next block's input)
  *
  * So each layer sees inputs produced by the layers already quantized
  * (true-sequential), and memory holds the residual stream and attention
  * output of the samples plus one H, not the model: weights are read from the
- * memory map one layer at a time.
+ * memory map one layer at a time.  D's products g are kept too, up to
+ * QZ_KEEP_G bytes, so that E does not compute gate and up a second time
+ * (a third of a block's work); past that (or with TQ_QUANTIZE_RECOMPUTE),
+ * E recomputes them, to the same bytes.
  *
  * A mixture-of-experts block replaces C and D by qz_moe: every token is
  * routed once, then each expert's gate/up and down are calibrated on the
@@ -49,6 +52,9 @@
 #include "job.h"
 #include "par.h"
 #include "qstate.h"
+
+/* D's products kept for E up to this many bytes (see above) */
+#define QZ_KEEP_G (2.0 * 1024 * 1024 * 1024)
 
 /* ---- Quantizing one layer --------------------------------------------------- */
 
@@ -148,6 +154,7 @@ qz_linear(qz_ctx *z, size_t idx, const float *H, const double *sq,
 
 		memset(&go, 0, sizeof(go));
 		go.damp = c->damp;
+		go.hess_shrink = c->hess_shrink;
 		go.block = c->block_size;
 		go.act_order = c->act_order;
 		go.static_groups = c->static_groups;
@@ -200,6 +207,8 @@ typedef struct qz_work {
 	float *att;	/* [S, L, qd] attention outputs (o's pass to the next) */
 	float *xn;	/* [L, H] a sublayer's normed input */
 	float *g;	/* [L, F] the MLP's gated product */
+	float *g_all;	/* [S, L, F] the same per sample, D's for E; NULL
+			   with experts, in one pass, or over QZ_KEEP_G */
 	float *hess;	/* [W, W], W = max(H, qd, F) */
 	float *hess2;	/* [max(qd, F)^2] o's or down's input in the float
 			   block, for AWQ; NULL when no layer is AWQ */
@@ -552,7 +561,9 @@ qz_io(const qz_ctx *z, const qz_work *w, int64_t s)
 	const tq_model_config *c = &z->m->cfg;
 	int64_t L = z->calib->seqlen;
 	tq_fwd_io io = { w->x + s * L * c->hidden_size, w->xn,
-		w->att + s * L * c->n_heads * c->head_dim, w->g };
+		w->att + s * L * c->n_heads * c->head_dim,
+		w->g_all != NULL ? w->g_all + s * L * c->intermediate_size :
+		w->g };
 
 	return io;
 }
@@ -889,8 +900,10 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 		    N, err)) != TQ_OK)
 			return st;
 	}
-	return qz_pass(z, w, &lw, li, TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_OUT, -1,
-	    -1, err);
+	/* D's pass left each sample's g, made with gate and up as rounded */
+	return qz_pass(z, w, &lw, li, w->g_all != NULL && b.moe.n_experts == 0 ?
+	    TQ_STAGE_MLP_OUT : TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_OUT, -1, -1,
+	    err);
 }
 
 /* ---- One pass of the float model --------------------------------------- */
@@ -1114,6 +1127,7 @@ qz_work_free(qz_work *w)
 	free(w->att);
 	free(w->xn);
 	free(w->g);
+	free(w->g_all);
 	free(w->hess);
 	free(w->hess2);
 	free(w->sum_abs);
@@ -1184,7 +1198,7 @@ qz_replay(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 /* See qstate.h. */
 tq_status
 tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
-    tq_qstate *state, int sequential, tq_block_done_fn done, void *ud,
+    tq_qstate *state, int flags, tq_block_done_fn done, void *ud,
     tq_error *err)
 {
 	const tq_model_config *c = &m->cfg;
@@ -1203,7 +1217,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	z.calib = calib;
 	z.job = j;
 	z.s = state;
-	z.one_pass = qz_one_pass(&z, sequential);
+	z.one_pass = qz_one_pass(&z, (flags & TQ_QUANTIZE_SEQUENTIAL) != 0);
 	if (tq_model__moe(m)) {
 		/*
 		 * AWQ's and SmoothQuant's gate/up scales would fold into the
@@ -1280,6 +1294,11 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	w.att = malloc((size_t)((S > 0 ? S : 1) * L * qd) * sizeof(float));
 	w.xn = malloc((size_t)(L * H) * sizeof(float));
 	w.g = malloc((size_t)(L * F) * sizeof(float));
+	/* optional: without it, E recomputes gate and up */
+	if (!z.one_pass && !tq_model__moe(m) && S > 0 &&
+	    !(flags & TQ_QUANTIZE_RECOMPUTE) &&
+	    (double)(S * L * F) * sizeof(float) <= QZ_KEEP_G)
+		w.g_all = malloc((size_t)(S * L * F) * sizeof(float));
 	w.hess = malloc((size_t)(wide * wide) * sizeof(float));
 	w.sum_abs = malloc((size_t)wide * sizeof(double));
 	w.sum_abs2 = malloc((size_t)wide * sizeof(double));

@@ -338,6 +338,7 @@ tq_sens__quantize(const tq_sens_opt *o, const float *w, const float *H,
 
 		memset(&go, 0, sizeof(go));
 		go.damp = c->damp;
+		go.hess_shrink = c->hess_shrink;
 		go.block = c->block_size;
 		go.imp = imp;
 		st = tq_gptq(&qt, q, H, &go, &damp, err);

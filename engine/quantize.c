@@ -27,7 +27,7 @@ typedef struct quant_job {
 	const tq_calib *calib;
 	char *out_dir;
 	int resume;
-	int sequential;		/* TQ_QUANTIZE_SEQUENTIAL */
+	int run_flags;		/* TQ_QUANTIZE_SEQUENTIAL, _RECOMPUTE */
 	int lock_fd;		/* out_dir/quantize.lock, flock'ed; -1: none */
 } quant_job;
 
@@ -124,7 +124,7 @@ quant_job_run(tq_job *j, void *p, tq_error *err)
 		tq_job__log(j, "resuming after %lld finished blocks",
 		    (long long)state->blocks_done);
 	}
-	return tq_quantize__run(j, q->m, q->calib, state, q->sequential,
+	return tq_quantize__run(j, q->m, q->calib, state, q->run_flags,
 	    quant_save, q, err);
 }
 
@@ -147,7 +147,8 @@ tq_job_quantize(const tq_model *m, const tq_plan *plan, const tq_calib *calib,
 	q->plan = plan;
 	q->calib = calib;
 	q->resume = (flags & TQ_QUANTIZE_RESUME) != 0;
-	q->sequential = (flags & TQ_QUANTIZE_SEQUENTIAL) != 0;
+	q->run_flags = flags & (TQ_QUANTIZE_SEQUENTIAL |
+	    TQ_QUANTIZE_RECOMPUTE);
 	/* Checked under the lock, so no other run completes it meanwhile. */
 	if (out_dir != NULL && ((st = quant_lock(q, out_dir, err)) != TQ_OK ||
 	    (!(flags & (TQ_QUANTIZE_RESUME | TQ_QUANTIZE_FORCE)) &&

@@ -39,6 +39,8 @@
  *                    "int8-channel", "fp8", "nf4", "q4_k", ...)
  *   "act_order"      bool   GPTQ: columns by decreasing Hessian diagonal
  *   "damp"           number in [0, 1]  GPTQ dampening (0.01)
+ *   "hess_shrink"    number in [0, 1]  GPTQ: the Hessian's off-diagonal
+ *                    entries scaled by 1 - hess_shrink (0)
  *   "clip_search"    bool   RTN/AWQ: search the clipping range
  *   "imatrix"        bool   weigh rounding error by mean x^2 of inputs
  *   "static_groups"  bool   GPTQ: group parameters from the original W
@@ -190,6 +192,10 @@ read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
 		st = read_number(v, key, 0.0, 1.0, 0, &c->damp, name, where,
 		    err);
 		break;
+	case PLAN_SET_SHRINK:
+		st = read_number(v, key, 0.0, 1.0, 0, &c->hess_shrink, name,
+		    where, err);
+		break;
 	case PLAN_SET_ALPHA:
 		st = read_number(v, key, 0.0, 1.0, 0, &c->alpha, name, where,
 		    err);
@@ -217,7 +223,8 @@ read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
 
 static const char *const rule_keys[] = {
 	"match", "method", "scheme", "act_order", "damp", "clip_search",
-	"imatrix", "static_groups", "block_size", "alpha", "act_bits"
+	"imatrix", "static_groups", "block_size", "alpha", "act_bits",
+	"hess_shrink"
 };
 static const char *const top_keys[] = {
 	"preset", "fallback", "default", "rules"

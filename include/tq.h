@@ -607,6 +607,7 @@ typedef struct tq_layer_cfg {
 	int act_order;		/* GPTQ: columns by decreasing Hessian diagonal */
 	int static_groups;	/* GPTQ: group parameters from the original W */
 	double damp;		/* GPTQ: fraction of the mean diagonal (0.01) */
+	double hess_shrink;	/* GPTQ: H's off-diagonal times 1 - this (0) */
 	int64_t block_size;	/* GPTQ: lazy-update block (128) */
 	double alpha;		/* SmoothQuant: migration strength (0.5) */
 	int act_bits;		/* activation bits: 8 (SmoothQuant W8A8), 16 */
@@ -685,7 +686,8 @@ tq_status tq_plan_save(const tq_plan *p, const char *path, tq_error *err);
 #define TQ_PLAN_SET_BLOCK	(1u << 7)	/* block_size */
 #define TQ_PLAN_SET_ALPHA	(1u << 8)
 #define TQ_PLAN_SET_ACT_BITS	(1u << 9)
-#define TQ_PLAN_SET_ALL		((1u << 10) - 1)
+#define TQ_PLAN_SET_SHRINK	(1u << 10)	/* hess_shrink */
+#define TQ_PLAN_SET_ALL		((1u << 11) - 1)
 
 typedef struct tq_plan_rule {
 	const char *match;	/* the pattern */
@@ -1073,13 +1075,17 @@ typedef struct tq_qstate tq_qstate;
  * without imatrix and clip search, no 8-bit activations; dense model)
  * takes its statistics from one pass of the float model, without X^T X
  * (no rel_err); TQ_QUANTIZE_SEQUENTIAL keeps the block-by-block pipeline
- * for it.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
+ * for it.  The block-by-block pipeline keeps each sample's MLP product
+ * (samples x tokens x intermediate floats, up to 2 GiB) so as not to
+ * compute gate and up twice; TQ_QUANTIZE_RECOMPUTE does not, for less
+ * memory and the same result.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
  * plan and calib must outlive the job; take the state with
  * tq_job_take_state.
  */
 #define TQ_QUANTIZE_RESUME 1
 #define TQ_QUANTIZE_FORCE 2
 #define TQ_QUANTIZE_SEQUENTIAL 4
+#define TQ_QUANTIZE_RECOMPUTE 8
 tq_status tq_job_quantize(const tq_model *m, const tq_plan *plan,
     const tq_calib *calib, const char *out_dir, int flags, tq_job **out,
     tq_error *err);

@@ -431,6 +431,86 @@ gptq_rho(double rho, double *damp, tq_error *err)
 	return st;
 }
 
+/*
+ * hess_shrink x is GPTQ on H with its off-diagonal entries times 1 - x:
+ * against the reference given that H; 1 leaves no correlation to
+ * compensate through, so each column rounds on its own, as RTN; a value
+ * outside [0, 1] is an error.
+ */
+static void
+check_shrink(const char *name, double x)
+{
+	const int64_t rows = 48, cols = 256, dead = 77;
+	float *H = make_hessian(cols, 1024, dead);
+	float *Hs = malloc((size_t)(cols * cols) * sizeof(float));
+	float *w = malloc((size_t)(rows * cols) * sizeof(float));
+	float *dq = malloc((size_t)(rows * cols) * sizeof(float));
+	uint8_t *ref = malloc((size_t)(rows * cols));
+	tq_qtensor t, rt;
+	tq_gptq_opts go;
+	tq_scheme s;
+	tq_error err;
+	double damp;
+	int64_t i, j, g, same = 0, rtn_same = 0, live = 0;
+
+	for (i = 0; i < rows * cols; i++)
+		w[i] = (float)(0.02 * tap_gauss());
+	for (i = 0; i < cols; i++)
+		for (j = 0; j < cols; j++)
+			Hs[i * cols + j] = H[i * cols + j] *
+			    (i == j ? 1.0f : (float)(1.0 - x));
+	tq_scheme_parse(name, &s, &err);
+	g = s.type == TQ_QT_INT ? s.group : 1;
+	ref_gptq(&s, w, Hs, rows, cols, 0, ref);
+	memset(&go, 0, sizeof(go));
+	go.damp = 0.01;
+	go.block = 128;
+	go.hess_shrink = x;
+	memcpy(dq, w, (size_t)(rows * cols) * sizeof(float));
+	tq_qtensor_init(&t, &s, rows, cols, &err);
+	if (tq_gptq(&t, dq, H, &go, &damp, &err) != TQ_OK) {
+		tap_ok(0, "%s, hess_shrink %g: tq_gptq runs: %s", name, x,
+		    err.msg);
+		goto out;
+	}
+	tq_qtensor_init(&rt, &s, rows, cols, &err);
+	tq_quant_rtn(&rt, w, NULL, 0);
+	for (i = 0; i < rows * cols; i++) {
+		same += t.codes[i] == ref[i];
+		/* the dead input's weight is 0 in GPTQ: not its group */
+		if ((i % cols) / g != dead / g) {
+			live++;
+			rtn_same += t.codes[i] == rt.codes[i];
+		}
+	}
+	tq_qtensor_done(&rt);
+	tap_ok(same >= rows * cols * 995 / 1000, "%s, hess_shrink %g: %lld of "
+	    "%lld codes as the reference on the shrunk Hessian", name, x,
+	    (long long)same, (long long)(rows * cols));
+	if (x == 1.0)
+		tap_ok(rtn_same == live, "%s, hess_shrink 1: %lld of %lld "
+		    "codes as round-to-nearest (the dead input's group "
+		    "aside)", name,
+		    (long long)rtn_same, (long long)live);
+	else
+		tap_ok(rtn_same < live * 98 / 100, "%s, hess_shrink %g: the "
+		    "compensation still moves codes (%lld of %lld as "
+		    "round-to-nearest)", name, x, (long long)rtn_same,
+		    (long long)live);
+	go.hess_shrink = 1.5;
+	if (x == 1.0)
+		tap_ok(tq_gptq(&t, dq, H, &go, &damp, &err) == TQ_EINVAL &&
+		    strstr(err.msg, "hess_shrink") != NULL, "hess_shrink 1.5 "
+		    "is an error: %s", err.msg);
+out:
+	tq_qtensor_done(&t);
+	free(H);
+	free(Hs);
+	free(w);
+	free(dq);
+	free(ref);
+}
+
 /* H not positive definite: more dampening, then an error. */
 static void
 check_indefinite(void)
@@ -621,6 +701,9 @@ main(void)
 	check_threads("q4_k", 0, H);
 	free(H);
 	check_indefinite();
+	check_shrink("int4-g32", 0.5);
+	check_shrink("int4-g32", 1.0);
+	check_shrink("q4_k", 0.5);
 	check_trace("int4", 12, 7);
 	check_trace("int4", 128, 77);
 	check_trace("int4-g32", 96, 40);

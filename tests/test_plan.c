@@ -39,7 +39,7 @@ cfg_equal(const tq_layer_cfg *a, const tq_layer_cfg *b)
 	    a->act_order == b->act_order &&
 	    a->static_groups == b->static_groups && a->damp == b->damp &&
 	    a->block_size == b->block_size && a->alpha == b->alpha &&
-	    a->act_bits == b->act_bits;
+	    a->act_bits == b->act_bits && a->hess_shrink == b->hess_shrink;
 }
 
 /* The resolved method and scheme of a layer as "gptq int4-g128". */
@@ -287,6 +287,9 @@ test_parse_bad(void)
 	    "not a number out of range");
 	bad("alpha above 1", "{\"rules\": [{\"match\": \"x\", \"alpha\": "
 	    "1.5}]}", "\"alpha\" must be a number in [0, 1], not 1.5", NULL);
+	bad("hess_shrink above 1", "{\"rules\": [{\"match\": \"x\", "
+	    "\"hess_shrink\": 2}]}", "\"hess_shrink\" must be a number in "
+	    "[0, 1], not 2", NULL);
 	bad("fractional block size", "{\"rules\": [{\"match\": \"x\", "
 	    "\"block_size\": 12.5}]}", "\"block_size\" must be an integer",
 	    "not 12.5");
@@ -379,7 +382,7 @@ test_rules(void)
 	    "{\"match\": \"layers\\\\.2\\\\.self_attn\\\\.o\", \"method\": "
 	    "\"smoothquant\"},"
 	    "{\"match\": \"layers\\\\.2\\\\.self_attn\\\\.o\", \"act_bits\": "
-	    "16, \"damp\": 0.05}"
+	    "16, \"damp\": 0.05, \"hess_shrink\": 0.25}"
 	    "]}");
 	if (p == NULL) {
 		tap_ok(0, "rules plan parses");
@@ -396,7 +399,8 @@ test_rules(void)
 	    "a scheme after \"float\" quantizes with rtn again");
 	tap_ok(tq_plan_resolve(p, demo, "model.layers.2.self_attn.o_proj", &c,
 	    &err) == TQ_OK && c.method == TQ_METHOD_SMOOTHQUANT &&
-	    c.act_bits == 16 && c.damp == 0.05 && c.alpha == 0.5,
+	    c.act_bits == 16 && c.damp == 0.05 && c.alpha == 0.5 &&
+	    c.hess_shrink == 0.25,
 	    "explicit keys win over the final method's defaults");
 	tap_ok(tq_plan_resolve(p, demo, "model.layers.2.self_attn.q_proj", &c,
 	    &err) == TQ_OK && c.act_bits == 16, "others keep theirs");
@@ -474,12 +478,14 @@ test_new(void)
 	tq_layer_cfg_init(&c, TQ_METHOD_GPTQ, &c.scheme);
 	c.act_order = 1;
 	c.damp = 0.1;
+	c.hess_shrink = 0.5;
 	tap_ok(tq_plan_new(&c, &p, &err) == TQ_OK, "tq_plan_new");
 	if (p == NULL)
 		return;
 	json = tq_plan_to_json(p);
 	tap_ok(json != NULL && strstr(json, "\"act_order\": true") != NULL &&
 	    strstr(json, "\"damp\": 0.1") != NULL &&
+	    strstr(json, "\"hess_shrink\": 0.5") != NULL &&
 	    strstr(json, "block_size") == NULL, "its JSON gives what differs "
 	    "from the defaults");
 	tq_string_free(json);
@@ -496,6 +502,11 @@ test_new(void)
 	c.damp = -1;
 	tap_ok(tq_plan_new(&c, &p, &err) == TQ_EINVAL && p == NULL &&
 	    strstr(err.msg, "damp") != NULL, "a bad damp: %s", err.msg);
+	c.damp = 0.1;
+	c.hess_shrink = 1.5;
+	tap_ok(tq_plan_new(&c, &p, &err) == TQ_EINVAL && p == NULL &&
+	    strstr(err.msg, "hess_shrink") != NULL, "a bad hess_shrink: %s",
+	    err.msg);
 	tq_layer_cfg_init(&c, TQ_METHOD_FLOAT, NULL);
 	tap_ok(tq_plan_new(&c, &p, &err) == TQ_OK && is(p, "model.layers.0."
 	    "mlp.up_proj", "float") && round_trip(p, "float"), "a float plan");
@@ -1068,9 +1079,11 @@ test_edit(void)
 	    got.mask == TQ_PLAN_SET_SCHEME && got.cfg.scheme.bits == 8,
 	    "a JSON rule reads back: match, mask and scheme");
 	r = rule("layers\\.1\\.", TQ_METHOD_GPTQ, "int3-g128");
-	r.mask |= TQ_PLAN_SET_DAMP | TQ_PLAN_SET_ACT_ORDER;
+	r.mask |= TQ_PLAN_SET_DAMP | TQ_PLAN_SET_ACT_ORDER |
+	    TQ_PLAN_SET_SHRINK;
 	r.cfg.damp = 0.05;
 	r.cfg.act_order = 7;
+	r.cfg.hess_shrink = 0.75;
 	st = tq_plan_insert_rule(p, 1, &r, &err);
 	tap_ok(st == TQ_OK && tq_plan_n_rules(p) == 2 && is(p, down,
 	    "gptq int3-g128") && is(p, q1, "gptq int3-g128") &&
@@ -1078,7 +1091,7 @@ test_edit(void)
 	    "an appended rule wins over the earlier ones %s", err.msg);
 	tap_ok(tq_plan_get_rule(p, 1, &got, &err) == TQ_OK &&
 	    got.cfg.damp == 0.05 && got.cfg.act_order == 1 &&
-	    got.mask == (r.mask), "its keys read back (booleans as 0/1)");
+	    got.cfg.hess_shrink == 0.75 && got.mask == (r.mask), "its keys read back (booleans as 0/1)");
 	tap_ok(tq_plan_remove_rule(p, 1, &err) == TQ_OK &&
 	    tq_plan_insert_rule(p, 0, &r, &err) == TQ_OK &&
 	    strcmp(patterns(p), "layers\\.1\\. down_proj") == 0 &&
@@ -1091,8 +1104,8 @@ test_edit(void)
 	q = parse("{\"default\": {\"method\": \"rtn\", \"scheme\": "
 	    "\"int4-g128\"}, \"rules\": [{\"match\": \"layers\\\\.1\\\\.\", "
 	    "\"method\": \"gptq\", \"scheme\": \"int3-g128\", "
-	    "\"act_order\": true, \"damp\": 0.05}, {\"match\": "
-	    "\"down_proj\", \"scheme\": \"int8\"}]}");
+	    "\"act_order\": true, \"damp\": 0.05, \"hess_shrink\": 0.75}, "
+	    "{\"match\": \"down_proj\", \"scheme\": \"int8\"}]}");
 	tap_ok(q != NULL && same_resolution(p, q), "as the same plan in "
 	    "JSON");
 	tq_plan_free(q);

@@ -466,11 +466,24 @@ main(void)
 	act_checks(m, c);
 	one_pass_checks(m, text, &co, g4);
 
-	again = run(m, "gptq", "int4-g128", c, NULL, 0, NULL);
-	for (i = 0; again != NULL && i < tq_state_n_results(g4); i++)
+	/* again, with the MLP's products recomputed rather than kept */
+	again = run_act(m, "gptq", "int4-g128", 16, 0, TQ_QUANTIZE_SEQUENTIAL |
+	    TQ_QUANTIZE_RECOMPUTE, c, NULL, 0, NULL);
+	for (i = 0; again != NULL && i < tq_state_n_results(g4); i++) {
+		const tq_qtensor *a = &g4->layers[i].qt, *b = &again->layers[i].qt;
+
 		same &= same_err(tq_state_result(g4, i)->rel_err,
 		    tq_state_result(again, i)->rel_err);
-	tap_ok(again != NULL && same, "the same inputs give the same result");
+		same &= (a->codes == NULL) == (b->codes == NULL);
+		if (a->codes != NULL && b->codes != NULL)
+			same &= memcmp(a->codes, b->codes, (size_t)(a->rows *
+			    a->cols)) == 0 && memcmp(a->params, b->params,
+			    (size_t)(a->rows * a->nblocks) *
+			    sizeof(tq_qparams)) == 0;
+	}
+	tap_ok(again != NULL && same, "the same inputs give the same result, "
+	    "code for code, also with the MLP's products recomputed "
+	    "(TQ_QUANTIZE_RECOMPUTE)");
 	tq_state_free(again);
 
 	st = tq_state_load(dir, m, &loaded, &err);

@@ -24,7 +24,9 @@ What it does, in order:
      SAMPLES --seqlen 512`, seed 0) draws them at random; llama-imatrix
      (`-c 512 --chunks SAMPLES`) takes the first SAMPLES chunks of the file.
   3. The variants.  GGUF types: ours with `turboquant quantize --preset T`
-     (RTN; then, for Q4_K_M, Q3_K_M and Q2_K, with the importance matrix: a plan of
+     (RTN; then, for Q4_K_M, Q3_K_M and Q2_K, the preset with the calibration
+     text and no other flag, i.e. its default method with calibration text,
+     and with the importance matrix: a plan of
      the preset with the rule "imatrix": true on the block linears, and GPTQ with
      it, the rule "method": "gptq" added, calibrated on the prose alone and on
      prose and code, the 32 windows split evenly between wikitext2-valid.txt
@@ -344,6 +346,10 @@ def main():
         add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
         if t not in ("q4_k_m", "q3_k_m", "q2_k"):
             continue
+        # what `quantize --preset T --calib ...` makes without other flags
+        files["tq_default_" + t] = add(
+            "%s (the default with calibration text)" % T, "TurboQuant",
+            lambda: ours_gguf("tq_%s_default" % t, ["--preset", t] + calib))[0]
         for what, rule in (("imat", {"imatrix": True}),
                            ("gptq", {"imatrix": True, "method": "gptq"}),
                            ("gptq2", {"imatrix": True, "method": "gptq"})):

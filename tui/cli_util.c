@@ -67,31 +67,34 @@ cli_preset(const char *name, int imatrix, tq_plan **out, tq_error *err)
  * The presets whose method follows the calibration text, and the method:
  * the one that measured best in mean KLD on the calibration domain without
  * losing to llama.cpp + imatrix off it (README, "Choosing the default
- * method"; bench/default_method.sh).  Below 4.5 bits GPTQ calibrated on
- * prose alone lost on C sources at every dampening tried, so q3_k_m and
- * q2_k take RTN + imatrix (ahead on both texts block by block; in the one
- * pass an RTN plan takes, q3_k_m measured 0.1% behind on C sources).
+ * method"; bench/default_method.sh).  Plain GPTQ calibrated on prose lost
+ * on C sources below 4.5 bits at every dampening tried; with the Hessian's
+ * off-diagonal halved (hess_shrink 0.5) it is ahead on both texts at
+ * Q4_K_M, Q3_K_M and Q2_K, and better in-domain than plain GPTQ too.
  */
-static const struct {
-	const char *preset;
-	tq_method method;
-} calib_defaults[] = {
-	{ "q8_0", TQ_METHOD_GPTQ }, { "q6_k", TQ_METHOD_GPTQ },
-	{ "q5_k_m", TQ_METHOD_GPTQ }, { "q4_k_m", TQ_METHOD_GPTQ },
-	{ "q4_k_s", TQ_METHOD_GPTQ }, { "q3_k_m", TQ_METHOD_RTN },
-	{ "q2_k", TQ_METHOD_RTN }
+#define CALIB_SHRINK 0.5
+#define CALIB_SHRINK_TEXT "0.5"	/* the same, for the messages */
+
+static const char *const calib_presets[] = {
+	"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k"
 };
-#define N_CALIB_DEFAULTS (sizeof(calib_defaults) / sizeof(calib_defaults[0]))
+#define N_CALIB_PRESETS (sizeof(calib_presets) / sizeof(calib_presets[0]))
 
 int
 cli_calib_default_method(const char *preset)
 {
 	size_t i;
 
-	for (i = 0; preset != NULL && i < N_CALIB_DEFAULTS; i++)
-		if (strcasecmp(preset, calib_defaults[i].preset) == 0)
-			return (int)calib_defaults[i].method;
+	for (i = 0; preset != NULL && i < N_CALIB_PRESETS; i++)
+		if (strcasecmp(preset, calib_presets[i]) == 0)
+			return (int)TQ_METHOD_GPTQ;
 	return -1;
+}
+
+const char *
+cli_calib_default_desc(void)
+{
+	return "gptq + importance matrix + Hessian shrink " CALIB_SHRINK_TEXT;
 }
 
 const char *
@@ -104,9 +107,8 @@ cli_calib_default_why(const char *preset, int calibrated)
 	if (!calibrated)
 		return "no calibration text: RTN (--calib for the measured "
 		    "default)";
-	return k == TQ_METHOD_GPTQ ? "calibration text: GPTQ + imatrix "
-	    "measured best" : "calibration text: RTN + imatrix (GPTQ lost "
-	    "off-domain at this size)";
+	return "calibration text: GPTQ + imatrix + shrink " CALIB_SHRINK_TEXT
+	    " measured best";
 }
 
 int
@@ -121,7 +123,8 @@ cli_calib_default(const char *preset, tq_plan *p, tq_error *err)
 	r.match = "^model\\.layers\\.";
 	r.cfg.method = (tq_method)k;
 	r.cfg.use_imatrix = 1;
-	r.mask = TQ_PLAN_SET_METHOD | TQ_PLAN_SET_IMATRIX;
+	r.cfg.hess_shrink = CALIB_SHRINK;
+	r.mask = TQ_PLAN_SET_METHOD | TQ_PLAN_SET_IMATRIX | TQ_PLAN_SET_SHRINK;
 	if (tq_plan_insert_rule(p, tq_plan_n_rules(p), &r, err) != TQ_OK)
 		return -1;
 	return 1;

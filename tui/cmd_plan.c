@@ -60,6 +60,8 @@ options_text(const tq_layer_cfg *c, char *buf, size_t len)
 		ADD("%simatrix", n > 0 ? " " : "");
 	if (c->method == TQ_METHOD_GPTQ && c->damp != 0.01)
 		ADD("%sdamp=%g", n > 0 ? " " : "", c->damp);
+	if (c->method == TQ_METHOD_GPTQ && c->hess_shrink != 0.0)
+		ADD("%sshrink=%g", n > 0 ? " " : "", c->hess_shrink);
 	if (c->method == TQ_METHOD_GPTQ && c->block_size != 128)
 		ADD("%sblock=%lld", n > 0 ? " " : "", (long long)c->block_size);
 	if (c->method == TQ_METHOD_SMOOTHQUANT)
@@ -73,7 +75,7 @@ options_text(const tq_layer_cfg *c, char *buf, size_t len)
 typedef struct plan_opts {
 	const char *method, *scheme;
 	int act_order, static_groups, clip_search, imatrix;	/* -1: unset */
-	double damp, alpha;		/* < 0: unset */
+	double damp, alpha, hess_shrink;	/* < 0: unset */
 	long long block_size, act_bits;	/* 0: unset */
 	int any;			/* some setting option was given */
 } plan_opts;
@@ -107,6 +109,8 @@ build_plan(const plan_opts *o, tq_plan **out)
 		c.use_imatrix = o->imatrix;
 	if (o->damp >= 0)
 		c.damp = o->damp;
+	if (o->hess_shrink >= 0)
+		c.hess_shrink = o->hess_shrink;
 	if (o->alpha >= 0)
 		c.alpha = o->alpha;
 	if (o->block_size > 0)
@@ -124,6 +128,7 @@ settings_but_imatrix(const plan_opts *o)
 {
 	return (o->act_order >= 0) + (o->static_groups >= 0) +
 	    (o->clip_search >= 0) + (o->damp >= 0) + (o->alpha >= 0) +
+	    (o->hess_shrink >= 0) +
 	    (o->block_size > 0) + (o->act_bits > 0);
 }
 
@@ -226,12 +231,14 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 		if (c.method != TQ_METHOD_FLOAT)
 			printf(",\"act_order\":%s,\"static_groups\":%s,"
 			    "\"clip_search\":%s,\"imatrix\":%s,\"damp\":%.17g,"
-			    "\"block_size\":%lld,\"alpha\":%.17g,"
-			    "\"act_bits\":%d", c.act_order ? "true" : "false",
+			    "\"hess_shrink\":%.17g,\"block_size\":%lld,"
+			    "\"alpha\":%.17g,\"act_bits\":%d",
+			    c.act_order ? "true" : "false",
 			    c.static_groups ? "true" : "false",
 			    c.clip_search ? "true" : "false",
 			    c.use_imatrix ? "true" : "false", c.damp,
-			    (long long)c.block_size, c.alpha, c.act_bits);
+			    c.hess_shrink, (long long)c.block_size, c.alpha,
+			    c.act_bits);
 		printf("}");
 	}
 	printf("],\"total\":{\"layers\":%zu,\"weights\":%.0f,"
@@ -311,7 +318,7 @@ int
 cmd_plan(int argc, char **argv)
 {
 	const char *model = NULL, *file = NULL, *preset = NULL, *save = NULL;
-	plan_opts o = { NULL, NULL, -1, -1, -1, -1, -1.0, -1.0, 0, 0, 0 };
+	plan_opts o = { NULL, NULL, -1, -1, -1, -1, -1.0, -1.0, -1.0, 0, 0, 0 };
 	tq_error err = { TQ_OK, "" };
 	char plan_name[1100];
 	tq_model *m = NULL;
@@ -408,6 +415,11 @@ cmd_plan(int argc, char **argv)
 				return 1;
 			o.any = 1;
 			i++;
+		} else if (strcmp(a, "--hess-shrink") == 0) {
+			if (!parse_double(a, v, 0.0, 1.0, &o.hess_shrink))
+				return 1;
+			o.any = 1;
+			i++;
 		} else if (strcmp(a, "--alpha") == 0) {
 			if (!parse_double(a, v, 0.0, 1.0, &o.alpha))
 				return 1;
@@ -488,9 +500,8 @@ cmd_plan(int argc, char **argv)
 		snprintf(plan_name, sizeof(plan_name), "preset %s%s%s%s%s",
 		    preset, o.imatrix == 1 ? " --imatrix" : "", k > 0 ?
 		    ", calibration text: " : "", k > 0 ?
-		    tq_method_name((tq_method)cli_calib_default_method(preset)) :
-		    "", k > 0 ? " + importance matrix on the block linears" :
-		    "");
+		    cli_calib_default_desc() : "", k > 0 ?
+		    " on the block linears" : "");
 	} else {
 		if (build_plan(&o, &p) != 0)
 			return 1;

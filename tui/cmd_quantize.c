@@ -86,7 +86,7 @@ typedef struct plan_args {
 	int sym, act_order, clip, imatrix;
 	int grid_given;		/* --bits, --group, --sym or --scheme */
 	int calibrated;		/* --calib or --stats given */
-	double damp, alpha;
+	double damp, alpha, hess_shrink;	/* alpha, hess_shrink < 0: unset */
 } plan_args;
 
 /*
@@ -124,6 +124,10 @@ add_overrides(const plan_args *a, tq_plan *p, tq_error *err)
 		r.cfg.damp = a->damp;
 		r.mask |= TQ_PLAN_SET_DAMP;
 	}
+	if (a->hess_shrink >= 0.0) {
+		r.cfg.hess_shrink = a->hess_shrink;
+		r.mask |= TQ_PLAN_SET_SHRINK;
+	}
 	if (a->alpha >= 0.0) {
 		r.cfg.alpha = a->alpha;
 		r.mask |= TQ_PLAN_SET_ALPHA;
@@ -158,11 +162,9 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 				st = err->status;
 			else if (k > 0)
 				fprintf(stderr, "preset %s with calibration "
-				    "text: %s + importance matrix on the block "
-				    "linears (measured best); --method "
-				    "overrides\n", a->preset, tq_method_name(
-				    (tq_method)cli_calib_default_method(
-				    a->preset)));
+				    "text: %s on the block linears (measured "
+				    "best); --method overrides\n", a->preset,
+				    cli_calib_default_desc());
 		}
 		if (st == TQ_OK && (st = add_overrides(a, *out, err)) != TQ_OK) {
 			tq_plan_free(*out);
@@ -191,6 +193,8 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 	cfg.use_imatrix = a->imatrix;
 	if (a->damp > 0.0)
 		cfg.damp = a->damp;
+	if (a->hess_shrink >= 0.0)
+		cfg.hess_shrink = a->hess_shrink;
 	if (a->alpha >= 0.0)
 		cfg.alpha = a->alpha;
 	if (a->act_bits != 0)
@@ -223,6 +227,7 @@ cmd_quantize(int argc, char **argv)
 	pa.bits = 4;
 	pa.group = 128;
 	pa.alpha = -1.0;
+	pa.hess_shrink = -1.0;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -279,6 +284,13 @@ cmd_quantize(int argc, char **argv)
 			if (*endp != '\0' || !(pa.damp > 0.0 && pa.damp < 10.0))
 				return cli_error("quantize: --damp: \"%s\" is not a "
 				    "number in (0, 10)", next);
+		} else if (strcmp(a, "--hess-shrink") == 0) {
+			NEED();
+			pa.hess_shrink = strtod(next, &endp);
+			if (*endp != '\0' || !(pa.hess_shrink >= 0.0 &&
+			    pa.hess_shrink <= 1.0))
+				return cli_error("quantize: --hess-shrink: \"%s\" "
+				    "is not a number in [0, 1]", next);
 		} else if (strcmp(a, "--alpha") == 0) {
 			NEED();
 			pa.alpha = strtod(next, &endp);
