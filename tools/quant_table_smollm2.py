@@ -24,9 +24,10 @@ What it does, in order:
      SAMPLES --seqlen 512`, seed 0) draws them at random; llama-imatrix
      (`-c 512 --chunks SAMPLES`) takes the first SAMPLES chunks of the file.
   3. The variants.  GGUF types: ours with `turboquant quantize --preset T`
-     (RTN; then, for Q4_K_M, Q3_K_M and Q2_K, the preset with the calibration
+     (RTN; then, for Q6_K down to Q2_K, the preset with the calibration
      text and no other flag, i.e. its default method with calibration text,
-     and with the importance matrix: a plan of
+     beside llama-quantize --imatrix; for Q4_K_M, Q3_K_M and Q2_K also
+     with the importance matrix: a plan of
      the preset with the rule "imatrix": true on the block linears, and GPTQ with
      it, the rule "method": "gptq" added, calibrated on the prose alone and on
      prose and code, the 32 windows split evenly between wikitext2-valid.txt
@@ -344,12 +345,16 @@ def main():
         o = add("%s (RTN)" % T, "TurboQuant",
                 lambda: ours_gguf("tq_" + t, ["--preset", t]))
         add("%s" % T, "llama.cpp", lambda: lq("llama_" + t, T, False), same_as=o)
-        if t not in ("q4_k_m", "q3_k_m", "q2_k"):
+        if t == "q8_0":
             continue
         # what `quantize --preset T --calib ...` makes without other flags
         files["tq_default_" + t] = add(
             "%s (the default with calibration text)" % T, "TurboQuant",
             lambda: ours_gguf("tq_%s_default" % t, ["--preset", t] + calib))[0]
+        if t in ("q6_k", "q5_k_m"):
+            add("%s + imatrix" % T, "llama.cpp",
+                lambda: lq("llama_" + t + "_imat", T, True))
+            continue
         for what, rule in (("imat", {"imatrix": True}),
                            ("gptq", {"imatrix": True, "method": "gptq"}),
                            ("gptq2", {"imatrix": True, "method": "gptq"})):
