@@ -19,7 +19,8 @@
 #   1. the calibration windows, once: `turboquant calibrate --out calib.safetensors`
 #      (SAMPLES x 512 tokens of wikitext2-valid.txt, seed 0); its "ids" tensor is
 #      what every method below calibrates on;
-#   2. ours: `turboquant quantize --method gptq|awq --stats calib.safetensors`;
+#   2. ours: `turboquant quantize --method gptq|awq --stats calib.safetensors`,
+#      and GPTQ with `--hess-shrink 0.5`;
 #   3. the peers, pinned, in their own venvs (bench/install-gptq-peer.sh,
 #      bench/install-autoround.sh): GPTQModel's GPTQ and Intel's AutoRound by
 #      bench/peer_int.py on the same ids, their quantized weights dequantized by
@@ -185,10 +186,16 @@ for m in $ONLY; do
 		for p in $PEERS; do
 			case $p in
 			ours)
-				for meth in gptq awq; do
+				# gptqshrink: GPTQ with --hess-shrink 0.5 (the K-quant
+				# presets' default with calibration text)
+				for meth in gptq gptqshrink awq; do
 					d=$W/ours-$meth-w$b
+					how="--method $meth"
+					[ $meth = gptqshrink ] &&
+					    how="--method gptq --hess-shrink 0.5"
+					# shellcheck disable=SC2086
 					[ -f "$d/state.json" ] || step "$m: ours $meth W$b g64" \
-					    tq quantize "$BASE" --method $meth --bits $b --group 64 \
+					    tq quantize "$BASE" $how --bits $b --group 64 \
 					    --stats "$CAL" --out "$d" --force
 					variants="$variants $d"
 				done ;;

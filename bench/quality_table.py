@@ -32,11 +32,11 @@ def who(path):
             how += " (iters %d, batch %d)" % (s["iters"], s["batch_size"])
         method = "GPTQ" if p["peer"] == "GPTQModel" else "AutoRound"
         return "%s W%d g%d" % (method, s["bits"], s["group_size"]), how, p["peer"]
-    # ours-METHOD-wB
+    # ours-METHOD-wB (gptqshrink: GPTQ with --hess-shrink 0.5)
     parts = name.split("-")
     if len(parts) == 3 and parts[0] == "ours":
-        return ("%s %s g64" % (parts[1].upper(), parts[2].upper()), "TurboQuant",
-                "our " + parts[1].upper())
+        meth = {"gptqshrink": "GPTQ + shrink 0.5"}.get(parts[1], parts[1].upper())
+        return ("%s %s g64" % (meth, parts[2].upper()), "TurboQuant", "our " + meth)
     return name, "", ""
 
 

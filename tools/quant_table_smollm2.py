@@ -37,7 +37,9 @@ What it does, in order:
      one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
      the bits of llama.cpp's Q3_K_M + imatrix file (without the KLD probe
      unless --probe-tokens N: the optimizer then weighs every layer's relative
-     output error alike).  Integer groups of 64 (no group of 128
+     output error alike), its grids reached by RTN + imatrix as planned and
+     by GPTQ + imatrix + shrink 0.5 (`quantize --plan mix.json --method gptq
+     --imatrix --hess-shrink 0.5`).  Integer groups of 64 (no group of 128
      divides 576): RTN, GPTQ and AWQ at 4 and 3 bits, GPTQ at 2 bits; these
      have no GGUF form and are evaluated as states.
      --part iq: the codebook i-quants, which need the importance matrix
@@ -371,13 +373,22 @@ def main():
     # the mixed plan, at the bits of llama.cpp's Q3_K_M + imatrix file
     target = files.get("bpw_llama_q3_k_m")
 
-    def mix():
+    def mix_plan():
+        """WORK/mix.json (quick once WORK/sens.json holds the sensitivity table)."""
         run(tq + ["plan", base, "--target-bpw", "%.4f" % target, "--menu", MIX_MENU,
                   "--sensitivity", P("sens.json"), "--base-plan", "q3_k_m",
                   "--probe-tokens", str(a.probe_tokens), "--out", P("mix.json")] + calib)
+
+    def mix():
+        mix_plan()
         return ours_gguf("tq_mix", ["--plan", P("mix.json")] + calib)
     if gguf_part:
         add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
+        # the same grids, reached as the presets' default with calibration text
+        add("mixed plan, --target-bpw %.2f, GGUF menu, GPTQ + imatrix + shrink 0.5" % target,
+            "TurboQuant", lambda: (mix_plan(), ours_gguf("tq_mix_gptq", [
+                "--plan", P("mix.json"), "--method", "gptq", "--imatrix",
+                "--hess-shrink", "0.5"] + calib))[1])
 
     # The formats of 2025-2026 beside the nearest K-quant (Q4_K_M above):
     # the i-quants against llama-quantize's, without and with the importance
