@@ -69,8 +69,9 @@ cli_preset(const char *name, int imatrix, tq_plan **out, tq_error *err)
  * losing to llama.cpp + imatrix off it (README, "Choosing the default
  * method"; bench/default_method.sh).  Plain GPTQ calibrated on prose lost
  * on C sources below 4.5 bits at every dampening tried; with the Hessian's
- * off-diagonal halved (hess_shrink 0.5) it is ahead on both texts at
- * Q4_K_M, Q3_K_M and Q2_K, and better in-domain than plain GPTQ too.
+ * off-diagonal halved (hess_shrink 0.5) it is ahead of llama.cpp + imatrix,
+ * or level, on both texts from Q6_K to Q2_K, and better in-domain than
+ * plain GPTQ too.
  */
 #define CALIB_SHRINK 0.5
 #define CALIB_SHRINK_TEXT "0.5"	/* the same, for the messages */
