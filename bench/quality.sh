@@ -186,8 +186,8 @@ for m in $ONLY; do
 		for p in $PEERS; do
 			case $p in
 			ours)
-				# gptqshrink: GPTQ with --hess-shrink 0.5 (the K-quant
-				# presets' default with calibration text)
+				# gptqshrink: GPTQ with --hess-shrink 0.5 (the first
+				# value measured; the K-quant presets' default is 0.3)
 				for meth in gptq gptqshrink awq; do
 					d=$W/ours-$meth-w$b
 					how="--method $meth"

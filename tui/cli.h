@@ -43,7 +43,8 @@ tq_status cli_preset(const char *name, int imatrix, tq_plan **out,
 /*
  * The method the GGUF K-quant presets (q8_0 to q2_k) get on their block
  * linears when calibration text is given and --method is not: GPTQ with
- * the importance matrix and the Hessian's off-diagonal halved, as measured
+ * the importance matrix and the Hessian's off-diagonal shrunk (0.3), as
+ * measured
  * (README, "Choosing the default method").  cli_calib_default appends that
  * rule to p: 1 if it did, 0 if the preset keeps its own method, -1 on
  * error.
