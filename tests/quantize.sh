@@ -160,6 +160,12 @@ ok $rc "--preset q2_k with --calib: the same, block by block"
     grep -q "^model.layers.0.mlp.down_proj .* rtn .*  no calibration text: RTN (--calib for the measured default)$" \
     "$tmp/pl2" && grep -q "^lm_head .* rtn .* the preset$" "$tmp/pl1"
 ok $? "plan --preset says each layer's method and why, with and without --calib"
+expect_error "--hess-shrink out of range" \
+    'quantize: --hess-shrink: "1.5" is not a number in [0, 1]' \
+    "$tq" quantize --preset q4_k_m --hess-shrink 1.5 --out "$tmp/x"
+expect_error "plan --hess-shrink not a number" \
+    'plan: --hess-shrink: "nan" is not a number in [0, 1]' \
+    "$tq" plan --method gptq --scheme int4 --hess-shrink nan
 expect_error "a grid option with a preset" "the preset gives the grids" \
     "$tq" quantize --preset q4_k_m --bits 3 --out "$tmp/x"
 expect_error "--plan and --preset together" "not both" \

@@ -44,15 +44,12 @@ tq_status cli_preset(const char *name, int imatrix, tq_plan **out,
  * The method the GGUF K-quant presets (q8_0 to q2_k) get on their block
  * linears when calibration text is given and --method is not: GPTQ with
  * the importance matrix and the Hessian's off-diagonal shrunk (0.3), as
- * measured
- * (README, "Choosing the default method").  cli_calib_default appends that
- * rule to p: 1 if it did, 0 if the preset keeps its own method, -1 on
- * error.
+ * measured (README, "Choosing the default method").  cli_calib_default
+ * appends that rule to p: 1 if it did, 0 if the preset keeps its own
+ * method, -1 on error.
  */
 int cli_calib_default(const char *preset, tq_plan *p, tq_error *err);
-/* That method (a tq_method), or -1 when the preset keeps its own. */
-int cli_calib_default_method(const char *preset);
-/* Its words for a log line: "gptq + importance matrix + ..." */
+/* That method's words for a log line: "gptq + importance matrix + ..." */
 const char *cli_calib_default_desc(void);
 /* Why a block linear of the preset gets its method, with or without text. */
 const char *cli_calib_default_why(const char *preset, int calibrated);
@@ -66,6 +63,12 @@ const char *cli_model_path(const char *given);
 /* Parses a positive integer option value; returns 0 and prints on error. */
 int cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
     long long *out);
+/*
+ * Parses a number option value in [lo, hi]; returns 0 and prints on error
+ * ("CMD: OPT: ... is not a number in [lo, hi]").
+ */
+int cli_parse_number(const char *cmd, const char *opt, const char *s,
+    double lo, double hi, double *out);
 
 /* Calibration text and sampling as the command line gives them. */
 typedef struct cli_calib {

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -81,15 +82,16 @@ static const char *const calib_presets[] = {
 };
 #define N_CALIB_PRESETS (sizeof(calib_presets) / sizeof(calib_presets[0]))
 
-int
-cli_calib_default_method(const char *preset)
+/* Whether preset's method follows the calibration text. */
+static int
+calib_preset(const char *preset)
 {
 	size_t i;
 
 	for (i = 0; preset != NULL && i < N_CALIB_PRESETS; i++)
 		if (strcasecmp(preset, calib_presets[i]) == 0)
-			return (int)TQ_METHOD_GPTQ;
-	return -1;
+			return 1;
+	return 0;
 }
 
 const char *
@@ -101,9 +103,7 @@ cli_calib_default_desc(void)
 const char *
 cli_calib_default_why(const char *preset, int calibrated)
 {
-	int k = cli_calib_default_method(preset);
-
-	if (k < 0)
+	if (!calib_preset(preset))
 		return "the preset";
 	if (!calibrated)
 		return "no calibration text: RTN (--calib for the measured "
@@ -115,14 +115,13 @@ cli_calib_default_why(const char *preset, int calibrated)
 int
 cli_calib_default(const char *preset, tq_plan *p, tq_error *err)
 {
-	int k = cli_calib_default_method(preset);
 	tq_plan_rule r;
 
-	if (k < 0)
+	if (!calib_preset(preset))
 		return 0;
 	memset(&r, 0, sizeof(r));
 	r.match = "^model\\.layers\\.";
-	r.cfg.method = (tq_method)k;
+	r.cfg.method = TQ_METHOD_GPTQ;
 	r.cfg.use_imatrix = 1;
 	r.cfg.hess_shrink = CALIB_SHRINK;
 	r.mask = TQ_PLAN_SET_METHOD | TQ_PLAN_SET_IMATRIX | TQ_PLAN_SET_SHRINK;
@@ -162,6 +161,29 @@ cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
 	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
 		cli_error("%s: \"%s\" is not an integer in [%lld, %lld]", opt, s,
 		    lo, hi);
+		return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+int
+cli_parse_number(const char *cmd, const char *opt, const char *s, double lo,
+    double hi, double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL) {
+		cli_error("%s: %s needs a value", cmd, opt);
+		return 0;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo ||
+	    v > hi) {
+		cli_error("%s: %s: \"%s\" is not a number in [%g, %g]", cmd, opt,
+		    s, lo, hi);
 		return 0;
 	}
 	*out = v;

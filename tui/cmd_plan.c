@@ -13,30 +13,6 @@
 
 #include "cli.h"
 
-/* Parses a number option value in [lo, hi]; returns 0 and prints on error. */
-static int
-parse_double(const char *opt, const char *s, double lo, double hi,
-    double *out)
-{
-	char *end;
-	double v;
-
-	if (s == NULL) {
-		cli_error("plan: %s needs a value", opt);
-		return 0;
-	}
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo ||
-	    v > hi) {
-		cli_error("plan: %s: \"%s\" is not a number in [%g, %g]", opt, s,
-		    lo, hi);
-		return 0;
-	}
-	*out = v;
-	return 1;
-}
-
 /* The flags a layer's setting turns on, for the table ("act-order clip"). */
 static void
 options_text(const tq_layer_cfg *c, char *buf, size_t len)
@@ -365,7 +341,8 @@ cmd_plan(int argc, char **argv)
 				save = v;
 			i++;
 		} else if (strcmp(a, "--target-bpw") == 0) {
-			if (!parse_double(a, v, 1.0, 32.0, &mx.target_bpw))
+			if (!cli_parse_number("plan", a, v, 1.0, 32.0,
+			    &mx.target_bpw))
 				return 1;
 			i++;
 		} else if (strcmp(a, "--frontier") == 0) {
@@ -411,17 +388,18 @@ cmd_plan(int argc, char **argv)
 			o.imatrix = 1;
 			o.any = 1;
 		} else if (strcmp(a, "--damp") == 0) {
-			if (!parse_double(a, v, 0.0, 1.0, &o.damp))
+			if (!cli_parse_number("plan", a, v, 0.0, 1.0, &o.damp))
 				return 1;
 			o.any = 1;
 			i++;
 		} else if (strcmp(a, "--hess-shrink") == 0) {
-			if (!parse_double(a, v, 0.0, 1.0, &o.hess_shrink))
+			if (!cli_parse_number("plan", a, v, 0.0, 1.0,
+			    &o.hess_shrink))
 				return 1;
 			o.any = 1;
 			i++;
 		} else if (strcmp(a, "--alpha") == 0) {
-			if (!parse_double(a, v, 0.0, 1.0, &o.alpha))
+			if (!cli_parse_number("plan", a, v, 0.0, 1.0, &o.alpha))
 				return 1;
 			o.any = 1;
 			i++;

@@ -285,18 +285,15 @@ cmd_quantize(int argc, char **argv)
 				return cli_error("quantize: --damp: \"%s\" is not a "
 				    "number in (0, 10)", next);
 		} else if (strcmp(a, "--hess-shrink") == 0) {
-			NEED();
-			pa.hess_shrink = strtod(next, &endp);
-			if (*endp != '\0' || !(pa.hess_shrink >= 0.0 &&
-			    pa.hess_shrink <= 1.0))
-				return cli_error("quantize: --hess-shrink: \"%s\" "
-				    "is not a number in [0, 1]", next);
+			if (!cli_parse_number("quantize", a, next, 0.0, 1.0,
+			    &pa.hess_shrink))
+				return 1;
+			i++;
 		} else if (strcmp(a, "--alpha") == 0) {
-			NEED();
-			pa.alpha = strtod(next, &endp);
-			if (*endp != '\0' || !(pa.alpha >= 0.0 && pa.alpha <= 1.0))
-				return cli_error("quantize: --alpha: \"%s\" is not a "
-				    "number in [0, 1]", next);
+			if (!cli_parse_number("quantize", a, next, 0.0, 1.0,
+			    &pa.alpha))
+				return 1;
+			i++;
 		} else if (strcmp(a, "--act-bits") == 0) {
 			if (!cli_parse_int(a, next, 8, 16, &pa.act_bits))
 				return 1;
