@@ -900,10 +900,9 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 		    N, err)) != TQ_OK)
 			return st;
 	}
-	/* D's pass left each sample's g, made with gate and up as rounded */
-	return qz_pass(z, w, &lw, li, w->g_all != NULL && b.moe.n_experts == 0 ?
-	    TQ_STAGE_MLP_OUT : TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_OUT, -1, -1,
-	    err);
+	/* D's pass left each sample's g (never kept for experts) */
+	return qz_pass(z, w, &lw, li, w->g_all != NULL ? TQ_STAGE_MLP_OUT :
+	    TQ_STAGE_MLP_NORM, TQ_STAGE_MLP_OUT, -1, -1, err);
 }
 
 /* ---- One pass of the float model --------------------------------------- */

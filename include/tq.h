@@ -1078,9 +1078,9 @@ typedef struct tq_qstate tq_qstate;
  * for it.  The block-by-block pipeline keeps each sample's MLP product
  * (samples x tokens x intermediate floats, up to 2 GiB) so as not to
  * compute gate and up twice; TQ_QUANTIZE_RECOMPUTE does not, for less
- * memory and the same result.  Events: stage "quantize", one TQ_EVENT_LAYER per layer.  m,
- * plan and calib must outlive the job; take the state with
- * tq_job_take_state.
+ * memory and the same result.  Events: stage "quantize", one
+ * TQ_EVENT_LAYER per layer.  m, plan and calib must outlive the job; take
+ * the state with tq_job_take_state.
  */
 #define TQ_QUANTIZE_RESUME 1
 #define TQ_QUANTIZE_FORCE 2

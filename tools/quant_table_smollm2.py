@@ -382,13 +382,15 @@ def main():
     def mix():
         mix_plan()
         return ours_gguf("tq_mix", ["--plan", P("mix.json")] + calib)
+    def mix_gptq():
+        """The same grids, reached by GPTQ + imatrix + shrink 0.5."""
+        mix_plan()
+        return ours_gguf("tq_mix_gptq", ["--plan", P("mix.json"), "--method", "gptq",
+                                         "--imatrix", "--hess-shrink", "0.5"] + calib)
     if gguf_part:
         add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
-        # the same grids, reached as the presets' default with calibration text
         add("mixed plan, --target-bpw %.2f, GGUF menu, GPTQ + imatrix + shrink 0.5" % target,
-            "TurboQuant", lambda: (mix_plan(), ours_gguf("tq_mix_gptq", [
-                "--plan", P("mix.json"), "--method", "gptq", "--imatrix",
-                "--hess-shrink", "0.5"] + calib))[1])
+            "TurboQuant", mix_gptq)
 
     # The formats of 2025-2026 beside the nearest K-quant (Q4_K_M above):
     # the i-quants against llama-quantize's, without and with the importance
