@@ -314,6 +314,12 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 				    b->imp != NULL ? b->imp + col : NULL,
 				    cols - col < qk ? cols - col : qk,
 				    b->clip_search, &p[col / qk]);
+			/* a K-quant's later sub-block: its scale again */
+			else if (j % span == 0 && b->group_params &&
+			    b->clip_search)
+				tq_quant_sub_params(s, row + col,
+				    b->imp != NULL ? b->imp + col : NULL, j,
+				    &p[col / qk]);
 			if (col == b->i1 || j % span == 0)
 				tq_quant_grid(s, &p[col / qk], j, &g);
 			/*

@@ -971,8 +971,12 @@ tq_quant_block_params(const tq_scheme *s, const float *x, const float *imp,
 	if (per_tensor(s) || tiled(s))
 		return;
 	if (tq_gguf_is(s->type)) {
+		uint8_t codes[TQ_GGUF_MAX_QK];
+
 		tq_gguf_quantize(s->type, x, imp,
-		    tq_gguf_row_sigma2(x, tq_gguf_qk(s->type)), out, NULL);
+		    tq_gguf_row_sigma2(x, tq_gguf_qk(s->type)), out, codes);
+		if (clip_search)
+			tq_gguf_refine(s->type, x, imp, out, codes);
 		return;
 	}
 	if (tq_fp4_is(s->type)) {
@@ -980,6 +984,14 @@ tq_quant_block_params(const tq_scheme *s, const float *x, const float *imp,
 		return;
 	}
 	scale_block_params(s, x, imp, n, clip_search, out);
+}
+
+void
+tq_quant_sub_params(const tq_scheme *s, const float *x, const float *imp,
+    int64_t j, tq_qparams *p)
+{
+	if (tq_gguf_refinable(s->type))
+		tq_gguf_refit_sub(s->type, x, imp, j, p);
 }
 
 /* The row statistic ggml's legacy imatrix quantizers use, else 0. */
@@ -1023,9 +1035,15 @@ tq_quant_row_params(const tq_scheme *s, const float *x, const float *imp,
 		return;
 	}
 	sigma2 = row_sigma2(s, x, imp, cols);
-	for (b = 0; b < nb; b++)
+	for (b = 0; b < nb; b++) {
+		uint8_t codes[TQ_GGUF_MAX_QK];
+
 		tq_gguf_quantize(s->type, x + b * qk,
-		    imp != NULL ? imp + b * qk : NULL, sigma2, &out[b], NULL);
+		    imp != NULL ? imp + b * qk : NULL, sigma2, &out[b], codes);
+		if (clip_search)
+			tq_gguf_refine(s->type, x + b * qk,
+			    imp != NULL ? imp + b * qk : NULL, &out[b], codes);
+	}
 }
 
 void
@@ -1302,10 +1320,16 @@ rtn_rows(void *arg, int64_t r0, int64_t r1)
 			float sigma2 = row_sigma2(s, x, job->imp, t->cols);
 
 			/* ggml's own levels, degenerate sub-blocks included */
-			for (b = 0; b < t->nblocks; b++)
-				tq_gguf_quantize(s->type, x + b * qk,
-				    job->imp != NULL ? job->imp + b * qk : NULL,
+			for (b = 0; b < t->nblocks; b++) {
+				const float *ib = job->imp != NULL ?
+				    job->imp + b * qk : NULL;
+
+				tq_gguf_quantize(s->type, x + b * qk, ib,
 				    sigma2, &p[b], code + b * qk);
+				if (job->clip_search)
+					tq_gguf_refine(s->type, x + b * qk, ib,
+					    &p[b], code + b * qk);
+			}
 			continue;
 		}
 		tq_quant_row_params(s, x, job->imp, t->cols, job->clip_search,

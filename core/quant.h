@@ -112,8 +112,9 @@ int64_t tq_quant_span(const tq_scheme *s, int64_t qk);
  * 0.95, ..., 0.5 when that lowers the weighted squared error (the first
  * wins ties, so it never raises it); without it, importance does not
  * change INT, FP8 or NF4 parameters.  GGUF types run ggml's search: the
- * reference one without imp, the imatrix one with it (clip_search is
- * ignored).  For Q4_0, Q4_1, Q5_0 and Q5_1, ggml's imatrix search weighs
+ * reference one without imp, the imatrix one with it; with clip_search the
+ * K-quants then search their scales further (tq_gguf_refine; the others
+ * ignore it).  For Q4_0, Q4_1, Q5_0 and Q5_1, ggml's imatrix search weighs
  * by a statistic of the whole row; this call takes it from the block, so
  * use tq_quant_row_params() to match ggml exactly.  Per-tensor schemes
  * get their parameters from tq_quant_tensor_params() instead and leave
@@ -121,6 +122,16 @@ int64_t tq_quant_span(const tq_scheme *s, int64_t qk);
  */
 void tq_quant_block_params(const tq_scheme *s, const float *x,
     const float *imp, int64_t n, int clip_search, tq_qparams *out);
+
+/*
+ * With clip_search on a GGUF K-quant (tq_gguf_refinable), the sub-block
+ * holding column j of a block (x[span] its current values, imp[span] or
+ * NULL) gets its integer scale (and min) chosen again, d and dmin kept:
+ * GPTQ's update moves a block's later sub-blocks after its parameters are
+ * chosen.  Anything else: nothing.
+ */
+void tq_quant_sub_params(const tq_scheme *s, const float *x,
+    const float *imp, int64_t j, tq_qparams *p);
 
 /*
  * The parameters of every block of one row x[cols] (imp[cols] or NULL)

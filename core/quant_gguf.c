@@ -534,6 +534,18 @@ k4_get(const uint8_t *s, int j, uint8_t *sc, uint8_t *m)
 	}
 }
 
+void
+tq_gguf__k4_get(const uint8_t *s, int j, uint8_t *sc, uint8_t *m)
+{
+	k4_get(s, j, sc, m);
+}
+
+void
+tq_gguf__k4_put(uint8_t *s, int j, uint8_t sc, uint8_t m)
+{
+	k4_put(s, j, sc, m);
+}
+
 /* Q3_K: sub-block j's 6-bit scale l (biased by 32) into scales[12]. */
 static void
 k3_put(uint8_t *s, int j, int l)
@@ -554,6 +566,18 @@ k3_get(const uint8_t *s, int j)
 	sc = (int8_t)((sc | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) -
 	    32);
 	return sc;
+}
+
+void
+tq_gguf__k3_put(uint8_t *s, int j, int l)
+{
+	k3_put(s, j, l);
+}
+
+int
+tq_gguf__k3_get(const uint8_t *s, int j)
+{
+	return k3_get(s, j);
 }
 
 /* ---- The legacy 32-element types ------------------------------------ */

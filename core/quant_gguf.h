@@ -61,6 +61,9 @@ int tq_gguf_needs_imatrix(tq_qtype t);
  */
 int tq_gguf_ggml_needs_imatrix(tq_qtype t);
 
+/* The most elements a GGUF block has (QK_K). */
+#define TQ_GGUF_MAX_QK 256
+
 /* Bytes of one ggml block. */
 size_t tq_gguf_block_bytes(tq_qtype t);
 
@@ -80,6 +83,38 @@ float tq_gguf_row_sigma2(const float *x, int64_t n);
  */
 void tq_gguf_quantize(tq_qtype t, const float *x, const float *imp,
     float sigma2, tq_qparams *p, uint8_t *codes);
+
+/*
+ * The K-quants, Q2_K to Q6_K (tq_gguf_refinable): lowers the weighted squared
+ * error sum imp_i (x_i - x'_i)^2 (imp NULL: 1) of a block that
+ * tq_gguf_quantize() made, p and its codes[qk], by searching its
+ * super-block and sub-block scales beyond ggml's rule (see
+ * core/quant_gguf_refine.c); leaves them as they are when that finds
+ * nothing lower.  Other types: nothing.
+ */
+int tq_gguf_refinable(tq_qtype t);
+void tq_gguf_refine(tq_qtype t, const float *x, const float *imp,
+    tq_qparams *p, uint8_t *codes);
+
+/*
+ * A refinable type's sub-block holding column j of a block with parameters
+ * p: its integer scale (and min) chosen again for its current values
+ * x[span] (imp[span] or NULL), d and dmin as they are.  GPTQ calls it as
+ * it reaches each sub-block, whose values its updates have moved since the
+ * block's parameters were chosen.
+ */
+void tq_gguf_refit_sub(tq_qtype t, const float *x, const float *imp,
+    int64_t j, tq_qparams *p);
+
+/*
+ * A header's packed scales[12]: Q4_K/Q5_K sub-block j's 6-bit scale and
+ * min; Q3_K's 6-bit scale l, stored biased by 32 (put takes l + 32, get
+ * returns l).  Puts or bits in: zero scales[] before the first.
+ */
+void tq_gguf__k4_get(const uint8_t *s, int j, uint8_t *sc, uint8_t *m);
+void tq_gguf__k4_put(uint8_t *s, int j, uint8_t sc, uint8_t m);
+void tq_gguf__k3_put(uint8_t *s, int j, int l);
+int tq_gguf__k3_get(const uint8_t *s, int j);
 
 /* The grid of column j of a block with parameters p (decoded header). */
 void tq_gguf_grid(tq_qtype t, const tq_qparams *p, int64_t j, tq_grid *g);

