@@ -133,16 +133,18 @@ clampi(double v, int lo, int hi)
 /*
  * Sub-block x[n] on the grid s * q + off, q in [lo, hi]: the codes rounded
  * to nearest into out as the grid rounds them (left as Lin when s is 0),
- * and the weighted squared error.
+ * and the weighted squared error.  A candidate search passes the best
+ * error so far as bound: once the sum passes it the candidate has lost,
+ * and the sum so far (above bound; out partly written) is returned.
  */
 static double
-sub_round(const float *x, const float *w, int n, float s, float off, int lo,
-    int hi, const uint8_t *Lin, uint8_t *out)
+sub_round_below(const float *x, const float *w, int n, float s, float off,
+    int lo, int hi, const uint8_t *Lin, uint8_t *out, double bound)
 {
 	double e = 0.0;
 	int i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && e <= bound; i++) {
 		float v = s != 0.0f ? (x[i] - off) / s : 0.0f;
 		int q;
 		double r;
@@ -154,6 +156,13 @@ sub_round(const float *x, const float *w, int n, float s, float off, int lo,
 		e += (w != NULL ? w[i] : 1.0f) * r * r;
 	}
 	return e;
+}
+
+static double
+sub_round(const float *x, const float *w, int n, float s, float off, int lo,
+    int hi, const uint8_t *Lin, uint8_t *out)
+{
+	return sub_round_below(x, w, n, s, off, lo, hi, Lin, out, HUGE_VAL);
 }
 
 /* Sub-block j's grid: scale and offset. */
@@ -252,9 +261,9 @@ sub_fit(const kq_desc *k, const float *xj, const float *wj, kq_blk *b, int j,
 	memcpy(Lj, tmp, (size_t)n);
 	for (a = 0; a < 3; a++)
 		for (c = 0; c < 3; c++) {
-			double e = sub_round(xj, wj, n,
+			double e = sub_round_below(xj, wj, n,
 			    sub_scale(b, cs[a]), sub_off(b, cm[c]),
-			    k->lo, k->hi, Lj, tmp);
+			    k->lo, k->hi, Lj, tmp, best);
 
 			if (e < best) {
 				best = e;
@@ -279,8 +288,9 @@ sub_fit(const kq_desc *k, const float *xj, const float *wj, kq_blk *b, int j,
 
 			for (c = m0; c <= (k->m_hi > 0 && b->dm > 0.0f ?
 			    MIN(m0 + 1, k->m_hi) : m0); c++) {
-				double e = sub_round(xj, wj, n, sub_scale(b, a),
-				    sub_off(b, c), k->lo, k->hi, Lj, tmp);
+				double e = sub_round_below(xj, wj, n,
+				    sub_scale(b, a), sub_off(b, c), k->lo,
+				    k->hi, Lj, tmp, best);
 
 				if (e < best) {
 					best = e;
