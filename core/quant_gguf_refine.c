@@ -9,12 +9,17 @@
  * alternate, each lowering the block's weighted squared error
  * sum_i imp_i (x_i - x'_i)^2 (imp: the importance matrix, or 1):
  *   - each sub-block's integer scale (and min) chosen among its current
- *     ones and the two neighbours of its least-squares value for its
- *     levels, the levels rounded again for each candidate;
+ *     ones, the two neighbours of its least-squares value for its levels,
+ *     and the WINDOW scales on each side of those (each with the two mins
+ *     nearest its own least-squares min), the levels rounded again for
+ *     each candidate: a scale whose grid holds a heavily weighted value
+ *     nearly exactly is often a few steps away from the fit;
  *   - d (and dmin) refit by least squares for the integer scales and the
  *     levels, rounded to fp16, and every level rounded again.
  * The lowest block seen is kept, so the result is never worse than
  * ggml's by that measure; it is not ggml's bytes (hence an option).
+ * tq_gguf_refit_sub() runs the first step on one sub-block, for GPTQ,
+ * whose updates move a block's later values after its scales are set.
  */
 #include "config.h"
 
@@ -58,12 +63,12 @@ desc_of(tq_qtype t)
 	return NULL;
 }
 
-/* A block being refined: decoded d and dmin, integer scales, codes. */
+/* A block being refined. */
 typedef struct kq_blk {
-	float d, dm;
-	int sc[MAX_SUB], m[MAX_SUB];
-	uint8_t L[TQ_GGUF_MAX_QK];
-	double err;
+	float d, dm;			/* decoded fp16 (dm 0 without mins) */
+	int sc[MAX_SUB], m[MAX_SUB];	/* [nsub] integer scales and mins */
+	uint8_t L[TQ_GGUF_MAX_QK];	/* [nsub * len] codes, q - lo */
+	double err;			/* its weighted squared error */
 } kq_blk;
 
 static void
@@ -216,9 +221,10 @@ blk_round(const kq_desc *k, const float *x, const float *w, kq_blk *b)
 }
 
 /*
- * Sub-block j's scale and min among its current ones and the neighbours of
- * their least-squares values for its codes Lj (rounded again for each);
- * Lj becomes the best one's codes.  Returns its error.
+ * Sub-block j's scale and min among its current ones, the neighbours of
+ * their least-squares values for its codes Lj, and the window of scales
+ * around those (the codes rounded again for each); Lj becomes the best
+ * one's codes.  Returns its error.
  */
 static double
 sub_fit(const kq_desc *k, const float *xj, const float *wj, kq_blk *b, int j,
@@ -272,10 +278,7 @@ sub_fit(const kq_desc *k, const float *xj, const float *wj, kq_blk *b, int j,
 				memcpy(Lj, tmp, (size_t)n);
 			}
 		}
-	/*
-	 * Symmetric types: the scales around it as well, where a scale whose
-	 * grid holds a heavily weighted value nearly exactly can be found.
-	 */
+	/* the window of scales around the fit, each with its nearest mins */
 	if (b->d != 0.0f && sll > 0.0) {
 		int c0 = clampi(floor(s / b->d) - WINDOW, k->sc_lo, k->sc_hi);
 		int c1 = clampi(ceil(s / b->d) + WINDOW, k->sc_lo, k->sc_hi);
