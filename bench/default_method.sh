@@ -64,8 +64,9 @@ for v in "$@"; do
 		start=$(date +%s)
 		args="--preset $T"
 		file=$WORK/$T-$name.gguf
-		case $rule in @*) file=$WORK/${rule#@} ;; esac
-		if [ "$file" != "$WORK/$T-$name.gguf" ]; then
+		given=0
+		case $rule in @*) file=$WORK/${rule#@} given=1 ;; esac
+		if [ $given = 1 ]; then
 			[ -s "$file" ] || { echo "$0: $file is missing" >&2; exit 1; }
 		elif [ -n "$rule" ]; then
 			printf '{"preset": "%s", "rules": [{%s, "match": "^model\\\\.layers\\\\."}]}\n' \
@@ -73,7 +74,7 @@ for v in "$@"; do
 			args="--plan $WORK/plan-$T-$name.json"
 		fi
 		# shellcheck disable=SC2086
-		[ "$file" != "$WORK/$T-$name.gguf" ] ||
+		[ $given = 1 ] ||
 		    tq quantize "$WORK/base.gguf" $args $calib --samples 32 \
 		    --seqlen 512 --out "$WORK/st-$T-$name" --force \
 		    --export "gguf:$file" >"$WORK/$T-$name.log"

@@ -964,6 +964,24 @@ per_tensor(const tq_scheme *s)
 	return !tq_gguf_is(s->type) && s->group == TQ_GROUP_TENSOR;
 }
 
+/*
+ * One GGUF block by ggml's search, then with clip_search the K-quants'
+ * further one (tq_gguf_refine, which starts from the block's codes); the
+ * codes into codes[qk] when it is not NULL.
+ */
+static void
+gguf_block(const tq_scheme *s, const float *x, const float *imp,
+    float sigma2, int clip_search, tq_qparams *p, uint8_t *codes)
+{
+	uint8_t own[TQ_QK_MAX];
+	int refine = clip_search && tq_gguf_refinable(s->type);
+	uint8_t *c = codes != NULL || !refine ? codes : own;
+
+	tq_gguf_quantize(s->type, x, imp, sigma2, p, c);
+	if (refine)
+		tq_gguf_refine(s->type, x, imp, p, c);
+}
+
 void
 tq_quant_block_params(const tq_scheme *s, const float *x, const float *imp,
     int64_t n, int clip_search, tq_qparams *out)
@@ -971,12 +989,8 @@ tq_quant_block_params(const tq_scheme *s, const float *x, const float *imp,
 	if (per_tensor(s) || tiled(s))
 		return;
 	if (tq_gguf_is(s->type)) {
-		uint8_t codes[TQ_GGUF_MAX_QK];
-
-		tq_gguf_quantize(s->type, x, imp,
-		    tq_gguf_row_sigma2(x, tq_gguf_qk(s->type)), out, codes);
-		if (clip_search)
-			tq_gguf_refine(s->type, x, imp, out, codes);
+		gguf_block(s, x, imp, tq_gguf_row_sigma2(x, tq_gguf_qk(s->type)),
+		    clip_search, out, NULL);
 		return;
 	}
 	if (tq_fp4_is(s->type)) {
@@ -1035,15 +1049,9 @@ tq_quant_row_params(const tq_scheme *s, const float *x, const float *imp,
 		return;
 	}
 	sigma2 = row_sigma2(s, x, imp, cols);
-	for (b = 0; b < nb; b++) {
-		uint8_t codes[TQ_GGUF_MAX_QK];
-
-		tq_gguf_quantize(s->type, x + b * qk,
-		    imp != NULL ? imp + b * qk : NULL, sigma2, &out[b], codes);
-		if (clip_search)
-			tq_gguf_refine(s->type, x + b * qk,
-			    imp != NULL ? imp + b * qk : NULL, &out[b], codes);
-	}
+	for (b = 0; b < nb; b++)
+		gguf_block(s, x + b * qk, imp != NULL ? imp + b * qk : NULL,
+		    sigma2, clip_search, &out[b], NULL);
 }
 
 void
@@ -1320,16 +1328,10 @@ rtn_rows(void *arg, int64_t r0, int64_t r1)
 			float sigma2 = row_sigma2(s, x, job->imp, t->cols);
 
 			/* ggml's own levels, degenerate sub-blocks included */
-			for (b = 0; b < t->nblocks; b++) {
-				const float *ib = job->imp != NULL ?
-				    job->imp + b * qk : NULL;
-
-				tq_gguf_quantize(s->type, x + b * qk, ib,
-				    sigma2, &p[b], code + b * qk);
-				if (job->clip_search)
-					tq_gguf_refine(s->type, x + b * qk, ib,
-					    &p[b], code + b * qk);
-			}
+			for (b = 0; b < t->nblocks; b++)
+				gguf_block(s, x + b * qk, job->imp != NULL ?
+				    job->imp + b * qk : NULL, sigma2,
+				    job->clip_search, &p[b], code + b * qk);
 			continue;
 		}
 		tq_quant_row_params(s, x, job->imp, t->cols, job->clip_search,

@@ -61,9 +61,6 @@ int tq_gguf_needs_imatrix(tq_qtype t);
  */
 int tq_gguf_ggml_needs_imatrix(tq_qtype t);
 
-/* The most elements a GGUF block has (QK_K). */
-#define TQ_GGUF_MAX_QK 256
-
 /* Bytes of one ggml block. */
 size_t tq_gguf_block_bytes(tq_qtype t);
 

@@ -67,7 +67,7 @@ desc_of(tq_qtype t)
 typedef struct kq_blk {
 	float d, dm;			/* decoded fp16 (dm 0 without mins) */
 	int sc[MAX_SUB], m[MAX_SUB];	/* [nsub] integer scales and mins */
-	uint8_t L[TQ_GGUF_MAX_QK];	/* [nsub * len] codes, q - lo */
+	uint8_t L[TQ_QK_MAX];	/* [nsub * len] codes, q - lo */
 	double err;			/* its weighted squared error */
 } kq_blk;
 
@@ -155,7 +155,7 @@ sub_round_below(const float *x, const float *w, int n, float s, float off,
 		double r;
 
 		v = v < (float)lo ? (float)lo : v > (float)hi ? (float)hi : v;
-		q = s != 0.0f ? (int)nearbyintf(v) : (int)Lin[i] + lo;
+		q = s != 0.0f ? tq_round_even(v) : (int)Lin[i] + lo;
 		r = (double)x[i] - (double)(s * (float)q + off);
 		out[i] = (uint8_t)(q - lo);
 		e += (w != NULL ? w[i] : 1.0f) * r * r;
