@@ -57,6 +57,7 @@ const plan_key tq_plan__set_keys[PLAN_N_SET_KEYS] = {
 	{ "alpha", PLAN_SET_ALPHA },
 	{ "act_bits", PLAN_SET_ACT_BITS },
 	{ "hess_shrink", PLAN_SET_SHRINK },
+	{ "awq_scales", PLAN_SET_AWQ_SCALES },
 };
 
 static const plan_preset presets[] = {
@@ -131,6 +132,13 @@ tq_layer_cfg_init(tq_layer_cfg *c, tq_method method, const tq_scheme *scheme)
 	c->clip_search = method == TQ_METHOD_AWQ;
 }
 
+int
+tq_layer_awq_scaled(const tq_layer_cfg *c)
+{
+	return c->method == TQ_METHOD_AWQ || (c->awq_scales &&
+	    (c->method == TQ_METHOD_GPTQ || c->method == TQ_METHOD_RTN));
+}
+
 const char *
 tq_method_name(tq_method m)
 {
@@ -181,6 +189,8 @@ set_apply(plan_set *s, const plan_set *set)
 		c->act_bits = v->act_bits;
 	if (set->mask & PLAN_SET_SHRINK)
 		c->hess_shrink = v->hess_shrink;
+	if (set->mask & PLAN_SET_AWQ_SCALES)
+		c->awq_scales = v->awq_scales;
 	s->mask |= set->mask;
 }
 
@@ -324,6 +334,7 @@ tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
 	c.clip_search = c.clip_search != 0;
 	c.use_imatrix = c.use_imatrix != 0;
 	c.static_groups = c.static_groups != 0;
+	c.awq_scales = c.awq_scales != 0;
 	/* With no rules, only what differs from the defaults matters. */
 	tq_layer_cfg_init(&base, c.method, &c.scheme);
 	p->def.cfg = c;
@@ -341,6 +352,8 @@ tq_plan_new(const tq_layer_cfg *def, tq_plan **out, tq_error *err)
 		    PLAN_SET_IMATRIX : 0;
 		p->def.mask |= c.static_groups != base.static_groups ?
 		    PLAN_SET_STATIC : 0;
+		p->def.mask |= c.awq_scales != base.awq_scales ?
+		    PLAN_SET_AWQ_SCALES : 0;
 		p->def.mask |= c.block_size != base.block_size ?
 		    PLAN_SET_BLOCK : 0;
 		p->def.mask |= c.alpha != base.alpha ? PLAN_SET_ALPHA : 0;
@@ -755,6 +768,10 @@ resolve_index(resolver *r, size_t li, tq_layer_cfg *out, char *why,
 	tq_layer_cfg_init(&fin.cfg, s.set.cfg.method, &sch);
 	s.set.mask &= ~(unsigned)(PLAN_SET_METHOD | PLAN_SET_SCHEME);
 	set_apply(&fin, &s.set);
+	if (fin.cfg.awq_scales && fin.cfg.method == TQ_METHOD_SMOOTHQUANT)
+		return tq_fail(err, TQ_EINVAL, "%s: layer %s: \"awq_scales\" "
+		    "with smoothquant: both scale the layer's inputs; give one",
+		    p->name, name);
 	*out = fin.cfg;
 	return TQ_OK;
 }
@@ -835,7 +852,7 @@ imatrix_missing(const tq_layer_cfg *c, const char *name)
 	parse_layer(name, &id);
 	if (id.which == TQ_PLAN_EMBED)
 		return tq_quant_ggml_needs_imatrix(&c->scheme);
-	if (c->use_imatrix || c->method == TQ_METHOD_AWQ)
+	if (c->use_imatrix || tq_layer_awq_scaled(c))
 		return 0;
 	return id.which == TQ_LINEAR_LM_HEAD ?
 	    tq_quant_ggml_needs_imatrix(&c->scheme) :
@@ -1043,6 +1060,9 @@ sb_set(strbuf *b, const plan_set *s)
 			break;
 		case PLAN_SET_SHRINK:
 			sb_double(b, c->hess_shrink);
+			break;
+		case PLAN_SET_AWQ_SCALES:
+			sb_add(b, "%s", c->awq_scales ? "true" : "false");
 			break;
 		}
 	}

@@ -36,7 +36,8 @@ enum {
 	PLAN_SET_BLOCK = 1 << 7,
 	PLAN_SET_ALPHA = 1 << 8,
 	PLAN_SET_ACT_BITS = 1 << 9,
-	PLAN_SET_SHRINK = 1 << 10
+	PLAN_SET_SHRINK = 1 << 10,
+	PLAN_SET_AWQ_SCALES = 1 << 11
 };
 
 /* The setting keys, in the order the JSON lists them. */
@@ -44,11 +45,12 @@ typedef struct plan_key {
 	const char *name;
 	unsigned bit;
 } plan_key;
-#define PLAN_N_SET_KEYS 11
+#define PLAN_N_SET_KEYS 12
 extern const plan_key tq_plan__set_keys[PLAN_N_SET_KEYS];
 
 #define PLAN_SET_KEY_LIST "method, scheme, act_order, damp, clip_search, " \
-	"imatrix, static_groups, block_size, alpha, act_bits, hess_shrink"
+	"imatrix, static_groups, block_size, alpha, act_bits, hess_shrink, " \
+	"awq_scales"
 
 /* Some keys of a setting: those in mask, with their values in cfg. */
 typedef struct plan_set {

@@ -133,6 +133,8 @@ make_rule(const tq_plan *p, const tq_plan_rule *r, const char *where,
 		c->use_imatrix = r->cfg.use_imatrix != 0;
 	if (r->mask & TQ_PLAN_SET_STATIC)
 		c->static_groups = r->cfg.static_groups != 0;
+	if (r->mask & TQ_PLAN_SET_AWQ_SCALES)
+		c->awq_scales = r->cfg.awq_scales != 0;
 	if ((out->match = strdup(r->match)) == NULL)
 		return tq_fail(err, TQ_ENOMEM, "%s: out of memory", p->name);
 	if ((st = tq_plan__compile_rule(out, p->name, where, err)) != TQ_OK) {

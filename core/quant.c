@@ -23,6 +23,7 @@
 #define FP8_MAX 448.0f
 #define FP8_NQ 126		/* largest finite e4m3fn magnitude index */
 #define CLIP_STEPS 11		/* shrink 1.0, 0.95, ..., 0.5 */
+#define INT_REFIT_ITERS 4	/* least-squares refits of an INT block */
 
 /* ---- Scheme names --------------------------------------------------- */
 
@@ -924,6 +925,74 @@ block_error(const tq_grid *g, const float *x, const float *imp, int64_t n)
 	return (e[0] + e[1]) + (e[2] + e[3]);
 }
 
+/*
+ * An INT block's step and zero fitted again to its codes x[n] -> c (the
+ * unsigned codes of *p): weighted least squares of x ~ a c + b, zero =
+ * round(-b / a), then the step alone with that zero (fp16), repeated with
+ * the codes rounded again while the weighted error falls.  Symmetric
+ * grids keep their zero and refit the step only.  *p and *err (its
+ * error) are replaced only by a block of lower error.
+ */
+static void
+int_refit(const tq_scheme *s, const float *x, const float *imp, int64_t n,
+    tq_qscale *p, double *err)
+{
+	int maxq = int_maxq(s), it;
+
+	for (it = 0; it < INT_REFIT_ITERS; it++) {
+		double sw = 0, sc = 0, sx = 0, scc = 0, scx = 0, num = 0,
+		    den = 0, e;
+		tq_qscale cand = *p;
+		tq_grid g;
+		int64_t j;
+
+		scale_grid(s, p, &g);
+		for (j = 0; j < n; j++) {
+			double w = imp != NULL ? (double)imp[j] : 1.0;
+			double c = (double)(tq_grid_round(&g, x[j]) + p->zero);
+
+			sw += w;
+			sc += w * c;
+			sx += w * x[j];
+			scc += w * c * c;
+			scx += w * c * x[j];
+		}
+		if (!s->sym) {
+			double D = sw * scc - sc * sc, a, b, z;
+
+			if (!(D > 0))
+				break;
+			a = (sw * scx - sc * sx) / D;
+			b = (sx - a * sc) / sw;
+			if (!(a > 0))
+				break;
+			z = -b / a;
+			cand.zero = z < 0 ? 0 : z > maxq ? maxq :
+			    tq_round_even((float)z);
+		}
+		/* the step for this zero: sum w x (c - z) / sum w (c - z)^2 */
+		for (j = 0; j < n; j++) {
+			double w = imp != NULL ? (double)imp[j] : 1.0;
+			double c = (double)(tq_grid_round(&g, x[j]) + p->zero -
+			    cand.zero);
+
+			num += w * c * x[j];
+			den += w * c * c;
+		}
+		if (!(den > 0) || !(num > 0))
+			break;
+		cand.scale = fp16_scale((float)(num / den));
+		if (!(cand.scale > 0))
+			break;
+		scale_grid(s, &cand, &g);
+		e = block_error(&g, x, imp, n);
+		if (!(e < *err))
+			break;
+		*err = e;
+		*p = cand;
+	}
+}
+
 static void
 scale_block_params(const tq_scheme *s, const float *x, const float *imp,
     int64_t n, int clip_search, tq_qparams *out)
@@ -954,6 +1023,8 @@ scale_block_params(const tq_scheme *s, const float *x, const float *imp,
 				best = cand;
 			}
 		}
+		if (s->type == TQ_QT_INT)
+			int_refit(s, x, imp, n, &best, &best_err);
 	}
 	tq_qparams_set_scale(out, &best);
 }

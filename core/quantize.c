@@ -237,10 +237,16 @@ qz_cancelled(const qz_ctx *z, tq_error *err)
 	    tq_fail(err, TQ_ECANCELLED, "cancelled") : TQ_OK;
 }
 
+static const tq_layer_cfg *
+qz_cfg(const qz_ctx *z, int64_t li, size_t k)
+{
+	return &z->s->layers[tq_model__block_first(z->m, li) + k].cfg;
+}
+
 static tq_method
 qz_method(const qz_ctx *z, int64_t li, size_t k)
 {
-	return z->s->layers[tq_model__block_first(z->m, li) + k].cfg.method;
+	return qz_cfg(z, li, k)->method;
 }
 
 /* Clears the per-channel statistics of C channels. */
@@ -426,9 +432,8 @@ qz_scale_group(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
     size_t first, size_t count, const tq_tensor **norm, float **norm_copy,
     float *H, int64_t C, int64_t ntok, tq_error *err)
 {
-	const tq_layer_cfg *c0 = &z->s->layers[tq_model__block_first(z->m,
-	    li) + first].cfg;
-	tq_method m = c0->method;
+	const tq_layer_cfg *c0 = qz_cfg(z, li, first);
+	int awq = tq_layer_awq_scaled(c0);
 	float *wt[3] = { NULL, NULL, NULL };
 	tq_scale_layer sl[3];
 	char what[128];
@@ -438,21 +443,26 @@ qz_scale_group(qz_ctx *z, qz_work *w, tq_layer_weights *lw, int64_t li,
 
 	for (j = 0; j < C; j++)
 		w->sc[j] = 1.0f;
-	if (m != TQ_METHOD_AWQ && m != TQ_METHOD_SMOOTHQUANT)
+	if (!awq && c0->method != TQ_METHOD_SMOOTHQUANT)
 		return TQ_OK;
 	snprintf(what, sizeof(what), "model.layers.%lld.%s", (long long)li,
 	    first == TQ_LINEAR_Q ? "q/k/v_proj" : "gate/up_proj");
-	for (k = 1; k < count; k++)
-		if (qz_method(z, li, first + k) != m) {
-			tq_job__log(z->job, "%s: the layers sharing this input use "
-			    "different methods; no %s scales", what,
-			    tq_method_name(m));
+	/* One input, one scaling: AWQ's (awq, awq_scales) or SmoothQuant's. */
+	for (k = 1; k < count; k++) {
+		const tq_layer_cfg *ck = qz_cfg(z, li, first + k);
+
+		if (tq_layer_awq_scaled(ck) != awq || (!awq &&
+		    ck->method != TQ_METHOD_SMOOTHQUANT)) {
+			tq_job__log(z->job, "%s: the layers sharing this input "
+			    "are scaled differently; no %s scales", what,
+			    awq ? "AWQ" : "SmoothQuant");
 			return TQ_OK;
 		}
+	}
 	if ((st = qz_group_weights(lw, first, count, wt, sl, z, li, err)) !=
 	    TQ_OK)
 		goto out;
-	if (m == TQ_METHOD_AWQ)
+	if (awq)
 		st = qz_awq_scales(z, w, sl, (int)count, H, w->sum_abs, C, ntok,
 		    0, what, err);
 	else
@@ -867,7 +877,7 @@ qz_block(qz_ctx *z, qz_work *w, int64_t li, tq_error *err)
 		const struct qz_site *q = &qz_sites[k];
 		int64_t C = tq_fwd_site_width(z->m, q->site);
 		int across = q->next >= 0 &&
-		    qz_method(z, li, (size_t)q->next) == TQ_METHOD_AWQ &&
+		    tq_layer_awq_scaled(qz_cfg(z, li, (size_t)q->next)) &&
 		    qz_method(z, li, (size_t)q->prev) != TQ_METHOD_FLOAT;
 		const float *sc = NULL;
 
@@ -933,7 +943,7 @@ qz_one_pass(const qz_ctx *z, int sequential)
 		const tq_layer_cfg *c = &z->s->layers[i].cfg;
 
 		if (c->method != TQ_METHOD_FLOAT && (c->method != TQ_METHOD_RTN ||
-		    c->act_bits == 8))
+		    c->act_bits == 8 || c->awq_scales))
 			return 0;
 	}
 	return 1;
@@ -1234,7 +1244,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 
 			if (bl >= 0)
 				tq_layer__kind(&m->layers[bl], kk, &ex);
-			if (ex >= 0 && (lc->method == TQ_METHOD_AWQ ||
+			if (ex >= 0 && (tq_layer_awq_scaled(lc) ||
 			    lc->method == TQ_METHOD_SMOOTHQUANT))
 				return tq_fail(err, TQ_EUNSUPPORTED,
 				    "%s: %s on an expert is not implemented "
@@ -1242,20 +1252,28 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 				    "norm the router and the other experts "
 				    "read); use gptq or rtn",
 				    state->layers[i].res.name,
-				    tq_method_name(lc->method));
+				    lc->method == TQ_METHOD_SMOOTHQUANT ?
+				    "smoothquant" : "AWQ's scaling");
 		}
 	}
 	if (calib == NULL) {
 		/* Without calibration only data-free layers can be done. */
 		size_t i;
 
-		for (i = 0; i < state->n; i++)
-			if (state->layers[i].cfg.method != TQ_METHOD_FLOAT &&
-			    state->layers[i].cfg.method != TQ_METHOD_RTN)
+		for (i = 0; i < state->n; i++) {
+			const tq_layer_cfg *lc = &state->layers[i].cfg;
+
+			if (lc->method != TQ_METHOD_FLOAT &&
+			    lc->method != TQ_METHOD_RTN)
 				return tq_fail(err, TQ_EINVAL,
 				    "%s: method %s needs calibration text",
 				    state->layers[i].res.name,
-				    tq_method_name(state->layers[i].cfg.method));
+				    tq_method_name(lc->method));
+			if (tq_layer_awq_scaled(lc))
+				return tq_fail(err, TQ_EINVAL, "%s: AWQ's scales "
+				    "(awq_scales) need calibration text",
+				    state->layers[i].res.name);
+		}
 	}
 
 	S = calib != NULL ? calib->n_samples : 0;
@@ -1304,7 +1322,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 	w.amax = malloc((size_t)wide * sizeof(float));
 	w.sc = malloc((size_t)wide * sizeof(float));
 	for (k = 0; k < state->n; k++)
-		need_h2 |= state->layers[k].cfg.method == TQ_METHOD_AWQ;
+		need_h2 |= tq_layer_awq_scaled(&state->layers[k].cfg);
 	for (k = 0; z.one_pass && k < TQ_SITES_PER_LAYER; k++)
 		if ((w.site_sq[k] = malloc((size_t)tq_fwd_site_width(m,
 		    (int)k) * sizeof(double))) == NULL) {

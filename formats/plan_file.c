@@ -47,6 +47,9 @@
  *   "block_size"     integer in [1, 65536]  GPTQ lazy-update block (128)
  *   "alpha"          number in [0, 1]  SmoothQuant migration strength (0.5)
  *   "act_bits"       8 or 16  activation bits
+ *   "awq_scales"     bool   GPTQ/RTN: AWQ's activation-aware input scales
+ *                    folded first, then the layer's own rounding (awq:
+ *                    always)
  *
  * A rule is an object with "match", a PCRE2 pattern (UTF) searched for in
  * the layer name, unanchored unless the pattern anchors itself, and at
@@ -188,6 +191,9 @@ read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
 	case PLAN_SET_STATIC:
 		st = read_bool(v, key, &c->static_groups, name, where, err);
 		break;
+	case PLAN_SET_AWQ_SCALES:
+		st = read_bool(v, key, &c->awq_scales, name, where, err);
+		break;
 	case PLAN_SET_DAMP:
 		st = read_number(v, key, 0.0, 1.0, 0, &c->damp, name, where,
 		    err);
@@ -224,7 +230,7 @@ read_setting(const cJSON *v, unsigned bit, const char *key, plan_set *set,
 static const char *const rule_keys[] = {
 	"match", "method", "scheme", "act_order", "damp", "clip_search",
 	"imatrix", "static_groups", "block_size", "alpha", "act_bits",
-	"hess_shrink"
+	"hess_shrink", "awq_scales"
 };
 static const char *const top_keys[] = {
 	"preset", "fallback", "default", "rules"

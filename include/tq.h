@@ -608,6 +608,7 @@ typedef struct tq_layer_cfg {
 	int static_groups;	/* GPTQ: group parameters from the original W */
 	double damp;		/* GPTQ: fraction of the mean diagonal (0.01) */
 	double hess_shrink;	/* GPTQ: H's off-diagonal times 1 - this (0) */
+	int awq_scales;		/* GPTQ/RTN: AWQ's input scales folded first */
 	int64_t block_size;	/* GPTQ: lazy-update block (128) */
 	double alpha;		/* SmoothQuant: migration strength (0.5) */
 	int act_bits;		/* activation bits: 8 (SmoothQuant W8A8), 16 */
@@ -617,6 +618,9 @@ typedef struct tq_layer_cfg {
 void tq_layer_cfg_init(tq_layer_cfg *c, tq_method method,
     const tq_scheme *scheme);
 const char *tq_method_name(tq_method m);	/* "float", "rtn", "gptq", ... */
+/* 1 when the layer's inputs take AWQ's scales: awq, or gptq/rtn with
+   awq_scales. */
+int tq_layer_awq_scaled(const tq_layer_cfg *c);
 tq_status tq_method_parse(const char *name, tq_method *out, tq_error *err);
 
 /*
@@ -687,7 +691,8 @@ tq_status tq_plan_save(const tq_plan *p, const char *path, tq_error *err);
 #define TQ_PLAN_SET_ALPHA	(1u << 8)
 #define TQ_PLAN_SET_ACT_BITS	(1u << 9)
 #define TQ_PLAN_SET_SHRINK	(1u << 10)	/* hess_shrink */
-#define TQ_PLAN_SET_ALL		((1u << 11) - 1)
+#define TQ_PLAN_SET_AWQ_SCALES	(1u << 11)	/* awq_scales */
+#define TQ_PLAN_SET_ALL		((1u << 12) - 1)
 
 typedef struct tq_plan_rule {
 	const char *match;	/* the pattern */

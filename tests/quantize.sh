@@ -156,6 +156,38 @@ for f in "$tmp"/dq2/*.safetensors; do
 	cmp -s "$f" "$tmp/dq2b/$(basename "$f")" || rc=1
 done
 ok $rc "--preset q2_k with --calib: the same, block by block"
+# The integer GPTQ presets take AWQ's input scales before that GPTQ.
+"$tq" quantize --preset w4-gptq $c8 --out "$tmp/dw4" >/dev/null \
+    2>"$tmp/dw4.err" &&
+    "$tq" quantize --preset w4-gptq --method gptq --awq-scales --imatrix \
+    --hess-shrink 0.3 --clip-search $c8 --out "$tmp/dw4b" >/dev/null 2>&1 &&
+    "$tq" quantize --preset w4-gptq --method gptq --imatrix \
+    --hess-shrink 0.3 --clip-search $c8 --out "$tmp/dw4c" >/dev/null 2>&1
+rc=$?
+for f in "$tmp"/dw4/*.safetensors; do
+	cmp -s "$f" "$tmp/dw4b/$(basename "$f")" || rc=1
+done
+grep -q "^preset w4-gptq with calibration text: AWQ's scales, then gptq + importance matrix + Hessian shrink 0.3 + clip search on the block linears (measured best); --method overrides$" \
+    "$tmp/dw4.err" || rc=1
+cmp -s "$tmp/dw4/block-0000.safetensors" "$tmp/dw4c/block-0000.safetensors" && rc=1
+ok $rc "--preset w4-gptq with --calib: AWQ's scales, then GPTQ + imatrix + shrink 0.3 + clip search (not without the scales)"
+# The scales are folded into the norms: the state's input norm differs
+# from the model's, and the quantized model still computes what it did.
+"$tq" eval "$tmp/dw4" --text "$calib" --max-tokens 512 --json \
+    >"$tmp/dw4.eval" 2>&1 && "$tq" eval "$tmp/dw4c" --text "$calib" \
+    --max-tokens 512 --json >"$tmp/dw4c.eval" 2>&1
+rc=$?
+p1=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ppl'])" "$tmp/dw4.eval" 2>/dev/null)
+p2=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['ppl'])" "$tmp/dw4c.eval" 2>/dev/null)
+python3 -c "import sys,math; a,b=float(sys.argv[1]),float(sys.argv[2]); sys.exit(0 if math.isfinite(a) and a < 1.5*b else 1)" "$p1" "$p2" 2>/dev/null || rc=1
+ok $rc "  evaluates (perplexity $p1 with the scales, $p2 without)"
+"$tq" plan --preset w4-gptq --calib "$calib" >"$tmp/plw4" 2>&1 &&
+    grep -q "^model.layers.0.mlp.down_proj .* gptq .* awq-scales clip imatrix shrink=0.3; calibration text: AWQ scales + GPTQ + imatrix + shrink 0.3 + clip search measured best$" \
+    "$tmp/plw4"
+ok $? "plan --preset w4-gptq --calib says so"
+expect_error "awq_scales without calibration text" \
+    "model.layers.0.self_attn.q_proj: AWQ's scales (awq_scales) need calibration text" \
+    "$tq" quantize --method rtn --awq-scales --scheme int4-g64 --out "$tmp/x"
 "$tq" plan --preset q4_k_m --calib "$calib" >"$tmp/pl1" 2>&1 &&
     grep -q "^model.layers.0.mlp.down_proj .* gptq .* clip imatrix shrink=0.3; calibration text: GPTQ + imatrix + shrink 0.3 + clip search measured best$" \
     "$tmp/pl1" && "$tq" plan --preset q3_k_m --calib "$calib" >"$tmp/pl3" 2>&1 &&

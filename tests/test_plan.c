@@ -39,7 +39,8 @@ cfg_equal(const tq_layer_cfg *a, const tq_layer_cfg *b)
 	    a->act_order == b->act_order &&
 	    a->static_groups == b->static_groups && a->damp == b->damp &&
 	    a->block_size == b->block_size && a->alpha == b->alpha &&
-	    a->act_bits == b->act_bits && a->hess_shrink == b->hess_shrink;
+	    a->act_bits == b->act_bits && a->hess_shrink == b->hess_shrink &&
+	    a->awq_scales == b->awq_scales;
 }
 
 /* The resolved method and scheme of a layer as "gptq int4-g128". */
@@ -290,6 +291,8 @@ test_parse_bad(void)
 	bad("hess_shrink above 1", "{\"rules\": [{\"match\": \"x\", "
 	    "\"hess_shrink\": 2}]}", "\"hess_shrink\" must be a number in "
 	    "[0, 1], not 2", NULL);
+	bad("awq_scales as a number", "{\"rules\": [{\"match\": \"x\", "
+	    "\"awq_scales\": 1}]}", "\"awq_scales\" must be", NULL);
 	bad("fractional block size", "{\"rules\": [{\"match\": \"x\", "
 	    "\"block_size\": 12.5}]}", "\"block_size\" must be an integer",
 	    "not 12.5");
@@ -479,6 +482,7 @@ test_new(void)
 	c.act_order = 1;
 	c.damp = 0.1;
 	c.hess_shrink = 0.5;
+	c.awq_scales = 1;
 	tap_ok(tq_plan_new(&c, &p, &err) == TQ_OK, "tq_plan_new");
 	if (p == NULL)
 		return;
@@ -486,6 +490,7 @@ test_new(void)
 	tap_ok(json != NULL && strstr(json, "\"act_order\": true") != NULL &&
 	    strstr(json, "\"damp\": 0.1") != NULL &&
 	    strstr(json, "\"hess_shrink\": 0.5") != NULL &&
+	    strstr(json, "\"awq_scales\": true") != NULL &&
 	    strstr(json, "block_size") == NULL, "its JSON gives what differs "
 	    "from the defaults");
 	tq_string_free(json);
@@ -493,7 +498,17 @@ test_new(void)
 	    &err) == TQ_OK && cfg_equal(&r, &c), "it resolves to the setting");
 	tap_ok(is(p, "lm_head", "float"), "not for lm_head");
 	tap_ok(round_trip(p, "new"), "tq_plan_new round trip");
+	tap_ok(tq_layer_awq_scaled(&r), "gptq with awq_scales takes AWQ's "
+	    "scales");
 	tq_plan_free(p);
+	/* AWQ's scales and SmoothQuant's on one input: refused */
+	p = parse("{\"default\": {\"method\": \"smoothquant\", "
+	    "\"scheme\": \"int8-sym\", \"awq_scales\": true}}");
+	tap_ok(p != NULL && tq_plan_resolve(p, demo, "model.layers.0.mlp.up_proj",
+	    &r, &err) == TQ_EINVAL && strstr(err.msg, "awq_scales") != NULL,
+	    "awq_scales with smoothquant: %s", err.msg);
+	tq_plan_free(p);
+	p = NULL;
 
 	c.scheme.bits = 9;
 	tap_ok(tq_plan_new(&c, &p, &err) == TQ_EINVAL && p == NULL,

@@ -778,6 +778,101 @@ test_clip_search(void)
 	free(d1);
 }
 
+/*
+ * The weighted error of an INT block x[n] on the AutoGPTQ range rule with
+ * the range shrunk by f: what the clip search's first stage tries.
+ */
+static double
+int_shrunk_error(const tq_scheme *s, const float *x, const float *imp,
+    int64_t n, float f)
+{
+	int maxq = (1 << s->bits) - 1, zero = 1 << (s->bits - 1);
+	float lo = 0, hi = 0, scale;
+	double e = 0;
+	int64_t j;
+
+	for (j = 0; j < n; j++) {
+		lo = fminf(lo, x[j]);
+		hi = fmaxf(hi, x[j]);
+	}
+	if (s->sym)
+		scale = 2 * fmaxf(-lo, hi) * f / maxq;
+	else
+		scale = (hi - lo) * f / maxq;
+	scale = tq_f16_to_f32(tq_f32_to_f16(scale));
+	if (!s->sym) {
+		float z = scale > 0 ? fminf(-lo * f / scale, (float)maxq) : 0;
+
+		zero = tq_round_even(z);
+		zero = zero < 0 ? 0 : zero;
+	}
+	for (j = 0; j < n; j++) {
+		/* as the engine rounds: the value's q, clamped, then + zero */
+		float v = scale > 0 ? x[j] / scale : 0.0f;
+		int q = tq_round_even(fminf(fmaxf(v, (float)-zero),
+		    (float)(maxq - zero))) + zero;
+		double d = (double)x[j] - (double)scale * (q - zero);
+
+		e += (imp != NULL ? imp[j] : 1.0) * d * d;
+	}
+	return e;
+}
+
+/*
+ * On the integer grids the clip search goes past the shrunk ranges: each
+ * group's step and zero refitted by least squares to its codes.  No group
+ * is worse than the best shrunk range, and the total is lower.
+ */
+static void
+test_int_refit(void)
+{
+	static const char *const names[] = {
+		"int4-g64", "int3-g64", "int4-g128-sym", "int2-g32",
+	};
+	const int64_t rows = 24, cols = 512;
+	float *w = outlier_matrix(rows, cols);
+	float *imp = random_importance(cols);
+	float *d = malloc((size_t)(rows * cols) * sizeof(*d));
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		tq_scheme s = scheme(names[i]);
+		tq_qtensor t;
+		int64_t r, b, worse = 0, better = 0;
+		double e_shrunk = 0, e_refit = 0;
+
+		rtn(names[i], w, rows, cols, imp, 1, &t, d);
+		for (r = 0; r < rows; r++)
+			for (b = 0; b < t.nblocks; b++) {
+				int64_t o = r * cols + b * t.qk;
+				const float *ib = imp + b * t.qk;
+				double best = int_shrunk_error(&s, w + o, ib,
+				    t.qk, 1.0f), e;
+				int k;
+
+				for (k = 1; k < 11; k++) {
+					e = int_shrunk_error(&s, w + o, ib,
+					    t.qk, (float)(20 - k) / 20.0f);
+					best = e < best ? e : best;
+				}
+				e = weighted_error(w + o, d + o, ib, 1, t.qk);
+				worse += e > best * (1 + 1e-6);
+				better += e < best * (1 - 1e-6);
+				e_shrunk += best;
+				e_refit += e;
+			}
+		tap_ok(worse == 0 && e_refit < e_shrunk && better > 0,
+		    "%s + imp: the refit takes the best shrunk ranges' error "
+		    "%.4g -> %.4g (%lld of %lld groups lower, %lld higher)",
+		    names[i], e_shrunk, e_refit, (long long)better,
+		    (long long)(rows * t.nblocks), (long long)worse);
+		tq_qtensor_done(&t);
+	}
+	free(w);
+	free(imp);
+	free(d);
+}
+
 /* Importance changes GGUF and clip-searched parameters for the better. */
 static void
 test_importance(void)
@@ -1388,6 +1483,7 @@ main(void)
 	test_nvfp4_scales();
 	test_zero_and_constant();
 	test_clip_search();
+	test_int_refit();
 	test_importance();
 	test_fp8();
 	test_nf4();

@@ -41,16 +41,18 @@ tq_status cli_preset(const char *name, int imatrix, tq_plan **out,
     tq_error *err);
 
 /*
- * The method the GGUF K-quant presets (q8_0 to q2_k) get on their block
- * linears when calibration text is given and --method is not: GPTQ with
- * the importance matrix and the Hessian's off-diagonal shrunk (0.3), as
- * measured (README, "Choosing the default method").  cli_calib_default
- * appends that rule to p: 1 if it did, 0 if the preset keeps its own
- * method, -1 on error.
+ * The method the GGUF K-quant presets (q8_0 to q2_k) and the integer GPTQ
+ * ones (w4-gptq, w3-gptq) get on their block linears when calibration
+ * text is given and --method is not: GPTQ with the importance matrix, the
+ * Hessian's off-diagonal shrunk (0.3) and the clip search, the integer
+ * ones after AWQ's input scales, as measured (README, "Choosing the
+ * default method", "Integer W4 and W3").  cli_calib_default appends that
+ * rule to p: 1 if it did, 0 if the preset keeps its own method, -1 on
+ * error.
  */
 int cli_calib_default(const char *preset, tq_plan *p, tq_error *err);
 /* That method's words for a log line: "gptq + importance matrix + ..." */
-const char *cli_calib_default_desc(void);
+const char *cli_calib_default_desc(const char *preset);
 /* Why a block linear of the preset gets its method, with or without text. */
 const char *cli_calib_default_why(const char *preset, int calibrated);
 

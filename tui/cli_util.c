@@ -67,38 +67,51 @@ cli_preset(const char *name, int imatrix, tq_plan **out, tq_error *err)
 /*
  * The presets whose method follows the calibration text, and the method:
  * the one that measured best in mean KLD on the calibration domain without
- * losing to llama.cpp + imatrix off it (README, "Choosing the default
- * method"; bench/default_method.sh).  Plain GPTQ calibrated on prose lost
- * on C sources below 4.5 bits at every dampening tried; with the Hessian's
- * off-diagonal scaled by 0.7 (hess_shrink 0.3) it is ahead of llama.cpp +
- * imatrix on both texts from Q6_K to Q2_K, with a lower mean KLD than 0.5
- * at each size, and better in-domain than plain GPTQ too.  The clip search,
- * which on the K-quants searches each block's scales beyond ggml's rule
- * (core/quant_gguf_refine.c), lowers the mean KLD on both texts further.
+ * losing to the peers off it (README, "Choosing the default method";
+ * bench/default_method.sh, bench/quality.sh).  Plain GPTQ calibrated on
+ * prose lost on C sources below 4.5 bits at every dampening tried; with
+ * the Hessian's off-diagonal scaled by 0.7 (hess_shrink 0.3) it is ahead
+ * of llama.cpp + imatrix on both texts from Q6_K to Q2_K, and better
+ * in-domain than plain GPTQ too.  The clip search, which on the K-quants
+ * searches each block's scales beyond ggml's rule
+ * (core/quant_gguf_refine.c) and on the integer grids each group's range
+ * and a least-squares refit of its step and zero, lowers the mean KLD on
+ * both texts further.  On the integer grids AWQ's input scales before
+ * GPTQ lower it again, on both texts (README, "Integer W4 and W3").
  */
 #define CALIB_SHRINK 0.3
 #define CALIB_SHRINK_TEXT "0.3"	/* the same, for the messages */
 
-static const char *const calib_presets[] = {
-	"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q3_k_m", "q2_k"
+static const struct {
+	const char *name;
+	int awq_scales;		/* AWQ's input scales first */
+} calib_presets[] = {
+	{ "q8_0", 0 }, { "q6_k", 0 }, { "q5_k_m", 0 }, { "q4_k_m", 0 },
+	{ "q4_k_s", 0 }, { "q3_k_m", 0 }, { "q2_k", 0 },
+	{ "w4-gptq", 1 }, { "w3-gptq", 1 },
 };
 #define N_CALIB_PRESETS (sizeof(calib_presets) / sizeof(calib_presets[0]))
 
-/* Whether preset's method follows the calibration text. */
+/* preset's entry in calib_presets, or -1: it keeps its own method. */
 static int
 calib_preset(const char *preset)
 {
 	size_t i;
 
 	for (i = 0; preset != NULL && i < N_CALIB_PRESETS; i++)
-		if (strcasecmp(preset, calib_presets[i]) == 0)
-			return 1;
-	return 0;
+		if (strcasecmp(preset, calib_presets[i].name) == 0)
+			return (int)i;
+	return -1;
 }
 
 const char *
-cli_calib_default_desc(void)
+cli_calib_default_desc(const char *preset)
 {
+	int k = calib_preset(preset);
+
+	if (k >= 0 && calib_presets[k].awq_scales)
+		return "AWQ's scales, then gptq + importance matrix + Hessian "
+		    "shrink " CALIB_SHRINK_TEXT " + clip search";
 	return "gptq + importance matrix + Hessian shrink " CALIB_SHRINK_TEXT
 	    " + clip search";
 }
@@ -106,11 +119,16 @@ cli_calib_default_desc(void)
 const char *
 cli_calib_default_why(const char *preset, int calibrated)
 {
-	if (!calib_preset(preset))
+	int k = calib_preset(preset);
+
+	if (k < 0)
 		return "the preset";
 	if (!calibrated)
 		return "no calibration text: RTN (--calib for the measured "
 		    "default)";
+	if (calib_presets[k].awq_scales)
+		return "calibration text: AWQ scales + GPTQ + imatrix + shrink "
+		    CALIB_SHRINK_TEXT " + clip search measured best";
 	return "calibration text: GPTQ + imatrix + shrink " CALIB_SHRINK_TEXT
 	    " + clip search measured best";
 }
@@ -119,8 +137,9 @@ int
 cli_calib_default(const char *preset, tq_plan *p, tq_error *err)
 {
 	tq_plan_rule r;
+	int k = calib_preset(preset);
 
-	if (!calib_preset(preset))
+	if (k < 0)
 		return 0;
 	memset(&r, 0, sizeof(r));
 	r.match = "^model\\.layers\\.";
@@ -130,6 +149,10 @@ cli_calib_default(const char *preset, tq_plan *p, tq_error *err)
 	r.cfg.clip_search = 1;
 	r.mask = TQ_PLAN_SET_METHOD | TQ_PLAN_SET_IMATRIX | TQ_PLAN_SET_SHRINK |
 	    TQ_PLAN_SET_CLIP;
+	if (calib_presets[k].awq_scales) {
+		r.cfg.awq_scales = 1;
+		r.mask |= TQ_PLAN_SET_AWQ_SCALES;
+	}
 	if (tq_plan_insert_rule(p, tq_plan_n_rules(p), &r, err) != TQ_OK)
 		return -1;
 	return 1;

@@ -26,6 +26,8 @@ options_text(const tq_layer_cfg *c, char *buf, size_t len)
 	} while (0)
 	if (c->method == TQ_METHOD_FLOAT)
 		return;
+	if (c->awq_scales && c->method != TQ_METHOD_AWQ)
+		ADD("%sawq-scales", n > 0 ? " " : "");
 	if (c->act_order)
 		ADD("%sact-order", n > 0 ? " " : "");
 	if (c->static_groups)
@@ -50,7 +52,8 @@ options_text(const tq_layer_cfg *c, char *buf, size_t len)
 /* Settings given on the command line for --method/--scheme. */
 typedef struct plan_opts {
 	const char *method, *scheme;
-	int act_order, static_groups, clip_search, imatrix;	/* -1: unset */
+	int act_order, static_groups, clip_search, imatrix, awq_scales;
+				/* -1: unset */
 	double damp, alpha, hess_shrink;	/* < 0: unset */
 	long long block_size, act_bits;	/* 0: unset */
 	int any;			/* some setting option was given */
@@ -83,6 +86,8 @@ build_plan(const plan_opts *o, tq_plan **out)
 		c.clip_search = o->clip_search;
 	if (o->imatrix >= 0)
 		c.use_imatrix = o->imatrix;
+	if (o->awq_scales >= 0)
+		c.awq_scales = o->awq_scales;
 	if (o->damp >= 0)
 		c.damp = o->damp;
 	if (o->hess_shrink >= 0)
@@ -104,7 +109,7 @@ settings_but_imatrix(const plan_opts *o)
 {
 	return (o->act_order >= 0) + (o->static_groups >= 0) +
 	    (o->clip_search >= 0) + (o->damp >= 0) + (o->alpha >= 0) +
-	    (o->hess_shrink >= 0) +
+	    (o->hess_shrink >= 0) + (o->awq_scales >= 0) +
 	    (o->block_size > 0) + (o->act_bits > 0);
 }
 
@@ -207,13 +212,15 @@ print_json(const tq_model *m, const tq_plan *p, const char *plan_name,
 		if (c.method != TQ_METHOD_FLOAT)
 			printf(",\"act_order\":%s,\"static_groups\":%s,"
 			    "\"clip_search\":%s,\"imatrix\":%s,\"damp\":%.17g,"
-			    "\"hess_shrink\":%.17g,\"block_size\":%lld,"
-			    "\"alpha\":%.17g,\"act_bits\":%d",
+			    "\"hess_shrink\":%.17g,\"awq_scales\":%s,"
+			    "\"block_size\":%lld,\"alpha\":%.17g,"
+			    "\"act_bits\":%d",
 			    c.act_order ? "true" : "false",
 			    c.static_groups ? "true" : "false",
 			    c.clip_search ? "true" : "false",
 			    c.use_imatrix ? "true" : "false", c.damp,
-			    c.hess_shrink, (long long)c.block_size, c.alpha,
+			    c.hess_shrink, tq_layer_awq_scaled(&c) ? "true" :
+			    "false", (long long)c.block_size, c.alpha,
 			    c.act_bits);
 		printf("}");
 	}
@@ -294,7 +301,8 @@ int
 cmd_plan(int argc, char **argv)
 {
 	const char *model = NULL, *file = NULL, *preset = NULL, *save = NULL;
-	plan_opts o = { NULL, NULL, -1, -1, -1, -1, -1.0, -1.0, -1.0, 0, 0, 0 };
+	plan_opts o = { NULL, NULL, -1, -1, -1, -1, -1, -1.0, -1.0, -1.0, 0, 0,
+		0 };
 	tq_error err = { TQ_OK, "" };
 	char plan_name[1100];
 	tq_model *m = NULL;
@@ -387,6 +395,9 @@ cmd_plan(int argc, char **argv)
 		} else if (strcmp(a, "--imatrix") == 0) {
 			o.imatrix = 1;
 			o.any = 1;
+		} else if (strcmp(a, "--awq-scales") == 0) {
+			o.awq_scales = 1;
+			o.any = 1;
 		} else if (strcmp(a, "--damp") == 0) {
 			if (!cli_parse_number("plan", a, v, 0.0, 1.0, &o.damp))
 				return 1;
@@ -478,7 +489,7 @@ cmd_plan(int argc, char **argv)
 		snprintf(plan_name, sizeof(plan_name), "preset %s%s%s%s%s",
 		    preset, o.imatrix == 1 ? " --imatrix" : "", k > 0 ?
 		    ", calibration text: " : "", k > 0 ?
-		    cli_calib_default_desc() : "", k > 0 ?
+		    cli_calib_default_desc(preset) : "", k > 0 ?
 		    " on the block linears" : "");
 	} else {
 		if (build_plan(&o, &p) != 0)

@@ -83,7 +83,7 @@ on_event(void *ud, const tq_event *ev)
 typedef struct plan_args {
 	const char *plan_file, *preset, *method, *scheme;
 	long long bits, group, act_bits;
-	int sym, act_order, clip, imatrix;
+	int sym, act_order, clip, imatrix, awq_scales;
 	int grid_given;		/* --bits, --group, --sym or --scheme */
 	int calibrated;		/* --calib or --stats given */
 	double damp, alpha, hess_shrink;	/* alpha, hess_shrink < 0: unset */
@@ -115,6 +115,10 @@ add_overrides(const plan_args *a, tq_plan *p, tq_error *err)
 	if (a->act_order) {
 		r.cfg.act_order = 1;
 		r.mask |= TQ_PLAN_SET_ACT_ORDER;
+	}
+	if (a->awq_scales) {
+		r.cfg.awq_scales = 1;
+		r.mask |= TQ_PLAN_SET_AWQ_SCALES;
 	}
 	if (a->clip) {
 		r.cfg.clip_search = 1;
@@ -164,7 +168,7 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 				fprintf(stderr, "preset %s with calibration "
 				    "text: %s on the block linears (measured "
 				    "best); --method overrides\n", a->preset,
-				    cli_calib_default_desc());
+				    cli_calib_default_desc(a->preset));
 		}
 		if (st == TQ_OK && (st = add_overrides(a, *out, err)) != TQ_OK) {
 			tq_plan_free(*out);
@@ -191,6 +195,7 @@ make_plan(const plan_args *a, tq_plan **out, tq_error *err)
 	cfg.act_order = a->act_order;
 	cfg.clip_search |= a->clip;	/* AWQ's is on by default */
 	cfg.use_imatrix = a->imatrix;
+	cfg.awq_scales = a->awq_scales;
 	if (a->damp > 0.0)
 		cfg.damp = a->damp;
 	if (a->hess_shrink >= 0.0)
@@ -255,6 +260,8 @@ cmd_quantize(int argc, char **argv)
 			pa.clip = 1;
 		} else if (strcmp(a, "--imatrix") == 0) {
 			pa.imatrix = 1;
+		} else if (strcmp(a, "--awq-scales") == 0) {
+			pa.awq_scales = 1;
 		} else if (strcmp(a, "--plan") == 0) {
 			NEED();
 			pa.plan_file = next;

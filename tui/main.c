@@ -89,6 +89,7 @@ static const cli_command commands[] = {
 	  "  SETTINGS, with --method/--scheme:\n"
 	  "    --act-order --static-groups --damp X --block-size N\n"
 	  "    --hess-shrink X                                       (gptq)\n"
+	  "    --awq-scales                                    (gptq, rtn)\n"
 	  "    --clip-search --no-clip-search --imatrix\n"
 	  "    --alpha X --act-bits 8|16                           (smoothquant)\n"
 	  "  --imatrix        with --preset too: the importance matrix on\n"
