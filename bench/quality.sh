@@ -20,7 +20,8 @@
 #      (SAMPLES x 512 tokens of wikitext2-valid.txt, seed 0); its "ids" tensor is
 #      what every method below calibrates on;
 #   2. ours: `turboquant quantize --method gptq|awq --stats calib.safetensors`,
-#      and GPTQ with `--hess-shrink 0.5`;
+#      and the w4-gptq/w3-gptq presets' calibrated default on the same grid
+#      (`--method gptq --awq-scales --imatrix --hess-shrink 0.3 --clip-search`);
 #   3. the peers, pinned, in their own venvs (bench/install-gptq-peer.sh,
 #      bench/install-autoround.sh): GPTQModel's GPTQ and Intel's AutoRound by
 #      bench/peer_int.py on the same ids, their quantized weights dequantized by
@@ -186,13 +187,14 @@ for m in $ONLY; do
 		for p in $PEERS; do
 			case $p in
 			ours)
-				# gptqshrink: GPTQ with --hess-shrink 0.5 (the first
-				# value measured; the K-quant presets' default is 0.3)
-				for meth in gptq gptqshrink awq; do
+				# default: what --preset w4-gptq/w3-gptq does with
+				# calibration text (tui/cli_util.c), on groups of 64
+				for meth in gptq awq default; do
 					d=$W/ours-$meth-w$b
 					how="--method $meth"
-					[ $meth = gptqshrink ] &&
-					    how="--method gptq --hess-shrink 0.5"
+					[ $meth = default ] && how="--method gptq \
+					    --awq-scales --imatrix --hess-shrink 0.3 \
+					    --clip-search"
 					# shellcheck disable=SC2086
 					[ -f "$d/state.json" ] || step "$m: ours $meth W$b g64" \
 					    tq quantize "$BASE" $how --bits $b --group 64 \

@@ -32,10 +32,10 @@ def who(path):
             how += " (iters %d, batch %d)" % (s["iters"], s["batch_size"])
         method = "GPTQ" if p["peer"] == "GPTQModel" else "AutoRound"
         return "%s W%d g%d" % (method, s["bits"], s["group_size"]), how, p["peer"]
-    # ours-METHOD-wB (gptqshrink: GPTQ with --hess-shrink 0.5)
+    # ours-METHOD-wB (default: the w4-gptq/w3-gptq presets' calibrated default)
     parts = name.split("-")
     if len(parts) == 3 and parts[0] == "ours":
-        meth = {"gptqshrink": "GPTQ + shrink 0.5"}.get(parts[1], parts[1].upper())
+        meth = {"default": "default (AWQ scales + GPTQ)"}.get(parts[1], parts[1].upper())
         return ("%s %s g64" % (meth, parts[2].upper()), "TurboQuant", "our " + meth)
     return name, "", ""
 
