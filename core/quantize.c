@@ -1232,10 +1232,14 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		 * AWQ's and SmoothQuant's gate/up scales would fold into the
 		 * MLP norm, whose output the router and every other expert
 		 * read too; across up and down they would be per expert.
-		 * Neither is written.
+		 * Neither is written: the awq and smoothquant methods are
+		 * refused on an expert; awq_scales, an option of gptq and
+		 * rtn, leaves the experts unscaled (the attention before
+		 * them still takes its scales) and the log says so.
 		 */
 		size_t i;
 		size_t kk;
+		int unscaled = 0;
 
 		for (i = 0; i < state->n; i++) {
 			const tq_layer_cfg *lc = &state->layers[i].cfg;
@@ -1244,7 +1248,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 
 			if (bl >= 0)
 				tq_layer__kind(&m->layers[bl], kk, &ex);
-			if (ex >= 0 && (tq_layer_awq_scaled(lc) ||
+			if (ex >= 0 && (lc->method == TQ_METHOD_AWQ ||
 			    lc->method == TQ_METHOD_SMOOTHQUANT))
 				return tq_fail(err, TQ_EUNSUPPORTED,
 				    "%s: %s on an expert is not implemented "
@@ -1252,9 +1256,13 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 				    "norm the router and the other experts "
 				    "read); use gptq or rtn",
 				    state->layers[i].res.name,
-				    lc->method == TQ_METHOD_SMOOTHQUANT ?
-				    "smoothquant" : "AWQ's scaling");
+				    tq_method_name(lc->method));
+			unscaled += ex >= 0 && tq_layer_awq_scaled(lc);
 		}
+		if (unscaled > 0)
+			tq_job__log(j, "awq_scales: the %d expert linears take "
+			    "no AWQ scales (they would fold into the MLP norm "
+			    "the router reads); attention takes them", unscaled);
 	}
 	if (calib == NULL) {
 		/* Without calibration only data-free layers can be done. */

@@ -17,8 +17,10 @@ for f in config.json model.safetensors; do
 done
 "$py" "$top_srcdir/tests/byte_tokenizer.py" "$m/tokenizer.json" ||
     skip_test "$py cannot write the tokenizer"
-# The same run on the command line says which experts fell short.
-"$tq" quantize "$m" --preset w4-gptq --calib "$calib" --samples 4 \
+# The same run on the command line says which experts fell short (the
+# workbench's preset is plain GPTQ: --method gptq, not the command line's
+# calibrated default, whose AWQ scales change what the router sees).
+"$tq" quantize "$m" --preset w4-gptq --method gptq --calib "$calib" --samples 4 \
     --seqlen 32 --out "$tmp/st" >"$tmp/cli.txt" 2>/dev/null
 # (block 0's lines: the preset's g128 falls back to g64 on 64 columns)
 short=$(grep '^model\.layers\.0\..*experts\.[0-9]\.w2 .*calibrated on all' \
@@ -28,6 +30,14 @@ enough=$(grep '^model\.layers\.0\..*experts\.[0-9]\.w2 .* routed [0-9]*  ' \
     sed 's/.*\(experts\.[0-9]\.w2\) .* routed \([0-9]*\)  .*/\1 \2/')
 [ -n "$short" ] && [ -n "$enough" ]
 ok $? "the command line's run: $short short, ${enough% *} routed ${enough#* }"
+# The command line's calibrated default for the preset scales the
+# attention by AWQ and leaves the experts unscaled, and says so.
+"$tq" quantize "$m" --preset w4-gptq --calib "$calib" --samples 4 \
+    --seqlen 32 --out "$tmp/st2" >/dev/null 2>"$tmp/st2.err" &&
+    grep -q "^awq_scales: the 24 expert linears take no AWQ scales" \
+    "$tmp/st2.err" && grep -q "^model.layers.0.q/k/v_proj: AWQ scales alpha" \
+    "$tmp/st2.err"
+ok $? "the preset's default on a mixture of experts: AWQ's scales on attention only"
 
 start w 120 30 -- tui "$m"
 wait_for w 'mixtral, 2 blocks' 60

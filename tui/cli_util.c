@@ -121,7 +121,8 @@ cli_calib_default_why(const char *preset, int calibrated)
 {
 	int k = calib_preset(preset);
 
-	if (k < 0)
+	/* the integer GPTQ presets need the text anyway: GPTQ is theirs */
+	if (k < 0 || (!calibrated && calib_presets[k].awq_scales))
 		return "the preset";
 	if (!calibrated)
 		return "no calibration text: RTN (--calib for the measured "
