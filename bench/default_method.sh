@@ -28,11 +28,7 @@
 # Environment: THREADS (2), TQ (build/turboquant).
 set -eu
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DATA=$ROOT/../shared/data
-[ -d "$DATA" ] || DATA=${TQ_SHARED_DATA:?set TQ_SHARED_DATA}
-TQ=${TQ:-$ROOT/build/turboquant}
-THREADS=${THREADS:-2}
+. "$(dirname "$0")/bench_env.sh"
 [ $# -ge 3 ] || { echo "usage: $0 WORK TYPE NAME=RULE..." >&2; exit 2; }
 WORK=$1
 T=$2

@@ -24,11 +24,7 @@
 # (build/turboquant).
 set -eu
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DATA=$ROOT/../shared/data
-[ -d "$DATA" ] || DATA=${TQ_SHARED_DATA:?set TQ_SHARED_DATA}
-TQ=${TQ:-$ROOT/build/turboquant}
-THREADS=${THREADS:-2}
+. "$(dirname "$0")/bench_env.sh"
 [ $# -ge 3 ] || { echo "usage: $0 WORK NAME QUANTIZE-OPTION..." >&2; exit 2; }
 W=$1
 n=$2
