@@ -940,8 +940,8 @@ int_refit(const tq_scheme *s, const float *x, const float *imp, int64_t n,
 	int maxq = int_maxq(s), it;
 
 	for (it = 0; it < INT_REFIT_ITERS; it++) {
-		double sw = 0, sc = 0, sx = 0, scc = 0, scx = 0, num = 0,
-		    den = 0, e;
+		double sw = 0, sc = 0, sx = 0, scc = 0, scx = 0, num, den, z0,
+		    e;
 		tq_qscale cand = *p;
 		tq_grid g;
 		int64_t j;
@@ -970,15 +970,13 @@ int_refit(const tq_scheme *s, const float *x, const float *imp, int64_t n,
 			cand.zero = z < 0 ? 0 : z > maxq ? maxq :
 			    tq_round_even((float)z);
 		}
-		/* the step for this zero: sum w x (c - z) / sum w (c - z)^2 */
-		for (j = 0; j < n; j++) {
-			double w = imp != NULL ? (double)imp[j] : 1.0;
-			double c = (double)(tq_grid_round(&g, x[j]) + p->zero -
-			    cand.zero);
-
-			num += w * c * x[j];
-			den += w * c * c;
-		}
+		/*
+		 * the step for this zero, from the same sums:
+		 * sum w x (c - z) / sum w (c - z)^2
+		 */
+		z0 = (double)cand.zero;
+		num = scx - z0 * sx;
+		den = scc - 2.0 * z0 * sc + z0 * z0 * sw;
 		if (!(den > 0) || !(num > 0))
 			break;
 		cand.scale = fp16_scale((float)(num / den));
