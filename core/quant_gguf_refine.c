@@ -26,9 +26,16 @@
 #include <math.h>
 #include <string.h>
 
+#include "isa.h"
 #include "quant_gguf.h"
 #include "quant_gguf_blk.h"
 #include "tensor.h"
+
+#ifdef TQ_ISA_X86
+#include <immintrin.h>
+#endif
+/* the vector terms must round as the scalar loop: no fused a*b+c */
+#include "no_fma.h"
 
 #define REFINE_ROUNDS 6		/* both steps; they settle in 2-4 */
 #define MAX_SUB 16
@@ -136,19 +143,171 @@ clampi(double v, int lo, int hi)
 }
 
 /*
+ * The terms of a sub-block's rounding, in vectors: for x[n] (n a multiple
+ * of 8, at most 32) on the grid s * q + off (s != 0), each code q[i] and
+ * term t[i] = w_i (x_i - (s q_i + off))^2 computed by the same IEEE
+ * operations as sub_round_below's loop (so the same values), and their sum
+ * in the vectors' order, which is returned: it differs from the loop's
+ * ordered sum by a few units in the last place and serves only to tell a
+ * candidate that clearly loses.
+ */
+typedef double (*sub_terms_fn)(const float *x, const float *w, int n,
+    float s, float off, int lo, int hi, double *t, int32_t *q);
+
+#ifdef TQ_ISA_X86
+__attribute__((target("avx512f"))) static double
+sub_terms_avx512(const float *x, const float *w, int n, float s, float off,
+    int lo, int hi, double *t, int32_t *q)
+{
+	const __m512 sv = _mm512_set1_ps(s), ov = _mm512_set1_ps(off);
+	const __m512 lov = _mm512_set1_ps((float)lo);
+	const __m512 hiv = _mm512_set1_ps((float)hi);
+	const __m512 magic = _mm512_set1_ps(12582912.f);
+	__m512d acc = _mm512_setzero_pd();
+	__mmask16 m = n % 16 != 0 ? (__mmask16)0xff : (__mmask16)0xffff;
+	int i, h;
+
+	for (i = 0; i < n; i += 16) {
+		__mmask16 k = n - i >= 16 ? (__mmask16)0xffff : m;
+		__m512 xv = _mm512_maskz_loadu_ps(k, x + i);
+		__m512 wv = w != NULL ? _mm512_maskz_loadu_ps(k, w + i) :
+		    _mm512_set1_ps(1.0f);
+		__m512 v = _mm512_div_ps(_mm512_sub_ps(xv, ov), sv);
+		__m512i qi;
+		__m512 y;
+
+		/* v < lo ? lo : v > hi ? hi : v, NaN kept as the loop keeps it */
+		v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lov,
+		    _CMP_LT_OQ), v, lov);
+		v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hiv,
+		    _CMP_GT_OQ), v, hiv);
+		/* tq_round_even: through the mantissa of v + 1.5 * 2^23 */
+		qi = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(
+		    _mm512_add_ps(v, magic)), _mm512_set1_epi32(0x007fffff)),
+		    _mm512_set1_epi32(0x00400000));
+		y = _mm512_add_ps(_mm512_mul_ps(sv, _mm512_cvtepi32_ps(qi)),
+		    ov);
+		_mm512_mask_storeu_epi32(q + i, k, qi);
+		for (h = 0; h < 2 && i + 8 * h < n; h++) {
+			__m256 xh = h == 0 ? _mm512_castps512_ps256(xv) :
+			    _mm256_castpd_ps(_mm512_extractf64x4_pd(
+			    _mm512_castps_pd(xv), 1));
+			__m256 yh = h == 0 ? _mm512_castps512_ps256(y) :
+			    _mm256_castpd_ps(_mm512_extractf64x4_pd(
+			    _mm512_castps_pd(y), 1));
+			__m256 wh = h == 0 ? _mm512_castps512_ps256(wv) :
+			    _mm256_castpd_ps(_mm512_extractf64x4_pd(
+			    _mm512_castps_pd(wv), 1));
+			__m512d r = _mm512_sub_pd(_mm512_cvtps_pd(xh),
+			    _mm512_cvtps_pd(yh));
+			__m512d tv = _mm512_mul_pd(_mm512_mul_pd(
+			    _mm512_cvtps_pd(wh), r), r);
+
+			_mm512_storeu_pd(t + i + 8 * h, tv);
+			acc = _mm512_add_pd(acc, tv);
+		}
+	}
+	return _mm512_reduce_add_pd(acc);
+}
+
+__attribute__((target("avx2"))) static double
+sub_terms_avx2(const float *x, const float *w, int n, float s, float off,
+    int lo, int hi, double *t, int32_t *q)
+{
+	const __m256 sv = _mm256_set1_ps(s), ov = _mm256_set1_ps(off);
+	const __m256 lov = _mm256_set1_ps((float)lo);
+	const __m256 hiv = _mm256_set1_ps((float)hi);
+	const __m256 magic = _mm256_set1_ps(12582912.f);
+	__m256d acc = _mm256_setzero_pd();
+	double sum[4];
+	int i, h;
+
+	for (i = 0; i < n; i += 8) {
+		__m256 xv = _mm256_loadu_ps(x + i);
+		__m256 wv = w != NULL ? _mm256_loadu_ps(w + i) :
+		    _mm256_set1_ps(1.0f);
+		__m256 v = _mm256_div_ps(_mm256_sub_ps(xv, ov), sv);
+		__m256i qi;
+		__m256 y;
+
+		v = _mm256_blendv_ps(v, lov, _mm256_cmp_ps(v, lov,
+		    _CMP_LT_OQ));
+		v = _mm256_blendv_ps(v, hiv, _mm256_cmp_ps(v, hiv,
+		    _CMP_GT_OQ));
+		qi = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(
+		    _mm256_add_ps(v, magic)), _mm256_set1_epi32(0x007fffff)),
+		    _mm256_set1_epi32(0x00400000));
+		y = _mm256_add_ps(_mm256_mul_ps(sv, _mm256_cvtepi32_ps(qi)),
+		    ov);
+		_mm256_storeu_si256((__m256i *)(void *)(q + i), qi);
+		for (h = 0; h < 2; h++) {
+			__m128 xh = h == 0 ? _mm256_castps256_ps128(xv) :
+			    _mm256_extractf128_ps(xv, 1);
+			__m128 yh = h == 0 ? _mm256_castps256_ps128(y) :
+			    _mm256_extractf128_ps(y, 1);
+			__m128 wh = h == 0 ? _mm256_castps256_ps128(wv) :
+			    _mm256_extractf128_ps(wv, 1);
+			__m256d r = _mm256_sub_pd(_mm256_cvtps_pd(xh),
+			    _mm256_cvtps_pd(yh));
+			__m256d tv = _mm256_mul_pd(_mm256_mul_pd(
+			    _mm256_cvtps_pd(wh), r), r);
+
+			_mm256_storeu_pd(t + i + 4 * h, tv);
+			acc = _mm256_add_pd(acc, tv);
+		}
+	}
+	_mm256_storeu_pd(sum, acc);
+	return (sum[0] + sum[1]) + (sum[2] + sum[3]);
+}
+#endif /* TQ_ISA_X86 */
+
+static sub_terms_fn
+sub_terms(void)
+{
+#ifdef TQ_ISA_X86
+	switch (tq_isa()) {
+	case TQ_ISA_AVX512:
+		return sub_terms_avx512;
+	case TQ_ISA_AVX2:
+		return sub_terms_avx2;
+	case TQ_ISA_PORTABLE:
+		break;
+	}
+#endif
+	return NULL;
+}
+
+/*
  * Sub-block x[n] on the grid s * q + off, q in [lo, hi]: the codes rounded
  * to nearest into out as the grid rounds them (left as Lin when s is 0),
- * and the weighted squared error.  A candidate search passes the best
- * error so far as bound: once the sum passes it the candidate has lost,
- * and the sum so far (above bound; out partly written) is returned.
+ * and the weighted squared error, its terms added in order.  A candidate
+ * search passes the best error so far as bound: a candidate whose error
+ * passes it has lost, and some sum above bound is returned (out partly
+ * written).  Where the CPU has vectors, the terms come from them and a sum
+ * clearly above bound (by far more than the orders' difference) ends the
+ * candidate; the result is the same on every path.
  */
 static double
 sub_round_below(const float *x, const float *w, int n, float s, float off,
     int lo, int hi, const uint8_t *Lin, uint8_t *out, double bound)
 {
+	sub_terms_fn terms = s != 0.0f && n % 8 == 0 && n <= 32 ?
+	    sub_terms() : NULL;
 	double e = 0.0;
 	int i;
 
+	if (terms != NULL) {
+		double t[32];
+		int32_t q[32];
+
+		if (terms(x, w, n, s, off, lo, hi, t, q) > bound * (1.0 + 1e-9))
+			return HUGE_VAL;
+		for (i = 0; i < n; i++) {
+			out[i] = (uint8_t)(q[i] - lo);
+			e += t[i];
+		}
+		return e;
+	}
 	for (i = 0; i < n && e <= bound; i++) {
 		float v = s != 0.0f ? (x[i] - off) / s : 0.0f;
 		int q;
@@ -221,6 +380,26 @@ blk_round(const kq_desc *k, const float *x, const float *w, kq_blk *b)
 }
 
 /*
+ * Was scale sc with min m tried already (tried[n]: scale, min)?  A pair's
+ * error is a function of the pair while its scale is not 0, so a second
+ * try can never beat the first (a win needs e < best, and best only
+ * falls): skipping it leaves the result as it was.  A grid of scale 0
+ * rounds to the codes as they are, which change: never skipped.
+ */
+static int
+tried_before(const kq_blk *b, int (*tried)[2], int n, int sc, int m)
+{
+	int i;
+
+	if (sub_scale(b, sc) == 0.0f)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (tried[i][0] == sc && tried[i][1] == m)
+			return 1;
+	return 0;
+}
+
+/*
  * Sub-block j's scale and min among its current ones, the neighbours of
  * their least-squares values for its codes Lj, and the window of scales
  * around those (the codes rounded again for each); Lj becomes the best
@@ -234,6 +413,7 @@ sub_fit(const kq_desc *k, const float *xj, const float *wj, kq_blk *b, int j,
 	int i, a, c, n = k->len;
 	double sw = 0, sl = 0, sll = 0, sx = 0, sxl = 0, best, s, t;
 	int cs[3], cm[3], bs = b->sc[j], bm = b->m[j];
+	int tried[10][2], ntried = 1;
 
 	for (i = 0; i < n; i++) {
 		double wi = wj != NULL ? wj[i] : 1.0;
@@ -265,9 +445,17 @@ sub_fit(const kq_desc *k, const float *xj, const float *wj, kq_blk *b, int j,
 	best = sub_round(xj, wj, n, sub_scale(b, bs), sub_off(b, bm),
 	    k->lo, k->hi, Lj, tmp);
 	memcpy(Lj, tmp, (size_t)n);
+	tried[0][0] = bs;
+	tried[0][1] = bm;
 	for (a = 0; a < 3; a++)
 		for (c = 0; c < 3; c++) {
-			double e = sub_round_below(xj, wj, n,
+			double e;
+
+			if (tried_before(b, tried, ntried, cs[a], cm[c]))
+				continue;
+			tried[ntried][0] = cs[a];
+			tried[ntried++][1] = cm[c];
+			e = sub_round_below(xj, wj, n,
 			    sub_scale(b, cs[a]), sub_off(b, cm[c]),
 			    k->lo, k->hi, Lj, tmp, best);
 
@@ -291,7 +479,11 @@ sub_fit(const kq_desc *k, const float *xj, const float *wj, kq_blk *b, int j,
 
 			for (c = m0; c <= (k->m_hi > 0 && b->dm > 0.0f ?
 			    MIN(m0 + 1, k->m_hi) : m0); c++) {
-				double e = sub_round_below(xj, wj, n,
+				double e;
+
+				if (tried_before(b, tried, ntried, a, c))
+					continue;
+				e = sub_round_below(xj, wj, n,
 				    sub_scale(b, a), sub_off(b, c), k->lo,
 				    k->hi, Lj, tmp, best);
 

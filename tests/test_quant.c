@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isa.h"
 #include "quant.h"
 #include "quant_fp4.h"
 #include "quant_iq2.h"
@@ -779,6 +780,71 @@ test_clip_search(void)
 }
 
 /*
+ * The K-quants' clip search rounds its candidates in vectors where the CPU
+ * has them: every path gives the portable path's codes and values.
+ */
+static void
+test_clip_search_paths(void)
+{
+	static const char *const names[] = {
+		"q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
+	};
+	static const tq_isa_id isas[] = { TQ_ISA_AVX2, TQ_ISA_AVX512 };
+	const int64_t rows = 16, cols = 512;
+	tq_isa_id best = tq_isa();
+	float *w = outlier_matrix(rows, cols);
+	float *imp = random_importance(cols);
+	float *d0 = malloc((size_t)(rows * cols) * sizeof(*d0));
+	float *d1 = malloc((size_t)(rows * cols) * sizeof(*d1));
+	size_t i, q;
+	int pass;
+
+	/* a few blocks' values all equal, or all zero */
+	for (i = 0; i < 256; i++) {
+		w[3 * cols + i] = 0.0f;
+		w[5 * cols + 256 + i] = 0.015625f;
+	}
+	for (q = 0; q < sizeof(isas) / sizeof(isas[0]); q++) {
+		int ok = 1;
+
+		if (!tq_isa_force(isas[q])) {
+			tap_skip_na("this CPU lacks it", "%s: clip search "
+			    "gives the portable path's blocks",
+			    tq_isa_name(isas[q]));
+			continue;
+		}
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			for (pass = 0; pass < 2; pass++) {
+				const float *im = pass ? imp : NULL;
+				tq_qtensor t0, t1;
+
+				tq_isa_force(TQ_ISA_PORTABLE);
+				rtn(names[i], w, rows, cols, im, 1, &t0, d0);
+				tq_isa_force(isas[q]);
+				rtn(names[i], w, rows, cols, im, 1, &t1, d1);
+				if (memcmp(t0.codes, t1.codes,
+				    (size_t)(rows * cols)) != 0 ||
+				    memcmp(d0, d1, (size_t)(rows * cols) *
+				    sizeof(*d0)) != 0) {
+					tap_diag("%s%s differs", names[i],
+					    pass ? " + imp" : "");
+					ok = 0;
+				}
+				tq_qtensor_done(&t0);
+				tq_qtensor_done(&t1);
+			}
+		tap_ok(ok, "%s: clip search gives the portable path's blocks "
+		    "(q2_k to q6_k, with and without importance)",
+		    tq_isa_name(isas[q]));
+	}
+	tq_isa_force(best);
+	free(w);
+	free(imp);
+	free(d0);
+	free(d1);
+}
+
+/*
  * The weighted error of an INT block x[n] on the AutoGPTQ range rule with
  * the range shrunk by f: what the clip search's first stage tries.
  */
@@ -1483,6 +1549,7 @@ main(void)
 	test_nvfp4_scales();
 	test_zero_and_constant();
 	test_clip_search();
+	test_clip_search_paths();
 	test_int_refit();
 	test_importance();
 	test_fp8();
