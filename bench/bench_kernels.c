@@ -9,7 +9,8 @@
  * cblas_sgemm(NoTrans, Trans) with OpenBLAS at one thread, best of REPS,
  * and prints GFLOP/s, each as a fraction of the FMA limit (independent
  * multiply-adds in registers, the same vector width) and as a ratio to
- * OpenBLAS.  OpenBLAS's kernel is the one it picks for this CPU, or the
+ * OpenBLAS.  A second table does the same for the calibration's Hessian
+ * X^T X (tq_det_hessian_add against cblas_ssyrk).  OpenBLAS's kernel is the one it picks for this CPU, or the
  * one OPENBLAS_CORETYPE names (this machine's environment sets Haswell).
  *
  * Usage: bench_kernels [REPS]   (default 3)
@@ -22,8 +23,10 @@
 #include <cblas.h>
 
 #include "bench_util.h"
+#include "blas_det.h"
 #include "isa.h"
 #include "sgemm.h"
+#include "tq.h"
 
 #ifdef TQ_ISA_X86
 #include <immintrin.h>
@@ -106,10 +109,140 @@ static const struct {
 	{ "1b down", 512, 2048, 8192 },
 };
 
+/* One product's operands: C[m, n] of A[m, k] and B[n, k] (or X = A). */
+typedef struct prod {
+	int m, n, k;
+	float *a, *b, *c;
+} prod;
+
+static void
+blas_nt(prod *p)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->m, p->n, p->k,
+	    1.0f, p->a, p->k, p->b, p->k, 0.0f, p->c, p->n);
+}
+
+static void
+ours_nt(prod *p)
+{
+	tq_sgemm_nt(p->m, p->n, p->k, 1.0f, p->a, p->k, p->b, p->k, 0, p->c,
+	    p->n);
+}
+
+/* H[m, m] += X^T X, X = a [k tokens, m] */
+static void
+blas_syrk(prod *p)
+{
+	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, p->m, p->k, 1.0f,
+	    p->a, p->m, 1.0f, p->c, p->m);
+}
+
+static void
+ours_hessian(prod *p)
+{
+	tq_det_hessian_add(p->m, p->k, p->a, p->m, p->c, p->m);
+}
+
+/* GFLOP/s of fn on p, the best of reps runs after one that warms up. */
+static double
+rate(void (*fn)(prod *), prod *p, double flops, int reps)
+{
+	double best = 0.0;
+	int r;
+
+	for (r = 0; r <= reps; r++) {
+		double t0 = bench_now(), g;
+
+		fn(p);
+		g = flops / (bench_now() - t0) * 1e-9;
+		best = r > 0 && g > best ? g : best;
+	}
+	return best;
+}
+
+/* this CPU's paths, as main's FMA limits are ordered */
+static const tq_isa_id isas[] = { TQ_ISA_AVX512, TQ_ISA_AVX2 };
+
+/*
+ * One table row per path the CPU has (lim[q] > 0): ours, fn on p, beside
+ * OpenBLAS's rate blas.
+ */
+static void
+rows(const char *name, const char *dims, void (*fn)(prod *), prod *p,
+    double flops, double blas, const double *lim, int reps)
+{
+	size_t q;
+
+	for (q = 0; q < 2; q++) {
+		double best;
+
+		if (lim[q] <= 0.0)
+			continue;
+		tq_isa_force(isas[q]);
+		best = rate(fn, p, flops, reps);
+		printf("| %s | %s | %.1f | %s | %.1f | %.0f%% | %.2f |\n", name,
+		    dims, blas, tq_isa_name(isas[q]), best,
+		    100.0 * best / lim[q], best / blas);
+	}
+}
+
+/* n values of a fixed pattern: the same operands every run */
+static float *
+pattern(size_t n, unsigned mul, unsigned mod, float off)
+{
+	float *v = malloc(n * sizeof(float));
+	size_t i;
+
+	if (v == NULL) {
+		fprintf(stderr, "bench_kernels: out of memory\n");
+		exit(1);
+	}
+	for (i = 0; i < n; i++)
+		v[i] = (float)((i * mul + 3) % mod) * 0.01f - off;
+	return v;
+}
+
+/* The calibration's Hessians H += X^T X (GPTQ's), X [tokens, C]. */
+static const struct {
+	const char *name;
+	int tokens, c;
+} hshapes[] = {
+	{ "smollm2 q/k/v, o, gate/up input", 2048, 576 },
+	{ "smollm2 down input", 2048, 1536 },
+};
+
+/*
+ * tq_det_hessian_add (one thread: the threads take its tiles) beside
+ * OpenBLAS's ssyrk on the same upper triangle; FLOPs counted as the
+ * triangle's, C (C + 1) tokens.
+ */
+static void
+hessians(int reps, const double *lim)
+{
+	size_t s;
+
+	printf("\n| Hessian X^T X | tokens x C | OpenBLAS ssyrk GFLOP/s | path "
+	    "| ours GFLOP/s | of the FMA limit | ours / OpenBLAS |\n");
+	printf("|---|---|---:|---|---:|---:|---:|\n");
+	tq_set_threads(1);
+	for (s = 0; s < sizeof(hshapes) / sizeof(hshapes[0]); s++) {
+		int n = hshapes[s].tokens, c = hshapes[s].c;
+		prod pr = { c, c, n, pattern((size_t)n * c, 7, 17, 0.08f),
+		    NULL, pattern((size_t)c * c, 1, 1, 0.0f) };
+		double fl = (double)c * (c + 1) * n;
+		char dims[32];
+
+		snprintf(dims, sizeof(dims), "%d x %d", n, c);
+		rows(hshapes[s].name, dims, ours_hessian, &pr, fl,
+		    rate(blas_syrk, &pr, fl, reps), lim, reps);
+		free(pr.a);
+		free(pr.c);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
-	static const tq_isa_id isas[] = { TQ_ISA_AVX512, TQ_ISA_AVX2 };
 	int reps = argc > 1 ? atoi(argv[1]) : 3;
 	size_t s, q;
 	double lim[2];
@@ -126,50 +259,20 @@ main(int argc, char **argv)
 	    "GFLOP/s | of the FMA limit | ours / OpenBLAS |\n");
 	printf("|---|---|---:|---|---:|---:|---:|\n");
 	for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-		int m = shapes[s].m, n = shapes[s].n, k = shapes[s].k, r;
-		double fl = 2.0 * m * (double)n * k, blas = 0.0;
-		float *a = malloc((size_t)m * k * sizeof(float));
-		float *b = malloc((size_t)n * k * sizeof(float));
-		float *c = malloc((size_t)m * n * sizeof(float));
-		size_t i;
+		int m = shapes[s].m, n = shapes[s].n, k = shapes[s].k;
+		prod pr = { m, n, k, pattern((size_t)m * k, 7, 17, 0.08f),
+		    pattern((size_t)n * k, 5, 13, 0.06f),
+		    pattern((size_t)m * n, 1, 1, 0.0f) };
+		double fl = 2.0 * m * (double)n * k;
+		char dims[48];
 
-		if (a == NULL || b == NULL || c == NULL) {
-			fprintf(stderr, "bench_kernels: out of memory\n");
-			return 1;
-		}
-		for (i = 0; i < (size_t)m * k; i++)
-			a[i] = (float)((i * 7 + 3) % 17) * 0.01f - 0.08f;
-		for (i = 0; i < (size_t)n * k; i++)
-			b[i] = (float)((i * 5 + 1) % 13) * 0.01f - 0.06f;
-		for (r = 0; r <= reps; r++) {	/* the first warms up */
-			double t0 = bench_now(), g;
-
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m,
-			    n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-			g = fl / (bench_now() - t0) * 1e-9;
-			blas = r > 0 && g > blas ? g : blas;
-		}
-		for (q = 0; q < 2; q++) {
-			double best = 0.0;
-
-			if (lim[q] <= 0.0)
-				continue;
-			tq_isa_force(isas[q]);
-			for (r = 0; r <= reps; r++) {
-				double t0 = bench_now(), g;
-
-				tq_sgemm_nt(m, n, k, 1.0f, a, k, b, k, 0, c, n);
-				g = fl / (bench_now() - t0) * 1e-9;
-				best = r > 0 && g > best ? g : best;
-			}
-			printf("| %s | %d x %d x %d | %.1f | %s | %.1f | %.0f%% "
-			    "| %.2f |\n", shapes[s].name, m, n, k, blas,
-			    tq_isa_name(isas[q]), best, 100.0 * best / lim[q],
-			    best / blas);
-		}
-		free(a);
-		free(b);
-		free(c);
+		snprintf(dims, sizeof(dims), "%d x %d x %d", m, n, k);
+		rows(shapes[s].name, dims, ours_nt, &pr, fl,
+		    rate(blas_nt, &pr, fl, reps), lim, reps);
+		free(pr.a);
+		free(pr.b);
+		free(pr.c);
 	}
+	hessians(reps, lim);
 	return 0;
 }

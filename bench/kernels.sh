@@ -1,7 +1,9 @@
 #!/bin/sh
 # kernels.sh: the forward pass's matrix kernel (core/sgemm.c) beside
 # OpenBLAS's sgemm and this CPU's FMA limit, one thread, on the products of
-# SmolLM2-135M's and the 1B-shaped model's prefill (bench/bench_kernels.c).
+# SmolLM2-135M's and the 1B-shaped model's prefill, and the calibration's
+# Hessian X^T X (tq_det_hessian_add) beside OpenBLAS's ssyrk on SmolLM2's
+# linear inputs (bench/bench_kernels.c).
 #
 # Usage (from anywhere): bench/kernels.sh [REPS]
 # Builds bench/bench_kernels as bench/build_lib.sh does; prints a markdown

@@ -347,6 +347,8 @@ main(void)
 			ok &= check_tn(shapes[s][0] + 90, shapes[s][1] + 60,
 			    shapes[s][2]);
 		}
+		/* a Hessian of several tiles each way, tokens in chunks */
+		ok &= check_tn(300, 7, 250);
 		tap_ok(ok, "%s: A B^T, A B, C + A^T B and the Hessian X^T X "
 		    "(in one call or two) are the documented sums, byte for "
 		    "byte, %zu shapes (edges, k %% 16 tails, k = 0, alpha, "
