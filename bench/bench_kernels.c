@@ -186,17 +186,26 @@ rows(const char *name, const char *dims, void (*fn)(prod *), prod *p,
 	}
 }
 
-/* n values of a fixed pattern: the same operands every run */
+/* n floats, all 0 (calloc's), or exits */
 static float *
-pattern(size_t n, unsigned mul, unsigned mod, float off)
+zeros(size_t n)
 {
-	float *v = malloc(n * sizeof(float));
-	size_t i;
+	float *v = calloc(n, sizeof(float));
 
 	if (v == NULL) {
 		fprintf(stderr, "bench_kernels: out of memory\n");
 		exit(1);
 	}
+	return v;
+}
+
+/* n values of a fixed pattern: the same operands every run */
+static float *
+pattern(size_t n, unsigned mul, unsigned mod, float off)
+{
+	float *v = zeros(n);
+	size_t i;
+
 	for (i = 0; i < n; i++)
 		v[i] = (float)((i * mul + 3) % mod) * 0.01f - off;
 	return v;
@@ -228,7 +237,7 @@ hessians(int reps, const double *lim)
 	for (s = 0; s < sizeof(hshapes) / sizeof(hshapes[0]); s++) {
 		int n = hshapes[s].tokens, c = hshapes[s].c;
 		prod pr = { c, c, n, pattern((size_t)n * c, 7, 17, 0.08f),
-		    NULL, pattern((size_t)c * c, 1, 1, 0.0f) };
+		    NULL, zeros((size_t)c * c) };
 		double fl = (double)c * (c + 1) * n;
 		char dims[32];
 
@@ -262,7 +271,7 @@ main(int argc, char **argv)
 		int m = shapes[s].m, n = shapes[s].n, k = shapes[s].k;
 		prod pr = { m, n, k, pattern((size_t)m * k, 7, 17, 0.08f),
 		    pattern((size_t)n * k, 5, 13, 0.06f),
-		    pattern((size_t)m * n, 1, 1, 0.0f) };
+		    zeros((size_t)m * n) };
 		double fl = 2.0 * m * (double)n * k;
 		char dims[48];
 
