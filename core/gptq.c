@@ -24,8 +24,14 @@
 #include "blas_det.h"
 #include "error.h"
 #include "gptq.h"
+#include "isa.h"
 #include "quant_gguf.h"
 #include "par.h"
+
+#ifdef TQ_ISA_X86
+#include <immintrin.h>
+#endif
+#include "no_fma.h"	/* gptq_feed: the same bytes on every path */
 
 /*
  * The factor is blocked by hand rather than left to LAPACK, whose threaded
@@ -265,6 +271,47 @@ gptq_whole_row(const tq_scheme *s)
 	    s->group <= 0;
 }
 
+/*
+ * row[k] -= e * u[k], k < n: a rounded column's error fed to the batch's
+ * later columns.  A product then a difference, each rounded (never one
+ * fused multiply-add), so every path gives the same bytes.  One AVX2 loop
+ * serves the AVX-512 path too: the feed took 2.5% of a profile of the
+ * quantizing step in 16 lanes, so 8 cost at most about that.
+ */
+#ifdef TQ_ISA_X86
+__attribute__((target("avx2"))) TQ_KERNEL_LEAF static int64_t
+gptq_feed_avx2(float *row, const float *u, float e, int64_t n)
+{
+	__m256 ev = _mm256_set1_ps(e);
+	int64_t k;
+
+	for (k = 0; k + 8 <= n; k += 8)
+		_mm256_storeu_ps(row + k, _mm256_sub_ps(_mm256_loadu_ps(row + k),
+		    _mm256_mul_ps(ev, _mm256_loadu_ps(u + k))));
+	return k;
+}
+#endif
+
+static void
+gptq_feed(float *row, const float *u, float e, int64_t n)
+{
+	int64_t k = 0;
+
+	if (n <= 0)
+		return;
+	TQ_KERNEL_SPAN(row, n - 1);
+	TQ_KERNEL_SPAN(u, n - 1);
+#ifdef TQ_ISA_X86
+	if (tq_isa() != TQ_ISA_PORTABLE)
+		k = gptq_feed_avx2(row, u, e, n);
+#endif
+	for (; k < n; k++) {
+		float p = e * u[k];	/* rounded apart, as the vectors do */
+
+		row[k] -= p;
+	}
+}
+
 /* One lazy batch of columns [i1, i2) (see gptq_batch_rows). */
 typedef struct gptq_batch {
 	tq_qtensor *t;
@@ -347,8 +394,8 @@ gptq_batch_rows(void *arg, int64_t r0, int64_t r1)
 			e = d / urow[col];
 			row[col] = q;
 			e_row[col - b->i1] = e;
-			for (k = col + 1; k < b->i2; k++)
-				row[k] -= e * urow[k];
+			gptq_feed(row + col + 1, urow + col + 1, e,
+			    b->i2 - col - 1);
 			if (b->o->on_col != NULL)
 				b->o->on_col(b->o->col_ud, r, col, row, q, d);
 		}

@@ -257,21 +257,44 @@ qz_stats_reset(qz_work *w, int64_t C)
 	memset(w->amax, 0, (size_t)C * sizeof(*w->amax));
 }
 
-/* sum_abs[C] += |x| and amax[C] = max(amax, |x|) over the rows of x[n, C]. */
+typedef struct qz_cs_job {
+	double *sum_abs;	/* [C] */
+	float *amax;		/* [C], or NULL */
+	const float *x;		/* [n, C] */
+	int64_t n, C;
+} qz_cs_job;
+
+/* Channels [j0, j1) of qz_colstats (tq_rows_fn). */
+static void
+qz_colstats_cols(void *arg, int64_t j0, int64_t j1)
+{
+	const qz_cs_job *a = arg;
+	int64_t i, j;
+
+	for (i = 0; i < a->n; i++) {
+		const float *row = a->x + i * a->C;
+
+		for (j = j0; j < j1; j++) {
+			float v = fabsf(row[j]);
+
+			a->sum_abs[j] += v;
+			if (a->amax != NULL && v > a->amax[j])
+				a->amax[j] = v;
+		}
+	}
+}
+
+/*
+ * sum_abs[C] += |x| and amax[C] = max(amax, |x|) over the rows of x[n, C],
+ * each channel row by row whichever thread takes it.
+ */
 static void
 qz_colstats(double *sum_abs, float *amax, const float *x, int64_t n,
     int64_t C)
 {
-	int64_t i, j;
+	qz_cs_job a = { sum_abs, amax, x, n, C };
 
-	for (i = 0; i < n; i++)
-		for (j = 0; j < C; j++) {
-			float a = fabsf(x[i * C + j]);
-
-			sum_abs[j] += a;
-			if (amax != NULL && a > amax[j])
-				amax[j] = a;
-		}
+	tq_par_rows(qz_colstats_cols, &a, C, n, (int64_t)1 << 18);
 }
 
 /*

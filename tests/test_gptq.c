@@ -19,6 +19,7 @@
 #include <cblas.h>
 
 #include "gptq.h"
+#include "isa.h"
 #include "quant_gguf.h"
 #include "par.h"
 #include "quant.h"
@@ -367,6 +368,51 @@ check_threads(const char *name, int act_order, const float *H)
 	    (long long)big_cols);
 	for (k = 0; k < 3; k++)
 		run_done(&o[k]);
+	free(w);
+}
+
+/*
+ * Each vector path (isa.h) against the portable one: the same codes,
+ * parameters and weights (the error fed to a batch's later columns is a
+ * product then a difference on every path).
+ */
+static void
+check_isa_paths(const char *name, const float *H)
+{
+	static const tq_isa_id isas[] = { TQ_ISA_AVX2, TQ_ISA_AVX512 };
+	tq_isa_id best = tq_isa();
+	float *w = malloc((size_t)(big_rows * big_cols) * sizeof(float));
+	size_t q;
+	int64_t i;
+
+	for (i = 0; i < big_rows * big_cols; i++)
+		w[i] = (float)(0.02 * tap_gauss());
+	for (q = 0; q < sizeof(isas) / sizeof(isas[0]); q++) {
+		run o[2];
+		int same;
+
+		if (!tq_isa_force(isas[q])) {
+			tap_skip_na("this CPU lacks it", "%s, %s: the portable "
+			    "path's bytes", name, tq_isa_name(isas[q]));
+			continue;
+		}
+		tq_isa_force(TQ_ISA_PORTABLE);
+		same = run_gptq(&o[0], name, w, H, big_rows, big_cols, 0, 128);
+		tq_isa_force(isas[q]);
+		same &= run_gptq(&o[1], name, w, H, big_rows, big_cols, 0, 128);
+		same = same && memcmp(o[0].t.codes, o[1].t.codes,
+		    (size_t)(big_rows * big_cols)) == 0 &&
+		    memcmp(o[0].t.params, o[1].t.params,
+		    (size_t)(big_rows * o[0].t.nblocks) * sizeof(tq_qparams)) ==
+		    0 && memcmp(o[0].dq, o[1].dq,
+		    (size_t)(big_rows * big_cols) * sizeof(float)) == 0;
+		tap_ok(same, "%s, [%lld, %lld]: %s gives the portable path's "
+		    "bytes", name, (long long)big_rows, (long long)big_cols,
+		    tq_isa_name(isas[q]));
+		run_done(&o[0]);
+		run_done(&o[1]);
+	}
+	tq_isa_force(best);
 	free(w);
 }
 
@@ -757,7 +803,6 @@ main(void)
 	check_threads("int3-g128-sym", 0, H);
 	check_threads("int4", 0, H);
 	check_threads("q4_k", 0, H);
-	free(H);
 	check_indefinite();
 	check_shrink("int4-g32", 0.5);
 	check_shrink("int4-g32", 1.0);
@@ -783,5 +828,8 @@ main(void)
 	check_clip("q4_k");
 	check_clip("q5_k");
 	check_clip("q6_k");
+	check_isa_paths("int4-g32", H);
+	check_isa_paths("q4_k", H);
+	free(H);
 	return tap_done();
 }
