@@ -4,8 +4,10 @@
  * The calibration samples go through the model one block at a time.  Inside
  * a block the work is stage-major: every sample is run up to the next
  * linear layer's input, that input's second moment H = X^T X is gathered
- * (BLAS syrk, never keeping the inputs), the layer is quantized, and only
- * then does the next stage run, with the quantized weights in place:
+ * (tq_hessian_add, never keeping the inputs), the layer is quantized, and
+ * only then does the next stage run, with the quantized weights in place
+ * (the samples go qz_batch at a time, their rows in order: each sample's
+ * bytes and H's sums are those of one at a time):
  *
  *   A  x' = attn_norm(x)              -> H_a -> q, k, v
  *   B  a = attention(x')              -> H_o -> o        (a kept per sample)
@@ -205,8 +207,8 @@ typedef struct qz_work {
 	tq_fwd *f;
 	float *x;	/* [S, L, H] residual stream */
 	float *att;	/* [S, L, qd] attention outputs (o's pass to the next) */
-	float *xn;	/* [L, H] a sublayer's normed input */
-	float *g;	/* [L, F] the MLP's gated product */
+	float *xn;	/* [nb * L, H] a sublayer's normed input */
+	float *g;	/* [nb * L, F] the MLP's gated product */
 	float *g_all;	/* [S, L, F] the same per sample, D's for E; NULL
 			   with experts, in one pass, or over QZ_KEEP_G */
 	float *hess;	/* [W, W], W = max(H, qd, F) */
@@ -226,7 +228,7 @@ typedef struct qz_work {
 	char *hit;	/* [L] a gathered row is a routed token */
 	/* one pass's (NULL otherwise) */
 	double *site_sq[TQ_SITES_PER_LAYER];	/* [C] per site: sum of x^2 */
-	int64_t nb;	/* samples per forward pass (qz_batch) */
+	int64_t nb;	/* samples per forward pass (qz_batch; 1 with experts) */
 	int64_t L;	/* tokens per sample */
 } qz_work;
 
@@ -587,7 +589,10 @@ qz_group(qz_ctx *z, tq_layer_weights *lw, int64_t li, size_t first,
 	return TQ_OK;
 }
 
-/* Sample s's buffers in the pipeline's memory. */
+/*
+ * The buffers of the samples from s on, whose rows follow each other; xn
+ * and g, unless g is kept per sample, are scratch for w->nb samples.
+ */
 static tq_fwd_io
 qz_io(const qz_ctx *z, const qz_work *w, int64_t s)
 {
@@ -625,29 +630,31 @@ qz_pass(qz_ctx *z, qz_work *w, const tq_layer_weights *lw, int64_t li,
 		memset(w->hess2, 0, (size_t)(C2 * C2) * sizeof(float));
 		memset(w->sum_abs2, 0, (size_t)C2 * sizeof(double));
 	}
-	for (s = 0; s < S; s++) {
+	/* w->nb samples at a time, their rows in order, as one by one */
+	for (s = 0; s < S; s += w->nb) {
 		tq_fwd_io io = qz_io(z, w, s);
+		int64_t n = (S - s < w->nb ? S - s : w->nb) * L;
 
 		if ((st = qz_cancelled(z, err)) != TQ_OK ||
-		    (st = tq_fwd_stages(w->f, lw, (int)li, first, last, &io, L,
+		    (st = tq_fwd_stages(w->f, lw, (int)li, first, last, &io, n,
 		    NULL, err)) != TQ_OK)
 			return st;
 		if (site >= 0) {
 			const float *x = tq_fwd_site_buf(&io, site);
 
-			tq_hessian_add(w->hess, x, L, C);
-			qz_colstats(w->sum_abs, w->amax, x, L, C);
+			tq_hessian_add(w->hess, x, n, C);
+			qz_colstats(w->sum_abs, w->amax, x, n, C);
 		}
 		if (site2 >= 0) {
 			const float *x;
 
 			/* The stage after last makes site2's input. */
 			if ((st = tq_fwd_stages(w->f, lw, (int)li, last + 1,
-			    last + 1, &io, L, NULL, err)) != TQ_OK)
+			    last + 1, &io, n, NULL, err)) != TQ_OK)
 				return st;
 			x = tq_fwd_site_buf(&io, site2);
-			tq_hessian_add(w->hess2, x, L, C2);
-			qz_colstats(w->sum_abs2, NULL, x, L, C2);
+			tq_hessian_add(w->hess2, x, n, C2);
+			qz_colstats(w->sum_abs2, NULL, x, n, C2);
 		}
 	}
 	if (site >= 0)
@@ -1331,7 +1338,8 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 			goto out;
 		}
 	}
-	w.nb = z.one_pass ? qz_batch(m, S, L) : 1;
+	/* the experts' passes go a sample at a time (their gathers are L) */
+	w.nb = tq_model__moe(m) ? 1 : qz_batch(m, S, L);
 	w.L = L;
 	if ((st = tq_fwd_new(m, w.nb * L, &w.f, err)) != TQ_OK)
 		goto out;
@@ -1340,8 +1348,8 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		tq_fwd_seq(w.f, L);
 	w.x = malloc((size_t)((S > 0 ? S : 1) * L * H) * sizeof(float));
 	w.att = malloc((size_t)((S > 0 ? S : 1) * L * qd) * sizeof(float));
-	w.xn = malloc((size_t)(L * H) * sizeof(float));
-	w.g = malloc((size_t)(L * F) * sizeof(float));
+	w.xn = malloc((size_t)(w.nb * L * H) * sizeof(float));
+	w.g = malloc((size_t)(w.nb * L * F) * sizeof(float));
 	/* optional: without it, E recomputes gate and up */
 	if (!z.one_pass && !tq_model__moe(m) && S > 0 &&
 	    !(flags & TQ_QUANTIZE_RECOMPUTE) &&
