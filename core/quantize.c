@@ -226,10 +226,10 @@ typedef struct qz_work {
 	float *amax_e;	/* [Fe] max |x| of the experts' down inputs */
 	int *sel;	/* [S, L, K] each token's experts */
 	char *hit;	/* [L] a gathered row is a routed token */
-	int64_t nb;	/* samples per forward pass (qz_batch; 1 with experts) */
-	int64_t L;	/* tokens per sample */
 	/* one pass's (NULL otherwise) */
 	double *site_sq[TQ_SITES_PER_LAYER];	/* [C] per site: sum of x^2 */
+	int64_t nb;	/* samples per forward pass (qz_batch; 1 with experts) */
+	int64_t L;	/* tokens per sample */
 } qz_work;
 
 static tq_status
