@@ -4,10 +4,8 @@
  * The calibration samples go through the model one block at a time.  Inside
  * a block the work is stage-major: every sample is run up to the next
  * linear layer's input, that input's second moment H = X^T X is gathered
- * (tq_hessian_add, never keeping the inputs), the layer is quantized, and
- * only then does the next stage run, with the quantized weights in place
- * (the samples go qz_batch at a time, their rows in order: each sample's
- * bytes and H's sums are those of one at a time):
+ * (BLAS syrk, never keeping the inputs), the layer is quantized, and only
+ * then does the next stage run, with the quantized weights in place:
  *
  *   A  x' = attn_norm(x)              -> H_a -> q, k, v
  *   B  a = attention(x')              -> H_o -> o        (a kept per sample)
@@ -207,8 +205,8 @@ typedef struct qz_work {
 	tq_fwd *f;
 	float *x;	/* [S, L, H] residual stream */
 	float *att;	/* [S, L, qd] attention outputs (o's pass to the next) */
-	float *xn;	/* [nb * L, H] a sublayer's normed input */
-	float *g;	/* [nb * L, F] the MLP's gated product */
+	float *xn;	/* [L, H] a sublayer's normed input */
+	float *g;	/* [L, F] the MLP's gated product */
 	float *g_all;	/* [S, L, F] the same per sample, D's for E; NULL
 			   with experts, in one pass, or over QZ_KEEP_G */
 	float *hess;	/* [W, W], W = max(H, qd, F) */
@@ -228,7 +226,7 @@ typedef struct qz_work {
 	char *hit;	/* [L] a gathered row is a routed token */
 	/* one pass's (NULL otherwise) */
 	double *site_sq[TQ_SITES_PER_LAYER];	/* [C] per site: sum of x^2 */
-	int64_t nb;	/* samples per forward pass (qz_batch; 1 with experts) */
+	int64_t nb;	/* samples per forward pass (qz_batch) */
 	int64_t L;	/* tokens per sample */
 } qz_work;
 
@@ -589,10 +587,7 @@ qz_group(qz_ctx *z, tq_layer_weights *lw, int64_t li, size_t first,
 	return TQ_OK;
 }
 
-/*
- * The buffers of the samples from s on, whose rows follow each other; xn
- * and g, unless g is kept per sample, are scratch for w->nb samples.
- */
+/* Sample s's buffers in the pipeline's memory. */
 static tq_fwd_io
 qz_io(const qz_ctx *z, const qz_work *w, int64_t s)
 {
@@ -630,31 +625,29 @@ qz_pass(qz_ctx *z, qz_work *w, const tq_layer_weights *lw, int64_t li,
 		memset(w->hess2, 0, (size_t)(C2 * C2) * sizeof(float));
 		memset(w->sum_abs2, 0, (size_t)C2 * sizeof(double));
 	}
-	/* w->nb samples at a time, their rows in order, as one by one */
-	for (s = 0; s < S; s += w->nb) {
+	for (s = 0; s < S; s++) {
 		tq_fwd_io io = qz_io(z, w, s);
-		int64_t n = (S - s < w->nb ? S - s : w->nb) * L;
 
 		if ((st = qz_cancelled(z, err)) != TQ_OK ||
-		    (st = tq_fwd_stages(w->f, lw, (int)li, first, last, &io, n,
+		    (st = tq_fwd_stages(w->f, lw, (int)li, first, last, &io, L,
 		    NULL, err)) != TQ_OK)
 			return st;
 		if (site >= 0) {
 			const float *x = tq_fwd_site_buf(&io, site);
 
-			tq_hessian_add(w->hess, x, n, C);
-			qz_colstats(w->sum_abs, w->amax, x, n, C);
+			tq_hessian_add(w->hess, x, L, C);
+			qz_colstats(w->sum_abs, w->amax, x, L, C);
 		}
 		if (site2 >= 0) {
 			const float *x;
 
 			/* The stage after last makes site2's input. */
 			if ((st = tq_fwd_stages(w->f, lw, (int)li, last + 1,
-			    last + 1, &io, n, NULL, err)) != TQ_OK)
+			    last + 1, &io, L, NULL, err)) != TQ_OK)
 				return st;
 			x = tq_fwd_site_buf(&io, site2);
-			tq_hessian_add(w->hess2, x, n, C2);
-			qz_colstats(w->sum_abs2, NULL, x, n, C2);
+			tq_hessian_add(w->hess2, x, L, C2);
+			qz_colstats(w->sum_abs2, NULL, x, L, C2);
 		}
 	}
 	if (site >= 0)
@@ -1338,8 +1331,7 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 			goto out;
 		}
 	}
-	/* the experts' passes go a sample at a time (their gathers are L) */
-	w.nb = tq_model__moe(m) ? 1 : qz_batch(m, S, L);
+	w.nb = z.one_pass ? qz_batch(m, S, L) : 1;
 	w.L = L;
 	if ((st = tq_fwd_new(m, w.nb * L, &w.f, err)) != TQ_OK)
 		goto out;
@@ -1348,8 +1340,8 @@ tq_quantize__run(tq_job *j, const tq_model *m, const tq_calib *calib,
 		tq_fwd_seq(w.f, L);
 	w.x = malloc((size_t)((S > 0 ? S : 1) * L * H) * sizeof(float));
 	w.att = malloc((size_t)((S > 0 ? S : 1) * L * qd) * sizeof(float));
-	w.xn = malloc((size_t)(w.nb * L * H) * sizeof(float));
-	w.g = malloc((size_t)(w.nb * L * F) * sizeof(float));
+	w.xn = malloc((size_t)(L * H) * sizeof(float));
+	w.g = malloc((size_t)(L * F) * sizeof(float));
 	/* optional: without it, E recomputes gate and up */
 	if (!z.one_pass && !tq_model__moe(m) && S > 0 &&
 	    !(flags & TQ_QUANTIZE_RECOMPUTE) &&
