@@ -257,6 +257,9 @@ qz_stats_reset(qz_work *w, int64_t C)
 	memset(w->amax, 0, (size_t)C * sizeof(*w->amax));
 }
 
+/* Per-channel sums: the least work (values) worth a thread. */
+#define QZ_COL_WORK ((int64_t)1 << 18)
+
 typedef struct qz_cs_job {
 	double *sum_abs;	/* [C] */
 	float *amax;		/* [C], or NULL */
@@ -294,7 +297,7 @@ qz_colstats(double *sum_abs, float *amax, const float *x, int64_t n,
 {
 	qz_cs_job a = { sum_abs, amax, x, n, C };
 
-	tq_par_rows(qz_colstats_cols, &a, C, n, (int64_t)1 << 18);
+	tq_par_rows(qz_colstats_cols, &a, C, n, QZ_COL_WORK);
 }
 
 /*
@@ -1003,7 +1006,7 @@ qz_sq_add(double *sq, const float *x, int64_t n, int64_t C)
 {
 	qz_sq_job a = { sq, x, n, C };
 
-	tq_par_rows(qz_sq_cols, &a, C, n, (int64_t)1 << 18);
+	tq_par_rows(qz_sq_cols, &a, C, n, QZ_COL_WORK);
 }
 
 /*

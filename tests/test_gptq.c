@@ -229,6 +229,16 @@ run_done(run *o)
 	free(o->dq);
 }
 
+/* Whether two runs on [rows, cols] gave the same codes, params and weights. */
+static int
+run_same(const run *a, const run *b, int64_t rows, int64_t cols)
+{
+	return memcmp(a->t.codes, b->t.codes, (size_t)(rows * cols)) == 0 &&
+	    memcmp(a->t.params, b->t.params, (size_t)(rows * a->t.nblocks) *
+	    sizeof(tq_qparams)) == 0 &&
+	    memcmp(a->dq, b->dq, (size_t)(rows * cols) * sizeof(float)) == 0;
+}
+
 /* One scheme: against the reference, across threads and batch sizes. */
 static void
 check_scheme(const char *name, int act_order)
@@ -294,10 +304,7 @@ check_scheme(const char *name, int act_order)
 		tap_ok(tq_qtensor_check(&a.t, "w", &err) == TQ_OK,
 		    "%s%s: every group of codes is a point of the lattice %s",
 		    name, mode, err.msg);
-	tap_ok(memcmp(a.t.codes, b.t.codes, (size_t)(rows * cols)) == 0 &&
-	    memcmp(a.t.params, b.t.params, (size_t)(rows * a.t.nblocks) *
-	    sizeof(tq_qparams)) == 0 &&
-	    memcmp(a.dq, b.dq, (size_t)(rows * cols) * sizeof(float)) == 0,
+	tap_ok(run_same(&a, &b, rows, cols),
 	    "%s%s: 1 and 2 threads give the same bytes", name, mode);
 	for (i = 0, same = 0; i < rows * cols; i++)
 		same += a.t.codes[i] == c.t.codes[i];
@@ -357,12 +364,7 @@ check_threads(const char *name, int act_order, const float *H)
 	}
 	tq_set_threads(0);
 	for (k = 1; k < 3 && same; k++)
-		same = memcmp(o[0].t.codes, o[k].t.codes,
-		    (size_t)(big_rows * big_cols)) == 0 &&
-		    memcmp(o[0].t.params, o[k].t.params,
-		    (size_t)(big_rows * o[0].t.nblocks) * sizeof(tq_qparams)) ==
-		    0 && memcmp(o[0].dq, o[k].dq,
-		    (size_t)(big_rows * big_cols) * sizeof(float)) == 0;
+		same = run_same(&o[0], &o[k], big_rows, big_cols);
 	tap_ok(same, "%s%s, [%lld, %lld]: 1, 2 and 4 threads give the same "
 	    "bytes", name, act_order ? " act-order" : "", (long long)big_rows,
 	    (long long)big_cols);
@@ -400,12 +402,7 @@ check_isa_paths(const char *name, const float *H)
 		same = run_gptq(&o[0], name, w, H, big_rows, big_cols, 0, 128);
 		tq_isa_force(isas[q]);
 		same &= run_gptq(&o[1], name, w, H, big_rows, big_cols, 0, 128);
-		same = same && memcmp(o[0].t.codes, o[1].t.codes,
-		    (size_t)(big_rows * big_cols)) == 0 &&
-		    memcmp(o[0].t.params, o[1].t.params,
-		    (size_t)(big_rows * o[0].t.nblocks) * sizeof(tq_qparams)) ==
-		    0 && memcmp(o[0].dq, o[1].dq,
-		    (size_t)(big_rows * big_cols) * sizeof(float)) == 0;
+		same = same && run_same(&o[0], &o[1], big_rows, big_cols);
 		tap_ok(same, "%s, [%lld, %lld]: %s gives the portable path's "
 		    "bytes", name, (long long)big_rows, (long long)big_cols,
 		    tq_isa_name(isas[q]));
